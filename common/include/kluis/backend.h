@@ -1,0 +1,69 @@
+/*
+ * The storage backend interface: how the client reaches a repository's
+ * files, whether in-process (local path, repo-server/store.c) or through the
+ * kluis protocol (pipe or ssh://, client/transport_*.c).
+ *
+ * File names are 64 lowercase hex digits (the unkeyed BLAKE2b-256 of the
+ * file's bytes, docs/FORMAT.md §2) except for KL_FT_CONFIG, whose name is
+ * ignored.  Backends validate names and refuse anything else (KL_E_INVAL).
+ */
+#ifndef KLUIS_BACKEND_H
+#define KLUIS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf;
+
+enum kl_ftype {
+	KL_FT_CONFIG = 1,
+	KL_FT_KEY = 2,
+	KL_FT_DATA = 3,
+	KL_FT_INDEX = 4,
+	KL_FT_SNAPSHOT = 5,
+	KL_FT_LOCK = 6,
+};
+
+/* Called once per listed file; a non-zero return stops the listing and is
+ * returned by list(). */
+typedef int (*kl_list_cb)(void *arg, const char *name, uint64_t size);
+
+struct kl_backend_ops {
+	/*
+	 * Creates a file with exactly these bytes, durably and atomically.
+	 * Content-addressed types (all but CONFIG and LOCK) must have
+	 * name == hex(BLAKE2b-256(data)); the backend verifies it
+	 * (KL_E_CORRUPT on mismatch).  An existing file is never replaced:
+	 * KL_E_EXISTS.  KL_E_NOSPACE when the disk is full.
+	 */
+	int (*put)(void *ctx, enum kl_ftype t, const char *name,
+	    const uint8_t *data, size_t len);
+	/*
+	 * Reads len bytes at off (len == 0: the whole file, at most max
+	 * bytes) into a new buffer *out.  KL_E_NOTFOUND if missing,
+	 * KL_E_CORRUPT if the file is shorter than asked, KL_E_LIMIT if
+	 * larger than max.
+	 */
+	int (*get)(void *ctx, enum kl_ftype t, const char *name, uint64_t off,
+	    size_t len, size_t max, struct buf **out);
+	/* Size of a file; KL_E_NOTFOUND if missing. */
+	int (*stat)(void *ctx, enum kl_ftype t, const char *name,
+	    uint64_t *size);
+	/* Lists all files of a type (order unspecified). */
+	int (*list)(void *ctx, enum kl_ftype t, kl_list_cb cb, void *arg);
+	/* Removes a file.  Append-only repositories allow this for LOCK
+	 * files only (KL_E_PERM otherwise). */
+	int (*remove)(void *ctx, enum kl_ftype t, const char *name);
+	/* Releases the backend. */
+	void (*close)(void *ctx);
+};
+
+struct kl_backend {
+	const struct kl_backend_ops *ops;
+	void *ctx;
+};
+
+/* Largest single repository file any backend accepts (a pack plus slack). */
+#define KL_FILE_MAX ((size_t)128 << 20)
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * Encoders and decoders of the repository's plaintext records
+ * (docs/FORMAT.md §6, §8-§12).  Pure: memory in, memory out; encryption is
+ * applied by the caller (crypto/).  Decoders read only through struct buf,
+ * check every rule of the spec and return KL_E_CORRUPT (malformed,
+ * truncated, trailing bytes), KL_E_UNSUPPORTED (unknown version, type,
+ * flag) or KL_E_LIMIT (over a limit); outputs are untouched on failure.
+ */
+#ifndef KLUIS_FORMAT_H
+#define KLUIS_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kluis/hash.h"
+
+struct buf;
+
+#define KL_FORMAT_VERSION 1
+#define KL_CONFIG_LEN 104			/* §6 */
+#define KL_FILE_HDR_LEN 16			/* magic, version, flags */
+#define KL_PACK_PREAMBLE_LEN 128		/* §8 */
+#define KL_PACK_TRAILER_LEN 12
+#define KL_ENTRY_LEN 45				/* §8 entry */
+#define KL_PACK_BLOBS_MAX 65536
+#define KL_PACK_MAX ((size_t)128 << 20)
+#define KL_TREE_ENTRIES_MAX 1000000
+#define KL_NAME_MAX 255
+#define KL_PATH_MAX 4096
+#define KL_XATTRS_MAX 4096
+#define KL_XATTR_VALUE_MAX 65536
+#define KL_SNAP_PATHS_MAX 1024
+#define KL_SNAP_TAGS_MAX 256
+#define KL_TARGET_MAX 4095
+
+/* §1 file magics: the 16-byte cleartext header of encrypted files. */
+#define KL_MAGIC_PACK "KLUISPAK"
+#define KL_MAGIC_PACK_END "KLUISEND"
+#define KL_MAGIC_INDEX "KLUISIDX"
+#define KL_MAGIC_SNAPSHOT "KLUISSNP"
+#define KL_MAGIC_LOCK "KLUISLCK"
+#define KL_MAGIC_CONFIG "KLUISCFG"
+
+/* Appends magic (8 bytes), version 1, flags 0. */
+int kl_file_hdr_put(struct buf *b, const char *magic);
+/* Consumes and checks the 16-byte header: KL_E_CORRUPT for another magic,
+ * KL_E_UNSUPPORTED for another version or non-zero flags. */
+int kl_file_hdr_get(struct buf *b, const char *magic);
+
+/* §6 */
+struct kl_config {
+	struct kl_id repo_id;
+	uint32_t chunk_min, chunk_avg, chunk_max;
+	uint32_t pack_target;
+	uint8_t box_pk[32];
+	int64_t created;
+};
+int kl_config_encode(const struct kl_config *c, struct buf *out);
+int kl_config_decode(const uint8_t *p, size_t len, struct kl_config *out);
+
+/* §8 / §9 blob location entry. */
+struct kl_blob_entry {
+	uint8_t type;		/* KL_OBJ_DATA or KL_OBJ_TREE */
+	struct kl_id id;
+	uint32_t offset;
+	uint32_t stored_len;
+	uint32_t raw_len;
+};
+
+/*
+ * §8 pack header plaintext (count, entries, PADME padding).
+ * kl_pack_header_decode allocates *out (free() it) with *n entries and
+ * checks the contiguity rule against the header's offset H (entries start
+ * at 128 and end at H).
+ */
+int kl_pack_header_encode(const struct kl_blob_entry *e, size_t n,
+    struct buf *out);
+int kl_pack_header_decode(const uint8_t *p, size_t len, uint64_t hdr_off,
+    struct kl_blob_entry **out, size_t *n);
+/* Parses the 12-byte trailer at the end of a pack of pack_len bytes;
+ * returns the header offset and length. */
+int kl_pack_trailer_decode(const uint8_t *p, size_t len, uint64_t pack_len,
+    uint64_t *hdr_off, uint32_t *hdr_len);
+void kl_pack_trailer_encode(uint32_t hdr_len, uint8_t out[12]);
+
+/* §9 index plaintext: a list of packs each with its entries. */
+struct kl_index_pack {
+	struct kl_id pack_id;
+	struct kl_blob_entry *e;
+	size_t n;
+};
+struct kl_index {
+	struct kl_index_pack *packs;
+	size_t n;
+};
+int kl_index_encode(const struct kl_index *ix, struct buf *out);
+/* Allocates *out; free with kl_index_clear. At most max_entries entries in
+ * total (KL_E_LIMIT). */
+int kl_index_decode(const uint8_t *p, size_t len, size_t max_entries,
+    struct kl_index *out);
+void kl_index_clear(struct kl_index *ix);
+
+/* §10 snapshot plaintext. */
+struct kl_snapshot {
+	int64_t time_s;
+	uint32_t time_ns;
+	struct kl_id tree;
+	struct kl_id parent;
+	char *hostname;
+	char *username;
+	uint32_t uid, gid;
+	char **paths;
+	size_t npaths;
+	char **tags;
+	size_t ntags;
+	uint64_t files, dirs, bytes;
+	char *program;
+};
+int kl_snapshot_encode(const struct kl_snapshot *s, struct buf *out);
+/* Allocates the strings (NUL-terminated; strings containing NUL are
+ * corrupt); free with kl_snapshot_clear. */
+int kl_snapshot_decode(const uint8_t *p, size_t len, struct kl_snapshot *out);
+void kl_snapshot_clear(struct kl_snapshot *s);
+
+/* §11 tree entries. */
+enum kl_node_type {
+	KL_NODE_FILE = 1,
+	KL_NODE_DIR = 2,
+	KL_NODE_SYMLINK = 3,
+	KL_NODE_CHR = 4,
+	KL_NODE_BLK = 5,
+	KL_NODE_FIFO = 6,
+	KL_NODE_SOCK = 7,
+};
+
+struct kl_ts {
+	int64_t s;
+	uint32_t ns;
+};
+
+struct kl_xattr {
+	char *name;		/* NUL-terminated */
+	uint8_t *value;
+	size_t value_len;
+};
+
+struct kl_hole {
+	uint64_t off, len;
+};
+
+struct kl_node {
+	uint8_t *name;		/* arbitrary bytes except '/' and NUL */
+	size_t name_len;
+	uint8_t type;		/* enum kl_node_type */
+	uint32_t mode;		/* & 07777 */
+	uint32_t uid, gid;
+	char *user, *group;	/* NUL-terminated, may be "" */
+	struct kl_ts mtime, atime, ctime;
+	uint64_t size;
+	uint64_t inode, device;
+	uint32_t nlink;
+	uint64_t rdev;
+	uint64_t link_group;
+	char *target;		/* symlink target, "" otherwise */
+	struct kl_xattr *xattrs;
+	size_t nxattrs;
+	struct kl_hole *holes;
+	size_t nholes;
+	struct kl_id *chunks;
+	size_t nchunks;
+	struct kl_id subtree;
+};
+
+struct kl_tree {
+	struct kl_node *nodes;
+	size_t n;
+};
+
+/* Frees every allocation inside n (NULL-safe) and zeroes it. */
+void kl_node_clear(struct kl_node *n);
+/* Deep copy. */
+int kl_node_copy(const struct kl_node *src, struct kl_node *dst);
+/* Checks a node against §11's rules (name, type/field consistency). */
+int kl_node_valid(const struct kl_node *n);
+/*
+ * Encodes a tree; nodes must already be sorted by name (strictly
+ * increasing), KL_E_INVAL otherwise.  KL_E_LIMIT if the result exceeds
+ * KL_BLOB_RAW_MAX (64 MiB).
+ */
+int kl_tree_encode(const struct kl_tree *t, struct buf *out);
+/* Allocates t->nodes; free with kl_tree_clear. */
+int kl_tree_decode(const uint8_t *p, size_t len, struct kl_tree *out);
+void kl_tree_clear(struct kl_tree *t);
+/* Bytewise name order used by trees (shorter prefix first). */
+int kl_name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
+
+/* §12 lock plaintext. */
+struct kl_lock {
+	int64_t time;
+	uint8_t exclusive;
+	uint32_t pid;
+	char hostname[KL_NAME_MAX + 1];
+};
+int kl_lock_encode(const struct kl_lock *l, struct buf *out);
+int kl_lock_decode(const uint8_t *p, size_t len, struct kl_lock *out);
+
+#endif
