@@ -26,8 +26,9 @@ size_t kl_blob_encode_bound(size_t raw_len);
  * Appends the padded blob plaintext of raw[0, raw_len) to out.  level is a
  * zstd level 1..19, or KL_COMPRESSION_OFF.  Stores uncompressed when zstd
  * does not save at least raw_len/32 bytes.  KL_E_LIMIT if raw_len exceeds
- * KL_BLOB_RAW_MAX; KL_E_NOMEM.  zctx may be NULL or a ZSTD_CCtx * reused by
- * the caller (one per thread).
+ * KL_BLOB_RAW_MAX; KL_E_INVAL for a level outside 0..19; KL_E_NOMEM.
+ * zctx may be NULL or a ZSTD_CCtx * reused by the caller (one per thread).
+ * On error nothing is appended.
  */
 int kl_blob_encode(void *zctx, int level, const uint8_t *raw, size_t raw_len,
     struct buf *out);

@@ -31,7 +31,7 @@ int kl_chunker_params_from_avg(uint32_t avg, struct kl_chunker_params *out);
 /*
  * Creates a chunker for params and a 32-byte chunker key (copied into
  * sodium_malloc memory, wiped by kl_chunker_free).  KL_E_INVAL for invalid
- * params, KL_E_NOMEM.
+ * params, KL_E_NOMEM, KL_E_CRYPTO if libsodium cannot be initialised.
  */
 int kl_chunker_new(const struct kl_chunker_params *p, const uint8_t key[32],
     struct kl_chunker **out);

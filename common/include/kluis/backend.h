@@ -31,7 +31,7 @@ typedef int (*kl_list_cb)(void *arg, const char *name, uint64_t size);
 struct kl_backend_ops {
 	/*
 	 * Creates a file with exactly these bytes, durably and atomically.
-	 * Content-addressed types (all but CONFIG and LOCK) must have
+	 * Content-addressed types (all but CONFIG; FORMAT.md §1) must have
 	 * name == hex(BLAKE2b-256(data)); the backend verifies it
 	 * (KL_E_CORRUPT on mismatch).  An existing file is never replaced:
 	 * KL_E_EXISTS.  KL_E_NOSPACE when the disk is full.

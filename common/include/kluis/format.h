@@ -4,7 +4,12 @@
  * applied by the caller (crypto/).  Decoders read only through struct buf,
  * check every rule of the spec and return KL_E_CORRUPT (malformed,
  * truncated, trailing bytes), KL_E_UNSUPPORTED (unknown version, type,
- * flag) or KL_E_LIMIT (over a limit); outputs are untouched on failure.
+ * flag, non-zero reserved field) or KL_E_LIMIT (a count or length over
+ * its maximum); outputs are untouched on failure.  A count that cannot fit
+ * in the bytes left is KL_E_CORRUPT before anything is allocated.
+ * Encoders append to out and check the same rules: KL_E_INVAL if the
+ * record breaks one, KL_E_LIMIT if over a maximum (or out's max),
+ * KL_E_NOMEM; out is unchanged on failure.
  */
 #ifndef KLUIS_FORMAT_H
 #define KLUIS_FORMAT_H
@@ -32,6 +37,13 @@ struct buf;
 #define KL_SNAP_PATHS_MAX 1024
 #define KL_SNAP_TAGS_MAX 256
 #define KL_TARGET_MAX 4095
+#define KL_TREE_RAW_MAX ((size_t)64 << 20)	/* §11, §14: raw tree blob */
+
+/* §4 blob types in pack and index entries (= KL_OBJ_DATA / KL_OBJ_TREE of
+ * crypto's kluis/keys.h, which common must not include).  Type 3 (delta,
+ * §7.1) is reserved and rejected with KL_E_UNSUPPORTED. */
+#define KL_BLOB_TYPE_DATA 1
+#define KL_BLOB_TYPE_TREE 2
 
 /* §1 file magics: the 16-byte cleartext header of encrypted files. */
 #define KL_MAGIC_PACK "KLUISPAK"
@@ -43,8 +55,9 @@ struct buf;
 
 /* Appends magic (8 bytes), version 1, flags 0. */
 int kl_file_hdr_put(struct buf *b, const char *magic);
-/* Consumes and checks the 16-byte header: KL_E_CORRUPT for another magic,
- * KL_E_UNSUPPORTED for another version or non-zero flags. */
+/* Consumes and checks the 16-byte header: KL_E_CORRUPT for another magic
+ * or fewer than 16 bytes, KL_E_UNSUPPORTED for another version or non-zero
+ * flags. */
 int kl_file_hdr_get(struct buf *b, const char *magic);
 
 /* §6 */
@@ -55,12 +68,15 @@ struct kl_config {
 	uint8_t box_pk[32];
 	int64_t created;
 };
+/* Exactly 104 bytes including the file header; chunk parameters must obey
+ * 4 KiB <= min < avg < max <= 16 MiB and 1 MiB <= pack_target <= 64 MiB
+ * (KL_E_CORRUPT / KL_E_INVAL otherwise). */
 int kl_config_encode(const struct kl_config *c, struct buf *out);
 int kl_config_decode(const uint8_t *p, size_t len, struct kl_config *out);
 
 /* §8 / §9 blob location entry. */
 struct kl_blob_entry {
-	uint8_t type;		/* KL_OBJ_DATA or KL_OBJ_TREE */
+	uint8_t type;		/* KL_BLOB_TYPE_DATA or _TREE */
 	struct kl_id id;
 	uint32_t offset;
 	uint32_t stored_len;
@@ -71,14 +87,20 @@ struct kl_blob_entry {
  * §8 pack header plaintext (count, entries, PADME padding).
  * kl_pack_header_decode allocates *out (free() it) with *n entries and
  * checks the contiguity rule against the header's offset H (entries start
- * at 128 and end at H).
+ * at 128 and end at H).  Every entry (here and in §9): type 1 or 2 (3 and
+ * others KL_E_UNSUPPORTED), offset >= 128, stored_len >= 40, offset +
+ * stored_len <= KL_PACK_MAX, raw_len <= 64 MiB (KL_E_LIMIT).  The length
+ * must be exactly padme(4 + 45 n) with zero padding.  The encoder requires
+ * 1..65536 entries contiguous from 128.
  */
 int kl_pack_header_encode(const struct kl_blob_entry *e, size_t n,
     struct buf *out);
 int kl_pack_header_decode(const uint8_t *p, size_t len, uint64_t hdr_off,
     struct kl_blob_entry **out, size_t *n);
 /* Parses the 12-byte trailer at the end of a pack of pack_len bytes;
- * returns the header offset and length. */
+ * returns the header offset and length.  KL_E_LIMIT if pack_len exceeds
+ * KL_PACK_MAX; KL_E_CORRUPT unless 128 + h + 12 <= pack_len and h is
+ * between the stored sizes of a 1-entry and a 65536-entry header. */
 int kl_pack_trailer_decode(const uint8_t *p, size_t len, uint64_t pack_len,
     uint64_t *hdr_off, uint32_t *hdr_len);
 void kl_pack_trailer_encode(uint32_t hdr_len, uint8_t out[12]);
@@ -95,7 +117,9 @@ struct kl_index {
 };
 int kl_index_encode(const struct kl_index *ix, struct buf *out);
 /* Allocates *out; free with kl_index_clear. At most max_entries entries in
- * total (KL_E_LIMIT). */
+ * total (KL_E_LIMIT).  A pack count of 0 is valid; each pack holds
+ * 1..65536 entries under the §8 per-entry rules (contiguity within a pack
+ * is not required here).  kl_index_clear is NULL-safe and zeroes ix. */
 int kl_index_decode(const uint8_t *p, size_t len, size_t max_entries,
     struct kl_index *out);
 void kl_index_clear(struct kl_index *ix);
@@ -118,7 +142,11 @@ struct kl_snapshot {
 };
 int kl_snapshot_encode(const struct kl_snapshot *s, struct buf *out);
 /* Allocates the strings (NUL-terminated; strings containing NUL are
- * corrupt); free with kl_snapshot_clear. */
+ * corrupt); free with kl_snapshot_clear (NULL-safe, zeroes s).  After
+ * decoding every string is non-NULL (tags may be NULL when ntags is 0).
+ * Paths must be absolute and normalised (§11.1): start with '/', no empty,
+ * "." or ".." component, no trailing '/' except "/".  The encoder treats
+ * NULL username/program as "". */
 int kl_snapshot_decode(const uint8_t *p, size_t len, struct kl_snapshot *out);
 void kl_snapshot_clear(struct kl_snapshot *s);
 
@@ -178,20 +206,33 @@ struct kl_tree {
 
 /* Frees every allocation inside n (NULL-safe) and zeroes it. */
 void kl_node_clear(struct kl_node *n);
-/* Deep copy. */
+/* Deep copy into *dst, which is overwritten (not freed); untouched on
+ * failure (KL_E_NOMEM).  NULL strings stay NULL. */
 int kl_node_copy(const struct kl_node *src, struct kl_node *dst);
-/* Checks a node against §11's rules (name, type/field consistency). */
+/*
+ * Checks a node against §11's rules: name; type 1..7 (KL_E_UNSUPPORTED);
+ * mode & ~07777 == 0; ns < 10^9; only files have chunks and holes; only
+ * symlinks have a target (1..4095 bytes, size = its length); size 0 for
+ * all but files and symlinks; only dirs and all dirs have a non-zero
+ * subtree; rdev 0 unless chr/blk; xattr names 1..255 bytes strictly
+ * increasing, values <= 64 KiB; holes non-empty, increasing,
+ * non-overlapping (adjacent allowed), inside size.  NULL user, group and
+ * target count as "".  Returns 0, KL_E_CORRUPT, KL_E_UNSUPPORTED or
+ * KL_E_LIMIT (a length or count over its maximum).
+ */
 int kl_node_valid(const struct kl_node *n);
 /*
  * Encodes a tree; nodes must already be sorted by name (strictly
  * increasing), KL_E_INVAL otherwise.  KL_E_LIMIT if the result exceeds
- * KL_BLOB_RAW_MAX (64 MiB).
+ * KL_TREE_RAW_MAX (64 MiB).
  */
 int kl_tree_encode(const struct kl_tree *t, struct buf *out);
-/* Allocates t->nodes; free with kl_tree_clear. */
+/* Allocates t->nodes; free with kl_tree_clear (NULL-safe, zeroes t).
+ * KL_E_LIMIT if len exceeds KL_TREE_RAW_MAX. */
 int kl_tree_decode(const uint8_t *p, size_t len, struct kl_tree *out);
 void kl_tree_clear(struct kl_tree *t);
-/* Bytewise name order used by trees (shorter prefix first). */
+/* Bytewise name order used by trees (shorter prefix first); returns -1,
+ * 0 or 1. */
 int kl_name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
 
 /* §12 lock plaintext. */
@@ -201,6 +242,7 @@ struct kl_lock {
 	uint32_t pid;
 	char hostname[KL_NAME_MAX + 1];
 };
+/* hostname is 1..255 bytes; exclusive is 0 or 1 (KL_E_CORRUPT). */
 int kl_lock_encode(const struct kl_lock *l, struct buf *out);
 int kl_lock_decode(const uint8_t *p, size_t len, struct kl_lock *out);
 

@@ -55,7 +55,8 @@ struct kl_keys {
 /*
  * Initialises libsodium and disables core dumps for this process
  * (RLIMIT_CORE 0, PR_SET_DUMPABLE 0).  Call first in every program.
- * KL_E_CRYPTO if libsodium cannot initialise.
+ * KL_E_CRYPTO if libsodium cannot initialise, KL_E_IO if core dumps cannot
+ * be disabled.
  */
 int kl_crypto_init(void);
 
@@ -102,8 +103,12 @@ int kl_aead_open(const uint8_t key[KL_KEY_LEN], const struct kl_id *repo_id,
  * repo_id || sealed) so that the server, which knows box_pk, cannot mint
  * sessions.  kl_session_key_new returns sodium_malloc'd random key storage
  * (free with kl_session_key_free).
+ * kl_envelope_seal aborts if box_pk is a low-order point (crypto_box_seal
+ * refuses it; box_pk comes from an authenticated key file, so that is a
+ * broken invariant).
  * kl_envelope_open: KL_E_PERM if k is a BACKUP key, KL_E_CORRUPT if the
- * tag or the seal does not verify.
+ * tag or the seal does not verify.  session_key (KL_KEY_LEN bytes) is
+ * zeroed on entry and holds the key only on success.
  */
 int kl_session_key_new(uint8_t **key);
 void kl_session_key_free(uint8_t *key);
@@ -134,8 +139,15 @@ struct kl_keyfile_info {
  * with a random salt and appends the file bytes to out.
  * kl_keyfile_open: KL_E_BADPASS when the passphrase does not open it,
  * KL_E_CORRUPT / KL_E_UNSUPPORTED for malformed or unknown files,
- * KL_E_LIMIT if the KDF parameters exceed the reader's limits.
- * kl_keyfile_info parses the cleartext header only.
+ * KL_E_LIMIT if the KDF parameters exceed the reader's limits (checked
+ * before any hashing), KL_E_NOMEM if Argon2 cannot get its memory.
+ * kl_keyfile_info parses the cleartext header only (no passphrase, no
+ * decryption) but checks the whole file's structure and limits as
+ * kl_keyfile_open does, with the same codes.
+ * kl_keyfile_seal: KL_E_INVAL if k's kind is unknown, label is longer than
+ * KL_KEY_LABEL_MAX (NULL means ""), the KDF parameters are outside the
+ * reader's limits, or pass is NULL with pass_len > 0; KL_E_NOMEM, or
+ * KL_E_LIMIT from out.  out gains the whole file or nothing.
  */
 int kl_keyfile_seal(const struct kl_keys *k, const char *pass,
     size_t pass_len, const struct kl_kdf_params *kdf, int64_t created,

@@ -42,7 +42,8 @@ int kl_store_name_valid(enum kl_ftype t, const char *name);
 
 /* The kl_backend_ops over this store (see backend.h for the contract);
  * the role is enforced here: puts need APPEND or FULL, removes need FULL
- * (or APPEND for locks). */
+ * (or APPEND for locks).  The backend takes over s: ops->close closes it,
+ * so do not also call kl_store_close. */
 void kl_store_backend(struct kl_store *s, struct kl_backend *out);
 
 /*

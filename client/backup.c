@@ -1,0 +1,768 @@
+/*
+ * The backup pipeline (see backup.h): walker thread -> ordered ring ->
+ * worker threads (id, compression, encryption, packing) -> the calling
+ * thread, which consumes items strictly in order and builds one tree per
+ * directory, bottom-up.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kluis/err.h"
+#include "kluis/keys.h"
+#include "kluis/repo.h"
+#include "backup_internal.h"
+
+#define RING_CAP 4096
+#define WORKERS_MAX 64
+#define PROGRAM "kluis " KLUIS_VERSION
+
+struct item *
+item_new(enum item_kind k)
+{
+	struct item *it = calloc(1, sizeof(*it));
+
+	if (it != NULL)
+		it->kind = k;
+	return it;
+}
+
+void
+item_free(struct item *it)
+{
+	if (it == NULL)
+		return;
+	free(it->data);
+	kl_node_clear(&it->node);
+	free(it);
+}
+
+static int
+pipe_init(struct pipe *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->cap = RING_CAP;
+	if ((p->ring = calloc(p->cap, sizeof(*p->ring))) == NULL)
+		return KL_E_NOMEM;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->done, NULL);
+	pthread_cond_init(&p->space, NULL);
+	return KL_OK;
+}
+
+static void
+pipe_clear(struct pipe *p)
+{
+	uint64_t i;
+
+	for (i = p->head; i < p->tail; i++)
+		item_free(p->ring[i % p->cap]);
+	free(p->ring);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->done);
+	pthread_cond_destroy(&p->space);
+}
+
+/* Slots are reused only once both the collector and the workers are past
+ * them. */
+static int
+pipe_has_room(const struct pipe *p, const struct item *it)
+{
+	uint64_t lo = p->head < p->work_next ? p->head : p->work_next;
+
+	if (p->tail - lo >= p->cap)
+		return 0;
+	return it->kind != IT_CHUNK || p->inflight == 0 ||
+	    p->inflight + it->len <= KL_BACKUP_INFLIGHT_MAX;
+}
+
+int
+pipe_push(struct pipe *p, struct item *it)
+{
+	pthread_mutex_lock(&p->mu);
+	while (!p->abort && !pipe_has_room(p, it))
+		pthread_cond_wait(&p->space, &p->mu);
+	if (p->abort) {
+		pthread_mutex_unlock(&p->mu);
+		item_free(it);
+		return -1;
+	}
+	if (it->kind == IT_CHUNK)
+		p->inflight += it->len;
+	else
+		it->done = 1;
+	p->ring[p->tail++ % p->cap] = it;
+	pthread_cond_broadcast(&p->work);
+	pthread_cond_broadcast(&p->done);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+/* Next chunk item for a worker, NULL when the pipe is finished. */
+static struct item *
+pipe_take_work(struct pipe *p)
+{
+	struct item *it = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		/* the collector is past these: all were done, none is work */
+		if (p->work_next < p->head)
+			p->work_next = p->head;
+		while (p->work_next < p->tail && p->ring[p->work_next %
+		    p->cap]->kind != IT_CHUNK)
+			p->work_next++;
+		if (p->work_next < p->tail) {
+			it = p->ring[p->work_next++ % p->cap];
+			break;
+		}
+		pthread_cond_broadcast(&p->space);
+		if (p->closed)
+			break;
+		pthread_cond_wait(&p->work, &p->mu);
+	}
+	pthread_cond_broadcast(&p->space);
+	pthread_mutex_unlock(&p->mu);
+	return it;
+}
+
+static void
+pipe_work_done(struct pipe *p, struct item *it)
+{
+	pthread_mutex_lock(&p->mu);
+	p->inflight -= it->len;
+	it->done = 1;
+	if (it->rc != KL_OK)
+		p->abort = 1;
+	pthread_cond_broadcast(&p->done);
+	pthread_cond_broadcast(&p->space);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Next item in order for the collector, NULL at the end. */
+static struct item *
+pipe_take_next(struct pipe *p)
+{
+	struct item *it = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	while (p->head == p->tail && !p->closed)
+		pthread_cond_wait(&p->done, &p->mu);
+	if (p->head < p->tail) {
+		it = p->ring[p->head % p->cap];
+		while (!it->done)
+			pthread_cond_wait(&p->done, &p->mu);
+		p->ring[p->head++ % p->cap] = NULL;
+		pthread_cond_broadcast(&p->space);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return it;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct bk *bk = arg;
+	const struct kl_keys *k = kl_repo_keys(bk->r);
+	struct item *it;
+
+	while ((it = pipe_take_work(&bk->p)) != NULL) {
+		if (!bk->p.abort) {
+			kl_blob_id(k, it->data, it->len, &it->id);
+			it->rc = kl_session_blob_add(bk->s, KL_OBJ_DATA,
+			    &it->id, it->data, it->len, &it->added,
+			    &it->stored);
+		} else
+			it->rc = KL_E_IO;
+		free(it->data);
+		it->data = NULL;
+		pipe_work_done(&bk->p, it);
+	}
+	return NULL;
+}
+
+/* ---- the collector: trees, bottom-up ---- */
+
+struct frame {
+	struct kl_node dir;	/* unused for the root frame */
+	struct kl_node *v;
+	size_t n, cap;
+};
+
+struct linkrec {
+	uint64_t group;
+	struct kl_node node;	/* content fields only */
+};
+
+struct collector {
+	struct bk *bk;
+	struct frame *st;
+	size_t depth, stcap;
+	struct kl_node file;	/* the file being assembled */
+	int in_file;
+	size_t chunks_cap;
+	struct linkrec *links;
+	size_t nlinks, linkcap;
+	struct kl_backup_stats *stats;
+	struct kl_id root;
+};
+
+static int
+frame_add(struct frame *f, struct kl_node *n)
+{
+	struct kl_node *nv;
+
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 16;
+		if ((nv = realloc(f->v, f->cap * sizeof(*nv))) == NULL)
+			return KL_E_NOMEM;
+		f->v = nv;
+	}
+	f->v[f->n++] = *n;
+	memset(n, 0, sizeof(*n));
+	return KL_OK;
+}
+
+static void
+frame_clear(struct frame *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		kl_node_clear(&f->v[i]);
+	free(f->v);
+	kl_node_clear(&f->dir);
+	memset(f, 0, sizeof(*f));
+}
+
+static int
+frame_push(struct collector *c, struct kl_node *dir)
+{
+	struct frame *ns;
+
+	if (c->depth == c->stcap) {
+		c->stcap = c->stcap ? c->stcap * 2 : 16;
+		if ((ns = realloc(c->st, c->stcap * sizeof(*ns))) == NULL)
+			return KL_E_NOMEM;
+		c->st = ns;
+	}
+	memset(&c->st[c->depth], 0, sizeof(*c->st));
+	if (dir != NULL) {
+		c->st[c->depth].dir = *dir;
+		memset(dir, 0, sizeof(*dir));
+	}
+	c->depth++;
+	return KL_OK;
+}
+
+static int
+node_cmp(const void *a, const void *b)
+{
+	const struct kl_node *x = a, *y = b;
+
+	return kl_name_cmp(x->name, x->name_len, y->name, y->name_len);
+}
+
+/* Encodes and stores the top frame's tree; pops it into its parent. */
+static int
+frame_close(struct collector *c, struct kl_id *id)
+{
+	struct frame *f = &c->st[c->depth - 1];
+	struct kl_tree t;
+	uint64_t stored = 0;
+	int rc;
+
+	qsort(f->v, f->n, sizeof(*f->v), node_cmp);
+	t.nodes = f->v;
+	t.n = f->n;
+	rc = kl_session_tree_add(c->bk->s, &t, id, &stored);
+	c->stats->bytes_added += stored;
+	c->stats->blobs_added += stored > 0;
+	if (rc != KL_OK)
+		return rc;
+	if (c->depth > 1) {
+		f->dir.subtree = *id;
+		rc = frame_add(&c->st[c->depth - 2], &f->dir);
+		c->stats->dirs++;
+	}
+	frame_clear(f);
+	c->depth--;
+	return rc;
+}
+
+static int
+link_remember(struct collector *c, const struct kl_node *n)
+{
+	struct linkrec *nl;
+
+	if (c->nlinks == c->linkcap) {
+		c->linkcap = c->linkcap ? c->linkcap * 2 : 32;
+		if ((nl = realloc(c->links, c->linkcap * sizeof(*nl))) == NULL)
+			return KL_E_NOMEM;
+		c->links = nl;
+	}
+	nl = &c->links[c->nlinks];
+	memset(nl, 0, sizeof(*nl));
+	nl->group = n->link_group;
+	if (kl_node_copy(n, &nl->node) != KL_OK)
+		return KL_E_NOMEM;
+	c->nlinks++;
+	return KL_OK;
+}
+
+static void
+count_file(struct collector *c, const struct kl_node *n, int status)
+{
+	c->stats->bytes_total += n->size;
+	if (status == FS_NEW)
+		c->stats->files_new++;
+	else if (status == FS_CHANGED)
+		c->stats->files_changed++;
+	else
+		c->stats->files_unmodified++;
+}
+
+static int
+file_done(struct collector *c, struct kl_node *n, int status)
+{
+	int rc = KL_OK;
+
+	count_file(c, n, status);
+	if (n->link_group != 0)
+		rc = link_remember(c, n);
+	if (rc == KL_OK)
+		rc = frame_add(&c->st[c->depth - 1], n);
+	return rc;
+}
+
+/* Another name of a stored file: take the content of the first. */
+static int
+link_resolve(struct collector *c, struct item *it)
+{
+	const struct kl_node *src = NULL;
+	size_t i;
+
+	for (i = 0; i < c->nlinks && src == NULL; i++)
+		if (c->links[i].group == it->node.link_group)
+			src = &c->links[i].node;
+	if (src == NULL)	/* the first name failed to read */
+		return KL_OK;
+	it->node.size = src->size;
+	it->node.chunks = malloc(src->nchunks * sizeof(*src->chunks) + 1);
+	it->node.holes = malloc(src->nholes * sizeof(*src->holes) + 1);
+	if (it->node.chunks == NULL || it->node.holes == NULL)
+		return KL_E_NOMEM;
+	memcpy(it->node.chunks, src->chunks, src->nchunks * KL_ID_LEN);
+	memcpy(it->node.holes, src->holes, src->nholes *
+	    sizeof(*src->holes));
+	it->node.nchunks = src->nchunks;
+	it->node.nholes = src->nholes;
+	/* another name of a counted file: not counted again */
+	return frame_add(&c->st[c->depth - 1], &it->node);
+}
+
+static int
+chunk_append(struct collector *c, struct item *it)
+{
+	struct kl_id *nc;
+
+	if (it->rc != KL_OK)
+		return it->rc;
+	if (!c->in_file)
+		abort();	/* walker invariant: chunks follow a file */
+	if (c->file.nchunks == c->chunks_cap) {
+		c->chunks_cap = c->chunks_cap ? c->chunks_cap * 2 : 16;
+		nc = realloc(c->file.chunks, c->chunks_cap * sizeof(*nc));
+		if (nc == NULL)
+			return KL_E_NOMEM;
+		c->file.chunks = nc;
+	}
+	c->file.chunks[c->file.nchunks++] = it->id;
+	c->stats->bytes_added += it->stored;
+	c->stats->blobs_added += it->added;
+	return KL_OK;
+}
+
+static void
+trim_holes(struct kl_node *n)
+{
+	while (n->nholes > 0 && n->holes[n->nholes - 1].off >= n->size)
+		n->nholes--;
+	if (n->nholes > 0 && n->holes[n->nholes - 1].off +
+	    n->holes[n->nholes - 1].len > n->size)
+		n->holes[n->nholes - 1].len = n->size -
+		    n->holes[n->nholes - 1].off;
+}
+
+/* The size stored is what was read (it->len), whatever stat said. */
+static int
+file_end(struct collector *c, struct item *it, int status)
+{
+	int rc = KL_OK;
+
+	if (!it->failed) {
+		c->file.size = it->len;
+		trim_holes(&c->file);
+		rc = file_done(c, &c->file, status);
+	}
+	kl_node_clear(&c->file);
+	c->in_file = 0;
+	c->chunks_cap = 0;
+	return rc;
+}
+
+static int
+collect_one(struct collector *c, struct item *it, int *status)
+{
+	switch (it->kind) {
+	case IT_CHUNK:
+		return chunk_append(c, it);
+	case IT_FILE:
+		if (it->reused)
+			return file_done(c, &it->node, it->status);
+		c->file = it->node;
+		memset(&it->node, 0, sizeof(it->node));
+		c->in_file = 1;
+		*status = it->status;
+		return KL_OK;
+	case IT_FILE_END:
+		return file_end(c, it, *status);
+	case IT_NODE:
+		c->stats->others++;
+		return frame_add(&c->st[c->depth - 1], &it->node);
+	case IT_DIR_BEGIN:
+		return frame_push(c, &it->node);
+	case IT_DIR_END: {
+		struct kl_id id;
+
+		return frame_close(c, &id);
+	}
+	case IT_LINK:
+		return link_resolve(c, it);
+	}
+	abort();
+}
+
+static void
+collector_clear(struct collector *c)
+{
+	size_t i;
+
+	while (c->depth > 0)
+		frame_clear(&c->st[--c->depth]);
+	free(c->st);
+	kl_node_clear(&c->file);
+	for (i = 0; i < c->nlinks; i++)
+		kl_node_clear(&c->links[i].node);
+	free(c->links);
+}
+
+static void
+pipe_abort(struct pipe *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->abort = 1;
+	pthread_cond_broadcast(&p->space);
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Consumes every item; after the first error keeps draining. */
+static int
+collect(struct collector *c)
+{
+	struct item *it;
+	int rc = KL_OK, status = FS_NEW, r1;
+
+	if ((rc = frame_push(c, NULL)) != KL_OK)
+		return rc;
+	while ((it = pipe_take_next(&c->bk->p)) != NULL) {
+		if (rc == KL_OK && (r1 = kl_repo_lock_refresh(c->bk->r)) != 0)
+			rc = r1;
+		if (rc == KL_OK && (r1 = collect_one(c, it, &status)) != 0) {
+			rc = r1;
+			pipe_abort(&c->bk->p);
+		}
+		item_free(it);
+	}
+	if (rc == KL_OK && c->depth != 1)
+		abort();	/* walker invariant: balanced directories */
+	if (rc == KL_OK)
+		rc = frame_close(c, &c->root);
+	return rc;
+}
+
+int
+kl_path_normalize(const char *path, char *out)
+{
+	char cwd[KL_PATH_MAX + 1], tmp[2 * KL_PATH_MAX + 2];
+	size_t o = 0, i = 0, l;
+
+	if (path[0] == '\0')
+		return KL_E_INVAL;
+	if (path[0] != '/') {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return KL_E_LIMIT;
+		snprintf(tmp, sizeof(tmp), "%s/%s", cwd, path);
+	} else
+		snprintf(tmp, sizeof(tmp), "%s", path);
+	while (tmp[i] != '\0') {
+		while (tmp[i] == '/')
+			i++;
+		l = strcspn(tmp + i, "/");
+		if (l == 0 || (l == 1 && tmp[i] == '.')) {
+			i += l;
+			continue;
+		}
+		if (l == 2 && tmp[i] == '.' && tmp[i + 1] == '.') {
+			while (o > 0 && out[--o] != '/')
+				;
+		} else {
+			if (o + 1 + l > KL_PATH_MAX)
+				return KL_E_LIMIT;
+			out[o++] = '/';
+			memcpy(out + o, tmp + i, l);
+			o += l;
+		}
+		i += l;
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = '\0';
+	return KL_OK;
+}
+
+static int
+str_sort(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Normalises, sorts and drops paths nested in another given path. */
+static int
+paths_prepare(struct bk *bk, const struct kl_backup_opts *o)
+{
+	char norm[KL_PATH_MAX + 1];
+	struct stat st;
+	size_t i, n = 0, pl;
+	int rc;
+
+	if (o->npaths == 0)
+		return KL_E_INVAL;
+	if ((bk->paths = calloc(o->npaths, sizeof(char *))) == NULL)
+		return KL_E_NOMEM;
+	for (i = 0; i < o->npaths; i++) {
+		if ((rc = kl_path_normalize(o->paths[i], norm)) != KL_OK)
+			return rc;
+		if (lstat(norm, &st) != 0)
+			return kl_err_from_errno(errno);
+		if ((bk->paths[bk->npaths++] = strdup(norm)) == NULL)
+			return KL_E_NOMEM;
+	}
+	qsort(bk->paths, bk->npaths, sizeof(char *), str_sort);
+	for (i = 0; i < bk->npaths; i++) {
+		if (n > 0) {
+			pl = strlen(bk->paths[n - 1]);
+			if (strcmp(bk->paths[n - 1], "/") == 0 ||
+			    (strncmp(bk->paths[i], bk->paths[n - 1], pl) == 0 &&
+			    (bk->paths[i][pl] == '/' ||
+			    bk->paths[i][pl] == '\0'))) {
+				free(bk->paths[i]);
+				continue;
+			}
+		}
+		bk->paths[n++] = bk->paths[i];
+	}
+	bk->npaths = n;
+	return KL_OK;
+}
+
+static int
+same_paths(const struct kl_snapshot *s, char *const *paths, size_t n)
+{
+	size_t i;
+
+	if (s->npaths != n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (strcmp(s->paths[i], paths[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * The parent is the newest snapshot of the same host and the same paths.
+ * Only a full key can read snapshots; a backup-only key reads every file
+ * (it still uploads only what the index does not have).
+ */
+static void
+parent_find(struct bk *bk, const char *host, struct kl_backup_stats *st)
+{
+	struct kl_id *ids = NULL;
+	struct kl_snapshot s;
+	size_t i, n;
+	int64_t best = INT64_MIN;
+
+	if (!kl_repo_is_full(bk->r) ||
+	    kl_repo_snapshot_ids(bk->r, &ids, &n) != KL_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		if (kl_repo_snapshot_load(bk->r, &ids[i], &s) != KL_OK)
+			continue;
+		if (strcmp(s.hostname, host) == 0 &&
+		    same_paths(&s, bk->paths, bk->npaths) && s.time_s > best) {
+			best = s.time_s;
+			st->parent = ids[i];
+			bk->parent_tree = s.tree;
+		}
+		kl_snapshot_clear(&s);
+	}
+	free(ids);
+}
+
+static void
+snapshot_fill(struct kl_snapshot *s, const struct bk *bk, const char *host,
+    const struct timespec *t0, const struct kl_backup_stats *st,
+    const struct kl_id *root)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	memset(s, 0, sizeof(*s));
+	s->time_s = (int64_t)t0->tv_sec;
+	s->time_ns = (uint32_t)t0->tv_nsec;
+	s->tree = *root;
+	s->parent = st->parent;
+	s->hostname = (char *)(uintptr_t)host;
+	s->username = pw ? pw->pw_name : "";
+	s->uid = (uint32_t)getuid();
+	s->gid = (uint32_t)getgid();
+	s->paths = bk->paths;
+	s->npaths = bk->npaths;
+	s->tags = (char **)(uintptr_t)bk->o->tags;
+	s->ntags = bk->o->ntags;
+	s->files = st->files_new + st->files_changed + st->files_unmodified;
+	s->dirs = st->dirs;
+	s->bytes = st->bytes_total;
+	s->program = PROGRAM;
+}
+
+static int
+threads_start(struct bk *bk, pthread_t *walker, pthread_t *w, int *nw)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int i, want = bk->o->threads > 0 ? bk->o->threads : (int)cores;
+
+	if (want < 1)
+		want = 1;
+	if (want > WORKERS_MAX)
+		want = WORKERS_MAX;
+	*nw = 0;
+	for (i = 0; i < want; i++) {
+		if (pthread_create(&w[i], NULL, worker_main, bk) != 0)
+			break;
+		(*nw)++;
+	}
+	if (*nw == 0 || pthread_create(walker, NULL, walk_main, bk) != 0) {
+		bk->p.closed = 1;
+		pipe_abort(&bk->p);
+		return KL_E_NOMEM;
+	}
+	return KL_OK;
+}
+
+static int
+run_pipeline(struct bk *bk, struct kl_backup_stats *stats, struct kl_id *root)
+{
+	struct collector c;
+	pthread_t walker, w[WORKERS_MAX];
+	int i, nw, rc;
+
+	memset(&c, 0, sizeof(c));
+	c.bk = bk;
+	c.stats = stats;
+	if ((rc = threads_start(bk, &walker, w, &nw)) == KL_OK) {
+		rc = collect(&c);
+		if (rc != KL_OK)
+			pipe_abort(&bk->p);
+		pthread_join(walker, NULL);
+	}
+	for (i = 0; i < nw; i++)
+		pthread_join(w[i], NULL);
+	*root = c.root;
+	collector_clear(&c);
+	if (rc == KL_OK && bk->walk_rc != KL_OK)
+		rc = bk->walk_rc;
+	return rc;
+}
+
+static double
+elapsed(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void
+bk_clear(struct bk *bk)
+{
+	size_t i;
+
+	for (i = 0; i < bk->npaths; i++)
+		free(bk->paths[i]);
+	free(bk->paths);
+	kl_session_free(bk->s);
+	pipe_clear(&bk->p);
+}
+
+int
+kl_backup_run(struct kl_repo *r, const struct kl_backup_opts *o,
+    struct kl_backup_stats *stats)
+{
+	char host[KL_NAME_MAX + 1];
+	struct timespec now, mono;
+	struct kl_snapshot snap;
+	struct kl_id root;
+	struct bk bk;
+	int rc;
+
+	memset(stats, 0, sizeof(*stats));
+	memset(&bk, 0, sizeof(bk));
+	bk.r = r;
+	bk.o = o;
+	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	snprintf(host, sizeof(host), "%s", o->host ? o->host : "");
+	if (o->host == NULL && gethostname(host, sizeof(host) - 1) != 0)
+		strcpy(host, "unknown");
+	if ((rc = pipe_init(&bk.p)) != KL_OK ||
+	    (rc = paths_prepare(&bk, o)) != KL_OK ||
+	    (rc = kl_repo_index_load(r)) != KL_OK)
+		goto out;
+	parent_find(&bk, host, stats);
+	if ((rc = kl_repo_lock(r, 0)) != KL_OK)
+		goto out;
+	if ((rc = kl_session_begin(r, o->compression, &bk.s)) != KL_OK)
+		goto unlock;
+	if ((rc = run_pipeline(&bk, stats, &root)) != KL_OK)
+		goto unlock;
+	stats->bytes_read = bk.bytes_read;
+	stats->warnings = bk.warnings;
+	snapshot_fill(&snap, &bk, host, &now, stats, &root);
+	rc = kl_session_commit(bk.s, &snap, &stats->snapshot);
+unlock:
+	kl_repo_unlock(r);
+out:
+	stats->duration_s = elapsed(&mono);
+	bk_clear(&bk);
+	return rc;
+}

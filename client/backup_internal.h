@@ -1,0 +1,77 @@
+/* Private to the backup pipeline (backup.c, walk.c). */
+#ifndef KLUIS_BACKUP_INTERNAL_H
+#define KLUIS_BACKUP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "kluis/backup.h"
+#include "kluis/format.h"
+
+struct kl_repo;
+struct kl_session;
+
+enum item_kind {
+	IT_CHUNK = 1,		/* content of the current file */
+	IT_FILE,		/* a file starts (or, reused: is complete) */
+	IT_FILE_END,		/* the current file ends (failed: drop it) */
+	IT_NODE,		/* a symlink, device, fifo or socket */
+	IT_DIR_BEGIN,
+	IT_DIR_END,
+	IT_LINK,		/* another name of an already stored file */
+};
+
+enum file_status { FS_NEW = 1, FS_CHANGED, FS_UNMODIFIED };
+
+struct item {
+	enum item_kind kind;
+	int done;
+	int rc;
+	/* IT_CHUNK */
+	uint8_t *data;
+	size_t len;
+	struct kl_id id;
+	uint64_t stored;
+	int added;
+	/* IT_FILE, IT_NODE, IT_DIR_BEGIN, IT_LINK */
+	struct kl_node node;
+	int reused;
+	int status;
+	int failed;		/* IT_FILE_END */
+};
+
+/* The ordered ring shared by walker, workers and collector. */
+struct pipe {
+	pthread_mutex_t mu;
+	pthread_cond_t work, done, space;
+	struct item **ring;
+	size_t cap;
+	uint64_t head, work_next, tail;
+	size_t inflight;
+	int closed;
+	int abort;
+};
+
+struct bk {
+	struct kl_repo *r;
+	struct kl_session *s;
+	const struct kl_backup_opts *o;
+	struct pipe p;
+	char **paths;			/* normalised, sorted, deduplicated */
+	size_t npaths;
+	struct kl_id parent_tree;	/* zero: no parent */
+	uint64_t warnings;		/* walker thread only */
+	uint64_t bytes_read;		/* walker thread only */
+	int walk_rc;			/* fatal walker error */
+};
+
+/* Pushes an item (ownership moves to the pipe); blocks while full.
+ * Returns 0, or -1 when the pipe was aborted (item freed). */
+int pipe_push(struct pipe *p, struct item *it);
+void item_free(struct item *it);
+struct item *item_new(enum item_kind k);
+
+/* walk.c: the walker thread's body. */
+void *walk_main(void *arg);
+
+#endif

@@ -1,0 +1,110 @@
+/* The kluis command line: shared state and helpers (client/cli*.c). */
+#ifndef KLUIS_CLI_H
+#define KLUIS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kluis/hash.h"
+
+struct kl_repo;
+
+/* Exit codes (restic's conventions; docs/RUNBOOK.md "Exit codes"). */
+#define EXIT_OK 0
+#define EXIT_FATAL 1
+#define EXIT_USAGE 2
+#define EXIT_PARTIAL 3		/* backup written, some sources unreadable */
+#define EXIT_NOREPO 10
+#define EXIT_LOCKED 11
+#define EXIT_KEY 12		/* wrong passphrase, or key lacks the right */
+
+#define CLI_LIST_MAX 256
+
+struct strlist {
+	const char *v[CLI_LIST_MAX];
+	size_t n;
+};
+
+struct cli {
+	const char *prog;
+	const char *repo;
+	const char *password_file;
+	const char *key_file;
+	int json, quiet, verbose;
+	/* command options */
+	const char *chunk_avg, *kdf, *new_password_file, *out, *label;
+	const char *host, *target, *compression;
+	int backup_only, one_file_system, overwrite, long_list, threads;
+	struct strlist tags, excludes, exclude_files, includes, paths;
+	/* positional arguments after the command word(s) */
+	char **args;
+	int nargs;
+	unsigned seen;		/* CLI_O_* bits given */
+};
+
+/* Option bits, for checking which options a command accepts. */
+enum {
+	CLI_O_CHUNK_AVG = 1u << 0, CLI_O_KDF = 1u << 1,
+	CLI_O_NEWPASS = 1u << 2, CLI_O_OUT = 1u << 3, CLI_O_LABEL = 1u << 4,
+	CLI_O_BACKUP_ONLY = 1u << 5, CLI_O_TAG = 1u << 6,
+	CLI_O_HOST = 1u << 7, CLI_O_EXCLUDE = 1u << 8,
+	CLI_O_EXCLUDE_FILE = 1u << 9, CLI_O_ONEFS = 1u << 10,
+	CLI_O_COMPRESSION = 1u << 11, CLI_O_TARGET = 1u << 12,
+	CLI_O_INCLUDE = 1u << 13, CLI_O_OVERWRITE = 1u << 14,
+	CLI_O_LONG = 1u << 15, CLI_O_PATH = 1u << 16,
+	CLI_O_THREADS = 1u << 17,
+};
+
+/* Prints "kluis: <message>" to stderr (not with --quiet for warnings). */
+void cli_err(const struct cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void cli_warn(const struct cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A kl_warn_fn printing "warning: <path>: <what> (<error>)". */
+void cli_warn_path(void *arg, const char *path, int err, const char *what);
+
+/* Refuses options outside allowed; returns EXIT_OK or EXIT_USAGE. */
+int cli_only(const struct cli *c, unsigned allowed, const char *cmd);
+/* Requires between min and max positional arguments. */
+int cli_nargs(const struct cli *c, int min, int max, const char *usage);
+
+/*
+ * Reads the passphrase: --password-file / KLUIS_PASSWORD_FILE, else
+ * KLUIS_PASSWORD_COMMAND, else a prompt on the terminal (twice when
+ * confirm is set); never prompts without a terminal.  *out is
+ * sodium_malloc'd (free with cli_password_free).
+ */
+int cli_password(const struct cli *c, const char *file, int confirm,
+    const char *what, char **out, size_t *len);
+void cli_password_free(char *p, size_t len);
+
+/* Opens the repository (-r / KLUIS_REPOSITORY) with the passphrase;
+ * prints the error and returns an exit code on failure. */
+int cli_open(struct cli *c, struct kl_repo **r);
+/* Maps a kl_err from an operation on an open repository to an exit code. */
+int cli_exit_for(int rc);
+
+/* JSON string output with escaping; bytes that are not UTF-8 are written
+ * as \u00XX of the byte (docs/CLI.md "JSON"). */
+void json_str(FILE *f, const char *s, size_t len);
+void json_cstr(FILE *f, const char *s);
+void json_id(FILE *f, const struct kl_id *id);
+/* RFC 3339 UTC time with nanoseconds. */
+void fmt_time_utc(char *out, size_t len, int64_t s, uint32_t ns);
+/* Local time "YYYY-MM-DD HH:MM:SS". */
+void fmt_time_local(char *out, size_t len, int64_t s);
+/* Parses "1048576", "512K", "1M", "8MiB"; 0 on success. */
+int parse_size(const char *s, uint64_t *out);
+
+/* Commands. */
+int cmd_init(struct cli *c);
+int cmd_key(struct cli *c);
+int cmd_snapshots(struct cli *c);
+int cmd_cat(struct cli *c);
+int cmd_stats(struct cli *c);
+int cmd_backup(struct cli *c);
+int cmd_restore(struct cli *c);
+int cmd_ls(struct cli *c);
+
+#endif

@@ -1,0 +1,177 @@
+/* kluis backup. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kluis/backup.h"
+#include "kluis/buf.h"
+#include "kluis/err.h"
+#include "kluis/fsutil.h"
+#include "kluis/repo.h"
+#include "cli.h"
+
+#define EXCLUDE_FILE_MAX ((size_t)1 << 20)
+
+/* Adds the patterns of an exclude file: one per line, '#' comments. */
+static int
+exclude_file_load(struct cli *c, const char *path, struct buf **keep)
+{
+	struct buf *b = NULL;
+	char *p, *line, *save = NULL;
+	int rc;
+
+	if ((rc = kl_file_read_all(path, EXCLUDE_FILE_MAX, &b)) != KL_OK ||
+	    (rc = buf_put_u8(b, 0)) != KL_OK) {
+		cli_err(c, "cannot read exclude file %s: %s", path,
+		    kl_strerror(rc));
+		buf_free(b);
+		return EXIT_FATAL;
+	}
+	p = (char *)(uintptr_t)buf_data(b);
+	for (line = strtok_r(p, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		line[strcspn(line, "\r")] = '\0';
+		if (*line == '\0' || *line == '#')
+			continue;
+		if (c->excludes.n == CLI_LIST_MAX) {
+			cli_err(c, "too many exclude patterns (max %d)",
+			    CLI_LIST_MAX);
+			buf_free(b);
+			return EXIT_USAGE;
+		}
+		c->excludes.v[c->excludes.n++] = line;
+	}
+	*keep = b;	/* the patterns point into it */
+	return EXIT_OK;
+}
+
+static int
+compression_choose(const struct cli *c, int *level)
+{
+	char *end;
+	long v;
+
+	*level = 3;
+	if (c->compression == NULL)
+		return EXIT_OK;
+	if (strcmp(c->compression, "off") == 0) {
+		*level = 0;
+		return EXIT_OK;
+	}
+	v = strtol(c->compression, &end, 10);
+	if (*end != '\0' || v < 1 || v > 19) {
+		cli_err(c, "--compression takes a level 1..19 or off");
+		return EXIT_USAGE;
+	}
+	*level = (int)v;
+	return EXIT_OK;
+}
+
+static void
+report(const struct cli *c, const struct kl_backup_stats *st)
+{
+	char hex[KL_ID_HEX_LEN + 1];
+
+	kl_id_hex(&st->snapshot, hex);
+	if (c->json) {
+		printf("{\"snapshot_id\":\"%s\",\"files_new\":%llu,"
+		    "\"files_changed\":%llu,\"files_unmodified\":%llu,"
+		    "\"dirs\":%llu,\"bytes_read\":%llu,\"bytes_added\":%llu,"
+		    "\"duration_s\":%.3f,\"warnings\":%llu}\n", hex,
+		    (unsigned long long)st->files_new,
+		    (unsigned long long)st->files_changed,
+		    (unsigned long long)st->files_unmodified,
+		    (unsigned long long)st->dirs,
+		    (unsigned long long)st->bytes_read,
+		    (unsigned long long)st->bytes_added, st->duration_s,
+		    (unsigned long long)st->warnings);
+		return;
+	}
+	if (!c->quiet)
+		printf("files: %llu new, %llu changed, %llu unmodified; "
+		    "%llu dirs\nread %llu bytes, added %llu bytes to the "
+		    "repository in %.1f s\n",
+		    (unsigned long long)st->files_new,
+		    (unsigned long long)st->files_changed,
+		    (unsigned long long)st->files_unmodified,
+		    (unsigned long long)st->dirs,
+		    (unsigned long long)st->bytes_read,
+		    (unsigned long long)st->bytes_added, st->duration_s);
+	printf("%s\n", hex);
+}
+
+static int
+failed(struct cli *c, struct kl_repo *r, int rc)
+{
+	const char *d = kl_repo_errmsg(r);
+
+	if (rc == KL_E_NOSPACE)
+		cli_err(c, "the repository's disk is full%s%s: no snapshot "
+		    "was written and the repository is unchanged apart from "
+		    "unreferenced data; free space and run the backup again",
+		    *d ? " - " : "", d);
+	else if (rc == KL_E_LOCKED)
+		cli_err(c, "%s", d);
+	else
+		cli_err(c, "backup failed, no snapshot written: %s",
+		    *d ? d : kl_strerror(rc));
+	return cli_exit_for(rc);
+}
+
+int
+cmd_backup(struct cli *c)
+{
+	struct kl_backup_opts o;
+	struct kl_backup_stats st;
+	struct kl_repo *r = NULL;
+	struct buf *keep[CLI_LIST_MAX];
+	size_t i, nkeep = 0;
+	int rc;
+
+	if ((rc = cli_only(c, CLI_O_TAG | CLI_O_HOST | CLI_O_EXCLUDE |
+	    CLI_O_EXCLUDE_FILE | CLI_O_ONEFS | CLI_O_COMPRESSION |
+	    CLI_O_THREADS, "backup")) || (rc = cli_nargs(c, 1, -1,
+	    "backup PATH... [options]")))
+		return rc;
+	memset(&o, 0, sizeof(o));
+	if ((rc = compression_choose(c, &o.compression)) != EXIT_OK)
+		return rc;
+	for (i = 0; i < c->exclude_files.n && rc == EXIT_OK; i++)
+		if ((rc = exclude_file_load(c, c->exclude_files.v[i],
+		    &keep[nkeep])) == EXIT_OK)
+			nkeep++;
+	if (rc != EXIT_OK || (rc = cli_open(c, &r)) != EXIT_OK)
+		goto out;
+	o.paths = (const char *const *)c->args;
+	o.npaths = (size_t)c->nargs;
+	o.tags = c->tags.v;
+	o.ntags = c->tags.n;
+	o.host = c->host;
+	o.excludes = c->excludes.v;
+	o.nexcludes = c->excludes.n;
+	o.one_file_system = c->one_file_system;
+	o.threads = c->threads;
+	o.warn = cli_warn_path;
+	o.warn_arg = c;
+	rc = kl_backup_run(r, &o, &st);
+	if (rc == KL_E_NOTFOUND && *kl_repo_errmsg(r) == '\0') {
+		cli_err(c, "a backup path does not exist; nothing was backed "
+		    "up");
+		rc = EXIT_FATAL;
+	} else if (rc != KL_OK)
+		rc = failed(c, r, rc);
+	else {
+		report(c, &st);
+		rc = st.warnings > 0 ? EXIT_PARTIAL : EXIT_OK;
+		if (rc == EXIT_PARTIAL)
+			cli_warn(c, "%llu source problem%s (listed above); the "
+			    "snapshot holds everything else",
+			    (unsigned long long)st.warnings,
+			    st.warnings == 1 ? "" : "s");
+	}
+out:
+	kl_repo_close(r);
+	for (i = 0; i < nkeep; i++)
+		buf_free(keep[i]);
+	return rc;
+}

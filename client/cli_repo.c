@@ -1,0 +1,641 @@
+/* kluis init, key, snapshots, cat, stats. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kluis/backup.h"
+#include "kluis/buf.h"
+#include "kluis/chunker.h"
+#include "kluis/err.h"
+#include "kluis/keys.h"
+#include "kluis/repo.h"
+#include "cli.h"
+
+static int
+kdf_choose(const struct cli *c, struct kl_kdf_params *kdf)
+{
+	if (kl_kdf_preset(c->kdf ? c->kdf : "moderate", kdf) == KL_OK)
+		return EXIT_OK;
+	cli_err(c, "--kdf must be interactive, moderate or sensitive");
+	return EXIT_USAGE;
+}
+
+static int
+chunker_choose(const struct cli *c, struct kl_chunker_params *p)
+{
+	uint64_t avg = KL_CHUNK_AVG_DEFAULT;
+
+	p->min = KL_CHUNK_MIN_DEFAULT;
+	p->avg = KL_CHUNK_AVG_DEFAULT;
+	p->max = KL_CHUNK_MAX_DEFAULT;
+	if (c->chunk_avg == NULL)
+		return EXIT_OK;
+	if (parse_size(c->chunk_avg, &avg) != 0 || avg > UINT32_MAX ||
+	    kl_chunker_params_from_avg((uint32_t)avg, p) != KL_OK) {
+		cli_err(c, "--chunk-avg %s: give a size between 8K and 2M, "
+		    "e.g. 1M", c->chunk_avg);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+int
+cmd_init(struct cli *c)
+{
+	struct kl_chunker_params cp;
+	struct kl_kdf_params kdf;
+	struct kl_repo_init_opts o;
+	struct kl_repo *r = NULL;
+	char *pass = NULL, hex[KL_ID_HEX_LEN + 1];
+	size_t plen;
+	int rc;
+
+	if ((rc = cli_only(c, CLI_O_CHUNK_AVG | CLI_O_KDF | CLI_O_LABEL,
+	    "init")) || (rc = cli_nargs(c, 0, 0, "init [--chunk-avg SIZE]")) ||
+	    (rc = chunker_choose(c, &cp)) || (rc = kdf_choose(c, &kdf)))
+		return rc;
+	if (c->repo == NULL) {
+		cli_err(c, "no repository given: use -r REPO");
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_password(c, c->password_file, 1, "new repository "
+	    "passphrase", &pass, &plen)) != EXIT_OK)
+		return rc;
+	memset(&o, 0, sizeof(o));
+	o.chunker = &cp;
+	o.kdf = &kdf;
+	o.label = c->label;
+	o.key_out = c->key_file;
+	rc = kl_repo_init(c->repo, pass, plen, &o, &r);
+	cli_password_free(pass, plen);
+	if (rc == KL_E_EXISTS) {
+		cli_err(c, "%s already exists and is not empty: refusing to "
+		    "create a repository there", c->repo);
+		rc = EXIT_FATAL;
+	} else if (rc != KL_OK) {
+		cli_err(c, "cannot create repository %s: %s", c->repo,
+		    r && *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
+		    kl_strerror(rc));
+		rc = EXIT_FATAL;
+	} else {
+		kl_id_hex(&kl_repo_config(r)->repo_id, hex);
+		if (c->json)
+			printf("{\"repository_id\":\"%s\",\"path\":", hex);
+		if (c->json) {
+			json_cstr(stdout, c->repo);
+			printf("}\n");
+		} else if (!c->quiet)
+			printf("created kluis repository %.8s at %s\n"
+			    "Keep the passphrase%s safe: without them the "
+			    "backups cannot be read.\n", hex, c->repo,
+			    c->key_file ? " and the key file" : "");
+	}
+	kl_repo_close(r);
+	return rc;
+}
+
+static int
+key_add(struct cli *c, struct kl_repo *r)
+{
+	struct kl_kdf_params kdf;
+	struct kl_id id;
+	char *pass = NULL, hex[KL_ID_HEX_LEN + 1];
+	size_t plen;
+	int rc;
+
+	if ((rc = kdf_choose(c, &kdf)) != EXIT_OK)
+		return rc;
+	if ((rc = cli_password(c, c->new_password_file, 1, "new key "
+	    "passphrase", &pass, &plen)) != EXIT_OK)
+		return rc;
+	rc = kl_repo_key_add(r, c->backup_only, pass, plen, &kdf, c->label,
+	    c->out, &id);
+	cli_password_free(pass, plen);
+	if (rc != KL_OK) {
+		cli_err(c, "cannot add key: %s", rc == KL_E_PERM ?
+		    "a backup-only key can only add backup-only keys" :
+		    *kl_repo_errmsg(r) ? kl_repo_errmsg(r) : kl_strerror(rc));
+		return cli_exit_for(rc);
+	}
+	kl_id_hex(&id, hex);
+	if (c->json) {
+		printf("{\"kind\":\"%s\",", c->backup_only ? "backup-only" :
+		    "full");
+		if (c->out) {
+			printf("\"file\":");
+			json_cstr(stdout, c->out);
+		} else
+			printf("\"id\":\"%s\"", hex);
+		printf("}\n");
+	} else if (!c->quiet)
+		printf("added %s key %s\n", c->backup_only ? "backup-only" :
+		    "full", c->out ? c->out : hex);
+	return EXIT_OK;
+}
+
+struct klist {
+	struct cli *c;
+	struct kl_repo *r;
+	int first;
+};
+
+static int
+key_list_one(void *arg, const char *name, uint64_t size)
+{
+	struct klist *kl = arg;
+	struct kl_backend *be = kl_repo_backend(kl->r);
+	struct kl_keyfile_info info;
+	struct kl_id id;
+	struct buf *b = NULL;
+	char when[32];
+	int cur;
+
+	if (kl_id_parse(name, &id) != KL_OK ||
+	    be->ops->get(be->ctx, KL_FT_KEY, name, 0, 0, KL_KEYFILE_MAX,
+	    &b) != KL_OK)
+		return 0;
+	if (kl_keyfile_info(buf_data(b), buf_size(b), &info) != KL_OK)
+		memset(&info, 0, sizeof(info));
+	buf_free(b);
+	cur = kl_id_eq(&id, kl_repo_key_id(kl->r));
+	fmt_time_local(when, sizeof(when), info.created);
+	if (kl->c->json) {
+		printf("%s{\"id\":\"%s\",\"kind\":\"%s\",\"created\":%lld,"
+		    "\"current\":%s,\"label\":", kl->first ? "" : ",", name,
+		    info.kind == KL_KEY_FULL ? "full" : info.kind ==
+		    KL_KEY_BACKUP ? "backup-only" : "unreadable",
+		    (long long)info.created, cur ? "true" : "false");
+		json_cstr(stdout, info.label);
+		printf("}");
+	} else
+		printf("%c %.8s  %-11s  %s  %s\n", cur ? '*' : ' ', name,
+		    info.kind == KL_KEY_FULL ? "full" : info.kind ==
+		    KL_KEY_BACKUP ? "backup-only" : "unreadable", when,
+		    info.label);
+	kl->first = 0;
+	(void)size;
+	return 0;
+}
+
+static int
+key_list(struct cli *c, struct kl_repo *r)
+{
+	struct klist kl = { c, r, 1 };
+	struct kl_backend *be = kl_repo_backend(r);
+	int rc;
+
+	if (c->json)
+		printf("[");
+	rc = be->ops->list(be->ctx, KL_FT_KEY, key_list_one, &kl);
+	if (c->json)
+		printf("]\n");
+	return rc == KL_OK ? EXIT_OK : EXIT_FATAL;
+}
+
+static int
+key_passwd(struct cli *c, struct kl_repo *r)
+{
+	struct kl_kdf_params kdf;
+	char *pass = NULL;
+	size_t plen;
+	int rc;
+
+	if ((rc = kdf_choose(c, &kdf)) != EXIT_OK)
+		return rc;
+	if ((rc = cli_password(c, c->new_password_file, 1, "new passphrase",
+	    &pass, &plen)) != EXIT_OK)
+		return rc;
+	rc = kl_repo_key_passwd(r, pass, plen, &kdf);
+	cli_password_free(pass, plen);
+	if (rc != KL_OK) {
+		cli_err(c, "cannot change the passphrase: %s",
+		    *kl_repo_errmsg(r) ? kl_repo_errmsg(r) : kl_strerror(rc));
+		return cli_exit_for(rc);
+	}
+	if (!c->quiet && !c->json)
+		printf("passphrase changed\n");
+	return EXIT_OK;
+}
+
+int
+cmd_key(struct cli *c)
+{
+	struct kl_repo *r = NULL;
+	const char *sub = c->nargs > 0 ? c->args[0] : "";
+	unsigned allowed;
+	int rc;
+
+	allowed = strcmp(sub, "add") == 0 ? CLI_O_BACKUP_ONLY | CLI_O_NEWPASS |
+	    CLI_O_OUT | CLI_O_LABEL | CLI_O_KDF : strcmp(sub, "passwd") == 0 ?
+	    CLI_O_NEWPASS | CLI_O_KDF : 0;
+	if (c->nargs != 1 || (strcmp(sub, "add") && strcmp(sub, "list") &&
+	    strcmp(sub, "passwd"))) {
+		fprintf(stderr, "usage: kluis key add|list|passwd\n");
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_only(c, allowed, "key")) != EXIT_OK ||
+	    (rc = cli_open(c, &r)) != EXIT_OK)
+		return rc;
+	if (strcmp(sub, "add") == 0)
+		rc = key_add(c, r);
+	else if (strcmp(sub, "list") == 0)
+		rc = key_list(c, r);
+	else
+		rc = key_passwd(c, r);
+	kl_repo_close(r);
+	return rc;
+}
+
+/* ---- snapshots ---- */
+
+struct snap_row {
+	struct kl_id id;
+	struct kl_snapshot s;
+};
+
+static int
+row_cmp(const void *a, const void *b)
+{
+	const struct snap_row *x = a, *y = b;
+
+	if (x->s.time_s != y->s.time_s)
+		return x->s.time_s < y->s.time_s ? -1 : 1;
+	if (x->s.time_ns != y->s.time_ns)
+		return x->s.time_ns < y->s.time_ns ? -1 : 1;
+	return kl_id_cmp(&x->id, &y->id);
+}
+
+static int
+has_str(char *const *v, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+snap_matches(const struct cli *c, const struct kl_snapshot *s)
+{
+	char norm[KL_PATH_MAX + 1];
+	size_t i;
+
+	if (c->host != NULL && strcmp(c->host, s->hostname) != 0)
+		return 0;
+	for (i = 0; i < c->tags.n; i++)
+		if (!has_str(s->tags, s->ntags, c->tags.v[i]))
+			return 0;
+	for (i = 0; i < c->paths.n; i++)
+		if (kl_path_normalize(c->paths.v[i], norm) != KL_OK ||
+		    !has_str(s->paths, s->npaths, norm))
+			return 0;
+	return 1;
+}
+
+static void
+snap_json(const struct snap_row *row)
+{
+	const struct kl_snapshot *s = &row->s;
+	char t[48];
+	size_t i;
+
+	fmt_time_utc(t, sizeof(t), s->time_s, s->time_ns);
+	printf("{\"id\":");
+	json_id(stdout, &row->id);
+	printf(",\"time\":\"%s\",\"hostname\":", t);
+	json_cstr(stdout, s->hostname);
+	printf(",\"username\":");
+	json_cstr(stdout, s->username);
+	printf(",\"tree\":");
+	json_id(stdout, &s->tree);
+	printf(",\"parent\":");
+	if (kl_id_is_zero(&s->parent))
+		printf("null");
+	else
+		json_id(stdout, &s->parent);
+	printf(",\"paths\":[");
+	for (i = 0; i < s->npaths; i++) {
+		printf(i ? "," : "");
+		json_cstr(stdout, s->paths[i]);
+	}
+	printf("],\"tags\":[");
+	for (i = 0; i < s->ntags; i++) {
+		printf(i ? "," : "");
+		json_cstr(stdout, s->tags[i]);
+	}
+	printf("],\"files\":%llu,\"dirs\":%llu,\"bytes\":%llu}",
+	    (unsigned long long)s->files, (unsigned long long)s->dirs,
+	    (unsigned long long)s->bytes);
+}
+
+static void
+snap_text(const struct snap_row *row)
+{
+	const struct kl_snapshot *s = &row->s;
+	char hex[KL_ID_HEX_LEN + 1], t[32];
+	size_t i;
+
+	kl_id_hex(&row->id, hex);
+	fmt_time_local(t, sizeof(t), s->time_s);
+	printf("%.8s  %s  %-16s ", hex, t, s->hostname);
+	for (i = 0; i < s->ntags; i++)
+		printf("%s%s", i ? "," : "", s->tags[i]);
+	printf("%s ", s->ntags ? "" : "-");
+	for (i = 0; i < s->npaths; i++)
+		printf(" %s", s->paths[i]);
+	printf("\n");
+}
+
+static int
+rows_load(struct cli *c, struct kl_repo *r, struct snap_row **out,
+    size_t *nout)
+{
+	struct kl_id *ids = NULL;
+	struct snap_row *rows;
+	size_t i, n, k = 0;
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	if ((rc = kl_repo_snapshot_ids(r, &ids, &n)) != KL_OK)
+		return rc;
+	if ((rows = calloc(n + 1, sizeof(*rows))) == NULL) {
+		free(ids);
+		return KL_E_NOMEM;
+	}
+	for (i = 0; i < n && rc == KL_OK; i++) {
+		rows[k].id = ids[i];
+		if ((rc = kl_repo_snapshot_load(r, &ids[i], &rows[k].s)) != 0)
+			break;
+		if (snap_matches(c, &rows[k].s))
+			k++;
+		else
+			kl_snapshot_clear(&rows[k].s);
+	}
+	free(ids);
+	qsort(rows, k, sizeof(*rows), row_cmp);
+	*out = rows;
+	*nout = k;
+	return rc;
+}
+
+int
+cmd_snapshots(struct cli *c)
+{
+	struct kl_repo *r = NULL;
+	struct snap_row *rows = NULL;
+	size_t i, n = 0;
+	int rc;
+
+	if ((rc = cli_only(c, CLI_O_HOST | CLI_O_TAG | CLI_O_PATH,
+	    "snapshots")) || (rc = cli_nargs(c, 0, 0, "snapshots [--host H] "
+	    "[--tag T] [--path P]")) || (rc = cli_open(c, &r)))
+		return rc;
+	if ((rc = rows_load(c, r, &rows, &n)) != KL_OK) {
+		cli_err(c, "%s", kl_repo_errmsg(r));
+		rc = cli_exit_for(rc);
+		goto out;
+	}
+	if (c->json)
+		printf("[");
+	else if (!c->quiet)
+		printf("ID        Time                 Host             Tags  "
+		    "Paths\n");
+	for (i = 0; i < n; i++) {
+		if (c->json) {
+			printf(i ? "," : "");
+			snap_json(&rows[i]);
+		} else
+			snap_text(&rows[i]);
+	}
+	if (c->json)
+		printf("]\n");
+	else if (!c->quiet)
+		printf("%zu snapshot%s\n", n, n == 1 ? "" : "s");
+out:
+	for (i = 0; rows != NULL && i < n; i++)
+		kl_snapshot_clear(&rows[i].s);
+	free(rows);
+	kl_repo_close(r);
+	return rc;
+}
+
+/* ---- cat ---- */
+
+static void
+node_json(const struct kl_node *n)
+{
+	static const char *types[] = { "", "file", "dir", "symlink", "chr",
+		"blk", "fifo", "socket" };
+	char t[48];
+	size_t i;
+
+	printf("{\"name\":");
+	json_str(stdout, (const char *)n->name, n->name_len);
+	fmt_time_utc(t, sizeof(t), n->mtime.s, n->mtime.ns);
+	printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,\"gid\":%u,"
+	    "\"user\":", types[n->type], n->mode, n->uid, n->gid);
+	json_cstr(stdout, n->user);
+	printf(",\"group\":");
+	json_cstr(stdout, n->group);
+	printf(",\"size\":%llu,\"mtime\":\"%s\",\"inode\":%llu,"
+	    "\"link_group\":%llu", (unsigned long long)n->size, t,
+	    (unsigned long long)n->inode, (unsigned long long)n->link_group);
+	if (n->type == KL_NODE_SYMLINK) {
+		printf(",\"target\":");
+		json_cstr(stdout, n->target);
+	}
+	if (n->type == KL_NODE_DIR) {
+		printf(",\"subtree\":");
+		json_id(stdout, &n->subtree);
+	}
+	printf(",\"xattrs\":[");
+	for (i = 0; i < n->nxattrs; i++) {
+		printf(i ? "," : "");
+		json_cstr(stdout, n->xattrs[i].name);
+	}
+	printf("],\"holes\":%zu,\"chunks\":[", n->nholes);
+	for (i = 0; i < n->nchunks; i++) {
+		printf(i ? "," : "");
+		json_id(stdout, &n->chunks[i]);
+	}
+	printf("]}");
+}
+
+static int
+cat_tree(struct cli *c, struct kl_repo *r, const char *arg)
+{
+	struct kl_tree t;
+	struct kl_id id;
+	size_t i;
+	int rc;
+
+	if (kl_id_parse(arg, &id) != KL_OK) {
+		cli_err(c, "a tree id is 64 hex digits");
+		return EXIT_USAGE;
+	}
+	if ((rc = kl_repo_index_load(r)) == KL_OK)
+		rc = kl_repo_tree_load(r, &id, &t);
+	if (rc != KL_OK) {
+		cli_err(c, "%s", kl_repo_errmsg(r));
+		return cli_exit_for(rc);
+	}
+	printf("[");
+	for (i = 0; i < t.n; i++) {
+		printf(i ? ",\n" : "");
+		node_json(&t.nodes[i]);
+	}
+	printf("]\n");
+	kl_tree_clear(&t);
+	return EXIT_OK;
+}
+
+static int
+cat_snapshot(struct cli *c, struct kl_repo *r, const char *arg)
+{
+	struct snap_row row;
+	int rc;
+
+	if ((rc = kl_repo_snapshot_resolve(r, arg, &row.id)) == KL_OK)
+		rc = kl_repo_snapshot_load(r, &row.id, &row.s);
+	if (rc != KL_OK) {
+		cli_err(c, "%s", kl_repo_errmsg(r));
+		return cli_exit_for(rc);
+	}
+	snap_json(&row);
+	printf("\n");
+	kl_snapshot_clear(&row.s);
+	return EXIT_OK;
+}
+
+static void
+cat_config(struct kl_repo *r)
+{
+	const struct kl_config *cf = kl_repo_config(r);
+	char pk[65];
+
+	kl_hex_encode(cf->box_pk, 32, pk);
+	printf("{\"version\":%d,\"repository_id\":", KL_FORMAT_VERSION);
+	json_id(stdout, &cf->repo_id);
+	printf(",\"chunk_min\":%u,\"chunk_avg\":%u,\"chunk_max\":%u,"
+	    "\"pack_target\":%u,\"public_key\":\"%s\",\"created\":%lld}\n",
+	    cf->chunk_min, cf->chunk_avg, cf->chunk_max, cf->pack_target, pk,
+	    (long long)cf->created);
+}
+
+int
+cmd_cat(struct cli *c)
+{
+	struct kl_repo *r = NULL;
+	const char *what = c->nargs > 0 ? c->args[0] : "";
+	int rc;
+
+	if ((rc = cli_only(c, 0, "cat")) != EXIT_OK)
+		return rc;
+	if (!(strcmp(what, "config") == 0 && c->nargs == 1) &&
+	    !((strcmp(what, "snapshot") == 0 || strcmp(what, "tree") == 0) &&
+	    c->nargs == 2)) {
+		fprintf(stderr, "usage: kluis cat config|snapshot ID|tree ID\n");
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_open(c, &r)) != EXIT_OK)
+		return rc;
+	if (strcmp(what, "config") == 0)
+		cat_config(r);
+	else if (strcmp(what, "snapshot") == 0)
+		rc = cat_snapshot(c, r, c->args[1]);
+	else
+		rc = cat_tree(c, r, c->args[1]);
+	kl_repo_close(r);
+	return rc;
+}
+
+/* ---- stats ---- */
+
+struct sums {
+	uint64_t packs, stored, dedup, blobs, data_blobs, tree_blobs;
+};
+
+static int
+sum_pack(void *arg, const char *name, uint64_t size)
+{
+	struct sums *s = arg;
+
+	s->packs++;
+	s->stored += size;
+	(void)name;
+	return 0;
+}
+
+static int
+sum_blob(void *arg, const struct kl_id *id, const struct kl_blob_loc *l)
+{
+	struct sums *s = arg;
+
+	s->blobs++;
+	s->dedup += l->raw_len;
+	if (l->type == KL_OBJ_TREE)
+		s->tree_blobs++;
+	else
+		s->data_blobs++;
+	(void)id;
+	return 0;
+}
+
+int
+cmd_stats(struct cli *c)
+{
+	struct kl_repo *r = NULL;
+	struct snap_row *rows = NULL;
+	struct sums s;
+	uint64_t raw = 0;
+	size_t i, n = 0;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	if ((rc = cli_only(c, 0, "stats")) || (rc = cli_nargs(c, 0, 0,
+	    "stats")) || (rc = cli_open(c, &r)))
+		return rc;
+	if ((rc = kl_repo_index_load(r)) == KL_OK &&
+	    (rc = kl_repo_backend(r)->ops->list(kl_repo_backend(r)->ctx,
+	    KL_FT_DATA, sum_pack, &s)) == KL_OK &&
+	    (rc = kl_repo_index_foreach(r, sum_blob, &s)) == KL_OK &&
+	    kl_repo_is_full(r))
+		rc = rows_load(c, r, &rows, &n);
+	if (rc != KL_OK) {
+		cli_err(c, "%s", *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
+		    kl_strerror(rc));
+		rc = cli_exit_for(rc);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		raw += rows[i].s.bytes;
+	if (c->json)
+		printf("{\"snapshots\":%zu,\"raw_size\":%llu,\"dedup_size\":"
+		    "%llu,\"stored_size\":%llu,\"blobs\":%llu,\"data_blobs\":"
+		    "%llu,\"tree_blobs\":%llu,\"packs\":%llu}\n", n,
+		    (unsigned long long)raw, (unsigned long long)s.dedup,
+		    (unsigned long long)s.stored, (unsigned long long)s.blobs,
+		    (unsigned long long)s.data_blobs,
+		    (unsigned long long)s.tree_blobs,
+		    (unsigned long long)s.packs);
+	else
+		printf("snapshots:    %zu\nraw size:     %llu bytes (all files "
+		    "of all snapshots)\ndedup size:   %llu bytes (unique "
+		    "content and trees)\nstored size:  %llu bytes (packs: "
+		    "compressed, encrypted)\nblobs:        %llu (%llu data, "
+		    "%llu trees)\npacks:        %llu\n", n,
+		    (unsigned long long)raw, (unsigned long long)s.dedup,
+		    (unsigned long long)s.stored, (unsigned long long)s.blobs,
+		    (unsigned long long)s.data_blobs,
+		    (unsigned long long)s.tree_blobs,
+		    (unsigned long long)s.packs);
+out:
+	for (i = 0; rows != NULL && i < n; i++)
+		kl_snapshot_clear(&rows[i].s);
+	free(rows);
+	kl_repo_close(r);
+	return rc;
+}

@@ -1,0 +1,257 @@
+/* kluis restore and ls. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kluis/backup.h"
+#include "kluis/err.h"
+#include "kluis/repo.h"
+#include "kluis/restore.h"
+#include "cli.h"
+
+/* Snapshot paths are absolute; "etc/x" means "/etc/x". */
+static int
+snap_path(const char *in, char *out)
+{
+	char tmp[KL_PATH_MAX + 2];
+
+	if (strlen(in) > KL_PATH_MAX)
+		return KL_E_LIMIT;
+	snprintf(tmp, sizeof(tmp), "%s%s", in[0] == '/' ? "" : "/", in);
+	return kl_path_normalize(tmp, out);
+}
+
+static int
+resolve(struct cli *c, struct kl_repo *r, const char *spec, struct kl_id *id)
+{
+	int rc = kl_repo_snapshot_resolve(r, spec, id);
+
+	if (rc == KL_OK)
+		return EXIT_OK;
+	cli_err(c, "%s", *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
+	    kl_strerror(rc));
+	return rc == KL_E_INVAL ? EXIT_USAGE : cli_exit_for(rc);
+}
+
+static void
+restore_report(const struct cli *c, const struct kl_restore_stats *st)
+{
+	if (c->json)
+		printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,"
+		    "\"others\":%llu,\"bytes\":%llu,\"packs_read\":%llu,"
+		    "\"errors\":%llu,\"duration_s\":%.3f}\n",
+		    (unsigned long long)st->files, (unsigned long long)st->dirs,
+		    (unsigned long long)st->links,
+		    (unsigned long long)st->others,
+		    (unsigned long long)st->bytes,
+		    (unsigned long long)st->packs_read,
+		    (unsigned long long)st->errors, st->duration_s);
+	else if (!c->quiet)
+		printf("restored %llu files, %llu dirs, %llu other entries, "
+		    "%llu bytes in %.1f s\n", (unsigned long long)st->files,
+		    (unsigned long long)st->dirs,
+		    (unsigned long long)(st->others + st->links),
+		    (unsigned long long)st->bytes, st->duration_s);
+}
+
+static char incs[CLI_LIST_MAX][KL_PATH_MAX + 1];
+
+int
+cmd_restore(struct cli *c)
+{
+	struct kl_restore_opts o;
+	struct kl_restore_stats st;
+	struct kl_repo *r = NULL;
+	const char *iv[CLI_LIST_MAX];
+	struct kl_id id;
+	size_t i;
+	int rc;
+
+	if ((rc = cli_only(c, CLI_O_TARGET | CLI_O_INCLUDE | CLI_O_OVERWRITE,
+	    "restore")) || (rc = cli_nargs(c, 1, 1, "restore SNAPSHOT "
+	    "--target DIR [--include PATH]... [--overwrite]")))
+		return rc;
+	if (c->target == NULL || *c->target == '\0') {
+		cli_err(c, "restore needs --target DIR");
+		return EXIT_USAGE;
+	}
+	for (i = 0; i < c->includes.n; i++) {
+		if (snap_path(c->includes.v[i], incs[i]) != KL_OK) {
+			cli_err(c, "bad --include path %s", c->includes.v[i]);
+			return EXIT_USAGE;
+		}
+		iv[i] = incs[i];
+	}
+	if ((rc = cli_open(c, &r)) != EXIT_OK)
+		return rc;
+	if ((rc = resolve(c, r, c->args[0], &id)) != EXIT_OK)
+		goto out;
+	memset(&o, 0, sizeof(o));
+	o.target = c->target;
+	o.includes = iv;
+	o.nincludes = c->includes.n;
+	o.overwrite = c->overwrite;
+	o.warn = cli_warn_path;
+	o.warn_arg = c;
+	rc = kl_restore_run(r, &id, &o, &st);
+	if (rc == KL_E_EXISTS) {
+		cli_err(c, "target %s is not empty: nothing restored (use "
+		    "--overwrite to restore into it anyway)", c->target);
+		rc = EXIT_FATAL;
+	} else if (rc != KL_OK) {
+		cli_err(c, "restore failed: %s", *kl_repo_errmsg(r) ?
+		    kl_repo_errmsg(r) : kl_strerror(rc));
+		rc = cli_exit_for(rc);
+	} else {
+		restore_report(c, &st);
+		rc = EXIT_OK;
+		if (st.errors > 0) {
+			cli_err(c, "%llu path%s could not be restored (listed "
+			    "above); everything else was restored",
+			    (unsigned long long)st.errors,
+			    st.errors == 1 ? "" : "s");
+			rc = EXIT_FATAL;
+		}
+	}
+out:
+	kl_repo_close(r);
+	return rc;
+}
+
+/* ---- ls ---- */
+
+struct lsctx {
+	struct cli *c;
+	struct kl_repo *r;
+	char path[KL_PATH_MAX + 2];
+	size_t len;
+};
+
+static void
+mode_string(const struct kl_node *n, char out[11])
+{
+	static const char tc[] = "?-dlcbps";
+	static const char rwx[] = "rwxrwxrwx";
+	int i;
+
+	out[0] = tc[n->type];
+	for (i = 0; i < 9; i++)
+		out[1 + i] = (n->mode & (1u << (8 - i))) ? rwx[i] : '-';
+	if (n->mode & 04000)
+		out[3] = (n->mode & 0100) ? 's' : 'S';
+	if (n->mode & 02000)
+		out[6] = (n->mode & 010) ? 's' : 'S';
+	if (n->mode & 01000)
+		out[9] = (n->mode & 01) ? 't' : 'T';
+	out[10] = '\0';
+}
+
+static void
+ls_print(struct lsctx *l, const struct kl_node *n)
+{
+	static const char *types[] = { "", "file", "dir", "symlink", "chr",
+		"blk", "fifo", "socket" };
+	char m[11], t[32];
+
+	if (l->c->json) {
+		printf("{\"path\":");
+		json_str(stdout, l->path, l->len);
+		printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,"
+		    "\"gid\":%u,\"size\":%llu,\"mtime\":%lld}\n",
+		    types[n->type], n->mode, n->uid, n->gid,
+		    (unsigned long long)n->size, (long long)n->mtime.s);
+		return;
+	}
+	if (l->c->long_list) {
+		mode_string(n, m);
+		fmt_time_local(t, sizeof(t), n->mtime.s);
+		printf("%s %-8s %-8s %12llu %s ", m, *n->user ? n->user : "-",
+		    *n->group ? n->group : "-", (unsigned long long)n->size, t);
+	}
+	fwrite(l->path, 1, l->len, stdout);
+	if (n->type == KL_NODE_SYMLINK && l->c->long_list)
+		printf(" -> %s", n->target);
+	putchar('\n');
+}
+
+static int ls_tree(struct lsctx *l, const struct kl_id *tree,
+    const char *want);
+
+/* want: the remaining path to descend to ("" = list everything). */
+static int
+ls_node(struct lsctx *l, const struct kl_node *n, const char *want)
+{
+	size_t save = l->len;
+	int rc = KL_OK;
+
+	if (l->len + 1 + n->name_len > KL_PATH_MAX)
+		return KL_OK;
+	l->path[l->len++] = '/';
+	memcpy(l->path + l->len, n->name, n->name_len);
+	l->len += n->name_len;
+	if (*want == '\0')
+		ls_print(l, n);
+	if (n->type == KL_NODE_DIR)
+		rc = ls_tree(l, &n->subtree, want);
+	l->len = save;
+	return rc;
+}
+
+static int
+ls_tree(struct lsctx *l, const struct kl_id *tree, const char *want)
+{
+	struct kl_tree t;
+	size_t i, cl;
+	int rc;
+
+	if ((rc = kl_repo_tree_load(l->r, tree, &t)) != KL_OK)
+		return rc;
+	cl = *want ? strcspn(want + 1, "/") : 0;
+	for (i = 0; i < t.n && rc == KL_OK; i++) {
+		if (*want == '\0')
+			rc = ls_node(l, &t.nodes[i], "");
+		else if (t.nodes[i].name_len == cl &&
+		    memcmp(t.nodes[i].name, want + 1, cl) == 0)
+			rc = ls_node(l, &t.nodes[i], want + 1 + cl);
+	}
+	kl_tree_clear(&t);
+	return rc;
+}
+
+int
+cmd_ls(struct cli *c)
+{
+	char want[KL_PATH_MAX + 1] = "";
+	struct kl_snapshot s;
+	struct kl_repo *r = NULL;
+	struct lsctx l;
+	struct kl_id id;
+	int rc;
+
+	if ((rc = cli_only(c, CLI_O_LONG, "ls")) || (rc = cli_nargs(c, 1, 2,
+	    "ls SNAPSHOT [PATH] [--long]")))
+		return rc;
+	if (c->nargs == 2 && snap_path(c->args[1], want) != KL_OK)
+		return EXIT_USAGE;
+	if (strcmp(want, "/") == 0)
+		want[0] = '\0';
+	if ((rc = cli_open(c, &r)) != EXIT_OK)
+		return rc;
+	if ((rc = resolve(c, r, c->args[0], &id)) != EXIT_OK)
+		goto out;
+	memset(&l, 0, sizeof(l));
+	l.c = c;
+	l.r = r;
+	if ((rc = kl_repo_snapshot_load(r, &id, &s)) == KL_OK) {
+		if ((rc = kl_repo_index_load(r)) == KL_OK)
+			rc = ls_tree(&l, &s.tree, want);
+		kl_snapshot_clear(&s);
+	}
+	if (rc != KL_OK) {
+		cli_err(c, "%s", kl_repo_errmsg(r));
+		rc = cli_exit_for(rc);
+	}
+out:
+	kl_repo_close(r);
+	return rc;
+}

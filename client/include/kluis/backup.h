@@ -1,0 +1,71 @@
+/*
+ * Backup: walks the given paths, chunks and stores changed content, writes
+ * one tree per directory and a snapshot (docs/ARCHITECTURE.md "Backup
+ * pipeline").  Reading, chunking and storing overlap: one reader thread,
+ * one worker per core for hashing, compression and encryption, and the
+ * calling thread assembling trees in order.  Memory is bounded by
+ * KL_BACKUP_INFLIGHT_MAX bytes of chunks in flight plus two packs.
+ */
+#ifndef KLUIS_BACKUP_H
+#define KLUIS_BACKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kluis/hash.h"
+
+struct kl_repo;
+
+#define KL_BACKUP_INFLIGHT_MAX ((size_t)64 << 20)
+
+/* Called for each source problem (unreadable, vanished, changed while
+ * read, excluded type...): path, error code, a short description. */
+typedef void (*kl_warn_fn)(void *arg, const char *path, int err,
+    const char *what);
+
+struct kl_backup_opts {
+	const char *const *paths;	/* as given; made absolute */
+	size_t npaths;
+	const char *const *tags;
+	size_t ntags;
+	const char *host;		/* NULL: gethostname() */
+	const char *const *excludes;	/* fnmatch patterns */
+	size_t nexcludes;
+	int one_file_system;
+	int compression;		/* zstd level, 0 = off */
+	int threads;			/* workers; 0 = number of cores */
+	kl_warn_fn warn;
+	void *warn_arg;
+};
+
+struct kl_backup_stats {
+	struct kl_id snapshot;
+	struct kl_id parent;		/* zero if none was used */
+	uint64_t files_new, files_changed, files_unmodified;
+	uint64_t dirs, others;
+	uint64_t bytes_read;		/* content bytes read from sources */
+	uint64_t bytes_total;		/* content bytes in the snapshot */
+	uint64_t bytes_added;		/* stored bytes of new blobs */
+	uint64_t blobs_added;
+	uint64_t warnings;		/* source problems reported */
+	double duration_s;
+};
+
+/*
+ * Runs a backup into r (which must have its index loaded).  Takes a shared
+ * lock for the duration.  Returns KL_OK when a snapshot was written (even
+ * if some sources had problems: stats->warnings > 0), or an error when no
+ * snapshot was written (nothing that was written is referenced; the
+ * repository stays consistent).  KL_E_NOTFOUND / KL_E_INVAL when a given
+ * path does not exist / is malformed.
+ */
+int kl_backup_run(struct kl_repo *r, const struct kl_backup_opts *o,
+    struct kl_backup_stats *stats);
+
+/*
+ * Normalises path into an absolute path without ".", ".." or repeated
+ * '/' (no symlink resolution).  out must hold KL_PATH_MAX + 1 bytes.
+ */
+int kl_path_normalize(const char *path, char *out);
+
+#endif

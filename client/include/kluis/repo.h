@@ -1,0 +1,171 @@
+/*
+ * Repository access: opening a repository with a key, reading and writing
+ * its encrypted files, the in-memory blob index, and backup sessions that
+ * pack blobs (docs/FORMAT.md).  Used by the client and by restore-tools.
+ * Nothing here prints; errors come back as kl_err codes, with a one-line
+ * detail available from kl_repo_errmsg for the command layer.
+ */
+#ifndef KLUIS_REPO_H
+#define KLUIS_REPO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kluis/backend.h"
+#include "kluis/format.h"
+#include "kluis/hash.h"
+
+struct buf;
+struct kl_keys;
+struct kl_kdf_params;
+struct kl_chunker_params;
+
+struct kl_repo;
+struct kl_session;
+
+/* A blob's location, from the index. */
+struct kl_blob_loc {
+	struct kl_id pack;
+	uint8_t type;
+	uint32_t offset, stored_len, raw_len;
+};
+
+/* Options for kl_repo_init. */
+struct kl_repo_init_opts {
+	const struct kl_chunker_params *chunker;	/* NULL: defaults */
+	const struct kl_kdf_params *kdf;		/* NULL: "moderate" */
+	const char *label;				/* key label */
+	const char *key_out;	/* non-NULL: write the key file here instead
+				 * of into keys/ */
+};
+
+/*
+ * Creates a repository at url (a local path for now) with a fresh full key
+ * wrapped under pass.  KL_E_EXISTS if something is there already.
+ */
+int kl_repo_init(const char *url, const char *pass, size_t pass_len,
+    const struct kl_repo_init_opts *o, struct kl_repo **out);
+
+/*
+ * Opens the repository at url.  With key_file non-NULL, that key file is
+ * used; otherwise every file in keys/ is tried.  KL_E_NOTFOUND: no
+ * repository there; KL_E_BADPASS: no key opens with pass; KL_E_CORRUPT:
+ * config damaged or not matching the key (a foreign or tampered config).
+ */
+int kl_repo_open(const char *url, const char *key_file, const char *pass,
+    size_t pass_len, struct kl_repo **out);
+void kl_repo_close(struct kl_repo *r);
+
+/* Detail of the last error (object name, file), "" if none. */
+const char *kl_repo_errmsg(const struct kl_repo *r);
+
+const struct kl_config *kl_repo_config(const struct kl_repo *r);
+const struct kl_keys *kl_repo_keys(const struct kl_repo *r);
+struct kl_backend *kl_repo_backend(struct kl_repo *r);
+/* 1 if the open key is a full key. */
+int kl_repo_is_full(const struct kl_repo *r);
+
+/* Adds a key file wrapping this repository's key (or, with backup_only,
+ * a backup-only key derived from it) under pass; to keys/ or to out_path.
+ * The new key file's id is returned in *id.  KL_E_PERM for backup_only
+ * from a backup key... (a backup key may only add backup keys). */
+int kl_repo_key_add(struct kl_repo *r, int backup_only, const char *pass,
+    size_t pass_len, const struct kl_kdf_params *kdf, const char *label,
+    const char *out_path, struct kl_id *id);
+/* Rewraps the key that opened r under a new passphrase: writes the new
+ * key file, then removes the old one (or rewrites key_file in place when
+ * the key lives outside the repository). */
+int kl_repo_key_passwd(struct kl_repo *r, const char *pass, size_t pass_len,
+    const struct kl_kdf_params *kdf);
+/* Id of the key file that opened r (zero for an external key file). */
+const struct kl_id *kl_repo_key_id(const struct kl_repo *r);
+
+/* Loads every index file into memory (idempotent).  KL_E_CORRUPT names
+ * the index file in kl_repo_errmsg. */
+int kl_repo_index_load(struct kl_repo *r);
+/* Looks a blob up: KL_OK and *loc, or KL_E_NOTFOUND. */
+int kl_repo_index_lookup(struct kl_repo *r, const struct kl_id *id,
+    struct kl_blob_loc *loc);
+/* Number of blobs and packs known to the index. */
+void kl_repo_index_counts(struct kl_repo *r, uint64_t *blobs,
+    uint64_t *packs);
+/* Calls cb for every index entry. */
+int kl_repo_index_foreach(struct kl_repo *r,
+    int (*cb)(void *arg, const struct kl_id *id, const struct kl_blob_loc *l),
+    void *arg);
+
+/*
+ * Reads a blob: locate it in the index, fetch its bytes from the pack,
+ * open the pack's envelope (cached), decrypt, decode and verify its id.
+ * Appends the raw content to out.  KL_E_NOTFOUND: not in the index or its
+ * pack is missing; KL_E_CORRUPT: anything does not verify; KL_E_PERM: a
+ * backup-only key.
+ */
+int kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id,
+    uint8_t type, struct buf *out);
+
+/* Opens the session key of a pack from its preamble (cached by pack id)
+ * into key[32]. */
+int kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack,
+    uint8_t *key);
+/*
+ * Decrypts, decodes and verifies one stored blob (bytes of a pack at
+ * e->offset, e->stored_len long) with the pack's session key; appends the
+ * raw content to out.  Used by restore, which reads packs in ranges.
+ */
+int kl_repo_blob_open(struct kl_repo *r, const uint8_t *key,
+    const struct kl_id *id, uint8_t type, const uint8_t *stored,
+    size_t stored_len, void *dctx, struct buf *out);
+
+/* Loads a tree blob and decodes it. */
+int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
+    struct kl_tree *out);
+
+/* Lists the ids of all files of type t (unsorted); *ids is malloc'd. */
+int kl_repo_list_ids(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
+    size_t *n);
+/* Lists snapshot ids (unsorted); *ids is malloc'd. */
+int kl_repo_snapshot_ids(struct kl_repo *r, struct kl_id **ids, size_t *n);
+/* Loads and decrypts a snapshot.  KL_E_PERM for backup-only keys. */
+int kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
+    struct kl_snapshot *out);
+/*
+ * Resolves "latest", a full id or a unique prefix of >= 8 hex digits.
+ * KL_E_NOTFOUND if none matches, KL_E_INVAL for an ambiguous or malformed
+ * spec (kl_repo_errmsg says which).
+ */
+int kl_repo_snapshot_resolve(struct kl_repo *r, const char *spec,
+    struct kl_id *out);
+
+/*
+ * Backup sessions.  kl_session_begin draws a session key and seals it.
+ * kl_session_blob_add stores a blob unless the index or this session
+ * already has it (*added says which); thread-safe.  Packs are written as
+ * they fill, with their blobs in random order.  kl_session_commit flushes
+ * the last pack, writes the index file, then the snapshot, and returns the
+ * snapshot id.  kl_session_abort writes nothing more (packs already
+ * written stay, unreferenced, and are reused by the next backup only once
+ * an index names them - see docs/ARCHITECTURE.md).
+ */
+int kl_session_begin(struct kl_repo *r, int compression,
+    struct kl_session **out);
+int kl_session_blob_add(struct kl_session *s, uint8_t type,
+    const struct kl_id *id, const uint8_t *raw, size_t raw_len, int *added,
+    uint64_t *stored);
+/* Writes a tree blob: encodes t, computes its id. */
+int kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
+    struct kl_id *id, uint64_t *stored);
+int kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
+    struct kl_id *snap_id);
+void kl_session_free(struct kl_session *s);
+
+/* Lock handling (FORMAT.md §12): a shared lock for backups, exclusive for
+ * operations that must be alone.  KL_E_LOCKED if an incompatible live lock
+ * exists (kl_repo_errmsg names its host, pid and age). */
+int kl_repo_lock(struct kl_repo *r, int exclusive);
+/* Re-writes our lock when it is older than a sixth of the stale age, so
+ * that long backups keep it live.  Cheap to call often. */
+int kl_repo_lock_refresh(struct kl_repo *r);
+void kl_repo_unlock(struct kl_repo *r);
+
+#endif

@@ -1,0 +1,203 @@
+/* kluis: the client command line (docs/CLI.md). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kluis/err.h"
+#include "kluis/keys.h"
+#include "cli.h"
+
+enum {
+	O_PASSWORD_FILE = 1000, O_KEY_FILE, O_JSON, O_CHUNK_AVG, O_KDF,
+	O_NEWPASS, O_OUT, O_LABEL, O_BACKUP_ONLY, O_TAG, O_HOST, O_EXCLUDE,
+	O_EXCLUDE_FILE, O_ONEFS, O_COMPRESSION, O_TARGET, O_INCLUDE,
+	O_OVERWRITE, O_LONG, O_PATH, O_THREADS,
+};
+
+static const struct option longopts[] = {
+	{ "repo", required_argument, NULL, 'r' },
+	{ "password-file", required_argument, NULL, O_PASSWORD_FILE },
+	{ "key-file", required_argument, NULL, O_KEY_FILE },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "chunk-avg", required_argument, NULL, O_CHUNK_AVG },
+	{ "kdf", required_argument, NULL, O_KDF },
+	{ "new-password-file", required_argument, NULL, O_NEWPASS },
+	{ "out", required_argument, NULL, O_OUT },
+	{ "label", required_argument, NULL, O_LABEL },
+	{ "backup-only", no_argument, NULL, O_BACKUP_ONLY },
+	{ "tag", required_argument, NULL, O_TAG },
+	{ "host", required_argument, NULL, O_HOST },
+	{ "exclude", required_argument, NULL, O_EXCLUDE },
+	{ "exclude-file", required_argument, NULL, O_EXCLUDE_FILE },
+	{ "one-file-system", no_argument, NULL, O_ONEFS },
+	{ "compression", required_argument, NULL, O_COMPRESSION },
+	{ "target", required_argument, NULL, O_TARGET },
+	{ "include", required_argument, NULL, O_INCLUDE },
+	{ "overwrite", no_argument, NULL, O_OVERWRITE },
+	{ "long", no_argument, NULL, O_LONG },
+	{ "path", required_argument, NULL, O_PATH },
+	{ "threads", required_argument, NULL, O_THREADS },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char usage_text[] =
+    "usage: kluis [-r REPO] [--password-file F] [--key-file F] [--json] "
+    "[-q] [-v] COMMAND ...\n"
+    "commands:\n"
+    "  init [--chunk-avg SIZE] [--kdf interactive|moderate|sensitive]\n"
+    "  key add [--backup-only] --new-password-file F [--out FILE] "
+    "[--label L]\n"
+    "  key list\n"
+    "  key passwd --new-password-file F\n"
+    "  backup PATH... [--tag T]... [--host NAME] [--exclude GLOB]...\n"
+    "         [--exclude-file F]... [--one-file-system] "
+    "[--compression N|off]\n"
+    "  snapshots [--host H] [--tag T] [--path P]\n"
+    "  ls SNAPSHOT [PATH] [--long]\n"
+    "  restore SNAPSHOT --target DIR [--include PATH]... [--overwrite]\n"
+    "  cat config|snapshot ID|tree ID\n"
+    "  stats\n"
+    "SNAPSHOT is 'latest', a full id or a unique prefix of >= 8 hex "
+    "digits.\n"
+    "environment: KLUIS_REPOSITORY, KLUIS_PASSWORD_FILE, "
+    "KLUIS_PASSWORD_COMMAND, KLUIS_KEY_FILE\n"
+    "exit codes: 0 ok, 1 fatal, 2 usage, 3 some sources unreadable, "
+    "10 no repository, 11 locked, 12 wrong passphrase or key lacks the "
+    "right\n";
+
+static int
+list_add(struct strlist *l, const char *v)
+{
+	if (l->n == CLI_LIST_MAX)
+		return -1;
+	l->v[l->n++] = v;
+	return 0;
+}
+
+/* Sets one command option; returns -1 on a usage error. */
+static int
+set_cmd_opt(struct cli *c, int ch, const char *arg)
+{
+	switch (ch) {
+	case O_CHUNK_AVG: c->chunk_avg = arg; c->seen |= CLI_O_CHUNK_AVG; break;
+	case O_KDF: c->kdf = arg; c->seen |= CLI_O_KDF; break;
+	case O_NEWPASS: c->new_password_file = arg; c->seen |= CLI_O_NEWPASS;
+		break;
+	case O_OUT: c->out = arg; c->seen |= CLI_O_OUT; break;
+	case O_LABEL: c->label = arg; c->seen |= CLI_O_LABEL; break;
+	case O_BACKUP_ONLY: c->backup_only = 1; c->seen |= CLI_O_BACKUP_ONLY;
+		break;
+	case O_TAG: c->seen |= CLI_O_TAG; return list_add(&c->tags, arg);
+	case O_HOST: c->host = arg; c->seen |= CLI_O_HOST; break;
+	case O_EXCLUDE: c->seen |= CLI_O_EXCLUDE;
+		return list_add(&c->excludes, arg);
+	case O_EXCLUDE_FILE: c->seen |= CLI_O_EXCLUDE_FILE;
+		return list_add(&c->exclude_files, arg);
+	case O_ONEFS: c->one_file_system = 1; c->seen |= CLI_O_ONEFS; break;
+	case O_COMPRESSION: c->compression = arg; c->seen |= CLI_O_COMPRESSION;
+		break;
+	case O_TARGET: c->target = arg; c->seen |= CLI_O_TARGET; break;
+	case O_INCLUDE: c->seen |= CLI_O_INCLUDE;
+		return list_add(&c->includes, arg);
+	case O_OVERWRITE: c->overwrite = 1; c->seen |= CLI_O_OVERWRITE; break;
+	case O_LONG: c->long_list = 1; c->seen |= CLI_O_LONG; break;
+	case O_PATH: c->seen |= CLI_O_PATH; return list_add(&c->paths, arg);
+	case O_THREADS: c->threads = atoi(arg); c->seen |= CLI_O_THREADS;
+		break;
+	default: return -1;
+	}
+	return 0;
+}
+
+static int
+parse(struct cli *c, int argc, char **argv)
+{
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":r:qvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'r': c->repo = optarg; break;
+		case O_PASSWORD_FILE: c->password_file = optarg; break;
+		case O_KEY_FILE: c->key_file = optarg; break;
+		case O_JSON: c->json = 1; break;
+		case 'q': c->quiet = 1; break;
+		case 'v': c->verbose++; break;
+		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
+		case ':':
+			fprintf(stderr, "kluis: option %s needs a value\n",
+			    argv[optind - 1]);
+			return -1;
+		case '?':
+			fprintf(stderr, "kluis: unknown option %s\n",
+			    argv[optind - 1]);
+			return -1;
+		default:
+			if (set_cmd_opt(c, ch, optarg) != 0) {
+				fprintf(stderr, "kluis: too many values for "
+				    "%s\n", argv[optind - 1]);
+				return -1;
+			}
+		}
+	}
+	c->args = argv + optind;
+	c->nargs = argc - optind;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*run)(struct cli *);
+} commands[] = {
+	{ "init", cmd_init },
+	{ "key", cmd_key },
+	{ "backup", cmd_backup },
+	{ "snapshots", cmd_snapshots },
+	{ "ls", cmd_ls },
+	{ "restore", cmd_restore },
+	{ "cat", cmd_cat },
+	{ "stats", cmd_stats },
+};
+
+static void
+env_defaults(struct cli *c)
+{
+	c->repo = getenv("KLUIS_REPOSITORY");
+	c->password_file = getenv("KLUIS_PASSWORD_FILE");
+	c->key_file = getenv("KLUIS_KEY_FILE");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli c;
+	size_t i;
+
+	memset(&c, 0, sizeof(c));
+	c.prog = "kluis";
+	if (kl_crypto_init() != KL_OK) {
+		fprintf(stderr, "kluis: cannot initialise libsodium\n");
+		return EXIT_FATAL;
+	}
+	env_defaults(&c);
+	if (parse(&c, argc, argv) != 0)
+		return EXIT_USAGE;
+	if (c.nargs == 0) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(c.args[0], commands[i].name) == 0) {
+			c.args++;
+			c.nargs--;
+			return commands[i].run(&c);
+		}
+	}
+	fprintf(stderr, "kluis: unknown command \"%s\"; see kluis --help\n",
+	    c.args[0]);
+	return EXIT_USAGE;
+}

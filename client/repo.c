@@ -1,0 +1,449 @@
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "kluis/blobcodec.h"
+#include "kluis/buf.h"
+#include "kluis/chunker.h"
+#include "kluis/err.h"
+#include "kluis/fsutil.h"
+#include "kluis/keys.h"
+#include "kluis/store.h"
+#include "repo_internal.h"
+
+#define PACK_TARGET_DEFAULT ((uint32_t)16 << 20)	/* FORMAT.md §6 */
+
+void
+repo_seterr(struct kl_repo *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&r->mu);
+	va_start(ap, fmt);
+	vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&r->mu);
+}
+
+const char *
+kl_repo_errmsg(const struct kl_repo *r)
+{
+	return r->errmsg;
+}
+
+static struct kl_repo *
+repo_alloc(void)
+{
+	struct kl_repo *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	pthread_mutex_init(&r->mu, NULL);
+	if ((r->index = index_table_new()) == NULL) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+kl_repo_close(struct kl_repo *r)
+{
+	unsigned i;
+
+	if (r == NULL)
+		return;
+	kl_repo_unlock(r);
+	for (i = 0; i < KL_PACK_KEY_CACHE; i++)
+		kl_session_key_free(r->pk[i].key);
+	index_table_free(r->index);
+	kl_keys_free(r->keys);
+	free(r->key_path);
+	if (r->be.ops != NULL)
+		r->be.ops->close(r->be.ctx);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+/* Only local paths exist so far; ssh:// arrives with the server. */
+static int
+backend_open(const char *url, int create, const uint8_t *cfg, size_t cfg_len,
+    struct kl_repo *r)
+{
+	int rc;
+
+	if (strncmp(url, "ssh://", 6) == 0) {
+		repo_seterr(r, "ssh:// repositories are not available in this "
+		    "build; use a local path");
+		return KL_E_UNSUPPORTED;
+	}
+	if (create)
+		rc = kl_store_create(url, cfg, cfg_len, &r->store);
+	else
+		rc = kl_store_open(url, KL_ROLE_FULL, &r->store);
+	if (rc != KL_OK)
+		return rc;
+	kl_store_backend(r->store, &r->be);
+	return KL_OK;
+}
+
+const struct kl_config *
+kl_repo_config(const struct kl_repo *r)
+{
+	return &r->cfg;
+}
+
+const struct kl_keys *
+kl_repo_keys(const struct kl_repo *r)
+{
+	return r->keys;
+}
+
+struct kl_backend *
+kl_repo_backend(struct kl_repo *r)
+{
+	return &r->be;
+}
+
+int
+kl_repo_is_full(const struct kl_repo *r)
+{
+	return r->keys->kind == KL_KEY_FULL;
+}
+
+const struct kl_id *
+kl_repo_key_id(const struct kl_repo *r)
+{
+	return &r->key_id;
+}
+
+int
+repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
+    struct kl_id *id)
+{
+	char name[KL_ID_HEX_LEN + 1];
+	int rc;
+
+	kl_hash(buf_data(b), buf_size(b), id);
+	kl_id_hex(id, name);
+	rc = r->be.ops->put(r->be.ctx, t, name, buf_data(b), buf_size(b));
+	if (rc == KL_E_EXISTS)	/* same name = same bytes */
+		rc = KL_OK;
+	if (rc != KL_OK)
+		repo_seterr(r, "writing %s: %s", name, kl_strerror(rc));
+	return rc;
+}
+
+/* Fetches a whole content-addressed file and checks it against its name. */
+static int
+file_fetch(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
+    size_t max, struct buf **out)
+{
+	char name[KL_ID_HEX_LEN + 1];
+	struct kl_id got;
+	int rc;
+
+	*out = NULL;
+	kl_id_hex(id, name);
+	rc = r->be.ops->get(r->be.ctx, t, name, 0, 0, max, out);
+	if (rc != KL_OK) {
+		repo_seterr(r, "reading %s: %s", name, kl_strerror(rc));
+		return rc;
+	}
+	kl_hash(buf_data(*out), buf_size(*out), &got);
+	if (!kl_id_eq(&got, id)) {
+		repo_seterr(r, "%s: content does not match its name", name);
+		buf_free(*out);
+		*out = NULL;
+		return KL_E_CORRUPT;
+	}
+	return KL_OK;
+}
+
+int
+repo_file_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
+    size_t max, struct buf **out)
+{
+	return file_fetch(r, t, id, max, out);
+}
+
+/* Reads config, checks it parses. */
+static int
+config_load(struct kl_repo *r, struct kl_id *hash)
+{
+	struct buf *b = NULL;
+	int rc;
+
+	rc = r->be.ops->get(r->be.ctx, KL_FT_CONFIG, "config", 0, 0, 4096, &b);
+	if (rc != KL_OK) {
+		repo_seterr(r, "reading config: %s", kl_strerror(rc));
+		return rc;
+	}
+	kl_hash(buf_data(b), buf_size(b), hash);
+	if ((rc = kl_config_decode(buf_data(b), buf_size(b), &r->cfg)) != 0)
+		repo_seterr(r, "config: %s", kl_strerror(rc));
+	buf_free(b);
+	return rc;
+}
+
+/* The key must belong to this config: detects a swapped config. */
+static int
+key_matches_config(struct kl_repo *r, const struct kl_keys *k,
+    const struct kl_id *cfg_hash)
+{
+	if (!kl_id_eq(&k->repo_id, &r->cfg.repo_id)) {
+		repo_seterr(r, "the key belongs to another repository");
+		return KL_E_CORRUPT;
+	}
+	if (!kl_id_eq(&k->config_hash, cfg_hash) ||
+	    sodium_memcmp(k->box_pk, r->cfg.box_pk, 32) != 0) {
+		repo_seterr(r, "config does not match the key: the repository "
+		    "config was altered");
+		return KL_E_CORRUPT;
+	}
+	return KL_OK;
+}
+
+struct key_try {
+	struct kl_repo *r;
+	const char *pass;
+	size_t pass_len;
+	struct kl_keys *found;
+	struct kl_id id;
+	int worst;	/* most telling error so far */
+};
+
+static int
+key_try_one(void *arg, const char *name, uint64_t size)
+{
+	struct key_try *kt = arg;
+	struct kl_id id;
+	struct buf *b = NULL;
+	int rc;
+
+	if (kl_id_parse(name, &id) != KL_OK || size > KL_KEYFILE_MAX)
+		return 0;
+	if ((rc = file_fetch(kt->r, KL_FT_KEY, &id, KL_KEYFILE_MAX, &b)) != 0)
+		goto out;
+	rc = kl_keyfile_open(buf_data(b), buf_size(b), kt->pass, kt->pass_len,
+	    &kt->found);
+	if (rc == KL_OK)
+		kt->id = id;
+out:
+	buf_free(b);
+	if (rc != KL_OK && kt->worst == KL_E_NOTFOUND)
+		kt->worst = rc;
+	return rc == KL_OK ? 1 : 0;	/* 1 stops the listing */
+}
+
+static int
+keys_from_repo(struct kl_repo *r, const char *pass, size_t pass_len)
+{
+	struct key_try kt = { r, pass, pass_len, NULL, { { 0 } },
+		KL_E_NOTFOUND };
+	int rc;
+
+	rc = r->be.ops->list(r->be.ctx, KL_FT_KEY, key_try_one, &kt);
+	if (rc < 0)
+		return rc;
+	if (kt.found == NULL) {
+		if (kt.worst == KL_E_NOTFOUND)
+			repo_seterr(r, "the repository has no key files; use "
+			    "--key-file");
+		return kt.worst;
+	}
+	r->keys = kt.found;
+	r->key_id = kt.id;
+	return KL_OK;
+}
+
+static int
+keys_from_file(struct kl_repo *r, const char *path, const char *pass,
+    size_t pass_len)
+{
+	struct buf *b = NULL;
+	int rc;
+
+	if ((rc = kl_file_read_all(path, KL_KEYFILE_MAX, &b)) != KL_OK) {
+		repo_seterr(r, "key file %s: %s", path, kl_strerror(rc));
+		return rc == KL_E_NOTFOUND ? KL_E_INVAL : rc;
+	}
+	rc = kl_keyfile_open(buf_data(b), buf_size(b), pass, pass_len,
+	    &r->keys);
+	buf_free(b);
+	if (rc != KL_OK && rc != KL_E_BADPASS)
+		repo_seterr(r, "key file %s: %s", path, kl_strerror(rc));
+	if (rc == KL_OK && (r->key_path = strdup(path)) == NULL)
+		rc = KL_E_NOMEM;
+	return rc;
+}
+
+int
+kl_repo_open(const char *url, const char *key_file, const char *pass,
+    size_t pass_len, struct kl_repo **out)
+{
+	struct kl_repo *r;
+	struct kl_id cfg_hash;
+	int rc;
+
+	*out = NULL;
+	if ((r = repo_alloc()) == NULL)
+		return KL_E_NOMEM;
+	if ((rc = backend_open(url, 0, NULL, 0, r)) != KL_OK)
+		goto out;
+	if ((rc = config_load(r, &cfg_hash)) != KL_OK)
+		goto out;
+	if (key_file != NULL)
+		rc = keys_from_file(r, key_file, pass, pass_len);
+	else
+		rc = keys_from_repo(r, pass, pass_len);
+	if (rc != KL_OK)
+		goto out;
+	if ((rc = key_matches_config(r, r->keys, &cfg_hash)) != KL_OK)
+		goto out;
+	*out = r;
+	r = NULL;
+out:
+	if (r != NULL && rc != KL_OK)
+		*out = r;	/* caller reads errmsg, then closes */
+	return rc;
+}
+
+static int
+config_build(const struct kl_repo_init_opts *o, const uint8_t *pk,
+    struct kl_config *c, struct buf *b)
+{
+	struct kl_chunker_params dp = { KL_CHUNK_MIN_DEFAULT,
+		KL_CHUNK_AVG_DEFAULT, KL_CHUNK_MAX_DEFAULT };
+	const struct kl_chunker_params *p = o->chunker ? o->chunker : &dp;
+
+	memset(c, 0, sizeof(*c));
+	randombytes_buf(c->repo_id.b, KL_ID_LEN);
+	c->chunk_min = p->min;
+	c->chunk_avg = p->avg;
+	c->chunk_max = p->max;
+	c->pack_target = PACK_TARGET_DEFAULT;
+	memcpy(c->box_pk, pk, 32);
+	c->created = (int64_t)time(NULL);
+	return kl_config_encode(c, b);
+}
+
+static int
+key_write(struct kl_repo *r, const struct kl_keys *k, const char *pass,
+    size_t pass_len, const struct kl_kdf_params *kdf, const char *label,
+    const char *out_path, struct kl_id *id)
+{
+	struct kl_kdf_params def;
+	struct buf *b;
+	int rc;
+
+	memset(id, 0, sizeof(*id));
+	if (kdf == NULL && (rc = kl_kdf_preset("moderate", &def)) == KL_OK)
+		kdf = &def;
+	if ((b = buf_new(KL_KEYFILE_MAX)) == NULL)
+		return KL_E_NOMEM;
+	rc = kl_keyfile_seal(k, pass, pass_len, kdf, (int64_t)time(NULL),
+	    label ? label : "", b);
+	if (rc == KL_OK && out_path != NULL) {
+		rc = kl_file_write_atomic_path(out_path, buf_data(b),
+		    buf_size(b), 0600);
+		if (rc != KL_OK)
+			repo_seterr(r, "writing key file %s: %s", out_path,
+			    kl_strerror(rc));
+	} else if (rc == KL_OK)
+		rc = repo_file_put(r, KL_FT_KEY, b, id);
+	buf_free(b);
+	return rc;
+}
+
+int
+kl_repo_init(const char *url, const char *pass, size_t pass_len,
+    const struct kl_repo_init_opts *o, struct kl_repo **out)
+{
+	struct kl_repo *r;
+	struct kl_keys *tmp = NULL;
+	struct buf *cb = NULL;
+	struct kl_id cfg_hash, kid;
+	uint8_t pk[32], sk[32];
+	int rc = KL_E_NOMEM;
+
+	*out = NULL;
+	if ((r = repo_alloc()) == NULL || (cb = buf_new(4096)) == NULL)
+		goto out;
+	crypto_box_keypair(pk, sk);
+	if ((rc = config_build(o, pk, &r->cfg, cb)) != KL_OK)
+		goto out;
+	kl_hash(buf_data(cb), buf_size(cb), &cfg_hash);
+	if ((rc = kl_keys_generate(&r->cfg.repo_id, &cfg_hash, &tmp)) != 0)
+		goto out;
+	memcpy(tmp->box_pk, pk, 32);
+	memcpy(tmp->box_sk, sk, 32);
+	if ((rc = backend_open(url, 1, buf_data(cb), buf_size(cb), r)) != 0)
+		goto out;
+	rc = key_write(r, tmp, pass, pass_len, o->kdf, o->label, o->key_out,
+	    &kid);
+	if (rc != KL_OK)
+		goto out;
+	r->keys = tmp;
+	tmp = NULL;
+	r->key_id = kid;
+	if (o->key_out != NULL && (r->key_path = strdup(o->key_out)) == NULL)
+		rc = KL_E_NOMEM;
+out:
+	sodium_memzero(sk, sizeof(sk));
+	kl_keys_free(tmp);
+	buf_free(cb);
+	if (r != NULL)
+		*out = r;	/* on error: for errmsg; caller closes */
+	return rc;
+}
+
+int
+kl_repo_key_add(struct kl_repo *r, int backup_only, const char *pass,
+    size_t pass_len, const struct kl_kdf_params *kdf, const char *label,
+    const char *out_path, struct kl_id *id)
+{
+	struct kl_keys *k = NULL;
+	int rc;
+
+	if (backup_only && r->keys->kind == KL_KEY_FULL)
+		rc = kl_keys_derive_backup(r->keys, &k);
+	else if (!backup_only && r->keys->kind != KL_KEY_FULL)
+		rc = KL_E_PERM;
+	else
+		rc = kl_keys_dup(r->keys, &k);
+	if (rc == KL_OK)
+		rc = key_write(r, k, pass, pass_len, kdf, label, out_path, id);
+	kl_keys_free(k);
+	return rc;
+}
+
+int
+kl_repo_key_passwd(struct kl_repo *r, const char *pass, size_t pass_len,
+    const struct kl_kdf_params *kdf)
+{
+	char name[KL_ID_HEX_LEN + 1];
+	struct kl_id nid;
+	int rc;
+
+	if (r->key_path != NULL)
+		return key_write(r, r->keys, pass, pass_len, kdf, NULL,
+		    r->key_path, &nid);
+	if ((rc = key_write(r, r->keys, pass, pass_len, kdf, NULL, NULL,
+	    &nid)) != KL_OK)
+		return rc;
+	kl_id_hex(&r->key_id, name);
+	if ((rc = r->be.ops->remove(r->be.ctx, KL_FT_KEY, name)) != KL_OK) {
+		repo_seterr(r, "new key written, but removing the old key "
+		    "file %s failed: %s", name, kl_strerror(rc));
+		return rc;
+	}
+	r->key_id = nid;
+	return KL_OK;
+}

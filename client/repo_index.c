@@ -1,0 +1,287 @@
+/*
+ * The in-memory blob index: an open-addressing hash table keyed by blob id
+ * (ids are keyed hashes, so their first bytes are uniformly distributed and
+ * serve as the hash).  Pack ids are interned in a side array so an entry is
+ * 48 bytes.  Issue #4 moves this into the SQLite catalog.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kluis/buf.h"
+#include "kluis/err.h"
+#include "kluis/keys.h"
+#include "repo_internal.h"
+
+#define INDEX_FILE_MAX ((size_t)64 << 20)
+#define INDEX_ENTRIES_MAX ((size_t)1 << 24)
+
+struct slot {
+	struct kl_id id;
+	uint32_t pack;		/* index into packs + 1; 0 = empty slot */
+	uint8_t type;
+	uint32_t offset, stored_len, raw_len;
+};
+
+struct kl_index_table {
+	struct slot *s;
+	size_t cap, n;		/* cap is a power of two */
+	struct kl_id *packs;
+	size_t npacks, packs_cap;
+};
+
+struct kl_index_table *
+index_table_new(void)
+{
+	return calloc(1, sizeof(struct kl_index_table));
+}
+
+void
+index_table_free(struct kl_index_table *t)
+{
+	if (t == NULL)
+		return;
+	free(t->s);
+	free(t->packs);
+	free(t);
+}
+
+static size_t
+slot_of(const struct kl_id *id, size_t cap)
+{
+	return (size_t)kl_le64dec(id->b) & (cap - 1);
+}
+
+static struct slot *
+probe(const struct kl_index_table *t, const struct kl_id *id)
+{
+	size_t i = slot_of(id, t->cap);
+
+	while (t->s[i].pack != 0 && memcmp(t->s[i].id.b, id->b, KL_ID_LEN))
+		i = (i + 1) & (t->cap - 1);
+	return &t->s[i];
+}
+
+static int
+grow(struct kl_index_table *t)
+{
+	struct slot *old = t->s, *ns;
+	size_t i, ocap = t->cap, ncap = ocap ? ocap * 2 : 1024;
+
+	if ((ns = calloc(ncap, sizeof(*ns))) == NULL)
+		return KL_E_NOMEM;
+	t->s = ns;
+	t->cap = ncap;
+	for (i = 0; i < ocap; i++)
+		if (old[i].pack != 0)
+			*probe(t, &old[i].id) = old[i];
+	free(old);
+	return KL_OK;
+}
+
+/* Interns a pack id; packs arrive grouped, so checking the last suffices
+ * to keep duplicates rare (a duplicate only costs 32 bytes). */
+static int
+pack_intern(struct kl_index_table *t, const struct kl_id *p, uint32_t *out)
+{
+	struct kl_id *np;
+
+	if (t->npacks > 0 && kl_id_eq(&t->packs[t->npacks - 1], p)) {
+		*out = (uint32_t)t->npacks;
+		return KL_OK;
+	}
+	if (t->npacks == t->packs_cap) {
+		t->packs_cap = t->packs_cap ? t->packs_cap * 2 : 256;
+		np = realloc(t->packs, t->packs_cap * sizeof(*np));
+		if (np == NULL)
+			return KL_E_NOMEM;
+		t->packs = np;
+	}
+	t->packs[t->npacks++] = *p;
+	*out = (uint32_t)t->npacks;
+	return KL_OK;
+}
+
+int
+index_table_put(struct kl_index_table *t, const struct kl_id *id,
+    const struct kl_blob_loc *loc)
+{
+	struct slot *s;
+	uint32_t pk;
+	int rc;
+
+	if ((t->n + 1) * 4 > t->cap * 3 && (rc = grow(t)) != KL_OK)
+		return rc;
+	s = probe(t, id);
+	if (s->pack != 0)
+		return 0;
+	if ((rc = pack_intern(t, &loc->pack, &pk)) != KL_OK)
+		return rc;
+	s->id = *id;
+	s->pack = pk;
+	s->type = loc->type;
+	s->offset = loc->offset;
+	s->stored_len = loc->stored_len;
+	s->raw_len = loc->raw_len;
+	t->n++;
+	return 1;
+}
+
+static void
+slot_loc(const struct kl_index_table *t, const struct slot *s,
+    struct kl_blob_loc *loc)
+{
+	loc->pack = t->packs[s->pack - 1];
+	loc->type = s->type;
+	loc->offset = s->offset;
+	loc->stored_len = s->stored_len;
+	loc->raw_len = s->raw_len;
+}
+
+int
+index_table_get(const struct kl_index_table *t, const struct kl_id *id,
+    struct kl_blob_loc *loc)
+{
+	const struct slot *s;
+
+	if (t->cap == 0)
+		return KL_E_NOTFOUND;
+	s = probe(t, id);
+	if (s->pack == 0)
+		return KL_E_NOTFOUND;
+	if (loc != NULL)
+		slot_loc(t, s, loc);
+	return KL_OK;
+}
+
+uint64_t
+index_table_count(const struct kl_index_table *t)
+{
+	return t->n;
+}
+
+uint64_t
+index_table_packs(const struct kl_index_table *t)
+{
+	return t->npacks;
+}
+
+int
+index_table_foreach(const struct kl_index_table *t,
+    int (*cb)(void *, const struct kl_id *, const struct kl_blob_loc *),
+    void *arg)
+{
+	struct kl_blob_loc loc;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < t->cap; i++) {
+		if (t->s[i].pack == 0)
+			continue;
+		slot_loc(t, &t->s[i], &loc);
+		if ((rc = cb(arg, &t->s[i].id, &loc)) != 0)
+			return rc;
+	}
+	return KL_OK;
+}
+
+static int
+index_add_all(struct kl_repo *r, const struct kl_index *ix)
+{
+	struct kl_blob_loc loc;
+	size_t i, j;
+	int rc;
+
+	for (i = 0; i < ix->n; i++) {
+		loc.pack = ix->packs[i].pack_id;
+		for (j = 0; j < ix->packs[i].n; j++) {
+			const struct kl_blob_entry *e = &ix->packs[i].e[j];
+
+			loc.type = e->type;
+			loc.offset = e->offset;
+			loc.stored_len = e->stored_len;
+			loc.raw_len = e->raw_len;
+			if ((rc = index_table_put(r->index, &e->id, &loc)) < 0)
+				return rc;
+		}
+	}
+	return KL_OK;
+}
+
+int
+repo_index_file_load(struct kl_repo *r, const struct kl_id *id)
+{
+	char name[KL_ID_HEX_LEN + 1];
+	struct kl_index ix = { NULL, 0 };
+	struct buf *b = NULL;
+	uint8_t *pt = NULL;
+	size_t ct_len;
+	int rc;
+
+	kl_id_hex(id, name);
+	if ((rc = repo_file_get(r, KL_FT_INDEX, id, INDEX_FILE_MAX, &b)) != 0)
+		return rc;
+	rc = KL_E_CORRUPT;
+	if (buf_size(b) < KL_FILE_HDR_LEN + KL_AEAD_OVERHEAD)
+		goto out;
+	if ((rc = kl_file_hdr_get(b, KL_MAGIC_INDEX)) != KL_OK)
+		goto out;
+	ct_len = buf_avail(b);
+	rc = KL_E_NOMEM;
+	if ((pt = malloc(ct_len)) == NULL)
+		goto out;
+	rc = kl_aead_open(r->keys->index_key, &r->keys->repo_id,
+	    KL_OBJ_INDEX, NULL, buf_rptr(b), ct_len, pt);
+	if (rc == KL_OK)
+		rc = kl_index_decode(pt, ct_len - KL_AEAD_OVERHEAD,
+		    INDEX_ENTRIES_MAX, &ix);
+	if (rc == KL_OK)
+		rc = index_add_all(r, &ix);
+out:
+	if (rc != KL_OK)
+		repo_seterr(r, "index file %s: %s", name, kl_strerror(rc));
+	kl_index_clear(&ix);
+	free(pt);
+	buf_free(b);
+	return rc;
+}
+
+int
+kl_repo_index_load(struct kl_repo *r)
+{
+	struct kl_id *ids = NULL;
+	size_t i, n;
+	int rc;
+
+	if (r->index_loaded)
+		return KL_OK;
+	if ((rc = kl_repo_list_ids(r, KL_FT_INDEX, &ids, &n)) != KL_OK)
+		return rc;
+	for (i = 0; i < n && rc == KL_OK; i++)
+		rc = repo_index_file_load(r, &ids[i]);
+	free(ids);
+	if (rc == KL_OK)
+		r->index_loaded = 1;
+	return rc;
+}
+
+int
+kl_repo_index_lookup(struct kl_repo *r, const struct kl_id *id,
+    struct kl_blob_loc *loc)
+{
+	return index_table_get(r->index, id, loc);
+}
+
+void
+kl_repo_index_counts(struct kl_repo *r, uint64_t *blobs, uint64_t *packs)
+{
+	*blobs = index_table_count(r->index);
+	*packs = index_table_packs(r->index);
+}
+
+int
+kl_repo_index_foreach(struct kl_repo *r,
+    int (*cb)(void *arg, const struct kl_id *id, const struct kl_blob_loc *l),
+    void *arg)
+{
+	return index_table_foreach(r->index, cb, arg);
+}

@@ -1,0 +1,67 @@
+/* Private to the repository access layer (repo*.c). */
+#ifndef KLUIS_REPO_INTERNAL_H
+#define KLUIS_REPO_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <time.h>
+
+#include "kluis/repo.h"
+
+struct kl_store;
+struct kl_index_table;
+
+struct kl_pack_key {
+	struct kl_id pack;
+	uint8_t *key;		/* sodium_malloc'd session key */
+};
+
+#define KL_PACK_KEY_CACHE 64
+
+struct kl_repo {
+	struct kl_backend be;
+	struct kl_store *store;
+	struct kl_config cfg;
+	struct kl_keys *keys;
+	struct kl_id key_id;		/* keys/<id> that opened it, or zero */
+	char *key_path;			/* external key file, or NULL */
+	struct kl_index_table *index;
+	int index_loaded;
+	struct kl_pack_key pk[KL_PACK_KEY_CACHE];
+	unsigned pk_next;
+	pthread_mutex_t mu;		/* guards pk cache and errmsg */
+	struct kl_id lock_id;		/* our lock file, zero if none */
+	int lock_exclusive;
+	time_t lock_time;
+	char errmsg[512];
+};
+
+void repo_seterr(struct kl_repo *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Reads and decrypts an encrypted repository file with its 16-byte
+ * header: checks the name (content hash), magic and version. */
+int repo_file_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
+    size_t max, struct buf **out);
+/* Writes bytes as a content-addressed file; *id gets its name.  An
+ * existing identical file is fine. */
+int repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
+    struct kl_id *id);
+
+/* repo_index.c */
+struct kl_index_table *index_table_new(void);
+void index_table_free(struct kl_index_table *t);
+/* Inserts unless present; returns 1 if inserted, 0 if present, <0 err. */
+int index_table_put(struct kl_index_table *t, const struct kl_id *id,
+    const struct kl_blob_loc *loc);
+int index_table_get(const struct kl_index_table *t, const struct kl_id *id,
+    struct kl_blob_loc *loc);
+uint64_t index_table_count(const struct kl_index_table *t);
+uint64_t index_table_packs(const struct kl_index_table *t);
+int index_table_foreach(const struct kl_index_table *t,
+    int (*cb)(void *, const struct kl_id *, const struct kl_blob_loc *),
+    void *arg);
+/* Decrypts an index file and adds its entries to the repo's table. */
+int repo_index_file_load(struct kl_repo *r, const struct kl_id *id);
+
+#endif

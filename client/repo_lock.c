@@ -1,0 +1,172 @@
+/*
+ * Repository locks (FORMAT.md §12).  A backup holds a shared lock so that
+ * a future exclusive operation (prune) never removes data a running backup
+ * is about to reference.  A lock is live while younger than
+ * KL_LOCK_STALE_S, or while its process still runs on this host; the
+ * holder refreshes it (kl_repo_lock_refresh) well before that.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kluis/buf.h"
+#include "kluis/err.h"
+#include "kluis/keys.h"
+#include "repo_internal.h"
+
+#define KL_LOCK_STALE_S (30 * 60)
+#define LOCK_FILE_MAX 4096
+
+static int
+lock_write(struct kl_repo *r, int exclusive, struct kl_id *id)
+{
+	struct kl_lock l;
+	struct buf *pt = NULL, *f = NULL;
+	uint8_t *ct;
+	int rc = KL_E_NOMEM;
+
+	memset(&l, 0, sizeof(l));
+	l.time = (int64_t)time(NULL);
+	l.exclusive = exclusive ? 1 : 0;
+	l.pid = (uint32_t)getpid();
+	if (gethostname(l.hostname, sizeof(l.hostname) - 1) != 0)
+		strcpy(l.hostname, "unknown");
+	if ((pt = buf_new(LOCK_FILE_MAX)) == NULL ||
+	    (f = buf_new(LOCK_FILE_MAX)) == NULL)
+		goto out;
+	if ((rc = kl_lock_encode(&l, pt)) != KL_OK ||
+	    (rc = kl_file_hdr_put(f, KL_MAGIC_LOCK)) != KL_OK ||
+	    (rc = buf_reserve(f, buf_size(pt) + KL_AEAD_OVERHEAD, &ct)) != 0)
+		goto out;
+	kl_aead_seal(r->keys->index_key, &r->keys->repo_id, KL_OBJ_LOCK, NULL,
+	    buf_data(pt), buf_size(pt), ct);
+	rc = repo_file_put(r, KL_FT_LOCK, f, id);
+out:
+	buf_free(pt);
+	buf_free(f);
+	return rc;
+}
+
+static int
+lock_read(struct kl_repo *r, const struct kl_id *id, struct kl_lock *l)
+{
+	struct buf *b = NULL;
+	uint8_t pt[LOCK_FILE_MAX];
+	size_t ct_len;
+	int rc;
+
+	if ((rc = repo_file_get(r, KL_FT_LOCK, id, LOCK_FILE_MAX, &b)) != 0)
+		return rc;
+	if ((rc = kl_file_hdr_get(b, KL_MAGIC_LOCK)) != KL_OK)
+		goto out;
+	ct_len = buf_avail(b);
+	rc = KL_E_CORRUPT;
+	if (ct_len < KL_AEAD_OVERHEAD)
+		goto out;
+	rc = kl_aead_open(r->keys->index_key, &r->keys->repo_id, KL_OBJ_LOCK,
+	    NULL, buf_rptr(b), ct_len, pt);
+	if (rc == KL_OK)
+		rc = kl_lock_decode(pt, ct_len - KL_AEAD_OVERHEAD, l);
+out:
+	buf_free(b);
+	return rc;
+}
+
+static int
+lock_live(const struct kl_lock *l)
+{
+	char host[KL_NAME_MAX + 1] = "";
+	int64_t age = (int64_t)time(NULL) - l->time;
+
+	gethostname(host, sizeof(host) - 1);
+	if (strcmp(host, l->hostname) == 0 && l->pid != 0 &&
+	    kill((pid_t)l->pid, 0) != 0 && errno == ESRCH)
+		return 0;	/* its process is gone */
+	return age < KL_LOCK_STALE_S;
+}
+
+/* Checks every other lock for a conflict with the one we hold / want. */
+static int
+lock_conflicts(struct kl_repo *r, int exclusive, const struct kl_id *mine)
+{
+	struct kl_id *ids = NULL;
+	struct kl_lock l;
+	size_t i, n;
+	int rc;
+
+	if ((rc = kl_repo_list_ids(r, KL_FT_LOCK, &ids, &n)) != KL_OK)
+		return rc;
+	for (i = 0; i < n && rc == KL_OK; i++) {
+		if (kl_id_eq(&ids[i], mine))
+			continue;
+		if (lock_read(r, &ids[i], &l) != KL_OK || !lock_live(&l))
+			continue;	/* unreadable or stale: ignore */
+		if (exclusive || l.exclusive) {
+			repo_seterr(r, "repository is locked %sby %s pid %u "
+			    "since %lld s", l.exclusive ? "exclusively " : "",
+			    l.hostname, l.pid,
+			    (long long)((int64_t)time(NULL) - l.time));
+			rc = KL_E_LOCKED;
+		}
+	}
+	free(ids);
+	return rc;
+}
+
+static void
+lock_remove(struct kl_repo *r, const struct kl_id *id)
+{
+	char name[KL_ID_HEX_LEN + 1];
+
+	kl_id_hex(id, name);
+	r->be.ops->remove(r->be.ctx, KL_FT_LOCK, name);
+}
+
+/* Write first, then look: two racing clients both see each other. */
+int
+kl_repo_lock(struct kl_repo *r, int exclusive)
+{
+	struct kl_id id;
+	int rc;
+
+	if ((rc = lock_write(r, exclusive, &id)) != KL_OK)
+		return rc;
+	if ((rc = lock_conflicts(r, exclusive, &id)) != KL_OK) {
+		lock_remove(r, &id);
+		return rc;
+	}
+	r->lock_id = id;
+	r->lock_exclusive = exclusive;
+	r->lock_time = time(NULL);
+	return KL_OK;
+}
+
+int
+kl_repo_lock_refresh(struct kl_repo *r)
+{
+	struct kl_id old = r->lock_id, id;
+	int rc;
+
+	if (kl_id_is_zero(&old) ||
+	    time(NULL) - r->lock_time < KL_LOCK_STALE_S / 6)
+		return KL_OK;
+	if ((rc = lock_write(r, r->lock_exclusive, &id)) != KL_OK)
+		return rc;
+	r->lock_id = id;
+	r->lock_time = time(NULL);
+	if (!kl_id_eq(&old, &id))
+		lock_remove(r, &old);
+	return KL_OK;
+}
+
+void
+kl_repo_unlock(struct kl_repo *r)
+{
+	if (kl_id_is_zero(&r->lock_id))
+		return;
+	lock_remove(r, &r->lock_id);
+	memset(&r->lock_id, 0, sizeof(r->lock_id));
+}

@@ -1,0 +1,486 @@
+/*
+ * Backup sessions: blobs are compressed, padded and encrypted by the
+ * calling threads, gathered into packs, and each full pack is written with
+ * its blobs in a random order (FORMAT.md §8) so that a pack's sequence of
+ * blob sizes does not mirror any file's chunk sequence.  An index file is
+ * written every INDEX_FLUSH_PACKS packs, not only at the end, so that the
+ * packs of an interrupted backup are known to the next one (which then
+ * does not upload them again).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <zstd.h>
+
+#include "kluis/blobcodec.h"
+#include "kluis/buf.h"
+#include "kluis/err.h"
+#include "kluis/keys.h"
+#include "repo_internal.h"
+
+#define INDEX_FLUSH_PACKS 32
+#define SNAPSHOT_PT_MAX ((size_t)16 << 20)
+
+struct pending {
+	struct kl_blob_entry e;	/* offset: position in builder data */
+};
+
+struct builder {
+	struct buf *data;		/* stored blobs in arrival order */
+	struct pending *p;
+	size_t n, cap;
+};
+
+struct kl_session {
+	struct kl_repo *r;
+	int level;
+	uint8_t *key;
+	uint8_t env[KL_ENVELOPE_LEN];
+	pthread_mutex_t mu;
+	struct kl_index_table *seen;	/* blobs this session added */
+	struct builder cur;
+	struct kl_index done;		/* packs not yet in an index file */
+	size_t done_cap;
+	int failed;
+};
+
+static pthread_key_t zkey;
+static pthread_once_t zonce = PTHREAD_ONCE_INIT;
+
+static void
+zctx_free(void *p)
+{
+	ZSTD_freeCCtx(p);
+}
+
+static void
+zkey_init(void)
+{
+	pthread_key_create(&zkey, zctx_free);
+}
+
+/* One compression context per thread, freed at thread exit. */
+static ZSTD_CCtx *
+thread_zctx(void)
+{
+	ZSTD_CCtx *c;
+
+	pthread_once(&zonce, zkey_init);
+	if ((c = pthread_getspecific(zkey)) == NULL) {
+		c = ZSTD_createCCtx();
+		pthread_setspecific(zkey, c);
+	}
+	return c;
+}
+
+static void
+builder_clear(struct builder *b)
+{
+	buf_free(b->data);
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+int
+kl_session_begin(struct kl_repo *r, int compression, struct kl_session **out)
+{
+	struct kl_session *s;
+	int rc = KL_E_NOMEM;
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return KL_E_NOMEM;
+	pthread_mutex_init(&s->mu, NULL);
+	s->r = r;
+	s->level = compression;
+	if ((s->seen = index_table_new()) == NULL)
+		goto out;
+	if ((rc = kl_session_key_new(&s->key)) != KL_OK)
+		goto out;
+	kl_envelope_seal(r->keys, s->key, s->env);
+	*out = s;
+	s = NULL;
+out:
+	kl_session_free(s);
+	return rc;
+}
+
+void
+kl_session_free(struct kl_session *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	builder_clear(&s->cur);
+	for (i = 0; i < s->done.n; i++)
+		free(s->done.packs[i].e);
+	free(s->done.packs);
+	index_table_free(s->seen);
+	kl_session_key_free(s->key);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+/* Encodes and encrypts raw into a new buffer holding the stored blob. */
+static int
+blob_seal(struct kl_session *s, uint8_t type, const struct kl_id *id,
+    const uint8_t *raw, size_t raw_len, struct buf **out)
+{
+	struct buf *pt = NULL, *st = NULL;
+	uint8_t *ct;
+	int rc = KL_E_NOMEM;
+
+	*out = NULL;
+	if ((pt = buf_new(kl_blob_encode_bound(raw_len))) == NULL)
+		goto out;
+	if ((rc = kl_blob_encode(thread_zctx(), s->level, raw, raw_len,
+	    pt)) != KL_OK)
+		goto out;
+	rc = KL_E_NOMEM;
+	if ((st = buf_new(buf_size(pt) + KL_AEAD_OVERHEAD)) == NULL)
+		goto out;
+	if ((rc = buf_reserve(st, buf_size(pt) + KL_AEAD_OVERHEAD, &ct)) != 0)
+		goto out;
+	kl_aead_seal(s->key, &s->r->keys->repo_id, type, id, buf_data(pt),
+	    buf_size(pt), ct);
+	*out = st;
+	st = NULL;
+out:
+	buf_free(pt);
+	buf_free(st);
+	return rc;
+}
+
+static int
+builder_append(struct builder *b, uint8_t type, const struct kl_id *id,
+    const struct buf *stored, size_t raw_len)
+{
+	struct pending *np;
+	int rc;
+
+	if (b->data == NULL && (b->data = buf_new(KL_PACK_MAX)) == NULL)
+		return KL_E_NOMEM;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 256;
+		if ((np = realloc(b->p, b->cap * sizeof(*np))) == NULL)
+			return KL_E_NOMEM;
+		b->p = np;
+	}
+	if ((rc = buf_put(b->data, buf_data(stored), buf_size(stored))) != 0)
+		return rc;
+	np = &b->p[b->n++];
+	np->e.type = type;
+	np->e.id = *id;
+	np->e.offset = (uint32_t)(buf_size(b->data) - buf_size(stored));
+	np->e.stored_len = (uint32_t)buf_size(stored);
+	np->e.raw_len = (uint32_t)raw_len;
+	return KL_OK;
+}
+
+/* 1 if adding a blob of this size would push the pack past its limits. */
+static int
+pack_would_overflow(const struct builder *b, size_t adding)
+{
+	size_t have = b->data ? buf_size(b->data) : 0;
+
+	/* Leave room for the preamble, the header (45 B a blob) and slack. */
+	return b->n > 0 && have + adding > KL_PACK_MAX - ((size_t)4 << 20);
+}
+
+static int
+pack_reached_target(const struct kl_session *s)
+{
+	return buf_size(s->cur.data) >= s->r->cfg.pack_target ||
+	    s->cur.n >= KL_PACK_BLOBS_MAX;
+}
+
+/* Moves the current builder into *to and starts a new one. */
+static void
+detach(struct kl_session *s, struct builder *to)
+{
+	*to = s->cur;
+	memset(&s->cur, 0, sizeof(s->cur));
+}
+
+/* Fisher-Yates with libsodium's uniform generator. */
+static void
+shuffle(struct pending *p, size_t n)
+{
+	struct pending t;
+	size_t i, j;
+
+	for (i = n; i > 1; i--) {
+		j = randombytes_uniform((uint32_t)i);
+		t = p[i - 1];
+		p[i - 1] = p[j];
+		p[j] = t;
+	}
+}
+
+static int
+pack_header_seal(struct kl_session *s, const struct kl_blob_entry *e,
+    size_t n, struct buf *f)
+{
+	struct buf *pt;
+	uint8_t *ct, tr[KL_PACK_TRAILER_LEN];
+	size_t ct_len;
+	int rc;
+
+	if ((pt = buf_new(KL_PACK_MAX)) == NULL)
+		return KL_E_NOMEM;
+	if ((rc = kl_pack_header_encode(e, n, pt)) != KL_OK)
+		goto out;
+	ct_len = buf_size(pt) + KL_AEAD_OVERHEAD;
+	if ((rc = buf_reserve(f, ct_len, &ct)) != KL_OK)
+		goto out;
+	kl_aead_seal(s->key, &s->r->keys->repo_id, KL_OBJ_PACK_HEADER, NULL,
+	    buf_data(pt), buf_size(pt), ct);
+	kl_pack_trailer_encode((uint32_t)ct_len, tr);
+	rc = buf_put(f, tr, sizeof(tr));
+out:
+	buf_free(pt);
+	return rc;
+}
+
+/* Lays out a pack in random blob order; entries get their final offsets. */
+static int
+pack_build(struct kl_session *s, struct builder *b, struct buf *f,
+    struct kl_blob_entry *e)
+{
+	size_t i;
+	int rc;
+
+	shuffle(b->p, b->n);
+	if ((rc = kl_file_hdr_put(f, KL_MAGIC_PACK)) != KL_OK ||
+	    (rc = buf_put(f, s->env, KL_ENVELOPE_LEN)) != KL_OK)
+		return rc;
+	for (i = 0; i < b->n; i++) {
+		e[i] = b->p[i].e;
+		e[i].offset = (uint32_t)buf_size(f);
+		rc = buf_put(f, buf_data(b->data) + b->p[i].e.offset,
+		    b->p[i].e.stored_len);
+		if (rc != KL_OK)
+			return rc;
+	}
+	return pack_header_seal(s, e, b->n, f);
+}
+
+static int
+done_add(struct kl_session *s, const struct kl_id *pack,
+    struct kl_blob_entry *e, size_t n)
+{
+	struct kl_index_pack *np;
+
+	if (s->done.n == s->done_cap) {
+		s->done_cap = s->done_cap ? s->done_cap * 2 : 16;
+		np = realloc(s->done.packs, s->done_cap * sizeof(*np));
+		if (np == NULL)
+			return KL_E_NOMEM;
+		s->done.packs = np;
+	}
+	np = &s->done.packs[s->done.n++];
+	np->pack_id = *pack;
+	np->e = e;
+	np->n = n;
+	return KL_OK;
+}
+
+static int
+index_flush_locked(struct kl_session *s)
+{
+	struct kl_repo *r = s->r;
+	struct buf *pt = NULL, *f = NULL;
+	struct kl_id id;
+	uint8_t *ct;
+	size_t i;
+	int rc = KL_E_NOMEM;
+
+	if (s->done.n == 0)
+		return KL_OK;
+	if ((pt = buf_new(KL_FILE_MAX)) == NULL ||
+	    (f = buf_new(KL_FILE_MAX)) == NULL)
+		goto out;
+	if ((rc = kl_index_encode(&s->done, pt)) != KL_OK ||
+	    (rc = kl_file_hdr_put(f, KL_MAGIC_INDEX)) != KL_OK ||
+	    (rc = buf_reserve(f, buf_size(pt) + KL_AEAD_OVERHEAD, &ct)) != 0)
+		goto out;
+	kl_aead_seal(r->keys->index_key, &r->keys->repo_id, KL_OBJ_INDEX,
+	    NULL, buf_data(pt), buf_size(pt), ct);
+	if ((rc = repo_file_put(r, KL_FT_INDEX, f, &id)) != KL_OK)
+		goto out;
+	for (i = 0; i < s->done.n; i++)
+		free(s->done.packs[i].e);
+	s->done.n = 0;
+out:
+	buf_free(pt);
+	buf_free(f);
+	return rc;
+}
+
+/* Writes the pack in b (owned, cleared here) and records it. */
+static int
+pack_write(struct kl_session *s, struct builder *b)
+{
+	struct kl_blob_entry *e = NULL;
+	struct buf *f = NULL;
+	struct kl_id id;
+	int rc = KL_E_NOMEM;
+
+	if ((e = calloc(b->n, sizeof(*e))) == NULL ||
+	    (f = buf_new(KL_PACK_MAX)) == NULL)
+		goto out;
+	if ((rc = pack_build(s, b, f, e)) != KL_OK)
+		goto out;
+	if ((rc = repo_file_put(s->r, KL_FT_DATA, f, &id)) != KL_OK)
+		goto out;
+	pthread_mutex_lock(&s->mu);
+	if ((rc = done_add(s, &id, e, b->n)) == KL_OK) {
+		e = NULL;
+		if (s->done.n >= INDEX_FLUSH_PACKS)
+			rc = index_flush_locked(s);
+	}
+	pthread_mutex_unlock(&s->mu);
+out:
+	free(e);
+	buf_free(f);
+	builder_clear(b);
+	return rc;
+}
+
+/* Claims id for this session: 1 if we must store it, 0 if known. */
+static int
+claim(struct kl_session *s, uint8_t type, const struct kl_id *id)
+{
+	struct kl_blob_loc loc;
+	int rc;
+
+	if (kl_repo_index_lookup(s->r, id, NULL) == KL_OK)
+		return 0;
+	memset(&loc, 0, sizeof(loc));
+	loc.type = type;
+	pthread_mutex_lock(&s->mu);
+	rc = index_table_put(s->seen, id, &loc);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static int
+session_fail(struct kl_session *s, int rc)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->failed == KL_OK)
+		s->failed = rc;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int
+kl_session_blob_add(struct kl_session *s, uint8_t type,
+    const struct kl_id *id, const uint8_t *raw, size_t raw_len, int *added,
+    uint64_t *stored)
+{
+	struct builder before = { 0 }, after = { 0 };
+	struct buf *st = NULL;
+	int rc;
+
+	*added = 0;
+	if (s->failed != KL_OK)
+		return s->failed;
+	if ((rc = claim(s, type, id)) <= 0)
+		return rc < 0 ? session_fail(s, rc) : KL_OK;
+	if ((rc = blob_seal(s, type, id, raw, raw_len, &st)) != KL_OK)
+		return session_fail(s, rc);
+	pthread_mutex_lock(&s->mu);
+	if (pack_would_overflow(&s->cur, buf_size(st)))
+		detach(s, &before);
+	rc = builder_append(&s->cur, type, id, st, raw_len);
+	if (rc == KL_OK && pack_reached_target(s))
+		detach(s, &after);
+	pthread_mutex_unlock(&s->mu);
+	if (before.n > 0 && rc == KL_OK)
+		rc = pack_write(s, &before);
+	builder_clear(&before);
+	if (rc == KL_OK && after.n > 0)
+		rc = pack_write(s, &after);
+	builder_clear(&after);
+	if (rc == KL_OK) {
+		*added = 1;
+		if (stored != NULL)
+			*stored = buf_size(st);
+	}
+	buf_free(st);
+	return rc == KL_OK ? KL_OK : session_fail(s, rc);
+}
+
+int
+kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
+    struct kl_id *id, uint64_t *stored)
+{
+	struct buf *b;
+	int rc, added;
+
+	*stored = 0;
+	if ((b = buf_new(KL_BLOB_RAW_MAX)) == NULL)
+		return KL_E_NOMEM;
+	if ((rc = kl_tree_encode(t, b)) == KL_OK) {
+		kl_blob_id(s->r->keys, buf_data(b), buf_size(b), id);
+		rc = kl_session_blob_add(s, KL_OBJ_TREE, id, buf_data(b),
+		    buf_size(b), &added, stored);
+	}
+	buf_free(b);
+	return rc;
+}
+
+static int
+snapshot_write(struct kl_session *s, const struct kl_snapshot *snap,
+    struct kl_id *id)
+{
+	struct kl_repo *r = s->r;
+	struct buf *pt = NULL, *f = NULL;
+	uint8_t *ct;
+	int rc = KL_E_NOMEM;
+
+	if ((pt = buf_new(SNAPSHOT_PT_MAX)) == NULL ||
+	    (f = buf_new(SNAPSHOT_PT_MAX + KL_PACK_PREAMBLE_LEN + 64)) == NULL)
+		goto out;
+	if ((rc = kl_snapshot_encode(snap, pt)) != KL_OK ||
+	    (rc = kl_file_hdr_put(f, KL_MAGIC_SNAPSHOT)) != KL_OK ||
+	    (rc = buf_put(f, s->env, KL_ENVELOPE_LEN)) != KL_OK ||
+	    (rc = buf_reserve(f, buf_size(pt) + KL_AEAD_OVERHEAD, &ct)) != 0)
+		goto out;
+	kl_aead_seal(s->key, &r->keys->repo_id, KL_OBJ_SNAPSHOT, NULL,
+	    buf_data(pt), buf_size(pt), ct);
+	rc = repo_file_put(r, KL_FT_SNAPSHOT, f, id);
+out:
+	buf_free(pt);
+	buf_free(f);
+	return rc;
+}
+
+/* Packs, then index, then snapshot (FORMAT.md §1 write order). */
+int
+kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
+    struct kl_id *snap_id)
+{
+	int rc;
+
+	memset(snap_id, 0, sizeof(*snap_id));
+	if (s->failed != KL_OK)
+		return s->failed;
+	if (s->cur.n > 0) {
+		struct builder last = s->cur;
+
+		memset(&s->cur, 0, sizeof(s->cur));
+		if ((rc = pack_write(s, &last)) != KL_OK)
+			return session_fail(s, rc);
+	}
+	pthread_mutex_lock(&s->mu);
+	rc = index_flush_locked(s);
+	pthread_mutex_unlock(&s->mu);
+	if (rc != KL_OK)
+		return session_fail(s, rc);
+	return snapshot_write(s, snap, snap_id);
+}

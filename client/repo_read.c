@@ -1,0 +1,350 @@
+/* Reading encrypted objects: blobs, trees, snapshots. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <zstd.h>
+
+#include "kluis/blobcodec.h"
+#include "kluis/buf.h"
+#include "kluis/err.h"
+#include "kluis/keys.h"
+#include "repo_internal.h"
+
+/* Opens the envelope of a pack preamble or snapshot header (bytes 16..128). */
+static int
+envelope_from(struct kl_repo *r, const uint8_t *hdr, size_t len,
+    const char *magic, uint8_t *key)
+{
+	struct buf v;
+	const uint8_t *env;
+	int rc;
+
+	buf_view_init(&v, hdr, len);
+	if ((rc = kl_file_hdr_get(&v, magic)) != KL_OK)
+		return rc;
+	if ((rc = buf_get_ptr(&v, KL_ENVELOPE_LEN, &env)) != KL_OK)
+		return rc;
+	return kl_envelope_open(r->keys, env, key);
+}
+
+static int
+pack_key_cached(struct kl_repo *r, const struct kl_id *pack, uint8_t *key)
+{
+	unsigned i;
+	int found = 0;
+
+	pthread_mutex_lock(&r->mu);
+	for (i = 0; i < KL_PACK_KEY_CACHE && !found; i++) {
+		if (r->pk[i].key != NULL && kl_id_eq(&r->pk[i].pack, pack)) {
+			memcpy(key, r->pk[i].key, KL_KEY_LEN);
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+	return found;
+}
+
+static void
+pack_key_remember(struct kl_repo *r, const struct kl_id *pack,
+    const uint8_t *key)
+{
+	struct kl_pack_key *slot;
+	uint8_t *copy;
+
+	if (kl_session_key_new(&copy) != KL_OK)
+		return;	/* the cache is an optimisation only */
+	memcpy(copy, key, KL_KEY_LEN);
+	pthread_mutex_lock(&r->mu);
+	slot = &r->pk[r->pk_next++ % KL_PACK_KEY_CACHE];
+	kl_session_key_free(slot->key);
+	slot->pack = *pack;
+	slot->key = copy;
+	pthread_mutex_unlock(&r->mu);
+}
+
+int
+kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack, uint8_t *key)
+{
+	char name[KL_ID_HEX_LEN + 1];
+	struct buf *b = NULL;
+	int rc;
+
+	if (r->keys->kind != KL_KEY_FULL) {
+		repo_seterr(r, "this is a backup-only key: it cannot read "
+		    "backed-up data; use a full key");
+		return KL_E_PERM;
+	}
+	if (pack_key_cached(r, pack, key))
+		return KL_OK;
+	kl_id_hex(pack, name);
+	rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, 0,
+	    KL_PACK_PREAMBLE_LEN, KL_PACK_PREAMBLE_LEN, &b);
+	if (rc == KL_OK)
+		rc = envelope_from(r, buf_data(b), buf_size(b), KL_MAGIC_PACK,
+		    key);
+	buf_free(b);
+	if (rc != KL_OK) {
+		repo_seterr(r, "pack %s: %s", name, kl_strerror(rc));
+		return rc;
+	}
+	pack_key_remember(r, pack, key);
+	return KL_OK;
+}
+
+int
+kl_repo_blob_open(struct kl_repo *r, const uint8_t *key,
+    const struct kl_id *id, uint8_t type, const uint8_t *stored,
+    size_t stored_len, void *dctx, struct buf *out)
+{
+	struct kl_id got;
+	uint8_t *pt = NULL;
+	size_t pt_len, start = buf_size(out);
+	int rc;
+
+	if (stored_len < KL_AEAD_OVERHEAD)
+		return KL_E_CORRUPT;
+	pt_len = stored_len - KL_AEAD_OVERHEAD;
+	if ((pt = malloc(pt_len ? pt_len : 1)) == NULL)
+		return KL_E_NOMEM;
+	rc = kl_aead_open(key, &r->keys->repo_id, type, id, stored,
+	    stored_len, pt);
+	if (rc == KL_OK)
+		rc = kl_blob_decode(dctx, pt, pt_len, KL_BLOB_RAW_MAX, out);
+	if (rc == KL_OK) {
+		kl_blob_id(r->keys, buf_data(out) + start,
+		    buf_size(out) - start, &got);
+		if (!kl_id_eq(&got, id)) {
+			buf_unput(out, buf_size(out) - start);
+			rc = KL_E_CORRUPT;
+		}
+	}
+	free(pt);
+	return rc;
+}
+
+int
+kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
+    struct buf *out)
+{
+	char name[KL_ID_HEX_LEN + 1], bname[KL_ID_HEX_LEN + 1];
+	struct kl_blob_loc loc;
+	struct buf *b = NULL;
+	uint8_t *key = NULL;
+	int rc;
+
+	kl_id_hex(id, bname);
+	if ((rc = kl_repo_index_lookup(r, id, &loc)) != KL_OK ||
+	    loc.type != type) {
+		repo_seterr(r, "blob %s is not in the index", bname);
+		return KL_E_NOTFOUND;
+	}
+	kl_id_hex(&loc.pack, name);
+	if ((rc = kl_session_key_new(&key)) != KL_OK)
+		return rc;
+	if ((rc = kl_repo_pack_key(r, &loc.pack, key)) != KL_OK)
+		goto out;
+	rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, loc.offset,
+	    loc.stored_len, loc.stored_len, &b);
+	if (rc == KL_OK)
+		rc = kl_repo_blob_open(r, key, id, type, buf_data(b),
+		    buf_size(b), NULL, out);
+	if (rc != KL_OK)
+		repo_seterr(r, "blob %s in pack %s: %s", bname, name,
+		    kl_strerror(rc));
+out:
+	kl_session_key_free(key);
+	buf_free(b);
+	return rc;
+}
+
+int
+kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
+    struct kl_tree *out)
+{
+	struct buf *b;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((b = buf_new(KL_BLOB_RAW_MAX)) == NULL)
+		return KL_E_NOMEM;
+	if ((rc = kl_repo_blob_read(r, id, KL_OBJ_TREE, b)) == KL_OK) {
+		rc = kl_tree_decode(buf_data(b), buf_size(b), out);
+		if (rc != KL_OK) {
+			char name[KL_ID_HEX_LEN + 1];
+
+			kl_id_hex(id, name);
+			repo_seterr(r, "tree %s: %s", name, kl_strerror(rc));
+		}
+	}
+	buf_free(b);
+	return rc;
+}
+
+struct id_list {
+	struct kl_id *ids;
+	size_t n, cap;
+};
+
+static int
+id_list_add(void *arg, const char *name, uint64_t size)
+{
+	struct id_list *l = arg;
+	struct kl_id *n;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		if ((n = realloc(l->ids, l->cap * sizeof(*n))) == NULL)
+			return KL_E_NOMEM;
+		l->ids = n;
+	}
+	return kl_id_parse(name, &l->ids[l->n++]) == KL_OK ? 0 : (l->n--, 0);
+}
+
+int
+kl_repo_list_ids(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
+    size_t *n)
+{
+	struct id_list l = { NULL, 0, 0 };
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if ((rc = r->be.ops->list(r->be.ctx, t, id_list_add, &l)) != KL_OK) {
+		free(l.ids);
+		return rc;
+	}
+	*ids = l.ids;
+	*n = l.n;
+	return KL_OK;
+}
+
+int
+kl_repo_snapshot_ids(struct kl_repo *r, struct kl_id **ids, size_t *n)
+{
+	return kl_repo_list_ids(r, KL_FT_SNAPSHOT, ids, n);
+}
+
+#define SNAPSHOT_FILE_MAX ((size_t)16 << 20)
+
+int
+kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
+    struct kl_snapshot *out)
+{
+	char name[KL_ID_HEX_LEN + 1];
+	struct buf *b = NULL;
+	uint8_t *key = NULL, *pt = NULL;
+	size_t ct_len;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	kl_id_hex(id, name);
+	if (r->keys->kind != KL_KEY_FULL) {
+		repo_seterr(r, "this is a backup-only key: it cannot read "
+		    "snapshots; use a full key");
+		return KL_E_PERM;
+	}
+	if ((rc = repo_file_get(r, KL_FT_SNAPSHOT, id, SNAPSHOT_FILE_MAX,
+	    &b)) != KL_OK)
+		return rc;
+	rc = KL_E_CORRUPT;
+	if (buf_size(b) < KL_PACK_PREAMBLE_LEN + KL_AEAD_OVERHEAD)
+		goto out;
+	if ((rc = kl_session_key_new(&key)) != KL_OK)
+		goto out;
+	if ((rc = envelope_from(r, buf_data(b), KL_PACK_PREAMBLE_LEN,
+	    KL_MAGIC_SNAPSHOT, key)) != KL_OK)
+		goto out;
+	ct_len = buf_size(b) - KL_PACK_PREAMBLE_LEN;
+	rc = KL_E_NOMEM;
+	if ((pt = malloc(ct_len)) == NULL)
+		goto out;
+	rc = kl_aead_open(key, &r->keys->repo_id, KL_OBJ_SNAPSHOT, NULL,
+	    buf_data(b) + KL_PACK_PREAMBLE_LEN, ct_len, pt);
+	if (rc == KL_OK)
+		rc = kl_snapshot_decode(pt, ct_len - KL_AEAD_OVERHEAD, out);
+out:
+	if (rc != KL_OK)
+		repo_seterr(r, "snapshot %s: %s", name, kl_strerror(rc));
+	free(pt);
+	kl_session_key_free(key);
+	buf_free(b);
+	return rc;
+}
+
+/* "latest": newest snapshot time; ties broken by id for determinism. */
+static int
+snapshot_latest(struct kl_repo *r, const struct kl_id *ids, size_t n,
+    struct kl_id *out)
+{
+	struct kl_snapshot s;
+	size_t i;
+	int rc, any = 0;
+	int64_t bs = 0;
+	uint32_t bns = 0;
+
+	for (i = 0; i < n; i++) {
+		if ((rc = kl_repo_snapshot_load(r, &ids[i], &s)) != KL_OK)
+			return rc;
+		if (!any || s.time_s > bs || (s.time_s == bs &&
+		    (s.time_ns > bns || (s.time_ns == bns &&
+		    kl_id_cmp(&ids[i], out) > 0)))) {
+			*out = ids[i];
+			bs = s.time_s;
+			bns = s.time_ns;
+			any = 1;
+		}
+		kl_snapshot_clear(&s);
+	}
+	if (!any)
+		repo_seterr(r, "the repository has no snapshots");
+	return any ? KL_OK : KL_E_NOTFOUND;
+}
+
+static int
+snapshot_by_prefix(struct kl_repo *r, const char *spec,
+    const struct kl_id *ids, size_t n, struct kl_id *out)
+{
+	char hex[KL_ID_HEX_LEN + 1];
+	size_t i, len = strlen(spec), hits = 0;
+
+	for (i = 0; i < len; i++)
+		if (!((spec[i] >= '0' && spec[i] <= '9') ||
+		    (spec[i] >= 'a' && spec[i] <= 'f')))
+			break;
+	if (len < 8 || len > KL_ID_HEX_LEN || i != len) {
+		repo_seterr(r, "\"%s\" is not a snapshot id (use 'latest', "
+		    "or at least 8 hex digits)", spec);
+		return KL_E_INVAL;
+	}
+	for (i = 0; i < n; i++) {
+		kl_id_hex(&ids[i], hex);
+		if (strncmp(hex, spec, len) == 0 && hits++ == 0)
+			*out = ids[i];
+	}
+	if (hits == 0)
+		repo_seterr(r, "no snapshot matches %s", spec);
+	else if (hits > 1)
+		repo_seterr(r, "%s matches %zu snapshots; give more digits",
+		    spec, hits);
+	return hits == 1 ? KL_OK : hits == 0 ? KL_E_NOTFOUND : KL_E_INVAL;
+}
+
+int
+kl_repo_snapshot_resolve(struct kl_repo *r, const char *spec,
+    struct kl_id *out)
+{
+	struct kl_id *ids = NULL;
+	size_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = kl_repo_snapshot_ids(r, &ids, &n)) != KL_OK)
+		return rc;
+	if (strcmp(spec, "latest") == 0)
+		rc = snapshot_latest(r, ids, n, out);
+	else
+		rc = snapshot_by_prefix(r, spec, ids, n, out);
+	free(ids);
+	return rc;
+}

@@ -1,0 +1,554 @@
+/*
+ * Repository storage on a local file system (docs/FORMAT.md §1).
+ *
+ * Every file but `config` is named by the unkeyed BLAKE2b-256 of its bytes
+ * and is created once, read-only, and never modified.  What a role may do
+ * is decided in exactly one place, role_rules[] below: an operation that
+ * has no row for a (type, role) pair simply does not exist for that role.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kluis/buf.h"
+#include "kluis/err.h"
+#include "kluis/fsutil.h"
+#include "kluis/hash.h"
+#include "kluis/store.h"
+
+#define STORE_DIR_MODE	0700u
+#define STORE_FILE_MODE	0400u	/* create-only: never rewritten */
+#define STORE_CONFIG_MAX ((size_t)64 << 10)
+#define STORE_TMP_PREFIX ".tmp-"
+
+struct kl_store {
+	char *path;
+	enum kl_store_role role;
+};
+
+enum store_op {
+	OP_PUT,
+	OP_GET,
+	OP_STAT,
+	OP_LIST,
+	OP_REMOVE,
+};
+
+#define R_FULL		(1u << KL_ROLE_FULL)
+#define R_APPEND	(1u << KL_ROLE_APPEND)
+#define R_READ		(1u << KL_ROLE_READ)
+#define R_ALL		(R_FULL | R_APPEND | R_READ)
+
+/*
+ * The only place where roles are enforced.  A missing row means nobody may
+ * do it: CONFIG is never put through the backend (kl_store_create writes
+ * it), and the append role has no remove row except for locks.
+ */
+static const struct role_rule {
+	enum store_op op;
+	enum kl_ftype t;
+	unsigned roles;
+} role_rules[] = {
+	{ OP_PUT, KL_FT_KEY, R_FULL | R_APPEND },
+	{ OP_PUT, KL_FT_DATA, R_FULL | R_APPEND },
+	{ OP_PUT, KL_FT_INDEX, R_FULL | R_APPEND },
+	{ OP_PUT, KL_FT_SNAPSHOT, R_FULL | R_APPEND },
+	{ OP_PUT, KL_FT_LOCK, R_FULL | R_APPEND },
+	{ OP_GET, KL_FT_CONFIG, R_ALL },
+	{ OP_GET, KL_FT_KEY, R_ALL },
+	{ OP_GET, KL_FT_DATA, R_ALL },
+	{ OP_GET, KL_FT_INDEX, R_ALL },
+	{ OP_GET, KL_FT_SNAPSHOT, R_ALL },
+	{ OP_GET, KL_FT_LOCK, R_ALL },
+	{ OP_STAT, KL_FT_CONFIG, R_ALL },
+	{ OP_STAT, KL_FT_KEY, R_ALL },
+	{ OP_STAT, KL_FT_DATA, R_ALL },
+	{ OP_STAT, KL_FT_INDEX, R_ALL },
+	{ OP_STAT, KL_FT_SNAPSHOT, R_ALL },
+	{ OP_STAT, KL_FT_LOCK, R_ALL },
+	{ OP_LIST, KL_FT_CONFIG, R_ALL },
+	{ OP_LIST, KL_FT_KEY, R_ALL },
+	{ OP_LIST, KL_FT_DATA, R_ALL },
+	{ OP_LIST, KL_FT_INDEX, R_ALL },
+	{ OP_LIST, KL_FT_SNAPSHOT, R_ALL },
+	{ OP_LIST, KL_FT_LOCK, R_ALL },
+	{ OP_REMOVE, KL_FT_KEY, R_FULL },
+	{ OP_REMOVE, KL_FT_DATA, R_FULL },
+	{ OP_REMOVE, KL_FT_INDEX, R_FULL },
+	{ OP_REMOVE, KL_FT_SNAPSHOT, R_FULL },
+	{ OP_REMOVE, KL_FT_LOCK, R_FULL | R_APPEND },
+};
+
+/* Directory of each type below the repository root (FORMAT.md §1). */
+static const char *
+type_dir(enum kl_ftype t)
+{
+	switch (t) {
+	case KL_FT_CONFIG: return "";
+	case KL_FT_KEY: return "keys";
+	case KL_FT_DATA: return "data";
+	case KL_FT_INDEX: return "index";
+	case KL_FT_SNAPSHOT: return "snapshots";
+	case KL_FT_LOCK: return "locks";
+	}
+	return NULL;
+}
+
+/* KL_E_INVAL for an unknown type, KL_E_PERM if no rule allows it. */
+static int
+role_check(const struct kl_store *s, enum store_op op, enum kl_ftype t)
+{
+	size_t i;
+
+	if (type_dir(t) == NULL)
+		return KL_E_INVAL;
+	for (i = 0; i < sizeof(role_rules) / sizeof(role_rules[0]); i++) {
+		if (role_rules[i].op == op && role_rules[i].t == t)
+			return (role_rules[i].roles & (1u << s->role)) ?
+			    KL_OK : KL_E_PERM;
+	}
+	return KL_E_PERM;
+}
+
+int
+kl_store_name_valid(enum kl_ftype t, const char *name)
+{
+	if (name == NULL || type_dir(t) == NULL)
+		return 0;
+	if (t == KL_FT_CONFIG)
+		return strcmp(name, "config") == 0;
+	return kl_hex64_valid(name);
+}
+
+/* The name of a file as checked by the backend: CONFIG ignores it. */
+static int
+name_check(enum kl_ftype t, const char *name)
+{
+	if (t == KL_FT_CONFIG)
+		return KL_OK;
+	return kl_store_name_valid(t, name) ? KL_OK : KL_E_INVAL;
+}
+
+/* out = "a/b", or a alone when b is empty; KL_E_LIMIT if too long. */
+static int
+join(char *out, size_t out_len, const char *a, const char *b)
+{
+	int n;
+
+	if (b[0] == '\0')
+		n = snprintf(out, out_len, "%s", a);
+	else
+		n = snprintf(out, out_len, "%s/%s", a, b);
+	return n >= 0 && (size_t)n < out_len ? KL_OK : KL_E_LIMIT;
+}
+
+/* Directory holding file (t, name); name must already be valid. */
+static int
+dir_path(const struct kl_store *s, enum kl_ftype t, const char *name,
+    char *out, size_t out_len)
+{
+	char sub[8];
+
+	if (t != KL_FT_DATA)
+		return join(out, out_len, s->path, type_dir(t));
+	snprintf(sub, sizeof(sub), "data/%.2s", name);
+	return join(out, out_len, s->path, sub);
+}
+
+int
+kl_store_path(const struct kl_store *s, enum kl_ftype t, const char *name,
+    char *out, size_t out_len)
+{
+	char dir[PATH_MAX];
+	int r;
+
+	if (out_len > 0)
+		out[0] = '\0';
+	if (type_dir(t) == NULL || name_check(t, name) != KL_OK)
+		return KL_E_INVAL;
+	if ((r = dir_path(s, t, name, dir, sizeof(dir))) != KL_OK)
+		return r;
+	return join(out, out_len, dir, t == KL_FT_CONFIG ? "config" : name);
+}
+
+/* Role, type and name checks shared by every operation but list. */
+static int
+op_path(const struct kl_store *s, enum store_op op, enum kl_ftype t,
+    const char *name, char *out, size_t out_len)
+{
+	int r;
+
+	if ((r = role_check(s, op, t)) != KL_OK)
+		return r;
+	return kl_store_path(s, t, name, out, out_len);
+}
+
+static int
+store_new(const char *path, enum kl_store_role role, struct kl_store **out)
+{
+	struct kl_store *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return KL_E_NOMEM;
+	if ((s->path = strdup(path)) == NULL) {
+		free(s);
+		return KL_E_NOMEM;
+	}
+	s->role = role;
+	*out = s;
+	return KL_OK;
+}
+
+int
+kl_store_open(const char *path, enum kl_store_role role,
+    struct kl_store **out)
+{
+	char cfg[PATH_MAX];
+	struct stat st;
+	int r;
+
+	*out = NULL;
+	if (path == NULL || path[0] == '\0' || (role != KL_ROLE_FULL &&
+	    role != KL_ROLE_APPEND && role != KL_ROLE_READ))
+		return KL_E_INVAL;
+	if ((r = join(cfg, sizeof(cfg), path, "config")) != KL_OK)
+		return r;
+	if (stat(cfg, &st) != 0)
+		return errno == ENOENT || errno == ENOTDIR ? KL_E_NOTFOUND :
+		    kl_err_from_errno(errno);
+	if (!S_ISREG(st.st_mode))
+		return KL_E_CORRUPT;
+	return store_new(path, role, out);
+}
+
+void
+kl_store_close(struct kl_store *s)
+{
+	if (s == NULL)
+		return;
+	free(s->path);
+	free(s);
+}
+
+/* Makes the directory entry of a newly created path durable. */
+static int
+fsync_parent(const char *path)
+{
+	char parent[PATH_MAX];
+	char *slash;
+	size_t n;
+
+	if (join(parent, sizeof(parent), path, "") != KL_OK)
+		return KL_E_LIMIT;
+	for (n = strlen(parent); n > 1 && parent[n - 1] == '/'; n--)
+		parent[n - 1] = '\0';
+	if ((slash = strrchr(parent, '/')) == NULL)
+		return kl_fsync_dir(".");
+	slash[slash == parent ? 1 : 0] = '\0';
+	return kl_fsync_dir(parent);
+}
+
+/* KL_OK if path is missing (created) or an empty directory. */
+static int
+create_root(const char *path)
+{
+	struct dirent *de;
+	DIR *d;
+	int r = KL_OK;
+
+	if ((d = opendir(path)) == NULL) {
+		if (errno == ENOTDIR)
+			return KL_E_EXISTS;
+		if (errno != ENOENT)
+			return kl_err_from_errno(errno);
+		if ((r = kl_mkdir_p(path, STORE_DIR_MODE)) != KL_OK)
+			return r;
+		return fsync_parent(path);
+	}
+	while (r == KL_OK && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			r = KL_E_EXISTS;
+	}
+	closedir(d);
+	return r;
+}
+
+static int
+create_subdir(const char *root, const char *sub)
+{
+	char p[PATH_MAX];
+	int r;
+
+	if ((r = join(p, sizeof(p), root, sub)) != KL_OK)
+		return r;
+	if (mkdir(p, STORE_DIR_MODE) != 0)
+		return kl_err_from_errno(errno);
+	return KL_OK;
+}
+
+/* keys/, data/00..ff, index/, snapshots/, locks/, all durable. */
+static int
+create_layout(const char *root)
+{
+	static const char *const top[] = { "keys", "data", "index",
+	    "snapshots", "locks" };
+	char sub[8], data[PATH_MAX];
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+		if ((r = create_subdir(root, top[i])) != KL_OK)
+			return r;
+	for (i = 0; i < 256; i++) {
+		snprintf(sub, sizeof(sub), "data/%02zx", i);
+		if ((r = create_subdir(root, sub)) != KL_OK)
+			return r;
+	}
+	if ((r = join(data, sizeof(data), root, "data")) != KL_OK)
+		return r;
+	if ((r = kl_fsync_dir(data)) != KL_OK)
+		return r;
+	return kl_fsync_dir(root);
+}
+
+int
+kl_store_create(const char *path, const uint8_t *config, size_t config_len,
+    struct kl_store **out)
+{
+	int r;
+
+	*out = NULL;
+	if (path == NULL || path[0] == '\0' || config == NULL ||
+	    config_len == 0)
+		return KL_E_INVAL;
+	if (config_len > STORE_CONFIG_MAX)
+		return KL_E_LIMIT;
+	if ((r = create_root(path)) != KL_OK)
+		return r;
+	if ((r = create_layout(path)) != KL_OK)
+		return r;
+	/* config last: a half-made layout is "not a repository". */
+	if ((r = kl_file_write_atomic(path, "config", config, config_len, 1,
+	    STORE_FILE_MODE)) != KL_OK)
+		return r;
+	return store_new(path, KL_ROLE_FULL, out);
+}
+
+/* KL_OK if data hashes to name (FORMAT.md §1), KL_E_CORRUPT otherwise. */
+static int
+content_check(const char *name, const uint8_t *data, size_t len)
+{
+	struct kl_id want, got;
+
+	if (kl_id_parse(name, &want) != KL_OK)
+		return KL_E_INVAL;
+	kl_hash(data, len, &got);
+	return kl_id_eq(&want, &got) ? KL_OK : KL_E_CORRUPT;
+}
+
+static int
+be_put(void *ctx, enum kl_ftype t, const char *name, const uint8_t *data,
+    size_t len)
+{
+	struct kl_store *s = ctx;
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+	int r;
+
+	if ((r = op_path(s, OP_PUT, t, name, path, sizeof(path))) != KL_OK)
+		return r;
+	if (data == NULL && len > 0)
+		return KL_E_INVAL;
+	if (len > KL_FILE_MAX)
+		return KL_E_LIMIT;
+	if ((r = content_check(name, data, len)) != KL_OK)
+		return r;
+	/* Cheap early refusal; the exclusive link below is the real one. */
+	if (lstat(path, &st) == 0)
+		return KL_E_EXISTS;
+	if ((r = dir_path(s, t, name, dir, sizeof(dir))) != KL_OK)
+		return r;
+	return kl_file_write_atomic(dir, name, data, len, 1, STORE_FILE_MODE);
+}
+
+static int
+be_get(void *ctx, enum kl_ftype t, const char *name, uint64_t off,
+    size_t len, size_t max, struct buf **out)
+{
+	struct kl_store *s = ctx;
+	char path[PATH_MAX];
+	int r;
+
+	*out = NULL;
+	if ((r = op_path(s, OP_GET, t, name, path, sizeof(path))) != KL_OK)
+		return r;
+	if (max > KL_FILE_MAX)
+		max = KL_FILE_MAX;
+	if (len == 0)
+		return off == 0 ? kl_file_read_all(path, max, out) :
+		    KL_E_INVAL;
+	if (len > max)
+		return KL_E_LIMIT;
+	if (off > (uint64_t)INT64_MAX - len)
+		return KL_E_INVAL;
+	return kl_file_read_range(path, off, len, out);
+}
+
+static int
+be_stat(void *ctx, enum kl_ftype t, const char *name, uint64_t *size)
+{
+	struct kl_store *s = ctx;
+	char path[PATH_MAX];
+	struct stat st;
+	int r;
+
+	*size = 0;
+	if ((r = op_path(s, OP_STAT, t, name, path, sizeof(path))) != KL_OK)
+		return r;
+	if (lstat(path, &st) != 0)
+		return kl_err_from_errno(errno);
+	if (!S_ISREG(st.st_mode))
+		return KL_E_CORRUPT;
+	*size = (uint64_t)st.st_size;
+	return KL_OK;
+}
+
+/*
+ * Reports one directory entry if it is a finished, validly named regular
+ * file that belongs in this directory (prefix: data/<xx>/ only).
+ */
+static int
+list_entry(int dfd, const char *name, const char *prefix, kl_list_cb cb,
+    void *arg)
+{
+	struct stat st;
+
+	if (strncmp(name, STORE_TMP_PREFIX, strlen(STORE_TMP_PREFIX)) == 0 ||
+	    !kl_hex64_valid(name))
+		return KL_OK;
+	if (prefix != NULL && strncmp(name, prefix, 2) != 0)
+		return KL_OK;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? KL_OK : kl_err_from_errno(errno);
+	if (!S_ISREG(st.st_mode))
+		return KL_OK;
+	return cb(arg, name, (uint64_t)st.st_size);
+}
+
+/* A missing directory lists as empty. */
+static int
+list_dir(const char *dir, const char *prefix, kl_list_cb cb, void *arg)
+{
+	struct dirent *de;
+	DIR *d;
+	int r = KL_OK;
+
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? KL_OK : kl_err_from_errno(errno);
+	errno = 0;
+	while (r == KL_OK && (de = readdir(d)) != NULL) {
+		r = list_entry(dirfd(d), de->d_name, prefix, cb, arg);
+		errno = 0;
+	}
+	if (r == KL_OK && errno != 0)
+		r = kl_err_from_errno(errno);
+	closedir(d);
+	return r;
+}
+
+static int
+list_data(const struct kl_store *s, kl_list_cb cb, void *arg)
+{
+	char dir[PATH_MAX], sub[8];
+	unsigned i;
+	int r = KL_OK;
+
+	for (i = 0; r == KL_OK && i < 256; i++) {
+		snprintf(sub, sizeof(sub), "data/%02x", i);
+		r = join(dir, sizeof(dir), s->path, sub);
+		if (r == KL_OK)
+			r = list_dir(dir, sub + 5, cb, arg);
+	}
+	return r;
+}
+
+static int
+list_config(const struct kl_store *s, kl_list_cb cb, void *arg)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int r;
+
+	if ((r = kl_store_path(s, KL_FT_CONFIG, NULL, path, sizeof(path))) !=
+	    KL_OK)
+		return r;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? KL_OK : kl_err_from_errno(errno);
+	return S_ISREG(st.st_mode) ? cb(arg, "config", (uint64_t)st.st_size) :
+	    KL_OK;
+}
+
+static int
+be_list(void *ctx, enum kl_ftype t, kl_list_cb cb, void *arg)
+{
+	struct kl_store *s = ctx;
+	char dir[PATH_MAX];
+	int r;
+
+	if ((r = role_check(s, OP_LIST, t)) != KL_OK)
+		return r;
+	if (cb == NULL)
+		return KL_E_INVAL;
+	if (t == KL_FT_CONFIG)
+		return list_config(s, cb, arg);
+	if (t == KL_FT_DATA)
+		return list_data(s, cb, arg);
+	if ((r = dir_path(s, t, NULL, dir, sizeof(dir))) != KL_OK)
+		return r;
+	return list_dir(dir, NULL, cb, arg);
+}
+
+static int
+be_remove(void *ctx, enum kl_ftype t, const char *name)
+{
+	struct kl_store *s = ctx;
+	char dir[PATH_MAX], path[PATH_MAX];
+	int r;
+
+	if ((r = op_path(s, OP_REMOVE, t, name, path, sizeof(path))) != KL_OK)
+		return r;
+	if (unlink(path) != 0)
+		return kl_err_from_errno(errno);
+	if ((r = dir_path(s, t, name, dir, sizeof(dir))) != KL_OK)
+		return r;
+	return kl_fsync_dir(dir);
+}
+
+static void
+be_close(void *ctx)
+{
+	kl_store_close(ctx);
+}
+
+static const struct kl_backend_ops store_ops = {
+	.put = be_put,
+	.get = be_get,
+	.stat = be_stat,
+	.list = be_list,
+	.remove = be_remove,
+	.close = be_close,
+};
+
+void
+kl_store_backend(struct kl_store *s, struct kl_backend *out)
+{
+	out->ops = &store_ops;
+	out->ctx = s;
+}

@@ -1,0 +1,52 @@
+/*
+ * Restore of a snapshot (or parts of it) into a target directory, with
+ * full metadata (docs/ARCHITECTURE.md "Restore").  Packs are read once
+ * each, in order; every blob is decrypted once and written to every place
+ * that needs it.  Nothing is ever written outside the target: names come
+ * from verified trees that forbid '/', "." and "..", and every path is
+ * resolved beneath the target without following symbolic links
+ * (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS).
+ */
+#ifndef KLUIS_RESTORE_H
+#define KLUIS_RESTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kluis/backup.h"
+#include "kluis/hash.h"
+
+struct kl_repo;
+
+/* Suffix given to a file whose content could not be fully restored. */
+#define KL_RESTORE_DAMAGED_SUFFIX ".kluis-incomplete"
+
+struct kl_restore_opts {
+	const char *target;
+	const char *const *includes;	/* absolute snapshot paths; none: all */
+	size_t nincludes;
+	int overwrite;			/* allow a non-empty target */
+	kl_warn_fn warn;		/* per-path problems */
+	void *warn_arg;
+};
+
+struct kl_restore_stats {
+	uint64_t files, dirs, links, others;
+	uint64_t bytes;			/* content bytes written */
+	uint64_t packs_read;
+	uint64_t errors;		/* paths not (fully) restored */
+	double duration_s;
+};
+
+/*
+ * Restores snapshot snap into o->target (created if missing).
+ * KL_E_EXISTS: target is not empty and overwrite is off (nothing written).
+ * KL_E_NOTFOUND: an include path is not in the snapshot.
+ * KL_OK with stats->errors > 0: some paths could not be restored (each
+ * reported through o->warn; damaged files carry KL_RESTORE_DAMAGED_SUFFIX);
+ * everything else was restored.
+ */
+int kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
+    const struct kl_restore_opts *o, struct kl_restore_stats *stats);
+
+#endif

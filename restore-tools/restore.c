@@ -1,0 +1,453 @@
+/*
+ * Restore, phase by phase: (1) walk the snapshot's trees and create the
+ * structure - directories, symlinks, devices, fifos, hard links, and every
+ * regular file at its final size (so holes are holes); (2) fill file
+ * contents pack by pack (restore_data.c); (3) apply file metadata, then
+ * directory metadata deepest first, so that writing into a directory never
+ * disturbs its restored times or read-only mode.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kluis/err.h"
+#include "kluis/repo.h"
+#include "restore_internal.h"
+
+/* restore_data.c */
+int rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
+    size_t nfiles, const struct kl_restore_opts *o,
+    struct kl_restore_stats *st);
+
+struct linkmap {
+	uint64_t group;
+	size_t job;		/* index in files */
+};
+
+struct rs {
+	struct kl_repo *r;
+	const struct kl_restore_opts *o;
+	struct kl_restore_stats *st;
+	int root;			/* target directory fd */
+	char rel[KL_PATH_MAX + 2];	/* current path, relative */
+	size_t rlen;
+	char snap[KL_PATH_MAX + 2];	/* current path in the snapshot */
+	size_t slen;
+	struct rjob *files, *dirs, *others;
+	size_t nfiles, ndirs, nothers, cfiles, cdirs, cothers;
+	struct linkmap *links;
+	size_t nlinks, clinks;
+	int *inc_hit;			/* per include: found */
+	int is_root_user;
+};
+
+static void
+rs_warn(struct rs *s, const char *path, int err, const char *what)
+{
+	s->st->errors++;
+	if (s->o->warn != NULL)
+		s->o->warn(s->o->warn_arg, path, err, what);
+}
+
+static int
+job_add(struct rjob **v, size_t *n, size_t *cap, const char *rel,
+    const struct kl_node *node)
+{
+	struct rjob *nv, *j;
+
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		if ((nv = realloc(*v, *cap * sizeof(*nv))) == NULL)
+			return KL_E_NOMEM;
+		*v = nv;
+	}
+	j = &(*v)[*n];
+	memset(j, 0, sizeof(*j));
+	if ((j->rel = strdup(rel)) == NULL)
+		return KL_E_NOMEM;
+	if (kl_node_copy(node, &j->node) != KL_OK) {
+		free(j->rel);
+		return KL_E_NOMEM;
+	}
+	(*n)++;
+	return KL_OK;
+}
+
+static void
+jobs_free(struct rjob *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].rel);
+		kl_node_clear(&v[i].node);
+	}
+	free(v);
+}
+
+/* Include test: 2 = inside an include, 1 = an ancestor of one, 0 = out. */
+static int
+include_state(struct rs *s)
+{
+	size_t i, l;
+	int best = s->o->nincludes == 0 ? 2 : 0;
+
+	for (i = 0; i < s->o->nincludes; i++) {
+		const char *inc = s->o->includes[i];
+
+		l = strlen(inc);
+		if (strcmp(inc, "/") == 0 || (strncmp(s->snap, inc, l) == 0 &&
+		    (s->snap[l] == '/' || s->snap[l] == '\0'))) {
+			if (strlen(s->snap) == l || strcmp(inc, "/") == 0)
+				s->inc_hit[i] = 1;
+			return 2;
+		}
+		if (strncmp(inc, s->snap, s->slen) == 0 && inc[s->slen] == '/')
+			best = 1;
+	}
+	return best;
+}
+
+static int
+push_name(char *p, size_t *len, const uint8_t *name, size_t nl, int lead)
+{
+	size_t sep = (*len > 0 || lead) ? 1 : 0;
+
+	if (*len + sep + nl > KL_PATH_MAX)
+		return 0;
+	if (sep)
+		p[(*len)++] = '/';
+	memcpy(p + *len, name, nl);
+	*len += nl;
+	p[*len] = '\0';
+	return 1;
+}
+
+static int
+make_dir(struct rs *s, const struct kl_node *n)
+{
+	struct stat st;
+	int fd;
+
+	if (mkdirat(s->root, s->rel, 0700) == 0)
+		return KL_OK;
+	if (errno != EEXIST)
+		return kl_err_from_errno(errno);
+	/* overwrite: an existing directory is fine, anything else is not */
+	if ((fd = rs_open_beneath(s->root, s->rel, O_PATH | O_DIRECTORY,
+	    0)) < 0 || fstat(fd, &st) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return KL_E_EXISTS;
+	}
+	close(fd);
+	(void)n;
+	return KL_OK;
+}
+
+/* With --overwrite, a non-directory in the way is replaced. */
+static void
+clear_way(struct rs *s)
+{
+	if (s->o->overwrite)
+		unlinkat(s->root, s->rel, 0);
+}
+
+static int
+make_file(struct rs *s, const struct kl_node *n)
+{
+	int fd;
+
+	clear_way(s);
+	fd = rs_open_beneath(s->root, s->rel, O_WRONLY | O_CREAT | O_EXCL,
+	    0600);
+	if (fd < 0)
+		return kl_err_from_errno(errno);
+	if (ftruncate(fd, (off_t)n->size) != 0) {
+		int e = errno;
+
+		close(fd);
+		return kl_err_from_errno(e);
+	}
+	close(fd);
+	return KL_OK;
+}
+
+static int
+link_find(struct rs *s, uint64_t group, size_t *job)
+{
+	size_t i;
+
+	for (i = 0; i < s->nlinks; i++) {
+		if (s->links[i].group == group) {
+			*job = s->links[i].job;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+link_note(struct rs *s, uint64_t group, size_t job)
+{
+	struct linkmap *nl;
+
+	if (s->nlinks == s->clinks) {
+		s->clinks = s->clinks ? s->clinks * 2 : 32;
+		if ((nl = realloc(s->links, s->clinks * sizeof(*nl))) == NULL)
+			return KL_E_NOMEM;
+		s->links = nl;
+	}
+	s->links[s->nlinks].group = group;
+	s->links[s->nlinks++].job = job;
+	return KL_OK;
+}
+
+static int
+restore_file(struct rs *s, const struct kl_node *n)
+{
+	size_t first;
+	int rc;
+
+	if (n->link_group != 0 && link_find(s, n->link_group, &first)) {
+		clear_way(s);
+		if (linkat(s->root, s->files[first].rel, s->root, s->rel,
+		    0) != 0)
+			return kl_err_from_errno(errno);
+		s->st->links++;
+		return KL_OK;
+	}
+	if ((rc = make_file(s, n)) != KL_OK)
+		return rc;
+	if (n->link_group != 0 && (rc = link_note(s, n->link_group,
+	    s->nfiles)) != KL_OK)
+		return rc;
+	s->st->files++;
+	return job_add(&s->files, &s->nfiles, &s->cfiles, s->rel, n);
+}
+
+static int
+restore_special(struct rs *s, const struct kl_node *n)
+{
+	static const mode_t fmt[] = { [KL_NODE_CHR] = S_IFCHR,
+		[KL_NODE_BLK] = S_IFBLK, [KL_NODE_FIFO] = S_IFIFO,
+		[KL_NODE_SOCK] = S_IFSOCK };
+
+	clear_way(s);
+	if (n->type == KL_NODE_SYMLINK) {
+		if (symlinkat(n->target, s->root, s->rel) != 0)
+			return kl_err_from_errno(errno);
+	} else if (mknodat(s->root, s->rel, fmt[n->type] | 0600,
+	    (dev_t)n->rdev) != 0)
+		return kl_err_from_errno(errno);
+	s->st->others++;
+	return job_add(&s->others, &s->nothers, &s->cothers, s->rel, n);
+}
+
+static int restore_tree(struct rs *s, const struct kl_id *tree);
+
+static int
+restore_dir(struct rs *s, const struct kl_node *n)
+{
+	int rc;
+
+	if ((rc = make_dir(s, n)) != KL_OK)
+		return rc;
+	s->st->dirs++;
+	if ((rc = job_add(&s->dirs, &s->ndirs, &s->cdirs, s->rel, n)) != 0)
+		return rc;
+	return restore_tree(s, &n->subtree);
+}
+
+static int
+restore_node(struct rs *s, const struct kl_node *n, int state)
+{
+	if (n->type == KL_NODE_DIR)
+		return restore_dir(s, n);
+	if (state != 2)
+		return KL_OK;	/* only directories lead to includes */
+	if (n->type == KL_NODE_FILE)
+		return restore_file(s, n);
+	return restore_special(s, n);
+}
+
+/* Fatal errors (memory, repository) stop; per-path ones are reported. */
+static int
+fatal(int rc)
+{
+	return rc == KL_E_NOMEM;
+}
+
+static int
+restore_entry(struct rs *s, const struct kl_node *n)
+{
+	size_t rsave = s->rlen, ssave = s->slen;
+	int state, rc = KL_OK;
+
+	if (!push_name(s->rel, &s->rlen, n->name, n->name_len, 0) ||
+	    !push_name(s->snap, &s->slen, n->name, n->name_len, 1)) {
+		rs_warn(s, s->snap, KL_E_LIMIT, "path too long; skipped");
+		goto out;
+	}
+	if ((state = include_state(s)) == 0)
+		goto out;
+	rc = restore_node(s, n, state);
+	if (rc != KL_OK && !fatal(rc)) {
+		rs_warn(s, s->snap, rc, "could not be restored");
+		rc = KL_OK;
+	}
+out:
+	s->rlen = rsave;
+	s->rel[rsave] = '\0';
+	s->slen = ssave;
+	s->snap[ssave] = '\0';
+	return rc;
+}
+
+static int
+restore_tree(struct rs *s, const struct kl_id *tree)
+{
+	struct kl_tree t;
+	size_t i;
+	int rc;
+
+	if ((rc = kl_repo_tree_load(s->r, tree, &t)) != KL_OK) {
+		rs_warn(s, s->slen ? s->snap : "/", rc, kl_repo_errmsg(s->r));
+		return fatal(rc) ? rc : KL_OK;
+	}
+	for (i = 0; i < t.n && rc == KL_OK; i++)
+		rc = restore_entry(s, &t.nodes[i]);
+	kl_tree_clear(&t);
+	return rc;
+}
+
+static void
+meta_phase(struct rs *s)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < s->nfiles; i++) {
+		if (s->files[i].failed)
+			continue;
+		if ((rc = rs_meta_apply(s->root, s->files[i].rel,
+		    &s->files[i].node, s->is_root_user)) != KL_OK)
+			rs_warn(s, s->files[i].rel, rc, "metadata not restored");
+	}
+	for (i = 0; i < s->nothers; i++)
+		if ((rc = rs_meta_apply(s->root, s->others[i].rel,
+		    &s->others[i].node, s->is_root_user)) != KL_OK)
+			rs_warn(s, s->others[i].rel, rc,
+			    "metadata not restored");
+	/* deepest first: jobs were added parent before child */
+	for (i = s->ndirs; i-- > 0;)
+		if ((rc = rs_meta_apply(s->root, s->dirs[i].rel,
+		    &s->dirs[i].node, s->is_root_user)) != KL_OK)
+			rs_warn(s, s->dirs[i].rel, rc, "metadata not restored");
+}
+
+/* Creates the target if missing; refuses a non-empty one. */
+static int
+target_open(const char *target, int overwrite, int *fd)
+{
+	struct dirent *de;
+	DIR *d;
+	int nonempty = 0;
+
+	if (mkdir(target, 0700) != 0 && errno != EEXIST)
+		return kl_err_from_errno(errno);
+	if ((d = opendir(target)) == NULL)
+		return kl_err_from_errno(errno);
+	while (!nonempty && (de = readdir(d)) != NULL)
+		nonempty = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	if (nonempty && !overwrite)
+		return KL_E_EXISTS;
+	*fd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return *fd < 0 ? kl_err_from_errno(errno) : KL_OK;
+}
+
+static int
+includes_check(struct rs *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->o->nincludes; i++) {
+		if (!s->inc_hit[i]) {
+			rs_warn(s, s->o->includes[i], KL_E_NOTFOUND,
+			    "is not in the snapshot");
+			return KL_E_NOTFOUND;
+		}
+	}
+	return KL_OK;
+}
+
+static double
+since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int
+run(struct rs *s, const struct kl_id *snap)
+{
+	struct kl_snapshot sn;
+	int rc;
+
+	if ((rc = kl_repo_snapshot_load(s->r, snap, &sn)) != KL_OK)
+		return rc;
+	rc = kl_repo_index_load(s->r);
+	if (rc == KL_OK)
+		rc = restore_tree(s, &sn.tree);
+	kl_snapshot_clear(&sn);
+	if (rc == KL_OK)
+		rc = includes_check(s);
+	if (rc == KL_OK)
+		rc = rs_data_restore(s->r, s->root, s->files, s->nfiles, s->o,
+		    s->st);
+	if (rc == KL_OK)
+		meta_phase(s);
+	return rc;
+}
+
+int
+kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
+    const struct kl_restore_opts *o, struct kl_restore_stats *stats)
+{
+	struct timespec t0;
+	struct rs s;
+	int rc;
+
+	memset(stats, 0, sizeof(*stats));
+	memset(&s, 0, sizeof(s));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	s.r = r;
+	s.o = o;
+	s.st = stats;
+	s.root = -1;
+	s.is_root_user = geteuid() == 0;
+	if ((s.inc_hit = calloc(o->nincludes + 1, sizeof(int))) == NULL)
+		return KL_E_NOMEM;
+	if ((rc = target_open(o->target, o->overwrite, &s.root)) == KL_OK)
+		rc = run(&s, snap);
+	if (s.root >= 0)
+		close(s.root);
+	jobs_free(s.files, s.nfiles);
+	jobs_free(s.dirs, s.ndirs);
+	jobs_free(s.others, s.nothers);
+	free(s.links);
+	free(s.inc_hit);
+	stats->duration_s = since(&t0);
+	return rc;
+}

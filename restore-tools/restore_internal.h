@@ -1,0 +1,21 @@
+/* Private to restore-tools/. */
+#ifndef KLUIS_RESTORE_INTERNAL_H
+#define KLUIS_RESTORE_INTERNAL_H
+
+#include "kluis/format.h"
+#include "kluis/restore.h"
+
+/* A restored path whose content or metadata is applied later. */
+struct rjob {
+	char *rel;		/* path relative to the target */
+	struct kl_node node;	/* a copy (content fields for files) */
+	int failed;
+};
+
+/* Opens rel beneath dirfd without following any symbolic link. */
+int rs_open_beneath(int dirfd, const char *rel, int flags, unsigned mode);
+/* Applies owner, mode, xattrs and times of n to rel beneath root. */
+int rs_meta_apply(int root, const char *rel, const struct kl_node *n,
+    int is_root_user);
+
+#endif

@@ -1,0 +1,928 @@
+/*
+ * Unit tests of the repository storage (repo-server/store.c, FORMAT.md §1).
+ * Every test gets a fresh repository in its own temporary directory.
+ *
+ * The write and fsync fault injection of common/fsutil.c reads its
+ * environment variables once per process, and a fork()ed child inherits
+ * that already-read state; so the faulty put runs in a child that re-execs
+ * this program ("--fault-put REPO") with the variable set, and reports its
+ * result through its exit status.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "kluis/backend.h"
+#include "kluis/buf.h"
+#include "kluis/err.h"
+#include "kluis/hash.h"
+#include "kluis/store.h"
+
+#define FAULT_ARG "--fault-put"
+#define FAULT_PAYLOAD "payload written under an injected fault"
+#define LIST_MAX 16
+/* snprintf into a PATH_MAX buffer that must not truncate. */
+#define PATHF(out, ...) \
+	assert_true(snprintf((out), PATH_MAX, __VA_ARGS__) < PATH_MAX)
+
+static const uint8_t config_bytes[] = "KLUISCFG test configuration";
+
+struct fx {
+	char dir[PATH_MAX];
+	char repo[PATH_MAX];
+	struct kl_backend be;	/* owns the store */
+};
+
+struct listing {
+	size_t n;
+	char names[LIST_MAX][KL_ID_HEX_LEN + 1];
+	uint64_t sizes[LIST_MAX];
+};
+
+/* --- helpers --- */
+
+static void
+name_of(const void *p, size_t len, char hex[KL_ID_HEX_LEN + 1])
+{
+	struct kl_id id;
+
+	kl_hash(p, len, &id);
+	kl_id_hex(&id, hex);
+}
+
+static int
+put_str(struct kl_backend *be, enum kl_ftype t, const char *s, char *name)
+{
+	name_of(s, strlen(s), name);
+	return be->ops->put(be->ctx, t, name, (const uint8_t *)s, strlen(s));
+}
+
+static void
+path_of(struct fx *f, enum kl_ftype t, const char *name, char *out)
+{
+	struct kl_store *s = f->be.ctx;
+
+	assert_int_equal(kl_store_path(s, t, name, out, PATH_MAX), KL_OK);
+}
+
+static int
+exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+static void
+plant(const char *dir, const char *name, const char *content)
+{
+	char p[PATH_MAX];
+	FILE *fp;
+
+	PATHF(p, "%s/%s", dir, name);
+	assert_non_null(fp = fopen(p, "w"));
+	fputs(content, fp);
+	fclose(fp);
+}
+
+/* Number of entries other than . and .. in dir. */
+static size_t
+dir_entries(const char *dir)
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int
+list_cb(void *arg, const char *name, uint64_t size)
+{
+	struct listing *l = arg;
+
+	assert_true(l->n < LIST_MAX);
+	snprintf(l->names[l->n], sizeof(l->names[l->n]), "%s", name);
+	l->sizes[l->n++] = size;
+	return 0;
+}
+
+static int
+listing_has(const struct listing *l, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* A second handle on the fixture's repository, with another role. */
+static void
+open_role(struct fx *f, enum kl_store_role role, struct kl_backend *be)
+{
+	struct kl_store *s = NULL;
+
+	assert_int_equal(kl_store_open(f->repo, role, &s), KL_OK);
+	kl_store_backend(s, be);
+}
+
+static int
+rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+static int
+setup(void **state)
+{
+	struct kl_store *s = NULL;
+	struct fx *f;
+
+	assert_non_null(f = calloc(1, sizeof(*f)));
+	PATHF(f->dir, "/tmp/kl-test-store.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	PATHF(f->repo, "%s/repo", f->dir);
+	assert_int_equal(kl_store_create(f->repo, config_bytes,
+	    sizeof(config_bytes), &s), KL_OK);
+	kl_store_backend(s, &f->be);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	f->be.ops->close(f->be.ctx);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* --- create and open --- */
+
+static void
+test_create_then_open_succeeds(void **state)
+{
+	struct fx *f = *state;
+	struct kl_store *s = NULL;
+
+	assert_int_equal(kl_store_open(f->repo, KL_ROLE_FULL, &s), KL_OK);
+	assert_non_null(s);
+	kl_store_close(s);
+}
+
+static void
+test_create_makes_layout_with_mode_0700(void **state)
+{
+	static const char *const sub[] = { "keys", "data", "data/00",
+	    "data/7f", "data/ff", "index", "snapshots", "locks" };
+	struct fx *f = *state;
+	char p[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		PATHF(p, "%s/%s", f->repo, sub[i]);
+		assert_int_equal(stat(p, &st), 0);
+		assert_true(S_ISDIR(st.st_mode));
+		assert_int_equal(st.st_mode & 07777, 0700);
+	}
+	PATHF(p, "%s/data", f->repo);
+	assert_int_equal(dir_entries(p), 256);
+}
+
+static void
+test_open_missing_dir_is_notfound(void **state)
+{
+	struct fx *f = *state;
+	struct kl_store *s = NULL;
+	char p[PATH_MAX];
+
+	PATHF(p, "%s/nothing-here", f->dir);
+	assert_int_equal(kl_store_open(p, KL_ROLE_FULL, &s), KL_E_NOTFOUND);
+	assert_null(s);
+}
+
+static void
+test_open_dir_without_config_is_notfound(void **state)
+{
+	struct fx *f = *state;
+	struct kl_store *s = NULL;
+	char p[PATH_MAX];
+
+	PATHF(p, "%s/empty", f->dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(kl_store_open(p, KL_ROLE_READ, &s), KL_E_NOTFOUND);
+	assert_null(s);
+}
+
+static void
+test_create_over_nonempty_dir_is_exists(void **state)
+{
+	struct fx *f = *state;
+	struct kl_store *s = NULL;
+	char p[PATH_MAX];
+
+	PATHF(p, "%s/full", f->dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	plant(p, "somefile", "x");
+	assert_int_equal(kl_store_create(p, config_bytes,
+	    sizeof(config_bytes), &s), KL_E_EXISTS);
+	assert_null(s);
+	assert_int_equal(dir_entries(p), 1);
+}
+
+static void
+test_create_over_existing_repository_is_exists(void **state)
+{
+	struct fx *f = *state;
+	struct kl_store *s = NULL;
+
+	assert_int_equal(kl_store_create(f->repo, config_bytes,
+	    sizeof(config_bytes), &s), KL_E_EXISTS);
+	assert_null(s);
+}
+
+static void
+test_create_in_empty_dir_succeeds(void **state)
+{
+	struct fx *f = *state;
+	struct kl_store *s = NULL;
+	char p[PATH_MAX];
+
+	PATHF(p, "%s/empty", f->dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(kl_store_create(p, config_bytes,
+	    sizeof(config_bytes), &s), KL_OK);
+	kl_store_close(s);
+}
+
+/* --- put and get --- */
+
+static void
+round_trip(struct fx *f, enum kl_ftype t)
+{
+	static const char content[] = "encrypted bytes of some object";
+	char name[KL_ID_HEX_LEN + 1];
+	struct buf *b = NULL;
+
+	assert_int_equal(put_str(&f->be, t, content, name), KL_OK);
+	assert_int_equal(f->be.ops->get(f->be.ctx, t, name, 0, 0, 1024, &b),
+	    KL_OK);
+	assert_int_equal(buf_size(b), strlen(content));
+	assert_memory_equal(buf_data(b), content, strlen(content));
+	buf_free(b);
+}
+
+static void
+test_round_trip_key(void **state)
+{
+	round_trip(*state, KL_FT_KEY);
+}
+
+static void
+test_round_trip_data(void **state)
+{
+	round_trip(*state, KL_FT_DATA);
+}
+
+static void
+test_round_trip_index(void **state)
+{
+	round_trip(*state, KL_FT_INDEX);
+}
+
+static void
+test_round_trip_snapshot(void **state)
+{
+	round_trip(*state, KL_FT_SNAPSHOT);
+}
+
+static void
+test_round_trip_lock(void **state)
+{
+	round_trip(*state, KL_FT_LOCK);
+}
+
+static void
+test_get_config_returns_created_bytes(void **state)
+{
+	struct fx *f = *state;
+	struct buf *b = NULL;
+
+	assert_int_equal(f->be.ops->get(f->be.ctx, KL_FT_CONFIG, "config", 0,
+	    0, 1024, &b), KL_OK);
+	assert_int_equal(buf_size(b), sizeof(config_bytes));
+	assert_memory_equal(buf_data(b), config_bytes, sizeof(config_bytes));
+	buf_free(b);
+}
+
+static void
+test_put_config_is_perm(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(f->be.ops->put(f->be.ctx, KL_FT_CONFIG, "config",
+	    (const uint8_t *)"new", 3), KL_E_PERM);
+}
+
+static void
+test_put_wrong_hash_is_corrupt_and_leaves_nothing(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+
+	name_of("other content", 13, name);
+	assert_int_equal(f->be.ops->put(f->be.ctx, KL_FT_DATA, name,
+	    (const uint8_t *)"content", 7), KL_E_CORRUPT);
+	path_of(f, KL_FT_DATA, name, p);
+	assert_false(exists(p));
+	PATHF(p, "%s/data/%.2s", f->repo, name);
+	assert_int_equal(dir_entries(p), 0);
+}
+
+static void
+test_put_lock_wrong_hash_is_corrupt(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+
+	name_of("other content", 13, name);
+	assert_int_equal(f->be.ops->put(f->be.ctx, KL_FT_LOCK, name,
+	    (const uint8_t *)"content", 7), KL_E_CORRUPT);
+}
+
+static void
+test_put_existing_name_is_exists_and_keeps_original(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	struct stat before, after;
+
+	assert_int_equal(put_str(&f->be, KL_FT_INDEX, "index v1", name),
+	    KL_OK);
+	path_of(f, KL_FT_INDEX, name, p);
+	assert_int_equal(stat(p, &before), 0);
+	assert_int_equal(put_str(&f->be, KL_FT_INDEX, "index v1", name),
+	    KL_E_EXISTS);
+	assert_int_equal(stat(p, &after), 0);
+	assert_int_equal(before.st_ino, after.st_ino);
+	assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+	assert_int_equal(after.st_size, 8);
+}
+
+static void
+test_put_empty_file_round_trips(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	uint64_t size = 1;
+
+	assert_int_equal(put_str(&f->be, KL_FT_SNAPSHOT, "", name), KL_OK);
+	assert_int_equal(f->be.ops->stat(f->be.ctx, KL_FT_SNAPSHOT, name,
+	    &size), KL_OK);
+	assert_int_equal(size, 0);
+}
+
+/* --- names --- */
+
+static const char *const bad_names[] = {
+	"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+	"abcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678",
+	"abcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567890",
+	"../x",
+	"a/b",
+	"",
+	".tmp-0123456789abcdef",
+};
+#define NBAD (sizeof(bad_names) / sizeof(bad_names[0]))
+
+static void
+test_invalid_names_put_is_inval(void **state)
+{
+	struct fx *f = *state;
+	size_t i;
+
+	for (i = 0; i < NBAD; i++)
+		assert_int_equal(f->be.ops->put(f->be.ctx, KL_FT_DATA,
+		    bad_names[i], (const uint8_t *)"x", 1), KL_E_INVAL);
+	assert_int_equal(f->be.ops->put(f->be.ctx, KL_FT_DATA, NULL,
+	    (const uint8_t *)"x", 1), KL_E_INVAL);
+}
+
+static void
+test_invalid_names_get_is_inval(void **state)
+{
+	struct fx *f = *state;
+	struct buf *b = NULL;
+	size_t i;
+
+	for (i = 0; i < NBAD; i++) {
+		assert_int_equal(f->be.ops->get(f->be.ctx, KL_FT_INDEX,
+		    bad_names[i], 0, 0, 1024, &b), KL_E_INVAL);
+		assert_null(b);
+	}
+}
+
+static void
+test_invalid_names_stat_is_inval(void **state)
+{
+	struct fx *f = *state;
+	uint64_t size;
+	size_t i;
+
+	for (i = 0; i < NBAD; i++)
+		assert_int_equal(f->be.ops->stat(f->be.ctx, KL_FT_SNAPSHOT,
+		    bad_names[i], &size), KL_E_INVAL);
+}
+
+static void
+test_invalid_names_remove_is_inval(void **state)
+{
+	struct fx *f = *state;
+	size_t i;
+
+	for (i = 0; i < NBAD; i++)
+		assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_LOCK,
+		    bad_names[i]), KL_E_INVAL);
+}
+
+static void
+test_unknown_type_is_inval(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	uint64_t size;
+
+	name_of("x", 1, name);
+	assert_int_equal(f->be.ops->stat(f->be.ctx, (enum kl_ftype)99, name,
+	    &size), KL_E_INVAL);
+}
+
+static void
+test_name_valid_accepts_only_lowercase_hex64_and_config(void **state)
+{
+	char name[KL_ID_HEX_LEN + 1];
+	size_t i;
+
+	name_of("x", 1, name);
+	assert_true(kl_store_name_valid(KL_FT_DATA, name));
+	assert_true(kl_store_name_valid(KL_FT_CONFIG, "config"));
+	assert_false(kl_store_name_valid(KL_FT_CONFIG, name));
+	assert_false(kl_store_name_valid(KL_FT_DATA, "config"));
+	assert_false(kl_store_name_valid(KL_FT_DATA, NULL));
+	for (i = 0; i < NBAD; i++)
+		assert_false(kl_store_name_valid(KL_FT_KEY, bad_names[i]));
+}
+
+static void
+test_path_of_data_uses_fanout_directory(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX], want[PATH_MAX];
+
+	name_of("x", 1, name);
+	path_of(f, KL_FT_DATA, name, p);
+	PATHF(want, "%s/data/%.2s/%s", f->repo, name, name);
+	assert_string_equal(p, want);
+}
+
+static void
+test_path_too_long_is_limit(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], p[16];
+
+	name_of("x", 1, name);
+	assert_int_equal(kl_store_path(f->be.ctx, KL_FT_INDEX, name, p,
+	    sizeof(p)), KL_E_LIMIT);
+}
+
+/* --- get: ranges and limits --- */
+
+static void
+test_range_get_returns_slice(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	struct buf *b = NULL;
+
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, "0123456789", name),
+	    KL_OK);
+	assert_int_equal(f->be.ops->get(f->be.ctx, KL_FT_DATA, name, 3, 4,
+	    1024, &b), KL_OK);
+	assert_int_equal(buf_size(b), 4);
+	assert_memory_equal(buf_data(b), "3456", 4);
+	buf_free(b);
+}
+
+static void
+test_range_get_past_end_is_corrupt(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	struct buf *b = NULL;
+
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, "0123456789", name),
+	    KL_OK);
+	assert_int_equal(f->be.ops->get(f->be.ctx, KL_FT_DATA, name, 8, 4,
+	    1024, &b), KL_E_CORRUPT);
+	assert_null(b);
+}
+
+static void
+test_get_over_max_is_limit(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	struct buf *b = NULL;
+
+	assert_int_equal(put_str(&f->be, KL_FT_INDEX, "0123456789", name),
+	    KL_OK);
+	assert_int_equal(f->be.ops->get(f->be.ctx, KL_FT_INDEX, name, 0, 0, 9,
+	    &b), KL_E_LIMIT);
+	assert_null(b);
+}
+
+static void
+test_get_missing_is_notfound(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	struct buf *b = NULL;
+
+	name_of("never stored", 12, name);
+	assert_int_equal(f->be.ops->get(f->be.ctx, KL_FT_DATA, name, 0, 0,
+	    1024, &b), KL_E_NOTFOUND);
+	assert_null(b);
+}
+
+static void
+test_stat_reports_size_and_missing_is_notfound(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], missing[KL_ID_HEX_LEN + 1];
+	uint64_t size = 0;
+
+	assert_int_equal(put_str(&f->be, KL_FT_KEY, "12345", name), KL_OK);
+	assert_int_equal(f->be.ops->stat(f->be.ctx, KL_FT_KEY, name, &size),
+	    KL_OK);
+	assert_int_equal(size, 5);
+	name_of("never stored", 12, missing);
+	assert_int_equal(f->be.ops->stat(f->be.ctx, KL_FT_KEY, missing,
+	    &size), KL_E_NOTFOUND);
+}
+
+/* --- list --- */
+
+static void
+test_list_data_returns_exactly_files_put(void **state)
+{
+	static const char *const content[] = { "one", "two", "three", "four" };
+	struct fx *f = *state;
+	char name[4][KL_ID_HEX_LEN + 1];
+	struct listing l = { 0 };
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		assert_int_equal(put_str(&f->be, KL_FT_DATA, content[i],
+		    name[i]), KL_OK);
+	assert_int_equal(f->be.ops->list(f->be.ctx, KL_FT_DATA, list_cb, &l),
+	    KL_OK);
+	assert_int_equal(l.n, 4);
+	for (i = 0; i < 4; i++)
+		assert_true(listing_has(&l, name[i]));
+}
+
+static void
+test_list_skips_tmp_and_invalid_names(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], dir[PATH_MAX], upper[KL_ID_HEX_LEN + 1];
+	struct listing l = { 0 };
+	size_t i;
+
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, "kept", name), KL_OK);
+	PATHF(dir, "%s/data/%.2s", f->repo, name);
+	plant(dir, ".tmp-0123456789abcdef", "half written");
+	plant(dir, "not-a-name", "junk");
+	for (i = 0; i <= KL_ID_HEX_LEN; i++)
+		upper[i] = (char)(i >= 2 && name[i] >= 'a' ? name[i] - 32 :
+		    name[i]);
+	plant(dir, upper, "uppercase");
+	assert_int_equal(f->be.ops->list(f->be.ctx, KL_FT_DATA, list_cb, &l),
+	    KL_OK);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.names[0], name);
+	assert_int_equal(l.sizes[0], 4);
+}
+
+static void
+test_list_index_skips_tmp_file(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], dir[PATH_MAX];
+	struct listing l = { 0 };
+
+	assert_int_equal(put_str(&f->be, KL_FT_INDEX, "an index", name),
+	    KL_OK);
+	PATHF(dir, "%s/index", f->repo);
+	plant(dir, ".tmp-fedcba9876543210", "half written");
+	assert_int_equal(f->be.ops->list(f->be.ctx, KL_FT_INDEX, list_cb, &l),
+	    KL_OK);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.names[0], name);
+}
+
+static void
+test_list_empty_type_reports_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct listing l = { 0 };
+
+	assert_int_equal(f->be.ops->list(f->be.ctx, KL_FT_SNAPSHOT, list_cb,
+	    &l), KL_OK);
+	assert_int_equal(l.n, 0);
+}
+
+/* --- roles --- */
+
+static void
+test_append_remove_content_is_perm_and_file_stays(void **state)
+{
+	static const enum kl_ftype types[] = { KL_FT_DATA, KL_FT_INDEX,
+	    KL_FT_SNAPSHOT, KL_FT_KEY };
+	struct fx *f = *state;
+	struct kl_backend app;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	size_t i;
+
+	open_role(f, KL_ROLE_APPEND, &app);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(put_str(&app, types[i], "keep me", name),
+		    KL_OK);
+		assert_int_equal(app.ops->remove(app.ctx, types[i], name),
+		    KL_E_PERM);
+		path_of(f, types[i], name, p);
+		assert_true(exists(p));
+	}
+	app.ops->close(app.ctx);
+}
+
+static void
+test_append_remove_lock_succeeds(void **state)
+{
+	struct fx *f = *state;
+	struct kl_backend app;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+
+	open_role(f, KL_ROLE_APPEND, &app);
+	assert_int_equal(put_str(&app, KL_FT_LOCK, "a lock", name), KL_OK);
+	assert_int_equal(app.ops->remove(app.ctx, KL_FT_LOCK, name), KL_OK);
+	path_of(f, KL_FT_LOCK, name, p);
+	assert_false(exists(p));
+	app.ops->close(app.ctx);
+}
+
+static void
+test_append_put_get_list_stat_allowed(void **state)
+{
+	struct fx *f = *state;
+	struct kl_backend app;
+	char name[KL_ID_HEX_LEN + 1];
+	struct listing l = { 0 };
+	struct buf *b = NULL;
+	uint64_t size;
+
+	open_role(f, KL_ROLE_APPEND, &app);
+	assert_int_equal(put_str(&app, KL_FT_DATA, "pack", name), KL_OK);
+	assert_int_equal(app.ops->get(app.ctx, KL_FT_DATA, name, 0, 0, 64,
+	    &b), KL_OK);
+	buf_free(b);
+	assert_int_equal(app.ops->stat(app.ctx, KL_FT_DATA, name, &size),
+	    KL_OK);
+	assert_int_equal(app.ops->list(app.ctx, KL_FT_DATA, list_cb, &l),
+	    KL_OK);
+	assert_int_equal(l.n, 1);
+	app.ops->close(app.ctx);
+}
+
+static void
+test_read_put_is_perm(void **state)
+{
+	struct fx *f = *state;
+	struct kl_backend rd;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+
+	open_role(f, KL_ROLE_READ, &rd);
+	assert_int_equal(put_str(&rd, KL_FT_DATA, "pack", name), KL_E_PERM);
+	assert_int_equal(put_str(&rd, KL_FT_LOCK, "lock", name), KL_E_PERM);
+	path_of(f, KL_FT_LOCK, name, p);
+	assert_false(exists(p));
+	rd.ops->close(rd.ctx);
+}
+
+static void
+test_read_remove_is_perm(void **state)
+{
+	struct fx *f = *state;
+	struct kl_backend rd;
+	char name[KL_ID_HEX_LEN + 1];
+
+	assert_int_equal(put_str(&f->be, KL_FT_LOCK, "lock", name), KL_OK);
+	open_role(f, KL_ROLE_READ, &rd);
+	assert_int_equal(rd.ops->remove(rd.ctx, KL_FT_LOCK, name), KL_E_PERM);
+	rd.ops->close(rd.ctx);
+}
+
+static void
+test_full_remove_data_succeeds(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, "old pack", name), KL_OK);
+	assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_DATA, name),
+	    KL_OK);
+	path_of(f, KL_FT_DATA, name, p);
+	assert_false(exists(p));
+	assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_DATA, name),
+	    KL_E_NOTFOUND);
+}
+
+/* --- durability and modes --- */
+
+/* Runs the faulty put in a fresh process; returns its exit status. */
+static int
+fault_put_in_child(const char *repo, const char *env)
+{
+	pid_t pid;
+	int status;
+
+	assert_true((pid = fork()) >= 0);
+	if (pid == 0) {
+		setenv(env, "1", 1);
+		execl("/proc/self/exe", "test_store", FAULT_ARG, repo,
+		    (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* Child side: exit status is the negated kl_err of the put. */
+static int
+fault_put_child(const char *repo)
+{
+	struct kl_store *s = NULL;
+	struct kl_backend be;
+	char name[KL_ID_HEX_LEN + 1];
+	int r;
+
+	if ((r = kl_store_open(repo, KL_ROLE_APPEND, &s)) != KL_OK)
+		return 100;
+	kl_store_backend(s, &be);
+	r = put_str(&be, KL_FT_DATA, FAULT_PAYLOAD, name);
+	be.ops->close(be.ctx);
+	return -r;
+}
+
+static void
+assert_fault_left_nothing(struct fx *f)
+{
+	char name[KL_ID_HEX_LEN + 1], dir[PATH_MAX];
+
+	name_of(FAULT_PAYLOAD, strlen(FAULT_PAYLOAD), name);
+	PATHF(dir, "%s/data/%.2s", f->repo, name);
+	assert_int_equal(dir_entries(dir), 0);
+}
+
+static void
+test_failed_write_leaves_no_file(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(fault_put_in_child(f->repo, "KLUIS_FAULT_WRITE"),
+	    -KL_E_NOSPACE);
+	assert_fault_left_nothing(f);
+}
+
+static void
+test_failed_fsync_leaves_no_file(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(fault_put_in_child(f->repo, "KLUIS_FAULT_FSYNC"),
+	    -KL_E_IO);
+	assert_fault_left_nothing(f);
+}
+
+static void
+test_put_without_fault_in_child_succeeds(void **state)
+{
+	struct fx *f = *state;
+
+	/* The control for the two tests above: the child path itself works. */
+	assert_int_equal(fault_put_in_child(f->repo, "KLUIS_FAULT_UNUSED"), 0);
+}
+
+static void
+test_files_are_created_read_only(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	struct stat st;
+
+	assert_int_equal(put_str(&f->be, KL_FT_SNAPSHOT, "a snapshot", name),
+	    KL_OK);
+	path_of(f, KL_FT_SNAPSHOT, name, p);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0400);
+	PATHF(p, "%s/config", f->repo);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0400);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_create_then_open_succeeds),
+		T(test_create_makes_layout_with_mode_0700),
+		T(test_open_missing_dir_is_notfound),
+		T(test_open_dir_without_config_is_notfound),
+		T(test_create_over_nonempty_dir_is_exists),
+		T(test_create_over_existing_repository_is_exists),
+		T(test_create_in_empty_dir_succeeds),
+		T(test_round_trip_key),
+		T(test_round_trip_data),
+		T(test_round_trip_index),
+		T(test_round_trip_snapshot),
+		T(test_round_trip_lock),
+		T(test_get_config_returns_created_bytes),
+		T(test_put_config_is_perm),
+		T(test_put_wrong_hash_is_corrupt_and_leaves_nothing),
+		T(test_put_lock_wrong_hash_is_corrupt),
+		T(test_put_existing_name_is_exists_and_keeps_original),
+		T(test_put_empty_file_round_trips),
+		T(test_invalid_names_put_is_inval),
+		T(test_invalid_names_get_is_inval),
+		T(test_invalid_names_stat_is_inval),
+		T(test_invalid_names_remove_is_inval),
+		T(test_unknown_type_is_inval),
+		T(test_name_valid_accepts_only_lowercase_hex64_and_config),
+		T(test_path_of_data_uses_fanout_directory),
+		T(test_path_too_long_is_limit),
+		T(test_range_get_returns_slice),
+		T(test_range_get_past_end_is_corrupt),
+		T(test_get_over_max_is_limit),
+		T(test_get_missing_is_notfound),
+		T(test_stat_reports_size_and_missing_is_notfound),
+		T(test_list_data_returns_exactly_files_put),
+		T(test_list_skips_tmp_and_invalid_names),
+		T(test_list_index_skips_tmp_file),
+		T(test_list_empty_type_reports_nothing),
+		T(test_append_remove_content_is_perm_and_file_stays),
+		T(test_append_remove_lock_succeeds),
+		T(test_append_put_get_list_stat_allowed),
+		T(test_read_put_is_perm),
+		T(test_read_remove_is_perm),
+		T(test_full_remove_data_succeeds),
+		T(test_failed_write_leaves_no_file),
+		T(test_failed_fsync_leaves_no_file),
+		T(test_put_without_fault_in_child_succeeds),
+		T(test_files_are_created_read_only),
+	};
+
+	if (sodium_init() < 0)
+		return 99;
+	if (argc == 3 && strcmp(argv[1], FAULT_ARG) == 0)
+		return fault_put_child(argv[2]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
