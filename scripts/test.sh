@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds with warnings as
+# errors, runs every test (unit, mutation, end-to-end), then again built
+# with AddressSanitizer and UndefinedBehaviorSanitizer.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+"$top/scripts/deps.sh"
+run_suite() {
+	local dir=$1
+	shift
+	echo "==> building in $dir ($*)"
+	"$top/scripts/build.sh" "$dir" -DKLUIS_WERROR=ON "$@"
+	echo "==> running tests ($dir)"
+	(cd "$dir" && ctest --output-on-failure -j"$(nproc)")
+}
+run_suite "$top/build-test"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	run_suite "$top/build-asan" -DKLUIS_SANITIZE=ON
+echo "==> all tests passed (plain and ASan+UBSan)"
