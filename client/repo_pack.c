@@ -43,6 +43,8 @@ struct kl_session {
 	struct builder cur;
 	struct kl_index done;		/* packs not yet in an index file */
 	size_t done_cap;
+	struct kl_index hist;		/* packs already in an index file */
+	size_t hist_cap;
 	int failed;
 };
 
@@ -118,6 +120,9 @@ kl_session_free(struct kl_session *s)
 	for (i = 0; i < s->done.n; i++)
 		free(s->done.packs[i].e);
 	free(s->done.packs);
+	for (i = 0; i < s->hist.n; i++)
+		free(s->hist.packs[i].e);
+	free(s->hist.packs);
 	index_table_free(s->seen);
 	kl_session_key_free(s->key);
 	pthread_mutex_destroy(&s->mu);
@@ -269,19 +274,19 @@ pack_build(struct kl_session *s, struct builder *b, struct buf *f,
 }
 
 static int
-done_add(struct kl_session *s, const struct kl_id *pack,
+ix_add(struct kl_index *ix, size_t *cap, const struct kl_id *pack,
     struct kl_blob_entry *e, size_t n)
 {
 	struct kl_index_pack *np;
 
-	if (s->done.n == s->done_cap) {
-		s->done_cap = s->done_cap ? s->done_cap * 2 : 16;
-		np = realloc(s->done.packs, s->done_cap * sizeof(*np));
+	if (ix->n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		np = realloc(ix->packs, *cap * sizeof(*np));
 		if (np == NULL)
 			return KL_E_NOMEM;
-		s->done.packs = np;
+		ix->packs = np;
 	}
-	np = &s->done.packs[s->done.n++];
+	np = &ix->packs[ix->n++];
 	np->pack_id = *pack;
 	np->e = e;
 	np->n = n;
@@ -311,8 +316,15 @@ index_flush_locked(struct kl_session *s)
 	    NULL, buf_data(pt), buf_size(pt), ct);
 	if ((rc = repo_file_put(r, KL_FT_INDEX, f, &id)) != KL_OK)
 		goto out;
-	for (i = 0; i < s->done.n; i++)
-		free(s->done.packs[i].e);
+	/* keep the entries: commit adds them to the repository's index */
+	for (i = 0; i < s->done.n && rc == KL_OK; i++) {
+		struct kl_index_pack *p = &s->done.packs[i];
+
+		if ((rc = ix_add(&s->hist, &s->hist_cap, &p->pack_id, p->e,
+		    p->n)) != KL_OK)
+			goto out;
+		p->e = NULL;
+	}
 	s->done.n = 0;
 out:
 	buf_free(pt);
@@ -337,7 +349,7 @@ pack_write(struct kl_session *s, struct builder *b)
 	if ((rc = repo_file_put(s->r, KL_FT_DATA, f, &id)) != KL_OK)
 		goto out;
 	pthread_mutex_lock(&s->mu);
-	if ((rc = done_add(s, &id, e, b->n)) == KL_OK) {
+	if ((rc = ix_add(&s->done, &s->done_cap, &id, e, b->n)) == KL_OK) {
 		e = NULL;
 		if (s->done.n >= INDEX_FLUSH_PACKS)
 			rc = index_flush_locked(s);
@@ -460,6 +472,35 @@ out:
 	return rc;
 }
 
+/*
+ * Adds what this session wrote to the repository's in-memory index.  Only
+ * here, after every worker is done: workers read that table without a
+ * lock while the session runs.
+ */
+static int
+index_merge(struct kl_session *s)
+{
+	struct kl_blob_loc loc;
+	size_t i, j;
+	int rc;
+
+	for (i = 0; i < s->hist.n; i++) {
+		loc.pack = s->hist.packs[i].pack_id;
+		for (j = 0; j < s->hist.packs[i].n; j++) {
+			const struct kl_blob_entry *e = &s->hist.packs[i].e[j];
+
+			loc.type = e->type;
+			loc.offset = e->offset;
+			loc.stored_len = e->stored_len;
+			loc.raw_len = e->raw_len;
+			if ((rc = index_table_put(s->r->index, &e->id,
+			    &loc)) < 0)
+				return rc;
+		}
+	}
+	return KL_OK;
+}
+
 /* Packs, then index, then snapshot (FORMAT.md §1 write order). */
 int
 kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
@@ -482,5 +523,7 @@ kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
 	pthread_mutex_unlock(&s->mu);
 	if (rc != KL_OK)
 		return session_fail(s, rc);
-	return snapshot_write(s, snap, snap_id);
+	if ((rc = snapshot_write(s, snap, snap_id)) != KL_OK)
+		return rc;
+	return index_merge(s);
 }

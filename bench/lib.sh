@@ -1,0 +1,275 @@
+# bench/lib.sh: helpers for bench/run.sh (sourced, not executed).
+#
+# Timing: wall time from `date +%s.%N` around the command, peak RSS and
+# CPU time from GNU time (/usr/bin/time -f '%M %U %S').  Results are
+# appended to a TSV file ($BM_TSV) with the columns
+#   dataset  tool  op  run  seconds  maxrss_kib  cpu_s  bytes  rc
+# and summarised with bm_median.
+#
+# shellcheck shell=bash
+
+BM_TIMEOUT=${BM_TIMEOUT:-1800}	# per command, so the run always ends
+
+bm_log() {
+	printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2
+}
+
+bm_die() {
+	bm_log "error: $*"
+	exit 1
+}
+
+# bm_now: seconds since the epoch with nanoseconds.
+bm_now() {
+	date +%s.%N
+}
+
+# bm_sub A B: A - B with 3 decimals.
+bm_sub() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'
+}
+
+# bm_record DATASET TOOL OP RUN SECONDS MAXRSS_KIB CPU_S BYTES RC
+bm_record() {
+	local IFS=$'\t'
+	printf '%s\n' "$*" >>"$BM_TSV"
+}
+
+# bm_measure DATASET TOOL OP RUN LOG CMD...
+# Runs CMD (stdout and stderr to LOG), records wall time, peak RSS and
+# CPU time.  Sets BM_SECS, BM_RSS, BM_CPU and BM_RC for the caller.
+bm_measure() {
+	local ds=$1 tool=$2 op=$3 run=$4 log=$5 tf t0 t1
+	shift 5
+	tf=$(mktemp "${BM_WORK:-/tmp}/time.XXXXXX")
+	t0=$(bm_now)
+	timeout "$BM_TIMEOUT" /usr/bin/time -f '%M %U %S' -o "$tf" "$@" >"$log" 2>&1
+	BM_RC=$?
+	t1=$(bm_now)
+	BM_SECS=$(bm_sub "$t1" "$t0")
+	# GNU time writes "Command exited with non-zero status N" first on failure
+	read -r BM_RSS BM_CPU < <(awk 'NF == 3 && $1 ~ /^[0-9]+$/ { printf "%s %.2f\n", $1, $2 + $3 }' "$tf" | tail -n 1)
+	BM_RSS=${BM_RSS:-NA}
+	BM_CPU=${BM_CPU:-NA}
+	rm -f "$tf"
+	if [ "$BM_RC" -ne 0 ]; then
+		bm_log "FAILED (rc=$BM_RC): $ds $tool $op run $run; see $log"
+		tail -n 5 "$log" >&2
+		bm_record "$ds" "$tool" "$op" "$run" NA "$BM_RSS" "$BM_CPU" NA "$BM_RC"
+		return 1
+	fi
+	bm_record "$ds" "$tool" "$op" "$run" "$BM_SECS" "$BM_RSS" "$BM_CPU" NA 0
+	bm_log "$ds $tool $op run $run: ${BM_SECS}s, ${BM_RSS} KiB, cpu ${BM_CPU}s"
+	return 0
+}
+
+# bm_record_size DATASET TOOL OP RUN PATH: du -sb of PATH as a record.
+bm_record_size() {
+	local b
+	b=$(du -sb "$5" 2>/dev/null | cut -f1)
+	bm_record "$1" "$2" "$3" "$4" NA NA NA "${b:-NA}" 0
+	bm_log "$1 $2 $3 run $4: ${b:-NA} bytes"
+}
+
+# bm_drop_caches: write back and drop the page cache (needs root).
+bm_drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+bm_can_drop_caches() {
+	[ "$(id -u)" = 0 ] && [ -w /proc/sys/vm/drop_caches ] &&
+		(echo 1 >/proc/sys/vm/drop_caches) 2>/dev/null
+}
+
+# bm_cat_tree DIR: read every regular file (the I/O floor).
+bm_cat_tree() {
+	find "$1" -type f -print0 | xargs -0 cat >/dev/null
+}
+
+# bm_median DATASET TOOL OP COLUMN: median of a TSV column (5 = seconds,
+# 6 = maxrss KiB, 7 = cpu seconds, 8 = bytes) over the runs; NA if none.
+bm_median() {
+	awk -F'\t' -v ds="$1" -v tool="$2" -v op="$3" -v col="$4" '
+		$1 == ds && $2 == tool && $3 == op && $col != "NA" { print $col }' "$BM_TSV" |
+		sort -g |
+		awk '{ v[NR] = $1 }
+		END {
+			if (NR == 0) { print "NA"; exit }
+			if (NR % 2) print v[(NR + 1) / 2]
+			else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
+		}'
+}
+
+# bm_count DATASET TOOL OP: number of successful runs recorded.
+bm_count() {
+	awk -F'\t' -v ds="$1" -v tool="$2" -v op="$3" '
+		$1 == ds && $2 == tool && $3 == op && $9 == 0 { n++ }
+		END { print n + 0 }' "$BM_TSV"
+}
+
+# bm_ratio A B: A / B with 2 decimals, "-" if either is missing.
+bm_ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "NA" || b == "NA" || a == "-" || b == "-" || b + 0 == 0) print "-"
+		else printf "%.2f", a / b }'
+}
+
+# bm_scale VALUE DIVISOR DECIMALS: VALUE / DIVISOR formatted, NA kept.
+bm_scale() {
+	awk -v a="$1" -v d="$2" -v p="$3" 'BEGIN {
+		if (a == "NA" || a == "-" || a == "") print "-"
+		else printf "%." p "f", a / d }'
+}
+
+# bm_have_tool NAME: is the tool in the --tools list?
+bm_have_tool() {
+	case ",$BM_TOOLS," in *",$1,"*) return 0 ;; esac
+	return 1
+}
+
+# bm_ensure_pkg CMD PACKAGE: install PACKAGE with apt-get if CMD is missing
+# (from the configured mirror; no other network use).
+bm_ensure_pkg() {
+	if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
+		bm_log "installing $2 (missing $1)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null ||
+			{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; } ||
+			bm_die "cannot install $2"
+	fi
+}
+
+# bm_pyhelper: write the Python helper used for data generation and the
+# 1 % modification to $BM_WORK/helper.py and print its path.
+bm_pyhelper() {
+	local f=$BM_WORK/helper.py
+	cat >"$f" <<'PY'
+"""kluis bench helper: deterministic data set B and the 1 % change step."""
+import os
+import random
+import shutil
+import sys
+
+WORDS = ("the of and to in is for on that with as by at from this be are it "
+         "backup chunk repository snapshot encrypt deduplicate index pack tree "
+         "blob key nonce hash stream buffer file directory restore kluis data "
+         "alpha beta gamma delta epsilon zeta theta lambda sigma omega value "
+         "return static const struct int size_t void char unsigned if else "
+         "while for break continue switch case default goto sizeof").split()
+
+
+def gen_b(root, nfiles, ndirs, seed=20240501):
+    rng = random.Random(seed)
+    # a 4 MiB pool of text to slice from (fast, still varied)
+    pool_rng = random.Random(seed + 1)
+    parts, n = [], 0
+    while n < (4 << 20):
+        line = " ".join(pool_rng.choice(WORDS) for _ in range(pool_rng.randint(4, 16)))
+        line += " %d\n" % pool_rng.randint(0, 1 << 30)
+        parts.append(line)
+        n += len(line)
+    text = "".join(parts).encode()
+    written = []
+    per_dir = max(1, nfiles // ndirs)
+    for i in range(nfiles):
+        d = i // per_dir
+        dpath = os.path.join(root, "d%02d" % (d % 100), "s%04d" % d)
+        if i % per_dir == 0 or i == 0:
+            os.makedirs(dpath, exist_ok=True)
+        size = rng.randint(1024, 16384)
+        kind = rng.random()
+        if kind < 0.40:                       # text
+            off = rng.randrange(0, len(text) - size)
+            data = text[off:off + size]
+        elif kind < 0.60:                     # incompressible
+            data = rng.randbytes(size)
+        elif kind < 0.75:                     # structured records
+            rec = "%08d;%s;%s;%d\n" % (i, rng.choice(WORDS), rng.choice(WORDS), rng.randint(0, 999))
+            data = (rec.encode() * (size // len(rec) + 1))[:size]
+        elif kind < 0.90 and written:         # duplicate of an earlier file
+            data = written[rng.randrange(len(written))]
+        else:                                 # mostly zeros with a header
+            data = rng.randbytes(64) + bytes(size - 64)
+        if len(written) < 2000 or rng.random() < 0.02:
+            if len(written) >= 2000:
+                written[rng.randrange(2000)] = data
+            else:
+                written.append(data)
+        with open(os.path.join(dpath, "f%06d.%s" % (i, ("txt", "bin", "csv", "dat", "raw")[min(4, int(kind * 5))])), "wb") as fh:
+            fh.write(data)
+
+
+def sorted_files(root):
+    out = []
+    for dp, dn, fn in os.walk(root):
+        dn.sort()
+        for f in sorted(fn):
+            p = os.path.join(dp, f)
+            if os.path.isfile(p) and not os.path.islink(p):
+                out.append(p)
+    return out
+
+
+def modify(root, save, permille=10):
+    """Change every 100th file (1 %): append 64 bytes or rewrite 4 KiB."""
+    files = sorted_files(root)
+    step = max(1, 1000 // permille)
+    sel = files[step // 2::step]
+    os.makedirs(save, exist_ok=True)
+    rng = random.Random(4242)
+    with open(os.path.join(save, ".list"), "w") as lst:
+        for k, p in enumerate(sel):
+            keep = os.path.join(save, "%07d" % k)
+            shutil.copy2(p, keep)
+            lst.write(p + "\n")
+            size = os.path.getsize(p)
+            with open(p, "r+b") as fh:
+                if k % 2 == 0 or size < 8192:
+                    fh.seek(0, 2)
+                    fh.write(b"kluis-bench-change %07d\n" % k + rng.randbytes(32))
+                else:
+                    fh.seek(size // 2)
+                    fh.write(rng.randbytes(4096))
+    print(len(sel))
+
+
+def revert(save):
+    with open(os.path.join(save, ".list")) as lst:
+        for k, line in enumerate(lst):
+            shutil.copy2(os.path.join(save, "%07d" % k), line.rstrip("\n"))
+    shutil.rmtree(save)
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "gen-b":
+        gen_b(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == "modify":
+        modify(sys.argv[2], sys.argv[3])
+    elif cmd == "revert":
+        revert(sys.argv[2])
+    else:
+        sys.exit("unknown command " + cmd)
+PY
+	printf '%s\n' "$f"
+}
+
+# bm_make_dataset_a DEST BYTES: copy a deterministic ~BYTES subset of real
+# files from /usr into DEST.  Files are taken in byte order of their path
+# from the roots below, in this order, until BYTES is reached; files over
+# 64 MiB are skipped so one blob cannot dominate.
+BM_A_ROOTS="/usr/include /usr/share /usr/lib/x86_64-linux-gnu /usr/lib/gcc /usr/lib/python3 /usr/bin"
+bm_make_dataset_a() {
+	local dest=$1 want=$2 list root
+	list=$BM_WORK/a.list
+	: >"$list"
+	for root in $BM_A_ROOTS; do
+		[ -d "$root" ] || continue
+		find "$root" -xdev -type f -readable -size -65536k -printf '%s\t%P\0' 2>/dev/null |
+			LC_ALL=C sort -z -t $'\t' -k2,2 |
+			awk -v RS='\0' -v ORS='\0' -F'\t' -v r="${root#/}" '{ print $1 "\t" r "/" $2 }'
+	done | awk -v RS='\0' -v ORS='\0' -F'\t' -v want="$want" '
+		{ if (tot >= want) exit; tot += $1; print $2 }' >"$list"
+	mkdir -p "$dest"
+	tar -C / --null -T "$list" -cf - 2>/dev/null | tar -C "$dest" -xf -
+}

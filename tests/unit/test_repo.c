@@ -1,0 +1,429 @@
+/* Unit tests of client/repo*.c: the repository access layer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kluis/buf.h"
+#include "kluis/err.h"
+#include "kluis/fsutil.h"
+#include "kluis/keys.h"
+#include "kluis/repo.h"
+
+#define PASS "secret passphrase"
+
+struct fx {
+	char dir[64];
+	char repo[96];
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	strcpy(f->dir, "/tmp/kl-repo-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->repo, sizeof(f->repo), "%s/repo", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static struct kl_repo *
+make_repo(struct fx *f)
+{
+	struct kl_kdf_params kdf;
+	struct kl_repo_init_opts o;
+	struct kl_repo *r = NULL;
+
+	assert_int_equal(kl_kdf_preset("interactive", &kdf), KL_OK);
+	memset(&o, 0, sizeof(o));
+	o.kdf = &kdf;
+	o.label = "test";
+	assert_int_equal(kl_repo_init(f->repo, PASS, strlen(PASS), &o, &r),
+	    KL_OK);
+	return r;
+}
+
+static struct kl_repo *
+open_repo(struct fx *f, const char *keyfile, const char *pass)
+{
+	struct kl_repo *r = NULL;
+
+	assert_int_equal(kl_repo_open(f->repo, keyfile, pass, strlen(pass),
+	    &r), KL_OK);
+	return r;
+}
+
+/* Stores blobs and a snapshot; returns the snapshot id. */
+static void
+store_some(struct kl_repo *r, const char *const *data, size_t n,
+    struct kl_id *ids, struct kl_id *snap_id)
+{
+	struct kl_session *s = NULL;
+	struct kl_snapshot sn;
+	char *paths[] = { "/x" };
+	size_t i;
+	int added;
+
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+	for (i = 0; i < n; i++) {
+		kl_blob_id(kl_repo_keys(r), (const uint8_t *)data[i],
+		    strlen(data[i]), &ids[i]);
+		assert_int_equal(kl_session_blob_add(s, KL_OBJ_DATA, &ids[i],
+		    (const uint8_t *)data[i], strlen(data[i]), &added, NULL),
+		    KL_OK);
+	}
+	memset(&sn, 0, sizeof(sn));
+	sn.time_s = 1700000000;
+	sn.tree = ids[0];
+	sn.hostname = "host";
+	sn.username = "root";
+	sn.paths = paths;
+	sn.npaths = 1;
+	sn.program = "test";
+	assert_int_equal(kl_session_commit(s, &sn, snap_id), KL_OK);
+	kl_session_free(s);
+}
+
+static void
+test_open_with_right_passphrase_works(void **state)
+{
+	struct fx *f = *state;
+
+	kl_repo_close(make_repo(f));
+	kl_repo_close(open_repo(f, NULL, PASS));
+}
+
+static void
+test_open_with_wrong_passphrase_is_badpass(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *r = NULL;
+
+	kl_repo_close(make_repo(f));
+	assert_int_equal(kl_repo_open(f->repo, NULL, "wrong", 5, &r),
+	    KL_E_BADPASS);
+	kl_repo_close(r);
+}
+
+static void
+test_open_of_missing_repository_is_notfound(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *r = NULL;
+
+	assert_int_equal(kl_repo_open(f->repo, NULL, PASS, strlen(PASS), &r),
+	    KL_E_NOTFOUND);
+	kl_repo_close(r);
+}
+
+static void
+test_init_over_existing_repository_is_exists(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo_init_opts o;
+	struct kl_repo *r = NULL;
+
+	kl_repo_close(make_repo(f));
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(kl_repo_init(f->repo, PASS, strlen(PASS), &o, &r),
+	    KL_E_EXISTS);
+	kl_repo_close(r);
+}
+
+/* A server that swaps in a config with its own public key is caught. */
+static void
+test_swapped_config_is_corrupt(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *r = make_repo(f);
+	struct kl_config c = *kl_repo_config(r);
+	struct kl_repo *r2 = NULL;
+	struct buf *b = buf_new(4096);
+	char path[160];
+
+	kl_repo_close(r);
+	c.box_pk[0] ^= 1;
+	assert_int_equal(kl_config_encode(&c, b), KL_OK);
+	snprintf(path, sizeof(path), "%s/config", f->repo);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(kl_file_write_atomic(f->repo, "config", buf_data(b),
+	    buf_size(b), 1, 0400), KL_OK);
+	buf_free(b);
+	assert_int_equal(kl_repo_open(f->repo, NULL, PASS, strlen(PASS), &r2),
+	    KL_E_CORRUPT);
+	assert_non_null(strstr(kl_repo_errmsg(r2), "config"));
+	kl_repo_close(r2);
+}
+
+static void
+test_blob_round_trip_and_dedup(void **state)
+{
+	struct fx *f = *state;
+	const char *data[] = { "alpha", "beta", "gamma" };
+	struct kl_id ids[3], snap;
+	struct kl_session *s = NULL;
+	struct kl_repo *r = make_repo(f);
+	struct buf *out = buf_new(1 << 20);
+	int added = 1;
+
+	store_some(r, data, 3, ids, &snap);
+	kl_repo_close(r);
+	r = open_repo(f, NULL, PASS);
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_blob_read(r, &ids[1], KL_OBJ_DATA, out),
+	    KL_OK);
+	assert_int_equal(buf_size(out), 4);
+	assert_memory_equal(buf_data(out), "beta", 4);
+	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+	assert_int_equal(kl_session_blob_add(s, KL_OBJ_DATA, &ids[1],
+	    (const uint8_t *)"beta", 4, &added, NULL), KL_OK);
+	assert_int_equal(added, 0);
+	kl_session_free(s);
+	buf_free(out);
+	kl_repo_close(r);
+}
+
+static void
+test_blob_read_as_wrong_type_is_notfound(void **state)
+{
+	struct fx *f = *state;
+	const char *data[] = { "alpha" };
+	struct kl_id ids[1], snap;
+	struct kl_repo *r = make_repo(f);
+	struct buf *out = buf_new(1 << 20);
+
+	store_some(r, data, 1, ids, &snap);
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_TREE, out),
+	    KL_E_NOTFOUND);
+	buf_free(out);
+	kl_repo_close(r);
+}
+
+static void
+test_backup_only_key_cannot_read(void **state)
+{
+	struct fx *f = *state;
+	const char *data[] = { "alpha", "beta" };
+	struct kl_id ids[2], snap, kid;
+	struct kl_snapshot sn;
+	struct kl_repo *r = make_repo(f);
+	struct buf *out = buf_new(1 << 20);
+	char key[160];
+
+	store_some(r, data, 2, ids, &snap);
+	snprintf(key, sizeof(key), "%s/backup.key", f->dir);
+	assert_int_equal(kl_repo_key_add(r, 1, "bk", 2, NULL, "web01", key,
+	    &kid), KL_OK);
+	kl_repo_close(r);
+	r = open_repo(f, key, "bk");
+	assert_false(kl_repo_is_full(r));
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
+	    KL_E_PERM);
+	assert_int_equal(kl_repo_snapshot_load(r, &snap, &sn), KL_E_PERM);
+	/* it can still write: a new snapshot of its own */
+	store_some(r, data, 2, ids, &snap);
+	buf_free(out);
+	kl_repo_close(r);
+}
+
+static void
+test_backup_key_cannot_add_full_key(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *r = make_repo(f);
+	struct kl_id kid;
+	char key[160], key2[160];
+
+	snprintf(key, sizeof(key), "%s/backup.key", f->dir);
+	snprintf(key2, sizeof(key2), "%s/full.key", f->dir);
+	assert_int_equal(kl_repo_key_add(r, 1, "bk", 2, NULL, NULL, key,
+	    &kid), KL_OK);
+	kl_repo_close(r);
+	r = open_repo(f, key, "bk");
+	assert_int_equal(kl_repo_key_add(r, 0, "x", 1, NULL, NULL, key2,
+	    &kid), KL_E_PERM);
+	kl_repo_close(r);
+}
+
+static void
+test_key_passwd_replaces_old_passphrase(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *r = make_repo(f), *r2 = NULL;
+
+	assert_int_equal(kl_repo_key_passwd(r, "new one", 7, NULL), KL_OK);
+	kl_repo_close(r);
+	assert_int_equal(kl_repo_open(f->repo, NULL, PASS, strlen(PASS), &r2),
+	    KL_E_BADPASS);
+	kl_repo_close(r2);
+	kl_repo_close(open_repo(f, NULL, "new one"));
+}
+
+static void
+test_exclusive_lock_blocks_shared(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *a = make_repo(f), *b = open_repo(f, NULL, PASS);
+
+	assert_int_equal(kl_repo_lock(a, 1), KL_OK);
+	assert_int_equal(kl_repo_lock(b, 0), KL_E_LOCKED);
+	assert_non_null(strstr(kl_repo_errmsg(b), "locked"));
+	kl_repo_unlock(a);
+	assert_int_equal(kl_repo_lock(b, 0), KL_OK);
+	kl_repo_close(a);
+	kl_repo_close(b);
+}
+
+static void
+test_shared_locks_coexist(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *a = make_repo(f), *b = open_repo(f, NULL, PASS);
+
+	assert_int_equal(kl_repo_lock(a, 0), KL_OK);
+	assert_int_equal(kl_repo_lock(b, 0), KL_OK);
+	kl_repo_close(a);
+	kl_repo_close(b);
+}
+
+static void
+test_snapshot_resolve_prefix_rules(void **state)
+{
+	struct fx *f = *state;
+	const char *data[] = { "one" };
+	struct kl_id ids[1], snap, got;
+	struct kl_repo *r = make_repo(f);
+	char hex[KL_ID_HEX_LEN + 1];
+
+	store_some(r, data, 1, ids, &snap);
+	kl_id_hex(&snap, hex);
+	assert_int_equal(kl_repo_snapshot_resolve(r, "latest", &got), KL_OK);
+	assert_true(kl_id_eq(&got, &snap));
+	hex[8] = '\0';
+	assert_int_equal(kl_repo_snapshot_resolve(r, hex, &got), KL_OK);
+	assert_true(kl_id_eq(&got, &snap));
+	hex[7] = '\0';
+	assert_int_equal(kl_repo_snapshot_resolve(r, hex, &got), KL_E_INVAL);
+	assert_int_equal(kl_repo_snapshot_resolve(r, "zzzzzzzz", &got),
+	    KL_E_INVAL);
+	kl_repo_close(r);
+}
+
+/* Blobs are not in the order they were added (FORMAT.md §8). */
+static void
+test_pack_order_does_not_follow_insertion(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *r = make_repo(f);
+	struct kl_id ids[64], snap;
+	struct kl_blob_loc l;
+	char bufs[64][16];
+	const char *data[64];
+	size_t i, inversions = 0;
+	uint32_t prev = 0;
+
+	for (i = 0; i < 64; i++) {
+		snprintf(bufs[i], sizeof(bufs[i]), "blob-%zu", i);
+		data[i] = bufs[i];
+	}
+	store_some(r, data, 64, ids, &snap);
+	for (i = 0; i < 64; i++) {
+		assert_int_equal(kl_repo_index_lookup(r, &ids[i], &l), KL_OK);
+		inversions += l.offset < prev;
+		prev = l.offset;
+	}
+	assert_true(inversions > 10);
+	kl_repo_close(r);
+}
+
+static int
+first_pack(void *arg, const char *name, uint64_t size)
+{
+	snprintf(arg, 65, "%s", name);
+	(void)size;
+	return 1;
+}
+
+static void
+test_tampered_pack_is_corrupt(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *r = make_repo(f);
+	const char *data[] = { "some content that is long enough" };
+	struct kl_id ids[1], snap;
+	struct buf *out = buf_new(1 << 20);
+	struct kl_blob_loc l;
+	char name[65], path[256];
+	int fd;
+	uint8_t c;
+
+	store_some(r, data, 1, ids, &snap);
+	kl_repo_backend(r)->ops->list(kl_repo_backend(r)->ctx, KL_FT_DATA,
+	    first_pack, name);
+	assert_int_equal(kl_repo_index_lookup(r, &ids[0], &l), KL_OK);
+	snprintf(path, sizeof(path), "%s/data/%.2s/%s", f->repo, name, name);
+	assert_true((fd = open(path, O_RDWR)) >= 0);
+	assert_int_equal(pread(fd, &c, 1, l.offset + 30), 1);
+	c ^= 0x40;
+	assert_int_equal(pwrite(fd, &c, 1, l.offset + 30), 1);
+	close(fd);
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
+	    KL_E_CORRUPT);
+	buf_free(out);
+	kl_repo_close(r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
+		T(test_open_with_right_passphrase_works),
+		T(test_open_with_wrong_passphrase_is_badpass),
+		T(test_open_of_missing_repository_is_notfound),
+		T(test_init_over_existing_repository_is_exists),
+		T(test_swapped_config_is_corrupt),
+		T(test_blob_round_trip_and_dedup),
+		T(test_blob_read_as_wrong_type_is_notfound),
+		T(test_backup_only_key_cannot_read),
+		T(test_backup_key_cannot_add_full_key),
+		T(test_key_passwd_replaces_old_passphrase),
+		T(test_exclusive_lock_blocks_shared),
+		T(test_shared_locks_coexist),
+		T(test_snapshot_resolve_prefix_rules),
+		T(test_pack_order_does_not_follow_insertion),
+		T(test_tampered_pack_is_corrupt),
+#undef T
+	};
+
+	if (kl_crypto_init() != KL_OK)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
