@@ -359,9 +359,11 @@ link_resolve(struct collector *c, struct item *it)
 	it->node.holes = malloc(src->nholes * sizeof(*src->holes) + 1);
 	if (it->node.chunks == NULL || it->node.holes == NULL)
 		return KL_E_NOMEM;
-	memcpy(it->node.chunks, src->chunks, src->nchunks * KL_ID_LEN);
-	memcpy(it->node.holes, src->holes, src->nholes *
-	    sizeof(*src->holes));
+	if (src->nchunks > 0)
+		memcpy(it->node.chunks, src->chunks, src->nchunks * KL_ID_LEN);
+	if (src->nholes > 0)
+		memcpy(it->node.holes, src->holes, src->nholes *
+		    sizeof(*src->holes));
 	it->node.nchunks = src->nchunks;
 	it->node.nholes = src->nholes;
 	/* another name of a counted file: not counted again */
@@ -492,6 +494,9 @@ collect(struct collector *c)
 		}
 		item_free(it);
 	}
+	/* a walker that stopped early leaves directories open */
+	if (rc == KL_OK && c->bk->p.abort)
+		rc = c->bk->walk_rc != KL_OK ? c->bk->walk_rc : KL_E_IO;
 	if (rc == KL_OK && c->depth != 1)
 		abort();	/* walker invariant: balanced directories */
 	if (rc == KL_OK)
@@ -559,10 +564,14 @@ paths_prepare(struct bk *bk, const struct kl_backup_opts *o)
 	if ((bk->paths = calloc(o->npaths, sizeof(char *))) == NULL)
 		return KL_E_NOMEM;
 	for (i = 0; i < o->npaths; i++) {
-		if ((rc = kl_path_normalize(o->paths[i], norm)) != KL_OK)
+		if ((rc = kl_path_normalize(o->paths[i], norm)) != KL_OK ||
+		    (lstat(norm, &st) != 0 &&
+		    (rc = kl_err_from_errno(errno)) != KL_OK)) {
+			if (o->warn != NULL)
+				o->warn(o->warn_arg, o->paths[i], rc,
+				    "cannot back up this path");
 			return rc;
-		if (lstat(norm, &st) != 0)
-			return kl_err_from_errno(errno);
+		}
 		if ((bk->paths[bk->npaths++] = strdup(norm)) == NULL)
 			return KL_E_NOMEM;
 	}

@@ -154,9 +154,9 @@ cmd_backup(struct cli *c)
 	o.warn = cli_warn_path;
 	o.warn_arg = c;
 	rc = kl_backup_run(r, &o, &st);
-	if (rc == KL_E_NOTFOUND && *kl_repo_errmsg(r) == '\0') {
-		cli_err(c, "a backup path does not exist; nothing was backed "
-		    "up");
+	if ((rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) &&
+	    *kl_repo_errmsg(r) == '\0') {
+		cli_err(c, "nothing was backed up (see the path named above)");
 		rc = EXIT_FATAL;
 	} else if (rc != KL_OK)
 		rc = failed(c, r, rc);

@@ -154,8 +154,10 @@ copy_content(struct kl_node *dst, const struct kl_node *src)
 	if ((dst->chunks = malloc(cl ? cl : 1)) == NULL ||
 	    (dst->holes = malloc(hl ? hl : 1)) == NULL)
 		return KL_E_NOMEM;
-	memcpy(dst->chunks, src->chunks, cl);
-	memcpy(dst->holes, src->holes, hl);
+	if (cl > 0)
+		memcpy(dst->chunks, src->chunks, cl);
+	if (hl > 0)
+		memcpy(dst->holes, src->holes, hl);
 	dst->nchunks = src->nchunks;
 	dst->nholes = src->nholes;
 	return KL_OK;
