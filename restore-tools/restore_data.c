@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct want {
 	uint64_t foff;
 };
 
+/* Shared by all restore threads. */
 struct rd {
 	struct kl_repo *r;
 	int root;
@@ -38,27 +40,48 @@ struct rd {
 	struct kl_restore_stats *st;
 	struct want *w;
 	size_t n, cap;
-	ZSTD_DCtx *dctx;
-	struct buf *raw;
-	size_t fd_file;		/* one-entry descriptor cache */
-	int fd;
+	size_t *groups;		/* start of each pack's wants, + n at end */
+	size_t ngroups;
+	size_t next;		/* next group to take (under mu) */
+	int fatal;		/* first fatal error (under mu) */
+	pthread_mutex_t mu;	/* groups, fatal, failed flags, stats, warn */
 };
 
-static void
-rd_warn(struct rd *d, const char *path, int err, const char *what)
-{
-	if (d->o->warn != NULL)
-		d->o->warn(d->o->warn_arg, path, err, what);
-}
+/* One restore thread's private state. */
+struct rworker {
+	struct rd *d;
+	ZSTD_DCtx *dctx;
+	struct buf *raw;
+	uint8_t *key;
+	size_t fd_file;		/* one-entry descriptor cache */
+	int fd;
+	uint64_t bytes, packs;
+};
+
+#define RESTORE_THREADS_MAX 16
 
 static void
 file_fail(struct rd *d, size_t f, int err, const char *what)
 {
-	if (d->files[f].failed)
-		return;
-	d->files[f].failed = 1;
-	d->st->errors++;
-	rd_warn(d, d->files[f].rel, err, what);
+	pthread_mutex_lock(&d->mu);
+	if (!d->files[f].failed) {
+		d->files[f].failed = 1;
+		d->st->errors++;
+		if (d->o->warn != NULL)
+			d->o->warn(d->o->warn_arg, d->files[f].rel, err, what);
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+static int
+file_failed(struct rd *d, size_t f)
+{
+	int v;
+
+	pthread_mutex_lock(&d->mu);
+	v = d->files[f].failed;
+	pthread_mutex_unlock(&d->mu);
+	return v;
 }
 
 static int
@@ -125,6 +148,22 @@ want_cmp(const void *a, const void *b)
 	return x->foff < y->foff ? -1 : x->foff > y->foff;
 }
 
+/* Sorts the wants and records where each pack's run starts. */
+static int
+plan_groups(struct rd *d)
+{
+	size_t i;
+
+	qsort(d->w, d->n, sizeof(*d->w), want_cmp);
+	if ((d->groups = malloc((d->n + 1) * sizeof(size_t))) == NULL)
+		return KL_E_NOMEM;
+	for (i = 0; i < d->n; i++)
+		if (i == 0 || !kl_id_eq(&d->w[i].pack, &d->w[i - 1].pack))
+			d->groups[d->ngroups++] = i;
+	d->groups[d->ngroups] = d->n;
+	return KL_OK;
+}
+
 static int
 pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off)
 {
@@ -171,25 +210,27 @@ write_range(int fd, const struct kl_node *n, const uint8_t *p, uint64_t off,
 }
 
 static int
-file_fd(struct rd *d, size_t f)
+file_fd(struct rworker *t, size_t f)
 {
-	if (d->fd >= 0 && d->fd_file == f)
-		return d->fd;
-	if (d->fd >= 0)
-		close(d->fd);
-	d->fd_file = f;
-	d->fd = rs_open_beneath(d->root, d->files[f].rel, O_WRONLY, 0);
-	return d->fd;
+	if (t->fd >= 0 && t->fd_file == f)
+		return t->fd;
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd_file = f;
+	t->fd = rs_open_beneath(t->d->root, t->d->files[f].rel, O_WRONLY, 0);
+	return t->fd;
 }
 
 static void
-deliver(struct rd *d, const struct want *w, const uint8_t *p, size_t len)
+deliver(struct rworker *t, const struct want *w, const uint8_t *p,
+    size_t len)
 {
+	struct rd *d = t->d;
 	int fd, rc;
 
-	if (d->files[w->file].failed)
+	if (file_failed(d, w->file))
 		return;
-	if ((fd = file_fd(d, w->file)) < 0) {
+	if ((fd = file_fd(t, w->file)) < 0) {
 		file_fail(d, w->file, kl_err_from_errno(errno),
 		    "cannot open for writing");
 		return;
@@ -198,31 +239,32 @@ deliver(struct rd *d, const struct want *w, const uint8_t *p, size_t len)
 	if (rc != KL_OK)
 		file_fail(d, w->file, rc, "write failed");
 	else
-		d->st->bytes += len;
+		t->bytes += len;
 }
 
 /* Decrypts the blob of wants [i, j) (same pack and offset) and writes it. */
 static void
-blob_deliver(struct rd *d, const uint8_t *key, const struct buf *pk,
-    uint32_t base, size_t i, size_t j)
+blob_deliver(struct rworker *t, const struct buf *pk, uint32_t base,
+    size_t i, size_t j)
 {
+	struct rd *d = t->d;
 	const struct want *w = &d->w[i];
 	size_t k;
 	int rc;
 
-	buf_reset(d->raw);
-	rc = kl_repo_blob_open(d->r, key, &w->id, KL_OBJ_DATA,
-	    buf_data(pk) + (w->offset - base), w->stored_len, d->dctx,
-	    d->raw);
-	if (rc == KL_OK && buf_size(d->raw) != w->raw_len)
+	buf_reset(t->raw);
+	rc = kl_repo_blob_open(d->r, t->key, &w->id, KL_OBJ_DATA,
+	    buf_data(pk) + (w->offset - base), w->stored_len, t->dctx,
+	    t->raw);
+	if (rc == KL_OK && buf_size(t->raw) != w->raw_len)
 		rc = KL_E_CORRUPT;
 	for (k = i; k < j; k++) {
 		if (rc != KL_OK)
 			file_fail(d, d->w[k].file, rc, "content is corrupt "
 			    "in the repository");
 		else
-			deliver(d, &d->w[k], buf_data(d->raw),
-			    buf_size(d->raw));
+			deliver(t, &d->w[k], buf_data(t->raw),
+			    buf_size(t->raw));
 	}
 }
 
@@ -235,9 +277,10 @@ group_fail(struct rd *d, size_t i, size_t j, int rc, const char *what)
 
 /* Reads the needed range of one pack and delivers wants [i, j). */
 static int
-pack_restore(struct rd *d, size_t i, size_t j, uint8_t *key)
+pack_restore(struct rworker *t, size_t i, size_t j)
 {
 	char name[KL_ID_HEX_LEN + 1];
+	struct rd *d = t->d;
 	struct kl_backend *be = kl_repo_backend(d->r);
 	struct buf *pk = NULL;
 	uint32_t lo = d->w[i].offset;
@@ -248,8 +291,9 @@ pack_restore(struct rd *d, size_t i, size_t j, uint8_t *key)
 	for (k = i; k < j; k++)
 		if ((uint64_t)d->w[k].offset + d->w[k].stored_len > hi)
 			hi = (uint64_t)d->w[k].offset + d->w[k].stored_len;
-	if ((rc = kl_repo_pack_key(d->r, &d->w[i].pack, key)) != KL_OK) {
-		group_fail(d, i, j, rc, kl_repo_errmsg(d->r));
+	if ((rc = kl_repo_pack_key(d->r, &d->w[i].pack, t->key)) != KL_OK) {
+		group_fail(d, i, j, rc, rc == KL_E_NOTFOUND ?
+		    "its pack file is missing" : "its pack file is damaged");
 		return rc == KL_E_PERM || rc == KL_E_NOMEM ? rc : KL_OK;
 	}
 	kl_id_hex(&d->w[i].pack, name);
@@ -257,17 +301,108 @@ pack_restore(struct rd *d, size_t i, size_t j, uint8_t *key)
 	    KL_FILE_MAX, &pk);
 	if (rc != KL_OK) {
 		group_fail(d, i, j, rc, rc == KL_E_NOTFOUND ?
-		    "its pack file is missing" : "its pack file is unreadable");
+		    "its pack file is missing" : "its pack file is damaged");
 		return KL_OK;
 	}
-	d->st->packs_read++;
+	t->packs++;
 	for (k = i; k < j; k = m) {
 		for (m = k + 1; m < j && d->w[m].offset == d->w[k].offset; m++)
 			;
-		blob_deliver(d, key, pk, lo, k, m);
+		blob_deliver(t, pk, lo, k, m);
 	}
 	buf_free(pk);
 	return KL_OK;
+}
+
+/* Takes the next pack group; 0 when none is left or a fatal error hit. */
+static int
+take_group(struct rd *d, size_t *g)
+{
+	int ok;
+
+	pthread_mutex_lock(&d->mu);
+	ok = d->fatal == KL_OK && d->next < d->ngroups;
+	if (ok)
+		*g = d->next++;
+	pthread_mutex_unlock(&d->mu);
+	return ok;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct rworker *t = arg;
+	struct rd *d = t->d;
+	size_t g;
+	int rc;
+
+	while (take_group(d, &g)) {
+		rc = pack_restore(t, d->groups[g], d->groups[g + 1]);
+		if (rc != KL_OK) {
+			pthread_mutex_lock(&d->mu);
+			if (d->fatal == KL_OK)
+				d->fatal = rc;
+			pthread_mutex_unlock(&d->mu);
+		}
+	}
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	return NULL;
+}
+
+static int
+worker_init(struct rworker *t, struct rd *d)
+{
+	memset(t, 0, sizeof(*t));
+	t->d = d;
+	t->fd = -1;
+	if ((t->dctx = ZSTD_createDCtx()) == NULL ||
+	    (t->raw = buf_new(KL_BLOB_RAW_MAX)) == NULL)
+		return KL_E_NOMEM;
+	return kl_session_key_new(&t->key);
+}
+
+static void
+worker_clear(struct rworker *t)
+{
+	kl_session_key_free(t->key);
+	buf_free(t->raw);
+	ZSTD_freeDCtx(t->dctx);
+}
+
+/*
+ * Decryption and decompression are CPU work: one thread per core, each
+ * taking the next pack.  If fewer threads can be started, those that run
+ * still take every pack.
+ */
+static int
+run_workers(struct rd *d)
+{
+	struct rworker t[RESTORE_THREADS_MAX];
+	pthread_t th[RESTORE_THREADS_MAX];
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int i, n, made = 0, rc = KL_OK;
+
+	n = cores < 1 ? 1 : cores > RESTORE_THREADS_MAX ?
+	    RESTORE_THREADS_MAX : (int)cores;
+	for (i = 0; i < n; i++) {
+		if ((rc = worker_init(&t[i], d)) != KL_OK ||
+		    pthread_create(&th[i], NULL, worker_main, &t[i]) != 0) {
+			worker_clear(&t[i]);
+			break;
+		}
+		made++;
+	}
+	if (made == 0)
+		return rc != KL_OK ? rc : KL_E_NOMEM;
+	for (i = 0; i < made; i++) {
+		pthread_join(th[i], NULL);
+		d->st->bytes += t[i].bytes;
+		d->st->packs_read += t[i].packs;
+		worker_clear(&t[i]);
+	}
+	return d->fatal;
 }
 
 /*
@@ -298,8 +433,7 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
     struct kl_restore_stats *st)
 {
 	struct rd d;
-	uint8_t *key = NULL;
-	size_t i, j;
+	size_t i;
 	int rc = KL_OK;
 
 	memset(&d, 0, sizeof(d));
@@ -308,34 +442,17 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 	d.files = files;
 	d.o = o;
 	d.st = st;
-	d.fd = -1;
+	pthread_mutex_init(&d.mu, NULL);
 	for (i = 0; i < nfiles && rc == KL_OK; i++)
 		rc = plan_file(&d, i);
-	if (rc != KL_OK)
-		goto out;
-	qsort(d.w, d.n, sizeof(*d.w), want_cmp);
-	rc = KL_E_NOMEM;
-	if ((d.dctx = ZSTD_createDCtx()) == NULL ||
-	    (d.raw = buf_new(KL_BLOB_RAW_MAX)) == NULL ||
-	    kl_session_key_new(&key) != KL_OK)
-		goto out;
-	rc = KL_OK;
-	for (i = 0; i < d.n && rc == KL_OK; i = j) {
-		for (j = i + 1; j < d.n && kl_id_eq(&d.w[j].pack, &d.w[i].pack);
-		    j++)
-			;
-		rc = pack_restore(&d, i, j, key);
-	}
-	if (d.fd >= 0)
-		close(d.fd);
-	d.fd = -1;
-	damaged_rename(&d, nfiles);
-out:
-	if (d.fd >= 0)
-		close(d.fd);
-	kl_session_key_free(key);
-	buf_free(d.raw);
-	ZSTD_freeDCtx(d.dctx);
+	if (rc == KL_OK)
+		rc = plan_groups(&d);
+	if (rc == KL_OK)
+		rc = run_workers(&d);
+	if (rc == KL_OK)
+		damaged_rename(&d, nfiles);
+	free(d.groups);
 	free(d.w);
+	pthread_mutex_destroy(&d.mu);
 	return rc;
 }
