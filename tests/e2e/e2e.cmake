@@ -1,2 +1,7 @@
 # End-to-end tests that drive the real binaries (STYLE.md "Tests").
 add_test(NAME e2e_server_verify COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/server_verify.sh $<TARGET_FILE:kluis-server>)
+add_test(NAME e2e_fidelity COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/fidelity.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+add_test(NAME e2e_real_trees COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/real_trees.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+add_test(NAME e2e_incremental COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/incremental.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+add_test(NAME e2e_bad_input COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/bad_input.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_fidelity e2e_real_trees e2e_incremental e2e_bad_input PROPERTIES TIMEOUT 300)
