@@ -168,25 +168,41 @@ pass_prompt(const char *what, int confirm, char **out, size_t *len)
 	return rc;
 }
 
+/*
+ * A new passphrase (init, key add, key passwd) comes only from a file or
+ * the terminal, never from KLUIS_PASSWORD_COMMAND: that command answers
+ * "what is the current passphrase", and must not silently become the
+ * new one.  An empty passphrase is refused for new keys.
+ */
 int
-cli_password(const struct cli *c, const char *file, int confirm,
+cli_password(const struct cli *c, const char *file, enum cli_pw mode,
     const char *what, char **out, size_t *len)
 {
-	const char *cmd = getenv("KLUIS_PASSWORD_COMMAND");
-	int rc;
+	const char *cmd = mode == PW_NEW_KEY ? NULL :
+	    getenv("KLUIS_PASSWORD_COMMAND");
+	int is_new = mode != PW_CURRENT, rc;
 
 	*out = NULL;
 	*len = 0;
+	if (cmd != NULL && *cmd == '\0')
+		cmd = NULL;
 	if (file != NULL)
 		rc = pass_from_file(file, out, len);
-	else if (cmd != NULL && *cmd != '\0')
+	else if (cmd != NULL)
 		rc = pass_from_command(cmd, out, len);
 	else if (isatty(STDIN_FILENO))
-		rc = pass_prompt(what, confirm, out, len);
+		rc = pass_prompt(what, is_new, out, len);
 	else {
-		cli_err(c, "no %s given and no terminal to ask on: use "
+		cli_err(c, "no %s given and no terminal to ask on: use %s",
+		    what, mode == PW_NEW_KEY ? "--new-password-file" :
 		    "--password-file, KLUIS_PASSWORD_FILE or "
-		    "KLUIS_PASSWORD_COMMAND", what);
+		    "KLUIS_PASSWORD_COMMAND");
+		return EXIT_FATAL;
+	}
+	if (rc == KL_OK && is_new && *len == 0) {
+		cli_password_free(*out, *len);
+		*out = NULL;
+		cli_err(c, "the %s is empty: refusing it", what);
 		return EXIT_FATAL;
 	}
 	if (rc == KL_OK)
@@ -209,6 +225,24 @@ cli_password_free(char *p, size_t len)
 		sodium_memzero(p, len);
 		sodium_free(p);
 	}
+}
+
+int
+cli_close(const struct cli *c, struct kl_repo *r)
+{
+	size_t i, n;
+
+	if (r == NULL)
+		return 0;
+	n = kl_repo_damage_count(r);
+	for (i = 0; i < n; i++)
+		cli_warn(c, "skipped a damaged repository file: %s",
+		    kl_repo_damage_msg(r, i));
+	if (n > 0)
+		cli_warn(c, "the repository has damage: restore what you need, "
+		    "then repair it (docs/RUNBOOK.md \"Damaged repository\")");
+	kl_repo_close(r);
+	return n > 0;
 }
 
 int
@@ -260,7 +294,7 @@ cli_open(struct cli *c, struct kl_repo **out)
 		    "KLUIS_REPOSITORY");
 		return EXIT_USAGE;
 	}
-	if ((rc = cli_password(c, c->password_file, 0, "repository "
+	if ((rc = cli_password(c, c->password_file, PW_CURRENT, "repository "
 	    "passphrase", &pass, &plen)) != EXIT_OK)
 		return rc;
 	rc = kl_repo_open(c->repo, c->key_file, pass, plen, &r);

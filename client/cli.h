@@ -56,7 +56,8 @@ enum {
 	CLI_O_THREADS = 1u << 17,
 };
 
-/* Prints "kluis: <message>" to stderr (not with --quiet for warnings). */
+/* Prints "kluis: <message>" / "kluis: warning: ..." to stderr (always:
+ * --quiet only silences progress and summaries). */
 void cli_err(const struct cli *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void cli_warn(const struct cli *c, const char *fmt, ...)
@@ -70,18 +71,26 @@ int cli_only(const struct cli *c, unsigned allowed, const char *cmd);
 int cli_nargs(const struct cli *c, int min, int max, const char *usage);
 
 /*
- * Reads the passphrase: --password-file / KLUIS_PASSWORD_FILE, else
- * KLUIS_PASSWORD_COMMAND, else a prompt on the terminal (twice when
- * confirm is set); never prompts without a terminal.  *out is
- * sodium_malloc'd (free with cli_password_free).
+ * Reads a passphrase: from file if given, else (current passphrases
+ * only) KLUIS_PASSWORD_COMMAND, else a prompt on the terminal (twice for
+ * a new one); never prompts without a terminal; new passphrases must not
+ * be empty.  *out is sodium_malloc'd (free with cli_password_free).
  */
-int cli_password(const struct cli *c, const char *file, int confirm,
+enum cli_pw {
+	PW_CURRENT,	/* file, command, prompt */
+	PW_NEW_REPO,	/* init: file, command, prompt twice; not empty */
+	PW_NEW_KEY,	/* key add/passwd: file, prompt twice; not empty */
+};
+int cli_password(const struct cli *c, const char *file, enum cli_pw mode,
     const char *what, char **out, size_t *len);
 void cli_password_free(char *p, size_t len);
 
 /* Opens the repository (-r / KLUIS_REPOSITORY) with the passphrase;
  * prints the error and returns an exit code on failure. */
 int cli_open(struct cli *c, struct kl_repo **r);
+/* Reports the damaged files the repository skipped, then closes it.
+ * Returns 1 if any was reported. */
+int cli_close(const struct cli *c, struct kl_repo *r);
 /* Maps a kl_err from an operation on an open repository to an exit code. */
 int cli_exit_for(int rc);
 

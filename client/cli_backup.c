@@ -170,7 +170,7 @@ cmd_backup(struct cli *c)
 			    st.warnings == 1 ? "" : "s");
 	}
 out:
-	kl_repo_close(r);
+	cli_close(c, r);
 	for (i = 0; i < nkeep; i++)
 		buf_free(keep[i]);
 	return rc;

@@ -30,9 +30,9 @@ chunker_choose(const struct cli *c, struct kl_chunker_params *p)
 	p->max = KL_CHUNK_MAX_DEFAULT;
 	if (c->chunk_avg == NULL)
 		return EXIT_OK;
-	if (parse_size(c->chunk_avg, &avg) != 0 || avg > UINT32_MAX ||
+	if (parse_size(c->chunk_avg, &avg) != 0 || avg > (8u << 20) ||
 	    kl_chunker_params_from_avg((uint32_t)avg, p) != KL_OK) {
-		cli_err(c, "--chunk-avg %s: give a size between 8K and 2M, "
+		cli_err(c, "--chunk-avg %s: give a size from 8K to 8M, "
 		    "e.g. 1M", c->chunk_avg);
 		return EXIT_USAGE;
 	}
@@ -58,8 +58,8 @@ cmd_init(struct cli *c)
 		cli_err(c, "no repository given: use -r REPO");
 		return EXIT_USAGE;
 	}
-	if ((rc = cli_password(c, c->password_file, 1, "new repository "
-	    "passphrase", &pass, &plen)) != EXIT_OK)
+	if ((rc = cli_password(c, c->password_file, PW_NEW_REPO, "new "
+	    "repository passphrase", &pass, &plen)) != EXIT_OK)
 		return rc;
 	memset(&o, 0, sizeof(o));
 	o.chunker = &cp;
@@ -90,7 +90,7 @@ cmd_init(struct cli *c)
 			    "backups cannot be read.\n", hex, c->repo,
 			    c->key_file ? " and the key file" : "");
 	}
-	kl_repo_close(r);
+	cli_close(c, r);
 	return rc;
 }
 
@@ -105,7 +105,7 @@ key_add(struct cli *c, struct kl_repo *r)
 
 	if ((rc = kdf_choose(c, &kdf)) != EXIT_OK)
 		return rc;
-	if ((rc = cli_password(c, c->new_password_file, 1, "new key "
+	if ((rc = cli_password(c, c->new_password_file, PW_NEW_KEY, "new key "
 	    "passphrase", &pass, &plen)) != EXIT_OK)
 		return rc;
 	rc = kl_repo_key_add(r, c->backup_only, pass, plen, &kdf, c->label,
@@ -202,8 +202,8 @@ key_passwd(struct cli *c, struct kl_repo *r)
 
 	if ((rc = kdf_choose(c, &kdf)) != EXIT_OK)
 		return rc;
-	if ((rc = cli_password(c, c->new_password_file, 1, "new passphrase",
-	    &pass, &plen)) != EXIT_OK)
+	if ((rc = cli_password(c, c->new_password_file, PW_NEW_KEY,
+	    "new passphrase", &pass, &plen)) != EXIT_OK)
 		return rc;
 	rc = kl_repo_key_passwd(r, pass, plen, &kdf);
 	cli_password_free(pass, plen);
@@ -212,7 +212,9 @@ key_passwd(struct cli *c, struct kl_repo *r)
 		    *kl_repo_errmsg(r) ? kl_repo_errmsg(r) : kl_strerror(rc));
 		return cli_exit_for(rc);
 	}
-	if (!c->quiet && !c->json)
+	if (c->json)
+		printf("{\"changed\":true}\n");
+	else if (!c->quiet)
 		printf("passphrase changed\n");
 	return EXIT_OK;
 }
@@ -242,7 +244,7 @@ cmd_key(struct cli *c)
 		rc = key_list(c, r);
 	else
 		rc = key_passwd(c, r);
-	kl_repo_close(r);
+	cli_close(c, r);
 	return rc;
 }
 
@@ -350,7 +352,7 @@ snap_text(const struct snap_row *row)
 
 static int
 rows_load(struct cli *c, struct kl_repo *r, struct snap_row **out,
-    size_t *nout)
+    size_t *nout, size_t *damaged)
 {
 	struct kl_id *ids = NULL;
 	struct snap_row *rows;
@@ -367,7 +369,17 @@ rows_load(struct cli *c, struct kl_repo *r, struct snap_row **out,
 	}
 	for (i = 0; i < n && rc == KL_OK; i++) {
 		rows[k].id = ids[i];
-		if ((rc = kl_repo_snapshot_load(r, &ids[i], &rows[k].s)) != 0)
+		rc = kl_repo_snapshot_load(r, &ids[i], &rows[k].s);
+		if (rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
+		    rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) {
+			/* list the intact ones; name the damaged one */
+			cli_warn(c, "skipped a damaged snapshot: %s",
+			    kl_repo_errmsg(r));
+			(*damaged)++;
+			rc = KL_OK;
+			continue;
+		}
+		if (rc != KL_OK)
 			break;
 		if (snap_matches(c, &rows[k].s))
 			k++;
@@ -386,18 +398,19 @@ cmd_snapshots(struct cli *c)
 {
 	struct kl_repo *r = NULL;
 	struct snap_row *rows = NULL;
-	size_t i, n = 0;
+	size_t i, n = 0, damaged = 0;
 	int rc;
 
 	if ((rc = cli_only(c, CLI_O_HOST | CLI_O_TAG | CLI_O_PATH,
 	    "snapshots")) || (rc = cli_nargs(c, 0, 0, "snapshots [--host H] "
 	    "[--tag T] [--path P]")) || (rc = cli_open(c, &r)))
 		return rc;
-	if ((rc = rows_load(c, r, &rows, &n)) != KL_OK) {
+	if ((rc = rows_load(c, r, &rows, &n, &damaged)) != KL_OK) {
 		cli_err(c, "%s", kl_repo_errmsg(r));
 		rc = cli_exit_for(rc);
 		goto out;
 	}
+	rc = damaged > 0 ? EXIT_FATAL : EXIT_OK;
 	if (c->json)
 		printf("[");
 	else if (!c->quiet)
@@ -418,7 +431,7 @@ out:
 	for (i = 0; rows != NULL && i < n; i++)
 		kl_snapshot_clear(&rows[i].s);
 	free(rows);
-	kl_repo_close(r);
+	cli_close(c, r);
 	return rc;
 }
 
@@ -548,7 +561,7 @@ cmd_cat(struct cli *c)
 		rc = cat_snapshot(c, r, c->args[1]);
 	else
 		rc = cat_tree(c, r, c->args[1]);
-	kl_repo_close(r);
+	cli_close(c, r);
 	return rc;
 }
 
@@ -584,6 +597,42 @@ sum_blob(void *arg, const struct kl_id *id, const struct kl_blob_loc *l)
 	return 0;
 }
 
+/* A backup-only key cannot read snapshots: their totals are unknown. */
+static void
+stats_print(const struct cli *c, const struct sums *s, int full, size_t n,
+    uint64_t raw)
+{
+	char ns[32] = "null", rs[32] = "null";
+
+	if (full) {
+		snprintf(ns, sizeof(ns), "%zu", n);
+		snprintf(rs, sizeof(rs), "%llu", (unsigned long long)raw);
+	}
+	if (c->json) {
+		printf("{\"snapshots\":%s,\"raw_size\":%s,\"dedup_size\":"
+		    "%llu,\"stored_size\":%llu,\"blobs\":%llu,\"data_blobs\":"
+		    "%llu,\"tree_blobs\":%llu,\"packs\":%llu}\n", ns, rs,
+		    (unsigned long long)s->dedup, (unsigned long long)s->stored,
+		    (unsigned long long)s->blobs,
+		    (unsigned long long)s->data_blobs,
+		    (unsigned long long)s->tree_blobs,
+		    (unsigned long long)s->packs);
+		return;
+	}
+	if (!full)
+		strcpy(ns, "unknown (backup-only key)");
+	printf("snapshots:    %s\n", ns);
+	if (full)
+		printf("raw size:     %s bytes (all files of all snapshots)\n",
+		    rs);
+	printf("dedup size:   %llu bytes (unique content and trees)\n"
+	    "stored size:  %llu bytes (packs: compressed, encrypted)\n"
+	    "blobs:        %llu (%llu data, %llu trees)\npacks:        %llu\n",
+	    (unsigned long long)s->dedup, (unsigned long long)s->stored,
+	    (unsigned long long)s->blobs, (unsigned long long)s->data_blobs,
+	    (unsigned long long)s->tree_blobs, (unsigned long long)s->packs);
+}
+
 int
 cmd_stats(struct cli *c)
 {
@@ -591,7 +640,7 @@ cmd_stats(struct cli *c)
 	struct snap_row *rows = NULL;
 	struct sums s;
 	uint64_t raw = 0;
-	size_t i, n = 0;
+	size_t i, n = 0, damaged = 0;
 	int rc;
 
 	memset(&s, 0, sizeof(s));
@@ -603,7 +652,7 @@ cmd_stats(struct cli *c)
 	    KL_FT_DATA, sum_pack, &s)) == KL_OK &&
 	    (rc = kl_repo_index_foreach(r, sum_blob, &s)) == KL_OK &&
 	    kl_repo_is_full(r))
-		rc = rows_load(c, r, &rows, &n);
+		rc = rows_load(c, r, &rows, &n, &damaged);
 	if (rc != KL_OK) {
 		cli_err(c, "%s", *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
 		    kl_strerror(rc));
@@ -612,30 +661,12 @@ cmd_stats(struct cli *c)
 	}
 	for (i = 0; i < n; i++)
 		raw += rows[i].s.bytes;
-	if (c->json)
-		printf("{\"snapshots\":%zu,\"raw_size\":%llu,\"dedup_size\":"
-		    "%llu,\"stored_size\":%llu,\"blobs\":%llu,\"data_blobs\":"
-		    "%llu,\"tree_blobs\":%llu,\"packs\":%llu}\n", n,
-		    (unsigned long long)raw, (unsigned long long)s.dedup,
-		    (unsigned long long)s.stored, (unsigned long long)s.blobs,
-		    (unsigned long long)s.data_blobs,
-		    (unsigned long long)s.tree_blobs,
-		    (unsigned long long)s.packs);
-	else
-		printf("snapshots:    %zu\nraw size:     %llu bytes (all files "
-		    "of all snapshots)\ndedup size:   %llu bytes (unique "
-		    "content and trees)\nstored size:  %llu bytes (packs: "
-		    "compressed, encrypted)\nblobs:        %llu (%llu data, "
-		    "%llu trees)\npacks:        %llu\n", n,
-		    (unsigned long long)raw, (unsigned long long)s.dedup,
-		    (unsigned long long)s.stored, (unsigned long long)s.blobs,
-		    (unsigned long long)s.data_blobs,
-		    (unsigned long long)s.tree_blobs,
-		    (unsigned long long)s.packs);
+	stats_print(c, &s, kl_repo_is_full(r), n, raw);
+	rc = damaged > 0 ? EXIT_FATAL : EXIT_OK;
 out:
 	for (i = 0; rows != NULL && i < n; i++)
 		kl_snapshot_clear(&rows[i].s);
 	free(rows);
-	kl_repo_close(r);
+	cli_close(c, r);
 	return rc;
 }

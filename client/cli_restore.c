@@ -24,8 +24,15 @@ snap_path(const char *in, char *out)
 static int
 resolve(struct cli *c, struct kl_repo *r, const char *spec, struct kl_id *id)
 {
+	char hex[KL_ID_HEX_LEN + 1];
 	int rc = kl_repo_snapshot_resolve(r, spec, id);
 
+	if (rc == KL_OK && strcmp(spec, "latest") == 0 &&
+	    kl_repo_damage_count(r) > 0) {
+		kl_id_hex(id, hex);
+		cli_warn(c, "some snapshot files are damaged (listed at the "
+		    "end); 'latest' is the newest intact snapshot, %.8s", hex);
+	}
 	if (rc == KL_OK)
 		return EXIT_OK;
 	cli_err(c, "%s", *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
@@ -98,9 +105,16 @@ cmd_restore(struct cli *c)
 		cli_err(c, "target %s is not empty: nothing restored (use "
 		    "--overwrite to restore into it anyway)", c->target);
 		rc = EXIT_FATAL;
+	} else if (rc == KL_E_INVAL) {
+		cli_err(c, "target %s is not a directory: nothing restored",
+		    c->target);
+		rc = EXIT_FATAL;
+	} else if (rc == KL_E_NOTFOUND && *kl_repo_errmsg(r) == '\0') {
+		/* an --include that is not in the snapshot: named above */
+		rc = EXIT_FATAL;
 	} else if (rc != KL_OK) {
-		cli_err(c, "restore failed: %s", *kl_repo_errmsg(r) ?
-		    kl_repo_errmsg(r) : kl_strerror(rc));
+		cli_err(c, "restore into %s failed: %s", c->target,
+		    *kl_repo_errmsg(r) ? kl_repo_errmsg(r) : kl_strerror(rc));
 		rc = cli_exit_for(rc);
 	} else {
 		restore_report(c, &st);
@@ -114,7 +128,7 @@ cmd_restore(struct cli *c)
 		}
 	}
 out:
-	kl_repo_close(r);
+	cli_close(c, r);
 	return rc;
 }
 
@@ -125,6 +139,7 @@ struct lsctx {
 	struct kl_repo *r;
 	char path[KL_PATH_MAX + 2];
 	size_t len;
+	int found;		/* the requested path exists */
 };
 
 static void
@@ -151,15 +166,16 @@ ls_print(struct lsctx *l, const struct kl_node *n)
 {
 	static const char *types[] = { "", "file", "dir", "symlink", "chr",
 		"blk", "fifo", "socket" };
-	char m[11], t[32];
+	char m[11], t[48];
 
 	if (l->c->json) {
+		fmt_time_utc(t, sizeof(t), n->mtime.s, n->mtime.ns);
 		printf("{\"path\":");
 		json_str(stdout, l->path, l->len);
 		printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,"
-		    "\"gid\":%u,\"size\":%llu,\"mtime\":%lld}\n",
+		    "\"gid\":%u,\"size\":%llu,\"mtime\":\"%s\"}\n",
 		    types[n->type], n->mode, n->uid, n->gid,
-		    (unsigned long long)n->size, (long long)n->mtime.s);
+		    (unsigned long long)n->size, t);
 		return;
 	}
 	if (l->c->long_list) {
@@ -189,8 +205,10 @@ ls_node(struct lsctx *l, const struct kl_node *n, const char *want)
 	l->path[l->len++] = '/';
 	memcpy(l->path + l->len, n->name, n->name_len);
 	l->len += n->name_len;
-	if (*want == '\0')
+	if (*want == '\0') {
 		ls_print(l, n);
+		l->found = 1;
+	}
 	if (n->type == KL_NODE_DIR)
 		rc = ls_tree(l, &n->subtree, want);
 	l->len = save;
@@ -242,16 +260,20 @@ cmd_ls(struct cli *c)
 	memset(&l, 0, sizeof(l));
 	l.c = c;
 	l.r = r;
+	l.found = want[0] == '\0';
 	if ((rc = kl_repo_snapshot_load(r, &id, &s)) == KL_OK) {
 		if ((rc = kl_repo_index_load(r)) == KL_OK)
 			rc = ls_tree(&l, &s.tree, want);
 		kl_snapshot_clear(&s);
 	}
-	if (rc != KL_OK) {
+	if (rc == KL_OK && !l.found) {
+		cli_err(c, "%s is not in the snapshot", want);
+		rc = EXIT_FATAL;
+	} else if (rc != KL_OK) {
 		cli_err(c, "%s", kl_repo_errmsg(r));
 		rc = cli_exit_for(rc);
 	}
 out:
-	kl_repo_close(r);
+	cli_close(c, r);
 	return rc;
 }

@@ -48,14 +48,16 @@ static const char usage_text[] =
     "usage: kluis [-r REPO] [--password-file F] [--key-file F] [--json] "
     "[-q] [-v] COMMAND ...\n"
     "commands:\n"
-    "  init [--chunk-avg SIZE] [--kdf interactive|moderate|sensitive]\n"
+    "  init [--chunk-avg SIZE] [--kdf interactive|moderate|sensitive] "
+    "[--label L]\n"
     "  key add [--backup-only] --new-password-file F [--out FILE] "
     "[--label L]\n"
     "  key list\n"
-    "  key passwd --new-password-file F\n"
+    "  key passwd --new-password-file F [--kdf K]\n"
     "  backup PATH... [--tag T]... [--host NAME] [--exclude GLOB]...\n"
     "         [--exclude-file F]... [--one-file-system] "
     "[--compression N|off]\n"
+    "         [--threads N]\n"
     "  snapshots [--host H] [--tag T] [--path P]\n"
     "  ls SNAPSHOT [PATH] [--long]\n"
     "  restore SNAPSHOT --target DIR [--include PATH]... [--overwrite]\n"
@@ -163,12 +165,21 @@ static const struct {
 	{ "stats", cmd_stats },
 };
 
+/* An empty variable counts as unset. */
+static const char *
+env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
 static void
 env_defaults(struct cli *c)
 {
-	c->repo = getenv("KLUIS_REPOSITORY");
-	c->password_file = getenv("KLUIS_PASSWORD_FILE");
-	c->key_file = getenv("KLUIS_KEY_FILE");
+	c->repo = env("KLUIS_REPOSITORY");
+	c->password_file = env("KLUIS_PASSWORD_FILE");
+	c->key_file = env("KLUIS_KEY_FILE");
 }
 
 int

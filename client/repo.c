@@ -62,6 +62,8 @@ kl_repo_close(struct kl_repo *r)
 	kl_repo_unlock(r);
 	for (i = 0; i < KL_PACK_KEY_CACHE; i++)
 		kl_session_key_free(r->pk[i].key);
+	for (i = 0; i < r->ndamage; i++)
+		free(r->damage[i]);
 	index_table_free(r->index);
 	kl_keys_free(r->keys);
 	free(r->key_path);
@@ -91,6 +93,28 @@ backend_open(const char *url, int create, const uint8_t *cfg, size_t cfg_len,
 		return rc;
 	kl_store_backend(r->store, &r->be);
 	return KL_OK;
+}
+
+void
+repo_damage_note(struct kl_repo *r)
+{
+	pthread_mutex_lock(&r->mu);
+	if (r->ndamage < KL_REPO_DAMAGE_MAX &&
+	    (r->damage[r->ndamage] = strdup(r->errmsg)) != NULL)
+		r->ndamage++;
+	pthread_mutex_unlock(&r->mu);
+}
+
+size_t
+kl_repo_damage_count(const struct kl_repo *r)
+{
+	return r->ndamage;
+}
+
+const char *
+kl_repo_damage_msg(const struct kl_repo *r, size_t i)
+{
+	return i < r->ndamage ? r->damage[i] : "";
 }
 
 const struct kl_config *
@@ -123,11 +147,34 @@ kl_repo_key_id(const struct kl_repo *r)
 	return &r->key_id;
 }
 
+void
+repo_fname(enum kl_ftype t, const struct kl_id *id, char *out)
+{
+	char hex[KL_ID_HEX_LEN + 1];
+
+	kl_id_hex(id, hex);
+	switch (t) {
+	case KL_FT_DATA:
+		snprintf(out, REPO_FNAME_MAX, "data/%.2s/%s", hex, hex);
+		return;
+	case KL_FT_KEY: snprintf(out, REPO_FNAME_MAX, "keys/%s", hex); return;
+	case KL_FT_INDEX:
+		snprintf(out, REPO_FNAME_MAX, "index/%s", hex);
+		return;
+	case KL_FT_SNAPSHOT:
+		snprintf(out, REPO_FNAME_MAX, "snapshots/%s", hex);
+		return;
+	case KL_FT_LOCK: snprintf(out, REPO_FNAME_MAX, "locks/%s", hex); return;
+	case KL_FT_CONFIG: break;
+	}
+	snprintf(out, REPO_FNAME_MAX, "config");
+}
+
 int
 repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
     struct kl_id *id)
 {
-	char name[KL_ID_HEX_LEN + 1];
+	char name[KL_ID_HEX_LEN + 1], fn[REPO_FNAME_MAX];
 	int rc;
 
 	kl_hash(buf_data(b), buf_size(b), id);
@@ -135,8 +182,10 @@ repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
 	rc = r->be.ops->put(r->be.ctx, t, name, buf_data(b), buf_size(b));
 	if (rc == KL_E_EXISTS)	/* same name = same bytes */
 		rc = KL_OK;
-	if (rc != KL_OK)
-		repo_seterr(r, "writing %s: %s", name, kl_strerror(rc));
+	if (rc != KL_OK) {
+		repo_fname(t, id, fn);
+		repo_seterr(r, "writing %s: %s", fn, kl_strerror(rc));
+	}
 	return rc;
 }
 
@@ -145,20 +194,22 @@ static int
 file_fetch(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
     size_t max, struct buf **out)
 {
-	char name[KL_ID_HEX_LEN + 1];
+	char name[KL_ID_HEX_LEN + 1], fn[REPO_FNAME_MAX];
 	struct kl_id got;
 	int rc;
 
 	*out = NULL;
 	kl_id_hex(id, name);
+	repo_fname(t, id, fn);
 	rc = r->be.ops->get(r->be.ctx, t, name, 0, 0, max, out);
 	if (rc != KL_OK) {
-		repo_seterr(r, "reading %s: %s", name, kl_strerror(rc));
+		repo_seterr(r, "reading %s: %s", fn, kl_strerror(rc));
 		return rc;
 	}
 	kl_hash(buf_data(*out), buf_size(*out), &got);
 	if (!kl_id_eq(&got, id)) {
-		repo_seterr(r, "%s: content does not match its name", name);
+		repo_seterr(r, "%s is damaged: its content does not match its "
+		    "name", fn);
 		buf_free(*out);
 		*out = NULL;
 		return KL_E_CORRUPT;
@@ -210,6 +261,16 @@ key_matches_config(struct kl_repo *r, const struct kl_keys *k,
 	return KL_OK;
 }
 
+/* Keeps the label of the key file in b, for key passwd. */
+static void
+label_remember(struct kl_repo *r, const struct buf *b)
+{
+	struct kl_keyfile_info info;
+
+	if (kl_keyfile_info(buf_data(b), buf_size(b), &info) == KL_OK)
+		snprintf(r->key_label, sizeof(r->key_label), "%s", info.label);
+}
+
 struct key_try {
 	struct kl_repo *r;
 	const char *pass;
@@ -233,8 +294,10 @@ key_try_one(void *arg, const char *name, uint64_t size)
 		goto out;
 	rc = kl_keyfile_open(buf_data(b), buf_size(b), kt->pass, kt->pass_len,
 	    &kt->found);
-	if (rc == KL_OK)
+	if (rc == KL_OK) {
 		kt->id = id;
+		label_remember(kt->r, b);
+	}
 out:
 	buf_free(b);
 	if (rc != KL_OK && kt->worst == KL_E_NOTFOUND)
@@ -276,6 +339,8 @@ keys_from_file(struct kl_repo *r, const char *path, const char *pass,
 	}
 	rc = kl_keyfile_open(buf_data(b), buf_size(b), pass, pass_len,
 	    &r->keys);
+	if (rc == KL_OK)
+		label_remember(r, b);
 	buf_free(b);
 	if (rc != KL_OK && rc != KL_E_BADPASS)
 		repo_seterr(r, "key file %s: %s", path, kl_strerror(rc));
@@ -334,10 +399,15 @@ config_build(const struct kl_repo_init_opts *o, const uint8_t *pk,
 	return kl_config_encode(c, b);
 }
 
+/*
+ * Seals k into a key file: into keys/, or to out_path.  An existing
+ * out_path is never replaced unless replace is set (key passwd of an
+ * external key): a key file may be the only copy of a repository's keys.
+ */
 static int
 key_write(struct kl_repo *r, const struct kl_keys *k, const char *pass,
     size_t pass_len, const struct kl_kdf_params *kdf, const char *label,
-    const char *out_path, struct kl_id *id)
+    const char *out_path, int replace, struct kl_id *id)
 {
 	struct kl_kdf_params def;
 	struct buf *b;
@@ -352,8 +422,11 @@ key_write(struct kl_repo *r, const struct kl_keys *k, const char *pass,
 	    label ? label : "", b);
 	if (rc == KL_OK && out_path != NULL) {
 		rc = kl_file_write_atomic_path(out_path, buf_data(b),
-		    buf_size(b), 0600);
-		if (rc != KL_OK)
+		    buf_size(b), !replace, 0600);
+		if (rc == KL_E_EXISTS)
+			repo_seterr(r, "key file %s already exists: refusing "
+			    "to overwrite it", out_path);
+		else if (rc != KL_OK)
 			repo_seterr(r, "writing key file %s: %s", out_path,
 			    kl_strerror(rc));
 	} else if (rc == KL_OK)
@@ -387,7 +460,7 @@ kl_repo_init(const char *url, const char *pass, size_t pass_len,
 	if ((rc = backend_open(url, 1, buf_data(cb), buf_size(cb), r)) != 0)
 		goto out;
 	rc = key_write(r, tmp, pass, pass_len, o->kdf, o->label, o->key_out,
-	    &kid);
+	    0, &kid);
 	if (rc != KL_OK)
 		goto out;
 	r->keys = tmp;
@@ -419,7 +492,8 @@ kl_repo_key_add(struct kl_repo *r, int backup_only, const char *pass,
 	else
 		rc = kl_keys_dup(r->keys, &k);
 	if (rc == KL_OK)
-		rc = key_write(r, k, pass, pass_len, kdf, label, out_path, id);
+		rc = key_write(r, k, pass, pass_len, kdf, label, out_path, 0,
+		    id);
 	kl_keys_free(k);
 	return rc;
 }
@@ -433,10 +507,10 @@ kl_repo_key_passwd(struct kl_repo *r, const char *pass, size_t pass_len,
 	int rc;
 
 	if (r->key_path != NULL)
-		return key_write(r, r->keys, pass, pass_len, kdf, NULL,
-		    r->key_path, &nid);
-	if ((rc = key_write(r, r->keys, pass, pass_len, kdf, NULL, NULL,
-	    &nid)) != KL_OK)
+		return key_write(r, r->keys, pass, pass_len, kdf, r->key_label,
+		    r->key_path, 1, &nid);
+	if ((rc = key_write(r, r->keys, pass, pass_len, kdf, r->key_label,
+	    NULL, 0, &nid)) != KL_OK)
 		return rc;
 	kl_id_hex(&r->key_id, name);
 	if ((rc = r->be.ops->remove(r->be.ctx, KL_FT_KEY, name)) != KL_OK) {

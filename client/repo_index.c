@@ -210,14 +210,14 @@ index_add_all(struct kl_repo *r, const struct kl_index *ix)
 int
 repo_index_file_load(struct kl_repo *r, const struct kl_id *id)
 {
-	char name[KL_ID_HEX_LEN + 1];
+	char name[REPO_FNAME_MAX];
 	struct kl_index ix = { NULL, 0 };
 	struct buf *b = NULL;
 	uint8_t *pt = NULL;
 	size_t ct_len;
 	int rc;
 
-	kl_id_hex(id, name);
+	repo_fname(KL_FT_INDEX, id, name);
 	if ((rc = repo_file_get(r, KL_FT_INDEX, id, INDEX_FILE_MAX, &b)) != 0)
 		return rc;
 	rc = KL_E_CORRUPT;
@@ -238,7 +238,7 @@ repo_index_file_load(struct kl_repo *r, const struct kl_id *id)
 		rc = index_add_all(r, &ix);
 out:
 	if (rc != KL_OK)
-		repo_seterr(r, "index file %s: %s", name, kl_strerror(rc));
+		repo_seterr(r, "%s: %s", name, kl_strerror(rc));
 	kl_index_clear(&ix);
 	free(pt);
 	buf_free(b);
@@ -256,8 +256,14 @@ kl_repo_index_load(struct kl_repo *r)
 		return KL_OK;
 	if ((rc = kl_repo_list_ids(r, KL_FT_INDEX, &ids, &n)) != KL_OK)
 		return rc;
-	for (i = 0; i < n && rc == KL_OK; i++)
+	for (i = 0; i < n && rc == KL_OK; i++) {
 		rc = repo_index_file_load(r, &ids[i]);
+		if (rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
+		    rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) {
+			repo_damage_note(r);
+			rc = KL_OK;
+		}
+	}
 	free(ids);
 	if (rc == KL_OK)
 		r->index_loaded = 1;

@@ -17,6 +17,7 @@ struct kl_pack_key {
 };
 
 #define KL_PACK_KEY_CACHE 64
+#define KL_REPO_DAMAGE_MAX 64
 
 struct kl_repo {
 	struct kl_backend be;
@@ -25,6 +26,7 @@ struct kl_repo {
 	struct kl_keys *keys;
 	struct kl_id key_id;		/* keys/<id> that opened it, or zero */
 	char *key_path;			/* external key file, or NULL */
+	char key_label[256];		/* label of the key that opened it */
 	struct kl_index_table *index;
 	int index_loaded;
 	struct kl_pack_key pk[KL_PACK_KEY_CACHE];
@@ -34,10 +36,19 @@ struct kl_repo {
 	int lock_exclusive;
 	time_t lock_time;
 	char errmsg[512];
+	char *damage[KL_REPO_DAMAGE_MAX];	/* skipped damaged files */
+	size_t ndamage;
 };
+
+/* Records a damaged file that was skipped (message from errmsg). */
+void repo_damage_note(struct kl_repo *r);
 
 void repo_seterr(struct kl_repo *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* "index/<hex>", "data/ab/<hex>", ...: how messages name a file. */
+#define REPO_FNAME_MAX 96
+void repo_fname(enum kl_ftype t, const struct kl_id *id, char *out);
 
 /* Reads and decrypts an encrypted repository file with its 16-byte
  * header: checks the name (content hash), magic and version. */

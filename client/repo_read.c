@@ -66,7 +66,7 @@ pack_key_remember(struct kl_repo *r, const struct kl_id *pack,
 int
 kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack, uint8_t *key)
 {
-	char name[KL_ID_HEX_LEN + 1];
+	char name[KL_ID_HEX_LEN + 1], fn[REPO_FNAME_MAX];
 	struct buf *b = NULL;
 	int rc;
 
@@ -85,7 +85,9 @@ kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack, uint8_t *key)
 		    key);
 	buf_free(b);
 	if (rc != KL_OK) {
-		repo_seterr(r, "pack %s: %s", name, kl_strerror(rc));
+		repo_fname(KL_FT_DATA, pack, fn);
+		repo_seterr(r, "%s: %s", fn, rc == KL_E_NOTFOUND ? "missing" :
+		    kl_strerror(rc));
 		return rc;
 	}
 	pack_key_remember(r, pack, key);
@@ -128,6 +130,7 @@ kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
     struct buf *out)
 {
 	char name[KL_ID_HEX_LEN + 1], bname[KL_ID_HEX_LEN + 1];
+	char fn[REPO_FNAME_MAX];
 	struct kl_blob_loc loc;
 	struct buf *b = NULL;
 	uint8_t *key = NULL;
@@ -143,16 +146,19 @@ kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 	if ((rc = kl_session_key_new(&key)) != KL_OK)
 		return rc;
 	if ((rc = kl_repo_pack_key(r, &loc.pack, key)) != KL_OK)
-		goto out;
+		goto out_quiet;
 	rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, loc.offset,
 	    loc.stored_len, loc.stored_len, &b);
 	if (rc == KL_OK)
 		rc = kl_repo_blob_open(r, key, id, type, buf_data(b),
 		    buf_size(b), NULL, out);
-	if (rc != KL_OK)
-		repo_seterr(r, "blob %s in pack %s: %s", bname, name,
+	if (rc != KL_OK) {
+		repo_fname(KL_FT_DATA, &loc.pack, fn);
+		repo_seterr(r, "blob %s in %s: %s", bname, fn,
+		    rc == KL_E_NOTFOUND ? "the pack is missing" :
 		    kl_strerror(rc));
-out:
+	}
+out_quiet:
 	kl_session_key_free(key);
 	buf_free(b);
 	return rc;
@@ -231,14 +237,12 @@ int
 kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_snapshot *out)
 {
-	char name[KL_ID_HEX_LEN + 1];
 	struct buf *b = NULL;
 	uint8_t *key = NULL, *pt = NULL;
 	size_t ct_len;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	kl_id_hex(id, name);
 	if (r->keys->kind != KL_KEY_FULL) {
 		repo_seterr(r, "this is a backup-only key: it cannot read "
 		    "snapshots; use a full key");
@@ -264,15 +268,34 @@ kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
 	if (rc == KL_OK)
 		rc = kl_snapshot_decode(pt, ct_len - KL_AEAD_OVERHEAD, out);
 out:
-	if (rc != KL_OK)
-		repo_seterr(r, "snapshot %s: %s", name, kl_strerror(rc));
+	if (rc != KL_OK) {
+		char fn[REPO_FNAME_MAX];
+
+		repo_fname(KL_FT_SNAPSHOT, id, fn);
+		repo_seterr(r, "%s: %s", fn, kl_strerror(rc));
+	}
 	free(pt);
 	kl_session_key_free(key);
 	buf_free(b);
 	return rc;
 }
 
-/* "latest": newest snapshot time; ties broken by id for determinism. */
+static int
+snapshot_newer(const struct kl_snapshot *s, const struct kl_id *id,
+    int64_t bs, uint32_t bns, const struct kl_id *best)
+{
+	if (s->time_s != bs)
+		return s->time_s > bs;
+	if (s->time_ns != bns)
+		return s->time_ns > bns;
+	return kl_id_cmp(id, best) > 0;
+}
+
+/*
+ * "latest": the newest intact snapshot (ties broken by id).  Damaged or
+ * vanished snapshot files are skipped and recorded, so the caller can say
+ * that "latest" is not the newest file in snapshots/.
+ */
 static int
 snapshot_latest(struct kl_repo *r, const struct kl_id *ids, size_t n,
     struct kl_id *out)
@@ -284,11 +307,15 @@ snapshot_latest(struct kl_repo *r, const struct kl_id *ids, size_t n,
 	uint32_t bns = 0;
 
 	for (i = 0; i < n; i++) {
-		if ((rc = kl_repo_snapshot_load(r, &ids[i], &s)) != KL_OK)
+		rc = kl_repo_snapshot_load(r, &ids[i], &s);
+		if (rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
+		    rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) {
+			repo_damage_note(r);
+			continue;
+		}
+		if (rc != KL_OK)
 			return rc;
-		if (!any || s.time_s > bs || (s.time_s == bs &&
-		    (s.time_ns > bns || (s.time_ns == bns &&
-		    kl_id_cmp(&ids[i], out) > 0)))) {
+		if (!any || snapshot_newer(&s, &ids[i], bs, bns, out)) {
 			*out = ids[i];
 			bs = s.time_s;
 			bns = s.time_ns;
@@ -297,7 +324,8 @@ snapshot_latest(struct kl_repo *r, const struct kl_id *ids, size_t n,
 		kl_snapshot_clear(&s);
 	}
 	if (!any)
-		repo_seterr(r, "the repository has no snapshots");
+		repo_seterr(r, "the repository has no %ssnapshots",
+		    r->ndamage ? "intact " : "");
 	return any ? KL_OK : KL_E_NOTFOUND;
 }
 

@@ -385,6 +385,19 @@ walk_file(struct walker *w, struct item *it, const struct stat *st,
 	return store_file(w, it, st);
 }
 
+/* Symlinks, devices, FIFOs, sockets: metadata only; hard links too. */
+static int
+walk_special(struct walker *w, struct item *it, const struct stat *st)
+{
+	int seen, rc;
+
+	if ((rc = link_group(w, st, &it->node.link_group, &seen)) != KL_OK) {
+		item_free(it);
+		return rc;
+	}
+	return push(w, it) == 0 ? KL_OK : KL_E_IO;
+}
+
 static int walk_dir(struct walker *w, const struct kl_id *prev_tree);
 
 static int
@@ -441,7 +454,7 @@ walk_entry(struct walker *w, const char *name, const struct kl_node *prev)
 		it->kind = IT_DIR_BEGIN;
 		return walk_subdir(w, it, &st, prev);
 	}
-	return push(w, it) == 0 ? KL_OK : KL_E_IO;
+	return walk_special(w, it, &st);
 }
 
 static int

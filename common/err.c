@@ -24,6 +24,7 @@ kl_strerror(int err)
 	case KL_E_CHANGED: return "file changed or vanished while being read";
 	case KL_E_CONN: return "connection failed or dropped";
 	case KL_E_HOSTKEY: return "SSH host key is unknown or has changed";
+	case KL_E_DENIED: return "permission denied by the operating system";
 	}
 	return "unknown error";
 }
@@ -36,7 +37,7 @@ kl_err_from_errno(int e)
 	case ENOENT: case ENOTDIR: return KL_E_NOTFOUND;
 	case ENOSPC: case EDQUOT: return KL_E_NOSPACE;
 	case EEXIST: return KL_E_EXISTS;
-	case EACCES: case EPERM: case EROFS: return KL_E_PERM;
+	case EACCES: case EPERM: case EROFS: return KL_E_DENIED;
 	case ENOMEM: return KL_E_NOMEM;
 	}
 	return KL_E_IO;

@@ -251,19 +251,20 @@ kl_mkdir_p(const char *path, unsigned mode)
 
 int
 kl_file_write_atomic_path(const char *path, const void *data, size_t len,
-    unsigned mode)
+    int exclusive, unsigned mode)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
 	size_t dl;
 
 	if (slash == NULL)
-		return kl_file_write_atomic(".", path, data, len, 0, mode);
+		return kl_file_write_atomic(".", path, data, len, exclusive,
+		    mode);
 	dl = (size_t)(slash - path);
 	if (dl >= sizeof(dir) || slash[1] == '\0')
 		return KL_E_INVAL;
 	memcpy(dir, path, dl);
 	dir[dl] = '\0';
 	return kl_file_write_atomic(dl == 0 ? "/" : dir, slash + 1, data, len,
-	    0, mode);
+	    exclusive, mode);
 }

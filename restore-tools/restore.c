@@ -28,7 +28,7 @@ int rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 
 struct linkmap {
 	uint64_t group;
-	size_t job;		/* index in files */
+	char *rel;		/* the first restored name of the group */
 };
 
 struct rs {
@@ -44,7 +44,6 @@ struct rs {
 	size_t nfiles, ndirs, nothers, cfiles, cdirs, cothers;
 	struct linkmap *links;
 	size_t nlinks, clinks;
-	int *inc_hit;			/* per include: found */
 	int is_root_user;
 };
 
@@ -104,11 +103,8 @@ include_state(struct rs *s)
 
 		l = strlen(inc);
 		if (strcmp(inc, "/") == 0 || (strncmp(s->snap, inc, l) == 0 &&
-		    (s->snap[l] == '/' || s->snap[l] == '\0'))) {
-			if (strlen(s->snap) == l || strcmp(inc, "/") == 0)
-				s->inc_hit[i] = 1;
+		    (s->snap[l] == '/' || s->snap[l] == '\0')))
 			return 2;
-		}
 		if (strncmp(inc, s->snap, s->slen) == 0 && inc[s->slen] == '/')
 			best = 1;
 	}
@@ -180,54 +176,63 @@ make_file(struct rs *s, const struct kl_node *n)
 	return KL_OK;
 }
 
-static int
-link_find(struct rs *s, uint64_t group, size_t *job)
+static const char *
+link_find(struct rs *s, uint64_t group)
 {
 	size_t i;
 
-	for (i = 0; i < s->nlinks; i++) {
-		if (s->links[i].group == group) {
-			*job = s->links[i].job;
-			return 1;
-		}
-	}
-	return 0;
+	for (i = 0; i < s->nlinks; i++)
+		if (s->links[i].group == group)
+			return s->links[i].rel;
+	return NULL;
 }
 
 static int
-link_note(struct rs *s, uint64_t group, size_t job)
+link_note(struct rs *s, uint64_t group)
 {
 	struct linkmap *nl;
 
+	if (group == 0)
+		return KL_OK;
 	if (s->nlinks == s->clinks) {
 		s->clinks = s->clinks ? s->clinks * 2 : 32;
 		if ((nl = realloc(s->links, s->clinks * sizeof(*nl))) == NULL)
 			return KL_E_NOMEM;
 		s->links = nl;
 	}
-	s->links[s->nlinks].group = group;
-	s->links[s->nlinks++].job = job;
+	if ((s->links[s->nlinks].rel = strdup(s->rel)) == NULL)
+		return KL_E_NOMEM;
+	s->links[s->nlinks++].group = group;
 	return KL_OK;
+}
+
+/* Another name of an inode already restored: 1 if it was linked. */
+static int
+restore_link(struct rs *s, const struct kl_node *n, int *rc)
+{
+	const char *first;
+
+	*rc = KL_OK;
+	if (n->link_group == 0 || (first = link_find(s, n->link_group)) == NULL)
+		return 0;
+	clear_way(s);
+	if (linkat(s->root, first, s->root, s->rel, 0) != 0)
+		*rc = kl_err_from_errno(errno);
+	else
+		s->st->links++;
+	return 1;
 }
 
 static int
 restore_file(struct rs *s, const struct kl_node *n)
 {
-	size_t first;
 	int rc;
 
-	if (n->link_group != 0 && link_find(s, n->link_group, &first)) {
-		clear_way(s);
-		if (linkat(s->root, s->files[first].rel, s->root, s->rel,
-		    0) != 0)
-			return kl_err_from_errno(errno);
-		s->st->links++;
-		return KL_OK;
-	}
+	if (restore_link(s, n, &rc))
+		return rc;
 	if ((rc = make_file(s, n)) != KL_OK)
 		return rc;
-	if (n->link_group != 0 && (rc = link_note(s, n->link_group,
-	    s->nfiles)) != KL_OK)
+	if ((rc = link_note(s, n->link_group)) != KL_OK)
 		return rc;
 	s->st->files++;
 	return job_add(&s->files, &s->nfiles, &s->cfiles, s->rel, n);
@@ -239,7 +244,10 @@ restore_special(struct rs *s, const struct kl_node *n)
 	static const mode_t fmt[] = { [KL_NODE_CHR] = S_IFCHR,
 		[KL_NODE_BLK] = S_IFBLK, [KL_NODE_FIFO] = S_IFIFO,
 		[KL_NODE_SOCK] = S_IFSOCK };
+	int rc;
 
+	if (restore_link(s, n, &rc))
+		return rc;
 	clear_way(s);
 	if (n->type == KL_NODE_SYMLINK) {
 		if (symlinkat(n->target, s->root, s->rel) != 0)
@@ -248,6 +256,8 @@ restore_special(struct rs *s, const struct kl_node *n)
 	    (dev_t)n->rdev) != 0)
 		return kl_err_from_errno(errno);
 	s->st->others++;
+	if ((rc = link_note(s, n->link_group)) != KL_OK)
+		return rc;
 	return job_add(&s->others, &s->nothers, &s->cothers, s->rel, n);
 }
 
@@ -329,28 +339,31 @@ restore_tree(struct rs *s, const struct kl_id *tree)
 }
 
 static void
+meta_one(struct rs *s, const struct rjob *j)
+{
+	char path[2 * KL_PATH_MAX + 2];
+	int rc;
+
+	if ((rc = rs_meta_apply(s->root, j->rel, &j->node,
+	    s->is_root_user)) == KL_OK)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", s->o->target, j->rel);
+	rs_warn(s, path, rc, "metadata not restored");
+}
+
+static void
 meta_phase(struct rs *s)
 {
 	size_t i;
-	int rc;
 
-	for (i = 0; i < s->nfiles; i++) {
-		if (s->files[i].failed)
-			continue;
-		if ((rc = rs_meta_apply(s->root, s->files[i].rel,
-		    &s->files[i].node, s->is_root_user)) != KL_OK)
-			rs_warn(s, s->files[i].rel, rc, "metadata not restored");
-	}
+	for (i = 0; i < s->nfiles; i++)
+		if (!s->files[i].failed)
+			meta_one(s, &s->files[i]);
 	for (i = 0; i < s->nothers; i++)
-		if ((rc = rs_meta_apply(s->root, s->others[i].rel,
-		    &s->others[i].node, s->is_root_user)) != KL_OK)
-			rs_warn(s, s->others[i].rel, rc,
-			    "metadata not restored");
+		meta_one(s, &s->others[i]);
 	/* deepest first: jobs were added parent before child */
 	for (i = s->ndirs; i-- > 0;)
-		if ((rc = rs_meta_apply(s->root, s->dirs[i].rel,
-		    &s->dirs[i].node, s->is_root_user)) != KL_OK)
-			rs_warn(s, s->dirs[i].rel, rc, "metadata not restored");
+		meta_one(s, &s->dirs[i]);
 }
 
 /* Creates the target if missing; refuses a non-empty one. */
@@ -364,7 +377,7 @@ target_open(const char *target, int overwrite, int *fd)
 	if (mkdir(target, 0700) != 0 && errno != EEXIST)
 		return kl_err_from_errno(errno);
 	if ((d = opendir(target)) == NULL)
-		return kl_err_from_errno(errno);
+		return errno == ENOTDIR ? KL_E_INVAL : kl_err_from_errno(errno);
 	while (!nonempty && (de = readdir(d)) != NULL)
 		nonempty = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
 	closedir(d);
@@ -374,17 +387,49 @@ target_open(const char *target, int overwrite, int *fd)
 	return *fd < 0 ? kl_err_from_errno(errno) : KL_OK;
 }
 
+/* 1 if the absolute snapshot path p exists below tree root. */
 static int
-includes_check(struct rs *s)
+path_exists(struct kl_repo *r, const struct kl_id *root, const char *p,
+    int *rc)
+{
+	struct kl_tree t;
+	struct kl_id cur = *root;
+	size_t cl, i;
+	int found = 1, dir = 1;
+
+	*rc = KL_OK;
+	for (p++; *p != '\0' && found; p += cl + (p[cl] == '/')) {
+		cl = strcspn(p, "/");
+		if (!dir || (*rc = kl_repo_tree_load(r, &cur, &t)) != KL_OK)
+			return 0;
+		for (i = 0, found = 0; i < t.n && !found; i++) {
+			if (t.nodes[i].name_len == cl &&
+			    memcmp(t.nodes[i].name, p, cl) == 0) {
+				found = 1;
+				dir = t.nodes[i].type == KL_NODE_DIR;
+				cur = t.nodes[i].subtree;
+			}
+		}
+		kl_tree_clear(&t);
+	}
+	return found;
+}
+
+/* Every include must exist before anything is created. */
+static int
+includes_check(struct rs *s, const struct kl_id *root)
 {
 	size_t i;
+	int rc;
 
 	for (i = 0; i < s->o->nincludes; i++) {
-		if (!s->inc_hit[i]) {
-			rs_warn(s, s->o->includes[i], KL_E_NOTFOUND,
-			    "is not in the snapshot");
-			return KL_E_NOTFOUND;
-		}
+		if (path_exists(s->r, root, s->o->includes[i], &rc))
+			continue;
+		if (rc != KL_OK)
+			return rc;
+		rs_warn(s, s->o->includes[i], KL_E_NOTFOUND,
+		    "is not in the snapshot; nothing restored");
+		return KL_E_NOTFOUND;
 	}
 	return KL_OK;
 }
@@ -409,10 +454,10 @@ run(struct rs *s, const struct kl_id *snap)
 		return rc;
 	rc = kl_repo_index_load(s->r);
 	if (rc == KL_OK)
+		rc = includes_check(s, &sn.tree);
+	if (rc == KL_OK)
 		rc = restore_tree(s, &sn.tree);
 	kl_snapshot_clear(&sn);
-	if (rc == KL_OK)
-		rc = includes_check(s);
 	if (rc == KL_OK)
 		rc = rs_data_restore(s->r, s->root, s->files, s->nfiles, s->o,
 		    s->st);
@@ -427,6 +472,7 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 {
 	struct timespec t0;
 	struct rs s;
+	size_t i;
 	int rc;
 
 	memset(stats, 0, sizeof(*stats));
@@ -437,8 +483,6 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 	s.st = stats;
 	s.root = -1;
 	s.is_root_user = geteuid() == 0;
-	if ((s.inc_hit = calloc(o->nincludes + 1, sizeof(int))) == NULL)
-		return KL_E_NOMEM;
 	if ((rc = target_open(o->target, o->overwrite, &s.root)) == KL_OK)
 		rc = run(&s, snap);
 	if (s.root >= 0)
@@ -446,8 +490,9 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 	jobs_free(s.files, s.nfiles);
 	jobs_free(s.dirs, s.ndirs);
 	jobs_free(s.others, s.nothers);
+	for (i = 0; i < s.nlinks; i++)
+		free(s.links[i].rel);
 	free(s.links);
-	free(s.inc_hit);
 	stats->duration_s = since(&t0);
 	return rc;
 }

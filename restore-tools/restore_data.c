@@ -63,12 +63,16 @@ struct rworker {
 static void
 file_fail(struct rd *d, size_t f, int err, const char *what)
 {
+	char path[2 * KL_PATH_MAX + 2];
+
 	pthread_mutex_lock(&d->mu);
 	if (!d->files[f].failed) {
 		d->files[f].failed = 1;
 		d->st->errors++;
+		snprintf(path, sizeof(path), "%s/%s", d->o->target,
+		    d->files[f].rel);
 		if (d->o->warn != NULL)
-			d->o->warn(d->o->warn_arg, d->files[f].rel, err, what);
+			d->o->warn(d->o->warn_arg, path, err, what);
 	}
 	pthread_mutex_unlock(&d->mu);
 }

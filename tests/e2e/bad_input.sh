@@ -100,7 +100,9 @@ expect_stderr_contains "KLUIS_PASSWORD_COMMAND"
 # ---------------------------------------------------------------------------
 case_begin "backup of a missing path"
 E2E_WHAT="backup of a missing path" expect_exit 1 k backup "$WORK/nothere"
-expect_stderr_contains "does not exist"
+expect_stderr_contains "$WORK/nothere" "the missing path is named"
+check "stderr says the path is missing" \
+    grep -qiE 'not found|does not exist|no such' "$ERR"
 check "no snapshot written for a missing path" test "$(snapshot_count)" -eq 0
 E2E_WHAT="backup of an existing and a missing path" expect_exit 1 \
     k backup "$SRC" "$WORK/nothere"
@@ -177,6 +179,7 @@ flip "$REPO/$IDX" $(($(stat -c %s "$REPO/$IDX") / 2))
 E2E_WHAT="restore with a corrupted index file" expect_exit 1 \
     k restore latest --target "$WORK/out-index"
 expect_stderr_contains "${IDX#index/}" "the corrupt index file is named"
+check "stderr says the damaged file is an index file" grep -qi index "$ERR"
 rm -rf "$REPO" "$WORK/out-index"
 cp -a "$WORK/repo.good" "$REPO"
 
@@ -209,7 +212,7 @@ E2E_WHAT="restore of a deleted snapshot" expect_exit 1 \
     k restore "$FIRST" --target "$WORK/out-snapdeleted"
 expect_stderr_contains "${FIRST:0:8}"
 rm -rf "$REPO" "$WORK"/out-snap*
-cp -a "$WORK/repo.good" "$REPO"
+mv "$WORK/repo.good" "$REPO"
 
 # ---------------------------------------------------------------------------
 case_begin "restore into a non-empty target"
@@ -227,6 +230,29 @@ E2E_WHAT="restore into a non-empty target with --overwrite" expect_exit 0 \
 treecmp "--overwrite restores the snapshot" "$WORK/ref" "$WORK/busy$SRC"
 check "--overwrite keeps unrelated files" grep -qx mine "$WORK/busy/mine"
 rm -rf "$WORK/busy"
+
+case_begin "restore and ls of things that are not there"
+echo "a file, not a directory" >"$WORK/afile"
+E2E_WHAT="restore into a target that is a regular file" expect_exit 1 \
+    k restore latest --target "$WORK/afile"
+expect_stderr_contains "$WORK/afile" "the target is named"
+expect_stderr_contains "not a directory"
+check "the file given as target is unchanged" \
+    grep -qx "a file, not a directory" "$WORK/afile"
+E2E_WHAT="restore --include of a path not in the snapshot" expect_exit 1 \
+    k restore latest --target "$WORK/out-noinc" --include /no/such/path
+expect_stderr_contains "/no/such/path: is not in the snapshot"
+E2E_WHAT="ls of a path not in the snapshot" expect_exit 1 \
+    k ls latest /no/such/path
+expect_stderr_contains "/no/such/path"
+E2E_WHAT="restore of a snapshot id that matches nothing" expect_exit 1 \
+    k restore 00000000 --target "$WORK/out-nosnap"
+expect_stderr_contains "no snapshot matches 00000000"
+E2E_WHAT="a snapshot prefix shorter than 8 digits" expect_exit 2 \
+    k restore abc --target "$WORK/out-nosnap"
+E2E_WHAT="backup without a path" expect_exit 2 k backup
+E2E_WHAT="an unknown command" expect_exit 2 k frobnicate
+expect_stderr_contains "frobnicate"
 
 # ---------------------------------------------------------------------------
 case_begin "unreadable source file (backup as nobody)"
@@ -267,7 +293,7 @@ chmod 700 "$NB/src/closed"
 case_begin "a file that changes while it is read"
 GROW=$WORK/grow
 mkdir "$GROW"
-head -c 314572800 /dev/urandom >"$GROW/growing"
+head -c 209715200 /dev/urandom >"$GROW/growing"
 (while :; do echo more >>"$GROW/growing"; sleep 0.005; done) &
 grower=$!
 at_exit "kill $grower"
@@ -276,6 +302,7 @@ E2E_WHAT="backup of a file being appended to" expect_exit 3 \
 kill "$grower"
 wait "$grower" 2>/dev/null
 expect_stderr_contains "$GROW/growing: changed while being read"
+rm -f "$GROW/growing"
 
 # ---------------------------------------------------------------------------
 case_begin "a killed backup"

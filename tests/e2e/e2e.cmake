@@ -5,3 +5,5 @@ add_test(NAME e2e_real_trees COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/real_t
 add_test(NAME e2e_incremental COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/incremental.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 add_test(NAME e2e_bad_input COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/bad_input.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 set_tests_properties(e2e_fidelity e2e_real_trees e2e_incremental e2e_bad_input PROPERTIES TIMEOUT 300)
+add_test(NAME e2e_escape COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/escape.sh $<TARGET_FILE:kluis>)
+set_tests_properties(e2e_escape PROPERTIES TIMEOUT 120)

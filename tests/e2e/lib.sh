@@ -10,6 +10,9 @@
 set -u
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The scripts change directory: make the binaries' paths absolute.
+case ${KLUIS:-} in "" | /*) ;; *) KLUIS=$PWD/$KLUIS ;; esac
+case ${KLUIS_SERVER:-} in "" | /*) ;; *) KLUIS_SERVER=$PWD/$KLUIS_SERVER ;; esac
 TREECMP="$E2E_DIR/treecmp.py"
 pass=0
 fail=0

@@ -228,6 +228,9 @@ test_errno_mapping_keeps_missing_and_full_apart(void **state)
 	assert_int_equal(kl_err_from_errno(ENOSPC), KL_E_NOSPACE);
 	assert_int_equal(kl_err_from_errno(EDQUOT), KL_E_NOSPACE);
 	assert_int_equal(kl_err_from_errno(EIO), KL_E_IO);
+	/* an OS refusal is not a key lacking the right (exit 12) */
+	assert_int_equal(kl_err_from_errno(EACCES), KL_E_DENIED);
+	assert_int_equal(kl_err_from_errno(EROFS), KL_E_DENIED);
 	assert_string_not_equal(kl_strerror(KL_E_CORRUPT),
 	    kl_strerror(KL_E_NOTFOUND));
 }

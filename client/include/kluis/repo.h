@@ -80,8 +80,11 @@ int kl_repo_key_passwd(struct kl_repo *r, const char *pass, size_t pass_len,
 /* Id of the key file that opened r (zero for an external key file). */
 const struct kl_id *kl_repo_key_id(const struct kl_repo *r);
 
-/* Loads every index file into memory (idempotent).  KL_E_CORRUPT names
- * the index file in kl_repo_errmsg. */
+/*
+ * Loads every index file into memory (idempotent).  A damaged or vanished
+ * index file is skipped and recorded (kl_repo_damage): a backup then
+ * stores that data again, a restore fails only for files that need it.
+ */
 int kl_repo_index_load(struct kl_repo *r);
 /* Looks a blob up: KL_OK and *loc, or KL_E_NOTFOUND. */
 int kl_repo_index_lookup(struct kl_repo *r, const struct kl_id *id,
@@ -121,6 +124,13 @@ int kl_repo_blob_open(struct kl_repo *r, const uint8_t *key,
 int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_tree *out);
 
+/*
+ * Damaged repository files that an operation skipped (index files,
+ * snapshots): how many, and a message naming each (at most 64 kept).
+ */
+size_t kl_repo_damage_count(const struct kl_repo *r);
+const char *kl_repo_damage_msg(const struct kl_repo *r, size_t i);
+
 /* Lists the ids of all files of type t (unsorted); *ids is malloc'd. */
 int kl_repo_list_ids(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
     size_t *n);
@@ -130,7 +140,8 @@ int kl_repo_snapshot_ids(struct kl_repo *r, struct kl_id **ids, size_t *n);
 int kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_snapshot *out);
 /*
- * Resolves "latest", a full id or a unique prefix of >= 8 hex digits.
+ * Resolves "latest" (the newest intact snapshot: damaged ones are skipped
+ * and recorded), a full id or a unique prefix of >= 8 hex digits.
  * KL_E_NOTFOUND if none matches, KL_E_INVAL for an ambiguous or malformed
  * spec (kl_repo_errmsg says which).
  */

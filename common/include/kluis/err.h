@@ -25,6 +25,8 @@ enum kl_err {
 	KL_E_CHANGED = -15,	/* source changed or vanished while read */
 	KL_E_CONN = -16,	/* transport connection failed or dropped */
 	KL_E_HOSTKEY = -17,	/* SSH host key unknown or changed */
+	KL_E_DENIED = -18,	/* the operating system denied access
+				 * (EACCES, EPERM, EROFS) */
 };
 
 /* Returns a static, human-readable description of an error code. */
@@ -32,7 +34,7 @@ const char *kl_strerror(int err);
 
 /*
  * Maps an errno value to a kl_err (ENOENT -> NOTFOUND, ENOSPC/EDQUOT ->
- * NOSPACE, EEXIST -> EXISTS, EACCES/EPERM -> PERM, ENOMEM -> NOMEM,
+ * NOSPACE, EEXIST -> EXISTS, EACCES/EPERM/EROFS -> DENIED, ENOMEM -> NOMEM,
  * everything else -> IO).
  */
 int kl_err_from_errno(int e);

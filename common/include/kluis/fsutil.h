@@ -34,11 +34,11 @@ int kl_file_write_atomic(const char *dir, const char *name, const void *data,
     size_t len, int exclusive, unsigned mode);
 
 /*
- * As kl_file_write_atomic for a full path, replacing an existing file
- * (used for files outside a repository, such as external key files).
+ * As kl_file_write_atomic for a full path (used for files outside a
+ * repository, such as external key files).
  */
 int kl_file_write_atomic_path(const char *path, const void *data, size_t len,
-    unsigned mode);
+    int exclusive, unsigned mode);
 
 /* Writes all len bytes to fd, retrying on EINTR and short writes. */
 int kl_write_full(int fd, const void *p, size_t len);
