@@ -87,6 +87,17 @@ report(const struct cli *c, const struct kl_backup_stats *st)
 		    (unsigned long long)st->warnings);
 		return;
 	}
+	if (c->verbose) {
+		char ph[KL_ID_HEX_LEN + 1] = "none";
+
+		if (!kl_id_is_zero(&st->parent))
+			kl_id_hex(&st->parent, ph);
+		printf("parent snapshot: %s\nnew blobs: %llu; other entries: "
+		    "%llu; bytes in snapshot: %llu\n", ph,
+		    (unsigned long long)st->blobs_added,
+		    (unsigned long long)st->others,
+		    (unsigned long long)st->bytes_total);
+	}
 	if (!c->quiet)
 		printf("files: %llu new, %llu changed, %llu unmodified; "
 		    "%llu dirs\nread %llu bytes, added %llu bytes to the "

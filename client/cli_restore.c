@@ -53,7 +53,11 @@ restore_report(const struct cli *c, const struct kl_restore_stats *st)
 		    (unsigned long long)st->bytes,
 		    (unsigned long long)st->packs_read,
 		    (unsigned long long)st->errors, st->duration_s);
-	else if (!c->quiet)
+	else if (c->verbose)
+		printf("packs read: %llu; hard links: %llu\n",
+		    (unsigned long long)st->packs_read,
+		    (unsigned long long)st->links);
+	if (!c->json && !c->quiet)
 		printf("restored %llu files, %llu dirs, %llu other entries, "
 		    "%llu bytes in %.1f s\n", (unsigned long long)st->files,
 		    (unsigned long long)st->dirs,
