@@ -1,0 +1,458 @@
+/*
+ * Writes the seed corpus of the fuzz targets: valid encodings made with
+ * the encoders, plus truncated copies and an empty file per target.
+ * Usage: fuzz_mkseeds <dir>   (normally tests/fuzz/corpus; the per-target
+ * directories must exist).  Not run by ctest; key-file, AEAD-nonce and
+ * envelope bytes are random, so the output differs from run to run.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "kluis/blobcodec.h"
+#include "kluis/buf.h"
+#include "kluis/err.h"
+#include "kluis/format.h"
+#include "kluis/keys.h"
+
+#include "fuzz.h"
+
+static const char *outdir;
+
+static void
+die(const char *what, int r)
+{
+	fprintf(stderr, "mkseeds: %s: %d\n", what, r);
+	exit(1);
+}
+
+static void
+ok(const char *what, int r)
+{
+	if (r != KL_OK)
+		die(what, r);
+}
+
+static void
+put_file(const char *target, const char *name, const void *p, size_t len)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", outdir, target, name);
+	if ((f = fopen(path, "wb")) == NULL ||
+	    (len > 0 && fwrite(p, 1, len, f) != len) || fclose(f) != 0)
+		die(path, KL_E_IO);
+}
+
+/* name, name-trunc1 (one byte short) and name-half. */
+static void
+put_variants(const char *target, const char *name, const struct buf *b)
+{
+	char n[256];
+
+	put_file(target, name, buf_data(b), buf_size(b));
+	if (buf_size(b) < 2)
+		return;
+	snprintf(n, sizeof(n), "%s-trunc1", name);
+	put_file(target, n, buf_data(b), buf_size(b) - 1);
+	snprintf(n, sizeof(n), "%s-half", name);
+	put_file(target, n, buf_data(b), buf_size(b) / 2);
+}
+
+static struct buf *
+new_buf(void)
+{
+	struct buf *b = buf_new(BUF_MAX_DEFAULT);
+
+	if (b == NULL)
+		die("buf_new", KL_E_NOMEM);
+	return b;
+}
+
+static void
+id_fill(struct kl_id *id, uint8_t v)
+{
+	size_t i;
+
+	for (i = 0; i < KL_ID_LEN; i++)
+		id->b[i] = (uint8_t)(v + i);
+}
+
+static void
+seeds_config(void)
+{
+	struct kl_config c;
+	struct buf *b = new_buf();
+
+	memset(&c, 0, sizeof(c));
+	id_fill(&c.repo_id, 0x10);
+	c.chunk_min = 512 << 10;
+	c.chunk_avg = 1 << 20;
+	c.chunk_max = 8 << 20;
+	c.pack_target = 16 << 20;
+	memset(c.box_pk, 0xb0, sizeof(c.box_pk));
+	c.created = 1700000000;
+	ok("config", kl_config_encode(&c, b));
+	put_variants("config", "valid", b);
+	buf_reset(b);
+	c.chunk_min = 4096;
+	c.chunk_avg = 4097;
+	c.chunk_max = 16 << 20;
+	c.pack_target = 64 << 20;
+	c.created = -1;
+	ok("config", kl_config_encode(&c, b));
+	put_file("config", "limits", buf_data(b), buf_size(b));
+	buf_free(b);
+}
+
+static void
+seeds_lock(void)
+{
+	struct kl_lock l;
+	struct buf *b = new_buf();
+
+	memset(&l, 0, sizeof(l));
+	l.time = 1700000000;
+	l.exclusive = 1;
+	l.pid = 4242;
+	strcpy(l.hostname, "backup-host");
+	ok("lock", kl_lock_encode(&l, b));
+	put_variants("lock", "valid", b);
+	buf_reset(b);
+	l.time = -5;
+	l.exclusive = 0;
+	memset(l.hostname, 'h', KL_NAME_MAX);
+	ok("lock", kl_lock_encode(&l, b));
+	put_file("lock", "long-host", buf_data(b), buf_size(b));
+	buf_free(b);
+}
+
+/* n contiguous entries from 128; returns where the last ends. */
+static uint64_t
+entries(struct kl_blob_entry *e, size_t n)
+{
+	uint64_t pos = KL_PACK_PREAMBLE_LEN;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		e[i].type = i % 2 ? KL_BLOB_TYPE_TREE : KL_BLOB_TYPE_DATA;
+		id_fill(&e[i].id, (uint8_t)(0x40 + i));
+		e[i].offset = (uint32_t)pos;
+		e[i].stored_len = (uint32_t)(40 + 7 * i);
+		e[i].raw_len = (uint32_t)(1000 + i);
+		pos += e[i].stored_len;
+	}
+	return pos;
+}
+
+static void
+pack_seed(const char *name, size_t n)
+{
+	struct kl_blob_entry e[3];
+	struct buf *b = new_buf();
+
+	ok("pack", buf_put_u64le(b, entries(e, n)));
+	ok("pack", kl_pack_header_encode(e, n, b));
+	put_variants("pack_header", name, b);
+	buf_free(b);
+}
+
+static void
+seeds_pack_header(void)
+{
+	struct buf *b = new_buf();
+	uint8_t t[KL_PACK_TRAILER_LEN];
+	uint32_t h = KL_AEAD_OVERHEAD + (uint32_t)kl_padme(4 + 3 * 45);
+
+	pack_seed("one", 1);
+	pack_seed("three", 3);
+	/* H, then only a trailer: parses as the trailer of an H-byte pack. */
+	kl_pack_trailer_encode(h, t);
+	ok("trailer", buf_put_u64le(b, KL_PACK_PREAMBLE_LEN + 1000 + h +
+	                                   KL_PACK_TRAILER_LEN));
+	ok("trailer", buf_put(b, t, sizeof(t)));
+	put_variants("pack_header", "trailer", b);
+	buf_free(b);
+}
+
+static void
+seeds_index(void)
+{
+	struct kl_blob_entry e1[3], e2[1];
+	struct kl_index_pack packs[2];
+	struct kl_index ix = {NULL, 0};
+	struct buf *b = new_buf();
+
+	ok("index", kl_index_encode(&ix, b));
+	put_file("index", "no-packs", buf_data(b), buf_size(b));
+	buf_reset(b);
+	entries(e1, 3);
+	entries(e2, 1);
+	id_fill(&packs[0].pack_id, 0x70);
+	packs[0].e = e1;
+	packs[0].n = 3;
+	id_fill(&packs[1].pack_id, 0x90);
+	packs[1].e = e2;
+	packs[1].n = 1;
+	ix.packs = packs;
+	ix.n = 2;
+	ok("index", kl_index_encode(&ix, b));
+	put_variants("index", "two-packs", b);
+	buf_free(b);
+}
+
+static void
+seeds_snapshot(void)
+{
+	static char *paths[] = {"/etc", "/usr/share/doc"};
+	static char *tags[] = {"daily", "\xc3\xa9t\xc3\xa9"};
+	static char *root[] = {"/"};
+	struct kl_snapshot s;
+	struct buf *b = new_buf();
+
+	memset(&s, 0, sizeof(s));
+	s.time_s = 1700000123;
+	s.time_ns = 456789;
+	id_fill(&s.tree, 0x20);
+	id_fill(&s.parent, 0x30);
+	s.hostname = "host";
+	s.username = "root";
+	s.gid = 4;
+	s.paths = paths;
+	s.npaths = 2;
+	s.tags = tags;
+	s.ntags = 2;
+	s.files = 1234;
+	s.dirs = 56;
+	s.bytes = 789012345;
+	s.program = "kluis 0.1.0";
+	ok("snapshot", kl_snapshot_encode(&s, b));
+	put_variants("snapshot", "valid", b);
+	buf_reset(b);
+	memset(&s, 0, sizeof(s));
+	s.hostname = "h";
+	s.paths = root;
+	s.npaths = 1;
+	ok("snapshot", kl_snapshot_encode(&s, b));
+	put_file("snapshot", "minimal", buf_data(b), buf_size(b));
+	buf_free(b);
+}
+
+static void
+base_node(struct kl_node *n, const char *name, uint8_t type)
+{
+	memset(n, 0, sizeof(*n));
+	n->name = (uint8_t *)name;
+	n->name_len = strlen(name);
+	n->type = type;
+	n->mode = 0644;
+	n->uid = 1000;
+	n->gid = 100;
+	n->user = "alice";
+	n->group = "users";
+	n->mtime.s = 1600000000;
+	n->mtime.ns = 1;
+	n->atime.s = -1;
+	n->atime.ns = 999999999;
+	n->inode = 77;
+	n->nlink = 1;
+	n->target = "";
+}
+
+static void
+seeds_tree(void)
+{
+	static struct kl_xattr xa[] = {
+	    {"security.selinux", (uint8_t *)"ctx", 3},
+	    {"user.empty", NULL, 0},
+	};
+	static struct kl_hole holes[] = {{0, 4096}, {8192, 4096}};
+	struct kl_id chunks[2];
+	struct kl_node n[6];
+	struct kl_tree t = {NULL, 0};
+	struct buf *b = new_buf();
+
+	ok("tree", kl_tree_encode(&t, b));
+	put_file("tree", "empty-tree", buf_data(b), buf_size(b));
+	buf_reset(b);
+	base_node(&n[0], "chr", KL_NODE_CHR);
+	n[0].rdev = 0x501;
+	base_node(&n[1], "dir", KL_NODE_DIR);
+	n[1].mode = 01777;
+	id_fill(&n[1].subtree, 0xd0);
+	base_node(&n[2], "fifo", KL_NODE_FIFO);
+	base_node(&n[3], "file", KL_NODE_FILE);
+	n[3].size = 20000;
+	n[3].xattrs = xa;
+	n[3].nxattrs = 2;
+	n[3].holes = holes;
+	n[3].nholes = 2;
+	id_fill(&chunks[0], 1);
+	id_fill(&chunks[1], 2);
+	n[3].chunks = chunks;
+	n[3].nchunks = 2;
+	n[3].nlink = 2;
+	n[3].link_group = 7;
+	base_node(&n[4], "symlink", KL_NODE_SYMLINK);
+	n[4].mode = 0777;
+	n[4].target = "../some/where";
+	n[4].size = strlen(n[4].target);
+	base_node(&n[5], "\xff\xfe", KL_NODE_SOCK);
+	n[5].user = "";
+	n[5].group = "";
+	t.nodes = n;
+	t.n = 6;
+	ok("tree", kl_tree_encode(&t, b));
+	put_variants("tree", "all-types", b);
+	buf_reset(b);
+	t.nodes = &n[3];
+	t.n = 1;
+	ok("tree", kl_tree_encode(&t, b));
+	put_file("tree", "one-file", buf_data(b), buf_size(b));
+	buf_free(b);
+}
+
+static void
+keyfile_seed(const struct kl_keys *k, const char *pass, uint32_t ops,
+    const char *label, const char *name)
+{
+	struct kl_kdf_params kdf = {ops, 8192};
+	struct buf *b = new_buf();
+
+	ok("keyfile",
+	    kl_keyfile_seal(k, pass, strlen(pass), &kdf, 1700000000, label, b));
+	put_variants("keyfile", name, b);
+	buf_free(b);
+}
+
+static void
+seeds_keyfile(void)
+{
+	struct kl_keys *k = NULL, *bk = NULL;
+	struct kl_id repo, cfg;
+
+	id_fill(&repo, 0x10);
+	id_fill(&cfg, 0x50);
+	ok("keys", kl_keys_generate(&repo, &cfg, &k));
+	ok("keys", kl_keys_derive_backup(k, &bk));
+	keyfile_seed(k, FUZZ_PASS, 1, "laptop", "full");
+	keyfile_seed(bk, FUZZ_PASS, 2, "", "backup");
+	keyfile_seed(k, "another passphrase", 1, "x", "other-pass");
+	keyfile_seed(bk, FUZZ_PASS, 3, "slow-kdf", "slow-kdf");
+	kl_keys_free(bk);
+	kl_keys_free(k);
+}
+
+static void
+seeds_blob(void)
+{
+	uint8_t raw[4096];
+	struct buf *b = new_buf();
+	size_t i;
+
+	ok("blob", kl_blob_encode(NULL, KL_COMPRESSION_OFF, raw, 0, b));
+	put_file("blob", "empty-raw", buf_data(b), buf_size(b));
+	buf_reset(b);
+	ok("blob", kl_blob_encode(NULL, KL_COMPRESSION_OFF,
+	               (const uint8_t *)"hello, kluis", 12, b));
+	put_variants("blob", "stored", b);
+	buf_reset(b);
+	for (i = 0; i < sizeof(raw); i++)
+		raw[i] = (uint8_t) "abcabcabd"[i % 9];
+	ok("blob", kl_blob_encode(NULL, 3, raw, sizeof(raw), b));
+	put_variants("blob", "zstd", b);
+	buf_free(b);
+}
+
+static void
+aead_seed(const char *name, uint8_t type, uint8_t flags, size_t pt_len)
+{
+	uint8_t in[FUZZ_AEAD_HDR_LEN + 256];
+	size_t i;
+
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 37 + 11);
+	in[KL_KEY_LEN + KL_NONCE_LEN] = type;
+	in[KL_KEY_LEN + KL_NONCE_LEN + 1] = flags;
+	put_file("aead", name, in, FUZZ_AEAD_HDR_LEN + pt_len);
+}
+
+static void
+seeds_aead(void)
+{
+	uint8_t k[KL_KEY_LEN] = {0};
+	uint8_t ct[KL_AEAD_OVERHEAD + 5];
+	struct kl_id repo;
+
+	put_file("aead", "short", "k", 1);
+	aead_seed("no-plaintext", KL_OBJ_DATA, 0, 0);
+	aead_seed("tree-obj-id", KL_OBJ_TREE, FUZZ_AEAD_F_OBJ_ID, 100);
+	aead_seed("index-envelope", KL_OBJ_INDEX, FUZZ_AEAD_F_ENVELOPE, 256);
+	/* A real ciphertext (zero key, zero repo ID) as the whole input. */
+	memset(&repo, 0, sizeof(repo));
+	kl_aead_seal(
+	    k, &repo, KL_OBJ_DATA, NULL, (const uint8_t *)"hello", 5, ct);
+	put_file("aead", "ciphertext", ct, sizeof(ct));
+}
+
+static void
+chunker_seed(const char *name, uint8_t avg, uint8_t max, size_t len, int zeros)
+{
+	uint8_t *p = calloc(1, FUZZ_CHUNKER_HDR_LEN + len);
+	size_t i;
+
+	if (p == NULL)
+		die("chunker", KL_E_NOMEM);
+	p[0] = avg;
+	p[1] = max;
+	p[2] = 0x5c;
+	for (i = 3; i < FUZZ_CHUNKER_HDR_LEN; i++)
+		p[i] = (uint8_t)(i * 73);
+	if (!zeros)
+		randombytes_buf_deterministic(p + FUZZ_CHUNKER_HDR_LEN, len,
+		    (const uint8_t *)"kluis-fuzz-chunker-seed-00000000");
+	put_file("chunker", name, p, FUZZ_CHUNKER_HDR_LEN + len);
+	free(p);
+}
+
+static void
+seeds_chunker(void)
+{
+	chunker_seed("tiny", 0, 0, 100, 0);
+	chunker_seed("cut-at-min", 0, 0, 9000, 0);
+	chunker_seed("zeros-cut-at-max", 3, 2, 5000, 1);
+	chunker_seed("random-avg", 40, 10, 9000, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const char *targets[] = {"config", "pack_header", "index",
+	    "snapshot", "tree", "lock", "keyfile", "blob", "aead", "chunker"};
+	size_t i;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: fuzz_mkseeds <corpus-dir>\n");
+		return 2;
+	}
+	outdir = argv[1];
+	if (sodium_init() < 0)
+		die("sodium_init", KL_E_CRYPTO);
+	for (i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+		put_file(targets[i], "empty", "", 0);
+	seeds_config();
+	seeds_lock();
+	seeds_pack_header();
+	seeds_index();
+	seeds_snapshot();
+	seeds_tree();
+	seeds_keyfile();
+	seeds_blob();
+	seeds_aead();
+	seeds_chunker();
+	return 0;
+}
