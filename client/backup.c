@@ -279,7 +279,8 @@ frame_close(struct collector *c, struct kl_id *id)
 	uint64_t stored = 0;
 	int rc;
 
-	qsort(f->v, f->n, sizeof(*f->v), node_cmp);
+	if (f->n > 1)
+		qsort(f->v, f->n, sizeof(*f->v), node_cmp);
 	t.nodes = f->v;
 	t.n = f->n;
 	rc = kl_session_tree_add(c->bk->s, &t, id, &stored);

@@ -387,7 +387,8 @@ rows_load(struct cli *c, struct kl_repo *r, struct snap_row **out,
 			kl_snapshot_clear(&rows[k].s);
 	}
 	free(ids);
-	qsort(rows, k, sizeof(*rows), row_cmp);
+	if (k > 1)
+		qsort(rows, k, sizeof(*rows), row_cmp);
 	*out = rows;
 	*nout = k;
 	return rc;

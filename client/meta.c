@@ -170,7 +170,9 @@ xattrs_fill(const char *path, const char *list, size_t len,
 		if (rc != KL_OK)
 			return rc;
 	}
-	qsort(n->xattrs, n->nxattrs, sizeof(*n->xattrs), xattr_cmp);
+	if (n->nxattrs > 1)
+		qsort(n->xattrs, n->nxattrs, sizeof(*n->xattrs),
+		    xattr_cmp);
 	return KL_OK;
 }
 

@@ -158,7 +158,8 @@ plan_groups(struct rd *d)
 {
 	size_t i;
 
-	qsort(d->w, d->n, sizeof(*d->w), want_cmp);
+	if (d->n > 1)
+		qsort(d->w, d->n, sizeof(*d->w), want_cmp);
 	if ((d->groups = malloc((d->n + 1) * sizeof(size_t))) == NULL)
 		return KL_E_NOMEM;
 	for (i = 0; i < d->n; i++)
