@@ -624,8 +624,10 @@ parent_find(struct bk *bk, const char *host, struct kl_backup_stats *st)
 	    kl_repo_snapshot_ids(bk->r, &ids, &n) != KL_OK)
 		return;
 	for (i = 0; i < n; i++) {
-		if (kl_repo_snapshot_load(bk->r, &ids[i], &s) != KL_OK)
+		if (kl_repo_snapshot_load(bk->r, &ids[i], &s) != KL_OK) {
+			kl_repo_damage_add(bk->r);	/* reported at the end */
 			continue;
+		}
 		if (strcmp(s.hostname, host) == 0 &&
 		    same_paths(&s, bk->paths, bk->npaths) && s.time_s > best) {
 			best = s.time_s;

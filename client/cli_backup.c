@@ -68,7 +68,8 @@ compression_choose(const struct cli *c, int *level)
 }
 
 static void
-report(const struct cli *c, const struct kl_backup_stats *st)
+report(const struct cli *c, const struct kl_backup_stats *st,
+    size_t damaged)
 {
 	char hex[KL_ID_HEX_LEN + 1];
 
@@ -77,14 +78,15 @@ report(const struct cli *c, const struct kl_backup_stats *st)
 		printf("{\"snapshot_id\":\"%s\",\"files_new\":%llu,"
 		    "\"files_changed\":%llu,\"files_unmodified\":%llu,"
 		    "\"dirs\":%llu,\"bytes_read\":%llu,\"bytes_added\":%llu,"
-		    "\"duration_s\":%.3f,\"warnings\":%llu}\n", hex,
+		    "\"duration_s\":%.3f,\"warnings\":%llu,"
+		    "\"repository_damage\":%zu}\n", hex,
 		    (unsigned long long)st->files_new,
 		    (unsigned long long)st->files_changed,
 		    (unsigned long long)st->files_unmodified,
 		    (unsigned long long)st->dirs,
 		    (unsigned long long)st->bytes_read,
 		    (unsigned long long)st->bytes_added, st->duration_s,
-		    (unsigned long long)st->warnings);
+		    (unsigned long long)st->warnings, damaged);
 		return;
 	}
 	if (c->verbose) {
@@ -172,7 +174,7 @@ cmd_backup(struct cli *c)
 	} else if (rc != KL_OK)
 		rc = failed(c, r, rc);
 	else {
-		report(c, &st);
+		report(c, &st, kl_repo_damage_count(r));
 		rc = st.warnings > 0 ? EXIT_PARTIAL : EXIT_OK;
 		if (rc == EXIT_PARTIAL)
 			cli_warn(c, "%llu source problem%s (listed above); the "

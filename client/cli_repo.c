@@ -68,7 +68,10 @@ cmd_init(struct cli *c)
 	o.key_out = c->key_file;
 	rc = kl_repo_init(c->repo, pass, plen, &o, &r);
 	cli_password_free(pass, plen);
-	if (rc == KL_E_EXISTS) {
+	if (rc == KL_E_EXISTS && r != NULL && *kl_repo_errmsg(r) != '\0') {
+		cli_err(c, "%s", kl_repo_errmsg(r));
+		rc = EXIT_FATAL;
+	} else if (rc == KL_E_EXISTS) {
 		cli_err(c, "%s already exists and is not empty: refusing to "
 		    "create a repository there", c->repo);
 		rc = EXIT_FATAL;
@@ -86,9 +89,10 @@ cmd_init(struct cli *c)
 			printf("}\n");
 		} else if (!c->quiet)
 			printf("created kluis repository %.8s at %s\n"
-			    "Keep the passphrase%s safe: without them the "
+			    "Keep the passphrase%s safe: without %s the "
 			    "backups cannot be read.\n", hex, c->repo,
-			    c->key_file ? " and the key file" : "");
+			    c->key_file ? " and the key file" : "",
+			    c->key_file ? "them" : "it");
 	}
 	cli_close(c, r);
 	return rc;
@@ -663,7 +667,8 @@ cmd_stats(struct cli *c)
 	for (i = 0; i < n; i++)
 		raw += rows[i].s.bytes;
 	stats_print(c, &s, kl_repo_is_full(r), n, raw);
-	rc = damaged > 0 ? EXIT_FATAL : EXIT_OK;
+	/* a listing of the repository that skipped damage is not a success */
+	rc = damaged > 0 || kl_repo_damage_count(r) > 0 ? EXIT_FATAL : EXIT_OK;
 out:
 	for (i = 0; rows != NULL && i < n; i++)
 		kl_snapshot_clear(&rows[i].s);

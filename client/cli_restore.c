@@ -104,6 +104,7 @@ cmd_restore(struct cli *c)
 	o.overwrite = c->overwrite;
 	o.warn = cli_warn_path;
 	o.warn_arg = c;
+	kl_repo_clear_err(r);
 	rc = kl_restore_run(r, &id, &o, &st);
 	if (rc == KL_E_EXISTS) {
 		cli_err(c, "target %s is not empty: nothing restored (use "
@@ -114,7 +115,7 @@ cmd_restore(struct cli *c)
 		    c->target);
 		rc = EXIT_FATAL;
 	} else if (rc == KL_E_NOTFOUND && *kl_repo_errmsg(r) == '\0') {
-		/* an --include that is not in the snapshot: named above */
+		/* the target or an --include: named above */
 		rc = EXIT_FATAL;
 	} else if (rc != KL_OK) {
 		cli_err(c, "restore into %s failed: %s", c->target,

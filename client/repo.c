@@ -96,6 +96,18 @@ backend_open(const char *url, int create, const uint8_t *cfg, size_t cfg_len,
 }
 
 void
+kl_repo_clear_err(struct kl_repo *r)
+{
+	repo_seterr(r, "%s", "");
+}
+
+void
+kl_repo_damage_add(struct kl_repo *r)
+{
+	repo_damage_note(r);
+}
+
+void
 repo_damage_note(struct kl_repo *r)
 {
 	pthread_mutex_lock(&r->mu);
@@ -449,6 +461,13 @@ kl_repo_init(const char *url, const char *pass, size_t pass_len,
 	*out = NULL;
 	if ((r = repo_alloc()) == NULL || (cb = buf_new(4096)) == NULL)
 		goto out;
+	/* refuse before creating anything: a key file may be the only copy */
+	if (o->key_out != NULL && access(o->key_out, F_OK) == 0) {
+		repo_seterr(r, "key file %s already exists: refusing to "
+		    "overwrite it", o->key_out);
+		rc = KL_E_EXISTS;
+		goto out;
+	}
 	crypto_box_keypair(pk, sk);
 	if ((rc = config_build(o, pk, &r->cfg, cb)) != KL_OK)
 		goto out;

@@ -47,6 +47,19 @@ struct rs {
 	int is_root_user;
 };
 
+/* Warns about the current path, named as TARGET/relative. */
+static void
+rs_warn_here(struct rs *s, int err, const char *what)
+{
+	char path[2 * KL_PATH_MAX + 2];
+
+	snprintf(path, sizeof(path), "%s%s%s", s->o->target,
+	    s->rlen ? "/" : "", s->rel);
+	s->st->errors++;
+	if (s->o->warn != NULL)
+		s->o->warn(s->o->warn_arg, path, err, what);
+}
+
 static void
 rs_warn(struct rs *s, const char *path, int err, const char *what)
 {
@@ -310,7 +323,7 @@ restore_entry(struct rs *s, const struct kl_node *n)
 		goto out;
 	rc = restore_node(s, n, state);
 	if (rc != KL_OK && !fatal(rc)) {
-		rs_warn(s, s->snap, rc, "could not be restored");
+		rs_warn_here(s, rc, "could not be restored");
 		rc = KL_OK;
 	}
 out:
@@ -329,7 +342,7 @@ restore_tree(struct rs *s, const struct kl_id *tree)
 	int rc;
 
 	if ((rc = kl_repo_tree_load(s->r, tree, &t)) != KL_OK) {
-		rs_warn(s, s->slen ? s->snap : "/", rc, kl_repo_errmsg(s->r));
+		rs_warn_here(s, rc, kl_repo_errmsg(s->r));
 		return fatal(rc) ? rc : KL_OK;
 	}
 	for (i = 0; i < t.n && rc == KL_OK; i++)
@@ -483,7 +496,12 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 	s.st = stats;
 	s.root = -1;
 	s.is_root_user = geteuid() == 0;
-	if ((rc = target_open(o->target, o->overwrite, &s.root)) == KL_OK)
+	rc = target_open(o->target, o->overwrite, &s.root);
+	if (rc != KL_OK && rc != KL_E_EXISTS && rc != KL_E_INVAL &&
+	    o->warn != NULL)
+		o->warn(o->warn_arg, o->target, rc, "cannot create or open the "
+		    "target directory; nothing restored");
+	if (rc == KL_OK)
 		rc = run(&s, snap);
 	if (s.root >= 0)
 		close(s.root);

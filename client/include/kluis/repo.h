@@ -129,6 +129,10 @@ int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
  * snapshots): how many, and a message naming each (at most 64 kept).
  */
 size_t kl_repo_damage_count(const struct kl_repo *r);
+/* Records the file named by the last error as damaged and skipped. */
+void kl_repo_damage_add(struct kl_repo *r);
+/* Clears the last error's detail. */
+void kl_repo_clear_err(struct kl_repo *r);
 const char *kl_repo_damage_msg(const struct kl_repo *r, size_t i);
 
 /* Lists the ids of all files of type t (unsorted); *ids is malloc'd. */
