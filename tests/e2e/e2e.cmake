@@ -7,3 +7,5 @@ add_test(NAME e2e_bad_input COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/bad_inp
 set_tests_properties(e2e_fidelity e2e_real_trees e2e_incremental e2e_bad_input PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_escape COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/escape.sh $<TARGET_FILE:kluis>)
 set_tests_properties(e2e_escape PROPERTIES TIMEOUT 120)
+add_test(NAME e2e_cli_rules COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/cli_rules.sh $<TARGET_FILE:kluis>)
+set_tests_properties(e2e_cli_rules PROPERTIES TIMEOUT 120)

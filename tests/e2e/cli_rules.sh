@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Command-line rules that protect operators: key files are never
+# overwritten, new passphrases never come from KLUIS_PASSWORD_COMMAND and
+# are never empty, operating-system refusals are not "wrong key" (12),
+# listings and restores name what is missing, damaged index files are
+# skipped, reported and repaired by the next backup.
+# usage: cli_rules.sh KLUIS
+set -u
+KLUIS=$1
+. "$(dirname "$0")/lib.sh"
+e2e_init cli-rules
+
+E2E_WHAT="init"
+expect_exit 0 k init --kdf interactive
+mkdir -p "$WORK/src/a" "$WORK/src/b"
+echo one > "$WORK/src/a/f1"
+head -c 200000 /dev/urandom > "$WORK/src/b/f2"
+E2E_WHAT="first backup"
+expect_exit 0 k backup "$WORK/src" -q
+
+# --- key files are never overwritten
+echo "precious" > "$WORK/existing.key"
+make_password "$WORK/p2" "second passphrase"
+E2E_WHAT="key add --out onto an existing file"
+expect_exit 1 k key add --out "$WORK/existing.key" --new-password-file "$WORK/p2" --kdf interactive
+expect_stderr_contains "already exists"
+check "the existing file is untouched" grep -qx precious "$WORK/existing.key"
+E2E_WHAT="init --key-file onto an existing file"
+expect_exit 1 "$KLUIS" -r "$WORK/repo2" --password-file "$PW" --key-file "$WORK/existing.key" init --kdf interactive
+expect_stderr_contains "already exists"
+check "no repository was created" test ! -e "$WORK/repo2"
+check "the existing key file is untouched" grep -qx precious "$WORK/existing.key"
+
+# --- new passphrases
+E2E_WHAT="key add with only KLUIS_PASSWORD_COMMAND and no terminal"
+KLUIS_PASSWORD_COMMAND="cat $PW" expect_exit 1 "$KLUIS" -r "$REPO" key add --out "$WORK/k3" --kdf interactive </dev/null
+expect_stderr_contains "--new-password-file"
+check "no key file was written" test ! -e "$WORK/k3"
+: > "$WORK/empty"
+E2E_WHAT="key add with an empty new passphrase"
+expect_exit 1 k key add --out "$WORK/k4" --new-password-file "$WORK/empty" --kdf interactive
+expect_stderr_contains "empty"
+E2E_WHAT="an empty KLUIS_PASSWORD_FILE counts as unset"
+KLUIS_PASSWORD_FILE= expect_exit 1 "$KLUIS" -r "$REPO" snapshots </dev/null
+expect_stderr_contains "no repository passphrase given"
+
+# --- the operating system refusing is exit 1, not 12
+if command -v setpriv >/dev/null; then
+	chmod 700 "$REPO"
+	E2E_WHAT="a repository the user may not read"
+	expect_exit 1 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$KLUIS" -r "$REPO" --password-file /dev/null snapshots
+	expect_stderr_contains "permission denied by the operating system"
+	chmod 755 "$REPO"
+fi
+
+# --- listings and restores name what is missing
+E2E_WHAT="ls of a path that is not in the snapshot"
+expect_exit 1 k ls latest /no/such/path
+expect_stderr_contains "is not in the snapshot"
+E2E_WHAT="restore --include of a missing path"
+expect_exit 1 k restore latest --target "$WORK/r1" --include /no/such/path
+expect_stderr_contains "is not in the snapshot"
+check "nothing was created in the target" test -z "$(ls -A "$WORK/r1" 2>/dev/null)"
+touch "$WORK/afile"
+E2E_WHAT="restore into a regular file"
+expect_exit 1 k restore latest --target "$WORK/afile"
+expect_stderr_contains "not a directory"
+E2E_WHAT="restore below a missing parent"
+expect_exit 1 k restore latest --target "$WORK/missing/parent/dir"
+expect_stderr_contains "target directory"
+
+# --- backup-only keys: stats does not pretend there are no snapshots
+E2E_WHAT="key add --backup-only"
+expect_exit 0 k key add --backup-only --out "$WORK/bk.key" --new-password-file "$WORK/p2" --kdf interactive
+E2E_WHAT="stats with a backup-only key"
+expect_exit 0 "$KLUIS" -r "$REPO" --key-file "$WORK/bk.key" --password-file "$WORK/p2" stats --json
+check "snapshots is null, not 0" test "$(json_field snapshots)" = None
+
+# --- a damaged index file is skipped, reported, and repaired
+idx=$(find "$REPO/index" -type f ! -name '.*' | head -n 1)
+chmod u+w "$idx"
+printf 'X' | dd of="$idx" bs=1 seek=40 conv=notrunc 2>/dev/null
+echo two > "$WORK/src/a/f3"
+E2E_WHAT="backup with a damaged index file"
+expect_exit 0 k backup "$WORK/src" --json
+expect_stderr_contains "skipped a damaged repository file: index/"
+check "the backup reports the damage" test "$(json_field repository_damage)" = 1
+E2E_WHAT="stats exits 1 while the repository is damaged"
+expect_exit 1 k stats
+mv "$idx" "$WORK/damaged-index"
+E2E_WHAT="restore latest after the damaged index was moved aside"
+expect_exit 0 k restore latest --target "$WORK/r2"
+treecmp "the new snapshot is complete (the data was stored again)" \
+	"$WORK/src" "$WORK/r2$WORK/src"
+
+e2e_finish
