@@ -80,11 +80,13 @@ pass_take(const uint8_t *p, size_t n, char **out, size_t *len)
 
 	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
 		n--;
-	if (memchr(p, '\n', n) != NULL || memchr(p, '\0', n) != NULL)
+	if (n > 0 && (memchr(p, '\n', n) != NULL ||
+	    memchr(p, '\0', n) != NULL))
 		return KL_E_INVAL;
 	if ((s = sodium_malloc(n + 1)) == NULL)
 		return KL_E_NOMEM;
-	memcpy(s, p, n);
+	if (n > 0)
+		memcpy(s, p, n);
 	s[n] = '\0';
 	*out = s;
 	*len = n;
