@@ -105,6 +105,9 @@ if bm_have_tool kluis; then
 	[ -x "$KLUIS" ] || bm_die "no kluis binary at $KLUIS"
 fi
 
+KLUIS_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+KLUIS_BUILT=$( [ -n "$KLUIS" ] && date -u -r "$KLUIS" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo '?')
+
 CAN_DROP=0
 if bm_can_drop_caches; then
 	CAN_DROP=1
@@ -298,7 +301,7 @@ report() {
 		echo "- command: \`bench/run.sh $ORIG_ARGS\`"
 		echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 		echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
-		bm_have_tool kluis && echo "- kluis: $KLUIS ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+		bm_have_tool kluis && echo "- kluis: $KLUIS, built $KLUIS_BUILT; work tree HEAD at start $KLUIS_REV"
 		bm_have_tool restic && echo "- $(restic version 2>/dev/null | head -n1), repository v2, --compression auto"
 		bm_have_tool borg && echo "- $(borg --version 2>/dev/null), repokey-blake2, --compression zstd,3"
 		echo "- runs: $RUNS per measurement, medians shown; raw numbers: $BM_TSV"
