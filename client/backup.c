@@ -70,14 +70,15 @@ pipe_clear(struct pipe *p)
 	pthread_cond_destroy(&p->space);
 }
 
-/* Slots are reused only once both the collector and the workers are past
- * them. */
+/*
+ * A slot is free once the collector is past it.  Every item before head is
+ * done, so no worker needs it: workers that lag behind jump to head under
+ * the mutex before they look at a slot (pipe_take_work).
+ */
 static int
 pipe_has_room(const struct pipe *p, const struct item *it)
 {
-	uint64_t lo = p->head < p->work_next ? p->head : p->work_next;
-
-	if (p->tail - lo >= p->cap)
+	if (p->tail - p->head >= p->cap)
 		return 0;
 	return it->kind != IT_CHUNK || p->inflight == 0 ||
 	    p->inflight + it->len <= KL_BACKUP_INFLIGHT_MAX;
@@ -99,8 +100,11 @@ pipe_push(struct pipe *p, struct item *it)
 	else
 		it->done = 1;
 	p->ring[p->tail++ % p->cap] = it;
-	pthread_cond_broadcast(&p->work);
-	pthread_cond_broadcast(&p->done);
+	/* one waiter per condition: a worker for work, the collector for
+	 * done (closing and aborting broadcast instead) */
+	if (it->kind == IT_CHUNK)
+		pthread_cond_signal(&p->work);
+	pthread_cond_signal(&p->done);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
 }
@@ -123,12 +127,12 @@ pipe_take_work(struct pipe *p)
 			it = p->ring[p->work_next++ % p->cap];
 			break;
 		}
-		pthread_cond_broadcast(&p->space);
+		pthread_cond_signal(&p->space);
 		if (p->closed)
 			break;
 		pthread_cond_wait(&p->work, &p->mu);
 	}
-	pthread_cond_broadcast(&p->space);
+	pthread_cond_signal(&p->space);
 	pthread_mutex_unlock(&p->mu);
 	return it;
 }
@@ -141,8 +145,8 @@ pipe_work_done(struct pipe *p, struct item *it)
 	it->done = 1;
 	if (it->rc != KL_OK)
 		p->abort = 1;
-	pthread_cond_broadcast(&p->done);
-	pthread_cond_broadcast(&p->space);
+	pthread_cond_signal(&p->done);
+	pthread_cond_signal(&p->space);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -160,7 +164,7 @@ pipe_take_next(struct pipe *p)
 		while (!it->done)
 			pthread_cond_wait(&p->done, &p->mu);
 		p->ring[p->head++ % p->cap] = NULL;
-		pthread_cond_broadcast(&p->space);
+		pthread_cond_signal(&p->space);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return it;

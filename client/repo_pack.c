@@ -48,33 +48,58 @@ struct kl_session {
 	int failed;
 };
 
-static pthread_key_t zkey;
-static pthread_once_t zonce = PTHREAD_ONCE_INIT;
+/*
+ * Per-thread state of the threads that add blobs: a zstd context and two
+ * scratch buffers that keep their capacity, so that sealing a blob
+ * allocates nothing (fresh MiB-sized buffers cost a page fault per 4 KiB).
+ * Freed at thread exit.
+ */
+struct tls {
+	ZSTD_CCtx *zctx;
+	struct buf *pt;		/* encoded plaintext */
+	struct buf *st;		/* sealed blob */
+};
+
+static pthread_key_t tkey;
+static pthread_once_t tonce = PTHREAD_ONCE_INIT;
 
 static void
-zctx_free(void *p)
+tls_free(void *p)
 {
-	ZSTD_freeCCtx(p);
+	struct tls *t = p;
+
+	ZSTD_freeCCtx(t->zctx);
+	buf_free(t->pt);
+	buf_free(t->st);
+	free(t);
 }
 
 static void
-zkey_init(void)
+tkey_init(void)
 {
-	pthread_key_create(&zkey, zctx_free);
+	pthread_key_create(&tkey, tls_free);
 }
 
-/* One compression context per thread, freed at thread exit. */
-static ZSTD_CCtx *
-thread_zctx(void)
+static struct tls *
+thread_state(void)
 {
-	ZSTD_CCtx *c;
+	struct tls *t;
 
-	pthread_once(&zonce, zkey_init);
-	if ((c = pthread_getspecific(zkey)) == NULL) {
-		c = ZSTD_createCCtx();
-		pthread_setspecific(zkey, c);
+	pthread_once(&tonce, tkey_init);
+	if ((t = pthread_getspecific(tkey)) != NULL)
+		return t;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->zctx = ZSTD_createCCtx();
+	t->pt = buf_new(kl_blob_encode_bound(KL_BLOB_RAW_MAX));
+	t->st = buf_new(kl_blob_encode_bound(KL_BLOB_RAW_MAX) +
+	    KL_AEAD_OVERHEAD);
+	if (t->zctx == NULL || t->pt == NULL || t->st == NULL ||
+	    pthread_setspecific(tkey, t) != 0) {
+		tls_free(t);
+		return NULL;
 	}
-	return c;
+	return t;
 }
 
 static void
@@ -129,44 +154,61 @@ kl_session_free(struct kl_session *s)
 	free(s);
 }
 
-/* Encodes and encrypts raw into a new buffer holding the stored blob. */
+/* Encodes and encrypts raw into the thread's scratch buffer *out. */
 static int
 blob_seal(struct kl_session *s, uint8_t type, const struct kl_id *id,
     const uint8_t *raw, size_t raw_len, struct buf **out)
 {
-	struct buf *pt = NULL, *st = NULL;
+	struct tls *t;
 	uint8_t *ct;
-	int rc = KL_E_NOMEM;
+	int rc;
 
 	*out = NULL;
-	if ((pt = buf_new(kl_blob_encode_bound(raw_len))) == NULL)
-		goto out;
-	if ((rc = kl_blob_encode(thread_zctx(), s->level, raw, raw_len,
-	    pt)) != KL_OK)
-		goto out;
-	rc = KL_E_NOMEM;
-	if ((st = buf_new(buf_size(pt) + KL_AEAD_OVERHEAD)) == NULL)
-		goto out;
-	if ((rc = buf_reserve(st, buf_size(pt) + KL_AEAD_OVERHEAD, &ct)) != 0)
-		goto out;
-	kl_aead_seal(s->key, &s->r->keys->repo_id, type, id, buf_data(pt),
-	    buf_size(pt), ct);
-	*out = st;
-	st = NULL;
-out:
-	buf_free(pt);
-	buf_free(st);
-	return rc;
+	if ((t = thread_state()) == NULL)
+		return KL_E_NOMEM;
+	buf_reset(t->pt);
+	buf_reset(t->st);
+	if ((rc = kl_blob_encode(t->zctx, s->level, raw, raw_len, t->pt)) != 0)
+		return rc;
+	if ((rc = buf_reserve(t->st, buf_size(t->pt) + KL_AEAD_OVERHEAD,
+	    &ct)) != KL_OK)
+		return rc;
+	kl_aead_seal(s->key, &s->r->keys->repo_id, type, id, buf_data(t->pt),
+	    buf_size(t->pt), ct);
+	*out = t->st;
+	return KL_OK;
+}
+
+/* Room for a pack at its target plus the largest blob, reserved once:
+ * the buffer never moves, and untouched pages cost no memory. */
+static struct buf *
+builder_data_new(const struct kl_session *s)
+{
+	size_t cap = s->r->cfg.pack_target + kl_blob_encode_bound(
+	    KL_BLOB_RAW_MAX) + KL_AEAD_OVERHEAD;
+	struct buf *b;
+	uint8_t *p;
+
+	if (cap > KL_PACK_MAX)
+		cap = KL_PACK_MAX;
+	if ((b = buf_new(KL_PACK_MAX)) == NULL)
+		return NULL;
+	if (buf_reserve(b, cap, &p) != KL_OK) {
+		buf_free(b);
+		return NULL;
+	}
+	buf_unput(b, cap);
+	return b;
 }
 
 static int
-builder_append(struct builder *b, uint8_t type, const struct kl_id *id,
-    const struct buf *stored, size_t raw_len)
+builder_append(struct kl_session *s, struct builder *b, uint8_t type,
+    const struct kl_id *id, const struct buf *stored, size_t raw_len)
 {
 	struct pending *np;
 	int rc;
 
-	if (b->data == NULL && (b->data = buf_new(KL_PACK_MAX)) == NULL)
+	if (b->data == NULL && (b->data = builder_data_new(s)) == NULL)
 		return KL_E_NOMEM;
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 256;
@@ -346,6 +388,8 @@ pack_write(struct kl_session *s, struct builder *b)
 		goto out;
 	if ((rc = pack_build(s, b, f, e)) != KL_OK)
 		goto out;
+	buf_free(b->data);	/* laid out in f now: do not hold it twice */
+	b->data = NULL;
 	if ((rc = repo_file_put(s->r, KL_FT_DATA, f, &id)) != KL_OK)
 		goto out;
 	pthread_mutex_lock(&s->mu);
@@ -408,7 +452,7 @@ kl_session_blob_add(struct kl_session *s, uint8_t type,
 	pthread_mutex_lock(&s->mu);
 	if (pack_would_overflow(&s->cur, buf_size(st)))
 		detach(s, &before);
-	rc = builder_append(&s->cur, type, id, st, raw_len);
+	rc = builder_append(s, &s->cur, type, id, st, raw_len);
 	if (rc == KL_OK && pack_reached_target(s))
 		detach(s, &after);
 	pthread_mutex_unlock(&s->mu);
@@ -423,7 +467,6 @@ kl_session_blob_add(struct kl_session *s, uint8_t type,
 		if (stored != NULL)
 			*stored = buf_size(st);
 	}
-	buf_free(st);
 	return rc == KL_OK ? KL_OK : session_fail(s, rc);
 }
 

@@ -4,7 +4,8 @@
  * pipeline").  Reading, chunking and storing overlap: one reader thread,
  * one worker per core for hashing, compression and encryption, and the
  * calling thread assembling trees in order.  Memory is bounded by
- * KL_BACKUP_INFLIGHT_MAX bytes of chunks in flight plus two packs.
+ * KL_BACKUP_INFLIGHT_MAX bytes of chunks in flight, the pack being filled,
+ * packs being written, and per-worker scratch buffers.
  */
 #ifndef KLUIS_BACKUP_H
 #define KLUIS_BACKUP_H
@@ -16,7 +17,8 @@
 
 struct kl_repo;
 
-#define KL_BACKUP_INFLIGHT_MAX ((size_t)64 << 20)
+/* Enough to keep every worker busy with a maximal (8 MiB) chunk. */
+#define KL_BACKUP_INFLIGHT_MAX ((size_t)24 << 20)
 
 /* Called for each source problem (unreadable, vanished, changed while
  * read, excluded type...): path, error code, a short description. */
