@@ -767,7 +767,9 @@ kl_backup_run(struct kl_repo *r, const struct kl_backup_opts *o,
 	parent_find(&bk, host, stats);
 	if ((rc = kl_repo_lock(r, 0)) != KL_OK)
 		goto out;
-	if ((rc = kl_session_begin(r, o->compression, &bk.s)) != KL_OK)
+	if ((rc = kl_session_begin(r, o->compression, &bk.s)) != KL_OK ||
+	    (rc = kl_session_adopt_orphans(bk.s, &stats->packs_adopted,
+	    &stats->bytes_adopted)) != KL_OK)
 		goto unlock;
 	if ((rc = run_pipeline(&bk, stats, &root)) != KL_OK)
 		goto unlock;

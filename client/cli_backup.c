@@ -94,6 +94,9 @@ report(const struct cli *c, const struct kl_backup_stats *st,
 
 		if (!kl_id_is_zero(&st->parent))
 			kl_id_hex(&st->parent, ph);
+		printf("packs adopted from an interrupted backup: %llu "
+		    "(%llu bytes)\n", (unsigned long long)st->packs_adopted,
+		    (unsigned long long)st->bytes_adopted);
 		printf("parent snapshot: %s\nnew blobs: %llu; other entries: "
 		    "%llu; bytes in snapshot: %llu\n", ph,
 		    (unsigned long long)st->blobs_added,

@@ -165,6 +165,13 @@ index_table_packs(const struct kl_index_table *t)
 	return t->npacks;
 }
 
+void
+index_table_pack_ids(struct kl_index_table *t, struct kl_id **ids, size_t *n)
+{
+	*ids = t->packs;
+	*n = t->npacks;
+}
+
 int
 index_table_foreach(const struct kl_index_table *t,
     int (*cb)(void *, const struct kl_id *, const struct kl_blob_loc *),

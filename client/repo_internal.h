@@ -69,6 +69,9 @@ int index_table_get(const struct kl_index_table *t, const struct kl_id *id,
     struct kl_blob_loc *loc);
 uint64_t index_table_count(const struct kl_index_table *t);
 uint64_t index_table_packs(const struct kl_index_table *t);
+/* The table's pack ids (may repeat); *ids points into the table. */
+void index_table_pack_ids(struct kl_index_table *t, struct kl_id **ids,
+    size_t *n);
 int index_table_foreach(const struct kl_index_table *t,
     int (*cb)(void *, const struct kl_id *, const struct kl_blob_loc *),
     void *arg);

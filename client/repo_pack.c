@@ -283,8 +283,9 @@ pack_header_seal(struct kl_session *s, const struct kl_blob_entry *e,
 	ct_len = buf_size(pt) + KL_AEAD_OVERHEAD;
 	if ((rc = buf_reserve(f, ct_len, &ct)) != KL_OK)
 		goto out;
-	kl_aead_seal(s->key, &s->r->keys->repo_id, KL_OBJ_PACK_HEADER, NULL,
-	    buf_data(pt), buf_size(pt), ct);
+	/* FORMAT.md §8: the index key, so any key can adopt the pack */
+	kl_aead_seal(s->r->keys->index_key, &s->r->keys->repo_id,
+	    KL_OBJ_PACK_HEADER, NULL, buf_data(pt), buf_size(pt), ct);
 	kl_pack_trailer_encode((uint32_t)ct_len, tr);
 	rc = buf_put(f, tr, sizeof(tr));
 out:
@@ -569,4 +570,122 @@ kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
 	if ((rc = snapshot_write(s, snap, snap_id)) != KL_OK)
 		return rc;
 	return index_merge(s);
+}
+
+/* ---- adopting packs of interrupted backups ---- */
+
+static int
+id_sort(const void *a, const void *b)
+{
+	return kl_id_cmp(a, b);
+}
+
+struct adopt {
+	struct kl_session *s;
+	struct kl_id *known;	/* sorted pack ids named by index files */
+	size_t nknown;
+	uint64_t packs, bytes;
+};
+
+/* Reads and decrypts the header of pack id (size bytes long). */
+static int
+orphan_header(struct kl_repo *r, const struct kl_id *id, uint64_t size,
+    struct kl_blob_entry **e, size_t *n)
+{
+	char name[KL_ID_HEX_LEN + 1];
+	struct buf *tr = NULL, *h = NULL;
+	uint8_t *pt = NULL;
+	uint64_t hoff;
+	uint32_t hlen;
+	int rc;
+
+	kl_id_hex(id, name);
+	if (size < KL_PACK_PREAMBLE_LEN + KL_PACK_TRAILER_LEN)
+		return KL_E_CORRUPT;
+	if ((rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name,
+	    size - KL_PACK_TRAILER_LEN, KL_PACK_TRAILER_LEN,
+	    KL_PACK_TRAILER_LEN, &tr)) != KL_OK ||
+	    (rc = kl_pack_trailer_decode(buf_data(tr), buf_size(tr), size,
+	    &hoff, &hlen)) != KL_OK ||
+	    (rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, hoff, hlen,
+	    hlen, &h)) != KL_OK)
+		goto out;
+	rc = KL_E_NOMEM;
+	if (hlen < KL_AEAD_OVERHEAD || (pt = malloc(hlen)) == NULL)
+		goto out;
+	rc = kl_aead_open(r->keys->index_key, &r->keys->repo_id,
+	    KL_OBJ_PACK_HEADER, NULL, buf_data(h), hlen, pt);
+	if (rc == KL_OK)
+		rc = kl_pack_header_decode(pt, hlen - KL_AEAD_OVERHEAD, hoff, e,
+		    n);
+out:
+	free(pt);
+	buf_free(tr);
+	buf_free(h);
+	return rc;
+}
+
+static int
+adopt_one(void *arg, const char *name, uint64_t size)
+{
+	struct adopt *a = arg;
+	struct kl_session *s = a->s;
+	struct kl_blob_entry *e = NULL;
+	struct kl_blob_loc loc;
+	struct kl_id id;
+	size_t i, n;
+	int rc;
+
+	if (kl_id_parse(name, &id) != KL_OK || bsearch(&id, a->known,
+	    a->nknown, sizeof(id), id_sort) != NULL)
+		return 0;
+	if ((rc = orphan_header(s->r, &id, size, &e, &n)) != KL_OK) {
+		/* not adoptable (damaged, or not ours): it costs a re-upload */
+		free(e);
+		return rc == KL_E_NOMEM ? rc : 0;
+	}
+	loc.pack = id;
+	for (i = 0; i < n; i++) {
+		loc.type = e[i].type;
+		loc.offset = e[i].offset;
+		loc.stored_len = e[i].stored_len;
+		loc.raw_len = e[i].raw_len;
+		if ((rc = index_table_put(s->r->index, &e[i].id, &loc)) < 0)
+			break;
+	}
+	if (rc >= 0 && (rc = ix_add(&s->done, &s->done_cap, &id, e, n)) == 0)
+		e = NULL;
+	free(e);
+	a->packs++;
+	a->bytes += size;
+	return rc < 0 ? rc : 0;
+}
+
+int
+kl_session_adopt_orphans(struct kl_session *s, uint64_t *packs,
+    uint64_t *bytes)
+{
+	struct adopt a;
+	size_t n;
+	int rc;
+
+	struct kl_id *ids;
+
+	memset(&a, 0, sizeof(a));
+	a.s = s;
+	*packs = *bytes = 0;
+	/* a sorted copy: index slots refer to packs by their position */
+	index_table_pack_ids(s->r->index, &ids, &n);
+	if ((a.known = malloc((n + 1) * sizeof(*ids))) == NULL)
+		return KL_E_NOMEM;
+	if (n > 0)
+		memcpy(a.known, ids, n * sizeof(*ids));
+	a.nknown = n;
+	if (n > 1)
+		qsort(a.known, n, sizeof(*a.known), id_sort);
+	rc = s->r->be.ops->list(s->r->be.ctx, KL_FT_DATA, adopt_one, &a);
+	free(a.known);
+	*packs = a.packs;
+	*bytes = a.bytes;
+	return rc;
 }

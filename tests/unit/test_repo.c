@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "kluis/buf.h"
 #include "kluis/err.h"
@@ -400,6 +401,50 @@ test_tampered_pack_is_corrupt(void **state)
 	kl_repo_close(r);
 }
 
+/* A killed backup's packs (written, never indexed) are not sent again. */
+static void
+test_interrupted_backup_packs_are_adopted(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *r = make_repo(f);
+	struct kl_session *s = NULL;
+	struct kl_id ids[20];
+	uint8_t *data = malloc(1 << 20);
+	uint8_t seed[32] = { 7 };
+	uint64_t packs, bytes;
+	int i, added, sent = 0;
+
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+	for (i = 0; i < 20; i++) {	/* > 16 MiB: at least one full pack */
+		seed[1] = (uint8_t)i;
+		randombytes_buf_deterministic(data, 1 << 20, seed);
+		kl_blob_id(kl_repo_keys(r), data, 1 << 20, &ids[i]);
+		assert_int_equal(kl_session_blob_add(s, KL_OBJ_DATA, &ids[i],
+		    data, 1 << 20, &added, NULL), KL_OK);
+	}
+	kl_session_free(s);	/* killed: no index file, no snapshot */
+	kl_repo_close(r);
+
+	r = open_repo(f, NULL, PASS);
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+	assert_int_equal(kl_session_adopt_orphans(s, &packs, &bytes), KL_OK);
+	assert_true(packs >= 1);
+	for (i = 0; i < 20; i++) {
+		seed[1] = (uint8_t)i;
+		randombytes_buf_deterministic(data, 1 << 20, seed);
+		assert_int_equal(kl_session_blob_add(s, KL_OBJ_DATA, &ids[i],
+		    data, 1 << 20, &added, NULL), KL_OK);
+		sent += added;
+	}
+	/* only the blobs of the pack that was still being filled */
+	assert_true(sent < 20 - 14);
+	kl_session_free(s);
+	kl_repo_close(r);
+	free(data);
+}
+
 int
 main(void)
 {
@@ -420,6 +465,7 @@ main(void)
 		T(test_snapshot_resolve_prefix_rules),
 		T(test_pack_order_does_not_follow_insertion),
 		T(test_tampered_pack_is_corrupt),
+		T(test_interrupted_backup_packs_are_adopted),
 #undef T
 	};
 

@@ -50,6 +50,8 @@ struct kl_backup_stats {
 	uint64_t bytes_added;		/* stored bytes of new blobs */
 	uint64_t blobs_added;
 	uint64_t warnings;		/* source problems reported */
+	uint64_t packs_adopted;		/* of an interrupted backup */
+	uint64_t bytes_adopted;
 	double duration_s;
 };
 

@@ -167,6 +167,15 @@ int kl_session_begin(struct kl_repo *r, int compression,
 int kl_session_blob_add(struct kl_session *s, uint8_t type,
     const struct kl_id *id, const uint8_t *raw, size_t raw_len, int *added,
     uint64_t *stored);
+/*
+ * Finds packs that no index file names (an interrupted backup wrote them
+ * after its last index file), reads their headers with the index key, and
+ * adds their blobs to the index and to this session, whose index file will
+ * name them: a complete pack is never uploaded twice.  Damaged or foreign
+ * packs are left alone.  Call before any blob is added.
+ */
+int kl_session_adopt_orphans(struct kl_session *s, uint64_t *packs,
+    uint64_t *bytes);
 /* Writes a tree blob: encodes t, computes its id. */
 int kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
     struct kl_id *id, uint64_t *stored);
