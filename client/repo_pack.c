@@ -39,6 +39,7 @@ struct kl_session {
 	uint8_t *key;
 	uint8_t env[KL_ENVELOPE_LEN];
 	pthread_mutex_t mu;
+	pthread_mutex_t write_mu;	/* one pack written at a time */
 	struct kl_index_table *seen;	/* blobs this session added */
 	struct builder cur;
 	struct kl_index done;		/* packs not yet in an index file */
@@ -120,6 +121,7 @@ kl_session_begin(struct kl_repo *r, int compression, struct kl_session **out)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return KL_E_NOMEM;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->write_mu, NULL);
 	s->r = r;
 	s->level = compression;
 	if ((s->seen = index_table_new()) == NULL)
@@ -151,6 +153,7 @@ kl_session_free(struct kl_session *s)
 	index_table_free(s->seen);
 	kl_session_key_free(s->key);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->write_mu);
 	free(s);
 }
 
@@ -375,9 +378,47 @@ out:
 	return rc;
 }
 
-/* Writes the pack in b (owned, cleared here) and records it. */
+static int pack_write_locked(struct kl_session *s, struct builder *b);
+
+/* The pack file's buffer, allocated once at its final size. */
+static struct buf *
+pack_buf_new(const struct builder *b)
+{
+	size_t need = KL_PACK_PREAMBLE_LEN + buf_size(b->data) +
+	    kl_padme(4 + (uint64_t)KL_ENTRY_LEN * b->n) + KL_AEAD_OVERHEAD +
+	    KL_PACK_TRAILER_LEN;
+	struct buf *f;
+	uint8_t *p;
+
+	if ((f = buf_new(KL_PACK_MAX)) == NULL)
+		return NULL;
+	if (buf_reserve(f, need, &p) != KL_OK) {
+		buf_free(f);
+		return NULL;
+	}
+	buf_unput(f, need);
+	return f;
+}
+
+/*
+ * Writes the pack in b (owned, cleared here) and records it.  One pack at
+ * a time: the storage serialises writes anyway, and a pack being written
+ * briefly exists twice (arrival order and shuffled), so two at once would
+ * cost another ~32 MiB of memory for no speed.
+ */
 static int
 pack_write(struct kl_session *s, struct builder *b)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->write_mu);
+	rc = pack_write_locked(s, b);
+	pthread_mutex_unlock(&s->write_mu);
+	return rc;
+}
+
+static int
+pack_write_locked(struct kl_session *s, struct builder *b)
 {
 	struct kl_blob_entry *e = NULL;
 	struct buf *f = NULL;
@@ -385,7 +426,7 @@ pack_write(struct kl_session *s, struct builder *b)
 	int rc = KL_E_NOMEM;
 
 	if ((e = calloc(b->n, sizeof(*e))) == NULL ||
-	    (f = buf_new(KL_PACK_MAX)) == NULL)
+	    (f = pack_buf_new(b)) == NULL)
 		goto out;
 	if ((rc = pack_build(s, b, f, e)) != KL_OK)
 		goto out;

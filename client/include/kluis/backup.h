@@ -17,8 +17,8 @@
 
 struct kl_repo;
 
-/* Enough to keep every worker busy with a maximal (8 MiB) chunk. */
-#define KL_BACKUP_INFLIGHT_MAX ((size_t)24 << 20)
+/* Enough for two workers to each hold a maximal (8 MiB) chunk. */
+#define KL_BACKUP_INFLIGHT_MAX ((size_t)16 << 20)
 
 /* Called for each source problem (unreadable, vanished, changed while
  * read, excluded type...): path, error code, a short description. */
