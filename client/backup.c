@@ -16,6 +16,7 @@
 #include "kluis/err.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
+#include "kluis/store.h"
 #include "backup_internal.h"
 
 #define RING_CAP 4096
@@ -760,6 +761,12 @@ kl_backup_run(struct kl_repo *r, const struct kl_backup_opts *o,
 	snprintf(host, sizeof(host), "%s", o->host ? o->host : "");
 	if (o->host == NULL && gethostname(host, sizeof(host) - 1) != 0)
 		strcpy(host, "unknown");
+	if (kl_repo_role(r) == KL_ROLE_READ) {
+		kl_repo_seterr(r, "the repository server gives this key "
+		    "read-only access: it can restore, not back up");
+		rc = KL_E_PERM;
+		goto out;
+	}
 	if ((rc = pipe_init(&bk.p)) != KL_OK ||
 	    (rc = paths_prepare(&bk, o)) != KL_OK ||
 	    (rc = kl_repo_index_load(r)) != KL_OK)

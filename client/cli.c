@@ -255,6 +255,7 @@ cli_exit_for(int rc)
 	case KL_E_LOCKED: return EXIT_LOCKED;
 	case KL_E_BADPASS: case KL_E_PERM: return EXIT_KEY;
 	case KL_E_INVAL: return EXIT_USAGE;
+	case KL_E_HOSTKEY: case KL_E_CONN: return EXIT_FATAL;
 	}
 	return EXIT_FATAL;
 }

@@ -31,6 +31,7 @@ struct cli {
 	const char *repo;
 	const char *password_file;
 	const char *key_file;
+	const char *ssh_known_hosts, *ssh_key, *server_command;
 	int json, quiet, verbose;
 	/* command options */
 	const char *chunk_avg, *kdf, *new_password_file, *out, *label;

@@ -1,18 +1,21 @@
 /* kluis: the client command line (docs/CLI.md). */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kluis/err.h"
 #include "kluis/keys.h"
+#include "kluis/transport.h"
 #include "cli.h"
 
 enum {
 	O_PASSWORD_FILE = 1000, O_KEY_FILE, O_JSON, O_CHUNK_AVG, O_KDF,
 	O_NEWPASS, O_OUT, O_LABEL, O_BACKUP_ONLY, O_TAG, O_HOST, O_EXCLUDE,
 	O_EXCLUDE_FILE, O_ONEFS, O_COMPRESSION, O_TARGET, O_INCLUDE,
-	O_OVERWRITE, O_LONG, O_PATH, O_THREADS,
+	O_OVERWRITE, O_LONG, O_PATH, O_THREADS, O_SSH_KNOWN_HOSTS, O_SSH_KEY,
+	O_SERVER_COMMAND,
 };
 
 static const struct option longopts[] = {
@@ -41,12 +44,19 @@ static const struct option longopts[] = {
 	{ "long", no_argument, NULL, O_LONG },
 	{ "path", required_argument, NULL, O_PATH },
 	{ "threads", required_argument, NULL, O_THREADS },
+	{ "ssh-known-hosts", required_argument, NULL, O_SSH_KNOWN_HOSTS },
+	{ "ssh-key", required_argument, NULL, O_SSH_KEY },
+	{ "server-command", required_argument, NULL, O_SERVER_COMMAND },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const char usage_text[] =
     "usage: kluis [-r REPO] [--password-file F] [--key-file F] [--json] "
-    "[-q] [-v] COMMAND ...\n"
+    "[-q] [-v]\n"
+    "             [--ssh-known-hosts F] [--ssh-key F] [--server-command CMD] "
+    "COMMAND ...\n"
+    "REPO is a local path, ssh://[user@]host[:port]/absolute/path or "
+    "pipe:PATH\n"
     "commands:\n"
     "  init [--chunk-avg SIZE] [--kdf interactive|moderate|sensitive] "
     "[--label L]\n"
@@ -66,7 +76,7 @@ static const char usage_text[] =
     "SNAPSHOT is 'latest', a full id or a unique prefix of >= 8 hex "
     "digits.\n"
     "environment: KLUIS_REPOSITORY, KLUIS_PASSWORD_FILE, "
-    "KLUIS_PASSWORD_COMMAND, KLUIS_KEY_FILE\n"
+    "KLUIS_PASSWORD_COMMAND, KLUIS_KEY_FILE, KLUIS_SERVER_COMMAND\n"
     "exit codes: 0 ok, 1 fatal, 2 usage, 3 some sources unreadable, "
     "10 no repository, 11 locked, 12 wrong passphrase or key lacks the "
     "right\n";
@@ -126,6 +136,9 @@ parse(struct cli *c, int argc, char **argv)
 		case 'r': c->repo = optarg; break;
 		case O_PASSWORD_FILE: c->password_file = optarg; break;
 		case O_KEY_FILE: c->key_file = optarg; break;
+		case O_SSH_KNOWN_HOSTS: c->ssh_known_hosts = optarg; break;
+		case O_SSH_KEY: c->ssh_key = optarg; break;
+		case O_SERVER_COMMAND: c->server_command = optarg; break;
 		case O_JSON: c->json = 1; break;
 		case 'q': c->quiet = 1; break;
 		case 'v': c->verbose++; break;
@@ -182,6 +195,18 @@ env_defaults(struct cli *c)
 	c->key_file = env("KLUIS_KEY_FILE");
 }
 
+/* Remote repositories (ssh://, pipe:) read these when they connect. */
+static void
+cli_transport_configure(const struct cli *c)
+{
+	struct kl_transport_opts t;
+
+	t.known_hosts = c->ssh_known_hosts;
+	t.ssh_key = c->ssh_key;
+	t.server_command = c->server_command;
+	kl_transport_configure(&t);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -190,6 +215,14 @@ main(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	c.prog = "kluis";
+	/*
+	 * Fixed, not glibc's dynamic, mmap threshold: chunk, blob and pack
+	 * buffers (256 KiB .. 128 MiB) then go back to the system when freed
+	 * instead of lingering in arena heaps - a backup's peak memory fell
+	 * from ~210 to ~120 MB with this (docs/PERFORMANCE.md).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_ARENA_MAX, 4);
 	if (kl_crypto_init() != KL_OK) {
 		fprintf(stderr, "kluis: cannot initialise libsodium\n");
 		return EXIT_FATAL;
@@ -197,6 +230,7 @@ main(int argc, char **argv)
 	env_defaults(&c);
 	if (parse(&c, argc, argv) != 0)
 		return EXIT_USAGE;
+	cli_transport_configure(&c);
 	if (c.nargs == 0) {
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;

@@ -15,6 +15,7 @@
 #include "kluis/fsutil.h"
 #include "kluis/keys.h"
 #include "kluis/store.h"
+#include "kluis/transport.h"
 #include "repo_internal.h"
 
 #define PACK_TARGET_DEFAULT ((uint32_t)16 << 20)	/* FORMAT.md §6 */
@@ -73,17 +74,25 @@ kl_repo_close(struct kl_repo *r)
 	free(r);
 }
 
-/* Only local paths exist so far; ssh:// arrives with the server. */
+/*
+ * ssh:// and pipe: URLs go through the protocol (client/transport*.c; a
+ * new repository is created by the server, PROTOCOL.md §2 CREATE);
+ * anything else is a local path served in-process.
+ */
 static int
 backend_open(const char *url, int create, const uint8_t *cfg, size_t cfg_len,
     struct kl_repo *r)
 {
+	char err[KL_TRANSPORT_ERR_MAX];
+	struct kl_url u;
 	int rc;
 
-	if (strncmp(url, "ssh://", 6) == 0) {
-		repo_seterr(r, "ssh:// repositories are not available in this "
-		    "build; use a local path");
-		return KL_E_UNSUPPORTED;
+	if ((rc = kl_url_parse(url, &u)) != KL_OK || u.kind != KL_URL_LOCAL) {
+		rc = kl_transport_open(url, create ? cfg : NULL, cfg_len, err,
+		    sizeof(err), &r->be);
+		if (rc != KL_OK)
+			repo_seterr(r, "%s", err);
+		return rc;
 	}
 	if (create)
 		rc = kl_store_create(url, cfg, cfg_len, &r->store);
@@ -99,6 +108,18 @@ void
 kl_repo_clear_err(struct kl_repo *r)
 {
 	repo_seterr(r, "%s", "");
+}
+
+void
+kl_repo_seterr(struct kl_repo *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&r->mu);
+	va_start(ap, fmt);
+	vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&r->mu);
 }
 
 void
@@ -145,6 +166,14 @@ struct kl_backend *
 kl_repo_backend(struct kl_repo *r)
 {
 	return &r->be;
+}
+
+int
+kl_repo_role(const struct kl_repo *r)
+{
+	int role = kl_transport_role(&r->be);
+
+	return role < 0 ? KL_ROLE_FULL : role;
 }
 
 int

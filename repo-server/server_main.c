@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -20,9 +21,12 @@
 
 #include <sodium.h>
 
+#include "kluis/audit.h"
 #include "kluis/err.h"
 #include "kluis/hash.h"
 #include "kluis/store.h"
+
+#include "serve_internal.h"
 
 #ifndef KLUIS_VERSION
 #define KLUIS_VERSION "0.1.0"
@@ -449,6 +453,181 @@ cmd_verify(int argc, char **argv)
 	return r;
 }
 
+/* --- serve --- */
+
+static void
+serve_usage(FILE *f)
+{
+	fprintf(f, "usage: %s serve --repo DIR [--append-only | --read-only] "
+	    "[--client-name NAME]\n"
+	    "  Speaks the kluis protocol (docs/PROTOCOL.md) on stdin/stdout "
+	    "for DIR only,\n  normally as an OpenSSH forced command.  "
+	    "Roles: full (default), append-only\n  (create and read; remove "
+	    "locks only), read-only.  Every write and refusal\n  is recorded "
+	    "in DIR/audit.log.  Exit 0 after a clean session, 1 otherwise.\n",
+	    progname);
+}
+
+static int
+serve_role(struct kl_serve_opts *o, enum kl_store_role role)
+{
+	if (o->role != KL_ROLE_FULL && o->role != role) {
+		fprintf(stderr, "%s: serve: --append-only and --read-only "
+		    "exclude each other\n", progname);
+		return -1;
+	}
+	o->role = role;
+	return 0;
+}
+
+static int
+serve_arg(int argc, char **argv, int *i, struct kl_serve_opts *o)
+{
+	const char *a = argv[*i];
+
+	if (strcmp(a, "--append-only") == 0)
+		return serve_role(o, KL_ROLE_APPEND);
+	if (strcmp(a, "--read-only") == 0)
+		return serve_role(o, KL_ROLE_READ);
+	if (strcmp(a, "--repo") == 0 && *i + 1 < argc)
+		o->repo = argv[++*i];
+	else if (strncmp(a, "--repo=", 7) == 0)
+		o->repo = a + 7;
+	else if (strcmp(a, "--client-name") == 0 && *i + 1 < argc)
+		o->client_name = argv[++*i];
+	else if (strncmp(a, "--client-name=", 14) == 0)
+		o->client_name = a + 14;
+	else {
+		fprintf(stderr, "%s: serve: unexpected argument '", progname);
+		print_name(stderr, a);
+		fprintf(stderr, "'\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* -1 usage error, 1 --help, 0 otherwise. */
+static int
+serve_args(int argc, char **argv, struct kl_serve_opts *o)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0)
+			return 1;
+		if (serve_arg(argc, argv, &i, o) != 0)
+			return -1;
+	}
+	if (o->repo == NULL || o->repo[0] == '\0') {
+		fprintf(stderr, "%s: serve: --repo DIR is required\n",
+		    progname);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	struct kl_serve_opts o = { NULL, KL_ROLE_FULL, NULL,
+	    "kluis-server " KLUIS_VERSION };
+	int r;
+
+	if ((r = serve_args(argc, argv, &o)) != 0) {
+		serve_usage(r > 0 ? stdout : stderr);
+		return r > 0 ? EXIT_CLEAN : EXIT_USAGE;
+	}
+	/* A client that goes away must not kill the server silently. */
+	signal(SIGPIPE, SIG_IGN);
+	r = kl_serve(&o, STDIN_FILENO, STDOUT_FILENO);
+	if (r != KL_OK && r != KL_E_CONN)
+		fprintf(stderr, "%s: serve: session ended: %s\n", progname,
+		    kl_strerror(r));
+	return r == KL_OK ? EXIT_CLEAN : EXIT_FINDINGS;
+}
+
+/* --- audit --- */
+
+static void
+audit_usage(FILE *f)
+{
+	fprintf(f, "usage: %s audit verify --repo DIR [--json]\n"
+	    "  Checks the hash chain of DIR/audit.log (docs/PROTOCOL.md "
+	    "§6) and prints the\n  number of records and \"chain intact\" "
+	    "(exit 0), or the first broken record\n  (exit 1).  Exit 10 if "
+	    "DIR has no audit log, 2 on a usage error.\n", progname);
+}
+
+static void
+audit_report(const char *repo, const struct kl_audit_report *rep, int r,
+    int json)
+{
+	if (json) {
+		printf("{\"records\":%llu,\"intact\":%s,\"last_hash\":\"%s\"",
+		    (unsigned long long)rep->records, r == KL_OK ? "true" :
+		    "false", rep->last_hash);
+		if (r == KL_E_CORRUPT) {
+			printf(",\"bad_line\":%llu,\"problem\":",
+			    (unsigned long long)rep->bad_line);
+			print_json_string(stdout, rep->what);
+		}
+		printf("}\n");
+		return;
+	}
+	printf("%llu records\n", (unsigned long long)rep->records);
+	if (r == KL_OK)
+		printf("chain intact; last hash %s\n", rep->last_hash);
+	else
+		printf("chain broken at line %llu: %s\n",
+		    (unsigned long long)rep->bad_line, rep->what);
+	(void)repo;
+}
+
+static int
+audit_args(int argc, char **argv, const char **repo, int *json)
+{
+	int i;
+
+	if (argc < 2 || strcmp(argv[1], "verify") != 0)
+		return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 1 : -1;
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			*json = 1;
+		else if (strcmp(argv[i], "--help") == 0)
+			return 1;
+		else if (strcmp(argv[i], "--repo") == 0 && i + 1 < argc)
+			*repo = argv[++i];
+		else if (strncmp(argv[i], "--repo=", 7) == 0)
+			*repo = argv[i] + 7;
+		else
+			return -1;
+	}
+	return *repo == NULL || (*repo)[0] == '\0' ? -1 : 0;
+}
+
+static int
+cmd_audit(int argc, char **argv)
+{
+	struct kl_audit_report rep;
+	const char *repo = NULL;
+	int json = 0, r;
+
+	if ((r = audit_args(argc, argv, &repo, &json)) != 0) {
+		audit_usage(r > 0 ? stdout : stderr);
+		return r > 0 ? EXIT_CLEAN : EXIT_USAGE;
+	}
+	r = kl_audit_verify(repo, &rep);
+	if (r != KL_OK && r != KL_E_CORRUPT) {
+		fprintf(stderr, "%s: audit verify: %s/%s: %s\n", progname,
+		    repo, KL_AUDIT_FILE, r == KL_E_NOTFOUND ? "no audit log "
+		    "(no client has been served here, or it was deleted)" :
+		    kl_strerror(r));
+		return r == KL_E_NOTFOUND ? EXIT_NOREPO : EXIT_FINDINGS;
+	}
+	audit_report(repo, &rep, r, json);
+	return r == KL_OK ? EXIT_CLEAN : EXIT_FINDINGS;
+}
+
 static int
 cmd_version(int argc, char **argv)
 {
@@ -468,6 +647,14 @@ static const struct command {
 	int (*handler)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{ "serve", cmd_serve,
+	    "serve --repo DIR [--append-only | --read-only] "
+	    "[--client-name NAME]\n"
+	    "                              serve the kluis protocol on "
+	    "stdin/stdout" },
+	{ "audit", cmd_audit,
+	    "audit verify --repo DIR [--json]\n"
+	    "                              check the audit log's hash chain" },
 	{ "verify", cmd_verify,
 	    "verify --repo DIR [--json]  re-hash every file against its name" },
 	{ "version", cmd_version,

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "kluis/buf.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
@@ -551,4 +553,169 @@ kl_store_backend(struct kl_store *s, struct kl_backend *out)
 {
 	out->ops = &store_ops;
 	out->ctx = s;
+}
+
+/* --- streaming put (kluis-server PUT) --- */
+
+struct kl_store_put {
+	int fd;
+	uint64_t size, got;
+	struct kl_id want;
+	struct kl_hash_state hs;
+	char dir[PATH_MAX], tmp[PATH_MAX], final[PATH_MAX];
+};
+
+/* Creates dir/.tmp-<random> exclusively; fd in p->fd. */
+static int
+put_tmp_create(struct kl_store_put *p)
+{
+	uint8_t raw[8];
+	char hex[2 * sizeof(raw) + 1];
+	int tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		randombytes_buf(raw, sizeof(raw));
+		kl_hex_encode(raw, sizeof(raw), hex);
+		if (join(p->tmp, sizeof(p->tmp), p->dir, STORE_TMP_PREFIX) !=
+		    KL_OK || strlen(p->tmp) + strlen(hex) >= sizeof(p->tmp))
+			return KL_E_LIMIT;
+		strcat(p->tmp, hex);
+		p->fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    STORE_FILE_MODE);
+		if (p->fd >= 0)
+			return KL_OK;
+		if (errno != EEXIST)
+			return kl_err_from_errno(errno);
+	}
+	return KL_E_EXISTS;
+}
+
+/* Checks that put_begin shares with be_put, and fills the paths of p. */
+static int
+put_prepare(struct kl_store *s, enum kl_ftype t, const char *name,
+    uint64_t size, struct kl_store_put *p)
+{
+	struct stat st;
+	int r;
+
+	if ((r = op_path(s, OP_PUT, t, name, p->final,
+	    sizeof(p->final))) != KL_OK)
+		return r;
+	if (size > KL_FILE_MAX)
+		return KL_E_LIMIT;
+	if (kl_id_parse(name, &p->want) != KL_OK)
+		return KL_E_INVAL;
+	/* Cheap early refusal; the exclusive link at commit is the real one. */
+	if (lstat(p->final, &st) == 0)
+		return KL_E_EXISTS;
+	return dir_path(s, t, name, p->dir, sizeof(p->dir));
+}
+
+int
+kl_store_put_begin(struct kl_store *s, enum kl_ftype t, const char *name,
+    uint64_t size, struct kl_store_put **out)
+{
+	struct kl_store_put *p;
+	int r;
+
+	*out = NULL;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return KL_E_NOMEM;
+	p->fd = -1;
+	p->size = size;
+	kl_hash_init(&p->hs);
+	if ((r = put_prepare(s, t, name, size, p)) != KL_OK ||
+	    (r = put_tmp_create(p)) != KL_OK) {
+		free(p);
+		return r;
+	}
+	*out = p;
+	return KL_OK;
+}
+
+int
+kl_store_put_write(struct kl_store_put *p, const uint8_t *data, size_t len)
+{
+	int r;
+
+	if (len > p->size - p->got)
+		return KL_E_LIMIT;
+	if ((r = kl_write_full(p->fd, data, len)) != KL_OK)
+		return r;
+	kl_hash_update(&p->hs, data, len);
+	p->got += len;
+	return KL_OK;
+}
+
+/* Size, hash, fsync and close: everything before the name is visible. */
+static int
+put_seal(struct kl_store_put *p)
+{
+	struct kl_id got;
+	int r = KL_OK;
+
+	kl_hash_final(&p->hs, &got);
+	if (p->got != p->size || !kl_id_eq(&got, &p->want))
+		r = KL_E_CORRUPT;
+	if (r == KL_OK && fsync(p->fd) != 0)
+		r = kl_err_from_errno(errno);
+	if (close(p->fd) != 0 && r == KL_OK)
+		r = kl_err_from_errno(errno);
+	p->fd = -1;
+	return r;
+}
+
+int
+kl_store_put_commit(struct kl_store_put *p)
+{
+	int r;
+
+	if ((r = put_seal(p)) != KL_OK)
+		goto out;
+	/* link() never replaces an existing name: create-only. */
+	if (link(p->tmp, p->final) != 0) {
+		r = kl_err_from_errno(errno);
+		goto out;
+	}
+	unlink(p->tmp);
+	p->tmp[0] = '\0';
+	r = kl_fsync_dir(p->dir);
+out:
+	kl_store_put_abort(p);
+	return r;
+}
+
+void
+kl_store_put_abort(struct kl_store_put *p)
+{
+	if (p == NULL)
+		return;
+	if (p->fd >= 0)
+		close(p->fd);
+	if (p->tmp[0] != '\0')
+		unlink(p->tmp);
+	free(p);
+}
+
+int
+kl_store_open_file(struct kl_store *s, enum kl_ftype t, const char *name,
+    int *fd, uint64_t *size)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int r;
+
+	*fd = -1;
+	*size = 0;
+	if ((r = op_path(s, OP_GET, t, name, path, sizeof(path))) != KL_OK)
+		return r;
+	if ((r = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return errno == ELOOP ? KL_E_CORRUPT : kl_err_from_errno(errno);
+	if (fstat(r, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(r);
+		return KL_E_CORRUPT;
+	}
+	*fd = r;
+	*size = (uint64_t)st.st_size;
+	return KL_OK;
 }

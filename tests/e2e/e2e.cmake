@@ -9,3 +9,10 @@ add_test(NAME e2e_escape COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/escape.sh 
 set_tests_properties(e2e_escape PROPERTIES TIMEOUT 120)
 add_test(NAME e2e_cli_rules COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/cli_rules.sh $<TARGET_FILE:kluis>)
 set_tests_properties(e2e_cli_rules PROPERTIES TIMEOUT 120)
+# Issue #3: the repository server behind a real OpenSSH server (they start
+# /usr/sbin/sshd themselves and fail if it is missing).
+add_test(NAME e2e_ssh_basic COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/ssh_basic.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+add_test(NAME e2e_ssh_faults COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/ssh_faults.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_ssh_basic e2e_ssh_faults PROPERTIES TIMEOUT 300)
+add_test(NAME e2e_serve_raw COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/serve_raw.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_serve_raw PROPERTIES TIMEOUT 120)

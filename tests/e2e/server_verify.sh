@@ -117,7 +117,7 @@ check "missing directory exits 10" 10 "not a repository" \
 
 check "no command is a usage error" 2 "usage:"
 check "unknown command is a usage error naming the valid ones" 2 \
-    "unknown command 'serve'.*verify.*version" serve
+    "unknown command 'frobnicate'.*serve.*verify.*version" frobnicate
 check "verify without --repo is a usage error" 2 "--repo DIR is required" \
     verify
 check "verify with an unknown option is a usage error" 2 \

@@ -62,6 +62,12 @@ const char *kl_repo_errmsg(const struct kl_repo *r);
 const struct kl_config *kl_repo_config(const struct kl_repo *r);
 const struct kl_keys *kl_repo_keys(const struct kl_repo *r);
 struct kl_backend *kl_repo_backend(struct kl_repo *r);
+/*
+ * The role the storage grants: KL_ROLE_FULL for local paths, else what
+ * the server reported (KL_ROLE_APPEND, KL_ROLE_READ; repo-server's
+ * enum kl_store_role).
+ */
+int kl_repo_role(const struct kl_repo *r);
 /* 1 if the open key is a full key. */
 int kl_repo_is_full(const struct kl_repo *r);
 
@@ -131,8 +137,10 @@ int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
 size_t kl_repo_damage_count(const struct kl_repo *r);
 /* Records the file named by the last error as damaged and skipped. */
 void kl_repo_damage_add(struct kl_repo *r);
-/* Clears the last error's detail. */
+/* Clears / sets the last error's detail (for layers above repo*.c). */
 void kl_repo_clear_err(struct kl_repo *r);
+void kl_repo_seterr(struct kl_repo *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 const char *kl_repo_damage_msg(const struct kl_repo *r, size_t i);
 
 /* Lists the ids of all files of type t (unsorted); *ids is malloc'd. */

@@ -23,6 +23,7 @@ struct buf;
 
 enum kl_msg {
 	KL_MSG_HELLO = 0x01,
+	KL_MSG_CREATE = 0x02,		/* PROTOCOL.md §8 */
 	KL_MSG_PUT = 0x10,
 	KL_MSG_PUT_DATA = 0x11,
 	KL_MSG_PUT_END = 0x12,
@@ -45,19 +46,27 @@ enum kl_msg {
 typedef int (*kl_io_read_fn)(void *ctx, void *p, size_t n);
 typedef int (*kl_io_write_fn)(void *ctx, const void *p, size_t n);
 
-/* Writes one frame (header and body) with a single write call. */
+/* Writes one frame (header and body) with a single write call.
+ * KL_E_LIMIT if len > KL_FRAME_BODY_MAX, KL_E_NOMEM, or w's error. */
 int kl_frame_write(kl_io_write_fn w, void *ctx, uint8_t type, uint32_t id,
     const uint8_t *body, size_t len);
 /*
  * Reads one frame: *type, *id, and the body into body (reset first; body
  * must have max >= KL_FRAME_BODY_MAX).  KL_E_PROTO for a length outside
  * 5..KL_FRAME_BODY_MAX + 5 (checked before reading the body), KL_E_CONN
- * when the stream ends or breaks.
+ * when the stream ends or breaks.  *type and *id are set as soon as the
+ * header was read, also when the body then cannot be.
  */
 int kl_frame_read(kl_io_read_fn r, void *ctx, uint8_t *type, uint32_t *id,
     struct buf *body);
 
-/* Bodies.  Encoders append to out; decoders parse p[0, len) exactly. */
+/*
+ * Bodies.  Encoders append to out (nothing on failure); decoders parse
+ * p[0, len) exactly: KL_E_PROTO for trailing or missing bytes, a NUL in a
+ * string, an invalid file type or role, a bad magic or min > max;
+ * KL_E_LIMIT for a string longer than its array below allows (less one
+ * for the NUL) or a PUT size over KL_PROTO_PUT_MAX.
+ */
 struct kl_msg_hello {
 	uint16_t min_version, max_version;
 	char repo[KL_PROTO_STR_MAX + 1];	/* may be "" */
@@ -65,6 +74,14 @@ struct kl_msg_hello {
 };
 int kl_msg_hello_encode(const struct kl_msg_hello *m, struct buf *out);
 int kl_msg_hello_decode(const uint8_t *p, size_t len, struct kl_msg_hello *m);
+
+/*
+ * CREATE (PROTOCOL.md §8): the new repository's config (bytes32, 1 ..
+ * KL_PROTO_CONFIG_MAX) followed by a HELLO body.  *cfg points into p.
+ */
+#define KL_PROTO_CONFIG_MAX 4096
+int kl_msg_create_decode(const uint8_t *p, size_t len, const uint8_t **cfg,
+    size_t *cfg_len, struct kl_msg_hello *m);
 
 struct kl_msg_hello_ok {
 	uint16_t version;

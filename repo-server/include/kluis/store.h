@@ -53,4 +53,38 @@ void kl_store_backend(struct kl_store *s, struct kl_backend *out);
 int kl_store_path(const struct kl_store *s, enum kl_ftype t,
     const char *name, char *out, size_t out_len);
 
+/*
+ * Streaming create-only upload, for kluis-server's PUT (PROTOCOL.md §2):
+ * the bytes go to a temporary file ".tmp-<random>" in the target
+ * directory while being hashed; commit checks the size and the content
+ * hash against name, fsyncs, links the file into place without ever
+ * replacing one, and fsyncs the directory.
+ *
+ * begin: role, type and name checks as for put (KL_E_PERM, KL_E_INVAL;
+ * CONFIG is never put), KL_E_LIMIT if size > KL_FILE_MAX, KL_E_EXISTS if
+ * the name exists, or the error creating the temporary file.
+ * write: KL_E_LIMIT if more than size bytes would be written (nothing is
+ * written then); KL_E_NOSPACE / KL_E_IO from the file system.
+ * commit: KL_E_CORRUPT if fewer than size bytes were written or the hash
+ * does not match, KL_E_EXISTS if the name appeared meanwhile, file system
+ * errors otherwise.  commit always consumes p; on failure nothing became
+ * visible and the temporary file is gone.
+ * abort: removes the temporary file and frees p (NULL-safe).
+ */
+struct kl_store_put;
+int kl_store_put_begin(struct kl_store *s, enum kl_ftype t, const char *name,
+    uint64_t size, struct kl_store_put **out);
+int kl_store_put_write(struct kl_store_put *p, const uint8_t *data,
+    size_t len);
+int kl_store_put_commit(struct kl_store_put *p);
+void kl_store_put_abort(struct kl_store_put *p);
+
+/*
+ * Opens file (t, name) for reading after the role, type and name checks of
+ * get: *fd (the caller closes it) and its size.  KL_E_NOTFOUND if missing,
+ * KL_E_CORRUPT if it is not a regular file.
+ */
+int kl_store_open_file(struct kl_store *s, enum kl_ftype t, const char *name,
+    int *fd, uint64_t *size);
+
 #endif

@@ -1,0 +1,1160 @@
+/*
+ * The ssh:// transport: `kluis-server serve --repo PATH` on the far side of
+ * an SSH channel (libssh2), feeding the protocol session of transport.c.
+ *
+ * Connecting (TCP, handshake, host key check, authentication, exec) is
+ * done in blocking mode by the opening thread alone.  After that exactly
+ * one I/O thread makes every libssh2 call, in non-blocking mode, moving
+ * bytes between the channel and two rings that the protocol's reading and
+ * writing threads use.  Why a thread and not a mutex around libssh2: with
+ * non-blocking libssh2, after channel_write returns EAGAIN with a packet
+ * half sent, the next transport call of *any* kind finishes that packet
+ * and reports its own packet as sent, so a concurrent channel_read (window
+ * adjust) would lose its packet and the retried write would send data
+ * twice.  One thread can keep that rule (retry the write, nothing else),
+ * and still read replies while the write waits for window space, which a
+ * blocking design cannot do without deadlocking against a server that
+ * waits for us to read.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libssh2.h>
+#include <sodium.h>
+
+#include "kluis/err.h"
+#include "transport_internal.h"
+
+#define CONNECT_TIMEOUT_MS 15000
+#define SESSION_TIMEOUT_MS 60000	/* blocking phase: per wait */
+#define CLOSE_WAIT_MS 10000
+#define POLL_MS 200			/* safety net for missed wake-ups */
+#define RING_LEN ((size_t)4 << 20)
+#define CHAN_WINDOW (8u << 20)
+#define STDERR_TAIL 512
+#define KEYFILE_READ_MAX 65536
+#define PASS_MAX 1024
+#define TRIED_MAX 400
+#define CMD_MAX (2 * KL_URL_PATH_MAX + 4096)
+
+struct ring {
+	uint8_t *d;
+	size_t cap, head, len;
+};
+
+struct ssh_io {
+	int sock, efd;
+	LIBSSH2_SESSION *s;
+	LIBSSH2_CHANNEL *ch;
+	pthread_t thr;
+	int thr_started;
+	pthread_mutex_t mu;	/* rings, flags, tail */
+	pthread_cond_t cv;
+	struct ring out, in;
+	int err;		/* KL_E_CONN once the channel is gone */
+	int closing, done;
+	int exit_status, have_exit;
+	char tail[STDERR_TAIL];	/* end of the remote stderr */
+	size_t tail_len;
+};
+
+/* ---- rings ---- */
+
+static size_t
+ring_rspan(const struct ring *r, uint8_t **p)
+{
+	size_t n = r->cap - r->head;
+
+	*p = r->d + r->head;
+	return r->len < n ? r->len : n;
+}
+
+static size_t
+ring_wspan(const struct ring *r, uint8_t **p)
+{
+	size_t tail = (r->head + r->len) % r->cap, n = r->cap - tail;
+
+	*p = r->d + tail;
+	return r->cap - r->len < n ? r->cap - r->len : n;
+}
+
+static void
+ring_consume(struct ring *r, size_t n)
+{
+	r->head = (r->head + n) % r->cap;
+	r->len -= n;
+}
+
+/* ---- the I/O thread ---- */
+
+static void
+kick(struct ssh_io *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->efd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: a wake-up is pending anyway */
+	}
+}
+
+static void
+tail_add(struct ssh_io *s, const char *p, size_t n)
+{
+	if (n >= STDERR_TAIL) {
+		p += n - (STDERR_TAIL - 1);
+		n = STDERR_TAIL - 1;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (s->tail_len + n >= STDERR_TAIL) {
+		size_t drop = s->tail_len + n - (STDERR_TAIL - 1);
+
+		memmove(s->tail, s->tail + drop, s->tail_len - drop);
+		s->tail_len -= drop;
+	}
+	memcpy(s->tail + s->tail_len, p, n);
+	s->tail_len += n;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void
+stderr_drain(struct ssh_io *s)
+{
+	char tmp[1024];
+	ssize_t k;
+
+	while ((k = libssh2_channel_read_stderr(s->ch, tmp, sizeof(tmp))) > 0)
+		tail_add(s, tmp, (size_t)k);
+}
+
+/* One step of the writing side.  Returns <0 on a dead channel. */
+static int
+step_write(struct ssh_io *s, uint8_t *p, size_t n, int *pending, int *dirs,
+    int *progress)
+{
+	ssize_t k = libssh2_channel_write(s->ch, (const char *)p, n);
+
+	*pending = 0;
+	if (k > 0) {
+		pthread_mutex_lock(&s->mu);
+		ring_consume(&s->out, (size_t)k);
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		*progress = 1;
+		return 0;
+	}
+	if (k == 0) {			/* no window: wait for an adjust */
+		*dirs |= LIBSSH2_SESSION_BLOCK_INBOUND;
+		return 0;
+	}
+	if (k != LIBSSH2_ERROR_EAGAIN)
+		return -1;
+	*dirs |= libssh2_session_block_directions(s->s);
+	*pending = (libssh2_session_block_directions(s->s) &
+	    LIBSSH2_SESSION_BLOCK_OUTBOUND) != 0;
+	return 0;
+}
+
+static int
+step_read(struct ssh_io *s, uint8_t *p, size_t n, int *dirs, int *progress)
+{
+	ssize_t k = libssh2_channel_read(s->ch, (char *)p, n);
+
+	if (k > 0) {
+		pthread_mutex_lock(&s->mu);
+		s->in.len += (size_t)k;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		*progress = 1;
+		return 0;
+	}
+	if (k == LIBSSH2_ERROR_EAGAIN) {
+		*dirs |= libssh2_session_block_directions(s->s);
+		return 0;
+	}
+	return -1;	/* 0: end of stream; <0: error */
+}
+
+static void
+io_wait(struct ssh_io *s, int dirs)
+{
+	struct pollfd p[2];
+	uint64_t v;
+
+	p[0].fd = s->sock;
+	p[0].events = (short)(((dirs & LIBSSH2_SESSION_BLOCK_INBOUND) ?
+	    POLLIN : 0) | ((dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND) ?
+	    POLLOUT : 0));
+	p[0].revents = 0;
+	p[1].fd = s->efd;
+	p[1].events = POLLIN;
+	p[1].revents = 0;
+	if (poll(p, 2, POLL_MS) > 0 && (p[1].revents & POLLIN) &&
+	    read(s->efd, &v, sizeof(v)) < 0) {
+		/* nothing to do: another wake-up drained it */
+	}
+}
+
+/* Sends EOF once everything queued is out; 1 while it must be retried. */
+static int
+step_eof(struct ssh_io *s, int *sent, int *dirs, int *progress)
+{
+	int k = libssh2_channel_send_eof(s->ch);
+
+	if (k == 0) {
+		*sent = *progress = 1;
+		return 0;
+	}
+	if (k != LIBSSH2_ERROR_EAGAIN)
+		return -1;
+	*dirs |= libssh2_session_block_directions(s->s);
+	return 1;
+}
+
+/*
+ * The server ended the stream: its last words on stderr and its exit
+ * status come around the EOF; collect them (briefly) for messages.
+ */
+static void
+closed_drain(struct ssh_io *s)
+{
+	char sink[1024];
+	ssize_t k;
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		stderr_drain(s);
+		if (libssh2_channel_eof(s->ch))
+			k = libssh2_channel_wait_closed(s->ch);
+		else
+			k = libssh2_channel_read(s->ch, sink, sizeof(sink));
+		if (k != LIBSSH2_ERROR_EAGAIN && (k < 0 ||
+		    libssh2_channel_eof(s->ch)))
+			break;
+		if (k == LIBSSH2_ERROR_EAGAIN)
+			io_wait(s, libssh2_session_block_directions(s->s));
+	}
+	stderr_drain(s);
+}
+
+static void *
+io_main(void *arg)
+{
+	struct ssh_io *s = arg;
+	int pending = 0, eof_pending = 0, eof_sent = 0, closing, dirs;
+	int progress, stop;
+	uint8_t *wp, *rp;
+	size_t wn, rn;
+
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		wn = ring_rspan(&s->out, &wp);
+		rn = ring_wspan(&s->in, &rp);
+		stop = s->err != 0;
+		closing = s->closing;
+		pthread_mutex_unlock(&s->mu);
+		if (stop)
+			break;
+		dirs = progress = 0;
+		if (eof_pending) {
+			/* a half-sent packet: retry exactly this call */
+			if ((eof_pending = step_eof(s, &eof_sent, &dirs,
+			    &progress)) < 0)
+				break;
+		} else if ((pending || wn > 0) &&
+		    step_write(s, wp, wn, &pending, &dirs, &progress) < 0)
+			break;
+		if (!pending && !eof_pending) {
+			if (rn > 0 && step_read(s, rp, rn, &dirs,
+			    &progress) < 0)
+				break;
+			stderr_drain(s);
+			if (closing && wn == 0 && !eof_sent &&
+			    (eof_pending = step_eof(s, &eof_sent, &dirs,
+			    &progress)) < 0)
+				break;
+		}
+		if (!progress)
+			io_wait(s, dirs);
+	}
+	if (!stop)	/* the server ended it, not us */
+		closed_drain(s);
+	pthread_mutex_lock(&s->mu);
+	if (libssh2_channel_eof(s->ch)) {
+		s->exit_status = libssh2_channel_get_exit_status(s->ch);
+		s->have_exit = 1;
+	}
+	if (s->err == 0)
+		s->err = KL_E_CONN;
+	s->done = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* ---- the tr_io callbacks ---- */
+
+static int
+ssh_read(void *ctx, void *p, size_t n)
+{
+	struct ssh_io *s = ctx;
+	uint8_t *q = p, *src;
+	size_t k;
+	int was_full;
+
+	pthread_mutex_lock(&s->mu);
+	while (n > 0) {
+		while (s->in.len == 0 && s->err == 0)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->in.len == 0)
+			break;
+		k = ring_rspan(&s->in, &src);
+		k = k < n ? k : n;
+		memcpy(q, src, k);
+		was_full = s->in.len == s->in.cap;
+		ring_consume(&s->in, k);
+		q += k;
+		n -= k;
+		if (was_full)
+			kick(s);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return n == 0 ? KL_OK : KL_E_CONN;
+}
+
+static int
+ssh_write(void *ctx, const void *p, size_t n)
+{
+	struct ssh_io *s = ctx;
+	const uint8_t *q = p;
+	uint8_t *dst;
+	size_t k;
+
+	pthread_mutex_lock(&s->mu);
+	while (n > 0) {
+		while (s->out.len == s->out.cap && s->err == 0)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->err != 0)
+			break;
+		k = ring_wspan(&s->out, &dst);
+		k = k < n ? k : n;
+		memcpy(dst, q, k);
+		s->out.len += k;
+		q += k;
+		n -= k;
+		kick(s);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return n == 0 ? KL_OK : KL_E_CONN;
+}
+
+static void
+ssh_abort(void *ctx)
+{
+	struct ssh_io *s = ctx;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->err == 0)
+		s->err = KL_E_CONN;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	kick(s);
+}
+
+/* Waits for the I/O thread to finish, at most ms; 1 if it did. */
+static int
+wait_done(struct ssh_io *s, int ms)
+{
+	struct timespec ts;
+	int done;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->mu);
+	while (!s->done && s->thr_started)
+		if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+			break;
+	done = s->done || !s->thr_started;
+	pthread_mutex_unlock(&s->mu);
+	return done;
+}
+
+/* Printable text only: the tail is the remote side's bytes. */
+static void
+clean_copy(char *out, size_t out_len, const char *p, size_t n)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < n && j + 1 < out_len; i++)
+		out[j++] = (p[i] == '\n' || p[i] == '\t') ? ' ' :
+		    ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) ? '?' : p[i];
+	while (j > 0 && out[j - 1] == ' ')
+		j--;
+	out[j] = '\0';
+}
+
+static void
+ssh_why(void *ctx, char *out, size_t out_len)
+{
+	struct ssh_io *s = ctx;
+	char t[STDERR_TAIL];
+	int k;
+
+	wait_done(s, 2000);
+	pthread_mutex_lock(&s->mu);
+	clean_copy(t, sizeof(t), s->tail, s->tail_len);
+	k = s->have_exit ? snprintf(out, out_len, "the remote command exited "
+	    "with status %d%s", s->exit_status, *t ? ": " : "") : 0;
+	if (k >= 0 && (size_t)k < out_len)
+		snprintf(out + k, out_len - (size_t)k, "%s", t);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void
+ssh_free(struct ssh_io *s)
+{
+	if (s->ch != NULL) {
+		libssh2_session_set_blocking(s->s, 1);
+		libssh2_session_set_timeout(s->s, 2000);
+		libssh2_channel_close(s->ch);
+		libssh2_channel_free(s->ch);
+	}
+	if (s->s != NULL) {
+		libssh2_session_set_blocking(s->s, 1);
+		libssh2_session_set_timeout(s->s, 2000);
+		libssh2_session_disconnect(s->s, "kluis: done");
+		libssh2_session_free(s->s);
+	}
+	if (s->sock >= 0)
+		close(s->sock);
+	if (s->efd >= 0)
+		close(s->efd);
+	free(s->out.d);
+	free(s->in.d);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+static void
+ssh_close(void *ctx)
+{
+	struct ssh_io *s = ctx;
+
+	pthread_mutex_lock(&s->mu);
+	s->closing = 1;
+	pthread_mutex_unlock(&s->mu);
+	kick(s);
+	if (!wait_done(s, CLOSE_WAIT_MS))
+		ssh_abort(s);
+	if (s->thr_started)
+		pthread_join(s->thr, NULL);
+	ssh_free(s);
+}
+
+/* ---- connecting ---- */
+
+static pthread_once_t ssh_once = PTHREAD_ONCE_INIT;
+static int ssh_init_rc;
+
+static void
+ssh_lib_init(void)
+{
+	ssh_init_rc = libssh2_init(0);
+}
+
+static int
+connect_timeout(int fd, const struct sockaddr *a, socklen_t alen)
+{
+	struct pollfd p = { fd, POLLOUT, 0 };
+	int fl = fcntl(fd, F_GETFL), e = 0;
+	socklen_t el = sizeof(e);
+
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if (connect(fd, a, alen) != 0) {
+		if (errno != EINPROGRESS)
+			return -1;
+		if (poll(&p, 1, CONNECT_TIMEOUT_MS) != 1) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) != 0 ||
+		    e != 0) {
+			errno = e != 0 ? e : EIO;
+			return -1;
+		}
+	}
+	fcntl(fd, F_SETFL, fl);
+	return 0;
+}
+
+static void
+sock_tune(int fd)
+{
+	int one = 1, idle = 60, intvl = 15, cnt = 4;
+
+	/* a vanished server is noticed in minutes, not hours */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+static int
+tcp_connect(const struct kl_url *u, int *out, char *err, size_t err_len)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char port[8];
+	int fd = -1, g, e = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", u->port);
+	if ((g = getaddrinfo(u->host, port, &hints, &res)) != 0) {
+		snprintf(err, err_len, "cannot resolve %s: %s", u->host,
+		    gai_strerror(g));
+		return KL_E_CONN;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+		if (fd >= 0 && connect_timeout(fd, ai->ai_addr,
+		    ai->ai_addrlen) == 0)
+			break;
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, err_len, "cannot connect to %s port %u: %s",
+		    u->host, u->port, strerror(e));
+		return KL_E_CONN;
+	}
+	sock_tune(fd);
+	*out = fd;
+	return KL_OK;
+}
+
+/* Host key types in OpenSSH's order of preference. */
+static const struct hktype {
+	int type;		/* LIBSSH2_HOSTKEY_TYPE_* */
+	int kh;			/* LIBSSH2_KNOWNHOST_KEY_* */
+	const char *name;	/* as ssh shows it */
+	const char *methods;
+} hktab[] = {
+	{ LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519,
+	    "ED25519", "ssh-ed25519" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
+	    "ECDSA", "ecdsa-sha2-nistp256" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
+	    "ECDSA", "ecdsa-sha2-nistp384" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ECDSA_521,
+	    "ECDSA", "ecdsa-sha2-nistp521" },
+	{ LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA,
+	    "RSA", "rsa-sha2-512,rsa-sha2-256,ssh-rsa" },
+	{ LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS,
+	    "DSA", "ssh-dss" },
+};
+#define HKTAB_N (sizeof(hktab) / sizeof(hktab[0]))
+
+static const char *
+home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+
+	if (h != NULL && *h != '\0')
+		return h;
+	pw = getpwuid(getuid());
+	return pw != NULL ? pw->pw_dir : "/";
+}
+
+static void
+known_hosts_path(char *out, size_t out_len)
+{
+	if (tr_opts()->known_hosts != NULL)
+		snprintf(out, out_len, "%s", tr_opts()->known_hosts);
+	else
+		snprintf(out, out_len, "%s/.ssh/known_hosts", home_dir());
+}
+
+/*
+ * Loads known_hosts line by line: libssh2_knownhost_readfile stops at the
+ * first line it cannot parse (a key type it does not know, a marker), and
+ * would silently drop the entries after it.
+ */
+static int
+kh_load(LIBSSH2_KNOWNHOSTS *kh, const char *path)
+{
+	char line[16384];
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		libssh2_knownhost_readline(kh, line, strlen(line),
+		    LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+	fclose(f);
+	return 0;
+}
+
+static int
+kh_check(LIBSSH2_KNOWNHOSTS *kh, const struct kl_url *u, const char *key,
+    size_t len, int khtype)
+{
+	return libssh2_knownhost_checkp(kh, u->host, u->port, key, len,
+	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+	    khtype, NULL);
+}
+
+/* Appends the methods of t that libssh2 supports to list. */
+static void
+prefs_add(char *list, size_t cap, const struct hktype *t,
+    const char **algs, int nalgs)
+{
+	char m[128], *tok, *save = NULL;
+	int i;
+
+	snprintf(m, sizeof(m), "%s", t->methods);
+	for (tok = strtok_r(m, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < nalgs && strcmp(algs[i], tok) != 0; i++)
+			;
+		if (i < nalgs)
+			snprintf(list + strlen(list), cap - strlen(list),
+			    "%s%s", *list ? "," : "", tok);
+	}
+}
+
+/*
+ * Offers first the host key types known_hosts has for this host (a
+ * dummy key "mismatches" exactly when an entry of that type exists, hashed
+ * or not), so that the server presents a key we can check.  Only methods
+ * libssh2 supports are named: libssh2 1.10 strips unsupported ones with
+ * an overlapping memcpy.
+ */
+static void
+hostkey_prefs(LIBSSH2_SESSION *sess, LIBSSH2_KNOWNHOSTS *kh,
+    const struct kl_url *u)
+{
+	char pref[512] = "", rest[512] = "";
+	const char **algs = NULL;
+	int nalgs, known;
+	size_t i;
+
+	nalgs = libssh2_session_supported_algs(sess, LIBSSH2_METHOD_HOSTKEY,
+	    &algs);
+	if (nalgs <= 0)
+		return;
+	for (i = 0; i < HKTAB_N; i++) {
+		known = kh_check(kh, u, "x", 1, hktab[i].kh) ==
+		    LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
+		prefs_add(known ? pref : rest, sizeof(pref), &hktab[i], algs,
+		    nalgs);
+	}
+	libssh2_free(sess, (void *)algs);
+	if (*rest != '\0')
+		snprintf(pref + strlen(pref), sizeof(pref) - strlen(pref),
+		    "%s%s", *pref ? "," : "", rest);
+	if (*pref != '\0')
+		libssh2_session_method_pref(sess, LIBSSH2_METHOD_HOSTKEY,
+		    pref);
+}
+
+static const struct hktype *
+hktype_of(int type)
+{
+	size_t i;
+
+	for (i = 0; i < HKTAB_N; i++)
+		if (hktab[i].type == type)
+			return &hktab[i];
+	return NULL;
+}
+
+/* "ED25519 key fingerprint is SHA256:..." as ssh prints it. */
+static void
+fingerprint(LIBSSH2_SESSION *sess, const struct hktype *t, char *out,
+    size_t out_len)
+{
+	const unsigned char *h;
+	char b64[64];
+
+	h = (const unsigned char *)libssh2_hostkey_hash(sess,
+	    LIBSSH2_HOSTKEY_HASH_SHA256);
+	if (h == NULL) {
+		snprintf(out, out_len, "%s key (no fingerprint)",
+		    t ? t->name : "unknown");
+		return;
+	}
+	sodium_bin2base64(b64, sizeof(b64), h, 32,
+	    sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+	snprintf(out, out_len, "%s key fingerprint is SHA256:%s",
+	    t ? t->name : "unknown", b64);
+}
+
+static int
+hostkey_verify(struct ssh_io *s, LIBSSH2_KNOWNHOSTS *kh, int have_file,
+    const struct kl_url *u, const char *khpath, char *err, size_t err_len)
+{
+	const struct hktype *t;
+	const char *key;
+	char fp[160], hp[300];
+	size_t len;
+	int type, r;
+
+	if ((key = libssh2_session_hostkey(s->s, &len, &type)) == NULL) {
+		snprintf(err, err_len, "%s: the server sent no host key",
+		    u->host);
+		return KL_E_CONN;
+	}
+	t = hktype_of(type);
+	fingerprint(s->s, t, fp, sizeof(fp));
+	r = t == NULL ? LIBSSH2_KNOWNHOST_CHECK_NOTFOUND :
+	    kh_check(kh, u, key, len, t->kh);
+	if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+		return KL_OK;
+	if (u->port == 22)
+		snprintf(hp, sizeof(hp), "%s", u->host);
+	else
+		snprintf(hp, sizeof(hp), "[%s]:%u", u->host, u->port);
+	if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+		snprintf(err, err_len, "the host key of %s has CHANGED (%s) "
+		    "and does not match %s: refusing to connect; someone may "
+		    "be intercepting the connection; if the key was replaced "
+		    "on purpose, update %s", hp, fp, khpath, khpath);
+	else
+		snprintf(err, err_len, "the host key of %s is not known (%s)%s"
+		    "%s: refusing to connect; after checking the fingerprint "
+		    "with the server's administrator, add the key to it "
+		    "(ssh-keyscan) or use --ssh-known-hosts", hp, fp,
+		    have_file ? "; it is not in " : "; there is no ",
+		    khpath);
+	return KL_E_HOSTKEY;
+}
+
+static int
+session_start(struct ssh_io *s, const struct kl_url *u, char *err,
+    size_t err_len)
+{
+	LIBSSH2_KNOWNHOSTS *kh;
+	char khpath[4096];
+	int rc, have_file;
+
+	if ((s->s = libssh2_session_init()) == NULL ||
+	    (kh = libssh2_knownhost_init(s->s)) == NULL)
+		return KL_E_NOMEM;
+	libssh2_session_set_blocking(s->s, 1);
+	libssh2_session_set_timeout(s->s, SESSION_TIMEOUT_MS);
+	known_hosts_path(khpath, sizeof(khpath));
+	have_file = kh_load(kh, khpath) == 0;
+	hostkey_prefs(s->s, kh, u);
+	if (libssh2_session_handshake(s->s, s->sock) != 0) {
+		char *m = NULL;
+
+		libssh2_session_last_error(s->s, &m, NULL, 0);
+		snprintf(err, err_len, "SSH handshake with %s failed: %s",
+		    u->host, m ? m : "unknown error");
+		rc = KL_E_CONN;
+	} else
+		rc = hostkey_verify(s, kh, have_file, u, khpath, err, err_len);
+	libssh2_knownhost_free(kh);
+	return rc;
+}
+
+/* ---- authentication ---- */
+
+static int
+have_tty(void)
+{
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+/* Prints a server-supplied text to the terminal without control bytes. */
+static void
+tty_text(FILE *tty, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		fputc(p[i] == '\n' || ((unsigned char)p[i] >= 0x20 &&
+		    p[i] != 0x7f) ? p[i] : '?', tty);
+}
+
+/* Reads one line from the terminal, echo off unless asked. */
+static int
+tty_ask(const char *prompt, size_t prompt_len, int echo, char *line,
+    size_t cap)
+{
+	struct termios old, quiet;
+	FILE *tty;
+	size_t n;
+	int ok, have_old;
+
+	if ((tty = fopen("/dev/tty", "r+e")) == NULL)
+		return -1;
+	tty_text(tty, prompt, prompt_len);
+	fflush(tty);
+	have_old = tcgetattr(fileno(tty), &old) == 0;
+	if (have_old && !echo) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	}
+	ok = fgets(line, (int)cap, tty) != NULL;
+	if (have_old && !echo) {
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+		fputc('\n', tty);
+	}
+	fclose(tty);
+	if (!ok)
+		return -1;
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	return 0;
+}
+
+static
+LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC(kbd_answer)
+{
+	char line[PASS_MAX];
+	FILE *tty;
+	int i;
+
+	(void)abstract;
+	if ((name_len > 0 || instruction_len > 0) &&
+	    (tty = fopen("/dev/tty", "we")) != NULL) {
+		tty_text(tty, name, (size_t)(name_len > 0 ? name_len : 0));
+		if (name_len > 0)
+			fputc('\n', tty);
+		tty_text(tty, instruction, (size_t)(instruction_len > 0 ?
+		    instruction_len : 0));
+		if (instruction_len > 0)
+			fputc('\n', tty);
+		fclose(tty);
+	}
+	for (i = 0; i < num_prompts; i++) {
+		responses[i].text = NULL;
+		responses[i].length = 0;
+		if (tty_ask(prompts[i].text, prompts[i].length, prompts[i].echo,
+		    line, sizeof(line)) != 0)
+			continue;
+		responses[i].text = strdup(line);
+		if (responses[i].text != NULL)
+			responses[i].length = (unsigned)strlen(line);
+		sodium_memzero(line, sizeof(line));
+	}
+}
+
+/* Appends "a" + "b" to the list of what was tried. */
+static void
+tried_add(char *tried, const char *a, const char *b)
+{
+	size_t n = strlen(tried);
+
+	snprintf(tried + n, TRIED_MAX - n, "%s%s%s", n > 0 ? ", " : "", a,
+	    b);
+}
+
+static int
+auth_agent(LIBSSH2_SESSION *sess, const char *user, char *tried)
+{
+	struct libssh2_agent_publickey *id = NULL, *prev = NULL;
+	LIBSSH2_AGENT *ag;
+	int ok = 0, n = 0;
+	char cnt[32];
+
+	if ((ag = libssh2_agent_init(sess)) == NULL)
+		return 0;
+	if (libssh2_agent_connect(ag) == 0 &&
+	    libssh2_agent_list_identities(ag) == 0) {
+		while (!ok && libssh2_agent_get_identity(ag, &id, prev) == 0) {
+			n++;
+			ok = libssh2_agent_userauth(ag, user, id) == 0;
+			prev = id;
+		}
+		libssh2_agent_disconnect(ag);
+	}
+	libssh2_agent_free(ag);
+	snprintf(cnt, sizeof(cnt), " (%d key%s)", n, n == 1 ? "" : "s");
+	tried_add(tried, "ssh-agent", cnt);
+	return ok;
+}
+
+/*
+ * 1 if the private key file is passphrase-protected, 0 if not, -1 if it
+ * cannot be read.  PEM keys say so in a header; OpenSSH's own format
+ * names its cipher ("none" when plain) right after the magic.
+ */
+static int
+key_encrypted(const char *path)
+{
+	static const char begin[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
+	char txt[4096], b64[129];
+	unsigned char bin[96];
+	size_t n, i, j = 0, bl = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	n = fread(txt, 1, sizeof(txt) - 1, f);
+	fclose(f);
+	txt[n] = '\0';
+	if (strstr(txt, "ENCRYPTED") != NULL)
+		return 1;
+	if (strncmp(txt, begin, sizeof(begin) - 1) != 0)
+		return 0;
+	for (i = sizeof(begin) - 1; i < n && j < sizeof(b64) - 1; i++)
+		if (txt[i] != '\n' && txt[i] != '\r')
+			b64[j++] = txt[i];
+	b64[j - j % 4] = '\0';
+	if (sodium_base642bin(bin, sizeof(bin), b64, strlen(b64), NULL, &bl,
+	    NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || bl < 23 ||
+	    memcmp(bin, "openssh-key-v1", 15) != 0)
+		return 0;
+	/* u32 length of the cipher name, then the name */
+	return !(bin[15] == 0 && bin[16] == 0 && bin[17] == 0 &&
+	    bin[18] == 4 && memcmp(bin + 19, "none", 4) == 0);
+}
+
+static int
+auth_keyfile(LIBSSH2_SESSION *sess, const char *user, const char *path,
+    int explicit, int tty, char *tried)
+{
+	char pass[PASS_MAX] = "", prompt[4200];
+	int enc = key_encrypted(path), rc;
+
+	if (enc < 0) {
+		if (explicit)
+			tried_add(tried, path, " (cannot be read)");
+		return 0;
+	}
+	if (enc && !tty) {
+		tried_add(tried, path, " (passphrase-protected, no terminal "
+		    "to ask on; load it into ssh-agent)");
+		return 0;
+	}
+	if (enc) {
+		snprintf(prompt, sizeof(prompt), "Enter passphrase for key "
+		    "%s: ", path);
+		if (tty_ask(prompt, strlen(prompt), 0, pass, sizeof(pass)) != 0)
+			return 0;
+	}
+	rc = libssh2_userauth_publickey_fromfile_ex(sess, user,
+	    (unsigned)strlen(user), NULL, path, pass);
+	sodium_memzero(pass, sizeof(pass));
+	if (rc == 0)
+		return 1;
+	tried_add(tried, path, rc == LIBSSH2_ERROR_FILE ? " (cannot be used: "
+	    "wrong passphrase or unsupported format)" : " (refused)");
+	return 0;
+}
+
+static int
+auth_keyfiles(LIBSSH2_SESSION *sess, const char *user, int tty,
+    char *tried)
+{
+	static const char *const names[] = { "id_ed25519", "id_ecdsa",
+	    "id_rsa" };
+	char path[4096];
+	size_t i;
+
+	if (tr_opts()->ssh_key != NULL)
+		return auth_keyfile(sess, user, tr_opts()->ssh_key, 1, tty,
+		    tried);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/.ssh/%s", home_dir(),
+		    names[i]);
+		if (access(path, F_OK) == 0 &&
+		    auth_keyfile(sess, user, path, 0, tty, tried))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+authenticate(struct ssh_io *s, const char *user, const char *dest,
+    char *err, size_t err_len)
+{
+	char tried[TRIED_MAX] = "";
+	const char *list;
+	int tty = have_tty(), ok = 0;
+
+	list = libssh2_userauth_list(s->s, user, (unsigned)strlen(user));
+	if (list == NULL) {
+		if (libssh2_userauth_authenticated(s->s))
+			return KL_OK;
+		snprintf(err, err_len, "%s: the SSH server closed the "
+		    "connection during authentication", dest);
+		return KL_E_CONN;
+	}
+	if (strstr(list, "publickey") != NULL) {
+		if (getenv("SSH_AUTH_SOCK") != NULL)
+			ok = auth_agent(s->s, user, tried);
+		if (!ok && !libssh2_userauth_authenticated(s->s))
+			ok = auth_keyfiles(s->s, user, tty, tried);
+	}
+	ok = ok || libssh2_userauth_authenticated(s->s);
+	if (!ok && strstr(list, "keyboard-interactive") != NULL) {
+		if (tty) {
+			ok = libssh2_userauth_keyboard_interactive(s->s, user,
+			    kbd_answer) == 0;
+			tried_add(tried, "keyboard-interactive", "");
+		} else
+			tried_add(tried, "keyboard-interactive", " (no "
+			    "terminal)");
+	}
+	if (ok || libssh2_userauth_authenticated(s->s))
+		return KL_OK;
+	snprintf(err, err_len, "SSH authentication failed for %s (server "
+	    "accepts: %s; tried: %s)", dest, list, *tried ? tried :
+	    "nothing: no agent and no key file");
+	return KL_E_CONN;
+}
+
+/* ---- the channel ---- */
+
+static int
+channel_start(struct ssh_io *s, const char *path, const char *dest,
+    char *err, size_t err_len)
+{
+	const char *cmd = tr_server_command();
+	char *line;
+	int rc = KL_E_CONN;
+
+	if ((line = malloc(CMD_MAX)) == NULL)
+		return KL_E_NOMEM;
+	if (tr_shell_command(cmd ? cmd : "kluis-server", path, line, CMD_MAX)
+	    != KL_OK) {
+		free(line);
+		return KL_E_LIMIT;
+	}
+	s->ch = libssh2_channel_open_ex(s->s, "session", 7, CHAN_WINDOW,
+	    LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
+	if (s->ch == NULL)
+		snprintf(err, err_len, "%s: cannot open an SSH channel", dest);
+	else if (libssh2_channel_exec(s->ch, line) != 0)
+		snprintf(err, err_len, "%s: the server refused to run "
+		    "\"%s\"", dest, line);
+	else
+		rc = KL_OK;
+	free(line);
+	return rc;
+}
+
+static int
+io_start(struct ssh_io *s)
+{
+	if ((s->out.d = malloc(RING_LEN)) == NULL ||
+	    (s->in.d = malloc(RING_LEN)) == NULL)
+		return KL_E_NOMEM;
+	s->out.cap = s->in.cap = RING_LEN;
+	libssh2_session_set_blocking(s->s, 0);
+	if (pthread_create(&s->thr, NULL, io_main, s) != 0)
+		return KL_E_NOMEM;
+	s->thr_started = 1;
+	return KL_OK;
+}
+
+static void
+user_name(const struct kl_url *u, char *out, size_t out_len)
+{
+	const char *e = getenv("USER");
+	struct passwd *pw;
+
+	if (*u->user != '\0')
+		snprintf(out, out_len, "%s", u->user);
+	else if (e != NULL && *e != '\0')
+		snprintf(out, out_len, "%s", e);
+	else if ((pw = getpwuid(getuid())) != NULL)
+		snprintf(out, out_len, "%s", pw->pw_name);
+	else
+		snprintf(out, out_len, "root");
+}
+
+static int
+ssh_connect(struct ssh_io *s, const struct kl_url *u, char *err,
+    size_t err_len)
+{
+	char user[KL_URL_USER_MAX + 1], dest[600];
+	int rc;
+
+	user_name(u, user, sizeof(user));
+	snprintf(dest, sizeof(dest), "%s@%s", user, u->host);
+	if ((rc = tcp_connect(u, &s->sock, err, err_len)) != KL_OK)
+		return rc;
+	if ((rc = session_start(s, u, err, err_len)) != KL_OK)
+		return rc;
+	if ((rc = authenticate(s, user, dest, err, err_len)) != KL_OK)
+		return rc;
+	if ((rc = channel_start(s, u->path, dest, err, err_len)) != KL_OK)
+		return rc;
+	return io_start(s);
+}
+
+int
+tr_ssh_io_open(const struct kl_url *u, char *err, size_t err_len,
+    struct tr_io *io)
+{
+	struct ssh_io *s;
+	int rc;
+
+	pthread_once(&ssh_once, ssh_lib_init);
+	if (ssh_init_rc != 0) {
+		snprintf(err, err_len, "cannot initialise libssh2");
+		return KL_E_CONN;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return KL_E_NOMEM;
+	s->sock = -1;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	if ((s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		s->efd = -1;
+		rc = KL_E_NOMEM;
+	} else
+		rc = ssh_connect(s, u, err, err_len);
+	if (rc != KL_OK) {
+		if (s->thr_started) {
+			ssh_abort(s);
+			pthread_join(s->thr, NULL);
+		}
+		ssh_free(s);
+		return rc;
+	}
+	io->read = ssh_read;
+	io->write = ssh_write;
+	io->abort = ssh_abort;
+	io->why = ssh_why;
+	io->close = ssh_close;
+	io->ctx = s;
+	return KL_OK;
+}

@@ -1,0 +1,616 @@
+/*
+ * Unit tests of client/transport*.c: repository URLs, and the protocol
+ * backend over the pipe transport against the real kluis-server.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kluis/backend.h"
+#include "kluis/buf.h"
+#include "kluis/err.h"
+#include "kluis/hash.h"
+#include "kluis/store.h"
+#include "kluis/transport.h"
+
+#ifndef KL_SERVER_PATH
+#define KL_SERVER_PATH "kluis-server"
+#endif
+
+#define CONFIG_BYTES "test config bytes"
+#define HANG_GUARD_S 60
+
+/* ---- URLs ---- */
+
+static void
+test_url_ssh_full(void **state)
+{
+	struct kl_url u;
+
+	assert_int_equal(kl_url_parse("ssh://backup@store.example:2222/srv/"
+	    "kluis/web01", &u), KL_OK);
+	assert_int_equal(u.kind, KL_URL_SSH);
+	assert_string_equal(u.user, "backup");
+	assert_string_equal(u.host, "store.example");
+	assert_int_equal(u.port, 2222);
+	assert_string_equal(u.path, "/srv/kluis/web01");
+}
+
+static void
+test_url_ssh_defaults(void **state)
+{
+	struct kl_url u;
+
+	assert_int_equal(kl_url_parse("ssh://10.0.0.7/r", &u), KL_OK);
+	assert_int_equal(u.kind, KL_URL_SSH);
+	assert_string_equal(u.user, "");
+	assert_string_equal(u.host, "10.0.0.7");
+	assert_int_equal(u.port, 22);
+	assert_string_equal(u.path, "/r");
+}
+
+static void
+test_url_ssh_ipv6(void **state)
+{
+	struct kl_url u;
+
+	assert_int_equal(kl_url_parse("ssh://u@[::1]:2200/x", &u), KL_OK);
+	assert_string_equal(u.host, "::1");
+	assert_int_equal(u.port, 2200);
+	assert_int_equal(kl_url_parse("ssh://[fe80::1]/y/z", &u), KL_OK);
+	assert_string_equal(u.host, "fe80::1");
+	assert_int_equal(u.port, 22);
+	assert_string_equal(u.path, "/y/z");
+}
+
+static void
+test_url_ssh_bad(void **state)
+{
+	static const char *const bad[] = {
+		"ssh://host", "ssh://host:22", "ssh:///path", "ssh://@h/p",
+		"ssh://h:0/p", "ssh://h:65536/p", "ssh://h:/p", "ssh://h:2x/p",
+		"ssh://[::1/p", "ssh://[]/p", "ssh://[::1]x/p", "ssh://a b/p",
+		"ssh://u:pw@h/p", "ssh://h/p\nq", "ssh://h:123456/p",
+	};
+	struct kl_url u;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(kl_url_parse(bad[i], &u), KL_E_INVAL);
+		assert_int_equal(u.kind, KL_URL_LOCAL);
+	}
+}
+
+static void
+test_url_pipe(void **state)
+{
+	char cwd[4096], want[4200];
+	struct kl_url u;
+
+	assert_int_equal(kl_url_parse("pipe:/srv/r", &u), KL_OK);
+	assert_int_equal(u.kind, KL_URL_PIPE);
+	assert_string_equal(u.path, "/srv/r");
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(want, sizeof(want), "%s/rel/r", cwd);
+	assert_int_equal(kl_url_parse("pipe:rel/r", &u), KL_OK);
+	assert_string_equal(u.path, want);
+	assert_int_equal(kl_url_parse("pipe:", &u), KL_E_INVAL);
+}
+
+static void
+test_url_local(void **state)
+{
+	struct kl_url u;
+
+	assert_int_equal(kl_url_parse("/srv/repo", &u), KL_OK);
+	assert_int_equal(u.kind, KL_URL_LOCAL);
+	assert_int_equal(kl_url_parse("sshfoo/repo", &u), KL_OK);
+	assert_int_equal(u.kind, KL_URL_LOCAL);
+}
+
+static void
+test_open_bad_url_is_inval(void **state)
+{
+	struct kl_backend be;
+	char err[256];
+
+	assert_int_equal(kl_transport_open("/local/path", NULL, 0, err,
+	    sizeof(err), &be), KL_E_INVAL);
+	assert_int_equal(kl_transport_open("ssh://h", NULL, 0, err,
+	    sizeof(err), &be), KL_E_INVAL);
+	assert_non_null(strstr(err, "ssh://"));
+}
+
+/* ---- the pipe transport ---- */
+
+struct fx {
+	char dir[64];
+	char repo[128];		/* a path with a quote and a space */
+	char url[160];
+	char pidfile[128];
+	char script[128];
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct kl_transport_opts o = { NULL, NULL, KL_SERVER_PATH };
+	struct kl_store *st = NULL;
+
+	strcpy(f->dir, "/tmp/kl-tr-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->repo, sizeof(f->repo), "%s/it's a repo", f->dir);
+	snprintf(f->url, sizeof(f->url), "pipe:%s", f->repo);
+	if (kl_store_create(f->repo, (const uint8_t *)CONFIG_BYTES,
+	    strlen(CONFIG_BYTES), &st) != KL_OK)
+		return -1;
+	kl_store_close(st);
+	kl_transport_configure(&o);
+	*state = f;
+	alarm(HANG_GUARD_S);	/* a hang fails the test instead of CI */
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	alarm(0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void
+open_ok(struct fx *f, struct kl_backend *be)
+{
+	char err[KL_TRANSPORT_ERR_MAX];
+	int rc;
+
+	rc = kl_transport_open(f->url, NULL, 0, err, sizeof(err), be);
+	if (rc != KL_OK)
+		fail_msg("open %s: %d %s", f->url, rc, err);
+}
+
+/* Content-addressed bytes of length n, varied by seed. */
+static uint8_t *
+blob(size_t n, unsigned seed, char name[KL_ID_HEX_LEN + 1])
+{
+	uint8_t *p = malloc(n ? n : 1);
+	struct kl_id id;
+	size_t i;
+
+	assert_non_null(p);
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * 31 + seed * 7 + (i >> 9));
+	kl_hash(p, n, &id);
+	kl_id_hex(&id, name);
+	return p;
+}
+
+static void
+test_pipe_round_trip(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	struct kl_backend be;
+	struct buf *b = NULL;
+	uint64_t size;
+	size_t n = 3 * (1 << 20) + 17;	/* several PUT_DATA/DATA frames */
+	uint8_t *p = blob(n, 1, name);
+
+	open_ok(f, &be);
+	assert_int_equal(kl_transport_role(&be), 0);
+	assert_int_equal(be.ops->put(be.ctx, KL_FT_DATA, name, p, n), KL_OK);
+	assert_int_equal(be.ops->stat(be.ctx, KL_FT_DATA, name, &size), 0);
+	assert_int_equal(size, n);
+	assert_int_equal(be.ops->get(be.ctx, KL_FT_DATA, name, 0, 0,
+	    KL_FILE_MAX, &b), KL_OK);
+	assert_int_equal(buf_size(b), n);
+	assert_memory_equal(buf_data(b), p, n);
+	buf_free(b);
+	assert_int_equal(be.ops->get(be.ctx, KL_FT_DATA, name, 1000, 5000,
+	    KL_FILE_MAX, &b), KL_OK);
+	assert_int_equal(buf_size(b), 5000);
+	assert_memory_equal(buf_data(b), p + 1000, 5000);
+	buf_free(b);
+	assert_int_equal(be.ops->get(be.ctx, KL_FT_CONFIG, "config", 0, 0,
+	    4096, &b), KL_OK);
+	assert_memory_equal(buf_data(b), CONFIG_BYTES, strlen(CONFIG_BYTES));
+	buf_free(b);
+	be.ops->close(be.ctx);
+	free(p);
+}
+
+static void
+test_pipe_empty_file(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	struct kl_backend be;
+	struct buf *b = NULL;
+	uint8_t *p = blob(0, 0, name);
+
+	open_ok(f, &be);
+	assert_int_equal(be.ops->put(be.ctx, KL_FT_INDEX, name, p, 0), KL_OK);
+	assert_int_equal(be.ops->get(be.ctx, KL_FT_INDEX, name, 0, 0, 100,
+	    &b), KL_OK);
+	assert_int_equal(buf_size(b), 0);
+	buf_free(b);
+	be.ops->close(be.ctx);
+	free(p);
+}
+
+static void
+test_pipe_errors_keep_session(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], other[KL_ID_HEX_LEN + 1];
+	struct kl_backend be;
+	struct buf *b = NULL;
+	uint64_t size;
+	uint8_t *p = blob(5000, 2, name), *q = blob(10, 3, other);
+
+	open_ok(f, &be);
+	assert_int_equal(be.ops->put(be.ctx, KL_FT_DATA, name, p, 5000), 0);
+	assert_int_equal(be.ops->put(be.ctx, KL_FT_DATA, name, p, 5000),
+	    KL_E_EXISTS);
+	assert_int_equal(be.ops->put(be.ctx, KL_FT_DATA, other, p, 5000),
+	    KL_E_CORRUPT);		/* content does not match the name */
+	assert_int_equal(be.ops->get(be.ctx, KL_FT_DATA, other, 0, 0, 100,
+	    &b), KL_E_NOTFOUND);
+	assert_null(b);
+	assert_int_equal(be.ops->get(be.ctx, KL_FT_DATA, name, 0, 0, 100,
+	    &b), KL_E_LIMIT);
+	assert_int_equal(be.ops->stat(be.ctx, KL_FT_DATA, other, &size),
+	    KL_E_NOTFOUND);
+	assert_int_equal(be.ops->put(be.ctx, KL_FT_DATA, "../etc", p, 1),
+	    KL_E_INVAL);
+	/* still usable after all of these */
+	assert_int_equal(be.ops->stat(be.ctx, KL_FT_DATA, name, &size), 0);
+	assert_int_equal(size, 5000);
+	be.ops->close(be.ctx);
+	free(p);
+	free(q);
+}
+
+struct counted {
+	size_t n;
+	char seen[KL_ID_HEX_LEN + 1];
+};
+
+static int
+count_cb(void *arg, const char *name, uint64_t size)
+{
+	struct counted *c = arg;
+
+	c->n++;
+	snprintf(c->seen, sizeof(c->seen), "%s", name);
+	return size == 40 ? 0 : KL_E_CORRUPT;
+}
+
+static int
+stop_cb(void *arg, const char *name, uint64_t size)
+{
+	return 7;
+}
+
+static void
+test_pipe_list_and_remove(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	struct counted c = { 0, "" };
+	struct kl_backend be;
+	uint8_t *p;
+	unsigned i;
+
+	open_ok(f, &be);
+	for (i = 0; i < 50; i++) {
+		p = blob(40, 100 + i, name);
+		assert_int_equal(be.ops->put(be.ctx, KL_FT_LOCK, name, p, 40),
+		    KL_OK);
+		free(p);
+	}
+	assert_int_equal(be.ops->list(be.ctx, KL_FT_LOCK, count_cb, &c), 0);
+	assert_int_equal(c.n, 50);
+	assert_int_equal(be.ops->list(be.ctx, KL_FT_LOCK, stop_cb, NULL), 7);
+	assert_int_equal(be.ops->remove(be.ctx, KL_FT_LOCK, c.seen), KL_OK);
+	assert_int_equal(be.ops->remove(be.ctx, KL_FT_LOCK, c.seen),
+	    KL_E_NOTFOUND);
+	c.n = 0;
+	assert_int_equal(be.ops->list(be.ctx, KL_FT_LOCK, count_cb, &c), 0);
+	assert_int_equal(c.n, 49);
+	be.ops->close(be.ctx);
+}
+
+/* A listing callback that itself makes requests (as key_try_one does). */
+struct nested {
+	struct kl_backend *be;
+	size_t ok;
+};
+
+static int
+nested_cb(void *arg, const char *name, uint64_t size)
+{
+	struct nested *n = arg;
+	struct buf *b = NULL;
+
+	if (n->be->ops->get(n->be->ctx, KL_FT_KEY, name, 0, 0, 1 << 20, &b)
+	    == KL_OK && buf_size(b) == size)
+		n->ok++;
+	buf_free(b);
+	return 0;
+}
+
+static void
+test_pipe_list_callback_may_request(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	struct kl_backend be;
+	struct nested n = { &be, 0 };
+	uint8_t *p;
+	unsigned i;
+
+	open_ok(f, &be);
+	for (i = 0; i < 3; i++) {
+		p = blob(300 + i, 200 + i, name);
+		assert_int_equal(be.ops->put(be.ctx, KL_FT_KEY, name, p,
+		    300 + i), KL_OK);
+		free(p);
+	}
+	assert_int_equal(be.ops->list(be.ctx, KL_FT_KEY, nested_cb, &n), 0);
+	assert_int_equal(n.ok, 3);
+	be.ops->close(be.ctx);
+}
+
+#define THREADS 4
+#define PER_THREAD 12
+
+struct worker {
+	struct kl_backend *be;
+	unsigned base;
+	int failures;
+	int last;
+	int forever;		/* until the connection fails */
+};
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	char name[KL_ID_HEX_LEN + 1];
+	struct buf *b = NULL;
+	unsigned i;
+	size_t n;
+	uint8_t *p;
+	int rc;
+
+	for (i = 0; w->forever || i < PER_THREAD; i++) {
+		n = (size_t)((w->base * 7919 + i * 104729) % (3 << 20)) + 1;
+		p = blob(n, w->base * 1000 + i, name);
+		rc = w->be->ops->put(w->be->ctx, KL_FT_DATA, name, p, n);
+		if (rc == KL_OK && !w->forever) {
+			rc = w->be->ops->get(w->be->ctx, KL_FT_DATA, name, 0,
+			    0, KL_FILE_MAX, &b);
+			if (rc == KL_OK && (buf_size(b) != n ||
+			    memcmp(buf_data(b), p, n) != 0))
+				rc = KL_E_CORRUPT;
+			buf_free(b);
+			b = NULL;
+		}
+		free(p);
+		w->last = rc;
+		if (rc != KL_OK) {
+			w->failures++;
+			if (w->forever)
+				break;
+		}
+	}
+	return NULL;
+}
+
+static void
+test_pipe_concurrent_puts(void **state)
+{
+	struct fx *f = *state;
+	struct worker w[THREADS];
+	pthread_t t[THREADS];
+	struct kl_backend be;
+	int i;
+
+	open_ok(f, &be);
+	for (i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){ &be, (unsigned)i + 1, 0, 0, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main,
+		    &w[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	assert_int_equal(be.ops->list(be.ctx, KL_FT_DATA, stop_cb, NULL), 7);
+	be.ops->close(be.ctx);
+}
+
+static void
+kill_server(const char *pidfile)
+{
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	FILE *fp;
+	int pid = 0, tries;
+
+	for (tries = 0; tries < 100 && pid == 0; tries++) {
+		if ((fp = fopen(pidfile, "r")) != NULL) {
+			if (fscanf(fp, "%d", &pid) != 1)
+				pid = 0;
+			fclose(fp);
+		}
+		if (pid == 0)
+			nanosleep(&ts, NULL);
+	}
+	assert_true(pid > 0);
+	nanosleep(&ts, NULL);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+}
+
+static void
+test_pipe_server_killed_fails_fast(void **state)
+{
+	struct fx *f = *state;
+	struct kl_transport_opts o = { NULL, NULL, NULL };
+	char name[KL_ID_HEX_LEN + 1];
+	struct worker w[THREADS];
+	pthread_t t[THREADS];
+	struct kl_backend be;
+	struct buf *b = NULL;
+	uint64_t size;
+	FILE *fp;
+	int i;
+
+	snprintf(f->pidfile, sizeof(f->pidfile), "%s/pid", f->dir);
+	snprintf(f->script, sizeof(f->script), "%s/server.sh", f->dir);
+	assert_non_null(fp = fopen(f->script, "w"));
+	fprintf(fp, "#!/bin/sh\necho $$ > '%s'\nexec '%s' \"$@\"\n",
+	    f->pidfile, KL_SERVER_PATH);
+	fclose(fp);
+	chmod(f->script, 0700);
+	o.server_command = f->script;
+	kl_transport_configure(&o);
+	open_ok(f, &be);
+	for (i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){ &be, (unsigned)i + 50, 0, 0, 1 };
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main,
+		    &w[i]), 0);
+	}
+	kill_server(f->pidfile);
+	memset(name, 'a', KL_ID_HEX_LEN);
+	name[KL_ID_HEX_LEN] = '\0';
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].last, KL_E_CONN);
+	}
+	/* every later call fails at once, none hangs */
+	assert_int_equal(be.ops->stat(be.ctx, KL_FT_DATA, name, &size),
+	    KL_E_CONN);
+	assert_int_equal(be.ops->get(be.ctx, KL_FT_CONFIG, "config", 0, 0,
+	    4096, &b), KL_E_CONN);
+	assert_int_equal(be.ops->list(be.ctx, KL_FT_DATA, stop_cb, NULL),
+	    KL_E_CONN);
+	be.ops->close(be.ctx);
+	o.server_command = KL_SERVER_PATH;
+	kl_transport_configure(&o);
+}
+
+static void
+test_pipe_missing_repository_is_notfound(void **state)
+{
+	struct fx *f = *state;
+	char url[200], err[KL_TRANSPORT_ERR_MAX];
+	struct kl_backend be;
+
+	snprintf(url, sizeof(url), "pipe:%s/none", f->dir);
+	assert_int_equal(kl_transport_open(url, NULL, 0, err, sizeof(err),
+	    &be), KL_E_NOTFOUND);
+	assert_non_null(strstr(err, "no config file"));
+	assert_null(be.ops);
+}
+
+static void
+test_pipe_no_server_program_is_conn(void **state)
+{
+	struct fx *f = *state;
+	struct kl_transport_opts o = { NULL, NULL, "/nonexistent/kluis-srv" };
+	char err[KL_TRANSPORT_ERR_MAX];
+	struct kl_backend be;
+
+	kl_transport_configure(&o);
+	assert_int_equal(kl_transport_open(f->url, NULL, 0, err, sizeof(err),
+	    &be), KL_E_CONN);
+	assert_non_null(strstr(err, "127"));
+	o.server_command = KL_SERVER_PATH;
+	kl_transport_configure(&o);
+}
+
+static void
+test_pipe_create(void **state)
+{
+	struct fx *f = *state;
+	char url[200], err[KL_TRANSPORT_ERR_MAX];
+	struct kl_backend be;
+	struct buf *b = NULL;
+	int rc;
+
+	snprintf(url, sizeof(url), "pipe:%s/new", f->dir);
+	rc = kl_transport_open(url, (const uint8_t *)CONFIG_BYTES,
+	    strlen(CONFIG_BYTES), err, sizeof(err), &be);
+	if (rc == KL_E_PROTO) {
+		print_message("server without CREATE (PROTOCOL.md §8): %s\n",
+		    err);
+		skip();
+	}
+	assert_int_equal(rc, KL_OK);
+	assert_int_equal(be.ops->get(be.ctx, KL_FT_CONFIG, "config", 0, 0,
+	    4096, &b), KL_OK);
+	assert_memory_equal(buf_data(b), CONFIG_BYTES, strlen(CONFIG_BYTES));
+	buf_free(b);
+	be.ops->close(be.ctx);
+	/* a second create finds it there */
+	assert_int_equal(kl_transport_open(url, (const uint8_t *)"x", 1, err,
+	    sizeof(err), &be), KL_E_EXISTS);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_url_ssh_full),
+		cmocka_unit_test(test_url_ssh_defaults),
+		cmocka_unit_test(test_url_ssh_ipv6),
+		cmocka_unit_test(test_url_ssh_bad),
+		cmocka_unit_test(test_url_pipe),
+		cmocka_unit_test(test_url_local),
+		cmocka_unit_test(test_open_bad_url_is_inval),
+		cmocka_unit_test_setup_teardown(test_pipe_round_trip, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pipe_empty_file, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pipe_errors_keep_session,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipe_list_and_remove,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipe_list_callback_may_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipe_concurrent_puts,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipe_server_killed_fails_fast, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipe_missing_repository_is_notfound, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipe_no_server_program_is_conn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipe_create, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
