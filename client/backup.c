@@ -77,33 +77,44 @@ pipe_clear(struct pipe *p)
  * the mutex before they look at a slot (pipe_take_work).
  */
 static int
-pipe_has_room(const struct pipe *p, const struct item *it)
+pipe_has_room(const struct pipe *p, size_t n, size_t bytes)
 {
-	if (p->tail - p->head >= p->cap)
+	if (p->tail - p->head + n > p->cap)
 		return 0;
-	return it->kind != IT_CHUNK || p->inflight == 0 ||
-	    p->inflight + it->len <= KL_BACKUP_INFLIGHT_MAX;
+	return bytes == 0 || p->inflight == 0 ||
+	    p->inflight + bytes <= KL_BACKUP_INFLIGHT_MAX;
 }
 
 int
-pipe_push(struct pipe *p, struct item *it)
+pipe_push_batch(struct pipe *p, struct item **v, size_t n)
 {
+	size_t i, bytes = 0, chunks = 0;
+
+	for (i = 0; i < n; i++)
+		if (v[i]->kind == IT_CHUNK) {
+			bytes += v[i]->len;
+			chunks++;
+		}
 	pthread_mutex_lock(&p->mu);
-	while (!p->abort && !pipe_has_room(p, it))
+	while (!p->abort && !pipe_has_room(p, n, bytes))
 		pthread_cond_wait(&p->space, &p->mu);
 	if (p->abort) {
 		pthread_mutex_unlock(&p->mu);
-		item_free(it);
+		for (i = 0; i < n; i++)
+			item_free(v[i]);
 		return -1;
 	}
-	if (it->kind == IT_CHUNK)
-		p->inflight += it->len;
-	else
-		it->done = 1;
-	p->ring[p->tail++ % p->cap] = it;
-	/* one waiter per condition: a worker for work, the collector for
-	 * done (closing and aborting broadcast instead) */
-	if (it->kind == IT_CHUNK)
+	p->inflight += bytes;
+	for (i = 0; i < n; i++) {
+		if (v[i]->kind != IT_CHUNK)
+			v[i]->done = 1;
+		p->ring[p->tail++ % p->cap] = v[i];
+	}
+	/* one waiter class per condition: workers for work, the collector
+	 * for done (closing and aborting broadcast) */
+	if (chunks > 1)
+		pthread_cond_broadcast(&p->work);
+	else if (chunks == 1)
 		pthread_cond_signal(&p->work);
 	pthread_cond_signal(&p->done);
 	pthread_mutex_unlock(&p->mu);
@@ -151,24 +162,34 @@ pipe_work_done(struct pipe *p, struct item *it)
 	pthread_mutex_unlock(&p->mu);
 }
 
-/* Next item in order for the collector, NULL at the end. */
-static struct item *
-pipe_take_next(struct pipe *p)
+/*
+ * The next finished items in order for the collector: up to max of them
+ * under one lock (at least one unless the pipe is finished: 0 then).
+ */
+static size_t
+pipe_take_next(struct pipe *p, struct item **v, size_t max)
 {
-	struct item *it = NULL;
+	size_t n = 0;
 
 	pthread_mutex_lock(&p->mu);
 	while (p->head == p->tail && !p->closed)
 		pthread_cond_wait(&p->done, &p->mu);
-	if (p->head < p->tail) {
-		it = p->ring[p->head % p->cap];
-		while (!it->done)
+	while (p->head < p->tail && n < max) {
+		struct item *it = p->ring[p->head % p->cap];
+
+		if (!it->done) {
+			if (n > 0)
+				break;
 			pthread_cond_wait(&p->done, &p->mu);
+			continue;
+		}
+		v[n++] = it;
 		p->ring[p->head++ % p->cap] = NULL;
-		pthread_cond_signal(&p->space);
 	}
+	if (n > 0)
+		pthread_cond_signal(&p->space);
 	pthread_mutex_unlock(&p->mu);
-	return it;
+	return n;
 }
 
 static void *
@@ -486,19 +507,23 @@ pipe_abort(struct pipe *p)
 static int
 collect(struct collector *c)
 {
-	struct item *it;
+	struct item *v[PIPE_BATCH_MAX];
+	size_t i, n;
 	int rc = KL_OK, status = FS_NEW, r1;
 
 	if ((rc = frame_push(c, NULL)) != KL_OK)
 		return rc;
-	while ((it = pipe_take_next(&c->bk->p)) != NULL) {
+	while ((n = pipe_take_next(&c->bk->p, v, PIPE_BATCH_MAX)) > 0) {
 		if (rc == KL_OK && (r1 = kl_repo_lock_refresh(c->bk->r)) != 0)
 			rc = r1;
-		if (rc == KL_OK && (r1 = collect_one(c, it, &status)) != 0) {
-			rc = r1;
-			pipe_abort(&c->bk->p);
+		for (i = 0; i < n; i++) {
+			if (rc == KL_OK &&
+			    (r1 = collect_one(c, v[i], &status)) != 0) {
+				rc = r1;
+				pipe_abort(&c->bk->p);
+			}
+			item_free(v[i]);
 		}
-		item_free(it);
 	}
 	/* a walker that stopped early leaves directories open */
 	if (rc == KL_OK && c->bk->p.abort)

@@ -65,9 +65,15 @@ struct bk {
 	int walk_rc;			/* fatal walker error */
 };
 
-/* Pushes an item (ownership moves to the pipe); blocks while full.
- * Returns 0, or -1 when the pipe was aborted (item freed). */
-int pipe_push(struct pipe *p, struct item *it);
+/*
+ * Pushes n items (ownership moves to the pipe) under one lock: fewer
+ * hand-offs per small file.  Blocks while the ring is full or too many
+ * chunk bytes are in flight.  Returns 0, or -1 when the pipe was aborted
+ * (the items not pushed are freed).
+ */
+#define PIPE_BATCH_MAX 64
+#define PIPE_BATCH_BYTES ((size_t)1 << 20)
+int pipe_push_batch(struct pipe *p, struct item **v, size_t n);
 void item_free(struct item *it);
 struct item *item_new(enum item_kind k);
 

@@ -40,6 +40,8 @@ struct walker {
 	size_t nhls, hlcap;
 	uint64_t next_group;
 	int stop;		/* fatal: pipe aborted */
+	struct item *batch[PIPE_BATCH_MAX];	/* not yet pushed */
+	size_t nbatch, batch_bytes;
 };
 
 static void
@@ -50,14 +52,35 @@ warn(struct walker *w, const char *path, int err, const char *what)
 		w->bk->o->warn(w->bk->o->warn_arg, path, err, what);
 }
 
+/* Hands the batched items to the pipe. */
 static int
-push(struct walker *w, struct item *it)
+flush(struct walker *w)
 {
-	if (pipe_push(&w->bk->p, it) != 0) {
+	size_t n = w->nbatch;
+
+	w->nbatch = 0;
+	w->batch_bytes = 0;
+	if (n > 0 && pipe_push_batch(&w->bk->p, w->batch, n) != 0) {
 		w->stop = 1;
 		return -1;
 	}
 	return 0;
+}
+
+/* Queues an item; a batch goes out when full or holding 1 MiB of data. */
+static int
+push(struct walker *w, struct item *it)
+{
+	if (w->stop) {
+		item_free(it);
+		return -1;
+	}
+	w->batch[w->nbatch++] = it;
+	if (it->kind == IT_CHUNK)
+		w->batch_bytes += it->len;
+	if (w->nbatch < PIPE_BATCH_MAX && w->batch_bytes < PIPE_BATCH_BYTES)
+		return 0;
+	return flush(w);
 }
 
 /* Appends "/name" to w->path; 0 if it does not fit. */
@@ -671,6 +694,7 @@ walk_main(void *arg)
 		if (have)
 			kl_tree_clear(&prev);
 	}
+	flush(&w);	/* if aborted, whoever aborted holds the error */
 	bk->walk_rc = w.stop ? KL_OK : rc;
 	kl_chunker_free(w.ch);
 	kl_namecache_free(w.nc);
