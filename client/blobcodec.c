@@ -18,38 +18,6 @@ _Static_assert(KL_BLOB_HDR_LEN == 1 + 3 + 4 + 4, "§7 header layout");
 _Static_assert(KL_BLOB_RAW_MAX <= UINT32_MAX - KL_BLOB_HDR_LEN,
     "raw_len and payload_len are u32 fields");
 
-static unsigned
-log2_floor(uint64_t v)
-{
-	unsigned n = 0;
-
-	while (v >>= 1)
-		n++;
-	return n;
-}
-
-/*
- * PADME (Nikitin et al., PETS 2019).  Lengths whose padding would not fit
- * in 64 bits (above 2^64 - 2^57) are a caller bug: every caller bounds its
- * lengths far below that.
- */
-uint64_t
-kl_padme(uint64_t len)
-{
-	unsigned e, s, z;
-	uint64_t mask;
-
-	if (len < 2)
-		return len;
-	e = log2_floor(len);
-	s = log2_floor(e) + 1;
-	z = e - s;
-	mask = ((uint64_t)1 << z) - 1;
-	if (len > UINT64_MAX - mask)
-		abort();
-	return (len + mask) & ~mask;
-}
-
 /* The payload never exceeds raw_len: zstd is kept only when it is smaller. */
 size_t
 kl_blob_encode_bound(size_t raw_len)

@@ -20,18 +20,6 @@
 
 #define PACK_TARGET_DEFAULT ((uint32_t)16 << 20)	/* FORMAT.md §6 */
 
-void
-repo_seterr(struct kl_repo *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&r->mu);
-	va_start(ap, fmt);
-	vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
-	va_end(ap);
-	pthread_mutex_unlock(&r->mu);
-}
-
 const char *
 kl_repo_errmsg(const struct kl_repo *r)
 {
@@ -227,6 +215,88 @@ repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
 		repo_fname(t, id, fn);
 		repo_seterr(r, "writing %s: %s", fn, kl_strerror(rc));
 	}
+	return rc;
+}
+
+int
+repo_sealed_put(struct kl_repo *r, enum kl_ftype t, const char *magic,
+    const uint8_t *env, const uint8_t *key, uint8_t type,
+    const struct buf *pt, struct kl_id *id)
+{
+	size_t len = KL_PACK_PREAMBLE_LEN + buf_size(pt) + KL_AEAD_OVERHEAD;
+	struct buf *f;
+	uint8_t *ct;
+	int rc;
+
+	if ((f = buf_new(len)) == NULL)
+		return KL_E_NOMEM;
+	if ((rc = kl_file_hdr_put(f, magic)) == KL_OK && env != NULL)
+		rc = buf_put(f, env, KL_ENVELOPE_LEN);
+	if (rc == KL_OK && (rc = buf_reserve(f, buf_size(pt) +
+	    KL_AEAD_OVERHEAD, &ct)) == KL_OK) {
+		kl_aead_seal(key, &r->keys->repo_id, type, NULL, buf_data(pt),
+		    buf_size(pt), ct);
+		rc = repo_file_put(r, t, f, id);
+	}
+	buf_free(f);
+	return rc;
+}
+
+/* Decrypts the rest of f (after header and envelope) into a new *pt. */
+static int
+sealed_open(struct kl_repo *r, struct buf *f, const uint8_t *key,
+    uint8_t type, struct buf **pt)
+{
+	size_t ct_len = buf_avail(f);
+	struct buf *b;
+	uint8_t *p;
+	int rc;
+
+	*pt = NULL;
+	if (ct_len < KL_AEAD_OVERHEAD)
+		return KL_E_CORRUPT;
+	if ((b = buf_new(ct_len)) == NULL)
+		return KL_E_NOMEM;
+	if ((rc = buf_reserve(b, ct_len - KL_AEAD_OVERHEAD, &p)) == KL_OK)
+		rc = kl_aead_open(key, &r->keys->repo_id, type, NULL,
+		    buf_rptr(f), ct_len, p);
+	if (rc != KL_OK) {
+		buf_free(b);
+		return rc;
+	}
+	*pt = b;
+	return KL_OK;
+}
+
+int
+repo_sealed_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
+    size_t max, const char *magic, const uint8_t *key, uint8_t type,
+    struct buf **pt)
+{
+	struct buf *f = NULL;
+	uint8_t *skey = NULL;
+	int rc;
+
+	*pt = NULL;
+	if ((rc = repo_file_get(r, t, id, max, &f)) != KL_OK)
+		return rc;
+	if (key == NULL) {	/* the session key of its envelope */
+		if ((rc = kl_session_key_new(&skey)) != KL_OK ||
+		    buf_size(f) < KL_PACK_PREAMBLE_LEN ||
+		    (rc = repo_envelope_open(r, buf_data(f),
+		    KL_PACK_PREAMBLE_LEN, magic, skey)) != KL_OK) {
+			rc = rc != KL_OK ? rc : KL_E_CORRUPT;
+			goto out;
+		}
+		rc = buf_skip(f, KL_PACK_PREAMBLE_LEN);
+		key = skey;
+	} else
+		rc = kl_file_hdr_get(f, magic);
+	if (rc == KL_OK)
+		rc = sealed_open(r, f, key, type, pt);
+out:
+	kl_session_key_free(skey);
+	buf_free(f);
 	return rc;
 }
 

@@ -219,36 +219,22 @@ repo_index_file_load(struct kl_repo *r, const struct kl_id *id)
 {
 	char name[REPO_FNAME_MAX];
 	struct kl_index ix = { NULL, 0 };
-	struct buf *b = NULL;
-	uint8_t *pt = NULL;
-	size_t ct_len;
+	struct buf *pt = NULL;
 	int rc;
 
-	repo_fname(KL_FT_INDEX, id, name);
-	if ((rc = repo_file_get(r, KL_FT_INDEX, id, INDEX_FILE_MAX, &b)) != 0)
-		return rc;
-	rc = KL_E_CORRUPT;
-	if (buf_size(b) < KL_FILE_HDR_LEN + KL_AEAD_OVERHEAD)
-		goto out;
-	if ((rc = kl_file_hdr_get(b, KL_MAGIC_INDEX)) != KL_OK)
-		goto out;
-	ct_len = buf_avail(b);
-	rc = KL_E_NOMEM;
-	if ((pt = malloc(ct_len)) == NULL)
-		goto out;
-	rc = kl_aead_open(r->keys->index_key, &r->keys->repo_id,
-	    KL_OBJ_INDEX, NULL, buf_rptr(b), ct_len, pt);
+	rc = repo_sealed_get(r, KL_FT_INDEX, id, INDEX_FILE_MAX,
+	    KL_MAGIC_INDEX, r->keys->index_key, KL_OBJ_INDEX, &pt);
 	if (rc == KL_OK)
-		rc = kl_index_decode(pt, ct_len - KL_AEAD_OVERHEAD,
+		rc = kl_index_decode(buf_data(pt), buf_size(pt),
 		    INDEX_ENTRIES_MAX, &ix);
 	if (rc == KL_OK)
 		rc = index_add_all(r, &ix);
-out:
-	if (rc != KL_OK)
+	if (rc != KL_OK) {
+		repo_fname(KL_FT_INDEX, id, name);
 		repo_seterr(r, "%s: %s", name, kl_strerror(rc));
+	}
 	kl_index_clear(&ix);
-	free(pt);
-	buf_free(b);
+	buf_free(pt);
 	return rc;
 }
 

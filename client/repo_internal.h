@@ -43,8 +43,8 @@ struct kl_repo {
 /* Records a damaged file that was skipped (message from errmsg). */
 void repo_damage_note(struct kl_repo *r);
 
-void repo_seterr(struct kl_repo *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* The layer's own name for kl_repo_seterr (repo.h). */
+#define repo_seterr kl_repo_seterr
 
 /* "index/<hex>", "data/ab/<hex>", ...: how messages name a file. */
 #define REPO_FNAME_MAX 96
@@ -54,6 +54,24 @@ void repo_fname(enum kl_ftype t, const struct kl_id *id, char *out);
  * header: checks the name (content hash), magic and version. */
 int repo_file_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
     size_t max, struct buf **out);
+/*
+ * Sealed repository files (FORMAT.md §9, §10, §12): the 16-byte header
+ * (magic), an optional session envelope, then the AEAD (type, object id
+ * zero) of a plaintext.  repo_sealed_put writes one under key (with env
+ * if non-NULL).  repo_sealed_get reads one, checked against its name,
+ * and decrypts it with key - or, if key is NULL, with the session key of
+ * its envelope - into a new buffer *pt.
+ */
+int repo_sealed_put(struct kl_repo *r, enum kl_ftype t, const char *magic,
+    const uint8_t *env, const uint8_t *key, uint8_t type,
+    const struct buf *pt, struct kl_id *id);
+int repo_sealed_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
+    size_t max, const char *magic, const uint8_t *key, uint8_t type,
+    struct buf **pt);
+/* Opens the envelope in a 128-byte preamble (header + envelope). */
+int repo_envelope_open(struct kl_repo *r, const uint8_t *pre, size_t len,
+    const char *magic, uint8_t *key);
+
 /* Writes bytes as a content-addressed file; *id gets its name.  An
  * existing identical file is fine. */
 int repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,

@@ -24,9 +24,8 @@ static int
 lock_write(struct kl_repo *r, int exclusive, struct kl_id *id)
 {
 	struct kl_lock l;
-	struct buf *pt = NULL, *f = NULL;
-	uint8_t *ct;
-	int rc = KL_E_NOMEM;
+	struct buf *pt;
+	int rc;
 
 	memset(&l, 0, sizeof(l));
 	l.time = (int64_t)time(NULL);
@@ -34,44 +33,26 @@ lock_write(struct kl_repo *r, int exclusive, struct kl_id *id)
 	l.pid = (uint32_t)getpid();
 	if (gethostname(l.hostname, sizeof(l.hostname) - 1) != 0)
 		strcpy(l.hostname, "unknown");
-	if ((pt = buf_new(LOCK_FILE_MAX)) == NULL ||
-	    (f = buf_new(LOCK_FILE_MAX)) == NULL)
-		goto out;
-	if ((rc = kl_lock_encode(&l, pt)) != KL_OK ||
-	    (rc = kl_file_hdr_put(f, KL_MAGIC_LOCK)) != KL_OK ||
-	    (rc = buf_reserve(f, buf_size(pt) + KL_AEAD_OVERHEAD, &ct)) != 0)
-		goto out;
-	kl_aead_seal(r->keys->index_key, &r->keys->repo_id, KL_OBJ_LOCK, NULL,
-	    buf_data(pt), buf_size(pt), ct);
-	rc = repo_file_put(r, KL_FT_LOCK, f, id);
-out:
+	if ((pt = buf_new(LOCK_FILE_MAX)) == NULL)
+		return KL_E_NOMEM;
+	if ((rc = kl_lock_encode(&l, pt)) == KL_OK)
+		rc = repo_sealed_put(r, KL_FT_LOCK, KL_MAGIC_LOCK, NULL,
+		    r->keys->index_key, KL_OBJ_LOCK, pt, id);
 	buf_free(pt);
-	buf_free(f);
 	return rc;
 }
 
 static int
 lock_read(struct kl_repo *r, const struct kl_id *id, struct kl_lock *l)
 {
-	struct buf *b = NULL;
-	uint8_t pt[LOCK_FILE_MAX];
-	size_t ct_len;
+	struct buf *pt = NULL;
 	int rc;
 
-	if ((rc = repo_file_get(r, KL_FT_LOCK, id, LOCK_FILE_MAX, &b)) != 0)
-		return rc;
-	if ((rc = kl_file_hdr_get(b, KL_MAGIC_LOCK)) != KL_OK)
-		goto out;
-	ct_len = buf_avail(b);
-	rc = KL_E_CORRUPT;
-	if (ct_len < KL_AEAD_OVERHEAD)
-		goto out;
-	rc = kl_aead_open(r->keys->index_key, &r->keys->repo_id, KL_OBJ_LOCK,
-	    NULL, buf_rptr(b), ct_len, pt);
+	rc = repo_sealed_get(r, KL_FT_LOCK, id, LOCK_FILE_MAX, KL_MAGIC_LOCK,
+	    r->keys->index_key, KL_OBJ_LOCK, &pt);
 	if (rc == KL_OK)
-		rc = kl_lock_decode(pt, ct_len - KL_AEAD_OVERHEAD, l);
-out:
-	buf_free(b);
+		rc = kl_lock_decode(buf_data(pt), buf_size(pt), l);
+	buf_free(pt);
 	return rc;
 }
 

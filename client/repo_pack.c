@@ -343,24 +343,18 @@ static int
 index_flush_locked(struct kl_session *s)
 {
 	struct kl_repo *r = s->r;
-	struct buf *pt = NULL, *f = NULL;
+	struct buf *pt;
 	struct kl_id id;
-	uint8_t *ct;
 	size_t i;
-	int rc = KL_E_NOMEM;
+	int rc;
 
 	if (s->done.n == 0)
 		return KL_OK;
-	if ((pt = buf_new(KL_FILE_MAX)) == NULL ||
-	    (f = buf_new(KL_FILE_MAX)) == NULL)
-		goto out;
+	if ((pt = buf_new(KL_FILE_MAX)) == NULL)
+		return KL_E_NOMEM;
 	if ((rc = kl_index_encode(&s->done, pt)) != KL_OK ||
-	    (rc = kl_file_hdr_put(f, KL_MAGIC_INDEX)) != KL_OK ||
-	    (rc = buf_reserve(f, buf_size(pt) + KL_AEAD_OVERHEAD, &ct)) != 0)
-		goto out;
-	kl_aead_seal(r->keys->index_key, &r->keys->repo_id, KL_OBJ_INDEX,
-	    NULL, buf_data(pt), buf_size(pt), ct);
-	if ((rc = repo_file_put(r, KL_FT_INDEX, f, &id)) != KL_OK)
+	    (rc = repo_sealed_put(r, KL_FT_INDEX, KL_MAGIC_INDEX, NULL,
+	    r->keys->index_key, KL_OBJ_INDEX, pt, &id)) != KL_OK)
 		goto out;
 	/* keep the entries: commit adds them to the repository's index */
 	for (i = 0; i < s->done.n && rc == KL_OK; i++) {
@@ -374,7 +368,6 @@ index_flush_locked(struct kl_session *s)
 	s->done.n = 0;
 out:
 	buf_free(pt);
-	buf_free(f);
 	return rc;
 }
 
@@ -535,25 +528,15 @@ static int
 snapshot_write(struct kl_session *s, const struct kl_snapshot *snap,
     struct kl_id *id)
 {
-	struct kl_repo *r = s->r;
-	struct buf *pt = NULL, *f = NULL;
-	uint8_t *ct;
-	int rc = KL_E_NOMEM;
+	struct buf *pt;
+	int rc;
 
-	if ((pt = buf_new(SNAPSHOT_PT_MAX)) == NULL ||
-	    (f = buf_new(SNAPSHOT_PT_MAX + KL_PACK_PREAMBLE_LEN + 64)) == NULL)
-		goto out;
-	if ((rc = kl_snapshot_encode(snap, pt)) != KL_OK ||
-	    (rc = kl_file_hdr_put(f, KL_MAGIC_SNAPSHOT)) != KL_OK ||
-	    (rc = buf_put(f, s->env, KL_ENVELOPE_LEN)) != KL_OK ||
-	    (rc = buf_reserve(f, buf_size(pt) + KL_AEAD_OVERHEAD, &ct)) != 0)
-		goto out;
-	kl_aead_seal(s->key, &r->keys->repo_id, KL_OBJ_SNAPSHOT, NULL,
-	    buf_data(pt), buf_size(pt), ct);
-	rc = repo_file_put(r, KL_FT_SNAPSHOT, f, id);
-out:
+	if ((pt = buf_new(SNAPSHOT_PT_MAX)) == NULL)
+		return KL_E_NOMEM;
+	if ((rc = kl_snapshot_encode(snap, pt)) == KL_OK)
+		rc = repo_sealed_put(s->r, KL_FT_SNAPSHOT, KL_MAGIC_SNAPSHOT,
+		    s->env, s->key, KL_OBJ_SNAPSHOT, pt, id);
 	buf_free(pt);
-	buf_free(f);
 	return rc;
 }
 

@@ -12,8 +12,8 @@
 #include "repo_internal.h"
 
 /* Opens the envelope of a pack preamble or snapshot header (bytes 16..128). */
-static int
-envelope_from(struct kl_repo *r, const uint8_t *hdr, size_t len,
+int
+repo_envelope_open(struct kl_repo *r, const uint8_t *hdr, size_t len,
     const char *magic, uint8_t *key)
 {
 	struct buf v;
@@ -81,7 +81,7 @@ kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack, uint8_t *key)
 	rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, 0,
 	    KL_PACK_PREAMBLE_LEN, KL_PACK_PREAMBLE_LEN, &b);
 	if (rc == KL_OK)
-		rc = envelope_from(r, buf_data(b), buf_size(b), KL_MAGIC_PACK,
+		rc = repo_envelope_open(r, buf_data(b), buf_size(b), KL_MAGIC_PACK,
 		    key);
 	buf_free(b);
 	if (rc != KL_OK) {
@@ -237,9 +237,8 @@ int
 kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_snapshot *out)
 {
-	struct buf *b = NULL;
-	uint8_t *key = NULL, *pt = NULL;
-	size_t ct_len;
+	char fn[REPO_FNAME_MAX];
+	struct buf *pt = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -248,35 +247,15 @@ kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
 		    "snapshots; use a full key");
 		return KL_E_PERM;
 	}
-	if ((rc = repo_file_get(r, KL_FT_SNAPSHOT, id, SNAPSHOT_FILE_MAX,
-	    &b)) != KL_OK)
-		return rc;
-	rc = KL_E_CORRUPT;
-	if (buf_size(b) < KL_PACK_PREAMBLE_LEN + KL_AEAD_OVERHEAD)
-		goto out;
-	if ((rc = kl_session_key_new(&key)) != KL_OK)
-		goto out;
-	if ((rc = envelope_from(r, buf_data(b), KL_PACK_PREAMBLE_LEN,
-	    KL_MAGIC_SNAPSHOT, key)) != KL_OK)
-		goto out;
-	ct_len = buf_size(b) - KL_PACK_PREAMBLE_LEN;
-	rc = KL_E_NOMEM;
-	if ((pt = malloc(ct_len)) == NULL)
-		goto out;
-	rc = kl_aead_open(key, &r->keys->repo_id, KL_OBJ_SNAPSHOT, NULL,
-	    buf_data(b) + KL_PACK_PREAMBLE_LEN, ct_len, pt);
+	rc = repo_sealed_get(r, KL_FT_SNAPSHOT, id, SNAPSHOT_FILE_MAX,
+	    KL_MAGIC_SNAPSHOT, NULL, KL_OBJ_SNAPSHOT, &pt);
 	if (rc == KL_OK)
-		rc = kl_snapshot_decode(pt, ct_len - KL_AEAD_OVERHEAD, out);
-out:
-	if (rc != KL_OK) {
-		char fn[REPO_FNAME_MAX];
-
+		rc = kl_snapshot_decode(buf_data(pt), buf_size(pt), out);
+	if (rc != KL_OK && rc != KL_E_NOTFOUND) {
 		repo_fname(KL_FT_SNAPSHOT, id, fn);
 		repo_seterr(r, "%s: %s", fn, kl_strerror(rc));
 	}
-	free(pt);
-	kl_session_key_free(key);
-	buf_free(b);
+	buf_free(pt);
 	return rc;
 }
 

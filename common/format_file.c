@@ -112,9 +112,8 @@ floor_log2(uint64_t v)
 	return l;
 }
 
-/* FORMAT.md §7: PADME (Nikitin et al., PETS 2019). */
-static uint64_t
-padme(uint64_t len)
+uint64_t
+kl_padme(uint64_t len)
 {
 	uint64_t e, s, mask;
 
@@ -123,6 +122,8 @@ padme(uint64_t len)
 	e = floor_log2(len);
 	s = floor_log2(e) + 1;
 	mask = ((uint64_t)1 << (e - s)) - 1;
+	if (len > UINT64_MAX - mask)
+		abort();
 	return (len + mask) & ~mask;
 }
 
@@ -325,7 +326,7 @@ kl_pack_header_encode(const struct kl_blob_entry *e, size_t n,
 	for (i = 0; i < n; i++)
 		if ((r = put_entry(out, &e[i])) != KL_OK)
 			goto out;
-	r = buf_put_zero(out, (size_t)padme(plen) - plen);
+	r = buf_put_zero(out, (size_t)kl_padme(plen) - plen);
 out:
 	if (r != KL_OK)
 		unput_to(out, mark);
@@ -346,7 +347,7 @@ kl_pack_header_decode(const uint8_t *p, size_t len, uint64_t hdr_off,
 	if ((r = get_count32(&b, 1, KL_PACK_BLOBS_MAX, KL_ENTRY_LEN,
 	    &cnt)) != KL_OK)
 		goto out;
-	if (len != padme(4 + (uint64_t)KL_ENTRY_LEN * cnt)) {
+	if (len != kl_padme(4 + (uint64_t)KL_ENTRY_LEN * cnt)) {
 		r = KL_E_CORRUPT;
 		goto out;
 	}
@@ -373,13 +374,13 @@ kl_pack_trailer_encode(uint32_t hdr_len, uint8_t out[12])
 	memcpy(out + 4, KL_MAGIC_PACK_END, MAGIC_LEN);
 }
 
-/* Smallest and largest stored header: AEAD of padme(4 + 45 n). */
+/* Smallest and largest stored header: AEAD of kl_padme(4 + 45 n). */
 static int
 hdr_len_valid(uint32_t h)
 {
-	uint64_t lo = STORED_MIN + padme(4 + KL_ENTRY_LEN);
+	uint64_t lo = STORED_MIN + kl_padme(4 + KL_ENTRY_LEN);
 	uint64_t hi = STORED_MIN +
-	    padme(4 + (uint64_t)KL_ENTRY_LEN * KL_PACK_BLOBS_MAX);
+	    kl_padme(4 + (uint64_t)KL_ENTRY_LEN * KL_PACK_BLOBS_MAX);
 
 	return h >= lo && h <= hi;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kluis/format.h"
+
 struct buf;
 
 #define KL_BLOB_RAW_MAX ((size_t)64 << 20)	/* FORMAT.md §14 */
@@ -16,8 +18,7 @@ struct buf;
 #define KL_BLOB_ENC_ZSTD 1
 #define KL_COMPRESSION_OFF 0	/* level 0 means: never compress */
 
-/* PADME padded length of len (FORMAT.md §7). */
-uint64_t kl_padme(uint64_t len);
+/* kl_padme (FORMAT.md §7) is declared in kluis/format.h. */
 
 /* Upper bound of kl_blob_encode's output for raw_len bytes. */
 size_t kl_blob_encode_bound(size_t raw_len);

@@ -53,6 +53,14 @@ struct buf;
 #define KL_MAGIC_LOCK "KLUISLCK"
 #define KL_MAGIC_CONFIG "KLUISCFG"
 
+/*
+ * PADME padded length (FORMAT.md §7; Nikitin et al., PETS 2019): for
+ * L >= 2, E = floor(log2 L), S = floor(log2 E) + 1, mask = 2^(E-S) - 1,
+ * padme(L) = (L + mask) & ~mask.  Aborts for L above 2^64 - 2^57: every
+ * caller bounds its lengths far below that.
+ */
+uint64_t kl_padme(uint64_t len);
+
 /* Appends magic (8 bytes), version 1, flags 0. */
 int kl_file_hdr_put(struct buf *b, const char *magic);
 /* Consumes and checks the 16-byte header: KL_E_CORRUPT for another magic
