@@ -15,6 +15,7 @@
 #include "kluis/buf.h"
 #include "kluis/err.h"
 #include "kluis/format.h"
+#include "format_internal.h"
 
 #define MAGIC_LEN 8
 #define ENTRY_RAW_MAX ((uint32_t)64 << 20)	/* FORMAT.md §7, §14 */
@@ -30,33 +31,6 @@ static_assert(KL_CONFIG_LEN == KL_FILE_HDR_LEN + KL_ID_LEN + 4 * 4 + 32 + 8,
     "FORMAT.md §6 layout");
 static_assert(KL_ENTRY_LEN == 1 + KL_ID_LEN + 3 * 4, "FORMAT.md §8 entry");
 static_assert(KL_FILE_HDR_LEN == MAGIC_LEN + 4 + 4, "file header");
-
-/* Decoder-style error to encoder-style: broken input rules are INVAL. */
-static int
-enc_err(int r)
-{
-	return r == KL_E_LIMIT || r == KL_E_NOMEM ? r : KL_E_INVAL;
-}
-
-/* Drops whatever an encoder appended after mark (outputs untouched). */
-static void
-unput_to(struct buf *b, size_t mark)
-{
-	buf_unput(b, buf_size(b) - mark);
-}
-
-/* Two's complement i64 without implementation-defined conversions. */
-static int
-get_i64(struct buf *b, int64_t *v)
-{
-	uint64_t u;
-	int r;
-
-	if ((r = buf_get_u64le(b, &u)) != KL_OK)
-		return r;
-	*v = u <= INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
-	return KL_OK;
-}
 
 static int
 put_i64(struct buf *b, int64_t v)
@@ -138,7 +112,7 @@ kl_file_hdr_put(struct buf *b, const char *magic)
 	if ((r = buf_put(b, magic, MAGIC_LEN)) != KL_OK ||
 	    (r = buf_put_u32le(b, KL_FORMAT_VERSION)) != KL_OK ||
 	    (r = buf_put_u32le(b, 0)) != KL_OK)
-		unput_to(b, mark);
+		fmt_unput_to(b, mark);
 	return r;
 }
 
@@ -182,7 +156,7 @@ kl_config_encode(const struct kl_config *c, struct buf *out)
 	int r;
 
 	if ((r = config_check(c)) != KL_OK)
-		return enc_err(r);
+		return fmt_enc_err(r);
 	if ((r = kl_file_hdr_put(out, KL_MAGIC_CONFIG)) != KL_OK ||
 	    (r = buf_put(out, c->repo_id.b, KL_ID_LEN)) != KL_OK ||
 	    (r = buf_put_u32le(out, c->chunk_min)) != KL_OK ||
@@ -191,7 +165,7 @@ kl_config_encode(const struct kl_config *c, struct buf *out)
 	    (r = buf_put_u32le(out, c->pack_target)) != KL_OK ||
 	    (r = buf_put(out, c->box_pk, sizeof(c->box_pk))) != KL_OK ||
 	    (r = put_i64(out, c->created)) != KL_OK)
-		unput_to(out, mark);
+		fmt_unput_to(out, mark);
 	return r;
 }
 
@@ -214,7 +188,7 @@ kl_config_decode(const uint8_t *p, size_t len, struct kl_config *out)
 	    (r = buf_get_u32le(&b, &c.chunk_max)) != KL_OK ||
 	    (r = buf_get_u32le(&b, &c.pack_target)) != KL_OK ||
 	    (r = buf_get(&b, c.box_pk, sizeof(c.box_pk))) != KL_OK ||
-	    (r = get_i64(&b, &c.created)) != KL_OK)
+	    (r = fmt_get_i64(&b, &c.created)) != KL_OK)
 		return r;
 	if ((r = config_check(&c)) != KL_OK)
 		return r;
@@ -261,7 +235,7 @@ put_entry(struct buf *b, const struct kl_blob_entry *e)
 	int r;
 
 	if ((r = entry_check(e)) != KL_OK)
-		return enc_err(r);
+		return fmt_enc_err(r);
 	if ((r = buf_put_u8(b, e->type)) != KL_OK ||
 	    (r = buf_put(b, e->id.b, KL_ID_LEN)) != KL_OK ||
 	    (r = buf_put_u32le(b, e->offset)) != KL_OK ||
@@ -329,7 +303,7 @@ kl_pack_header_encode(const struct kl_blob_entry *e, size_t n,
 	r = buf_put_zero(out, (size_t)kl_padme(plen) - plen);
 out:
 	if (r != KL_OK)
-		unput_to(out, mark);
+		fmt_unput_to(out, mark);
 	return r;
 }
 
@@ -446,7 +420,7 @@ kl_index_encode(const struct kl_index *ix, struct buf *out)
 			goto out;
 out:
 	if (r != KL_OK)
-		unput_to(out, mark);
+		fmt_unput_to(out, mark);
 	return r;
 }
 
@@ -543,12 +517,12 @@ kl_lock_encode(const struct kl_lock *l, struct buf *out)
 	int r;
 
 	if ((r = lock_check(l, hlen)) != KL_OK)
-		return enc_err(r);
+		return fmt_enc_err(r);
 	if ((r = put_i64(out, l->time)) != KL_OK ||
 	    (r = buf_put_u8(out, l->exclusive)) != KL_OK ||
 	    (r = buf_put_u32le(out, l->pid)) != KL_OK ||
 	    (r = buf_put_str16(out, l->hostname, hlen)) != KL_OK)
-		unput_to(out, mark);
+		fmt_unput_to(out, mark);
 	return r;
 }
 
@@ -563,7 +537,7 @@ kl_lock_decode(const uint8_t *p, size_t len, struct kl_lock *out)
 
 	memset(&l, 0, sizeof(l));
 	buf_view_init(&b, p, len);
-	if ((r = get_i64(&b, &l.time)) != KL_OK ||
+	if ((r = fmt_get_i64(&b, &l.time)) != KL_OK ||
 	    (r = buf_get_u8(&b, &l.exclusive)) != KL_OK ||
 	    (r = buf_get_u32le(&b, &l.pid)) != KL_OK ||
 	    (r = buf_get_str16(&b, KL_NAME_MAX, &h, &hlen)) != KL_OK)

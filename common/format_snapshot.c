@@ -9,62 +9,9 @@
 #include "kluis/buf.h"
 #include "kluis/err.h"
 #include "kluis/format.h"
+#include "format_internal.h"
 
 #define NS_MAX 1000000000u	/* FORMAT.md §10: nanoseconds < 10^9 */
-
-static int
-enc_err(int r)
-{
-	return r == KL_E_LIMIT || r == KL_E_NOMEM ? r : KL_E_INVAL;
-}
-
-static int
-get_i64(struct buf *b, int64_t *v)
-{
-	uint64_t u;
-	int r;
-
-	if ((r = buf_get_u64le(b, &u)) != KL_OK)
-		return r;
-	*v = u <= INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
-	return KL_OK;
-}
-
-/* Length of a possibly NULL string, capped at max + 1. */
-static size_t
-slen(const char *s, size_t max)
-{
-	return s == NULL ? 0 : strnlen(s, max + 1);
-}
-
-/* str16 of at most max bytes into a new NUL-terminated string; embedded
- * NUL is corrupt (it could not survive the conversion). */
-static int
-get_str(struct buf *b, size_t max, char **out)
-{
-	const uint8_t *p;
-	size_t n;
-	char *s;
-	int r;
-
-	if ((r = buf_get_str16(b, max, &p, &n)) != KL_OK)
-		return r;
-	if (n > 0 && memchr(p, 0, n) != NULL)
-		return KL_E_CORRUPT;
-	if ((s = malloc(n + 1)) == NULL)
-		return KL_E_NOMEM;
-	if (n > 0)
-		memcpy(s, p, n);
-	s[n] = '\0';
-	*out = s;
-	return KL_OK;
-}
-
-static int
-put_str(struct buf *b, const char *s)
-{
-	return buf_put_str16(b, s == NULL ? "" : s, slen(s, UINT16_MAX));
-}
 
 /* u16 count (checked against max and the input left) and that many
  * strings; *v and *n are set before the strings so a partial result is
@@ -88,7 +35,7 @@ get_strv(struct buf *b, size_t max_n, size_t max_len, char ***v, size_t *n)
 		return KL_E_NOMEM;
 	*n = cnt;
 	for (i = 0; i < cnt; i++)
-		if ((r = get_str(b, max_len, &(*v)[i])) != KL_OK)
+		if ((r = fmt_get_str(b, max_len, &(*v)[i])) != KL_OK)
 			return r;
 	return KL_OK;
 }
@@ -102,7 +49,7 @@ put_strv(struct buf *b, char *const *v, size_t n)
 	if ((r = buf_put_u16le(b, (uint16_t)n)) != KL_OK)
 		return r;
 	for (i = 0; i < n; i++)
-		if ((r = put_str(b, v[i])) != KL_OK)
+		if ((r = fmt_put_str(b, v[i])) != KL_OK)
 			return r;
 	return KL_OK;
 }
@@ -140,7 +87,7 @@ strv_check(char *const *v, size_t n, size_t min, size_t max, int paths)
 	if (n > 0 && v == NULL)
 		return KL_E_CORRUPT;
 	for (i = 0; i < n; i++) {
-		if ((l = slen(v[i], max)) > max)
+		if ((l = fmt_slen(v[i], max)) > max)
 			return KL_E_LIMIT;
 		if (l < min || (paths && !path_valid(v[i], l)))
 			return KL_E_CORRUPT;
@@ -153,12 +100,12 @@ snapshot_check(const struct kl_snapshot *s)
 {
 	int r;
 
-	if (slen(s->hostname, KL_NAME_MAX) > KL_NAME_MAX ||
-	    slen(s->username, KL_NAME_MAX) > KL_NAME_MAX ||
-	    slen(s->program, KL_NAME_MAX) > KL_NAME_MAX ||
+	if (fmt_slen(s->hostname, KL_NAME_MAX) > KL_NAME_MAX ||
+	    fmt_slen(s->username, KL_NAME_MAX) > KL_NAME_MAX ||
+	    fmt_slen(s->program, KL_NAME_MAX) > KL_NAME_MAX ||
 	    s->npaths > KL_SNAP_PATHS_MAX || s->ntags > KL_SNAP_TAGS_MAX)
 		return KL_E_LIMIT;
-	if (s->time_ns >= NS_MAX || slen(s->hostname, KL_NAME_MAX) == 0 ||
+	if (s->time_ns >= NS_MAX || fmt_slen(s->hostname, KL_NAME_MAX) == 0 ||
 	    s->npaths == 0)
 		return KL_E_CORRUPT;
 	if ((r = strv_check(s->paths, s->npaths, 1, KL_PATH_MAX, 1)) != 0)
@@ -175,8 +122,8 @@ put_snapshot(struct buf *b, const struct kl_snapshot *s)
 	    (r = buf_put_u32le(b, s->time_ns)) != KL_OK ||
 	    (r = buf_put(b, s->tree.b, KL_ID_LEN)) != KL_OK ||
 	    (r = buf_put(b, s->parent.b, KL_ID_LEN)) != KL_OK ||
-	    (r = put_str(b, s->hostname)) != KL_OK ||
-	    (r = put_str(b, s->username)) != KL_OK ||
+	    (r = fmt_put_str(b, s->hostname)) != KL_OK ||
+	    (r = fmt_put_str(b, s->username)) != KL_OK ||
 	    (r = buf_put_u32le(b, s->uid)) != KL_OK ||
 	    (r = buf_put_u32le(b, s->gid)) != KL_OK ||
 	    (r = put_strv(b, s->paths, s->npaths)) != KL_OK ||
@@ -185,7 +132,7 @@ put_snapshot(struct buf *b, const struct kl_snapshot *s)
 	    (r = buf_put_u64le(b, s->dirs)) != KL_OK ||
 	    (r = buf_put_u64le(b, s->bytes)) != KL_OK)
 		return r;
-	return put_str(b, s->program);
+	return fmt_put_str(b, s->program);
 }
 
 int
@@ -195,7 +142,7 @@ kl_snapshot_encode(const struct kl_snapshot *s, struct buf *out)
 	int r;
 
 	if ((r = snapshot_check(s)) != KL_OK)
-		return enc_err(r);
+		return fmt_enc_err(r);
 	if ((r = put_snapshot(out, s)) != KL_OK)
 		buf_unput(out, buf_size(out) - mark);
 	return r;
@@ -206,12 +153,12 @@ get_snapshot(struct buf *b, struct kl_snapshot *s)
 {
 	int r;
 
-	if ((r = get_i64(b, &s->time_s)) != KL_OK ||
+	if ((r = fmt_get_i64(b, &s->time_s)) != KL_OK ||
 	    (r = buf_get_u32le(b, &s->time_ns)) != KL_OK ||
 	    (r = buf_get(b, s->tree.b, KL_ID_LEN)) != KL_OK ||
 	    (r = buf_get(b, s->parent.b, KL_ID_LEN)) != KL_OK ||
-	    (r = get_str(b, KL_NAME_MAX, &s->hostname)) != KL_OK ||
-	    (r = get_str(b, KL_NAME_MAX, &s->username)) != KL_OK ||
+	    (r = fmt_get_str(b, KL_NAME_MAX, &s->hostname)) != KL_OK ||
+	    (r = fmt_get_str(b, KL_NAME_MAX, &s->username)) != KL_OK ||
 	    (r = buf_get_u32le(b, &s->uid)) != KL_OK ||
 	    (r = buf_get_u32le(b, &s->gid)) != KL_OK ||
 	    (r = get_strv(b, KL_SNAP_PATHS_MAX, KL_PATH_MAX, &s->paths,
@@ -221,7 +168,7 @@ get_snapshot(struct buf *b, struct kl_snapshot *s)
 	    (r = buf_get_u64le(b, &s->files)) != KL_OK ||
 	    (r = buf_get_u64le(b, &s->dirs)) != KL_OK ||
 	    (r = buf_get_u64le(b, &s->bytes)) != KL_OK ||
-	    (r = get_str(b, KL_NAME_MAX, &s->program)) != KL_OK)
+	    (r = fmt_get_str(b, KL_NAME_MAX, &s->program)) != KL_OK)
 		return r;
 	if (buf_avail(b) != 0)
 		return KL_E_CORRUPT;

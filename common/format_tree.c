@@ -13,6 +13,7 @@
 #include "kluis/buf.h"
 #include "kluis/err.h"
 #include "kluis/format.h"
+#include "format_internal.h"
 
 #define TREE_MAGIC "KLTR"
 #define TREE_MAGIC_LEN 4
@@ -27,67 +28,6 @@
 	8 + 8 + 8 + 4 + 8 + 8 + 2 + 4 + 4 + 4 + KL_ID_LEN)
 
 static_assert(NODE_MIN_LEN == 147, "FORMAT.md §11 entry layout");
-
-static int
-enc_err(int r)
-{
-	return r == KL_E_LIMIT || r == KL_E_NOMEM ? r : KL_E_INVAL;
-}
-
-static int
-get_i64(struct buf *b, int64_t *v)
-{
-	uint64_t u;
-	int r;
-
-	if ((r = buf_get_u64le(b, &u)) != KL_OK)
-		return r;
-	*v = u <= INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
-	return KL_OK;
-}
-
-static size_t
-slen(const char *s, size_t max)
-{
-	return s == NULL ? 0 : strnlen(s, max + 1);
-}
-
-/* A new NUL-terminated copy of n bytes (NUL not counted); NULL on ENOMEM. */
-static void *
-memdup0(const void *p, size_t n)
-{
-	uint8_t *d;
-
-	if ((d = malloc(n + 1)) == NULL)
-		return NULL;
-	if (n > 0)
-		memcpy(d, p, n);
-	d[n] = 0;
-	return d;
-}
-
-/* str16 of at most max bytes as a C string; embedded NUL is corrupt. */
-static int
-get_str(struct buf *b, size_t max, char **out)
-{
-	const uint8_t *p;
-	size_t n;
-	int r;
-
-	if ((r = buf_get_str16(b, max, &p, &n)) != KL_OK)
-		return r;
-	if (n > 0 && memchr(p, 0, n) != NULL)
-		return KL_E_CORRUPT;
-	if ((*out = memdup0(p, n)) == NULL)
-		return KL_E_NOMEM;
-	return KL_OK;
-}
-
-static int
-put_str(struct buf *b, const char *s)
-{
-	return buf_put_str16(b, s == NULL ? "" : s, slen(s, UINT16_MAX));
-}
 
 /* u32 count of items of at least unit bytes: KL_E_LIMIT above max,
  * KL_E_CORRUPT if they cannot fit in the rest of the input. */
@@ -112,7 +52,7 @@ get_ts(struct buf *b, struct kl_ts *ts)
 {
 	int r;
 
-	if ((r = get_i64(b, &ts->s)) != KL_OK)
+	if ((r = fmt_get_i64(b, &ts->s)) != KL_OK)
 		return r;
 	return buf_get_u32le(b, &ts->ns);
 }
@@ -151,7 +91,7 @@ ts_ok(const struct kl_ts *ts)
 static int
 type_check(const struct kl_node *n)
 {
-	size_t tl = slen(n->target, KL_TARGET_MAX);
+	size_t tl = fmt_slen(n->target, KL_TARGET_MAX);
 	int file = n->type == KL_NODE_FILE, link = n->type == KL_NODE_SYMLINK;
 	int dev = n->type == KL_NODE_CHR || n->type == KL_NODE_BLK;
 
@@ -182,7 +122,7 @@ xattrs_check(const struct kl_node *n)
 	if (n->nxattrs > 0 && x == NULL)
 		return KL_E_CORRUPT;
 	for (i = 0; i < n->nxattrs; prev = &x[i], i++) {
-		if ((l = slen(x[i].name, KL_NAME_MAX)) > KL_NAME_MAX ||
+		if ((l = fmt_slen(x[i].name, KL_NAME_MAX)) > KL_NAME_MAX ||
 		    x[i].value_len > KL_XATTR_VALUE_MAX)
 			return KL_E_LIMIT;
 		if (l == 0 || (x[i].value_len > 0 && x[i].value == NULL))
@@ -223,8 +163,8 @@ kl_node_valid(const struct kl_node *n)
 		return KL_E_UNSUPPORTED;
 	if ((r = name_check(n->name, n->name_len)) != KL_OK)
 		return r;
-	if (slen(n->user, KL_NAME_MAX) > KL_NAME_MAX ||
-	    slen(n->group, KL_NAME_MAX) > KL_NAME_MAX)
+	if (fmt_slen(n->user, KL_NAME_MAX) > KL_NAME_MAX ||
+	    fmt_slen(n->group, KL_NAME_MAX) > KL_NAME_MAX)
 		return KL_E_LIMIT;
 	if ((n->mode & ~MODE_MASK) != 0 || !ts_ok(&n->mtime) ||
 	    !ts_ok(&n->atime) || !ts_ok(&n->ctime))
@@ -246,7 +186,7 @@ get_node_head(struct buf *b, struct kl_node *n)
 
 	if ((r = buf_get_str16(b, KL_NAME_MAX, &p, &n->name_len)) != KL_OK)
 		return r;
-	if ((n->name = memdup0(p, n->name_len)) == NULL)
+	if ((n->name = fmt_memdup0(p, n->name_len)) == NULL)
 		return KL_E_NOMEM;
 	if ((r = buf_get_u8(b, &n->type)) != KL_OK ||
 	    (r = buf_get_u8(b, &flags)) != KL_OK)
@@ -256,8 +196,8 @@ get_node_head(struct buf *b, struct kl_node *n)
 	if ((r = buf_get_u32le(b, &n->mode)) != KL_OK ||
 	    (r = buf_get_u32le(b, &n->uid)) != KL_OK ||
 	    (r = buf_get_u32le(b, &n->gid)) != KL_OK ||
-	    (r = get_str(b, KL_NAME_MAX, &n->user)) != KL_OK ||
-	    (r = get_str(b, KL_NAME_MAX, &n->group)) != KL_OK)
+	    (r = fmt_get_str(b, KL_NAME_MAX, &n->user)) != KL_OK ||
+	    (r = fmt_get_str(b, KL_NAME_MAX, &n->group)) != KL_OK)
 		return r;
 	return KL_OK;
 }
@@ -277,7 +217,7 @@ get_node_stat(struct buf *b, struct kl_node *n)
 	    (r = buf_get_u32le(b, &n->nlink)) != KL_OK ||
 	    (r = buf_get_u64le(b, &n->rdev)) != KL_OK ||
 	    (r = buf_get_u64le(b, &n->link_group)) != KL_OK ||
-	    (r = get_str(b, KL_TARGET_MAX, &n->target)) != KL_OK)
+	    (r = fmt_get_str(b, KL_TARGET_MAX, &n->target)) != KL_OK)
 		return r;
 	return KL_OK;
 }
@@ -288,11 +228,11 @@ get_xattr(struct buf *b, struct kl_xattr *x)
 	const uint8_t *p;
 	int r;
 
-	if ((r = get_str(b, KL_NAME_MAX, &x->name)) != KL_OK ||
+	if ((r = fmt_get_str(b, KL_NAME_MAX, &x->name)) != KL_OK ||
 	    (r = buf_get_bytes32(b, KL_XATTR_VALUE_MAX, &p,
 	    &x->value_len)) != KL_OK)
 		return r;
-	if ((x->value = memdup0(p, x->value_len)) == NULL)
+	if ((x->value = fmt_memdup0(p, x->value_len)) == NULL)
 		return KL_E_NOMEM;
 	return KL_OK;
 }
@@ -444,8 +384,8 @@ put_node_head(struct buf *b, const struct kl_node *n)
 	    (r = buf_put_u32le(b, n->mode)) != KL_OK ||
 	    (r = buf_put_u32le(b, n->uid)) != KL_OK ||
 	    (r = buf_put_u32le(b, n->gid)) != KL_OK ||
-	    (r = put_str(b, n->user)) != KL_OK ||
-	    (r = put_str(b, n->group)) != KL_OK)
+	    (r = fmt_put_str(b, n->user)) != KL_OK ||
+	    (r = fmt_put_str(b, n->group)) != KL_OK)
 		return r;
 	return KL_OK;
 }
@@ -464,7 +404,7 @@ put_node_stat(struct buf *b, const struct kl_node *n)
 	    (r = buf_put_u32le(b, n->nlink)) != KL_OK ||
 	    (r = buf_put_u64le(b, n->rdev)) != KL_OK ||
 	    (r = buf_put_u64le(b, n->link_group)) != KL_OK ||
-	    (r = put_str(b, n->target)) != KL_OK)
+	    (r = fmt_put_str(b, n->target)) != KL_OK)
 		return r;
 	return KL_OK;
 }
@@ -481,7 +421,7 @@ put_node_lists(struct buf *b, const struct kl_node *n)
 	if ((r = buf_put_u32le(b, (uint32_t)n->nxattrs)) != KL_OK)
 		return r;
 	for (i = 0; i < n->nxattrs && r == KL_OK; i++)
-		if ((r = put_str(b, n->xattrs[i].name)) == KL_OK)
+		if ((r = fmt_put_str(b, n->xattrs[i].name)) == KL_OK)
 			r = buf_put_bytes32(b, n->xattrs[i].value,
 			    n->xattrs[i].value_len);
 	if (r != KL_OK || (r = buf_put_u32le(b, (uint32_t)n->nholes)) != KL_OK)
@@ -503,7 +443,7 @@ put_node(struct buf *b, const struct kl_node *n)
 	int r;
 
 	if ((r = kl_node_valid(n)) != KL_OK)
-		return enc_err(r);
+		return fmt_enc_err(r);
 	if ((r = put_node_head(b, n)) != KL_OK ||
 	    (r = put_node_stat(b, n)) != KL_OK ||
 	    (r = put_node_lists(b, n)) != KL_OK)
@@ -592,7 +532,7 @@ kl_node_clear(struct kl_node *n)
 static int
 dup_str(const char *s, char **out)
 {
-	if (s != NULL && (*out = memdup0(s, strlen(s))) == NULL)
+	if (s != NULL && (*out = fmt_memdup0(s, strlen(s))) == NULL)
 		return KL_E_NOMEM;
 	return KL_OK;
 }
@@ -613,7 +553,7 @@ copy_xattrs(const struct kl_node *src, struct kl_node *dst)
 		dst->xattrs[i].value_len = x->value_len;
 		if (dup_str(x->name, &dst->xattrs[i].name) != KL_OK ||
 		    (x->value != NULL && (dst->xattrs[i].value =
-		    memdup0(x->value, x->value_len)) == NULL))
+		    fmt_memdup0(x->value, x->value_len)) == NULL))
 			return KL_E_NOMEM;
 	}
 	return KL_OK;
@@ -627,10 +567,10 @@ copy_lists(const struct kl_node *src, struct kl_node *dst)
 	size_t cl = src->nchunks * sizeof(*src->chunks);
 
 	if (src->holes != NULL && src->nholes > 0 &&
-	    (dst->holes = memdup0(src->holes, hl)) == NULL)
+	    (dst->holes = fmt_memdup0(src->holes, hl)) == NULL)
 		return KL_E_NOMEM;
 	if (src->chunks != NULL && src->nchunks > 0 &&
-	    (dst->chunks = memdup0(src->chunks, cl)) == NULL)
+	    (dst->chunks = fmt_memdup0(src->chunks, cl)) == NULL)
 		return KL_E_NOMEM;
 	return KL_OK;
 }
@@ -650,7 +590,7 @@ kl_node_copy(const struct kl_node *src, struct kl_node *dst)
 	n.holes = NULL;
 	n.chunks = NULL;
 	if (src->name != NULL &&
-	    (n.name = memdup0(src->name, src->name_len)) == NULL)
+	    (n.name = fmt_memdup0(src->name, src->name_len)) == NULL)
 		goto out;
 	if (dup_str(src->user, &n.user) != KL_OK ||
 	    dup_str(src->group, &n.group) != KL_OK ||
