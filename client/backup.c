@@ -540,15 +540,21 @@ kl_path_normalize(const char *path, char *out)
 {
 	char cwd[KL_PATH_MAX + 1], tmp[2 * KL_PATH_MAX + 2];
 	size_t o = 0, i = 0, l;
+	int n;
 
 	if (path[0] == '\0')
 		return KL_E_INVAL;
+	/* never normalise a cut-off path: it names another directory */
+	if (strlen(path) > KL_PATH_MAX)
+		return KL_E_LIMIT;
 	if (path[0] != '/') {
 		if (getcwd(cwd, sizeof(cwd)) == NULL)
 			return KL_E_LIMIT;
-		snprintf(tmp, sizeof(tmp), "%s/%s", cwd, path);
+		n = snprintf(tmp, sizeof(tmp), "%s/%s", cwd, path);
 	} else
-		snprintf(tmp, sizeof(tmp), "%s", path);
+		n = snprintf(tmp, sizeof(tmp), "%s", path);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return KL_E_LIMIT;
 	while (tmp[i] != '\0') {
 		while (tmp[i] == '/')
 			i++;

@@ -49,6 +49,7 @@ struct serve {
 	struct buf *out;		/* reply bodies */
 	uint8_t *chunk;			/* GET reads */
 	int greeted, done, end_err;
+	unsigned refusals;		/* failed or refused requests */
 	int uploading;			/* between PUT and PUT_END */
 	struct kl_store_put *put;	/* NULL: the upload is discarded */
 	struct kl_msg_file put_msg;
@@ -247,6 +248,8 @@ describe(char *out, const char *op, const struct kl_msg_file *m, int code,
 		    m->name, kl_strerror(code));
 }
 
+#define SERVE_REFUSALS_MAX 64	/* per session (PROTOCOL.md §7) */
+
 /*
  * Records a write (or refusal) durably, then answers it: OK, or ERR with
  * outcome.  If the record cannot be written the request fails and the
@@ -267,7 +270,18 @@ record_reply(struct serve *s, uint32_t id, const char *op,
 		    KL_OK : KL_E_CONN;
 	describe(msg, op, m, outcome, outcome == KL_E_PERM ?
 	    role_name(s->o->role) : NULL);
-	return send_err(s, id, outcome, msg) == KL_OK ? KL_OK : KL_E_CONN;
+	if (send_err(s, id, outcome, msg) != KL_OK)
+		return KL_E_CONN;
+	/*
+	 * Every refusal is a durable audit record: a restricted key must not
+	 * be able to grow the log without bound.  No legitimate client comes
+	 * near this many; the session ends after the reply.
+	 */
+	if (++s->refusals >= SERVE_REFUSALS_MAX) {
+		s->done = 1;
+		s->end_err = KL_E_LIMIT;
+	}
+	return KL_OK;
 }
 
 /* Reads answer errors without a record, except refusals. */

@@ -29,6 +29,13 @@ int rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 struct linkmap {
 	uint64_t group;
 	char *rel;		/* the first restored name of the group */
+	size_t job;		/* its file job, or SIZE_MAX (not a file) */
+};
+
+/* Another name made with link(): renamed too if the content fails. */
+struct linkname {
+	uint64_t group;
+	char *rel;
 };
 
 struct rs {
@@ -44,6 +51,8 @@ struct rs {
 	size_t nfiles, ndirs, nothers, cfiles, cdirs, cothers;
 	struct linkmap *links;
 	size_t nlinks, clinks;
+	struct linkname *names;
+	size_t nnames, cnames;
 	int is_root_user;
 };
 
@@ -189,19 +198,36 @@ make_file(struct rs *s, const struct kl_node *n)
 	return KL_OK;
 }
 
-static const char *
+static const struct linkmap *
 link_find(struct rs *s, uint64_t group)
 {
 	size_t i;
 
 	for (i = 0; i < s->nlinks; i++)
 		if (s->links[i].group == group)
-			return s->links[i].rel;
+			return &s->links[i];
 	return NULL;
 }
 
 static int
-link_note(struct rs *s, uint64_t group)
+name_note(struct rs *s, uint64_t group)
+{
+	struct linkname *nn;
+
+	if (s->nnames == s->cnames) {
+		s->cnames = s->cnames ? s->cnames * 2 : 32;
+		if ((nn = realloc(s->names, s->cnames * sizeof(*nn))) == NULL)
+			return KL_E_NOMEM;
+		s->names = nn;
+	}
+	if ((s->names[s->nnames].rel = strdup(s->rel)) == NULL)
+		return KL_E_NOMEM;
+	s->names[s->nnames++].group = group;
+	return KL_OK;
+}
+
+static int
+link_note(struct rs *s, uint64_t group, size_t job)
 {
 	struct linkmap *nl;
 
@@ -215,6 +241,7 @@ link_note(struct rs *s, uint64_t group)
 	}
 	if ((s->links[s->nlinks].rel = strdup(s->rel)) == NULL)
 		return KL_E_NOMEM;
+	s->links[s->nlinks].job = job;
 	s->links[s->nlinks++].group = group;
 	return KL_OK;
 }
@@ -223,15 +250,15 @@ link_note(struct rs *s, uint64_t group)
 static int
 restore_link(struct rs *s, const struct kl_node *n, int *rc)
 {
-	const char *first;
+	const struct linkmap *first;
 
 	*rc = KL_OK;
 	if (n->link_group == 0 || (first = link_find(s, n->link_group)) == NULL)
 		return 0;
 	clear_way(s);
-	if (linkat(s->root, first, s->root, s->rel, 0) != 0)
+	if (linkat(s->root, first->rel, s->root, s->rel, 0) != 0)
 		*rc = kl_err_from_errno(errno);
-	else
+	else if ((*rc = name_note(s, n->link_group)) == KL_OK)
 		s->st->links++;
 	return 1;
 }
@@ -245,7 +272,7 @@ restore_file(struct rs *s, const struct kl_node *n)
 		return rc;
 	if ((rc = make_file(s, n)) != KL_OK)
 		return rc;
-	if ((rc = link_note(s, n->link_group)) != KL_OK)
+	if ((rc = link_note(s, n->link_group, s->nfiles)) != KL_OK)
 		return rc;
 	s->st->files++;
 	return job_add(&s->files, &s->nfiles, &s->cfiles, s->rel, n);
@@ -269,7 +296,7 @@ restore_special(struct rs *s, const struct kl_node *n)
 	    (dev_t)n->rdev) != 0)
 		return kl_err_from_errno(errno);
 	s->st->others++;
-	if ((rc = link_note(s, n->link_group)) != KL_OK)
+	if ((rc = link_note(s, n->link_group, SIZE_MAX)) != KL_OK)
 		return rc;
 	return job_add(&s->others, &s->nothers, &s->cothers, s->rel, n);
 }
@@ -349,6 +376,34 @@ restore_tree(struct rs *s, const struct kl_id *tree)
 		rc = restore_entry(s, &t.nodes[i]);
 	kl_tree_clear(&t);
 	return rc;
+}
+
+/*
+ * Other names of a file whose content could not be restored must not pass
+ * for good copies either: they get the same suffix as the first name
+ * (restore_data.c) and a warning of their own.
+ */
+static void
+links_damaged(struct rs *s)
+{
+	char to[KL_PATH_MAX + sizeof(KL_RESTORE_DAMAGED_SUFFIX)];
+	char path[2 * KL_PATH_MAX + 2];
+	const struct linkmap *m;
+	size_t i;
+
+	for (i = 0; i < s->nnames; i++) {
+		m = link_find(s, s->names[i].group);
+		if (m == NULL || m->job == SIZE_MAX || !s->files[m->job].failed)
+			continue;
+		snprintf(to, sizeof(to), "%s%s", s->names[i].rel,
+		    KL_RESTORE_DAMAGED_SUFFIX);
+		if (renameat(s->root, s->names[i].rel, s->root, to) != 0)
+			unlinkat(s->root, s->names[i].rel, 0);
+		snprintf(path, sizeof(path), "%s/%s", s->o->target,
+		    s->names[i].rel);
+		rs_warn(s, path, KL_E_CORRUPT, "a hard link of a file whose "
+		    "content could not be restored");
+	}
 }
 
 static void
@@ -474,8 +529,10 @@ run(struct rs *s, const struct kl_id *snap)
 	if (rc == KL_OK)
 		rc = rs_data_restore(s->r, s->root, s->files, s->nfiles, s->o,
 		    s->st);
-	if (rc == KL_OK)
+	if (rc == KL_OK) {
+		links_damaged(s);
 		meta_phase(s);
+	}
 	return rc;
 }
 
@@ -511,6 +568,9 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 	for (i = 0; i < s.nlinks; i++)
 		free(s.links[i].rel);
 	free(s.links);
+	for (i = 0; i < s.nnames; i++)
+		free(s.names[i].rel);
+	free(s.names);
 	stats->duration_s = since(&t0);
 	return rc;
 }

@@ -94,4 +94,24 @@ expect_exit 0 k restore latest --target "$WORK/r2"
 treecmp "the new snapshot is complete (the data was stored again)" \
 	"$WORK/src" "$WORK/r2$WORK/src"
 
+# --- every name of a damaged file is marked, not only the first
+REPO=$WORK/repo-links
+E2E_WHAT="init (hard links)"
+expect_exit 0 k init --kdf interactive
+mkdir -p "$WORK/hl/d"
+head -c 3000000 /dev/urandom > "$WORK/hl/d/a"
+ln "$WORK/hl/d/a" "$WORK/hl/d/b"
+E2E_WHAT="backup of a hard-linked file"
+expect_exit 0 k backup "$WORK/hl" -q
+pack=$(find "$REPO/data" -type f ! -name '.*' | head -n 1)
+chmod u+w "$pack"
+printf 'X' | dd of="$pack" bs=1 seek=1500000 conv=notrunc 2>/dev/null
+E2E_WHAT="restore with the file's content damaged"
+expect_exit 1 k restore latest --target "$WORK/rl"
+d="$WORK/rl$WORK/hl/d"
+check "the first name is marked incomplete" test -e "$d/a.kluis-incomplete"
+check "the other name is marked incomplete too" test -e "$d/b.kluis-incomplete"
+check "no name passes for a good copy" test ! -e "$d/a" -a ! -e "$d/b"
+expect_stderr_contains "a hard link of a file whose content could not be restored"
+
 e2e_finish

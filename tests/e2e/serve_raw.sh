@@ -58,4 +58,18 @@ else
 fi
 check "every refusal is in the audit log" \
     test "$(grep -c 'outcome=KL_E_PERM' "$REPO/audit.log")" -eq 3
+
+# a restricted key cannot grow the audit log without bound: the session
+# ends after 64 refusals (PROTOCOL.md §7)
+before=$(wc -l <"$REPO/audit.log")
+ops=()
+for i in $(seq 1 80); do ops+=("remove data $NAME"); done
+$PC --cmd "$SV --read-only" "${ops[@]}" >"$OUT" 2>"$ERR"
+check "the server stopped answering after 64 refusals" \
+    test "$(grep -c 'KL_E_PERM' "$OUT")" -eq 64
+after=$(wc -l <"$REPO/audit.log")
+check "at most 64 refusal records and the session records were added" \
+    test $((after - before)) -le 66
+run "$KLUIS_SERVER" audit verify --repo "$REPO"
+check "the chain is still intact" test "$rc" -eq 0
 e2e_finish
