@@ -1000,6 +1000,15 @@ auth_keyfiles(LIBSSH2_SESSION *sess, const char *user, int tty,
 	return 0;
 }
 
+/* 1 if an agent is configured (an empty SSH_AUTH_SOCK is none). */
+static int
+agent_sock(void)
+{
+	const char *v = getenv("SSH_AUTH_SOCK");
+
+	return v != NULL && *v != '\0';
+}
+
 static int
 authenticate(struct ssh_io *s, const char *user, const char *dest,
     char *err, size_t err_len)
@@ -1017,7 +1026,12 @@ authenticate(struct ssh_io *s, const char *user, const char *dest,
 		return KL_E_CONN;
 	}
 	if (strstr(list, "publickey") != NULL) {
-		if (getenv("SSH_AUTH_SOCK") != NULL)
+		/*
+		 * An explicit --ssh-key is the identity to use, and the only
+		 * one (OpenSSH's IdentitiesOnly): an agent holding an admin
+		 * key must not turn a restore-drill key into a full one.
+		 */
+		if (tr_opts()->ssh_key == NULL && agent_sock())
 			ok = auth_agent(s->s, user, tried);
 		if (!ok && !libssh2_userauth_authenticated(s->s))
 			ok = auth_keyfiles(s->s, user, tty, tried);
