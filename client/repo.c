@@ -53,6 +53,8 @@ kl_repo_close(struct kl_repo *r)
 		kl_session_key_free(r->pk[i].key);
 	for (i = 0; i < r->ndamage; i++)
 		free(r->damage[i]);
+	for (i = 0; i < KL_TREE_CACHE; i++)
+		buf_free(r->tr[i].b);
 	index_table_free(r->index);
 	kl_keys_free(r->keys);
 	free(r->key_path);

@@ -22,10 +22,16 @@ struct slot {
 	uint32_t offset, stored_len, raw_len;
 };
 
+/* Where a pack's tree blobs lie: [lo, hi) of the pack, or lo > hi. */
+struct extent {
+	uint32_t lo, hi;
+};
+
 struct kl_index_table {
 	struct slot *s;
 	size_t cap, n;		/* cap is a power of two */
 	struct kl_id *packs;
+	struct extent *trees;	/* per interned pack */
 	size_t npacks, packs_cap;
 };
 
@@ -42,6 +48,7 @@ index_table_free(struct kl_index_table *t)
 		return;
 	free(t->s);
 	free(t->packs);
+	free(t->trees);
 	free(t);
 }
 
@@ -90,12 +97,19 @@ pack_intern(struct kl_index_table *t, const struct kl_id *p, uint32_t *out)
 		return KL_OK;
 	}
 	if (t->npacks == t->packs_cap) {
-		t->packs_cap = t->packs_cap ? t->packs_cap * 2 : 256;
-		np = realloc(t->packs, t->packs_cap * sizeof(*np));
-		if (np == NULL)
+		size_t ncap = t->packs_cap ? t->packs_cap * 2 : 256;
+		struct extent *ne;
+
+		if ((np = realloc(t->packs, ncap * sizeof(*np))) == NULL)
 			return KL_E_NOMEM;
 		t->packs = np;
+		if ((ne = realloc(t->trees, ncap * sizeof(*ne))) == NULL)
+			return KL_E_NOMEM;
+		t->trees = ne;
+		t->packs_cap = ncap;
 	}
+	t->trees[t->npacks].lo = UINT32_MAX;
+	t->trees[t->npacks].hi = 0;
 	t->packs[t->npacks++] = *p;
 	*out = (uint32_t)t->npacks;
 	return KL_OK;
@@ -116,6 +130,14 @@ index_table_put(struct kl_index_table *t, const struct kl_id *id,
 		return 0;
 	if ((rc = pack_intern(t, &loc->pack, &pk)) != KL_OK)
 		return rc;
+	if (loc->type == KL_OBJ_TREE) {
+		struct extent *x = &t->trees[pk - 1];
+
+		if (loc->offset < x->lo)
+			x->lo = loc->offset;
+		if (loc->offset + loc->stored_len > x->hi)
+			x->hi = loc->offset + loc->stored_len;
+	}
 	s->id = *id;
 	s->pack = pk;
 	s->type = loc->type;
@@ -150,6 +172,20 @@ index_table_get(const struct kl_index_table *t, const struct kl_id *id,
 		return KL_E_NOTFOUND;
 	if (loc != NULL)
 		slot_loc(t, s, loc);
+	return KL_OK;
+}
+
+int
+index_table_tree_range(const struct kl_index_table *t, const struct kl_id *id,
+    uint32_t *lo, uint32_t *hi)
+{
+	const struct slot *s;
+
+	if (t->cap == 0 || (s = probe(t, id))->pack == 0 ||
+	    t->trees[s->pack - 1].lo > t->trees[s->pack - 1].hi)
+		return KL_E_NOTFOUND;
+	*lo = t->trees[s->pack - 1].lo;
+	*hi = t->trees[s->pack - 1].hi;
 	return KL_OK;
 }
 

@@ -18,6 +18,15 @@ struct kl_pack_key {
 
 #define KL_PACK_KEY_CACHE 64
 #define KL_REPO_DAMAGE_MAX 64
+#define KL_TREE_CACHE 4
+#define KL_TREE_RANGE_MAX ((uint32_t)32 << 20)
+
+/* A fetched range of a pack that holds tree blobs (repo_read.c). */
+struct kl_tree_range {
+	struct kl_id pack;
+	uint32_t lo;
+	struct buf *b;		/* bytes [lo, lo + size) of the pack */
+};
 
 struct kl_repo {
 	struct kl_backend be;
@@ -30,6 +39,8 @@ struct kl_repo {
 	struct kl_index_table *index;
 	int index_loaded;
 	struct kl_pack_key pk[KL_PACK_KEY_CACHE];
+	struct kl_tree_range tr[KL_TREE_CACHE];
+	unsigned tr_next;
 	unsigned pk_next;
 	pthread_mutex_t mu;		/* guards pk cache and errmsg */
 	struct kl_id lock_id;		/* our lock file, zero if none */
@@ -86,6 +97,10 @@ int index_table_put(struct kl_index_table *t, const struct kl_id *id,
 int index_table_get(const struct kl_index_table *t, const struct kl_id *id,
     struct kl_blob_loc *loc);
 uint64_t index_table_count(const struct kl_index_table *t);
+/* The byte range [*lo, *hi) of the pack holding blob id that covers all
+ * of that pack's tree blobs; KL_E_NOTFOUND if none. */
+int index_table_tree_range(const struct kl_index_table *t,
+    const struct kl_id *id, uint32_t *lo, uint32_t *hi);
 uint64_t index_table_packs(const struct kl_index_table *t);
 /* The table's pack ids (may repeat); *ids points into the table. */
 void index_table_pack_ids(struct kl_index_table *t, struct kl_id **ids,

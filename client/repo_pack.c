@@ -41,7 +41,7 @@ struct kl_session {
 	pthread_mutex_t mu;
 	pthread_mutex_t write_mu;	/* one pack written at a time */
 	struct kl_index_table *seen;	/* blobs this session added */
-	struct builder cur;
+	struct builder cur[2];		/* [0] data, [1] trees: apart */
 	struct kl_index done;		/* packs not yet in an index file */
 	size_t done_cap;
 	struct kl_index hist;		/* packs already in an index file */
@@ -143,7 +143,8 @@ kl_session_free(struct kl_session *s)
 
 	if (s == NULL)
 		return;
-	builder_clear(&s->cur);
+	builder_clear(&s->cur[0]);
+	builder_clear(&s->cur[1]);
 	for (i = 0; i < s->done.n; i++)
 		free(s->done.packs[i].e);
 	free(s->done.packs);
@@ -241,18 +242,18 @@ pack_would_overflow(const struct builder *b, size_t adding)
 }
 
 static int
-pack_reached_target(const struct kl_session *s)
+pack_reached_target(const struct kl_session *s, const struct builder *b)
 {
-	return buf_size(s->cur.data) >= s->r->cfg.pack_target ||
-	    s->cur.n >= KL_PACK_BLOBS_MAX;
+	return buf_size(b->data) >= s->r->cfg.pack_target ||
+	    b->n >= KL_PACK_BLOBS_MAX;
 }
 
-/* Moves the current builder into *to and starts a new one. */
+/* Moves a current builder into *to and starts a new one. */
 static void
-detach(struct kl_session *s, struct builder *to)
+detach(struct builder *cur, struct builder *to)
 {
-	*to = s->cur;
-	memset(&s->cur, 0, sizeof(s->cur));
+	*to = *cur;
+	memset(cur, 0, sizeof(*cur));
 }
 
 /* Fisher-Yates with libsodium's uniform generator. */
@@ -473,7 +474,7 @@ kl_session_blob_add(struct kl_session *s, uint8_t type,
     const struct kl_id *id, const uint8_t *raw, size_t raw_len, int *added,
     uint64_t *stored)
 {
-	struct builder before = { 0 }, after = { 0 };
+	struct builder before = { 0 }, after = { 0 }, *cur;
 	struct buf *st = NULL;
 	int rc;
 
@@ -484,12 +485,18 @@ kl_session_blob_add(struct kl_session *s, uint8_t type,
 		return rc < 0 ? session_fail(s, rc) : KL_OK;
 	if ((rc = blob_seal(s, type, id, raw, raw_len, &st)) != KL_OK)
 		return session_fail(s, rc);
+	/*
+	 * Trees go into packs of their own: a snapshot's metadata then sits
+	 * in few packs, which readers fetch whole (one request, not one per
+	 * directory), and data packs hold only content.
+	 */
+	cur = &s->cur[type == KL_OBJ_TREE];
 	pthread_mutex_lock(&s->mu);
-	if (pack_would_overflow(&s->cur, buf_size(st)))
-		detach(s, &before);
-	rc = builder_append(s, &s->cur, type, id, st, raw_len);
-	if (rc == KL_OK && pack_reached_target(s))
-		detach(s, &after);
+	if (pack_would_overflow(cur, buf_size(st)))
+		detach(cur, &before);
+	rc = builder_append(s, cur, type, id, st, raw_len);
+	if (rc == KL_OK && pack_reached_target(s, cur))
+		detach(cur, &after);
 	pthread_mutex_unlock(&s->mu);
 	if (before.n > 0 && rc == KL_OK)
 		rc = pack_write(s, &before);
@@ -574,15 +581,18 @@ int
 kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
     struct kl_id *snap_id)
 {
+	size_t i;
 	int rc;
 
 	memset(snap_id, 0, sizeof(*snap_id));
 	if (s->failed != KL_OK)
 		return s->failed;
-	if (s->cur.n > 0) {
-		struct builder last = s->cur;
+	for (i = 0; i < 2; i++) {
+		struct builder last;
 
-		memset(&s->cur, 0, sizeof(s->cur));
+		if (s->cur[i].n == 0)
+			continue;
+		detach(&s->cur[i], &last);
 		if ((rc = pack_write(s, &last)) != KL_OK)
 			return session_fail(s, rc);
 	}

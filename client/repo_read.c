@@ -1,4 +1,5 @@
 /* Reading encrypted objects: blobs, trees, snapshots. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,108 @@ kl_repo_blob_open(struct kl_repo *r, const uint8_t *key,
 	return rc;
 }
 
+/* One decompression context per reading thread, freed at thread exit. */
+static pthread_key_t dkey;
+static pthread_once_t donce = PTHREAD_ONCE_INIT;
+
+static void
+dctx_free(void *p)
+{
+	ZSTD_freeDCtx(p);
+}
+
+static void
+dkey_init(void)
+{
+	pthread_key_create(&dkey, dctx_free);
+}
+
+static ZSTD_DCtx *
+thread_dctx(void)
+{
+	ZSTD_DCtx *d;
+
+	pthread_once(&donce, dkey_init);
+	if ((d = pthread_getspecific(dkey)) == NULL &&
+	    (d = ZSTD_createDCtx()) != NULL &&
+	    pthread_setspecific(dkey, d) != 0) {
+		ZSTD_freeDCtx(d);
+		d = NULL;
+	}
+	return d;	/* NULL: kl_blob_decode makes its own */
+}
+
+/*
+ * A copy of the stored blob at loc from the tree cache: 1 if found.
+ * Caller holds r->mu.
+ */
+static int
+tree_cached(struct kl_repo *r, const struct kl_blob_loc *loc,
+    struct buf **out)
+{
+	struct kl_tree_range *c;
+	unsigned i;
+
+	for (i = 0; i < KL_TREE_CACHE; i++) {
+		c = &r->tr[i];
+		if (c->b == NULL || !kl_id_eq(&c->pack, &loc->pack) ||
+		    loc->offset < c->lo || loc->offset - c->lo +
+		    (uint64_t)loc->stored_len > buf_size(c->b))
+			continue;
+		if ((*out = buf_new(loc->stored_len)) == NULL)
+			return 0;
+		if (buf_put(*out, buf_data(c->b) + (loc->offset - c->lo),
+		    loc->stored_len) != KL_OK) {
+			buf_free(*out);
+			*out = NULL;
+			return 0;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Reads the stored bytes of a tree blob.  Trees are fetched by whole
+ * pack ranges (all tree blobs of the pack, FORMAT.md §8: backups keep them
+ * in packs of their own) and cached: a restore or a backup walking a
+ * snapshot's directories then costs one request per tree pack, not one
+ * per directory - which over ssh:// is the difference between seconds and
+ * minutes.
+ */
+static int
+tree_fetch(struct kl_repo *r, const char *name, const struct kl_id *id,
+    const struct kl_blob_loc *loc, struct buf **out)
+{
+	struct kl_tree_range *c;
+	struct buf *range = NULL;
+	uint32_t lo, hi;
+	int rc, hit;
+
+	pthread_mutex_lock(&r->mu);
+	hit = tree_cached(r, loc, out);
+	pthread_mutex_unlock(&r->mu);
+	if (hit)
+		return KL_OK;
+	if (index_table_tree_range(r->index, id, &lo, &hi) != KL_OK ||
+	    hi - lo > KL_TREE_RANGE_MAX || loc->offset < lo ||
+	    loc->offset + loc->stored_len > hi)
+		return r->be.ops->get(r->be.ctx, KL_FT_DATA, name, loc->offset,
+		    loc->stored_len, loc->stored_len, out);
+	if ((rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, lo, hi - lo,
+	    hi - lo, &range)) != KL_OK)
+		return rc;
+	pthread_mutex_lock(&r->mu);
+	c = &r->tr[r->tr_next++ % KL_TREE_CACHE];
+	buf_free(c->b);
+	c->pack = loc->pack;
+	c->lo = lo;
+	c->b = range;
+	hit = tree_cached(r, loc, out);
+	pthread_mutex_unlock(&r->mu);
+	return hit ? KL_OK : KL_E_NOMEM;
+}
+
 int
 kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
     struct buf *out)
@@ -147,11 +250,14 @@ kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 		return rc;
 	if ((rc = kl_repo_pack_key(r, &loc.pack, key)) != KL_OK)
 		goto out_quiet;
-	rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, loc.offset,
-	    loc.stored_len, loc.stored_len, &b);
+	if (type == KL_OBJ_TREE)
+		rc = tree_fetch(r, name, id, &loc, &b);
+	else
+		rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, loc.offset,
+		    loc.stored_len, loc.stored_len, &b);
 	if (rc == KL_OK)
 		rc = kl_repo_blob_open(r, key, id, type, buf_data(b),
-		    buf_size(b), NULL, out);
+		    buf_size(b), thread_dctx(), out);
 	if (rc != KL_OK) {
 		repo_fname(KL_FT_DATA, &loc.pack, fn);
 		repo_seterr(r, "blob %s in %s: %s", bname, fn,

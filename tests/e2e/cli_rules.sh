@@ -103,7 +103,8 @@ head -c 3000000 /dev/urandom > "$WORK/hl/d/a"
 ln "$WORK/hl/d/a" "$WORK/hl/d/b"
 E2E_WHAT="backup of a hard-linked file"
 expect_exit 0 k backup "$WORK/hl" -q
-pack=$(find "$REPO/data" -type f ! -name '.*' | head -n 1)
+# the data pack is the largest (trees have packs of their own)
+pack=$(find "$REPO/data" -type f ! -name '.*' -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)
 chmod u+w "$pack"
 printf 'X' | dd of="$pack" bs=1 seek=1500000 conv=notrunc 2>/dev/null
 E2E_WHAT="restore with the file's content damaged"
