@@ -273,3 +273,121 @@ bm_make_dataset_a() {
 	mkdir -p "$dest"
 	tar -C / --null -T "$list" -cf - 2>/dev/null | tar -C "$dest" -xf -
 }
+
+# ---------------------------------------------------------------- sshd
+# A private OpenSSH server on 127.0.0.1 for the ssh comparison (run.sh
+# --ssh).  Its own host key, sshd_config, authorized_keys (one client key,
+# `restrict`, no forced command) and known_hosts live in a root-owned 0700
+# directory under /run: sshd's StrictModes checks every directory from the
+# authorized_keys file up to /, and /var/tmp is world-writable.  Stopped by
+# its PID (bm_sshd_stop).  After bm_sshd_start:
+#   BM_SSH_PORT, BM_SSH_KEY (client private key), BM_SSH_KH (known_hosts),
+#   BM_SSH (an ssh command line without port and destination),
+#   BM_SSHD_PID, BM_SSHD_DIR, BM_SSHD_LOG
+BM_SSHD_PID=
+BM_SSHD_DIR=
+
+bm_sshd_start() {
+	local hk port i
+	[ "$(id -u)" = 0 ] || bm_die "the ssh comparison runs its own sshd and needs root"
+	if [ ! -x /usr/sbin/sshd ] || [ ! -x /usr/lib/openssh/sftp-server ]; then
+		bm_ensure_pkg /usr/sbin/sshd openssh-server
+	fi
+	command -v ssh >/dev/null || bm_ensure_pkg ssh openssh-client
+	mkdir -p /run/sshd && chmod 755 /run/sshd
+	BM_SSHD_DIR=$(mktemp -d /run/kluis-bench-sshd.XXXXXX) || bm_die "cannot create a directory under /run"
+	chmod 700 "$BM_SSHD_DIR"
+	hk=$BM_SSHD_DIR/host_ed25519
+	BM_SSH_KEY=$BM_SSHD_DIR/client_ed25519
+	BM_SSHD_LOG=$BM_SSHD_DIR/sshd.log
+	if ! ssh-keygen -q -t ed25519 -N '' -C kluis-bench-host -f "$hk" </dev/null >/dev/null 2>&1 ||
+		! ssh-keygen -q -t ed25519 -N '' -C kluis-bench-client -f "$BM_SSH_KEY" </dev/null >/dev/null 2>&1; then
+		bm_die "ssh-keygen failed"
+	fi
+	printf 'restrict %s\n' "$(cat "$BM_SSH_KEY.pub")" >"$BM_SSHD_DIR/authorized_keys"
+	chmod 600 "$BM_SSHD_DIR/authorized_keys"
+	for i in 1 2 3 4 5; do
+		port=$(python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+		# LogLevel DEBUG1 only for the "kex: ... cipher" lines (bm_sshd_cipher)
+		cat >"$BM_SSHD_DIR/sshd_config" <<CFG
+ListenAddress 127.0.0.1
+Port $port
+HostKey $hk
+PidFile $BM_SSHD_DIR/sshd.pid
+AuthorizedKeysFile $BM_SSHD_DIR/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PermitRootLogin prohibit-password
+StrictModes yes
+LogLevel DEBUG1
+X11Forwarding no
+AllowTcpForwarding no
+PrintMotd no
+PrintLastLog no
+AcceptEnv none
+Subsystem sftp /usr/lib/openssh/sftp-server
+CFG
+		/usr/sbin/sshd -t -f "$BM_SSHD_DIR/sshd_config" >"$BM_SSHD_LOG" 2>&1 ||
+			bm_die "sshd -t rejects $BM_SSHD_DIR/sshd_config: $(cat "$BM_SSHD_LOG")"
+		: >"$BM_SSHD_LOG"
+		/usr/sbin/sshd -D -f "$BM_SSHD_DIR/sshd_config" -E "$BM_SSHD_LOG" </dev/null >/dev/null 2>&1 &
+		BM_SSHD_PID=$!
+		for _ in $(seq 100); do
+			grep -q 'Server listening' "$BM_SSHD_LOG" 2>/dev/null && break 2
+			kill -0 "$BM_SSHD_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$BM_SSHD_PID" 2>/dev/null
+		wait "$BM_SSHD_PID" 2>/dev/null
+		BM_SSHD_PID=
+	done
+	[ -n "$BM_SSHD_PID" ] || bm_die "sshd did not start: $(tail -n 5 "$BM_SSHD_LOG")"
+	# shellcheck disable=SC2034 # for run.sh
+	BM_SSH_PORT=$port
+	BM_SSH_KH=$BM_SSHD_DIR/known_hosts
+	printf '[127.0.0.1]:%s %s\n' "$port" "$(cut -d' ' -f1,2 "$hk.pub")" >"$BM_SSH_KH"
+	BM_SSH="ssh -F /dev/null -T -x -i $BM_SSH_KEY -o IdentitiesOnly=yes -o IdentityAgent=none"
+	BM_SSH+=" -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$BM_SSH_KH"
+	BM_SSH+=" -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR"
+	[ "$($BM_SSH -p "$port" root@127.0.0.1 echo bench-ok </dev/null 2>&1)" = bench-ok ] ||
+		bm_die "ssh login to the private sshd fails; see $BM_SSHD_LOG"
+	bm_log "sshd $BM_SSHD_PID on 127.0.0.1:$port ($BM_SSHD_DIR)"
+}
+
+bm_sshd_stop() {
+	if [ -n "$BM_SSHD_PID" ]; then
+		kill "$BM_SSHD_PID" 2>/dev/null
+		wait "$BM_SSHD_PID" 2>/dev/null
+		BM_SSHD_PID=
+	fi
+	case $BM_SSHD_DIR in /run/kluis-bench-sshd.*) rm -rf -- "$BM_SSHD_DIR" ;; esac
+	BM_SSHD_DIR=
+}
+
+# bm_sshd_cpu: CPU seconds (user+sys) of every reaped descendant of the sshd
+# listener so far (cutime + cstime of /proc/PID/stat): the per-connection
+# sshd processes (SSH crypto) and the programs they ran (kluis-server,
+# sftp-server, borg serve).  Call bm_sshd_settle first.
+bm_sshd_cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($14 + $15) / hz }' \
+		"/proc/$BM_SSHD_PID/stat"
+}
+
+# bm_sshd_settle: wait (up to 10 s) until every connection's processes have
+# exited and been reaped, so their CPU time is in bm_sshd_cpu.
+bm_sshd_settle() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		pgrep -P "$BM_SSHD_PID" >/dev/null 2>&1 || return 0
+		sleep 0.05
+	done
+	bm_log "WARNING: sshd connections still open after 10 s"
+}
+
+# bm_sshd_cipher: "cipher MAC" of the most recent connection (client to server).
+bm_sshd_cipher() {
+	sed -n 's/.*kex: client->server cipher: \([^ ]*\) MAC: \([^ ]*\) .*/\1 \2/p' "$BM_SSHD_LOG" | tail -n 1
+}

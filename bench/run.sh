@@ -5,6 +5,9 @@
 # usage: bench/run.sh [--quick] [--runs N] [--workdir DIR] [--tools LIST]
 #                     [--datasets A,B] [--keep] [--kluis PATH]
 #                     [--a-bytes N] [--b-files N] [--no-chunker-bench]
+#                     [--ssh | --no-ssh] [--ssh-runs N] [--kluis-server PATH]
+# --ssh: only the ssh comparison (data set A: kluis local and over ssh://,
+# restic over sftp, borg over ssh); the default run does both.
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,10 +25,13 @@ KLUIS=
 A_BYTES=
 B_FILES=
 CHUNKER=1
+SSH_MODE=both	# both | only | off
+SSH_RUNS=
+KLUIS_SERVER=
 ORIG_ARGS="$*"
 
 usage() {
-	sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -45,6 +51,11 @@ while [ $# -gt 0 ]; do
 	--a-bytes) A_BYTES=$2; shift ;;
 	--b-files) B_FILES=$2; shift ;;
 	--no-chunker-bench) CHUNKER=0 ;;
+	--ssh) SSH_MODE=only ;;
+	--no-ssh) SSH_MODE=off ;;
+	--ssh-runs) SSH_RUNS=$2; shift ;;
+	--ssh-runs=*) SSH_RUNS=${1#*=} ;;
+	--kluis-server) KLUIS_SERVER=$2; shift ;;
 	-h | --help) usage ;;
 	*) echo "unknown argument: $1" >&2; usage ;;
 	esac
@@ -54,9 +65,12 @@ done
 case $RUNS in '' | *[!0-9]* | 0) bm_die "--runs needs a positive integer" ;; esac
 if [ "$QUICK" = 1 ]; then
 	RUNS=1
+	SSH_RUNS=1
 	A_BYTES=${A_BYTES:-150000000}
 	B_FILES=${B_FILES:-5000}
 fi
+SSH_RUNS=${SSH_RUNS:-$RUNS}
+case $SSH_RUNS in '' | *[!0-9]* | 0) bm_die "--ssh-runs needs a positive integer" ;; esac
 A_BYTES=${A_BYTES:-1200000000}
 B_FILES=${B_FILES:-100000}
 B_DIRS=$(( B_FILES >= 100000 ? 1000 : (B_FILES / 100 > 0 ? B_FILES / 100 : 1) ))
@@ -81,6 +95,7 @@ cleanup() {
 		# only our own subtree of the work dir
 		[ -n "$BM_WORK" ] && [ -d "$BM_WORK" ] && rm -rf -- "$BM_WORK"
 	fi
+	bm_sshd_stop
 }
 trap cleanup EXIT
 trap 'bm_log interrupted; exit 130' INT TERM
@@ -103,9 +118,14 @@ if bm_have_tool kluis; then
 		fi
 	fi
 	[ -x "$KLUIS" ] || bm_die "no kluis binary at $KLUIS"
+	if [ "$SSH_MODE" != off ]; then
+		KLUIS_SERVER=${KLUIS_SERVER:-$(dirname "$(dirname "$KLUIS")")/repo-server/kluis-server}
+		[ -x "$KLUIS_SERVER" ] || bm_die "no kluis-server binary at $KLUIS_SERVER (--kluis-server)"
+	fi
 fi
 
-KLUIS_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+KLUIS_REV=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo '?')
+KLUIS_DIRTY=$(git -C "$ROOT" status --short 2>/dev/null | wc -l)
 KLUIS_BUILT=$( [ -n "$KLUIS" ] && date -u -r "$KLUIS" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo '?')
 
 CAN_DROP=0
@@ -129,53 +149,122 @@ unset KLUIS_REPOSITORY KLUIS_PASSWORD_FILE KLUIS_PASSWORD_COMMAND KLUIS_KEY_FILE
 PY=$(bm_pyhelper)
 BORG_SEQ=0
 
+# The ssh comparison's variants: kluis-ssh (ssh:// URL, libssh2 in the
+# client, `kluis-server serve` on the far side), kluis-pipe (pipe: URL: the
+# same protocol and server as a child process, no SSH: separates the cost
+# of the protocol and server from that of SSH), restic-sftp (restic's sftp
+# backend through OpenSSH's ssh and sftp-server), borg-ssh (borg's ssh://
+# through OpenSSH's ssh and `borg serve`).  All reach the private sshd of
+# bm_sshd_start on 127.0.0.1 with the same key; the repositories are local
+# directories of this machine, named by path.
+SSH_OPTS=()	# kluis: global options for ssh:// (set once sshd runs)
+SFTP_OPT=	# restic: -o sftp.command=...
+ssh_setup() {
+	bm_sshd_start
+	SSH_OPTS=(--ssh-known-hosts "$BM_SSH_KH" --ssh-key "$BM_SSH_KEY" --server-command "$KLUIS_SERVER")
+	SFTP_OPT="sftp.command=$BM_SSH -p $BM_SSH_PORT root@127.0.0.1 -s sftp"
+	export BORG_RSH=$BM_SSH
+	# borg serve on the "remote" side keeps its own state under the work dir
+	export BORG_REMOTE_PATH="env BORG_BASE_DIR=$BM_WORK/cache/borg-serve borg"
+}
+
+# tool_repo TOOL PATH: the repository argument for TOOL (a URL for remotes).
+tool_repo() {
+	case $1 in
+	kluis-ssh) printf 'ssh://root@127.0.0.1:%s%s\n' "$BM_SSH_PORT" "$2" ;;
+	restic-sftp) printf 'sftp:root@127.0.0.1:%s\n' "$2" ;;
+	borg-ssh) printf 'ssh://root@127.0.0.1:%s%s\n' "$BM_SSH_PORT" "$2" ;;
+	*) printf '%s\n' "$2" ;;
+	esac
+}
+
+# tool_argv TOOL REPO: sets the array TA to the command line (program and
+# repository options) of kluis or restic for TOOL; arrays, not functions,
+# because /usr/bin/time must run the program itself.
+tool_argv() {
+	local tool=$1 repo=$2
+	case $tool in
+	kluis) TA=("$KLUIS" -r "$repo" --password-file "$PWF") ;;
+	kluis-ssh) TA=("$KLUIS" -r "$(tool_repo "$tool" "$repo")" "${SSH_OPTS[@]}" --password-file "$PWF") ;;
+	kluis-pipe) TA=("$KLUIS" -r "pipe:$repo" --server-command "$KLUIS_SERVER" --password-file "$PWF") ;;
+	restic) TA=(restic -r "$repo") ;;
+	restic-sftp) TA=(restic -r "$(tool_repo "$tool" "$repo")" -o "$SFTP_OPT") ;;
+	*) TA=() ;;
+	esac
+}
+
 # tool_init TOOL REPO: a fresh, empty repository (not timed).
 tool_init() {
 	local tool=$1 repo=$2
 	rm -rf -- "$repo"
 	case $tool in
-	kluis) "$KLUIS" -r "$repo" --password-file "$PWF" init --kdf interactive ;;
-	restic) rm -rf -- "$RESTIC_CACHE_DIR"; restic -r "$repo" init ;;
-	borg) rm -rf -- "$BORG_BASE_DIR"; borg init -e repokey-blake2 "$repo" ;;
+	kluis | kluis-ssh | kluis-pipe) tool_argv "$tool" "$repo"; "${TA[@]}" init --kdf interactive ;;
+	restic | restic-sftp) rm -rf -- "$RESTIC_CACHE_DIR"; tool_argv "$tool" "$repo"; "${TA[@]}" init ;;
+	borg | borg-ssh)
+		rm -rf -- "$BORG_BASE_DIR" "$BM_WORK/cache/borg-serve"
+		borg init -e repokey-blake2 "$(tool_repo "$tool" "$repo")" ;;
 	esac >"$LOGS/init-$tool.log" 2>&1 || bm_die "$tool init failed; see $LOGS/init-$tool.log"
 }
+
+# tool_measure DS TOOL OP RUN LOG CMD...: bm_measure; for the remote
+# variants also the server side's CPU (sshd and the program it runs), as
+# op OP_server in the cpu_s column.
+tool_measure() {
+	local c0 c1 rc
+	case $2 in
+	*-ssh | *-sftp)
+		bm_sshd_settle
+		c0=$(bm_sshd_cpu)
+		bm_measure "$@"
+		rc=$?
+		bm_sshd_settle
+		c1=$(bm_sshd_cpu)
+		bm_record "$1" "$2" "$3_server" "$4" NA NA "$(bm_sub "$c1" "$c0")" NA "$rc"
+		[ -n "${SSH_CIPHER[$2]:-}" ] || SSH_CIPHER[$2]=$(bm_sshd_cipher)
+		return "$rc" ;;
+	*) bm_measure "$@" ;;
+	esac
+}
+declare -A SSH_CIPHER
 
 # tool_backup DS TOOL OP RUN REPO DATA: one timed backup.
 # Compression: kluis default (zstd 3), restic 0.14 repository v2 with
 # --compression auto (zstd "default" level of klauspost/compress),
 # borg --compression zstd,3.
 tool_backup() {
-	local ds=$1 tool=$2 op=$3 run=$4 repo=$5 data=$6 log=$LOGS/$1-$2-$3-$4.log
+	local ds=$1 tool=$2 op=$3 run=$4 repo=$5 data=$6 log=$LOGS/$1-$2-$3-$4.log TA
+	tool_argv "$tool" "$repo"
 	case $tool in
-	kluis)
-		bm_measure "$ds" "$tool" "$op" "$run" "$log" \
-			"$KLUIS" -r "$repo" --password-file "$PWF" backup "$data" --json ;;
-	restic)
-		bm_measure "$ds" "$tool" "$op" "$run" "$log" \
-			restic -r "$repo" backup --quiet --compression auto "$data" ;;
-	borg)
+	kluis | kluis-ssh | kluis-pipe)
+		tool_measure "$ds" "$tool" "$op" "$run" "$log" \
+			"${TA[@]}" backup "$data" --json ;;
+	restic | restic-sftp)
+		tool_measure "$ds" "$tool" "$op" "$run" "$log" \
+			"${TA[@]}" backup --quiet --compression auto "$data" ;;
+	borg | borg-ssh)
 		BORG_SEQ=$((BORG_SEQ + 1))
-		bm_measure "$ds" "$tool" "$op" "$run" "$log" \
-			borg create --compression zstd,3 "$repo::a$BORG_SEQ" "$data" ;;
+		tool_measure "$ds" "$tool" "$op" "$run" "$log" \
+			borg create --compression zstd,3 "$(tool_repo "$tool" "$repo")::a$BORG_SEQ" "$data" ;;
 	esac
 }
 
 # tool_restore DS TOOL RUN REPO TARGET: timed full restore of the latest
 # snapshot into the empty directory TARGET.
 tool_restore() {
-	local ds=$1 tool=$2 run=$3 repo=$4 target=$5 log=$LOGS/$1-$2-restore-$3.log
+	local ds=$1 tool=$2 run=$3 repo=$4 target=$5 log=$LOGS/$1-$2-restore-$3.log TA
+	tool_argv "$tool" "$repo"
 	rm -rf -- "$target"
 	mkdir -p "$target"
 	case $tool in
-	kluis)
-		bm_measure "$ds" "$tool" restore_full "$run" "$log" \
-			"$KLUIS" -r "$repo" --password-file "$PWF" restore latest --target "$target" ;;
-	restic)
-		bm_measure "$ds" "$tool" restore_full "$run" "$log" \
-			restic -r "$repo" restore latest --target "$target" ;;
-	borg)
-		bm_measure "$ds" "$tool" restore_full "$run" "$log" \
-			env -C "$target" borg extract "$repo::a$BORG_SEQ" ;;
+	kluis | kluis-ssh | kluis-pipe)
+		tool_measure "$ds" "$tool" restore_full "$run" "$log" \
+			"${TA[@]}" restore latest --target "$target" ;;
+	restic | restic-sftp)
+		tool_measure "$ds" "$tool" restore_full "$run" "$log" \
+			"${TA[@]}" restore latest --target "$target" ;;
+	borg | borg-ssh)
+		tool_measure "$ds" "$tool" restore_full "$run" "$log" \
+			env -C "$target" borg extract "$(tool_repo "$tool" "$repo")::a$BORG_SEQ" ;;
 	esac
 }
 
@@ -208,6 +297,16 @@ for t in "${TOOL_LIST[@]}"; do
 	case $t in kluis | restic | borg) ;; *) bm_die "unknown tool $t" ;; esac
 done
 IFS=, read -r -a DS_LIST <<<"$DATASETS"
+for ds in "${DS_LIST[@]}"; do
+	case $ds in A | B) ;; *) bm_die "unknown data set $ds" ;; esac
+done
+[ "$SSH_MODE" = only ] && DS_LIST=()
+SSH_LIST=()
+if [ "$SSH_MODE" != off ]; then
+	bm_have_tool kluis && SSH_LIST+=(kluis kluis-pipe kluis-ssh)
+	bm_have_tool restic && SSH_LIST+=(restic-sftp)
+	bm_have_tool borg && SSH_LIST+=(borg-ssh)
+fi
 
 run_dataset() {
 	local ds=$1 data run i n tool repo target nchg nfiles
@@ -267,7 +366,139 @@ run_dataset() {
 	done
 }
 
+# run_ssh: the ssh comparison on data set A (recorded as data set A-ssh):
+# first backup (warm), unchanged re-backup, full restore, for every variant
+# in SSH_LIST, SSH_RUNS times, order rotated per run.  The "remote"
+# repositories are directories of this machine reached through the private
+# sshd; both their page cache and the data's are warm as in run_dataset.
+run_ssh() {
+	local ds=A-ssh data run i n tool repo target nfiles
+	data=${DS_PATH[A]}
+	n=${#SSH_LIST[@]}
+	for ((run = 1; run <= SSH_RUNS; run++)); do
+		bm_log "=== ssh comparison, data set A, run $run/$SSH_RUNS"
+		for ((i = 0; i < n; i++)); do
+			tool=${SSH_LIST[$(((i + run - 1) % n))]}
+			repo=$BM_WORK/repo-$tool
+			target=$BM_WORK/restore-$tool
+			tool_init "$tool" "$repo"
+			# Start every variant from the same page-cache state, as the
+			# main tables do through their cold-cache step: on the test VM
+			# a restore that follows earlier restores (their trees deleted)
+			# ran 3-7x slower, in kernel time, until the caches were
+			# dropped (sync alone did not help).
+			[ "$CAN_DROP" = 1 ] && bm_drop_caches
+			bm_cat_tree "$data"
+			tool_backup "$ds" "$tool" backup_first_warm "$run" "$repo" "$data"
+			bm_record_size "$ds" "$tool" repo_size_first "$run" "$repo"
+			bm_cat_tree "$data"
+			tool_backup "$ds" "$tool" backup_unchanged "$run" "$repo" "$data"
+			bm_cat_tree "$repo"
+			tool_restore "$ds" "$tool" "$run" "$repo" "$target"
+			nfiles=$(find "$target" -type f | wc -l)
+			if [ "$nfiles" != "${DS_FILES[A]}" ]; then
+				bm_log "WARNING: $tool restored $nfiles files, expected ${DS_FILES[A]}"
+			fi
+			rm -rf -- "$target" "$repo"
+		done
+	done
+}
+
 # ---------------------------------------------------------------- report
+# srow LABEL OP COLUMN DIVISOR DECIMALS: one row of the ssh table.
+srow() {
+	local label=$1 op=$2 col=$3 div=$4 dec=$5 t line
+	declare -A v
+	line="| $label"
+	for t in "${SSH_LIST[@]}"; do
+		v[$t]=$(bm_median A-ssh "$t" "$op" "$col")
+		line+=" | $(bm_scale "${v[$t]}" "$div" "$dec")"
+	done
+	if [ -n "${v[kluis-ssh]:-}" ]; then
+		[ -n "${v[restic-sftp]:-}" ] && line+=" | $(bm_ratio "${v[kluis-ssh]}" "${v[restic-sftp]}")"
+		[ -n "${v[borg-ssh]:-}" ] && line+=" | $(bm_ratio "${v[kluis-ssh]}" "${v[borg-ssh]}")"
+	fi
+	printf '%s |\n' "$line"
+}
+
+# report_ssh: the ssh comparison's tables.
+report_ssh() {
+	local t op label l r hdr sep mb tl tr tp ratio
+	declare -A name=([kluis]="kluis local" [kluis-pipe]="kluis pipe:" [kluis-ssh]="kluis ssh://" [restic-sftp]="restic sftp" [borg-ssh]="borg ssh")
+	mb=$(bm_scale "${DS_BYTES[A]}" 1000000 0)
+	echo
+	echo "## Over SSH to 127.0.0.1: data set A, ${DS_FILES[A]} files, $mb MB"
+	echo
+	echo "- runs: $SSH_RUNS per measurement, medians; tool order rotated per run; the repositories are"
+	echo "  directories of this machine reached through a private sshd on 127.0.0.1"
+	echo "  ($(ssh -V 2>&1), sftp-server as the sftp subsystem; kluis through"
+	echo "  libssh2 $(dpkg-query -W -f '${Version}' libssh2-1 2>/dev/null || echo '?'), \`kluis-server serve\` via --server-command, full role)"
+	for t in "${SSH_LIST[@]}"; do
+		[ -n "${SSH_CIPHER[$t]:-}" ] && echo "- $t: client->server cipher and MAC negotiated: ${SSH_CIPHER[$t]}"
+	done
+	echo "- client = the tool's process and its children (restic and borg run ssh);"
+	echo "  server side = sshd and what it runs (kluis-server, sftp-server, borg serve),"
+	echo "  CPU from the sshd listener's reaped-children times. Client and server share the 2 cores."
+	if [ -n "${DS_PATH[A]:-}" ] && printf '%s\n' "${SSH_LIST[@]}" | grep -qx kluis-ssh; then
+		echo
+		echo "### kluis ssh:// vs local repository (issue #3 section 7: >= 0.80)"
+		echo
+		echo "Throughput = data set bytes / wall time; ratio = ssh:// throughput / local throughput."
+		echo "pipe: = the same protocol and kluis-server as a local child process, without SSH (diagnostic)."
+		echo
+		echo "| operation | local (s) | ssh:// (s) | local (MB/s) | ssh:// (MB/s) | ssh/local | >= 0.80 | pipe: (s) | pipe/local |"
+		echo "|---|---:|---:|---:|---:|---:|:---:|---:|---:|"
+		for op in backup_first_warm backup_unchanged restore_full; do
+			case $op in
+			backup_first_warm) label="first backup, warm cache" ;;
+			backup_unchanged) label="re-backup, unchanged" ;;
+			restore_full) label="full restore" ;;
+			esac
+			tl=$(bm_median A-ssh kluis "$op" 5)
+			tr=$(bm_median A-ssh kluis-ssh "$op" 5)
+			ratio=$(bm_ratio "$tl" "$tr")
+			l=$(awk -v b="${DS_BYTES[A]}" -v t="$tl" 'BEGIN { if (t == "NA" || t + 0 == 0) print "-"; else printf "%.0f", b / 1e6 / t }')
+			r=$(awk -v b="${DS_BYTES[A]}" -v t="$tr" 'BEGIN { if (t == "NA" || t + 0 == 0) print "-"; else printf "%.0f", b / 1e6 / t }')
+			tp=$(bm_median A-ssh kluis-pipe "$op" 5)
+			echo "| $label | $(bm_scale "$tl" 1 2) | $(bm_scale "$tr" 1 2) | $l | $r | $ratio | $(awk -v x="$ratio" 'BEGIN { if (x == "-") print "-"; else print (x >= 0.80 ? "yes" : "no") }') | $(bm_scale "$tp" 1 2) | $(bm_ratio "$tl" "$tp") |"
+		done
+	fi
+	echo
+	echo "### All tools over SSH (kluis local for reference)"
+	echo
+	hdr="| operation"; sep="|---"
+	for t in "${SSH_LIST[@]}"; do hdr+=" | ${name[$t]}"; sep+="|---:"; done
+	if printf '%s\n' "${SSH_LIST[@]}" | grep -qx kluis-ssh; then
+		printf '%s\n' "${SSH_LIST[@]}" | grep -qx restic-sftp && { hdr+=" | kluis-ssh/restic-sftp"; sep+="|---:"; }
+		printf '%s\n' "${SSH_LIST[@]}" | grep -qx borg-ssh && { hdr+=" | kluis-ssh/borg-ssh"; sep+="|---:"; }
+	fi
+	echo "$hdr |"
+	echo "$sep|"
+	srow "first backup, warm cache (s)" backup_first_warm 5 1 2
+	srow "re-backup, unchanged (s)" backup_unchanged 5 1 2
+	srow "full restore (s)" restore_full 5 1 2
+	srow "repository size (MB)" repo_size_first 8 1000000 1
+	srow "client peak RSS, first backup (MiB)" backup_first_warm 6 1024 1
+	srow "client peak RSS, restore (MiB)" restore_full 6 1024 1
+	srow "client CPU, first backup (s)" backup_first_warm 7 1 2
+	srow "server-side CPU, first backup (s)" backup_first_warm_server 7 1 2
+	srow "client CPU, unchanged re-backup (s)" backup_unchanged 7 1 2
+	srow "server-side CPU, unchanged re-backup (s)" backup_unchanged_server 7 1 2
+	srow "client CPU, restore (s)" restore_full 7 1 2
+	srow "server-side CPU, restore (s)" restore_full_server 7 1 2
+	# the other tools' own remote/local ratio, from the main table of A
+	if [ "${#DS_LIST[@]}" -gt 0 ] && printf '%s\n' "${DS_LIST[@]}" | grep -qx A; then
+		echo
+		echo "Remote/local throughput of the other tools (local figures from the data set A table above, same run, not interleaved):"
+		echo
+		echo "| operation | restic sftp/local | borg ssh/local |"
+		echo "|---|---:|---:|"
+		for op in backup_first_warm backup_unchanged restore_full; do
+			echo "| $op | $(bm_ratio "$(bm_median A restic "$op" 5)" "$(bm_median A-ssh restic-sftp "$op" 5)") | $(bm_ratio "$(bm_median A borg "$op" 5)" "$(bm_median A-ssh borg-ssh "$op" 5)") |"
+		done
+	fi
+}
+
 row() {	# row LABEL OP COLUMN DIVISOR DECIMALS FLOOR_OP
 	local label=$1 op=$2 col=$3 div=$4 dec=$5 floor_op=${6:-} ds=$CUR_DS
 	local k r b f line
@@ -301,7 +532,8 @@ report() {
 		echo "- command: \`bench/run.sh $ORIG_ARGS\`"
 		echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 		echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
-		bm_have_tool kluis && echo "- kluis: $KLUIS, built $KLUIS_BUILT; work tree HEAD at start $KLUIS_REV"
+		bm_have_tool kluis && echo "- kluis: $KLUIS, built $KLUIS_BUILT"
+		echo "- work tree at start: HEAD $KLUIS_REV, \`git status --short\` lines: $KLUIS_DIRTY"
 		bm_have_tool restic && echo "- $(restic version 2>/dev/null | head -n1), repository v2, --compression auto"
 		bm_have_tool borg && echo "- $(borg --version 2>/dev/null), repokey-blake2, --compression zstd,3"
 		echo "- runs: $RUNS per measurement, medians shown; raw numbers: $BM_TSV"
@@ -333,6 +565,7 @@ report() {
 			row "peak RSS, restore (MiB)" restore_full 6 1024 1
 			row "CPU user+sys, first backup (s)" backup_first_warm 7 1 2
 		done
+		[ "${#SSH_LIST[@]}" -gt 0 ] && report_ssh
 		if [ -n "${CHUNKER_OUT:-}" ]; then
 			echo
 			echo "## chunker_bench"
@@ -350,9 +583,17 @@ bm_log "work dir $BM_WORK, results in $RESULTS"
 for ds in "${DS_LIST[@]}"; do
 	prepare_data "$ds"
 done
+if [ "${#SSH_LIST[@]}" -gt 0 ] && [ -z "${DS_PATH[A]:-}" ]; then
+	prepare_data A
+fi
 for ds in "${DS_LIST[@]}"; do
 	run_dataset "$ds"
 done
+if [ "${#SSH_LIST[@]}" -gt 0 ]; then
+	ssh_setup
+	run_ssh
+	bm_sshd_stop
+fi
 
 CHUNKER_OUT=
 if [ "$CHUNKER" = 1 ] && bm_have_tool kluis; then
