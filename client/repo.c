@@ -303,8 +303,8 @@ out:
 }
 
 /* Fetches a whole content-addressed file and checks it against its name. */
-static int
-file_fetch(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
+int
+repo_file_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
     size_t max, struct buf **out)
 {
 	char name[KL_ID_HEX_LEN + 1], fn[REPO_FNAME_MAX];
@@ -328,13 +328,6 @@ file_fetch(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
 		return KL_E_CORRUPT;
 	}
 	return KL_OK;
-}
-
-int
-repo_file_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
-    size_t max, struct buf **out)
-{
-	return file_fetch(r, t, id, max, out);
 }
 
 /* Reads config, checks it parses. */
@@ -403,7 +396,7 @@ key_try_one(void *arg, const char *name, uint64_t size)
 
 	if (kl_id_parse(name, &id) != KL_OK || size > KL_KEYFILE_MAX)
 		return 0;
-	if ((rc = file_fetch(kt->r, KL_FT_KEY, &id, KL_KEYFILE_MAX, &b)) != 0)
+	if ((rc = repo_file_get(kt->r, KL_FT_KEY, &id, KL_KEYFILE_MAX, &b)) != 0)
 		goto out;
 	rc = kl_keyfile_open(buf_data(b), buf_size(b), kt->pass, kt->pass_len,
 	    &kt->found);

@@ -195,12 +195,6 @@ index_table_count(const struct kl_index_table *t)
 	return t->n;
 }
 
-uint64_t
-index_table_packs(const struct kl_index_table *t)
-{
-	return t->npacks;
-}
-
 void
 index_table_pack_ids(struct kl_index_table *t, struct kl_id **ids, size_t *n)
 {
@@ -304,13 +298,6 @@ kl_repo_index_lookup(struct kl_repo *r, const struct kl_id *id,
     struct kl_blob_loc *loc)
 {
 	return index_table_get(r->index, id, loc);
-}
-
-void
-kl_repo_index_counts(struct kl_repo *r, uint64_t *blobs, uint64_t *packs)
-{
-	*blobs = index_table_count(r->index);
-	*packs = index_table_packs(r->index);
 }
 
 int

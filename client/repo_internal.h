@@ -101,7 +101,6 @@ uint64_t index_table_count(const struct kl_index_table *t);
  * of that pack's tree blobs; KL_E_NOTFOUND if none. */
 int index_table_tree_range(const struct kl_index_table *t,
     const struct kl_id *id, uint32_t *lo, uint32_t *hi);
-uint64_t index_table_packs(const struct kl_index_table *t);
 /* The table's pack ids (may repeat); *ids points into the table. */
 void index_table_pack_ids(struct kl_index_table *t, struct kl_id **ids,
     size_t *n);

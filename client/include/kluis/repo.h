@@ -95,9 +95,6 @@ int kl_repo_index_load(struct kl_repo *r);
 /* Looks a blob up: KL_OK and *loc, or KL_E_NOTFOUND. */
 int kl_repo_index_lookup(struct kl_repo *r, const struct kl_id *id,
     struct kl_blob_loc *loc);
-/* Number of blobs and packs known to the index. */
-void kl_repo_index_counts(struct kl_repo *r, uint64_t *blobs,
-    uint64_t *packs);
 /* Calls cb for every index entry. */
 int kl_repo_index_foreach(struct kl_repo *r,
     int (*cb)(void *arg, const struct kl_id *id, const struct kl_blob_loc *l),
