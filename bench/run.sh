@@ -139,6 +139,7 @@ PWF=$BM_WORK/password
 printf 'kluis-bench-password\n' >"$PWF"
 export RESTIC_PASSWORD=kluis-bench-password
 export RESTIC_CACHE_DIR=$BM_WORK/cache/restic
+export KLUIS_CACHE_DIR=$BM_WORK/cache/kluis
 export BORG_PASSPHRASE=kluis-bench-password
 export BORG_BASE_DIR=$BM_WORK/cache/borg
 export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes

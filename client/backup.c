@@ -644,9 +644,12 @@ same_paths(const struct kl_snapshot *s, char *const *paths, size_t n)
 }
 
 /*
- * The parent is the newest snapshot of the same host and the same paths.
- * Only a full key can read snapshots; a backup-only key reads every file
- * (it still uploads only what the index does not have).
+ * The parent: this client's own last backup of the same host and paths,
+ * as the catalog recorded it (its trees are in the catalog, so this works
+ * for backup-only keys, which cannot read snapshots or trees), if that
+ * snapshot is still in the repository.  Otherwise, with a full key, the
+ * newest snapshot of the same host and paths in the repository.  Without
+ * a parent every file is read (and still only new data is uploaded).
  */
 static void
 parent_find(struct bk *bk, const char *host, struct kl_backup_stats *st)
@@ -656,6 +659,11 @@ parent_find(struct bk *bk, const char *host, struct kl_backup_stats *st)
 	size_t i, n;
 	int64_t best = INT64_MIN;
 
+	if (kl_repo_own_parent(bk->r, host, bk->paths, bk->npaths,
+	    &st->parent, &bk->parent_tree) == KL_OK)
+		return;
+	memset(&st->parent, 0, sizeof(st->parent));
+	memset(&bk->parent_tree, 0, sizeof(bk->parent_tree));
 	if (!kl_repo_is_full(bk->r) ||
 	    kl_repo_snapshot_ids(bk->r, &ids, &n) != KL_OK)
 		return;
@@ -805,8 +813,10 @@ kl_backup_run(struct kl_repo *r, const struct kl_backup_opts *o,
 	parent_find(&bk, host, stats);
 	if ((rc = kl_repo_lock(r, 0)) != KL_OK)
 		goto out;
-	if ((rc = kl_session_begin(r, o->compression, &bk.s)) != KL_OK ||
-	    (rc = kl_session_adopt_orphans(bk.s, &stats->packs_adopted,
+	if ((rc = kl_session_begin(r, o->compression, &bk.s)) != KL_OK)
+		goto unlock;
+	(void)kl_session_own_begin(bk.s, host, bk.paths, bk.npaths);
+	if ((rc = kl_session_adopt_orphans(bk.s, &stats->packs_adopted,
 	    &stats->bytes_adopted)) != KL_OK)
 		goto unlock;
 	if ((rc = run_pipeline(&bk, stats, &root)) != KL_OK)

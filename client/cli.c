@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "kluis/buf.h"
+#include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
 #include "kluis/repo.h"
@@ -283,6 +284,49 @@ open_failed(struct cli *c, struct kl_repo *r, int rc)
 	return rc;
 }
 
+/* "kluis: updating the catalog: index 12/40" on one terminal line. */
+static void
+catalog_progress(void *arg, const char *what, uint64_t done, uint64_t total)
+{
+	(void)arg;
+	fprintf(stderr, "\rkluis: updating the catalog: %s %llu/%llu ", what,
+	    (unsigned long long)done, (unsigned long long)total);
+	if (done >= total)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/*
+ * Every command that opens a repository opens its catalog too.  A catalog
+ * that cannot be opened is not fatal - it is a cache: the command then
+ * runs on a temporary one, only slower.
+ */
+static void
+catalog_open(struct cli *c, struct kl_repo *r)
+{
+	const char *p;
+	int state;
+
+	if (kl_repo_catalog_open(r, NULL, &state) != KL_OK) {
+		cli_warn(c, "%s; this run uses a temporary catalog (slower)",
+		    kl_repo_errmsg(r));
+		kl_repo_clear_err(r);
+		return;
+	}
+	p = kl_cat_path(kl_repo_catalog(r));
+	if (state == KL_CAT_REPLACED_DAMAGED)
+		cli_warn(c, "the catalog %s was damaged; it is rebuilt from the "
+		    "repository (the damaged file is kept as %s.damaged)", p, p);
+	else if (state == KL_CAT_REPLACED_FOREIGN)
+		cli_warn(c, "the catalog %s belonged to another repository; it "
+		    "is rebuilt from this one", p);
+	else if (state == KL_CAT_REPLACED_NEWER)
+		cli_warn(c, "the catalog %s was written by a newer kluis; it is "
+		    "rebuilt for this version", p);
+	if (!c->quiet && !c->json && isatty(STDERR_FILENO))
+		kl_repo_set_progress(r, catalog_progress, c);
+}
+
 int
 cli_open(struct cli *c, struct kl_repo **out)
 {
@@ -304,6 +348,7 @@ cli_open(struct cli *c, struct kl_repo **out)
 	cli_password_free(pass, plen);
 	if (rc != KL_OK)
 		return open_failed(c, r, rc);
+	catalog_open(c, r);
 	*out = r;
 	return EXIT_OK;
 }

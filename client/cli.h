@@ -35,7 +35,7 @@ struct cli {
 	int json, quiet, verbose;
 	/* command options */
 	const char *chunk_avg, *kdf, *new_password_file, *out, *label;
-	const char *host, *target, *compression;
+	const char *host, *target, *compression, *at;
 	int backup_only, one_file_system, overwrite, long_list, threads;
 	struct strlist tags, excludes, exclude_files, includes, paths;
 	/* positional arguments after the command word(s) */
@@ -54,7 +54,7 @@ enum {
 	CLI_O_COMPRESSION = 1u << 11, CLI_O_TARGET = 1u << 12,
 	CLI_O_INCLUDE = 1u << 13, CLI_O_OVERWRITE = 1u << 14,
 	CLI_O_LONG = 1u << 15, CLI_O_PATH = 1u << 16,
-	CLI_O_THREADS = 1u << 17,
+	CLI_O_THREADS = 1u << 17, CLI_O_AT = 1u << 18,
 };
 
 /* Prints "kluis: <message>" / "kluis: warning: ..." to stderr (always:
@@ -116,5 +116,18 @@ int cmd_stats(struct cli *c);
 int cmd_backup(struct cli *c);
 int cmd_restore(struct cli *c);
 int cmd_ls(struct cli *c);
+int cmd_versions(struct cli *c);
+int cmd_find(struct cli *c);
+int cmd_diff(struct cli *c);
+int cmd_catalog(struct cli *c);
+
+/* cli_catalog.c: brings the catalog up to date (snapshots; with versions,
+ * file versions too), printing errors; returns an exit code. */
+int cli_catalog_sync(struct cli *c, struct kl_repo *r, int versions);
+/* Parses "YYYY-MM-DD[ HH:MM[:SS]]" (also 'T' between) in the local time
+ * zone into UTC seconds; 0 on success. */
+int parse_local_time(const char *s, int64_t *out);
+/* Snapshot paths are absolute; "etc/x" means "/etc/x" (normalised). */
+int snap_path(const char *in, char *out);
 
 #endif

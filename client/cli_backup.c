@@ -2,9 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "kluis/backup.h"
 #include "kluis/buf.h"
+#include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
 #include "kluis/repo.h"
@@ -134,6 +137,58 @@ failed(struct cli *c, struct kl_repo *r, int rc)
 	return cli_exit_for(rc);
 }
 
+/*
+ * The run goes into the catalog's history (catalog.h "runs"), failed or
+ * not: reports show failed runs next to successful ones.  Only the
+ * catalog's own failure goes unrecorded, silently: it is a cache.
+ */
+static void
+run_record(struct kl_repo *r, const struct kl_backup_opts *o,
+    const struct kl_backup_stats *st, int64_t start, int exit_code,
+    const char *err)
+{
+	struct kl_cat_run run;
+	char host[KL_NAME_MAX + 1];
+	char *detail = NULL;
+	size_t dlen = 0;
+	FILE *f;
+
+	memset(&run, 0, sizeof(run));
+	snprintf(host, sizeof(host), "%s", o->host ? o->host : "");
+	if (o->host == NULL && gethostname(host, sizeof(host) - 1) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	run.kind = "backup";
+	run.host = host;
+	run.start_s = start;
+	run.end_s = (int64_t)time(NULL);
+	run.exit_code = exit_code;
+	run.snapshot = st->snapshot;
+	run.files = st->files_new + st->files_changed + st->files_unmodified;
+	run.bytes = st->bytes_total;
+	run.bytes_added = st->bytes_added;
+	run.errors = st->warnings + (exit_code != EXIT_OK &&
+	    exit_code != EXIT_PARTIAL);
+	if ((f = open_memstream(&detail, &dlen)) != NULL) {
+		fprintf(f, "{\"duration_s\":%.3f,\"files_new\":%llu,"
+		    "\"files_changed\":%llu,\"bytes_read\":%llu",
+		    st->duration_s, (unsigned long long)st->files_new,
+		    (unsigned long long)st->files_changed,
+		    (unsigned long long)st->bytes_read);
+		if (err != NULL && *err) {
+			fputs(",\"error\":", f);
+			json_cstr(f, err);
+		}
+		fputc('}', f);
+		if (fclose(f) != 0) {
+			free(detail);
+			detail = NULL;
+		}
+	}
+	run.detail = detail;
+	(void)kl_cat_run_add(kl_repo_catalog(r), &run);
+	free(detail);
+}
+
 int
 cmd_backup(struct cli *c)
 {
@@ -141,7 +196,9 @@ cmd_backup(struct cli *c)
 	struct kl_backup_stats st;
 	struct kl_repo *r = NULL;
 	struct buf *keep[CLI_LIST_MAX];
+	char err[512] = "";
 	size_t i, nkeep = 0;
+	int64_t start;
 	int rc;
 
 	if ((rc = cli_only(c, CLI_O_TAG | CLI_O_HOST | CLI_O_EXCLUDE |
@@ -169,7 +226,11 @@ cmd_backup(struct cli *c)
 	o.threads = c->threads;
 	o.warn = cli_warn_path;
 	o.warn_arg = c;
+	start = (int64_t)time(NULL);
 	rc = kl_backup_run(r, &o, &st);
+	if (rc != KL_OK)
+		snprintf(err, sizeof(err), "%s", *kl_repo_errmsg(r) ?
+		    kl_repo_errmsg(r) : kl_strerror(rc));
 	if ((rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) &&
 	    *kl_repo_errmsg(r) == '\0') {
 		cli_err(c, "nothing was backed up (see the path named above)");
@@ -185,6 +246,7 @@ cmd_backup(struct cli *c)
 			    (unsigned long long)st.warnings,
 			    st.warnings == 1 ? "" : "s");
 	}
+	run_record(r, &o, &st, start, rc, err);
 out:
 	cli_close(c, r);
 	for (i = 0; i < nkeep; i++)

@@ -144,7 +144,7 @@ struct klist {
 };
 
 static int
-key_list_one(void *arg, const char *name, uint64_t size)
+key_list_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct klist *kl = arg;
 	struct kl_backend *be = kl_repo_backend(kl->r);
@@ -577,7 +577,7 @@ struct sums {
 };
 
 static int
-sum_pack(void *arg, const char *name, uint64_t size)
+sum_pack(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct sums *s = arg;
 

@@ -4,13 +4,13 @@
 #include <string.h>
 
 #include "kluis/backup.h"
+#include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/repo.h"
 #include "kluis/restore.h"
 #include "cli.h"
 
-/* Snapshot paths are absolute; "etc/x" means "/etc/x". */
-static int
+int
 snap_path(const char *in, char *out)
 {
 	char tmp[KL_PATH_MAX + 2];
@@ -67,6 +67,131 @@ restore_report(const struct cli *c, const struct kl_restore_stats *st)
 
 static char incs[CLI_LIST_MAX][KL_PATH_MAX + 1];
 
+/* 1 if snapshot path s and the requested path p are on one line: one is
+ * the other or lies below it. */
+static int
+path_related(const char *s, const char *p)
+{
+	size_t sl = strlen(s), pl = strlen(p);
+
+	if (strcmp(s, "/") == 0 || strcmp(p, "/") == 0)
+		return 1;
+	if (sl <= pl)
+		return strncmp(s, p, sl) == 0 && (p[sl] == '/' || p[sl] == 0);
+	return strncmp(s, p, pl) == 0 && s[pl] == '/';
+}
+
+struct atpick {
+	int64_t t;
+	const char *host;
+	const char *const *paths;
+	size_t npaths;
+	int found, hosts;
+	struct kl_id id;
+	int64_t best;
+	char best_host[KL_NAME_MAX + 1], other_host[KL_NAME_MAX + 1];
+};
+
+/* 1 if every requested path is related to one of the snapshot's paths. */
+static int
+snap_covers(const char *spaths, const char *const *paths, size_t n)
+{
+	char one[KL_PATH_MAX + 1];
+	const char *p, *e;
+	size_t i, ok;
+
+	for (i = 0; i < n; i++) {
+		for (p = spaths, ok = 0; *p && !ok; p = *e ? e + 1 : e) {
+			e = p + strcspn(p, "\n");
+			if ((size_t)(e - p) > KL_PATH_MAX)
+				continue;
+			memcpy(one, p, (size_t)(e - p));
+			one[e - p] = '\0';
+			ok = path_related(one, paths[i]);
+		}
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+at_pick(void *arg, const struct kl_cat_snap *s)
+{
+	struct atpick *a = arg;
+	int64_t t = kl_cat_snap_time(s);
+
+	if (s->vanished || t > a->t || !snap_covers(s->paths, a->paths,
+	    a->npaths))
+		return 0;
+	if (!a->found)
+		snprintf(a->other_host, sizeof(a->other_host), "%s", s->host);
+	else if (strcmp(a->other_host, s->host) != 0)
+		a->hosts = 2;	/* other_host and this one differ */
+	/* listed oldest first by the client's clock; ties: the later one */
+	if (!a->found || t >= a->best) {
+		a->id = s->id;
+		a->best = t;
+		snprintf(a->best_host, sizeof(a->best_host), "%s", s->host);
+	}
+	a->found = 1;
+	return 0;
+}
+
+/*
+ * --at: the newest snapshot taken at or before the time (its effective
+ * time: the server's receive time where known, else the client's clock;
+ * docs/CLI.md "Point-in-time restore") that holds every requested path,
+ * of --host if given.  Without --host, candidates from two hosts are
+ * refused rather than guessed between.
+ */
+static int
+resolve_at(struct cli *c, struct kl_repo *r, const char *const *paths,
+    size_t npaths, struct kl_id *id)
+{
+	char when[40], hex[KL_ID_HEX_LEN + 1];
+	struct atpick a;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if (parse_local_time(c->at, &a.t) != 0) {
+		cli_err(c, "bad --at time \"%s\": use \"YYYY-MM-DD[ HH:MM[:SS]]\" "
+		    "(local time)", c->at);
+		return EXIT_USAGE;
+	}
+	if (strchr(c->at, ' ') == NULL && strchr(c->at, 'T') == NULL)
+		a.t += 86399;	/* a date alone: that whole day */
+	a.host = c->host;
+	a.paths = paths;
+	a.npaths = npaths;
+	if ((rc = cli_catalog_sync(c, r, 0)) != EXIT_OK)
+		return rc;
+	if ((rc = kl_cat_snap_foreach(kl_repo_catalog(r), c->host, 0, at_pick,
+	    &a)) != KL_OK) {
+		cli_err(c, "catalog: %s", kl_cat_errmsg(kl_repo_catalog(r)));
+		return cli_exit_for(rc);
+	}
+	fmt_time_local(when, sizeof(when), a.t);
+	if (!a.found) {
+		cli_err(c, "no snapshot%s%s taken at or before %s holds %s%s",
+		    c->host ? " of host " : "", c->host ? c->host : "", when,
+		    paths[0], npaths > 1 ? " and the other paths" : "");
+		return EXIT_FATAL;
+	}
+	if (c->host == NULL && a.hosts > 1) {
+		cli_err(c, "snapshots of several hosts (%s, %s) hold %s: choose "
+		    "one with --host", a.best_host, a.other_host, paths[0]);
+		return EXIT_USAGE;
+	}
+	*id = a.id;
+	kl_id_hex(id, hex);
+	fmt_time_local(when, sizeof(when), a.best);
+	if (!c->quiet && !c->json)
+		fprintf(stderr, "kluis: restoring from snapshot %.8s of %s, "
+		    "taken %s\n", hex, a.best_host, when);
+	return EXIT_OK;
+}
+
 int
 cmd_restore(struct cli *c)
 {
@@ -75,32 +200,54 @@ cmd_restore(struct cli *c)
 	struct kl_repo *r = NULL;
 	const char *iv[CLI_LIST_MAX];
 	struct kl_id id;
-	size_t i;
-	int rc;
+	size_t i, ni = 0;
+	int rc, first = c->at ? 0 : 1;
 
-	if ((rc = cli_only(c, CLI_O_TARGET | CLI_O_INCLUDE | CLI_O_OVERWRITE,
-	    "restore")) || (rc = cli_nargs(c, 1, 1, "restore SNAPSHOT "
-	    "--target DIR [--include PATH]... [--overwrite]")))
+	if ((rc = cli_only(c, CLI_O_TARGET | CLI_O_INCLUDE | CLI_O_OVERWRITE |
+	    CLI_O_AT | CLI_O_HOST, "restore")) || (rc = cli_nargs(c, 1,
+	    CLI_LIST_MAX, c->at ? "restore --at TIME [--host H] PATH... "
+	    "--target DIR" : "restore SNAPSHOT [PATH]... --target DIR "
+	    "[--include PATH]... [--overwrite]")))
 		return rc;
+	if (c->host != NULL && c->at == NULL) {
+		cli_err(c, "--host goes with --at (a SNAPSHOT names one host's "
+		    "snapshot already)");
+		return EXIT_USAGE;
+	}
 	if (c->target == NULL || *c->target == '\0') {
 		cli_err(c, "restore needs --target DIR");
 		return EXIT_USAGE;
 	}
-	for (i = 0; i < c->includes.n; i++) {
-		if (snap_path(c->includes.v[i], incs[i]) != KL_OK) {
-			cli_err(c, "bad --include path %s", c->includes.v[i]);
+	/* PATH arguments and --include are the same thing */
+	for (i = 0; i < c->includes.n + (size_t)(c->nargs - first); i++) {
+		const char *p = i < c->includes.n ? c->includes.v[i] :
+		    c->args[first + (int)(i - c->includes.n)];
+
+		if (ni == CLI_LIST_MAX || snap_path(p, incs[ni]) != KL_OK) {
+			cli_err(c, "bad path %s", p);
 			return EXIT_USAGE;
 		}
-		iv[i] = incs[i];
+		iv[ni] = incs[ni];
+		ni++;
+	}
+	if (c->at != NULL && ni == 0) {
+		cli_err(c, "restore --at needs the PATHs to restore (\"/\" for "
+		    "everything)");
+		return EXIT_USAGE;
 	}
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
-	if ((rc = resolve(c, r, c->args[0], &id)) != EXIT_OK)
+	if (c->at != NULL)
+		rc = resolve_at(c, r, iv, ni, &id);
+	else
+		rc = resolve(c, r, c->args[0], &id);
+	if (rc != EXIT_OK)
 		goto out;
 	memset(&o, 0, sizeof(o));
 	o.target = c->target;
+	/* "/" alone means everything */
 	o.includes = iv;
-	o.nincludes = c->includes.n;
+	o.nincludes = ni == 1 && strcmp(iv[0], "/") == 0 ? 0 : ni;
 	o.overwrite = c->overwrite;
 	o.warn = cli_warn_path;
 	o.warn_arg = c;

@@ -15,7 +15,7 @@ enum {
 	O_NEWPASS, O_OUT, O_LABEL, O_BACKUP_ONLY, O_TAG, O_HOST, O_EXCLUDE,
 	O_EXCLUDE_FILE, O_ONEFS, O_COMPRESSION, O_TARGET, O_INCLUDE,
 	O_OVERWRITE, O_LONG, O_PATH, O_THREADS, O_SSH_KNOWN_HOSTS, O_SSH_KEY,
-	O_SERVER_COMMAND,
+	O_SERVER_COMMAND, O_AT,
 };
 
 static const struct option longopts[] = {
@@ -47,6 +47,7 @@ static const struct option longopts[] = {
 	{ "ssh-known-hosts", required_argument, NULL, O_SSH_KNOWN_HOSTS },
 	{ "ssh-key", required_argument, NULL, O_SSH_KEY },
 	{ "server-command", required_argument, NULL, O_SERVER_COMMAND },
+	{ "at", required_argument, NULL, O_AT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -70,13 +71,21 @@ static const char usage_text[] =
     "         [--threads N]\n"
     "  snapshots [--host H] [--tag T] [--path P]\n"
     "  ls SNAPSHOT [PATH] [--long]\n"
-    "  restore SNAPSHOT --target DIR [--include PATH]... [--overwrite]\n"
+    "  restore SNAPSHOT [PATH]... --target DIR [--include PATH]... "
+    "[--overwrite]\n"
+    "  restore --at \"YYYY-MM-DD[ HH:MM[:SS]]\" [--host H] PATH... "
+    "--target DIR\n"
+    "  versions PATH [--host H]\n"
+    "  find PATTERN [--host H]\n"
+    "  diff SNAPSHOT1 SNAPSHOT2\n"
+    "  catalog status|rebuild\n"
     "  cat config|snapshot ID|tree ID\n"
     "  stats\n"
     "SNAPSHOT is 'latest', a full id or a unique prefix of >= 8 hex "
     "digits.\n"
     "environment: KLUIS_REPOSITORY, KLUIS_PASSWORD_FILE, "
-    "KLUIS_PASSWORD_COMMAND, KLUIS_KEY_FILE, KLUIS_SERVER_COMMAND\n"
+    "KLUIS_PASSWORD_COMMAND, KLUIS_KEY_FILE, KLUIS_SERVER_COMMAND,\n"
+    "             KLUIS_CACHE_DIR\n"
     "exit codes: 0 ok, 1 fatal, 2 usage, 3 some sources unreadable, "
     "10 no repository, 11 locked, 12 wrong passphrase or key lacks the "
     "right\n";
@@ -105,6 +114,7 @@ set_cmd_opt(struct cli *c, int ch, const char *arg)
 		break;
 	case O_TAG: c->seen |= CLI_O_TAG; return list_add(&c->tags, arg);
 	case O_HOST: c->host = arg; c->seen |= CLI_O_HOST; break;
+	case O_AT: c->at = arg; c->seen |= CLI_O_AT; break;
 	case O_EXCLUDE: c->seen |= CLI_O_EXCLUDE;
 		return list_add(&c->excludes, arg);
 	case O_EXCLUDE_FILE: c->seen |= CLI_O_EXCLUDE_FILE;
@@ -176,6 +186,10 @@ static const struct {
 	{ "restore", cmd_restore },
 	{ "cat", cmd_cat },
 	{ "stats", cmd_stats },
+	{ "versions", cmd_versions },
+	{ "find", cmd_find },
+	{ "diff", cmd_diff },
+	{ "catalog", cmd_catalog },
 };
 
 /* An empty variable counts as unset. */

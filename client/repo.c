@@ -10,6 +10,7 @@
 
 #include "kluis/blobcodec.h"
 #include "kluis/buf.h"
+#include "kluis/catalog.h"
 #include "kluis/chunker.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
@@ -34,10 +35,6 @@ repo_alloc(void)
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
 	pthread_mutex_init(&r->mu, NULL);
-	if ((r->index = index_table_new()) == NULL) {
-		free(r);
-		return NULL;
-	}
 	return r;
 }
 
@@ -55,7 +52,7 @@ kl_repo_close(struct kl_repo *r)
 		free(r->damage[i]);
 	for (i = 0; i < KL_TREE_CACHE; i++)
 		buf_free(r->tr[i].b);
-	index_table_free(r->index);
+	kl_cat_close(r->cat);
 	kl_keys_free(r->keys);
 	free(r->key_path);
 	if (r->be.ops != NULL)
@@ -387,7 +384,7 @@ struct key_try {
 };
 
 static int
-key_try_one(void *arg, const char *name, uint64_t size)
+key_try_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct key_try *kt = arg;
 	struct kl_id id;

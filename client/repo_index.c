@@ -2,12 +2,14 @@
  * The in-memory blob index: an open-addressing hash table keyed by blob id
  * (ids are keyed hashes, so their first bytes are uniformly distributed and
  * serve as the hash).  Pack ids are interned in a side array so an entry is
- * 48 bytes.  Issue #4 moves this into the SQLite catalog.
+ * 48 bytes.  Used for the blobs of a running backup session; the
+ * repository's index lives in the catalog (kl_repo_index_load).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "kluis/buf.h"
+#include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/keys.h"
 #include "repo_internal.h"
@@ -221,8 +223,73 @@ index_table_foreach(const struct kl_index_table *t,
 	return KL_OK;
 }
 
+/*
+ * The repository's catalog.  Commands open the persistent one
+ * (kl_repo_catalog_open); anything else - library users, tests - gets a
+ * private temporary catalog, so that there is one index mechanism.
+ */
+int
+repo_cat(struct kl_repo *r, struct kl_cat **c)
+{
+	int rc = KL_OK;
+
+	pthread_mutex_lock(&r->mu);
+	if (r->cat == NULL)
+		rc = kl_cat_open(NULL, &r->keys->repo_id, &r->cat,
+		    &r->cat_state);
+	*c = r->cat;
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+int
+kl_repo_catalog_open(struct kl_repo *r, const char *dir, int *state)
+{
+	char def[KL_CAT_PATH_MAX];
+	int rc;
+
+	if (r->cat != NULL) {
+		if (state != NULL)
+			*state = r->cat_state;
+		return KL_OK;
+	}
+	if (dir == NULL) {
+		if ((rc = kl_cat_dir_default(&r->keys->repo_id, def,
+		    sizeof(def))) != KL_OK) {
+			repo_seterr(r, "no cache directory for the catalog "
+			    "(set KLUIS_CACHE_DIR or HOME)");
+			return rc;
+		}
+		dir = def;
+	}
+	rc = kl_cat_open(dir, &r->keys->repo_id, &r->cat, &r->cat_state);
+	if (rc != KL_OK)
+		repo_seterr(r, "catalog in %s: %s", dir, kl_strerror(rc));
+	else if (state != NULL)
+		*state = r->cat_state;
+	return rc;
+}
+
+struct kl_cat *
+kl_repo_catalog(struct kl_repo *r)
+{
+	struct kl_cat *c;
+
+	return repo_cat(r, &c) == KL_OK ? c : NULL;
+}
+
+void
+kl_repo_set_progress(struct kl_repo *r,
+    void (*fn)(void *arg, const char *what, uint64_t done, uint64_t total),
+    void *arg)
+{
+	r->progress = fn;
+	r->progress_arg = arg;
+}
+
+/* Puts every entry of ix into the catalog (inside a transaction). */
 static int
-index_add_all(struct kl_repo *r, const struct kl_index *ix)
+index_put_all(struct kl_cat *c, const struct kl_index *ix)
 {
 	struct kl_blob_loc loc;
 	size_t i, j;
@@ -237,11 +304,27 @@ index_add_all(struct kl_repo *r, const struct kl_index *ix)
 			loc.offset = e->offset;
 			loc.stored_len = e->stored_len;
 			loc.raw_len = e->raw_len;
-			if ((rc = index_table_put(r->index, &e->id, &loc)) < 0)
+			if ((rc = kl_cat_blob_put(c, &e->id, &loc)) < 0)
 				return rc;
 		}
 	}
 	return KL_OK;
+}
+
+int
+repo_index_add(struct kl_repo *r, const struct kl_id *file,
+    const struct kl_index *ix)
+{
+	struct kl_cat *c;
+	int rc;
+
+	if ((rc = repo_cat(r, &c)) != KL_OK || (rc = kl_cat_begin(c)) != KL_OK)
+		return rc;
+	if ((rc = index_put_all(c, ix)) == KL_OK &&
+	    (rc = kl_cat_index_add(c, file)) == KL_OK)
+		return kl_cat_commit(c);
+	kl_cat_abort(c);
+	return rc;
 }
 
 int
@@ -257,8 +340,8 @@ repo_index_file_load(struct kl_repo *r, const struct kl_id *id)
 	if (rc == KL_OK)
 		rc = kl_index_decode(buf_data(pt), buf_size(pt),
 		    INDEX_ENTRIES_MAX, &ix);
-	if (rc == KL_OK)
-		rc = index_add_all(r, &ix);
+	if (rc == KL_OK && (rc = repo_index_add(r, id, &ix)) == KL_E_CORRUPT)
+		rc = KL_E_IO;	/* the catalog's database, not the file */
 	if (rc != KL_OK) {
 		repo_fname(KL_FT_INDEX, id, name);
 		repo_seterr(r, "%s: %s", name, kl_strerror(rc));
@@ -268,25 +351,159 @@ repo_index_file_load(struct kl_repo *r, const struct kl_id *id)
 	return rc;
 }
 
+static int
+id_cmp(const void *a, const void *b)
+{
+	return kl_id_cmp(a, b);
+}
+
+/*
+ * 1 if every index file the catalog has loaded is still in the
+ * repository (sorted ids[0..n)).  An index file that went away (a future
+ * prune, or tampering) takes blobs with it that other index files may
+ * also name; rather than track which, the blob index is reloaded.
+ */
+static int
+index_known_present(struct kl_cat *c, const struct kl_id *ids, size_t n,
+    int *present, int *empty)
+{
+	struct kl_id *known = NULL;
+	size_t i, nk;
+	int rc;
+
+	*present = 1;
+	if ((rc = kl_cat_index_list(c, &known, &nk)) != KL_OK)
+		return rc;
+	*empty = nk == 0;
+	for (i = 0; i < nk && *present; i++)
+		*present = n > 0 && bsearch(&known[i], ids, n, sizeof(*ids),
+		    id_cmp) != NULL;
+	free(known);
+	return KL_OK;
+}
+
+struct orphans {
+	struct kl_repo *r;
+	struct kl_cat *c;
+	const struct kl_id *known;	/* sorted: packs index files name */
+	size_t nknown;
+	int rc;
+};
+
+static int
+orphan_add(void *arg, const char *name, uint64_t size, int64_t mtime)
+{
+	struct orphans *o = arg;
+	struct kl_blob_entry *e = NULL;
+	struct kl_blob_loc loc;
+	struct kl_id id;
+	size_t i, n;
+
+	(void)mtime;
+	if (kl_id_parse(name, &id) != KL_OK || (o->nknown > 0 &&
+	    bsearch(&id, o->known, o->nknown, sizeof(id), id_cmp) != NULL))
+		return 0;
+	/* damaged or foreign packs stay unknown: check reports them */
+	if (repo_pack_header_read(o->r, &id, size, &e, &n) != KL_OK) {
+		free(e);
+		return 0;
+	}
+	loc.pack = id;
+	for (i = 0; i < n && o->rc == KL_OK; i++) {
+		loc.type = e[i].type;
+		loc.offset = e[i].offset;
+		loc.stored_len = e[i].stored_len;
+		loc.raw_len = e[i].raw_len;
+		if ((o->rc = kl_cat_orphan_put(o->c, &e[i].id, &loc)) > 0)
+			o->rc = KL_OK;
+	}
+	free(e);
+	return o->rc;
+}
+
+/*
+ * Adds the blobs of packs that no index file names, from the packs' own
+ * headers (readable with every key).  Done when the blob index is built
+ * from nothing or an index file could not be read: the data of an
+ * interrupted backup, or behind a damaged or vanished index file, is
+ * still in the repository and must stay reachable - so a restore does not
+ * fail for want of an index entry, and a backup that deduplicates against
+ * such a pack adopts it into its own index file (kl_session_adopt_orphans).
+ */
+static int
+orphans_scan(struct kl_repo *r, struct kl_cat *c)
+{
+	struct orphans o;
+	struct kl_id *known = NULL;
+	size_t n;
+	int rc;
+
+	if ((rc = kl_cat_pack_ids(c, &known, &n)) != KL_OK)
+		return rc;
+	memset(&o, 0, sizeof(o));
+	o.r = r;
+	o.c = c;
+	o.known = known;
+	o.nknown = n;
+	if ((rc = kl_cat_begin(c)) == KL_OK) {
+		rc = r->be.ops->list(r->be.ctx, KL_FT_DATA, orphan_add, &o);
+		if (rc == KL_OK)
+			rc = o.rc;
+		if (rc == KL_OK)
+			rc = kl_cat_commit(c);
+		else
+			kl_cat_abort(c);
+	}
+	free(known);
+	return rc;
+}
+
+/*
+ * Brings the catalog's blob index up to date: index files it has not
+ * loaded yet are fetched, decrypted and added; the rest costs one listing.
+ */
 int
 kl_repo_index_load(struct kl_repo *r)
 {
 	struct kl_id *ids = NULL;
-	size_t i, n;
-	int rc;
+	struct kl_cat *c;
+	size_t i, n, todo = 0, done = 0;
+	int rc, present, has, scan;
 
 	if (r->index_loaded)
 		return KL_OK;
-	if ((rc = kl_repo_list_ids(r, KL_FT_INDEX, &ids, &n)) != KL_OK)
+	if ((rc = repo_cat(r, &c)) != KL_OK ||
+	    (rc = kl_repo_list_ids(r, KL_FT_INDEX, &ids, &n)) != KL_OK)
 		return rc;
-	for (i = 0; i < n && rc == KL_OK; i++) {
+	if (n > 1)
+		qsort(ids, n, sizeof(*ids), id_cmp);
+	if ((rc = index_known_present(c, ids, n, &present, &scan)) != KL_OK ||
+	    (!present && (rc = kl_cat_index_clear(c)) != KL_OK))
+		goto out;
+	scan = scan || !present;
+	/* keep only the files to load, for an honest progress count */
+	for (i = 0; i < n; i++) {
+		if ((has = kl_cat_index_has(c, &ids[i])) < 0) {
+			rc = has;
+			goto out;
+		}
+		if (!has)
+			ids[todo++] = ids[i];
+	}
+	for (i = 0; i < todo && rc == KL_OK; i++) {
 		rc = repo_index_file_load(r, &ids[i]);
 		if (rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
 		    rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) {
 			repo_damage_note(r);
+			scan = 1;
 			rc = KL_OK;
 		}
+		if (r->progress != NULL && todo >= 8)
+			r->progress(r->progress_arg, "index", ++done, todo);
 	}
+	if (rc == KL_OK && scan)
+		rc = orphans_scan(r, c);
+out:
 	free(ids);
 	if (rc == KL_OK)
 		r->index_loaded = 1;
@@ -297,7 +514,12 @@ int
 kl_repo_index_lookup(struct kl_repo *r, const struct kl_id *id,
     struct kl_blob_loc *loc)
 {
-	return index_table_get(r->index, id, loc);
+	struct kl_cat *c;
+	int rc;
+
+	if ((rc = repo_cat(r, &c)) != KL_OK)
+		return rc;
+	return kl_cat_blob_get(c, id, loc);
 }
 
 int
@@ -305,5 +527,10 @@ kl_repo_index_foreach(struct kl_repo *r,
     int (*cb)(void *arg, const struct kl_id *id, const struct kl_blob_loc *l),
     void *arg)
 {
-	return index_table_foreach(r->index, cb, arg);
+	struct kl_cat *c;
+	int rc;
+
+	if ((rc = repo_cat(r, &c)) != KL_OK)
+		return rc;
+	return kl_cat_blob_foreach(c, cb, arg);
 }

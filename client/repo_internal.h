@@ -8,6 +8,7 @@
 
 #include "kluis/repo.h"
 
+struct kl_cat;
 struct kl_store;
 struct kl_index_table;
 
@@ -36,8 +37,11 @@ struct kl_repo {
 	struct kl_id key_id;		/* keys/<id> that opened it, or zero */
 	char *key_path;			/* external key file, or NULL */
 	char key_label[256];		/* label of the key that opened it */
-	struct kl_index_table *index;
+	struct kl_cat *cat;		/* the blob index lives here */
+	int cat_state;			/* enum kl_cat_state of its opening */
 	int index_loaded;
+	void (*progress)(void *, const char *, uint64_t, uint64_t);
+	void *progress_arg;
 	struct kl_pack_key pk[KL_PACK_KEY_CACHE];
 	struct kl_tree_range tr[KL_TREE_CACHE];
 	unsigned tr_next;
@@ -88,6 +92,12 @@ int repo_envelope_open(struct kl_repo *r, const uint8_t *pre, size_t len,
 int repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
     struct kl_id *id);
 
+/* repo_pack.c: reads and decrypts the header of pack id (size bytes long,
+ * from a listing) with the index key: its blob entries, *e malloc'd. */
+struct kl_blob_entry;
+int repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
+    uint64_t size, struct kl_blob_entry **e, size_t *n);
+
 /* repo_index.c */
 struct kl_index_table *index_table_new(void);
 void index_table_free(struct kl_index_table *t);
@@ -107,7 +117,12 @@ void index_table_pack_ids(struct kl_index_table *t, struct kl_id **ids,
 int index_table_foreach(const struct kl_index_table *t,
     int (*cb)(void *, const struct kl_id *, const struct kl_blob_loc *),
     void *arg);
-/* Decrypts an index file and adds its entries to the repo's table. */
+/* Decrypts an index file and adds its entries to the catalog. */
 int repo_index_file_load(struct kl_repo *r, const struct kl_id *id);
+/* The repository's catalog, a temporary one if none was opened. */
+int repo_cat(struct kl_repo *r, struct kl_cat **c);
+/* Adds a session's index file (written) and its entries to the catalog. */
+int repo_index_add(struct kl_repo *r, const struct kl_id *file,
+    const struct kl_index *ix);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "kluis/blobcodec.h"
 #include "kluis/buf.h"
+#include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/keys.h"
 #include "repo_internal.h"
@@ -44,8 +45,7 @@ struct kl_session {
 	struct builder cur[2];		/* [0] data, [1] trees: apart */
 	struct kl_index done;		/* packs not yet in an index file */
 	size_t done_cap;
-	struct kl_index hist;		/* packs already in an index file */
-	size_t hist_cap;
+	int own;			/* recording own trees (catalog) */
 	int failed;
 };
 
@@ -143,14 +143,13 @@ kl_session_free(struct kl_session *s)
 
 	if (s == NULL)
 		return;
+	if (s->own)
+		kl_cat_own_abort(s->r->cat);
 	builder_clear(&s->cur[0]);
 	builder_clear(&s->cur[1]);
 	for (i = 0; i < s->done.n; i++)
 		free(s->done.packs[i].e);
 	free(s->done.packs);
-	for (i = 0; i < s->hist.n; i++)
-		free(s->hist.packs[i].e);
-	free(s->hist.packs);
 	index_table_free(s->seen);
 	kl_session_key_free(s->key);
 	pthread_mutex_destroy(&s->mu);
@@ -357,14 +356,16 @@ index_flush_locked(struct kl_session *s)
 	    (rc = repo_sealed_put(r, KL_FT_INDEX, KL_MAGIC_INDEX, NULL,
 	    r->keys->index_key, KL_OBJ_INDEX, pt, &id)) != KL_OK)
 		goto out;
-	/* keep the entries: commit adds them to the repository's index */
-	for (i = 0; i < s->done.n && rc == KL_OK; i++) {
-		struct kl_index_pack *p = &s->done.packs[i];
-
-		if ((rc = ix_add(&s->hist, &s->hist_cap, &p->pack_id, p->e,
-		    p->n)) != KL_OK)
-			goto out;
-		p->e = NULL;
+	/*
+	 * Now that an index file names them, the entries go to the catalog:
+	 * never before, or a crash would leave the catalog naming blobs
+	 * that no index file has (FORMAT.md §1 write order).
+	 */
+	if ((rc = repo_index_add(r, &id, &s->done)) != KL_OK)
+		goto out;
+	for (i = 0; i < s->done.n; i++) {
+		free(s->done.packs[i].e);
+		s->done.packs[i].e = NULL;
 	}
 	s->done.n = 0;
 out:
@@ -527,7 +528,26 @@ kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
 		rc = kl_session_blob_add(s, KL_OBJ_TREE, id, buf_data(b),
 		    buf_size(b), &added, stored);
 	}
+	/* a catalog that fails only costs the next backup its speed */
+	if (rc == KL_OK && s->own && kl_cat_own_tree_put(s->r->cat, id,
+	    buf_data(b), buf_size(b)) != KL_OK) {
+		kl_cat_own_abort(s->r->cat);
+		s->own = 0;
+	}
 	buf_free(b);
+	return rc;
+}
+
+int
+kl_session_own_begin(struct kl_session *s, const char *host,
+    char *const *paths, size_t npaths)
+{
+	struct kl_cat *c;
+	int rc;
+
+	if ((rc = repo_cat(s->r, &c)) == KL_OK &&
+	    (rc = kl_cat_own_begin(c, host, paths, npaths)) == KL_OK)
+		s->own = 1;
 	return rc;
 }
 
@@ -545,35 +565,6 @@ snapshot_write(struct kl_session *s, const struct kl_snapshot *snap,
 		    s->env, s->key, KL_OBJ_SNAPSHOT, pt, id);
 	buf_free(pt);
 	return rc;
-}
-
-/*
- * Adds what this session wrote to the repository's in-memory index.  Only
- * here, after every worker is done: workers read that table without a
- * lock while the session runs.
- */
-static int
-index_merge(struct kl_session *s)
-{
-	struct kl_blob_loc loc;
-	size_t i, j;
-	int rc;
-
-	for (i = 0; i < s->hist.n; i++) {
-		loc.pack = s->hist.packs[i].pack_id;
-		for (j = 0; j < s->hist.packs[i].n; j++) {
-			const struct kl_blob_entry *e = &s->hist.packs[i].e[j];
-
-			loc.type = e->type;
-			loc.offset = e->offset;
-			loc.stored_len = e->stored_len;
-			loc.raw_len = e->raw_len;
-			if ((rc = index_table_put(s->r->index, &e->id,
-			    &loc)) < 0)
-				return rc;
-		}
-	}
-	return KL_OK;
 }
 
 /* Packs, then index, then snapshot (FORMAT.md §1 write order). */
@@ -603,7 +594,13 @@ kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
 		return session_fail(s, rc);
 	if ((rc = snapshot_write(s, snap, snap_id)) != KL_OK)
 		return rc;
-	return index_merge(s);
+	if (s->own) {
+		s->own = 0;
+		if (kl_cat_own_commit(s->r->cat, snap_id, &snap->tree) !=
+		    KL_OK)
+			kl_cat_own_abort(s->r->cat);
+	}
+	return KL_OK;
 }
 
 /* ---- adopting packs of interrupted backups ---- */
@@ -621,10 +618,9 @@ struct adopt {
 	uint64_t packs, bytes;
 };
 
-/* Reads and decrypts the header of pack id (size bytes long). */
-static int
-orphan_header(struct kl_repo *r, const struct kl_id *id, uint64_t size,
-    struct kl_blob_entry **e, size_t *n)
+int
+repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
+    uint64_t size, struct kl_blob_entry **e, size_t *n)
 {
 	char name[KL_ID_HEX_LEN + 1];
 	struct buf *tr = NULL, *h = NULL;
@@ -660,7 +656,7 @@ out:
 }
 
 static int
-adopt_one(void *arg, const char *name, uint64_t size)
+adopt_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct adopt *a = arg;
 	struct kl_session *s = a->s;
@@ -670,10 +666,10 @@ adopt_one(void *arg, const char *name, uint64_t size)
 	size_t i, n;
 	int rc;
 
-	if (kl_id_parse(name, &id) != KL_OK || bsearch(&id, a->known,
-	    a->nknown, sizeof(id), id_sort) != NULL)
+	if (kl_id_parse(name, &id) != KL_OK || (a->nknown > 0 &&
+	    bsearch(&id, a->known, a->nknown, sizeof(id), id_sort) != NULL))
 		return 0;
-	if ((rc = orphan_header(s->r, &id, size, &e, &n)) != KL_OK) {
+	if ((rc = repo_pack_header_read(s->r, &id, size, &e, &n)) != KL_OK) {
 		/* not adoptable (damaged, or not ours): it costs a re-upload */
 		free(e);
 		return rc == KL_E_NOMEM ? rc : 0;
@@ -684,7 +680,9 @@ adopt_one(void *arg, const char *name, uint64_t size)
 		loc.offset = e[i].offset;
 		loc.stored_len = e[i].stored_len;
 		loc.raw_len = e[i].raw_len;
-		if ((rc = index_table_put(s->r->index, &e[i].id, &loc)) < 0)
+		/* the session's table, not the catalog: no index file names
+		 * this pack until the session writes one */
+		if ((rc = index_table_put(s->seen, &e[i].id, &loc)) < 0)
 			break;
 	}
 	if (rc >= 0 && (rc = ix_add(&s->done, &s->done_cap, &id, e, n)) == 0)
@@ -703,17 +701,14 @@ kl_session_adopt_orphans(struct kl_session *s, uint64_t *packs,
 	size_t n;
 	int rc;
 
-	struct kl_id *ids;
+	struct kl_cat *c;
 
 	memset(&a, 0, sizeof(a));
 	a.s = s;
 	*packs = *bytes = 0;
-	/* a sorted copy: index slots refer to packs by their position */
-	index_table_pack_ids(s->r->index, &ids, &n);
-	if ((a.known = malloc((n + 1) * sizeof(*ids))) == NULL)
-		return KL_E_NOMEM;
-	if (n > 0)
-		memcpy(a.known, ids, n * sizeof(*ids));
+	if ((rc = repo_cat(s->r, &c)) != KL_OK ||
+	    (rc = kl_cat_pack_ids(c, &a.known, &n)) != KL_OK)
+		return rc;
 	a.nknown = n;
 	if (n > 1)
 		qsort(a.known, n, sizeof(*a.known), id_sort);

@@ -8,6 +8,7 @@
 
 #include "kluis/blobcodec.h"
 #include "kluis/buf.h"
+#include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/keys.h"
 #include "repo_internal.h"
@@ -209,7 +210,8 @@ tree_fetch(struct kl_repo *r, const char *name, const struct kl_id *id,
 	pthread_mutex_unlock(&r->mu);
 	if (hit)
 		return KL_OK;
-	if (index_table_tree_range(r->index, id, &lo, &hi) != KL_OK ||
+	if (r->cat == NULL ||
+	    kl_cat_pack_tree_range(r->cat, &loc->pack, &lo, &hi) != KL_OK ||
 	    hi - lo > KL_TREE_RANGE_MAX || loc->offset < lo ||
 	    loc->offset + loc->stored_len > hi)
 		return r->be.ops->get(r->be.ctx, KL_FT_DATA, name, loc->offset,
@@ -270,6 +272,25 @@ out_quiet:
 	return rc;
 }
 
+/*
+ * A tree this client wrote, from the catalog.  Its id is a keyed hash of
+ * its bytes, so a cached copy that does not hash to it (a damaged or
+ * doctored catalog) is not used: the repository's copy is read instead.
+ */
+static int
+own_tree_get(struct kl_repo *r, const struct kl_id *id, struct buf *b)
+{
+	struct kl_id got;
+
+	if (r->cat == NULL || kl_cat_own_tree_get(r->cat, id, b) != KL_OK)
+		return KL_E_NOTFOUND;
+	kl_blob_id(r->keys, buf_data(b), buf_size(b), &got);
+	if (kl_id_eq(&got, id))
+		return KL_OK;
+	buf_reset(b);
+	return KL_E_CORRUPT;
+}
+
 int
 kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_tree *out)
@@ -280,7 +301,9 @@ kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
 	memset(out, 0, sizeof(*out));
 	if ((b = buf_new(KL_BLOB_RAW_MAX)) == NULL)
 		return KL_E_NOMEM;
-	if ((rc = kl_repo_blob_read(r, id, KL_OBJ_TREE, b)) == KL_OK) {
+	if ((rc = own_tree_get(r, id, b)) != KL_OK)
+		rc = kl_repo_blob_read(r, id, KL_OBJ_TREE, b);
+	if (rc == KL_OK) {
 		rc = kl_tree_decode(buf_data(b), buf_size(b), out);
 		if (rc != KL_OK) {
 			char name[KL_ID_HEX_LEN + 1];
@@ -299,7 +322,7 @@ struct id_list {
 };
 
 static int
-id_list_add(void *arg, const char *name, uint64_t size)
+id_list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct id_list *l = arg;
 	struct kl_id *n;

@@ -591,6 +591,7 @@ conn_stat(void *ctx, enum kl_ftype t, const char *name, uint64_t *size)
 struct list_ent {
 	char name[72];
 	uint64_t size;
+	int64_t mtime_s;
 };
 
 struct list_rx {
@@ -600,7 +601,7 @@ struct list_rx {
 };
 
 static int
-list_add(void *arg, const char *name, uint64_t size)
+list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct list_rx *l = arg;
 	struct list_ent *nv;
@@ -625,7 +626,8 @@ list_add(void *arg, const char *name, uint64_t size)
 		l->cap = ncap;
 	}
 	memcpy(l->v[l->n].name, name, strlen(name) + 1);
-	l->v[l->n++].size = size;
+	l->v[l->n].size = size;
+	l->v[l->n++].mtime_s = mtime_s;
 	return KL_OK;
 }
 
@@ -682,7 +684,7 @@ conn_list(void *ctx, enum kl_ftype t, kl_list_cb cb, void *arg)
 	if (rc == KL_OK)
 		rc = list_reply(c, id, &l);
 	for (i = 0; rc == KL_OK && i < l.n; i++)
-		rc = cb(arg, l.v[i].name, l.v[i].size);
+		rc = cb(arg, l.v[i].name, l.v[i].size, l.v[i].mtime_s);
 	free(l.v);
 	return rc;
 }
@@ -784,6 +786,12 @@ greet_refused(int code, const char *smsg, const char *dest, int create,
 		snprintf(err, err_len, "the server refused %s %s: %s", create ?
 		    "to create" : "access to", dest, *smsg ? smsg :
 		    "not allowed for this key");
+		return;
+	case KL_E_UNSUPPORTED:
+		snprintf(err, err_len, "%s: the server does not speak protocol "
+		    "version %d of this client%s%s; use kluis and kluis-server "
+		    "of the same release", dest, KL_PROTO_VERSION,
+		    *smsg ? ": " : "", smsg);
 		return;
 	}
 	snprintf(err, err_len, "the server refused %s: %s%s%s%s", dest,

@@ -89,6 +89,14 @@ wire_err(int r)
 	return r == KL_E_CORRUPT ? KL_E_PROTO : r;
 }
 
+/* Two's complement i64 from its u64 bits, without implementation-defined
+ * conversion. */
+static int64_t
+u64_to_i64(uint64_t u)
+{
+	return u <= INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
+}
+
 /* The whole body must have been consumed. */
 static int
 body_end(const struct buf *b)
@@ -365,32 +373,36 @@ kl_msg_err_decode(const uint8_t *p, size_t len, struct kl_msg_err *m)
 /* --- LIST entries, u64 bodies --- */
 
 int
-kl_msg_list_put(struct buf *out, const char *name, uint64_t size)
+kl_msg_list_put(struct buf *out, const char *name, uint64_t size,
+    int64_t mtime_s)
 {
 	size_t mark = buf_size(out);
 	int r;
 
-	if ((r = str_put(out, name, FILE_NAME_MAX)) == KL_OK)
-		r = buf_put_u64le(out, size);
+	if ((r = str_put(out, name, FILE_NAME_MAX)) == KL_OK &&
+	    (r = buf_put_u64le(out, size)) == KL_OK)
+		r = buf_put_u64le(out, (uint64_t)mtime_s);
 	return enc_done(out, mark, r);
 }
 
 int
 kl_msg_list_decode(const uint8_t *p, size_t len,
-    int (*cb)(void *arg, const char *name, uint64_t size), void *arg)
+    int (*cb)(void *arg, const char *name, uint64_t size, int64_t mtime_s),
+    void *arg)
 {
 	char name[FILE_NAME_MAX + 1];
 	struct buf b;
-	uint64_t size;
+	uint64_t size, mtime;
 	int r;
 
 	buf_view_init(&b, p, len);
 	while (buf_avail(&b) > 0) {
 		if ((r = str_get(&b, name, FILE_NAME_MAX)) != KL_OK)
 			return r;
-		if ((r = buf_get_u64le(&b, &size)) != KL_OK)
+		if ((r = buf_get_u64le(&b, &size)) != KL_OK ||
+		    (r = buf_get_u64le(&b, &mtime)) != KL_OK)
 			return wire_err(r);
-		if ((r = cb(arg, name, size)) != KL_OK)
+		if ((r = cb(arg, name, size, u64_to_i64(mtime))) != KL_OK)
 			return r;
 	}
 	return KL_OK;

@@ -477,15 +477,15 @@ list_flush(struct listing *l)
 }
 
 static int
-list_cb(void *arg, const char *name, uint64_t size)
+list_cb(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct listing *l = arg;
 	int r;
 
-	if (buf_size(l->s->out) + 2 + strlen(name) + 8 > KL_PROTO_DATA_MAX &&
-	    (r = list_flush(l)) != KL_OK)
+	if (buf_size(l->s->out) + KL_PROTO_LIST_ENTRY_LEN(strlen(name)) >
+	    KL_PROTO_DATA_MAX && (r = list_flush(l)) != KL_OK)
 		return r;
-	if ((r = kl_msg_list_put(l->s->out, name, size)) != KL_OK)
+	if ((r = kl_msg_list_put(l->s->out, name, size, mtime_s)) != KL_OK)
 		return r;
 	l->n++;
 	return KL_OK;
@@ -615,9 +615,13 @@ greeting_check(struct serve *s, uint32_t id, uint8_t type,
 	char msg[MSG_MAX + PATH_MAX];
 
 	if (h->min_version > KL_PROTO_VERSION ||
-	    h->max_version < KL_PROTO_VERSION)
-		return fatal(s, id, type, KL_E_UNSUPPORTED,
-		    "this server speaks protocol version 1 only");
+	    h->max_version < KL_PROTO_VERSION) {
+		snprintf(msg, sizeof(msg), "this server speaks protocol "
+		    "version %d only (the client offers %u..%u): use kluis "
+		    "and kluis-server of the same release", KL_PROTO_VERSION,
+		    h->min_version, h->max_version);
+		return fatal(s, id, type, KL_E_UNSUPPORTED, msg);
+	}
 	if (!repo_allowed(s->o->repo, h->repo)) {
 		snprintf(msg, sizeof(msg), "this key may only use %s",
 		    s->o->repo);

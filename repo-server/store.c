@@ -424,7 +424,9 @@ be_stat(void *ctx, enum kl_ftype t, const char *name, uint64_t *size)
 
 /*
  * Reports one directory entry if it is a finished, validly named regular
- * file that belongs in this directory (prefix: data/<xx>/ only).
+ * file that belongs in this directory (prefix: data/<xx>/ only).  Its
+ * modification time is its receive time: the file was written under a
+ * temporary name, fsynced and renamed, and is never written again.
  */
 static int
 list_entry(int dfd, const char *name, const char *prefix, kl_list_cb cb,
@@ -441,7 +443,7 @@ list_entry(int dfd, const char *name, const char *prefix, kl_list_cb cb,
 		return errno == ENOENT ? KL_OK : kl_err_from_errno(errno);
 	if (!S_ISREG(st.st_mode))
 		return KL_OK;
-	return cb(arg, name, (uint64_t)st.st_size);
+	return cb(arg, name, (uint64_t)st.st_size, (int64_t)st.st_mtime);
 }
 
 /* A missing directory lists as empty. */
@@ -493,8 +495,8 @@ list_config(const struct kl_store *s, kl_list_cb cb, void *arg)
 		return r;
 	if (lstat(path, &st) != 0)
 		return errno == ENOENT ? KL_OK : kl_err_from_errno(errno);
-	return S_ISREG(st.st_mode) ? cb(arg, "config", (uint64_t)st.st_size) :
-	    KL_OK;
+	return S_ISREG(st.st_mode) ? cb(arg, "config", (uint64_t)st.st_size,
+	    (int64_t)st.st_mtime) : KL_OK;
 }
 
 static int

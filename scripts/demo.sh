@@ -16,6 +16,7 @@ kluis="$top/build/client/kluis"
 work=$(mktemp -d /tmp/kluis-demo.XXXXXX)
 [ "${KLUIS_DEMO_KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
 export KLUIS_REPOSITORY="$work/repo" KLUIS_PASSWORD_FILE="$work/passphrase"
+export KLUIS_CACHE_DIR="$work/cache"
 head -c 24 /dev/urandom | base64 > "$KLUIS_PASSWORD_FILE"
 chmod 600 "$KLUIS_PASSWORD_FILE"
 

@@ -81,11 +81,21 @@ check "snapshots is null, not 0" test "$(json_field snapshots)" = None
 idx=$(find "$REPO/index" -type f ! -name '.*' | head -n 1)
 chmod u+w "$idx"
 printf 'X' | dd of="$idx" bs=1 seek=40 conv=notrunc 2>/dev/null
+E2E_WHAT="restore with a damaged index file the catalog already holds"
+expect_exit 0 k restore latest --target "$WORK/r-warm"
+treecmp "the catalog's verified copy of the index keeps restores whole" \
+	"$WORK/src" "$WORK/r-warm$WORK/src"
+# A client without that catalog (another machine, a lost cache) reads the
+# damaged file: it is skipped and reported, and the packs it named are
+# still found through their own headers.
+export KLUIS_CACHE_DIR=$WORK/cache-fresh
 echo two > "$WORK/src/a/f3"
 E2E_WHAT="backup with a damaged index file"
 expect_exit 0 k backup "$WORK/src" --json
 expect_stderr_contains "skipped a damaged repository file: index/"
 check "the backup reports the damage" test "$(json_field repository_damage)" = 1
+check "the packs behind the damaged index are not uploaded again" \
+	test "$(json_field bytes_added)" -lt 100000
 E2E_WHAT="stats exits 1 while the repository is damaged"
 expect_exit 1 k stats
 mv "$idx" "$WORK/damaged-index"

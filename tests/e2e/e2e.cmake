@@ -16,3 +16,6 @@ add_test(NAME e2e_ssh_faults COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/ssh_fa
 set_tests_properties(e2e_ssh_basic e2e_ssh_faults PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_serve_raw COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/serve_raw.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 set_tests_properties(e2e_serve_raw PROPERTIES TIMEOUT 120)
+# Issue #4: the catalog.
+add_test(NAME e2e_catalog COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/catalog.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_catalog PROPERTIES TIMEOUT 300)

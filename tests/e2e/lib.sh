@@ -50,6 +50,8 @@ e2e_init() {
 	REPO=$WORK/repo
 	unset KLUIS_REPOSITORY KLUIS_PASSWORD_FILE KLUIS_PASSWORD_COMMAND \
 	    KLUIS_KEY_FILE
+	# every test has its own catalogs, never the machine's
+	export KLUIS_CACHE_DIR=$WORK/cache
 }
 
 # make_password FILE TEXT

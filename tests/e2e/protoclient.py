@@ -25,9 +25,10 @@ session, after HELLO:
 
 TYPE: config key data index snapshot lock, or a number.  Output: one line
 per reply:
-  HELLO_OK version=1 role=append-only server=...
+  HELLO_OK version=2 role=append-only server=...
   OK [size=N]
-  DATA bytes=N blake2b=HEX | LIST n=N then "  NAME SIZE" lines
+  DATA bytes=N blake2b=HEX | LIST n=N then "  NAME SIZE MTIME" lines
+  (MTIME: the receive time the server reports, UTC seconds)
   ERR code=-8 KL_E_PERM message=...
   CLOSED (the server closed the stream)
 and at the end "server-exit=N" when the command has exited (negative:
@@ -58,6 +59,7 @@ ROLES = {0: "full", 1: "append-only", 2: "read-only"}
 DATA_MAX = 1 << 20
 BODY_MAX = DATA_MAX + 64
 MAGIC = b"KLUISPRT"
+VERSION = 2  # PROTOCOL.md §3 HELLO
 
 # name -> list of raw byte strings sent after HELLO (or instead of it).
 MALFORMED = {
@@ -178,7 +180,7 @@ class Session:
         return rc
 
 
-def do_hello(s, repo, client, lo=1, hi=1, magic=MAGIC):
+def do_hello(s, repo, client, lo=VERSION, hi=VERSION, magic=MAGIC):
     rid = s.req(MSG["HELLO"], magic + struct.pack("<HH", lo, hi) +
                 str16(repo) + str16(client))
     t, body = s.reply(rid)
@@ -236,12 +238,12 @@ def stream_reply(s, rid, listing, out=None):
         while i < len(data):
             n, = struct.unpack("<H", data[i:i + 2])
             name = data[i + 2:i + 2 + n].decode(errors="replace")
-            size, = struct.unpack("<Q", data[i + 2 + n:i + 10 + n])
-            entries.append((name, size))
-            i += 10 + n
+            size, mtime = struct.unpack("<Qq", data[i + 2 + n:i + 18 + n])
+            entries.append((name, size, mtime))
+            i += 18 + n
         print("LIST n=%d end=%d" % (len(entries), total))
-        for name, size in sorted(entries):
-            print("  %s %d" % (name, size))
+        for name, size, mtime in sorted(entries):
+            print("  %s %d %d" % (name, size, mtime))
     else:
         if out:
             with open(out, "wb") as f:
@@ -385,7 +387,8 @@ def main():
     ap.add_argument("--client", default="protoclient", help="client name")
     ap.add_argument("--no-hello", action="store_true",
                     help="do not send HELLO first")
-    ap.add_argument("--hello-versions", default="1:1", help="MIN:MAX")
+    ap.add_argument("--hello-versions", default="%d:%d" % (VERSION, VERSION),
+                    help="MIN:MAX")
     ap.add_argument("--hello-magic", default=MAGIC.decode())
     ap.add_argument("ops", nargs="*")
     a = ap.parse_args()

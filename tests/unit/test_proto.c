@@ -473,8 +473,8 @@ test_encoder_failure_appends_nothing(void **state)
 	assert_int_equal(buf_put_u8(b, 0xaa), KL_OK);
 	m.ftype = 9;
 	assert_int_equal(kl_msg_file_encode(KL_MSG_STAT, &m, b), KL_E_INVAL);
-	assert_int_equal(kl_msg_list_put(b, "x", 1), KL_OK);
-	assert_int_equal(buf_size(b), 1 + 2 + 1 + 8);
+	assert_int_equal(kl_msg_list_put(b, "x", 1, 2), KL_OK);
+	assert_int_equal(buf_size(b), 1 + KL_PROTO_LIST_ENTRY_LEN(1));
 	buf_free(b);
 }
 
@@ -526,17 +526,22 @@ test_err_long_message_is_cut_on_encode(void **state)
 	buf_free(b);
 }
 
+#define SEEN_MAX 4
+
 struct seen {
 	size_t n;
 	uint64_t sum;
 	int stop_at;
+	int64_t mtime[SEEN_MAX];
 };
 
 static int
-seen_cb(void *arg, const char *name, uint64_t size)
+seen_cb(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct seen *s = arg;
 
+	if (s->n < SEEN_MAX)
+		s->mtime[s->n] = mtime_s;
 	s->n++;
 	s->sum += size + strlen(name);
 	return (int)s->n == s->stop_at ? KL_E_LIMIT : KL_OK;
@@ -546,14 +551,16 @@ static void
 test_list_round_trip_and_stop(void **state)
 {
 	struct buf *b = new_buf();
-	struct seen s = { 0, 0, 0 };
+	struct seen s = { 0 };
 
-	assert_int_equal(kl_msg_list_put(b, NAME64, 100), KL_OK);
-	assert_int_equal(kl_msg_list_put(b, "config", 5), KL_OK);
+	assert_int_equal(kl_msg_list_put(b, NAME64, 100, 1700000000), KL_OK);
+	assert_int_equal(kl_msg_list_put(b, "config", 5, 0), KL_OK);
 	assert_int_equal(kl_msg_list_decode(buf_data(b), buf_size(b), seen_cb,
 	    &s), KL_OK);
 	assert_int_equal(s.n, 2);
 	assert_int_equal(s.sum, 100 + 64 + 5 + 6);
+	assert_int_equal(s.mtime[0], 1700000000);
+	assert_int_equal(s.mtime[1], 0);
 	memset(&s, 0, sizeof(s));
 	s.stop_at = 1;
 	assert_int_equal(kl_msg_list_decode(buf_data(b), buf_size(b), seen_cb,
@@ -562,13 +569,55 @@ test_list_round_trip_and_stop(void **state)
 	buf_free(b);
 }
 
+/* PROTOCOL.md §3: name str16, size u64, mtime i64, little-endian. */
+static void
+test_list_entry_layout_and_negative_mtime(void **state)
+{
+	static const uint8_t want[] = { 1, 0, 'x', 7, 0, 0, 0, 0, 0, 0, 0,
+	    0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	struct buf *b = new_buf();
+	struct seen s = { 0 };
+
+	assert_int_equal(kl_msg_list_put(b, "x", 7, -2), KL_OK);
+	assert_int_equal(buf_size(b), sizeof(want));
+	assert_memory_equal(buf_data(b), want, sizeof(want));
+	assert_int_equal(kl_msg_list_decode(want, sizeof(want), seen_cb, &s),
+	    KL_OK);
+	assert_int_equal(s.n, 1);
+	assert_true(s.mtime[0] == -2);
+	buf_reset(b);
+	assert_int_equal(kl_msg_list_put(b, "x", 7, INT64_MIN), KL_OK);
+	assert_int_equal(kl_msg_list_put(b, "y", 7, INT64_MAX), KL_OK);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(kl_msg_list_decode(buf_data(b), buf_size(b), seen_cb,
+	    &s), KL_OK);
+	assert_true(s.mtime[0] == INT64_MIN);
+	assert_true(s.mtime[1] == INT64_MAX);
+	buf_free(b);
+}
+
+/* A version-1 entry (no mtime) is a truncated version-2 entry. */
+static void
+test_list_entry_without_mtime_is_proto(void **state)
+{
+	struct buf *b = new_buf();
+	struct seen s = { 0 };
+
+	assert_int_equal(buf_put_str16(b, NAME64, 64), KL_OK);
+	assert_int_equal(buf_put_u64le(b, 100), KL_OK);
+	assert_int_equal(kl_msg_list_decode(buf_data(b), buf_size(b), seen_cb,
+	    &s), KL_E_PROTO);
+	assert_int_equal(s.n, 0);
+	buf_free(b);
+}
+
 static void
 test_list_truncated_entry_is_proto(void **state)
 {
 	struct buf *b = new_buf();
-	struct seen s = { 0, 0, 0 };
+	struct seen s = { 0 };
 
-	assert_int_equal(kl_msg_list_put(b, NAME64, 100), KL_OK);
+	assert_int_equal(kl_msg_list_put(b, NAME64, 100, 5), KL_OK);
 	assert_int_equal(kl_msg_list_decode(buf_data(b), buf_size(b) - 1,
 	    seen_cb, &s), KL_E_PROTO);
 	assert_int_equal(kl_msg_list_decode(buf_data(b), 0, seen_cb, &s),
@@ -632,7 +681,7 @@ parse_err(const uint8_t *p, size_t len, void *arg)
 static int
 parse_list(const uint8_t *p, size_t len, void *arg)
 {
-	struct seen s = { 0, 0, 0 };
+	struct seen s = { 0 };
 
 	return kl_msg_list_decode(p, len, seen_cb, &s);
 }
@@ -697,7 +746,7 @@ test_mutate_every_decoder(void **state)
 	assert_int_equal(kl_msg_err_encode(KL_E_EXISTS, "exists", b), KL_OK);
 	mutate_expect(b, parse_err, NULL, 0);
 	buf_reset(b);
-	assert_int_equal(kl_msg_list_put(b, NAME64, 7), KL_OK);
+	assert_int_equal(kl_msg_list_put(b, NAME64, 7, 1700000000), KL_OK);
 	mutate_expect(b, parse_list, NULL, 1);	/* empty list is valid */
 	buf_reset(b);
 	assert_int_equal(buf_put_u64le(b, 42), KL_OK);
@@ -760,6 +809,8 @@ main(void)
 		cmocka_unit_test(test_err_code_must_be_negative),
 		cmocka_unit_test(test_err_long_message_is_cut_on_encode),
 		cmocka_unit_test(test_list_round_trip_and_stop),
+		cmocka_unit_test(test_list_entry_layout_and_negative_mtime),
+		cmocka_unit_test(test_list_entry_without_mtime_is_proto),
 		cmocka_unit_test(test_list_truncated_entry_is_proto),
 		cmocka_unit_test(test_u64_exact_length),
 		cmocka_unit_test(test_mutate_every_decoder),

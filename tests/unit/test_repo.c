@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -17,6 +18,7 @@
 #include "kluis/buf.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
+#include "kluis/hash.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
 
@@ -337,6 +339,54 @@ test_snapshot_resolve_prefix_rules(void **state)
 	kl_repo_close(r);
 }
 
+/*
+ * A snapshot's receive time is when the repository stored its file (its
+ * mtime on disk), whatever the snapshot says inside.  The files are put
+ * through the backend as they are: listing them needs no decryption.
+ */
+static void
+test_snapshot_times_are_receive_times(void **state)
+{
+	static const char *const body[] = { "snapshot one", "snapshot two" };
+	struct fx *f = *state;
+	struct kl_repo *r = make_repo(f);
+	struct kl_backend *be = kl_repo_backend(r);
+	struct timespec old[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+	struct kl_id snap[2], *got = NULL;
+	char hex[KL_ID_HEX_LEN + 1], p[256];
+	int64_t *recv = NULL;
+	time_t before = time(NULL), after;
+	size_t i, n;
+
+	assert_int_equal(kl_repo_snapshot_times(r, &got, &recv, &n), KL_OK);
+	assert_int_equal(n, 0);
+	assert_null(got);
+	assert_null(recv);
+	for (i = 0; i < 2; i++) {
+		kl_hash((const uint8_t *)body[i], strlen(body[i]), &snap[i]);
+		kl_id_hex(&snap[i], hex);
+		assert_int_equal(be->ops->put(be->ctx, KL_FT_SNAPSHOT, hex,
+		    (const uint8_t *)body[i], strlen(body[i])), KL_OK);
+	}
+	after = time(NULL);
+	snprintf(p, sizeof(p), "%s/snapshots/%s", f->repo, hex);
+	assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+	assert_int_equal(kl_repo_snapshot_times(r, &got, &recv, &n), KL_OK);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++) {
+		if (kl_id_eq(&got[i], &snap[1])) {
+			assert_true(recv[i] == 1000000000);
+		} else {
+			assert_true(kl_id_eq(&got[i], &snap[0]));
+			assert_true(recv[i] >= before - 1 &&
+			    recv[i] <= after + 1);
+		}
+	}
+	free(got);
+	free(recv);
+	kl_repo_close(r);
+}
+
 /* Blobs are not in the order they were added (FORMAT.md §8). */
 static void
 test_pack_order_does_not_follow_insertion(void **state)
@@ -365,7 +415,7 @@ test_pack_order_does_not_follow_insertion(void **state)
 }
 
 static int
-first_pack(void *arg, const char *name, uint64_t size)
+first_pack(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	snprintf(arg, 65, "%s", name);
 	(void)size;
@@ -463,6 +513,7 @@ main(void)
 		T(test_exclusive_lock_blocks_shared),
 		T(test_shared_locks_coexist),
 		T(test_snapshot_resolve_prefix_rules),
+		T(test_snapshot_times_are_receive_times),
 		T(test_pack_order_does_not_follow_insertion),
 		T(test_tampered_pack_is_corrupt),
 		T(test_interrupted_backup_packs_are_adopted),

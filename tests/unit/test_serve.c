@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -33,6 +34,8 @@
 #ifndef KLUIS_SERVER_BIN
 #error "KLUIS_SERVER_BIN must name the kluis-server binary"
 #endif
+
+#define V KL_PROTO_VERSION
 
 #define PATHF(out, ...) \
 	assert_true(snprintf((out), PATH_MAX, __VA_ARGS__) < PATH_MAX)
@@ -282,12 +285,12 @@ greet(struct conn *c, struct fx *f, int want_role)
 	struct kl_msg_hello_ok ok;
 	struct reply r;
 
-	send_hello(c, f->repo, 1, 1);
+	send_hello(c, f->repo, V, V);
 	recv_reply(c, &r);
 	assert_int_equal(r.type, KL_MSG_HELLO_OK);
 	assert_int_equal(kl_msg_hello_ok_decode(buf_data(c->body),
 	    buf_size(c->body), &ok), KL_OK);
-	assert_int_equal(ok.version, 1);
+	assert_int_equal(ok.version, V);
 	assert_int_equal(ok.role, want_role);
 }
 
@@ -466,10 +469,29 @@ test_hello_without_common_version_is_unsupported(void **state)
 	struct conn c;
 
 	serve_role(&c, f, NULL, NULL);
-	send_hello(&c, "", 2, 9);
+	send_hello(&c, "", V + 1, 9);
 	expect_err(&c, 1, KL_E_UNSUPPORTED);
 	expect_closed(&c);
 	finish(&c);
+}
+
+/* Version 1 had LIST entries without receive times (PROTOCOL.md §3). */
+static void
+test_hello_version_1_is_unsupported_and_says_why(void **state)
+{
+	struct fx *f = *state;
+	struct reply r;
+	struct conn c;
+
+	serve_role(&c, f, NULL, NULL);
+	send_hello(&c, "", 1, 1);
+	recv_reply(&c, &r);
+	assert_int_equal(r.type, KL_MSG_ERR);
+	assert_int_equal(r.code, KL_E_UNSUPPORTED);
+	assert_non_null(strstr(r.msg, "protocol version 2 only"));
+	expect_closed(&c);
+	finish(&c);
+	assert_int_equal(audit_count(f, "op=hello", "KL_E_UNSUPPORTED"), 1);
 }
 
 static void
@@ -480,7 +502,7 @@ test_hello_other_repo_is_perm_and_audited(void **state)
 	struct conn c;
 
 	serve_role(&c, f, "--append-only", NULL);
-	send_hello(&c, f->dir, 1, 1);
+	send_hello(&c, f->dir, V, V);
 	recv_reply(&c, &r);
 	assert_int_equal(r.code, KL_E_PERM);
 	assert_non_null(strstr(r.msg, "this key may only use"));
@@ -500,7 +522,7 @@ test_hello_same_repo_other_spelling_is_accepted(void **state)
 
 	PATHF(alias, "%s/./repo/", f->dir);
 	serve_role(&c, f, NULL, NULL);
-	send_hello(&c, alias, 1, 2);
+	send_hello(&c, alias, 1, V);
 	recv_reply(&c, &r);
 	assert_int_equal(r.type, KL_MSG_HELLO_OK);
 	bye(&c);
@@ -514,7 +536,7 @@ test_second_hello_is_proto(void **state)
 
 	serve_role(&c, f, NULL, NULL);
 	greet(&c, f, KL_ROLE_FULL);
-	send_hello(&c, "", 1, 1);
+	send_hello(&c, "", V, V);
 	expect_err(&c, 2, KL_E_PROTO);
 	expect_closed(&c);
 	finish(&c);
@@ -738,12 +760,95 @@ test_list_streams_every_entry(void **state)
 	send_file(&c, KL_MSG_LIST, KL_FT_INDEX, "", 0, 0, 0);
 	recv_reply(&c, &r);
 	assert_int_equal(r.type, KL_MSG_DATA);
-	assert_int_equal(buf_size(c.body), 20 * (2 + 64 + 8));
+	assert_int_equal(buf_size(c.body), 20 * KL_PROTO_LIST_ENTRY_LEN(64));
 	recv_reply(&c, &r);
 	assert_int_equal(r.type, KL_MSG_END);
 	assert_int_equal(kl_msg_u64_decode(buf_data(c.body), buf_size(c.body),
 	    &total), KL_OK);
 	assert_int_equal(total, 20);
+	bye(&c);
+}
+
+#define TIMED_MAX 8
+
+struct timed {
+	size_t n;
+	char names[TIMED_MAX][KL_ID_HEX_LEN + 1];
+	int64_t mtimes[TIMED_MAX];
+};
+
+static int
+timed_cb(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+{
+	struct timed *t = arg;
+
+	assert_true(t->n < TIMED_MAX);
+	assert_int_equal(strlen(name), KL_ID_HEX_LEN);
+	memcpy(t->names[t->n], name, KL_ID_HEX_LEN + 1);
+	t->mtimes[t->n++] = mtime_s;
+	return KL_OK;
+}
+
+/* LIST of a type into t; every DATA frame must decode. */
+static void
+list_timed(struct conn *c, enum kl_ftype type, struct timed *t)
+{
+	uint32_t id = send_file(c, KL_MSG_LIST, type, "", 0, 0, 0);
+	struct reply r;
+	uint64_t total;
+
+	memset(t, 0, sizeof(*t));
+	for (;;) {
+		recv_reply(c, &r);
+		assert_int_equal(r.id, id);
+		if (r.type != KL_MSG_DATA)
+			break;
+		assert_int_equal(kl_msg_list_decode(buf_data(c->body),
+		    buf_size(c->body), timed_cb, t), KL_OK);
+	}
+	assert_int_equal(r.type, KL_MSG_END);
+	assert_int_equal(kl_msg_u64_decode(buf_data(c->body),
+	    buf_size(c->body), &total), KL_OK);
+	assert_int_equal(total, t->n);
+}
+
+/*
+ * LIST reports each file's modification time on the server's disk, its
+ * receive time: a fresh upload's is now, and one set on disk is reported
+ * as set (PROTOCOL.md §3).
+ */
+static void
+test_list_reports_receive_times(void **state)
+{
+	static const char *bodies[] = { "snap a", "snap b", "snap c" };
+	struct fx *f = *state;
+	char name[3][KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+	struct timed t;
+	struct stat st;
+	struct conn c;
+	time_t before = time(NULL), after;
+	size_t i;
+
+	serve_role(&c, f, "--append-only", NULL);
+	greet(&c, f, KL_ROLE_APPEND);
+	for (i = 0; i < 3; i++)
+		expect_ok(&c, put_str(&c, KL_FT_SNAPSHOT, bodies[i], name[i]));
+	after = time(NULL);
+	PATHF(p, "%s/snapshots/%s", f->repo, name[1]);
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	list_timed(&c, KL_FT_SNAPSHOT, &t);
+	assert_int_equal(t.n, 3);
+	for (i = 0; i < t.n; i++) {
+		PATHF(p, "%s/snapshots/%s", f->repo, t.names[i]);
+		assert_int_equal(lstat(p, &st), 0);
+		assert_true(t.mtimes[i] == (int64_t)st.st_mtime);
+		if (strcmp(t.names[i], name[1]) == 0)
+			assert_true(t.mtimes[i] == 1000000000);
+		else
+			assert_true(t.mtimes[i] >= before - 1 &&
+			    t.mtimes[i] <= after + 1);
+	}
 	bye(&c);
 }
 
@@ -901,7 +1006,7 @@ test_not_a_repository_is_notfound_after_hello(void **state)
 	struct conn c;
 
 	spawn(&c, argv, NULL);
-	send_hello(&c, "", 1, 1);
+	send_hello(&c, "", V, V);
 	recv_reply(&c, &r);
 	assert_int_equal(r.code, KL_E_NOTFOUND);
 	expect_closed(&c);
@@ -1023,6 +1128,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_request_before_hello_is_proto_and_closes),
 		T(test_hello_without_common_version_is_unsupported),
+		T(test_hello_version_1_is_unsupported_and_says_why),
 		T(test_hello_other_repo_is_perm_and_audited),
 		T(test_hello_same_repo_other_spelling_is_accepted),
 		T(test_second_hello_is_proto),
@@ -1037,6 +1143,7 @@ main(void)
 		T(test_full_remove_data_is_allowed),
 		T(test_read_only_put_is_perm_and_upload_is_skipped),
 		T(test_list_streams_every_entry),
+		T(test_list_reports_receive_times),
 		T(test_pipelined_requests_are_answered_in_order),
 		T(test_malformed_frames_get_err_then_close),
 		T(test_frame_inside_upload_is_proto),

@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -51,6 +53,7 @@ struct listing {
 	size_t n;
 	char names[LIST_MAX][KL_ID_HEX_LEN + 1];
 	uint64_t sizes[LIST_MAX];
+	int64_t mtimes[LIST_MAX];
 };
 
 /* --- helpers --- */
@@ -116,12 +119,13 @@ dir_entries(const char *dir)
 }
 
 static int
-list_cb(void *arg, const char *name, uint64_t size)
+list_cb(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct listing *l = arg;
 
 	assert_true(l->n < LIST_MAX);
 	snprintf(l->names[l->n], sizeof(l->names[l->n]), "%s", name);
+	l->mtimes[l->n] = mtime_s;
 	l->sizes[l->n++] = size;
 	return 0;
 }
@@ -668,6 +672,50 @@ test_list_empty_type_reports_nothing(void **state)
 	assert_int_equal(l.n, 0);
 }
 
+/* Sets a file's access and modification times to t. */
+static void
+set_mtime(const char *path, time_t t)
+{
+	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
+
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW),
+	    0);
+}
+
+/*
+ * The time listed is the file's modification time: when the store
+ * finished writing it (now, for a fresh put), or whatever it is on disk.
+ */
+static void
+test_list_reports_mtime_as_receive_time(void **state)
+{
+	struct fx *f = *state;
+	char name[2][KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	time_t before = time(NULL), after;
+	struct listing l = { 0 };
+	size_t i;
+
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, "fresh", name[0]), KL_OK);
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, "older", name[1]), KL_OK);
+	after = time(NULL);
+	path_of(f, KL_FT_DATA, name[1], p);
+	set_mtime(p, 1234567890);
+	assert_int_equal(f->be.ops->list(f->be.ctx, KL_FT_DATA, list_cb, &l),
+	    KL_OK);
+	assert_int_equal(l.n, 2);
+	i = strcmp(l.names[0], name[1]) == 0 ? 0 : 1;	/* the older one */
+	assert_true(l.mtimes[i] == 1234567890);
+	assert_true(l.mtimes[1 - i] >= before - 1 &&
+	    l.mtimes[1 - i] <= after + 1);
+	path_of(f, KL_FT_CONFIG, NULL, p);
+	set_mtime(p, 1500000000);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(f->be.ops->list(f->be.ctx, KL_FT_CONFIG, list_cb, &l),
+	    KL_OK);
+	assert_int_equal(l.n, 1);
+	assert_true(l.mtimes[0] == 1500000000);
+}
+
 /* --- roles --- */
 
 static void
@@ -908,6 +956,7 @@ main(int argc, char **argv)
 		T(test_list_skips_tmp_and_invalid_names),
 		T(test_list_index_skips_tmp_file),
 		T(test_list_empty_type_reports_nothing),
+		T(test_list_reports_mtime_as_receive_time),
 		T(test_append_remove_content_is_perm_and_file_stays),
 		T(test_append_remove_lock_succeeds),
 		T(test_append_put_get_list_stat_allowed),

@@ -3,6 +3,8 @@
  * backend over the pipe transport against the real kluis-server.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -298,7 +300,7 @@ struct counted {
 };
 
 static int
-count_cb(void *arg, const char *name, uint64_t size)
+count_cb(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct counted *c = arg;
 
@@ -308,7 +310,7 @@ count_cb(void *arg, const char *name, uint64_t size)
 }
 
 static int
-stop_cb(void *arg, const char *name, uint64_t size)
+stop_cb(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	return 7;
 }
@@ -349,7 +351,7 @@ struct nested {
 };
 
 static int
-nested_cb(void *arg, const char *name, uint64_t size)
+nested_cb(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct nested *n = arg;
 	struct buf *b = NULL;
@@ -381,6 +383,104 @@ test_pipe_list_callback_may_request(void **state)
 	assert_int_equal(be.ops->list(be.ctx, KL_FT_KEY, nested_cb, &n), 0);
 	assert_int_equal(n.ok, 3);
 	be.ops->close(be.ctx);
+}
+
+/* Each listed lock's time must be its modification time on the server. */
+struct timed {
+	const char *repo;
+	size_t n, odd;
+	time_t before, after;
+};
+
+static int
+timed_cb(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+{
+	struct timed *t = arg;
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/locks/%s", t->repo, name);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(mtime_s == (int64_t)st.st_mtime);
+	if (mtime_s == 1000000000)
+		t->odd++;
+	else
+		assert_true(mtime_s >= t->before - 1 &&
+		    mtime_s <= t->after + 1);
+	t->n++;
+	return 0;
+}
+
+static void
+test_pipe_list_reports_receive_times(void **state)
+{
+	struct fx *f = *state;
+	struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+	struct timed t = { f->repo, 0, 0, time(NULL), 0 };
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	struct kl_backend be;
+	uint8_t *b;
+	unsigned i;
+
+	open_ok(f, &be);
+	for (i = 0; i < 5; i++) {
+		b = blob(40, 400 + i, name);
+		assert_int_equal(be.ops->put(be.ctx, KL_FT_LOCK, name, b, 40),
+		    KL_OK);
+		free(b);
+	}
+	t.after = time(NULL);
+	snprintf(p, sizeof(p), "%s/locks/%s", f->repo, name);
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	assert_int_equal(be.ops->list(be.ctx, KL_FT_LOCK, timed_cb, &t), 0);
+	assert_int_equal(t.n, 5);
+	assert_int_equal(t.odd, 1);
+	be.ops->close(be.ctx);
+}
+
+/*
+ * A server of another protocol version refuses the HELLO (as a version-1
+ * server answers a version-2 client): the client says what to do.
+ */
+static void
+test_pipe_other_protocol_version_is_unsupported(void **state)
+{
+	static const char msg[] = "this server speaks protocol version 1 only";
+	struct fx *f = *state;
+	struct kl_transport_opts o = { NULL, NULL, NULL };
+	char err[KL_TRANSPORT_ERR_MAX], errfile[PATH_MAX];
+	uint8_t fr[64];
+	struct kl_backend be;
+	size_t n;
+	FILE *fp;
+
+	kl_le32enc(fr, (uint32_t)(5 + 4 + 2 + strlen(msg)));
+	fr[4] = 0xff;			/* ERR, request id 0 */
+	kl_le32enc(fr + 5, 0);
+	kl_le32enc(fr + 9, (uint32_t)KL_E_UNSUPPORTED);
+	fr[13] = (uint8_t)strlen(msg);	/* u16, < 256 */
+	fr[14] = 0;
+	n = 15 + strlen(msg);
+	assert_true(n <= sizeof(fr));
+	memcpy(fr + 15, msg, strlen(msg));
+	snprintf(errfile, sizeof(errfile), "%s/err.bin", f->dir);
+	assert_non_null(fp = fopen(errfile, "wb"));
+	assert_int_equal(fwrite(fr, 1, n, fp), n);
+	fclose(fp);
+	snprintf(f->script, sizeof(f->script), "%s/old.sh", f->dir);
+	assert_non_null(fp = fopen(f->script, "w"));
+	fprintf(fp, "#!/bin/sh\ncat '%s'\nexec cat >/dev/null\n", errfile);
+	fclose(fp);
+	chmod(f->script, 0700);
+	o.server_command = f->script;
+	kl_transport_configure(&o);
+	assert_int_equal(kl_transport_open(f->url, NULL, 0, err, sizeof(err),
+	    &be), KL_E_UNSUPPORTED);
+	assert_non_null(strstr(err, "protocol version 2"));
+	assert_non_null(strstr(err, msg));
+	assert_non_null(strstr(err, "same release"));
+	o.server_command = KL_SERVER_PATH;
+	kl_transport_configure(&o);
 }
 
 #define THREADS 4
@@ -600,6 +700,11 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pipe_list_callback_may_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipe_list_reports_receive_times, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipe_other_protocol_version_is_unsupported, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_pipe_concurrent_puts,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(

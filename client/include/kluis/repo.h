@@ -19,16 +19,10 @@ struct buf;
 struct kl_keys;
 struct kl_kdf_params;
 struct kl_chunker_params;
+struct kl_cat;
 
 struct kl_repo;
 struct kl_session;
-
-/* A blob's location, from the index. */
-struct kl_blob_loc {
-	struct kl_id pack;
-	uint8_t type;
-	uint32_t offset, stored_len, raw_len;
-};
 
 /* Options for kl_repo_init. */
 struct kl_repo_init_opts {
@@ -87,7 +81,24 @@ int kl_repo_key_passwd(struct kl_repo *r, const char *pass, size_t pass_len,
 const struct kl_id *kl_repo_key_id(const struct kl_repo *r);
 
 /*
- * Loads every index file into memory (idempotent).  A damaged or vanished
+ * Opens the client-side catalog of this repository (catalog.h) in dir, or
+ * with dir NULL in the default cache directory; *state (may be NULL) gets
+ * enum kl_cat_state.  Without this call the repository uses a private
+ * temporary catalog that lives as long as r.  Idempotent.
+ */
+int kl_repo_catalog_open(struct kl_repo *r, const char *dir, int *state);
+/* The catalog in use (opening a temporary one if needed), NULL on error. */
+struct kl_cat *kl_repo_catalog(struct kl_repo *r);
+/* Progress of long catalog updates: what ("index", "versions"), done of
+ * total.  fn NULL: none. */
+void kl_repo_set_progress(struct kl_repo *r,
+    void (*fn)(void *arg, const char *what, uint64_t done, uint64_t total),
+    void *arg);
+
+/*
+ * Brings the catalog's blob index up to date with the repository's index
+ * files (once per r): new files are loaded, and if a file the catalog
+ * loaded earlier has gone, the index is rebuilt.  A damaged or vanished
  * index file is skipped and recorded (kl_repo_damage): a backup then
  * stores that data again, a restore fails only for files that need it.
  */
@@ -140,11 +151,39 @@ void kl_repo_seterr(struct kl_repo *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *kl_repo_damage_msg(const struct kl_repo *r, size_t i);
 
+/*
+ * Brings the catalog's snapshot table up to date (new snapshots decrypted
+ * and recorded, vanished ones marked) and, with versions, the file
+ * versions too (loading the index first).  Full keys only (KL_E_PERM).
+ * Damaged snapshot files are skipped and recorded (kl_repo_damage).
+ */
+int kl_repo_catalog_sync(struct kl_repo *r, int versions);
+
+/*
+ * The last backup this client made of (host, paths) (kl_session_own_begin)
+ * if its snapshot is still in the repository: *snap and its root tree.
+ * KL_E_NOTFOUND otherwise.  Works with backup-only keys.
+ */
+int kl_repo_own_parent(struct kl_repo *r, const char *host,
+    char *const *paths, size_t npaths, struct kl_id *snap, struct kl_id *root);
+
 /* Lists the ids of all files of type t (unsorted); *ids is malloc'd. */
 int kl_repo_list_ids(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
     size_t *n);
 /* Lists snapshot ids (unsorted); *ids is malloc'd. */
 int kl_repo_snapshot_ids(struct kl_repo *r, struct kl_id **ids, size_t *n);
+/*
+ * Lists snapshot ids with their receive times (unsorted; (*recv_s)[i] is
+ * the time of (*ids)[i]): when the repository's host finished writing each
+ * snapshot file, in UTC seconds by that host's clock (kl_list_cb).  This,
+ * not the snapshot's own time, is what retention and point-in-time restore
+ * trust; over the protocol it is the server's unauthenticated claim.  Both
+ * arrays are malloc'd (NULL when *n is 0); files not named by an id are
+ * skipped.  The backend's error (KL_E_NOMEM, KL_E_IO, KL_E_CONN, ...) with
+ * kl_repo_errmsg set; the outputs stay empty then.  Works with any key.
+ */
+int kl_repo_snapshot_times(struct kl_repo *r, struct kl_id **ids,
+    int64_t **recv_s, size_t *n);
 /* Loads and decrypts a snapshot.  KL_E_PERM for backup-only keys. */
 int kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_snapshot *out);
@@ -184,6 +223,16 @@ int kl_session_adopt_orphans(struct kl_session *s, uint64_t *packs,
 /* Writes a tree blob: encodes t, computes its id. */
 int kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
     struct kl_id *id, uint64_t *stored);
+/*
+ * Records every tree the session writes in the catalog as this client's
+ * own backup of (host, paths); a successful commit makes it the parent of
+ * the next backup of the same paths (kl_repo_own_parent) and its trees
+ * readable without the repository - all that a backup-only key, which
+ * cannot read trees, needs to skip unchanged files.  Failing to record
+ * only costs speed: it never fails the backup.
+ */
+int kl_session_own_begin(struct kl_session *s, const char *host,
+    char *const *paths, size_t npaths);
 int kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
     struct kl_id *snap_id);
 void kl_session_free(struct kl_session *s);

@@ -24,9 +24,17 @@ enum kl_ftype {
 	KL_FT_LOCK = 6,
 };
 
-/* Called once per listed file; a non-zero return stops the listing and is
- * returned by list(). */
-typedef int (*kl_list_cb)(void *arg, const char *name, uint64_t size);
+/*
+ * Called once per listed file; a non-zero return stops the listing and is
+ * returned by list().  mtime_s is the file's receive time: when the
+ * repository's host finished writing it (its modification time there, in
+ * UTC seconds since the epoch, by that host's clock; files are create-only,
+ * so it never changes).  Over the protocol it is the server's claim
+ * (docs/PROTOCOL.md §3): a client may order and filter by it, but it is not
+ * authenticated.
+ */
+typedef int (*kl_list_cb)(void *arg, const char *name, uint64_t size,
+    int64_t mtime_s);
 
 struct kl_backend_ops {
 	/*
@@ -49,7 +57,8 @@ struct kl_backend_ops {
 	/* Size of a file; KL_E_NOTFOUND if missing. */
 	int (*stat)(void *ctx, enum kl_ftype t, const char *name,
 	    uint64_t *size);
-	/* Lists all files of a type (order unspecified). */
+	/* Lists all files of a type (order unspecified) with their sizes
+	 * and receive times (kl_list_cb). */
 	int (*list)(void *ctx, enum kl_ftype t, kl_list_cb cb, void *arg);
 	/* Removes a file.  Append-only repositories allow this for LOCK
 	 * files only (KL_E_PERM otherwise). */

@@ -132,6 +132,13 @@ int kl_index_decode(const uint8_t *p, size_t len, size_t max_entries,
     struct kl_index *out);
 void kl_index_clear(struct kl_index *ix);
 
+/* A blob's location, from the index (one §8 entry with its pack). */
+struct kl_blob_loc {
+	struct kl_id pack;
+	uint8_t type;
+	uint32_t offset, stored_len, raw_len;
+};
+
 /* §10 snapshot plaintext. */
 struct kl_snapshot {
 	int64_t time_s;

@@ -13,7 +13,7 @@
 
 struct buf;
 
-#define KL_PROTO_VERSION 1
+#define KL_PROTO_VERSION 2		/* PROTOCOL.md §3 HELLO, §9 */
 #define KL_PROTO_MAGIC "KLUISPRT"
 #define KL_PROTO_DATA_MAX ((size_t)1 << 20)		/* PROTOCOL.md §3 */
 #define KL_FRAME_BODY_MAX (KL_PROTO_DATA_MAX + 64)
@@ -110,11 +110,25 @@ struct kl_msg_err {
 int kl_msg_err_encode(int32_t code, const char *message, struct buf *out);
 int kl_msg_err_decode(const uint8_t *p, size_t len, struct kl_msg_err *m);
 
-/* LIST DATA bodies: (name str16, size u64) entries to the end. */
-int kl_msg_list_put(struct buf *out, const char *name, uint64_t size);
-/* Iterates a LIST DATA body, calling cb(arg, name, size) per entry. */
+/*
+ * LIST DATA bodies (PROTOCOL.md §3): entries (name str16, size u64,
+ * mtime i64) to the end of the body; mtime is the file's receive time in
+ * UTC seconds (kl_list_cb in kluis/backend.h).  The encoder appends one
+ * entry (KL_E_LIMIT for a name over 71 bytes, KL_E_NOMEM).
+ */
+#define KL_PROTO_LIST_ENTRY_LEN(name_len) (2 + (name_len) + 8 + 8)
+int kl_msg_list_put(struct buf *out, const char *name, uint64_t size,
+    int64_t mtime_s);
+/*
+ * Iterates a LIST DATA body, calling cb(arg, name, size, mtime_s) per
+ * entry in order; a non-zero return of cb stops and is returned.  Any
+ * mtime is accepted (it is the server's claim).  KL_E_PROTO for a
+ * truncated entry or a NUL in a name, KL_E_LIMIT for a name over 71 bytes;
+ * entries before the bad one have been reported.
+ */
 int kl_msg_list_decode(const uint8_t *p, size_t len,
-    int (*cb)(void *arg, const char *name, uint64_t size), void *arg);
+    int (*cb)(void *arg, const char *name, uint64_t size, int64_t mtime_s),
+    void *arg);
 
 /* A u64 body (STAT OK, END). */
 int kl_msg_u64_decode(const uint8_t *p, size_t len, uint64_t *v);

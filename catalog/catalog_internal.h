@@ -1,0 +1,99 @@
+/* Private to the catalog module (the .c files of catalog/). */
+#ifndef KLUIS_CATALOG_INTERNAL_H
+#define KLUIS_CATALOG_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "kluis/catalog.h"
+
+/* A cached prepared statement; depth: the lock depth of the call that
+ * holds it (0: free). */
+struct cat_stmt {
+	const char *sql;
+	sqlite3_stmt *st;
+	int depth;
+};
+
+/* A tree of the backup being recorded, compressed, not yet in the
+ * database (cat_own.c batches them). */
+struct cat_own_tree {
+	struct kl_id id;
+	void *z;
+	size_t zlen;
+};
+
+struct kl_cat {
+	sqlite3 *db;
+	pthread_mutex_t mu;		/* serialises every public call;
+					 * recursive: callbacks may call in */
+	int lock_depth;			/* cat_lock nesting (holder only) */
+	int tx_depth;			/* kl_cat_begin, cat_tx_begin nesting */
+	int64_t own_series;		/* series being recorded, 0 if none */
+	struct cat_own_tree *own_pend;	/* trees put, not yet written */
+	size_t own_npend, own_pend_bytes;
+	struct cat_stmt *stmts;		/* the statement cache */
+	size_t nstmts, stmts_cap;
+	struct cat_stmt *tmp;		/* uncached statements (re-entry) */
+	size_t ntmp, tmp_cap;
+	int pack_valid;			/* pack_id -> pack_no valid (only
+					 * inside one write transaction) */
+	struct kl_id pack_id;
+	int64_t pack_no;
+	int pack_orphan;		/* the cached pack's orphan flag */
+	char path[KL_CAT_PATH_MAX];
+	char errmsg[KL_CAT_PATH_MAX + 528];	/* "catalog PATH: " + 511 */
+};
+
+/* schema.c: the bootstrap meta table and the migrations: cat_migrations[v]
+ * takes schema v to v + 1 (cat_migrations[0] = cat_schema_sql, the DDL of
+ * schema 1). */
+extern const char cat_meta_sql[];
+extern const char cat_schema_sql[];
+extern const char *const cat_migrations[KL_CAT_SCHEMA];
+
+/* catalog.c helpers for the other files of the module (mutex held). */
+void cat_lock(struct kl_cat *c);
+/* Also resets the statements prepared under this lock level. */
+void cat_unlock(struct kl_cat *c);
+/* Maps a SQLite result code to kl_err and records the message. */
+int cat_sqlerr(struct kl_cat *c, int src, const char *what);
+/* Records "catalog PATH: <fmt>" as the error message; returns err. */
+int cat_err(struct kl_cat *c, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/*
+ * Prepares sql (cached by the pointer's identity: pass string literals).
+ * The statement is reset and its bindings cleared; it stays valid until
+ * the cat_unlock of this call (which resets it).  A statement still held
+ * by an outer call (a callback calling in) is prepared afresh.
+ */
+int cat_prepare(struct kl_cat *c, const char *sql, sqlite3_stmt **st);
+/* Prepares (cat_prepare) and runs sql to completion; what names it in
+ * the error message. */
+int cat_exec(struct kl_cat *c, const char *sql, const char *what);
+/* Binds a 32-byte id (SQLITE_STATIC: id must outlive the step); returns
+ * SQLite's result code. */
+int cat_bind_id(sqlite3_stmt *st, int i, const struct kl_id *id);
+/* Reads a 32-byte id column: KL_E_CORRUPT if it is not one. */
+int cat_col_id(struct kl_cat *c, sqlite3_stmt *st, int i, struct kl_id *id);
+/* A text column ("" for NULL): KL_E_NOMEM if SQLite could not convert. */
+int cat_col_text(struct kl_cat *c, sqlite3_stmt *st, int i, const char **s);
+/* The series row of (host, paths), created if create; *no.  KL_E_NOTFOUND
+ * if absent and !create. */
+int cat_series_get(struct kl_cat *c, const char *host, char *const *paths,
+    size_t npaths, int create, int64_t *no);
+/* Joins v[0..n) with '\n' into a malloc'd string. */
+int cat_join(char *const *v, size_t n, char **out);
+/*
+ * Implicit transaction around one writing call: BEGIN IMMEDIATE when none
+ * is open, else a savepoint.  cat_tx_end commits (rc >= 0) or rolls back
+ * (rc < 0) what the call did, and returns rc or the commit's error.
+ */
+int cat_tx_begin(struct kl_cat *c);
+int cat_tx_end(struct kl_cat *c, int rc);
+/* cat_own.c: writes the trees put but not yet written. */
+int cat_own_flush(struct kl_cat *c);
+/* cat_own.c: forgets the unwritten trees (no database access). */
+void cat_own_drop(struct kl_cat *c);
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * The client-side catalog (docs/CATALOG.md): one SQLite database per
+ * repository that caches what the repository holds - the blob index used
+ * for deduplication, the snapshot list, file versions stored as change
+ * intervals, the trees of this client's own last backups - and records
+ * what happened here: backup runs, checks and drills.
+ *
+ * It is a cache.  Everything but the run history can be rebuilt from the
+ * repository, and callers never trust it over the repository: what it
+ * returns is checked where it is used (blob ids are verified when blobs
+ * are read, cached trees against their keyed ids).
+ *
+ * This module knows SQLite and the catalog's schema, nothing about keys
+ * or transports: the client feeds it decrypted repository contents.
+ *
+ * Thread safety: one struct kl_cat may be shared by threads; every call is
+ * serialised by an internal mutex.  Several processes may open the same
+ * catalog (WAL mode; a writer waits up to KL_CAT_BUSY_MS for another).
+ * Callbacks run with the mutex held: they may call the catalog from the
+ * same thread (the mutex is recursive), other threads wait.
+ *
+ * Strings returned through callbacks are valid during the callback only.
+ * Every function returns KL_OK (0) or a negative kl_err: KL_E_IO for SQLite
+ * errors (kl_cat_errmsg says which), KL_E_CORRUPT when SQLite reports the
+ * database damaged, KL_E_NOMEM, KL_E_INVAL for bad arguments.
+ */
+#ifndef KLUIS_CATALOG_H
+#define KLUIS_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kluis/format.h"
+#include "kluis/hash.h"
+
+struct buf;
+struct kl_cat;
+
+/* Schema version this code writes; older ones are migrated step by step. */
+#define KL_CAT_SCHEMA 1
+#define KL_CAT_BUSY_MS 60000
+/* "No time known" (a snapshot without a server receive time). */
+#define KL_CAT_TIME_NONE INT64_MIN
+#define KL_CAT_FILE "catalog.db"
+#define KL_CAT_PATH_MAX 4096
+
+/*
+ * The directory of repository repo_id's catalog: $KLUIS_CACHE_DIR/<id>,
+ * else for root /var/cache/kluis/<id>, else $XDG_CACHE_HOME/kluis/<id>,
+ * else $HOME/.cache/kluis/<id> (<id> = 64 hex digits).  KL_E_LIMIT if it
+ * does not fit cap bytes, KL_E_NOTFOUND if there is no HOME either.
+ */
+int kl_cat_dir_default(const struct kl_id *repo_id, char *out, size_t cap);
+
+enum kl_cat_state {
+	KL_CAT_OPENED = 0,	/* an existing, sound catalog */
+	KL_CAT_CREATED,		/* there was none */
+	KL_CAT_REPLACED_DAMAGED, /* the file was damaged (renamed to
+				 * catalog.db.damaged) and a new one created */
+	KL_CAT_REPLACED_FOREIGN, /* it belonged to another repository */
+	KL_CAT_REPLACED_NEWER,	/* a newer kluis wrote it (schema too new) */
+	KL_CAT_TEMPORARY,	/* dir NULL: a private temporary database */
+};
+
+/*
+ * Opens (creating dir with mode 0700 and the database if needed) the
+ * catalog of repository repo_id in dir/KL_CAT_FILE.  A file that is not
+ * a sound catalog (SQLite cannot open it, PRAGMA quick_check fails, the
+ * schema is not ours) or that belongs to another repository is replaced by
+ * a new, empty catalog; *state says what happened (state may be NULL).
+ * An older schema is migrated in place.  dir NULL: a temporary database
+ * deleted on close (used when no cache directory can be written).
+ * After a replacement kl_cat_errmsg says why.
+ * KL_E_IO / KL_E_DENIED if dir cannot be created or written.
+ */
+int kl_cat_open(const char *dir, const struct kl_id *repo_id,
+    struct kl_cat **out, int *state);
+void kl_cat_close(struct kl_cat *c);
+/* The database file's path ("" for a temporary catalog). */
+const char *kl_cat_path(const struct kl_cat *c);
+/* Detail of the last error, "" if none. */
+const char *kl_cat_errmsg(struct kl_cat *c);
+
+/*
+ * Transactions.  Calls between begin and commit are one SQLite write
+ * transaction (much faster for many puts); begin/commit nest by count and
+ * only the outermost pair acts.  kl_cat_abort rolls the outermost
+ * transaction back and ends it, whatever the nesting: a kl_cat_commit
+ * after it returns KL_E_INVAL.  Without begin every writing call commits
+ * itself; a call that fails inside a transaction undoes its own changes
+ * only.  A transaction belongs to the handle, not to a thread: calls of
+ * other threads in between are part of it.
+ */
+int kl_cat_begin(struct kl_cat *c);
+int kl_cat_commit(struct kl_cat *c);
+void kl_cat_abort(struct kl_cat *c);
+
+/* ---- blob index (FORMAT.md §8 entries) ---- */
+
+/* 1 if index file id was recorded as loaded, 0 if not. */
+int kl_cat_index_has(struct kl_cat *c, const struct kl_id *file);
+/* Records index file id as loaded (its entries were put). */
+int kl_cat_index_add(struct kl_cat *c, const struct kl_id *file);
+/* The recorded index files; *ids malloc'd (NULL when *n is 0). */
+int kl_cat_index_list(struct kl_cat *c, struct kl_id **ids, size_t *n);
+/* Forgets every index file, blob and pack (before a full reload). */
+int kl_cat_index_clear(struct kl_cat *c);
+/* Adds a blob's location unless the id is present (the first location
+ * wins).  Returns 1 if added, 0 if present. */
+int kl_cat_blob_put(struct kl_cat *c, const struct kl_id *id,
+    const struct kl_blob_loc *loc);
+/* Looks a blob up: KL_OK and *loc (loc may be NULL), or KL_E_NOTFOUND. */
+int kl_cat_blob_get(struct kl_cat *c, const struct kl_id *id,
+    struct kl_blob_loc *loc);
+/* The byte range [*lo, *hi) of pack covering all its tree blobs;
+ * KL_E_NOTFOUND if the catalog knows no tree blob in that pack. */
+int kl_cat_pack_tree_range(struct kl_cat *c, const struct kl_id *pack,
+    uint32_t *lo, uint32_t *hi);
+/*
+ * Like kl_cat_blob_put for a blob known only from its pack's own header
+ * (a pack no index file names: an interrupted backup's, or one whose index
+ * file is damaged or gone).  The pack is marked orphan until an index file
+ * names it (a later kl_cat_blob_put of one of its blobs clears the mark).
+ */
+int kl_cat_orphan_put(struct kl_cat *c, const struct kl_id *id,
+    const struct kl_blob_loc *loc);
+/* Every pack an index file names (not orphans), each once, sorted;
+ * *ids malloc'd. */
+int kl_cat_pack_ids(struct kl_cat *c, struct kl_id **ids, size_t *n);
+/* Calls cb for every blob (in id order); a non-zero return stops the
+ * walk and is returned. */
+int kl_cat_blob_foreach(struct kl_cat *c,
+    int (*cb)(void *arg, const struct kl_id *id, const struct kl_blob_loc *l),
+    void *arg);
+int kl_cat_blob_count(struct kl_cat *c, uint64_t *n);
+
+/* ---- snapshots ---- */
+
+struct kl_cat_snap {
+	int64_t no;			/* catalog row number */
+	struct kl_id id, tree, parent;
+	int64_t time_s;			/* client clock, UTC seconds */
+	uint32_t time_ns;
+	int64_t recv_s;			/* server receive time or
+					 * KL_CAT_TIME_NONE */
+	const char *host, *username;
+	const char *paths;		/* backed-up paths, '\n'-separated */
+	const char *tags;		/* '\n'-separated, "" if none */
+	uint64_t files, dirs, bytes;
+	int vanished;			/* known here, gone from the
+					 * repository */
+};
+
+/* 1 if snapshot id is in the catalog (vanished or not), 0 if not. */
+int kl_cat_snap_has(struct kl_cat *c, const struct kl_id *id);
+/* Adds a decoded snapshot (KL_OK also if present: nothing changes). */
+int kl_cat_snap_add(struct kl_cat *c, const struct kl_id *id,
+    const struct kl_snapshot *s, int64_t recv_s);
+/*
+ * present[0..n) is the repository's current snapshot list: every catalog
+ * snapshot not in it is marked vanished (and its series' versions are
+ * rebuilt on the next kl_cat_versions_update); *newly (may be NULL) gets
+ * how many were marked now.  A vanished snapshot that reappears is
+ * unmarked.
+ */
+int kl_cat_snap_mark_vanished(struct kl_cat *c, const struct kl_id *present,
+    size_t n, size_t *newly);
+/* Calls cb for the snapshots of host (NULL: all), oldest first (by
+ * time_s, time_ns, id); vanished ones only if with_vanished. */
+int kl_cat_snap_foreach(struct kl_cat *c, const char *host,
+    int with_vanished, int (*cb)(void *arg, const struct kl_cat_snap *s),
+    void *arg);
+/* Forgets every snapshot and everything derived (versions); the series
+ * stay, so that this client's own parents (below) survive. */
+int kl_cat_snap_clear(struct kl_cat *c);
+
+/* ---- file versions (change intervals) ---- */
+
+/* Loads a tree of the repository (the client passes its tree reader). */
+typedef int (*kl_cat_tree_fn)(void *arg, const struct kl_id *id,
+    struct kl_tree *out);
+
+/*
+ * Brings the file versions up to date with the snapshot table: every
+ * snapshot not processed yet, per series (host + paths) in time order,
+ * compared with the previous snapshot of its series by walking only the
+ * subtrees whose ids differ.  A series that got a snapshot older than its
+ * newest processed one, or lost one (vanished), is rebuilt.  Trees come
+ * from load.  progress (may be NULL) gets (done, total) snapshots.  A tree
+ * that cannot be loaded fails the update with load's error (nothing of
+ * that snapshot is recorded).
+ */
+int kl_cat_versions_update(struct kl_cat *c, kl_cat_tree_fn load,
+    void *load_arg, void (*progress)(void *arg, uint64_t done,
+    uint64_t total), void *progress_arg);
+
+struct kl_cat_version {
+	const char *path;		/* absolute */
+	const char *host;
+	uint8_t type;			/* enum kl_node_type */
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	struct kl_ts mtime;
+	/* Identity of the content: BLAKE2b-128 of the chunk ids and holes
+	 * (file), the subtree id (directory), the target (symlink), rdev
+	 * (device); 16 bytes. */
+	uint8_t content[16];
+	struct kl_id first, last;	/* first and last snapshot seen in */
+	int64_t first_time, last_time;	/* their effective times */
+	int in_latest;			/* in the newest snapshot of its
+					 * series */
+};
+
+/*
+ * Every distinct version of path (content or metadata differ: type, mode,
+ * owner ids and names, size, mtime, xattrs, content; not atime, ctime,
+ * inode or link count) in the snapshots of host (NULL: all), oldest first.
+ * KL_E_NOTFOUND if the catalog has no version of path at all.
+ */
+int kl_cat_versions(struct kl_cat *c, const char *path, const char *host,
+    int (*cb)(void *arg, const struct kl_cat_version *v), void *arg);
+
+struct kl_cat_found {
+	const char *path, *host;
+	uint64_t versions;
+	struct kl_id first, last;
+	int64_t first_time, last_time;
+	int in_latest;
+};
+/*
+ * Paths matching pattern across all snapshots of host (NULL: all), with
+ * the time range they exist in, per host, in path order.  pattern is an
+ * fnmatch(3) glob: with a '/' it must match the whole absolute path
+ * (FNM_PATHNAME), without one the last component only.
+ */
+int kl_cat_find(struct kl_cat *c, const char *pattern, const char *host,
+    int (*cb)(void *arg, const struct kl_cat_found *f), void *arg);
+
+/*
+ * The two identities by which versions are told apart (kl_cat_versions):
+ * content and meta, 16 bytes each.  Also what `kluis diff` compares, so
+ * that "modified" means the same everywhere.
+ */
+void kl_cat_node_identity(const struct kl_node *n, uint8_t content[16],
+    uint8_t meta[16]);
+
+/* The effective time of a snapshot: receive time if known, else its own. */
+int64_t kl_cat_snap_time(const struct kl_cat_snap *s);
+
+/* ---- this client's own backups (parents for backup-only keys) ---- */
+
+/*
+ * The last successful backup this client made of (host, paths): its
+ * snapshot and root tree.  KL_E_NOTFOUND if none is recorded.
+ */
+int kl_cat_own_parent(struct kl_cat *c, const char *host,
+    char *const *paths, size_t npaths, struct kl_id *snap, struct kl_id *root);
+/* Starts recording the trees of a new backup of (host, paths); one at a
+ * time per handle (KL_E_INVAL while another is being recorded). */
+int kl_cat_own_begin(struct kl_cat *c, const char *host, char *const *paths,
+    size_t npaths);
+/* Records one encoded tree (FORMAT.md §11 plaintext) of that backup: every
+ * tree of it, unchanged ones too, since they replace the previous
+ * backup's.  Puts are batched: they reach the database in groups.
+ * KL_E_INVAL without kl_cat_own_begin, KL_E_LIMIT over KL_TREE_RAW_MAX. */
+int kl_cat_own_tree_put(struct kl_cat *c, const struct kl_id *tree,
+    const uint8_t *data, size_t len);
+/* The backup's snapshot was written: its trees replace the previous
+ * backup's, and it becomes the parent. */
+int kl_cat_own_commit(struct kl_cat *c, const struct kl_id *snap,
+    const struct kl_id *root);
+/* The backup failed: forget what was recorded since kl_cat_own_begin. */
+void kl_cat_own_abort(struct kl_cat *c);
+/* A tree recorded by kl_cat_own_tree_put (of any series), appended to out;
+ * KL_E_NOTFOUND if none. */
+int kl_cat_own_tree_get(struct kl_cat *c, const struct kl_id *tree,
+    struct buf *out);
+
+/* ---- history of runs (not rebuildable: lost with the catalog) ---- */
+
+struct kl_cat_run {
+	int64_t no;			/* set by kl_cat_run_foreach */
+	const char *kind;		/* "backup", "check", "drill" */
+	const char *host;
+	int64_t start_s, end_s;		/* UTC seconds */
+	int exit_code;
+	struct kl_id snapshot;		/* zero if none */
+	uint64_t files, bytes, bytes_added, errors;
+	const char *detail;		/* a JSON object, may be NULL */
+};
+int kl_cat_run_add(struct kl_cat *c, const struct kl_cat_run *r);
+/* Runs of kind (NULL: all) that started at or after since, oldest first. */
+int kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
+    int (*cb)(void *arg, const struct kl_cat_run *r), void *arg);
+
+/* ---- operators ---- */
+
+struct kl_cat_status {
+	int schema;
+	uint64_t file_bytes;		/* database + WAL on disk */
+	uint64_t index_files, blobs, packs;
+	uint64_t snapshots, vanished, series, pending;	/* pending: snapshots
+							 * without versions */
+	uint64_t paths, versions;
+	uint64_t own_trees, runs;
+};
+int kl_cat_status(struct kl_cat *c, struct kl_cat_status *st);
+/* Forgets everything that is rebuilt from the repository (index,
+ * snapshots, versions, own trees); keeps the run history.  KL_E_INVAL
+ * while a backup is being recorded (kl_cat_own_begin). */
+int kl_cat_reset(struct kl_cat *c);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * The catalog's schema, version 1 (docs/CATALOG.md has the same tables
+ * with their meaning).  Ids are 32-byte BLOBs; times are UTC seconds.
+ *
+ * A new database gets the meta table (cat_meta_sql) with schema 0 and is
+ * then migrated like an old one: cat_migrations[v] takes schema v to
+ * v + 1, so creating schema 1 is "migration 0 -> 1".  A new schema
+ * version appends its migration here and bumps KL_CAT_SCHEMA.
+ */
+#include "catalog_internal.h"
+
+/* key/value: 'schema' (integer), 'repo_id' (64 hex digits).  IF NOT
+ * EXISTS: two processes may create the same catalog at once. */
+const char cat_meta_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value)"
+    " WITHOUT ROWID;";
+
+/* Schema 0 -> 1. */
+const char cat_schema_sql[] =
+    /* Index files whose entries are in blob. */
+    "CREATE TABLE index_file(id BLOB PRIMARY KEY) WITHOUT ROWID;"
+    /* Packs named by the index; tree_lo > tree_hi: no tree blob; orphan = 1:
+     * known from the pack's own header only, no index file names it. */
+    "CREATE TABLE pack(pack_no INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,"
+    " tree_lo INTEGER NOT NULL, tree_hi INTEGER NOT NULL,"
+    " orphan INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE blob(id BLOB PRIMARY KEY, pack_no INTEGER NOT NULL,"
+    " type INTEGER NOT NULL, off INTEGER NOT NULL,"
+    " stored_len INTEGER NOT NULL, raw_len INTEGER NOT NULL) WITHOUT ROWID;"
+    /* A series: the snapshots of one host and one set of paths
+     * ('\n'-joined, sorted as the snapshot has them).  last_snap: the
+     * newest snapshot whose versions are recorded (0: none);
+     * rebuild = 1: its versions must be rebuilt. */
+    "CREATE TABLE series(series_no INTEGER PRIMARY KEY, host TEXT NOT NULL,"
+    " paths TEXT NOT NULL, last_snap INTEGER NOT NULL DEFAULT 0,"
+    " rebuild INTEGER NOT NULL DEFAULT 0, UNIQUE(host, paths));"
+    /* done = 1: versions recorded. */
+    "CREATE TABLE snapshot(snap_no INTEGER PRIMARY KEY, id BLOB NOT NULL"
+    " UNIQUE, series_no INTEGER NOT NULL, time_s INTEGER NOT NULL,"
+    " time_ns INTEGER NOT NULL, recv_s INTEGER, host TEXT NOT NULL,"
+    " username TEXT NOT NULL, paths TEXT NOT NULL, tags TEXT NOT NULL,"
+    " tree BLOB NOT NULL, parent BLOB NOT NULL, files INTEGER NOT NULL,"
+    " dirs INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+    " vanished INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX snapshot_series ON snapshot(series_no, time_s);"
+    /* Every path ever seen: a tree of names; path_no 1 is "/". */
+    "CREATE TABLE path(path_no INTEGER PRIMARY KEY, parent_no INTEGER NOT"
+    " NULL, name BLOB NOT NULL, UNIQUE(parent_no, name));"
+    /* One row per change of a path in a series: valid from first_snap to
+     * last_snap (snap_no; NULL: still in the series' last_snap).  content
+     * and meta are 16-byte identities (catalog.h kl_cat_version). */
+    "CREATE TABLE version(path_no INTEGER NOT NULL, series_no INTEGER NOT"
+    " NULL, first_snap INTEGER NOT NULL, last_snap INTEGER,"
+    " type INTEGER NOT NULL, mode INTEGER NOT NULL, uid INTEGER NOT NULL,"
+    " gid INTEGER NOT NULL, size INTEGER NOT NULL, mtime_s INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL, content BLOB NOT NULL, meta BLOB NOT NULL,"
+    " PRIMARY KEY(path_no, series_no, first_snap)) WITHOUT ROWID;"
+    "CREATE INDEX version_open ON version(series_no, path_no)"
+    " WHERE last_snap IS NULL;"
+    /* This client's own last backup per series: the parent of its next
+     * backup, and the trees of that backup (zstd-compressed §11
+     * plaintext).  series_no < 0: being recorded. */
+    "CREATE TABLE own_parent(series_no INTEGER PRIMARY KEY, snap BLOB NOT"
+    " NULL, root BLOB NOT NULL);"
+    "CREATE TABLE own_tree(series_no INTEGER NOT NULL, id BLOB NOT NULL,"
+    " data BLOB NOT NULL, PRIMARY KEY(series_no, id)) WITHOUT ROWID;"
+    "CREATE INDEX own_tree_id ON own_tree(id);"
+    /* History of backups, checks and drills run from this client. */
+    "CREATE TABLE run(run_no INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+    " host TEXT NOT NULL, start_s INTEGER NOT NULL, end_s INTEGER NOT NULL,"
+    " exit_code INTEGER NOT NULL, snapshot BLOB, files INTEGER NOT NULL,"
+    " bytes INTEGER NOT NULL, bytes_added INTEGER NOT NULL,"
+    " errors INTEGER NOT NULL, detail TEXT);"
+    "CREATE INDEX run_kind ON run(kind, start_s);";
+
+const char *const cat_migrations[KL_CAT_SCHEMA] = {
+	cat_schema_sql,
+};

@@ -1,0 +1,541 @@
+/*
+ * The catalog's commands (docs/CLI.md): versions, find, diff, catalog
+ * status|rebuild, and the catalog update they share with restore --at.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kluis/catalog.h"
+#include "kluis/err.h"
+#include "kluis/repo.h"
+#include "cli.h"
+
+int
+cli_catalog_sync(struct cli *c, struct kl_repo *r, int versions)
+{
+	int rc;
+
+	kl_repo_clear_err(r);
+	if ((rc = kl_repo_catalog_sync(r, versions)) == KL_OK)
+		return EXIT_OK;
+	cli_err(c, "cannot update the catalog: %s", *kl_repo_errmsg(r) ?
+	    kl_repo_errmsg(r) : kl_strerror(rc));
+	return cli_exit_for(rc);
+}
+
+int
+parse_local_time(const char *s, int64_t *out)
+{
+	struct tm tm;
+	const char *e;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if ((e = strptime(s, "%Y-%m-%d", &tm)) == NULL)
+		return -1;
+	if (*e == ' ' || *e == 'T') {
+		const char *f = strptime(e + 1, "%H:%M:%S", &tm);
+
+		if (f == NULL) {
+			tm.tm_sec = 0;
+			f = strptime(e + 1, "%H:%M", &tm);
+		}
+		e = f;
+	}
+	if (e == NULL || *e != '\0')
+		return -1;
+	tm.tm_isdst = -1;	/* the zone's rule for that date decides */
+	if ((t = mktime(&tm)) == (time_t)-1)
+		return -1;
+	*out = (int64_t)t;
+	return 0;
+}
+
+static void
+content_hex(const uint8_t *p, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < 16; i++) {
+		out[2 * i] = hx[p[i] >> 4];
+		out[2 * i + 1] = hx[p[i] & 15];
+	}
+	out[32] = '\0';
+}
+
+static const char *const type_names[] = {
+	"?", "file", "dir", "symlink", "chardev", "blockdev", "fifo", "socket",
+};
+
+static const char *
+type_name(uint8_t t)
+{
+	return t < sizeof(type_names) / sizeof(type_names[0]) ?
+	    type_names[t] : "?";
+}
+
+/* ---- versions ---- */
+
+struct vctx {
+	struct cli *c;
+	uint64_t n;
+};
+
+static int
+version_print(void *arg, const struct kl_cat_version *v)
+{
+	struct vctx *x = arg;
+	char f[40], l[40], m[40], ch[33], fh[KL_ID_HEX_LEN + 1];
+	char lh[KL_ID_HEX_LEN + 1];
+
+	content_hex(v->content, ch);
+	kl_id_hex(&v->first, fh);
+	kl_id_hex(&v->last, lh);
+	if (x->c->json) {
+		fmt_time_utc(f, sizeof(f), v->first_time, 0);
+		fmt_time_utc(l, sizeof(l), v->last_time, 0);
+		fmt_time_utc(m, sizeof(m), v->mtime.s, v->mtime.ns);
+		printf("%s{\"path\":", x->n ? "," : "");
+		json_cstr(stdout, v->path);
+		printf(",\"host\":");
+		json_cstr(stdout, v->host);
+		printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,"
+		    "\"gid\":%u,\"size\":%llu,\"mtime\":\"%s\","
+		    "\"content\":\"%s\",\"first_snapshot\":\"%s\","
+		    "\"first_time\":\"%s\",\"last_snapshot\":\"%s\","
+		    "\"last_time\":\"%s\",\"in_latest\":%s}", type_name(v->type),
+		    v->mode, v->uid, v->gid, (unsigned long long)v->size, m,
+		    ch, fh, f, lh, l, v->in_latest ? "true" : "false");
+	} else {
+		if (x->n == 0)
+			printf("%-19s %-8s  %-19s %-8s  %-10s %12s  %-19s  %s\n",
+			    "FIRST SEEN", "SNAPSHOT", "LAST SEEN", "SNAPSHOT",
+			    "HOST", "SIZE", "MODIFIED", "CONTENT");
+		fmt_time_local(f, sizeof(f), v->first_time);
+		fmt_time_local(l, sizeof(l), v->last_time);
+		fmt_time_local(m, sizeof(m), v->mtime.s);
+		printf("%-19s %.8s  %-19s %.8s  %-10s %12llu  %-19s  %.12s%s\n",
+		    f, fh, l, lh, v->host, (unsigned long long)v->size, m, ch,
+		    v->in_latest ? "  (in latest)" : "");
+	}
+	x->n++;
+	return 0;
+}
+
+int
+cmd_versions(struct cli *c)
+{
+	char path[KL_PATH_MAX + 1];
+	struct kl_repo *r = NULL;
+	struct vctx x = { c, 0 };
+	int rc;
+
+	if ((rc = cli_only(c, CLI_O_HOST, "versions")) ||
+	    (rc = cli_nargs(c, 1, 1, "versions PATH [--host H]")))
+		return rc;
+	if (snap_path(c->args[0], path) != KL_OK) {
+		cli_err(c, "bad path %s", c->args[0]);
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_open(c, &r)) != EXIT_OK)
+		return rc;
+	if ((rc = cli_catalog_sync(c, r, 1)) != EXIT_OK)
+		goto out;
+	if (c->json)
+		putchar('[');
+	rc = kl_cat_versions(kl_repo_catalog(r), path, c->host, version_print,
+	    &x);
+	if (c->json)
+		printf("]\n");
+	if (rc == KL_E_NOTFOUND) {
+		cli_err(c, "%s is in no snapshot%s%s", path, c->host ?
+		    " of host " : "", c->host ? c->host : "");
+		rc = EXIT_FATAL;
+	} else if (rc != KL_OK) {
+		cli_err(c, "catalog: %s", kl_cat_errmsg(kl_repo_catalog(r)));
+		rc = cli_exit_for(rc);
+	} else if (!c->json && !c->quiet)
+		printf("%llu version%s of %s\n", (unsigned long long)x.n,
+		    x.n == 1 ? "" : "s", path);
+out:
+	if (cli_close(c, r) && rc == EXIT_OK)
+		rc = EXIT_FATAL;
+	return rc;
+}
+
+/* ---- find ---- */
+
+static int
+found_print(void *arg, const struct kl_cat_found *f)
+{
+	struct vctx *x = arg;
+	char a[40], b[40];
+
+	if (x->c->json) {
+		fmt_time_utc(a, sizeof(a), f->first_time, 0);
+		fmt_time_utc(b, sizeof(b), f->last_time, 0);
+		printf("%s{\"path\":", x->n ? "," : "");
+		json_cstr(stdout, f->path);
+		printf(",\"host\":");
+		json_cstr(stdout, f->host);
+		printf(",\"versions\":%llu,\"first_time\":\"%s\","
+		    "\"last_time\":\"%s\",\"in_latest\":%s}",
+		    (unsigned long long)f->versions, a, b,
+		    f->in_latest ? "true" : "false");
+	} else {
+		fmt_time_local(a, sizeof(a), f->first_time);
+		fmt_time_local(b, sizeof(b), f->last_time);
+		printf("%s  %s .. %s  %-10s %3llu version%s%s\n", f->path, a,
+		    f->in_latest ? "latest             " : b, f->host,
+		    (unsigned long long)f->versions, f->versions == 1 ? " " :
+		    "s", "");
+	}
+	x->n++;
+	return 0;
+}
+
+int
+cmd_find(struct cli *c)
+{
+	struct kl_repo *r = NULL;
+	struct vctx x = { c, 0 };
+	int rc;
+
+	if ((rc = cli_only(c, CLI_O_HOST, "find")) ||
+	    (rc = cli_nargs(c, 1, 1, "find PATTERN [--host H]")))
+		return rc;
+	if ((rc = cli_open(c, &r)) != EXIT_OK)
+		return rc;
+	if ((rc = cli_catalog_sync(c, r, 1)) != EXIT_OK)
+		goto out;
+	if (c->json)
+		putchar('[');
+	rc = kl_cat_find(kl_repo_catalog(r), c->args[0], c->host, found_print,
+	    &x);
+	if (c->json)
+		printf("]\n");
+	if (rc != KL_OK) {
+		cli_err(c, "catalog: %s", kl_cat_errmsg(kl_repo_catalog(r)));
+		rc = cli_exit_for(rc);
+	} else if (x.n == 0) {
+		if (!c->json)
+			cli_err(c, "no path matches %s", c->args[0]);
+		rc = EXIT_FATAL;
+	}
+out:
+	if (cli_close(c, r) && rc == EXIT_OK)
+		rc = EXIT_FATAL;
+	return rc;
+}
+
+/* ---- diff ---- */
+
+struct dctx {
+	struct cli *c;
+	struct kl_repo *r;
+	char path[KL_PATH_MAX + 1];
+	size_t len;
+	uint64_t added, removed, modified, meta_only, n;
+};
+
+static void
+change_print(struct dctx *d, char what, int content, int meta)
+{
+	static const char *const names[] = { "added", "removed", "modified" };
+	const char *name = what == '+' ? names[0] : what == '-' ? names[1] :
+	    names[2];
+
+	if (d->c->json) {
+		printf("%s{\"path\":", d->n ? "," : "");
+		json_str(stdout, d->path, d->len);
+		printf(",\"change\":\"%s\",\"content\":%s,\"metadata\":%s}",
+		    name, content ? "true" : "false", meta ? "true" : "false");
+	} else {
+		printf("%c    ", what);
+		fwrite(d->path, 1, d->len, stdout);
+		putchar('\n');
+	}
+	d->n++;
+}
+
+static int diff_tree(struct dctx *d, const struct kl_id *a,
+    const struct kl_id *b);
+
+/* Enters n's name below d->path; 0 if the path would be too long. */
+static int
+path_push(struct dctx *d, const struct kl_node *n, size_t *save)
+{
+	*save = d->len;
+	if (d->len + 1 + n->name_len > KL_PATH_MAX)
+		return 0;
+	d->path[d->len++] = '/';
+	memcpy(d->path + d->len, n->name, n->name_len);
+	d->len += n->name_len;
+	return 1;
+}
+
+/* A node present on one side only (a: removed, else added), with all
+ * that is below it. */
+static int
+diff_one(struct dctx *d, const struct kl_node *n, int removed)
+{
+	size_t save;
+	int rc = KL_OK;
+
+	if (!path_push(d, n, &save))
+		return KL_E_LIMIT;
+	change_print(d, removed ? '-' : '+', 1, 1);
+	*(removed ? &d->removed : &d->added) += 1;
+	if (n->type == KL_NODE_DIR)
+		rc = removed ? diff_tree(d, &n->subtree, NULL) :
+		    diff_tree(d, NULL, &n->subtree);
+	d->len = save;
+	return rc;
+}
+
+static int
+diff_both(struct dctx *d, const struct kl_node *a, const struct kl_node *b)
+{
+	uint8_t ca[16], ma[16], cb[16], mb[16];
+	int content, meta, rc = KL_OK;
+	size_t save;
+
+	if (a->type != b->type) {
+		if ((rc = diff_one(d, a, 1)) == KL_OK)
+			rc = diff_one(d, b, 0);
+		return rc;
+	}
+	kl_cat_node_identity(a, ca, ma);
+	kl_cat_node_identity(b, cb, mb);
+	/* a directory's "content" is everything below: reported there */
+	content = a->type != KL_NODE_DIR && memcmp(ca, cb, 16) != 0;
+	meta = memcmp(ma, mb, 16) != 0;
+	if (!path_push(d, b, &save))
+		return KL_E_LIMIT;
+	if (content || meta) {
+		change_print(d, content ? 'M' : 'U', content, meta);
+		d->modified++;
+		d->meta_only += !content;
+	}
+	if (a->type == KL_NODE_DIR && !kl_id_eq(&a->subtree, &b->subtree))
+		rc = diff_tree(d, &a->subtree, &b->subtree);
+	d->len = save;
+	return rc;
+}
+
+/* Compares two trees (NULL: empty); equal subtree ids are skipped. */
+static int
+diff_tree(struct dctx *d, const struct kl_id *a, const struct kl_id *b)
+{
+	struct kl_tree ta, tb;
+	size_t i = 0, j = 0;
+	int rc = KL_OK, cmp;
+
+	memset(&ta, 0, sizeof(ta));
+	memset(&tb, 0, sizeof(tb));
+	if ((a != NULL && (rc = kl_repo_tree_load(d->r, a, &ta)) != KL_OK) ||
+	    (b != NULL && (rc = kl_repo_tree_load(d->r, b, &tb)) != KL_OK))
+		goto out;
+	while (rc == KL_OK && (i < ta.n || j < tb.n)) {
+		if (i == ta.n)
+			cmp = 1;
+		else if (j == tb.n)
+			cmp = -1;
+		else
+			cmp = kl_name_cmp(ta.nodes[i].name,
+			    ta.nodes[i].name_len, tb.nodes[j].name,
+			    tb.nodes[j].name_len);
+		if (cmp < 0)
+			rc = diff_one(d, &ta.nodes[i++], 1);
+		else if (cmp > 0)
+			rc = diff_one(d, &tb.nodes[j++], 0);
+		else
+			rc = diff_both(d, &ta.nodes[i++], &tb.nodes[j++]);
+	}
+out:
+	kl_tree_clear(&ta);
+	kl_tree_clear(&tb);
+	return rc;
+}
+
+static int
+diff_resolve(struct cli *c, struct kl_repo *r, const char *spec,
+    struct kl_snapshot *s, struct kl_id *id)
+{
+	int rc;
+
+	kl_repo_clear_err(r);
+	if ((rc = kl_repo_snapshot_resolve(r, spec, id)) == KL_OK &&
+	    (rc = kl_repo_snapshot_load(r, id, s)) == KL_OK)
+		return EXIT_OK;
+	cli_err(c, "%s: %s", spec, *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
+	    kl_strerror(rc));
+	return rc == KL_E_INVAL ? EXIT_USAGE : cli_exit_for(rc);
+}
+
+int
+cmd_diff(struct cli *c)
+{
+	char h1[KL_ID_HEX_LEN + 1], h2[KL_ID_HEX_LEN + 1];
+	struct kl_snapshot s1, s2;
+	struct kl_repo *r = NULL;
+	struct kl_id i1, i2;
+	struct dctx d;
+	int rc;
+
+	memset(&s1, 0, sizeof(s1));
+	memset(&s2, 0, sizeof(s2));
+	if ((rc = cli_only(c, 0, "diff")) ||
+	    (rc = cli_nargs(c, 2, 2, "diff SNAPSHOT1 SNAPSHOT2")))
+		return rc;
+	if ((rc = cli_open(c, &r)) != EXIT_OK)
+		return rc;
+	if ((rc = diff_resolve(c, r, c->args[0], &s1, &i1)) != EXIT_OK ||
+	    (rc = diff_resolve(c, r, c->args[1], &s2, &i2)) != EXIT_OK)
+		goto out;
+	if ((rc = kl_repo_index_load(r)) != KL_OK) {
+		cli_err(c, "%s", kl_repo_errmsg(r));
+		rc = cli_exit_for(rc);
+		goto out;
+	}
+	memset(&d, 0, sizeof(d));
+	d.c = c;
+	d.r = r;
+	kl_id_hex(&i1, h1);
+	kl_id_hex(&i2, h2);
+	if (c->json)
+		printf("{\"snapshot1\":\"%s\",\"snapshot2\":\"%s\","
+		    "\"changes\":[", h1, h2);
+	kl_repo_clear_err(r);
+	rc = diff_tree(&d, &s1.tree, &s2.tree);
+	if (c->json)
+		printf("],\"added\":%llu,\"removed\":%llu,\"modified\":%llu}\n",
+		    (unsigned long long)d.added, (unsigned long long)d.removed,
+		    (unsigned long long)d.modified);
+	else if (rc == KL_OK && !c->quiet)
+		printf("%.8s -> %.8s: %llu added, %llu removed, %llu modified "
+		    "(%llu metadata only)\n", h1, h2,
+		    (unsigned long long)d.added, (unsigned long long)d.removed,
+		    (unsigned long long)d.modified,
+		    (unsigned long long)d.meta_only);
+	if (rc != KL_OK) {
+		cli_err(c, "diff failed: %s", *kl_repo_errmsg(r) ?
+		    kl_repo_errmsg(r) : kl_strerror(rc));
+		rc = cli_exit_for(rc);
+	}
+out:
+	kl_snapshot_clear(&s1);
+	kl_snapshot_clear(&s2);
+	if (cli_close(c, r) && rc == EXIT_OK)
+		rc = EXIT_FATAL;
+	return rc;
+}
+
+/* ---- catalog status | rebuild ---- */
+
+static void
+status_print(const struct cli *c, struct kl_cat *cat,
+    const struct kl_cat_status *st, double rebuild_s)
+{
+	if (c->json) {
+		printf("{\"path\":");
+		json_cstr(stdout, kl_cat_path(cat));
+		printf(",\"schema\":%d,\"file_bytes\":%llu,\"index_files\":%llu,"
+		    "\"blobs\":%llu,\"packs\":%llu,\"snapshots\":%llu,"
+		    "\"vanished\":%llu,\"series\":%llu,\"pending\":%llu,"
+		    "\"paths\":%llu,\"versions\":%llu,\"own_trees\":%llu,"
+		    "\"runs\":%llu", st->schema,
+		    (unsigned long long)st->file_bytes,
+		    (unsigned long long)st->index_files,
+		    (unsigned long long)st->blobs, (unsigned long long)st->packs,
+		    (unsigned long long)st->snapshots,
+		    (unsigned long long)st->vanished,
+		    (unsigned long long)st->series,
+		    (unsigned long long)st->pending,
+		    (unsigned long long)st->paths,
+		    (unsigned long long)st->versions,
+		    (unsigned long long)st->own_trees,
+		    (unsigned long long)st->runs);
+		if (rebuild_s >= 0)
+			printf(",\"rebuild_s\":%.3f", rebuild_s);
+		printf("}\n");
+		return;
+	}
+	printf("catalog:      %s (schema %d, %.1f MB on disk)\n",
+	    kl_cat_path(cat), st->schema, (double)st->file_bytes / 1e6);
+	printf("blob index:   %llu blobs in %llu packs from %llu index files\n",
+	    (unsigned long long)st->blobs, (unsigned long long)st->packs,
+	    (unsigned long long)st->index_files);
+	printf("snapshots:    %llu in %llu series (%llu vanished from the "
+	    "repository, %llu without versions yet)\n",
+	    (unsigned long long)st->snapshots, (unsigned long long)st->series,
+	    (unsigned long long)st->vanished, (unsigned long long)st->pending);
+	printf("versions:     %llu change intervals over %llu paths\n",
+	    (unsigned long long)st->versions, (unsigned long long)st->paths);
+	printf("own backups:  %llu trees cached; %llu runs recorded\n",
+	    (unsigned long long)st->own_trees, (unsigned long long)st->runs);
+	if (rebuild_s >= 0)
+		printf("rebuilt from the repository in %.2f s\n", rebuild_s);
+}
+
+int
+cmd_catalog(struct cli *c)
+{
+	struct kl_cat_status st;
+	struct timespec t0, t1;
+	struct kl_repo *r = NULL;
+	struct kl_cat *cat;
+	double took = -1;
+	int rc, rebuild;
+
+	if ((rc = cli_only(c, 0, "catalog")) ||
+	    (rc = cli_nargs(c, 1, 1, "catalog status|rebuild")))
+		return rc;
+	rebuild = strcmp(c->args[0], "rebuild") == 0;
+	if (!rebuild && strcmp(c->args[0], "status") != 0) {
+		cli_err(c, "unknown catalog command \"%s\": status or rebuild",
+		    c->args[0]);
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_open(c, &r)) != EXIT_OK)
+		return rc;
+	if ((cat = kl_repo_catalog(r)) == NULL) {
+		cli_err(c, "no catalog: %s", kl_repo_errmsg(r));
+		rc = EXIT_FATAL;
+		goto out;
+	}
+	if (rebuild) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if ((rc = kl_cat_reset(cat)) != KL_OK) {
+			cli_err(c, "catalog: %s", kl_cat_errmsg(cat));
+			rc = cli_exit_for(rc);
+			goto out;
+		}
+		if ((rc = kl_repo_index_load(r)) != KL_OK) {
+			cli_err(c, "%s", kl_repo_errmsg(r));
+			rc = cli_exit_for(rc);
+			goto out;
+		}
+		/* a backup-only key has the index and its own trees only */
+		if (kl_repo_is_full(r) &&
+		    (rc = cli_catalog_sync(c, r, 1)) != EXIT_OK)
+			goto out;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		took = (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	}
+	if ((rc = kl_cat_status(cat, &st)) != KL_OK) {
+		cli_err(c, "catalog: %s", kl_cat_errmsg(cat));
+		rc = cli_exit_for(rc);
+		goto out;
+	}
+	status_print(c, cat, &st, took);
+	rc = EXIT_OK;
+out:
+	if (cli_close(c, r) && rc == EXIT_OK)
+		rc = EXIT_FATAL;
+	return rc;
+}

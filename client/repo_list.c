@@ -1,0 +1,83 @@
+/*
+ * Listing repository files with the receive times the backend reports
+ * (kl_list_cb, docs/PROTOCOL.md §3): the times retention and point-in-time
+ * restore go by, instead of the clock of the client that made a snapshot.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "kluis/err.h"
+#include "repo_internal.h"
+
+struct time_list {
+	struct kl_id *ids;
+	int64_t *times;
+	size_t n, cap;
+};
+
+/* Makes room for one more entry in both arrays. */
+static int
+time_list_grow(struct time_list *l)
+{
+	struct kl_id *ids;
+	int64_t *times;
+	size_t cap;
+
+	if (l->n < l->cap)
+		return KL_OK;
+	if (l->cap > SIZE_MAX / 2 / sizeof(*ids))
+		return KL_E_NOMEM;
+	cap = l->cap ? l->cap * 2 : 64;
+	if ((ids = realloc(l->ids, cap * sizeof(*ids))) == NULL)
+		return KL_E_NOMEM;
+	l->ids = ids;
+	if ((times = realloc(l->times, cap * sizeof(*times))) == NULL)
+		return KL_E_NOMEM;
+	l->times = times;
+	l->cap = cap;
+	return KL_OK;
+}
+
+/* Keeps files named by a valid id; skips anything else, as listing does. */
+static int
+time_list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+{
+	struct time_list *l = arg;
+	struct kl_id id;
+	int rc;
+
+	(void)size;
+	if (kl_id_parse(name, &id) != KL_OK)
+		return KL_OK;
+	if ((rc = time_list_grow(l)) != KL_OK)
+		return rc;
+	l->ids[l->n] = id;
+	l->times[l->n++] = mtime_s;
+	return KL_OK;
+}
+
+int
+kl_repo_snapshot_times(struct kl_repo *r, struct kl_id **ids,
+    int64_t **recv_s, size_t *n)
+{
+	struct time_list l = { NULL, NULL, 0, 0 };
+	int rc;
+
+	*ids = NULL;
+	*recv_s = NULL;
+	*n = 0;
+	if ((rc = r->be.ops->list(r->be.ctx, KL_FT_SNAPSHOT, time_list_add,
+	    &l)) != KL_OK) {
+		repo_seterr(r, "listing snapshots: %s", kl_strerror(rc));
+		goto out;
+	}
+	*ids = l.ids;
+	*recv_s = l.times;
+	*n = l.n;
+	l.ids = NULL;
+	l.times = NULL;
+out:
+	free(l.ids);
+	free(l.times);
+	return rc;
+}
