@@ -404,6 +404,50 @@ report_size(struct kl_cat *c, const char *dir)
 	report_tables(db);
 }
 
+struct atpick {
+	int64_t t;
+	int64_t best;
+	int found;
+};
+
+static int
+at_cb(void *arg, const struct kl_cat_snap *s)
+{
+	struct atpick *a = arg;
+	int64_t t = kl_cat_snap_time(s);
+
+	if (!s->vanished && t <= a->t && (!a->found || t >= a->best)) {
+		a->best = t;
+		a->found = 1;
+	}
+	return 0;
+}
+
+/*
+ * The catalog's part of restore --at: choosing the newest snapshot at or
+ * before a time among all of them (what the command does after listing
+ * the repository's snapshot files), for random times in the history.
+ */
+static void
+bench_at(struct kl_cat *c, uint32_t days)
+{
+	double t[QUERIES], t0;
+	struct atpick a;
+	int i;
+
+	for (i = 0; i < QUERIES; i++) {
+		memset(&a, 0, sizeof(a));
+		a.t = T0 + (int64_t)(rand() % (int)(days + 1)) * DAY + 7200;
+		t0 = now();
+		check(kl_cat_snap_foreach(c, NULL, 0, at_cb, &a), "at", c);
+		t[i] = now() - t0;
+	}
+	qsort(t, QUERIES, sizeof(t[0]), dbl_cmp);
+	printf("restore --at planning (catalog part), %d random times: "
+	    "median %.3f ms, max %.3f ms\n", QUERIES, t[QUERIES / 2] * 1e3,
+	    t[QUERIES - 1] * 1e3);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -440,6 +484,7 @@ main(int argc, char **argv)
 	report_size(c, dir);
 	c = cat_open(dir);
 	bench_versions(c, &h);
+	bench_at(c, days);
 	bench_find(c, "f0012345");
 	bench_find(c, "f00123*");
 	bench_find(c, "/data/d00012/*");

@@ -165,7 +165,8 @@ kl_cat_own_begin(struct kl_cat *c, const char *host, char *const *paths,
 
 /* The zstd frame of [data, data + len) in a malloc'd *z. */
 static int
-own_compress(const uint8_t *data, size_t len, void **z, size_t *zlen)
+own_compress(struct kl_cat *c, const uint8_t *data, size_t len, void **z,
+    size_t *zlen)
 {
 	size_t cap, n;
 	void *p, *q;
@@ -174,8 +175,13 @@ own_compress(const uint8_t *data, size_t len, void **z, size_t *zlen)
 	cap = ZSTD_compressBound(len);
 	if ((p = malloc(cap)) == NULL)
 		return KL_E_NOMEM;
-	n = ZSTD_compress(p, cap, data, len, OWN_ZSTD_LEVEL);
-	if (ZSTD_isError(n)) {
+	pthread_mutex_lock(&c->zmu);
+	if (c->zc == NULL)
+		c->zc = ZSTD_createCCtx();
+	n = c->zc == NULL ? (size_t)-1 : ZSTD_compressCCtx(c->zc, p, cap, data,
+	    len, OWN_ZSTD_LEVEL);
+	pthread_mutex_unlock(&c->zmu);
+	if (c->zc == NULL || ZSTD_isError(n)) {
 		free(p);
 		return KL_E_NOMEM;	/* zstd fails only to allocate */
 	}
@@ -219,7 +225,7 @@ kl_cat_own_tree_put(struct kl_cat *c, const struct kl_id *tree,
 	if (len > KL_TREE_RAW_MAX)
 		return KL_E_LIMIT;
 	/* outside the lock: other threads keep using the catalog */
-	if ((rc = own_compress(data, len, &z, &zlen)) != KL_OK)
+	if ((rc = own_compress(c, data, len, &z, &zlen)) != KL_OK)
 		return rc;
 	cat_lock(c);
 	if (c->own_series == 0) {
@@ -317,7 +323,11 @@ own_decompress(struct kl_cat *c, const void *z, size_t zlen,
 		    "than a tree may have", raw);
 	if ((rc = buf_reserve(out, (size_t)raw, &p)) != KL_OK)
 		return cat_err(c, rc, "own tree: %s", kl_strerror(rc));
-	got = ZSTD_decompress(p, (size_t)raw, z, zlen);
+	if (c->zd == NULL && (c->zd = ZSTD_createDCtx()) == NULL) {
+		buf_unput(out, (size_t)raw);
+		return cat_err(c, KL_E_NOMEM, "out of memory");
+	}
+	got = ZSTD_decompressDCtx(c->zd, p, (size_t)raw, z, zlen);
 	if (ZSTD_isError(got) || got != raw) {
 		buf_unput(out, (size_t)raw);
 		return cat_err(c, KL_E_CORRUPT, "own tree: %s", ZSTD_isError(

@@ -834,6 +834,7 @@ cat_new(struct kl_cat **out)
 		free(c);
 		return rc;
 	}
+	pthread_mutex_init(&c->zmu, NULL);
 	*out = c;
 	return KL_OK;
 }
@@ -887,6 +888,9 @@ kl_cat_close(struct kl_cat *c)
 	cat_own_drop(c);
 	free(c->stmts);
 	free(c->tmp);
+	ZSTD_freeCCtx(c->zc);
+	ZSTD_freeDCtx(c->zd);
+	pthread_mutex_destroy(&c->zmu);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <zstd.h>
 
 #include "kluis/catalog.h"
 
@@ -41,6 +42,12 @@ struct kl_cat {
 	struct kl_id pack_id;
 	int64_t pack_no;
 	int pack_orphan;		/* the cached pack's orphan flag */
+	/* zstd contexts of the own-tree cache, kept: creating one per tree
+	 * cost more than the compression.  zmu guards zc (used outside mu);
+	 * zd is used with mu held. */
+	pthread_mutex_t zmu;
+	ZSTD_CCtx *zc;
+	ZSTD_DCtx *zd;
 	char path[KL_CAT_PATH_MAX];
 	char errmsg[KL_CAT_PATH_MAX + 528];	/* "catalog PATH: " + 511 */
 };
