@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "kluis/buf.h"
+#include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
 #include "kluis/hash.h"
@@ -495,12 +496,92 @@ test_interrupted_backup_packs_are_adopted(void **state)
 	free(data);
 }
 
+/* Writes a one-entry tree named name through the session; returns its
+ * id and its encoding. */
+static void
+tree_one(struct kl_session *s, const char *name, struct kl_id *id,
+    struct buf *enc)
+{
+	struct kl_node n;
+	struct kl_tree t;
+	uint64_t stored;
+
+	memset(&n, 0, sizeof(n));
+	n.name = (uint8_t *)(uintptr_t)name;
+	n.name_len = strlen(name);
+	n.type = KL_NODE_FIFO;
+	n.mode = 0600;
+	n.user = n.group = n.target = "";
+	t.nodes = &n;
+	t.n = 1;
+	assert_int_equal(kl_session_tree_add(s, &t, id, &stored), KL_OK);
+	buf_reset(enc);
+	assert_int_equal(kl_tree_encode(&t, enc), KL_OK);
+}
+
+/*
+ * Trees cached in the catalog are used only if they hash to their keyed
+ * id: a catalog that maps a tree id to other bytes (damaged, doctored)
+ * is ignored and the repository's copy is read.
+ */
+static void
+test_cached_tree_must_match_its_id(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *r = make_repo(f);
+	struct kl_session *s = NULL;
+	struct kl_snapshot sn;
+	struct kl_tree got;
+	struct kl_id a, b, snap;
+	struct buf *ea = buf_new(4096), *eb = buf_new(4096), *x;
+	struct kl_cat *c;
+	char *paths[] = { "/x" };
+
+	assert_non_null(ea);
+	assert_non_null(eb);
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+	tree_one(s, "alpha", &a, ea);
+	tree_one(s, "bravo", &b, eb);
+	memset(&sn, 0, sizeof(sn));
+	sn.time_s = 1700000000;
+	sn.tree = a;
+	sn.hostname = "host";
+	sn.username = "root";
+	sn.paths = paths;
+	sn.npaths = 1;
+	assert_int_equal(kl_session_commit(s, &sn, &snap), KL_OK);
+	kl_session_free(s);
+
+	/* the catalog claims tree a is bravo's bytes */
+	c = kl_repo_catalog(r);
+	assert_non_null(c);
+	assert_int_equal(kl_cat_own_begin(c, "host", paths, 1), KL_OK);
+	assert_int_equal(kl_cat_own_tree_put(c, &a, buf_data(eb),
+	    buf_size(eb)), KL_OK);
+	assert_int_equal(kl_cat_own_commit(c, &snap, &a), KL_OK);
+	x = buf_new(4096);
+	assert_int_equal(kl_cat_own_tree_get(c, &a, x), KL_OK);
+	assert_memory_equal(buf_data(x), buf_data(eb), buf_size(eb));
+	buf_free(x);
+
+	assert_int_equal(kl_repo_tree_load(r, &a, &got), KL_OK);
+	assert_int_equal(got.n, 1);
+	assert_int_equal(got.nodes[0].name_len, 5);
+	assert_memory_equal(got.nodes[0].name, "alpha", 5);
+	kl_tree_clear(&got);
+	buf_free(ea);
+	buf_free(eb);
+	kl_repo_close(r);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
 		T(test_open_with_right_passphrase_works),
+		T(test_cached_tree_must_match_its_id),
 		T(test_open_with_wrong_passphrase_is_badpass),
 		T(test_open_of_missing_repository_is_notfound),
 		T(test_init_over_existing_repository_is_exists),
