@@ -46,12 +46,14 @@ restore_report(const struct cli *c, const struct kl_restore_stats *st)
 	if (c->json)
 		printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,"
 		    "\"others\":%llu,\"bytes\":%llu,\"packs_read\":%llu,"
-		    "\"errors\":%llu,\"duration_s\":%.3f}\n",
+		    "\"bytes_fetched\":%llu,\"errors\":%llu,"
+		    "\"duration_s\":%.3f}\n",
 		    (unsigned long long)st->files, (unsigned long long)st->dirs,
 		    (unsigned long long)st->links,
 		    (unsigned long long)st->others,
 		    (unsigned long long)st->bytes,
 		    (unsigned long long)st->packs_read,
+		    (unsigned long long)st->bytes_fetched,
 		    (unsigned long long)st->errors, st->duration_s);
 	else if (c->verbose)
 		printf("packs read: %llu; hard links: %llu\n",

@@ -28,12 +28,26 @@ struct kl_restore_opts {
 	int overwrite;			/* allow a non-empty target */
 	kl_warn_fn warn;		/* per-path problems */
 	void *warn_arg;
+	/*
+	 * Optional selection in place of includes (which must then be
+	 * empty), for selections too large for a list: called with the
+	 * absolute snapshot path of every entry restore reaches (the
+	 * entries of each directory it descends into); returns 2 to restore
+	 * the entry (a directory: and descend into it), 1 to create a
+	 * directory only as the way to selected entries below it (ignored
+	 * for other types), 0 to skip it.  Restore follows the answers as
+	 * given: a selected directory's entries are asked about in turn.
+	 * Called from the calling thread only.  kluis drill uses it.
+	 */
+	int (*select)(void *arg, const char *path);
+	void *select_arg;
 };
 
 struct kl_restore_stats {
 	uint64_t files, dirs, links, others;
 	uint64_t bytes;			/* content bytes written */
 	uint64_t packs_read;
+	uint64_t bytes_fetched;		/* pack bytes read from the repository */
 	uint64_t errors;		/* paths not (fully) restored */
 	double duration_s;
 };
