@@ -73,6 +73,15 @@ const char cat_schema_sql[] =
     " errors INTEGER NOT NULL, detail TEXT);"
     "CREATE INDEX run_kind ON run(kind, start_s);";
 
+/* Schema 2: data verification records (kluis check --read-data): when
+ * each pack was last read and verified, and whether it was sound (ok =
+ * 1).  Packs never checked have no row.  Rotating subsets pick the packs
+ * checked longest ago; reports compute coverage from it. */
+static const char cat_schema2_sql[] =
+    "CREATE TABLE pack_check(pack BLOB PRIMARY KEY, checked_s INTEGER NOT"
+    " NULL, ok INTEGER NOT NULL) WITHOUT ROWID;";
+
 const char *const cat_migrations[KL_CAT_SCHEMA] = {
 	cat_schema_sql,
+	cat_schema2_sql,
 };

@@ -31,10 +31,12 @@ parse_local_time(const char *s, int64_t *out)
 	struct tm tm;
 	const char *e;
 	time_t t;
+	int day_only;
 
 	memset(&tm, 0, sizeof(tm));
 	if ((e = strptime(s, "%Y-%m-%d", &tm)) == NULL)
 		return -1;
+	day_only = *e == '\0';
 	if (*e == ' ' || *e == 'T') {
 		const char *f = strptime(e + 1, "%H:%M:%S", &tm);
 
@@ -46,10 +48,17 @@ parse_local_time(const char *s, int64_t *out)
 	}
 	if (e == NULL || *e != '\0')
 		return -1;
+	/*
+	 * A date alone means that whole day: up to the last second before
+	 * the next local midnight (mktime normalises the 32nd etc.), which on
+	 * a daylight-saving day is not midnight + 86399 s.
+	 */
+	if (day_only)
+		tm.tm_mday++;
 	tm.tm_isdst = -1;	/* the zone's rule for that date decides */
 	if ((t = mktime(&tm)) == (time_t)-1)
 		return -1;
-	*out = (int64_t)t;
+	*out = (int64_t)t - day_only;
 	return 0;
 }
 
@@ -66,8 +75,9 @@ content_hex(const uint8_t *p, char *out)
 	out[32] = '\0';
 }
 
+/* The names `ls --json` uses. */
 static const char *const type_names[] = {
-	"?", "file", "dir", "symlink", "chardev", "blockdev", "fifo", "socket",
+	"?", "file", "dir", "symlink", "chr", "blk", "fifo", "socket",
 };
 
 static const char *
@@ -188,10 +198,10 @@ found_print(void *arg, const struct kl_cat_found *f)
 	} else {
 		fmt_time_local(a, sizeof(a), f->first_time);
 		fmt_time_local(b, sizeof(b), f->last_time);
-		printf("%s  %s .. %s  %-10s %3llu version%s%s\n", f->path, a,
+		printf("%s  %s .. %s  %-10s %3llu version%s\n", f->path, a,
 		    f->in_latest ? "latest             " : b, f->host,
-		    (unsigned long long)f->versions, f->versions == 1 ? " " :
-		    "s", "");
+		    (unsigned long long)f->versions, f->versions == 1 ? "" :
+		    "s");
 	}
 	x->n++;
 	return 0;

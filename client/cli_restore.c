@@ -91,7 +91,8 @@ struct atpick {
 	int found, hosts;
 	struct kl_id id;
 	int64_t best;
-	char best_host[KL_NAME_MAX + 1], other_host[KL_NAME_MAX + 1];
+	char best_host[KL_NAME_MAX + 1], first_host[KL_NAME_MAX + 1];
+	char other_host[KL_NAME_MAX + 1];
 };
 
 /* 1 if every requested path is related to one of the snapshot's paths. */
@@ -126,10 +127,13 @@ at_pick(void *arg, const struct kl_cat_snap *s)
 	if (s->vanished || t > a->t || !snap_covers(s->paths, a->paths,
 	    a->npaths))
 		return 0;
+	/* two distinct hosts among the candidates are enough to refuse */
 	if (!a->found)
+		snprintf(a->first_host, sizeof(a->first_host), "%s", s->host);
+	else if (a->hosts < 2 && strcmp(a->first_host, s->host) != 0) {
 		snprintf(a->other_host, sizeof(a->other_host), "%s", s->host);
-	else if (strcmp(a->other_host, s->host) != 0)
-		a->hosts = 2;	/* other_host and this one differ */
+		a->hosts = 2;
+	}
 	/* listed oldest first by the client's clock; ties: the later one */
 	if (!a->found || t >= a->best) {
 		a->id = s->id;
@@ -161,8 +165,6 @@ resolve_at(struct cli *c, struct kl_repo *r, const char *const *paths,
 		    "(local time)", c->at);
 		return EXIT_USAGE;
 	}
-	if (strchr(c->at, ' ') == NULL && strchr(c->at, 'T') == NULL)
-		a.t += 86399;	/* a date alone: that whole day */
 	a.host = c->host;
 	a.paths = paths;
 	a.npaths = npaths;
@@ -182,7 +184,7 @@ resolve_at(struct cli *c, struct kl_repo *r, const char *const *paths,
 	}
 	if (c->host == NULL && a.hosts > 1) {
 		cli_err(c, "snapshots of several hosts (%s, %s) hold %s: choose "
-		    "one with --host", a.best_host, a.other_host, paths[0]);
+		    "one with --host", a.first_host, a.other_host, paths[0]);
 		return EXIT_USAGE;
 	}
 	*id = a.id;
@@ -231,11 +233,6 @@ cmd_restore(struct cli *c)
 		}
 		iv[ni] = incs[ni];
 		ni++;
-	}
-	if (c->at != NULL && ni == 0) {
-		cli_err(c, "restore --at needs the PATHs to restore (\"/\" for "
-		    "everything)");
-		return EXIT_USAGE;
 	}
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;

@@ -340,8 +340,14 @@ repo_index_file_load(struct kl_repo *r, const struct kl_id *id)
 	if (rc == KL_OK)
 		rc = kl_index_decode(buf_data(pt), buf_size(pt),
 		    INDEX_ENTRIES_MAX, &ix);
-	if (rc == KL_OK && (rc = repo_index_add(r, id, &ix)) == KL_E_CORRUPT)
-		rc = KL_E_IO;	/* the catalog's database, not the file */
+	if (rc == KL_OK && (rc = repo_index_add(r, id, &ix)) != KL_OK) {
+		/* the catalog failed, not the file: say so, and never let
+		 * it pass for a damaged index file */
+		repo_seterr(r, "%s", kl_cat_errmsg(r->cat));
+		kl_index_clear(&ix);
+		buf_free(pt);
+		return rc == KL_E_CORRUPT ? KL_E_IO : rc;
+	}
 	if (rc != KL_OK) {
 		repo_fname(KL_FT_INDEX, id, name);
 		repo_seterr(r, "%s: %s", name, kl_strerror(rc));
@@ -349,6 +355,39 @@ repo_index_file_load(struct kl_repo *r, const struct kl_id *id)
 	kl_index_clear(&ix);
 	buf_free(pt);
 	return rc;
+}
+
+int
+kl_repo_index_file_read(struct kl_repo *r, const struct kl_id *id,
+    struct kl_index *out)
+{
+	char name[REPO_FNAME_MAX];
+	struct buf *pt = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	kl_repo_clear_err(r);
+	rc = repo_sealed_get(r, KL_FT_INDEX, id, INDEX_FILE_MAX,
+	    KL_MAGIC_INDEX, r->keys->index_key, KL_OBJ_INDEX, &pt);
+	if (rc == KL_OK)
+		rc = kl_index_decode(buf_data(pt), buf_size(pt),
+		    INDEX_ENTRIES_MAX, out);
+	if (rc != KL_OK && *r->errmsg == '\0') {
+		repo_fname(KL_FT_INDEX, id, name);
+		repo_seterr(r, "%s: %s", name, rc == KL_E_CORRUPT ?
+		    "does not decrypt or decode (corrupt)" : kl_strerror(rc));
+	}
+	buf_free(pt);
+	return rc;
+}
+
+int
+kl_repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
+    uint64_t size, struct kl_blob_entry **e, size_t *n)
+{
+	*e = NULL;
+	*n = 0;
+	return repo_pack_header_read(r, id, size, e, n);
 }
 
 static int

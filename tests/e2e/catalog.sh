@@ -166,6 +166,7 @@ expect_exit 0 k backup "$SRC" --host otherhost --json
 E2E_WHAT="restore --at with two hosts and no --host" expect_exit 2 \
     k restore --at "$(date '+%Y-%m-%d %H:%M:%S')" "$SRC" --target "$WORK/at4"
 expect_stderr_contains "--host"
+expect_stderr_contains "($(hostname), otherhost)" "both hosts are named"
 expect_exit 0 k restore --at "$(date '+%Y-%m-%d %H:%M:%S')" --host otherhost \
     "$SRC/docs" --target "$WORK/at4"
 expect_exit 0 k versions "$SRC/docs/same.txt" --host otherhost --json

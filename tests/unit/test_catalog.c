@@ -452,7 +452,7 @@ test_open_newer_schema_is_replaced(void **state)
 
 	kl_cat_close(f->c);
 	f->c = NULL;
-	raw_exec(f, "UPDATE meta SET value = 2 WHERE key = 'schema'");
+	raw_exec(f, "UPDATE meta SET value = 99 WHERE key = 'schema'");
 	cat_open_ok(f, &f->c, KL_CAT_REPLACED_NEWER);
 	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
 	assert_int_equal(st.schema, KL_CAT_SCHEMA);
@@ -506,7 +506,8 @@ test_open_schema0_is_migrated(void **state)
 	    "DROP TABLE index_file; DROP TABLE pack; DROP TABLE blob;"
 	    "DROP TABLE series; DROP TABLE snapshot; DROP TABLE path;"
 	    "DROP TABLE version; DROP TABLE own_parent; DROP TABLE own_tree;"
-	    "DROP TABLE run; UPDATE meta SET value = 0 WHERE key = 'schema';"
+	    "DROP TABLE run; DROP TABLE pack_check;"
+	    "UPDATE meta SET value = 0 WHERE key = 'schema';"
 	    "INSERT INTO meta VALUES('kept', 'yes');";
 	struct fx *f = *state;
 	struct kl_id pack = mkid(9, 9);
@@ -517,11 +518,33 @@ test_open_schema0_is_migrated(void **state)
 	raw_exec(f, drop);
 	cat_open_ok(f, &f->c, KL_CAT_OPENED);
 	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
-	assert_int_equal(st.schema, 1);
+	assert_int_equal(st.schema, KL_CAT_SCHEMA);
 	assert_int_equal(raw_int(f, "SELECT count(*) FROM meta WHERE key ="
 	    " 'kept'"), 1);
 	put_blob(f->c, 1, 1, &pack, KL_BLOB_TYPE_DATA, 128, 100, 1);
 	assert_true(has_blob(f->c, 1, 1));
+}
+
+/* A schema-1 catalog (before data verification records) is migrated to
+ * 2 in place: its contents stay, the new table appears. */
+static void
+test_open_schema1_is_migrated_keeping_data(void **state)
+{
+	struct fx *f = *state;
+	struct kl_id pack = mkid(7, 7), p2 = mkid(8, 8);
+	struct kl_cat_status st;
+
+	put_blob(f->c, 3, 3, &pack, KL_BLOB_TYPE_DATA, 128, 100, 1);
+	kl_cat_close(f->c);
+	f->c = NULL;
+	raw_exec(f, "DROP TABLE pack_check;"
+	    "UPDATE meta SET value = 1 WHERE key = 'schema';");
+	cat_open_ok(f, &f->c, KL_CAT_OPENED);
+	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
+	assert_int_equal(st.schema, 2);
+	assert_true(has_blob(f->c, 3, 3));
+	assert_int_equal(kl_cat_pack_checked(f->c, &p2, 1700000000, 1), KL_OK);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM pack_check"), 1);
 }
 
 /* A migration the database does not take (a table of the new schema is
@@ -1680,6 +1703,7 @@ main(int argc, char **argv)
 		T(test_open_other_sqlite_database_is_damaged),
 		T(test_open_empty_file_is_created),
 		T(test_open_schema0_is_migrated),
+		T(test_open_schema1_is_migrated_keeping_data),
 		T(test_open_failed_migration_is_damaged),
 		T(test_open_unusable_dir_fails_without_handle),
 		T(test_temporary_catalog_works),

@@ -37,7 +37,7 @@ struct buf;
 struct kl_cat;
 
 /* Schema version this code writes; older ones are migrated step by step. */
-#define KL_CAT_SCHEMA 1
+#define KL_CAT_SCHEMA 2
 #define KL_CAT_BUSY_MS 60000
 /* "No time known" (a snapshot without a server receive time). */
 #define KL_CAT_TIME_NONE INT64_MIN
@@ -292,6 +292,22 @@ int kl_cat_run_add(struct kl_cat *c, const struct kl_cat_run *r);
 /* Runs of kind (NULL: all) that started at or after since, oldest first. */
 int kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
     int (*cb)(void *arg, const struct kl_cat_run *r), void *arg);
+
+/* ---- data verification (kluis check --read-data) ---- */
+
+/* Records that pack was read and verified at time t (UTC seconds); ok 1:
+ * sound, 0: a finding. */
+int kl_cat_pack_checked(struct kl_cat *c, const struct kl_id *pack,
+    int64_t t, int ok);
+/*
+ * Every pack the blob index names (orphans included) with its last
+ * verification: checked_s KL_CAT_TIME_NONE and ok 0 if never checked.
+ * Never-checked packs first, then by checked_s, oldest first (ties by
+ * id): the order in which rotating checks take them.
+ */
+int kl_cat_pack_check_foreach(struct kl_cat *c,
+    int (*cb)(void *arg, const struct kl_id *pack, int64_t checked_s, int ok),
+    void *arg);
 
 /* ---- operators ---- */
 
