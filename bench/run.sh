@@ -269,6 +269,23 @@ tool_restore() {
 	esac
 }
 
+# tool_check DS TOOL RUN REPO: timed verification of all data in REPO
+# (issue #5 section 5): kluis check --read-data, restic check --read-data,
+# borg check --verify-data.  Each reads every pack/segment, checks it and
+# decrypts every blob; the repository is warm in the page cache.
+tool_check() {
+	local ds=$1 tool=$2 run=$3 repo=$4 log=$LOGS/$1-$2-check-$3.log TA
+	tool_argv "$tool" "$repo"
+	case $tool in
+	kluis | restic)
+		tool_measure "$ds" "$tool" check_read_data "$run" "$log" \
+			"${TA[@]}" check --read-data ;;
+	borg)
+		tool_measure "$ds" "$tool" check_read_data "$run" "$log" \
+			borg check --verify-data "$repo" ;;
+	esac
+}
+
 # ---------------------------------------------------------------- data
 declare -A DS_PATH DS_FILES DS_BYTES
 prepare_data() {
@@ -361,6 +378,12 @@ run_dataset() {
 			nfiles=$(find "$target" -type f | wc -l)
 			if [ "$nfiles" != "${DS_FILES[$ds]}" ]; then
 				bm_log "WARNING: $tool restored $nfiles files, expected ${DS_FILES[$ds]}"
+			fi
+			# verify all data of the same repository (data set A)
+			if [ "$ds" = A ]; then
+				rm -rf -- "$target"
+				bm_cat_tree "$repo"
+				tool_check "$ds" "$tool" "$run" "$repo"
 			fi
 			rm -rf -- "$target" "$repo"
 		done
@@ -500,6 +523,34 @@ report_ssh() {
 	fi
 }
 
+# report_check: data verification throughput on data set A (issue #5
+# section 5: kluis check --read-data at least 2x restic check --read-data).
+# Throughput = the repository's size after its three backups (what each
+# tool reads and verifies) / wall time.
+report_check() {
+	local t secs size tp k_tp=- line
+	echo
+	echo "### Data verification, data set A (issue #5 section 5: kluis >= 2x restic)"
+	echo
+	echo "kluis \`check --read-data\`, restic \`check --read-data\`, borg \`check --verify-data\` on the repositories"
+	echo "of the table above (after three backups), warm page cache. Throughput = repository size / wall time."
+	echo
+	echo "| tool | seconds | repository (MB) | MB/s | CPU user+sys (s) | peak RSS (MiB) | kluis throughput / tool |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	for t in kluis restic borg; do
+		bm_have_tool "$t" || continue
+		secs=$(bm_median A "$t" check_read_data 5)
+		size=$(bm_median A "$t" repo_size_final 8)
+		tp=$(awk -v b="$size" -v s="$secs" 'BEGIN { if (s == "NA" || b == "NA" || s + 0 == 0) print "-"; else printf "%.1f", b / 1e6 / s }')
+		[ "$t" = kluis ] && k_tp=$tp
+		line="| $t | $(bm_scale "$secs" 1 2) | $(bm_scale "$size" 1000000 1) | $tp"
+		line+=" | $(bm_scale "$(bm_median A "$t" check_read_data 7)" 1 2)"
+		line+=" | $(bm_scale "$(bm_median A "$t" check_read_data 6)" 1024 1)"
+		line+=" | $(bm_ratio "$k_tp" "$tp") |"
+		echo "$line"
+	done
+}
+
 row() {	# row LABEL OP COLUMN DIVISOR DECIMALS FLOOR_OP
 	local label=$1 op=$2 col=$3 div=$4 dec=$5 floor_op=${6:-} ds=$CUR_DS
 	local k r b f line
@@ -559,6 +610,7 @@ report() {
 			row "re-backup, unchanged (s)" backup_unchanged 5 1 2
 			row "backup after ~1 % changed (s)" backup_changed_1pct 5 1 2
 			row "full restore, warm (s)" restore_full 5 1 2
+			[ "$ds" = A ] && row "check, read and verify all data, warm (s)" check_read_data 5 1 2
 			row "repository size after 1st backup (MB)" repo_size_first 8 1000000 1
 			row "repository size after 3 backups (MB)" repo_size_final 8 1000000 1
 			row "peak RSS, first backup (MiB)" backup_first_warm 6 1024 1
@@ -566,6 +618,7 @@ report() {
 			row "peak RSS, restore (MiB)" restore_full 6 1024 1
 			row "CPU user+sys, first backup (s)" backup_first_warm 7 1 2
 		done
+		printf '%s\n' "${DS_LIST[@]}" | grep -qx A && report_check
 		[ "${#SSH_LIST[@]}" -gt 0 ] && report_ssh
 		if [ -n "${CHUNKER_OUT:-}" ]; then
 			echo

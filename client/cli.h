@@ -36,6 +36,8 @@ struct cli {
 	/* command options */
 	const char *chunk_avg, *kdf, *new_password_file, *out, *label;
 	const char *host, *target, *compression, *at;
+	const char *read_data_subset, *sample, *format, *since, *metrics_file;
+	int read_data;
 	int backup_only, one_file_system, overwrite, long_list, threads;
 	struct strlist tags, excludes, exclude_files, includes, paths;
 	/* positional arguments after the command word(s) */
@@ -55,6 +57,9 @@ enum {
 	CLI_O_INCLUDE = 1u << 13, CLI_O_OVERWRITE = 1u << 14,
 	CLI_O_LONG = 1u << 15, CLI_O_PATH = 1u << 16,
 	CLI_O_THREADS = 1u << 17, CLI_O_AT = 1u << 18,
+	CLI_O_READ_DATA = 1u << 19, CLI_O_READ_DATA_SUBSET = 1u << 20,
+	CLI_O_SAMPLE = 1u << 21, CLI_O_FORMAT = 1u << 22, CLI_O_SINCE = 1u << 23,
+	CLI_O_METRICS_FILE = 1u << 24,
 };
 
 /* Prints "kluis: <message>" / "kluis: warning: ..." to stderr (always:
@@ -120,12 +125,36 @@ int cmd_versions(struct cli *c);
 int cmd_find(struct cli *c);
 int cmd_diff(struct cli *c);
 int cmd_catalog(struct cli *c);
+int cmd_check(struct cli *c);		/* cli_check.c */
+int cmd_drill(struct cli *c);		/* cli_drill.c */
+int cmd_report(struct cli *c);		/* cli_report.c */
+
+/*
+ * cli_metrics.c: Prometheus textfile-collector metrics for --metrics-file
+ * (docs/COMPLIANCE.md "Metrics").  job is "backup", "check" or "drill";
+ * m[0..n) are this run's gauges, written as kluis_<job>_<name> with the
+ * labels repository and host (--host, else the hostname), plus
+ * kluis_<job>_last_success_timestamp_seconds, _last_run_timestamp_seconds
+ * and _last_exit_code from the catalog's run history (for backups, of the
+ * same host): call it after recording the run.  The file is replaced
+ * atomically, mode 0644; nothing is written without c->metrics_file.
+ * Names must match [a-zA-Z_][a-zA-Z0-9_]* (abort otherwise).
+ * Returns EXIT_OK, or prints the error and returns EXIT_FATAL.
+ */
+struct cli_metric {
+	const char *name;	/* e.g. "duration_seconds" */
+	const char *help;
+	double value;
+};
+int cli_metrics_write(struct cli *c, struct kl_repo *r, const char *job,
+    const struct cli_metric *m, size_t n);
 
 /* cli_catalog.c: brings the catalog up to date (snapshots; with versions,
  * file versions too), printing errors; returns an exit code. */
 int cli_catalog_sync(struct cli *c, struct kl_repo *r, int versions);
 /* Parses "YYYY-MM-DD[ HH:MM[:SS]]" (also 'T' between) in the local time
- * zone into UTC seconds; 0 on success. */
+ * zone into UTC seconds; a date alone is the last second of that day.
+ * 0 on success. */
 int parse_local_time(const char *s, int64_t *out);
 /* Snapshot paths are absolute; "etc/x" means "/etc/x" (normalised). */
 int snap_path(const char *in, char *out);

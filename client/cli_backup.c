@@ -189,6 +189,32 @@ run_record(struct kl_repo *r, const struct kl_backup_opts *o,
 	free(detail);
 }
 
+/* --metrics-file (docs/COMPLIANCE.md "Metrics"); after run_record, so
+ * that the history's last run is this one. */
+static int
+metrics(struct cli *c, struct kl_repo *r, const struct kl_backup_stats *st,
+    int64_t start, int exit_code)
+{
+	struct cli_metric m[] = {
+		{ "duration_seconds", "Duration of the last backup run.",
+		    st->duration_s > 0 ? st->duration_s :
+		    (double)((int64_t)time(NULL) - start) },
+		{ "bytes", "Bytes of the files in the snapshot written.",
+		    (double)st->bytes_total },
+		{ "bytes_added", "Bytes the last backup added to the "
+		    "repository.", (double)st->bytes_added },
+		{ "files", "Files in the snapshot written.",
+		    (double)(st->files_new + st->files_changed +
+		    st->files_unmodified) },
+		{ "errors", "Source problems (unreadable files) of the last "
+		    "backup.", (double)st->warnings },
+		{ "exit_code", "Exit code of this backup run.",
+		    (double)exit_code },
+	};
+
+	return cli_metrics_write(c, r, "backup", m, sizeof(m) / sizeof(m[0]));
+}
+
 int
 cmd_backup(struct cli *c)
 {
@@ -203,8 +229,8 @@ cmd_backup(struct cli *c)
 
 	if ((rc = cli_only(c, CLI_O_TAG | CLI_O_HOST | CLI_O_EXCLUDE |
 	    CLI_O_EXCLUDE_FILE | CLI_O_ONEFS | CLI_O_COMPRESSION |
-	    CLI_O_THREADS, "backup")) || (rc = cli_nargs(c, 1, -1,
-	    "backup PATH... [options]")))
+	    CLI_O_THREADS | CLI_O_METRICS_FILE, "backup")) ||
+	    (rc = cli_nargs(c, 1, -1, "backup PATH... [options]")))
 		return rc;
 	memset(&o, 0, sizeof(o));
 	if ((rc = compression_choose(c, &o.compression)) != EXIT_OK)
@@ -247,6 +273,9 @@ cmd_backup(struct cli *c)
 			    st.warnings == 1 ? "" : "s");
 	}
 	run_record(r, &o, &st, start, rc, err);
+	if (c->metrics_file != NULL && metrics(c, r, &st, start, rc) !=
+	    EXIT_OK && rc == EXIT_OK)
+		rc = EXIT_FATAL;
 out:
 	cli_close(c, r);
 	for (i = 0; i < nkeep; i++)

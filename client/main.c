@@ -15,7 +15,8 @@ enum {
 	O_NEWPASS, O_OUT, O_LABEL, O_BACKUP_ONLY, O_TAG, O_HOST, O_EXCLUDE,
 	O_EXCLUDE_FILE, O_ONEFS, O_COMPRESSION, O_TARGET, O_INCLUDE,
 	O_OVERWRITE, O_LONG, O_PATH, O_THREADS, O_SSH_KNOWN_HOSTS, O_SSH_KEY,
-	O_SERVER_COMMAND, O_AT,
+	O_SERVER_COMMAND, O_AT, O_READ_DATA, O_READ_DATA_SUBSET, O_SAMPLE,
+	O_FORMAT, O_SINCE, O_METRICS_FILE,
 };
 
 static const struct option longopts[] = {
@@ -48,6 +49,12 @@ static const struct option longopts[] = {
 	{ "ssh-key", required_argument, NULL, O_SSH_KEY },
 	{ "server-command", required_argument, NULL, O_SERVER_COMMAND },
 	{ "at", required_argument, NULL, O_AT },
+	{ "read-data", no_argument, NULL, O_READ_DATA },
+	{ "read-data-subset", required_argument, NULL, O_READ_DATA_SUBSET },
+	{ "sample", required_argument, NULL, O_SAMPLE },
+	{ "format", required_argument, NULL, O_FORMAT },
+	{ "since", required_argument, NULL, O_SINCE },
+	{ "metrics-file", required_argument, NULL, O_METRICS_FILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -79,6 +86,10 @@ static const char usage_text[] =
     "  find PATTERN [--host H]\n"
     "  diff SNAPSHOT1 SNAPSHOT2\n"
     "  catalog status|rebuild\n"
+    "  check [--read-data | --read-data-subset N/M|P%] [--metrics-file F]\n"
+    "  drill [SNAPSHOT|latest] [--sample N|P%] [--target DIR] "
+    "[--metrics-file F]\n"
+    "  report [--format text|json|html] [--since DATE] [--out FILE]\n"
     "  cat config|snapshot ID|tree ID\n"
     "  stats\n"
     "SNAPSHOT is 'latest', a full id or a unique prefix of >= 8 hex "
@@ -115,6 +126,14 @@ set_cmd_opt(struct cli *c, int ch, const char *arg)
 	case O_TAG: c->seen |= CLI_O_TAG; return list_add(&c->tags, arg);
 	case O_HOST: c->host = arg; c->seen |= CLI_O_HOST; break;
 	case O_AT: c->at = arg; c->seen |= CLI_O_AT; break;
+	case O_READ_DATA: c->read_data = 1; c->seen |= CLI_O_READ_DATA; break;
+	case O_READ_DATA_SUBSET: c->read_data_subset = arg;
+		c->seen |= CLI_O_READ_DATA_SUBSET; break;
+	case O_SAMPLE: c->sample = arg; c->seen |= CLI_O_SAMPLE; break;
+	case O_FORMAT: c->format = arg; c->seen |= CLI_O_FORMAT; break;
+	case O_SINCE: c->since = arg; c->seen |= CLI_O_SINCE; break;
+	case O_METRICS_FILE: c->metrics_file = arg;
+		c->seen |= CLI_O_METRICS_FILE; break;
 	case O_EXCLUDE: c->seen |= CLI_O_EXCLUDE;
 		return list_add(&c->excludes, arg);
 	case O_EXCLUDE_FILE: c->seen |= CLI_O_EXCLUDE_FILE;
@@ -190,6 +209,9 @@ static const struct {
 	{ "find", cmd_find },
 	{ "diff", cmd_diff },
 	{ "catalog", cmd_catalog },
+	{ "check", cmd_check },
+	{ "drill", cmd_drill },
+	{ "report", cmd_report },
 };
 
 /* An empty variable counts as unset. */

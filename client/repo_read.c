@@ -159,6 +159,39 @@ thread_dctx(void)
 }
 
 /*
+ * And one key buffer per reading thread: sodium_malloc maps, guards and
+ * locks pages, which cost more than decrypting a tree.
+ */
+static pthread_key_t kkey;
+static pthread_once_t konce = PTHREAD_ONCE_INIT;
+
+static void
+key_free(void *p)
+{
+	kl_session_key_free(p);
+}
+
+static void
+kkey_init(void)
+{
+	pthread_key_create(&kkey, key_free);
+}
+
+static uint8_t *
+thread_key(void)
+{
+	uint8_t *k;
+
+	pthread_once(&konce, kkey_init);
+	if ((k = pthread_getspecific(kkey)) == NULL &&
+	    kl_session_key_new(&k) == KL_OK && pthread_setspecific(kkey, k)) {
+		kl_session_key_free(k);
+		k = NULL;
+	}
+	return k;
+}
+
+/*
  * A copy of the stored blob at loc from the tree cache: 1 if found.
  * Caller holds r->mu.
  */
@@ -248,8 +281,8 @@ kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 		return KL_E_NOTFOUND;
 	}
 	kl_id_hex(&loc.pack, name);
-	if ((rc = kl_session_key_new(&key)) != KL_OK)
-		return rc;
+	if ((key = thread_key()) == NULL)
+		return KL_E_NOMEM;
 	if ((rc = kl_repo_pack_key(r, &loc.pack, key)) != KL_OK)
 		goto out_quiet;
 	if (type == KL_OBJ_TREE)
@@ -267,7 +300,6 @@ kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 		    kl_strerror(rc));
 	}
 out_quiet:
-	kl_session_key_free(key);
 	buf_free(b);
 	return rc;
 }

@@ -120,6 +120,8 @@ include_state(struct rs *s)
 	size_t i, l;
 	int best = s->o->nincludes == 0 ? 2 : 0;
 
+	if (s->o->select != NULL)
+		return s->o->select(s->o->select_arg, s->snap);
 	for (i = 0; i < s->o->nincludes; i++) {
 		const char *inc = s->o->includes[i];
 

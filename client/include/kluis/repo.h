@@ -112,6 +112,26 @@ int kl_repo_index_foreach(struct kl_repo *r,
     void *arg);
 
 /*
+ * Reads one index file from the repository and decodes it into *out (free
+ * with kl_index_clear), without touching the catalog: for `kluis check`,
+ * which verifies every index file rather than trusting what the catalog
+ * loaded earlier.  KL_E_NOTFOUND: gone; KL_E_CORRUPT: its content does not
+ * match its name, or it does not decrypt or decode; KL_E_UNSUPPORTED,
+ * KL_E_LIMIT; kl_repo_errmsg names the file.  Works with any key.
+ */
+int kl_repo_index_file_read(struct kl_repo *r, const struct kl_id *id,
+    struct kl_index *out);
+/*
+ * Reads and decrypts the header of pack id (size bytes long, from a
+ * listing) with the index key: its blob entries in file order, *e
+ * malloc'd (FORMAT.md §8).  Fetches only the trailer and the header.
+ * KL_E_NOTFOUND, KL_E_CORRUPT (trailer, header or its authentication),
+ * KL_E_UNSUPPORTED, KL_E_LIMIT.  Works with any key.
+ */
+int kl_repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
+    uint64_t size, struct kl_blob_entry **e, size_t *n);
+
+/*
  * Reads a blob: locate it in the index, fetch its bytes from the pack,
  * open the pack's envelope (cached), decrypt, decode and verify its id.
  * Appends the raw content to out.  KL_E_NOTFOUND: not in the index or its

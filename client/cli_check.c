@@ -1,0 +1,350 @@
+/*
+ * kluis check (docs/CLI.md "check", docs/COMPLIANCE.md "Checks"): runs
+ * the check of restore-tools/check.c, prints its findings (text or one
+ * JSON object), records the run in the catalog and writes the metrics.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kluis/catalog.h"
+#include "kluis/check.h"
+#include "kluis/err.h"
+#include "kluis/format.h"
+#include "kluis/repo.h"
+#include "cli.h"
+
+#define SNAPS_SHOWN 20		/* snapshot ids printed per finding */
+#define PROGRESS_EVERY 0.1	/* seconds between redraws */
+#define MIB (1024.0 * 1024.0)
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One terminal line of progress per phase. */
+struct prog {
+	const char *phase;
+	double t0, last;
+	int drawn;
+};
+
+static void
+prog_end(struct prog *g)
+{
+	if (g->drawn)
+		fputc('\n', stderr);
+	g->drawn = 0;
+}
+
+static void
+check_progress(void *arg, const struct kl_check_progress *p)
+{
+	struct prog *g = arg;
+	double now = mono(), el;
+	int done = p->total > 0 && p->done >= p->total;
+
+	if (g->phase == NULL || strcmp(g->phase, p->phase) != 0) {
+		prog_end(g);
+		g->phase = p->phase;
+		g->t0 = now;
+		g->last = 0;
+	}
+	if (!done && now - g->last < PROGRESS_EVERY)
+		return;
+	g->last = now;
+	el = now - g->t0;
+	if (strcmp(p->phase, "data") == 0)
+		fprintf(stderr, "\rkluis: check: data %llu/%llu packs, "
+		    "%.1f/%.1f MiB, %.1f MiB/s ", (unsigned long long)p->done,
+		    (unsigned long long)p->total, p->bytes_done / MIB,
+		    p->bytes_total / MIB, el > 0 ? p->bytes_done / MIB / el :
+		    0.0);
+	else if (p->total > 0)
+		fprintf(stderr, "\rkluis: check: %s %llu/%llu ", p->phase,
+		    (unsigned long long)p->done, (unsigned long long)p->total);
+	else
+		fprintf(stderr, "\rkluis: check: %s %llu ", p->phase,
+		    (unsigned long long)p->done);
+	g->drawn = 1;
+	if (done)
+		prog_end(g);
+	fflush(stderr);
+}
+
+/* ---- output ---- */
+
+static void
+finding_text(const struct kl_check_finding *f)
+{
+	char hex[KL_ID_HEX_LEN + 1];
+	size_t i;
+
+	printf("%s: %s: %s\n", kl_check_kind_name(f->kind), f->object,
+	    f->detail);
+	if (f->nsnaps > 0) {
+		printf("  snapshot%s:", f->nsnaps == 1 ? "" : "s");
+		for (i = 0; i < f->nsnaps && i < SNAPS_SHOWN; i++) {
+			kl_id_hex(&f->snaps[i], hex);
+			printf(" %.8s", hex);
+		}
+		if (f->nsnaps > SNAPS_SHOWN)
+			printf(" and %zu more", f->nsnaps - SNAPS_SHOWN);
+		putchar('\n');
+	}
+	for (i = 0; i < f->npaths; i++) {
+		fputs("  affected: ", stdout);
+		fputs(f->paths[i], stdout);
+		putchar('\n');
+	}
+	if (f->more_paths > 0)
+		printf("  ... and %llu more affected path%s\n",
+		    (unsigned long long)f->more_paths,
+		    f->more_paths == 1 ? "" : "s");
+}
+
+static void
+report_text(const struct cli *c, const struct kl_check_report *rep,
+    const char *subset, int data)
+{
+	size_t i;
+
+	for (i = 0; i < rep->nf; i++)
+		finding_text(&rep->f[i]);
+	if (c->quiet)
+		return;
+	printf("checked %llu snapshot%s, %llu trees, %llu blobs in %llu "
+	    "packs, %llu index files\n", (unsigned long long)rep->snapshots,
+	    rep->snapshots == 1 ? "" : "s", (unsigned long long)rep->trees,
+	    (unsigned long long)rep->blobs, (unsigned long long)rep->packs,
+	    (unsigned long long)rep->index_files);
+	if (data)
+		printf("read %llu of %llu packs (subset %s): %.1f MiB, "
+		    "%.1f MiB/s\n", (unsigned long long)rep->packs_read,
+		    (unsigned long long)rep->packs, subset,
+		    rep->bytes_read / MIB, rep->duration_s > 0 ?
+		    rep->bytes_read / MIB / rep->duration_s : 0.0);
+	if (rep->orphan_packs > 0)
+		printf("info: %llu pack%s that no index file names and no "
+		    "snapshot needs (left by interrupted backups; the next "
+		    "backup adopts them)\n",
+		    (unsigned long long)rep->orphan_packs,
+		    rep->orphan_packs == 1 ? "" : "s");
+	if (rep->nf == 0)
+		printf("no problems found in %.1f s\n", rep->duration_s);
+	else
+		printf("%zu problem%s found in %.1f s\n", rep->nf,
+		    rep->nf == 1 ? "" : "s", rep->duration_s);
+}
+
+static void
+finding_json(const struct kl_check_finding *f)
+{
+	size_t i;
+
+	printf("{\"kind\":\"%s\",\"object\":", kl_check_kind_name(f->kind));
+	json_cstr(stdout, f->object);
+	printf(",\"detail\":");
+	json_cstr(stdout, f->detail);
+	printf(",\"snapshots\":[");
+	for (i = 0; i < f->nsnaps; i++) {
+		if (i > 0)
+			putchar(',');
+		json_id(stdout, &f->snaps[i]);
+	}
+	printf("],\"paths\":[");
+	for (i = 0; i < f->npaths; i++) {
+		if (i > 0)
+			putchar(',');
+		json_cstr(stdout, f->paths[i]);
+	}
+	printf("],\"more_paths\":%llu}", (unsigned long long)f->more_paths);
+}
+
+static void
+report_json(const struct kl_check_report *rep, const char *subset)
+{
+	size_t i;
+
+	printf("{\"findings\":[");
+	for (i = 0; i < rep->nf; i++) {
+		if (i > 0)
+			putchar(',');
+		finding_json(&rep->f[i]);
+	}
+	printf("],\"snapshots\":%llu,\"trees\":%llu,\"blobs\":%llu,"
+	    "\"packs\":%llu,\"index_files\":%llu,\"orphan_packs\":%llu,"
+	    "\"packs_read\":%llu,\"bytes_read\":%llu,\"subset\":",
+	    (unsigned long long)rep->snapshots, (unsigned long long)rep->trees,
+	    (unsigned long long)rep->blobs, (unsigned long long)rep->packs,
+	    (unsigned long long)rep->index_files,
+	    (unsigned long long)rep->orphan_packs,
+	    (unsigned long long)rep->packs_read,
+	    (unsigned long long)rep->bytes_read);
+	json_cstr(stdout, subset);
+	printf(",\"duration_s\":%.3f,\"ok\":%s}\n", rep->duration_s,
+	    rep->nf == 0 ? "true" : "false");
+}
+
+/* ---- records ---- */
+
+static void
+run_record(struct kl_repo *r, const struct kl_check_report *rep,
+    const char *subset, int64_t start, int exit_code, const char *err)
+{
+	struct kl_cat_run run;
+	struct kl_cat *cat = kl_repo_catalog(r);
+	char host[KL_NAME_MAX + 1] = "unknown";
+	char *detail = NULL;
+	size_t dlen = 0;
+	FILE *f;
+
+	if (cat == NULL)
+		return;
+	memset(&run, 0, sizeof(run));
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	run.kind = "check";
+	run.host = host;
+	run.start_s = start;
+	run.end_s = (int64_t)time(NULL);
+	run.exit_code = exit_code;
+	run.bytes = rep->bytes_read;
+	run.errors = rep->nf + (err != NULL);
+	if ((f = open_memstream(&detail, &dlen)) != NULL) {
+		fprintf(f, "{\"packs\":%llu,\"packs_read\":%llu,"
+		    "\"bytes_read\":%llu,\"findings\":%zu,\"subset\":",
+		    (unsigned long long)rep->packs,
+		    (unsigned long long)rep->packs_read,
+		    (unsigned long long)rep->bytes_read, rep->nf);
+		json_cstr(f, subset);
+		fprintf(f, ",\"coverage\":%.6f,\"duration_s\":%.3f",
+		    rep->packs > 0 ? (double)rep->packs_read /
+		    (double)rep->packs : 0.0, rep->duration_s);
+		if (err != NULL) {
+			fputs(",\"error\":", f);
+			json_cstr(f, err);
+		}
+		fputc('}', f);
+		if (fclose(f) != 0) {
+			free(detail);
+			detail = NULL;
+		}
+	}
+	run.detail = detail;
+	(void)kl_cat_run_add(cat, &run);
+	free(detail);
+}
+
+/* The run's gauges; after an error only its duration is known. */
+static int
+metrics(struct cli *c, struct kl_repo *r, const struct kl_check_report *rep,
+    int failed)
+{
+	struct cli_metric m[] = {
+		{ "findings", "Problems the last check found.",
+		    (double)rep->nf },
+		{ "packs_read", "Pack files the last check read and verified.",
+		    (double)rep->packs_read },
+		{ "bytes_read", "Bytes of pack files the last check read.",
+		    (double)rep->bytes_read },
+		{ "duration_seconds", "How long the last check took.",
+		    rep->duration_s },
+	};
+
+	if (c->metrics_file == NULL)
+		return EXIT_OK;
+	if (failed)
+		return cli_metrics_write(c, r, "check", &m[3], 1);
+	return cli_metrics_write(c, r, "check", m, sizeof(m) / sizeof(m[0]));
+}
+
+/* ---- the command ---- */
+
+static int
+options(struct cli *c, struct kl_check_opts *o)
+{
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	if ((rc = cli_only(c, CLI_O_READ_DATA | CLI_O_READ_DATA_SUBSET |
+	    CLI_O_METRICS_FILE | CLI_O_THREADS, "check")) != EXIT_OK ||
+	    (rc = cli_nargs(c, 0, 0, "check [--read-data | --read-data-subset "
+	    "N/M|P%] [--metrics-file F]")) != EXIT_OK)
+		return rc;
+	if (c->read_data && c->read_data_subset != NULL) {
+		cli_err(c, "--read-data and --read-data-subset exclude each "
+		    "other");
+		return EXIT_USAGE;
+	}
+	if (c->read_data_subset != NULL && kl_check_subset_parse(
+	    c->read_data_subset, &o->data) != KL_OK) {
+		cli_err(c, "--read-data-subset %s: give N/M (1 <= N <= M) or "
+		    "P%% (0 < P <= 100)", c->read_data_subset);
+		return EXIT_USAGE;
+	}
+	if (c->read_data)
+		o->data.mode = KL_CHECK_DATA_ALL;
+	if ((c->seen & CLI_O_THREADS) && (c->threads < 1 ||
+	    c->threads > KL_CHECK_THREADS_MAX)) {
+		cli_err(c, "--threads takes 1..%d", KL_CHECK_THREADS_MAX);
+		return EXIT_USAGE;
+	}
+	o->threads = c->threads;
+	o->now = (int64_t)time(NULL);
+	return EXIT_OK;
+}
+
+int
+cmd_check(struct cli *c)
+{
+	struct kl_check_report rep;
+	struct kl_check_opts o;
+	struct kl_repo *r = NULL;
+	struct prog g;
+	char subset[32], err[600];
+	int64_t start = (int64_t)time(NULL);
+	int rc, erc;
+
+	memset(&rep, 0, sizeof(rep));
+	memset(&g, 0, sizeof(g));
+	if ((rc = options(c, &o)) != EXIT_OK || (rc = cli_open(c, &r)) !=
+	    EXIT_OK)
+		return rc;
+	kl_check_subset_format(&o.data, subset, sizeof(subset));
+	if (!c->quiet && !c->json && isatty(STDERR_FILENO)) {
+		o.progress = check_progress;
+		o.progress_arg = &g;
+	}
+	erc = kl_check_run(r, &o, &rep);
+	prog_end(&g);
+	if (erc != KL_OK) {
+		snprintf(err, sizeof(err), "%s", *kl_repo_errmsg(r) ?
+		    kl_repo_errmsg(r) : kl_strerror(erc));
+		cli_err(c, "check failed: %s", err);
+		rc = cli_exit_for(erc);
+		run_record(r, &rep, subset, start, rc, err);
+		(void)metrics(c, r, &rep, 1);
+		goto out;
+	}
+	if (c->json)
+		report_json(&rep, subset);
+	else
+		report_text(c, &rep, subset, o.data.mode != KL_CHECK_DATA_NONE);
+	rc = rep.nf > 0 ? EXIT_FATAL : EXIT_OK;
+	run_record(r, &rep, subset, start, rc, NULL);
+	if (metrics(c, r, &rep, 0) != EXIT_OK)
+		rc = EXIT_FATAL;
+out:
+	kl_check_report_clear(&rep);
+	/* not cli_close: every damaged file it would list is a finding */
+	kl_repo_close(r);
+	return rc;
+}

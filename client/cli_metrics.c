@@ -1,0 +1,254 @@
+/*
+ * --metrics-file: Prometheus textfile-collector metrics of a backup, check
+ * or drill (docs/COMPLIANCE.md "Metrics").  The file is built in memory
+ * and replaced atomically (a temporary file in the same directory, fsync,
+ * rename): node_exporter's textfile collector must never read half a file.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kluis/catalog.h"
+#include "kluis/err.h"
+#include "kluis/format.h"
+#include "kluis/fsutil.h"
+#include "kluis/repo.h"
+#include "cli.h"
+
+#define METRIC_NAME_MAX 128
+
+/* What the run history says about job (on this host, for backups). */
+struct hist {
+	const char *job, *host;
+	int have_run, have_success;
+	int64_t last_run, last_success;
+	int last_exit;
+};
+
+/*
+ * A run counts as a success when it did what it is for: a backup that
+ * wrote its snapshot (exit 0, or 3 when some sources were unreadable -
+ * kluis_backup_errors and last_exit_code show those), a check without
+ * findings, a drill that verified every byte (exit 0).
+ */
+static int
+run_succeeded(const char *job, int exit_code)
+{
+	return exit_code == EXIT_OK || (strcmp(job, "backup") == 0 &&
+	    exit_code == EXIT_PARTIAL);
+}
+
+static int
+hist_cb(void *arg, const struct kl_cat_run *r)
+{
+	struct hist *h = arg;
+
+	/* backups are per host (--host); checks and drills per repository */
+	if (strcmp(h->job, "backup") == 0 && strcmp(r->host, h->host) != 0)
+		return 0;
+	/* oldest first: the last one seen is the newest */
+	h->have_run = 1;
+	h->last_run = r->end_s;
+	h->last_exit = r->exit_code;
+	if (run_succeeded(h->job, r->exit_code)) {
+		h->have_success = 1;
+		h->last_success = r->end_s;
+	}
+	return 0;
+}
+
+static int
+name_ok(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || *s == '\0' || strlen(s) > METRIC_NAME_MAX ||
+	    (*s >= '0' && *s <= '9'))
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/*
+ * A label value: backslash, double quote and newline escaped as the
+ * exposition format requires; the format is UTF-8, so bytes that are not
+ * become U+FFFD and other control bytes are dropped.
+ */
+static void
+label_value(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n = strlen(s), l;
+
+	fputc('"', f);
+	while (i < n) {
+		if (p[i] == '\\' || p[i] == '"') {
+			fprintf(f, "\\%c", p[i++]);
+			continue;
+		}
+		if (p[i] == '\n') {
+			fputs("\\n", f);
+			i++;
+			continue;
+		}
+		if (p[i] < 0x20 || p[i] == 0x7f) {
+			i++;
+			continue;
+		}
+		l = 0;
+		if (p[i] < 0x80)
+			l = 1;
+		else if ((p[i] & 0xe0) == 0xc0 && i + 1 < n &&
+		    (p[i + 1] & 0xc0) == 0x80 && p[i] >= 0xc2)
+			l = 2;
+		else if ((p[i] & 0xf0) == 0xe0 && i + 2 < n &&
+		    (p[i + 1] & 0xc0) == 0x80 && (p[i + 2] & 0xc0) == 0x80 &&
+		    !(p[i] == 0xe0 && p[i + 1] < 0xa0) &&
+		    !(p[i] == 0xed && p[i + 1] >= 0xa0))
+			l = 3;
+		else if ((p[i] & 0xf8) == 0xf0 && i + 3 < n &&
+		    (p[i + 1] & 0xc0) == 0x80 && (p[i + 2] & 0xc0) == 0x80 &&
+		    (p[i + 3] & 0xc0) == 0x80 && p[i] <= 0xf4 &&
+		    !(p[i] == 0xf0 && p[i + 1] < 0x90) &&
+		    !(p[i] == 0xf4 && p[i + 1] >= 0x90))
+			l = 4;
+		if (l == 0) {
+			fputs("\xef\xbf\xbd", f);
+			i++;
+		} else {
+			fwrite(p + i, 1, l, f);
+			i += l;
+		}
+	}
+	fputc('"', f);
+}
+
+/* HELP text: backslash and newline escaped. */
+static void
+help_text(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\')
+			fputs("\\\\", f);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void
+gauge(FILE *f, const char *job, const char *name, const char *help,
+    const char *repo, const char *host, double v)
+{
+	fprintf(f, "# HELP kluis_%s_%s ", job, name);
+	help_text(f, help);
+	fprintf(f, "\n# TYPE kluis_%s_%s gauge\nkluis_%s_%s{repository=",
+	    job, name, job, name);
+	label_value(f, repo);
+	fputs(",host=", f);
+	label_value(f, host);
+	/* integers exactly (bytes, timestamps); fractions to 9 digits */
+	if (v == (double)(int64_t)v && v > -9e15 && v < 9e15)
+		fprintf(f, "} %lld\n", (long long)v);
+	else
+		fprintf(f, "} %.9g\n", v);
+}
+
+static void
+history_gauges(FILE *f, const char *job, const struct hist *h,
+    const char *repo, const char *host)
+{
+	char help[256];
+
+	if (!h->have_run)
+		return;
+	snprintf(help, sizeof(help), "End of the last successful %s "
+	    "(UNIX time; 0: none recorded in this machine's catalog).", job);
+	gauge(f, job, "last_success_timestamp_seconds", help, repo, host,
+	    h->have_success ? (double)h->last_success : 0);
+	snprintf(help, sizeof(help), "End of the last %s run (UNIX time).",
+	    job);
+	gauge(f, job, "last_run_timestamp_seconds", help, repo, host,
+	    (double)h->last_run);
+	snprintf(help, sizeof(help), "Exit code of the last %s run (0 ok, 1 "
+	    "failed%s).", job, strcmp(job, "backup") == 0 ?
+	    ", 3 some sources unreadable" : strcmp(job, "check") == 0 ?
+	    " or findings" : "");
+	gauge(f, job, "last_exit_code", help, repo, host,
+	    (double)h->last_exit);
+}
+
+static int
+metrics_publish(struct cli *c, const char *data, size_t len)
+{
+	mode_t old;
+	int rc;
+
+	/* the collector runs as another user: 0644 whatever the umask */
+	old = umask(022);
+	rc = kl_file_write_atomic_path(c->metrics_file, data, len, 0, 0644);
+	umask(old);
+	if (rc != KL_OK) {
+		cli_err(c, "cannot write the metrics file %s: %s",
+		    c->metrics_file, kl_strerror(rc));
+		return EXIT_FATAL;
+	}
+	return EXIT_OK;
+}
+
+int
+cli_metrics_write(struct cli *c, struct kl_repo *r, const char *job,
+    const struct cli_metric *m, size_t n)
+{
+	struct hist h;
+	struct kl_cat *cat;
+	char host[KL_NAME_MAX + 1], repo[KL_ID_HEX_LEN + 1];
+	char *data = NULL;
+	size_t i, len = 0;
+	FILE *f;
+	int rc;
+
+	if (c->metrics_file == NULL)
+		return EXIT_OK;
+	if (!name_ok(job))
+		abort();	/* the callers pass constants */
+	for (i = 0; i < n; i++)
+		if (!name_ok(m[i].name))
+			abort();
+	snprintf(host, sizeof(host), "%s", c->host ? c->host : "");
+	if (c->host == NULL && gethostname(host, sizeof(host) - 1) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	kl_id_hex(&kl_repo_config(r)->repo_id, repo);
+	memset(&h, 0, sizeof(h));
+	h.job = job;
+	h.host = host;
+	/* without the history the run's own gauges are still worth having */
+	if ((cat = kl_repo_catalog(r)) != NULL &&
+	    kl_cat_run_foreach(cat, job, INT64_MIN, hist_cb, &h) != KL_OK)
+		memset(&h, 0, sizeof(h));
+	if ((f = open_memstream(&data, &len)) == NULL) {
+		cli_err(c, "cannot write the metrics file: out of memory");
+		return EXIT_FATAL;
+	}
+	for (i = 0; i < n; i++)
+		gauge(f, job, m[i].name, m[i].help, repo, host, m[i].value);
+	history_gauges(f, job, &h, repo, host);
+	if (fclose(f) != 0) {
+		free(data);
+		cli_err(c, "cannot write the metrics file: %s",
+		    strerror(errno));
+		return EXIT_FATAL;
+	}
+	rc = metrics_publish(c, data, len);
+	free(data);
+	return rc;
+}

@@ -1,0 +1,1652 @@
+/*
+ * kluis check (docs/COMPLIANCE.md "Checks"): the structure of a
+ * repository, the data of a selection of its packs (check_data.c), and the
+ * snapshots and paths each finding affects.
+ *
+ * The order matters.  First the repository is compared with what this
+ * client's catalog knew - index files and snapshots that are gone - because
+ * bringing the catalog up to date afterwards forgets a vanished index file.
+ * Then every index file is read from the repository and verified (the
+ * catalog's copy is not trusted), packs that no index file names are
+ * located by their own headers, every pack's size is compared with what
+ * its entries imply, every snapshot is opened and every tree parsed once.
+ * Last, if anything was found damaged, the snapshots are walked again to
+ * name the files and directories that lost something.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+#include <zstd.h>
+
+#include "kluis/backend.h"
+#include "kluis/blobcodec.h"
+#include "kluis/buf.h"
+#include "kluis/catalog.h"
+#include "kluis/err.h"
+#include "kluis/keys.h"
+#include "kluis/repo.h"
+#include "check_internal.h"
+
+#define PROGRESS_TREES 256	/* trees between progress calls */
+
+/* ---- id map ---- */
+
+/*
+ * Pack names come from the storage's listing, which a hostile server
+ * chooses: slots come from a keyed hash (SipHash) so that it cannot make
+ * every name collide.
+ */
+static size_t
+slot_of(const struct kl_id *id, size_t cap)
+{
+	static unsigned char key[crypto_shorthash_KEYBYTES];
+	static int keyed;
+	unsigned char h[crypto_shorthash_BYTES];
+
+	if (!keyed) {	/* racy but harmless: only the main thread maps */
+		randombytes_buf(key, sizeof(key));
+		keyed = 1;
+	}
+	crypto_shorthash(h, id->b, KL_ID_LEN, key);
+	return (size_t)kl_le64dec(h) & (cap - 1);
+}
+
+static int
+idmap_grow(struct idmap *m)
+{
+	struct idmap n;
+	size_t i, j;
+
+	n.cap = m->cap ? m->cap * 2 : 256;
+	n.n = m->n;
+	n.k = malloc(n.cap * sizeof(*n.k));
+	n.v = calloc(n.cap, sizeof(*n.v));
+	if (n.k == NULL || n.v == NULL) {
+		free(n.k);
+		free(n.v);
+		return KL_E_NOMEM;
+	}
+	for (i = 0; i < m->cap; i++) {
+		if (m->v[i] == 0)
+			continue;
+		for (j = slot_of(&m->k[i], n.cap); n.v[j] != 0;
+		    j = (j + 1) & (n.cap - 1))
+			;
+		n.k[j] = m->k[i];
+		n.v[j] = m->v[i];
+	}
+	free(m->k);
+	free(m->v);
+	*m = n;
+	return KL_OK;
+}
+
+int
+idmap_put(struct idmap *m, const struct kl_id *id, uint32_t v)
+{
+	size_t i;
+	int rc;
+
+	if (v == UINT32_MAX)
+		return KL_E_LIMIT;
+	if ((m->n + 1) * 4 > m->cap * 3 && (rc = idmap_grow(m)) != KL_OK)
+		return rc;
+	for (i = slot_of(id, m->cap); m->v[i] != 0; i = (i + 1) & (m->cap - 1))
+		if (memcmp(m->k[i].b, id->b, KL_ID_LEN) == 0)
+			return 0;
+	m->k[i] = *id;
+	m->v[i] = v + 1;
+	m->n++;
+	return 1;
+}
+
+int
+idmap_get(const struct idmap *m, const struct kl_id *id, uint32_t *v)
+{
+	size_t i;
+
+	if (m->cap == 0)
+		return 0;
+	for (i = slot_of(id, m->cap); m->v[i] != 0; i = (i + 1) & (m->cap - 1))
+		if (memcmp(m->k[i].b, id->b, KL_ID_LEN) == 0) {
+			*v = m->v[i] - 1;
+			return 1;
+		}
+	return 0;
+}
+
+void
+idmap_clear(struct idmap *m)
+{
+	free(m->k);
+	free(m->v);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- subsets (pure) ---- */
+
+static int
+parse_u32(const char *s, const char **end, uint32_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	while (*p >= '0' && *p <= '9' && v <= UINT32_MAX)
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	if (p == s || v > UINT32_MAX)
+		return -1;
+	*end = p;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "P" or "P.dddd" in millionths (P% of the whole: 34 -> 340000). */
+static int
+parse_percent(const char *s, uint32_t *ppm)
+{
+	const char *p;
+	uint32_t whole, frac = 0, scale = 10000;
+
+	if (parse_u32(s, &p, &whole) != 0 || whole > 100)
+		return -1;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			if (scale == 1)
+				return -1;	/* more than four decimals */
+			scale /= 10;
+			frac += (uint32_t)(*p - '0') * scale;
+		}
+		if (p[-1] == '.')
+			return -1;
+	}
+	if (strcmp(p, "%") != 0)
+		return -1;
+	*ppm = whole * 10000 + frac;
+	return *ppm > 0 && *ppm <= 1000000 ? 0 : -1;
+}
+
+int
+kl_check_subset_parse(const char *s, struct kl_check_subset *out)
+{
+	struct kl_check_subset v;
+	const char *p;
+
+	memset(&v, 0, sizeof(v));
+	if (s == NULL)
+		return KL_E_INVAL;
+	if (strchr(s, '%') != NULL) {
+		if (parse_percent(s, &v.ppm) != 0)
+			return KL_E_INVAL;
+		v.mode = KL_CHECK_DATA_PERCENT;
+	} else {
+		if (parse_u32(s, &p, &v.part) != 0 || *p != '/' ||
+		    parse_u32(p + 1, &p, &v.parts) != 0 || *p != '\0' ||
+		    v.part < 1 || v.part > v.parts ||
+		    v.parts > KL_CHECK_PARTS_MAX)
+			return KL_E_INVAL;
+		v.mode = KL_CHECK_DATA_PART;
+	}
+	*out = v;
+	return KL_OK;
+}
+
+void
+kl_check_subset_format(const struct kl_check_subset *s, char *out,
+    size_t cap)
+{
+	char frac[8];
+	int n;
+
+	switch (s->mode) {
+	case KL_CHECK_DATA_ALL:
+		snprintf(out, cap, "all");
+		return;
+	case KL_CHECK_DATA_PART:
+		snprintf(out, cap, "%u/%u", s->part, s->parts);
+		return;
+	case KL_CHECK_DATA_PERCENT:
+		snprintf(frac, sizeof(frac), "%04u", s->ppm % 10000);
+		for (n = 3; n >= 0 && frac[n] == '0'; n--)
+			frac[n] = '\0';
+		snprintf(out, cap, "%u%s%s%%", s->ppm / 10000, *frac ? "." : "",
+		    frac);
+		return;
+	default:
+		snprintf(out, cap, "none");
+	}
+}
+
+static int
+age_cmp(const void *a, const void *b)
+{
+	const struct kl_check_pack_age *x = a, *y = b;
+	int xn = x->checked_s == KL_CAT_TIME_NONE;
+	int yn = y->checked_s == KL_CAT_TIME_NONE;
+
+	if (xn != yn)
+		return xn ? -1 : 1;
+	if (!xn && x->checked_s != y->checked_s)
+		return x->checked_s < y->checked_s ? -1 : 1;
+	return kl_id_cmp(&x->id, &y->id);
+}
+
+size_t
+kl_check_subset_select(const struct kl_check_subset *s,
+    struct kl_check_pack_age *p, size_t n)
+{
+	size_t i, want = 0;
+
+	for (i = 0; i < n; i++)
+		p[i].selected = 0;
+	switch (s->mode) {
+	case KL_CHECK_DATA_ALL:
+		want = n;
+		break;
+	case KL_CHECK_DATA_PART:
+		for (i = 0; i < n && s->parts > 0; i++) {
+			p[i].selected = kl_le64dec(p[i].id.b) % s->parts ==
+			    (uint64_t)s->part - 1;
+			want += (size_t)p[i].selected;
+		}
+		return want;
+	case KL_CHECK_DATA_PERCENT:
+		if (n > 1)
+			qsort(p, n, sizeof(*p), age_cmp);
+		want = (size_t)(((uint64_t)s->ppm * n + 999999) / 1000000);
+		if (want > n)
+			want = n;
+		break;
+	default:
+		return 0;
+	}
+	for (i = 0; i < want; i++)
+		p[i].selected = 1;
+	return want;
+}
+
+const char *
+kl_check_kind_name(enum kl_check_kind k)
+{
+	switch (k) {
+	case KL_CHECK_MISSING: return "missing";
+	case KL_CHECK_CORRUPT: return "corrupt";
+	case KL_CHECK_VANISHED: return "vanished";
+	case KL_CHECK_ROLLBACK: return "rollback";
+	}
+	return "?";
+}
+
+/* ---- findings ---- */
+
+static char *
+vfmt(const char *fmt, va_list ap)
+{
+	va_list cp;
+	char *s;
+	int n;
+
+	va_copy(cp, ap);
+	n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
+		return NULL;
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
+static int
+findings_grow(struct chk *k)
+{
+	struct kl_check_report *rep = k->rep;
+	struct kl_check_finding *nf;
+	struct fpaths *nx;
+	size_t ncap;
+
+	if (rep->nf < k->f_cap)
+		return KL_OK;
+	ncap = k->f_cap ? k->f_cap * 2 : 16;
+	if ((nf = realloc(rep->f, ncap * sizeof(*nf))) == NULL)
+		return KL_E_NOMEM;
+	rep->f = nf;
+	if ((nx = realloc(k->fx, ncap * sizeof(*nx))) == NULL)
+		return KL_E_NOMEM;
+	k->fx = nx;
+	k->f_cap = ncap;
+	return KL_OK;
+}
+
+/* A new finding about object; *idx (may be NULL) gets its index. */
+static int
+finding_new(struct chk *k, enum kl_check_kind kind, const char *object,
+    uint32_t *idx, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int
+finding_new(struct chk *k, enum kl_check_kind kind, const char *object,
+    uint32_t *idx, const char *fmt, ...)
+{
+	struct kl_check_finding *f;
+	va_list ap;
+	int rc;
+
+	if ((rc = findings_grow(k)) != KL_OK)
+		return rc;
+	f = &k->rep->f[k->rep->nf];
+	memset(f, 0, sizeof(*f));
+	memset(&k->fx[k->rep->nf], 0, sizeof(k->fx[0]));
+	f->kind = kind;
+	va_start(ap, fmt);
+	f->detail = vfmt(fmt, ap);
+	va_end(ap);
+	if (f->detail == NULL || (f->object = strdup(object)) == NULL) {
+		free(f->detail);
+		return KL_E_NOMEM;
+	}
+	if (idx != NULL)
+		*idx = (uint32_t)k->rep->nf;
+	k->rep->nf++;
+	return KL_OK;
+}
+
+/* Adds snap to finding i's snapshots unless it is there. */
+static int
+finding_snap(struct chk *k, uint32_t i, const struct kl_id *snap)
+{
+	struct kl_check_finding *f = &k->rep->f[i];
+	struct kl_id *ns;
+	size_t j;
+
+	for (j = f->nsnaps; j > 0; j--)
+		if (kl_id_eq(&f->snaps[j - 1], snap))
+			return KL_OK;
+	if ((ns = realloc(f->snaps, (f->nsnaps + 1) * sizeof(*ns))) == NULL)
+		return KL_E_NOMEM;
+	f->snaps = ns;
+	f->snaps[f->nsnaps++] = *snap;
+	return KL_OK;
+}
+
+static uint64_t
+path_hash(const char *p, size_t len)
+{
+	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
+	return h != 0 ? h : 1;
+}
+
+/* 1 if h was added to the set, 0 if it was there. */
+static int
+fpaths_add(struct fpaths *s, uint64_t h)
+{
+	uint64_t *nh;
+	size_t i, j, ncap;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		ncap = s->cap ? s->cap * 2 : 64;
+		if ((nh = calloc(ncap, sizeof(*nh))) == NULL)
+			return KL_E_NOMEM;
+		for (i = 0; i < s->cap; i++) {
+			if (s->h[i] == 0)
+				continue;
+			for (j = s->h[i] & (ncap - 1); nh[j] != 0;
+			    j = (j + 1) & (ncap - 1))
+				;
+			nh[j] = s->h[i];
+		}
+		free(s->h);
+		s->h = nh;
+		s->cap = ncap;
+	}
+	for (i = h & (s->cap - 1); s->h[i] != 0; i = (i + 1) & (s->cap - 1))
+		if (s->h[i] == h)
+			return 0;
+	s->h[i] = h;
+	s->n++;
+	return 1;
+}
+
+/* Records that path of snapshot snap is affected by finding i. */
+static int
+finding_hit(struct chk *k, uint32_t i, const struct kl_id *snap,
+    const char *path, size_t len)
+{
+	struct kl_check_finding *f = &k->rep->f[i];
+	char **np;
+	int rc;
+
+	if ((rc = finding_snap(k, i, snap)) != KL_OK ||
+	    (rc = fpaths_add(&k->fx[i], path_hash(path, len))) <= 0)
+		return rc;
+	if (f->npaths >= k->paths_max) {
+		f->more_paths++;
+		return KL_OK;
+	}
+	if ((np = realloc(f->paths, (f->npaths + 1) * sizeof(*np))) == NULL)
+		return KL_E_NOMEM;
+	f->paths = np;
+	if ((f->paths[f->npaths] = strndup(path, len)) == NULL)
+		return KL_E_NOMEM;
+	f->npaths++;
+	return KL_OK;
+}
+
+void
+kl_check_report_clear(struct kl_check_report *rep)
+{
+	size_t i, j;
+
+	if (rep == NULL)
+		return;
+	for (i = 0; i < rep->nf; i++) {
+		free(rep->f[i].object);
+		free(rep->f[i].detail);
+		free(rep->f[i].snaps);
+		for (j = 0; j < rep->f[i].npaths; j++)
+			free(rep->f[i].paths[j]);
+		free(rep->f[i].paths);
+	}
+	free(rep->f);
+	memset(rep, 0, sizeof(*rep));
+}
+
+/* ---- small helpers ---- */
+
+void
+chk_pack_name(const struct kl_id *id, char *out)
+{
+	char hex[KL_ID_HEX_LEN + 1];
+
+	kl_id_hex(id, hex);
+	snprintf(out, 80, "data/%.2s/%s", hex, hex);
+}
+
+static void
+obj_name(const char *dir, const struct kl_id *id, char *out)
+{
+	char hex[KL_ID_HEX_LEN + 1];
+
+	kl_id_hex(id, hex);
+	snprintf(out, 96, "%s%s", dir, hex);
+}
+
+/* The error message of r without the object name it starts with. */
+static const char *
+errmsg_about(struct kl_repo *r, const char *object, int rc)
+{
+	const char *m = kl_repo_errmsg(r);
+	size_t n = strlen(object);
+
+	if (*m == '\0')
+		return kl_strerror(rc);
+	if (strncmp(m, object, n) == 0) {
+		m += n;
+		while (*m == ':' || *m == ' ')
+			m++;
+		if (strncmp(m, "is damaged: ", 12) == 0)
+			m += 12;
+	}
+	return *m ? m : kl_strerror(rc);
+}
+
+/* Damage to a repository object, which is a finding; anything else
+ * stops the check. */
+static int
+is_damage(int rc)
+{
+	return rc == KL_E_CORRUPT || rc == KL_E_NOTFOUND ||
+	    rc == KL_E_UNSUPPORTED || rc == KL_E_LIMIT;
+}
+
+static void
+fmt_utc(int64_t t, char *out, size_t cap)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t == KL_CAT_TIME_NONE || gmtime_r(&tt, &tm) == NULL)
+		snprintf(out, cap, "at an unknown time");
+	else
+		strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static void
+progress(struct chk *k, const char *phase, uint64_t done, uint64_t total)
+{
+	struct kl_check_progress p;
+
+	if (k->o->progress == NULL)
+		return;
+	memset(&p, 0, sizeof(p));
+	p.phase = phase;
+	p.done = done;
+	p.total = total;
+	k->o->progress(k->o->progress_arg, &p);
+}
+
+int
+cscratch_init(struct cscratch *s)
+{
+	memset(s, 0, sizeof(*s));
+	if ((s->dctx = ZSTD_createDCtx()) == NULL ||
+	    (s->raw = buf_new(KL_BLOB_RAW_MAX)) == NULL)
+		return KL_E_NOMEM;
+	return kl_session_key_new(&s->key);
+}
+
+void
+cscratch_clear(struct cscratch *s)
+{
+	ZSTD_freeDCtx(s->dctx);
+	buf_free(s->raw);
+	free(s->pt);
+	kl_session_key_free(s->key);
+	memset(s, 0, sizeof(*s));
+}
+
+int
+chk_blob_open(const struct kl_keys *keys, const struct centry *e,
+    const uint8_t *stored, struct cscratch *s)
+{
+	struct kl_id got;
+	size_t pt_len;
+	uint8_t *np;
+	int rc;
+
+	buf_reset(s->raw);
+	if (e->stored_len < KL_AEAD_OVERHEAD + KL_BLOB_HDR_LEN)
+		return KL_E_CORRUPT;
+	pt_len = e->stored_len - KL_AEAD_OVERHEAD;
+	if (pt_len > s->pt_cap) {
+		if ((np = realloc(s->pt, pt_len)) == NULL)
+			return KL_E_NOMEM;
+		s->pt = np;
+		s->pt_cap = pt_len;
+	}
+	if ((rc = kl_aead_open(s->key, &keys->repo_id, e->type, &e->id,
+	    stored, e->stored_len, s->pt)) != KL_OK ||
+	    (rc = kl_blob_decode(s->dctx, s->pt, pt_len, KL_BLOB_RAW_MAX,
+	    s->raw)) != KL_OK)
+		return rc;
+	if (buf_size(s->raw) != e->raw_len)
+		return KL_E_CORRUPT;
+	kl_blob_id(keys, buf_data(s->raw), buf_size(s->raw), &got);
+	return kl_id_eq(&got, &e->id) ? KL_OK : KL_E_CORRUPT;
+}
+
+int
+chk_pack_key(const struct kl_keys *keys, const uint8_t *p, size_t len,
+    uint8_t *key)
+{
+	const uint8_t *env;
+	struct buf v;
+	int rc;
+
+	if (len < KL_PACK_PREAMBLE_LEN)
+		return KL_E_CORRUPT;
+	buf_view_init(&v, p, KL_PACK_PREAMBLE_LEN);
+	if ((rc = kl_file_hdr_get(&v, KL_MAGIC_PACK)) != KL_OK ||
+	    (rc = buf_get_ptr(&v, KL_ENVELOPE_LEN, &env)) != KL_OK)
+		return rc;
+	return kl_envelope_open(keys, env, key);
+}
+
+/* ---- packs and blob locations ---- */
+
+static int
+pack_ref(struct chk *k, const struct kl_id *id, uint32_t *out)
+{
+	struct cpack *np;
+	int rc;
+
+	if (idmap_get(&k->pmap, id, out))
+		return KL_OK;
+	if (k->npacks == k->packs_cap) {
+		size_t ncap = k->packs_cap ? k->packs_cap * 2 : 256;
+
+		if ((np = realloc(k->packs, ncap * sizeof(*np))) == NULL)
+			return KL_E_NOMEM;
+		k->packs = np;
+		k->packs_cap = ncap;
+	}
+	if ((rc = idmap_put(&k->pmap, id, (uint32_t)k->npacks)) < 0)
+		return rc;
+	np = &k->packs[k->npacks];
+	memset(np, 0, sizeof(*np));
+	np->id = *id;
+	np->checked_s = KL_CAT_TIME_NONE;
+	*out = (uint32_t)k->npacks++;
+	return KL_OK;
+}
+
+static int
+entry_add(struct chk *k, uint32_t pack, const struct kl_blob_entry *be,
+    int orphan)
+{
+	struct centry *ne;
+
+	if (k->ne == k->e_cap) {
+		size_t ncap = k->e_cap ? k->e_cap * 2 : 1024;
+
+		if (ncap >= UINT32_MAX)
+			return KL_E_LIMIT;
+		if ((ne = realloc(k->e, ncap * sizeof(*ne))) == NULL)
+			return KL_E_NOMEM;
+		k->e = ne;
+		k->e_cap = ncap;
+	}
+	ne = &k->e[k->ne++];
+	memset(ne, 0, sizeof(*ne));
+	ne->id = be->id;
+	ne->pack = pack;
+	ne->type = be->type;
+	ne->offset = be->offset;
+	ne->stored_len = be->stored_len;
+	ne->raw_len = be->raw_len;
+	ne->orphan = (uint8_t)orphan;
+	return KL_OK;
+}
+
+static int
+list_pack(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+{
+	struct chk *k = arg;
+	struct kl_id id;
+	uint32_t i;
+	int rc;
+
+	(void)mtime_s;
+	if (kl_id_parse(name, &id) != KL_OK)
+		return 0;
+	if ((rc = pack_ref(k, &id, &i)) != KL_OK)
+		return rc;
+	k->packs[i].listed = 1;
+	k->packs[i].size = size;
+	return 0;
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	return kl_id_cmp(a, b);
+}
+
+/* ---- index files ---- */
+
+/* Index files the catalog loaded earlier that are gone. */
+static int
+index_vanished(struct chk *k, const struct kl_id *ids, size_t n)
+{
+	struct kl_id *known = NULL;
+	char name[96];
+	size_t i, nk;
+	int rc;
+
+	if ((rc = kl_cat_index_list(k->cat, &known, &nk)) != KL_OK) {
+		kl_repo_seterr(k->r, "catalog: %s", kl_cat_errmsg(k->cat));
+		return rc;
+	}
+	for (i = 0; i < nk && rc == KL_OK; i++) {
+		if (n > 0 && bsearch(&known[i], ids, n, sizeof(*ids),
+		    id_cmp) != NULL)
+			continue;
+		obj_name("index/", &known[i], name);
+		rc = finding_new(k, KL_CHECK_MISSING, name, NULL, "this "
+		    "client's catalog loaded it earlier and it is gone from "
+		    "the repository: deleted, or the repository was put back "
+		    "to an older state");
+	}
+	free(known);
+	return rc;
+}
+
+static int
+index_file_check(struct chk *k, const struct kl_id *id)
+{
+	struct kl_index ix;
+	char name[96];
+	uint32_t pi;
+	size_t i, j;
+	int rc;
+
+	rc = kl_repo_index_file_read(k->r, id, &ix);
+	if (is_damage(rc)) {
+		obj_name("index/", id, name);
+		return finding_new(k, rc == KL_E_NOTFOUND ? KL_CHECK_MISSING :
+		    KL_CHECK_CORRUPT, name, NULL, "cannot be read: %s; the "
+		    "packs it names are located by their own headers",
+		    errmsg_about(k->r, name, rc));
+	}
+	for (i = 0; i < ix.n && rc == KL_OK; i++) {
+		if ((rc = pack_ref(k, &ix.packs[i].pack_id, &pi)) != KL_OK)
+			break;
+		k->packs[pi].indexed = 1;
+		for (j = 0; j < ix.packs[i].n && rc == KL_OK; j++)
+			rc = entry_add(k, pi, &ix.packs[i].e[j], 0);
+	}
+	kl_index_clear(&ix);
+	return rc;
+}
+
+static int
+index_phase(struct chk *k)
+{
+	struct kl_id *ids = NULL;
+	size_t i, n;
+	int rc;
+
+	if ((rc = kl_repo_list_ids(k->r, KL_FT_INDEX, &ids, &n)) != KL_OK) {
+		kl_repo_seterr(k->r, "listing index/: %s", kl_strerror(rc));
+		return rc;
+	}
+	if (n > 1)
+		qsort(ids, n, sizeof(*ids), id_cmp);
+	k->rep->index_files = n;
+	if ((rc = index_vanished(k, ids, n)) != KL_OK)
+		goto out;
+	for (i = 0; i < n && rc == KL_OK; i++) {
+		rc = index_file_check(k, &ids[i]);
+		progress(k, "index", i + 1, n);
+	}
+out:
+	free(ids);
+	return rc;
+}
+
+/* Packs no index file names: their blobs, from their own headers. */
+static int
+orphans_phase(struct chk *k)
+{
+	struct kl_blob_entry *e;
+	size_t i, j, n;
+	int rc = KL_OK;
+
+	for (i = 0; i < k->npacks && rc == KL_OK; i++) {
+		struct cpack *p = &k->packs[i];
+
+		if (!p->listed || p->indexed)
+			continue;
+		rc = kl_repo_pack_header_read(k->r, &p->id, p->size, &e, &n);
+		if (rc == KL_E_NOTFOUND) {
+			p->gone = 1;	/* gone since the listing */
+			rc = KL_OK;
+		} else if (is_damage(rc)) {
+			p->orphan_err = (int8_t)rc;
+			rc = KL_OK;
+		} else {
+			for (j = 0; j < n && rc == KL_OK; j++)
+				rc = entry_add(k, (uint32_t)i, &e[j], 1);
+		}
+		free(e);
+	}
+	return rc;
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct centry *x = a, *y = b;
+
+	if (x->pack != y->pack)
+		return x->pack < y->pack ? -1 : 1;
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	if (x->orphan != y->orphan)
+		return x->orphan < y->orphan ? -1 : 1;
+	return kl_id_cmp(&x->id, &y->id);
+}
+
+/* One pack's entries e[first, first + n): extent, trees, expected size. */
+static void
+pack_extent(struct chk *k, struct cpack *p)
+{
+	uint64_t sum = 0, end = 0;
+	size_t i;
+
+	p->tree_lo = UINT32_MAX;
+	p->tree_hi = 0;
+	for (i = p->first; i < p->first + p->n; i++) {
+		const struct centry *e = &k->e[i];
+		uint64_t x = (uint64_t)e->offset + e->stored_len;
+
+		sum += e->stored_len;
+		if (x > end)
+			end = x;
+		if (e->type == KL_BLOB_TYPE_TREE) {
+			if (e->offset < p->tree_lo)
+				p->tree_lo = e->offset;
+			if (x > p->tree_hi)
+				p->tree_hi = (uint32_t)x;
+		}
+	}
+	p->end = end;
+	/*
+	 * Blobs lie back to back after the preamble (FORMAT.md §8), then
+	 * come the header (padme(4 + 45 n) plus the AEAD's 40 bytes) and
+	 * the trailer: client/repo_pack.c pack_buf_new.  Only if the entries
+	 * are contiguous are they all of the pack's blobs.
+	 */
+	if (p->n > 0 && k->e[p->first].offset == KL_PACK_PREAMBLE_LEN &&
+	    end == KL_PACK_PREAMBLE_LEN + sum)
+		p->expect = end + kl_padme(4 + (uint64_t)KL_ENTRY_LEN * p->n) +
+		    KL_AEAD_OVERHEAD + KL_PACK_TRAILER_LEN;
+}
+
+/* Maps every blob id to one location: index-named packs in the
+ * repository first, then index-named ones that are gone, then orphans. */
+static int
+blobs_map(struct chk *k)
+{
+	size_t i;
+	int pass, rc, take;
+
+	for (pass = 0; pass < 3; pass++) {
+		for (i = 0; i < k->ne; i++) {
+			const struct centry *e = &k->e[i];
+			const struct cpack *p = &k->packs[e->pack];
+
+			take = pass == 0 ? !e->orphan && p->listed :
+			    pass == 1 ? !e->orphan && !p->listed : e->orphan;
+			if (take && (rc = idmap_put(&k->bmap, &e->id,
+			    (uint32_t)i)) < 0)
+				return rc;
+		}
+	}
+	k->rep->blobs = k->bmap.n;
+	return KL_OK;
+}
+
+/* Sorts and deduplicates the locations, and sizes every pack. */
+static int
+entries_finish(struct chk *k)
+{
+	size_t i, w = 0;
+
+	if (k->ne > 1)
+		qsort(k->e, k->ne, sizeof(*k->e), entry_cmp);
+	for (i = 0; i < k->ne; i++) {
+		/* index files that name a pack twice name it identically */
+		if (w > 0 && k->e[w - 1].pack == k->e[i].pack &&
+		    k->e[w - 1].offset == k->e[i].offset &&
+		    kl_id_eq(&k->e[w - 1].id, &k->e[i].id))
+			continue;
+		k->e[w++] = k->e[i];
+	}
+	k->ne = w;
+	for (i = 0; i < k->ne; i++) {
+		struct cpack *p = &k->packs[k->e[i].pack];
+
+		if (p->n == 0)
+			p->first = i;
+		p->n++;
+	}
+	for (i = 0; i < k->npacks; i++) {
+		struct cpack *p = &k->packs[i];
+
+		pack_extent(k, p);
+		if (p->listed)
+			k->rep->packs++;
+		if (p->listed && p->indexed && (p->expect ? p->size !=
+		    p->expect : p->size < p->end))
+			p->size_bad = 1;
+	}
+	return blobs_map(k);
+}
+
+/* ---- snapshots and the catalog ---- */
+
+static int
+snap_id_cmp(const void *a, const void *b)
+{
+	return kl_id_cmp(&((const struct csnap *)a)->id,
+	    &((const struct csnap *)b)->id);
+}
+
+static int
+snap_time_cmp(const void *a, const void *b)
+{
+	const struct csnap *x = a, *y = b;
+
+	if (x->time_s != y->time_s)
+		return x->time_s < y->time_s ? -1 : 1;
+	if (x->time_ns != y->time_ns)
+		return x->time_ns < y->time_ns ? -1 : 1;
+	return kl_id_cmp(&x->id, &y->id);
+}
+
+struct tamper {
+	struct chk *k;
+	int rc;
+	int64_t newest_gone;
+	struct kl_id gone_id;
+	char gone_host[KL_NAME_MAX + 1];
+};
+
+/* A snapshot the catalog knows: is it still in the repository? */
+static int
+tamper_snap(void *arg, const struct kl_cat_snap *s)
+{
+	struct tamper *t = arg;
+	struct chk *k = t->k;
+	struct csnap key;
+	char name[96], taken[40], recv[40];
+	uint32_t fi;
+	int64_t when;
+
+	key.id = s->id;
+	if (k->nsnaps > 0 && bsearch(&key, k->snaps, k->nsnaps,
+	    sizeof(key), snap_id_cmp) != NULL)
+		return 0;
+	obj_name("snapshots/", &s->id, name);
+	fmt_utc(s->time_s, taken, sizeof(taken));
+	fmt_utc(s->recv_s, recv, sizeof(recv));
+	if ((t->rc = finding_new(k, KL_CHECK_VANISHED, name, &fi, "snapshot "
+	    "of host %s taken %s (received %s), known to this client's "
+	    "catalog, is gone from the repository", s->host, taken,
+	    recv)) != KL_OK || (t->rc = finding_snap(k, fi, &s->id)) != KL_OK)
+		return t->rc;
+	when = kl_cat_snap_time(s);
+	if (kl_id_is_zero(&t->gone_id) || when > t->newest_gone) {
+		t->newest_gone = when;
+		t->gone_id = s->id;
+		snprintf(t->gone_host, sizeof(t->gone_host), "%s", s->host);
+	}
+	return 0;
+}
+
+/*
+ * Snapshots the catalog knew that are gone; and whether the repository
+ * went back in time: its newest snapshot older than one the catalog saw.
+ */
+static int
+tamper_phase(struct chk *k)
+{
+	struct tamper t;
+	char hex[KL_ID_HEX_LEN + 1], a[40], b[40];
+	int64_t newest = KL_CAT_TIME_NONE;
+	size_t i;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	t.k = k;
+	rc = kl_cat_snap_foreach(k->cat, NULL, 1, tamper_snap, &t);
+	if (t.rc != KL_OK)
+		return t.rc;
+	if (rc != KL_OK) {
+		kl_repo_seterr(k->r, "catalog: %s", kl_cat_errmsg(k->cat));
+		return rc;
+	}
+	if (kl_id_is_zero(&t.gone_id))
+		return KL_OK;
+	for (i = 0; i < k->nsnaps; i++)
+		if (newest == KL_CAT_TIME_NONE || k->snaps[i].recv_s > newest)
+			newest = k->snaps[i].recv_s;
+	if (newest != KL_CAT_TIME_NONE && newest >= t.newest_gone)
+		return KL_OK;
+	kl_id_hex(&t.gone_id, hex);
+	fmt_utc(newest, a, sizeof(a));
+	fmt_utc(t.newest_gone, b, sizeof(b));
+	return finding_new(k, KL_CHECK_ROLLBACK, "repository", NULL, "%s%s, "
+	    "but this client's catalog saw snapshot %.8s of host %s received "
+	    "%s: the repository went back in time (put back from an older "
+	    "copy, or its newest snapshots were deleted)", newest ==
+	    KL_CAT_TIME_NONE ? "it has no snapshots" : "its newest snapshot "
+	    "was received ", newest == KL_CAT_TIME_NONE ? "" : a, hex,
+	    t.gone_host, b);
+}
+
+/* Opens one snapshot, and records it in the catalog if new there. */
+static int
+snap_open(struct chk *k, struct csnap *cs)
+{
+	struct kl_snapshot s;
+	char name[96];
+	uint32_t fi;
+	int rc, has;
+
+	rc = kl_repo_snapshot_load(k->r, &cs->id, &s);
+	if (is_damage(rc)) {
+		obj_name("snapshots/", &cs->id, name);
+		if ((rc = finding_new(k, rc == KL_E_NOTFOUND ?
+		    KL_CHECK_MISSING : KL_CHECK_CORRUPT, name, &fi, "cannot "
+		    "be read: %s; the backup it recorded is lost",
+		    errmsg_about(k->r, name, rc))) == KL_OK)
+			rc = finding_snap(k, fi, &cs->id);
+		return rc;
+	}
+	if (rc != KL_OK)
+		return rc;
+	cs->ok = 1;
+	cs->tree = s.tree;
+	cs->time_s = s.time_s;
+	cs->time_ns = s.time_ns;
+	k->rep->snapshots++;
+	if ((has = kl_cat_snap_has(k->cat, &cs->id)) == 0)
+		rc = kl_cat_snap_add(k->cat, &cs->id, &s, cs->recv_s);
+	else if (has < 0)
+		rc = has;
+	if (rc != KL_OK)
+		kl_repo_seterr(k->r, "catalog: %s", kl_cat_errmsg(k->cat));
+	kl_snapshot_clear(&s);
+	return rc;
+}
+
+static int
+snap_phase(struct chk *k)
+{
+	struct kl_id *ids = NULL;
+	int64_t *recv = NULL;
+	size_t i, n;
+	int rc;
+
+	if ((rc = kl_repo_snapshot_times(k->r, &ids, &recv, &n)) != KL_OK)
+		return rc;
+	if (n > 0 && (k->snaps = calloc(n, sizeof(*k->snaps))) == NULL) {
+		rc = KL_E_NOMEM;
+		goto out;
+	}
+	k->nsnaps = n;
+	for (i = 0; i < n; i++) {
+		k->snaps[i].id = ids[i];
+		k->snaps[i].recv_s = recv[i];
+	}
+	if (n > 1)
+		qsort(k->snaps, n, sizeof(*k->snaps), snap_id_cmp);
+	if ((rc = tamper_phase(k)) != KL_OK)
+		goto out;
+	for (i = 0; i < n && rc == KL_OK; i++) {
+		rc = snap_open(k, &k->snaps[i]);
+		progress(k, "snapshots", i + 1, n);
+	}
+	for (i = 0; i < n; i++)
+		ids[i] = k->snaps[i].id;
+	if (rc == KL_OK && (rc = kl_cat_snap_mark_vanished(k->cat, ids, n,
+	    NULL)) != KL_OK)
+		kl_repo_seterr(k->r, "catalog: %s", kl_cat_errmsg(k->cat));
+	if (n > 1)
+		qsort(k->snaps, n, sizeof(*k->snaps), snap_time_cmp);
+out:
+	free(ids);
+	free(recv);
+	return rc;
+}
+
+/* ---- trees ---- */
+
+/* The stored bytes of tree blob e, from a cached range of its pack. */
+static int
+tree_bytes(struct chk *k, const struct centry *e, const uint8_t **out)
+{
+	struct kl_backend *be = kl_repo_backend(k->r);
+	const struct cpack *p = &k->packs[e->pack];
+	char hex[KL_ID_HEX_LEN + 1];
+	struct trange *t;
+	struct buf *b = NULL;
+	uint32_t lo, hi;
+	unsigned i;
+	int rc;
+
+	for (i = 0; i < CHK_TREE_CACHE; i++) {
+		t = &k->tr[i];
+		if (t->b != NULL && t->pack == e->pack && e->offset >= t->lo &&
+		    (uint64_t)e->offset - t->lo + e->stored_len <=
+		    buf_size(t->b)) {
+			*out = buf_data(t->b) + (e->offset - t->lo);
+			return KL_OK;
+		}
+	}
+	/* all tree blobs of the pack in one request, as restores do */
+	lo = p->tree_lo;
+	hi = p->tree_hi;
+	if (lo > e->offset || hi < e->offset + e->stored_len ||
+	    hi - lo > CHK_TREE_RANGE_MAX) {
+		lo = e->offset;
+		hi = e->offset + e->stored_len;
+	}
+	kl_id_hex(&p->id, hex);
+	rc = be->ops->get(be->ctx, KL_FT_DATA, hex, lo, hi - lo, hi - lo, &b);
+	if (rc == KL_E_CORRUPT && (lo != e->offset ||
+	    hi != e->offset + e->stored_len)) {
+		/* a truncated pack: the blobs before the cut still count */
+		lo = e->offset;
+		hi = e->offset + e->stored_len;
+		rc = be->ops->get(be->ctx, KL_FT_DATA, hex, lo, hi - lo,
+		    hi - lo, &b);
+	}
+	if (rc != KL_OK)
+		return rc;
+	t = &k->tr[k->tr_next++ % CHK_TREE_CACHE];
+	buf_free(t->b);
+	t->pack = e->pack;
+	t->lo = lo;
+	t->b = b;
+	*out = buf_data(b) + (e->offset - lo);
+	return KL_OK;
+}
+
+/* A blob that snapshots use has no usable location. */
+static int
+blob_missing(struct chk *k, const struct kl_id *id, uint8_t type,
+    const struct centry *other)
+{
+	char name[96], hex[KL_ID_HEX_LEN + 1];
+	uint32_t fi;
+	int rc;
+
+	if (idmap_get(&k->miss, id, &fi))
+		return KL_OK;
+	kl_id_hex(id, hex);
+	snprintf(name, sizeof(name), "blob %s", hex);
+	if (other != NULL)
+		rc = finding_new(k, KL_CHECK_CORRUPT, name, &fi, "snapshots "
+		    "use it as a %s blob, but the index lists it as a %s blob",
+		    type == KL_BLOB_TYPE_TREE ? "tree" : "data",
+		    other->type == KL_BLOB_TYPE_TREE ? "tree" : "data");
+	else
+		rc = finding_new(k, KL_CHECK_MISSING, name, &fi, "a %s blob "
+		    "that snapshots use is in no index file and in no pack "
+		    "header", type == KL_BLOB_TYPE_TREE ? "tree" : "data");
+	if (rc == KL_OK && (rc = idmap_put(&k->miss, id, fi)) > 0)
+		rc = KL_OK;
+	return rc;
+}
+
+/*
+ * Reads tree id.  A damaged or missing tree is not an error: with record
+ * set it is noted (the blob's error, or a finding for a blob with no
+ * location) and KL_E_NOTFOUND is returned for the caller to skip it.
+ */
+static int
+tree_read(struct chk *k, struct cscratch *s, const struct kl_id *id,
+    int record, struct kl_tree *out)
+{
+	const uint8_t *stored;
+	struct centry *e;
+	uint32_t ei;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!idmap_get(&k->bmap, id, &ei))
+		return record && (rc = blob_missing(k, id, KL_BLOB_TYPE_TREE,
+		    NULL)) != KL_OK ? rc : KL_E_NOTFOUND;
+	e = &k->e[ei];
+	if (e->type != KL_BLOB_TYPE_TREE)
+		return record && (rc = blob_missing(k, id, KL_BLOB_TYPE_TREE,
+		    e)) != KL_OK ? rc : KL_E_NOTFOUND;
+	if (record) {
+		e->referenced = 1;
+		k->packs[e->pack].needed = 1;
+	}
+	if (!k->packs[e->pack].listed || k->packs[e->pack].gone ||
+	    e->err != 0)
+		return KL_E_NOTFOUND;
+	rc = kl_repo_pack_key(k->r, &k->packs[e->pack].id, s->key);
+	if (rc == KL_OK)
+		rc = tree_bytes(k, e, &stored);
+	if (rc == KL_OK)
+		rc = chk_blob_open(k->keys, e, stored, s);
+	if (rc == KL_OK)
+		rc = kl_tree_decode(buf_data(s->raw), buf_size(s->raw), out);
+	if (is_damage(rc)) {
+		if (record)
+			e->err = (int8_t)rc;
+		rc = KL_E_NOTFOUND;
+	}
+	return rc;
+}
+
+/* A blob a tree names: it must have a location of the right type. */
+static int
+blob_ref(struct chk *k, const struct kl_id *id, uint8_t type)
+{
+	struct centry *e;
+	uint32_t ei;
+
+	if (!idmap_get(&k->bmap, id, &ei))
+		return blob_missing(k, id, type, NULL);
+	e = &k->e[ei];
+	if (e->type != type)
+		return blob_missing(k, id, type, e);
+	e->referenced = 1;
+	k->packs[e->pack].needed = 1;
+	return KL_OK;
+}
+
+/* Parses tree id and everything below it, each tree once. */
+static int
+walk_structure(struct chk *k, struct cscratch *s, const struct kl_id *id)
+{
+	struct kl_tree t;
+	size_t i, j;
+	int rc;
+
+	if ((rc = idmap_put(&k->seen, id, 0)) <= 0)
+		return rc;
+	if ((rc = tree_read(k, s, id, 1, &t)) != KL_OK)
+		return rc == KL_E_NOTFOUND ? KL_OK : rc;
+	if (++k->rep->trees % PROGRESS_TREES == 0)
+		progress(k, "trees", k->rep->trees, 0);
+	for (i = 0; i < t.n && rc == KL_OK; i++) {
+		const struct kl_node *n = &t.nodes[i];
+
+		if (n->type == KL_NODE_FILE)
+			for (j = 0; j < n->nchunks && rc == KL_OK; j++)
+				rc = blob_ref(k, &n->chunks[j],
+				    KL_BLOB_TYPE_DATA);
+		else if (n->type == KL_NODE_DIR)
+			rc = walk_structure(k, s, &n->subtree);
+	}
+	kl_tree_clear(&t);
+	return rc;
+}
+
+static int
+trees_phase(struct chk *k, struct cscratch *s)
+{
+	size_t i;
+	int rc = KL_OK;
+
+	for (i = 0; i < k->nsnaps && rc == KL_OK; i++)
+		if (k->snaps[i].ok)
+			rc = walk_structure(k, s, &k->snaps[i].tree);
+	if (rc == KL_OK && k->rep->trees > 0)
+		progress(k, "trees", k->rep->trees, k->rep->trees);
+	return rc;
+}
+
+/* ---- conclusions per pack ---- */
+
+/* Appends "; text" (or text) to the bounded string d. */
+static void
+det_add(char *d, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+det_add(char *d, size_t cap, const char *fmt, ...)
+{
+	size_t len = strlen(d);
+	va_list ap;
+
+	if (len > 0 && len + 2 < cap) {
+		memcpy(d + len, "; ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(d + len, cap - len, fmt, ap);
+	va_end(ap);
+}
+
+/* The first blob of p that did not verify, and how many did not. */
+static uint32_t
+pack_bad_blobs(struct chk *k, const struct cpack *p, const struct centry **f)
+{
+	uint32_t n = 0;
+	size_t i;
+
+	*f = NULL;
+	for (i = p->first; i < p->first + p->n; i++) {
+		if (k->e[i].err == 0)
+			continue;
+		if (n++ == 0)
+			*f = &k->e[i];
+	}
+	return n + p->nbad;
+}
+
+/* What is wrong with a pack in the repository, into d; 1 if corrupt. */
+static int
+pack_problems(struct chk *k, const struct cpack *p, char *d, size_t cap)
+{
+	const struct centry *f;
+	char hex[KL_ID_HEX_LEN + 1];
+	uint32_t nbad;
+	size_t len;
+
+	if (p->orphan_err != 0)
+		det_add(d, cap, "no index file names it and its header cannot "
+		    "be read (%s)", kl_strerror(p->orphan_err));
+	/* a pack read whole with a sound header is as long as it says */
+	if (p->size_bad && !(p->read && p->hdr_err == 0 && !p->hash_bad)) {
+		if (p->expect)
+			det_add(d, cap, "it is %llu bytes, its index entries "
+			    "make it %llu", (unsigned long long)p->size,
+			    (unsigned long long)p->expect);
+		else
+			det_add(d, cap, "it is %llu bytes, its index entries "
+			    "reach byte %llu", (unsigned long long)p->size,
+			    (unsigned long long)p->end);
+	}
+	if (p->hash_bad)
+		det_add(d, cap, "content does not match its name");
+	if (p->hdr_err != 0)
+		det_add(d, cap, "its header cannot be read (%s)",
+		    kl_strerror(p->hdr_err));
+	if (p->hdr_mismatch)
+		det_add(d, cap, "its header does not list the blobs the index "
+		    "lists (%u not in the index)", p->hdr_extra);
+	if (p->key_err != 0)
+		det_add(d, cap, "its session envelope does not open (%s)",
+		    kl_strerror(p->key_err));
+	if ((nbad = pack_bad_blobs(k, p, &f)) > 0 && f != NULL) {
+		kl_id_hex(&f->id, hex);
+		det_add(d, cap, "%u of its %zu blobs do not verify (first: "
+		    "%s blob %.16s: %s)", nbad, p->n, f->type ==
+		    KL_BLOB_TYPE_TREE ? "tree" : "data", hex,
+		    kl_strerror(f->err));
+	} else if (nbad > 0)
+		det_add(d, cap, "%u blobs that the index does not list do not "
+		    "verify", nbad);
+	len = strlen(d);	/* everything so far is damage */
+	if (!p->indexed && p->needed && p->orphan_err == 0)
+		det_add(d, cap, "no index file names it, but snapshots use its "
+		    "blobs: an index file is lost or damaged (the pack's own "
+		    "header still locates them; the next backup names them in "
+		    "its index file again)");
+	return len > 0;
+}
+
+/* Attributes the blobs that pack p's finding fi costs to it. */
+static void
+pack_attribute(struct chk *k, const struct cpack *p, uint32_t fi, int all)
+{
+	size_t i;
+
+	for (i = p->first; i < p->first + p->n; i++) {
+		struct centry *e = &k->e[i];
+
+		if (all || e->err != 0 || (e->referenced && !p->indexed))
+			e->finding = fi + 1;
+	}
+}
+
+static int
+pack_conclude(struct chk *k, struct cpack *p)
+{
+	char name[80], d[1024] = "";
+	uint32_t fi;
+	int corrupt, rc;
+
+	chk_pack_name(&p->id, name);
+	if (p->indexed && (!p->listed || p->gone)) {
+		if ((rc = finding_new(k, KL_CHECK_MISSING, name, &fi, "the "
+		    "index names it (%zu blobs), but it is not in the "
+		    "repository", p->n)) == KL_OK)
+			pack_attribute(k, p, fi, 1);
+		return rc;
+	}
+	if (!p->listed || p->gone)
+		return KL_OK;
+	corrupt = pack_problems(k, p, d, sizeof(d));
+	if (*d == '\0') {
+		if (!p->indexed && !p->needed)
+			k->rep->orphan_packs++;
+		return KL_OK;
+	}
+	if ((rc = finding_new(k, corrupt ? KL_CHECK_CORRUPT :
+	    KL_CHECK_MISSING, name, &fi, "%s", d)) == KL_OK)
+		pack_attribute(k, p, fi, p->size_bad && !p->read);
+	return rc;
+}
+
+/* ---- affected paths ---- */
+
+struct attr {
+	struct chk *k;
+	struct cscratch *s;
+	const struct kl_id *snap;
+	struct idmap clean;	/* trees with nothing damaged below */
+	char *path;
+	size_t len, cap;
+};
+
+/* Finding index + 1 that blob id is attributed to, 0 if none. */
+static uint32_t
+bad_of(struct chk *k, const struct kl_id *id)
+{
+	uint32_t v;
+
+	if (idmap_get(&k->miss, id, &v))
+		return v + 1;
+	if (idmap_get(&k->bmap, id, &v))
+		return k->e[v].finding;
+	return 0;
+}
+
+static int
+path_push(struct attr *a, const uint8_t *name, size_t len)
+{
+	char *np;
+	size_t need = a->len + 1 + len + 1;
+
+	if (need > a->cap) {
+		size_t ncap = need * 2;
+
+		if ((np = realloc(a->path, ncap)) == NULL)
+			return KL_E_NOMEM;
+		a->path = np;
+		a->cap = ncap;
+	}
+	a->path[a->len++] = '/';
+	memcpy(a->path + a->len, name, len);
+	a->len += len;
+	return KL_OK;
+}
+
+static int attr_tree(struct attr *a, const struct kl_id *id, int *dirty);
+
+static int
+attr_node(struct attr *a, const struct kl_node *n, int *dirty)
+{
+	uint32_t f;
+	size_t j;
+	int rc = KL_OK, d;
+
+	if (n->type == KL_NODE_FILE) {
+		for (j = 0; j < n->nchunks && rc == KL_OK; j++)
+			if ((f = bad_of(a->k, &n->chunks[j])) != 0) {
+				*dirty = 1;
+				rc = finding_hit(a->k, f - 1, a->snap,
+				    a->path, a->len);
+			}
+	} else if (n->type == KL_NODE_DIR) {
+		if ((f = bad_of(a->k, &n->subtree)) != 0) {
+			*dirty = 1;
+			rc = finding_hit(a->k, f - 1, a->snap, a->path,
+			    a->len);
+		}
+		/* a tree that is only unindexed, not lost, is read on */
+		if (rc == KL_OK && (rc = attr_tree(a, &n->subtree, &d)) ==
+		    KL_OK)
+			*dirty |= d;
+	}
+	return rc;
+}
+
+static int
+attr_tree(struct attr *a, const struct kl_id *id, int *dirty)
+{
+	struct kl_tree t;
+	size_t i, save = a->len;
+	uint32_t v;
+	int rc;
+
+	*dirty = 0;
+	if (idmap_get(&a->clean, id, &v))
+		return KL_OK;
+	if ((rc = tree_read(a->k, a->s, id, 0, &t)) != KL_OK)
+		return rc == KL_E_NOTFOUND ? KL_OK : rc;
+	for (i = 0; i < t.n && rc == KL_OK; i++) {
+		if ((rc = path_push(a, t.nodes[i].name,
+		    t.nodes[i].name_len)) == KL_OK)
+			rc = attr_node(a, &t.nodes[i], dirty);
+		a->len = save;
+	}
+	kl_tree_clear(&t);
+	if (rc == KL_OK && !*dirty && (rc = idmap_put(&a->clean, id, 0)) > 0)
+		rc = KL_OK;
+	return rc;
+}
+
+/* Names the snapshots and paths that lost something to each finding. */
+static int
+attribute_phase(struct chk *k, struct cscratch *s)
+{
+	struct attr a;
+	size_t i;
+	uint32_t f;
+	int rc = KL_OK, dirty;
+
+	for (i = 0; i < k->ne && k->e[i].finding == 0; i++)
+		;
+	if (i == k->ne && k->miss.n == 0)
+		return KL_OK;
+	memset(&a, 0, sizeof(a));
+	a.k = k;
+	a.s = s;
+	for (i = 0; i < k->nsnaps && rc == KL_OK; i++) {
+		if (!k->snaps[i].ok)
+			continue;
+		a.snap = &k->snaps[i].id;
+		a.len = 0;
+		if ((f = bad_of(k, &k->snaps[i].tree)) != 0)
+			rc = finding_hit(k, f - 1, a.snap, "/", 1);
+		if (rc == KL_OK)
+			rc = attr_tree(&a, &k->snaps[i].tree, &dirty);
+	}
+	idmap_clear(&a.clean);
+	free(a.path);
+	return rc;
+}
+
+/* ---- the run ---- */
+
+/* The catalog's record of data verifications, for the rotation. */
+static int
+pack_age(void *arg, const struct kl_id *pack, int64_t checked_s, int ok)
+{
+	struct chk *k = arg;
+	uint32_t i;
+
+	(void)ok;
+	if (idmap_get(&k->pmap, pack, &i))
+		k->packs[i].checked_s = checked_s;
+	return 0;
+}
+
+static int
+structure(struct chk *k, struct cscratch *s)
+{
+	struct kl_backend *be = kl_repo_backend(k->r);
+	int rc;
+
+	if ((rc = be->ops->list(be->ctx, KL_FT_DATA, list_pack, k)) != KL_OK) {
+		kl_repo_seterr(k->r, "listing data/: %s", kl_strerror(rc));
+		return rc;
+	}
+	if ((rc = index_phase(k)) != KL_OK || (rc = snap_phase(k)) != KL_OK)
+		return rc;
+	/* the catalog now, after it was compared: it is the rotation's
+	 * record and the next check's reference */
+	if ((rc = kl_repo_index_load(k->r)) != KL_OK ||
+	    (rc = kl_cat_pack_check_foreach(k->cat, pack_age, k)) != KL_OK)
+		return rc;
+	if ((rc = orphans_phase(k)) != KL_OK ||
+	    (rc = entries_finish(k)) != KL_OK)
+		return rc;
+	return trees_phase(k, s);
+}
+
+static int
+chk_init(struct chk *k, struct kl_repo *r, const struct kl_check_opts *o,
+    struct kl_check_report *out)
+{
+	memset(k, 0, sizeof(*k));
+	k->r = r;
+	k->o = o;
+	k->rep = out;
+	k->keys = kl_repo_keys(r);
+	k->paths_max = o->paths_max ? o->paths_max : KL_CHECK_PATHS_DEFAULT;
+	pthread_mutex_init(&k->mu, NULL);
+	if (!kl_repo_is_full(r)) {
+		kl_repo_seterr(r, "checking needs a full key: a backup-only "
+		    "key cannot read snapshots, trees or data");
+		return KL_E_PERM;
+	}
+	if ((k->cat = kl_repo_catalog(r)) == NULL) {
+		kl_repo_seterr(r, "no catalog could be opened");
+		return KL_E_IO;
+	}
+	return KL_OK;
+}
+
+static void
+chk_clear(struct chk *k)
+{
+	size_t i;
+
+	for (i = 0; k->fx != NULL && i < k->rep->nf; i++)
+		free(k->fx[i].h);
+	free(k->fx);
+	for (i = 0; i < CHK_TREE_CACHE; i++)
+		buf_free(k->tr[i].b);
+	idmap_clear(&k->pmap);
+	idmap_clear(&k->bmap);
+	idmap_clear(&k->miss);
+	idmap_clear(&k->seen);
+	free(k->packs);
+	free(k->e);
+	free(k->snaps);
+	pthread_mutex_destroy(&k->mu);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int
+kl_check_run(struct kl_repo *r, const struct kl_check_opts *o,
+    struct kl_check_report *out)
+{
+	struct cscratch s;
+	struct chk k;
+	double t0 = now_s();
+	size_t i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&s, 0, sizeof(s));
+	kl_repo_clear_err(r);
+	if ((rc = chk_init(&k, r, o, out)) != KL_OK ||
+	    (rc = cscratch_init(&s)) != KL_OK ||
+	    (rc = structure(&k, &s)) != KL_OK)
+		goto out;
+	if (o->data.mode != KL_CHECK_DATA_NONE && (rc = chk_data(&k)) != KL_OK)
+		goto out;
+	for (i = 0; i < k.npacks && rc == KL_OK; i++)
+		rc = pack_conclude(&k, &k.packs[i]);
+	if (rc == KL_OK)
+		rc = attribute_phase(&k, &s);
+out:
+	for (i = 0; i < k.npacks; i++) {
+		out->packs_selected += k.packs[i].selected;
+		out->packs_read += k.packs[i].read;
+	}
+	out->bytes_read = k.bytes_done;
+	out->duration_s = now_s() - t0;
+	cscratch_clear(&s);
+	chk_clear(&k);
+	if (rc != KL_OK)
+		kl_check_report_clear(out);
+	return rc;
+}

@@ -1,0 +1,141 @@
+/* Private to the repository check (check.c, check_data.c). */
+#ifndef KLUIS_CHECK_INTERNAL_H
+#define KLUIS_CHECK_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kluis/check.h"
+#include "kluis/format.h"
+
+struct buf;
+struct kl_cat;
+struct kl_keys;
+
+/* kl_id -> u32 map (open addressing; ids are hashes: their first bytes
+ * serve as the hash). */
+struct idmap {
+	struct kl_id *k;
+	uint32_t *v;		/* value + 1; 0 = empty slot */
+	size_t cap, n;
+};
+
+int idmap_put(struct idmap *m, const struct kl_id *id, uint32_t v);
+/* 1 and *v if present, 0 if not. */
+int idmap_get(const struct idmap *m, const struct kl_id *id, uint32_t *v);
+void idmap_clear(struct idmap *m);
+
+/* One blob location, from an index file or (orphan) a pack's header. */
+struct centry {
+	struct kl_id id;
+	uint32_t pack;		/* index into chk.packs */
+	uint32_t offset, stored_len, raw_len;
+	uint32_t finding;	/* finding index + 1 it is attributed to */
+	int8_t err;		/* kl_err of reading it; 0 = sound or unread */
+	uint8_t type;
+	uint8_t orphan;		/* known from the pack header only */
+	uint8_t referenced;	/* a tree of a snapshot names it */
+};
+
+/* One pack: listed in data/, or named by an index file, or both. */
+struct cpack {
+	struct kl_id id;
+	uint64_t size;		/* as listed */
+	uint64_t expect;	/* size its index entries imply, 0: unknown */
+	uint64_t end;		/* end of its last blob per the entries */
+	size_t first, n;	/* its entries in chk.e */
+	uint32_t tree_lo, tree_hi;	/* range of its tree blobs */
+	uint32_t finding;	/* finding index + 1 */
+	uint32_t nbad;		/* blobs that did not verify */
+	int64_t checked_s;	/* last data verification (catalog) */
+	int8_t orphan_err;	/* header unreadable (no index names it) */
+	int8_t hdr_err;		/* --read-data: header unreadable */
+	int8_t key_err;		/* --read-data: envelope does not open */
+	uint8_t listed, indexed, needed, selected, read, gone;
+	uint8_t size_bad, hash_bad, hdr_mismatch;
+	uint32_t hdr_extra;	/* header entries the index lacks */
+};
+
+/* Scratch of one thread that opens blobs. */
+struct cscratch {
+	void *dctx;		/* ZSTD_DCtx */
+	struct buf *raw;
+	uint8_t *pt;
+	size_t pt_cap;
+	uint8_t *key;		/* sodium_malloc'd session key */
+};
+
+/* A snapshot of the repository, as listed and (if ok) opened. */
+struct csnap {
+	struct kl_id id;
+	struct kl_id tree;
+	int64_t recv_s;		/* receive time from the listing */
+	int64_t time_s;
+	uint32_t time_ns;
+	int ok;			/* opened */
+};
+
+/* Affected paths of one finding, by hash: each is counted once. */
+struct fpaths {
+	uint64_t *h;
+	size_t cap, n;
+};
+
+/* A fetched byte range of a pack that holds tree blobs. */
+struct trange {
+	uint32_t pack;
+	uint32_t lo;
+	struct buf *b;
+};
+
+#define CHK_TREE_CACHE 8
+#define CHK_TREE_RANGE_MAX ((uint32_t)32 << 20)
+
+struct chk {
+	struct kl_repo *r;
+	const struct kl_keys *keys;
+	const struct kl_check_opts *o;
+	struct kl_check_report *rep;
+	struct kl_cat *cat;
+	size_t paths_max;
+	struct cpack *packs;
+	size_t npacks, packs_cap;
+	struct idmap pmap;	/* pack id -> packs[] */
+	struct centry *e;
+	size_t ne, e_cap;
+	struct idmap bmap;	/* blob id -> e[] (index locations first) */
+	struct idmap miss;	/* blob id -> finding index of blobs with no
+				 * usable location */
+	struct idmap seen;	/* trees parsed */
+	struct csnap *snaps;	/* sorted by id, then (walks) by time */
+	size_t nsnaps;
+	struct fpaths *fx;	/* per finding (rep->f) */
+	size_t f_cap;
+	struct trange tr[CHK_TREE_CACHE];
+	unsigned tr_next;
+	pthread_mutex_t mu;	/* data phase: progress, counters */
+	int fatal;		/* data phase: first error that stops */
+	size_t next;		/* data phase: next pack to take */
+	uint64_t done, bytes_done, bytes_total, ndone_total;
+};
+
+int cscratch_init(struct cscratch *s);
+void cscratch_clear(struct cscratch *s);
+/*
+ * Opens the stored blob of e (stored_len bytes at stored) with the pack's
+ * session key: decrypt, decode, check the raw length and recompute the
+ * id.  The raw content is left in s->raw.  KL_E_CORRUPT on any mismatch.
+ */
+int chk_blob_open(const struct kl_keys *keys, const struct centry *e,
+    const uint8_t *stored, struct cscratch *s);
+/* Opens the session envelope in the first 128 bytes of a pack. */
+int chk_pack_key(const struct kl_keys *keys, const uint8_t *p, size_t len,
+    uint8_t *key);
+/* "data/ab/<hex>" into out (>= 80 bytes). */
+void chk_pack_name(const struct kl_id *id, char *out);
+
+/* check_data.c: reads and verifies the packs the subset selects. */
+int chk_data(struct chk *k);
+
+#endif

@@ -1,0 +1,981 @@
+/*
+ * Compliance reports: gathering the model from the catalog and the
+ * verdict (docs/COMPLIANCE.md "Reports").  The writers are in
+ * report_text.c, report_json.c and report_html.c.
+ *
+ * Run details are JSON objects that kluis itself wrote, but the catalog is
+ * a file anyone with access to the cache can edit: a detail is used (and
+ * copied into the JSON report) only if it parses as a JSON object of valid
+ * UTF-8.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kluis/catalog.h"
+#include "kluis/err.h"
+#include "kluis/report.h"
+#include "report_internal.h"
+
+#define JS_DEPTH_MAX 32
+#define JS_NUM_MAX 64
+#define REP_DETAIL_MAX ((size_t)64 << 10)
+
+const int rep_cover_days[REP_COVER_N] = { 7, 31, 90, 0 };
+
+/* ---- formatting shared by the writers ---- */
+
+void
+rep_time_local(char *out, size_t len, int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t == REP_TIME_NONE || localtime_r(&tt, &tm) == NULL) {
+		snprintf(out, len, "-");
+		return;
+	}
+	strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+void
+rep_time_utc(char *out, size_t len, int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL) {
+		snprintf(out, len, "1970-01-01T00:00:00Z");
+		return;
+	}
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void
+rep_bytes(char *out, size_t len, uint64_t n)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB",
+	    "PiB", "EiB" };
+	double v = (double)n;
+	size_t i = 0;
+
+	if (n < 1024) {
+		snprintf(out, len, "%llu B", (unsigned long long)n);
+		return;
+	}
+	v /= 1024;
+	while (v >= 1024 && i + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(out, len, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v,
+	    unit[i]);
+}
+
+void
+rep_age(char *out, size_t len, int64_t s)
+{
+	const char *sign = s < 0 ? "-" : "";
+	uint64_t a = s < 0 ? (uint64_t)0 - (uint64_t)s : (uint64_t)s;
+
+	if (a < 120)
+		snprintf(out, len, "%s%llu s", sign, (unsigned long long)a);
+	else if (a < 7200)
+		snprintf(out, len, "%s%llu min", sign,
+		    (unsigned long long)(a / 60));
+	else if (a < 2 * 86400)
+		snprintf(out, len, "%s%llu h %llu min", sign,
+		    (unsigned long long)(a / 3600),
+		    (unsigned long long)(a % 3600 / 60));
+	else
+		snprintf(out, len, "%s%llu d %llu h", sign,
+		    (unsigned long long)(a / 86400),
+		    (unsigned long long)(a % 86400 / 3600));
+}
+
+void
+rep_span(char *out, size_t len, int64_t s)
+{
+	if (s >= 3 * 86400 && s % 86400 == 0)
+		snprintf(out, len, "%lld days", (long long)(s / 86400));
+	else if (s >= 3600 && s % 3600 == 0)
+		snprintf(out, len, "%lld hours", (long long)(s / 3600));
+	else
+		rep_age(out, len, s);
+}
+
+void
+rep_secs(char *out, size_t len, double s)
+{
+	if (s < 10)
+		snprintf(out, len, "%.2f s", s < 0 ? 0.0 : s);
+	else
+		rep_age(out, len, (int64_t)(s + 0.5));
+}
+
+size_t
+rep_utf8_len(const unsigned char *p, size_t n)
+{
+	size_t l, i;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	l = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 :
+	    (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+	if (l == 0 || l > n)
+		return 0;
+	cp = p[0] & (0x7f >> l);
+	for (i = 1; i < l; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((l == 2 && cp < 0x80) || (l == 3 && cp < 0x800) ||
+	    (l == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return l;
+}
+
+double
+rep_pct(uint64_t a, uint64_t b)
+{
+	return b == 0 ? 0.0 : 100.0 * (double)a / (double)b;
+}
+
+const char *
+rep_cover_label(size_t i)
+{
+	static const char *const l[REP_COVER_N] = { "last 7 days",
+	    "last 31 days", "last 90 days", "ever" };
+
+	return i < REP_COVER_N ? l[i] : "?";
+}
+
+const char *
+kl_report_verdict_name(enum kl_report_verdict v)
+{
+	return v == KL_REPORT_OK ? "OK" : v == KL_REPORT_WARNING ?
+	    "WARNING" : "FAILED";
+}
+
+enum kl_report_verdict
+kl_report_verdict(const struct kl_report *rep)
+{
+	return rep->verdict;
+}
+
+/* ---- a small JSON reader for run details ---- */
+
+static const char *
+js_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static int
+js_hex4(const char *p, const char *e, unsigned *v)
+{
+	int i;
+
+	*v = 0;
+	if (e - p < 4)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		char ch = p[i];
+
+		*v <<= 4;
+		if (ch >= '0' && ch <= '9')
+			*v |= (unsigned)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			*v |= (unsigned)(ch - 'a' + 10);
+		else if (ch >= 'A' && ch <= 'F')
+			*v |= (unsigned)(ch - 'A' + 10);
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* p at '"': returns the position after the closing quote, NULL if bad. */
+static const char *
+js_string(const char *p, const char *e)
+{
+	unsigned v;
+	size_t l;
+
+	for (p++; p < e; ) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch == '"')
+			return p + 1;
+		if (ch < 0x20)
+			return NULL;
+		if (ch == '\\') {
+			if (e - p < 2)
+				return NULL;
+			if (p[1] == 'u') {
+				if (js_hex4(p + 2, e, &v) != 0)
+					return NULL;
+				p += 6;
+			} else if (strchr("\"\\/bfnrt", p[1]) != NULL &&
+			    p[1] != '\0')
+				p += 2;
+			else
+				return NULL;
+			continue;
+		}
+		if ((l = rep_utf8_len((const unsigned char *)p,
+		    (size_t)(e - p))) == 0)
+			return NULL;
+		p += l;
+	}
+	return NULL;
+}
+
+static const char *
+js_number(const char *p, const char *e)
+{
+	const char *s;
+
+	if (p < e && *p == '-')
+		p++;
+	s = p;
+	while (p < e && *p >= '0' && *p <= '9')
+		p++;
+	if (p == s || (*s == '0' && p - s > 1))
+		return NULL;
+	if (p < e && *p == '.') {
+		s = ++p;
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+		if (p == s)
+			return NULL;
+	}
+	if (p < e && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < e && (*p == '+' || *p == '-'))
+			p++;
+		s = p;
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+		if (p == s)
+			return NULL;
+	}
+	return p;
+}
+
+static const char *js_value(const char *p, const char *e, int depth);
+
+/* p at '{' or '[': returns the position after the matching close. */
+static const char *
+js_container(const char *p, const char *e, int depth)
+{
+	char close = *p == '{' ? '}' : ']';
+	int obj = *p == '{';
+
+	p = js_ws(p + 1, e);
+	if (p < e && *p == close)
+		return p + 1;
+	for (;;) {
+		if (obj) {
+			if (p >= e || *p != '"' || (p = js_string(p, e)) ==
+			    NULL)
+				return NULL;
+			p = js_ws(p, e);
+			if (p >= e || *p != ':')
+				return NULL;
+			p = js_ws(p + 1, e);
+		}
+		if ((p = js_value(p, e, depth + 1)) == NULL)
+			return NULL;
+		p = js_ws(p, e);
+		if (p < e && *p == close)
+			return p + 1;
+		if (p >= e || *p != ',')
+			return NULL;
+		p = js_ws(p + 1, e);
+	}
+}
+
+static const char *
+js_value(const char *p, const char *e, int depth)
+{
+	static const char *const words[] = { "true", "false", "null" };
+	size_t i, l;
+
+	if (p >= e || depth > JS_DEPTH_MAX)
+		return NULL;
+	if (*p == '{' || *p == '[')
+		return js_container(p, e, depth);
+	if (*p == '"')
+		return js_string(p, e);
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		l = strlen(words[i]);
+		if ((size_t)(e - p) >= l && memcmp(p, words[i], l) == 0)
+			return p + l;
+	}
+	return js_number(p, e);
+}
+
+static int
+js_is_object(const char *s, size_t len)
+{
+	const char *e = s + len, *p = js_ws(s, e);
+
+	if (p >= e || *p != '{' || (p = js_value(p, e, 0)) == NULL)
+		return 0;
+	return js_ws(p, e) == e;
+}
+
+/*
+ * Finds member key (plain ASCII, no escapes) at the top level of the valid
+ * object s: *v and *ve delimit its value.  0 if found.
+ */
+static int
+js_get(const char *s, const char *key, const char **v, const char **ve)
+{
+	const char *e = s + strlen(s), *p = js_ws(s, e) + 1, *k;
+	size_t kl = strlen(key);
+
+	for (p = js_ws(p, e); p < e && *p == '"'; ) {
+		k = p + 1;
+		p = js_string(p, e);
+		if (p == NULL)
+			return -1;
+		p = js_ws(p, e) + 1;		/* ':' */
+		p = js_ws(p, e);
+		*v = p;
+		if ((p = js_value(p, e, 1)) == NULL)
+			return -1;
+		*ve = p;
+		/* k's string is valid and ends with '"': a key that
+		 * matches kl bytes can be followed by its quote only */
+		if (strncmp(k, key, kl) == 0 && k[kl] == '"')
+			return 0;
+		p = js_ws(p, e);
+		if (p < e && *p == ',')
+			p = js_ws(p + 1, e);
+	}
+	return -1;
+}
+
+static int
+js_get_num(const char *s, const char *key, double *out)
+{
+	char tmp[JS_NUM_MAX];
+	const char *v, *ve;
+	char *end;
+
+	if (s == NULL || js_get(s, key, &v, &ve) != 0 ||
+	    (size_t)(ve - v) >= sizeof(tmp) || js_number(v, ve) != ve)
+		return -1;
+	memcpy(tmp, v, (size_t)(ve - v));
+	tmp[ve - v] = '\0';
+	*out = strtod(tmp, &end);
+	return *end == '\0' ? 0 : -1;
+}
+
+static size_t
+js_put_utf8(char *o, unsigned cp)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xc0 | cp >> 6);
+		o[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xe0 | cp >> 12);
+		o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		o[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	o[0] = (char)(0xf0 | cp >> 18);
+	o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	o[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* Decodes the valid JSON string [v, ve) into a new C string (a NUL
+ * escape becomes U+FFFD, as do lone surrogates). */
+static char *
+js_str_decode(const char *v, const char *ve)
+{
+	static const char esc_in[] = "\"\\/bfnrt";
+	static const char esc_out[] = "\"\\/\b\f\n\r\t";
+	char *out, *o;
+	const char *p;
+	unsigned cp, lo;
+
+	if ((out = malloc((size_t)(ve - v) * 2 + 1)) == NULL)
+		return NULL;
+	for (o = out, p = v + 1; p < ve - 1; ) {
+		if (*p != '\\') {
+			*o++ = *p++;
+			continue;
+		}
+		if (p[1] != 'u') {
+			*o++ = esc_out[strchr(esc_in, p[1]) - esc_in];
+			p += 2;
+			continue;
+		}
+		(void)js_hex4(p + 2, ve, &cp);
+		p += 6;
+		if (cp >= 0xd800 && cp <= 0xdbff && ve - p >= 6 &&
+		    p[0] == '\\' && p[1] == 'u' && js_hex4(p + 2, ve, &lo) ==
+		    0 && lo >= 0xdc00 && lo <= 0xdfff) {
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			p += 6;
+		} else if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
+			cp = 0xfffd;
+		o += js_put_utf8(o, cp);
+	}
+	*o = '\0';
+	return out;
+}
+
+static char *
+js_get_str(const char *s, const char *key)
+{
+	const char *v, *ve;
+
+	if (s == NULL || js_get(s, key, &v, &ve) != 0 || *v != '"')
+		return NULL;
+	return js_str_decode(v, ve);
+}
+
+/* ---- gathering ---- */
+
+static int
+grow(void **p, size_t *cap, size_t n, size_t size, size_t max)
+{
+	size_t nc;
+	void *np;
+
+	if (n < *cap)
+		return KL_OK;
+	if (n >= max)
+		return KL_E_LIMIT;
+	nc = *cap ? *cap * 2 : 16;
+	if (nc > max)
+		nc = max;
+	if ((np = realloc(*p, nc * size)) == NULL)
+		return KL_E_NOMEM;
+	*p = np;
+	*cap = nc;
+	return KL_OK;
+}
+
+static int
+host_get(struct kl_report *rep, const char *name, struct rep_host **out)
+{
+	struct rep_host *h;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	for (i = rep->nhosts; i > 0; i--)
+		if (strcmp(rep->hosts[i - 1].name, name) == 0) {
+			*out = &rep->hosts[i - 1];
+			return KL_OK;
+		}
+	if ((rc = grow((void **)&rep->hosts, &rep->hcap, rep->nhosts,
+	    sizeof(*rep->hosts), KL_REPORT_HOSTS_MAX)) != KL_OK)
+		return rc;
+	h = &rep->hosts[rep->nhosts];
+	memset(h, 0, sizeof(*h));
+	if ((h->name = strdup(name)) == NULL)
+		return KL_E_NOMEM;
+	h->first = h->last = REP_TIME_NONE;
+	rep->nhosts++;
+	*out = h;
+	return KL_OK;
+}
+
+/*
+ * Receive times are the server's unauthenticated claim, and the catalog
+ * can be edited: clamped, no time can make an age or a duration overflow.
+ */
+static int64_t
+time_clamp(int64_t t)
+{
+	return t < 0 ? 0 : t > KL_REPORT_TIME_MAX ? KL_REPORT_TIME_MAX : t;
+}
+
+static int
+snap_cb(void *arg, const struct kl_cat_snap *s)
+{
+	struct kl_report *rep = arg;
+	struct rep_host *h;
+	struct rep_point *pt;
+	int64_t t = time_clamp(kl_cat_snap_time(s));
+	int rc;
+
+	if (s->vanished) {
+		rep->vanished++;
+		return 0;
+	}
+	if (t > rep->o.now)
+		return 0;
+	if (rep->snapshots >= KL_REPORT_SNAPS_MAX)
+		return KL_E_LIMIT;
+	if ((rc = host_get(rep, s->host, &h)) != KL_OK)
+		return rc;
+	rep->snapshots++;
+	h->snapshots++;
+	if (h->first == REP_TIME_NONE || t < h->first)
+		h->first = t;
+	if (h->last == REP_TIME_NONE || t >= h->last) {
+		h->last = t;
+		h->last_id = s->id;
+		h->last_bytes = s->bytes;
+		h->last_files = s->files;
+	}
+	if (t < rep->o.since)
+		return 0;
+	if ((rc = grow((void **)&h->pts, &h->cap, h->npts, sizeof(*h->pts),
+	    KL_REPORT_SNAPS_MAX)) != KL_OK)
+		return rc;
+	pt = &h->pts[h->npts++];
+	pt->t = t;
+	pt->bytes = s->bytes;
+	pt->files = s->files;
+	pt->id = s->id;
+	return 0;
+}
+
+static int
+run_state(const struct kl_cat_run *r)
+{
+	if (r->exit_code == 0)
+		return REP_RUN_OK;
+	if (strcmp(r->kind, "backup") == 0 && r->exit_code == 3)
+		return REP_RUN_PARTIAL;
+	return REP_RUN_FAILED;
+}
+
+static void
+run_detail(struct rep_run *x, const char *detail)
+{
+	double v;
+
+	x->rto_s = -1;
+	x->findings = x->errors;
+	if (detail == NULL || strlen(detail) > REP_DETAIL_MAX ||
+	    !js_is_object(detail, strlen(detail)))
+		return;
+	/* without memory for it the detail is left out, like a bad one */
+	if ((x->detail = strdup(detail)) == NULL)
+		return;
+	x->error = js_get_str(x->detail, "error");
+	x->subject = js_get_str(x->detail, strcmp(x->kind, "drill") == 0 ?
+	    "snapshot_host" : "subset");
+	if (js_get_num(x->detail, "rto_s", &v) == 0 && v >= 0)
+		x->rto_s = v;
+	/* a check's errors also count a check that could not complete;
+	 * its detail tells findings apart */
+	if (js_get_num(x->detail, "findings", &v) == 0 && v >= 0 && v < 1e18)
+		x->findings = (uint64_t)v;
+}
+
+static int
+run_cb(void *arg, const struct kl_cat_run *r)
+{
+	struct kl_report *rep = arg;
+	struct rep_run *x;
+	int rc;
+
+	if (time_clamp(r->start_s) > rep->o.now)
+		return 0;
+	if ((rc = grow((void **)&rep->runs, &rep->rcap, rep->nruns,
+	    sizeof(*rep->runs), KL_REPORT_RUNS_MAX)) != KL_OK)
+		return rc;
+	x = &rep->runs[rep->nruns];
+	memset(x, 0, sizeof(*x));
+	x->kind = strdup(r->kind);
+	x->host = strdup(r->host);
+	rep->nruns++;
+	if (x->kind == NULL || x->host == NULL)
+		return KL_E_NOMEM;
+	x->start = time_clamp(r->start_s);
+	x->end = time_clamp(r->end_s) < x->start ? x->start :
+	    time_clamp(r->end_s);
+	x->exit_code = r->exit_code;
+	x->state = run_state(r);
+	x->snapshot = r->snapshot;
+	x->files = r->files;
+	x->bytes = r->bytes;
+	x->bytes_added = r->bytes_added;
+	x->errors = r->errors;
+	x->in_period = x->start >= rep->o.since;
+	run_detail(x, r->detail);
+	return 0;
+}
+
+static int
+runs_apply(struct kl_report *rep)
+{
+	struct rep_host *h;
+	struct rep_run *x;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < rep->nruns; i++) {
+		x = &rep->runs[i];
+		if (strcmp(x->kind, "check") == 0) {
+			rep->last_check = x;
+			rep->checks += x->in_period;
+		} else if (strcmp(x->kind, "drill") == 0) {
+			rep->last_drill = x;
+			rep->drills += x->in_period;
+		}
+		if (strcmp(x->kind, "backup") != 0 || !x->in_period)
+			continue;
+		if ((rc = host_get(rep, x->host, &h)) != KL_OK)
+			return rc;
+		h->runs++;
+		h->bytes_added += x->state != REP_RUN_FAILED ?
+		    x->bytes_added : 0;
+		if (x->state == REP_RUN_OK)
+			h->ok++;
+		else if (x->state == REP_RUN_PARTIAL)
+			h->partial++;
+		else {
+			h->failed++;
+			h->last_failure = x;
+		}
+	}
+	return KL_OK;
+}
+
+static int
+pack_cb(void *arg, const struct kl_id *pack, int64_t checked, int ok)
+{
+	struct kl_report *rep = arg;
+	size_t i;
+
+	(void)pack;
+	rep->packs++;
+	if (checked != KL_CAT_TIME_NONE)
+		checked = time_clamp(checked);
+	if (checked == KL_CAT_TIME_NONE || checked > rep->o.now) {
+		rep->never++;
+		return 0;
+	}
+	rep->verified++;
+	rep->bad += !ok;
+	if (rep->oldest_verified == REP_TIME_NONE ||
+	    checked < rep->oldest_verified)
+		rep->oldest_verified = checked;
+	if (rep->newest_verified == REP_TIME_NONE ||
+	    checked > rep->newest_verified)
+		rep->newest_verified = checked;
+	for (i = 0; i < REP_COVER_N; i++)
+		if (rep_cover_days[i] == 0 ||
+		    checked >= rep->o.now - (int64_t)rep_cover_days[i] * 86400)
+			rep->within[i]++;
+	return 0;
+}
+
+static int
+host_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct rep_host *)a)->name,
+	    ((const struct rep_host *)b)->name);
+}
+
+static int
+point_cmp(const void *a, const void *b)
+{
+	const struct rep_point *x = a, *y = b;
+
+	return x->t < y->t ? -1 : x->t > y->t;
+}
+
+/* ---- the verdict (docs/COMPLIANCE.md "Verdict") ---- */
+
+static void
+reason_add(struct kl_report *rep, enum kl_report_verdict level,
+    const char *code, const char *host, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/*
+ * A reason that cannot be stored (no memory) still raises the verdict:
+ * the verdict must never be better than the facts.
+ */
+static void
+reason_add(struct kl_report *rep, enum kl_report_verdict level,
+    const char *code, const char *host, const char *fmt, ...)
+{
+	struct rep_reason *x;
+	va_list ap;
+	char *msg = NULL;
+	int n;
+
+	if (level > rep->verdict)
+		rep->verdict = level;
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0 || grow((void **)&rep->reasons, &rep->ncap, rep->nreasons,
+	    sizeof(*rep->reasons), SIZE_MAX / sizeof(*rep->reasons)) !=
+	    KL_OK) {
+		if (n >= 0)
+			free(msg);
+		return;
+	}
+	x = &rep->reasons[rep->nreasons];
+	memset(x, 0, sizeof(*x));
+	x->level = level;
+	snprintf(x->code, sizeof(x->code), "%s", code);
+	x->msg = msg;
+	if (host != NULL && (x->host = strdup(host)) == NULL) {
+		free(msg);
+		return;
+	}
+	rep->nreasons++;
+}
+
+static void
+verdict_host(struct kl_report *rep, const struct rep_host *h)
+{
+	const struct rep_run *f = h->last_failure;
+	char when[32], age[32], lim[32];
+
+	if (h->snapshots == 0)
+		reason_add(rep, KL_REPORT_FAILED, "no_backup", h->name,
+		    "host %s has no successful backup in the repository",
+		    h->name);
+	else if (rep->o.now - h->last > rep->o.backup_max_age) {
+		rep_time_local(when, sizeof(when), h->last);
+		rep_age(age, sizeof(age), rep->o.now - h->last);
+		rep_span(lim, sizeof(lim), rep->o.backup_max_age);
+		reason_add(rep, KL_REPORT_FAILED, "backup_overdue", h->name,
+		    "the last successful backup of host %s is %s old "
+		    "(%s; limit %s)", h->name, age, when, lim);
+	}
+	if (f != NULL) {
+		rep_time_local(when, sizeof(when), f->start);
+		reason_add(rep, KL_REPORT_WARNING, "backup_runs_failed",
+		    h->name, "%llu backup run%s of host %s failed in the "
+		    "period (last at %s, exit code %d%s%s)",
+		    (unsigned long long)h->failed, h->failed == 1 ? "" : "s",
+		    h->name, when, f->exit_code, f->error ? ": " : "",
+		    f->error ? f->error : "");
+	}
+	if (h->partial > 0)
+		reason_add(rep, KL_REPORT_WARNING, "backup_runs_partial",
+		    h->name, "%llu backup run%s of host %s could not read "
+		    "some sources (exit code 3)",
+		    (unsigned long long)h->partial, h->partial == 1 ? "" : "s",
+		    h->name);
+}
+
+static void
+verdict_check(struct kl_report *rep)
+{
+	const struct rep_run *c = rep->last_check;
+	int64_t lim = rep->o.now - rep->o.verify_max_age;
+	int days = (int)(rep->o.verify_max_age / 86400);
+	char when[32];
+
+	if (c != NULL) {
+		rep_time_local(when, sizeof(when), c->start);
+		if (c->findings > 0)
+			reason_add(rep, KL_REPORT_FAILED, "check_findings",
+			    NULL, "the last check (%s) found %llu problem%s",
+			    when, (unsigned long long)c->findings,
+			    c->findings == 1 ? "" : "s");
+		else if (c->exit_code != 0)
+			reason_add(rep, KL_REPORT_WARNING, "check_incomplete",
+			    NULL, "the last check (%s) did not complete "
+			    "(exit code %d)", when, c->exit_code);
+	}
+	if (rep->bad > 0)
+		reason_add(rep, KL_REPORT_FAILED, "packs_failed_verification",
+		    NULL, "%llu pack file%s failed %s last data verification",
+		    (unsigned long long)rep->bad, rep->bad == 1 ? "" : "s",
+		    rep->bad == 1 ? "its" : "their");
+	if (rep->packs == 0)
+		return;
+	if (rep->verified == 0)
+		reason_add(rep, KL_REPORT_WARNING, "verification_overdue",
+		    NULL, "no data of the repository has been verified "
+		    "(run kluis check --read-data)");
+	else if (rep->newest_verified < lim)
+		reason_add(rep, KL_REPORT_WARNING, "verification_overdue",
+		    NULL, "no data verification in the last %d days", days);
+	else if (rep->oldest_verified < lim)
+		reason_add(rep, KL_REPORT_WARNING, "verification_overdue",
+		    NULL, "%llu of %llu pack files were last verified more "
+		    "than %d days ago",
+		    (unsigned long long)(rep->verified - rep->within[1]),
+		    (unsigned long long)rep->packs, days);
+}
+
+static void
+verdict_drill(struct kl_report *rep)
+{
+	const struct rep_run *d = rep->last_drill;
+	int days = (int)(rep->o.drill_max_age / 86400);
+	char when[32];
+
+	if (d == NULL) {
+		reason_add(rep, KL_REPORT_WARNING, "drill_overdue", NULL,
+		    "no restore drill has run from this machine");
+		return;
+	}
+	rep_time_local(when, sizeof(when), d->start);
+	if (d->exit_code != 0)
+		reason_add(rep, KL_REPORT_FAILED, "drill_failed", NULL,
+		    "the last restore drill (%s) failed (exit code %d)", when,
+		    d->exit_code);
+	if (d->start < rep->o.now - rep->o.drill_max_age)
+		reason_add(rep, KL_REPORT_WARNING, "drill_overdue", NULL,
+		    "no restore drill in the last %d days (last: %s)", days,
+		    when);
+}
+
+static void
+verdict(struct kl_report *rep)
+{
+	size_t i;
+
+	rep->verdict = KL_REPORT_OK;
+	if (rep->o.damaged > 0)
+		reason_add(rep, KL_REPORT_FAILED, "repository_damaged", NULL,
+		    "%llu repository file%s could not be read while this "
+		    "report was made (damaged or missing snapshot or index "
+		    "files): run kluis check",
+		    (unsigned long long)rep->o.damaged,
+		    rep->o.damaged == 1 ? "" : "s");
+	if (rep->nhosts == 0)
+		reason_add(rep, KL_REPORT_WARNING, "no_snapshots", NULL,
+		    "the repository holds no snapshot");
+	for (i = 0; i < rep->nhosts; i++)
+		verdict_host(rep, &rep->hosts[i]);
+	verdict_check(rep);
+	verdict_drill(rep);
+	if (rep->vanished > 0)
+		reason_add(rep, KL_REPORT_WARNING, "snapshots_vanished", NULL,
+		    "%llu snapshot%s known to this machine's catalog %s gone "
+		    "from the repository (removed outside kluis, or the "
+		    "server went back in time: run kluis check)",
+		    (unsigned long long)rep->vanished,
+		    rep->vanished == 1 ? "" : "s",
+		    rep->vanished == 1 ? "is" : "are");
+}
+
+int
+kl_report_collect(struct kl_cat *c, const struct kl_report_opts *o,
+    struct kl_report **out)
+{
+	struct kl_report *rep = NULL;
+	size_t i;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (c == NULL || o == NULL || out == NULL || o->since < 0 ||
+	    o->since > o->now || o->now > KL_REPORT_TIME_MAX ||
+	    o->generated < 0 || o->generated > KL_REPORT_TIME_MAX)
+		return KL_E_INVAL;
+	if ((rep = calloc(1, sizeof(*rep))) == NULL)
+		return KL_E_NOMEM;
+	rep->o = *o;
+	rep->o.machine = NULL;
+	if (rep->o.backup_max_age <= 0)
+		rep->o.backup_max_age = KL_REPORT_BACKUP_MAX_AGE_S;
+	if (rep->o.verify_max_age <= 0)
+		rep->o.verify_max_age = KL_REPORT_VERIFY_MAX_AGE_S;
+	if (rep->o.drill_max_age <= 0)
+		rep->o.drill_max_age = KL_REPORT_DRILL_MAX_AGE_S;
+	rep->oldest_verified = rep->newest_verified = REP_TIME_NONE;
+	if ((rep->machine = strdup(o->machine ? o->machine : "")) == NULL) {
+		rc = KL_E_NOMEM;
+		goto out;
+	}
+	if ((rc = kl_cat_snap_foreach(c, NULL, 1, snap_cb, rep)) != KL_OK ||
+	    (rc = kl_cat_run_foreach(c, NULL, INT64_MIN, run_cb, rep)) !=
+	    KL_OK || (rc = runs_apply(rep)) != KL_OK ||
+	    (rc = kl_cat_pack_check_foreach(c, pack_cb, rep)) != KL_OK)
+		goto out;
+	/* qsort must not see the NULL of an empty array */
+	if (rep->nhosts > 1)
+		qsort(rep->hosts, rep->nhosts, sizeof(*rep->hosts), host_cmp);
+	for (i = 0; i < rep->nhosts; i++)
+		if (rep->hosts[i].npts > 1)
+			qsort(rep->hosts[i].pts, rep->hosts[i].npts,
+			    sizeof(*rep->hosts[i].pts), point_cmp);
+	verdict(rep);
+	*out = rep;
+	rep = NULL;
+out:
+	kl_report_free(rep);
+	return rc;
+}
+
+void
+kl_report_free(struct kl_report *rep)
+{
+	size_t i;
+
+	if (rep == NULL)
+		return;
+	for (i = 0; i < rep->nhosts; i++) {
+		free(rep->hosts[i].name);
+		free(rep->hosts[i].pts);
+	}
+	for (i = 0; i < rep->nruns; i++) {
+		free(rep->runs[i].kind);
+		free(rep->runs[i].host);
+		free(rep->runs[i].detail);
+		free(rep->runs[i].error);
+		free(rep->runs[i].subject);
+	}
+	for (i = 0; i < rep->nreasons; i++) {
+		free(rep->reasons[i].host);
+		free(rep->reasons[i].msg);
+	}
+	free(rep->hosts);
+	free(rep->runs);
+	free(rep->reasons);
+	free(rep->machine);
+	free(rep);
+}
+
+int
+kl_report_write(const struct kl_report *rep, enum kl_report_format fmt,
+    FILE *f)
+{
+	int rc;
+
+	if (rep == NULL || f == NULL)
+		return KL_E_INVAL;
+	switch (fmt) {
+	case KL_REPORT_TEXT:
+		rc = rep_write_text(rep, f);
+		break;
+	case KL_REPORT_JSON:
+		rc = rep_write_json(rep, f);
+		break;
+	case KL_REPORT_HTML:
+		rc = rep_write_html(rep, f);
+		break;
+	default:
+		return KL_E_INVAL;
+	}
+	if (rc == KL_OK && (fflush(f) != 0 || ferror(f)))
+		rc = KL_E_IO;
+	return rc;
+}
