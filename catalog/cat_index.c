@@ -86,22 +86,8 @@ out:
 int
 kl_cat_index_has(struct kl_cat *c, const struct kl_id *file)
 {
-	static const char sql[] = "SELECT 1 FROM index_file WHERE id = ?1";
-	sqlite3_stmt *st;
-	int rc, src;
-
-	if (file == NULL)
-		return KL_E_INVAL;
-	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
-		goto out;
-	if ((src = cat_bind_id(st, 1, file)) == SQLITE_OK)
-		src = sqlite3_step(st);
-	rc = src == SQLITE_ROW ? 1 : src == SQLITE_DONE ? 0 :
-	    cat_sqlerr(c, src, "index_has");
-out:
-	cat_unlock(c);
-	return rc;
+	return cat_id_exists(c, "SELECT 1 FROM index_file WHERE id = ?1",
+	    file, "index_has");
 }
 
 int

@@ -96,22 +96,8 @@ cat_series_get(struct kl_cat *c, const char *host, char *const *paths,
 int
 kl_cat_snap_has(struct kl_cat *c, const struct kl_id *id)
 {
-	static const char sql[] = "SELECT 1 FROM snapshot WHERE id = ?1";
-	sqlite3_stmt *st;
-	int rc, src;
-
-	if (id == NULL)
-		return KL_E_INVAL;
-	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
-		goto out;
-	if ((src = cat_bind_id(st, 1, id)) == SQLITE_OK)
-		src = sqlite3_step(st);
-	rc = src == SQLITE_ROW ? 1 : src == SQLITE_DONE ? 0 :
-	    cat_sqlerr(c, src, "snap_has");
-out:
-	cat_unlock(c);
-	return rc;
+	return cat_id_exists(c, "SELECT 1 FROM snapshot WHERE id = ?1", id,
+	    "snap_has");
 }
 
 /* The fields of a new snapshot row, in the order of snap_insert's SQL. */

@@ -895,6 +895,27 @@ kl_cat_close(struct kl_cat *c)
 	free(c);
 }
 
+int
+cat_id_exists(struct kl_cat *c, const char *sql, const struct kl_id *id,
+    const char *what)
+{
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (id == NULL)
+		return KL_E_INVAL;
+	cat_lock(c);
+	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+		goto out;
+	if ((src = cat_bind_id(st, 1, id)) == SQLITE_OK)
+		src = sqlite3_step(st);
+	rc = src == SQLITE_ROW ? 1 : src == SQLITE_DONE ? 0 :
+	    cat_sqlerr(c, src, what);
+out:
+	cat_unlock(c);
+	return rc;
+}
+
 /* ---- operators ---- */
 
 static uint64_t

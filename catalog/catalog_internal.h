@@ -81,6 +81,10 @@ int cat_exec(struct kl_cat *c, const char *sql, const char *what);
 /* Binds a 32-byte id (SQLITE_STATIC: id must outlive the step); returns
  * SQLite's result code. */
 int cat_bind_id(sqlite3_stmt *st, int i, const struct kl_id *id);
+/* Runs sql (a string literal: the statement cache keys on it) with ?1 =
+ * id: 1 if it yields a row, 0 if not, or an error; takes the lock. */
+int cat_id_exists(struct kl_cat *c, const char *sql, const struct kl_id *id,
+    const char *what);
 /* Reads a 32-byte id column: KL_E_CORRUPT if it is not one. */
 int cat_col_id(struct kl_cat *c, sqlite3_stmt *st, int i, struct kl_id *id);
 /* A text column ("" for NULL): KL_E_NOMEM if SQLite could not convert. */
