@@ -306,6 +306,14 @@ bm_sshd_start() {
 	fi
 	printf 'restrict %s\n' "$(cat "$BM_SSH_KEY.pub")" >"$BM_SSHD_DIR/authorized_keys"
 	chmod 600 "$BM_SSHD_DIR/authorized_keys"
+	# An empty HOME for the sessions: sshd runs every remote command through
+	# the login shell, and bash started by sshd sources ~/.bashrc.  Root's
+	# may be slow (on the test VM, pyenv init: ~0.2 s per session, for every
+	# tool); a repository server's account has /bin/sh and no rc file
+	# (docs/RUNBOOK.md section 9.1).  BM_SSHD_HOME=pw keeps root's own.
+	mkdir -m 700 "$BM_SSHD_DIR/home"
+	BM_SSHD_HOME_LINE="SetEnv HOME=$BM_SSHD_DIR/home"
+	[ "${BM_SSHD_HOME:-}" = pw ] && BM_SSHD_HOME_LINE=
 	for i in 1 2 3 4 5; do
 		port=$(python3 -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
@@ -329,6 +337,7 @@ PrintMotd no
 PrintLastLog no
 AcceptEnv none
 Subsystem sftp /usr/lib/openssh/sftp-server
+${BM_SSHD_HOME_LINE}
 CFG
 		/usr/sbin/sshd -t -f "$BM_SSHD_DIR/sshd_config" >"$BM_SSHD_LOG" 2>&1 ||
 			bm_die "sshd -t rejects $BM_SSHD_DIR/sshd_config: $(cat "$BM_SSHD_LOG")"

@@ -16,6 +16,7 @@
  * blocking design cannot do without deadlocking against a server that
  * waits for us to read.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -44,11 +45,23 @@
 #define CLOSE_WAIT_MS 10000
 #define POLL_MS 200			/* safety net for missed wake-ups */
 #define RING_LEN ((size_t)4 << 20)
-#define CHAN_WINDOW (8u << 20)
+/*
+ * The receive window we grant sshd, and the most we let one libssh2 read
+ * add to it (libssh2 grows the window by the length asked for).  sshd
+ * buffers up to a window of our data, and its buffers grow by copying:
+ * with up to 12 MiB, sshd used 1.0-1.4 s of CPU for a restore of 300 MB
+ * over 127.0.0.1, with 4 MiB 0.6-0.75 s, and no slower.  4 MiB still
+ * fills 600 Mbit/s at a 50 ms round trip.
+ */
+#define CHAN_WINDOW (4u << 20)
+#define READ_MAX ((size_t)256 << 10)
+#define WRITE_BURST ((size_t)1 << 20)	/* per step, between reads */
 #define STDERR_TAIL 512
 #define KEYFILE_READ_MAX 65536
 #define PASS_MAX 1024
 #define TRIED_MAX 400
+#define AUTH_LIST_MAX 256
+#define AUTH_LISTS_MAX 300
 #define CMD_MAX (2 * KL_URL_PATH_MAX + 4096)
 
 struct ring {
@@ -68,6 +81,7 @@ struct ssh_io {
 	int err;		/* KL_E_CONN once the channel is gone */
 	int closing, done;
 	int exit_status, have_exit;
+	int setup;		/* connecting: acknowledge at once */
 	char tail[STDERR_TAIL];	/* end of the remote stderr */
 	size_t tail_len;
 };
@@ -140,22 +154,31 @@ stderr_drain(struct ssh_io *s)
 		tail_add(s, tmp, (size_t)k);
 }
 
-/* One step of the writing side.  Returns <0 on a dead channel. */
+/*
+ * One step of the writing side: packets until WRITE_BURST bytes are out or
+ * libssh2 stops (it sends one packet per call).  Returns <0 on a dead
+ * channel.
+ */
 static int
 step_write(struct ssh_io *s, uint8_t *p, size_t n, int *pending, int *dirs,
     int *progress)
 {
-	ssize_t k = libssh2_channel_write(s->ch, (const char *)p, n);
+	size_t done = 0;
+	ssize_t k = 0;
 
 	*pending = 0;
-	if (k > 0) {
+	while (done < n && done < WRITE_BURST && (k = libssh2_channel_write(
+	    s->ch, (const char *)p + done, n - done)) > 0)
+		done += (size_t)k;
+	if (done > 0) {
 		pthread_mutex_lock(&s->mu);
-		ring_consume(&s->out, (size_t)k);
+		ring_consume(&s->out, done);
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 		*progress = 1;
-		return 0;
 	}
+	if (k > 0)
+		return 0;
 	if (k == 0) {			/* no window: wait for an adjust */
 		*dirs |= LIBSSH2_SESSION_BLOCK_INBOUND;
 		return 0;
@@ -206,6 +229,19 @@ io_wait(struct ssh_io *s, int dirs)
 	    read(s->efd, &v, sizeof(v)) < 0) {
 		/* nothing to do: another wake-up drained it */
 	}
+}
+
+/*
+ * 1 if libssh2 holds channel data that it has already read off the socket
+ * (every libssh2 call may read packets): poll would not wake us for it.
+ */
+static int
+data_queued(struct ssh_io *s)
+{
+	unsigned long avail = 0;
+
+	libssh2_channel_window_read_ex(s->ch, &avail, NULL);
+	return avail > 0;
 }
 
 /* Sends EOF once everything queued is out; 1 while it must be retried. */
@@ -278,14 +314,23 @@ io_main(void *arg)
 		    step_write(s, wp, wn, &pending, &dirs, &progress) < 0)
 			break;
 		if (!pending && !eof_pending) {
-			if (rn > 0 && step_read(s, rp, rn, &dirs,
-			    &progress) < 0)
-				break;
+			/*
+			 * stderr first: reading it takes the stdout packets
+			 * that have arrived off the socket as well, and poll
+			 * would not see those.
+			 */
 			stderr_drain(s);
+			if (rn > 0 && step_read(s, rp, rn < READ_MAX ? rn :
+			    READ_MAX, &dirs, &progress) < 0)
+				break;
 			if (closing && wn == 0 && !eof_sent &&
 			    (eof_pending = step_eof(s, &eof_sent, &dirs,
 			    &progress)) < 0)
 				break;
+			/* not while sending is blocked: poll waits for that */
+			if (rn > 0 && !(dirs &
+			    LIBSSH2_SESSION_BLOCK_OUTBOUND) && data_queued(s))
+				progress = 1;
 		}
 		if (!progress)
 			io_wait(s, dirs);
@@ -557,6 +602,40 @@ tcp_connect(const struct kl_url *u, int *out, char *err, size_t err_len)
 	return KL_OK;
 }
 
+/*
+ * libssh2's recv, plus an immediate ACK while connecting.  Until its
+ * session starts, sshd sends with Nagle's algorithm on: a small packet
+ * that follows another waits for the ACK of the first, and a delayed ACK
+ * (40 ms on Linux) stalls the login once or twice.  Afterwards ACKs are
+ * left to the kernel.  Returns the count, or -errno as libssh2 wants it.
+ */
+static
+LIBSSH2_RECV_FUNC(quickack_recv)
+{
+	struct ssh_io *s = *abstract;
+	ssize_t n = recv(socket, buffer, length, flags);
+	int one = 1;
+
+	if (n < 0)
+		return -errno;
+	if (s->setup)
+		setsockopt(socket, IPPROTO_TCP, TCP_QUICKACK, &one,
+		    sizeof(one));
+	return n;
+}
+
+static void
+recv_hook(LIBSSH2_SESSION *sess)
+{
+	LIBSSH2_RECV_FUNC((*fn)) = quickack_recv;
+	void *p;
+
+	/* libssh2 takes callbacks as void *: the same size here */
+	static_assert(sizeof(p) == sizeof(fn), "function pointer size");
+	memcpy(&p, &fn, sizeof(p));
+	libssh2_session_callback_set(sess, LIBSSH2_CALLBACK_RECV, p);
+}
+
 /* Host key types in OpenSSH's order of preference. */
 static const struct hktype {
 	int type;		/* LIBSSH2_HOSTKEY_TYPE_* */
@@ -763,11 +842,12 @@ session_start(struct ssh_io *s, const struct kl_url *u, char *err,
 	char khpath[4096];
 	int rc, have_file;
 
-	if ((s->s = libssh2_session_init()) == NULL ||
+	if ((s->s = libssh2_session_init_ex(NULL, NULL, NULL, s)) == NULL ||
 	    (kh = libssh2_knownhost_init(s->s)) == NULL)
 		return KL_E_NOMEM;
 	libssh2_session_set_blocking(s->s, 1);
 	libssh2_session_set_timeout(s->s, SESSION_TIMEOUT_MS);
+	recv_hook(s->s);
 	known_hosts_path(khpath, sizeof(khpath));
 	have_file = kh_load(kh, khpath) == 0;
 	hostkey_prefs(s->s, kh, u);
@@ -874,6 +954,30 @@ LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC(kbd_answer)
 	}
 }
 
+/*
+ * Authentication may take several steps (sshd's AuthenticationMethods
+ * "publickey,keyboard-interactive"): a step the server accepts but that is
+ * not enough alone ends in a failure reply with "partial success", which
+ * libssh2 1.10 reports as a plain failure.  So after a method that may
+ * have been such a step, the server is asked again which methods it
+ * accepts now, and the next one is tried.  Each method is tried once.
+ */
+enum auth_res {
+	AUTH_NO,	/* refused or not tried: the same methods stand */
+	AUTH_OK,	/* logged in */
+	AUTH_MORE	/* maybe accepted as one step of several: ask again */
+};
+
+struct auth {
+	LIBSSH2_SESSION *sess;
+	const char *user;
+	int tty;
+	char *held;			/* libssh2's copy of the last list */
+	char list[AUTH_LIST_MAX];	/* the methods accepted now */
+	char lists[AUTH_LISTS_MAX];	/* every list the server sent */
+	char tried[TRIED_MAX];
+};
+
 /* Appends "a" + "b" to the list of what was tried. */
 static void
 tried_add(char *tried, const char *a, const char *b)
@@ -884,29 +988,104 @@ tried_add(char *tried, const char *a, const char *b)
 	    b);
 }
 
+/* Appends a note to the last entry of what was tried. */
+static void
+tried_note(char *tried, const char *note)
+{
+	size_t n = strlen(tried);
+
+	snprintf(tried + n, TRIED_MAX - n, "%s", note);
+}
+
+/* 1 if the comma-separated list names method. */
 static int
-auth_agent(LIBSSH2_SESSION *sess, const char *user, char *tried)
+has_method(const char *list, const char *method)
+{
+	size_t n = strlen(method);
+	const char *p = list;
+
+	while ((p = strstr(p, method)) != NULL) {
+		if ((p == list || p[-1] == ',') &&
+		    (p[n] == ',' || p[n] == '\0'))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+/*
+ * Asks the server which methods it accepts now (a "none" request) into
+ * a->list.  0 with a list, 1 if that request logged us in, -1 if the
+ * connection is gone.  libssh2 1.10 to 1.11 keep the list in the session
+ * and allocate a new one on every call without freeing the previous one;
+ * it is freed here right before the next call, whose first step replaces
+ * the session's pointer (the session frees the last one).  Later versions
+ * are not known to do the same: there the few bytes are left alone.
+ */
+static int
+auth_query(struct auth *a)
+{
+	char now[AUTH_LIST_MAX], *l;
+	size_t n = strlen(a->lists);
+
+#if LIBSSH2_VERSION_NUM < 0x010c00
+	if (a->held != NULL)
+		libssh2_free(a->sess, a->held);
+#endif
+	a->held = NULL;
+	l = libssh2_userauth_list(a->sess, a->user, (unsigned)strlen(a->user));
+	if (l == NULL)
+		return libssh2_userauth_authenticated(a->sess) ? 1 : -1;
+	a->held = l;
+	clean_copy(now, sizeof(now), l, strlen(l));
+	if (n == 0 || strcmp(now, a->list) != 0)
+		snprintf(a->lists + n, sizeof(a->lists) - n, "%s%s",
+		    n > 0 ? ", then " : "", now);
+	memcpy(a->list, now, sizeof(now));
+	return 0;
+}
+
+/* A publickey attempt's libssh2 code as an auth_res. */
+static enum auth_res
+pk_result(int rc)
+{
+	if (rc == 0)
+		return AUTH_OK;
+	/*
+	 * The server answered the key's query with PK_OK and then refused
+	 * the signed request: with OpenSSH that is a partial success.
+	 */
+	return rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED ? AUTH_MORE : AUTH_NO;
+}
+
+static enum auth_res
+auth_agent(struct auth *a)
 {
 	struct libssh2_agent_publickey *id = NULL, *prev = NULL;
+	enum auth_res res = AUTH_NO;
 	LIBSSH2_AGENT *ag;
-	int ok = 0, n = 0;
-	char cnt[32];
+	char note[80];
+	int n = 0;
 
-	if ((ag = libssh2_agent_init(sess)) == NULL)
-		return 0;
+	if ((ag = libssh2_agent_init(a->sess)) == NULL)
+		return AUTH_NO;
 	if (libssh2_agent_connect(ag) == 0 &&
 	    libssh2_agent_list_identities(ag) == 0) {
-		while (!ok && libssh2_agent_get_identity(ag, &id, prev) == 0) {
+		while (res == AUTH_NO &&
+		    libssh2_agent_get_identity(ag, &id, prev) == 0) {
 			n++;
-			ok = libssh2_agent_userauth(ag, user, id) == 0;
+			res = pk_result(libssh2_agent_userauth(ag, a->user,
+			    id));
 			prev = id;
 		}
 		libssh2_agent_disconnect(ag);
 	}
 	libssh2_agent_free(ag);
-	snprintf(cnt, sizeof(cnt), " (%d key%s)", n, n == 1 ? "" : "s");
-	tried_add(tried, "ssh-agent", cnt);
-	return ok;
+	snprintf(note, sizeof(note), " (%d key%s%s)", n, n == 1 ? "" : "s",
+	    res == AUTH_MORE ? "; one accepted, the server asks for more" :
+	    "");
+	tried_add(a->tried, "ssh-agent", note);
+	return res;
 }
 
 /*
@@ -945,59 +1124,60 @@ key_encrypted(const char *path)
 	    bin[18] == 4 && memcmp(bin + 19, "none", 4) == 0);
 }
 
-static int
-auth_keyfile(LIBSSH2_SESSION *sess, const char *user, const char *path,
-    int explicit, int tty, char *tried)
+static enum auth_res
+auth_keyfile(struct auth *a, const char *path, int explicit)
 {
 	char pass[PASS_MAX] = "", prompt[4200];
 	int enc = key_encrypted(path), rc;
+	enum auth_res res;
 
 	if (enc < 0) {
 		if (explicit)
-			tried_add(tried, path, " (cannot be read)");
-		return 0;
+			tried_add(a->tried, path, " (cannot be read)");
+		return AUTH_NO;
 	}
-	if (enc && !tty) {
-		tried_add(tried, path, " (passphrase-protected, no terminal "
-		    "to ask on; load it into ssh-agent)");
-		return 0;
+	if (enc && !a->tty) {
+		tried_add(a->tried, path, " (passphrase-protected, no "
+		    "terminal to ask on; load it into ssh-agent)");
+		return AUTH_NO;
 	}
 	if (enc) {
 		snprintf(prompt, sizeof(prompt), "Enter passphrase for key "
 		    "%s: ", path);
 		if (tty_ask(prompt, strlen(prompt), 0, pass, sizeof(pass)) != 0)
-			return 0;
+			return AUTH_NO;
 	}
-	rc = libssh2_userauth_publickey_fromfile_ex(sess, user,
-	    (unsigned)strlen(user), NULL, path, pass);
+	rc = libssh2_userauth_publickey_fromfile_ex(a->sess, a->user,
+	    (unsigned)strlen(a->user), NULL, path, pass);
 	sodium_memzero(pass, sizeof(pass));
-	if (rc == 0)
-		return 1;
-	tried_add(tried, path, rc == LIBSSH2_ERROR_FILE ? " (cannot be used: "
-	    "wrong passphrase or unsupported format)" : " (refused)");
-	return 0;
+	if ((res = pk_result(rc)) == AUTH_OK)
+		return AUTH_OK;
+	tried_add(a->tried, path, res == AUTH_MORE ? " (accepted; the "
+	    "server asks for more)" : rc == LIBSSH2_ERROR_FILE ? " (cannot "
+	    "be used: wrong passphrase or unsupported format)" :
+	    " (refused)");
+	return res;
 }
 
-static int
-auth_keyfiles(LIBSSH2_SESSION *sess, const char *user, int tty,
-    char *tried)
+static enum auth_res
+auth_keyfiles(struct auth *a)
 {
 	static const char *const names[] = { "id_ed25519", "id_ecdsa",
 	    "id_rsa" };
+	enum auth_res res = AUTH_NO;
 	char path[4096];
 	size_t i;
 
 	if (tr_opts()->ssh_key != NULL)
-		return auth_keyfile(sess, user, tr_opts()->ssh_key, 1, tty,
-		    tried);
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		return auth_keyfile(a, tr_opts()->ssh_key, 1);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]) && res == AUTH_NO;
+	    i++) {
 		snprintf(path, sizeof(path), "%s/.ssh/%s", home_dir(),
 		    names[i]);
-		if (access(path, F_OK) == 0 &&
-		    auth_keyfile(sess, user, path, 0, tty, tried))
-			return 1;
+		if (access(path, F_OK) == 0)
+			res = auth_keyfile(a, path, 0);
 	}
-	return 0;
+	return res;
 }
 
 /* 1 if an agent is configured (an empty SSH_AUTH_SOCK is none). */
@@ -1009,49 +1189,102 @@ agent_sock(void)
 	return v != NULL && *v != '\0';
 }
 
+static enum auth_res
+auth_publickey(struct auth *a)
+{
+	enum auth_res res = AUTH_NO;
+
+	/*
+	 * An explicit --ssh-key is the identity to use, and the only one
+	 * (OpenSSH's IdentitiesOnly): an agent holding an admin key must not
+	 * turn a restore-drill key into a full one.
+	 */
+	if (tr_opts()->ssh_key == NULL && agent_sock())
+		res = auth_agent(a);
+	if (res == AUTH_NO)
+		res = auth_keyfiles(a);
+	return res;
+}
+
+/* The prompts are answered on /dev/tty (kbd_answer), never from stdin. */
+static enum auth_res
+auth_kbd(struct auth *a)
+{
+	if (!a->tty) {
+		tried_add(a->tried, "keyboard-interactive", " (no terminal)");
+		return AUTH_NO;
+	}
+	if (libssh2_userauth_keyboard_interactive(a->sess, a->user,
+	    kbd_answer) == 0)
+		return AUTH_OK;
+	/* refused, or accepted as one step: the next list tells */
+	tried_add(a->tried, "keyboard-interactive", "");
+	return AUTH_MORE;
+}
+
+static int
+auth_fail(const struct auth *a, const char *dest, int gone, char *err,
+    size_t err_len)
+{
+	const char *tried = *a->tried ? a->tried :
+	    "nothing: no agent and no key file";
+
+	if (gone)
+		snprintf(err, err_len, "%s: the SSH server closed the "
+		    "connection during authentication%s%s%s", dest,
+		    *a->tried ? " (tried: " : "", a->tried,
+		    *a->tried ? ")" : "");
+	else if (!a->tty && has_method(a->list, "keyboard-interactive") &&
+	    !has_method(a->list, "publickey"))
+		snprintf(err, err_len, "SSH authentication for %s needs a "
+		    "one-time code or password typed on a terminal "
+		    "(keyboard-interactive), and kluis has no terminal: run it "
+		    "from a terminal, or have the server accept the key alone "
+		    "for scheduled jobs (server accepts: %s; tried: %s)", dest,
+		    a->lists, tried);
+	else
+		snprintf(err, err_len, "SSH authentication failed for %s "
+		    "(server accepts: %s; tried: %s)", dest, a->lists, tried);
+	return KL_E_CONN;
+}
+
 static int
 authenticate(struct ssh_io *s, const char *user, const char *dest,
     char *err, size_t err_len)
 {
-	char tried[TRIED_MAX] = "";
-	const char *list;
-	int tty = have_tty(), ok = 0;
+	struct auth a;
+	enum auth_res res = AUTH_MORE;
+	int pk_done = 0, kbd_done = 0, was_kbd = 0, q;
 
-	list = libssh2_userauth_list(s->s, user, (unsigned)strlen(user));
-	if (list == NULL) {
-		if (libssh2_userauth_authenticated(s->s))
-			return KL_OK;
-		snprintf(err, err_len, "%s: the SSH server closed the "
-		    "connection during authentication", dest);
-		return KL_E_CONN;
-	}
-	if (strstr(list, "publickey") != NULL) {
-		/*
-		 * An explicit --ssh-key is the identity to use, and the only
-		 * one (OpenSSH's IdentitiesOnly): an agent holding an admin
-		 * key must not turn a restore-drill key into a full one.
-		 */
-		if (tr_opts()->ssh_key == NULL && agent_sock())
-			ok = auth_agent(s->s, user, tried);
-		if (!ok && !libssh2_userauth_authenticated(s->s))
-			ok = auth_keyfiles(s->s, user, tty, tried);
-	}
-	ok = ok || libssh2_userauth_authenticated(s->s);
-	if (!ok && strstr(list, "keyboard-interactive") != NULL) {
-		if (tty) {
-			ok = libssh2_userauth_keyboard_interactive(s->s, user,
-			    kbd_answer) == 0;
-			tried_add(tried, "keyboard-interactive", "");
+	memset(&a, 0, sizeof(a));
+	a.sess = s->s;
+	a.user = user;
+	a.tty = have_tty();
+	for (;;) {
+		if (res == AUTH_MORE) {
+			if ((q = auth_query(&a)) != 0)
+				return q > 0 ? KL_OK : auth_fail(&a, dest, 1,
+				    err, err_len);
+			if (was_kbd)	/* what became of the answers */
+				tried_note(a.tried, has_method(a.list,
+				    "keyboard-interactive") ? " (answers "
+				    "refused)" : " (accepted; the server asks "
+				    "for more)");
+		}
+		was_kbd = 0;
+		if (!pk_done && has_method(a.list, "publickey")) {
+			pk_done = 1;
+			res = auth_publickey(&a);
+		} else if (!kbd_done &&
+		    has_method(a.list, "keyboard-interactive")) {
+			kbd_done = was_kbd = 1;
+			res = auth_kbd(&a);
 		} else
-			tried_add(tried, "keyboard-interactive", " (no "
-			    "terminal)");
+			break;
+		if (res == AUTH_OK || libssh2_userauth_authenticated(s->s))
+			return KL_OK;
 	}
-	if (ok || libssh2_userauth_authenticated(s->s))
-		return KL_OK;
-	snprintf(err, err_len, "SSH authentication failed for %s (server "
-	    "accepts: %s; tried: %s)", dest, list, *tried ? tried :
-	    "nothing: no agent and no key file");
-	return KL_E_CONN;
+	return auth_fail(&a, dest, 0, err, err_len);
 }
 
 /* ---- the channel ---- */
@@ -1091,6 +1324,7 @@ io_start(struct ssh_io *s)
 	    (s->in.d = malloc(RING_LEN)) == NULL)
 		return KL_E_NOMEM;
 	s->out.cap = s->in.cap = RING_LEN;
+	s->setup = 0;	/* before the thread starts: no lock needed */
 	libssh2_session_set_blocking(s->s, 0);
 	if (pthread_create(&s->thr, NULL, io_main, s) != 0)
 		return KL_E_NOMEM;
@@ -1149,6 +1383,7 @@ tr_ssh_io_open(const struct kl_url *u, char *err, size_t err_len,
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return KL_E_NOMEM;
 	s->sock = -1;
+	s->setup = 1;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	if ((s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {

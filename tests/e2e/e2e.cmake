@@ -13,7 +13,8 @@ set_tests_properties(e2e_cli_rules PROPERTIES TIMEOUT 120)
 # /usr/sbin/sshd themselves and fail if it is missing).
 add_test(NAME e2e_ssh_basic COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/ssh_basic.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 add_test(NAME e2e_ssh_faults COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/ssh_faults.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
-set_tests_properties(e2e_ssh_basic e2e_ssh_faults PROPERTIES TIMEOUT 300)
+add_test(NAME e2e_ssh_mfa COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/ssh_mfa.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_ssh_basic e2e_ssh_faults e2e_ssh_mfa PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_serve_raw COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/serve_raw.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 set_tests_properties(e2e_serve_raw PROPERTIES TIMEOUT 120)
 # Issue #4: the catalog.

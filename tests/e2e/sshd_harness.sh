@@ -11,9 +11,20 @@
 #                       server with KEY: for protoclient.py --cmd
 #   sshd_session_pids   PIDs of the per-connection sshd processes
 #
+# Set before sshd_start (all optional):
+#   SSHD_PROGNAME   run sshd under this name (a symlink in $SSHD_DIR): its
+#                   PAM service, and so its /etc/pam.d file, is this name
+#                   (OpenSSH portable uses the program name, and Debian
+#                   does not override it)
+#   SSHD_CONFIG_PRE   sshd_config lines put before the harness's own: the
+#                   first value of a keyword wins, so these override them
+#                   (e.g. "UsePAM yes", another "Port N")
+#   SSHD_CONFIG_POST  lines appended at the end (Match blocks)
+#
 # Exported after sshd_start:
 #   SSH_PORT, SSH_KH (known_hosts with the host key as [127.0.0.1]:PORT),
-#   SSH_HOSTKEY_FP (SHA256:... of the host key), SSHD_DIR, SSHD_LOG, SSHD_PID
+#   SSH_HOSTKEY_FP (SHA256:... of the host key), SSHD_DIR, SSHD_LOG, SSHD_PID,
+#   SSHD_COMM (the sshd processes' /proc/PID/comm)
 #   SSH_KEY_ADMIN   full role, forced `serve --repo $REPO`
 #   SSH_KEY_APPEND  forced `serve --append-only --repo $REPO --client-name web01`
 #   SSH_KEY_RO      forced `serve --read-only --repo $REPO --client-name ro01`
@@ -75,7 +86,8 @@ sshd_session_pids() {
 		set -- $todo
 		todo=
 		for p in "$@"; do
-			[ "$(cat /proc/"$p"/comm 2>/dev/null)" = sshd ] || continue
+			[ "$(cat /proc/"$p"/comm 2>/dev/null)" = \
+			    "$SSHD_COMM" ] || continue
 			echo "$p"
 			for q in $(pgrep -P "$p" 2>/dev/null); do
 				todo="$todo $q"
@@ -93,7 +105,7 @@ s.close()'
 }
 
 sshd_start() {
-	local hk port sv
+	local hk port sv bin
 
 	[ -x "$SSHD_BIN" ] || sshd_die "$SSHD_BIN is missing: install openssh-server (scripts/deps.sh does)"
 	command -v ssh >/dev/null || sshd_die "the ssh client is missing"
@@ -109,6 +121,13 @@ sshd_start() {
 	: >"$SSHD_DIR/authorized_keys"
 	chmod 600 "$SSHD_DIR/authorized_keys"
 	SSHD_LOG=$SSHD_DIR/sshd.log
+	bin=$SSHD_BIN
+	if [ -n "${SSHD_PROGNAME:-}" ]; then
+		# an absolute path: sshd re-executes itself through argv[0]
+		bin=$SSHD_DIR/$SSHD_PROGNAME
+		ln -s "$SSHD_BIN" "$bin" || sshd_die "cannot link $bin"
+	fi
+	SSHD_COMM=$(basename "$bin" | cut -c1-15)
 	hk=$SSHD_DIR/host_ed25519
 	ssh-keygen -q -t ed25519 -N '' -C kluis-e2e-host -f "$hk" \
 	    >/dev/null 2>&1 || sshd_die "ssh-keygen for the host key"
@@ -128,7 +147,10 @@ sshd_start() {
 
 	for _ in 1 2 3 4 5; do
 		port=$(sshd_free_port)
-		cat >"$SSHD_DIR/sshd_config" <<EOF
+		{
+			[ -z "${SSHD_CONFIG_PRE:-}" ] ||
+			    printf '%s\n' "$SSHD_CONFIG_PRE"
+			cat <<EOF
 ListenAddress 127.0.0.1
 Port $port
 HostKey $hk
@@ -150,10 +172,13 @@ PrintMotd no
 AcceptEnv none
 Subsystem sftp internal-sftp
 EOF
-		"$SSHD_BIN" -t -f "$SSHD_DIR/sshd_config" >"$SSHD_LOG" 2>&1 ||
+			[ -z "${SSHD_CONFIG_POST:-}" ] ||
+			    printf '%s\n' "$SSHD_CONFIG_POST"
+		} >"$SSHD_DIR/sshd_config"
+		"$bin" -t -f "$SSHD_DIR/sshd_config" >"$SSHD_LOG" 2>&1 ||
 		    sshd_die "sshd -t rejects the configuration"
 		: >"$SSHD_LOG"
-		"$SSHD_BIN" -D -e -f "$SSHD_DIR/sshd_config" -E "$SSHD_LOG" \
+		"$bin" -D -e -f "$SSHD_DIR/sshd_config" -E "$SSHD_LOG" \
 		    </dev/null >/dev/null 2>&1 &
 		SSHD_PID=$!
 		at_exit "kill $SSHD_PID"
@@ -175,8 +200,8 @@ EOF
 	    "$(cut -d' ' -f1,2 "$hk.pub")" >"$SSH_KH"
 	SSH_URL=ssh://root@127.0.0.1:$SSH_PORT$REPO
 	export SSH_PORT SSH_KH SSH_HOSTKEY_FP SSHD_DIR SSHD_LOG SSHD_PID \
-	    SSH_KEY_ADMIN SSH_KEY_APPEND SSH_KEY_RO SSH_KEY_OTHER SSH_KEY_OPEN \
-	    SSH_KEY_STRANGER SSH_URL OTHER_REPO
+	    SSHD_COMM SSH_KEY_ADMIN SSH_KEY_APPEND SSH_KEY_RO SSH_KEY_OTHER \
+	    SSH_KEY_OPEN SSH_KEY_STRANGER SSH_URL OTHER_REPO
 	# The harness itself must work before anything else is judged.
 	if ! ssh -F /dev/null -T -p "$SSH_PORT" -i "$SSH_KEY_OPEN" \
 	    -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes \
