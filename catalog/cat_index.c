@@ -136,6 +136,10 @@ kl_cat_index_clear(struct kl_cat *c)
 		    (rc = cat_exec(c, "DELETE FROM blob", "index_clear")) ==
 		    KL_OK)
 			rc = cat_exec(c, "DELETE FROM pack", "index_clear");
+		/* own backups may reference blobs that are gone now */
+		if (rc == KL_OK)
+			rc = cat_exec(c, "UPDATE own_parent SET intact = 0",
+			    "index_clear");
 		rc = cat_tx_end(c, rc);
 	}
 	c->pack_valid = 0;

@@ -83,9 +83,10 @@ cat_own_flush(struct kl_cat *c)
 
 int
 kl_cat_own_parent(struct kl_cat *c, const char *host,
-    char *const *paths, size_t npaths, struct kl_id *snap, struct kl_id *root)
+    char *const *paths, size_t npaths, struct kl_id *snap, struct kl_id *root,
+    int *intact)
 {
-	static const char sql[] = "SELECT snap, root FROM own_parent"
+	static const char sql[] = "SELECT snap, root, intact FROM own_parent"
 	    " WHERE series_no = ?1";
 	sqlite3_stmt *st;
 	int64_t series;
@@ -95,6 +96,8 @@ kl_cat_own_parent(struct kl_cat *c, const char *host,
 		return KL_E_INVAL;
 	memset(snap, 0, sizeof(*snap));
 	memset(root, 0, sizeof(*root));
+	if (intact != NULL)
+		*intact = 0;
 	cat_lock(c);
 	if ((rc = cat_series_get(c, host, paths, npaths, 0, &series)) !=
 	    KL_OK || (rc = cat_prepare(c, sql, &st)) != KL_OK)
@@ -109,7 +112,8 @@ kl_cat_own_parent(struct kl_cat *c, const char *host,
 	    (rc = cat_col_id(c, st, 1, root)) != KL_OK) {
 		memset(snap, 0, sizeof(*snap));
 		memset(root, 0, sizeof(*root));
-	}
+	} else if (intact != NULL)
+		*intact = sqlite3_column_int(st, 2) == 1;
 out:
 	cat_unlock(c);
 	return rc;
@@ -244,8 +248,9 @@ own_commit(struct kl_cat *c, const struct kl_id *snap,
 {
 	static const char mv[] = "UPDATE own_tree SET series_no = ?1"
 	    " WHERE series_no = ?2";
+	/* every blob of a backup is in the blob index when it commits */
 	static const char par[] = "INSERT OR REPLACE INTO own_parent"
-	    "(series_no, snap, root) VALUES(?1, ?2, ?3)";
+	    "(series_no, snap, root, intact) VALUES(?1, ?2, ?3, 1)";
 	int64_t s = c->own_series;
 	sqlite3_stmt *st;
 	int rc, src;
@@ -344,13 +349,25 @@ kl_cat_own_tree_get(struct kl_cat *c, const struct kl_id *tree,
 	    " LIMIT 1";
 	sqlite3_stmt *st;
 	const void *z;
+	size_t i;
 	int rc, src, zlen;
 
 	if (tree == NULL || out == NULL)
 		return KL_E_INVAL;
 	cat_lock(c);
-	if ((rc = cat_own_flush(c)) != KL_OK ||
-	    (rc = cat_prepare(c, sql, &st)) != KL_OK)
+	/*
+	 * Trees put but not written yet are looked at in memory: flushing
+	 * them here would turn the batches into a transaction per
+	 * directory, as the walker reads the parent's trees while the
+	 * collector puts the new ones.
+	 */
+	for (i = 0; i < c->own_npend; i++)
+		if (kl_id_eq(&c->own_pend[i].id, tree)) {
+			rc = own_decompress(c, c->own_pend[i].z,
+			    c->own_pend[i].zlen, out);
+			goto out;
+		}
+	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
 		goto out;
 	if ((src = cat_bind_id(st, 1, tree)) != SQLITE_OK ||
 	    (src = sqlite3_step(st)) != SQLITE_ROW) {

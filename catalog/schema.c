@@ -81,7 +81,15 @@ static const char cat_schema2_sql[] =
     "CREATE TABLE pack_check(pack BLOB PRIMARY KEY, checked_s INTEGER NOT"
     " NULL, ok INTEGER NOT NULL) WITHOUT ROWID;";
 
+/* Schema 3: own_parent.intact = 1 while the blob index still holds every
+ * blob of that backup (set when it is recorded, cleared when the blob
+ * index is rebuilt): the next backup may then skip looking up the chunks
+ * of its unchanged files. */
+static const char cat_schema3_sql[] =
+    "ALTER TABLE own_parent ADD COLUMN intact INTEGER NOT NULL DEFAULT 0;";
+
 const char *const cat_migrations[KL_CAT_SCHEMA] = {
 	cat_schema_sql,
 	cat_schema2_sql,
+	cat_schema3_sql,
 };

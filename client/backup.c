@@ -660,7 +660,7 @@ parent_find(struct bk *bk, const char *host, struct kl_backup_stats *st)
 	int64_t best = INT64_MIN;
 
 	if (kl_repo_own_parent(bk->r, host, bk->paths, bk->npaths,
-	    &st->parent, &bk->parent_tree) == KL_OK)
+	    &st->parent, &bk->parent_tree, &bk->parent_intact) == KL_OK)
 		return;
 	memset(&st->parent, 0, sizeof(st->parent));
 	memset(&bk->parent_tree, 0, sizeof(bk->parent_tree));

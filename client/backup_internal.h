@@ -60,6 +60,8 @@ struct bk {
 	char **paths;			/* normalised, sorted, deduplicated */
 	size_t npaths;
 	struct kl_id parent_tree;	/* zero: no parent */
+	int parent_intact;		/* the parent's blobs are all in the
+					 * blob index (kl_repo_own_parent) */
 	uint64_t warnings;		/* walker thread only */
 	uint64_t bytes_read;		/* walker thread only */
 	int walk_rc;			/* fatal walker error */

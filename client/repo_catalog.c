@@ -162,7 +162,7 @@ out:
 
 int
 kl_repo_own_parent(struct kl_repo *r, const char *host, char *const *paths,
-    size_t npaths, struct kl_id *snap, struct kl_id *root)
+    size_t npaths, struct kl_id *snap, struct kl_id *root, int *intact)
 {
 	char name[KL_ID_HEX_LEN + 1];
 	struct kl_cat *c;
@@ -170,7 +170,8 @@ kl_repo_own_parent(struct kl_repo *r, const char *host, char *const *paths,
 	int rc;
 
 	if ((rc = repo_cat(r, &c)) != KL_OK ||
-	    (rc = kl_cat_own_parent(c, host, paths, npaths, snap, root)) !=
+	    (rc = kl_cat_own_parent(c, host, paths, npaths, snap, root,
+	    intact)) !=
 	    KL_OK)
 		return rc;
 	/* the repository decides: a snapshot that is gone is no parent */

@@ -151,8 +151,13 @@ ts_eq(const struct kl_ts *a, const struct kl_ts *b)
 	return a->s == b->s && a->ns == b->ns;
 }
 
-/* A file is unchanged when its identity and times match the parent's and
- * every chunk is still in the index. */
+/*
+ * A file is unchanged when its identity and times match the parent's and
+ * every chunk is still in the index - which needs no lookup when the
+ * parent is this client's own last backup and the blob index has not been
+ * rebuilt since (kl_repo_own_parent): a lookup per chunk was half the time
+ * of an unchanged backup.
+ */
 static int
 reusable(struct walker *w, const struct kl_node *n, const struct kl_node *p)
 {
@@ -162,7 +167,7 @@ reusable(struct walker *w, const struct kl_node *n, const struct kl_node *p)
 	    !ts_eq(&p->mtime, &n->mtime) || !ts_eq(&p->ctime, &n->ctime) ||
 	    p->inode != n->inode || p->device != n->device)
 		return 0;
-	for (i = 0; i < p->nchunks; i++)
+	for (i = 0; i < p->nchunks && !w->bk->parent_intact; i++)
 		if (kl_repo_index_lookup(w->bk->r, &p->chunks[i], NULL) != 0)
 			return 0;
 	return 1;

@@ -289,6 +289,25 @@ E2E_WHAT="restore with no catalog after the index file vanished" \
     --target "$WORK/dr6"
 treecmp "that snapshot restores" "$WORK/src3" "$WORK/dr6$WORK/src3"
 
+# Data and index both gone (a lost pack file and its index file): the
+# catalog forgets those blobs, the own parent is no longer intact, and the
+# next backup reads the unchanged files again instead of trusting it.
+mkdir -p "$WORK/src4"
+head -c 2000000 /dev/urandom >"$WORK/src4/lost.bin"
+expect_exit 0 k backup "$WORK/src4" --json
+before=$(ls "$REPO"/index)
+newest=$(ls -t "$REPO"/index/* | head -n 1)
+pk=$(find "$REPO/data" -type f -printf '%T@ %s %p\n' | sort -n | tail -n 3 |
+    sort -k2 -n | tail -n 1 | cut -d' ' -f3)
+mv "$newest" "$pk" "$WORK/"
+expect_exit 0 k backup "$WORK/src4" --json
+check "an unchanged file whose data is gone is read and stored again" \
+    test "$(json_field bytes_added)" -gt 1500000
+expect_exit 0 env KLUIS_CACHE_DIR="$WORK/cache-dr8" \
+    "$KLUIS" -r "$REPO" --password-file "$PW" restore latest \
+    --target "$WORK/dr8"
+treecmp "and the new snapshot restores whole" "$WORK/src4" "$WORK/dr8$WORK/src4"
+
 # Cached trees are checked against their keyed ids: a doctored tree in the
 # catalog is ignored, the repository's copy is used.
 python3 - "$DB" <<'EOF'

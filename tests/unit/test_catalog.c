@@ -538,10 +538,14 @@ test_open_schema1_is_migrated_keeping_data(void **state)
 	kl_cat_close(f->c);
 	f->c = NULL;
 	raw_exec(f, "DROP TABLE pack_check;"
+	    "CREATE TABLE op(series_no INTEGER PRIMARY KEY, snap BLOB NOT NULL,"
+	    " root BLOB NOT NULL); INSERT INTO op SELECT series_no, snap, root"
+	    " FROM own_parent; DROP TABLE own_parent;"
+	    "ALTER TABLE op RENAME TO own_parent;"
 	    "UPDATE meta SET value = 1 WHERE key = 'schema';");
 	cat_open_ok(f, &f->c, KL_CAT_OPENED);
 	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
-	assert_int_equal(st.schema, 2);
+	assert_int_equal(st.schema, KL_CAT_SCHEMA);
 	assert_true(has_blob(f->c, 3, 3));
 	assert_int_equal(kl_cat_pack_checked(f->c, &p2, 1700000000, 1), KL_OK);
 	assert_int_equal(raw_int(f, "SELECT count(*) FROM pack_check"), 1);
@@ -1190,7 +1194,7 @@ test_snap_clear_forgets_snapshots_keeps_own_parent(void **state)
 	assert_int_equal(kl_cat_snap_has(f->c, &id), 0);
 	snaps_list(f->c, NULL, 1, &l);
 	assert_int_equal(l.n, 0);
-	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr),
+	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr, NULL),
 	    KL_OK);
 	assert_memory_equal(gs.b, snap.b, KL_ID_LEN);
 	assert_int_equal(kl_cat_snap_add(f->c, &id, &s, KL_CAT_TIME_NONE),
@@ -1252,14 +1256,14 @@ test_own_commit_records_parent_and_trees(void **state)
 	struct kl_id snap = mkid(40, 1), root = mkid(41, 1), gs, gr;
 	uint32_t i;
 
-	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr),
+	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr, NULL),
 	    KL_E_NOTFOUND);
 	assert_int_equal(kl_cat_own_begin(f->c, "h", paths, 1), KL_OK);
 	for (i = 0; i < 600; i++)	/* more than one batch */
 		own_put(f->c, i);
 	assert_true(own_has(f->c, 599));	/* pending ones are found */
 	assert_int_equal(kl_cat_own_commit(f->c, &snap, &root), KL_OK);
-	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr),
+	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr, NULL),
 	    KL_OK);
 	assert_memory_equal(gs.b, snap.b, KL_ID_LEN);
 	assert_memory_equal(gr.b, root.b, KL_ID_LEN);
@@ -1286,7 +1290,7 @@ test_own_abort_keeps_the_previous_backup(void **state)
 	kl_cat_own_abort(f->c);
 	assert_false(own_has(f->c, 2));
 	assert_true(own_has(f->c, 1));
-	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr),
+	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr, NULL),
 	    KL_OK);
 	assert_memory_equal(gs.b, snap.b, KL_ID_LEN);
 	/* after abort the recording is over */
@@ -1319,13 +1323,13 @@ test_own_commit_replaces_only_its_series_previous_backup(void **state)
 	assert_true(own_has(f->c, 2));
 	assert_true(own_has(f->c, 3));
 	assert_true(own_has(f->c, 4));
-	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr),
+	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr, NULL),
 	    KL_OK);
 	assert_memory_equal(gs.b, s2.b, KL_ID_LEN);
-	assert_int_equal(kl_cat_own_parent(f->c, "h", other, 1, &gs, &gr),
+	assert_int_equal(kl_cat_own_parent(f->c, "h", other, 1, &gs, &gr, NULL),
 	    KL_OK);
 	assert_memory_equal(gs.b, s3.b, KL_ID_LEN);
-	assert_int_equal(kl_cat_own_parent(f->c, "other", paths, 1, &gs, &gr),
+	assert_int_equal(kl_cat_own_parent(f->c, "other", paths, 1, &gs, &gr, NULL),
 	    KL_E_NOTFOUND);
 }
 
@@ -1558,7 +1562,7 @@ test_reset_forgets_all_but_runs(void **state)
 	assert_int_equal(st.runs, 1);
 	assert_int_equal(st.schema, KL_CAT_SCHEMA);
 	assert_false(own_has(f->c, 1));
-	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr),
+	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr, NULL),
 	    KL_E_NOTFOUND);
 	reopen(f, KL_CAT_OPENED);
 	assert_int_equal(raw_int(f, "SELECT count(*) FROM run"), 1);
@@ -1686,6 +1690,34 @@ bench(uint32_t n)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* An own backup is intact (all its blobs in the blob index) from its
+ * commit until the blob index is rebuilt. */
+static void
+test_own_parent_intact_until_index_clear(void **state)
+{
+	struct fx *f = *state;
+	char *paths[] = { "/srv" };
+	struct kl_id snap = mkid(1, 1), root = mkid(2, 2), gs, gr;
+	int intact = -1;
+
+	assert_int_equal(kl_cat_own_begin(f->c, "h", paths, 1), KL_OK);
+	assert_int_equal(kl_cat_own_commit(f->c, &snap, &root), KL_OK);
+	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr,
+	    &intact), KL_OK);
+	assert_int_equal(intact, 1);
+	assert_int_equal(kl_cat_index_clear(f->c), KL_OK);
+	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr,
+	    &intact), KL_OK);
+	assert_int_equal(intact, 0);
+	assert_memory_equal(gs.b, snap.b, KL_ID_LEN);
+	/* the next backup is intact again */
+	assert_int_equal(kl_cat_own_begin(f->c, "h", paths, 1), KL_OK);
+	assert_int_equal(kl_cat_own_commit(f->c, &snap, &root), KL_OK);
+	assert_int_equal(kl_cat_own_parent(f->c, "h", paths, 1, &gs, &gr,
+	    &intact), KL_OK);
+	assert_int_equal(intact, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1703,6 +1735,7 @@ main(int argc, char **argv)
 		T(test_open_other_sqlite_database_is_damaged),
 		T(test_open_empty_file_is_created),
 		T(test_open_schema0_is_migrated),
+		T(test_own_parent_intact_until_index_clear),
 		T(test_open_schema1_is_migrated_keeping_data),
 		T(test_open_failed_migration_is_damaged),
 		T(test_open_unusable_dir_fails_without_handle),

@@ -37,7 +37,7 @@ struct buf;
 struct kl_cat;
 
 /* Schema version this code writes; older ones are migrated step by step. */
-#define KL_CAT_SCHEMA 2
+#define KL_CAT_SCHEMA 3
 #define KL_CAT_BUSY_MS 60000
 /* "No time known" (a snapshot without a server receive time). */
 #define KL_CAT_TIME_NONE INT64_MIN
@@ -251,10 +251,14 @@ int64_t kl_cat_snap_time(const struct kl_cat_snap *s);
 
 /*
  * The last successful backup this client made of (host, paths): its
- * snapshot and root tree.  KL_E_NOTFOUND if none is recorded.
+ * snapshot and root tree, and in *intact (may be NULL) 1 if the blob index
+ * has not been rebuilt (kl_cat_index_clear) since it was recorded - then
+ * every blob that backup references is still in the blob index.
+ * KL_E_NOTFOUND if none is recorded.
  */
 int kl_cat_own_parent(struct kl_cat *c, const char *host,
-    char *const *paths, size_t npaths, struct kl_id *snap, struct kl_id *root);
+    char *const *paths, size_t npaths, struct kl_id *snap, struct kl_id *root,
+    int *intact);
 /* Starts recording the trees of a new backup of (host, paths); one at a
  * time per handle (KL_E_INVAL while another is being recorded). */
 int kl_cat_own_begin(struct kl_cat *c, const char *host, char *const *paths,

@@ -181,11 +181,14 @@ int kl_repo_catalog_sync(struct kl_repo *r, int versions);
 
 /*
  * The last backup this client made of (host, paths) (kl_session_own_begin)
- * if its snapshot is still in the repository: *snap and its root tree.
- * KL_E_NOTFOUND otherwise.  Works with backup-only keys.
+ * if its snapshot is still in the repository: *snap and its root tree;
+ * *intact (may be NULL) is 1 if every blob it references is still in the
+ * catalog's blob index (kl_cat_own_parent).  KL_E_NOTFOUND otherwise.
+ * Works with backup-only keys.
  */
 int kl_repo_own_parent(struct kl_repo *r, const char *host,
-    char *const *paths, size_t npaths, struct kl_id *snap, struct kl_id *root);
+    char *const *paths, size_t npaths, struct kl_id *snap, struct kl_id *root,
+    int *intact);
 
 /* Lists the ids of all files of type t (unsorted); *ids is malloc'd. */
 int kl_repo_list_ids(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
