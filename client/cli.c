@@ -134,12 +134,13 @@ pass_prompt_once(FILE *tty, const char *prompt, char *line, size_t cap)
 	struct termios old, noecho;
 	int ok;
 
-	fprintf(tty, "%s", prompt);
-	fflush(tty);
+	/* echo off before the prompt: TCSAFLUSH drops unread input */
 	tcgetattr(fileno(tty), &old);
 	noecho = old;
 	noecho.c_lflag &= ~(tcflag_t)ECHO;
 	tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
+	fprintf(tty, "%s", prompt);
+	fflush(tty);
 	ok = fgets(line, (int)cap, tty) != NULL;
 	tcsetattr(fileno(tty), TCSAFLUSH, &old);
 	fputc('\n', tty);

@@ -900,14 +900,19 @@ tty_ask(const char *prompt, size_t prompt_len, int echo, char *line,
 
 	if ((tty = fopen("/dev/tty", "r+e")) == NULL)
 		return -1;
-	tty_text(tty, prompt, prompt_len);
-	fflush(tty);
+	/*
+	 * Echo off before the prompt, as readpassphrase(3) does: TCSAFLUSH
+	 * discards input not yet read, so an answer typed as soon as the
+	 * prompt shows would otherwise be thrown away, and kluis would wait.
+	 */
 	have_old = tcgetattr(fileno(tty), &old) == 0;
 	if (have_old && !echo) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
 	}
+	tty_text(tty, prompt, prompt_len);
+	fflush(tty);
 	ok = fgets(line, (int)cap, tty) != NULL;
 	if (have_old && !echo) {
 		tcsetattr(fileno(tty), TCSAFLUSH, &old);
