@@ -17,6 +17,7 @@
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
 #include "kluis/repo.h"
+#include "kluis/text.h"
 #include "cli.h"
 
 #define PASS_MAX 4096
@@ -354,32 +355,6 @@ cli_open(struct cli *c, struct kl_repo **out)
 	return EXIT_OK;
 }
 
-/* Length of a valid UTF-8 sequence at p, 0 if invalid. */
-static size_t
-utf8_len(const unsigned char *p, size_t n)
-{
-	size_t l, i;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	l = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 :
-	    (p[0] & 0xf8) == 0xf0 ? 4 : 0;
-	if (l == 0 || l > n)
-		return 0;
-	cp = p[0] & (0x7f >> l);
-	for (i = 1; i < l; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((l == 2 && cp < 0x80) || (l == 3 && cp < 0x800) ||
-	    (l == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return l;
-}
-
 void
 json_str(FILE *f, const char *s, size_t len)
 {
@@ -392,7 +367,7 @@ json_str(FILE *f, const char *s, size_t len)
 			fprintf(f, "\\%c", p[i++]);
 		else if (p[i] < 0x20)
 			fprintf(f, "\\u%04x", p[i++]);
-		else if ((l = utf8_len(p + i, len - i)) == 0)
+		else if ((l = kl_utf8_len(p + i, len - i)) == 0)
 			fprintf(f, "\\u%04x", p[i++]);
 		else {
 			fwrite(p + i, 1, l, f);

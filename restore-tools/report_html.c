@@ -48,7 +48,7 @@ h_esc(FILE *f, const char *s)
 		case '\'': fputs("&#39;", f); i++; continue;
 		}
 		if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') ||
-		    p[i] == 0x7f || (l = rep_utf8_len(p + i, n - i)) == 0) {
+		    p[i] == 0x7f || (l = kl_utf8_len(p + i, n - i)) == 0) {
 			fputs("&#xFFFD;", f);
 			i++;
 			continue;

@@ -9,6 +9,7 @@
 
 #include "kluis/hash.h"
 #include "kluis/report.h"
+#include "kluis/text.h"
 
 #define REP_TIME_NONE INT64_MIN
 /* Coverage windows of data verification, in days (0: ever). */
@@ -98,8 +99,6 @@ void rep_age(char *out, size_t len, int64_t s);
 void rep_span(char *out, size_t len, int64_t s);
 /* A measured time: "0.13 s" below 10 s, else as rep_age. */
 void rep_secs(char *out, size_t len, double s);
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
-size_t rep_utf8_len(const unsigned char *p, size_t n);
 /* Percentage of a in b, 0 when b is 0. */
 double rep_pct(uint64_t a, uint64_t b);
 /* The coverage line's label for window i: "7 days", ..., "ever". */

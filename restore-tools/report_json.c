@@ -22,7 +22,7 @@ j_str(FILE *f, const char *s)
 			fprintf(f, "\\%c", p[i++]);
 		else if (p[i] < 0x20 || p[i] == 0x7f)
 			fprintf(f, "\\u%04x", p[i++]);
-		else if ((l = rep_utf8_len(p + i, n - i)) == 0)
+		else if ((l = kl_utf8_len(p + i, n - i)) == 0)
 			fprintf(f, "\\u%04x", p[i++]);
 		else {
 			fwrite(p + i, 1, l, f);

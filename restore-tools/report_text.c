@@ -27,7 +27,7 @@ t_esc(char *out, size_t cap, const char *s)
 			o += 2;
 			i++;
 		} else if (p[i] < 0x20 || p[i] == 0x7f ||
-		    (l = rep_utf8_len(p + i, n - i)) == 0) {
+		    (l = kl_utf8_len(p + i, n - i)) == 0) {
 			o += (size_t)snprintf(out + o, cap - o, "\\x%02x",
 			    p[i++]);
 		} else {
