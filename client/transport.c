@@ -343,19 +343,47 @@ turn_done(struct conn *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* Reads the next frame of the reply to id into c->rbuf. */
+/* Reads the header of the next frame of the reply to id. */
 static int
-frame_recv(struct conn *c, uint32_t id, uint8_t *type)
+head_recv(struct conn *c, uint32_t id, uint8_t *type, size_t *len)
 {
 	uint32_t rid;
 	int rc;
 
-	rc = kl_frame_read(c->io.read, c->io.ctx, type, &rid, c->rbuf);
+	rc = kl_frame_head_read(c->io.read, c->io.ctx, type, &rid, len);
 	if (rc != KL_OK)
 		return conn_fail(c, rc);
 	if (rid != id)
 		return conn_fail(c, KL_E_PROTO);
 	return KL_OK;
+}
+
+/* Reads a frame body of len bytes into c->rbuf. */
+static int
+body_recv(struct conn *c, size_t len)
+{
+	uint8_t *p;
+	int rc;
+
+	buf_reset(c->rbuf);
+	if (len == 0)
+		return KL_OK;
+	if ((rc = buf_reserve(c->rbuf, len, &p)) != KL_OK ||
+	    (rc = c->io.read(c->io.ctx, p, len)) != KL_OK)
+		return conn_fail(c, rc);
+	return KL_OK;
+}
+
+/* Reads the next frame of the reply to id into c->rbuf. */
+static int
+frame_recv(struct conn *c, uint32_t id, uint8_t *type)
+{
+	size_t len;
+	int rc;
+
+	if ((rc = head_recv(c, id, type, &len)) != KL_OK)
+		return rc;
+	return body_recv(c, len);
 }
 
 /* The code of an ERR reply; msg (may be NULL) gets its message. */
@@ -480,20 +508,23 @@ struct get_rx {
 	int local;		/* local error while assembling */
 };
 
+/* A DATA body of n bytes: read straight into g->out (no copy). */
 static int
-get_data(struct conn *c, struct get_rx *g)
+get_data(struct conn *c, struct get_rx *g, size_t n)
 {
-	size_t n = buf_size(c->rbuf);
+	uint8_t *p;
+	int rc;
 
 	if (n == 0 || n > g->cap - g->got)	/* checked before growing */
 		return unexpected(c);
 	g->got += n;
 	if (g->local == KL_OK &&
-	    (g->local = buf_put(g->out, buf_data(c->rbuf), n)) != KL_OK) {
-		buf_free(g->out);
-		g->out = NULL;
-	}
-	return KL_OK;
+	    (g->local = buf_reserve(g->out, n, &p)) == KL_OK)
+		return (rc = c->io.read(c->io.ctx, p, n)) == KL_OK ? KL_OK :
+		    conn_fail(c, rc);
+	buf_free(g->out);	/* a local error: the body is read, not kept */
+	g->out = NULL;
+	return body_recv(c, n);
 }
 
 static int
@@ -514,18 +545,21 @@ static int
 get_reply(struct conn *c, uint32_t id, struct get_rx *g, size_t want)
 {
 	uint8_t type;
+	size_t len;
 	int rc;
 
 	if ((rc = turn_wait(c, id)) != KL_OK)
 		return rc;
 	for (;;) {
-		if ((rc = frame_recv(c, id, &type)) != KL_OK)
+		if ((rc = head_recv(c, id, &type, &len)) != KL_OK)
 			return rc;
 		if (type == KL_MSG_DATA) {
-			if ((rc = get_data(c, g)) != KL_OK)
+			if ((rc = get_data(c, g, len)) != KL_OK)
 				return rc;
 			continue;
 		}
+		if ((rc = body_recv(c, len)) != KL_OK)
+			return rc;
 		if (type == KL_MSG_END)
 			rc = get_end(c, g, want);
 		else if (type == KL_MSG_ERR)

@@ -33,36 +33,36 @@ int
 kl_frame_write(kl_io_write_fn w, void *ctx, uint8_t type, uint32_t id,
     const uint8_t *body, size_t len)
 {
-	uint8_t small[FRAME_SMALL], *f = small;
+	uint8_t small[FRAME_SMALL];
 	int r;
 
 	if (len > KL_FRAME_BODY_MAX || (len > 0 && body == NULL))
 		return KL_E_LIMIT;
-	if (KL_FRAME_HDR_LEN + len > sizeof(small) &&
-	    (f = malloc(KL_FRAME_HDR_LEN + len)) == NULL)
-		return KL_E_NOMEM;
-	kl_le32enc(f, (uint32_t)(5 + len));
-	f[4] = type;
-	kl_le32enc(f + 5, id);
-	if (len > 0)
-		memcpy(f + KL_FRAME_HDR_LEN, body, len);
-	r = w(ctx, f, KL_FRAME_HDR_LEN + len);
-	if (f != small)
-		free(f);
-	return r;
+	kl_le32enc(small, (uint32_t)(5 + len));
+	small[4] = type;
+	kl_le32enc(small + 5, id);
+	if (KL_FRAME_HDR_LEN + len <= sizeof(small)) {
+		if (len > 0)
+			memcpy(small + KL_FRAME_HDR_LEN, body, len);
+		return w(ctx, small, KL_FRAME_HDR_LEN + len);
+	}
+	/* A large body (DATA) goes out from where it is, not copied. */
+	if ((r = w(ctx, small, KL_FRAME_HDR_LEN)) != KL_OK)
+		return r;
+	return w(ctx, body, len);
 }
 
 int
-kl_frame_read(kl_io_read_fn r, void *ctx, uint8_t *type, uint32_t *id,
-    struct buf *body)
+kl_frame_head_read(kl_io_read_fn r, void *ctx, uint8_t *type, uint32_t *id,
+    size_t *body_len)
 {
-	uint8_t hdr[KL_FRAME_HDR_LEN], *p;
+	uint8_t hdr[KL_FRAME_HDR_LEN];
 	uint32_t len;
 	int e;
 
 	*type = 0;
 	*id = 0;
-	buf_reset(body);
+	*body_len = 0;
 	if ((e = r(ctx, hdr, 4)) != KL_OK)
 		return e;
 	len = kl_le32dec(hdr);
@@ -73,11 +73,26 @@ kl_frame_read(kl_io_read_fn r, void *ctx, uint8_t *type, uint32_t *id,
 		return e;
 	*type = hdr[4];
 	*id = kl_le32dec(hdr + 5);
-	if (len == 5)
-		return KL_OK;
-	if ((e = buf_reserve(body, len - 5, &p)) != KL_OK)
+	*body_len = len - 5;
+	return KL_OK;
+}
+
+int
+kl_frame_read(kl_io_read_fn r, void *ctx, uint8_t *type, uint32_t *id,
+    struct buf *body)
+{
+	size_t len;
+	uint8_t *p;
+	int e;
+
+	buf_reset(body);
+	if ((e = kl_frame_head_read(r, ctx, type, id, &len)) != KL_OK)
 		return e;
-	return r(ctx, p, len - 5);
+	if (len == 0)
+		return KL_OK;
+	if ((e = buf_reserve(body, len, &p)) != KL_OK)
+		return e;
+	return r(ctx, p, len);
 }
 
 /* --- shared body helpers --- */

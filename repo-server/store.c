@@ -150,14 +150,17 @@ join(char *out, size_t out_len, const char *a, const char *b)
 	return n >= 0 && (size_t)n < out_len ? KL_OK : KL_E_LIMIT;
 }
 
-/* Directory holding file (t, name); name must already be valid. */
+/*
+ * Directory holding file (t, name); name must already be valid.  Without
+ * a name: the type's own directory (for data, the one above the fan-out).
+ */
 static int
 dir_path(const struct kl_store *s, enum kl_ftype t, const char *name,
     char *out, size_t out_len)
 {
 	char sub[8];
 
-	if (t != KL_FT_DATA)
+	if (t != KL_FT_DATA || name == NULL)
 		return join(out, out_len, s->path, type_dir(t));
 	snprintf(sub, sizeof(sub), "data/%.2s", name);
 	return join(out, out_len, s->path, sub);

@@ -112,6 +112,70 @@ test_frame_round_trip(void **state)
 	buf_free(body);
 }
 
+/* A body too large for one stack frame goes out in place: same bytes. */
+static void
+test_frame_large_body_round_trips(void **state)
+{
+	struct buf *w = new_buf(), *body = new_buf();
+	struct mem m = { w, NULL, 0, 0 };
+	size_t n = KL_PROTO_DATA_MAX, i, len;
+	uint8_t *big = malloc(n), h[KL_FRAME_HDR_LEN], type;
+	struct mem rd;
+	uint32_t id;
+
+	assert_non_null(big);
+	for (i = 0; i < n; i++)
+		big[i] = (uint8_t)(i * 7 + 3);
+	assert_int_equal(kl_frame_write(mem_write, &m, KL_MSG_DATA, 42, big,
+	    n), KL_OK);
+	assert_int_equal(buf_size(w), KL_FRAME_HDR_LEN + n);
+	hdr(h, (uint32_t)(n + 5), KL_MSG_DATA, 42);
+	assert_memory_equal(buf_data(w), h, sizeof(h));
+	assert_memory_equal(buf_data(w) + KL_FRAME_HDR_LEN, big, n);
+	/* header only: the body length, and nothing of the body consumed */
+	rd = (struct mem){ NULL, buf_data(w), buf_size(w), 0 };
+	assert_int_equal(kl_frame_head_read(mem_read, &rd, &type, &id, &len),
+	    KL_OK);
+	assert_int_equal(type, KL_MSG_DATA);
+	assert_int_equal(id, 42);
+	assert_int_equal(len, n);
+	assert_int_equal(rd.off, KL_FRAME_HDR_LEN);
+	assert_int_equal(read_from(buf_data(w), buf_size(w), &type, &id,
+	    body), KL_OK);
+	assert_memory_equal(buf_data(body), big, n);
+	free(big);
+	buf_free(w);
+	buf_free(body);
+}
+
+static void
+test_frame_head_read_checks_length(void **state)
+{
+	uint8_t h[KL_FRAME_HDR_LEN], type;
+	struct mem rd;
+	uint32_t id;
+	size_t len = 99;
+
+	hdr(h, 4, KL_MSG_STAT, 1);
+	rd = (struct mem){ NULL, h, sizeof(h), 0 };
+	assert_int_equal(kl_frame_head_read(mem_read, &rd, &type, &id, &len),
+	    KL_E_PROTO);
+	assert_int_equal(len, 0);
+	hdr(h, (uint32_t)(KL_FRAME_BODY_MAX + 6), KL_MSG_DATA, 1);
+	rd = (struct mem){ NULL, h, sizeof(h), 0 };
+	assert_int_equal(kl_frame_head_read(mem_read, &rd, &type, &id, &len),
+	    KL_E_PROTO);
+	hdr(h, 5, KL_MSG_OK, 3);
+	rd = (struct mem){ NULL, h, sizeof(h), 0 };
+	assert_int_equal(kl_frame_head_read(mem_read, &rd, &type, &id, &len),
+	    KL_OK);
+	assert_int_equal(len, 0);
+	assert_int_equal(id, 3);
+	rd = (struct mem){ NULL, h, 6, 0 };	/* stream ends in the header */
+	assert_int_equal(kl_frame_head_read(mem_read, &rd, &type, &id, &len),
+	    KL_E_CONN);
+}
+
 static void
 test_frame_empty_body_round_trips(void **state)
 {
@@ -783,6 +847,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frame_round_trip),
 		cmocka_unit_test(test_frame_empty_body_round_trips),
+		cmocka_unit_test(test_frame_large_body_round_trips),
+		cmocka_unit_test(test_frame_head_read_checks_length),
 		cmocka_unit_test(test_frame_length_below_5_is_proto),
 		cmocka_unit_test(
 		    test_frame_length_over_limit_is_proto_before_reading_body),

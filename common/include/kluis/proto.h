@@ -46,8 +46,9 @@ enum kl_msg {
 typedef int (*kl_io_read_fn)(void *ctx, void *p, size_t n);
 typedef int (*kl_io_write_fn)(void *ctx, const void *p, size_t n);
 
-/* Writes one frame (header and body) with a single write call.
- * KL_E_LIMIT if len > KL_FRAME_BODY_MAX, KL_E_NOMEM, or w's error. */
+/* Writes one frame (header and body): one write call for a small frame,
+ * the header and then the body in place for a large one (no copy).
+ * KL_E_LIMIT if len > KL_FRAME_BODY_MAX, or w's error. */
 int kl_frame_write(kl_io_write_fn w, void *ctx, uint8_t type, uint32_t id,
     const uint8_t *body, size_t len);
 /*
@@ -59,6 +60,13 @@ int kl_frame_write(kl_io_write_fn w, void *ctx, uint8_t type, uint32_t id,
  */
 int kl_frame_read(kl_io_read_fn r, void *ctx, uint8_t *type, uint32_t *id,
     struct buf *body);
+/*
+ * Reads only a frame's header: *type, *id and the body's length, checked
+ * as above; the caller then reads exactly *body_len bytes itself (into
+ * where they are going, without a copy).
+ */
+int kl_frame_head_read(kl_io_read_fn r, void *ctx, uint8_t *type,
+    uint32_t *id, size_t *body_len);
 
 /*
  * Bodies.  Encoders append to out (nothing on failure); decoders parse
