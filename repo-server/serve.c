@@ -36,6 +36,12 @@
 #define SSH_AUTH_MAX	((size_t)16 << 10)	/* $SSH_USER_AUTH file */
 #define MSG_MAX		512			/* ERR messages we write */
 
+/*
+ * A backup holds one lock and, while refreshing it, briefly two; the oldest
+ * of more is forgotten (it goes stale after 30 minutes on its own).
+ */
+#define OWN_LOCKS_MAX 16
+
 struct serve {
 	const struct kl_serve_opts *o;
 	int open_err;			/* why the repository did not open */
@@ -55,6 +61,9 @@ struct serve {
 	struct kl_msg_file put_msg;
 	uint32_t put_id;
 	uint64_t gets, get_bytes;
+	/* locks this session created: all the append-only role may remove */
+	char own_locks[OWN_LOCKS_MAX][sizeof(((struct kl_msg_file *)0)->name)];
+	size_t own_locks_next;
 };
 
 typedef int (*handler_fn)(struct serve *s, uint32_t id,
@@ -240,6 +249,11 @@ describe(char *out, const char *op, const struct kl_msg_file *m, int code,
 	else if (code == KL_E_PERM && m->ftype == KL_FT_CONFIG)
 		snprintf(out, MSG_MAX, "%s config: the config is written once, "
 		    "when the repository is created", op);
+	else if (code == KL_E_PERM && role != NULL &&
+	    m->ftype == KL_FT_LOCK && strcmp(op, "remove") == 0)
+		snprintf(out, MSG_MAX, "remove lock %s: the %s role removes "
+		    "only the locks it created in this session", m->name,
+		    role);
 	else if (code == KL_E_PERM && role != NULL)
 		snprintf(out, MSG_MAX, "%s %s %s: not allowed in the %s role",
 		    op, types[m->ftype], m->name, role);
@@ -338,6 +352,34 @@ put_data(struct serve *s, const uint8_t *p, size_t len)
 	    s->put_msg.a, r);
 }
 
+/*
+ * A lock file this session created (a commit that returned OK made the
+ * name: link() never takes over an existing file, so an upload of a copy
+ * of another client's lock does not make it this session's).
+ */
+static void
+own_lock_note(struct serve *s, const char *name)
+{
+	snprintf(s->own_locks[s->own_locks_next % OWN_LOCKS_MAX],
+	    sizeof(s->own_locks[0]), "%s", name);
+	s->own_locks_next++;
+}
+
+/* Forgets name; 1 if this session had created it. */
+static int
+own_lock_take(struct serve *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < OWN_LOCKS_MAX; i++)
+		if (s->own_locks[i][0] != '\0' &&
+		    strcmp(s->own_locks[i], name) == 0) {
+			s->own_locks[i][0] = '\0';
+			return 1;
+		}
+	return 0;
+}
+
 static int
 put_end(struct serve *s, size_t len)
 {
@@ -351,6 +393,8 @@ put_end(struct serve *s, size_t len)
 		return KL_OK;	/* refused before: the ERR was sent */
 	r = kl_store_put_commit(s->put);
 	s->put = NULL;
+	if (r == KL_OK && s->put_msg.ftype == KL_FT_LOCK)
+		own_lock_note(s, s->put_msg.name);
 	return record_reply(s, s->put_id, "put", &s->put_msg, s->put_msg.a,
 	    r);
 }
@@ -522,11 +566,16 @@ h_remove(struct serve *s, uint32_t id, const struct kl_msg_file *m)
 	return record_reply(s, id, "remove", m, size, r);
 }
 
-/* The append-only role may release locks and remove nothing else. */
+/*
+ * The append-only role may release the locks it took in this session and
+ * remove nothing else: not another client's lock, not its own from an
+ * earlier session (a client only ever removes the locks it wrote; a lock
+ * left behind by a dropped session goes stale on its own).
+ */
 static int
 h_remove_lock(struct serve *s, uint32_t id, const struct kl_msg_file *m)
 {
-	if (m->ftype != KL_FT_LOCK)
+	if (m->ftype != KL_FT_LOCK || !own_lock_take(s, m->name))
 		return record_reply(s, id, "remove", m, 0, KL_E_PERM);
 	return h_remove(s, id, m);
 }

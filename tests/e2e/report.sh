@@ -317,54 +317,39 @@ check "a damaged snapshot file: counted, and its host has no backup" \
 expect_stderr_contains "damaged"
 
 # ---------------------------------------------------------------------------
-# Checks and drills (their commands come with issue #5 §1-2; until they
-# exist these assertions are skipped - and say so).
-implemented() {
-	k "$1" >/dev/null 2>"$WORK/.impl"
-	! grep -qi "not implemented" "$WORK/.impl"
-}
+# Checks and drills recorded in the catalog show up in the report.
 
 echo "# checks"
-if implemented check; then
-	expect_exit 0 k check --read-data
-	expect_exit 0 k report --format json
-	check "after check --read-data: the last check is there, no findings" \
-	    test "$(jq '(d["checks"]["last"]["exit_code"], d["checks"]["last"]["findings"])')" = "(0, 0)"
-	check "after check --read-data: every pack verified, with a date" \
-	    test "$(jq '(d["verification"]["verified"] == d["verification"]["packs"], d["verification"]["all_verified_since"] is not None)')" = "(True, True)"
-	check "after check --read-data: no verification reason" \
-	    bash -c '! python3 -c "import json,sys; d = json.load(open(sys.argv[1])); sys.exit(0 if any(r[\"code\"] == \"verification_overdue\" for r in d[\"reasons\"]) else 1)" "$1"' _ "$OUT"
-else
-	echo "skipped: kluis check is not implemented yet"
-fi
+expect_exit 0 k check --read-data
+expect_exit 0 k report --format json
+check "after check --read-data: the last check is there, no findings" \
+    test "$(jq '(d["checks"]["last"]["exit_code"], d["checks"]["last"]["findings"])')" = "(0, 0)"
+check "after check --read-data: every pack verified, with a date" \
+    test "$(jq '(d["verification"]["verified"] == d["verification"]["packs"], d["verification"]["all_verified_since"] is not None)')" = "(True, True)"
+check "after check --read-data: no verification reason" \
+    bash -c '! python3 -c "import json,sys; d = json.load(open(sys.argv[1])); sys.exit(0 if any(r[\"code\"] == \"verification_overdue\" for r in d[\"reasons\"]) else 1)" "$1"' _ "$OUT"
 
 echo "# drills"
-if implemented drill; then
-	expect_exit 0 k drill latest
-	expect_exit 0 k report --format json
-	check "after a drill: the last drill passed, with a recovery time" \
-	    test "$(jq '(d["drills"]["last"]["exit_code"], d["drills"]["last"]["rto_s"] is not None)')" = "(0, True)"
-	check "after a drill: no drill reason" \
-	    bash -c '! python3 -c "import json,sys; d = json.load(open(sys.argv[1])); sys.exit(0 if any(r[\"code\"].startswith(\"drill_\") for r in d[\"reasons\"]) else 1)" "$1"' _ "$OUT"
-else
-	echo "skipped: kluis drill is not implemented yet"
-fi
+expect_exit 0 k drill latest
+expect_exit 0 k report --format json
+check "after a drill: the last drill passed, with a recovery time" \
+    test "$(jq '(d["drills"]["last"]["exit_code"], d["drills"]["last"]["rto_s"] is not None)')" = "(0, True)"
+check "after a drill: no drill reason" \
+    bash -c '! python3 -c "import json,sys; d = json.load(open(sys.argv[1])); sys.exit(0 if any(r[\"code\"].startswith(\"drill_\") for r in d[\"reasons\"]) else 1)" "$1"' _ "$OUT"
 
-if implemented check; then
-	echo "# a check with findings"
-	PACK=$(find "$REPO/data" -type f ! -name '.*' | head -n 1)
-	python3 -c 'import sys
+echo "# a check with findings"
+PACK=$(find "$REPO/data" -type f ! -name '.*' | head -n 1)
+python3 -c 'import sys
 with open(sys.argv[1], "r+b") as f:
     f.seek(200)
     b = f.read(1)
     f.seek(200)
     f.write(bytes([b[0] ^ 0xff]))' "$PACK"
-	expect_exit 1 k check --read-data
-	expect_exit 0 k report --format json
-	check "a check with findings: FAILED, reason check_findings" \
-	    has_reason check_findings
-	check "a check with findings: the damaged pack failed verification" \
-	    test "$(jq 'd["verification"]["failed"] >= 1')" = True
-fi
+expect_exit 1 k check --read-data
+expect_exit 0 k report --format json
+check "a check with findings: FAILED, reason check_findings" \
+    has_reason check_findings
+check "a check with findings: the damaged pack failed verification" \
+    test "$(jq 'd["verification"]["failed"] >= 1')" = True
 
 e2e_finish

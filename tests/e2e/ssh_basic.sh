@@ -190,9 +190,28 @@ E2E_WHAT="append-only: raw LIST, STAT and GET are allowed" expect_exit 0 \
     pc "$P" "list snapshot" "stat data $name" "get data $name"
 check "GET returned the file's content" \
     grep -qF "blake2b=$name" "$OUT"
+# Locks: a session may release the locks it created, no other.
+head -c 300 /dev/urandom >"$WORK/lock1"
+lname=$(b2sum -l 256 "$WORK/lock1" | cut -d' ' -f1)
+E2E_WHAT="append-only: PUT of a lock, REMOVE of it in the same session" \
+    expect_exit 0 pc "$P" "put lock $lname $WORK/lock1" "remove lock $lname"
+check "a lock released by the session that took it is gone" \
+    test ! -e "$REPO/locks/$lname"
+E2E_WHAT="append-only: PUT of a lock" expect_exit 0 \
+    pc "$P" "put lock $lname $WORK/lock1"
+before=$(audit_lines)
+E2E_WHAT="append-only: REMOVE of a lock an earlier session took" \
+    expect_exit 1 pc "$P" "remove lock $lname"
+expect_out "ERR code=-8" "another session's lock is KL_E_PERM"
+expect_out "only the locks it created" "the refusal says why"
+check "the other session's lock is still there" test -e "$REPO/locks/$lname"
+audit_check "$lname" "REMOVE of another session's lock" "$before"
 E2E_WHAT="append-only: REMOVE of a missing lock" expect_exit 1 \
     pc "$P" "remove lock $bad"
-check "removing a missing lock is NOTFOUND, not PERM" grep -qF 'ERR code=-3' "$OUT"
+check "removing a missing lock is KL_E_PERM (not this session's)" \
+    grep -qF 'ERR code=-8' "$OUT"
+E2E_WHAT="admin: REMOVE of a left-behind lock" expect_exit 0 \
+    pc "$A" "remove lock $lname"
 
 case_begin "full role: a raw PUT then REMOVE works (the control case)"
 E2E_WHAT="admin: PUT of new content then REMOVE of it" expect_exit 0 \

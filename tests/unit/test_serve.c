@@ -706,6 +706,44 @@ test_append_remove_lock_is_allowed(void **state)
 	assert_int_equal(audit_count(f, "op=remove", "outcome=ok"), 1);
 }
 
+/* "its own locks": another session's lock stays, also after re-uploading
+ * a copy of it; the full role may remove it. */
+static void
+test_append_remove_other_sessions_lock_is_perm(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	struct reply r;
+	struct conn c;
+
+	serve_role(&c, f, "--append-only", NULL);
+	greet(&c, f, KL_ROLE_APPEND);
+	expect_ok(&c, put_str(&c, KL_FT_LOCK, "web01's lock", name));
+	bye(&c);
+
+	serve_role(&c, f, "--append-only", NULL);
+	greet(&c, f, KL_ROLE_APPEND);
+	send_file(&c, KL_MSG_REMOVE, KL_FT_LOCK, name, 0, 0, 0);
+	recv_reply(&c, &r);
+	assert_int_equal(r.type, KL_MSG_ERR);
+	assert_int_equal(r.code, KL_E_PERM);
+	assert_non_null(strstr(r.msg, "only the locks it created"));
+	/* a copy uploaded now does not make the existing file this session's */
+	expect_err(&c, put_str(&c, KL_FT_LOCK, "web01's lock", name),
+	    KL_E_EXISTS);
+	expect_err(&c, send_file(&c, KL_MSG_REMOVE, KL_FT_LOCK, name, 0, 0, 0),
+	    KL_E_PERM);
+	bye(&c);
+	assert_true(exists_in_repo(f, "locks", name));
+	assert_int_equal(audit_count(f, "op=remove", "outcome=KL_E_PERM"), 2);
+
+	serve_role(&c, f, NULL, NULL);
+	greet(&c, f, KL_ROLE_FULL);
+	expect_ok(&c, send_file(&c, KL_MSG_REMOVE, KL_FT_LOCK, name, 0, 0, 0));
+	bye(&c);
+	assert_false(exists_in_repo(f, "locks", name));
+}
+
 static void
 test_full_remove_data_is_allowed(void **state)
 {
@@ -1140,6 +1178,7 @@ main(void)
 		T(test_put_config_is_perm),
 		T(test_append_remove_data_is_perm_and_file_stays),
 		T(test_append_remove_lock_is_allowed),
+		T(test_append_remove_other_sessions_lock_is_perm),
 		T(test_full_remove_data_is_allowed),
 		T(test_read_only_put_is_perm_and_upload_is_skipped),
 		T(test_list_streams_every_entry),
