@@ -6,8 +6,12 @@
 #                     [--datasets A,B] [--keep] [--kluis PATH]
 #                     [--a-bytes N] [--b-files N] [--no-chunker-bench]
 #                     [--ssh | --no-ssh] [--ssh-runs N] [--kluis-server PATH]
+#                     [--pin-server]
 # --ssh: only the ssh comparison (data set A: kluis local and over ssh://,
 # restic over sftp, borg over ssh); the default run does both.
+# --pin-server: in the ssh comparison, every client runs on CPU 0 and sshd
+# with what it starts on CPU 1, as if the repository server had a machine of
+# its own (the client then has one core; pipe: servers share the client's).
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +35,7 @@ KLUIS_SERVER=
 ORIG_ARGS="$*"
 
 usage() {
-	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -56,6 +60,7 @@ while [ $# -gt 0 ]; do
 	--ssh-runs) SSH_RUNS=$2; shift ;;
 	--ssh-runs=*) SSH_RUNS=${1#*=} ;;
 	--kluis-server) KLUIS_SERVER=$2; shift ;;
+	--pin-server) PIN_SERVER=1 ;;
 	-h | --help) usage ;;
 	*) echo "unknown argument: $1" >&2; usage ;;
 	esac
@@ -162,6 +167,9 @@ SSH_OPTS=()	# kluis: global options for ssh:// (set once sshd runs)
 SFTP_OPT=	# restic: -o sftp.command=...
 ssh_setup() {
 	bm_sshd_start
+	if [ "${PIN_SERVER:-0}" = 1 ]; then
+		taskset -a -p -c 1 "$BM_SSHD_PID" >/dev/null || bm_die "cannot pin sshd to CPU 1"
+	fi
 	SSH_OPTS=(--ssh-known-hosts "$BM_SSH_KH" --ssh-key "$BM_SSH_KEY" --server-command "$KLUIS_SERVER")
 	SFTP_OPT="sftp.command=$BM_SSH -p $BM_SSH_PORT root@127.0.0.1 -s sftp"
 	export BORG_RSH=$BM_SSH
@@ -212,6 +220,10 @@ tool_init() {
 # op OP_server in the cpu_s column.
 tool_measure() {
 	local c0 c1 rc
+	# --pin-server: the ssh comparison's clients on CPU 0 (sshd is on 1)
+	if [ "${PIN_SERVER:-0}" = 1 ] && [ "$1" = A-ssh ]; then
+		set -- "$1" "$2" "$3" "$4" "$5" taskset -c 0 "${@:6}"
+	fi
 	case $2 in
 	*-ssh | *-sftp)
 		bm_sshd_settle
@@ -462,7 +474,13 @@ report_ssh() {
 	done
 	echo "- client = the tool's process and its children (restic and borg run ssh);"
 	echo "  server side = sshd and what it runs (kluis-server, sftp-server, borg serve),"
-	echo "  CPU from the sshd listener's reaped-children times. Client and server share the 2 cores."
+	echo "  CPU from the sshd listener's reaped-children times."
+	if [ "${PIN_SERVER:-0}" = 1 ]; then
+		echo "- --pin-server: every client (local, pipe: with its kluis-server child, ssh) on CPU 0,"
+		echo "  sshd and what it runs on CPU 1: the server as if on a machine of its own."
+	else
+		echo "- Client and server share the 2 cores."
+	fi
 	if [ -n "${DS_PATH[A]:-}" ] && printf '%s\n' "${SSH_LIST[@]}" | grep -qx kluis-ssh; then
 		echo
 		echo "### kluis ssh:// vs local repository (issue #3 section 7: >= 0.80)"
