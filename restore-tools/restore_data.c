@@ -4,6 +4,12 @@
  * pack and offset, each pack's needed range is read once, each blob is
  * decrypted and verified once and written to every place that wants it.
  * Hole ranges are left unwritten, so sparse files stay sparse.
+ *
+ * A pack that is missing or damaged, or a blob in it that does not decrypt,
+ * does not fail its files at once: the wants are set aside, and after the
+ * pass the repository's index files are searched for other copies of those
+ * blobs (kl_repo_blob_alternates); a second pass restores them from there.
+ * Only what has no other copy fails.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +35,8 @@ struct want {
 	struct kl_id id;
 	size_t file;
 	uint64_t foff;
+	int err;		/* set aside: why (first pass) */
+	const char *what;
 };
 
 /* Shared by all restore threads. */
@@ -44,6 +52,9 @@ struct rd {
 	size_t ngroups;
 	size_t next;		/* next group to take (under mu) */
 	int fatal;		/* first fatal error (under mu) */
+	int last_pass;		/* failures are final (no other copies) */
+	struct want *later;	/* set aside for other copies (under mu) */
+	size_t nlater, later_cap;
 	pthread_mutex_t mu;	/* groups, fatal, failed flags, stats, warn */
 };
 
@@ -60,6 +71,23 @@ struct rworker {
 
 #define RESTORE_THREADS_MAX 16
 
+/* A free slot at the end of *v (n used of *cap), or NULL. */
+static struct want *
+want_slot(struct want **v, size_t *n, size_t *cap)
+{
+	struct want *nv;
+	size_t nc;
+
+	if (*n == *cap) {
+		nc = *cap ? *cap * 2 : 1024;
+		if ((nv = realloc(*v, nc * sizeof(*nv))) == NULL)
+			return NULL;
+		*v = nv;
+		*cap = nc;
+	}
+	return &(*v)[(*n)++];
+}
+
 static void
 file_fail(struct rd *d, size_t f, int err, const char *what)
 {
@@ -75,6 +103,30 @@ file_fail(struct rd *d, size_t f, int err, const char *what)
 			d->o->warn(d->o->warn_arg, path, err, what);
 	}
 	pthread_mutex_unlock(&d->mu);
+}
+
+/*
+ * The repository could not give want k's content (pack missing or
+ * damaged, blob corrupt): in the first pass it is set aside to be fetched
+ * from another copy; in the last pass (or without memory) its file fails.
+ */
+static void
+want_fail(struct rd *d, size_t k, int err, const char *what)
+{
+	struct want *l = NULL;
+
+	if (!d->last_pass) {
+		pthread_mutex_lock(&d->mu);
+		if ((l = want_slot(&d->later, &d->nlater, &d->later_cap)) !=
+		    NULL) {
+			*l = d->w[k];
+			l->err = err;
+			l->what = what;
+		}
+		pthread_mutex_unlock(&d->mu);
+	}
+	if (l == NULL)
+		file_fail(d, d->w[k].file, err, what);
 }
 
 static int
@@ -94,13 +146,9 @@ want_add(struct rd *d, const struct kl_blob_loc *l, const struct kl_id *id,
 {
 	struct want *nw;
 
-	if (d->n == d->cap) {
-		d->cap = d->cap ? d->cap * 2 : 1024;
-		if ((nw = realloc(d->w, d->cap * sizeof(*nw))) == NULL)
-			return KL_E_NOMEM;
-		d->w = nw;
-	}
-	nw = &d->w[d->n++];
+	if ((nw = want_slot(&d->w, &d->n, &d->cap)) == NULL)
+		return KL_E_NOMEM;
+	memset(nw, 0, sizeof(*nw));
 	nw->pack = l->pack;
 	nw->offset = l->offset;
 	nw->stored_len = l->stored_len;
@@ -265,8 +313,8 @@ blob_deliver(struct rworker *t, const struct buf *pk, uint32_t base,
 		rc = KL_E_CORRUPT;
 	for (k = i; k < j; k++) {
 		if (rc != KL_OK)
-			file_fail(d, d->w[k].file, rc, "content is corrupt "
-			    "in the repository");
+			want_fail(d, k, rc, "content is corrupt in the "
+			    "repository");
 		else
 			deliver(t, &d->w[k], buf_data(t->raw),
 			    buf_size(t->raw));
@@ -277,7 +325,7 @@ static void
 group_fail(struct rd *d, size_t i, size_t j, int rc, const char *what)
 {
 	for (; i < j; i++)
-		file_fail(d, d->w[i].file, rc, what);
+		want_fail(d, i, rc, what);
 }
 
 /*
@@ -440,6 +488,101 @@ run_workers(struct rd *d)
 	return d->fatal;
 }
 
+/* Says once per pack that content came from other copies. */
+static void
+copies_warn(struct rd *d, const struct want *l, size_t n,
+    const uint8_t *found)
+{
+	char hex[KL_ID_HEX_LEN + 1], path[KL_ID_HEX_LEN + 16];
+	size_t i, j;
+	int any;
+
+	for (i = 0; i < n; i = j) {
+		for (any = 0, j = i; j < n && kl_id_eq(&l[j].pack, &l[i].pack);
+		    j++)
+			any |= found[j];
+		if (!any || d->o->warn == NULL)
+			continue;
+		kl_id_hex(&l[i].pack, hex);
+		snprintf(path, sizeof(path), "data/%.2s/%s", hex, hex);
+		d->o->warn(d->o->warn_arg, path, l[i].err, "this pack of the "
+		    "repository is missing or damaged; the restore took its "
+		    "content from other copies (run kluis check)");
+	}
+}
+
+/*
+ * Replaces the wants by the set-aside ones that have another copy (with
+ * that copy's location); the others fail their files now.
+ */
+static int
+plan_copies(struct rd *d)
+{
+	struct want *l = d->later;
+	struct kl_blob_loc *alt;
+	struct kl_id *ids, *avoid;
+	size_t i, n = d->nlater;
+	uint8_t *found;
+	int rc = KL_E_NOMEM;
+
+	qsort(l, n, sizeof(*l), want_cmp);	/* by pack: one warning each */
+	ids = malloc(n * sizeof(*ids));
+	avoid = malloc(n * sizeof(*avoid));
+	alt = malloc(n * sizeof(*alt));
+	found = calloc(n, 1);
+	if (ids != NULL && avoid != NULL && alt != NULL && found != NULL) {
+		for (i = 0; i < n; i++) {
+			ids[i] = l[i].id;
+			avoid[i] = l[i].pack;
+		}
+		if (kl_repo_blob_alternates(d->r, ids, avoid, n, alt,
+		    found) != KL_OK)
+			memset(found, 0, n);	/* no copies to be had */
+		for (i = 0; i < n; i++)
+			if (found[i] && (alt[i].type != KL_OBJ_DATA ||
+			    alt[i].raw_len != l[i].raw_len))
+				found[i] = 0;	/* not the same blob */
+		copies_warn(d, l, n, found);
+		d->n = d->ngroups = d->next = 0;
+		free(d->groups);
+		d->groups = NULL;
+		for (rc = KL_OK, i = 0; i < n && rc == KL_OK; i++)
+			if (!found[i])
+				file_fail(d, l[i].file, l[i].err, l[i].what);
+			else
+				rc = want_add(d, &alt[i], &l[i].id, l[i].file,
+				    l[i].foff);
+	}
+	free(ids);
+	free(avoid);
+	free(alt);
+	free(found);
+	return rc;
+}
+
+/* The second pass: what the first set aside, from other copies. */
+static int
+copies_restore(struct rd *d)
+{
+	size_t i;
+	int rc;
+
+	if (d->nlater == 0)
+		return KL_OK;
+	d->last_pass = 1;
+	if ((rc = plan_copies(d)) != KL_OK) {
+		for (i = 0; i < d->nlater; i++)	/* none was failed yet */
+			file_fail(d, d->later[i].file, d->later[i].err,
+			    d->later[i].what);
+		return rc;
+	}
+	if (d->n == 0)
+		return KL_OK;
+	if ((rc = plan_groups(d)) != KL_OK)
+		return rc;
+	return run_workers(d);
+}
+
 /*
  * A file whose content could not be fully restored keeps what was written
  * under a name that says so, rather than passing for a good copy; it gets
@@ -485,9 +628,12 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 	if (rc == KL_OK)
 		rc = run_workers(&d);
 	if (rc == KL_OK)
+		rc = copies_restore(&d);
+	if (rc == KL_OK)
 		damaged_rename(&d, nfiles);
 	free(d.groups);
 	free(d.w);
+	free(d.later);
 	pthread_mutex_destroy(&d.mu);
 	return rc;
 }

@@ -173,6 +173,46 @@ rm -f "$REPO/${PACK_OF[2]}"
 restore_damaged "a deleted pack"
 
 # ---------------------------------------------------------------------------
+case_begin "a damaged pack whose content has another copy"
+# Two copies of every blob: the same files backed up into an empty copy of
+# this repository (same keys, so the same blob ids, other packs), whose
+# packs, index file and snapshot are then added to this one - what two
+# hosts uploading the same new data at the same time leave behind.
+DUP=$WORK/repo-dup
+cp -a "$WORK/repo.good" "$DUP"
+find "$DUP/data" "$DUP/index" "$DUP/snapshots" "$DUP/locks" -type f -delete
+E2E_WHAT="backup into the empty copy" expect_exit 0 \
+    env KLUIS_CACHE_DIR="$WORK/cache-dup" "$KLUIS" -r "$DUP" \
+    --password-file "$PW" backup "$SRC"
+(cd "$DUP" && find data index snapshots -type f) | while read -r f; do
+	[ -e "$REPO/$f" ] || { mkdir -p "$(dirname "$REPO/$f")" &&
+	    cp "$DUP/$f" "$REPO/$f"; }
+done
+# This client's catalog knew f2's blobs in PACK_OF[2] first: a restore
+# looks there, finds the pack missing (then damaged), and must find the copy.
+for how in deleted flipped; do
+	P=$REPO/${PACK_OF[2]}
+	cp -p "$P" "$WORK/pack.keep"
+	if [ "$how" = deleted ]; then
+		rm -f "$P"
+	else
+		flip "$P" $(($(stat -c %s "$P") / 2))
+	fi
+	out=$WORK/out-copy-$how
+	E2E_WHAT="restore, f2's pack $how, another copy there: exit 0" \
+	    expect_exit 0 k restore "$SNAP" --target "$out"
+	expect_stderr_contains "${PACK_OF[2]}" \
+	    "$how: the warning names the pack"
+	expect_stderr_contains "other copies" "$how: and says what was done"
+	treecmp "$how: every file restored identical" "$WORK/ref" "$out$SRC"
+	cp -p "$WORK/pack.keep" "$P"
+done
+# Without the other copy the damage is an error again.
+rm -rf "$REPO"
+cp -a "$WORK/repo.good" "$REPO"
+rm -rf "$WORK/cache-dup" "$DUP"
+
+# ---------------------------------------------------------------------------
 case_begin "damaged index and snapshot files"
 IDX=$(cd "$REPO" && find index -type f | LC_ALL=C sort | head -n 1)
 flip "$REPO/$IDX" $(($(stat -c %s "$REPO/$IDX") / 2))

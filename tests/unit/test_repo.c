@@ -496,6 +496,57 @@ test_interrupted_backup_packs_are_adopted(void **state)
 	free(data);
 }
 
+/*
+ * Two handles that loaded the (empty) index before either stored: both
+ * upload the same blobs, into packs of their own - what two hosts backing
+ * up the same new data at once leave.  kl_repo_blob_alternates finds, for
+ * each blob, a copy outside the pack it is told to avoid.
+ */
+static void
+test_blob_alternates_find_other_copies(void **state)
+{
+	struct fx *f = *state;
+	static const char *const data[] = { "the same new file", "and another" };
+	struct kl_repo *r1 = make_repo(f), *r2 = open_repo(f, NULL, PASS), *r;
+	struct kl_blob_loc l1, l2, alt[5];
+	struct kl_id ids[2], snap, q[5], avoid[5];
+	uint8_t found[5];
+
+	assert_int_equal(kl_repo_index_load(r1), KL_OK);
+	assert_int_equal(kl_repo_index_load(r2), KL_OK);
+	store_some(r1, data, 2, ids, &snap);
+	store_some(r2, data, 2, ids, &snap);
+	assert_int_equal(kl_repo_index_lookup(r1, &ids[0], &l1), KL_OK);
+	assert_int_equal(kl_repo_index_lookup(r2, &ids[0], &l2), KL_OK);
+	assert_false(kl_id_eq(&l1.pack, &l2.pack));	/* two copies */
+	kl_repo_close(r1);
+	kl_repo_close(r2);
+
+	r = open_repo(f, NULL, PASS);
+	q[0] = ids[0];
+	avoid[0] = l1.pack;		/* the copy in the other pack */
+	q[1] = ids[0];
+	avoid[1] = l2.pack;		/* the same blob, the other way */
+	q[2] = ids[1];
+	avoid[2] = l1.pack;
+	memset(&q[3], 0x5a, sizeof(q[3]));	/* in no index */
+	avoid[3] = l1.pack;
+	q[4] = ids[0];
+	memset(&avoid[4], 0, sizeof(avoid[4]));	/* any copy will do */
+	assert_int_equal(kl_repo_blob_alternates(r, q, avoid, 5, alt, found),
+	    KL_OK);
+	assert_true(found[0] && found[1] && found[2] && found[4]);
+	assert_false(found[3]);
+	assert_true(kl_id_eq(&alt[0].pack, &l2.pack));
+	assert_true(kl_id_eq(&alt[1].pack, &l1.pack));
+	assert_true(kl_id_eq(&alt[2].pack, &l2.pack));
+	assert_int_equal(alt[0].type, KL_OBJ_DATA);
+	assert_int_equal(alt[0].raw_len, strlen(data[0]));
+	assert_int_equal(alt[0].stored_len, l2.stored_len);
+	assert_int_equal(alt[0].offset, l2.offset);
+	kl_repo_close(r);
+}
+
 /* Writes a one-entry tree named name through the session; returns its
  * id and its encoding. */
 static void
@@ -598,6 +649,7 @@ main(void)
 		T(test_pack_order_does_not_follow_insertion),
 		T(test_tampered_pack_is_corrupt),
 		T(test_interrupted_backup_packs_are_adopted),
+		T(test_blob_alternates_find_other_copies),
 #undef T
 	};
 

@@ -122,6 +122,17 @@ int kl_repo_index_foreach(struct kl_repo *r,
 int kl_repo_index_file_read(struct kl_repo *r, const struct kl_id *id,
     struct kl_index *out);
 /*
+ * Other copies of blobs ids[0, n): for each, the first entry of any index
+ * file in the repository whose pack is not avoid[i] goes to alt[i], and
+ * found[i] says whether there was one.  Reads and decrypts every index
+ * file (damaged ones are skipped): for a restore whose pack turned out
+ * missing or damaged, not for the common path.  KL_E_NOMEM or the
+ * listing's error.
+ */
+int kl_repo_blob_alternates(struct kl_repo *r, const struct kl_id *ids,
+    const struct kl_id *avoid, size_t n, struct kl_blob_loc *alt,
+    uint8_t *found);
+/*
  * Reads and decrypts the header of pack id (size bytes long, from a
  * listing) with the index key: its blob entries in file order, *e
  * malloc'd (FORMAT.md §8).  Fetches only the trailer and the header.
