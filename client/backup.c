@@ -813,6 +813,7 @@ kl_backup_run(struct kl_repo *r, const struct kl_backup_opts *o,
 	parent_find(&bk, host, stats);
 	if ((rc = kl_repo_lock(r, 0)) != KL_OK)
 		goto out;
+	kl_repo_sweep_tmp(r, &stats->tmp_removed, &stats->tmp_removed_bytes);
 	if ((rc = kl_session_begin(r, o->compression, &bk.s)) != KL_OK)
 		goto unlock;
 	(void)kl_session_own_begin(bk.s, host, bk.paths, bk.npaths);

@@ -77,6 +77,12 @@ report(const struct cli *c, const struct kl_backup_stats *st,
 	char hex[KL_ID_HEX_LEN + 1];
 
 	kl_id_hex(&st->snapshot, hex);
+	if (st->tmp_removed > 0 && !c->quiet)
+		fprintf(stderr, "%s: removed %llu temporary file(s), %llu "
+		    "bytes, that interrupted uploads had left in the "
+		    "repository\n", c->prog,
+		    (unsigned long long)st->tmp_removed,
+		    (unsigned long long)st->tmp_removed_bytes);
 	if (c->json) {
 		printf("{\"snapshot_id\":\"%s\",\"files_new\":%llu,"
 		    "\"files_changed\":%llu,\"files_unmodified\":%llu,"

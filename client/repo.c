@@ -91,6 +91,28 @@ backend_open(const char *url, int create, const uint8_t *cfg, size_t cfg_len,
 	return KL_OK;
 }
 
+static void
+tmp_count(void *arg, const char *rel, uint64_t size)
+{
+	uint64_t *c = arg;
+
+	(void)rel;
+	c[0]++;
+	c[1] += size;
+}
+
+void
+kl_repo_sweep_tmp(struct kl_repo *r, uint64_t *files, uint64_t *bytes)
+{
+	uint64_t c[2] = { 0, 0 };
+
+	if (r->store != NULL)
+		(void)kl_store_sweep_tmp(r->store, KL_STORE_TMP_STALE_S, tmp_count,
+		    c);
+	*files = c[0];
+	*bytes = c[1];
+}
+
 void
 kl_repo_clear_err(struct kl_repo *r)
 {

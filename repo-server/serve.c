@@ -736,6 +736,16 @@ create_repo(struct serve *s, uint32_t id, struct kl_msg_hello *h)
 	return KL_OK;
 }
 
+/* A stale temporary file removed at session start, in the audit log. */
+static void
+swept(void *arg, const char *rel, uint64_t size)
+{
+	struct serve *s = arg;
+	struct kl_audit_rec rec = { "sweep-tmp", 0, rel, size, 0, KL_OK };
+
+	(void)kl_audit_append(s->audit, &s->who, &rec);
+}
+
 static int
 serve_hello(struct serve *s, uint8_t type, uint32_t id)
 {
@@ -759,6 +769,9 @@ serve_hello(struct serve *s, uint8_t type, uint32_t id)
 	}
 	if ((r = audit(s, "session-start", NULL, 0, KL_OK)) != KL_OK)
 		return fatal(s, id, type, r, "cannot write the audit log");
+	if (s->o->role != KL_ROLE_READ)
+		(void)kl_store_sweep_tmp(s->store, KL_STORE_TMP_STALE_S,
+		    swept, s);
 	s->greeted = 1;
 	ok.role = (uint8_t)s->o->role;
 	snprintf(ok.server, sizeof(ok.server), "%s", s->o->server_id);

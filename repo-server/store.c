@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -558,6 +559,59 @@ kl_store_backend(struct kl_store *s, struct kl_backend *out)
 {
 	out->ops = &store_ops;
 	out->ctx = s;
+}
+
+/* --- temporary files of uploads that never finished --- */
+
+/* Removes the stale .tmp-* regular files of one directory. */
+static void
+sweep_dir(const char *root, const char *rel, time_t before,
+    kl_store_sweep_cb cb, void *arg)
+{
+	char dir[PATH_MAX], what[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (join(dir, sizeof(dir), root, rel) != KL_OK ||
+	    (d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, STORE_TMP_PREFIX,
+		    strlen(STORE_TMP_PREFIX)) != 0 ||
+		    fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+		    st.st_mtime >= before ||
+		    unlinkat(dirfd(d), de->d_name, 0) != 0)
+			continue;
+		snprintf(what, sizeof(what), "%s%s%s", rel, *rel ? "/" : "",
+		    de->d_name);
+		if (cb != NULL)
+			cb(arg, what, (uint64_t)st.st_size);
+	}
+	closedir(d);
+}
+
+int
+kl_store_sweep_tmp(struct kl_store *s, int64_t min_age_s,
+    kl_store_sweep_cb cb, void *arg)
+{
+	static const char *const dirs[] = { "", "keys", "index", "snapshots",
+	    "locks", "data" };
+	time_t before = time(NULL) - (time_t)min_age_s;
+	char sub[8];
+	size_t i;
+	int r;
+
+	if ((r = role_check(s, OP_PUT, KL_FT_DATA)) != KL_OK)
+		return r;
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		sweep_dir(s->path, dirs[i], before, cb, arg);
+	for (i = 0; i < 256; i++) {
+		snprintf(sub, sizeof(sub), "data/%02x", (unsigned)i);
+		sweep_dir(s->path, sub, before, cb, arg);
+	}
+	return KL_OK;
 }
 
 /* --- streaming put (kluis-server PUT) --- */

@@ -376,8 +376,15 @@ wait "$bpid" 2>/dev/null
 check "the killed backup left its lock" \
     test "$(find "$REPO/locks" -type f | wc -l)" -eq 1
 check "a killed backup leaves no snapshot" test "$(snapshot_count)" -eq "$before"
+# What a kill in the middle of writing a pack leaves, a day later.
+echo "half a pack" >"$REPO/data/00/.tmp-0011223344556677"
+find "$REPO" -name '.tmp-*' -exec touch -d '2 days ago' {} +
 E2E_WHAT="the next backup after a killed one" expect_exit 0 \
     k backup "$GROW" "$SRC" --json
+expect_stderr_contains "temporary file(s)" \
+    "the next backup says it removed what the kill left"
+check "no stale .tmp- file is left" \
+    test -z "$(find "$REPO" -name '.tmp-*')"
 check "the next backup writes a snapshot" \
     test "$(snapshot_count)" -eq $((before + 1))
 E2E_WHAT="restore after a killed backup" expect_exit 0 \

@@ -744,6 +744,42 @@ test_append_remove_other_sessions_lock_is_perm(void **state)
 	assert_false(exists_in_repo(f, "locks", name));
 }
 
+/* A temporary file a killed server left a day ago goes at the next
+ * session that may upload, with an audit record; read-only leaves it. */
+static void
+test_session_start_sweeps_stale_temporary_files(void **state)
+{
+	struct fx *f = *state;
+	struct timespec t[2];
+	char p[PATH_MAX], fresh[PATH_MAX];
+	struct conn c;
+	FILE *fp;
+
+	PATHF(p, "%s/data/5e/.tmp-0123456789abcdef", f->repo);
+	PATHF(fresh, "%s/data/5e/.tmp-fedcba9876543210", f->repo);
+	assert_non_null(fp = fopen(p, "w"));
+	fputs("half a pack", fp);
+	fclose(fp);
+	assert_non_null(fp = fopen(fresh, "w"));
+	fclose(fp);
+	t[0].tv_sec = t[1].tv_sec = time(NULL) - 25 * 3600;
+	t[0].tv_nsec = t[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, p, t, 0), 0);
+
+	serve_role(&c, f, "--read-only", NULL);
+	greet(&c, f, KL_ROLE_READ);
+	bye(&c);
+	assert_int_equal(access(p, F_OK), 0);
+
+	serve_role(&c, f, "--append-only", NULL);
+	greet(&c, f, KL_ROLE_APPEND);
+	bye(&c);
+	assert_int_not_equal(access(p, F_OK), 0);
+	assert_int_equal(access(fresh, F_OK), 0);	/* an upload's, maybe */
+	assert_int_equal(audit_count(f, "op=sweep-tmp",
+	    "data/5e/.tmp-0123456789abcdef"), 1);
+}
+
 static void
 test_full_remove_data_is_allowed(void **state)
 {
@@ -1179,6 +1215,7 @@ main(void)
 		T(test_append_remove_data_is_perm_and_file_stays),
 		T(test_append_remove_lock_is_allowed),
 		T(test_append_remove_other_sessions_lock_is_perm),
+		T(test_session_start_sweeps_stale_temporary_files),
 		T(test_full_remove_data_is_allowed),
 		T(test_read_only_put_is_perm_and_upload_is_skipped),
 		T(test_list_streams_every_entry),

@@ -917,6 +917,102 @@ test_files_are_created_read_only(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* --- stale temporary files --- */
+
+/* Sets path's modification time to age_s seconds ago. */
+static void
+age(const char *path, int64_t age_s)
+{
+	struct timespec t[2];
+
+	t[0].tv_sec = t[1].tv_sec = time(NULL) - (time_t)age_s;
+	t[0].tv_nsec = t[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+struct swept {
+	size_t n;
+	char rel[8][PATH_MAX];
+	uint64_t bytes;
+};
+
+static void
+swept_cb(void *arg, const char *rel, uint64_t size)
+{
+	struct swept *w = arg;
+
+	assert_true(w->n < 8);
+	snprintf(w->rel[w->n++], PATH_MAX, "%s", rel);
+	w->bytes += size;
+}
+
+static int
+swept_has(const struct swept *w, const char *rel)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		if (strcmp(w->rel[i], rel) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+test_sweep_removes_only_stale_temporary_files(void **state)
+{
+	struct fx *f = *state;
+	struct kl_backend ro;
+	struct swept w;
+	char d[PATH_MAX], p[PATH_MAX], name[KL_ID_HEX_LEN + 1], data[PATH_MAX];
+
+	PATHF(d, "%s/data/ab", f->repo);
+	plant(d, ".tmp-old", "left by a killed upload");	/* 23 bytes */
+	PATHF(p, "%s/.tmp-old", d);
+	age(p, 2 * 3600);
+	PATHF(d, "%s/index", f->repo);
+	plant(d, ".tmp-new", "an upload in progress");
+	PATHF(d, "%s", f->repo);
+	plant(d, ".tmp-root", "old");
+	PATHF(p, "%s/.tmp-root", d);
+	age(p, 3 * 3600);
+	PATHF(p, "%s/locks/.tmp-dir", f->repo);	/* not a regular file */
+	assert_int_equal(mkdir(p, 0700), 0);
+	age(p, 3 * 3600);
+	PATHF(p, "%s/keys/.tmp-link", f->repo);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	age(p, 3 * 3600);
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, "a real pack", name),
+	    KL_OK);
+	path_of(f, KL_FT_DATA, name, data);
+	age(data, 3 * 3600);
+
+	/* read-only may not */
+	open_role(f, KL_ROLE_READ, &ro);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(kl_store_sweep_tmp(ro.ctx, 3600, swept_cb, &w),
+	    KL_E_PERM);
+	ro.ops->close(ro.ctx);
+	assert_int_equal(w.n, 0);
+
+	assert_int_equal(kl_store_sweep_tmp(f->be.ctx, 3600, swept_cb, &w),
+	    KL_OK);
+	assert_int_equal(w.n, 2);
+	assert_true(swept_has(&w, "data/ab/.tmp-old"));
+	assert_true(swept_has(&w, ".tmp-root"));
+	assert_int_equal(w.bytes, 23 + 3);
+	PATHF(p, "%s/data/ab/.tmp-old", f->repo);
+	assert_false(exists(p));
+	PATHF(p, "%s/index/.tmp-new", f->repo);
+	assert_true(exists(p));
+	PATHF(p, "%s/locks/.tmp-dir", f->repo);
+	assert_true(exists(p));
+	PATHF(p, "%s/keys/.tmp-link", f->repo);
+	assert_true(exists(p));
+	assert_true(exists(data));
+	PATHF(p, "/etc/passwd");
+	assert_true(exists(p));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -967,6 +1063,7 @@ main(int argc, char **argv)
 		T(test_failed_fsync_leaves_no_file),
 		T(test_put_without_fault_in_child_succeeds),
 		T(test_files_are_created_read_only),
+		T(test_sweep_removes_only_stale_temporary_files),
 	};
 
 	if (sodium_init() < 0)

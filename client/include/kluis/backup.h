@@ -52,6 +52,8 @@ struct kl_backup_stats {
 	uint64_t warnings;		/* source problems reported */
 	uint64_t packs_adopted;		/* of an interrupted backup */
 	uint64_t bytes_adopted;
+	uint64_t tmp_removed;		/* stale .tmp-* of a local repository */
+	uint64_t tmp_removed_bytes;
 	double duration_s;
 };
 

@@ -62,6 +62,12 @@ struct kl_backend *kl_repo_backend(struct kl_repo *r);
  * enum kl_store_role).
  */
 int kl_repo_role(const struct kl_repo *r);
+/*
+ * A local repository: removes the temporary files of uploads that never
+ * finished, untouched for a day (kl_store_sweep_tmp); *files and *bytes
+ * count them.  Nothing for ssh:// and pipe: (their server does it).
+ */
+void kl_repo_sweep_tmp(struct kl_repo *r, uint64_t *files, uint64_t *bytes);
 /* 1 if the open key is a full key. */
 int kl_repo_is_full(const struct kl_repo *r);
 

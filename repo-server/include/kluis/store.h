@@ -71,6 +71,21 @@ int kl_store_path(const struct kl_store *s, enum kl_ftype t,
  * visible and the temporary file is gone.
  * abort: removes the temporary file and frees p (NULL-safe).
  */
+/*
+ * Removes what uploads that never finished left behind (a server or client
+ * killed mid-upload, a power cut): `.tmp-*` regular files in the
+ * repository's directories not written to for min_age_s seconds.  An
+ * upload in progress writes its temporary file all the time; no repository
+ * file is ever named `.tmp-*`.  cb (may be NULL) hears of each removed
+ * file, by its path relative to the repository, and its size.  Roles that
+ * may upload only (KL_E_PERM); files that cannot be removed are left.
+ */
+#define KL_STORE_TMP_STALE_S (24 * 60 * 60)	/* what serve and backup use */
+typedef void (*kl_store_sweep_cb)(void *arg, const char *rel,
+    uint64_t size);
+int kl_store_sweep_tmp(struct kl_store *s, int64_t min_age_s,
+    kl_store_sweep_cb cb, void *arg);
+
 struct kl_store_put;
 int kl_store_put_begin(struct kl_store *s, enum kl_ftype t, const char *name,
     uint64_t size, struct kl_store_put **out);
