@@ -108,6 +108,11 @@ finding_text(const struct kl_check_finding *f)
 		printf("  ... and %llu more affected path%s\n",
 		    (unsigned long long)f->more_paths,
 		    f->more_paths == 1 ? "" : "s");
+	if (f->copies > 0)
+		printf("  %llu of its data blob%s also in a sound pack: "
+		    "restores take %s\n", (unsigned long long)f->copies,
+		    f->copies == 1 ? " is" : "s are",
+		    f->copies == 1 ? "that copy" : "those copies");
 }
 
 static void
@@ -165,7 +170,8 @@ finding_json(const struct kl_check_finding *f)
 			putchar(',');
 		json_cstr(stdout, f->paths[i]);
 	}
-	printf("],\"more_paths\":%llu}", (unsigned long long)f->more_paths);
+	printf("],\"more_paths\":%llu,\"copies\":%llu}",
+	    (unsigned long long)f->more_paths, (unsigned long long)f->copies);
 }
 
 static void

@@ -1351,6 +1351,52 @@ pack_problems(struct chk *k, const struct cpack *p, char *d, size_t cap)
 	return len > 0;
 }
 
+/* Points id, which m holds, at v. */
+static void
+idmap_repoint(struct idmap *m, const struct kl_id *id, uint32_t v)
+{
+	size_t i;
+
+	for (i = slot_of(id, m->cap); m->v[i] != 0; i = (i + 1) & (m->cap - 1))
+		if (memcmp(m->k[i].b, id->b, KL_ID_LEN) == 0) {
+			m->v[i] = v + 1;
+			return;
+		}
+}
+
+/*
+ * A data blob that a finding costs but that a sound pack named by an index
+ * file also holds is not lost: restore takes that copy (restore_data.c,
+ * kl_repo_blob_alternates).  The blob map is pointed at the sound copy, so
+ * that no path is named for it, and the finding counts it.
+ */
+static void
+copies_phase(struct chk *k)
+{
+	const struct centry *e, *b;
+	size_t i;
+	uint32_t v;
+
+	for (i = 0; i < k->ne; i++) {	/* sound copies replace lost ones */
+		e = &k->e[i];
+		if (e->finding != 0 || e->orphan || e->err != 0 ||
+		    e->type != KL_BLOB_TYPE_DATA ||
+		    !k->packs[e->pack].listed || k->packs[e->pack].gone ||
+		    !idmap_get(&k->bmap, &e->id, &v) || v == i)
+			continue;
+		b = &k->e[v];
+		if (b->finding != 0 && b->raw_len == e->raw_len)
+			idmap_repoint(&k->bmap, &e->id, (uint32_t)i);
+	}
+	for (i = 0; i < k->ne; i++) {	/* and are counted */
+		b = &k->e[i];
+		if (b->finding != 0 && b->type == KL_BLOB_TYPE_DATA &&
+		    idmap_get(&k->bmap, &b->id, &v) && v != i &&
+		    k->e[v].finding == 0)
+			k->rep->f[b->finding - 1].copies++;
+	}
+}
+
 /* Attributes the blobs that pack p's finding fi costs to it. */
 static void
 pack_attribute(struct chk *k, const struct cpack *p, uint32_t fi, int all)
@@ -1635,8 +1681,10 @@ kl_check_run(struct kl_repo *r, const struct kl_check_opts *o,
 		goto out;
 	for (i = 0; i < k.npacks && rc == KL_OK; i++)
 		rc = pack_conclude(&k, &k.packs[i]);
-	if (rc == KL_OK)
+	if (rc == KL_OK) {
+		copies_phase(&k);
 		rc = attribute_phase(&k, &s);
+	}
 out:
 	for (i = 0; i < k.npacks; i++) {
 		out->packs_selected += k.packs[i].selected;

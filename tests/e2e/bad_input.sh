@@ -205,6 +205,13 @@ for how in deleted flipped; do
 	    "$how: the warning names the pack"
 	expect_stderr_contains "other copies" "$how: and says what was done"
 	treecmp "$how: every file restored identical" "$WORK/ref" "$out$SRC"
+	E2E_WHAT="check --read-data, f2's pack $how: a finding, exit 1" \
+	    expect_exit 1 k check --read-data
+	expect_stdout_contains "${PACK_OF[2]}" "$how: check names the pack"
+	expect_stdout_contains "also in a sound pack: restores take" \
+	    "$how: check says its blobs have other copies"
+	check "$how: check names no affected path (restores are whole)" \
+	    bash -c '! grep -q "affected:" "$1"' _ "$OUT"
 	cp -p "$WORK/pack.keep" "$P"
 done
 # Without the other copy the damage is an error again.

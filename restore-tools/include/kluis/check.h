@@ -99,6 +99,9 @@ struct kl_check_finding {
 				 * tree is lost), at most paths_max */
 	size_t npaths;
 	uint64_t more_paths;	/* further affected paths not listed */
+	uint64_t copies;	/* of its data blobs, also in a sound pack
+				 * named by an index file: restores take
+				 * those, and no path is affected by them */
 };
 
 /* Progress: phase "index", "snapshots", "trees" (done only) or "data"
