@@ -506,8 +506,9 @@ copies_warn(struct rd *d, const struct want *l, size_t n,
 		kl_id_hex(&l[i].pack, hex);
 		snprintf(path, sizeof(path), "data/%.2s/%s", hex, hex);
 		d->o->warn(d->o->warn_arg, path, l[i].err, "this pack of the "
-		    "repository is missing or damaged; the restore took its "
-		    "content from other copies (run kluis check)");
+		    "repository is missing or damaged; the restore reads its "
+		    "content from other copies in the repository (files it "
+		    "still cannot restore are named; run kluis check)");
 	}
 }
 
