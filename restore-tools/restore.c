@@ -330,11 +330,32 @@ restore_node(struct rs *s, const struct kl_node *n, int state)
 	return restore_special(s, n);
 }
 
-/* Fatal errors (memory, repository) stop; per-path ones are reported. */
+/*
+ * Fatal errors stop the walk: no memory, or the connection to the
+ * repository is gone (every further tree would fail too); per-path ones
+ * are reported.
+ */
 static int
 fatal(int rc)
 {
-	return rc == KL_E_NOMEM;
+	return rc == KL_E_NOMEM || rc == KL_E_CONN;
+}
+
+/* The walk lost the connection: the files it created have no content. */
+static void
+walk_cut(struct rs *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nfiles; i++)
+		s->files[i].failed = 1;
+	rs_damaged_rename(s->root, s->files, s->nfiles);
+	s->st->errors += s->nfiles;
+	kl_repo_seterr(s->r, "the connection to the repository was lost "
+	    "while reading the snapshot's directories; the %zu file%s "
+	    "created so far %s kept as NAME%s: restore again into an empty "
+	    "directory", s->nfiles, s->nfiles == 1 ? "" : "s",
+	    s->nfiles == 1 ? "is" : "are", KL_RESTORE_DAMAGED_SUFFIX);
 }
 
 static int
@@ -528,13 +549,15 @@ run(struct rs *s, const struct kl_id *snap)
 	if (rc == KL_OK)
 		rc = restore_tree(s, &sn.tree);
 	kl_snapshot_clear(&sn);
-	if (rc == KL_OK)
+	if (rc == KL_E_CONN)
+		walk_cut(s);
+	else if (rc == KL_OK)
 		rc = rs_data_restore(s->r, s->root, s->files, s->nfiles, s->o,
 		    s->st);
-	if (rc == KL_OK) {
+	if (rc == KL_OK || rc == KL_E_CONN)
 		links_damaged(s);
+	if (rc == KL_OK)
 		meta_phase(s);
-	}
 	return rc;
 }
 

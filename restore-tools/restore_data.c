@@ -10,6 +10,10 @@
  * pass the repository's index files are searched for other copies of those
  * blobs (kl_repo_blob_alternates); a second pass restores them from there.
  * Only what has no other copy fails.
+ *
+ * A lost connection to the repository ends the restore: no more packs
+ * are taken, and every file not yet complete is marked failed (renamed
+ * like any other; one message says why, not one per file).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +57,8 @@ struct rd {
 	size_t next;		/* next group to take (under mu) */
 	int fatal;		/* first fatal error (under mu) */
 	int last_pass;		/* failures are final (no other copies) */
+	uint8_t *gdone;		/* per group: every want handled */
+	uint64_t cut;		/* files cut off by a lost connection */
 	struct want *later;	/* set aside for other copies (under mu) */
 	size_t nlater, later_cap;
 	pthread_mutex_t mu;	/* groups, fatal, failed flags, stats, warn */
@@ -115,6 +121,17 @@ want_fail(struct rd *d, size_t k, int err, const char *what)
 {
 	struct want *l = NULL;
 
+	if (err == KL_E_CONN) {		/* the end of the restore */
+		pthread_mutex_lock(&d->mu);
+		if (d->fatal == KL_OK)
+			d->fatal = KL_E_CONN;
+		if (!d->files[d->w[k].file].failed) {
+			d->files[d->w[k].file].failed = 1;
+			d->cut++;
+		}
+		pthread_mutex_unlock(&d->mu);
+		return;
+	}
 	if (!d->last_pass) {
 		pthread_mutex_lock(&d->mu);
 		if ((l = want_slot(&d->later, &d->nlater, &d->later_cap)) !=
@@ -208,7 +225,9 @@ plan_groups(struct rd *d)
 
 	if (d->n > 1)
 		qsort(d->w, d->n, sizeof(*d->w), want_cmp);
-	if ((d->groups = malloc((d->n + 1) * sizeof(size_t))) == NULL)
+	free(d->gdone);
+	if ((d->groups = malloc((d->n + 1) * sizeof(size_t))) == NULL ||
+	    (d->gdone = calloc(d->n + 1, 1)) == NULL)
 		return KL_E_NOMEM;
 	for (i = 0; i < d->n; i++)
 		if (i == 0 || !kl_id_eq(&d->w[i].pack, &d->w[i - 1].pack))
@@ -420,12 +439,11 @@ worker_main(void *arg)
 
 	while (take_group(d, &g)) {
 		rc = pack_restore(t, d->groups[g], d->groups[g + 1]);
-		if (rc != KL_OK) {
-			pthread_mutex_lock(&d->mu);
-			if (d->fatal == KL_OK)
-				d->fatal = rc;
-			pthread_mutex_unlock(&d->mu);
-		}
+		pthread_mutex_lock(&d->mu);
+		if (rc != KL_OK && d->fatal == KL_OK)
+			d->fatal = rc;
+		d->gdone[g] = 1;
+		pthread_mutex_unlock(&d->mu);
 	}
 	if (t->fd >= 0)
 		close(t->fd);
@@ -585,24 +603,53 @@ copies_restore(struct rd *d)
 }
 
 /*
+ * The connection is gone: every file with content in a pack not handled,
+ * or waiting for another copy, is incomplete.  Says so once.
+ */
+static void
+conn_lost(struct rd *d)
+{
+	size_t g, i;
+
+	for (g = 0; g < d->ngroups; g++)
+		for (i = d->groups[g]; !d->gdone[g] && i < d->groups[g + 1];
+		    i++)
+			if (!d->files[d->w[i].file].failed) {
+				d->files[d->w[i].file].failed = 1;
+				d->cut++;
+			}
+	for (i = 0; !d->last_pass && i < d->nlater; i++)
+		if (!d->files[d->later[i].file].failed) {
+			d->files[d->later[i].file].failed = 1;
+			d->cut++;
+		}
+	d->st->errors += d->cut;
+	kl_repo_seterr(d->r, "the connection to the repository was lost; "
+	    "%llu file%s could not be restored completely and %s kept as "
+	    "NAME%s: restore again into an empty directory",
+	    (unsigned long long)d->cut, d->cut == 1 ? "" : "s",
+	    d->cut == 1 ? "is" : "are", KL_RESTORE_DAMAGED_SUFFIX);
+}
+
+/*
  * A file whose content could not be fully restored keeps what was written
  * under a name that says so, rather than passing for a good copy; it gets
  * no metadata (phase 3 skips failed jobs).  If the longer name does not
  * fit, the partial file is removed.
  */
-static void
-damaged_rename(struct rd *d, size_t nfiles)
+void
+rs_damaged_rename(int root, const struct rjob *files, size_t nfiles)
 {
 	char to[KL_PATH_MAX + sizeof(KL_RESTORE_DAMAGED_SUFFIX)];
 	size_t f;
 
 	for (f = 0; f < nfiles; f++) {
-		if (!d->files[f].failed)
+		if (!files[f].failed)
 			continue;
-		snprintf(to, sizeof(to), "%s%s", d->files[f].rel,
+		snprintf(to, sizeof(to), "%s%s", files[f].rel,
 		    KL_RESTORE_DAMAGED_SUFFIX);
-		if (renameat(d->root, d->files[f].rel, d->root, to) != 0)
-			unlinkat(d->root, d->files[f].rel, 0);
+		if (renameat(root, files[f].rel, root, to) != 0)
+			unlinkat(root, files[f].rel, 0);
 	}
 }
 
@@ -630,9 +677,12 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 		rc = run_workers(&d);
 	if (rc == KL_OK)
 		rc = copies_restore(&d);
-	if (rc == KL_OK)
-		damaged_rename(&d, nfiles);
+	if (rc == KL_E_CONN)
+		conn_lost(&d);
+	if (rc == KL_OK || rc == KL_E_CONN)
+		rs_damaged_rename(root, files, nfiles);
 	free(d.groups);
+	free(d.gdone);
 	free(d.w);
 	free(d.later);
 	pthread_mutex_destroy(&d.mu);

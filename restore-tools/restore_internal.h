@@ -12,6 +12,12 @@ struct rjob {
 	int failed;
 };
 
+/*
+ * Renames every file whose job failed to NAME.kluis-incomplete (or removes
+ * it if that name does not fit): restore_data.c, after the content.
+ */
+void rs_damaged_rename(int root, const struct rjob *files, size_t nfiles);
+
 /* Opens rel beneath dirfd without following any symbolic link. */
 int rs_open_beneath(int dirfd, const char *rel, int flags, unsigned mode);
 /* Applies owner, mode, xattrs and times of n to rel beneath root. */

@@ -199,6 +199,47 @@ echo "# uploaded twice: $((waste / 1048576)) MiB"
 # as the connection died.
 check "packs uploaded by the killed runs are not sent again (sent twice: $((waste / 1048576)) MiB, at most 17 MiB allowed)" \
     test "$waste" -le $((17 * 1048576))
+# A restore whose connection is killed: exit 1, the reason said once, and
+# no file that is not complete under its own name.
+CUT=$WORK/out-cut
+KS_TIMEOUT=200 ks "$SSH_KEY_ADMIN" restore latest --target "$CUT" \
+    >"$WORK/cut.out" 2>"$WORK/cut.err" &
+rpid=$!
+t0=$SECONDS
+# allocated blocks, not sizes: files are created at their full size
+allocated_kib() {
+	local k
+	k=$(du -sk "$CUT" 2>/dev/null | cut -f1)
+	echo "${k:-0}"
+}
+while kill -0 "$rpid" 2>/dev/null && [ "$(allocated_kib)" -lt 150000 ] &&
+    [ $((SECONDS - t0)) -lt 120 ]; do
+	sleep 0.05
+done
+sess=$(sshd_session_pids)
+check "the restore is still running when its connection is killed ($(allocated_kib) KiB written)" \
+    kill -0 "$rpid"
+# shellcheck disable=SC2086
+[ -n "$sess" ] && kill -9 $sess
+wait "$rpid"
+rc=$?
+sed 's/^/#   stderr: /' "$WORK/cut.err" | head -n 5
+check "the cut restore exits 1 (got $rc)" test "$rc" -eq 1
+check "the cut restore says the connection was lost" \
+    grep -q 'connection to the repository was lost' "$WORK/cut.err"
+check "the cut restore says so once, not per file" \
+    test "$(wc -l <"$WORK/cut.err")" -le 4
+n_inc=$(find "$CUT" -name '*.kluis-incomplete' | wc -l)
+check "the files not restored are NAME.kluis-incomplete ($n_inc)" \
+    test "$n_inc" -ge 1
+bad=0
+while IFS= read -r -d '' f; do
+	case $f in *.kluis-incomplete) continue ;; esac
+	cmp -s "$f" "$BIG/${f#"$CUT$BIG/"}" || bad=$((bad + 1))
+done < <(find "$CUT$BIG" -type f -print0)
+check "every file under its own name is complete ($bad are not)" \
+    test "$bad" -eq 0
+rm -rf "$CUT"
 E2E_WHAT="restore of the re-run" expect_exit 0 \
     ks "$SSH_KEY_ADMIN" restore latest --target "$WORK/out-big"
 treecmp "the re-run's snapshot restores identical" "$BIG" "$WORK/out-big$BIG"
