@@ -180,6 +180,24 @@ clear_way(struct rs *s)
 		unlinkat(s->root, s->rel, 0);
 }
 
+/*
+ * The way for a regular file that the content restore creates (on its
+ * first write, restore_data.c): cleared, and nothing left in it (with
+ * --overwrite, a directory may be).
+ */
+static int
+file_way(struct rs *s)
+{
+	struct stat st;
+
+	if (!s->o->overwrite)
+		return KL_OK;	/* the target was empty */
+	clear_way(s);
+	if (fstatat(s->root, s->rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return KL_E_EXISTS;
+	return errno == ENOENT ? KL_OK : kl_err_from_errno(errno);
+}
+
 static int
 make_file(struct rs *s, const struct kl_node *n)
 {
@@ -265,19 +283,29 @@ restore_link(struct rs *s, const struct kl_node *n, int *rc)
 	return 1;
 }
 
+/*
+ * A regular file is created by the content restore when it first writes
+ * to it (restore_data.c): the walk only plans it, and the two threads that
+ * restore content create files alongside.  The first name of a hard-linked
+ * file is made here: the other names are linked to it during the walk.
+ */
 static int
 restore_file(struct rs *s, const struct kl_node *n)
 {
-	int rc;
+	int rc, made = n->link_group != 0;
 
 	if (restore_link(s, n, &rc))
 		return rc;
-	if ((rc = make_file(s, n)) != KL_OK)
+	if ((rc = made ? make_file(s, n) : file_way(s)) != KL_OK)
 		return rc;
 	if ((rc = link_note(s, n->link_group, s->nfiles)) != KL_OK)
 		return rc;
 	s->st->files++;
-	return job_add(&s->files, &s->nfiles, &s->cfiles, s->rel, n);
+	if ((rc = job_add(&s->files, &s->nfiles, &s->cfiles, s->rel, n)) !=
+	    KL_OK)
+		return rc;
+	s->files[s->nfiles - 1].created = made;
+	return KL_OK;
 }
 
 static int
@@ -349,6 +377,7 @@ walk_cut(struct rs *s)
 
 	for (i = 0; i < s->nfiles; i++)
 		s->files[i].failed = 1;
+	rs_files_create(s->root, s->files, s->nfiles, NULL, NULL);
 	rs_damaged_rename(s->root, s->files, s->nfiles);
 	s->st->errors += s->nfiles;
 	kl_repo_seterr(s->r, "the connection to the repository was lost "

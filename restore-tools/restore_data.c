@@ -281,6 +281,55 @@ write_range(int fd, const struct kl_node *n, const uint8_t *p, uint64_t off,
 	return KL_OK;
 }
 
+/*
+ * The walk leaves regular files to be created here, by the first thread
+ * that writes to one (restore.c restore_file): O_CREAT without O_EXCL,
+ * since two threads may write to one file; the file is then set to its
+ * full size once - a second ftruncate to the same size would change
+ * nothing either.
+ */
+int
+rs_file_open(int root, struct rjob *j)
+{
+	int fd, e;
+
+	if ((fd = rs_open_beneath(root, j->rel, O_WRONLY | O_CREAT, 0600)) < 0)
+		return -1;
+	if (__atomic_load_n(&j->created, __ATOMIC_ACQUIRE))
+		return fd;
+	if (ftruncate(fd, (off_t)j->node.size) != 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	__atomic_store_n(&j->created, 1, __ATOMIC_RELEASE);
+	return fd;
+}
+
+void
+rs_files_create(int root, struct rjob *files, size_t nfiles,
+    void (*fail)(void *arg, size_t f, int err), void *arg)
+{
+	size_t f;
+	int fd;
+
+	for (f = 0; f < nfiles; f++) {
+		if (files[f].created)
+			continue;
+		if ((fd = rs_file_open(root, &files[f])) >= 0)
+			close(fd);
+		else if (fail != NULL)
+			fail(arg, f, kl_err_from_errno(errno));
+	}
+}
+
+static void
+create_failed(void *arg, size_t f, int err)
+{
+	file_fail(arg, f, err, "could not be created");
+}
+
 static int
 file_fd(struct rworker *t, size_t f)
 {
@@ -289,7 +338,7 @@ file_fd(struct rworker *t, size_t f)
 	if (t->fd >= 0)
 		close(t->fd);
 	t->fd_file = f;
-	t->fd = rs_open_beneath(t->d->root, t->d->files[f].rel, O_WRONLY, 0);
+	t->fd = rs_file_open(t->d->root, &t->d->files[f]);
 	return t->fd;
 }
 
@@ -304,7 +353,7 @@ deliver(struct rworker *t, const struct want *w, const uint8_t *p,
 		return;
 	if ((fd = file_fd(t, w->file)) < 0) {
 		file_fail(d, w->file, kl_err_from_errno(errno),
-		    "cannot open for writing");
+		    "cannot create or open for writing");
 		return;
 	}
 	rc = write_range(fd, &d->files[w->file].node, p, w->foff, len);
@@ -644,8 +693,8 @@ rs_damaged_rename(int root, const struct rjob *files, size_t nfiles)
 	size_t f;
 
 	for (f = 0; f < nfiles; f++) {
-		if (!files[f].failed)
-			continue;
+		if (!files[f].failed || !files[f].created)
+			continue;	/* what is in the way is not ours */
 		snprintf(to, sizeof(to), "%s%s", files[f].rel,
 		    KL_RESTORE_DAMAGED_SUFFIX);
 		if (renameat(root, files[f].rel, root, to) != 0)
@@ -679,6 +728,7 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 		rc = copies_restore(&d);
 	if (rc == KL_E_CONN)
 		conn_lost(&d);
+	rs_files_create(root, files, nfiles, create_failed, &d);
 	if (rc == KL_OK || rc == KL_E_CONN)
 		rs_damaged_rename(root, files, nfiles);
 	free(d.groups);

@@ -10,13 +10,24 @@ struct rjob {
 	char *rel;		/* path relative to the target */
 	struct kl_node node;	/* a copy (content fields for files) */
 	int failed;
+	int created;		/* files: exists at its full size (atomic) */
 };
 
 /*
- * Renames every file whose job failed to NAME.kluis-incomplete (or removes
- * it if that name does not fit): restore_data.c, after the content.
+ * Renames every file whose job failed and that the restore created to
+ * NAME.kluis-incomplete (or removes it if that name does not fit):
+ * restore_data.c, after the content.
  */
 void rs_damaged_rename(int root, const struct rjob *files, size_t nfiles);
+/*
+ * Creates, at full size, the files of files[0, nfiles) that no content
+ * was written to (empty files, all holes, content that failed); fail (may
+ * be NULL) hears of those that cannot be created.
+ */
+void rs_files_create(int root, struct rjob *files, size_t nfiles,
+    void (*fail)(void *arg, size_t f, int err), void *arg);
+/* Opens (creating if need be) file job j for writing, at its full size. */
+int rs_file_open(int root, struct rjob *j);
 
 /* Opens rel beneath dirfd without following any symbolic link. */
 int rs_open_beneath(int dirfd, const char *rel, int flags, unsigned mode);

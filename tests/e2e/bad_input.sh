@@ -288,6 +288,19 @@ E2E_WHAT="restore into a non-empty target with --overwrite" expect_exit 0 \
 treecmp "--overwrite restores the snapshot" "$WORK/ref" "$WORK/busy$SRC"
 check "--overwrite keeps unrelated files" grep -qx mine "$WORK/busy/mine"
 rm -rf "$WORK/busy"
+# A directory where the snapshot has a file is not replaced (or renamed).
+mkdir -p "$WORK/busy2$SRC/small"
+echo keep >"$WORK/busy2$SRC/small/inner"
+E2E_WHAT="--overwrite, a directory in the way of a file: exit 1" \
+    expect_exit 1 k restore latest --target "$WORK/busy2" --overwrite
+expect_stderr_contains "${SRC#/}/small" "the blocked path is named"
+check "the directory in the way is left as it was" \
+    grep -qx keep "$WORK/busy2$SRC/small/inner"
+check "and nothing is renamed to .kluis-incomplete" \
+    test -z "$(find "$WORK/busy2" -name '*.kluis-incomplete')"
+treecmp "everything else is restored" "$WORK/ref" "$WORK/busy2$SRC" \
+    --ignore small --ignore small/inner
+rm -rf "$WORK/busy2"
 
 case_begin "restore and ls of things that are not there"
 echo "a file, not a directory" >"$WORK/afile"
