@@ -104,19 +104,29 @@ idmap_put(struct idmap *m, const struct kl_id *id, uint32_t v)
 	return 1;
 }
 
-int
-idmap_get(const struct idmap *m, const struct kl_id *id, uint32_t *v)
+/* The slot holding id, or SIZE_MAX. */
+static size_t
+idmap_slot(const struct idmap *m, const struct kl_id *id)
 {
 	size_t i;
 
 	if (m->cap == 0)
-		return 0;
+		return SIZE_MAX;
 	for (i = slot_of(id, m->cap); m->v[i] != 0; i = (i + 1) & (m->cap - 1))
-		if (memcmp(m->k[i].b, id->b, KL_ID_LEN) == 0) {
-			*v = m->v[i] - 1;
-			return 1;
-		}
-	return 0;
+		if (memcmp(m->k[i].b, id->b, KL_ID_LEN) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+int
+idmap_get(const struct idmap *m, const struct kl_id *id, uint32_t *v)
+{
+	size_t i = idmap_slot(m, id);
+
+	if (i == SIZE_MAX)
+		return 0;
+	*v = m->v[i] - 1;
+	return 1;
 }
 
 void
@@ -1355,13 +1365,10 @@ pack_problems(struct chk *k, const struct cpack *p, char *d, size_t cap)
 static void
 idmap_repoint(struct idmap *m, const struct kl_id *id, uint32_t v)
 {
-	size_t i;
+	size_t i = idmap_slot(m, id);
 
-	for (i = slot_of(id, m->cap); m->v[i] != 0; i = (i + 1) & (m->cap - 1))
-		if (memcmp(m->k[i].b, id->b, KL_ID_LEN) == 0) {
-			m->v[i] = v + 1;
-			return;
-		}
+	if (i != SIZE_MAX)
+		m->v[i] = v + 1;
 }
 
 /*

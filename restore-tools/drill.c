@@ -995,16 +995,6 @@ verify_tree(struct dv *v, const struct kl_id *tree)
 	return rc;
 }
 
-static double
-since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) +
-	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static int
 verify_run(struct drill *d, const struct kl_id *tree, const char *dir,
     struct kl_drill_sample *s, struct kl_drill_result *res)
@@ -1030,7 +1020,7 @@ verify_run(struct drill *d, const struct kl_id *tree, const char *dir,
 	free(v.buf);
 	close(v.root);
 	res->verified = v.verified;
-	res->verify_s = since(&t0);
+	res->verify_s = rs_since(&t0);
 	return rc;
 }
 

@@ -554,8 +554,8 @@ includes_check(struct rs *s, const struct kl_id *root)
 	return KL_OK;
 }
 
-static double
-since(const struct timespec *t0)
+double
+rs_since(const struct timespec *t0)
 {
 	struct timespec t1;
 
@@ -625,6 +625,6 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 	for (i = 0; i < s.nnames; i++)
 		free(s.names[i].rel);
 	free(s.names);
-	stats->duration_s = since(&t0);
+	stats->duration_s = rs_since(&t0);
 	return rc;
 }

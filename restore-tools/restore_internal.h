@@ -2,6 +2,8 @@
 #ifndef KLUIS_RESTORE_INTERNAL_H
 #define KLUIS_RESTORE_INTERNAL_H
 
+#include <time.h>
+
 #include "kluis/format.h"
 #include "kluis/restore.h"
 
@@ -28,6 +30,9 @@ void rs_files_create(int root, struct rjob *files, size_t nfiles,
     void (*fail)(void *arg, size_t f, int err), void *arg);
 /* Opens (creating if need be) file job j for writing, at its full size. */
 int rs_file_open(int root, struct rjob *j);
+
+/* Seconds since *t0 (CLOCK_MONOTONIC). */
+double rs_since(const struct timespec *t0);
 
 /* Opens rel beneath dirfd without following any symbolic link. */
 int rs_open_beneath(int dirfd, const char *rel, int flags, unsigned mode);
