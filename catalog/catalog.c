@@ -523,11 +523,11 @@ meta_get(struct kl_cat *c, int64_t *schema, struct kl_id *repo, int *found)
 	if ((src = sqlite3_step(st)) != SQLITE_ROW)
 		return cat_sqlerr(c, src, "meta");
 	hex = (const char *)sqlite3_column_text(st, 1);
-	if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || hex == NULL ||
-	    kl_id_parse(hex, repo) != KL_OK)
-		return KL_OK;
-	*schema = sqlite3_column_int64(st, 0);
-	*found = 1;
+	if (sqlite3_column_type(st, 0) == SQLITE_INTEGER && hex != NULL &&
+	    kl_id_parse(hex, repo) == KL_OK) {
+		*schema = sqlite3_column_int64(st, 0);
+		*found = 1;
+	}
 	return KL_OK;
 }
 
@@ -620,6 +620,17 @@ bootstrap(struct kl_cat *c, const struct kl_id *repo_id)
 	return rc;
 }
 
+/* No statement of this connection may be running while a migration
+ * drops a table (SQLITE_LOCKED): the cached ones keep their last step. */
+static void
+stmts_reset_all(struct kl_cat *c)
+{
+	sqlite3_stmt *st = NULL;
+
+	while ((st = sqlite3_next_stmt(c->db, st)) != NULL)
+		sqlite3_reset(st);
+}
+
 /* One step of migration: schema v to v + 1 if still at v (another
  * process may have done it); *v gets the schema found. */
 static int
@@ -640,6 +651,7 @@ migrate_step(struct kl_cat *c, int64_t *v, int *damaged)
 		goto fail;
 	}
 	if (*v < KL_CAT_SCHEMA) {
+		stmts_reset_all(c);
 		rc = db_exec(c, cat_migrations[*v], "migrate", &src);
 		if (rc == KL_OK)
 			rc = db_exec(c, upd, "migrate", &src);
@@ -931,7 +943,8 @@ status_counts(struct kl_cat *c, struct kl_cat_status *st)
 {
 	static const char sql[] = "SELECT"
 	    " (SELECT value FROM meta WHERE key = 'schema'),"
-	    " (SELECT count(*) FROM index_file), (SELECT count(*) FROM blob),"
+	    " (SELECT count(*) FROM index_file),"
+	    " (SELECT count(*) FROM (SELECT DISTINCT id FROM loc)),"
 	    " (SELECT count(*) FROM pack), (SELECT count(*) FROM snapshot),"
 	    " (SELECT count(*) FROM snapshot WHERE vanished),"
 	    " (SELECT count(*) FROM series),"
@@ -978,8 +991,8 @@ int
 kl_cat_reset(struct kl_cat *c)
 {
 	static const char *const sql[] = {
-		"DELETE FROM index_file", "DELETE FROM blob",
-		"DELETE FROM pack", "DELETE FROM version", "DELETE FROM path",
+		"DELETE FROM index_file", "DELETE FROM loc",
+		"DELETE FROM pack", "DELETE FROM withdrawn", "DELETE FROM version", "DELETE FROM path",
 		"DELETE FROM snapshot", "DELETE FROM series",
 		"DELETE FROM own_tree", "DELETE FROM own_parent",
 	};

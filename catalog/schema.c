@@ -88,8 +88,45 @@ static const char cat_schema2_sql[] =
 static const char cat_schema3_sql[] =
     "ALTER TABLE own_parent ADD COLUMN intact INTEGER NOT NULL DEFAULT 0;";
 
+/*
+ * Schema 4 (issue #10): the blob index keeps every location of a blob,
+ * each with the trust of the best source that names it (catalog.h enum
+ * kl_cat_trust) and the earliest receive time of those sources, instead of
+ * the first location seen.  Index files record their trust and receive
+ * time; packs their size (from a listing: they are in the repository) and
+ * whether their own header confirmed the locations that name them.
+ * withdrawn: index files that a signed index file withdraws (quarantine).
+ * own_index: the index files this client wrote (their entries are OWN
+ * whenever they are loaded again); own_pack: the packs this client
+ * uploaded - the only packs a backup adopts when no index file names
+ * them.  Neither can be rebuilt from the repository, so neither is
+ * cleared with the blob index.  The old blob table is dropped and the
+ * index reloaded (the catalog is a cache).
+ */
+static const char cat_schema4_sql[] =
+    "DROP TABLE blob;"
+    "DELETE FROM index_file;"
+    "DELETE FROM pack;"
+    "UPDATE own_parent SET intact = 0;"
+    "ALTER TABLE index_file ADD COLUMN trust INTEGER NOT NULL DEFAULT 2;"
+    "ALTER TABLE index_file ADD COLUMN recv_s INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pack ADD COLUMN size INTEGER;"
+    "ALTER TABLE pack ADD COLUMN hdr INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE loc(id BLOB NOT NULL, pack_no INTEGER NOT NULL,"
+    " off INTEGER NOT NULL, stored_len INTEGER NOT NULL,"
+    " raw_len INTEGER NOT NULL, type INTEGER NOT NULL,"
+    " trust INTEGER NOT NULL, recv_s INTEGER NOT NULL,"
+    " PRIMARY KEY(id, pack_no, off, stored_len, raw_len, type))"
+    " WITHOUT ROWID;"
+    "CREATE INDEX loc_pack ON loc(pack_no);"
+    "CREATE TABLE withdrawn(id BLOB PRIMARY KEY) WITHOUT ROWID;"
+    "CREATE TABLE own_index(id BLOB PRIMARY KEY) WITHOUT ROWID;"
+    "CREATE TABLE own_pack(id BLOB PRIMARY KEY, size INTEGER NOT NULL)"
+    " WITHOUT ROWID;";
+
 const char *const cat_migrations[KL_CAT_SCHEMA] = {
 	cat_schema_sql,
 	cat_schema2_sql,
 	cat_schema3_sql,
+	cat_schema4_sql,
 };

@@ -94,8 +94,8 @@ void cli_password_free(char *p, size_t len);
 /* Opens the repository (-r / KLUIS_REPOSITORY) with the passphrase;
  * prints the error and returns an exit code on failure. */
 int cli_open(struct cli *c, struct kl_repo **r);
-/* Reports the damaged files the repository skipped, then closes it.
- * Returns 1 if any was reported. */
+/* Reports the damaged files the repository skipped and its notes (what
+ * it worked around), then closes it.  Returns 1 if damage was reported. */
 int cli_close(const struct cli *c, struct kl_repo *r);
 /* Maps a kl_err from an operation on an open repository to an exit code. */
 int cli_exit_for(int rc);
@@ -128,6 +128,7 @@ int cmd_catalog(struct cli *c);
 int cmd_check(struct cli *c);		/* cli_check.c */
 int cmd_drill(struct cli *c);		/* cli_drill.c */
 int cmd_report(struct cli *c);		/* cli_report.c */
+int cmd_quarantine(struct cli *c);	/* cli_quarantine.c */
 
 /*
  * cli_metrics.c: Prometheus textfile-collector metrics for --metrics-file

@@ -138,10 +138,26 @@ report_text(const struct cli *c, const struct kl_check_report *rep,
 		    rep->bytes_read / MIB / rep->duration_s : 0.0);
 	if (rep->orphan_packs > 0)
 		printf("info: %llu pack%s that no index file names and no "
-		    "snapshot needs (left by interrupted backups; the next "
-		    "backup adopts them)\n",
+		    "snapshot needs (left by interrupted backups; the backup "
+		    "that wrote them adopts them)\n",
 		    (unsigned long long)rep->orphan_packs,
 		    rep->orphan_packs == 1 ? "" : "s");
+	if (rep->quarantined > 0)
+		printf("info: %llu file%s (index files, packs) withdrawn by "
+		    "a full key (kluis quarantine): not used\n",
+		    (unsigned long long)rep->quarantined,
+		    rep->quarantined == 1 ? "" : "s");
+	if (rep->attested_packs > 0)
+		printf("vouched for %llu verified pack%s in an index file "
+		    "signed with this full key: every host deduplicates "
+		    "against %s now\n", (unsigned long long)rep->attested_packs,
+		    rep->attested_packs == 1 ? "" : "s",
+		    rep->attested_packs == 1 ? "it" : "them");
+	if (rep->attest_refused)
+		printf("info: the repository server's role for this key "
+		    "cannot write: the verified packs were not vouched for "
+		    "(other hosts upload their data again rather than trust "
+		    "another host's index)\n");
 	if (rep->nf == 0)
 		printf("no problems found in %.1f s\n", rep->duration_s);
 	else
@@ -187,11 +203,14 @@ report_json(const struct kl_check_report *rep, const char *subset)
 	}
 	printf("],\"snapshots\":%llu,\"trees\":%llu,\"blobs\":%llu,"
 	    "\"packs\":%llu,\"index_files\":%llu,\"orphan_packs\":%llu,"
+	    "\"quarantined_index_files\":%llu,\"attested_packs\":%llu,"
 	    "\"packs_read\":%llu,\"bytes_read\":%llu,\"subset\":",
 	    (unsigned long long)rep->snapshots, (unsigned long long)rep->trees,
 	    (unsigned long long)rep->blobs, (unsigned long long)rep->packs,
 	    (unsigned long long)rep->index_files,
 	    (unsigned long long)rep->orphan_packs,
+	    (unsigned long long)rep->quarantined,
+	    (unsigned long long)rep->attested_packs,
 	    (unsigned long long)rep->packs_read,
 	    (unsigned long long)rep->bytes_read);
 	json_cstr(stdout, subset);

@@ -86,6 +86,7 @@ static const char usage_text[] =
     "  find PATTERN [--host H]\n"
     "  diff SNAPSHOT1 SNAPSHOT2\n"
     "  catalog status|rebuild\n"
+    "  quarantine FILE-ID...\n"
     "  check [--read-data | --read-data-subset N/M|P%] [--metrics-file F]\n"
     "  drill [SNAPSHOT|latest] [--sample N|P%] [--target DIR] "
     "[--metrics-file F]\n"
@@ -209,6 +210,7 @@ static const struct {
 	{ "find", cmd_find },
 	{ "diff", cmd_diff },
 	{ "catalog", cmd_catalog },
+	{ "quarantine", cmd_quarantine },
 	{ "check", cmd_check },
 	{ "drill", cmd_drill },
 	{ "report", cmd_report },

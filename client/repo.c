@@ -50,6 +50,8 @@ kl_repo_close(struct kl_repo *r)
 		kl_session_key_free(r->pk[i].key);
 	for (i = 0; i < r->ndamage; i++)
 		free(r->damage[i]);
+	for (i = 0; i < r->nnotes; i++)
+		free(r->notes[i]);
 	for (i = 0; i < KL_TREE_CACHE; i++)
 		buf_free(r->tr[i].b);
 	kl_cat_close(r->cat);
@@ -145,6 +147,43 @@ repo_damage_note(struct kl_repo *r)
 	    (r->damage[r->ndamage] = strdup(r->errmsg)) != NULL)
 		r->ndamage++;
 	pthread_mutex_unlock(&r->mu);
+}
+
+void
+repo_note(struct kl_repo *r, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&r->mu);
+	if (r->nnotes < KL_REPO_NOTES_MAX &&
+	    (r->notes[r->nnotes] = strdup(msg)) != NULL)
+		r->nnotes++;
+	pthread_mutex_unlock(&r->mu);
+}
+
+void
+repo_notes_trim(struct kl_repo *r, size_t n)
+{
+	pthread_mutex_lock(&r->mu);
+	while (r->nnotes > n)
+		free(r->notes[--r->nnotes]);
+	pthread_mutex_unlock(&r->mu);
+}
+
+size_t
+kl_repo_note_count(const struct kl_repo *r)
+{
+	return r->nnotes;
+}
+
+const char *
+kl_repo_note_msg(const struct kl_repo *r, size_t i)
+{
+	return i < r->nnotes ? r->notes[i] : "";
 }
 
 size_t
@@ -589,6 +628,9 @@ kl_repo_init(const char *url, const char *pass, size_t pass_len,
 		goto out;
 	memcpy(tmp->box_pk, pk, 32);
 	memcpy(tmp->box_sk, sk, 32);
+	/* the signing key comes from this box_sk (FORMAT.md §3.1) */
+	if ((rc = kl_keys_sign_derive(tmp)) != KL_OK)
+		goto out;
 	if ((rc = backend_open(url, 1, buf_data(cb), buf_size(cb), r)) != 0)
 		goto out;
 	rc = key_write(r, tmp, pass, pass_len, o->kdf, o->label, o->key_out,

@@ -1,9 +1,12 @@
 /*
- * The in-memory blob index: an open-addressing hash table keyed by blob id
- * (ids are keyed hashes, so their first bytes are uniformly distributed and
- * serve as the hash).  Pack ids are interned in a side array so an entry is
- * 48 bytes.  Used for the blobs of a running backup session; the
- * repository's index lives in the catalog (kl_repo_index_load).
+ * The repository's blob index: loading index files into the catalog
+ * (kl_repo_index_load) with the trust of their source and without the
+ * entries whose pack is not in the repository, packs known only from their
+ * own headers, and the in-memory table of the blobs a running backup
+ * session adds: an open-addressing hash table keyed by blob id.  Its slots
+ * come from a keyed hash (kl_hash_slot): the ids of adopted packs come
+ * from their headers, which their writer chose.  Pack ids are interned in
+ * a side array so an entry is 48 bytes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +17,8 @@
 #include "kluis/keys.h"
 #include "repo_internal.h"
 
-#define INDEX_FILE_MAX ((size_t)64 << 20)
-#define INDEX_ENTRIES_MAX ((size_t)1 << 24)
+/* Packs stat'ed one by one before a whole listing of data/ is cheaper. */
+#define PRESENCE_STATS_MAX 64
 
 struct slot {
 	struct kl_id id;
@@ -57,7 +60,7 @@ index_table_free(struct kl_index_table *t)
 static size_t
 slot_of(const struct kl_id *id, size_t cap)
 {
-	return (size_t)kl_le64dec(id->b) & (cap - 1);
+	return (size_t)kl_hash_slot(id->b, KL_ID_LEN) & (cap - 1);
 }
 
 static struct slot *
@@ -287,97 +290,284 @@ kl_repo_set_progress(struct kl_repo *r,
 	r->progress_arg = arg;
 }
 
-/* Puts every entry of ix into the catalog (inside a transaction). */
+/* A pack of the repository's listing. */
+struct pack_sz {
+	struct kl_id id;
+	uint64_t size;
+};
+
+/*
+ * Which packs are in the repository: the catalog knows the size of every
+ * pack it has seen listed or stat'ed; others are stat'ed, or after
+ * PRESENCE_STATS_MAX of them looked up in one listing of data/.
+ */
+struct presence {
+	struct kl_repo *r;
+	struct pack_sz *p;	/* the listing, sorted by id */
+	size_t n, cap;
+	int listed;
+	unsigned stats;
+};
+
 static int
-index_put_all(struct kl_cat *c, const struct kl_index *ix)
+pack_sz_cmp(const void *a, const void *b)
 {
-	struct kl_blob_loc loc;
-	size_t i, j;
+	return kl_id_cmp(&((const struct pack_sz *)a)->id,
+	    &((const struct pack_sz *)b)->id);
+}
+
+static int
+presence_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+{
+	struct presence *pr = arg;
+	struct pack_sz *np;
+	struct kl_id id;
+
+	(void)mtime_s;
+	if (kl_id_parse(name, &id) != KL_OK)
+		return 0;
+	if (pr->n == pr->cap) {
+		pr->cap = pr->cap ? pr->cap * 2 : 256;
+		if ((np = realloc(pr->p, pr->cap * sizeof(*np))) == NULL)
+			return KL_E_NOMEM;
+		pr->p = np;
+	}
+	pr->p[pr->n].id = id;
+	pr->p[pr->n++].size = size;
+	return 0;
+}
+
+static int
+presence_list(struct presence *pr)
+{
 	int rc;
 
-	for (i = 0; i < ix->n; i++) {
-		loc.pack = ix->packs[i].pack_id;
-		for (j = 0; j < ix->packs[i].n; j++) {
-			const struct kl_blob_entry *e = &ix->packs[i].e[j];
-
-			loc.type = e->type;
-			loc.offset = e->offset;
-			loc.stored_len = e->stored_len;
-			loc.raw_len = e->raw_len;
-			if ((rc = kl_cat_blob_put(c, &e->id, &loc)) < 0)
-				return rc;
-		}
-	}
+	if (pr->listed)
+		return KL_OK;
+	pr->n = 0;
+	if ((rc = pr->r->be.ops->list(pr->r->be.ctx, KL_FT_DATA, presence_add,
+	    pr)) != KL_OK)
+		return rc;
+	if (pr->n > 1)
+		qsort(pr->p, pr->n, sizeof(*pr->p), pack_sz_cmp);
+	pr->listed = 1;
 	return KL_OK;
 }
 
-int
-repo_index_add(struct kl_repo *r, const struct kl_id *file,
-    const struct kl_index *ix)
+static void
+presence_clear(struct presence *pr)
 {
-	struct kl_cat *c;
+	free(pr->p);
+	memset(pr, 0, sizeof(*pr));
+}
+
+/* 1 and *size if pack is in the repository, 0 if not, or an error. */
+static int
+pack_present(struct presence *pr, struct kl_cat *c, const struct kl_id *pack,
+    uint64_t *size)
+{
+	char name[KL_ID_HEX_LEN + 1];
+	struct pack_sz key, *hit;
 	int rc;
 
-	if ((rc = repo_cat(r, &c)) != KL_OK || (rc = kl_cat_begin(c)) != KL_OK)
+	if ((rc = kl_cat_withdrawn_has(c, pack)) != 0)
+		return rc < 0 ? rc : 0;	/* withdrawn: as good as gone */
+	if (kl_cat_pack_size(c, pack, size) == KL_OK)
+		return 1;
+	if (!pr->listed && pr->stats >= PRESENCE_STATS_MAX &&
+	    (rc = presence_list(pr)) != KL_OK)
 		return rc;
-	if ((rc = index_put_all(c, ix)) == KL_OK &&
-	    (rc = kl_cat_index_add(c, file)) == KL_OK)
+	if (pr->listed) {
+		key.id = *pack;
+		hit = pr->n ? bsearch(&key, pr->p, pr->n, sizeof(*pr->p),
+		    pack_sz_cmp) : NULL;
+		if (hit != NULL)
+			*size = hit->size;
+		return hit != NULL;
+	}
+	pr->stats++;
+	kl_id_hex(pack, name);
+	rc = pr->r->be.ops->stat(pr->r->be.ctx, KL_FT_DATA, name, size);
+	return rc == KL_OK ? 1 : rc == KL_E_NOTFOUND ? 0 : rc;
+}
+
+/* Puts the entries of one pack (in the repository) into the catalog. */
+static int
+pack_put(struct kl_cat *c, const struct kl_index_pack *ip, uint64_t size,
+    int trust, int64_t recv_s)
+{
+	struct kl_blob_loc loc;
+	size_t j;
+	int rc;
+
+	loc.pack = ip->pack_id;
+	for (j = 0; j < ip->n; j++) {
+		const struct kl_blob_entry *e = &ip->e[j];
+
+		loc.type = e->type;
+		loc.offset = e->offset;
+		loc.stored_len = e->stored_len;
+		loc.raw_len = e->raw_len;
+		if ((rc = kl_cat_blob_put(c, &e->id, &loc, trust, recv_s)) < 0)
+			return rc;
+	}
+	return size > 0 ? kl_cat_pack_size_set(c, &ip->pack_id, size) : KL_OK;
+}
+
+/*
+ * Records that index file or pack w is withdrawn; *reload is set if the
+ * catalog holds entries of it (loaded before the withdrawal was seen).
+ */
+static int
+withdrawal_put(struct kl_cat *c, const struct kl_id *w, int *reload)
+{
+	int has;
+
+	if ((has = kl_cat_withdrawn_has(c, w)) != 0)
+		return has < 0 ? has : KL_OK;	/* known: nothing of it held */
+	if ((has = kl_cat_index_has(c, w)) == 0)
+		has = kl_cat_pack_known(c, w);
+	if (has < 0)
+		return has;
+	if (has)
+		*reload = 1;
+	return kl_cat_withdrawn_add(c, w);
+}
+
+/*
+ * Puts the entries of ix whose packs are present (present[i], sizes[i];
+ * NULL: all, sizes unknown) into the catalog, records the withdrawals and
+ * the file; one transaction.  *reload is set if ix withdraws a file whose
+ * entries the catalog already holds.
+ */
+static int
+index_put(struct kl_cat *c, const struct kl_id *file,
+    const struct kl_index *ix, const uint8_t *present, const uint64_t *sizes,
+    int trust, int64_t recv_s, int *reload)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = kl_cat_begin(c)) != KL_OK)
+		return rc;
+	for (i = 0; i < ix->n && rc == KL_OK; i++)
+		if (present == NULL || present[i])
+			rc = pack_put(c, &ix->packs[i], sizes ? sizes[i] : 0,
+			    trust, recv_s);
+	for (i = 0; i < ix->nwithdrawn && rc == KL_OK; i++)
+		rc = withdrawal_put(c, &ix->withdrawn[i], reload);
+	if (rc == KL_OK && (rc = kl_cat_index_add(c, file, trust, recv_s)) ==
+	    KL_OK)
 		return kl_cat_commit(c);
 	kl_cat_abort(c);
 	return rc;
 }
 
 int
-repo_index_file_load(struct kl_repo *r, const struct kl_id *id)
+repo_index_add(struct kl_repo *r, const struct kl_id *file,
+    const struct kl_index *ix, int trust)
 {
-	char name[REPO_FNAME_MAX];
-	struct kl_index ix = { NULL, 0 };
-	struct buf *pt = NULL;
-	int rc;
+	struct kl_cat *c;
+	int rc, reload = 0;
 
-	rc = repo_sealed_get(r, KL_FT_INDEX, id, INDEX_FILE_MAX,
-	    KL_MAGIC_INDEX, r->keys->index_key, KL_OBJ_INDEX, &pt);
-	if (rc == KL_OK)
-		rc = kl_index_decode(buf_data(pt), buf_size(pt),
-		    INDEX_ENTRIES_MAX, &ix);
-	if (rc == KL_OK && (rc = repo_index_add(r, id, &ix)) != KL_OK) {
-		/* the catalog failed, not the file: say so, and never let
-		 * it pass for a damaged index file */
-		repo_seterr(r, "%s", kl_cat_errmsg(r->cat));
-		kl_index_clear(&ix);
-		buf_free(pt);
-		return rc == KL_E_CORRUPT ? KL_E_IO : rc;
-	}
-	if (rc != KL_OK) {
-		repo_fname(KL_FT_INDEX, id, name);
-		repo_seterr(r, "%s: %s", name, kl_strerror(rc));
-	}
-	kl_index_clear(&ix);
-	buf_free(pt);
-	return rc;
+	if ((rc = repo_cat(r, &c)) != KL_OK ||
+	    (rc = kl_cat_own_index_add(c, file)) != KL_OK)
+		return rc;
+	return index_put(c, file, ix, NULL, NULL, trust, (int64_t)time(NULL),
+	    &reload);
 }
 
-int
-kl_repo_index_file_read(struct kl_repo *r, const struct kl_id *id,
-    struct kl_index *out)
+/* Notes an index file's entries that name packs not in the repository. */
+static void
+absent_note(struct kl_repo *r, const struct kl_id *file,
+    const struct kl_index *ix, const uint8_t *present)
 {
 	char name[REPO_FNAME_MAX];
-	struct buf *pt = NULL;
-	int rc;
+	size_t i, packs = 0, entries = 0;
 
-	memset(out, 0, sizeof(*out));
-	kl_repo_clear_err(r);
-	rc = repo_sealed_get(r, KL_FT_INDEX, id, INDEX_FILE_MAX,
-	    KL_MAGIC_INDEX, r->keys->index_key, KL_OBJ_INDEX, &pt);
-	if (rc == KL_OK)
-		rc = kl_index_decode(buf_data(pt), buf_size(pt),
-		    INDEX_ENTRIES_MAX, out);
-	if (rc != KL_OK && *r->errmsg == '\0') {
-		repo_fname(KL_FT_INDEX, id, name);
-		repo_seterr(r, "%s: %s", name, rc == KL_E_CORRUPT ?
-		    "does not decrypt or decode (corrupt)" : kl_strerror(rc));
+	for (i = 0; i < ix->n; i++)
+		if (!present[i]) {
+			packs++;
+			entries += ix->packs[i].n;
+		}
+	if (packs == 0)
+		return;
+	repo_fname(KL_FT_INDEX, file, name);
+	repo_note(r, "%s names %zu pack%s that %s not in the repository (or "
+	    "withdrawn); its %zu entr%s there %s ignored (kluis check tells "
+	    "whether it is bogus)", name, packs, packs == 1 ? "" : "s",
+	    packs == 1 ? "is" : "are", entries, entries == 1 ? "y" : "ies",
+	    entries == 1 ? "is" : "are");
+}
+
+/* Which packs of ix are in the repository. */
+static int
+index_presence(struct presence *pr, struct kl_cat *c,
+    const struct kl_index *ix, uint8_t **present, uint64_t **sizes)
+{
+	size_t i;
+	int rc = KL_OK;
+
+	*present = calloc(ix->n ? ix->n : 1, 1);
+	*sizes = calloc(ix->n ? ix->n : 1, sizeof(**sizes));
+	if (*present == NULL || *sizes == NULL)
+		return KL_E_NOMEM;
+	for (i = 0; i < ix->n && rc >= 0; i++)
+		if ((rc = pack_present(pr, c, &ix->packs[i].pack_id,
+		    &(*sizes)[i])) > 0)
+			(*present)[i] = 1;
+	return rc < 0 ? rc : KL_OK;
+}
+
+/* The trust of a loaded index file's entries (catalog.h). */
+static int
+index_trust(struct kl_cat *c, const struct kl_id *file, int attested)
+{
+	if (attested)
+		return KL_TRUST_ATTESTED;
+	return kl_cat_own_index_has(c, file) == 1 ? KL_TRUST_OWN :
+	    KL_TRUST_CLAIMED;
+}
+
+/*
+ * Loads one index file received at recv_s into the catalog.  A withdrawn
+ * file is recorded as loaded with no entries.  The file's own errors come
+ * back as they are (KL_E_CORRUPT, ...) with the message set; the catalog's
+ * as KL_E_IO, never mistaken for a damaged file.
+ */
+static int
+index_file_load(struct kl_repo *r, struct presence *pr, struct kl_cat *c,
+    const struct kl_id *id, int64_t recv_s, int *reload)
+{
+	char name[REPO_FNAME_MAX];
+	struct kl_index ix;
+	uint8_t *present = NULL;
+	uint64_t *sizes = NULL;
+	int rc, attested = 0;
+
+	memset(&ix, 0, sizeof(ix));
+	if ((rc = kl_cat_withdrawn_has(c, id)) != 0)
+		return rc < 0 ? rc : kl_cat_index_add(c, id, KL_TRUST_CLAIMED,
+		    recv_s);
+	if ((rc = repo_index_read(r, id, &ix, &attested)) != KL_OK) {
+		if (*r->errmsg == '\0') {
+			repo_fname(KL_FT_INDEX, id, name);
+			repo_seterr(r, "%s: %s", name, kl_strerror(rc));
+		}
+		return rc;
 	}
-	buf_free(pt);
+	if ((rc = index_presence(pr, c, &ix, &present, &sizes)) == KL_OK &&
+	    (rc = index_put(c, id, &ix, present, sizes, index_trust(c, id,
+	    attested), recv_s, reload)) == KL_OK)
+		absent_note(r, id, &ix, present);
+	else if (rc != KL_E_NOMEM && rc != KL_E_CONN) {
+		/* the catalog failed, not the file: say so */
+		repo_seterr(r, "%s", kl_cat_errmsg(c));
+		rc = KL_E_IO;
+	}
+	free(present);
+	free(sizes);
+	kl_index_clear(&ix);
 	return rc;
 }
 
@@ -396,14 +586,46 @@ id_cmp(const void *a, const void *b)
 	return kl_id_cmp(a, b);
 }
 
+/* An index file of the listing with its receive time. */
+struct ixf {
+	struct kl_id id;
+	int64_t recv_s;
+};
+
+struct ixf_list {
+	struct ixf *f;
+	size_t n, cap;
+};
+
+static int
+ixf_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+{
+	struct ixf_list *l = arg;
+	struct ixf *nf;
+	struct kl_id id;
+
+	(void)size;
+	if (kl_id_parse(name, &id) != KL_OK)
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		if ((nf = realloc(l->f, l->cap * sizeof(*nf))) == NULL)
+			return KL_E_NOMEM;
+		l->f = nf;
+	}
+	l->f[l->n].id = id;
+	l->f[l->n++].recv_s = mtime_s;
+	return 0;
+}
+
 /*
  * 1 if every index file the catalog has loaded is still in the
- * repository (sorted ids[0..n)).  An index file that went away (a future
+ * repository (l sorted by id).  An index file that went away (a future
  * prune, or tampering) takes blobs with it that other index files may
  * also name; rather than track which, the blob index is reloaded.
  */
 static int
-index_known_present(struct kl_cat *c, const struct kl_id *ids, size_t n,
+index_known_present(struct kl_cat *c, const struct ixf_list *l,
     int *present, int *empty)
 {
 	struct kl_id *known = NULL;
@@ -415,150 +637,178 @@ index_known_present(struct kl_cat *c, const struct kl_id *ids, size_t n,
 		return rc;
 	*empty = nk == 0;
 	for (i = 0; i < nk && *present; i++)
-		*present = n > 0 && bsearch(&known[i], ids, n, sizeof(*ids),
-		    id_cmp) != NULL;
+		*present = l->n > 0 && bsearch(&known[i], l->f, l->n,
+		    sizeof(*l->f), id_cmp) != NULL;
 	free(known);
 	return KL_OK;
 }
 
-struct orphans {
-	struct kl_repo *r;
-	struct kl_cat *c;
-	const struct kl_id *known;	/* sorted: packs index files name */
-	size_t nknown;
-	int rc;
-};
-
-static int
-orphan_add(void *arg, const char *name, uint64_t size, int64_t mtime)
-{
-	struct orphans *o = arg;
-	struct kl_blob_entry *e = NULL;
-	struct kl_blob_loc loc;
-	struct kl_id id;
-	size_t i, n;
-
-	(void)mtime;
-	if (kl_id_parse(name, &id) != KL_OK || (o->nknown > 0 &&
-	    bsearch(&id, o->known, o->nknown, sizeof(id), id_cmp) != NULL))
-		return 0;
-	/* damaged or foreign packs stay unknown: check reports them */
-	if (repo_pack_header_read(o->r, &id, size, &e, &n) != KL_OK) {
-		free(e);
-		return 0;
-	}
-	loc.pack = id;
-	for (i = 0; i < n && o->rc == KL_OK; i++) {
-		loc.type = e[i].type;
-		loc.offset = e[i].offset;
-		loc.stored_len = e[i].stored_len;
-		loc.raw_len = e[i].raw_len;
-		if ((o->rc = kl_cat_orphan_put(o->c, &e[i].id, &loc)) > 0)
-			o->rc = KL_OK;
-	}
-	free(e);
-	return o->rc;
-}
-
 /*
  * Adds the blobs of packs that no index file names, from the packs' own
- * headers (readable with every key).  Done when the blob index is built
- * from nothing or an index file could not be read: the data of an
- * interrupted backup, or behind a damaged or vanished index file, is
- * still in the repository and must stay reachable - so a restore does not
- * fail for want of an index entry, and a backup that deduplicates against
- * such a pack adopts it into its own index file (kl_session_adopt_orphans).
+ * headers (readable with every key), as CLAIMED locations.  Done when the
+ * blob index is built from nothing or an index file could not be read:
+ * the data of an interrupted backup, or behind a damaged or vanished index
+ * file, is still in the repository and must stay reachable for restores.
+ * A backup deduplicates against the packs it wrote itself (OWN) and
+ * adopts them; never against another writer's (their headers say whatever
+ * that writer wanted).
  */
 static int
-orphans_scan(struct kl_repo *r, struct kl_cat *c)
+orphans_scan(struct kl_repo *r, struct kl_cat *c, struct presence *pr)
 {
-	struct orphans o;
+	struct kl_blob_entry *e = NULL;
+	struct kl_blob_loc loc;
 	struct kl_id *known = NULL;
-	size_t n;
-	int rc;
+	size_t i, j, n, nk;
+	int rc, trust;
 
-	if ((rc = kl_cat_pack_ids(c, &known, &n)) != KL_OK)
+	if ((rc = presence_list(pr)) != KL_OK ||
+	    (rc = kl_cat_pack_ids(c, &known, &nk)) != KL_OK)
 		return rc;
-	memset(&o, 0, sizeof(o));
-	o.r = r;
-	o.c = c;
-	o.known = known;
-	o.nknown = n;
-	if ((rc = kl_cat_begin(c)) == KL_OK) {
-		rc = r->be.ops->list(r->be.ctx, KL_FT_DATA, orphan_add, &o);
-		if (rc == KL_OK)
-			rc = o.rc;
-		if (rc == KL_OK)
-			rc = kl_cat_commit(c);
-		else
-			kl_cat_abort(c);
+	if ((rc = kl_cat_begin(c)) != KL_OK)
+		goto out;
+	for (i = 0; i < pr->n && rc == KL_OK; i++) {
+		if ((nk > 0 && bsearch(&pr->p[i].id, known, nk, sizeof(*known),
+		    id_cmp) != NULL) || kl_cat_withdrawn_has(c,
+		    &pr->p[i].id) != 0)
+			continue;
+		/* damaged or foreign packs stay unknown: check reports them */
+		if (repo_pack_header_read(r, &pr->p[i].id, pr->p[i].size, &e,
+		    &n) != KL_OK)
+			n = 0;
+		/* a header is its writer's claim; this client's own are OWN */
+		if ((trust = kl_cat_own_pack_has(c, &pr->p[i].id)) < 0)
+			rc = trust;
+		trust = trust == 1 ? KL_TRUST_OWN : KL_TRUST_CLAIMED;
+		loc.pack = pr->p[i].id;
+		for (j = 0; j < n && rc == KL_OK; j++) {
+			loc.type = e[j].type;
+			loc.offset = e[j].offset;
+			loc.stored_len = e[j].stored_len;
+			loc.raw_len = e[j].raw_len;
+			if ((rc = kl_cat_orphan_put(c, &e[j].id, &loc,
+			    trust)) > 0)
+				rc = KL_OK;
+		}
+		if (rc == KL_OK && n > 0)
+			rc = kl_cat_pack_size_set(c, &pr->p[i].id,
+			    pr->p[i].size);
+		free(e);
+		e = NULL;
 	}
+	if (rc == KL_OK)
+		rc = kl_cat_commit(c);
+	else
+		kl_cat_abort(c);
+out:
 	free(known);
 	return rc;
 }
 
-/*
- * Brings the catalog's blob index up to date: index files it has not
- * loaded yet are fetched, decrypted and added; the rest costs one listing.
- */
-int
-kl_repo_index_load(struct kl_repo *r)
+/* 1 for the errors of a damaged index file (skipped, not fatal). */
+static int
+index_damage(int rc)
 {
-	struct kl_id *ids = NULL;
-	struct kl_cat *c;
-	size_t i, n, todo = 0, done = 0;
-	int rc, present, has, scan;
+	return rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
+	    rc == KL_E_NOTFOUND || rc == KL_E_LIMIT;
+}
 
-	if (r->index_loaded)
-		return KL_OK;
-	if ((rc = repo_cat(r, &c)) != KL_OK ||
-	    (rc = kl_repo_list_ids(r, KL_FT_INDEX, &ids, &n)) != KL_OK)
-		return rc;
-	if (n > 1)
-		qsort(ids, n, sizeof(*ids), id_cmp);
-	if ((rc = index_known_present(c, ids, n, &present, &scan)) != KL_OK ||
-	    (!present && (rc = kl_cat_index_clear(c)) != KL_OK))
-		goto out;
-	scan = scan || !present;
-	/* keep only the files to load, for an honest progress count */
-	for (i = 0; i < n; i++) {
-		if ((has = kl_cat_index_has(c, &ids[i])) < 0) {
+/*
+ * One pass over the listed index files l: those the catalog has not
+ * loaded are loaded.  *scan is set if one was damaged, *reload if one
+ * withdraws a file already loaded.
+ */
+static int
+index_pass(struct kl_repo *r, struct kl_cat *c, struct presence *pr,
+    const struct ixf_list *l, int *scan, int *reload)
+{
+	size_t i, todo = 0, done = 0;
+	uint8_t *load;
+	int rc = KL_OK, has;
+
+	if ((load = calloc(l->n ? l->n : 1, 1)) == NULL)
+		return KL_E_NOMEM;
+	/* first the files to load, for an honest progress count */
+	for (i = 0; i < l->n && rc == KL_OK; i++) {
+		if ((has = kl_cat_index_has(c, &l->f[i].id)) < 0)
 			rc = has;
-			goto out;
-		}
-		if (!has)
-			ids[todo++] = ids[i];
+		else if (!has)
+			todo += load[i] = 1;
 	}
-	for (i = 0; i < todo && rc == KL_OK; i++) {
-		rc = repo_index_file_load(r, &ids[i]);
-		if (rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
-		    rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) {
+	for (i = 0; i < l->n && rc == KL_OK; i++) {
+		if (!load[i])
+			continue;
+		rc = index_file_load(r, pr, c, &l->f[i].id, l->f[i].recv_s,
+		    reload);
+		if (index_damage(rc)) {
 			repo_damage_note(r);
-			scan = 1;
+			*scan = 1;
 			rc = KL_OK;
 		}
 		if (r->progress != NULL && todo >= 8)
 			r->progress(r->progress_arg, "index", ++done, todo);
 	}
+	free(load);
+	return rc;
+}
+
+/*
+ * Brings the catalog's blob index up to date: index files it has not
+ * loaded yet are fetched, verified, decrypted and added; the rest costs
+ * one listing.  A withdrawal of a file already loaded (a quarantine,
+ * FORMAT.md §9) reloads the blob index once, without that file.
+ */
+int
+kl_repo_index_load(struct kl_repo *r)
+{
+	struct ixf_list l = { NULL, 0, 0 };
+	struct presence pr;
+	struct kl_cat *c;
+	size_t notes;
+	int rc, present, scan = 0, reload = 0;
+
+	if (r->index_loaded)
+		return KL_OK;
+	memset(&pr, 0, sizeof(pr));
+	pr.r = r;
+	if ((rc = repo_cat(r, &c)) != KL_OK ||
+	    (rc = r->be.ops->list(r->be.ctx, KL_FT_INDEX, ixf_add, &l)) !=
+	    KL_OK)
+		goto out;
+	if (l.n > 1)
+		qsort(l.f, l.n, sizeof(*l.f), id_cmp);
+	if ((rc = index_known_present(c, &l, &present, &scan)) != KL_OK ||
+	    (!present && (rc = kl_cat_index_clear(c)) != KL_OK))
+		goto out;
+	scan = scan || !present;
+	notes = r->nnotes;
+	rc = index_pass(r, c, &pr, &l, &scan, &reload);
+	/* the withdrawals are kept: the second pass skips those files, and
+	 * what the first said of them is forgotten */
+	if (rc == KL_OK && reload && (rc = kl_cat_index_clear(c)) == KL_OK) {
+		repo_notes_trim(r, notes);
+		scan = 1;
+		rc = index_pass(r, c, &pr, &l, &scan, &reload);
+	}
 	if (rc == KL_OK && scan)
-		rc = orphans_scan(r, c);
+		rc = orphans_scan(r, c, &pr);
 out:
-	free(ids);
+	presence_clear(&pr);
+	free(l.f);
 	if (rc == KL_OK)
 		r->index_loaded = 1;
 	return rc;
 }
 
 int
-kl_repo_index_lookup(struct kl_repo *r, const struct kl_id *id,
-    struct kl_blob_loc *loc)
+kl_repo_index_trusted(struct kl_repo *r, const struct kl_id *id)
 {
 	struct kl_cat *c;
 	int rc;
 
 	if ((rc = repo_cat(r, &c)) != KL_OK)
 		return rc;
-	return kl_cat_blob_get(c, id, loc);
+	return kl_cat_blob_trusted(c, id);
 }
 
 int

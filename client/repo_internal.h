@@ -19,6 +19,8 @@ struct kl_pack_key {
 
 #define KL_PACK_KEY_CACHE 64
 #define KL_REPO_DAMAGE_MAX 64
+#define KL_REPO_NOTES_MAX 64
+#define REPO_INDEX_FILE_MAX ((size_t)64 << 20)
 #define KL_TREE_CACHE 4
 #define KL_TREE_RANGE_MAX ((uint32_t)32 << 20)
 
@@ -53,10 +55,18 @@ struct kl_repo {
 	char errmsg[512];
 	char *damage[KL_REPO_DAMAGE_MAX];	/* skipped damaged files */
 	size_t ndamage;
+	char *notes[KL_REPO_NOTES_MAX];		/* warnings, not damage */
+	size_t nnotes;
 };
 
 /* Records a damaged file that was skipped (message from errmsg). */
 void repo_damage_note(struct kl_repo *r);
+/* Records a warning for the command layer (kl_repo_note_msg): something
+ * suspicious that was worked around, not damage. */
+void repo_note(struct kl_repo *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Forgets the notes after the first n. */
+void repo_notes_trim(struct kl_repo *r, size_t n);
 
 /* The layer's own name for kl_repo_seterr (repo.h). */
 #define repo_seterr kl_repo_seterr
@@ -117,12 +127,23 @@ void index_table_pack_ids(struct kl_index_table *t, struct kl_id **ids,
 int index_table_foreach(const struct kl_index_table *t,
     int (*cb)(void *, const struct kl_id *, const struct kl_blob_loc *),
     void *arg);
-/* Decrypts an index file and adds its entries to the catalog. */
-int repo_index_file_load(struct kl_repo *r, const struct kl_id *id);
 /* The repository's catalog, a temporary one if none was opened. */
 int repo_cat(struct kl_repo *r, struct kl_cat **c);
-/* Adds a session's index file (written) and its entries to the catalog. */
+/*
+ * Adds an index file this client wrote and its entries to the catalog
+ * with trust (enum kl_cat_trust: OWN, or ATTESTED when signed), records it
+ * as this client's own and its packs as no longer to adopt.
+ */
 int repo_index_add(struct kl_repo *r, const struct kl_id *file,
-    const struct kl_index *ix);
+    const struct kl_index *ix, int trust);
+/*
+ * repo_ixfile.c: reads index file id (versions 1 and 2), checked against
+ * its name, its signature verified (*attested 1) where the key can, and
+ * decoded into *out.  Withdrawals are kept only when attested.  The
+ * file's errors: KL_E_NOTFOUND, KL_E_CORRUPT (incl. a signature that does
+ * not verify), KL_E_UNSUPPORTED, KL_E_LIMIT.
+ */
+int repo_index_read(struct kl_repo *r, const struct kl_id *id,
+    struct kl_index *out, int *attested);
 
 #endif

@@ -22,6 +22,7 @@
 #include "repo_internal.h"
 
 #define INDEX_FLUSH_PACKS 32
+#define ADOPT_PACKS_MAX 4096	/* 64 GiB of 16 MiB packs per run */
 #define SNAPSHOT_PT_MAX ((size_t)16 << 20)
 
 struct pending {
@@ -343,34 +344,29 @@ static int
 index_flush_locked(struct kl_session *s)
 {
 	struct kl_repo *r = s->r;
-	struct buf *pt;
 	struct kl_id id;
 	size_t i;
 	int rc;
 
 	if (s->done.n == 0)
 		return KL_OK;
-	if ((pt = buf_new(KL_FILE_MAX)) == NULL)
-		return KL_E_NOMEM;
-	if ((rc = kl_index_encode(&s->done, pt)) != KL_OK ||
-	    (rc = repo_sealed_put(r, KL_FT_INDEX, KL_MAGIC_INDEX, NULL,
-	    r->keys->index_key, KL_OBJ_INDEX, pt, &id)) != KL_OK)
-		goto out;
+	if ((rc = kl_repo_index_write(r, &s->done, &id)) != KL_OK)
+		return rc;
 	/*
 	 * Now that an index file names them, the entries go to the catalog:
 	 * never before, or a crash would leave the catalog naming blobs
-	 * that no index file has (FORMAT.md §1 write order).
+	 * that no index file has (FORMAT.md §1 write order).  A full key
+	 * signed the file: its entries are attested for every host.
 	 */
-	if ((rc = repo_index_add(r, &id, &s->done)) != KL_OK)
-		goto out;
+	if ((rc = repo_index_add(r, &id, &s->done, r->keys->kind ==
+	    KL_KEY_FULL ? KL_TRUST_ATTESTED : KL_TRUST_OWN)) != KL_OK)
+		return rc;
 	for (i = 0; i < s->done.n; i++) {
 		free(s->done.packs[i].e);
 		s->done.packs[i].e = NULL;
 	}
 	s->done.n = 0;
-out:
-	buf_free(pt);
-	return rc;
+	return KL_OK;
 }
 
 static int pack_write_locked(struct kl_session *s, struct builder *b);
@@ -415,6 +411,7 @@ pack_write(struct kl_session *s, struct builder *b)
 static int
 pack_write_locked(struct kl_session *s, struct builder *b)
 {
+	struct kl_cat *c;
 	struct kl_blob_entry *e = NULL;
 	struct buf *f = NULL;
 	struct kl_id id;
@@ -429,6 +426,10 @@ pack_write_locked(struct kl_session *s, struct builder *b)
 	b->data = NULL;
 	if ((rc = repo_file_put(s->r, KL_FT_DATA, f, &id)) != KL_OK)
 		goto out;
+	/* ours to adopt if this backup dies before an index names it; a
+	 * catalog that cannot record it only costs that re-upload */
+	if (repo_cat(s->r, &c) == KL_OK)
+		(void)kl_cat_own_pack_add(c, &id, buf_size(f));
 	pthread_mutex_lock(&s->mu);
 	if ((rc = ix_add(&s->done, &s->done_cap, &id, e, b->n)) == KL_OK) {
 		e = NULL;
@@ -450,8 +451,9 @@ claim(struct kl_session *s, uint8_t type, const struct kl_id *id)
 	struct kl_blob_loc loc;
 	int rc;
 
-	if (kl_repo_index_lookup(s->r, id, NULL) == KL_OK)
-		return 0;
+	/* only what this client or a full key vouches for (issue #10) */
+	if ((rc = kl_repo_index_trusted(s->r, id)) != 0)
+		return rc < 0 ? rc : 0;
 	memset(&loc, 0, sizeof(loc));
 	loc.type = type;
 	pthread_mutex_lock(&s->mu);
@@ -611,13 +613,6 @@ id_sort(const void *a, const void *b)
 	return kl_id_cmp(a, b);
 }
 
-struct adopt {
-	struct kl_session *s;
-	struct kl_id *known;	/* sorted pack ids named by index files */
-	size_t nknown;
-	uint64_t packs, bytes;
-};
-
 int
 repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
     uint64_t size, struct kl_blob_entry **e, size_t *n)
@@ -655,26 +650,30 @@ out:
 	return rc;
 }
 
+/*
+ * Adopts one pack this client uploaded (its id and size as recorded when
+ * it was written), unless an index file names it: its blobs go to the
+ * session's table and its index file.  One that is gone is forgotten.
+ */
 static int
-adopt_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+adopt_one(struct kl_session *s, struct kl_cat *c, const struct kl_id *known,
+    size_t nknown, const struct kl_id *id, uint64_t size, uint64_t *bytes)
 {
-	struct adopt *a = arg;
-	struct kl_session *s = a->s;
 	struct kl_blob_entry *e = NULL;
 	struct kl_blob_loc loc;
-	struct kl_id id;
 	size_t i, n;
 	int rc;
 
-	if (kl_id_parse(name, &id) != KL_OK || (a->nknown > 0 &&
-	    bsearch(&id, a->known, a->nknown, sizeof(id), id_sort) != NULL))
-		return 0;
-	if ((rc = repo_pack_header_read(s->r, &id, size, &e, &n)) != KL_OK) {
-		/* not adoptable (damaged, or not ours): it costs a re-upload */
+	if (nknown > 0 && bsearch(id, known, nknown, sizeof(*id),
+	    id_sort) != NULL)
+		return KL_OK;
+	if ((rc = repo_pack_header_read(s->r, id, size, &e, &n)) != KL_OK) {
 		free(e);
-		return rc == KL_E_NOMEM ? rc : 0;
+		/* gone: forgotten; damaged: a re-upload, nothing worse */
+		return rc == KL_E_NOTFOUND ? kl_cat_own_pack_del(c, id) :
+		    rc == KL_E_NOMEM || rc == KL_E_CONN ? rc : KL_OK;
 	}
-	loc.pack = id;
+	loc.pack = *id;
 	for (i = 0; i < n; i++) {
 		loc.type = e[i].type;
 		loc.offset = e[i].offset;
@@ -685,36 +684,44 @@ adopt_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 		if ((rc = index_table_put(s->seen, &e[i].id, &loc)) < 0)
 			break;
 	}
-	if (rc >= 0 && (rc = ix_add(&s->done, &s->done_cap, &id, e, n)) == 0)
+	if (rc >= 0 && (rc = ix_add(&s->done, &s->done_cap, id, e, n)) == 0)
 		e = NULL;
 	free(e);
-	a->packs++;
-	a->bytes += size;
-	return rc < 0 ? rc : 0;
+	*bytes += size;
+	return rc < 0 ? rc : KL_OK;
 }
 
+/*
+ * Only packs this client wrote itself are adopted (issue #10): a pack
+ * header is whatever its writer wanted, and adopting another host's pack
+ * would make its claims this client's own.  At most ADOPT_PACKS_MAX per
+ * run; the rest wait for the next.
+ */
 int
 kl_session_adopt_orphans(struct kl_session *s, uint64_t *packs,
     uint64_t *bytes)
 {
-	struct adopt a;
-	size_t n;
+	struct kl_id *own = NULL, *known = NULL;
+	uint64_t *sizes = NULL;
+	struct kl_cat *c;
+	size_t i, n = 0, nknown = 0;
 	int rc;
 
-	struct kl_cat *c;
-
-	memset(&a, 0, sizeof(a));
-	a.s = s;
 	*packs = *bytes = 0;
 	if ((rc = repo_cat(s->r, &c)) != KL_OK ||
-	    (rc = kl_cat_pack_ids(c, &a.known, &n)) != KL_OK)
-		return rc;
-	a.nknown = n;
-	if (n > 1)
-		qsort(a.known, n, sizeof(*a.known), id_sort);
-	rc = s->r->be.ops->list(s->r->be.ctx, KL_FT_DATA, adopt_one, &a);
-	free(a.known);
-	*packs = a.packs;
-	*bytes = a.bytes;
+	    (rc = kl_cat_own_pack_list(c, &own, &sizes, &n)) != KL_OK ||
+	    n == 0 || (rc = kl_cat_pack_ids(c, &known, &nknown)) != KL_OK)
+		goto out;
+	for (i = 0; i < n && *packs < ADOPT_PACKS_MAX && rc == KL_OK; i++) {
+		uint64_t before = *bytes;
+
+		rc = adopt_one(s, c, known, nknown, &own[i], sizes[i], bytes);
+		if (*bytes != before)
+			(*packs)++;
+	}
+out:
+	free(own);
+	free(sizes);
+	free(known);
 	return rc;
 }

@@ -263,44 +263,81 @@ tree_fetch(struct kl_repo *r, const char *name, const struct kl_id *id,
 	return hit ? KL_OK : KL_E_NOMEM;
 }
 
-int
-kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
-    struct buf *out)
+/* Reads the blob at one location into out. */
+static int
+blob_read_at(struct kl_repo *r, const struct kl_id *id, uint8_t type,
+    const struct kl_blob_loc *loc, uint8_t *key, struct buf *out)
 {
 	char name[KL_ID_HEX_LEN + 1], bname[KL_ID_HEX_LEN + 1];
 	char fn[REPO_FNAME_MAX];
-	struct kl_blob_loc loc;
 	struct buf *b = NULL;
-	uint8_t *key = NULL;
 	int rc;
 
-	kl_id_hex(id, bname);
-	if ((rc = kl_repo_index_lookup(r, id, &loc)) != KL_OK ||
-	    loc.type != type) {
-		repo_seterr(r, "blob %s is not in the index", bname);
-		return KL_E_NOTFOUND;
-	}
-	kl_id_hex(&loc.pack, name);
-	if ((key = thread_key()) == NULL)
-		return KL_E_NOMEM;
-	if ((rc = kl_repo_pack_key(r, &loc.pack, key)) != KL_OK)
-		goto out_quiet;
+	kl_id_hex(&loc->pack, name);
+	if ((rc = kl_repo_pack_key(r, &loc->pack, key)) != KL_OK)
+		goto out;	/* it said why */
 	if (type == KL_OBJ_TREE)
-		rc = tree_fetch(r, name, id, &loc, &b);
+		rc = tree_fetch(r, name, id, loc, &b);
 	else
-		rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, loc.offset,
-		    loc.stored_len, loc.stored_len, &b);
+		rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, loc->offset,
+		    loc->stored_len, loc->stored_len, &b);
 	if (rc == KL_OK)
 		rc = kl_repo_blob_open(r, key, id, type, buf_data(b),
 		    buf_size(b), thread_dctx(), out);
 	if (rc != KL_OK) {
-		repo_fname(KL_FT_DATA, &loc.pack, fn);
+		kl_id_hex(id, bname);
+		repo_fname(KL_FT_DATA, &loc->pack, fn);
 		repo_seterr(r, "blob %s in %s: %s", bname, fn,
 		    rc == KL_E_NOTFOUND ? "the pack is missing" :
 		    kl_strerror(rc));
 	}
-out_quiet:
+out:
 	buf_free(b);
+	return rc;
+}
+
+/*
+ * Every location the index knows is tried, best first, until one
+ * verifies (issue #10: a bogus location must cost a failed read, never
+ * the blob).  The error is the first location's, which names the pack a
+ * check should look at.
+ */
+int
+kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
+    struct buf *out)
+{
+	char bname[KL_ID_HEX_LEN + 1], first[512];
+	struct kl_blob_loc *locs = NULL;
+	uint8_t *key;
+	size_t i, n = 0;
+	int rc, rc0 = KL_OK;
+
+	if ((rc = kl_repo_blob_locate(r, id, type, &locs, &n)) != KL_OK) {
+		kl_id_hex(id, bname);
+		if (rc == KL_E_NOTFOUND)
+			repo_seterr(r, "blob %s is not in the index", bname);
+		return rc;
+	}
+	if ((key = thread_key()) == NULL) {
+		free(locs);
+		return KL_E_NOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		if ((rc = blob_read_at(r, id, type, &locs[i], key, out)) ==
+		    KL_OK || rc == KL_E_PERM || rc == KL_E_NOMEM ||
+		    rc == KL_E_CONN)
+			break;
+		if (i == 0) {
+			rc0 = rc;
+			snprintf(first, sizeof(first), "%s", r->errmsg);
+		}
+	}
+	if (rc != KL_OK && i == n && n > 1) {
+		repo_seterr(r, "%s (and %zu other cop%s)", first, n - 1,
+		    n == 2 ? "y" : "ies");
+		rc = rc0;
+	}
+	free(locs);
 	return rc;
 }
 

@@ -168,7 +168,7 @@ reusable(struct walker *w, const struct kl_node *n, const struct kl_node *p)
 	    p->inode != n->inode || p->device != n->device)
 		return 0;
 	for (i = 0; i < p->nchunks && !w->bk->parent_intact; i++)
-		if (kl_repo_index_lookup(w->bk->r, &p->chunks[i], NULL) != 0)
+		if (kl_repo_index_trusted(w->bk->r, &p->chunks[i]) != 1)
 			return 0;
 	return 1;
 }

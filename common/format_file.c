@@ -117,6 +117,45 @@ kl_file_hdr_put(struct buf *b, const char *magic)
 }
 
 int
+kl_file_hdr_put_v(struct buf *b, const char *magic, uint32_t version,
+    uint32_t flags)
+{
+	size_t mark = buf_size(b);
+	int r;
+
+	if (strlen(magic) != MAGIC_LEN)
+		return KL_E_INVAL;
+	if ((r = buf_put(b, magic, MAGIC_LEN)) != KL_OK ||
+	    (r = buf_put_u32le(b, version)) != KL_OK ||
+	    (r = buf_put_u32le(b, flags)) != KL_OK)
+		fmt_unput_to(b, mark);
+	return r;
+}
+
+int
+kl_file_hdr_get_v(struct buf *b, const char *magic, uint32_t vmax,
+    uint32_t flags_known, uint32_t *version, uint32_t *flags)
+{
+	uint8_t m[MAGIC_LEN];
+	uint32_t v, f;
+	int r;
+
+	if (strlen(magic) != MAGIC_LEN)
+		return KL_E_INVAL;
+	if ((r = buf_get(b, m, MAGIC_LEN)) != KL_OK ||
+	    (r = buf_get_u32le(b, &v)) != KL_OK ||
+	    (r = buf_get_u32le(b, &f)) != KL_OK)
+		return r;
+	if (memcmp(m, magic, MAGIC_LEN) != 0)
+		return KL_E_CORRUPT;
+	if (v < 1 || v > vmax || (f & ~flags_known) != 0)
+		return KL_E_UNSUPPORTED;
+	*version = v;
+	*flags = f;
+	return KL_OK;
+}
+
+int
 kl_file_hdr_get(struct buf *b, const char *magic)
 {
 	uint8_t m[MAGIC_LEN];
@@ -403,21 +442,58 @@ put_index_pack(struct buf *b, const struct kl_index_pack *ip)
 	return KL_OK;
 }
 
+/* 1 if ids[0, n) is strictly increasing. */
+static int
+ids_increasing(const struct kl_id *ids, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		if (kl_id_cmp(&ids[i - 1], &ids[i]) >= 0)
+			return 0;
+	return 1;
+}
+
+/* §9 version 2: the withdrawn index files. */
+static int
+put_withdrawn(struct buf *b, const struct kl_index *ix)
+{
+	size_t i;
+	int r;
+
+	if (ix->nwithdrawn > KL_INDEX_WITHDRAWN_MAX)
+		return KL_E_LIMIT;
+	if ((ix->nwithdrawn > 0 && ix->withdrawn == NULL) ||
+	    !ids_increasing(ix->withdrawn, ix->nwithdrawn))
+		return KL_E_INVAL;
+	if ((r = buf_put_u32le(b, (uint32_t)ix->nwithdrawn)) != KL_OK)
+		return r;
+	for (i = 0; i < ix->nwithdrawn; i++)
+		if ((r = buf_put(b, ix->withdrawn[i].b, KL_ID_LEN)) != KL_OK)
+			return r;
+	return KL_OK;
+}
+
 int
-kl_index_encode(const struct kl_index *ix, struct buf *out)
+kl_index_encode(const struct kl_index *ix, uint32_t version,
+    struct buf *out)
 {
 	size_t mark = buf_size(out), i;
 	int r;
 
 	if (ix->n > UINT32_MAX)
 		return KL_E_LIMIT;
-	if (ix->n > 0 && ix->packs == NULL)
+	if ((ix->n > 0 && ix->packs == NULL) ||
+	    (version != KL_INDEX_VERSION && version != KL_INDEX_VERSION_1) ||
+	    (version == KL_INDEX_VERSION_1 && ix->nwithdrawn > 0))
 		return KL_E_INVAL;
 	if ((r = buf_put_u32le(out, (uint32_t)ix->n)) != KL_OK)
 		goto out;
 	for (i = 0; i < ix->n; i++)
 		if ((r = put_index_pack(out, &ix->packs[i])) != KL_OK)
 			goto out;
+	if (version == KL_INDEX_VERSION)
+		r = put_withdrawn(out, ix);
 out:
 	if (r != KL_OK)
 		fmt_unput_to(out, mark);
@@ -445,16 +521,42 @@ get_index_pack(struct buf *b, struct kl_index_pack *ip, size_t *total,
 	return KL_OK;
 }
 
+/* §9 version 2: count, then that many ids, strictly increasing. */
+static int
+get_withdrawn(struct buf *b, struct kl_index *ix)
+{
+	uint32_t cnt, i;
+	int r;
+
+	if ((r = get_count32(b, 0, KL_INDEX_WITHDRAWN_MAX, KL_ID_LEN,
+	    &cnt)) != KL_OK)
+		return r;
+	if (cnt == 0)
+		return KL_OK;
+	if ((ix->withdrawn = calloc(cnt, sizeof(*ix->withdrawn))) == NULL)
+		return KL_E_NOMEM;
+	ix->nwithdrawn = cnt;
+	for (i = 0; i < cnt; i++)
+		if ((r = buf_get(b, ix->withdrawn[i].b, KL_ID_LEN)) != KL_OK)
+			return r;
+	return ids_increasing(ix->withdrawn, cnt) ? KL_OK : KL_E_CORRUPT;
+}
+
 int
 kl_index_decode(const uint8_t *p, size_t len, size_t max_entries,
-    struct kl_index *out)
+    uint32_t version, struct kl_index *out)
 {
-	struct kl_index ix = { NULL, 0 };
+	struct kl_index ix;
 	size_t total = 0, i;
 	struct buf b;
 	uint32_t cnt;
 	int r;
 
+	memset(&ix, 0, sizeof(ix));
+	if (version != KL_INDEX_VERSION && version != KL_INDEX_VERSION_1) {
+		r = KL_E_UNSUPPORTED;
+		goto out;
+	}
 	buf_view_init(&b, p, len);
 	if ((r = get_count32(&b, 0, UINT32_MAX, INDEX_PACK_MIN_LEN,
 	    &cnt)) != KL_OK)
@@ -472,13 +574,15 @@ kl_index_decode(const uint8_t *p, size_t len, size_t max_entries,
 		if ((r = get_index_pack(&b, &ix.packs[i], &total,
 		    max_entries)) != KL_OK)
 			goto out;
+	if (version == KL_INDEX_VERSION && (r = get_withdrawn(&b, &ix)) !=
+	    KL_OK)
+		goto out;
 	if (buf_avail(&b) != 0) {
 		r = KL_E_CORRUPT;
 		goto out;
 	}
 	*out = ix;
-	ix.packs = NULL;
-	ix.n = 0;
+	memset(&ix, 0, sizeof(ix));
 out:
 	kl_index_clear(&ix);
 	return r;
@@ -494,8 +598,8 @@ kl_index_clear(struct kl_index *ix)
 	for (i = 0; i < ix->n && ix->packs != NULL; i++)
 		free(ix->packs[i].e);
 	free(ix->packs);
-	ix->packs = NULL;
-	ix->n = 0;
+	free(ix->withdrawn);
+	memset(ix, 0, sizeof(*ix));
 }
 
 /* §12: hostname 1..255 bytes without NUL, exclusive 0 or 1. */

@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -7,6 +8,29 @@
 
 _Static_assert(sizeof(struct kl_hash_state) >=
     sizeof(crypto_generichash_state), "kl_hash_state too small");
+
+static unsigned char slot_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+
+static void
+slot_key_init(void)
+{
+	randombytes_buf(slot_key, sizeof(slot_key));
+}
+
+uint64_t
+kl_hash_slot(const void *p, size_t len)
+{
+	unsigned char h[crypto_shorthash_BYTES];
+	uint64_t v = 0;
+	size_t i;
+
+	pthread_once(&slot_once, slot_key_init);
+	crypto_shorthash(h, p, len, slot_key);
+	for (i = 0; i < sizeof(h); i++)
+		v |= (uint64_t)h[i] << (8 * i);
+	return v;
+}
 
 void
 kl_hash(const uint8_t *p, size_t len, struct kl_id *out)

@@ -15,13 +15,15 @@
 /* FORMAT.md §3 */
 #define KF_MAGIC		"KLUISKEY"
 #define KF_MAGIC_LEN		8
-#define KF_VERSION		1
+#define KF_VERSION_1		1	/* no sign_pk */
+#define KF_VERSION		2	/* written whenever sign_pk is known */
 #define KF_KDF_ARGON2ID13	1
 #define KF_SALT_LEN		16
 #define KF_OPSLIMIT_MAX		32
 #define KF_MEMLIMIT_MAX		((uint64_t)4 << 30)
-#define KF_PAYLOAD_FULL		256
-#define KF_PAYLOAD_BACKUP	224
+#define KF_PAYLOAD_FULL		256	/* version 1 */
+#define KF_PAYLOAD_BACKUP	224	/* version 1 */
+#define KF_PAYLOAD_MAX		(KF_PAYLOAD_FULL + KL_KEY_LEN)
 #define KF_FIXED_LEN		49	/* header up to the label */
 
 _Static_assert(KF_SALT_LEN == crypto_pwhash_SALTBYTES, "salt size");
@@ -30,10 +32,11 @@ _Static_assert(KF_MAGIC_LEN + 2 + 1 + 1 + 4 + 8 + KF_SALT_LEN + 8 + 1 ==
 _Static_assert(KF_PAYLOAD_BACKUP == 2 * KL_ID_LEN + 5 * KL_KEY_LEN &&
     KF_PAYLOAD_FULL == KF_PAYLOAD_BACKUP + KL_KEY_LEN, "payload layout");
 _Static_assert(KF_FIXED_LEN + KL_KEY_LABEL_MAX + KL_NONCE_LEN +
-    KF_PAYLOAD_FULL + KL_TAG_LEN <= KL_KEYFILE_MAX, "key file limit");
+    KF_PAYLOAD_MAX + KL_TAG_LEN <= KL_KEYFILE_MAX, "key file limit");
 
 /* A parsed key file; pointers point into the caller's bytes. */
 struct kf_parsed {
+	uint16_t version;
 	uint8_t kind;
 	struct kl_kdf_params kdf;
 	const uint8_t *salt;
@@ -47,10 +50,12 @@ struct kf_parsed {
 	size_t ct_len;
 };
 
+/* Version 2 adds sign_pk after the version-1 fields (FORMAT.md §3). */
 static size_t
-kf_payload_len(uint8_t kind)
+kf_payload_len(uint8_t kind, uint16_t version)
 {
-	return kind == KL_KEY_FULL ? KF_PAYLOAD_FULL : KF_PAYLOAD_BACKUP;
+	return (kind == KL_KEY_FULL ? KF_PAYLOAD_FULL : KF_PAYLOAD_BACKUP) +
+	    (version == KF_VERSION ? KL_KEY_LEN : 0);
 }
 
 /* Below the range is malformed; above it is a reader limit. */
@@ -78,18 +83,18 @@ static int
 kf_parse_ident(struct buf *b, struct kf_parsed *h)
 {
 	const uint8_t *magic;
-	uint16_t version;
 	uint8_t kdf;
 	int r;
 
 	if ((r = buf_get_ptr(b, KF_MAGIC_LEN, &magic)) != KL_OK ||
-	    (r = buf_get_u16le(b, &version)) != KL_OK ||
+	    (r = buf_get_u16le(b, &h->version)) != KL_OK ||
 	    (r = buf_get_u8(b, &h->kind)) != KL_OK ||
 	    (r = buf_get_u8(b, &kdf)) != KL_OK)
 		return r;
 	if (memcmp(magic, KF_MAGIC, KF_MAGIC_LEN) != 0)
 		return KL_E_CORRUPT;
-	if (version != KF_VERSION || kdf != KF_KDF_ARGON2ID13 ||
+	if ((h->version != KF_VERSION && h->version != KF_VERSION_1) ||
+	    kdf != KF_KDF_ARGON2ID13 ||
 	    (h->kind != KL_KEY_FULL && h->kind != KL_KEY_BACKUP))
 		return KL_E_UNSUPPORTED;
 	return KL_OK;
@@ -138,7 +143,7 @@ kf_parse(const uint8_t *p, size_t len, struct kf_parsed *h)
 		return r;
 	/* The file ends exactly after the tag: no short or trailing bytes. */
 	h->ct_len = buf_avail(&b);
-	if (h->ct_len != kf_payload_len(h->kind) + KL_TAG_LEN)
+	if (h->ct_len != kf_payload_len(h->kind, h->version) + KL_TAG_LEN)
 		return KL_E_CORRUPT;
 	return buf_get_ptr(&b, h->ct_len, &h->ct);
 }
@@ -159,7 +164,7 @@ static int
 kf_secrets_new(uint8_t **kek, uint8_t **pl)
 {
 	*kek = sodium_malloc(KL_KEY_LEN);
-	*pl = sodium_malloc(KF_PAYLOAD_FULL);
+	*pl = sodium_malloc(KF_PAYLOAD_MAX);
 	if (*kek == NULL || *pl == NULL)
 		return KL_E_NOMEM;
 	return KL_OK;
@@ -173,15 +178,18 @@ kf_secrets_free(uint8_t *kek, uint8_t *pl)
 		sodium_free(kek);
 	}
 	if (pl != NULL) {
-		sodium_memzero(pl, KF_PAYLOAD_FULL);
+		sodium_memzero(pl, KF_PAYLOAD_MAX);
 		sodium_free(pl);
 	}
 }
 
-/* FORMAT.md §3 payload; box_sk only for full keys. */
+/* FORMAT.md §3 payload; box_sk only for full keys, sign_pk from
+ * version 2 on. */
 static void
 kf_payload_put(const struct kl_keys *k, uint8_t *pl)
 {
+	size_t end = kf_payload_len(k->kind, KF_VERSION_1);
+
 	memcpy(pl, k->repo_id.b, KL_ID_LEN);
 	memcpy(pl + 32, k->config_hash.b, KL_ID_LEN);
 	memcpy(pl + 64, k->id_key, KL_KEY_LEN);
@@ -191,15 +199,43 @@ kf_payload_put(const struct kl_keys *k, uint8_t *pl)
 	memcpy(pl + 192, k->box_pk, KL_KEY_LEN);
 	if (k->kind == KL_KEY_FULL)
 		memcpy(pl + 224, k->box_sk, KL_KEY_LEN);
+	if (k->has_sign)
+		memcpy(pl + end, k->sign_pk, KL_KEY_LEN);
+}
+
+/*
+ * The signing key of the payload (version 2): a full key derives its own
+ * and MUST find the same public key stored; a backup-only key takes the
+ * stored one.  Version 1: full keys derive, backup-only keys have none.
+ */
+static int
+kf_sign_get(struct buf *b, uint16_t version, struct kl_keys *k)
+{
+	uint8_t pk[KL_KEY_LEN];
+	int r;
+
+	if (k->kind == KL_KEY_FULL && (r = kl_keys_sign_derive(k)) != KL_OK)
+		return r;
+	if (version == KF_VERSION_1)
+		return KL_OK;
+	if ((r = buf_get(b, pk, sizeof(pk))) != KL_OK)
+		return r;
+	if (k->kind == KL_KEY_FULL)
+		return sodium_memcmp(pk, k->sign_pk, KL_KEY_LEN) == 0 ? KL_OK :
+		    KL_E_CORRUPT;
+	memcpy(k->sign_pk, pk, KL_KEY_LEN);
+	k->has_sign = 1;
+	return KL_OK;
 }
 
 static int
-kf_payload_get(const uint8_t *pl, uint8_t kind, struct kl_keys *k)
+kf_payload_get(const uint8_t *pl, uint8_t kind, uint16_t version,
+    struct kl_keys *k)
 {
 	struct buf b;
 	int r;
 
-	buf_view_init(&b, pl, kf_payload_len(kind));
+	buf_view_init(&b, pl, kf_payload_len(kind, version));
 	k->kind = kind;
 	if ((r = buf_get(&b, k->repo_id.b, KL_ID_LEN)) != KL_OK ||
 	    (r = buf_get(&b, k->config_hash.b, KL_ID_LEN)) != KL_OK ||
@@ -209,9 +245,10 @@ kf_payload_get(const uint8_t *pl, uint8_t kind, struct kl_keys *k)
 	    (r = buf_get(&b, k->auth_key, KL_KEY_LEN)) != KL_OK ||
 	    (r = buf_get(&b, k->box_pk, KL_KEY_LEN)) != KL_OK)
 		return r;
-	if (kind == KL_KEY_FULL)
-		r = buf_get(&b, k->box_sk, KL_KEY_LEN);
-	return r;
+	if (kind == KL_KEY_FULL &&
+	    (r = buf_get(&b, k->box_sk, KL_KEY_LEN)) != KL_OK)
+		return r;
+	return kf_sign_get(&b, version, k);
 }
 
 /* The writer refuses what a reader would refuse. */
@@ -231,14 +268,15 @@ kf_seal_check(const struct kl_keys *k, const char *pass, size_t pass_len,
 }
 
 static int
-kf_put_header(struct buf *f, uint8_t kind, const struct kl_kdf_params *kdf,
-    const uint8_t salt[KF_SALT_LEN], int64_t created, const char *label)
+kf_put_header(struct buf *f, uint8_t kind, uint16_t version,
+    const struct kl_kdf_params *kdf, const uint8_t salt[KF_SALT_LEN],
+    int64_t created, const char *label)
 {
 	size_t label_len = strlen(label);
 	int r;
 
 	if ((r = buf_put(f, KF_MAGIC, KF_MAGIC_LEN)) != KL_OK ||
-	    (r = buf_put_u16le(f, KF_VERSION)) != KL_OK ||
+	    (r = buf_put_u16le(f, version)) != KL_OK ||
 	    (r = buf_put_u8(f, kind)) != KL_OK ||
 	    (r = buf_put_u8(f, KF_KDF_ARGON2ID13)) != KL_OK ||
 	    (r = buf_put_u32le(f, kdf->opslimit)) != KL_OK ||
@@ -277,6 +315,8 @@ kl_keyfile_seal(const struct kl_keys *k, const char *pass, size_t pass_len,
 {
 	struct buf *f = NULL;
 	uint8_t salt[KF_SALT_LEN], *kek = NULL, *pl = NULL;
+	/* a backup-only key without sign_pk can only pass on what it has */
+	uint16_t version = k->has_sign ? KF_VERSION : KF_VERSION_1;
 	int r;
 
 	if (label == NULL)
@@ -288,12 +328,13 @@ kl_keyfile_seal(const struct kl_keys *k, const char *pass, size_t pass_len,
 		goto out;
 	}
 	randombytes_buf(salt, sizeof(salt));
-	r = kf_put_header(f, k->kind, kdf, salt, created, label);
+	r = kf_put_header(f, k->kind, version, kdf, salt, created, label);
 	if (r != KL_OK || (r = kf_secrets_new(&kek, &pl)) != KL_OK ||
 	    (r = kf_derive_kek(pass, pass_len, salt, kdf, kek)) != KL_OK)
 		goto out;
 	kf_payload_put(k, pl);
-	if ((r = kf_put_sealed(f, kek, pl, kf_payload_len(k->kind))) != KL_OK)
+	if ((r = kf_put_sealed(f, kek, pl, kf_payload_len(k->kind,
+	    version))) != KL_OK)
 		goto out;
 	/* One put: out gains the whole file or nothing. */
 	r = buf_put(out, buf_data(f), buf_size(f));
@@ -327,7 +368,7 @@ kl_keyfile_open(const uint8_t *p, size_t len, const char *pass,
 		goto out;
 	}
 	if ((r = kl_keys_new(&k)) != KL_OK ||
-	    (r = kf_payload_get(pl, h.kind, k)) != KL_OK)
+	    (r = kf_payload_get(pl, h.kind, h.version, k)) != KL_OK)
 		goto out;
 	*out = k;
 	k = NULL;

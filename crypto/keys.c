@@ -80,6 +80,8 @@ kl_keys_generate(const struct kl_id *repo_id, const struct kl_id *config_hash,
 		r = KL_E_CRYPTO;
 		goto out;
 	}
+	if ((r = kl_keys_sign_derive(k)) != KL_OK)
+		goto out;
 	*out = k;
 	k = NULL;
 out:
@@ -114,6 +116,7 @@ kl_keys_derive_backup(const struct kl_keys *k, struct kl_keys **out)
 		return r;
 	n->kind = KL_KEY_BACKUP;
 	sodium_memzero(n->box_sk, sizeof(n->box_sk));
+	sodium_memzero(n->sign_sk, sizeof(n->sign_sk));
 	*out = n;
 	return KL_OK;
 }
@@ -223,4 +226,78 @@ kl_kdf_preset(const char *name, struct kl_kdf_params *out)
 	} else
 		return KL_E_INVAL;
 	return KL_OK;
+}
+
+/* FORMAT.md §3.1: subkey 1 of box_sk under the context "kluissig". */
+#define SIGN_KDF_CTX "kluissig"
+#define SIGN_KDF_ID 1
+/* FORMAT.md §16: what every signature covers before the file's bytes. */
+static const char sig_context[] = "kluis signed file v1";
+
+_Static_assert(sizeof(SIGN_KDF_CTX) - 1 == crypto_kdf_CONTEXTBYTES,
+    "KDF context length");
+_Static_assert(KL_KEY_LEN == crypto_kdf_KEYBYTES, "KDF key size");
+_Static_assert(KL_SIG_LEN == crypto_sign_BYTES &&
+    KL_SIGN_SK_LEN == crypto_sign_SECRETKEYBYTES &&
+    KL_KEY_LEN == crypto_sign_PUBLICKEYBYTES &&
+    KL_KEY_LEN == crypto_sign_SEEDBYTES, "Ed25519 sizes");
+
+int
+kl_keys_sign_derive(struct kl_keys *k)
+{
+	uint8_t *seed;
+	int r = KL_OK;
+
+	if (k->kind != KL_KEY_FULL)
+		return KL_E_PERM;
+	if ((seed = sodium_malloc(crypto_sign_SEEDBYTES)) == NULL)
+		return KL_E_NOMEM;
+	if (crypto_kdf_derive_from_key(seed, crypto_sign_SEEDBYTES,
+	    SIGN_KDF_ID, SIGN_KDF_CTX, k->box_sk) != 0 ||
+	    crypto_sign_seed_keypair(k->sign_pk, k->sign_sk, seed) != 0)
+		r = KL_E_CRYPTO;
+	else
+		k->has_sign = 1;
+	sodium_memzero(seed, crypto_sign_SEEDBYTES);
+	sodium_free(seed);
+	return r;
+}
+
+/* Ed25519ph state over the context, the repository id and p[0, len). */
+static void
+sig_state(const struct kl_keys *k, const uint8_t *p, size_t len,
+    crypto_sign_state *st)
+{
+	crypto_sign_init(st);
+	crypto_sign_update(st, (const unsigned char *)sig_context,
+	    sizeof(sig_context));
+	crypto_sign_update(st, k->repo_id.b, KL_ID_LEN);
+	crypto_sign_update(st, p, len);
+}
+
+int
+kl_sig_create(const struct kl_keys *k, const uint8_t *p, size_t len,
+    uint8_t sig[KL_SIG_LEN])
+{
+	crypto_sign_state st;
+
+	if (k->kind != KL_KEY_FULL || !k->has_sign)
+		return KL_E_PERM;
+	sig_state(k, p, len, &st);
+	if (crypto_sign_final_create(&st, sig, NULL, k->sign_sk) != 0)
+		return KL_E_CRYPTO;
+	return KL_OK;
+}
+
+int
+kl_sig_verify(const struct kl_keys *k, const uint8_t *p, size_t len,
+    const uint8_t sig[KL_SIG_LEN])
+{
+	crypto_sign_state st;
+
+	if (!k->has_sign)
+		return KL_E_PERM;
+	sig_state(k, p, len, &st);
+	return crypto_sign_final_verify(&st, sig, k->sign_pk) == 0 ? KL_OK :
+	    KL_E_CORRUPT;
 }

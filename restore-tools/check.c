@@ -37,22 +37,13 @@
 
 /*
  * Pack names come from the storage's listing, which a hostile server
- * chooses: slots come from a keyed hash (SipHash) so that it cannot make
- * every name collide.
+ * chooses, blob ids from index files and pack headers: slots come from a
+ * keyed hash (kl_hash_slot) so that nobody can make every key collide.
  */
 static size_t
 slot_of(const struct kl_id *id, size_t cap)
 {
-	static unsigned char key[crypto_shorthash_KEYBYTES];
-	static int keyed;
-	unsigned char h[crypto_shorthash_BYTES];
-
-	if (!keyed) {	/* racy but harmless: only the main thread maps */
-		randombytes_buf(key, sizeof(key));
-		keyed = 1;
-	}
-	crypto_shorthash(h, id->b, KL_ID_LEN, key);
-	return (size_t)kl_le64dec(h) & (cap - 1);
+	return (size_t)kl_hash_slot(id->b, KL_ID_LEN) & (cap - 1);
 }
 
 static int
@@ -286,6 +277,7 @@ kl_check_kind_name(enum kl_check_kind k)
 	case KL_CHECK_CORRUPT: return "corrupt";
 	case KL_CHECK_VANISHED: return "vanished";
 	case KL_CHECK_ROLLBACK: return "rollback";
+	case KL_CHECK_BOGUS: return "bogus";
 	}
 	return "?";
 }
@@ -330,12 +322,7 @@ findings_grow(struct chk *k)
 }
 
 /* A new finding about object; *idx (may be NULL) gets its index. */
-static int
-finding_new(struct chk *k, enum kl_check_kind kind, const char *object,
-    uint32_t *idx, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int
+int
 finding_new(struct chk *k, enum kl_check_kind kind, const char *object,
     uint32_t *idx, const char *fmt, ...)
 {
@@ -380,14 +367,12 @@ finding_snap(struct chk *k, uint32_t i, const struct kl_id *snap)
 	return KL_OK;
 }
 
+/* Paths come from trees, which any key holder writes: a keyed hash. */
 static uint64_t
 path_hash(const char *p, size_t len)
 {
-	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
-	size_t i;
+	uint64_t h = kl_hash_slot(p, len);
 
-	for (i = 0; i < len; i++)
-		h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
 	return h != 0 ? h : 1;
 }
 
@@ -477,7 +462,7 @@ chk_pack_name(const struct kl_id *id, char *out)
 	snprintf(out, 80, "data/%.2s/%s", hex, hex);
 }
 
-static void
+void
 obj_name(const char *dir, const struct kl_id *id, char *out)
 {
 	char hex[KL_ID_HEX_LEN + 1];
@@ -486,8 +471,7 @@ obj_name(const char *dir, const struct kl_id *id, char *out)
 	snprintf(out, 96, "%s%s", dir, hex);
 }
 
-/* The error message of r without the object name it starts with. */
-static const char *
+const char *
 errmsg_about(struct kl_repo *r, const char *object, int rc)
 {
 	const char *m = kl_repo_errmsg(r);
@@ -505,9 +489,7 @@ errmsg_about(struct kl_repo *r, const char *object, int rc)
 	return *m ? m : kl_strerror(rc);
 }
 
-/* Damage to a repository object, which is a finding; anything else
- * stops the check. */
-static int
+int
 is_damage(int rc)
 {
 	return rc == KL_E_CORRUPT || rc == KL_E_NOTFOUND ||
@@ -526,7 +508,7 @@ fmt_utc(int64_t t, char *out, size_t cap)
 		strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-static void
+void
 progress(struct chk *k, const char *phase, uint64_t done, uint64_t total)
 {
 	struct kl_check_progress p;
@@ -609,7 +591,7 @@ chk_pack_key(const struct kl_keys *keys, const uint8_t *p, size_t len,
 
 /* ---- packs and blob locations ---- */
 
-static int
+int
 pack_ref(struct chk *k, const struct kl_id *id, uint32_t *out)
 {
 	struct cpack *np;
@@ -635,7 +617,7 @@ pack_ref(struct chk *k, const struct kl_id *id, uint32_t *out)
 	return KL_OK;
 }
 
-static int
+int
 entry_add(struct chk *k, uint32_t pack, const struct kl_blob_entry *be,
     int orphan)
 {
@@ -681,94 +663,6 @@ list_pack(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 	return 0;
 }
 
-static int
-id_cmp(const void *a, const void *b)
-{
-	return kl_id_cmp(a, b);
-}
-
-/* ---- index files ---- */
-
-/* Index files the catalog loaded earlier that are gone. */
-static int
-index_vanished(struct chk *k, const struct kl_id *ids, size_t n)
-{
-	struct kl_id *known = NULL;
-	char name[96];
-	size_t i, nk;
-	int rc;
-
-	if ((rc = kl_cat_index_list(k->cat, &known, &nk)) != KL_OK) {
-		kl_repo_seterr(k->r, "catalog: %s", kl_cat_errmsg(k->cat));
-		return rc;
-	}
-	for (i = 0; i < nk && rc == KL_OK; i++) {
-		if (n > 0 && bsearch(&known[i], ids, n, sizeof(*ids),
-		    id_cmp) != NULL)
-			continue;
-		obj_name("index/", &known[i], name);
-		rc = finding_new(k, KL_CHECK_MISSING, name, NULL, "this "
-		    "client's catalog loaded it earlier and it is gone from "
-		    "the repository: deleted, or the repository was put back "
-		    "to an older state");
-	}
-	free(known);
-	return rc;
-}
-
-static int
-index_file_check(struct chk *k, const struct kl_id *id)
-{
-	struct kl_index ix;
-	char name[96];
-	uint32_t pi;
-	size_t i, j;
-	int rc;
-
-	rc = kl_repo_index_file_read(k->r, id, &ix);
-	if (is_damage(rc)) {
-		obj_name("index/", id, name);
-		return finding_new(k, rc == KL_E_NOTFOUND ? KL_CHECK_MISSING :
-		    KL_CHECK_CORRUPT, name, NULL, "cannot be read: %s; the "
-		    "packs it names are located by their own headers",
-		    errmsg_about(k->r, name, rc));
-	}
-	for (i = 0; i < ix.n && rc == KL_OK; i++) {
-		if ((rc = pack_ref(k, &ix.packs[i].pack_id, &pi)) != KL_OK)
-			break;
-		k->packs[pi].indexed = 1;
-		for (j = 0; j < ix.packs[i].n && rc == KL_OK; j++)
-			rc = entry_add(k, pi, &ix.packs[i].e[j], 0);
-	}
-	kl_index_clear(&ix);
-	return rc;
-}
-
-static int
-index_phase(struct chk *k)
-{
-	struct kl_id *ids = NULL;
-	size_t i, n;
-	int rc;
-
-	if ((rc = kl_repo_list_ids(k->r, KL_FT_INDEX, &ids, &n)) != KL_OK) {
-		kl_repo_seterr(k->r, "listing index/: %s", kl_strerror(rc));
-		return rc;
-	}
-	if (n > 1)
-		qsort(ids, n, sizeof(*ids), id_cmp);
-	k->rep->index_files = n;
-	if ((rc = index_vanished(k, ids, n)) != KL_OK)
-		goto out;
-	for (i = 0; i < n && rc == KL_OK; i++) {
-		rc = index_file_check(k, &ids[i]);
-		progress(k, "index", i + 1, n);
-	}
-out:
-	free(ids);
-	return rc;
-}
-
 /* Packs no index file names: their blobs, from their own headers. */
 static int
 orphans_phase(struct chk *k)
@@ -798,7 +692,7 @@ orphans_phase(struct chk *k)
 	return rc;
 }
 
-static int
+int
 entry_cmp(const void *a, const void *b)
 {
 	const struct centry *x = a, *y = b;
@@ -809,7 +703,22 @@ entry_cmp(const void *a, const void *b)
 		return x->offset < y->offset ? -1 : 1;
 	if (x->orphan != y->orphan)
 		return x->orphan < y->orphan ? -1 : 1;
+	if (x->stored_len != y->stored_len)
+		return x->stored_len < y->stored_len ? -1 : 1;
+	if (x->raw_len != y->raw_len)
+		return x->raw_len < y->raw_len ? -1 : 1;
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
 	return kl_id_cmp(&x->id, &y->id);
+}
+
+/* Two entries that name the same location (from different sources). */
+static int
+entry_same_loc(const struct centry *a, const struct centry *b)
+{
+	return a->pack == b->pack && a->offset == b->offset &&
+	    a->stored_len == b->stored_len && a->raw_len == b->raw_len &&
+	    a->type == b->type && kl_id_eq(&a->id, &b->id);
 }
 
 /* One pack's entries e[first, first + n): extent, trees, expected size. */
@@ -872,19 +781,24 @@ blobs_map(struct chk *k)
 	return KL_OK;
 }
 
-/* Sorts and deduplicates the locations, and sizes every pack. */
+/*
+ * Sorts the locations, drops the claims that do not hold (claims_phase),
+ * merges the ones several sources name, and sizes every pack.
+ */
 static int
 entries_finish(struct chk *k)
 {
 	size_t i, w = 0;
+	int rc;
 
 	if (k->ne > 1)
 		qsort(k->e, k->ne, sizeof(*k->e), entry_cmp);
+	if ((rc = claims_phase(k)) != KL_OK)
+		return rc;
 	for (i = 0; i < k->ne; i++) {
-		/* index files that name a pack twice name it identically */
-		if (w > 0 && k->e[w - 1].pack == k->e[i].pack &&
-		    k->e[w - 1].offset == k->e[i].offset &&
-		    kl_id_eq(&k->e[w - 1].id, &k->e[i].id))
+		/* several index files (a check's attestation, ...) may name
+		 * one location */
+		if (w > 0 && entry_same_loc(&k->e[w - 1], &k->e[i]))
 			continue;
 		k->e[w++] = k->e[i];
 	}
@@ -1418,6 +1332,25 @@ pack_attribute(struct chk *k, const struct cpack *p, uint32_t fi, int all)
 	}
 }
 
+/* ", in index/<hex>[, index/<hex> and maybe more]" for a pack that is
+ * not there: where to look if it was planted (kluis quarantine). */
+static void
+pack_namers(const struct chk *k, const struct cpack *p, char *d, size_t cap)
+{
+	char a[KL_ID_HEX_LEN + 1], b[KL_ID_HEX_LEN + 1];
+
+	*d = '\0';
+	if (p->file1 == 0)
+		return;
+	kl_id_hex(&k->ixf[p->file1 - 1].id, a);
+	if (p->file2 == 0) {
+		snprintf(d, cap, ", in index/%s", a);
+		return;
+	}
+	kl_id_hex(&k->ixf[p->file2 - 1].id, b);
+	snprintf(d, cap, ", in index/%s, index/%s and maybe more", a, b);
+}
+
 static int
 pack_conclude(struct chk *k, struct cpack *p)
 {
@@ -1427,9 +1360,10 @@ pack_conclude(struct chk *k, struct cpack *p)
 
 	chk_pack_name(&p->id, name);
 	if (p->indexed && (!p->listed || p->gone)) {
+		pack_namers(k, p, d, sizeof(d));
 		if ((rc = finding_new(k, KL_CHECK_MISSING, name, &fi, "the "
-		    "index names it (%zu blobs), but it is not in the "
-		    "repository", p->n)) == KL_OK)
+		    "index names it (%zu blobs%s), but it is not in the "
+		    "repository", p->n, d)) == KL_OK)
 			pack_attribute(k, p, fi, 1);
 		return rc;
 	}
@@ -1654,6 +1588,8 @@ chk_clear(struct chk *k)
 	idmap_clear(&k->seen);
 	free(k->packs);
 	free(k->e);
+	free(k->ixf);
+	free(k->wd);
 	free(k->snaps);
 	pthread_mutex_destroy(&k->mu);
 }
@@ -1688,10 +1624,12 @@ kl_check_run(struct kl_repo *r, const struct kl_check_opts *o,
 		goto out;
 	for (i = 0; i < k.npacks && rc == KL_OK; i++)
 		rc = pack_conclude(&k, &k.packs[i]);
-	if (rc == KL_OK) {
+	if (rc == KL_OK && (rc = index_conclude(&k)) == KL_OK) {
 		copies_phase(&k);
 		rc = attribute_phase(&k, &s);
 	}
+	if (rc == KL_OK && o->data.mode != KL_CHECK_DATA_NONE)
+		rc = attest_phase(&k);
 out:
 	for (i = 0; i < k.npacks; i++) {
 		out->packs_selected += k.packs[i].selected;

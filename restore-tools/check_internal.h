@@ -32,10 +32,23 @@ struct centry {
 	uint32_t pack;		/* index into chk.packs */
 	uint32_t offset, stored_len, raw_len;
 	uint32_t finding;	/* finding index + 1 it is attributed to */
+	uint32_t file;		/* index file (chk.ixf) + 1; 0: a header */
 	int8_t err;		/* kl_err of reading it; 0 = sound or unread */
 	uint8_t type;
 	uint8_t orphan;		/* known from the pack header only */
 	uint8_t referenced;	/* a tree of a snapshot names it */
+	uint8_t denied;		/* its pack's header does not list it */
+};
+
+/* One index file of the repository, and what is wrong with its entries. */
+struct cixf {
+	struct kl_id id;
+	uint64_t entries;	/* as read */
+	uint64_t absent;	/* naming packs not in the repository */
+	uint64_t denied;	/* not where their pack's header lists them */
+	uint64_t fake;		/* in a pack none of whose blobs verify */
+	uint8_t attested;	/* signed by a full key, verified */
+	uint8_t withdrawn;	/* a signed index file withdraws it */
 };
 
 /* One pack: listed in data/, or named by an index file, or both. */
@@ -55,6 +68,8 @@ struct cpack {
 	uint8_t listed, indexed, needed, selected, read, gone;
 	uint8_t size_bad, hash_bad, hdr_mismatch;
 	uint32_t hdr_extra;	/* header entries the index lacks */
+	uint32_t file1, file2;	/* not listed: index files (chk.ixf + 1)
+				 * that name it, 0: none */
 };
 
 /* Scratch of one thread that opens blobs. */
@@ -94,6 +109,10 @@ struct trange {
 
 struct chk {
 	struct kl_repo *r;
+	struct cixf *ixf;	/* the repository's index files, by name */
+	size_t nixf, ixf_cap;
+	struct kl_id *wd;	/* withdrawn by attested index files */
+	size_t nwd, wd_cap;
 	const struct kl_keys *keys;
 	const struct kl_check_opts *o;
 	struct kl_check_report *rep;
@@ -119,6 +138,43 @@ struct chk {
 	size_t next;		/* data phase: next pack to take */
 	uint64_t done, bytes_done, bytes_total, ndone_total;
 };
+
+/* check.c, for the other check files. */
+int finding_new(struct chk *k, enum kl_check_kind kind, const char *object,
+    uint32_t *idx, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* "index/<hex>" (dir "index/") into out (>= 96 bytes). */
+void obj_name(const char *dir, const struct kl_id *id, char *out);
+/* The error message of r without the object name it starts with. */
+const char *errmsg_about(struct kl_repo *r, const char *object, int rc);
+/* 1 for damage to a repository object (a finding), 0 for errors that
+ * stop the check. */
+int is_damage(int rc);
+void progress(struct chk *k, const char *phase, uint64_t done,
+    uint64_t total);
+/* The packs[] index of pack id, added if new. */
+int pack_ref(struct chk *k, const struct kl_id *id, uint32_t *out);
+/* qsort order of k->e: by pack, offset, then the whole location, index
+ * entries before headers' (orphan) ones. */
+int entry_cmp(const void *a, const void *b);
+/* Appends one location of pack (packs[] index) to k->e. */
+int entry_add(struct chk *k, uint32_t pack, const struct kl_blob_entry *be,
+    int orphan);
+
+/*
+ * check_index.c: the index files.  index_phase reads and verifies every
+ * one (findings for the damaged, "vanished" for those the catalog knew
+ * and the repository lost) and collects their entries with their file;
+ * claims_phase (entries sorted by pack and offset) drops the entries of
+ * withdrawn files and those that a suspicious pack's own header denies,
+ * and counts, per file, the entries that name packs not in the
+ * repository; index_conclude makes the "bogus" findings; attest_phase
+ * vouches for the sound packs the data phase read.
+ */
+int index_phase(struct chk *k);
+int claims_phase(struct chk *k);
+int index_conclude(struct chk *k);
+int attest_phase(struct chk *k);
 
 int cscratch_init(struct cscratch *s);
 void cscratch_clear(struct cscratch *s);

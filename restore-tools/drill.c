@@ -695,6 +695,23 @@ pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
  * Cuts the restored bytes where the index says each chunk ends and
  * recomputes each chunk's keyed id.  Stops at the first difference.
  */
+/* The raw length of chunk id as the blob index has it (its best
+ * location, kl_repo_blob_locate): KL_OK, KL_E_NOTFOUND, or an error. */
+static int
+chunk_raw_len(struct kl_repo *r, const struct kl_id *id, struct kl_blob_loc *l)
+{
+	struct kl_blob_loc *locs;
+	size_t n;
+	int rc;
+
+	if ((rc = kl_repo_blob_locate(r, id, KL_OBJ_DATA, &locs, &n)) ==
+	    KL_OK) {
+		*l = locs[0];
+		free(locs);
+	}
+	return rc;
+}
+
 static int
 content_check(struct dv *v, int fd, const struct kl_node *n)
 {
@@ -703,10 +720,13 @@ content_check(struct dv *v, int fd, const struct kl_node *n)
 	uint64_t off = 0;
 	ssize_t got;
 	size_t i;
+	int rc;
 
 	for (i = 0; i < n->nchunks; i++, off += l.raw_len) {
-		if (kl_repo_index_lookup(v->d->r, &n->chunks[i], &l) !=
-		    KL_OK || l.type != KL_OBJ_DATA) {
+		if ((rc = chunk_raw_len(v->d->r, &n->chunks[i], &l)) ==
+		    KL_E_NOMEM || rc == KL_E_CONN || rc == KL_E_IO)
+			return rc;
+		if (rc != KL_OK) {
 			finding(v->d, v->snap, "content", "chunk %zu of %zu is "
 			    "not in the repository index", i + 1, n->nchunks);
 			return KL_OK;

@@ -7,9 +7,11 @@
  *
  * A pack that is missing or damaged, or a blob in it that does not decrypt,
  * does not fail its files at once: the wants are set aside, and after the
- * pass the repository's index files are searched for other copies of those
- * blobs (kl_repo_blob_alternates); a second pass restores them from there.
- * Only what has no other copy fails.
+ * pass each takes the next location the blob index knows for its blob
+ * (kl_repo_blob_locate: every copy, a bogus claim included, is a
+ * location); another pass restores them from there, and so on until every
+ * want is delivered or out of locations.  Only what no copy can give
+ * fails.
  *
  * A lost connection to the repository ends the restore: no more packs
  * are taken, and every file not yet complete is marked failed (renamed
@@ -39,7 +41,8 @@ struct want {
 	struct kl_id id;
 	size_t file;
 	uint64_t foff;
-	int err;		/* set aside: why (first pass) */
+	size_t attempt;		/* which of the blob's locations this is */
+	int err;		/* set aside: why */
 	const char *what;
 };
 
@@ -56,7 +59,6 @@ struct rd {
 	size_t ngroups;
 	size_t next;		/* next group to take (under mu) */
 	int fatal;		/* first fatal error (under mu) */
-	int last_pass;		/* failures are final (no other copies) */
 	uint8_t *gdone;		/* per group: every want handled */
 	uint64_t cut;		/* files cut off by a lost connection */
 	struct want *later;	/* set aside for other copies (under mu) */
@@ -113,8 +115,8 @@ file_fail(struct rd *d, size_t f, int err, const char *what)
 
 /*
  * The repository could not give want k's content (pack missing or
- * damaged, blob corrupt): in the first pass it is set aside to be fetched
- * from another copy; in the last pass (or without memory) its file fails.
+ * damaged, blob corrupt): it is set aside to be fetched from the blob's
+ * next location after the pass; without memory its file fails now.
  */
 static void
 want_fail(struct rd *d, size_t k, int err, const char *what)
@@ -132,16 +134,13 @@ want_fail(struct rd *d, size_t k, int err, const char *what)
 		pthread_mutex_unlock(&d->mu);
 		return;
 	}
-	if (!d->last_pass) {
-		pthread_mutex_lock(&d->mu);
-		if ((l = want_slot(&d->later, &d->nlater, &d->later_cap)) !=
-		    NULL) {
-			*l = d->w[k];
-			l->err = err;
-			l->what = what;
-		}
-		pthread_mutex_unlock(&d->mu);
+	pthread_mutex_lock(&d->mu);
+	if ((l = want_slot(&d->later, &d->nlater, &d->later_cap)) != NULL) {
+		*l = d->w[k];
+		l->err = err;
+		l->what = what;
 	}
+	pthread_mutex_unlock(&d->mu);
 	if (l == NULL)
 		file_fail(d, d->w[k].file, err, what);
 }
@@ -159,7 +158,7 @@ file_failed(struct rd *d, size_t f)
 
 static int
 want_add(struct rd *d, const struct kl_blob_loc *l, const struct kl_id *id,
-    size_t file, uint64_t foff)
+    size_t file, uint64_t foff, size_t attempt)
 {
 	struct want *nw;
 
@@ -173,28 +172,41 @@ want_add(struct rd *d, const struct kl_blob_loc *l, const struct kl_id *id,
 	nw->id = *id;
 	nw->file = file;
 	nw->foff = foff;
+	nw->attempt = attempt;
 	return KL_OK;
+}
+
+/* A fatal error of locating a blob (not its absence). */
+static int
+locate_fatal(int rc)
+{
+	return rc == KL_E_NOMEM || rc == KL_E_CONN || rc == KL_E_IO;
 }
 
 static int
 plan_file(struct rd *d, size_t f)
 {
 	const struct kl_node *n = &d->files[f].node;
-	struct kl_blob_loc l;
+	struct kl_blob_loc *l;
 	uint64_t off = 0;
-	size_t i;
+	size_t i, nl;
 	int rc;
 
 	for (i = 0; i < n->nchunks; i++) {
-		if (kl_repo_index_lookup(d->r, &n->chunks[i], &l) != KL_OK ||
-		    l.type != KL_OBJ_DATA) {
+		rc = kl_repo_blob_locate(d->r, &n->chunks[i], KL_OBJ_DATA, &l,
+		    &nl);
+		if (locate_fatal(rc))
+			return rc;
+		if (rc != KL_OK) {
 			file_fail(d, f, KL_E_NOTFOUND, "content is missing "
 			    "from the repository index");
 			return KL_OK;
 		}
-		if ((rc = want_add(d, &l, &n->chunks[i], f, off)) != KL_OK)
+		rc = want_add(d, &l[0], &n->chunks[i], f, off, 0);
+		off += l[0].raw_len;
+		free(l);
+		if (rc != KL_OK)
 			return rc;
-		off += l.raw_len;
 	}
 	if (off != n->size)
 		file_fail(d, f, KL_E_CORRUPT, "chunk sizes do not add up to "
@@ -555,7 +567,7 @@ run_workers(struct rd *d)
 	return d->fatal;
 }
 
-/* Says once per pack that content came from other copies. */
+/* Says once per pack that its content is read from other copies. */
 static void
 copies_warn(struct rd *d, const struct want *l, size_t n,
     const uint8_t *found)
@@ -572,83 +584,102 @@ copies_warn(struct rd *d, const struct want *l, size_t n,
 			continue;
 		kl_id_hex(&l[i].pack, hex);
 		snprintf(path, sizeof(path), "data/%.2s/%s", hex, hex);
-		d->o->warn(d->o->warn_arg, path, l[i].err, "this pack of the "
-		    "repository is missing or damaged; the restore reads its "
-		    "content from other copies in the repository (files it "
-		    "still cannot restore are named; run kluis check)");
+		d->o->warn(d->o->warn_arg, path, l[i].err, "this location in "
+		    "the repository is missing, damaged or bogus; the restore "
+		    "reads its content from other copies the index knows "
+		    "(files it still cannot restore are named; run kluis "
+		    "check)");
 	}
 }
 
 /*
- * Replaces the wants by the set-aside ones that have another copy (with
- * that copy's location); the others fail their files now.
+ * The location after the one set-aside want l used, into *next: 1 if
+ * there is one (of the same raw length: where the content goes in the
+ * file is planned), 0 if not, <0 on a fatal error.
+ */
+static int
+next_location(struct rd *d, const struct want *l, struct kl_blob_loc *next)
+{
+	struct kl_blob_loc *locs;
+	size_t n;
+	int rc;
+
+	rc = kl_repo_blob_locate(d->r, &l->id, KL_OBJ_DATA, &locs, &n);
+	if (rc != KL_OK)
+		return locate_fatal(rc) ? rc : 0;
+	rc = l->attempt + 1 < n && locs[l->attempt + 1].raw_len == l->raw_len;
+	if (rc)
+		*next = locs[l->attempt + 1];
+	free(locs);
+	return rc;
+}
+
+/*
+ * Replaces the wants by the set-aside ones that have another location
+ * (with that location); the others fail their files now.
  */
 static int
 plan_copies(struct rd *d)
 {
 	struct want *l = d->later;
-	struct kl_blob_loc *alt;
-	struct kl_id *ids, *avoid;
+	struct kl_blob_loc *next;
 	size_t i, n = d->nlater;
 	uint8_t *found;
-	int rc = KL_E_NOMEM;
+	int rc = KL_OK, has;
 
 	qsort(l, n, sizeof(*l), want_cmp);	/* by pack: one warning each */
-	ids = malloc(n * sizeof(*ids));
-	avoid = malloc(n * sizeof(*avoid));
-	alt = malloc(n * sizeof(*alt));
+	next = malloc(n * sizeof(*next));
 	found = calloc(n, 1);
-	if (ids != NULL && avoid != NULL && alt != NULL && found != NULL) {
-		for (i = 0; i < n; i++) {
-			ids[i] = l[i].id;
-			avoid[i] = l[i].pack;
-		}
-		if (kl_repo_blob_alternates(d->r, ids, avoid, n, alt,
-		    found) != KL_OK)
-			memset(found, 0, n);	/* no copies to be had */
-		for (i = 0; i < n; i++)
-			if (found[i] && (alt[i].type != KL_OBJ_DATA ||
-			    alt[i].raw_len != l[i].raw_len))
-				found[i] = 0;	/* not the same blob */
+	if (next == NULL || found == NULL)
+		rc = KL_E_NOMEM;
+	for (i = 0; i < n && rc == KL_OK; i++) {
+		if ((has = next_location(d, &l[i], &next[i])) < 0)
+			rc = has;
+		found[i] = has > 0;
+	}
+	if (rc == KL_OK) {
 		copies_warn(d, l, n, found);
 		d->n = d->ngroups = d->next = 0;
 		free(d->groups);
 		d->groups = NULL;
-		for (rc = KL_OK, i = 0; i < n && rc == KL_OK; i++)
+		for (i = 0; i < n && rc == KL_OK; i++)
 			if (!found[i])
 				file_fail(d, l[i].file, l[i].err, l[i].what);
 			else
-				rc = want_add(d, &alt[i], &l[i].id, l[i].file,
-				    l[i].foff);
+				rc = want_add(d, &next[i], &l[i].id, l[i].file,
+				    l[i].foff, l[i].attempt + 1);
 	}
-	free(ids);
-	free(avoid);
-	free(alt);
+	free(next);
 	free(found);
 	return rc;
 }
 
-/* The second pass: what the first set aside, from other copies. */
+/*
+ * The passes after the first: what a pass set aside, from the next
+ * location of each blob, until nothing is set aside.  Each pass uses one
+ * more location of each blob it retries, so there are at most as many
+ * passes as the blob with the most locations has.
+ */
 static int
 copies_restore(struct rd *d)
 {
 	size_t i;
-	int rc;
+	int rc = KL_OK;
 
-	if (d->nlater == 0)
-		return KL_OK;
-	d->last_pass = 1;
-	if ((rc = plan_copies(d)) != KL_OK) {
+	while (rc == KL_OK && d->nlater > 0) {
+		if ((rc = plan_copies(d)) != KL_OK)
+			break;
+		d->nlater = 0;	/* now in d->w; the next pass refills it */
+		if (d->n == 0)
+			break;
+		if ((rc = plan_groups(d)) == KL_OK)
+			rc = run_workers(d);
+	}
+	if (rc != KL_OK && rc != KL_E_CONN)
 		for (i = 0; i < d->nlater; i++)	/* none was failed yet */
 			file_fail(d, d->later[i].file, d->later[i].err,
 			    d->later[i].what);
-		return rc;
-	}
-	if (d->n == 0)
-		return KL_OK;
-	if ((rc = plan_groups(d)) != KL_OK)
-		return rc;
-	return run_workers(d);
+	return rc;
 }
 
 /*
@@ -667,7 +698,7 @@ conn_lost(struct rd *d)
 				d->files[d->w[i].file].failed = 1;
 				d->cut++;
 			}
-	for (i = 0; !d->last_pass && i < d->nlater; i++)
+	for (i = 0; i < d->nlater; i++)
 		if (!d->files[d->later[i].file].failed) {
 			d->files[d->later[i].file].failed = 1;
 			d->cut++;

@@ -1,8 +1,9 @@
 /*
- * kl_index_decode (FORMAT.md §9): no crash or leak on any input, under a
- * generous and a tight entry limit.  What decodes re-encodes to the same
- * bytes, decodes again with max_entries equal to its entry count and
- * fails with KL_E_LIMIT under one less.
+ * kl_index_decode (FORMAT.md §9), versions 1 and 2: no crash or leak on
+ * any input, under a generous and a tight entry limit.  What decodes
+ * re-encodes to the same bytes in the same version, decodes again with
+ * max_entries equal to its entry count and fails with KL_E_LIMIT under one
+ * less.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -29,36 +30,45 @@ index_entries(const struct kl_index *ix)
 }
 
 static void
-check_limits(const uint8_t *data, size_t size, size_t total)
+check_limits(const uint8_t *data, size_t size, uint32_t v, size_t total)
 {
-	struct kl_index ix = {NULL, 0};
+	struct kl_index ix = {NULL, 0, NULL, 0};
 
-	fuzz_require(kl_index_decode(data, size, total, &ix) == KL_OK);
+	fuzz_require(kl_index_decode(data, size, total, v, &ix) == KL_OK);
 	kl_index_clear(&ix);
 	if (total > 0)
-		fuzz_require(
-		    kl_index_decode(data, size, total - 1, &ix) == KL_E_LIMIT);
-	fuzz_require(ix.packs == NULL && ix.n == 0);
+		fuzz_require(kl_index_decode(data, size, total - 1, v, &ix) ==
+		    KL_E_LIMIT);
+	fuzz_require(ix.packs == NULL && ix.n == 0 && ix.withdrawn == NULL);
+}
+
+static void
+one_version(const uint8_t *data, size_t size, uint32_t v)
+{
+	struct kl_index ix = {NULL, 0, NULL, 0};
+	struct buf *b;
+
+	if (kl_index_decode(data, size, 3, v, &ix) == KL_OK)
+		kl_index_clear(&ix);
+	if (kl_index_decode(data, size, FUZZ_INDEX_MAX, v, &ix) != KL_OK) {
+		fuzz_require(ix.packs == NULL && ix.n == 0 &&
+		    ix.withdrawn == NULL && ix.nwithdrawn == 0);
+		return;
+	}
+	fuzz_require(v == KL_INDEX_VERSION || ix.nwithdrawn == 0);
+	b = fuzz_buf_new();
+	fuzz_require(kl_index_encode(&ix, v, b) == KL_OK);
+	fuzz_require(fuzz_buf_eq(b, data, size));
+	buf_free(b);
+	check_limits(data, size, v, index_entries(&ix));
+	kl_index_clear(&ix);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct kl_index ix = {NULL, 0};
-	struct buf *b;
-
 	fuzz_init();
-	if (kl_index_decode(data, size, 3, &ix) == KL_OK)
-		kl_index_clear(&ix);
-	if (kl_index_decode(data, size, FUZZ_INDEX_MAX, &ix) != KL_OK) {
-		fuzz_require(ix.packs == NULL && ix.n == 0);
-		return 0;
-	}
-	b = fuzz_buf_new();
-	fuzz_require(kl_index_encode(&ix, b) == KL_OK);
-	fuzz_require(fuzz_buf_eq(b, data, size));
-	buf_free(b);
-	check_limits(data, size, index_entries(&ix));
-	kl_index_clear(&ix);
+	one_version(data, size, KL_INDEX_VERSION_1);
+	one_version(data, size, KL_INDEX_VERSION);
 	return 0;
 }

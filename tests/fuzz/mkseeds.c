@@ -184,10 +184,11 @@ seeds_index(void)
 {
 	struct kl_blob_entry e1[3], e2[1];
 	struct kl_index_pack packs[2];
-	struct kl_index ix = {NULL, 0};
+	struct kl_index ix = {NULL, 0, NULL, 0};
+	struct kl_id gone[2];
 	struct buf *b = new_buf();
 
-	ok("index", kl_index_encode(&ix, b));
+	ok("index", kl_index_encode(&ix, KL_INDEX_VERSION_1, b));
 	put_file("index", "no-packs", buf_data(b), buf_size(b));
 	buf_reset(b);
 	entries(e1, 3);
@@ -200,8 +201,16 @@ seeds_index(void)
 	packs[1].n = 1;
 	ix.packs = packs;
 	ix.n = 2;
-	ok("index", kl_index_encode(&ix, b));
+	ok("index", kl_index_encode(&ix, KL_INDEX_VERSION_1, b));
 	put_variants("index", "two-packs", b);
+	buf_reset(b);
+	/* version 2: packs, then the index files it withdraws */
+	id_fill(&gone[0], 0x21);
+	id_fill(&gone[1], 0x22);
+	ix.withdrawn = gone;
+	ix.nwithdrawn = 2;
+	ok("index", kl_index_encode(&ix, KL_INDEX_VERSION, b));
+	put_variants("index", "v2-withdrawals", b);
 	buf_free(b);
 }
 
@@ -339,6 +348,11 @@ seeds_keyfile(void)
 	id_fill(&cfg, 0x50);
 	ok("keys", kl_keys_generate(&repo, &cfg, &k));
 	ok("keys", kl_keys_derive_backup(k, &bk));
+	/* version 2: with sign_pk (FORMAT.md §3) */
+	keyfile_seed(k, FUZZ_PASS, 1, "laptop", "full-v2");
+	keyfile_seed(bk, FUZZ_PASS, 2, "", "backup-v2");
+	/* version 1: a key set without sign_pk is written as before */
+	k->has_sign = bk->has_sign = 0;
 	keyfile_seed(k, FUZZ_PASS, 1, "laptop", "full");
 	keyfile_seed(bk, FUZZ_PASS, 2, "", "backup");
 	keyfile_seed(k, "another passphrase", 1, "x", "other-pass");

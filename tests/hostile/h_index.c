@@ -145,6 +145,7 @@ predict(struct hctx *h, int argc, char **argv)
 	ip.pack_id = pack;
 	ip.e = e;
 	ip.n = n;
+	memset(&ix, 0, sizeof(ix));
 	ix.packs = &ip;
 	ix.n = 1;
 	if ((rc = h_index_put(h, &ix, 0, &id, NULL)) != KL_OK)
@@ -153,6 +154,9 @@ predict(struct hctx *h, int argc, char **argv)
 	h_print_id("index", &id);
 	printf("blobs %zu\n", n);
 out:
+	if (rc != KL_OK)
+		fprintf(stderr, "kluis-hostile: index-predict: %s\n",
+		    kl_strerror(rc));
 	free(e);
 	free(b);
 	free(ids);

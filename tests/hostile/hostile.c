@@ -80,7 +80,7 @@ h_index_put(struct hctx *h, const struct kl_index *ix, int first,
 	if ((pt = buf_new(KL_FILE_MAX)) == NULL ||
 	    (f = buf_new(KL_FILE_MAX)) == NULL)
 		goto out;
-	if ((rc = kl_index_encode(ix, pt)) != KL_OK)
+	if ((rc = kl_index_encode(ix, KL_INDEX_VERSION_1, pt)) != KL_OK)
 		goto out;
 	do {
 		buf_reset(f);
@@ -233,7 +233,7 @@ h_index_all(struct hctx *h, struct kl_index *all)
 	if ((rc = kl_repo_list_ids(h->r, KL_FT_INDEX, &ids, &n)) != KL_OK)
 		return rc;
 	for (i = 0; i < n && rc == KL_OK; i++) {
-		if (kl_repo_index_file_read(h->r, &ids[i], &one) != KL_OK)
+		if (kl_repo_index_file_read(h->r, &ids[i], &one, NULL) != KL_OK)
 			continue;
 		rc = index_append(all, &cap, &one);
 		kl_index_clear(&one);

@@ -173,7 +173,7 @@ fill(struct kl_cat *c, uint32_t tag, uint32_t n)
 		pack = mkid(tag + 1000, i / 64);
 		l = mkloc(&pack, KL_BLOB_TYPE_DATA, 128 + (i % 64) * 100, 100);
 		id = mkid(tag, i);
-		assert_int_equal(kl_cat_blob_put(c, &id, &l), 1);
+		assert_int_equal(kl_cat_blob_put(c, &id, &l, KL_TRUST_OWN, 0), 1);
 	}
 	assert_int_equal(kl_cat_commit(c), KL_OK);
 }
@@ -185,7 +185,7 @@ put_blob(struct kl_cat *c, uint32_t tag, uint32_t n, const struct kl_id *pack,
 	struct kl_blob_loc l = mkloc(pack, type, off, len);
 	struct kl_id id = mkid(tag, n);
 
-	assert_int_equal(kl_cat_blob_put(c, &id, &l), want);
+	assert_int_equal(kl_cat_blob_put(c, &id, &l, KL_TRUST_OWN, 0), want);
 }
 
 static uint64_t
@@ -203,7 +203,7 @@ has_blob(struct kl_cat *c, uint32_t tag, uint32_t n)
 	struct kl_id id = mkid(tag, n);
 	int rc;
 
-	rc = kl_cat_blob_get(c, &id, NULL);
+	rc = kl_cat_blob_get(c, &id, NULL, NULL);
 	assert_true(rc == KL_OK || rc == KL_E_NOTFOUND);
 	return rc == KL_OK;
 }
@@ -494,7 +494,7 @@ test_open_empty_file_is_created(void **state)
 	write_file(f->db, "", 0);
 	cat_open_ok(f, &f->c, KL_CAT_CREATED);
 	assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_schema WHERE"
-	    " name = 'blob'"), 1);
+	    " name = 'loc'"), 1);
 }
 
 /* A schema-0 database (meta only) goes through migration 0 -> 1 in place:
@@ -503,10 +503,11 @@ static void
 test_open_schema0_is_migrated(void **state)
 {
 	static const char *const drop =
-	    "DROP TABLE index_file; DROP TABLE pack; DROP TABLE blob;"
+	    "DROP TABLE index_file; DROP TABLE pack; DROP TABLE loc;"
 	    "DROP TABLE series; DROP TABLE snapshot; DROP TABLE path;"
 	    "DROP TABLE version; DROP TABLE own_parent; DROP TABLE own_tree;"
-	    "DROP TABLE run; DROP TABLE pack_check;"
+	    "DROP TABLE run; DROP TABLE pack_check; DROP TABLE withdrawn;"
+	    "DROP TABLE own_index; DROP TABLE own_pack;"
 	    "UPDATE meta SET value = 0 WHERE key = 'schema';"
 	    "INSERT INTO meta VALUES('kept', 'yes');";
 	struct fx *f = *state;
@@ -525,18 +526,69 @@ test_open_schema0_is_migrated(void **state)
 	assert_true(has_blob(f->c, 1, 1));
 }
 
-/* A schema-1 catalog (before data verification records) is migrated to
- * 2 in place: its contents stay, the new table appears. */
+/* Turns the (closed) catalog into schema 3's shape: one location per
+ * blob in table blob, no trust, withdrawals or own index files. */
+static void
+to_schema3(struct fx *f)
+{
+	raw_exec(f, "DROP TABLE loc; DROP TABLE withdrawn;"
+	    "DROP TABLE own_index; DROP TABLE own_pack;"
+	    "DROP TABLE index_file;"
+	    "CREATE TABLE index_file(id BLOB PRIMARY KEY) WITHOUT ROWID;"
+	    "DROP TABLE pack;"
+	    "CREATE TABLE pack(pack_no INTEGER PRIMARY KEY, id BLOB NOT NULL"
+	    " UNIQUE, tree_lo INTEGER NOT NULL, tree_hi INTEGER NOT NULL,"
+	    " orphan INTEGER NOT NULL DEFAULT 0);"
+	    "CREATE TABLE blob(id BLOB PRIMARY KEY, pack_no INTEGER NOT NULL,"
+	    " type INTEGER NOT NULL, off INTEGER NOT NULL,"
+	    " stored_len INTEGER NOT NULL, raw_len INTEGER NOT NULL)"
+	    " WITHOUT ROWID;"
+	    "INSERT INTO pack VALUES(1, zeroblob(32), 0, 0, 0);"
+	    "INSERT INTO blob VALUES(zeroblob(32), 1, 1, 128, 100, 60);"
+	    "INSERT INTO index_file VALUES(zeroblob(32));"
+	    "INSERT INTO own_parent VALUES(1, zeroblob(32), zeroblob(32), 1);"
+	    "UPDATE meta SET value = 3 WHERE key = 'schema';");
+}
+
+/*
+ * A schema-3 catalog is migrated to 4 in place: the blob index (one
+ * location per blob, first seen wins) is dropped to be reloaded with
+ * every location and its trust; what cannot be reloaded stays, and own
+ * parents are no longer "intact".
+ */
+static void
+test_open_schema3_is_migrated_dropping_the_blob_index(void **state)
+{
+	struct fx *f = *state;
+	struct kl_cat_status st;
+
+	kl_cat_close(f->c);
+	f->c = NULL;
+	to_schema3(f);
+	cat_open_ok(f, &f->c, KL_CAT_OPENED);
+	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
+	assert_int_equal(st.schema, KL_CAT_SCHEMA);
+	assert_int_equal(st.blobs, 0);
+	assert_int_equal(st.index_files, 0);
+	assert_int_equal(st.packs, 0);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM own_parent WHERE"
+	    " intact = 0"), 1);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_schema"
+	    " WHERE name = 'blob'"), 0);
+}
+
+/* A schema-1 catalog (before data verification records) is migrated
+ * through 2, 3 and 4 in place: the new tables appear. */
 static void
 test_open_schema1_is_migrated_keeping_data(void **state)
 {
 	struct fx *f = *state;
-	struct kl_id pack = mkid(7, 7), p2 = mkid(8, 8);
+	struct kl_id p2 = mkid(8, 8);
 	struct kl_cat_status st;
 
-	put_blob(f->c, 3, 3, &pack, KL_BLOB_TYPE_DATA, 128, 100, 1);
 	kl_cat_close(f->c);
 	f->c = NULL;
+	to_schema3(f);
 	raw_exec(f, "DROP TABLE pack_check;"
 	    "CREATE TABLE op(series_no INTEGER PRIMARY KEY, snap BLOB NOT NULL,"
 	    " root BLOB NOT NULL); INSERT INTO op SELECT series_no, snap, root"
@@ -546,7 +598,7 @@ test_open_schema1_is_migrated_keeping_data(void **state)
 	cat_open_ok(f, &f->c, KL_CAT_OPENED);
 	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
 	assert_int_equal(st.schema, KL_CAT_SCHEMA);
-	assert_true(has_blob(f->c, 3, 3));
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM own_parent"), 1);
 	assert_int_equal(kl_cat_pack_checked(f->c, &p2, 1700000000, 1), KL_OK);
 	assert_int_equal(raw_int(f, "SELECT count(*) FROM pack_check"), 1);
 }
@@ -675,31 +727,152 @@ test_pack_row_after_abort_is_recreated(void **state)
 	assert_int_equal(kl_cat_begin(f->c), KL_OK);
 	put_blob(f->c, 1, 2, &pack, KL_BLOB_TYPE_DATA, 228, 100, 1);
 	assert_int_equal(kl_cat_commit(f->c), KL_OK);
-	assert_int_equal(kl_cat_blob_get(f->c, &id, &l), KL_OK);
+	assert_int_equal(kl_cat_blob_get(f->c, &id, &l, NULL), KL_OK);
 	assert_memory_equal(l.pack.b, pack.b, KL_ID_LEN);
 }
 
 /* --- blob index --- */
 
 static void
-test_blob_put_get_round_trip_and_first_wins(void **state)
+test_blob_put_get_round_trip_every_location_kept(void **state)
 {
 	struct fx *f = *state;
 	struct kl_id p1 = mkid(9, 1), p2 = mkid(9, 2), id = mkid(1, 1);
 	struct kl_blob_loc l;
+	size_t n = 0;
 
 	put_blob(f->c, 1, 1, &p1, KL_BLOB_TYPE_TREE, 4000, 300, 1);
+	put_blob(f->c, 1, 1, &p2, KL_BLOB_TYPE_DATA, 128, 50, 1);
 	put_blob(f->c, 1, 1, &p2, KL_BLOB_TYPE_DATA, 128, 50, 0);
+	/* the same place with another length is another location */
+	put_blob(f->c, 1, 1, &p2, KL_BLOB_TYPE_DATA, 128, 60, 1);
 	memset(&l, 0, sizeof(l));
-	assert_int_equal(kl_cat_blob_get(f->c, &id, &l), KL_OK);
+	assert_int_equal(kl_cat_blob_get(f->c, &id, &l, &n), KL_OK);
+	assert_int_equal(n, 3);
 	assert_memory_equal(l.pack.b, p1.b, KL_ID_LEN);
 	assert_int_equal(l.type, KL_BLOB_TYPE_TREE);
 	assert_int_equal(l.offset, 4000);
 	assert_int_equal(l.stored_len, 300);
 	assert_int_equal(l.raw_len, 260);
 	id = mkid(1, 2);
-	assert_int_equal(kl_cat_blob_get(f->c, &id, &l), KL_E_NOTFOUND);
+	assert_int_equal(kl_cat_blob_get(f->c, &id, &l, &n), KL_E_NOTFOUND);
+	assert_int_equal(n, 0);
 	assert_int_equal(blob_count(f->c), 1);
+}
+
+/*
+ * Locations come best first by trust, then receive time - never by which
+ * index file was loaded first - and only ATTESTED and OWN ones count for
+ * deduplication.  A known location keeps its best trust.
+ */
+static void
+test_blob_locations_ordered_by_trust_and_time(void **state)
+{
+	struct fx *f = *state;
+	struct kl_id p1 = mkid(9, 1), p2 = mkid(9, 2), p3 = mkid(9, 3);
+	struct kl_id id = mkid(1, 1);
+	struct kl_blob_loc a = mkloc(&p1, KL_BLOB_TYPE_DATA, 128, 100);
+	struct kl_blob_loc b = mkloc(&p2, KL_BLOB_TYPE_DATA, 128, 100);
+	struct kl_blob_loc c = mkloc(&p3, KL_BLOB_TYPE_DATA, 128, 100);
+	struct kl_cat_loc *l;
+	size_t n;
+
+	assert_int_equal(kl_cat_blob_put(f->c, &id, &a, KL_TRUST_CLAIMED,
+	    300), 1);
+	assert_int_equal(kl_cat_blob_put(f->c, &id, &b, KL_TRUST_CLAIMED,
+	    100), 1);
+	assert_int_equal(kl_cat_blob_trusted(f->c, &id), 0);
+	assert_int_equal(kl_cat_blob_locs(f->c, &id, &l, &n), KL_OK);
+	assert_int_equal(n, 2);
+	assert_memory_equal(l[0].loc.pack.b, p2.b, KL_ID_LEN);	/* older */
+	assert_int_equal(l[0].trust, KL_TRUST_CLAIMED);
+	free(l);
+	assert_int_equal(kl_cat_blob_put(f->c, &id, &c, KL_TRUST_OWN, 900),
+	    1);
+	assert_int_equal(kl_cat_blob_trusted(f->c, &id), 1);
+	/* a signed file names a's place: the same location, now attested */
+	assert_int_equal(kl_cat_blob_put(f->c, &id, &a, KL_TRUST_ATTESTED,
+	    500), 0);
+	assert_int_equal(kl_cat_blob_locs(f->c, &id, &l, &n), KL_OK);
+	assert_int_equal(n, 3);
+	assert_memory_equal(l[0].loc.pack.b, p1.b, KL_ID_LEN);
+	assert_int_equal(l[0].trust, KL_TRUST_ATTESTED);
+	assert_memory_equal(l[1].loc.pack.b, p3.b, KL_ID_LEN);
+	assert_memory_equal(l[2].loc.pack.b, p2.b, KL_ID_LEN);
+	free(l);
+	assert_int_equal(kl_cat_blob_put(f->c, &id, &a, 3, 0), KL_E_INVAL);
+}
+
+/* A pack's own header removes the CLAIMED locations in that pack it
+ * does not list, never the others; an unreadable header is marked. */
+static void
+test_pack_confirm_drops_what_the_header_denies(void **state)
+{
+	struct fx *f = *state;
+	struct kl_id p = mkid(9, 1), x = mkid(1, 1), y = mkid(1, 2);
+	struct kl_blob_loc good = mkloc(&p, KL_BLOB_TYPE_DATA, 128, 100);
+	struct kl_blob_loc bad = mkloc(&p, KL_BLOB_TYPE_DATA, 228, 100);
+	struct kl_blob_entry e;
+	struct kl_cat_loc *l;
+	uint64_t gone = 9;
+	size_t n;
+
+	assert_int_equal(kl_cat_blob_put(f->c, &x, &good, KL_TRUST_CLAIMED,
+	    1), 1);
+	assert_int_equal(kl_cat_blob_put(f->c, &x, &bad, KL_TRUST_CLAIMED, 1),
+	    1);
+	assert_int_equal(kl_cat_blob_put(f->c, &y, &bad, KL_TRUST_OWN, 1), 1);
+	e.type = KL_BLOB_TYPE_DATA;
+	e.id = x;
+	e.offset = 128;
+	e.stored_len = 100;
+	e.raw_len = good.raw_len;
+	assert_int_equal(kl_cat_pack_confirm(f->c, &p, &e, 1, &gone), KL_OK);
+	assert_int_equal(gone, 1);
+	assert_int_equal(kl_cat_blob_locs(f->c, &x, &l, &n), KL_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(l[0].loc.offset, 128);
+	assert_int_equal(l[0].hdr, KL_CAT_HDR_CONFIRMED);
+	free(l);
+	/* y's own location stays: this client wrote it */
+	assert_int_equal(kl_cat_blob_trusted(f->c, &y), 1);
+	assert_int_equal(kl_cat_pack_confirm(f->c, &p, NULL, 0, &gone), KL_OK);
+	assert_int_equal(gone, 0);
+	assert_int_equal(kl_cat_blob_locs(f->c, &x, &l, &n), KL_OK);
+	assert_int_equal(l[0].hdr, KL_CAT_HDR_BAD);
+	free(l);
+}
+
+/* Withdrawals, own index files and own packs survive a reload of the
+ * blob index (kl_cat_index_clear); a reset forgets the withdrawals. */
+static void
+test_index_clear_keeps_what_cannot_be_reloaded(void **state)
+{
+	struct fx *f = *state;
+	struct kl_id w = mkid(7, 1), own = mkid(7, 2), pk = mkid(7, 3);
+	struct kl_id *ids;
+	uint64_t *sizes;
+	size_t n;
+
+	assert_int_equal(kl_cat_withdrawn_add(f->c, &w), KL_OK);
+	assert_int_equal(kl_cat_own_index_add(f->c, &own), KL_OK);
+	assert_int_equal(kl_cat_own_pack_add(f->c, &pk, 4096), KL_OK);
+	assert_int_equal(kl_cat_index_clear(f->c), KL_OK);
+	assert_int_equal(kl_cat_withdrawn_has(f->c, &w), 1);
+	assert_int_equal(kl_cat_own_index_has(f->c, &own), 1);
+	assert_int_equal(kl_cat_own_index_has(f->c, &w), 0);
+	assert_int_equal(kl_cat_own_pack_list(f->c, &ids, &sizes, &n), KL_OK);
+	assert_int_equal(n, 1);
+	assert_memory_equal(ids[0].b, pk.b, KL_ID_LEN);
+	assert_int_equal(sizes[0], 4096);
+	free(ids);
+	free(sizes);
+	assert_int_equal(kl_cat_own_pack_del(f->c, &pk), KL_OK);
+	assert_int_equal(kl_cat_own_pack_list(f->c, &ids, &sizes, &n), KL_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(kl_cat_reset(f->c), KL_OK);
+	assert_int_equal(kl_cat_withdrawn_has(f->c, &w), 0);
+	assert_int_equal(kl_cat_own_index_has(f->c, &own), 1);
 }
 
 static void
@@ -711,14 +884,14 @@ test_blob_put_extreme_values_round_trip(void **state)
 	struct kl_blob_loc got;
 
 	l.raw_len = 0xffffffffu;
-	assert_int_equal(kl_cat_blob_put(f->c, &id, &l), 1);
-	assert_int_equal(kl_cat_blob_get(f->c, &id, &got), KL_OK);
+	assert_int_equal(kl_cat_blob_put(f->c, &id, &l, KL_TRUST_OWN, 0), 1);
+	assert_int_equal(kl_cat_blob_get(f->c, &id, &got, NULL), KL_OK);
 	assert_int_equal(got.stored_len, 0xffffffffu);
 	assert_int_equal(got.raw_len, 0xffffffffu);
 	l.offset = 1;
 	id = mkid(1, 2);
-	assert_int_equal(kl_cat_blob_put(f->c, &id, &l), KL_E_INVAL);
-	assert_int_equal(kl_cat_blob_put(f->c, NULL, &l), KL_E_INVAL);
+	assert_int_equal(kl_cat_blob_put(f->c, &id, &l, KL_TRUST_OWN, 0), KL_E_INVAL);
+	assert_int_equal(kl_cat_blob_put(f->c, NULL, &l, KL_TRUST_OWN, 0), KL_E_INVAL);
 }
 
 static void
@@ -733,16 +906,19 @@ test_pack_tree_range_covers_tree_blobs_only(void **state)
 	put_blob(f->c, 1, 3, &p1, KL_BLOB_TYPE_DATA, 5000, 1000, 1);
 	put_blob(f->c, 1, 4, &p1, KL_BLOB_TYPE_TREE, 1128, 200, 1);
 	put_blob(f->c, 1, 5, &p2, KL_BLOB_TYPE_DATA, 128, 1000, 1);
-	/* a duplicate tree elsewhere is not indexed there */
-	put_blob(f->c, 1, 2, &p2, KL_BLOB_TYPE_TREE, 9000, 100, 0);
+	assert_int_equal(kl_cat_pack_tree_range(f->c, &p2, &lo, &hi),
+	    KL_E_NOTFOUND);
+	/* a copy of a tree elsewhere is a location there too */
+	put_blob(f->c, 1, 2, &p2, KL_BLOB_TYPE_TREE, 9000, 100, 1);
 	assert_int_equal(kl_cat_pack_tree_range(f->c, &p1, &lo, &hi), KL_OK);
 	assert_int_equal(lo, 1128);
 	assert_int_equal(hi, 2100);
-	assert_int_equal(kl_cat_pack_tree_range(f->c, &p2, &lo, &hi),
-	    KL_E_NOTFOUND);
+	assert_int_equal(kl_cat_pack_tree_range(f->c, &p2, &lo, &hi), KL_OK);
+	assert_int_equal(lo, 9000);
+	assert_int_equal(hi, 9100);
 	assert_int_equal(kl_cat_pack_tree_range(f->c, &p3, &lo, &hi),
 	    KL_E_NOTFOUND);
-	assert_int_equal(lo, 1128);	/* untouched */
+	assert_int_equal(lo, 9000);	/* untouched */
 }
 
 static int
@@ -834,7 +1010,7 @@ nested_outer_cb(void *arg, const struct kl_id *id,
 	struct walk *w = arg;
 	struct kl_blob_loc got;
 
-	assert_int_equal(kl_cat_blob_get(w->c, id, &got), KL_OK);
+	assert_int_equal(kl_cat_blob_get(w->c, id, &got, NULL), KL_OK);
 	assert_int_equal(got.offset, l->offset);
 	if (w->n == 0)
 		assert_int_equal(kl_cat_blob_foreach(w->c, nested_inner_cb, w),
@@ -871,9 +1047,9 @@ test_index_files_add_has_list_clear(void **state)
 	size_t n = 0;
 
 	assert_int_equal(kl_cat_index_has(f->c, &a), 0);
-	assert_int_equal(kl_cat_index_add(f->c, &a), KL_OK);
-	assert_int_equal(kl_cat_index_add(f->c, &b), KL_OK);
-	assert_int_equal(kl_cat_index_add(f->c, &a), KL_OK);
+	assert_int_equal(kl_cat_index_add(f->c, &a, KL_TRUST_CLAIMED, 0), KL_OK);
+	assert_int_equal(kl_cat_index_add(f->c, &b, KL_TRUST_CLAIMED, 0), KL_OK);
+	assert_int_equal(kl_cat_index_add(f->c, &a, KL_TRUST_CLAIMED, 0), KL_OK);
 	assert_int_equal(kl_cat_index_has(f->c, &a), 1);
 	assert_int_equal(kl_cat_index_has(f->c, &p), 0);
 	assert_int_equal(kl_cat_index_list(f->c, &ids, &n), KL_OK);
@@ -911,7 +1087,7 @@ look_thread(void *arg)
 	for (i = 0; i < THREAD_LOOKUPS; i++) {
 		k = (i * 2654435761u + l->seed) % l->n;
 		id = mkid(1, k);
-		if (kl_cat_blob_get(l->c, &id, &loc) != KL_OK ||
+		if (kl_cat_blob_get(l->c, &id, &loc, NULL) != KL_OK ||
 		    loc.offset != 128 + (k % 64) * 100)
 			l->bad++;
 	}
@@ -929,7 +1105,7 @@ put_thread(void *arg)
 	for (i = 0; i < 500; i++) {
 		id = mkid(2, i);
 		loc = mkloc(&pack, KL_BLOB_TYPE_DATA, 128 + i * 100, 100);
-		if (kl_cat_blob_put(l->c, &id, &loc) != 1)
+		if (kl_cat_blob_put(l->c, &id, &loc, KL_TRUST_OWN, 0) != 1)
 			l->bad++;
 	}
 	return NULL;
@@ -1510,7 +1686,7 @@ populate(struct fx *f)
 	struct kl_snapshot s;
 
 	fill(f->c, 1, 10);
-	assert_int_equal(kl_cat_index_add(f->c, &ix), KL_OK);
+	assert_int_equal(kl_cat_index_add(f->c, &ix, KL_TRUST_CLAIMED, 0), KL_OK);
 	mksnap(&s, "h", 100, 0, paths, 1);
 	assert_int_equal(kl_cat_snap_add(f->c, &id, &s, KL_CAT_TIME_NONE),
 	    KL_OK);
@@ -1654,7 +1830,7 @@ bench(uint32_t n)
 		loc = mkloc(&pack, i % 50 ? KL_BLOB_TYPE_DATA :
 		    KL_BLOB_TYPE_TREE, 128 + (i % 2000) * 100, 100);
 		id = mkid(1, i);
-		if (kl_cat_blob_put(c, &id, &loc) != 1)
+		if (kl_cat_blob_put(c, &id, &loc, KL_TRUST_OWN, 0) != 1)
 			return 1;
 	}
 	if (kl_cat_commit(c) != KL_OK)
@@ -1673,14 +1849,14 @@ bench(uint32_t n)
 	for (i = 0; i < n; i++) {
 		k = (uint32_t)(((uint64_t)i * 2654435761u) % n);
 		id = mkid(1, k);
-		found += kl_cat_blob_get(c, &id, &loc) == KL_OK;
+		found += kl_cat_blob_get(c, &id, &loc, NULL) == KL_OK;
 	}
 	printf("get (hit): %.2f us each, %u found\n",
 	    (now_s() - t0) * 1e6 / n, found);
 	t0 = now_s();
 	for (i = 0; i < n; i++) {
 		id = mkid(2, i);
-		found += kl_cat_blob_get(c, &id, &loc) == KL_OK;
+		found += kl_cat_blob_get(c, &id, &loc, NULL) == KL_OK;
 	}
 	printf("get (miss): %.2f us each\n", (now_s() - t0) * 1e6 / n);
 	kl_cat_close(c);
@@ -1737,6 +1913,7 @@ main(int argc, char **argv)
 		T(test_open_schema0_is_migrated),
 		T(test_own_parent_intact_until_index_clear),
 		T(test_open_schema1_is_migrated_keeping_data),
+		T(test_open_schema3_is_migrated_dropping_the_blob_index),
 		T(test_open_failed_migration_is_damaged),
 		T(test_open_unusable_dir_fails_without_handle),
 		T(test_temporary_catalog_works),
@@ -1744,7 +1921,10 @@ main(int argc, char **argv)
 		T(test_abort_rolls_back_and_commit_without_begin_is_inval),
 		T(test_nested_begin_commits_at_outermost),
 		T(test_pack_row_after_abort_is_recreated),
-		T(test_blob_put_get_round_trip_and_first_wins),
+		T(test_blob_put_get_round_trip_every_location_kept),
+		T(test_blob_locations_ordered_by_trust_and_time),
+		T(test_pack_confirm_drops_what_the_header_denies),
+		T(test_index_clear_keeps_what_cannot_be_reloaded),
 		T(test_blob_put_extreme_values_round_trip),
 		T(test_pack_tree_range_covers_tree_blobs_only),
 		T(test_pack_ids_lists_each_pack_once),

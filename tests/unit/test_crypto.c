@@ -19,6 +19,7 @@
 #include "mutate.h"
 
 #define VEC_AEAD	KL_VECTORS_DIR "/aead_v1.txt"
+#define VEC_SIGN	KL_VECTORS_DIR "/sign_v1.txt"
 #define VEC_LINE_MAX	1024
 #define PT_LEN		100
 #define PASS		"correct horse battery staple"
@@ -117,16 +118,16 @@ assert_keys_equal(const struct kl_keys *a, const struct kl_keys *b)
 	assert_memory_equal(a, b, sizeof(*a));
 }
 
-/* Reads `name = hex` from the vector file into exactly len bytes. */
+/* Reads `name = hex` from vector file path into exactly len bytes. */
 static void
-vec_get(const char *name, uint8_t *out, size_t len)
+vec_get_from(const char *path, const char *name, uint8_t *out, size_t len)
 {
 	char line[VEC_LINE_MAX];
 	size_t nlen = strlen(name), got = 0;
 	int found = 0;
 	FILE *f;
 
-	f = fopen(VEC_AEAD, "r");
+	f = fopen(path, "r");
 	assert_non_null(f);
 	while (!found && fgets(line, sizeof(line), f) != NULL) {
 		if (strncmp(line, name, nlen) != 0 ||
@@ -139,6 +140,12 @@ vec_get(const char *name, uint8_t *out, size_t len)
 	fclose(f);
 	assert_true(found);
 	assert_int_equal(got, len);
+}
+
+static void
+vec_get(const char *name, uint8_t *out, size_t len)
+{
+	vec_get_from(VEC_AEAD, name, out, len);
 }
 
 static int
@@ -639,7 +646,8 @@ test_keyfile_round_trip_full(void **state)
 	struct kl_keys *k = keys_full(), *got = NULL;
 	struct buf *b = keyfile_sealed(k, LABEL);
 
-	assert_int_equal(buf_size(b), 49 + strlen(LABEL) + 24 + 256 + 16);
+	/* version 2: sign_pk after box_sk */
+	assert_int_equal(buf_size(b), 49 + strlen(LABEL) + 24 + 288 + 16);
 	assert_int_equal(kl_keyfile_open(buf_data(b), buf_size(b), PASS,
 	    PASS_LEN, &got), KL_OK);
 	assert_keys_equal(got, k);
@@ -655,7 +663,7 @@ test_keyfile_round_trip_backup(void **state)
 	struct buf *b = keyfile_sealed(bk, LABEL);
 	uint8_t zero[KL_KEY_LEN] = { 0 };
 
-	assert_int_equal(buf_size(b), 49 + strlen(LABEL) + 24 + 224 + 16);
+	assert_int_equal(buf_size(b), 49 + strlen(LABEL) + 24 + 256 + 16);
 	assert_int_equal(kl_keyfile_open(buf_data(b), buf_size(b), PASS,
 	    PASS_LEN, &got), KL_OK);
 	assert_keys_equal(got, bk);
@@ -889,7 +897,7 @@ test_keyfile_unknown_version_is_unsupported(void **state)
 	struct kl_keyfile_info info;
 	size_t len = keyfile_copy(f, sizeof(f));
 
-	f[KF_OFF_VERSION] = 2;
+	f[KF_OFF_VERSION] = 3;
 	assert_int_equal(kl_keyfile_info(f, len, &info), KL_E_UNSUPPORTED);
 	assert_int_equal(keyfile_open_rc(f, len), KL_E_UNSUPPORTED);
 }
@@ -1030,10 +1038,117 @@ test_keyfile_open_rejects_every_truncation_and_bit_flip(void **state)
 	assert_int_equal(st.skipped, 8);
 }
 
+/* ---- signing keys and signatures (FORMAT.md §3.1, §16) -------------- */
+
+static void
+test_sign_known_answer_vector(void **state)
+{
+	uint8_t pk[KL_KEY_LEN], sig[KL_SIG_LEN], got[KL_SIG_LEN], msg[48];
+	struct kl_keys *k = NULL;
+
+	assert_int_equal(kl_keys_new(&k), KL_OK);
+	k->kind = KL_KEY_FULL;
+	vec_get_from(VEC_SIGN, "box_sk", k->box_sk, KL_KEY_LEN);
+	vec_get_from(VEC_SIGN, "repo_id", k->repo_id.b, KL_ID_LEN);
+	vec_get_from(VEC_SIGN, "sign_pk", pk, sizeof(pk));
+	vec_get_from(VEC_SIGN, "message", msg, sizeof(msg));
+	vec_get_from(VEC_SIGN, "signature", sig, sizeof(sig));
+	assert_int_equal(kl_keys_sign_derive(k), KL_OK);
+	assert_memory_equal(k->sign_pk, pk, sizeof(pk));
+	assert_int_equal(kl_sig_create(k, msg, sizeof(msg), got), KL_OK);
+	assert_memory_equal(got, sig, sizeof(sig));
+	assert_int_equal(kl_sig_verify(k, msg, sizeof(msg), sig), KL_OK);
+	kl_keys_free(k);
+}
+
+static void
+test_sig_verifies_with_backup_key_and_binds_everything(void **state)
+{
+	struct kl_keys *k = keys_full(), *bk = keys_backup(k);
+	uint8_t msg[100], sig[KL_SIG_LEN];
+
+	randombytes_buf(msg, sizeof(msg));
+	assert_int_equal(kl_sig_create(k, msg, sizeof(msg), sig), KL_OK);
+	assert_true(bk->has_sign);
+	assert_int_equal(kl_sig_verify(bk, msg, sizeof(msg), sig), KL_OK);
+	/* a backup-only key cannot sign */
+	assert_int_equal(kl_sig_create(bk, msg, sizeof(msg), sig), KL_E_PERM);
+	msg[99] ^= 1;
+	assert_int_equal(kl_sig_verify(bk, msg, sizeof(msg), sig),
+	    KL_E_CORRUPT);
+	msg[99] ^= 1;
+	assert_int_equal(kl_sig_verify(bk, msg, sizeof(msg) - 1, sig),
+	    KL_E_CORRUPT);
+	/* another repository's id */
+	bk->repo_id.b[0] ^= 1;
+	assert_int_equal(kl_sig_verify(bk, msg, sizeof(msg), sig),
+	    KL_E_CORRUPT);
+	/* without sign_pk nothing can be verified */
+	bk->has_sign = 0;
+	assert_int_equal(kl_sig_verify(bk, msg, sizeof(msg), sig), KL_E_PERM);
+	kl_keys_free(bk);
+	kl_keys_free(k);
+}
+
+/* A backup-only key set without sign_pk is written as version 1 and
+ * opens without it; a full one derives it whatever the version. */
+static void
+test_keyfile_version1_round_trips(void **state)
+{
+	struct kl_keys *k = keys_full(), *bk = keys_backup(k), *got = NULL;
+	struct buf *b;
+	uint8_t pk[KL_KEY_LEN];
+
+	bk->has_sign = 0;
+	sodium_memzero(bk->sign_pk, sizeof(bk->sign_pk));
+	b = keyfile_sealed(bk, LABEL);
+	assert_int_equal(buf_size(b), 49 + strlen(LABEL) + 24 + 224 + 16);
+	assert_int_equal(buf_data(b)[KF_OFF_VERSION], 1);
+	assert_int_equal(kl_keyfile_open(buf_data(b), buf_size(b), PASS,
+	    PASS_LEN, &got), KL_OK);
+	assert_false(got->has_sign);
+	kl_keys_free(got);
+	buf_free(b);
+
+	memcpy(pk, k->sign_pk, sizeof(pk));
+	k->has_sign = 0;
+	b = keyfile_sealed(k, LABEL);
+	assert_int_equal(buf_data(b)[KF_OFF_VERSION], 1);
+	assert_int_equal(kl_keyfile_open(buf_data(b), buf_size(b), PASS,
+	    PASS_LEN, &got), KL_OK);
+	assert_true(got->has_sign);
+	assert_memory_equal(got->sign_pk, pk, sizeof(pk));
+	kl_keys_free(got);
+	buf_free(b);
+	kl_keys_free(bk);
+	kl_keys_free(k);
+}
+
+/* A full key file whose stored sign_pk is not the one its box_sk
+ * derives is corrupt: it would make other hosts trust another signer. */
+static void
+test_keyfile_full_with_foreign_sign_pk_is_corrupt(void **state)
+{
+	struct kl_keys *k = keys_full(), *got = NULL;
+	struct buf *b;
+
+	k->sign_pk[0] ^= 1;
+	b = keyfile_sealed(k, LABEL);
+	assert_int_equal(kl_keyfile_open(buf_data(b), buf_size(b), PASS,
+	    PASS_LEN, &got), KL_E_CORRUPT);
+	assert_null(got);
+	buf_free(b);
+	kl_keys_free(k);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sign_known_answer_vector),
+		cmocka_unit_test(test_sig_verifies_with_backup_key_and_binds_everything),
+		cmocka_unit_test(test_keyfile_version1_round_trips),
+		cmocka_unit_test(test_keyfile_full_with_foreign_sign_pk_is_corrupt),
 		cmocka_unit_test(test_aead_round_trip),
 		cmocka_unit_test(test_aead_round_trip_empty_plaintext),
 		cmocka_unit_test(test_aead_null_obj_id_means_zero_id),

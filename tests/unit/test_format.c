@@ -108,7 +108,9 @@ sample_entries(struct kl_blob_entry *e, size_t n)
 
 static struct kl_blob_entry ix_e1[3], ix_e2[2];
 static struct kl_index_pack ix_packs[2];
+static struct kl_id ix_withdrawn[2];
 
+/* Two packs and (version 2) two withdrawn index files. */
 static void
 sample_index(struct kl_index *ix)
 {
@@ -122,6 +124,10 @@ sample_index(struct kl_index *ix)
 	ix_packs[1].n = 2;
 	ix->packs = ix_packs;
 	ix->n = 2;
+	id_fill(&ix_withdrawn[0], 0x11);
+	id_fill(&ix_withdrawn[1], 0x12);
+	ix->withdrawn = ix_withdrawn;
+	ix->nwithdrawn = 2;
 }
 
 static char *snap_paths[] = { "/etc", "/usr/share/doc" };
@@ -399,7 +405,7 @@ enc_index(const struct kl_index *ix, struct raw *r)
 {
 	struct buf *b = new_buf();
 
-	assert_int_equal(kl_index_encode(ix, b), KL_OK);
+	assert_int_equal(kl_index_encode(ix, KL_INDEX_VERSION, b), KL_OK);
 	raw_from_buf(r, b);
 	buf_free(b);
 }
@@ -971,14 +977,16 @@ test_pack_trailer_pack_too_large_limit(void **state)
 static void
 test_index_round_trip(void **state)
 {
-	struct kl_index ix, d = { NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0 };
 	struct raw r;
 	size_t i, j;
 
 	sample_index(&ix);
 	enc_index(&ix, &r);
-	assert_int_equal(r.len, 4 + 2 * (32 + 4) + 5 * KL_ENTRY_LEN);
-	assert_int_equal(kl_index_decode(r.d, r.len, 5, &d), KL_OK);
+	/* version 2: the withdrawal count and two ids follow the packs */
+	assert_int_equal(r.len, 4 + 2 * (32 + 4) + 5 * KL_ENTRY_LEN + 4 +
+	    2 * KL_ID_LEN);
+	assert_int_equal(kl_index_decode(r.d, r.len, 5, KL_INDEX_VERSION, &d), KL_OK);
 	assert_int_equal(d.n, 2);
 	for (i = 0; i < d.n; i++) {
 		assert_id_eq(&ix.packs[i].pack_id, &d.packs[i].pack_id);
@@ -993,25 +1001,25 @@ test_index_round_trip(void **state)
 static void
 test_index_empty_round_trip(void **state)
 {
-	struct kl_index ix = { NULL, 0 }, d = { NULL, 0 };
+	struct kl_index ix = { NULL, 0, NULL, 0 }, d = { NULL, 0, NULL, 0 };
 	struct raw r;
 
 	enc_index(&ix, &r);
-	assert_int_equal(r.len, 4);
-	assert_int_equal(kl_index_decode(r.d, r.len, 0, &d), KL_OK);
+	assert_int_equal(r.len, 8);
+	assert_int_equal(kl_index_decode(r.d, r.len, 0, KL_INDEX_VERSION, &d), KL_OK);
 	assert_int_equal(d.n, 0);
 }
 
 static void
 test_index_type3_unsupported(void **state)
 {
-	struct kl_index ix, d = { NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0 };
 	struct raw r;
 
 	sample_index(&ix);
 	enc_index(&ix, &r);
 	r.d[4 + 36 + KL_ENTRY_LEN] = 3;	/* pack 0, entry 1 */
-	assert_int_equal(kl_index_decode(r.d, r.len, 100, &d),
+	assert_int_equal(kl_index_decode(r.d, r.len, 100, KL_INDEX_VERSION, &d),
 	    KL_E_UNSUPPORTED);
 	assert_null(d.packs);
 }
@@ -1019,69 +1027,69 @@ test_index_type3_unsupported(void **state)
 static void
 test_index_offset_before_preamble_corrupt(void **state)
 {
-	struct kl_index ix, d = { NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0 };
 	struct raw r;
 
 	sample_index(&ix);
 	enc_index(&ix, &r);
 	kl_le32enc(r.d + 4 + 36 + 33, 127);
-	assert_int_equal(kl_index_decode(r.d, r.len, 100, &d), KL_E_CORRUPT);
+	assert_int_equal(kl_index_decode(r.d, r.len, 100, KL_INDEX_VERSION, &d), KL_E_CORRUPT);
 }
 
 static void
 test_index_stored_len_below_overhead_corrupt(void **state)
 {
-	struct kl_index ix, d = { NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0 };
 	struct raw r;
 
 	sample_index(&ix);
 	enc_index(&ix, &r);
 	kl_le32enc(r.d + 4 + 36 + 37, 39);
-	assert_int_equal(kl_index_decode(r.d, r.len, 100, &d), KL_E_CORRUPT);
+	assert_int_equal(kl_index_decode(r.d, r.len, 100, KL_INDEX_VERSION, &d), KL_E_CORRUPT);
 }
 
 static void
 test_index_raw_len_over_limit(void **state)
 {
-	struct kl_index ix, d = { NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0 };
 	struct raw r;
 
 	sample_index(&ix);
 	enc_index(&ix, &r);
 	kl_le32enc(r.d + 4 + 36 + 41, (64u << 20) + 1);
-	assert_int_equal(kl_index_decode(r.d, r.len, 100, &d), KL_E_LIMIT);
+	assert_int_equal(kl_index_decode(r.d, r.len, 100, KL_INDEX_VERSION, &d), KL_E_LIMIT);
 }
 
 static void
 test_index_max_entries_limit(void **state)
 {
-	struct kl_index ix, d = { NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0 };
 	struct raw r;
 
 	sample_index(&ix);
 	enc_index(&ix, &r);
-	assert_int_equal(kl_index_decode(r.d, r.len, 4, &d), KL_E_LIMIT);
+	assert_int_equal(kl_index_decode(r.d, r.len, 4, KL_INDEX_VERSION, &d), KL_E_LIMIT);
 	assert_null(d.packs);
-	assert_int_equal(kl_index_decode(r.d, r.len, 1, &d), KL_E_LIMIT);
+	assert_int_equal(kl_index_decode(r.d, r.len, 1, KL_INDEX_VERSION, &d), KL_E_LIMIT);
 }
 
 static void
 test_index_pack_count_exceeds_input_corrupt(void **state)
 {
-	struct kl_index ix, d = { NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0 };
 	struct raw r;
 
 	sample_index(&ix);
 	enc_index(&ix, &r);
 	kl_le32enc(r.d, UINT32_MAX);
-	assert_int_equal(kl_index_decode(r.d, r.len, SIZE_MAX, &d),
+	assert_int_equal(kl_index_decode(r.d, r.len, SIZE_MAX, KL_INDEX_VERSION, &d),
 	    KL_E_CORRUPT);
 }
 
 static void
 test_index_blob_count_zero_corrupt(void **state)
 {
-	struct kl_index d = { NULL, 0 };
+	struct kl_index d = { NULL, 0, NULL, 0 };
 	struct raw r = { .len = 0 };
 	uint8_t id[32] = { 0 };
 
@@ -1090,19 +1098,19 @@ test_index_blob_count_zero_corrupt(void **state)
 	raw_u32(&r, 0);
 	raw_put(&r, id, 32);
 	raw_put(&r, id, 13);	/* as long as one entry */
-	assert_int_equal(kl_index_decode(r.d, r.len, 100, &d), KL_E_CORRUPT);
+	assert_int_equal(kl_index_decode(r.d, r.len, 100, KL_INDEX_VERSION, &d), KL_E_CORRUPT);
 }
 
 static void
 test_index_trailing_bytes_corrupt(void **state)
 {
-	struct kl_index ix, d = { NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0 };
 	struct raw r;
 
 	sample_index(&ix);
 	enc_index(&ix, &r);
 	r.d[r.len++] = 0;
-	assert_int_equal(kl_index_decode(r.d, r.len, 100, &d), KL_E_CORRUPT);
+	assert_int_equal(kl_index_decode(r.d, r.len, 100, KL_INDEX_VERSION, &d), KL_E_CORRUPT);
 }
 
 static void
@@ -1113,8 +1121,74 @@ test_index_encode_empty_pack_inval(void **state)
 
 	sample_index(&ix);
 	ix.packs[1].n = 0;
-	assert_int_equal(kl_index_encode(&ix, b), KL_E_INVAL);
+	assert_int_equal(kl_index_encode(&ix, KL_INDEX_VERSION, b), KL_E_INVAL);
 	assert_int_equal(buf_size(b), 0);
+	buf_free(b);
+}
+
+static void
+test_index_v2_withdrawals_round_trip(void **state)
+{
+	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct raw r;
+
+	sample_index(&ix);
+	enc_index(&ix, &r);
+	assert_int_equal(kl_index_decode(r.d, r.len, 100, KL_INDEX_VERSION,
+	    &d), KL_OK);
+	assert_int_equal(d.n, 2);
+	assert_int_equal(d.nwithdrawn, 2);
+	assert_memory_equal(d.withdrawn[0].b, ix_withdrawn[0].b, KL_ID_LEN);
+	assert_memory_equal(d.withdrawn[1].b, ix_withdrawn[1].b, KL_ID_LEN);
+	kl_index_clear(&d);
+	assert_null(d.withdrawn);
+	assert_int_equal(d.nwithdrawn, 0);
+}
+
+static void
+test_index_v1_has_no_withdrawals(void **state)
+{
+	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct buf *b = new_buf();
+
+	sample_index(&ix);
+	/* version 1 cannot say it */
+	assert_int_equal(kl_index_encode(&ix, KL_INDEX_VERSION_1, b),
+	    KL_E_INVAL);
+	assert_int_equal(buf_size(b), 0);
+	ix.nwithdrawn = 0;
+	assert_int_equal(kl_index_encode(&ix, KL_INDEX_VERSION_1, b), KL_OK);
+	assert_int_equal(kl_index_decode(buf_data(b), buf_size(b), 100,
+	    KL_INDEX_VERSION_1, &d), KL_OK);
+	assert_int_equal(d.n, 2);
+	assert_int_equal(d.nwithdrawn, 0);
+	kl_index_clear(&d);
+	/* a version-2 reader wants the withdrawal count: truncated */
+	assert_int_equal(kl_index_decode(buf_data(b), buf_size(b), 100,
+	    KL_INDEX_VERSION, &d), KL_E_CORRUPT);
+	assert_int_equal(kl_index_decode(buf_data(b), buf_size(b), 100, 3,
+	    &d), KL_E_UNSUPPORTED);
+	buf_free(b);
+}
+
+static void
+test_index_withdrawals_must_increase(void **state)
+{
+	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct buf *b = new_buf();
+	struct raw r;
+
+	sample_index(&ix);
+	ix_withdrawn[1] = ix_withdrawn[0];	/* a duplicate */
+	assert_int_equal(kl_index_encode(&ix, KL_INDEX_VERSION, b),
+	    KL_E_INVAL);
+	assert_int_equal(buf_size(b), 0);
+	/* the same bytes made by hand: the reader refuses them too */
+	sample_index(&ix);
+	enc_index(&ix, &r);
+	memcpy(r.d + r.len - KL_ID_LEN, ix_withdrawn[0].b, KL_ID_LEN);
+	assert_int_equal(kl_index_decode(r.d, r.len, 100, KL_INDEX_VERSION,
+	    &d), KL_E_CORRUPT);
 	buf_free(b);
 }
 
@@ -2061,14 +2135,14 @@ mut_trailer(const uint8_t *p, size_t len, void *arg)
 static int
 mut_index(const uint8_t *p, size_t len, void *arg)
 {
-	struct kl_index ix = { NULL, 0 };
+	struct kl_index ix = { NULL, 0, NULL, 0 };
 	struct buf *b;
 	int r;
 
-	if ((r = kl_index_decode(p, len, 1000, &ix)) != KL_OK)
+	if ((r = kl_index_decode(p, len, 1000, KL_INDEX_VERSION, &ix)) != KL_OK)
 		return r;
 	b = new_buf();
-	assert_int_equal(kl_index_encode(&ix, b), KL_OK);
+	assert_int_equal(kl_index_encode(&ix, KL_INDEX_VERSION, b), KL_OK);
 	mut_same(arg, b, p, len);
 	buf_free(b);
 	kl_index_clear(&ix);
@@ -2268,6 +2342,9 @@ main(void)
 		cmocka_unit_test(test_index_blob_count_zero_corrupt),
 		cmocka_unit_test(test_index_trailing_bytes_corrupt),
 		cmocka_unit_test(test_index_encode_empty_pack_inval),
+		cmocka_unit_test(test_index_v2_withdrawals_round_trip),
+		cmocka_unit_test(test_index_v1_has_no_withdrawals),
+		cmocka_unit_test(test_index_withdrawals_must_increase),
 		cmocka_unit_test(test_snapshot_round_trip),
 		cmocka_unit_test(
 		    test_snapshot_empty_optional_fields_round_trip),

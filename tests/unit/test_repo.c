@@ -114,6 +114,77 @@ store_some(struct kl_repo *r, const char *const *data, size_t n,
 	kl_session_free(s);
 }
 
+/* Gives r the persistent catalog f->dir/<name>: one client's cache. */
+static void
+cat_in(struct fx *f, struct kl_repo *r, const char *name)
+{
+	char dir[160];
+
+	snprintf(dir, sizeof(dir), "%s/%s", f->dir, name);
+	assert_int_equal(kl_repo_catalog_open(r, dir, NULL), KL_OK);
+}
+
+/* The best location of blob id (kl_repo_blob_locate). */
+static void
+best_loc(struct kl_repo *r, const struct kl_id *id, struct kl_blob_loc *l)
+{
+	struct kl_blob_loc *locs;
+	size_t n;
+
+	assert_int_equal(kl_repo_blob_locate(r, id, KL_OBJ_DATA, &locs, &n),
+	    KL_OK);
+	*l = locs[0];
+	free(locs);
+}
+
+/* How many locations the catalog holds for id (before any check). */
+static size_t
+cat_locs(struct kl_repo *r, const struct kl_id *id)
+{
+	size_t n = 0;
+	int rc;
+
+	rc = kl_cat_blob_get(kl_repo_catalog(r), id, NULL, &n);
+	assert_true(rc == KL_OK || rc == KL_E_NOTFOUND);
+	return n;
+}
+
+/* A backup-only key file for f's repository (opened with "bk"). */
+static void
+backup_key(struct fx *f, struct kl_repo *full, char *path, size_t cap)
+{
+	struct kl_kdf_params kdf;
+	struct kl_id kid;
+
+	assert_int_equal(kl_kdf_preset("interactive", &kdf), KL_OK);
+	snprintf(path, cap, "%s/backup.key", f->dir);
+	assert_int_equal(kl_repo_key_add(full, 1, "bk", 2, &kdf, "web01",
+	    path, &kid), KL_OK);
+}
+
+/* An index file with one entry: blob id at l, written with r's key. */
+static void
+index_claim(struct kl_repo *r, const struct kl_id *id,
+    const struct kl_blob_loc *l, struct kl_id *file)
+{
+	struct kl_blob_entry e;
+	struct kl_index_pack ip;
+	struct kl_index ix;
+
+	memset(&ix, 0, sizeof(ix));
+	e.type = l->type;
+	e.id = *id;
+	e.offset = l->offset;
+	e.stored_len = l->stored_len;
+	e.raw_len = l->raw_len;
+	ip.pack_id = l->pack;
+	ip.e = &e;
+	ip.n = 1;
+	ix.packs = &ip;
+	ix.n = 1;
+	assert_int_equal(kl_repo_index_write(r, &ix, file), KL_OK);
+}
+
 static void
 test_open_with_right_passphrase_works(void **state)
 {
@@ -407,7 +478,7 @@ test_pack_order_does_not_follow_insertion(void **state)
 	}
 	store_some(r, data, 64, ids, &snap);
 	for (i = 0; i < 64; i++) {
-		assert_int_equal(kl_repo_index_lookup(r, &ids[i], &l), KL_OK);
+		best_loc(r, &ids[i], &l);
 		inversions += l.offset < prev;
 		prev = l.offset;
 	}
@@ -439,7 +510,7 @@ test_tampered_pack_is_corrupt(void **state)
 	store_some(r, data, 1, ids, &snap);
 	kl_repo_backend(r)->ops->list(kl_repo_backend(r)->ctx, KL_FT_DATA,
 	    first_pack, name);
-	assert_int_equal(kl_repo_index_lookup(r, &ids[0], &l), KL_OK);
+	best_loc(r, &ids[0], &l);
 	snprintf(path, sizeof(path), "%s/data/%.2s/%s", f->repo, name, name);
 	assert_true((fd = open(path, O_RDWR)) >= 0);
 	assert_int_equal(pread(fd, &c, 1, l.offset + 30), 1);
@@ -465,6 +536,7 @@ test_interrupted_backup_packs_are_adopted(void **state)
 	uint64_t packs, bytes;
 	int i, added, sent = 0;
 
+	cat_in(f, r, "cache");
 	assert_int_equal(kl_repo_index_load(r), KL_OK);
 	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
 	for (i = 0; i < 20; i++) {	/* > 16 MiB: at least one full pack */
@@ -477,7 +549,18 @@ test_interrupted_backup_packs_are_adopted(void **state)
 	kl_session_free(s);	/* killed: no index file, no snapshot */
 	kl_repo_close(r);
 
+	/* another client never adopts them: they are not its own */
 	r = open_repo(f, NULL, PASS);
+	cat_in(f, r, "other-cache");
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+	assert_int_equal(kl_session_adopt_orphans(s, &packs, &bytes), KL_OK);
+	assert_int_equal(packs, 0);
+	kl_session_free(s);
+	kl_repo_close(r);
+
+	r = open_repo(f, NULL, PASS);
+	cat_in(f, r, "cache");
 	assert_int_equal(kl_repo_index_load(r), KL_OK);
 	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
 	assert_int_equal(kl_session_adopt_orphans(s, &packs, &bytes), KL_OK);
@@ -499,52 +582,297 @@ test_interrupted_backup_packs_are_adopted(void **state)
 /*
  * Two handles that loaded the (empty) index before either stored: both
  * upload the same blobs, into packs of their own - what two hosts backing
- * up the same new data at once leave.  kl_repo_blob_alternates finds, for
- * each blob, a copy outside the pack it is told to avoid.
+ * up the same new data at once leave.  A fresh catalog knows both copies,
+ * and a read whose first copy is gone takes the other.
  */
 static void
-test_blob_alternates_find_other_copies(void **state)
+test_every_copy_is_a_location_and_reads_fall_back(void **state)
 {
 	struct fx *f = *state;
 	static const char *const data[] = { "the same new file", "and another" };
 	struct kl_repo *r1 = make_repo(f), *r2 = open_repo(f, NULL, PASS), *r;
-	struct kl_blob_loc l1, l2, alt[5];
-	struct kl_id ids[2], snap, q[5], avoid[5];
-	uint8_t found[5];
+	struct kl_blob_loc *locs;
+	struct kl_id ids[2], snap;
+	struct buf *out = buf_new(1 << 20);
+	char hex[KL_ID_HEX_LEN + 1], path[256];
+	size_t n;
 
 	assert_int_equal(kl_repo_index_load(r1), KL_OK);
 	assert_int_equal(kl_repo_index_load(r2), KL_OK);
 	store_some(r1, data, 2, ids, &snap);
 	store_some(r2, data, 2, ids, &snap);
-	assert_int_equal(kl_repo_index_lookup(r1, &ids[0], &l1), KL_OK);
-	assert_int_equal(kl_repo_index_lookup(r2, &ids[0], &l2), KL_OK);
-	assert_false(kl_id_eq(&l1.pack, &l2.pack));	/* two copies */
 	kl_repo_close(r1);
 	kl_repo_close(r2);
 
 	r = open_repo(f, NULL, PASS);
-	q[0] = ids[0];
-	avoid[0] = l1.pack;		/* the copy in the other pack */
-	q[1] = ids[0];
-	avoid[1] = l2.pack;		/* the same blob, the other way */
-	q[2] = ids[1];
-	avoid[2] = l1.pack;
-	memset(&q[3], 0x5a, sizeof(q[3]));	/* in no index */
-	avoid[3] = l1.pack;
-	q[4] = ids[0];
-	memset(&avoid[4], 0, sizeof(avoid[4]));	/* any copy will do */
-	assert_int_equal(kl_repo_blob_alternates(r, q, avoid, 5, alt, found),
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_blob_locate(r, &ids[0], KL_OBJ_DATA, &locs,
+	    &n), KL_OK);
+	assert_int_equal(n, 2);
+	assert_false(kl_id_eq(&locs[0].pack, &locs[1].pack));
+	assert_int_equal(locs[1].raw_len, strlen(data[0]));
+	kl_id_hex(&locs[0].pack, hex);
+	snprintf(path, sizeof(path), "%s/data/%.2s/%s", f->repo, hex, hex);
+	assert_int_equal(unlink(path), 0);
+	free(locs);
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
 	    KL_OK);
-	assert_true(found[0] && found[1] && found[2] && found[4]);
-	assert_false(found[3]);
-	assert_true(kl_id_eq(&alt[0].pack, &l2.pack));
-	assert_true(kl_id_eq(&alt[1].pack, &l1.pack));
-	assert_true(kl_id_eq(&alt[2].pack, &l2.pack));
-	assert_int_equal(alt[0].type, KL_OBJ_DATA);
-	assert_int_equal(alt[0].raw_len, strlen(data[0]));
-	assert_int_equal(alt[0].stored_len, l2.stored_len);
-	assert_int_equal(alt[0].offset, l2.offset);
+	assert_memory_equal(buf_data(out), data[0], strlen(data[0]));
+	buf_free(out);
 	kl_repo_close(r);
+}
+
+/*
+ * Deduplication trusts only what this client wrote or a full key signed
+ * (issue #10 finding 1c): a backup-only host's index is a claim to every
+ * other client, however real its blobs are.
+ */
+static void
+test_only_own_and_attested_entries_deduplicate(void **state)
+{
+	struct fx *f = *state;
+	const char *data[] = { "alpha", "beta" }, *more[] = { "gamma" };
+	struct kl_repo *full = make_repo(f), *a, *b;
+	struct kl_session *s = NULL;
+	struct kl_id ids[2], gid[1], snap;
+	char key[160];
+	int added = 0;
+
+	backup_key(f, full, key, sizeof(key));
+	a = open_repo(f, key, "bk");
+	cat_in(f, a, "host-a");
+	store_some(a, data, 2, ids, &snap);
+	assert_int_equal(kl_repo_index_trusted(a, &ids[0]), 1);	/* own */
+	kl_repo_close(a);
+
+	b = open_repo(f, key, "bk");
+	cat_in(f, b, "host-b");
+	assert_int_equal(kl_repo_index_load(b), KL_OK);
+	assert_int_equal(cat_locs(b, &ids[0]), 1);
+	assert_int_equal(kl_repo_index_trusted(b, &ids[0]), 0);	/* claim */
+	assert_int_equal(kl_session_begin(b, 3, &s), KL_OK);
+	assert_int_equal(kl_session_blob_add(s, KL_OBJ_DATA, &ids[0],
+	    (const uint8_t *)"alpha", 5, &added, NULL), KL_OK);
+	assert_int_equal(added, 1);	/* uploaded again, not skipped */
+	kl_session_free(s);
+	kl_repo_close(b);
+
+	/* the same client after its blob index was rebuilt: still own */
+	a = open_repo(f, key, "bk");
+	cat_in(f, a, "host-a");
+	assert_int_equal(kl_cat_index_clear(kl_repo_catalog(a)), KL_OK);
+	assert_int_equal(kl_repo_index_load(a), KL_OK);
+	assert_int_equal(kl_repo_index_trusted(a, &ids[1]), 1);
+	kl_repo_close(a);
+
+	/* a full key's backup is signed: attested for every host */
+	store_some(full, more, 1, gid, &snap);
+	kl_repo_close(full);
+	b = open_repo(f, key, "bk");
+	cat_in(f, b, "host-c");
+	assert_int_equal(kl_repo_index_load(b), KL_OK);
+	assert_int_equal(kl_repo_index_trusted(b, &gid[0]), 1);
+	assert_int_equal(kl_repo_index_trusted(b, &ids[0]), 0);
+	kl_repo_close(b);
+}
+
+/* Entries naming a pack that is not in the repository are ignored, and
+ * said so (issue #10 finding 1b). */
+static void
+test_entries_of_missing_packs_are_ignored(void **state)
+{
+	struct fx *f = *state;
+	const char *data[] = { "alpha" };
+	struct kl_repo *full = make_repo(f), *a, *r;
+	struct kl_blob_loc l, ghost;
+	struct kl_id ids[1], snap, file;
+	struct buf *out = buf_new(1 << 20);
+	char key[160];
+
+	store_some(full, data, 1, ids, &snap);
+	best_loc(full, &ids[0], &l);
+	backup_key(f, full, key, sizeof(key));
+	kl_repo_close(full);
+	a = open_repo(f, key, "bk");
+	ghost = l;
+	memset(ghost.pack.b, 0x5a, KL_ID_LEN);
+	index_claim(a, &ids[0], &ghost, &file);
+	kl_repo_close(a);
+
+	r = open_repo(f, NULL, PASS);
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(cat_locs(r, &ids[0]), 1);
+	assert_int_equal(kl_repo_note_count(r), 1);
+	assert_non_null(strstr(kl_repo_note_msg(r, 0), "not in the "
+	    "repository"));
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
+	    KL_OK);
+	buf_free(out);
+	kl_repo_close(r);
+}
+
+/*
+ * A claim that points into somebody else's pack at a place the pack's
+ * own header does not list is dropped once the blob has several
+ * locations, so it costs one header read, not a failed blob read each
+ * time.
+ */
+static void
+test_claims_the_pack_header_denies_are_dropped(void **state)
+{
+	struct fx *f = *state;
+	const char *data[] = { "alpha", "a somewhat longer second blob" };
+	struct kl_repo *full = make_repo(f), *a, *r;
+	struct kl_blob_loc l, bogus, *locs;
+	struct kl_id ids[2], snap, file;
+	struct buf *out = buf_new(1 << 20);
+	char key[160];
+	size_t n;
+
+	store_some(full, data, 2, ids, &snap);
+	best_loc(full, &ids[0], &l);
+	best_loc(full, &ids[1], &bogus);	/* blob 1's place... */
+	backup_key(f, full, key, sizeof(key));
+	kl_repo_close(full);
+	a = open_repo(f, key, "bk");
+	bogus.raw_len = l.raw_len;		/* ...claimed for blob 0 */
+	index_claim(a, &ids[0], &bogus, &file);
+	kl_repo_close(a);
+
+	r = open_repo(f, NULL, PASS);
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(cat_locs(r, &ids[0]), 2);
+	assert_int_equal(kl_repo_blob_locate(r, &ids[0], KL_OBJ_DATA, &locs,
+	    &n), KL_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(locs[0].offset, l.offset);
+	free(locs);
+	assert_int_equal(cat_locs(r, &ids[0]), 1);
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
+	    KL_OK);
+	buf_free(out);
+	kl_repo_close(r);
+}
+
+/*
+ * Withdrawing an index file takes a full key (the signature); a catalog
+ * that loaded the withdrawn file reloads without it.
+ */
+static void
+test_signed_withdrawal_removes_an_index_file(void **state)
+{
+	struct fx *f = *state;
+	const char *data[] = { "alpha", "a somewhat longer second blob" };
+	struct kl_repo *full = make_repo(f), *a, *r;
+	struct kl_blob_loc l;
+	struct kl_index w;
+	struct kl_id ids[2], snap, bogus, wid;
+	char key[160];
+
+	store_some(full, data, 2, ids, &snap);
+	best_loc(full, &ids[1], &l);
+	l.raw_len = 5;
+	backup_key(f, full, key, sizeof(key));
+	a = open_repo(f, key, "bk");
+	index_claim(a, &ids[0], &l, &bogus);
+	memset(&w, 0, sizeof(w));
+	w.withdrawn = &bogus;
+	w.nwithdrawn = 1;
+	/* a backup-only key cannot withdraw anything */
+	assert_int_equal(kl_repo_index_write(a, &w, &wid), KL_E_PERM);
+	kl_repo_close(a);
+
+	r = open_repo(f, NULL, PASS);
+	cat_in(f, r, "cache");
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(cat_locs(r, &ids[0]), 2);
+	kl_repo_close(r);
+
+	/* the withdrawal sorts after the withdrawn file: a new catalog
+	 * loads the bogus one first and must take it back */
+	do
+		assert_int_equal(kl_repo_index_write(full, &w, &wid), KL_OK);
+	while (kl_id_cmp(&wid, &bogus) < 0);
+	kl_repo_close(full);
+	r = open_repo(f, NULL, PASS);
+	cat_in(f, r, "cache");
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(cat_locs(r, &ids[0]), 1);
+	assert_int_equal(kl_repo_index_trusted(r, &ids[1]), 1);
+	kl_repo_close(r);
+	/* a new catalog, whichever file it meets first: the same, and
+	 * nothing said of the withdrawn file */
+	r = open_repo(f, NULL, PASS);
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(cat_locs(r, &ids[0]), 1);
+	assert_int_equal(kl_repo_index_trusted(r, &ids[0]), 1);
+	assert_int_equal(kl_repo_index_trusted(r, &ids[1]), 1);
+	assert_int_equal(kl_repo_note_count(r), 0);
+	kl_repo_close(r);
+}
+
+/* A signature that does not verify makes the file damaged: skipped,
+ * reported, none of its entries used. */
+static void
+test_forged_signature_is_damage(void **state)
+{
+	struct fx *f = *state;
+	const char *data[] = { "alpha" };
+	struct kl_repo *full = make_repo(f), *r;
+	const struct kl_keys *k;
+	struct kl_blob_loc l;
+	struct kl_blob_entry e;
+	struct kl_index_pack ip;
+	struct kl_index ix;
+	struct kl_id ids[1], snap, file;
+	struct buf *pt = buf_new(4096), *fb = buf_new(8192);
+	uint8_t *ct, sig[KL_SIG_LEN];
+	char key[160];
+
+	store_some(full, data, 1, ids, &snap);
+	best_loc(full, &ids[0], &l);
+	backup_key(f, full, key, sizeof(key));
+	kl_repo_close(full);
+	r = open_repo(f, key, "bk");
+	k = kl_repo_keys(r);
+	memset(&ix, 0, sizeof(ix));
+	e.type = KL_BLOB_TYPE_DATA;
+	e.id = ids[0];
+	e.offset = l.offset + 1;
+	e.stored_len = l.stored_len;
+	e.raw_len = l.raw_len;
+	ip.pack_id = l.pack;
+	ip.e = &e;
+	ip.n = 1;
+	ix.packs = &ip;
+	ix.n = 1;
+	assert_int_equal(kl_index_encode(&ix, KL_INDEX_VERSION, pt), KL_OK);
+	assert_int_equal(kl_file_hdr_put_v(fb, KL_MAGIC_INDEX,
+	    KL_INDEX_VERSION, KL_INDEX_FLAG_SIGNED), KL_OK);
+	assert_int_equal(buf_reserve(fb, buf_size(pt) + KL_AEAD_OVERHEAD,
+	    &ct), KL_OK);
+	kl_aead_seal(k->index_key, &k->repo_id, KL_OBJ_INDEX, NULL,
+	    buf_data(pt), buf_size(pt), ct);
+	randombytes_buf(sig, sizeof(sig));
+	assert_int_equal(buf_put(fb, sig, sizeof(sig)), KL_OK);
+	kl_hash(buf_data(fb), buf_size(fb), &file);
+	{
+		char hex[KL_ID_HEX_LEN + 1];
+
+		kl_id_hex(&file, hex);
+		assert_int_equal(kl_repo_backend(r)->ops->put(
+		    kl_repo_backend(r)->ctx, KL_FT_INDEX, hex, buf_data(fb),
+		    buf_size(fb)), KL_OK);
+	}
+	kl_repo_close(r);
+
+	r = open_repo(f, NULL, PASS);
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_damage_count(r), 1);
+	assert_int_equal(cat_locs(r, &ids[0]), 1);
+	kl_repo_close(r);
+	buf_free(pt);
+	buf_free(fb);
 }
 
 /* Writes a one-entry tree named name through the session; returns its
@@ -649,7 +977,12 @@ main(void)
 		T(test_pack_order_does_not_follow_insertion),
 		T(test_tampered_pack_is_corrupt),
 		T(test_interrupted_backup_packs_are_adopted),
-		T(test_blob_alternates_find_other_copies),
+		T(test_every_copy_is_a_location_and_reads_fall_back),
+		T(test_only_own_and_attested_entries_deduplicate),
+		T(test_entries_of_missing_packs_are_ignored),
+		T(test_claims_the_pack_header_denies_are_dropped),
+		T(test_signed_withdrawal_removes_an_index_file),
+		T(test_forged_signature_is_damage),
 #undef T
 	};
 

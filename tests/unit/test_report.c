@@ -137,7 +137,7 @@ packs(struct fx *f, uint32_t n, int64_t t, int ok)
 		l.stored_len = 100;
 		l.raw_len = 60;
 		blob = mkid(5, f->seq);
-		assert_true(kl_cat_blob_put(f->c, &blob, &l) >= 0);
+		assert_true(kl_cat_blob_put(f->c, &blob, &l, KL_TRUST_OWN, 0) >= 0);
 		if (t != KL_CAT_TIME_NONE)
 			assert_int_equal(kl_cat_pack_checked(f->c, &l.pack, t,
 			    ok), KL_OK);

@@ -37,7 +37,7 @@ struct buf;
 struct kl_cat;
 
 /* Schema version this code writes; older ones are migrated step by step. */
-#define KL_CAT_SCHEMA 3
+#define KL_CAT_SCHEMA 4
 #define KL_CAT_BUSY_MS 60000
 /* "No time known" (a snapshot without a server receive time). */
 #define KL_CAT_TIME_NONE INT64_MIN
@@ -97,42 +97,140 @@ void kl_cat_abort(struct kl_cat *c);
 
 /* ---- blob index (FORMAT.md §8 entries) ---- */
 
+/*
+ * How far a location of a blob is trusted (docs/threat-model.md 4.2).
+ * Deduplication relies only on ATTESTED and OWN locations: whatever any
+ * other key holder wrote is a claim, used to find data for reads (which
+ * verify every blob) but never to skip an upload.
+ */
+enum kl_cat_trust {
+	KL_TRUST_ATTESTED = 0,	/* an index file signed by a full key */
+	KL_TRUST_OWN = 1,	/* an index file this client wrote */
+	KL_TRUST_CLAIMED = 2,	/* any other index file, or a pack header */
+};
+
 /* 1 if index file id was recorded as loaded, 0 if not. */
 int kl_cat_index_has(struct kl_cat *c, const struct kl_id *file);
-/* Records index file id as loaded (its entries were put). */
-int kl_cat_index_add(struct kl_cat *c, const struct kl_id *file);
+/* Records index file id as loaded (its entries were put), with the trust
+ * of its entries and its receive time. */
+int kl_cat_index_add(struct kl_cat *c, const struct kl_id *file, int trust,
+    int64_t recv_s);
 /* The recorded index files; *ids malloc'd (NULL when *n is 0). */
 int kl_cat_index_list(struct kl_cat *c, struct kl_id **ids, size_t *n);
-/* Forgets every index file, blob and pack (before a full reload). */
+/* Forgets every index file, location and pack (before a full reload).
+ * Withdrawals, own index files and own packs are kept. */
 int kl_cat_index_clear(struct kl_cat *c);
-/* Adds a blob's location unless the id is present (the first location
- * wins).  Returns 1 if added, 0 if present. */
+/*
+ * Adds location loc of blob id, named by a source of the given trust
+ * (enum kl_cat_trust) received at recv_s.  A location is the whole entry
+ * (pack, offset, lengths, type): entries that differ in any field are
+ * different locations, so no claim can hide another.  A known location
+ * keeps the best trust and the earliest time.  Returns 1 if the location
+ * is new, 0 if known.
+ */
 int kl_cat_blob_put(struct kl_cat *c, const struct kl_id *id,
-    const struct kl_blob_loc *loc);
-/* Looks a blob up: KL_OK and *loc (loc may be NULL), or KL_E_NOTFOUND. */
+    const struct kl_blob_loc *loc, int trust, int64_t recv_s);
+/*
+ * Like kl_cat_blob_put (no time: after everything an index file names)
+ * for a blob known only from its pack's own header (a pack no index file
+ * names: an interrupted backup's, or one whose index file is damaged or
+ * gone); trust is CLAIMED, or OWN for a pack this client wrote.  The pack
+ * is marked orphan until an index file names it.
+ */
+int kl_cat_orphan_put(struct kl_cat *c, const struct kl_id *id,
+    const struct kl_blob_loc *loc, int trust);
+/* 1 if blob id has a location of trust ATTESTED or OWN - one that a backup
+ * may deduplicate against - 0 if not. */
+int kl_cat_blob_trusted(struct kl_cat *c, const struct kl_id *id);
+
+/* A location with what the catalog knows of it and its pack. */
+struct kl_cat_loc {
+	struct kl_blob_loc loc;
+	int trust;		/* enum kl_cat_trust */
+	int hdr;		/* enum kl_cat_hdr of its pack */
+	uint64_t pack_size;	/* 0: unknown */
+};
+/* What the pack's own header said of the locations naming it. */
+enum kl_cat_hdr {
+	KL_CAT_HDR_UNREAD = 0,
+	KL_CAT_HDR_CONFIRMED = 1,	/* locations it does not list removed */
+	KL_CAT_HDR_BAD = 2,		/* the header could not be read */
+};
+/*
+ * Every location of blob id, best first: by trust, packs with an
+ * unreadable header last, then the earliest receive time (never a file
+ * name).  *locs malloc'd; KL_E_NOTFOUND (and *n 0) if there is none.
+ */
+int kl_cat_blob_locs(struct kl_cat *c, const struct kl_id *id,
+    struct kl_cat_loc **locs, size_t *n);
+/* The best location of blob id (loc may be NULL) and, in *nlocs (may be
+ * NULL), how many it has: KL_OK, or KL_E_NOTFOUND. */
 int kl_cat_blob_get(struct kl_cat *c, const struct kl_id *id,
-    struct kl_blob_loc *loc);
+    struct kl_blob_loc *loc, size_t *nlocs);
 /* The byte range [*lo, *hi) of pack covering all its tree blobs;
  * KL_E_NOTFOUND if the catalog knows no tree blob in that pack. */
 int kl_cat_pack_tree_range(struct kl_cat *c, const struct kl_id *pack,
     uint32_t *lo, uint32_t *hi);
-/*
- * Like kl_cat_blob_put for a blob known only from its pack's own header
- * (a pack no index file names: an interrupted backup's, or one whose index
- * file is damaged or gone).  The pack is marked orphan until an index file
- * names it (a later kl_cat_blob_put of one of its blobs clears the mark).
- */
-int kl_cat_orphan_put(struct kl_cat *c, const struct kl_id *id,
-    const struct kl_blob_loc *loc);
 /* Every pack an index file names (not orphans), each once, sorted;
  * *ids malloc'd. */
 int kl_cat_pack_ids(struct kl_cat *c, struct kl_id **ids, size_t *n);
-/* Calls cb for every blob (in id order); a non-zero return stops the
- * walk and is returned. */
+/* Records that pack is in the repository with size bytes (a listing or a
+ * stat said so). */
+int kl_cat_pack_size_set(struct kl_cat *c, const struct kl_id *pack,
+    uint64_t size);
+/* 1 if the blob index names pack (an index file or its header), 0 if
+ * not. */
+int kl_cat_pack_known(struct kl_cat *c, const struct kl_id *pack);
+/* The size recorded for pack: KL_OK, or KL_E_NOTFOUND if none is. */
+int kl_cat_pack_size(struct kl_cat *c, const struct kl_id *pack,
+    uint64_t *size);
+/*
+ * What pack's own header (FORMAT.md §8) lists, e[0, n): the CLAIMED
+ * locations in that pack that it does not list are removed (the header
+ * is the pack writer's, bound to the pack's content by its name), and the
+ * pack is marked KL_CAT_HDR_CONFIRMED.  e NULL: the header could not be
+ * read; the pack is marked KL_CAT_HDR_BAD.  *removed (may be NULL) counts
+ * the locations removed.
+ */
+int kl_cat_pack_confirm(struct kl_cat *c, const struct kl_id *pack,
+    const struct kl_blob_entry *e, size_t n, uint64_t *removed);
+/* The least trusted (highest enum kl_cat_trust) of the locations in pack:
+ * KL_TRUST_ATTESTED when a full key vouched for all of them;
+ * KL_TRUST_CLAIMED if the catalog knows none; <0 on errors. */
+int kl_cat_pack_trust(struct kl_cat *c, const struct kl_id *pack);
+/* Calls cb for every blob once, with its best location (in id order); a
+ * non-zero return stops the walk and is returned. */
 int kl_cat_blob_foreach(struct kl_cat *c,
     int (*cb)(void *arg, const struct kl_id *id, const struct kl_blob_loc *l),
     void *arg);
+/* Distinct blobs. */
 int kl_cat_blob_count(struct kl_cat *c, uint64_t *n);
+
+/* Index files and packs withdrawn by a signed index file (FORMAT.md §9):
+ * recorded, and asked for before an index file is loaded or a pack
+ * used. */
+int kl_cat_withdrawn_add(struct kl_cat *c, const struct kl_id *file);
+int kl_cat_withdrawn_has(struct kl_cat *c, const struct kl_id *file);
+
+/* Index files this client wrote: their entries are OWN whenever the blob
+ * index is (re)loaded.  Kept by kl_cat_index_clear and kl_cat_reset. */
+int kl_cat_own_index_add(struct kl_cat *c, const struct kl_id *file);
+int kl_cat_own_index_has(struct kl_cat *c, const struct kl_id *file);
+
+/*
+ * Packs this client uploaded, recorded as each is written (and removed
+ * only when one turns out gone): their headers are this client's own, so
+ * when no index file names them - an interrupted backup, an index file
+ * damaged or gone - their blobs are OWN, and a backup adopts them; no
+ * other pack is ever adopted.  kl_cat_own_pack_list: *ids and *sizes
+ * malloc'd (NULL when *n is 0).
+ */
+int kl_cat_own_pack_add(struct kl_cat *c, const struct kl_id *pack,
+    uint64_t size);
+int kl_cat_own_pack_has(struct kl_cat *c, const struct kl_id *pack);
+int kl_cat_own_pack_del(struct kl_cat *c, const struct kl_id *pack);
+int kl_cat_own_pack_list(struct kl_cat *c, struct kl_id **ids,
+    uint64_t **sizes, size_t *n);
 
 /* ---- snapshots ---- */
 

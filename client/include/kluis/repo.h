@@ -104,15 +104,34 @@ void kl_repo_set_progress(struct kl_repo *r,
 /*
  * Brings the catalog's blob index up to date with the repository's index
  * files (once per r): new files are loaded, and if a file the catalog
- * loaded earlier has gone, the index is rebuilt.  A damaged or vanished
- * index file is skipped and recorded (kl_repo_damage): a backup then
- * stores that data again, a restore fails only for files that need it.
+ * loaded earlier has gone, the index is rebuilt.  Entries whose pack is
+ * not in the repository are ignored (and noted: kl_repo_note_msg).  Each
+ * location keeps the trust of its source (catalog.h enum kl_cat_trust):
+ * ATTESTED for index files signed by a full key (FORMAT.md §16), OWN for
+ * those this client wrote, CLAIMED for the rest and for packs known only
+ * from their own headers.  Files withdrawn by a signed index file are
+ * skipped.  A damaged or vanished index file is skipped and recorded
+ * (kl_repo_damage): a backup then stores that data again, a restore fails
+ * only for files that need it.
  */
 int kl_repo_index_load(struct kl_repo *r);
-/* Looks a blob up: KL_OK and *loc, or KL_E_NOTFOUND. */
-int kl_repo_index_lookup(struct kl_repo *r, const struct kl_id *id,
-    struct kl_blob_loc *loc);
-/* Calls cb for every index entry. */
+/*
+ * 1 if a backup may skip uploading blob id: a location of trust ATTESTED
+ * or OWN exists (never on another host's word alone); 0 if not; <0 on a
+ * catalog error.
+ */
+int kl_repo_index_trusted(struct kl_repo *r, const struct kl_id *id);
+/*
+ * Every location of blob id of the given type that is worth reading, best
+ * first (*locs malloc'd, *n >= 1).  With several locations, the CLAIMED
+ * ones are first checked against their pack's own header (once per pack,
+ * kl_cat_pack_confirm), and if the rest disagree on the blob's raw length
+ * the first that decrypts and verifies decides it (others are dropped).
+ * KL_E_NOTFOUND if the index has none; catalog or transport errors.
+ */
+int kl_repo_blob_locate(struct kl_repo *r, const struct kl_id *id,
+    uint8_t type, struct kl_blob_loc **locs, size_t *n);
+/* Calls cb for every blob once, with its best location. */
 int kl_repo_index_foreach(struct kl_repo *r,
     int (*cb)(void *arg, const struct kl_id *id, const struct kl_blob_loc *l),
     void *arg);
@@ -121,23 +140,21 @@ int kl_repo_index_foreach(struct kl_repo *r,
  * Reads one index file from the repository and decodes it into *out (free
  * with kl_index_clear), without touching the catalog: for `kluis check`,
  * which verifies every index file rather than trusting what the catalog
- * loaded earlier.  KL_E_NOTFOUND: gone; KL_E_CORRUPT: its content does not
- * match its name, or it does not decrypt or decode; KL_E_UNSUPPORTED,
+ * loaded earlier.  *attested (may be NULL) is 1 if the file is signed by a
+ * full key and this key could verify it (FORMAT.md §16).  KL_E_NOTFOUND:
+ * gone; KL_E_CORRUPT: its content does not match its name, its signature
+ * does not verify, or it does not decrypt or decode; KL_E_UNSUPPORTED,
  * KL_E_LIMIT; kl_repo_errmsg names the file.  Works with any key.
  */
 int kl_repo_index_file_read(struct kl_repo *r, const struct kl_id *id,
-    struct kl_index *out);
+    struct kl_index *out, int *attested);
 /*
- * Other copies of blobs ids[0, n): for each, the first entry of any index
- * file in the repository whose pack is not avoid[i] goes to alt[i], and
- * found[i] says whether there was one.  Reads and decrypts every index
- * file (damaged ones are skipped): for a restore whose pack turned out
- * missing or damaged, not for the common path.  KL_E_NOMEM or the
- * listing's error.
+ * Writes ix as a version-2 index file (FORMAT.md §9), signed when r's key
+ * is a full key; *id gets its name.  Withdrawals (ix->withdrawn) need a
+ * full key (KL_E_PERM otherwise).  Does not touch the catalog.
  */
-int kl_repo_blob_alternates(struct kl_repo *r, const struct kl_id *ids,
-    const struct kl_id *avoid, size_t n, struct kl_blob_loc *alt,
-    uint8_t *found);
+int kl_repo_index_write(struct kl_repo *r, const struct kl_index *ix,
+    struct kl_id *id);
 /*
  * Reads and decrypts the header of pack id (size bytes long, from a
  * listing) with the index key: its blob entries in file order, *e
@@ -182,6 +199,10 @@ int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
 size_t kl_repo_damage_count(const struct kl_repo *r);
 /* Records the file named by the last error as damaged and skipped. */
 void kl_repo_damage_add(struct kl_repo *r);
+/* Warnings about what was worked around (suspicious index entries that
+ * were ignored, ...): how many, and each (at most 64 kept). */
+size_t kl_repo_note_count(const struct kl_repo *r);
+const char *kl_repo_note_msg(const struct kl_repo *r, size_t i);
 /* Clears / sets the last error's detail (for layers above repo*.c). */
 void kl_repo_clear_err(struct kl_repo *r);
 void kl_repo_seterr(struct kl_repo *r, const char *fmt, ...)
@@ -252,11 +273,14 @@ int kl_session_blob_add(struct kl_session *s, uint8_t type,
     const struct kl_id *id, const uint8_t *raw, size_t raw_len, int *added,
     uint64_t *stored);
 /*
- * Finds packs that no index file names (an interrupted backup wrote them
- * after its last index file), reads their headers with the index key, and
- * adds their blobs to the index and to this session, whose index file will
- * name them: a complete pack is never uploaded twice.  Damaged or foreign
- * packs are left alone.  Call before any blob is added.
+ * Adopts the packs this client uploaded that no index file names (an
+ * interrupted backup wrote them after its last index file, or their index
+ * file is damaged or gone; the catalog recorded each pack as it was
+ * written): reads their headers and adds their blobs to this session,
+ * whose index file will name them - a complete pack is never uploaded
+ * twice.  Packs of other writers are never adopted (their headers are
+ * claims, issue #10); at most 4096 packs a run.  Call after
+ * kl_repo_index_load and before any blob is added.
  */
 int kl_session_adopt_orphans(struct kl_session *s, uint64_t *packs,
     uint64_t *bytes);

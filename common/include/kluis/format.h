@@ -67,6 +67,16 @@ int kl_file_hdr_put(struct buf *b, const char *magic);
  * or fewer than 16 bytes, KL_E_UNSUPPORTED for another version or non-zero
  * flags. */
 int kl_file_hdr_get(struct buf *b, const char *magic);
+/* Appends magic, version and flags (file types with versions of their
+ * own, §9). */
+int kl_file_hdr_put_v(struct buf *b, const char *magic, uint32_t version,
+    uint32_t flags);
+/* Consumes the 16-byte header of a file type whose readers know versions
+ * 1..vmax and the flag bits in flags_known: *version and *flags get them.
+ * KL_E_CORRUPT for another magic or fewer than 16 bytes, KL_E_UNSUPPORTED
+ * for another version or an unknown flag. */
+int kl_file_hdr_get_v(struct buf *b, const char *magic, uint32_t vmax,
+    uint32_t flags_known, uint32_t *version, uint32_t *flags);
 
 /* §6 */
 struct kl_config {
@@ -113,7 +123,17 @@ int kl_pack_trailer_decode(const uint8_t *p, size_t len, uint64_t pack_len,
     uint64_t *hdr_off, uint32_t *hdr_len);
 void kl_pack_trailer_encode(uint32_t hdr_len, uint8_t out[12]);
 
-/* §9 index plaintext: a list of packs each with its entries. */
+/*
+ * §9 index files: version 1 (packs only) and 2 (packs, then the index
+ * files this one withdraws; flag bit 0: signed, §16).
+ */
+#define KL_INDEX_VERSION_1 1
+#define KL_INDEX_VERSION 2
+#define KL_INDEX_FLAG_SIGNED 1u
+#define KL_INDEX_WITHDRAWN_MAX 65536
+
+/* §9 index plaintext: a list of packs each with its entries, and (version
+ * 2) the ids of index files it withdraws, strictly increasing. */
 struct kl_index_pack {
 	struct kl_id pack_id;
 	struct kl_blob_entry *e;
@@ -122,14 +142,22 @@ struct kl_index_pack {
 struct kl_index {
 	struct kl_index_pack *packs;
 	size_t n;
+	struct kl_id *withdrawn;
+	size_t nwithdrawn;
 };
-int kl_index_encode(const struct kl_index *ix, struct buf *out);
+/* Encodes the plaintext of the given version (KL_E_INVAL: another
+ * version, or withdrawals in version 1, or withdrawals not strictly
+ * increasing; KL_E_LIMIT over KL_INDEX_WITHDRAWN_MAX). */
+int kl_index_encode(const struct kl_index *ix, uint32_t version,
+    struct buf *out);
 /* Allocates *out; free with kl_index_clear. At most max_entries entries in
  * total (KL_E_LIMIT).  A pack count of 0 is valid; each pack holds
  * 1..65536 entries under the §8 per-entry rules (contiguity within a pack
- * is not required here).  kl_index_clear is NULL-safe and zeroes ix. */
+ * is not required here).  Version 2: 0..65536 withdrawn ids, strictly
+ * increasing (KL_E_CORRUPT otherwise).  kl_index_clear is NULL-safe and
+ * zeroes ix. */
 int kl_index_decode(const uint8_t *p, size_t len, size_t max_entries,
-    struct kl_index *out);
+    uint32_t version, struct kl_index *out);
 void kl_index_clear(struct kl_index *ix);
 
 /* A blob's location, from the index (one §8 entry with its pack). */

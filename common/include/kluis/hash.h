@@ -28,6 +28,16 @@ void kl_hash_update(struct kl_hash_state *st, const uint8_t *p, size_t len);
 void kl_hash_final(struct kl_hash_state *st, struct kl_id *out);
 
 /* Writes 64 lowercase hex digits and a NUL into out[65]. */
+/*
+ * A 64-bit hash of p[0, len) keyed with a random key drawn once per
+ * process (SipHash-2-4, libsodium crypto_shorthash): the slot function of
+ * every hash table fed from repository or server content.  Such content is
+ * chosen by whoever wrote it, and a fixed slot function (the first bytes
+ * of an id, say) lets that writer make every key collide (issue #10
+ * finding 5: quadratic backups).  Thread-safe.
+ */
+uint64_t kl_hash_slot(const void *p, size_t len);
+
 void kl_id_hex(const struct kl_id *id, char out[KL_ID_HEX_LEN + 1]);
 /* Parses exactly 64 lowercase hex digits (NUL-terminated); KL_E_INVAL else. */
 int kl_id_parse(const char *s, struct kl_id *out);

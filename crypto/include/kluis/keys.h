@@ -21,6 +21,8 @@ struct buf;
 #define KL_ENVELOPE_LEN (KL_SEALED_LEN + 32)	/* + keyed-hash auth tag */
 #define KL_KEYFILE_MAX 4096
 #define KL_KEY_LABEL_MAX 255
+#define KL_SIG_LEN 64		/* Ed25519 signature (FORMAT.md §16) */
+#define KL_SIGN_SK_LEN 64	/* libsodium's Ed25519 secret key */
 
 enum kl_key_kind {
 	KL_KEY_FULL = 1,	/* can do everything */
@@ -50,6 +52,10 @@ struct kl_keys {
 	uint8_t auth_key[KL_KEY_LEN];	/* authenticates session envelopes */
 	uint8_t box_pk[KL_KEY_LEN];	/* X25519 public: sessions seal to it */
 	uint8_t box_sk[KL_KEY_LEN];	/* X25519 secret: zero in BACKUP keys */
+	uint8_t has_sign;		/* sign_pk known (FORMAT.md §3.1) */
+	uint8_t sign_pk[KL_KEY_LEN];	/* Ed25519 public: verifies §16 */
+	uint8_t sign_sk[KL_SIGN_SK_LEN]; /* Ed25519 secret: FULL keys only,
+					 * derived from box_sk */
 };
 
 /*
@@ -64,6 +70,23 @@ int kl_crypto_init(void);
 int kl_keys_new(struct kl_keys **out);
 /* Wipes and frees.  NULL-safe. */
 void kl_keys_free(struct kl_keys *k);
+/*
+ * Derives the signing key pair of a FULL key set from its box_sk
+ * (FORMAT.md §3.1) into sign_pk/sign_sk and sets has_sign.  KL_E_PERM for
+ * a BACKUP key, KL_E_CRYPTO if libsodium fails.
+ */
+int kl_keys_sign_derive(struct kl_keys *k);
+/*
+ * Signatures of repository files (FORMAT.md §16): Ed25519ph over the
+ * context string, the repository id and p[0, len).  kl_sig_create needs a
+ * FULL key (KL_E_PERM otherwise).  kl_sig_verify: KL_OK if sig is valid
+ * under k->sign_pk, KL_E_CORRUPT if not, KL_E_PERM if k has no sign_pk (a
+ * backup-only key file of version 1 cannot verify anything).
+ */
+int kl_sig_create(const struct kl_keys *k, const uint8_t *p, size_t len,
+    uint8_t sig[KL_SIG_LEN]);
+int kl_sig_verify(const struct kl_keys *k, const uint8_t *p, size_t len,
+    const uint8_t sig[KL_SIG_LEN]);
 /* Generates a fresh FULL key set for a new repository. */
 int kl_keys_generate(const struct kl_id *repo_id,
     const struct kl_id *config_hash, struct kl_keys **out);

@@ -81,9 +81,11 @@ enum kl_check_kind {
 	KL_CHECK_CORRUPT,	/* an object is there but does not verify */
 	KL_CHECK_VANISHED,	/* a snapshot the catalog knew is gone */
 	KL_CHECK_ROLLBACK,	/* the repository went back in time */
+	KL_CHECK_BOGUS,		/* an index file names locations that do not
+				 * hold what it says (issue #10) */
 };
 
-/* "missing", "corrupt", "vanished", "rollback". */
+/* "missing", "corrupt", "vanished", "rollback", "bogus". */
 const char *kl_check_kind_name(enum kl_check_kind k);
 
 struct kl_check_finding {
@@ -132,6 +134,13 @@ struct kl_check_report {
 	uint64_t orphan_packs;	/* packs no index file names and no snapshot
 				 * needs (information, not findings) */
 	uint64_t packs_selected, packs_read, bytes_read;
+	uint64_t quarantined;	/* index files and packs withdrawn by a full
+				 * key's signed index file (left out,
+				 * information) */
+	uint64_t attested_packs;	/* packs whose data this run verified
+				 * and vouched for in a signed index file */
+	int attest_refused;	/* the storage refused that index file (a
+				 * read-only role): nothing was vouched for */
 	double duration_s;
 };
 
@@ -141,7 +150,14 @@ struct kl_check_report {
  * Before anything else it compares the repository with what the catalog
  * knew (index files, snapshots); then it brings the catalog up to date,
  * so that the next check can compare with this one.  Each pack whose data
- * was read is recorded in the catalog (kl_cat_pack_checked).
+ * was read is recorded in the catalog (kl_cat_pack_checked).  Index
+ * entries that do not hold what they say - naming packs that are not in
+ * the repository, places their pack's own header does not list, or (with
+ * data read) a pack none of whose blobs verify - are a "bogus" finding on
+ * the index file, never damage of the pack they point into.  The packs
+ * whose data was read and found sound are vouched for in an index file
+ * signed with the full key (FORMAT.md §9, §16), so that every host may
+ * deduplicate against them (out->attested_packs).
  * Findings are results, not errors: KL_OK with out->nf > 0.  Errors stop
  * the check: KL_E_PERM (a backup-only key), KL_E_NOMEM, and the storage's
  * or the catalog's errors (KL_E_IO, KL_E_CONN, ...), with
