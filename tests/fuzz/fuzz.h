@@ -34,6 +34,12 @@
 /* fuzz_pack_header input: u64le header offset H, then the header. */
 #define FUZZ_PACK_HDR_OFF_LEN 8
 
+/* fuzz_serve input: one mode byte, then the client's byte stream.  Role =
+ * (mode & ROLE_MASK) % 3 (enum kl_store_role); NO_REPO: the repository
+ * does not exist (so CREATE can make it). */
+#define FUZZ_SERVE_ROLE_MASK 0x03
+#define FUZZ_SERVE_NO_REPO 0x04
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* libsodium must be initialised before the crypto and chunker code runs;
