@@ -6,7 +6,7 @@
  * is decided in exactly one place, role_rules[] below: an operation that
  * has no row for a (type, role) pair simply does not exist for that role.
  * One rule looks at content as well: the append-only role may create only
- * shared locks (lock_refusal).
+ * shared locks (lock_head_refusal, put_lock_size).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -609,7 +609,7 @@ kl_store_sweep_tmp(struct kl_store *s, int64_t min_age_s,
 struct kl_store_put {
 	struct kl_store *s;
 	int fd;
-	int lock_rule;			/* lock_refusal applies */
+	int lock_rule;			/* the lock rule applies */
 	uint64_t size, got;
 	struct kl_id want;
 	struct kl_hash_state hs;
