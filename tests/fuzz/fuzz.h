@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -54,6 +55,16 @@ fuzz_init(void)
 	if (sodium_init() < 0)
 		abort();
 	done = 1;
+}
+
+/* Where targets that work on files make their sandbox: tmpfs when there
+ * is one (the code under test fsyncs), else $TMPDIR or /tmp. */
+static inline const char *
+fuzz_scratch_base(void)
+{
+	if (access("/dev/shm", W_OK) == 0)
+		return "/dev/shm";
+	return getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
 }
 
 /* A check failed: crash so that libFuzzer and the replay report it. */

@@ -41,8 +41,7 @@ sandbox_remove(void)
 static void
 sandbox_init(void)
 {
-	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" :
-	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+	const char *base = fuzz_scratch_base();
 
 	snprintf(dir, sizeof(dir), "%s/kluis-fuzz-audit.XXXXXX", base);
 	fuzz_require(mkdtemp(dir) != NULL);

@@ -81,8 +81,7 @@ repo_create(void)
 static void
 sandbox_init(void)
 {
-	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" :
-	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+	const char *base = fuzz_scratch_base();
 	char p[PATH_MAX];
 	FILE *f;
 
