@@ -239,8 +239,9 @@ cli_close(const struct cli *c, struct kl_repo *r)
 
 	if (r == NULL)
 		return 0;
-	for (i = 0; i < kl_repo_note_count(r); i++)
-		cli_warn(c, "%s", kl_repo_note_msg(r, i));
+	n = kl_repo_notice_count(r);
+	for (i = 0; i < n; i++)
+		cli_warn(c, "%s", kl_repo_notice_msg(r, i));
 	n = kl_repo_damage_count(r);
 	for (i = 0; i < n; i++)
 		cli_warn(c, "skipped a damaged repository file: %s",

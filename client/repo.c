@@ -50,8 +50,8 @@ kl_repo_close(struct kl_repo *r)
 		kl_session_key_free(r->pk[i].key);
 	for (i = 0; i < r->ndamage; i++)
 		free(r->damage[i]);
-	for (i = 0; i < r->nnotes; i++)
-		free(r->notes[i]);
+	for (i = 0; i < r->nnotice; i++)
+		free(r->notice[i]);
 	for (i = 0; i < KL_TREE_CACHE; i++)
 		buf_free(r->tr[i].b);
 	kl_cat_close(r->cat);
@@ -150,7 +150,7 @@ repo_damage_note(struct kl_repo *r)
 }
 
 void
-repo_note(struct kl_repo *r, const char *fmt, ...)
+repo_notice(struct kl_repo *r, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -159,31 +159,31 @@ repo_note(struct kl_repo *r, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&r->mu);
-	if (r->nnotes < KL_REPO_NOTES_MAX &&
-	    (r->notes[r->nnotes] = strdup(msg)) != NULL)
-		r->nnotes++;
+	if (r->nnotice < KL_REPO_NOTICE_MAX &&
+	    (r->notice[r->nnotice] = strdup(msg)) != NULL)
+		r->nnotice++;
 	pthread_mutex_unlock(&r->mu);
 }
 
 void
-repo_notes_trim(struct kl_repo *r, size_t n)
+repo_notices_trim(struct kl_repo *r, size_t n)
 {
 	pthread_mutex_lock(&r->mu);
-	while (r->nnotes > n)
-		free(r->notes[--r->nnotes]);
+	while (r->nnotice > n)
+		free(r->notice[--r->nnotice]);
 	pthread_mutex_unlock(&r->mu);
 }
 
 size_t
-kl_repo_note_count(const struct kl_repo *r)
+kl_repo_notice_count(const struct kl_repo *r)
 {
-	return r->nnotes;
+	return r->nnotice;
 }
 
 const char *
-kl_repo_note_msg(const struct kl_repo *r, size_t i)
+kl_repo_notice_msg(const struct kl_repo *r, size_t i)
 {
-	return i < r->nnotes ? r->notes[i] : "";
+	return i < r->nnotice ? r->notice[i] : "";
 }
 
 size_t
@@ -279,32 +279,42 @@ repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
 }
 
 int
+repo_seal_append(struct kl_repo *r, struct buf *f, const uint8_t *key,
+    uint8_t type, const struct buf *pt)
+{
+	uint8_t *ct;
+	int rc;
+
+	if ((rc = buf_reserve(f, buf_size(pt) + KL_AEAD_OVERHEAD, &ct)) !=
+	    KL_OK)
+		return rc;
+	kl_aead_seal(key, &r->keys->repo_id, type, NULL, buf_data(pt),
+	    buf_size(pt), ct);
+	return KL_OK;
+}
+
+int
 repo_sealed_put(struct kl_repo *r, enum kl_ftype t, const char *magic,
     const uint8_t *env, const uint8_t *key, uint8_t type,
     const struct buf *pt, struct kl_id *id)
 {
 	size_t len = KL_PACK_PREAMBLE_LEN + buf_size(pt) + KL_AEAD_OVERHEAD;
 	struct buf *f;
-	uint8_t *ct;
 	int rc;
 
 	if ((f = buf_new(len)) == NULL)
 		return KL_E_NOMEM;
 	if ((rc = kl_file_hdr_put(f, magic)) == KL_OK && env != NULL)
 		rc = buf_put(f, env, KL_ENVELOPE_LEN);
-	if (rc == KL_OK && (rc = buf_reserve(f, buf_size(pt) +
-	    KL_AEAD_OVERHEAD, &ct)) == KL_OK) {
-		kl_aead_seal(key, &r->keys->repo_id, type, NULL, buf_data(pt),
-		    buf_size(pt), ct);
+	if (rc == KL_OK &&
+	    (rc = repo_seal_append(r, f, key, type, pt)) == KL_OK)
 		rc = repo_file_put(r, t, f, id);
-	}
 	buf_free(f);
 	return rc;
 }
 
-/* Decrypts the rest of f (after header and envelope) into a new *pt. */
-static int
-sealed_open(struct kl_repo *r, struct buf *f, const uint8_t *key,
+int
+repo_sealed_open(struct kl_repo *r, struct buf *f, const uint8_t *key,
     uint8_t type, struct buf **pt)
 {
 	size_t ct_len = buf_avail(f);
@@ -353,7 +363,7 @@ repo_sealed_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
 	} else
 		rc = kl_file_hdr_get(f, magic);
 	if (rc == KL_OK)
-		rc = sealed_open(r, f, key, type, pt);
+		rc = repo_sealed_open(r, f, key, type, pt);
 out:
 	kl_session_key_free(skey);
 	buf_free(f);

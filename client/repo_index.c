@@ -493,7 +493,7 @@ absent_note(struct kl_repo *r, const struct kl_id *file,
 	if (packs == 0)
 		return;
 	repo_fname(KL_FT_INDEX, file, name);
-	repo_note(r, "%s names %zu pack%s that %s not in the repository (or "
+	repo_notice(r, "%s names %zu pack%s that %s not in the repository (or "
 	    "withdrawn); its %zu entr%s there %s ignored (kluis check tells "
 	    "whether it is bogus)", name, packs, packs == 1 ? "" : "s",
 	    packs == 1 ? "is" : "are", entries, entries == 1 ? "y" : "ies",
@@ -781,12 +781,12 @@ kl_repo_index_load(struct kl_repo *r)
 	    (!present && (rc = kl_cat_index_clear(c)) != KL_OK))
 		goto out;
 	scan = scan || !present;
-	notes = r->nnotes;
+	notes = r->nnotice;
 	rc = index_pass(r, c, &pr, &l, &scan, &reload);
 	/* the withdrawals are kept: the second pass skips those files, and
 	 * what the first said of them is forgotten */
 	if (rc == KL_OK && reload && (rc = kl_cat_index_clear(c)) == KL_OK) {
-		repo_notes_trim(r, notes);
+		repo_notices_trim(r, notes);
 		scan = 1;
 		rc = index_pass(r, c, &pr, &l, &scan, &reload);
 	}

@@ -19,7 +19,7 @@ struct kl_pack_key {
 
 #define KL_PACK_KEY_CACHE 64
 #define KL_REPO_DAMAGE_MAX 64
-#define KL_REPO_NOTES_MAX 64
+#define KL_REPO_NOTICE_MAX 64
 #define REPO_INDEX_FILE_MAX ((size_t)64 << 20)
 #define KL_TREE_CACHE 4
 #define KL_TREE_RANGE_MAX ((uint32_t)32 << 20)
@@ -55,18 +55,17 @@ struct kl_repo {
 	char errmsg[512];
 	char *damage[KL_REPO_DAMAGE_MAX];	/* skipped damaged files */
 	size_t ndamage;
-	char *notes[KL_REPO_NOTES_MAX];		/* warnings, not damage */
-	size_t nnotes;
+	char *notice[KL_REPO_NOTICE_MAX];	/* kl_repo_notice_msg */
+	size_t nnotice;
 };
 
 /* Records a damaged file that was skipped (message from errmsg). */
 void repo_damage_note(struct kl_repo *r);
-/* Records a warning for the command layer (kl_repo_note_msg): something
- * suspicious that was worked around, not damage. */
-void repo_note(struct kl_repo *r, const char *fmt, ...)
+/* Records a notice for the command layer (kl_repo_notice_msg). */
+void repo_notice(struct kl_repo *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Forgets the notes after the first n. */
-void repo_notes_trim(struct kl_repo *r, size_t n);
+/* Forgets the notices after the first n. */
+void repo_notices_trim(struct kl_repo *r, size_t n);
 
 /* The layer's own name for kl_repo_seterr (repo.h). */
 #define repo_seterr kl_repo_seterr
@@ -93,6 +92,18 @@ int repo_sealed_put(struct kl_repo *r, enum kl_ftype t, const char *magic,
 int repo_sealed_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
     size_t max, const char *magic, const uint8_t *key, uint8_t type,
     struct buf **pt);
+/* Appends the AEAD (type, object id zero) of pt under key to f. */
+int repo_seal_append(struct kl_repo *r, struct buf *f, const uint8_t *key,
+    uint8_t type, const struct buf *pt);
+/* Decrypts the rest of f (after its header and envelope, which the caller
+ * consumed) with key into a new buffer *pt. */
+int repo_sealed_open(struct kl_repo *r, struct buf *f, const uint8_t *key,
+    uint8_t type, struct buf **pt);
+/* Lists the files of type t with their receive times (kl_list_cb): both
+ * arrays malloc'd (NULL when *n is 0); names that are no id are skipped.
+ * The backend's error with kl_repo_errmsg set. */
+int repo_file_times(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
+    int64_t **recv_s, size_t *n);
 /* Opens the envelope in a 128-byte preamble (header + envelope). */
 int repo_envelope_open(struct kl_repo *r, const uint8_t *pre, size_t len,
     const char *magic, uint8_t *key);

@@ -57,18 +57,22 @@ time_list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 }
 
 int
-kl_repo_snapshot_times(struct kl_repo *r, struct kl_id **ids,
+repo_file_times(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
     int64_t **recv_s, size_t *n)
 {
+	static const char *const dirs[] = { "", "config", "keys", "data",
+	    "index", "snapshots", "locks" };
 	struct time_list l = { NULL, NULL, 0, 0 };
 	int rc;
 
 	*ids = NULL;
 	*recv_s = NULL;
 	*n = 0;
-	if ((rc = r->be.ops->list(r->be.ctx, KL_FT_SNAPSHOT, time_list_add,
-	    &l)) != KL_OK) {
-		repo_seterr(r, "listing snapshots: %s", kl_strerror(rc));
+	if ((rc = r->be.ops->list(r->be.ctx, t, time_list_add, &l)) !=
+	    KL_OK) {
+		repo_seterr(r, "listing %s: %s", (unsigned)t <
+		    sizeof(dirs) / sizeof(dirs[0]) ? dirs[t] : "files",
+		    kl_strerror(rc));
 		goto out;
 	}
 	*ids = l.ids;
@@ -80,4 +84,11 @@ out:
 	free(l.ids);
 	free(l.times);
 	return rc;
+}
+
+int
+kl_repo_snapshot_times(struct kl_repo *r, struct kl_id **ids,
+    int64_t **recv_s, size_t *n)
+{
+	return repo_file_times(r, KL_FT_SNAPSHOT, ids, recv_s, n);
 }

@@ -33,7 +33,7 @@ fault_hit(long *at, long *calls, const char *env)
 	return *at > 0 && ++*calls == *at;
 }
 
-static int
+int
 kl_fsync(int fd)
 {
 	if (fault_hit(&fault_fsync_at, &fsync_calls, "KLUIS_FAULT_FSYNC")) {

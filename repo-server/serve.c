@@ -234,15 +234,23 @@ fatal(struct serve *s, uint32_t id, uint8_t type, int code, const char *msg)
 	return code;
 }
 
-/* "put data <name>: already exists" */
+/*
+ * "put data <name>: already exists".  why: the store's reason for a
+ * refusal by content (the lock rule), or NULL.
+ */
 static void
 describe(char *out, const char *op, const struct kl_msg_file *m, int code,
-    const char *role)
+    const char *role, const char *why)
 {
 	static const char *const types[] = { "", "config", "key", "data",
 	    "index", "snapshot", "lock" };
 
-	if (code == KL_E_CORRUPT && strcmp(op, "put") == 0)
+	if (code == KL_E_PERM && why != NULL)
+		snprintf(out, MSG_MAX, "%s %s %s: the %s role may create only "
+		    "shared locks of version 2 (FORMAT.md §12), and %s; "
+		    "nothing was stored", op, types[m->ftype], m->name, role,
+		    why);
+	else if (code == KL_E_CORRUPT && strcmp(op, "put") == 0)
 		snprintf(out, MSG_MAX, "put %s %s: the upload's size or content "
 		    "hash does not match the PUT; nothing was stored",
 		    types[m->ftype], m->name);
@@ -283,7 +291,9 @@ record_reply(struct serve *s, uint32_t id, const char *op,
 		return send_frame(s, KL_MSG_OK, id, NULL, 0) == KL_OK ?
 		    KL_OK : KL_E_CONN;
 	describe(msg, op, m, outcome, outcome == KL_E_PERM ?
-	    role_name(s->o->role) : NULL);
+	    role_name(s->o->role) : NULL, outcome == KL_E_PERM &&
+	    strcmp(op, "put") == 0 && s->store != NULL ?
+	    kl_store_why(s->store) : NULL);
 	if (send_err(s, id, outcome, msg) != KL_OK)
 		return KL_E_CONN;
 	/*
@@ -307,7 +317,7 @@ read_failed(struct serve *s, uint32_t id, const char *op,
 
 	if (code == KL_E_PERM || code == KL_E_INVAL)
 		return record_reply(s, id, op, m, 0, code);
-	describe(msg, op, m, code, NULL);
+	describe(msg, op, m, code, NULL, NULL);
 	return send_err(s, id, code, msg) == KL_OK ? KL_OK : KL_E_CONN;
 }
 

@@ -5,6 +5,8 @@
  * and is created once, read-only, and never modified.  What a role may do
  * is decided in exactly one place, role_rules[] below: an operation that
  * has no row for a (type, role) pair simply does not exist for that role.
+ * One rule looks at content as well: the append-only role may create only
+ * shared locks (lock_head_refusal, put_lock_size).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +23,7 @@
 
 #include "kluis/buf.h"
 #include "kluis/err.h"
+#include "kluis/format.h"
 #include "kluis/fsutil.h"
 #include "kluis/hash.h"
 #include "kluis/store.h"
@@ -33,6 +36,7 @@
 struct kl_store {
 	char *path;
 	enum kl_store_role role;
+	const char *why;	/* why the last put broke a content rule */
 };
 
 enum store_op {
@@ -347,41 +351,27 @@ kl_store_create(const char *path, const uint8_t *config, size_t config_len,
 	return store_new(path, KL_ROLE_FULL, out);
 }
 
-/* KL_OK if data hashes to name (FORMAT.md §1), KL_E_CORRUPT otherwise. */
-static int
-content_check(const char *name, const uint8_t *data, size_t len)
-{
-	struct kl_id want, got;
-
-	if (kl_id_parse(name, &want) != KL_OK)
-		return KL_E_INVAL;
-	kl_hash(data, len, &got);
-	return kl_id_eq(&want, &got) ? KL_OK : KL_E_CORRUPT;
-}
-
+/*
+ * A whole file at once: the streaming put below, so that both paths share
+ * every check, the create-only link and the receive time set at
+ * publication.
+ */
 static int
 be_put(void *ctx, enum kl_ftype t, const char *name, const uint8_t *data,
     size_t len)
 {
-	struct kl_store *s = ctx;
-	char dir[PATH_MAX], path[PATH_MAX];
-	struct stat st;
+	struct kl_store_put *p;
 	int r;
 
-	if ((r = op_path(s, OP_PUT, t, name, path, sizeof(path))) != KL_OK)
-		return r;
 	if (data == NULL && len > 0)
 		return KL_E_INVAL;
-	if (len > KL_FILE_MAX)
-		return KL_E_LIMIT;
-	if ((r = content_check(name, data, len)) != KL_OK)
+	if ((r = kl_store_put_begin(ctx, t, name, len, &p)) != KL_OK)
 		return r;
-	/* Cheap early refusal; the exclusive link below is the real one. */
-	if (lstat(path, &st) == 0)
-		return KL_E_EXISTS;
-	if ((r = dir_path(s, t, name, dir, sizeof(dir))) != KL_OK)
+	if (len > 0 && (r = kl_store_put_write(p, data, len)) != KL_OK) {
+		kl_store_put_abort(p);
 		return r;
-	return kl_file_write_atomic(dir, name, data, len, 1, STORE_FILE_MODE);
+	}
+	return kl_store_put_commit(p);
 }
 
 static int
@@ -617,12 +607,54 @@ kl_store_sweep_tmp(struct kl_store *s, int64_t min_age_s,
 /* --- streaming put (kluis-server PUT) --- */
 
 struct kl_store_put {
+	struct kl_store *s;
 	int fd;
+	int lock_rule;			/* the lock rule applies */
 	uint64_t size, got;
 	struct kl_id want;
 	struct kl_hash_state hs;
+	uint8_t head[KL_FILE_HDR_LEN];	/* the file's first bytes */
 	char dir[PATH_MAX], tmp[PATH_MAX], final[PATH_MAX];
 };
+
+/*
+ * The append-only role's content rule (FORMAT.md §12, PROTOCOL.md §4): a
+ * host whose SSH key may only append can take a shared lock, never an
+ * exclusive one, which would stop every other host's backups.  A version-2
+ * lock shows which it is in its cleartext header; anything else - a
+ * version-1 lock, whose kind only key holders can read, an exclusive lock,
+ * a file that is no lock at all - is refused.  Returns NULL or the reason.
+ */
+static const char *
+lock_head_refusal(const uint8_t head[KL_FILE_HDR_LEN])
+{
+	struct kl_lock_hdr h;
+	struct buf b;
+
+	buf_view_init(&b, head, KL_FILE_HDR_LEN);
+	if (kl_lock_hdr_get(&b, &h) != KL_OK)
+		return "its header is not that of a lock file";
+	if (h.version != KL_LOCK_VERSION)
+		return "it is a version-1 lock, which does not show whether it "
+		    "is exclusive (update kluis on this client)";
+	if (h.exclusive)
+		return "it is an exclusive lock, which only the full role may "
+		    "take";
+	return NULL;
+}
+
+/* Whether the upload of a file of type t must pass the lock rule. */
+static int
+lock_rule_applies(const struct kl_store *s, enum kl_ftype t)
+{
+	return t == KL_FT_LOCK && s->role == KL_ROLE_APPEND;
+}
+
+const char *
+kl_store_why(const struct kl_store *s)
+{
+	return s->why;
+}
 
 /* Creates dir/.tmp-<random> exclusively; fd in p->fd. */
 static int
@@ -670,6 +702,35 @@ put_prepare(struct kl_store *s, enum kl_ftype t, const char *name,
 	return dir_path(s, t, name, p->dir, sizeof(p->dir));
 }
 
+/* The lock rule on the declared size, before anything is written. */
+static int
+put_lock_size(struct kl_store_put *p)
+{
+	if (!p->lock_rule ||
+	    (p->size >= KL_LOCK_FILE_MIN && p->size <= KL_LOCK_FILE_MAX))
+		return KL_OK;
+	p->s->why = "its size is not that of a lock file";
+	return KL_E_PERM;
+}
+
+/* The lock rule on the header, as soon as its 16 bytes have come. */
+static int
+put_lock_head(struct kl_store_put *p, const uint8_t *data, size_t len)
+{
+	size_t n;
+
+	if (!p->lock_rule || p->got >= KL_FILE_HDR_LEN)
+		return KL_OK;
+	n = KL_FILE_HDR_LEN - (size_t)p->got;
+	if (n > len)
+		n = len;
+	memcpy(p->head + p->got, data, n);
+	if (p->got + n < KL_FILE_HDR_LEN)
+		return KL_OK;
+	p->s->why = lock_head_refusal(p->head);
+	return p->s->why != NULL ? KL_E_PERM : KL_OK;
+}
+
 int
 kl_store_put_begin(struct kl_store *s, enum kl_ftype t, const char *name,
     uint64_t size, struct kl_store_put **out)
@@ -678,12 +739,16 @@ kl_store_put_begin(struct kl_store *s, enum kl_ftype t, const char *name,
 	int r;
 
 	*out = NULL;
+	s->why = NULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return KL_E_NOMEM;
+	p->s = s;
 	p->fd = -1;
 	p->size = size;
+	p->lock_rule = lock_rule_applies(s, t);
 	kl_hash_init(&p->hs);
 	if ((r = put_prepare(s, t, name, size, p)) != KL_OK ||
+	    (r = put_lock_size(p)) != KL_OK ||
 	    (r = put_tmp_create(p)) != KL_OK) {
 		free(p);
 		return r;
@@ -699,14 +764,21 @@ kl_store_put_write(struct kl_store_put *p, const uint8_t *data, size_t len)
 
 	if (len > p->size - p->got)
 		return KL_E_LIMIT;
-	if ((r = kl_write_full(p->fd, data, len)) != KL_OK)
+	if ((r = put_lock_head(p, data, len)) != KL_OK ||
+	    (r = kl_write_full(p->fd, data, len)) != KL_OK)
 		return r;
 	kl_hash_update(&p->hs, data, len);
 	p->got += len;
 	return KL_OK;
 }
 
-/* Size, hash, fsync and close: everything before the name is visible. */
+/*
+ * Size, hash, receive time, fsync and close: everything before the name is
+ * visible.  The modification time is what LIST reports as the receive time
+ * (PROTOCOL.md §3), so it is set now, at publication: a client that sends
+ * its data and holds back the end of the upload gets the time it finished,
+ * not the time of its last data.
+ */
 static int
 put_seal(struct kl_store_put *p)
 {
@@ -716,7 +788,9 @@ put_seal(struct kl_store_put *p)
 	kl_hash_final(&p->hs, &got);
 	if (p->got != p->size || !kl_id_eq(&got, &p->want))
 		r = KL_E_CORRUPT;
-	if (r == KL_OK && fsync(p->fd) != 0)
+	if (r == KL_OK && futimens(p->fd, NULL) != 0)
+		r = kl_err_from_errno(errno);
+	if (r == KL_OK && kl_fsync(p->fd) != 0)
 		r = kl_err_from_errno(errno);
 	if (close(p->fd) != 0 && r == KL_OK)
 		r = kl_err_from_errno(errno);

@@ -26,7 +26,8 @@ add_test(NAME e2e_check COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/check.sh $<
 set_tests_properties(e2e_check PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_report COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/report.sh $<TARGET_FILE:kluis>)
 set_tests_properties(e2e_report PROPERTIES TIMEOUT 300)
-# Issue #10: the attacker of the threat model, with exactly what a
-# compromised host holds (tests/hostile/kluis-hostile).
+# Issue #10: the attacker's tests (tests/hostile/, kluis-hostile).
+add_test(NAME e2e_hostile_locks COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_locks.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
+set_tests_properties(e2e_hostile_locks PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_hostile_index COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_index.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
 set_tests_properties(e2e_hostile_index PROPERTIES TIMEOUT 300)

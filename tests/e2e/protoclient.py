@@ -21,6 +21,9 @@ session, after HELLO:
   malformed KIND                a known bad request (see MALFORMED)
   put-partial TYPE NAME FILE N  PUT, N bytes of PUT_DATA, then the stream
                                 is closed (a broken-off upload)
+  put-hold TYPE NAME FILE S     PUT and all of its PUT_DATA, then S seconds
+                                of silence, then PUT_END; prints
+                                "END-SENT t=UNIX" (the time PUT_END left)
   expect-closed                 read: the server must close the stream
 
 TYPE: config key data index snapshot lock, or a number.  Output: one line
@@ -43,6 +46,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 
 FT = {"config": 1, "key": 2, "data": 3, "index": 4, "snapshot": 5, "lock": 6}
 MSG = {"HELLO": 0x01, "PUT": 0x10, "PUT_DATA": 0x11, "PUT_END": 0x12,
@@ -330,6 +334,19 @@ def run_op(s, args, a):
             s.send(frame(MSG["PUT_DATA"], rid, data[i:min(n, i + DATA_MAX)]))
         s.p.stdin.close()
         print("SENT-PARTIAL %d of %d" % (n, len(data)))
+    elif op == "put-hold":
+        t, name, path, secs = ftype(args[1]), args[2], args[3], float(args[4])
+        with open(path, "rb") as f:
+            data = f.read()
+        if name == "auto":
+            name = hashlib.blake2b(data, digest_size=32).hexdigest()
+        rid = s.req(MSG["PUT"], file_body(t, name, len(data)))
+        for i in range(0, len(data), DATA_MAX):
+            s.send(frame(MSG["PUT_DATA"], rid, data[i:i + DATA_MAX]))
+        time.sleep(secs)
+        print("END-SENT t=%d" % int(time.time()))
+        s.send(frame(MSG["PUT_END"], rid, b""))
+        simple_reply(s, rid)
     elif op == "get":
         rid = s.req(MSG["GET"], file_body(ftype(args[1]), args[2], 0, 0,
                                           BODY_MAX * 1024))

@@ -78,4 +78,19 @@ check "at most 64 refusal records and the session records were added" \
     test $((after - before)) -le 66
 run "$KLUIS_SERVER" audit verify --repo "$REPO"
 check "the chain is still intact" test "$rc" -eq 0
+
+# Issue #10 finding 6: the receive time is the end of the upload.  A
+# client that sends all data and holds back PUT_END for 3 s gets the time
+# PUT_END arrived, not the time of its last data.
+head -c 1000 /dev/urandom >"$WORK/held"
+HELD=$(b2sum -l 256 "$WORK/held" | cut -d' ' -f1)
+$PC --cmd "$SV --append-only" "put-hold snapshot auto $WORK/held 3" \
+    "list snapshot" bye >"$OUT" 2>"$ERR"
+END_T=$(sed -n 's/^END-SENT t=//p' "$OUT")
+HELD_T=$(sed -n "s/^  $HELD 1000 //p" "$OUT")
+if [ -n "$END_T" ] && [ -n "$HELD_T" ] && [ "$HELD_T" -ge "$END_T" ]; then
+	ok "a held-back upload is listed at PUT_END's time ($HELD_T >= $END_T)"
+else
+	not_ok "a held-back upload is listed at ${HELD_T:-?}, PUT_END left at ${END_T:-?}"
+fi
 e2e_finish

@@ -190,8 +190,11 @@ E2E_WHAT="append-only: raw LIST, STAT and GET are allowed" expect_exit 0 \
     pc "$P" "list snapshot" "stat data $name" "get data $name"
 check "GET returned the file's content" \
     grep -qF "blake2b=$name" "$OUT"
-# Locks: a session may release the locks it created, no other.
-head -c 300 /dev/urandom >"$WORK/lock1"
+# Locks: a session may release the locks it created, no other.  The
+# append-only role creates only shared locks of version 2 (FORMAT.md §12):
+# the header says so, the rest stands for the encrypted part.
+{ printf 'KLUISLCK\002\000\000\000\000\000\000\000'
+  head -c 284 /dev/urandom; } >"$WORK/lock1"
 lname=$(b2sum -l 256 "$WORK/lock1" | cut -d' ' -f1)
 E2E_WHAT="append-only: PUT of a lock, REMOVE of it in the same session" \
     expect_exit 0 pc "$P" "put lock $lname $WORK/lock1" "remove lock $lname"

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -34,6 +35,12 @@
 /* fuzz_pack_header input: u64le header offset H, then the header. */
 #define FUZZ_PACK_HDR_OFF_LEN 8
 
+/* fuzz_serve input: one mode byte, then the client's byte stream.  Role =
+ * (mode & ROLE_MASK) % 3 (enum kl_store_role); NO_REPO: the repository
+ * does not exist (so CREATE can make it). */
+#define FUZZ_SERVE_ROLE_MASK 0x03
+#define FUZZ_SERVE_NO_REPO 0x04
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* libsodium must be initialised before the crypto and chunker code runs;
@@ -48,6 +55,16 @@ fuzz_init(void)
 	if (sodium_init() < 0)
 		abort();
 	done = 1;
+}
+
+/* Where targets that work on files make their sandbox: tmpfs when there
+ * is one (the code under test fsyncs), else $TMPDIR or /tmp. */
+static inline const char *
+fuzz_scratch_base(void)
+{
+	if (access("/dev/shm", W_OK) == 0)
+		return "/dev/shm";
+	return getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
 }
 
 /* A check failed: crash so that libFuzzer and the replay report it. */

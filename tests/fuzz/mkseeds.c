@@ -1,22 +1,31 @@
 /*
  * Writes the seed corpus of the fuzz targets: valid encodings made with
- * the encoders, plus truncated copies and an empty file per target.
+ * the encoders, plus truncated copies and an empty file per target; for
+ * fuzz_serve whole client sessions, for fuzz_audit logs written by the
+ * server's own appender.
  * Usage: fuzz_mkseeds <dir>   (normally tests/fuzz/corpus; the per-target
  * directories must exist).  Not run by ctest; key-file, AEAD-nonce and
  * envelope bytes are random, so the output differs from run to run.
  */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
+#include "kluis/audit.h"
 #include "kluis/blobcodec.h"
 #include "kluis/buf.h"
 #include "kluis/err.h"
 #include "kluis/format.h"
+#include "kluis/fsutil.h"
+#include "kluis/hash.h"
 #include "kluis/keys.h"
+#include "kluis/proto.h"
+#include "kluis/store.h"
 
 #include "fuzz.h"
 
@@ -442,11 +451,255 @@ seeds_chunker(void)
 	chunker_seed("random-avg", 40, 10, 9000, 0);
 }
 
+/* --- fuzz_serve: client byte streams --- */
+
+static int
+buf_writer(void *ctx, const void *p, size_t n)
+{
+	return buf_put(ctx, p, n);
+}
+
+static void
+frame(struct buf *b, uint8_t type, uint32_t id, const void *p, size_t len)
+{
+	ok("frame", kl_frame_write(buf_writer, b, type, id, p, len));
+}
+
+static void
+hello_body(struct buf *body)
+{
+	struct kl_msg_hello h;
+
+	memset(&h, 0, sizeof(h));
+	h.min_version = h.max_version = KL_PROTO_VERSION;
+	strcpy(h.client, "seed");
+	ok("hello", kl_msg_hello_encode(&h, body));
+}
+
+static void
+hello(struct buf *b)
+{
+	struct buf *body = new_buf();
+
+	hello_body(body);
+	frame(b, KL_MSG_HELLO, 1, buf_data(body), buf_size(body));
+	buf_free(body);
+}
+
+/* A request about a file: PUT (a = size), GET, STAT, LIST, REMOVE. */
+static void
+file_req(struct buf *b, uint8_t type, uint32_t id, uint8_t ft,
+    const char *name, uint64_t a, uint64_t bb, uint64_t c)
+{
+	struct kl_msg_file m = { ft, "", a, bb, c };
+	struct buf *body = new_buf();
+
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	ok("file", kl_msg_file_encode(type, &m, body));
+	frame(b, type, id, buf_data(body), buf_size(body));
+	buf_free(body);
+}
+
+/* PUT, the data in frames of at most step bytes, PUT_END; named by its
+ * hash unless name is given. */
+static void
+put(struct buf *b, uint32_t id, uint8_t ft, const uint8_t *p, size_t len,
+    size_t step, const char *name)
+{
+	char hex[KL_ID_HEX_LEN + 1];
+	struct kl_id h;
+	size_t off, n;
+
+	kl_hash(p, len, &h);
+	kl_id_hex(&h, hex);
+	file_req(b, KL_MSG_PUT, id, ft, name != NULL ? name : hex, len, 0, 0);
+	for (off = 0; off < len; off += n) {
+		n = len - off < step ? len - off : step;
+		frame(b, KL_MSG_PUT_DATA, id, p + off, n);
+	}
+	frame(b, KL_MSG_PUT_END, id, NULL, 0);
+}
+
+/* A lock file as the server sees it: header, then 84 opaque bytes. */
+static void
+lock_bytes(uint8_t out[100], uint32_t version, uint32_t flags, uint8_t fill)
+{
+	memcpy(out, KL_MAGIC_LOCK, 8);
+	kl_le32enc(out + 8, version);
+	kl_le32enc(out + 12, flags);
+	memset(out + 16, fill, 84);
+}
+
+static void
+hex_of(const uint8_t *p, size_t len, char hex[KL_ID_HEX_LEN + 1])
+{
+	struct kl_id h;
+
+	kl_hash(p, len, &h);
+	kl_id_hex(&h, hex);
+}
+
+/* Every request kind, uploads of each type and each kind of lock. */
+static void
+serve_session(struct buf *b, uint8_t mode)
+{
+	uint8_t pack[300], shared[100], excl[100], v1[100];
+	char pack_hex[KL_ID_HEX_LEN + 1], lock_hex[KL_ID_HEX_LEN + 1];
+	size_t i;
+
+	for (i = 0; i < sizeof(pack); i++)
+		pack[i] = (uint8_t)(i * 7);
+	lock_bytes(shared, KL_LOCK_VERSION, 0, 's');
+	lock_bytes(excl, KL_LOCK_VERSION, KL_LOCK_F_EXCLUSIVE, 'x');
+	lock_bytes(v1, KL_LOCK_VERSION_1, 0, '1');
+	hex_of(pack, sizeof(pack), pack_hex);
+	hex_of(shared, sizeof(shared), lock_hex);
+	ok("mode", buf_put_u8(b, mode));
+	hello(b);
+	put(b, 2, KL_FT_DATA, pack, sizeof(pack), 128, NULL);
+	put(b, 3, KL_FT_LOCK, shared, sizeof(shared), 100, NULL);
+	put(b, 4, KL_FT_LOCK, excl, sizeof(excl), 100, NULL);
+	put(b, 5, KL_FT_LOCK, v1, sizeof(v1), 100, NULL);
+	put(b, 6, KL_FT_INDEX, pack, 50, 50, NULL);
+	put(b, 7, KL_FT_SNAPSHOT, pack, 60, 60, pack_hex);	/* wrong hash */
+	file_req(b, KL_MSG_LIST, 8, KL_FT_LOCK, "", 0, 0, 0);
+	file_req(b, KL_MSG_LIST, 9, KL_FT_DATA, "", 0, 0, 0);
+	file_req(b, KL_MSG_GET, 10, KL_FT_DATA, pack_hex, 0, 0, 0);
+	file_req(b, KL_MSG_GET, 11, KL_FT_DATA, pack_hex, 10, 20, 100);
+	file_req(b, KL_MSG_STAT, 12, KL_FT_DATA, pack_hex, 0, 0, 0);
+	file_req(b, KL_MSG_REMOVE, 13, KL_FT_LOCK, lock_hex, 0, 0, 0);
+	file_req(b, KL_MSG_REMOVE, 14, KL_FT_DATA, pack_hex, 0, 0, 0);
+	put(b, 15, KL_FT_CONFIG, pack, 10, 10, "config");
+	frame(b, KL_MSG_BYE, 16, NULL, 0);
+}
+
+static void
+serve_create(struct buf *b, uint8_t mode)
+{
+	uint8_t cfg[KL_CONFIG_LEN], key[200];
+	struct buf *body = new_buf();
+
+	memset(cfg, 0x42, sizeof(cfg));
+	memset(key, 0x17, sizeof(key));
+	ok("mode", buf_put_u8(b, mode));
+	ok("create", buf_put_u32le(body, sizeof(cfg)));
+	ok("create", buf_put(body, cfg, sizeof(cfg)));
+	hello_body(body);
+	frame(b, KL_MSG_CREATE, 1, buf_data(body), buf_size(body));
+	put(b, 2, KL_FT_KEY, key, sizeof(key), 200, NULL);
+	file_req(b, KL_MSG_LIST, 3, KL_FT_KEY, "", 0, 0, 0);
+	frame(b, KL_MSG_BYE, 4, NULL, 0);
+	buf_free(body);
+}
+
+/* Locks cut into one-byte frames: the header arrives piece by piece. */
+static void
+serve_split_locks(struct buf *b)
+{
+	uint8_t shared[100], excl[100];
+
+	lock_bytes(shared, KL_LOCK_VERSION, 0, 'S');
+	lock_bytes(excl, KL_LOCK_VERSION, KL_LOCK_F_EXCLUSIVE, 'X');
+	ok("mode", buf_put_u8(b, KL_ROLE_APPEND));
+	hello(b);
+	put(b, 2, KL_FT_LOCK, excl, sizeof(excl), 1, NULL);
+	put(b, 3, KL_FT_LOCK, shared, sizeof(shared), 1, NULL);
+	frame(b, KL_MSG_BYE, 4, NULL, 0);
+}
+
+static void
+seeds_serve(void)
+{
+	static const char *const role[] = { "full", "append", "read" };
+	struct buf *b = new_buf();
+	char name[64];
+	uint8_t m;
+
+	for (m = 0; m < 3; m++) {
+		buf_reset(b);
+		serve_session(b, m);
+		snprintf(name, sizeof(name), "%s-session", role[m]);
+		put_variants("serve", name, b);
+	}
+	buf_reset(b);
+	serve_create(b, FUZZ_SERVE_NO_REPO | KL_ROLE_FULL);
+	put_variants("serve", "create", b);
+	buf_reset(b);
+	serve_create(b, FUZZ_SERVE_NO_REPO | KL_ROLE_APPEND);
+	put_file("serve", "create-append", buf_data(b), buf_size(b));
+	buf_reset(b);
+	serve_split_locks(b);
+	put_variants("serve", "split-locks", b);
+	buf_reset(b);	/* a request before HELLO */
+	ok("mode", buf_put_u8(b, KL_ROLE_FULL));
+	file_req(b, KL_MSG_STAT, 1, KL_FT_DATA, "config", 0, 0, 0);
+	put_file("serve", "no-hello", buf_data(b), buf_size(b));
+	buf_free(b);
+}
+
+/* --- fuzz_audit: audit logs --- */
+
+/* A real log written by kl_audit_append into a scratch directory. */
+static struct buf *
+audit_log_make(void)
+{
+	struct kl_audit_who who = { "append-only", 4242, "kluis",
+	    "SHA256:seed", "web01", "10.0.0.1", "kluis 0.1.0 %odd name" };
+	struct kl_audit_rec rec = { "session-start", 0, NULL, 0, 0, KL_OK };
+	char dir[] = "/tmp/kluis-mkseeds.XXXXXX", path[PATH_MAX];
+	struct kl_audit *a = NULL;
+	struct buf *b = NULL;
+
+	if (mkdtemp(dir) == NULL)
+		die("mkdtemp", KL_E_IO);
+	ok("audit", kl_audit_open(dir, &a));
+	ok("audit", kl_audit_append(a, &who, &rec));
+	rec.op = "put";
+	rec.ftype = 6;
+	rec.name = "00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff";
+	rec.size = 100;
+	rec.outcome = KL_E_PERM;
+	ok("audit", kl_audit_append(a, &who, &rec));
+	rec.op = "session-end";
+	rec.ftype = 0;
+	rec.name = NULL;
+	rec.gets = 3;
+	rec.outcome = KL_OK;
+	ok("audit", kl_audit_append(a, &who, &rec));
+	kl_audit_close(a);
+	snprintf(path, sizeof(path), "%s/%s", dir, KL_AUDIT_FILE);
+	ok("audit", kl_file_read_all(path, 1 << 20, &b));
+	unlink(path);
+	rmdir(dir);
+	return b;
+}
+
+static void
+seeds_audit(void)
+{
+	struct buf *b = audit_log_make();
+	uint8_t *p;
+	size_t len = buf_size(b), first;
+
+	put_variants("audit", "intact", b);
+	if ((p = malloc(len)) == NULL)
+		die("audit", KL_E_NOMEM);
+	memcpy(p, buf_data(b), len);
+	p[len / 2] ^= 0x01;	/* one byte of the middle record */
+	put_file("audit", "edited", p, len);
+	memcpy(p, buf_data(b), len);
+	first = (size_t)((uint8_t *)memchr(p, '\n', len) - p) + 1;
+	put_file("audit", "first-removed", p + first, len - first);
+	free(p);
+	buf_free(b);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const char *targets[] = {"config", "pack_header", "index",
-	    "snapshot", "tree", "lock", "keyfile", "blob", "aead", "chunker"};
+	    "snapshot", "tree", "lock", "keyfile", "blob", "aead", "chunker",
+	    "serve", "audit"};
 	size_t i;
 
 	if (argc != 2) {
@@ -468,5 +721,7 @@ main(int argc, char **argv)
 	seeds_blob();
 	seeds_aead();
 	seeds_chunker();
+	seeds_serve();
+	seeds_audit();
 	return 0;
 }

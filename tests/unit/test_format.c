@@ -1985,6 +1985,135 @@ test_lock_trailing_bytes_corrupt(void **state)
 	assert_int_equal(kl_lock_decode(r.d, r.len, &d), KL_E_CORRUPT);
 }
 
+/* A lock file without its encryption: header, then the plaintext. */
+static void
+enc_lock_file(const struct kl_lock *l, uint32_t version, struct raw *r)
+{
+	struct buf *b = new_buf();
+
+	if (version == KL_LOCK_VERSION)
+		assert_int_equal(kl_lock_hdr_put(b, l->exclusive), KL_OK);
+	else
+		assert_int_equal(kl_file_hdr_put(b, KL_MAGIC_LOCK), KL_OK);
+	assert_int_equal(kl_lock_encode(l, b), KL_OK);
+	raw_from_buf(r, b);
+	buf_free(b);
+}
+
+/* Parses what enc_lock_file wrote as a reader does (header, plaintext,
+ * agreement). */
+static int
+dec_lock_file(const uint8_t *p, size_t len, struct kl_lock_hdr *h,
+    struct kl_lock *l)
+{
+	struct buf v;
+	int r;
+
+	buf_view_init(&v, p, len);
+	if ((r = kl_lock_hdr_get(&v, h)) != KL_OK ||
+	    (r = kl_lock_decode(buf_rptr(&v), buf_avail(&v), l)) != KL_OK)
+		return r;
+	return kl_lock_hdr_match(h, l);
+}
+
+static void
+test_lock_hdr_v2_carries_exclusive_bit(void **state)
+{
+	struct kl_lock_hdr h;
+	struct buf *b = new_buf();
+	struct buf v;
+
+	assert_int_equal(kl_lock_hdr_put(b, 1), KL_OK);
+	assert_int_equal(kl_lock_hdr_put(b, 0), KL_OK);
+	assert_memory_equal(buf_data(b), "KLUISLCK\x02\0\0\0\x01\0\0\0"
+	    "KLUISLCK\x02\0\0\0\0\0\0\0", 2 * KL_FILE_HDR_LEN);
+	buf_view_init(&v, buf_data(b), buf_size(b));
+	assert_int_equal(kl_lock_hdr_get(&v, &h), KL_OK);
+	assert_int_equal(h.version, 2);
+	assert_int_equal(h.exclusive, 1);
+	assert_int_equal(kl_lock_hdr_get(&v, &h), KL_OK);
+	assert_int_equal(h.exclusive, 0);
+	assert_int_equal(buf_avail(&v), 0);
+	assert_int_equal(kl_lock_hdr_put(b, 2), KL_E_INVAL);
+	assert_int_equal(buf_size(b), 2 * KL_FILE_HDR_LEN);
+	buf_free(b);
+}
+
+/* Version 1 (older clients) is still read: flags 0, kind inside. */
+static void
+test_lock_hdr_v1_is_read(void **state)
+{
+	struct kl_lock_hdr h;
+	struct buf v;
+
+	buf_view_init(&v, (const uint8_t *)"KLUISLCK\x01\0\0\0\0\0\0\0", 16);
+	assert_int_equal(kl_lock_hdr_get(&v, &h), KL_OK);
+	assert_int_equal(h.version, 1);
+	assert_int_equal(h.exclusive, 0);
+}
+
+static void
+test_lock_hdr_bad_consumes_nothing(void **state)
+{
+	static const struct {
+		const char *hdr;
+		int want;
+	} bad[] = {
+		{ "KLUISLCK\x01\0\0\0\x01\0\0\0", KL_E_UNSUPPORTED },
+		{ "KLUISLCK\x02\0\0\0\x02\0\0\0", KL_E_UNSUPPORTED },
+		{ "KLUISLCK\x02\0\0\0\0\0\0\x80", KL_E_UNSUPPORTED },
+		{ "KLUISLCK\x03\0\0\0\0\0\0\0", KL_E_UNSUPPORTED },
+		{ "KLUISLCK\0\0\0\0\0\0\0\0", KL_E_UNSUPPORTED },
+		{ "KLUISIDX\x02\0\0\0\0\0\0\0", KL_E_CORRUPT },
+	};
+	struct kl_lock_hdr h;
+	struct buf v;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		buf_view_init(&v, (const uint8_t *)bad[i].hdr, 16);
+		assert_int_equal(kl_lock_hdr_get(&v, &h), bad[i].want);
+		assert_int_equal(buf_avail(&v), 16);
+	}
+	buf_view_init(&v, (const uint8_t *)bad[0].hdr, 15);
+	assert_int_equal(kl_lock_hdr_get(&v, &h), KL_E_CORRUPT);
+	assert_int_equal(buf_avail(&v), 15);
+}
+
+/* In version 2 the plaintext's kind must be the header's: a header bit
+ * flipped by whoever stores the file (it is not authenticated) makes the
+ * lock invalid, not another kind. */
+static void
+test_lock_hdr_match_rules(void **state)
+{
+	struct kl_lock_hdr h1 = { 1, 0 }, h2s = { 2, 0 }, h2x = { 2, 1 };
+	struct kl_lock l;
+
+	sample_lock(&l);	/* exclusive */
+	assert_int_equal(kl_lock_hdr_match(&h2x, &l), KL_OK);
+	assert_int_equal(kl_lock_hdr_match(&h2s, &l), KL_E_CORRUPT);
+	assert_int_equal(kl_lock_hdr_match(&h1, &l), KL_OK);
+	l.exclusive = 0;
+	assert_int_equal(kl_lock_hdr_match(&h2s, &l), KL_OK);
+	assert_int_equal(kl_lock_hdr_match(&h2x, &l), KL_E_CORRUPT);
+	assert_int_equal(kl_lock_hdr_match(&h1, &l), KL_OK);
+}
+
+static void
+test_lock_file_header_flip_is_corrupt(void **state)
+{
+	struct kl_lock_hdr h;
+	struct kl_lock l, d;
+	struct raw r;
+
+	sample_lock(&l);
+	enc_lock_file(&l, KL_LOCK_VERSION, &r);
+	assert_int_equal(dec_lock_file(r.d, r.len, &h, &d), KL_OK);
+	assert_int_equal(d.exclusive, 1);
+	r.d[12] ^= 1;		/* the exclusive bit */
+	assert_int_equal(dec_lock_file(r.d, r.len, &h, &d), KL_E_CORRUPT);
+}
+
 /* ---- known-answer vectors ---- */
 
 static void
@@ -2044,6 +2173,28 @@ test_vector_tree(void **state)
 	for (i = 0; i < 3; i++)
 		assert_node_eq(&n[i], &d.nodes[i]);
 	kl_tree_clear(&d);
+}
+
+/* FORMAT.md §12 version 2: a shared and an exclusive lock, header and
+ * plaintext (the AEAD between them is §4's). */
+static void
+test_vector_lock_v2(void **state)
+{
+	struct kl_lock_hdr h;
+	struct kl_lock l, d;
+	struct raw r;
+
+	sample_lock(&l);
+	enc_lock_file(&l, KL_LOCK_VERSION, &r);
+	vec_check("lock_v2_exclusive", &r);
+	assert_int_equal(dec_lock_file(r.d, r.len, &h, &d), KL_OK);
+	assert_int_equal(h.exclusive, 1);
+	l.exclusive = 0;
+	enc_lock_file(&l, KL_LOCK_VERSION, &r);
+	vec_check("lock_v2_shared", &r);
+	assert_int_equal(dec_lock_file(r.d, r.len, &h, &d), KL_OK);
+	assert_int_equal(h.exclusive, 0);
+	assert_int_equal(d.exclusive, 0);
 }
 
 static void
@@ -2199,6 +2350,27 @@ mut_lock(const uint8_t *p, size_t len, void *arg)
 	return r;
 }
 
+/* Header and plaintext as a reader takes them; what passes re-encodes to
+ * the same bytes (version 2 only: single flips never make a 1 of a 2). */
+static int
+mut_lock_file(const uint8_t *p, size_t len, void *arg)
+{
+	struct kl_lock_hdr h;
+	struct kl_lock l;
+	struct buf *b;
+	int r;
+
+	if ((r = dec_lock_file(p, len, &h, &l)) != KL_OK)
+		return r;
+	b = new_buf();
+	assert_int_equal(h.version, KL_LOCK_VERSION);
+	assert_int_equal(kl_lock_hdr_put(b, h.exclusive), KL_OK);
+	assert_int_equal(kl_lock_encode(&l, b), KL_OK);
+	mut_same(arg, b, p, len);
+	buf_free(b);
+	return r;
+}
+
 static void
 run_mutations(const struct raw *r, mutate_parse_fn fn, struct mut *m)
 {
@@ -2291,6 +2463,21 @@ test_mutate_lock(void **state)
 	sample_lock(&l);
 	enc_lock(&l, &r);
 	run_mutations(&r, mut_lock, &m);
+}
+
+static void
+test_mutate_lock_file(void **state)
+{
+	struct mut m = { 0, 0 };
+	struct kl_lock l;
+	struct raw r;
+
+	sample_lock(&l);
+	enc_lock_file(&l, KL_LOCK_VERSION, &r);
+	run_mutations(&r, mut_lock_file, &m);
+	l.exclusive = 0;
+	enc_lock_file(&l, KL_LOCK_VERSION, &r);
+	run_mutations(&r, mut_lock_file, &m);
 }
 
 int
@@ -2404,9 +2591,15 @@ main(void)
 		cmocka_unit_test(test_lock_exclusive_not_boolean_corrupt),
 		cmocka_unit_test(test_lock_empty_hostname_corrupt),
 		cmocka_unit_test(test_lock_trailing_bytes_corrupt),
+		cmocka_unit_test(test_lock_hdr_v2_carries_exclusive_bit),
+		cmocka_unit_test(test_lock_hdr_v1_is_read),
+		cmocka_unit_test(test_lock_hdr_bad_consumes_nothing),
+		cmocka_unit_test(test_lock_hdr_match_rules),
+		cmocka_unit_test(test_lock_file_header_flip_is_corrupt),
 		cmocka_unit_test(test_vector_config),
 		cmocka_unit_test(test_vector_tree),
 		cmocka_unit_test(test_vector_snapshot),
+		cmocka_unit_test(test_vector_lock_v2),
 		cmocka_unit_test(test_mutate_config),
 		cmocka_unit_test(test_mutate_pack_header),
 		cmocka_unit_test(test_mutate_pack_trailer),
@@ -2414,6 +2607,7 @@ main(void)
 		cmocka_unit_test(test_mutate_snapshot),
 		cmocka_unit_test(test_mutate_tree),
 		cmocka_unit_test(test_mutate_lock),
+		cmocka_unit_test(test_mutate_lock_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

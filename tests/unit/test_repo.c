@@ -18,6 +18,7 @@
 #include "kluis/buf.h"
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/format.h"
 #include "kluis/fsutil.h"
 #include "kluis/hash.h"
 #include "kluis/keys.h"
@@ -388,6 +389,199 @@ test_shared_locks_coexist(void **state)
 	kl_repo_close(b);
 }
 
+/*
+ * Writes a lock file as any key holder could (index_key): a header of
+ * version 1 or 2 with exclusive bit hdr_excl, then the sealed plaintext l.
+ * Its receive time - the file's modification time in this local
+ * repository - is set to recv.  name gets the file name.
+ */
+static void
+plant_lock(struct fx *f, struct kl_repo *r, uint32_t version,
+    uint8_t hdr_excl, const struct kl_lock *l, time_t recv, char *name)
+{
+	const struct kl_keys *k = kl_repo_keys(r);
+	struct kl_backend *be = kl_repo_backend(r);
+	struct buf *pt = buf_new(KL_LOCK_PLAIN_MAX);
+	struct buf *b = buf_new(KL_LOCK_FILE_MAX);
+	struct timespec ts[2] = { { recv, 0 }, { recv, 0 } };
+	char path[256];
+	struct kl_id id;
+	uint8_t *ct;
+
+	assert_int_equal(kl_lock_encode(l, pt), KL_OK);
+	if (version == KL_LOCK_VERSION)
+		assert_int_equal(kl_lock_hdr_put(b, hdr_excl), KL_OK);
+	else
+		assert_int_equal(kl_file_hdr_put(b, KL_MAGIC_LOCK), KL_OK);
+	assert_int_equal(buf_reserve(b, buf_size(pt) + KL_AEAD_OVERHEAD, &ct),
+	    KL_OK);
+	kl_aead_seal(k->index_key, &k->repo_id, KL_OBJ_LOCK, NULL,
+	    buf_data(pt), buf_size(pt), ct);
+	kl_hash(buf_data(b), buf_size(b), &id);
+	kl_id_hex(&id, name);
+	assert_int_equal(be->ops->put(be->ctx, KL_FT_LOCK, name, buf_data(b),
+	    buf_size(b)), KL_OK);
+	snprintf(path, sizeof(path), "%s/locks/%s", f->repo, name);
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+	buf_free(pt);
+	buf_free(b);
+}
+
+/* A lock of another host (its process cannot be judged from here). */
+static void
+other_lock(struct kl_lock *l, int exclusive, int64_t t)
+{
+	memset(l, 0, sizeof(*l));
+	l->time = t;
+	l->exclusive = (uint8_t)exclusive;
+	l->pid = 1;
+	strcpy(l->hostname, "another-host.example");
+}
+
+/* The lock we write is version 2 with the exclusive bit in cleartext. */
+static void
+test_lock_is_written_as_version_2(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *a = make_repo(f);
+	struct kl_id *ids = NULL;
+	struct kl_lock_hdr h;
+	struct buf *b = NULL, v;
+	char name[KL_ID_HEX_LEN + 1];
+	size_t n;
+	int excl;
+
+	for (excl = 0; excl <= 1; excl++) {
+		assert_int_equal(kl_repo_lock(a, excl), KL_OK);
+		assert_int_equal(kl_repo_list_ids(a, KL_FT_LOCK, &ids, &n),
+		    KL_OK);
+		assert_int_equal(n, 1);
+		kl_id_hex(&ids[0], name);
+		assert_int_equal(kl_repo_backend(a)->ops->get(
+		    kl_repo_backend(a)->ctx, KL_FT_LOCK, name, 0, 0, 4096, &b),
+		    KL_OK);
+		buf_view_init(&v, buf_data(b), buf_size(b));
+		assert_int_equal(kl_lock_hdr_get(&v, &h), KL_OK);
+		assert_int_equal(h.version, 2);
+		assert_int_equal(h.exclusive, excl);
+		buf_free(b);
+		free(ids);
+		kl_repo_unlock(a);
+	}
+	kl_repo_close(a);
+}
+
+/*
+ * Issue #10 finding 2: an exclusive lock dated ten years ahead used to
+ * stay live forever (a negative age) and stop every backup.  A lock whose
+ * own time is past its arrival by more than KL_LOCK_FUTURE_S is invalid:
+ * ignored, with one notice naming it.
+ */
+static void
+test_lock_dated_in_the_future_is_ignored_with_notice(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *a = make_repo(f), *b = open_repo(f, NULL, PASS);
+	char name[KL_ID_HEX_LEN + 1], name2[KL_ID_HEX_LEN + 1];
+	time_t now = time(NULL);
+	struct kl_lock l;
+
+	other_lock(&l, 1, (int64_t)now + 10 * 365 * 86400);
+	plant_lock(f, a, 2, 1, &l, now, name);
+	plant_lock(f, a, 1, 0, &l, now, name2);	/* and an old client's */
+	assert_int_equal(kl_repo_lock(b, 0), KL_OK);
+	assert_int_equal(kl_repo_notice_count(b), 1);
+	assert_non_null(strstr(kl_repo_notice_msg(b, 0), "ignored 2 lock "
+	    "files dated after their arrival"));
+	assert_non_null(strstr(kl_repo_notice_msg(b, 0), "another-host"));
+	kl_repo_unlock(b);
+	/* within the tolerance it is an ordinary exclusive lock */
+	other_lock(&l, 1, (int64_t)now + KL_LOCK_FUTURE_S - 10);
+	plant_lock(f, a, 2, 1, &l, now, name);
+	assert_int_equal(kl_repo_lock(b, 0), KL_E_LOCKED);
+	kl_repo_close(a);
+	kl_repo_close(b);
+}
+
+/* Staleness goes by receive times: a lock that arrived more than
+ * KL_LOCK_STALE_S before ours is stale, whatever its holder's clock. */
+static void
+test_lock_staleness_goes_by_receive_time(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *a = make_repo(f), *b = open_repo(f, NULL, PASS);
+	char name[KL_ID_HEX_LEN + 1];
+	time_t now = time(NULL), recv;
+	struct kl_lock l;
+
+	/* arrived 31 minutes ago, written then: stale */
+	recv = now - KL_LOCK_STALE_S - 60;
+	other_lock(&l, 1, (int64_t)recv);
+	plant_lock(f, a, 2, 1, &l, recv, name);
+	assert_int_equal(kl_repo_lock(b, 0), KL_OK);
+	assert_int_equal(kl_repo_notice_count(b), 0);
+	kl_repo_unlock(b);
+	/* the same, claiming to be fresh: stale all the same (and ignored
+	 * without a notice: stale locks are not read) */
+	other_lock(&l, 1, (int64_t)now);
+	plant_lock(f, a, 2, 1, &l, recv, name);
+	assert_int_equal(kl_repo_lock(b, 0), KL_OK);
+	assert_int_equal(kl_repo_notice_count(b), 0);
+	kl_repo_unlock(b);
+	/* arrived 29 minutes ago: live */
+	recv = now - KL_LOCK_STALE_S + 60;
+	other_lock(&l, 1, (int64_t)recv);
+	plant_lock(f, a, 2, 1, &l, recv, name);
+	assert_int_equal(kl_repo_lock(b, 0), KL_E_LOCKED);
+	assert_non_null(strstr(kl_repo_errmsg(b), "exclusively by "
+	    "another-host.example"));
+	kl_repo_close(a);
+	kl_repo_close(b);
+}
+
+/* A holder whose clock is behind (its lock claims two hours ago) still
+ * holds a lock that has just arrived: no comparison of two clocks. */
+static void
+test_lock_of_slow_clock_that_just_arrived_is_live(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *a = make_repo(f), *b = open_repo(f, NULL, PASS);
+	char name[KL_ID_HEX_LEN + 1];
+	time_t now = time(NULL);
+	struct kl_lock l;
+
+	other_lock(&l, 1, (int64_t)now - 2 * 3600);
+	plant_lock(f, a, 2, 1, &l, now, name);
+	assert_int_equal(kl_repo_lock(b, 0), KL_E_LOCKED);
+	kl_repo_close(a);
+	kl_repo_close(b);
+}
+
+/* A version-2 lock whose header and plaintext disagree is invalid
+ * (whoever stores it may flip the unauthenticated header bit); an older
+ * client's version-1 lock keeps its old meaning. */
+static void
+test_lock_kinds_header_and_version_1(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *a = make_repo(f), *b = open_repo(f, NULL, PASS);
+	char name[KL_ID_HEX_LEN + 1];
+	time_t now = time(NULL);
+	struct kl_lock l;
+
+	other_lock(&l, 1, (int64_t)now);
+	plant_lock(f, a, 2, 0, &l, now, name);	/* header says shared */
+	other_lock(&l, 0, (int64_t)now);
+	plant_lock(f, a, 2, 1, &l, now, name);	/* header says exclusive */
+	assert_int_equal(kl_repo_lock(b, 1), KL_OK);
+	kl_repo_unlock(b);
+	other_lock(&l, 1, (int64_t)now);
+	plant_lock(f, a, 1, 0, &l, now, name);	/* version 1, exclusive */
+	assert_int_equal(kl_repo_lock(b, 0), KL_E_LOCKED);
+	kl_repo_close(a);
+	kl_repo_close(b);
+}
+
 static void
 test_snapshot_resolve_prefix_rules(void **state)
 {
@@ -702,8 +896,8 @@ test_entries_of_missing_packs_are_ignored(void **state)
 	r = open_repo(f, NULL, PASS);
 	assert_int_equal(kl_repo_index_load(r), KL_OK);
 	assert_int_equal(cat_locs(r, &ids[0]), 1);
-	assert_int_equal(kl_repo_note_count(r), 1);
-	assert_non_null(strstr(kl_repo_note_msg(r, 0), "not in the "
+	assert_int_equal(kl_repo_notice_count(r), 1);
+	assert_non_null(strstr(kl_repo_notice_msg(r, 0), "not in the "
 	    "repository"));
 	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
 	    KL_OK);
@@ -807,7 +1001,7 @@ test_signed_withdrawal_removes_an_index_file(void **state)
 	assert_int_equal(cat_locs(r, &ids[0]), 1);
 	assert_int_equal(kl_repo_index_trusted(r, &ids[0]), 1);
 	assert_int_equal(kl_repo_index_trusted(r, &ids[1]), 1);
-	assert_int_equal(kl_repo_note_count(r), 0);
+	assert_int_equal(kl_repo_notice_count(r), 0);
 	kl_repo_close(r);
 }
 
@@ -972,6 +1166,11 @@ main(void)
 		T(test_key_passwd_replaces_old_passphrase),
 		T(test_exclusive_lock_blocks_shared),
 		T(test_shared_locks_coexist),
+		T(test_lock_is_written_as_version_2),
+		T(test_lock_dated_in_the_future_is_ignored_with_notice),
+		T(test_lock_staleness_goes_by_receive_time),
+		T(test_lock_of_slow_clock_that_just_arrived_is_live),
+		T(test_lock_kinds_header_and_version_1),
 		T(test_snapshot_resolve_prefix_rules),
 		T(test_snapshot_times_are_receive_times),
 		T(test_pack_order_does_not_follow_insertion),

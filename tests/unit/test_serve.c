@@ -4,6 +4,7 @@
  * built server binary (KLUIS_SERVER_BIN) as a child on pipes, against a
  * fresh repository, and speaks the protocol with the codec of proto.c.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -27,6 +28,7 @@
 #include "kluis/backend.h"
 #include "kluis/buf.h"
 #include "kluis/err.h"
+#include "kluis/format.h"
 #include "kluis/hash.h"
 #include "kluis/proto.h"
 #include "kluis/store.h"
@@ -329,6 +331,35 @@ put_str(struct conn *c, enum kl_ftype t, const char *s, char *name)
 {
 	name_of((const uint8_t *)s, strlen(s), name);
 	return send_put(c, t, name, (const uint8_t *)s, strlen(s), strlen(s));
+}
+
+/*
+ * A lock file as the server sees it (FORMAT.md §12): header, then len - 16
+ * bytes standing for the AEAD only key holders could check; name gets its
+ * file name.
+ */
+static size_t
+lock_file(uint8_t *out, size_t len, uint32_t version, uint32_t flags,
+    const char *tag, char *name)
+{
+	memcpy(out, KL_MAGIC_LOCK, 8);
+	kl_le32enc(out + 8, version);
+	kl_le32enc(out + 12, flags);
+	memset(out + 16, 0, len - 16);
+	memcpy(out + 16, tag, strlen(tag) < len - 16 ? strlen(tag) : len - 16);
+	name_of(out, len, name);
+	return len;
+}
+
+/* PUT of a lock file of that version and flags (100 bytes). */
+static uint32_t
+put_lock(struct conn *c, uint32_t version, uint32_t flags, const char *tag,
+    char *name)
+{
+	uint8_t lock[100];
+	size_t len = lock_file(lock, sizeof(lock), version, flags, tag, name);
+
+	return send_put(c, KL_FT_LOCK, name, lock, len, len);
 }
 
 /* GET into out (malloc'd); returns the ERR code or KL_OK. */
@@ -698,7 +729,7 @@ test_append_remove_lock_is_allowed(void **state)
 
 	serve_role(&c, f, "--append-only", NULL);
 	greet(&c, f, KL_ROLE_APPEND);
-	expect_ok(&c, put_str(&c, KL_FT_LOCK, "my lock", name));
+	expect_ok(&c, put_lock(&c, 2, 0, "my lock", name));
 	assert_true(exists_in_repo(f, "locks", name));
 	expect_ok(&c, send_file(&c, KL_MSG_REMOVE, KL_FT_LOCK, name, 0, 0, 0));
 	bye(&c);
@@ -718,7 +749,7 @@ test_append_remove_other_sessions_lock_is_perm(void **state)
 
 	serve_role(&c, f, "--append-only", NULL);
 	greet(&c, f, KL_ROLE_APPEND);
-	expect_ok(&c, put_str(&c, KL_FT_LOCK, "web01's lock", name));
+	expect_ok(&c, put_lock(&c, 2, 0, "web01's lock", name));
 	bye(&c);
 
 	serve_role(&c, f, "--append-only", NULL);
@@ -729,7 +760,7 @@ test_append_remove_other_sessions_lock_is_perm(void **state)
 	assert_int_equal(r.code, KL_E_PERM);
 	assert_non_null(strstr(r.msg, "only the locks it created"));
 	/* a copy uploaded now does not make the existing file this session's */
-	expect_err(&c, put_str(&c, KL_FT_LOCK, "web01's lock", name),
+	expect_err(&c, put_lock(&c, 2, 0, "web01's lock", name),
 	    KL_E_EXISTS);
 	expect_err(&c, send_file(&c, KL_MSG_REMOVE, KL_FT_LOCK, name, 0, 0, 0),
 	    KL_E_PERM);
@@ -742,6 +773,97 @@ test_append_remove_other_sessions_lock_is_perm(void **state)
 	expect_ok(&c, send_file(&c, KL_MSG_REMOVE, KL_FT_LOCK, name, 0, 0, 0));
 	bye(&c);
 	assert_false(exists_in_repo(f, "locks", name));
+}
+
+/* Expects ERR KL_E_PERM for id whose message holds what. */
+static void
+expect_perm_saying(struct conn *c, uint32_t id, const char *what)
+{
+	struct reply r;
+
+	recv_reply(c, &r);
+	assert_int_equal(r.type, KL_MSG_ERR);
+	assert_int_equal(r.code, KL_E_PERM);
+	assert_int_equal(r.id, id);
+	if (strstr(r.msg, what) == NULL)
+		fail_msg("\"%s\" lacks \"%s\"", r.msg, what);
+}
+
+/*
+ * Issue #10 finding 2: an append-only key may create shared locks of
+ * version 2 only.  An exclusive lock (which would stop every host's
+ * backups), a version-1 lock (whose kind the server cannot see) and a
+ * file that is no lock are refused with a reason and an audit record;
+ * nothing is stored and the session goes on.
+ */
+static void
+test_append_put_lock_rule_refuses_and_audits(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	struct conn c;
+
+	serve_role(&c, f, "--append-only", NULL);
+	greet(&c, f, KL_ROLE_APPEND);
+	expect_perm_saying(&c, put_lock(&c, 2, KL_LOCK_F_EXCLUSIVE, "x",
+	    name), "exclusive lock, which only the full role may take");
+	expect_perm_saying(&c, put_lock(&c, 1, 0, "v1", name), "version-1");
+	expect_perm_saying(&c, put_str(&c, KL_FT_LOCK, "no lock at all",
+	    name), "size is not that of a lock file");
+	expect_perm_saying(&c, put_lock(&c, 2, 4, "reserved", name),
+	    "header is not that of a lock file");
+	assert_int_equal(tmp_files(f->repo), 0);
+	PATHF(p, "%s/locks", f->repo);
+	assert_int_equal(tmp_files(p), 0);
+	expect_ok(&c, put_lock(&c, 2, 0, "shared", name));
+	bye(&c);
+	assert_true(exists_in_repo(f, "locks", name));
+	assert_int_equal(audit_count(f, "op=put type=lock",
+	    "outcome=KL_E_PERM"), 4);
+	assert_int_equal(audit_count(f, "op=put type=lock", "outcome=ok"), 1);
+}
+
+/* The header is judged however the upload is cut into frames: here one
+ * byte a frame; the ERR comes at once and the rest is dropped. */
+static void
+test_append_put_exclusive_lock_in_one_byte_frames_is_perm(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	uint8_t lock[100];
+	size_t len = lock_file(lock, sizeof(lock), 2, 1, "x", name), i;
+	uint32_t id;
+	struct conn c;
+
+	serve_role(&c, f, "--append-only", NULL);
+	greet(&c, f, KL_ROLE_APPEND);
+	id = send_file(&c, KL_MSG_PUT, KL_FT_LOCK, name, len, 0, 0);
+	for (i = 0; i < len; i++)
+		assert_int_equal(kl_frame_write(fd_write, &c, KL_MSG_PUT_DATA,
+		    id, lock + i, 1), KL_OK);
+	assert_int_equal(kl_frame_write(fd_write, &c, KL_MSG_PUT_END, id,
+	    NULL, 0), KL_OK);
+	expect_perm_saying(&c, id, "exclusive");
+	bye(&c);
+	assert_false(exists_in_repo(f, "locks", name));
+}
+
+/* The full role may create any lock: an operator's exclusive one, an
+ * older client's version 1. */
+static void
+test_full_put_exclusive_and_v1_locks_allowed(void **state)
+{
+	struct fx *f = *state;
+	char name[2][KL_ID_HEX_LEN + 1];
+	struct conn c;
+
+	serve_role(&c, f, NULL, NULL);
+	greet(&c, f, KL_ROLE_FULL);
+	expect_ok(&c, put_lock(&c, 2, KL_LOCK_F_EXCLUSIVE, "x", name[0]));
+	expect_ok(&c, put_lock(&c, 1, 0, "v1", name[1]));
+	bye(&c);
+	assert_true(exists_in_repo(f, "locks", name[0]));
+	assert_true(exists_in_repo(f, "locks", name[1]));
 }
 
 /* A temporary file a killed server left a day ago goes at the next
@@ -923,6 +1045,73 @@ test_list_reports_receive_times(void **state)
 			assert_true(t.mtimes[i] >= before - 1 &&
 			    t.mtimes[i] <= after + 1);
 	}
+	bye(&c);
+}
+
+/* Waits until dir holds a temporary file of size bytes; its path. */
+static void
+wait_tmp_of_size(const char *dir, off_t size, char out[PATH_MAX])
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		assert_non_null(d = opendir(dir));
+		while ((de = readdir(d)) != NULL) {
+			if (strncmp(de->d_name, ".tmp-", 5) != 0)
+				continue;
+			PATHF(out, "%s/%s", dir, de->d_name);
+			if (stat(out, &st) == 0 && st.st_size == size) {
+				closedir(d);
+				return;
+			}
+		}
+		closedir(d);
+		usleep(10000);
+	}
+	fail_msg("no temporary file of %lld bytes in %s", (long long)size,
+	    dir);
+}
+
+/*
+ * Issue #10 finding 6: holding back PUT_END does not backdate an upload.
+ * The data arrives, its temporary file is aged by a day (as if the client
+ * had waited that long), and the upload ends now: LIST reports now.
+ */
+static void
+test_receive_time_is_the_end_of_the_upload(void **state)
+{
+	static const char body[] = "a snapshot whose end was held back";
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], dir[PATH_MAX], tmp[PATH_MAX];
+	struct timespec ts[2];
+	struct timed t;
+	struct conn c;
+	time_t before;
+	uint32_t id;
+
+	serve_role(&c, f, "--append-only", NULL);
+	greet(&c, f, KL_ROLE_APPEND);
+	name_of((const uint8_t *)body, strlen(body), name);
+	id = send_file(&c, KL_MSG_PUT, KL_FT_SNAPSHOT, name, strlen(body), 0,
+	    0);
+	assert_int_equal(kl_frame_write(fd_write, &c, KL_MSG_PUT_DATA, id,
+	    (const uint8_t *)body, strlen(body)), KL_OK);
+	PATHF(dir, "%s/snapshots", f->repo);
+	wait_tmp_of_size(dir, (off_t)strlen(body), tmp);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - 24 * 3600;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, tmp, ts, 0), 0);
+	before = time(NULL);
+	assert_int_equal(kl_frame_write(fd_write, &c, KL_MSG_PUT_END, id, NULL,
+	    0), KL_OK);
+	expect_ok(&c, id);
+	list_timed(&c, KL_FT_SNAPSHOT, &t);
+	assert_int_equal(t.n, 1);
+	assert_true(t.mtimes[0] >= (int64_t)before);
+	assert_true(t.mtimes[0] <= (int64_t)time(NULL));
 	bye(&c);
 }
 
@@ -1215,11 +1404,15 @@ main(void)
 		T(test_append_remove_data_is_perm_and_file_stays),
 		T(test_append_remove_lock_is_allowed),
 		T(test_append_remove_other_sessions_lock_is_perm),
+		T(test_append_put_lock_rule_refuses_and_audits),
+		T(test_append_put_exclusive_lock_in_one_byte_frames_is_perm),
+		T(test_full_put_exclusive_and_v1_locks_allowed),
 		T(test_session_start_sweeps_stale_temporary_files),
 		T(test_full_remove_data_is_allowed),
 		T(test_read_only_put_is_perm_and_upload_is_skipped),
 		T(test_list_streams_every_entry),
 		T(test_list_reports_receive_times),
+		T(test_receive_time_is_the_end_of_the_upload),
 		T(test_pipelined_requests_are_answered_in_order),
 		T(test_malformed_frames_get_err_then_close),
 		T(test_frame_inside_upload_is_proto),

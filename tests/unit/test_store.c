@@ -31,6 +31,7 @@
 #include "kluis/backend.h"
 #include "kluis/buf.h"
 #include "kluis/err.h"
+#include "kluis/format.h"
 #include "kluis/hash.h"
 #include "kluis/store.h"
 
@@ -72,6 +73,30 @@ put_str(struct kl_backend *be, enum kl_ftype t, const char *s, char *name)
 {
 	name_of(s, strlen(s), name);
 	return be->ops->put(be->ctx, t, name, (const uint8_t *)s, strlen(s));
+}
+
+static int
+put_bytes(struct kl_backend *be, enum kl_ftype t, const uint8_t *p,
+    size_t len, char *name)
+{
+	name_of(p, len, name);
+	return be->ops->put(be->ctx, t, name, p, len);
+}
+
+/*
+ * A lock file as the server sees it (FORMAT.md §12): magic, version,
+ * flags, then len - 16 bytes standing for the AEAD, which only key holders
+ * could check (fill tells files apart).
+ */
+static size_t
+lock_file(uint8_t *out, size_t len, const char *magic, uint32_t version,
+    uint32_t flags, uint8_t fill)
+{
+	memcpy(out, magic, 8);
+	kl_le32enc(out + 8, version);
+	kl_le32enc(out + 12, flags);
+	memset(out + 16, fill, len - 16);
+	return len;
 }
 
 static void
@@ -716,6 +741,58 @@ test_list_reports_mtime_as_receive_time(void **state)
 	assert_true(l.mtimes[0] == 1500000000);
 }
 
+static void age(const char *path, int64_t age_s);
+
+/* The only temporary file in dir. */
+static void
+tmp_in(const char *dir, char out[PATH_MAX])
+{
+	struct dirent *de;
+	DIR *d;
+
+	out[0] = '\0';
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, ".tmp-", 5) == 0) {
+			assert_true(out[0] == '\0');
+			PATHF(out, "%s/%s", dir, de->d_name);
+		}
+	closedir(d);
+	assert_true(out[0] != '\0');
+}
+
+/*
+ * Issue #10 finding 6: the receive time is the time of publication, not
+ * of the last write.  An upload whose data came long ago (its temporary
+ * file's mtime is set back a day) and that commits now is listed now: a
+ * client that holds back the end of an upload cannot backdate it.
+ */
+static void
+test_receive_time_is_set_at_commit(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t data[] = "a snapshot held back for a day";
+	struct kl_store_put *pp;
+	struct listing l = { 0 };
+	char name[KL_ID_HEX_LEN + 1], dir[PATH_MAX], tmp[PATH_MAX];
+	time_t before;
+
+	name_of(data, sizeof(data), name);
+	assert_int_equal(kl_store_put_begin(f->be.ctx, KL_FT_SNAPSHOT, name,
+	    sizeof(data), &pp), KL_OK);
+	assert_int_equal(kl_store_put_write(pp, data, sizeof(data)), KL_OK);
+	PATHF(dir, "%s/snapshots", f->repo);
+	tmp_in(dir, tmp);
+	age(tmp, 24 * 3600);
+	before = time(NULL);
+	assert_int_equal(kl_store_put_commit(pp), KL_OK);
+	assert_int_equal(f->be.ops->list(f->be.ctx, KL_FT_SNAPSHOT, list_cb,
+	    &l), KL_OK);
+	assert_int_equal(l.n, 1);
+	assert_true(l.mtimes[0] >= (int64_t)before);
+	assert_true(l.mtimes[0] <= (int64_t)time(NULL));
+}
+
 /* --- roles --- */
 
 static void
@@ -747,12 +824,134 @@ test_append_remove_lock_succeeds(void **state)
 	struct kl_backend app;
 	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
 
+	uint8_t lock[100];
+
 	open_role(f, KL_ROLE_APPEND, &app);
-	assert_int_equal(put_str(&app, KL_FT_LOCK, "a lock", name), KL_OK);
+	assert_int_equal(put_bytes(&app, KL_FT_LOCK, lock, lock_file(lock,
+	    sizeof(lock), KL_MAGIC_LOCK, 2, 0, 'a'), name), KL_OK);
 	assert_int_equal(app.ops->remove(app.ctx, KL_FT_LOCK, name), KL_OK);
 	path_of(f, KL_FT_LOCK, name, p);
 	assert_false(exists(p));
 	app.ops->close(app.ctx);
+}
+
+/* One lock the append-only role may not create, and why. */
+struct bad_lock {
+	const char *magic;
+	uint32_t version, flags;
+	size_t len;
+	const char *why;
+};
+
+static const struct bad_lock bad_locks[] = {
+	{ KL_MAGIC_LOCK, 2, 1, 100, "exclusive" },
+	{ KL_MAGIC_LOCK, 2, 1, KL_LOCK_FILE_MIN, "exclusive" },
+	{ KL_MAGIC_LOCK, 1, 0, 100, "version-1" },
+	{ KL_MAGIC_LOCK, 3, 0, 100, "header" },
+	{ KL_MAGIC_LOCK, 2, 2, 100, "header" },		/* reserved flag */
+	{ KL_MAGIC_LOCK, 2, 0x80000000u, 100, "header" },
+	{ KL_MAGIC_INDEX, 2, 0, 100, "header" },	/* not a lock */
+	{ KL_MAGIC_LOCK, 2, 0, KL_LOCK_FILE_MIN - 1, "size" },
+	{ KL_MAGIC_LOCK, 2, 0, KL_LOCK_FILE_MAX + 1, "size" },
+};
+
+/*
+ * Issue #10 finding 2: a host whose key only appends must not be able to
+ * plant an exclusive lock, which would stop every other host's backups.
+ * Only shared version-2 locks pass; each refusal names its reason and
+ * leaves nothing behind.
+ */
+static void
+test_append_lock_rule_refuses_all_but_shared_v2(void **state)
+{
+	struct fx *f = *state;
+	struct kl_backend app;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	uint8_t lock[KL_LOCK_FILE_MAX + 1];
+	const struct bad_lock *b;
+	size_t i, len;
+
+	open_role(f, KL_ROLE_APPEND, &app);
+	for (i = 0; i < sizeof(bad_locks) / sizeof(bad_locks[0]); i++) {
+		b = &bad_locks[i];
+		len = lock_file(lock, b->len, b->magic, b->version, b->flags,
+		    (uint8_t)i);
+		assert_int_equal(put_bytes(&app, KL_FT_LOCK, lock, len, name),
+		    KL_E_PERM);
+		assert_non_null(kl_store_why(app.ctx));
+		if (strstr(kl_store_why(app.ctx), b->why) == NULL)
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i,
+			    kl_store_why(app.ctx), b->why);
+	}
+	PATHF(p, "%s/locks", f->repo);
+	assert_int_equal(dir_entries(p), 0);
+	for (len = KL_LOCK_FILE_MIN; len <= KL_LOCK_FILE_MAX; len += 127) {
+		lock_file(lock, len, KL_MAGIC_LOCK, 2, 0, 's');
+		assert_int_equal(put_bytes(&app, KL_FT_LOCK, lock, len, name),
+		    KL_OK);
+		assert_null(kl_store_why(app.ctx));
+	}
+	lock_file(lock, KL_LOCK_FILE_MAX, KL_MAGIC_LOCK, 2, 0, 'm');
+	assert_int_equal(put_bytes(&app, KL_FT_LOCK, lock, KL_LOCK_FILE_MAX,
+	    name), KL_OK);
+	assert_int_equal(dir_entries(p), 4);
+	app.ops->close(app.ctx);
+}
+
+/* The full role may take any lock (an operator's exclusive one, an old
+ * client's version 1); the rule is the append-only role's alone. */
+static void
+test_full_role_creates_any_lock(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	uint8_t lock[KL_LOCK_FILE_MAX + 1];
+	size_t i, len;
+
+	for (i = 0; i < sizeof(bad_locks) / sizeof(bad_locks[0]); i++) {
+		len = lock_file(lock, bad_locks[i].len, bad_locks[i].magic,
+		    bad_locks[i].version, bad_locks[i].flags, (uint8_t)i);
+		assert_int_equal(put_bytes(&f->be, KL_FT_LOCK, lock, len,
+		    name), KL_OK);
+	}
+	PATHF(p, "%s/locks", f->repo);
+	assert_int_equal(dir_entries(p), i);
+}
+
+/* A streaming upload is judged as soon as the header is complete, however
+ * it is cut; the rest is never written. */
+static void
+test_append_lock_rule_on_split_header(void **state)
+{
+	struct fx *f = *state;
+	struct kl_store *s = NULL;
+	struct kl_store_put *pp;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	uint8_t lock[200];
+	size_t cut;
+
+	assert_int_equal(kl_store_open(f->repo, KL_ROLE_APPEND, &s), KL_OK);
+	lock_file(lock, sizeof(lock), KL_MAGIC_LOCK, 2, 1, 'x');
+	name_of(lock, sizeof(lock), name);
+	for (cut = 1; cut < 16; cut++) {
+		assert_int_equal(kl_store_put_begin(s, KL_FT_LOCK, name,
+		    sizeof(lock), &pp), KL_OK);
+		assert_int_equal(kl_store_put_write(pp, lock, cut), KL_OK);
+		assert_int_equal(kl_store_put_write(pp, lock + cut, 16 - cut),
+		    KL_E_PERM);
+		assert_non_null(strstr(kl_store_why(s), "exclusive"));
+		kl_store_put_abort(pp);
+	}
+	lock_file(lock, sizeof(lock), KL_MAGIC_LOCK, 2, 0, 'x');
+	name_of(lock, sizeof(lock), name);
+	assert_int_equal(kl_store_put_begin(s, KL_FT_LOCK, name, sizeof(lock),
+	    &pp), KL_OK);
+	for (cut = 0; cut < sizeof(lock); cut++)
+		assert_int_equal(kl_store_put_write(pp, lock + cut, 1), KL_OK);
+	assert_int_equal(kl_store_put_commit(pp), KL_OK);
+	kl_store_close(s);
+	PATHF(p, "%s/locks", f->repo);
+	assert_int_equal(dir_entries(p), 1);
 }
 
 static void
@@ -1053,8 +1252,12 @@ main(int argc, char **argv)
 		T(test_list_index_skips_tmp_file),
 		T(test_list_empty_type_reports_nothing),
 		T(test_list_reports_mtime_as_receive_time),
+		T(test_receive_time_is_set_at_commit),
 		T(test_append_remove_content_is_perm_and_file_stays),
 		T(test_append_remove_lock_succeeds),
+		T(test_append_lock_rule_refuses_all_but_shared_v2),
+		T(test_full_role_creates_any_lock),
+		T(test_append_lock_rule_on_split_header),
 		T(test_append_put_get_list_stat_allowed),
 		T(test_read_put_is_perm),
 		T(test_read_remove_is_perm),

@@ -105,7 +105,7 @@ void kl_repo_set_progress(struct kl_repo *r,
  * Brings the catalog's blob index up to date with the repository's index
  * files (once per r): new files are loaded, and if a file the catalog
  * loaded earlier has gone, the index is rebuilt.  Entries whose pack is
- * not in the repository are ignored (and noted: kl_repo_note_msg).  Each
+ * not in the repository are ignored (and noted: kl_repo_notice_msg).  Each
  * location keeps the trust of its source (catalog.h enum kl_cat_trust):
  * ATTESTED for index files signed by a full key (FORMAT.md §16), OWN for
  * those this client wrote, CLAIMED for the rest and for packs known only
@@ -199,15 +199,19 @@ int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
 size_t kl_repo_damage_count(const struct kl_repo *r);
 /* Records the file named by the last error as damaged and skipped. */
 void kl_repo_damage_add(struct kl_repo *r);
-/* Warnings about what was worked around (suspicious index entries that
- * were ignored, ...): how many, and each (at most 64 kept). */
-size_t kl_repo_note_count(const struct kl_repo *r);
-const char *kl_repo_note_msg(const struct kl_repo *r, size_t i);
 /* Clears / sets the last error's detail (for layers above repo*.c). */
 void kl_repo_clear_err(struct kl_repo *r);
 void kl_repo_seterr(struct kl_repo *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *kl_repo_damage_msg(const struct kl_repo *r, size_t i);
+/*
+ * Notices: things an operation noticed and carried on from that the
+ * operator should hear of once (a lock ignored for claiming a time after
+ * its arrival, index entries ignored for naming packs that are not in the
+ * repository, ...), not damage.  At most 64 kept.
+ */
+size_t kl_repo_notice_count(const struct kl_repo *r);
+const char *kl_repo_notice_msg(const struct kl_repo *r, size_t i);
 
 /*
  * Brings the catalog's snapshot table up to date (new snapshots decrypted
@@ -301,9 +305,24 @@ int kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
     struct kl_id *snap_id);
 void kl_session_free(struct kl_session *s);
 
-/* Lock handling (FORMAT.md §12): a shared lock for backups, exclusive for
- * operations that must be alone.  KL_E_LOCKED if an incompatible live lock
- * exists (kl_repo_errmsg names its host, pid and age). */
+/*
+ * Lock handling (FORMAT.md §12): a shared lock for backups, exclusive for
+ * operations that must be alone.  kl_repo_lock writes our lock, then lists
+ * the locks: the receive time the repository reports for ours is "now" by
+ * the repository's clock, and every other lock is judged against it, so
+ * no two hosts' clocks are ever compared.  Another lock counts unless
+ * - it arrived more than KL_LOCK_STALE_S before ours (stale),
+ * - it claims a time more than KL_LOCK_FUTURE_S after its own arrival
+ *   (invalid: a wrong clock or a forgery; one notice names it),
+ * - it cannot be read, or its process is gone on this very host.
+ * KL_E_LOCKED if a counting lock conflicts (kl_repo_errmsg names its host,
+ * pid and age); KL_E_NOTFOUND if our own lock is not in the listing; for
+ * an exclusive lock KL_E_INVAL if this host's clock is so far ahead of the
+ * repository's that others would ignore the lock (a shared lock is taken
+ * then, with a notice).  Our lock is removed again on every error.
+ */
+#define KL_LOCK_STALE_S (30 * 60)
+#define KL_LOCK_FUTURE_S (5 * 60)
 int kl_repo_lock(struct kl_repo *r, int exclusive);
 /* Re-writes our lock when it is older than a sixth of the stale age, so
  * that long backups keep it live.  Cheap to call often. */

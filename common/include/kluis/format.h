@@ -289,4 +289,39 @@ struct kl_lock {
 int kl_lock_encode(const struct kl_lock *l, struct buf *out);
 int kl_lock_decode(const uint8_t *p, size_t len, struct kl_lock *out);
 
+/*
+ * §12 lock file header.  Lock files have their own version: writers write
+ * version 2, whose cleartext flags carry the exclusive bit so that the
+ * repository server, which holds no key, can tell an exclusive lock from
+ * a shared one; readers also accept version 1 (flags 0, exclusivity only
+ * inside the encryption).  Every other file keeps KL_FORMAT_VERSION.
+ */
+#define KL_LOCK_VERSION 2
+#define KL_LOCK_VERSION_1 1
+#define KL_LOCK_F_EXCLUSIVE 0x1u
+/* §12, §14: plaintext 15 + hostname (1..255) bytes; the file adds the
+ * header and the AEAD's nonce and tag (§4, 40 bytes). */
+#define KL_LOCK_PLAIN_MIN (8 + 1 + 4 + 2 + 1)
+#define KL_LOCK_PLAIN_MAX (8 + 1 + 4 + 2 + KL_NAME_MAX)
+#define KL_LOCK_FILE_MIN (KL_FILE_HDR_LEN + 40 + KL_LOCK_PLAIN_MIN)
+#define KL_LOCK_FILE_MAX (KL_FILE_HDR_LEN + 40 + KL_LOCK_PLAIN_MAX)
+
+struct kl_lock_hdr {
+	uint32_t version;	/* 1 or 2 */
+	uint8_t exclusive;	/* version 2: flag bit 0; version 1: 0 */
+};
+/* Appends a version-2 header: magic, 2, flags = exclusive (0 or 1, else
+ * KL_E_INVAL). */
+int kl_lock_hdr_put(struct buf *b, uint8_t exclusive);
+/*
+ * Consumes and checks the 16-byte header of a lock file into *out:
+ * KL_E_CORRUPT for another magic or fewer than 16 bytes (nothing is
+ * consumed then); KL_E_UNSUPPORTED for a version other than 1 and 2,
+ * non-zero flags in version 1, or any flag but bit 0 in version 2.
+ */
+int kl_lock_hdr_get(struct buf *b, struct kl_lock_hdr *out);
+/* KL_E_CORRUPT unless the plaintext agrees with its header: in version
+ * 2 the plaintext's exclusive byte must equal the header bit. */
+int kl_lock_hdr_match(const struct kl_lock_hdr *h, const struct kl_lock *l);
+
 #endif

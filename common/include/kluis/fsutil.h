@@ -45,6 +45,8 @@ int kl_write_full(int fd, const void *p, size_t len);
 /* Reads up to len bytes; *got < len only at end of file. */
 int kl_read_full(int fd, void *p, size_t len, size_t *got);
 
+/* fsync(2) with the failure injection below: 0, or -1 with errno. */
+int kl_fsync(int fd);
 /* fsyncs the directory at path. */
 int kl_fsync_dir(const char *path);
 /* mkdir -p with mode; existing directories are fine. */

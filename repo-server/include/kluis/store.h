@@ -13,7 +13,8 @@
 
 enum kl_store_role {
 	KL_ROLE_FULL = 0,	/* everything, including removal */
-	KL_ROLE_APPEND = 1,	/* create and read; remove only lock files */
+	KL_ROLE_APPEND = 1,	/* create and read; remove only lock files;
+				 * create only shared version-2 locks */
 	KL_ROLE_READ = 2,	/* read only */
 };
 
@@ -42,8 +43,10 @@ int kl_store_name_valid(enum kl_ftype t, const char *name);
 
 /* The kl_backend_ops over this store (see backend.h for the contract);
  * the role is enforced here: puts need APPEND or FULL, removes need FULL
- * (or APPEND for locks).  The backend takes over s: ops->close closes it,
- * so do not also call kl_store_close. */
+ * (or APPEND for locks), and APPEND puts of locks obey the lock rule of
+ * kl_store_put_begin.  Its put is the streaming put below in one go.  The
+ * backend takes over s: ops->close closes it, so do not also call
+ * kl_store_close. */
 void kl_store_backend(struct kl_store *s, struct kl_backend *out);
 
 /*
@@ -67,9 +70,17 @@ int kl_store_path(const struct kl_store *s, enum kl_ftype t,
  * written then); KL_E_NOSPACE / KL_E_IO from the file system.
  * commit: KL_E_CORRUPT if fewer than size bytes were written or the hash
  * does not match, KL_E_EXISTS if the name appeared meanwhile, file system
- * errors otherwise.  commit always consumes p; on failure nothing became
- * visible and the temporary file is gone.
+ * errors otherwise.  It sets the file's modification time - the receive
+ * time LIST reports - to the time of publication, not of the last write.
+ * commit always consumes p; on failure nothing became visible and the
+ * temporary file is gone.
  * abort: removes the temporary file and frees p (NULL-safe).
+ *
+ * The lock rule (FORMAT.md §12, PROTOCOL.md §4): in the APPEND role a
+ * lock file must be a shared lock of version 2.  begin refuses a size no
+ * such lock has, write refuses a header that is not one as soon as its 16
+ * bytes have come (KL_E_PERM, nothing more is written; abort p then), and
+ * kl_store_why names the reason.
  */
 /*
  * Removes what uploads that never finished left behind (a server or client
@@ -87,6 +98,9 @@ int kl_store_sweep_tmp(struct kl_store *s, int64_t min_age_s,
     kl_store_sweep_cb cb, void *arg);
 
 struct kl_store_put;
+/* Why the last put_begin or put_write of s broke the lock rule (a static
+ * text such as "it is an exclusive lock, ..."), or NULL. */
+const char *kl_store_why(const struct kl_store *s);
 int kl_store_put_begin(struct kl_store *s, enum kl_ftype t, const char *name,
     uint64_t size, struct kl_store_put **out);
 int kl_store_put_write(struct kl_store_put *p, const uint8_t *data,
