@@ -85,23 +85,35 @@ E2E_WHAT="restore with a damaged index file the catalog already holds"
 expect_exit 0 k restore latest --target "$WORK/r-warm"
 treecmp "the catalog's verified copy of the index keeps restores whole" \
 	"$WORK/src" "$WORK/r-warm$WORK/src"
-# A client without that catalog (another machine, a lost cache) reads the
+# The client that wrote the packs, after rebuilding its catalog, reads the
 # damaged file: it is skipped and reported, and the packs it named are
-# still found through their own headers.
-export KLUIS_CACHE_DIR=$WORK/cache-fresh
+# found through their own headers - its own, so they are adopted, not
+# uploaded again (another client's packs never are: issue #10).
+E2E_WHAT="catalog rebuild with a damaged index file"
+expect_exit 1 k catalog rebuild
 echo two > "$WORK/src/a/f3"
 E2E_WHAT="backup with a damaged index file"
 expect_exit 0 k backup "$WORK/src" --json
 expect_stderr_contains "skipped a damaged repository file: index/"
 check "the backup reports the damage" test "$(json_field repository_damage)" = 1
-check "the packs behind the damaged index are not uploaded again" \
+check "its own packs behind the damaged index are not uploaded again" \
+	test "$(json_field bytes_added)" -lt 100000
+# A client without that catalog (another machine, a lost cache) names the
+# damaged file too; the adopting backup's index file is signed by the full
+# key, so it deduplicates against those packs as well.
+export KLUIS_CACHE_DIR=$WORK/cache-fresh
+echo three > "$WORK/src/a/f3"
+E2E_WHAT="backup with a damaged index file, another client"
+expect_exit 0 k backup "$WORK/src" --json
+expect_stderr_contains "skipped a damaged repository file: index/"
+check "the adopted packs are deduplicated by another client" \
 	test "$(json_field bytes_added)" -lt 100000
 E2E_WHAT="stats exits 1 while the repository is damaged"
 expect_exit 1 k stats
 mv "$idx" "$WORK/damaged-index"
 E2E_WHAT="restore latest after the damaged index was moved aside"
 expect_exit 0 k restore latest --target "$WORK/r2"
-treecmp "the new snapshot is complete (the data was stored again)" \
+treecmp "the new snapshot is complete without the damaged index file" \
 	"$WORK/src" "$WORK/r2$WORK/src"
 
 # --- every name of a damaged file is marked, not only the first
