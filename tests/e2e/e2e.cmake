@@ -26,3 +26,6 @@ add_test(NAME e2e_check COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/check.sh $<
 set_tests_properties(e2e_check PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_report COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/report.sh $<TARGET_FILE:kluis>)
 set_tests_properties(e2e_report PROPERTIES TIMEOUT 300)
+# Issue #10 finding 3: a local user races a root restore (needs root).
+add_test(NAME e2e_hostile_restore_race COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_restore_race.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-racer>)
+set_tests_properties(e2e_hostile_restore_race PROPERTIES TIMEOUT 600)
