@@ -91,23 +91,19 @@ fd_apply(int fd, const struct kl_node *n, int is_root_user)
 }
 
 int
-rs_meta_apply(int root, const char *rel, const struct kl_node *n,
-    const struct rs_ident *id, int is_root_user)
+rs_meta_apply(struct rs_pdir *pd, int root, const char *rel,
+    const struct kl_node *n, const struct rs_ident *id, int is_root_user)
 {
 	const char *name;
-	int pfd = -1, fd = -1, rc;
+	int pfd, fd, rc;
 
 	RS_STEP(RS_STEP_META, rel);
-	if ((rc = rs_parent_open(root, rel, &name, &pfd)) != KL_OK)
-		goto out;
+	if ((rc = rs_pdir_open(pd, root, rel, &name, &pfd)) != KL_OK)
+		return rc;
 	if ((rc = rs_object_open(pfd, name, rs_node_fmt(n->type), id, &fd,
 	    NULL)) != KL_OK)
-		goto out;
+		return rc;
 	rc = fd_apply(fd, n, is_root_user);
-out:
-	if (fd >= 0)
-		close(fd);
-	if (pfd >= 0)
-		close(pfd);
+	close(fd);
 	return rc;
 }

@@ -52,6 +52,8 @@ struct rs {
 	struct linkmap *links;
 	size_t nlinks, clinks;
 	struct rs_gmap lmap;		/* group -> index in links */
+	struct rs_pdir pd;		/* the last parent directory */
+	struct rs_pdir pdl;		/* the last parent of a first name */
 	struct linkname *names;
 	size_t nnames, cnames;
 	int is_root_user;
@@ -168,14 +170,13 @@ make_dir(struct rs *s, struct rs_ident *id)
 	int pfd, rc;
 
 	RS_STEP(RS_STEP_ENTRY, s->rel);
-	if ((rc = rs_parent_open(s->root, s->rel, &name, &pfd)) != KL_OK)
+	if ((rc = rs_pdir_open(&s->pd, s->root, s->rel, &name, &pfd)) != KL_OK)
 		return rc;
 	if (mkdirat(pfd, name, 0700) != 0 && errno != EEXIST)
 		rc = kl_err_from_errno(errno);
 	/* overwrite: an existing directory is fine, anything else is not */
 	else if ((rc = rs_made_check(pfd, name, S_IFDIR, id)) == KL_E_CHANGED)
 		rc = KL_E_EXISTS;
-	close(pfd);
 	return rc;
 }
 
@@ -201,14 +202,13 @@ file_way(struct rs *s)
 
 	if (!s->o->overwrite)
 		return KL_OK;	/* the target was empty */
-	if ((rc = rs_parent_open(s->root, s->rel, &name, &pfd)) != KL_OK)
+	if ((rc = rs_pdir_open(&s->pd, s->root, s->rel, &name, &pfd)) != KL_OK)
 		return rc;
 	clear_way(s, pfd, name);
 	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		rc = KL_E_EXISTS;
 	else if (errno != ENOENT)
 		rc = kl_err_from_errno(errno);
-	close(pfd);
 	return rc;
 }
 
@@ -224,7 +224,7 @@ make_file(struct rs *s, struct rs_ident *id)
 	struct stat st;
 	int pfd, fd, rc = KL_OK;
 
-	if ((rc = rs_parent_open(s->root, s->rel, &name, &pfd)) != KL_OK)
+	if ((rc = rs_pdir_open(&s->pd, s->root, s->rel, &name, &pfd)) != KL_OK)
 		return rc;
 	clear_way(s, pfd, name);
 	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
@@ -235,7 +235,6 @@ make_file(struct rs *s, struct rs_ident *id)
 		rs_ident_set(id, &st);
 	if (fd >= 0)
 		close(fd);
-	close(pfd);
 	return rc;
 }
 
@@ -300,23 +299,18 @@ static int
 link_make(struct rs *s, const struct linkmap *first)
 {
 	const char *fname, *name;
-	int fpfd = -1, fd = -1, pfd = -1, rc;
+	int fpfd, fd, pfd, rc;
 
-	if ((rc = rs_parent_open(s->root, first->rel, &fname, &fpfd)) !=
-	    KL_OK || (rc = rs_object_open(fpfd, fname, 0, &first->id, &fd,
-	    NULL)) != KL_OK)
-		goto out;
-	if ((rc = rs_parent_open(s->root, s->rel, &name, &pfd)) != KL_OK)
-		goto out;
-	clear_way(s, pfd, name);
-	rc = rs_link_fd(fd, pfd, name);
-out:
-	if (pfd >= 0)
-		close(pfd);
-	if (fd >= 0)
-		close(fd);
-	if (fpfd >= 0)
-		close(fpfd);
+	if ((rc = rs_pdir_open(&s->pdl, s->root, first->rel, &fname,
+	    &fpfd)) != KL_OK || (rc = rs_object_open(fpfd, fname, 0,
+	    &first->id, &fd, NULL)) != KL_OK)
+		return rc;
+	if ((rc = rs_pdir_open(&s->pd, s->root, s->rel, &name, &pfd)) ==
+	    KL_OK) {
+		clear_way(s, pfd, name);
+		rc = rs_link_fd(fd, pfd, name);
+	}
+	close(fd);
 	return rc;
 }
 
@@ -375,7 +369,7 @@ restore_special(struct rs *s, const struct kl_node *n)
 	RS_STEP(RS_STEP_ENTRY, s->rel);
 	if (restore_link(s, n, &rc))
 		return rc;
-	if ((rc = rs_parent_open(s->root, s->rel, &name, &pfd)) != KL_OK)
+	if ((rc = rs_pdir_open(&s->pd, s->root, s->rel, &name, &pfd)) != KL_OK)
 		return rc;
 	clear_way(s, pfd, name);
 	if (n->type == KL_NODE_SYMLINK ? symlinkat(n->target, pfd, name) :
@@ -383,7 +377,6 @@ restore_special(struct rs *s, const struct kl_node *n)
 		rc = kl_err_from_errno(errno);
 	else
 		rc = rs_made_check(pfd, name, rs_node_fmt(n->type), &id);
-	close(pfd);
 	if (rc != KL_OK)
 		return rc;
 	s->st->others++;
@@ -526,7 +519,7 @@ meta_one(struct rs *s, const struct rjob *j)
 	char path[2 * KL_PATH_MAX + 2];
 	int rc;
 
-	if ((rc = rs_meta_apply(s->root, j->rel, &j->node, &j->id,
+	if ((rc = rs_meta_apply(&s->pd, s->root, j->rel, &j->node, &j->id,
 	    s->is_root_user)) == KL_OK)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", s->o->target, j->rel);
@@ -649,6 +642,7 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 	s.o = o;
 	s.st = stats;
 	s.root = -1;
+	s.pd.fd = s.pdl.fd = -1;
 	s.is_root_user = geteuid() == 0;
 	rc = rs_target_open(o, &s.root);
 	if (rc != KL_OK && rc != KL_E_EXISTS && rc != KL_E_INVAL &&
@@ -657,6 +651,8 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 		    "target directory; nothing restored");
 	if (rc == KL_OK)
 		rc = run(&s, snap);
+	rs_pdir_close(&s.pd);
+	rs_pdir_close(&s.pdl);
 	if (s.root >= 0)
 		close(s.root);
 	jobs_free(s.files, s.nfiles);

@@ -96,6 +96,41 @@ rs_parent_open(int root, const char *rel, const char **name, int *pfd)
 	return KL_OK;
 }
 
+int
+rs_pdir_open(struct rs_pdir *c, int root, const char *rel, const char **name,
+    int *pfd)
+{
+	const char *slash = strrchr(rel, '/');
+	size_t pl = slash == NULL ? 0 : (size_t)(slash - rel);
+	int rc;
+
+	*pfd = -1;
+	*name = slash == NULL ? rel : slash + 1;
+	if (c->fd >= 0 && strlen(c->rel) == pl &&
+	    strncmp(c->rel, rel, pl) == 0) {
+		*pfd = c->fd;
+		return KL_OK;
+	}
+	rs_pdir_close(c);
+	if (pl >= sizeof(c->rel))
+		return KL_E_LIMIT;
+	if ((rc = rs_parent_open(root, rel, name, &c->fd)) != KL_OK)
+		return rc;
+	memcpy(c->rel, rel, pl);
+	c->rel[pl] = '\0';
+	*pfd = c->fd;
+	return KL_OK;
+}
+
+void
+rs_pdir_close(struct rs_pdir *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->rel[0] = '\0';
+}
+
 void
 rs_ident_set(struct rs_ident *id, const struct stat *st)
 {

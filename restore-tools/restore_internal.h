@@ -76,6 +76,23 @@ int rs_err(int e);
  * way), KL_E_LIMIT or another errno code; *pfd is -1 on failure.
  */
 int rs_parent_open(int root, const char *rel, const char **name, int *pfd);
+/*
+ * The last parent directory opened (rs_parent_open), kept for the next
+ * operation in the same directory: the walk and the metadata phase work
+ * through one directory's entries in a row.  A descriptor stays what it
+ * was when it was opened beneath the target, like any other: someone who
+ * can write a directory and the place it goes can move it meanwhile, and
+ * then the operations go there - only where they could write anyway.
+ * fd is -1 when empty (set it so before the first use).
+ */
+struct rs_pdir {
+	char rel[KL_PATH_MAX + 1];
+	int fd;
+};
+/* rs_parent_open through the cache c: *pfd is c's, not to be closed. */
+int rs_pdir_open(struct rs_pdir *c, int root, const char *rel,
+    const char **name, int *pfd);
+void rs_pdir_close(struct rs_pdir *c);
 void rs_ident_set(struct rs_ident *id, const struct stat *st);
 /*
  * Opens name in pfd with O_PATH, not following it, and checks with fstat
@@ -123,10 +140,11 @@ int rs_target_open(const struct kl_restore_opts *o, int *fd);
 /*
  * Applies owner, mode, xattrs and times of n to rel beneath root, through
  * a descriptor of the object, which must be of n's type and, if id is
- * known, that object (KL_E_CHANGED otherwise: nothing applied).
+ * known, that object (KL_E_CHANGED otherwise: nothing applied).  The
+ * parent is opened through pd.
  */
-int rs_meta_apply(int root, const char *rel, const struct kl_node *n,
-    const struct rs_ident *id, int is_root_user);
+int rs_meta_apply(struct rs_pdir *pd, int root, const char *rel,
+    const struct kl_node *n, const struct rs_ident *id, int is_root_user);
 /* The S_IFMT bits of a tree node type. */
 unsigned rs_node_fmt(unsigned type);
 
