@@ -647,8 +647,10 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 	rc = rs_target_open(o, &s.root);
 	if (rc != KL_OK && rc != KL_E_EXISTS && rc != KL_E_INVAL &&
 	    o->warn != NULL)
-		o->warn(o->warn_arg, o->target, rc, "cannot create or open the "
-		    "target directory; nothing restored");
+		o->warn(o->warn_arg, o->target, rc, rc == KL_E_CHANGED ?
+		    "a symbolic link appeared on the target's path while it "
+		    "was opened; nothing restored" : "cannot create or open "
+		    "the target directory; nothing restored");
 	if (rc == KL_OK)
 		rc = run(&s, snap);
 	rs_pdir_close(&s.pd);
