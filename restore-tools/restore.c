@@ -458,10 +458,9 @@ restore_entry(struct rs *s, const struct kl_node *n)
 		goto out;
 	rc = restore_node(s, n, state);
 	if (rc != KL_OK && !fatal(rc)) {
-		rs_warn_here(s, rc, rc == KL_E_CHANGED ? "a directory on its way (or "
-		    "the file it is a link of) was replaced during the "
-		    "restore; not restored" :
-		    "could not be restored");
+		rs_warn_here(s, rc, rc == KL_E_CHANGED ? "a directory on its "
+		    "way (or the file it is a link of) was replaced during "
+		    "the restore; not restored" : "could not be restored");
 		rc = KL_OK;
 	}
 out:

@@ -175,7 +175,7 @@ void rs_gmap_clear(struct rs_gmap *m);
 /* Steps at which a test may change the target (tests/unit/test_restore.c:
  * the local user's swaps, made deterministic). */
 enum rs_step {
-	RS_STEP_TARGET,		/* rel: the target's real path, before its walk */
+	RS_STEP_TARGET,		/* rel: the target's real path, unwalked */
 	RS_STEP_ENTRY,		/* before the walk creates rel */
 	RS_STEP_CONTENT,	/* before file rel is opened to be written */
 	RS_STEP_META,		/* before rel's metadata is applied */
