@@ -51,8 +51,11 @@ cli_warn_path(void *arg, const char *path, int err, const char *what)
 {
 	const struct cli *c = arg;
 
-	fprintf(stderr, "%s: warning: %s: %s (%s)\n", c->prog, path, what,
-	    kl_strerror(err));
+	if (err == KL_OK)	/* a notice, not an error (restore's target) */
+		fprintf(stderr, "%s: warning: %s: %s\n", c->prog, path, what);
+	else
+		fprintf(stderr, "%s: warning: %s: %s (%s)\n", c->prog, path,
+		    what, kl_strerror(err));
 }
 
 int

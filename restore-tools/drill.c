@@ -70,8 +70,8 @@ struct sampler {
 	struct sentry *f, *o;	/* reservoir of files; others */
 	size_t nf, cf, no, co;
 	uint64_t seen, seen_bytes, seen_space, seen_others;
-	uint64_t *groups;	/* hard link groups seen: open addressing */
-	size_t ngroups, cgroups;
+	struct rs_gmap groups;	/* hard link groups seen (keyed: trees
+				 * choose the numbers) */
 	char path[KL_PATH_MAX + 2];
 	size_t len;
 };
@@ -284,19 +284,6 @@ sentries_free(struct sentry *v, size_t n)
 	free(v);
 }
 
-static int
-group_insert(uint64_t *t, size_t cap, uint64_t g)
-{
-	size_t i = (size_t)(g * 0x9e3779b97f4a7c15ULL) & (cap - 1);
-
-	while (t[i] != 0 && t[i] != g)
-		i = (i + 1) & (cap - 1);
-	if (t[i] == g)
-		return 0;
-	t[i] = g;
-	return 1;
-}
-
 /*
  * 1 if hard link group g (non-zero) was met before.  The snapshot counts a
  * file with several names once (its first name; the others are links), so
@@ -305,27 +292,10 @@ group_insert(uint64_t *t, size_t cap, uint64_t g)
 static int
 group_seen(struct sampler *sm, uint64_t g, int *rc)
 {
-	uint64_t *nt;
-	size_t i, ncap;
+	int r = rs_gmap_put(&sm->groups, g, 0);
 
-	*rc = KL_OK;
-	if (2 * (sm->ngroups + 1) > sm->cgroups) {
-		ncap = sm->cgroups ? sm->cgroups * 2 : 64;
-		if ((nt = calloc(ncap, sizeof(*nt))) == NULL) {
-			*rc = KL_E_NOMEM;
-			return 0;
-		}
-		for (i = 0; i < sm->cgroups; i++)
-			if (sm->groups[i] != 0)
-				(void)group_insert(nt, ncap, sm->groups[i]);
-		free(sm->groups);
-		sm->groups = nt;
-		sm->cgroups = ncap;
-	}
-	if (!group_insert(sm->groups, sm->cgroups, g))
-		return 1;
-	sm->ngroups++;
-	return 0;
+	*rc = r < 0 ? r : KL_OK;
+	return r == 0;
 }
 
 /* Reservoir sampling (Algorithm R): every file is kept with chance k/N. */
@@ -487,7 +457,7 @@ sample_take(struct drill *d, const struct kl_snapshot *sn,
 		rc = sample_finish(&sm, s);
 	sentries_free(sm.f, sm.nf);
 	sentries_free(sm.o, sm.no);
-	free(sm.groups);
+	rs_gmap_clear(&sm.groups);
 	if (rc == KL_OK) {
 		*out = s;
 		s = NULL;
@@ -799,6 +769,31 @@ holes_check(struct dv *v, int fd, const struct kl_node *n, uint64_t bs)
 	}
 }
 
+/*
+ * Opens name in pfd for reading if it is still the regular file st
+ * describes: through an O_PATH descriptor checked first, so that a FIFO or
+ * a device swapped in is never opened.  -2 if it changed; -1 with errno.
+ */
+static int
+file_read_open(int pfd, const char *name, const struct stat *st,
+    struct stat *fst)
+{
+	char p[RS_FD_PATH_LEN];
+	struct rs_ident id;
+	int opfd, fd, rc;
+
+	rs_ident_set(&id, st);
+	if ((rc = rs_object_open(pfd, name, S_IFREG, &id, &opfd, fst)) != KL_OK)
+		return rc == KL_E_CHANGED ? -2 : -1;
+	rs_fd_path(opfd, p, sizeof(p));
+	/* O_NOATIME: reading must not change what a later check compares */
+	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+	close(opfd);
+	return fd;
+}
+
 static int
 file_check(struct dv *v, int pfd, const char *name, const struct kl_node *n,
     const struct stat *st)
@@ -811,22 +806,17 @@ file_check(struct dv *v, int pfd, const char *name, const struct kl_node *n,
 		    (long long)st->st_size, (unsigned long long)n->size);
 		return KL_OK;
 	}
-	/* O_NOATIME: reading must not change what a later check compares */
-	fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
-	    O_NOATIME);
-	if (fd < 0 && errno == EPERM)
-		fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_CLOEXEC);
+	if ((fd = file_read_open(pfd, name, st, &fst)) == -2) {
+		finding(v->d, v->snap, "read", "the restored file changed "
+		    "while it was verified");
+		return KL_OK;
+	}
 	if (fd < 0) {
 		finding(v->d, v->snap, "read", "the restored file cannot be "
 		    "opened: %s", strerror(errno));
 		return KL_OK;
 	}
-	if (fstat(fd, &fst) != 0 || fst.st_ino != st->st_ino ||
-	    fst.st_dev != st->st_dev)
-		finding(v->d, v->snap, "read", "the restored file changed "
-		    "while it was verified");
-	else if ((rc = content_check(v, fd, n)) == KL_OK)
+	if ((rc = content_check(v, fd, n)) == KL_OK)
 		holes_check(v, fd, n, (uint64_t)st->st_blksize);
 	close(fd);
 	return rc;
@@ -1177,6 +1167,22 @@ out:
 
 static int rm_below(int dfd, dev_t dev);
 
+/* chmod of directory name in dfd, never of what a link there points to. */
+static int
+dir_chmod(int dfd, const char *name, mode_t mode)
+{
+	char p[RS_FD_PATH_LEN];
+	int fd, r;
+
+	if ((fd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) < 0)
+		return -1;
+	rs_fd_path(fd, p, sizeof(p));
+	r = chmod(p, mode);
+	close(fd);
+	return r;
+}
+
 static int
 rm_dir(int dfd, const char *name, const struct stat *st)
 {
@@ -1184,7 +1190,7 @@ rm_dir(int dfd, const char *name, const struct stat *st)
 
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
-	if (fd < 0 && errno == EACCES && fchmodat(dfd, name, 0700, 0) == 0)
+	if (fd < 0 && errno == EACCES && dir_chmod(dfd, name, 0700) == 0)
 		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
 	if (fd < 0)

@@ -6,7 +6,6 @@
  * directory metadata deepest first, so that writing into a directory never
  * disturbs its restored times or read-only mode.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,6 +29,7 @@ struct linkmap {
 	uint64_t group;
 	char *rel;		/* the first restored name of the group */
 	size_t job;		/* its file job, or SIZE_MAX (not a file) */
+	struct rs_ident id;	/* the object made for it */
 };
 
 /* Another name made with link(): renamed too if the content fails. */
@@ -51,6 +51,9 @@ struct rs {
 	size_t nfiles, ndirs, nothers, cfiles, cdirs, cothers;
 	struct linkmap *links;
 	size_t nlinks, clinks;
+	struct rs_gmap lmap;		/* group -> index in links */
+	struct rs_pdir pd;		/* the last parent directory */
+	struct rs_pdir pdl;		/* the last parent of a first name */
 	struct linkname *names;
 	size_t nnames, cnames;
 	int is_root_user;
@@ -79,7 +82,7 @@ rs_warn(struct rs *s, const char *path, int err, const char *what)
 
 static int
 job_add(struct rjob **v, size_t *n, size_t *cap, const char *rel,
-    const struct kl_node *node)
+    const struct kl_node *node, const struct rs_ident *id)
 {
 	struct rjob *nv, *j;
 
@@ -97,6 +100,8 @@ job_add(struct rjob **v, size_t *n, size_t *cap, const char *rel,
 		free(j->rel);
 		return KL_E_NOMEM;
 	}
+	if (id != NULL)
+		j->id = *id;
 	(*n)++;
 	return KL_OK;
 }
@@ -150,34 +155,37 @@ push_name(char *p, size_t *len, const uint8_t *name, size_t nl, int lead)
 	return 1;
 }
 
-static int
-make_dir(struct rs *s, const struct kl_node *n)
-{
-	struct stat st;
-	int fd;
+/*
+ * The walk's operations on the file system (restore_fs.c has the rules):
+ * each works on one name in a parent directory opened beneath the
+ * target, and records which object it made, so that later phases touch
+ * only that object.
+ */
 
-	if (mkdirat(s->root, s->rel, 0700) == 0)
-		return KL_OK;
-	if (errno != EEXIST)
-		return kl_err_from_errno(errno);
+/* Makes directory rel (with --overwrite, an existing one is reused). */
+static int
+make_dir(struct rs *s, struct rs_ident *id)
+{
+	const char *name;
+	int pfd, rc;
+
+	RS_STEP(RS_STEP_ENTRY, s->rel);
+	if ((rc = rs_pdir_open(&s->pd, s->root, s->rel, &name, &pfd)) != KL_OK)
+		return rc;
+	if (mkdirat(pfd, name, 0700) != 0 && errno != EEXIST)
+		rc = kl_err_from_errno(errno);
 	/* overwrite: an existing directory is fine, anything else is not */
-	if ((fd = rs_open_beneath(s->root, s->rel, O_PATH | O_DIRECTORY,
-	    0)) < 0 || fstat(fd, &st) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return KL_E_EXISTS;
-	}
-	close(fd);
-	(void)n;
-	return KL_OK;
+	else if ((rc = rs_made_check(pfd, name, S_IFDIR, id)) == KL_E_CHANGED)
+		rc = KL_E_EXISTS;
+	return rc;
 }
 
 /* With --overwrite, a non-directory in the way is replaced. */
 static void
-clear_way(struct rs *s)
+clear_way(struct rs *s, int pfd, const char *name)
 {
 	if (s->o->overwrite)
-		unlinkat(s->root, s->rel, 0);
+		unlinkat(pfd, name, 0);
 }
 
 /*
@@ -188,34 +196,46 @@ clear_way(struct rs *s)
 static int
 file_way(struct rs *s)
 {
+	const char *name;
 	struct stat st;
+	int pfd, rc;
 
 	if (!s->o->overwrite)
 		return KL_OK;	/* the target was empty */
-	clear_way(s);
-	if (fstatat(s->root, s->rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return KL_E_EXISTS;
-	return errno == ENOENT ? KL_OK : kl_err_from_errno(errno);
+	if ((rc = rs_pdir_open(&s->pd, s->root, s->rel, &name, &pfd)) != KL_OK)
+		return rc;
+	clear_way(s, pfd, name);
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		rc = KL_E_EXISTS;
+	else if (errno != ENOENT)
+		rc = kl_err_from_errno(errno);
+	return rc;
 }
 
+/*
+ * The first name of a hard-linked file, made during the walk so that the
+ * other names can be linked to it; empty: content makes it grow
+ * (restore_data.c), a tree's claim of a size does not.
+ */
 static int
-make_file(struct rs *s, const struct kl_node *n)
+make_file(struct rs *s, struct rs_ident *id)
 {
-	int fd;
+	const char *name;
+	struct stat st;
+	int pfd, fd, rc = KL_OK;
 
-	clear_way(s);
-	fd = rs_open_beneath(s->root, s->rel, O_WRONLY | O_CREAT | O_EXCL,
-	    0600);
-	if (fd < 0)
-		return kl_err_from_errno(errno);
-	if (ftruncate(fd, (off_t)n->size) != 0) {
-		int e = errno;
-
+	if ((rc = rs_pdir_open(&s->pd, s->root, s->rel, &name, &pfd)) != KL_OK)
+		return rc;
+	clear_way(s, pfd, name);
+	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd < 0 || fstat(fd, &st) != 0)
+		rc = rs_err(errno);
+	else
+		rs_ident_set(id, &st);
+	if (fd >= 0)
 		close(fd);
-		return kl_err_from_errno(e);
-	}
-	close(fd);
-	return KL_OK;
+	return rc;
 }
 
 static const struct linkmap *
@@ -223,10 +243,9 @@ link_find(struct rs *s, uint64_t group)
 {
 	size_t i;
 
-	for (i = 0; i < s->nlinks; i++)
-		if (s->links[i].group == group)
-			return &s->links[i];
-	return NULL;
+	if (!rs_gmap_get(&s->lmap, group, &i))
+		return NULL;
+	return &s->links[i];
 }
 
 static int
@@ -247,9 +266,11 @@ name_note(struct rs *s, uint64_t group)
 }
 
 static int
-link_note(struct rs *s, uint64_t group, size_t job)
+link_note(struct rs *s, uint64_t group, size_t job,
+    const struct rs_ident *id)
 {
 	struct linkmap *nl;
+	int rc;
 
 	if (group == 0)
 		return KL_OK;
@@ -259,11 +280,38 @@ link_note(struct rs *s, uint64_t group, size_t job)
 			return KL_E_NOMEM;
 		s->links = nl;
 	}
+	if ((rc = rs_gmap_put(&s->lmap, group, s->nlinks)) < 0)
+		return rc;
 	if ((s->links[s->nlinks].rel = strdup(s->rel)) == NULL)
 		return KL_E_NOMEM;
 	s->links[s->nlinks].job = job;
+	s->links[s->nlinks].id = *id;
 	s->links[s->nlinks++].group = group;
 	return KL_OK;
+}
+
+/*
+ * Links rel to the object made for first: opened (O_PATH) and checked to
+ * be that object before it is linked, so that a name swapped in the
+ * meantime is never linked into the target.
+ */
+static int
+link_make(struct rs *s, const struct linkmap *first)
+{
+	const char *fname, *name;
+	int fpfd, fd, pfd, rc;
+
+	if ((rc = rs_pdir_open(&s->pdl, s->root, first->rel, &fname,
+	    &fpfd)) != KL_OK || (rc = rs_object_open(fpfd, fname, 0,
+	    &first->id, &fd, NULL)) != KL_OK)
+		return rc;
+	if ((rc = rs_pdir_open(&s->pd, s->root, s->rel, &name, &pfd)) ==
+	    KL_OK) {
+		clear_way(s, pfd, name);
+		rc = rs_link_fd(fd, pfd, name);
+	}
+	close(fd);
+	return rc;
 }
 
 /* Another name of an inode already restored: 1 if it was linked. */
@@ -275,10 +323,8 @@ restore_link(struct rs *s, const struct kl_node *n, int *rc)
 	*rc = KL_OK;
 	if (n->link_group == 0 || (first = link_find(s, n->link_group)) == NULL)
 		return 0;
-	clear_way(s);
-	if (linkat(s->root, first->rel, s->root, s->rel, 0) != 0)
-		*rc = kl_err_from_errno(errno);
-	else if ((*rc = name_note(s, n->link_group)) == KL_OK)
+	if ((*rc = link_make(s, first)) == KL_OK &&
+	    (*rc = name_note(s, n->link_group)) == KL_OK)
 		s->st->links++;
 	return 1;
 }
@@ -292,19 +338,21 @@ restore_link(struct rs *s, const struct kl_node *n, int *rc)
 static int
 restore_file(struct rs *s, const struct kl_node *n)
 {
+	struct rs_ident id = { 0, 0 };
 	int rc, made = n->link_group != 0;
 
+	RS_STEP(RS_STEP_ENTRY, s->rel);
 	if (restore_link(s, n, &rc))
 		return rc;
-	if ((rc = made ? make_file(s, n) : file_way(s)) != KL_OK)
+	if ((rc = made ? make_file(s, &id) : file_way(s)) != KL_OK)
 		return rc;
-	if ((rc = link_note(s, n->link_group, s->nfiles)) != KL_OK)
+	if ((rc = link_note(s, n->link_group, s->nfiles, &id)) != KL_OK)
 		return rc;
 	s->st->files++;
-	if ((rc = job_add(&s->files, &s->nfiles, &s->cfiles, s->rel, n)) !=
-	    KL_OK)
+	if ((rc = job_add(&s->files, &s->nfiles, &s->cfiles, s->rel, n,
+	    &id)) != KL_OK)
 		return rc;
-	s->files[s->nfiles - 1].created = made;
+	s->files[s->nfiles - 1].state = made ? RS_FILE_MADE : RS_FILE_NONE;
 	return KL_OK;
 }
 
@@ -314,21 +362,27 @@ restore_special(struct rs *s, const struct kl_node *n)
 	static const mode_t fmt[] = { [KL_NODE_CHR] = S_IFCHR,
 		[KL_NODE_BLK] = S_IFBLK, [KL_NODE_FIFO] = S_IFIFO,
 		[KL_NODE_SOCK] = S_IFSOCK };
-	int rc;
+	struct rs_ident id;
+	const char *name;
+	int pfd, rc;
 
+	RS_STEP(RS_STEP_ENTRY, s->rel);
 	if (restore_link(s, n, &rc))
 		return rc;
-	clear_way(s);
-	if (n->type == KL_NODE_SYMLINK) {
-		if (symlinkat(n->target, s->root, s->rel) != 0)
-			return kl_err_from_errno(errno);
-	} else if (mknodat(s->root, s->rel, fmt[n->type] | 0600,
-	    (dev_t)n->rdev) != 0)
-		return kl_err_from_errno(errno);
-	s->st->others++;
-	if ((rc = link_note(s, n->link_group, SIZE_MAX)) != KL_OK)
+	if ((rc = rs_pdir_open(&s->pd, s->root, s->rel, &name, &pfd)) != KL_OK)
 		return rc;
-	return job_add(&s->others, &s->nothers, &s->cothers, s->rel, n);
+	clear_way(s, pfd, name);
+	if (n->type == KL_NODE_SYMLINK ? symlinkat(n->target, pfd, name) :
+	    mknodat(pfd, name, fmt[n->type] | 0600, (dev_t)n->rdev))
+		rc = kl_err_from_errno(errno);
+	else
+		rc = rs_made_check(pfd, name, rs_node_fmt(n->type), &id);
+	if (rc != KL_OK)
+		return rc;
+	s->st->others++;
+	if ((rc = link_note(s, n->link_group, SIZE_MAX, &id)) != KL_OK)
+		return rc;
+	return job_add(&s->others, &s->nothers, &s->cothers, s->rel, n, &id);
 }
 
 static int restore_tree(struct rs *s, const struct kl_id *tree);
@@ -336,12 +390,14 @@ static int restore_tree(struct rs *s, const struct kl_id *tree);
 static int
 restore_dir(struct rs *s, const struct kl_node *n)
 {
+	struct rs_ident id;
 	int rc;
 
-	if ((rc = make_dir(s, n)) != KL_OK)
+	if ((rc = make_dir(s, &id)) != KL_OK)
 		return rc;
 	s->st->dirs++;
-	if ((rc = job_add(&s->dirs, &s->ndirs, &s->cdirs, s->rel, n)) != 0)
+	if ((rc = job_add(&s->dirs, &s->ndirs, &s->cdirs, s->rel, n,
+	    &id)) != 0)
 		return rc;
 	return restore_tree(s, &n->subtree);
 }
@@ -402,7 +458,9 @@ restore_entry(struct rs *s, const struct kl_node *n)
 		goto out;
 	rc = restore_node(s, n, state);
 	if (rc != KL_OK && !fatal(rc)) {
-		rs_warn_here(s, rc, "could not be restored");
+		rs_warn_here(s, rc, rc == KL_E_CHANGED ? "a directory on its "
+		    "way (or the file it is a link of) was replaced during "
+		    "the restore; not restored" : "could not be restored");
 		rc = KL_OK;
 	}
 out:
@@ -438,7 +496,6 @@ restore_tree(struct rs *s, const struct kl_id *tree)
 static void
 links_damaged(struct rs *s)
 {
-	char to[KL_PATH_MAX + sizeof(KL_RESTORE_DAMAGED_SUFFIX)];
 	char path[2 * KL_PATH_MAX + 2];
 	const struct linkmap *m;
 	size_t i;
@@ -447,10 +504,7 @@ links_damaged(struct rs *s)
 		m = link_find(s, s->names[i].group);
 		if (m == NULL || m->job == SIZE_MAX || !s->files[m->job].failed)
 			continue;
-		snprintf(to, sizeof(to), "%s%s", s->names[i].rel,
-		    KL_RESTORE_DAMAGED_SUFFIX);
-		if (renameat(s->root, s->names[i].rel, s->root, to) != 0)
-			unlinkat(s->root, s->names[i].rel, 0);
+		rs_rename_damaged(s->root, s->names[i].rel, &m->id);
 		snprintf(path, sizeof(path), "%s/%s", s->o->target,
 		    s->names[i].rel);
 		rs_warn(s, path, KL_E_CORRUPT, "a hard link of a file whose "
@@ -464,11 +518,13 @@ meta_one(struct rs *s, const struct rjob *j)
 	char path[2 * KL_PATH_MAX + 2];
 	int rc;
 
-	if ((rc = rs_meta_apply(s->root, j->rel, &j->node,
+	if ((rc = rs_meta_apply(&s->pd, s->root, j->rel, &j->node, &j->id,
 	    s->is_root_user)) == KL_OK)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", s->o->target, j->rel);
-	rs_warn(s, path, rc, "metadata not restored");
+	rs_warn(s, path, rc, rc == KL_E_CHANGED ? "was replaced during the "
+	    "restore (by another user?); metadata not restored" :
+	    "metadata not restored");
 }
 
 static void
@@ -484,27 +540,6 @@ meta_phase(struct rs *s)
 	/* deepest first: jobs were added parent before child */
 	for (i = s->ndirs; i-- > 0;)
 		meta_one(s, &s->dirs[i]);
-}
-
-/* Creates the target if missing; refuses a non-empty one. */
-static int
-target_open(const char *target, int overwrite, int *fd)
-{
-	struct dirent *de;
-	DIR *d;
-	int nonempty = 0;
-
-	if (mkdir(target, 0700) != 0 && errno != EEXIST)
-		return kl_err_from_errno(errno);
-	if ((d = opendir(target)) == NULL)
-		return errno == ENOTDIR ? KL_E_INVAL : kl_err_from_errno(errno);
-	while (!nonempty && (de = readdir(d)) != NULL)
-		nonempty = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-	closedir(d);
-	if (nonempty && !overwrite)
-		return KL_E_EXISTS;
-	*fd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return *fd < 0 ? kl_err_from_errno(errno) : KL_OK;
 }
 
 /* 1 if the absolute snapshot path p exists below tree root. */
@@ -606,14 +641,19 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 	s.o = o;
 	s.st = stats;
 	s.root = -1;
+	s.pd.fd = s.pdl.fd = -1;
 	s.is_root_user = geteuid() == 0;
-	rc = target_open(o->target, o->overwrite, &s.root);
+	rc = rs_target_open(o, &s.root);
 	if (rc != KL_OK && rc != KL_E_EXISTS && rc != KL_E_INVAL &&
 	    o->warn != NULL)
-		o->warn(o->warn_arg, o->target, rc, "cannot create or open the "
-		    "target directory; nothing restored");
+		o->warn(o->warn_arg, o->target, rc, rc == KL_E_CHANGED ?
+		    "a symbolic link appeared on the target's path while it "
+		    "was opened; nothing restored" : "cannot create or open "
+		    "the target directory; nothing restored");
 	if (rc == KL_OK)
 		rc = run(&s, snap);
+	rs_pdir_close(&s.pd);
+	rs_pdir_close(&s.pdl);
 	if (s.root >= 0)
 		close(s.root);
 	jobs_free(s.files, s.nfiles);
@@ -622,6 +662,7 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 	for (i = 0; i < s.nlinks; i++)
 		free(s.links[i].rel);
 	free(s.links);
+	rs_gmap_clear(&s.lmap);
 	for (i = 0; i < s.nnames; i++)
 		free(s.names[i].rel);
 	free(s.names);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zstd.h>
@@ -63,7 +64,9 @@ struct rd {
 	uint64_t cut;		/* files cut off by a lost connection */
 	struct want *later;	/* set aside for other copies (under mu) */
 	size_t nlater, later_cap;
-	pthread_mutex_t mu;	/* groups, fatal, failed flags, stats, warn */
+	pthread_mutex_t mu;	/* groups, fatal, failed flags, file states,
+				 * stats, warn */
+	pthread_cond_t made;	/* a file left RS_FILE_CREATING (under mu) */
 };
 
 /* One restore thread's private state. */
@@ -266,6 +269,26 @@ pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off)
 	return KL_OK;
 }
 
+/*
+ * The first hole of n that ends after pos.  Holes are sorted and do not
+ * overlap (kl_node_valid), so their ends increase: a binary search keeps
+ * a file of many holes and many chunks from costing chunks x holes.
+ */
+static size_t
+hole_after(const struct kl_node *n, uint64_t pos)
+{
+	size_t lo = 0, hi = n->nholes, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (n->holes[mid].off + n->holes[mid].len <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Writes [off, off+len) except where the file has holes. */
 static int
 write_range(int fd, const struct kl_node *n, const uint8_t *p, uint64_t off,
@@ -275,11 +298,9 @@ write_range(int fd, const struct kl_node *n, const uint8_t *p, uint64_t off,
 	size_t i;
 	int rc;
 
-	for (i = 0; i < n->nholes && pos < end; i++) {
+	for (i = hole_after(n, pos); i < n->nholes && pos < end; i++) {
 		const struct kl_hole *h = &n->holes[i];
 
-		if (h->off + h->len <= pos)
-			continue;
 		if (h->off >= end)
 			break;
 		if (h->off > pos && (rc = pwrite_full(fd, p + (pos - off),
@@ -294,52 +315,122 @@ write_range(int fd, const struct kl_node *n, const uint8_t *p, uint64_t off,
 }
 
 /*
- * The walk leaves regular files to be created here, by the first thread
- * that writes to one (restore.c restore_file): O_CREAT without O_EXCL,
- * since two threads may write to one file; the file is then set to its
- * full size once - a second ftruncate to the same size would change
- * nothing either.
+ * Creates file job j, exclusively (whatever stands at its name now was
+ * not made by this restore and is not written to), empty: it grows only
+ * with what is written.  Records which file it is.  Returns the
+ * descriptor or a negative kl_err.
  */
-int
-rs_file_open(int root, struct rjob *j)
+static int
+file_create(int root, struct rjob *j)
 {
+	struct stat st;
 	int fd, e;
 
-	if ((fd = rs_open_beneath(root, j->rel, O_WRONLY | O_CREAT, 0600)) < 0)
-		return -1;
-	if (__atomic_load_n(&j->created, __ATOMIC_ACQUIRE))
-		return fd;
-	if (ftruncate(fd, (off_t)j->node.size) != 0) {
+	RS_STEP(RS_STEP_CONTENT, j->rel);
+	fd = rs_open_beneath(root, j->rel, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		return rs_err(errno);
+	if (fstat(fd, &st) != 0) {
 		e = errno;
 		close(fd);
-		errno = e;
-		return -1;
+		return kl_err_from_errno(e);
 	}
-	__atomic_store_n(&j->created, 1, __ATOMIC_RELEASE);
+	rs_ident_set(&j->id, &st);
 	return fd;
+}
+
+static void create_failed(void *arg, size_t f, int err);
+
+/*
+ * Opens file f for writing: the first thread to want it creates it, the
+ * others wait for that and reopen the file it made (restore.c makes the
+ * first name of a hard-linked file during the walk).  Returns the
+ * descriptor or a negative kl_err.
+ */
+static int
+file_get(struct rd *d, size_t f)
+{
+	struct rjob *j = &d->files[f];
+	int claim = 0, state, fd;
+
+	pthread_mutex_lock(&d->mu);
+	while (j->state == RS_FILE_CREATING)
+		pthread_cond_wait(&d->made, &d->mu);
+	if (j->state == RS_FILE_NONE) {
+		j->state = RS_FILE_CREATING;
+		claim = 1;
+	}
+	state = j->state;
+	pthread_mutex_unlock(&d->mu);
+	if (claim) {
+		if ((fd = file_create(d->root, j)) < 0)
+			create_failed(d, f, fd);	/* before others hear */
+		pthread_mutex_lock(&d->mu);
+		j->state = fd >= 0 ? RS_FILE_MADE : RS_FILE_LOST;
+		pthread_cond_broadcast(&d->made);
+		pthread_mutex_unlock(&d->mu);
+		return fd;
+	}
+	if (state == RS_FILE_LOST)
+		return KL_E_CHANGED;
+	RS_STEP(RS_STEP_CONTENT, j->rel);
+	return rs_reopen(d->root, j->rel, &j->id, O_WRONLY);
+}
+
+/* A complete file whose last bytes are a hole: only a size makes them. */
+static int
+tail_hole(const struct kl_node *n)
+{
+	const struct kl_hole *h = n->nholes ? &n->holes[n->nholes - 1] : NULL;
+
+	return h != NULL && h->off + h->len == n->size;
+}
+
+/* Gives complete file j the size its verified chunks add up to. */
+static int
+file_complete(int root, const struct rjob *j)
+{
+	int fd, rc = KL_OK;
+
+	if ((fd = rs_reopen(root, j->rel, &j->id, O_WRONLY)) < 0)
+		return fd;
+	if (ftruncate(fd, (off_t)j->node.size) != 0)
+		rc = kl_err_from_errno(errno);
+	close(fd);
+	return rc;
 }
 
 void
 rs_files_create(int root, struct rjob *files, size_t nfiles,
     void (*fail)(void *arg, size_t f, int err), void *arg)
 {
+	struct rjob *j;
 	size_t f;
-	int fd;
+	int fd, rc;
 
 	for (f = 0; f < nfiles; f++) {
-		if (files[f].created)
-			continue;
-		if ((fd = rs_file_open(root, &files[f])) >= 0)
-			close(fd);
-		else if (fail != NULL)
-			fail(arg, f, kl_err_from_errno(errno));
+		j = &files[f];
+		rc = KL_OK;
+		if (j->state == RS_FILE_NONE) {
+			if ((fd = file_create(root, j)) >= 0)
+				close(fd);
+			j->state = fd >= 0 ? RS_FILE_MADE : RS_FILE_LOST;
+			rc = fd >= 0 ? KL_OK : fd;
+		}
+		if (rc == KL_OK && j->state == RS_FILE_MADE && !j->failed &&
+		    tail_hole(&j->node))
+			rc = file_complete(root, j);
+		if (rc != KL_OK && fail != NULL)
+			fail(arg, f, rc);
 	}
 }
 
 static void
 create_failed(void *arg, size_t f, int err)
 {
-	file_fail(arg, f, err, "could not be created");
+	file_fail(arg, f, err, err == KL_E_CHANGED || err == KL_E_EXISTS ?
+	    "something else took its place during the restore; not restored" :
+	    "could not be created");
 }
 
 static int
@@ -350,7 +441,7 @@ file_fd(struct rworker *t, size_t f)
 	if (t->fd >= 0)
 		close(t->fd);
 	t->fd_file = f;
-	t->fd = rs_file_open(t->d->root, &t->d->files[f]);
+	t->fd = file_get(t->d, f);
 	return t->fd;
 }
 
@@ -364,8 +455,7 @@ deliver(struct rworker *t, const struct want *w, const uint8_t *p,
 	if (file_failed(d, w->file))
 		return;
 	if ((fd = file_fd(t, w->file)) < 0) {
-		file_fail(d, w->file, kl_err_from_errno(errno),
-		    "cannot create or open for writing");
+		create_failed(d, w->file, fd);
 		return;
 	}
 	rc = write_range(fd, &d->files[w->file].node, p, w->foff, len);
@@ -720,17 +810,11 @@ conn_lost(struct rd *d)
 void
 rs_damaged_rename(int root, const struct rjob *files, size_t nfiles)
 {
-	char to[KL_PATH_MAX + sizeof(KL_RESTORE_DAMAGED_SUFFIX)];
 	size_t f;
 
-	for (f = 0; f < nfiles; f++) {
-		if (!files[f].failed || !files[f].created)
-			continue;	/* what is in the way is not ours */
-		snprintf(to, sizeof(to), "%s%s", files[f].rel,
-		    KL_RESTORE_DAMAGED_SUFFIX);
-		if (renameat(root, files[f].rel, root, to) != 0)
-			unlinkat(root, files[f].rel, 0);
-	}
+	for (f = 0; f < nfiles; f++)
+		if (files[f].failed && files[f].state == RS_FILE_MADE)
+			rs_rename_damaged(root, files[f].rel, &files[f].id);
 }
 
 int
@@ -749,6 +833,7 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 	d.o = o;
 	d.st = st;
 	pthread_mutex_init(&d.mu, NULL);
+	pthread_cond_init(&d.made, NULL);
 	for (i = 0; i < nfiles && rc == KL_OK; i++)
 		rc = plan_file(&d, i);
 	if (rc == KL_OK)
@@ -766,6 +851,7 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 	free(d.gdone);
 	free(d.w);
 	free(d.later);
+	pthread_cond_destroy(&d.made);
 	pthread_mutex_destroy(&d.mu);
 	return rc;
 }

@@ -33,3 +33,10 @@ add_test(NAME e2e_hostile_index COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hos
 set_tests_properties(e2e_hostile_index PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_format1 COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/format1.sh $<TARGET_FILE:kluis>)
 set_tests_properties(e2e_format1 PROPERTIES TIMEOUT 300)
+# Issue #10 finding 3: a local user races a root restore (needs root).
+add_test(NAME e2e_hostile_restore_race COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_restore_race.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-racer>)
+set_tests_properties(e2e_hostile_restore_race PROPERTIES TIMEOUT 600)
+# Issue #10 finding 6: authentic trees that make a restore costly, written
+# by a backup-only key through the append-only role of a real sshd.
+add_test(NAME e2e_hostile_restore_cost COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_restore_cost.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
+set_tests_properties(e2e_hostile_restore_cost PROPERTIES TIMEOUT 900)

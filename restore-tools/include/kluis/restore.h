@@ -2,10 +2,13 @@
  * Restore of a snapshot (or parts of it) into a target directory, with
  * full metadata (docs/ARCHITECTURE.md "Restore").  Packs are read once
  * each, in order; every blob is decrypted once and written to every place
- * that needs it.  Nothing is ever written outside the target: names come
- * from verified trees that forbid '/', "." and "..", and every path is
- * resolved beneath the target without following symbolic links
- * (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS).
+ * that needs it.  Nothing is ever written outside the target, even while
+ * another local user changes directories of the target that they can
+ * write: names come from verified trees that forbid '/', "." and "..";
+ * every operation works on one name in a parent directory opened beneath
+ * the target without following symbolic links (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS), and metadata goes only to the very objects the
+ * restore created (restore_fs.c).  Needs Linux 5.8 and /proc.
  */
 #ifndef KLUIS_RESTORE_H
 #define KLUIS_RESTORE_H
@@ -26,7 +29,12 @@ struct kl_restore_opts {
 	const char *const *includes;	/* absolute snapshot paths; none: all */
 	size_t nincludes;
 	int overwrite;			/* allow a non-empty target */
-	kl_warn_fn warn;		/* per-path problems */
+	/*
+	 * Per-path problems; and, with err KL_OK (not counted as an error),
+	 * every directory on the way to the target and the target itself
+	 * that users other than the caller and root can write.
+	 */
+	kl_warn_fn warn;
 	void *warn_arg;
 	/*
 	 * Optional selection in place of includes (which must then be
@@ -56,9 +64,12 @@ struct kl_restore_stats {
  * Restores snapshot snap into o->target (created if missing).
  * KL_E_EXISTS: target is not empty and overwrite is off (nothing written).
  * KL_E_NOTFOUND: an include path is not in the snapshot.
+ * KL_E_CHANGED: a symbolic link appeared on the target's path while it
+ * was opened (nothing written).
  * KL_OK with stats->errors > 0: some paths could not be restored (each
- * reported through o->warn; damaged files carry KL_RESTORE_DAMAGED_SUFFIX);
- * everything else was restored.
+ * reported through o->warn; damaged files carry KL_RESTORE_DAMAGED_SUFFIX
+ * and are as large as what was written to them, never larger); everything
+ * else was restored.
  */
 int kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
     const struct kl_restore_opts *o, struct kl_restore_stats *stats);
