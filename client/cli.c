@@ -23,15 +23,63 @@
 #define PASS_MAX 4096
 
 void
+cli_putn(FILE *f, const char *s, size_t len)
+{
+	char e[256];
+	size_t used;
+
+	while (len > 0) {
+		used = kl_text_esc(e, sizeof(e), s, len);
+		fputs(e, f);
+		s += used;
+		len -= used;
+	}
+}
+
+void
+cli_puts(FILE *f, const char *s)
+{
+	cli_putn(f, s, strlen(s));
+}
+
+void
+cli_puts_pad(FILE *f, const char *s, size_t width)
+{
+	size_t l = kl_text_esc_len(s, strlen(s));
+
+	cli_puts(f, s);
+	for (; l < width; l++)
+		fputc(' ', f);
+}
+
+static void cli_vmsg(const struct cli *c, const char *prefix,
+    const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
+/* "PROG: PREFIX<message>\n", the message escaped. */
+static void
+cli_vmsg(const struct cli *c, const char *prefix, const char *fmt,
+    va_list ap)
+{
+	char *msg = NULL;
+
+	fprintf(stderr, "%s: %s", c->prog, prefix);
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		msg = NULL;	/* undefined after a failure */
+		fputs("(out of memory formatting the message)", stderr);
+	} else
+		cli_puts(stderr, msg);
+	free(msg);
+	fputc('\n', stderr);
+}
+
+void
 cli_err(const struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", c->prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmsg(c, "", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void
@@ -39,11 +87,9 @@ cli_warn(const struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: warning: ", c->prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmsg(c, "warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void
@@ -51,8 +97,11 @@ cli_warn_path(void *arg, const char *path, int err, const char *what)
 {
 	const struct cli *c = arg;
 
-	fprintf(stderr, "%s: warning: %s: %s (%s)\n", c->prog, path, what,
-	    kl_strerror(err));
+	fprintf(stderr, "%s: warning: ", c->prog);
+	cli_puts(stderr, path);
+	fputs(": ", stderr);
+	cli_puts(stderr, what);
+	fprintf(stderr, " (%s)\n", kl_strerror(err));
 }
 
 int

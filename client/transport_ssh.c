@@ -38,6 +38,7 @@
 #include <sodium.h>
 
 #include "kluis/err.h"
+#include "kluis/text.h"
 #include "transport_internal.h"
 
 #define CONNECT_TIMEOUT_MS 15000
@@ -877,15 +878,34 @@ have_tty(void)
 	return 1;
 }
 
-/* Prints a server-supplied text to the terminal without control bytes. */
+/*
+ * Prints a server-supplied text to the terminal: its line breaks as they
+ * are, everything else escaped (kl_text_esc, docs/CLI.md "Names on the
+ * terminal").
+ */
 static void
 tty_text(FILE *tty, const char *p, size_t n)
 {
-	size_t i;
+	const char *nl;
+	char e[256];
+	size_t line, used;
 
-	for (i = 0; i < n; i++)
-		fputc(p[i] == '\n' || ((unsigned char)p[i] >= 0x20 &&
-		    p[i] != 0x7f) ? p[i] : '?', tty);
+	while (n > 0) {
+		nl = memchr(p, '\n', n);
+		line = nl != NULL ? (size_t)(nl - p) : n;
+		while (line > 0) {
+			used = kl_text_esc(e, sizeof(e), p, line);
+			fputs(e, tty);
+			p += used;
+			n -= used;
+			line -= used;
+		}
+		if (nl != NULL) {
+			fputc('\n', tty);
+			p++;
+			n--;
+		}
+	}
 }
 
 /* Reads one line from the terminal, echo off unless asked. */
