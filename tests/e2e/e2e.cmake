@@ -30,3 +30,5 @@ set_tests_properties(e2e_report PROPERTIES TIMEOUT 300)
 # role of a real sshd.
 add_test(NAME e2e_hostile_names COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_names.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
 set_tests_properties(e2e_hostile_names PROPERTIES TIMEOUT 300)
+add_test(NAME e2e_ssh_known_hosts COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/ssh_known_hosts.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_ssh_known_hosts PROPERTIES TIMEOUT 300)
