@@ -32,3 +32,5 @@ add_test(NAME e2e_hostile_names COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hos
 set_tests_properties(e2e_hostile_names PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_ssh_known_hosts COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/ssh_known_hosts.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 set_tests_properties(e2e_ssh_known_hosts PROPERTIES TIMEOUT 300)
+add_test(NAME e2e_passphrase COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/passphrase.sh $<TARGET_FILE:kluis>)
+set_tests_properties(e2e_passphrase PROPERTIES TIMEOUT 300)
