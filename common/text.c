@@ -105,6 +105,12 @@ kl_text_esc(char *out, size_t out_len, const char *s, size_t len)
 	enum unit u;
 
 	while (i < len) {
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
+			if (o + 2 > out_len)	/* printable ASCII: the most */
+				break;
+			out[o++] = (char)p[i++];
+			continue;
+		}
 		u = esc_unit(p + i, len - i, &in, &w);
 		if (o + w + 1 > out_len)
 			break;
@@ -128,6 +134,11 @@ kl_text_esc_len(const char *s, size_t len)
 	size_t i = 0, o = 0, in, w;
 
 	while (i < len) {
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
+			o++;
+			i++;
+			continue;
+		}
 		(void)esc_unit(p + i, len - i, &in, &w);
 		o += w;
 		i += in;
