@@ -360,6 +360,92 @@ test_kh_type_presence_without_a_key(void **state)
 	free(t);
 }
 
+/* RFC 2202 test cases 1, 2, 3 and 6 (a key longer than the block). */
+static void
+test_kh_hmac_sha1_vectors(void **state)
+{
+	static const struct {
+		const char *key, *msg, *mac;
+		size_t key_len, msg_len;
+	} v[] = {
+		{ "\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b"
+		    "\x0b\x0b\x0b\x0b\x0b", "Hi There",
+		    "b617318655057264e28bc0b6fb378c8ef146be00", 20, 8 },
+		{ "Jefe", "what do ya want for nothing?",
+		    "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79", 4, 28 },
+		{ NULL, NULL, "125d7342b9ac11cd91a39af48aa17b4f63f175d3", 20,
+		    50 },
+		{ NULL, "Test Using Larger Than Block-Size Key - Hash Key "
+		    "First", "aa4ae5e15272d00e95705637ce8a3b55ed402112", 80,
+		    54 },
+	};
+	uint8_t key[80], msg[64], mac[20];
+	char hex[41];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		memset(key, 0xaa, sizeof(key));
+		if (v[i].key != NULL)
+			memcpy(key, v[i].key, v[i].key_len);
+		memset(msg, 0xdd, sizeof(msg));
+		if (v[i].msg != NULL)
+			memcpy(msg, v[i].msg, v[i].msg_len);
+		tr_kh_hmac_sha1(key, v[i].key_len, msg, v[i].msg_len, mac);
+		sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
+		assert_string_equal(hex, v[i].mac);
+	}
+}
+
+/* OpenSSH's rules: patterns, negation, case, and a plain name only for
+ * port 22. */
+static void
+test_kh_patterns_and_ports(void **state)
+{
+	(void)state;
+	assert_int_equal(kh_status("*.example ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_MATCH);
+	assert_int_equal(kh_status("kh.exampl? ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_MATCH);
+	assert_int_equal(kh_status("KH.Example ssh-ed25519 %K\n",
+	    "kh.EXAMPLE", 22), TR_KH_MATCH);
+	assert_int_equal(kh_status("!kh.example,*.example ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("*.example,!other.example ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_MATCH);
+	assert_int_equal(kh_status("[kh.example]:* ssh-ed25519 %K\n",
+	    "kh.example", 2222), TR_KH_MATCH);
+	assert_int_equal(kh_status("kh.example ssh-ed25519 %K\n",
+	    "kh.example", 2222), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("[kh.example]:2222 ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("*a*a*a*a*a*a*a*a*a*a*a*a*a*b "
+	    "ssh-ed25519 %K\n", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    22), TR_KH_NOTFOUND);
+}
+
+/* A line is a host key only if it parses whole: the key's own type
+ * must be the type field, the hash 20 bytes of valid base64. */
+static void
+test_kh_malformed_entries_accept_nothing(void **state)
+{
+	(void)state;
+	assert_int_equal(kh_status("kh.example ssh-rsa %K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("kh.example ssh-ed25519 !%K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("kh.example ssh-ed25519\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("|1|AAECAwQFBgcICQoLDA0ODxAREhM=|+oE8OOAIpk1"
+	    "6Ha+QTJLdI7ab2Q ssh-ed25519 %K\n", "kh.example", 22),
+	    TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("|1|AAECAwQFBgcICQoLDA0ODxAREhM=|+oE8OOAIpk1"
+	    "6Ha+QTJLdI7ab2QAAA== ssh-ed25519 %K\n", "kh.example", 22),
+	    TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("#kh.example ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+}
+
 static void
 test_kh_limits(void **state)
 {
@@ -957,6 +1043,9 @@ main(void)
 		cmocka_unit_test(test_kh_revoked_needs_the_exact_key),
 		cmocka_unit_test(test_kh_cert_authority_is_ignored),
 		cmocka_unit_test(test_kh_type_presence_without_a_key),
+		cmocka_unit_test(test_kh_hmac_sha1_vectors),
+		cmocka_unit_test(test_kh_patterns_and_ports),
+		cmocka_unit_test(test_kh_malformed_entries_accept_nothing),
 		cmocka_unit_test(test_kh_limits),
 		cmocka_unit_test_setup_teardown(test_pipe_round_trip, setup,
 		    teardown),
