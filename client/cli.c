@@ -1,7 +1,9 @@
 /* Shared command-line plumbing: passphrases, opening, output. */
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,16 +24,66 @@
 
 #define PASS_MAX 4096
 
+extern char **environ;
+
+void
+cli_putn(FILE *f, const char *s, size_t len)
+{
+	char e[256];
+	size_t used;
+
+	while (len > 0) {
+		used = kl_text_esc(e, sizeof(e), s, len);
+		fputs(e, f);
+		s += used;
+		len -= used;
+	}
+}
+
+void
+cli_puts(FILE *f, const char *s)
+{
+	cli_putn(f, s, strlen(s));
+}
+
+void
+cli_puts_pad(FILE *f, const char *s, size_t width)
+{
+	size_t l = kl_text_esc_len(s, strlen(s));
+
+	cli_puts(f, s);
+	for (; l < width; l++)
+		fputc(' ', f);
+}
+
+static void cli_vmsg(const struct cli *c, const char *prefix,
+    const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
+/* "PROG: PREFIX<message>\n", the message escaped. */
+static void
+cli_vmsg(const struct cli *c, const char *prefix, const char *fmt,
+    va_list ap)
+{
+	char *msg = NULL;
+
+	fprintf(stderr, "%s: %s", c->prog, prefix);
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		msg = NULL;	/* undefined after a failure */
+		fputs("(out of memory formatting the message)", stderr);
+	} else
+		cli_puts(stderr, msg);
+	free(msg);
+	fputc('\n', stderr);
+}
+
 void
 cli_err(const struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", c->prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmsg(c, "", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void
@@ -39,11 +91,9 @@ cli_warn(const struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: warning: ", c->prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vmsg(c, "warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void
@@ -51,11 +101,14 @@ cli_warn_path(void *arg, const char *path, int err, const char *what)
 {
 	const struct cli *c = arg;
 
+	fprintf(stderr, "%s: warning: ", c->prog);
+	cli_puts(stderr, path);
+	fputs(": ", stderr);
+	cli_puts(stderr, what);
 	if (err == KL_OK)	/* a notice, not an error (restore's target) */
-		fprintf(stderr, "%s: warning: %s: %s\n", c->prog, path, what);
+		fputc('\n', stderr);
 	else
-		fprintf(stderr, "%s: warning: %s: %s (%s)\n", c->prog, path,
-		    what, kl_strerror(err));
+		fprintf(stderr, " (%s)\n", kl_strerror(err));
 }
 
 int
@@ -77,103 +130,247 @@ cli_nargs(const struct cli *c, int min, int max, const char *usage)
 	return EXIT_USAGE;
 }
 
-/* Copies at most one line (without its newline) into secure memory. */
-static int
-pass_take(const uint8_t *p, size_t n, char **out, size_t *len)
-{
-	char *s;
+/*
+ * Passphrases never pass through stdio, whose buffers (a FILE's, a
+ * pipe's from popen) are plain malloc'd memory freed without wiping, nor
+ * through any other copy: every source is read with read(2) straight into
+ * one sodium_malloc'd buffer of PASS_CAP bytes (guard pages, locked in
+ * memory where the system allows, excluded from core dumps), the line end
+ * is wiped in place, and the buffer goes to the caller as it is; every
+ * buffer that does not is wiped and freed on the way out.  What stays
+ * outside kluis's reach: the kernel's pipe and terminal buffers, and the
+ * passphrase command's own memory.
+ */
+#define PASS_CAP (PASS_MAX + 2)	/* PASS_MAX bytes, one more, a NUL */
 
-	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
-		n--;
-	if (n > 0 && (memchr(p, '\n', n) != NULL ||
-	    memchr(p, '\0', n) != NULL))
+static char *
+pass_new(void)
+{
+	char *p = sodium_malloc(PASS_CAP);
+
+	if (p != NULL)
+		sodium_memzero(p, PASS_CAP);
+	return p;
+}
+
+static void
+pass_drop(char *p)
+{
+	if (p != NULL) {
+		sodium_memzero(p, PASS_CAP);
+		sodium_free(p);
+	}
+}
+
+/* Hands p to *out on success, else wipes and frees it; returns rc. */
+static int
+pass_out(char *p, int rc, char **out)
+{
+	if (rc == KL_OK)
+		*out = p;
+	else
+		pass_drop(p);
+	return rc;
+}
+
+/*
+ * Reads fd into p until its end, a newline (with line set), or more than
+ * PASS_MAX bytes (KL_E_LIMIT: the rest is not read); *n bytes read.
+ */
+static int
+pass_read(int fd, char *p, int line, size_t *n)
+{
+	ssize_t k;
+
+	*n = 0;
+	while (*n <= PASS_MAX) {
+		k = read(fd, p + *n, PASS_MAX + 1 - *n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return kl_err_from_errno(errno);
+		if (k == 0)
+			break;
+		*n += (size_t)k;
+		if (line && p[*n - 1] == '\n')
+			break;
+	}
+	return *n > PASS_MAX ? KL_E_LIMIT : KL_OK;
+}
+
+/*
+ * One line: all trailing \n and \r are wiped off p[0, n); a newline or a
+ * NUL before them is KL_E_INVAL.  p is then NUL-terminated, zeros after.
+ */
+static int
+pass_finish(char *p, size_t n, size_t *len)
+{
+	size_t end = n;
+
+	while (end > 0 && (p[end - 1] == '\n' || p[end - 1] == '\r'))
+		end--;
+	sodium_memzero(p + end, PASS_CAP - end);
+	if (memchr(p, '\n', end) != NULL || memchr(p, '\0', end) != NULL)
 		return KL_E_INVAL;
-	if ((s = sodium_malloc(n + 1)) == NULL)
-		return KL_E_NOMEM;
-	if (n > 0)
-		memcpy(s, p, n);
-	s[n] = '\0';
-	*out = s;
-	*len = n;
+	*len = end;
 	return KL_OK;
 }
 
 static int
 pass_from_file(const char *path, char **out, size_t *len)
 {
-	struct buf *b = NULL;
-	int rc;
-
-	if ((rc = kl_file_read_all(path, PASS_MAX, &b)) != KL_OK)
-		return rc;
-	rc = pass_take(buf_data(b), buf_size(b), out, len);
-	sodium_memzero((void *)(uintptr_t)buf_data(b), buf_size(b));
-	buf_free(b);
-	return rc;
-}
-
-static int
-pass_from_command(const char *cmd, char **out, size_t *len)
-{
-	uint8_t tmp[PASS_MAX];
+	char *p = NULL;
 	size_t n;
-	FILE *f;
-	int st, rc;
+	int fd, rc;
 
-	if ((f = popen(cmd, "r")) == NULL)
-		return KL_E_IO;
-	n = fread(tmp, 1, sizeof(tmp), f);
-	st = pclose(f);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		rc = KL_E_IO;
-	else
-		rc = pass_take(tmp, n, out, len);
-	sodium_memzero(tmp, sizeof(tmp));
-	return rc;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+		return kl_err_from_errno(errno);
+	if ((p = pass_new()) == NULL)
+		rc = KL_E_NOMEM;
+	else if ((rc = pass_read(fd, p, 0, &n)) == KL_OK)
+		rc = pass_finish(p, n, len);
+	close(fd);
+	return pass_out(p, rc, out);
 }
 
+/* Runs cmd with /bin/sh -c, its standard output a pipe: *fd. */
 static int
-pass_prompt_once(FILE *tty, const char *prompt, char *line, size_t cap)
+cmd_spawn(const char *cmd, pid_t *pid, int *fd)
+{
+	posix_spawn_file_actions_t fa;
+	char *argv[] = { "sh", "-c", (char *)(uintptr_t)cmd, NULL };
+	int pfd[2], e;
+
+	if (pipe2(pfd, O_CLOEXEC) != 0)
+		return kl_err_from_errno(errno);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
+	e = posix_spawn(pid, "/bin/sh", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pfd[1]);
+	if (e != 0) {
+		close(pfd[0]);
+		return kl_err_from_errno(e);
+	}
+	*fd = pfd[0];
+	return KL_OK;
+}
+
+/*
+ * The command's output, which must end with exit status 0 (*status gets
+ * the wait status; KL_E_IO otherwise).  Reading stops after PASS_MAX + 1
+ * bytes: closing the pipe then ends a command that writes on.
+ */
+static int
+pass_from_command(const char *cmd, char **out, size_t *len, int *status)
+{
+	char *p = NULL;
+	size_t n = 0;
+	pid_t pid = -1;
+	int fd = -1, rc;
+
+	*status = 0;
+	if ((rc = cmd_spawn(cmd, &pid, &fd)) != KL_OK)
+		return rc;
+	if ((p = pass_new()) == NULL)
+		rc = KL_E_NOMEM;
+	else
+		rc = pass_read(fd, p, 0, &n);
+	close(fd);
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	if (rc == KL_OK && (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0))
+		rc = KL_E_IO;
+	if (rc == KL_OK)
+		rc = pass_finish(p, n, len);
+	return pass_out(p, rc, out);
+}
+
+static void
+tty_put(int fd, const char *s)
+{
+	size_t n = strlen(s);
+	ssize_t k;
+
+	while (n > 0) {
+		k = write(fd, s, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return;
+		s += k;
+		n -= (size_t)k;
+	}
+}
+
+/* One line from the terminal fd, echo off, into p; *len as pass_finish. */
+static int
+pass_prompt_once(int fd, const char *prompt, char *p, size_t *len)
 {
 	struct termios old, noecho;
-	int ok;
+	int have_old, rc;
+	size_t n;
 
 	/* echo off before the prompt: TCSAFLUSH drops unread input */
-	tcgetattr(fileno(tty), &old);
-	noecho = old;
-	noecho.c_lflag &= ~(tcflag_t)ECHO;
-	tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
-	fprintf(tty, "%s", prompt);
-	fflush(tty);
-	ok = fgets(line, (int)cap, tty) != NULL;
-	tcsetattr(fileno(tty), TCSAFLUSH, &old);
-	fputc('\n', tty);
-	return ok ? KL_OK : KL_E_IO;
+	if ((have_old = tcgetattr(fd, &old) == 0)) {
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fd, TCSAFLUSH, &noecho);
+	}
+	tty_put(fd, prompt);
+	rc = pass_read(fd, p, 1, &n);
+	if (have_old)
+		tcsetattr(fd, TCSAFLUSH, &old);
+	tty_put(fd, "\n");
+	if (rc == KL_OK && n == 0)
+		rc = KL_E_IO;		/* end of input at the prompt */
+	return rc == KL_OK ? pass_finish(p, n, len) : rc;
 }
 
 static int
 pass_prompt(const char *what, int confirm, char **out, size_t *len)
 {
-	char a[PASS_MAX], b[PASS_MAX], prompt[128];
-	FILE *tty;
-	int rc;
+	char *a = NULL, *b = NULL, prompt[128];
+	size_t blen = 0;
+	int fd, rc = KL_E_NOMEM;
 
-	if ((tty = fopen("/dev/tty", "r+")) == NULL)
+	if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)) < 0)
 		return KL_E_INVAL;
+	if ((a = pass_new()) == NULL || (confirm && (b = pass_new()) == NULL))
+		goto out;
 	snprintf(prompt, sizeof(prompt), "Enter %s: ", what);
-	rc = pass_prompt_once(tty, prompt, a, sizeof(a));
+	rc = pass_prompt_once(fd, prompt, a, len);
 	if (rc == KL_OK && confirm) {
 		snprintf(prompt, sizeof(prompt), "Repeat %s: ", what);
-		rc = pass_prompt_once(tty, prompt, b, sizeof(b));
-		if (rc == KL_OK && strcmp(a, b) != 0)
+		rc = pass_prompt_once(fd, prompt, b, &blen);
+		if (rc == KL_OK && (blen != *len ||
+		    sodium_memcmp(a, b, blen) != 0))
 			rc = KL_E_BADPASS;
 	}
-	if (rc == KL_OK)
-		rc = pass_take((const uint8_t *)a, strlen(a), out, len);
-	sodium_memzero(a, sizeof(a));
-	sodium_memzero(b, sizeof(b));
-	fclose(tty);
-	return rc;
+out:
+	pass_drop(b);
+	close(fd);
+	return pass_out(a, rc, out);
+}
+
+/* Why a passphrase could not be read, for the message; status is the
+ * command's wait status (cmd set). */
+static const char *
+pass_why(int rc, int cmd, int status, char *buf, size_t buf_len)
+{
+	if (rc == KL_E_LIMIT)
+		snprintf(buf, buf_len, "longer than %d bytes", PASS_MAX);
+	else if (rc == KL_E_INVAL)
+		snprintf(buf, buf_len, "more than one line, or a NUL byte");
+	else if (rc == KL_E_IO && cmd && WIFEXITED(status))
+		snprintf(buf, buf_len, "the command exited with status %d",
+		    WEXITSTATUS(status));
+	else if (rc == KL_E_IO && cmd && WIFSIGNALED(status))
+		snprintf(buf, buf_len, "the command was killed by signal %d",
+		    WTERMSIG(status));
+	else
+		snprintf(buf, buf_len, "%s", kl_strerror(rc));
+	return buf;
 }
 
 /*
@@ -188,7 +385,8 @@ cli_password(const struct cli *c, const char *file, enum cli_pw mode,
 {
 	const char *cmd = mode == PW_NEW_KEY ? NULL :
 	    getenv("KLUIS_PASSWORD_COMMAND");
-	int is_new = mode != PW_CURRENT, rc;
+	int is_new = mode != PW_CURRENT, rc, status = 0;
+	char why[64];
 
 	*out = NULL;
 	*len = 0;
@@ -197,7 +395,7 @@ cli_password(const struct cli *c, const char *file, enum cli_pw mode,
 	if (file != NULL)
 		rc = pass_from_file(file, out, len);
 	else if (cmd != NULL)
-		rc = pass_from_command(cmd, out, len);
+		rc = pass_from_command(cmd, out, len, &status);
 	else if (isatty(STDIN_FILENO))
 		rc = pass_prompt(what, is_new, out, len);
 	else {
@@ -215,24 +413,22 @@ cli_password(const struct cli *c, const char *file, enum cli_pw mode,
 	}
 	if (rc == KL_OK)
 		return EXIT_OK;
+	pass_why(rc, file == NULL && cmd != NULL, status, why, sizeof(why));
 	if (file != NULL)
-		cli_err(c, "cannot read the %s from %s: %s", what, file,
-		    kl_strerror(rc));
+		cli_err(c, "cannot read the %s from %s: %s", what, file, why);
 	else if (rc == KL_E_BADPASS)
 		cli_err(c, "the two entries differ");
 	else
 		cli_err(c, "cannot read the %s%s: %s", what, cmd ?
-		    " from KLUIS_PASSWORD_COMMAND" : "", kl_strerror(rc));
+		    " from KLUIS_PASSWORD_COMMAND" : "", why);
 	return EXIT_FATAL;
 }
 
 void
 cli_password_free(char *p, size_t len)
 {
-	if (p != NULL) {
-		sodium_memzero(p, len);
-		sodium_free(p);
-	}
+	(void)len;	/* the whole buffer is wiped, not just the passphrase */
+	pass_drop(p);
 }
 
 int

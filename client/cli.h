@@ -62,13 +62,27 @@ enum {
 	CLI_O_METRICS_FILE = 1u << 24,
 };
 
+/*
+ * Untrusted text on a human-readable output (docs/CLI.md "Names on the
+ * terminal"): every string that comes from a repository, a catalog, a
+ * server or a file system - host, user and group names, tags, paths, file
+ * names, symlink targets, key labels, error messages - is written through
+ * these, escaped with kl_text_esc, never with a bare %s.  JSON output has
+ * its own escaping (json_str).
+ */
+void cli_putn(FILE *f, const char *s, size_t len);
+void cli_puts(FILE *f, const char *s);
+/* cli_puts, then spaces up to width bytes of the escaped text. */
+void cli_puts_pad(FILE *f, const char *s, size_t width);
+
 /* Prints "kluis: <message>" / "kluis: warning: ..." to stderr (always:
- * --quiet only silences progress and summaries). */
+ * --quiet only silences progress and summaries).  The whole message is
+ * escaped (cli_puts): its arguments may be names from a repository. */
 void cli_err(const struct cli *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void cli_warn(const struct cli *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* A kl_warn_fn printing "warning: <path>: <what> (<error>)". */
+/* A kl_warn_fn printing "warning: <path>: <what> (<error>)", escaped. */
 void cli_warn_path(void *arg, const char *path, int err, const char *what);
 
 /* Refuses options outside allowed; returns EXIT_OK or EXIT_USAGE. */

@@ -127,9 +127,10 @@ version_print(void *arg, const struct kl_cat_version *v)
 		fmt_time_local(f, sizeof(f), v->first_time);
 		fmt_time_local(l, sizeof(l), v->last_time);
 		fmt_time_local(m, sizeof(m), v->mtime.s);
-		printf("%-19s %.8s  %-19s %.8s  %-10s %12llu  %-19s  %.12s%s\n",
-		    f, fh, l, lh, v->host, (unsigned long long)v->size, m, ch,
-		    v->in_latest ? "  (in latest)" : "");
+		printf("%-19s %.8s  %-19s %.8s  ", f, fh, l, lh);
+		cli_puts_pad(stdout, v->host, 10);
+		printf(" %12llu  %-19s  %.12s%s\n", (unsigned long long)v->size,
+		    m, ch, v->in_latest ? "  (in latest)" : "");
 	}
 	x->n++;
 	return 0;
@@ -167,9 +168,12 @@ cmd_versions(struct cli *c)
 	} else if (rc != KL_OK) {
 		cli_err(c, "catalog: %s", kl_cat_errmsg(kl_repo_catalog(r)));
 		rc = cli_exit_for(rc);
-	} else if (!c->json && !c->quiet)
-		printf("%llu version%s of %s\n", (unsigned long long)x.n,
-		    x.n == 1 ? "" : "s", path);
+	} else if (!c->json && !c->quiet) {
+		printf("%llu version%s of ", (unsigned long long)x.n,
+		    x.n == 1 ? "" : "s");
+		cli_puts(stdout, path);
+		putchar('\n');
+	}
 out:
 	if (cli_close(c, r) && rc == EXIT_OK)
 		rc = EXIT_FATAL;
@@ -198,10 +202,12 @@ found_print(void *arg, const struct kl_cat_found *f)
 	} else {
 		fmt_time_local(a, sizeof(a), f->first_time);
 		fmt_time_local(b, sizeof(b), f->last_time);
-		printf("%s  %s .. %s  %-10s %3llu version%s\n", f->path, a,
-		    f->in_latest ? "latest             " : b, f->host,
-		    (unsigned long long)f->versions, f->versions == 1 ? "" :
-		    "s");
+		cli_puts(stdout, f->path);
+		printf("  %s .. %s  ", a, f->in_latest ? "latest             " :
+		    b);
+		cli_puts_pad(stdout, f->host, 10);
+		printf(" %3llu version%s\n", (unsigned long long)f->versions,
+		    f->versions == 1 ? "" : "s");
 	}
 	x->n++;
 	return 0;
@@ -265,7 +271,7 @@ change_print(struct dctx *d, char what, int content, int meta)
 		    name, content ? "true" : "false", meta ? "true" : "false");
 	} else {
 		printf("%c    ", what);
-		fwrite(d->path, 1, d->len, stdout);
+		cli_putn(stdout, d->path, d->len);
 		putchar('\n');
 	}
 	d->n++;
@@ -474,8 +480,10 @@ status_print(const struct cli *c, struct kl_cat *cat,
 		printf("}\n");
 		return;
 	}
-	printf("catalog:      %s (schema %d, %.1f MB on disk)\n",
-	    kl_cat_path(cat), st->schema, (double)st->file_bytes / 1e6);
+	fputs("catalog:      ", stdout);
+	cli_puts(stdout, kl_cat_path(cat));
+	printf(" (schema %d, %.1f MB on disk)\n", st->schema,
+	    (double)st->file_bytes / 1e6);
 	printf("blob index:   %llu blobs in %llu packs from %llu index files\n",
 	    (unsigned long long)st->blobs, (unsigned long long)st->packs,
 	    (unsigned long long)st->index_files);

@@ -87,8 +87,11 @@ finding_text(const struct kl_check_finding *f)
 	char hex[KL_ID_HEX_LEN + 1];
 	size_t i;
 
-	printf("%s: %s: %s\n", kl_check_kind_name(f->kind), f->object,
-	    f->detail);
+	printf("%s: ", kl_check_kind_name(f->kind));
+	cli_puts(stdout, f->object);
+	fputs(": ", stdout);
+	cli_puts(stdout, f->detail);
+	putchar('\n');
 	if (f->nsnaps > 0) {
 		printf("  snapshot%s:", f->nsnaps == 1 ? "" : "s");
 		for (i = 0; i < f->nsnaps && i < SNAPS_SHOWN; i++) {
@@ -101,7 +104,7 @@ finding_text(const struct kl_check_finding *f)
 	}
 	for (i = 0; i < f->npaths; i++) {
 		fputs("  affected: ", stdout);
-		fputs(f->paths[i], stdout);
+		cli_puts(stdout, f->paths[i]);
 		putchar('\n');
 	}
 	if (f->more_paths > 0)

@@ -55,9 +55,15 @@ on_finding(void *arg, const char *path, const char *field, const char *detail)
 
 	if (dying)
 		return;
-	if (!x->c->json)
-		fprintf(stderr, "%s: drill: %s: %s: %s\n", x->c->prog, path,
-		    field, detail);
+	if (!x->c->json) {
+		fprintf(stderr, "%s: drill: ", x->c->prog);
+		cli_puts(stderr, path);
+		fputs(": ", stderr);
+		cli_puts(stderr, field);
+		fputs(": ", stderr);
+		cli_puts(stderr, detail);
+		fputc('\n', stderr);
+	}
 	if (x->n == DRILL_LISTED_MAX)
 		return;
 	if (x->n == x->cap) {
@@ -494,15 +500,16 @@ report_text(const struct outcome *o)
 	char hex[KL_ID_HEX_LEN + 1], b1[32], b2[32], b3[32], d1[32], d2[32];
 
 	kl_id_hex(&o->snap, hex);
+	printf("drill of snapshot %.8s (host ", hex);
+	cli_puts(stdout, o->host);
 	if (o->ok)
-		printf("drill of snapshot %.8s (host %s): PASSED\n", hex,
-		    o->host);
-	else if (*o->err)
-		printf("drill of snapshot %.8s (host %s): FAILED: %s\n", hex,
-		    o->host, o->err);
-	else
-		printf("drill of snapshot %.8s (host %s): FAILED, %llu "
-		    "mismatch%s (listed above)\n", hex, o->host,
+		printf("): PASSED\n");
+	else if (*o->err) {
+		printf("): FAILED: ");
+		cli_puts(stdout, o->err);
+		putchar('\n');
+	} else
+		printf("): FAILED, %llu mismatch%s (listed above)\n",
 		    (unsigned long long)s->mismatches,
 		    s->mismatches == 1 ? "" : "es");
 	if (*o->err && s->sample_files + s->sample_others == 0)

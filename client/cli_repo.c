@@ -171,11 +171,13 @@ key_list_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 		    (long long)info.created, cur ? "true" : "false");
 		json_cstr(stdout, info.label);
 		printf("}");
-	} else
-		printf("%c %.8s  %-11s  %s  %s\n", cur ? '*' : ' ', name,
+	} else {
+		printf("%c %.8s  %-11s  %s  ", cur ? '*' : ' ', name,
 		    info.kind == KL_KEY_FULL ? "full" : info.kind ==
-		    KL_KEY_BACKUP ? "backup-only" : "unreadable", when,
-		    info.label);
+		    KL_KEY_BACKUP ? "backup-only" : "unreadable", when);
+		cli_puts(stdout, info.label);
+		putchar('\n');
+	}
 	kl->first = 0;
 	(void)size;
 	return 0;
@@ -345,12 +347,18 @@ snap_text(const struct snap_row *row)
 
 	kl_id_hex(&row->id, hex);
 	fmt_time_local(t, sizeof(t), s->time_s);
-	printf("%.8s  %s  %-16s ", hex, t, s->hostname);
-	for (i = 0; i < s->ntags; i++)
-		printf("%s%s", i ? "," : "", s->tags[i]);
+	printf("%.8s  %s  ", hex, t);
+	cli_puts_pad(stdout, s->hostname, 16);
+	putchar(' ');
+	for (i = 0; i < s->ntags; i++) {
+		printf("%s", i ? "," : "");
+		cli_puts(stdout, s->tags[i]);
+	}
 	printf("%s ", s->ntags ? "" : "-");
-	for (i = 0; i < s->npaths; i++)
-		printf(" %s", s->paths[i]);
+	for (i = 0; i < s->npaths; i++) {
+		putchar(' ');
+		cli_puts(stdout, s->paths[i]);
+	}
 	printf("\n");
 }
 

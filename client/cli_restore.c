@@ -190,9 +190,12 @@ resolve_at(struct cli *c, struct kl_repo *r, const char *const *paths,
 	*id = a.id;
 	kl_id_hex(id, hex);
 	fmt_time_local(when, sizeof(when), a.best);
-	if (!c->quiet && !c->json)
-		fprintf(stderr, "kluis: restoring from snapshot %.8s of %s, "
-		    "taken %s\n", hex, a.best_host, when);
+	if (!c->quiet && !c->json) {
+		fprintf(stderr, "%s: restoring from snapshot %.8s of ", c->prog,
+		    hex);
+		cli_puts(stderr, a.best_host);
+		fprintf(stderr, ", taken %s\n", when);
+	}
 	return EXIT_OK;
 }
 
@@ -332,12 +335,17 @@ ls_print(struct lsctx *l, const struct kl_node *n)
 	if (l->c->long_list) {
 		mode_string(n, m);
 		fmt_time_local(t, sizeof(t), n->mtime.s);
-		printf("%s %-8s %-8s %12llu %s ", m, *n->user ? n->user : "-",
-		    *n->group ? n->group : "-", (unsigned long long)n->size, t);
+		printf("%s ", m);
+		cli_puts_pad(stdout, *n->user ? n->user : "-", 8);
+		putchar(' ');
+		cli_puts_pad(stdout, *n->group ? n->group : "-", 8);
+		printf(" %12llu %s ", (unsigned long long)n->size, t);
 	}
-	fwrite(l->path, 1, l->len, stdout);
-	if (n->type == KL_NODE_SYMLINK && l->c->long_list)
-		printf(" -> %s", n->target);
+	cli_putn(stdout, l->path, l->len);
+	if (n->type == KL_NODE_SYMLINK && l->c->long_list) {
+		fputs(" -> ", stdout);
+		cli_puts(stdout, n->target);
+	}
 	putchar('\n');
 }
 

@@ -386,14 +386,20 @@ frame_recv(struct conn *c, uint32_t id, uint8_t *type)
 	return body_recv(c, len);
 }
 
-/* The code of an ERR reply; msg (may be NULL) gets its message. */
+/*
+ * The code of an ERR reply; msg (may be NULL) gets its message.  Codes
+ * that only this side can produce - a dropped connection, a refused host
+ * key - are malformed from a server (PROTOCOL.md §1): a session that
+ * reported KL_E_CONN and went on would break the rule that KL_E_CONN
+ * means "broken for good".
+ */
 static int
 err_reply(struct conn *c, char *msg, size_t msg_len)
 {
 	struct kl_msg_err e;
 
 	if (kl_msg_err_decode(buf_data(c->rbuf), buf_size(c->rbuf), &e) != 0
-	    || e.code >= 0)
+	    || e.code >= 0 || e.code == KL_E_CONN || e.code == KL_E_HOSTKEY)
 		return conn_fail(c, KL_E_PROTO);
 	if (msg != NULL)
 		snprintf(msg, msg_len, "%s", e.message);
@@ -895,10 +901,14 @@ greet(struct conn *c, const char *path, const char *dest,
 		return rc;
 	if (type == KL_MSG_HELLO_OK)
 		rc = greet_ok(c, err, err_len);
-	else if (type == KL_MSG_ERR) {
-		rc = err_reply(c, smsg, sizeof(smsg));
+	else if (type == KL_MSG_ERR &&
+	    (rc = err_reply(c, smsg, sizeof(smsg))) == KL_E_CONN) {
+		snprintf(err, err_len, "%s: the server's reply is malformed",
+		    dest);
+		return KL_E_PROTO;
+	} else if (type == KL_MSG_ERR)
 		greet_refused(rc, smsg, dest, config != NULL, err, err_len);
-	} else {
+	else {
 		snprintf(err, err_len, "%s: the server's reply is not a "
 		    "kluis greeting", dest);
 		rc = KL_E_PROTO;

@@ -42,6 +42,60 @@ int tr_conn_open(const struct tr_io *io, const char *path, const char *dest,
     const uint8_t *config, size_t config_len, char *err, size_t err_len,
     struct kl_backend *out);
 
+/*
+ * known_hosts (client/transport_kh.c; OpenSSH's format, pure: no I/O, no
+ * libssh2).  tr_kh_load takes the file's text (copied; at most
+ * TR_KH_FILE_MAX bytes, else KL_E_LIMIT; KL_E_NOMEM) and counts its
+ * @cert-authority lines; tr_kh_check reads it for one host and key: lines
+ * without a marker are host keys (patterns with '*', '?' and '!', or a
+ * hashed name; a line that cannot be parsed, or is longer than
+ * TR_KH_LINE_MAX, is skipped), @revoked lines revoke their key for every
+ * host, @cert-authority and other marked lines accept nothing.
+ */
+#define TR_KH_FILE_MAX ((size_t)16 << 20)
+#define TR_KH_LINE_MAX 16384
+
+struct tr_kh;
+
+enum tr_kh_status {
+	TR_KH_MATCH,		/* a line for this host names this key */
+	TR_KH_MISMATCH,		/* lines for this host name another key of
+				 * this type: the key changed */
+	TR_KH_NOTFOUND,		/* no line for this host has this type */
+	TR_KH_REVOKED,		/* a @revoked line names this key */
+};
+
+struct tr_kh_verdict {
+	enum tr_kh_status status;
+	size_t line;		/* TR_KH_REVOKED: its line (1-based) */
+	size_t ca_lines;	/* @cert-authority lines in the file */
+};
+
+int tr_kh_load(const char *text, size_t len, struct tr_kh **out);
+void tr_kh_free(struct tr_kh *k);
+/*
+ * The verdict on key[0, key_len) (the SSH wire form of the public key,
+ * as the server sent it) of type (its name in known_hosts, e.g.
+ * "ssh-ed25519"; an unknown type is never found) for host at port (the
+ * name "host" for port 22, else "[host]:port", ASCII case ignored).  A
+ * @revoked line wins over every other line.  key may be NULL: then *v
+ * says only whether an entry of this type exists for the host
+ * (TR_KH_MISMATCH) or not (TR_KH_NOTFOUND).  Returns KL_OK.
+ */
+int tr_kh_check(const struct tr_kh *k, const char *host, uint16_t port,
+    const char *type, const uint8_t *key, size_t key_len,
+    struct tr_kh_verdict *v);
+/*
+ * 1 if a @revoked line of text[0, len) names key[0, key_len) (its base64
+ * field decodes to exactly these bytes), *line (1-based) set to the first
+ * such line; 0 otherwise.  Pure.
+ */
+int tr_kh_revoked(const char *text, size_t len, const uint8_t *key,
+    size_t key_len, size_t *line);
+/* HMAC-SHA1 (RFC 2104) of msg under key: hashed host names ("|1|"). */
+void tr_kh_hmac_sha1(const uint8_t *key, size_t key_len, const uint8_t *msg,
+    size_t msg_len, uint8_t out[20]);
+
 /* The settings of kl_transport_configure. */
 const struct kl_transport_opts *tr_opts(void);
 /* --server-command, else $KLUIS_SERVER_COMMAND, else NULL. */

@@ -37,7 +37,10 @@
 #include <libssh2.h>
 #include <sodium.h>
 
+#include "kluis/buf.h"
 #include "kluis/err.h"
+#include "kluis/fsutil.h"
+#include "kluis/text.h"
 #include "transport_internal.h"
 
 #define CONNECT_TIMEOUT_MS 15000
@@ -639,22 +642,21 @@ recv_hook(LIBSSH2_SESSION *sess)
 /* Host key types in OpenSSH's order of preference. */
 static const struct hktype {
 	int type;		/* LIBSSH2_HOSTKEY_TYPE_* */
-	int kh;			/* LIBSSH2_KNOWNHOST_KEY_* */
+	const char *kh;		/* its name in known_hosts */
 	const char *name;	/* as ssh shows it */
 	const char *methods;
 } hktab[] = {
-	{ LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519,
-	    "ED25519", "ssh-ed25519" },
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
-	    "ECDSA", "ecdsa-sha2-nistp256" },
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
-	    "ECDSA", "ecdsa-sha2-nistp384" },
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ECDSA_521,
-	    "ECDSA", "ecdsa-sha2-nistp521" },
-	{ LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA,
-	    "RSA", "rsa-sha2-512,rsa-sha2-256,ssh-rsa" },
-	{ LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS,
-	    "DSA", "ssh-dss" },
+	{ LIBSSH2_HOSTKEY_TYPE_ED25519, "ssh-ed25519", "ED25519",
+	    "ssh-ed25519" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_256, "ecdsa-sha2-nistp256", "ECDSA",
+	    "ecdsa-sha2-nistp256" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_384, "ecdsa-sha2-nistp384", "ECDSA",
+	    "ecdsa-sha2-nistp384" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_521, "ecdsa-sha2-nistp521", "ECDSA",
+	    "ecdsa-sha2-nistp521" },
+	{ LIBSSH2_HOSTKEY_TYPE_RSA, "ssh-rsa", "RSA",
+	    "rsa-sha2-512,rsa-sha2-256,ssh-rsa" },
+	{ LIBSSH2_HOSTKEY_TYPE_DSS, "ssh-dss", "DSA", "ssh-dss" },
 };
 #define HKTAB_N (sizeof(hktab) / sizeof(hktab[0]))
 
@@ -680,32 +682,31 @@ known_hosts_path(char *out, size_t out_len)
 }
 
 /*
- * Loads known_hosts line by line: libssh2_knownhost_readfile stops at the
- * first line it cannot parse (a key type it does not know, a marker), and
- * would silently drop the entries after it.
+ * Reads and parses known_hosts (transport_kh.c); a file that does not
+ * exist is an empty one (*have_file 0).  Other errors refuse the
+ * connection: a known_hosts that cannot be read must not look empty.
  */
 static int
-kh_load(LIBSSH2_KNOWNHOSTS *kh, const char *path)
+kh_open(const char *path, struct tr_kh **kh, int *have_file, char *err,
+    size_t err_len)
 {
-	char line[16384];
-	FILE *f;
+	struct buf *b = NULL;
+	int rc;
 
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		libssh2_knownhost_readline(kh, line, strlen(line),
-		    LIBSSH2_KNOWNHOST_FILE_OPENSSH);
-	fclose(f);
-	return 0;
-}
-
-static int
-kh_check(LIBSSH2_KNOWNHOSTS *kh, const struct kl_url *u, const char *key,
-    size_t len, int khtype)
-{
-	return libssh2_knownhost_checkp(kh, u->host, u->port, key, len,
-	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
-	    khtype, NULL);
+	*have_file = 0;
+	rc = kl_file_read_all(path, TR_KH_FILE_MAX, &b);
+	if (rc == KL_E_NOTFOUND)
+		return tr_kh_load("", 0, kh);
+	if (rc == KL_OK) {
+		*have_file = 1;
+		rc = tr_kh_load((const char *)buf_data(b), buf_size(b), kh);
+	}
+	buf_free(b);
+	if (rc != KL_OK)
+		snprintf(err, err_len, "cannot read the known_hosts file %s: "
+		    "%s", path, rc == KL_E_LIMIT ? "larger than 16 MiB" :
+		    kl_strerror(rc));
+	return rc;
 }
 
 /* Appends the methods of t that libssh2 supports to list. */
@@ -728,19 +729,19 @@ prefs_add(char *list, size_t cap, const struct hktype *t,
 }
 
 /*
- * Offers first the host key types known_hosts has for this host (a
- * dummy key "mismatches" exactly when an entry of that type exists, hashed
+ * Offers first the host key types known_hosts has for this host (hashed
  * or not), so that the server presents a key we can check.  Only methods
  * libssh2 supports are named: libssh2 1.10 strips unsupported ones with
  * an overlapping memcpy.
  */
 static void
-hostkey_prefs(LIBSSH2_SESSION *sess, LIBSSH2_KNOWNHOSTS *kh,
+hostkey_prefs(LIBSSH2_SESSION *sess, const struct tr_kh *kh,
     const struct kl_url *u)
 {
 	char pref[512] = "", rest[512] = "";
 	const char **algs = NULL;
-	int nalgs, known;
+	struct tr_kh_verdict v;
+	int nalgs;
 	size_t i;
 
 	nalgs = libssh2_session_supported_algs(sess, LIBSSH2_METHOD_HOSTKEY,
@@ -748,10 +749,9 @@ hostkey_prefs(LIBSSH2_SESSION *sess, LIBSSH2_KNOWNHOSTS *kh,
 	if (nalgs <= 0)
 		return;
 	for (i = 0; i < HKTAB_N; i++) {
-		known = kh_check(kh, u, "x", 1, hktab[i].kh) ==
-		    LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
-		prefs_add(known ? pref : rest, sizeof(pref), &hktab[i], algs,
-		    nalgs);
+		tr_kh_check(kh, u->host, u->port, hktab[i].kh, NULL, 0, &v);
+		prefs_add(v.status == TR_KH_MISMATCH ? pref : rest,
+		    sizeof(pref), &hktab[i], algs, nalgs);
 	}
 	libssh2_free(sess, (void *)algs);
 	if (*rest != '\0')
@@ -794,15 +794,67 @@ fingerprint(LIBSSH2_SESSION *sess, const struct hktype *t, char *out,
 	    t ? t->name : "unknown", b64);
 }
 
+/* "host" or "[host]:port", as ssh names it. */
+static void
+host_port(const struct kl_url *u, char *out, size_t out_len)
+{
+	if (u->port == 22)
+		snprintf(out, out_len, "%s", u->host);
+	else
+		snprintf(out, out_len, "[%s]:%u", u->host, u->port);
+}
+
+/* Why a @cert-authority line did not help, if the file has any. */
+static void
+ca_note(const struct tr_kh_verdict *v, char *out, size_t out_len)
+{
+	*out = '\0';
+	if (v->ca_lines > 0)
+		snprintf(out, out_len, " (kluis does not use host certificates: "
+		    "the file's %zu @cert-authority line%s ignored; list the "
+		    "server's own host key)", v->ca_lines,
+		    v->ca_lines == 1 ? " is" : "s are");
+}
+
 static int
-hostkey_verify(struct ssh_io *s, LIBSSH2_KNOWNHOSTS *kh, int have_file,
+hostkey_refused(const struct tr_kh_verdict *v, int have_file,
+    const char *hp, const char *fp, const char *khpath, char *err,
+    size_t err_len)
+{
+	char ca[160];
+
+	ca_note(v, ca, sizeof(ca));
+	if (v->status == TR_KH_REVOKED)
+		snprintf(err, err_len, "the host key of %s (%s) is marked "
+		    "@revoked in %s (line %zu): refusing to connect, whatever "
+		    "other lines say; a revoked key must never be trusted "
+		    "again: ask the server's administrator for its new host "
+		    "key", hp, fp, khpath, v->line);
+	else if (v->status == TR_KH_MISMATCH)
+		snprintf(err, err_len, "the host key of %s has CHANGED (%s) "
+		    "and does not match %s: refusing to connect; someone may "
+		    "be intercepting the connection; if the key was replaced "
+		    "on purpose, update %s%s", hp, fp, khpath, khpath, ca);
+	else
+		snprintf(err, err_len, "the host key of %s is not known (%s)%s"
+		    "%s: refusing to connect; after checking the fingerprint "
+		    "with the server's administrator, add the key to it "
+		    "(ssh-keyscan) or use --ssh-known-hosts%s", hp, fp,
+		    have_file ? "; it is not in " : "; there is no ",
+		    khpath, ca);
+	return KL_E_HOSTKEY;
+}
+
+static int
+hostkey_verify(struct ssh_io *s, const struct tr_kh *kh, int have_file,
     const struct kl_url *u, const char *khpath, char *err, size_t err_len)
 {
+	struct tr_kh_verdict v;
 	const struct hktype *t;
 	const char *key;
 	char fp[160], hp[300];
 	size_t len;
-	int type, r;
+	int type;
 
 	if ((key = libssh2_session_hostkey(s->s, &len, &type)) == NULL) {
 		snprintf(err, err_len, "%s: the server sent no host key",
@@ -811,45 +863,31 @@ hostkey_verify(struct ssh_io *s, LIBSSH2_KNOWNHOSTS *kh, int have_file,
 	}
 	t = hktype_of(type);
 	fingerprint(s->s, t, fp, sizeof(fp));
-	r = t == NULL ? LIBSSH2_KNOWNHOST_CHECK_NOTFOUND :
-	    kh_check(kh, u, key, len, t->kh);
-	if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+	/* an unknown type is never found, but may still be revoked */
+	tr_kh_check(kh, u->host, u->port, t != NULL ? t->kh : "",
+	    (const uint8_t *)key, len, &v);
+	if (v.status == TR_KH_MATCH)
 		return KL_OK;
-	if (u->port == 22)
-		snprintf(hp, sizeof(hp), "%s", u->host);
-	else
-		snprintf(hp, sizeof(hp), "[%s]:%u", u->host, u->port);
-	if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
-		snprintf(err, err_len, "the host key of %s has CHANGED (%s) "
-		    "and does not match %s: refusing to connect; someone may "
-		    "be intercepting the connection; if the key was replaced "
-		    "on purpose, update %s", hp, fp, khpath, khpath);
-	else
-		snprintf(err, err_len, "the host key of %s is not known (%s)%s"
-		    "%s: refusing to connect; after checking the fingerprint "
-		    "with the server's administrator, add the key to it "
-		    "(ssh-keyscan) or use --ssh-known-hosts", hp, fp,
-		    have_file ? "; it is not in " : "; there is no ",
-		    khpath);
-	return KL_E_HOSTKEY;
+	host_port(u, hp, sizeof(hp));
+	return hostkey_refused(&v, have_file, hp, fp, khpath, err, err_len);
 }
 
 static int
 session_start(struct ssh_io *s, const struct kl_url *u, char *err,
     size_t err_len)
 {
-	LIBSSH2_KNOWNHOSTS *kh;
+	struct tr_kh *kh = NULL;
 	char khpath[4096];
 	int rc, have_file;
 
-	if ((s->s = libssh2_session_init_ex(NULL, NULL, NULL, s)) == NULL ||
-	    (kh = libssh2_knownhost_init(s->s)) == NULL)
+	if ((s->s = libssh2_session_init_ex(NULL, NULL, NULL, s)) == NULL)
 		return KL_E_NOMEM;
 	libssh2_session_set_blocking(s->s, 1);
 	libssh2_session_set_timeout(s->s, SESSION_TIMEOUT_MS);
 	recv_hook(s->s);
 	known_hosts_path(khpath, sizeof(khpath));
-	have_file = kh_load(kh, khpath) == 0;
+	if ((rc = kh_open(khpath, &kh, &have_file, err, err_len)) != KL_OK)
+		return rc == KL_E_NOMEM ? rc : KL_E_HOSTKEY;
 	hostkey_prefs(s->s, kh, u);
 	if (libssh2_session_handshake(s->s, s->sock) != 0) {
 		char *m = NULL;
@@ -860,7 +898,7 @@ session_start(struct ssh_io *s, const struct kl_url *u, char *err,
 		rc = KL_E_CONN;
 	} else
 		rc = hostkey_verify(s, kh, have_file, u, khpath, err, err_len);
-	libssh2_knownhost_free(kh);
+	tr_kh_free(kh);
 	return rc;
 }
 
@@ -877,15 +915,34 @@ have_tty(void)
 	return 1;
 }
 
-/* Prints a server-supplied text to the terminal without control bytes. */
+/*
+ * Prints a server-supplied text to the terminal: its line breaks as they
+ * are, everything else escaped (kl_text_esc, docs/CLI.md "Names on the
+ * terminal").
+ */
 static void
 tty_text(FILE *tty, const char *p, size_t n)
 {
-	size_t i;
+	const char *nl;
+	char e[256];
+	size_t line, used;
 
-	for (i = 0; i < n; i++)
-		fputc(p[i] == '\n' || ((unsigned char)p[i] >= 0x20 &&
-		    p[i] != 0x7f) ? p[i] : '?', tty);
+	while (n > 0) {
+		nl = memchr(p, '\n', n);
+		line = nl != NULL ? (size_t)(nl - p) : n;
+		while (line > 0) {
+			used = kl_text_esc(e, sizeof(e), p, line);
+			fputs(e, tty);
+			p += used;
+			n -= used;
+			line -= used;
+		}
+		if (nl != NULL) {
+			fputc('\n', tty);
+			p++;
+			n--;
+		}
+	}
 }
 
 /* Reads one line from the terminal, echo off unless asked. */

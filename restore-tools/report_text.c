@@ -1,9 +1,10 @@
 /*
  * The report as plain text, for reading and for mail: the same content as
  * the HTML page, without the chart.  Host names and error messages come
- * from the repository and the catalog: control bytes, backslashes and
- * bytes that are not UTF-8 are written as \xNN / \\ so that no line can
- * be forged.
+ * from the repository and the catalog: every such string goes through
+ * kl_text_esc (control bytes, bytes that are not UTF-8, C1 and
+ * bidirectional controls as \xNN, a backslash as \\), so that no line can
+ * be forged and nothing reaches a terminal as a control sequence.
  */
 #include <string.h>
 #include <time.h>
@@ -11,54 +12,43 @@
 #include "kluis/err.h"
 #include "report_internal.h"
 
-/* Escaped copy of s: at most 4 output bytes per input byte. */
-#define T_ESC_MAX (4 * 1024 + 1)
 #define T_HOST_W_MAX 40
 
-static void
-t_esc(char *out, size_t cap, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, n = strlen(s), o = 0, l;
-
-	while (i < n && o + 5 < cap) {
-		if (p[i] == '\\') {
-			memcpy(out + o, "\\\\", 2);
-			o += 2;
-			i++;
-		} else if (p[i] < 0x20 || p[i] == 0x7f ||
-		    (l = kl_utf8_len(p + i, n - i)) == 0) {
-			o += (size_t)snprintf(out + o, cap - o, "\\x%02x",
-			    p[i++]);
-		} else {
-			if (o + l + 1 >= cap)
-				break;
-			memcpy(out + o, p + i, l);
-			o += l;
-			i += l;
-		}
-	}
-	out[o] = '\0';
-}
-
+/* s, escaped (kl_text_esc). */
 static void
 t_put(FILE *f, const char *s)
 {
-	char e[T_ESC_MAX];
+	char e[256];
+	size_t n = strlen(s), used;
 
-	t_esc(e, sizeof(e), s);
-	fputs(e, f);
+	while (n > 0) {
+		used = kl_text_esc(e, sizeof(e), s, n);
+		fputs(e, f);
+		s += used;
+		n -= used;
+	}
+}
+
+/* s escaped, then spaces to w bytes. */
+static void
+t_put_pad(FILE *f, const char *s, int w)
+{
+	size_t l = kl_text_esc_len(s, strlen(s));
+
+	t_put(f, s);
+	for (; (size_t)w > l; w--)
+		fputc(' ', f);
 }
 
 static int
 host_width(const struct kl_report *rep)
 {
-	char e[T_ESC_MAX];
 	size_t i, w = 4, l;
 
 	for (i = 0; i < rep->nhosts; i++) {
-		t_esc(e, sizeof(e), rep->hosts[i].name);
-		if ((l = strlen(e)) > w)
+		l = kl_text_esc_len(rep->hosts[i].name,
+		    strlen(rep->hosts[i].name));
+		if (l > w)
 			w = l;
 	}
 	return (int)(w > T_HOST_W_MAX ? T_HOST_W_MAX : w);
@@ -171,7 +161,7 @@ static void
 t_runs(FILE *f, const struct kl_report *rep, const char *kind, int hw)
 {
 	const struct rep_run *x;
-	char a[32], d[32], s[32], e[T_ESC_MAX], hex[KL_ID_HEX_LEN + 1];
+	char a[32], d[32], s[32], hex[KL_ID_HEX_LEN + 1];
 	const char *last = strcmp(kind, "backup") == 0 ?
 	    "FILES / ADDED / ERROR" : strcmp(kind, "check") == 0 ?
 	    "DATA READ / FINDINGS" : "SNAPSHOT / RECOVERY TIME";
@@ -186,9 +176,9 @@ t_runs(FILE *f, const struct kl_report *rep, const char *kind, int hw)
 			    hw, "HOST", "DURATION", "EXIT", last);
 		rep_time_local(a, sizeof(a), x->start);
 		rep_age(d, sizeof(d), x->end - x->start);
-		t_esc(e, sizeof(e), x->host);
-		fprintf(f, "  %-19s  %-*s  %-10s  %4d  ", a, hw, e, d,
-		    x->exit_code);
+		fprintf(f, "  %-19s  ", a);
+		t_put_pad(f, x->host, hw);
+		fprintf(f, "  %-10s  %4d  ", d, x->exit_code);
 		if (strcmp(kind, "backup") == 0) {
 			rep_bytes(s, sizeof(s), x->bytes_added);
 			fprintf(f, "%llu / %s", (unsigned long long)x->files,

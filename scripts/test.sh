@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds with warnings as
 # errors, runs every test (unit, mutation, end-to-end), then again built
-# with AddressSanitizer and UndefinedBehaviorSanitizer.
+# with AddressSanitizer and UndefinedBehaviorSanitizer, then runs every
+# libFuzzer target for a bounded time (scripts/fuzz.sh; KLUIS_FUZZ_SECONDS
+# per target, default 20).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -18,4 +20,5 @@ run_suite "$top/build-test"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite "$top/build-asan" -DKLUIS_SANITIZE=ON
-echo "==> all tests passed (plain and ASan+UBSan)"
+"$top/scripts/fuzz.sh"
+echo "==> all tests passed (plain and ASan+UBSan) and every fuzz target ran"

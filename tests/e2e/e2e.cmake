@@ -40,3 +40,11 @@ set_tests_properties(e2e_hostile_restore_race PROPERTIES TIMEOUT 600)
 # by a backup-only key through the append-only role of a real sshd.
 add_test(NAME e2e_hostile_restore_cost COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_restore_cost.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
 set_tests_properties(e2e_hostile_restore_cost PROPERTIES TIMEOUT 900)
+# Issue #10: the attacker's objects (tests/hostile/) through the append-only
+# role of a real sshd.
+add_test(NAME e2e_hostile_names COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_names.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
+set_tests_properties(e2e_hostile_names PROPERTIES TIMEOUT 300)
+add_test(NAME e2e_ssh_known_hosts COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/ssh_known_hosts.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_ssh_known_hosts PROPERTIES TIMEOUT 300)
+add_test(NAME e2e_passphrase COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/passphrase.sh $<TARGET_FILE:kluis>)
+set_tests_properties(e2e_passphrase PROPERTIES TIMEOUT 300)

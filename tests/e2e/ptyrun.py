@@ -2,10 +2,11 @@
 """Runs a command with a pseudo-terminal as its controlling terminal.
 
 usage: ptyrun.py [--answer REGEX TEXT]... [--transcript FILE]
-                 [--timeout S] -- CMD [ARGS...]
+                 [--timeout S] [--stdin-tty] -- CMD [ARGS...]
 
 The command gets a new session whose controlling terminal (/dev/tty) is a
-pty; its stdin is /dev/null and its stdout and stderr are this script's, so
+pty; its stdin is /dev/null (with --stdin-tty: the pty too) and its stdout
+and stderr are this script's, so
 whatever it reads from the terminal comes from here alone.  Each --answer,
 in order, waits until REGEX matches what the command wrote to the terminal
 since the previous answer, then types TEXT and a newline.  Everything the
@@ -31,6 +32,7 @@ def main():
                     metavar=("REGEX", "TEXT"))
     ap.add_argument("--transcript")
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--stdin-tty", action="store_true")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
@@ -43,7 +45,8 @@ def main():
         os.setsid()
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
 
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+    p = subprocess.Popen(cmd, stdin=slave if a.stdin_tty else
+                         subprocess.DEVNULL,
                          preexec_fn=child_setup, pass_fds=(slave,),
                          close_fds=True)
     os.close(slave)

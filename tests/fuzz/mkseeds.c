@@ -694,12 +694,243 @@ seeds_audit(void)
 	buf_free(b);
 }
 
+/* ---- fuzz_client_reply: request script + server byte stream ---- */
+
+static int
+to_buf(void *ctx, const void *p, size_t n)
+{
+	return buf_put(ctx, p, n);
+}
+
+static void
+reply_frame(struct buf *out, uint8_t type, uint32_t id, const struct buf *body)
+{
+	ok("frame", kl_frame_write(to_buf, out, type, id,
+	    body ? buf_data(body) : NULL, body ? buf_size(body) : 0));
+}
+
+static void
+frame_u64(struct buf *out, uint8_t type, uint32_t id, uint64_t v)
+{
+	struct buf *b = new_buf();
+
+	ok("u64", buf_put_u64le(b, v));
+	reply_frame(out, type, id, b);
+	buf_free(b);
+}
+
+static void
+frame_err(struct buf *out, uint32_t id, int32_t code, const char *msg)
+{
+	struct buf *b = new_buf();
+
+	ok("err", kl_msg_err_encode(code, msg, b));
+	reply_frame(out, KL_MSG_ERR, id, b);
+	buf_free(b);
+}
+
+static void
+frame_hello_ok(struct buf *out, uint16_t version, uint8_t role)
+{
+	struct kl_msg_hello_ok h;
+	struct buf *b = new_buf();
+
+	memset(&h, 0, sizeof(h));
+	h.version = version;
+	h.role = role;
+	snprintf(h.server, sizeof(h.server), "kluis-server fuzz seed");
+	ok("hello_ok", kl_msg_hello_ok_encode(&h, b));
+	reply_frame(out, KL_MSG_HELLO_OK, 0, b);
+	buf_free(b);
+}
+
+static void
+frame_data(struct buf *out, uint32_t id, size_t n)
+{
+	struct buf *b = new_buf();
+	uint8_t *p;
+
+	ok("data", buf_reserve(b, n, &p));
+	memset(p, 0x5a, n);
+	reply_frame(out, KL_MSG_DATA, id, b);
+	buf_free(b);
+}
+
+static void
+frame_list(struct buf *out, uint32_t id, size_t name_len, size_t n)
+{
+	struct buf *b = new_buf();
+	char name[80];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		memset(name, 'a' + (int)i, name_len);
+		name[name_len] = '\0';
+		if (name_len <= 71) {
+			ok("list", kl_msg_list_put(b, name, 1000 + i,
+			    1700000000 + (int64_t)i));
+			continue;
+		}
+		/* over the limit: what the encoder refuses, by hand */
+		ok("list", buf_put_u16le(b, (uint16_t)name_len));
+		ok("list", buf_put(b, name, name_len));
+		ok("list", buf_put_u64le(b, 1000 + i));
+		ok("list", buf_put_u64le(b, 1700000000));
+	}
+	reply_frame(out, KL_MSG_DATA, id, b);
+	buf_free(b);
+}
+
+/* The script (flags byte, request bytes) followed by the stream. */
+static void
+reply_seed(const char *name, uint8_t flags, const uint8_t *ops, size_t n,
+    const struct buf *stream, int variants)
+{
+	struct buf *b = new_buf();
+
+	ok("seed", buf_put_u8(b, (uint8_t)(flags | (n - 1))));
+	ok("seed", buf_put(b, ops, n));
+	ok("seed", buf_put(b, buf_data(stream), buf_size(stream)));
+	if (variants)
+		put_variants("client_reply", name, b);
+	else
+		put_file("client_reply", name, buf_data(b), buf_size(b));
+	buf_free(b);
+}
+
+/* PUT 1 byte, GET 132 at 1, STAT, LIST keys, REMOVE: all answered. */
+static void
+seed_session(void)
+{
+	static const uint8_t ops[] = { 0x08, 0x09, 0x02, 0x0b, 0x04 };
+	struct buf *s = new_buf();
+
+	frame_hello_ok(s, KL_PROTO_VERSION, 1);
+	reply_frame(s, KL_MSG_OK, 1, NULL);
+	frame_data(s, 2, 100);
+	frame_data(s, 2, 32);
+	frame_u64(s, KL_MSG_END, 2, 132);
+	frame_u64(s, KL_MSG_OK, 3, 4096);
+	frame_list(s, 4, 64, 3);
+	frame_list(s, 4, 71, 1);
+	frame_u64(s, KL_MSG_END, 4, 4);
+	reply_frame(s, KL_MSG_OK, 5, NULL);
+	reply_seed("session", 0, ops, sizeof(ops), s, 1);
+	buf_free(s);
+}
+
+/* Every request refused; GET after some DATA: the session goes on. */
+static void
+seed_errors(void)
+{
+	static const uint8_t ops[] = { 0x08, 0x11, 0x03, 0x02, 0x04 };
+	struct buf *s = new_buf();
+
+	frame_hello_ok(s, KL_PROTO_VERSION, 0);
+	frame_err(s, 1, KL_E_EXISTS, "exists");
+	frame_data(s, 2, 50);
+	frame_err(s, 2, KL_E_IO, "read error");
+	frame_err(s, 3, KL_E_PERM, "not for this role");
+	frame_err(s, 4, KL_E_NOTFOUND, "");
+	frame_err(s, 5, -99, "a code from a newer server");
+	reply_seed("errors", 0, ops, sizeof(ops), s, 0);
+	buf_free(s);
+}
+
+static void
+seeds_client_reply(void)
+{
+	static const uint8_t one_get[] = { 0x01 }, two[] = { 0x00, 0x02 };
+	static const uint8_t get132[] = { 0x09 }, list1[] = { 0x03 };
+	struct buf *s = new_buf();
+
+	seed_session();
+	seed_errors();
+	frame_err(s, 0, KL_E_NOTFOUND, "not a kluis repository");
+	reply_seed("greet-refused", 0, one_get, 1, s, 0);
+	buf_reset(s);
+	frame_hello_ok(s, KL_PROTO_VERSION, 2);
+	frame_data(s, 1, 100);
+	frame_u64(s, KL_MSG_END, 1, 100);
+	reply_seed("create-get-whole", 0x80, one_get, 1, s, 0);
+	buf_reset(s);
+	frame_hello_ok(s, KL_PROTO_VERSION, 0);
+	reply_frame(s, KL_MSG_OK, 7, NULL);
+	reply_seed("wrong-id", 0, two, 2, s, 0);
+	buf_reset(s);
+	frame_hello_ok(s, KL_PROTO_VERSION, 0);
+	frame_err(s, 1, KL_E_CONN, "the server claims a dropped connection");
+	reply_frame(s, KL_MSG_OK, 2, NULL);
+	reply_seed("err-code-conn", 0, two, 2, s, 0);
+	buf_reset(s);
+	frame_hello_ok(s, 1, 0);
+	reply_seed("old-version", 0, one_get, 1, s, 0);
+	buf_reset(s);
+	frame_hello_ok(s, KL_PROTO_VERSION, 0);
+	frame_data(s, 1, 100);
+	frame_u64(s, KL_MSG_END, 1, 100);
+	reply_seed("get-short", 0, get132, 1, s, 0);
+	buf_reset(s);
+	frame_hello_ok(s, KL_PROTO_VERSION, 0);
+	frame_list(s, 1, 72, 1);
+	frame_u64(s, KL_MSG_END, 1, 1);
+	reply_seed("list-name-too-long", 0, list1, 1, s, 0);
+	buf_free(s);
+}
+
+/* ---- fuzz_known_hosts: the file's text ---- */
+
+/* The base64 of an Ed25519 key blob whose key bytes are all fill. */
+static void
+kh_key(char *b64, size_t len, uint8_t fill)
+{
+	static const uint8_t head[] = { 0, 0, 0, 11, 's', 's', 'h', '-', 'e',
+	    'd', '2', '5', '5', '1', '9', 0, 0, 0, 32 };
+	uint8_t blob[sizeof(head) + 32];
+
+	memcpy(blob, head, sizeof(head));
+	memset(blob + sizeof(head), fill, 32);
+	sodium_bin2base64(b64, len, blob, sizeof(blob),
+	    sodium_base64_VARIANT_ORIGINAL);
+}
+
+static void
+kh_seed(const char *name, const char *fmt_a, const char *fmt_b)
+{
+	char a[80], b[80], text[2048];
+	int n;
+
+	kh_key(a, sizeof(a), 0xa1);
+	kh_key(b, sizeof(b), 0xb2);
+	n = snprintf(text, sizeof(text), "%s%s%s%s", fmt_a, a, fmt_b, b);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		die("kh_seed", KL_E_LIMIT);
+	put_file("known_hosts", name, text, (size_t)n);
+}
+
+static void
+seeds_known_hosts(void)
+{
+	put_file("known_hosts", "empty", "", 0);
+	kh_seed("plain", "# comment\nkh.example,other ssh-ed25519 ",
+	    " c\n[10.0.0.7]:2222 ssh-ed25519 ");
+	kh_seed("hashed", "|1|AAECAwQFBgcICQoLDA0ODxAREhM=|+oE8OOAIpk16Ha+QTJ"
+	    "LdI7ab2QA= ssh-ed25519 ", "\r\n|1|AAECAwQFBgcICQoLDA0ODxAREhM=|O"
+	    "r3+u+wAV5Y5nBlNXZaSu6Qa1dI= ssh-ed25519 ");
+	kh_seed("revoked", "kh.example ssh-ed25519 ",
+	    "\n@revoked * ssh-ed25519 ");
+	kh_seed("cert-authority", "@cert-authority *.example ssh-ed25519 ",
+	    "\n@cert-authority kh.example ssh-ed25519 ");
+	kh_seed("odd-lines", "\t \n@frob kh.example ssh-ed25519 ",
+	    "\nkh.example ssh-foo AAAA\n!bad.example,*.example ssh-ed25519 ");
+}
+
 int
 main(int argc, char **argv)
 {
 	static const char *targets[] = {"config", "pack_header", "index",
 	    "snapshot", "tree", "lock", "keyfile", "blob", "aead", "chunker",
-	    "serve", "audit"};
+	    "serve", "audit", "client_reply", "known_hosts"};
 	size_t i;
 
 	if (argc != 2) {
@@ -723,5 +954,7 @@ main(int argc, char **argv)
 	seeds_chunker();
 	seeds_serve();
 	seeds_audit();
+	seeds_client_reply();
+	seeds_known_hosts();
 	return 0;
 }

@@ -29,6 +29,7 @@ static const struct h_attack *const tables[] = {
 	h_index_attacks,
 	h_lock_attacks,
 	h_restore_attacks,
+	h_names_attacks,
 	NULL,
 };
 

@@ -80,5 +80,6 @@ void h_print_id(const char *what, const struct kl_id *id);
 extern const struct h_attack h_index_attacks[];
 extern const struct h_attack h_lock_attacks[];
 extern const struct h_attack h_restore_attacks[];
+extern const struct h_attack h_names_attacks[];
 
 #endif

@@ -1,4 +1,5 @@
-/* Unit tests of common/: the bounded buffer, hashing, file helpers. */
+/* Unit tests of common/: the bounded buffer, hashing, file helpers, text
+ * escaping. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
 #include "kluis/hash.h"
+#include "kluis/text.h"
 
 static void
 test_get_u32_truncated_consumes_nothing(void **state)
@@ -235,6 +237,161 @@ test_errno_mapping_keeps_missing_and_full_apart(void **state)
 	    kl_strerror(KL_E_NOTFOUND));
 }
 
+/* ---- kl_text_esc ---- */
+
+static void
+esc_is(const char *in, size_t len, const char *want)
+{
+	char out[KL_TEXT_ESC_LEN(64)];
+
+	assert_true(len <= 64);
+	assert_int_equal(kl_text_esc(out, sizeof(out), in, len), len);
+	assert_string_equal(out, want);
+	assert_int_equal(kl_text_esc_len(in, len), strlen(want));
+}
+
+#define ESC_IS(in, want) esc_is(in, sizeof(in) - 1, want)
+
+static void
+test_text_esc_controls_del_and_backslash(void **state)
+{
+	(void)state;
+	ESC_IS("a\x1b[2J\a\r\n\t\x7f\\b", "a\\x1b[2J\\x07\\x0d\\x0a\\x09"
+	    "\\x7f\\\\b");
+	ESC_IS("nul\0end", "nul\\x00end");
+	ESC_IS("plain name.txt", "plain name.txt");
+	ESC_IS("", "");
+}
+
+static void
+test_text_esc_keeps_valid_utf8(void **state)
+{
+	(void)state;
+	ESC_IS("caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
+	    "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80");
+	/* no-break space, per mille: next to escaped ranges, kept */
+	ESC_IS("\xc2\xa0\xe2\x80\xa7\xe2\x80\xb0\xe2\x81\xa5\xe2\x81\xaa",
+	    "\xc2\xa0\xe2\x80\xa7\xe2\x80\xb0\xe2\x81\xa5\xe2\x81\xaa");
+}
+
+static void
+test_text_esc_invalid_utf8_byte_by_byte(void **state)
+{
+	(void)state;
+	ESC_IS("\xff", "\\xff");
+	ESC_IS("\xc3(", "\\xc3(");			/* bad continuation */
+	ESC_IS("x\xe2\x82", "x\\xe2\\x82");		/* cut short */
+	ESC_IS("\xc0\xaf", "\\xc0\\xaf");		/* overlong '/' */
+	ESC_IS("\xed\xa0\x80", "\\xed\\xa0\\x80");	/* surrogate */
+	ESC_IS("\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"); /* > U+10FFFF */
+}
+
+static void
+test_text_esc_c1_and_bidi_controls(void **state)
+{
+	(void)state;
+	ESC_IS("\xc2\x80\xc2\x9b" "1m", "\\xc2\\x80\\xc2\\x9b1m");	/* CSI */
+	ESC_IS("\xc2\x9f", "\\xc2\\x9f");
+	ESC_IS("a\xe2\x80\xaetxt.exe", "a\\xe2\\x80\\xaetxt.exe"); /* RLO */
+	ESC_IS("\xe2\x80\xa8\xe2\x80\xa9", "\\xe2\\x80\\xa8\\xe2\\x80\\xa9");
+	ESC_IS("\xe2\x80\x8e\xe2\x80\x8f\xd8\x9c",
+	    "\\xe2\\x80\\x8e\\xe2\\x80\\x8f\\xd8\\x9c");
+	ESC_IS("\xe2\x81\xa6\xe2\x81\xa9", "\\xe2\\x81\\xa6\\xe2\\x81\\xa9");
+}
+
+/* Undoes kl_text_esc: "\\" and "\xNN"; -1 on anything else after '\'. */
+static int
+unesc(const char *s, uint8_t *out, size_t *n)
+{
+	unsigned v;
+
+	*n = 0;
+	while (*s != '\0') {
+		if (*s != '\\') {
+			out[(*n)++] = (uint8_t)*s++;
+			continue;
+		}
+		if (s[1] == '\\') {
+			out[(*n)++] = '\\';
+			s += 2;
+		} else if (s[1] == 'x' && sscanf(s + 2, "%2x", &v) == 1) {
+			out[(*n)++] = (uint8_t)v;
+			s += 4;
+		} else
+			return -1;
+	}
+	return 0;
+}
+
+/* Random bytes, biased towards the interesting ones. */
+static void
+esc_random(uint8_t *p, size_t n)
+{
+	static const uint8_t pick[] = { 0x1b, '\\', 'x', 0x07, 0x0d, 0x0a,
+	    0x7f, 0xc2, 0x9b, 0xe2, 0x80, 0xae, 0xf0, 0x9f, 'a', 0xff };
+	size_t i;
+
+	randombytes_buf(p, n);
+	for (i = 0; i < n; i++)
+		if (p[i] & 1)
+			p[i] = pick[p[i] >> 4];
+}
+
+/*
+ * For random input: the output round-trips, holds no control byte and
+ * nothing kl_text_esc would escape but its own backslashes, and escaping
+ * through any buffer size in steps gives the same text.
+ */
+static void
+test_text_esc_round_trips_and_steps(void **state)
+{
+	uint8_t in[48], back[48];
+	char full[KL_TEXT_ESC_LEN(48)], step[KL_TEXT_ESC_LEN(48)];
+	char part[KL_TEXT_ESC_LEN(48)];
+	size_t t, n, used, off, cap, bs;
+
+	(void)state;
+	for (t = 0; t < 2000; t++) {
+		n = randombytes_uniform(sizeof(in) + 1);
+		esc_random(in, n);
+		assert_int_equal(kl_text_esc(full, sizeof(full),
+		    (const char *)in, n), n);
+		assert_int_equal(unesc(full, back, &used), 0);
+		assert_int_equal(used, n);
+		assert_memory_equal(back, in, n);
+		for (bs = 0, off = 0; full[off] != '\0'; off++)
+			bs += full[off] == '\\';
+		assert_int_equal(kl_text_esc_len(full, strlen(full)),
+		    strlen(full) + bs);
+		cap = KL_TEXT_ESC_STEP_MIN + randombytes_uniform(8);
+		step[0] = '\0';
+		for (off = 0; off < n; off += used) {
+			used = kl_text_esc(part, cap, (const char *)in + off,
+			    n - off);
+			assert_true(used > 0);
+			assert_true(strlen(part) < cap);
+			strcat(step, part);
+		}
+		assert_string_equal(step, full);
+	}
+}
+
+static void
+test_text_esc_tiny_buffer_writes_whole_units_only(void **state)
+{
+	char out[8];
+
+	(void)state;
+	assert_int_equal(kl_text_esc(out, 1, "abc", 3), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(kl_text_esc(out, 4, "\x1b" "a", 2), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(kl_text_esc(out, 5, "\x1b" "a", 2), 1);
+	assert_string_equal(out, "\\x1b");
+	assert_int_equal(kl_text_esc(out, 4, "\xe6\x97\xa5", 3), 3);
+	assert_int_equal(kl_text_esc(out, 3, "\xe6\x97\xa5", 3), 0);
+}
+
 int
 main(void)
 {
@@ -252,6 +409,12 @@ main(void)
 		cmocka_unit_test(test_atomic_write_exclusive_never_replaces),
 		cmocka_unit_test(test_read_range_past_end_is_corrupt),
 		cmocka_unit_test(test_errno_mapping_keeps_missing_and_full_apart),
+		cmocka_unit_test(test_text_esc_controls_del_and_backslash),
+		cmocka_unit_test(test_text_esc_keeps_valid_utf8),
+		cmocka_unit_test(test_text_esc_invalid_utf8_byte_by_byte),
+		cmocka_unit_test(test_text_esc_c1_and_bidi_controls),
+		cmocka_unit_test(test_text_esc_round_trips_and_steps),
+		cmocka_unit_test(test_text_esc_tiny_buffer_writes_whole_units_only),
 	};
 
 	if (sodium_init() < 0)

@@ -1,6 +1,6 @@
 /*
- * Unit tests of client/transport*.c: repository URLs, and the protocol
- * backend over the pipe transport against the real kluis-server.
+ * Unit tests of client/transport*.c: repository URLs, known_hosts, and the
+ * protocol backend over the pipe transport against the real kluis-server.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "kluis/backend.h"
 #include "kluis/buf.h"
@@ -26,6 +27,7 @@
 #include "kluis/hash.h"
 #include "kluis/store.h"
 #include "kluis/transport.h"
+#include "transport_internal.h"
 
 #ifndef KL_SERVER_PATH
 #define KL_SERVER_PATH "kluis-server"
@@ -133,6 +135,350 @@ test_open_bad_url_is_inval(void **state)
 	assert_int_equal(kl_transport_open("ssh://h", NULL, 0, err,
 	    sizeof(err), &be), KL_E_INVAL);
 	assert_non_null(strstr(err, "ssh://"));
+}
+
+/* ---- known_hosts (transport_kh.c) ---- */
+
+/* A salt of bytes 0..19 and HMAC-SHA1 of the host name (python hmac). */
+#define KH_HASHED_22 "|1|AAECAwQFBgcICQoLDA0ODxAREhM=|+oE8OOAIpk16Ha+QTJLdI7ab2QA="
+#define KH_HASHED_2222 \
+	"|1|AAECAwQFBgcICQoLDA0ODxAREhM=|Or3+u+wAV5Y5nBlNXZaSu6Qa1dI="
+
+struct khkey {
+	uint8_t blob[64];	/* SSH wire form: string type, string key */
+	size_t len;
+	char b64[96];
+};
+
+/* An Ed25519 public key blob whose 32 key bytes are all seed. */
+static void
+khkey_make(struct khkey *k, uint8_t seed)
+{
+	static const char type[] = "ssh-ed25519";
+	size_t n = 0;
+
+	memset(k, 0, sizeof(*k));
+	k->blob[n + 3] = (uint8_t)(sizeof(type) - 1);
+	n += 4;
+	memcpy(k->blob + n, type, sizeof(type) - 1);
+	n += sizeof(type) - 1;
+	k->blob[n + 3] = 32;
+	n += 4;
+	memset(k->blob + n, seed, 32);
+	k->len = n + 32;
+	sodium_bin2base64(k->b64, sizeof(k->b64), k->blob, k->len,
+	    sodium_base64_VARIANT_ORIGINAL);
+}
+
+/* The verdict for key k (NULL: none) of host:port from the file text. */
+static struct tr_kh_verdict
+kh_verdict(const char *text, const char *host, uint16_t port,
+    const struct khkey *k)
+{
+	struct tr_kh_verdict v;
+	struct tr_kh *kh = NULL;
+
+	assert_int_equal(tr_kh_load(text, strlen(text), &kh), KL_OK);
+	assert_int_equal(tr_kh_check(kh, host, port, "ssh-ed25519",
+	    k ? k->blob : NULL, k ? k->len : 0, &v), KL_OK);
+	tr_kh_free(kh);
+	return v;
+}
+
+/* fmt with "%K" replaced by a's base64 and "%O" by b's. */
+static char *
+kh_text(const char *fmt, const struct khkey *a, const struct khkey *b)
+{
+	char *out = malloc(8192), *o = out;
+
+	assert_non_null(out);
+	for (; *fmt != '\0'; fmt++) {
+		if (fmt[0] == '%' && (fmt[1] == 'K' || fmt[1] == 'O')) {
+			strcpy(o, *++fmt == 'K' ? a->b64 : b->b64);
+			o += strlen(o);
+		} else
+			*o++ = *fmt;
+	}
+	*o = '\0';
+	return out;
+}
+
+static enum tr_kh_status
+kh_status(const char *fmt, const char *host, uint16_t port)
+{
+	struct khkey a, b;
+	struct tr_kh_verdict v;
+	char *t;
+
+	khkey_make(&a, 0xa1);
+	khkey_make(&b, 0xb2);
+	t = kh_text(fmt, &a, &b);
+	v = kh_verdict(t, host, port, &a);
+	free(t);
+	return v.status;
+}
+
+static void
+test_kh_plain_port_and_changed_keys(void **state)
+{
+	(void)state;
+	assert_int_equal(kh_status("kh.example ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_MATCH);
+	assert_int_equal(kh_status("a.example,kh.example ssh-ed25519 %K c\n",
+	    "kh.example", 22), TR_KH_MATCH);
+	assert_int_equal(kh_status("[kh.example]:2222 ssh-ed25519 %K\n",
+	    "kh.example", 2222), TR_KH_MATCH);
+	assert_int_equal(kh_status("kh.example ssh-ed25519 %O\n",
+	    "kh.example", 22), TR_KH_MISMATCH);
+	assert_int_equal(kh_status("other.example ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("", "kh.example", 22), TR_KH_NOTFOUND);
+	/* CRLF line ends, comments, blank lines */
+	assert_int_equal(kh_status("# c\r\n\r\n  \r\nkh.example ssh-ed25519 "
+	    "%K\r\n", "kh.example", 22), TR_KH_MATCH);
+}
+
+static void
+test_kh_hashed_host_names(void **state)
+{
+	(void)state;
+	assert_int_equal(kh_status(KH_HASHED_22 " ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_MATCH);
+	assert_int_equal(kh_status(KH_HASHED_2222 " ssh-ed25519 %K\n",
+	    "kh.example", 2222), TR_KH_MATCH);
+	assert_int_equal(kh_status(KH_HASHED_22 " ssh-ed25519 %O\n",
+	    "kh.example", 22), TR_KH_MISMATCH);
+	assert_int_equal(kh_status(KH_HASHED_22 " ssh-ed25519 %K\n",
+	    "other.example", 22), TR_KH_NOTFOUND);
+}
+
+/* Bad lines are skipped, and the lines after them still count. */
+static void
+test_kh_bad_lines_do_not_hide_later_ones(void **state)
+{
+	(void)state;
+	assert_int_equal(kh_status("kh.example ssh-foo AAAA\n"
+	    "garbage\n\x01\x02\n@frob kh.example ssh-ed25519 %O\n"
+	    "kh.example ssh-ed25519 %K\n", "kh.example", 22), TR_KH_MATCH);
+	/* an unknown marker's line is no host key line */
+	assert_int_equal(kh_status("@frob kh.example ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+}
+
+static void
+test_kh_revoked_wins_over_every_other_line(void **state)
+{
+	struct khkey a, b;
+	struct tr_kh_verdict v;
+	char *t;
+
+	(void)state;
+	khkey_make(&a, 0xa1);
+	khkey_make(&b, 0xb2);
+	t = kh_text("kh.example ssh-ed25519 %K\n# x\n@revoked * ssh-ed25519 %K "
+	    "lost laptop\n", &a, &b);
+	v = kh_verdict(t, "kh.example", 22, &a);
+	assert_int_equal(v.status, TR_KH_REVOKED);
+	assert_int_equal(v.line, 3);
+	free(t);
+	/* before the accepting line, hashed, and for another host name:
+	 * a revoked key is refused for every host */
+	assert_int_equal(kh_status("@revoked " KH_HASHED_22 " ssh-ed25519 %K\n"
+	    "[kh.example]:2222 ssh-ed25519 %K\n", "kh.example", 2222),
+	    TR_KH_REVOKED);
+	assert_int_equal(kh_status("@revoked old.example ssh-ed25519 %K\n"
+	    "kh.example ssh-ed25519 %K\n", "kh.example", 22), TR_KH_REVOKED);
+	/* another key revoked: this one is still accepted */
+	assert_int_equal(kh_status("@revoked * ssh-ed25519 %O\n"
+	    "kh.example ssh-ed25519 %K\n", "kh.example", 22), TR_KH_MATCH);
+	/* a revoked, unlisted key is refused, not merely unknown */
+	assert_int_equal(kh_status("\t@revoked\t*\tssh-ed25519\t%K\r\n",
+	    "kh.example", 22), TR_KH_REVOKED);
+}
+
+static void
+test_kh_revoked_needs_the_exact_key(void **state)
+{
+	struct khkey a;
+	char bad[256];
+	size_t line = 7;
+
+	(void)state;
+	khkey_make(&a, 0xa1);
+	snprintf(bad, sizeof(bad), "@revoked * ssh-ed25519 %.*s\n",
+	    (int)strlen(a.b64) - 4, a.b64);
+	assert_int_equal(tr_kh_revoked(bad, strlen(bad), a.blob, a.len,
+	    &line), 0);
+	assert_int_equal(line, 0);
+	snprintf(bad, sizeof(bad), "@revoked * ssh-ed25519 %s=\n", a.b64);
+	assert_int_equal(tr_kh_revoked(bad, strlen(bad), a.blob, a.len,
+	    &line), 0);
+	snprintf(bad, sizeof(bad), "@revoked * ssh-ed25519\n@revoked\n"
+	    "@revoked *\n@revoked * ssh-ed25519 !%s\n", a.b64 + 1);
+	assert_int_equal(tr_kh_revoked(bad, strlen(bad), a.blob, a.len,
+	    &line), 0);
+	snprintf(bad, sizeof(bad), "@revoked * ssh-ed25519 %s", a.b64);
+	assert_int_equal(tr_kh_revoked(bad, strlen(bad), a.blob, a.len,
+	    &line), 1);		/* no final newline */
+	assert_int_equal(line, 1);
+}
+
+/* A CA line never accepts a key, not even the CA's own; it is counted. */
+static void
+test_kh_cert_authority_is_ignored(void **state)
+{
+	struct khkey a, b;
+	struct tr_kh_verdict v;
+	char *t;
+
+	(void)state;
+	khkey_make(&a, 0xa1);
+	khkey_make(&b, 0xb2);
+	t = kh_text("@cert-authority kh.example ssh-ed25519 %K\n"
+	    "@cert-authority *.example ssh-ed25519 %O\n", &a, &b);
+	v = kh_verdict(t, "kh.example", 22, &a);
+	assert_int_equal(v.status, TR_KH_NOTFOUND);
+	assert_int_equal(v.ca_lines, 2);
+	free(t);
+}
+
+static void
+test_kh_type_presence_without_a_key(void **state)
+{
+	struct khkey a, b;
+	struct tr_kh_verdict v;
+	char *t;
+
+	(void)state;
+	khkey_make(&a, 0xa1);
+	khkey_make(&b, 0xb2);
+	t = kh_text(KH_HASHED_22 " ssh-ed25519 %K\n", &a, &b);
+	v = kh_verdict(t, "kh.example", 22, NULL);
+	assert_int_equal(v.status, TR_KH_MISMATCH);
+	v = kh_verdict(t, "other.example", 22, NULL);
+	assert_int_equal(v.status, TR_KH_NOTFOUND);
+	free(t);
+}
+
+/* RFC 2202 test cases 1, 2, 3 and 6 (a key longer than the block). */
+static void
+test_kh_hmac_sha1_vectors(void **state)
+{
+	static const struct {
+		const char *key, *msg, *mac;
+		size_t key_len, msg_len;
+	} v[] = {
+		{ "\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b"
+		    "\x0b\x0b\x0b\x0b\x0b", "Hi There",
+		    "b617318655057264e28bc0b6fb378c8ef146be00", 20, 8 },
+		{ "Jefe", "what do ya want for nothing?",
+		    "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79", 4, 28 },
+		{ NULL, NULL, "125d7342b9ac11cd91a39af48aa17b4f63f175d3", 20,
+		    50 },
+		{ NULL, "Test Using Larger Than Block-Size Key - Hash Key "
+		    "First", "aa4ae5e15272d00e95705637ce8a3b55ed402112", 80,
+		    54 },
+	};
+	uint8_t key[80], msg[64], mac[20];
+	char hex[41];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		memset(key, 0xaa, sizeof(key));
+		if (v[i].key != NULL)
+			memcpy(key, v[i].key, v[i].key_len);
+		memset(msg, 0xdd, sizeof(msg));
+		if (v[i].msg != NULL)
+			memcpy(msg, v[i].msg, v[i].msg_len);
+		tr_kh_hmac_sha1(key, v[i].key_len, msg, v[i].msg_len, mac);
+		sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
+		assert_string_equal(hex, v[i].mac);
+	}
+}
+
+/* OpenSSH's rules: patterns, negation, case, and a plain name only for
+ * port 22. */
+static void
+test_kh_patterns_and_ports(void **state)
+{
+	(void)state;
+	assert_int_equal(kh_status("*.example ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_MATCH);
+	assert_int_equal(kh_status("kh.exampl? ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_MATCH);
+	assert_int_equal(kh_status("KH.Example ssh-ed25519 %K\n",
+	    "kh.EXAMPLE", 22), TR_KH_MATCH);
+	assert_int_equal(kh_status("!kh.example,*.example ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("*.example,!other.example ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_MATCH);
+	assert_int_equal(kh_status("[kh.example]:* ssh-ed25519 %K\n",
+	    "kh.example", 2222), TR_KH_MATCH);
+	assert_int_equal(kh_status("kh.example ssh-ed25519 %K\n",
+	    "kh.example", 2222), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("[kh.example]:2222 ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("*a*a*a*a*a*a*a*a*a*a*a*a*a*b "
+	    "ssh-ed25519 %K\n", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    22), TR_KH_NOTFOUND);
+}
+
+/* A line is a host key only if it parses whole: the key's own type
+ * must be the type field, the hash 20 bytes of valid base64. */
+static void
+test_kh_malformed_entries_accept_nothing(void **state)
+{
+	(void)state;
+	assert_int_equal(kh_status("kh.example ssh-rsa %K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("kh.example ssh-ed25519 !%K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("kh.example ssh-ed25519\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("|1|AAECAwQFBgcICQoLDA0ODxAREhM=|+oE8OOAIpk1"
+	    "6Ha+QTJLdI7ab2Q ssh-ed25519 %K\n", "kh.example", 22),
+	    TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("|1|AAECAwQFBgcICQoLDA0ODxAREhM=|+oE8OOAIpk1"
+	    "6Ha+QTJLdI7ab2QAAA== ssh-ed25519 %K\n", "kh.example", 22),
+	    TR_KH_NOTFOUND);
+	assert_int_equal(kh_status("#kh.example ssh-ed25519 %K\n",
+	    "kh.example", 22), TR_KH_NOTFOUND);
+}
+
+static void
+test_kh_limits(void **state)
+{
+	struct khkey a, b;
+	struct tr_kh *kh = NULL;
+	char *t, *big;
+	size_t n;
+
+	(void)state;
+	big = malloc(TR_KH_FILE_MAX + 1);
+	assert_non_null(big);
+	memset(big, '#', TR_KH_FILE_MAX + 1);
+	assert_int_equal(tr_kh_load(big, TR_KH_FILE_MAX + 1, &kh),
+	    KL_E_LIMIT);
+	assert_null(kh);
+	free(big);
+	/* a line over TR_KH_LINE_MAX is skipped, not cut into lines */
+	khkey_make(&a, 0xa1);
+	khkey_make(&b, 0xb2);
+	t = kh_text("kh.example ssh-ed25519 %K ", &a, &b);
+	n = strlen(t);
+	big = malloc(TR_KH_LINE_MAX + 64);
+	assert_non_null(big);
+	memcpy(big, t, n);
+	memset(big + n, 'c', TR_KH_LINE_MAX + 2 - n);
+	big[TR_KH_LINE_MAX + 2] = '\0';
+	assert_int_equal(kh_verdict(big, "kh.example", 22, &a).status,
+	    TR_KH_NOTFOUND);
+	big[TR_KH_LINE_MAX - 1] = '\0';
+	assert_int_equal(kh_verdict(big, "kh.example", 22, &a).status,
+	    TR_KH_MATCH);
+	free(big);
+	free(t);
 }
 
 /* ---- the pipe transport ---- */
@@ -690,6 +1036,17 @@ main(void)
 		cmocka_unit_test(test_url_pipe),
 		cmocka_unit_test(test_url_local),
 		cmocka_unit_test(test_open_bad_url_is_inval),
+		cmocka_unit_test(test_kh_plain_port_and_changed_keys),
+		cmocka_unit_test(test_kh_hashed_host_names),
+		cmocka_unit_test(test_kh_bad_lines_do_not_hide_later_ones),
+		cmocka_unit_test(test_kh_revoked_wins_over_every_other_line),
+		cmocka_unit_test(test_kh_revoked_needs_the_exact_key),
+		cmocka_unit_test(test_kh_cert_authority_is_ignored),
+		cmocka_unit_test(test_kh_type_presence_without_a_key),
+		cmocka_unit_test(test_kh_hmac_sha1_vectors),
+		cmocka_unit_test(test_kh_patterns_and_ports),
+		cmocka_unit_test(test_kh_malformed_entries_accept_nothing),
+		cmocka_unit_test(test_kh_limits),
 		cmocka_unit_test_setup_teardown(test_pipe_round_trip, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_pipe_empty_file, setup,
