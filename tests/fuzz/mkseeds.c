@@ -703,7 +703,8 @@ to_buf(void *ctx, const void *p, size_t n)
 }
 
 static void
-reply_frame(struct buf *out, uint8_t type, uint32_t id, const struct buf *body)
+reply_frame(struct buf *out, uint8_t type, uint32_t id,
+    const struct buf *body)
 {
 	ok("frame", kl_frame_write(to_buf, out, type, id,
 	    body ? buf_data(body) : NULL, body ? buf_size(body) : 0));
