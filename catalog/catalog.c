@@ -992,7 +992,8 @@ kl_cat_reset(struct kl_cat *c)
 {
 	static const char *const sql[] = {
 		"DELETE FROM index_file", "DELETE FROM loc",
-		"DELETE FROM pack", "DELETE FROM withdrawn", "DELETE FROM version", "DELETE FROM path",
+		"DELETE FROM pack", "DELETE FROM withdrawn",
+		"DELETE FROM version", "DELETE FROM path",
 		"DELETE FROM snapshot", "DELETE FROM series",
 		"DELETE FROM own_tree", "DELETE FROM own_parent",
 	};
