@@ -125,6 +125,103 @@ out:
 	return rc;
 }
 
+/* Snapshots the versions update left out now, with the reason. */
+struct skips {
+	struct kl_repo *r;
+	struct kl_id *id;
+	char **why;
+	size_t n, cap;
+};
+
+static void
+skip_note(void *arg, const struct kl_id *snap, int err, const char *why)
+{
+	struct skips *k = arg;
+	struct kl_id *ni;
+	char **nw;
+	size_t cap;
+
+	if (k->n == k->cap) {
+		cap = k->cap ? k->cap * 2 : 8;
+		if ((ni = realloc(k->id, cap * sizeof(*ni))) == NULL)
+			return;
+		k->id = ni;
+		if ((nw = realloc(k->why, cap * sizeof(*nw))) == NULL)
+			return;
+		k->why = nw;
+		k->cap = cap;
+	}
+	/* a load error's detail is the loader's (kl_repo_tree_load) */
+	if (why == NULL)
+		why = *k->r->errmsg ? k->r->errmsg : kl_strerror(err);
+	if ((k->why[k->n] = strdup(why)) == NULL)
+		return;
+	k->id[k->n++] = *snap;
+	kl_repo_clear_err(k->r);
+}
+
+static void
+skips_clear(struct skips *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		free(k->why[i]);
+	free(k->why);
+	free(k->id);
+}
+
+/* Every skipped snapshot still in the repository is reported as damage,
+ * with the reason if it was skipped now. */
+static int
+skip_report(void *arg, const struct kl_cat_snap *s)
+{
+	struct skips *k = arg;
+	const char *why = "its trees could not be walked when the catalog "
+	    "recorded it (kluis check names the damage; kluis catalog "
+	    "rebuild tries again)";
+	char hex[KL_ID_HEX_LEN + 1];
+	size_t i;
+
+	if (!s->skipped)
+		return 0;
+	for (i = 0; i < k->n; i++)
+		if (kl_id_eq(&k->id[i], &s->id))
+			why = k->why[i];
+	kl_id_hex(&s->id, hex);
+	repo_seterr(k->r, "snapshots/%s of host %s: left out of versions and "
+	    "find: %s", hex, s->host, why);
+	repo_damage_note(k->r);
+	return 0;
+}
+
+static int
+versions_update(struct kl_repo *r, struct kl_cat *c)
+{
+	struct kl_cat_update u;
+	struct skips k;
+	int rc;
+
+	memset(&k, 0, sizeof(k));
+	k.r = r;
+	memset(&u, 0, sizeof(u));
+	u.load = tree_load;
+	u.load_arg = r;
+	u.progress = versions_progress;
+	u.progress_arg = r;
+	u.budget_factor = r->tree_budget;
+	u.skipped = skip_note;
+	u.skipped_arg = &k;
+	if ((rc = kl_cat_versions_update(c, &u)) != KL_OK) {
+		if (*r->errmsg == '\0')
+			repo_seterr(r, "%s", kl_cat_errmsg(c));
+	} else if ((rc = kl_cat_snap_foreach(c, NULL, 0, skip_report, &k)) !=
+	    KL_OK)
+		repo_seterr(r, "%s", kl_cat_errmsg(c));
+	skips_clear(&k);
+	return rc;
+}
+
 int
 kl_repo_catalog_sync(struct kl_repo *r, int versions)
 {
@@ -151,9 +248,8 @@ kl_repo_catalog_sync(struct kl_repo *r, int versions)
 	/* the trees come from the index: it must be current */
 	if ((rc = kl_repo_index_load(r)) != KL_OK)
 		goto out;
-	rc = kl_cat_versions_update(c, tree_load, r, versions_progress, r);
-	if (rc != KL_OK && *r->errmsg == '\0')
-		repo_seterr(r, "%s", kl_cat_errmsg(c));
+	kl_repo_clear_err(r);
+	rc = versions_update(r, c);
 out:
 	free(st);
 	free(ids);

@@ -53,6 +53,7 @@ struct kl_repo {
 	char errmsg[512];
 	char *damage[KL_REPO_DAMAGE_MAX];	/* skipped damaged files */
 	size_t ndamage;
+	unsigned tree_budget;		/* walk budget factor (treewalk.h) */
 };
 
 /* Records a damaged file that was skipped (message from errmsg). */

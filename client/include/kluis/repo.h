@@ -176,6 +176,18 @@ int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_tree *out);
 
 /*
+ * The budget of every walk over a snapshot's trees (kluis/treewalk.h):
+ * kl_walk_budget_init's factor, 0 (the default) for
+ * KL_WALK_FACTOR_DEFAULT, KL_WALK_UNLIMITED for none.  kl_repo_walk_budget
+ * gives snapshot s's.
+ */
+void kl_repo_set_tree_budget(struct kl_repo *r, unsigned factor);
+unsigned kl_repo_tree_budget(const struct kl_repo *r);
+struct kl_walk_budget;
+void kl_repo_walk_budget(const struct kl_repo *r, const struct kl_snapshot *s,
+    struct kl_walk_budget *b);
+
+/*
  * Damaged repository files that an operation skipped (index files,
  * snapshots): how many, and a message naming each (at most 64 kept).
  */
@@ -192,7 +204,10 @@ const char *kl_repo_damage_msg(const struct kl_repo *r, size_t i);
  * Brings the catalog's snapshot table up to date (new snapshots decrypted
  * and recorded, vanished ones marked) and, with versions, the file
  * versions too (loading the index first).  Full keys only (KL_E_PERM).
- * Damaged snapshot files are skipped and recorded (kl_repo_damage).
+ * Damaged snapshot files are skipped and recorded (kl_repo_damage); with
+ * versions, so is every snapshot whose trees cannot be walked (a tree
+ * missing or damaged, or more than its declared totals allow: the tree
+ * budget): the file versions leave it out (kl_cat_versions_update).
  */
 int kl_repo_catalog_sync(struct kl_repo *r, int versions);
 
