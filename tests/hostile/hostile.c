@@ -27,6 +27,7 @@
 
 static const struct h_attack *const tables[] = {
 	h_index_attacks,
+	h_tree_attacks,
 	NULL,
 };
 

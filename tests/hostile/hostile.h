@@ -78,5 +78,6 @@ void h_print_id(const char *what, const struct kl_id *id);
 
 /* The attacks, by file. */
 extern const struct h_attack h_index_attacks[];
+extern const struct h_attack h_tree_attacks[];
 
 #endif
