@@ -461,6 +461,7 @@ status_print(const struct cli *c, struct kl_cat *cat,
 		printf(",\"schema\":%d,\"file_bytes\":%llu,\"index_files\":%llu,"
 		    "\"blobs\":%llu,\"packs\":%llu,\"snapshots\":%llu,"
 		    "\"vanished\":%llu,\"series\":%llu,\"pending\":%llu,"
+		    "\"skipped\":%llu,"
 		    "\"paths\":%llu,\"versions\":%llu,\"own_trees\":%llu,"
 		    "\"runs\":%llu", st->schema,
 		    (unsigned long long)st->file_bytes,
@@ -470,6 +471,7 @@ status_print(const struct cli *c, struct kl_cat *cat,
 		    (unsigned long long)st->vanished,
 		    (unsigned long long)st->series,
 		    (unsigned long long)st->pending,
+		    (unsigned long long)st->skipped,
 		    (unsigned long long)st->paths,
 		    (unsigned long long)st->versions,
 		    (unsigned long long)st->own_trees,
@@ -485,9 +487,11 @@ status_print(const struct cli *c, struct kl_cat *cat,
 	    (unsigned long long)st->blobs, (unsigned long long)st->packs,
 	    (unsigned long long)st->index_files);
 	printf("snapshots:    %llu in %llu series (%llu vanished from the "
-	    "repository, %llu without versions yet)\n",
+	    "repository, %llu without versions yet, %llu left out: their "
+	    "trees cannot be walked)\n",
 	    (unsigned long long)st->snapshots, (unsigned long long)st->series,
-	    (unsigned long long)st->vanished, (unsigned long long)st->pending);
+	    (unsigned long long)st->vanished, (unsigned long long)st->pending,
+	    (unsigned long long)st->skipped);
 	printf("versions:     %llu change intervals over %llu paths\n",
 	    (unsigned long long)st->versions, (unsigned long long)st->paths);
 	printf("own backups:  %llu trees cached; %llu runs recorded\n",

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "kluis/buf.h"
 #include "kluis/err.h"
 #include "kluis/treewalk.h"
 
@@ -23,11 +26,19 @@ struct frame {
 	uint64_t tag;
 };
 
+/* Keyed 64-bit hashes of the distinct trees loaded (0: empty slot). */
+struct seen {
+	uint64_t *h;
+	size_t n, cap;
+	unsigned char key[crypto_shorthash_KEYBYTES];
+};
+
 struct kl_walk {
 	const struct kl_walk_ops *ops;
 	void *arg;
 	const struct kl_walk_budget *b;
 	struct kl_walk_stats st;
+	struct seen seen;
 	struct frame *f;
 	size_t n, cap;
 	char *path;
@@ -54,6 +65,7 @@ kl_walk_budget_init(struct kl_walk_budget *b, uint64_t files, uint64_t dirs,
 	if (factor == KL_WALK_UNLIMITED) {
 		b->entries = UINT64_MAX;
 		b->depth = UINT64_MAX;
+		b->share = 0;
 		return;
 	}
 	if (factor == 0)
@@ -61,6 +73,7 @@ kl_walk_budget_init(struct kl_walk_budget *b, uint64_t files, uint64_t dirs,
 	b->entries = sat_add(sat_mul(factor, sat_add(files, dirs)),
 	    KL_WALK_SLACK_ENTRIES);
 	b->depth = sat_add(dirs, 1 + KL_WALK_SLACK_DEPTH);
+	b->share = KL_WALK_SHARE_MAX;
 }
 
 void
@@ -69,6 +82,8 @@ kl_walk_budget_add(struct kl_walk_budget *b, const struct kl_walk_budget *o)
 	b->entries = sat_add(b->entries, o->entries);
 	if (o->depth > b->depth)
 		b->depth = o->depth;
+	if (o->share == 0 || (b->share != 0 && o->share > b->share))
+		b->share = o->share;
 }
 
 const char *
@@ -151,6 +166,78 @@ tree_sorted(const struct kl_tree *t)
 	return 1;
 }
 
+/* 1 if tree id was loaded before in this walk; else remembers it. */
+static int
+seen_put(struct seen *m, const struct kl_id *id, int *known)
+{
+	unsigned char out[crypto_shorthash_BYTES];
+	uint64_t h, *nh;
+	size_t i, j, ncap;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		ncap = m->cap ? m->cap * 2 : 1024;
+		if ((nh = calloc(ncap, sizeof(*nh))) == NULL)
+			return KL_E_NOMEM;
+		for (i = 0; i < m->cap; i++) {
+			if (m->h[i] == 0)
+				continue;
+			for (j = m->h[i] & (ncap - 1); nh[j] != 0;
+			    j = (j + 1) & (ncap - 1))
+				;
+			nh[j] = m->h[i];
+		}
+		free(m->h);
+		m->h = nh;
+		m->cap = ncap;
+	}
+	/* keyed: ids are the writer's to choose, slots must not be */
+	crypto_shorthash(out, id->b, KL_ID_LEN, m->key);
+	if ((h = kl_le64dec(out)) == 0)
+		h = 1;
+	for (i = h & (m->cap - 1); m->h[i] != 0; i = (i + 1) & (m->cap - 1))
+		if (m->h[i] == h) {
+			*known = 1;
+			return KL_OK;
+		}
+	m->h[i] = h;
+	m->n++;
+	*known = 0;
+	return KL_OK;
+}
+
+/*
+ * The budget after loading a tree of n entries: the total, and how often
+ * the same trees come back.  A DAG whose paths double per level loads a
+ * few distinct trees over and over; a real snapshot loads each tree
+ * about once (identical subtrees exist, but only where every entry's
+ * inode is the same: empty directories, hard-link farms).
+ */
+static int
+budget_count(struct kl_walk *w, const struct kl_id *id, size_t n)
+{
+	int known = 0, rc;
+
+	w->st.entries = sat_add(w->st.entries, n);
+	if (w->b == NULL)
+		return KL_OK;
+	if (w->st.entries > w->b->entries) {
+		w->st.over = KL_WALK_OVER_ENTRIES;
+		return KL_E_LIMIT;
+	}
+	if (w->b->share == 0)
+		return KL_OK;
+	if ((rc = seen_put(&w->seen, id, &known)) != KL_OK)
+		return rc;
+	if (!known)
+		w->st.distinct = sat_add(w->st.distinct, n);
+	if (w->st.entries > sat_add(sat_mul(w->b->share, w->st.distinct),
+	    KL_WALK_SLACK_ENTRIES)) {
+		w->st.over = KL_WALK_OVER_SHARE;
+		return KL_E_LIMIT;
+	}
+	return KL_OK;
+}
+
 /* Loads side s of frame f (the top frame), counting it. */
 static int
 side_load(struct kl_walk *w, struct frame *f, int s)
@@ -163,12 +250,7 @@ side_load(struct kl_walk *w, struct frame *f, int s)
 		rc = KL_E_CORRUPT;
 	if (rc == KL_OK) {
 		w->st.trees++;
-		w->st.entries = sat_add(w->st.entries, f->t[s].n);
-		if (w->b != NULL && w->st.entries > w->b->entries) {
-			w->st.over = KL_WALK_OVER_ENTRIES;
-			rc = KL_E_LIMIT;
-		}
-		if (rc != KL_OK)
+		if ((rc = budget_count(w, &f->id[s], f->t[s].n)) != KL_OK)
 			kl_tree_clear(&f->t[s]);
 		return rc;
 	}
@@ -306,6 +388,7 @@ kl_walk_run(const struct kl_walk_ops *ops, void *arg,
 	w.arg = arg;
 	w.b = budget;
 	w.next_tag = root_tag;
+	randombytes_buf(w.seen.key, sizeof(w.seen.key));
 	if ((rc = path_set(&w, 0, NULL, 0)) == KL_OK && (a != NULL ||
 	    b != NULL))
 		rc = frame_push(&w, a, b);
@@ -317,6 +400,7 @@ kl_walk_run(const struct kl_walk_ops *ops, void *arg,
 		*st = w.st;
 	free(w.f);
 	free(w.path);
+	free(w.seen.h);
 	return rc;
 }
 
@@ -329,6 +413,12 @@ kl_walk_over_str(const struct kl_walk_stats *st,
 		snprintf(out, cap, "its directories nest deeper than %llu "
 		    "levels, more than the %llu directories it declares allow",
 		    (unsigned long long)b->depth, (unsigned long long)dirs);
+	else if (st->over == KL_WALK_OVER_SHARE)
+		snprintf(out, cap, "its trees name the same subtrees over and "
+		    "over: %llu entries from trees of %llu distinct entries, "
+		    "more than %llu times that", (unsigned long long)
+		    st->entries, (unsigned long long)st->distinct,
+		    (unsigned long long)b->share);
 	else
 		snprintf(out, cap, "its trees hold more than %llu entries, "
 		    "more than the %llu files and %llu directories it "

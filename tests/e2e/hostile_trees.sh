@@ -98,6 +98,10 @@ DEEP=$(snapshot_of)
 run attacker tree-dag 40
 check "tree-dag 40 written (exit $rc)" test "$rc" -eq 0
 DAG=$(snapshot_of)
+# the same, declaring 2^50 files and directories: its totals allow it all
+run attacker tree-dag --files 1125899906842624 --dirs 1125899906842624 40
+check "tree-dag 40 with inflated totals written (exit $rc)" test "$rc" -eq 0
+INFLATED=$(snapshot_of)
 for mode in missing-root missing-subtree garbage-pack; do
 	run attacker tree-unloadable "$mode"
 	check "tree-unloadable $mode written (exit $rc)" test "$rc" -eq 0
@@ -107,11 +111,11 @@ ROOTLESS=$U_missing_root
 LOST=$U_missing_subtree
 GARBAGE=$U_garbage_pack
 check "every attack left a snapshot" test -n "$DEEP" -a -n "$DAG" \
-    -a -n "$ROOTLESS" -a -n "$LOST" -a -n "$GARBAGE"
+    -a -n "$INFLATED" -a -n "$ROOTLESS" -a -n "$LOST" -a -n "$GARBAGE"
 audit_since "$AUDIT0" >"$WORK/audit.new"
 check "the DAG's snapshot came through web01's append-only role" \
     bash -c "grep -F '$DAG' '$WORK/audit.new' | grep -F web01 | grep -q append"
-HOSTILE_ALL="$DAG $ROOTLESS $LOST $GARBAGE"
+HOSTILE_ALL="$DAG $INFLATED $ROOTLESS $LOST $GARBAGE"
 
 # names_all FILE IDS...: passes if FILE names the short form of every id.
 names_all() {
@@ -132,7 +136,7 @@ check "check names every unloadable snapshot" \
 check "check does not blame the deep chain, which declares its size" \
     bash -c "! grep -q '${DEEP:0:8}' '$OUT'"
 check "check still reads the good snapshot" \
-    grep -q "checked 6 snapshots" "$OUT"
+    grep -q "checked 7 snapshots" "$OUT"
 
 # ---------------------------------------------------------------------------
 case_begin "versions, find, catalog rebuild"
@@ -156,6 +160,8 @@ case_begin "ls, restore, diff, drill of each hostile snapshot"
 bounded "ls of the DAG" 1 ls "$DAG"
 expect_stderr_contains "${DAG:0:8}" "ls names the DAG"
 expect_stderr_contains "more than"
+bounded "ls of the DAG that declares 2^50 entries" 1 ls "$INFLATED"
+expect_stderr_contains "same subtrees over and over"
 bounded "ls of the deep chain" 0 ls "$DEEP"
 bounded "ls of the snapshot without a root" 1 ls "$ROOTLESS"
 expect_stderr_contains "${ROOTLESS:0:8}"

@@ -355,8 +355,10 @@ test_walk_meets_every_path_of_random_dags(void **state)
 			uni_free(u);
 			continue;
 		}
-		/* honest totals: within budget, every path met once */
+		/* honest totals: within budget, every path met once (the
+		 * sharing rule is tested below: these DAGs share a lot) */
 		kl_walk_budget_init(&b, x.files, x.dirs, 0);
+		b.share = 0;
 		assert_int_equal(walk(u, &root, NULL, &b, &c, &st), KL_OK);
 		assert_int_equal(c.entries, x.entries);
 		assert_int_equal(st.entries, x.entries);
@@ -375,7 +377,7 @@ test_walk_meets_every_path_of_random_dags(void **state)
 static void
 test_walk_stops_at_the_budget(void **state)
 {
-	struct kl_walk_budget b = { 50, 1000 };
+	struct kl_walk_budget b = { 50, 1000, 0 };
 	struct kl_walk_stats st;
 	struct expect x;
 	struct count c;
@@ -423,6 +425,40 @@ test_walk_dag_40_levels_is_stopped_by_its_totals(void **state)
 	assert_true(u->loads <= b.entries + 1);
 	kl_walk_over_str(&st, &b, 0, 80, why, sizeof(why));
 	assert_non_null(strstr(why, "more than 10320 entries"));
+	uni_free(u);
+}
+
+/*
+ * A DAG that declares a huge size: the totals allow 2^41 paths, but the
+ * walk meets the same 41 trees over and over - at most KL_WALK_SHARE_MAX
+ * times the entries of the distinct trees loaded, plus the slack.
+ */
+static void
+test_walk_dag_with_inflated_totals_is_stopped_by_sharing(void **state)
+{
+	struct kl_walk_budget b;
+	struct kl_walk_stats st;
+	struct count c;
+	struct kl_id root;
+	struct uni *u = uni_dag(40);
+	char why[256];
+
+	(void)state;
+	uid(0, &root);
+	kl_walk_budget_init(&b, (uint64_t)1 << 50, (uint64_t)1 << 50, 0);
+	assert_int_equal(walk(u, &root, NULL, &b, &c, &st), KL_E_LIMIT);
+	assert_int_equal(st.over, KL_WALK_OVER_SHARE);
+	assert_int_equal(st.distinct, 80);
+	assert_true(st.entries <= KL_WALK_SHARE_MAX * 80 +
+	    KL_WALK_SLACK_ENTRIES + 2);
+	kl_walk_over_str(&st, &b, 0, 0, why, sizeof(why));
+	assert_non_null(strstr(why, "the same subtrees over and over"));
+	uni_free(u);
+	/* without a budget, nothing but the caller stops it */
+	u = uni_dag(12);
+	kl_walk_budget_init(&b, 0, 0, KL_WALK_UNLIMITED);
+	assert_int_equal(walk(u, &root, NULL, &b, &c, &st), KL_OK);
+	assert_int_equal(c.entries, ((uint64_t)1 << 13) - 2);
 	uni_free(u);
 }
 
@@ -761,8 +797,9 @@ test_catalog_records_every_path_or_skips(void **state)
 		memset(&k, 0, sizeof(k));
 		k.u = uni_random(seed, 6 + (uint32_t)(seed % 10), WIDE);
 		x = expect_of(k.u);
-		/* honest: every path is a version */
-		if (x.entries <= 20000) {
+		/* honest, and within the slack of the sharing rule (these
+		 * DAGs share a lot): every path is a version */
+		if (x.entries <= KL_WALK_SLACK_ENTRIES) {
 			honest++;
 			cat_run(&k, x.files, x.dirs);
 			assert_int_equal(k.rc, KL_OK);
@@ -828,6 +865,25 @@ test_catalog_deep_chain_on_a_small_stack(void **state)
 	assert_int_equal(k.rc, KL_OK);
 	assert_int_equal(k.skips, 0);
 	assert_int_equal(cat_versions(&k), 30000);
+	kl_cat_close(k.c);
+	uni_free(k.u);
+}
+
+static void
+test_catalog_inflated_dag_is_skipped(void **state)
+{
+	struct cat k;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	k.u = uni_dag(40);
+	cat_run(&k, (uint64_t)1 << 40, (uint64_t)1 << 40);
+	assert_int_equal(k.rc, KL_OK);
+	assert_int_equal(k.skips, 1);
+	assert_int_equal(k.skip_err, KL_E_LIMIT);
+	assert_int_equal(cat_versions(&k), 0);
+	assert_true(k.u->loads <= KL_WALK_SHARE_MAX * 80 +
+	    KL_WALK_SLACK_ENTRIES + 1);
 	kl_cat_close(k.c);
 	uni_free(k.u);
 }
@@ -956,6 +1012,8 @@ main(void)
 		cmocka_unit_test(test_walk_meets_every_path_of_random_dags),
 		cmocka_unit_test(test_walk_stops_at_the_budget),
 		cmocka_unit_test(test_walk_dag_40_levels_is_stopped_by_its_totals),
+		cmocka_unit_test(
+		    test_walk_dag_with_inflated_totals_is_stopped_by_sharing),
 		cmocka_unit_test(test_walk_cycles_end),
 		cmocka_unit_test(test_walk_load_errors),
 		cmocka_unit_test(test_walk_deep_chain_on_a_small_stack),
@@ -967,6 +1025,7 @@ main(void)
 		cmocka_unit_test(test_catalog_records_every_path_or_skips),
 		cmocka_unit_test(test_catalog_cycles_are_skipped),
 		cmocka_unit_test(test_catalog_deep_chain_on_a_small_stack),
+		cmocka_unit_test(test_catalog_inflated_dag_is_skipped),
 		cmocka_unit_test(test_restore_plans_every_path_within_budget),
 		cmocka_unit_test(test_restore_dag_stops_at_the_budget),
 		cmocka_unit_test(test_restore_deep_chain_on_a_small_stack),

@@ -33,21 +33,25 @@ typedef int (*kl_tree_load_fn)(void *arg, const struct kl_id *id,
 
 /*
  * A snapshot's budget: entries <= factor * (files + dirs) + SLACK_ENTRIES,
- * depth <= dirs + 1 + SLACK_DEPTH (docs/threat-model.md "Hostile trees"
- * has the reasons).  Factor 0 means KL_WALK_FACTOR_DEFAULT,
- * KL_WALK_UNLIMITED no budget.
+ * depth <= dirs + 1 + SLACK_DEPTH, and entries <= SHARE_MAX times the
+ * entries of the distinct trees loaded, + SLACK_ENTRIES (docs/threat-
+ * model.md section 4.7 has the reasons).  Factor 0 means
+ * KL_WALK_FACTOR_DEFAULT, KL_WALK_UNLIMITED no budget.
  */
 #define KL_WALK_FACTOR_DEFAULT 4
 #define KL_WALK_FACTOR_MAX 1000000
 #define KL_WALK_UNLIMITED 0xffffffffu
 #define KL_WALK_SLACK_ENTRIES 10000
 #define KL_WALK_SLACK_DEPTH 64
+#define KL_WALK_SHARE_MAX 256
 
 struct kl_walk_budget {
 	uint64_t entries;	/* tree entries loaded, summed over every
 				 * load of every tree */
 	uint64_t depth;		/* directory levels: the root tree's
 				 * entries are at level 1 */
+	uint64_t share;		/* entries per entry of the distinct trees
+				 * loaded (beyond SLACK_ENTRIES); 0: any */
 };
 
 /* The budget of a snapshot that declares files and dirs (saturating). */
@@ -66,6 +70,7 @@ enum kl_walk_over {
 	KL_WALK_WITHIN = 0,
 	KL_WALK_OVER_ENTRIES,
 	KL_WALK_OVER_DEPTH,
+	KL_WALK_OVER_SHARE,	/* the same trees met too many times */
 };
 
 struct kl_walk;
@@ -100,6 +105,8 @@ struct kl_walk_ops {
 
 struct kl_walk_stats {
 	uint64_t entries;	/* entries of every tree loaded */
+	uint64_t distinct;	/* entries of the distinct trees loaded
+				 * (counted with a budget's share only) */
 	uint64_t trees;		/* trees loaded */
 	uint64_t depth;		/* deepest level entered */
 	int over;		/* enum kl_walk_over */
@@ -109,8 +116,11 @@ struct kl_walk_stats {
  * Walks tree a and/or tree b (NULL: none) from their roots, calling ops
  * with arg.  root_tag is the root level's tag (kl_walk_tag).  Every tree
  * loaded counts its entries against budget (NULL: none); a walk that
- * would exceed it, or enter a level deeper than budget->depth, stops with
- * KL_E_LIMIT and st->over says which.  A tree whose names do not strictly
+ * would exceed it, enter a level deeper than budget->depth, or load more
+ * than budget->share times the entries of the distinct trees it loaded
+ * (beyond KL_WALK_SLACK_ENTRIES), stops with KL_E_LIMIT and st->over says
+ * which.  Distinct trees are remembered by a keyed 64-bit hash of their
+ * ids (8 bytes each, twice that in the table).  A tree whose names do not strictly
  * increase is KL_E_CORRUPT (passed to fail like a load error).  Memory:
  * the trees of the directories on the current path.  st (may be NULL) is
  * filled in either way.  Returns KL_OK, KL_E_NOMEM, KL_E_LIMIT, or what a
