@@ -1110,6 +1110,73 @@ test_dag_over_budget_skips_and_writes_nothing(void **state)
 	assert_int_equal(skipped_count(f), 1);
 }
 
+/* A chain of n directories named "a" below the root. */
+static struct kl_id
+chain_build(struct fx *f, unsigned n)
+{
+	struct kl_node node;
+	struct kl_tree t = { &node, 1 };
+	struct kl_id id;
+	struct buf *b;
+	unsigned k;
+
+	assert_non_null(b = buf_new(BUF_MAX_DEFAULT));
+	assert_int_equal(kl_tree_encode(&(struct kl_tree){ NULL, 0 }, b),
+	    KL_OK);
+	tree_store(f, b, &id);
+	for (k = 0; k < n; k++) {
+		memset(&node, 0, sizeof(node));
+		node.name = (uint8_t *)"a";
+		node.name_len = 1;
+		node.type = KL_NODE_DIR;
+		node.mode = 0755;
+		node.target = "";
+		node.subtree = id;
+		buf_reset(b);
+		assert_int_equal(kl_tree_encode(&t, b), KL_OK);
+		tree_store(f, b, &id);
+	}
+	buf_free(b);
+	return id;
+}
+
+static int
+count_found(void *arg, const struct kl_cat_found *fo)
+{
+	size_t *n = arg;
+
+	assert_true(strlen(fo->path) <= KL_PATH_MAX);
+	(*n)++;
+	return 0;
+}
+
+/*
+ * Paths deeper than KL_PATH_MAX are recorded (nothing to gain by leaving
+ * them out) but not listed by find, which would otherwise build each of
+ * them from its parent: the square of the depth.
+ */
+static void
+test_find_leaves_out_paths_over_path_max(void **state)
+{
+	struct fx *f = *state;
+	struct kl_cat_status st;
+	struct kl_id root;
+	size_t n = 0;
+
+	root = chain_build(f, 3000);
+	snap_tree(f, "h1", &root, 0, 3000, T0);
+	assert_int_equal(update(f), KL_OK);
+	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
+	assert_int_equal(st.versions, 3000);
+	/* "/a" is 2 bytes a level: 2048 levels fit */
+	assert_int_equal(kl_cat_find(f->c, "a", NULL, count_found, &n), KL_OK);
+	assert_int_equal(n, KL_PATH_MAX / 2);
+	n = 0;
+	assert_int_equal(kl_cat_find(f->c, "/a/a/*", NULL, count_found, &n),
+	    KL_OK);
+	assert_int_equal(n, 1);
+}
+
 static void
 test_dag_within_an_honest_budget_is_recorded(void **state)
 {
@@ -1478,6 +1545,7 @@ main(void)
 		T(test_missing_tree_skips_only_that_snapshot),
 		T(test_dag_over_budget_skips_and_writes_nothing),
 		T(test_dag_within_an_honest_budget_is_recorded),
+		T(test_find_leaves_out_paths_over_path_max),
 		T(test_unchanged_subtree_is_not_loaded),
 		T(test_directory_meta_change_does_not_load_its_tree),
 		T(test_loader_may_call_the_catalog),
