@@ -29,4 +29,4 @@ set_tests_properties(e2e_report PROPERTIES TIMEOUT 300)
 # Issue #10: the attacker of the threat model (tests/hostile/kluis-hostile)
 # against the real binaries, through a real sshd's append-only role.
 add_test(NAME e2e_hostile_trees COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_trees.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
-set_tests_properties(e2e_hostile_trees PROPERTIES TIMEOUT 300)
+set_tests_properties(e2e_hostile_trees PROPERTIES TIMEOUT 600)

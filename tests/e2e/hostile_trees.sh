@@ -33,10 +33,12 @@ ssh_e2e_init hostile-trees
 DEEP_N=${HOSTILE_DEEP:-100000}
 SECS=${HOSTILE_SECS:-60}	# per command: seconds
 MEM_KB=$((1024 * 1024))		# per command: 1 GiB of address space
-# ASan reserves terabytes of shadow memory: no address-space limit there.
+# ASan reserves terabytes of shadow memory: no address-space limit there,
+# and it runs several times slower.
 if ldd "$KLUIS" 2>/dev/null | grep -q libasan; then
 	MEM_KB=unlimited
-	echo "# ASan build: no ulimit -v"
+	SECS=${HOSTILE_SECS:-240}
+	echo "# ASan build: no ulimit -v, ${SECS}s per command"
 fi
 
 # bounded NAME WANT ARGS...: runs kluis ARGS with the full key within SECS
