@@ -253,7 +253,7 @@ load(void *arg, const struct kl_id *id, struct kl_tree *out)
 }
 
 static void
-snap_add(struct kl_cat *c, uint32_t day)
+snap_add(struct kl_cat *c, const struct hist *h, uint32_t day)
 {
 	char *paths[] = { "/data" };
 	struct kl_snapshot s;
@@ -268,6 +268,8 @@ snap_add(struct kl_cat *c, uint32_t day)
 	s.paths = paths;
 	s.npaths = 1;
 	s.program = "catalog_bench";
+	s.files = h->files;		/* at most: the walk's budget */
+	s.dirs = h->dirs + 1;
 	kl_le32enc(seed, day);
 	kl_hash(seed, sizeof(seed), &id);
 	check(kl_cat_snap_add(c, &id, &s, s.time_s + 60), "snap_add", c);
@@ -378,11 +380,15 @@ cat_open(const char *dir)
 static void
 update(struct kl_cat *c, struct hist *h, const char *what, uint32_t snaps)
 {
+	struct kl_cat_update u;
 	double t0;
 
+	memset(&u, 0, sizeof(u));
+	u.load = load;
+	u.load_arg = h;
 	h->loads = 0;
 	t0 = now();
-	check(kl_cat_versions_update(c, load, h, NULL, NULL), what, c);
+	check(kl_cat_versions_update(c, &u), what, c);
 	printf("%s (%u snapshot%s): %.3f s, %llu trees loaded\n", what, snaps,
 	    snaps == 1 ? "" : "s", now() - t0, (unsigned long long)h->loads);
 }
@@ -476,10 +482,10 @@ main(int argc, char **argv)
 	c = cat_open(dir);
 	t0 = now();
 	for (d = 0; d < days; d++)
-		snap_add(c, d);
+		snap_add(c, &h, d);
 	printf("kl_cat_snap_add x %u: %.3f s\n", days, now() - t0);
 	update(c, &h, "full build", days);
-	snap_add(c, days);
+	snap_add(c, &h, days);
 	update(c, &h, "incremental update", 1);
 	report_size(c, dir);
 	c = cat_open(dir);

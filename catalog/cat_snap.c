@@ -380,6 +380,7 @@ snap_row_get(struct kl_cat *c, sqlite3_stmt *st, struct kl_cat_snap *s)
 	s->dirs = (uint64_t)sqlite3_column_int64(st, 12);
 	s->bytes = (uint64_t)sqlite3_column_int64(st, 13);
 	s->vanished = sqlite3_column_int(st, 14) != 0;
+	s->skipped = sqlite3_column_int(st, 15) == 2;
 	return KL_OK;
 }
 
@@ -390,7 +391,8 @@ kl_cat_snap_foreach(struct kl_cat *c, const char *host,
 {
 	static const char sql[] = "SELECT snap_no, id, tree, parent, time_s,"
 	    " time_ns, recv_s, host, username, paths, tags, files, dirs,"
-	    " bytes, vanished FROM snapshot WHERE (?1 IS NULL OR host = ?1)"
+	    " bytes, vanished, done FROM snapshot"
+	    " WHERE (?1 IS NULL OR host = ?1)"
 	    " AND (?2 OR NOT vanished) ORDER BY time_s, time_ns, id";
 	struct kl_cat_snap s;
 	sqlite3_stmt *st;

@@ -47,11 +47,13 @@
 
 #include "kluis/buf.h"
 #include "kluis/err.h"
+#include "kluis/treewalk.h"
 #include "catalog_internal.h"
 
 #define ROOT_NO 1
 #define IDENT_LEN 16
 #define NONE SIZE_MAX
+#define TOO_LONG (SIZE_MAX - 1)	/* fpath.full: over KL_PATH_MAX */
 
 struct ident {
 	uint8_t content[IDENT_LEN];
@@ -61,11 +63,18 @@ struct ident {
 /* One snapshot being recorded. */
 struct walk {
 	struct kl_cat *c;
+	const struct kl_cat_update *u;
 	kl_cat_tree_fn load;
 	void *load_arg;
+	unsigned factor;		/* budget factor (kluis/treewalk.h) */
 	int64_t series;
 	int64_t snap;			/* N, being recorded */
 	int64_t prev;			/* P, the series' last_snap (0: none) */
+	struct kl_id id;		/* N's id */
+	uint64_t files, dirs;		/* what N declares */
+	struct kl_walk_budget budget;
+	struct kl_walk_stats st;
+	int tree_err;			/* a tree did not load (its error) */
 };
 
 static const char sql_root[] =
@@ -110,7 +119,7 @@ static const char sql_reset_ver[] =
     "DELETE FROM version WHERE series_no IN"
     " (SELECT series_no FROM series WHERE rebuild = 1)";
 static const char sql_reset_snap[] =
-    "UPDATE snapshot SET done = 0 WHERE done = 1 AND series_no IN"
+    "UPDATE snapshot SET done = 0 WHERE done <> 0 AND series_no IN"
     " (SELECT series_no FROM series WHERE rebuild = 1)";
 static const char sql_reset_series[] =
     "UPDATE series SET last_snap = 0, rebuild = 0 WHERE rebuild = 1";
@@ -125,13 +134,17 @@ static const char sql_pending[] =
 static const char sql_prev[] =
     "SELECT n.done OR n.vanished, n.series_no, s.last_snap, n.tree, l.tree,"
     " l.snap_no IS NULL OR (n.time_s, n.time_ns, n.id) >"
-    " (l.time_s, l.time_ns, l.id)"
+    " (l.time_s, l.time_ns, l.id), n.id, n.files, n.dirs,"
+    " coalesce(l.files, 0), coalesce(l.dirs, 0)"
     " FROM snapshot n JOIN series s ON s.series_no = n.series_no"
     " LEFT JOIN snapshot l ON l.snap_no = s.last_snap WHERE n.snap_no = ?1";
 static const char sql_set_rebuild[] =
     "UPDATE series SET rebuild = 1 WHERE series_no = ?1";
 static const char sql_snap_done[] =
     "UPDATE snapshot SET done = 1 WHERE snap_no = ?1";
+/* done = 2: skipped, its trees could not be walked (CATALOG.md). */
+static const char sql_snap_skip[] =
+    "UPDATE snapshot SET done = 2 WHERE snap_no = ?1";
 static const char sql_series_last[] =
     "UPDATE series SET last_snap = ?2 WHERE series_no = ?1";
 
@@ -436,43 +449,21 @@ ver_close_below(struct walk *w, int64_t no)
 /* ---- walking trees ---- */
 
 /*
- * Loads tree id through the caller's reader and checks that its names
- * strictly increase (the merge below depends on it): KL_E_CORRUPT if not.
+ * Snapshot N against P, the previous one of its series, as one walk over
+ * both trees side by side (kluis/treewalk.h): side A is P, side B is N,
+ * and each level's tag is the path_no of its directory.  The walk keeps
+ * its own stack and counts what it loads against the budget N and P
+ * declare, so a chain of 100,000 directories costs memory, not the call
+ * stack, and a few trees whose directories name each other many times
+ * over stop at the budget instead of writing a row per path forever.
+ * Rows are per path, so there is nothing to memoise by tree id here
+ * beyond what the Merkle comparison already skips.
  */
+
+/* n (and, entered, everything below it) is new in N. */
 static int
-tree_load(struct walk *w, const struct kl_id *id, struct kl_tree *t)
-{
-	const struct kl_node *a, *b;
-	size_t i;
-	int r;
-
-	memset(t, 0, sizeof(*t));
-	if ((r = w->load(w->load_arg, id, t)) != KL_OK) {
-		kl_tree_clear(t);
-		/* Not a kl_err: it must not pass for success and commit. */
-		return r < 0 ? r : KL_E_IO;
-	}
-	if (t->n > 0 && t->nodes == NULL)
-		return KL_E_CORRUPT;
-	for (i = 1; i < t->n; i++) {
-		a = &t->nodes[i - 1];
-		b = &t->nodes[i];
-		if (kl_name_cmp(a->name, a->name_len, b->name,
-		    b->name_len) >= 0) {
-			kl_tree_clear(t);
-			return KL_E_CORRUPT;
-		}
-	}
-	return KL_OK;
-}
-
-static int walk_add(struct walk *, int64_t, const struct kl_id *);
-static int walk_diff(struct walk *, int64_t, const struct kl_id *,
-    const struct kl_id *);
-
-/* n (and everything below it) is new in N. */
-static int
-node_add(struct walk *w, int64_t dir, const struct kl_node *n)
+node_add(struct walk *w, struct kl_walk *kw, int64_t dir,
+    const struct kl_node *n)
 {
 	struct ident id;
 	int64_t no;
@@ -482,9 +473,8 @@ node_add(struct walk *w, int64_t dir, const struct kl_node *n)
 	if ((r = node_path(w, dir, n, &no)) != KL_OK ||
 	    (r = ver_open(w, no, n, &id)) != KL_OK)
 		return r;
-	if (n->type == KL_NODE_DIR)
-		r = walk_add(w, no, &n->subtree);
-	return r;
+	kl_walk_set_tag(kw, (uint64_t)no);
+	return n->type == KL_NODE_DIR ? KL_WALK_B : 0;
 }
 
 /* o (and everything below it) is gone in N. */
@@ -505,10 +495,10 @@ node_gone(struct walk *w, int64_t dir, const struct kl_node *o)
 	return r;
 }
 
-/* The same name in P (o) and N (n). */
+/* The same name in P (o) and N (n); which subtrees to walk on. */
 static int
-node_both(struct walk *w, int64_t dir, const struct kl_node *o,
-    const struct kl_node *n)
+node_both(struct walk *w, struct kl_walk *kw, int64_t dir,
+    const struct kl_node *o, const struct kl_node *n)
 {
 	struct ident io, in;
 	int odir = o->type == KL_NODE_DIR, ndir = n->type == KL_NODE_DIR;
@@ -517,84 +507,77 @@ node_both(struct walk *w, int64_t dir, const struct kl_node *o,
 
 	/* Equal identities imply equal subtree ids: nothing below changed. */
 	if (ident_inputs_eq(o, n))
-		return KL_OK;
+		return 0;
 	ident_of(o, &io);
 	ident_of(n, &in);
 	if (memcmp(&io, &in, sizeof(io)) == 0)
-		return KL_OK;
+		return 0;
 	if ((r = node_path(w, dir, n, &no)) != KL_OK ||
 	    (r = ver_close(w, no)) != KL_OK ||
 	    (r = ver_open(w, no, n, &in)) != KL_OK)
 		return r;
-	if (odir && ndir) {
-		if (memcmp(o->subtree.b, n->subtree.b, KL_ID_LEN) != 0)
-			r = walk_diff(w, no, &o->subtree, &n->subtree);
-	} else if (odir)
-		r = ver_close_below(w, no);
-	else if (ndir)
-		r = walk_add(w, no, &n->subtree);
-	return r;
+	kl_walk_set_tag(kw, (uint64_t)no);
+	if (odir && ndir)
+		return memcmp(o->subtree.b, n->subtree.b, KL_ID_LEN) != 0 ?
+		    KL_WALK_A | KL_WALK_B : 0;
+	if (odir)
+		return ver_close_below(w, no);
+	return ndir ? KL_WALK_B : 0;
 }
 
-/* Everything in tree id, the directory at path dir, is new in N. */
 static int
-walk_add(struct walk *w, int64_t dir, const struct kl_id *id)
+walk_entry(void *arg, struct kl_walk *kw, const struct kl_node *o,
+    const struct kl_node *n)
 {
-	struct kl_tree t;
-	size_t i;
-	int r;
+	struct walk *w = arg;
+	int64_t dir = (int64_t)*kl_walk_tagp(kw, 0);
 
-	if ((r = tree_load(w, id, &t)) != KL_OK)
-		return r;
-	for (i = 0; i < t.n && r == KL_OK; i++)
-		r = node_add(w, dir, &t.nodes[i]);
-	kl_tree_clear(&t);
-	return r;
+	if (n == NULL)
+		return node_gone(w, dir, o);
+	if (o == NULL)
+		return node_add(w, kw, dir, n);
+	return node_both(w, kw, dir, o, n);
 }
 
-/* The directory at path dir was tree old in P and is tree new in N: merge
- * the two sorted entry lists. */
+/* A tree that does not load or is unsorted: remembered, so that the
+ * update can tell it from the catalog's own errors. */
 static int
-walk_diff(struct walk *w, int64_t dir, const struct kl_id *old,
-    const struct kl_id *new)
+walk_fail(void *arg, struct kl_walk *kw, int side, const struct kl_id *id,
+    int err)
 {
-	struct kl_tree o, n;
-	size_t i = 0, j = 0;
-	int r, cmp;
+	struct walk *w = arg;
 
-	if ((r = tree_load(w, old, &o)) != KL_OK)
-		return r;
-	if ((r = tree_load(w, new, &n)) != KL_OK) {
-		kl_tree_clear(&o);
-		return r;
-	}
-	while (r == KL_OK && (i < o.n || j < n.n)) {
-		if (i == o.n)
-			cmp = 1;
-		else if (j == n.n)
-			cmp = -1;
-		else
-			cmp = kl_name_cmp(o.nodes[i].name, o.nodes[i].name_len,
-			    n.nodes[j].name, n.nodes[j].name_len);
-		if (cmp < 0)
-			r = node_gone(w, dir, &o.nodes[i++]);
-		else if (cmp > 0)
-			r = node_add(w, dir, &n.nodes[j++]);
-		else
-			r = node_both(w, dir, &o.nodes[i++], &n.nodes[j++]);
-	}
-	kl_tree_clear(&n);
-	kl_tree_clear(&o);
-	return r;
+	(void)kw;
+	(void)side;
+	(void)id;
+	w->tree_err = err;
+	return err;
+}
+
+/* Walks P's tree old (NULL: none) against N's tree new from the root. */
+static int
+walk_trees(struct walk *w, const struct kl_id *old, const struct kl_id *new,
+    const struct kl_walk_budget *b)
+{
+	struct kl_walk_ops ops;
+
+	memset(&ops, 0, sizeof(ops));
+	ops.load = w->load;
+	ops.load_arg = w->load_arg;
+	ops.entry = walk_entry;
+	ops.fail = walk_fail;
+	return kl_walk_run(&ops, w, old, new, b, ROOT_NO, &w->st);
 }
 
 /* ---- recording snapshots ---- */
 
 struct prev {
-	int skip;			/* recorded or vanished meanwhile */
+	int skip;			/* recorded, skipped or vanished
+					 * meanwhile */
 	int older;			/* N sorts before P: rebuild */
 	int64_t series, prev;
-	struct kl_id tn, tp;
+	struct kl_id id, tn, tp;
+	uint64_t nfiles, ndirs, pfiles, pdirs;
 };
 
 static int
@@ -606,7 +589,12 @@ prev_read(struct kl_cat *c, sqlite3_stmt *st, struct prev *p)
 	p->series = sqlite3_column_int64(st, 1);
 	p->prev = sqlite3_column_int64(st, 2);
 	p->older = sqlite3_column_int(st, 5) == 0;
-	if ((r = cat_col_id(c, st, 3, &p->tn)) != KL_OK)
+	p->nfiles = (uint64_t)sqlite3_column_int64(st, 7);
+	p->ndirs = (uint64_t)sqlite3_column_int64(st, 8);
+	p->pfiles = (uint64_t)sqlite3_column_int64(st, 9);
+	p->pdirs = (uint64_t)sqlite3_column_int64(st, 10);
+	if ((r = cat_col_id(c, st, 3, &p->tn)) != KL_OK ||
+	    (r = cat_col_id(c, st, 6, &p->id)) != KL_OK)
 		return r;
 	if (p->prev == 0)
 		return KL_OK;
@@ -644,8 +632,9 @@ static int
 snap_walk(struct walk *w)
 {
 	struct kl_cat *c = w->c;
+	struct kl_walk_budget bp;
 	struct prev p;
-	int r;
+	int r = KL_OK;
 
 	if ((r = prev_get(c, w->snap, &p)) != KL_OK || p.skip)
 		return r;
@@ -653,12 +642,19 @@ snap_walk(struct walk *w)
 		return run3(c, sql_set_rebuild, p.series, 0, 0, "rebuild");
 	w->series = p.series;
 	w->prev = p.prev;
+	w->id = p.id;
+	w->files = p.nfiles;
+	w->dirs = p.ndirs;
+	kl_walk_budget_init(&w->budget, p.nfiles, p.ndirs, w->factor);
 	if ((r = cat_exec(c, sql_root, "root path")) != KL_OK)
 		return r;
 	if (p.prev == 0)
-		r = walk_add(w, ROOT_NO, &p.tn);
-	else if (memcmp(p.tp.b, p.tn.b, KL_ID_LEN) != 0)
-		r = walk_diff(w, ROOT_NO, &p.tp, &p.tn);
+		r = walk_trees(w, NULL, &p.tn, &w->budget);
+	else if (memcmp(p.tp.b, p.tn.b, KL_ID_LEN) != 0) {
+		kl_walk_budget_init(&bp, p.pfiles, p.pdirs, w->factor);
+		kl_walk_budget_add(&w->budget, &bp);
+		r = walk_trees(w, &p.tp, &p.tn, &w->budget);
+	}
 	if (r != KL_OK ||
 	    (r = run3(c, sql_snap_done, w->snap, 0, 0, "snapshot done")) !=
 	    KL_OK)
@@ -667,16 +663,56 @@ snap_walk(struct walk *w)
 }
 
 /* One snapshot, one transaction (a savepoint inside a caller's
- * kl_cat_begin): a load error leaves nothing of it behind. */
+ * kl_cat_begin): an error leaves nothing of it behind. */
 static int
 snap_record(struct walk *w, int64_t snap)
 {
 	int r;
 
 	w->snap = snap;
+	w->tree_err = 0;
+	memset(&w->st, 0, sizeof(w->st));
+	memset(&w->id, 0, sizeof(w->id));
 	if ((r = cat_tx_begin(w->c)) != KL_OK)
 		return r;
 	return cat_tx_end(w->c, snap_walk(w));
+}
+
+/*
+ * 1 if r means that N's (or P's) trees cannot be walked: a tree is
+ * missing, damaged, unsorted or over a limit, or the walk exceeds the
+ * budget.  Not the catalog's own errors, nor the loader's I/O, memory
+ * or connection errors: those stop the update.
+ */
+static int
+snap_unwalkable(const struct walk *w, int r)
+{
+	if (r == KL_E_LIMIT && w->st.over != KL_WALK_WITHIN)
+		return 1;
+	return w->tree_err != 0 && r == w->tree_err &&
+	    (r == KL_E_NOTFOUND || r == KL_E_CORRUPT ||
+	    r == KL_E_UNSUPPORTED || r == KL_E_LIMIT);
+}
+
+/* Marks w->snap skipped (its savepoint was rolled back) and reports it. */
+static int
+snap_skip(struct walk *w, int err)
+{
+	char why[256];
+	int r;
+
+	if ((r = cat_tx_begin(w->c)) != KL_OK)
+		return r;
+	r = cat_tx_end(w->c, run3(w->c, sql_snap_skip, w->snap, 0, 0,
+	    "snapshot skipped"));
+	if (r != KL_OK || w->u->skipped == NULL)
+		return r;
+	if (w->st.over != KL_WALK_WITHIN)
+		kl_walk_over_str(&w->st, &w->budget, w->files, w->dirs, why,
+		    sizeof(why));
+	w->u->skipped(w->u->skipped_arg, &w->id, err,
+	    w->st.over != KL_WALK_WITHIN ? why : NULL);
+	return KL_OK;
 }
 
 /*
@@ -737,30 +773,32 @@ queue_list(struct kl_cat *c, int64_t **out, size_t *n)
 }
 
 int
-kl_cat_versions_update(struct kl_cat *c, kl_cat_tree_fn load,
-    void *load_arg, void (*progress)(void *arg, uint64_t done,
-    uint64_t total), void *progress_arg)
+kl_cat_versions_update(struct kl_cat *c, const struct kl_cat_update *u)
 {
 	struct walk w;
 	int64_t *snaps = NULL;
 	size_t n = 0, i;
 	int r;
 
-	if (c == NULL || load == NULL)
+	if (c == NULL || u == NULL || u->load == NULL)
 		return KL_E_INVAL;
 	memset(&w, 0, sizeof(w));
 	w.c = c;
-	w.load = load;
-	w.load_arg = load_arg;
+	w.u = u;
+	w.load = u->load;
+	w.load_arg = u->load_arg;
+	w.factor = u->budget_factor;
 	cat_lock(c);
 	if ((r = queue_reset(c)) != KL_OK ||
 	    (r = queue_list(c, &snaps, &n)) != KL_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if ((r = snap_record(&w, snaps[i])) != KL_OK)
+		if ((r = snap_record(&w, snaps[i])) != KL_OK &&
+		    (!snap_unwalkable(&w, r) || (r = snap_skip(&w, r)) !=
+		    KL_OK))
 			goto out;
-		if (progress != NULL)
-			progress(progress_arg, i + 1, n);
+		if (u->progress != NULL)
+			u->progress(u->progress_arg, i + 1, n);
 	}
 out:
 	cat_unlock(c);
@@ -1219,7 +1257,12 @@ find_paths(struct kl_cat *c, struct find *f)
 	return r;
 }
 
-/* Appends path i's full path: its parent's, '/', its name. */
+/*
+ * Appends path i's full path: its parent's, '/', its name.  A path longer
+ * than KL_PATH_MAX (a chain of directories as deep as the repository
+ * likes) is marked TOO_LONG instead: building every such path would cost
+ * the square of the depth.
+ */
 static int
 path_join(struct find *f, size_t i)
 {
@@ -1228,6 +1271,10 @@ path_join(struct find *f, size_t i)
 	size_t nl = strlen(name), off;
 	int r;
 
+	if (par->full == TOO_LONG || par->full_len + 1 + nl > KL_PATH_MAX) {
+		p->full = TOO_LONG;
+		return KL_OK;
+	}
 	if ((r = arena_reserve(&f->fulls, par->full_len + nl + 2, &off)) !=
 	    KL_OK)
 		return r;
@@ -1276,6 +1323,11 @@ path_match(struct find *f, size_t i, int *m)
 		if (f->whole) {
 			if ((r = path_build(f, i)) != KL_OK)
 				return r;
+			if (p->full == TOO_LONG) {
+				p->match = 0;
+				*m = 0;
+				return KL_OK;
+			}
 			s = f->fulls.d + p->full;
 		} else
 			s = f->names.d + p->name;
@@ -1430,16 +1482,21 @@ group_cmp(const void *x, const void *y, void *arg)
 	return strcmp(f->hosts[a->host], f->hosts[b->host]);
 }
 
-/* Builds every result's path, then sorts the results. */
+/* Builds every result's path (dropping those too long), then sorts the
+ * results. */
 static int
 find_sort(struct find *f)
 {
-	size_t i;
+	size_t i, w = 0;
 	int r;
 
-	for (i = 0; i < f->nres; i++)
+	for (i = 0; i < f->nres; i++) {
 		if ((r = path_build(f, f->res[i].path)) != KL_OK)
 			return r;
+		if (f->paths[f->res[i].path].full != TOO_LONG)
+			f->res[w++] = f->res[i];
+	}
+	f->nres = w;
 	/* The arena no longer moves: pointers into it are stable now. */
 	for (i = 0; i < f->nres; i++)
 		f->res[i].path_s = f->fulls.d + f->paths[f->res[i].path].full;

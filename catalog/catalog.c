@@ -951,10 +951,12 @@ status_counts(struct kl_cat *c, struct kl_cat_status *st)
 	    " (SELECT count(*) FROM snapshot WHERE NOT done AND NOT vanished),"
 	    " (SELECT count(*) FROM path), (SELECT count(*) FROM version),"
 	    " (SELECT count(*) FROM own_tree WHERE series_no > 0),"
-	    " (SELECT count(*) FROM run)";
+	    " (SELECT count(*) FROM run),"
+	    " (SELECT count(*) FROM snapshot WHERE done = 2 AND NOT vanished)";
 	uint64_t *v[] = { &st->index_files, &st->blobs, &st->packs,
 	    &st->snapshots, &st->vanished, &st->series, &st->pending,
-	    &st->paths, &st->versions, &st->own_trees, &st->runs };
+	    &st->paths, &st->versions, &st->own_trees, &st->runs,
+	    &st->skipped };
 	sqlite3_stmt *s;
 	size_t i;
 	int rc, src;

@@ -552,6 +552,7 @@ cli_open(struct cli *c, struct kl_repo **out)
 	cli_password_free(pass, plen);
 	if (rc != KL_OK)
 		return open_failed(c, r, rc);
+	kl_repo_set_tree_budget(r, c->tree_budget);
 	catalog_open(c, r);
 	*out = r;
 	return EXIT_OK;

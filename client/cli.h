@@ -33,6 +33,8 @@ struct cli {
 	const char *key_file;
 	const char *ssh_known_hosts, *ssh_key, *server_command;
 	int json, quiet, verbose;
+	unsigned tree_budget;	/* --tree-budget (treewalk.h factor) */
+	char host_buf[256];	/* this machine's host name (latest) */
 	/* command options */
 	const char *chunk_avg, *kdf, *new_password_file, *out, *label;
 	const char *host, *target, *compression, *at;
@@ -163,6 +165,17 @@ struct cli_metric {
 };
 int cli_metrics_write(struct cli *c, struct kl_repo *r, const char *job,
     const struct cli_metric *m, size_t n);
+
+/*
+ * cli_restore.c: SNAPSHOT on the command line - an id, a unique prefix,
+ * or "latest" (kl_repo_snapshot_pick: the newest snapshot of --host, or
+ * of the only host whose snapshots hold paths[0, npaths)); *pick (may be
+ * NULL) gets latest's pick.  Prints the error; returns an exit code.
+ */
+struct kl_snap_pick;
+int cli_snapshot(struct cli *c, struct kl_repo *r, const char *spec,
+    const char *const *paths, size_t npaths, struct kl_id *id,
+    struct kl_snap_pick *pick);
 
 /* cli_catalog.c: brings the catalog up to date (snapshots; with versions,
  * file versions too), printing errors; returns an exit code. */

@@ -2,6 +2,7 @@
  * The catalog's commands (docs/CLI.md): versions, find, diff, catalog
  * status|rebuild, and the catalog update they share with restore --at.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/repo.h"
+#include "kluis/treewalk.h"
 #include "cli.h"
 
 int
@@ -249,131 +251,133 @@ out:
 
 /* ---- diff ---- */
 
+/*
+ * A walk over both snapshots' trees side by side (kluis/treewalk.h),
+ * within the sum of their budgets; equal subtree ids are not entered.
+ * A level's tag, if not 0, is the node of the other side to report as
+ * added when the level (a directory replaced by something else) is done.
+ */
 struct dctx {
 	struct cli *c;
-	struct kl_repo *r;
-	char path[KL_PATH_MAX + 1];
-	size_t len;
 	uint64_t added, removed, modified, meta_only, n;
 };
 
 static void
-change_print(struct dctx *d, char what, int content, int meta)
+change_print(struct dctx *d, struct kl_walk *w, char what, int content,
+    int meta)
 {
 	static const char *const names[] = { "added", "removed", "modified" };
 	const char *name = what == '+' ? names[0] : what == '-' ? names[1] :
 	    names[2];
+	size_t len;
+	const char *p = kl_walk_path(w, &len);
 
 	if (d->c->json) {
 		printf("%s{\"path\":", d->n ? "," : "");
-		json_str(stdout, d->path, d->len);
+		json_str(stdout, p, len);
 		printf(",\"change\":\"%s\",\"content\":%s,\"metadata\":%s}",
 		    name, content ? "true" : "false", meta ? "true" : "false");
 	} else {
 		printf("%c    ", what);
-		cli_putn(stdout, d->path, d->len);
+		cli_putn(stdout, p, len);
 		putchar('\n');
 	}
 	d->n++;
 }
 
-static int diff_tree(struct dctx *d, const struct kl_id *a,
-    const struct kl_id *b);
-
-/* Enters n's name below d->path; 0 if the path would be too long. */
+/* A node on one side only (removed or added), and all below it. */
 static int
-path_push(struct dctx *d, const struct kl_node *n, size_t *save)
+diff_one(struct dctx *d, struct kl_walk *w, int removed)
 {
-	*save = d->len;
-	if (d->len + 1 + n->name_len > KL_PATH_MAX)
-		return 0;
-	d->path[d->len++] = '/';
-	memcpy(d->path + d->len, n->name, n->name_len);
-	d->len += n->name_len;
-	return 1;
-}
-
-/* A node present on one side only (a: removed, else added), with all
- * that is below it. */
-static int
-diff_one(struct dctx *d, const struct kl_node *n, int removed)
-{
-	size_t save;
-	int rc = KL_OK;
-
-	if (!path_push(d, n, &save))
-		return KL_E_LIMIT;
-	change_print(d, removed ? '-' : '+', 1, 1);
+	change_print(d, w, removed ? '-' : '+', 1, 1);
 	*(removed ? &d->removed : &d->added) += 1;
-	if (n->type == KL_NODE_DIR)
-		rc = removed ? diff_tree(d, &n->subtree, NULL) :
-		    diff_tree(d, NULL, &n->subtree);
-	d->len = save;
-	return rc;
+	return removed ? KL_WALK_A : KL_WALK_B;
 }
 
 static int
-diff_both(struct dctx *d, const struct kl_node *a, const struct kl_node *b)
+diff_both(struct dctx *d, struct kl_walk *w, const struct kl_node *a,
+    const struct kl_node *b)
 {
 	uint8_t ca[16], ma[16], cb[16], mb[16];
-	int content, meta, rc = KL_OK;
-	size_t save;
+	int content, meta, mask;
 
 	if (a->type != b->type) {
-		if ((rc = diff_one(d, a, 1)) == KL_OK)
-			rc = diff_one(d, b, 0);
-		return rc;
+		mask = diff_one(d, w, 1);
+		if (a->type == KL_NODE_DIR)	/* b's turn after a's below */
+			kl_walk_set_tag(w, (uint64_t)(uintptr_t)b);
+		else
+			mask = diff_one(d, w, 0);
+		return mask;
 	}
 	kl_cat_node_identity(a, ca, ma);
 	kl_cat_node_identity(b, cb, mb);
 	/* a directory's "content" is everything below: reported there */
 	content = a->type != KL_NODE_DIR && memcmp(ca, cb, 16) != 0;
 	meta = memcmp(ma, mb, 16) != 0;
-	if (!path_push(d, b, &save))
-		return KL_E_LIMIT;
 	if (content || meta) {
-		change_print(d, content ? 'M' : 'U', content, meta);
+		change_print(d, w, content ? 'M' : 'U', content, meta);
 		d->modified++;
 		d->meta_only += !content;
 	}
 	if (a->type == KL_NODE_DIR && !kl_id_eq(&a->subtree, &b->subtree))
-		rc = diff_tree(d, &a->subtree, &b->subtree);
-	d->len = save;
-	return rc;
+		return KL_WALK_A | KL_WALK_B;
+	return 0;
 }
 
-/* Compares two trees (NULL: empty); equal subtree ids are skipped. */
 static int
-diff_tree(struct dctx *d, const struct kl_id *a, const struct kl_id *b)
+diff_entry(void *arg, struct kl_walk *w, const struct kl_node *a,
+    const struct kl_node *b)
 {
-	struct kl_tree ta, tb;
-	size_t i = 0, j = 0;
-	int rc = KL_OK, cmp;
+	struct dctx *d = arg;
+	size_t len;
 
-	memset(&ta, 0, sizeof(ta));
-	memset(&tb, 0, sizeof(tb));
-	if ((a != NULL && (rc = kl_repo_tree_load(d->r, a, &ta)) != KL_OK) ||
-	    (b != NULL && (rc = kl_repo_tree_load(d->r, b, &tb)) != KL_OK))
-		goto out;
-	while (rc == KL_OK && (i < ta.n || j < tb.n)) {
-		if (i == ta.n)
-			cmp = 1;
-		else if (j == tb.n)
-			cmp = -1;
-		else
-			cmp = kl_name_cmp(ta.nodes[i].name,
-			    ta.nodes[i].name_len, tb.nodes[j].name,
-			    tb.nodes[j].name_len);
-		if (cmp < 0)
-			rc = diff_one(d, &ta.nodes[i++], 1);
-		else if (cmp > 0)
-			rc = diff_one(d, &tb.nodes[j++], 0);
-		else
-			rc = diff_both(d, &ta.nodes[i++], &tb.nodes[j++]);
-	}
-out:
-	kl_tree_clear(&ta);
-	kl_tree_clear(&tb);
+	kl_walk_path(w, &len);
+	if (len > KL_PATH_MAX)
+		return KL_E_LIMIT;
+	if (b == NULL)
+		return diff_one(d, w, 1);
+	if (a == NULL)
+		return diff_one(d, w, 0);
+	return diff_both(d, w, a, b);
+}
+
+/* A directory replaced by a non-directory: the new one after the old. */
+static int
+diff_leave(void *arg, struct kl_walk *w)
+{
+	if (*kl_walk_tagp(w, 0) != 0)
+		diff_one(arg, w, 0);
+	return KL_OK;
+}
+
+static int
+diff_load(void *arg, const struct kl_id *id, struct kl_tree *out)
+{
+	return kl_repo_tree_load(arg, id, out);
+}
+
+static int
+diff_walk(struct dctx *d, struct kl_repo *r, const struct kl_snapshot *s1,
+    const struct kl_snapshot *s2, char *why, size_t cap)
+{
+	struct kl_walk_budget b, b2;
+	struct kl_walk_stats st;
+	struct kl_walk_ops ops;
+	int rc;
+
+	memset(&ops, 0, sizeof(ops));
+	ops.load = diff_load;
+	ops.load_arg = r;
+	ops.entry = diff_entry;
+	ops.leave = diff_leave;
+	kl_repo_walk_budget(r, s1, &b);
+	kl_repo_walk_budget(r, s2, &b2);
+	kl_walk_budget_add(&b, &b2);
+	*why = '\0';
+	rc = kl_walk_run(&ops, d, &s1->tree, &s2->tree, &b, 0, &st);
+	if (rc == KL_E_LIMIT && st.over != KL_WALK_WITHIN)
+		kl_walk_over_str(&st, &b, s1->files + s2->files,
+		    s1->dirs + s2->dirs, why, cap);
 	return rc;
 }
 
@@ -383,19 +387,20 @@ diff_resolve(struct cli *c, struct kl_repo *r, const char *spec,
 {
 	int rc;
 
+	if ((rc = cli_snapshot(c, r, spec, NULL, 0, id, NULL)) != EXIT_OK)
+		return rc;
 	kl_repo_clear_err(r);
-	if ((rc = kl_repo_snapshot_resolve(r, spec, id)) == KL_OK &&
-	    (rc = kl_repo_snapshot_load(r, id, s)) == KL_OK)
+	if ((rc = kl_repo_snapshot_load(r, id, s)) == KL_OK)
 		return EXIT_OK;
 	cli_err(c, "%s: %s", spec, *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
 	    kl_strerror(rc));
-	return rc == KL_E_INVAL ? EXIT_USAGE : cli_exit_for(rc);
+	return cli_exit_for(rc);
 }
 
 int
 cmd_diff(struct cli *c)
 {
-	char h1[KL_ID_HEX_LEN + 1], h2[KL_ID_HEX_LEN + 1];
+	char h1[KL_ID_HEX_LEN + 1], h2[KL_ID_HEX_LEN + 1], why[256];
 	struct kl_snapshot s1, s2;
 	struct kl_repo *r = NULL;
 	struct kl_id i1, i2;
@@ -404,8 +409,8 @@ cmd_diff(struct cli *c)
 
 	memset(&s1, 0, sizeof(s1));
 	memset(&s2, 0, sizeof(s2));
-	if ((rc = cli_only(c, 0, "diff")) ||
-	    (rc = cli_nargs(c, 2, 2, "diff SNAPSHOT1 SNAPSHOT2")))
+	if ((rc = cli_only(c, CLI_O_HOST, "diff")) ||
+	    (rc = cli_nargs(c, 2, 2, "diff SNAPSHOT1 SNAPSHOT2 [--host H]")))
 		return rc;
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
@@ -419,14 +424,13 @@ cmd_diff(struct cli *c)
 	}
 	memset(&d, 0, sizeof(d));
 	d.c = c;
-	d.r = r;
 	kl_id_hex(&i1, h1);
 	kl_id_hex(&i2, h2);
 	if (c->json)
 		printf("{\"snapshot1\":\"%s\",\"snapshot2\":\"%s\","
 		    "\"changes\":[", h1, h2);
 	kl_repo_clear_err(r);
-	rc = diff_tree(&d, &s1.tree, &s2.tree);
+	rc = diff_walk(&d, r, &s1, &s2, why, sizeof(why));
 	if (c->json)
 		printf("],\"added\":%llu,\"removed\":%llu,\"modified\":%llu}\n",
 		    (unsigned long long)d.added, (unsigned long long)d.removed,
@@ -438,8 +442,9 @@ cmd_diff(struct cli *c)
 		    (unsigned long long)d.modified,
 		    (unsigned long long)d.meta_only);
 	if (rc != KL_OK) {
-		cli_err(c, "diff failed: %s", *kl_repo_errmsg(r) ?
-		    kl_repo_errmsg(r) : kl_strerror(rc));
+		cli_err(c, "diff of %.8s and %.8s failed: %s", h1, h2, *why ?
+		    why : *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
+		    kl_strerror(rc));
 		rc = cli_exit_for(rc);
 	}
 out:
@@ -462,6 +467,7 @@ status_print(const struct cli *c, struct kl_cat *cat,
 		printf(",\"schema\":%d,\"file_bytes\":%llu,\"index_files\":%llu,"
 		    "\"blobs\":%llu,\"packs\":%llu,\"snapshots\":%llu,"
 		    "\"vanished\":%llu,\"series\":%llu,\"pending\":%llu,"
+		    "\"skipped\":%llu,"
 		    "\"paths\":%llu,\"versions\":%llu,\"own_trees\":%llu,"
 		    "\"runs\":%llu", st->schema,
 		    (unsigned long long)st->file_bytes,
@@ -471,6 +477,7 @@ status_print(const struct cli *c, struct kl_cat *cat,
 		    (unsigned long long)st->vanished,
 		    (unsigned long long)st->series,
 		    (unsigned long long)st->pending,
+		    (unsigned long long)st->skipped,
 		    (unsigned long long)st->paths,
 		    (unsigned long long)st->versions,
 		    (unsigned long long)st->own_trees,
@@ -488,9 +495,11 @@ status_print(const struct cli *c, struct kl_cat *cat,
 	    (unsigned long long)st->blobs, (unsigned long long)st->packs,
 	    (unsigned long long)st->index_files);
 	printf("snapshots:    %llu in %llu series (%llu vanished from the "
-	    "repository, %llu without versions yet)\n",
+	    "repository, %llu without versions yet, %llu left out: their "
+	    "trees cannot be walked)\n",
 	    (unsigned long long)st->snapshots, (unsigned long long)st->series,
-	    (unsigned long long)st->vanished, (unsigned long long)st->pending);
+	    (unsigned long long)st->vanished, (unsigned long long)st->pending,
+	    (unsigned long long)st->skipped);
 	printf("versions:     %llu change intervals over %llu paths\n",
 	    (unsigned long long)st->versions, (unsigned long long)st->paths);
 	printf("own backups:  %llu trees cached; %llu runs recorded\n",

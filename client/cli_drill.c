@@ -310,18 +310,6 @@ sig_stop(struct sigguard *g)
 	g->on = 0;
 }
 
-static int
-resolve(struct cli *c, struct kl_repo *r, const char *spec, struct kl_id *id)
-{
-	int rc = kl_repo_snapshot_resolve(r, spec, id);
-
-	if (rc == KL_OK)
-		return EXIT_OK;
-	cli_err(c, "%s", *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
-	    kl_strerror(rc));
-	return rc == KL_E_INVAL ? EXIT_USAGE : cli_exit_for(rc);
-}
-
 static void
 fmt_bytes(char *out, size_t len, double b)
 {
@@ -630,9 +618,10 @@ cmd_drill(struct cli *c)
 	memset(&o, 0, sizeof(o));
 	memset(&d, 0, sizeof(d));
 	x.c = c;
-	if ((rc = cli_only(c, CLI_O_SAMPLE | CLI_O_TARGET | CLI_O_METRICS_FILE,
-	    "drill")) || (rc = cli_nargs(c, 0, 1, "drill [SNAPSHOT|latest] "
-	    "[--sample N|P%] [--target DIR] [--metrics-file F]")))
+	if ((rc = cli_only(c, CLI_O_SAMPLE | CLI_O_TARGET | CLI_O_METRICS_FILE |
+	    CLI_O_HOST, "drill")) || (rc = cli_nargs(c, 0, 1, "drill "
+	    "[SNAPSHOT|latest] [--host H] [--sample N|P%] [--target DIR] "
+	    "[--metrics-file F]")))
 		return rc;
 	if (sample_parse(c->sample, &d) != 0) {
 		cli_err(c, "bad --sample \"%s\": a number of files (1000) or a "
@@ -643,8 +632,8 @@ cmd_drill(struct cli *c)
 		return rc;
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
-	if ((rc = resolve(c, r, c->nargs ? c->args[0] : "latest",
-	    &o.snap)) != EXIT_OK)
+	if ((rc = cli_snapshot(c, r, c->nargs ? c->args[0] : "latest", NULL,
+	    0, &o.snap, NULL)) != EXIT_OK)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	o.start = (int64_t)time(NULL);

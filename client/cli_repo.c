@@ -524,9 +524,9 @@ cat_snapshot(struct cli *c, struct kl_repo *r, const char *arg)
 	struct snap_row row;
 	int rc;
 
-	if ((rc = kl_repo_snapshot_resolve(r, arg, &row.id)) == KL_OK)
-		rc = kl_repo_snapshot_load(r, &row.id, &row.s);
-	if (rc != KL_OK) {
+	if ((rc = cli_snapshot(c, r, arg, NULL, 0, &row.id, NULL)) != EXIT_OK)
+		return rc;
+	if ((rc = kl_repo_snapshot_load(r, &row.id, &row.s)) != KL_OK) {
 		cli_err(c, "%s", kl_repo_errmsg(r));
 		return cli_exit_for(rc);
 	}
@@ -558,7 +558,7 @@ cmd_cat(struct cli *c)
 	const char *what = c->nargs > 0 ? c->args[0] : "";
 	int rc;
 
-	if ((rc = cli_only(c, 0, "cat")) != EXIT_OK)
+	if ((rc = cli_only(c, CLI_O_HOST, "cat")) != EXIT_OK)
 		return rc;
 	if (!(strcmp(what, "config") == 0 && c->nargs == 1) &&
 	    !((strcmp(what, "snapshot") == 0 || strcmp(what, "tree") == 0) &&

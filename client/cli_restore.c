@@ -2,12 +2,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kluis/backup.h"
 #include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/repo.h"
 #include "kluis/restore.h"
+#include "kluis/treewalk.h"
 #include "cli.h"
 
 int
@@ -21,22 +23,61 @@ snap_path(const char *in, char *out)
 	return kl_path_normalize(tmp, out);
 }
 
-static int
-resolve(struct cli *c, struct kl_repo *r, const char *spec, struct kl_id *id)
+/* This machine's host name, as kluis backup records it; NULL if none. */
+static const char *
+host_local(char *buf, size_t cap)
 {
-	char hex[KL_ID_HEX_LEN + 1];
-	int rc = kl_repo_snapshot_resolve(r, spec, id);
+	if (gethostname(buf, cap - 1) != 0)
+		return NULL;
+	buf[cap - 1] = '\0';
+	return buf;
+}
 
-	if (rc == KL_OK && strcmp(spec, "latest") == 0 &&
-	    kl_repo_damage_count(r) > 0) {
-		kl_id_hex(id, hex);
-		cli_warn(c, "some snapshot files are damaged (listed at the "
-		    "end); 'latest' is the newest intact snapshot, %.8s", hex);
+/*
+ * SNAPSHOT on the command line: an id or prefix, or "latest" - the newest
+ * snapshot of --host, or of the only host whose snapshots hold paths
+ * (kl_repo_snapshot_pick; docs/CLI.md "Which snapshot").
+ */
+int
+cli_snapshot(struct cli *c, struct kl_repo *r, const char *spec,
+    const char *const *paths, size_t npaths, struct kl_id *id,
+    struct kl_snap_pick *pick)
+{
+	struct kl_snap_query q;
+	struct kl_snap_pick p;
+	int rc, latest = strcmp(spec, "latest") == 0;
+
+	memset(id, 0, sizeof(*id));
+	if (pick != NULL)
+		memset(pick, 0, sizeof(*pick));
+	if (c->host != NULL && !latest && c->at == NULL) {
+		cli_err(c, "--host goes with latest or --at (a snapshot id "
+		    "names one host's snapshot already)");
+		return EXIT_USAGE;
 	}
+	kl_repo_clear_err(r);
+	if (latest) {
+		memset(&q, 0, sizeof(q));
+		q.host = c->host;
+		q.local_host = host_local(c->host_buf, sizeof(c->host_buf));
+		q.paths = paths;
+		q.npaths = npaths;
+		q.paths_narrow = 1;
+		q.at = INT64_MAX;
+		if ((rc = kl_repo_snapshot_pick(r, &q, &p)) == KL_OK) {
+			*id = p.id;
+			if (pick != NULL)
+				*pick = p;
+		}
+	} else
+		rc = kl_repo_snapshot_resolve(r, spec, id);
+	if (rc == KL_OK && latest && kl_repo_damage_count(r) > 0)
+		cli_warn(c, "some snapshot files are damaged (listed at the "
+		    "end); 'latest' is the newest intact snapshot");
 	if (rc == KL_OK)
 		return EXIT_OK;
-	cli_err(c, "%s", *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
-	    kl_strerror(rc));
+	cli_err(c, "%s%s", latest ? "latest: " : "", *kl_repo_errmsg(r) ?
+	    kl_repo_errmsg(r) : kl_strerror(rc));
 	return rc == KL_E_INVAL ? EXIT_USAGE : cli_exit_for(rc);
 }
 
@@ -69,79 +110,33 @@ restore_report(const struct cli *c, const struct kl_restore_stats *st)
 
 static char incs[CLI_LIST_MAX][KL_PATH_MAX + 1];
 
-/* 1 if snapshot path s and the requested path p are on one line: one is
- * the other or lies below it. */
-static int
-path_related(const char *s, const char *p)
+/* "restoring from snapshot X of HOST, taken TIME", and a warning if the
+ * catalog knew a newer snapshot of the same host and paths. */
+static void
+pick_tell(const struct cli *c, const struct kl_snap_pick *p)
 {
-	size_t sl = strlen(s), pl = strlen(p);
+	char when[40], gone[40], hex[KL_ID_HEX_LEN + 1];
+	char ghex[KL_ID_HEX_LEN + 1];
 
-	if (strcmp(s, "/") == 0 || strcmp(p, "/") == 0)
-		return 1;
-	if (sl <= pl)
-		return strncmp(s, p, sl) == 0 && (p[sl] == '/' || p[sl] == 0);
-	return strncmp(s, p, pl) == 0 && s[pl] == '/';
-}
-
-struct atpick {
-	int64_t t;
-	const char *host;
-	const char *const *paths;
-	size_t npaths;
-	int found, hosts;
-	struct kl_id id;
-	int64_t best;
-	char best_host[KL_NAME_MAX + 1], first_host[KL_NAME_MAX + 1];
-	char other_host[KL_NAME_MAX + 1];
-};
-
-/* 1 if every requested path is related to one of the snapshot's paths. */
-static int
-snap_covers(const char *spaths, const char *const *paths, size_t n)
-{
-	char one[KL_PATH_MAX + 1];
-	const char *p, *e;
-	size_t i, ok;
-
-	for (i = 0; i < n; i++) {
-		for (p = spaths, ok = 0; *p && !ok; p = *e ? e + 1 : e) {
-			e = p + strcspn(p, "\n");
-			if ((size_t)(e - p) > KL_PATH_MAX)
-				continue;
-			memcpy(one, p, (size_t)(e - p));
-			one[e - p] = '\0';
-			ok = path_related(one, paths[i]);
-		}
-		if (!ok)
-			return 0;
+	kl_id_hex(&p->id, hex);
+	fmt_time_local(when, sizeof(when), p->time);
+	if (!c->quiet && !c->json) {
+		fprintf(stderr, "%s: restoring from snapshot %.8s of ",
+		    c->prog, hex);
+		cli_puts(stderr, p->host);
+		fprintf(stderr, ", taken %s%s\n", when, p->by_local_host ?
+		    " (this machine; several hosts have snapshots: --host "
+		    "picks another)" : "");
 	}
-	return 1;
-}
-
-static int
-at_pick(void *arg, const struct kl_cat_snap *s)
-{
-	struct atpick *a = arg;
-	int64_t t = kl_cat_snap_time(s);
-
-	if (s->vanished || t > a->t || !snap_covers(s->paths, a->paths,
-	    a->npaths))
-		return 0;
-	/* two distinct hosts among the candidates are enough to refuse */
-	if (!a->found)
-		snprintf(a->first_host, sizeof(a->first_host), "%s", s->host);
-	else if (a->hosts < 2 && strcmp(a->first_host, s->host) != 0) {
-		snprintf(a->other_host, sizeof(a->other_host), "%s", s->host);
-		a->hosts = 2;
-	}
-	/* listed oldest first by the client's clock; ties: the later one */
-	if (!a->found || t >= a->best) {
-		a->id = s->id;
-		a->best = t;
-		snprintf(a->best_host, sizeof(a->best_host), "%s", s->host);
-	}
-	a->found = 1;
-	return 0;
+	if (!p->gone)
+		return;
+	kl_id_hex(&p->gone_id, ghex);
+	fmt_time_local(gone, sizeof(gone), p->gone_time);
+	cli_warn(c, "this client's catalog saw a newer snapshot of %s with "
+	    "the same paths, %.8s (%s), that is gone from the repository: it "
+	    "was deleted, or the repository was put back to an older state; "
+	    "this restores the older %.8s (kluis check tells more)", p->host,
+	    ghex, gone, hex);
 }
 
 /*
@@ -153,50 +148,33 @@ at_pick(void *arg, const struct kl_cat_snap *s)
  */
 static int
 resolve_at(struct cli *c, struct kl_repo *r, const char *const *paths,
-    size_t npaths, struct kl_id *id)
+    size_t npaths, struct kl_snap_pick *p)
 {
-	char when[40], hex[KL_ID_HEX_LEN + 1];
-	struct atpick a;
+	char when[40];
+	struct kl_snap_query q;
 	int rc;
 
-	memset(&a, 0, sizeof(a));
-	if (parse_local_time(c->at, &a.t) != 0) {
+	memset(&q, 0, sizeof(q));
+	if (parse_local_time(c->at, &q.at) != 0) {
 		cli_err(c, "bad --at time \"%s\": use \"YYYY-MM-DD[ HH:MM[:SS]]\" "
 		    "(local time)", c->at);
 		return EXIT_USAGE;
 	}
-	a.host = c->host;
-	a.paths = paths;
-	a.npaths = npaths;
-	if ((rc = cli_catalog_sync(c, r, 0)) != EXIT_OK)
-		return rc;
-	if ((rc = kl_cat_snap_foreach(kl_repo_catalog(r), c->host, 0, at_pick,
-	    &a)) != KL_OK) {
-		cli_err(c, "catalog: %s", kl_cat_errmsg(kl_repo_catalog(r)));
-		return cli_exit_for(rc);
-	}
-	fmt_time_local(when, sizeof(when), a.t);
-	if (!a.found) {
+	q.host = c->host;
+	q.paths = paths;
+	q.npaths = npaths;
+	kl_repo_clear_err(r);
+	if ((rc = kl_repo_snapshot_pick(r, &q, p)) == KL_OK)
+		return EXIT_OK;
+	fmt_time_local(when, sizeof(when), q.at);
+	if (rc == KL_E_NOTFOUND)
 		cli_err(c, "no snapshot%s%s taken at or before %s holds %s%s",
 		    c->host ? " of host " : "", c->host ? c->host : "", when,
 		    paths[0], npaths > 1 ? " and the other paths" : "");
-		return EXIT_FATAL;
-	}
-	if (c->host == NULL && a.hosts > 1) {
-		cli_err(c, "snapshots of several hosts (%s, %s) hold %s: choose "
-		    "one with --host", a.first_host, a.other_host, paths[0]);
-		return EXIT_USAGE;
-	}
-	*id = a.id;
-	kl_id_hex(id, hex);
-	fmt_time_local(when, sizeof(when), a.best);
-	if (!c->quiet && !c->json) {
-		fprintf(stderr, "%s: restoring from snapshot %.8s of ", c->prog,
-		    hex);
-		cli_puts(stderr, a.best_host);
-		fprintf(stderr, ", taken %s\n", when);
-	}
-	return EXIT_OK;
+	else
+		cli_err(c, "%s", *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
+		    kl_strerror(rc));
+	return rc == KL_E_INVAL ? EXIT_USAGE : cli_exit_for(rc);
 }
 
 int
@@ -204,6 +182,7 @@ cmd_restore(struct cli *c)
 {
 	struct kl_restore_opts o;
 	struct kl_restore_stats st;
+	struct kl_snap_pick pick;
 	struct kl_repo *r = NULL;
 	const char *iv[CLI_LIST_MAX];
 	struct kl_id id;
@@ -214,11 +193,12 @@ cmd_restore(struct cli *c)
 	    CLI_O_AT | CLI_O_HOST, "restore")) || (rc = cli_nargs(c, 1,
 	    CLI_LIST_MAX, c->at ? "restore --at TIME [--host H] PATH... "
 	    "--target DIR" : "restore SNAPSHOT [PATH]... --target DIR "
-	    "[--include PATH]... [--overwrite]")))
+	    "[--include PATH]... [--overwrite] [--host H]")))
 		return rc;
-	if (c->host != NULL && c->at == NULL) {
-		cli_err(c, "--host goes with --at (a SNAPSHOT names one host's "
-		    "snapshot already)");
+	if (c->host != NULL && c->at == NULL &&
+	    strcmp(c->args[0], "latest") != 0) {
+		cli_err(c, "--host goes with latest or --at (a snapshot id "
+		    "names one host's snapshot already)");
 		return EXIT_USAGE;
 	}
 	if (c->target == NULL || *c->target == '\0') {
@@ -240,11 +220,15 @@ cmd_restore(struct cli *c)
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
 	if (c->at != NULL)
-		rc = resolve_at(c, r, iv, ni, &id);
+		rc = resolve_at(c, r, iv, ni, &pick);
 	else
-		rc = resolve(c, r, c->args[0], &id);
+		rc = cli_snapshot(c, r, c->args[0], iv, ni, &id, &pick);
 	if (rc != EXIT_OK)
 		goto out;
+	if (c->at != NULL || strcmp(c->args[0], "latest") == 0) {
+		id = pick.id;
+		pick_tell(c, &pick);
+	}
 	memset(&o, 0, sizeof(o));
 	o.target = c->target;
 	/* "/" alone means everything */
@@ -290,9 +274,8 @@ out:
 
 struct lsctx {
 	struct cli *c;
-	struct kl_repo *r;
-	char path[KL_PATH_MAX + 2];
-	size_t len;
+	const char *want;	/* the path asked for ("" = everything) */
+	size_t want_len;
 	int found;		/* the requested path exists */
 };
 
@@ -316,7 +299,8 @@ mode_string(const struct kl_node *n, char out[11])
 }
 
 static void
-ls_print(struct lsctx *l, const struct kl_node *n)
+ls_print(struct lsctx *l, const char *path, size_t len,
+    const struct kl_node *n)
 {
 	static const char *types[] = { "", "file", "dir", "symlink", "chr",
 		"blk", "fifo", "socket" };
@@ -325,7 +309,7 @@ ls_print(struct lsctx *l, const struct kl_node *n)
 	if (l->c->json) {
 		fmt_time_utc(t, sizeof(t), n->mtime.s, n->mtime.ns);
 		printf("{\"path\":");
-		json_str(stdout, l->path, l->len);
+		json_str(stdout, path, len);
 		printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,"
 		    "\"gid\":%u,\"size\":%llu,\"mtime\":\"%s\"}\n",
 		    types[n->type], n->mode, n->uid, n->gid,
@@ -341,7 +325,7 @@ ls_print(struct lsctx *l, const struct kl_node *n)
 		cli_puts_pad(stdout, *n->group ? n->group : "-", 8);
 		printf(" %12llu %s ", (unsigned long long)n->size, t);
 	}
-	cli_putn(stdout, l->path, l->len);
+	cli_putn(stdout, path, len);
 	if (n->type == KL_NODE_SYMLINK && l->c->long_list) {
 		fputs(" -> ", stdout);
 		cli_puts(stdout, n->target);
@@ -349,49 +333,72 @@ ls_print(struct lsctx *l, const struct kl_node *n)
 	putchar('\n');
 }
 
-static int ls_tree(struct lsctx *l, const struct kl_id *tree,
-    const char *want);
-
-/* want: the remaining path to descend to ("" = list everything). */
+/*
+ * One entry of the walk (kluis/treewalk.h, within the snapshot's budget):
+ * on the way to the path asked for, only the names on it; from there on,
+ * everything, printed.
+ */
 static int
-ls_node(struct lsctx *l, const struct kl_node *n, const char *want)
+ls_entry(void *arg, struct kl_walk *w, const struct kl_node *n,
+    const struct kl_node *unused)
 {
-	size_t save = l->len;
-	int rc = KL_OK;
+	struct lsctx *l = arg;
+	size_t len;
+	const char *p = kl_walk_path(w, &len);
 
-	if (l->len + 1 + n->name_len > KL_PATH_MAX)
-		return KL_OK;
-	l->path[l->len++] = '/';
-	memcpy(l->path + l->len, n->name, n->name_len);
-	l->len += n->name_len;
-	if (*want == '\0') {
-		ls_print(l, n);
-		l->found = 1;
+	(void)unused;
+	if (len > KL_PATH_MAX)
+		return 0;
+	if (len < l->want_len) {
+		/* on the way: the path asked for lies below this one */
+		if (memcmp(p, l->want, len) != 0 || l->want[len] != '/')
+			return 0;
+		return KL_WALK_A;
 	}
-	if (n->type == KL_NODE_DIR)
-		rc = ls_tree(l, &n->subtree, want);
-	l->len = save;
-	return rc;
+	if (memcmp(p, l->want, l->want_len) != 0 || (len > l->want_len &&
+	    l->want_len > 0 && p[l->want_len] != '/'))
+		return 0;
+	ls_print(l, p, len, n);
+	l->found = 1;
+	return KL_WALK_A;
 }
 
 static int
-ls_tree(struct lsctx *l, const struct kl_id *tree, const char *want)
+ls_load(void *arg, const struct kl_id *id, struct kl_tree *out)
 {
-	struct kl_tree t;
-	size_t i, cl;
+	return kl_repo_tree_load(arg, id, out);
+}
+
+/* The walk over snapshot id's trees; an error names the snapshot. */
+static int
+ls_walk(struct lsctx *l, struct kl_repo *r, const struct kl_id *id,
+    const struct kl_snapshot *s)
+{
+	char hex[KL_ID_HEX_LEN + 1], why[256];
+	struct kl_walk_budget b;
+	struct kl_walk_stats st;
+	struct kl_walk_ops ops;
 	int rc;
 
-	if ((rc = kl_repo_tree_load(l->r, tree, &t)) != KL_OK)
-		return rc;
-	cl = *want ? strcspn(want + 1, "/") : 0;
-	for (i = 0; i < t.n && rc == KL_OK; i++) {
-		if (*want == '\0')
-			rc = ls_node(l, &t.nodes[i], "");
-		else if (t.nodes[i].name_len == cl &&
-		    memcmp(t.nodes[i].name, want + 1, cl) == 0)
-			rc = ls_node(l, &t.nodes[i], want + 1 + cl);
+	memset(&ops, 0, sizeof(ops));
+	ops.load = ls_load;
+	ops.load_arg = r;
+	ops.entry = ls_entry;
+	kl_repo_walk_budget(r, s, &b);
+	kl_repo_clear_err(r);
+	rc = kl_walk_run(&ops, l, &s->tree, NULL, &b, 0, &st);
+	kl_id_hex(id, hex);
+	if (rc == KL_E_LIMIT && st.over != KL_WALK_WITHIN) {
+		kl_walk_over_str(&st, &b, s->files, s->dirs, why, sizeof(why));
+		kl_repo_seterr(r, "snapshot %.8s of host %s: %s; kluis backup "
+		    "never writes this (kluis check names it): the listing "
+		    "stopped", hex, s->hostname, why);
+	} else if (rc != KL_OK) {
+		snprintf(why, sizeof(why), "%s", *kl_repo_errmsg(r) ?
+		    kl_repo_errmsg(r) : kl_strerror(rc));
+		kl_repo_seterr(r, "snapshot %.8s of host %s: %s", hex,
+		    s->hostname, why);
 	}
-	kl_tree_clear(&t);
 	return rc;
 }
 
@@ -399,30 +406,34 @@ int
 cmd_ls(struct cli *c)
 {
 	char want[KL_PATH_MAX + 1] = "";
+	const char *wv[1] = { want };
 	struct kl_snapshot s;
 	struct kl_repo *r = NULL;
 	struct lsctx l;
 	struct kl_id id;
 	int rc;
 
-	if ((rc = cli_only(c, CLI_O_LONG, "ls")) || (rc = cli_nargs(c, 1, 2,
-	    "ls SNAPSHOT [PATH] [--long]")))
+	if ((rc = cli_only(c, CLI_O_LONG | CLI_O_HOST, "ls")) ||
+	    (rc = cli_nargs(c, 1, 2, "ls SNAPSHOT [PATH] [--long] "
+	    "[--host H]")))
 		return rc;
 	if (c->nargs == 2 && snap_path(c->args[1], want) != KL_OK)
 		return EXIT_USAGE;
-	if (strcmp(want, "/") == 0)
-		want[0] = '\0';
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
-	if ((rc = resolve(c, r, c->args[0], &id)) != EXIT_OK)
+	if ((rc = cli_snapshot(c, r, c->args[0], wv, c->nargs == 2 ? 1 : 0,
+	    &id, NULL)) != EXIT_OK)
 		goto out;
+	if (strcmp(want, "/") == 0)
+		want[0] = '\0';
 	memset(&l, 0, sizeof(l));
 	l.c = c;
-	l.r = r;
+	l.want = want;
+	l.want_len = strlen(want);
 	l.found = want[0] == '\0';
 	if ((rc = kl_repo_snapshot_load(r, &id, &s)) == KL_OK) {
 		if ((rc = kl_repo_index_load(r)) == KL_OK)
-			rc = ls_tree(&l, &s.tree, want);
+			rc = ls_walk(&l, r, &id, &s);
 		kl_snapshot_clear(&s);
 	}
 	if (rc == KL_OK && !l.found) {

@@ -8,6 +8,7 @@
 #include "kluis/err.h"
 #include "kluis/keys.h"
 #include "kluis/transport.h"
+#include "kluis/treewalk.h"
 #include "cli.h"
 
 enum {
@@ -16,7 +17,7 @@ enum {
 	O_EXCLUDE_FILE, O_ONEFS, O_COMPRESSION, O_TARGET, O_INCLUDE,
 	O_OVERWRITE, O_LONG, O_PATH, O_THREADS, O_SSH_KNOWN_HOSTS, O_SSH_KEY,
 	O_SERVER_COMMAND, O_AT, O_READ_DATA, O_READ_DATA_SUBSET, O_SAMPLE,
-	O_FORMAT, O_SINCE, O_METRICS_FILE,
+	O_FORMAT, O_SINCE, O_METRICS_FILE, O_TREE_BUDGET,
 };
 
 static const struct option longopts[] = {
@@ -55,6 +56,7 @@ static const struct option longopts[] = {
 	{ "format", required_argument, NULL, O_FORMAT },
 	{ "since", required_argument, NULL, O_SINCE },
 	{ "metrics-file", required_argument, NULL, O_METRICS_FILE },
+	{ "tree-budget", required_argument, NULL, O_TREE_BUDGET },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -62,7 +64,7 @@ static const char usage_text[] =
     "usage: kluis [-r REPO] [--password-file F] [--key-file F] [--json] "
     "[-q] [-v]\n"
     "             [--ssh-known-hosts F] [--ssh-key F] [--server-command CMD] "
-    "COMMAND ...\n"
+    "\n             [--tree-budget N|off] COMMAND ...\n"
     "REPO is a local path, ssh://[user@]host[:port]/absolute/path or "
     "pipe:PATH\n"
     "commands:\n"
@@ -77,24 +79,29 @@ static const char usage_text[] =
     "[--compression N|off]\n"
     "         [--threads N]\n"
     "  snapshots [--host H] [--tag T] [--path P]\n"
-    "  ls SNAPSHOT [PATH] [--long]\n"
+    "  ls SNAPSHOT [PATH] [--long] [--host H]\n"
     "  restore SNAPSHOT [PATH]... --target DIR [--include PATH]... "
     "[--overwrite]\n"
+    "          [--host H]\n"
     "  restore --at \"YYYY-MM-DD[ HH:MM[:SS]]\" [--host H] PATH... "
     "--target DIR\n"
     "  versions PATH [--host H]\n"
     "  find PATTERN [--host H]\n"
-    "  diff SNAPSHOT1 SNAPSHOT2\n"
+    "  diff SNAPSHOT1 SNAPSHOT2 [--host H]\n"
     "  catalog status|rebuild\n"
     "  quarantine FILE-ID...\n"
     "  check [--read-data | --read-data-subset N/M|P%] [--metrics-file F]\n"
-    "  drill [SNAPSHOT|latest] [--sample N|P%] [--target DIR] "
+    "  drill [SNAPSHOT|latest] [--host H] [--sample N|P%] [--target DIR] "
     "[--metrics-file F]\n"
     "  report [--format text|json|html] [--since DATE] [--out FILE]\n"
-    "  cat config|snapshot ID|tree ID\n"
+    "  cat config|snapshot SNAPSHOT [--host H]|tree ID\n"
     "  stats\n"
-    "SNAPSHOT is 'latest', a full id or a unique prefix of >= 8 hex "
-    "digits.\n"
+    "SNAPSHOT is a full id, a unique prefix of >= 8 hex digits, or "
+    "'latest': the newest\n"
+    "snapshot of --host H, or of the only host whose snapshots hold the "
+    "paths asked for.\n"
+    "--tree-budget: how much more than a snapshot declares its trees may "
+    "hold (default 4).\n"
     "environment: KLUIS_REPOSITORY, KLUIS_PASSWORD_FILE, "
     "KLUIS_PASSWORD_COMMAND, KLUIS_KEY_FILE, KLUIS_SERVER_COMMAND,\n"
     "             KLUIS_CACHE_DIR\n"
@@ -155,6 +162,28 @@ set_cmd_opt(struct cli *c, int ch, const char *arg)
 	return 0;
 }
 
+/* --tree-budget N|off: N times a snapshot's declared totals. */
+static int
+tree_budget_parse(struct cli *c, const char *arg)
+{
+	char *end;
+	unsigned long v;
+
+	if (strcmp(arg, "off") == 0) {
+		c->tree_budget = KL_WALK_UNLIMITED;
+		return 0;
+	}
+	v = strtoul(arg, &end, 10);
+	if (*arg < '0' || *arg > '9' || *end != '\0' || v < 1 ||
+	    v > KL_WALK_FACTOR_MAX) {
+		fprintf(stderr, "kluis: --tree-budget takes a factor from 1 "
+		    "to %u, or off\n", KL_WALK_FACTOR_MAX);
+		return -1;
+	}
+	c->tree_budget = (unsigned)v;
+	return 0;
+}
+
 static int
 parse(struct cli *c, int argc, char **argv)
 {
@@ -169,6 +198,10 @@ parse(struct cli *c, int argc, char **argv)
 		case O_SSH_KNOWN_HOSTS: c->ssh_known_hosts = optarg; break;
 		case O_SSH_KEY: c->ssh_key = optarg; break;
 		case O_SERVER_COMMAND: c->server_command = optarg; break;
+		case O_TREE_BUDGET:
+			if (tree_budget_parse(c, optarg) != 0)
+				return -1;
+			break;
 		case O_JSON: c->json = 1; break;
 		case 'q': c->quiet = 1; break;
 		case 'v': c->verbose++; break;

@@ -5,6 +5,7 @@
  * decrypted and authenticated before they are recorded, and the trees
  * behind the versions come through kl_repo_tree_load, which verifies them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,103 @@ out:
 	return rc;
 }
 
+/* Snapshots the versions update left out now, with the reason. */
+struct skips {
+	struct kl_repo *r;
+	struct kl_id *id;
+	char **why;
+	size_t n, cap;
+};
+
+static void
+skip_note(void *arg, const struct kl_id *snap, int err, const char *why)
+{
+	struct skips *k = arg;
+	struct kl_id *ni;
+	char **nw;
+	size_t cap;
+
+	if (k->n == k->cap) {
+		cap = k->cap ? k->cap * 2 : 8;
+		if ((ni = realloc(k->id, cap * sizeof(*ni))) == NULL)
+			return;
+		k->id = ni;
+		if ((nw = realloc(k->why, cap * sizeof(*nw))) == NULL)
+			return;
+		k->why = nw;
+		k->cap = cap;
+	}
+	/* a load error's detail is the loader's (kl_repo_tree_load) */
+	if (why == NULL)
+		why = *k->r->errmsg ? k->r->errmsg : kl_strerror(err);
+	if ((k->why[k->n] = strdup(why)) == NULL)
+		return;
+	k->id[k->n++] = *snap;
+	kl_repo_clear_err(k->r);
+}
+
+static void
+skips_clear(struct skips *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		free(k->why[i]);
+	free(k->why);
+	free(k->id);
+}
+
+/* Every skipped snapshot still in the repository is reported as damage,
+ * with the reason if it was skipped now. */
+static int
+skip_report(void *arg, const struct kl_cat_snap *s)
+{
+	struct skips *k = arg;
+	const char *why = "its trees could not be walked when the catalog "
+	    "recorded it (kluis check names the damage; kluis catalog "
+	    "rebuild tries again)";
+	char hex[KL_ID_HEX_LEN + 1];
+	size_t i;
+
+	if (!s->skipped)
+		return 0;
+	for (i = 0; i < k->n; i++)
+		if (kl_id_eq(&k->id[i], &s->id))
+			why = k->why[i];
+	kl_id_hex(&s->id, hex);
+	repo_seterr(k->r, "snapshots/%s of host %s: left out of versions and "
+	    "find: %s", hex, s->host, why);
+	repo_damage_note(k->r);
+	return 0;
+}
+
+static int
+versions_update(struct kl_repo *r, struct kl_cat *c)
+{
+	struct kl_cat_update u;
+	struct skips k;
+	int rc;
+
+	memset(&k, 0, sizeof(k));
+	k.r = r;
+	memset(&u, 0, sizeof(u));
+	u.load = tree_load;
+	u.load_arg = r;
+	u.progress = versions_progress;
+	u.progress_arg = r;
+	u.budget_factor = r->tree_budget;
+	u.skipped = skip_note;
+	u.skipped_arg = &k;
+	if ((rc = kl_cat_versions_update(c, &u)) != KL_OK) {
+		if (*r->errmsg == '\0')
+			repo_seterr(r, "%s", kl_cat_errmsg(c));
+	} else if ((rc = kl_cat_snap_foreach(c, NULL, 0, skip_report, &k)) !=
+	    KL_OK)
+		repo_seterr(r, "%s", kl_cat_errmsg(c));
+	skips_clear(&k);
+	return rc;
+}
+
 int
 kl_repo_catalog_sync(struct kl_repo *r, int versions)
 {
@@ -151,9 +249,8 @@ kl_repo_catalog_sync(struct kl_repo *r, int versions)
 	/* the trees come from the index: it must be current */
 	if ((rc = kl_repo_index_load(r)) != KL_OK)
 		goto out;
-	rc = kl_cat_versions_update(c, tree_load, r, versions_progress, r);
-	if (rc != KL_OK && *r->errmsg == '\0')
-		repo_seterr(r, "%s", kl_cat_errmsg(c));
+	kl_repo_clear_err(r);
+	rc = versions_update(r, c);
 out:
 	free(st);
 	free(ids);
@@ -177,4 +274,291 @@ kl_repo_own_parent(struct kl_repo *r, const char *host, char *const *paths,
 	/* the repository decides: a snapshot that is gone is no parent */
 	kl_id_hex(snap, name);
 	return r->be.ops->stat(r->be.ctx, KL_FT_SNAPSHOT, name, &size);
+}
+
+/* ---- which snapshot "latest" and --at mean ---- */
+
+/* One snapshot kl_repo_snapshot_pick may take. */
+struct cand {
+	struct kl_id id;
+	int64_t time, time_s;
+	uint32_t time_ns;
+	int local;			/* of q->local_host */
+};
+
+struct picker {
+	const struct kl_snap_query *q;
+	int use_paths;
+	struct cand *v;
+	size_t n, cap;
+	char host[2][KL_NAME_MAX + 1];	/* the first two hosts met */
+	int hosts;
+	int locals;			/* candidates of q->local_host */
+	/* rollback: the pick, and the newest vanished one after it */
+	const char *paths;
+	struct kl_snap_pick *out;
+};
+
+/* 1 if snapshot path s and the requested path p are on one line: one is
+ * the other or lies below it. */
+static int
+path_related(const char *s, size_t sl, const char *p)
+{
+	size_t pl = strlen(p);
+
+	if ((sl == 1 && s[0] == '/') || strcmp(p, "/") == 0)
+		return 1;
+	if (sl <= pl)
+		return strncmp(s, p, sl) == 0 && (p[sl] == '/' || p[sl] == 0);
+	return strncmp(s, p, pl) == 0 && s[pl] == '/';
+}
+
+/* 1 if every requested path is related to one of the snapshot's paths
+ * ('\n'-separated). */
+static int
+paths_cover(const char *spaths, const char *const *want, size_t n)
+{
+	const char *p, *e;
+	size_t i;
+	int ok;
+
+	for (i = 0; i < n; i++) {
+		for (p = spaths, ok = 0; *p && !ok; p = *e ? e + 1 : e) {
+			e = p + strcspn(p, "\n");
+			ok = path_related(p, (size_t)(e - p), want[i]);
+		}
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+cand_add(void *arg, const struct kl_cat_snap *s)
+{
+	struct picker *k = arg;
+	struct cand *nv;
+	size_t cap;
+	int64_t t = kl_cat_snap_time(s);
+
+	if (t > k->q->at || (k->use_paths && !paths_cover(s->paths,
+	    k->q->paths, k->q->npaths)))
+		return 0;
+	if (k->hosts < 2 && (k->hosts == 0 || strcmp(k->host[0], s->host)))
+		snprintf(k->host[k->hosts++], sizeof(k->host[0]), "%s",
+		    s->host);
+	if (k->n == k->cap) {
+		cap = k->cap ? k->cap * 2 : 32;
+		if ((nv = realloc(k->v, cap * sizeof(*nv))) == NULL)
+			return KL_E_NOMEM;
+		k->v = nv;
+		k->cap = cap;
+	}
+	k->v[k->n].id = s->id;
+	k->v[k->n].time = t;
+	k->v[k->n].time_s = s->time_s;
+	k->v[k->n].time_ns = s->time_ns;
+	k->v[k->n].local = k->q->local_host != NULL &&
+	    strcmp(s->host, k->q->local_host) == 0;
+	k->locals += k->v[k->n++].local;
+	return 0;
+}
+
+/* Keeps the candidates of the local host only. */
+static void
+cand_local(struct picker *k)
+{
+	size_t i, w = 0;
+
+	for (i = 0; i < k->n; i++)
+		if (k->v[i].local)
+			k->v[w++] = k->v[i];
+	k->n = w;
+	snprintf(k->host[0], sizeof(k->host[0]), "%s", k->q->local_host);
+	k->hosts = 1;
+	k->out->by_local_host = 1;
+}
+
+/* Newest first: effective time, the snapshot's own time, id. */
+static int
+cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->time != y->time)
+		return x->time > y->time ? -1 : 1;
+	if (x->time_s != y->time_s)
+		return x->time_s > y->time_s ? -1 : 1;
+	if (x->time_ns != y->time_ns)
+		return x->time_ns > y->time_ns ? -1 : 1;
+	return -kl_id_cmp(&x->id, &y->id);
+}
+
+/* A vanished snapshot of the pick's host and paths, newer than it. */
+static int
+gone_find(void *arg, const struct kl_cat_snap *s)
+{
+	struct picker *k = arg;
+	struct kl_snap_pick *o = k->out;
+	int64_t t = kl_cat_snap_time(s);
+
+	if (!s->vanished || t <= o->time || t > k->q->at ||
+	    strcmp(s->paths, k->paths) != 0 || (o->gone && t <= o->gone_time))
+		return 0;
+	o->gone = 1;
+	o->gone_id = s->id;
+	o->gone_time = t;
+	return 0;
+}
+
+/* The paths of s, '\n'-joined as the catalog keeps them; *out malloc'd. */
+static int
+paths_join(const struct kl_snapshot *s, char **out)
+{
+	size_t i, len = 1;
+	char *p;
+
+	for (i = 0; i < s->npaths; i++)
+		len += strlen(s->paths[i]) + 1;
+	if ((*out = p = malloc(len)) == NULL)
+		return KL_E_NOMEM;
+	*p = '\0';
+	for (i = 0; i < s->npaths; i++) {
+		if (i > 0)
+			*p++ = '\n';
+		len = strlen(s->paths[i]);
+		memcpy(p, s->paths[i], len + 1);
+		p += len;
+	}
+	return KL_OK;
+}
+
+/* Snapshot s, read from the repository, is what the catalog said. */
+static int
+pick_verify(struct kl_repo *r, struct picker *k, const struct kl_snapshot *s,
+    const struct cand *c, char **paths)
+{
+	char hex[KL_ID_HEX_LEN + 1];
+	int rc;
+
+	if ((rc = paths_join(s, paths)) != KL_OK)
+		return rc;
+	if (strcmp(s->hostname, k->q->host ? k->q->host : k->host[0]) == 0 &&
+	    (!k->use_paths || paths_cover(*paths, k->q->paths, k->q->npaths)))
+		return KL_OK;
+	kl_id_hex(&c->id, hex);
+	repo_seterr(r, "snapshot %.8s is not what this client's catalog "
+	    "says (another host or other paths): the catalog was altered; "
+	    "run kluis catalog rebuild", hex);
+	return KL_E_CORRUPT;
+}
+
+/* The newest candidate that reads from the repository. */
+static int
+pick_first(struct kl_repo *r, struct picker *k, char **paths)
+{
+	struct kl_snapshot s;
+	size_t i;
+	int rc = KL_E_NOTFOUND;
+
+	for (i = 0; i < k->n; i++) {
+		rc = kl_repo_snapshot_load(r, &k->v[i].id, &s);
+		if (rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
+		    rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) {
+			repo_damage_note(r);
+			rc = KL_E_NOTFOUND;
+			continue;
+		}
+		if (rc != KL_OK)
+			return rc;
+		rc = pick_verify(r, k, &s, &k->v[i], paths);
+		if (rc == KL_OK) {
+			k->out->id = k->v[i].id;
+			k->out->time = k->v[i].time;
+			snprintf(k->out->host, sizeof(k->out->host), "%s",
+			    s.hostname);
+		}
+		kl_snapshot_clear(&s);
+		return rc;
+	}
+	repo_seterr(r, "no intact snapshot qualifies");
+	return rc;
+}
+
+static int
+cand_list(struct kl_repo *r, struct kl_cat *c, struct picker *k)
+{
+	int rc;
+
+	k->n = 0;
+	k->hosts = 0;
+	k->locals = 0;
+	if ((rc = kl_cat_snap_foreach(c, k->q->host, 0, cand_add, k)) ==
+	    KL_OK)
+		return KL_OK;
+	repo_seterr(r, "%s", rc == KL_E_NOMEM ? kl_strerror(rc) :
+	    kl_cat_errmsg(c));
+	return rc;
+}
+
+static int
+pick_candidates(struct kl_repo *r, struct kl_cat *c, struct picker *k)
+{
+	int rc;
+
+	k->use_paths = k->q->npaths > 0;
+	if ((rc = cand_list(r, c, k)) != KL_OK)
+		return rc;
+	if (k->n == 0 && k->use_paths && k->q->paths_narrow) {
+		k->use_paths = 0;
+		if ((rc = cand_list(r, c, k)) != KL_OK)
+			return rc;
+	}
+	if (k->q->host == NULL && k->hosts > 1 && k->locals > 0)
+		cand_local(k);
+	if (k->q->host == NULL && k->hosts > 1) {
+		repo_seterr(r, "snapshots of several hosts (%s, %s) qualify: "
+		    "choose one with --host", k->host[0], k->host[1]);
+		return KL_E_INVAL;
+	}
+	if (k->n == 0) {
+		repo_seterr(r, "no snapshot%s%s%s qualifies", k->q->host ?
+		    " of host " : "", k->q->host ? k->q->host : "",
+		    k->use_paths ? " holding the paths asked for" : "");
+		return KL_E_NOTFOUND;
+	}
+	if (k->n > 1)
+		qsort(k->v, k->n, sizeof(*k->v), cand_cmp);
+	return KL_OK;
+}
+
+int
+kl_repo_snapshot_pick(struct kl_repo *r, const struct kl_snap_query *q,
+    struct kl_snap_pick *out)
+{
+	struct picker k;
+	struct kl_cat *c;
+	char *paths = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&k, 0, sizeof(k));
+	k.q = q;
+	k.out = out;
+	if ((rc = kl_repo_catalog_sync(r, 0)) != KL_OK ||
+	    (rc = repo_cat(r, &c)) != KL_OK ||
+	    (rc = pick_candidates(r, c, &k)) != KL_OK)
+		goto out;
+	if ((rc = pick_first(r, &k, &paths)) != KL_OK)
+		goto out;
+	k.paths = paths;
+	if ((rc = kl_cat_snap_foreach(c, out->host, 1, gone_find, &k)) !=
+	    KL_OK)
+		repo_seterr(r, "%s", kl_cat_errmsg(c));
+out:
+	if (rc != KL_OK)
+		memset(out, 0, sizeof(*out));
+	free(paths);
+	free(k.v);
+	return rc;
 }

@@ -15,6 +15,7 @@
 #include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/keys.h"
+#include "kluis/treewalk.h"
 #include "repo_internal.h"
 
 /* Packs stat'ed one by one before a whole listing of data/ is cheaper. */
@@ -288,6 +289,25 @@ kl_repo_set_progress(struct kl_repo *r,
 {
 	r->progress = fn;
 	r->progress_arg = arg;
+}
+
+void
+kl_repo_set_tree_budget(struct kl_repo *r, unsigned factor)
+{
+	r->tree_budget = factor;
+}
+
+unsigned
+kl_repo_tree_budget(const struct kl_repo *r)
+{
+	return r->tree_budget;
+}
+
+void
+kl_repo_walk_budget(const struct kl_repo *r, const struct kl_snapshot *s,
+    struct kl_walk_budget *b)
+{
+	kl_walk_budget_init(b, s->files, s->dirs, r->tree_budget);
 }
 
 /* A pack of the repository's listing. */

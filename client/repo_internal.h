@@ -57,6 +57,7 @@ struct kl_repo {
 	size_t ndamage;
 	char *notice[KL_REPO_NOTICE_MAX];	/* kl_repo_notice_msg */
 	size_t nnotice;
+	unsigned tree_budget;		/* walk budget factor (treewalk.h) */
 };
 
 /* Records a damaged file that was skipped (message from errmsg). */

@@ -457,53 +457,24 @@ kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
 	return rc;
 }
 
-static int
-snapshot_newer(const struct kl_snapshot *s, const struct kl_id *id,
-    int64_t bs, uint32_t bns, const struct kl_id *best)
-{
-	if (s->time_s != bs)
-		return s->time_s > bs;
-	if (s->time_ns != bns)
-		return s->time_ns > bns;
-	return kl_id_cmp(id, best) > 0;
-}
-
 /*
- * "latest": the newest intact snapshot (ties broken by id).  Damaged or
- * vanished snapshot files are skipped and recorded, so the caller can say
- * that "latest" is not the newest file in snapshots/.
+ * "latest" with nothing to narrow it: the newest snapshot if all are of
+ * one host (kl_repo_snapshot_pick).  Damaged or vanished snapshot files
+ * are skipped and recorded, so the caller can say that "latest" is not
+ * the newest file in snapshots/.
  */
 static int
-snapshot_latest(struct kl_repo *r, const struct kl_id *ids, size_t n,
-    struct kl_id *out)
+snapshot_latest(struct kl_repo *r, struct kl_id *out)
 {
-	struct kl_snapshot s;
-	size_t i;
-	int rc, any = 0;
-	int64_t bs = 0;
-	uint32_t bns = 0;
+	struct kl_snap_query q;
+	struct kl_snap_pick p;
+	int rc;
 
-	for (i = 0; i < n; i++) {
-		rc = kl_repo_snapshot_load(r, &ids[i], &s);
-		if (rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
-		    rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) {
-			repo_damage_note(r);
-			continue;
-		}
-		if (rc != KL_OK)
-			return rc;
-		if (!any || snapshot_newer(&s, &ids[i], bs, bns, out)) {
-			*out = ids[i];
-			bs = s.time_s;
-			bns = s.time_ns;
-			any = 1;
-		}
-		kl_snapshot_clear(&s);
-	}
-	if (!any)
-		repo_seterr(r, "the repository has no %ssnapshots",
-		    r->ndamage ? "intact " : "");
-	return any ? KL_OK : KL_E_NOTFOUND;
+	memset(&q, 0, sizeof(q));
+	q.at = INT64_MAX;
+	if ((rc = kl_repo_snapshot_pick(r, &q, &p)) == KL_OK)
+		*out = p.id;
+	return rc;
 }
 
 static int
@@ -544,12 +515,11 @@ kl_repo_snapshot_resolve(struct kl_repo *r, const char *spec,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (strcmp(spec, "latest") == 0)
+		return snapshot_latest(r, out);
 	if ((rc = kl_repo_snapshot_ids(r, &ids, &n)) != KL_OK)
 		return rc;
-	if (strcmp(spec, "latest") == 0)
-		rc = snapshot_latest(r, ids, n, out);
-	else
-		rc = snapshot_by_prefix(r, spec, ids, n, out);
+	rc = snapshot_by_prefix(r, spec, ids, n, out);
 	free(ids);
 	return rc;
 }

@@ -29,6 +29,7 @@
 #include "kluis/err.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
+#include "kluis/treewalk.h"
 #include "check_internal.h"
 
 #define PROGRESS_TREES 256	/* trees between progress calls */
@@ -950,6 +951,9 @@ snap_open(struct chk *k, struct csnap *cs)
 	cs->tree = s.tree;
 	cs->time_s = s.time_s;
 	cs->time_ns = s.time_ns;
+	cs->files = s.files;
+	cs->dirs = s.dirs;
+	snprintf(cs->host, sizeof(cs->host), "%s", s.hostname);
 	k->rep->snapshots++;
 	if ((has = kl_cat_snap_has(k->cat, &cs->id)) == 0)
 		rc = kl_cat_snap_add(k->cat, &cs->id, &s, cs->recv_s);
@@ -1142,43 +1146,291 @@ blob_ref(struct chk *k, const struct kl_id *id, uint8_t type)
 	return KL_OK;
 }
 
-/* Parses tree id and everything below it, each tree once. */
-static int
-walk_structure(struct chk *k, struct cscratch *s, const struct kl_id *id)
-{
+/* ---- the structure pass: every tree once, sizes by tree id ---- */
+
+/* One tree on the current path of chk_tree_size's walk. */
+struct sframe {
 	struct kl_tree t;
-	size_t i, j;
+	size_t i;		/* next entry */
+	uint32_t slot;		/* index into m->sz */
+	struct chk_size below;	/* sums over the entries done */
+};
+
+static uint64_t
+sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* A new tree id in m, its size not known yet. */
+static int
+trees_add(struct chk_trees *m, const struct kl_id *id, uint32_t *slot)
+{
+	struct chk_size *nsz;
+	uint8_t *nd;
+	size_t ncap;
 	int rc;
 
-	if ((rc = idmap_put(&k->seen, id, 0)) <= 0)
-		return rc;
-	if ((rc = tree_read(k, s, id, 1, &t)) != KL_OK)
-		return rc == KL_E_NOTFOUND ? KL_OK : rc;
-	if (++k->rep->trees % PROGRESS_TREES == 0)
-		progress(k, "trees", k->rep->trees, 0);
-	for (i = 0; i < t.n && rc == KL_OK; i++) {
-		const struct kl_node *n = &t.nodes[i];
-
-		if (n->type == KL_NODE_FILE)
-			for (j = 0; j < n->nchunks && rc == KL_OK; j++)
-				rc = blob_ref(k, &n->chunks[j],
-				    KL_BLOB_TYPE_DATA);
-		else if (n->type == KL_NODE_DIR)
-			rc = walk_structure(k, s, &n->subtree);
+	if (m->n == m->cap) {
+		ncap = m->cap ? m->cap * 2 : 256;
+		if ((nsz = realloc(m->sz, ncap * sizeof(*nsz))) == NULL)
+			return KL_E_NOMEM;
+		m->sz = nsz;
+		if ((nd = realloc(m->done, ncap)) == NULL)
+			return KL_E_NOMEM;
+		m->done = nd;
+		m->cap = ncap;
 	}
-	kl_tree_clear(&t);
+	if ((rc = idmap_put(&m->seen, id, (uint32_t)m->n)) < 0)
+		return rc;
+	memset(&m->sz[m->n], 0, sizeof(m->sz[m->n]));
+	m->done[m->n] = 0;
+	*slot = (uint32_t)m->n++;
+	return KL_OK;
+}
+
+void
+chk_trees_clear(struct chk_trees *m)
+{
+	idmap_clear(&m->seen);
+	free(m->sz);
+	free(m->done);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Adds a subtree's size to a directory's sums (levels: the deepest). */
+static void
+size_add(struct chk_size *to, const struct chk_size *sub)
+{
+	to->entries = sat_add(to->entries, sub->entries);
+	if (sub->levels > to->levels)
+		to->levels = sub->levels;
+}
+
+/* Known size of slot (a cycle if it is on the current path). */
+static struct chk_size
+size_of(const struct chk_trees *m, uint32_t slot)
+{
+	struct chk_size inf = { UINT64_MAX, UINT64_MAX };
+
+	return m->done[slot] ? m->sz[slot] : inf;
+}
+
+/*
+ * Starts tree id: *push 1 and a frame in *f if it must be read; else its
+ * size (known, or 0 and 1 level for one that does not read) in *sz.
+ */
+static int
+tree_enter(struct chk_trees *m, const struct chk_tree_ops *o,
+    const struct kl_id *id, struct sframe *f, struct chk_size *sz, int *push)
+{
+	uint32_t slot;
+	int rc;
+
+	*push = 0;
+	if (idmap_get(&m->seen, id, &slot)) {
+		*sz = size_of(m, slot);
+		return KL_OK;
+	}
+	if ((rc = trees_add(m, id, &slot)) != KL_OK)
+		return rc;
+	memset(f, 0, sizeof(*f));
+	f->slot = slot;
+	rc = o->read(o->arg, id, &f->t);
+	if (rc == KL_E_NOTFOUND) {
+		/* a walk enters its level and finds nothing */
+		m->sz[slot].levels = 1;
+		m->done[slot] = 1;
+		*sz = m->sz[slot];
+		return KL_OK;
+	}
+	if (rc != KL_OK)
+		return rc;
+	m->parsed++;
+	if (o->progress != NULL && m->parsed % PROGRESS_TREES == 0)
+		o->progress(o->arg, m->parsed);
+	*push = 1;
+	return KL_OK;
+}
+
+/* Leaves the top frame: its size is final. */
+static struct chk_size
+tree_leave(struct chk_trees *m, struct sframe *f)
+{
+	struct chk_size *sz = &m->sz[f->slot];
+
+	sz->entries = sat_add(f->t.n, f->below.entries);
+	sz->levels = sat_add(f->below.levels, 1);
+	m->done[f->slot] = 1;
+	kl_tree_clear(&f->t);
+	return *sz;
+}
+
+/* One entry of the top frame: chunks, or a subtree to size or read. */
+static int
+tree_entry(struct chk_trees *m, const struct chk_tree_ops *o,
+    const struct kl_node *n, struct sframe *next, struct chk_size *sz,
+    int *push)
+{
+	size_t j;
+	int rc = KL_OK;
+
+	*push = 0;
+	memset(sz, 0, sizeof(*sz));
+	if (n->type == KL_NODE_FILE) {
+		for (j = 0; j < n->nchunks && rc == KL_OK; j++)
+			rc = o->chunk(o->arg, &n->chunks[j]);
+		return rc;
+	}
+	if (n->type != KL_NODE_DIR)
+		return KL_OK;
+	return tree_enter(m, o, &n->subtree, next, sz, push);
+}
+
+static int
+sframes_grow(struct sframe **v, size_t n, size_t *cap)
+{
+	struct sframe *nv;
+	size_t ncap;
+
+	if (n < *cap)
+		return KL_OK;
+	ncap = *cap ? *cap * 2 : 64;
+	if ((nv = realloc(*v, ncap * sizeof(*nv))) == NULL)
+		return KL_E_NOMEM;
+	*v = nv;
+	*cap = ncap;
+	return KL_OK;
+}
+
+int
+chk_tree_size(struct chk_trees *m, const struct chk_tree_ops *o,
+    const struct kl_id *root, struct chk_size *out)
+{
+	struct sframe *st = NULL, *f;
+	struct chk_size sz;
+	size_t n = 0, cap = 0;
+	int rc, push;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = sframes_grow(&st, 0, &cap)) != KL_OK)
+		return rc;
+	if ((rc = tree_enter(m, o, root, &st[0], out, &push)) == KL_OK)
+		n = push;
+	while (rc == KL_OK && n > 0) {
+		f = &st[n - 1];
+		if (f->i == f->t.n) {
+			sz = tree_leave(m, f);
+			if (--n == 0)
+				*out = sz;
+			else
+				size_add(&st[n - 1].below, &sz);
+			continue;
+		}
+		if ((rc = sframes_grow(&st, n, &cap)) != KL_OK)
+			break;
+		f = &st[n - 1];
+		rc = tree_entry(m, o, &f->t.nodes[f->i++], &st[n], &sz, &push);
+		if (rc == KL_OK && push)
+			n++;
+		else if (rc == KL_OK)
+			size_add(&f->below, &sz);
+	}
+	while (n > 0)
+		kl_tree_clear(&st[--n].t);
+	free(st);
 	return rc;
+}
+
+struct sread {
+	struct chk *k;
+	struct cscratch *s;
+};
+
+static int
+sread_tree(void *arg, const struct kl_id *id, struct kl_tree *out)
+{
+	struct sread *x = arg;
+
+	return tree_read(x->k, x->s, id, 1, out);
+}
+
+static int
+sread_chunk(void *arg, const struct kl_id *id)
+{
+	struct sread *x = arg;
+
+	return blob_ref(x->k, id, KL_BLOB_TYPE_DATA);
+}
+
+static void
+sread_progress(void *arg, uint64_t parsed)
+{
+	struct sread *x = arg;
+
+	progress(x->k, "trees", parsed, 0);
+}
+
+/*
+ * A snapshot whose trees hold more than its declared files and
+ * directories allow: every walk over its paths stops at its budget, so
+ * restore, ls, versions, find, diff and drill refuse it (a hostile but
+ * authentic snapshot: any backup-only key can write one).
+ */
+static int
+snap_over(struct chk *k, struct csnap *cs, const struct chk_size *sz)
+{
+	struct kl_walk_budget b;
+	struct kl_walk_stats st;
+	char name[96], why[256];
+	uint32_t fi;
+	int rc;
+
+	kl_walk_budget_init(&b, cs->files, cs->dirs, kl_repo_tree_budget(k->r));
+	memset(&st, 0, sizeof(st));
+	if (sz->entries > b.entries)
+		st.over = KL_WALK_OVER_ENTRIES;
+	else if (sz->levels > b.depth)
+		st.over = KL_WALK_OVER_DEPTH;
+	else
+		return KL_OK;
+	cs->over = 1;
+	kl_walk_over_str(&st, &b, cs->files, cs->dirs, why, sizeof(why));
+	obj_name("snapshots/", &cs->id, name);
+	if ((rc = finding_new(k, KL_CHECK_CORRUPT, name, &fi, "snapshot of "
+	    "host %s: %s (%s%llu entries, %llu levels): commands that walk "
+	    "its paths (restore, ls, diff, drill, versions, find) stop there; "
+	    "kluis backup never writes this - find who wrote it from its "
+	    "receive time in the server's audit log", cs->host, why,
+	    sz->entries == UINT64_MAX ? "at least " : "",
+	    (unsigned long long)sz->entries,
+	    (unsigned long long)sz->levels)) != KL_OK)
+		return rc;
+	return finding_snap(k, fi, &cs->id);
 }
 
 static int
 trees_phase(struct chk *k, struct cscratch *s)
 {
+	struct chk_tree_ops o;
+	struct chk_size sz;
+	struct sread x = { k, s };
 	size_t i;
 	int rc = KL_OK;
 
-	for (i = 0; i < k->nsnaps && rc == KL_OK; i++)
-		if (k->snaps[i].ok)
-			rc = walk_structure(k, s, &k->snaps[i].tree);
+	memset(&o, 0, sizeof(o));
+	o.read = sread_tree;
+	o.chunk = sread_chunk;
+	o.progress = sread_progress;
+	o.arg = &x;
+	for (i = 0; i < k->nsnaps && rc == KL_OK; i++) {
+		if (!k->snaps[i].ok)
+			continue;
+		if ((rc = chk_tree_size(&k->trees, &o, &k->snaps[i].tree,
+		    &sz)) == KL_OK)
+			rc = snap_over(k, &k->snaps[i], &sz);
+	}
+	k->rep->trees = k->trees.parsed;
 	if (rc == KL_OK && k->rep->trees > 0)
 		progress(k, "trees", k->rep->trees, k->rep->trees);
 	return rc;
@@ -1383,13 +1635,17 @@ pack_conclude(struct chk *k, struct cpack *p)
 
 /* ---- affected paths ---- */
 
+/*
+ * A walk over each snapshot's paths (kluis/treewalk.h), within the
+ * snapshot's budget: every path that lost something must be named, so
+ * only trees with nothing damaged below them are memoised (skipped when
+ * met again).  Each level's tag is 1 once something below it is damaged.
+ */
 struct attr {
 	struct chk *k;
 	struct cscratch *s;
 	const struct kl_id *snap;
 	struct idmap clean;	/* trees with nothing damaged below */
-	char *path;
-	size_t len, cap;
 };
 
 /* Finding index + 1 that blob id is attributed to, 0 if none. */
@@ -1406,78 +1662,104 @@ bad_of(struct chk *k, const struct kl_id *id)
 }
 
 static int
-path_push(struct attr *a, const uint8_t *name, size_t len)
+attr_load(void *arg, const struct kl_id *id, struct kl_tree *out)
 {
-	char *np;
-	size_t need = a->len + 1 + len + 1;
+	struct attr *a = arg;
 
-	if (need > a->cap) {
-		size_t ncap = need * 2;
+	return tree_read(a->k, a->s, id, 0, out);
+}
 
-		if ((np = realloc(a->path, ncap)) == NULL)
-			return KL_E_NOMEM;
-		a->path = np;
-		a->cap = ncap;
+/* A tree that cannot be read is named where it is used (bad_of). */
+static int
+attr_fail(void *arg, struct kl_walk *w, int side, const struct kl_id *id,
+    int err)
+{
+	(void)arg;
+	(void)w;
+	(void)side;
+	(void)id;
+	return err == KL_E_NOTFOUND ? KL_OK : err;
+}
+
+static int
+attr_hit(struct attr *a, struct kl_walk *w, uint32_t f)
+{
+	const char *p;
+	size_t len;
+
+	*kl_walk_tagp(w, 0) = 1;
+	p = kl_walk_path(w, &len);
+	return finding_hit(a->k, f - 1, a->snap, p, len);
+}
+
+static int
+attr_entry(void *arg, struct kl_walk *w, const struct kl_node *n,
+    const struct kl_node *unused)
+{
+	struct attr *a = arg;
+	uint32_t f, v;
+	size_t j;
+	int rc = KL_OK;
+
+	(void)unused;
+	if (n->type == KL_NODE_FILE) {
+		for (j = 0; j < n->nchunks && rc == KL_OK; j++)
+			if ((f = bad_of(a->k, &n->chunks[j])) != 0)
+				rc = attr_hit(a, w, f);
+		return rc;
 	}
-	a->path[a->len++] = '/';
-	memcpy(a->path + a->len, name, len);
-	a->len += len;
+	if (n->type != KL_NODE_DIR)
+		return KL_OK;
+	if ((f = bad_of(a->k, &n->subtree)) != 0 &&
+	    (rc = attr_hit(a, w, f)) != KL_OK)
+		return rc;
+	/* a tree that is only unindexed, not lost, is read on */
+	return idmap_get(&a->clean, &n->subtree, &v) ? 0 : KL_WALK_A;
+}
+
+static int
+attr_leave(void *arg, struct kl_walk *w)
+{
+	struct attr *a = arg;
+	const struct kl_id *id = kl_walk_dir_id(w, KL_WALK_A);
+	uint64_t *up;
+	int rc;
+
+	if (*kl_walk_tagp(w, 0) != 0) {
+		if ((up = kl_walk_tagp(w, 1)) != NULL)
+			*up = 1;
+		return KL_OK;
+	}
+	if (id != NULL && (rc = idmap_put(&a->clean, id, 0)) < 0)
+		return rc;
 	return KL_OK;
 }
 
-static int attr_tree(struct attr *a, const struct kl_id *id, int *dirty);
-
+/* The paths of snapshot cs affected by the findings. */
 static int
-attr_node(struct attr *a, const struct kl_node *n, int *dirty)
+attr_snap(struct attr *a, const struct csnap *cs)
 {
+	struct kl_walk_budget b;
+	struct kl_walk_ops ops;
 	uint32_t f;
-	size_t j;
-	int rc = KL_OK, d;
+	int rc = KL_OK;
 
-	if (n->type == KL_NODE_FILE) {
-		for (j = 0; j < n->nchunks && rc == KL_OK; j++)
-			if ((f = bad_of(a->k, &n->chunks[j])) != 0) {
-				*dirty = 1;
-				rc = finding_hit(a->k, f - 1, a->snap,
-				    a->path, a->len);
-			}
-	} else if (n->type == KL_NODE_DIR) {
-		if ((f = bad_of(a->k, &n->subtree)) != 0) {
-			*dirty = 1;
-			rc = finding_hit(a->k, f - 1, a->snap, a->path,
-			    a->len);
-		}
-		/* a tree that is only unindexed, not lost, is read on */
-		if (rc == KL_OK && (rc = attr_tree(a, &n->subtree, &d)) ==
-		    KL_OK)
-			*dirty |= d;
-	}
-	return rc;
-}
-
-static int
-attr_tree(struct attr *a, const struct kl_id *id, int *dirty)
-{
-	struct kl_tree t;
-	size_t i, save = a->len;
-	uint32_t v;
-	int rc;
-
-	*dirty = 0;
-	if (idmap_get(&a->clean, id, &v))
-		return KL_OK;
-	if ((rc = tree_read(a->k, a->s, id, 0, &t)) != KL_OK)
-		return rc == KL_E_NOTFOUND ? KL_OK : rc;
-	for (i = 0; i < t.n && rc == KL_OK; i++) {
-		if ((rc = path_push(a, t.nodes[i].name,
-		    t.nodes[i].name_len)) == KL_OK)
-			rc = attr_node(a, &t.nodes[i], dirty);
-		a->len = save;
-	}
-	kl_tree_clear(&t);
-	if (rc == KL_OK && !*dirty && (rc = idmap_put(&a->clean, id, 0)) > 0)
-		rc = KL_OK;
-	return rc;
+	a->snap = &cs->id;
+	if ((f = bad_of(a->k, &cs->tree)) != 0)
+		rc = finding_hit(a->k, f - 1, a->snap, "/", 1);
+	if (rc != KL_OK)
+		return rc;
+	memset(&ops, 0, sizeof(ops));
+	ops.load = attr_load;
+	ops.load_arg = a;
+	ops.entry = attr_entry;
+	ops.leave = attr_leave;
+	ops.fail = attr_fail;
+	kl_walk_budget_init(&b, cs->files, cs->dirs,
+	    kl_repo_tree_budget(a->k->r));
+	rc = kl_walk_run(&ops, a, &cs->tree, NULL, &b, 0, NULL);
+	/* over its budget: named by its own finding (snap_over) */
+	return rc == KL_E_LIMIT ? KL_OK : rc;
 }
 
 /* Names the snapshots and paths that lost something to each finding. */
@@ -1486,8 +1768,7 @@ attribute_phase(struct chk *k, struct cscratch *s)
 {
 	struct attr a;
 	size_t i;
-	uint32_t f;
-	int rc = KL_OK, dirty;
+	int rc = KL_OK;
 
 	for (i = 0; i < k->ne && k->e[i].finding == 0; i++)
 		;
@@ -1496,18 +1777,10 @@ attribute_phase(struct chk *k, struct cscratch *s)
 	memset(&a, 0, sizeof(a));
 	a.k = k;
 	a.s = s;
-	for (i = 0; i < k->nsnaps && rc == KL_OK; i++) {
-		if (!k->snaps[i].ok)
-			continue;
-		a.snap = &k->snaps[i].id;
-		a.len = 0;
-		if ((f = bad_of(k, &k->snaps[i].tree)) != 0)
-			rc = finding_hit(k, f - 1, a.snap, "/", 1);
-		if (rc == KL_OK)
-			rc = attr_tree(&a, &k->snaps[i].tree, &dirty);
-	}
+	for (i = 0; i < k->nsnaps && rc == KL_OK; i++)
+		if (k->snaps[i].ok)
+			rc = attr_snap(&a, &k->snaps[i]);
 	idmap_clear(&a.clean);
-	free(a.path);
 	return rc;
 }
 
@@ -1585,7 +1858,7 @@ chk_clear(struct chk *k)
 	idmap_clear(&k->pmap);
 	idmap_clear(&k->bmap);
 	idmap_clear(&k->miss);
-	idmap_clear(&k->seen);
+	chk_trees_clear(&k->trees);
 	free(k->packs);
 	free(k->e);
 	free(k->ixf);

@@ -88,8 +88,56 @@ struct csnap {
 	int64_t recv_s;		/* receive time from the listing */
 	int64_t time_s;
 	uint32_t time_ns;
+	uint64_t files, dirs;	/* what it declares */
+	char host[KL_NAME_MAX + 1];
 	int ok;			/* opened */
+	int over;		/* its trees exceed its budget */
 };
+
+/*
+ * What a tree and everything below it hold, as a walk over paths meets
+ * them (kluis/treewalk.h): the entries of every tree loaded on the way,
+ * summed over every path (saturating), and the levels of directories.
+ */
+struct chk_size {
+	uint64_t entries;
+	uint64_t levels;
+};
+
+/*
+ * The structure pass's memo over all snapshots: every tree id met, with
+ * its size once known.  Each tree is read and parsed once, whatever the
+ * number of paths that name it.
+ */
+struct chk_trees {
+	struct idmap seen;	/* tree id -> index into sz */
+	struct chk_size *sz;
+	uint8_t *done;		/* sz[i] is final (0: on the current path) */
+	size_t n, cap;
+	uint64_t parsed;	/* trees read and parsed */
+};
+
+/* How the structure pass reads trees and reports what they name. */
+struct chk_tree_ops {
+	/* KL_OK; KL_E_NOTFOUND: missing or damaged (recorded), size 0;
+	 * anything else stops the pass */
+	int (*read)(void *arg, const struct kl_id *id, struct kl_tree *out);
+	int (*chunk)(void *arg, const struct kl_id *id);	/* data blob */
+	void (*progress)(void *arg, uint64_t parsed);		/* may be NULL */
+	void *arg;
+};
+
+/*
+ * The size of tree root and everything below it (*out), reading each tree
+ * not in m yet once, without recursion: a depth-first walk over distinct
+ * trees, sizes computed as each is left.  A tree met again on its own path
+ * (a cycle, which ids that are hashes exclude but a loader may produce)
+ * is infinitely large.  Returns KL_OK or the first error of o->read or
+ * o->chunk other than KL_E_NOTFOUND, or KL_E_NOMEM.
+ */
+int chk_tree_size(struct chk_trees *m, const struct chk_tree_ops *o,
+    const struct kl_id *root, struct chk_size *out);
+void chk_trees_clear(struct chk_trees *m);
 
 /* Affected paths of one finding, by hash: each is counted once. */
 struct fpaths {
@@ -126,7 +174,7 @@ struct chk {
 	struct idmap bmap;	/* blob id -> e[] (index locations first) */
 	struct idmap miss;	/* blob id -> finding index of blobs with no
 				 * usable location */
-	struct idmap seen;	/* trees parsed */
+	struct chk_trees trees;	/* trees parsed, with their sizes */
 	struct csnap *snaps;	/* sorted by id, then (walks) by time */
 	size_t nsnaps;
 	struct fpaths *fx;	/* per finding (rep->f) */

@@ -28,6 +28,7 @@
 #include "kluis/keys.h"
 #include "kluis/repo.h"
 #include "kluis/restore.h"
+#include "kluis/treewalk.h"
 #include "restore_internal.h"
 
 /* Paths remembered so that a path that failed is reported once. */
@@ -74,6 +75,7 @@ struct sampler {
 				 * choose the numbers) */
 	char path[KL_PATH_MAX + 2];
 	size_t len;
+	int failed;		/* the tree just entered did not load */
 };
 
 /* Verification of a restored tree. */
@@ -89,6 +91,7 @@ struct dv {
 	size_t cap;
 	char *xv;			/* an xattr value or name list */
 	uint64_t verified;
+	int failed;			/* the tree just entered did not load */
 };
 
 /* ---- findings ---- */
@@ -199,18 +202,6 @@ static int
 fatal(int rc)
 {
 	return rc == KL_E_NOMEM || rc == KL_E_CONN || rc == KL_E_PERM;
-}
-
-static int
-path_push(char *p, size_t *len, const uint8_t *name, size_t nl)
-{
-	if (*len + 1 + nl > KL_PATH_MAX)
-		return 0;
-	p[(*len)++] = '/';
-	memcpy(p + *len, name, nl);
-	*len += nl;
-	p[*len] = '\0';
-	return 1;
 }
 
 /* ---- sampling ---- */
@@ -331,39 +322,117 @@ sample_other(struct sampler *sm)
 	return sentry_push(&sm->o, &sm->no, &sm->co, sm->path, NULL);
 }
 
+/* Copies the walk's path to p (*len); 0 if longer than KL_PATH_MAX. */
 static int
-sample_tree(struct sampler *sm, const struct kl_id *tree)
+walk_here(struct kl_walk *w, char *p, size_t *len)
 {
-	const struct kl_node *n;
-	struct kl_tree t;
-	size_t i, save;
-	int rc;
+	size_t l;
+	const char *wp = kl_walk_path(w, &l);
 
-	if ((rc = kl_repo_tree_load(sm->d->r, tree, &t)) != KL_OK) {
+	if (l > KL_PATH_MAX)
+		return 0;
+	memcpy(p, wp, l + 1);
+	*len = l;
+	return 1;
+}
+
+static int
+tree_load(void *arg, const struct kl_id *id, struct kl_tree *out)
+{
+	return kl_repo_tree_load(arg, id, out);
+}
+
+/* A directory's tree did not load: one finding, and the walk goes on. */
+static int
+sample_fail(void *arg, struct kl_walk *w, int side, const struct kl_id *id,
+    int err)
+{
+	struct sampler *sm = arg;
+
+	(void)side;
+	(void)id;
+	sm->failed = 1;
+	if (walk_here(w, sm->path, &sm->len))
 		finding_once(sm->d, sm->path, "tree", "the directory's tree "
 		    "cannot be read: %s", kl_repo_errmsg(sm->d->r));
-		return fatal(rc) ? rc : KL_OK;
+	return fatal(err) ? err : KL_OK;
+}
+
+/* An empty directory (not the root) is sampled like any other entry. */
+static int
+sample_dir(void *arg, struct kl_walk *w, const struct kl_tree *t,
+    const struct kl_tree *unused)
+{
+	struct sampler *sm = arg;
+
+	(void)unused;
+	if (sm->failed) {
+		sm->failed = 0;
+		return KL_OK;
 	}
-	if (t.n == 0 && sm->len > 0)
-		rc = sample_other(sm);
-	for (i = 0; i < t.n && rc == KL_OK; i++) {
-		n = &t.nodes[i];
-		save = sm->len;
-		/* paths too long are restore's to report */
-		if (!path_push(sm->path, &sm->len, n->name, n->name_len))
-			continue;
-		if (n->type == KL_NODE_DIR)
-			rc = sample_tree(sm, &n->subtree);
-		else if (n->type == KL_NODE_FILE && (n->link_group == 0 ||
-		    !group_seen(sm, n->link_group, &rc)))
-			rc = rc == KL_OK ? sample_file(sm, n) : rc;
-		else if (rc == KL_OK)
-			rc = sample_other(sm);
-		sm->len = save;
-		sm->path[save] = '\0';
-	}
-	kl_tree_clear(&t);
+	if (t->n > 0 || kl_walk_depth(w) < 2 ||
+	    !walk_here(w, sm->path, &sm->len))
+		return KL_OK;
+	return sample_other(sm);
+}
+
+static int
+sample_entry(void *arg, struct kl_walk *w, const struct kl_node *n,
+    const struct kl_node *unused)
+{
+	struct sampler *sm = arg;
+	int rc = KL_OK;
+
+	(void)unused;
+	/* paths too long are restore's to report */
+	if (!walk_here(w, sm->path, &sm->len))
+		return 0;
+	if (n->type == KL_NODE_DIR)
+		return KL_WALK_A;
+	if (n->type == KL_NODE_FILE && (n->link_group == 0 ||
+	    !group_seen(sm, n->link_group, &rc)))
+		return rc == KL_OK ? sample_file(sm, n) : rc;
+	return rc == KL_OK ? sample_other(sm) : rc;
+}
+
+/*
+ * The walks of a drill (kluis/treewalk.h): their own stack, and the
+ * snapshot's budget.  Over it, the error names the snapshot.
+ */
+static int
+drill_walk(struct drill *d, const struct kl_walk_ops *ops, void *arg,
+    const struct kl_id *snap, const struct kl_snapshot *sn)
+{
+	char hex[KL_ID_HEX_LEN + 1], why[256];
+	struct kl_walk_budget b;
+	struct kl_walk_stats st;
+	int rc;
+
+	kl_repo_walk_budget(d->r, sn, &b);
+	if ((rc = kl_walk_run(ops, arg, &sn->tree, NULL, &b, 0, &st)) !=
+	    KL_E_LIMIT || st.over == KL_WALK_WITHIN)
+		return rc;
+	kl_id_hex(snap, hex);
+	kl_walk_over_str(&st, &b, sn->files, sn->dirs, why, sizeof(why));
+	kl_repo_seterr(d->r, "snapshot %.8s of host %s: %s; kluis backup never "
+	    "writes this (kluis check names it): the drill stopped", hex,
+	    sn->hostname, why);
 	return rc;
+}
+
+static int
+sample_walk(struct sampler *sm, const struct kl_id *snap,
+    const struct kl_snapshot *sn)
+{
+	struct kl_walk_ops ops;
+
+	memset(&ops, 0, sizeof(ops));
+	ops.load = tree_load;
+	ops.load_arg = sm->d->r;
+	ops.entry = sample_entry;
+	ops.tree = sample_dir;
+	ops.fail = sample_fail;
+	return drill_walk(sm->d, &ops, sm, snap, sn);
 }
 
 static int
@@ -436,8 +505,9 @@ sample_free(struct kl_drill_sample *s)
 }
 
 static int
-sample_take(struct drill *d, const struct kl_snapshot *sn,
-    const struct kl_drill_opts *o, struct kl_drill_sample **out)
+sample_take(struct drill *d, const struct kl_id *snap,
+    const struct kl_snapshot *sn, const struct kl_drill_opts *o,
+    struct kl_drill_sample **out)
 {
 	struct kl_drill_sample *s = NULL;
 	struct sampler sm;
@@ -453,7 +523,7 @@ sample_take(struct drill *d, const struct kl_snapshot *sn,
 	sm.all = sm.k == KL_DRILL_ALL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		rc = KL_E_NOMEM;
-	else if ((rc = sample_tree(&sm, &sn->tree)) == KL_OK)
+	else if ((rc = sample_walk(&sm, snap, sn)) == KL_OK)
 		rc = sample_finish(&sm, s);
 	sentries_free(sm.f, sm.nf);
 	sentries_free(sm.o, sm.no);
@@ -963,52 +1033,64 @@ extras_check(struct dv *v, const struct kl_tree *t)
 	closedir(dir);
 }
 
-static int verify_tree(struct dv *v, const struct kl_id *tree);
-
+/* A directory's tree did not load: one finding, and the walk goes on. */
 static int
-verify_entry(struct dv *v, const struct kl_node *n)
+verify_fail(void *arg, struct kl_walk *w, int side, const struct kl_id *id,
+    int err)
 {
-	size_t save = v->len;
-	int state, ok, rc = KL_OK;
+	struct dv *v = arg;
 
-	/* paths too long are restore's to report */
-	if (!path_push(v->snap, &v->len, n->name, n->name_len))
-		return KL_OK;
-	state = v->s == NULL ? 2 : sample_state(v->s, v->snap);
-	if (state == 2 || (state == 1 && n->type == KL_NODE_DIR)) {
-		rc = verify_node(v, n, &ok);
-		if (rc == KL_OK && ok && n->type == KL_NODE_DIR)
-			rc = verify_tree(v, &n->subtree);
-	}
-	v->len = save;
-	v->snap[save] = '\0';
-	return rc;
-}
-
-static int
-verify_tree(struct dv *v, const struct kl_id *tree)
-{
-	struct kl_tree t;
-	size_t i;
-	int rc;
-
-	if ((rc = kl_repo_tree_load(v->d->r, tree, &t)) != KL_OK) {
+	(void)side;
+	(void)id;
+	v->failed = 1;
+	if (walk_here(w, v->snap, &v->len))
 		finding_once(v->d, v->snap, "tree", "the directory's tree "
 		    "cannot be read: %s", kl_repo_errmsg(v->d->r));
-		return fatal(rc) ? rc : KL_OK;
+	return fatal(err) ? err : KL_OK;
+}
+
+/* A whole restore: nothing in a directory that its tree lacks. */
+static int
+verify_dir(void *arg, struct kl_walk *w, const struct kl_tree *t,
+    const struct kl_tree *unused)
+{
+	struct dv *v = arg;
+
+	(void)unused;
+	if (v->failed) {
+		v->failed = 0;
+		return KL_OK;
 	}
-	if (v->s == NULL || v->s->all)
-		extras_check(v, &t);
-	for (i = 0; i < t.n && rc == KL_OK; i++)
-		rc = verify_entry(v, &t.nodes[i]);
-	kl_tree_clear(&t);
-	return rc;
+	if ((v->s == NULL || v->s->all) && walk_here(w, v->snap, &v->len))
+		extras_check(v, t);
+	return KL_OK;
 }
 
 static int
-verify_run(struct drill *d, const struct kl_id *tree, const char *dir,
+verify_entry(void *arg, struct kl_walk *w, const struct kl_node *n,
+    const struct kl_node *unused)
+{
+	struct dv *v = arg;
+	int state, ok, rc;
+
+	(void)unused;
+	/* paths too long are restore's to report */
+	if (!walk_here(w, v->snap, &v->len))
+		return 0;
+	state = v->s == NULL ? 2 : sample_state(v->s, v->snap);
+	if (state != 2 && !(state == 1 && n->type == KL_NODE_DIR))
+		return 0;
+	if ((rc = verify_node(v, n, &ok)) != KL_OK)
+		return rc;
+	return ok && n->type == KL_NODE_DIR ? KL_WALK_A : 0;
+}
+
+static int
+verify_run(struct drill *d, const struct kl_id *snap,
+    const struct kl_snapshot *sn, const char *dir,
     struct kl_drill_sample *s, struct kl_drill_result *res)
 {
+	struct kl_walk_ops ops;
 	struct timespec t0;
 	struct dv v;
 	int rc;
@@ -1019,13 +1101,19 @@ verify_run(struct drill *d, const struct kl_id *tree, const char *dir,
 	v.keys = kl_repo_keys(d->r);
 	v.s = s;
 	v.is_root_user = geteuid() == 0;
+	memset(&ops, 0, sizeof(ops));
+	ops.load = tree_load;
+	ops.load_arg = d->r;
+	ops.entry = verify_entry;
+	ops.tree = verify_dir;
+	ops.fail = verify_fail;
 	if ((v.root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return errno == ENOTDIR ? KL_E_INVAL :
 		    kl_err_from_errno(errno);
 	if ((v.xv = malloc(KL_XATTR_VALUE_MAX)) == NULL)
 		rc = KL_E_NOMEM;
 	else
-		rc = verify_tree(&v, tree);
+		rc = drill_walk(d, &ops, &v, snap, sn);
 	free(v.xv);
 	free(v.buf);
 	close(v.root);
@@ -1049,7 +1137,7 @@ kl_drill_verify(struct kl_repo *r, const struct kl_id *snap,
 	if ((rc = kl_repo_snapshot_load(r, snap, &sn)) != KL_OK)
 		return rc;
 	drill_init(&d, r, fn, arg, dir);
-	rc = verify_run(&d, &sn.tree, dir, NULL, &res);
+	rc = verify_run(&d, snap, &sn, dir, NULL, &res);
 	*mismatches = d.findings;
 	drill_clear(&d);
 	kl_snapshot_clear(&sn);
@@ -1144,7 +1232,7 @@ kl_drill_run(struct kl_repo *r, const struct kl_id *snap,
 	res->snapshot_files = sn.files;
 	res->snapshot_bytes = sn.bytes;
 	if ((rc = kl_repo_index_load(r)) != KL_OK ||
-	    (rc = sample_take(&d, &sn, o, &s)) != KL_OK)
+	    (rc = sample_take(&d, snap, &sn, o, &s)) != KL_OK)
 		goto out;
 	res->all = s->all;
 	res->sample_files = s->files;
@@ -1154,7 +1242,7 @@ kl_drill_run(struct kl_repo *r, const struct kl_id *snap,
 	    (rc = restore_sample(&d, snap, s, res)) != KL_OK)
 		goto out;
 	result_rates(res);
-	rc = verify_run(&d, &sn.tree, o->target, s, res);
+	rc = verify_run(&d, snap, &sn, o->target, s, res);
 out:
 	res->mismatches = d.findings;
 	sample_free(s);

@@ -18,6 +18,7 @@
 
 #include "kluis/err.h"
 #include "kluis/repo.h"
+#include "kluis/treewalk.h"
 #include "restore_internal.h"
 
 /* restore_data.c */
@@ -40,6 +41,9 @@ struct linkname {
 
 struct rs {
 	struct kl_repo *r;
+	kl_tree_load_fn load;		/* trees: kl_repo_tree_load of r */
+	void *load_arg;
+	struct kl_walk_stats wst;	/* of the walk over the trees */
 	const struct kl_restore_opts *o;
 	struct kl_restore_stats *st;
 	int root;			/* target directory fd */
@@ -138,21 +142,6 @@ include_state(struct rs *s)
 			best = 1;
 	}
 	return best;
-}
-
-static int
-push_name(char *p, size_t *len, const uint8_t *name, size_t nl, int lead)
-{
-	size_t sep = (*len > 0 || lead) ? 1 : 0;
-
-	if (*len + sep + nl > KL_PATH_MAX)
-		return 0;
-	if (sep)
-		p[(*len)++] = '/';
-	memcpy(p + *len, name, nl);
-	*len += nl;
-	p[*len] = '\0';
-	return 1;
 }
 
 /*
@@ -385,8 +374,7 @@ restore_special(struct rs *s, const struct kl_node *n)
 	return job_add(&s->others, &s->nothers, &s->cothers, s->rel, n, &id);
 }
 
-static int restore_tree(struct rs *s, const struct kl_id *tree);
-
+/* A directory; the walk enters its tree next (rs_entry). */
 static int
 restore_dir(struct rs *s, const struct kl_node *n)
 {
@@ -396,10 +384,7 @@ restore_dir(struct rs *s, const struct kl_node *n)
 	if ((rc = make_dir(s, &id)) != KL_OK)
 		return rc;
 	s->st->dirs++;
-	if ((rc = job_add(&s->dirs, &s->ndirs, &s->cdirs, s->rel, n,
-	    &id)) != 0)
-		return rc;
-	return restore_tree(s, &n->subtree);
+	return job_add(&s->dirs, &s->ndirs, &s->cdirs, s->rel, n, &id);
 }
 
 static int
@@ -425,9 +410,12 @@ fatal(int rc)
 	return rc == KL_E_NOMEM || rc == KL_E_CONN;
 }
 
-/* The walk lost the connection: the files it created have no content. */
+/*
+ * The walk stopped (why: the connection was lost, or the trees exceed
+ * the snapshot's budget): the files it planned have no content.
+ */
 static void
-walk_cut(struct rs *s)
+walk_cut(struct rs *s, const char *why)
 {
 	size_t i;
 
@@ -436,56 +424,97 @@ walk_cut(struct rs *s)
 	rs_files_create(s->root, s->files, s->nfiles, NULL, NULL);
 	rs_damaged_rename(s->root, s->files, s->nfiles);
 	s->st->errors += s->nfiles;
-	kl_repo_seterr(s->r, "the connection to the repository was lost "
-	    "while reading the snapshot's directories; the %zu file%s "
-	    "created so far %s kept as NAME%s: restore again into an empty "
-	    "directory", s->nfiles, s->nfiles == 1 ? "" : "s",
-	    s->nfiles == 1 ? "is" : "are", KL_RESTORE_DAMAGED_SUFFIX);
+	if (s->r != NULL)
+		kl_repo_seterr(s->r, "%s; the %zu file%s created so far %s "
+		    "kept as NAME%s: restore again into an empty directory",
+		    why, s->nfiles, s->nfiles == 1 ? "" : "s",
+		    s->nfiles == 1 ? "is" : "are", KL_RESTORE_DAMAGED_SUFFIX);
 }
 
+/* Makes the walk's path the current one (rel, snap); 0 if too long. */
 static int
-restore_entry(struct rs *s, const struct kl_node *n)
+rs_here(struct rs *s, struct kl_walk *w)
 {
-	size_t rsave = s->rlen, ssave = s->slen;
-	int state, rc = KL_OK;
+	size_t len;
+	const char *p = kl_walk_path(w, &len);
 
-	if (!push_name(s->rel, &s->rlen, n->name, n->name_len, 0) ||
-	    !push_name(s->snap, &s->slen, n->name, n->name_len, 1)) {
-		rs_warn(s, s->snap, KL_E_LIMIT, "path too long; skipped");
-		goto out;
+	if (len > KL_PATH_MAX)
+		return 0;
+	memcpy(s->snap, p, len + 1);
+	s->slen = len;
+	s->rlen = len > 0 ? len - 1 : 0;
+	memcpy(s->rel, len > 0 ? p + 1 : "", s->rlen + 1);
+	return 1;
+}
+
+/*
+ * One entry of the walk over the snapshot's trees (kluis/treewalk.h): its
+ * own stack, and the snapshot's budget, so that neither a chain of
+ * directories nor a few trees naming each other many times over decide
+ * how deep restore's stack goes or how long it runs.
+ */
+static int
+rs_entry(void *arg, struct kl_walk *w, const struct kl_node *n,
+    const struct kl_node *unused)
+{
+	char too[KL_PATH_MAX + 4];
+	struct rs *s = arg;
+	int state, rc;
+
+	(void)unused;
+	if (!rs_here(s, w)) {
+		snprintf(too, sizeof(too), "%.*s...", KL_PATH_MAX,
+		    kl_walk_path(w, NULL));
+		rs_warn(s, too, KL_E_LIMIT, "path too long; skipped");
+		return 0;
 	}
 	if ((state = include_state(s)) == 0)
-		goto out;
+		return 0;
 	rc = restore_node(s, n, state);
 	if (rc != KL_OK && !fatal(rc)) {
 		rs_warn_here(s, rc, rc == KL_E_CHANGED ? "a directory on its "
 		    "way (or the file it is a link of) was replaced during "
 		    "the restore; not restored" : "could not be restored");
-		rc = KL_OK;
+		return 0;
 	}
-out:
-	s->rlen = rsave;
-	s->rel[rsave] = '\0';
-	s->slen = ssave;
-	s->snap[ssave] = '\0';
-	return rc;
+	if (rc != KL_OK)
+		return rc;
+	return n->type == KL_NODE_DIR ? KL_WALK_A : 0;
+}
+
+/* A directory's tree did not load: named, and the walk goes on. */
+static int
+rs_fail(void *arg, struct kl_walk *w, int side, const struct kl_id *id,
+    int err)
+{
+	struct rs *s = arg;
+
+	(void)side;
+	(void)id;
+	if (rs_here(s, w))
+		rs_warn_here(s, err, s->r != NULL ? kl_repo_errmsg(s->r) :
+		    kl_strerror(err));
+	return fatal(err) ? err : KL_OK;
 }
 
 static int
-restore_tree(struct rs *s, const struct kl_id *tree)
+repo_tree_load(void *arg, const struct kl_id *id, struct kl_tree *out)
 {
-	struct kl_tree t;
-	size_t i;
-	int rc;
+	return kl_repo_tree_load(arg, id, out);
+}
 
-	if ((rc = kl_repo_tree_load(s->r, tree, &t)) != KL_OK) {
-		rs_warn_here(s, rc, kl_repo_errmsg(s->r));
-		return fatal(rc) ? rc : KL_OK;
-	}
-	for (i = 0; i < t.n && rc == KL_OK; i++)
-		rc = restore_entry(s, &t.nodes[i]);
-	kl_tree_clear(&t);
-	return rc;
+/* Phase 1: the walk over tree within budget b. */
+static int
+rs_walk(struct rs *s, const struct kl_id *tree, const struct kl_walk_budget *b)
+{
+	struct kl_walk_ops ops;
+
+	memset(&ops, 0, sizeof(ops));
+	ops.load = s->load;
+	ops.load_arg = s->load_arg;
+	ops.entry = rs_entry;
+	ops.fail = rs_fail;
+	return kl_walk_run(&ops, s, tree, NULL, b, 0, &s->wst);
 }
 
 /*
@@ -599,30 +628,74 @@ rs_since(const struct timespec *t0)
 	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* The walk exceeded the snapshot's budget: why, naming the snapshot. */
+static void
+over_msg(const struct rs *s, const struct kl_id *snap,
+    const struct kl_snapshot *sn, const struct kl_walk_budget *b, char *out,
+    size_t cap)
+{
+	char hex[KL_ID_HEX_LEN + 1], why[256];
+
+	kl_id_hex(snap, hex);
+	kl_walk_over_str(&s->wst, b, sn->files, sn->dirs, why, sizeof(why));
+	snprintf(out, cap, "snapshot %.8s of host %s: %s; kluis backup never "
+	    "writes this (kluis check names it): restore stopped", hex,
+	    sn->hostname, why);
+}
+
 static int
 run(struct rs *s, const struct kl_id *snap)
 {
+	struct kl_walk_budget b;
 	struct kl_snapshot sn;
+	char why[512];
 	int rc;
 
 	if ((rc = kl_repo_snapshot_load(s->r, snap, &sn)) != KL_OK)
 		return rc;
+	kl_repo_walk_budget(s->r, &sn, &b);
 	rc = kl_repo_index_load(s->r);
 	if (rc == KL_OK)
 		rc = includes_check(s, &sn.tree);
 	if (rc == KL_OK)
-		rc = restore_tree(s, &sn.tree);
+		rc = rs_walk(s, &sn.tree, &b);
+	if (rc == KL_E_LIMIT)
+		over_msg(s, snap, &sn, &b, why, sizeof(why));
 	kl_snapshot_clear(&sn);
 	if (rc == KL_E_CONN)
-		walk_cut(s);
+		walk_cut(s, "the connection to the repository was lost while "
+		    "reading the snapshot's directories");
+	else if (rc == KL_E_LIMIT)
+		walk_cut(s, why);
 	else if (rc == KL_OK)
 		rc = rs_data_restore(s->r, s->root, s->files, s->nfiles, s->o,
 		    s->st);
-	if (rc == KL_OK || rc == KL_E_CONN)
+	if (rc == KL_OK || rc == KL_E_CONN || rc == KL_E_LIMIT)
 		links_damaged(s);
 	if (rc == KL_OK)
 		meta_phase(s);
 	return rc;
+}
+
+static void
+rs_clear(struct rs *s)
+{
+	size_t i;
+
+	rs_pdir_close(&s->pd);
+	rs_pdir_close(&s->pdl);
+	if (s->root >= 0)
+		close(s->root);
+	jobs_free(s->files, s->nfiles);
+	jobs_free(s->dirs, s->ndirs);
+	jobs_free(s->others, s->nothers);
+	for (i = 0; i < s->nlinks; i++)
+		free(s->links[i].rel);
+	free(s->links);
+	rs_gmap_clear(&s->lmap);
+	for (i = 0; i < s->nnames; i++)
+		free(s->names[i].rel);
+	free(s->names);
 }
 
 int
@@ -631,13 +704,14 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 {
 	struct timespec t0;
 	struct rs s;
-	size_t i;
 	int rc;
 
 	memset(stats, 0, sizeof(*stats));
 	memset(&s, 0, sizeof(s));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	s.r = r;
+	s.load = repo_tree_load;
+	s.load_arg = r;
 	s.o = o;
 	s.st = stats;
 	s.root = -1;
@@ -652,20 +726,33 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 		    "the target directory; nothing restored");
 	if (rc == KL_OK)
 		rc = run(&s, snap);
-	rs_pdir_close(&s.pd);
-	rs_pdir_close(&s.pdl);
-	if (s.root >= 0)
-		close(s.root);
-	jobs_free(s.files, s.nfiles);
-	jobs_free(s.dirs, s.ndirs);
-	jobs_free(s.others, s.nothers);
-	for (i = 0; i < s.nlinks; i++)
-		free(s.links[i].rel);
-	free(s.links);
-	rs_gmap_clear(&s.lmap);
-	for (i = 0; i < s.nnames; i++)
-		free(s.names[i].rel);
-	free(s.names);
+	rs_clear(&s);
 	stats->duration_s = rs_since(&t0);
+	return rc;
+}
+
+int
+rs_plan_run(const struct kl_restore_opts *o, kl_tree_load_fn load,
+    void *load_arg, const struct kl_id *tree, const struct kl_walk_budget *b,
+    struct kl_restore_stats *stats, struct kl_walk_stats *wst)
+{
+	struct rs s;
+	int rc;
+
+	memset(stats, 0, sizeof(*stats));
+	memset(&s, 0, sizeof(s));
+	s.load = load;
+	s.load_arg = load_arg;
+	s.o = o;
+	s.st = stats;
+	s.root = -1;
+	s.pd.fd = s.pdl.fd = -1;
+	s.is_root_user = geteuid() == 0;
+	if ((rc = rs_target_open(o, &s.root)) == KL_OK)
+		rc = rs_walk(&s, tree, b);
+	if (rc == KL_E_LIMIT)
+		walk_cut(&s, "over budget");
+	*wst = s.wst;
+	rs_clear(&s);
 	return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "kluis/format.h"
 #include "kluis/restore.h"
+#include "kluis/treewalk.h"
 
 struct stat;
 
@@ -50,6 +51,20 @@ void rs_damaged_rename(int root, const struct rjob *files, size_t nfiles);
  */
 void rs_files_create(int root, struct rjob *files, size_t nfiles,
     void (*fail)(void *arg, size_t f, int err), void *arg);
+
+/*
+ * Phase 1 of a restore alone - the walk over the trees that creates the
+ * directories, links and special files and plans the regular files - with
+ * trees from load and within budget b: kl_restore_run without a
+ * repository, for tests of the walk.  Planned files are then created as
+ * NAME.kluis-incomplete if the budget stopped the walk, else not at all.
+ * *wst gets the walk's counts.
+ */
+struct kl_walk_budget;
+struct kl_walk_stats;
+int rs_plan_run(const struct kl_restore_opts *o, kl_tree_load_fn load,
+    void *load_arg, const struct kl_id *tree, const struct kl_walk_budget *b,
+    struct kl_restore_stats *stats, struct kl_walk_stats *wst);
 
 /* Seconds since *t0 (CLOCK_MONOTONIC). */
 double rs_since(const struct timespec *t0);

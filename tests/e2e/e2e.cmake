@@ -48,3 +48,7 @@ add_test(NAME e2e_ssh_known_hosts COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/s
 set_tests_properties(e2e_ssh_known_hosts PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_passphrase COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/passphrase.sh $<TARGET_FILE:kluis>)
 set_tests_properties(e2e_passphrase PROPERTIES TIMEOUT 300)
+# Issue #10: the attacker of the threat model (tests/hostile/kluis-hostile)
+# against the real binaries, through a real sshd's append-only role.
+add_test(NAME e2e_hostile_trees COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_trees.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
+set_tests_properties(e2e_hostile_trees PROPERTIES TIMEOUT 600)

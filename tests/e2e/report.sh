@@ -330,7 +330,10 @@ check "after check --read-data: no verification reason" \
     bash -c '! python3 -c "import json,sys; d = json.load(open(sys.argv[1])); sys.exit(0 if any(r[\"code\"] == \"verification_overdue\" for r in d[\"reasons\"]) else 1)" "$1"' _ "$OUT"
 
 echo "# drills"
-expect_exit 0 k drill latest
+# several hosts, none of them this machine: latest names one (CLI.md)
+expect_exit 2 k drill latest
+expect_stderr_contains "--host"
+expect_exit 0 k drill latest --host web01
 expect_exit 0 k report --format json
 check "after a drill: the last drill passed, with a recovery time" \
     test "$(jq '(d["drills"]["last"]["exit_code"], d["drills"]["last"]["rto_s"] is not None)')" = "(0, True)"

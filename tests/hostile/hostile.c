@@ -30,6 +30,7 @@ static const struct h_attack *const tables[] = {
 	h_lock_attacks,
 	h_restore_attacks,
 	h_names_attacks,
+	h_tree_attacks,
 	NULL,
 };
 

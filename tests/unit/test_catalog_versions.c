@@ -61,9 +61,14 @@ struct fx {
 	unsigned loads;			/* loader calls */
 	struct kl_id fail;		/* the loader fails for this id */
 	int failing;
+	int fail_err;			/* with this error (0: KL_E_IO) */
 	int reenter;			/* the loader calls into the catalog */
 	int unsort;			/* the loader swaps two entries */
 	uint32_t snap_counter;
+	unsigned skips;			/* snapshots reported skipped */
+	int skip_err;			/* the last one's error */
+	struct kl_id skip_id;
+	char skip_why[256];
 };
 
 struct vrow {
@@ -325,7 +330,7 @@ load(void *arg, const struct kl_id *id, struct kl_tree *out)
 	if (f->reenter)
 		assert_int_equal(kl_cat_snap_has(f->c, id), 0);
 	if (f->failing && kl_id_eq(&f->fail, id))
-		return KL_E_IO;
+		return f->fail_err != 0 ? f->fail_err : KL_E_IO;
 	if ((t = tree_find(f, id)) == NULL)
 		return KL_E_NOTFOUND;
 	t->loads++;
@@ -338,10 +343,37 @@ load(void *arg, const struct kl_id *id, struct kl_tree *out)
 	return r;
 }
 
+static void
+skipped(void *arg, const struct kl_id *snap, int err, const char *why)
+{
+	struct fx *f = arg;
+
+	f->skips++;
+	f->skip_err = err;
+	f->skip_id = *snap;
+	snprintf(f->skip_why, sizeof(f->skip_why), "%s", why ? why : "");
+}
+
+static int
+update_with(struct fx *f, void (*progress)(void *, uint64_t, uint64_t),
+    void *parg)
+{
+	struct kl_cat_update u;
+
+	memset(&u, 0, sizeof(u));
+	u.load = load;
+	u.load_arg = f;
+	u.progress = progress;
+	u.progress_arg = parg;
+	u.skipped = skipped;
+	u.skipped_arg = f;
+	return kl_cat_versions_update(f->c, &u);
+}
+
 static int
 update(struct fx *f)
 {
-	return kl_cat_versions_update(f->c, load, f, NULL, NULL);
+	return update_with(f, NULL, NULL);
 }
 
 static void
@@ -897,21 +929,267 @@ test_load_error_records_nothing_of_that_snapshot(void **state)
 	(void)s1;
 }
 
+static int
+skipped_of(void *arg, const struct kl_cat_snap *s)
+{
+	unsigned *n = arg;
+
+	*n += s->skipped ? 1 : 0;
+	return 0;
+}
+
+/* Snapshots the catalog marks skipped. */
+static unsigned
+skipped_count(struct fx *f)
+{
+	struct kl_cat_status st;
+	unsigned n = 0;
+
+	assert_int_equal(kl_cat_snap_foreach(f->c, NULL, 1, skipped_of, &n),
+	    KL_OK);
+	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
+	assert_int_equal(st.skipped, n);
+	return n;
+}
+
 static void
-test_unsorted_tree_is_corrupt(void **state)
+test_unsorted_tree_skips_the_snapshot(void **state)
 {
 	struct fx *f = *state;
+	struct kl_id s1;
 	struct vrows rs;
 
 	file_put(f, "/srv/a", 1);
 	file_put(f, "/srv/b", 1);
 	snap(f, 1);
-	f->unsort = 1;
-	assert_int_equal(update(f), KL_E_CORRUPT);
-	assert_int_equal(versions(f, "/srv/a", NULL, &rs), KL_E_NOTFOUND);
-	f->unsort = 0;
 	assert_int_equal(update(f), KL_OK);
-	expect_versions(f, "/srv/a", 1, &rs);
+	file_put(f, "/srv/b", 2);
+	s1 = snap(f, 2);
+	f->unsort = 1;
+	assert_int_equal(update(f), KL_OK);
+	assert_int_equal(f->skips, 1);
+	assert_int_equal(f->skip_err, KL_E_CORRUPT);
+	assert_true(kl_id_eq(&f->skip_id, &s1));
+	expect_versions(f, "/srv/b", 1, &rs);
+	assert_int_equal(skipped_count(f), 1);
+	/* Not walked again on every update. */
+	f->unsort = 0;
+	reset_loads(f);
+	assert_int_equal(update(f), KL_OK);
+	assert_int_equal(f->loads, 0);
+	assert_int_equal(f->skips, 1);
+	/* A rebuild of its series (an older snapshot arrives) tries again. */
+	snap(f, 0);
+	assert_int_equal(update(f), KL_OK);
+	expect_versions(f, "/srv/b", 3, &rs);	/* days 0, 1, 2 */
+	expect_span(&rs.r[2], &s1, &s1, 1);
+	assert_int_equal(skipped_count(f), 0);
+}
+
+static void
+test_missing_tree_skips_only_that_snapshot(void **state)
+{
+	struct fx *f = *state;
+	struct kl_id s1, s2, s3;
+	struct vrows rs;
+
+	dir_put(f, "/srv/d");
+	file_put(f, "/srv/d/x", 1);
+	s1 = snap(f, 1);
+	file_put(f, "/srv/d/x", 2);
+	s2 = snap(f, 2);
+	f->fail = dir_id(f, "/srv/d");	/* s2's /srv/d: gone */
+	file_put(f, "/srv/d/x", 3);
+	file_put(f, "/srv/new", 3);
+	s3 = snap(f, 3);
+	snap_at(f, "h2", "/srv", T0 + 86400 * 4, KL_CAT_TIME_NONE);
+	f->fail_err = KL_E_NOTFOUND;
+	f->failing = 1;
+	assert_int_equal(update(f), KL_OK);
+	assert_int_equal(f->skips, 1);
+	assert_int_equal(f->skip_err, KL_E_NOTFOUND);
+	assert_true(kl_id_eq(&f->skip_id, &s2));
+	assert_string_equal(f->skip_why, "");
+	/* s3 is compared with s1, the last one recorded; h2 is whole. */
+	expect_versions(f, "/srv/d/x", 3, &rs);
+	expect_span(&rs.r[0], &s1, &s1, 0);
+	expect_span(&rs.r[1], &s3, &s3, 1);
+	expect_versions(f, "/srv/new", 2, &rs);
+	assert_int_equal(versions(f, "/srv/d/x", "h2", &rs), KL_OK);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(skipped_count(f), 1);
+}
+
+/*
+ * A few hundred bytes of trees whose two directories per level both name
+ * the next level: 2^depth paths.  The snapshot declares what such a tree
+ * really holds, so its budget stops the walk long before.
+ */
+static struct kl_id
+dag_build(struct fx *f, unsigned depth)
+{
+	struct kl_node nodes[2];
+	struct kl_tree t = { nodes, 2 };
+	struct kl_id id;
+	struct buf *b;
+	unsigned k;
+
+	assert_non_null(b = buf_new(BUF_MAX_DEFAULT));
+	assert_int_equal(kl_tree_encode(&(struct kl_tree){ NULL, 0 }, b),
+	    KL_OK);
+	tree_store(f, b, &id);
+	for (k = 0; k < depth; k++) {
+		memset(nodes, 0, sizeof(nodes));
+		nodes[0].name = (uint8_t *)"a";
+		nodes[1].name = (uint8_t *)"b";
+		nodes[0].name_len = nodes[1].name_len = 1;
+		nodes[0].type = nodes[1].type = KL_NODE_DIR;
+		nodes[0].mode = nodes[1].mode = 0755;
+		nodes[0].target = nodes[1].target = "";
+		nodes[0].subtree = nodes[1].subtree = id;
+		buf_reset(b);
+		assert_int_equal(kl_tree_encode(&t, b), KL_OK);
+		tree_store(f, b, &id);
+	}
+	buf_free(b);
+	return id;
+}
+
+/* Adds a snapshot of root declaring files and dirs. */
+static struct kl_id
+snap_tree(struct fx *f, const char *host, const struct kl_id *root,
+    uint64_t files, uint64_t dirs, int64_t t)
+{
+	char *pv[] = { "/srv" };
+	struct kl_snapshot s;
+	struct kl_id id;
+	uint8_t seed[8];
+
+	memset(&s, 0, sizeof(s));
+	s.tree = *root;
+	s.paths = pv;
+	s.npaths = 1;
+	s.time_s = t;
+	s.hostname = (char *)(uintptr_t)host;
+	s.username = "root";
+	s.program = "test";
+	s.files = files;
+	s.dirs = dirs;
+	kl_le64enc(seed, ++f->snap_counter);
+	kl_hash(seed, sizeof(seed), &id);
+	assert_int_equal(kl_cat_snap_add(f->c, &id, &s, KL_CAT_TIME_NONE),
+	    KL_OK);
+	return id;
+}
+
+static void
+test_dag_over_budget_skips_and_writes_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct kl_cat_status st;
+	struct kl_id root, bad;
+	struct vrows rs;
+
+	file_put(f, "/srv/a", 1);
+	snap(f, 1);
+	root = dag_build(f, 40);
+	bad = snap_tree(f, "evil", &root, 0, 40, T0 + 86400 * 2);
+	snap_at(f, "h2", "/srv", T0 + 86400 * 3, KL_CAT_TIME_NONE);
+	reset_loads(f);
+	assert_int_equal(update(f), KL_OK);
+	assert_int_equal(f->skips, 1);
+	assert_int_equal(f->skip_err, KL_E_LIMIT);
+	assert_true(kl_id_eq(&f->skip_id, &bad));
+	assert_non_null(strstr(f->skip_why, "more than 10160 entries"));
+	/* bounded: every load is that of an entry counted */
+	assert_true(f->loads <= 10160 + 1 + 4);
+	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
+	assert_int_equal(st.versions, 4);
+	assert_int_equal(versions(f, "/a", NULL, &rs), KL_E_NOTFOUND);
+	expect_versions(f, "/srv/a", 2, &rs);
+	assert_int_equal(skipped_count(f), 1);
+}
+
+/* A chain of n directories named "a" below the root. */
+static struct kl_id
+chain_build(struct fx *f, unsigned n)
+{
+	struct kl_node node;
+	struct kl_tree t = { &node, 1 };
+	struct kl_id id;
+	struct buf *b;
+	unsigned k;
+
+	assert_non_null(b = buf_new(BUF_MAX_DEFAULT));
+	assert_int_equal(kl_tree_encode(&(struct kl_tree){ NULL, 0 }, b),
+	    KL_OK);
+	tree_store(f, b, &id);
+	for (k = 0; k < n; k++) {
+		memset(&node, 0, sizeof(node));
+		node.name = (uint8_t *)"a";
+		node.name_len = 1;
+		node.type = KL_NODE_DIR;
+		node.mode = 0755;
+		node.target = "";
+		node.subtree = id;
+		buf_reset(b);
+		assert_int_equal(kl_tree_encode(&t, b), KL_OK);
+		tree_store(f, b, &id);
+	}
+	buf_free(b);
+	return id;
+}
+
+static int
+count_found(void *arg, const struct kl_cat_found *fo)
+{
+	size_t *n = arg;
+
+	assert_true(strlen(fo->path) <= KL_PATH_MAX);
+	(*n)++;
+	return 0;
+}
+
+/*
+ * Paths deeper than KL_PATH_MAX are recorded (nothing to gain by leaving
+ * them out) but not listed by find, which would otherwise build each of
+ * them from its parent: the square of the depth.
+ */
+static void
+test_find_leaves_out_paths_over_path_max(void **state)
+{
+	struct fx *f = *state;
+	struct kl_cat_status st;
+	struct kl_id root;
+	size_t n = 0;
+
+	root = chain_build(f, 3000);
+	snap_tree(f, "h1", &root, 0, 3000, T0);
+	assert_int_equal(update(f), KL_OK);
+	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
+	assert_int_equal(st.versions, 3000);
+	/* "/a" is 2 bytes a level: 2048 levels fit */
+	assert_int_equal(kl_cat_find(f->c, "a", NULL, count_found, &n), KL_OK);
+	assert_int_equal(n, KL_PATH_MAX / 2);
+	n = 0;
+	assert_int_equal(kl_cat_find(f->c, "/a/a/*", NULL, count_found, &n),
+	    KL_OK);
+	assert_int_equal(n, 1);
+}
+
+static void
+test_dag_within_an_honest_budget_is_recorded(void **state)
+{
+	struct fx *f = *state;
+	struct kl_cat_status st;
+	struct kl_id root;
+
+	root = dag_build(f, 10);	/* 2^11 - 2 directories */
+	snap_tree(f, "h1", &root, 0, 2046, T0);
+	assert_int_equal(update(f), KL_OK);
+	assert_int_equal(f->skips, 0);
+	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
+	assert_int_equal(st.versions, 2046);
 }
 
 static void
@@ -1016,8 +1294,7 @@ test_progress_counts_snapshots(void **state)
 	snap(f, 1);
 	snap(f, 2);
 	snap_at(f, "h2", "/srv", T0, KL_CAT_TIME_NONE);
-	assert_int_equal(kl_cat_versions_update(f->c, load, f, prog_cb, &p),
-	    KL_OK);
+	assert_int_equal(update_with(f, prog_cb, &p), KL_OK);
 	assert_int_equal(p.n, 3);
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(p.done[i], i + 1);
@@ -1025,8 +1302,7 @@ test_progress_counts_snapshots(void **state)
 	}
 	/* Nothing left to do. */
 	memset(&p, 0, sizeof(p));
-	assert_int_equal(kl_cat_versions_update(f->c, load, f, prog_cb, &p),
-	    KL_OK);
+	assert_int_equal(update_with(f, prog_cb, &p), KL_OK);
 	assert_int_equal(p.n, 0);
 }
 
@@ -1265,7 +1541,11 @@ main(void)
 		T(test_late_older_snapshot_rebuilds_series),
 		T(test_vanished_snapshot_rebuilds_without_it),
 		T(test_load_error_records_nothing_of_that_snapshot),
-		T(test_unsorted_tree_is_corrupt),
+		T(test_unsorted_tree_skips_the_snapshot),
+		T(test_missing_tree_skips_only_that_snapshot),
+		T(test_dag_over_budget_skips_and_writes_nothing),
+		T(test_dag_within_an_honest_budget_is_recorded),
+		T(test_find_leaves_out_paths_over_path_max),
 		T(test_unchanged_subtree_is_not_loaded),
 		T(test_directory_meta_change_does_not_load_its_tree),
 		T(test_loader_may_call_the_catalog),

@@ -247,6 +247,8 @@ struct kl_cat_snap {
 	uint64_t files, dirs, bytes;
 	int vanished;			/* known here, gone from the
 					 * repository */
+	int skipped;			/* left out of the file versions:
+					 * its trees could not be walked */
 };
 
 /* 1 if snapshot id is in the catalog (vanished or not), 0 if not. */
@@ -278,19 +280,42 @@ int kl_cat_snap_clear(struct kl_cat *c);
 typedef int (*kl_cat_tree_fn)(void *arg, const struct kl_id *id,
     struct kl_tree *out);
 
+/* How kl_cat_versions_update reads trees and reports. */
+struct kl_cat_update {
+	kl_cat_tree_fn load;		/* required */
+	void *load_arg;
+	/* (done, total) snapshots; may be NULL */
+	void (*progress)(void *arg, uint64_t done, uint64_t total);
+	void *progress_arg;
+	/* Walk budget per snapshot: kl_walk_budget_init's factor (0: the
+	 * default, KL_WALK_UNLIMITED: none; kluis/treewalk.h). */
+	unsigned budget_factor;
+	/*
+	 * A snapshot left out now (may be NULL): err is the loader's error
+	 * (the loader's own message is current), or KL_E_LIMIT with why
+	 * saying which budget its trees exceed (else why is NULL).
+	 */
+	void (*skipped)(void *arg, const struct kl_id *snap, int err,
+	    const char *why);
+	void *skipped_arg;
+};
+
 /*
  * Brings the file versions up to date with the snapshot table: every
  * snapshot not processed yet, per series (host + paths) in time order,
  * compared with the previous snapshot of its series by walking only the
- * subtrees whose ids differ.  A series that got a snapshot older than its
- * newest processed one, or lost one (vanished), is rebuilt.  Trees come
- * from load.  progress (may be NULL) gets (done, total) snapshots.  A tree
- * that cannot be loaded fails the update with load's error (nothing of
- * that snapshot is recorded).
+ * subtrees whose ids differ, without recursion.  A series that got a
+ * snapshot older than its newest processed one, or lost one (vanished),
+ * is rebuilt.  A snapshot whose trees cannot be walked - a tree does not
+ * load (KL_E_NOTFOUND, KL_E_CORRUPT, KL_E_UNSUPPORTED, KL_E_LIMIT), or
+ * the walk exceeds the budget its declared files and directories allow -
+ * records nothing, is marked skipped (kl_cat_snap.skipped; tried again
+ * when its series is rebuilt or the catalog reset) and reported through
+ * u->skipped; the update goes on with the others.  Any other error of
+ * the loader (I/O, a lost connection, memory) stops the update with that
+ * error, nothing of that snapshot recorded.
  */
-int kl_cat_versions_update(struct kl_cat *c, kl_cat_tree_fn load,
-    void *load_arg, void (*progress)(void *arg, uint64_t done,
-    uint64_t total), void *progress_arg);
+int kl_cat_versions_update(struct kl_cat *c, const struct kl_cat_update *u);
 
 struct kl_cat_version {
 	const char *path;		/* absolute */
@@ -329,7 +354,8 @@ struct kl_cat_found {
  * Paths matching pattern across all snapshots of host (NULL: all), with
  * the time range they exist in, per host, in path order.  pattern is an
  * fnmatch(3) glob: with a '/' it must match the whole absolute path
- * (FNM_PATHNAME), without one the last component only.
+ * (FNM_PATHNAME), without one the last component only.  Paths longer
+ * than KL_PATH_MAX are left out.
  */
 int kl_cat_find(struct kl_cat *c, const char *pattern, const char *host,
     int (*cb)(void *arg, const struct kl_cat_found *f), void *arg);
@@ -419,6 +445,7 @@ struct kl_cat_status {
 	uint64_t index_files, blobs, packs;
 	uint64_t snapshots, vanished, series, pending;	/* pending: snapshots
 							 * without versions */
+	uint64_t skipped;		/* left out of the versions */
 	uint64_t paths, versions;
 	uint64_t own_trees, runs;
 };

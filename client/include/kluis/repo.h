@@ -193,6 +193,18 @@ int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_tree *out);
 
 /*
+ * The budget of every walk over a snapshot's trees (kluis/treewalk.h):
+ * kl_walk_budget_init's factor, 0 (the default) for
+ * KL_WALK_FACTOR_DEFAULT, KL_WALK_UNLIMITED for none.  kl_repo_walk_budget
+ * gives snapshot s's.
+ */
+void kl_repo_set_tree_budget(struct kl_repo *r, unsigned factor);
+unsigned kl_repo_tree_budget(const struct kl_repo *r);
+struct kl_walk_budget;
+void kl_repo_walk_budget(const struct kl_repo *r, const struct kl_snapshot *s,
+    struct kl_walk_budget *b);
+
+/*
  * Damaged repository files that an operation skipped (index files,
  * snapshots): how many, and a message naming each (at most 64 kept).
  */
@@ -217,7 +229,10 @@ const char *kl_repo_notice_msg(const struct kl_repo *r, size_t i);
  * Brings the catalog's snapshot table up to date (new snapshots decrypted
  * and recorded, vanished ones marked) and, with versions, the file
  * versions too (loading the index first).  Full keys only (KL_E_PERM).
- * Damaged snapshot files are skipped and recorded (kl_repo_damage).
+ * Damaged snapshot files are skipped and recorded (kl_repo_damage); with
+ * versions, so is every snapshot whose trees cannot be walked (a tree
+ * missing or damaged, or more than its declared totals allow: the tree
+ * budget): the file versions leave it out (kl_cat_versions_update).
  */
 int kl_repo_catalog_sync(struct kl_repo *r, int versions);
 
@@ -253,13 +268,63 @@ int kl_repo_snapshot_times(struct kl_repo *r, struct kl_id **ids,
 int kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_snapshot *out);
 /*
- * Resolves "latest" (the newest intact snapshot: damaged ones are skipped
- * and recorded), a full id or a unique prefix of >= 8 hex digits.
- * KL_E_NOTFOUND if none matches, KL_E_INVAL for an ambiguous or malformed
- * spec (kl_repo_errmsg says which).
+ * Resolves "latest" (kl_repo_snapshot_pick with no host, paths or time:
+ * the newest intact snapshot if all snapshots are of one host), a full id
+ * or a unique prefix of >= 8 hex digits.  KL_E_NOTFOUND if none matches,
+ * KL_E_INVAL for an ambiguous or malformed spec, or "latest" among
+ * several hosts (kl_repo_errmsg says which).
  */
 int kl_repo_snapshot_resolve(struct kl_repo *r, const char *spec,
     struct kl_id *out);
+
+/* What "latest" and `restore --at` mean (docs/CLI.md "Which snapshot"). */
+struct kl_snap_query {
+	const char *host;		/* NULL: any, but only one host may
+					 * qualify (see local_host) */
+	const char *local_host;		/* with several hosts qualifying and
+					 * no host: this one's snapshots, if
+					 * it has any (NULL: refuse) */
+	const char *const *paths;	/* absolute: the snapshot must hold
+					 * each (its path, or one above or
+					 * below it) */
+	size_t npaths;
+	int paths_narrow;		/* paths only narrow the choice: if
+					 * no snapshot holds them, any does */
+	int64_t at;			/* INT64_MAX: the newest ("latest");
+					 * else at or before this time */
+};
+
+struct kl_snap_pick {
+	struct kl_id id;
+	char host[KL_NAME_MAX + 1];
+	int64_t time;			/* effective: receive time if known */
+	int by_local_host;		/* several hosts qualified: local_host
+					 * decided */
+	/* The catalog saw a newer snapshot of the same host and paths (at
+	 * or before q->at) that the repository no longer has: a rollback,
+	 * or a deletion.  The newest such: */
+	int gone;
+	struct kl_id gone_id;
+	int64_t gone_time;
+};
+
+/*
+ * Picks a snapshot through the catalog, brought up to date first (new
+ * snapshots decrypted, vanished ones marked): among the snapshots in the
+ * repository of q->host that hold q->paths, the newest at or before q->at
+ * by effective time - the receive time the repository reports, which a
+ * backup-only key cannot set (over ssh://, the server's clock); ties by
+ * the snapshot's own time, then id.  Without q->host, candidates of two
+ * hosts are narrowed to q->local_host's, and refused (KL_E_INVAL;
+ * kl_repo_errmsg names two hosts) if it has none: one host's files are
+ * never restored for another's by a guess.  The pick is
+ * then read from the repository: one that does not read is skipped and
+ * recorded (kl_repo_damage) and the next one taken; one whose host or
+ * paths differ from the catalog's is KL_E_CORRUPT (a doctored catalog).
+ * KL_E_NOTFOUND: no candidate; KL_E_PERM: a backup-only key.
+ */
+int kl_repo_snapshot_pick(struct kl_repo *r, const struct kl_snap_query *q,
+    struct kl_snap_pick *out);
 
 /*
  * Backup sessions.  kl_session_begin draws a session key and seals it.
