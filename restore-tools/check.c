@@ -121,6 +121,16 @@ idmap_get(const struct idmap *m, const struct kl_id *id, uint32_t *v)
 	return 1;
 }
 
+/* Points id, which m holds, at v. */
+static void
+idmap_repoint(struct idmap *m, const struct kl_id *id, uint32_t v)
+{
+	size_t i = idmap_slot(m, id);
+
+	if (i != SIZE_MAX)
+		m->v[i] = v + 1;
+}
+
 void
 idmap_clear(struct idmap *m)
 {
@@ -782,6 +792,52 @@ blobs_map(struct chk *k)
 	return KL_OK;
 }
 
+/* The entries byid_build sorts (qsort has no context argument; the
+ * check is single-threaded until its data phase). */
+static const struct centry *byid_e;
+
+static int
+byid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	int c = kl_id_cmp(&byid_e[x].id, &byid_e[y].id);
+
+	return c != 0 ? c : x < y ? -1 : x > y;
+}
+
+/* Every location's index, sorted by blob id: where else a blob is. */
+static int
+byid_build(struct chk *k)
+{
+	size_t i;
+
+	if ((k->byid = malloc((k->ne ? k->ne : 1) * sizeof(*k->byid))) ==
+	    NULL)
+		return KL_E_NOMEM;
+	for (i = 0; i < k->ne; i++)
+		k->byid[i] = (uint32_t)i;
+	byid_e = k->e;
+	qsort(k->byid, k->ne, sizeof(*k->byid), byid_cmp);
+	byid_e = NULL;
+	return KL_OK;
+}
+
+/* The first position in byid of blob id. */
+static size_t
+byid_lower(const struct chk *k, const struct kl_id *id)
+{
+	size_t lo = 0, hi = k->ne, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (kl_id_cmp(&k->e[k->byid[mid]].id, id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /*
  * Sorts the locations, drops the claims that do not hold (claims_phase),
  * merges the ones several sources name, and sizes every pack.
@@ -821,7 +877,9 @@ entries_finish(struct chk *k)
 		    p->expect : p->size < p->end))
 			p->size_bad = 1;
 	}
-	return blobs_map(k);
+	if ((rc = blobs_map(k)) != KL_OK)
+		return rc;
+	return byid_build(k);
 }
 
 /* ---- snapshots and the catalog ---- */
@@ -1090,11 +1148,68 @@ blob_missing(struct chk *k, const struct kl_id *id, uint8_t type,
  * set it is noted (the blob's error, or a finding for a blob with no
  * location) and KL_E_NOTFOUND is returned for the caller to skip it.
  */
+/* Reads and parses the tree at location e. */
+static int
+tree_read_at(struct chk *k, struct cscratch *s, const struct centry *e,
+    struct kl_tree *out)
+{
+	const uint8_t *stored;
+	int rc;
+
+	if (!k->packs[e->pack].listed || k->packs[e->pack].gone ||
+	    e->err != 0)
+		return KL_E_NOTFOUND;
+	rc = kl_repo_pack_key(k->r, &k->packs[e->pack].id, s->key);
+	if (rc == KL_OK)
+		rc = tree_bytes(k, e, &stored);
+	if (rc == KL_OK)
+		rc = chk_blob_open(k->keys, e, stored, s);
+	if (rc == KL_OK)
+		rc = kl_tree_decode(buf_data(s->raw), buf_size(s->raw), out);
+	return rc;
+}
+
+/*
+ * The tree's other locations, after the mapped one (ei) failed: every
+ * copy is tried, as restore does (issue #10), and the first sound one
+ * becomes the tree's location, so that a bogus or damaged copy costs no
+ * path.  KL_E_NOTFOUND if none reads.
+ */
+static int
+tree_read_other(struct chk *k, struct cscratch *s, const struct kl_id *id,
+    uint32_t ei, int record, struct kl_tree *out)
+{
+	size_t j;
+	int rc = KL_E_NOTFOUND;
+
+	for (j = byid_lower(k, id); j < k->ne &&
+	    kl_id_eq(&k->e[k->byid[j]].id, id); j++) {
+		struct centry *e = &k->e[k->byid[j]];
+
+		if (k->byid[j] == ei || e->type != KL_BLOB_TYPE_TREE)
+			continue;
+		kl_tree_clear(out);
+		if ((rc = tree_read_at(k, s, e, out)) == KL_OK) {
+			if (record) {
+				e->referenced = 1;
+				k->packs[e->pack].needed = 1;
+				idmap_repoint(&k->bmap, id, k->byid[j]);
+			}
+			return KL_OK;
+		}
+		if (!is_damage(rc))
+			return rc;
+		if (record)
+			e->err = (int8_t)rc;
+	}
+	kl_tree_clear(out);
+	return KL_E_NOTFOUND;
+}
+
 static int
 tree_read(struct chk *k, struct cscratch *s, const struct kl_id *id,
     int record, struct kl_tree *out)
 {
-	const uint8_t *stored;
 	struct centry *e;
 	uint32_t ei;
 	int rc;
@@ -1111,22 +1226,11 @@ tree_read(struct chk *k, struct cscratch *s, const struct kl_id *id,
 		e->referenced = 1;
 		k->packs[e->pack].needed = 1;
 	}
-	if (!k->packs[e->pack].listed || k->packs[e->pack].gone ||
-	    e->err != 0)
-		return KL_E_NOTFOUND;
-	rc = kl_repo_pack_key(k->r, &k->packs[e->pack].id, s->key);
-	if (rc == KL_OK)
-		rc = tree_bytes(k, e, &stored);
-	if (rc == KL_OK)
-		rc = chk_blob_open(k->keys, e, stored, s);
-	if (rc == KL_OK)
-		rc = kl_tree_decode(buf_data(s->raw), buf_size(s->raw), out);
-	if (is_damage(rc)) {
-		if (record)
-			e->err = (int8_t)rc;
-		rc = KL_E_NOTFOUND;
-	}
-	return rc;
+	if ((rc = tree_read_at(k, s, e, out)) == KL_OK || !is_damage(rc))
+		return rc;
+	if (record && e->err == 0)
+		e->err = (int8_t)rc;
+	return tree_read_other(k, s, id, ei, record, out);
 }
 
 /* A blob a tree names: it must have a location of the right type. */
@@ -1525,16 +1629,6 @@ pack_problems(struct chk *k, const struct cpack *p, char *d, size_t cap)
 		    "header still locates them; the next backup names them in "
 		    "its index file again)");
 	return len > 0;
-}
-
-/* Points id, which m holds, at v. */
-static void
-idmap_repoint(struct idmap *m, const struct kl_id *id, uint32_t v)
-{
-	size_t i = idmap_slot(m, id);
-
-	if (i != SIZE_MAX)
-		m->v[i] = v + 1;
 }
 
 /*

@@ -172,6 +172,8 @@ struct chk {
 	struct centry *e;
 	size_t ne, e_cap;
 	struct idmap bmap;	/* blob id -> e[] (index locations first) */
+	uint32_t *byid;		/* every e[] index, by blob id: a blob's
+				 * other locations */
 	struct idmap miss;	/* blob id -> finding index of blobs with no
 				 * usable location */
 	struct chk_trees trees;	/* trees parsed, with their sizes */

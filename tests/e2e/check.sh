@@ -464,6 +464,73 @@ done
 check "rotation: three 34% runs find the damaged pack" test "$found" -ge 1
 
 # ---------------------------------------------------------------------------
+# Two hosts with backup-only keys back up the same files: neither trusts
+# the other's claims (issue #10), so every tree of those files is stored
+# twice.  Damage to either copy of a tree loses no path: check reads the
+# other copy, as restore does, and names only the damaged pack (which a
+# structure-only check may not read at all).
+case_begin "a tree stored twice, one copy damaged"
+CREPO=$WORK/copies.good
+rm -rf "$CREPO"
+mkdir -p "$WORK/copies-src/a/b"
+echo one >"$WORK/copies-src/a/one.txt"
+seq 1 20000 >"$WORK/copies-src/a/b/numbers.txt"
+# read once, so that the first backup's reads leave the access times
+# (which trees record) as the second backup finds them
+cat "$WORK/copies-src/a/one.txt" "$WORK/copies-src/a/b/numbers.txt" \
+    >/dev/null
+REPO=$CREPO
+export KLUIS_CACHE_DIR=$WORK/c-copies-init
+expect_exit 0 k init --kdf interactive
+make_password "$WORK/pw-copies" "a host passphrase"
+for h in h1 h2; do
+	E2E_WHAT="backup-only key for $h" expect_exit 0 k key add \
+	    --backup-only --out "$WORK/$h.key" \
+	    --new-password-file "$WORK/pw-copies" --kdf interactive
+	E2E_WHAT="$h backs up the shared files" expect_exit 0 \
+	    env KLUIS_CACHE_DIR="$WORK/c-copies-$h" "$KLUIS" -r "$REPO" \
+	    --key-file "$WORK/$h.key" --password-file "$WORK/pw-copies" \
+	    backup "$WORK/copies-src" --host "$h" --json
+done
+# "PACK OFFSET" per line: the middle of each copy of the tree of
+# copies-src/a/b, from h2's catalog (which knows both hosts' index files).
+python3 -c 'import glob, sqlite3, sys
+db = sqlite3.connect(glob.glob(sys.argv[1] + "/**/catalog.db", recursive=True)[0])
+for pack, off, n in db.execute("""
+    SELECT hex(p.id), l.off, l.stored_len FROM loc l JOIN pack p USING (pack_no)
+    WHERE l.type = 2 AND l.id IN (SELECT id FROM loc WHERE type = 2
+                                  GROUP BY id HAVING count(*) = 2)
+    ORDER BY l.raw_len, l.id, p.id LIMIT 2"""):
+    print("data/%s/%s %d" % (pack[:2].lower(), pack.lower(), off + n // 2))' \
+    "$WORK/c-copies-h2" >"$WORK/copies.at"
+check "both hosts stored the shared trees" test "$(wc -l <"$WORK/copies.at")" -eq 2
+mapfile -t COPIES <"$WORK/copies.at"
+for n in 1 2; do
+	read -r P at <<<"${COPIES[n - 1]:-}"
+	REPO=$WORK/r-copies-$n
+	export KLUIS_CACHE_DIR=$WORK/c-copies-check-$n
+	rm -rf "$REPO" "$KLUIS_CACHE_DIR"
+	cp -a "$CREPO" "$REPO"
+	mkdir -p "$KLUIS_CACHE_DIR"
+	flip "$REPO/$P" "$at"
+	# the structure check reads one copy of each tree: the damaged
+	# one, or the sound one and nothing else
+	run k check --json
+	jcheck "copy $n of a tree damaged: check loses no path (exit $rc)" \
+	    "[(f['kind'], f['object'], f['paths'], f['snapshots']) for f in d['findings']] in ([], [('corrupt', '$P', [], [])])"
+	E2E_WHAT="copy $n of a tree damaged: check --read-data" expect_exit 1 \
+	    k check --read-data --json
+	jcheck "copy $n of a tree damaged: corrupt, no path lost" \
+	    "[(f['kind'], f['object'], f['paths'], f['snapshots']) for f in d['findings']] == [('corrupt', '$P', [], [])]"
+	for s in $(ls "$REPO/snapshots"); do
+		rm -rf "$WORK/copies-out"
+		E2E_WHAT="copy $n of a tree damaged: restore ${s:0:8}" \
+		    expect_exit 0 k restore "$s" --target "$WORK/copies-out"
+	done
+done
+REPO=$GOOD
+
+# ---------------------------------------------------------------------------
 scenario usage
 E2E_WHAT="--read-data with --read-data-subset" expect_exit 2 \
     k check --read-data --read-data-subset 1/2
