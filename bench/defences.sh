@@ -48,7 +48,8 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ -x "$OLD" ] && [ -x "$NEW" ] || bm_die "--old and --new must be kluis binaries"
+[ -x "$OLD" ] && [ -x "$NEW" ] ||
+    bm_die "--old and --new must be kluis binaries"
 [ ${#DATA[@]} -gt 0 ] || DATA=(/usr/include /usr/share/doc)
 
 mkdir -p "$WORKDIR"
@@ -60,59 +61,63 @@ PW=$BM_WORK/pw
 printf 'benchmark passphrase\n' >"$PW"
 chmod 600 "$PW"
 
-# kl BIN REPO CACHE ARGS...: kluis with the full key.
-kl() {
-	local bin=$1 repo=$2 cache=$3
-	shift 3
-	KLUIS_CACHE_DIR=$cache "$bin" -r "$repo" --password-file "$PW" "$@"
-}
-
 # added LOG: bytes_added of a backup's --json output.
 added() {
 	sed -n 's/.*"bytes_added":\([0-9]*\).*/\1/p' "$1" | tail -n 1
 }
 
+# kc BIN REPO CACHE [KEY]: sets KC to the command line of kluis with that
+# binary, repository, catalog and key (default: the full key in keys/).
+kc() {
+	KC=(env "KLUIS_CACHE_DIR=$3" "$1" -r "$2" --password-file "$PW")
+	[ -z "${4:-}" ] || KC+=(--key-file "$4")
+}
+
 one_run() {
-	local tag=$1 bin=$2 run=$3 d=$BM_WORK/$1-$3 repo snap
+	local tag=$1 bin=$2 run=$3 d=$BM_WORK/$1-$3 repo snap h
 	repo=$d/repo
 	mkdir -p "$d"
-	kl "$bin" "$repo" "$d/c0" init --kdf interactive >/dev/null ||
-	    bm_die "$tag: init failed"
-	kl "$bin" "$repo" "$d/c0" key add --backup-only --out "$d/bk.key" \
+	kc "$bin" "$repo" "$d/c0"
+	"${KC[@]}" init --kdf interactive >/dev/null || bm_die "$tag: init"
+	"${KC[@]}" key add --backup-only --out "$d/bk.key" \
 	    --new-password-file "$PW" --kdf interactive >/dev/null ||
-	    bm_die "$tag: key add failed"
+	    bm_die "$tag: key add"
+	kc "$bin" "$repo" "$d/c1"
 	bm_measure data "$tag" backup "$run" "$d/backup.log" \
-	    kl "$bin" "$repo" "$d/c1" backup "${DATA[@]}" --json
+	    "${KC[@]}" backup "${DATA[@]}" --json
 	bm_measure data "$tag" unchanged "$run" "$d/unchanged.log" \
-	    kl "$bin" "$repo" "$d/c1" backup "${DATA[@]}" --json
+	    "${KC[@]}" backup "${DATA[@]}" --json
+	snap=$(sed -n 's/.*"snapshot_id":"\([0-9a-f]*\)".*/\1/p' \
+	    "$d/backup.log")
+	kc "$bin" "$repo" "$d/c2"
 	bm_measure data "$tag" restore "$run" "$d/restore.log" \
-	    kl "$bin" "$repo" "$d/c2" restore latest --target "$d/out"
+	    "${KC[@]}" restore "$snap" --target "$d/out"
 	rm -rf "$d/out"
-	bm_measure data "$tag" check "$run" "$d/check.log" \
-	    kl "$bin" "$repo" "$d/c3" check
+	kc "$bin" "$repo" "$d/c3"
+	bm_measure data "$tag" check "$run" "$d/check.log" "${KC[@]}" check
 	# two hosts with backup-only keys, each its own catalog
-	KLUIS_CACHE_DIR=$d/h1 "$bin" -r "$repo" --password-file "$PW" \
-	    --key-file "$d/bk.key" backup "${DATA[@]}" --host h1 --json \
-	    >"$d/h1.log" 2>&1
-	KLUIS_CACHE_DIR=$d/h2 "$bin" -r "$repo" --password-file "$PW" \
-	    --key-file "$d/bk.key" backup "${DATA[@]}" --host h2 --json \
-	    >"$d/h2.log" 2>&1
-	bm_record data "$tag" host2_bytes "$run" NA NA NA "$(added "$d/h2.log")" 0
+	for h in h1 h2; do
+		kc "$bin" "$repo" "$d/$h" "$d/bk.key"
+		"${KC[@]}" backup "${DATA[@]}" --host "$h" --json \
+		    >"$d/$h.log" 2>&1
+	done
+	bm_record data "$tag" host2_bytes "$run" NA NA NA \
+	    "$(added "$d/h2.log")" 0
+	kc "$bin" "$repo" "$d/c4"
 	bm_measure data "$tag" check_data "$run" "$d/check_data.log" \
-	    kl "$bin" "$repo" "$d/c4" check --read-data
-	KLUIS_CACHE_DIR=$d/h3 "$bin" -r "$repo" --password-file "$PW" \
-	    --key-file "$d/bk.key" backup "${DATA[@]}" --host h3 --json \
-	    >"$d/h3.log" 2>&1
-	bm_record data "$tag" host3_bytes "$run" NA NA NA "$(added "$d/h3.log")" 0
+	    "${KC[@]}" check --read-data
+	kc "$bin" "$repo" "$d/h3" "$d/bk.key"
+	"${KC[@]}" backup "${DATA[@]}" --host h3 --json >"$d/h3.log" 2>&1
+	bm_record data "$tag" host3_bytes "$run" NA NA NA \
+	    "$(added "$d/h3.log")" 0
 	if [ "$tag" = new ] && [ -n "$HOSTILE" ]; then
 		"$HOSTILE" -r "$repo" --key-file "$d/bk.key" --password-file \
 		    "$PW" index-missing-pack >"$d/hostile.log" 2>&1 ||
 		    bm_die "kluis-hostile failed: $(tail -n 1 "$d/hostile.log")"
-		snap=$(sed -n 's/.*"snapshot_id":"\([0-9a-f]*\)".*/\1/p' \
-		    "$d/backup.log")
+		kc "$bin" "$repo" "$d/c5"
 		bm_measure data "$tag" restore_poisoned "$run" \
-		    "$d/restore_p.log" kl "$bin" "$repo" "$d/c5" restore \
-		    "$snap" --target "$d/out"
+		    "$d/restore_p.log" "${KC[@]}" restore "$snap" \
+		    --target "$d/out"
 		rm -rf "$d/out"
 	fi
 	rm -rf "$repo" "$d"/c? "$d"/h?
