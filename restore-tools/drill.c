@@ -25,6 +25,7 @@
 
 #include "kluis/drill.h"
 #include "kluis/err.h"
+#include "kluis/hash.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
 #include "kluis/restore.h"
@@ -284,10 +285,15 @@ sentries_free(struct sentry *v, size_t n)
 	free(v);
 }
 
+/*
+ * Link groups come from trees, which any key holder writes: slots from a
+ * keyed hash (kl_hash_slot), or groups chosen to share their low bits
+ * would all take one slot and make the walk quadratic (issue #10).
+ */
 static int
 group_insert(uint64_t *t, size_t cap, uint64_t g)
 {
-	size_t i = (size_t)(g * 0x9e3779b97f4a7c15ULL) & (cap - 1);
+	size_t i = (size_t)kl_hash_slot(&g, sizeof(g)) & (cap - 1);
 
 	while (t[i] != 0 && t[i] != g)
 		i = (i + 1) & (cap - 1);
