@@ -31,3 +31,5 @@ add_test(NAME e2e_hostile_locks COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hos
 set_tests_properties(e2e_hostile_locks PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_hostile_index COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_index.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
 set_tests_properties(e2e_hostile_index PROPERTIES TIMEOUT 300)
+add_test(NAME e2e_hostile_flood COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_flood.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
+set_tests_properties(e2e_hostile_flood PROPERTIES TIMEOUT 900)

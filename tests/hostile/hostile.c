@@ -28,6 +28,7 @@
 static const struct h_attack *const tables[] = {
 	h_index_attacks,
 	h_lock_attacks,
+	h_flood_attacks,
 	NULL,
 };
 

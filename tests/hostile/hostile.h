@@ -79,5 +79,6 @@ void h_print_id(const char *what, const struct kl_id *id);
 /* The attacks, by file. */
 extern const struct h_attack h_index_attacks[];
 extern const struct h_attack h_lock_attacks[];
+extern const struct h_attack h_flood_attacks[];
 
 #endif
