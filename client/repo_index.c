@@ -201,6 +201,23 @@ index_table_count(const struct kl_index_table *t)
 	return t->n;
 }
 
+size_t
+index_table_run_max(const struct kl_index_table *t)
+{
+	size_t i, e, run = 0, max = 0;
+
+	/* from an empty slot (the load stays under 3/4), once around */
+	for (e = 0; e < t->cap && t->s[e].pack != 0; e++)
+		;
+	for (i = 1; i <= t->cap; i++) {
+		if (t->s[(e + i) & (t->cap - 1)].pack == 0)
+			run = 0;
+		else if (++run > max)
+			max = run;
+	}
+	return max;
+}
+
 void
 index_table_pack_ids(struct kl_index_table *t, struct kl_id **ids, size_t *n)
 {

@@ -129,6 +129,12 @@ int index_table_put(struct kl_index_table *t, const struct kl_id *id,
 int index_table_get(const struct kl_index_table *t, const struct kl_id *id,
     struct kl_blob_loc *loc);
 uint64_t index_table_count(const struct kl_index_table *t);
+/*
+ * The longest run of occupied slots: the most slots any insert or lookup
+ * walks (linear probing).  It stays small only while the slot function
+ * spreads the ids, whoever chose them (tests of issue #10 finding 5).
+ */
+size_t index_table_run_max(const struct kl_index_table *t);
 /* The byte range [*lo, *hi) of the pack holding blob id that covers all
  * of that pack's tree blobs; KL_E_NOTFOUND if none. */
 int index_table_tree_range(const struct kl_index_table *t,

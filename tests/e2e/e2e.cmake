@@ -52,3 +52,5 @@ set_tests_properties(e2e_passphrase PROPERTIES TIMEOUT 300)
 # against the real binaries, through a real sshd's append-only role.
 add_test(NAME e2e_hostile_trees COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_trees.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
 set_tests_properties(e2e_hostile_trees PROPERTIES TIMEOUT 600)
+add_test(NAME e2e_hostile_flood COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_flood.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
+set_tests_properties(e2e_hostile_flood PROPERTIES TIMEOUT 900)

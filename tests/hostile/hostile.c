@@ -31,6 +31,7 @@ static const struct h_attack *const tables[] = {
 	h_restore_attacks,
 	h_names_attacks,
 	h_tree_attacks,
+	h_flood_attacks,
 	NULL,
 };
 

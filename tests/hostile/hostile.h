@@ -82,5 +82,6 @@ extern const struct h_attack h_lock_attacks[];
 extern const struct h_attack h_restore_attacks[];
 extern const struct h_attack h_names_attacks[];
 extern const struct h_attack h_tree_attacks[];
+extern const struct h_attack h_flood_attacks[];
 
 #endif

@@ -23,6 +23,7 @@
 #include "kluis/hash.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
+#include "repo_internal.h"
 
 #define PASS "secret passphrase"
 
@@ -717,6 +718,48 @@ test_tampered_pack_is_corrupt(void **state)
 	kl_repo_close(r);
 }
 
+/*
+ * Issue #10 finding 5: ids that share their first 8 bytes - what a pack
+ * header or an index file may list - spread over the session's blob
+ * table.  Slotted by their first bytes, as before, all 65,536 would take
+ * one slot: every insert would walk all the others (2^31 steps in all)
+ * and the longest run of occupied slots would be 65,536.
+ */
+#define FLOOD_IDS 65536
+#define FLOOD_RUN_MAX 512	/* at load 1/2: exceeded with odds < 2^-100 */
+
+static void
+test_session_table_spreads_ids_sharing_a_prefix(void **state)
+{
+	struct kl_index_table *t = index_table_new();
+	struct kl_blob_loc loc, got;
+	struct kl_id id;
+	uint32_t i;
+
+	(void)state;
+	assert_non_null(t);
+	memset(&loc, 0, sizeof(loc));
+	memset(loc.pack.b, 7, KL_ID_LEN);
+	loc.type = KL_OBJ_DATA;
+	loc.stored_len = loc.raw_len = 64;
+	memset(id.b, 0xab, KL_ID_LEN);
+	for (i = 0; i < FLOOD_IDS; i++) {
+		kl_le32enc(id.b + 8, i);	/* the first 8 bytes stay */
+		loc.offset = 64 * i;
+		assert_int_equal(index_table_put(t, &id, &loc), 1);
+	}
+	assert_int_equal(index_table_count(t), FLOOD_IDS);
+	assert_true(index_table_run_max(t) <= FLOOD_RUN_MAX);
+	for (i = 0; i < FLOOD_IDS; i++) {
+		kl_le32enc(id.b + 8, i);
+		assert_int_equal(index_table_get(t, &id, &got), KL_OK);
+		assert_int_equal(got.offset, 64 * i);
+	}
+	kl_le32enc(id.b + 8, FLOOD_IDS);
+	assert_int_equal(index_table_get(t, &id, &got), KL_E_NOTFOUND);
+	index_table_free(t);
+}
+
 /* A killed backup's packs (written, never indexed) are not sent again. */
 static void
 test_interrupted_backup_packs_are_adopted(void **state)
@@ -1176,6 +1219,7 @@ main(void)
 		T(test_pack_order_does_not_follow_insertion),
 		T(test_tampered_pack_is_corrupt),
 		T(test_interrupted_backup_packs_are_adopted),
+		T(test_session_table_spreads_ids_sharing_a_prefix),
 		T(test_every_copy_is_a_location_and_reads_fall_back),
 		T(test_only_own_and_attested_entries_deduplicate),
 		T(test_entries_of_missing_packs_are_ignored),
