@@ -14,10 +14,11 @@
 #   restore     restore the snapshot with a fresh catalog (a new machine)
 #   check       structure check, fresh catalog
 #   check_data  check --read-data (NEW also vouches for the packs)
-#   host2       a second host's backup of the same data with a backup-only
-#               key and its own catalog, after a first host's: bytes added
-#               (NEW uploads again until a full key vouched for the data)
-#   host3       the same after check --read-data: bytes added
+#   host2       on a second repository, a second host's backup of the data
+#               with a backup-only key and its own catalog, after a first
+#               host's: bytes added (NEW uploads again until a full key
+#               vouched for the data)
+#   host3       a third host's, after check --read-data: bytes added
 # With --hostile (NEW only), the restore is timed again after
 # `kluis-hostile index-missing-pack` planted a bogus index naming every
 # blob in a pack that does not exist (OLD restores nothing then).
@@ -74,7 +75,7 @@ kc() {
 }
 
 one_run() {
-	local tag=$1 bin=$2 run=$3 d=$BM_WORK/$1-$3 repo snap h
+	local tag=$1 bin=$2 run=$3 d=$BM_WORK/$1-$3 repo hrepo snap h
 	repo=$d/repo
 	mkdir -p "$d"
 	kc "$bin" "$repo" "$d/c0"
@@ -95,19 +96,31 @@ one_run() {
 	rm -rf "$d/out"
 	kc "$bin" "$repo" "$d/c3"
 	bm_measure data "$tag" check "$run" "$d/check.log" "${KC[@]}" check
-	# two hosts with backup-only keys, each its own catalog
-	for h in h1 h2; do
-		kc "$bin" "$repo" "$d/$h" "$d/bk.key"
-		"${KC[@]}" backup "${DATA[@]}" --host "$h" --json \
-		    >"$d/$h.log" 2>&1
-	done
-	bm_record data "$tag" host2_bytes "$run" NA NA NA \
-	    "$(added "$d/h2.log")" 0
 	kc "$bin" "$repo" "$d/c4"
 	bm_measure data "$tag" check_data "$run" "$d/check_data.log" \
 	    "${KC[@]}" check --read-data
-	kc "$bin" "$repo" "$d/h3" "$d/bk.key"
-	"${KC[@]}" backup "${DATA[@]}" --host h3 --json >"$d/h3.log" 2>&1
+	# A second repository where hosts with backup-only keys (each its
+	# own catalog) write first: what the full key wrote above is
+	# attested, so it would be deduplicated by every host.
+	hrepo=$d/hrepo
+	kc "$bin" "$hrepo" "$d/hc0"
+	"${KC[@]}" init --kdf interactive >/dev/null || bm_die "$tag: init"
+	"${KC[@]}" key add --backup-only --out "$d/hbk.key" \
+	    --new-password-file "$PW" --kdf interactive >/dev/null ||
+	    bm_die "$tag: key add"
+	for h in h1 h2; do
+		kc "$bin" "$hrepo" "$d/$h" "$d/hbk.key"
+		"${KC[@]}" backup "${DATA[@]}" --host "$h" --json \
+		    >"$d/$h.log" 2>&1 || bm_die "$tag: $h backup"
+	done
+	bm_record data "$tag" host2_bytes "$run" NA NA NA \
+	    "$(added "$d/h2.log")" 0
+	kc "$bin" "$hrepo" "$d/hc4"
+	"${KC[@]}" check --read-data >"$d/hcheck.log" 2>&1 ||
+	    bm_die "$tag: check --read-data of the hosts' repository"
+	kc "$bin" "$hrepo" "$d/h3" "$d/hbk.key"
+	"${KC[@]}" backup "${DATA[@]}" --host h3 --json >"$d/h3.log" 2>&1 ||
+	    bm_die "$tag: h3 backup"
 	bm_record data "$tag" host3_bytes "$run" NA NA NA \
 	    "$(added "$d/h3.log")" 0
 	if [ "$tag" = new ] && [ -n "$HOSTILE" ]; then
@@ -120,7 +133,7 @@ one_run() {
 		    --target "$d/out"
 		rm -rf "$d/out"
 	fi
-	rm -rf "$repo" "$d"/c? "$d"/h?
+	rm -rf "$repo" "$hrepo" "$d"/c? "$d"/h? "$d"/hc?
 }
 
 bm_log "data: ${DATA[*]}; runs: $RUNS; old: $OLD; new: $NEW"
@@ -134,7 +147,8 @@ for ((r = 1; r <= RUNS; r++)); do
 	fi
 done
 
-# median COLUMN OP TAG: the median of column 5 (seconds) or 8 (bytes).
+# median COLUMN OP TAG: the median of column 5 (seconds), 7 (CPU seconds)
+# or 8 (bytes).
 median() {
 	awk -F'\t' -v op="$2" -v tag="$3" -v col="$1" \
 	    '$3 == op && $2 == tag && $col != "NA" { print $col }' "$BM_TSV" |
@@ -148,11 +162,15 @@ ratio() {
 	    print "-"; else printf "%.2f", a / b }'
 }
 
-printf '\n%-18s %12s %12s %8s\n' "operation" "old" "new" "new/old"
+printf '\n%-18s %10s %10s %8s %10s %10s %8s\n' "operation" "old wall" \
+    "new wall" "new/old" "old cpu" "new cpu" "new/old"
 for op in backup unchanged restore check check_data restore_poisoned; do
 	o=$(median 5 "$op" old)
 	n=$(median 5 "$op" new)
-	printf '%-18s %11ss %11ss %8s\n' "$op" "$o" "$n" "$(ratio "$n" "$o")"
+	oc=$(median 7 "$op" old)
+	nc=$(median 7 "$op" new)
+	printf '%-18s %9ss %9ss %8s %9ss %9ss %8s\n' "$op" "$o" "$n" \
+	    "$(ratio "$n" "$o")" "$oc" "$nc" "$(ratio "$nc" "$oc")"
 done
 for op in host2_bytes host3_bytes; do
 	o=$(median 8 "$op" old)
