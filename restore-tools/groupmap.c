@@ -1,36 +1,29 @@
 /*
  * A uint64 -> size_t map for hard link groups (restore_internal.h).  Link
  * group numbers come from trees, and a backup-only key writes authentic
- * trees with any numbers in them: slots are SipHash-2-4 (libsodium
- * crypto_shorthash) of the key under a random key of the map's own, so an
- * attacker cannot choose numbers that share a slot, and restore's and the
- * drill's work stays linear in the number of groups (issue #10 finding 6).
+ * trees with any numbers in them: slots come from kl_hash_slot (SipHash
+ * under a key drawn per process), so an attacker cannot choose numbers
+ * that share a slot, and restore's and the drill's work stays linear in
+ * the number of groups (issue #10 findings 5, 6).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "kluis/buf.h"
 #include "kluis/err.h"
+#include "kluis/hash.h"
 #include "restore_internal.h"
 
 #define GMAP_CAP_MIN 64
 
-_Static_assert(sizeof(((struct rs_gmap *)0)->key) ==
-    crypto_shorthash_KEYBYTES, "rs_gmap key is a SipHash key");
-
 static size_t
 slot_of(const struct rs_gmap *m, uint64_t k)
 {
-	unsigned char in[8], h[crypto_shorthash_BYTES];
-	size_t i;
+	unsigned char in[8];
 
-	for (i = 0; i < sizeof(in); i++)
-		in[i] = (unsigned char)(k >> (8 * i));
-	crypto_shorthash(h, in, sizeof(in), m->key);
-	return (size_t)kl_le64dec(h) & (m->cap - 1);
+	kl_le64enc(in, k);
+	return (size_t)kl_hash_slot(in, sizeof(in)) & (m->cap - 1);
 }
 
 static size_t
@@ -50,7 +43,6 @@ gmap_grow(struct rs_gmap *m)
 	struct rs_gmap n;
 	size_t i, j;
 
-	memcpy(n.key, m->key, sizeof(n.key));
 	n.cap = m->cap ? m->cap * 2 : GMAP_CAP_MIN;
 	n.n = m->n;
 	n.k = malloc(n.cap * sizeof(*n.k));
@@ -81,8 +73,6 @@ rs_gmap_put(struct rs_gmap *m, uint64_t k, size_t v)
 
 	if (v == SIZE_MAX)
 		return KL_E_LIMIT;
-	if (m->cap == 0)
-		randombytes_buf(m->key, sizeof(m->key));
 	if ((m->n + 1) * 4 > m->cap * 3 && (rc = gmap_grow(m)) != KL_OK)
 		return rc;
 	i = slot_find(m, k);
@@ -113,5 +103,5 @@ rs_gmap_clear(struct rs_gmap *m)
 {
 	free(m->k);
 	free(m->v);
-	sodium_memzero(m, sizeof(*m));
+	memset(m, 0, sizeof(*m));
 }

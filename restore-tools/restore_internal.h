@@ -174,7 +174,6 @@ struct rs_gmap {
 	uint64_t *k;
 	size_t *v;		/* value + 1; 0 = empty slot */
 	size_t cap, n;
-	unsigned char key[16];
 };
 
 /* Adds k -> v unless k is present: 1 added, 0 present, KL_E_NOMEM,

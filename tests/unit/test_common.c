@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -392,6 +393,49 @@ test_text_esc_tiny_buffer_writes_whole_units_only(void **state)
 	assert_int_equal(kl_text_esc(out, 3, "\xe6\x97\xa5", 3), 0);
 }
 
+/* kl_hash_slot of a fixed input, computed in a child process that has not
+ * drawn its key yet. */
+static uint64_t
+slot_in_child(void)
+{
+	int fd[2];
+	pid_t pid;
+	uint64_t v = 0;
+	int st;
+
+	assert_int_equal(pipe(fd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		v = kl_hash_slot("kluis", 5);
+		_exit(write(fd[1], &v, sizeof(v)) == (ssize_t)sizeof(v) ? 0 : 1);
+	}
+	close(fd[1]);
+	assert_int_equal(read(fd[0], &v, sizeof(v)), (ssize_t)sizeof(v));
+	close(fd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return v;
+}
+
+/* The slots of hash tables fed from repository content (issue #10
+ * finding 5): stable within a process, keyed afresh in every process, so
+ * that no writer can compute which ids share a slot. */
+static void
+test_hash_slot_is_keyed_per_process(void **state)
+{
+	uint64_t a, b, here;
+
+	(void)state;
+	a = slot_in_child();
+	b = slot_in_child();
+	here = kl_hash_slot("kluis", 5);
+	assert_true(a != b);
+	assert_true(here != a && here != b);
+	assert_true(kl_hash_slot("kluis", 5) == here);
+	assert_true(kl_hash_slot("kluit", 5) != here);
+}
+
 int
 main(void)
 {
@@ -405,6 +449,7 @@ main(void)
 		cmocka_unit_test(test_secure_buffer_grows_and_keeps_content),
 		cmocka_unit_test(test_hash_is_blake2b_256_of_empty),
 		cmocka_unit_test(test_streaming_hash_equals_one_shot),
+		cmocka_unit_test(test_hash_slot_is_keyed_per_process),
 		cmocka_unit_test(test_id_parse_rejects_uppercase_and_short),
 		cmocka_unit_test(test_atomic_write_exclusive_never_replaces),
 		cmocka_unit_test(test_read_range_past_end_is_corrupt),

@@ -735,21 +735,6 @@ test_gmap_put_get_grow(void **state)
 	assert_int_equal(rs_gmap_get(&m, 0, &v), 0);
 }
 
-static void
-test_gmap_keys_differ_per_map(void **state)
-{
-	struct rs_gmap a, b;
-
-	(void)state;
-	memset(&a, 0, sizeof(a));
-	memset(&b, 0, sizeof(b));
-	assert_int_equal(rs_gmap_put(&a, 1, 1), 1);
-	assert_int_equal(rs_gmap_put(&b, 1, 1), 1);
-	assert_true(memcmp(a.key, b.key, sizeof(a.key)) != 0);
-	rs_gmap_clear(&a);
-	rs_gmap_clear(&b);
-}
-
 int
 main(void)
 {
@@ -787,7 +772,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_sparse_tail_gets_its_size, setup, teardown),
 		cmocka_unit_test(test_gmap_put_get_grow),
-		cmocka_unit_test(test_gmap_keys_differ_per_map),
 	};
 
 	if (geteuid() != 0) {
