@@ -43,7 +43,6 @@ FLOOD_CASES=${FLOOD_CASES:-orphan index link}
 # wall-clock limit of every measured command (ks's timeout)
 export KS_TIMEOUT=${KS_TIMEOUT:-240}
 
-A=$SSH_KEY_ADMIN
 W=$SSH_KEY_APPEND		# web01: the compromised host
 DB=$(ssh_add_key db01 \
     "command=\"$KLUIS_SERVER serve --append-only --repo $REPO --client-name db01\",restrict")
@@ -57,17 +56,7 @@ kb() {
 
 # attack ARGS...: kluis-hostile as web01, over its append-only SSH key.
 attack() {
-	timeout 300 "$HOSTILE" -r "$SSH_URL" --key-file "$WORK/web01.key" \
-	    --password-file "$PW" --ssh-key "$W" --ssh-known-hosts "$SSH_KH" \
-	    --server-command "$KLUIS_SERVER" "$@"
-}
-
-# fresh NAME ARGS...: kluis with the full key and a catalog nobody used
-# (an operator on a new machine after an incident).
-fresh() {
-	local name=$1
-	shift
-	KLUIS_CACHE_DIR=$WORK/fresh-$name ks "$A" "$@"
+	HS_TIMEOUT=300 hs "$WORK/web01.key" "$PW" "$@"
 }
 
 # timed VAR WANT CMD...: expect_exit WANT CMD..., and VAR gets the CPU

@@ -19,7 +19,6 @@ case $HOSTILE in /*) ;; *) HOSTILE=$PWD/$HOSTILE ;; esac
 . "$(dirname "$0")/ssh_lib.sh"
 ssh_e2e_init hostile-index
 
-A=$SSH_KEY_ADMIN
 W=$SSH_KEY_APPEND		# web01: the compromised host
 DB=$(ssh_add_key db01 \
     "command=\"$KLUIS_SERVER serve --append-only --repo $REPO --client-name db01\",restrict")
@@ -41,17 +40,7 @@ kw() {
 
 # attack ARGS...: kluis-hostile as web01, over its append-only SSH key.
 attack() {
-	timeout 120 "$HOSTILE" -r "$SSH_URL" --key-file "$WORK/web01.key" \
-	    --password-file "$PW" --ssh-key "$W" --ssh-known-hosts "$SSH_KH" \
-	    --server-command "$KLUIS_SERVER" "$@"
-}
-
-# fresh NAME ARGS...: kluis with the full key and a catalog nobody used
-# (an operator on a new machine after an incident).
-fresh() {
-	local name=$1
-	shift
-	KLUIS_CACHE_DIR=$WORK/fresh-$name ks "$A" "$@"
+	HS_TIMEOUT=120 hs "$WORK/web01.key" "$PW" "$@"
 }
 
 # ---------------------------------------------------------------------------

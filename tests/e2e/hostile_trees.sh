@@ -67,9 +67,7 @@ case_begin() {
 # attacker ATTACK ARGS...: kluis-hostile with what web01 holds, through
 # the append-only role of the real sshd.
 attacker() {
-	timeout 300 "$HOSTILE" -r "$SSH_URL" --key-file "$WORK/web01.key" \
-	    --password-file "$PW_WEB" --ssh-key "$SSH_KEY_APPEND" \
-	    --ssh-known-hosts "$SSH_KH" --server-command "$KLUIS_SERVER" "$@"
+	hs "$WORK/web01.key" "$PW_WEB" "$@"
 }
 
 # snapshot_of: the id the last attack printed.

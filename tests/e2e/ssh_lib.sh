@@ -41,6 +41,26 @@ ks() {
 	    --password-file "$PW" "$@"
 }
 
+# hs KEY_FILE PASSWORD_FILE ARGS...: kluis-hostile ($HOSTILE) with what a
+# compromised host holds - that repository key file and passphrase, the
+# append-only SSH key - through the real sshd, within HS_TIMEOUT seconds.
+hs() {
+	local key=$1 pw=$2
+	shift 2
+	timeout "${HS_TIMEOUT:-300}" "$HOSTILE" -r "$SSH_URL" \
+	    --key-file "$key" --password-file "$pw" \
+	    --ssh-key "$SSH_KEY_APPEND" --ssh-known-hosts "$SSH_KH" \
+	    --server-command "$KLUIS_SERVER" "$@"
+}
+
+# fresh NAME ARGS...: kluis with the full key (the admin SSH key) and a
+# catalog nobody used (an operator on a new machine after an incident).
+fresh() {
+	local name=$1
+	shift
+	KLUIS_CACHE_DIR=$WORK/fresh-$name ks "$SSH_KEY_ADMIN" "$@"
+}
+
 # kp ARGS...: the kluis client over the pipe transport.
 kp() {
 	timeout "${KS_TIMEOUT:-60}" \

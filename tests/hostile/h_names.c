@@ -68,15 +68,12 @@ node_cmp(const void *a, const void *b)
 	return kl_name_cmp(x->name, x->name_len, y->name, y->name_len);
 }
 
-/* Sorts t and writes it; *id gets its id. */
+/* Sorts v and writes it; *id gets its id. */
 static int
-tree_put(struct kl_session *s, struct kl_node *v, size_t n, struct kl_id *id)
+sorted_put(struct kl_session *s, struct kl_node *v, size_t n, struct kl_id *id)
 {
-	struct kl_tree t = { v, n };
-	uint64_t stored;
-
 	qsort(v, n, sizeof(*v), node_cmp);
-	return kl_session_tree_add(s, &t, id, &stored);
+	return h_tree_put(s, v, n, id);
 }
 
 /* The leaf directory: every kind of hostile name, one file of real
@@ -112,7 +109,7 @@ leaf_put(struct kl_session *s, const struct kl_id *data,
 	v[n++].size = strlen(E_TARGET);
 	node_init(&v[n], KL_NODE_DIR, E_SUB);
 	v[n++].subtree = *sub;
-	return tree_put(s, v, n, id);
+	return sorted_put(s, v, n, id);
 }
 
 /* /E_DIR/{files, E_SUB/E_FILE_ESC}; *root gets the root tree. */
@@ -127,12 +124,12 @@ trees_put(struct kl_session *s, const struct kl_id *data, struct kl_id *root)
 	v[0].size = sizeof(E_CONTENT) - 1;
 	v[0].chunks = (struct kl_id *)(uintptr_t)data;
 	v[0].nchunks = 1;
-	if ((rc = tree_put(s, v, 1, &sub)) != KL_OK ||
+	if ((rc = sorted_put(s, v, 1, &sub)) != KL_OK ||
 	    (rc = leaf_put(s, data, &sub, &leaf)) != KL_OK)
 		return rc;
 	node_init(&v[0], KL_NODE_DIR, E_DIR);
 	v[0].subtree = leaf;
-	return tree_put(s, v, 1, root);
+	return sorted_put(s, v, 1, root);
 }
 
 static int

@@ -56,16 +56,6 @@ session_open(struct hctx *h, struct kl_session **s)
 	return kl_session_begin(h->r, 3, s);
 }
 
-static int
-tree_put(struct kl_session *s, struct kl_node *nodes, size_t n,
-    struct kl_id *id)
-{
-	struct kl_tree t = { nodes, n };
-	uint64_t stored;
-
-	return kl_session_tree_add(s, &t, id, &stored);
-}
-
 /*
  * Commits a snapshot of host "hostile" whose root holds the directory
  * /hostile with tree sub, declaring the given totals.
@@ -83,7 +73,7 @@ snap_commit(struct kl_session *s, const struct kl_id *sub, uint64_t files,
 
 	node_init(&top, "hostile", KL_NODE_DIR, 0755);
 	top.subtree = *sub;
-	if ((rc = tree_put(s, &top, 1, &root)) != KL_OK)
+	if ((rc = h_tree_put(s, &top, 1, &root)) != KL_OK)
 		return rc;
 	memset(&sn, 0, sizeof(sn));
 	sn.time_s = (int64_t)time(NULL);
@@ -131,7 +121,7 @@ links_dir(struct kl_session *s, uint64_t first, size_t m, struct kl_id *id)
 			/* numbers an unkeyed multiplicative hash slots alike */
 			nodes[k].link_group = (first + i + 1) << 32;
 		}
-		rc = tree_put(s, nodes, 2 * m, id);
+		rc = h_tree_put(s, nodes, 2 * m, id);
 	}
 	free(nodes);
 	free(names);
@@ -165,7 +155,7 @@ tree_links(struct hctx *h, int argc, char **argv)
 		rc = links_dir(s, d * LINKS_PER_DIR, d + 1 < nd ?
 		    LINKS_PER_DIR : n - d * LINKS_PER_DIR, &dirs[d].subtree);
 	}
-	if (rc == KL_OK && (rc = tree_put(s, dirs, nd, &sub)) == KL_OK)
+	if (rc == KL_OK && (rc = h_tree_put(s, dirs, nd, &sub)) == KL_OK)
 		rc = snap_commit(s, &sub, 2 * n, nd, 0);
 out:
 	kl_session_free(s);
@@ -194,7 +184,7 @@ file_commit(struct kl_session *s, struct kl_node *f)
 	struct kl_id sub;
 	int rc;
 
-	if ((rc = tree_put(s, f, 1, &sub)) != KL_OK)
+	if ((rc = h_tree_put(s, f, 1, &sub)) != KL_OK)
 		return rc;
 	return snap_commit(s, &sub, 1, 0, f->size);
 }

@@ -91,17 +91,6 @@ dir_node(struct kl_node *n, const char *name, const struct kl_id *sub)
 	n->subtree = *sub;
 }
 
-/* Stores the tree of nodes[0, n) (sorted by name); *id gets its id. */
-static int
-tree_put(struct kl_session *s, struct kl_node *nodes, size_t n,
-    struct kl_id *id)
-{
-	struct kl_tree t = { nodes, n };
-	uint64_t stored;
-
-	return kl_session_tree_add(s, &t, id, &stored);
-}
-
 /*
  * Wraps tree top (the backed-up directory's content) in the directories
  * of o->path up to the root tree (FORMAT.md §11.1), then commits the
@@ -124,7 +113,7 @@ snap_commit(struct hctx *h, struct kl_session *s, const struct topts *o,
 		comp[nc++] = p;
 	while (nc > 0 && rc == KL_OK) {
 		dir_node(&n, comp[--nc], &cur);
-		rc = tree_put(s, &n, 1, &cur);
+		rc = h_tree_put(s, &n, 1, &cur);
 	}
 	if (rc != KL_OK)
 		return rc;
@@ -178,11 +167,11 @@ deep(struct hctx *h, int argc, char **argv)
 		o.dirs = depth + 1;
 	if ((rc = session_open(h, &s)) != KL_OK)
 		goto out;
-	if ((rc = tree_put(s, NULL, 0, &cur)) != KL_OK)
+	if ((rc = h_tree_put(s, NULL, 0, &cur)) != KL_OK)
 		goto out;
 	for (i = 0; i < depth && rc == KL_OK; i++) {
 		dir_node(&n, "d", &cur);
-		rc = tree_put(s, &n, 1, &cur);
+		rc = h_tree_put(s, &n, 1, &cur);
 	}
 	if (rc == KL_OK)
 		rc = snap_commit(h, s, &o, &cur);
@@ -210,12 +199,12 @@ dag(struct hctx *h, int argc, char **argv)
 		o.dirs = 2 * depth + 1;
 	if ((rc = session_open(h, &s)) != KL_OK)
 		goto out;
-	if ((rc = tree_put(s, NULL, 0, &cur)) != KL_OK)
+	if ((rc = h_tree_put(s, NULL, 0, &cur)) != KL_OK)
 		goto out;
 	for (i = 0; i < depth && rc == KL_OK; i++) {
 		dir_node(&n[0], "a", &cur);
 		dir_node(&n[1], "b", &cur);
-		rc = tree_put(s, n, 2, &cur);
+		rc = h_tree_put(s, n, 2, &cur);
 	}
 	if (rc == KL_OK)
 		rc = snap_commit(h, s, &o, &cur);
@@ -295,11 +284,11 @@ unloadable(struct hctx *h, int argc, char **argv)
 		goto out;
 	}
 	/* a sound sibling next to the directory that is lost */
-	if ((rc = tree_put(s, NULL, 0, &empty)) != KL_OK)
+	if ((rc = h_tree_put(s, NULL, 0, &empty)) != KL_OK)
 		goto out;
 	dir_node(&n[0], "lost", &bad);
 	dir_node(&n[1], "sound", &empty);
-	if ((rc = tree_put(s, n, 2, &top)) == KL_OK)
+	if ((rc = h_tree_put(s, n, 2, &top)) == KL_OK)
 		rc = snap_commit(h, s, &o, &top);
 out:
 	kl_session_free(s);

@@ -45,6 +45,16 @@ h_print_id(const char *what, const struct kl_id *id)
 }
 
 int
+h_tree_put(struct kl_session *s, struct kl_node *nodes, size_t n,
+    struct kl_id *id)
+{
+	struct kl_tree t = { nodes, n };
+	uint64_t stored;
+
+	return kl_session_tree_add(s, &t, id, &stored);
+}
+
+int
 h_put(struct hctx *h, enum kl_ftype t, const struct buf *b, struct kl_id *id)
 {
 	char name[KL_ID_HEX_LEN + 1];

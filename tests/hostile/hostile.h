@@ -25,6 +25,8 @@
 struct buf;
 struct kl_repo;
 struct kl_keys;
+struct kl_session;
+struct kl_node;
 
 struct hctx {
 	struct kl_repo *r;
@@ -75,6 +77,10 @@ int h_pack_put(struct hctx *h, const struct h_blob *b, size_t n,
 int h_index_all(struct hctx *h, struct kl_index *ix);
 /* Prints "what <hex>" on stdout. */
 void h_print_id(const char *what, const struct kl_id *id);
+/* Stores the tree of nodes[0, n) (sorted by name) in session s; *id gets
+ * its id. */
+int h_tree_put(struct kl_session *s, struct kl_node *nodes, size_t n,
+    struct kl_id *id);
 
 /* The attacks, by file. */
 extern const struct h_attack h_index_attacks[];
