@@ -811,6 +811,7 @@ byid_build(struct chk *k)
 {
 	size_t i;
 
+	free(k->byid);
 	if ((k->byid = malloc((k->ne ? k->ne : 1) * sizeof(*k->byid))) ==
 	    NULL)
 		return KL_E_NOMEM;
@@ -1955,6 +1956,7 @@ chk_clear(struct chk *k)
 	chk_trees_clear(&k->trees);
 	free(k->packs);
 	free(k->e);
+	free(k->byid);
 	free(k->ixf);
 	free(k->wd);
 	free(k->snaps);
