@@ -257,6 +257,7 @@ garbage_put(struct hctx *h, uint64_t big, uint64_t rest, struct kl_id ids[2])
 	ip.pack_id = pack;
 	ip.e = e;
 	ip.n = n;
+	memset(&ix, 0, sizeof(ix));
 	ix.packs = &ip;
 	ix.n = 1;
 	rc = h_index_put(h, &ix, 0, &index, NULL);

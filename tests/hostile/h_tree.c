@@ -238,6 +238,7 @@ garbage_tree(struct hctx *h, struct kl_id *id)
 	ip.pack_id = pack;
 	ip.e = e;
 	ip.n = 1;
+	memset(&ix, 0, sizeof(ix));
 	ix.packs = &ip;
 	ix.n = 1;
 	if ((rc = h_index_put(h, &ix, 0, &idx, NULL)) == KL_OK) {

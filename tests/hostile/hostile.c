@@ -63,7 +63,13 @@ h_put(struct hctx *h, enum kl_ftype t, const struct buf *b, struct kl_id *id)
 	kl_hash(buf_data(b), buf_size(b), id);
 	kl_id_hex(id, name);
 	rc = h->be->ops->put(h->be->ctx, t, name, buf_data(b), buf_size(b));
-	return rc == KL_E_EXISTS ? KL_OK : rc;
+	if (rc == KL_E_EXISTS)
+		return KL_OK;
+	if (rc != KL_OK)
+		fprintf(stderr, "kluis-hostile: cannot store file %s of type "
+		    "%d (%zu bytes): %s\n", name, (int)t, buf_size(b),
+		    kl_strerror(rc));
+	return rc;
 }
 
 /* 1 if id sorts before every id in ids[0, n). */
@@ -361,8 +367,10 @@ main(int argc, char **argv)
 	h.k = kl_repo_keys(h.r);
 	h.be = kl_repo_backend(h.r);
 	rc = a->run(&h, argc - optind, argv + optind);
-	if (rc != 0 && *kl_repo_errmsg(h.r) != '\0')
-		fprintf(stderr, "kluis-hostile: %s\n", kl_repo_errmsg(h.r));
+	if (rc != 0)
+		fprintf(stderr, "kluis-hostile: %s failed%s%s\n", a->name,
+		    *kl_repo_errmsg(h.r) != '\0' ? ": " : "",
+		    kl_repo_errmsg(h.r));
 	kl_repo_close(h.r);
 	return rc;
 }
