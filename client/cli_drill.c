@@ -263,6 +263,8 @@ sig_main(void *arg)
 
 	if (sigwait(set, &sig) != 0)
 		return NULL;
+	/* from here the thread ends the process: sig_stop cannot cancel it */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	dying = 1;
 	fprintf(stderr, "kluis: drill interrupted (signal %d): removing %s\n",
 	    sig, sig_scratch);
@@ -304,6 +306,12 @@ sig_stop(struct sigguard *g)
 {
 	if (!g->on)
 		return;
+	/*
+	 * A thread that took a signal exits the process with 128 + signal
+	 * once the scratch data is gone; the join below waits for that (the
+	 * cancel is ignored then), so the drill's own outcome, a failure
+	 * caused by the removal, is never what the caller sees.
+	 */
 	pthread_cancel(g->th);
 	pthread_join(g->th, NULL);
 	pthread_sigmask(SIG_SETMASK, &g->old, NULL);

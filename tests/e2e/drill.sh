@@ -215,7 +215,7 @@ kill -TERM "$DPID" 2>/dev/null
 wait "$DPID"
 krc=$?
 echo "killed drill exited $krc"
-check "killed drill exits 143 (or had finished: 0)" \
+OUT=$WORK/.kill.out ERR=$WORK/.kill.err check "killed drill exits 143 (or had finished: 0)" \
     test "$krc" = 143 -o "$krc" = 0
 scratch_empty "killed drill"
 
