@@ -263,10 +263,17 @@ int
 repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
     struct kl_id *id)
 {
+	kl_hash(buf_data(b), buf_size(b), id);
+	return repo_file_put_named(r, t, b, id);
+}
+
+int
+repo_file_put_named(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
+    const struct kl_id *id)
+{
 	char name[KL_ID_HEX_LEN + 1], fn[REPO_FNAME_MAX];
 	int rc;
 
-	kl_hash(buf_data(b), buf_size(b), id);
 	kl_id_hex(id, name);
 	rc = r->be.ops->put(r->be.ctx, t, name, buf_data(b), buf_size(b));
 	if (rc == KL_E_EXISTS)	/* same name = same bytes */

@@ -113,6 +113,10 @@ int repo_envelope_open(struct kl_repo *r, const uint8_t *pre, size_t len,
  * existing identical file is fine. */
 int repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
     struct kl_id *id);
+/* repo_file_put of bytes whose name the caller already computed:
+ * id == BLAKE2b-256(b), as kl_hash gives it (the backend checks it). */
+int repo_file_put_named(struct kl_repo *r, enum kl_ftype t,
+    const struct buf *b, const struct kl_id *id);
 
 /* repo_pack.c: reads and decrypts the header of pack id (size bytes long,
  * from a listing) with the index key: its blob entries, *e malloc'd. */

@@ -424,12 +424,18 @@ pack_write_locked(struct kl_session *s, struct builder *b)
 		goto out;
 	buf_free(b->data);	/* laid out in f now: do not hold it twice */
 	b->data = NULL;
-	if ((rc = repo_file_put(s->r, KL_FT_DATA, f, &id)) != KL_OK)
-		goto out;
-	/* ours to adopt if this backup dies before an index names it; a
-	 * catalog that cannot record it only costs that re-upload */
+	/*
+	 * Ours to adopt if this backup dies before an index names it:
+	 * recorded before the upload, so a pack the server completes just
+	 * as this process is killed is adopted, not sent again (one that
+	 * never arrived is forgotten by the adoption).  A catalog that
+	 * cannot record it only costs that re-upload.
+	 */
+	kl_hash(buf_data(f), buf_size(f), &id);
 	if (repo_cat(s->r, &c) == KL_OK)
 		(void)kl_cat_own_pack_add(c, &id, buf_size(f));
+	if ((rc = repo_file_put_named(s->r, KL_FT_DATA, f, &id)) != KL_OK)
+		goto out;
 	pthread_mutex_lock(&s->mu);
 	if ((rc = ix_add(&s->done, &s->done_cap, &id, e, b->n)) == KL_OK) {
 		e = NULL;

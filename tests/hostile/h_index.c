@@ -114,9 +114,6 @@ out:
 static int
 predict(struct hctx *h, int argc, char **argv)
 {
-	struct kl_blob_entry *e = NULL;
-	struct kl_index_pack ip;
-	struct kl_index ix;
 	struct h_blob *b = NULL;
 	struct kl_id *ids = NULL, pack, id;
 	uint32_t *lens = NULL;
@@ -140,15 +137,7 @@ predict(struct hctx *h, int argc, char **argv)
 		b[i].raw_len = lens[i];
 		b[i].stored_len = GARBAGE_STORED;
 	}
-	if ((rc = h_pack_put(h, b, n, &pack, &e)) != KL_OK)
-		goto out;
-	ip.pack_id = pack;
-	ip.e = e;
-	ip.n = n;
-	memset(&ix, 0, sizeof(ix));
-	ix.packs = &ip;
-	ix.n = 1;
-	if ((rc = h_index_put(h, &ix, 0, &id, NULL)) != KL_OK)
+	if ((rc = h_claim(h, b, n, &pack, &id)) != KL_OK)
 		goto out;
 	h_print_id("pack", &pack);
 	h_print_id("index", &id);
@@ -157,7 +146,6 @@ out:
 	if (rc != KL_OK)
 		fprintf(stderr, "kluis-hostile: index-predict: %s\n",
 		    kl_strerror(rc));
-	free(e);
 	free(b);
 	free(ids);
 	free(lens);

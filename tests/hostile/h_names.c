@@ -194,8 +194,7 @@ snapshot_escape(struct hctx *h, int argc, char **argv)
 	(void)argv;
 	kl_blob_id(h->k, (const uint8_t *)E_CONTENT, sizeof(E_CONTENT) - 1,
 	    &data);
-	if ((rc = kl_repo_index_load(h->r)) != KL_OK ||
-	    (rc = kl_session_begin(h->r, 3, &s)) != KL_OK)
+	if ((rc = h_session_open(h, &s)) != KL_OK)
 		goto out;
 	if ((rc = kl_session_blob_add(s, KL_BLOB_TYPE_DATA, &data,
 	    (const uint8_t *)E_CONTENT, sizeof(E_CONTENT) - 1, &added,

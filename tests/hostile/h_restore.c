@@ -45,17 +45,6 @@ node_init(struct kl_node *n, const char *name, uint8_t type, uint32_t mode)
 	n->nlink = 1;
 }
 
-static int
-session_open(struct hctx *h, struct kl_session **s)
-{
-	int rc;
-
-	*s = NULL;
-	if ((rc = kl_repo_index_load(h->r)) != KL_OK)
-		return rc;
-	return kl_session_begin(h->r, 3, s);
-}
-
 /*
  * Commits a snapshot of host "hostile" whose root holds the directory
  * /hostile with tree sub, declaring the given totals.
@@ -146,7 +135,7 @@ tree_links(struct hctx *h, int argc, char **argv)
 	nd = (n + LINKS_PER_DIR - 1) / LINKS_PER_DIR;
 	if ((dirs = calloc(nd, sizeof(*dirs))) == NULL ||
 	    (names = malloc(nd * NAME_SLOT)) == NULL ||
-	    (rc = session_open(h, &s)) != KL_OK)
+	    (rc = h_session_open(h, &s)) != KL_OK)
 		goto out;
 	for (d = 0; d < nd && rc == KL_OK; d++) {
 		snprintf(names + NAME_SLOT * d, NAME_SLOT, "d%05llu",
@@ -213,7 +202,7 @@ tree_holes(struct hctx *h, int argc, char **argv)
 	f.nchunks = f.nholes = (size_t)n;
 	if ((f.chunks = calloc(n, sizeof(*f.chunks))) == NULL ||
 	    (f.holes = calloc(n, sizeof(*f.holes))) == NULL ||
-	    (rc = session_open(h, &s)) != KL_OK ||
+	    (rc = h_session_open(h, &s)) != KL_OK ||
 	    (rc = blob_put(h, s, two, sizeof(two), &id)) != KL_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -236,13 +225,9 @@ out:
 static int
 garbage_put(struct hctx *h, uint64_t big, uint64_t rest, struct kl_id ids[2])
 {
-	struct kl_blob_entry *e = NULL;
-	struct kl_index_pack ip;
-	struct kl_index ix;
 	struct h_blob b[2];
 	struct kl_id pack, index;
 	size_t i, n = rest > 0 ? 2 : 1;
-	int rc;
 
 	memset(b, 0, sizeof(b));
 	for (i = 0; i < n; i++) {
@@ -252,17 +237,7 @@ garbage_put(struct hctx *h, uint64_t big, uint64_t rest, struct kl_id ids[2])
 		b[i].stored_len = 64;
 		ids[i] = b[i].id;
 	}
-	if ((rc = h_pack_put(h, b, n, &pack, &e)) != KL_OK)
-		return rc;
-	ip.pack_id = pack;
-	ip.e = e;
-	ip.n = n;
-	memset(&ix, 0, sizeof(ix));
-	ix.packs = &ip;
-	ix.n = 1;
-	rc = h_index_put(h, &ix, 0, &index, NULL);
-	free(e);
-	return rc;
+	return h_claim(h, b, n, &pack, &index);
 }
 
 /*
@@ -292,7 +267,7 @@ file_claims(struct hctx *h, int argc, char **argv)
 	f.size = bytes;
 	f.nchunks = (size_t)(1 + k + (rest % CLAIM_CHUNK != 0));
 	if ((f.chunks = calloc(f.nchunks, sizeof(*f.chunks))) == NULL ||
-	    (rc = session_open(h, &s)) != KL_OK ||
+	    (rc = h_session_open(h, &s)) != KL_OK ||
 	    (rc = blob_put(h, s, REAL_CONTENT, real, &f.chunks[0])) !=
 	    KL_OK ||
 	    (rc = garbage_put(h, k ? CLAIM_CHUNK : rest % CLAIM_CHUNK,

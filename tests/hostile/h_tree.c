@@ -133,16 +133,6 @@ snap_commit(struct hctx *h, struct kl_session *s, const struct topts *o,
 }
 
 static int
-session_open(struct hctx *h, struct kl_session **s)
-{
-	int rc;
-
-	if ((rc = kl_repo_index_load(h->r)) != KL_OK)
-		return rc;
-	return kl_session_begin(h->r, 3, s);
-}
-
-static int
 usage_err(const char *u)
 {
 	fprintf(stderr, "usage: %s\n", u);
@@ -165,7 +155,7 @@ deep(struct hctx *h, int argc, char **argv)
 		return usage_err("tree-deep [OPTIONS] N");
 	if (!o.dirs_set)
 		o.dirs = depth + 1;
-	if ((rc = session_open(h, &s)) != KL_OK)
+	if ((rc = h_session_open(h, &s)) != KL_OK)
 		goto out;
 	if ((rc = h_tree_put(s, NULL, 0, &cur)) != KL_OK)
 		goto out;
@@ -197,7 +187,7 @@ dag(struct hctx *h, int argc, char **argv)
 		return usage_err("tree-dag [OPTIONS] DEPTH (1..63)");
 	if (!o.dirs_set)
 		o.dirs = 2 * depth + 1;
-	if ((rc = session_open(h, &s)) != KL_OK)
+	if ((rc = h_session_open(h, &s)) != KL_OK)
 		goto out;
 	if ((rc = h_tree_put(s, NULL, 0, &cur)) != KL_OK)
 		goto out;
@@ -221,9 +211,6 @@ out:
 static int
 garbage_tree(struct hctx *h, struct kl_id *id)
 {
-	struct kl_blob_entry *e = NULL;
-	struct kl_index_pack ip;
-	struct kl_index ix;
 	struct h_blob b;
 	struct kl_id pack, idx;
 	int rc;
@@ -233,20 +220,11 @@ garbage_tree(struct hctx *h, struct kl_id *id)
 	randombytes_buf(b.id.b, sizeof(b.id.b));
 	b.raw_len = 1000;
 	b.stored_len = GARBAGE_STORED;
-	if ((rc = h_pack_put(h, &b, 1, &pack, &e)) != KL_OK)
-		return rc;
-	ip.pack_id = pack;
-	ip.e = e;
-	ip.n = 1;
-	memset(&ix, 0, sizeof(ix));
-	ix.packs = &ip;
-	ix.n = 1;
-	if ((rc = h_index_put(h, &ix, 0, &idx, NULL)) == KL_OK) {
+	if ((rc = h_claim(h, &b, 1, &pack, &idx)) == KL_OK) {
 		*id = b.id;
 		h_print_id("garbage-pack", &pack);
 		h_print_id("garbage-index", &idx);
 	}
-	free(e);
 	return rc;
 }
 
@@ -276,7 +254,7 @@ unloadable(struct hctx *h, int argc, char **argv)
 	    strcmp(mode, "garbage-pack") != 0)
 		return usage_err("tree-unloadable [OPTIONS] missing-root|"
 		    "missing-subtree|garbage-pack");
-	if ((rc = session_open(h, &s)) != KL_OK)
+	if ((rc = h_session_open(h, &s)) != KL_OK)
 		goto out;
 	h_print_id("bad-tree", &bad);
 	if (strcmp(mode, "missing-root") == 0) {

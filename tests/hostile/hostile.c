@@ -35,6 +35,17 @@ static const struct h_attack *const tables[] = {
 	NULL,
 };
 
+int
+h_session_open(struct hctx *h, struct kl_session **s)
+{
+	int rc;
+
+	*s = NULL;
+	if ((rc = kl_repo_index_load(h->r)) != KL_OK)
+		return rc;
+	return kl_session_begin(h->r, 3, s);
+}
+
 void
 h_print_id(const char *what, const struct kl_id *id)
 {
@@ -217,6 +228,28 @@ out:
 	kl_session_key_free(key);
 	ZSTD_freeCCtx(z);
 	buf_free(f);
+	free(e);
+	return rc;
+}
+
+int
+h_claim(struct hctx *h, const struct h_blob *b, size_t n,
+    struct kl_id *pack, struct kl_id *index)
+{
+	struct kl_blob_entry *e = NULL;
+	struct kl_index_pack ip;
+	struct kl_index ix;
+	int rc;
+
+	if ((rc = h_pack_put(h, b, n, pack, &e)) != KL_OK)
+		return rc;
+	ip.pack_id = *pack;
+	ip.e = e;
+	ip.n = n;
+	memset(&ix, 0, sizeof(ix));
+	ix.packs = &ip;
+	ix.n = 1;
+	rc = h_index_put(h, &ix, 0, index, NULL);
 	free(e);
 	return rc;
 }

@@ -55,7 +55,7 @@ struct h_attack {
 int h_put(struct hctx *h, enum kl_ftype t, const struct buf *b,
     struct kl_id *id);
 /*
- * Seals the index plaintext of ix under the index key, as a version-v
+ * Seals the index plaintext of ix under the index key, as a version 1
  * index file (FORMAT.md §9), and writes it.  With first set, the file is
  * sealed again (a fresh nonce) until its name sorts before every index
  * file in the repository: readers that took the first location by file
@@ -72,9 +72,16 @@ int h_index_put(struct hctx *h, const struct kl_index *ix, int first,
  */
 int h_pack_put(struct hctx *h, const struct h_blob *b, size_t n,
     struct kl_id *id, struct kl_blob_entry **e);
+/* h_pack_put of b[0, n), then an index file that names that pack alone:
+ * *pack and *index get their names. */
+int h_claim(struct hctx *h, const struct h_blob *b, size_t n,
+    struct kl_id *pack, struct kl_id *index);
 /* Every entry of every index file the repository holds: *ix malloc'd
  * (kl_index_clear); damaged files are skipped. */
 int h_index_all(struct hctx *h, struct kl_index *ix);
+/* Loads the repository's index and begins a backup session (*s, NULL on
+ * failure), as a backup with that key would. */
+int h_session_open(struct hctx *h, struct kl_session **s);
 /* Prints "what <hex>" on stdout. */
 void h_print_id(const char *what, const struct kl_id *id);
 /* Stores the tree of nodes[0, n) (sorted by name) in session s; *id gets
