@@ -245,7 +245,7 @@ describe(char *out, const char *op, const struct kl_msg_file *m, int code,
 	static const char *const types[] = { "", "config", "key", "data",
 	    "index", "snapshot", "lock" };
 
-	if (code == KL_E_PERM && why != NULL)
+	if (code == KL_E_PERM && why != NULL && strcmp(op, "put") == 0)
 		snprintf(out, MSG_MAX, "%s %s %s: the %s role may create only "
 		    "shared locks of version 2 (FORMAT.md §12), and %s; "
 		    "nothing was stored", op, types[m->ftype], m->name, role,
@@ -257,6 +257,10 @@ describe(char *out, const char *op, const struct kl_msg_file *m, int code,
 	else if (code == KL_E_PERM && m->ftype == KL_FT_CONFIG)
 		snprintf(out, MSG_MAX, "%s config: the config is written once, "
 		    "when the repository is created", op);
+	else if (code == KL_E_PERM && why != NULL &&
+	    strcmp(op, "remove") == 0)
+		snprintf(out, MSG_MAX, "remove %s %s: %s; nothing was removed",
+		    types[m->ftype], m->name, why);
 	else if (code == KL_E_PERM && role != NULL &&
 	    m->ftype == KL_FT_LOCK && strcmp(op, "remove") == 0)
 		snprintf(out, MSG_MAX, "remove lock %s: the %s role removes "
@@ -290,10 +294,13 @@ record_reply(struct serve *s, uint32_t id, const char *op,
 	if (outcome == KL_OK)
 		return send_frame(s, KL_MSG_OK, id, NULL, 0) == KL_OK ?
 		    KL_OK : KL_E_CONN;
+	/* the store's reason is fresh after a put (every role) and after a
+	 * remove in the full role, the only one whose removals reach it
+	 * (h_remove_lock refuses the others first) */
 	describe(msg, op, m, outcome, outcome == KL_E_PERM ?
 	    role_name(s->o->role) : NULL, outcome == KL_E_PERM &&
-	    strcmp(op, "put") == 0 && s->store != NULL ?
-	    kl_store_why(s->store) : NULL);
+	    s->store != NULL && (strcmp(op, "put") == 0 ||
+	    s->o->role == KL_ROLE_FULL) ? kl_store_why(s->store) : NULL);
 	if (send_err(s, id, outcome, msg) != KL_OK)
 		return KL_E_CONN;
 	/*
@@ -932,6 +939,7 @@ serve_init(struct serve *s, const struct kl_serve_opts *o, int in_fd,
 	/* Failures are told to the client after its HELLO (§2). */
 	s->open_err = kl_store_open(o->repo, o->role, &s->store);
 	if (s->open_err == KL_OK) {
+		kl_store_set_policy(s->store, &o->policy);
 		kl_store_backend(s->store, &s->be);
 		s->open_err = kl_audit_open(o->repo, &s->audit);
 	}

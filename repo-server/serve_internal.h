@@ -11,7 +11,11 @@ struct kl_serve_opts {
 	enum kl_store_role role;	/* --append-only, --read-only, full */
 	const char *client_name;	/* --client-name, or NULL */
 	const char *server_id;		/* "kluis-server 0.1.0" for HELLO_OK */
+	struct kl_store_policy policy;	/* --delete-delay, --min-age */
 };
+
+/* kluis-server serve's default --delete-delay: 14 days. */
+#define KL_SERVE_DELETE_DELAY_S ((int64_t)14 * 86400)
 
 /*
  * Serves one protocol session: reads requests from in_fd and writes

@@ -3,7 +3,8 @@
  * it can check is that every file still hashes to its name (FORMAT.md §1).
  *
  * Commands are rows of one const table (STYLE.md "The server is a table").
- * This is the only file of the module that prints.
+ * This file and server_trash.c (purge, undelete) are the only files of the
+ * module that print.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,23 +26,19 @@
 #include "kluis/err.h"
 #include "kluis/hash.h"
 #include "kluis/store.h"
+#include "kluis/units.h"
 
 #include "serve_internal.h"
+#include "server_cmds.h"
 
 #ifndef KLUIS_VERSION
 #define KLUIS_VERSION "0.1.0"
 #endif
 
-/* Exit codes a scheduler can act on. */
-#define EXIT_CLEAN	0
-#define EXIT_FINDINGS	1	/* corruption, strays, or an error */
-#define EXIT_USAGE	2
-#define EXIT_NOREPO	10	/* the directory is not a repository */
-
 #define VERIFY_CHUNK	((size_t)1 << 20)	/* streaming read size */
 #define TMP_PREFIX	".tmp-"
 
-static const char *progname = "kluis-server";
+const char *progname = "kluis-server";
 
 /* A growing list of repository-relative names, for the JSON report. */
 struct namelist {
@@ -88,8 +85,7 @@ namelist_clear(struct namelist *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* Stray names are arbitrary bytes: never hand them raw to a terminal. */
-static void
+void
 print_name(FILE *f, const char *s)
 {
 	const unsigned char *p;
@@ -102,8 +98,7 @@ print_name(FILE *f, const char *s)
 	}
 }
 
-/* JSON string; bytes >= 0x80 are written as \u00XX (Latin-1). */
-static void
+void
 print_json_string(FILE *f, const char *s)
 {
 	const unsigned char *p;
@@ -175,7 +170,8 @@ hash_fd(struct verify *v, int fd, struct kl_id *id, uint64_t *len)
 }
 
 static void
-verify_file(struct verify *v, int dfd, const char *name, const char *rel)
+verify_file(struct verify *v, int dfd, const char *name, const char *rel,
+    const char *expect)
 {
 	char hex[KL_ID_HEX_LEN + 1], detail[KL_ID_HEX_LEN + 16];
 	struct kl_id id;
@@ -196,7 +192,7 @@ verify_file(struct verify *v, int dfd, const char *name, const char *rel)
 	v->files++;
 	v->bytes += len;
 	kl_id_hex(&id, hex);
-	if (strcmp(hex, name) == 0)
+	if (strcmp(hex, expect) == 0)
 		return;
 	snprintf(detail, sizeof(detail), "content hash %s", hex);
 	finding(v, &v->corrupt, "corrupt", rel, detail);
@@ -231,7 +227,44 @@ verify_entry(struct verify *v, int dfd, const char *rel_dir,
 		finding(v, &v->stray, "stray", rel, NULL);
 		return;
 	}
-	verify_file(v, dfd, name, rel);
+	verify_file(v, dfd, name, rel, name);
+}
+
+/*
+ * trash/ (FORMAT.md §1): each entry's bytes must still hash to the name
+ * its entry name carries, so that an undelete brings back sound files.
+ */
+static void
+verify_trash(struct verify *v)
+{
+	char path[PATH_MAX], rel[PATH_MAX];
+	struct kl_trash_entry e;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (relpath(path, sizeof(path), v->repo, "trash") != KL_OK)
+		return;
+	if ((d = opendir(path)) == NULL) {
+		if (errno != ENOENT)
+			unreadable(v, "trash", kl_err_from_errno(errno));
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    relpath(rel, sizeof(rel), "trash", de->d_name) != KL_OK)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) !=
+		    0)
+			continue;	/* purged or undeleted meanwhile */
+		if (!S_ISREG(st.st_mode) ||
+		    !kl_store_trash_parse(de->d_name, &e))
+			finding(v, &v->stray, "stray", rel, NULL);
+		else
+			verify_file(v, dirfd(d), de->d_name, rel, e.name);
+	}
+	closedir(d);
 }
 
 /* Walks repo/rel_dir; a missing directory holds no files. */
@@ -370,6 +403,7 @@ verify_run(struct verify *v)
 		verify_dir(v, flat[i], NULL);
 	verify_data_top(v);
 	verify_data(v);
+	verify_trash(v);
 	verify_report(v);
 	if (v->failed)
 		fprintf(stderr, "%s: verify: out of memory while recording "
@@ -382,8 +416,8 @@ static void
 verify_usage(FILE *f)
 {
 	fprintf(f, "usage: %s verify --repo DIR [--json]\n"
-	    "  Re-hashes every file under keys/, data/, index/, snapshots/ "
-	    "and locks/\n  against its name (no key needed).  Exit 0 clean, "
+	    "  Re-hashes every file under keys/, data/, index/, snapshots/, "
+	    "locks/ and\n  trash/ against its name (no key needed).  Exit 0 clean, "
 	    "1 findings or errors,\n  10 not a repository, 2 usage error.  "
 	    "Temporary .tmp-* files are skipped.\n", progname);
 }
@@ -460,12 +494,16 @@ serve_usage(FILE *f)
 {
 	fprintf(f, "usage: %s serve --repo DIR [--append-only | --read-only] "
 	    "[--client-name NAME]\n"
+	    "        [--delete-delay DURATION] [--min-age DURATION]\n"
 	    "  Speaks the kluis protocol (docs/PROTOCOL.md) on stdin/stdout "
 	    "for DIR only,\n  normally as an OpenSSH forced command.  "
 	    "Roles: full (default), append-only\n  (create and read; remove "
 	    "locks only), read-only.  Every write and refusal\n  is recorded "
-	    "in DIR/audit.log.  Exit 0 after a clean session, 1 otherwise.\n",
-	    progname);
+	    "in DIR/audit.log.  A removed file goes to DIR/trash/ for the\n"
+	    "  delete delay (default 14d; 0: removed at once; purge deletes "
+	    "it then);\n  files received less than --min-age ago (default 0) "
+	    "cannot be removed.\n  Exit 0 after a clean session, 1 "
+	    "otherwise.\n", progname);
 }
 
 static int
@@ -481,6 +519,17 @@ serve_role(struct kl_serve_opts *o, enum kl_store_role role)
 }
 
 static int
+serve_duration(const char *opt, const char *v, int64_t *out)
+{
+	if (kl_duration_parse(v, out) == KL_OK)
+		return 0;
+	fprintf(stderr, "%s: serve: %s '", progname, opt);
+	print_name(stderr, v);
+	fprintf(stderr, "' is not a duration (examples: 14d, 36h, 2w, 0)\n");
+	return -1;
+}
+
+static int
 serve_arg(int argc, char **argv, int *i, struct kl_serve_opts *o)
 {
 	const char *a = argv[*i];
@@ -493,6 +542,10 @@ serve_arg(int argc, char **argv, int *i, struct kl_serve_opts *o)
 		o->repo = argv[++*i];
 	else if (strncmp(a, "--repo=", 7) == 0)
 		o->repo = a + 7;
+	else if (strcmp(a, "--delete-delay") == 0 && *i + 1 < argc)
+		return serve_duration(a, argv[++*i], &o->policy.delete_delay_s);
+	else if (strcmp(a, "--min-age") == 0 && *i + 1 < argc)
+		return serve_duration(a, argv[++*i], &o->policy.min_age_s);
 	else if (strcmp(a, "--client-name") == 0 && *i + 1 < argc)
 		o->client_name = argv[++*i];
 	else if (strncmp(a, "--client-name=", 14) == 0)
@@ -530,7 +583,7 @@ static int
 cmd_serve(int argc, char **argv)
 {
 	struct kl_serve_opts o = { NULL, KL_ROLE_FULL, NULL,
-	    "kluis-server " KLUIS_VERSION };
+	    "kluis-server " KLUIS_VERSION, { KL_SERVE_DELETE_DELAY_S, 0 } };
 	int r;
 
 	if ((r = serve_args(argc, argv, &o)) != 0) {
@@ -650,6 +703,7 @@ static const struct command {
 	{ "serve", cmd_serve,
 	    "serve --repo DIR [--append-only | --read-only] "
 	    "[--client-name NAME]\n"
+	    "        [--delete-delay DURATION] [--min-age DURATION]\n"
 	    "                              serve the kluis protocol on "
 	    "stdin/stdout" },
 	{ "audit", cmd_audit,
@@ -657,6 +711,13 @@ static const struct command {
 	    "                              check the audit log's hash chain" },
 	{ "verify", cmd_verify,
 	    "verify --repo DIR [--json]  re-hash every file against its name" },
+	{ "purge", cmd_purge,
+	    "purge --repo DIR [--dry-run] [--json]\n"
+	    "                              delete trashed files whose delay "
+	    "has passed" },
+	{ "undelete", cmd_undelete,
+	    "undelete --repo DIR [--since WHEN] [--dry-run] [--json]\n"
+	    "                              bring trashed files back" },
 	{ "version", cmd_version,
 	    "version                     print the version" },
 	{ "help", cmd_help,

@@ -28,16 +28,11 @@
 #include "kluis/hash.h"
 #include "kluis/store.h"
 
-#define STORE_DIR_MODE	0700u
+#include "store_internal.h"
+
 #define STORE_FILE_MODE	0400u	/* create-only: never rewritten */
 #define STORE_CONFIG_MAX ((size_t)64 << 10)
 #define STORE_TMP_PREFIX ".tmp-"
-
-struct kl_store {
-	char *path;
-	enum kl_store_role role;
-	const char *why;	/* why the last put broke a content rule */
-};
 
 enum store_op {
 	OP_PUT,
@@ -55,14 +50,16 @@ enum store_op {
 /*
  * The only place where roles are enforced.  A missing row means nobody may
  * do it: CONFIG is never put through the backend (kl_store_create writes
- * it), and the append role has no remove row except for locks.
+ * it), the append role has no remove row except for locks, and it may not
+ * create key files (a hacked host must not plant a key that operators
+ * would take for theirs).
  */
 static const struct role_rule {
 	enum store_op op;
 	enum kl_ftype t;
 	unsigned roles;
 } role_rules[] = {
-	{ OP_PUT, KL_FT_KEY, R_FULL | R_APPEND },
+	{ OP_PUT, KL_FT_KEY, R_FULL },
 	{ OP_PUT, KL_FT_DATA, R_FULL | R_APPEND },
 	{ OP_PUT, KL_FT_INDEX, R_FULL | R_APPEND },
 	{ OP_PUT, KL_FT_SNAPSHOT, R_FULL | R_APPEND },
@@ -93,8 +90,8 @@ static const struct role_rule {
 };
 
 /* Directory of each type below the repository root (FORMAT.md §1). */
-static const char *
-type_dir(enum kl_ftype t)
+const char *
+store_type_dir(enum kl_ftype t)
 {
 	switch (t) {
 	case KL_FT_CONFIG: return "";
@@ -113,7 +110,7 @@ role_check(const struct kl_store *s, enum store_op op, enum kl_ftype t)
 {
 	size_t i;
 
-	if (type_dir(t) == NULL)
+	if (store_type_dir(t) == NULL)
 		return KL_E_INVAL;
 	for (i = 0; i < sizeof(role_rules) / sizeof(role_rules[0]); i++) {
 		if (role_rules[i].op == op && role_rules[i].t == t)
@@ -126,7 +123,7 @@ role_check(const struct kl_store *s, enum store_op op, enum kl_ftype t)
 int
 kl_store_name_valid(enum kl_ftype t, const char *name)
 {
-	if (name == NULL || type_dir(t) == NULL)
+	if (name == NULL || store_type_dir(t) == NULL)
 		return 0;
 	if (t == KL_FT_CONFIG)
 		return strcmp(name, "config") == 0;
@@ -142,9 +139,8 @@ name_check(enum kl_ftype t, const char *name)
 	return kl_store_name_valid(t, name) ? KL_OK : KL_E_INVAL;
 }
 
-/* out = "a/b", or a alone when b is empty; KL_E_LIMIT if too long. */
-static int
-join(char *out, size_t out_len, const char *a, const char *b)
+int
+store_join(char *out, size_t out_len, const char *a, const char *b)
 {
 	int n;
 
@@ -155,20 +151,16 @@ join(char *out, size_t out_len, const char *a, const char *b)
 	return n >= 0 && (size_t)n < out_len ? KL_OK : KL_E_LIMIT;
 }
 
-/*
- * Directory holding file (t, name); name must already be valid.  Without
- * a name: the type's own directory (for data, the one above the fan-out).
- */
-static int
-dir_path(const struct kl_store *s, enum kl_ftype t, const char *name,
+int
+store_dir_path(const struct kl_store *s, enum kl_ftype t, const char *name,
     char *out, size_t out_len)
 {
 	char sub[8];
 
 	if (t != KL_FT_DATA || name == NULL)
-		return join(out, out_len, s->path, type_dir(t));
+		return store_join(out, out_len, s->path, store_type_dir(t));
 	snprintf(sub, sizeof(sub), "data/%.2s", name);
-	return join(out, out_len, s->path, sub);
+	return store_join(out, out_len, s->path, sub);
 }
 
 int
@@ -180,11 +172,12 @@ kl_store_path(const struct kl_store *s, enum kl_ftype t, const char *name,
 
 	if (out_len > 0)
 		out[0] = '\0';
-	if (type_dir(t) == NULL || name_check(t, name) != KL_OK)
+	if (store_type_dir(t) == NULL || name_check(t, name) != KL_OK)
 		return KL_E_INVAL;
-	if ((r = dir_path(s, t, name, dir, sizeof(dir))) != KL_OK)
+	if ((r = store_dir_path(s, t, name, dir, sizeof(dir))) != KL_OK)
 		return r;
-	return join(out, out_len, dir, t == KL_FT_CONFIG ? "config" : name);
+	return store_join(out, out_len, dir,
+	    t == KL_FT_CONFIG ? "config" : name);
 }
 
 /* Role, type and name checks shared by every operation but list. */
@@ -227,7 +220,7 @@ kl_store_open(const char *path, enum kl_store_role role,
 	if (path == NULL || path[0] == '\0' || (role != KL_ROLE_FULL &&
 	    role != KL_ROLE_APPEND && role != KL_ROLE_READ))
 		return KL_E_INVAL;
-	if ((r = join(cfg, sizeof(cfg), path, "config")) != KL_OK)
+	if ((r = store_join(cfg, sizeof(cfg), path, "config")) != KL_OK)
 		return r;
 	if (stat(cfg, &st) != 0)
 		return errno == ENOENT || errno == ENOTDIR ? KL_E_NOTFOUND :
@@ -254,7 +247,7 @@ fsync_parent(const char *path)
 	char *slash;
 	size_t n;
 
-	if (join(parent, sizeof(parent), path, "") != KL_OK)
+	if (store_join(parent, sizeof(parent), path, "") != KL_OK)
 		return KL_E_LIMIT;
 	for (n = strlen(parent); n > 1 && parent[n - 1] == '/'; n--)
 		parent[n - 1] = '\0';
@@ -296,7 +289,7 @@ create_subdir(const char *root, const char *sub)
 	char p[PATH_MAX];
 	int r;
 
-	if ((r = join(p, sizeof(p), root, sub)) != KL_OK)
+	if ((r = store_join(p, sizeof(p), root, sub)) != KL_OK)
 		return r;
 	if (mkdir(p, STORE_DIR_MODE) != 0)
 		return kl_err_from_errno(errno);
@@ -321,7 +314,7 @@ create_layout(const char *root)
 		if ((r = create_subdir(root, sub)) != KL_OK)
 			return r;
 	}
-	if ((r = join(data, sizeof(data), root, "data")) != KL_OK)
+	if ((r = store_join(data, sizeof(data), root, "data")) != KL_OK)
 		return r;
 	if ((r = kl_fsync_dir(data)) != KL_OK)
 		return r;
@@ -470,7 +463,7 @@ list_data(const struct kl_store *s, kl_list_cb cb, void *arg)
 
 	for (i = 0; r == KL_OK && i < 256; i++) {
 		snprintf(sub, sizeof(sub), "data/%02x", i);
-		r = join(dir, sizeof(dir), s->path, sub);
+		r = store_join(dir, sizeof(dir), s->path, sub);
 		if (r == KL_OK)
 			r = list_dir(dir, sub + 5, cb, arg);
 	}
@@ -508,11 +501,42 @@ be_list(void *ctx, enum kl_ftype t, kl_list_cb cb, void *arg)
 		return list_config(s, cb, arg);
 	if (t == KL_FT_DATA)
 		return list_data(s, cb, arg);
-	if ((r = dir_path(s, t, NULL, dir, sizeof(dir))) != KL_OK)
+	if ((r = store_dir_path(s, t, NULL, dir, sizeof(dir))) != KL_OK)
 		return r;
 	return list_dir(dir, NULL, cb, arg);
 }
 
+void
+kl_store_set_policy(struct kl_store *s, const struct kl_store_policy *p)
+{
+	s->policy = *p;
+}
+
+/*
+ * The policy's minimum age: a file received less than min_age_s ago is not
+ * removed, by any role.  KL_E_NOTFOUND if it is gone.
+ */
+static int
+age_check(struct kl_store *s, const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? KL_E_NOTFOUND :
+		    kl_err_from_errno(errno);
+	if (s->policy.min_age_s > 0 &&
+	    (int64_t)time(NULL) - (int64_t)st.st_mtime < s->policy.min_age_s) {
+		s->why = "it is younger than the server's minimum age "
+		    "(kluis-server serve --min-age)";
+		return KL_E_PERM;
+	}
+	return KL_OK;
+}
+
+/*
+ * Locks are released at once: they are no history.  Every other file
+ * passes the minimum age and, with a delete delay, goes to the trash.
+ */
 static int
 be_remove(void *ctx, enum kl_ftype t, const char *name)
 {
@@ -520,11 +544,18 @@ be_remove(void *ctx, enum kl_ftype t, const char *name)
 	char dir[PATH_MAX], path[PATH_MAX];
 	int r;
 
+	s->why = NULL;
 	if ((r = op_path(s, OP_REMOVE, t, name, path, sizeof(path))) != KL_OK)
 		return r;
+	if (t != KL_FT_LOCK) {
+		if ((r = age_check(s, path)) != KL_OK)
+			return r;
+		if (s->policy.delete_delay_s > 0)
+			return store_trash_move(s, t, name, path);
+	}
 	if (unlink(path) != 0)
 		return kl_err_from_errno(errno);
-	if ((r = dir_path(s, t, name, dir, sizeof(dir))) != KL_OK)
+	if ((r = store_dir_path(s, t, name, dir, sizeof(dir))) != KL_OK)
 		return r;
 	return kl_fsync_dir(dir);
 }
@@ -563,7 +594,7 @@ sweep_dir(const char *root, const char *rel, time_t before,
 	struct stat st;
 	DIR *d;
 
-	if (join(dir, sizeof(dir), root, rel) != KL_OK ||
+	if (store_join(dir, sizeof(dir), root, rel) != KL_OK ||
 	    (d = opendir(dir)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
@@ -667,7 +698,7 @@ put_tmp_create(struct kl_store_put *p)
 	for (tries = 0; tries < 16; tries++) {
 		randombytes_buf(raw, sizeof(raw));
 		kl_hex_encode(raw, sizeof(raw), hex);
-		if (join(p->tmp, sizeof(p->tmp), p->dir, STORE_TMP_PREFIX) !=
+		if (store_join(p->tmp, sizeof(p->tmp), p->dir, STORE_TMP_PREFIX) !=
 		    KL_OK || strlen(p->tmp) + strlen(hex) >= sizeof(p->tmp))
 			return KL_E_LIMIT;
 		strcat(p->tmp, hex);
@@ -699,7 +730,7 @@ put_prepare(struct kl_store *s, enum kl_ftype t, const char *name,
 	/* Cheap early refusal; the exclusive link at commit is the real one. */
 	if (lstat(p->final, &st) == 0)
 		return KL_E_EXISTS;
-	return dir_path(s, t, name, p->dir, sizeof(p->dir));
+	return store_dir_path(s, t, name, p->dir, sizeof(p->dir));
 }
 
 /* The lock rule on the declared size, before anything is written. */

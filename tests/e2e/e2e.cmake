@@ -54,3 +54,7 @@ add_test(NAME e2e_hostile_trees COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hos
 set_tests_properties(e2e_hostile_trees PROPERTIES TIMEOUT 600)
 add_test(NAME e2e_hostile_flood COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/hostile_flood.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
 set_tests_properties(e2e_hostile_flood PROPERTIES TIMEOUT 900)
+# Issue #11 section 3: deletion on the server (trash, delay, minimum age,
+# purge, undelete) through a real sshd.
+add_test(NAME e2e_server_trash COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/server_trash.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_server_trash PROPERTIES TIMEOUT 300)

@@ -6,7 +6,9 @@
 # snapshot whose host name, user name, tags, path, file names, symlink
 # target, owner names and xattr name carry ESC sequences, BEL, CR, LF,
 # bytes that are not UTF-8, C1 CSI and a right-to-left override, and a
-# backup-only key file with such a label (kluis-hostile snapshot-escape).
+# backup-only key file with such a label (kluis-hostile snapshot-escape),
+# which only the server itself can place in keys/ (the append-only role
+# may not create key files).
 # The operator then reads the repository with a full key: no human-readable
 # output may carry a raw control byte, no line may be forged, and every
 # name must still be recognisable in its escaped form (docs/CLI.md "Names
@@ -105,7 +107,7 @@ case_begin "the attacker: backup-only key, append-only SSH key"
 E2E_WHAT="kluis-hostile snapshot-escape through the append-only role" \
     expect_exit 0 "$HOSTILE" -r "$SSH_URL" --key-file "$WORK/bk.key" \
     --password-file "$PW" --ssh-key "$SSH_KEY_APPEND" \
-    --ssh-known-hosts "$SSH_KH" snapshot-escape
+    --ssh-known-hosts "$SSH_KH" snapshot-escape "$WORK/evil.key"
 EVIL=$(awk '$1 == "snapshot" { print $2 }' "$OUT")
 check "the attack names its snapshot" test -n "$EVIL"
 check "the append-only role wrote it (audit log: web01, the snapshot)" \
@@ -113,6 +115,14 @@ check "the append-only role wrote it (audit log: web01, the snapshot)" \
     "$REPO/audit.log"
 check "the snapshot is authentic: the full key reads it" \
     r cat snapshot "$EVIL"
+# The append-only role may not create key files (issue #11): the labelled
+# key reaches keys/ only through the server's disk.
+run pc "$SSH_KEY_APPEND" "put key auto $WORK/evil.key"
+check "the append-only role cannot plant the key file (KL_E_PERM)" \
+    grep -q "KL_E_PERM" "$OUT"
+EVIL_KEY=$(b2sum -l 256 <"$WORK/evil.key" | cut -d' ' -f1)
+check "... and it is not in keys/" test ! -e "$REPO/keys/$EVIL_KEY"
+cp "$WORK/evil.key" "$REPO/keys/$EVIL_KEY"	# the server itself places it
 
 # ---------------------------------------------------------------------------
 case_begin "snapshots"

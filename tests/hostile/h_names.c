@@ -156,10 +156,15 @@ snapshot_commit(struct kl_session *s, const struct kl_id *root,
 	return kl_session_commit(s, &snap, id);
 }
 
-/* A backup-only key file labelled E_LABEL (passphrase: random). */
+/*
+ * A backup-only key file labelled E_LABEL (passphrase: random), written to
+ * the local file out: the append-only role may not create key files, so
+ * only whoever can write the repository's disk (the server) can place it.
+ */
 static int
-key_put(struct hctx *h, struct kl_id *id)
+key_put(struct hctx *h, const char *out)
 {
+	struct kl_id id;
 	struct kl_kdf_params kdf;
 	char pass[33];
 	uint8_t rnd[16];
@@ -169,29 +174,31 @@ key_put(struct hctx *h, struct kl_id *id)
 	sodium_bin2hex(pass, sizeof(pass), rnd, sizeof(rnd));
 	if ((rc = kl_kdf_preset("interactive", &kdf)) != KL_OK)
 		return rc;
-	rc = kl_repo_key_add(h->r, 1, pass, strlen(pass), &kdf, E_LABEL, NULL,
-	    id);
+	rc = kl_repo_key_add(h->r, 1, pass, strlen(pass), &kdf, E_LABEL, out,
+	    &id);
 	sodium_memzero(pass, sizeof(pass));
 	return rc;
 }
 
 /*
- * snapshot-escape: an authentic snapshot whose host name, user name,
- * tags, path and tree (file names, a symlink target, owner names, an
- * xattr name) carry control sequences, and a backup-only key file whose
- * label does.  One file's content is not in the repository, so that a
- * restore warns about it by name.
+ * snapshot-escape KEY_OUT: an authentic snapshot whose host name, user
+ * name, tags, path and tree (file names, a symlink target, owner names,
+ * an xattr name) carry control sequences, and a backup-only key file
+ * whose label does, written to KEY_OUT.  One file's content is not in the
+ * repository, so that a restore warns about it by name.
  */
 static int
 snapshot_escape(struct hctx *h, int argc, char **argv)
 {
 	struct kl_session *s = NULL;
-	struct kl_id data, root, snap, key;
+	struct kl_id data, root, snap;
 	uint64_t stored;
 	int rc, added;
 
-	(void)argc;
-	(void)argv;
+	if (argc != 2) {
+		fprintf(stderr, "usage: snapshot-escape KEY_OUT\n");
+		return 2;
+	}
 	kl_blob_id(h->k, (const uint8_t *)E_CONTENT, sizeof(E_CONTENT) - 1,
 	    &data);
 	if ((rc = h_session_open(h, &s)) != KL_OK)
@@ -202,10 +209,9 @@ snapshot_escape(struct hctx *h, int argc, char **argv)
 	    (rc = trees_put(s, &data, &root)) != KL_OK ||
 	    (rc = snapshot_commit(s, &root, &snap)) != KL_OK)
 		goto out;
-	if ((rc = key_put(h, &key)) != KL_OK)
+	if ((rc = key_put(h, argv[1])) != KL_OK)
 		goto out;
 	h_print_id("snapshot", &snap);
-	h_print_id("key", &key);
 out:
 	kl_session_free(s);
 	if (rc != KL_OK)
@@ -215,6 +221,6 @@ out:
 }
 
 const struct h_attack h_names_attacks[] = {
-	{ "snapshot-escape", "", snapshot_escape },
+	{ "snapshot-escape", "KEY_OUT", snapshot_escape },
 	{ NULL, NULL, NULL },
 };

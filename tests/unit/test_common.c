@@ -20,6 +20,7 @@
 #include "kluis/fsutil.h"
 #include "kluis/hash.h"
 #include "kluis/text.h"
+#include "kluis/units.h"
 
 static void
 test_get_u32_truncated_consumes_nothing(void **state)
@@ -436,6 +437,73 @@ test_hash_slot_is_keyed_per_process(void **state)
 	assert_true(kl_hash_slot("kluit", 5) != here);
 }
 
+static void
+test_duration_units_and_order(void **state)
+{
+	static const struct {
+		const char *s;
+		int64_t secs;
+	} good[] = {
+		{ "0", 0 }, { "90s", 90 }, { "5min", 300 }, { "3h", 10800 },
+		{ "14d", 14 * 86400 }, { "2w", 14 * 86400 },
+		{ "1m", 30 * 86400 }, { "1y", 365 * 86400 },
+		{ "2y5m7d3h", (730 + 150 + 7) * 86400 + 3 * 3600 },
+		{ "1d1h1min1s", 86400 + 3600 + 61 },
+		{ "1000y", 1000 * 365 * (int64_t)86400 },
+	};
+	static const char *const bad[] = {
+		"", "5", "d", "1d1d", "1h1d", "1x", "1 d", "-1d", "1dd",
+		"1mi", "1m1min1m", "0d0", "1.5d",
+	};
+	int64_t v;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		v = -1;
+		assert_int_equal(kl_duration_parse(good[i].s, &v), KL_OK);
+		assert_true(v == good[i].secs);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = -7;
+		assert_int_equal(kl_duration_parse(bad[i], &v), KL_E_INVAL);
+		assert_true(v == -7);
+	}
+	assert_int_equal(kl_duration_parse("1001y", &v), KL_E_LIMIT);
+	assert_int_equal(kl_duration_parse("1000y1s", &v), KL_E_LIMIT);
+	assert_int_equal(kl_duration_parse("99999999999999999999999d", &v),
+	    KL_E_LIMIT);
+}
+
+static void
+test_size_units_and_limits(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(kl_size_parse("0", &v), KL_OK);
+	assert_true(v == 0);
+	assert_int_equal(kl_size_parse("512B", &v), KL_OK);
+	assert_true(v == 512);
+	assert_int_equal(kl_size_parse("3K", &v), KL_OK);
+	assert_true(v == 3072);
+	assert_int_equal(kl_size_parse("10GiB", &v), KL_OK);
+	assert_true(v == (uint64_t)10 << 30);
+	assert_int_equal(kl_size_parse("2T", &v), KL_OK);
+	assert_true(v == (uint64_t)2 << 40);
+	v = 7;
+	assert_int_equal(kl_size_parse("", &v), KL_E_INVAL);
+	assert_int_equal(kl_size_parse("G", &v), KL_E_INVAL);
+	assert_int_equal(kl_size_parse("1g", &v), KL_E_INVAL);
+	assert_int_equal(kl_size_parse("1 G", &v), KL_E_INVAL);
+	assert_int_equal(kl_size_parse("-1", &v), KL_E_INVAL);
+	assert_true(v == 7);
+	assert_int_equal(kl_size_parse("8388608T", &v), KL_E_LIMIT);
+	assert_int_equal(kl_size_parse("9223372036854775808", &v),
+	    KL_E_LIMIT);
+	assert_int_equal(kl_size_parse("9223372036854775807", &v), KL_OK);
+}
+
 int
 main(void)
 {
@@ -460,6 +528,8 @@ main(void)
 		cmocka_unit_test(test_text_esc_c1_and_bidi_controls),
 		cmocka_unit_test(test_text_esc_round_trips_and_steps),
 		cmocka_unit_test(test_text_esc_tiny_buffer_writes_whole_units_only),
+		cmocka_unit_test(test_duration_units_and_order),
+		cmocka_unit_test(test_size_units_and_limits),
 	};
 
 	if (sodium_init() < 0)

@@ -807,8 +807,9 @@ test_append_remove_content_is_perm_and_file_stays(void **state)
 
 	open_role(f, KL_ROLE_APPEND, &app);
 	for (i = 0; i < 4; i++) {
-		assert_int_equal(put_str(&app, types[i], "keep me", name),
-		    KL_OK);
+		/* key files: only the full role creates them */
+		assert_int_equal(put_str(types[i] == KL_FT_KEY ? &f->be : &app,
+		    types[i], "keep me", name), KL_OK);
 		assert_int_equal(app.ops->remove(app.ctx, types[i], name),
 		    KL_E_PERM);
 		path_of(f, types[i], name, p);
@@ -1212,6 +1213,261 @@ test_sweep_removes_only_stale_temporary_files(void **state)
 	assert_true(exists(p));
 }
 
+/* --- the trash (delete delay, minimum age, purge, undelete) --- */
+
+static void
+test_append_put_key_is_perm(void **state)
+{
+	struct fx *f = *state;
+	struct kl_backend app;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+
+	open_role(f, KL_ROLE_APPEND, &app);
+	assert_int_equal(put_str(&app, KL_FT_KEY, "a planted key", name),
+	    KL_E_PERM);
+	path_of(f, KL_FT_KEY, name, p);
+	assert_false(exists(p));
+	app.ops->close(app.ctx);
+}
+
+static void
+test_trash_parse_accepts_entries_only(void **state)
+{
+	/* '@' stands for the 64 hex digits of a name */
+	static const char *const bad[] = {
+		"", "data", "data.", "locks.@.1.2", "config.@.1.2",
+		"Data.@.1.2", "data.@", "data.@.1", "data.@.1.", "data.@..2",
+		"data.@.01.2", "data.@.2.1", "data.@.1.2.3", "data.@.1.2x",
+		"data.@.1234567890123456789.1234567890123456789",
+		"data.@a.1.2", ".data.@.1.2", "data.@.-1.2",
+	};
+	char hex[KL_ID_HEX_LEN + 1], up[KL_ID_HEX_LEN + 1], file[PATH_MAX];
+	struct kl_trash_entry e;
+	size_t i;
+
+	(void)state;
+	name_of("x", 1, hex);
+	assert_true(snprintf(file, sizeof(file), "snapshots.%s.0.0", hex) > 0);
+	assert_true(kl_store_trash_parse(file, &e));
+	assert_int_equal(e.t, KL_FT_SNAPSHOT);
+	assert_string_equal(e.name, hex);
+	assert_true(e.deleted_s == 0 && e.purge_s == 0);
+	assert_true(snprintf(file, sizeof(file), "keys.%s.1765000000."
+	    "1766209600", hex) > 0);
+	assert_true(kl_store_trash_parse(file, &e));
+	assert_int_equal(e.t, KL_FT_KEY);
+	assert_true(e.deleted_s == 1765000000 && e.purge_s == 1766209600);
+	assert_ptr_equal(e.file, file);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *at = strchr(bad[i], '@');
+
+		if (at == NULL)
+			PATHF(file, "%s", bad[i]);
+		else
+			PATHF(file, "%.*s%s%s", (int)(at - bad[i]), bad[i], hex,
+			    at + 1);
+		assert_false(kl_store_trash_parse(file, &e));
+	}
+	/* 63 hex digits */
+	PATHF(file, "data.%.63s.1.2", hex);
+	assert_false(kl_store_trash_parse(file, &e));
+	/* a name that is not lowercase hex */
+	memcpy(up, hex, sizeof(up));
+	up[0] = 'A';
+	assert_true(snprintf(file, sizeof(file), "index.%s.1.2", up) > 0);
+	assert_false(kl_store_trash_parse(file, &e));
+}
+
+struct seen {
+	size_t n;
+	struct kl_trash_entry e[8];
+	int outcome[8];
+};
+
+static int
+seen_cb(void *arg, const struct kl_trash_entry *e, int outcome)
+{
+	struct seen *w = arg;
+
+	assert_true(w->n < 8);
+	w->e[w->n] = *e;
+	w->e[w->n].file = NULL;		/* valid during the call only */
+	w->outcome[w->n++] = outcome;
+	return KL_OK;
+}
+
+static void
+set_policy(struct fx *f, int64_t delay, int64_t min_age)
+{
+	struct kl_store_policy p = { delay, min_age };
+
+	kl_store_set_policy(f->be.ctx, &p);
+}
+
+static size_t
+trash_count(struct fx *f)
+{
+	struct seen w;
+
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(kl_store_trash_list(f->be.ctx, seen_cb, &w), KL_OK);
+	return w.n;
+}
+
+static void
+test_remove_with_delay_trashes_and_keeps_receive_time(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], p[PATH_MAX], t[PATH_MAX];
+	struct stat st;
+	struct seen w;
+	int64_t before = (int64_t)time(NULL);
+
+	set_policy(f, 100, 0);
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, "pack bytes", name),
+	    KL_OK);
+	path_of(f, KL_FT_DATA, name, p);
+	age(p, 5000);
+	assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_DATA, name),
+	    KL_OK);
+	assert_false(exists(p));
+	assert_int_equal(f->be.ops->stat(f->be.ctx, KL_FT_DATA, name,
+	    &(uint64_t){ 0 }), KL_E_NOTFOUND);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(kl_store_trash_list(f->be.ctx, seen_cb, &w), KL_OK);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.e[0].t, KL_FT_DATA);
+	assert_string_equal(w.e[0].name, name);
+	assert_int_equal(w.e[0].size, strlen("pack bytes"));
+	assert_true(w.e[0].deleted_s >= before &&
+	    w.e[0].deleted_s <= (int64_t)time(NULL));
+	assert_true(w.e[0].purge_s == w.e[0].deleted_s + 100);
+	PATHF(t, "%s/trash/data.%s.%lld.%lld", f->repo, name,
+	    (long long)w.e[0].deleted_s, (long long)w.e[0].purge_s);
+	assert_int_equal(lstat(t, &st), 0);
+	assert_true((int64_t)st.st_mtime <= before - 4999);
+	/* the same bytes again, removed again in the same second: one entry */
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, "pack bytes", name),
+	    KL_OK);
+	assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_DATA, name),
+	    KL_OK);
+	assert_false(exists(p));
+	assert_true(trash_count(f) >= 1 && trash_count(f) <= 2);
+	/* a lock is no history: removed at once */
+	assert_int_equal(put_str(&f->be, KL_FT_LOCK, "a lock", name), KL_OK);
+	assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_LOCK, name),
+	    KL_OK);
+	assert_true(trash_count(f) <= 2);
+	assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_DATA, name),
+	    KL_E_NOTFOUND);
+}
+
+static void
+test_min_age_refuses_young_files_but_not_locks(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], lock[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+
+	set_policy(f, 0, 3600);
+	assert_int_equal(put_str(&f->be, KL_FT_SNAPSHOT, "young", name),
+	    KL_OK);
+	assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_SNAPSHOT, name),
+	    KL_E_PERM);
+	assert_non_null(strstr(kl_store_why(f->be.ctx), "minimum age"));
+	path_of(f, KL_FT_SNAPSHOT, name, p);
+	assert_true(exists(p));
+	assert_int_equal(put_str(&f->be, KL_FT_LOCK, "lock", lock), KL_OK);
+	assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_LOCK, lock),
+	    KL_OK);
+	age(p, 3601);
+	assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_SNAPSHOT, name),
+	    KL_OK);
+	assert_false(exists(p));
+	assert_int_equal(trash_count(f), 0);	/* no delay: gone */
+}
+
+/* Plants a trash entry for content s: type dir, deleted and purge time. */
+static void
+plant_entry(struct fx *f, const char *dir, const char *s, long long del,
+    long long purge, char name[KL_ID_HEX_LEN + 1])
+{
+	char d[PATH_MAX], file[NAME_MAX + 1];
+
+	name_of(s, strlen(s), name);
+	PATHF(d, "%s/trash", f->repo);
+	(void)mkdir(d, 0700);
+	assert_true(snprintf(file, sizeof(file), "%s.%s.%lld.%lld", dir, name,
+	    del, purge) < (int)sizeof(file));
+	plant(d, file, s);
+}
+
+static void
+test_purge_deletes_only_what_is_due(void **state)
+{
+	struct fx *f = *state;
+	char due[KL_ID_HEX_LEN + 1], wait[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	long long now = (long long)time(NULL);
+	struct kl_backend app;
+	struct seen w;
+
+	plant_entry(f, "index", "due", now - 100, now - 10, due);
+	plant_entry(f, "snapshots", "waits", now - 100, now + 1000, wait);
+	PATHF(p, "%s/trash", f->repo);
+	plant(p, "stray", "x");	/* not an entry: left alone */
+	PATHF(p, "%s/trash/stray", f->repo);
+	open_role(f, KL_ROLE_APPEND, &app);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(kl_store_purge(app.ctx, now, seen_cb, &w),
+	    KL_E_PERM);
+	app.ops->close(app.ctx);
+	assert_int_equal(kl_store_purge(f->be.ctx, now, seen_cb, &w), KL_OK);
+	assert_int_equal(w.n, 1);
+	assert_string_equal(w.e[0].name, due);
+	assert_int_equal(w.outcome[0], KL_OK);
+	assert_int_equal(w.e[0].size, 3);
+	assert_int_equal(trash_count(f), 1);
+	assert_true(exists(p));
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(kl_store_purge(f->be.ctx, now + 1000, seen_cb, &w),
+	    KL_OK);
+	assert_int_equal(w.n, 1);
+	assert_string_equal(w.e[0].name, wait);
+	assert_int_equal(trash_count(f), 0);
+}
+
+static void
+test_undelete_since_and_over_a_name_in_use(void **state)
+{
+	struct fx *f = *state;
+	char old[KL_ID_HEX_LEN + 1], new[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	char again[KL_ID_HEX_LEN + 1];
+	struct stat st;
+	struct seen w;
+
+	plant_entry(f, "snapshots", "old snapshot", 1000, 2000, old);
+	plant_entry(f, "data", "new pack", 5000, 6000, new);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(kl_store_undelete(f->be.ctx, 5000, seen_cb, &w),
+	    KL_OK);
+	assert_int_equal(w.n, 1);
+	assert_string_equal(w.e[0].name, new);
+	path_of(f, KL_FT_DATA, new, p);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(trash_count(f), 1);
+	/* the old one was uploaded again meanwhile: the live file stays */
+	assert_int_equal(put_str(&f->be, KL_FT_SNAPSHOT, "old snapshot",
+	    again), KL_OK);
+	assert_string_equal(again, old);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(kl_store_undelete(f->be.ctx, 0, seen_cb, &w), KL_OK);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.outcome[0], KL_OK);
+	assert_int_equal(trash_count(f), 0);
+	path_of(f, KL_FT_SNAPSHOT, old, p);
+	assert_true(exists(p));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1267,6 +1523,12 @@ main(int argc, char **argv)
 		T(test_put_without_fault_in_child_succeeds),
 		T(test_files_are_created_read_only),
 		T(test_sweep_removes_only_stale_temporary_files),
+		T(test_append_put_key_is_perm),
+		T(test_trash_parse_accepts_entries_only),
+		T(test_remove_with_delay_trashes_and_keeps_receive_time),
+		T(test_min_age_refuses_young_files_but_not_locks),
+		T(test_purge_deletes_only_what_is_due),
+		T(test_undelete_since_and_over_a_name_in_use),
 	};
 
 	if (sodium_init() < 0)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "kluis/backend.h"
+#include "kluis/hash.h"
 
 enum kl_store_role {
 	KL_ROLE_FULL = 0,	/* everything, including removal */
@@ -37,6 +38,21 @@ int kl_store_create(const char *path, const uint8_t *config,
     size_t config_len, struct kl_store **out);
 
 void kl_store_close(struct kl_store *s);
+
+/*
+ * How removals behave (docs/PROTOCOL.md §4 "Deletion"), set by whoever
+ * opened the store: kluis-server serve from its forced command, so a
+ * client cannot change it.  All zero (the default, and a local
+ * repository): files are removed at once.  Lock files are always removed
+ * at once: they are no history.
+ */
+struct kl_store_policy {
+	int64_t delete_delay_s;	/* > 0: a removed file goes to trash/ and
+				 * stays on disk this long (purge) */
+	int64_t min_age_s;	/* a file received less than this ago cannot
+				 * be removed (KL_E_PERM, kl_store_why) */
+};
+void kl_store_set_policy(struct kl_store *s, const struct kl_store_policy *p);
 
 /* 1 if name is valid for type t (64 lowercase hex; "config" for CONFIG). */
 int kl_store_name_valid(enum kl_ftype t, const char *name);
@@ -97,9 +113,48 @@ typedef void (*kl_store_sweep_cb)(void *arg, const char *rel,
 int kl_store_sweep_tmp(struct kl_store *s, int64_t min_age_s,
     kl_store_sweep_cb cb, void *arg);
 
+/*
+ * The trash (docs/FORMAT.md §1): trash/<dir>.<name>.<deleted>.<purge>,
+ * where <dir> is the type's directory (keys, data, index, snapshots),
+ * <name> the file's name, <deleted> the server's time of the removal and
+ * <purge> the time from which purge may delete it, both decimal UTC
+ * seconds.  The move keeps the file's modification time, its receive
+ * time.  Nothing in the trash is visible to clients.
+ */
+struct kl_trash_entry {
+	enum kl_ftype t;
+	char name[KL_ID_HEX_LEN + 1];
+	int64_t deleted_s;
+	int64_t purge_s;
+	uint64_t size;
+	const char *file;	/* the entry's name in trash/ */
+};
+/* 1 and *e filled (size 0) if file is a well-formed trash entry name. */
+int kl_store_trash_parse(const char *file, struct kl_trash_entry *e);
+/*
+ * Called per trash entry with what was done to it: KL_OK, or the error
+ * (the entry stays).  A non-zero return stops the walk and is returned.
+ */
+typedef int (*kl_trash_cb)(void *arg, const struct kl_trash_entry *e,
+    int outcome);
+/*
+ * purge: deletes the entries whose purge time is <= now, durably.
+ * undelete: moves the entries removed at or after since back into place
+ * (keeping their receive time); one whose name is in use again (the same
+ * bytes, uploaded since) is deleted from the trash instead.
+ * list: reports every entry (outcome KL_OK), touching nothing.
+ * Entries whose names do not parse are left alone (verify reports them).
+ * All need the full role (KL_E_PERM); a missing trash/ holds nothing.
+ */
+int kl_store_purge(struct kl_store *s, int64_t now, kl_trash_cb cb,
+    void *arg);
+int kl_store_undelete(struct kl_store *s, int64_t since, kl_trash_cb cb,
+    void *arg);
+int kl_store_trash_list(struct kl_store *s, kl_trash_cb cb, void *arg);
+
 struct kl_store_put;
-/* Why the last put_begin or put_write of s broke the lock rule (a static
- * text such as "it is an exclusive lock, ..."), or NULL. */
+/* Why the last refusal (KL_E_PERM) of s by content, age or lock rule was
+ * made, a static text such as "it is an exclusive lock, ...", or NULL. */
 const char *kl_store_why(const struct kl_store *s);
 int kl_store_put_begin(struct kl_store *s, enum kl_ftype t, const char *name,
     uint64_t size, struct kl_store_put **out);

@@ -1,0 +1,338 @@
+/*
+ * kluis-server purge and undelete (docs/PROTOCOL.md §4 "Deletion",
+ * RUNBOOK "Deleted files on the server"): the two ends of the trash.
+ * purge, from the server's own timer, deletes what has waited out its
+ * delay; undelete, after an incident, brings back what was removed.  Both
+ * run on the server as its administrator, need no key, and write every
+ * file they touch into the audit log before they report it.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kluis/audit.h"
+#include "kluis/err.h"
+#include "kluis/store.h"
+#include "kluis/units.h"
+
+#include "server_cmds.h"
+
+struct trash_cmd {
+	const char *what;		/* "purge", "undelete" */
+	const char *repo;
+	int json, dry_run;
+	int64_t now, since;
+	struct kl_audit *audit;
+	struct kl_audit_who who;
+	uint64_t files, bytes, failed;
+	uint64_t left, left_bytes;	/* purge: what waits on */
+	int64_t next_purge;		/* purge: earliest waiting entry */
+};
+
+static const char *
+type_name(enum kl_ftype t)
+{
+	switch (t) {
+	case KL_FT_KEY: return "key";
+	case KL_FT_DATA: return "data";
+	case KL_FT_INDEX: return "index";
+	case KL_FT_SNAPSHOT: return "snapshot";
+	default: return "?";
+	}
+}
+
+static void
+utc(char out[32], int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "@%" PRId64, t);
+}
+
+/* Whether the command acts on e (the same test as the store's). */
+static int
+selected(const struct trash_cmd *c, const struct kl_trash_entry *e)
+{
+	return strcmp(c->what, "purge") == 0 ? e->purge_s <= c->now :
+	    e->deleted_s >= c->since;
+}
+
+static void
+report_entry(struct trash_cmd *c, const struct kl_trash_entry *e,
+    int outcome)
+{
+	char del[32];
+
+	utc(del, e->deleted_s);
+	if (c->json) {
+		printf("%s{\"type\":\"%s\",\"name\":\"%s\",\"size\":%" PRIu64
+		    ",\"deleted\":\"%s\",\"outcome\":\"%s\"}",
+		    c->files + c->failed > 1 ? "," : "", type_name(e->t),
+		    e->name, e->size, del, kl_audit_outcome_name(outcome));
+		return;
+	}
+	if (outcome != KL_OK)
+		printf("%s failed: %s %s (deleted %s): %s\n", c->what,
+		    type_name(e->t), e->name, del, kl_strerror(outcome));
+	else
+		printf("%s%s %s %s (%" PRIu64 " bytes, deleted %s)\n",
+		    c->dry_run ? "would " : "", strcmp(c->what, "purge") == 0 ?
+		    "purge" : "undelete", type_name(e->t), e->name, e->size,
+		    del);
+}
+
+/* Per entry acted on: the audit record first, then the report. */
+static int
+on_entry(void *arg, const struct kl_trash_entry *e, int outcome)
+{
+	struct trash_cmd *c = arg;
+	struct kl_audit_rec rec;
+	int r;
+
+	if (c->dry_run && !selected(c, e))
+		return KL_OK;
+	if (!c->dry_run) {
+		memset(&rec, 0, sizeof(rec));
+		rec.op = c->what;
+		rec.ftype = (int)e->t;
+		rec.name = e->name;
+		rec.size = e->size;
+		rec.outcome = outcome;
+		if ((r = kl_audit_append(c->audit, &c->who, &rec)) != KL_OK) {
+			fprintf(stderr, "%s: %s: cannot write the audit log "
+			    "(%s/%s): %s; stopped\n", progname, c->what,
+			    c->repo, KL_AUDIT_FILE, kl_strerror(r));
+			return r;
+		}
+	}
+	if (outcome == KL_OK) {
+		c->files++;
+		c->bytes += e->size;
+	} else {
+		c->failed++;
+	}
+	report_entry(c, e, outcome);
+	return KL_OK;
+}
+
+/* After a purge: what the trash still holds and when it is due. */
+static int
+on_left(void *arg, const struct kl_trash_entry *e, int outcome)
+{
+	struct trash_cmd *c = arg;
+
+	(void)outcome;
+	if (c->dry_run && selected(c, e))
+		return KL_OK;
+	c->left++;
+	c->left_bytes += e->size;
+	if (c->next_purge == 0 || e->purge_s < c->next_purge)
+		c->next_purge = e->purge_s;
+	return KL_OK;
+}
+
+/* WHEN: a duration back from now ("2d"), "@SECONDS", or a UTC date and
+ * time ("2026-12-07", "2026-12-07T02:00", "2026-12-07 02:00:00"). */
+static int
+since_parse(const char *s, int64_t now, int64_t *out)
+{
+	static const char *const fmts[] = {
+		"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
+		"%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d",
+	};
+	struct tm tm;
+	int64_t d;
+	const char *end;
+	char *e;
+	size_t i;
+
+	if (kl_duration_parse(s, &d) == KL_OK) {
+		*out = now - d;
+		return 0;
+	}
+	if (s[0] == '@' && s[1] >= '0' && s[1] <= '9') {
+		*out = (int64_t)strtoll(s + 1, &e, 10);
+		return *e == '\0' ? 0 : -1;
+	}
+	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		if ((end = strptime(s, fmts[i], &tm)) != NULL && *end == '\0') {
+			*out = (int64_t)timegm(&tm);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void
+trash_usage(FILE *f, const char *what)
+{
+	if (strcmp(what, "purge") == 0)
+		fprintf(f, "usage: %s purge --repo DIR [--dry-run] [--json]\n"
+		    "  Deletes for good the files in DIR/trash/ whose delete "
+		    "delay has passed\n  (kluis-server serve --delete-delay), "
+		    "each recorded in DIR/audit.log.\n  Exit 0 done, 1 some "
+		    "file could not be deleted, 10 not a repository.\n",
+		    progname);
+	else
+		fprintf(f, "usage: %s undelete --repo DIR [--since WHEN] "
+		    "[--dry-run] [--json]\n"
+		    "  Moves files removed at or after WHEN (default: all in "
+		    "the trash) back into\n  place, each recorded in "
+		    "DIR/audit.log.  WHEN: a duration back from now (2d,\n"
+		    "  36h), @SECONDS, or a UTC date and time "
+		    "(2026-12-07T02:00).  Exit 0 done,\n  1 some file could "
+		    "not be moved back, 10 not a repository.\n", progname);
+}
+
+/* -1 usage error, 1 --help, 0 otherwise. */
+static int
+trash_args(int argc, char **argv, struct trash_cmd *c)
+{
+	const char *since = NULL;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0)
+			return 1;
+		if (strcmp(argv[i], "--json") == 0)
+			c->json = 1;
+		else if (strcmp(argv[i], "--dry-run") == 0)
+			c->dry_run = 1;
+		else if (strcmp(argv[i], "--repo") == 0 && i + 1 < argc)
+			c->repo = argv[++i];
+		else if (strncmp(argv[i], "--repo=", 7) == 0)
+			c->repo = argv[i] + 7;
+		else if (strcmp(c->what, "undelete") == 0 &&
+		    strcmp(argv[i], "--since") == 0 && i + 1 < argc)
+			since = argv[++i];
+		else {
+			fprintf(stderr, "%s: %s: unexpected argument '",
+			    progname, c->what);
+			print_name(stderr, argv[i]);
+			fprintf(stderr, "'\n");
+			return -1;
+		}
+	}
+	if (c->repo == NULL || c->repo[0] == '\0') {
+		fprintf(stderr, "%s: %s: --repo DIR is required\n", progname,
+		    c->what);
+		return -1;
+	}
+	if (since != NULL && since_parse(since, c->now, &c->since) != 0) {
+		fprintf(stderr, "%s: undelete: --since '", progname);
+		print_name(stderr, since);
+		fprintf(stderr, "' is neither a duration (2d), @SECONDS nor a "
+		    "UTC date and time (2026-12-07T02:00)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+who_fill(struct kl_audit_who *w)
+{
+	const char *u = getenv("USER");
+
+	memset(w, 0, sizeof(*w));
+	w->role = "server";
+	w->pid = (long)getpid();
+	if (u == NULL)
+		u = getenv("LOGNAME");
+	snprintf(w->user, sizeof(w->user), "%s", u != NULL ? u : "");
+}
+
+static void
+summary(const struct trash_cmd *c)
+{
+	char next[32];
+	int purge = strcmp(c->what, "purge") == 0;
+
+	utc(next, c->next_purge);
+	if (c->json) {
+		printf("],\"files_done\":%" PRIu64 ",\"bytes\":%" PRIu64
+		    ",\"failed\":%" PRIu64, c->files, c->bytes, c->failed);
+		if (purge)
+			printf(",\"trash_files\":%" PRIu64 ",\"trash_bytes\":%"
+			    PRIu64 ",\"next_purge\":%s%s%s", c->left,
+			    c->left_bytes, c->left ? "\"" : "",
+			    c->left ? next : "null", c->left ? "\"" : "");
+		printf("}\n");
+		return;
+	}
+	printf("%s%s %" PRIu64 " files, %" PRIu64 " bytes", c->dry_run ?
+	    "would have " : "", purge ? "purged" : "undeleted", c->files,
+	    c->bytes);
+	if (c->failed)
+		printf("; %" PRIu64 " failed", c->failed);
+	printf("\n");
+	if (purge && c->left)
+		printf("the trash still holds %" PRIu64 " files, %" PRIu64
+		    " bytes; the next is due %s\n", c->left, c->left_bytes,
+		    next);
+}
+
+static int
+trash_cmd(int argc, char **argv, const char *what)
+{
+	struct trash_cmd c;
+	struct kl_store *s = NULL;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	c.what = what;
+	c.now = (int64_t)time(NULL);
+	if ((r = trash_args(argc, argv, &c)) != 0) {
+		trash_usage(r > 0 ? stdout : stderr, what);
+		return r > 0 ? EXIT_CLEAN : EXIT_USAGE;
+	}
+	if ((r = kl_store_open(c.repo, KL_ROLE_FULL, &s)) != KL_OK) {
+		fprintf(stderr, "%s: %s: %s: %s\n", progname, what, c.repo,
+		    r == KL_E_NOTFOUND ? "not a repository (no config file); "
+		    "check the --repo path" : kl_strerror(r));
+		return r == KL_E_NOTFOUND ? EXIT_NOREPO : EXIT_FINDINGS;
+	}
+	who_fill(&c.who);
+	if (!c.dry_run && (r = kl_audit_open(c.repo, &c.audit)) != KL_OK) {
+		fprintf(stderr, "%s: %s: cannot open %s/%s: %s\n", progname,
+		    what, c.repo, KL_AUDIT_FILE, kl_strerror(r));
+		kl_store_close(s);
+		return EXIT_FINDINGS;
+	}
+	if (c.json)
+		printf("{\"command\":\"%s\",\"dry_run\":%s,\"files\":[", what,
+		    c.dry_run ? "true" : "false");
+	if (c.dry_run)
+		r = kl_store_trash_list(s, on_entry, &c);
+	else if (strcmp(what, "purge") == 0)
+		r = kl_store_purge(s, c.now, on_entry, &c);
+	else
+		r = kl_store_undelete(s, c.since, on_entry, &c);
+	if (r == KL_OK && strcmp(what, "purge") == 0)
+		r = kl_store_trash_list(s, on_left, &c);
+	summary(&c);
+	if (r != KL_OK)
+		fprintf(stderr, "%s: %s: %s: %s\n", progname, what, c.repo,
+		    kl_strerror(r));
+	kl_audit_close(c.audit);
+	kl_store_close(s);
+	return r == KL_OK && c.failed == 0 ? EXIT_CLEAN : EXIT_FINDINGS;
+}
+
+int
+cmd_purge(int argc, char **argv)
+{
+	return trash_cmd(argc, argv, "purge");
+}
+
+int
+cmd_undelete(int argc, char **argv)
+{
+	return trash_cmd(argc, argv, "undelete");
+}

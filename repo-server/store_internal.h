@@ -1,0 +1,40 @@
+/*
+ * What store.c and trash.c share: private to the kl_store library.
+ */
+#ifndef KLUIS_STORE_INTERNAL_H
+#define KLUIS_STORE_INTERNAL_H
+
+#include <stddef.h>
+
+#include "kluis/store.h"
+
+#define STORE_DIR_MODE	0700u
+
+struct kl_store {
+	char *path;
+	enum kl_store_role role;
+	struct kl_store_policy policy;
+	const char *why;	/* why the last put or remove was refused */
+};
+
+/* Directory of type t below the root ("" for CONFIG), NULL if unknown. */
+const char *store_type_dir(enum kl_ftype t);
+
+/* out = "a/b", or a alone when b is empty; KL_E_LIMIT if too long. */
+int store_join(char *out, size_t out_len, const char *a, const char *b);
+
+/*
+ * Directory holding file (t, name); name must already be valid.  Without
+ * a name: the type's own directory (for data, the one above the fan-out).
+ */
+int store_dir_path(const struct kl_store *s, enum kl_ftype t,
+    const char *name, char *out, size_t out_len);
+
+/*
+ * trash.c: moves the live file (t, name) at path into the trash (the
+ * policy's delete delay is > 0), durably.  KL_E_NOTFOUND if it is gone.
+ */
+int store_trash_move(struct kl_store *s, enum kl_ftype t, const char *name,
+    const char *path);
+
+#endif
