@@ -131,10 +131,10 @@ failed(struct cli *c, struct kl_repo *r, int rc)
 	const char *d = kl_repo_errmsg(r);
 
 	if (rc == KL_E_NOSPACE)
-		cli_err(c, "the repository's disk is full%s%s: no snapshot "
-		    "was written and the repository is unchanged apart from "
-		    "unreferenced data; free space and run the backup again",
-		    *d ? " - " : "", d);
+		cli_err(c, "the repository has no room left (its disk is full "
+		    "or its quota reached)%s%s: no snapshot was written and the "
+		    "repository is unchanged apart from unreferenced data; free "
+		    "space and run the backup again", *d ? " - " : "", d);
 	else if (rc == KL_E_LOCKED)
 		cli_err(c, "%s", d);
 	else

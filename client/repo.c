@@ -272,6 +272,7 @@ repo_file_put_named(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
     const struct kl_id *id)
 {
 	char name[KL_ID_HEX_LEN + 1], fn[REPO_FNAME_MAX];
+	const char *why;
 	int rc;
 
 	kl_id_hex(id, name);
@@ -280,7 +281,9 @@ repo_file_put_named(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
 		rc = KL_OK;
 	if (rc != KL_OK) {
 		repo_fname(t, id, fn);
-		repo_seterr(r, "writing %s: %s", fn, kl_strerror(rc));
+		why = r->be.ops->why != NULL ? r->be.ops->why(r->be.ctx) : NULL;
+		repo_seterr(r, "writing %s: %s", fn, why != NULL ? why :
+		    kl_strerror(rc));
 	}
 	return rc;
 }

@@ -250,6 +250,11 @@ struct conn {
 
 static const struct kl_backend_ops conn_ops;
 
+/* The last ERR message this thread received (conn_why), cleared by each
+ * request it sends: requests run on several threads, and each must see
+ * its own reply's message. */
+static __thread char err_last[sizeof(((struct kl_msg_err *)0)->message)];
+
 /* Poisons the session (first cause wins); returns KL_E_CONN. */
 static int
 conn_fail(struct conn *c, int why)
@@ -291,6 +296,7 @@ frame_send(struct conn *c, uint8_t type, uint32_t id, const uint8_t *p,
 static int
 send_begin(struct conn *c, uint32_t *id)
 {
+	err_last[0] = '\0';
 	pthread_mutex_lock(&c->wmu);
 	if (conn_dead(c)) {
 		pthread_mutex_unlock(&c->wmu);
@@ -401,6 +407,7 @@ err_reply(struct conn *c, char *msg, size_t msg_len)
 	if (kl_msg_err_decode(buf_data(c->rbuf), buf_size(c->rbuf), &e) != 0
 	    || e.code >= 0 || e.code == KL_E_CONN || e.code == KL_E_HOSTKEY)
 		return conn_fail(c, KL_E_PROTO);
+	snprintf(err_last, sizeof(err_last), "%s", e.message);
 	if (msg != NULL)
 		snprintf(msg, msg_len, "%s", e.message);
 	if (e.code < KL_E_DENIED)
@@ -769,8 +776,18 @@ conn_close(void *ctx)
 	conn_free(c);
 }
 
+/* The server's words on this thread's last refused request (they are
+ * untrusted text: callers escape them before a terminal sees them). */
+static const char *
+conn_why(void *ctx)
+{
+	(void)ctx;
+	return err_last[0] != '\0' ? err_last : NULL;
+}
+
 static const struct kl_backend_ops conn_ops = {
 	conn_put, conn_get, conn_stat, conn_list, conn_remove, conn_close,
+	conn_why,
 };
 
 int

@@ -250,6 +250,9 @@ describe(char *out, const char *op, const struct kl_msg_file *m, int code,
 		    "shared locks of version 2 (FORMAT.md §12), and %s; "
 		    "nothing was stored", op, types[m->ftype], m->name, role,
 		    why);
+	else if (code == KL_E_NOSPACE && why != NULL)
+		snprintf(out, MSG_MAX, "%s %s %s: %s; nothing was stored", op,
+		    types[m->ftype], m->name, why);
 	else if (code == KL_E_CORRUPT && strcmp(op, "put") == 0)
 		snprintf(out, MSG_MAX, "put %s %s: the upload's size or content "
 		    "hash does not match the PUT; nothing was stored",
@@ -298,9 +301,10 @@ record_reply(struct serve *s, uint32_t id, const char *op,
 	 * remove in the full role, the only one whose removals reach it
 	 * (h_remove_lock refuses the others first) */
 	describe(msg, op, m, outcome, outcome == KL_E_PERM ?
-	    role_name(s->o->role) : NULL, outcome == KL_E_PERM &&
-	    s->store != NULL && (strcmp(op, "put") == 0 ||
-	    s->o->role == KL_ROLE_FULL) ? kl_store_why(s->store) : NULL);
+	    role_name(s->o->role) : NULL, (outcome == KL_E_PERM ||
+	    outcome == KL_E_NOSPACE) && s->store != NULL &&
+	    (strcmp(op, "put") == 0 || s->o->role == KL_ROLE_FULL) ?
+	    kl_store_why(s->store) : NULL);
 	if (send_err(s, id, outcome, msg) != KL_OK)
 		return KL_E_CONN;
 	/*

@@ -494,7 +494,8 @@ serve_usage(FILE *f)
 {
 	fprintf(f, "usage: %s serve --repo DIR [--append-only | --read-only] "
 	    "[--client-name NAME]\n"
-	    "        [--delete-delay DURATION] [--min-age DURATION]\n"
+	    "        [--delete-delay DURATION] [--min-age DURATION] "
+	    "[--quota SIZE]\n"
 	    "  Speaks the kluis protocol (docs/PROTOCOL.md) on stdin/stdout "
 	    "for DIR only,\n  normally as an OpenSSH forced command.  "
 	    "Roles: full (default), append-only\n  (create and read; remove "
@@ -502,8 +503,9 @@ serve_usage(FILE *f)
 	    "in DIR/audit.log.  A removed file goes to DIR/trash/ for the\n"
 	    "  delete delay (default 14d; 0: removed at once; purge deletes "
 	    "it then);\n  files received less than --min-age ago (default 0) "
-	    "cannot be removed.\n  Exit 0 after a clean session, 1 "
-	    "otherwise.\n", progname);
+	    "cannot be removed;\n  an upload that would make DIR hold more "
+	    "than --quota (default 0: none)\n  is refused.  Exit 0 after a "
+	    "clean session, 1 otherwise.\n", progname);
 }
 
 static int
@@ -530,6 +532,17 @@ serve_duration(const char *opt, const char *v, int64_t *out)
 }
 
 static int
+serve_size(const char *opt, const char *v, uint64_t *out)
+{
+	if (kl_size_parse(v, out) == KL_OK)
+		return 0;
+	fprintf(stderr, "%s: serve: %s '", progname, opt);
+	print_name(stderr, v);
+	fprintf(stderr, "' is not a size (examples: 500G, 2T, 0)\n");
+	return -1;
+}
+
+static int
 serve_arg(int argc, char **argv, int *i, struct kl_serve_opts *o)
 {
 	const char *a = argv[*i];
@@ -546,6 +559,8 @@ serve_arg(int argc, char **argv, int *i, struct kl_serve_opts *o)
 		return serve_duration(a, argv[++*i], &o->policy.delete_delay_s);
 	else if (strcmp(a, "--min-age") == 0 && *i + 1 < argc)
 		return serve_duration(a, argv[++*i], &o->policy.min_age_s);
+	else if (strcmp(a, "--quota") == 0 && *i + 1 < argc)
+		return serve_size(a, argv[++*i], &o->policy.quota);
 	else if (strcmp(a, "--client-name") == 0 && *i + 1 < argc)
 		o->client_name = argv[++*i];
 	else if (strncmp(a, "--client-name=", 14) == 0)
@@ -583,7 +598,7 @@ static int
 cmd_serve(int argc, char **argv)
 {
 	struct kl_serve_opts o = { NULL, KL_ROLE_FULL, NULL,
-	    "kluis-server " KLUIS_VERSION, { KL_SERVE_DELETE_DELAY_S, 0 } };
+	    "kluis-server " KLUIS_VERSION, { KL_SERVE_DELETE_DELAY_S, 0, 0 } };
 	int r;
 
 	if ((r = serve_args(argc, argv, &o)) != 0) {
@@ -703,7 +718,8 @@ static const struct command {
 	{ "serve", cmd_serve,
 	    "serve --repo DIR [--append-only | --read-only] "
 	    "[--client-name NAME]\n"
-	    "        [--delete-delay DURATION] [--min-age DURATION]\n"
+	    "        [--delete-delay DURATION] [--min-age DURATION] "
+	    "[--quota SIZE]\n"
 	    "                              serve the kluis protocol on "
 	    "stdin/stdout" },
 	{ "audit", cmd_audit,

@@ -30,6 +30,7 @@ struct trash_cmd {
 	uint64_t files, bytes, failed;
 	uint64_t left, left_bytes;	/* purge: what waits on */
 	int64_t next_purge;		/* purge: earliest waiting entry */
+	uint64_t in_use;		/* purge: the repository's bytes */
 };
 
 static const char *
@@ -260,9 +261,10 @@ summary(const struct trash_cmd *c)
 		    ",\"failed\":%" PRIu64, c->files, c->bytes, c->failed);
 		if (purge)
 			printf(",\"trash_files\":%" PRIu64 ",\"trash_bytes\":%"
-			    PRIu64 ",\"next_purge\":%s%s%s", c->left,
-			    c->left_bytes, c->left ? "\"" : "",
-			    c->left ? next : "null", c->left ? "\"" : "");
+			    PRIu64 ",\"next_purge\":%s%s%s,\"bytes_in_use\":%"
+			    PRIu64, c->left, c->left_bytes, c->left ? "\"" : "",
+			    c->left ? next : "null", c->left ? "\"" : "",
+			    c->in_use);
 		printf("}\n");
 		return;
 	}
@@ -276,6 +278,9 @@ summary(const struct trash_cmd *c)
 		printf("the trash still holds %" PRIu64 " files, %" PRIu64
 		    " bytes; the next is due %s\n", c->left, c->left_bytes,
 		    next);
+	if (purge)
+		printf("the repository holds %" PRIu64 " bytes, trash "
+		    "included\n", c->in_use);
 }
 
 static int
@@ -316,6 +321,10 @@ trash_cmd(int argc, char **argv, const char *what)
 		r = kl_store_undelete(s, c.since, on_entry, &c);
 	if (r == KL_OK && strcmp(what, "purge") == 0)
 		r = kl_store_trash_list(s, on_left, &c);
+	/* a fresh count for the quota (killed uploads leave it too high) */
+	if (r == KL_OK && strcmp(what, "purge") == 0)
+		r = c.dry_run ? kl_store_usage_count(s, &c.in_use) :
+		    kl_store_usage_refresh(s, &c.in_use);
 	summary(&c);
 	if (r != KL_OK)
 		fprintf(stderr, "%s: %s: %s: %s\n", progname, what, c.repo,

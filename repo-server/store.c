@@ -555,6 +555,8 @@ be_remove(void *ctx, enum kl_ftype t, const char *name)
 	}
 	if (unlink(path) != 0)
 		return kl_err_from_errno(errno);
+	if (t != KL_FT_LOCK)	/* locks come and go: a few hundred bytes */
+		store_usage_forget(s);
 	if ((r = store_dir_path(s, t, name, dir, sizeof(dir))) != KL_OK)
 		return r;
 	return kl_fsync_dir(dir);
@@ -566,6 +568,12 @@ be_close(void *ctx)
 	kl_store_close(ctx);
 }
 
+static const char *
+be_why(void *ctx)
+{
+	return kl_store_why(ctx);
+}
+
 static const struct kl_backend_ops store_ops = {
 	.put = be_put,
 	.get = be_get,
@@ -573,6 +581,7 @@ static const struct kl_backend_ops store_ops = {
 	.list = be_list,
 	.remove = be_remove,
 	.close = be_close,
+	.why = be_why,
 };
 
 void
@@ -645,6 +654,7 @@ struct kl_store_put {
 	struct kl_id want;
 	struct kl_hash_state hs;
 	uint8_t head[KL_FILE_HDR_LEN];	/* the file's first bytes */
+	uint64_t reserved;		/* quota bytes to give back */
 	char dir[PATH_MAX], tmp[PATH_MAX], final[PATH_MAX];
 };
 
@@ -780,8 +790,14 @@ kl_store_put_begin(struct kl_store *s, enum kl_ftype t, const char *name,
 	kl_hash_init(&p->hs);
 	if ((r = put_prepare(s, t, name, size, p)) != KL_OK ||
 	    (r = put_lock_size(p)) != KL_OK ||
-	    (r = put_tmp_create(p)) != KL_OK) {
+	    (r = store_quota_reserve(s, size)) != KL_OK) {
 		free(p);
+		return r;
+	}
+	p->reserved = size;
+	if ((r = put_tmp_create(p)) != KL_OK) {
+		p->tmp[0] = '\0';	/* a name tried, perhaps another's */
+		kl_store_put_abort(p);
 		return r;
 	}
 	*out = p;
@@ -843,6 +859,7 @@ kl_store_put_commit(struct kl_store_put *p)
 	}
 	unlink(p->tmp);
 	p->tmp[0] = '\0';
+	p->reserved = 0;	/* the file holds it now */
 	r = kl_fsync_dir(p->dir);
 out:
 	kl_store_put_abort(p);
@@ -858,6 +875,8 @@ kl_store_put_abort(struct kl_store_put *p)
 		close(p->fd);
 	if (p->tmp[0] != '\0')
 		unlink(p->tmp);
+	if (p->reserved > 0)
+		store_quota_release(p->s, p->reserved);
 	free(p);
 }
 

@@ -15,6 +15,7 @@ struct kl_store {
 	enum kl_store_role role;
 	struct kl_store_policy policy;
 	const char *why;	/* why the last put or remove was refused */
+	char why_buf[256];	/* a why made for the occasion (quota) */
 };
 
 /* Directory of type t below the root ("" for CONFIG), NULL if unknown. */
@@ -36,5 +37,15 @@ int store_dir_path(const struct kl_store *s, enum kl_ftype t,
  */
 int store_trash_move(struct kl_store *s, enum kl_ftype t, const char *name,
     const char *path);
+
+/*
+ * quota.c (no-ops without a quota): reserve size bytes for an upload
+ * (KL_E_NOSPACE with s->why when the quota would be passed), give them
+ * back when the upload does not become a file, and drop the cached count
+ * after bytes were deleted.
+ */
+int store_quota_reserve(struct kl_store *s, uint64_t size);
+void store_quota_release(struct kl_store *s, uint64_t size);
+void store_usage_forget(struct kl_store *s);
 
 #endif

@@ -229,6 +229,8 @@ trash_walk(struct trash_walk *w)
 
 		if (r == KL_OK)
 			r = fr;
+		if (w->op == T_PURGE)
+			store_usage_forget(w->s);
 	}
 	return r;
 }

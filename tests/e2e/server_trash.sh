@@ -14,6 +14,8 @@
 #   - `kluis-server undelete` brings files back with their receive time,
 #     after which `kluis check --read-data` passes and the snapshot is
 #     listed again; a name uploaded again meanwhile is kept;
+#   - --quota: a backup that would pass it fails with a clear message,
+#     writes nothing half and is audited; a smaller one still goes in;
 #   - --delete-delay 0 removes at once; a corrupted or stray trash entry
 #     is a verify finding; bad arguments are usage errors (exit 2), a
 #     directory that is no repository exit 10.
@@ -232,10 +234,35 @@ expect_stdout_contains "trash/not-an-entry"
 rm -f "$REPO/trash/not-an-entry"
 
 # ---------------------------------------------------------------------------
+case_begin "--quota: one host's key cannot fill the disk"
+E2E_WHAT="purge --dry-run counts the bytes in use" expect_exit 0 "$SV" purge \
+    --repo "$REPO" --dry-run --json
+USED=$(json_field bytes_in_use)
+check "bytes in use counted ($USED)" test "$USED" -gt 0
+KEY_QUOTA=$(ssh_add_key quota "command=\"$SV serve --append-only --repo \
+$REPO --client-name web01 --quota $((USED + 100000))B\",restrict")
+head -c 2000000 /dev/urandom >"$WORK/src/big.bin"
+snaps=$(snapshot_count)
+AUDIT0=$(audit_lines)
+E2E_WHAT="a backup beyond the quota" expect_exit 1 ks "$KEY_QUOTA" \
+    backup "$WORK/src" --host web01
+expect_stderr_contains "quota"
+check "no snapshot written" test "$(snapshot_count)" -eq "$snaps"
+check "nothing half-written" test -z "$(tmp_files "$REPO")"
+check "the refusal is audited (put ... KL_E_NOSPACE)" \
+    bash -c "tail -n +$((AUDIT0 + 1)) '$REPO/audit.log' | grep -q 'op=put .*outcome=KL_E_NOSPACE'"
+rm -f "$WORK/src/big.bin"
+E2E_WHAT="a small backup within the quota" expect_exit 0 ks "$KEY_QUOTA" \
+    backup "$WORK/src" --host web01
+
+# ---------------------------------------------------------------------------
 case_begin "usage errors and what is no repository"
 E2E_WHAT="serve with a bad --delete-delay" expect_exit 2 "$SV" serve \
     --repo "$REPO" --delete-delay 5x
 expect_stderr_contains "not a duration"
+E2E_WHAT="serve with a bad --quota" expect_exit 2 "$SV" serve \
+    --repo "$REPO" --quota 10X
+expect_stderr_contains "not a size"
 E2E_WHAT="undelete with a bad --since" expect_exit 2 "$SV" undelete \
     --repo "$REPO" --since yesterday
 expect_stderr_contains "--since"

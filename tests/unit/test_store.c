@@ -1299,7 +1299,7 @@ seen_cb(void *arg, const struct kl_trash_entry *e, int outcome)
 static void
 set_policy(struct fx *f, int64_t delay, int64_t min_age)
 {
-	struct kl_store_policy p = { delay, min_age };
+	struct kl_store_policy p = { delay, min_age, 0 };
 
 	kl_store_set_policy(f->be.ctx, &p);
 }
@@ -1468,6 +1468,93 @@ test_undelete_since_and_over_a_name_in_use(void **state)
 	assert_true(exists(p));
 }
 
+static void
+set_quota(struct fx *f, int64_t delay, uint64_t quota)
+{
+	struct kl_store_policy p = { delay, 0, quota };
+
+	kl_store_set_policy(f->be.ctx, &p);
+}
+
+/* Bytes the store holds now, counted. */
+static uint64_t
+in_use(struct fx *f)
+{
+	uint64_t b = 0;
+
+	assert_int_equal(kl_store_usage_count(f->be.ctx, &b), KL_OK);
+	return b;
+}
+
+static void
+test_quota_refuses_what_would_pass_it_and_counts_the_trash(void **state)
+{
+	struct fx *f = *state;
+	char a[KL_ID_HEX_LEN + 1], b[KL_ID_HEX_LEN + 1], p[PATH_MAX];
+	char sixty[61], fifty[51];
+	struct seen w;
+	uint64_t base = in_use(f);	/* the empty repository's key-less files */
+
+	memset(sixty, 'a', 60);
+	sixty[60] = '\0';
+	memset(fifty, 'b', 50);
+	fifty[50] = '\0';
+	set_quota(f, 100, base + 100);
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, sixty, a), KL_OK);
+	assert_int_equal(in_use(f), base + 60);
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, fifty, b), KL_E_NOSPACE);
+	assert_non_null(strstr(kl_store_why(f->be.ctx), "quota"));
+	path_of(f, KL_FT_DATA, b, p);
+	assert_false(exists(p));
+	PATHF(p, "%s/data/%.2s", f->repo, b);
+	assert_int_equal(dir_entries(p), 0);	/* no temporary file either */
+	/* the trash still takes room on the disk */
+	assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_DATA, a), KL_OK);
+	assert_int_equal(in_use(f), base + 60);
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, fifty, b), KL_E_NOSPACE);
+	/* purged: room again */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(kl_store_purge(f->be.ctx, (int64_t)time(NULL) + 101,
+	    seen_cb, &w), KL_OK);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, fifty, b), KL_OK);
+	assert_int_equal(in_use(f), base + 50);
+}
+
+static void
+test_quota_gives_back_what_a_failed_upload_reserved(void **state)
+{
+	struct fx *f = *state;
+	struct kl_store_put *up = NULL;
+	char name[KL_ID_HEX_LEN + 1], hundred[101];
+	uint64_t base = in_use(f), refreshed = 0;
+
+	memset(hundred, 'c', 100);
+	hundred[100] = '\0';
+	set_quota(f, 0, base + 100);
+	/* a wrong hash: refused at commit, its 100 bytes given back */
+	name_of("other", 5, name);
+	assert_int_equal(f->be.ops->put(f->be.ctx, KL_FT_DATA, name,
+	    (const uint8_t *)hundred, 100), KL_E_CORRUPT);
+	/* an upload abandoned half-way: given back too */
+	name_of(hundred, 100, name);
+	assert_int_equal(kl_store_put_begin(f->be.ctx, KL_FT_DATA, name, 100,
+	    &up), KL_OK);
+	assert_int_equal(kl_store_put_write(up, (const uint8_t *)hundred, 40),
+	    KL_OK);
+	kl_store_put_abort(up);
+	assert_int_equal(put_str(&f->be, KL_FT_DATA, hundred, name), KL_OK);
+	assert_int_equal(kl_store_usage_refresh(f->be.ctx, &refreshed), KL_OK);
+	assert_int_equal(refreshed, base + 100);
+	/* full: even one byte more is refused, and a removal makes room */
+	assert_int_equal(put_str(&f->be, KL_FT_INDEX, "x", name),
+	    KL_E_NOSPACE);
+	name_of(hundred, 100, name);
+	assert_int_equal(f->be.ops->remove(f->be.ctx, KL_FT_DATA, name),
+	    KL_OK);
+	assert_int_equal(put_str(&f->be, KL_FT_INDEX, "x", name), KL_OK);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1529,6 +1616,8 @@ main(int argc, char **argv)
 		T(test_min_age_refuses_young_files_but_not_locks),
 		T(test_purge_deletes_only_what_is_due),
 		T(test_undelete_since_and_over_a_name_in_use),
+		T(test_quota_refuses_what_would_pass_it_and_counts_the_trash),
+		T(test_quota_gives_back_what_a_failed_upload_reserved),
 	};
 
 	if (sodium_init() < 0)

@@ -65,6 +65,13 @@ struct kl_backend_ops {
 	int (*remove)(void *ctx, enum kl_ftype t, const char *name);
 	/* Releases the backend. */
 	void (*close)(void *ctx);
+	/*
+	 * Optional (may be NULL): what the storage said of the calling
+	 * thread's last failed call - a repository server's ERR message
+	 * ("put data ...: repository quota of 10.0 GiB reached ...") or a
+	 * store's refusal - or NULL when it said nothing.
+	 */
+	const char *(*why)(void *ctx);
 };
 
 struct kl_backend {

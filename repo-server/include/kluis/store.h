@@ -51,6 +51,9 @@ struct kl_store_policy {
 				 * stays on disk this long (purge) */
 	int64_t min_age_s;	/* a file received less than this ago cannot
 				 * be removed (KL_E_PERM, kl_store_why) */
+	uint64_t quota;		/* > 0: bytes the repository may hold, trash
+				 * included; an upload that would pass it is
+				 * refused (KL_E_NOSPACE, kl_store_why) */
 };
 void kl_store_set_policy(struct kl_store *s, const struct kl_store_policy *p);
 
@@ -152,9 +155,19 @@ int kl_store_undelete(struct kl_store *s, int64_t since, kl_trash_cb cb,
     void *arg);
 int kl_store_trash_list(struct kl_store *s, kl_trash_cb cb, void *arg);
 
+/*
+ * The bytes the repository's files hold (keys, data, index, snapshots,
+ * locks, trash; not .tmp-* files, config or the audit log), counted now.
+ * refresh also stores the count as the quota's cached figure
+ * (DIR/usage), correcting what killed uploads left in it (purge does).
+ */
+int kl_store_usage_count(struct kl_store *s, uint64_t *bytes);
+int kl_store_usage_refresh(struct kl_store *s, uint64_t *bytes);
+
 struct kl_store_put;
-/* Why the last refusal (KL_E_PERM) of s by content, age or lock rule was
- * made, a static text such as "it is an exclusive lock, ...", or NULL. */
+/* Why the last refusal of s by content, age, lock rule (KL_E_PERM) or
+ * quota (KL_E_NOSPACE) was made, such as "it is an exclusive lock, ...",
+ * or NULL.  Valid until the next call on s. */
 const char *kl_store_why(const struct kl_store *s);
 int kl_store_put_begin(struct kl_store *s, enum kl_ftype t, const char *name,
     uint64_t size, struct kl_store_put **out);
