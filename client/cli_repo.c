@@ -172,7 +172,7 @@ key_list_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 		json_cstr(stdout, info.label);
 		printf("}");
 	} else {
-		printf("%c %.8s  %-11s  %s  ", cur ? '*' : ' ', name,
+		printf("%c %s  %-11s  %s  ", cur ? '*' : ' ', name,
 		    info.kind == KL_KEY_FULL ? "full" : info.kind ==
 		    KL_KEY_BACKUP ? "backup-only" : "unreadable", when);
 		cli_puts(stdout, info.label);
@@ -196,6 +196,108 @@ key_list(struct cli *c, struct kl_repo *r)
 	if (c->json)
 		printf("]\n");
 	return rc == KL_OK ? EXIT_OK : EXIT_FATAL;
+}
+
+/* What key remove learns of keys/: the match and the full keys. */
+struct kfind {
+	struct kl_repo *r;
+	const char *want;		/* an id or its first >= 8 digits */
+	char match[KL_ID_HEX_LEN + 1];
+	int matches, match_kind;
+	unsigned full_keys;		/* readable full keys in keys/ */
+};
+
+static int
+key_find_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+{
+	struct kfind *f = arg;
+	struct kl_backend *be = kl_repo_backend(f->r);
+	struct kl_keyfile_info info;
+	struct buf *b = NULL;
+
+	(void)size;
+	(void)mtime_s;
+	memset(&info, 0, sizeof(info));
+	if (be->ops->get(be->ctx, KL_FT_KEY, name, 0, 0, KL_KEYFILE_MAX,
+	    &b) == KL_OK &&
+	    kl_keyfile_info(buf_data(b), buf_size(b), &info) != KL_OK)
+		memset(&info, 0, sizeof(info));
+	buf_free(b);
+	if (info.kind == KL_KEY_FULL)
+		f->full_keys++;
+	if (strncmp(name, f->want, strlen(f->want)) == 0) {
+		f->matches++;
+		snprintf(f->match, sizeof(f->match), "%s", name);
+		f->match_kind = info.kind;
+	}
+	return 0;
+}
+
+/*
+ * key remove ID: a full key only (a backup-only host must not remove the
+ * operators' keys), never the key in use, never the last full key - the
+ * repository would be unreadable for good.  Over ssh:// the server keeps
+ * the file in its trash for its delete delay.
+ */
+static int
+key_remove(struct cli *c, struct kl_repo *r)
+{
+	struct kfind f;
+	struct kl_backend *be = kl_repo_backend(r);
+	char cur[KL_ID_HEX_LEN + 1];
+	size_t n;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	f.r = r;
+	f.want = c->args[1];
+	n = strlen(f.want);
+	if (n < 8 || n > KL_ID_HEX_LEN ||
+	    strspn(f.want, "0123456789abcdef") != n) {
+		cli_err(c, "\"%s\" is not a key id (at least 8 lowercase hex "
+		    "digits, see 'kluis key list')", f.want);
+		return EXIT_USAGE;
+	}
+	if (!kl_repo_is_full(r)) {
+		cli_err(c, "removing a key needs a full key (a backup-only key "
+		    "could otherwise lock the operators out)");
+		return EXIT_KEY;
+	}
+	if ((rc = be->ops->list(be->ctx, KL_FT_KEY, key_find_one, &f)) !=
+	    KL_OK) {
+		cli_err(c, "cannot list the key files: %s", kl_strerror(rc));
+		return cli_exit_for(rc);
+	}
+	if (f.matches != 1) {
+		cli_err(c, f.matches == 0 ? "no key file %s in keys/ (see "
+		    "'kluis key list')" : "%s names %d key files: give more "
+		    "digits", f.want, f.matches);
+		return EXIT_FATAL;
+	}
+	kl_id_hex(kl_repo_key_id(r), cur);
+	if (strcmp(cur, f.match) == 0) {
+		cli_err(c, "key %s is the key in use: open the repository with "
+		    "another full key to remove it", f.match);
+		return EXIT_FATAL;
+	}
+	if (f.match_kind == KL_KEY_FULL && f.full_keys < 2) {
+		cli_err(c, "key %s is the last full key in keys/: without it "
+		    "nobody could read the backups; add another first", f.match);
+		return EXIT_FATAL;
+	}
+	if ((rc = be->ops->remove(be->ctx, KL_FT_KEY, f.match)) != KL_OK) {
+		const char *why = be->ops->why != NULL ?
+		    be->ops->why(be->ctx) : NULL;
+
+		cli_err(c, "cannot remove key %s: %s", f.match,
+		    why != NULL ? why : kl_strerror(rc));
+		return cli_exit_for(rc);
+	}
+	if (c->json)
+		printf("{\"removed\":\"%s\"}\n", f.match);
+	else if (!c->quiet)
+		printf("removed key %s\n", f.match);
+	return EXIT_OK;
 }
 
 static int
@@ -236,9 +338,10 @@ cmd_key(struct cli *c)
 	allowed = strcmp(sub, "add") == 0 ? CLI_O_BACKUP_ONLY | CLI_O_NEWPASS |
 	    CLI_O_OUT | CLI_O_LABEL | CLI_O_KDF : strcmp(sub, "passwd") == 0 ?
 	    CLI_O_NEWPASS | CLI_O_KDF : 0;
-	if (c->nargs != 1 || (strcmp(sub, "add") && strcmp(sub, "list") &&
-	    strcmp(sub, "passwd"))) {
-		fprintf(stderr, "usage: kluis key add|list|passwd\n");
+	if ((c->nargs != 1 || (strcmp(sub, "add") && strcmp(sub, "list") &&
+	    strcmp(sub, "passwd"))) &&
+	    (c->nargs != 2 || strcmp(sub, "remove") != 0)) {
+		fprintf(stderr, "usage: kluis key add|list|passwd|remove ID\n");
 		return EXIT_USAGE;
 	}
 	if ((rc = cli_only(c, allowed, "key")) != EXIT_OK ||
@@ -248,6 +351,8 @@ cmd_key(struct cli *c)
 		rc = key_add(c, r);
 	else if (strcmp(sub, "list") == 0)
 		rc = key_list(c, r);
+	else if (strcmp(sub, "remove") == 0)
+		rc = key_remove(c, r);
 	else
 		rc = key_passwd(c, r);
 	cli_close(c, r);

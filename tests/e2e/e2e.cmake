@@ -58,3 +58,5 @@ set_tests_properties(e2e_hostile_flood PROPERTIES TIMEOUT 900)
 # purge, undelete) through a real sshd.
 add_test(NAME e2e_server_trash COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/server_trash.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 set_tests_properties(e2e_server_trash PROPERTIES TIMEOUT 300)
+add_test(NAME e2e_key_remove COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/key_remove.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_key_remove PROPERTIES TIMEOUT 300)
