@@ -234,10 +234,11 @@ kl_cat_snap_add(struct kl_cat *c, const struct kl_id *id,
 	return rc;
 }
 
-/* A snapshot whose vanished flag changes. */
+/* A snapshot whose vanished flag changes, or that was forgotten. */
 struct flip {
 	int64_t snap, series;
 	int vanished;
+	int forgotten;		/* gone, and withdrawn by a signed index file */
 };
 
 struct flips {
@@ -252,7 +253,8 @@ id_cmp(const void *a, const void *b)
 }
 
 static int
-flips_add(struct flips *f, int64_t snap, int64_t series, int vanished)
+flips_add(struct flips *f, int64_t snap, int64_t series, int vanished,
+    int forgotten)
 {
 	struct flip *p;
 	size_t cap;
@@ -267,20 +269,27 @@ flips_add(struct flips *f, int64_t snap, int64_t series, int vanished)
 	f->v[f->n].snap = snap;
 	f->v[f->n].series = series;
 	f->v[f->n].vanished = vanished;
+	f->v[f->n].forgotten = forgotten;
 	f->n++;
 	return KL_OK;
 }
 
-/* The snapshots whose flag must change, against present (sorted). */
+/*
+ * The snapshots whose flag must change, against present (sorted).  One
+ * that is gone and that a signed index file withdrew (table withdrawn:
+ * `kluis forget`, FORMAT.md §9) was forgotten, not lost: it leaves the
+ * catalog instead of becoming vanished.
+ */
 static int
 flips_find(struct kl_cat *c, const struct kl_id *present, size_t n,
     struct flips *f)
 {
-	static const char sql[] = "SELECT snap_no, id, series_no, vanished"
+	static const char sql[] = "SELECT snap_no, id, series_no, vanished,"
+	    " EXISTS (SELECT 1 FROM withdrawn w WHERE w.id = snapshot.id)"
 	    " FROM snapshot";
 	struct kl_id id;
 	sqlite3_stmt *st;
-	int rc, src, gone;
+	int rc, src, gone, forgotten;
 
 	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
 		return rc;
@@ -289,36 +298,46 @@ flips_find(struct kl_cat *c, const struct kl_id *present, size_t n,
 			return rc;
 		gone = n == 0 || bsearch(&id, present, n, sizeof(*present),
 		    id_cmp) == NULL;
-		if (gone == (sqlite3_column_int(st, 3) != 0))
+		forgotten = gone && sqlite3_column_int(st, 4) != 0;
+		if (!forgotten && gone == (sqlite3_column_int(st, 3) != 0))
 			continue;
 		if (flips_add(f, sqlite3_column_int64(st, 0),
-		    sqlite3_column_int64(st, 2), gone) != KL_OK)
+		    sqlite3_column_int64(st, 2), gone, forgotten) != KL_OK)
 			return cat_err(c, KL_E_NOMEM, "out of memory");
 	}
 	return src == SQLITE_DONE ? KL_OK : cat_sqlerr(c, src, "vanished");
 }
 
+/* A forgotten snapshot leaves the table; any other gets its new flag. */
 static int
-flips_apply(struct kl_cat *c, const struct flips *f, size_t *newly)
+flip_one(struct kl_cat *c, const struct flip *v)
 {
 	static const char sql[] = "UPDATE snapshot SET vanished = ?2"
 	    " WHERE snap_no = ?1";
+	static const char del[] = "DELETE FROM snapshot WHERE snap_no = ?1";
 	sqlite3_stmt *st;
-	size_t i;
 	int rc, src;
 
+	if ((rc = cat_prepare(c, v->forgotten ? del : sql, &st)) != KL_OK)
+		return rc;
+	if ((src = sqlite3_bind_int64(st, 1, v->snap)) != SQLITE_OK ||
+	    (!v->forgotten &&
+	    (src = sqlite3_bind_int(st, 2, v->vanished)) != SQLITE_OK) ||
+	    (src = sqlite3_step(st)) != SQLITE_DONE)
+		return cat_sqlerr(c, src, "vanished");
+	return series_rebuild(c, v->series);
+}
+
+static int
+flips_apply(struct kl_cat *c, const struct flips *f, size_t *newly)
+{
+	size_t i;
+	int rc;
+
 	for (i = 0; i < f->n; i++) {
-		if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+		if ((rc = flip_one(c, &f->v[i])) != KL_OK)
 			return rc;
-		if ((src = sqlite3_bind_int64(st, 1, f->v[i].snap)) !=
-		    SQLITE_OK ||
-		    (src = sqlite3_bind_int(st, 2, f->v[i].vanished)) !=
-		    SQLITE_OK ||
-		    (src = sqlite3_step(st)) != SQLITE_DONE)
-			return cat_sqlerr(c, src, "vanished");
-		if ((rc = series_rebuild(c, f->v[i].series)) != KL_OK)
-			return rc;
-		*newly += f->v[i].vanished != 0;
+		*newly += f->v[i].vanished != 0 && !f->v[i].forgotten;
 	}
 	return KL_OK;
 }

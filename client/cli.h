@@ -42,6 +42,11 @@ struct cli {
 	int read_data;
 	int backup_only, one_file_system, overwrite, long_list, threads;
 	struct strlist tags, excludes, exclude_files, includes, paths;
+	struct strlist hosts;	/* every --host, in order (c->host: last) */
+	/* forget: --keep-last ... --keep-yearly, --keep-within, --keep-tag */
+	const char *keep[6], *keep_within, *group_by;
+	struct strlist keep_tags;
+	int dry_run;
 	/* positional arguments after the command word(s) */
 	char **args;
 	int nargs;
@@ -61,7 +66,8 @@ enum {
 	CLI_O_THREADS = 1u << 17, CLI_O_AT = 1u << 18,
 	CLI_O_READ_DATA = 1u << 19, CLI_O_READ_DATA_SUBSET = 1u << 20,
 	CLI_O_SAMPLE = 1u << 21, CLI_O_FORMAT = 1u << 22, CLI_O_SINCE = 1u << 23,
-	CLI_O_METRICS_FILE = 1u << 24,
+	CLI_O_METRICS_FILE = 1u << 24, CLI_O_KEEP = 1u << 25,
+	CLI_O_GROUP_BY = 1u << 26, CLI_O_DRY_RUN = 1u << 27,
 };
 
 /*
@@ -145,6 +151,7 @@ int cmd_check(struct cli *c);		/* cli_check.c */
 int cmd_drill(struct cli *c);		/* cli_drill.c */
 int cmd_report(struct cli *c);		/* cli_report.c */
 int cmd_quarantine(struct cli *c);	/* cli_quarantine.c */
+int cmd_forget(struct cli *c);		/* cli_forget.c */
 
 /*
  * cli_metrics.c: Prometheus textfile-collector metrics for --metrics-file

@@ -18,6 +18,9 @@ enum {
 	O_OVERWRITE, O_LONG, O_PATH, O_THREADS, O_SSH_KNOWN_HOSTS, O_SSH_KEY,
 	O_SERVER_COMMAND, O_AT, O_READ_DATA, O_READ_DATA_SUBSET, O_SAMPLE,
 	O_FORMAT, O_SINCE, O_METRICS_FILE, O_TREE_BUDGET,
+	O_KEEP_LAST, O_KEEP_HOURLY, O_KEEP_DAILY, O_KEEP_WEEKLY,
+	O_KEEP_MONTHLY, O_KEEP_YEARLY, O_KEEP_WITHIN, O_KEEP_TAG, O_GROUP_BY,
+	O_DRY_RUN,
 };
 
 static const struct option longopts[] = {
@@ -57,6 +60,16 @@ static const struct option longopts[] = {
 	{ "since", required_argument, NULL, O_SINCE },
 	{ "metrics-file", required_argument, NULL, O_METRICS_FILE },
 	{ "tree-budget", required_argument, NULL, O_TREE_BUDGET },
+	{ "keep-last", required_argument, NULL, O_KEEP_LAST },
+	{ "keep-hourly", required_argument, NULL, O_KEEP_HOURLY },
+	{ "keep-daily", required_argument, NULL, O_KEEP_DAILY },
+	{ "keep-weekly", required_argument, NULL, O_KEEP_WEEKLY },
+	{ "keep-monthly", required_argument, NULL, O_KEEP_MONTHLY },
+	{ "keep-yearly", required_argument, NULL, O_KEEP_YEARLY },
+	{ "keep-within", required_argument, NULL, O_KEEP_WITHIN },
+	{ "keep-tag", required_argument, NULL, O_KEEP_TAG },
+	{ "group-by", required_argument, NULL, O_GROUP_BY },
+	{ "dry-run", no_argument, NULL, O_DRY_RUN },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -74,6 +87,7 @@ static const char usage_text[] =
     "[--label L] [--kdf K]\n"
     "  key list\n"
     "  key passwd [--new-password-file F] [--kdf K]\n"
+    "  key remove ID\n"
     "  backup PATH... [--tag T]... [--host NAME] [--exclude GLOB]...\n"
     "         [--exclude-file F]... [--one-file-system] "
     "[--compression N|off]\n"
@@ -90,6 +104,13 @@ static const char usage_text[] =
     "  diff SNAPSHOT1 SNAPSHOT2 [--host H]\n"
     "  catalog status|rebuild\n"
     "  quarantine FILE-ID...\n"
+    "  forget [SNAPSHOT...] [--keep-last N] [--keep-hourly N] "
+    "[--keep-daily N]\n"
+    "         [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] "
+    "[--keep-within D]\n"
+    "         [--keep-tag T]... [--host H]... [--tag T]... "
+    "[--group-by host,paths|host|paths|none]\n"
+    "         [--dry-run]\n"
     "  check [--read-data | --read-data-subset N/M|P%] [--metrics-file F]\n"
     "  drill [SNAPSHOT|latest] [--host H] [--sample N|P%] [--target DIR] "
     "[--metrics-file F]\n"
@@ -132,7 +153,17 @@ set_cmd_opt(struct cli *c, int ch, const char *arg)
 	case O_BACKUP_ONLY: c->backup_only = 1; c->seen |= CLI_O_BACKUP_ONLY;
 		break;
 	case O_TAG: c->seen |= CLI_O_TAG; return list_add(&c->tags, arg);
-	case O_HOST: c->host = arg; c->seen |= CLI_O_HOST; break;
+	case O_HOST: c->host = arg; c->seen |= CLI_O_HOST;
+		return list_add(&c->hosts, arg);
+	case O_KEEP_LAST: case O_KEEP_HOURLY: case O_KEEP_DAILY:
+	case O_KEEP_WEEKLY: case O_KEEP_MONTHLY: case O_KEEP_YEARLY:
+		c->keep[ch - O_KEEP_LAST] = arg; c->seen |= CLI_O_KEEP; break;
+	case O_KEEP_WITHIN: c->keep_within = arg; c->seen |= CLI_O_KEEP;
+		break;
+	case O_KEEP_TAG: c->seen |= CLI_O_KEEP;
+		return list_add(&c->keep_tags, arg);
+	case O_GROUP_BY: c->group_by = arg; c->seen |= CLI_O_GROUP_BY; break;
+	case O_DRY_RUN: c->dry_run = 1; c->seen |= CLI_O_DRY_RUN; break;
 	case O_AT: c->at = arg; c->seen |= CLI_O_AT; break;
 	case O_READ_DATA: c->read_data = 1; c->seen |= CLI_O_READ_DATA; break;
 	case O_READ_DATA_SUBSET: c->read_data_subset = arg;
@@ -244,6 +275,7 @@ static const struct {
 	{ "diff", cmd_diff },
 	{ "catalog", cmd_catalog },
 	{ "quarantine", cmd_quarantine },
+	{ "forget", cmd_forget },
 	{ "check", cmd_check },
 	{ "drill", cmd_drill },
 	{ "report", cmd_report },

@@ -223,6 +223,48 @@ versions_update(struct kl_repo *r, struct kl_cat *c)
 	return rc;
 }
 
+struct gone {
+	const struct kl_id *ids;	/* sorted */
+	size_t n;
+	int any;
+};
+
+static int
+id_order(const void *a, const void *b)
+{
+	return kl_id_cmp(a, b);
+}
+
+static int
+gone_one(void *arg, const struct kl_cat_snap *s)
+{
+	struct gone *g = arg;
+
+	if (g->n == 0 || bsearch(&s->id, g->ids, g->n, sizeof(*g->ids),
+	    id_order) == NULL) {
+		g->any = 1;
+		return 1;	/* one is enough */
+	}
+	return 0;
+}
+
+/* 1 if the catalog knows a snapshot that ids[0, n) (sorted here) lacks,
+ * vanished ones included; 0 if not; < 0 on a catalog error. */
+static int
+any_gone(struct kl_repo *r, struct kl_cat *c, struct kl_id *ids, size_t n)
+{
+	struct gone g = { ids, n, 0 };
+	int rc;
+
+	qsort(ids, n, sizeof(*ids), id_order);
+	rc = kl_cat_snap_foreach(c, NULL, 1, gone_one, &g);
+	if (rc < 0) {
+		repo_seterr(r, "%s", kl_cat_errmsg(c));
+		return rc;
+	}
+	return g.any;
+}
+
 int
 kl_repo_catalog_sync(struct kl_repo *r, int versions)
 {
@@ -239,6 +281,12 @@ kl_repo_catalog_sync(struct kl_repo *r, int versions)
 	}
 	if ((rc = repo_cat(r, &c)) != KL_OK ||
 	    (rc = snapshots_list(r, &st, &ids, &n)) != KL_OK)
+		goto out;
+	/* a snapshot gone may have been forgotten: the withdrawals that say
+	 * so come with the index files */
+	if ((rc = any_gone(r, c, ids, n)) > 0)
+		rc = kl_repo_index_load(r);
+	if (rc < 0)
 		goto out;
 	if ((rc = kl_cat_snap_mark_vanished(c, ids, n, NULL)) != KL_OK) {
 		repo_seterr(r, "%s", kl_cat_errmsg(c));

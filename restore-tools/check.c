@@ -927,6 +927,8 @@ tamper_snap(void *arg, const struct kl_cat_snap *s)
 	if (k->nsnaps > 0 && bsearch(&key, k->snaps, k->nsnaps,
 	    sizeof(key), snap_id_cmp) != NULL)
 		return 0;
+	if (chk_withdrawn(k, &s->id))
+		return 0;	/* forgotten by a full key (kluis forget) */
 	obj_name("snapshots/", &s->id, name);
 	fmt_utc(s->time_s, taken, sizeof(taken));
 	fmt_utc(s->recv_s, recv, sizeof(recv));

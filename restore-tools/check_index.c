@@ -127,8 +127,8 @@ index_file_check(struct chk *k, const struct kl_id *id)
 	return rc;
 }
 
-static int
-withdrawn(const struct chk *k, const struct kl_id *id)
+int
+chk_withdrawn(const struct chk *k, const struct kl_id *id)
 {
 	return k->nwd > 0 && bsearch(id, k->wd, k->nwd, sizeof(*k->wd),
 	    id_cmp) != NULL;
@@ -147,11 +147,11 @@ withdrawals_apply(struct chk *k)
 	if (k->nwd > 1)
 		qsort(k->wd, k->nwd, sizeof(*k->wd), id_cmp);
 	for (i = 0; i < k->nixf; i++) {
-		k->ixf[i].withdrawn = (uint8_t)withdrawn(k, &k->ixf[i].id);
+		k->ixf[i].withdrawn = (uint8_t)chk_withdrawn(k, &k->ixf[i].id);
 		k->rep->quarantined += k->ixf[i].withdrawn;
 	}
 	for (i = 0; i < k->npacks; i++) {
-		if (!k->packs[i].listed || !withdrawn(k, &k->packs[i].id))
+		if (!k->packs[i].listed || !chk_withdrawn(k, &k->packs[i].id))
 			continue;
 		k->packs[i].listed = 0;
 		k->rep->quarantined++;

@@ -222,6 +222,9 @@ int entry_add(struct chk *k, uint32_t pack, const struct kl_blob_entry *be,
  * vouches for the sound packs the data phase read.
  */
 int index_phase(struct chk *k);
+/* 1 if a signed index file withdrew file id (quarantine, forget); valid
+ * once index_phase has run. */
+int chk_withdrawn(const struct chk *k, const struct kl_id *id);
 int claims_phase(struct chk *k);
 int index_conclude(struct chk *k);
 int attest_phase(struct chk *k);

@@ -60,3 +60,7 @@ add_test(NAME e2e_server_trash COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/serv
 set_tests_properties(e2e_server_trash PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_key_remove COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/key_remove.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 set_tests_properties(e2e_key_remove PROPERTIES TIMEOUT 300)
+# Issue #11 section 1: forget, on receive time, against a hacked host's
+# forged dates; catalogs follow; the roles over a real sshd.
+add_test(NAME e2e_forget COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/forget.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
+set_tests_properties(e2e_forget PROPERTIES TIMEOUT 600)

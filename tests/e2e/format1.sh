@@ -19,6 +19,8 @@ cp -r "$FIX/config" "$FIX/keys" "$FIX/data" "$FIX/index" "$FIX/snapshots" \
 for d in $(printf '%02x ' $(seq 0 255)); do mkdir -p "$REPO/data/$d"; done
 mkdir -p "$REPO/locks"
 find "$REPO" -type f -exec chmod 0400 {} +
+# the fixture's files as received a year ago: what kluis writes is newer
+find "$REPO" -type f -exec touch -h -d '-1 year' {} +
 cp "$FIX/pw" "$PW"
 cp "$FIX/backup-v1.key" "$WORK/backup-v1.key"
 chmod 600 "$PW" "$WORK/backup-v1.key"

@@ -261,7 +261,9 @@ int kl_cat_snap_add(struct kl_cat *c, const struct kl_id *id,
  * snapshot not in it is marked vanished (and its series' versions are
  * rebuilt on the next kl_cat_versions_update); *newly (may be NULL) gets
  * how many were marked now.  A vanished snapshot that reappears is
- * unmarked.
+ * unmarked.  One that is gone and withdrawn (kl_cat_withdrawn_add: a
+ * signed index file, `kluis forget`) was forgotten on purpose: it is
+ * removed from the catalog instead, and not counted.
  */
 int kl_cat_snap_mark_vanished(struct kl_cat *c, const struct kl_id *present,
     size_t n, size_t *newly);
