@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kluis/err.h"
 #include "catalog_internal.h"
@@ -315,9 +316,22 @@ flip_one(struct kl_cat *c, const struct flip *v)
 	static const char sql[] = "UPDATE snapshot SET vanished = ?2"
 	    " WHERE snap_no = ?1";
 	static const char del[] = "DELETE FROM snapshot WHERE snap_no = ?1";
+	/* the host's last snapshot goes: the host is retired */
+	static const char retire[] = "INSERT OR REPLACE INTO retired(host,"
+	    " since_s) SELECT s.host, ?2 FROM snapshot s WHERE s.snap_no = ?1"
+	    " AND NOT EXISTS (SELECT 1 FROM snapshot o WHERE o.host = s.host"
+	    " AND o.snap_no <> s.snap_no)";
 	sqlite3_stmt *st;
 	int rc, src;
 
+	if (v->forgotten) {
+		if ((rc = cat_prepare(c, retire, &st)) != KL_OK)
+			return rc;
+		if ((src = sqlite3_bind_int64(st, 1, v->snap)) != SQLITE_OK ||
+		    (src = sqlite3_bind_int64(st, 2, (int64_t)time(NULL))) !=
+		    SQLITE_OK || (src = sqlite3_step(st)) != SQLITE_DONE)
+			return cat_sqlerr(c, src, "retired");
+	}
 	if ((rc = cat_prepare(c, v->forgotten ? del : sql, &st)) != KL_OK)
 		return rc;
 	if ((src = sqlite3_bind_int64(st, 1, v->snap)) != SQLITE_OK ||
@@ -463,6 +477,32 @@ kl_cat_snap_clear(struct kl_cat *c)
 			rc = cat_exec(c, sql[i], "snap_clear");
 		rc = cat_tx_end(c, rc);
 	}
+	cat_unlock(c);
+	return rc;
+}
+
+int
+kl_cat_retired_foreach(struct kl_cat *c,
+    int (*cb)(void *arg, const char *host, int64_t since_s), void *arg)
+{
+	static const char sql[] = "SELECT host, since_s FROM retired r"
+	    " WHERE NOT EXISTS (SELECT 1 FROM snapshot s WHERE s.host = r.host)"
+	    " ORDER BY host";
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (cb == NULL)
+		return KL_E_INVAL;
+	cat_lock(c);
+	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+		goto out;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = cb(arg, (const char *)sqlite3_column_text(st, 0),
+		    sqlite3_column_int64(st, 1))) != 0)
+			goto out;
+	if (src != SQLITE_DONE)
+		rc = cat_sqlerr(c, src, "retired");
+out:
 	cat_unlock(c);
 	return rc;
 }

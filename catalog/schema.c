@@ -124,9 +124,21 @@ static const char cat_schema4_sql[] =
     "CREATE TABLE own_pack(id BLOB PRIMARY KEY, size INTEGER NOT NULL)"
     " WITHOUT ROWID;";
 
+/*
+ * Schema 5 (issue #11): hosts whose last snapshot was forgotten (`kluis
+ * forget`): retired, so that reports stop calling their backups overdue.
+ * A host that has a snapshot again is not retired, whatever the table
+ * says.  Learnt from forgets this catalog followed: a new catalog knows no
+ * retired host, and no snapshot of it either.
+ */
+static const char cat_schema5_sql[] =
+    "CREATE TABLE retired(host TEXT PRIMARY KEY, since_s INTEGER NOT NULL)"
+    " WITHOUT ROWID;";
+
 const char *const cat_migrations[KL_CAT_SCHEMA] = {
 	cat_schema_sql,
 	cat_schema2_sql,
 	cat_schema3_sql,
 	cat_schema4_sql,
+	cat_schema5_sql,
 };

@@ -47,6 +47,8 @@ struct cli {
 	const char *keep[6], *keep_within, *group_by;
 	struct strlist keep_tags;
 	int dry_run;
+	/* report: --backup-max-age, --verify-max-age, --drill-max-age */
+	const char *max_age[3];
 	/* positional arguments after the command word(s) */
 	char **args;
 	int nargs;
@@ -68,6 +70,7 @@ enum {
 	CLI_O_SAMPLE = 1u << 21, CLI_O_FORMAT = 1u << 22, CLI_O_SINCE = 1u << 23,
 	CLI_O_METRICS_FILE = 1u << 24, CLI_O_KEEP = 1u << 25,
 	CLI_O_GROUP_BY = 1u << 26, CLI_O_DRY_RUN = 1u << 27,
+	CLI_O_MAX_AGE = 1u << 28,
 };
 
 /*

@@ -17,10 +17,12 @@
 #include "kluis/fsutil.h"
 #include "kluis/repo.h"
 #include "kluis/report.h"
+#include "kluis/units.h"
 #include "cli.h"
 
 #define REPORT_USAGE "report [--format text|json|html] [--since DATE] " \
-	"[--out FILE]"
+	"[--out FILE] [--backup-max-age D] [--verify-max-age D] " \
+	"[--drill-max-age D]"
 
 static int
 format_choose(const struct cli *c, enum kl_report_format *fmt)
@@ -51,12 +53,39 @@ format_choose(const struct cli *c, enum kl_report_format *fmt)
  * (UTC seconds; a testing and what-if knob, docs/COMPLIANCE.md) says
  * otherwise; the period starts at --since, else 30 days before now.
  */
+/* --backup-max-age, --verify-max-age, --drill-max-age: the thresholds
+ * (0: the defaults, KL_REPORT_*_MAX_AGE_S). */
+static int
+max_ages_choose(const struct cli *c, struct kl_report_opts *o)
+{
+	static const char *const names[3] = { "--backup-max-age",
+	    "--verify-max-age", "--drill-max-age" };
+	int64_t *slot[3];
+	int i;
+
+	slot[0] = &o->backup_max_age;
+	slot[1] = &o->verify_max_age;
+	slot[2] = &o->drill_max_age;
+	for (i = 0; i < 3; i++) {
+		if (c->max_age[i] == NULL)
+			continue;
+		if (kl_duration_parse(c->max_age[i], slot[i]) != KL_OK ||
+		    *slot[i] == 0) {
+			cli_err(c, "%s takes a duration such as 36h or 7d, not "
+			    "'%s'", names[i], c->max_age[i]);
+			return EXIT_USAGE;
+		}
+	}
+	return EXIT_OK;
+}
+
 static int
 times_choose(const struct cli *c, struct kl_report_opts *o)
 {
 	const char *env = getenv("KLUIS_REPORT_NOW");
 	char *end;
 	long long v;
+	int rc;
 
 	o->generated = o->now = (int64_t)time(NULL);
 	if (env != NULL && *env != '\0') {
@@ -76,6 +105,8 @@ times_choose(const struct cli *c, struct kl_report_opts *o)
 		    "(local time)", c->since);
 		return EXIT_USAGE;
 	}
+	if ((rc = max_ages_choose(c, o)) != EXIT_OK)
+		return rc;
 	if (o->since < 0)
 		o->since = 0;		/* nothing happened before 1970 */
 	if (o->since > o->now) {
@@ -192,8 +223,8 @@ cmd_report(struct cli *c)
 	struct kl_repo *r = NULL;
 	int rc;
 
-	if ((rc = cli_only(c, CLI_O_FORMAT | CLI_O_SINCE | CLI_O_OUT,
-	    "report")) || (rc = cli_nargs(c, 0, 0, REPORT_USAGE)))
+	if ((rc = cli_only(c, CLI_O_FORMAT | CLI_O_SINCE | CLI_O_OUT |
+	    CLI_O_MAX_AGE, "report")) || (rc = cli_nargs(c, 0, 0, REPORT_USAGE)))
 		return rc;
 	memset(&o, 0, sizeof(o));
 	if ((rc = format_choose(c, &fmt)) != EXIT_OK ||

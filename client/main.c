@@ -20,7 +20,7 @@ enum {
 	O_FORMAT, O_SINCE, O_METRICS_FILE, O_TREE_BUDGET,
 	O_KEEP_LAST, O_KEEP_HOURLY, O_KEEP_DAILY, O_KEEP_WEEKLY,
 	O_KEEP_MONTHLY, O_KEEP_YEARLY, O_KEEP_WITHIN, O_KEEP_TAG, O_GROUP_BY,
-	O_DRY_RUN,
+	O_DRY_RUN, O_BACKUP_MAX_AGE, O_VERIFY_MAX_AGE, O_DRILL_MAX_AGE,
 };
 
 static const struct option longopts[] = {
@@ -70,6 +70,9 @@ static const struct option longopts[] = {
 	{ "keep-tag", required_argument, NULL, O_KEEP_TAG },
 	{ "group-by", required_argument, NULL, O_GROUP_BY },
 	{ "dry-run", no_argument, NULL, O_DRY_RUN },
+	{ "backup-max-age", required_argument, NULL, O_BACKUP_MAX_AGE },
+	{ "verify-max-age", required_argument, NULL, O_VERIFY_MAX_AGE },
+	{ "drill-max-age", required_argument, NULL, O_DRILL_MAX_AGE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -115,6 +118,8 @@ static const char usage_text[] =
     "  drill [SNAPSHOT|latest] [--host H] [--sample N|P%] [--target DIR] "
     "[--metrics-file F]\n"
     "  report [--format text|json|html] [--since DATE] [--out FILE]\n"
+    "         [--backup-max-age D] [--verify-max-age D] "
+    "[--drill-max-age D]\n"
     "  cat config|snapshot SNAPSHOT [--host H]|tree ID\n"
     "  stats\n"
     "SNAPSHOT is a full id, a unique prefix of >= 8 hex digits, or "
@@ -164,6 +169,9 @@ set_cmd_opt(struct cli *c, int ch, const char *arg)
 		return list_add(&c->keep_tags, arg);
 	case O_GROUP_BY: c->group_by = arg; c->seen |= CLI_O_GROUP_BY; break;
 	case O_DRY_RUN: c->dry_run = 1; c->seen |= CLI_O_DRY_RUN; break;
+	case O_BACKUP_MAX_AGE: case O_VERIFY_MAX_AGE: case O_DRILL_MAX_AGE:
+		c->max_age[ch - O_BACKUP_MAX_AGE] = arg;
+		c->seen |= CLI_O_MAX_AGE; break;
 	case O_AT: c->at = arg; c->seen |= CLI_O_AT; break;
 	case O_READ_DATA: c->read_data = 1; c->seen |= CLI_O_READ_DATA; break;
 	case O_READ_DATA_SUBSET: c->read_data_subset = arg;

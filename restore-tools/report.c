@@ -470,7 +470,7 @@ host_get(struct kl_report *rep, const char *name, struct rep_host **out)
 	memset(h, 0, sizeof(*h));
 	if ((h->name = strdup(name)) == NULL)
 		return KL_E_NOMEM;
-	h->first = h->last = REP_TIME_NONE;
+	h->first = h->last = h->retired = REP_TIME_NONE;
 	rep->nhosts++;
 	*out = h;
 	return KL_OK;
@@ -632,6 +632,21 @@ runs_apply(struct kl_report *rep)
 	return KL_OK;
 }
 
+/* A host retired by forget: in the report, but no backup is due. */
+static int
+retired_cb(void *arg, const char *host, int64_t since_s)
+{
+	struct kl_report *rep = arg;
+	struct rep_host *h;
+	int rc;
+
+	if ((rc = host_get(rep, host, &h)) != KL_OK)
+		return rc;
+	if (h->snapshots == 0)
+		h->retired = time_clamp(since_s);
+	return 0;
+}
+
 static int
 pack_cb(void *arg, const struct kl_id *pack, int64_t checked, int ok)
 {
@@ -726,7 +741,9 @@ verdict_host(struct kl_report *rep, const struct rep_host *h)
 	const struct rep_run *f = h->last_failure;
 	char when[32], age[32], lim[32];
 
-	if (h->snapshots == 0)
+	if (h->retired != REP_TIME_NONE)
+		;	/* retired: no backup is due */
+	else if (h->snapshots == 0)
 		reason_add(rep, KL_REPORT_FAILED, "no_backup", h->name,
 		    "host %s has no successful backup in the repository",
 		    h->name);
@@ -882,6 +899,7 @@ kl_report_collect(struct kl_cat *c, const struct kl_report_opts *o,
 	if ((rc = kl_cat_snap_foreach(c, NULL, 1, snap_cb, rep)) != KL_OK ||
 	    (rc = kl_cat_run_foreach(c, NULL, INT64_MIN, run_cb, rep)) !=
 	    KL_OK || (rc = runs_apply(rep)) != KL_OK ||
+	    (rc = kl_cat_retired_foreach(c, retired_cb, rep)) != KL_OK ||
 	    (rc = kl_cat_pack_check_foreach(c, pack_cb, rep)) != KL_OK)
 		goto out;
 	/* qsort must not see the NULL of an empty array */

@@ -270,11 +270,14 @@ h_hosts(FILE *f, const struct kl_report *rep)
 		/* the chart colour as the cell's left border: an inline
 		 * swatch would wrap apart from the name */
 		fprintf(f, "<tr%s><td class=\"%s\" style=\"border-left:6px "
-		    "solid %s\">", h->snapshots == 0 ||
-		    rep->o.now - h->last > rep->o.backup_max_age ?
+		    "solid %s\">", h->retired == REP_TIME_NONE &&
+		    (h->snapshots == 0 ||
+		    rep->o.now - h->last > rep->o.backup_max_age) ?
 		    " class=\"failed\"" : h->failed > 0 ? " class=\"partial\"" :
 		    "", host_class(h->name), palette[i % PALETTE_N]);
 		h_host(f, h->name);
+		if (h->retired != REP_TIME_NONE)
+			fputs(" (retired)", f);
 		fprintf(f, "</td><td class=\"n\">%llu</td><td class=\"t\">",
 		    (unsigned long long)h->snapshots);
 		rep_time_local(a, sizeof(a), h->first);

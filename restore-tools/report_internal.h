@@ -54,6 +54,8 @@ struct rep_host {
 	/* backup runs of this host in the period (this machine's history) */
 	uint64_t runs, ok, partial, failed, bytes_added;
 	const struct rep_run *last_failure;	/* in the period */
+	int64_t retired;	/* all its snapshots forgotten, since then
+				 * (kl_cat_retired_foreach); REP_TIME_NONE */
 	/* the host's snapshots in the period, oldest first */
 	struct rep_point *pts;
 	size_t npts, cap;

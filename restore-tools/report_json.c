@@ -144,6 +144,8 @@ j_host(FILE *f, const struct kl_report *rep, const struct rep_host *h)
 	j_time(f, h->first);
 	fputs(",\"last_backup\":", f);
 	j_time(f, h->last);
+	fputs(",\"retired\":", f);
+	j_time(f, h->retired);
 	if (h->last == REP_TIME_NONE)
 		fputs(",\"last_backup_age_s\":null", f);
 	else

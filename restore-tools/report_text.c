@@ -105,6 +105,11 @@ t_host(FILE *f, const struct kl_report *rep, const struct rep_host *h)
 	rep_time_local(b, sizeof(b), h->last);
 	fprintf(f, "  snapshots:              %llu (%s .. %s)\n",
 	    (unsigned long long)h->snapshots, a, b);
+	if (h->retired != REP_TIME_NONE) {
+		rep_time_local(s, sizeof(s), h->retired);
+		fprintf(f, "  retired:                since %s (all its "
+		    "snapshots were forgotten; no backup is due)\n", s);
+	}
 	if (h->last != REP_TIME_NONE) {
 		kl_id_hex(&h->last_id, hex);
 		rep_age(a, sizeof(a), rep->o.now - h->last);

@@ -355,4 +355,33 @@ check "a check with findings: FAILED, reason check_findings" \
 check "a check with findings: the damaged pack failed verification" \
     test "$(jq 'd["verification"]["failed"] >= 1')" = True
 
+# ---------------------------------------------------------------------------
+# Issue #11 section 5: thresholds are options; a retired host is no
+# longer overdue.
+echo "# thresholds and retired hosts"
+expect_exit 0 k report --format json --backup-max-age 3650d
+check "--backup-max-age 3650d: old01 is not overdue" \
+    bash -c '! python3 -c "import json,sys; d = json.load(open(sys.argv[1])); sys.exit(0 if any(r[\"code\"] == \"backup_overdue\" for r in d[\"reasons\"]) else 1)" "$1"' _ "$OUT"
+expect_exit 0 k report --format json --backup-max-age 1d
+check "--backup-max-age 1d: old01 is overdue" has_reason backup_overdue old01
+check "the limit is in the reason" \
+    test "$(jq '[r["message"] for r in d["reasons"] if r["code"] == "backup_overdue"][0].count("limit 24 hours")')" = 1
+E2E_WHAT="a bad --backup-max-age" expect_exit 2 \
+    k report --backup-max-age 5x
+E2E_WHAT="a zero --drill-max-age" expect_exit 2 \
+    k report --drill-max-age 0
+E2E_WHAT="forget old01's snapshot" expect_exit 0 k forget "${O1:0:8}"
+expect_exit 0 k report --format json
+check "old01 is listed as retired, since now" \
+    test "$(host_q old01 '(h["snapshots"], h["retired"] is not None)')" = "(0, True)"
+check "a retired host is neither overdue nor without backup" \
+    bash -c '! python3 -c "import json,sys; d = json.load(open(sys.argv[1])); sys.exit(0 if any(r[\"host\"] == \"old01\" for r in d[\"reasons\"]) else 1)" "$1"' _ "$OUT"
+check "web01 is not retired" test "$(host_q web01 'h["retired"]')" = None
+expect_exit 0 k report
+expect_stdout_contains "retired:                since"
+E2E_WHAT="old01 backs up again" expect_exit 0 k backup "$SRC2" --host old01
+expect_exit 0 k report --format json
+check "a host with a snapshot again is not retired" \
+    test "$(host_q old01 '(h["snapshots"], h["retired"])')" = "(1, None)"
+
 e2e_finish

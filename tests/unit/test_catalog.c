@@ -507,7 +507,7 @@ test_open_schema0_is_migrated(void **state)
 	    "DROP TABLE series; DROP TABLE snapshot; DROP TABLE path;"
 	    "DROP TABLE version; DROP TABLE own_parent; DROP TABLE own_tree;"
 	    "DROP TABLE run; DROP TABLE pack_check; DROP TABLE withdrawn;"
-	    "DROP TABLE own_index; DROP TABLE own_pack;"
+	    "DROP TABLE own_index; DROP TABLE own_pack; DROP TABLE retired;"
 	    "UPDATE meta SET value = 0 WHERE key = 'schema';"
 	    "INSERT INTO meta VALUES('kept', 'yes');";
 	struct fx *f = *state;
@@ -532,7 +532,7 @@ static void
 to_schema3(struct fx *f)
 {
 	raw_exec(f, "DROP TABLE loc; DROP TABLE withdrawn;"
-	    "DROP TABLE own_index; DROP TABLE own_pack;"
+	    "DROP TABLE own_index; DROP TABLE own_pack; DROP TABLE retired;"
 	    "DROP TABLE index_file;"
 	    "CREATE TABLE index_file(id BLOB PRIMARY KEY) WITHOUT ROWID;"
 	    "DROP TABLE pack;"
@@ -1314,6 +1314,68 @@ test_snap_mark_vanished_marks_and_unmarks(void **state)
 	assert_int_equal(kl_cat_snap_has(f->c, &ids[0]), 1);
 }
 
+static int
+retired_cb(void *arg, const char *host, int64_t since_s)
+{
+	char *out = arg;
+
+	assert_true(since_s > 0);
+	strcat(out, host);
+	strcat(out, ",");
+	return 0;
+}
+
+/* Gone and withdrawn (a forget record): forgotten, not vanished; a host
+ * whose last snapshot is forgotten is retired until it has one again. */
+static void
+test_snap_forgotten_leaves_the_catalog_and_retires_a_host(void **state)
+{
+	static char *paths[] = { "/" };
+	struct fx *f = *state;
+	struct kl_id ids[4];
+	struct kl_snapshot s;
+	struct snaps l;
+	char retired[64] = "";
+	size_t i, newly = 99;
+
+	for (i = 0; i < 4; i++) {
+		mksnap(&s, i < 2 ? "old" : "live", 100 + (int64_t)i, 0, paths,
+		    1);
+		ids[i] = mkid(30, (uint32_t)i);
+		assert_int_equal(kl_cat_snap_add(f->c, &ids[i], &s, 200),
+		    KL_OK);
+	}
+	/* old's two and one of live's are gone; all but live's withdrawn */
+	assert_int_equal(kl_cat_withdrawn_add(f->c, &ids[0]), KL_OK);
+	assert_int_equal(kl_cat_withdrawn_add(f->c, &ids[1]), KL_OK);
+	assert_int_equal(kl_cat_snap_mark_vanished(f->c, &ids[3], 1, &newly),
+	    KL_OK);
+	assert_int_equal(newly, 1);		/* live's, not withdrawn */
+	assert_int_equal(kl_cat_snap_has(f->c, &ids[0]), 0);
+	assert_int_equal(kl_cat_snap_has(f->c, &ids[1]), 0);
+	assert_int_equal(kl_cat_snap_has(f->c, &ids[2]), 1);
+	snaps_list(f->c, NULL, 1, &l);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(series_rebuild_of(f, "old"), 1);
+	assert_int_equal(kl_cat_retired_foreach(f->c, retired_cb, retired),
+	    KL_OK);
+	assert_string_equal(retired, "old,");
+	/* a vanished one that is withdrawn later is forgotten then */
+	assert_int_equal(kl_cat_withdrawn_add(f->c, &ids[2]), KL_OK);
+	assert_int_equal(kl_cat_snap_mark_vanished(f->c, &ids[3], 1, &newly),
+	    KL_OK);
+	assert_int_equal(newly, 0);
+	assert_int_equal(kl_cat_snap_has(f->c, &ids[2]), 0);
+	/* old backs up again: no longer retired */
+	mksnap(&s, "old", 500, 0, paths, 1);
+	ids[0] = mkid(31, 0);
+	assert_int_equal(kl_cat_snap_add(f->c, &ids[0], &s, 600), KL_OK);
+	retired[0] = '\0';
+	assert_int_equal(kl_cat_retired_foreach(f->c, retired_cb, retired),
+	    KL_OK);
+	assert_string_equal(retired, "");
+}
+
 static void
 test_snap_older_than_processed_sets_rebuild(void **state)
 {
@@ -1935,6 +1997,7 @@ main(int argc, char **argv)
 		T(test_snap_add_round_trips_every_field),
 		T(test_snap_foreach_orders_by_time_and_filters_host),
 		T(test_snap_mark_vanished_marks_and_unmarks),
+		T(test_snap_forgotten_leaves_the_catalog_and_retires_a_host),
 		T(test_snap_older_than_processed_sets_rebuild),
 		T(test_snap_clear_forgets_snapshots_keeps_own_parent),
 		T(test_own_commit_records_parent_and_trees),

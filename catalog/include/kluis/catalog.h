@@ -37,7 +37,7 @@ struct buf;
 struct kl_cat;
 
 /* Schema version this code writes; older ones are migrated step by step. */
-#define KL_CAT_SCHEMA 4
+#define KL_CAT_SCHEMA 5
 #define KL_CAT_BUSY_MS 60000
 /* "No time known" (a snapshot without a server receive time). */
 #define KL_CAT_TIME_NONE INT64_MIN
@@ -272,6 +272,13 @@ int kl_cat_snap_mark_vanished(struct kl_cat *c, const struct kl_id *present,
 int kl_cat_snap_foreach(struct kl_cat *c, const char *host,
     int with_vanished, int (*cb)(void *arg, const struct kl_cat_snap *s),
     void *arg);
+/*
+ * Hosts retired by forgets this catalog followed (kl_cat_snap_mark_vanished:
+ * the last snapshot of the host was forgotten) that have no snapshot now,
+ * with the time the catalog learnt it, in name order.
+ */
+int kl_cat_retired_foreach(struct kl_cat *c,
+    int (*cb)(void *arg, const char *host, int64_t since_s), void *arg);
 /* Forgets every snapshot and everything derived (versions); the series
  * stay, so that this client's own parents (below) survive. */
 int kl_cat_snap_clear(struct kl_cat *c);
