@@ -415,6 +415,10 @@ record_write(struct forget *f, size_t nrm)
 		    KL_INDEX_WITHDRAWN_MAX;
 		rc = kl_repo_index_write(f->r, &ix, &id);
 	}
+	/* this client's catalog knows the withdrawals now, whether or not
+	 * it loads the new index file in this run */
+	for (i = 0; i < k && rc == KL_OK; i++)
+		rc = kl_cat_withdrawn_add(kl_repo_catalog(f->r), &w[i]);
 	free(w);
 	return rc;
 }

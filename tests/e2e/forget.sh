@@ -158,6 +158,10 @@ check "versions: night-5.txt first seen in the snapshot to forget" \
     test "$(first_seen "$SRC/night-5.txt")" = "$VICTIM"
 E2E_WHAT="forget SNAPSHOT" expect_exit 0 k forget "${VICTIM:0:8}"
 check "that snapshot is gone" test ! -e "$REPO/snapshots/$VICTIM"
+E2E_WHAT="catalog status after the forget" expect_exit 0 \
+    k catalog status --json
+check "forget's own catalog calls it forgotten: only the one removed by hand vanished" \
+    test "$(json_field vanished)" = 1
 check "versions follow at once: first seen in the next one" \
     test "$(first_seen "$SRC/night-5.txt")" = "${GOOD[2]}"
 E2E_WHAT="no policy, no snapshot" expect_exit 2 k forget
