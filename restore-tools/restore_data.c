@@ -521,6 +521,18 @@ range_restore(struct rworker *t, const char *name, uint32_t lo, uint64_t hi,
 
 	rc = be->ops->get(be->ctx, KL_FT_DATA, name, lo, (size_t)(hi - lo),
 	    KL_FILE_MAX, &pk);
+	if (rc == KL_E_CORRUPT && d->w[j - 1].offset != d->w[i].offset) {
+		/* a truncated pack: the blobs before the cut still restore */
+		for (k = i; k < j; k = m) {
+			for (m = k + 1; m < j &&
+			    d->w[m].offset == d->w[k].offset; m++)
+				;
+			range_restore(t, name, d->w[k].offset,
+			    (uint64_t)d->w[k].offset + d->w[k].stored_len, k,
+			    m);
+		}
+		return;
+	}
 	if (rc != KL_OK) {
 		group_fail(d, i, j, rc, rc == KL_E_NOTFOUND ?
 		    "its pack file is missing" : "its pack file is damaged");
