@@ -794,6 +794,20 @@ kl_cat_withdrawn_has(struct kl_cat *c, const struct kl_id *file)
 }
 
 int
+kl_cat_pruned_add(struct kl_cat *c, const struct kl_id *file)
+{
+	return id_write(c, "INSERT OR IGNORE INTO pruned(id) VALUES(?1)",
+	    file, 0, 0, "pruned_add");
+}
+
+int
+kl_cat_pruned_has(struct kl_cat *c, const struct kl_id *file)
+{
+	return cat_id_exists(c, "SELECT 1 FROM pruned WHERE id = ?1",
+	    file, "pruned_has");
+}
+
+int
 kl_cat_own_index_add(struct kl_cat *c, const struct kl_id *file)
 {
 	return id_write(c, "INSERT OR IGNORE INTO own_index(id) VALUES(?1)",

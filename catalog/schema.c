@@ -135,10 +135,21 @@ static const char cat_schema5_sql[] =
     "CREATE TABLE retired(host TEXT PRIMARY KEY, since_s INTEGER NOT NULL)"
     " WITHOUT ROWID;";
 
+/*
+ * Schema 6 (issue #11 prune): index files and packs that a signed retire
+ * record names (FORMAT.md §9: prune deleted them).  Their absence is
+ * explained - no finding, no notice - while a present file of such an id
+ * is used as any other.  Kept by kl_cat_index_clear, cleared by
+ * kl_cat_reset (the records are in the repository).
+ */
+static const char cat_schema6_sql[] =
+    "CREATE TABLE pruned(id BLOB PRIMARY KEY) WITHOUT ROWID;";
+
 const char *const cat_migrations[KL_CAT_SCHEMA] = {
 	cat_schema_sql,
 	cat_schema2_sql,
 	cat_schema3_sql,
 	cat_schema4_sql,
 	cat_schema5_sql,
+	cat_schema6_sql,
 };

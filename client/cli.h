@@ -47,6 +47,9 @@ struct cli {
 	const char *keep[6], *keep_within, *group_by;
 	struct strlist keep_tags;
 	int dry_run;
+	/* prune, forget --prune: --max-unused, --prune */
+	const char *max_unused;
+	int prune;
 	/* report: --backup-max-age, --verify-max-age, --drill-max-age */
 	const char *max_age[3];
 	/* positional arguments after the command word(s) */
@@ -70,7 +73,8 @@ enum {
 	CLI_O_SAMPLE = 1u << 21, CLI_O_FORMAT = 1u << 22, CLI_O_SINCE = 1u << 23,
 	CLI_O_METRICS_FILE = 1u << 24, CLI_O_KEEP = 1u << 25,
 	CLI_O_GROUP_BY = 1u << 26, CLI_O_DRY_RUN = 1u << 27,
-	CLI_O_MAX_AGE = 1u << 28,
+	CLI_O_MAX_AGE = 1u << 28, CLI_O_MAX_UNUSED = 1u << 29,
+	CLI_O_PRUNE = 1u << 30,
 };
 
 /*
@@ -155,6 +159,15 @@ int cmd_drill(struct cli *c);		/* cli_drill.c */
 int cmd_report(struct cli *c);		/* cli_report.c */
 int cmd_quarantine(struct cli *c);	/* cli_quarantine.c */
 int cmd_forget(struct cli *c);		/* cli_forget.c */
+int cmd_prune(struct cli *c);		/* cli_prune.c */
+/*
+ * Prunes r under the exclusive lock (none for --dry-run) and prints what
+ * it did; in_json: as a value inside the caller's JSON object (no
+ * newline).  skip[0, nskip): snapshots taken as gone (a dry run of
+ * forget --prune).  An exit code.
+ */
+int cli_prune_run(struct cli *c, struct kl_repo *r, int in_json,
+    const struct kl_id *skip, size_t nskip);
 
 /*
  * cli_metrics.c: Prometheus textfile-collector metrics for --metrics-file

@@ -232,6 +232,10 @@ policy_parse(struct forget *f)
 		    "not \"%s\"", g);
 		return EXIT_USAGE;
 	}
+	if ((c->seen & CLI_O_MAX_UNUSED) && !c->prune) {
+		cli_err(c, "--max-unused goes with --prune");
+		return EXIT_USAGE;
+	}
 	if (c->nargs == 0 && !kl_keep_policy_any(&f->p)) {
 		cli_err(c, "no policy (--keep-...) and no snapshot given: "
 		    "nothing to forget");
@@ -475,6 +479,31 @@ forget_apply(struct forget *f, size_t nrm)
 	return f->failed > 0 ? EXIT_FATAL : EXIT_OK;
 }
 
+/* forget --prune: prune at once, as if the forgotten snapshots were gone
+ * already when this is a dry run. */
+static int
+forget_prune(struct forget *f, size_t nrm)
+{
+	struct kl_id *skip = NULL;
+	size_t i, k = 0;
+	int rc;
+
+	if (f->c->dry_run && nrm > 0) {
+		if ((skip = calloc(nrm, sizeof(*skip))) == NULL)
+			return cli_exit_for(KL_E_NOMEM);
+		for (i = 0; i < f->n; i++)
+			if (f->s[i].remove)
+				skip[k++] = f->s[i].id;
+	}
+	if (f->c->json)
+		printf(",\"prune\":");
+	else if (!f->c->quiet)
+		printf("prune:\n");
+	rc = cli_prune_run(f->c, f->r, f->c->json, skip, k);
+	free(skip);
+	return rc;
+}
+
 /* 1 if a snapshot of group [i, j) was named on the command line. */
 static int
 group_chosen(const struct forget *f, size_t i, size_t j)
@@ -524,12 +553,16 @@ forget_run(struct forget *f)
 	if (!f->c->dry_run && nrm > 0)
 		rc = forget_apply(f, nrm);
 	if (f->c->json)
-		printf("],\"removed\":%zu,\"kept\":%zu,\"failed\":%zu}\n",
+		printf("],\"removed\":%zu,\"kept\":%zu,\"failed\":%zu",
 		    f->c->dry_run ? nrm : f->removed, f->kept, f->failed);
 	else if (!f->c->quiet)
 		printf("%s %zu snapshots, kept %zu\n", f->c->dry_run ?
 		    "would forget" : "forgot", f->c->dry_run ? nrm :
 		    f->removed, f->kept);
+	if (f->c->prune && rc == EXIT_OK)
+		rc = forget_prune(f, nrm);
+	if (f->c->json)
+		printf("}\n");
 	return rc;
 }
 
@@ -542,7 +575,8 @@ cmd_forget(struct cli *c)
 	memset(&f, 0, sizeof(f));
 	f.c = c;
 	if ((rc = cli_only(c, CLI_O_KEEP | CLI_O_GROUP_BY | CLI_O_DRY_RUN |
-	    CLI_O_HOST | CLI_O_TAG, "forget")) != EXIT_OK ||
+	    CLI_O_HOST | CLI_O_TAG | CLI_O_PRUNE | CLI_O_MAX_UNUSED,
+	    "forget")) != EXIT_OK ||
 	    (rc = policy_parse(&f)) != EXIT_OK)
 		return rc;
 	if ((rc = cli_open(c, &f.r)) != EXIT_OK)

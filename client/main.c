@@ -21,6 +21,7 @@ enum {
 	O_KEEP_LAST, O_KEEP_HOURLY, O_KEEP_DAILY, O_KEEP_WEEKLY,
 	O_KEEP_MONTHLY, O_KEEP_YEARLY, O_KEEP_WITHIN, O_KEEP_TAG, O_GROUP_BY,
 	O_DRY_RUN, O_BACKUP_MAX_AGE, O_VERIFY_MAX_AGE, O_DRILL_MAX_AGE,
+	O_MAX_UNUSED, O_PRUNE,
 };
 
 static const struct option longopts[] = {
@@ -73,6 +74,8 @@ static const struct option longopts[] = {
 	{ "backup-max-age", required_argument, NULL, O_BACKUP_MAX_AGE },
 	{ "verify-max-age", required_argument, NULL, O_VERIFY_MAX_AGE },
 	{ "drill-max-age", required_argument, NULL, O_DRILL_MAX_AGE },
+	{ "max-unused", required_argument, NULL, O_MAX_UNUSED },
+	{ "prune", no_argument, NULL, O_PRUNE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -113,7 +116,8 @@ static const char usage_text[] =
     "[--keep-within D]\n"
     "         [--keep-tag T]... [--host H]... [--tag T]... "
     "[--group-by host,paths|host|paths|none]\n"
-    "         [--dry-run]\n"
+    "         [--dry-run] [--prune [--max-unused PERCENT]]\n"
+    "  prune [--dry-run] [--max-unused PERCENT]\n"
     "  check [--read-data | --read-data-subset N/M|P%] [--metrics-file F]\n"
     "  drill [SNAPSHOT|latest] [--host H] [--sample N|P%] [--target DIR] "
     "[--metrics-file F]\n"
@@ -169,6 +173,9 @@ set_cmd_opt(struct cli *c, int ch, const char *arg)
 		return list_add(&c->keep_tags, arg);
 	case O_GROUP_BY: c->group_by = arg; c->seen |= CLI_O_GROUP_BY; break;
 	case O_DRY_RUN: c->dry_run = 1; c->seen |= CLI_O_DRY_RUN; break;
+	case O_MAX_UNUSED: c->max_unused = arg; c->seen |= CLI_O_MAX_UNUSED;
+		break;
+	case O_PRUNE: c->prune = 1; c->seen |= CLI_O_PRUNE; break;
 	case O_BACKUP_MAX_AGE: case O_VERIFY_MAX_AGE: case O_DRILL_MAX_AGE:
 		c->max_age[ch - O_BACKUP_MAX_AGE] = arg;
 		c->seen |= CLI_O_MAX_AGE; break;
@@ -284,6 +291,7 @@ static const struct {
 	{ "catalog", cmd_catalog },
 	{ "quarantine", cmd_quarantine },
 	{ "forget", cmd_forget },
+	{ "prune", cmd_prune },
 	{ "check", cmd_check },
 	{ "drill", cmd_drill },
 	{ "report", cmd_report },

@@ -344,6 +344,16 @@ struct presence {
 	size_t n, cap;
 	int listed;
 	unsigned stats;
+	/* index files that name absent packs: (file, entries) per absent
+	 * pack, told once the whole pass is loaded - a retire record loaded
+	 * later in the pass may explain them (prune deleted those packs) */
+	struct absent *ab;
+	size_t nab, ab_cap;
+};
+
+struct absent {
+	struct kl_id file, pack;
+	size_t entries;
 };
 
 static int
@@ -395,6 +405,7 @@ static void
 presence_clear(struct presence *pr)
 {
 	free(pr->p);
+	free(pr->ab);
 	memset(pr, 0, sizeof(*pr));
 }
 
@@ -492,7 +503,8 @@ index_put(struct kl_cat *c, const struct kl_id *file,
 			rc = pack_put(c, &ix->packs[i], sizes ? sizes[i] : 0,
 			    trust, recv_s);
 	for (i = 0; i < ix->nwithdrawn && rc == KL_OK; i++)
-		rc = withdrawal_put(c, &ix->withdrawn[i], reload);
+		rc = ix->retire ? kl_cat_pruned_add(c, &ix->withdrawn[i]) :
+		    withdrawal_put(c, &ix->withdrawn[i], reload);
 	if (rc == KL_OK && (rc = kl_cat_index_add(c, file, trust, recv_s)) ==
 	    KL_OK)
 		return kl_cat_commit(c);
@@ -514,27 +526,63 @@ repo_index_add(struct kl_repo *r, const struct kl_id *file,
 	    &reload);
 }
 
-/* Notes an index file's entries that name packs not in the repository. */
-static void
-absent_note(struct kl_repo *r, const struct kl_id *file,
+/* Remembers the packs of ix that are not in the repository. */
+static int
+absent_note(struct presence *pr, const struct kl_id *file,
     const struct kl_index *ix, const uint8_t *present)
 {
-	char name[REPO_FNAME_MAX];
-	size_t i, packs = 0, entries = 0;
+	struct absent *n;
+	size_t i;
 
-	for (i = 0; i < ix->n; i++)
-		if (!present[i]) {
-			packs++;
-			entries += ix->packs[i].n;
+	for (i = 0; i < ix->n; i++) {
+		if (present[i])
+			continue;
+		if (pr->nab == pr->ab_cap) {
+			n = realloc(pr->ab, (pr->ab_cap ? pr->ab_cap * 2 : 16) *
+			    sizeof(*n));
+			if (n == NULL)
+				return KL_E_NOMEM;
+			pr->ab = n;
+			pr->ab_cap = pr->ab_cap ? pr->ab_cap * 2 : 16;
 		}
-	if (packs == 0)
-		return;
-	repo_fname(KL_FT_INDEX, file, name);
-	repo_notice(r, "%s names %zu pack%s that %s not in the repository (or "
-	    "withdrawn); its %zu entr%s there %s ignored (kluis check tells "
-	    "whether it is bogus)", name, packs, packs == 1 ? "" : "s",
-	    packs == 1 ? "is" : "are", entries, entries == 1 ? "y" : "ies",
-	    entries == 1 ? "is" : "are");
+		pr->ab[pr->nab].file = *file;
+		pr->ab[pr->nab].pack = ix->packs[i].pack_id;
+		pr->ab[pr->nab++].entries = ix->packs[i].n;
+	}
+	return KL_OK;
+}
+
+/* Tells, per index file, the absent packs no retire record explains. */
+static int
+absent_tell(struct kl_repo *r, struct kl_cat *c, struct presence *pr)
+{
+	char name[REPO_FNAME_MAX];
+	size_t i, j, packs, entries;
+	int rc;
+
+	for (i = 0; i < pr->nab; i = j) {
+		packs = entries = 0;
+		for (j = i; j < pr->nab && kl_id_eq(&pr->ab[j].file,
+		    &pr->ab[i].file); j++) {
+			if ((rc = kl_cat_pruned_has(c, &pr->ab[j].pack)) < 0)
+				return rc;
+			if (rc == 0) {
+				packs++;
+				entries += pr->ab[j].entries;
+			}
+		}
+		if (packs == 0)
+			continue;
+		repo_fname(KL_FT_INDEX, &pr->ab[i].file, name);
+		repo_notice(r, "%s names %zu pack%s that %s not in the "
+		    "repository (or withdrawn); its %zu entr%s there %s "
+		    "ignored (kluis check tells whether it is bogus)", name,
+		    packs, packs == 1 ? "" : "s", packs == 1 ? "is" : "are",
+		    entries, entries == 1 ? "y" : "ies", entries == 1 ? "is" :
+		    "are");
+	}
+	pr->nab = 0;
+	return KL_OK;
 }
 
 /* Which packs of ix are in the repository. */
@@ -596,7 +644,7 @@ index_file_load(struct kl_repo *r, struct presence *pr, struct kl_cat *c,
 	if ((rc = index_presence(pr, c, &ix, &present, &sizes)) == KL_OK &&
 	    (rc = index_put(c, id, &ix, present, sizes, index_trust(c, id,
 	    attested), recv_s, reload)) == KL_OK)
-		absent_note(r, id, &ix, present);
+		rc = absent_note(pr, id, &ix, present);
 	else if (rc != KL_E_NOMEM && rc != KL_E_CONN) {
 		/* the catalog failed, not the file: say so */
 		repo_seterr(r, "%s", kl_cat_errmsg(c));
@@ -824,9 +872,12 @@ kl_repo_index_load(struct kl_repo *r)
 	 * what the first said of them is forgotten */
 	if (rc == KL_OK && reload && (rc = kl_cat_index_clear(c)) == KL_OK) {
 		repo_notices_trim(r, notes);
+		pr.nab = 0;
 		scan = 1;
 		rc = index_pass(r, c, &pr, &l, &scan, &reload);
 	}
+	if (rc == KL_OK)
+		rc = absent_tell(r, c, &pr);
 	if (rc == KL_OK && scan)
 		rc = orphans_scan(r, c, &pr);
 out:

@@ -26,16 +26,19 @@ kl_repo_index_write(struct kl_repo *r, const struct kl_index *ix,
 	int rc = KL_E_NOMEM;
 
 	memset(id, 0, sizeof(*id));
-	if (ix->nwithdrawn > 0 && !sign) {
+	if ((ix->nwithdrawn > 0 || ix->retire) && !sign) {
 		repo_seterr(r, "withdrawing index files needs a full key");
 		return KL_E_PERM;
 	}
+	if (ix->retire && ix->n > 0)
+		return KL_E_INVAL;	/* a retire record names no pack */
 	if ((pt = buf_new(REPO_INDEX_FILE_MAX)) == NULL ||
 	    (f = buf_new(REPO_INDEX_FILE_MAX)) == NULL)
 		goto out;
 	if ((rc = kl_index_encode(ix, KL_INDEX_VERSION, pt)) != KL_OK ||
 	    (rc = kl_file_hdr_put_v(f, KL_MAGIC_INDEX, KL_INDEX_VERSION,
-	    sign ? KL_INDEX_FLAG_SIGNED : 0)) != KL_OK ||
+	    (sign ? KL_INDEX_FLAG_SIGNED : 0) |
+	    (ix->retire ? KL_INDEX_FLAG_RETIRE : 0))) != KL_OK ||
 	    (rc = buf_reserve(f, buf_size(pt) + KL_AEAD_OVERHEAD, &ct)) !=
 	    KL_OK)
 		goto out;
@@ -109,7 +112,8 @@ repo_index_read(struct kl_repo *r, const struct kl_id *id,
 		return rc;
 	len = buf_size(f);
 	if ((rc = kl_file_hdr_get_v(f, KL_MAGIC_INDEX, KL_INDEX_VERSION,
-	    KL_INDEX_FLAG_SIGNED, &v, &flags)) != KL_OK)
+	    KL_INDEX_FLAG_SIGNED | KL_INDEX_FLAG_RETIRE, &v, &flags)) !=
+	    KL_OK)
 		goto out;
 	if (v == KL_INDEX_VERSION_1 && flags != 0) {
 		rc = KL_E_UNSUPPORTED;
@@ -122,8 +126,13 @@ repo_index_read(struct kl_repo *r, const struct kl_id *id,
 	    ((flags & KL_INDEX_FLAG_SIGNED) ? KL_SIG_LEN : 0), v, out)) !=
 	    KL_OK)
 		goto out;
-	/* only a full key may withdraw index files (FORMAT.md §9) */
-	if (out->nwithdrawn > 0 && !(flags & KL_INDEX_FLAG_SIGNED))
+	/* only a full key may withdraw index files (FORMAT.md §9); a retire
+	 * record is signed and names no pack */
+	out->retire = (flags & KL_INDEX_FLAG_RETIRE) != 0;
+	if ((out->nwithdrawn > 0 || out->retire) &&
+	    !(flags & KL_INDEX_FLAG_SIGNED))
+		rc = KL_E_CORRUPT;
+	else if (out->retire && out->n > 0)
 		rc = KL_E_CORRUPT;
 	else if (!*attested) {
 		free(out->withdrawn);

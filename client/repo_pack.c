@@ -47,6 +47,7 @@ struct kl_session {
 	struct kl_index done;		/* packs not yet in an index file */
 	size_t done_cap;
 	int own;			/* recording own trees (catalog) */
+	int store_all;			/* repack: store what the index has */
 	int failed;
 };
 
@@ -458,7 +459,7 @@ claim(struct kl_session *s, uint8_t type, const struct kl_id *id)
 	int rc;
 
 	/* only what this client or a full key vouches for (issue #10) */
-	if ((rc = kl_repo_index_trusted(s->r, id)) != 0)
+	if (!s->store_all && (rc = kl_repo_index_trusted(s->r, id)) != 0)
 		return rc < 0 ? rc : 0;
 	memset(&loc, 0, sizeof(loc));
 	loc.type = type;
@@ -576,6 +577,12 @@ snapshot_write(struct kl_session *s, const struct kl_snapshot *snap,
 }
 
 /* Packs, then index, then snapshot (FORMAT.md §1 write order). */
+void
+kl_session_store_all(struct kl_session *s)
+{
+	s->store_all = 1;
+}
+
 int
 kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
     struct kl_id *snap_id)
@@ -600,6 +607,8 @@ kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
 	pthread_mutex_unlock(&s->mu);
 	if (rc != KL_OK)
 		return session_fail(s, rc);
+	if (snap == NULL)
+		return KL_OK;		/* packs and index files only */
 	if ((rc = snapshot_write(s, snap, snap_id)) != KL_OK)
 		return rc;
 	if (s->own) {

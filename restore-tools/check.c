@@ -1708,6 +1708,8 @@ pack_conclude(struct chk *k, struct cpack *p)
 	int corrupt, rc;
 
 	chk_pack_name(&p->id, name);
+	if (p->indexed && (!p->listed || p->gone) && chk_pruned(k, &p->id))
+		return KL_OK;	/* prune deleted it */
 	if (p->indexed && (!p->listed || p->gone)) {
 		pack_namers(k, p, d, sizeof(d));
 		if ((rc = finding_new(k, KL_CHECK_MISSING, name, &fi, "the "
@@ -1961,6 +1963,7 @@ chk_clear(struct chk *k)
 	free(k->byid);
 	free(k->ixf);
 	free(k->wd);
+	free(k->rt);
 	free(k->snaps);
 	pthread_mutex_destroy(&k->mu);
 }

@@ -10,6 +10,7 @@
  * the packs found sound are vouched for in an index file signed with the
  * full key, which lets every host deduplicate against them.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,8 +43,8 @@ index_vanished(struct chk *k, const struct kl_id *ids, size_t n)
 		return rc;
 	}
 	for (i = 0; i < nk && rc == KL_OK; i++) {
-		if (n > 0 && bsearch(&known[i], ids, n, sizeof(*ids),
-		    id_cmp) != NULL)
+		if ((n > 0 && bsearch(&known[i], ids, n, sizeof(*ids),
+		    id_cmp) != NULL) || chk_pruned(k, &known[i]))
 			continue;
 		obj_name("index/", &known[i], name);
 		rc = finding_new(k, KL_CHECK_MISSING, name, NULL, "this "
@@ -73,24 +74,39 @@ ixf_add(struct chk *k, const struct kl_id *id, uint32_t *file)
 	return KL_OK;
 }
 
-/* Remembers the files an attested index file withdraws. */
+/* Appends n ids to the list (*v, *len, *cap). */
+static int
+ids_append(struct kl_id **v, size_t *len, size_t *cap,
+    const struct kl_id *ids, size_t n)
+{
+	struct kl_id *nv;
+	size_t ncap;
+
+	if (n > SIZE_MAX / sizeof(*nv) - *len)
+		return KL_E_NOMEM;
+	if (*len + n > *cap) {
+		for (ncap = *cap ? *cap : 16; ncap < *len + n; ncap *= 2)
+			;
+		if ((nv = realloc(*v, ncap * sizeof(*nv))) == NULL)
+			return KL_E_NOMEM;
+		*v = nv;
+		*cap = ncap;
+	}
+	memcpy(*v + *len, ids, n * sizeof(*ids));
+	*len += n;
+	return KL_OK;
+}
+
+/* Remembers the files an attested index file withdraws, or, for a
+ * retire record, the files whose absence it explains. */
 static int
 withdrawals_note(struct chk *k, const struct kl_index *ix)
 {
-	struct kl_id *n;
-	size_t i;
-
-	for (i = 0; i < ix->nwithdrawn; i++) {
-		if (k->nwd == k->wd_cap) {
-			k->wd_cap = k->wd_cap ? k->wd_cap * 2 : 16;
-			if ((n = realloc(k->wd, k->wd_cap * sizeof(*n))) ==
-			    NULL)
-				return KL_E_NOMEM;
-			k->wd = n;
-		}
-		k->wd[k->nwd++] = ix->withdrawn[i];
-	}
-	return KL_OK;
+	if (ix->retire)
+		return ids_append(&k->rt, &k->nrt, &k->rt_cap, ix->withdrawn,
+		    ix->nwithdrawn);
+	return ids_append(&k->wd, &k->nwd, &k->wd_cap, ix->withdrawn,
+	    ix->nwithdrawn);
 }
 
 static int
@@ -128,6 +144,13 @@ index_file_check(struct chk *k, const struct kl_id *id)
 }
 
 int
+chk_pruned(const struct chk *k, const struct kl_id *id)
+{
+	return k->nrt > 0 && bsearch(id, k->rt, k->nrt, sizeof(*k->rt),
+	    id_cmp) != NULL;
+}
+
+int
 chk_withdrawn(const struct chk *k, const struct kl_id *id)
 {
 	return k->nwd > 0 && bsearch(id, k->wd, k->nwd, sizeof(*k->wd),
@@ -146,6 +169,8 @@ withdrawals_apply(struct chk *k)
 
 	if (k->nwd > 1)
 		qsort(k->wd, k->nwd, sizeof(*k->wd), id_cmp);
+	if (k->nrt > 1)
+		qsort(k->rt, k->nrt, sizeof(*k->rt), id_cmp);
 	for (i = 0; i < k->nixf; i++) {
 		k->ixf[i].withdrawn = (uint8_t)chk_withdrawn(k, &k->ixf[i].id);
 		k->rep->quarantined += k->ixf[i].withdrawn;
@@ -179,15 +204,15 @@ index_phase(struct chk *k)
 	if (n > 1)
 		qsort(ids, n, sizeof(*ids), id_cmp);
 	k->rep->index_files = n;
-	if ((rc = index_vanished(k, ids, n)) != KL_OK)
-		goto out;
 	for (i = 0; i < n && rc == KL_OK; i++) {
 		rc = index_file_check(k, &ids[i]);
 		progress(k, "index", i + 1, n);
 	}
 	if (rc == KL_OK)
 		withdrawals_apply(k);
-out:
+	/* after the files: a retire record explains what prune deleted */
+	if (rc == KL_OK)
+		rc = index_vanished(k, ids, n);
 	free(ids);
 	return rc;
 }
@@ -354,8 +379,8 @@ absent_note(struct chk *k, const struct centry *e)
 {
 	struct cpack *p = &k->packs[e->pack];
 
-	if (e->file == 0)
-		return;
+	if (e->file == 0 || chk_pruned(k, &p->id))
+		return;		/* prune deleted it: explained */
 	k->ixf[e->file - 1].absent++;
 	if (p->file1 == 0)
 		p->file1 = e->file;

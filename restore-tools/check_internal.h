@@ -161,6 +161,8 @@ struct chk {
 	size_t nixf, ixf_cap;
 	struct kl_id *wd;	/* withdrawn by attested index files */
 	size_t nwd, wd_cap;
+	struct kl_id *rt;	/* named by attested retire records (prune) */
+	size_t nrt, rt_cap;
 	const struct kl_keys *keys;
 	const struct kl_check_opts *o;
 	struct kl_check_report *rep;
@@ -225,6 +227,8 @@ int index_phase(struct chk *k);
 /* 1 if a signed index file withdrew file id (quarantine, forget); valid
  * once index_phase has run. */
 int chk_withdrawn(const struct chk *k, const struct kl_id *id);
+/* 1 if a retire record explains the absence of file id (prune). */
+int chk_pruned(const struct chk *k, const struct kl_id *id);
 int claims_phase(struct chk *k);
 int index_conclude(struct chk *k);
 int attest_phase(struct chk *k);

@@ -32,7 +32,7 @@ index_entries(const struct kl_index *ix)
 static void
 check_limits(const uint8_t *data, size_t size, uint32_t v, size_t total)
 {
-	struct kl_index ix = {NULL, 0, NULL, 0};
+	struct kl_index ix = {NULL, 0, NULL, 0, 0};
 
 	fuzz_require(kl_index_decode(data, size, total, v, &ix) == KL_OK);
 	kl_index_clear(&ix);
@@ -45,7 +45,7 @@ check_limits(const uint8_t *data, size_t size, uint32_t v, size_t total)
 static void
 one_version(const uint8_t *data, size_t size, uint32_t v)
 {
-	struct kl_index ix = {NULL, 0, NULL, 0};
+	struct kl_index ix = {NULL, 0, NULL, 0, 0};
 	struct buf *b;
 
 	if (kl_index_decode(data, size, 3, v, &ix) == KL_OK)

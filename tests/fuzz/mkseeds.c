@@ -193,7 +193,7 @@ seeds_index(void)
 {
 	struct kl_blob_entry e1[3], e2[1];
 	struct kl_index_pack packs[2];
-	struct kl_index ix = {NULL, 0, NULL, 0};
+	struct kl_index ix = {NULL, 0, NULL, 0, 0};
 	struct kl_id gone[2];
 	struct buf *b = new_buf();
 

@@ -508,6 +508,7 @@ test_open_schema0_is_migrated(void **state)
 	    "DROP TABLE version; DROP TABLE own_parent; DROP TABLE own_tree;"
 	    "DROP TABLE run; DROP TABLE pack_check; DROP TABLE withdrawn;"
 	    "DROP TABLE own_index; DROP TABLE own_pack; DROP TABLE retired;"
+	    "DROP TABLE pruned;"
 	    "UPDATE meta SET value = 0 WHERE key = 'schema';"
 	    "INSERT INTO meta VALUES('kept', 'yes');";
 	struct fx *f = *state;
@@ -533,6 +534,7 @@ to_schema3(struct fx *f)
 {
 	raw_exec(f, "DROP TABLE loc; DROP TABLE withdrawn;"
 	    "DROP TABLE own_index; DROP TABLE own_pack; DROP TABLE retired;"
+	    "DROP TABLE pruned;"
 	    "DROP TABLE index_file;"
 	    "CREATE TABLE index_file(id BLOB PRIMARY KEY) WITHOUT ROWID;"
 	    "DROP TABLE pack;"

@@ -977,7 +977,7 @@ test_pack_trailer_pack_too_large_limit(void **state)
 static void
 test_index_round_trip(void **state)
 {
-	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct raw r;
 	size_t i, j;
 
@@ -1001,7 +1001,7 @@ test_index_round_trip(void **state)
 static void
 test_index_empty_round_trip(void **state)
 {
-	struct kl_index ix = { NULL, 0, NULL, 0 }, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix = { NULL, 0, NULL, 0, 0 }, d = { NULL, 0, NULL, 0, 0 };
 	struct raw r;
 
 	enc_index(&ix, &r);
@@ -1013,7 +1013,7 @@ test_index_empty_round_trip(void **state)
 static void
 test_index_type3_unsupported(void **state)
 {
-	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct raw r;
 
 	sample_index(&ix);
@@ -1027,7 +1027,7 @@ test_index_type3_unsupported(void **state)
 static void
 test_index_offset_before_preamble_corrupt(void **state)
 {
-	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct raw r;
 
 	sample_index(&ix);
@@ -1039,7 +1039,7 @@ test_index_offset_before_preamble_corrupt(void **state)
 static void
 test_index_stored_len_below_overhead_corrupt(void **state)
 {
-	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct raw r;
 
 	sample_index(&ix);
@@ -1051,7 +1051,7 @@ test_index_stored_len_below_overhead_corrupt(void **state)
 static void
 test_index_raw_len_over_limit(void **state)
 {
-	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct raw r;
 
 	sample_index(&ix);
@@ -1063,7 +1063,7 @@ test_index_raw_len_over_limit(void **state)
 static void
 test_index_max_entries_limit(void **state)
 {
-	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct raw r;
 
 	sample_index(&ix);
@@ -1076,7 +1076,7 @@ test_index_max_entries_limit(void **state)
 static void
 test_index_pack_count_exceeds_input_corrupt(void **state)
 {
-	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct raw r;
 
 	sample_index(&ix);
@@ -1089,7 +1089,7 @@ test_index_pack_count_exceeds_input_corrupt(void **state)
 static void
 test_index_blob_count_zero_corrupt(void **state)
 {
-	struct kl_index d = { NULL, 0, NULL, 0 };
+	struct kl_index d = { NULL, 0, NULL, 0, 0 };
 	struct raw r = { .len = 0 };
 	uint8_t id[32] = { 0 };
 
@@ -1104,7 +1104,7 @@ test_index_blob_count_zero_corrupt(void **state)
 static void
 test_index_trailing_bytes_corrupt(void **state)
 {
-	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct raw r;
 
 	sample_index(&ix);
@@ -1129,7 +1129,7 @@ test_index_encode_empty_pack_inval(void **state)
 static void
 test_index_v2_withdrawals_round_trip(void **state)
 {
-	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct raw r;
 
 	sample_index(&ix);
@@ -1148,7 +1148,7 @@ test_index_v2_withdrawals_round_trip(void **state)
 static void
 test_index_v1_has_no_withdrawals(void **state)
 {
-	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct buf *b = new_buf();
 
 	sample_index(&ix);
@@ -1174,7 +1174,7 @@ test_index_v1_has_no_withdrawals(void **state)
 static void
 test_index_withdrawals_must_increase(void **state)
 {
-	struct kl_index ix, d = { NULL, 0, NULL, 0 };
+	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct buf *b = new_buf();
 	struct raw r;
 
@@ -2286,7 +2286,7 @@ mut_trailer(const uint8_t *p, size_t len, void *arg)
 static int
 mut_index(const uint8_t *p, size_t len, void *arg)
 {
-	struct kl_index ix = { NULL, 0, NULL, 0 };
+	struct kl_index ix = { NULL, 0, NULL, 0, 0 };
 	struct buf *b;
 	int r;
 

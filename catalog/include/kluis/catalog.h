@@ -37,7 +37,7 @@ struct buf;
 struct kl_cat;
 
 /* Schema version this code writes; older ones are migrated step by step. */
-#define KL_CAT_SCHEMA 5
+#define KL_CAT_SCHEMA 6
 #define KL_CAT_BUSY_MS 60000
 /* "No time known" (a snapshot without a server receive time). */
 #define KL_CAT_TIME_NONE INT64_MIN
@@ -211,6 +211,59 @@ int kl_cat_blob_count(struct kl_cat *c, uint64_t *n);
  * used. */
 int kl_cat_withdrawn_add(struct kl_cat *c, const struct kl_id *file);
 int kl_cat_withdrawn_has(struct kl_cat *c, const struct kl_id *file);
+
+/* Index files and packs that a signed retire record names (prune deleted
+ * them, FORMAT.md §9): their absence is no finding.  Unlike a withdrawal,
+ * this never leaves a present file out. */
+int kl_cat_pruned_add(struct kl_cat *c, const struct kl_id *file);
+int kl_cat_pruned_has(struct kl_cat *c, const struct kl_id *file);
+
+/*
+ * Prune's plan (restore-tools/prune.c), in temporary tables of this
+ * connection, so that memory stays flat however large the repository:
+ * kl_cat_mark_begin empties the set of blobs in use; kl_cat_mark_add adds
+ * one of a type (1 if it was new, 0 if marked already, <0 on errors).
+ */
+int kl_cat_mark_begin(struct kl_cat *c);
+int kl_cat_mark_add(struct kl_cat *c, const struct kl_id *id, uint8_t type);
+/* Pack id is in the repository, size bytes long (from a listing): 1, or 0
+ * if the blob index does not know it (read its header first). */
+int kl_cat_prune_present(struct kl_cat *c, const struct kl_id *pack,
+    uint64_t size);
+/* Drops prune's temporary tables. */
+void kl_cat_mark_end(struct kl_cat *c);
+
+/* One pack as the plan sees it: its size (from the listing), and the
+ * stored bytes and count of the blobs it keeps (a blob in use keeps one
+ * location, its keeper: the most trusted, then in the pack that holds
+ * the most bytes in use). */
+struct kl_cat_prune_pack {
+	struct kl_id id;
+	uint64_t size;
+	uint64_t used_bytes, used_blobs;
+	uint64_t blobs;
+};
+/*
+ * Chooses the keepers and calls cb for every pack given to
+ * kl_cat_prune_present, in id order; cb's non-zero return stops the walk and is returned.
+ * *unlocated gets the number of marked blobs with no location at all.
+ */
+int kl_cat_prune_plan(struct kl_cat *c,
+    int (*cb)(void *arg, const struct kl_cat_prune_pack *p), void *arg,
+    uint64_t *unlocated);
+/* What prune does with a pack: KL_PRUNE_KEEP (the default), _REPACK
+ * (its keepers are copied, then it is deleted) or _DELETE. */
+enum { KL_PRUNE_KEEP = 0, KL_PRUNE_REPACK = 1, KL_PRUNE_DELETE = 2 };
+int kl_cat_prune_act(struct kl_cat *c, const struct kl_id *pack, int act);
+/*
+ * The blobs prune must copy, each once: the keepers in packs to repack,
+ * and the blobs whose keeper only a pack header or another host's index
+ * file claims (CLAIMED) while a pack to delete or repack holds another
+ * copy - the copy that goes could be the only true one, so a verified
+ * copy is written first.  cb(id, type); non-zero stops.
+ */
+int kl_cat_prune_copies(struct kl_cat *c,
+    int (*cb)(void *arg, const struct kl_id *id, uint8_t type), void *arg);
 
 /* Index files this client wrote: their entries are OWN whenever the blob
  * index is (re)loaded.  Kept by kl_cat_index_clear and kl_cat_reset. */

@@ -366,8 +366,12 @@ int kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
  */
 int kl_session_own_begin(struct kl_session *s, const char *host,
     char *const *paths, size_t npaths);
+/* snap NULL: the packs and their index files only (prune's copies). */
 int kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
     struct kl_id *snap_id);
+/* From now on every blob added is stored, whatever the index holds
+ * (prune copies blobs that are in the index, to delete the old packs). */
+void kl_session_store_all(struct kl_session *s);
 void kl_session_free(struct kl_session *s);
 
 /*

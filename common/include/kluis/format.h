@@ -130,6 +130,9 @@ void kl_pack_trailer_encode(uint32_t hdr_len, uint8_t out[12]);
 #define KL_INDEX_VERSION_1 1
 #define KL_INDEX_VERSION 2
 #define KL_INDEX_FLAG_SIGNED 1u
+/* Flag bit 1, signed files with no packs only: a retire record (prune).
+ * Its withdrawn ids explain absences and never leave a present file out. */
+#define KL_INDEX_FLAG_RETIRE 2u
 #define KL_INDEX_WITHDRAWN_MAX 65536
 
 /* §9 index plaintext: a list of packs each with its entries, and (version
@@ -144,6 +147,7 @@ struct kl_index {
 	size_t n;
 	struct kl_id *withdrawn;
 	size_t nwithdrawn;
+	int retire;		/* flag bit 1 (not in the plaintext) */
 };
 /* Encodes the plaintext of the given version (KL_E_INVAL: another
  * version, or withdrawals in version 1, or withdrawals not strictly

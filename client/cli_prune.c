@@ -1,0 +1,224 @@
+/*
+ * kluis prune and forget --prune (docs/CLI.md "prune"): the exclusive
+ * lock, kl_prune, and what it did, as text or JSON.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kluis/err.h"
+#include "kluis/prune.h"
+#include "kluis/repo.h"
+#include "cli.h"
+
+#define DEFAULT_MAX_UNUSED_X100 500	/* 5 % */
+
+/* --max-unused PERCENT: 0 to 100, at most two decimals ("5", "2.5"). */
+static int
+max_unused_parse(const struct cli *c, unsigned *out)
+{
+	const char *s = c->max_unused;
+	unsigned whole = 0, frac = 0, digits = 0;
+
+	*out = DEFAULT_MAX_UNUSED_X100;
+	if (s == NULL)
+		return EXIT_OK;
+	if (*s < '0' || *s > '9')
+		goto bad;
+	for (; *s >= '0' && *s <= '9' && whole <= 100; s++)
+		whole = whole * 10 + (unsigned)(*s - '0');
+	if (*s == '.')
+		for (s++; *s >= '0' && *s <= '9' && digits < 2; s++, digits++)
+			frac = frac * 10 + (unsigned)(*s - '0');
+	if (*s == '%')
+		s++;
+	if (*s != '\0' || whole > 100)
+		goto bad;
+	*out = whole * 100 + (digits == 1 ? frac * 10 : frac);
+	if (*out <= 10000)
+		return EXIT_OK;
+bad:
+	cli_err(c, "--max-unused takes a percentage from 0 to 100 (such as 5 "
+	    "or 2.5), not \"%s\"", c->max_unused);
+	return EXIT_USAGE;
+}
+
+static void
+refused(void *arg, const char *file, const char *why)
+{
+	const struct cli *c = arg;
+
+	cli_warn(c, "%s was not deleted: %s (a later prune deletes it)", file,
+	    why);
+}
+
+/* 1 for a repository behind kluis-server (ssh://, pipe:). */
+static int
+served(const struct cli *c)
+{
+	return c->repo != NULL && (strncmp(c->repo, "ssh://", 6) == 0 ||
+	    strncmp(c->repo, "pipe:", 5) == 0);
+}
+
+static void
+size_text(char *out, size_t len, uint64_t b)
+{
+	if (b >= (uint64_t)1 << 30)
+		snprintf(out, len, "%.1f GiB", (double)b / (1u << 30));
+	else if (b >= (uint64_t)1 << 20)
+		snprintf(out, len, "%.1f MiB", (double)b / (1u << 20));
+	else if (b >= (uint64_t)1 << 10)
+		snprintf(out, len, "%.1f KiB", (double)b / (1u << 10));
+	else
+		snprintf(out, len, "%llu B", (unsigned long long)b);
+}
+
+/* The report as one JSON object (no newline). */
+static void
+report_json(const struct cli *c, const struct kl_prune_report *p)
+{
+	printf("{\"dry_run\":%s,\"deletes_at_once\":%s,\"snapshots\":%llu,"
+	    "\"trees\":%llu,\"blobs_used\":%llu,\"packs\":%llu,\"bytes\":%llu,"
+	    "\"packs_unused\":%llu,\"bytes_unused\":%llu,\"packs_repacked\":"
+	    "%llu,\"bytes_repacked\":%llu,\"blobs_copied\":%llu,"
+	    "\"bytes_copied\":%llu,\"packs_written\":%llu,\"bytes_written\":"
+	    "%llu,\"packs_kept\":%llu,\"bytes_kept\":%llu,\"unused_kept\":%llu,"
+	    "\"packs_unknown\":%llu,\"packs_quarantined\":%llu,"
+	    "\"index_deleted\":%llu,\"records\":%llu,\"removed\":%llu,"
+	    "\"remove_failed\":%llu}", c->dry_run ? "true" : "false",
+	    served(c) ? "false" : "true", (unsigned long long)p->snapshots,
+	    (unsigned long long)p->trees, (unsigned long long)p->blobs_used,
+	    (unsigned long long)p->packs, (unsigned long long)p->bytes,
+	    (unsigned long long)p->packs_unused,
+	    (unsigned long long)p->bytes_unused,
+	    (unsigned long long)p->packs_repack,
+	    (unsigned long long)p->bytes_repack,
+	    (unsigned long long)p->blobs_copied,
+	    (unsigned long long)p->bytes_copied,
+	    (unsigned long long)p->packs_written,
+	    (unsigned long long)p->bytes_written,
+	    (unsigned long long)p->packs_kept,
+	    (unsigned long long)p->bytes_kept,
+	    (unsigned long long)p->unused_kept,
+	    (unsigned long long)p->packs_unknown,
+	    (unsigned long long)p->packs_quarantined,
+	    (unsigned long long)p->index_deleted,
+	    (unsigned long long)p->records, (unsigned long long)p->removed,
+	    (unsigned long long)p->remove_failed);
+}
+
+static void
+report_text(const struct cli *c, const struct kl_prune_report *p)
+{
+	char a[32], b[32], d[32];
+	const char *would = c->dry_run ? "would be " : "";
+
+	size_text(a, sizeof(a), p->bytes);
+	printf("%llu snapshots use %llu blobs in %llu trees; the repository "
+	    "holds %llu packs (%s)\n", (unsigned long long)p->snapshots,
+	    (unsigned long long)p->blobs_used, (unsigned long long)p->trees,
+	    (unsigned long long)p->packs, a);
+	size_text(a, sizeof(a), p->bytes_unused);
+	printf("unused packs %sdeleted: %llu (%s)\n", would,
+	    (unsigned long long)p->packs_unused, a);
+	size_text(a, sizeof(a), p->bytes_repack);
+	size_text(b, sizeof(b), p->bytes_copied);
+	size_text(d, sizeof(d), p->bytes_written);
+	if (c->dry_run)
+		printf("packs that would be repacked: %llu (%s); blobs to copy: "
+		    "%llu\n", (unsigned long long)p->packs_repack, a,
+		    (unsigned long long)p->blobs_copied);
+	else
+		printf("packs repacked: %llu (%s); %llu blobs (%s) copied into "
+		    "%llu new packs (%s)\n", (unsigned long long)p->packs_repack,
+		    a, (unsigned long long)p->blobs_copied, b,
+		    (unsigned long long)p->packs_written, d);
+	size_text(a, sizeof(a), p->bytes_kept);
+	size_text(b, sizeof(b), p->unused_kept);
+	printf("packs kept: %llu (%s), of which %s unused\n",
+	    (unsigned long long)p->packs_kept, a, b);
+	if (p->packs_unknown > 0 || p->packs_quarantined > 0)
+		printf("left alone: %llu packs whose header does not read, %llu "
+		    "quarantined (kluis check names them)\n",
+		    (unsigned long long)p->packs_unknown,
+		    (unsigned long long)p->packs_quarantined);
+	printf("index files %sdeleted: %llu\n", would,
+	    (unsigned long long)p->index_deleted);
+	if (c->dry_run || p->removed == 0)
+		return;
+	if (served(c))
+		printf("the server moved the %llu deleted files to its trash: "
+		    "they stay on its disk for its --delete-delay (default 14 "
+		    "days), and kluis-server undelete can bring them back\n",
+		    (unsigned long long)p->removed);
+	else
+		printf("the %llu deleted files are gone at once (a local "
+		    "repository has no delayed deletion)\n",
+		    (unsigned long long)p->removed);
+}
+
+int
+cli_prune_run(struct cli *c, struct kl_repo *r, int in_json,
+    const struct kl_id *skip, size_t nskip)
+{
+	struct kl_prune_report rep;
+	struct kl_prune_opts o;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	if ((rc = max_unused_parse(c, &o.max_unused_x100)) != EXIT_OK)
+		return rc;
+	o.dry_run = c->dry_run;
+	o.skip = skip;
+	o.nskip = nskip;
+	o.refused = refused;
+	o.refused_arg = c;
+	if (!c->dry_run && (rc = kl_repo_lock(r, 1)) != KL_OK) {
+		cli_err(c, "cannot take the repository's exclusive lock: %s",
+		    *kl_repo_errmsg(r) ? kl_repo_errmsg(r) : kl_strerror(rc));
+		return cli_exit_for(rc);
+	}
+	rc = kl_prune(r, &o, &rep);
+	if (!c->dry_run)
+		kl_repo_unlock(r);
+	if (rc != KL_OK) {
+		cli_err(c, "prune: %s", *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
+		    kl_strerror(rc));
+		if (in_json)
+			printf("null");
+		return cli_exit_for(rc);
+	}
+	if (c->json)
+		report_json(c, &rep);
+	else if (!c->quiet)
+		report_text(c, &rep);
+	if (c->json && !in_json)
+		putchar('\n');
+	return rep.remove_failed > 0 ? EXIT_FATAL : EXIT_OK;
+}
+
+int
+cmd_prune(struct cli *c)
+{
+	struct kl_repo *r = NULL;
+	unsigned x;
+	int rc;
+
+	if ((rc = cli_only(c, CLI_O_DRY_RUN | CLI_O_MAX_UNUSED, "prune")) !=
+	    EXIT_OK || (rc = cli_nargs(c, 0, 0, "prune [--dry-run] "
+	    "[--max-unused PERCENT]")) != EXIT_OK ||
+	    (rc = max_unused_parse(c, &x)) != EXIT_OK)
+		return rc;
+	if ((rc = cli_open(c, &r)) != EXIT_OK)
+		return rc;
+	if (!kl_repo_is_full(r)) {
+		cli_err(c, "prune needs a full key (a backup-only key cannot "
+		    "read the snapshots, nor sign the record that tells other "
+		    "clients what prune deleted)");
+		rc = EXIT_KEY;
+	} else {
+		rc = cli_prune_run(c, r, 0, NULL, 0);
+	}
+	cli_close(c, r);
+	return rc;
+}

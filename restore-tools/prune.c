@@ -1,0 +1,622 @@
+/*
+ * kluis prune (kluis/prune.h).  Phases: mark (every blob a snapshot uses,
+ * into the catalog), plan (per pack: keep, repack or delete; which copy
+ * of a blob is kept), copy (verified blobs into new packs), record (the
+ * retire record), delete (packs, then index files).
+ *
+ * Whom prune trusts: a blob's location that only a pack header or another
+ * host's index file claims may be a lie (issue #10).  Prune therefore
+ * never drops a copy of a blob in use on the word of a claim alone: a
+ * blob whose kept location is merely claimed, and which loses another
+ * copy, is read, verified and written afresh first.  Copies are read with
+ * kl_repo_blob_read, which tries every location and verifies the content
+ * against the blob's id.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kluis/blobcodec.h"
+#include "kluis/buf.h"
+#include "kluis/catalog.h"
+#include "kluis/err.h"
+#include "kluis/format.h"
+#include "kluis/keys.h"
+#include "kluis/prune.h"
+#include "kluis/repo.h"
+
+/* zstd level of the copies: backup's default. */
+#define PRUNE_LEVEL 3
+
+struct ppack {
+	struct kl_id id;
+	uint64_t size;
+	int act;		/* KL_PRUNE_* */
+	int unknown;		/* not in the blob index: header unreadable */
+};
+
+struct prune {
+	struct kl_repo *r;
+	struct kl_cat *c;
+	const struct kl_prune_opts *o;
+	struct kl_prune_report *rep;
+	struct ppack *p;	/* the listing of data/, sorted by id */
+	size_t np, cap;
+	struct kl_session *s;
+	struct buf *raw;
+	uint64_t done, total;
+};
+
+static void
+progress(struct prune *pr, const char *phase, uint64_t done, uint64_t total)
+{
+	if (pr->o->progress != NULL)
+		pr->o->progress(pr->o->progress_arg, phase, done, total);
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	return kl_id_cmp(a, b);
+}
+
+/* ---- mark ---- */
+
+/* A list of ids; as the trees still to read, a stack (depth first keeps
+ * it short). */
+struct idlist {
+	struct kl_id *v;
+	size_t n, cap;
+};
+
+static int
+idlist_add(struct idlist *t, const struct kl_id *id)
+{
+	struct kl_id *n;
+
+	if (t->n == t->cap) {
+		if ((n = realloc(t->v, (t->cap ? t->cap * 2 : 64) *
+		    sizeof(*n))) == NULL)
+			return KL_E_NOMEM;
+		t->v = n;
+		t->cap = t->cap ? t->cap * 2 : 64;
+	}
+	t->v[t->n++] = *id;
+	return KL_OK;
+}
+
+/* Marks tree id (and, if it is new, queues it for reading). */
+static int
+tree_mark(struct prune *pr, struct idlist *t, const struct kl_id *id)
+{
+	int rc;
+
+	if ((rc = kl_cat_mark_add(pr->c, id, KL_OBJ_TREE)) <= 0)
+		return rc;
+	return idlist_add(t, id);
+}
+
+/* Reads the trees queued in t and marks what they use. */
+static int
+trees_walk(struct prune *pr, struct idlist *t)
+{
+	char hex[KL_ID_HEX_LEN + 1];
+	struct kl_tree tr;
+	struct kl_id id;
+	size_t i, j;
+	int rc = KL_OK;
+
+	while (t->n > 0 && rc == KL_OK) {
+		id = t->v[--t->n];
+		memset(&tr, 0, sizeof(tr));
+		if ((rc = kl_repo_tree_load(pr->r, &id, &tr)) != KL_OK) {
+			kl_id_hex(&id, hex);
+			kl_repo_seterr(pr->r, "tree %s cannot be read (%s): "
+			    "prune cannot tell what lies below it, so it "
+			    "deletes nothing; run kluis check", hex,
+			    kl_strerror(rc));
+			return rc == KL_E_NOTFOUND ? KL_E_CORRUPT : rc;
+		}
+		pr->rep->trees++;
+		for (i = 0; i < tr.n && rc == KL_OK; i++) {
+			const struct kl_node *n = &tr.nodes[i];
+
+			for (j = 0; j < n->nchunks && rc >= 0; j++)
+				if ((rc = kl_cat_mark_add(pr->c, &n->chunks[j],
+				    KL_OBJ_DATA)) > 0)
+					pr->rep->blobs_used++;
+			if (rc >= 0 && !kl_id_is_zero(&n->subtree))
+				rc = tree_mark(pr, t, &n->subtree);
+			rc = rc < 0 ? rc : KL_OK;
+		}
+		kl_tree_clear(&tr);
+		if (rc == KL_OK && (pr->rep->trees & 255) == 0) {
+			rc = kl_repo_lock_refresh(pr->r);
+			progress(pr, "trees", pr->rep->trees, 0);
+		}
+	}
+	return rc;
+}
+
+static int
+skipped(const struct kl_prune_opts *o, const struct kl_id *id)
+{
+	size_t i;
+
+	for (i = 0; i < o->nskip; i++)
+		if (kl_id_eq(&o->skip[i], id))
+			return 1;
+	return 0;
+}
+
+/* Marks every blob that a snapshot of the repository uses. */
+static int
+mark(struct prune *pr)
+{
+	char hex[KL_ID_HEX_LEN + 1];
+	struct kl_snapshot snap;
+	struct idlist t = { NULL, 0, 0 };
+	struct kl_id *ids = NULL;
+	size_t i, n = 0;
+	int rc;
+
+	if ((rc = kl_cat_mark_begin(pr->c)) != KL_OK ||
+	    (rc = kl_repo_snapshot_ids(pr->r, &ids, &n)) != KL_OK)
+		goto out;
+	for (i = 0; i < n && rc == KL_OK; i++) {
+		if (skipped(pr->o, &ids[i]))
+			continue;
+		memset(&snap, 0, sizeof(snap));
+		if ((rc = kl_repo_snapshot_load(pr->r, &ids[i], &snap)) !=
+		    KL_OK) {
+			if (rc == KL_E_NOTFOUND) {	/* forgotten meanwhile */
+				rc = KL_OK;
+				continue;
+			}
+			kl_id_hex(&ids[i], hex);
+			kl_repo_seterr(pr->r, "snapshot %s cannot be read "
+			    "(%s): prune cannot tell what it uses, so it "
+			    "deletes nothing; forget it or put it back",
+			    hex, kl_strerror(rc));
+			if (rc != KL_E_NOMEM && rc != KL_E_CONN)
+				rc = KL_E_CORRUPT;
+			break;
+		}
+		pr->rep->snapshots++;
+		rc = tree_mark(pr, &t, &snap.tree);
+		kl_snapshot_clear(&snap);
+		if (rc >= 0)
+			rc = trees_walk(pr, &t);
+		progress(pr, "snapshots", i + 1, n);
+	}
+out:
+	free(t.v);
+	free(ids);
+	return rc < 0 ? rc : KL_OK;
+}
+
+/* ---- plan ---- */
+
+static int
+list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+{
+	struct prune *pr = arg;
+	struct ppack *n;
+	struct kl_id id;
+
+	(void)mtime_s;
+	if (kl_id_parse(name, &id) != KL_OK)
+		return 0;
+	if (pr->np == pr->cap) {
+		if ((n = realloc(pr->p, (pr->cap ? pr->cap * 2 : 256) *
+		    sizeof(*n))) == NULL)
+			return KL_E_NOMEM;
+		pr->p = n;
+		pr->cap = pr->cap ? pr->cap * 2 : 256;
+	}
+	memset(&pr->p[pr->np], 0, sizeof(*pr->p));
+	pr->p[pr->np].id = id;
+	pr->p[pr->np++].size = size;
+	return 0;
+}
+
+/* A pack the blob index does not know: its header's blobs, as claims (or
+ * as this client's own).  0 if the header does not read. */
+static int
+pack_learn(struct prune *pr, const struct ppack *p)
+{
+	struct kl_blob_entry *e = NULL;
+	struct kl_blob_loc loc;
+	size_t i, n = 0;
+	int rc, trust;
+
+	rc = kl_repo_pack_header_read(pr->r, &p->id, p->size, &e, &n);
+	if (rc != KL_OK) {
+		free(e);
+		return rc == KL_E_NOMEM || rc == KL_E_CONN ? rc : 0;
+	}
+	trust = kl_cat_own_pack_has(pr->c, &p->id) == 1 ? KL_TRUST_OWN :
+	    KL_TRUST_CLAIMED;
+	loc.pack = p->id;
+	for (i = 0, rc = KL_OK; i < n && rc >= 0; i++) {
+		loc.type = e[i].type;
+		loc.offset = e[i].offset;
+		loc.stored_len = e[i].stored_len;
+		loc.raw_len = e[i].raw_len;
+		rc = kl_cat_orphan_put(pr->c, &e[i].id, &loc, trust);
+	}
+	free(e);
+	if (rc < 0)
+		return rc;
+	return kl_cat_prune_present(pr->c, &p->id, p->size);
+}
+
+/* Lists data/ and tells the catalog which packs are there. */
+static int
+packs_present(struct prune *pr)
+{
+	struct ppack *p;
+	size_t i;
+	int rc;
+
+	if ((rc = kl_repo_backend(pr->r)->ops->list(kl_repo_backend(
+	    pr->r)->ctx, KL_FT_DATA, list_add, pr)) != KL_OK)
+		return rc;
+	if (pr->np > 1)
+		qsort(pr->p, pr->np, sizeof(*pr->p), id_cmp);
+	for (i = 0; i < pr->np; i++) {
+		p = &pr->p[i];
+		pr->rep->packs++;
+		pr->rep->bytes += p->size;
+		if ((rc = kl_cat_withdrawn_has(pr->c, &p->id)) != 0) {
+			if (rc < 0)
+				return rc;
+			pr->rep->packs_quarantined++;
+			p->unknown = 1;		/* evidence: left alone */
+			continue;
+		}
+		if ((rc = kl_cat_prune_present(pr->c, &p->id, p->size)) == 0)
+			rc = pack_learn(pr, p);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			pr->rep->packs_unknown++;
+			p->unknown = 1;
+		}
+		if ((i & 1023) == 1023)
+			progress(pr, "packs", i + 1, pr->np);
+	}
+	return KL_OK;
+}
+
+static struct ppack *
+ppack_find(struct prune *pr, const struct kl_id *id)
+{
+	return pr->np ? bsearch(id, pr->p, pr->np, sizeof(*pr->p),
+	    id_cmp) : NULL;
+}
+
+/* What a pack of n blobs costs besides its blobs (FORMAT.md §8). */
+static uint64_t
+pack_overhead(uint64_t n)
+{
+	return KL_PACK_PREAMBLE_LEN + KL_PACK_TRAILER_LEN + KL_AEAD_OVERHEAD +
+	    kl_padme(4 + (uint64_t)KL_ENTRY_LEN * n);
+}
+
+static int
+plan_pack(void *arg, const struct kl_cat_prune_pack *cp)
+{
+	struct prune *pr = arg;
+	struct ppack *p = ppack_find(pr, &cp->id);
+	uint64_t over, unused;
+
+	if (p == NULL || p->unknown)
+		return 0;
+	over = pack_overhead(cp->blobs);
+	unused = cp->size > over + cp->used_bytes ? cp->size - over -
+	    cp->used_bytes : 0;
+	if (cp->used_blobs == 0)
+		p->act = KL_PRUNE_DELETE;
+	else if (unused * 10000 > (uint64_t)pr->o->max_unused_x100 *
+	    cp->size)
+		p->act = KL_PRUNE_REPACK;
+	else {
+		pr->rep->packs_kept++;
+		pr->rep->bytes_kept += cp->size;
+		pr->rep->unused_kept += unused;
+		return 0;
+	}
+	if (p->act == KL_PRUNE_DELETE) {
+		pr->rep->packs_unused++;
+		pr->rep->bytes_unused += cp->size;
+	} else {
+		pr->rep->packs_repack++;
+		pr->rep->bytes_repack += cp->size;
+	}
+	return kl_cat_prune_act(pr->c, &p->id, p->act);
+}
+
+static int
+plan(struct prune *pr)
+{
+	uint64_t unlocated = 0;
+	int rc;
+
+	if ((rc = packs_present(pr)) != KL_OK ||
+	    (rc = kl_cat_prune_plan(pr->c, plan_pack, pr, &unlocated)) !=
+	    KL_OK)
+		return rc;
+	if (unlocated > 0) {
+		kl_repo_seterr(pr->r, "%llu blob%s that snapshots use %s no "
+		    "copy in the repository: prune deletes nothing until "
+		    "kluis check has been run and the damage dealt with",
+		    (unsigned long long)unlocated, unlocated == 1 ? "" : "s",
+		    unlocated == 1 ? "has" : "have");
+		return KL_E_CORRUPT;
+	}
+	return KL_OK;
+}
+
+/* ---- copy ---- */
+
+static int
+copy_count(void *arg, const struct kl_id *id, uint8_t type)
+{
+	struct prune *pr = arg;
+
+	(void)id;
+	(void)type;
+	pr->total++;
+	return 0;
+}
+
+static int
+copy_one(void *arg, const struct kl_id *id, uint8_t type)
+{
+	struct prune *pr = arg;
+	char hex[KL_ID_HEX_LEN + 1];
+	uint64_t stored = 0;
+	int rc, added;
+
+	buf_reset(pr->raw);
+	if ((rc = kl_repo_blob_read(pr->r, id, type, pr->raw)) != KL_OK) {
+		kl_id_hex(id, hex);
+		kl_repo_seterr(pr->r, "%s blob %s has no sound copy (%s): "
+		    "prune deletes nothing; run kluis check --read-data",
+		    type == KL_OBJ_TREE ? "tree" : "data", hex,
+		    kl_strerror(rc));
+		return rc == KL_E_NOTFOUND ? KL_E_CORRUPT : rc;
+	}
+	if ((rc = kl_session_blob_add(pr->s, type, id, buf_data(pr->raw),
+	    buf_size(pr->raw), &added, &stored)) != KL_OK)
+		return rc;
+	pr->rep->blobs_copied++;
+	pr->rep->bytes_copied += buf_size(pr->raw);
+	if ((pr->rep->blobs_copied & 255) == 0) {
+		if ((rc = kl_repo_lock_refresh(pr->r)) != KL_OK)
+			return rc;
+		progress(pr, "copy", pr->rep->blobs_copied, pr->total);
+	}
+	return 0;
+}
+
+/* Packs of data/ after the copy that the listing before did not hold. */
+static int
+written_count(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+{
+	struct prune *pr = arg;
+	struct kl_id id;
+
+	(void)mtime_s;
+	if (kl_id_parse(name, &id) == KL_OK && ppack_find(pr, &id) == NULL) {
+		pr->rep->packs_written++;
+		pr->rep->bytes_written += size;
+	}
+	return 0;
+}
+
+static int
+copy(struct prune *pr)
+{
+	struct kl_backend *be = kl_repo_backend(pr->r);
+	struct kl_id none;
+	int rc;
+
+	pr->total = 0;
+	if ((rc = kl_cat_prune_copies(pr->c, copy_count, pr)) != KL_OK)
+		return rc;
+	pr->rep->blobs_copied = 0;
+	if (pr->o->dry_run || pr->total == 0) {
+		pr->rep->blobs_copied = pr->o->dry_run ? pr->total : 0;
+		return KL_OK;
+	}
+	if ((pr->raw = buf_new(KL_BLOB_RAW_MAX)) == NULL)
+		return KL_E_NOMEM;
+	if ((rc = kl_session_begin(pr->r, PRUNE_LEVEL, &pr->s)) != KL_OK)
+		return rc;
+	kl_session_store_all(pr->s);
+	if ((rc = kl_cat_prune_copies(pr->c, copy_one, pr)) == KL_OK)
+		rc = kl_session_commit(pr->s, NULL, &none);
+	if (rc == KL_OK)
+		rc = be->ops->list(be->ctx, KL_FT_DATA, written_count, pr);
+	progress(pr, "copy", pr->rep->blobs_copied, pr->total);
+	return rc;
+}
+
+/* ---- retire record and deletion ---- */
+
+/* 1 if every pack ix names goes in this run or went in an earlier one. */
+static int
+index_dead(struct prune *pr, const struct kl_index *ix)
+{
+	const struct ppack *p;
+	size_t i;
+	int rc;
+
+	if (ix->n == 0 || ix->nwithdrawn > 0 || ix->retire)
+		return 0;	/* records are kept for good */
+	for (i = 0; i < ix->n; i++) {
+		p = ppack_find(pr, &ix->packs[i].pack_id);
+		if (p != NULL && p->act != KL_PRUNE_KEEP)
+			continue;
+		if (p != NULL)
+			return 0;
+		/* gone already: only if a retire record says prune did it */
+		if ((rc = kl_cat_pruned_has(pr->c, &ix->packs[i].pack_id)) !=
+		    1)
+			return rc < 0 ? rc : 0;
+	}
+	return 1;
+}
+
+/* The index files that go: they name only packs that go or went. */
+static int
+dead_index_files(struct prune *pr, struct idlist *dead)
+{
+	struct kl_index ix;
+	struct kl_id *ids = NULL;
+	size_t i, n = 0;
+	int rc, att, d;
+
+	if ((rc = kl_repo_list_ids(pr->r, KL_FT_INDEX, &ids, &n)) != KL_OK)
+		return rc;
+	for (i = 0; i < n && rc == KL_OK; i++) {
+		memset(&ix, 0, sizeof(ix));
+		rc = kl_repo_index_file_read(pr->r, &ids[i], &ix, &att);
+		if (rc != KL_OK) {
+			/* a damaged file stays for check to name */
+			rc = rc == KL_E_NOMEM || rc == KL_E_CONN ? rc : KL_OK;
+			continue;
+		}
+		if ((d = index_dead(pr, &ix)) < 0)
+			rc = d;
+		else if (d)
+			rc = idlist_add(dead, &ids[i]);
+		kl_index_clear(&ix);
+	}
+	free(ids);
+	return rc;
+}
+
+/* Writes the retire record(s) naming ids[0, n) (sorted). */
+static int
+record_write(struct prune *pr, struct kl_id *ids, size_t n)
+{
+	struct kl_index ix;
+	struct kl_id name;
+	size_t at, i;
+	int rc = KL_OK;
+
+	for (at = 0; at < n && rc == KL_OK; at += ix.nwithdrawn) {
+		memset(&ix, 0, sizeof(ix));
+		ix.retire = 1;
+		ix.withdrawn = ids + at;
+		ix.nwithdrawn = n - at < KL_INDEX_WITHDRAWN_MAX ? n - at :
+		    KL_INDEX_WITHDRAWN_MAX;
+		if ((rc = kl_repo_index_write(pr->r, &ix, &name)) == KL_OK)
+			pr->rep->records++;
+	}
+	for (i = 0; i < n && rc == KL_OK; i++)
+		rc = kl_cat_pruned_add(pr->c, &ids[i]);
+	return rc;
+}
+
+/* Removes one file; a refusal of this file alone is told and counted. */
+static int
+file_remove(struct prune *pr, enum kl_ftype t, const struct kl_id *id)
+{
+	struct kl_backend *be = kl_repo_backend(pr->r);
+	char hex[KL_ID_HEX_LEN + 1], what[96];
+	const char *why;
+	int rc;
+
+	kl_id_hex(id, hex);
+	rc = be->ops->remove(be->ctx, t, hex);
+	if (rc == KL_OK || rc == KL_E_NOTFOUND) {
+		pr->rep->removed++;
+		return KL_OK;
+	}
+	why = be->ops->why != NULL ? be->ops->why(be->ctx) : NULL;
+	if (rc == KL_E_CONN || rc == KL_E_NOMEM ||
+	    (rc == KL_E_PERM && pr->rep->removed == 0)) {
+		kl_repo_seterr(pr->r, "removing %s: %s", hex, why != NULL ?
+		    why : kl_strerror(rc));
+		return rc;
+	}
+	if (t != KL_FT_DATA)
+		snprintf(what, sizeof(what), "index/%s", hex);
+	else
+		snprintf(what, sizeof(what), "data/%.2s/%s", hex, hex);
+	if (pr->o->refused != NULL)
+		pr->o->refused(pr->o->refused_arg, what, why != NULL ? why :
+		    kl_strerror(rc));
+	pr->rep->remove_failed++;
+	return KL_OK;
+}
+
+static int
+retire_and_delete(struct prune *pr)
+{
+	struct idlist dead = { NULL, 0, 0 }, all = { NULL, 0, 0 };
+	size_t i, done = 0;
+	int rc = KL_OK;
+
+	if ((rc = dead_index_files(pr, &dead)) != KL_OK)
+		goto out;
+	pr->rep->index_deleted = dead.n;
+	for (i = 0; i < pr->np && rc == KL_OK; i++)
+		if (pr->p[i].act != KL_PRUNE_KEEP)
+			rc = idlist_add(&all, &pr->p[i].id);
+	for (i = 0; i < dead.n && rc == KL_OK; i++)
+		rc = idlist_add(&all, &dead.v[i]);
+	if (rc != KL_OK || all.n == 0 || pr->o->dry_run)
+		goto out;
+	qsort(all.v, all.n, sizeof(*all.v), id_cmp);
+	if ((rc = record_write(pr, all.v, all.n)) != KL_OK)
+		goto out;
+	for (i = 0; i < pr->np && rc == KL_OK; i++) {
+		if (pr->p[i].act == KL_PRUNE_KEEP)
+			continue;
+		if ((rc = file_remove(pr, KL_FT_DATA, &pr->p[i].id)) ==
+		    KL_OK && (rc = kl_cat_own_pack_del(pr->c,
+		    &pr->p[i].id)) == KL_OK)
+			rc = kl_repo_lock_refresh(pr->r);
+		progress(pr, "delete", ++done, all.n);
+	}
+	for (i = 0; i < dead.n && rc == KL_OK; i++) {
+		rc = file_remove(pr, KL_FT_INDEX, &dead.v[i]);
+		progress(pr, "delete", ++done, all.n);
+	}
+out:
+	free(dead.v);
+	free(all.v);
+	return rc;
+}
+
+int
+kl_prune(struct kl_repo *r, const struct kl_prune_opts *o,
+    struct kl_prune_report *rep)
+{
+	struct prune pr;
+	int rc;
+
+	memset(rep, 0, sizeof(*rep));
+	memset(&pr, 0, sizeof(pr));
+	pr.r = r;
+	pr.o = o;
+	pr.rep = rep;
+	if ((rc = kl_repo_index_load(r)) != KL_OK)
+		return rc;
+	if ((pr.c = kl_repo_catalog(r)) == NULL)
+		return KL_E_IO;
+	if ((rc = mark(&pr)) == KL_OK && (rc = plan(&pr)) == KL_OK &&
+	    (rc = copy(&pr)) == KL_OK)
+		rc = retire_and_delete(&pr);
+	if (pr.s != NULL)
+		kl_session_free(pr.s);
+	buf_free(pr.raw);
+	kl_cat_mark_end(pr.c);
+	free(pr.p);
+	return rc;
+}
