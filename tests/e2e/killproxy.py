@@ -12,6 +12,12 @@ process whose pid is in F (the client), and the request never reaches the
 server, which then sees its input end.  Everything else is passed through
 unchanged, both ways.  With --at none it only relays (and counts).  The
 requests seen are appended to --log, one "KIND NAME" line each.
+
+    killproxy.py --hold KIND:N:SECONDS --ready F -- kluis-server serve ...
+
+holds the N-th request of that kind for SECONDS (touching F when the hold
+begins) and then passes it on: the client is then busy at a known point,
+with whatever locks it holds, for as long as a test needs.
 """
 import argparse
 import os
@@ -20,6 +26,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 
 FT = {1: "config", 2: "key", 3: "data", 4: "index", 5: "snapshot", 6: "lock"}
 PUT, REMOVE = 0x10, 0x30
@@ -56,8 +63,10 @@ def kill_client(pid_file):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--at", required=True)
-    ap.add_argument("--pid-file", required=True)
+    ap.add_argument("--at", default="none")
+    ap.add_argument("--pid-file")
+    ap.add_argument("--hold")
+    ap.add_argument("--ready")
     ap.add_argument("--log")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
@@ -66,6 +75,10 @@ def main():
     if a.at != "none":
         kind_at, n = a.at.split(":")
         n_at = int(n)
+    hold_kind, hold_n, hold_s = None, 0, 0.0
+    if a.hold:
+        hold_kind, n, sec = a.hold.split(":")
+        hold_n, hold_s = int(n), float(sec)
     srv = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def down():
@@ -98,6 +111,10 @@ def main():
             if kind == kind_at and counts[kind] == n_at:
                 kill_client(a.pid_file)
                 break
+            if kind == hold_kind and counts[kind] == hold_n:
+                if a.ready:
+                    open(a.ready, "w").close()
+                time.sleep(hold_s)
         srv.stdin.write(hdr + rest)
         srv.stdin.flush()
     try:
