@@ -82,6 +82,8 @@ ids_append(struct kl_id **v, size_t *len, size_t *cap,
 	struct kl_id *nv;
 	size_t ncap;
 
+	if (n == 0)
+		return KL_OK;
 	if (n > SIZE_MAX / sizeof(*nv) - *len)
 		return KL_E_NOMEM;
 	if (*len + n > *cap) {

@@ -66,5 +66,5 @@ add_test(NAME e2e_forget COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/forget.sh 
 set_tests_properties(e2e_forget PROPERTIES TIMEOUT 600)
 # Issue #11 section 2: prune, its locks, kill -9 at six points, and over
 # ssh:// its roles, the server's trash and undelete.
-add_test(NAME e2e_prune COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/prune.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+add_test(NAME e2e_prune COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/prune.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
 set_tests_properties(e2e_prune PROPERTIES TIMEOUT 600)

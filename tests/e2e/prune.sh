@@ -20,9 +20,17 @@
 #     the full role's prune lands in the server's trash, and kluis-server
 #     undelete brings the forgotten snapshot back whole.
 #
-# usage: prune.sh KLUIS KLUIS_SERVER
-KLUIS=${1:?usage: prune.sh KLUIS KLUIS_SERVER}
-KLUIS_SERVER=${2:?usage: prune.sh KLUIS KLUIS_SERVER}
+#   - A hacked host's claims (kluis-hostile index-predict: a pack of
+#     garbage and an index file claiming the chunks of a file that snapshots
+#     use) do not make prune drop the true copy: check --read-data passes
+#     and the snapshot restores identical (the keeper rule itself is in
+#     test_catalog).
+#
+# usage: prune.sh KLUIS KLUIS_SERVER KLUIS_HOSTILE
+KLUIS=${1:?usage: prune.sh KLUIS KLUIS_SERVER KLUIS_HOSTILE}
+KLUIS_SERVER=${2:?usage: prune.sh KLUIS KLUIS_SERVER KLUIS_HOSTILE}
+HOSTILE=${3:?usage: prune.sh KLUIS KLUIS_SERVER KLUIS_HOSTILE}
+case $HOSTILE in /*) ;; *) HOSTILE=$PWD/$HOSTILE ;; esac
 . "$(dirname "$0")/ssh_lib.sh"
 ssh_e2e_init prune
 export TZ=UTC
@@ -161,6 +169,27 @@ E2E_WHAT="prune with a backup-only key" expect_exit 12 \
     "$KLUIS" -r "$REPO" --key-file "$WORK/web01.key" \
     --password-file "$WORK/pw-web" prune
 expect_stderr_contains "full key"
+
+# ---------------------------------------------------------------------------
+case_begin "a hacked host's claims of the chunks in use"
+rm -rf "$REPO"
+cp -a "$WORK/base" "$REPO"
+make_password "$WORK/pw-evil" "evil01 backup passphrase"
+E2E_WHAT="key add --backup-only (evil01)" expect_exit 0 k key add \
+    --backup-only --out "$WORK/evil.key" --new-password-file "$WORK/pw-evil" \
+    --kdf interactive
+E2E_WHAT="evil01 claims the chunks of c.bin and b.bin in a garbage pack" \
+    expect_exit 0 "$HOSTILE" -r "$REPO" --key-file "$WORK/evil.key" \
+    --password-file "$WORK/pw-evil" index-predict "$WORK/gen3/c.bin" \
+    "$WORK/gen3/b.bin"
+E2E_WHAT="forget the second backup" expect_exit 0 k forget "$S2"
+E2E_WHAT="prune --max-unused 0 with the claims in the index" expect_exit 0 \
+    k prune --max-unused 0 --json
+E2E_WHAT="check --read-data after the prune" expect_exit 0 \
+    kf check --read-data --json
+jcheck "no finding: the garbage pack went, the true copies stayed" \
+    'd["ok"] and d["findings"] == []'
+restored_same "the third backup restores identical" "$S3" "$WORK/gen3"
 
 # ---------------------------------------------------------------------------
 case_begin "locks: a running backup stops prune; prune stops a backup"

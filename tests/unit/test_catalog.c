@@ -1928,6 +1928,176 @@ bench(uint32_t n)
 	return found == n ? 0 : 1;
 }
 
+
+/* ---- prune's plan ---- */
+
+struct plan_got {
+	struct kl_cat_prune_pack p[8];
+	size_t n;
+};
+
+static int
+plan_cb(void *arg, const struct kl_cat_prune_pack *p)
+{
+	struct plan_got *g = arg;
+
+	assert_true(g->n < 8);
+	g->p[g->n++] = *p;
+	return 0;
+}
+
+static const struct kl_cat_prune_pack *
+plan_find(const struct plan_got *g, const struct kl_id *id)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		if (kl_id_eq(&g->p[i].id, id))
+			return &g->p[i];
+	fail_msg("pack not in the plan");
+	return NULL;
+}
+
+struct copies_got {
+	struct kl_id id[16];
+	size_t n;
+};
+
+static int
+copies_cb(void *arg, const struct kl_id *id, uint8_t type)
+{
+	struct copies_got *g = arg;
+
+	assert_int_equal(type, KL_BLOB_TYPE_DATA);
+	assert_true(g->n < 16);
+	g->id[g->n++] = *id;
+	return 0;
+}
+
+static int
+copies_has(const struct copies_got *g, const struct kl_id *id)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		if (kl_id_eq(&g->id[i], id))
+			return 1;
+	return 0;
+}
+
+static void
+loc_put(struct kl_cat *c, const struct kl_id *id, const struct kl_id *pack,
+    uint32_t off, uint32_t len, int trust)
+{
+	struct kl_blob_loc l = mkloc(pack, KL_BLOB_TYPE_DATA, off, len);
+
+	assert_true(kl_cat_blob_put(c, id, &l, trust, 0) >= 0);
+}
+
+/*
+ * Keepers and copies.  Blob a: ATTESTED in pack T and CLAIMED in pack G
+ * (a hacked host's garbage pack, which claims many blobs and so holds the
+ * most bytes "in use"); b: only CLAIMED, in G and in the honest host's
+ * pack H; u: in H, unused.  The trusted copy of a wins over G's bulk; b's
+ * keeper is G (most bytes in use), and since H is repacked, b is copied
+ * afresh rather than left to G's word; a is not copied (T is trusted).  A
+ * pack of nothing in use reports no keeper.
+ */
+static void
+test_prune_plan_trusts_no_claim_for_a_copy_that_goes(void **state)
+{
+	struct fx *f = *state;
+	struct kl_id T = mkid(70, 1), G = mkid(70, 2), H = mkid(70, 3);
+	struct kl_id E = mkid(70, 4), a = mkid(71, 1), b = mkid(71, 2);
+	struct kl_id u = mkid(71, 3), g[4];
+	struct plan_got pg;
+	struct copies_got cg;
+	uint64_t unlocated = 9;
+	size_t i;
+
+	loc_put(f->c, &a, &T, 128, 1000, KL_TRUST_ATTESTED);
+	loc_put(f->c, &a, &G, 128, 5000, KL_TRUST_CLAIMED);
+	loc_put(f->c, &b, &G, 5128, 5000, KL_TRUST_CLAIMED);
+	loc_put(f->c, &b, &H, 128, 1000, KL_TRUST_CLAIMED);
+	loc_put(f->c, &u, &H, 1128, 9000, KL_TRUST_CLAIMED);
+	for (i = 0; i < 4; i++) {	/* more claims in G, in use */
+		g[i] = mkid(72, (uint32_t)i);
+		loc_put(f->c, &g[i], &G, 10128 + (uint32_t)i * 5000, 5000,
+		    KL_TRUST_CLAIMED);
+	}
+	loc_put(f->c, &u, &E, 128, 50, KL_TRUST_CLAIMED);
+	assert_int_equal(kl_cat_mark_begin(f->c), KL_OK);
+	assert_int_equal(kl_cat_mark_add(f->c, &a, KL_BLOB_TYPE_DATA), 1);
+	assert_int_equal(kl_cat_mark_add(f->c, &a, KL_BLOB_TYPE_DATA), 0);
+	assert_int_equal(kl_cat_mark_add(f->c, &b, KL_BLOB_TYPE_DATA), 1);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(kl_cat_mark_add(f->c, &g[i],
+		    KL_BLOB_TYPE_DATA), 1);
+	/* a pack the index does not know is not present: 0 */
+	assert_int_equal(kl_cat_prune_present(f->c, &a, 10), 0);
+	assert_int_equal(kl_cat_prune_present(f->c, &T, 2000), 1);
+	assert_int_equal(kl_cat_prune_present(f->c, &G, 40000), 1);
+	assert_int_equal(kl_cat_prune_present(f->c, &H, 11000), 1);
+	assert_int_equal(kl_cat_prune_present(f->c, &E, 300), 1);
+	memset(&pg, 0, sizeof(pg));
+	assert_int_equal(kl_cat_prune_plan(f->c, plan_cb, &pg, &unlocated),
+	    KL_OK);
+	assert_int_equal(unlocated, 0);
+	assert_int_equal(pg.n, 4);
+	/* T keeps a (trusted beats bulk); G keeps b and its four */
+	assert_int_equal(plan_find(&pg, &T)->used_blobs, 1);
+	assert_int_equal(plan_find(&pg, &T)->used_bytes, 1000);
+	assert_int_equal(plan_find(&pg, &G)->used_blobs, 5);
+	assert_int_equal(plan_find(&pg, &G)->blobs, 6);
+	assert_int_equal(plan_find(&pg, &H)->used_blobs, 0);
+	assert_int_equal(plan_find(&pg, &H)->size, 11000);
+	assert_int_equal(plan_find(&pg, &E)->used_blobs, 0);
+	/* H goes (repacked or deleted): b loses its honest copy */
+	assert_int_equal(kl_cat_prune_act(f->c, &H, KL_PRUNE_DELETE), KL_OK);
+	assert_int_equal(kl_cat_prune_act(f->c, &E, KL_PRUNE_DELETE), KL_OK);
+	memset(&cg, 0, sizeof(cg));
+	assert_int_equal(kl_cat_prune_copies(f->c, copies_cb, &cg), KL_OK);
+	assert_true(copies_has(&cg, &b));
+	assert_false(copies_has(&cg, &a));
+	assert_false(copies_has(&cg, &g[0]));	/* no other copy goes */
+	assert_int_equal(cg.n, 1);
+	/* repacking G copies its keepers, never T's */
+	assert_int_equal(kl_cat_prune_act(f->c, &G, KL_PRUNE_REPACK), KL_OK);
+	memset(&cg, 0, sizeof(cg));
+	assert_int_equal(kl_cat_prune_copies(f->c, copies_cb, &cg), KL_OK);
+	assert_int_equal(cg.n, 5);
+	assert_false(copies_has(&cg, &a));
+	/* a blob in use with no present copy is counted */
+	assert_int_equal(kl_cat_mark_add(f->c, &u, KL_BLOB_TYPE_TREE), 1);
+	memset(&pg, 0, sizeof(pg));
+	assert_int_equal(kl_cat_prune_plan(f->c, plan_cb, &pg, &unlocated),
+	    KL_OK);
+	assert_int_equal(unlocated, 1);
+	kl_cat_mark_end(f->c);
+	/* the tables are gone with the marks, and come back empty */
+	assert_int_equal(kl_cat_mark_begin(f->c), KL_OK);
+	assert_int_equal(kl_cat_mark_add(f->c, &a, KL_BLOB_TYPE_DATA), 1);
+	kl_cat_mark_end(f->c);
+}
+
+/* The absence of a pruned file is explained; pruned ids survive an index
+ * rebuild and go with a reset. */
+static void
+test_pruned_survives_index_clear(void **state)
+{
+	struct fx *f = *state;
+	struct kl_id p = mkid(73, 1);
+
+	assert_int_equal(kl_cat_pruned_has(f->c, &p), 0);
+	assert_int_equal(kl_cat_pruned_add(f->c, &p), KL_OK);
+	assert_int_equal(kl_cat_pruned_add(f->c, &p), KL_OK);
+	assert_int_equal(kl_cat_pruned_has(f->c, &p), 1);
+	assert_int_equal(kl_cat_index_clear(f->c), KL_OK);
+	assert_int_equal(kl_cat_pruned_has(f->c, &p), 1);
+	assert_int_equal(kl_cat_reset(f->c), KL_OK);
+	assert_int_equal(kl_cat_pruned_has(f->c, &p), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 /* An own backup is intact (all its blobs in the blob index) from its
@@ -1962,6 +2132,8 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
+		T(test_prune_plan_trusts_no_claim_for_a_copy_that_goes),
+		T(test_pruned_survives_index_clear),
 		cmocka_unit_test(test_dir_default_follows_environment),
 		T(test_open_creates_dirs_with_mode_0700),
 		T(test_reopen_keeps_contents),
