@@ -5,14 +5,16 @@
 #
 # usage: bench/prune.sh [--quick] [--runs N] [--a-bytes N] [--nights N]
 #                       [--keep-last N] [--tools LIST] [--workdir DIR]
-#                       [--kluis PATH] [--no-check] [--keep]
+#                       [--kluis PATH] [--phases] [--no-check] [--keep]
 #
 # Once per tool: data set A (bench/lib.sh) backed up NIGHTS times (30),
 # ~1 % of its bytes rewritten with new random content before every backup
 # after the first; both tools back up the same 30 states.  Then, RUNS times
 # (tool order rotated), on a fresh copy (cp -a) of that repository and of
 # the tool's cache: forget --keep-last 7 --prune, timed (wall, CPU, peak
-# RSS), repository size before and after.
+# RSS), repository size before and after.  --phases: also, on another
+# fresh copy per run, forget alone, then prune --dry-run (reads and plans),
+# then prune alone, each timed.
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +26,7 @@ RUNS=3
 QUICK=0
 KEEP=0
 CHECK=1
+PHASES=0
 NIGHTS=30
 KEEP_LAST=7
 A_BYTES=
@@ -33,7 +36,7 @@ KLUIS=
 ORIG_ARGS="$*"
 
 usage() {
-	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
 	--workdir) WORKDIR=$2; shift ;;
 	--kluis) KLUIS=$2; shift ;;
 	--no-check) CHECK=0 ;;
+	--phases) PHASES=1 ;;
 	--keep) KEEP=1 ;;
 	-h | --help) usage ;;
 	*) echo "unknown argument: $1" >&2; usage ;;
@@ -249,6 +253,36 @@ import json, sys
 print(" ".join(sorted(s["id"] for s in json.load(sys.stdin))))' | tr '\n' ' '
 }
 
+# fresh_copy TOOL: a fresh copy of TOOL's master repository and cache at
+# the working paths; nothing dirty in the page cache, then repository and
+# cache read once (warm, as run.sh's restore and check rows).
+fresh_copy() {
+	local wr wc
+	wr=$(work_repo "$1")
+	wc=$(work_cache "$1")
+	rm -rf -- "$BM_WORK/work/$1"
+	mkdir -p "$BM_WORK/work/$1"
+	cp -a "$(master_repo "$1")" "$wr" || bm_die "cp -a of the $1 repository failed"
+	cp -a "$(master_cache "$1")" "$wc" || bm_die "cp -a of the $1 cache failed"
+	if [ "$CAN_DROP" = 1 ]; then bm_drop_caches; else sync; fi
+	bm_cat_tree "$wr"
+	bm_cat_tree "$wc"
+}
+
+# phases TOOL RUN: forget alone, prune --dry-run, prune alone, on a fresh copy.
+phases() {
+	local t=$1 run=$2 TA
+	fresh_copy "$t"
+	tool_argv "$t" "$(work_repo "$t")" "$(work_cache "$t")"
+	bm_measure A "$t" forget_only "$run" "$LOGS/forget-$t-$run.log" \
+		"${TA[@]}" forget --keep-last "$KEEP_LAST" || return
+	bm_measure A "$t" prune_dry "$run" "$LOGS/prune-dry-$t-$run.log" \
+		"${TA[@]}" prune --dry-run || return
+	bm_measure A "$t" prune_only "$run" "$LOGS/prune-only-$t-$run.log" \
+		"${TA[@]}" prune
+	[ "$KEEP" = 1 ] || rm -rf -- "$BM_WORK/work/$t"
+}
+
 # ---------------------------------------------------------------- runs
 declare -A KJSON RSTAT SNAPS_OK CHECK_RC
 n=${#TOOL_LIST[@]}
@@ -257,19 +291,9 @@ for ((run = 1; run <= RUNS; run++)); do
 	for ((i = 0; i < n; i++)); do
 		t=${TOOL_LIST[$(((i + run - 1) % n))]}
 		wr=$(work_repo "$t")
-		wc=$(work_cache "$t")
-		rm -rf -- "$BM_WORK/work/$t"
-		mkdir -p "$BM_WORK/work/$t"
-		cp -a "$(master_repo "$t")" "$wr" || bm_die "cp -a of the $t repository failed"
-		cp -a "$(master_cache "$t")" "$wc" || bm_die "cp -a of the $t cache failed"
-		# The same start for every run and tool: nothing dirty in the page
-		# cache, then repository and cache read once (warm, as run.sh's
-		# restore and check rows).
-		if [ "$CAN_DROP" = 1 ]; then bm_drop_caches; else sync; fi
-		bm_cat_tree "$wr"
-		bm_cat_tree "$wc"
+		fresh_copy "$t"
 		bm_record_size A "$t" repo_before "$run" "$wr"
-		tool_argv "$t" "$wr" "$wc"
+		tool_argv "$t" "$wr" "$(work_cache "$t")"
 		log=$LOGS/prune-$t-$run.log
 		case $t in
 		kluis) set -- "${TA[@]}" --json forget --keep-last "$KEEP_LAST" --prune ;;
@@ -310,6 +334,7 @@ print(" ".join("%s=%s" % (k, p.get(k, "NA")) for k in ("packs", "bytes",
 			fi
 		fi
 		[ "$KEEP" = 1 ] || rm -rf -- "$BM_WORK/work/$t"
+		[ "$PHASES" = 1 ] && phases "$t" "$run"
 	done
 done
 bm_log "finished in $(bm_sub "$(bm_now)" "$T_START") s (after the data copy)"
@@ -369,6 +394,14 @@ declare -A v
 	done
 	bm_have_tool kluis && bm_have_tool restic && line+=" | $(bm_ratio "${v[kluis]}" "${v[restic]}")"
 	echo "$line |"
+	if [ "$PHASES" = 1 ]; then
+		row "phases: forget alone (s)" forget_only 5 1 2
+		row "phases: prune --dry-run (s)" prune_dry 5 1 2
+		row "phases: prune alone (s)" prune_only 5 1 2
+		row "phases: prune alone, CPU (s)" prune_only 7 1 2
+		row "phases: prune --dry-run, peak RSS (MiB)" prune_dry 6 1024 1
+		row "phases: prune alone, peak RSS (MiB)" prune_only 6 1024 1
+	fi
 	row "one nightly backup, median of $NIGHTS (s, context)" backup 5 1 2
 	line="| runs ok"
 	for t in kluis restic; do

@@ -50,6 +50,7 @@ struct cli {
 	/* prune, forget --prune: --max-unused, --prune */
 	const char *max_unused;
 	int prune;
+	int forget;		/* rewrite --forget */
 	/* report: --backup-max-age, --verify-max-age, --drill-max-age */
 	const char *max_age[3];
 	/* positional arguments after the command word(s) */
@@ -76,6 +77,8 @@ enum {
 	CLI_O_MAX_AGE = 1u << 28, CLI_O_MAX_UNUSED = 1u << 29,
 	CLI_O_PRUNE = 1u << 30,
 };
+/* The last bit: an enumerator cannot hold it (ISO C: int range). */
+#define CLI_O_FORGET (1u << 31)
 
 /*
  * Untrusted text on a human-readable output (docs/CLI.md "Names on the
@@ -160,6 +163,11 @@ int cmd_report(struct cli *c);		/* cli_report.c */
 int cmd_quarantine(struct cli *c);	/* cli_quarantine.c */
 int cmd_forget(struct cli *c);		/* cli_forget.c */
 int cmd_prune(struct cli *c);		/* cli_prune.c */
+int cmd_rewrite(struct cli *c);		/* cli_rewrite.c */
+/* Adds the patterns of an exclude file to c->excludes: one per line, '#'
+ * comments; *keep holds the text they point into (buf_free it after).
+ * An exit code. */
+int cli_exclude_file_load(struct cli *c, const char *path, struct buf **keep);
 /*
  * Prunes r under the exclusive lock (none for --dry-run) and prints what
  * it did; in_json: as a value inside the caller's JSON object (no

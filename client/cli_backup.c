@@ -15,9 +15,8 @@
 
 #define EXCLUDE_FILE_MAX ((size_t)1 << 20)
 
-/* Adds the patterns of an exclude file: one per line, '#' comments. */
-static int
-exclude_file_load(struct cli *c, const char *path, struct buf **keep)
+int
+cli_exclude_file_load(struct cli *c, const char *path, struct buf **keep)
 {
 	struct buf *b = NULL;
 	char *p, *line, *save = NULL;
@@ -242,7 +241,7 @@ cmd_backup(struct cli *c)
 	if ((rc = compression_choose(c, &o.compression)) != EXIT_OK)
 		return rc;
 	for (i = 0; i < c->exclude_files.n && rc == EXIT_OK; i++)
-		if ((rc = exclude_file_load(c, c->exclude_files.v[i],
+		if ((rc = cli_exclude_file_load(c, c->exclude_files.v[i],
 		    &keep[nkeep])) == EXIT_OK)
 			nkeep++;
 	if (rc != EXIT_OK || (rc = cli_open(c, &r)) != EXIT_OK)

@@ -5,7 +5,7 @@
  *
  * A removal is a forget record first - a version-2 index file, signed by
  * the full key, that withdraws the snapshot ids (FORMAT.md §9) - and then
- * the removal of each snapshot file.  Other clients see a snapshot gone
+ * the removal of each snapshot file (kluis/forget.h).  Other clients see a snapshot gone
  * and withdrawn as forgotten, not as vanished; a crash between the two
  * steps leaves snapshots that are still listed (the record only explains
  * an absence), and running forget again finishes the job.  The data the
@@ -17,6 +17,7 @@
 
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/forget.h"
 #include "kluis/format.h"
 #include "kluis/repo.h"
 #include "kluis/retention.h"
@@ -388,91 +389,41 @@ group_print(struct forget *f, size_t i, size_t j)
 	f->first_group = 0;
 }
 
-static int
-id_order(const void *a, const void *b)
-{
-	return kl_id_cmp(a, b);
-}
-
-/*
- * The forget record: one signed index file withdrawing every snapshot to
- * remove (at most KL_INDEX_WITHDRAWN_MAX per file, more files if needed).
- */
-static int
-record_write(struct forget *f, size_t nrm)
-{
-	struct kl_index ix;
-	struct kl_id *w, id;
-	size_t i, k = 0, at;
-	int rc = KL_OK;
-
-	if ((w = calloc(nrm, sizeof(*w))) == NULL)
-		return KL_E_NOMEM;
-	for (i = 0; i < f->n; i++)
-		if (f->s[i].remove)
-			w[k++] = f->s[i].id;
-	qsort(w, k, sizeof(*w), id_order);
-	for (at = 0; at < k && rc == KL_OK; at += ix.nwithdrawn) {
-		memset(&ix, 0, sizeof(ix));
-		ix.withdrawn = w + at;
-		ix.nwithdrawn = k - at < KL_INDEX_WITHDRAWN_MAX ? k - at :
-		    KL_INDEX_WITHDRAWN_MAX;
-		rc = kl_repo_index_write(f->r, &ix, &id);
-	}
-	/* this client's catalog knows the withdrawals now, whether or not
-	 * it loads the new index file in this run */
-	for (i = 0; i < k && rc == KL_OK; i++)
-		rc = kl_cat_withdrawn_add(kl_repo_catalog(f->r), &w[i]);
-	free(w);
-	return rc;
-}
-
-/* Removes the snapshot files; a refusal is reported and counted. */
 static void
-snapshots_remove(struct forget *f)
+refused(void *arg, const char *hex, const char *why)
 {
-	struct kl_backend *be = kl_repo_backend(f->r);
-	char hex[KL_ID_HEX_LEN + 1];
-	const char *why;
-	size_t i;
-	int rc;
-
-	for (i = 0; i < f->n; i++) {
-		if (!f->s[i].remove)
-			continue;
-		kl_id_hex(&f->s[i].id, hex);
-		rc = be->ops->remove(be->ctx, KL_FT_SNAPSHOT, hex);
-		if (rc == KL_OK || rc == KL_E_NOTFOUND) {
-			f->removed++;
-			continue;
-		}
-		why = be->ops->why != NULL ? be->ops->why(be->ctx) : NULL;
-		cli_err(f->c, "snapshot %.8s was not removed: %s", hex,
-		    why != NULL ? why : kl_strerror(rc));
-		f->failed++;
-	}
+	cli_err(arg, "snapshot %.8s was not removed: %s", hex, why);
 }
 
 static int
 forget_apply(struct forget *f, size_t nrm)
 {
+	struct kl_id *ids;
+	size_t i, k = 0;
 	int rc;
 
+	if ((ids = calloc(nrm, sizeof(*ids))) == NULL)
+		return cli_exit_for(KL_E_NOMEM);
+	for (i = 0; i < f->n; i++)
+		if (f->s[i].remove)
+			ids[k++] = f->s[i].id;
 	if ((rc = kl_repo_lock(f->r, 1)) != KL_OK) {
 		cli_err(f->c, "cannot take the repository's exclusive lock: %s",
 		    *kl_repo_errmsg(f->r) ? kl_repo_errmsg(f->r) :
 		    kl_strerror(rc));
+		free(ids);
 		return cli_exit_for(rc);
 	}
-	if ((rc = record_write(f, nrm)) != KL_OK) {
+	rc = kl_forget_snapshots(f->r, ids, k, refused, f->c, &f->removed,
+	    &f->failed);
+	kl_repo_unlock(f->r);
+	free(ids);
+	if (rc != KL_OK) {
 		cli_err(f->c, "writing the forget record: %s",
 		    *kl_repo_errmsg(f->r) ? kl_repo_errmsg(f->r) :
 		    kl_strerror(rc));
-		kl_repo_unlock(f->r);
 		return cli_exit_for(rc);
 	}
-	snapshots_remove(f);
-	kl_repo_unlock(f->r);
 	/* the catalog follows: forgotten, not vanished */
 	if ((rc = cli_catalog_sync(f->c, f->r, 0)) != EXIT_OK)
 		return rc;

@@ -438,9 +438,11 @@ snap_json(const struct snap_row *row)
 		printf(i ? "," : "");
 		json_cstr(stdout, s->tags[i]);
 	}
-	printf("],\"files\":%llu,\"dirs\":%llu,\"bytes\":%llu}",
-	    (unsigned long long)s->files, (unsigned long long)s->dirs,
-	    (unsigned long long)s->bytes);
+	printf("],\"files\":%llu,\"dirs\":%llu,\"bytes\":%llu,"
+	    "\"program\":", (unsigned long long)s->files,
+	    (unsigned long long)s->dirs, (unsigned long long)s->bytes);
+	json_cstr(stdout, s->program);
+	putchar('}');
 }
 
 static void

@@ -21,7 +21,7 @@ enum {
 	O_KEEP_LAST, O_KEEP_HOURLY, O_KEEP_DAILY, O_KEEP_WEEKLY,
 	O_KEEP_MONTHLY, O_KEEP_YEARLY, O_KEEP_WITHIN, O_KEEP_TAG, O_GROUP_BY,
 	O_DRY_RUN, O_BACKUP_MAX_AGE, O_VERIFY_MAX_AGE, O_DRILL_MAX_AGE,
-	O_MAX_UNUSED, O_PRUNE,
+	O_MAX_UNUSED, O_PRUNE, O_FORGET,
 };
 
 static const struct option longopts[] = {
@@ -76,6 +76,7 @@ static const struct option longopts[] = {
 	{ "drill-max-age", required_argument, NULL, O_DRILL_MAX_AGE },
 	{ "max-unused", required_argument, NULL, O_MAX_UNUSED },
 	{ "prune", no_argument, NULL, O_PRUNE },
+	{ "forget", no_argument, NULL, O_FORGET },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -118,6 +119,8 @@ static const char usage_text[] =
     "[--group-by host,paths|host|paths|none]\n"
     "         [--dry-run] [--prune [--max-unused PERCENT]]\n"
     "  prune [--dry-run] [--max-unused PERCENT]\n"
+    "  rewrite [SNAPSHOT...] --exclude GLOB... [--exclude-file F]... "
+    "[--forget] [--dry-run]\n"
     "  check [--read-data | --read-data-subset N/M|P%] [--metrics-file F]\n"
     "  drill [SNAPSHOT|latest] [--host H] [--sample N|P%] [--target DIR] "
     "[--metrics-file F]\n"
@@ -176,6 +179,7 @@ set_cmd_opt(struct cli *c, int ch, const char *arg)
 	case O_MAX_UNUSED: c->max_unused = arg; c->seen |= CLI_O_MAX_UNUSED;
 		break;
 	case O_PRUNE: c->prune = 1; c->seen |= CLI_O_PRUNE; break;
+	case O_FORGET: c->forget = 1; c->seen |= CLI_O_FORGET; break;
 	case O_BACKUP_MAX_AGE: case O_VERIFY_MAX_AGE: case O_DRILL_MAX_AGE:
 		c->max_age[ch - O_BACKUP_MAX_AGE] = arg;
 		c->seen |= CLI_O_MAX_AGE; break;
@@ -292,6 +296,7 @@ static const struct {
 	{ "quarantine", cmd_quarantine },
 	{ "forget", cmd_forget },
 	{ "prune", cmd_prune },
+	{ "rewrite", cmd_rewrite },
 	{ "check", cmd_check },
 	{ "drill", cmd_drill },
 	{ "report", cmd_report },

@@ -68,3 +68,7 @@ set_tests_properties(e2e_forget PROPERTIES TIMEOUT 600)
 # ssh:// its roles, the server's trash and undelete.
 add_test(NAME e2e_prune COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/prune.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
 set_tests_properties(e2e_prune PROPERTIES TIMEOUT 600)
+# Issue #11 section 4: erasure with rewrite --forget, prune and purge,
+# proven by blob id and by the raw repository bytes.
+add_test(NAME e2e_rewrite COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/rewrite.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
+set_tests_properties(e2e_rewrite PROPERTIES TIMEOUT 300)

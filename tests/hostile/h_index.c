@@ -152,7 +152,117 @@ out:
 	return rc == KL_OK ? 0 : 1;
 }
 
+/* 1 if id is among ids[0, n). */
+static int
+wanted(const struct kl_id *ids, size_t n, const struct kl_id *id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (kl_id_eq(&ids[i], id))
+			return 1;
+	return 0;
+}
+
+static void
+where_print(const struct kl_id *id, const struct kl_id *pack,
+    const struct kl_blob_entry *e, const char *source)
+{
+	char a[KL_ID_HEX_LEN + 1], b[KL_ID_HEX_LEN + 1];
+
+	kl_id_hex(id, a);
+	kl_id_hex(pack, b);
+	printf("%s %s %lu %lu %s\n", a, b, (unsigned long)e->offset,
+	    (unsigned long)e->stored_len, source);
+}
+
+struct where_packs {
+	struct kl_id *id;
+	uint64_t *size;
+	size_t n, cap;
+};
+
+static int
+where_list(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+{
+	struct where_packs *w = arg;
+	struct kl_id *ni;
+	uint64_t *ns;
+
+	(void)mtime_s;
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 64;
+		if ((ni = realloc(w->id, w->cap * sizeof(*ni))) == NULL)
+			return KL_E_NOMEM;
+		w->id = ni;
+		if ((ns = realloc(w->size, w->cap * sizeof(*ns))) == NULL)
+			return KL_E_NOMEM;
+		w->size = ns;
+	}
+	if (kl_id_parse(name, &w->id[w->n]) != KL_OK)
+		return 0;
+	w->size[w->n++] = size;
+	return 0;
+}
+
+/*
+ * blob-where ID...: every location of these blobs that anyone holding a
+ * key can find - in every index file and every pack header - one line
+ * each: "ID PACK OFFSET STORED_LEN index|header".  What an attacker with
+ * a backup-only key learns of erased data (the erasure test).
+ */
+static int
+blob_where(struct hctx *h, int argc, char **argv)
+{
+	struct where_packs wp = { NULL, NULL, 0, 0 };
+	struct kl_blob_entry *e = NULL;
+	struct kl_index all;
+	struct kl_id *ids;
+	size_t i, j, n = 0, ne = 0;
+	int rc = KL_OK, a;
+
+	if ((ids = calloc((size_t)argc, sizeof(*ids))) == NULL)
+		return 1;
+	for (a = 1; a < argc; a++)
+		if (kl_id_parse(argv[a], &ids[n++]) != KL_OK) {
+			fprintf(stderr, "blob-where: not an id: %s\n", argv[a]);
+			free(ids);
+			return 2;
+		}
+	if ((rc = h_index_all(h, &all)) != KL_OK)
+		goto out;
+	for (i = 0; i < all.n; i++)
+		for (j = 0; j < all.packs[i].n; j++)
+			if (wanted(ids, n, &all.packs[i].e[j].id))
+				where_print(&all.packs[i].e[j].id,
+				    &all.packs[i].pack_id, &all.packs[i].e[j],
+				    "index");
+	kl_index_clear(&all);
+	if ((rc = h->be->ops->list(h->be->ctx, KL_FT_DATA, where_list, &wp)) !=
+	    KL_OK)
+		goto out;
+	for (i = 0; i < wp.n; i++) {
+		if (kl_repo_pack_header_read(h->r, &wp.id[i], wp.size[i], &e,
+		    &ne) == KL_OK)
+			for (j = 0; j < ne; j++)
+				if (wanted(ids, n, &e[j].id))
+					where_print(&e[j].id, &wp.id[i], &e[j],
+					    "header");
+		free(e);
+		e = NULL;
+	}
+out:
+	if (rc != KL_OK)
+		fprintf(stderr, "kluis-hostile: blob-where: %s\n",
+		    kl_strerror(rc));
+	free(wp.id);
+	free(wp.size);
+	free(ids);
+	return rc == KL_OK ? 0 : 1;
+}
+
 const struct h_attack h_index_attacks[] = {
+	{ "blob-where", "ID...", blob_where },
 	{ "index-missing-pack", "", missing_pack },
 	{ "index-predict", "FILE...", predict },
 	{ NULL, NULL, NULL },
