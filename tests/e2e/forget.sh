@@ -35,12 +35,6 @@ c2() {
 	    "$@"
 }
 
-# fresh ARGS...: an operator with a new catalog.
-kf() {
-	KLUIS_CACHE_DIR=$WORK/cache-$RANDOM$RANDOM "$KLUIS" -r "$REPO" \
-	    --password-file "$PW" "$@"
-}
-
 # ids_in KEY: the snapshot ids of groups[*][KEY] of forget --json in $OUT.
 ids_in() {
 	python3 -c 'import json, sys

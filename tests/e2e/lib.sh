@@ -120,6 +120,25 @@ k() {
 	"$KLUIS" -r "$REPO" --password-file "$PW" "$@"
 }
 
+# kf ARGS...: kluis with a new catalog (an operator on a fresh machine).
+kf() {
+	KLUIS_CACHE_DIR=$WORK/cache-$RANDOM$RANDOM "$KLUIS" -r "$REPO" \
+	    --password-file "$PW" "$@"
+}
+
+# json_check NAME EXPR: EXPR (Python, d = the JSON object on the last line
+# of $OUT) holds.
+json_check() {
+	if python3 -c 'import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$OUT" "$2" 2>>"$ERR"; then
+		ok "$1"
+	else
+		not_ok "$1"
+		tail -n 1 "$OUT" | cut -c1-600 | sed 's/^/  json: /'
+	fi
+}
+
 # json_field FIELD: reads the JSON object in $OUT (last line), prints FIELD.
 json_field() {
 	python3 -c 'import json,sys

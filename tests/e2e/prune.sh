@@ -43,24 +43,6 @@ c2() {
 	    "$@"
 }
 
-# kf ARGS...: an operator with a new catalog.
-kf() {
-	KLUIS_CACHE_DIR=$WORK/cache-$RANDOM$RANDOM "$KLUIS" -r "$REPO" \
-	    --password-file "$PW" "$@"
-}
-
-# jcheck NAME EXPR: EXPR (Python, d = the JSON object in $OUT) holds.
-jcheck() {
-	if python3 -c 'import json, sys
-d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$OUT" "$2" 2>>"$ERR"; then
-		ok "$1"
-	else
-		not_ok "$1"
-		tail -n 1 "$OUT" | cut -c1-600 | sed 's/^/  json: /'
-	fi
-}
-
 # restored_same NAME SNAPSHOT DIR: SNAPSHOT restores identical to DIR.
 restored_same() {
 	local out=$WORK/restored
@@ -117,14 +99,14 @@ cp -a "$WORK/cache2" "$WORK/cache2-base"
 case_begin "prune --dry-run"
 file_sum "$REPO" >"$WORK/sum0"
 E2E_WHAT="prune --dry-run --json" expect_exit 0 k prune --dry-run --json
-jcheck "the dry run would delete or repack the forgotten snapshot's packs" \
+json_check "the dry run would delete or repack the forgotten snapshot's packs" \
     'd["dry_run"] and d["packs_unused"] + d["packs_repacked"] >= 1 and d["bytes_unused"] + d["bytes_repacked"] >= 11000000 and d["snapshots"] == 2'
 file_sum "$REPO" >"$WORK/sum1"
 check "the dry run changed no byte" cmp -s "$WORK/sum0" "$WORK/sum1"
 
 case_begin "prune"
 E2E_WHAT="prune --json" expect_exit 0 k prune --json
-jcheck "unused packs deleted, one retire record, files removed at once" \
+json_check "unused packs deleted, one retire record, files removed at once" \
     'd["packs_unused"] + d["packs_repacked"] >= 1 and d["records"] == 1 and d["removed"] >= d["packs_unused"] + d["packs_repacked"] and d["deletes_at_once"] and d["remove_failed"] == 0'
 cp "$OUT" "$WORK/prune.json"
 AFTER=$(du -sb "$REPO" | cut -f1)
@@ -132,15 +114,15 @@ check "the repository gave back the forgotten 12 MB ($BEFORE -> $AFTER bytes)" \
     test $((BEFORE - AFTER)) -ge 11000000
 E2E_WHAT="check --read-data with a new catalog" expect_exit 0 \
     kf check --read-data --json
-jcheck "no finding" 'd["ok"] and d["findings"] == []'
+json_check "no finding" 'd["ok"] and d["findings"] == []'
 E2E_WHAT="check by the catalog that was warm before the prune" \
     expect_exit 0 c2 check --json
-jcheck "no vanished index file, no missing pack" \
+json_check "no vanished index file, no missing pack" \
     'd["ok"] and d["findings"] == []'
 restored_same "the second backup restores identical" "$S2" "$WORK/gen2"
 restored_same "the third backup restores identical" "$S3" "$WORK/gen3"
 E2E_WHAT="a second prune" expect_exit 0 k prune --json
-jcheck "has nothing left to do" \
+json_check "has nothing left to do" \
     'd["packs_unused"] == 0 and d["packs_repacked"] == 0 and d["removed"] == 0 and d["records"] == 0'
 
 case_begin "repack: a partly used pack is rewritten"
@@ -149,7 +131,7 @@ cp -a "$WORK/base" "$REPO"
 E2E_WHAT="forget the second backup too" expect_exit 0 k forget "$S2"
 E2E_WHAT="prune --max-unused 0 --json" expect_exit 0 \
     k prune --max-unused 0 --json
-jcheck "packs that still hold blobs in use are repacked, their blobs copied" \
+json_check "packs that still hold blobs in use are repacked, their blobs copied" \
     'd["packs_repacked"] >= 1 and d["blobs_copied"] >= 1 and d["packs_written"] >= 1'
 E2E_WHAT="check --read-data after the repack" expect_exit 0 \
     kf check --read-data
@@ -187,7 +169,7 @@ E2E_WHAT="prune --max-unused 0 with the claims in the index" expect_exit 0 \
     k prune --max-unused 0 --json
 E2E_WHAT="check --read-data after the prune" expect_exit 0 \
     kf check --read-data --json
-jcheck "no finding: the garbage pack went, the true copies stayed" \
+json_check "no finding: the garbage pack went, the true copies stayed" \
     'd["ok"] and d["findings"] == []'
 restored_same "the third backup restores identical" "$S3" "$WORK/gen3"
 
@@ -239,7 +221,7 @@ for point in put-data:1 put-index:1 put-index:2 remove-data:1 \
 	check "its lock stayed behind" test -n "$(ls "$REPO/locks")"
 	E2E_WHAT="check --read-data after the kill" expect_exit 0 \
 	    kf check --read-data --json
-	jcheck "no finding after the kill at $point" \
+	json_check "no finding after the kill at $point" \
 	    'd["ok"] and d["findings"] == []'
 	E2E_WHAT="check by a catalog warm from before" expect_exit 0 c2 check
 	restored_same "the third backup restores identical after the kill" \
@@ -249,7 +231,7 @@ for point in put-data:1 put-index:1 put-index:2 remove-data:1 \
 	E2E_WHAT="check --read-data after the rerun" expect_exit 0 \
 	    kf check --read-data
 	E2E_WHAT="a third prune" expect_exit 0 k prune --max-unused 0 --json
-	jcheck "nothing is left to do" \
+	json_check "nothing is left to do" \
 	    'd["packs_unused"] == 0 and d["removed"] == 0'
 	restored_same "the third backup restores identical after the rerun" \
 	    "$S3" "$WORK/gen3"
@@ -271,7 +253,7 @@ check "the refusal is audited" \
     bash -c "tail -n +$((AUDIT0 + 1)) '$REPO/audit.log' | grep -q 'op=put type=lock .*outcome=KL_E_PERM'"
 E2E_WHAT="prune through the full role" expect_exit 0 \
     ks "$SSH_KEY_ADMIN" prune --json
-jcheck "the server keeps what prune deleted" \
+json_check "the server keeps what prune deleted" \
     'not d["deletes_at_once"] and d["removed"] >= 1'
 check "fewer packs" test "$(packs)" -lt "$N0"
 check "the deleted packs wait in the server's trash" \

@@ -30,18 +30,6 @@ case_begin() {
 	echo "# --- $1"
 }
 
-# jcheck NAME EXPR: EXPR (Python, d = the JSON object in $OUT) holds.
-jcheck() {
-	if python3 -c 'import json, sys
-d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$OUT" "$2" 2>>"$ERR"; then
-		ok "$1"
-	else
-		not_ok "$1"
-		tail -n 1 "$OUT" | cut -c1-600 | sed 's/^/  json: /'
-	fi
-}
-
 # chunks SNAPSHOT PATH: the chunk ids of the file at PATH in SNAPSHOT.
 chunks() {
 	python3 - "$KLUIS" "$REPO" "$PW" "$1" "$2" <<'EOF'
@@ -129,7 +117,7 @@ file_sum() {
 file_sum "$REPO" >"$WORK/sum0"
 E2E_WHAT="rewrite --dry-run" expect_exit 0 k rewrite \
     --exclude "$SRC/citizens/jansen*" --dry-run --json
-jcheck "the dry run names both files in all three snapshots" \
+json_check "the dry run names both files in all three snapshots" \
     'd["dry_run"] and len(d["snapshots"]) == 3 and all(sorted(p.rsplit("/",1)[1] for p in s["paths"]) == ["jansen-form.pdf", "jansen.pdf"] for s in d["snapshots"]) and d["rewritten"] == 0'
 file_sum "$REPO" >"$WORK/sum1"
 check "the dry run changed no byte" cmp -s "$WORK/sum0" "$WORK/sum1"
@@ -142,7 +130,7 @@ case_begin "rewrite --forget"
 E2E_WHAT="rewrite --exclude SRC/citizens/jansen* --forget --json" \
     expect_exit 0 k rewrite --exclude "$SRC/citizens/jansen*" --forget --json
 cp "$OUT" "$WORK/erasure.json"
-jcheck "three snapshots rewritten, the originals forgotten" \
+json_check "three snapshots rewritten, the originals forgotten" \
     'd["rewritten"] == 3 and d["forgotten"] == 3 and d["failed"] == 0 and all(s["files"] == 2 and s["bytes"] == 4500000 for s in d["snapshots"])'
 E2E_WHAT="snapshots" expect_exit 0 k snapshots --json
 check "three snapshots, none of them an original" python3 -c '
@@ -183,7 +171,7 @@ chmod +x "$WORK/srv.sh"
 E2E_WHAT="prune through the server" expect_exit 0 \
     "$KLUIS" -r "pipe:$REPO" --server-command "$WORK/srv.sh" \
     --password-file "$PW" prune --json
-jcheck "packs went to the server's trash" \
+json_check "packs went to the server's trash" \
     'not d["deletes_at_once"] and d["removed"] >= 1'
 where "$WORK/x.ids" >"$WORK/x.where2"
 check "no key holder finds a location of jansen.pdf's blobs" \
