@@ -164,6 +164,7 @@ int cmd_quarantine(struct cli *c);	/* cli_quarantine.c */
 int cmd_forget(struct cli *c);		/* cli_forget.c */
 int cmd_prune(struct cli *c);		/* cli_prune.c */
 int cmd_rewrite(struct cli *c);		/* cli_rewrite.c */
+int cmd_unlock(struct cli *c);		/* cli_prune.c */
 /* Adds the patterns of an exclude file to c->excludes: one per line, '#'
  * comments; *keep holds the text they point into (buf_free it after).
  * An exit code. */

@@ -1,6 +1,6 @@
 /*
  * kluis prune and forget --prune (docs/CLI.md "prune"): the exclusive
- * lock, kl_prune, and what it did, as text or JSON.
+ * lock, kl_prune, and what it did, as text or JSON; kluis unlock.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +218,38 @@ cmd_prune(struct cli *c)
 		rc = EXIT_KEY;
 	} else {
 		rc = cli_prune_run(c, r, 0, NULL, 0);
+	}
+	cli_close(c, r);
+	return rc;
+}
+
+/* kluis unlock: the locks no client counts any more go (kluis/repo.h). */
+int
+cmd_unlock(struct cli *c)
+{
+	struct kl_repo *r = NULL;
+	size_t removed = 0, live = 0;
+	int rc;
+
+	if ((rc = cli_only(c, 0, "unlock")) != EXIT_OK ||
+	    (rc = cli_nargs(c, 0, 0, "unlock")) != EXIT_OK)
+		return rc;
+	if ((rc = cli_open(c, &r)) != EXIT_OK)
+		return rc;
+	if ((rc = kl_repo_locks_clean(r, &removed, &live)) != KL_OK) {
+		cli_err(c, "unlock: %s", *kl_repo_errmsg(r) ?
+		    kl_repo_errmsg(r) : kl_strerror(rc));
+		rc = cli_exit_for(rc);
+	} else if (c->json) {
+		printf("{\"removed\":%zu,\"live\":%zu}\n", removed, live);
+	} else if (!c->quiet) {
+		printf("removed %zu lock%s that no client counts any more",
+		    removed, removed == 1 ? "" : "s");
+		if (live > 0)
+			printf("; %zu live lock%s stay%s (running operations: "
+			    "each is stale 30 minutes after its last refresh)",
+			    live, live == 1 ? "" : "s", live == 1 ? "s" : "");
+		putchar('\n');
 	}
 	cli_close(c, r);
 	return rc;

@@ -121,6 +121,7 @@ static const char usage_text[] =
     "  prune [--dry-run] [--max-unused PERCENT]\n"
     "  rewrite [SNAPSHOT...] --exclude GLOB... [--exclude-file F]... "
     "[--forget] [--dry-run]\n"
+    "  unlock\n"
     "  check [--read-data | --read-data-subset N/M|P%] [--metrics-file F]\n"
     "  drill [SNAPSHOT|latest] [--host H] [--sample N|P%] [--target DIR] "
     "[--metrics-file F]\n"
@@ -297,6 +298,7 @@ static const struct {
 	{ "forget", cmd_forget },
 	{ "prune", cmd_prune },
 	{ "rewrite", cmd_rewrite },
+	{ "unlock", cmd_unlock },
 	{ "check", cmd_check },
 	{ "drill", cmd_drill },
 	{ "report", cmd_report },

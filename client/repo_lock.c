@@ -104,6 +104,8 @@ lock_read(struct kl_repo *r, const struct kl_id *id, struct kl_lock *l)
 	return rc;
 }
 
+static void lock_remove(struct kl_repo *r, const struct kl_id *id);
+
 /* The rule that may stay from before: a lock of this host whose process
  * is gone is dead, whatever its age. */
 static int
@@ -147,7 +149,11 @@ lock_judge(struct kl_repo *r, int exclusive, const struct kl_id *id,
 		future_add(fu, id, &l, recv);
 		return KL_OK;
 	}
-	if (lock_process_gone(&l) || (!exclusive && !l.exclusive))
+	if (lock_process_gone(&l)) {
+		lock_remove(r, id);	/* best effort: it is ignored anyway */
+		return KL_OK;
+	}
+	if (!exclusive && !l.exclusive)
 		return KL_OK;
 	host_shown(l.hostname, host);
 	repo_seterr(r, "repository is locked %sby %s pid %u (its lock "
@@ -301,4 +307,46 @@ kl_repo_unlock(struct kl_repo *r)
 		return;
 	lock_remove(r, &r->lock_id);
 	memset(&r->lock_id, 0, sizeof(r->lock_id));
+}
+
+/*
+ * kluis unlock: takes a shared lock to learn the repository's "now", then
+ * removes every other lock that no client counts any more - stale (it
+ * arrived more than KL_LOCK_STALE_S before), of a dead process of this
+ * host, dated after its arrival, or unreadable - and its own.  Live locks
+ * stay: *live counts them.
+ */
+int
+kl_repo_locks_clean(struct kl_repo *r, size_t *removed, size_t *live)
+{
+	struct kl_lock mine, l;
+	struct kl_id id, *ids = NULL;
+	int64_t *recv = NULL, now;
+	size_t i, n;
+	int rc;
+
+	*removed = *live = 0;
+	if ((rc = lock_write(r, 0, &mine, &id)) != KL_OK)
+		return rc;
+	if ((rc = repo_file_times(r, KL_FT_LOCK, &ids, &recv, &n)) != KL_OK ||
+	    (rc = own_arrival(r, ids, recv, n, &id, &now)) != KL_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (kl_id_eq(&ids[i], &id))
+			continue;
+		if (later_by_more(now, recv[i], KL_LOCK_STALE_S) ||
+		    lock_read(r, &ids[i], &l) != KL_OK ||
+		    later_by_more(l.time, recv[i], KL_LOCK_FUTURE_S) ||
+		    lock_process_gone(&l)) {
+			lock_remove(r, &ids[i]);
+			(*removed)++;
+		} else {
+			(*live)++;
+		}
+	}
+out:
+	lock_remove(r, &id);
+	free(ids);
+	free(recv);
+	return rc;
 }

@@ -16,6 +16,8 @@
 #     go): each time check --read-data passes and the kept snapshots
 #     restore identical, and a rerun - which finds the killed run's lock
 #     dead - finishes the job.
+#   - Another host's lock stops prune while it is live; `kluis unlock`
+#     leaves it, and removes it once its refresh time has passed.
 #   - Over ssh://: the append-only role cannot prune (refusal audited);
 #     the full role's prune lands in the server's trash, and kluis-server
 #     undelete brings the forgotten snapshot back whole.
@@ -228,6 +230,7 @@ for point in put-data:1 put-index:1 put-index:2 remove-data:1 \
 	    "$S3" "$WORK/gen3"
 	E2E_WHAT="the rerun (the dead lock is its own host's)" expect_exit 0 \
 	    k prune --max-unused 0 --json
+	check "the rerun removed the dead lock" test -z "$(ls "$REPO/locks")"
 	E2E_WHAT="check --read-data after the rerun" expect_exit 0 \
 	    kf check --read-data
 	E2E_WHAT="a third prune" expect_exit 0 k prune --max-unused 0 --json
@@ -236,6 +239,28 @@ for point in put-data:1 put-index:1 put-index:2 remove-data:1 \
 	restored_same "the third backup restores identical after the rerun" \
 	    "$S3" "$WORK/gen3"
 done
+
+# ---------------------------------------------------------------------------
+case_begin "unlock: another host's lock, live and then stale"
+rm -rf "$REPO"
+cp -a "$WORK/base" "$REPO"
+make_password "$WORK/pw-other" "other01 backup passphrase"
+E2E_WHAT="key add --backup-only (other01)" expect_exit 0 k key add \
+    --backup-only --out "$WORK/other.key" \
+    --new-password-file "$WORK/pw-other" --kdf interactive
+E2E_WHAT="other01 holds a shared lock" expect_exit 0 "$HOSTILE" \
+    -r "$REPO" --key-file "$WORK/other.key" \
+    --password-file "$WORK/pw-other" lock-forge --host other01
+E2E_WHAT="prune while other01's lock is live" expect_exit 11 k prune
+expect_stderr_contains "other01"
+E2E_WHAT="unlock while it is live" expect_exit 0 k unlock --json
+json_check "a live lock stays" 'd["removed"] == 0 and d["live"] == 1'
+touch -d '-31 minutes' "$REPO"/locks/*
+E2E_WHAT="unlock after its refresh time has passed" expect_exit 0 \
+    k unlock --json
+json_check "the stale lock is removed" 'd["removed"] == 1 and d["live"] == 0'
+check "no lock is left" test -z "$(ls "$REPO/locks")"
+E2E_WHAT="prune after the unlock" expect_exit 0 k prune
 
 # ---------------------------------------------------------------------------
 case_begin "over ssh://: the append-only role, the full role, undelete"

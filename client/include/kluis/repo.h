@@ -397,5 +397,11 @@ int kl_repo_lock(struct kl_repo *r, int exclusive);
  * that long backups keep it live.  Cheap to call often. */
 int kl_repo_lock_refresh(struct kl_repo *r);
 void kl_repo_unlock(struct kl_repo *r);
+/*
+ * Removes the locks no client counts any more (stale by the repository's
+ * clock, of a dead process of this host, dated after their arrival, or
+ * unreadable); *live counts the others, which stay.  `kluis unlock`.
+ */
+int kl_repo_locks_clean(struct kl_repo *r, size_t *removed, size_t *live);
 
 #endif
