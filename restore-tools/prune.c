@@ -12,9 +12,11 @@
  * kl_repo_blob_read, which tries every location and verifies the content
  * against the blob's id.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kluis/blobcodec.h"
 #include "kluis/buf.h"
@@ -31,8 +33,26 @@
 struct ppack {
 	struct kl_id id;
 	uint64_t size;
+	uint64_t used, unused;	/* bytes of its keepers, and the rest */
 	int act;		/* KL_PRUNE_* */
 	int unknown;		/* not in the blob index: header unreadable */
+	int planned;		/* the plan saw it */
+};
+
+/* Copies made at once: blobs per batch, threads at most. */
+#define COPY_BATCH 512
+#define COPY_THREADS_MAX 4
+
+struct cjob {
+	struct kl_id id;
+	uint8_t type;
+};
+
+struct prune;
+
+struct cworker {
+	struct prune *pr;
+	struct buf *raw;
 };
 
 struct prune {
@@ -43,8 +63,13 @@ struct prune {
 	struct ppack *p;	/* the listing of data/, sorted by id */
 	size_t np, cap;
 	struct kl_session *s;
-	struct buf *raw;
 	uint64_t done, total;
+	/* the copy: a batch of blobs, the workers, the first failure */
+	struct cjob *batch;
+	size_t nbatch, next, err_at;
+	struct cworker w[COPY_THREADS_MAX];
+	int nworkers, err;
+	pthread_mutex_t mu;
 };
 
 static void
@@ -304,37 +329,108 @@ pack_overhead(uint64_t n)
 	    kl_padme(4 + (uint64_t)KL_ENTRY_LEN * n);
 }
 
+/* The plan's view of one pack: what it uses and wastes. */
 static int
 plan_pack(void *arg, const struct kl_cat_prune_pack *cp)
 {
 	struct prune *pr = arg;
 	struct ppack *p = ppack_find(pr, &cp->id);
-	uint64_t over, unused;
+	uint64_t over;
 
 	if (p == NULL || p->unknown)
 		return 0;
+	p->planned = 1;
+	p->used = cp->used_bytes;
 	over = pack_overhead(cp->blobs);
-	unused = cp->size > over + cp->used_bytes ? cp->size - over -
+	p->unused = cp->size > over + cp->used_bytes ? cp->size - over -
 	    cp->used_bytes : 0;
 	if (cp->used_blobs == 0)
 		p->act = KL_PRUNE_DELETE;
-	else if (unused * 10000 > (uint64_t)pr->o->max_unused_x100 *
-	    cp->size)
-		p->act = KL_PRUNE_REPACK;
-	else {
-		pr->rep->packs_kept++;
-		pr->rep->bytes_kept += cp->size;
-		pr->rep->unused_kept += unused;
-		return 0;
+	return 0;
+}
+
+/* Most unused share first (restic's order), then by id. */
+static int
+waste_order(const void *a, const void *b)
+{
+	const struct ppack *x = *(const struct ppack *const *)a;
+	const struct ppack *y = *(const struct ppack *const *)b;
+	double l = x->size ? (double)x->unused / (double)x->size : 0;
+	double r = y->size ? (double)y->unused / (double)y->size : 0;
+
+	if (l != r)
+		return l > r ? -1 : 1;
+	return kl_id_cmp(&x->id, &y->id);
+}
+
+/*
+ * Which packs to repack: as restic's --max-unused, a share of the
+ * repository, not of each pack - packs with the most unused share go
+ * first, until what stays unused is at most max_unused of the bytes in
+ * use.  0 repacks every pack with unused bytes.
+ */
+static int
+repack_choose(struct prune *pr)
+{
+	struct ppack **cand;
+	uint64_t used = 0, unused = 0;
+	size_t i, n = 0;
+
+	if ((cand = calloc(pr->np ? pr->np : 1, sizeof(*cand))) == NULL)
+		return KL_E_NOMEM;
+	for (i = 0; i < pr->np; i++) {
+		struct ppack *p = &pr->p[i];
+
+		if (!p->planned || p->act == KL_PRUNE_DELETE)
+			continue;
+		used += p->used;
+		unused += p->unused;
+		if (p->unused > 0)
+			cand[n++] = p;
 	}
-	if (p->act == KL_PRUNE_DELETE) {
-		pr->rep->packs_unused++;
-		pr->rep->bytes_unused += cp->size;
-	} else {
-		pr->rep->packs_repack++;
-		pr->rep->bytes_repack += cp->size;
+	if (n > 1)
+		qsort(cand, n, sizeof(*cand), waste_order);
+	for (i = 0; i < n; i++) {
+		/* unused <= max_unused_x100 / 10000 * used: done */
+		if (pr->o->max_unused_x100 > 0 && (double)unused * 10000.0 <=
+		    (double)pr->o->max_unused_x100 * (double)used)
+			break;
+		cand[i]->act = KL_PRUNE_REPACK;
+		unused -= cand[i]->unused;
 	}
-	return kl_cat_prune_act(pr->c, &p->id, p->act);
+	free(cand);
+	return KL_OK;
+}
+
+/* Tells the catalog what happens to each pack; counts it. */
+static int
+plan_apply(struct prune *pr)
+{
+	struct kl_prune_report *rep = pr->rep;
+	size_t i;
+	int rc = KL_OK;
+
+	for (i = 0; i < pr->np && rc == KL_OK; i++) {
+		struct ppack *p = &pr->p[i];
+
+		if (!p->planned)
+			continue;
+		if (p->act == KL_PRUNE_KEEP) {
+			rep->packs_kept++;
+			rep->bytes_kept += p->size;
+			rep->unused_kept += p->unused;
+			continue;
+		}
+		if (p->act == KL_PRUNE_DELETE) {
+			rep->packs_unused++;
+			rep->bytes_unused += p->size;
+		} else {
+			rep->packs_repack++;
+			rep->bytes_repack += p->size;
+		}
+		rc = kl_cat_prune_act(pr->c, &p->id, p->act);
+	}
+	return rc;
 }
 
 static int
@@ -355,7 +451,9 @@ plan(struct prune *pr)
 		    unlocated == 1 ? "has" : "have");
 		return KL_E_CORRUPT;
 	}
-	return KL_OK;
+	if ((rc = repack_choose(pr)) != KL_OK)
+		return rc;
+	return plan_apply(pr);
 }
 
 /* ---- copy ---- */
@@ -371,34 +469,106 @@ copy_count(void *arg, const struct kl_id *id, uint8_t type)
 	return 0;
 }
 
-static int
-copy_one(void *arg, const struct kl_id *id, uint8_t type)
+/* One worker's part of a batch: blobs read (verified) and added to the
+ * session until the batch is done or a worker failed. */
+static void *
+copy_worker(void *arg)
 {
-	struct prune *pr = arg;
-	char hex[KL_ID_HEX_LEN + 1];
+	struct cworker *cw = arg;
+	struct prune *pr = cw->pr;
 	uint64_t stored = 0;
+	size_t i;
 	int rc, added;
 
-	buf_reset(pr->raw);
-	if ((rc = kl_repo_blob_read(pr->r, id, type, pr->raw)) != KL_OK) {
-		kl_id_hex(id, hex);
-		kl_repo_seterr(pr->r, "%s blob %s has no sound copy (%s): "
-		    "prune deletes nothing; run kluis check --read-data",
-		    type == KL_OBJ_TREE ? "tree" : "data", hex,
-		    kl_strerror(rc));
-		return rc == KL_E_NOTFOUND ? KL_E_CORRUPT : rc;
+	for (;;) {
+		pthread_mutex_lock(&pr->mu);
+		if (pr->err != KL_OK || pr->next >= pr->nbatch) {
+			pthread_mutex_unlock(&pr->mu);
+			break;
+		}
+		i = pr->next++;
+		pthread_mutex_unlock(&pr->mu);
+		buf_reset(cw->raw);
+		rc = kl_repo_blob_read(pr->r, &pr->batch[i].id,
+		    pr->batch[i].type, cw->raw);
+		if (rc == KL_OK)
+			rc = kl_session_blob_add(pr->s, pr->batch[i].type,
+			    &pr->batch[i].id, buf_data(cw->raw),
+			    buf_size(cw->raw), &added, &stored);
+		pthread_mutex_lock(&pr->mu);
+		if (rc != KL_OK && pr->err == KL_OK) {
+			pr->err = rc;
+			pr->err_at = i;
+		} else if (rc == KL_OK) {
+			pr->rep->blobs_copied++;
+			pr->rep->bytes_copied += buf_size(cw->raw);
+		}
+		pthread_mutex_unlock(&pr->mu);
 	}
-	if ((rc = kl_session_blob_add(pr->s, type, id, buf_data(pr->raw),
-	    buf_size(pr->raw), &added, &stored)) != KL_OK)
+	return NULL;
+}
+
+/* Copies the blobs of pr->batch with every worker. */
+static int
+batch_run(struct prune *pr)
+{
+	char hex[KL_ID_HEX_LEN + 1];
+	pthread_t t[COPY_THREADS_MAX];
+	int i, started = 0, rc;
+
+	pr->next = 0;
+	for (i = 1; i < pr->nworkers; i++)
+		if (pthread_create(&t[i], NULL, copy_worker, &pr->w[i]) == 0)
+			started = i;
+		else
+			break;
+	copy_worker(&pr->w[0]);
+	for (i = 1; i <= started; i++)
+		pthread_join(t[i], NULL);
+	pr->nbatch = 0;
+	if ((rc = pr->err) != KL_OK) {
+		if (rc == KL_E_NOTFOUND || rc == KL_E_CORRUPT) {
+			kl_id_hex(&pr->batch[pr->err_at].id, hex);
+			kl_repo_seterr(pr->r, "%s blob %s has no sound copy "
+			    "(%s): prune deletes nothing; run kluis check "
+			    "--read-data", pr->batch[pr->err_at].type ==
+			    KL_OBJ_TREE ? "tree" : "data", hex,
+			    kl_strerror(rc));
+			rc = KL_E_CORRUPT;
+		}
 		return rc;
-	pr->rep->blobs_copied++;
-	pr->rep->bytes_copied += buf_size(pr->raw);
-	if ((pr->rep->blobs_copied & 255) == 0) {
-		if ((rc = kl_repo_lock_refresh(pr->r)) != KL_OK)
-			return rc;
-		progress(pr, "copy", pr->rep->blobs_copied, pr->total);
 	}
-	return 0;
+	progress(pr, "copy", pr->rep->blobs_copied, pr->total);
+	return kl_repo_lock_refresh(pr->r);
+}
+
+static int
+copy_queue(void *arg, const struct kl_id *id, uint8_t type)
+{
+	struct prune *pr = arg;
+
+	pr->batch[pr->nbatch].id = *id;
+	pr->batch[pr->nbatch++].type = type;
+	return pr->nbatch == COPY_BATCH ? batch_run(pr) : 0;
+}
+
+/* The workers: one per core, at most COPY_THREADS_MAX. */
+static int
+workers_new(struct prune *pr)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int i;
+
+	pr->nworkers = cores < 1 ? 1 : cores > COPY_THREADS_MAX ?
+	    COPY_THREADS_MAX : (int)cores;
+	if ((pr->batch = calloc(COPY_BATCH, sizeof(*pr->batch))) == NULL)
+		return KL_E_NOMEM;
+	for (i = 0; i < pr->nworkers; i++) {
+		pr->w[i].pr = pr;
+		if ((pr->w[i].raw = buf_new(KL_BLOB_RAW_MAX)) == NULL)
+			return KL_E_NOMEM;
+	}
+	return KL_OK;
 }
 
 /* Packs of data/ after the copy that the listing before did not hold. */
@@ -431,12 +601,12 @@ copy(struct prune *pr)
 		pr->rep->blobs_copied = pr->o->dry_run ? pr->total : 0;
 		return KL_OK;
 	}
-	if ((pr->raw = buf_new(KL_BLOB_RAW_MAX)) == NULL)
-		return KL_E_NOMEM;
-	if ((rc = kl_session_begin(pr->r, PRUNE_LEVEL, &pr->s)) != KL_OK)
+	if ((rc = workers_new(pr)) != KL_OK ||
+	    (rc = kl_session_begin(pr->r, PRUNE_LEVEL, &pr->s)) != KL_OK)
 		return rc;
 	kl_session_store_all(pr->s);
-	if ((rc = kl_cat_prune_copies(pr->c, copy_one, pr)) == KL_OK)
+	if ((rc = kl_cat_prune_copies(pr->c, copy_queue, pr)) == KL_OK &&
+	    (pr->nbatch == 0 || (rc = batch_run(pr)) == KL_OK))
 		rc = kl_session_commit(pr->s, NULL, &none);
 	if (rc == KL_OK)
 		rc = be->ops->list(be->ctx, KL_FT_DATA, written_count, pr);
@@ -599,10 +769,11 @@ kl_prune(struct kl_repo *r, const struct kl_prune_opts *o,
     struct kl_prune_report *rep)
 {
 	struct prune pr;
-	int rc;
+	int rc, i;
 
 	memset(rep, 0, sizeof(*rep));
 	memset(&pr, 0, sizeof(pr));
+	pthread_mutex_init(&pr.mu, NULL);
 	pr.r = r;
 	pr.o = o;
 	pr.rep = rep;
@@ -615,7 +786,10 @@ kl_prune(struct kl_repo *r, const struct kl_prune_opts *o,
 		rc = retire_and_delete(&pr);
 	if (pr.s != NULL)
 		kl_session_free(pr.s);
-	buf_free(pr.raw);
+	for (i = 0; i < COPY_THREADS_MAX; i++)
+		buf_free(pr.w[i].raw);
+	free(pr.batch);
+	pthread_mutex_destroy(&pr.mu);
 	kl_cat_mark_end(pr.c);
 	free(pr.p);
 	return rc;

@@ -2,8 +2,9 @@
  * kluis prune (docs/CLI.md "prune", docs/ARCHITECTURE.md "Why prune is
  * safe"): gives back the space of blobs no snapshot uses.
  *
- * Packs whose blobs no snapshot uses are deleted; packs whose unused
- * share passes max_unused are repacked (the blobs in use are read,
+ * Packs whose blobs no snapshot uses are deleted; the packs with the
+ * most unused share are repacked until the repository's unused bytes are
+ * within max_unused of those in use (the blobs in use are read,
  * verified, written into new packs named by a signed index file, then the
  * old pack is deleted).  Index files whose packs are all gone go too.
  * Every deletion is explained beforehand by a signed retire record
@@ -25,8 +26,9 @@
 struct kl_repo;
 
 struct kl_prune_opts {
-	/* repack a pack when more than this share of it is unused, in
-	 * hundredths of a per cent (500: 5 %; 0: any unused byte) */
+	/* repack the packs with the most unused share until at most this
+	 * share of the bytes in use stays unused, in hundredths of a per
+	 * cent (500: 5 %, restic's --max-unused; 0: every unused byte) */
 	unsigned max_unused_x100;
 	int dry_run;			/* plan and report, change nothing */
 	/* snapshots taken as gone already (forget --prune --dry-run) */
