@@ -19,24 +19,37 @@ id_order(const void *a, const void *b)
 	return kl_id_cmp(a, b);
 }
 
-/* The signed index file(s) withdrawing ids[0, n) (sorted). */
-static int
-record_write(struct kl_repo *r, const struct kl_id *ids, size_t n)
+int
+kl_record_write(struct kl_repo *r, const struct kl_id *ids, size_t n,
+    int retire, size_t *files)
 {
 	struct kl_index ix;
 	struct kl_id name;
-	size_t at, i;
+	size_t at;
 	int rc = KL_OK;
 
+	*files = 0;
 	for (at = 0; at < n && rc == KL_OK; at += ix.nwithdrawn) {
 		memset(&ix, 0, sizeof(ix));
+		ix.retire = retire;
 		ix.withdrawn = (struct kl_id *)(ids + at);
 		ix.nwithdrawn = n - at < KL_INDEX_WITHDRAWN_MAX ? n - at :
 		    KL_INDEX_WITHDRAWN_MAX;
-		rc = kl_repo_index_write(r, &ix, &name);
+		if ((rc = kl_repo_index_write(r, &ix, &name)) == KL_OK)
+			(*files)++;
 	}
-	/* this client's catalog knows the withdrawals now, whether or not
-	 * it loads the new index file in this run */
+	return rc;
+}
+
+/* The forget record, and this client's catalog knows the withdrawals
+ * now, whether or not it loads the new index file in this run. */
+static int
+record_write(struct kl_repo *r, const struct kl_id *ids, size_t n)
+{
+	size_t i, files;
+	int rc;
+
+	rc = kl_record_write(r, ids, n, 0, &files);
 	for (i = 0; i < n && rc == KL_OK; i++)
 		rc = kl_cat_withdrawn_add(kl_repo_catalog(r), &ids[i]);
 	return rc;

@@ -22,6 +22,7 @@
 #include "kluis/buf.h"
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/forget.h"
 #include "kluis/format.h"
 #include "kluis/keys.h"
 #include "kluis/prune.h"
@@ -35,7 +36,8 @@ struct ppack {
 	uint64_t size;
 	uint64_t used, unused;	/* bytes of its keepers, and the rest */
 	int act;		/* KL_PRUNE_* */
-	int unknown;		/* not in the blob index: header unreadable */
+	int unknown;		/* left alone: its header does not read, or
+				 * it is quarantined */
 	int planned;		/* the plan saw it */
 };
 
@@ -63,7 +65,7 @@ struct prune {
 	struct ppack *p;	/* the listing of data/, sorted by id */
 	size_t np, cap;
 	struct kl_session *s;
-	uint64_t done, total;
+	uint64_t total;		/* blobs to copy */
 	/* the copy: a batch of blobs, the workers, the first failure */
 	struct cjob *batch;
 	size_t nbatch, next, err_at;
@@ -673,20 +675,11 @@ dead_index_files(struct prune *pr, struct idlist *dead)
 static int
 record_write(struct prune *pr, struct kl_id *ids, size_t n)
 {
-	struct kl_index ix;
-	struct kl_id name;
-	size_t at, i;
-	int rc = KL_OK;
+	size_t i, files = 0;
+	int rc;
 
-	for (at = 0; at < n && rc == KL_OK; at += ix.nwithdrawn) {
-		memset(&ix, 0, sizeof(ix));
-		ix.retire = 1;
-		ix.withdrawn = ids + at;
-		ix.nwithdrawn = n - at < KL_INDEX_WITHDRAWN_MAX ? n - at :
-		    KL_INDEX_WITHDRAWN_MAX;
-		if ((rc = kl_repo_index_write(pr->r, &ix, &name)) == KL_OK)
-			pr->rep->records++;
-	}
+	rc = kl_record_write(pr->r, ids, n, 1, &files);
+	pr->rep->records += files;
 	for (i = 0; i < n && rc == KL_OK; i++)
 		rc = kl_cat_pruned_add(pr->c, &ids[i]);
 	return rc;

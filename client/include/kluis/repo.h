@@ -369,8 +369,10 @@ int kl_session_own_begin(struct kl_session *s, const char *host,
 /* snap NULL: the packs and their index files only (prune's copies). */
 int kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
     struct kl_id *snap_id);
-/* From now on every blob added is stored, whatever the index holds
- * (prune copies blobs that are in the index, to delete the old packs). */
+/* From now on every blob added is stored, whatever the index holds and
+ * whether or not the session stored it before: the caller adds each blob
+ * once (prune copies blobs that are in the index, to delete the old
+ * packs, and keeps no table of them). */
 void kl_session_store_all(struct kl_session *s);
 void kl_session_free(struct kl_session *s);
 

@@ -25,4 +25,13 @@ int kl_forget_snapshots(struct kl_repo *r, struct kl_id *ids, size_t n,
     void (*refused)(void *arg, const char *hex, const char *why), void *arg,
     size_t *removed, size_t *failed);
 
+/*
+ * Writes ids[0, n) (sorted) as withdrawals in signed index files of no
+ * packs, at most KL_INDEX_WITHDRAWN_MAX each (FORMAT.md §9): forget
+ * records, or with retire, prune's retire records.  *files counts those
+ * written.  Does not touch the catalog.
+ */
+int kl_record_write(struct kl_repo *r, const struct kl_id *ids, size_t n,
+    int retire, size_t *files);
+
 #endif
