@@ -84,8 +84,8 @@ report_json(const struct cli *c, const struct kl_prune_report *p)
 	    "\"bytes_copied\":%llu,\"packs_written\":%llu,\"bytes_written\":"
 	    "%llu,\"packs_kept\":%llu,\"bytes_kept\":%llu,\"unused_kept\":%llu,"
 	    "\"packs_unknown\":%llu,\"packs_quarantined\":%llu,"
-	    "\"index_deleted\":%llu,\"records\":%llu,\"removed\":%llu,"
-	    "\"remove_failed\":%llu}", c->dry_run ? "true" : "false",
+	    "\"index_deleted\":%llu,\"index_written\":%llu,\"records\":%llu,"
+	    "\"removed\":%llu,\"remove_failed\":%llu}", c->dry_run ? "true" : "false",
 	    served(c) ? "false" : "true", (unsigned long long)p->snapshots,
 	    (unsigned long long)p->trees, (unsigned long long)p->blobs_used,
 	    (unsigned long long)p->packs, (unsigned long long)p->bytes,
@@ -103,6 +103,7 @@ report_json(const struct cli *c, const struct kl_prune_report *p)
 	    (unsigned long long)p->packs_unknown,
 	    (unsigned long long)p->packs_quarantined,
 	    (unsigned long long)p->index_deleted,
+	    (unsigned long long)p->index_written,
 	    (unsigned long long)p->records, (unsigned long long)p->removed,
 	    (unsigned long long)p->remove_failed);
 }
@@ -142,8 +143,11 @@ report_text(const struct cli *c, const struct kl_prune_report *p)
 		    "quarantined (kluis check names them)\n",
 		    (unsigned long long)p->packs_unknown,
 		    (unsigned long long)p->packs_quarantined);
-	printf("index files %sdeleted: %llu\n", would,
-	    (unsigned long long)p->index_deleted);
+	printf("index files %sdeleted: %llu, of which %llu %swritten again "
+	    "without the deleted packs\n", would,
+	    (unsigned long long)p->index_deleted,
+	    (unsigned long long)p->index_written, c->dry_run ? "would be " :
+	    "");
 	if (c->dry_run || p->removed == 0)
 		return;
 	if (served(c))

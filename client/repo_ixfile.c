@@ -20,7 +20,15 @@ int
 kl_repo_index_write(struct kl_repo *r, const struct kl_index *ix,
     struct kl_id *id)
 {
-	int sign = r->keys->kind == KL_KEY_FULL && r->keys->has_sign;
+	return kl_repo_index_write_as(r, ix, 1, id);
+}
+
+int
+kl_repo_index_write_as(struct kl_repo *r, const struct kl_index *ix,
+    int may_sign, struct kl_id *id)
+{
+	int sign = may_sign && r->keys->kind == KL_KEY_FULL &&
+	    r->keys->has_sign;
 	uint8_t sig[KL_SIG_LEN], *ct;
 	struct buf *pt = NULL, *f = NULL;
 	int rc = KL_E_NOMEM;

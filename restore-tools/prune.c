@@ -210,10 +210,15 @@ mark(struct prune *pr)
 			break;
 		}
 		pr->rep->snapshots++;
-		rc = tree_mark(pr, &t, &snap.tree);
-		kl_snapshot_clear(&snap);
-		if (rc >= 0)
+		/* one transaction per snapshot: a mark is a row, not a commit */
+		if ((rc = kl_cat_begin(pr->c)) == KL_OK &&
+		    (rc = tree_mark(pr, &t, &snap.tree)) >= 0)
 			rc = trees_walk(pr, &t);
+		if (rc >= 0)
+			rc = kl_cat_commit(pr->c);
+		else
+			kl_cat_abort(pr->c);
+		kl_snapshot_clear(&snap);
 		progress(pr, "snapshots", i + 1, n);
 	}
 out:
@@ -618,38 +623,78 @@ copy(struct prune *pr)
 
 /* ---- retire record and deletion ---- */
 
-/* 1 if every pack ix names goes in this run or went in an earlier one. */
+/* 1 if pack goes in this run or went in an earlier one (a retire record
+ * says so); 0 if it stays (or is gone for another reason); <0. */
 static int
-index_dead(struct prune *pr, const struct kl_index *ix)
+pack_goes(struct prune *pr, const struct kl_id *pack)
 {
-	const struct ppack *p;
-	size_t i;
+	const struct ppack *p = ppack_find(pr, pack);
+
+	if (p != NULL)
+		return p->act != KL_PRUNE_KEEP;
+	return kl_cat_pruned_has(pr->c, pack);
+}
+
+/*
+ * What becomes of index file ix: 0 it stays as it is; 1 it goes (every
+ * pack it names goes or went); 2 it is rewritten without the packs that
+ * go, and then goes.  Files that withdraw something are kept for good.
+ */
+static int
+index_fate(struct prune *pr, const struct kl_index *ix)
+{
+	size_t i, going = 0;
 	int rc;
 
 	if (ix->n == 0 || ix->nwithdrawn > 0 || ix->retire)
-		return 0;	/* records are kept for good */
+		return 0;
 	for (i = 0; i < ix->n; i++) {
-		p = ppack_find(pr, &ix->packs[i].pack_id);
-		if (p != NULL && p->act != KL_PRUNE_KEEP)
-			continue;
-		if (p != NULL)
-			return 0;
-		/* gone already: only if a retire record says prune did it */
-		if ((rc = kl_cat_pruned_has(pr->c, &ix->packs[i].pack_id)) !=
-		    1)
-			return rc < 0 ? rc : 0;
+		if ((rc = pack_goes(pr, &ix->packs[i].pack_id)) < 0)
+			return rc;
+		going += rc == 1;
 	}
-	return 1;
+	return going == 0 ? 0 : going == ix->n ? 1 : 2;
 }
 
-/* The index files that go: they name only packs that go or went. */
+/*
+ * Writes ix again without the packs that go: signed only if ix was signed
+ * and verified (attested) - the copy of a claim stays a claim.
+ */
+static int
+index_rewrite(struct prune *pr, struct kl_index *ix, int attested)
+{
+	struct kl_index nix;
+	struct kl_id id;
+	size_t i;
+	int rc = KL_OK;
+
+	memset(&nix, 0, sizeof(nix));
+	if ((nix.packs = calloc(ix->n, sizeof(*nix.packs))) == NULL)
+		return KL_E_NOMEM;
+	for (i = 0; i < ix->n && rc >= 0; i++)
+		if ((rc = pack_goes(pr, &ix->packs[i].pack_id)) == 0)
+			nix.packs[nix.n++] = ix->packs[i];	/* shared */
+	if (rc >= 0)
+		rc = kl_repo_index_write_as(pr->r, &nix, attested, &id);
+	if (rc == KL_OK)
+		pr->rep->index_written++;
+	free(nix.packs);
+	return rc < 0 ? rc : KL_OK;
+}
+
+/*
+ * The index files that go: those naming only packs that go or went, and
+ * those naming some, which are written again first without them (so
+ * that no entry of a deleted pack stays - an erased file's blob ids
+ * included).  Damaged files stay for check to name.
+ */
 static int
 dead_index_files(struct prune *pr, struct idlist *dead)
 {
 	struct kl_index ix;
 	struct kl_id *ids = NULL;
 	size_t i, n = 0;
-	int rc, att, d;
+	int rc, att, fate;
 
 	if ((rc = kl_repo_list_ids(pr->r, KL_FT_INDEX, &ids, &n)) != KL_OK)
 		return rc;
@@ -657,13 +702,16 @@ dead_index_files(struct prune *pr, struct idlist *dead)
 		memset(&ix, 0, sizeof(ix));
 		rc = kl_repo_index_file_read(pr->r, &ids[i], &ix, &att);
 		if (rc != KL_OK) {
-			/* a damaged file stays for check to name */
 			rc = rc == KL_E_NOMEM || rc == KL_E_CONN ? rc : KL_OK;
 			continue;
 		}
-		if ((d = index_dead(pr, &ix)) < 0)
-			rc = d;
-		else if (d)
+		if ((fate = index_fate(pr, &ix)) < 0)
+			rc = fate;
+		else if (fate == 2 && !pr->o->dry_run)
+			rc = index_rewrite(pr, &ix, att);
+		else if (fate == 2)
+			pr->rep->index_written++;
+		if (rc == KL_OK && fate > 0)
 			rc = idlist_add(dead, &ids[i]);
 		kl_index_clear(&ix);
 	}

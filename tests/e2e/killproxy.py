@@ -18,6 +18,11 @@ requests seen are appended to --log, one "KIND NAME" line each.
 holds the N-th request of that kind for SECONDS (touching F when the hold
 begins) and then passes it on: the client is then busy at a known point,
 with whatever locks it holds, for as long as a test needs.
+
+    killproxy.py --drop KIND:N -- kluis-server serve ...
+
+drops the connection at the N-th request of that kind (the relay exits:
+the client sees its stream end, the server its input end).
 """
 import argparse
 import os
@@ -66,6 +71,7 @@ def main():
     ap.add_argument("--at", default="none")
     ap.add_argument("--pid-file")
     ap.add_argument("--hold")
+    ap.add_argument("--drop")
     ap.add_argument("--ready")
     ap.add_argument("--log")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -75,6 +81,10 @@ def main():
     if a.at != "none":
         kind_at, n = a.at.split(":")
         n_at = int(n)
+    drop_kind, drop_n = None, 0
+    if a.drop:
+        drop_kind, n = a.drop.split(":")
+        drop_n = int(n)
     hold_kind, hold_n, hold_s = None, 0, 0.0
     if a.hold:
         hold_kind, n, sec = a.hold.split(":")
@@ -111,6 +121,8 @@ def main():
             if kind == kind_at and counts[kind] == n_at:
                 kill_client(a.pid_file)
                 break
+            if kind == drop_kind and counts[kind] == drop_n:
+                os._exit(0)     # the connection drops: both ends see EOF
             if kind == hold_kind and counts[kind] == hold_n:
                 if a.ready:
                     open(a.ready, "w").close()

@@ -15,7 +15,8 @@
 #     before the first pack deletion, after one, before the index files
 #     go): each time check --read-data passes and the kept snapshots
 #     restore identical, and a rerun - which finds the killed run's lock
-#     dead - finishes the job.
+#     dead - finishes the job.  A connection dropped in the middle of the
+#     deletions: the same.
 #   - Another host's lock stops prune while it is live; `kluis unlock`
 #     leaves it, and removes it once its refresh time has passed.
 #   - Over ssh://: the append-only role cannot prune (refusal audited);
@@ -239,6 +240,28 @@ for point in put-data:1 put-index:1 put-index:2 remove-data:1 \
 	restored_same "the third backup restores identical after the rerun" \
 	    "$S3" "$WORK/gen3"
 done
+
+# ---------------------------------------------------------------------------
+case_begin "the connection drops in the middle of the deletions"
+rm -rf "$REPO"
+cp -a "$WORK/base" "$REPO"
+E2E_WHAT="forget the second backup" expect_exit 0 k forget "$S2"
+PROXY_ARGS="--drop remove-data:2" via_proxy prune --max-unused 0 \
+    >"$WORK/d.out" 2>"$WORK/d.err"
+drc=$?
+check "prune failed on the dropped connection (exit $drc)" test "$drc" -eq 1
+check "and said so" grep -qiE 'connection|closed|transport' "$WORK/d.err"
+E2E_WHAT="check --read-data after the drop" expect_exit 0 \
+    kf check --read-data --json
+json_check "no finding after the drop" 'd["ok"] and d["findings"] == []'
+restored_same "the third backup restores identical after the drop" \
+    "$S3" "$WORK/gen3"
+E2E_WHAT="the rerun after the drop" expect_exit 0 \
+    k prune --max-unused 0 --json
+E2E_WHAT="a third prune after the drop" expect_exit 0 \
+    k prune --max-unused 0 --json
+json_check "nothing is left to do after the drop" \
+    'd["packs_unused"] == 0 and d["removed"] == 0'
 
 # ---------------------------------------------------------------------------
 case_begin "unlock: another host's lock, live and then stale"

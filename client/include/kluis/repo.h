@@ -155,6 +155,11 @@ int kl_repo_index_file_read(struct kl_repo *r, const struct kl_id *id,
  */
 int kl_repo_index_write(struct kl_repo *r, const struct kl_index *ix,
     struct kl_id *id);
+/* The same; may_sign 0 writes an unsigned file even with a full key: a
+ * copy of another writer's unverified claims (prune's index rewrite)
+ * must not become ATTESTED by being copied. */
+int kl_repo_index_write_as(struct kl_repo *r, const struct kl_index *ix,
+    int may_sign, struct kl_id *id);
 /*
  * Reads and decrypts the header of pack id (size bytes long, from a
  * listing) with the index key: its blob entries in file order, *e

@@ -6,7 +6,9 @@
  * most unused share are repacked until the repository's unused bytes are
  * within max_unused of those in use (the blobs in use are read,
  * verified, written into new packs named by a signed index file, then the
- * old pack is deleted).  Index files whose packs are all gone go too.
+ * old pack is deleted).  Index files whose packs are all gone go too, and
+ * those naming some are written again without them (signed only if they
+ * were) before they go.
  * Every deletion is explained beforehand by a signed retire record
  * (FORMAT.md §9), so that no client or check takes it for damage.
  *
@@ -56,6 +58,7 @@ struct kl_prune_report {
 	uint64_t packs_unknown;		/* no readable header: left alone */
 	uint64_t packs_quarantined;	/* withdrawn: left alone as evidence */
 	uint64_t index_deleted;
+	uint64_t index_written;		/* written again without dead packs */
 	uint64_t records;		/* retire records written */
 	uint64_t removed, remove_failed;	/* files the storage removed */
 };
