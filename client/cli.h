@@ -177,6 +177,8 @@ int cli_exclude_file_load(struct cli *c, const char *path, struct buf **keep);
  */
 int cli_prune_run(struct cli *c, struct kl_repo *r, int in_json,
     const struct kl_id *skip, size_t nskip);
+/* --max-unused as prune takes it: EXIT_OK or EXIT_USAGE (told). */
+int cli_max_unused_check(const struct cli *c);
 
 /*
  * cli_metrics.c: Prometheus textfile-collector metrics for --metrics-file

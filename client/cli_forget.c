@@ -5,8 +5,8 @@
  *
  * A removal is a forget record first - a version-2 index file, signed by
  * the full key, that withdraws the snapshot ids (FORMAT.md §9) - and then
- * the removal of each snapshot file (kluis/forget.h).  Other clients see a snapshot gone
- * and withdrawn as forgotten, not as vanished; a crash between the two
+ * the removal of each snapshot file (kluis/forget.h).  Other clients see
+ * a snapshot gone and withdrawn as forgotten, not as vanished; a crash between the two
  * steps leaves snapshots that are still listed (the record only explains
  * an absence), and running forget again finishes the job.  The data the
  * snapshots used stays until prune.
@@ -237,6 +237,8 @@ policy_parse(struct forget *f)
 		cli_err(c, "--max-unused goes with --prune");
 		return EXIT_USAGE;
 	}
+	if (c->prune && (rc = cli_max_unused_check(c)) != EXIT_OK)
+		return rc;	/* before anything is forgotten */
 	if (c->nargs == 0 && !kl_keep_policy_any(&f->p)) {
 		cli_err(c, "no policy (--keep-...) and no snapshot given: "
 		    "nothing to forget");

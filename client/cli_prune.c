@@ -43,6 +43,14 @@ bad:
 	return EXIT_USAGE;
 }
 
+int
+cli_max_unused_check(const struct cli *c)
+{
+	unsigned x;
+
+	return max_unused_parse(c, &x);
+}
+
 static void
 refused(void *arg, const char *file, const char *why)
 {
@@ -180,6 +188,8 @@ cli_prune_run(struct cli *c, struct kl_repo *r, int in_json,
 	if (!c->dry_run && (rc = kl_repo_lock(r, 1)) != KL_OK) {
 		cli_err(c, "cannot take the repository's exclusive lock: %s",
 		    *kl_repo_errmsg(r) ? kl_repo_errmsg(r) : kl_strerror(rc));
+		if (in_json)
+			printf("null");
 		return cli_exit_for(rc);
 	}
 	rc = kl_prune(r, &o, &rep);

@@ -144,6 +144,10 @@ E2E_WHAT="--max-unused 101" expect_exit 2 k prune --max-unused 101
 E2E_WHAT="--max-unused abc" expect_exit 2 k prune --max-unused abc
 E2E_WHAT="forget --max-unused without --prune" expect_exit 2 \
     k forget --keep-last 1 --max-unused 5
+N1=$(snapshot_count)
+E2E_WHAT="forget --prune with a bad --max-unused" expect_exit 2 \
+    k forget --keep-last 1 --prune --max-unused abc
+check "nothing was forgotten" test "$(snapshot_count)" -eq "$N1"
 
 case_begin "a backup-only key cannot prune"
 make_password "$WORK/pw-web" "web01 backup passphrase"
