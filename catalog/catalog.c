@@ -994,7 +994,8 @@ kl_cat_reset(struct kl_cat *c)
 {
 	static const char *const sql[] = {
 		"DELETE FROM index_file", "DELETE FROM loc",
-		"DELETE FROM pack", "DELETE FROM withdrawn", "DELETE FROM pruned",
+		"DELETE FROM pack", "DELETE FROM withdrawn",
+		"DELETE FROM pruned",
 		"DELETE FROM version", "DELETE FROM path",
 		"DELETE FROM snapshot", "DELETE FROM series",
 		"DELETE FROM own_tree", "DELETE FROM own_parent",

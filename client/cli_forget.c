@@ -6,10 +6,10 @@
  * A removal is a forget record first - a version-2 index file, signed by
  * the full key, that withdraws the snapshot ids (FORMAT.md §9) - and then
  * the removal of each snapshot file (kluis/forget.h).  Other clients see
- * a snapshot gone and withdrawn as forgotten, not as vanished; a crash between the two
- * steps leaves snapshots that are still listed (the record only explains
- * an absence), and running forget again finishes the job.  The data the
- * snapshots used stays until prune.
+ * a snapshot gone and withdrawn as forgotten, not as vanished; a crash
+ * between the two steps leaves snapshots that are still listed (the
+ * record only explains an absence), and running forget again finishes
+ * the job.  The data the snapshots used stays until prune.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -93,8 +93,9 @@ report_json(const struct cli *c, const struct kl_prune_report *p)
 	    "%llu,\"packs_kept\":%llu,\"bytes_kept\":%llu,\"unused_kept\":%llu,"
 	    "\"packs_unknown\":%llu,\"packs_quarantined\":%llu,"
 	    "\"index_deleted\":%llu,\"index_written\":%llu,\"records\":%llu,"
-	    "\"removed\":%llu,\"remove_failed\":%llu}", c->dry_run ? "true" : "false",
-	    served(c) ? "false" : "true", (unsigned long long)p->snapshots,
+	    "\"removed\":%llu,\"remove_failed\":%llu}",
+	    c->dry_run ? "true" : "false", served(c) ? "false" : "true",
+	    (unsigned long long)p->snapshots,
 	    (unsigned long long)p->trees, (unsigned long long)p->blobs_used,
 	    (unsigned long long)p->packs, (unsigned long long)p->bytes,
 	    (unsigned long long)p->packs_unused,
@@ -134,21 +135,22 @@ report_text(const struct cli *c, const struct kl_prune_report *p)
 	size_text(b, sizeof(b), p->bytes_copied);
 	size_text(d, sizeof(d), p->bytes_written);
 	if (c->dry_run)
-		printf("packs that would be repacked: %llu (%s); blobs to copy: "
-		    "%llu\n", (unsigned long long)p->packs_repack, a,
+		printf("packs that would be repacked: %llu (%s); blobs to "
+		    "copy: %llu\n", (unsigned long long)p->packs_repack, a,
 		    (unsigned long long)p->blobs_copied);
 	else
-		printf("packs repacked: %llu (%s); %llu blobs (%s) copied into "
-		    "%llu new packs (%s)\n", (unsigned long long)p->packs_repack,
-		    a, (unsigned long long)p->blobs_copied, b,
+		printf("packs repacked: %llu (%s); %llu blobs (%s) copied "
+		    "into %llu new packs (%s)\n",
+		    (unsigned long long)p->packs_repack, a,
+		    (unsigned long long)p->blobs_copied, b,
 		    (unsigned long long)p->packs_written, d);
 	size_text(a, sizeof(a), p->bytes_kept);
 	size_text(b, sizeof(b), p->unused_kept);
 	printf("packs kept: %llu (%s), of which %s unused\n",
 	    (unsigned long long)p->packs_kept, a, b);
 	if (p->packs_unknown > 0 || p->packs_quarantined > 0)
-		printf("left alone: %llu packs whose header does not read, %llu "
-		    "quarantined (kluis check names them)\n",
+		printf("left alone: %llu packs whose header does not read, "
+		    "%llu quarantined (kluis check names them)\n",
 		    (unsigned long long)p->packs_unknown,
 		    (unsigned long long)p->packs_quarantined);
 	printf("index files %sdeleted: %llu, of which %llu %swritten again "

@@ -31,7 +31,8 @@ targets(struct rwc *w)
 	int a, rc;
 
 	if (w->c->nargs == 0) {
-		if ((rc = kl_repo_snapshot_ids(w->r, &w->ids, &w->n)) != KL_OK) {
+		rc = kl_repo_snapshot_ids(w->r, &w->ids, &w->n);
+		if (rc != KL_OK) {
 			cli_err(w->c, "listing snapshots: %s", kl_strerror(rc));
 			return cli_exit_for(rc);
 		}
@@ -159,8 +160,9 @@ report(struct rwc *w)
 		    "true" : "false");
 		for (i = 0; i < w->n; i++)
 			result_json(&w->res[i], i == 0);
-		printf("],\"rewritten\":%zu,\"forgotten\":%zu,\"failed\":%zu}\n",
-		    w->rewritten, w->forgotten, w->failed);
+		printf("],\"rewritten\":%zu,\"forgotten\":%zu,"
+		    "\"failed\":%zu}\n", w->rewritten, w->forgotten,
+		    w->failed);
 		return;
 	}
 	if (w->c->quiet)
@@ -226,8 +228,8 @@ cmd_rewrite(struct cli *c)
 	}
 	if (rc == EXIT_OK && (rc = cli_open(c, &w.r)) == EXIT_OK) {
 		if (!kl_repo_is_full(w.r)) {
-			cli_err(c, "rewrite needs a full key (a backup-only key "
-			    "cannot read the snapshots it would rewrite)");
+			cli_err(c, "rewrite needs a full key (a backup-only "
+			    "key cannot read the snapshots it would rewrite)");
 			rc = EXIT_KEY;
 		} else {
 			rc = rewrite_run(&w);

@@ -196,7 +196,8 @@ mark(struct prune *pr)
 		memset(&snap, 0, sizeof(snap));
 		if ((rc = kl_repo_snapshot_load(pr->r, &ids[i], &snap)) !=
 		    KL_OK) {
-			if (rc == KL_E_NOTFOUND) {	/* forgotten meanwhile */
+			/* forgotten meanwhile */
+			if (rc == KL_E_NOTFOUND) {
 				rc = KL_OK;
 				continue;
 			}
@@ -210,7 +211,7 @@ mark(struct prune *pr)
 			break;
 		}
 		pr->rep->snapshots++;
-		/* one transaction per snapshot: a mark is a row, not a commit */
+		/* a transaction per snapshot: a mark is a row, not a commit */
 		if ((rc = kl_cat_begin(pr->c)) == KL_OK &&
 		    (rc = tree_mark(pr, &t, &snap.tree)) >= 0)
 			rc = trees_walk(pr, &t);

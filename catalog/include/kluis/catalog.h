@@ -245,7 +245,8 @@ struct kl_cat_prune_pack {
 };
 /*
  * Chooses the keepers and calls cb for every pack given to
- * kl_cat_prune_present, in id order; cb's non-zero return stops the walk and is returned.
+ * kl_cat_prune_present, in id order; cb's non-zero return stops the walk
+ * and is returned.
  * *unlocated gets the number of marked blobs with no location at all.
  */
 int kl_cat_prune_plan(struct kl_cat *c,
