@@ -22,6 +22,7 @@ struct rwc {
 	size_t n;
 	struct kl_rewrite_result *res;
 	size_t rewritten, forgotten, failed;
+	size_t snap_failed;	/* snapshots that could not be rewritten */
 };
 
 /* The snapshots to rewrite: those named, or all. */
@@ -140,8 +141,17 @@ rewrite_all(struct rwc *w)
 		return KL_E_NOMEM;
 	for (i = 0; i < w->n && rc == KL_OK; i++) {
 		rc = kl_rewrite_snapshot(w->r, &w->ids[i], &o, &w->res[i]);
-		if (rc == KL_OK && !kl_id_is_zero(&w->res[i].rewritten))
+		if (rc != KL_OK && rc != KL_E_NOMEM && rc != KL_E_CONN &&
+		    rc != KL_E_PERM && rc != KL_E_NOSPACE) {
+			/* this snapshot only: named, the others go on */
+			cli_err(w->c, "rewrite: %s", kl_repo_errmsg(w->r));
+			w->res[i].changed = 0;
+			w->snap_failed++;
+			rc = KL_OK;
+		} else if (rc == KL_OK &&
+		    !kl_id_is_zero(&w->res[i].rewritten)) {
 			w->rewritten++;
+		}
 		if (rc == KL_OK)
 			rc = kl_repo_lock_refresh(w->r);
 	}
@@ -161,8 +171,8 @@ report(struct rwc *w)
 		for (i = 0; i < w->n; i++)
 			result_json(&w->res[i], i == 0);
 		printf("],\"rewritten\":%zu,\"forgotten\":%zu,"
-		    "\"failed\":%zu}\n", w->rewritten, w->forgotten,
-		    w->failed);
+		    "\"failed\":%zu,\"not_rewritten\":%zu}\n", w->rewritten,
+		    w->forgotten, w->failed, w->snap_failed);
 		return;
 	}
 	if (w->c->quiet)
@@ -201,7 +211,7 @@ rewrite_run(struct rwc *w)
 	if (!w->c->dry_run && (rc = cli_catalog_sync(w->c, w->r, 0)) !=
 	    EXIT_OK)
 		return rc;
-	return w->failed > 0 ? EXIT_FATAL : EXIT_OK;
+	return w->failed > 0 || w->snap_failed > 0 ? EXIT_FATAL : EXIT_OK;
 }
 
 int

@@ -1,8 +1,11 @@
 /*
- * kluis rewrite (kluis/rewrite.h): each tree is read, its entries matched
- * against the patterns by name and by whole path, and written again only
- * if something below it changed; a matching entry is left out with all it
- * holds (counted, and named in the result).
+ * kluis rewrite (kluis/rewrite.h): one walk over each snapshot's paths
+ * (kluis/treewalk.h: no recursion, within the snapshot's budget, so a
+ * hostile tree cannot make it run forever); every entry is matched against
+ * the patterns by name and by whole path, a matching one is left out with
+ * all it holds (counted, and named in the result), and a directory is
+ * written again, when the walk leaves it, only if something below it
+ * changed.
  */
 #include <fnmatch.h>
 #include <stdio.h>
@@ -13,54 +16,36 @@
 #include "kluis/format.h"
 #include "kluis/repo.h"
 #include "kluis/rewrite.h"
+#include "kluis/treewalk.h"
 
-#define PATH_MAX_LEN	((size_t)64 << 10)
-#define DEPTH_MAX	4096
 #define REWRITE_LEVEL	3	/* zstd level of the new trees */
+
+/* Level tags: 1 below a left-out entry (only counted), 0 otherwise. */
+#define TAG_OUT 1
+
+/* A directory being written again: its entries so far, shared with the
+ * walk's tree of it (valid until the walk leaves it). */
+struct level {
+	struct kl_tree nt;
+	int changed;
+};
 
 struct rw {
 	struct kl_repo *r;
 	const struct kl_rewrite_opts *o;
 	struct kl_rewrite_result *res;
 	struct kl_session *s;		/* NULL for a dry run */
-	char *path;			/* the current path, NUL-terminated */
-	size_t plen, pcap;
+	struct level *lv;		/* [depth - 1]: the directories on the
+					 * path */
+	size_t nlv, lv_cap;
 	size_t paths_cap;
+	struct kl_id root;
+	int changed;
 };
 
+/* 1 if the entry at path (named name) matches a pattern. */
 static int
-path_push(struct rw *w, const struct kl_node *n, size_t *saved)
-{
-	size_t need = w->plen + 1 + n->name_len + 1;
-	char *np;
-
-	*saved = w->plen;
-	if (need > PATH_MAX_LEN)
-		return KL_E_LIMIT;
-	if (need > w->pcap) {
-		if ((np = realloc(w->path, need * 2)) == NULL)
-			return KL_E_NOMEM;
-		w->path = np;
-		w->pcap = need * 2;
-	}
-	if (w->plen != 1)	/* the root is "/" */
-		w->path[w->plen++] = '/';
-	memcpy(w->path + w->plen, n->name, n->name_len);
-	w->plen += n->name_len;
-	w->path[w->plen] = '\0';
-	return KL_OK;
-}
-
-static void
-path_pop(struct rw *w, size_t saved)
-{
-	w->plen = saved;
-	w->path[saved] = '\0';
-}
-
-/* 1 if the entry at w->path (named name) matches a pattern. */
-static int
-matches(const struct rw *w, const char *name)
+matches(const struct rw *w, const char *path, const char *name)
 {
 	size_t i;
 
@@ -68,7 +53,7 @@ matches(const struct rw *w, const char *name)
 		const char *pat = w->o->excludes[i];
 
 		if (strchr(pat, '/') != NULL ?
-		    fnmatch(pat, w->path, FNM_PATHNAME) == 0 :
+		    fnmatch(pat, path, FNM_PATHNAME) == 0 :
 		    fnmatch(pat, name, 0) == 0)
 			return 1;
 	}
@@ -76,48 +61,7 @@ matches(const struct rw *w, const char *name)
 }
 
 static int
-tree_read(struct rw *w, const struct kl_id *id, struct kl_tree *t)
-{
-	char hex[KL_ID_HEX_LEN + 1];
-	int rc;
-
-	memset(t, 0, sizeof(*t));
-	if ((rc = kl_repo_tree_load(w->r, id, t)) != KL_OK) {
-		kl_id_hex(id, hex);
-		kl_repo_seterr(w->r, "tree %s (below %s) cannot be read: %s",
-		    hex, w->path, kl_strerror(rc));
-		return rc == KL_E_NOTFOUND ? KL_E_CORRUPT : rc;
-	}
-	return KL_OK;
-}
-
-/* Counts what a left-out entry held. */
-static int
-count_out(struct rw *w, const struct kl_node *n, unsigned depth)
-{
-	struct kl_tree t;
-	size_t i;
-	int rc;
-
-	if (n->type == KL_NODE_FILE) {
-		w->res->files++;
-		w->res->bytes += n->size;
-	}
-	if (n->type != KL_NODE_DIR)
-		return KL_OK;
-	w->res->dirs++;
-	if (depth > DEPTH_MAX)
-		return KL_E_LIMIT;
-	if ((rc = tree_read(w, &n->subtree, &t)) != KL_OK)
-		return rc;
-	for (i = 0; i < t.n && rc == KL_OK; i++)
-		rc = count_out(w, &t.nodes[i], depth + 1);
-	kl_tree_clear(&t);
-	return rc;
-}
-
-static int
-path_note(struct rw *w)
+path_note(struct rw *w, const char *path)
 {
 	struct kl_rewrite_result *res = w->res;
 	char **np;
@@ -129,69 +73,155 @@ path_note(struct rw *w)
 			return KL_E_NOMEM;
 		res->paths = np;
 	}
-	if ((res->paths[res->npaths] = strdup(w->path)) == NULL)
+	if ((res->paths[res->npaths] = strdup(path)) == NULL)
 		return KL_E_NOMEM;
 	res->npaths++;
 	return KL_OK;
 }
 
-/*
- * Rewrites tree id (at w->path): *out gets the id of the tree to use,
- * *changed whether it differs.
- */
-static int
-tree_rewrite(struct rw *w, const struct kl_id *id, unsigned depth,
-    struct kl_id *out, int *changed)
+static void
+count_out(struct rw *w, const struct kl_node *n)
 {
-	struct kl_tree t, nt;
-	struct kl_id sub;
+	if (n->type == KL_NODE_FILE) {
+		w->res->files++;
+		w->res->bytes += n->size;
+	} else if (n->type == KL_NODE_DIR) {
+		w->res->dirs++;
+	}
+}
+
+static int
+tree_load(void *arg, const struct kl_id *id, struct kl_tree *out)
+{
+	return kl_repo_tree_load(arg, id, out);
+}
+
+/* A directory's tree, before its entries: a level to write it again. */
+static int
+rw_tree(void *arg, struct kl_walk *wk, const struct kl_tree *a,
+    const struct kl_tree *b)
+{
+	struct rw *w = arg;
+	struct level *nl;
+	size_t cap;
+
+	(void)b;
+	if (*kl_walk_tagp(wk, 0) == TAG_OUT)
+		return KL_OK;
+	if (w->nlv == w->lv_cap) {
+		cap = w->lv_cap ? w->lv_cap * 2 : 16;
+		if ((nl = realloc(w->lv, cap * sizeof(*nl))) == NULL)
+			return KL_E_NOMEM;
+		w->lv = nl;
+		w->lv_cap = cap;
+	}
+	nl = &w->lv[w->nlv];
+	memset(nl, 0, sizeof(*nl));
+	if ((nl->nt.nodes = calloc(a->n ? a->n : 1, sizeof(*nl->nt.nodes))) ==
+	    NULL)
+		return KL_E_NOMEM;
+	w->nlv++;
+	return KL_OK;
+}
+
+static int
+rw_entry(void *arg, struct kl_walk *wk, const struct kl_node *a,
+    const struct kl_node *b)
+{
+	struct rw *w = arg;
+	struct level *l;
+	const char *path;
+	size_t len;
+	int rc;
+
+	(void)b;
+	if (*kl_walk_tagp(wk, 0) == TAG_OUT) {	/* below a left-out entry */
+		count_out(w, a);
+		kl_walk_set_tag(wk, TAG_OUT);
+		return KL_WALK_A;
+	}
+	l = &w->lv[w->nlv - 1];
+	path = kl_walk_path(wk, &len);
+	if (matches(w, path, path + len - a->name_len)) {
+		l->changed = 1;
+		if ((rc = path_note(w, path)) != KL_OK)
+			return rc;
+		count_out(w, a);
+		kl_walk_set_tag(wk, TAG_OUT);	/* only counted below */
+		return KL_WALK_A;
+	}
+	l->nt.nodes[l->nt.n++] = *a;		/* shares the walk's tree */
+	return KL_WALK_A;
+}
+
+/* After a directory's entries: written again if something changed, and
+ * its parent's entry pointed at the new tree. */
+static int
+rw_leave(void *arg, struct kl_walk *wk)
+{
+	struct rw *w = arg;
+	struct level *l;
+	struct kl_id id;
 	uint64_t stored;
-	char *name = NULL;
-	size_t i, saved;
-	int rc, ch;
+	int rc = KL_OK, changed;
 
-	*out = *id;
-	*changed = 0;
-	if (depth > DEPTH_MAX)
-		return KL_E_LIMIT;
-	if ((rc = tree_read(w, id, &t)) != KL_OK)
+	if (*kl_walk_tagp(wk, 0) == TAG_OUT || w->nlv == 0)
+		return KL_OK;
+	l = &w->lv[w->nlv - 1];
+	changed = l->changed;
+	memset(&id, 0, sizeof(id));
+	if (changed && w->s != NULL)
+		rc = kl_session_tree_add(w->s, &l->nt, &id, &stored);
+	free(l->nt.nodes);
+	w->nlv--;
+	if (rc != KL_OK || !changed)
 		return rc;
-	memset(&nt, 0, sizeof(nt));
-	if ((nt.nodes = calloc(t.n ? t.n : 1, sizeof(*nt.nodes))) == NULL) {
-		rc = KL_E_NOMEM;
-		goto out;
+	if (w->nlv == 0) {			/* the root */
+		w->root = id;
+		w->changed = 1;
+		return KL_OK;
 	}
-	for (i = 0; i < t.n && rc == KL_OK; i++) {
-		struct kl_node *n = &t.nodes[i];
+	/* the directory is its parent's last entry so far */
+	l = &w->lv[w->nlv - 1];
+	l->nt.nodes[l->nt.n - 1].subtree = id;
+	l->changed = 1;
+	return KL_OK;
+}
 
-		free(name);
-		if ((name = strndup((const char *)n->name, n->name_len)) ==
-		    NULL || (rc = path_push(w, n, &saved)) != KL_OK) {
-			rc = rc != KL_OK ? rc : KL_E_NOMEM;
-			break;
-		}
-		if (matches(w, name)) {
-			*changed = 1;
-			if ((rc = path_note(w)) == KL_OK)
-				rc = count_out(w, n, depth + 1);
-		} else {
-			nt.nodes[nt.n] = *n;	/* shares t's allocations */
-			if (n->type == KL_NODE_DIR && (rc = tree_rewrite(w,
-			    &n->subtree, depth + 1, &sub, &ch)) == KL_OK &&
-			    ch) {
-				nt.nodes[nt.n].subtree = sub;
-				*changed = 1;
-			}
-			nt.n++;
-		}
-		path_pop(w, saved);
+/* Walks snapshot snap within its budget, writing the trees that change. */
+static int
+rw_walk(struct rw *w, const struct kl_id *id, const struct kl_snapshot *snap)
+{
+	char hex[KL_ID_HEX_LEN + 1], why[256];
+	struct kl_walk_budget b;
+	struct kl_walk_stats st;
+	struct kl_walk_ops ops;
+	int rc;
+
+	memset(&ops, 0, sizeof(ops));
+	ops.load = tree_load;
+	ops.load_arg = w->r;
+	ops.entry = rw_entry;
+	ops.tree = rw_tree;
+	ops.leave = rw_leave;
+	kl_repo_walk_budget(w->r, snap, &b);
+	rc = kl_walk_run(&ops, w, &snap->tree, NULL, &b, 0, &st);
+	while (w->nlv > 0)		/* a walk that stopped half-way */
+		free(w->lv[--w->nlv].nt.nodes);
+	kl_id_hex(id, hex);
+	if (rc == KL_E_LIMIT && st.over != KL_WALK_WITHIN) {
+		kl_walk_over_str(&st, &b, snap->files, snap->dirs, why,
+		    sizeof(why));
+		kl_repo_seterr(w->r, "snapshot %.8s of host %s: %s; kluis "
+		    "backup never writes this (kluis check names it): it was not "
+		    "rewritten; forget it",
+		    hex, snap->hostname, why);
+	} else if (rc != KL_OK && rc != KL_E_NOMEM && rc != KL_E_CONN) {
+		kl_repo_seterr(w->r, "snapshot %.8s: a tree does not read "
+		    "(%s): it was not rewritten; run kluis check", hex,
+		    kl_strerror(rc));
+		rc = KL_E_CORRUPT;
 	}
-	if (rc == KL_OK && *changed && w->s != NULL)
-		rc = kl_session_tree_add(w->s, &nt, out, &stored);
-out:
-	free(name);
-	free(nt.nodes);
-	kl_tree_clear(&t);
 	return rc;
 }
 
@@ -207,9 +237,8 @@ kl_rewrite_snapshot(struct kl_repo *r, const struct kl_id *id,
 {
 	struct kl_snapshot snap;
 	struct rw w;
-	struct kl_id root;
 	char *program = NULL;
-	int rc, changed = 0;
+	int rc;
 
 	memset(res, 0, sizeof(*res));
 	memset(&w, 0, sizeof(w));
@@ -218,20 +247,14 @@ kl_rewrite_snapshot(struct kl_repo *r, const struct kl_id *id,
 	w.r = r;
 	w.o = o;
 	w.res = res;
-	if ((w.path = malloc(256)) == NULL)
-		return KL_E_NOMEM;
-	w.pcap = 256;
-	w.path[0] = '/';
-	w.path[1] = '\0';
-	w.plen = 1;
 	if ((rc = kl_repo_snapshot_load(r, id, &snap)) != KL_OK)
 		goto out;
-	if (!o->dry_run && (rc = kl_repo_index_load(r)) == KL_OK)
+	if ((rc = kl_repo_index_load(r)) == KL_OK && !o->dry_run)
 		rc = kl_session_begin(r, REWRITE_LEVEL, &w.s);
 	if (rc == KL_OK)
-		rc = tree_rewrite(&w, &snap.tree, 0, &root, &changed);
-	res->changed = changed;
-	if (rc != KL_OK || !changed || o->dry_run)
+		rc = rw_walk(&w, id, &snap);
+	res->changed = w.changed;
+	if (rc != KL_OK || !w.changed || o->dry_run)
 		goto out;
 	if (asprintf(&program, "kluis %s rewrite", KLUIS_VERSION) < 0) {
 		program = NULL;
@@ -241,7 +264,7 @@ kl_rewrite_snapshot(struct kl_repo *r, const struct kl_id *id,
 	free(snap.program);
 	snap.program = program;
 	program = NULL;
-	snap.tree = root;
+	snap.tree = w.root;
 	snap.parent = *id;
 	snap.files = minus(snap.files, res->files);
 	snap.dirs = minus(snap.dirs, res->dirs);
@@ -250,9 +273,9 @@ kl_rewrite_snapshot(struct kl_repo *r, const struct kl_id *id,
 out:
 	if (w.s != NULL)
 		kl_session_free(w.s);
+	free(w.lv);
 	kl_snapshot_clear(&snap);
 	free(program);
-	free(w.path);
 	return rc;
 }
 

@@ -14,7 +14,9 @@
 #   the encrypted bytes of those blobs are nowhere in the repository
 #   directory.  The shared content stays (its blobs and shared/form.pdf
 #   restore identical), and check --read-data passes.  A backup-only key
-#   cannot rewrite (exit 12); no --exclude is a usage error.
+#   cannot rewrite (exit 12); no --exclude is a usage error.  A hacked
+#   host's snapshot of 2^40 paths (kluis-hostile tree-dag) is given up
+#   within its walk budget and named (exit 1); the others are rewritten.
 #
 # usage: rewrite.sh KLUIS KLUIS_SERVER KLUIS_HOSTILE
 KLUIS=${1:?usage: rewrite.sh KLUIS KLUIS_SERVER KLUIS_HOSTILE}
@@ -125,6 +127,21 @@ E2E_WHAT="rewrite without --exclude" expect_exit 2 k rewrite --forget
 E2E_WHAT="rewrite with a backup-only key" expect_exit 12 \
     "$KLUIS" -r "$REPO" --key-file "$WORK/web01.key" \
     --password-file "$WORK/pw-web" rewrite --exclude '*/jansen*'
+
+case_begin "a hacked host's snapshot of 2^40 paths"
+E2E_WHAT="web01 writes a tree DAG of depth 40" expect_exit 0 "$HOSTILE" \
+    -r "$REPO" --key-file "$WORK/web01.key" --password-file "$WORK/pw-web" \
+    tree-dag 40
+DAG=$(awk '/^snapshot /{ print $2 }' "$OUT" | tail -n 1)
+check "its snapshot id was printed" test -n "$DAG"
+E2E_WHAT="rewrite --dry-run goes past it, naming it" expect_exit 1 \
+    timeout 120 "$KLUIS" -r "$REPO" --password-file "$PW" rewrite \
+    --exclude "$SRC/citizens/jansen*" --dry-run --json
+expect_stderr_contains "kluis backup never writes this"
+json_check "the three real snapshots are planned, the DAG is not" \
+    'd["not_rewritten"] == 1 and sum(1 for s in d["snapshots"] if s["changed"]) == 3'
+E2E_WHAT="the operator forgets the planted snapshot" expect_exit 0 \
+    k forget "$DAG"
 
 case_begin "rewrite --forget"
 E2E_WHAT="rewrite --exclude SRC/citizens/jansen* --forget --json" \

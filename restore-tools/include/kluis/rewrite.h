@@ -39,9 +39,9 @@ struct kl_rewrite_result {
 
 /*
  * Rewrites snapshot id into res.  KL_E_CORRUPT (a tree that does not
- * read: the snapshot is not rewritten; kl_repo_errmsg names it),
- * KL_E_LIMIT (a path longer than 64 KiB or trees nested deeper than 4096),
- * KL_E_NOMEM, transport and storage errors.  Needs a full key.
+ * read), KL_E_LIMIT (trees beyond the snapshot's walk budget: a hostile
+ * snapshot), KL_E_NOMEM, transport and storage errors; the snapshot is
+ * then not rewritten and kl_repo_errmsg says why.  Needs a full key.
  */
 int kl_rewrite_snapshot(struct kl_repo *r, const struct kl_id *id,
     const struct kl_rewrite_opts *o, struct kl_rewrite_result *res);
