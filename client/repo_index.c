@@ -729,6 +729,55 @@ index_known_present(struct kl_cat *c, const struct ixf_list *l,
 }
 
 /*
+ * The blobs of pack id (size bytes) from its own header, as claims - or
+ * as this client's own (OWN) for a pack it uploaded - and its size.  1
+ * if the header does not read (a damaged or foreign pack: check names
+ * it), KL_OK, or KL_E_NOMEM, KL_E_CONN and catalog errors.
+ */
+static int
+pack_learn(struct kl_repo *r, struct kl_cat *c, const struct kl_id *id,
+    uint64_t size)
+{
+	struct kl_blob_entry *e = NULL;
+	struct kl_blob_loc loc;
+	size_t j, n = 0;
+	int rc, trust;
+
+	if ((rc = repo_pack_header_read(r, id, size, &e, &n)) != KL_OK) {
+		free(e);
+		return rc == KL_E_NOMEM || rc == KL_E_CONN ? rc : 1;
+	}
+	/* a header is its writer's claim; this client's own are OWN */
+	if ((trust = kl_cat_own_pack_has(c, id)) < 0)
+		rc = trust;
+	trust = trust == 1 ? KL_TRUST_OWN : KL_TRUST_CLAIMED;
+	loc.pack = *id;
+	for (j = 0; j < n && rc == KL_OK; j++) {
+		loc.type = e[j].type;
+		loc.offset = e[j].offset;
+		loc.stored_len = e[j].stored_len;
+		loc.raw_len = e[j].raw_len;
+		if ((rc = kl_cat_orphan_put(c, &e[j].id, &loc, trust)) > 0)
+			rc = KL_OK;
+	}
+	if (rc == KL_OK && n > 0)
+		rc = kl_cat_pack_size_set(c, id, size);
+	free(e);
+	return rc;
+}
+
+int
+kl_repo_pack_learn(struct kl_repo *r, const struct kl_id *id, uint64_t size)
+{
+	struct kl_cat *c;
+	int rc;
+
+	if ((rc = repo_cat(r, &c)) != KL_OK)
+		return rc;
+	return pack_learn(r, c, id, size);
+}
+
+/*
  * Adds the blobs of packs that no index file names, from the packs' own
  * headers (readable with every key), as CLAIMED locations.  Done when the
  * blob index is built from nothing or an index file could not be read:
@@ -741,11 +790,9 @@ index_known_present(struct kl_cat *c, const struct ixf_list *l,
 static int
 orphans_scan(struct kl_repo *r, struct kl_cat *c, struct presence *pr)
 {
-	struct kl_blob_entry *e = NULL;
-	struct kl_blob_loc loc;
 	struct kl_id *known = NULL;
-	size_t i, j, n, nk;
-	int rc, trust;
+	size_t i, nk;
+	int rc;
 
 	if ((rc = presence_list(pr)) != KL_OK ||
 	    (rc = kl_cat_pack_ids(c, &known, &nk)) != KL_OK)
@@ -758,28 +805,8 @@ orphans_scan(struct kl_repo *r, struct kl_cat *c, struct presence *pr)
 		    &pr->p[i].id) != 0)
 			continue;
 		/* damaged or foreign packs stay unknown: check reports them */
-		if (repo_pack_header_read(r, &pr->p[i].id, pr->p[i].size, &e,
-		    &n) != KL_OK)
-			n = 0;
-		/* a header is its writer's claim; this client's own are OWN */
-		if ((trust = kl_cat_own_pack_has(c, &pr->p[i].id)) < 0)
-			rc = trust;
-		trust = trust == 1 ? KL_TRUST_OWN : KL_TRUST_CLAIMED;
-		loc.pack = pr->p[i].id;
-		for (j = 0; j < n && rc == KL_OK; j++) {
-			loc.type = e[j].type;
-			loc.offset = e[j].offset;
-			loc.stored_len = e[j].stored_len;
-			loc.raw_len = e[j].raw_len;
-			if ((rc = kl_cat_orphan_put(c, &e[j].id, &loc,
-			    trust)) > 0)
-				rc = KL_OK;
-		}
-		if (rc == KL_OK && n > 0)
-			rc = kl_cat_pack_size_set(c, &pr->p[i].id,
-			    pr->p[i].size);
-		free(e);
-		e = NULL;
+		if ((rc = pack_learn(r, c, &pr->p[i].id, pr->p[i].size)) > 0)
+			rc = KL_OK;
 	}
 	if (rc == KL_OK)
 		rc = kl_cat_commit(c);

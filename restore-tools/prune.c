@@ -258,29 +258,10 @@ list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 static int
 pack_learn(struct prune *pr, const struct ppack *p)
 {
-	struct kl_blob_entry *e = NULL;
-	struct kl_blob_loc loc;
-	size_t i, n = 0;
-	int rc, trust;
+	int rc;
 
-	rc = kl_repo_pack_header_read(pr->r, &p->id, p->size, &e, &n);
-	if (rc != KL_OK) {
-		free(e);
-		return rc == KL_E_NOMEM || rc == KL_E_CONN ? rc : 0;
-	}
-	trust = kl_cat_own_pack_has(pr->c, &p->id) == 1 ? KL_TRUST_OWN :
-	    KL_TRUST_CLAIMED;
-	loc.pack = p->id;
-	for (i = 0, rc = KL_OK; i < n && rc >= 0; i++) {
-		loc.type = e[i].type;
-		loc.offset = e[i].offset;
-		loc.stored_len = e[i].stored_len;
-		loc.raw_len = e[i].raw_len;
-		rc = kl_cat_orphan_put(pr->c, &e[i].id, &loc, trust);
-	}
-	free(e);
-	if (rc < 0)
-		return rc;
+	if ((rc = kl_repo_pack_learn(pr->r, &p->id, p->size)) != KL_OK)
+		return rc > 0 ? 0 : rc;
 	return kl_cat_prune_present(pr->c, &p->id, p->size);
 }
 

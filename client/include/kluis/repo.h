@@ -169,6 +169,15 @@ int kl_repo_index_write_as(struct kl_repo *r, const struct kl_index *ix,
  */
 int kl_repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
     uint64_t size, struct kl_blob_entry **e, size_t *n);
+/*
+ * Puts the blobs that pack id's own header lists into the blob index, as
+ * claims (CLAIMED), or OWN for a pack this client uploaded (what a
+ * rebuilt index does for packs no index file names).  1 if the header
+ * does not read (the pack stays unknown), KL_OK, or KL_E_NOMEM, KL_E_CONN
+ * and catalog errors.
+ */
+int kl_repo_pack_learn(struct kl_repo *r, const struct kl_id *id,
+    uint64_t size);
 
 /*
  * Reads a blob: locate it in the index, fetch its bytes from the pack,
