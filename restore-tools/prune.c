@@ -123,11 +123,13 @@ tree_mark(struct prune *pr, struct idlist *t, const struct kl_id *id)
 	return idlist_add(t, id);
 }
 
-/* Reads the trees queued in t and marks what they use. */
+/* Reads the trees queued in t (below snapshot sid of host) and marks
+ * what they use. */
 static int
-trees_walk(struct prune *pr, struct idlist *t)
+trees_walk(struct prune *pr, struct idlist *t, const struct kl_id *sid,
+    const char *host)
 {
-	char hex[KL_ID_HEX_LEN + 1];
+	char hex[KL_ID_HEX_LEN + 1], shex[KL_ID_HEX_LEN + 1];
 	struct kl_tree tr;
 	struct kl_id id;
 	size_t i, j;
@@ -138,10 +140,13 @@ trees_walk(struct prune *pr, struct idlist *t)
 		memset(&tr, 0, sizeof(tr));
 		if ((rc = kl_repo_tree_load(pr->r, &id, &tr)) != KL_OK) {
 			kl_id_hex(&id, hex);
-			kl_repo_seterr(pr->r, "tree %s cannot be read (%s): "
-			    "prune cannot tell what lies below it, so it "
-			    "deletes nothing; run kluis check", hex,
-			    kl_strerror(rc));
+			kl_id_hex(sid, shex);
+			kl_repo_seterr(pr->r, "tree %.16s of snapshot %s "
+			    "(host %s) cannot be read (%s): prune cannot tell "
+			    "what lies below it, so it deletes nothing; run "
+			    "kluis check, and forget that snapshot if it "
+			    "cannot be repaired (or a hacked host planted it)",
+			    hex, shex, host, kl_strerror(rc));
 			return rc == KL_E_NOTFOUND ? KL_E_CORRUPT : rc;
 		}
 		pr->rep->trees++;
@@ -214,7 +219,7 @@ mark(struct prune *pr)
 		/* a transaction per snapshot: a mark is a row, not a commit */
 		if ((rc = kl_cat_begin(pr->c)) == KL_OK &&
 		    (rc = tree_mark(pr, &t, &snap.tree)) >= 0)
-			rc = trees_walk(pr, &t);
+			rc = trees_walk(pr, &t, &ids[i], snap.hostname);
 		if (rc >= 0)
 			rc = kl_cat_commit(pr->c);
 		else

@@ -17,6 +17,8 @@
 #     restore identical, and a rerun - which finds the killed run's lock
 #     dead - finishes the job.  A connection dropped in the middle of the
 #     deletions: the same.
+#   - A hacked host's snapshot with a missing subtree makes prune refuse,
+#     naming it, with nothing deleted; once it is forgotten prune runs.
 #   - Another host's lock stops prune while it is live; `kluis unlock`
 #     leaves it, and removes it once its refresh time has passed.
 #   - Over ssh://: the append-only role cannot prune (refusal audited);
@@ -288,6 +290,26 @@ E2E_WHAT="unlock after its refresh time has passed" expect_exit 0 \
 json_check "the stale lock is removed" 'd["removed"] == 1 and d["live"] == 0'
 check "no lock is left" test -z "$(ls "$REPO/locks")"
 E2E_WHAT="prune after the unlock" expect_exit 0 k prune
+
+case_begin "a hacked host's snapshot whose subtree does not exist"
+E2E_WHAT="other01 writes a snapshot with a missing subtree" expect_exit 0 \
+    "$HOSTILE" -r "$REPO" --key-file "$WORK/other.key" \
+    --password-file "$WORK/pw-other" tree-unloadable missing-subtree
+BAD=$(awk '/^snapshot /{ print $2 }' "$OUT" | tail -n 1)
+check "its snapshot id was printed" test -n "$BAD"
+E2E_WHAT="forget the second backup" expect_exit 0 k forget "$S2"
+file_sum "$REPO" | grep -v ' ./locks/' >"$WORK/sumu0"
+E2E_WHAT="prune refuses: it cannot tell what that snapshot uses" \
+    expect_exit 1 k prune
+expect_stderr_contains "snapshot $BAD"
+expect_stderr_contains "deletes nothing"
+file_sum "$REPO" | grep -v ' ./locks/' >"$WORK/sumu1"
+check "nothing was deleted" cmp -s "$WORK/sumu0" "$WORK/sumu1"
+E2E_WHAT="the operator forgets the planted snapshot" expect_exit 0 \
+    k forget "$BAD"
+E2E_WHAT="prune runs" expect_exit 0 k prune --json
+json_check "and gives the space back" \
+    'd["packs_unused"] + d["packs_repacked"] >= 1 and d["removed"] >= 1'
 
 # ---------------------------------------------------------------------------
 case_begin "over ssh://: the append-only role, the full role, undelete"
