@@ -159,29 +159,46 @@ kl_session_free(struct kl_session *s)
 	free(s);
 }
 
-/* Encodes and encrypts raw into the thread's scratch buffer *out. */
+/* Encrypts the blob plaintext pt (FORMAT.md §7) into the thread's scratch
+ * buffer *out. */
+static int
+blob_seal_encoded(struct kl_session *s, struct tls *t, uint8_t type,
+    const struct kl_id *id, const uint8_t *pt, size_t pt_len,
+    struct buf **out)
+{
+	uint8_t *ct;
+	int rc;
+
+	buf_reset(t->st);
+	if ((rc = buf_reserve(t->st, pt_len + KL_AEAD_OVERHEAD, &ct)) !=
+	    KL_OK)
+		return rc;
+	kl_aead_seal(s->key, &s->r->keys->repo_id, type, id, pt, pt_len, ct);
+	*out = t->st;
+	return KL_OK;
+}
+
+/* Encodes and encrypts raw into the thread's scratch buffer *out; with
+ * enc, enc is the plaintext already encoded (raw is then unused). */
 static int
 blob_seal(struct kl_session *s, uint8_t type, const struct kl_id *id,
-    const uint8_t *raw, size_t raw_len, struct buf **out)
+    const uint8_t *raw, size_t raw_len, const struct buf *enc,
+    struct buf **out)
 {
 	struct tls *t;
-	uint8_t *ct;
 	int rc;
 
 	*out = NULL;
 	if ((t = thread_state()) == NULL)
 		return KL_E_NOMEM;
+	if (enc != NULL)
+		return blob_seal_encoded(s, t, type, id, buf_data(enc),
+		    buf_size(enc), out);
 	buf_reset(t->pt);
-	buf_reset(t->st);
 	if ((rc = kl_blob_encode(t->zctx, s->level, raw, raw_len, t->pt)) != 0)
 		return rc;
-	if ((rc = buf_reserve(t->st, buf_size(t->pt) + KL_AEAD_OVERHEAD,
-	    &ct)) != KL_OK)
-		return rc;
-	kl_aead_seal(s->key, &s->r->keys->repo_id, type, id, buf_data(t->pt),
-	    buf_size(t->pt), ct);
-	*out = t->st;
-	return KL_OK;
+	return blob_seal_encoded(s, t, type, id, buf_data(t->pt),
+	    buf_size(t->pt), out);
 }
 
 /* Room for a pack at its target plus the largest blob, reserved once:
@@ -482,9 +499,9 @@ session_fail(struct kl_session *s, int rc)
 	return rc;
 }
 
-int
-kl_session_blob_add(struct kl_session *s, uint8_t type,
-    const struct kl_id *id, const uint8_t *raw, size_t raw_len, int *added,
+static int
+blob_add(struct kl_session *s, uint8_t type, const struct kl_id *id,
+    const uint8_t *raw, size_t raw_len, const struct buf *enc, int *added,
     uint64_t *stored)
 {
 	struct builder before = { 0 }, after = { 0 }, *cur;
@@ -496,7 +513,7 @@ kl_session_blob_add(struct kl_session *s, uint8_t type,
 		return s->failed;
 	if ((rc = claim(s, type, id)) <= 0)
 		return rc < 0 ? session_fail(s, rc) : KL_OK;
-	if ((rc = blob_seal(s, type, id, raw, raw_len, &st)) != KL_OK)
+	if ((rc = blob_seal(s, type, id, raw, raw_len, enc, &st)) != KL_OK)
 		return session_fail(s, rc);
 	/*
 	 * Trees go into packs of their own: a snapshot's metadata then sits
@@ -523,6 +540,22 @@ kl_session_blob_add(struct kl_session *s, uint8_t type,
 			*stored = buf_size(st);
 	}
 	return rc == KL_OK ? KL_OK : session_fail(s, rc);
+}
+
+int
+kl_session_blob_add(struct kl_session *s, uint8_t type,
+    const struct kl_id *id, const uint8_t *raw, size_t raw_len, int *added,
+    uint64_t *stored)
+{
+	return blob_add(s, type, id, raw, raw_len, NULL, added, stored);
+}
+
+int
+kl_session_blob_add_encoded(struct kl_session *s, uint8_t type,
+    const struct kl_id *id, const struct buf *enc, size_t raw_len,
+    int *added, uint64_t *stored)
+{
+	return blob_add(s, type, id, NULL, raw_len, enc, added, stored);
 }
 
 int

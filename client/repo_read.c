@@ -96,35 +96,57 @@ kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack, uint8_t *key)
 	return KL_OK;
 }
 
-int
-kl_repo_blob_open(struct kl_repo *r, const uint8_t *key,
-    const struct kl_id *id, uint8_t type, const uint8_t *stored,
-    size_t stored_len, void *dctx, struct buf *out)
+/*
+ * Opens one stored blob: decrypts it, decodes its plaintext into raw and
+ * checks the id.  With enc, the plaintext itself (FORMAT.md §7, still
+ * compressed and padded) is appended to enc as well; on error neither
+ * buffer grows.
+ */
+static int
+blob_open(struct kl_repo *r, const uint8_t *key, const struct kl_id *id,
+    uint8_t type, const uint8_t *stored, size_t stored_len, void *dctx,
+    struct buf *raw, struct buf *enc)
 {
 	struct kl_id got;
 	uint8_t *pt = NULL;
-	size_t pt_len, start = buf_size(out);
+	size_t pt_len, start = buf_size(raw);
 	int rc;
 
 	if (stored_len < KL_AEAD_OVERHEAD)
 		return KL_E_CORRUPT;
 	pt_len = stored_len - KL_AEAD_OVERHEAD;
-	if ((pt = malloc(pt_len ? pt_len : 1)) == NULL)
-		return KL_E_NOMEM;
-	rc = kl_aead_open(key, &r->keys->repo_id, type, id, stored,
-	    stored_len, pt);
+	if (enc != NULL)
+		rc = buf_reserve(enc, pt_len, &pt);
+	else
+		rc = (pt = malloc(pt_len ? pt_len : 1)) == NULL ? KL_E_NOMEM :
+		    KL_OK;
 	if (rc == KL_OK)
-		rc = kl_blob_decode(dctx, pt, pt_len, KL_BLOB_RAW_MAX, out);
+		rc = kl_aead_open(key, &r->keys->repo_id, type, id, stored,
+		    stored_len, pt);
+	if (rc == KL_OK)
+		rc = kl_blob_decode(dctx, pt, pt_len, KL_BLOB_RAW_MAX, raw);
 	if (rc == KL_OK) {
-		kl_blob_id(r->keys, buf_data(out) + start,
-		    buf_size(out) - start, &got);
+		kl_blob_id(r->keys, buf_data(raw) + start,
+		    buf_size(raw) - start, &got);
 		if (!kl_id_eq(&got, id)) {
-			buf_unput(out, buf_size(out) - start);
+			buf_unput(raw, buf_size(raw) - start);
 			rc = KL_E_CORRUPT;
 		}
 	}
-	free(pt);
+	if (enc == NULL)
+		free(pt);
+	else if (rc != KL_OK && pt != NULL)
+		buf_unput(enc, pt_len);
 	return rc;
+}
+
+int
+kl_repo_blob_open(struct kl_repo *r, const uint8_t *key,
+    const struct kl_id *id, uint8_t type, const uint8_t *stored,
+    size_t stored_len, void *dctx, struct buf *out)
+{
+	return blob_open(r, key, id, type, stored, stored_len, dctx, out,
+	    NULL);
 }
 
 /* One decompression context per reading thread, freed at thread exit. */
@@ -266,7 +288,8 @@ tree_fetch(struct kl_repo *r, const char *name, const struct kl_id *id,
 /* Reads the blob at one location into out. */
 static int
 blob_read_at(struct kl_repo *r, const struct kl_id *id, uint8_t type,
-    const struct kl_blob_loc *loc, uint8_t *key, struct buf *out)
+    const struct kl_blob_loc *loc, uint8_t *key, struct buf *out,
+    struct buf *enc)
 {
 	char name[KL_ID_HEX_LEN + 1], bname[KL_ID_HEX_LEN + 1];
 	char fn[REPO_FNAME_MAX];
@@ -282,8 +305,8 @@ blob_read_at(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 		rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, loc->offset,
 		    loc->stored_len, loc->stored_len, &b);
 	if (rc == KL_OK)
-		rc = kl_repo_blob_open(r, key, id, type, buf_data(b),
-		    buf_size(b), thread_dctx(), out);
+		rc = blob_open(r, key, id, type, buf_data(b), buf_size(b),
+		    thread_dctx(), out, enc);
 	if (rc != KL_OK) {
 		kl_id_hex(id, bname);
 		repo_fname(KL_FT_DATA, &loc->pack, fn);
@@ -302,9 +325,9 @@ out:
  * the blob).  The error is the first location's, which names the pack a
  * check should look at.
  */
-int
-kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
-    struct buf *out)
+static int
+blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
+    struct buf *out, struct buf *enc)
 {
 	char bname[KL_ID_HEX_LEN + 1], first[512];
 	struct kl_blob_loc *locs = NULL;
@@ -323,7 +346,8 @@ kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 		return KL_E_NOMEM;
 	}
 	for (i = 0; i < n; i++) {
-		if ((rc = blob_read_at(r, id, type, &locs[i], key, out)) ==
+		if ((rc = blob_read_at(r, id, type, &locs[i], key, out,
+		    enc)) ==
 		    KL_OK || rc == KL_E_PERM || rc == KL_E_NOMEM ||
 		    rc == KL_E_CONN)
 			break;
@@ -339,6 +363,20 @@ kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 	}
 	free(locs);
 	return rc;
+}
+
+int
+kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
+    struct buf *out)
+{
+	return blob_read(r, id, type, out, NULL);
+}
+
+int
+kl_repo_blob_read_encoded(struct kl_repo *r, const struct kl_id *id,
+    uint8_t type, struct buf *raw, struct buf *enc)
+{
+	return blob_read(r, id, type, raw, enc);
 }
 
 /*

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "kluis/blobcodec.h"
 #include "kluis/buf.h"
 #include "kluis/catalog.h"
 #include "kluis/err.h"
@@ -719,6 +720,94 @@ test_tampered_pack_is_corrupt(void **state)
 }
 
 /*
+ * Prune's copies: the plaintext as stored passes through, so a copy made
+ * by a session that would not compress keeps the zstd payload, and it
+ * reads back; a blob that does not verify gives neither buffer a byte.
+ */
+static void
+test_encoded_copy_keeps_its_compression(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *r = make_repo(f);
+	static char big[6000];
+	const char *data[] = { big };
+	struct kl_id ids[1], snap, none;
+	struct kl_session *s = NULL;
+	struct kl_blob_loc *locs, l;
+	struct buf *raw = buf_new(1 << 20), *enc = buf_new(1 << 20);
+	char name[65], path[256];
+	size_t n, i;
+	int added, fd;
+	uint8_t c;
+
+	memset(big, 'k', sizeof(big) - 1);
+	store_some(r, data, 1, ids, &snap);
+	assert_int_equal(kl_repo_blob_read_encoded(r, &ids[0], KL_OBJ_DATA,
+	    raw, enc), KL_OK);
+	assert_int_equal(buf_size(raw), sizeof(big) - 1);
+	assert_memory_equal(buf_data(raw), big, sizeof(big) - 1);
+	assert_int_equal(buf_data(enc)[0], KL_BLOB_ENC_ZSTD);
+	assert_true(buf_size(enc) < 200);
+	assert_int_equal(kl_session_begin(r, KL_COMPRESSION_OFF, &s), KL_OK);
+	kl_session_store_all(s);
+	assert_int_equal(kl_session_blob_add_encoded(s, KL_OBJ_DATA, &ids[0],
+	    enc, buf_size(raw), &added, NULL), KL_OK);
+	assert_int_equal(added, 1);
+	assert_int_equal(kl_session_commit(s, NULL, &none), KL_OK);
+	kl_session_free(s);
+	kl_repo_close(r);
+
+	r = open_repo(f, NULL, PASS);
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_blob_locate(r, &ids[0], KL_OBJ_DATA, &locs,
+	    &n), KL_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(locs[0].stored_len, locs[1].stored_len);
+	assert_int_equal(locs[1].raw_len, sizeof(big) - 1);
+	l = locs[0];
+	free(locs);
+	/* the first copy damaged: the read takes the second, the copy */
+	kl_id_hex(&l.pack, name);
+	snprintf(path, sizeof(path), "%s/data/%.2s/%s", f->repo, name, name);
+	assert_true((fd = open(path, O_RDWR)) >= 0);
+	assert_int_equal(pread(fd, &c, 1, l.offset + 30), 1);
+	c ^= 0x40;
+	assert_int_equal(pwrite(fd, &c, 1, l.offset + 30), 1);
+	close(fd);
+	buf_reset(raw);
+	buf_reset(enc);
+	assert_int_equal(kl_repo_blob_read_encoded(r, &ids[0], KL_OBJ_DATA,
+	    raw, enc), KL_OK);
+	assert_memory_equal(buf_data(raw), big, sizeof(big) - 1);
+	kl_repo_close(r);
+
+	/* with only the damaged copy left, nothing is appended */
+	r = open_repo(f, NULL, PASS);
+	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	kl_id_hex(&l.pack, name);
+	assert_int_equal(kl_repo_blob_locate(r, &ids[0], KL_OBJ_DATA, &locs,
+	    &n), KL_OK);
+	for (i = 0; i < n; i++) {
+		if (kl_id_eq(&locs[i].pack, &l.pack))
+			continue;
+		kl_id_hex(&locs[i].pack, name);
+		snprintf(path, sizeof(path), "%s/data/%.2s/%s", f->repo, name,
+		    name);
+		assert_int_equal(unlink(path), 0);
+	}
+	free(locs);
+	buf_reset(raw);
+	buf_reset(enc);
+	assert_int_equal(kl_repo_blob_read_encoded(r, &ids[0], KL_OBJ_DATA,
+	    raw, enc), KL_E_CORRUPT);
+	assert_int_equal(buf_size(raw), 0);
+	assert_int_equal(buf_size(enc), 0);
+	buf_free(raw);
+	buf_free(enc);
+	kl_repo_close(r);
+}
+
+/*
  * Issue #10 finding 5: ids that share their first 8 bytes - what a pack
  * header or an index file may list - spread over the session's blob
  * table.  Slotted by their first bytes, as before, all 65,536 would take
@@ -1218,6 +1307,7 @@ main(void)
 		T(test_snapshot_times_are_receive_times),
 		T(test_pack_order_does_not_follow_insertion),
 		T(test_tampered_pack_is_corrupt),
+		T(test_encoded_copy_keeps_its_compression),
 		T(test_interrupted_backup_packs_are_adopted),
 		T(test_session_table_spreads_ids_sharing_a_prefix),
 		T(test_every_copy_is_a_location_and_reads_fall_back),

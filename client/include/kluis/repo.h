@@ -188,6 +188,14 @@ int kl_repo_pack_learn(struct kl_repo *r, const struct kl_id *id,
  */
 int kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id,
     uint8_t type, struct buf *out);
+/*
+ * kl_repo_blob_read that also appends the blob's plaintext as stored
+ * (FORMAT.md §7: header, compressed payload, padding) to enc, once it has
+ * verified: what kl_session_blob_add_encoded takes, so a copy need not
+ * compress again.  On error neither buffer grows.
+ */
+int kl_repo_blob_read_encoded(struct kl_repo *r, const struct kl_id *id,
+    uint8_t type, struct buf *raw, struct buf *enc);
 
 /* Opens the session key of a pack from its preamble (cached by pack id)
  * into key[32]. */
@@ -355,6 +363,16 @@ int kl_session_begin(struct kl_repo *r, int compression,
 int kl_session_blob_add(struct kl_session *s, uint8_t type,
     const struct kl_id *id, const uint8_t *raw, size_t raw_len, int *added,
     uint64_t *stored);
+/*
+ * kl_session_blob_add for a blob whose plaintext is already encoded: enc
+ * as kl_repo_blob_read_encoded gave it, raw_len the length of its raw
+ * content.  It is encrypted as it is, keeping the compression it was
+ * stored with (prune's copies, FORMAT.md §7).  Only for a plaintext that
+ * verified against id: the session does not decode it again.
+ */
+int kl_session_blob_add_encoded(struct kl_session *s, uint8_t type,
+    const struct kl_id *id, const struct buf *enc, size_t raw_len,
+    int *added, uint64_t *stored);
 /*
  * Adopts the packs this client uploaded that no index file names (an
  * interrupted backup wrote them after its last index file, or their index
