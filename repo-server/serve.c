@@ -4,7 +4,7 @@
  * OpenSSH forced command.
  *
  * Every byte from the client goes through one bounded buffer (s->in, at
- * most KL_FRAME_BODY_MAX) and the codec of common/proto.c.  What a role may
+ * most KL_FRAME_BODY_MAX) and the codec of protocol/proto.c.  What a role may
  * do is decided by handlers[] below (STYLE.md "The server is a table"):
  * the append-only role has no row that reaches a removal of content, and
  * no role has a path that replaces a file (the store links create-only).

@@ -759,7 +759,7 @@ pack_extent(struct chk *k, struct cpack *p)
 	/*
 	 * Blobs lie back to back after the preamble (FORMAT.md §8), then
 	 * come the header (padme(4 + 45 n) plus the AEAD's 40 bytes) and
-	 * the trailer: client/repo_pack.c pack_buf_new.  Only if the entries
+	 * the trailer: repo/repo_pack.c pack_buf_new.  Only if the entries
 	 * are contiguous are they all of the pack's blobs.
 	 */
 	if (p->n > 0 && k->e[p->first].offset == KL_PACK_PREAMBLE_LEN &&

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, builds with warnings as
-# errors, runs every test (unit, mutation, end-to-end), then again built
-# with AddressSanitizer and UndefinedBehaviorSanitizer, then runs every
-# libFuzzer target for a bounded time (scripts/fuzz.sh; KLUIS_FUZZ_SECONDS
-# per target, default 20).
+# The whole test suite: installs what is missing, checks the layers, builds
+# with warnings as errors, runs every test (unit, mutation, end-to-end),
+# then again built with AddressSanitizer and UndefinedBehaviorSanitizer,
+# then runs every libFuzzer target for a bounded time (scripts/fuzz.sh;
+# KLUIS_FUZZ_SECONDS per target, default 20).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 "$top/scripts/deps.sh"
+# The folders are the modules and their dependencies point down
+# (docs/ARCHITECTURE.md, "Layers"); the e2e_layers test also checks the
+# built server and that every rule fails when broken.
+python3 "$top/scripts/layers.py"
 run_suite() {
 	local dir=$1
 	shift

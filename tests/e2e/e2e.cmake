@@ -72,3 +72,7 @@ set_tests_properties(e2e_prune PROPERTIES TIMEOUT 600)
 # proven by blob id and by the raw repository bytes.
 add_test(NAME e2e_rewrite COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/rewrite.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> $<TARGET_FILE:kluis-hostile>)
 set_tests_properties(e2e_rewrite PROPERTIES TIMEOUT 300)
+# Issue #12: the layer check on the tree and the built server, and each of
+# its rules failing on a copy of the tree that breaks it.
+add_test(NAME e2e_layers COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/layers.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR} $<TARGET_FILE:kluis>)
+set_tests_properties(e2e_layers PROPERTIES TIMEOUT 120)

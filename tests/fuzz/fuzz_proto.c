@@ -1,5 +1,5 @@
 /*
- * The protocol codec (common/proto.c, docs/PROTOCOL.md): the input is a
+ * The protocol codec (protocol/proto.c, docs/PROTOCOL.md): the input is a
  * byte stream of frames as a server or client would read it.  Every frame
  * kl_frame_read accepts is decoded by the decoder of its type; no input
  * may crash, and every body that decodes re-encodes to the same bytes.

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the blob codec (client/blobcodec.c, docs/FORMAT.md §7).
+ * Unit tests for the blob codec (format/blobcodec.c, docs/FORMAT.md §7).
  */
 #include <stdarg.h>
 #include <stddef.h>

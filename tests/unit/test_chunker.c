@@ -1,5 +1,5 @@
 /*
- * Unit tests for the chunker (client/chunker.c, docs/FORMAT.md §13).
+ * Unit tests for the chunker (chunker/chunker.c, docs/FORMAT.md §13).
  */
 #include <stdarg.h>
 #include <stddef.h>

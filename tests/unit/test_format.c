@@ -1,5 +1,5 @@
 /*
- * Unit tests of the plaintext record codecs (common/format_*.c,
+ * Unit tests of the plaintext record codecs (format/format_*.c,
  * docs/FORMAT.md §6, §8-§12): round trips, one rejection test per rule,
  * known-answer vectors (tests/vectors/format_v1.txt) and deterministic
  * mutation tests of every decoder.

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the protocol codec (common/proto.c, docs/PROTOCOL.md):
+ * Unit tests of the protocol codec (protocol/proto.c, docs/PROTOCOL.md):
  * round trips, every rule of every body, frame limits, and deterministic
  * mutation of every decoder and of frame parsing.
  */

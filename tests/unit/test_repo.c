@@ -1,4 +1,4 @@
-/* Unit tests of client/repo*.c: the repository access layer. */
+/* Unit tests of repo/repo*.c: the repository access layer. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>

@@ -1,8 +1,8 @@
 /*
- * Unit tests of the repository storage (repo-server/store.c, FORMAT.md §1).
+ * Unit tests of the repository storage (store/store.c, FORMAT.md §1).
  * Every test gets a fresh repository in its own temporary directory.
  *
- * The write and fsync fault injection of common/fsutil.c reads its
+ * The write and fsync fault injection of base/fsutil.c reads its
  * environment variables once per process, and a fork()ed child inherits
  * that already-read state; so the faulty put runs in a child that re-execs
  * this program ("--fault-put REPO") with the variable set, and reports its
@@ -31,7 +31,7 @@
 #include "kluis/backend.h"
 #include "kluis/buf.h"
 #include "kluis/err.h"
-#include "kluis/format.h"
+#include "kluis/layout.h"
 #include "kluis/hash.h"
 #include "kluis/store.h"
 

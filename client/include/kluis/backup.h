@@ -13,17 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kluis/err.h"
 #include "kluis/hash.h"
 
 struct kl_repo;
 
 /* Enough for two workers to each hold a maximal (8 MiB) chunk. */
 #define KL_BACKUP_INFLIGHT_MAX ((size_t)16 << 20)
-
-/* Called for each source problem (unreadable, vanished, changed while
- * read, excluded type...): path, error code, a short description. */
-typedef void (*kl_warn_fn)(void *arg, const char *path, int err,
-    const char *what);
 
 struct kl_backup_opts {
 	const char *const *paths;	/* as given; made absolute */

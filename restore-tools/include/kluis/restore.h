@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kluis/backup.h"
+#include "kluis/err.h"
 #include "kluis/hash.h"
 
 struct kl_repo;

@@ -39,4 +39,10 @@ const char *kl_strerror(int err);
  */
 int kl_err_from_errno(int e);
 
+/* Called for each problem with one path that does not stop the run
+ * (backup: unreadable, vanished, changed while read, excluded type...;
+ * restore: a file not restored): path, error code, a short description. */
+typedef void (*kl_warn_fn)(void *arg, const char *path, int err,
+    const char *what);
+
 #endif

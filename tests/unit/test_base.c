@@ -1,4 +1,4 @@
-/* Unit tests of common/: the bounded buffer, hashing, file helpers, text
+/* Unit tests of base/: the bounded buffer, hashing, file helpers, text
  * escaping. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Private to common/format_*.c: helpers every record codec uses. */
+/* Private to format/format_*.c: helpers every record codec uses. */
 #ifndef KLUIS_FORMAT_INTERNAL_H
 #define KLUIS_FORMAT_INTERNAL_H
 

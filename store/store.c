@@ -23,7 +23,7 @@
 
 #include "kluis/buf.h"
 #include "kluis/err.h"
-#include "kluis/format.h"
+#include "kluis/layout.h"
 #include "kluis/fsutil.h"
 #include "kluis/hash.h"
 #include "kluis/store.h"
