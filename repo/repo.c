@@ -52,7 +52,7 @@ kl_repo_close(struct kl_repo *r)
 		free(r->damage[i]);
 	for (i = 0; i < r->nnotice; i++)
 		free(r->notice[i]);
-	for (i = 0; i < KL_TREE_CACHE; i++)
+	for (i = 0; i < r->ntr; i++)
 		buf_free(r->tr[i].b);
 	kl_cat_close(r->cat);
 	kl_keys_free(r->keys);

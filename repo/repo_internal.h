@@ -21,7 +21,13 @@ struct kl_pack_key {
 #define KL_REPO_DAMAGE_MAX 64
 #define KL_REPO_NOTICE_MAX 64
 #define REPO_INDEX_FILE_MAX ((size_t)64 << 20)
-#define KL_TREE_CACHE 4
+/*
+ * The tree cache (repo_read.c): ranges of tree packs, kept until the
+ * handle closes, at most KL_TREE_CACHE of them and KL_TREE_CACHE_BYTES in
+ * all.  Once full, a tree of another pack is read alone.
+ */
+#define KL_TREE_CACHE 256
+#define KL_TREE_CACHE_BYTES ((size_t)64 << 20)
 #define KL_TREE_RANGE_MAX ((uint32_t)32 << 20)
 
 /* A fetched range of a pack that holds tree blobs (repo_read.c). */
@@ -46,7 +52,8 @@ struct kl_repo {
 	void *progress_arg;
 	struct kl_pack_key pk[KL_PACK_KEY_CACHE];
 	struct kl_tree_range tr[KL_TREE_CACHE];
-	unsigned tr_next;
+	unsigned ntr;			/* ranges in tr */
+	size_t tr_bytes;		/* their bytes */
 	unsigned pk_next;
 	pthread_mutex_t mu;		/* guards pk cache and errmsg */
 	struct kl_id lock_id;		/* our lock file, zero if none */
