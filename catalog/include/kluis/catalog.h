@@ -5,10 +5,13 @@
  * intervals, the trees of this client's own last backups - and records
  * what happened here: backup runs, checks and drills.
  *
- * It is a cache.  Everything but the run history can be rebuilt from the
- * repository, and callers never trust it over the repository: what it
- * returns is checked where it is used (blob ids are verified when blobs
- * are read, cached trees against their keyed ids).
+ * It is a cache.  Everything can be rebuilt from the repository but what
+ * only this client knows: the runs (table run), the data verification
+ * records (pack_check), the index files and packs this client wrote
+ * (own_index, own_pack) and the hosts retired by forgets it followed
+ * (retired); kl_cat_reset keeps those.  Callers never trust it over the
+ * repository: what it returns is checked where it is used (blob ids are
+ * verified when blobs are read, cached trees against their keyed ids).
  *
  * This module knows SQLite and the catalog's schema, nothing about keys
  * or transports: the client feeds it decrypted repository contents.
@@ -17,12 +20,18 @@
  * serialised by an internal mutex.  Several processes may open the same
  * catalog (WAL mode; a writer waits up to KL_CAT_BUSY_MS for another).
  * Callbacks run with the mutex held: they may call the catalog from the
- * same thread (the mutex is recursive), other threads wait.
+ * same thread (the mutex is recursive), other threads wait.  Those of
+ * kl_cat_versions, kl_cat_find, kl_cat_pack_check_foreach and
+ * kl_cat_prune_copies are the exception: these collect their rows first
+ * and call back without the mutex.
  *
  * Strings returned through callbacks are valid during the callback only.
- * Every function returns KL_OK (0) or a negative kl_err: KL_E_IO for SQLite
- * errors (kl_cat_errmsg says which), KL_E_CORRUPT when SQLite reports the
- * database damaged, KL_E_NOMEM, KL_E_INVAL for bad arguments.
+ * Every function returns KL_OK (0) or a negative kl_err, except where it
+ * says otherwise (predicates return 1 or 0): KL_E_IO for SQLite errors
+ * (kl_cat_errmsg says which), KL_E_CORRUPT when SQLite reports the
+ * database damaged, KL_E_NOSPACE when the disk is full, KL_E_DENIED when
+ * the file may not be written, the file system's error when SQLite cannot
+ * open a file, KL_E_NOMEM, KL_E_INVAL for bad arguments.
  */
 #ifndef KLUIS_CATALOG_H
 #define KLUIS_CATALOG_H
@@ -71,7 +80,8 @@ enum kl_cat_state {
  * An older schema is migrated in place.  dir NULL: a temporary database
  * deleted on close (used when no cache directory can be written).
  * After a replacement kl_cat_errmsg says why.
- * KL_E_IO / KL_E_DENIED if dir cannot be created or written.
+ * KL_E_IO / KL_E_DENIED if dir cannot be created or written, KL_E_LIMIT
+ * if dir/KL_CAT_FILE does not fit KL_CAT_PATH_MAX bytes.
  */
 int kl_cat_open(const char *dir, const struct kl_id *repo_id,
     struct kl_cat **out, int *state);
@@ -117,8 +127,9 @@ int kl_cat_index_add(struct kl_cat *c, const struct kl_id *file, int trust,
     int64_t recv_s);
 /* The recorded index files; *ids malloc'd (NULL when *n is 0). */
 int kl_cat_index_list(struct kl_cat *c, struct kl_id **ids, size_t *n);
-/* Forgets every index file, location and pack (before a full reload).
- * Withdrawals, own index files and own packs are kept. */
+/* Forgets every index file, location and pack (before a full reload);
+ * every own parent becomes not intact (kl_cat_own_parent).  Withdrawals,
+ * pruned ids, own index files and own packs are kept. */
 int kl_cat_index_clear(struct kl_cat *c);
 /*
  * Adds location loc of blob id, named by a source of the given trust
@@ -175,7 +186,8 @@ int kl_cat_pack_tree_range(struct kl_cat *c, const struct kl_id *pack,
  * *ids malloc'd. */
 int kl_cat_pack_ids(struct kl_cat *c, struct kl_id **ids, size_t *n);
 /* Records that pack is in the repository with size bytes (a listing or a
- * stat said so). */
+ * stat said so).  Only for a pack the blob index knows: for any other
+ * nothing is recorded (KL_OK). */
 int kl_cat_pack_size_set(struct kl_cat *c, const struct kl_id *pack,
     uint64_t size);
 /* 1 if the blob index names pack (an index file or its header), 0 if
@@ -198,8 +210,10 @@ int kl_cat_pack_confirm(struct kl_cat *c, const struct kl_id *pack,
  * KL_TRUST_ATTESTED when a full key vouched for all of them;
  * KL_TRUST_CLAIMED if the catalog knows none; <0 on errors. */
 int kl_cat_pack_trust(struct kl_cat *c, const struct kl_id *pack);
-/* Calls cb for every blob once, with its best location (in id order); a
- * non-zero return stops the walk and is returned. */
+/* Calls cb for every blob once, in id order, with its best location: by
+ * trust, then the earliest receive time (unlike kl_cat_blob_locs, the
+ * state of the pack's header is not considered).  A non-zero return of cb
+ * stops the walk and is returned. */
 int kl_cat_blob_foreach(struct kl_cat *c,
     int (*cb)(void *arg, const struct kl_id *id, const struct kl_blob_loc *l),
     void *arg);
@@ -247,7 +261,8 @@ struct kl_cat_prune_pack {
  * Chooses the keepers and calls cb for every pack given to
  * kl_cat_prune_present, in id order; cb's non-zero return stops the walk
  * and is returned.
- * *unlocated gets the number of marked blobs with no location at all.
+ * *unlocated gets the number of marked (id, type) pairs with no location
+ * of that type in a present pack (kl_cat_prune_present).
  */
 int kl_cat_prune_plan(struct kl_cat *c,
     int (*cb)(void *arg, const struct kl_cat_prune_pack *p), void *arg,
@@ -513,9 +528,11 @@ struct kl_cat_status {
 	uint64_t own_trees, runs;
 };
 int kl_cat_status(struct kl_cat *c, struct kl_cat_status *st);
-/* Forgets everything that is rebuilt from the repository (index,
- * snapshots, versions, own trees); keeps the run history.  KL_E_INVAL
- * while a backup is being recorded (kl_cat_own_begin). */
+/* Forgets everything that is rebuilt from the repository: the blob index
+ * with its withdrawals and pruned ids, the snapshots, series and
+ * versions, own trees and parents.  Keeps what cannot be rebuilt: the
+ * runs, data verification records, own index files and packs, retired
+ * hosts.  KL_E_INVAL while a backup is being recorded (kl_cat_own_begin). */
 int kl_cat_reset(struct kl_cat *c);
 
 #endif

@@ -34,17 +34,25 @@ struct kl_repo_init_opts {
 };
 
 /*
- * Creates a repository at url (a local path for now) with a fresh full key
- * wrapped under pass.  KL_E_EXISTS if something is there already.
+ * Creates a repository at url - a local path, or ssh:// or pipe: (the
+ * server creates it) - with a fresh full key wrapped under pass.
+ * KL_E_EXISTS if something is there already, or if o->key_out exists
+ * (checked before anything is created).  On error *out may still be set:
+ * read kl_repo_errmsg, then kl_repo_close it.
  */
 int kl_repo_init(const char *url, const char *pass, size_t pass_len,
     const struct kl_repo_init_opts *o, struct kl_repo **out);
 
 /*
- * Opens the repository at url.  With key_file non-NULL, that key file is
- * used; otherwise every file in keys/ is tried.  KL_E_NOTFOUND: no
- * repository there; KL_E_BADPASS: no key opens with pass; KL_E_CORRUPT:
- * config damaged or not matching the key (a foreign or tampered config).
+ * Opens the repository at url (as for kl_repo_init).  With key_file
+ * non-NULL, that key file is used (KL_E_INVAL if it does not exist);
+ * otherwise every file in keys/ is tried.  KL_E_NOTFOUND: no repository
+ * there, or keys/ holds no key file; KL_E_BADPASS: no key opens with
+ * pass.  A key file that fails for another reason (damaged, unsupported)
+ * gives its own error instead; with keys/, the first file that fails
+ * decides.  KL_E_CORRUPT: config damaged or not matching the key (a
+ * foreign or tampered config).  On error *out may still be set: read
+ * kl_repo_errmsg, then kl_repo_close it.
  */
 int kl_repo_open(const char *url, const char *key_file, const char *pass,
     size_t pass_len, struct kl_repo **out);
@@ -58,8 +66,8 @@ const struct kl_keys *kl_repo_keys(const struct kl_repo *r);
 struct kl_backend *kl_repo_backend(struct kl_repo *r);
 /*
  * The role the storage grants: KL_ROLE_FULL for local paths, else what
- * the server reported (KL_ROLE_APPEND, KL_ROLE_READ; repo-server's
- * enum kl_store_role).
+ * the server reported (KL_ROLE_APPEND, KL_ROLE_READ; enum kl_store_role
+ * of store.h).
  */
 int kl_repo_role(const struct kl_repo *r);
 /*
@@ -73,8 +81,9 @@ int kl_repo_is_full(const struct kl_repo *r);
 
 /* Adds a key file wrapping this repository's key (or, with backup_only,
  * a backup-only key derived from it) under pass; to keys/ or to out_path.
- * The new key file's id is returned in *id.  KL_E_PERM for backup_only
- * from a backup key... (a backup key may only add backup keys). */
+ * *id gets the new key file's id (zero with out_path).  KL_E_PERM when a
+ * backup-only key asks for a full key (backup_only 0): a backup-only key
+ * adds only backup-only keys. */
 int kl_repo_key_add(struct kl_repo *r, int backup_only, const char *pass,
     size_t pass_len, const struct kl_kdf_params *kdf, const char *label,
     const char *out_path, struct kl_id *id);
@@ -95,8 +104,8 @@ const struct kl_id *kl_repo_key_id(const struct kl_repo *r);
 int kl_repo_catalog_open(struct kl_repo *r, const char *dir, int *state);
 /* The catalog in use (opening a temporary one if needed), NULL on error. */
 struct kl_cat *kl_repo_catalog(struct kl_repo *r);
-/* Progress of long catalog updates: what ("index", "versions"), done of
- * total.  fn NULL: none. */
+/* Progress of long catalog updates: what ("index", "snapshots",
+ * "versions"), done of total.  fn NULL: none. */
 void kl_repo_set_progress(struct kl_repo *r,
     void (*fn)(void *arg, const char *what, uint64_t done, uint64_t total),
     void *arg);
@@ -105,11 +114,12 @@ void kl_repo_set_progress(struct kl_repo *r,
  * Brings the catalog's blob index up to date with the repository's index
  * files (once per r): new files are loaded, and if a file the catalog
  * loaded earlier has gone, the index is rebuilt.  Entries whose pack is
- * not in the repository are ignored (and noted: kl_repo_notice_msg).  Each
- * location keeps the trust of its source (catalog.h enum kl_cat_trust):
- * ATTESTED for index files signed by a full key (FORMAT.md §16), OWN for
- * those this client wrote, CLAIMED for the rest and for packs known only
- * from their own headers.  Files withdrawn by a signed index file are
+ * not in the repository are ignored (and noted: kl_repo_notice_msg, unless
+ * a retire record names the pack).  Each location keeps the trust of its
+ * source (catalog.h enum kl_cat_trust): ATTESTED for index files signed by
+ * a full key (FORMAT.md §16), OWN for those this client wrote, CLAIMED for
+ * the rest.  Packs known only from their own headers are CLAIMED, or OWN
+ * if this client uploaded them.  Files withdrawn by a signed index file are
  * skipped.  A damaged or vanished index file is skipped and recorded
  * (kl_repo_damage): a backup then stores that data again, a restore fails
  * only for files that need it.
@@ -150,14 +160,17 @@ int kl_repo_index_file_read(struct kl_repo *r, const struct kl_id *id,
     struct kl_index *out, int *attested);
 /*
  * Writes ix as a version-2 index file (FORMAT.md §9), signed when r's key
- * is a full key; *id gets its name.  Withdrawals (ix->withdrawn) need a
- * full key (KL_E_PERM otherwise).  Does not touch the catalog.
+ * is a full key; *id gets its name.  Withdrawals (ix->withdrawn) and
+ * retire records (ix->retire) need a full key (KL_E_PERM otherwise); a
+ * retire record that names packs is KL_E_INVAL.  Does not touch the
+ * catalog.
  */
 int kl_repo_index_write(struct kl_repo *r, const struct kl_index *ix,
     struct kl_id *id);
 /* The same; may_sign 0 writes an unsigned file even with a full key: a
  * copy of another writer's unverified claims (prune's index rewrite)
- * must not become ATTESTED by being copied. */
+ * must not become ATTESTED by being copied.  Withdrawals and retire
+ * records are then KL_E_PERM. */
 int kl_repo_index_write_as(struct kl_repo *r, const struct kl_index *ix,
     int may_sign, struct kl_id *id);
 /*
@@ -180,11 +193,14 @@ int kl_repo_pack_learn(struct kl_repo *r, const struct kl_id *id,
     uint64_t size);
 
 /*
- * Reads a blob: locate it in the index, fetch its bytes from the pack,
- * open the pack's envelope (cached), decrypt, decode and verify its id.
- * Appends the raw content to out.  KL_E_NOTFOUND: not in the index or its
- * pack is missing; KL_E_CORRUPT: anything does not verify; KL_E_PERM: a
- * backup-only key.
+ * Reads a blob: locate it in the index (kl_repo_blob_locate), fetch its
+ * bytes from the pack, open the pack's envelope (cached), decrypt, decode
+ * and verify its id.  Every location is tried, best first, until one
+ * verifies; KL_E_PERM, KL_E_NOMEM and KL_E_CONN stop at once.  Appends
+ * the raw content to out.  If none verifies, the error is the first
+ * location's (kl_repo_errmsg names its pack and counts the other copies).
+ * KL_E_NOTFOUND: not in the index or its pack is missing; KL_E_CORRUPT:
+ * anything does not verify; KL_E_PERM: a backup-only key.
  */
 int kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id,
     uint8_t type, struct buf *out);
@@ -210,7 +226,9 @@ int kl_repo_blob_open(struct kl_repo *r, const uint8_t *key,
     const struct kl_id *id, uint8_t type, const uint8_t *stored,
     size_t stored_len, void *dctx, struct buf *out);
 
-/* Loads a tree blob and decodes it. */
+/* Loads a tree blob and decodes it: the catalog's own copy of a tree this
+ * client wrote (kl_cat_own_tree_get) if it verifies against id, else the
+ * repository's (kl_repo_blob_read). */
 int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_tree *out);
 
@@ -350,13 +368,17 @@ int kl_repo_snapshot_pick(struct kl_repo *r, const struct kl_snap_query *q,
 
 /*
  * Backup sessions.  kl_session_begin draws a session key and seals it.
- * kl_session_blob_add stores a blob unless the index or this session
- * already has it (*added says which); thread-safe.  Packs are written as
- * they fill, with their blobs in random order.  kl_session_commit flushes
- * the last pack, writes the index file, then the snapshot, and returns the
- * snapshot id.  kl_session_abort writes nothing more (packs already
- * written stay, unreferenced, and are reused by the next backup only once
- * an index names them - see docs/ARCHITECTURE.md).
+ * kl_session_blob_add stores a blob (*added 1) unless the index holds a
+ * trusted (ATTESTED or OWN) location of it, or this session already added
+ * it or adopted a pack holding it; after kl_session_store_all every blob
+ * is stored.  Thread-safe.  Packs are written as they fill, with their
+ * blobs in random order and trees in packs of their own; each is recorded
+ * in the catalog as this client's own before its upload.  An index file
+ * is written every 32 packs and at commit.  kl_session_commit flushes the
+ * last packs, writes the index file, then the snapshot, and returns the
+ * snapshot id.  kl_session_free without a commit writes nothing more:
+ * packs already written stay, and those no index file names yet are
+ * adopted by the next backup (kl_session_adopt_orphans).
  */
 int kl_session_begin(struct kl_repo *r, int compression,
     struct kl_session **out);

@@ -14,8 +14,9 @@
 
 enum kl_store_role {
 	KL_ROLE_FULL = 0,	/* everything, including removal */
-	KL_ROLE_APPEND = 1,	/* create and read; remove only lock files;
-				 * create only shared version-2 locks */
+	KL_ROLE_APPEND = 1,	/* create and read; no key files; remove
+				 * only lock files; create only shared
+				 * version-2 locks */
 	KL_ROLE_READ = 2,	/* read only */
 };
 
@@ -23,7 +24,9 @@ struct kl_store;
 
 /*
  * Opens the repository directory path.  KL_E_NOTFOUND if path has no
- * `config` file (not a repository).  The returned store owns a copy of
+ * `config` file (not a repository), KL_E_CORRUPT if `config` is not a
+ * regular file, KL_E_INVAL for an empty path or an unknown role,
+ * KL_E_LIMIT for a path too long.  The returned store owns a copy of
  * path.
  */
 int kl_store_open(const char *path, enum kl_store_role role,
@@ -61,11 +64,11 @@ void kl_store_set_policy(struct kl_store *s, const struct kl_store_policy *p);
 int kl_store_name_valid(enum kl_ftype t, const char *name);
 
 /* The kl_backend_ops over this store (see backend.h for the contract);
- * the role is enforced here: puts need APPEND or FULL, removes need FULL
- * (or APPEND for locks), and APPEND puts of locks obey the lock rule of
- * kl_store_put_begin.  Its put is the streaming put below in one go.  The
- * backend takes over s: ops->close closes it, so do not also call
- * kl_store_close. */
+ * the role is enforced here: puts need APPEND or FULL (key files FULL),
+ * removes need FULL (or APPEND for locks), and APPEND puts of locks obey
+ * the lock rule of kl_store_put_begin.  Its put is the streaming put
+ * below in one go.  The backend takes over s: ops->close closes it, so do
+ * not also call kl_store_close. */
 void kl_store_backend(struct kl_store *s, struct kl_backend *out);
 
 /*
@@ -75,32 +78,6 @@ void kl_store_backend(struct kl_store *s, struct kl_backend *out);
 int kl_store_path(const struct kl_store *s, enum kl_ftype t,
     const char *name, char *out, size_t out_len);
 
-/*
- * Streaming create-only upload, for kluis-server's PUT (PROTOCOL.md §2):
- * the bytes go to a temporary file ".tmp-<random>" in the target
- * directory while being hashed; commit checks the size and the content
- * hash against name, fsyncs, links the file into place without ever
- * replacing one, and fsyncs the directory.
- *
- * begin: role, type and name checks as for put (KL_E_PERM, KL_E_INVAL;
- * CONFIG is never put), KL_E_LIMIT if size > KL_FILE_MAX, KL_E_EXISTS if
- * the name exists, or the error creating the temporary file.
- * write: KL_E_LIMIT if more than size bytes would be written (nothing is
- * written then); KL_E_NOSPACE / KL_E_IO from the file system.
- * commit: KL_E_CORRUPT if fewer than size bytes were written or the hash
- * does not match, KL_E_EXISTS if the name appeared meanwhile, file system
- * errors otherwise.  It sets the file's modification time - the receive
- * time LIST reports - to the time of publication, not of the last write.
- * commit always consumes p; on failure nothing became visible and the
- * temporary file is gone.
- * abort: removes the temporary file and frees p (NULL-safe).
- *
- * The lock rule (FORMAT.md §12, PROTOCOL.md §4): in the APPEND role a
- * lock file must be a shared lock of version 2.  begin refuses a size no
- * such lock has, write refuses a header that is not one as soon as its 16
- * bytes have come (KL_E_PERM, nothing more is written; abort p then), and
- * kl_store_why names the reason.
- */
 /*
  * Removes what uploads that never finished left behind (a server or client
  * killed mid-upload, a power cut): `.tmp-*` regular files in the
@@ -159,7 +136,8 @@ int kl_store_trash_list(struct kl_store *s, kl_trash_cb cb, void *arg);
  * The bytes the repository's files hold (keys, data, index, snapshots,
  * locks, trash; not .tmp-* files, config or the audit log), counted now.
  * refresh also stores the count as the quota's cached figure
- * (DIR/usage), correcting what killed uploads left in it (purge does).
+ * (DIR/usage), correcting what killed uploads left in it (`kluis-server
+ * purge` calls it; kl_store_purge only drops the cached figure).
  */
 int kl_store_usage_count(struct kl_store *s, uint64_t *bytes);
 int kl_store_usage_refresh(struct kl_store *s, uint64_t *bytes);
@@ -169,6 +147,36 @@ struct kl_store_put;
  * quota (KL_E_NOSPACE) was made, such as "it is an exclusive lock, ...",
  * or NULL.  Valid until the next call on s. */
 const char *kl_store_why(const struct kl_store *s);
+
+/*
+ * Streaming create-only upload, for kluis-server's PUT (PROTOCOL.md §2):
+ * the bytes go to a temporary file ".tmp-<random>" in the target
+ * directory while being hashed; commit checks the size and the content
+ * hash against name, fsyncs, links the file into place without ever
+ * replacing one, and fsyncs the directory.
+ *
+ * begin: role, type and name checks as for put (KL_E_PERM, KL_E_INVAL;
+ * CONFIG is never put), KL_E_LIMIT if size > KL_FILE_MAX, KL_E_EXISTS if
+ * the name exists, KL_E_PERM for a size the lock rule refuses,
+ * KL_E_NOSPACE if the quota has no room for size bytes (kl_store_why
+ * says why), or the error creating the temporary file.
+ * write: KL_E_LIMIT if more than size bytes would be written (nothing is
+ * written then); KL_E_NOSPACE / KL_E_IO from the file system.
+ * commit: KL_E_CORRUPT if fewer than size bytes were written or the hash
+ * does not match, KL_E_EXISTS if the name appeared meanwhile, file system
+ * errors otherwise.  It sets the file's modification time - the receive
+ * time LIST reports - to the time of publication, not of the last write.
+ * commit always consumes p and removes the temporary file.  On failure
+ * nothing became visible, except when the directory fsync after the link
+ * fails: the file then stays in place and that error is returned.
+ * abort: removes the temporary file and frees p (NULL-safe).
+ *
+ * The lock rule (FORMAT.md §12, PROTOCOL.md §4): in the APPEND role a
+ * lock file must be a shared lock of version 2.  begin refuses a size no
+ * such lock has, write refuses a header that is not one as soon as its 16
+ * bytes have come (KL_E_PERM, nothing more is written; abort p then), and
+ * kl_store_why names the reason.
+ */
 int kl_store_put_begin(struct kl_store *s, enum kl_ftype t, const char *name,
     uint64_t size, struct kl_store_put **out);
 int kl_store_put_write(struct kl_store_put *p, const uint8_t *data,
