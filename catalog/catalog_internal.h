@@ -63,6 +63,8 @@ extern const char *const cat_migrations[KL_CAT_SCHEMA];
 void cat_lock(struct kl_cat *c);
 /* Also resets the statements prepared under this lock level. */
 void cat_unlock(struct kl_cat *c);
+/* Finalizes every prepared statement, cached or not (before closing db). */
+void cat_stmts_free(struct kl_cat *c);
 /* Maps a SQLite result code to kl_err and records the message. */
 int cat_sqlerr(struct kl_cat *c, int src, const char *what);
 /* Records "catalog PATH: <fmt>" as the error message; returns err. */
@@ -102,6 +104,16 @@ int cat_join(char *const *v, size_t n, char **out);
  */
 int cat_tx_begin(struct kl_cat *c);
 int cat_tx_end(struct kl_cat *c, int rc);
+/* Rolls the whole transaction back, if any; keeps the error message. */
+void cat_tx_rollback(struct kl_cat *c);
+/* cat_versions.c: the path_no of "/" in the path table, and the length of
+ * a version's content and meta identities (catalog.h "file versions"). */
+#define CAT_ROOT_NO 1
+#define CAT_IDENT_LEN 16
+/* cat_versions.c, mutex held: the path_no of name (len bytes) in
+ * directory parent; created if create, else KL_E_NOTFOUND when unknown. */
+int cat_path_get(struct kl_cat *c, int64_t parent, const void *name,
+    size_t len, int create, int64_t *no);
 /* cat_own.c: writes the trees put but not yet written. */
 int cat_own_flush(struct kl_cat *c);
 /* cat_own.c: forgets the unwritten trees (no database access). */
