@@ -107,11 +107,46 @@ const char *tr_server_command(void);
 int tr_shell_command(const char *cmd, const char *path, char *out,
     size_t out_len);
 
-/* The pipe transport (transport.c) and the ssh transport
+/* The pipe transport (transport_pipe.c) and the ssh transport
  * (transport_ssh.c): connect and start the server; err gets a message. */
 int tr_pipe_io_open(const struct kl_url *u, char *err, size_t err_len,
     struct tr_io *io);
 int tr_ssh_io_open(const struct kl_url *u, char *err, size_t err_len,
     struct tr_io *io);
+
+/*
+ * The parts of the ssh transport: transport_ssh.c (the connection and its
+ * I/O thread), transport_ssh_host.c (TCP, the host key) and
+ * transport_ssh_auth.c (authentication).  sess is libssh2's
+ * LIBSSH2_SESSION, in blocking mode; err gets a message on failure.
+ */
+struct _LIBSSH2_SESSION;
+
+/* p[0, n) as printable text into out[out_len >= 1], truncated to fit. */
+void tr_ssh_clean_copy(char *out, size_t out_len, const char *p, size_t n);
+/* $HOME, else the home directory in the password database, else "/". */
+const char *tr_ssh_home_dir(void);
+/* A TCP socket connected to u's host and port in *out, else KL_E_CONN. */
+int tr_ssh_tcp_connect(const struct kl_url *u, int *out, char *err,
+    size_t err_len);
+/* --ssh-known-hosts, else ~/.ssh/known_hosts, into out[out_len]. */
+void tr_ssh_known_hosts_path(char *out, size_t out_len);
+/* known_hosts at path parsed into *kh (tr_kh_free); a missing file is an
+ * empty one (*have_file 0); else kl_file_read_all's or tr_kh_load's code,
+ * with a message. */
+int tr_ssh_kh_open(const char *path, struct tr_kh **kh, int *have_file,
+    char *err, size_t err_len);
+/* Before the handshake: offers first the host key types kh has for u. */
+void tr_ssh_hostkey_prefs(struct _LIBSSH2_SESSION *sess, const struct tr_kh *kh,
+    const struct kl_url *u);
+/* KL_OK if kh lists sess's host key for u (not @revoked), else
+ * KL_E_HOSTKEY, or KL_E_CONN if there is none; khpath names the file. */
+int tr_ssh_hostkey_verify(struct _LIBSSH2_SESSION *sess, const struct tr_kh *kh,
+    int have_file, const struct kl_url *u, const char *khpath, char *err,
+    size_t err_len);
+/* Logs user in (agent, key files, keyboard-interactive on /dev/tty);
+ * KL_OK, or KL_E_CONN saying what the server accepts and what was tried. */
+int tr_ssh_authenticate(struct _LIBSSH2_SESSION *sess, const char *user,
+    const char *dest, char *err, size_t err_len);
 
 #endif
