@@ -1,4 +1,4 @@
-/* Private to the repository check (check.c, check_data.c). */
+/* Private to the repository check (check*.c). */
 #ifndef KLUIS_CHECK_INTERNAL_H
 #define KLUIS_CHECK_INTERNAL_H
 
@@ -24,6 +24,8 @@ struct idmap {
 int idmap_put(struct idmap *m, const struct kl_id *id, uint32_t v);
 /* 1 and *v if present, 0 if not. */
 int idmap_get(const struct idmap *m, const struct kl_id *id, uint32_t *v);
+/* Points id, which m holds, at v. */
+void idmap_repoint(struct idmap *m, const struct kl_id *id, uint32_t v);
 void idmap_clear(struct idmap *m);
 
 /* One blob location, from an index file or (orphan) a pack's header. */
@@ -195,6 +197,12 @@ struct chk {
 int finding_new(struct chk *k, enum kl_check_kind kind, const char *object,
     uint32_t *idx, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* Adds snap to finding i's snapshots unless it is there. */
+int chk_finding_snap(struct chk *k, uint32_t i, const struct kl_id *snap);
+/* Records that path (len bytes) of snapshot snap is affected by finding
+ * i: each path once, at most k->paths_max of them kept. */
+int chk_finding_hit(struct chk *k, uint32_t i, const struct kl_id *snap,
+    const char *path, size_t len);
 /* "index/<hex>" (dir "index/") into out (>= 96 bytes). */
 void obj_name(const char *dir, const struct kl_id *id, char *out);
 /* The error message of r without the object name it starts with. */
@@ -204,6 +212,8 @@ const char *errmsg_about(struct kl_repo *r, const char *object, int rc);
 int is_damage(int rc);
 void progress(struct chk *k, const char *phase, uint64_t done,
     uint64_t total);
+
+/* check_packs.c: packs and blob locations. */
 /* The packs[] index of pack id, added if new. */
 int pack_ref(struct chk *k, const struct kl_id *id, uint32_t *out);
 /* qsort order of k->e: by pack, offset, then the whole location, index
@@ -212,6 +222,45 @@ int entry_cmp(const void *a, const void *b);
 /* Appends one location of pack (packs[] index) to k->e. */
 int entry_add(struct chk *k, uint32_t pack, const struct kl_blob_entry *be,
     int orphan);
+/* Listing callback of data/ (arg: k): marks pack name listed, with its
+ * size; skips names that are not ids. */
+int chk_list_pack(void *arg, const char *name, uint64_t size,
+    int64_t mtime_s);
+/* Packs no index file names: their blobs, from their own headers. */
+int chk_orphans_phase(struct chk *k);
+/*
+ * Sorts the locations, drops the claims that do not hold (claims_phase),
+ * merges the ones several sources name, and sizes every pack; then maps
+ * each blob id to one location (k->bmap) and builds k->byid.
+ */
+int chk_entries_finish(struct chk *k);
+/* The first position in k->byid of blob id. */
+size_t chk_byid_lower(const struct chk *k, const struct kl_id *id);
+
+/* check_snaps.c: snapshots. */
+/* Snapshots the catalog knew that are gone, a rollback; then opens every
+ * snapshot (k->snaps, sorted by time after) and records it in the catalog. */
+int chk_snap_phase(struct chk *k);
+
+/* check_trees.c: trees, and the structure pass. */
+/*
+ * Reads tree id.  A damaged or missing tree is not an error: with record
+ * set it is noted (the blob's error, or a finding for a blob with no
+ * location) and KL_E_NOTFOUND is returned for the caller to skip it.
+ */
+int chk_tree_read(struct chk *k, struct cscratch *s, const struct kl_id *id,
+    int record, struct kl_tree *out);
+/* Parses every tree of the opened snapshots once, marks the blobs they
+ * name, and makes a finding for each snapshot over its budget. */
+int chk_trees_phase(struct chk *k, struct cscratch *s);
+
+/* check_conclude.c: after the data phase. */
+/* The finding of pack p if it is damaged or missing, and its blobs'. */
+int chk_pack_conclude(struct chk *k, struct cpack *p);
+/* Points lost data blobs at sound copies, counted by their finding. */
+void chk_copies_phase(struct chk *k);
+/* Names the snapshots and paths that lost something to each finding. */
+int chk_attribute_phase(struct chk *k, struct cscratch *s);
 
 /*
  * check_index.c: the index files.  index_phase reads and verifies every
