@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "catalog_internal.h"
 
 int
@@ -56,7 +57,7 @@ kl_cat_pack_check_foreach(struct kl_cat *c,
 	static const char sql[] = "SELECT p.id, k.checked_s, k.ok FROM pack p"
 	    " LEFT JOIN pack_check k ON k.pack = p.id"
 	    " ORDER BY k.checked_s IS NOT NULL, k.checked_s, p.id";
-	struct pc_row *rows = NULL, *nr;
+	struct pc_row *rows = NULL;
 	size_t n = 0, cap = 0, i;
 	sqlite3_stmt *st;
 	int rc, src;
@@ -67,13 +68,9 @@ kl_cat_pack_check_foreach(struct kl_cat *c,
 	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
 		goto unlock;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			if ((nr = realloc(rows, cap * sizeof(*rows))) == NULL) {
-				rc = cat_err(c, KL_E_NOMEM, "out of memory");
-				goto unlock;
-			}
-			rows = nr;
+		if (KL_GROW(rows, cap, n + 1) != KL_OK) {
+			rc = cat_err(c, KL_E_NOMEM, "out of memory");
+			goto unlock;
 		}
 		if ((rc = cat_col_id(c, st, 0, &rows[n].pack)) != KL_OK)
 			goto unlock;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "catalog_internal.h"
 
 #define NONE SIZE_MAX
@@ -121,7 +122,6 @@ static int
 vlist_load(struct kl_cat *c, int64_t no, const char *host, struct vlist *l)
 {
 	sqlite3_stmt *st;
-	struct vrow *nv;
 	int r, rc;
 
 	if ((r = cat_prepare(c, sql_versions, &st)) != KL_OK)
@@ -132,15 +132,8 @@ vlist_load(struct kl_cat *c, int64_t no, const char *host, struct vlist *l)
 	else
 		sqlite3_bind_null(st, 2);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (l->n == l->cap) {
-			l->cap = l->cap ? l->cap * 2 : 16;
-			if ((nv = realloc(l->v, l->cap * sizeof(*nv))) ==
-			    NULL) {
-				r = KL_E_NOMEM;
-				break;
-			}
-			l->v = nv;
-		}
+		if ((r = KL_GROW(l->v, l->cap, l->n + 1)) != KL_OK)
+			break;
 		r = vrow_read(c, st, &l->v[l->n]);
 		l->n++;			/* freed by vlist_clear either way */
 		if (r != KL_OK)
@@ -257,24 +250,8 @@ struct find {
 	struct arena names, fulls;
 };
 
-/* Makes room for one more element in *v (of elem bytes, *cap of them). */
-static int
-grow(void **v, size_t n, size_t *cap, size_t elem)
-{
-	size_t ncap;
-	void *nv;
-
-	if (n < *cap)
-		return KL_OK;
-	ncap = *cap ? *cap * 2 : 64;
-	if (ncap > SIZE_MAX / elem || (nv = realloc(*v, ncap * elem)) == NULL)
-		return KL_E_NOMEM;
-	*v = nv;
-	*cap = ncap;
-	return KL_OK;
-}
-
-#define GROW(v, n, cap) grow((void **)&(v), (n), &(cap), sizeof(*(v)))
+/* Room for one more element after the n of array v. */
+#define GROW(v, n, cap) KL_GROW((v), (cap), (n) + 1)
 
 /* Reserves len bytes at the end of a: their offset in *off. */
 static int

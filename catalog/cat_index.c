@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "catalog_internal.h"
 
 #define IDS_MIN 64
@@ -52,7 +53,7 @@ static int
 ids_collect(struct kl_cat *c, const char *sql, struct kl_id **ids,
     size_t *n)
 {
-	struct kl_id *a = NULL, *p;
+	struct kl_id *a = NULL;
 	size_t len = 0, cap = 0;
 	sqlite3_stmt *st;
 	int rc, src;
@@ -60,13 +61,9 @@ ids_collect(struct kl_cat *c, const char *sql, struct kl_id **ids,
 	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap == 0 ? IDS_MIN : cap * 2;
-			if ((p = realloc(a, cap * sizeof(*a))) == NULL) {
-				rc = cat_err(c, KL_E_NOMEM, "out of memory");
-				goto out;
-			}
-			a = p;
+		if (KL_GROW(a, cap, len + 1) != KL_OK) {
+			rc = cat_err(c, KL_E_NOMEM, "out of memory");
+			goto out;
 		}
 		if ((rc = cat_col_id(c, st, 0, &a[len])) != KL_OK)
 			goto out;
@@ -364,18 +361,6 @@ col_cat_loc(struct kl_cat *c, sqlite3_stmt *st, struct kl_cat_loc *out)
 	return KL_OK;
 }
 
-static int
-locs_grow(struct kl_cat *c, struct kl_cat_loc **a, size_t *cap)
-{
-	struct kl_cat_loc *p;
-	size_t ncap = *cap ? *cap * 2 : 4;
-
-	if ((p = realloc(*a, ncap * sizeof(*p))) == NULL)
-		return cat_err(c, KL_E_NOMEM, "out of memory");
-	*a = p;
-	*cap = ncap;
-	return KL_OK;
-}
 
 int
 kl_cat_blob_locs(struct kl_cat *c, const struct kl_id *id,
@@ -397,8 +382,11 @@ kl_cat_blob_locs(struct kl_cat *c, const struct kl_id *id,
 		goto out;
 	}
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((len == cap && (rc = locs_grow(c, &a, &cap)) != KL_OK) ||
-		    (rc = col_cat_loc(c, st, &a[len])) != KL_OK)
+		if (KL_GROW(a, cap, len + 1) != KL_OK) {
+			rc = cat_err(c, KL_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = col_cat_loc(c, st, &a[len])) != KL_OK)
 			goto out;
 		len++;
 	}
@@ -843,24 +831,6 @@ kl_cat_own_pack_del(struct kl_cat *c, const struct kl_id *pack)
 	    "own_pack_del");
 }
 
-/* Makes room for one more own pack in *ids and *sizes. */
-static int
-own_grow(struct kl_cat *c, struct kl_id **ids, uint64_t **sizes,
-    size_t *cap)
-{
-	size_t ncap = *cap ? *cap * 2 : IDS_MIN;
-	struct kl_id *ni;
-	uint64_t *ns;
-
-	if ((ni = realloc(*ids, ncap * sizeof(*ni))) == NULL)
-		return cat_err(c, KL_E_NOMEM, "out of memory");
-	*ids = ni;
-	if ((ns = realloc(*sizes, ncap * sizeof(*ns))) == NULL)
-		return cat_err(c, KL_E_NOMEM, "out of memory");
-	*sizes = ns;
-	*cap = ncap;
-	return KL_OK;
-}
 
 int
 kl_cat_own_pack_list(struct kl_cat *c, struct kl_id **ids, uint64_t **sizes,
@@ -869,7 +839,7 @@ kl_cat_own_pack_list(struct kl_cat *c, struct kl_id **ids, uint64_t **sizes,
 	struct kl_id *a = NULL;
 	uint64_t *sz = NULL;
 	sqlite3_stmt *st;
-	size_t len = 0, cap = 0;
+	size_t len = 0, acap = 0, szcap = 0;
 	int rc, src;
 
 	if (ids == NULL || sizes == NULL || n == NULL)
@@ -882,8 +852,12 @@ kl_cat_own_pack_list(struct kl_cat *c, struct kl_id **ids, uint64_t **sizes,
 	    &st)) != KL_OK)
 		goto out;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((len == cap && (rc = own_grow(c, &a, &sz, &cap)) !=
-		    KL_OK) || (rc = cat_col_id(c, st, 0, &a[len])) != KL_OK)
+		if (KL_GROW(a, acap, len + 1) != KL_OK ||
+		    KL_GROW(sz, szcap, len + 1) != KL_OK) {
+			rc = cat_err(c, KL_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = cat_col_id(c, st, 0, &a[len])) != KL_OK)
 			goto out;
 		sz[len++] = (uint64_t)sqlite3_column_int64(st, 1);
 	}

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "catalog_internal.h"
 
 int
@@ -257,16 +258,10 @@ static int
 flips_add(struct flips *f, int64_t snap, int64_t series, int vanished,
     int forgotten)
 {
-	struct flip *p;
-	size_t cap;
+	int rc;
 
-	if (f->n == f->cap) {
-		cap = f->cap == 0 ? 16 : f->cap * 2;
-		if ((p = realloc(f->v, cap * sizeof(*p))) == NULL)
-			return KL_E_NOMEM;
-		f->v = p;
-		f->cap = cap;
-	}
+	if ((rc = KL_GROW(f->v, f->cap, f->n + 1)) != KL_OK)
+		return rc;
 	f->v[f->n].snap = snap;
 	f->v[f->n].series = series;
 	f->v[f->n].vanished = vanished;

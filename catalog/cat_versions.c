@@ -45,6 +45,7 @@
 
 #include "kluis/buf.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/treewalk.h"
 #include "catalog_internal.h"
 
@@ -731,7 +732,7 @@ static int
 queue_list(struct kl_cat *c, int64_t **out, size_t *n)
 {
 	sqlite3_stmt *st;
-	int64_t *v = NULL, *nv;
+	int64_t *v = NULL;
 	size_t len = 0, cap = 0;
 	int r, rc;
 
@@ -740,14 +741,8 @@ queue_list(struct kl_cat *c, int64_t **out, size_t *n)
 	if ((r = cat_prepare(c, sql_pending, &st)) != KL_OK)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				r = KL_E_NOMEM;
-				break;
-			}
-			v = nv;
-		}
+		if ((r = KL_GROW(v, cap, len + 1)) != KL_OK)
+			break;
 		v[len++] = sqlite3_column_int64(st, 0);
 	}
 	if (r == KL_OK && rc != SQLITE_DONE)

@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "catalog_internal.h"
 
-#define CAT_STMTS_MIN 32
 
 /* ---- locations ---- */
 
@@ -187,17 +187,7 @@ cat_stmts_free(struct kl_cat *c)
 static int
 stmt_room(struct cat_stmt **a, size_t n, size_t *cap)
 {
-	struct cat_stmt *p;
-	size_t ncap;
-
-	if (n < *cap)
-		return KL_OK;
-	ncap = *cap < CAT_STMTS_MIN ? CAT_STMTS_MIN : *cap * 2;
-	if ((p = realloc(*a, ncap * sizeof(*p))) == NULL)
-		return KL_E_NOMEM;
-	*a = p;
-	*cap = ncap;
-	return KL_OK;
+	return kl_grow(a, cap, n + 1, sizeof(**a));
 }
 
 static struct cat_stmt *

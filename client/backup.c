@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
 #include "kluis/store.h"
@@ -243,14 +244,10 @@ struct collector {
 static int
 frame_add(struct frame *f, struct kl_node *n)
 {
-	struct kl_node *nv;
+	int rc;
 
-	if (f->n == f->cap) {
-		f->cap = f->cap ? f->cap * 2 : 16;
-		if ((nv = realloc(f->v, f->cap * sizeof(*nv))) == NULL)
-			return KL_E_NOMEM;
-		f->v = nv;
-	}
+	if ((rc = KL_GROW(f->v, f->cap, f->n + 1)) != KL_OK)
+		return rc;
 	f->v[f->n++] = *n;
 	memset(n, 0, sizeof(*n));
 	return KL_OK;
@@ -271,14 +268,10 @@ frame_clear(struct frame *f)
 static int
 frame_push(struct collector *c, struct kl_node *dir)
 {
-	struct frame *ns;
+	int rc;
 
-	if (c->depth == c->stcap) {
-		c->stcap = c->stcap ? c->stcap * 2 : 16;
-		if ((ns = realloc(c->st, c->stcap * sizeof(*ns))) == NULL)
-			return KL_E_NOMEM;
-		c->st = ns;
-	}
+	if ((rc = KL_GROW(c->st, c->stcap, c->depth + 1)) != KL_OK)
+		return rc;
 	memset(&c->st[c->depth], 0, sizeof(*c->st));
 	if (dir != NULL) {
 		c->st[c->depth].dir = *dir;
@@ -328,13 +321,10 @@ static int
 link_remember(struct collector *c, const struct kl_node *n)
 {
 	struct linkrec *nl;
+	int rc;
 
-	if (c->nlinks == c->linkcap) {
-		c->linkcap = c->linkcap ? c->linkcap * 2 : 32;
-		if ((nl = realloc(c->links, c->linkcap * sizeof(*nl))) == NULL)
-			return KL_E_NOMEM;
-		c->links = nl;
-	}
+	if ((rc = KL_GROW(c->links, c->linkcap, c->nlinks + 1)) != KL_OK)
+		return rc;
 	nl = &c->links[c->nlinks];
 	memset(nl, 0, sizeof(*nl));
 	nl->group = n->link_group;
@@ -400,19 +390,15 @@ link_resolve(struct collector *c, struct item *it)
 static int
 chunk_append(struct collector *c, struct item *it)
 {
-	struct kl_id *nc;
+	int rc;
 
 	if (it->rc != KL_OK)
 		return it->rc;
 	if (!c->in_file)
 		abort();	/* walker invariant: chunks follow a file */
-	if (c->file.nchunks == c->chunks_cap) {
-		c->chunks_cap = c->chunks_cap ? c->chunks_cap * 2 : 16;
-		nc = realloc(c->file.chunks, c->chunks_cap * sizeof(*nc));
-		if (nc == NULL)
-			return KL_E_NOMEM;
-		c->file.chunks = nc;
-	}
+	if ((rc = KL_GROW(c->file.chunks, c->chunks_cap,
+	    c->file.nchunks + 1)) != KL_OK)
+		return rc;
 	c->file.chunks[c->file.nchunks++] = it->id;
 	c->stats->bytes_added += it->stored;
 	c->stats->blobs_added += it->added;

@@ -18,6 +18,7 @@
 #include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
+#include "kluis/json.h"
 #include "kluis/repo.h"
 #include "kluis/text.h"
 #include "cli.h"
@@ -556,34 +557,6 @@ cli_open(struct cli *c, struct kl_repo **out)
 	catalog_open(c, r);
 	*out = r;
 	return EXIT_OK;
-}
-
-void
-json_str(FILE *f, const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, l;
-
-	fputc('"', f);
-	while (i < len) {
-		if (p[i] == '"' || p[i] == '\\')
-			fprintf(f, "\\%c", p[i++]);
-		else if (p[i] < 0x20)
-			fprintf(f, "\\u%04x", p[i++]);
-		else if ((l = kl_utf8_len(p + i, len - i)) == 0)
-			fprintf(f, "\\u%04x", p[i++]);
-		else {
-			fwrite(p + i, 1, l, f);
-			i += l;
-		}
-	}
-	fputc('"', f);
-}
-
-void
-json_cstr(FILE *f, const char *s)
-{
-	json_str(f, s, strlen(s));
 }
 
 void

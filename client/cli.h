@@ -86,7 +86,7 @@ enum {
  * server or a file system - host, user and group names, tags, paths, file
  * names, symlink targets, key labels, error messages - is written through
  * these, escaped with kl_text_esc, never with a bare %s.  JSON output has
- * its own escaping (json_str).
+ * its own escaping (kl_json_str, kluis/json.h).
  */
 void cli_putn(FILE *f, const char *s, size_t len);
 void cli_puts(FILE *f, const char *s);
@@ -132,10 +132,7 @@ int cli_close(const struct cli *c, struct kl_repo *r);
 /* Maps a kl_err from an operation on an open repository to an exit code. */
 int cli_exit_for(int rc);
 
-/* JSON string output with escaping; bytes that are not UTF-8 are written
- * as \u00XX of the byte (docs/CLI.md "JSON"). */
-void json_str(FILE *f, const char *s, size_t len);
-void json_cstr(FILE *f, const char *s);
+/* JSON strings: kl_json_str and kl_json_cstr of kluis/json.h. */
 void json_id(FILE *f, const struct kl_id *id);
 /* RFC 3339 UTC time with nanoseconds. */
 void fmt_time_utc(char *out, size_t len, int64_t s, uint32_t ns);

@@ -10,6 +10,7 @@
 #include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
+#include "kluis/json.h"
 #include "kluis/repo.h"
 #include "cli.h"
 
@@ -181,7 +182,7 @@ run_record(struct kl_repo *r, const struct kl_backup_opts *o,
 		    (unsigned long long)st->bytes_read);
 		if (err != NULL && *err) {
 			fputs(",\"error\":", f);
-			json_cstr(f, err);
+			kl_json_cstr(f, err);
 		}
 		fputc('}', f);
 		if (fclose(f) != 0) {

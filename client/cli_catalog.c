@@ -10,6 +10,7 @@
 
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/json.h"
 #include "kluis/repo.h"
 #include "kluis/treewalk.h"
 #include "cli.h"
@@ -111,9 +112,9 @@ version_print(void *arg, const struct kl_cat_version *v)
 		fmt_time_utc(l, sizeof(l), v->last_time, 0);
 		fmt_time_utc(m, sizeof(m), v->mtime.s, v->mtime.ns);
 		printf("%s{\"path\":", x->n ? "," : "");
-		json_cstr(stdout, v->path);
+		kl_json_cstr(stdout, v->path);
 		printf(",\"host\":");
-		json_cstr(stdout, v->host);
+		kl_json_cstr(stdout, v->host);
 		printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,"
 		    "\"gid\":%u,\"size\":%llu,\"mtime\":\"%s\","
 		    "\"content\":\"%s\",\"first_snapshot\":\"%s\","
@@ -194,9 +195,9 @@ found_print(void *arg, const struct kl_cat_found *f)
 		fmt_time_utc(a, sizeof(a), f->first_time, 0);
 		fmt_time_utc(b, sizeof(b), f->last_time, 0);
 		printf("%s{\"path\":", x->n ? "," : "");
-		json_cstr(stdout, f->path);
+		kl_json_cstr(stdout, f->path);
 		printf(",\"host\":");
-		json_cstr(stdout, f->host);
+		kl_json_cstr(stdout, f->host);
 		printf(",\"versions\":%llu,\"first_time\":\"%s\","
 		    "\"last_time\":\"%s\",\"in_latest\":%s}",
 		    (unsigned long long)f->versions, a, b,
@@ -274,7 +275,7 @@ change_print(struct dctx *d, struct kl_walk *w, char what, int content,
 
 	if (d->c->json) {
 		printf("%s{\"path\":", d->n ? "," : "");
-		json_str(stdout, p, len);
+		kl_json_str(stdout, p, len);
 		printf(",\"change\":\"%s\",\"content\":%s,\"metadata\":%s}",
 		    name, content ? "true" : "false", meta ? "true" : "false");
 	} else {
@@ -463,7 +464,7 @@ status_print(const struct cli *c, struct kl_cat *cat,
 {
 	if (c->json) {
 		printf("{\"path\":");
-		json_cstr(stdout, kl_cat_path(cat));
+		kl_json_cstr(stdout, kl_cat_path(cat));
 		printf(",\"schema\":%d,\"file_bytes\":%llu,\"index_files\":%llu,"
 		    "\"blobs\":%llu,\"packs\":%llu,\"snapshots\":%llu,"
 		    "\"vanished\":%llu,\"series\":%llu,\"pending\":%llu,"

@@ -13,6 +13,7 @@
 #include "kluis/check.h"
 #include "kluis/err.h"
 #include "kluis/format.h"
+#include "kluis/json.h"
 #include "kluis/repo.h"
 #include "cli.h"
 
@@ -174,9 +175,9 @@ finding_json(const struct kl_check_finding *f)
 	size_t i;
 
 	printf("{\"kind\":\"%s\",\"object\":", kl_check_kind_name(f->kind));
-	json_cstr(stdout, f->object);
+	kl_json_cstr(stdout, f->object);
 	printf(",\"detail\":");
-	json_cstr(stdout, f->detail);
+	kl_json_cstr(stdout, f->detail);
 	printf(",\"snapshots\":[");
 	for (i = 0; i < f->nsnaps; i++) {
 		if (i > 0)
@@ -187,7 +188,7 @@ finding_json(const struct kl_check_finding *f)
 	for (i = 0; i < f->npaths; i++) {
 		if (i > 0)
 			putchar(',');
-		json_cstr(stdout, f->paths[i]);
+		kl_json_cstr(stdout, f->paths[i]);
 	}
 	printf("],\"more_paths\":%llu,\"copies\":%llu}",
 	    (unsigned long long)f->more_paths, (unsigned long long)f->copies);
@@ -216,7 +217,7 @@ report_json(const struct kl_check_report *rep, const char *subset)
 	    (unsigned long long)rep->attested_packs,
 	    (unsigned long long)rep->packs_read,
 	    (unsigned long long)rep->bytes_read);
-	json_cstr(stdout, subset);
+	kl_json_cstr(stdout, subset);
 	printf(",\"duration_s\":%.3f,\"ok\":%s}\n", rep->duration_s,
 	    rep->nf == 0 ? "true" : "false");
 }
@@ -252,13 +253,13 @@ run_record(struct kl_repo *r, const struct kl_check_report *rep,
 		    (unsigned long long)rep->packs,
 		    (unsigned long long)rep->packs_read,
 		    (unsigned long long)rep->bytes_read, rep->nf);
-		json_cstr(f, subset);
+		kl_json_cstr(f, subset);
 		fprintf(f, ",\"coverage\":%.6f,\"duration_s\":%.3f",
 		    rep->packs > 0 ? (double)rep->packs_read /
 		    (double)rep->packs : 0.0, rep->duration_s);
 		if (err != NULL) {
 			fputs(",\"error\":", f);
-			json_cstr(f, err);
+			kl_json_cstr(f, err);
 		}
 		fputc('}', f);
 		if (fclose(f) != 0) {

@@ -22,6 +22,8 @@
 #include "kluis/drill.h"
 #include "kluis/err.h"
 #include "kluis/format.h"
+#include "kluis/grow.h"
+#include "kluis/json.h"
 #include "kluis/repo.h"
 #include "cli.h"
 
@@ -51,7 +53,7 @@ static void
 on_finding(void *arg, const char *path, const char *field, const char *detail)
 {
 	struct drillcli *x = arg;
-	struct mism *nv, *m;
+	struct mism *m;
 
 	if (dying)
 		return;
@@ -66,14 +68,8 @@ on_finding(void *arg, const char *path, const char *field, const char *detail)
 	}
 	if (x->n == DRILL_LISTED_MAX)
 		return;
-	if (x->n == x->cap) {
-		x->cap = x->cap ? x->cap * 2 : 16;
-		if ((nv = realloc(x->v, x->cap * sizeof(*nv))) == NULL) {
-			x->cap = x->n;
-			return;
-		}
-		x->v = nv;
-	}
+	if (KL_GROW(x->v, x->cap, x->n + 1) != KL_OK)
+		return;
 	m = &x->v[x->n];
 	m->path = strdup(path);
 	m->field = strdup(field);
@@ -376,11 +372,11 @@ json_mism(FILE *f, const struct drillcli *x, size_t max)
 	fputc('[', f);
 	for (i = 0; i < x->n && i < max; i++) {
 		fputs(i ? ",{\"path\":" : "{\"path\":", f);
-		json_cstr(f, x->v[i].path);
+		kl_json_cstr(f, x->v[i].path);
 		fputs(",\"field\":", f);
-		json_cstr(f, x->v[i].field);
+		kl_json_cstr(f, x->v[i].field);
 		fputs(",\"detail\":", f);
-		json_cstr(f, x->v[i].detail);
+		kl_json_cstr(f, x->v[i].detail);
 		fputc('}', f);
 	}
 	fputc(']', f);
@@ -422,17 +418,17 @@ run_record(struct kl_repo *r, const struct drillcli *x,
 	run.errors = o->res.mismatches + (*o->err != '\0');
 	if ((f = open_memstream(&detail, &dlen)) != NULL) {
 		fputs("{\"sample\":", f);
-		json_cstr(f, o->sample);
+		kl_json_cstr(f, o->sample);
 		fputc(',', f);
 		json_numbers(f, &o->res);
 		fprintf(f, ",\"mismatches\":%llu,\"snapshot_host\":",
 		    (unsigned long long)o->res.mismatches);
-		json_cstr(f, o->host);
+		kl_json_cstr(f, o->host);
 		fputs(",\"mismatch_list\":", f);
 		json_mism(f, x, DRILL_RECORDED_MAX);
 		if (*o->err) {
 			fputs(",\"error\":", f);
-			json_cstr(f, o->err);
+			kl_json_cstr(f, o->err);
 		}
 		fprintf(f, ",\"ok\":%s}", o->ok ? "true" : "false");
 		if (fclose(f) != 0) {
@@ -474,9 +470,9 @@ report_json(const struct drillcli *x, const struct outcome *o)
 	printf("{\"snapshot\":");
 	json_id(stdout, &o->snap);
 	printf(",\"host\":");
-	json_cstr(stdout, o->host);
+	kl_json_cstr(stdout, o->host);
 	printf(",\"sample\":");
-	json_cstr(stdout, o->sample);
+	kl_json_cstr(stdout, o->sample);
 	putchar(',');
 	json_numbers(stdout, &o->res);
 	printf(",\"total_s\":%.3f,\"mismatch_count\":%llu,\"mismatches\":",
@@ -484,7 +480,7 @@ report_json(const struct drillcli *x, const struct outcome *o)
 	json_mism(stdout, x, DRILL_LISTED_MAX);
 	if (*o->err) {
 		printf(",\"error\":");
-		json_cstr(stdout, o->err);
+		kl_json_cstr(stdout, o->err);
 	}
 	printf(",\"ok\":%s}\n", o->ok ? "true" : "false");
 }

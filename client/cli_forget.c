@@ -19,6 +19,8 @@
 #include "kluis/err.h"
 #include "kluis/forget.h"
 #include "kluis/format.h"
+#include "kluis/grow.h"
+#include "kluis/json.h"
 #include "kluis/repo.h"
 #include "kluis/retention.h"
 #include "kluis/units.h"
@@ -101,18 +103,13 @@ static int
 snap_collect(void *arg, const struct kl_cat_snap *s)
 {
 	struct forget *f = arg;
-	struct fsnap *v, *n;
-	size_t cap;
+	struct fsnap *v;
+	int rc;
 
 	if (!selected(f->c, s))
 		return 0;
-	if (f->n == f->cap) {
-		cap = f->cap ? 2 * f->cap : 64;
-		if ((n = realloc(f->s, cap * sizeof(*n))) == NULL)
-			return KL_E_NOMEM;
-		f->s = n;
-		f->cap = cap;
-	}
+	if ((rc = KL_GROW(f->s, f->cap, f->n + 1)) != KL_OK)
+		return rc;
 	v = &f->s[f->n];
 	memset(v, 0, sizeof(*v));
 	v->id = s->id;
@@ -359,12 +356,12 @@ group_print(struct forget *f, size_t i, size_t j)
 	if (f->c->json) {
 		printf("%s{\"host\":", f->first_group ? "" : ",");
 		if (f->by_host)
-			json_cstr(stdout, g->host);
+			kl_json_cstr(stdout, g->host);
 		else
 			printf("null");
 		printf(",\"paths\":");
 		if (f->by_paths)
-			json_cstr(stdout, g->paths);
+			kl_json_cstr(stdout, g->paths);
 		else
 			printf("null");
 		for (pass = 0; pass < 2; pass++) {

@@ -7,6 +7,7 @@
 #include "kluis/buf.h"
 #include "kluis/chunker.h"
 #include "kluis/err.h"
+#include "kluis/json.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
 #include "cli.h"
@@ -85,7 +86,7 @@ cmd_init(struct cli *c)
 		if (c->json)
 			printf("{\"repository_id\":\"%s\",\"path\":", hex);
 		if (c->json) {
-			json_cstr(stdout, c->repo);
+			kl_json_cstr(stdout, c->repo);
 			printf("}\n");
 		} else if (!c->quiet)
 			printf("created kluis repository %.8s at %s\n"
@@ -127,7 +128,7 @@ key_add(struct cli *c, struct kl_repo *r)
 		    "full");
 		if (c->out) {
 			printf("\"file\":");
-			json_cstr(stdout, c->out);
+			kl_json_cstr(stdout, c->out);
 		} else
 			printf("\"id\":\"%s\"", hex);
 		printf("}\n");
@@ -169,7 +170,7 @@ key_list_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 		    info.kind == KL_KEY_FULL ? "full" : info.kind ==
 		    KL_KEY_BACKUP ? "backup-only" : "unreadable",
 		    (long long)info.created, cur ? "true" : "false");
-		json_cstr(stdout, info.label);
+		kl_json_cstr(stdout, info.label);
 		printf("}");
 	} else {
 		printf("%c %s  %-11s  %s  ", cur ? '*' : ' ', name,
@@ -418,9 +419,9 @@ snap_json(const struct snap_row *row)
 	printf("{\"id\":");
 	json_id(stdout, &row->id);
 	printf(",\"time\":\"%s\",\"hostname\":", t);
-	json_cstr(stdout, s->hostname);
+	kl_json_cstr(stdout, s->hostname);
 	printf(",\"username\":");
-	json_cstr(stdout, s->username);
+	kl_json_cstr(stdout, s->username);
 	printf(",\"tree\":");
 	json_id(stdout, &s->tree);
 	printf(",\"parent\":");
@@ -431,17 +432,17 @@ snap_json(const struct snap_row *row)
 	printf(",\"paths\":[");
 	for (i = 0; i < s->npaths; i++) {
 		printf(i ? "," : "");
-		json_cstr(stdout, s->paths[i]);
+		kl_json_cstr(stdout, s->paths[i]);
 	}
 	printf("],\"tags\":[");
 	for (i = 0; i < s->ntags; i++) {
 		printf(i ? "," : "");
-		json_cstr(stdout, s->tags[i]);
+		kl_json_cstr(stdout, s->tags[i]);
 	}
 	printf("],\"files\":%llu,\"dirs\":%llu,\"bytes\":%llu,"
 	    "\"program\":", (unsigned long long)s->files,
 	    (unsigned long long)s->dirs, (unsigned long long)s->bytes);
-	json_cstr(stdout, s->program);
+	kl_json_cstr(stdout, s->program);
 	putchar('}');
 }
 
@@ -566,19 +567,19 @@ node_json(const struct kl_node *n)
 	size_t i;
 
 	printf("{\"name\":");
-	json_str(stdout, (const char *)n->name, n->name_len);
+	kl_json_str(stdout, (const char *)n->name, n->name_len);
 	fmt_time_utc(t, sizeof(t), n->mtime.s, n->mtime.ns);
 	printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,\"gid\":%u,"
 	    "\"user\":", types[n->type], n->mode, n->uid, n->gid);
-	json_cstr(stdout, n->user);
+	kl_json_cstr(stdout, n->user);
 	printf(",\"group\":");
-	json_cstr(stdout, n->group);
+	kl_json_cstr(stdout, n->group);
 	printf(",\"size\":%llu,\"mtime\":\"%s\",\"inode\":%llu,"
 	    "\"link_group\":%llu", (unsigned long long)n->size, t,
 	    (unsigned long long)n->inode, (unsigned long long)n->link_group);
 	if (n->type == KL_NODE_SYMLINK) {
 		printf(",\"target\":");
-		json_cstr(stdout, n->target);
+		kl_json_cstr(stdout, n->target);
 	}
 	if (n->type == KL_NODE_DIR) {
 		printf(",\"subtree\":");
@@ -587,7 +588,7 @@ node_json(const struct kl_node *n)
 	printf(",\"xattrs\":[");
 	for (i = 0; i < n->nxattrs; i++) {
 		printf(i ? "," : "");
-		json_cstr(stdout, n->xattrs[i].name);
+		kl_json_cstr(stdout, n->xattrs[i].name);
 	}
 	printf("],\"holes\":%zu,\"chunks\":[", n->nholes);
 	for (i = 0; i < n->nchunks; i++) {

@@ -7,6 +7,7 @@
 #include "kluis/backup.h"
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/json.h"
 #include "kluis/repo.h"
 #include "kluis/restore.h"
 #include "kluis/treewalk.h"
@@ -309,7 +310,7 @@ ls_print(struct lsctx *l, const char *path, size_t len,
 	if (l->c->json) {
 		fmt_time_utc(t, sizeof(t), n->mtime.s, n->mtime.ns);
 		printf("{\"path\":");
-		json_str(stdout, path, len);
+		kl_json_str(stdout, path, len);
 		printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,"
 		    "\"gid\":%u,\"size\":%llu,\"mtime\":\"%s\"}\n",
 		    types[n->type], n->mode, n->uid, n->gid,

@@ -11,6 +11,7 @@
 #include "kluis/buf.h"
 #include "kluis/err.h"
 #include "kluis/forget.h"
+#include "kluis/json.h"
 #include "kluis/repo.h"
 #include "kluis/rewrite.h"
 #include "cli.h"
@@ -69,7 +70,7 @@ result_json(const struct kl_rewrite_result *x, int first)
 	for (i = 0; i < x->npaths; i++) {
 		if (i > 0)
 			putchar(',');
-		json_cstr(stdout, x->paths[i]);
+		kl_json_cstr(stdout, x->paths[i]);
 	}
 	printf("]}");
 }

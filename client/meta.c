@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "meta_internal.h"
 
 #define NAMECACHE_SLOTS 64
@@ -243,14 +244,10 @@ out:
 static int
 hole_add(struct kl_node *n, size_t *cap, uint64_t off, uint64_t len)
 {
-	struct kl_hole *nh;
+	int rc;
 
-	if (n->nholes == *cap) {
-		*cap = *cap ? *cap * 2 : 8;
-		if ((nh = realloc(n->holes, *cap * sizeof(*nh))) == NULL)
-			return KL_E_NOMEM;
-		n->holes = nh;
-	}
+	if ((rc = KL_GROW(n->holes, *cap, n->nholes + 1)) != KL_OK)
+		return rc;
 	n->holes[n->nholes].off = off;
 	n->holes[n->nholes].len = len;
 	n->nholes++;

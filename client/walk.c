@@ -17,6 +17,7 @@
 
 #include "kluis/chunker.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
 #include "backup_internal.h"
@@ -357,7 +358,7 @@ static int
 link_group(struct walker *w, const struct stat *st, uint64_t *group,
     int *seen)
 {
-	struct hl *n;
+	int rc;
 	size_t i;
 
 	*group = 0;
@@ -372,12 +373,8 @@ link_group(struct walker *w, const struct stat *st, uint64_t *group,
 			return KL_OK;
 		}
 	}
-	if (w->nhls == w->hlcap) {
-		w->hlcap = w->hlcap ? w->hlcap * 2 : 64;
-		if ((n = realloc(w->hls, w->hlcap * sizeof(*n))) == NULL)
-			return KL_E_NOMEM;
-		w->hls = n;
-	}
+	if ((rc = KL_GROW(w->hls, w->hlcap, w->nhls + 1)) != KL_OK)
+		return rc;
 	w->hls[w->nhls].dev = (uint64_t)st->st_dev;
 	w->hls[w->nhls].ino = (uint64_t)st->st_ino;
 	w->hls[w->nhls].group = *group = ++w->next_group;
@@ -491,34 +488,49 @@ name_sort(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Lists a directory's names, sorted; NULL-terminated array. */
+/*
+ * Lists a directory's names, sorted.  All or nothing: a listing cut short
+ * (no memory, a read error of the directory) is an error, never a
+ * shorter directory - the snapshot would silently lack the rest.
+ */
 static int
 list_dir(const char *path, char ***out, size_t *n)
 {
 	struct dirent *de;
-	char **v = NULL, **nv;
-	size_t cnt = 0, cap = 0;
+	char **v = NULL;
+	size_t cnt = 0, cap = 0, i;
+	int rc = KL_OK;
 	DIR *d;
 
 	*out = NULL;
 	*n = 0;
 	if ((d = opendir(path)) == NULL)
 		return kl_err_from_errno(errno);
-	while ((de = readdir(d)) != NULL) {
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL) {
+			if (errno != 0)
+				rc = kl_err_from_errno(errno);
+			break;
+		}
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 32;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
-				break;
-			v = nv;
-		}
-		if ((v[cnt] = strdup(de->d_name)) == NULL)
+		if ((rc = KL_GROW(v, cap, cnt + 1)) != KL_OK)
 			break;
+		if ((v[cnt] = strdup(de->d_name)) == NULL) {
+			rc = KL_E_NOMEM;
+			break;
+		}
 		cnt++;
 	}
 	closedir(d);
+	if (rc != KL_OK) {
+		for (i = 0; i < cnt; i++)
+			free(v[i]);
+		free(v);
+		return rc;
+	}
 	if (v != NULL)
 		qsort(v, cnt, sizeof(*v), name_sort);
 	*out = v;

@@ -15,6 +15,7 @@
 
 #include "kluis/buf.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/treewalk.h"
 
 struct frame {
@@ -267,21 +268,15 @@ side_load(struct kl_walk *w, struct frame *f, int s)
 static int
 frame_push(struct kl_walk *w, const struct kl_id *a, const struct kl_id *b)
 {
-	struct frame *f, *nf;
-	size_t ncap;
+	struct frame *f;
 	int rc = KL_OK, s;
 
 	if (w->b != NULL && (uint64_t)w->n + 1 > w->b->depth) {
 		w->st.over = KL_WALK_OVER_DEPTH;
 		return KL_E_LIMIT;
 	}
-	if (w->n == w->cap) {
-		ncap = w->cap ? w->cap * 2 : 16;
-		if ((nf = realloc(w->f, ncap * sizeof(*nf))) == NULL)
-			return KL_E_NOMEM;
-		w->f = nf;
-		w->cap = ncap;
-	}
+	if (KL_GROW(w->f, w->cap, w->n + 1) != KL_OK)
+		return KL_E_NOMEM;
 	f = &w->f[w->n++];
 	memset(f, 0, sizeof(*f));
 	f->path_len = w->len;

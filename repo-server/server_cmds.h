@@ -17,8 +17,6 @@ extern const char *progname;
 
 /* Stray names are arbitrary bytes: never hand them raw to a terminal. */
 void print_name(FILE *f, const char *s);
-/* JSON string; bytes >= 0x80 are written as \u00XX (Latin-1). */
-void print_json_string(FILE *f, const char *s);
 
 /* kluis-server purge and undelete (server_trash.c). */
 int cmd_purge(int argc, char **argv);

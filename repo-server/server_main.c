@@ -24,7 +24,9 @@
 
 #include "kluis/audit.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/hash.h"
+#include "kluis/json.h"
 #include "kluis/store.h"
 #include "kluis/units.h"
 
@@ -58,16 +60,11 @@ struct verify {
 static int
 namelist_add(struct namelist *l, const char *name)
 {
-	char **nv, *dup;
-	size_t ncap;
+	char *dup;
+	int rc;
 
-	if (l->n == l->cap) {
-		ncap = l->cap ? 2 * l->cap : 16;
-		if ((nv = realloc(l->v, ncap * sizeof(*nv))) == NULL)
-			return KL_E_NOMEM;
-		l->v = nv;
-		l->cap = ncap;
-	}
+	if ((rc = KL_GROW(l->v, l->cap, l->n + 1)) != KL_OK)
+		return rc;
 	if ((dup = strdup(name)) == NULL)
 		return KL_E_NOMEM;
 	l->v[l->n++] = dup;
@@ -96,23 +93,6 @@ print_name(FILE *f, const char *s)
 		else
 			fputc(*p, f);
 	}
-}
-
-void
-print_json_string(FILE *f, const char *s)
-{
-	const unsigned char *p;
-
-	fputc('"', f);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
 }
 
 /* Records a finding; prints it at once in text mode. */
@@ -356,7 +336,7 @@ print_json_list(const char *key, const struct namelist *l, int last)
 	for (i = 0; i < l->n; i++) {
 		if (i > 0)
 			putchar(',');
-		print_json_string(stdout, l->v[i]);
+		kl_json_cstr(stdout, l->v[i]);
 	}
 	printf("]%s", last ? "" : ",");
 }
@@ -637,7 +617,7 @@ audit_report(const char *repo, const struct kl_audit_report *rep, int r,
 		if (r == KL_E_CORRUPT) {
 			printf(",\"bad_line\":%llu,\"problem\":",
 			    (unsigned long long)rep->bad_line);
-			print_json_string(stdout, rep->what);
+			kl_json_cstr(stdout, rep->what);
 		}
 		printf("}\n");
 		return;

@@ -11,6 +11,7 @@
 
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/keys.h"
 #include "repo_internal.h"
 
@@ -131,27 +132,17 @@ struct skips {
 	struct kl_repo *r;
 	struct kl_id *id;
 	char **why;
-	size_t n, cap;
+	size_t n, id_cap, why_cap;
 };
 
 static void
 skip_note(void *arg, const struct kl_id *snap, int err, const char *why)
 {
 	struct skips *k = arg;
-	struct kl_id *ni;
-	char **nw;
-	size_t cap;
 
-	if (k->n == k->cap) {
-		cap = k->cap ? k->cap * 2 : 8;
-		if ((ni = realloc(k->id, cap * sizeof(*ni))) == NULL)
-			return;
-		k->id = ni;
-		if ((nw = realloc(k->why, cap * sizeof(*nw))) == NULL)
-			return;
-		k->why = nw;
-		k->cap = cap;
-	}
+	if (KL_GROW(k->id, k->id_cap, k->n + 1) != KL_OK ||
+	    KL_GROW(k->why, k->why_cap, k->n + 1) != KL_OK)
+		return;
 	/* a load error's detail is the loader's (kl_repo_tree_load) */
 	if (why == NULL)
 		why = *k->r->errmsg ? k->r->errmsg : kl_strerror(err);
@@ -385,8 +376,6 @@ static int
 cand_add(void *arg, const struct kl_cat_snap *s)
 {
 	struct picker *k = arg;
-	struct cand *nv;
-	size_t cap;
 	int64_t t = kl_cat_snap_time(s);
 
 	if (t > k->q->at || (k->use_paths && !paths_cover(s->paths,
@@ -395,13 +384,8 @@ cand_add(void *arg, const struct kl_cat_snap *s)
 	if (k->hosts < 2 && (k->hosts == 0 || strcmp(k->host[0], s->host)))
 		snprintf(k->host[k->hosts++], sizeof(k->host[0]), "%s",
 		    s->host);
-	if (k->n == k->cap) {
-		cap = k->cap ? k->cap * 2 : 32;
-		if ((nv = realloc(k->v, cap * sizeof(*nv))) == NULL)
-			return KL_E_NOMEM;
-		k->v = nv;
-		k->cap = cap;
-	}
+	if (KL_GROW(k->v, k->cap, k->n + 1) != KL_OK)
+		return KL_E_NOMEM;
 	k->v[k->n].id = s->id;
 	k->v[k->n].time = t;
 	k->v[k->n].time_s = s->time_s;

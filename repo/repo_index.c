@@ -14,6 +14,7 @@
 #include "kluis/buf.h"
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/keys.h"
 #include "kluis/treewalk.h"
 #include "repo_internal.h"
@@ -38,7 +39,7 @@ struct kl_index_table {
 	size_t cap, n;		/* cap is a power of two */
 	struct kl_id *packs;
 	struct extent *trees;	/* per interned pack */
-	size_t npacks, packs_cap;
+	size_t npacks, packs_cap, trees_cap;
 };
 
 struct kl_index_table *
@@ -96,24 +97,15 @@ grow(struct kl_index_table *t)
 static int
 pack_intern(struct kl_index_table *t, const struct kl_id *p, uint32_t *out)
 {
-	struct kl_id *np;
+	int rc;
 
 	if (t->npacks > 0 && kl_id_eq(&t->packs[t->npacks - 1], p)) {
 		*out = (uint32_t)t->npacks;
 		return KL_OK;
 	}
-	if (t->npacks == t->packs_cap) {
-		size_t ncap = t->packs_cap ? t->packs_cap * 2 : 256;
-		struct extent *ne;
-
-		if ((np = realloc(t->packs, ncap * sizeof(*np))) == NULL)
-			return KL_E_NOMEM;
-		t->packs = np;
-		if ((ne = realloc(t->trees, ncap * sizeof(*ne))) == NULL)
-			return KL_E_NOMEM;
-		t->trees = ne;
-		t->packs_cap = ncap;
-	}
+	if ((rc = KL_GROW(t->packs, t->packs_cap, t->npacks + 1)) != KL_OK ||
+	    (rc = KL_GROW(t->trees, t->trees_cap, t->npacks + 1)) != KL_OK)
+		return rc;
 	t->trees[t->npacks].lo = UINT32_MAX;
 	t->trees[t->npacks].hi = 0;
 	t->packs[t->npacks++] = *p;
@@ -367,18 +359,14 @@ static int
 presence_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct presence *pr = arg;
-	struct pack_sz *np;
+	int rc;
 	struct kl_id id;
 
 	(void)mtime_s;
 	if (kl_id_parse(name, &id) != KL_OK)
 		return 0;
-	if (pr->n == pr->cap) {
-		pr->cap = pr->cap ? pr->cap * 2 : 256;
-		if ((np = realloc(pr->p, pr->cap * sizeof(*np))) == NULL)
-			return KL_E_NOMEM;
-		pr->p = np;
-	}
+	if ((rc = KL_GROW(pr->p, pr->cap, pr->n + 1)) != KL_OK)
+		return rc;
 	pr->p[pr->n].id = id;
 	pr->p[pr->n++].size = size;
 	return 0;
@@ -531,20 +519,14 @@ static int
 absent_note(struct presence *pr, const struct kl_id *file,
     const struct kl_index *ix, const uint8_t *present)
 {
-	struct absent *n;
+	int rc;
 	size_t i;
 
 	for (i = 0; i < ix->n; i++) {
 		if (present[i])
 			continue;
-		if (pr->nab == pr->ab_cap) {
-			n = realloc(pr->ab, (pr->ab_cap ? pr->ab_cap * 2 : 16) *
-			    sizeof(*n));
-			if (n == NULL)
-				return KL_E_NOMEM;
-			pr->ab = n;
-			pr->ab_cap = pr->ab_cap ? pr->ab_cap * 2 : 16;
-		}
+		if ((rc = KL_GROW(pr->ab, pr->ab_cap, pr->nab + 1)) != KL_OK)
+			return rc;
 		pr->ab[pr->nab].file = *file;
 		pr->ab[pr->nab].pack = ix->packs[i].pack_id;
 		pr->ab[pr->nab++].entries = ix->packs[i].n;
@@ -686,18 +668,14 @@ static int
 ixf_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct ixf_list *l = arg;
-	struct ixf *nf;
+	int rc;
 	struct kl_id id;
 
 	(void)size;
 	if (kl_id_parse(name, &id) != KL_OK)
 		return 0;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		if ((nf = realloc(l->f, l->cap * sizeof(*nf))) == NULL)
-			return KL_E_NOMEM;
-		l->f = nf;
-	}
+	if ((rc = KL_GROW(l->f, l->cap, l->n + 1)) != KL_OK)
+		return rc;
 	l->f[l->n].id = id;
 	l->f[l->n++].recv_s = mtime_s;
 	return 0;

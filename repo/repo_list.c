@@ -7,35 +7,24 @@
 #include <stdlib.h>
 
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "repo_internal.h"
 
 struct time_list {
 	struct kl_id *ids;
 	int64_t *times;
-	size_t n, cap;
+	size_t n, ids_cap, times_cap;
 };
 
 /* Makes room for one more entry in both arrays. */
 static int
 time_list_grow(struct time_list *l)
 {
-	struct kl_id *ids;
-	int64_t *times;
-	size_t cap;
+	int rc;
 
-	if (l->n < l->cap)
-		return KL_OK;
-	if (l->cap > SIZE_MAX / 2 / sizeof(*ids))
-		return KL_E_NOMEM;
-	cap = l->cap ? l->cap * 2 : 64;
-	if ((ids = realloc(l->ids, cap * sizeof(*ids))) == NULL)
-		return KL_E_NOMEM;
-	l->ids = ids;
-	if ((times = realloc(l->times, cap * sizeof(*times))) == NULL)
-		return KL_E_NOMEM;
-	l->times = times;
-	l->cap = cap;
-	return KL_OK;
+	if ((rc = KL_GROW(l->ids, l->ids_cap, l->n + 1)) != KL_OK)
+		return rc;
+	return KL_GROW(l->times, l->times_cap, l->n + 1);
 }
 
 /* Keeps files named by a valid id; skips anything else, as listing does. */
@@ -62,7 +51,7 @@ repo_file_times(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
 {
 	static const char *const dirs[] = { "", "config", "keys", "data",
 	    "index", "snapshots", "locks" };
-	struct time_list l = { NULL, NULL, 0, 0 };
+	struct time_list l = { NULL, NULL, 0, 0, 0 };
 	int rc;
 
 	*ids = NULL;

@@ -18,6 +18,7 @@
 #include "kluis/buf.h"
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/keys.h"
 #include "repo_internal.h"
 
@@ -232,12 +233,8 @@ builder_append(struct kl_session *s, struct builder *b, uint8_t type,
 
 	if (b->data == NULL && (b->data = builder_data_new(s)) == NULL)
 		return KL_E_NOMEM;
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 256;
-		if ((np = realloc(b->p, b->cap * sizeof(*np))) == NULL)
-			return KL_E_NOMEM;
-		b->p = np;
-	}
+	if ((rc = KL_GROW(b->p, b->cap, b->n + 1)) != KL_OK)
+		return rc;
 	if ((rc = buf_put(b->data, buf_data(stored), buf_size(stored))) != 0)
 		return rc;
 	np = &b->p[b->n++];
@@ -343,14 +340,10 @@ ix_add(struct kl_index *ix, size_t *cap, const struct kl_id *pack,
     struct kl_blob_entry *e, size_t n)
 {
 	struct kl_index_pack *np;
+	int rc;
 
-	if (ix->n == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		np = realloc(ix->packs, *cap * sizeof(*np));
-		if (np == NULL)
-			return KL_E_NOMEM;
-		ix->packs = np;
-	}
+	if ((rc = kl_grow(&ix->packs, cap, ix->n + 1, sizeof(*np))) != KL_OK)
+		return rc;
 	np = &ix->packs[ix->n++];
 	np->pack_id = *pack;
 	np->e = e;

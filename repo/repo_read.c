@@ -10,6 +10,7 @@
 #include "kluis/buf.h"
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/keys.h"
 #include "repo_internal.h"
 
@@ -251,6 +252,19 @@ tree_room(const struct kl_repo *r, size_t len)
 	    r->tr_bytes;
 }
 
+void
+kl_repo_tree_cache_drop(struct kl_repo *r)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&r->mu);
+	for (i = 0; i < r->ntr; i++)
+		buf_free(r->tr[i].b);
+	r->ntr = 0;
+	r->tr_bytes = 0;
+	pthread_mutex_unlock(&r->mu);
+}
+
 /*
  * Reads the stored bytes of a tree blob.  Trees are fetched by whole
  * pack ranges (all tree blobs of the pack, FORMAT.md §8: backups keep them
@@ -463,14 +477,10 @@ static int
 id_list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct id_list *l = arg;
-	struct kl_id *n;
+	int rc;
 
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		if ((n = realloc(l->ids, l->cap * sizeof(*n))) == NULL)
-			return KL_E_NOMEM;
-		l->ids = n;
-	}
+	if ((rc = KL_GROW(l->ids, l->cap, l->n + 1)) != KL_OK)
+		return rc;
 	return kl_id_parse(name, &l->ids[l->n++]) == KL_OK ? 0 : (l->n--, 0);
 }
 

@@ -26,6 +26,7 @@
 #include "kluis/backend.h"
 #include "kluis/buf.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "transport_internal.h"
 
 #ifndef KLUIS_VERSION
@@ -453,8 +454,6 @@ static int
 list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct list_rx *l = arg;
-	struct list_ent *nv;
-	size_t ncap;
 
 	if (strlen(name) >= sizeof(l->v[0].name))
 		return KL_E_PROTO;
@@ -464,15 +463,10 @@ list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 		l->n++;		/* counted, not kept */
 		return KL_OK;
 	}
-	if (l->n == l->cap) {
-		ncap = l->cap ? 2 * l->cap : 256;
-		if ((nv = realloc(l->v, ncap * sizeof(*nv))) == NULL) {
-			l->local = KL_E_NOMEM;
-			l->n++;
-			return KL_OK;
-		}
-		l->v = nv;
-		l->cap = ncap;
+	if (KL_GROW(l->v, l->cap, l->n + 1) != KL_OK) {
+		l->local = KL_E_NOMEM;
+		l->n++;
+		return KL_OK;
 	}
 	memcpy(l->v[l->n].name, name, strlen(name) + 1);
 	l->v[l->n].size = size;

@@ -33,6 +33,7 @@
 #include "kluis/buf.h"
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
 #include "check_internal.h"
@@ -176,21 +177,11 @@ static int
 findings_grow(struct chk *k)
 {
 	struct kl_check_report *rep = k->rep;
-	struct kl_check_finding *nf;
-	struct fpaths *nx;
-	size_t ncap;
+	int rc;
 
-	if (rep->nf < k->f_cap)
-		return KL_OK;
-	ncap = k->f_cap ? k->f_cap * 2 : 16;
-	if ((nf = realloc(rep->f, ncap * sizeof(*nf))) == NULL)
-		return KL_E_NOMEM;
-	rep->f = nf;
-	if ((nx = realloc(k->fx, ncap * sizeof(*nx))) == NULL)
-		return KL_E_NOMEM;
-	k->fx = nx;
-	k->f_cap = ncap;
-	return KL_OK;
+	if ((rc = KL_GROW(rep->f, k->f_cap, rep->nf + 1)) != KL_OK)
+		return rc;
+	return KL_GROW(k->fx, k->fx_cap, rep->nf + 1);
 }
 
 /* A new finding about object; *idx (may be NULL) gets its index. */

@@ -16,6 +16,7 @@
 
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
 #include "check_internal.h"
@@ -60,14 +61,10 @@ index_vanished(struct chk *k, const struct kl_id *ids, size_t n)
 static int
 ixf_add(struct chk *k, const struct kl_id *id, uint32_t *file)
 {
-	struct cixf *n;
+	int rc;
 
-	if (k->nixf == k->ixf_cap) {
-		k->ixf_cap = k->ixf_cap ? k->ixf_cap * 2 : 64;
-		if ((n = realloc(k->ixf, k->ixf_cap * sizeof(*n))) == NULL)
-			return KL_E_NOMEM;
-		k->ixf = n;
-	}
+	if ((rc = KL_GROW(k->ixf, k->ixf_cap, k->nixf + 1)) != KL_OK)
+		return rc;
 	memset(&k->ixf[k->nixf], 0, sizeof(k->ixf[0]));
 	k->ixf[k->nixf].id = *id;
 	*file = (uint32_t)++k->nixf;
@@ -79,21 +76,12 @@ static int
 ids_append(struct kl_id **v, size_t *len, size_t *cap,
     const struct kl_id *ids, size_t n)
 {
-	struct kl_id *nv;
-	size_t ncap;
-
 	if (n == 0)
 		return KL_OK;
-	if (n > SIZE_MAX / sizeof(*nv) - *len)
+	if (n > SIZE_MAX - *len)
 		return KL_E_NOMEM;
-	if (*len + n > *cap) {
-		for (ncap = *cap ? *cap : 16; ncap < *len + n; ncap *= 2)
-			;
-		if ((nv = realloc(*v, ncap * sizeof(*nv))) == NULL)
-			return KL_E_NOMEM;
-		*v = nv;
-		*cap = ncap;
-	}
+	if (kl_grow(v, cap, *len + n, sizeof(**v)) != KL_OK)
+		return KL_E_NOMEM;
 	memcpy(*v + *len, ids, n * sizeof(*ids));
 	*len += n;
 	return KL_OK;
@@ -303,25 +291,18 @@ hdr_lists(const struct kl_blob_entry *h, size_t n, const struct centry *e)
 struct hdr_rest {
 	struct kl_blob_entry *e;
 	uint32_t *pack;
-	size_t n, cap;
+	size_t n, e_cap, pack_cap;
 };
 
 static int
 hdr_rest_add(struct hdr_rest *r, const struct kl_blob_entry *x,
     uint32_t pack)
 {
-	struct kl_blob_entry *ne;
-	uint32_t *np;
+	int rc;
 
-	if (r->n == r->cap) {
-		r->cap = r->cap ? r->cap * 2 : 64;
-		if ((ne = realloc(r->e, r->cap * sizeof(*ne))) == NULL)
-			return KL_E_NOMEM;
-		r->e = ne;
-		if ((np = realloc(r->pack, r->cap * sizeof(*np))) == NULL)
-			return KL_E_NOMEM;
-		r->pack = np;
-	}
+	if ((rc = KL_GROW(r->e, r->e_cap, r->n + 1)) != KL_OK ||
+	    (rc = KL_GROW(r->pack, r->pack_cap, r->n + 1)) != KL_OK)
+		return rc;
 	r->e[r->n] = *x;
 	r->pack[r->n++] = pack;
 	return KL_OK;

@@ -115,7 +115,7 @@ struct chk_trees {
 	struct idmap seen;	/* tree id -> index into sz */
 	struct chk_size *sz;
 	uint8_t *done;		/* sz[i] is final (0: on the current path) */
-	size_t n, cap;
+	size_t n, cap, done_cap;
 	uint64_t parsed;	/* trees read and parsed */
 };
 
@@ -184,7 +184,7 @@ struct chk {
 	struct csnap *snaps;	/* sorted by id, then (walks) by time */
 	size_t nsnaps;
 	struct fpaths *fx;	/* per finding (rep->f) */
-	size_t f_cap;
+	size_t f_cap, fx_cap;
 	struct trange tr[CHK_TREE_CACHE];
 	unsigned tr_next;
 	pthread_mutex_t mu;	/* data phase: progress, counters */

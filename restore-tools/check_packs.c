@@ -9,6 +9,7 @@
 
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
 #include "check_internal.h"
@@ -21,14 +22,8 @@ pack_ref(struct chk *k, const struct kl_id *id, uint32_t *out)
 
 	if (idmap_get(&k->pmap, id, out))
 		return KL_OK;
-	if (k->npacks == k->packs_cap) {
-		size_t ncap = k->packs_cap ? k->packs_cap * 2 : 256;
-
-		if ((np = realloc(k->packs, ncap * sizeof(*np))) == NULL)
-			return KL_E_NOMEM;
-		k->packs = np;
-		k->packs_cap = ncap;
-	}
+	if ((rc = KL_GROW(k->packs, k->packs_cap, k->npacks + 1)) != KL_OK)
+		return rc;
 	if ((rc = idmap_put(&k->pmap, id, (uint32_t)k->npacks)) < 0)
 		return rc;
 	np = &k->packs[k->npacks];
@@ -44,17 +39,12 @@ entry_add(struct chk *k, uint32_t pack, const struct kl_blob_entry *be,
     int orphan)
 {
 	struct centry *ne;
+	int rc;
 
-	if (k->ne == k->e_cap) {
-		size_t ncap = k->e_cap ? k->e_cap * 2 : 1024;
-
-		if (ncap >= UINT32_MAX)
-			return KL_E_LIMIT;
-		if ((ne = realloc(k->e, ncap * sizeof(*ne))) == NULL)
-			return KL_E_NOMEM;
-		k->e = ne;
-		k->e_cap = ncap;
-	}
+	if (k->ne >= UINT32_MAX - 1)
+		return KL_E_LIMIT;	/* entries are numbered by u32 */
+	if ((rc = KL_GROW(k->e, k->e_cap, k->ne + 1)) != KL_OK)
+		return rc;
 	ne = &k->e[k->ne++];
 	memset(ne, 0, sizeof(*ne));
 	ne->id = be->id;

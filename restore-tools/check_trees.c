@@ -11,6 +11,7 @@
 #include "kluis/backend.h"
 #include "kluis/buf.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/repo.h"
 #include "kluis/treewalk.h"
 #include "check_internal.h"
@@ -219,21 +220,11 @@ sat_add(uint64_t a, uint64_t b)
 static int
 trees_add(struct chk_trees *m, const struct kl_id *id, uint32_t *slot)
 {
-	struct chk_size *nsz;
-	uint8_t *nd;
-	size_t ncap;
 	int rc;
 
-	if (m->n == m->cap) {
-		ncap = m->cap ? m->cap * 2 : 256;
-		if ((nsz = realloc(m->sz, ncap * sizeof(*nsz))) == NULL)
-			return KL_E_NOMEM;
-		m->sz = nsz;
-		if ((nd = realloc(m->done, ncap)) == NULL)
-			return KL_E_NOMEM;
-		m->done = nd;
-		m->cap = ncap;
-	}
+	if ((rc = KL_GROW(m->sz, m->cap, m->n + 1)) != KL_OK ||
+	    (rc = KL_GROW(m->done, m->done_cap, m->n + 1)) != KL_OK)
+		return rc;
 	if ((rc = idmap_put(&m->seen, id, (uint32_t)m->n)) < 0)
 		return rc;
 	memset(&m->sz[m->n], 0, sizeof(m->sz[m->n]));
@@ -343,17 +334,7 @@ tree_entry(struct chk_trees *m, const struct chk_tree_ops *o,
 static int
 sframes_grow(struct sframe **v, size_t n, size_t *cap)
 {
-	struct sframe *nv;
-	size_t ncap;
-
-	if (n < *cap)
-		return KL_OK;
-	ncap = *cap ? *cap * 2 : 64;
-	if ((nv = realloc(*v, ncap * sizeof(*nv))) == NULL)
-		return KL_E_NOMEM;
-	*v = nv;
-	*cap = ncap;
-	return KL_OK;
+	return kl_grow(v, cap, n + 1, sizeof(**v));
 }
 
 int

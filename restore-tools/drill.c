@@ -27,6 +27,7 @@
 
 #include "kluis/drill.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/repo.h"
 #include "kluis/restore.h"
 #include "restore_internal.h"
@@ -89,22 +90,13 @@ drill_finding_once(struct drill *d, const char *path, const char *field,
     const char *fmt, ...)
 {
 	va_list ap;
-	char **nv;
 	size_t i;
 
 	for (i = 0; i < d->nfailed; i++)
 		if (strcmp(d->failed[i], path) == 0)
 			return;
 	if (d->nfailed < DRILL_FAILED_MAX) {
-		if (d->nfailed == d->cfailed) {
-			d->cfailed = d->cfailed ? d->cfailed * 2 : 16;
-			nv = realloc(d->failed, d->cfailed * sizeof(*nv));
-			if (nv != NULL)
-				d->failed = nv;
-			else
-				d->cfailed = d->nfailed;
-		}
-		if (d->nfailed < d->cfailed &&
+		if (KL_GROW(d->failed, d->cfailed, d->nfailed + 1) == KL_OK &&
 		    (d->failed[d->nfailed] = strdup(path)) != NULL)
 			d->nfailed++;
 	}

@@ -8,6 +8,7 @@
 
 #include "kluis/drill.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/repo.h"
 #include "kluis/treewalk.h"
 #include "restore_internal.h"
@@ -73,14 +74,8 @@ static int
 sentry_push(struct sentry **v, size_t *n, size_t *cap, const char *path,
     const struct kl_node *file)
 {
-	struct sentry *nv;
-
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 64;
-		if ((nv = realloc(*v, *cap * sizeof(*nv))) == NULL)
-			return KL_E_NOMEM;
-		*v = nv;
-	}
+	if (kl_grow(v, cap, *n + 1, sizeof(**v)) != KL_OK)
+		return KL_E_NOMEM;
 	memset(&(*v)[*n], 0, sizeof(**v));
 	if (sentry_set(&(*v)[*n], path, file) != KL_OK)
 		return KL_E_NOMEM;

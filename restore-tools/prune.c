@@ -24,6 +24,7 @@
 #include "kluis/err.h"
 #include "kluis/forget.h"
 #include "kluis/format.h"
+#include "kluis/grow.h"
 #include "kluis/keys.h"
 #include "kluis/prune.h"
 #include "kluis/repo.h"
@@ -104,15 +105,10 @@ struct idlist {
 static int
 idlist_add(struct idlist *t, const struct kl_id *id)
 {
-	struct kl_id *n;
+	int rc;
 
-	if (t->n == t->cap) {
-		if ((n = realloc(t->v, (t->cap ? t->cap * 2 : 64) *
-		    sizeof(*n))) == NULL)
-			return KL_E_NOMEM;
-		t->v = n;
-		t->cap = t->cap ? t->cap * 2 : 64;
-	}
+	if ((rc = KL_GROW(t->v, t->cap, t->n + 1)) != KL_OK)
+		return rc;
 	t->v[t->n++] = *id;
 	return KL_OK;
 }
@@ -244,19 +240,14 @@ static int
 list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct prune *pr = arg;
-	struct ppack *n;
 	struct kl_id id;
+	int rc;
 
 	(void)mtime_s;
 	if (kl_id_parse(name, &id) != KL_OK)
 		return 0;
-	if (pr->np == pr->cap) {
-		if ((n = realloc(pr->p, (pr->cap ? pr->cap * 2 : 256) *
-		    sizeof(*n))) == NULL)
-			return KL_E_NOMEM;
-		pr->p = n;
-		pr->cap = pr->cap ? pr->cap * 2 : 256;
-	}
+	if ((rc = KL_GROW(pr->p, pr->cap, pr->np + 1)) != KL_OK)
+		return rc;
 	memset(&pr->p[pr->np], 0, sizeof(*pr->p));
 	pr->p[pr->np].id = id;
 	pr->p[pr->np++].size = size;
@@ -817,7 +808,10 @@ kl_prune(struct kl_repo *r, const struct kl_prune_opts *o,
 		return rc;
 	if ((pr.c = kl_repo_catalog(r)) == NULL)
 		return KL_E_IO;
-	if ((rc = mark(&pr)) == KL_OK && (rc = plan(&pr)) == KL_OK &&
+	rc = mark(&pr);
+	/* every tree is read: the copies want that memory */
+	kl_repo_tree_cache_drop(r);
+	if (rc == KL_OK && (rc = plan(&pr)) == KL_OK &&
 	    (rc = copy(&pr)) == KL_OK)
 		rc = retire_and_delete(&pr);
 	if (pr.s != NULL)

@@ -15,6 +15,7 @@
 
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/report.h"
 #include "report_internal.h"
 
@@ -430,24 +431,11 @@ js_get_str(const char *s, const char *key)
 
 /* ---- gathering ---- */
 
+/* Room for element n of the array *p (a T **), at most max in all. */
 static int
-grow(void **p, size_t *cap, size_t n, size_t size, size_t max)
+grow(void *p, size_t *cap, size_t n, size_t size, size_t max)
 {
-	size_t nc;
-	void *np;
-
-	if (n < *cap)
-		return KL_OK;
-	if (n >= max)
-		return KL_E_LIMIT;
-	nc = *cap ? *cap * 2 : 16;
-	if (nc > max)
-		nc = max;
-	if ((np = realloc(*p, nc * size)) == NULL)
-		return KL_E_NOMEM;
-	*p = np;
-	*cap = nc;
-	return KL_OK;
+	return n >= max ? KL_E_LIMIT : kl_grow(p, cap, n + 1, size);
 }
 
 static int
@@ -463,7 +451,7 @@ host_get(struct kl_report *rep, const char *name, struct rep_host **out)
 			*out = &rep->hosts[i - 1];
 			return KL_OK;
 		}
-	if ((rc = grow((void **)&rep->hosts, &rep->hcap, rep->nhosts,
+	if ((rc = grow(&rep->hosts, &rep->hcap, rep->nhosts,
 	    sizeof(*rep->hosts), KL_REPORT_HOSTS_MAX)) != KL_OK)
 		return rc;
 	h = &rep->hosts[rep->nhosts];
@@ -517,7 +505,7 @@ snap_cb(void *arg, const struct kl_cat_snap *s)
 	}
 	if (t < rep->o.since)
 		return 0;
-	if ((rc = grow((void **)&h->pts, &h->cap, h->npts, sizeof(*h->pts),
+	if ((rc = grow(&h->pts, &h->cap, h->npts, sizeof(*h->pts),
 	    KL_REPORT_SNAPS_MAX)) != KL_OK)
 		return rc;
 	pt = &h->pts[h->npts++];
@@ -571,7 +559,7 @@ run_cb(void *arg, const struct kl_cat_run *r)
 
 	if (time_clamp(r->start_s) > rep->o.now)
 		return 0;
-	if ((rc = grow((void **)&rep->runs, &rep->rcap, rep->nruns,
+	if ((rc = grow(&rep->runs, &rep->rcap, rep->nruns,
 	    sizeof(*rep->runs), KL_REPORT_RUNS_MAX)) != KL_OK)
 		return rc;
 	x = &rep->runs[rep->nruns];
@@ -716,7 +704,7 @@ reason_add(struct kl_report *rep, enum kl_report_verdict level,
 	va_start(ap, fmt);
 	n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
-	if (n < 0 || grow((void **)&rep->reasons, &rep->ncap, rep->nreasons,
+	if (n < 0 || grow(&rep->reasons, &rep->ncap, rep->nreasons,
 	    sizeof(*rep->reasons), SIZE_MAX / sizeof(*rep->reasons)) !=
 	    KL_OK) {
 		if (n >= 0)

@@ -6,31 +6,8 @@
 #include <string.h>
 
 #include "kluis/err.h"
+#include "kluis/json.h"
 #include "report_internal.h"
-
-/* A JSON string; bytes that are not UTF-8 become \u00XX of the byte, as
- * everywhere in kluis's JSON (docs/CLI.md "JSON"). */
-static void
-j_str(FILE *f, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, n = strlen(s), l;
-
-	fputc('"', f);
-	while (i < n) {
-		if (p[i] == '"' || p[i] == '\\')
-			fprintf(f, "\\%c", p[i++]);
-		else if (p[i] < 0x20 || p[i] == 0x7f)
-			fprintf(f, "\\u%04x", p[i++]);
-		else if ((l = kl_utf8_len(p + i, n - i)) == 0)
-			fprintf(f, "\\u%04x", p[i++]);
-		else {
-			fwrite(p + i, 1, l, f);
-			i += l;
-		}
-	}
-	fputc('"', f);
-}
 
 static void
 j_str_or_null(FILE *f, const char *s)
@@ -38,7 +15,7 @@ j_str_or_null(FILE *f, const char *s)
 	if (s == NULL)
 		fputs("null", f);
 	else
-		j_str(f, s);
+		kl_json_cstr(f, s);
 }
 
 static void
@@ -89,9 +66,9 @@ j_run(FILE *f, const struct rep_run *x)
 		return;
 	}
 	fputs("{\"kind\":", f);
-	j_str(f, x->kind);
+	kl_json_cstr(f, x->kind);
 	fputs(",\"host\":", f);
-	j_str(f, x->host);
+	kl_json_cstr(f, x->host);
 	fputs(",\"start\":", f);
 	j_time(f, x->start);
 	fputs(",\"end\":", f);
@@ -138,7 +115,7 @@ j_host(FILE *f, const struct kl_report *rep, const struct rep_host *h)
 	size_t i;
 
 	fputs("{\"host\":", f);
-	j_str(f, h->name);
+	kl_json_cstr(f, h->name);
 	j_u64(f, "snapshots", h->snapshots, 1);
 	fputs(",\"first_backup\":", f);
 	j_time(f, h->first);
@@ -228,7 +205,7 @@ j_head(FILE *f, const struct kl_report *rep)
 	j_u64(f, "vanished_snapshots", rep->vanished, 1);
 	j_u64(f, "damaged_files", rep->o.damaged, 1);
 	fputs("},\"machine\":", f);
-	j_str(f, rep->machine);
+	kl_json_cstr(f, rep->machine);
 	fprintf(f, ",\"thresholds\":{\"backup_max_age_s\":%lld,"
 	    "\"verify_max_age_s\":%lld,\"drill_max_age_s\":%lld}",
 	    (long long)rep->o.backup_max_age, (long long)rep->o.verify_max_age,
@@ -238,11 +215,11 @@ j_head(FILE *f, const struct kl_report *rep)
 	for (i = 0; i < rep->nreasons; i++) {
 		fprintf(f, "%s{\"level\":\"%s\",\"code\":", i ? "," : "",
 		    kl_report_verdict_name(rep->reasons[i].level));
-		j_str(f, rep->reasons[i].code);
+		kl_json_cstr(f, rep->reasons[i].code);
 		fputs(",\"host\":", f);
 		j_str_or_null(f, rep->reasons[i].host);
 		fputs(",\"message\":", f);
-		j_str(f, rep->reasons[i].msg);
+		kl_json_cstr(f, rep->reasons[i].msg);
 		fputc('}', f);
 	}
 	fputc(']', f);

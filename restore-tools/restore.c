@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "kluis/err.h"
+#include "kluis/grow.h"
 #include "kluis/repo.h"
 #include "kluis/treewalk.h"
 #include "restore_internal.h"
@@ -88,14 +89,11 @@ static int
 job_add(struct rjob **v, size_t *n, size_t *cap, const char *rel,
     const struct kl_node *node, const struct rs_ident *id)
 {
-	struct rjob *nv, *j;
+	struct rjob *j;
+	int rc;
 
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 64;
-		if ((nv = realloc(*v, *cap * sizeof(*nv))) == NULL)
-			return KL_E_NOMEM;
-		*v = nv;
-	}
+	if ((rc = kl_grow(v, cap, *n + 1, sizeof(*j))) != KL_OK)
+		return rc;
 	j = &(*v)[*n];
 	memset(j, 0, sizeof(*j));
 	if ((j->rel = strdup(rel)) == NULL)
@@ -240,14 +238,10 @@ link_find(struct rs *s, uint64_t group)
 static int
 name_note(struct rs *s, uint64_t group)
 {
-	struct linkname *nn;
+	int rc;
 
-	if (s->nnames == s->cnames) {
-		s->cnames = s->cnames ? s->cnames * 2 : 32;
-		if ((nn = realloc(s->names, s->cnames * sizeof(*nn))) == NULL)
-			return KL_E_NOMEM;
-		s->names = nn;
-	}
+	if ((rc = KL_GROW(s->names, s->cnames, s->nnames + 1)) != KL_OK)
+		return rc;
 	if ((s->names[s->nnames].rel = strdup(s->rel)) == NULL)
 		return KL_E_NOMEM;
 	s->names[s->nnames++].group = group;
@@ -258,17 +252,12 @@ static int
 link_note(struct rs *s, uint64_t group, size_t job,
     const struct rs_ident *id)
 {
-	struct linkmap *nl;
 	int rc;
 
 	if (group == 0)
 		return KL_OK;
-	if (s->nlinks == s->clinks) {
-		s->clinks = s->clinks ? s->clinks * 2 : 32;
-		if ((nl = realloc(s->links, s->clinks * sizeof(*nl))) == NULL)
-			return KL_E_NOMEM;
-		s->links = nl;
-	}
+	if ((rc = KL_GROW(s->links, s->clinks, s->nlinks + 1)) != KL_OK)
+		return rc;
 	if ((rc = rs_gmap_put(&s->lmap, group, s->nlinks)) < 0)
 		return rc;
 	if ((s->links[s->nlinks].rel = strdup(s->rel)) == NULL)

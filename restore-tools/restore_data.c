@@ -32,6 +32,7 @@
 #include "kluis/buf.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
+#include "kluis/grow.h"
 #include "kluis/keys.h"
 #include "kluis/repo.h"
 #include "restore_internal.h"
@@ -86,16 +87,8 @@ struct rworker {
 static struct want *
 want_slot(struct want **v, size_t *n, size_t *cap)
 {
-	struct want *nv;
-	size_t nc;
-
-	if (*n == *cap) {
-		nc = *cap ? *cap * 2 : 1024;
-		if ((nv = realloc(*v, nc * sizeof(*nv))) == NULL)
-			return NULL;
-		*v = nv;
-		*cap = nc;
-	}
+	if (kl_grow(v, cap, *n + 1, sizeof(**v)) != KL_OK)
+		return NULL;
 	return &(*v)[(*n)++];
 }
 

@@ -14,6 +14,7 @@
 
 #include "kluis/err.h"
 #include "kluis/format.h"
+#include "kluis/grow.h"
 #include "kluis/repo.h"
 #include "kluis/rewrite.h"
 #include "kluis/treewalk.h"
@@ -64,15 +65,11 @@ static int
 path_note(struct rw *w, const char *path)
 {
 	struct kl_rewrite_result *res = w->res;
-	char **np;
+	int rc;
 
-	if (res->npaths == w->paths_cap) {
-		w->paths_cap = w->paths_cap ? w->paths_cap * 2 : 16;
-		if ((np = realloc(res->paths, w->paths_cap * sizeof(*np))) ==
-		    NULL)
-			return KL_E_NOMEM;
-		res->paths = np;
-	}
+	if ((rc = KL_GROW(res->paths, w->paths_cap, res->npaths + 1)) !=
+	    KL_OK)
+		return rc;
 	if ((res->paths[res->npaths] = strdup(path)) == NULL)
 		return KL_E_NOMEM;
 	res->npaths++;
@@ -103,18 +100,12 @@ rw_tree(void *arg, struct kl_walk *wk, const struct kl_tree *a,
 {
 	struct rw *w = arg;
 	struct level *nl;
-	size_t cap;
 
 	(void)b;
 	if (*kl_walk_tagp(wk, 0) == TAG_OUT)
 		return KL_OK;
-	if (w->nlv == w->lv_cap) {
-		cap = w->lv_cap ? w->lv_cap * 2 : 16;
-		if ((nl = realloc(w->lv, cap * sizeof(*nl))) == NULL)
-			return KL_E_NOMEM;
-		w->lv = nl;
-		w->lv_cap = cap;
-	}
+	if (KL_GROW(w->lv, w->lv_cap, w->nlv + 1) != KL_OK)
+		return KL_E_NOMEM;
 	nl = &w->lv[w->nlv];
 	memset(nl, 0, sizeof(*nl));
 	if ((nl->nt.nodes = calloc(a->n ? a->n : 1, sizeof(*nl->nt.nodes))) ==

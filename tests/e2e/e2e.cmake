@@ -76,3 +76,7 @@ set_tests_properties(e2e_rewrite PROPERTIES TIMEOUT 300)
 # its rules failing on a copy of the tree that breaks it.
 add_test(NAME e2e_layers COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/layers.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR} $<TARGET_FILE:kluis>)
 set_tests_properties(e2e_layers PROPERTIES TIMEOUT 120)
+# Issue #12: allocation failures (KLUIS_FAULT_ALLOC) in backup and restore
+# end in a complete snapshot or tree, or in a failure that says so.
+add_test(NAME e2e_alloc_faults COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/alloc_faults.sh $<TARGET_FILE:kluis>)
+set_tests_properties(e2e_alloc_faults PROPERTIES TIMEOUT 900)

@@ -18,7 +18,9 @@
 #include "kluis/buf.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
+#include "kluis/grow.h"
 #include "kluis/hash.h"
+#include "kluis/json.h"
 #include "kluis/text.h"
 #include "kluis/units.h"
 
@@ -504,6 +506,129 @@ test_size_units_and_limits(void **state)
 	assert_int_equal(kl_size_parse("9223372036854775807", &v), KL_OK);
 }
 
+struct pt {
+	uint32_t a, b;
+};
+
+static void
+test_grow_doubles_keeps_content_and_changes_nothing_on_failure(void **state)
+{
+	struct pt *v = NULL, *before;
+	size_t cap = 0, i;
+
+	(void)state;
+	assert_int_equal(KL_GROW(v, cap, 1), KL_OK);
+	assert_int_equal(cap, KL_GROW_MIN);
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(KL_GROW(v, cap, i + 1), KL_OK);
+		assert_true(cap >= i + 1);
+		v[i].a = (uint32_t)i;
+		v[i].b = (uint32_t)(i * 3);
+	}
+	assert_int_equal(cap, 1024);
+	for (i = 0; i < 1000; i++)
+		assert_true(v[i].a == i && v[i].b == i * 3);
+	/* enough room: nothing allocates, the fault is not even reached */
+	kl_grow_fault(1);
+	assert_int_equal(KL_GROW(v, cap, 1024), KL_OK);
+	/* the first growth that allocates fails; array and cap untouched */
+	before = v;
+	assert_int_equal(KL_GROW(v, cap, 1025), KL_E_NOMEM);
+	assert_ptr_equal(v, before);
+	assert_int_equal(cap, 1024);
+	assert_true(v[999].a == 999);
+	/* only that one: the next succeeds */
+	assert_int_equal(KL_GROW(v, cap, 1025), KL_OK);
+	assert_int_equal(cap, 2048);
+	/* sizes that overflow are refused before any allocation */
+	assert_int_equal(kl_grow(&v, &cap, SIZE_MAX / 2 + 2, 1), KL_E_LIMIT);
+	assert_int_equal(kl_grow(&v, &cap, SIZE_MAX / 8, sizeof(*v)),
+	    KL_E_LIMIT);
+	assert_int_equal(cap, 2048);
+	kl_grow_fault(0);
+	free(v);
+}
+
+/* The n-th growth failing, for every n: the caller sees KL_E_NOMEM and
+ * keeps what it had (STYLE "Tests": make the n-th call fail, raise n). */
+static void
+test_grow_fault_at_every_step(void **state)
+{
+	uint64_t *v;
+	size_t cap, i, n;
+	long at;
+	int rc, hit;
+
+	(void)state;
+	for (at = 1;; at++) {
+		v = NULL;
+		cap = 0;
+		n = 0;
+		hit = 0;
+		kl_grow_fault(at);
+		for (i = 0; i < 5000; i++) {
+			if ((rc = KL_GROW(v, cap, n + 1)) != KL_OK) {
+				assert_int_equal(rc, KL_E_NOMEM);
+				hit = 1;
+				break;
+			}
+			v[n++] = i;
+		}
+		for (i = 0; i < n; i++)
+			assert_true(v[i] == i);
+		free(v);
+		if (!hit)
+			break;
+	}
+	/* 16, 32, ..., 8192: ten growths, so the eleventh run had none */
+	assert_int_equal(at, 11);
+	kl_grow_fault(0);
+}
+
+/* kl_json_str into a string (open_memstream). */
+static char *
+json_of(const char *s, size_t len)
+{
+	char *out = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&out, &n);
+
+	assert_non_null(f);
+	kl_json_str(f, s, len);
+	assert_int_equal(fclose(f), 0);
+	return out;
+}
+
+static void
+test_json_str_one_rule_for_every_byte(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *out;
+	} v[] = {
+		{ "plain", 5, "\"plain\"" },
+		{ "a\"b\\c", 5, "\"a\\\"b\\\\c\"" },
+		{ "tab\tnl\n", 7, "\"tab\\u0009nl\\u000a\"" },
+		{ "nul\0x", 5, "\"nul\\u0000x\"" },
+		{ "del\x7f", 4, "\"del\\u007f\"" },
+		{ "caf\xc3\xa9", 5, "\"caf\xc3\xa9\"" },	/* UTF-8 kept */
+		{ "bad\xffname", 8, "\"bad\\u00ffname\"" },
+		{ "cut\xc3", 4, "\"cut\\u00c3\"" },	/* truncated sequence */
+		{ "\xed\xa0\x80", 3, "\"\\u00ed\\u00a0\\u0080\"" },	/* surrogate */
+		{ "", 0, "\"\"" },
+	};
+	size_t i;
+	char *got;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		got = json_of(v[i].in, v[i].len);
+		assert_string_equal(got, v[i].out);
+		free(got);
+	}
+}
+
 int
 main(void)
 {
@@ -530,6 +655,10 @@ main(void)
 		cmocka_unit_test(test_text_esc_tiny_buffer_writes_whole_units_only),
 		cmocka_unit_test(test_duration_units_and_order),
 		cmocka_unit_test(test_size_units_and_limits),
+		cmocka_unit_test(
+		    test_grow_doubles_keeps_content_and_changes_nothing_on_failure),
+		cmocka_unit_test(test_grow_fault_at_every_step),
+		cmocka_unit_test(test_json_str_one_rule_for_every_byte),
 	};
 
 	if (sodium_init() < 0)

@@ -1,7 +1,7 @@
 /*
- * Unit tests of the pure parts of the repository check (restore-tools/
- * check.c, kluis/check.h): parsing and printing of --read-data-subset, and
- * which packs a subset selects - the stable N/M partition and the P%
+ * Unit tests of the pure parts of the repository check
+ * (restore-tools/check_subset.c, kluis/check.h): parsing and printing of
+ * --read-data-subset, and which packs a subset selects - the stable N/M partition and the P%
  * rotation over the packs checked longest ago.  The check itself runs
  * against real repositories in tests/e2e/check.sh.
  */

@@ -888,6 +888,12 @@ test_tree_ranges_are_read_once_per_pack(void **state)
 	}
 	/* a preamble (the pack's key) and a range per pack, once */
 	assert_int_equal(count_gets, 2 * TREE_PACKS);
+	/* dropped, the cache fills again: one range, the key is cached */
+	kl_repo_tree_cache_drop(r);
+	buf_reset(out);
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_TREE, out),
+	    KL_OK);
+	assert_int_equal(count_gets, 2 * TREE_PACKS + 1);
 	buf_free(out);
 	kl_repo_close(r);
 }

@@ -1,7 +1,7 @@
 /*
  * Property tests of the walks over snapshot trees (issue #10 finding 4):
  * the tree walker (format/treewalk.c), check's structure pass
- * (restore-tools/check.c chk_tree_size), the catalog's file versions
+ * (restore-tools/check_trees.c chk_tree_size), the catalog's file versions
  * (catalog/cat_versions.c) and restore's walk (restore-tools/restore.c
  * rs_plan_run), all fed by a fake loader that builds trees from a table:
  * random DAGs, chains 100,000 directories deep, DAGs whose paths double at

@@ -14,7 +14,7 @@
  * are not counted).  A walk that exceeds the budget stops with
  * KL_E_LIMIT: a snapshot cannot cost a reader more than a real one of the
  * size it declares.  Walks that need no paths memoise by tree id instead
- * (restore-tools/check.c).
+ * (restore-tools/check_trees.c).
  *
  * Pure: trees come from the caller's loader.
  */

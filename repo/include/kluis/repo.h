@@ -231,6 +231,13 @@ int kl_repo_blob_open(struct kl_repo *r, const uint8_t *key,
  * repository's (kl_repo_blob_read). */
 int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_tree *out);
+/*
+ * Frees the ranges of tree packs that tree reads keep (up to 64 MiB, until
+ * the handle closes; docs/ARCHITECTURE.md "The tree cache") once a walk is
+ * over and the memory is wanted for something else.  Later tree reads fill
+ * it again.
+ */
+void kl_repo_tree_cache_drop(struct kl_repo *r);
 
 /*
  * The budget of every walk over a snapshot's trees (kluis/treewalk.h):
