@@ -363,7 +363,7 @@ repo_sealed_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
 	if (key == NULL) {	/* the session key of its envelope */
 		if ((rc = kl_session_key_new(&skey)) != KL_OK ||
 		    buf_size(f) < KL_PACK_PREAMBLE_LEN ||
-		    (rc = repo_envelope_open(r, buf_data(f),
+		    (rc = kl_envelope_hdr_open(r->keys, buf_data(f),
 		    KL_PACK_PREAMBLE_LEN, magic, skey)) != KL_OK) {
 			rc = rc != KL_OK ? rc : KL_E_CORRUPT;
 			goto out;

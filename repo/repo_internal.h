@@ -112,9 +112,6 @@ int repo_sealed_open(struct kl_repo *r, struct buf *f, const uint8_t *key,
  * The backend's error with kl_repo_errmsg set. */
 int repo_file_times(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
     int64_t **recv_s, size_t *n);
-/* Opens the envelope in a 128-byte preamble (header + envelope). */
-int repo_envelope_open(struct kl_repo *r, const uint8_t *pre, size_t len,
-    const char *magic, uint8_t *key);
 
 /* Writes bytes as a content-addressed file; *id gets its name.  An
  * existing identical file is fine. */

@@ -117,8 +117,8 @@ loc_verify(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 		if ((raw = buf_new(KL_BLOB_RAW_MAX)) == NULL)
 			rc = KL_E_NOMEM;
 		else
-			rc = kl_repo_blob_open(r, key, id, type, buf_data(b),
-			    buf_size(b), NULL, raw);
+			rc = kl_blob_open(r->keys, key, id, type, buf_data(b),
+			    buf_size(b), NULL, raw, NULL);
 		if (rc == KL_OK && buf_size(raw) != l->raw_len)
 			rc = KL_E_CORRUPT;
 	}

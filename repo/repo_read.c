@@ -14,10 +14,9 @@
 #include "kluis/keys.h"
 #include "repo_internal.h"
 
-/* Opens the envelope of a pack preamble or snapshot header (bytes 16..128). */
 int
-repo_envelope_open(struct kl_repo *r, const uint8_t *hdr, size_t len,
-    const char *magic, uint8_t *key)
+kl_envelope_hdr_open(const struct kl_keys *keys, const uint8_t *hdr,
+    size_t len, const char *magic, uint8_t *key)
 {
 	struct buf v;
 	const uint8_t *env;
@@ -28,7 +27,7 @@ repo_envelope_open(struct kl_repo *r, const uint8_t *hdr, size_t len,
 		return rc;
 	if ((rc = buf_get_ptr(&v, KL_ENVELOPE_LEN, &env)) != KL_OK)
 		return rc;
-	return kl_envelope_open(r->keys, env, key);
+	return kl_envelope_open(keys, env, key);
 }
 
 static int
@@ -84,8 +83,8 @@ kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack, uint8_t *key)
 	rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, 0,
 	    KL_PACK_PREAMBLE_LEN, KL_PACK_PREAMBLE_LEN, &b);
 	if (rc == KL_OK)
-		rc = repo_envelope_open(r, buf_data(b), buf_size(b), KL_MAGIC_PACK,
-		    key);
+		rc = kl_envelope_hdr_open(r->keys, buf_data(b), buf_size(b),
+		    KL_MAGIC_PACK, key);
 	buf_free(b);
 	if (rc != KL_OK) {
 		repo_fname(KL_FT_DATA, pack, fn);
@@ -97,23 +96,19 @@ kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack, uint8_t *key)
 	return KL_OK;
 }
 
-/*
- * Opens one stored blob: decrypts it, decodes its plaintext into raw and
- * checks the id.  With enc, the plaintext itself (FORMAT.md §7, still
- * compressed and padded) is appended to enc as well; on error neither
- * buffer grows.
- */
-static int
-blob_open(struct kl_repo *r, const uint8_t *key, const struct kl_id *id,
-    uint8_t type, const uint8_t *stored, size_t stored_len, void *dctx,
-    struct buf *raw, struct buf *enc)
+int
+kl_blob_open(const struct kl_keys *keys, const uint8_t *key,
+    const struct kl_id *id, uint8_t type, const uint8_t *stored,
+    size_t stored_len, void *dctx, struct buf *raw, struct buf *enc)
 {
 	struct kl_id got;
 	uint8_t *pt = NULL;
 	size_t pt_len, start = buf_size(raw);
 	int rc;
 
-	if (stored_len < KL_AEAD_OVERHEAD)
+	/* no blob's plaintext is shorter or longer (FORMAT.md §7, §14) */
+	if (stored_len < KL_AEAD_OVERHEAD || stored_len - KL_AEAD_OVERHEAD >
+	    kl_blob_encode_bound(KL_BLOB_RAW_MAX))
 		return KL_E_CORRUPT;
 	pt_len = stored_len - KL_AEAD_OVERHEAD;
 	if (enc != NULL)
@@ -122,12 +117,12 @@ blob_open(struct kl_repo *r, const uint8_t *key, const struct kl_id *id,
 		rc = (pt = malloc(pt_len ? pt_len : 1)) == NULL ? KL_E_NOMEM :
 		    KL_OK;
 	if (rc == KL_OK)
-		rc = kl_aead_open(key, &r->keys->repo_id, type, id, stored,
+		rc = kl_aead_open(key, &keys->repo_id, type, id, stored,
 		    stored_len, pt);
 	if (rc == KL_OK)
 		rc = kl_blob_decode(dctx, pt, pt_len, KL_BLOB_RAW_MAX, raw);
 	if (rc == KL_OK) {
-		kl_blob_id(r->keys, buf_data(raw) + start,
+		kl_blob_id(keys, buf_data(raw) + start,
 		    buf_size(raw) - start, &got);
 		if (!kl_id_eq(&got, id)) {
 			buf_unput(raw, buf_size(raw) - start);
@@ -139,15 +134,6 @@ blob_open(struct kl_repo *r, const uint8_t *key, const struct kl_id *id,
 	else if (rc != KL_OK && pt != NULL)
 		buf_unput(enc, pt_len);
 	return rc;
-}
-
-int
-kl_repo_blob_open(struct kl_repo *r, const uint8_t *key,
-    const struct kl_id *id, uint8_t type, const uint8_t *stored,
-    size_t stored_len, void *dctx, struct buf *out)
-{
-	return blob_open(r, key, id, type, stored, stored_len, dctx, out,
-	    NULL);
 }
 
 /* One decompression context per reading thread, freed at thread exit. */
@@ -350,8 +336,8 @@ blob_read_at(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 		rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, loc->offset,
 		    loc->stored_len, loc->stored_len, &b);
 	if (rc == KL_OK)
-		rc = blob_open(r, key, id, type, buf_data(b), buf_size(b),
-		    thread_dctx(), out, enc);
+		rc = kl_blob_open(r->keys, key, id, type, buf_data(b),
+		    buf_size(b), thread_dctx(), out, enc);
 	if (rc != KL_OK) {
 		kl_id_hex(id, bname);
 		repo_fname(KL_FT_DATA, &loc->pack, fn);

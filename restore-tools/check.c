@@ -376,7 +376,8 @@ cscratch_init(struct cscratch *s)
 {
 	memset(s, 0, sizeof(*s));
 	if ((s->dctx = ZSTD_createDCtx()) == NULL ||
-	    (s->raw = buf_new(KL_BLOB_RAW_MAX)) == NULL)
+	    (s->raw = buf_new(KL_BLOB_RAW_MAX)) == NULL ||
+	    (s->pt = buf_new(kl_blob_encode_bound(KL_BLOB_RAW_MAX))) == NULL)
 		return KL_E_NOMEM;
 	return kl_session_key_new(&s->key);
 }
@@ -386,7 +387,7 @@ cscratch_clear(struct cscratch *s)
 {
 	ZSTD_freeDCtx(s->dctx);
 	buf_free(s->raw);
-	free(s->pt);
+	buf_free(s->pt);
 	kl_session_key_free(s->key);
 	memset(s, 0, sizeof(*s));
 }
@@ -395,47 +396,17 @@ int
 chk_blob_open(const struct kl_keys *keys, const struct centry *e,
     const uint8_t *stored, struct cscratch *s)
 {
-	struct kl_id got;
-	size_t pt_len;
-	uint8_t *np;
 	int rc;
 
 	buf_reset(s->raw);
+	buf_reset(s->pt);
 	if (e->stored_len < KL_AEAD_OVERHEAD + KL_BLOB_HDR_LEN)
 		return KL_E_CORRUPT;
-	pt_len = e->stored_len - KL_AEAD_OVERHEAD;
-	if (pt_len > s->pt_cap) {
-		if ((np = realloc(s->pt, pt_len)) == NULL)
-			return KL_E_NOMEM;
-		s->pt = np;
-		s->pt_cap = pt_len;
-	}
-	if ((rc = kl_aead_open(s->key, &keys->repo_id, e->type, &e->id,
-	    stored, e->stored_len, s->pt)) != KL_OK ||
-	    (rc = kl_blob_decode(s->dctx, s->pt, pt_len, KL_BLOB_RAW_MAX,
-	    s->raw)) != KL_OK)
-		return rc;
-	if (buf_size(s->raw) != e->raw_len)
-		return KL_E_CORRUPT;
-	kl_blob_id(keys, buf_data(s->raw), buf_size(s->raw), &got);
-	return kl_id_eq(&got, &e->id) ? KL_OK : KL_E_CORRUPT;
-}
-
-int
-chk_pack_key(const struct kl_keys *keys, const uint8_t *p, size_t len,
-    uint8_t *key)
-{
-	const uint8_t *env;
-	struct buf v;
-	int rc;
-
-	if (len < KL_PACK_PREAMBLE_LEN)
-		return KL_E_CORRUPT;
-	buf_view_init(&v, p, KL_PACK_PREAMBLE_LEN);
-	if ((rc = kl_file_hdr_get(&v, KL_MAGIC_PACK)) != KL_OK ||
-	    (rc = buf_get_ptr(&v, KL_ENVELOPE_LEN, &env)) != KL_OK)
-		return rc;
-	return kl_envelope_open(keys, env, key);
+	rc = kl_blob_open(keys, s->key, &e->id, e->type, stored,
+	    e->stored_len, s->dctx, s->raw, s->pt);
+	if (rc == KL_OK && buf_size(s->raw) != e->raw_len)
+		rc = KL_E_CORRUPT;
+	return rc;
 }
 
 /* ---- the run ---- */

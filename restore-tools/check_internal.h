@@ -78,8 +78,7 @@ struct cpack {
 struct cscratch {
 	void *dctx;		/* ZSTD_DCtx */
 	struct buf *raw;
-	uint8_t *pt;
-	size_t pt_cap;
+	struct buf *pt;		/* a blob's plaintext as stored */
 	uint8_t *key;		/* sodium_malloc'd session key */
 };
 
@@ -291,9 +290,6 @@ void cscratch_clear(struct cscratch *s);
  */
 int chk_blob_open(const struct kl_keys *keys, const struct centry *e,
     const uint8_t *stored, struct cscratch *s);
-/* Opens the session envelope in the first 128 bytes of a pack. */
-int chk_pack_key(const struct kl_keys *keys, const uint8_t *p, size_t len,
-    uint8_t *key);
 /* "data/ab/<hex>" into out (>= 80 bytes). */
 void chk_pack_name(const struct kl_id *id, char *out);
 

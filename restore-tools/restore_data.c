@@ -469,9 +469,9 @@ blob_deliver(struct rworker *t, const struct buf *pk, uint32_t base,
 	int rc;
 
 	buf_reset(t->raw);
-	rc = kl_repo_blob_open(d->r, t->key, &w->id, KL_OBJ_DATA,
+	rc = kl_blob_open(kl_repo_keys(d->r), t->key, &w->id, KL_OBJ_DATA,
 	    buf_data(pk) + (w->offset - base), w->stored_len, t->dctx,
-	    t->raw);
+	    t->raw, NULL);
 	if (rc == KL_OK && buf_size(t->raw) != w->raw_len)
 		rc = KL_E_CORRUPT;
 	for (k = i; k < j; k++) {

@@ -807,6 +807,39 @@ test_encoded_copy_keeps_its_compression(void **state)
 	kl_repo_close(r);
 }
 
+/*
+ * kl_blob_open refuses what cannot be a blob before decrypting or
+ * allocating: a stored length whose plaintext is longer than any blob's
+ * (an index entry may claim up to a pack's size), or shorter than the AEAD.
+ */
+static void
+test_blob_open_refuses_impossible_lengths(void **state)
+{
+	struct fx *f = *state;
+	struct kl_repo *r = make_repo(f);
+	size_t big = kl_blob_encode_bound(KL_BLOB_RAW_MAX) + KL_AEAD_OVERHEAD
+	    + 1;
+	uint8_t *stored = calloc(1, big), key[KL_KEY_LEN] = { 0 };
+	struct buf *raw = buf_new(1 << 20), *enc = buf_new(1 << 20);
+	struct kl_id id;
+
+	assert_non_null(stored);
+	memset(&id, 0x5a, sizeof(id));
+	assert_int_equal(kl_blob_open(kl_repo_keys(r), key, &id, KL_OBJ_DATA,
+	    stored, big, NULL, raw, enc), KL_E_CORRUPT);
+	assert_int_equal(kl_blob_open(kl_repo_keys(r), key, &id, KL_OBJ_DATA,
+	    stored, KL_AEAD_OVERHEAD - 1, NULL, raw, NULL), KL_E_CORRUPT);
+	/* the right length but not a sealed blob */
+	assert_int_equal(kl_blob_open(kl_repo_keys(r), key, &id, KL_OBJ_DATA,
+	    stored, 100, NULL, raw, enc), KL_E_CORRUPT);
+	assert_int_equal(buf_size(raw), 0);
+	assert_int_equal(buf_size(enc), 0);
+	free(stored);
+	buf_free(raw);
+	buf_free(enc);
+	kl_repo_close(r);
+}
+
 /* A backend that counts the reads of data files it passes on. */
 static struct kl_backend_ops count_ops;
 static const struct kl_backend_ops *count_inner;
@@ -1476,6 +1509,7 @@ main(void)
 		T(test_pack_order_does_not_follow_insertion),
 		T(test_tampered_pack_is_corrupt),
 		T(test_encoded_copy_keeps_its_compression),
+		T(test_blob_open_refuses_impossible_lengths),
 		T(test_tree_ranges_are_read_once_per_pack),
 		T(test_full_tree_cache_reads_trees_alone),
 		T(test_interrupted_backup_packs_are_adopted),

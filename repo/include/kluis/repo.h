@@ -218,13 +218,29 @@ int kl_repo_blob_read_encoded(struct kl_repo *r, const struct kl_id *id,
 int kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack,
     uint8_t *key);
 /*
- * Decrypts, decodes and verifies one stored blob (bytes of a pack at
- * e->offset, e->stored_len long) with the pack's session key; appends the
- * raw content to out.  Used by restore, which reads packs in ranges.
+ * The one way to open what was read of a pack (issue #12): restore,
+ * check and every read go through these two.
+ *
+ * kl_envelope_hdr_open opens the envelope of a file's first bytes in
+ * memory (the 16-byte header with magic, then the envelope; FORMAT.md §4,
+ * §8) into key[32]: a pack's session key (KL_MAGIC_PACK) or a snapshot's.
+ * KL_E_CORRUPT for fewer bytes or another magic; the envelope's errors
+ * (kl_envelope_open) otherwise.
  */
-int kl_repo_blob_open(struct kl_repo *r, const uint8_t *key,
+int kl_envelope_hdr_open(const struct kl_keys *keys, const uint8_t *hdr,
+    size_t len, const char *magic, uint8_t *key);
+/*
+ * Decrypts stored[0, stored_len), one blob of a pack, with the pack's
+ * session key (its type, id and the repository id as associated data),
+ * decodes its plaintext and checks that the content hashes to id; appends
+ * the content to raw.  With enc, the plaintext as stored (FORMAT.md §7:
+ * still compressed and padded) is appended to enc too - what
+ * kl_session_blob_add_encoded takes, or scratch a caller reuses.  On
+ * error neither buffer grows.  dctx: NULL or a ZSTD_DCtx * of the caller.
+ */
+int kl_blob_open(const struct kl_keys *keys, const uint8_t *key,
     const struct kl_id *id, uint8_t type, const uint8_t *stored,
-    size_t stored_len, void *dctx, struct buf *out);
+    size_t stored_len, void *dctx, struct buf *raw, struct buf *enc);
 
 /* Loads a tree blob and decodes it: the catalog's own copy of a tree this
  * client wrote (kl_cat_own_tree_get) if it verifies against id, else the
