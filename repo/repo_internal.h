@@ -53,6 +53,7 @@ struct kl_repo {
 	struct kl_pack_key pk[KL_PACK_KEY_CACHE];
 	struct kl_tree_range tr[KL_TREE_CACHE];
 	unsigned ntr;			/* ranges in tr */
+	int tr_off;			/* kl_repo_tree_cache(r, 0) */
 	size_t tr_bytes;		/* their bytes */
 	unsigned pk_next;
 	pthread_mutex_t mu;		/* guards pk cache and errmsg */

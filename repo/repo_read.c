@@ -234,16 +234,17 @@ tree_cached(struct kl_repo *r, const struct kl_blob_loc *loc,
 static int
 tree_room(const struct kl_repo *r, size_t len)
 {
-	return r->ntr < KL_TREE_CACHE && len <= KL_TREE_CACHE_BYTES -
-	    r->tr_bytes;
+	return !r->tr_off && r->ntr < KL_TREE_CACHE &&
+	    len <= KL_TREE_CACHE_BYTES - r->tr_bytes;
 }
 
 void
-kl_repo_tree_cache_drop(struct kl_repo *r)
+kl_repo_tree_cache(struct kl_repo *r, int on)
 {
 	unsigned i;
 
 	pthread_mutex_lock(&r->mu);
+	r->tr_off = !on;
 	for (i = 0; i < r->ntr; i++)
 		buf_free(r->tr[i].b);
 	r->ntr = 0;

@@ -809,8 +809,9 @@ kl_prune(struct kl_repo *r, const struct kl_prune_opts *o,
 	if ((pr.c = kl_repo_catalog(r)) == NULL)
 		return KL_E_IO;
 	rc = mark(&pr);
-	/* every tree is read: the copies want that memory */
-	kl_repo_tree_cache_drop(r);
+	/* every tree is read: the copies read each tree once, and want the
+	 * memory (docs/PERFORMANCE.md "Prune": peak 134 -> 102 MiB) */
+	kl_repo_tree_cache(r, 0);
 	if (rc == KL_OK && (rc = plan(&pr)) == KL_OK &&
 	    (rc = copy(&pr)) == KL_OK)
 		rc = retire_and_delete(&pr);

@@ -248,12 +248,13 @@ int kl_blob_open(const struct kl_keys *keys, const uint8_t *key,
 int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
     struct kl_tree *out);
 /*
- * Frees the ranges of tree packs that tree reads keep (up to 64 MiB, until
- * the handle closes; docs/ARCHITECTURE.md "The tree cache") once a walk is
- * over and the memory is wanted for something else.  Later tree reads fill
- * it again.
+ * The tree cache: ranges of tree packs that tree reads keep (up to 64 MiB,
+ * until the handle closes; docs/ARCHITECTURE.md "The tree cache").  on 0
+ * frees it and reads trees alone from then on - for work that reads each
+ * tree once after a walk, like prune's copies; on 1 (the default) caches
+ * again.
  */
-void kl_repo_tree_cache_drop(struct kl_repo *r);
+void kl_repo_tree_cache(struct kl_repo *r, int on);
 
 /*
  * The budget of every walk over a snapshot's trees (kluis/treewalk.h):
