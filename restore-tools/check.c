@@ -42,104 +42,40 @@
 
 /*
  * Pack names come from the storage's listing, which a hostile server
- * chooses, blob ids from index files and pack headers: slots come from a
- * keyed hash (kl_hash_slot) so that nobody can make every key collide.
+ * chooses, blob ids from index files and pack headers: kluis/map.h's map,
+ * whose slots no one can make collide.
  */
-static size_t
-slot_of(const struct kl_id *id, size_t cap)
-{
-	return (size_t)kl_hash_slot(id->b, KL_ID_LEN) & (cap - 1);
-}
-
-static int
-idmap_grow(struct idmap *m)
-{
-	struct idmap n;
-	size_t i, j;
-
-	n.cap = m->cap ? m->cap * 2 : 256;
-	n.n = m->n;
-	n.k = malloc(n.cap * sizeof(*n.k));
-	n.v = calloc(n.cap, sizeof(*n.v));
-	if (n.k == NULL || n.v == NULL) {
-		free(n.k);
-		free(n.v);
-		return KL_E_NOMEM;
-	}
-	for (i = 0; i < m->cap; i++) {
-		if (m->v[i] == 0)
-			continue;
-		for (j = slot_of(&m->k[i], n.cap); n.v[j] != 0;
-		    j = (j + 1) & (n.cap - 1))
-			;
-		n.k[j] = m->k[i];
-		n.v[j] = m->v[i];
-	}
-	free(m->k);
-	free(m->v);
-	*m = n;
-	return KL_OK;
-}
-
 int
 idmap_put(struct idmap *m, const struct kl_id *id, uint32_t v)
 {
-	size_t i;
-	int rc;
-
 	if (v == UINT32_MAX)
 		return KL_E_LIMIT;
-	if ((m->n + 1) * 4 > m->cap * 3 && (rc = idmap_grow(m)) != KL_OK)
-		return rc;
-	for (i = slot_of(id, m->cap); m->v[i] != 0; i = (i + 1) & (m->cap - 1))
-		if (memcmp(m->k[i].b, id->b, KL_ID_LEN) == 0)
-			return 0;
-	m->k[i] = *id;
-	m->v[i] = v + 1;
-	m->n++;
-	return 1;
-}
-
-/* The slot holding id, or SIZE_MAX. */
-static size_t
-idmap_slot(const struct idmap *m, const struct kl_id *id)
-{
-	size_t i;
-
-	if (m->cap == 0)
-		return SIZE_MAX;
-	for (i = slot_of(id, m->cap); m->v[i] != 0; i = (i + 1) & (m->cap - 1))
-		if (memcmp(m->k[i].b, id->b, KL_ID_LEN) == 0)
-			return i;
-	return SIZE_MAX;
+	if (m->m.key_len == 0)
+		kl_map_init(&m->m, KL_ID_LEN);
+	return kl_map_put(&m->m, id->b, v);
 }
 
 int
 idmap_get(const struct idmap *m, const struct kl_id *id, uint32_t *v)
 {
-	size_t i = idmap_slot(m, id);
+	uint64_t x;
 
-	if (i == SIZE_MAX)
+	if (!kl_map_get(&m->m, id->b, &x))
 		return 0;
-	*v = m->v[i] - 1;
+	*v = (uint32_t)x;
 	return 1;
 }
 
 void
 idmap_repoint(struct idmap *m, const struct kl_id *id, uint32_t v)
 {
-	size_t i = idmap_slot(m, id);
-
-	if (i != SIZE_MAX)
-		m->v[i] = v + 1;
+	(void)kl_map_set(&m->m, id->b, v);
 }
 
 void
 idmap_clear(struct idmap *m)
 {
-	free(m->k);
-	free(m->v);
-	memset(m, 0, sizeof(*m));
+	kl_map_clear(&m->m);
 }
 
 /* ---- findings ---- */

@@ -339,7 +339,7 @@ chk_attribute_phase(struct chk *k, struct cscratch *s)
 
 	for (i = 0; i < k->ne && k->e[i].finding == 0; i++)
 		;
-	if (i == k->ne && k->miss.n == 0)
+	if (i == k->ne && k->miss.m.n == 0)
 		return KL_OK;
 	memset(&a, 0, sizeof(a));
 	a.k = k;

@@ -7,18 +7,17 @@
 #include <stdint.h>
 
 #include "kluis/check.h"
+#include "kluis/map.h"
 #include "kluis/format.h"
 
 struct buf;
 struct kl_cat;
 struct kl_keys;
 
-/* kl_id -> u32 map (open addressing; ids are hashes: their first bytes
- * serve as the hash). */
+/* kl_id -> u32 map: kluis/map.h's, typed; all zeroes is an empty map.
+ * idmap_put: 1 added, 0 present, KL_E_NOMEM, KL_E_LIMIT. */
 struct idmap {
-	struct kl_id *k;
-	uint32_t *v;		/* value + 1; 0 = empty slot */
-	size_t cap, n;
+	struct kl_map m;
 };
 
 int idmap_put(struct idmap *m, const struct kl_id *id, uint32_t v);

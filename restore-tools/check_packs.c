@@ -188,7 +188,7 @@ blobs_map(struct chk *k)
 				return rc;
 		}
 	}
-	k->rep->blobs = k->bmap.n;
+	k->rep->blobs = k->bmap.m.n;
 	return KL_OK;
 }
 

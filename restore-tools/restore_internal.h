@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "kluis/format.h"
+#include "kluis/map.h"
 #include "kluis/restore.h"
 #include "kluis/treewalk.h"
 
@@ -166,14 +167,12 @@ unsigned rs_node_fmt(unsigned type);
 /* ---- groupmap.c: hard link groups, keyed ---- */
 
 /*
- * uint64 -> size_t map (open addressing).  Keys come from trees, which
- * a backup-only key can write: slots come from SipHash (crypto_shorthash)
- * under a key drawn at random per map, so no one can make keys collide.
+ * uint64 -> size_t map: kluis/map.h's, typed; all zeroes is an empty map.
+ * Keys come from trees, which a backup-only key can write: the map's slots
+ * are keyed per process, so no one can make keys collide.
  */
 struct rs_gmap {
-	uint64_t *k;
-	size_t *v;		/* value + 1; 0 = empty slot */
-	size_t cap, n;
+	struct kl_map m;
 };
 
 /* Adds k -> v unless k is present: 1 added, 0 present, KL_E_NOMEM,

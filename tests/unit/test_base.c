@@ -21,6 +21,7 @@
 #include "kluis/grow.h"
 #include "kluis/hash.h"
 #include "kluis/json.h"
+#include "kluis/map.h"
 #include "kluis/text.h"
 #include "kluis/units.h"
 
@@ -629,6 +630,89 @@ test_json_str_one_rule_for_every_byte(void **state)
 	}
 }
 
+static void
+test_map_put_get_set_and_grow(void **state)
+{
+	struct kl_map m;
+	uint8_t key[32];
+	uint64_t v, i;
+
+	(void)state;
+	kl_map_init(&m, sizeof(key));
+	memset(key, 0, sizeof(key));
+	assert_int_equal(kl_map_get(&m, key, &v), 0);	/* empty: no memory */
+	for (i = 0; i < 5000; i++) {
+		kl_le64enc(key, i);
+		assert_int_equal(kl_map_put(&m, key, i * 7), 1);
+	}
+	assert_int_equal(m.n, 5000);
+	assert_true(m.n * 4 <= m.cap * 3);
+	kl_le64enc(key, 42);
+	assert_int_equal(kl_map_put(&m, key, 1), 0);	/* there: unchanged */
+	for (i = 0; i < 5000; i++) {
+		kl_le64enc(key, i);
+		assert_int_equal(kl_map_get(&m, key, &v), 1);
+		assert_true(v == i * 7);
+	}
+	kl_le64enc(key, 5000);
+	v = 99;
+	assert_int_equal(kl_map_get(&m, key, &v), 0);
+	assert_true(v == 99);
+	assert_int_equal(kl_map_set(&m, key, 1), 0);	/* absent: not added */
+	assert_int_equal(kl_map_get(&m, key, &v), 0);
+	kl_le64enc(key, 3);
+	assert_int_equal(kl_map_set(&m, key, 0), 1);
+	assert_int_equal(kl_map_get(&m, key, &v), 1);
+	assert_true(v == 0);
+	assert_int_equal(kl_map_put(&m, key, UINT64_MAX), KL_E_LIMIT);
+	kl_map_clear(&m);
+	assert_int_equal(m.n, 0);
+	assert_int_equal(m.key_len, sizeof(key));
+	assert_int_equal(kl_map_get(&m, key, &v), 0);
+}
+
+/*
+ * Keys an attacker chooses - 65,536 ids that share their first 24 bytes,
+ * or numbers that differ only above bit 40 - still spread: the longest
+ * run of occupied slots stays short (at load 3/4, a run of 512 has odds
+ * far below 2^-100).
+ */
+static void
+test_map_spreads_keys_an_attacker_chooses(void **state)
+{
+	struct kl_map m;
+	uint8_t key[32];
+	size_t i, run, longest;
+
+	(void)state;
+	kl_map_init(&m, sizeof(key));
+	memset(key, 0xab, sizeof(key));
+	for (i = 0; i < 65536; i++) {
+		key[30] = (uint8_t)(i >> 8);
+		key[31] = (uint8_t)i;
+		assert_int_equal(kl_map_put(&m, key, i), 1);
+	}
+	for (i = 0, run = 0, longest = 0; i < m.cap; i++) {
+		run = m.v[i] != 0 ? run + 1 : 0;
+		if (run > longest)
+			longest = run;
+	}
+	assert_true(longest < 512);
+	kl_map_clear(&m);
+	kl_map_init(&m, 8);
+	for (i = 0; i < 65536; i++) {
+		kl_le64enc(key, (uint64_t)i << 40);
+		assert_int_equal(kl_map_put(&m, key, i), 1);
+	}
+	for (i = 0, run = 0, longest = 0; i < m.cap; i++) {
+		run = m.v[i] != 0 ? run + 1 : 0;
+		if (run > longest)
+			longest = run;
+	}
+	assert_true(longest < 512);
+	kl_map_clear(&m);
+}
+
 int
 main(void)
 {
@@ -659,6 +743,8 @@ main(void)
 		    test_grow_doubles_keeps_content_and_changes_nothing_on_failure),
 		cmocka_unit_test(test_grow_fault_at_every_step),
 		cmocka_unit_test(test_json_str_one_rule_for_every_byte),
+		cmocka_unit_test(test_map_put_get_set_and_grow),
+		cmocka_unit_test(test_map_spreads_keys_an_attacker_chooses),
 	};
 
 	if (sodium_init() < 0)
