@@ -671,6 +671,20 @@ test_map_put_get_set_and_grow(void **state)
 	assert_int_equal(kl_map_get(&m, key, &v), 0);
 }
 
+/* The longest run of occupied slots of m. */
+static size_t
+longest_run(const struct kl_map *m)
+{
+	size_t i, run = 0, longest = 0;
+
+	for (i = 0; i < m->cap; i++) {
+		run = m->v[i] != 0 ? run + 1 : 0;
+		if (run > longest)
+			longest = run;
+	}
+	return longest;
+}
+
 /*
  * Keys an attacker chooses - 65,536 ids that share their first 24 bytes,
  * or numbers that differ only above bit 40 - still spread: the longest
@@ -682,7 +696,7 @@ test_map_spreads_keys_an_attacker_chooses(void **state)
 {
 	struct kl_map m;
 	uint8_t key[32];
-	size_t i, run, longest;
+	size_t i;
 
 	(void)state;
 	kl_map_init(&m, sizeof(key));
@@ -692,24 +706,14 @@ test_map_spreads_keys_an_attacker_chooses(void **state)
 		key[31] = (uint8_t)i;
 		assert_int_equal(kl_map_put(&m, key, i), 1);
 	}
-	for (i = 0, run = 0, longest = 0; i < m.cap; i++) {
-		run = m.v[i] != 0 ? run + 1 : 0;
-		if (run > longest)
-			longest = run;
-	}
-	assert_true(longest < 512);
+	assert_true(longest_run(&m) < 512);
 	kl_map_clear(&m);
 	kl_map_init(&m, 8);
 	for (i = 0; i < 65536; i++) {
 		kl_le64enc(key, (uint64_t)i << 40);
 		assert_int_equal(kl_map_put(&m, key, i), 1);
 	}
-	for (i = 0, run = 0, longest = 0; i < m.cap; i++) {
-		run = m.v[i] != 0 ? run + 1 : 0;
-		if (run > longest)
-			longest = run;
-	}
-	assert_true(longest < 512);
+	assert_true(longest_run(&m) < 512);
 	kl_map_clear(&m);
 }
 
