@@ -8,6 +8,7 @@ void
 kl_json_str(FILE *f, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	unsigned long cp;
 	size_t i = 0, l;
 
 	fputc('"', f);
@@ -18,7 +19,10 @@ kl_json_str(FILE *f, const char *s, size_t len)
 			fprintf(f, "\\u%04x", p[i++]);
 		else if ((l = kl_utf8_len(p + i, len - i)) == 0)
 			fprintf(f, "\\u%04x", p[i++]);
-		else {
+		else if (l > 1 && kl_utf8_unsafe(p + i, l, &cp)) {
+			fprintf(f, "\\u%04lx", cp);	/* all are in the BMP */
+			i += l;
+		} else {
 			fwrite(p + i, 1, l, f);
 			i += l;
 		}

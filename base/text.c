@@ -58,6 +58,15 @@ cp_escaped(uint32_t cp)
 	    (cp >= 0x2066 && cp <= 0x2069);
 }
 
+int
+kl_utf8_unsafe(const unsigned char *p, size_t l, unsigned long *cp)
+{
+	uint32_t c = l > 1 ? utf8_cp(p, l) : p[0];
+
+	*cp = c;
+	return cp_escaped(c);
+}
+
 enum unit { U_COPY, U_BACKSLASH, U_HEX };
 
 /* How the unit at p[0, n) is written; *in gets the input bytes it spans

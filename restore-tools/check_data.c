@@ -183,7 +183,8 @@ pack_content(struct dworker *w, struct cpack *p, const struct buf *b)
 	if ((rc = header_parse(k->keys, data, len, &h, &nh)) == KL_E_NOMEM)
 		goto out;
 	p->hdr_err = (int8_t)rc;
-	if ((rc = kl_envelope_hdr_open(k->keys, data, len, KL_MAGIC_PACK,
+	if ((rc = len < KL_PACK_PREAMBLE_LEN ? KL_E_CORRUPT :
+	    kl_envelope_hdr_open(k->keys, data, len, KL_MAGIC_PACK,
 	    w->s.key)) == KL_E_NOMEM)
 		goto out;
 	p->key_err = (int8_t)rc;

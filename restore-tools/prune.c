@@ -825,5 +825,6 @@ kl_prune(struct kl_repo *r, const struct kl_prune_opts *o,
 	pthread_mutex_destroy(&pr.mu);
 	kl_cat_mark_end(pr.c);
 	free(pr.p);
+	kl_repo_tree_cache(r, 1);	/* the handle as it came */
 	return rc;
 }

@@ -56,6 +56,9 @@ def rules(root, errors):
             continue
         uses = [u for u in line[1:] if u != "-"]
         table[line[0]] = set(uses)
+    if not table:
+        errors.append("docs/ARCHITECTURE.md: the ```layers block has no "
+                      "rows")
     return table
 
 
@@ -160,6 +163,10 @@ def check_includes(root, found, table, owners, errors):
             for m in INCLUDE_RE.finditer(text):
                 h = m.group(1)
                 line = text.count("\n", 0, m.start()) + 1
+                if ".." in h.split("/"):
+                    errors.append("%s:%d: includes \"%s\" by a relative "
+                                  "path out of its folder" % (rel, line, h))
+                    continue
                 owner = owners.get(h)
                 if owner is None:
                     local = os.path.join(os.path.dirname(path), h)
@@ -219,8 +226,11 @@ def check_binary(build, errors):
     except (OSError, subprocess.CalledProcessError) as e:
         errors.append("%s: cannot list its symbols (%s)" % (exe, e))
         return
-    for line in out.splitlines():
-        sym = line.split()[-1]
+    syms = [line.split()[-1] for line in out.splitlines() if line.split()]
+    if not any(s.startswith("kl_store_") for s in syms):
+        errors.append("%s: no kl_store_ symbol (stripped?): its links "
+                      "cannot be checked" % exe)
+    for sym in syms:
         if sym.startswith(SERVER_NEVER_SYMS):
             errors.append("%s defines %s: the server links code it must "
                           "not" % (exe, sym))

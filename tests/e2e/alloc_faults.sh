@@ -40,6 +40,8 @@ while [ $N -le $MAX ]; do
 	after=$(snaps)
 	case $rc in
 	0)
+		[ "$after" -eq $((before + 1)) ] ||
+		    not_ok "fault $N: exit 0 but no new snapshot"
 		rm -rf "$WORK/t"
 		if ! k restore latest --target "$WORK/t" -q 2>>"$ERR" ||
 		    ! python3 "$TREECMP" "$SRC" "$WORK/t$SRC" \
@@ -87,20 +89,23 @@ while [ $N -le 200 ]; do
 		if python3 "$TREECMP" "$SRC" "$WORK/t$SRC" \
 		    >"$WORK/.cmp" 2>&1; then
 			whole=$((whole + 1))
-			# past the last growth: every later N is the same run
+			# 5 in a row after a failure: past the last growth,
+			# every later N is the same run
 			[ $failed -gt 0 ] && [ $whole -ge 5 ] && break
 		else
 			not_ok "restore fault $N: exit 0 but the tree differs"
 		fi
 	elif [ $rc -eq 1 ] || [ $rc -eq 3 ]; then
 		failed=$((failed + 1))
+		whole=0		# complete runs in a row count
 	else
 		not_ok "restore fault $N: exit $rc"
 	fi
 	N=$((N + 1))
 done
 check "restore met faults" test $failed -gt 0
-check "restore under later faults is complete" test $whole -ge 5
+check "restore past its last growth is complete, 5 in a row" \
+	test $whole -ge 5
 echo "# restore: $N fault points: $failed failed, $whole complete"
 
 e2e_finish

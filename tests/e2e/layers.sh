@@ -43,7 +43,8 @@ E2E_WHAT="the copy passes as the tree does" expect_exit 0 \
 sed -i 's|#include "kluis/layout.h"|&\n#include "kluis/catalog.h"|' \
 	"$T/tree/store/store.c"
 broken "store includes the catalog" \
-	'store/store.c:27: includes "kluis/catalog.h" of catalog/, which store/ may not use'
+	'includes "kluis/catalog.h" of catalog/, which store/ may not use'
+expect_stdout_contains "layers: store/store.c:"
 
 # the lowest layer using something of kluis
 fresh
@@ -79,6 +80,23 @@ sed -i 's|^repo-server     store|repo-server     catalog store|' \
 broken "the table lets the server use the catalog" \
 	'repo-server/ would reach catalog format'
 
+# a relative include out of the folder, around the rules
+fresh
+sed -i 's|#include "kluis/layout.h"|&\n#include "../catalog/catalog_internal.h"|' \
+	"$T/tree/store/store.c"
+broken "a relative include out of the folder" 'by a relative path out of its folder'
+
+# a table with no rows checks nothing: refused
+fresh
+python3 - "$T/tree/docs/ARCHITECTURE.md" <<'EOF'
+import re, sys
+p = sys.argv[1]
+s = open(p).read()
+s = re.sub(r"```layers\n.*?```", "```layers\n# nothing\n```", s, flags=re.S)
+open(p, "w").write(s)
+EOF
+broken "an empty layers table" 'has no rows'
+
 # base given a dependency in the table
 fresh
 sed -i 's|^base            -|base            layout|' \
@@ -99,5 +117,12 @@ cp "$KLUIS" "$T/build/repo-server/kluis-server"
 E2E_WHAT="a server binary with crypto in it" expect_exit 1 \
 	python3 "$LAYERS" --root "$SRC" --build "$T/build"
 expect_stdout_contains "defines kl_aead_"
+
+# a stripped server binary cannot be checked: refused, not passed
+cp "$BUILD/repo-server/kluis-server" "$T/build/repo-server/kluis-server"
+strip "$T/build/repo-server/kluis-server"
+E2E_WHAT="a stripped server binary" expect_exit 1 \
+	python3 "$LAYERS" --root "$SRC" --build "$T/build"
+expect_stdout_contains "stripped?"
 
 e2e_finish

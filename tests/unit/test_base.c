@@ -617,6 +617,9 @@ test_json_str_one_rule_for_every_byte(void **state)
 		{ "bad\xffname", 8, "\"bad\\u00ffname\"" },
 		{ "cut\xc3", 4, "\"cut\\u00c3\"" },	/* truncated sequence */
 		{ "\xed\xa0\x80", 3, "\"\\u00ed\\u00a0\\u0080\"" },	/* surrogate */
+		{ "csi\xc2\x9b", 5, "\"csi\\u009b\"" },	/* C1 control */
+		{ "\xe2\x80\xaertl", 6, "\"\\u202ertl\"" },	/* bidi override */
+		{ "ls\xe2\x80\xa8", 5, "\"ls\\u2028\"" },	/* line separator */
 		{ "", 0, "\"\"" },
 	};
 	size_t i;

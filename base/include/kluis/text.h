@@ -11,6 +11,17 @@
  */
 size_t kl_utf8_len(const unsigned char *p, size_t n);
 
+/*
+ * 1 if the valid UTF-8 sequence p[0, l) (kl_utf8_len) is a code point that
+ * acts on a terminal or on how a line reads: a C1 control
+ * (U+0080-U+009F), the Arabic letter mark (U+061C), a left-to-right or
+ * right-to-left mark (U+200E, U+200F), a line or paragraph separator or
+ * bidirectional embedding or override (U+2028-U+202E) or a bidirectional
+ * isolate (U+2066-U+2069).  Both kl_text_esc and kluis/json.h escape them.
+ * *cp gets the code point.
+ */
+int kl_utf8_unsafe(const unsigned char *p, size_t l, unsigned long *cp);
+
 /* Room for the escaped form of n input bytes and its NUL. */
 #define KL_TEXT_ESC_LEN(n) (4 * (size_t)(n) + 1)
 /* The smallest out_len with which kl_text_esc always makes progress. */
