@@ -690,6 +690,22 @@ first_pack(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 	return 1;
 }
 
+/* Flips one bit of the byte at off of pack name (64 hex digits). */
+static void
+pack_flip(struct fx *f, const char *name, uint64_t off)
+{
+	char path[256];
+	uint8_t c;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/data/%.2s/%s", f->repo, name, name);
+	assert_true((fd = open(path, O_RDWR)) >= 0);
+	assert_int_equal(pread(fd, &c, 1, (off_t)off), 1);
+	c ^= 0x40;
+	assert_int_equal(pwrite(fd, &c, 1, (off_t)off), 1);
+	close(fd);
+}
+
 static void
 test_tampered_pack_is_corrupt(void **state)
 {
@@ -699,20 +715,13 @@ test_tampered_pack_is_corrupt(void **state)
 	struct kl_id ids[1], snap;
 	struct buf *out = buf_new(1 << 20);
 	struct kl_blob_loc l;
-	char name[65], path[256];
-	int fd;
-	uint8_t c;
+	char name[65];
 
 	store_some(r, data, 1, ids, &snap);
 	kl_repo_backend(r)->ops->list(kl_repo_backend(r)->ctx, KL_FT_DATA,
 	    first_pack, name);
 	best_loc(r, &ids[0], &l);
-	snprintf(path, sizeof(path), "%s/data/%.2s/%s", f->repo, name, name);
-	assert_true((fd = open(path, O_RDWR)) >= 0);
-	assert_int_equal(pread(fd, &c, 1, l.offset + 30), 1);
-	c ^= 0x40;
-	assert_int_equal(pwrite(fd, &c, 1, l.offset + 30), 1);
-	close(fd);
+	pack_flip(f, name, l.offset + 30);
 	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
 	    KL_E_CORRUPT);
 	buf_free(out);
@@ -737,8 +746,7 @@ test_encoded_copy_keeps_its_compression(void **state)
 	struct buf *raw = buf_new(1 << 20), *enc = buf_new(1 << 20);
 	char name[65], path[256];
 	size_t n, i;
-	int added, fd;
-	uint8_t c;
+	int added;
 
 	memset(big, 'k', sizeof(big) - 1);
 	store_some(r, data, 1, ids, &snap);
@@ -768,12 +776,7 @@ test_encoded_copy_keeps_its_compression(void **state)
 	free(locs);
 	/* the first copy damaged: the read takes the second, the copy */
 	kl_id_hex(&l.pack, name);
-	snprintf(path, sizeof(path), "%s/data/%.2s/%s", f->repo, name, name);
-	assert_true((fd = open(path, O_RDWR)) >= 0);
-	assert_int_equal(pread(fd, &c, 1, l.offset + 30), 1);
-	c ^= 0x40;
-	assert_int_equal(pwrite(fd, &c, 1, l.offset + 30), 1);
-	close(fd);
+	pack_flip(f, name, l.offset + 30);
 	buf_reset(raw);
 	buf_reset(enc);
 	assert_int_equal(kl_repo_blob_read_encoded(r, &ids[0], KL_OBJ_DATA,
