@@ -150,17 +150,46 @@ pipe_take_work(struct pipe *p)
 	return it;
 }
 
+/*
+ * A worker is done with it.  werr: the worker's own error for the call
+ * that failed (NULL: the item was skipped after an abort).  The first
+ * failure of any worker goes to the caller's err under the mutex that
+ * guards the abort, so that no error text is shared between threads.
+ */
 static void
-pipe_work_done(struct pipe *p, struct item *it)
+pipe_work_done(struct bk *bk, struct item *it, const struct kl_error *werr)
 {
+	struct pipe *p = &bk->p;
+
 	pthread_mutex_lock(&p->mu);
 	p->inflight -= it->len;
 	it->done = 1;
 	if (it->rc != KL_OK)
 		p->abort = 1;
+	if (it->rc != KL_OK && werr != NULL && bk->worker_rc == KL_OK) {
+		bk->worker_rc = it->rc;
+		if (bk->err != NULL)
+			*bk->err = *werr;
+	}
 	pthread_cond_signal(&p->done);
 	pthread_cond_signal(&p->space);
 	pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * The code a failed chunk item stands for: the first worker failure (its
+ * detail is in the caller's err already), else the item's own code (an
+ * item skipped after the walker or the collector stopped the pipe).
+ */
+static int
+pipe_work_failure(struct bk *bk, const struct item *it)
+{
+	int rc;
+
+	pthread_mutex_lock(&bk->p.mu);
+	rc = bk->worker_rc != KL_OK ? bk->worker_rc : it->rc;
+	pthread_mutex_unlock(&bk->p.mu);
+	return rc;
 }
 
 /*
@@ -198,19 +227,22 @@ worker_main(void *arg)
 {
 	struct bk *bk = arg;
 	const struct kl_keys *k = kl_repo_keys(bk->r);
+	struct kl_error werr;	/* this thread's own */
 	struct item *it;
+	int ran;
 
 	while ((it = pipe_take_work(&bk->p)) != NULL) {
-		if (!bk->p.abort) {
+		if ((ran = !bk->p.abort)) {
+			kl_error_clear(&werr);
 			kl_blob_id(k, it->data, it->len, &it->id);
 			it->rc = kl_session_blob_add(bk->s, KL_OBJ_DATA,
 			    &it->id, it->data, it->len, &it->added,
-			    &it->stored);
+			    &it->stored, &werr);
 		} else
 			it->rc = KL_E_IO;
 		free(it->data);
 		it->data = NULL;
-		pipe_work_done(&bk->p, it);
+		pipe_work_done(bk, it, ran ? &werr : NULL);
 	}
 	return NULL;
 }
@@ -239,6 +271,10 @@ struct collector {
 	size_t nlinks, linkcap;
 	struct kl_backup_stats *stats;
 	struct kl_id root;
+	/* for the collector's own calls (kl_session_tree_add, the lock's
+	 * refresh): it stops at its first failure, so a failure recorded
+	 * here is the one it returns */
+	struct kl_error err;
 };
 
 static int
@@ -302,7 +338,7 @@ frame_close(struct collector *c, struct kl_id *id)
 		qsort(f->v, f->n, sizeof(*f->v), node_cmp);
 	t.nodes = f->v;
 	t.n = f->n;
-	rc = kl_session_tree_add(c->bk->s, &t, id, &stored);
+	rc = kl_session_tree_add(c->bk->s, &t, id, &stored, &c->err);
 	c->stats->bytes_added += stored;
 	c->stats->blobs_added += stored > 0;
 	if (rc != KL_OK)
@@ -393,7 +429,7 @@ chunk_append(struct collector *c, struct item *it)
 	int rc;
 
 	if (it->rc != KL_OK)
-		return it->rc;
+		return pipe_work_failure(c->bk, it);
 	if (!c->in_file)
 		abort();	/* walker invariant: chunks follow a file */
 	if ((rc = KL_GROW(c->file.chunks, c->chunks_cap,
@@ -500,7 +536,8 @@ collect(struct collector *c)
 	if ((rc = frame_push(c, NULL)) != KL_OK)
 		return rc;
 	while ((n = pipe_take_next(&c->bk->p, v, PIPE_BATCH_MAX)) > 0) {
-		if (rc == KL_OK && (r1 = kl_repo_lock_refresh(c->bk->r)) != 0)
+		if (rc == KL_OK && (r1 = kl_repo_lock_refresh(c->bk->r,
+		    &c->err)) != 0)
 			rc = r1;
 		for (i = 0; i < n; i++) {
 			if (rc == KL_OK &&
@@ -642,20 +679,22 @@ parent_find(struct bk *bk, const char *host, struct kl_backup_stats *st)
 {
 	struct kl_id *ids = NULL;
 	struct kl_snapshot s;
+	struct kl_error e;	/* tolerated: without a parent, all is read */
 	size_t i, n;
 	int64_t best = INT64_MIN;
 
 	if (kl_repo_own_parent(bk->r, host, bk->paths, bk->npaths,
-	    &st->parent, &bk->parent_tree, &bk->parent_intact) == KL_OK)
+	    &st->parent, &bk->parent_tree, &bk->parent_intact, NULL) == KL_OK)
 		return;
 	memset(&st->parent, 0, sizeof(st->parent));
 	memset(&bk->parent_tree, 0, sizeof(bk->parent_tree));
 	if (!kl_repo_is_full(bk->r) ||
-	    kl_repo_snapshot_ids(bk->r, &ids, &n) != KL_OK)
+	    kl_repo_snapshot_ids(bk->r, &ids, &n, NULL) != KL_OK)
 		return;
 	for (i = 0; i < n; i++) {
-		if (kl_repo_snapshot_load(bk->r, &ids[i], &s) != KL_OK) {
-			kl_repo_damage_add(bk->r);	/* reported at the end */
+		kl_error_clear(&e);
+		if (kl_repo_snapshot_load(bk->r, &ids[i], &s, &e) != KL_OK) {
+			kl_repo_damage_add(bk->r, &e);	/* told at the end */
 			continue;
 		}
 		if (strcmp(s.hostname, host) == 0 &&
@@ -729,6 +768,7 @@ run_pipeline(struct bk *bk, struct kl_backup_stats *stats, struct kl_id *root)
 	memset(&c, 0, sizeof(c));
 	c.bk = bk;
 	c.stats = stats;
+	kl_error_clear(&c.err);
 	if ((rc = threads_start(bk, &walker, w, &nw)) == KL_OK) {
 		rc = collect(&c);
 		if (rc != KL_OK)
@@ -737,6 +777,9 @@ run_pipeline(struct bk *bk, struct kl_backup_stats *stats, struct kl_id *root)
 	}
 	for (i = 0; i < nw; i++)
 		pthread_join(w[i], NULL);
+	/* the workers are gone: no other thread writes bk->err now */
+	if (rc != KL_OK && c.err.code == rc && bk->err != NULL)
+		*bk->err = c.err;
 	*root = c.root;
 	collector_clear(&c);
 	if (rc == KL_OK && bk->walk_rc != KL_OK)
@@ -768,7 +811,7 @@ bk_clear(struct bk *bk)
 
 int
 kl_backup_run(struct kl_repo *r, const struct kl_backup_opts *o,
-    struct kl_backup_stats *stats)
+    struct kl_backup_stats *stats, struct kl_error *err)
 {
 	char host[KL_NAME_MAX + 1];
 	struct timespec now, mono;
@@ -781,37 +824,39 @@ kl_backup_run(struct kl_repo *r, const struct kl_backup_opts *o,
 	memset(&bk, 0, sizeof(bk));
 	bk.r = r;
 	bk.o = o;
+	bk.err = err;
 	clock_gettime(CLOCK_REALTIME, &now);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	snprintf(host, sizeof(host), "%s", o->host ? o->host : "");
 	if (o->host == NULL && gethostname(host, sizeof(host) - 1) != 0)
 		strcpy(host, "unknown");
 	if (kl_repo_role(r) == KL_ROLE_READ) {
-		kl_repo_seterr(r, "the repository server gives this key "
-		    "read-only access: it can restore, not back up");
-		rc = KL_E_PERM;
+		rc = kl_error_obj(err, KL_E_PERM, KL_ABOUT_KEY, NULL, NULL,
+		    "the repository server gives this key read-only access: "
+		    "it can restore, not back up");
 		goto out;
 	}
 	if ((rc = pipe_init(&bk.p)) != KL_OK ||
 	    (rc = paths_prepare(&bk, o)) != KL_OK ||
-	    (rc = kl_repo_index_load(r)) != KL_OK)
+	    (rc = kl_repo_index_load(r, err)) != KL_OK)
 		goto out;
 	parent_find(&bk, host, stats);
-	if ((rc = kl_repo_lock(r, 0)) != KL_OK)
+	if ((rc = kl_repo_lock(r, 0, err)) != KL_OK)
 		goto out;
 	kl_repo_sweep_tmp(r, &stats->tmp_removed, &stats->tmp_removed_bytes);
-	if ((rc = kl_session_begin(r, o->compression, &bk.s)) != KL_OK)
+	if ((rc = kl_session_begin(r, o->compression, &bk.s, err)) != KL_OK)
 		goto unlock;
-	(void)kl_session_own_begin(bk.s, host, bk.paths, bk.npaths);
+	/* failing to record only costs speed (repo.h): no detail wanted */
+	(void)kl_session_own_begin(bk.s, host, bk.paths, bk.npaths, NULL);
 	if ((rc = kl_session_adopt_orphans(bk.s, &stats->packs_adopted,
-	    &stats->bytes_adopted)) != KL_OK)
+	    &stats->bytes_adopted, err)) != KL_OK)
 		goto unlock;
 	if ((rc = run_pipeline(&bk, stats, &root)) != KL_OK)
 		goto unlock;
 	stats->bytes_read = bk.bytes_read;
 	stats->warnings = bk.warnings;
 	snapshot_fill(&snap, &bk, host, &now, stats, &root);
-	rc = kl_session_commit(bk.s, &snap, &stats->snapshot);
+	rc = kl_session_commit(bk.s, &snap, &stats->snapshot, err);
 unlock:
 	kl_repo_unlock(r);
 out:

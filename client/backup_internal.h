@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "kluis/backup.h"
+#include "kluis/err.h"
 #include "kluis/format.h"
 
 struct kl_repo;
@@ -65,6 +66,11 @@ struct bk {
 	uint64_t warnings;		/* walker thread only */
 	uint64_t bytes_read;		/* walker thread only */
 	int walk_rc;			/* fatal walker error */
+	/* The caller's error (may be NULL).  While the pipeline runs only
+	 * the first worker failure is copied into it, under p.mu, with its
+	 * code in worker_rc; every thread has its own struct kl_error. */
+	struct kl_error *err;
+	int worker_rc;			/* under p.mu */
 };
 
 /*

@@ -453,40 +453,26 @@ cli_close(const struct cli *c, struct kl_repo *r)
 	return n > 0;
 }
 
-int
-cli_exit_for(int rc)
-{
-	switch (rc) {
-	case KL_OK: return EXIT_OK;
-	case KL_E_LOCKED: return EXIT_LOCKED;
-	case KL_E_BADPASS: case KL_E_PERM: return EXIT_KEY;
-	case KL_E_INVAL: return EXIT_USAGE;
-	case KL_E_HOSTKEY: case KL_E_CONN: return EXIT_FATAL;
-	}
-	return EXIT_FATAL;
-}
-
+/*
+ * What the operator reads when the repository does not open: the table
+ * (cli_fail.c) decides on the code and the kind of object that failed
+ * whether there is a repository at all.
+ */
 static int
-open_failed(struct cli *c, struct kl_repo *r, int rc)
+open_failed(const struct cli *c, int rc, const struct kl_error *err)
 {
-	const char *detail = r != NULL ? kl_repo_errmsg(r) : "";
+	int code = cli_exit_code(rc, err, CLI_AT_OPEN);
 
-	if (rc == KL_E_NOTFOUND && (r == NULL || *detail == '\0' ||
-	    strstr(detail, "config") != NULL)) {
+	if (code == EXIT_NOREPO)
 		cli_err(c, "%s is not a kluis repository (no config file); "
 		    "check -r/KLUIS_REPOSITORY or run 'kluis init'", c->repo);
-		rc = EXIT_NOREPO;
-	} else if (rc == KL_E_BADPASS) {
+	else if (rc == KL_E_BADPASS)
 		cli_err(c, "wrong passphrase: no key of %s opens with it",
 		    c->key_file ? c->key_file : "this repository");
-		rc = EXIT_KEY;
-	} else {
-		cli_err(c, "cannot open repository %s: %s", c->repo,
-		    *detail ? detail : kl_strerror(rc));
-		rc = rc == KL_E_INVAL ? EXIT_FATAL : cli_exit_for(rc);
-	}
-	kl_repo_close(r);
-	return rc;
+	else
+		code = cli_fail_at(c, CLI_AT_OPEN, rc, err, "cannot open "
+		    "repository %s", c->repo);
+	return code;
 }
 
 /* "kluis: updating the catalog: index 12/40" on one terminal line. */
@@ -509,13 +495,14 @@ catalog_progress(void *arg, const char *what, uint64_t done, uint64_t total)
 static void
 catalog_open(struct cli *c, struct kl_repo *r)
 {
+	struct kl_error e;
 	const char *p;
-	int state;
+	int state, rc;
 
-	if (kl_repo_catalog_open(r, NULL, &state) != KL_OK) {
+	kl_error_clear(&e);
+	if ((rc = kl_repo_catalog_open(r, NULL, &state, &e)) != KL_OK) {
 		cli_warn(c, "%s; this run uses a temporary catalog (slower)",
-		    kl_repo_errmsg(r));
-		kl_repo_clear_err(r);
+		    kl_error_msg(&e, rc));
 		return;
 	}
 	p = kl_cat_path(kl_repo_catalog(r));
@@ -536,11 +523,13 @@ int
 cli_open(struct cli *c, struct kl_repo **out)
 {
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	char *pass;
 	size_t plen;
 	int rc;
 
 	*out = NULL;
+	kl_error_clear(&err);
 	if (c->repo == NULL || *c->repo == '\0') {
 		cli_err(c, "no repository given: use -r REPO or "
 		    "KLUIS_REPOSITORY");
@@ -549,10 +538,10 @@ cli_open(struct cli *c, struct kl_repo **out)
 	if ((rc = cli_password(c, c->password_file, PW_CURRENT, "repository "
 	    "passphrase", &pass, &plen)) != EXIT_OK)
 		return rc;
-	rc = kl_repo_open(c->repo, c->key_file, pass, plen, &r);
+	rc = kl_repo_open(c->repo, c->key_file, pass, plen, &r, &err);
 	cli_password_free(pass, plen);
 	if (rc != KL_OK)
-		return open_failed(c, r, rc);
+		return open_failed(c, rc, &err);	/* r is not set */
 	kl_repo_set_tree_budget(r, c->tree_budget);
 	catalog_open(c, r);
 	*out = r;

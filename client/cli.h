@@ -8,6 +8,8 @@
 
 #include "kluis/hash.h"
 
+struct buf;
+struct kl_error;
 struct kl_repo;
 
 /* Exit codes (restic's conventions; docs/RUNBOOK.md "Exit codes"). */
@@ -129,8 +131,46 @@ int cli_open(struct cli *c, struct kl_repo **r);
 /* Reports the damaged files the repository skipped and its notes (what
  * it worked around), then closes it.  Returns 1 if damage was reported. */
 int cli_close(const struct cli *c, struct kl_repo *r);
-/* Maps a kl_err from an operation on an open repository to an exit code. */
-int cli_exit_for(int rc);
+
+/*
+ * cli_fail.c: the command line prints each failure once and maps it to
+ * the exit code in one place (docs/ARCHITECTURE.md "Errors: one path"):
+ * one table from a code, the kind of object the failure is about (struct
+ * kl_error) and where the command was to the exit codes above.  A few
+ * codes mean something else where they happen:
+ */
+enum cli_at {
+	CLI_AT_REPO,	/* work on an open repository: most calls */
+	CLI_AT_OPEN,	/* opening one (cli_open): a missing repository or
+			 * config (or a store that found nothing and said no
+			 * more) is EXIT_NOREPO; KL_E_INVAL is EXIT_FATAL */
+	CLI_AT_INIT,	/* creating one (kluis init): every failure is
+			 * EXIT_FATAL */
+	CLI_AT_RESTORE,	/* kl_restore_run: KL_E_INVAL (the target is not a
+			 * directory) is EXIT_FATAL */
+	CLI_AT_DRILL,	/* kl_drill_run: KL_E_PERM is EXIT_KEY, every other
+			 * failure EXIT_FATAL */
+};
+/* The exit code of a call that returned rc (KL_OK: EXIT_OK) with e (NULL:
+ * no detail). */
+int cli_exit_code(int rc, const struct kl_error *e, enum cli_at at);
+/*
+ * Whether e records the failure rc: a callee said what failed.  A failure
+ * nobody recorded may have been told already on its way up (the warning
+ * that named a path).
+ */
+int cli_said(const struct kl_error *e, int rc);
+/*
+ * Prints "kluis: [context: ]message" to stderr once - message is
+ * kl_error_msg(e, rc), the context ctx_fmt (NULL: none), the whole line
+ * escaped (cli_err) - and returns cli_exit_code(rc, e, CLI_AT_REPO), or
+ * with cli_fail_at, that of at.
+ */
+int cli_fail(const struct cli *c, int rc, const struct kl_error *e,
+    const char *ctx_fmt, ...) __attribute__((format(printf, 4, 5)));
+int cli_fail_at(const struct cli *c, enum cli_at at, int rc,
+    const struct kl_error *e, const char *ctx_fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* JSON strings: kl_json_str and kl_json_cstr of kluis/json.h. */
 void json_id(FILE *f, const struct kl_id *id);

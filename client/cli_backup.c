@@ -126,21 +126,21 @@ report(const struct cli *c, const struct kl_backup_stats *st,
 }
 
 static int
-failed(struct cli *c, struct kl_repo *r, int rc)
+failed(struct cli *c, int rc, const struct kl_error *err)
 {
-	const char *d = kl_repo_errmsg(r);
+	/* the detail of a full disk, if the callee had more to say */
+	const char *d = cli_said(err, rc) ? err->msg : "";
 
-	if (rc == KL_E_NOSPACE)
+	if (rc == KL_E_NOSPACE) {
 		cli_err(c, "the repository has no room left (its disk is full "
 		    "or its quota reached)%s%s: no snapshot was written and the "
 		    "repository is unchanged apart from unreferenced data; free "
 		    "space and run the backup again", *d ? " - " : "", d);
-	else if (rc == KL_E_LOCKED)
-		cli_err(c, "%s", d);
-	else
-		cli_err(c, "backup failed, no snapshot written: %s",
-		    *d ? d : kl_strerror(rc));
-	return cli_exit_for(rc);
+		return cli_exit_code(rc, err, CLI_AT_REPO);
+	}
+	if (rc == KL_E_LOCKED)	/* the lock's owner says it all */
+		return cli_fail(c, rc, err, NULL);
+	return cli_fail(c, rc, err, "backup failed, no snapshot written");
 }
 
 /*
@@ -227,12 +227,14 @@ cmd_backup(struct cli *c)
 	struct kl_backup_opts o;
 	struct kl_backup_stats st;
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	struct buf *keep[CLI_LIST_MAX];
-	char err[512] = "";
+	char why[512] = "";
 	size_t i, nkeep = 0;
 	int64_t start;
 	int rc;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_TAG | CLI_O_HOST | CLI_O_EXCLUDE |
 	    CLI_O_EXCLUDE_FILE | CLI_O_ONEFS | CLI_O_COMPRESSION |
 	    CLI_O_THREADS | CLI_O_METRICS_FILE, "backup")) ||
@@ -259,16 +261,15 @@ cmd_backup(struct cli *c)
 	o.warn = cli_warn_path;
 	o.warn_arg = c;
 	start = (int64_t)time(NULL);
-	rc = kl_backup_run(r, &o, &st);
+	rc = kl_backup_run(r, &o, &st, &err);
 	if (rc != KL_OK)
-		snprintf(err, sizeof(err), "%s", *kl_repo_errmsg(r) ?
-		    kl_repo_errmsg(r) : kl_strerror(rc));
-	if ((rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) &&
-	    *kl_repo_errmsg(r) == '\0') {
+		snprintf(why, sizeof(why), "%s", kl_error_msg(&err, rc));
+	if ((rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) && !cli_said(&err, rc)) {
+		/* a backup path: the warning named it */
 		cli_err(c, "nothing was backed up (see the path named above)");
-		rc = EXIT_FATAL;
+		rc = cli_exit_code(rc, &err, CLI_AT_REPO);
 	} else if (rc != KL_OK)
-		rc = failed(c, r, rc);
+		rc = failed(c, rc, &err);
 	else {
 		report(c, &st, kl_repo_damage_count(r));
 		rc = st.warnings > 0 ? EXIT_PARTIAL : EXIT_OK;
@@ -278,7 +279,7 @@ cmd_backup(struct cli *c)
 			    (unsigned long long)st.warnings,
 			    st.warnings == 1 ? "" : "s");
 	}
-	run_record(r, &o, &st, start, rc, err);
+	run_record(r, &o, &st, start, rc, why);
 	if (c->metrics_file != NULL && metrics(c, r, &st, start, rc) !=
 	    EXIT_OK && rc == EXIT_OK)
 		rc = EXIT_FATAL;

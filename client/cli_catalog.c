@@ -18,14 +18,26 @@
 int
 cli_catalog_sync(struct cli *c, struct kl_repo *r, int versions)
 {
+	struct kl_error err;
 	int rc;
 
-	kl_repo_clear_err(r);
-	if ((rc = kl_repo_catalog_sync(r, versions)) == KL_OK)
+	kl_error_clear(&err);
+	if ((rc = kl_repo_catalog_sync(r, versions, &err)) == KL_OK)
 		return EXIT_OK;
-	cli_err(c, "cannot update the catalog: %s", *kl_repo_errmsg(r) ?
-	    kl_repo_errmsg(r) : kl_strerror(rc));
-	return cli_exit_for(rc);
+	return cli_fail(c, rc, &err, "cannot update the catalog");
+}
+
+/* A failure of the catalog itself: its text is kl_cat_errmsg. */
+static int
+cat_failed(struct cli *c, struct kl_cat *cat, int rc)
+{
+	struct kl_error err;
+
+	kl_error_clear(&err);
+	if (cat != NULL)
+		kl_error_obj(&err, rc, KL_ABOUT_CATALOG, NULL, kl_cat_path(cat),
+		    "%s", kl_cat_errmsg(cat));
+	return cli_fail(c, rc, &err, "catalog");
 }
 
 int
@@ -169,8 +181,7 @@ cmd_versions(struct cli *c)
 		    " of host " : "", c->host ? c->host : "");
 		rc = EXIT_FATAL;
 	} else if (rc != KL_OK) {
-		cli_err(c, "catalog: %s", kl_cat_errmsg(kl_repo_catalog(r)));
-		rc = cli_exit_for(rc);
+		rc = cat_failed(c, kl_repo_catalog(r), rc);
 	} else if (!c->json && !c->quiet) {
 		printf("%llu version%s of ", (unsigned long long)x.n,
 		    x.n == 1 ? "" : "s");
@@ -237,8 +248,7 @@ cmd_find(struct cli *c)
 	if (c->json)
 		printf("]\n");
 	if (rc != KL_OK) {
-		cli_err(c, "catalog: %s", kl_cat_errmsg(kl_repo_catalog(r)));
-		rc = cli_exit_for(rc);
+		rc = cat_failed(c, kl_repo_catalog(r), rc);
 	} else if (x.n == 0) {
 		if (!c->json)
 			cli_err(c, "no path matches %s", c->args[0]);
@@ -260,6 +270,8 @@ out:
  */
 struct dctx {
 	struct cli *c;
+	struct kl_repo *r;
+	struct kl_error *err;	/* the command's: a tree that fails to load */
 	uint64_t added, removed, modified, meta_only, n;
 };
 
@@ -354,11 +366,13 @@ diff_leave(void *arg, struct kl_walk *w)
 static int
 diff_load(void *arg, const struct kl_id *id, struct kl_tree *out)
 {
-	return kl_repo_tree_load(arg, id, out);
+	struct dctx *d = arg;
+
+	return kl_repo_tree_load(d->r, id, out, d->err);
 }
 
 static int
-diff_walk(struct dctx *d, struct kl_repo *r, const struct kl_snapshot *s1,
+diff_walk(struct dctx *d, const struct kl_snapshot *s1,
     const struct kl_snapshot *s2, char *why, size_t cap)
 {
 	struct kl_walk_budget b, b2;
@@ -368,11 +382,11 @@ diff_walk(struct dctx *d, struct kl_repo *r, const struct kl_snapshot *s1,
 
 	memset(&ops, 0, sizeof(ops));
 	ops.load = diff_load;
-	ops.load_arg = r;
+	ops.load_arg = d;
 	ops.entry = diff_entry;
 	ops.leave = diff_leave;
-	kl_repo_walk_budget(r, s1, &b);
-	kl_repo_walk_budget(r, s2, &b2);
+	kl_repo_walk_budget(d->r, s1, &b);
+	kl_repo_walk_budget(d->r, s2, &b2);
 	kl_walk_budget_add(&b, &b2);
 	*why = '\0';
 	rc = kl_walk_run(&ops, d, &s1->tree, &s2->tree, &b, 0, &st);
@@ -384,18 +398,15 @@ diff_walk(struct dctx *d, struct kl_repo *r, const struct kl_snapshot *s1,
 
 static int
 diff_resolve(struct cli *c, struct kl_repo *r, const char *spec,
-    struct kl_snapshot *s, struct kl_id *id)
+    struct kl_snapshot *s, struct kl_id *id, struct kl_error *err)
 {
 	int rc;
 
 	if ((rc = cli_snapshot(c, r, spec, NULL, 0, id, NULL)) != EXIT_OK)
 		return rc;
-	kl_repo_clear_err(r);
-	if ((rc = kl_repo_snapshot_load(r, id, s)) == KL_OK)
+	if ((rc = kl_repo_snapshot_load(r, id, s, err)) == KL_OK)
 		return EXIT_OK;
-	cli_err(c, "%s: %s", spec, *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
-	    kl_strerror(rc));
-	return cli_exit_for(rc);
+	return cli_fail(c, rc, err, "%s", spec);
 }
 
 int
@@ -404,34 +415,37 @@ cmd_diff(struct cli *c)
 	char h1[KL_ID_HEX_LEN + 1], h2[KL_ID_HEX_LEN + 1], why[256];
 	struct kl_snapshot s1, s2;
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	struct kl_id i1, i2;
 	struct dctx d;
 	int rc;
 
 	memset(&s1, 0, sizeof(s1));
 	memset(&s2, 0, sizeof(s2));
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_HOST, "diff")) ||
 	    (rc = cli_nargs(c, 2, 2, "diff SNAPSHOT1 SNAPSHOT2 [--host H]")))
 		return rc;
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
-	if ((rc = diff_resolve(c, r, c->args[0], &s1, &i1)) != EXIT_OK ||
-	    (rc = diff_resolve(c, r, c->args[1], &s2, &i2)) != EXIT_OK)
+	if ((rc = diff_resolve(c, r, c->args[0], &s1, &i1, &err)) !=
+	    EXIT_OK ||
+	    (rc = diff_resolve(c, r, c->args[1], &s2, &i2, &err)) != EXIT_OK)
 		goto out;
-	if ((rc = kl_repo_index_load(r)) != KL_OK) {
-		cli_err(c, "%s", kl_repo_errmsg(r));
-		rc = cli_exit_for(rc);
+	if ((rc = kl_repo_index_load(r, &err)) != KL_OK) {
+		rc = cli_fail(c, rc, &err, NULL);
 		goto out;
 	}
 	memset(&d, 0, sizeof(d));
 	d.c = c;
+	d.r = r;
+	d.err = &err;
 	kl_id_hex(&i1, h1);
 	kl_id_hex(&i2, h2);
 	if (c->json)
 		printf("{\"snapshot1\":\"%s\",\"snapshot2\":\"%s\","
 		    "\"changes\":[", h1, h2);
-	kl_repo_clear_err(r);
-	rc = diff_walk(&d, r, &s1, &s2, why, sizeof(why));
+	rc = diff_walk(&d, &s1, &s2, why, sizeof(why));
 	if (c->json)
 		printf("],\"added\":%llu,\"removed\":%llu,\"modified\":%llu}\n",
 		    (unsigned long long)d.added, (unsigned long long)d.removed,
@@ -442,12 +456,11 @@ cmd_diff(struct cli *c)
 		    (unsigned long long)d.added, (unsigned long long)d.removed,
 		    (unsigned long long)d.modified,
 		    (unsigned long long)d.meta_only);
-	if (rc != KL_OK) {
-		cli_err(c, "diff of %.8s and %.8s failed: %s", h1, h2, *why ?
-		    why : *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
-		    kl_strerror(rc));
-		rc = cli_exit_for(rc);
-	}
+	if (rc != KL_OK && *why)	/* beyond the trees' budget: says how */
+		kl_error_set(&err, rc, "%s", why);
+	if (rc != KL_OK)
+		rc = cli_fail(c, rc, &err, "diff of %.8s and %.8s failed", h1,
+		    h2);
 out:
 	kl_snapshot_clear(&s1);
 	kl_snapshot_clear(&s2);
@@ -515,10 +528,12 @@ cmd_catalog(struct cli *c)
 	struct kl_cat_status st;
 	struct timespec t0, t1;
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	struct kl_cat *cat;
 	double took = -1;
 	int rc, rebuild;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, 0, "catalog")) ||
 	    (rc = cli_nargs(c, 1, 1, "catalog status|rebuild")))
 		return rc;
@@ -531,20 +546,19 @@ cmd_catalog(struct cli *c)
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
 	if ((cat = kl_repo_catalog(r)) == NULL) {
-		cli_err(c, "no catalog: %s", kl_repo_errmsg(r));
+		/* cli_open warned why the catalog did not open */
+		cli_err(c, "no catalog: not even a temporary one opens");
 		rc = EXIT_FATAL;
 		goto out;
 	}
 	if (rebuild) {
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if ((rc = kl_cat_reset(cat)) != KL_OK) {
-			cli_err(c, "catalog: %s", kl_cat_errmsg(cat));
-			rc = cli_exit_for(rc);
+			rc = cat_failed(c, cat, rc);
 			goto out;
 		}
-		if ((rc = kl_repo_index_load(r)) != KL_OK) {
-			cli_err(c, "%s", kl_repo_errmsg(r));
-			rc = cli_exit_for(rc);
+		if ((rc = kl_repo_index_load(r, &err)) != KL_OK) {
+			rc = cli_fail(c, rc, &err, NULL);
 			goto out;
 		}
 		/* a backup-only key has the index and its own trees only */
@@ -556,8 +570,7 @@ cmd_catalog(struct cli *c)
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	}
 	if ((rc = kl_cat_status(cat, &st)) != KL_OK) {
-		cli_err(c, "catalog: %s", kl_cat_errmsg(cat));
-		rc = cli_exit_for(rc);
+		rc = cat_failed(c, cat, rc);
 		goto out;
 	}
 	status_print(c, cat, &st, took);

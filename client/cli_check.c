@@ -337,13 +337,15 @@ cmd_check(struct cli *c)
 	struct kl_check_report rep;
 	struct kl_check_opts o;
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	struct prog g;
-	char subset[32], err[600];
+	char subset[32], why[600];
 	int64_t start = (int64_t)time(NULL);
 	int rc, erc;
 
 	memset(&rep, 0, sizeof(rep));
 	memset(&g, 0, sizeof(g));
+	kl_error_clear(&err);
 	if ((rc = options(c, &o)) != EXIT_OK || (rc = cli_open(c, &r)) !=
 	    EXIT_OK)
 		return rc;
@@ -352,14 +354,12 @@ cmd_check(struct cli *c)
 		o.progress = check_progress;
 		o.progress_arg = &g;
 	}
-	erc = kl_check_run(r, &o, &rep);
+	erc = kl_check_run(r, &o, &rep, &err);
 	prog_end(&g);
 	if (erc != KL_OK) {
-		snprintf(err, sizeof(err), "%s", *kl_repo_errmsg(r) ?
-		    kl_repo_errmsg(r) : kl_strerror(erc));
-		cli_err(c, "check failed: %s", err);
-		rc = cli_exit_for(erc);
-		run_record(r, &rep, subset, start, rc, err);
+		snprintf(why, sizeof(why), "%s", kl_error_msg(&err, erc));
+		rc = cli_fail(c, erc, &err, "check failed");
+		run_record(r, &rep, subset, start, rc, why);
 		(void)metrics(c, r, &rep, 1);
 		goto out;
 	}

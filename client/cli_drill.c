@@ -526,10 +526,14 @@ report_text(const struct outcome *o)
 	    "from the sample)\n", d1);
 }
 
-/* Turns kl_drill_run's error into the message and exit code. */
+/*
+ * Turns kl_drill_run's error into the message (kept in o->err for the
+ * records too) and the exit code.  Three failures are the drill's own to
+ * explain, with what to do about them; the rest is err's.
+ */
 static int
-drill_failed(struct cli *c, struct kl_repo *r, struct drillcli *x,
-    struct outcome *o, int rc)
+drill_failed(struct cli *c, struct drillcli *x, struct outcome *o, int rc,
+    const struct kl_error *err)
 {
 	char need[32], avail[32];
 
@@ -549,10 +553,9 @@ drill_failed(struct cli *c, struct kl_repo *r, struct drillcli *x,
 		    "on a larger file system or a smaller --sample", need,
 		    scratch_base(x), avail);
 	} else
-		snprintf(o->err, sizeof(o->err), "%s", *kl_repo_errmsg(r) ?
-		    kl_repo_errmsg(r) : kl_strerror(rc));
+		snprintf(o->err, sizeof(o->err), "%s", kl_error_msg(err, rc));
 	cli_err(c, "drill: %s", o->err);
-	return rc == KL_E_PERM ? EXIT_KEY : EXIT_FATAL;
+	return cli_exit_code(rc, err, CLI_AT_DRILL);
 }
 
 static double
@@ -568,7 +571,7 @@ elapsed(const struct timespec *t0)
 /* Runs the drill of o->snap in x->scratch; returns an exit code. */
 static int
 drill(struct cli *c, struct kl_repo *r, struct drillcli *x,
-    struct outcome *o, const struct kl_drill_opts *base)
+    struct outcome *o, const struct kl_drill_opts *base, struct kl_error *err)
 {
 	struct kl_drill_opts d = *base;
 	struct sigguard g;
@@ -583,8 +586,8 @@ drill(struct cli *c, struct kl_repo *r, struct drillcli *x,
 	d.target = x->scratch;
 	d.finding = on_finding;
 	d.finding_arg = x;
-	rc = kl_drill_run(r, &o->snap, &d, &o->res);
-	rc = rc == KL_OK ? EXIT_OK : drill_failed(c, r, x, o, rc);
+	rc = kl_drill_run(r, &o->snap, &d, &o->res, err);
+	rc = rc == KL_OK ? EXIT_OK : drill_failed(c, x, o, rc, err);
 	if (scratch_remove(x) != EXIT_OK) {
 		if (!*o->err)
 			snprintf(o->err, sizeof(o->err), "the scratch data "
@@ -602,7 +605,8 @@ snapshot_host(struct kl_repo *r, struct outcome *o)
 {
 	struct kl_snapshot sn;
 
-	if (kl_repo_snapshot_load(r, &o->snap, &sn) != KL_OK)
+	/* the host is for the records only: no detail wanted */
+	if (kl_repo_snapshot_load(r, &o->snap, &sn, NULL) != KL_OK)
 		return;
 	snprintf(o->host, sizeof(o->host), "%s", sn.hostname);
 	kl_snapshot_clear(&sn);
@@ -615,9 +619,11 @@ cmd_drill(struct cli *c)
 	struct drillcli x;
 	struct outcome o;
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	struct timespec t0;
 	int rc;
 
+	kl_error_clear(&err);
 	memset(&x, 0, sizeof(x));
 	memset(&o, 0, sizeof(o));
 	memset(&d, 0, sizeof(d));
@@ -645,8 +651,7 @@ cmd_drill(struct cli *c)
 	if (getrandom(&d.seed, sizeof(d.seed), 0) != sizeof(d.seed))
 		d.seed = (uint64_t)t0.tv_nsec ^ (uint64_t)getpid() << 32;
 	snapshot_host(r, &o);
-	kl_repo_clear_err(r);
-	rc = drill(c, r, &x, &o, &d);
+	rc = drill(c, r, &x, &o, &d, &err);
 	o.total_s = elapsed(&t0);
 	o.ok = rc == EXIT_OK;
 	if (c->json)

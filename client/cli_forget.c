@@ -51,6 +51,7 @@ struct forget {
 	size_t n, cap;
 	size_t removed, kept, failed;
 	int first_group;
+	struct kl_error err;	/* the command's: printed once */
 };
 
 static void
@@ -402,27 +403,21 @@ forget_apply(struct forget *f, size_t nrm)
 	int rc;
 
 	if ((ids = calloc(nrm, sizeof(*ids))) == NULL)
-		return cli_exit_for(KL_E_NOMEM);
+		return cli_fail(f->c, KL_E_NOMEM, NULL, NULL);
 	for (i = 0; i < f->n; i++)
 		if (f->s[i].remove)
 			ids[k++] = f->s[i].id;
-	if ((rc = kl_repo_lock(f->r, 1)) != KL_OK) {
-		cli_err(f->c, "cannot take the repository's exclusive lock: %s",
-		    *kl_repo_errmsg(f->r) ? kl_repo_errmsg(f->r) :
-		    kl_strerror(rc));
+	if ((rc = kl_repo_lock(f->r, 1, &f->err)) != KL_OK) {
 		free(ids);
-		return cli_exit_for(rc);
+		return cli_fail(f->c, rc, &f->err, "cannot take the "
+		    "repository's exclusive lock");
 	}
 	rc = kl_forget_snapshots(f->r, ids, k, refused, f->c, &f->removed,
-	    &f->failed);
+	    &f->failed, &f->err);
 	kl_repo_unlock(f->r);
 	free(ids);
-	if (rc != KL_OK) {
-		cli_err(f->c, "writing the forget record: %s",
-		    *kl_repo_errmsg(f->r) ? kl_repo_errmsg(f->r) :
-		    kl_strerror(rc));
-		return cli_exit_for(rc);
-	}
+	if (rc != KL_OK)
+		return cli_fail(f->c, rc, &f->err, "writing the forget record");
 	/* the catalog follows: forgotten, not vanished */
 	if ((rc = cli_catalog_sync(f->c, f->r, 0)) != EXIT_OK)
 		return rc;
@@ -440,7 +435,7 @@ forget_prune(struct forget *f, size_t nrm)
 
 	if (f->c->dry_run && nrm > 0) {
 		if ((skip = calloc(nrm, sizeof(*skip))) == NULL)
-			return cli_exit_for(KL_E_NOMEM);
+			return cli_fail(f->c, KL_E_NOMEM, NULL, NULL);
 		for (i = 0; i < f->n; i++)
 			if (f->s[i].remove)
 				skip[k++] = f->s[i].id;
@@ -492,7 +487,7 @@ forget_run(struct forget *f)
 		    strcmp(f->s[j].group, f->s[i].group) == 0; j++)
 			;
 		if (f->c->nargs == 0 && (rc = group_apply(f, i, j)) != KL_OK)
-			return cli_exit_for(rc);
+			return cli_fail(f->c, rc, NULL, NULL);
 		if (f->c->nargs == 0 || group_chosen(f, i, j))
 			group_print(f, i, j);
 	}
@@ -524,6 +519,7 @@ cmd_forget(struct cli *c)
 
 	memset(&f, 0, sizeof(f));
 	f.c = c;
+	kl_error_clear(&f.err);
 	if ((rc = cli_only(c, CLI_O_KEEP | CLI_O_GROUP_BY | CLI_O_DRY_RUN |
 	    CLI_O_HOST | CLI_O_TAG | CLI_O_PRUNE | CLI_O_MAX_UNUSED,
 	    "forget")) != EXIT_OK ||
@@ -532,13 +528,13 @@ cmd_forget(struct cli *c)
 	if ((rc = cli_open(c, &f.r)) != EXIT_OK)
 		return rc;
 	if (!kl_repo_is_full(f.r)) {
-		cli_err(c, "forgetting snapshots needs a full key (a "
-		    "backup-only key cannot read them, nor sign the record "
-		    "that tells other clients they were forgotten)");
-		rc = EXIT_KEY;
-	} else {
+		kl_error_obj(&f.err, KL_E_PERM, KL_ABOUT_KEY, NULL, NULL,
+		    "forgetting snapshots needs a full key (a backup-only key "
+		    "cannot read them, nor sign the record that tells other "
+		    "clients they were forgotten)");
+		rc = cli_fail(c, KL_E_PERM, &f.err, NULL);
+	} else
 		rc = forget_run(&f);
-	}
 	fsnaps_free(&f);
 	cli_close(c, f.r);
 	return rc;

@@ -177,9 +177,11 @@ cli_prune_run(struct cli *c, struct kl_repo *r, int in_json,
 {
 	struct kl_prune_report rep;
 	struct kl_prune_opts o;
+	struct kl_error err;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
+	kl_error_clear(&err);
 	if ((rc = max_unused_parse(c, &o.max_unused_x100)) != EXIT_OK)
 		return rc;
 	o.dry_run = c->dry_run;
@@ -187,22 +189,21 @@ cli_prune_run(struct cli *c, struct kl_repo *r, int in_json,
 	o.nskip = nskip;
 	o.refused = refused;
 	o.refused_arg = c;
-	if (!c->dry_run && (rc = kl_repo_lock(r, 1)) != KL_OK) {
-		cli_err(c, "cannot take the repository's exclusive lock: %s",
-		    *kl_repo_errmsg(r) ? kl_repo_errmsg(r) : kl_strerror(rc));
+	if (!c->dry_run && (rc = kl_repo_lock(r, 1, &err)) != KL_OK) {
+		rc = cli_fail(c, rc, &err, "cannot take the repository's "
+		    "exclusive lock");
 		if (in_json)
 			printf("null");
-		return cli_exit_for(rc);
+		return rc;
 	}
-	rc = kl_prune(r, &o, &rep);
+	rc = kl_prune(r, &o, &rep, &err);
 	if (!c->dry_run)
 		kl_repo_unlock(r);
 	if (rc != KL_OK) {
-		cli_err(c, "prune: %s", *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
-		    kl_strerror(rc));
+		rc = cli_fail(c, rc, &err, "prune");
 		if (in_json)
 			printf("null");
-		return cli_exit_for(rc);
+		return rc;
 	}
 	if (c->json)
 		report_json(c, &rep);
@@ -217,9 +218,11 @@ int
 cmd_prune(struct cli *c)
 {
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	unsigned x;
 	int rc;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_DRY_RUN | CLI_O_MAX_UNUSED, "prune")) !=
 	    EXIT_OK || (rc = cli_nargs(c, 0, 0, "prune [--dry-run] "
 	    "[--max-unused PERCENT]")) != EXIT_OK ||
@@ -228,13 +231,13 @@ cmd_prune(struct cli *c)
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
 	if (!kl_repo_is_full(r)) {
-		cli_err(c, "prune needs a full key (a backup-only key cannot "
-		    "read the snapshots, nor sign the record that tells other "
-		    "clients what prune deleted)");
-		rc = EXIT_KEY;
-	} else {
+		kl_error_obj(&err, KL_E_PERM, KL_ABOUT_KEY, NULL, NULL,
+		    "prune needs a full key (a backup-only key cannot read the "
+		    "snapshots, nor sign the record that tells other clients "
+		    "what prune deleted)");
+		rc = cli_fail(c, KL_E_PERM, &err, NULL);
+	} else
 		rc = cli_prune_run(c, r, 0, NULL, 0);
-	}
 	cli_close(c, r);
 	return rc;
 }
@@ -244,19 +247,19 @@ int
 cmd_unlock(struct cli *c)
 {
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	size_t removed = 0, live = 0;
 	int rc;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, 0, "unlock")) != EXIT_OK ||
 	    (rc = cli_nargs(c, 0, 0, "unlock")) != EXIT_OK)
 		return rc;
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
-	if ((rc = kl_repo_locks_clean(r, &removed, &live)) != KL_OK) {
-		cli_err(c, "unlock: %s", *kl_repo_errmsg(r) ?
-		    kl_repo_errmsg(r) : kl_strerror(rc));
-		rc = cli_exit_for(rc);
-	} else if (c->json) {
+	if ((rc = kl_repo_locks_clean(r, &removed, &live, &err)) != KL_OK)
+		rc = cli_fail(c, rc, &err, "unlock");
+	else if (c->json) {
 		printf("{\"removed\":%zu,\"live\":%zu}\n", removed, live);
 	} else if (!c->quiet) {
 		printf("removed %zu lock%s that no client counts any more",

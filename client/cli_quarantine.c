@@ -71,19 +71,19 @@ file_resolve(const struct cli *c, const char *spec, const struct files *f,
 
 /* The sorted, distinct ids the arguments name into *w. */
 static int
-targets(const struct cli *c, struct kl_repo *r, struct kl_index *w)
+targets(const struct cli *c, struct kl_repo *r, struct kl_index *w,
+    struct kl_error *err)
 {
 	struct files f;
 	size_t i, k;
 	int rc;
 
 	memset(&f, 0, sizeof(f));
-	if ((rc = kl_repo_list_ids(r, KL_FT_INDEX, &f.ix, &f.nix)) != KL_OK ||
-	    (rc = kl_repo_list_ids(r, KL_FT_DATA, &f.packs, &f.npacks)) !=
-	    KL_OK) {
-		cli_err(c, "listing the repository: %s", kl_strerror(rc));
+	if ((rc = kl_repo_list_ids(r, KL_FT_INDEX, &f.ix, &f.nix, err)) !=
+	    KL_OK || (rc = kl_repo_list_ids(r, KL_FT_DATA, &f.packs,
+	    &f.npacks, err)) != KL_OK) {
 		free(f.ix);
-		return cli_exit_for(rc);
+		return cli_fail(c, rc, err, "listing the repository");
 	}
 	rc = EXIT_OK;
 	if ((w->withdrawn = calloc((size_t)c->nargs, sizeof(*w->withdrawn))) ==
@@ -132,7 +132,7 @@ report(const struct cli *c, const struct kl_index *w, const struct kl_id *id)
 }
 
 static int
-quarantine(struct cli *c, struct kl_repo *r)
+quarantine(struct cli *c, struct kl_repo *r, struct kl_error *err)
 {
 	struct kl_index w;
 	struct kl_id id;
@@ -140,16 +140,15 @@ quarantine(struct cli *c, struct kl_repo *r)
 
 	memset(&w, 0, sizeof(w));
 	if (!kl_repo_is_full(r)) {
-		cli_err(c, "withdrawing files needs a full key (a backup-only "
-		    "key could otherwise hide other hosts' data)");
-		return EXIT_KEY;
+		kl_error_obj(err, KL_E_PERM, KL_ABOUT_KEY, NULL, NULL,
+		    "withdrawing files needs a full key (a backup-only key "
+		    "could otherwise hide other hosts' data)");
+		return cli_fail(c, KL_E_PERM, err, NULL);
 	}
-	if ((rc = targets(c, r, &w)) != EXIT_OK)
+	if ((rc = targets(c, r, &w, err)) != EXIT_OK)
 		goto out;
-	if ((rc = kl_repo_index_write(r, &w, &id)) != KL_OK) {
-		cli_err(c, "writing the withdrawal: %s", *kl_repo_errmsg(r) ?
-		    kl_repo_errmsg(r) : kl_strerror(rc));
-		rc = cli_exit_for(rc);
+	if ((rc = kl_repo_index_write(r, &w, &id, err)) != KL_OK) {
+		rc = cli_fail(c, rc, err, "writing the withdrawal");
 		goto out;
 	}
 	report(c, &w, &id);
@@ -163,8 +162,10 @@ int
 cmd_quarantine(struct cli *c)
 {
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	int rc;
 
+	kl_error_clear(&err);
 	if (c->nargs < 1) {
 		fprintf(stderr, "usage: kluis quarantine FILE-ID...\n");
 		return EXIT_USAGE;
@@ -172,7 +173,7 @@ cmd_quarantine(struct cli *c)
 	if ((rc = cli_only(c, 0, "quarantine")) != EXIT_OK ||
 	    (rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
-	rc = quarantine(c, r);
+	rc = quarantine(c, r, &err);
 	cli_close(c, r);
 	return rc;
 }

@@ -47,10 +47,12 @@ cmd_init(struct cli *c)
 	struct kl_kdf_params kdf;
 	struct kl_repo_init_opts o;
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	char *pass = NULL, hex[KL_ID_HEX_LEN + 1];
 	size_t plen;
 	int rc;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_CHUNK_AVG | CLI_O_KDF | CLI_O_LABEL,
 	    "init")) || (rc = cli_nargs(c, 0, 0, "init [--chunk-avg SIZE]")) ||
 	    (rc = chunker_choose(c, &cp)) || (rc = kdf_choose(c, &kdf)))
@@ -67,21 +69,19 @@ cmd_init(struct cli *c)
 	o.kdf = &kdf;
 	o.label = c->label;
 	o.key_out = c->key_file;
-	rc = kl_repo_init(c->repo, pass, plen, &o, &r);
+	rc = kl_repo_init(c->repo, pass, plen, &o, &r, &err);
 	cli_password_free(pass, plen);
-	if (rc == KL_E_EXISTS && r != NULL && *kl_repo_errmsg(r) != '\0') {
-		cli_err(c, "%s", kl_repo_errmsg(r));
-		rc = EXIT_FATAL;
-	} else if (rc == KL_E_EXISTS) {
+	/* on failure r is not set: nothing to close */
+	if (rc == KL_E_EXISTS && err.kind == KL_ABOUT_REPO) {
 		cli_err(c, "%s already exists and is not empty: refusing to "
 		    "create a repository there", c->repo);
-		rc = EXIT_FATAL;
-	} else if (rc != KL_OK) {
-		cli_err(c, "cannot create repository %s: %s", c->repo,
-		    r && *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
-		    kl_strerror(rc));
-		rc = EXIT_FATAL;
-	} else {
+		rc = cli_exit_code(rc, &err, CLI_AT_INIT);
+	} else if (rc == KL_E_EXISTS)	/* the key file, the server's word */
+		rc = cli_fail_at(c, CLI_AT_INIT, rc, &err, NULL);
+	else if (rc != KL_OK)
+		rc = cli_fail_at(c, CLI_AT_INIT, rc, &err, "cannot create "
+		    "repository %s", c->repo);
+	else {
 		kl_id_hex(&kl_repo_config(r)->repo_id, hex);
 		if (c->json)
 			printf("{\"repository_id\":\"%s\",\"path\":", hex);
@@ -100,7 +100,7 @@ cmd_init(struct cli *c)
 }
 
 static int
-key_add(struct cli *c, struct kl_repo *r)
+key_add(struct cli *c, struct kl_repo *r, struct kl_error *err)
 {
 	struct kl_kdf_params kdf;
 	struct kl_id id;
@@ -114,14 +114,13 @@ key_add(struct cli *c, struct kl_repo *r)
 	    "passphrase", &pass, &plen)) != EXIT_OK)
 		return rc;
 	rc = kl_repo_key_add(r, c->backup_only, pass, plen, &kdf, c->label,
-	    c->out, &id);
+	    c->out, &id, err);
 	cli_password_free(pass, plen);
-	if (rc != KL_OK) {
-		cli_err(c, "cannot add key: %s", rc == KL_E_PERM ?
-		    "a backup-only key can only add backup-only keys" :
-		    *kl_repo_errmsg(r) ? kl_repo_errmsg(r) : kl_strerror(rc));
-		return cli_exit_for(rc);
-	}
+	if (rc == KL_E_PERM)
+		kl_error_obj(err, rc, KL_ABOUT_KEY, NULL, NULL, "a backup-only "
+		    "key can only add backup-only keys");
+	if (rc != KL_OK)
+		return cli_fail(c, rc, err, "cannot add key");
 	kl_id_hex(&id, hex);
 	if (c->json) {
 		printf("{\"kind\":\"%s\",", c->backup_only ? "backup-only" :
@@ -241,7 +240,7 @@ key_find_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
  * the file in its trash for its delete delay.
  */
 static int
-key_remove(struct cli *c, struct kl_repo *r)
+key_remove(struct cli *c, struct kl_repo *r, struct kl_error *err)
 {
 	struct kfind f;
 	struct kl_backend *be = kl_repo_backend(r);
@@ -260,15 +259,14 @@ key_remove(struct cli *c, struct kl_repo *r)
 		return EXIT_USAGE;
 	}
 	if (!kl_repo_is_full(r)) {
-		cli_err(c, "removing a key needs a full key (a backup-only key "
-		    "could otherwise lock the operators out)");
-		return EXIT_KEY;
+		kl_error_obj(err, KL_E_PERM, KL_ABOUT_KEY, NULL, NULL,
+		    "removing a key needs a full key (a backup-only key could "
+		    "otherwise lock the operators out)");
+		return cli_fail(c, KL_E_PERM, err, NULL);
 	}
 	if ((rc = be->ops->list(be->ctx, KL_FT_KEY, key_find_one, &f)) !=
-	    KL_OK) {
-		cli_err(c, "cannot list the key files: %s", kl_strerror(rc));
-		return cli_exit_for(rc);
-	}
+	    KL_OK)
+		return cli_fail(c, rc, NULL, "cannot list the key files");
 	if (f.matches != 1) {
 		cli_err(c, f.matches == 0 ? "no key file %s in keys/ (see "
 		    "'kluis key list')" : "%s names %d key files: give more "
@@ -290,9 +288,10 @@ key_remove(struct cli *c, struct kl_repo *r)
 		const char *why = be->ops->why != NULL ?
 		    be->ops->why(be->ctx) : NULL;
 
-		cli_err(c, "cannot remove key %s: %s", f.match,
-		    why != NULL ? why : kl_strerror(rc));
-		return cli_exit_for(rc);
+		if (why != NULL)	/* the server's word on it */
+			kl_error_obj(err, rc, KL_ABOUT_KEY, NULL, NULL, "%s",
+			    why);
+		return cli_fail(c, rc, err, "cannot remove key %s", f.match);
 	}
 	if (c->json)
 		printf("{\"removed\":\"%s\"}\n", f.match);
@@ -302,7 +301,7 @@ key_remove(struct cli *c, struct kl_repo *r)
 }
 
 static int
-key_passwd(struct cli *c, struct kl_repo *r)
+key_passwd(struct cli *c, struct kl_repo *r, struct kl_error *err)
 {
 	struct kl_kdf_params kdf;
 	char *pass = NULL;
@@ -314,13 +313,10 @@ key_passwd(struct cli *c, struct kl_repo *r)
 	if ((rc = cli_password(c, c->new_password_file, PW_NEW_KEY,
 	    "new passphrase", &pass, &plen)) != EXIT_OK)
 		return rc;
-	rc = kl_repo_key_passwd(r, pass, plen, &kdf);
+	rc = kl_repo_key_passwd(r, pass, plen, &kdf, err);
 	cli_password_free(pass, plen);
-	if (rc != KL_OK) {
-		cli_err(c, "cannot change the passphrase: %s",
-		    *kl_repo_errmsg(r) ? kl_repo_errmsg(r) : kl_strerror(rc));
-		return cli_exit_for(rc);
-	}
+	if (rc != KL_OK)
+		return cli_fail(c, rc, err, "cannot change the passphrase");
 	if (c->json)
 		printf("{\"changed\":true}\n");
 	else if (!c->quiet)
@@ -332,10 +328,12 @@ int
 cmd_key(struct cli *c)
 {
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	const char *sub = c->nargs > 0 ? c->args[0] : "";
 	unsigned allowed;
 	int rc;
 
+	kl_error_clear(&err);
 	allowed = strcmp(sub, "add") == 0 ? CLI_O_BACKUP_ONLY | CLI_O_NEWPASS |
 	    CLI_O_OUT | CLI_O_LABEL | CLI_O_KDF : strcmp(sub, "passwd") == 0 ?
 	    CLI_O_NEWPASS | CLI_O_KDF : 0;
@@ -349,13 +347,13 @@ cmd_key(struct cli *c)
 	    (rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
 	if (strcmp(sub, "add") == 0)
-		rc = key_add(c, r);
+		rc = key_add(c, r, &err);
 	else if (strcmp(sub, "list") == 0)
 		rc = key_list(c, r);
 	else if (strcmp(sub, "remove") == 0)
-		rc = key_remove(c, r);
+		rc = key_remove(c, r, &err);
 	else
-		rc = key_passwd(c, r);
+		rc = key_passwd(c, r, &err);
 	cli_close(c, r);
 	return rc;
 }
@@ -472,7 +470,7 @@ snap_text(const struct snap_row *row)
 
 static int
 rows_load(struct cli *c, struct kl_repo *r, struct snap_row **out,
-    size_t *nout, size_t *damaged)
+    size_t *nout, size_t *damaged, struct kl_error *err)
 {
 	struct kl_id *ids = NULL;
 	struct snap_row *rows;
@@ -481,7 +479,7 @@ rows_load(struct cli *c, struct kl_repo *r, struct snap_row **out,
 
 	*out = NULL;
 	*nout = 0;
-	if ((rc = kl_repo_snapshot_ids(r, &ids, &n)) != KL_OK)
+	if ((rc = kl_repo_snapshot_ids(r, &ids, &n, err)) != KL_OK)
 		return rc;
 	if ((rows = calloc(n + 1, sizeof(*rows))) == NULL) {
 		free(ids);
@@ -489,12 +487,13 @@ rows_load(struct cli *c, struct kl_repo *r, struct snap_row **out,
 	}
 	for (i = 0; i < n && rc == KL_OK; i++) {
 		rows[k].id = ids[i];
-		rc = kl_repo_snapshot_load(r, &ids[i], &rows[k].s);
+		rc = kl_repo_snapshot_load(r, &ids[i], &rows[k].s, err);
 		if (rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
 		    rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) {
 			/* list the intact ones; name the damaged one */
 			cli_warn(c, "skipped a damaged snapshot: %s",
-			    kl_repo_errmsg(r));
+			    kl_error_msg(err, rc));
+			kl_error_clear(err);	/* told, and tolerated */
 			(*damaged)++;
 			rc = KL_OK;
 			continue;
@@ -518,17 +517,18 @@ int
 cmd_snapshots(struct cli *c)
 {
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	struct snap_row *rows = NULL;
 	size_t i, n = 0, damaged = 0;
 	int rc;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_HOST | CLI_O_TAG | CLI_O_PATH,
 	    "snapshots")) || (rc = cli_nargs(c, 0, 0, "snapshots [--host H] "
 	    "[--tag T] [--path P]")) || (rc = cli_open(c, &r)))
 		return rc;
-	if ((rc = rows_load(c, r, &rows, &n, &damaged)) != KL_OK) {
-		cli_err(c, "%s", kl_repo_errmsg(r));
-		rc = cli_exit_for(rc);
+	if ((rc = rows_load(c, r, &rows, &n, &damaged, &err)) != KL_OK) {
+		rc = cli_fail(c, rc, &err, NULL);
 		goto out;
 	}
 	rc = damaged > 0 ? EXIT_FATAL : EXIT_OK;
@@ -599,7 +599,8 @@ node_json(const struct kl_node *n)
 }
 
 static int
-cat_tree(struct cli *c, struct kl_repo *r, const char *arg)
+cat_tree(struct cli *c, struct kl_repo *r, const char *arg,
+    struct kl_error *err)
 {
 	struct kl_tree t;
 	struct kl_id id;
@@ -610,12 +611,10 @@ cat_tree(struct cli *c, struct kl_repo *r, const char *arg)
 		cli_err(c, "a tree id is 64 hex digits");
 		return EXIT_USAGE;
 	}
-	if ((rc = kl_repo_index_load(r)) == KL_OK)
-		rc = kl_repo_tree_load(r, &id, &t);
-	if (rc != KL_OK) {
-		cli_err(c, "%s", kl_repo_errmsg(r));
-		return cli_exit_for(rc);
-	}
+	if ((rc = kl_repo_index_load(r, err)) == KL_OK)
+		rc = kl_repo_tree_load(r, &id, &t, err);
+	if (rc != KL_OK)
+		return cli_fail(c, rc, err, NULL);
 	printf("[");
 	for (i = 0; i < t.n; i++) {
 		printf(i ? ",\n" : "");
@@ -627,17 +626,16 @@ cat_tree(struct cli *c, struct kl_repo *r, const char *arg)
 }
 
 static int
-cat_snapshot(struct cli *c, struct kl_repo *r, const char *arg)
+cat_snapshot(struct cli *c, struct kl_repo *r, const char *arg,
+    struct kl_error *err)
 {
 	struct snap_row row;
 	int rc;
 
 	if ((rc = cli_snapshot(c, r, arg, NULL, 0, &row.id, NULL)) != EXIT_OK)
 		return rc;
-	if ((rc = kl_repo_snapshot_load(r, &row.id, &row.s)) != KL_OK) {
-		cli_err(c, "%s", kl_repo_errmsg(r));
-		return cli_exit_for(rc);
-	}
+	if ((rc = kl_repo_snapshot_load(r, &row.id, &row.s, err)) != KL_OK)
+		return cli_fail(c, rc, err, NULL);
 	snap_json(&row);
 	printf("\n");
 	kl_snapshot_clear(&row.s);
@@ -663,9 +661,11 @@ int
 cmd_cat(struct cli *c)
 {
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	const char *what = c->nargs > 0 ? c->args[0] : "";
 	int rc;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_HOST, "cat")) != EXIT_OK)
 		return rc;
 	if (!(strcmp(what, "config") == 0 && c->nargs == 1) &&
@@ -679,9 +679,9 @@ cmd_cat(struct cli *c)
 	if (strcmp(what, "config") == 0)
 		cat_config(r);
 	else if (strcmp(what, "snapshot") == 0)
-		rc = cat_snapshot(c, r, c->args[1]);
+		rc = cat_snapshot(c, r, c->args[1], &err);
 	else
-		rc = cat_tree(c, r, c->args[1]);
+		rc = cat_tree(c, r, c->args[1], &err);
 	cli_close(c, r);
 	return rc;
 }
@@ -758,6 +758,7 @@ int
 cmd_stats(struct cli *c)
 {
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	struct snap_row *rows = NULL;
 	struct sums s;
 	uint64_t raw = 0;
@@ -765,19 +766,18 @@ cmd_stats(struct cli *c)
 	int rc;
 
 	memset(&s, 0, sizeof(s));
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, 0, "stats")) || (rc = cli_nargs(c, 0, 0,
 	    "stats")) || (rc = cli_open(c, &r)))
 		return rc;
-	if ((rc = kl_repo_index_load(r)) == KL_OK &&
+	if ((rc = kl_repo_index_load(r, &err)) == KL_OK &&
 	    (rc = kl_repo_backend(r)->ops->list(kl_repo_backend(r)->ctx,
 	    KL_FT_DATA, sum_pack, &s)) == KL_OK &&
-	    (rc = kl_repo_index_foreach(r, sum_blob, &s)) == KL_OK &&
+	    (rc = kl_repo_index_foreach(r, sum_blob, &s, &err)) == KL_OK &&
 	    kl_repo_is_full(r))
-		rc = rows_load(c, r, &rows, &n, &damaged);
+		rc = rows_load(c, r, &rows, &n, &damaged, &err);
 	if (rc != KL_OK) {
-		cli_err(c, "%s", *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
-		    kl_strerror(rc));
-		rc = cli_exit_for(rc);
+		rc = cli_fail(c, rc, &err, NULL);
 		goto out;
 	}
 	for (i = 0; i < n; i++)

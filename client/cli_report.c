@@ -120,23 +120,21 @@ times_choose(const struct cli *c, struct kl_report_opts *o)
 /* Brings snapshots and the blob index (the packs whose verification the
  * report covers) up to date. */
 static int
-catalog_update(struct cli *c, struct kl_repo *r)
+catalog_update(struct cli *c, struct kl_repo *r, struct kl_error *err)
 {
 	int rc;
 
 	if (!kl_repo_is_full(r)) {
-		cli_err(c, "a report needs a full key: this backup-only key "
-		    "cannot read the repository's snapshots");
-		return EXIT_KEY;
+		kl_error_obj(err, KL_E_PERM, KL_ABOUT_KEY, NULL, NULL,
+		    "a report needs a full key: this backup-only key cannot "
+		    "read the repository's snapshots");
+		return cli_fail(c, KL_E_PERM, err, NULL);
 	}
 	if ((rc = cli_catalog_sync(c, r, 0)) != EXIT_OK)
 		return rc;
-	kl_repo_clear_err(r);
-	if ((rc = kl_repo_index_load(r)) != KL_OK) {
-		cli_err(c, "cannot load the repository's index: %s",
-		    *kl_repo_errmsg(r) ? kl_repo_errmsg(r) : kl_strerror(rc));
-		return cli_exit_for(rc);
-	}
+	if ((rc = kl_repo_index_load(r, err)) != KL_OK)
+		return cli_fail(c, rc, err, "cannot load the repository's "
+		    "index");
 	return EXIT_OK;
 }
 
@@ -187,7 +185,8 @@ report_make(struct cli *c, struct kl_repo *r, struct kl_report_opts *o,
 	o->repo_id = kl_repo_config(r)->repo_id;
 	o->damaged = kl_repo_damage_count(r);
 	if ((cat = kl_repo_catalog(r)) == NULL) {
-		cli_err(c, "no catalog: %s", kl_repo_errmsg(r));
+		/* cli_open warned why the catalog did not open */
+		cli_err(c, "no catalog: not even a temporary one opens");
 		return EXIT_FATAL;
 	}
 	if ((rc = kl_report_collect(cat, o, &rep)) != KL_OK) {
@@ -221,8 +220,10 @@ cmd_report(struct cli *c)
 	struct kl_report_opts o;
 	enum kl_report_format fmt;
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	int rc;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_FORMAT | CLI_O_SINCE | CLI_O_OUT |
 	    CLI_O_MAX_AGE, "report")) || (rc = cli_nargs(c, 0, 0, REPORT_USAGE)))
 		return rc;
@@ -232,7 +233,7 @@ cmd_report(struct cli *c)
 		return rc;
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
-	if ((rc = catalog_update(c, r)) == EXIT_OK)
+	if ((rc = catalog_update(c, r, &err)) == EXIT_OK)
 		rc = report_make(c, r, &o, fmt);
 	/* damaged files skipped are in the report (its verdict FAILED);
 	 * cli_close names them on stderr too */

@@ -46,8 +46,10 @@ cli_snapshot(struct cli *c, struct kl_repo *r, const char *spec,
 {
 	struct kl_snap_query q;
 	struct kl_snap_pick p;
+	struct kl_error err;
 	int rc, latest = strcmp(spec, "latest") == 0;
 
+	kl_error_clear(&err);
 	memset(id, 0, sizeof(*id));
 	if (pick != NULL)
 		memset(pick, 0, sizeof(*pick));
@@ -56,7 +58,6 @@ cli_snapshot(struct cli *c, struct kl_repo *r, const char *spec,
 		    "names one host's snapshot already)");
 		return EXIT_USAGE;
 	}
-	kl_repo_clear_err(r);
 	if (latest) {
 		memset(&q, 0, sizeof(q));
 		q.host = c->host;
@@ -65,21 +66,19 @@ cli_snapshot(struct cli *c, struct kl_repo *r, const char *spec,
 		q.npaths = npaths;
 		q.paths_narrow = 1;
 		q.at = INT64_MAX;
-		if ((rc = kl_repo_snapshot_pick(r, &q, &p)) == KL_OK) {
+		if ((rc = kl_repo_snapshot_pick(r, &q, &p, &err)) == KL_OK) {
 			*id = p.id;
 			if (pick != NULL)
 				*pick = p;
 		}
 	} else
-		rc = kl_repo_snapshot_resolve(r, spec, id);
+		rc = kl_repo_snapshot_resolve(r, spec, id, &err);
 	if (rc == KL_OK && latest && kl_repo_damage_count(r) > 0)
 		cli_warn(c, "some snapshot files are damaged (listed at the "
 		    "end); 'latest' is the newest intact snapshot");
 	if (rc == KL_OK)
 		return EXIT_OK;
-	cli_err(c, "%s%s", latest ? "latest: " : "", *kl_repo_errmsg(r) ?
-	    kl_repo_errmsg(r) : kl_strerror(rc));
-	return rc == KL_E_INVAL ? EXIT_USAGE : cli_exit_for(rc);
+	return cli_fail(c, rc, &err, latest ? "latest" : NULL);
 }
 
 static void
@@ -149,7 +148,7 @@ pick_tell(const struct cli *c, const struct kl_snap_pick *p)
  */
 static int
 resolve_at(struct cli *c, struct kl_repo *r, const char *const *paths,
-    size_t npaths, struct kl_snap_pick *p)
+    size_t npaths, struct kl_snap_pick *p, struct kl_error *err)
 {
 	char when[40];
 	struct kl_snap_query q;
@@ -164,18 +163,15 @@ resolve_at(struct cli *c, struct kl_repo *r, const char *const *paths,
 	q.host = c->host;
 	q.paths = paths;
 	q.npaths = npaths;
-	kl_repo_clear_err(r);
-	if ((rc = kl_repo_snapshot_pick(r, &q, p)) == KL_OK)
+	if ((rc = kl_repo_snapshot_pick(r, &q, p, err)) == KL_OK)
 		return EXIT_OK;
+	if (rc != KL_E_NOTFOUND)
+		return cli_fail(c, rc, err, NULL);
 	fmt_time_local(when, sizeof(when), q.at);
-	if (rc == KL_E_NOTFOUND)
-		cli_err(c, "no snapshot%s%s taken at or before %s holds %s%s",
-		    c->host ? " of host " : "", c->host ? c->host : "", when,
-		    paths[0], npaths > 1 ? " and the other paths" : "");
-	else
-		cli_err(c, "%s", *kl_repo_errmsg(r) ? kl_repo_errmsg(r) :
-		    kl_strerror(rc));
-	return rc == KL_E_INVAL ? EXIT_USAGE : cli_exit_for(rc);
+	cli_err(c, "no snapshot%s%s taken at or before %s holds %s%s",
+	    c->host ? " of host " : "", c->host ? c->host : "", when,
+	    paths[0], npaths > 1 ? " and the other paths" : "");
+	return cli_exit_code(rc, err, CLI_AT_REPO);
 }
 
 int
@@ -185,11 +181,13 @@ cmd_restore(struct cli *c)
 	struct kl_restore_stats st;
 	struct kl_snap_pick pick;
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	const char *iv[CLI_LIST_MAX];
 	struct kl_id id;
 	size_t i, ni = 0;
 	int rc, first = c->at ? 0 : 1;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_TARGET | CLI_O_INCLUDE | CLI_O_OVERWRITE |
 	    CLI_O_AT | CLI_O_HOST, "restore")) || (rc = cli_nargs(c, 1,
 	    CLI_LIST_MAX, c->at ? "restore --at TIME [--host H] PATH... "
@@ -221,7 +219,7 @@ cmd_restore(struct cli *c)
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
 	if (c->at != NULL)
-		rc = resolve_at(c, r, iv, ni, &pick);
+		rc = resolve_at(c, r, iv, ni, &pick, &err);
 	else
 		rc = cli_snapshot(c, r, c->args[0], iv, ni, &id, &pick);
 	if (rc != EXIT_OK)
@@ -238,23 +236,21 @@ cmd_restore(struct cli *c)
 	o.overwrite = c->overwrite;
 	o.warn = cli_warn_path;
 	o.warn_arg = c;
-	kl_repo_clear_err(r);
-	rc = kl_restore_run(r, &id, &o, &st);
+	rc = kl_restore_run(r, &id, &o, &st, &err);
 	if (rc == KL_E_EXISTS) {
 		cli_err(c, "target %s is not empty: nothing restored (use "
 		    "--overwrite to restore into it anyway)", c->target);
-		rc = EXIT_FATAL;
+		rc = cli_exit_code(rc, &err, CLI_AT_RESTORE);
 	} else if (rc == KL_E_INVAL) {
 		cli_err(c, "target %s is not a directory: nothing restored",
 		    c->target);
-		rc = EXIT_FATAL;
-	} else if (rc == KL_E_NOTFOUND && *kl_repo_errmsg(r) == '\0') {
+		rc = cli_exit_code(rc, &err, CLI_AT_RESTORE);
+	} else if (rc == KL_E_NOTFOUND && !cli_said(&err, rc)) {
 		/* the target or an --include: named above */
-		rc = EXIT_FATAL;
+		rc = cli_exit_code(rc, &err, CLI_AT_RESTORE);
 	} else if (rc != KL_OK) {
-		cli_err(c, "restore into %s failed: %s", c->target,
-		    *kl_repo_errmsg(r) ? kl_repo_errmsg(r) : kl_strerror(rc));
-		rc = cli_exit_for(rc);
+		rc = cli_fail_at(c, CLI_AT_RESTORE, rc, &err, "restore into %s "
+		    "failed", c->target);
 	} else {
 		restore_report(c, &st);
 		rc = EXIT_OK;
@@ -275,6 +271,8 @@ out:
 
 struct lsctx {
 	struct cli *c;
+	struct kl_repo *r;
+	struct kl_error *err;	/* the command's: a tree that fails to load */
 	const char *want;	/* the path asked for ("" = everything) */
 	size_t want_len;
 	int found;		/* the requested path exists */
@@ -367,13 +365,14 @@ ls_entry(void *arg, struct kl_walk *w, const struct kl_node *n,
 static int
 ls_load(void *arg, const struct kl_id *id, struct kl_tree *out)
 {
-	return kl_repo_tree_load(arg, id, out);
+	struct lsctx *l = arg;
+
+	return kl_repo_tree_load(l->r, id, out, l->err);
 }
 
 /* The walk over snapshot id's trees; an error names the snapshot. */
 static int
-ls_walk(struct lsctx *l, struct kl_repo *r, const struct kl_id *id,
-    const struct kl_snapshot *s)
+ls_walk(struct lsctx *l, const struct kl_id *id, const struct kl_snapshot *s)
 {
 	char hex[KL_ID_HEX_LEN + 1], why[256];
 	struct kl_walk_budget b;
@@ -383,23 +382,20 @@ ls_walk(struct lsctx *l, struct kl_repo *r, const struct kl_id *id,
 
 	memset(&ops, 0, sizeof(ops));
 	ops.load = ls_load;
-	ops.load_arg = r;
+	ops.load_arg = l;
 	ops.entry = ls_entry;
-	kl_repo_walk_budget(r, s, &b);
-	kl_repo_clear_err(r);
+	kl_repo_walk_budget(l->r, s, &b);
 	rc = kl_walk_run(&ops, l, &s->tree, NULL, &b, 0, &st);
 	kl_id_hex(id, hex);
 	if (rc == KL_E_LIMIT && st.over != KL_WALK_WITHIN) {
 		kl_walk_over_str(&st, &b, s->files, s->dirs, why, sizeof(why));
-		kl_repo_seterr(r, "snapshot %.8s of host %s: %s; kluis backup "
-		    "never writes this (kluis check names it): the listing "
-		    "stopped", hex, s->hostname, why);
-	} else if (rc != KL_OK) {
-		snprintf(why, sizeof(why), "%s", *kl_repo_errmsg(r) ?
-		    kl_repo_errmsg(r) : kl_strerror(rc));
-		kl_repo_seterr(r, "snapshot %.8s of host %s: %s", hex,
+		kl_error_obj(l->err, rc, KL_ABOUT_SNAPSHOT, id, NULL,
+		    "snapshot %.8s of host %s: %s; kluis backup never writes "
+		    "this (kluis check names it): the listing stopped", hex,
 		    s->hostname, why);
-	}
+	} else if (rc != KL_OK)
+		kl_error_wrap(l->err, rc, "snapshot %.8s of host %s", hex,
+		    s->hostname);
 	return rc;
 }
 
@@ -410,10 +406,12 @@ cmd_ls(struct cli *c)
 	const char *wv[1] = { want };
 	struct kl_snapshot s;
 	struct kl_repo *r = NULL;
+	struct kl_error err;
 	struct lsctx l;
 	struct kl_id id;
 	int rc;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_LONG | CLI_O_HOST, "ls")) ||
 	    (rc = cli_nargs(c, 1, 2, "ls SNAPSHOT [PATH] [--long] "
 	    "[--host H]")))
@@ -429,21 +427,21 @@ cmd_ls(struct cli *c)
 		want[0] = '\0';
 	memset(&l, 0, sizeof(l));
 	l.c = c;
+	l.r = r;
+	l.err = &err;
 	l.want = want;
 	l.want_len = strlen(want);
 	l.found = want[0] == '\0';
-	if ((rc = kl_repo_snapshot_load(r, &id, &s)) == KL_OK) {
-		if ((rc = kl_repo_index_load(r)) == KL_OK)
-			rc = ls_walk(&l, r, &id, &s);
+	if ((rc = kl_repo_snapshot_load(r, &id, &s, &err)) == KL_OK) {
+		if ((rc = kl_repo_index_load(r, &err)) == KL_OK)
+			rc = ls_walk(&l, &id, &s);
 		kl_snapshot_clear(&s);
 	}
 	if (rc == KL_OK && !l.found) {
 		cli_err(c, "%s is not in the snapshot", want);
 		rc = EXIT_FATAL;
-	} else if (rc != KL_OK) {
-		cli_err(c, "%s", kl_repo_errmsg(r));
-		rc = cli_exit_for(rc);
-	}
+	} else if (rc != KL_OK)
+		rc = cli_fail(c, rc, &err, NULL);
 out:
 	cli_close(c, r);
 	return rc;

@@ -24,6 +24,7 @@ struct rwc {
 	struct kl_rewrite_result *res;
 	size_t rewritten, forgotten, failed;
 	size_t snap_failed;	/* snapshots that could not be rewritten */
+	struct kl_error err;	/* the command's: printed once */
 };
 
 /* The snapshots to rewrite: those named, or all. */
@@ -33,15 +34,13 @@ targets(struct rwc *w)
 	int a, rc;
 
 	if (w->c->nargs == 0) {
-		rc = kl_repo_snapshot_ids(w->r, &w->ids, &w->n);
-		if (rc != KL_OK) {
-			cli_err(w->c, "listing snapshots: %s", kl_strerror(rc));
-			return cli_exit_for(rc);
-		}
+		rc = kl_repo_snapshot_ids(w->r, &w->ids, &w->n, &w->err);
+		if (rc != KL_OK)
+			return cli_fail(w->c, rc, &w->err, "listing snapshots");
 		return EXIT_OK;
 	}
 	if ((w->ids = calloc((size_t)w->c->nargs, sizeof(*w->ids))) == NULL)
-		return cli_exit_for(KL_E_NOMEM);
+		return cli_fail(w->c, KL_E_NOMEM, NULL, NULL);
 	for (a = 0; a < w->c->nargs; a++) {
 		if ((rc = cli_snapshot(w->c, w->r, w->c->args[a], NULL, 0,
 		    &w->ids[w->n], NULL)) != EXIT_OK)
@@ -122,7 +121,7 @@ originals_forget(struct rwc *w)
 		if (!kl_id_is_zero(&w->res[i].rewritten))
 			ids[k++] = w->res[i].original;
 	rc = kl_forget_snapshots(w->r, ids, k, refused, w->c, &w->forgotten,
-	    &w->failed);
+	    &w->failed, &w->err);
 	free(ids);
 	return rc;
 }
@@ -131,6 +130,7 @@ static int
 rewrite_all(struct rwc *w)
 {
 	struct kl_rewrite_opts o;
+	struct kl_error one;	/* one snapshot's: a failure may be its own */
 	size_t i;
 	int rc = KL_OK;
 
@@ -141,20 +141,23 @@ rewrite_all(struct rwc *w)
 	if ((w->res = calloc(w->n ? w->n : 1, sizeof(*w->res))) == NULL)
 		return KL_E_NOMEM;
 	for (i = 0; i < w->n && rc == KL_OK; i++) {
-		rc = kl_rewrite_snapshot(w->r, &w->ids[i], &o, &w->res[i]);
+		kl_error_clear(&one);
+		rc = kl_rewrite_snapshot(w->r, &w->ids[i], &o, &w->res[i],
+		    &one);
 		if (rc != KL_OK && rc != KL_E_NOMEM && rc != KL_E_CONN &&
 		    rc != KL_E_PERM && rc != KL_E_NOSPACE) {
 			/* this snapshot only: named, the others go on */
-			cli_err(w->c, "rewrite: %s", kl_repo_errmsg(w->r));
+			(void)cli_fail(w->c, rc, &one, "rewrite");
 			w->res[i].changed = 0;
 			w->snap_failed++;
 			rc = KL_OK;
-		} else if (rc == KL_OK &&
-		    !kl_id_is_zero(&w->res[i].rewritten)) {
+		} else if (rc != KL_OK) {
+			w->err = one;	/* the run's: rewrite_run tells it */
+		} else if (!kl_id_is_zero(&w->res[i].rewritten)) {
 			w->rewritten++;
 		}
 		if (rc == KL_OK)
-			rc = kl_repo_lock_refresh(w->r);
+			rc = kl_repo_lock_refresh(w->r, &w->err);
 	}
 	if (rc == KL_OK && w->c->forget && !w->c->dry_run)
 		rc = originals_forget(w);
@@ -194,20 +197,14 @@ rewrite_run(struct rwc *w)
 
 	if ((rc = targets(w)) != EXIT_OK)
 		return rc;
-	if (!w->c->dry_run && (rc = kl_repo_lock(w->r, 1)) != KL_OK) {
-		cli_err(w->c, "cannot take the repository's exclusive lock: %s",
-		    *kl_repo_errmsg(w->r) ? kl_repo_errmsg(w->r) :
-		    kl_strerror(rc));
-		return cli_exit_for(rc);
-	}
+	if (!w->c->dry_run && (rc = kl_repo_lock(w->r, 1, &w->err)) != KL_OK)
+		return cli_fail(w->c, rc, &w->err, "cannot take the "
+		    "repository's exclusive lock");
 	rc = rewrite_all(w);
 	if (!w->c->dry_run)
 		kl_repo_unlock(w->r);
-	if (rc != KL_OK) {
-		cli_err(w->c, "rewrite: %s", *kl_repo_errmsg(w->r) ?
-		    kl_repo_errmsg(w->r) : kl_strerror(rc));
-		return cli_exit_for(rc);
-	}
+	if (rc != KL_OK)
+		return cli_fail(w->c, rc, &w->err, "rewrite");
 	report(w);
 	if (!w->c->dry_run && (rc = cli_catalog_sync(w->c, w->r, 0)) !=
 	    EXIT_OK)
@@ -225,6 +222,7 @@ cmd_rewrite(struct cli *c)
 
 	memset(&w, 0, sizeof(w));
 	w.c = c;
+	kl_error_clear(&w.err);
 	if ((rc = cli_only(c, CLI_O_EXCLUDE | CLI_O_EXCLUDE_FILE |
 	    CLI_O_FORGET | CLI_O_DRY_RUN, "rewrite")) != EXIT_OK)
 		return rc;
@@ -239,12 +237,12 @@ cmd_rewrite(struct cli *c)
 	}
 	if (rc == EXIT_OK && (rc = cli_open(c, &w.r)) == EXIT_OK) {
 		if (!kl_repo_is_full(w.r)) {
-			cli_err(c, "rewrite needs a full key (a backup-only "
-			    "key cannot read the snapshots it would rewrite)");
-			rc = EXIT_KEY;
-		} else {
+			kl_error_obj(&w.err, KL_E_PERM, KL_ABOUT_KEY, NULL,
+			    NULL, "rewrite needs a full key (a backup-only key "
+			    "cannot read the snapshots it would rewrite)");
+			rc = cli_fail(c, KL_E_PERM, &w.err, NULL);
+		} else
 			rc = rewrite_run(&w);
-		}
 		cli_close(c, w.r);
 	}
 	for (i = 0; w.res != NULL && i < w.n; i++)

@@ -169,7 +169,7 @@ reusable(struct walker *w, const struct kl_node *n, const struct kl_node *p)
 	    p->inode != n->inode || p->device != n->device)
 		return 0;
 	for (i = 0; i < p->nchunks && !w->bk->parent_intact; i++)
-		if (kl_repo_index_trusted(w->bk->r, &p->chunks[i]) != 1)
+		if (kl_repo_index_trusted(w->bk->r, &p->chunks[i], NULL) != 1)
 			return 0;
 	return 1;
 }
@@ -554,8 +554,9 @@ load_prev(struct walker *w, const struct kl_id *id, struct kl_tree *t)
 	memset(t, 0, sizeof(*t));
 	if (id == NULL || kl_id_is_zero(id))
 		return 0;
-	/* A damaged parent only costs speed: everything is read again. */
-	return kl_repo_tree_load(w->bk->r, id, t) == KL_OK;
+	/* A damaged parent only costs speed: everything is read again (no
+	 * detail wanted - and none shared with the other threads). */
+	return kl_repo_tree_load(w->bk->r, id, t, NULL) == KL_OK;
 }
 
 static int

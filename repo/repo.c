@@ -21,12 +21,6 @@
 
 #define PACK_TARGET_DEFAULT ((uint32_t)16 << 20)	/* FORMAT.md §6 */
 
-const char *
-kl_repo_errmsg(const struct kl_repo *r)
-{
-	return r->errmsg;
-}
-
 static struct kl_repo *
 repo_alloc(void)
 {
@@ -70,17 +64,19 @@ kl_repo_close(struct kl_repo *r)
  */
 static int
 backend_open(const char *url, int create, const uint8_t *cfg, size_t cfg_len,
-    struct kl_repo *r)
+    struct kl_repo *r, struct kl_error *err)
 {
-	char err[KL_TRANSPORT_ERR_MAX];
+	char msg[KL_TRANSPORT_ERR_MAX];
 	struct kl_url u;
 	int rc;
 
 	if ((rc = kl_url_parse(url, &u)) != KL_OK || u.kind != KL_URL_LOCAL) {
-		rc = kl_transport_open(url, create ? cfg : NULL, cfg_len, err,
-		    sizeof(err), &r->be);
+		rc = kl_transport_open(url, create ? cfg : NULL, cfg_len, msg,
+		    sizeof(msg), &r->be);
+		/* the transport's NOTFOUND: no repository at that path */
 		if (rc != KL_OK)
-			repo_seterr(r, "%s", err);
+			kl_error_obj(err, rc, rc == KL_E_NOTFOUND ?
+			    KL_ABOUT_REPO : KL_ABOUT_SERVER, NULL, url, "%s", msg);
 		return rc;
 	}
 	if (create)
@@ -88,7 +84,8 @@ backend_open(const char *url, int create, const uint8_t *cfg, size_t cfg_len,
 	else
 		rc = kl_store_open(url, KL_ROLE_FULL, &r->store);
 	if (rc != KL_OK)
-		return rc;
+		return kl_error_obj(err, rc, KL_ABOUT_REPO, NULL, url, "%s",
+		    "");
 	kl_store_backend(r->store, &r->be);
 	return KL_OK;
 }
@@ -116,37 +113,53 @@ kl_repo_sweep_tmp(struct kl_repo *r, uint64_t *files, uint64_t *bytes)
 }
 
 void
-kl_repo_clear_err(struct kl_repo *r)
+kl_repo_damage_add(struct kl_repo *r, const struct kl_error *e)
 {
-	repo_seterr(r, "%s", "");
+	repo_damage_note(r, e);
 }
 
 void
-kl_repo_seterr(struct kl_repo *r, const char *fmt, ...)
+repo_damage_note(struct kl_repo *r, const struct kl_error *e)
 {
-	va_list ap;
+	const char *msg = e != NULL ? kl_error_msg(e, e->code) : "";
 
-	pthread_mutex_lock(&r->mu);
-	va_start(ap, fmt);
-	vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
-	va_end(ap);
-	pthread_mutex_unlock(&r->mu);
-}
-
-void
-kl_repo_damage_add(struct kl_repo *r)
-{
-	repo_damage_note(r);
-}
-
-void
-repo_damage_note(struct kl_repo *r)
-{
 	pthread_mutex_lock(&r->mu);
 	if (r->ndamage < KL_REPO_DAMAGE_MAX &&
-	    (r->damage[r->ndamage] = strdup(r->errmsg)) != NULL)
+	    (r->damage[r->ndamage] = strdup(msg)) != NULL)
 		r->ndamage++;
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* The kind of object a repository file of type t is. */
+static enum kl_about
+ftype_obj(enum kl_ftype t)
+{
+	switch (t) {
+	case KL_FT_DATA: return KL_ABOUT_PACK;
+	case KL_FT_KEY: return KL_ABOUT_KEY;
+	case KL_FT_INDEX: return KL_ABOUT_INDEX;
+	case KL_FT_SNAPSHOT: return KL_ABOUT_SNAPSHOT;
+	case KL_FT_LOCK: return KL_ABOUT_LOCK;
+	case KL_FT_CONFIG: break;
+	}
+	return KL_ABOUT_CONFIG;
+}
+
+int
+repo_err_file(struct kl_error *err, int code, enum kl_ftype t,
+    const struct kl_id *id, const char *fmt, ...)
+{
+	char fn[REPO_FNAME_MAX], msg[KL_ERROR_MSG_MAX];
+	va_list ap;
+
+	if (err == NULL)
+		return code;
+	repo_fname(t, id, fn);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return kl_error_obj(err, code, ftype_obj(t), t == KL_FT_CONFIG ? NULL :
+	    id, fn, "%s", msg);
 }
 
 void
@@ -261,15 +274,15 @@ repo_fname(enum kl_ftype t, const struct kl_id *id, char *out)
 
 int
 repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
-    struct kl_id *id)
+    struct kl_id *id, struct kl_error *err)
 {
 	kl_hash(buf_data(b), buf_size(b), id);
-	return repo_file_put_named(r, t, b, id);
+	return repo_file_put_named(r, t, b, id, err);
 }
 
 int
 repo_file_put_named(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
-    const struct kl_id *id)
+    const struct kl_id *id, struct kl_error *err)
 {
 	char name[KL_ID_HEX_LEN + 1], fn[REPO_FNAME_MAX];
 	const char *why;
@@ -282,8 +295,8 @@ repo_file_put_named(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
 	if (rc != KL_OK) {
 		repo_fname(t, id, fn);
 		why = r->be.ops->why != NULL ? r->be.ops->why(r->be.ctx) : NULL;
-		repo_seterr(r, "writing %s: %s", fn, why != NULL ? why :
-		    kl_strerror(rc));
+		repo_err_file(err, rc, t, id, "writing %s: %s", fn,
+		    why != NULL ? why : kl_strerror(rc));
 	}
 	return rc;
 }
@@ -306,7 +319,7 @@ repo_seal_append(struct kl_repo *r, struct buf *f, const uint8_t *key,
 int
 repo_sealed_put(struct kl_repo *r, enum kl_ftype t, const char *magic,
     const uint8_t *env, const uint8_t *key, uint8_t type,
-    const struct buf *pt, struct kl_id *id)
+    const struct buf *pt, struct kl_id *id, struct kl_error *err)
 {
 	size_t len = KL_PACK_PREAMBLE_LEN + buf_size(pt) + KL_AEAD_OVERHEAD;
 	struct buf *f;
@@ -318,7 +331,7 @@ repo_sealed_put(struct kl_repo *r, enum kl_ftype t, const char *magic,
 		rc = buf_put(f, env, KL_ENVELOPE_LEN);
 	if (rc == KL_OK &&
 	    (rc = repo_seal_append(r, f, key, type, pt)) == KL_OK)
-		rc = repo_file_put(r, t, f, id);
+		rc = repo_file_put(r, t, f, id, err);
 	buf_free(f);
 	return rc;
 }
@@ -351,14 +364,14 @@ repo_sealed_open(struct kl_repo *r, struct buf *f, const uint8_t *key,
 int
 repo_sealed_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
     size_t max, const char *magic, const uint8_t *key, uint8_t type,
-    struct buf **pt)
+    struct buf **pt, struct kl_error *err)
 {
 	struct buf *f = NULL;
 	uint8_t *skey = NULL;
 	int rc;
 
 	*pt = NULL;
-	if ((rc = repo_file_get(r, t, id, max, &f)) != KL_OK)
+	if ((rc = repo_file_get(r, t, id, max, &f, err)) != KL_OK)
 		return rc;
 	if (key == NULL) {	/* the session key of its envelope */
 		if ((rc = kl_session_key_new(&skey)) != KL_OK ||
@@ -383,7 +396,7 @@ out:
 /* Fetches a whole content-addressed file and checks it against its name. */
 int
 repo_file_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
-    size_t max, struct buf **out)
+    size_t max, struct buf **out, struct kl_error *err)
 {
 	char name[KL_ID_HEX_LEN + 1], fn[REPO_FNAME_MAX];
 	struct kl_id got;
@@ -394,35 +407,35 @@ repo_file_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
 	repo_fname(t, id, fn);
 	rc = r->be.ops->get(r->be.ctx, t, name, 0, 0, max, out);
 	if (rc != KL_OK) {
-		repo_seterr(r, "reading %s: %s", fn, kl_strerror(rc));
-		return rc;
+		return repo_err_file(err, rc, t, id, "reading %s: %s", fn,
+		    kl_strerror(rc));
 	}
 	kl_hash(buf_data(*out), buf_size(*out), &got);
 	if (!kl_id_eq(&got, id)) {
-		repo_seterr(r, "%s is damaged: its content does not match its "
-		    "name", fn);
 		buf_free(*out);
 		*out = NULL;
-		return KL_E_CORRUPT;
+		return repo_err_file(err, KL_E_CORRUPT, t, id, "%s is damaged: "
+		    "its content does not match its name", fn);
 	}
 	return KL_OK;
 }
 
 /* Reads config, checks it parses. */
 static int
-config_load(struct kl_repo *r, struct kl_id *hash)
+config_load(struct kl_repo *r, struct kl_id *hash, struct kl_error *err)
 {
 	struct buf *b = NULL;
 	int rc;
 
 	rc = r->be.ops->get(r->be.ctx, KL_FT_CONFIG, "config", 0, 0, 4096, &b);
 	if (rc != KL_OK) {
-		repo_seterr(r, "reading config: %s", kl_strerror(rc));
-		return rc;
+		return kl_error_obj(err, rc, KL_ABOUT_CONFIG, NULL, "config",
+		    "reading config: %s", kl_strerror(rc));
 	}
 	kl_hash(buf_data(b), buf_size(b), hash);
 	if ((rc = kl_config_decode(buf_data(b), buf_size(b), &r->cfg)) != 0)
-		repo_seterr(r, "config: %s", kl_strerror(rc));
+		kl_error_obj(err, rc, KL_ABOUT_CONFIG, NULL, "config",
+		    "config: %s", kl_strerror(rc));
 	buf_free(b);
 	return rc;
 }
@@ -430,18 +443,16 @@ config_load(struct kl_repo *r, struct kl_id *hash)
 /* The key must belong to this config: detects a swapped config. */
 static int
 key_matches_config(struct kl_repo *r, const struct kl_keys *k,
-    const struct kl_id *cfg_hash)
+    const struct kl_id *cfg_hash, struct kl_error *err)
 {
-	if (!kl_id_eq(&k->repo_id, &r->cfg.repo_id)) {
-		repo_seterr(r, "the key belongs to another repository");
-		return KL_E_CORRUPT;
-	}
+	if (!kl_id_eq(&k->repo_id, &r->cfg.repo_id))
+		return kl_error_obj(err, KL_E_CORRUPT, KL_ABOUT_KEY, NULL, NULL,
+		    "the key belongs to another repository");
 	if (!kl_id_eq(&k->config_hash, cfg_hash) ||
-	    sodium_memcmp(k->box_pk, r->cfg.box_pk, 32) != 0) {
-		repo_seterr(r, "config does not match the key: the repository "
+	    sodium_memcmp(k->box_pk, r->cfg.box_pk, 32) != 0)
+		return kl_error_obj(err, KL_E_CORRUPT, KL_ABOUT_CONFIG, NULL,
+		    "config", "config does not match the key: the repository "
 		    "config was altered");
-		return KL_E_CORRUPT;
-	}
 	return KL_OK;
 }
 
@@ -462,6 +473,7 @@ struct key_try {
 	struct kl_keys *found;
 	struct kl_id id;
 	int worst;	/* most telling error so far */
+	struct kl_error *err;	/* the caller's: worst's detail */
 };
 
 static int
@@ -469,12 +481,15 @@ key_try_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct key_try *kt = arg;
 	struct kl_id id;
+	struct kl_error e;
 	struct buf *b = NULL;
 	int rc;
 
 	if (kl_id_parse(name, &id) != KL_OK || size > KL_KEYFILE_MAX)
 		return 0;
-	if ((rc = repo_file_get(kt->r, KL_FT_KEY, &id, KL_KEYFILE_MAX, &b)) != 0)
+	kl_error_clear(&e);
+	if ((rc = repo_file_get(kt->r, KL_FT_KEY, &id, KL_KEYFILE_MAX, &b,
+	    &e)) != 0)
 		goto out;
 	rc = kl_keyfile_open(buf_data(b), buf_size(b), kt->pass, kt->pass_len,
 	    &kt->found);
@@ -484,24 +499,30 @@ key_try_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 	}
 out:
 	buf_free(b);
-	if (rc != KL_OK && kt->worst == KL_E_NOTFOUND)
+	if (rc != KL_OK && kt->worst == KL_E_NOTFOUND) {
 		kt->worst = rc;
+		if (kt->err != NULL)
+			*kt->err = e;
+	}
 	return rc == KL_OK ? 1 : 0;	/* 1 stops the listing */
 }
 
 static int
-keys_from_repo(struct kl_repo *r, const char *pass, size_t pass_len)
+keys_from_repo(struct kl_repo *r, const char *pass, size_t pass_len,
+    struct kl_error *err)
 {
 	struct key_try kt = { r, pass, pass_len, NULL, { { 0 } },
-		KL_E_NOTFOUND };
+		KL_E_NOTFOUND, err };
 	int rc;
 
 	rc = r->be.ops->list(r->be.ctx, KL_FT_KEY, key_try_one, &kt);
 	if (rc < 0)
-		return rc;
+		return kl_error_obj(err, rc, KL_ABOUT_REPO, NULL, "keys",
+		    "listing keys/: %s", kl_strerror(rc));
 	if (kt.found == NULL) {
 		if (kt.worst == KL_E_NOTFOUND)
-			repo_seterr(r, "the repository has no key files; use "
+			kl_error_obj(err, kt.worst, KL_ABOUT_KEY, NULL, "keys",
+			    "the repository has no key files; use "
 			    "--key-file");
 		return kt.worst;
 	}
@@ -512,22 +533,23 @@ keys_from_repo(struct kl_repo *r, const char *pass, size_t pass_len)
 
 static int
 keys_from_file(struct kl_repo *r, const char *path, const char *pass,
-    size_t pass_len)
+    size_t pass_len, struct kl_error *err)
 {
 	struct buf *b = NULL;
 	int rc;
 
-	if ((rc = kl_file_read_all(path, KL_KEYFILE_MAX, &b)) != KL_OK) {
-		repo_seterr(r, "key file %s: %s", path, kl_strerror(rc));
-		return rc == KL_E_NOTFOUND ? KL_E_INVAL : rc;
-	}
+	if ((rc = kl_file_read_all(path, KL_KEYFILE_MAX, &b)) != KL_OK)
+		return kl_error_obj(err, rc == KL_E_NOTFOUND ? KL_E_INVAL : rc,
+		    KL_ABOUT_KEY, NULL, path, "key file %s: %s", path,
+		    kl_strerror(rc));
 	rc = kl_keyfile_open(buf_data(b), buf_size(b), pass, pass_len,
 	    &r->keys);
 	if (rc == KL_OK)
 		label_remember(r, b);
 	buf_free(b);
 	if (rc != KL_OK && rc != KL_E_BADPASS)
-		repo_seterr(r, "key file %s: %s", path, kl_strerror(rc));
+		kl_error_obj(err, rc, KL_ABOUT_KEY, NULL, path, "key file %s: %s",
+		    path, kl_strerror(rc));
 	if (rc == KL_OK && (r->key_path = strdup(path)) == NULL)
 		rc = KL_E_NOMEM;
 	return rc;
@@ -535,7 +557,7 @@ keys_from_file(struct kl_repo *r, const char *path, const char *pass,
 
 int
 kl_repo_open(const char *url, const char *key_file, const char *pass,
-    size_t pass_len, struct kl_repo **out)
+    size_t pass_len, struct kl_repo **out, struct kl_error *err)
 {
 	struct kl_repo *r;
 	struct kl_id cfg_hash;
@@ -544,23 +566,22 @@ kl_repo_open(const char *url, const char *key_file, const char *pass,
 	*out = NULL;
 	if ((r = repo_alloc()) == NULL)
 		return KL_E_NOMEM;
-	if ((rc = backend_open(url, 0, NULL, 0, r)) != KL_OK)
+	if ((rc = backend_open(url, 0, NULL, 0, r, err)) != KL_OK)
 		goto out;
-	if ((rc = config_load(r, &cfg_hash)) != KL_OK)
+	if ((rc = config_load(r, &cfg_hash, err)) != KL_OK)
 		goto out;
 	if (key_file != NULL)
-		rc = keys_from_file(r, key_file, pass, pass_len);
+		rc = keys_from_file(r, key_file, pass, pass_len, err);
 	else
-		rc = keys_from_repo(r, pass, pass_len);
+		rc = keys_from_repo(r, pass, pass_len, err);
 	if (rc != KL_OK)
 		goto out;
-	if ((rc = key_matches_config(r, r->keys, &cfg_hash)) != KL_OK)
+	if ((rc = key_matches_config(r, r->keys, &cfg_hash, err)) != KL_OK)
 		goto out;
 	*out = r;
 	r = NULL;
 out:
-	if (r != NULL && rc != KL_OK)
-		*out = r;	/* caller reads errmsg, then closes */
+	kl_repo_close(r);	/* NULL on success */
 	return rc;
 }
 
@@ -591,7 +612,8 @@ config_build(const struct kl_repo_init_opts *o, const uint8_t *pk,
 static int
 key_write(struct kl_repo *r, const struct kl_keys *k, const char *pass,
     size_t pass_len, const struct kl_kdf_params *kdf, const char *label,
-    const char *out_path, int replace, struct kl_id *id)
+    const char *out_path, int replace, struct kl_id *id,
+    struct kl_error *err)
 {
 	struct kl_kdf_params def;
 	struct buf *b;
@@ -608,20 +630,23 @@ key_write(struct kl_repo *r, const struct kl_keys *k, const char *pass,
 		rc = kl_file_write_atomic_path(out_path, buf_data(b),
 		    buf_size(b), !replace, 0600);
 		if (rc == KL_E_EXISTS)
-			repo_seterr(r, "key file %s already exists: refusing "
-			    "to overwrite it", out_path);
+			kl_error_obj(err, rc, KL_ABOUT_KEY, NULL, out_path,
+			    "key file %s already exists: refusing to "
+			    "overwrite it", out_path);
 		else if (rc != KL_OK)
-			repo_seterr(r, "writing key file %s: %s", out_path,
+			kl_error_obj(err, rc, KL_ABOUT_KEY, NULL, out_path,
+			    "writing key file %s: %s", out_path,
 			    kl_strerror(rc));
 	} else if (rc == KL_OK)
-		rc = repo_file_put(r, KL_FT_KEY, b, id);
+		rc = repo_file_put(r, KL_FT_KEY, b, id, err);
 	buf_free(b);
 	return rc;
 }
 
 int
 kl_repo_init(const char *url, const char *pass, size_t pass_len,
-    const struct kl_repo_init_opts *o, struct kl_repo **out)
+    const struct kl_repo_init_opts *o, struct kl_repo **out,
+    struct kl_error *err)
 {
 	struct kl_repo *r;
 	struct kl_keys *tmp = NULL;
@@ -635,9 +660,9 @@ kl_repo_init(const char *url, const char *pass, size_t pass_len,
 		goto out;
 	/* refuse before creating anything: a key file may be the only copy */
 	if (o->key_out != NULL && access(o->key_out, F_OK) == 0) {
-		repo_seterr(r, "key file %s already exists: refusing to "
+		rc = kl_error_obj(err, KL_E_EXISTS, KL_ABOUT_KEY, NULL,
+		    o->key_out, "key file %s already exists: refusing to "
 		    "overwrite it", o->key_out);
-		rc = KL_E_EXISTS;
 		goto out;
 	}
 	crypto_box_keypair(pk, sk);
@@ -651,10 +676,11 @@ kl_repo_init(const char *url, const char *pass, size_t pass_len,
 	/* the signing key comes from this box_sk (FORMAT.md §3.1) */
 	if ((rc = kl_keys_sign_derive(tmp)) != KL_OK)
 		goto out;
-	if ((rc = backend_open(url, 1, buf_data(cb), buf_size(cb), r)) != 0)
+	if ((rc = backend_open(url, 1, buf_data(cb), buf_size(cb), r,
+	    err)) != 0)
 		goto out;
 	rc = key_write(r, tmp, pass, pass_len, o->kdf, o->label, o->key_out,
-	    0, &kid);
+	    0, &kid, err);
 	if (rc != KL_OK)
 		goto out;
 	r->keys = tmp;
@@ -662,19 +688,22 @@ kl_repo_init(const char *url, const char *pass, size_t pass_len,
 	r->key_id = kid;
 	if (o->key_out != NULL && (r->key_path = strdup(o->key_out)) == NULL)
 		rc = KL_E_NOMEM;
+	if (rc == KL_OK) {
+		*out = r;
+		r = NULL;
+	}
 out:
 	sodium_memzero(sk, sizeof(sk));
 	kl_keys_free(tmp);
 	buf_free(cb);
-	if (r != NULL)
-		*out = r;	/* on error: for errmsg; caller closes */
+	kl_repo_close(r);	/* NULL on success */
 	return rc;
 }
 
 int
 kl_repo_key_add(struct kl_repo *r, int backup_only, const char *pass,
     size_t pass_len, const struct kl_kdf_params *kdf, const char *label,
-    const char *out_path, struct kl_id *id)
+    const char *out_path, struct kl_id *id, struct kl_error *err)
 {
 	struct kl_keys *k = NULL;
 	int rc;
@@ -687,14 +716,14 @@ kl_repo_key_add(struct kl_repo *r, int backup_only, const char *pass,
 		rc = kl_keys_dup(r->keys, &k);
 	if (rc == KL_OK)
 		rc = key_write(r, k, pass, pass_len, kdf, label, out_path, 0,
-		    id);
+		    id, err);
 	kl_keys_free(k);
 	return rc;
 }
 
 int
 kl_repo_key_passwd(struct kl_repo *r, const char *pass, size_t pass_len,
-    const struct kl_kdf_params *kdf)
+    const struct kl_kdf_params *kdf, struct kl_error *err)
 {
 	char name[KL_ID_HEX_LEN + 1];
 	struct kl_id nid;
@@ -702,16 +731,15 @@ kl_repo_key_passwd(struct kl_repo *r, const char *pass, size_t pass_len,
 
 	if (r->key_path != NULL)
 		return key_write(r, r->keys, pass, pass_len, kdf, r->key_label,
-		    r->key_path, 1, &nid);
+		    r->key_path, 1, &nid, err);
 	if ((rc = key_write(r, r->keys, pass, pass_len, kdf, r->key_label,
-	    NULL, 0, &nid)) != KL_OK)
+	    NULL, 0, &nid, err)) != KL_OK)
 		return rc;
 	kl_id_hex(&r->key_id, name);
-	if ((rc = r->be.ops->remove(r->be.ctx, KL_FT_KEY, name)) != KL_OK) {
-		repo_seterr(r, "new key written, but removing the old key "
-		    "file %s failed: %s", name, kl_strerror(rc));
-		return rc;
-	}
+	if ((rc = r->be.ops->remove(r->be.ctx, KL_FT_KEY, name)) != KL_OK)
+		return repo_err_file(err, rc, KL_FT_KEY, &r->key_id, "new key "
+		    "written, but removing the old key file %s failed: %s",
+		    name, kl_strerror(rc));
 	r->key_id = nid;
 	return KL_OK;
 }

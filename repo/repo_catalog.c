@@ -15,10 +15,20 @@
 #include "kluis/keys.h"
 #include "repo_internal.h"
 
+/* The versions update's tree loader: the last load's error is kept for
+ * skip_note, which names why a snapshot was left out. */
+struct vload {
+	struct kl_repo *r;
+	struct kl_error e;
+};
+
 static int
 tree_load(void *arg, const struct kl_id *id, struct kl_tree *out)
 {
-	return kl_repo_tree_load(arg, id, out);
+	struct vload *v = arg;
+
+	kl_error_clear(&v->e);
+	return kl_repo_tree_load(v->r, id, out, &v->e);
 }
 
 static void
@@ -46,8 +56,9 @@ snap_time_cmp(const void *a, const void *b)
  * receive time of each. */
 static int
 snapshots_add(struct kl_repo *r, struct kl_cat *c, const struct snap_time *st,
-    size_t n)
+    size_t n, struct kl_error *err)
 {
+	struct kl_error e;
 	struct kl_snapshot s;
 	size_t i, todo = 0, done = 0;
 	int rc = KL_OK, has;
@@ -59,7 +70,7 @@ snapshots_add(struct kl_repo *r, struct kl_cat *c, const struct snap_time *st,
 		return KL_E_NOMEM;
 	for (i = 0; i < n; i++) {
 		if ((has = kl_cat_snap_has(c, &st[i].id)) < 0) {
-			rc = has;
+			rc = repo_err_cat(err, has, c);
 			goto out;
 		}
 		want[i] = !has;
@@ -68,20 +79,24 @@ snapshots_add(struct kl_repo *r, struct kl_cat *c, const struct snap_time *st,
 	for (i = 0; i < n && rc == KL_OK; i++) {
 		if (!want[i])
 			continue;
-		rc = kl_repo_snapshot_load(r, &st[i].id, &s);
+		kl_error_clear(&e);
+		rc = kl_repo_snapshot_load(r, &st[i].id, &s, &e);
 		if (rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
 		    rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) {
 			/* skipped, reported, and tried again next time */
-			repo_damage_note(r);
+			repo_damage_note(r, &e);
 			rc = KL_OK;
 			continue;
 		}
-		if (rc != KL_OK)
+		if (rc != KL_OK) {
+			if (err != NULL)
+				*err = e;
 			break;
+		}
 		rc = kl_cat_snap_add(c, &st[i].id, &s, st[i].recv);
 		kl_snapshot_clear(&s);
 		if (rc != KL_OK)
-			repo_seterr(r, "%s", kl_cat_errmsg(c));
+			repo_err_cat(err, rc, c);
 		if (r->progress != NULL && todo >= 8)
 			r->progress(r->progress_arg, "snapshots", ++done, todo);
 	}
@@ -94,7 +109,7 @@ out:
  * the bare ids in the same order. */
 static int
 snapshots_list(struct kl_repo *r, struct snap_time **out, struct kl_id **ids,
-    size_t *n)
+    size_t *n, struct kl_error *err)
 {
 	struct kl_id *lid = NULL;
 	int64_t *recv = NULL;
@@ -104,7 +119,7 @@ snapshots_list(struct kl_repo *r, struct snap_time **out, struct kl_id **ids,
 
 	*out = NULL;
 	*ids = NULL;
-	if ((rc = kl_repo_snapshot_times(r, &lid, &recv, n)) != KL_OK)
+	if ((rc = kl_repo_snapshot_times(r, &lid, &recv, n, err)) != KL_OK)
 		return rc;
 	if (*n > 0 && (st = calloc(*n, sizeof(*st))) == NULL) {
 		rc = KL_E_NOMEM;
@@ -130,6 +145,7 @@ out:
 /* Snapshots the versions update left out now, with the reason. */
 struct skips {
 	struct kl_repo *r;
+	struct vload *load;		/* the loader's last error */
 	struct kl_id *id;
 	char **why;
 	size_t n, id_cap, why_cap;
@@ -145,11 +161,11 @@ skip_note(void *arg, const struct kl_id *snap, int err, const char *why)
 		return;
 	/* a load error's detail is the loader's (kl_repo_tree_load) */
 	if (why == NULL)
-		why = *k->r->errmsg ? k->r->errmsg : kl_strerror(err);
+		why = kl_error_msg(&k->load->e, err);
 	if ((k->why[k->n] = strdup(why)) == NULL)
 		return;
 	k->id[k->n++] = *snap;
-	kl_repo_clear_err(k->r);
+	kl_error_clear(&k->load->e);
 }
 
 static void
@@ -173,6 +189,7 @@ skip_report(void *arg, const struct kl_cat_snap *s)
 	    "recorded it (kluis check names the damage; kluis catalog "
 	    "rebuild tries again)";
 	char hex[KL_ID_HEX_LEN + 1];
+	struct kl_error e;
 	size_t i;
 
 	if (!s->skipped)
@@ -181,35 +198,44 @@ skip_report(void *arg, const struct kl_cat_snap *s)
 		if (kl_id_eq(&k->id[i], &s->id))
 			why = k->why[i];
 	kl_id_hex(&s->id, hex);
-	repo_seterr(k->r, "snapshots/%s of host %s: left out of versions and "
-	    "find: %s", hex, s->host, why);
-	repo_damage_note(k->r);
+	repo_err_file(&e, KL_E_CORRUPT, KL_FT_SNAPSHOT, &s->id, "snapshots/%s "
+	    "of host %s: left out of versions and find: %s", hex, s->host,
+	    why);
+	repo_damage_note(k->r, &e);
 	return 0;
 }
 
 static int
-versions_update(struct kl_repo *r, struct kl_cat *c)
+versions_update(struct kl_repo *r, struct kl_cat *c, struct kl_error *err)
 {
 	struct kl_cat_update u;
+	struct vload v;
 	struct skips k;
 	int rc;
 
+	v.r = r;
+	kl_error_clear(&v.e);
 	memset(&k, 0, sizeof(k));
 	k.r = r;
+	k.load = &v;
 	memset(&u, 0, sizeof(u));
 	u.load = tree_load;
-	u.load_arg = r;
+	u.load_arg = &v;
 	u.progress = versions_progress;
 	u.progress_arg = r;
 	u.budget_factor = r->tree_budget;
 	u.skipped = skip_note;
 	u.skipped_arg = &k;
 	if ((rc = kl_cat_versions_update(c, &u)) != KL_OK) {
-		if (*r->errmsg == '\0')
-			repo_seterr(r, "%s", kl_cat_errmsg(c));
+		/* a loader's failure that stopped the update, else the
+		 * catalog's */
+		if (v.e.code == rc && err != NULL)
+			*err = v.e;
+		else
+			repo_err_cat(err, rc, c);
 	} else if ((rc = kl_cat_snap_foreach(c, NULL, 0, skip_report, &k)) !=
 	    KL_OK)
-		repo_seterr(r, "%s", kl_cat_errmsg(c));
+		repo_err_cat(err, rc, c);
 	skips_clear(&k);
 	return rc;
 }
@@ -242,22 +268,20 @@ gone_one(void *arg, const struct kl_cat_snap *s)
 /* 1 if the catalog knows a snapshot that ids[0, n) (sorted here) lacks,
  * vanished ones included; 0 if not; < 0 on a catalog error. */
 static int
-any_gone(struct kl_repo *r, struct kl_cat *c, struct kl_id *ids, size_t n)
+any_gone(struct kl_cat *c, struct kl_id *ids, size_t n, struct kl_error *err)
 {
 	struct gone g = { ids, n, 0 };
 	int rc;
 
 	qsort(ids, n, sizeof(*ids), id_order);
 	rc = kl_cat_snap_foreach(c, NULL, 1, gone_one, &g);
-	if (rc < 0) {
-		repo_seterr(r, "%s", kl_cat_errmsg(c));
-		return rc;
-	}
+	if (rc < 0)
+		return repo_err_cat(err, rc, c);
 	return g.any;
 }
 
 int
-kl_repo_catalog_sync(struct kl_repo *r, int versions)
+kl_repo_catalog_sync(struct kl_repo *r, int versions, struct kl_error *err)
 {
 	struct snap_time *st = NULL;
 	struct kl_id *ids = NULL;
@@ -265,31 +289,28 @@ kl_repo_catalog_sync(struct kl_repo *r, int versions)
 	size_t n = 0;
 	int rc;
 
-	if (r->keys->kind != KL_KEY_FULL) {
-		repo_seterr(r, "this is a backup-only key: it cannot read "
-		    "snapshots; use a full key");
-		return KL_E_PERM;
-	}
-	if ((rc = repo_cat(r, &c)) != KL_OK ||
-	    (rc = snapshots_list(r, &st, &ids, &n)) != KL_OK)
+	if (r->keys->kind != KL_KEY_FULL)
+		return kl_error_set(err, KL_E_PERM, "this is a backup-only "
+		    "key: it cannot read snapshots; use a full key");
+	if ((rc = repo_cat(r, &c, err)) != KL_OK ||
+	    (rc = snapshots_list(r, &st, &ids, &n, err)) != KL_OK)
 		goto out;
 	/* a snapshot gone may have been forgotten: the withdrawals that say
 	 * so come with the index files */
-	if ((rc = any_gone(r, c, ids, n)) > 0)
-		rc = kl_repo_index_load(r);
+	if ((rc = any_gone(c, ids, n, err)) > 0)
+		rc = kl_repo_index_load(r, err);
 	if (rc < 0)
 		goto out;
 	if ((rc = kl_cat_snap_mark_vanished(c, ids, n, NULL)) != KL_OK) {
-		repo_seterr(r, "%s", kl_cat_errmsg(c));
+		repo_err_cat(err, rc, c);
 		goto out;
 	}
-	if ((rc = snapshots_add(r, c, st, n)) != KL_OK || !versions)
+	if ((rc = snapshots_add(r, c, st, n, err)) != KL_OK || !versions)
 		goto out;
 	/* the trees come from the index: it must be current */
-	if ((rc = kl_repo_index_load(r)) != KL_OK)
+	if ((rc = kl_repo_index_load(r, err)) != KL_OK)
 		goto out;
-	kl_repo_clear_err(r);
-	rc = versions_update(r, c);
+	rc = versions_update(r, c, err);
 out:
 	free(st);
 	free(ids);
@@ -298,14 +319,15 @@ out:
 
 int
 kl_repo_own_parent(struct kl_repo *r, const char *host, char *const *paths,
-    size_t npaths, struct kl_id *snap, struct kl_id *root, int *intact)
+    size_t npaths, struct kl_id *snap, struct kl_id *root, int *intact,
+    struct kl_error *err)
 {
 	char name[KL_ID_HEX_LEN + 1];
 	struct kl_cat *c;
 	uint64_t size;
 	int rc;
 
-	if ((rc = repo_cat(r, &c)) != KL_OK ||
+	if ((rc = repo_cat(r, &c, err)) != KL_OK ||
 	    (rc = kl_cat_own_parent(c, host, paths, npaths, snap, root,
 	    intact)) !=
 	    KL_OK)
@@ -467,8 +489,8 @@ paths_join(const struct kl_snapshot *s, char **out)
 
 /* Snapshot s, read from the repository, is what the catalog said. */
 static int
-pick_verify(struct kl_repo *r, struct picker *k, const struct kl_snapshot *s,
-    const struct cand *c, char **paths)
+pick_verify(struct picker *k, const struct kl_snapshot *s,
+    const struct cand *c, char **paths, struct kl_error *err)
 {
 	char hex[KL_ID_HEX_LEN + 1];
 	int rc;
@@ -479,31 +501,37 @@ pick_verify(struct kl_repo *r, struct picker *k, const struct kl_snapshot *s,
 	    (!k->use_paths || paths_cover(*paths, k->q->paths, k->q->npaths)))
 		return KL_OK;
 	kl_id_hex(&c->id, hex);
-	repo_seterr(r, "snapshot %.8s is not what this client's catalog "
-	    "says (another host or other paths): the catalog was altered; "
-	    "run kluis catalog rebuild", hex);
-	return KL_E_CORRUPT;
+	return kl_error_obj(err, KL_E_CORRUPT, KL_ABOUT_CATALOG, &c->id, NULL,
+	    "snapshot %.8s is not what this client's catalog says (another "
+	    "host or other paths): the catalog was altered; run kluis "
+	    "catalog rebuild", hex);
 }
 
 /* The newest candidate that reads from the repository. */
 static int
-pick_first(struct kl_repo *r, struct picker *k, char **paths)
+pick_first(struct kl_repo *r, struct picker *k, char **paths,
+    struct kl_error *err)
 {
 	struct kl_snapshot s;
+	struct kl_error e;
 	size_t i;
 	int rc = KL_E_NOTFOUND;
 
 	for (i = 0; i < k->n; i++) {
-		rc = kl_repo_snapshot_load(r, &k->v[i].id, &s);
+		kl_error_clear(&e);
+		rc = kl_repo_snapshot_load(r, &k->v[i].id, &s, &e);
 		if (rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
 		    rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) {
-			repo_damage_note(r);
+			repo_damage_note(r, &e);
 			rc = KL_E_NOTFOUND;
 			continue;
 		}
-		if (rc != KL_OK)
+		if (rc != KL_OK) {
+			if (err != NULL)
+				*err = e;
 			return rc;
-		rc = pick_verify(r, k, &s, &k->v[i], paths);
+		}
+		rc = pick_verify(k, &s, &k->v[i], paths, err);
 		if (rc == KL_OK) {
 			k->out->id = k->v[i].id;
 			k->out->time = k->v[i].time;
@@ -513,12 +541,12 @@ pick_first(struct kl_repo *r, struct picker *k, char **paths)
 		kl_snapshot_clear(&s);
 		return rc;
 	}
-	repo_seterr(r, "no intact snapshot qualifies");
-	return rc;
+	return kl_error_obj(err, rc, KL_ABOUT_SNAPSHOT, NULL, NULL,
+	    "no intact snapshot qualifies");
 }
 
 static int
-cand_list(struct kl_repo *r, struct kl_cat *c, struct picker *k)
+cand_list(struct kl_cat *c, struct picker *k, struct kl_error *err)
 {
 	int rc;
 
@@ -528,37 +556,35 @@ cand_list(struct kl_repo *r, struct kl_cat *c, struct picker *k)
 	if ((rc = kl_cat_snap_foreach(c, k->q->host, 0, cand_add, k)) ==
 	    KL_OK)
 		return KL_OK;
-	repo_seterr(r, "%s", rc == KL_E_NOMEM ? kl_strerror(rc) :
-	    kl_cat_errmsg(c));
-	return rc;
+	if (rc == KL_E_NOMEM)
+		return kl_error_set(err, rc, "%s", kl_strerror(rc));
+	return repo_err_cat(err, rc, c);
 }
 
 static int
-pick_candidates(struct kl_repo *r, struct kl_cat *c, struct picker *k)
+pick_candidates(struct kl_cat *c, struct picker *k, struct kl_error *err)
 {
 	int rc;
 
 	k->use_paths = k->q->npaths > 0;
-	if ((rc = cand_list(r, c, k)) != KL_OK)
+	if ((rc = cand_list(c, k, err)) != KL_OK)
 		return rc;
 	if (k->n == 0 && k->use_paths && k->q->paths_narrow) {
 		k->use_paths = 0;
-		if ((rc = cand_list(r, c, k)) != KL_OK)
+		if ((rc = cand_list(c, k, err)) != KL_OK)
 			return rc;
 	}
 	if (k->q->host == NULL && k->hosts > 1 && k->locals > 0)
 		cand_local(k);
-	if (k->q->host == NULL && k->hosts > 1) {
-		repo_seterr(r, "snapshots of several hosts (%s, %s) qualify: "
-		    "choose one with --host", k->host[0], k->host[1]);
-		return KL_E_INVAL;
-	}
-	if (k->n == 0) {
-		repo_seterr(r, "no snapshot%s%s%s qualifies", k->q->host ?
+	if (k->q->host == NULL && k->hosts > 1)
+		return kl_error_set(err, KL_E_INVAL, "snapshots of several "
+		    "hosts (%s, %s) qualify: choose one with --host",
+		    k->host[0], k->host[1]);
+	if (k->n == 0)
+		return kl_error_obj(err, KL_E_NOTFOUND, KL_ABOUT_SNAPSHOT,
+		    NULL, NULL, "no snapshot%s%s%s qualifies", k->q->host ?
 		    " of host " : "", k->q->host ? k->q->host : "",
 		    k->use_paths ? " holding the paths asked for" : "");
-		return KL_E_NOTFOUND;
-	}
 	if (k->n > 1)
 		qsort(k->v, k->n, sizeof(*k->v), cand_cmp);
 	return KL_OK;
@@ -566,7 +592,7 @@ pick_candidates(struct kl_repo *r, struct kl_cat *c, struct picker *k)
 
 int
 kl_repo_snapshot_pick(struct kl_repo *r, const struct kl_snap_query *q,
-    struct kl_snap_pick *out)
+    struct kl_snap_pick *out, struct kl_error *err)
 {
 	struct picker k;
 	struct kl_cat *c;
@@ -577,16 +603,16 @@ kl_repo_snapshot_pick(struct kl_repo *r, const struct kl_snap_query *q,
 	memset(&k, 0, sizeof(k));
 	k.q = q;
 	k.out = out;
-	if ((rc = kl_repo_catalog_sync(r, 0)) != KL_OK ||
-	    (rc = repo_cat(r, &c)) != KL_OK ||
-	    (rc = pick_candidates(r, c, &k)) != KL_OK)
+	if ((rc = kl_repo_catalog_sync(r, 0, err)) != KL_OK ||
+	    (rc = repo_cat(r, &c, err)) != KL_OK ||
+	    (rc = pick_candidates(c, &k, err)) != KL_OK)
 		goto out;
-	if ((rc = pick_first(r, &k, &paths)) != KL_OK)
+	if ((rc = pick_first(r, &k, &paths, err)) != KL_OK)
 		goto out;
 	k.paths = paths;
 	if ((rc = kl_cat_snap_foreach(c, out->host, 1, gone_find, &k)) !=
 	    KL_OK)
-		repo_seterr(r, "%s", kl_cat_errmsg(c));
+		repo_err_cat(err, rc, c);
 out:
 	if (rc != KL_OK)
 		memset(out, 0, sizeof(*out));

@@ -242,7 +242,7 @@ index_table_foreach(const struct kl_index_table *t,
  * private temporary catalog, so that there is one index mechanism.
  */
 int
-repo_cat(struct kl_repo *r, struct kl_cat **c)
+repo_cat(struct kl_repo *r, struct kl_cat **c, struct kl_error *err)
 {
 	int rc = KL_OK;
 
@@ -252,11 +252,22 @@ repo_cat(struct kl_repo *r, struct kl_cat **c)
 		    &r->cat_state);
 	*c = r->cat;
 	pthread_mutex_unlock(&r->mu);
+	if (rc != KL_OK)
+		kl_error_obj(err, rc, KL_ABOUT_CATALOG, NULL, NULL,
+		    "a temporary catalog: %s", kl_strerror(rc));
 	return rc;
 }
 
 int
-kl_repo_catalog_open(struct kl_repo *r, const char *dir, int *state)
+repo_err_cat(struct kl_error *err, int code, struct kl_cat *c)
+{
+	return kl_error_obj(err, code, KL_ABOUT_CATALOG, NULL, kl_cat_path(c),
+	    "%s", kl_cat_errmsg(c));
+}
+
+int
+kl_repo_catalog_open(struct kl_repo *r, const char *dir, int *state,
+    struct kl_error *err)
 {
 	char def[KL_CAT_PATH_MAX];
 	int rc;
@@ -269,15 +280,16 @@ kl_repo_catalog_open(struct kl_repo *r, const char *dir, int *state)
 	if (dir == NULL) {
 		if ((rc = kl_cat_dir_default(&r->keys->repo_id, def,
 		    sizeof(def))) != KL_OK) {
-			repo_seterr(r, "no cache directory for the catalog "
-			    "(set KLUIS_CACHE_DIR or HOME)");
-			return rc;
+			return kl_error_obj(err, rc, KL_ABOUT_CATALOG, NULL,
+			    NULL, "no cache directory for the catalog (set "
+			    "KLUIS_CACHE_DIR or HOME)");
 		}
 		dir = def;
 	}
 	rc = kl_cat_open(dir, &r->keys->repo_id, &r->cat, &r->cat_state);
 	if (rc != KL_OK)
-		repo_seterr(r, "catalog in %s: %s", dir, kl_strerror(rc));
+		kl_error_obj(err, rc, KL_ABOUT_CATALOG, NULL, dir, "catalog in "
+		    "%s: %s", dir, kl_strerror(rc));
 	else if (state != NULL)
 		*state = r->cat_state;
 	return rc;
@@ -288,7 +300,7 @@ kl_repo_catalog(struct kl_repo *r)
 {
 	struct kl_cat *c;
 
-	return repo_cat(r, &c) == KL_OK ? c : NULL;
+	return repo_cat(r, &c, NULL) == KL_OK ? c : NULL;
 }
 
 void
@@ -502,12 +514,12 @@ index_put(struct kl_cat *c, const struct kl_id *file,
 
 int
 repo_index_add(struct kl_repo *r, const struct kl_id *file,
-    const struct kl_index *ix, int trust)
+    const struct kl_index *ix, int trust, struct kl_error *err)
 {
 	struct kl_cat *c;
 	int rc, reload = 0;
 
-	if ((rc = repo_cat(r, &c)) != KL_OK ||
+	if ((rc = repo_cat(r, &c, err)) != KL_OK ||
 	    (rc = kl_cat_own_index_add(c, file)) != KL_OK)
 		return rc;
 	return index_put(c, file, ix, NULL, NULL, trust, (int64_t)time(NULL),
@@ -604,7 +616,7 @@ index_trust(struct kl_cat *c, const struct kl_id *file, int attested)
  */
 static int
 index_file_load(struct kl_repo *r, struct presence *pr, struct kl_cat *c,
-    const struct kl_id *id, int64_t recv_s, int *reload)
+    const struct kl_id *id, int64_t recv_s, int *reload, struct kl_error *err)
 {
 	char name[REPO_FNAME_MAX];
 	struct kl_index ix;
@@ -616,10 +628,11 @@ index_file_load(struct kl_repo *r, struct presence *pr, struct kl_cat *c,
 	if ((rc = kl_cat_withdrawn_has(c, id)) != 0)
 		return rc < 0 ? rc : kl_cat_index_add(c, id, KL_TRUST_CLAIMED,
 		    recv_s);
-	if ((rc = repo_index_read(r, id, &ix, &attested)) != KL_OK) {
-		if (*r->errmsg == '\0') {
+	if ((rc = repo_index_read(r, id, &ix, &attested, err)) != KL_OK) {
+		if (!kl_error_isset(err) || err->code != rc) {
 			repo_fname(KL_FT_INDEX, id, name);
-			repo_seterr(r, "%s: %s", name, kl_strerror(rc));
+			repo_err_file(err, rc, KL_FT_INDEX, id, "%s: %s", name,
+			    kl_strerror(rc));
 		}
 		return rc;
 	}
@@ -629,8 +642,7 @@ index_file_load(struct kl_repo *r, struct presence *pr, struct kl_cat *c,
 		rc = absent_note(pr, id, &ix, present);
 	else if (rc != KL_E_NOMEM && rc != KL_E_CONN) {
 		/* the catalog failed, not the file: say so */
-		repo_seterr(r, "%s", kl_cat_errmsg(c));
-		rc = KL_E_IO;
+		rc = repo_err_cat(err, KL_E_IO, c);
 	}
 	free(present);
 	free(sizes);
@@ -640,11 +652,11 @@ index_file_load(struct kl_repo *r, struct presence *pr, struct kl_cat *c,
 
 int
 kl_repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
-    uint64_t size, struct kl_blob_entry **e, size_t *n)
+    uint64_t size, struct kl_blob_entry **e, size_t *n, struct kl_error *err)
 {
 	*e = NULL;
 	*n = 0;
-	return repo_pack_header_read(r, id, size, e, n);
+	return repo_pack_header_read(r, id, size, e, n, err);
 }
 
 static int
@@ -714,16 +726,22 @@ index_known_present(struct kl_cat *c, const struct ixf_list *l,
  */
 static int
 pack_learn(struct kl_repo *r, struct kl_cat *c, const struct kl_id *id,
-    uint64_t size)
+    uint64_t size, struct kl_error *err)
 {
 	struct kl_blob_entry *e = NULL;
 	struct kl_blob_loc loc;
+	struct kl_error he;
 	size_t j, n = 0;
 	int rc, trust;
 
-	if ((rc = repo_pack_header_read(r, id, size, &e, &n)) != KL_OK) {
+	kl_error_clear(&he);
+	if ((rc = repo_pack_header_read(r, id, size, &e, &n, &he)) != KL_OK) {
 		free(e);
-		return rc == KL_E_NOMEM || rc == KL_E_CONN ? rc : 1;
+		if (rc != KL_E_NOMEM && rc != KL_E_CONN)
+			return 1;	/* check names it */
+		if (err != NULL)
+			*err = he;
+		return rc;
 	}
 	/* a header is its writer's claim; this client's own are OWN */
 	if ((trust = kl_cat_own_pack_has(c, id)) < 0)
@@ -745,14 +763,15 @@ pack_learn(struct kl_repo *r, struct kl_cat *c, const struct kl_id *id,
 }
 
 int
-kl_repo_pack_learn(struct kl_repo *r, const struct kl_id *id, uint64_t size)
+kl_repo_pack_learn(struct kl_repo *r, const struct kl_id *id, uint64_t size,
+    struct kl_error *err)
 {
 	struct kl_cat *c;
 	int rc;
 
-	if ((rc = repo_cat(r, &c)) != KL_OK)
+	if ((rc = repo_cat(r, &c, err)) != KL_OK)
 		return rc;
-	return pack_learn(r, c, id, size);
+	return pack_learn(r, c, id, size, err);
 }
 
 /*
@@ -766,7 +785,8 @@ kl_repo_pack_learn(struct kl_repo *r, const struct kl_id *id, uint64_t size)
  * that writer wanted).
  */
 static int
-orphans_scan(struct kl_repo *r, struct kl_cat *c, struct presence *pr)
+orphans_scan(struct kl_repo *r, struct kl_cat *c, struct presence *pr,
+    struct kl_error *err)
 {
 	struct kl_id *known = NULL;
 	size_t i, nk;
@@ -783,7 +803,8 @@ orphans_scan(struct kl_repo *r, struct kl_cat *c, struct presence *pr)
 		    &pr->p[i].id) != 0)
 			continue;
 		/* damaged or foreign packs stay unknown: check reports them */
-		if ((rc = pack_learn(r, c, &pr->p[i].id, pr->p[i].size)) > 0)
+		if ((rc = pack_learn(r, c, &pr->p[i].id, pr->p[i].size,
+		    err)) > 0)
 			rc = KL_OK;
 	}
 	if (rc == KL_OK)
@@ -810,8 +831,9 @@ index_damage(int rc)
  */
 static int
 index_pass(struct kl_repo *r, struct kl_cat *c, struct presence *pr,
-    const struct ixf_list *l, int *scan, int *reload)
+    const struct ixf_list *l, int *scan, int *reload, struct kl_error *err)
 {
+	struct kl_error e;
 	size_t i, todo = 0, done = 0;
 	uint8_t *load;
 	int rc = KL_OK, has;
@@ -828,13 +850,15 @@ index_pass(struct kl_repo *r, struct kl_cat *c, struct presence *pr,
 	for (i = 0; i < l->n && rc == KL_OK; i++) {
 		if (!load[i])
 			continue;
+		kl_error_clear(&e);
 		rc = index_file_load(r, pr, c, &l->f[i].id, l->f[i].recv_s,
-		    reload);
+		    reload, &e);
 		if (index_damage(rc)) {
-			repo_damage_note(r);
+			repo_damage_note(r, &e);
 			*scan = 1;
 			rc = KL_OK;
-		}
+		} else if (rc != KL_OK && err != NULL)
+			*err = e;
 		if (r->progress != NULL && todo >= 8)
 			r->progress(r->progress_arg, "index", ++done, todo);
 	}
@@ -849,7 +873,7 @@ index_pass(struct kl_repo *r, struct kl_cat *c, struct presence *pr,
  * FORMAT.md §9) reloads the blob index once, without that file.
  */
 int
-kl_repo_index_load(struct kl_repo *r)
+kl_repo_index_load(struct kl_repo *r, struct kl_error *err)
 {
 	struct ixf_list l = { NULL, 0, 0 };
 	struct presence pr;
@@ -861,7 +885,7 @@ kl_repo_index_load(struct kl_repo *r)
 		return KL_OK;
 	memset(&pr, 0, sizeof(pr));
 	pr.r = r;
-	if ((rc = repo_cat(r, &c)) != KL_OK ||
+	if ((rc = repo_cat(r, &c, err)) != KL_OK ||
 	    (rc = r->be.ops->list(r->be.ctx, KL_FT_INDEX, ixf_add, &l)) !=
 	    KL_OK)
 		goto out;
@@ -872,19 +896,19 @@ kl_repo_index_load(struct kl_repo *r)
 		goto out;
 	scan = scan || !present;
 	notes = r->nnotice;
-	rc = index_pass(r, c, &pr, &l, &scan, &reload);
+	rc = index_pass(r, c, &pr, &l, &scan, &reload, err);
 	/* the withdrawals are kept: the second pass skips those files, and
 	 * what the first said of them is forgotten */
 	if (rc == KL_OK && reload && (rc = kl_cat_index_clear(c)) == KL_OK) {
 		repo_notices_trim(r, notes);
 		pr.nab = 0;
 		scan = 1;
-		rc = index_pass(r, c, &pr, &l, &scan, &reload);
+		rc = index_pass(r, c, &pr, &l, &scan, &reload, err);
 	}
 	if (rc == KL_OK)
 		rc = absent_tell(r, c, &pr);
 	if (rc == KL_OK && scan)
-		rc = orphans_scan(r, c, &pr);
+		rc = orphans_scan(r, c, &pr, err);
 out:
 	presence_clear(&pr);
 	free(l.f);
@@ -894,12 +918,13 @@ out:
 }
 
 int
-kl_repo_index_trusted(struct kl_repo *r, const struct kl_id *id)
+kl_repo_index_trusted(struct kl_repo *r, const struct kl_id *id,
+    struct kl_error *err)
 {
 	struct kl_cat *c;
 	int rc;
 
-	if ((rc = repo_cat(r, &c)) != KL_OK)
+	if ((rc = repo_cat(r, &c, err)) != KL_OK)
 		return rc;
 	return kl_cat_blob_trusted(c, id);
 }
@@ -907,12 +932,12 @@ kl_repo_index_trusted(struct kl_repo *r, const struct kl_id *id)
 int
 kl_repo_index_foreach(struct kl_repo *r,
     int (*cb)(void *arg, const struct kl_id *id, const struct kl_blob_loc *l),
-    void *arg)
+    void *arg, struct kl_error *err)
 {
 	struct kl_cat *c;
 	int rc;
 
-	if ((rc = repo_cat(r, &c)) != KL_OK)
+	if ((rc = repo_cat(r, &c, err)) != KL_OK)
 		return rc;
 	return kl_cat_blob_foreach(c, cb, arg);
 }

@@ -56,11 +56,10 @@ struct kl_repo {
 	int tr_off;			/* kl_repo_tree_cache(r, 0) */
 	size_t tr_bytes;		/* their bytes */
 	unsigned pk_next;
-	pthread_mutex_t mu;		/* guards pk cache and errmsg */
+	pthread_mutex_t mu;		/* guards pk cache, damage, notices */
 	struct kl_id lock_id;		/* our lock file, zero if none */
 	int lock_exclusive;
 	time_t lock_time;
-	char errmsg[512];
 	char *damage[KL_REPO_DAMAGE_MAX];	/* skipped damaged files */
 	size_t ndamage;
 	char *notice[KL_REPO_NOTICE_MAX];	/* kl_repo_notice_msg */
@@ -68,16 +67,21 @@ struct kl_repo {
 	unsigned tree_budget;		/* walk budget factor (treewalk.h) */
 };
 
-/* Records a damaged file that was skipped (message from errmsg). */
-void repo_damage_note(struct kl_repo *r);
+/* Records a damaged file that was skipped (the file e names). */
+void repo_damage_note(struct kl_repo *r, const struct kl_error *e);
 /* Records a notice for the command layer (kl_repo_notice_msg). */
 void repo_notice(struct kl_repo *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Forgets the notices after the first n. */
 void repo_notices_trim(struct kl_repo *r, size_t n);
 
-/* The layer's own name for kl_repo_seterr (repo.h). */
-#define repo_seterr kl_repo_seterr
+/*
+ * Fills err about repository file (t, id) - kind, id and its name
+ * ("data/ab/<hex>", ...) as path - with the message fmt; returns code.
+ */
+int repo_err_file(struct kl_error *err, int code, enum kl_ftype t,
+    const struct kl_id *id, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* "index/<hex>", "data/ab/<hex>", ...: how messages name a file. */
 #define REPO_FNAME_MAX 96
@@ -86,7 +90,7 @@ void repo_fname(enum kl_ftype t, const struct kl_id *id, char *out);
 /* Reads and decrypts an encrypted repository file with its 16-byte
  * header: checks the name (content hash), magic and version. */
 int repo_file_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
-    size_t max, struct buf **out);
+    size_t max, struct buf **out, struct kl_error *err);
 /*
  * Sealed repository files (FORMAT.md §9, §10, §12): the 16-byte header
  * (magic), an optional session envelope, then the AEAD (type, object id
@@ -97,10 +101,10 @@ int repo_file_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
  */
 int repo_sealed_put(struct kl_repo *r, enum kl_ftype t, const char *magic,
     const uint8_t *env, const uint8_t *key, uint8_t type,
-    const struct buf *pt, struct kl_id *id);
+    const struct buf *pt, struct kl_id *id, struct kl_error *err);
 int repo_sealed_get(struct kl_repo *r, enum kl_ftype t, const struct kl_id *id,
     size_t max, const char *magic, const uint8_t *key, uint8_t type,
-    struct buf **pt);
+    struct buf **pt, struct kl_error *err);
 /* Appends the AEAD (type, object id zero) of pt under key to f. */
 int repo_seal_append(struct kl_repo *r, struct buf *f, const uint8_t *key,
     uint8_t type, const struct buf *pt);
@@ -110,24 +114,24 @@ int repo_sealed_open(struct kl_repo *r, struct buf *f, const uint8_t *key,
     uint8_t type, struct buf **pt);
 /* Lists the files of type t with their receive times (kl_list_cb): both
  * arrays malloc'd (NULL when *n is 0); names that are no id are skipped.
- * The backend's error with kl_repo_errmsg set. */
+ * The backend's error, with err set. */
 int repo_file_times(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
-    int64_t **recv_s, size_t *n);
+    int64_t **recv_s, size_t *n, struct kl_error *err);
 
 /* Writes bytes as a content-addressed file; *id gets its name.  An
  * existing identical file is fine. */
 int repo_file_put(struct kl_repo *r, enum kl_ftype t, const struct buf *b,
-    struct kl_id *id);
+    struct kl_id *id, struct kl_error *err);
 /* repo_file_put of bytes whose name the caller already computed:
  * id == BLAKE2b-256(b), as kl_hash gives it (the backend checks it). */
 int repo_file_put_named(struct kl_repo *r, enum kl_ftype t,
-    const struct buf *b, const struct kl_id *id);
+    const struct buf *b, const struct kl_id *id, struct kl_error *err);
 
 /* repo_pack.c: reads and decrypts the header of pack id (size bytes long,
  * from a listing) with the index key: its blob entries, *e malloc'd. */
 struct kl_blob_entry;
 int repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
-    uint64_t size, struct kl_blob_entry **e, size_t *n);
+    uint64_t size, struct kl_blob_entry **e, size_t *n, struct kl_error *err);
 
 /* repo_index.c */
 struct kl_index_table *index_table_new(void);
@@ -154,15 +158,18 @@ void index_table_pack_ids(struct kl_index_table *t, struct kl_id **ids,
 int index_table_foreach(const struct kl_index_table *t,
     int (*cb)(void *, const struct kl_id *, const struct kl_blob_loc *),
     void *arg);
+/* Fills err with the catalog's last error (kind KL_ABOUT_CATALOG);
+ * returns code. */
+int repo_err_cat(struct kl_error *err, int code, struct kl_cat *c);
 /* The repository's catalog, a temporary one if none was opened. */
-int repo_cat(struct kl_repo *r, struct kl_cat **c);
+int repo_cat(struct kl_repo *r, struct kl_cat **c, struct kl_error *err);
 /*
  * Adds an index file this client wrote and its entries to the catalog
  * with trust (enum kl_cat_trust: OWN, or ATTESTED when signed), records it
  * as this client's own and its packs as no longer to adopt.
  */
 int repo_index_add(struct kl_repo *r, const struct kl_id *file,
-    const struct kl_index *ix, int trust);
+    const struct kl_index *ix, int trust, struct kl_error *err);
 /*
  * repo_ixfile.c: reads index file id (versions 1 and 2), checked against
  * its name, its signature verified (*attested 1) where the key can, and
@@ -171,6 +178,6 @@ int repo_index_add(struct kl_repo *r, const struct kl_id *file,
  * not verify), KL_E_UNSUPPORTED, KL_E_LIMIT.
  */
 int repo_index_read(struct kl_repo *r, const struct kl_id *id,
-    struct kl_index *out, int *attested);
+    struct kl_index *out, int *attested, struct kl_error *err);
 
 #endif

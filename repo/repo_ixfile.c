@@ -18,14 +18,14 @@
 
 int
 kl_repo_index_write(struct kl_repo *r, const struct kl_index *ix,
-    struct kl_id *id)
+    struct kl_id *id, struct kl_error *err)
 {
-	return kl_repo_index_write_as(r, ix, 1, id);
+	return kl_repo_index_write_as(r, ix, 1, id, err);
 }
 
 int
 kl_repo_index_write_as(struct kl_repo *r, const struct kl_index *ix,
-    int may_sign, struct kl_id *id)
+    int may_sign, struct kl_id *id, struct kl_error *err)
 {
 	int sign = may_sign && r->keys->kind == KL_KEY_FULL &&
 	    r->keys->has_sign;
@@ -34,10 +34,9 @@ kl_repo_index_write_as(struct kl_repo *r, const struct kl_index *ix,
 	int rc = KL_E_NOMEM;
 
 	memset(id, 0, sizeof(*id));
-	if ((ix->nwithdrawn > 0 || ix->retire) && !sign) {
-		repo_seterr(r, "withdrawing index files needs a full key");
-		return KL_E_PERM;
-	}
+	if ((ix->nwithdrawn > 0 || ix->retire) && !sign)
+		return kl_error_set(err, KL_E_PERM, "withdrawing index files "
+		    "needs a full key");
 	if (ix->retire && ix->n > 0)
 		return KL_E_INVAL;	/* a retire record names no pack */
 	if ((pt = buf_new(REPO_INDEX_FILE_MAX)) == NULL ||
@@ -55,7 +54,7 @@ kl_repo_index_write_as(struct kl_repo *r, const struct kl_index *ix,
 	if (sign && ((rc = kl_sig_create(r->keys, buf_data(f), buf_size(f),
 	    sig)) != KL_OK || (rc = buf_put(f, sig, sizeof(sig))) != KL_OK))
 		goto out;
-	rc = repo_file_put(r, KL_FT_INDEX, f, id);
+	rc = repo_file_put(r, KL_FT_INDEX, f, id, err);
 out:
 	buf_free(pt);
 	buf_free(f);
@@ -106,7 +105,7 @@ index_open(struct kl_repo *r, const uint8_t *ct, size_t len, uint32_t v,
 
 int
 repo_index_read(struct kl_repo *r, const struct kl_id *id,
-    struct kl_index *out, int *attested)
+    struct kl_index *out, int *attested, struct kl_error *err)
 {
 	struct buf *f = NULL;
 	uint32_t v = 0, flags = 0;
@@ -116,7 +115,7 @@ repo_index_read(struct kl_repo *r, const struct kl_id *id,
 	memset(out, 0, sizeof(*out));
 	*attested = 0;
 	if ((rc = repo_file_get(r, KL_FT_INDEX, id, REPO_INDEX_FILE_MAX,
-	    &f)) != KL_OK)
+	    &f, err)) != KL_OK)
 		return rc;
 	len = buf_size(f);
 	if ((rc = kl_file_hdr_get_v(f, KL_MAGIC_INDEX, KL_INDEX_VERSION,
@@ -156,20 +155,20 @@ out:
 
 int
 kl_repo_index_file_read(struct kl_repo *r, const struct kl_id *id,
-    struct kl_index *out, int *attested)
+    struct kl_index *out, int *attested, struct kl_error *err)
 {
 	char name[REPO_FNAME_MAX];
 	int rc, a = 0;
 
-	kl_repo_clear_err(r);
-	rc = repo_index_read(r, id, out, &a);
+	kl_error_clear(err);
+	rc = repo_index_read(r, id, out, &a, err);
 	if (attested != NULL)
 		*attested = a;
-	if (rc != KL_OK && *r->errmsg == '\0') {
+	if (rc != KL_OK && !kl_error_isset(err)) {
 		repo_fname(KL_FT_INDEX, id, name);
-		repo_seterr(r, "%s: %s", name, rc == KL_E_CORRUPT ?
-		    "does not decrypt, decode or verify (corrupt)" :
-		    kl_strerror(rc));
+		repo_err_file(err, rc, KL_FT_INDEX, id, "%s: %s", name,
+		    rc == KL_E_CORRUPT ? "does not decrypt, decode or verify "
+		    "(corrupt)" : kl_strerror(rc));
 	}
 	return rc;
 }

@@ -47,7 +47,7 @@ time_list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 
 int
 repo_file_times(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
-    int64_t **recv_s, size_t *n)
+    int64_t **recv_s, size_t *n, struct kl_error *err)
 {
 	static const char *const dirs[] = { "", "config", "keys", "data",
 	    "index", "snapshots", "locks" };
@@ -59,7 +59,7 @@ repo_file_times(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
 	*n = 0;
 	if ((rc = r->be.ops->list(r->be.ctx, t, time_list_add, &l)) !=
 	    KL_OK) {
-		repo_seterr(r, "listing %s: %s", (unsigned)t <
+		kl_error_set(err, rc, "listing %s: %s", (unsigned)t <
 		    sizeof(dirs) / sizeof(dirs[0]) ? dirs[t] : "files",
 		    kl_strerror(rc));
 		goto out;
@@ -77,7 +77,7 @@ out:
 
 int
 kl_repo_snapshot_times(struct kl_repo *r, struct kl_id **ids,
-    int64_t **recv_s, size_t *n)
+    int64_t **recv_s, size_t *n, struct kl_error *err)
 {
-	return repo_file_times(r, KL_FT_SNAPSHOT, ids, recv_s, n);
+	return repo_file_times(r, KL_FT_SNAPSHOT, ids, recv_s, n, err);
 }

@@ -24,24 +24,29 @@
 
 /* Checks the CLAIMED locations of l's pack against the pack's header. */
 static int
-confirm_pack(struct kl_repo *r, struct kl_cat *c, const struct kl_cat_loc *l)
+confirm_pack(struct kl_repo *r, struct kl_cat *c, const struct kl_cat_loc *l,
+    struct kl_error *err)
 {
 	char name[KL_ID_HEX_LEN + 1];
 	struct kl_blob_entry *e = NULL;
+	struct kl_error he;
 	uint64_t size = l->pack_size;
 	size_t n = 0;
 	int rc = KL_OK;
 
 	kl_id_hex(&l->loc.pack, name);
+	kl_error_clear(&he);
 	if (size == 0)
 		rc = r->be.ops->stat(r->be.ctx, KL_FT_DATA, name, &size);
 	if (rc == KL_OK)
-		rc = repo_pack_header_read(r, &l->loc.pack, size, &e, &n);
+		rc = repo_pack_header_read(r, &l->loc.pack, size, &e, &n, &he);
 	if (rc == KL_OK)
 		rc = kl_cat_pack_confirm(c, &l->loc.pack, e, n, NULL);
 	else if (rc == KL_E_CORRUPT || rc == KL_E_NOTFOUND ||
-	    rc == KL_E_UNSUPPORTED || rc == KL_E_LIMIT)
+	    rc == KL_E_UNSUPPORTED || rc == KL_E_LIMIT)	/* a bad header */
 		rc = kl_cat_pack_confirm(c, &l->loc.pack, NULL, 0, NULL);
+	else if (err != NULL && he.code == rc)
+		*err = he;
 	free(e);
 	return rc;
 }
@@ -56,7 +61,7 @@ to_confirm(const struct kl_cat_loc *l)
  * set if one was. */
 static int
 confirm_claims(struct kl_repo *r, struct kl_cat *c,
-    const struct kl_cat_loc *l, size_t n, int *did)
+    const struct kl_cat_loc *l, size_t n, int *did, struct kl_error *err)
 {
 	size_t i, j;
 	int rc;
@@ -70,7 +75,7 @@ confirm_claims(struct kl_repo *r, struct kl_cat *c,
 			;
 		if (j < i)
 			continue;	/* this pack was checked just now */
-		if ((rc = confirm_pack(r, c, &l[i])) != KL_OK)
+		if ((rc = confirm_pack(r, c, &l[i], err)) != KL_OK)
 			return rc;
 		*did = 1;
 	}
@@ -111,7 +116,8 @@ loc_verify(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 	kl_id_hex(&l->pack, name);
 	if ((rc = kl_session_key_new(&key)) != KL_OK)
 		return rc;
-	if ((rc = kl_repo_pack_key(r, &l->pack, key)) == KL_OK &&
+	/* a probe: the caller only wants to know which one verifies */
+	if ((rc = kl_repo_pack_key(r, &l->pack, key, NULL)) == KL_OK &&
 	    (rc = r->be.ops->get(r->be.ctx, KL_FT_DATA, name, l->offset,
 	    l->stored_len, l->stored_len, &b)) == KL_OK) {
 		if ((raw = buf_new(KL_BLOB_RAW_MAX)) == NULL)
@@ -175,7 +181,7 @@ raw_len_decide(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 
 int
 kl_repo_blob_locate(struct kl_repo *r, const struct kl_id *id, uint8_t type,
-    struct kl_blob_loc **locs, size_t *n)
+    struct kl_blob_loc **locs, size_t *n, struct kl_error *err)
 {
 	struct kl_cat_loc *all = NULL;
 	struct kl_blob_loc *l = NULL;
@@ -185,11 +191,12 @@ kl_repo_blob_locate(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 
 	*locs = NULL;
 	*n = 0;
-	if ((rc = repo_cat(r, &c)) != KL_OK)
+	if ((rc = repo_cat(r, &c, err)) != KL_OK)
 		return rc;
 	rc = locs_of_type(c, id, type, &all, &nall, &l, &nl);
 	if (rc == KL_OK && nall > 1 &&
-	    (rc = confirm_claims(r, c, all, nall, &did)) == KL_OK && did) {
+	    (rc = confirm_claims(r, c, all, nall, &did, err)) == KL_OK &&
+	    did) {
 		free(all);
 		free(l);
 		rc = locs_of_type(c, id, type, &all, &nall, &l, &nl);

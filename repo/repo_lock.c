@@ -55,7 +55,7 @@ host_shown(const char *in, char out[HOST_SHOWN_MAX + 1])
 
 static int
 lock_write(struct kl_repo *r, int exclusive, struct kl_lock *l,
-    struct kl_id *id)
+    struct kl_id *id, struct kl_error *err)
 {
 	struct buf *pt = NULL, *f = NULL;
 	int rc = KL_E_NOMEM;
@@ -75,7 +75,7 @@ lock_write(struct kl_repo *r, int exclusive, struct kl_lock *l,
 	    (rc = repo_seal_append(r, f, r->keys->index_key, KL_OBJ_LOCK,
 	    pt)) != KL_OK)
 		goto out;
-	rc = repo_file_put(r, KL_FT_LOCK, f, id);
+	rc = repo_file_put(r, KL_FT_LOCK, f, id, err);
 out:
 	buf_free(pt);
 	buf_free(f);
@@ -91,8 +91,9 @@ lock_read(struct kl_repo *r, const struct kl_id *id, struct kl_lock *l)
 	struct kl_lock_hdr h;
 	int rc;
 
-	if ((rc = repo_file_get(r, KL_FT_LOCK, id, KL_LOCK_FILE_MAX, &f)) !=
-	    KL_OK)
+	/* an unreadable lock is ignored: no detail wanted */
+	if ((rc = repo_file_get(r, KL_FT_LOCK, id, KL_LOCK_FILE_MAX, &f,
+	    NULL)) != KL_OK)
 		return rc;
 	if ((rc = kl_lock_hdr_get(f, &h)) == KL_OK &&
 	    (rc = repo_sealed_open(r, f, r->keys->index_key, KL_OBJ_LOCK,
@@ -136,7 +137,7 @@ future_add(struct future *fu, const struct kl_id *id, const struct kl_lock *l,
  */
 static int
 lock_judge(struct kl_repo *r, int exclusive, const struct kl_id *id,
-    int64_t recv, int64_t now, struct future *fu)
+    int64_t recv, int64_t now, struct future *fu, struct kl_error *err)
 {
 	char host[HOST_SHOWN_MAX + 1];
 	struct kl_lock l;
@@ -156,10 +157,10 @@ lock_judge(struct kl_repo *r, int exclusive, const struct kl_id *id,
 	if (!exclusive && !l.exclusive)
 		return KL_OK;
 	host_shown(l.hostname, host);
-	repo_seterr(r, "repository is locked %sby %s pid %u (its lock "
-	    "arrived %lld s before ours)", l.exclusive ? "exclusively " : "",
-	    host, l.pid, (long long)(now > recv ? now - recv : 0));
-	return KL_E_LOCKED;
+	return repo_err_file(err, KL_E_LOCKED, KL_FT_LOCK, id, "repository is "
+	    "locked %sby %s pid %u (its lock arrived %lld s before ours)",
+	    l.exclusive ? "exclusively " : "", host, l.pid,
+	    (long long)(now > recv ? now - recv : 0));
 }
 
 static void
@@ -180,8 +181,8 @@ future_notice(struct kl_repo *r, const struct future *fu)
 
 /* Our own lock's receive time: the repository's "now". */
 static int
-own_arrival(struct kl_repo *r, const struct kl_id *ids, const int64_t *recv,
-    size_t n, const struct kl_id *mine, int64_t *now)
+own_arrival(const struct kl_id *ids, const int64_t *recv, size_t n,
+    const struct kl_id *mine, int64_t *now, struct kl_error *err)
 {
 	char hex[KL_ID_HEX_LEN + 1];
 	size_t i;
@@ -192,9 +193,9 @@ own_arrival(struct kl_repo *r, const struct kl_id *ids, const int64_t *recv,
 			return KL_OK;
 		}
 	kl_id_hex(mine, hex);
-	repo_seterr(r, "our lock locks/%s is missing from the repository's "
-	    "listing right after it was written", hex);
-	return KL_E_NOTFOUND;
+	return repo_err_file(err, KL_E_NOTFOUND, KL_FT_LOCK, mine, "our lock "
+	    "locks/%s is missing from the repository's listing right after "
+	    "it was written", hex);
 }
 
 /*
@@ -204,20 +205,20 @@ own_arrival(struct kl_repo *r, const struct kl_id *ids, const int64_t *recv,
  * with a notice, rather than leave the host without backups.
  */
 static int
-own_clock(struct kl_repo *r, const struct kl_lock *mine, int64_t now)
+own_clock(struct kl_repo *r, const struct kl_lock *mine, int64_t now,
+    struct kl_error *err)
 {
 	uint64_t ahead;
 
 	if (!later_by_more(mine->time, now, KL_LOCK_FUTURE_S))
 		return KL_OK;
 	ahead = (uint64_t)mine->time - (uint64_t)now;
-	if (mine->exclusive) {
-		repo_seterr(r, "this host's clock is %llu s ahead of the "
-		    "repository's: other hosts would ignore its exclusive "
-		    "lock; set the clock right (NTP) and try again",
+	if (mine->exclusive)
+		return kl_error_obj(err, KL_E_INVAL, KL_ABOUT_LOCK, NULL, NULL,
+		    "this host's clock is %llu s ahead of the repository's: "
+		    "other hosts would ignore its exclusive lock; set the "
+		    "clock right (NTP) and try again",
 		    (unsigned long long)ahead);
-		return KL_E_INVAL;
-	}
 	repo_notice(r, "this host's clock is %llu s ahead of the "
 	    "repository's: other hosts ignore its locks; set the clock right "
 	    "(NTP)", (unsigned long long)ahead);
@@ -227,7 +228,7 @@ own_clock(struct kl_repo *r, const struct kl_lock *mine, int64_t now)
 /* Checks every other lock against the one we hold or want (mine). */
 static int
 lock_conflicts(struct kl_repo *r, const struct kl_lock *mine,
-    const struct kl_id *id)
+    const struct kl_id *id, struct kl_error *err)
 {
 	struct future fu;
 	struct kl_id *ids = NULL;
@@ -236,14 +237,15 @@ lock_conflicts(struct kl_repo *r, const struct kl_lock *mine,
 	int rc;
 
 	memset(&fu, 0, sizeof(fu));
-	if ((rc = repo_file_times(r, KL_FT_LOCK, &ids, &recv, &n)) != KL_OK ||
-	    (rc = own_arrival(r, ids, recv, n, id, &now)) != KL_OK ||
-	    (rc = own_clock(r, mine, now)) != KL_OK)
+	if ((rc = repo_file_times(r, KL_FT_LOCK, &ids, &recv, &n,
+	    err)) != KL_OK ||
+	    (rc = own_arrival(ids, recv, n, id, &now, err)) != KL_OK ||
+	    (rc = own_clock(r, mine, now, err)) != KL_OK)
 		goto out;
 	for (i = 0; i < n && rc == KL_OK; i++)
 		if (!kl_id_eq(&ids[i], id))
 			rc = lock_judge(r, mine->exclusive, &ids[i], recv[i],
-			    now, &fu);
+			    now, &fu, err);
 	if (rc == KL_OK)
 		future_notice(r, &fu);
 out:
@@ -263,15 +265,15 @@ lock_remove(struct kl_repo *r, const struct kl_id *id)
 
 /* Write first, then look: two racing clients both see each other. */
 int
-kl_repo_lock(struct kl_repo *r, int exclusive)
+kl_repo_lock(struct kl_repo *r, int exclusive, struct kl_error *err)
 {
 	struct kl_lock mine;
 	struct kl_id id;
 	int rc;
 
-	if ((rc = lock_write(r, exclusive, &mine, &id)) != KL_OK)
+	if ((rc = lock_write(r, exclusive, &mine, &id, err)) != KL_OK)
 		return rc;
-	if ((rc = lock_conflicts(r, &mine, &id)) != KL_OK) {
+	if ((rc = lock_conflicts(r, &mine, &id, err)) != KL_OK) {
 		lock_remove(r, &id);
 		return rc;
 	}
@@ -282,7 +284,7 @@ kl_repo_lock(struct kl_repo *r, int exclusive)
 }
 
 int
-kl_repo_lock_refresh(struct kl_repo *r)
+kl_repo_lock_refresh(struct kl_repo *r, struct kl_error *err)
 {
 	struct kl_id old = r->lock_id, id;
 	struct kl_lock l;
@@ -291,7 +293,7 @@ kl_repo_lock_refresh(struct kl_repo *r)
 	if (kl_id_is_zero(&old) ||
 	    time(NULL) - r->lock_time < KL_LOCK_STALE_S / 6)
 		return KL_OK;
-	if ((rc = lock_write(r, r->lock_exclusive, &l, &id)) != KL_OK)
+	if ((rc = lock_write(r, r->lock_exclusive, &l, &id, err)) != KL_OK)
 		return rc;
 	r->lock_id = id;
 	r->lock_time = time(NULL);
@@ -317,7 +319,8 @@ kl_repo_unlock(struct kl_repo *r)
  * stay: *live counts them.
  */
 int
-kl_repo_locks_clean(struct kl_repo *r, size_t *removed, size_t *live)
+kl_repo_locks_clean(struct kl_repo *r, size_t *removed, size_t *live,
+    struct kl_error *err)
 {
 	struct kl_lock mine, l;
 	struct kl_id id, *ids = NULL;
@@ -326,10 +329,11 @@ kl_repo_locks_clean(struct kl_repo *r, size_t *removed, size_t *live)
 	int rc;
 
 	*removed = *live = 0;
-	if ((rc = lock_write(r, 0, &mine, &id)) != KL_OK)
+	if ((rc = lock_write(r, 0, &mine, &id, err)) != KL_OK)
 		return rc;
-	if ((rc = repo_file_times(r, KL_FT_LOCK, &ids, &recv, &n)) != KL_OK ||
-	    (rc = own_arrival(r, ids, recv, n, &id, &now)) != KL_OK)
+	if ((rc = repo_file_times(r, KL_FT_LOCK, &ids, &recv, &n,
+	    err)) != KL_OK ||
+	    (rc = own_arrival(ids, recv, n, &id, &now, err)) != KL_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
 		if (kl_id_eq(&ids[i], &id))

@@ -115,7 +115,8 @@ builder_clear(struct builder *b)
 }
 
 int
-kl_session_begin(struct kl_repo *r, int compression, struct kl_session **out)
+kl_session_begin(struct kl_repo *r, int compression, struct kl_session **out,
+    struct kl_error *err)
 {
 	struct kl_session *s;
 	int rc = KL_E_NOMEM;
@@ -352,7 +353,7 @@ ix_add(struct kl_index *ix, size_t *cap, const struct kl_id *pack,
 }
 
 static int
-index_flush_locked(struct kl_session *s)
+index_flush_locked(struct kl_session *s, struct kl_error *err)
 {
 	struct kl_repo *r = s->r;
 	struct kl_id id;
@@ -361,7 +362,7 @@ index_flush_locked(struct kl_session *s)
 
 	if (s->done.n == 0)
 		return KL_OK;
-	if ((rc = kl_repo_index_write(r, &s->done, &id)) != KL_OK)
+	if ((rc = kl_repo_index_write(r, &s->done, &id, err)) != KL_OK)
 		return rc;
 	/*
 	 * Now that an index file names them, the entries go to the catalog:
@@ -370,7 +371,7 @@ index_flush_locked(struct kl_session *s)
 	 * signed the file: its entries are attested for every host.
 	 */
 	if ((rc = repo_index_add(r, &id, &s->done, r->keys->kind ==
-	    KL_KEY_FULL ? KL_TRUST_ATTESTED : KL_TRUST_OWN)) != KL_OK)
+	    KL_KEY_FULL ? KL_TRUST_ATTESTED : KL_TRUST_OWN, err)) != KL_OK)
 		return rc;
 	for (i = 0; i < s->done.n; i++) {
 		free(s->done.packs[i].e);
@@ -380,7 +381,8 @@ index_flush_locked(struct kl_session *s)
 	return KL_OK;
 }
 
-static int pack_write_locked(struct kl_session *s, struct builder *b);
+static int pack_write_locked(struct kl_session *s, struct builder *b,
+    struct kl_error *err);
 
 /* The pack file's buffer, allocated once at its final size. */
 static struct buf *
@@ -409,18 +411,18 @@ pack_buf_new(const struct builder *b)
  * cost another ~32 MiB of memory for no speed.
  */
 static int
-pack_write(struct kl_session *s, struct builder *b)
+pack_write(struct kl_session *s, struct builder *b, struct kl_error *err)
 {
 	int rc;
 
 	pthread_mutex_lock(&s->write_mu);
-	rc = pack_write_locked(s, b);
+	rc = pack_write_locked(s, b, err);
 	pthread_mutex_unlock(&s->write_mu);
 	return rc;
 }
 
 static int
-pack_write_locked(struct kl_session *s, struct builder *b)
+pack_write_locked(struct kl_session *s, struct builder *b, struct kl_error *err)
 {
 	struct kl_cat *c;
 	struct kl_blob_entry *e = NULL;
@@ -443,15 +445,15 @@ pack_write_locked(struct kl_session *s, struct builder *b)
 	 * cannot record it only costs that re-upload.
 	 */
 	kl_hash(buf_data(f), buf_size(f), &id);
-	if (repo_cat(s->r, &c) == KL_OK)
+	if (repo_cat(s->r, &c, NULL) == KL_OK)
 		(void)kl_cat_own_pack_add(c, &id, buf_size(f));
-	if ((rc = repo_file_put_named(s->r, KL_FT_DATA, f, &id)) != KL_OK)
+	if ((rc = repo_file_put_named(s->r, KL_FT_DATA, f, &id, err)) != KL_OK)
 		goto out;
 	pthread_mutex_lock(&s->mu);
 	if ((rc = ix_add(&s->done, &s->done_cap, &id, e, b->n)) == KL_OK) {
 		e = NULL;
 		if (s->done.n >= INDEX_FLUSH_PACKS)
-			rc = index_flush_locked(s);
+			rc = index_flush_locked(s, err);
 	}
 	pthread_mutex_unlock(&s->mu);
 out:
@@ -463,7 +465,8 @@ out:
 
 /* Claims id for this session: 1 if we must store it, 0 if known. */
 static int
-claim(struct kl_session *s, uint8_t type, const struct kl_id *id)
+claim(struct kl_session *s, uint8_t type, const struct kl_id *id,
+    struct kl_error *err)
 {
 	struct kl_blob_loc loc;
 	int rc;
@@ -472,7 +475,7 @@ claim(struct kl_session *s, uint8_t type, const struct kl_id *id)
 	if (s->store_all)
 		return 1;
 	/* only what this client or a full key vouches for (issue #10) */
-	if ((rc = kl_repo_index_trusted(s->r, id)) != 0)
+	if ((rc = kl_repo_index_trusted(s->r, id, err)) != 0)
 		return rc < 0 ? rc : 0;
 	memset(&loc, 0, sizeof(loc));
 	loc.type = type;
@@ -495,7 +498,7 @@ session_fail(struct kl_session *s, int rc)
 static int
 blob_add(struct kl_session *s, uint8_t type, const struct kl_id *id,
     const uint8_t *raw, size_t raw_len, const struct buf *enc, int *added,
-    uint64_t *stored)
+    uint64_t *stored, struct kl_error *err)
 {
 	struct builder before = { 0 }, after = { 0 }, *cur;
 	struct buf *st = NULL;
@@ -504,7 +507,7 @@ blob_add(struct kl_session *s, uint8_t type, const struct kl_id *id,
 	*added = 0;
 	if (s->failed != KL_OK)
 		return s->failed;
-	if ((rc = claim(s, type, id)) <= 0)
+	if ((rc = claim(s, type, id, err)) <= 0)
 		return rc < 0 ? session_fail(s, rc) : KL_OK;
 	if ((rc = blob_seal(s, type, id, raw, raw_len, enc, &st)) != KL_OK)
 		return session_fail(s, rc);
@@ -522,10 +525,10 @@ blob_add(struct kl_session *s, uint8_t type, const struct kl_id *id,
 		detach(cur, &after);
 	pthread_mutex_unlock(&s->mu);
 	if (before.n > 0 && rc == KL_OK)
-		rc = pack_write(s, &before);
+		rc = pack_write(s, &before, err);
 	builder_clear(&before);
 	if (rc == KL_OK && after.n > 0)
-		rc = pack_write(s, &after);
+		rc = pack_write(s, &after, err);
 	builder_clear(&after);
 	if (rc == KL_OK) {
 		*added = 1;
@@ -538,22 +541,22 @@ blob_add(struct kl_session *s, uint8_t type, const struct kl_id *id,
 int
 kl_session_blob_add(struct kl_session *s, uint8_t type,
     const struct kl_id *id, const uint8_t *raw, size_t raw_len, int *added,
-    uint64_t *stored)
+    uint64_t *stored, struct kl_error *err)
 {
-	return blob_add(s, type, id, raw, raw_len, NULL, added, stored);
+	return blob_add(s, type, id, raw, raw_len, NULL, added, stored, err);
 }
 
 int
 kl_session_blob_add_encoded(struct kl_session *s, uint8_t type,
     const struct kl_id *id, const struct buf *enc, size_t raw_len,
-    int *added, uint64_t *stored)
+    int *added, uint64_t *stored, struct kl_error *err)
 {
-	return blob_add(s, type, id, NULL, raw_len, enc, added, stored);
+	return blob_add(s, type, id, NULL, raw_len, enc, added, stored, err);
 }
 
 int
 kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
-    struct kl_id *id, uint64_t *stored)
+    struct kl_id *id, uint64_t *stored, struct kl_error *err)
 {
 	struct buf *b;
 	int rc, added;
@@ -564,7 +567,7 @@ kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
 	if ((rc = kl_tree_encode(t, b)) == KL_OK) {
 		kl_blob_id(s->r->keys, buf_data(b), buf_size(b), id);
 		rc = kl_session_blob_add(s, KL_OBJ_TREE, id, buf_data(b),
-		    buf_size(b), &added, stored);
+		    buf_size(b), &added, stored, err);
 	}
 	/* a catalog that fails only costs the next backup its speed */
 	if (rc == KL_OK && s->own && kl_cat_own_tree_put(s->r->cat, id,
@@ -578,12 +581,12 @@ kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
 
 int
 kl_session_own_begin(struct kl_session *s, const char *host,
-    char *const *paths, size_t npaths)
+    char *const *paths, size_t npaths, struct kl_error *err)
 {
 	struct kl_cat *c;
 	int rc;
 
-	if ((rc = repo_cat(s->r, &c)) == KL_OK &&
+	if ((rc = repo_cat(s->r, &c, err)) == KL_OK &&
 	    (rc = kl_cat_own_begin(c, host, paths, npaths)) == KL_OK)
 		s->own = 1;
 	return rc;
@@ -591,7 +594,7 @@ kl_session_own_begin(struct kl_session *s, const char *host,
 
 static int
 snapshot_write(struct kl_session *s, const struct kl_snapshot *snap,
-    struct kl_id *id)
+    struct kl_id *id, struct kl_error *err)
 {
 	struct buf *pt;
 	int rc;
@@ -600,7 +603,7 @@ snapshot_write(struct kl_session *s, const struct kl_snapshot *snap,
 		return KL_E_NOMEM;
 	if ((rc = kl_snapshot_encode(snap, pt)) == KL_OK)
 		rc = repo_sealed_put(s->r, KL_FT_SNAPSHOT, KL_MAGIC_SNAPSHOT,
-		    s->env, s->key, KL_OBJ_SNAPSHOT, pt, id);
+		    s->env, s->key, KL_OBJ_SNAPSHOT, pt, id, err);
 	buf_free(pt);
 	return rc;
 }
@@ -614,7 +617,7 @@ kl_session_store_all(struct kl_session *s)
 
 int
 kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
-    struct kl_id *snap_id)
+    struct kl_id *snap_id, struct kl_error *err)
 {
 	size_t i;
 	int rc;
@@ -628,17 +631,17 @@ kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
 		if (s->cur[i].n == 0)
 			continue;
 		detach(&s->cur[i], &last);
-		if ((rc = pack_write(s, &last)) != KL_OK)
+		if ((rc = pack_write(s, &last, err)) != KL_OK)
 			return session_fail(s, rc);
 	}
 	pthread_mutex_lock(&s->mu);
-	rc = index_flush_locked(s);
+	rc = index_flush_locked(s, err);
 	pthread_mutex_unlock(&s->mu);
 	if (rc != KL_OK)
 		return session_fail(s, rc);
 	if (snap == NULL)
 		return KL_OK;		/* packs and index files only */
-	if ((rc = snapshot_write(s, snap, snap_id)) != KL_OK)
+	if ((rc = snapshot_write(s, snap, snap_id, err)) != KL_OK)
 		return rc;
 	if (s->own) {
 		s->own = 0;
@@ -659,7 +662,7 @@ id_sort(const void *a, const void *b)
 
 int
 repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
-    uint64_t size, struct kl_blob_entry **e, size_t *n)
+    uint64_t size, struct kl_blob_entry **e, size_t *n, struct kl_error *err)
 {
 	char name[KL_ID_HEX_LEN + 1];
 	struct buf *tr = NULL, *h = NULL;
@@ -701,7 +704,8 @@ out:
  */
 static int
 adopt_one(struct kl_session *s, struct kl_cat *c, const struct kl_id *known,
-    size_t nknown, const struct kl_id *id, uint64_t size, uint64_t *bytes)
+    size_t nknown, const struct kl_id *id, uint64_t size, uint64_t *bytes,
+    struct kl_error *err)
 {
 	struct kl_blob_entry *e = NULL;
 	struct kl_blob_loc loc;
@@ -711,11 +715,16 @@ adopt_one(struct kl_session *s, struct kl_cat *c, const struct kl_id *known,
 	if (nknown > 0 && bsearch(id, known, nknown, sizeof(*id),
 	    id_sort) != NULL)
 		return KL_OK;
-	if ((rc = repo_pack_header_read(s->r, id, size, &e, &n)) != KL_OK) {
+	if ((rc = repo_pack_header_read(s->r, id, size, &e, &n,
+	    NULL)) != KL_OK) {
 		free(e);
 		/* gone: forgotten; damaged: a re-upload, nothing worse */
+		if (rc == KL_E_NOMEM || rc == KL_E_CONN)
+			return repo_err_file(err, rc, KL_FT_DATA, id, "adopting "
+			    "a pack of an interrupted backup: %s",
+			    kl_strerror(rc));
 		return rc == KL_E_NOTFOUND ? kl_cat_own_pack_del(c, id) :
-		    rc == KL_E_NOMEM || rc == KL_E_CONN ? rc : KL_OK;
+		    KL_OK;
 	}
 	loc.pack = *id;
 	for (i = 0; i < n; i++) {
@@ -743,7 +752,7 @@ adopt_one(struct kl_session *s, struct kl_cat *c, const struct kl_id *known,
  */
 int
 kl_session_adopt_orphans(struct kl_session *s, uint64_t *packs,
-    uint64_t *bytes)
+    uint64_t *bytes, struct kl_error *err)
 {
 	struct kl_id *own = NULL, *known = NULL;
 	uint64_t *sizes = NULL;
@@ -752,14 +761,15 @@ kl_session_adopt_orphans(struct kl_session *s, uint64_t *packs,
 	int rc;
 
 	*packs = *bytes = 0;
-	if ((rc = repo_cat(s->r, &c)) != KL_OK ||
+	if ((rc = repo_cat(s->r, &c, err)) != KL_OK ||
 	    (rc = kl_cat_own_pack_list(c, &own, &sizes, &n)) != KL_OK ||
 	    n == 0 || (rc = kl_cat_pack_ids(c, &known, &nknown)) != KL_OK)
 		goto out;
 	for (i = 0; i < n && *packs < ADOPT_PACKS_MAX && rc == KL_OK; i++) {
 		uint64_t before = *bytes;
 
-		rc = adopt_one(s, c, known, nknown, &own[i], sizes[i], bytes);
+		rc = adopt_one(s, c, known, nknown, &own[i], sizes[i], bytes,
+		    err);
 		if (*bytes != before)
 			(*packs)++;
 	}

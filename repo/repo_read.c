@@ -66,17 +66,16 @@ pack_key_remember(struct kl_repo *r, const struct kl_id *pack,
 }
 
 int
-kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack, uint8_t *key)
+kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack, uint8_t *key,
+    struct kl_error *err)
 {
 	char name[KL_ID_HEX_LEN + 1], fn[REPO_FNAME_MAX];
 	struct buf *b = NULL;
 	int rc;
 
-	if (r->keys->kind != KL_KEY_FULL) {
-		repo_seterr(r, "this is a backup-only key: it cannot read "
-		    "backed-up data; use a full key");
-		return KL_E_PERM;
-	}
+	if (r->keys->kind != KL_KEY_FULL)
+		return kl_error_set(err, KL_E_PERM, "this is a backup-only "
+		    "key: it cannot read backed-up data; use a full key");
 	if (pack_key_cached(r, pack, key))
 		return KL_OK;
 	kl_id_hex(pack, name);
@@ -88,9 +87,8 @@ kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack, uint8_t *key)
 	buf_free(b);
 	if (rc != KL_OK) {
 		repo_fname(KL_FT_DATA, pack, fn);
-		repo_seterr(r, "%s: %s", fn, rc == KL_E_NOTFOUND ? "missing" :
-		    kl_strerror(rc));
-		return rc;
+		return repo_err_file(err, rc, KL_FT_DATA, pack, "%s: %s", fn,
+		    rc == KL_E_NOTFOUND ? "missing" : kl_strerror(rc));
 	}
 	pack_key_remember(r, pack, key);
 	return KL_OK;
@@ -321,7 +319,7 @@ tree_fetch(struct kl_repo *r, const char *name, const struct kl_blob_loc *loc,
 static int
 blob_read_at(struct kl_repo *r, const struct kl_id *id, uint8_t type,
     const struct kl_blob_loc *loc, uint8_t *key, struct buf *out,
-    struct buf *enc)
+    struct buf *enc, struct kl_error *err)
 {
 	char name[KL_ID_HEX_LEN + 1], bname[KL_ID_HEX_LEN + 1];
 	char fn[REPO_FNAME_MAX];
@@ -329,7 +327,7 @@ blob_read_at(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 	int rc;
 
 	kl_id_hex(&loc->pack, name);
-	if ((rc = kl_repo_pack_key(r, &loc->pack, key)) != KL_OK)
+	if ((rc = kl_repo_pack_key(r, &loc->pack, key, err)) != KL_OK)
 		goto out;	/* it said why */
 	if (type == KL_OBJ_TREE)
 		rc = tree_fetch(r, name, loc, &b);
@@ -342,9 +340,9 @@ blob_read_at(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 	if (rc != KL_OK) {
 		kl_id_hex(id, bname);
 		repo_fname(KL_FT_DATA, &loc->pack, fn);
-		repo_seterr(r, "blob %s in %s: %s", bname, fn,
-		    rc == KL_E_NOTFOUND ? "the pack is missing" :
-		    kl_strerror(rc));
+		repo_err_file(err, rc, KL_FT_DATA, &loc->pack, "blob %s in %s: "
+		    "%s", bname, fn, rc == KL_E_NOTFOUND ?
+		    "the pack is missing" : kl_strerror(rc));
 	}
 out:
 	buf_free(b);
@@ -359,56 +357,64 @@ out:
  */
 static int
 blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
-    struct buf *out, struct buf *enc)
+    struct buf *out, struct buf *enc, struct kl_error *err)
 {
-	char bname[KL_ID_HEX_LEN + 1], first[512];
+	char bname[KL_ID_HEX_LEN + 1];
+	struct kl_error e, first;
 	struct kl_blob_loc *locs = NULL;
 	uint8_t *key;
 	size_t i, n = 0;
 	int rc, rc0 = KL_OK;
 
-	if ((rc = kl_repo_blob_locate(r, id, type, &locs, &n)) != KL_OK) {
+	if ((rc = kl_repo_blob_locate(r, id, type, &locs, &n, err)) != KL_OK) {
 		kl_id_hex(id, bname);
 		if (rc == KL_E_NOTFOUND)
-			repo_seterr(r, "blob %s is not in the index", bname);
+			kl_error_obj(err, rc, KL_ABOUT_BLOB, id, NULL,
+			    "blob %s is not in the index", bname);
 		return rc;
 	}
 	if ((key = thread_key()) == NULL) {
 		free(locs);
 		return KL_E_NOMEM;
 	}
+	kl_error_clear(&first);
 	for (i = 0; i < n; i++) {
-		if ((rc = blob_read_at(r, id, type, &locs[i], key, out,
-		    enc)) ==
-		    KL_OK || rc == KL_E_PERM || rc == KL_E_NOMEM ||
+		kl_error_clear(&e);
+		if ((rc = blob_read_at(r, id, type, &locs[i], key, out, enc,
+		    &e)) == KL_OK || rc == KL_E_PERM || rc == KL_E_NOMEM ||
 		    rc == KL_E_CONN)
 			break;
 		if (i == 0) {
 			rc0 = rc;
-			snprintf(first, sizeof(first), "%s", r->errmsg);
+			first = e;
 		}
 	}
 	if (rc != KL_OK && i == n && n > 1) {
-		repo_seterr(r, "%s (and %zu other cop%s)", first, n - 1,
-		    n == 2 ? "y" : "ies");
 		rc = rc0;
+		e = first;
+		if (e.code != rc)
+			kl_error_set(&e, rc, "%s", "");
+		snprintf(e.msg, sizeof(e.msg), "%.700s (and %zu other cop%s)",
+		    kl_error_msg(&first, rc), n - 1, n == 2 ? "y" : "ies");
 	}
+	if (rc != KL_OK && err != NULL)
+		*err = e;
 	free(locs);
 	return rc;
 }
 
 int
 kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id, uint8_t type,
-    struct buf *out)
+    struct buf *out, struct kl_error *err)
 {
-	return blob_read(r, id, type, out, NULL);
+	return blob_read(r, id, type, out, NULL, err);
 }
 
 int
 kl_repo_blob_read_encoded(struct kl_repo *r, const struct kl_id *id,
-    uint8_t type, struct buf *raw, struct buf *enc)
+    uint8_t type, struct buf *raw, struct buf *enc, struct kl_error *err)
 {
-	return blob_read(r, id, type, raw, enc);
+	return blob_read(r, id, type, raw, enc, err);
 }
 
 /*
@@ -432,7 +438,7 @@ own_tree_get(struct kl_repo *r, const struct kl_id *id, struct buf *b)
 
 int
 kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
-    struct kl_tree *out)
+    struct kl_tree *out, struct kl_error *err)
 {
 	struct buf *b;
 	int rc;
@@ -441,14 +447,15 @@ kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
 	if ((b = buf_new(KL_BLOB_RAW_MAX)) == NULL)
 		return KL_E_NOMEM;
 	if ((rc = own_tree_get(r, id, b)) != KL_OK)
-		rc = kl_repo_blob_read(r, id, KL_OBJ_TREE, b);
+		rc = kl_repo_blob_read(r, id, KL_OBJ_TREE, b, err);
 	if (rc == KL_OK) {
 		rc = kl_tree_decode(buf_data(b), buf_size(b), out);
 		if (rc != KL_OK) {
 			char name[KL_ID_HEX_LEN + 1];
 
 			kl_id_hex(id, name);
-			repo_seterr(r, "tree %s: %s", name, kl_strerror(rc));
+			kl_error_obj(err, rc, KL_ABOUT_TREE, id, NULL,
+			    "tree %s: %s", name, kl_strerror(rc));
 		}
 	}
 	buf_free(b);
@@ -473,7 +480,7 @@ id_list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 
 int
 kl_repo_list_ids(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
-    size_t *n)
+    size_t *n, struct kl_error *err)
 {
 	struct id_list l = { NULL, 0, 0 };
 	int rc;
@@ -490,34 +497,34 @@ kl_repo_list_ids(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
 }
 
 int
-kl_repo_snapshot_ids(struct kl_repo *r, struct kl_id **ids, size_t *n)
+kl_repo_snapshot_ids(struct kl_repo *r, struct kl_id **ids, size_t *n,
+    struct kl_error *err)
 {
-	return kl_repo_list_ids(r, KL_FT_SNAPSHOT, ids, n);
+	return kl_repo_list_ids(r, KL_FT_SNAPSHOT, ids, n, err);
 }
 
 #define SNAPSHOT_FILE_MAX ((size_t)16 << 20)
 
 int
 kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
-    struct kl_snapshot *out)
+    struct kl_snapshot *out, struct kl_error *err)
 {
 	char fn[REPO_FNAME_MAX];
 	struct buf *pt = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (r->keys->kind != KL_KEY_FULL) {
-		repo_seterr(r, "this is a backup-only key: it cannot read "
-		    "snapshots; use a full key");
-		return KL_E_PERM;
-	}
+	if (r->keys->kind != KL_KEY_FULL)
+		return kl_error_set(err, KL_E_PERM, "this is a backup-only "
+		    "key: it cannot read snapshots; use a full key");
 	rc = repo_sealed_get(r, KL_FT_SNAPSHOT, id, SNAPSHOT_FILE_MAX,
-	    KL_MAGIC_SNAPSHOT, NULL, KL_OBJ_SNAPSHOT, &pt);
+	    KL_MAGIC_SNAPSHOT, NULL, KL_OBJ_SNAPSHOT, &pt, err);
 	if (rc == KL_OK)
 		rc = kl_snapshot_decode(buf_data(pt), buf_size(pt), out);
 	if (rc != KL_OK && rc != KL_E_NOTFOUND) {
 		repo_fname(KL_FT_SNAPSHOT, id, fn);
-		repo_seterr(r, "%s: %s", fn, kl_strerror(rc));
+		repo_err_file(err, rc, KL_FT_SNAPSHOT, id, "%s: %s", fn,
+		    kl_strerror(rc));
 	}
 	buf_free(pt);
 	return rc;
@@ -530,7 +537,7 @@ kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
  * the newest file in snapshots/.
  */
 static int
-snapshot_latest(struct kl_repo *r, struct kl_id *out)
+snapshot_latest(struct kl_repo *r, struct kl_id *out, struct kl_error *err)
 {
 	struct kl_snap_query q;
 	struct kl_snap_pick p;
@@ -538,14 +545,15 @@ snapshot_latest(struct kl_repo *r, struct kl_id *out)
 
 	memset(&q, 0, sizeof(q));
 	q.at = INT64_MAX;
-	if ((rc = kl_repo_snapshot_pick(r, &q, &p)) == KL_OK)
+	if ((rc = kl_repo_snapshot_pick(r, &q, &p, err)) == KL_OK)
 		*out = p.id;
 	return rc;
 }
 
 static int
 snapshot_by_prefix(struct kl_repo *r, const char *spec,
-    const struct kl_id *ids, size_t n, struct kl_id *out)
+    const struct kl_id *ids, size_t n, struct kl_id *out,
+    struct kl_error *err)
 {
 	char hex[KL_ID_HEX_LEN + 1];
 	size_t i, len = strlen(spec), hits = 0;
@@ -554,27 +562,27 @@ snapshot_by_prefix(struct kl_repo *r, const char *spec,
 		if (!((spec[i] >= '0' && spec[i] <= '9') ||
 		    (spec[i] >= 'a' && spec[i] <= 'f')))
 			break;
-	if (len < 8 || len > KL_ID_HEX_LEN || i != len) {
-		repo_seterr(r, "\"%s\" is not a snapshot id (use 'latest', "
-		    "or at least 8 hex digits)", spec);
-		return KL_E_INVAL;
-	}
+	if (len < 8 || len > KL_ID_HEX_LEN || i != len)
+		return kl_error_set(err, KL_E_INVAL, "\"%s\" is not a "
+		    "snapshot id (use 'latest', or at least 8 hex digits)",
+		    spec);
 	for (i = 0; i < n; i++) {
 		kl_id_hex(&ids[i], hex);
 		if (strncmp(hex, spec, len) == 0 && hits++ == 0)
 			*out = ids[i];
 	}
 	if (hits == 0)
-		repo_seterr(r, "no snapshot matches %s", spec);
+		kl_error_obj(err, KL_E_NOTFOUND, KL_ABOUT_SNAPSHOT, NULL, NULL,
+		    "no snapshot matches %s", spec);
 	else if (hits > 1)
-		repo_seterr(r, "%s matches %zu snapshots; give more digits",
-		    spec, hits);
+		kl_error_set(err, KL_E_INVAL, "%s matches %zu snapshots; give "
+		    "more digits", spec, hits);
 	return hits == 1 ? KL_OK : hits == 0 ? KL_E_NOTFOUND : KL_E_INVAL;
 }
 
 int
 kl_repo_snapshot_resolve(struct kl_repo *r, const char *spec,
-    struct kl_id *out)
+    struct kl_id *out, struct kl_error *err)
 {
 	struct kl_id *ids = NULL;
 	size_t n;
@@ -582,10 +590,10 @@ kl_repo_snapshot_resolve(struct kl_repo *r, const char *spec,
 
 	memset(out, 0, sizeof(*out));
 	if (strcmp(spec, "latest") == 0)
-		return snapshot_latest(r, out);
-	if ((rc = kl_repo_snapshot_ids(r, &ids, &n)) != KL_OK)
+		return snapshot_latest(r, out, err);
+	if ((rc = kl_repo_snapshot_ids(r, &ids, &n, err)) != KL_OK)
 		return rc;
-	rc = snapshot_by_prefix(r, spec, ids, n, out);
+	rc = snapshot_by_prefix(r, spec, ids, n, out, err);
 	free(ids);
 	return rc;
 }

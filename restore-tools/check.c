@@ -269,13 +269,11 @@ obj_name(const char *dir, const struct kl_id *id, char *out)
 }
 
 const char *
-errmsg_about(struct kl_repo *r, const char *object, int rc)
+errmsg_about(const struct kl_error *e, const char *object, int rc)
 {
-	const char *m = kl_repo_errmsg(r);
+	const char *m = kl_error_msg(e, rc);
 	size_t n = strlen(object);
 
-	if (*m == '\0')
-		return kl_strerror(rc);
 	if (strncmp(m, object, n) == 0) {
 		m += n;
 		while (*m == ':' || *m == ' ')
@@ -284,6 +282,14 @@ errmsg_about(struct kl_repo *r, const char *object, int rc)
 			m += 12;
 	}
 	return *m ? m : kl_strerror(rc);
+}
+
+int
+chk_fail(struct chk *k, const struct kl_error *e, int rc)
+{
+	if (k->err != NULL && e != NULL)
+		*k->err = *e;
+	return rc;
 }
 
 int
@@ -367,15 +373,14 @@ structure(struct chk *k, struct cscratch *s)
 	int rc;
 
 	if ((rc = be->ops->list(be->ctx, KL_FT_DATA, chk_list_pack, k)) !=
-	    KL_OK) {
-		kl_repo_seterr(k->r, "listing data/: %s", kl_strerror(rc));
-		return rc;
-	}
+	    KL_OK)
+		return kl_error_obj(k->err, rc, KL_ABOUT_PACK, NULL, "data/",
+		    "listing data/: %s", kl_strerror(rc));
 	if ((rc = index_phase(k)) != KL_OK || (rc = chk_snap_phase(k)) != KL_OK)
 		return rc;
 	/* the catalog now, after it was compared: it is the rotation's
 	 * record and the next check's reference */
-	if ((rc = kl_repo_index_load(k->r)) != KL_OK ||
+	if ((rc = kl_repo_index_load(k->r, k->err)) != KL_OK ||
 	    (rc = kl_cat_pack_check_foreach(k->cat, pack_age, k)) != KL_OK)
 		return rc;
 	if ((rc = chk_orphans_phase(k)) != KL_OK ||
@@ -386,24 +391,23 @@ structure(struct chk *k, struct cscratch *s)
 
 static int
 chk_init(struct chk *k, struct kl_repo *r, const struct kl_check_opts *o,
-    struct kl_check_report *out)
+    struct kl_check_report *out, struct kl_error *err)
 {
 	memset(k, 0, sizeof(*k));
 	k->r = r;
+	k->err = err;
 	k->o = o;
 	k->rep = out;
 	k->keys = kl_repo_keys(r);
 	k->paths_max = o->paths_max ? o->paths_max : KL_CHECK_PATHS_DEFAULT;
 	pthread_mutex_init(&k->mu, NULL);
-	if (!kl_repo_is_full(r)) {
-		kl_repo_seterr(r, "checking needs a full key: a backup-only "
-		    "key cannot read snapshots, trees or data");
-		return KL_E_PERM;
-	}
-	if ((k->cat = kl_repo_catalog(r)) == NULL) {
-		kl_repo_seterr(r, "no catalog could be opened");
-		return KL_E_IO;
-	}
+	if (!kl_repo_is_full(r))
+		return kl_error_obj(err, KL_E_PERM, KL_ABOUT_KEY, NULL, NULL,
+		    "checking needs a full key: a backup-only key cannot read "
+		    "snapshots, trees or data");
+	if ((k->cat = kl_repo_catalog(r)) == NULL)
+		return kl_error_obj(err, KL_E_IO, KL_ABOUT_CATALOG, NULL, NULL,
+		    "no catalog could be opened");
 	return KL_OK;
 }
 
@@ -442,7 +446,7 @@ now_s(void)
 
 int
 kl_check_run(struct kl_repo *r, const struct kl_check_opts *o,
-    struct kl_check_report *out)
+    struct kl_check_report *out, struct kl_error *err)
 {
 	struct cscratch s;
 	struct chk k;
@@ -452,8 +456,8 @@ kl_check_run(struct kl_repo *r, const struct kl_check_opts *o,
 
 	memset(out, 0, sizeof(*out));
 	memset(&s, 0, sizeof(s));
-	kl_repo_clear_err(r);
-	if ((rc = chk_init(&k, r, o, out)) != KL_OK ||
+	kl_error_clear(err);
+	if ((rc = chk_init(&k, r, o, out, err)) != KL_OK ||
 	    (rc = cscratch_init(&s)) != KL_OK ||
 	    (rc = structure(&k, &s)) != KL_OK)
 		goto out;

@@ -24,6 +24,7 @@
 struct dworker {
 	struct chk *k;
 	struct cscratch s;
+	struct kl_error err;	/* this worker's failure */
 	pthread_t th;
 };
 
@@ -232,7 +233,8 @@ pack_verify(struct dworker *w, struct cpack *p)
 	}
 	if ((rc = kl_cat_pack_checked(k->cat, &p->id, k->o->now,
 	    pack_sound(k, p))) != KL_OK) {
-		kl_repo_seterr(k->r, "catalog: %s", kl_cat_errmsg(k->cat));
+		kl_error_obj(&w->err, rc, KL_ABOUT_CATALOG, NULL, NULL,
+		    "catalog: %s", kl_cat_errmsg(k->cat));
 		goto out;
 	}
 progress:
@@ -279,11 +281,15 @@ worker_main(void *arg)
 	int rc;
 
 	while (take(k, &i)) {
+		kl_error_clear(&w->err);
 		if ((rc = pack_verify(w, &k->packs[i])) == KL_OK)
 			continue;
 		pthread_mutex_lock(&k->mu);
-		if (k->fatal == KL_OK)
+		if (k->fatal == KL_OK) {	/* the first failure tells */
 			k->fatal = rc;
+			if (k->err != NULL)
+				*k->err = w->err;
+		}
 		pthread_mutex_unlock(&k->mu);
 	}
 	return NULL;

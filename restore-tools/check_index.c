@@ -39,10 +39,9 @@ index_vanished(struct chk *k, const struct kl_id *ids, size_t n)
 	size_t i, nk;
 	int rc;
 
-	if ((rc = kl_cat_index_list(k->cat, &known, &nk)) != KL_OK) {
-		kl_repo_seterr(k->r, "catalog: %s", kl_cat_errmsg(k->cat));
-		return rc;
-	}
+	if ((rc = kl_cat_index_list(k->cat, &known, &nk)) != KL_OK)
+		return kl_error_obj(k->err, rc, KL_ABOUT_CATALOG, NULL, NULL,
+		    "catalog: %s", kl_cat_errmsg(k->cat));
 	for (i = 0; i < nk && rc == KL_OK; i++) {
 		if ((n > 0 && bsearch(&known[i], ids, n, sizeof(*ids),
 		    id_cmp) != NULL) || chk_pruned(k, &known[i]))
@@ -102,20 +101,24 @@ withdrawals_note(struct chk *k, const struct kl_index *ix)
 static int
 index_file_check(struct chk *k, const struct kl_id *id)
 {
+	struct kl_error e;
 	struct kl_index ix;
 	char name[96];
 	uint32_t pi, file;
 	size_t i, j;
 	int rc, attested = 0;
 
-	rc = kl_repo_index_file_read(k->r, id, &ix, &attested);
-	if (is_damage(rc)) {
+	kl_error_clear(&e);
+	rc = kl_repo_index_file_read(k->r, id, &ix, &attested, &e);
+	if (is_damage(rc)) {	/* a finding, not an error */
 		obj_name("index/", id, name);
 		return finding_new(k, rc == KL_E_NOTFOUND ? KL_CHECK_MISSING :
 		    KL_CHECK_CORRUPT, name, NULL, "cannot be read: %s; the "
 		    "packs it names are located by their own headers",
-		    errmsg_about(k->r, name, rc));
+		    errmsg_about(&e, name, rc));
 	}
+	if (rc != KL_OK)
+		rc = chk_fail(k, &e, rc);
 	if (rc == KL_OK && (rc = ixf_add(k, id, &file)) == KL_OK)
 		rc = withdrawals_note(k, &ix);
 	if (rc == KL_OK)
@@ -187,10 +190,10 @@ index_phase(struct chk *k)
 	size_t i, n;
 	int rc;
 
-	if ((rc = kl_repo_list_ids(k->r, KL_FT_INDEX, &ids, &n)) != KL_OK) {
-		kl_repo_seterr(k->r, "listing index/: %s", kl_strerror(rc));
-		return rc;
-	}
+	if ((rc = kl_repo_list_ids(k->r, KL_FT_INDEX, &ids, &n, k->err)) !=
+	    KL_OK)
+		return kl_error_obj(k->err, rc, KL_ABOUT_INDEX, NULL, "index/",
+		    "listing index/: %s", kl_strerror(rc));
 	if (n > 1)
 		qsort(ids, n, sizeof(*ids), id_cmp);
 	k->rep->index_files = n;
@@ -319,13 +322,15 @@ pack_claims(struct chk *k, size_t i, size_t j, struct hdr_rest *rest)
 {
 	struct cpack *p = &k->packs[k->e[i].pack];
 	struct kl_blob_entry *h = NULL;
+	struct kl_error ke;
 	size_t n = 0, a, b;
 	int rc;
 
-	rc = kl_repo_pack_header_read(k->r, &p->id, p->size, &h, &n);
+	kl_error_clear(&ke);
+	rc = kl_repo_pack_header_read(k->r, &p->id, p->size, &h, &n, &ke);
 	if (rc != KL_OK) {
 		free(h);
-		return is_damage(rc) ? KL_OK : rc;
+		return is_damage(rc) ? KL_OK : chk_fail(k, &ke, rc);
 	}
 	qsort(h, n, sizeof(*h), hdr_off_cmp);
 	for (a = i, b = 0; a < j; a++)
@@ -529,17 +534,21 @@ pack_record(const struct chk *k, const struct cpack *p,
 static int
 attest_write(struct chk *k, struct kl_index *ix)
 {
+	struct kl_error e;
 	struct kl_id id;
 	int rc;
 
 	if (ix->n == 0)
 		return KL_OK;
-	rc = kl_repo_index_write(k->r, ix, &id);
+	kl_error_clear(&e);
+	rc = kl_repo_index_write(k->r, ix, &id, &e);
 	if (rc == KL_E_PERM) {	/* the server's read-only role */
 		k->rep->attest_refused = 1;
 		rc = KL_OK;
 	} else if (rc == KL_OK)
 		k->rep->attested_packs += ix->n;
+	else
+		rc = chk_fail(k, &e, rc);
 	kl_index_clear(ix);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kluis/check.h"
+#include "kluis/err.h"
 #include "kluis/map.h"
 #include "kluis/format.h"
 
@@ -157,6 +158,10 @@ struct trange {
 
 struct chk {
 	struct kl_repo *r;
+	struct kl_error *err;	/* the caller's (may be NULL): what stopped
+				 * the check; the data phase's workers each
+				 * fill their own, and the first failure is
+				 * copied here under mu */
 	struct cixf *ixf;	/* the repository's index files, by name */
 	size_t nixf, ixf_cap;
 	struct kl_id *wd;	/* withdrawn by attested index files */
@@ -203,8 +208,13 @@ int chk_finding_hit(struct chk *k, uint32_t i, const struct kl_id *snap,
     const char *path, size_t len);
 /* "index/<hex>" (dir "index/") into out (>= 96 bytes). */
 void obj_name(const char *dir, const struct kl_id *id, char *out);
-/* The error message of r without the object name it starts with. */
-const char *errmsg_about(struct kl_repo *r, const char *object, int rc);
+/* The message of e for a call that returned rc (kl_error_msg), without
+ * the object name it starts with. */
+const char *errmsg_about(const struct kl_error *e, const char *object,
+    int rc);
+/* Copies e, the detail of a failure that stops the check, into k->err
+ * (single-threaded phases only); returns rc. */
+int chk_fail(struct chk *k, const struct kl_error *e, int rc);
 /* 1 for damage to a repository object (a finding), 0 for errors that
  * stop the check. */
 int is_damage(int rc);

@@ -79,6 +79,7 @@ int
 chk_orphans_phase(struct chk *k)
 {
 	struct kl_blob_entry *e;
+	struct kl_error ke;
 	size_t i, j, n;
 	int rc = KL_OK;
 
@@ -87,13 +88,17 @@ chk_orphans_phase(struct chk *k)
 
 		if (!p->listed || p->indexed)
 			continue;
-		rc = kl_repo_pack_header_read(k->r, &p->id, p->size, &e, &n);
+		kl_error_clear(&ke);
+		rc = kl_repo_pack_header_read(k->r, &p->id, p->size, &e, &n,
+		    &ke);
 		if (rc == KL_E_NOTFOUND) {
 			p->gone = 1;	/* gone since the listing */
 			rc = KL_OK;
 		} else if (is_damage(rc)) {
 			p->orphan_err = (int8_t)rc;
 			rc = KL_OK;
+		} else if (rc != KL_OK) {
+			rc = chk_fail(k, &ke, rc);
 		} else {
 			for (j = 0; j < n && rc == KL_OK; j++)
 				rc = entry_add(k, (uint32_t)i, &e[j], 1);

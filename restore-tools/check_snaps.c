@@ -105,10 +105,9 @@ tamper_phase(struct chk *k)
 	rc = kl_cat_snap_foreach(k->cat, NULL, 1, tamper_snap, &t);
 	if (t.rc != KL_OK)
 		return t.rc;
-	if (rc != KL_OK) {
-		kl_repo_seterr(k->r, "catalog: %s", kl_cat_errmsg(k->cat));
-		return rc;
-	}
+	if (rc != KL_OK)
+		return kl_error_obj(k->err, rc, KL_ABOUT_CATALOG, NULL, NULL,
+		    "catalog: %s", kl_cat_errmsg(k->cat));
 	if (kl_id_is_zero(&t.gone_id))
 		return KL_OK;
 	for (i = 0; i < k->nsnaps; i++)
@@ -133,22 +132,24 @@ static int
 snap_open(struct chk *k, struct csnap *cs)
 {
 	struct kl_snapshot s;
+	struct kl_error e;
 	char name[96];
 	uint32_t fi;
 	int rc, has;
 
-	rc = kl_repo_snapshot_load(k->r, &cs->id, &s);
-	if (is_damage(rc)) {
+	kl_error_clear(&e);
+	rc = kl_repo_snapshot_load(k->r, &cs->id, &s, &e);
+	if (is_damage(rc)) {	/* a finding, not an error */
 		obj_name("snapshots/", &cs->id, name);
 		if ((rc = finding_new(k, rc == KL_E_NOTFOUND ?
 		    KL_CHECK_MISSING : KL_CHECK_CORRUPT, name, &fi, "cannot "
 		    "be read: %s; the backup it recorded is lost",
-		    errmsg_about(k->r, name, rc))) == KL_OK)
+		    errmsg_about(&e, name, rc))) == KL_OK)
 			rc = chk_finding_snap(k, fi, &cs->id);
 		return rc;
 	}
 	if (rc != KL_OK)
-		return rc;
+		return chk_fail(k, &e, rc);
 	cs->ok = 1;
 	cs->tree = s.tree;
 	cs->time_s = s.time_s;
@@ -162,7 +163,8 @@ snap_open(struct chk *k, struct csnap *cs)
 	else if (has < 0)
 		rc = has;
 	if (rc != KL_OK)
-		kl_repo_seterr(k->r, "catalog: %s", kl_cat_errmsg(k->cat));
+		kl_error_obj(k->err, rc, KL_ABOUT_CATALOG, NULL, NULL,
+		    "catalog: %s", kl_cat_errmsg(k->cat));
 	kl_snapshot_clear(&s);
 	return rc;
 }
@@ -175,7 +177,8 @@ chk_snap_phase(struct chk *k)
 	size_t i, n;
 	int rc;
 
-	if ((rc = kl_repo_snapshot_times(k->r, &ids, &recv, &n)) != KL_OK)
+	if ((rc = kl_repo_snapshot_times(k->r, &ids, &recv, &n, k->err)) !=
+	    KL_OK)
 		return rc;
 	if (n > 0 && (k->snaps = calloc(n, sizeof(*k->snaps))) == NULL) {
 		rc = KL_E_NOMEM;
@@ -198,7 +201,8 @@ chk_snap_phase(struct chk *k)
 		ids[i] = k->snaps[i].id;
 	if (rc == KL_OK && (rc = kl_cat_snap_mark_vanished(k->cat, ids, n,
 	    NULL)) != KL_OK)
-		kl_repo_seterr(k->r, "catalog: %s", kl_cat_errmsg(k->cat));
+		kl_error_obj(k->err, rc, KL_ABOUT_CATALOG, NULL, NULL,
+		    "catalog: %s", kl_cat_errmsg(k->cat));
 	if (n > 1)
 		qsort(k->snaps, n, sizeof(*k->snaps), snap_time_cmp);
 out:

@@ -104,12 +104,16 @@ tree_read_at(struct chk *k, struct cscratch *s, const struct centry *e,
     struct kl_tree *out)
 {
 	const uint8_t *stored;
+	struct kl_error ke;
 	int rc;
 
 	if (!k->packs[e->pack].listed || k->packs[e->pack].gone ||
 	    e->err != 0)
 		return KL_E_NOTFOUND;
-	rc = kl_repo_pack_key(k->r, &k->packs[e->pack].id, s->key);
+	kl_error_clear(&ke);
+	rc = kl_repo_pack_key(k->r, &k->packs[e->pack].id, s->key, &ke);
+	if (rc != KL_OK && !is_damage(rc))	/* damage: another copy */
+		return chk_fail(k, &ke, rc);
 	if (rc == KL_OK)
 		rc = tree_bytes(k, e, &stored);
 	if (rc == KL_OK)

@@ -40,10 +40,11 @@
 
 void
 drill_init(struct drill *d, struct kl_repo *r, kl_drill_finding_fn fn,
-    void *arg, const char *target)
+    void *arg, const char *target, struct kl_error *err)
 {
 	memset(d, 0, sizeof(*d));
 	d->r = r;
+	d->err = err;
 	d->fn = fn;
 	d->arg = arg;
 	d->target = target;
@@ -125,6 +126,14 @@ drill_fatal(int rc)
 	return rc == KL_E_NOMEM || rc == KL_E_CONN || rc == KL_E_PERM;
 }
 
+int
+drill_fail(struct drill *d, const struct kl_error *e, int rc)
+{
+	if (d->err != NULL && e != NULL)
+		*d->err = *e;
+	return rc;
+}
+
 /* ---- the drill ---- */
 
 double
@@ -179,7 +188,7 @@ restore_sample(struct drill *d, const struct kl_id *snap,
 		ro.select = drill_sample_state;
 		ro.select_arg = s;
 	}
-	rc = kl_restore_run(d->r, snap, &ro, &st);
+	rc = kl_restore_run(d->r, snap, &ro, &st, d->err);
 	res->restore_s = st.duration_s;
 	res->restore_errors = st.errors;
 	return rc;
@@ -198,7 +207,8 @@ result_rates(struct kl_drill_result *res)
 
 int
 kl_drill_run(struct kl_repo *r, const struct kl_id *snap,
-    const struct kl_drill_opts *o, struct kl_drill_result *res)
+    const struct kl_drill_opts *o, struct kl_drill_result *res,
+    struct kl_error *err)
 {
 	struct kl_drill_sample *s = NULL;
 	struct kl_snapshot sn;
@@ -207,12 +217,12 @@ kl_drill_run(struct kl_repo *r, const struct kl_id *snap,
 
 	memset(res, 0, sizeof(*res));
 	memset(&sn, 0, sizeof(sn));
-	drill_init(&d, r, o->finding, o->finding_arg, o->target);
-	if ((rc = kl_repo_snapshot_load(r, snap, &sn)) != KL_OK)
+	drill_init(&d, r, o->finding, o->finding_arg, o->target, err);
+	if ((rc = kl_repo_snapshot_load(r, snap, &sn, err)) != KL_OK)
 		goto out;
 	res->snapshot_files = sn.files;
 	res->snapshot_bytes = sn.bytes;
-	if ((rc = kl_repo_index_load(r)) != KL_OK ||
+	if ((rc = kl_repo_index_load(r, err)) != KL_OK ||
 	    (rc = drill_sample_take(&d, snap, &sn, o, &s)) != KL_OK)
 		goto out;
 	res->all = s->all;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "kluis/drill.h"
+#include "kluis/err.h"
 #include "kluis/format.h"
 
 struct kl_repo;
@@ -17,6 +18,10 @@ struct kl_walk_ops;
 
 struct drill {
 	struct kl_repo *r;
+	struct kl_error *err;	/* the caller's (may be NULL): what stopped
+				 * the drill */
+	struct kl_error tree_err;	/* of the last tree load (its failure
+					 * is a finding, or stops the drill) */
 	kl_drill_finding_fn fn;
 	void *arg;
 	const char *target;
@@ -43,7 +48,7 @@ struct kl_drill_sample {
 
 /* drill.c: findings. */
 void drill_init(struct drill *d, struct kl_repo *r, kl_drill_finding_fn fn,
-    void *arg, const char *target);
+    void *arg, const char *target, struct kl_error *err);
 void drill_clear(struct drill *d);
 /* Counts a finding about path ("": the root) and field, and reports it. */
 void drill_finding(struct drill *d, const char *path, const char *field,
@@ -57,11 +62,15 @@ void drill_finding_once(struct drill *d, const char *path, const char *field,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* 1 for errors after which a drill cannot go on. */
 int drill_fatal(int rc);
+/* Copies e, the detail of a failure that stops the drill, into d->err;
+ * returns rc. */
+int drill_fail(struct drill *d, const struct kl_error *e, int rc);
 
 /* drill_sample.c: the sample, and what the walks of a drill share. */
 /* Copies the walk's path to p (*len); 0 if longer than KL_PATH_MAX. */
 int drill_walk_here(struct kl_walk *w, char *p, size_t *len);
-/* kl_walk_ops.load: kl_repo_tree_load of repository arg. */
+/* kl_walk_ops.load: kl_repo_tree_load of the repository of drill arg
+ * (struct drill *); the failure's detail is left in d->tree_err. */
 int drill_tree_load(void *arg, const struct kl_id *id, struct kl_tree *out);
 /*
  * The walks of a drill (kluis/treewalk.h): their own stack, and the

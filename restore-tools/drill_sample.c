@@ -156,7 +156,10 @@ drill_walk_here(struct kl_walk *w, char *p, size_t *len)
 int
 drill_tree_load(void *arg, const struct kl_id *id, struct kl_tree *out)
 {
-	return kl_repo_tree_load(arg, id, out);
+	struct drill *d = arg;
+
+	kl_error_clear(&d->tree_err);
+	return kl_repo_tree_load(d->r, id, out, &d->tree_err);
 }
 
 /* A directory's tree did not load: one finding, and the walk goes on. */
@@ -171,8 +174,10 @@ sample_fail(void *arg, struct kl_walk *w, int side, const struct kl_id *id,
 	sm->failed = 1;
 	if (drill_walk_here(w, sm->path, &sm->len))
 		drill_finding_once(sm->d, sm->path, "tree", "the directory's "
-		    "tree cannot be read: %s", kl_repo_errmsg(sm->d->r));
-	return drill_fatal(err) ? err : KL_OK;
+		    "tree cannot be read: %s", kl_error_msg(&sm->d->tree_err,
+		    err));
+	return drill_fatal(err) ? drill_fail(sm->d, &sm->d->tree_err, err) :
+	    KL_OK;
 }
 
 /* An empty directory (not the root) is sampled like any other entry. */
@@ -227,10 +232,10 @@ drill_walk(struct drill *d, const struct kl_walk_ops *ops, void *arg,
 		return rc;
 	kl_id_hex(snap, hex);
 	kl_walk_over_str(&st, &b, sn->files, sn->dirs, why, sizeof(why));
-	kl_repo_seterr(d->r, "snapshot %.8s of host %s: %s; kluis backup never "
-	    "writes this (kluis check names it): the drill stopped", hex,
-	    sn->hostname, why);
-	return rc;
+	return kl_error_obj(d->err, rc, KL_ABOUT_SNAPSHOT, snap, NULL,
+	    "snapshot %.8s of host %s: %s; kluis backup never writes this "
+	    "(kluis check names it): the drill stopped", hex, sn->hostname,
+	    why);
 }
 
 static int
@@ -241,7 +246,7 @@ sample_walk(struct sampler *sm, const struct kl_id *snap,
 
 	memset(&ops, 0, sizeof(ops));
 	ops.load = drill_tree_load;
-	ops.load_arg = sm->d->r;
+	ops.load_arg = sm->d;
 	ops.entry = sample_entry;
 	ops.tree = sample_dir;
 	ops.fail = sample_fail;

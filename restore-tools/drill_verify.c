@@ -204,13 +204,14 @@ pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
 /* The raw length of chunk id as the blob index has it (its best
  * location, kl_repo_blob_locate): KL_OK, KL_E_NOTFOUND, or an error. */
 static int
-chunk_raw_len(struct kl_repo *r, const struct kl_id *id, struct kl_blob_loc *l)
+chunk_raw_len(struct kl_repo *r, const struct kl_id *id, struct kl_blob_loc *l,
+    struct kl_error *err)
 {
 	struct kl_blob_loc *locs;
 	size_t n;
 	int rc;
 
-	if ((rc = kl_repo_blob_locate(r, id, KL_OBJ_DATA, &locs, &n)) ==
+	if ((rc = kl_repo_blob_locate(r, id, KL_OBJ_DATA, &locs, &n, err)) ==
 	    KL_OK) {
 		*l = locs[0];
 		free(locs);
@@ -222,6 +223,7 @@ static int
 content_check(struct dv *v, int fd, const struct kl_node *n)
 {
 	struct kl_blob_loc l;
+	struct kl_error e;
 	struct kl_id id;
 	uint64_t off = 0;
 	ssize_t got;
@@ -229,9 +231,10 @@ content_check(struct dv *v, int fd, const struct kl_node *n)
 	int rc;
 
 	for (i = 0; i < n->nchunks; i++, off += l.raw_len) {
-		if ((rc = chunk_raw_len(v->d->r, &n->chunks[i], &l)) ==
+		kl_error_clear(&e);
+		if ((rc = chunk_raw_len(v->d->r, &n->chunks[i], &l, &e)) ==
 		    KL_E_NOMEM || rc == KL_E_CONN || rc == KL_E_IO)
-			return rc;
+			return drill_fail(v->d, &e, rc);
 		if (rc != KL_OK) {
 			drill_finding(v->d, v->snap, "content", "chunk %zu of "
 			    "%zu is not in the repository index", i + 1,
@@ -480,7 +483,9 @@ damaged_mark(const struct kl_tree *t, const char *name)
 static void
 extras_check(struct dv *v, const struct kl_tree *t)
 {
-	char p[KL_PATH_MAX + KL_NAME_MAX + 2];
+	/* room for all that v->snap's array and a name can hold, "/" and
+	 * NUL: a cut no compiler has to prove impossible */
+	char p[KL_PATH_MAX + 2 + 1 + KL_NAME_MAX + 1];
 	struct dirent *de;
 	DIR *dir;
 	int fd;
@@ -516,8 +521,10 @@ verify_fail(void *arg, struct kl_walk *w, int side, const struct kl_id *id,
 	v->failed = 1;
 	if (drill_walk_here(w, v->snap, &v->len))
 		drill_finding_once(v->d, v->snap, "tree", "the directory's "
-		    "tree cannot be read: %s", kl_repo_errmsg(v->d->r));
-	return drill_fatal(err) ? err : KL_OK;
+		    "tree cannot be read: %s", kl_error_msg(&v->d->tree_err,
+		    err));
+	return drill_fatal(err) ? drill_fail(v->d, &v->d->tree_err, err) :
+	    KL_OK;
 }
 
 /* A whole restore: nothing in a directory that its tree lacks. */
@@ -574,7 +581,7 @@ drill_verify_run(struct drill *d, const struct kl_id *snap,
 	v.is_root_user = geteuid() == 0;
 	memset(&ops, 0, sizeof(ops));
 	ops.load = drill_tree_load;
-	ops.load_arg = d->r;
+	ops.load_arg = d;
 	ops.entry = verify_entry;
 	ops.tree = verify_dir;
 	ops.fail = verify_fail;
@@ -596,7 +603,7 @@ drill_verify_run(struct drill *d, const struct kl_id *snap,
 int
 kl_drill_verify(struct kl_repo *r, const struct kl_id *snap,
     const char *dir, kl_drill_finding_fn fn, void *arg,
-    uint64_t *mismatches)
+    uint64_t *mismatches, struct kl_error *err)
 {
 	struct kl_drill_result res;
 	struct kl_snapshot sn;
@@ -605,9 +612,9 @@ kl_drill_verify(struct kl_repo *r, const struct kl_id *snap,
 
 	*mismatches = 0;
 	memset(&res, 0, sizeof(res));
-	if ((rc = kl_repo_snapshot_load(r, snap, &sn)) != KL_OK)
+	if ((rc = kl_repo_snapshot_load(r, snap, &sn, err)) != KL_OK)
 		return rc;
-	drill_init(&d, r, fn, arg, dir);
+	drill_init(&d, r, fn, arg, dir, err);
 	rc = drill_verify_run(&d, snap, &sn, dir, NULL, &res);
 	*mismatches = d.findings;
 	drill_clear(&d);

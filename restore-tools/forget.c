@@ -21,7 +21,7 @@ id_order(const void *a, const void *b)
 
 int
 kl_record_write(struct kl_repo *r, const struct kl_id *ids, size_t n,
-    int retire, size_t *files)
+    int retire, size_t *files, struct kl_error *err)
 {
 	struct kl_index ix;
 	struct kl_id name;
@@ -35,7 +35,7 @@ kl_record_write(struct kl_repo *r, const struct kl_id *ids, size_t n,
 		ix.withdrawn = (struct kl_id *)(ids + at);
 		ix.nwithdrawn = n - at < KL_INDEX_WITHDRAWN_MAX ? n - at :
 		    KL_INDEX_WITHDRAWN_MAX;
-		if ((rc = kl_repo_index_write(r, &ix, &name)) == KL_OK)
+		if ((rc = kl_repo_index_write(r, &ix, &name, err)) == KL_OK)
 			(*files)++;
 	}
 	return rc;
@@ -44,12 +44,13 @@ kl_record_write(struct kl_repo *r, const struct kl_id *ids, size_t n,
 /* The forget record, and this client's catalog knows the withdrawals
  * now, whether or not it loads the new index file in this run. */
 static int
-record_write(struct kl_repo *r, const struct kl_id *ids, size_t n)
+record_write(struct kl_repo *r, const struct kl_id *ids, size_t n,
+    struct kl_error *err)
 {
 	size_t i, files;
 	int rc;
 
-	rc = kl_record_write(r, ids, n, 0, &files);
+	rc = kl_record_write(r, ids, n, 0, &files, err);
 	for (i = 0; i < n && rc == KL_OK; i++)
 		rc = kl_cat_withdrawn_add(kl_repo_catalog(r), &ids[i]);
 	return rc;
@@ -58,7 +59,7 @@ record_write(struct kl_repo *r, const struct kl_id *ids, size_t n)
 int
 kl_forget_snapshots(struct kl_repo *r, struct kl_id *ids, size_t n,
     void (*refused)(void *arg, const char *hex, const char *why), void *arg,
-    size_t *removed, size_t *failed)
+    size_t *removed, size_t *failed, struct kl_error *err)
 {
 	struct kl_backend *be = kl_repo_backend(r);
 	char hex[KL_ID_HEX_LEN + 1];
@@ -70,7 +71,7 @@ kl_forget_snapshots(struct kl_repo *r, struct kl_id *ids, size_t n,
 	if (n == 0)
 		return KL_OK;
 	qsort(ids, n, sizeof(*ids), id_order);
-	if ((rc = record_write(r, ids, n)) != KL_OK)
+	if ((rc = record_write(r, ids, n, err)) != KL_OK)
 		return rc;
 	for (i = 0; i < n; i++) {
 		kl_id_hex(&ids[i], hex);

@@ -61,10 +61,12 @@ struct cworker {
 	struct prune *pr;
 	struct buf *raw;	/* the blob's content, to verify it */
 	struct buf *enc;	/* its plaintext as stored, copied as it is */
+	struct kl_error err;	/* this worker's last failure */
 };
 
 struct prune {
 	struct kl_repo *r;
+	struct kl_error *err;	/* the caller's (may be NULL) */
 	struct kl_cat *c;
 	const struct kl_prune_opts *o;
 	struct kl_prune_report *rep;
@@ -76,7 +78,8 @@ struct prune {
 	struct cjob *batch;
 	size_t nbatch, next, err_at;
 	struct cworker w[COPY_THREADS_MAX];
-	int nworkers, err;
+	int nworkers, copy_rc;	/* copy_rc: the first failure, whose detail
+				 * is copied to *err (under mu) */
 	pthread_mutex_t mu;
 };
 
@@ -139,16 +142,18 @@ trees_walk(struct prune *pr, struct idlist *t, const struct kl_id *sid,
 	while (t->n > 0 && rc == KL_OK) {
 		id = t->v[--t->n];
 		memset(&tr, 0, sizeof(tr));
-		if ((rc = kl_repo_tree_load(pr->r, &id, &tr)) != KL_OK) {
+		if ((rc = kl_repo_tree_load(pr->r, &id, &tr, pr->err)) !=
+		    KL_OK) {
 			kl_id_hex(&id, hex);
 			kl_id_hex(sid, shex);
-			kl_repo_seterr(pr->r, "tree %.16s of snapshot %s "
-			    "(host %s) cannot be read (%s): prune cannot tell "
-			    "what lies below it, so it deletes nothing; run "
-			    "kluis check, and forget that snapshot if it "
-			    "cannot be repaired (or a hacked host planted it)",
-			    hex, shex, host, kl_strerror(rc));
-			return rc == KL_E_NOTFOUND ? KL_E_CORRUPT : rc;
+			return kl_error_obj(pr->err, rc == KL_E_NOTFOUND ?
+			    KL_E_CORRUPT : rc, KL_ABOUT_TREE, &id, NULL,
+			    "tree %.16s of snapshot %s (host %s) cannot be "
+			    "read (%s): prune cannot tell what lies below it, "
+			    "so it deletes nothing; run kluis check, and "
+			    "forget that snapshot if it cannot be repaired "
+			    "(or a hacked host planted it)", hex, shex, host,
+			    kl_strerror(rc));
 		}
 		pr->rep->trees++;
 		for (i = 0; i < tr.n && rc == KL_OK; i++) {
@@ -164,7 +169,7 @@ trees_walk(struct prune *pr, struct idlist *t, const struct kl_id *sid,
 		}
 		kl_tree_clear(&tr);
 		if (rc == KL_OK && (pr->rep->trees & 255) == 0) {
-			rc = kl_repo_lock_refresh(pr->r);
+			rc = kl_repo_lock_refresh(pr->r, pr->err);
 			progress(pr, "trees", pr->rep->trees, 0);
 		}
 	}
@@ -186,34 +191,39 @@ skipped(const struct kl_prune_opts *o, const struct kl_id *id)
 static int
 mark(struct prune *pr)
 {
-	char hex[KL_ID_HEX_LEN + 1];
+	char hex[KL_ID_HEX_LEN + 1], name[16 + KL_ID_HEX_LEN];
 	struct kl_snapshot snap;
 	struct idlist t = { NULL, 0, 0 };
 	struct kl_id *ids = NULL;
 	size_t i, n = 0;
-	int rc;
+	int rc, why;
 
 	if ((rc = kl_cat_mark_begin(pr->c)) != KL_OK ||
-	    (rc = kl_repo_snapshot_ids(pr->r, &ids, &n)) != KL_OK)
+	    (rc = kl_repo_snapshot_ids(pr->r, &ids, &n, pr->err)) != KL_OK)
 		goto out;
 	for (i = 0; i < n && rc == KL_OK; i++) {
 		if (skipped(pr->o, &ids[i]))
 			continue;
 		memset(&snap, 0, sizeof(snap));
-		if ((rc = kl_repo_snapshot_load(pr->r, &ids[i], &snap)) !=
-		    KL_OK) {
+		/* NULL: a snapshot forgotten meanwhile is no error, and any
+		 * other failure gets the message below */
+		if ((rc = kl_repo_snapshot_load(pr->r, &ids[i], &snap,
+		    NULL)) != KL_OK) {
 			/* forgotten meanwhile */
 			if (rc == KL_E_NOTFOUND) {
 				rc = KL_OK;
 				continue;
 			}
-			kl_id_hex(&ids[i], hex);
-			kl_repo_seterr(pr->r, "snapshot %s cannot be read "
-			    "(%s): prune cannot tell what it uses, so it "
-			    "deletes nothing; forget it or put it back",
-			    hex, kl_strerror(rc));
+			why = rc;
 			if (rc != KL_E_NOMEM && rc != KL_E_CONN)
 				rc = KL_E_CORRUPT;
+			kl_id_hex(&ids[i], hex);
+			snprintf(name, sizeof(name), "snapshots/%s", hex);
+			kl_error_obj(pr->err, rc, KL_ABOUT_SNAPSHOT, &ids[i],
+			    name, "snapshot %s cannot be read (%s): prune "
+			    "cannot tell what it uses, so it deletes nothing; "
+			    "forget it or put it back", hex,
+			    kl_strerror(why));
 			break;
 		}
 		pr->rep->snapshots++;
@@ -259,10 +269,15 @@ list_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 static int
 pack_learn(struct prune *pr, const struct ppack *p)
 {
+	struct kl_error e;
 	int rc;
 
-	if ((rc = kl_repo_pack_learn(pr->r, &p->id, p->size)) != KL_OK)
+	kl_error_clear(&e);
+	if ((rc = kl_repo_pack_learn(pr->r, &p->id, p->size, &e)) != KL_OK) {
+		if (rc < 0 && pr->err != NULL)	/* 1: left alone, no error */
+			*pr->err = e;
 		return rc > 0 ? 0 : rc;
+	}
 	return kl_cat_prune_present(pr->c, &p->id, p->size);
 }
 
@@ -433,14 +448,13 @@ plan(struct prune *pr)
 	    (rc = kl_cat_prune_plan(pr->c, plan_pack, pr, &unlocated)) !=
 	    KL_OK)
 		return rc;
-	if (unlocated > 0) {
-		kl_repo_seterr(pr->r, "%llu blob%s that snapshots use %s no "
-		    "copy in the repository: prune deletes nothing until "
-		    "kluis check has been run and the damage dealt with",
+	if (unlocated > 0)
+		return kl_error_obj(pr->err, KL_E_CORRUPT, KL_ABOUT_BLOB, NULL,
+		    NULL, "%llu blob%s that snapshots use %s no copy in the "
+		    "repository: prune deletes nothing until kluis check has "
+		    "been run and the damage dealt with",
 		    (unsigned long long)unlocated, unlocated == 1 ? "" : "s",
 		    unlocated == 1 ? "has" : "have");
-		return KL_E_CORRUPT;
-	}
 	if ((rc = repack_choose(pr)) != KL_OK)
 		return rc;
 	return plan_apply(pr);
@@ -472,7 +486,7 @@ copy_worker(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&pr->mu);
-		if (pr->err != KL_OK || pr->next >= pr->nbatch) {
+		if (pr->copy_rc != KL_OK || pr->next >= pr->nbatch) {
 			pthread_mutex_unlock(&pr->mu);
 			break;
 		}
@@ -480,16 +494,20 @@ copy_worker(void *arg)
 		pthread_mutex_unlock(&pr->mu);
 		buf_reset(cw->raw);
 		buf_reset(cw->enc);
+		kl_error_clear(&cw->err);
 		rc = kl_repo_blob_read_encoded(pr->r, &pr->batch[i].id,
-		    pr->batch[i].type, cw->raw, cw->enc);
+		    pr->batch[i].type, cw->raw, cw->enc, &cw->err);
 		if (rc == KL_OK)
 			rc = kl_session_blob_add_encoded(pr->s,
 			    pr->batch[i].type, &pr->batch[i].id, cw->enc,
-			    buf_size(cw->raw), &added, &stored);
+			    buf_size(cw->raw), &added, &stored, &cw->err);
 		pthread_mutex_lock(&pr->mu);
-		if (rc != KL_OK && pr->err == KL_OK) {
-			pr->err = rc;
+		if (rc != KL_OK && pr->copy_rc == KL_OK) {
+			/* the first failure tells */
+			pr->copy_rc = rc;
 			pr->err_at = i;
+			if (pr->err != NULL)
+				*pr->err = cw->err;
 		} else if (rc == KL_OK) {
 			pr->rep->blobs_copied++;
 			pr->rep->bytes_copied += buf_size(cw->raw);
@@ -517,20 +535,23 @@ batch_run(struct prune *pr)
 	for (i = 1; i <= started; i++)
 		pthread_join(t[i], NULL);
 	pr->nbatch = 0;
-	if ((rc = pr->err) != KL_OK) {
+	if ((rc = pr->copy_rc) != KL_OK) {
 		if (rc == KL_E_NOTFOUND || rc == KL_E_CORRUPT) {
 			kl_id_hex(&pr->batch[pr->err_at].id, hex);
-			kl_repo_seterr(pr->r, "%s blob %s has no sound copy "
-			    "(%s): prune deletes nothing; run kluis check "
-			    "--read-data", pr->batch[pr->err_at].type ==
-			    KL_OBJ_TREE ? "tree" : "data", hex,
-			    kl_strerror(rc));
+			kl_error_obj(pr->err, KL_E_CORRUPT,
+			    pr->batch[pr->err_at].type == KL_OBJ_TREE ?
+			    KL_ABOUT_TREE : KL_ABOUT_BLOB,
+			    &pr->batch[pr->err_at].id, NULL, "%s blob %s has "
+			    "no sound copy (%s): prune deletes nothing; run "
+			    "kluis check --read-data",
+			    pr->batch[pr->err_at].type == KL_OBJ_TREE ?
+			    "tree" : "data", hex, kl_strerror(rc));
 			rc = KL_E_CORRUPT;
 		}
 		return rc;
 	}
 	progress(pr, "copy", pr->rep->blobs_copied, pr->total);
-	return kl_repo_lock_refresh(pr->r);
+	return kl_repo_lock_refresh(pr->r, pr->err);
 }
 
 static int
@@ -595,12 +616,13 @@ copy(struct prune *pr)
 		return KL_OK;
 	}
 	if ((rc = workers_new(pr)) != KL_OK ||
-	    (rc = kl_session_begin(pr->r, PRUNE_LEVEL, &pr->s)) != KL_OK)
+	    (rc = kl_session_begin(pr->r, PRUNE_LEVEL, &pr->s, pr->err)) !=
+	    KL_OK)
 		return rc;
 	kl_session_store_all(pr->s);
 	if ((rc = kl_cat_prune_copies(pr->c, copy_queue, pr)) == KL_OK &&
 	    (pr->nbatch == 0 || (rc = batch_run(pr)) == KL_OK))
-		rc = kl_session_commit(pr->s, NULL, &none);
+		rc = kl_session_commit(pr->s, NULL, &none, pr->err);
 	if (rc == KL_OK)
 		rc = be->ops->list(be->ctx, KL_FT_DATA, written_count, pr);
 	progress(pr, "copy", pr->rep->blobs_copied, pr->total);
@@ -661,7 +683,8 @@ index_rewrite(struct prune *pr, struct kl_index *ix, int attested)
 		if ((rc = pack_goes(pr, &ix->packs[i].pack_id)) == 0)
 			nix.packs[nix.n++] = ix->packs[i];	/* shared */
 	if (rc >= 0)
-		rc = kl_repo_index_write_as(pr->r, &nix, attested, &id);
+		rc = kl_repo_index_write_as(pr->r, &nix, attested, &id,
+		    pr->err);
 	if (rc == KL_OK)
 		pr->rep->index_written++;
 	free(nix.packs);
@@ -677,18 +700,25 @@ index_rewrite(struct prune *pr, struct kl_index *ix, int attested)
 static int
 dead_index_files(struct prune *pr, struct idlist *dead)
 {
+	struct kl_error e;
 	struct kl_index ix;
 	struct kl_id *ids = NULL;
 	size_t i, n = 0;
 	int rc, att, fate;
 
-	if ((rc = kl_repo_list_ids(pr->r, KL_FT_INDEX, &ids, &n)) != KL_OK)
+	if ((rc = kl_repo_list_ids(pr->r, KL_FT_INDEX, &ids, &n, pr->err)) !=
+	    KL_OK)
 		return rc;
 	for (i = 0; i < n && rc == KL_OK; i++) {
 		memset(&ix, 0, sizeof(ix));
-		rc = kl_repo_index_file_read(pr->r, &ids[i], &ix, &att);
-		if (rc != KL_OK) {
-			rc = rc == KL_E_NOMEM || rc == KL_E_CONN ? rc : KL_OK;
+		kl_error_clear(&e);
+		rc = kl_repo_index_file_read(pr->r, &ids[i], &ix, &att, &e);
+		if (rc != KL_OK) {	/* a damaged file stays */
+			if (rc == KL_E_NOMEM || rc == KL_E_CONN) {
+				if (pr->err != NULL)
+					*pr->err = e;
+			} else
+				rc = KL_OK;
 			continue;
 		}
 		if ((fate = index_fate(pr, &ix)) < 0)
@@ -712,7 +742,7 @@ record_write(struct prune *pr, struct kl_id *ids, size_t n)
 	size_t i, files = 0;
 	int rc;
 
-	rc = kl_record_write(pr->r, ids, n, 1, &files);
+	rc = kl_record_write(pr->r, ids, n, 1, &files, pr->err);
 	pr->rep->records += files;
 	for (i = 0; i < n && rc == KL_OK; i++)
 		rc = kl_cat_pruned_add(pr->c, &ids[i]);
@@ -735,16 +765,15 @@ file_remove(struct prune *pr, enum kl_ftype t, const struct kl_id *id)
 		return KL_OK;
 	}
 	why = be->ops->why != NULL ? be->ops->why(be->ctx) : NULL;
-	if (rc == KL_E_CONN || rc == KL_E_NOMEM ||
-	    (rc == KL_E_PERM && pr->rep->removed == 0)) {
-		kl_repo_seterr(pr->r, "removing %s: %s", hex, why != NULL ?
-		    why : kl_strerror(rc));
-		return rc;
-	}
 	if (t != KL_FT_DATA)
 		snprintf(what, sizeof(what), "index/%s", hex);
 	else
 		snprintf(what, sizeof(what), "data/%.2s/%s", hex, hex);
+	if (rc == KL_E_CONN || rc == KL_E_NOMEM ||
+	    (rc == KL_E_PERM && pr->rep->removed == 0))
+		return kl_error_obj(pr->err, rc, t == KL_FT_DATA ?
+		    KL_ABOUT_PACK : KL_ABOUT_INDEX, id, what, "removing %s: %s",
+		    hex, why != NULL ? why : kl_strerror(rc));
 	if (pr->o->refused != NULL)
 		pr->o->refused(pr->o->refused_arg, what, why != NULL ? why :
 		    kl_strerror(rc));
@@ -778,7 +807,7 @@ retire_and_delete(struct prune *pr)
 		if ((rc = file_remove(pr, KL_FT_DATA, &pr->p[i].id)) ==
 		    KL_OK && (rc = kl_cat_own_pack_del(pr->c,
 		    &pr->p[i].id)) == KL_OK)
-			rc = kl_repo_lock_refresh(pr->r);
+			rc = kl_repo_lock_refresh(pr->r, pr->err);
 		progress(pr, "delete", ++done, all.n);
 	}
 	for (i = 0; i < dead.n && rc == KL_OK; i++) {
@@ -793,7 +822,7 @@ out:
 
 int
 kl_prune(struct kl_repo *r, const struct kl_prune_opts *o,
-    struct kl_prune_report *rep)
+    struct kl_prune_report *rep, struct kl_error *err)
 {
 	struct prune pr;
 	int rc, i;
@@ -802,9 +831,10 @@ kl_prune(struct kl_repo *r, const struct kl_prune_opts *o,
 	memset(&pr, 0, sizeof(pr));
 	pthread_mutex_init(&pr.mu, NULL);
 	pr.r = r;
+	pr.err = err;
 	pr.o = o;
 	pr.rep = rep;
-	if ((rc = kl_repo_index_load(r)) != KL_OK)
+	if ((rc = kl_repo_index_load(r, err)) != KL_OK)
 		return rc;
 	if ((pr.c = kl_repo_catalog(r)) == NULL)
 		return KL_E_IO;

@@ -25,7 +25,7 @@
 /* restore_data.c */
 int rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
     size_t nfiles, const struct kl_restore_opts *o,
-    struct kl_restore_stats *st);
+    struct kl_restore_stats *st, struct kl_error *err);
 
 struct linkmap {
 	uint64_t group;
@@ -42,6 +42,9 @@ struct linkname {
 
 struct rs {
 	struct kl_repo *r;
+	struct kl_error *err;		/* the caller's (may be NULL) */
+	struct kl_error tree_err;	/* of the last tree load: a tree
+					 * that does not load is a warning */
 	kl_tree_load_fn load;		/* trees: kl_repo_tree_load of r */
 	void *load_arg;
 	struct kl_walk_stats wst;	/* of the walk over the trees */
@@ -400,11 +403,12 @@ fatal(int rc)
 }
 
 /*
- * The walk stopped (why: the connection was lost, or the trees exceed
- * the snapshot's budget): the files it planned have no content.
+ * The walk stopped with rc (why: the connection was lost, or the trees
+ * exceed the budget of snapshot snap): the files it planned have no
+ * content.
  */
 static void
-walk_cut(struct rs *s, const char *why)
+walk_cut(struct rs *s, int rc, const struct kl_id *snap, const char *why)
 {
 	size_t i;
 
@@ -413,11 +417,11 @@ walk_cut(struct rs *s, const char *why)
 	rs_files_create(s->root, s->files, s->nfiles, NULL, NULL);
 	rs_damaged_rename(s->root, s->files, s->nfiles);
 	s->st->errors += s->nfiles;
-	if (s->r != NULL)
-		kl_repo_seterr(s->r, "%s; the %zu file%s created so far %s "
-		    "kept as NAME%s: restore again into an empty directory",
-		    why, s->nfiles, s->nfiles == 1 ? "" : "s",
-		    s->nfiles == 1 ? "is" : "are", KL_RESTORE_DAMAGED_SUFFIX);
+	kl_error_obj(s->err, rc, rc == KL_E_CONN ? KL_ABOUT_SERVER :
+	    KL_ABOUT_SNAPSHOT, rc == KL_E_CONN ? NULL : snap, NULL, "%s; the "
+	    "%zu file%s created so far %s kept as NAME%s: restore again into "
+	    "an empty directory", why, s->nfiles, s->nfiles == 1 ? "" : "s",
+	    s->nfiles == 1 ? "is" : "are", KL_RESTORE_DAMAGED_SUFFIX);
 }
 
 /* Makes the walk's path the current one (rel, snap); 0 if too long. */
@@ -481,15 +485,22 @@ rs_fail(void *arg, struct kl_walk *w, int side, const struct kl_id *id,
 	(void)side;
 	(void)id;
 	if (rs_here(s, w))
-		rs_warn_here(s, err, s->r != NULL ? kl_repo_errmsg(s->r) :
-		    kl_strerror(err));
-	return fatal(err) ? err : KL_OK;
+		rs_warn_here(s, err, kl_error_msg(&s->tree_err, err));
+	if (!fatal(err))
+		return KL_OK;
+	if (s->err != NULL)		/* it stops the restore */
+		*s->err = s->tree_err;
+	return err;
 }
 
+/* kl_walk_ops.load of a restore from a repository (arg: struct rs). */
 static int
 repo_tree_load(void *arg, const struct kl_id *id, struct kl_tree *out)
 {
-	return kl_repo_tree_load(arg, id, out);
+	struct rs *s = arg;
+
+	kl_error_clear(&s->tree_err);
+	return kl_repo_tree_load(s->r, id, out, &s->tree_err);
 }
 
 /* Phase 1: the walk over tree within budget b. */
@@ -563,7 +574,7 @@ meta_phase(struct rs *s)
 /* 1 if the absolute snapshot path p exists below tree root. */
 static int
 path_exists(struct kl_repo *r, const struct kl_id *root, const char *p,
-    int *rc)
+    int *rc, struct kl_error *err)
 {
 	struct kl_tree t;
 	struct kl_id cur = *root;
@@ -573,7 +584,8 @@ path_exists(struct kl_repo *r, const struct kl_id *root, const char *p,
 	*rc = KL_OK;
 	for (p++; *p != '\0' && found; p += cl + (p[cl] == '/')) {
 		cl = strcspn(p, "/");
-		if (!dir || (*rc = kl_repo_tree_load(r, &cur, &t)) != KL_OK)
+		if (!dir || (*rc = kl_repo_tree_load(r, &cur, &t, err)) !=
+		    KL_OK)
 			return 0;
 		for (i = 0, found = 0; i < t.n && !found; i++) {
 			if (t.nodes[i].name_len == cl &&
@@ -596,7 +608,7 @@ includes_check(struct rs *s, const struct kl_id *root)
 	int rc;
 
 	for (i = 0; i < s->o->nincludes; i++) {
-		if (path_exists(s->r, root, s->o->includes[i], &rc))
+		if (path_exists(s->r, root, s->o->includes[i], &rc, s->err))
 			continue;
 		if (rc != KL_OK)
 			return rc;
@@ -640,10 +652,10 @@ run(struct rs *s, const struct kl_id *snap)
 	char why[512];
 	int rc;
 
-	if ((rc = kl_repo_snapshot_load(s->r, snap, &sn)) != KL_OK)
+	if ((rc = kl_repo_snapshot_load(s->r, snap, &sn, s->err)) != KL_OK)
 		return rc;
 	kl_repo_walk_budget(s->r, &sn, &b);
-	rc = kl_repo_index_load(s->r);
+	rc = kl_repo_index_load(s->r, s->err);
 	if (rc == KL_OK)
 		rc = includes_check(s, &sn.tree);
 	if (rc == KL_OK)
@@ -652,13 +664,13 @@ run(struct rs *s, const struct kl_id *snap)
 		over_msg(s, snap, &sn, &b, why, sizeof(why));
 	kl_snapshot_clear(&sn);
 	if (rc == KL_E_CONN)
-		walk_cut(s, "the connection to the repository was lost while "
-		    "reading the snapshot's directories");
+		walk_cut(s, rc, snap, "the connection to the repository was "
+		    "lost while reading the snapshot's directories");
 	else if (rc == KL_E_LIMIT)
-		walk_cut(s, why);
+		walk_cut(s, rc, snap, why);
 	else if (rc == KL_OK)
 		rc = rs_data_restore(s->r, s->root, s->files, s->nfiles, s->o,
-		    s->st);
+		    s->st, s->err);
 	if (rc == KL_OK || rc == KL_E_CONN || rc == KL_E_LIMIT)
 		links_damaged(s);
 	if (rc == KL_OK)
@@ -689,7 +701,8 @@ rs_clear(struct rs *s)
 
 int
 kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
-    const struct kl_restore_opts *o, struct kl_restore_stats *stats)
+    const struct kl_restore_opts *o, struct kl_restore_stats *stats,
+    struct kl_error *err)
 {
 	struct timespec t0;
 	struct rs s;
@@ -699,8 +712,9 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 	memset(&s, 0, sizeof(s));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	s.r = r;
+	s.err = err;
 	s.load = repo_tree_load;
-	s.load_arg = r;
+	s.load_arg = &s;
 	s.o = o;
 	s.st = stats;
 	s.root = -1;
@@ -740,7 +754,7 @@ rs_plan_run(const struct kl_restore_opts *o, kl_tree_load_fn load,
 	if ((rc = rs_target_open(o, &s.root)) == KL_OK)
 		rc = rs_walk(&s, tree, b);
 	if (rc == KL_E_LIMIT)
-		walk_cut(&s, "over budget");
+		walk_cut(&s, rc, NULL, "over budget");
 	*wst = s.wst;
 	rs_clear(&s);
 	return rc;

@@ -51,6 +51,9 @@ struct want {
 /* Shared by all restore threads. */
 struct rd {
 	struct kl_repo *r;
+	struct kl_error *err;	/* the caller's (may be NULL): the detail of
+				 * the first fatal error (under mu while
+				 * workers run) */
 	int root;
 	struct rjob *files;
 	const struct kl_restore_opts *o;
@@ -79,6 +82,7 @@ struct rworker {
 	size_t fd_file;		/* one-entry descriptor cache */
 	int fd;
 	uint64_t bytes, packs, fetched;
+	struct kl_error err;	/* this thread's last failure */
 };
 
 #define RESTORE_THREADS_MAX 16
@@ -172,6 +176,16 @@ want_add(struct rd *d, const struct kl_blob_loc *l, const struct kl_id *id,
 	return KL_OK;
 }
 
+/* Keeps e, the detail of fatal error rc, for the caller (under mu while
+ * workers run); returns rc. */
+static int
+rd_fail(struct rd *d, const struct kl_error *e, int rc)
+{
+	if (d->err != NULL)
+		*d->err = *e;
+	return rc;
+}
+
 /* A fatal error of locating a blob (not its absence). */
 static int
 locate_fatal(int rc)
@@ -184,15 +198,17 @@ plan_file(struct rd *d, size_t f)
 {
 	const struct kl_node *n = &d->files[f].node;
 	struct kl_blob_loc *l;
+	struct kl_error e;
 	uint64_t off = 0;
 	size_t i, nl;
 	int rc;
 
 	for (i = 0; i < n->nchunks; i++) {
+		kl_error_clear(&e);
 		rc = kl_repo_blob_locate(d->r, &n->chunks[i], KL_OBJ_DATA, &l,
-		    &nl);
+		    &nl, &e);
 		if (locate_fatal(rc))
-			return rc;
+			return rd_fail(d, &e, rc);
 		if (rc != KL_OK) {
 			file_fail(d, f, KL_E_NOTFOUND, "content is missing "
 			    "from the repository index");
@@ -550,7 +566,9 @@ pack_restore(struct rworker *t, size_t i, size_t j)
 	size_t k, start;
 	int rc;
 
-	if ((rc = kl_repo_pack_key(d->r, &d->w[i].pack, t->key)) != KL_OK) {
+	kl_error_clear(&t->err);
+	if ((rc = kl_repo_pack_key(d->r, &d->w[i].pack, t->key, &t->err)) !=
+	    KL_OK) {
 		group_fail(d, i, j, rc, rc == KL_E_NOTFOUND ?
 		    "its pack file is missing" : "its pack file is damaged");
 		return rc == KL_E_PERM || rc == KL_E_NOMEM ? rc : KL_OK;
@@ -596,8 +614,8 @@ worker_main(void *arg)
 	while (take_group(d, &g)) {
 		rc = pack_restore(t, d->groups[g], d->groups[g + 1]);
 		pthread_mutex_lock(&d->mu);
-		if (rc != KL_OK && d->fatal == KL_OK)
-			d->fatal = rc;
+		if (rc != KL_OK && d->fatal == KL_OK)	/* the first tells */
+			d->fatal = rd_fail(d, &t->err, rc);
 		d->gdone[g] = 1;
 		pthread_mutex_unlock(&d->mu);
 	}
@@ -696,12 +714,14 @@ static int
 next_location(struct rd *d, const struct want *l, struct kl_blob_loc *next)
 {
 	struct kl_blob_loc *locs;
+	struct kl_error e;
 	size_t n;
 	int rc;
 
-	rc = kl_repo_blob_locate(d->r, &l->id, KL_OBJ_DATA, &locs, &n);
+	kl_error_clear(&e);
+	rc = kl_repo_blob_locate(d->r, &l->id, KL_OBJ_DATA, &locs, &n, &e);
 	if (rc != KL_OK)
-		return locate_fatal(rc) ? rc : 0;
+		return locate_fatal(rc) ? rd_fail(d, &e, rc) : 0;
 	rc = l->attempt + 1 < n && locs[l->attempt + 1].raw_len == l->raw_len;
 	if (rc)
 		*next = locs[l->attempt + 1];
@@ -799,9 +819,10 @@ conn_lost(struct rd *d)
 			d->cut++;
 		}
 	d->st->errors += d->cut;
-	kl_repo_seterr(d->r, "the connection to the repository was lost; "
-	    "%llu file%s could not be restored completely and %s kept as "
-	    "NAME%s: restore again into an empty directory",
+	kl_error_obj(d->err, KL_E_CONN, KL_ABOUT_SERVER, NULL, NULL, "the "
+	    "connection to the repository was lost; %llu file%s could not be "
+	    "restored completely and %s kept as NAME%s: restore again into "
+	    "an empty directory",
 	    (unsigned long long)d->cut, d->cut == 1 ? "" : "s",
 	    d->cut == 1 ? "is" : "are", KL_RESTORE_DAMAGED_SUFFIX);
 }
@@ -825,7 +846,7 @@ rs_damaged_rename(int root, const struct rjob *files, size_t nfiles)
 int
 rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
     size_t nfiles, const struct kl_restore_opts *o,
-    struct kl_restore_stats *st)
+    struct kl_restore_stats *st, struct kl_error *err)
 {
 	struct rd d;
 	size_t i;
@@ -833,6 +854,7 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 
 	memset(&d, 0, sizeof(d));
 	d.r = r;
+	d.err = err;
 	d.root = root;
 	d.files = files;
 	d.o = o;

@@ -33,6 +33,7 @@ struct level {
 
 struct rw {
 	struct kl_repo *r;
+	struct kl_error *err;		/* the caller's (may be NULL) */
 	const struct kl_rewrite_opts *o;
 	struct kl_rewrite_result *res;
 	struct kl_session *s;		/* NULL for a dry run */
@@ -90,7 +91,9 @@ count_out(struct rw *w, const struct kl_node *n)
 static int
 tree_load(void *arg, const struct kl_id *id, struct kl_tree *out)
 {
-	return kl_repo_tree_load(arg, id, out);
+	struct rw *w = arg;
+
+	return kl_repo_tree_load(w->r, id, out, w->err);
 }
 
 /* A directory's tree, before its entries: a level to write it again. */
@@ -162,7 +165,7 @@ rw_leave(void *arg, struct kl_walk *wk)
 	changed = l->changed;
 	memset(&id, 0, sizeof(id));
 	if (changed && w->s != NULL)
-		rc = kl_session_tree_add(w->s, &l->nt, &id, &stored);
+		rc = kl_session_tree_add(w->s, &l->nt, &id, &stored, w->err);
 	free(l->nt.nodes);
 	w->nlv--;
 	if (rc != KL_OK || !changed)
@@ -191,7 +194,7 @@ rw_walk(struct rw *w, const struct kl_id *id, const struct kl_snapshot *snap)
 
 	memset(&ops, 0, sizeof(ops));
 	ops.load = tree_load;
-	ops.load_arg = w->r;
+	ops.load_arg = w;
 	ops.entry = rw_entry;
 	ops.tree = rw_tree;
 	ops.leave = rw_leave;
@@ -203,15 +206,14 @@ rw_walk(struct rw *w, const struct kl_id *id, const struct kl_snapshot *snap)
 	if (rc == KL_E_LIMIT && st.over != KL_WALK_WITHIN) {
 		kl_walk_over_str(&st, &b, snap->files, snap->dirs, why,
 		    sizeof(why));
-		kl_repo_seterr(w->r, "snapshot %.8s of host %s: %s; kluis "
-		    "backup never writes this (kluis check names it): it was not "
-		    "rewritten; forget it",
-		    hex, snap->hostname, why);
+		kl_error_obj(w->err, rc, KL_ABOUT_SNAPSHOT, id, NULL,
+		    "snapshot %.8s of host %s: %s; kluis backup never writes "
+		    "this (kluis check names it): it was not rewritten; forget "
+		    "it", hex, snap->hostname, why);
 	} else if (rc != KL_OK && rc != KL_E_NOMEM && rc != KL_E_CONN) {
-		kl_repo_seterr(w->r, "snapshot %.8s: a tree does not read "
-		    "(%s): it was not rewritten; run kluis check", hex,
-		    kl_strerror(rc));
-		rc = KL_E_CORRUPT;
+		rc = kl_error_obj(w->err, KL_E_CORRUPT, KL_ABOUT_SNAPSHOT, id,
+		    NULL, "snapshot %.8s: a tree does not read (%s): it was "
+		    "not rewritten; run kluis check", hex, kl_strerror(rc));
 	}
 	return rc;
 }
@@ -224,7 +226,8 @@ minus(uint64_t a, uint64_t b)
 
 int
 kl_rewrite_snapshot(struct kl_repo *r, const struct kl_id *id,
-    const struct kl_rewrite_opts *o, struct kl_rewrite_result *res)
+    const struct kl_rewrite_opts *o, struct kl_rewrite_result *res,
+    struct kl_error *err)
 {
 	struct kl_snapshot snap;
 	struct rw w;
@@ -236,12 +239,13 @@ kl_rewrite_snapshot(struct kl_repo *r, const struct kl_id *id,
 	memset(&snap, 0, sizeof(snap));
 	res->original = *id;
 	w.r = r;
+	w.err = err;
 	w.o = o;
 	w.res = res;
-	if ((rc = kl_repo_snapshot_load(r, id, &snap)) != KL_OK)
+	if ((rc = kl_repo_snapshot_load(r, id, &snap, err)) != KL_OK)
 		goto out;
-	if ((rc = kl_repo_index_load(r)) == KL_OK && !o->dry_run)
-		rc = kl_session_begin(r, REWRITE_LEVEL, &w.s);
+	if ((rc = kl_repo_index_load(r, err)) == KL_OK && !o->dry_run)
+		rc = kl_session_begin(r, REWRITE_LEVEL, &w.s, err);
 	if (rc == KL_OK)
 		rc = rw_walk(&w, id, &snap);
 	res->changed = w.changed;
@@ -260,7 +264,7 @@ kl_rewrite_snapshot(struct kl_repo *r, const struct kl_id *id,
 	snap.files = minus(snap.files, res->files);
 	snap.dirs = minus(snap.dirs, res->dirs);
 	snap.bytes = minus(snap.bytes, res->bytes);
-	rc = kl_session_commit(w.s, &snap, &res->rewritten);
+	rc = kl_session_commit(w.s, &snap, &res->rewritten, err);
 out:
 	if (w.s != NULL)
 		kl_session_free(w.s);

@@ -140,6 +140,7 @@ index_flood(struct hctx *h, int argc, char **argv)
 /* ---- link-flood ---- */
 
 struct lflood {
+	struct hctx *h;
 	struct kl_session *s;
 	int collide;
 	size_t files;
@@ -187,7 +188,7 @@ link_dir(struct lflood *lf, size_t first, size_t n, struct kl_id *id)
 		    &nodes[i]);
 	t.nodes = nodes;
 	t.n = n;
-	rc = kl_session_tree_add(lf->s, &t, id, &stored);
+	rc = kl_session_tree_add(lf->s, &t, id, &stored, &lf->h->err);
 	lf->stored += stored;
 out:
 	free(nodes);
@@ -230,7 +231,7 @@ link_root(struct lflood *lf, struct kl_id *root, size_t *ndirs)
 	if (rc == KL_OK) {
 		t.nodes = dirs;
 		t.n = nd;
-		rc = kl_session_tree_add(lf->s, &t, root, &stored);
+		rc = kl_session_tree_add(lf->s, &t, root, &stored, &lf->h->err);
 		lf->stored += stored;
 		*ndirs = nd;
 	}
@@ -259,7 +260,7 @@ link_commit(struct lflood *lf, char *host, const struct kl_id *root,
 	sn.files = lf->files;
 	sn.dirs = ndirs + 1;
 	sn.program = prog;
-	return kl_session_commit(lf->s, &sn, snap_id);
+	return kl_session_commit(lf->s, &sn, snap_id, &lf->h->err);
 }
 
 /*
@@ -287,11 +288,12 @@ link_flood(struct hctx *h, int argc, char **argv)
 		    "collide|spread\n", LINK_FILES_MAX);
 		return 2;
 	}
+	lf.h = h;
 	lf.collide = strcmp(argv[3], "collide") == 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	lf.now.s = ts.tv_sec;
 	lf.now.ns = (uint32_t)ts.tv_nsec;
-	if ((rc = kl_session_begin(h->r, 3, &lf.s)) == KL_OK &&
+	if ((rc = kl_session_begin(h->r, 3, &lf.s, &h->err)) == KL_OK &&
 	    (rc = link_root(&lf, &root, &ndirs)) == KL_OK)
 		rc = link_commit(&lf, argv[1], &root, ndirs, &snap);
 	kl_session_free(lf.s);

@@ -243,7 +243,7 @@ blob_where(struct hctx *h, int argc, char **argv)
 		goto out;
 	for (i = 0; i < wp.n; i++) {
 		if (kl_repo_pack_header_read(h->r, &wp.id[i], wp.size[i], &e,
-		    &ne) == KL_OK)
+		    &ne, NULL) == KL_OK)
 			for (j = 0; j < ne; j++)
 				if (wanted(ids, n, &e[j].id))
 					where_print(&e[j].id, &wp.id[i], &e[j],

@@ -70,16 +70,17 @@ node_cmp(const void *a, const void *b)
 
 /* Sorts v and writes it; *id gets its id. */
 static int
-sorted_put(struct kl_session *s, struct kl_node *v, size_t n, struct kl_id *id)
+sorted_put(struct hctx *h, struct kl_session *s, struct kl_node *v, size_t n,
+    struct kl_id *id)
 {
 	qsort(v, n, sizeof(*v), node_cmp);
-	return h_tree_put(s, v, n, id);
+	return h_tree_put(h, s, v, n, id);
 }
 
 /* The leaf directory: every kind of hostile name, one file of real
  * content, one whose content the repository does not hold. */
 static int
-leaf_put(struct kl_session *s, const struct kl_id *data,
+leaf_put(struct hctx *h, struct kl_session *s, const struct kl_id *data,
     const struct kl_id *sub, struct kl_id *id)
 {
 	static const char *const files[] = { E_FILE_ESC, E_FILE_BEL,
@@ -109,12 +110,13 @@ leaf_put(struct kl_session *s, const struct kl_id *data,
 	v[n++].size = strlen(E_TARGET);
 	node_init(&v[n], KL_NODE_DIR, E_SUB);
 	v[n++].subtree = *sub;
-	return sorted_put(s, v, n, id);
+	return sorted_put(h, s, v, n, id);
 }
 
 /* /E_DIR/{files, E_SUB/E_FILE_ESC}; *root gets the root tree. */
 static int
-trees_put(struct kl_session *s, const struct kl_id *data, struct kl_id *root)
+trees_put(struct hctx *h, struct kl_session *s, const struct kl_id *data,
+    struct kl_id *root)
 {
 	struct kl_node v[1];
 	struct kl_id sub, leaf;
@@ -124,17 +126,17 @@ trees_put(struct kl_session *s, const struct kl_id *data, struct kl_id *root)
 	v[0].size = sizeof(E_CONTENT) - 1;
 	v[0].chunks = (struct kl_id *)(uintptr_t)data;
 	v[0].nchunks = 1;
-	if ((rc = sorted_put(s, v, 1, &sub)) != KL_OK ||
-	    (rc = leaf_put(s, data, &sub, &leaf)) != KL_OK)
+	if ((rc = sorted_put(h, s, v, 1, &sub)) != KL_OK ||
+	    (rc = leaf_put(h, s, data, &sub, &leaf)) != KL_OK)
 		return rc;
 	node_init(&v[0], KL_NODE_DIR, E_DIR);
 	v[0].subtree = leaf;
-	return sorted_put(s, v, 1, root);
+	return sorted_put(h, s, v, 1, root);
 }
 
 static int
-snapshot_commit(struct kl_session *s, const struct kl_id *root,
-    struct kl_id *id)
+snapshot_commit(struct hctx *h, struct kl_session *s,
+    const struct kl_id *root, struct kl_id *id)
 {
 	static char *paths[] = { "/" E_DIR };
 	static char *tags[] = { E_TAG1, E_TAG2 };
@@ -153,7 +155,7 @@ snapshot_commit(struct kl_session *s, const struct kl_id *root,
 	snap.dirs = 3;
 	snap.bytes = 7 * (sizeof(E_CONTENT) - 1);
 	snap.program = "kluis-hostile";
-	return kl_session_commit(s, &snap, id);
+	return kl_session_commit(s, &snap, id, &h->err);
 }
 
 /*
@@ -175,7 +177,7 @@ key_put(struct hctx *h, const char *out)
 	if ((rc = kl_kdf_preset("interactive", &kdf)) != KL_OK)
 		return rc;
 	rc = kl_repo_key_add(h->r, 1, pass, strlen(pass), &kdf, E_LABEL, out,
-	    &id);
+	    &id, &h->err);
 	sodium_memzero(pass, sizeof(pass));
 	return rc;
 }
@@ -205,9 +207,9 @@ snapshot_escape(struct hctx *h, int argc, char **argv)
 		goto out;
 	if ((rc = kl_session_blob_add(s, KL_BLOB_TYPE_DATA, &data,
 	    (const uint8_t *)E_CONTENT, sizeof(E_CONTENT) - 1, &added,
-	    &stored)) != KL_OK ||
-	    (rc = trees_put(s, &data, &root)) != KL_OK ||
-	    (rc = snapshot_commit(s, &root, &snap)) != KL_OK)
+	    &stored, &h->err)) != KL_OK ||
+	    (rc = trees_put(h, s, &data, &root)) != KL_OK ||
+	    (rc = snapshot_commit(h, s, &root, &snap)) != KL_OK)
 		goto out;
 	if ((rc = key_put(h, argv[1])) != KL_OK)
 		goto out;

@@ -50,8 +50,8 @@ node_init(struct kl_node *n, const char *name, uint8_t type, uint32_t mode)
  * /hostile with tree sub, declaring the given totals.
  */
 static int
-snap_commit(struct kl_session *s, const struct kl_id *sub, uint64_t files,
-    uint64_t dirs, uint64_t bytes)
+snap_commit(struct hctx *h, struct kl_session *s, const struct kl_id *sub,
+    uint64_t files, uint64_t dirs, uint64_t bytes)
 {
 	static char path[] = "/hostile";
 	char *paths[1] = { path };
@@ -62,7 +62,7 @@ snap_commit(struct kl_session *s, const struct kl_id *sub, uint64_t files,
 
 	node_init(&top, "hostile", KL_NODE_DIR, 0755);
 	top.subtree = *sub;
-	if ((rc = h_tree_put(s, &top, 1, &root)) != KL_OK)
+	if ((rc = h_tree_put(h, s, &top, 1, &root)) != KL_OK)
 		return rc;
 	memset(&sn, 0, sizeof(sn));
 	sn.time_s = (int64_t)time(NULL);
@@ -75,7 +75,7 @@ snap_commit(struct kl_session *s, const struct kl_id *sub, uint64_t files,
 	sn.dirs = dirs + 2;
 	sn.bytes = bytes;
 	sn.program = "kluis-hostile";
-	if ((rc = kl_session_commit(s, &sn, &id)) == KL_OK)
+	if ((rc = kl_session_commit(s, &sn, &id, &h->err)) == KL_OK)
 		h_print_id("snapshot", &id);
 	return rc;
 }
@@ -91,7 +91,8 @@ count_arg(const char *a, uint64_t max, uint64_t *n)
 
 /* Directory d of tree-links: groups [first, first + m), names a*, b*. */
 static int
-links_dir(struct kl_session *s, uint64_t first, size_t m, struct kl_id *id)
+links_dir(struct hctx *h, struct kl_session *s, uint64_t first, size_t m,
+    struct kl_id *id)
 {
 	struct kl_node *nodes = calloc(2 * m, sizeof(*nodes));
 	char *names = malloc(2 * m * NAME_SLOT);
@@ -110,7 +111,7 @@ links_dir(struct kl_session *s, uint64_t first, size_t m, struct kl_id *id)
 			/* numbers an unkeyed multiplicative hash slots alike */
 			nodes[k].link_group = (first + i + 1) << 32;
 		}
-		rc = h_tree_put(s, nodes, 2 * m, id);
+		rc = h_tree_put(h, s, nodes, 2 * m, id);
 	}
 	free(nodes);
 	free(names);
@@ -141,11 +142,11 @@ tree_links(struct hctx *h, int argc, char **argv)
 		snprintf(names + NAME_SLOT * d, NAME_SLOT, "d%05llu",
 		    (unsigned long long)d);
 		node_init(&dirs[d], names + NAME_SLOT * d, KL_NODE_DIR, 0755);
-		rc = links_dir(s, d * LINKS_PER_DIR, d + 1 < nd ?
+		rc = links_dir(h, s, d * LINKS_PER_DIR, d + 1 < nd ?
 		    LINKS_PER_DIR : n - d * LINKS_PER_DIR, &dirs[d].subtree);
 	}
-	if (rc == KL_OK && (rc = h_tree_put(s, dirs, nd, &sub)) == KL_OK)
-		rc = snap_commit(s, &sub, 2 * n, nd, 0);
+	if (rc == KL_OK && (rc = h_tree_put(h, s, dirs, nd, &sub)) == KL_OK)
+		rc = snap_commit(h, s, &sub, 2 * n, nd, 0);
 out:
 	kl_session_free(s);
 	free(dirs);
@@ -163,19 +164,19 @@ blob_put(struct hctx *h, struct kl_session *s, const void *raw, size_t len,
 
 	kl_blob_id(h->k, raw, len, id);
 	return kl_session_blob_add(s, KL_OBJ_DATA, id, raw, len, &added,
-	    &stored);
+	    &stored, &h->err);
 }
 
 /* Commits a snapshot whose /hostile holds file f alone. */
 static int
-file_commit(struct kl_session *s, struct kl_node *f)
+file_commit(struct hctx *h, struct kl_session *s, struct kl_node *f)
 {
 	struct kl_id sub;
 	int rc;
 
-	if ((rc = h_tree_put(s, f, 1, &sub)) != KL_OK)
+	if ((rc = h_tree_put(h, s, f, 1, &sub)) != KL_OK)
 		return rc;
-	return snap_commit(s, &sub, 1, 0, f->size);
+	return snap_commit(h, s, &sub, 1, 0, f->size);
 }
 
 /*
@@ -210,7 +211,7 @@ tree_holes(struct hctx *h, int argc, char **argv)
 		f.holes[i].off = 2 * i + 1;
 		f.holes[i].len = 1;
 	}
-	rc = file_commit(s, &f);
+	rc = file_commit(h, s, &f);
 out:
 	kl_session_free(s);
 	free(f.chunks);
@@ -275,7 +276,7 @@ file_claims(struct hctx *h, int argc, char **argv)
 		goto out;
 	for (i = 1; i < f.nchunks; i++)
 		f.chunks[i] = k == 0 || i <= k ? g[0] : g[1];
-	rc = file_commit(s, &f);
+	rc = file_commit(h, s, &f);
 out:
 	kl_session_free(s);
 	free(f.chunks);

@@ -113,7 +113,7 @@ snap_commit(struct hctx *h, struct kl_session *s, const struct topts *o,
 		comp[nc++] = p;
 	while (nc > 0 && rc == KL_OK) {
 		dir_node(&n, comp[--nc], &cur);
-		rc = h_tree_put(s, &n, 1, &cur);
+		rc = h_tree_put(h, s, &n, 1, &cur);
 	}
 	if (rc != KL_OK)
 		return rc;
@@ -127,7 +127,7 @@ snap_commit(struct hctx *h, struct kl_session *s, const struct topts *o,
 	snap.files = o->files;
 	snap.dirs = o->dirs;
 	snap.program = "kluis-hostile";
-	if ((rc = kl_session_commit(s, &snap, &id)) == KL_OK)
+	if ((rc = kl_session_commit(s, &snap, &id, &h->err)) == KL_OK)
 		h_print_id("snapshot", &id);
 	return rc;
 }
@@ -157,11 +157,11 @@ deep(struct hctx *h, int argc, char **argv)
 		o.dirs = depth + 1;
 	if ((rc = h_session_open(h, &s)) != KL_OK)
 		goto out;
-	if ((rc = h_tree_put(s, NULL, 0, &cur)) != KL_OK)
+	if ((rc = h_tree_put(h, s, NULL, 0, &cur)) != KL_OK)
 		goto out;
 	for (i = 0; i < depth && rc == KL_OK; i++) {
 		dir_node(&n, "d", &cur);
-		rc = h_tree_put(s, &n, 1, &cur);
+		rc = h_tree_put(h, s, &n, 1, &cur);
 	}
 	if (rc == KL_OK)
 		rc = snap_commit(h, s, &o, &cur);
@@ -189,12 +189,12 @@ dag(struct hctx *h, int argc, char **argv)
 		o.dirs = 2 * depth + 1;
 	if ((rc = h_session_open(h, &s)) != KL_OK)
 		goto out;
-	if ((rc = h_tree_put(s, NULL, 0, &cur)) != KL_OK)
+	if ((rc = h_tree_put(h, s, NULL, 0, &cur)) != KL_OK)
 		goto out;
 	for (i = 0; i < depth && rc == KL_OK; i++) {
 		dir_node(&n[0], "a", &cur);
 		dir_node(&n[1], "b", &cur);
-		rc = h_tree_put(s, n, 2, &cur);
+		rc = h_tree_put(h, s, n, 2, &cur);
 	}
 	if (rc == KL_OK)
 		rc = snap_commit(h, s, &o, &cur);
@@ -263,11 +263,11 @@ unloadable(struct hctx *h, int argc, char **argv)
 		goto out;
 	}
 	/* a sound sibling next to the directory that is lost */
-	if ((rc = h_tree_put(s, NULL, 0, &empty)) != KL_OK)
+	if ((rc = h_tree_put(h, s, NULL, 0, &empty)) != KL_OK)
 		goto out;
 	dir_node(&n[0], "lost", &bad);
 	dir_node(&n[1], "sound", &empty);
-	if ((rc = h_tree_put(s, n, 2, &top)) == KL_OK)
+	if ((rc = h_tree_put(h, s, n, 2, &top)) == KL_OK)
 		rc = snap_commit(h, s, &o, &top);
 out:
 	kl_session_free(s);

@@ -41,9 +41,9 @@ h_session_open(struct hctx *h, struct kl_session **s)
 	int rc;
 
 	*s = NULL;
-	if ((rc = kl_repo_index_load(h->r)) != KL_OK)
+	if ((rc = kl_repo_index_load(h->r, &h->err)) != KL_OK)
 		return rc;
-	return kl_session_begin(h->r, 3, s);
+	return kl_session_begin(h->r, 3, s, &h->err);
 }
 
 void
@@ -56,13 +56,13 @@ h_print_id(const char *what, const struct kl_id *id)
 }
 
 int
-h_tree_put(struct kl_session *s, struct kl_node *nodes, size_t n,
-    struct kl_id *id)
+h_tree_put(struct hctx *h, struct kl_session *s, struct kl_node *nodes,
+    size_t n, struct kl_id *id)
 {
 	struct kl_tree t = { nodes, n };
 	uint64_t stored;
 
-	return kl_session_tree_add(s, &t, id, &stored);
+	return kl_session_tree_add(s, &t, id, &stored, &h->err);
 }
 
 int
@@ -106,8 +106,8 @@ h_index_put(struct hctx *h, const struct kl_index *ix, int first,
 	uint8_t *ct;
 	int rc = KL_E_NOMEM;
 
-	if (first && (rc = kl_repo_list_ids(h->r, KL_FT_INDEX, &ids, &n)) !=
-	    KL_OK)
+	if (first && (rc = kl_repo_list_ids(h->r, KL_FT_INDEX, &ids, &n,
+	    &h->err)) != KL_OK)
 		return rc;
 	if ((pt = buf_new(KL_FILE_MAX)) == NULL ||
 	    (f = buf_new(KL_FILE_MAX)) == NULL)
@@ -284,10 +284,12 @@ h_index_all(struct hctx *h, struct kl_index *all)
 	int rc;
 
 	memset(all, 0, sizeof(*all));
-	if ((rc = kl_repo_list_ids(h->r, KL_FT_INDEX, &ids, &n)) != KL_OK)
+	if ((rc = kl_repo_list_ids(h->r, KL_FT_INDEX, &ids, &n,
+	    &h->err)) != KL_OK)
 		return rc;
 	for (i = 0; i < n && rc == KL_OK; i++) {
-		if (kl_repo_index_file_read(h->r, &ids[i], &one, NULL) != KL_OK)
+		if (kl_repo_index_file_read(h->r, &ids[i], &one, NULL,
+		    NULL) != KL_OK)
 			continue;
 		rc = index_append(all, &cap, &one);
 		kl_index_clear(&one);
@@ -389,12 +391,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	memset(&h, 0, sizeof(h));
-	rc = kl_repo_open(url, key, pass, plen, &h.r);
+	rc = kl_repo_open(url, key, pass, plen, &h.r, &h.err);
 	sodium_free(pass);
 	if (rc != KL_OK) {
-		fprintf(stderr, "kluis-hostile: %s: %s\n", url, h.r ?
-		    kl_repo_errmsg(h.r) : kl_strerror(rc));
-		kl_repo_close(h.r);
+		fprintf(stderr, "kluis-hostile: %s: %s\n", url,
+		    kl_error_msg(&h.err, rc));
 		return 1;
 	}
 	h.k = kl_repo_keys(h.r);
@@ -402,8 +403,9 @@ main(int argc, char **argv)
 	rc = a->run(&h, argc - optind, argv + optind);
 	if (rc != 0)
 		fprintf(stderr, "kluis-hostile: %s failed%s%s\n", a->name,
-		    *kl_repo_errmsg(h.r) != '\0' ? ": " : "",
-		    kl_repo_errmsg(h.r));
+		    kl_error_isset(&h.err) ? ": " : "",
+		    kl_error_isset(&h.err) ?
+		    kl_error_msg(&h.err, h.err.code) : "");
 	kl_repo_close(h.r);
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "kluis/backend.h"
+#include "kluis/err.h"
 #include "kluis/format.h"
 
 struct buf;
@@ -32,6 +33,7 @@ struct hctx {
 	struct kl_repo *r;
 	const struct kl_keys *k;
 	struct kl_backend *be;
+	struct kl_error err;	/* what failed, for the exit message */
 };
 
 /* A blob to place in a crafted pack: real content, or garbage. */
@@ -86,8 +88,8 @@ int h_session_open(struct hctx *h, struct kl_session **s);
 void h_print_id(const char *what, const struct kl_id *id);
 /* Stores the tree of nodes[0, n) (sorted by name) in session s; *id gets
  * its id. */
-int h_tree_put(struct kl_session *s, struct kl_node *nodes, size_t n,
-    struct kl_id *id);
+int h_tree_put(struct hctx *h, struct kl_session *s, struct kl_node *nodes,
+    size_t n, struct kl_id *id);
 
 /* The attacks, by file. */
 extern const struct h_attack h_index_attacks[];

@@ -242,6 +242,263 @@ test_errno_mapping_keeps_missing_and_full_apart(void **state)
 	    kl_strerror(KL_E_NOTFOUND));
 }
 
+/* ---- struct kl_error ---- */
+
+/* An id whose bytes are 0, 7, 14, ... and its 64 hex digits. */
+static void
+error_id(struct kl_id *id, char hex[KL_ID_HEX_LEN + 1])
+{
+	size_t i;
+
+	for (i = 0; i < KL_ID_LEN; i++) {
+		id->b[i] = (uint8_t)(7 * i);
+		snprintf(hex + 2 * i, 3, "%02x", id->b[i]);
+	}
+}
+
+/* e recording a CORRUPT pack, with every field set. */
+static void
+error_pack(struct kl_error *e, struct kl_id *id, char hex[KL_ID_HEX_LEN + 1])
+{
+	error_id(id, hex);
+	assert_int_equal(kl_error_obj(e, KL_E_CORRUPT, KL_ABOUT_PACK, id,
+	    "data/00/0007", "pack %.8s: header does not decrypt", hex),
+	    KL_E_CORRUPT);
+}
+
+static void
+test_error_set_records_code_and_message_about_nothing(void **state)
+{
+	struct kl_error e;
+	struct kl_id id;
+	char hex[KL_ID_HEX_LEN + 1];
+
+	(void)state;
+	error_pack(&e, &id, hex);	/* what set must not keep */
+	assert_int_equal(kl_error_set(&e, KL_E_INVAL, "bad %s: %d", "level",
+	    42), KL_E_INVAL);
+	assert_int_equal(e.code, KL_E_INVAL);
+	assert_int_equal(e.kind, KL_ABOUT_NONE);
+	assert_string_equal(e.id, "");
+	assert_string_equal(e.path, "");
+	assert_string_equal(e.msg, "bad level: 42");
+	assert_true(kl_error_isset(&e));
+}
+
+static void
+test_error_obj_records_kind_hex_id_and_path(void **state)
+{
+	struct kl_error e;
+	struct kl_id id;
+	char hex[KL_ID_HEX_LEN + 1], want[64];
+
+	(void)state;
+	error_pack(&e, &id, hex);
+	assert_int_equal(e.code, KL_E_CORRUPT);
+	assert_int_equal(e.kind, KL_ABOUT_PACK);
+	assert_int_equal(strlen(e.id), KL_ID_HEX_LEN);
+	assert_string_equal(e.id, hex);
+	assert_string_equal(e.path, "data/00/0007");
+	snprintf(want, sizeof(want), "pack %.8s: header does not decrypt",
+	    hex);
+	assert_string_equal(e.msg, want);
+}
+
+static void
+test_error_obj_without_id_or_path_leaves_them_empty(void **state)
+{
+	struct kl_error e;
+	struct kl_id id;
+	char hex[KL_ID_HEX_LEN + 1];
+
+	(void)state;
+	error_pack(&e, &id, hex);	/* a previous object's id and path */
+	assert_int_equal(kl_error_obj(&e, KL_E_NOTFOUND, KL_ABOUT_REPO, NULL,
+	    NULL, "%s: no repository", "/srv/backup"), KL_E_NOTFOUND);
+	assert_int_equal(e.code, KL_E_NOTFOUND);
+	assert_int_equal(e.kind, KL_ABOUT_REPO);
+	assert_string_equal(e.id, "");
+	assert_string_equal(e.path, "");
+	assert_string_equal(e.msg, "/srv/backup: no repository");
+}
+
+static void
+test_error_wrap_prepends_context_and_keeps_the_object(void **state)
+{
+	struct kl_error e;
+	struct kl_id id;
+	char hex[KL_ID_HEX_LEN + 1], want[128];
+
+	(void)state;
+	error_pack(&e, &id, hex);
+	assert_int_equal(kl_error_wrap(&e, KL_E_CORRUPT, "snapshot %s",
+	    "1a2b3c4d"), KL_E_CORRUPT);
+	snprintf(want, sizeof(want),
+	    "snapshot 1a2b3c4d: pack %.8s: header does not decrypt", hex);
+	assert_string_equal(e.msg, want);
+	assert_int_equal(e.code, KL_E_CORRUPT);
+	assert_int_equal(e.kind, KL_ABOUT_PACK);
+	assert_string_equal(e.id, hex);
+	assert_string_equal(e.path, "data/00/0007");
+}
+
+static void
+test_error_wrap_of_empty_error_is_context_and_code_text(void **state)
+{
+	struct kl_error e;
+	char want[128];
+
+	(void)state;
+	kl_error_clear(&e);
+	assert_int_equal(kl_error_wrap(&e, KL_E_NOTFOUND, "tree %s", "3c4d"),
+	    KL_E_NOTFOUND);
+	snprintf(want, sizeof(want), "tree 3c4d: %s",
+	    kl_strerror(KL_E_NOTFOUND));
+	assert_string_equal(e.msg, want);
+	assert_int_equal(e.code, KL_E_NOTFOUND);
+	assert_int_equal(e.kind, KL_ABOUT_NONE);
+	assert_string_equal(e.id, "");
+	assert_string_equal(e.path, "");
+}
+
+/* A detail left from a failure of another code (tolerated earlier) is
+ * never shown for this one. */
+static void
+test_error_wrap_of_another_code_drops_the_stale_detail(void **state)
+{
+	struct kl_error e;
+	struct kl_id id;
+	char hex[KL_ID_HEX_LEN + 1], want[128];
+
+	(void)state;
+	error_pack(&e, &id, hex);
+	assert_int_equal(kl_error_wrap(&e, KL_E_NOTFOUND, "snapshot %s",
+	    "1a2b3c4d"), KL_E_NOTFOUND);
+	snprintf(want, sizeof(want), "snapshot 1a2b3c4d: %s",
+	    kl_strerror(KL_E_NOTFOUND));
+	assert_string_equal(e.msg, want);
+	assert_int_equal(e.code, KL_E_NOTFOUND);
+	assert_int_equal(e.kind, KL_ABOUT_NONE);
+	assert_string_equal(e.id, "");
+	assert_string_equal(e.path, "");
+}
+
+static void
+test_error_msg_is_the_detail_of_the_code_returned(void **state)
+{
+	struct kl_error e;
+
+	(void)state;
+	kl_error_set(&e, KL_E_LOCKED, "locked by %s", "web01");
+	assert_ptr_equal(kl_error_msg(&e, KL_E_LOCKED), e.msg);
+	assert_string_equal(kl_error_msg(&e, KL_E_LOCKED), "locked by web01");
+}
+
+static void
+test_error_msg_of_another_code_is_its_strerror(void **state)
+{
+	struct kl_error e;
+
+	(void)state;
+	kl_error_set(&e, KL_E_LOCKED, "locked by %s", "web01");
+	assert_ptr_equal(kl_error_msg(&e, KL_E_IO), kl_strerror(KL_E_IO));
+	assert_ptr_equal(kl_error_msg(&e, KL_OK), kl_strerror(KL_OK));
+	kl_error_clear(&e);
+	assert_ptr_equal(kl_error_msg(&e, KL_E_IO), kl_strerror(KL_E_IO));
+}
+
+static void
+test_error_msg_without_detail_is_strerror(void **state)
+{
+	struct kl_error e;
+
+	(void)state;
+	kl_error_set(&e, KL_E_NOMEM, "%s", "");
+	assert_int_equal(e.code, KL_E_NOMEM);
+	assert_ptr_equal(kl_error_msg(&e, KL_E_NOMEM),
+	    kl_strerror(KL_E_NOMEM));
+}
+
+static void
+test_error_long_message_is_cut_and_terminated(void **state)
+{
+	char big[2 * KL_ERROR_MSG_MAX];
+	struct kl_error e;
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memset(&e, '#', sizeof(e));
+	assert_int_equal(kl_error_set(&e, KL_E_IO, "%s", big), KL_E_IO);
+	assert_int_equal(e.msg[KL_ERROR_MSG_MAX - 1], '\0');
+	assert_int_equal(strlen(e.msg), KL_ERROR_MSG_MAX - 1);
+	assert_memory_equal(e.msg, big, KL_ERROR_MSG_MAX - 1);
+	memset(&e, '#', sizeof(e));
+	assert_int_equal(kl_error_obj(&e, KL_E_IO, KL_ABOUT_FILE, NULL,
+	    "/etc/x", "%s", big), KL_E_IO);
+	assert_int_equal(e.msg[KL_ERROR_MSG_MAX - 1], '\0');
+	assert_int_equal(strlen(e.msg), KL_ERROR_MSG_MAX - 1);
+}
+
+static void
+test_error_wrap_cuts_a_long_message_and_terminates_it(void **state)
+{
+	char big[2 * KL_ERROR_MSG_MAX];
+	struct kl_error e;
+
+	(void)state;
+	memset(big, 'y', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	/* a detail that fills the message: the context goes first */
+	kl_error_set(&e, KL_E_IO, "%.*s", KL_ERROR_MSG_MAX - 1, big);
+	assert_int_equal(kl_error_wrap(&e, KL_E_IO, "ctx"), KL_E_IO);
+	assert_int_equal(strlen(e.msg), KL_ERROR_MSG_MAX - 1);
+	assert_memory_equal(e.msg, "ctx: yyy", 8);
+	assert_memory_equal(e.msg + 5, big, KL_ERROR_MSG_MAX - 1 - 5);
+	/* a context longer than the message: cut, nothing after it */
+	kl_error_set(&e, KL_E_IO, "detail");
+	assert_int_equal(kl_error_wrap(&e, KL_E_IO, "%s", big), KL_E_IO);
+	assert_int_equal(e.msg[KL_ERROR_MSG_MAX - 1], '\0');
+	assert_int_equal(strlen(e.msg), KL_ERROR_MSG_MAX - 1);
+	assert_memory_equal(e.msg, big, KL_ERROR_MSG_MAX - 1);
+}
+
+static void
+test_error_functions_accept_null(void **state)
+{
+	struct kl_id id;
+
+	(void)state;
+	memset(&id, 0, sizeof(id));
+	kl_error_clear(NULL);
+	assert_int_equal(kl_error_set(NULL, KL_E_IO, "x"), KL_E_IO);
+	assert_int_equal(kl_error_obj(NULL, KL_E_CORRUPT, KL_ABOUT_BLOB, &id,
+	    "p", "x"), KL_E_CORRUPT);
+	assert_int_equal(kl_error_wrap(NULL, KL_E_NOTFOUND, "x"),
+	    KL_E_NOTFOUND);
+	assert_false(kl_error_isset(NULL));
+	assert_ptr_equal(kl_error_msg(NULL, KL_E_IO), kl_strerror(KL_E_IO));
+}
+
+static void
+test_error_clear_empties_every_field(void **state)
+{
+	struct kl_error e;
+	struct kl_id id;
+	char hex[KL_ID_HEX_LEN + 1];
+
+	(void)state;
+	error_pack(&e, &id, hex);
+	assert_true(kl_error_isset(&e));
+	kl_error_clear(&e);
+	assert_false(kl_error_isset(&e));
+	assert_int_equal(e.code, KL_OK);
+	assert_int_equal(e.kind, KL_ABOUT_NONE);
+	assert_string_equal(e.id, "");
+	assert_string_equal(e.path, "");
+	assert_string_equal(e.msg, "");
+}
+
 /* ---- kl_text_esc ---- */
 
 static void
@@ -738,6 +995,27 @@ main(void)
 		cmocka_unit_test(test_atomic_write_exclusive_never_replaces),
 		cmocka_unit_test(test_read_range_past_end_is_corrupt),
 		cmocka_unit_test(test_errno_mapping_keeps_missing_and_full_apart),
+		cmocka_unit_test(
+		    test_error_set_records_code_and_message_about_nothing),
+		cmocka_unit_test(test_error_obj_records_kind_hex_id_and_path),
+		cmocka_unit_test(
+		    test_error_obj_without_id_or_path_leaves_them_empty),
+		cmocka_unit_test(
+		    test_error_wrap_prepends_context_and_keeps_the_object),
+		cmocka_unit_test(
+		    test_error_wrap_of_empty_error_is_context_and_code_text),
+		cmocka_unit_test(
+		    test_error_wrap_of_another_code_drops_the_stale_detail),
+		cmocka_unit_test(
+		    test_error_msg_is_the_detail_of_the_code_returned),
+		cmocka_unit_test(
+		    test_error_msg_of_another_code_is_its_strerror),
+		cmocka_unit_test(test_error_msg_without_detail_is_strerror),
+		cmocka_unit_test(test_error_long_message_is_cut_and_terminated),
+		cmocka_unit_test(
+		    test_error_wrap_cuts_a_long_message_and_terminates_it),
+		cmocka_unit_test(test_error_functions_accept_null),
+		cmocka_unit_test(test_error_clear_empties_every_field),
 		cmocka_unit_test(test_text_esc_controls_del_and_backslash),
 		cmocka_unit_test(test_text_esc_keeps_valid_utf8),
 		cmocka_unit_test(test_text_esc_invalid_utf8_byte_by_byte),

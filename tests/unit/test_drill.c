@@ -124,15 +124,15 @@ group_setup(void **state)
 	memset(&o, 0, sizeof(o));
 	o.kdf = &kdf;
 	o.label = "test";
-	if (kl_repo_init(repo, PASS, strlen(PASS), &o, &g.r) != KL_OK ||
-	    kl_repo_index_load(g.r) != KL_OK)
+	if (kl_repo_init(repo, PASS, strlen(PASS), &o, &g.r, NULL) != KL_OK ||
+	    kl_repo_index_load(g.r, NULL) != KL_OK)
 		return -1;
 	memset(&bo, 0, sizeof(bo));
 	paths[0] = g.src;
 	bo.paths = paths;
 	bo.npaths = 1;
 	bo.host = "testhost";
-	if (kl_backup_run(g.r, &bo, &st) != KL_OK || st.warnings != 0)
+	if (kl_backup_run(g.r, &bo, &st, NULL) != KL_OK || st.warnings != 0)
 		return -1;
 	g.snap = st.snapshot;
 	return 0;
@@ -162,7 +162,8 @@ setup(void **state)
 	snprintf(f->out, sizeof(f->out), "%s/out%d", g.dir, seq++);
 	memset(&o, 0, sizeof(o));
 	o.target = f->out;
-	if (kl_restore_run(g.r, &g.snap, &o, &st) != KL_OK || st.errors != 0)
+	if (kl_restore_run(g.r, &g.snap, &o, &st, NULL) != KL_OK ||
+	    st.errors != 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -206,7 +207,7 @@ verify(struct fx *f)
 
 	f->f.n = 0;
 	assert_int_equal(kl_drill_verify(g.r, &g.snap, f->out, on_finding,
-	    &f->f, &n), KL_OK);
+	    &f->f, &n, NULL), KL_OK);
 	assert_int_equal(n, f->f.n);
 }
 
@@ -451,7 +452,7 @@ test_drill_samples_the_requested_files(void **state)
 	o.seed = 42;
 	o.finding = on_finding;
 	o.finding_arg = &f->f;
-	assert_int_equal(kl_drill_run(g.r, &g.snap, &o, &res), KL_OK);
+	assert_int_equal(kl_drill_run(g.r, &g.snap, &o, &res, NULL), KL_OK);
 	assert_int_equal(res.sample_files, 2);
 	assert_int_equal(res.snapshot_files, 3);
 	assert_false(res.all);
@@ -476,7 +477,7 @@ test_drill_of_everything_verifies_every_entry(void **state)
 	o.share = 1.0;
 	o.finding = on_finding;
 	o.finding_arg = &f->f;
-	assert_int_equal(kl_drill_run(g.r, &g.snap, &o, &res), KL_OK);
+	assert_int_equal(kl_drill_run(g.r, &g.snap, &o, &res, NULL), KL_OK);
 	assert_true(res.all);
 	assert_int_equal(res.sample_files, 3);
 	assert_int_equal(res.sample_others, 1);	/* the symlink */

@@ -70,8 +70,8 @@ make_repo(struct fx *f)
 	memset(&o, 0, sizeof(o));
 	o.kdf = &kdf;
 	o.label = "test";
-	assert_int_equal(kl_repo_init(f->repo, PASS, strlen(PASS), &o, &r),
-	    KL_OK);
+	assert_int_equal(kl_repo_init(f->repo, PASS, strlen(PASS), &o, &r,
+	    NULL), KL_OK);
 	return r;
 }
 
@@ -81,7 +81,7 @@ open_repo(struct fx *f, const char *keyfile, const char *pass)
 	struct kl_repo *r = NULL;
 
 	assert_int_equal(kl_repo_open(f->repo, keyfile, pass, strlen(pass),
-	    &r), KL_OK);
+	    &r, NULL), KL_OK);
 	return r;
 }
 
@@ -96,14 +96,14 @@ store_some(struct kl_repo *r, const char *const *data, size_t n,
 	size_t i;
 	int added;
 
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
-	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s, NULL), KL_OK);
 	for (i = 0; i < n; i++) {
 		kl_blob_id(kl_repo_keys(r), (const uint8_t *)data[i],
 		    strlen(data[i]), &ids[i]);
 		assert_int_equal(kl_session_blob_add(s, KL_OBJ_DATA, &ids[i],
-		    (const uint8_t *)data[i], strlen(data[i]), &added, NULL),
-		    KL_OK);
+		    (const uint8_t *)data[i], strlen(data[i]), &added, NULL,
+		    NULL), KL_OK);
 	}
 	memset(&sn, 0, sizeof(sn));
 	sn.time_s = 1700000000;
@@ -113,7 +113,7 @@ store_some(struct kl_repo *r, const char *const *data, size_t n,
 	sn.paths = paths;
 	sn.npaths = 1;
 	sn.program = "test";
-	assert_int_equal(kl_session_commit(s, &sn, snap_id), KL_OK);
+	assert_int_equal(kl_session_commit(s, &sn, snap_id, NULL), KL_OK);
 	kl_session_free(s);
 }
 
@@ -124,7 +124,7 @@ cat_in(struct fx *f, struct kl_repo *r, const char *name)
 	char dir[160];
 
 	snprintf(dir, sizeof(dir), "%s/%s", f->dir, name);
-	assert_int_equal(kl_repo_catalog_open(r, dir, NULL), KL_OK);
+	assert_int_equal(kl_repo_catalog_open(r, dir, NULL, NULL), KL_OK);
 }
 
 /* The best location of blob id (kl_repo_blob_locate). */
@@ -134,8 +134,8 @@ best_loc(struct kl_repo *r, const struct kl_id *id, struct kl_blob_loc *l)
 	struct kl_blob_loc *locs;
 	size_t n;
 
-	assert_int_equal(kl_repo_blob_locate(r, id, KL_OBJ_DATA, &locs, &n),
-	    KL_OK);
+	assert_int_equal(kl_repo_blob_locate(r, id, KL_OBJ_DATA, &locs, &n,
+	    NULL), KL_OK);
 	*l = locs[0];
 	free(locs);
 }
@@ -162,7 +162,7 @@ backup_key(struct fx *f, struct kl_repo *full, char *path, size_t cap)
 	assert_int_equal(kl_kdf_preset("interactive", &kdf), KL_OK);
 	snprintf(path, cap, "%s/backup.key", f->dir);
 	assert_int_equal(kl_repo_key_add(full, 1, "bk", 2, &kdf, "web01",
-	    path, &kid), KL_OK);
+	    path, &kid, NULL), KL_OK);
 }
 
 /* An index file with one entry: blob id at l, written with r's key. */
@@ -185,7 +185,7 @@ index_claim(struct kl_repo *r, const struct kl_id *id,
 	ip.n = 1;
 	ix.packs = &ip;
 	ix.n = 1;
-	assert_int_equal(kl_repo_index_write(r, &ix, file), KL_OK);
+	assert_int_equal(kl_repo_index_write(r, &ix, file, NULL), KL_OK);
 }
 
 static void
@@ -204,9 +204,9 @@ test_open_with_wrong_passphrase_is_badpass(void **state)
 	struct kl_repo *r = NULL;
 
 	kl_repo_close(make_repo(f));
-	assert_int_equal(kl_repo_open(f->repo, NULL, "wrong", 5, &r),
+	assert_int_equal(kl_repo_open(f->repo, NULL, "wrong", 5, &r, NULL),
 	    KL_E_BADPASS);
-	kl_repo_close(r);
+	assert_null(r);
 }
 
 static void
@@ -214,10 +214,15 @@ test_open_of_missing_repository_is_notfound(void **state)
 {
 	struct fx *f = *state;
 	struct kl_repo *r = NULL;
+	struct kl_error e;
 
-	assert_int_equal(kl_repo_open(f->repo, NULL, PASS, strlen(PASS), &r),
-	    KL_E_NOTFOUND);
-	kl_repo_close(r);
+	kl_error_clear(&e);
+	assert_int_equal(kl_repo_open(f->repo, NULL, PASS, strlen(PASS), &r,
+	    &e), KL_E_NOTFOUND);
+	assert_null(r);
+	/* "no repository" (exit code 10) is told by the kind, not the text */
+	assert_int_equal(e.code, KL_E_NOTFOUND);
+	assert_true(e.kind == KL_ABOUT_REPO || e.kind == KL_ABOUT_CONFIG);
 }
 
 static void
@@ -229,9 +234,9 @@ test_init_over_existing_repository_is_exists(void **state)
 
 	kl_repo_close(make_repo(f));
 	memset(&o, 0, sizeof(o));
-	assert_int_equal(kl_repo_init(f->repo, PASS, strlen(PASS), &o, &r),
-	    KL_E_EXISTS);
-	kl_repo_close(r);
+	assert_int_equal(kl_repo_init(f->repo, PASS, strlen(PASS), &o, &r,
+	    NULL), KL_E_EXISTS);
+	assert_null(r);
 }
 
 /* A server that swaps in a config with its own public key is caught. */
@@ -243,6 +248,7 @@ test_swapped_config_is_corrupt(void **state)
 	struct kl_config c = *kl_repo_config(r);
 	struct kl_repo *r2 = NULL;
 	struct buf *b = buf_new(4096);
+	struct kl_error e;
 	char path[160];
 
 	kl_repo_close(r);
@@ -253,10 +259,12 @@ test_swapped_config_is_corrupt(void **state)
 	assert_int_equal(kl_file_write_atomic(f->repo, "config", buf_data(b),
 	    buf_size(b), 1, 0400), KL_OK);
 	buf_free(b);
-	assert_int_equal(kl_repo_open(f->repo, NULL, PASS, strlen(PASS), &r2),
-	    KL_E_CORRUPT);
-	assert_non_null(strstr(kl_repo_errmsg(r2), "config"));
-	kl_repo_close(r2);
+	kl_error_clear(&e);
+	assert_int_equal(kl_repo_open(f->repo, NULL, PASS, strlen(PASS), &r2,
+	    &e), KL_E_CORRUPT);
+	assert_null(r2);
+	assert_int_equal(e.code, KL_E_CORRUPT);
+	assert_non_null(strstr(e.msg, "config"));
 }
 
 static void
@@ -273,14 +281,14 @@ test_blob_round_trip_and_dedup(void **state)
 	store_some(r, data, 3, ids, &snap);
 	kl_repo_close(r);
 	r = open_repo(f, NULL, PASS);
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
-	assert_int_equal(kl_repo_blob_read(r, &ids[1], KL_OBJ_DATA, out),
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
+	assert_int_equal(kl_repo_blob_read(r, &ids[1], KL_OBJ_DATA, out, NULL),
 	    KL_OK);
 	assert_int_equal(buf_size(out), 4);
 	assert_memory_equal(buf_data(out), "beta", 4);
-	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s, NULL), KL_OK);
 	assert_int_equal(kl_session_blob_add(s, KL_OBJ_DATA, &ids[1],
-	    (const uint8_t *)"beta", 4, &added, NULL), KL_OK);
+	    (const uint8_t *)"beta", 4, &added, NULL, NULL), KL_OK);
 	assert_int_equal(added, 0);
 	kl_session_free(s);
 	buf_free(out);
@@ -297,7 +305,7 @@ test_blob_read_as_wrong_type_is_notfound(void **state)
 	struct buf *out = buf_new(1 << 20);
 
 	store_some(r, data, 1, ids, &snap);
-	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_TREE, out),
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_TREE, out, NULL),
 	    KL_E_NOTFOUND);
 	buf_free(out);
 	kl_repo_close(r);
@@ -317,14 +325,14 @@ test_backup_only_key_cannot_read(void **state)
 	store_some(r, data, 2, ids, &snap);
 	snprintf(key, sizeof(key), "%s/backup.key", f->dir);
 	assert_int_equal(kl_repo_key_add(r, 1, "bk", 2, NULL, "web01", key,
-	    &kid), KL_OK);
+	    &kid, NULL), KL_OK);
 	kl_repo_close(r);
 	r = open_repo(f, key, "bk");
 	assert_false(kl_repo_is_full(r));
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
-	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out, NULL),
 	    KL_E_PERM);
-	assert_int_equal(kl_repo_snapshot_load(r, &snap, &sn), KL_E_PERM);
+	assert_int_equal(kl_repo_snapshot_load(r, &snap, &sn, NULL), KL_E_PERM);
 	/* it can still write: a new snapshot of its own */
 	store_some(r, data, 2, ids, &snap);
 	buf_free(out);
@@ -342,11 +350,11 @@ test_backup_key_cannot_add_full_key(void **state)
 	snprintf(key, sizeof(key), "%s/backup.key", f->dir);
 	snprintf(key2, sizeof(key2), "%s/full.key", f->dir);
 	assert_int_equal(kl_repo_key_add(r, 1, "bk", 2, NULL, NULL, key,
-	    &kid), KL_OK);
+	    &kid, NULL), KL_OK);
 	kl_repo_close(r);
 	r = open_repo(f, key, "bk");
 	assert_int_equal(kl_repo_key_add(r, 0, "x", 1, NULL, NULL, key2,
-	    &kid), KL_E_PERM);
+	    &kid, NULL), KL_E_PERM);
 	kl_repo_close(r);
 }
 
@@ -356,11 +364,12 @@ test_key_passwd_replaces_old_passphrase(void **state)
 	struct fx *f = *state;
 	struct kl_repo *r = make_repo(f), *r2 = NULL;
 
-	assert_int_equal(kl_repo_key_passwd(r, "new one", 7, NULL), KL_OK);
+	assert_int_equal(kl_repo_key_passwd(r, "new one", 7, NULL, NULL),
+	    KL_OK);
 	kl_repo_close(r);
-	assert_int_equal(kl_repo_open(f->repo, NULL, PASS, strlen(PASS), &r2),
-	    KL_E_BADPASS);
-	kl_repo_close(r2);
+	assert_int_equal(kl_repo_open(f->repo, NULL, PASS, strlen(PASS), &r2,
+	    NULL), KL_E_BADPASS);
+	assert_null(r2);
 	kl_repo_close(open_repo(f, NULL, "new one"));
 }
 
@@ -369,12 +378,16 @@ test_exclusive_lock_blocks_shared(void **state)
 {
 	struct fx *f = *state;
 	struct kl_repo *a = make_repo(f), *b = open_repo(f, NULL, PASS);
+	struct kl_error e;
 
-	assert_int_equal(kl_repo_lock(a, 1), KL_OK);
-	assert_int_equal(kl_repo_lock(b, 0), KL_E_LOCKED);
-	assert_non_null(strstr(kl_repo_errmsg(b), "locked"));
+	kl_error_clear(&e);
+	assert_int_equal(kl_repo_lock(a, 1, NULL), KL_OK);
+	assert_int_equal(kl_repo_lock(b, 0, &e), KL_E_LOCKED);
+	/* the detail itself, not kl_strerror's "repository is locked" */
+	assert_int_equal(e.code, KL_E_LOCKED);
+	assert_non_null(strstr(e.msg, "locked"));
 	kl_repo_unlock(a);
-	assert_int_equal(kl_repo_lock(b, 0), KL_OK);
+	assert_int_equal(kl_repo_lock(b, 0, NULL), KL_OK);
 	kl_repo_close(a);
 	kl_repo_close(b);
 }
@@ -385,8 +398,8 @@ test_shared_locks_coexist(void **state)
 	struct fx *f = *state;
 	struct kl_repo *a = make_repo(f), *b = open_repo(f, NULL, PASS);
 
-	assert_int_equal(kl_repo_lock(a, 0), KL_OK);
-	assert_int_equal(kl_repo_lock(b, 0), KL_OK);
+	assert_int_equal(kl_repo_lock(a, 0, NULL), KL_OK);
+	assert_int_equal(kl_repo_lock(b, 0, NULL), KL_OK);
 	kl_repo_close(a);
 	kl_repo_close(b);
 }
@@ -454,9 +467,9 @@ test_lock_is_written_as_version_2(void **state)
 	int excl;
 
 	for (excl = 0; excl <= 1; excl++) {
-		assert_int_equal(kl_repo_lock(a, excl), KL_OK);
-		assert_int_equal(kl_repo_list_ids(a, KL_FT_LOCK, &ids, &n),
-		    KL_OK);
+		assert_int_equal(kl_repo_lock(a, excl, NULL), KL_OK);
+		assert_int_equal(kl_repo_list_ids(a, KL_FT_LOCK, &ids, &n,
+		    NULL), KL_OK);
 		assert_int_equal(n, 1);
 		kl_id_hex(&ids[0], name);
 		assert_int_equal(kl_repo_backend(a)->ops->get(
@@ -491,7 +504,7 @@ test_lock_dated_in_the_future_is_ignored_with_notice(void **state)
 	other_lock(&l, 1, (int64_t)now + 10 * 365 * 86400);
 	plant_lock(f, a, 2, 1, &l, now, name);
 	plant_lock(f, a, 1, 0, &l, now, name2);	/* and an old client's */
-	assert_int_equal(kl_repo_lock(b, 0), KL_OK);
+	assert_int_equal(kl_repo_lock(b, 0, NULL), KL_OK);
 	assert_int_equal(kl_repo_notice_count(b), 1);
 	assert_non_null(strstr(kl_repo_notice_msg(b, 0), "ignored 2 lock "
 	    "files dated after their arrival"));
@@ -500,7 +513,7 @@ test_lock_dated_in_the_future_is_ignored_with_notice(void **state)
 	/* within the tolerance it is an ordinary exclusive lock */
 	other_lock(&l, 1, (int64_t)now + KL_LOCK_FUTURE_S - 10);
 	plant_lock(f, a, 2, 1, &l, now, name);
-	assert_int_equal(kl_repo_lock(b, 0), KL_E_LOCKED);
+	assert_int_equal(kl_repo_lock(b, 0, NULL), KL_E_LOCKED);
 	kl_repo_close(a);
 	kl_repo_close(b);
 }
@@ -514,28 +527,31 @@ test_lock_staleness_goes_by_receive_time(void **state)
 	struct kl_repo *a = make_repo(f), *b = open_repo(f, NULL, PASS);
 	char name[KL_ID_HEX_LEN + 1];
 	time_t now = time(NULL), recv;
+	struct kl_error e;
 	struct kl_lock l;
 
 	/* arrived 31 minutes ago, written then: stale */
 	recv = now - KL_LOCK_STALE_S - 60;
 	other_lock(&l, 1, (int64_t)recv);
 	plant_lock(f, a, 2, 1, &l, recv, name);
-	assert_int_equal(kl_repo_lock(b, 0), KL_OK);
+	assert_int_equal(kl_repo_lock(b, 0, NULL), KL_OK);
 	assert_int_equal(kl_repo_notice_count(b), 0);
 	kl_repo_unlock(b);
 	/* the same, claiming to be fresh: stale all the same (and ignored
 	 * without a notice: stale locks are not read) */
 	other_lock(&l, 1, (int64_t)now);
 	plant_lock(f, a, 2, 1, &l, recv, name);
-	assert_int_equal(kl_repo_lock(b, 0), KL_OK);
+	assert_int_equal(kl_repo_lock(b, 0, NULL), KL_OK);
 	assert_int_equal(kl_repo_notice_count(b), 0);
 	kl_repo_unlock(b);
 	/* arrived 29 minutes ago: live */
 	recv = now - KL_LOCK_STALE_S + 60;
 	other_lock(&l, 1, (int64_t)recv);
 	plant_lock(f, a, 2, 1, &l, recv, name);
-	assert_int_equal(kl_repo_lock(b, 0), KL_E_LOCKED);
-	assert_non_null(strstr(kl_repo_errmsg(b), "exclusively by "
+	kl_error_clear(&e);
+	assert_int_equal(kl_repo_lock(b, 0, &e), KL_E_LOCKED);
+	assert_int_equal(e.code, KL_E_LOCKED);
+	assert_non_null(strstr(e.msg, "exclusively by "
 	    "another-host.example"));
 	kl_repo_close(a);
 	kl_repo_close(b);
@@ -554,7 +570,7 @@ test_lock_of_slow_clock_that_just_arrived_is_live(void **state)
 
 	other_lock(&l, 1, (int64_t)now - 2 * 3600);
 	plant_lock(f, a, 2, 1, &l, now, name);
-	assert_int_equal(kl_repo_lock(b, 0), KL_E_LOCKED);
+	assert_int_equal(kl_repo_lock(b, 0, NULL), KL_E_LOCKED);
 	kl_repo_close(a);
 	kl_repo_close(b);
 }
@@ -575,11 +591,11 @@ test_lock_kinds_header_and_version_1(void **state)
 	plant_lock(f, a, 2, 0, &l, now, name);	/* header says shared */
 	other_lock(&l, 0, (int64_t)now);
 	plant_lock(f, a, 2, 1, &l, now, name);	/* header says exclusive */
-	assert_int_equal(kl_repo_lock(b, 1), KL_OK);
+	assert_int_equal(kl_repo_lock(b, 1, NULL), KL_OK);
 	kl_repo_unlock(b);
 	other_lock(&l, 1, (int64_t)now);
 	plant_lock(f, a, 1, 0, &l, now, name);	/* version 1, exclusive */
-	assert_int_equal(kl_repo_lock(b, 0), KL_E_LOCKED);
+	assert_int_equal(kl_repo_lock(b, 0, NULL), KL_E_LOCKED);
 	kl_repo_close(a);
 	kl_repo_close(b);
 }
@@ -595,14 +611,16 @@ test_snapshot_resolve_prefix_rules(void **state)
 
 	store_some(r, data, 1, ids, &snap);
 	kl_id_hex(&snap, hex);
-	assert_int_equal(kl_repo_snapshot_resolve(r, "latest", &got), KL_OK);
+	assert_int_equal(kl_repo_snapshot_resolve(r, "latest", &got, NULL),
+	    KL_OK);
 	assert_true(kl_id_eq(&got, &snap));
 	hex[8] = '\0';
-	assert_int_equal(kl_repo_snapshot_resolve(r, hex, &got), KL_OK);
+	assert_int_equal(kl_repo_snapshot_resolve(r, hex, &got, NULL), KL_OK);
 	assert_true(kl_id_eq(&got, &snap));
 	hex[7] = '\0';
-	assert_int_equal(kl_repo_snapshot_resolve(r, hex, &got), KL_E_INVAL);
-	assert_int_equal(kl_repo_snapshot_resolve(r, "zzzzzzzz", &got),
+	assert_int_equal(kl_repo_snapshot_resolve(r, hex, &got, NULL),
+	    KL_E_INVAL);
+	assert_int_equal(kl_repo_snapshot_resolve(r, "zzzzzzzz", &got, NULL),
 	    KL_E_INVAL);
 	kl_repo_close(r);
 }
@@ -626,7 +644,8 @@ test_snapshot_times_are_receive_times(void **state)
 	time_t before = time(NULL), after;
 	size_t i, n;
 
-	assert_int_equal(kl_repo_snapshot_times(r, &got, &recv, &n), KL_OK);
+	assert_int_equal(kl_repo_snapshot_times(r, &got, &recv, &n, NULL),
+	    KL_OK);
 	assert_int_equal(n, 0);
 	assert_null(got);
 	assert_null(recv);
@@ -639,7 +658,8 @@ test_snapshot_times_are_receive_times(void **state)
 	after = time(NULL);
 	snprintf(p, sizeof(p), "%s/snapshots/%s", f->repo, hex);
 	assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
-	assert_int_equal(kl_repo_snapshot_times(r, &got, &recv, &n), KL_OK);
+	assert_int_equal(kl_repo_snapshot_times(r, &got, &recv, &n, NULL),
+	    KL_OK);
 	assert_int_equal(n, 2);
 	for (i = 0; i < n; i++) {
 		if (kl_id_eq(&got[i], &snap[1])) {
@@ -722,7 +742,7 @@ test_tampered_pack_is_corrupt(void **state)
 	    first_pack, name);
 	best_loc(r, &ids[0], &l);
 	pack_flip(f, name, l.offset + 30);
-	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out, NULL),
 	    KL_E_CORRUPT);
 	buf_free(out);
 	kl_repo_close(r);
@@ -751,24 +771,25 @@ test_encoded_copy_keeps_its_compression(void **state)
 	memset(big, 'k', sizeof(big) - 1);
 	store_some(r, data, 1, ids, &snap);
 	assert_int_equal(kl_repo_blob_read_encoded(r, &ids[0], KL_OBJ_DATA,
-	    raw, enc), KL_OK);
+	    raw, enc, NULL), KL_OK);
 	assert_int_equal(buf_size(raw), sizeof(big) - 1);
 	assert_memory_equal(buf_data(raw), big, sizeof(big) - 1);
 	assert_int_equal(buf_data(enc)[0], KL_BLOB_ENC_ZSTD);
 	assert_true(buf_size(enc) < 200);
-	assert_int_equal(kl_session_begin(r, KL_COMPRESSION_OFF, &s), KL_OK);
+	assert_int_equal(kl_session_begin(r, KL_COMPRESSION_OFF, &s, NULL),
+	    KL_OK);
 	kl_session_store_all(s);
 	assert_int_equal(kl_session_blob_add_encoded(s, KL_OBJ_DATA, &ids[0],
-	    enc, buf_size(raw), &added, NULL), KL_OK);
+	    enc, buf_size(raw), &added, NULL, NULL), KL_OK);
 	assert_int_equal(added, 1);
-	assert_int_equal(kl_session_commit(s, NULL, &none), KL_OK);
+	assert_int_equal(kl_session_commit(s, NULL, &none, NULL), KL_OK);
 	kl_session_free(s);
 	kl_repo_close(r);
 
 	r = open_repo(f, NULL, PASS);
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	assert_int_equal(kl_repo_blob_locate(r, &ids[0], KL_OBJ_DATA, &locs,
-	    &n), KL_OK);
+	    &n, NULL), KL_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(locs[0].stored_len, locs[1].stored_len);
 	assert_int_equal(locs[1].raw_len, sizeof(big) - 1);
@@ -780,16 +801,16 @@ test_encoded_copy_keeps_its_compression(void **state)
 	buf_reset(raw);
 	buf_reset(enc);
 	assert_int_equal(kl_repo_blob_read_encoded(r, &ids[0], KL_OBJ_DATA,
-	    raw, enc), KL_OK);
+	    raw, enc, NULL), KL_OK);
 	assert_memory_equal(buf_data(raw), big, sizeof(big) - 1);
 	kl_repo_close(r);
 
 	/* with only the damaged copy left, nothing is appended */
 	r = open_repo(f, NULL, PASS);
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	kl_id_hex(&l.pack, name);
 	assert_int_equal(kl_repo_blob_locate(r, &ids[0], KL_OBJ_DATA, &locs,
-	    &n), KL_OK);
+	    &n, NULL), KL_OK);
 	for (i = 0; i < n; i++) {
 		if (kl_id_eq(&locs[i].pack, &l.pack))
 			continue;
@@ -802,7 +823,7 @@ test_encoded_copy_keeps_its_compression(void **state)
 	buf_reset(raw);
 	buf_reset(enc);
 	assert_int_equal(kl_repo_blob_read_encoded(r, &ids[0], KL_OBJ_DATA,
-	    raw, enc), KL_E_CORRUPT);
+	    raw, enc, NULL), KL_E_CORRUPT);
 	assert_int_equal(buf_size(raw), 0);
 	assert_int_equal(buf_size(enc), 0);
 	buf_free(raw);
@@ -895,28 +916,30 @@ test_tree_ranges_are_read_once_per_pack(void **state)
 	int added;
 
 	cat_in(f, r, "cat");
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	for (i = 0; i < TREE_PACKS; i++) {	/* one tree pack each */
 		snprintf(raw, sizeof(raw), "tree number %u", i);
 		kl_blob_id(kl_repo_keys(r), (const uint8_t *)raw, strlen(raw),
 		    &ids[i]);
-		assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+		assert_int_equal(kl_session_begin(r, 3, &s, NULL), KL_OK);
 		assert_int_equal(kl_session_blob_add(s, KL_OBJ_TREE, &ids[i],
-		    (const uint8_t *)raw, strlen(raw), &added, NULL), KL_OK);
-		assert_int_equal(kl_session_commit(s, NULL, &none), KL_OK);
+		    (const uint8_t *)raw, strlen(raw), &added, NULL, NULL),
+		    KL_OK);
+		assert_int_equal(kl_session_commit(s, NULL, &none, NULL),
+		    KL_OK);
 		kl_session_free(s);
 	}
 	kl_repo_close(r);
 
 	r = open_repo(f, NULL, PASS);
 	cat_in(f, r, "cat");
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	count_reads(r);
 	for (round = 0; round < 5; round++) {
 		for (i = 0; i < TREE_PACKS; i++) {
 			buf_reset(out);
 			assert_int_equal(kl_repo_blob_read(r, &ids[i],
-			    KL_OBJ_TREE, out), KL_OK);
+			    KL_OBJ_TREE, out, NULL), KL_OK);
 			snprintf(raw, sizeof(raw), "tree number %u", i);
 			assert_int_equal(buf_size(out), strlen(raw));
 			assert_memory_equal(buf_data(out), raw, strlen(raw));
@@ -930,14 +953,14 @@ test_tree_ranges_are_read_once_per_pack(void **state)
 	for (round = 0; round < 2; round++) {
 		buf_reset(out);
 		assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_TREE,
-		    out), KL_OK);
+		    out, NULL), KL_OK);
 	}
 	assert_int_equal(count_gets, 2 * TREE_PACKS + 2);
 	kl_repo_tree_cache(r, 1);
 	for (round = 0; round < 2; round++) {
 		buf_reset(out);
 		assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_TREE,
-		    out), KL_OK);
+		    out, NULL), KL_OK);
 	}
 	assert_int_equal(count_gets, 2 * TREE_PACKS + 3);
 	buf_free(out);
@@ -955,15 +978,16 @@ tree_pack(struct kl_repo *r, unsigned p, struct kl_id *ids)
 	unsigned i;
 	int added;
 
-	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s, NULL), KL_OK);
 	for (i = 0; i < 2; i++) {
 		snprintf(raw, sizeof(raw), "pack %u tree %u", p, i);
 		kl_blob_id(kl_repo_keys(r), (const uint8_t *)raw, strlen(raw),
 		    &ids[i]);
 		assert_int_equal(kl_session_blob_add(s, KL_OBJ_TREE, &ids[i],
-		    (const uint8_t *)raw, strlen(raw), &added, NULL), KL_OK);
+		    (const uint8_t *)raw, strlen(raw), &added, NULL, NULL),
+		    KL_OK);
 	}
-	assert_int_equal(kl_session_commit(s, NULL, &none), KL_OK);
+	assert_int_equal(kl_session_commit(s, NULL, &none, NULL), KL_OK);
 	kl_session_free(s);
 }
 
@@ -985,26 +1009,26 @@ test_full_tree_cache_reads_trees_alone(void **state)
 	size_t n;
 
 	cat_in(f, r, "cat");
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	for (p = 0; p <= KL_TREE_CACHE; p++)
 		tree_pack(r, p, ids[p]);
 	kl_repo_close(r);
 
 	r = open_repo(f, NULL, PASS);
 	cat_in(f, r, "cat");
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	for (p = 0; p < KL_TREE_CACHE; p++)
 		assert_int_equal(kl_repo_blob_read(r, &ids[p][0], KL_OBJ_TREE,
-		    out), KL_OK);
+		    out, NULL), KL_OK);
 	count_reads(r);
 	buf_reset(out);
 	assert_int_equal(kl_repo_blob_read(r, &ids[KL_TREE_CACHE][1],
-	    KL_OBJ_TREE, out), KL_OK);
+	    KL_OBJ_TREE, out, NULL), KL_OK);
 	snprintf(raw, sizeof(raw), "pack %u tree 1", KL_TREE_CACHE);
 	assert_int_equal(buf_size(out), strlen(raw));
 	assert_memory_equal(buf_data(out), raw, strlen(raw));
 	assert_int_equal(kl_repo_blob_locate(r, &ids[KL_TREE_CACHE][1],
-	    KL_OBJ_TREE, &locs, &n), KL_OK);
+	    KL_OBJ_TREE, &locs, &n, NULL), KL_OK);
 	assert_int_equal(count_last_len, locs[0].stored_len);
 	free(locs);
 	/* the packs cached first are read from the cache: no request */
@@ -1012,7 +1036,7 @@ test_full_tree_cache_reads_trees_alone(void **state)
 	for (p = KL_TREE_CACHE - 8; p < KL_TREE_CACHE; p++) {
 		buf_reset(out);
 		assert_int_equal(kl_repo_blob_read(r, &ids[p][1], KL_OBJ_TREE,
-		    out), KL_OK);
+		    out, NULL), KL_OK);
 		snprintf(raw, sizeof(raw), "pack %u tree 1", p);
 		assert_memory_equal(buf_data(out), raw, strlen(raw));
 	}
@@ -1077,14 +1101,14 @@ test_interrupted_backup_packs_are_adopted(void **state)
 	int i, added, sent = 0;
 
 	cat_in(f, r, "cache");
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
-	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s, NULL), KL_OK);
 	for (i = 0; i < 20; i++) {	/* > 16 MiB: at least one full pack */
 		seed[1] = (uint8_t)i;
 		randombytes_buf_deterministic(data, 1 << 20, seed);
 		kl_blob_id(kl_repo_keys(r), data, 1 << 20, &ids[i]);
 		assert_int_equal(kl_session_blob_add(s, KL_OBJ_DATA, &ids[i],
-		    data, 1 << 20, &added, NULL), KL_OK);
+		    data, 1 << 20, &added, NULL, NULL), KL_OK);
 	}
 	kl_session_free(s);	/* killed: no index file, no snapshot */
 	kl_repo_close(r);
@@ -1092,24 +1116,26 @@ test_interrupted_backup_packs_are_adopted(void **state)
 	/* another client never adopts them: they are not its own */
 	r = open_repo(f, NULL, PASS);
 	cat_in(f, r, "other-cache");
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
-	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
-	assert_int_equal(kl_session_adopt_orphans(s, &packs, &bytes), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s, NULL), KL_OK);
+	assert_int_equal(kl_session_adopt_orphans(s, &packs, &bytes, NULL),
+	    KL_OK);
 	assert_int_equal(packs, 0);
 	kl_session_free(s);
 	kl_repo_close(r);
 
 	r = open_repo(f, NULL, PASS);
 	cat_in(f, r, "cache");
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
-	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
-	assert_int_equal(kl_session_adopt_orphans(s, &packs, &bytes), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s, NULL), KL_OK);
+	assert_int_equal(kl_session_adopt_orphans(s, &packs, &bytes, NULL),
+	    KL_OK);
 	assert_true(packs >= 1);
 	for (i = 0; i < 20; i++) {
 		seed[1] = (uint8_t)i;
 		randombytes_buf_deterministic(data, 1 << 20, seed);
 		assert_int_equal(kl_session_blob_add(s, KL_OBJ_DATA, &ids[i],
-		    data, 1 << 20, &added, NULL), KL_OK);
+		    data, 1 << 20, &added, NULL, NULL), KL_OK);
 		sent += added;
 	}
 	/* only the blobs of the pack that was still being filled */
@@ -1137,17 +1163,17 @@ test_every_copy_is_a_location_and_reads_fall_back(void **state)
 	char hex[KL_ID_HEX_LEN + 1], path[256];
 	size_t n;
 
-	assert_int_equal(kl_repo_index_load(r1), KL_OK);
-	assert_int_equal(kl_repo_index_load(r2), KL_OK);
+	assert_int_equal(kl_repo_index_load(r1, NULL), KL_OK);
+	assert_int_equal(kl_repo_index_load(r2, NULL), KL_OK);
 	store_some(r1, data, 2, ids, &snap);
 	store_some(r2, data, 2, ids, &snap);
 	kl_repo_close(r1);
 	kl_repo_close(r2);
 
 	r = open_repo(f, NULL, PASS);
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	assert_int_equal(kl_repo_blob_locate(r, &ids[0], KL_OBJ_DATA, &locs,
-	    &n), KL_OK);
+	    &n, NULL), KL_OK);
 	assert_int_equal(n, 2);
 	assert_false(kl_id_eq(&locs[0].pack, &locs[1].pack));
 	assert_int_equal(locs[1].raw_len, strlen(data[0]));
@@ -1155,7 +1181,7 @@ test_every_copy_is_a_location_and_reads_fall_back(void **state)
 	snprintf(path, sizeof(path), "%s/data/%.2s/%s", f->repo, hex, hex);
 	assert_int_equal(unlink(path), 0);
 	free(locs);
-	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out, NULL),
 	    KL_OK);
 	assert_memory_equal(buf_data(out), data[0], strlen(data[0]));
 	buf_free(out);
@@ -1182,17 +1208,19 @@ test_only_own_and_attested_entries_deduplicate(void **state)
 	a = open_repo(f, key, "bk");
 	cat_in(f, a, "host-a");
 	store_some(a, data, 2, ids, &snap);
-	assert_int_equal(kl_repo_index_trusted(a, &ids[0]), 1);	/* own */
+	/* its own upload */
+	assert_int_equal(kl_repo_index_trusted(a, &ids[0], NULL), 1);
 	kl_repo_close(a);
 
 	b = open_repo(f, key, "bk");
 	cat_in(f, b, "host-b");
-	assert_int_equal(kl_repo_index_load(b), KL_OK);
+	assert_int_equal(kl_repo_index_load(b, NULL), KL_OK);
 	assert_int_equal(cat_locs(b, &ids[0]), 1);
-	assert_int_equal(kl_repo_index_trusted(b, &ids[0]), 0);	/* claim */
-	assert_int_equal(kl_session_begin(b, 3, &s), KL_OK);
+	/* another host's claim */
+	assert_int_equal(kl_repo_index_trusted(b, &ids[0], NULL), 0);
+	assert_int_equal(kl_session_begin(b, 3, &s, NULL), KL_OK);
 	assert_int_equal(kl_session_blob_add(s, KL_OBJ_DATA, &ids[0],
-	    (const uint8_t *)"alpha", 5, &added, NULL), KL_OK);
+	    (const uint8_t *)"alpha", 5, &added, NULL, NULL), KL_OK);
 	assert_int_equal(added, 1);	/* uploaded again, not skipped */
 	kl_session_free(s);
 	kl_repo_close(b);
@@ -1201,8 +1229,8 @@ test_only_own_and_attested_entries_deduplicate(void **state)
 	a = open_repo(f, key, "bk");
 	cat_in(f, a, "host-a");
 	assert_int_equal(kl_cat_index_clear(kl_repo_catalog(a)), KL_OK);
-	assert_int_equal(kl_repo_index_load(a), KL_OK);
-	assert_int_equal(kl_repo_index_trusted(a, &ids[1]), 1);
+	assert_int_equal(kl_repo_index_load(a, NULL), KL_OK);
+	assert_int_equal(kl_repo_index_trusted(a, &ids[1], NULL), 1);
 	kl_repo_close(a);
 
 	/* a full key's backup is signed: attested for every host */
@@ -1210,9 +1238,9 @@ test_only_own_and_attested_entries_deduplicate(void **state)
 	kl_repo_close(full);
 	b = open_repo(f, key, "bk");
 	cat_in(f, b, "host-c");
-	assert_int_equal(kl_repo_index_load(b), KL_OK);
-	assert_int_equal(kl_repo_index_trusted(b, &gid[0]), 1);
-	assert_int_equal(kl_repo_index_trusted(b, &ids[0]), 0);
+	assert_int_equal(kl_repo_index_load(b, NULL), KL_OK);
+	assert_int_equal(kl_repo_index_trusted(b, &gid[0], NULL), 1);
+	assert_int_equal(kl_repo_index_trusted(b, &ids[0], NULL), 0);
 	kl_repo_close(b);
 }
 
@@ -1240,12 +1268,12 @@ test_entries_of_missing_packs_are_ignored(void **state)
 	kl_repo_close(a);
 
 	r = open_repo(f, NULL, PASS);
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	assert_int_equal(cat_locs(r, &ids[0]), 1);
 	assert_int_equal(kl_repo_notice_count(r), 1);
 	assert_non_null(strstr(kl_repo_notice_msg(r, 0), "not in the "
 	    "repository"));
-	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out, NULL),
 	    KL_OK);
 	buf_free(out);
 	kl_repo_close(r);
@@ -1280,15 +1308,15 @@ test_claims_the_pack_header_denies_are_dropped(void **state)
 	kl_repo_close(a);
 
 	r = open_repo(f, NULL, PASS);
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	assert_int_equal(cat_locs(r, &ids[0]), 2);
 	assert_int_equal(kl_repo_blob_locate(r, &ids[0], KL_OBJ_DATA, &locs,
-	    &n), KL_OK);
+	    &n, NULL), KL_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(locs[0].offset, l.offset);
 	free(locs);
 	assert_int_equal(cat_locs(r, &ids[0]), 1);
-	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out),
+	assert_int_equal(kl_repo_blob_read(r, &ids[0], KL_OBJ_DATA, out, NULL),
 	    KL_OK);
 	buf_free(out);
 	kl_repo_close(r);
@@ -1319,34 +1347,35 @@ test_signed_withdrawal_removes_an_index_file(void **state)
 	w.withdrawn = &bogus;
 	w.nwithdrawn = 1;
 	/* a backup-only key cannot withdraw anything */
-	assert_int_equal(kl_repo_index_write(a, &w, &wid), KL_E_PERM);
+	assert_int_equal(kl_repo_index_write(a, &w, &wid, NULL), KL_E_PERM);
 	kl_repo_close(a);
 
 	r = open_repo(f, NULL, PASS);
 	cat_in(f, r, "cache");
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	assert_int_equal(cat_locs(r, &ids[0]), 2);
 	kl_repo_close(r);
 
 	/* the withdrawal sorts after the withdrawn file: a new catalog
 	 * loads the bogus one first and must take it back */
 	do
-		assert_int_equal(kl_repo_index_write(full, &w, &wid), KL_OK);
+		assert_int_equal(kl_repo_index_write(full, &w, &wid, NULL),
+		    KL_OK);
 	while (kl_id_cmp(&wid, &bogus) < 0);
 	kl_repo_close(full);
 	r = open_repo(f, NULL, PASS);
 	cat_in(f, r, "cache");
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	assert_int_equal(cat_locs(r, &ids[0]), 1);
-	assert_int_equal(kl_repo_index_trusted(r, &ids[1]), 1);
+	assert_int_equal(kl_repo_index_trusted(r, &ids[1], NULL), 1);
 	kl_repo_close(r);
 	/* a new catalog, whichever file it meets first: the same, and
 	 * nothing said of the withdrawn file */
 	r = open_repo(f, NULL, PASS);
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	assert_int_equal(cat_locs(r, &ids[0]), 1);
-	assert_int_equal(kl_repo_index_trusted(r, &ids[0]), 1);
-	assert_int_equal(kl_repo_index_trusted(r, &ids[1]), 1);
+	assert_int_equal(kl_repo_index_trusted(r, &ids[0], NULL), 1);
+	assert_int_equal(kl_repo_index_trusted(r, &ids[1], NULL), 1);
 	assert_int_equal(kl_repo_notice_count(r), 0);
 	kl_repo_close(r);
 }
@@ -1407,7 +1436,7 @@ test_forged_signature_is_damage(void **state)
 	kl_repo_close(r);
 
 	r = open_repo(f, NULL, PASS);
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
 	assert_int_equal(kl_repo_damage_count(r), 1);
 	assert_int_equal(cat_locs(r, &ids[0]), 1);
 	kl_repo_close(r);
@@ -1433,7 +1462,7 @@ tree_one(struct kl_session *s, const char *name, struct kl_id *id,
 	n.user = n.group = n.target = "";
 	t.nodes = &n;
 	t.n = 1;
-	assert_int_equal(kl_session_tree_add(s, &t, id, &stored), KL_OK);
+	assert_int_equal(kl_session_tree_add(s, &t, id, &stored, NULL), KL_OK);
 	buf_reset(enc);
 	assert_int_equal(kl_tree_encode(&t, enc), KL_OK);
 }
@@ -1458,8 +1487,8 @@ test_cached_tree_must_match_its_id(void **state)
 
 	assert_non_null(ea);
 	assert_non_null(eb);
-	assert_int_equal(kl_repo_index_load(r), KL_OK);
-	assert_int_equal(kl_session_begin(r, 3, &s), KL_OK);
+	assert_int_equal(kl_repo_index_load(r, NULL), KL_OK);
+	assert_int_equal(kl_session_begin(r, 3, &s, NULL), KL_OK);
 	tree_one(s, "alpha", &a, ea);
 	tree_one(s, "bravo", &b, eb);
 	memset(&sn, 0, sizeof(sn));
@@ -1469,7 +1498,7 @@ test_cached_tree_must_match_its_id(void **state)
 	sn.username = "root";
 	sn.paths = paths;
 	sn.npaths = 1;
-	assert_int_equal(kl_session_commit(s, &sn, &snap), KL_OK);
+	assert_int_equal(kl_session_commit(s, &sn, &snap, NULL), KL_OK);
 	kl_session_free(s);
 
 	/* the catalog claims tree a is bravo's bytes */
@@ -1484,7 +1513,7 @@ test_cached_tree_must_match_its_id(void **state)
 	assert_memory_equal(buf_data(x), buf_data(eb), buf_size(eb));
 	buf_free(x);
 
-	assert_int_equal(kl_repo_tree_load(r, &a, &got), KL_OK);
+	assert_int_equal(kl_repo_tree_load(r, &a, &got, NULL), KL_OK);
 	assert_int_equal(got.n, 1);
 	assert_int_equal(got.nodes[0].name_len, 5);
 	assert_memory_equal(got.nodes[0].name, "alpha", 5);

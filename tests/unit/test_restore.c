@@ -178,15 +178,15 @@ repo_make(const char *name, struct kl_repo **r, struct kl_id *snap)
 	memset(&o, 0, sizeof(o));
 	o.kdf = &kdf;
 	o.label = "test";
-	if (kl_repo_init(repo, PASS, strlen(PASS), &o, r) != KL_OK ||
-	    kl_repo_index_load(*r) != KL_OK)
+	if (kl_repo_init(repo, PASS, strlen(PASS), &o, r, NULL) != KL_OK ||
+	    kl_repo_index_load(*r, NULL) != KL_OK)
 		return -1;
 	memset(&bo, 0, sizeof(bo));
 	paths[0] = g.src;
 	bo.paths = paths;
 	bo.npaths = 1;
 	bo.host = "testhost";
-	if (kl_backup_run(*r, &bo, &st) != KL_OK || st.warnings != 0)
+	if (kl_backup_run(*r, &bo, &st, NULL) != KL_OK || st.warnings != 0)
 		return -1;
 	*snap = st.snapshot;
 	return 0;
@@ -202,7 +202,7 @@ data_pack_delete(struct kl_repo *r, const char *name)
 	size_t n;
 
 	kl_blob_id(kl_repo_keys(r), (const uint8_t *)"hello f", 7, &id);
-	if (kl_repo_blob_locate(r, &id, KL_OBJ_DATA, &l, &n) != KL_OK)
+	if (kl_repo_blob_locate(r, &id, KL_OBJ_DATA, &l, &n, NULL) != KL_OK)
 		return -1;
 	kl_id_hex(&l[0].pack, hex);
 	free(l);
@@ -352,7 +352,7 @@ restore(struct fx *f, struct kl_repo *r, const struct kl_id *snap,
 	o.overwrite = overwrite;
 	o.warn = on_warn;
 	o.warn_arg = &f->w;
-	return kl_restore_run(r, snap, &o, st);
+	return kl_restore_run(r, snap, &o, st, NULL);
 }
 
 /* The restored copy of src's relative path rel. */

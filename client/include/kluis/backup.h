@@ -59,10 +59,13 @@ struct kl_backup_stats {
  * if some sources had problems: stats->warnings > 0), or an error when no
  * snapshot was written (nothing that was written is referenced; the
  * repository stays consistent).  KL_E_NOTFOUND / KL_E_INVAL when a given
- * path does not exist / is malformed.
+ * path does not exist / is malformed: o->warn named the path, and err
+ * (NULL: no detail) records nothing.  Other failures are recorded in err
+ * (the repository's, or the first of the worker threads', each of which
+ * has its own struct kl_error), except those the code says all about.
  */
 int kl_backup_run(struct kl_repo *r, const struct kl_backup_opts *o,
-    struct kl_backup_stats *stats);
+    struct kl_backup_stats *stats, struct kl_error *err);
 
 /*
  * Normalises path into an absolute path without ".", ".." or repeated

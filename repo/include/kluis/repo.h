@@ -2,8 +2,11 @@
  * Repository access: opening a repository with a key, reading and writing
  * its encrypted files, the in-memory blob index, and backup sessions that
  * pack blobs (docs/FORMAT.md).  Used by the client and by restore-tools.
- * Nothing here prints; errors come back as kl_err codes, with a one-line
- * detail available from kl_repo_errmsg for the command layer.
+ * Nothing here prints; errors come back as kl_err codes, and every call
+ * that can fail with more to say takes the caller's struct kl_error
+ * (kluis/err.h; NULL: no detail) and fills it where the failure happens:
+ * which object, which file.  Calls on one handle from several threads
+ * (sessions, blob reads) each pass their own.
  */
 #ifndef KLUIS_REPO_H
 #define KLUIS_REPO_H
@@ -12,6 +15,7 @@
 #include <stdint.h>
 
 #include "kluis/backend.h"
+#include "kluis/err.h"
 #include "kluis/format.h"
 #include "kluis/hash.h"
 
@@ -37,11 +41,12 @@ struct kl_repo_init_opts {
  * Creates a repository at url - a local path, or ssh:// or pipe: (the
  * server creates it) - with a fresh full key wrapped under pass.
  * KL_E_EXISTS if something is there already, or if o->key_out exists
- * (checked before anything is created).  On error *out may still be set:
- * read kl_repo_errmsg, then kl_repo_close it.
+ * (checked before anything is created).  *out is set only on success;
+ * on error err says what failed (kind KL_ABOUT_REPO: the address itself).
  */
 int kl_repo_init(const char *url, const char *pass, size_t pass_len,
-    const struct kl_repo_init_opts *o, struct kl_repo **out);
+    const struct kl_repo_init_opts *o, struct kl_repo **out,
+    struct kl_error *err);
 
 /*
  * Opens the repository at url (as for kl_repo_init).  With key_file
@@ -51,15 +56,13 @@ int kl_repo_init(const char *url, const char *pass, size_t pass_len,
  * pass.  A key file that fails for another reason (damaged, unsupported)
  * gives its own error instead; with keys/, the first file that fails
  * decides.  KL_E_CORRUPT: config damaged or not matching the key (a
- * foreign or tampered config).  On error *out may still be set: read
- * kl_repo_errmsg, then kl_repo_close it.
+ * foreign or tampered config).  *out is set only on success; err's kind
+ * tells a missing repository (KL_ABOUT_REPO, KL_ABOUT_CONFIG) from a missing
+ * key file (KL_ABOUT_KEY).
  */
 int kl_repo_open(const char *url, const char *key_file, const char *pass,
-    size_t pass_len, struct kl_repo **out);
+    size_t pass_len, struct kl_repo **out, struct kl_error *err);
 void kl_repo_close(struct kl_repo *r);
-
-/* Detail of the last error (object name, file), "" if none. */
-const char *kl_repo_errmsg(const struct kl_repo *r);
 
 const struct kl_config *kl_repo_config(const struct kl_repo *r);
 const struct kl_keys *kl_repo_keys(const struct kl_repo *r);
@@ -86,12 +89,12 @@ int kl_repo_is_full(const struct kl_repo *r);
  * adds only backup-only keys. */
 int kl_repo_key_add(struct kl_repo *r, int backup_only, const char *pass,
     size_t pass_len, const struct kl_kdf_params *kdf, const char *label,
-    const char *out_path, struct kl_id *id);
+    const char *out_path, struct kl_id *id, struct kl_error *err);
 /* Rewraps the key that opened r under a new passphrase: writes the new
  * key file, then removes the old one (or rewrites key_file in place when
  * the key lives outside the repository). */
 int kl_repo_key_passwd(struct kl_repo *r, const char *pass, size_t pass_len,
-    const struct kl_kdf_params *kdf);
+    const struct kl_kdf_params *kdf, struct kl_error *err);
 /* Id of the key file that opened r (zero for an external key file). */
 const struct kl_id *kl_repo_key_id(const struct kl_repo *r);
 
@@ -101,7 +104,8 @@ const struct kl_id *kl_repo_key_id(const struct kl_repo *r);
  * enum kl_cat_state.  Without this call the repository uses a private
  * temporary catalog that lives as long as r.  Idempotent.
  */
-int kl_repo_catalog_open(struct kl_repo *r, const char *dir, int *state);
+int kl_repo_catalog_open(struct kl_repo *r, const char *dir, int *state,
+    struct kl_error *err);
 /* The catalog in use (opening a temporary one if needed), NULL on error. */
 struct kl_cat *kl_repo_catalog(struct kl_repo *r);
 /* Progress of long catalog updates: what ("index", "snapshots",
@@ -124,13 +128,14 @@ void kl_repo_set_progress(struct kl_repo *r,
  * (kl_repo_damage): a backup then stores that data again, a restore fails
  * only for files that need it.
  */
-int kl_repo_index_load(struct kl_repo *r);
+int kl_repo_index_load(struct kl_repo *r, struct kl_error *err);
 /*
  * 1 if a backup may skip uploading blob id: a location of trust ATTESTED
  * or OWN exists (never on another host's word alone); 0 if not; <0 on a
  * catalog error.
  */
-int kl_repo_index_trusted(struct kl_repo *r, const struct kl_id *id);
+int kl_repo_index_trusted(struct kl_repo *r, const struct kl_id *id,
+    struct kl_error *err);
 /*
  * Every location of blob id of the given type that is worth reading, best
  * first (*locs malloc'd, *n >= 1).  With several locations, the CLAIMED
@@ -140,11 +145,11 @@ int kl_repo_index_trusted(struct kl_repo *r, const struct kl_id *id);
  * KL_E_NOTFOUND if the index has none; catalog or transport errors.
  */
 int kl_repo_blob_locate(struct kl_repo *r, const struct kl_id *id,
-    uint8_t type, struct kl_blob_loc **locs, size_t *n);
+    uint8_t type, struct kl_blob_loc **locs, size_t *n, struct kl_error *err);
 /* Calls cb for every blob once, with its best location. */
 int kl_repo_index_foreach(struct kl_repo *r,
     int (*cb)(void *arg, const struct kl_id *id, const struct kl_blob_loc *l),
-    void *arg);
+    void *arg, struct kl_error *err);
 
 /*
  * Reads one index file from the repository and decodes it into *out (free
@@ -154,10 +159,10 @@ int kl_repo_index_foreach(struct kl_repo *r,
  * full key and this key could verify it (FORMAT.md §16).  KL_E_NOTFOUND:
  * gone; KL_E_CORRUPT: its content does not match its name, its signature
  * does not verify, or it does not decrypt or decode; KL_E_UNSUPPORTED,
- * KL_E_LIMIT; kl_repo_errmsg names the file.  Works with any key.
+ * KL_E_LIMIT; err names the file.  Works with any key.
  */
 int kl_repo_index_file_read(struct kl_repo *r, const struct kl_id *id,
-    struct kl_index *out, int *attested);
+    struct kl_index *out, int *attested, struct kl_error *err);
 /*
  * Writes ix as a version-2 index file (FORMAT.md §9), signed when r's key
  * is a full key; *id gets its name.  Withdrawals (ix->withdrawn) and
@@ -166,13 +171,13 @@ int kl_repo_index_file_read(struct kl_repo *r, const struct kl_id *id,
  * catalog.
  */
 int kl_repo_index_write(struct kl_repo *r, const struct kl_index *ix,
-    struct kl_id *id);
+    struct kl_id *id, struct kl_error *err);
 /* The same; may_sign 0 writes an unsigned file even with a full key: a
  * copy of another writer's unverified claims (prune's index rewrite)
  * must not become ATTESTED by being copied.  Withdrawals and retire
  * records are then KL_E_PERM. */
 int kl_repo_index_write_as(struct kl_repo *r, const struct kl_index *ix,
-    int may_sign, struct kl_id *id);
+    int may_sign, struct kl_id *id, struct kl_error *err);
 /*
  * Reads and decrypts the header of pack id (size bytes long, from a
  * listing) with the index key: its blob entries in file order, *e
@@ -181,7 +186,7 @@ int kl_repo_index_write_as(struct kl_repo *r, const struct kl_index *ix,
  * KL_E_UNSUPPORTED, KL_E_LIMIT.  Works with any key.
  */
 int kl_repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
-    uint64_t size, struct kl_blob_entry **e, size_t *n);
+    uint64_t size, struct kl_blob_entry **e, size_t *n, struct kl_error *err);
 /*
  * Puts the blobs that pack id's own header lists into the blob index, as
  * claims (CLAIMED), or OWN for a pack this client uploaded (what a
@@ -190,7 +195,7 @@ int kl_repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
  * and catalog errors.
  */
 int kl_repo_pack_learn(struct kl_repo *r, const struct kl_id *id,
-    uint64_t size);
+    uint64_t size, struct kl_error *err);
 
 /*
  * Reads a blob: locate it in the index (kl_repo_blob_locate), fetch its
@@ -198,12 +203,12 @@ int kl_repo_pack_learn(struct kl_repo *r, const struct kl_id *id,
  * and verify its id.  Every location is tried, best first, until one
  * verifies; KL_E_PERM, KL_E_NOMEM and KL_E_CONN stop at once.  Appends
  * the raw content to out.  If none verifies, the error is the first
- * location's (kl_repo_errmsg names its pack and counts the other copies).
+ * location's (err names its pack and counts the other copies).
  * KL_E_NOTFOUND: not in the index or its pack is missing; KL_E_CORRUPT:
  * anything does not verify; KL_E_PERM: a backup-only key.
  */
 int kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id,
-    uint8_t type, struct buf *out);
+    uint8_t type, struct buf *out, struct kl_error *err);
 /*
  * kl_repo_blob_read that also appends the blob's plaintext as stored
  * (FORMAT.md §7: header, compressed payload, padding) to enc, once it has
@@ -211,12 +216,12 @@ int kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id,
  * compress again.  On error neither buffer grows.
  */
 int kl_repo_blob_read_encoded(struct kl_repo *r, const struct kl_id *id,
-    uint8_t type, struct buf *raw, struct buf *enc);
+    uint8_t type, struct buf *raw, struct buf *enc, struct kl_error *err);
 
 /* Opens the session key of a pack from its preamble (cached by pack id)
  * into key[32]. */
 int kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack,
-    uint8_t *key);
+    uint8_t *key, struct kl_error *err);
 /*
  * The one way to open what was read of a pack (issue #12): restore,
  * check and every read go through these two.
@@ -246,7 +251,7 @@ int kl_blob_open(const struct kl_keys *keys, const uint8_t *key,
  * client wrote (kl_cat_own_tree_get) if it verifies against id, else the
  * repository's (kl_repo_blob_read). */
 int kl_repo_tree_load(struct kl_repo *r, const struct kl_id *id,
-    struct kl_tree *out);
+    struct kl_tree *out, struct kl_error *err);
 /*
  * The tree cache: ranges of tree packs that tree reads keep (up to 64 MiB,
  * until the handle closes; docs/ARCHITECTURE.md "The tree cache").  on 0
@@ -273,12 +278,8 @@ void kl_repo_walk_budget(const struct kl_repo *r, const struct kl_snapshot *s,
  * snapshots): how many, and a message naming each (at most 64 kept).
  */
 size_t kl_repo_damage_count(const struct kl_repo *r);
-/* Records the file named by the last error as damaged and skipped. */
-void kl_repo_damage_add(struct kl_repo *r);
-/* Clears / sets the last error's detail (for layers above repo*.c). */
-void kl_repo_clear_err(struct kl_repo *r);
-void kl_repo_seterr(struct kl_repo *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Records the file that e names as damaged and skipped. */
+void kl_repo_damage_add(struct kl_repo *r, const struct kl_error *e);
 const char *kl_repo_damage_msg(const struct kl_repo *r, size_t i);
 /*
  * Notices: things an operation noticed and carried on from that the
@@ -298,7 +299,7 @@ const char *kl_repo_notice_msg(const struct kl_repo *r, size_t i);
  * missing or damaged, or more than its declared totals allow: the tree
  * budget): the file versions leave it out (kl_cat_versions_update).
  */
-int kl_repo_catalog_sync(struct kl_repo *r, int versions);
+int kl_repo_catalog_sync(struct kl_repo *r, int versions, struct kl_error *err);
 
 /*
  * The last backup this client made of (host, paths) (kl_session_own_begin)
@@ -309,13 +310,14 @@ int kl_repo_catalog_sync(struct kl_repo *r, int versions);
  */
 int kl_repo_own_parent(struct kl_repo *r, const char *host,
     char *const *paths, size_t npaths, struct kl_id *snap, struct kl_id *root,
-    int *intact);
+    int *intact, struct kl_error *err);
 
 /* Lists the ids of all files of type t (unsorted); *ids is malloc'd. */
 int kl_repo_list_ids(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
-    size_t *n);
+    size_t *n, struct kl_error *err);
 /* Lists snapshot ids (unsorted); *ids is malloc'd. */
-int kl_repo_snapshot_ids(struct kl_repo *r, struct kl_id **ids, size_t *n);
+int kl_repo_snapshot_ids(struct kl_repo *r, struct kl_id **ids, size_t *n,
+    struct kl_error *err);
 /*
  * Lists snapshot ids with their receive times (unsorted; (*recv_s)[i] is
  * the time of (*ids)[i]): when the repository's host finished writing each
@@ -324,22 +326,22 @@ int kl_repo_snapshot_ids(struct kl_repo *r, struct kl_id **ids, size_t *n);
  * trust; over the protocol it is the server's unauthenticated claim.  Both
  * arrays are malloc'd (NULL when *n is 0); files not named by an id are
  * skipped.  The backend's error (KL_E_NOMEM, KL_E_IO, KL_E_CONN, ...) with
- * kl_repo_errmsg set; the outputs stay empty then.  Works with any key.
+ * err set; the outputs stay empty then.  Works with any key.
  */
 int kl_repo_snapshot_times(struct kl_repo *r, struct kl_id **ids,
-    int64_t **recv_s, size_t *n);
+    int64_t **recv_s, size_t *n, struct kl_error *err);
 /* Loads and decrypts a snapshot.  KL_E_PERM for backup-only keys. */
 int kl_repo_snapshot_load(struct kl_repo *r, const struct kl_id *id,
-    struct kl_snapshot *out);
+    struct kl_snapshot *out, struct kl_error *err);
 /*
  * Resolves "latest" (kl_repo_snapshot_pick with no host, paths or time:
  * the newest intact snapshot if all snapshots are of one host), a full id
  * or a unique prefix of >= 8 hex digits.  KL_E_NOTFOUND if none matches,
  * KL_E_INVAL for an ambiguous or malformed spec, or "latest" among
- * several hosts (kl_repo_errmsg says which).
+ * several hosts (err says which).
  */
 int kl_repo_snapshot_resolve(struct kl_repo *r, const char *spec,
-    struct kl_id *out);
+    struct kl_id *out, struct kl_error *err);
 
 /* What "latest" and `restore --at` mean (docs/CLI.md "Which snapshot"). */
 struct kl_snap_query {
@@ -380,7 +382,7 @@ struct kl_snap_pick {
  * backup-only key cannot set (over ssh://, the server's clock); ties by
  * the snapshot's own time, then id.  Without q->host, candidates of two
  * hosts are narrowed to q->local_host's, and refused (KL_E_INVAL;
- * kl_repo_errmsg names two hosts) if it has none: one host's files are
+ * err names two hosts) if it has none: one host's files are
  * never restored for another's by a guess.  The pick is
  * then read from the repository: one that does not read is skipped and
  * recorded (kl_repo_damage) and the next one taken; one whose host or
@@ -388,7 +390,7 @@ struct kl_snap_pick {
  * KL_E_NOTFOUND: no candidate; KL_E_PERM: a backup-only key.
  */
 int kl_repo_snapshot_pick(struct kl_repo *r, const struct kl_snap_query *q,
-    struct kl_snap_pick *out);
+    struct kl_snap_pick *out, struct kl_error *err);
 
 /*
  * Backup sessions.  kl_session_begin draws a session key and seals it.
@@ -405,10 +407,10 @@ int kl_repo_snapshot_pick(struct kl_repo *r, const struct kl_snap_query *q,
  * adopted by the next backup (kl_session_adopt_orphans).
  */
 int kl_session_begin(struct kl_repo *r, int compression,
-    struct kl_session **out);
+    struct kl_session **out, struct kl_error *err);
 int kl_session_blob_add(struct kl_session *s, uint8_t type,
     const struct kl_id *id, const uint8_t *raw, size_t raw_len, int *added,
-    uint64_t *stored);
+    uint64_t *stored, struct kl_error *err);
 /*
  * kl_session_blob_add for a blob whose plaintext is already encoded: enc
  * as kl_repo_blob_read_encoded gave it, raw_len the length of its raw
@@ -418,7 +420,7 @@ int kl_session_blob_add(struct kl_session *s, uint8_t type,
  */
 int kl_session_blob_add_encoded(struct kl_session *s, uint8_t type,
     const struct kl_id *id, const struct buf *enc, size_t raw_len,
-    int *added, uint64_t *stored);
+    int *added, uint64_t *stored, struct kl_error *err);
 /*
  * Adopts the packs this client uploaded that no index file names (an
  * interrupted backup wrote them after its last index file, or their index
@@ -430,10 +432,10 @@ int kl_session_blob_add_encoded(struct kl_session *s, uint8_t type,
  * kl_repo_index_load and before any blob is added.
  */
 int kl_session_adopt_orphans(struct kl_session *s, uint64_t *packs,
-    uint64_t *bytes);
+    uint64_t *bytes, struct kl_error *err);
 /* Writes a tree blob: encodes t, computes its id. */
 int kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
-    struct kl_id *id, uint64_t *stored);
+    struct kl_id *id, uint64_t *stored, struct kl_error *err);
 /*
  * Records every tree the session writes in the catalog as this client's
  * own backup of (host, paths); a successful commit makes it the parent of
@@ -443,10 +445,10 @@ int kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
  * only costs speed: it never fails the backup.
  */
 int kl_session_own_begin(struct kl_session *s, const char *host,
-    char *const *paths, size_t npaths);
+    char *const *paths, size_t npaths, struct kl_error *err);
 /* snap NULL: the packs and their index files only (prune's copies). */
 int kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
-    struct kl_id *snap_id);
+    struct kl_id *snap_id, struct kl_error *err);
 /* From now on every blob added is stored, whatever the index holds and
  * whether or not the session stored it before: the caller adds each blob
  * once (prune copies blobs that are in the index, to delete the old
@@ -464,7 +466,7 @@ void kl_session_free(struct kl_session *s);
  * - it claims a time more than KL_LOCK_FUTURE_S after its own arrival
  *   (invalid: a wrong clock or a forgery; one notice names it),
  * - it cannot be read, or its process is gone on this very host.
- * KL_E_LOCKED if a counting lock conflicts (kl_repo_errmsg names its host,
+ * KL_E_LOCKED if a counting lock conflicts (err names its host,
  * pid and age); KL_E_NOTFOUND if our own lock is not in the listing; for
  * an exclusive lock KL_E_INVAL if this host's clock is so far ahead of the
  * repository's that others would ignore the lock (a shared lock is taken
@@ -472,16 +474,17 @@ void kl_session_free(struct kl_session *s);
  */
 #define KL_LOCK_STALE_S (30 * 60)
 #define KL_LOCK_FUTURE_S (5 * 60)
-int kl_repo_lock(struct kl_repo *r, int exclusive);
+int kl_repo_lock(struct kl_repo *r, int exclusive, struct kl_error *err);
 /* Re-writes our lock when it is older than a sixth of the stale age, so
  * that long backups keep it live.  Cheap to call often. */
-int kl_repo_lock_refresh(struct kl_repo *r);
+int kl_repo_lock_refresh(struct kl_repo *r, struct kl_error *err);
 void kl_repo_unlock(struct kl_repo *r);
 /*
  * Removes the locks no client counts any more (stale by the repository's
  * clock, of a dead process of this host, dated after their arrival, or
  * unreadable); *live counts the others, which stay.  `kluis unlock`.
  */
-int kl_repo_locks_clean(struct kl_repo *r, size_t *removed, size_t *live);
+int kl_repo_locks_clean(struct kl_repo *r, size_t *removed, size_t *live,
+    struct kl_error *err);
 
 #endif

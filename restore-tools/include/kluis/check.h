@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kluis/err.h"
 #include "kluis/hash.h"
 
 struct kl_repo;
@@ -161,10 +162,10 @@ struct kl_check_report {
  * Findings are results, not errors: KL_OK with out->nf > 0.  Errors stop
  * the check: KL_E_PERM (a backup-only key), KL_E_NOMEM, and the storage's
  * or the catalog's errors (KL_E_IO, KL_E_CONN, ...), with
- * kl_repo_errmsg set.
+ * err set.
  */
 int kl_check_run(struct kl_repo *r, const struct kl_check_opts *o,
-    struct kl_check_report *out);
+    struct kl_check_report *out, struct kl_error *err);
 /* Frees what kl_check_run put in rep and zeroes it; NULL-safe. */
 void kl_check_report_clear(struct kl_check_report *rep);
 

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kluis/err.h"
 #include "kluis/hash.h"
 
 struct kl_repo;
@@ -93,7 +94,8 @@ struct kl_drill_result {
  * left it: removing it is the caller's (kl_drill_rmtree).
  */
 int kl_drill_run(struct kl_repo *r, const struct kl_id *snap,
-    const struct kl_drill_opts *o, struct kl_drill_result *res);
+    const struct kl_drill_opts *o, struct kl_drill_result *res,
+    struct kl_error *err);
 
 /*
  * Verifies a restore of the whole of snapshot snap in dir: every entry's
@@ -108,7 +110,7 @@ int kl_drill_run(struct kl_repo *r, const struct kl_id *snap,
  */
 int kl_drill_verify(struct kl_repo *r, const struct kl_id *snap,
     const char *dir, kl_drill_finding_fn fn, void *arg,
-    uint64_t *mismatches);
+    uint64_t *mismatches, struct kl_error *err);
 
 /*
  * The recovery time objective extrapolated from a sample restore that

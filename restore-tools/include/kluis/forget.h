@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "kluis/err.h"
 #include "kluis/hash.h"
 
 struct kl_repo;
@@ -23,7 +24,7 @@ struct kl_repo;
  */
 int kl_forget_snapshots(struct kl_repo *r, struct kl_id *ids, size_t n,
     void (*refused)(void *arg, const char *hex, const char *why), void *arg,
-    size_t *removed, size_t *failed);
+    size_t *removed, size_t *failed, struct kl_error *err);
 
 /*
  * Writes ids[0, n) (sorted) as withdrawals in signed index files of no
@@ -32,6 +33,6 @@ int kl_forget_snapshots(struct kl_repo *r, struct kl_id *ids, size_t n,
  * written.  Does not touch the catalog.
  */
 int kl_record_write(struct kl_repo *r, const struct kl_id *ids, size_t n,
-    int retire, size_t *files);
+    int retire, size_t *files, struct kl_error *err);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include <stdint.h>
 
+#include "kluis/err.h"
 #include "kluis/hash.h"
 
 struct kl_repo;
@@ -66,13 +67,13 @@ struct kl_prune_report {
 /*
  * Plans and (unless o->dry_run) carries out a prune of r; fills *rep.
  * KL_E_CORRUPT when a snapshot or a tree cannot be read, or a blob in use
- * has no location or no sound copy (kl_repo_errmsg names it; nothing was
+ * has no location or no sound copy (err names it; nothing was
  * deleted); KL_E_PERM when the storage refuses deletions; transport,
  * catalog and storage errors.  Files the storage refused to delete one by
  * one (a server's --min-age) are counted in rep->remove_failed and told
  * to o->refused; a later prune deletes them.
  */
 int kl_prune(struct kl_repo *r, const struct kl_prune_opts *o,
-    struct kl_prune_report *rep);
+    struct kl_prune_report *rep, struct kl_error *err);
 
 #endif

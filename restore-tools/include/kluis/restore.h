@@ -72,6 +72,7 @@ struct kl_restore_stats {
  * else was restored.
  */
 int kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
-    const struct kl_restore_opts *o, struct kl_restore_stats *stats);
+    const struct kl_restore_opts *o, struct kl_restore_stats *stats,
+    struct kl_error *err);
 
 #endif

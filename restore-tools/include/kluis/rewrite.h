@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kluis/err.h"
 #include "kluis/hash.h"
 
 struct kl_repo;
@@ -41,10 +42,11 @@ struct kl_rewrite_result {
  * Rewrites snapshot id into res.  KL_E_CORRUPT (a tree that does not
  * read), KL_E_LIMIT (trees beyond the snapshot's walk budget: a hostile
  * snapshot), KL_E_NOMEM, transport and storage errors; the snapshot is
- * then not rewritten and kl_repo_errmsg says why.  Needs a full key.
+ * then not rewritten and err says why.  Needs a full key.
  */
 int kl_rewrite_snapshot(struct kl_repo *r, const struct kl_id *id,
-    const struct kl_rewrite_opts *o, struct kl_rewrite_result *res);
+    const struct kl_rewrite_opts *o, struct kl_rewrite_result *res,
+    struct kl_error *err);
 void kl_rewrite_result_clear(struct kl_rewrite_result *res);
 
 #endif
