@@ -105,6 +105,23 @@ kl_map_set(struct kl_map *m, const void *key, uint64_t v)
 	return 1;
 }
 
+size_t
+kl_map_run_max(const struct kl_map *m)
+{
+	size_t i, e, run = 0, max = 0;
+
+	/* from an empty slot (the load stays under 3/4), once around */
+	for (e = 0; e < m->cap && m->v[e] != 0; e++)
+		;
+	for (i = 1; i <= m->cap; i++) {
+		if (m->v[(e + i) & (m->cap - 1)] == 0)
+			run = 0;
+		else if (++run > max)
+			max = run;
+	}
+	return max;
+}
+
 void
 kl_map_clear(struct kl_map *m)
 {

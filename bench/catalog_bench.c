@@ -94,13 +94,14 @@ rnd(uint64_t *s)
 	return *s;
 }
 
+/* Exits on a failure, saying what the catalog recorded in e about it. */
 static void
-check(int rc, const char *what, struct kl_cat *c)
+check(int rc, const char *what, const struct kl_error *e)
 {
 	if (rc == KL_OK)
 		return;
 	fprintf(stderr, "catalog_bench: %s: %s (%s)\n", what, kl_strerror(rc),
-	    c != NULL ? kl_cat_errmsg(c) : "");
+	    e->code == rc ? e->msg : "");
 	exit(1);
 }
 
@@ -257,9 +258,11 @@ snap_add(struct kl_cat *c, const struct hist *h, uint32_t day)
 {
 	char *paths[] = { "/data" };
 	struct kl_snapshot s;
+	struct kl_error e;
 	struct kl_id id;
 	uint8_t seed[4];
 
+	kl_error_clear(&e);
 	memset(&s, 0, sizeof(s));
 	s.time_s = T0 + (int64_t)day * DAY;
 	s.tree = tree_id(ID_ROOT, 0, day);
@@ -272,7 +275,7 @@ snap_add(struct kl_cat *c, const struct hist *h, uint32_t day)
 	s.dirs = h->dirs + 1;
 	kl_le32enc(seed, day);
 	kl_hash(seed, sizeof(seed), &id);
-	check(kl_cat_snap_add(c, &id, &s, s.time_s + 60), "snap_add", c);
+	check(kl_cat_snap_add(c, &id, &s, s.time_s + 60, &e), "snap_add", &e);
 }
 
 static uint64_t
@@ -327,10 +330,12 @@ bench_versions(struct kl_cat *c, const struct hist *h)
 {
 	double t[QUERIES], t0;
 	uint64_t seed = 12345, rows = 0;
+	struct kl_error e;
 	char path[64];
 	uint32_t slot;
 	int i, rc;
 
+	kl_error_clear(&e);
 	for (i = 0; i < QUERIES; i++) {
 		do
 			slot = (uint32_t)(rnd(&seed) % h->files);
@@ -338,9 +343,9 @@ bench_versions(struct kl_cat *c, const struct hist *h)
 		snprintf(path, sizeof(path), "/data/d%05u/f%07u",
 		    slot / SLOTS_PER_DIR, slot);
 		t0 = now();
-		rc = kl_cat_versions(c, path, NULL, ver_cb, &rows);
+		rc = kl_cat_versions(c, path, NULL, ver_cb, &rows, &e);
 		t[i] = now() - t0;
-		check(rc, path, c);
+		check(rc, path, &e);
 	}
 	qsort(t, QUERIES, sizeof(t[0]), dbl_cmp);
 	printf("kl_cat_versions: %d random files, %.2f versions each: median"
@@ -358,10 +363,12 @@ find_cb(void *arg, const struct kl_cat_found *f)
 static void
 bench_find(struct kl_cat *c, const char *pattern)
 {
+	struct kl_error e;
 	uint64_t n = 0;
 	double t0 = now();
 
-	check(kl_cat_find(c, pattern, NULL, find_cb, &n), pattern, c);
+	kl_error_clear(&e);
+	check(kl_cat_find(c, pattern, NULL, find_cb, &n, &e), pattern, &e);
 	printf("kl_cat_find \"%s\": %llu paths, %.1f ms\n", pattern,
 	    (unsigned long long)n, (now() - t0) * 1e3);
 }
@@ -370,10 +377,12 @@ static struct kl_cat *
 cat_open(const char *dir)
 {
 	struct kl_cat *c = NULL;
+	struct kl_error e;
 	struct kl_id repo;
 
+	kl_error_clear(&e);
 	memset(&repo, 0x11, sizeof(repo));
-	check(kl_cat_open(dir, &repo, &c, NULL), "open", c);
+	check(kl_cat_open(dir, &repo, &c, NULL, &e), "open", &e);
 	return c;
 }
 
@@ -381,14 +390,16 @@ static void
 update(struct kl_cat *c, struct hist *h, const char *what, uint32_t snaps)
 {
 	struct kl_cat_update u;
+	struct kl_error e;
 	double t0;
 
+	kl_error_clear(&e);
 	memset(&u, 0, sizeof(u));
 	u.load = load;
 	u.load_arg = h;
 	h->loads = 0;
 	t0 = now();
-	check(kl_cat_versions_update(c, &u), what, c);
+	check(kl_cat_versions_update(c, &u, &e), what, &e);
 	printf("%s (%u snapshot%s): %.3f s, %llu trees loaded\n", what, snaps,
 	    snaps == 1 ? "" : "s", now() - t0, (unsigned long long)h->loads);
 }
@@ -397,9 +408,11 @@ static void
 report_size(struct kl_cat *c, const char *dir)
 {
 	struct kl_cat_status st;
+	struct kl_error e;
 	char db[4200];
 
-	check(kl_cat_status(c, &st), "status", c);
+	kl_error_clear(&e);
+	check(kl_cat_status(c, &st, &e), "status", &e);
 	printf("catalog: %llu snapshots, %llu paths, %llu versions\n",
 	    (unsigned long long)st.snapshots, (unsigned long long)st.paths,
 	    (unsigned long long)st.versions);
@@ -438,14 +451,17 @@ static void
 bench_at(struct kl_cat *c, uint32_t days)
 {
 	double t[QUERIES], t0;
+	struct kl_error e;
 	struct atpick a;
 	int i;
 
+	kl_error_clear(&e);
 	for (i = 0; i < QUERIES; i++) {
 		memset(&a, 0, sizeof(a));
 		a.t = T0 + (int64_t)(rand() % (int)(days + 1)) * DAY + 7200;
 		t0 = now();
-		check(kl_cat_snap_foreach(c, NULL, 0, at_cb, &a), "at", c);
+		check(kl_cat_snap_foreach(c, NULL, 0, at_cb, &a, &e), "at",
+		    &e);
 		t[i] = now() - t0;
 	}
 	qsort(t, QUERIES, sizeof(t[0]), dbl_cmp);

@@ -57,7 +57,8 @@ vlist_clear(struct vlist *l)
  * KL_E_NOTFOUND if unknown, or "/".
  */
 static int
-path_resolve(struct kl_cat *c, const char *path, int64_t *no, char *norm)
+path_resolve(struct kl_cat *c, const char *path, int64_t *no, char *norm,
+    struct kl_error *err)
 {
 	const char *p = path, *e;
 	int64_t cur = CAT_ROOT_NO;
@@ -74,7 +75,7 @@ path_resolve(struct kl_cat *c, const char *path, int64_t *no, char *norm)
 		len = (size_t)(e - p);
 		if (len > KL_NAME_MAX)
 			return KL_E_NOTFOUND;
-		if ((r = cat_path_get(c, cur, p, len, 0, &cur)) != KL_OK)
+		if ((r = cat_path_get(c, cur, p, len, 0, &cur, err)) != KL_OK)
 			return r;
 		norm[nl++] = '/';
 		memcpy(norm + nl, p, len);
@@ -89,7 +90,8 @@ path_resolve(struct kl_cat *c, const char *path, int64_t *no, char *norm)
 }
 
 static int
-vrow_read(struct kl_cat *c, sqlite3_stmt *st, struct vrow *row)
+vrow_read(struct kl_cat *c, sqlite3_stmt *st, struct vrow *row,
+    struct kl_error *err)
 {
 	struct kl_cat_version *v = &row->v;
 	const char *host;
@@ -106,8 +108,8 @@ vrow_read(struct kl_cat *c, sqlite3_stmt *st, struct vrow *row)
 	if (sqlite3_column_bytes(st, 7) != CAT_IDENT_LEN)
 		return KL_E_CORRUPT;
 	memcpy(v->content, sqlite3_column_blob(st, 7), CAT_IDENT_LEN);
-	if ((r = cat_col_id(c, st, 8, &v->first)) != KL_OK ||
-	    (r = cat_col_id(c, st, 10, &v->last)) != KL_OK)
+	if ((r = cat_col_id(c, st, 8, &v->first, err)) != KL_OK ||
+	    (r = cat_col_id(c, st, 10, &v->last, err)) != KL_OK)
 		return r;
 	v->first_time = sqlite3_column_int64(st, 9);
 	v->last_time = sqlite3_column_int64(st, 11);
@@ -119,12 +121,13 @@ vrow_read(struct kl_cat *c, sqlite3_stmt *st, struct vrow *row)
 }
 
 static int
-vlist_load(struct kl_cat *c, int64_t no, const char *host, struct vlist *l)
+vlist_load(struct kl_cat *c, int64_t no, const char *host, struct vlist *l,
+    struct kl_error *err)
 {
 	sqlite3_stmt *st;
 	int r, rc;
 
-	if ((r = cat_prepare(c, sql_versions, &st)) != KL_OK)
+	if ((r = cat_prepare(c, sql_versions, &st, err)) != KL_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, no);
 	if (host != NULL)
@@ -134,20 +137,21 @@ vlist_load(struct kl_cat *c, int64_t no, const char *host, struct vlist *l)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((r = KL_GROW(l->v, l->cap, l->n + 1)) != KL_OK)
 			break;
-		r = vrow_read(c, st, &l->v[l->n]);
+		r = vrow_read(c, st, &l->v[l->n], err);
 		l->n++;			/* freed by vlist_clear either way */
 		if (r != KL_OK)
 			break;
 	}
 	if (r == KL_OK && rc != SQLITE_DONE)
-		r = cat_sqlerr(c, rc, "versions");
+		r = cat_sqlerr(c, err, rc, "versions");
 	sqlite3_reset(st);
 	return r;
 }
 
 int
 kl_cat_versions(struct kl_cat *c, const char *path, const char *host,
-    int (*cb)(void *arg, const struct kl_cat_version *v), void *arg)
+    int (*cb)(void *arg, const struct kl_cat_version *v), void *arg,
+    struct kl_error *err)
 {
 	struct vlist l = { 0 };
 	char *norm = NULL;
@@ -162,8 +166,8 @@ kl_cat_versions(struct kl_cat *c, const char *path, const char *host,
 	if ((norm = malloc(strlen(path) + 1)) == NULL)
 		return KL_E_NOMEM;
 	cat_lock(c);
-	if ((r = path_resolve(c, path, &no, norm)) == KL_OK)
-		r = vlist_load(c, no, host, &l);
+	if ((r = path_resolve(c, path, &no, norm, err)) == KL_OK)
+		r = vlist_load(c, no, host, &l, err);
 	cat_unlock(c);
 	if (r == KL_OK && l.n == 0)
 		r = KL_E_NOTFOUND;
@@ -294,13 +298,13 @@ find_clear(struct find *f)
 }
 
 static int
-find_snaps(struct kl_cat *c, struct find *f)
+find_snaps(struct kl_cat *c, struct find *f, struct kl_error *err)
 {
 	sqlite3_stmt *st;
 	struct fsnap *s;
 	int r, rc;
 
-	if ((r = cat_prepare(c, sql_find_snaps, &st)) != KL_OK)
+	if ((r = cat_prepare(c, sql_find_snaps, &st, err)) != KL_OK)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((r = GROW(f->snaps, f->nsnaps, f->capsnaps)) != KL_OK)
@@ -308,12 +312,12 @@ find_snaps(struct kl_cat *c, struct find *f)
 		s = &f->snaps[f->nsnaps];
 		s->no = sqlite3_column_int64(st, 0);
 		s->time = sqlite3_column_int64(st, 2);
-		if ((r = cat_col_id(c, st, 1, &s->id)) != KL_OK)
+		if ((r = cat_col_id(c, st, 1, &s->id, err)) != KL_OK)
 			break;
 		f->nsnaps++;
 	}
 	if (r == KL_OK && rc != SQLITE_DONE)
-		r = cat_sqlerr(c, rc, "find snapshots");
+		r = cat_sqlerr(c, err, rc, "find snapshots");
 	sqlite3_reset(st);
 	return r;
 }
@@ -339,14 +343,14 @@ host_index(struct find *f, const char *host, size_t *ix)
 }
 
 static int
-find_series(struct kl_cat *c, struct find *f)
+find_series(struct kl_cat *c, struct find *f, struct kl_error *err)
 {
 	sqlite3_stmt *st;
 	struct fseries *s;
 	const char *host;
 	int r, rc;
 
-	if ((r = cat_prepare(c, sql_find_series, &st)) != KL_OK)
+	if ((r = cat_prepare(c, sql_find_series, &st, err)) != KL_OK)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((r = GROW(f->series, f->nseries, f->capseries)) != KL_OK)
@@ -364,7 +368,7 @@ find_series(struct kl_cat *c, struct find *f)
 		f->nseries++;
 	}
 	if (r == KL_OK && rc != SQLITE_DONE)
-		r = cat_sqlerr(c, rc, "find series");
+		r = cat_sqlerr(c, err, rc, "find series");
 	sqlite3_reset(st);
 	return r;
 }
@@ -410,7 +414,7 @@ fpath_cmp(const void *k, const void *e)
 
 /* Reads the path table and links every row to its parent's index. */
 static int
-find_paths(struct kl_cat *c, struct find *f)
+find_paths(struct kl_cat *c, struct find *f, struct kl_error *err)
 {
 	const struct fpath *par;
 	sqlite3_stmt *st;
@@ -420,13 +424,13 @@ find_paths(struct kl_cat *c, struct find *f)
 	if ((r = arena_reserve(&f->fulls, 1, &off)) != KL_OK)
 		return r;
 	f->fulls.d[off] = '\0';		/* offset 0: the root's "" */
-	if ((r = cat_prepare(c, sql_find_paths, &st)) != KL_OK)
+	if ((r = cat_prepare(c, sql_find_paths, &st, err)) != KL_OK)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if ((r = path_row(st, f)) != KL_OK)
 			break;
 	if (r == KL_OK && rc != SQLITE_DONE)
-		r = cat_sqlerr(c, rc, "find paths");
+		r = cat_sqlerr(c, err, rc, "find paths");
 	sqlite3_reset(st);
 	for (i = 0; r == KL_OK && i < f->npaths; i++) {
 		if (f->paths[i].parent_no == 0)
@@ -615,19 +619,19 @@ find_row(struct find *f, sqlite3_stmt *st, size_t *cur)
 }
 
 static int
-find_versions(struct kl_cat *c, struct find *f)
+find_versions(struct kl_cat *c, struct find *f, struct kl_error *err)
 {
 	sqlite3_stmt *st;
 	size_t cur = 0;
 	int r, rc;
 
-	if ((r = cat_prepare(c, sql_find_vers, &st)) != KL_OK)
+	if ((r = cat_prepare(c, sql_find_vers, &st, err)) != KL_OK)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if ((r = find_row(f, st, &cur)) != KL_OK)
 			break;
 	if (r == KL_OK && rc != SQLITE_DONE)
-		r = cat_sqlerr(c, rc, "find versions");
+		r = cat_sqlerr(c, err, rc, "find versions");
 	sqlite3_reset(st);
 	return r;
 }
@@ -714,7 +718,8 @@ find_report(struct find *f, int (*cb)(void *, const struct kl_cat_found *),
 
 int
 kl_cat_find(struct kl_cat *c, const char *pattern, const char *host,
-    int (*cb)(void *arg, const struct kl_cat_found *f), void *arg)
+    int (*cb)(void *arg, const struct kl_cat_found *f), void *arg,
+    struct kl_error *err)
 {
 	struct find f;
 	int r;
@@ -726,10 +731,10 @@ kl_cat_find(struct kl_cat *c, const char *pattern, const char *host,
 	f.whole = strchr(pattern, '/') != NULL;
 	f.host = host;
 	cat_lock(c);
-	if ((r = find_snaps(c, &f)) == KL_OK &&
-	    (r = find_series(c, &f)) == KL_OK &&
-	    (r = find_paths(c, &f)) == KL_OK)
-		r = find_versions(c, &f);
+	if ((r = find_snaps(c, &f, err)) == KL_OK &&
+	    (r = find_series(c, &f, err)) == KL_OK &&
+	    (r = find_paths(c, &f, err)) == KL_OK)
+		r = find_versions(c, &f, err);
 	cat_unlock(c);
 	if (r == KL_OK && (r = find_sort(&f)) == KL_OK)
 		r = find_report(&f, cb, arg);

@@ -49,26 +49,25 @@ is_damage(int src)
 
 /* An error that means the file is damaged sets *verdict; others fail. */
 static int
-damage_or_fail(struct kl_cat *c, int src, const char *what, int *verdict)
+damage_or_fail(struct kl_cat *c, int src, const char *what, int *verdict,
+    struct kl_error *err)
 {
-	int rc;
-
-	rc = cat_sqlerr(c, src, what);
 	if (!is_damage(src))
-		return rc;
+		return cat_sqlerr(c, err, src, what);
 	*verdict = CAT_DAMAGED;
+	cat_why(c, "%s: %s", what, sqlite3_errstr(src));
 	return KL_OK;
 }
 
 static int
-db_open(struct kl_cat *c)
+db_open(struct kl_cat *c, struct kl_error *err)
 {
 	int src;
 
 	src = sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (src != SQLITE_OK) {
-		src = cat_sqlerr(c, src, "open");
+		src = cat_sqlerr(c, err, src, "open");
 		sqlite3_close_v2(c->db);
 		c->db = NULL;
 		return src;
@@ -77,7 +76,7 @@ db_open(struct kl_cat *c)
 	sqlite3_busy_timeout(c->db, KL_CAT_BUSY_MS);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
 	if (c->path[0] != '\0' && sqlite3_db_readonly(c->db, "main") == 1)
-		return cat_err(c, KL_E_DENIED, "the file is not writable");
+		return cat_err(c, err, KL_E_DENIED, "the file is not writable");
 	return KL_OK;
 }
 
@@ -92,27 +91,29 @@ db_close(struct kl_cat *c)
 /* PRAGMA quick_check reads the whole file: about 0.2 s for 55 MB (1M
  * blobs), paid at every open. */
 static int
-quick_check(struct kl_cat *c, int *verdict)
+quick_check(struct kl_cat *c, int *verdict, struct kl_error *err)
 {
 	const char *res;
 	sqlite3_stmt *st;
 	int rc, src;
 
-	if ((rc = cat_prepare(c, "PRAGMA quick_check(1)", &st)) != KL_OK)
+	if ((rc = cat_prepare(c, "PRAGMA quick_check(1)", &st, err)) != KL_OK)
 		return rc;
 	if ((src = sqlite3_step(st)) != SQLITE_ROW)
 		return damage_or_fail(c, src == SQLITE_DONE ? SQLITE_CORRUPT :
-		    src, "quick_check", verdict);
+		    src, "quick_check", verdict, err);
 	res = (const char *)sqlite3_column_text(st, 0);
-	if (res != NULL && strcmp(res, "ok") == 0)
-		return KL_OK;
-	*verdict = CAT_DAMAGED;
-	return cat_err(c, KL_OK, "quick_check: %s", res != NULL ? res : "?");
+	if (res == NULL || strcmp(res, "ok") != 0) {
+		*verdict = CAT_DAMAGED;
+		cat_why(c, "quick_check: %s", res != NULL ? res : "?");
+	}
+	return KL_OK;
 }
 
 /* Reads meta's schema (an integer) and repo_id; *found 0 if missing. */
 static int
-meta_get(struct kl_cat *c, int64_t *schema, struct kl_id *repo, int *found)
+meta_get(struct kl_cat *c, int64_t *schema, struct kl_id *repo, int *found,
+    struct kl_error *err)
 {
 	static const char sql[] = "SELECT (SELECT value FROM meta WHERE key ="
 	    " 'schema'), (SELECT value FROM meta WHERE key = 'repo_id')";
@@ -121,10 +122,10 @@ meta_get(struct kl_cat *c, int64_t *schema, struct kl_id *repo, int *found)
 	int rc, src;
 
 	*found = 0;
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
 		return rc;
 	if ((src = sqlite3_step(st)) != SQLITE_ROW)
-		return cat_sqlerr(c, src, "meta");
+		return cat_sqlerr(c, err, src, "meta");
 	hex = (const char *)sqlite3_column_text(st, 1);
 	if (sqlite3_column_type(st, 0) == SQLITE_INTEGER && hex != NULL &&
 	    kl_id_parse(hex, repo) == KL_OK) {
@@ -137,7 +138,8 @@ meta_get(struct kl_cat *c, int64_t *schema, struct kl_id *repo, int *found)
 /* What the opened database is (tables, meta); errors that mean damage
  * become CAT_DAMAGED. */
 static int
-inspect_meta(struct kl_cat *c, const struct kl_id *repo_id, int *verdict)
+inspect_meta(struct kl_cat *c, const struct kl_id *repo_id, int *verdict,
+    struct kl_error *err)
 {
 	static const char sql[] = "SELECT count(*), sum(name = 'meta') FROM"
 	    " sqlite_schema WHERE type = 'table'";
@@ -146,37 +148,45 @@ inspect_meta(struct kl_cat *c, const struct kl_id *repo_id, int *verdict)
 	int64_t schema = 0;
 	int rc, src, found;
 
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
 		return rc;
 	if ((src = sqlite3_step(st)) != SQLITE_ROW)
-		return damage_or_fail(c, src, "tables", verdict);
+		return damage_or_fail(c, src, "tables", verdict, err);
 	if (sqlite3_column_int64(st, 0) == 0) {
 		*verdict = CAT_EMPTY;
 		return KL_OK;
 	}
+	/* what is wrong with the file: *state, and kl_cat_replaced_why */
 	*verdict = CAT_DAMAGED;
-	if (sqlite3_column_int64(st, 1) != 1)
-		return cat_err(c, KL_OK, "no meta table: not a kluis catalog");
-	if ((rc = meta_get(c, &schema, &repo, &found)) != KL_OK)
-		return is_damage(sqlite3_errcode(c->db)) ? KL_OK : rc;
-	if (!found || schema < 0)
-		return cat_err(c, KL_OK, "meta lacks a valid schema or "
-		    "repository id");
+	if (sqlite3_column_int64(st, 1) != 1) {
+		cat_why(c, "no meta table: not a kluis catalog");
+		return KL_OK;
+	}
+	if ((rc = meta_get(c, &schema, &repo, &found, err)) != KL_OK) {
+		if (!is_damage(sqlite3_errcode(c->db)))
+			return rc;
+		cat_why(c, "meta: %s", sqlite3_errmsg(c->db));
+		return KL_OK;
+	}
+	if (!found || schema < 0) {
+		cat_why(c, "meta lacks a valid schema or repository id");
+		return KL_OK;
+	}
 	if (schema > KL_CAT_SCHEMA) {
 		*verdict = CAT_NEWER;
-		return cat_err(c, KL_OK, "schema %lld is newer than this "
-		    "kluis (%d)", (long long)schema, KL_CAT_SCHEMA);
-	}
-	if (!kl_id_eq(&repo, repo_id)) {
+		cat_why(c, "schema %lld is newer than this kluis (%d)",
+		    (long long)schema, KL_CAT_SCHEMA);
+	} else if (!kl_id_eq(&repo, repo_id)) {
 		*verdict = CAT_FOREIGN;
-		return cat_err(c, KL_OK, "it belongs to another repository");
-	}
-	*verdict = CAT_SOUND;
+		cat_why(c, "it belongs to another repository");
+	} else
+		*verdict = CAT_SOUND;
 	return KL_OK;
 }
 
 static int
-inspect(struct kl_cat *c, const struct kl_id *repo_id, int *verdict)
+inspect(struct kl_cat *c, const struct kl_id *repo_id, int *verdict,
+    struct kl_error *err)
 {
 	int rc, src;
 
@@ -184,30 +194,31 @@ inspect(struct kl_cat *c, const struct kl_id *repo_id, int *verdict)
 	/* the first statement to read the file: garbage fails here */
 	if ((src = sqlite3_exec(c->db, cat_pragmas, NULL, NULL, NULL)) !=
 	    SQLITE_OK)
-		return damage_or_fail(c, src, "open", verdict);
-	if ((rc = quick_check(c, verdict)) != KL_OK ||
+		return damage_or_fail(c, src, "open", verdict, err);
+	if ((rc = quick_check(c, verdict, err)) != KL_OK ||
 	    *verdict != CAT_SOUND)
 		return rc;
-	return inspect_meta(c, repo_id, verdict);
+	return inspect_meta(c, repo_id, verdict, err);
 }
 
 /* Runs sql (any number of statements) outside the statement cache and
  * records an error; *src (may be NULL) gets SQLite's result code. */
 static int
-db_exec(struct kl_cat *c, const char *sql, const char *what, int *src)
+db_exec(struct kl_cat *c, const char *sql, const char *what, int *src,
+    struct kl_error *err)
 {
 	int s;
 
 	s = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
 	if (src != NULL)
 		*src = s;
-	return s == SQLITE_OK ? KL_OK : cat_sqlerr(c, s, what);
+	return s == SQLITE_OK ? KL_OK : cat_sqlerr(c, err, s, what);
 }
 
 /* The meta table with schema 0: a new database, ready to migrate.
  * Idempotent, for two processes creating the catalog at once. */
 static int
-bootstrap(struct kl_cat *c, const struct kl_id *repo_id)
+bootstrap(struct kl_cat *c, const struct kl_id *repo_id, struct kl_error *err)
 {
 	char hex[KL_ID_HEX_LEN + 1], sql[512];
 	int n, rc;
@@ -218,7 +229,7 @@ bootstrap(struct kl_cat *c, const struct kl_id *repo_id)
 	    " VALUES('repo_id', '%s'); COMMIT;", cat_meta_sql, hex);
 	if (n < 0 || (size_t)n >= sizeof(sql))
 		abort();
-	if ((rc = db_exec(c, sql, "create", NULL)) != KL_OK)
+	if ((rc = db_exec(c, sql, "create", NULL, err)) != KL_OK)
 		cat_tx_rollback(c);
 	return rc;
 }
@@ -237,27 +248,27 @@ stmts_reset_all(struct kl_cat *c)
 /* One step of migration: schema v to v + 1 if still at v (another
  * process may have done it); *v gets the schema found. */
 static int
-migrate_step(struct kl_cat *c, int64_t *v, int *damaged)
+migrate_step(struct kl_cat *c, int64_t *v, int *damaged, struct kl_error *err)
 {
 	static const char upd[] = "UPDATE meta SET value = value + 1 WHERE"
 	    " key = 'schema'";
 	struct kl_id repo;
 	int rc, src, found;
 
-	if ((rc = db_exec(c, "BEGIN IMMEDIATE", "migrate", NULL)) != KL_OK)
+	if ((rc = db_exec(c, "BEGIN IMMEDIATE", "migrate", NULL, err)) != KL_OK)
 		return rc;
-	if ((rc = meta_get(c, v, &repo, &found)) != KL_OK)
+	if ((rc = meta_get(c, v, &repo, &found, err)) != KL_OK)
 		goto fail;
 	if (!found || *v < 0) {
 		*damaged = 1;
-		rc = cat_err(c, KL_E_CORRUPT, "meta lost its schema");
+		rc = cat_err(c, err, KL_E_CORRUPT, "meta lost its schema");
 		goto fail;
 	}
 	if (*v < KL_CAT_SCHEMA) {
 		stmts_reset_all(c);
-		rc = db_exec(c, cat_migrations[*v], "migrate", &src);
+		rc = db_exec(c, cat_migrations[*v], "migrate", &src, err);
 		if (rc == KL_OK)
-			rc = db_exec(c, upd, "migrate", &src);
+			rc = db_exec(c, upd, "migrate", &src, err);
 		/* a schema that does not take the migration is not the
 		 * catalog its meta claims */
 		if (rc != KL_OK) {
@@ -266,7 +277,7 @@ migrate_step(struct kl_cat *c, int64_t *v, int *damaged)
 			goto fail;
 		}
 	}
-	if ((rc = db_exec(c, "COMMIT", "migrate", NULL)) == KL_OK)
+	if ((rc = db_exec(c, "COMMIT", "migrate", NULL, err)) == KL_OK)
 		return KL_OK;
 fail:
 	cat_tx_rollback(c);
@@ -276,36 +287,37 @@ fail:
 /* Migrates schema by schema, one transaction each, up to KL_CAT_SCHEMA.
  * *damaged: the database does not take it (replace it). */
 static int
-migrate(struct kl_cat *c, int *damaged)
+migrate(struct kl_cat *c, int *damaged, struct kl_error *err)
 {
 	int64_t v = 0;
 	int rc;
 
 	*damaged = 0;
 	do {
-		if ((rc = migrate_step(c, &v, damaged)) != KL_OK)
+		if ((rc = migrate_step(c, &v, damaged, err)) != KL_OK)
 			return rc;
 	} while (v < KL_CAT_SCHEMA);
 	return KL_OK;
 }
 
 static int
-create(struct kl_cat *c, const struct kl_id *repo_id, int *damaged)
+create(struct kl_cat *c, const struct kl_id *repo_id, int *damaged,
+    struct kl_error *err)
 {
 	int rc;
 
 	*damaged = 0;
-	if ((rc = bootstrap(c, repo_id)) != KL_OK)
+	if ((rc = bootstrap(c, repo_id, err)) != KL_OK)
 		return rc;
-	return migrate(c, damaged);
+	return migrate(c, damaged, err);
 }
 
 static int
-unlink_quiet(struct kl_cat *c, const char *path)
+unlink_quiet(struct kl_cat *c, const char *path, struct kl_error *err)
 {
 	if (unlink(path) != 0 && errno != ENOENT)
-		return cat_err(c, kl_err_from_errno(errno), "cannot remove "
-		    "%s: %s", path, strerror(errno));
+		return cat_err(c, err, kl_err_from_errno(errno), "cannot "
+		    "remove %s: %s", path, strerror(errno));
 	return KL_OK;
 }
 
@@ -316,7 +328,8 @@ unlink_quiet(struct kl_cat *c, const char *path)
  * file is left alone.
  */
 static int
-replace(struct kl_cat *c, int verdict, const struct stat *seen)
+replace(struct kl_cat *c, int verdict, const struct stat *seen,
+    struct kl_error *err)
 {
 	char aside[KL_CAT_PATH_MAX + 16];
 	struct stat now;
@@ -329,15 +342,15 @@ replace(struct kl_cat *c, int verdict, const struct stat *seen)
 	snprintf(aside, sizeof(aside), "%s.damaged", c->path);
 	if (verdict == CAT_DAMAGED && rename(c->path, aside) != 0 &&
 	    errno != ENOENT)
-		return cat_err(c, kl_err_from_errno(errno), "cannot rename "
-		    "it to %s: %s", aside, strerror(errno));
-	if (verdict != CAT_DAMAGED && (rc = unlink_quiet(c, c->path)) != 0)
+		return cat_err(c, err, kl_err_from_errno(errno), "cannot "
+		    "rename it to %s: %s", aside, strerror(errno));
+	if (verdict != CAT_DAMAGED && (rc = unlink_quiet(c, c->path, err)) != 0)
 		return rc;
 	snprintf(aside, sizeof(aside), "%s-wal", c->path);
-	if ((rc = unlink_quiet(c, aside)) != KL_OK)
+	if ((rc = unlink_quiet(c, aside, err)) != KL_OK)
 		return rc;
 	snprintf(aside, sizeof(aside), "%s-shm", c->path);
-	return unlink_quiet(c, aside);
+	return unlink_quiet(c, aside, err);
 }
 
 static int
@@ -357,37 +370,46 @@ state_of(int verdict)
 	}
 }
 
-/* Opens and inspects the file; a sound one is migrated, an empty one
- * created.  *verdict says what was found. */
+/*
+ * Opens and inspects the file; a sound one is migrated, an empty one
+ * created.  *verdict says what was found.  Damage found on the way is no
+ * failure (the file is replaced): what inspect, migrate and create
+ * report goes to a local error, copied to err only for a failure.
+ */
 static int
 open_once(struct kl_cat *c, const struct kl_id *repo_id, int *verdict,
-    struct stat *seen)
+    struct stat *seen, struct kl_error *err)
 {
+	struct kl_error e;
 	int rc, damaged = 0;
 
-	if ((rc = db_open(c)) != KL_OK)
+	if ((rc = db_open(c, err)) != KL_OK)
 		return rc;
 	if (stat(c->path, seen) != 0)
-		return cat_err(c, kl_err_from_errno(errno), "stat: %s",
+		return cat_err(c, err, kl_err_from_errno(errno), "stat: %s",
 		    strerror(errno));
-	if ((rc = inspect(c, repo_id, verdict)) == KL_OK) {
+	kl_error_clear(&e);
+	if ((rc = inspect(c, repo_id, verdict, &e)) == KL_OK) {
 		if (*verdict == CAT_SOUND)
-			rc = migrate(c, &damaged);
+			rc = migrate(c, &damaged, &e);
 		else if (*verdict == CAT_EMPTY)
-			rc = create(c, repo_id, &damaged);
+			rc = create(c, repo_id, &damaged, &e);
 	}
 	/* SQLite found damage anywhere on the way (KL_E_CORRUPT comes from
 	 * SQLITE_CORRUPT and SQLITE_NOTADB only) */
 	if (damaged || rc == KL_E_CORRUPT) {
 		*verdict = CAT_DAMAGED;
+		cat_why(c, "%s", kl_error_msg(&e, rc != KL_OK ? rc : e.code));
 		return KL_OK;
 	}
+	if (rc != KL_OK && err != NULL && kl_error_isset(&e))
+		*err = e;
 	return rc;
 }
 
 static int
 open_file(struct kl_cat *c, const char *dir, const struct kl_id *repo_id,
-    int *state)
+    int *state, struct kl_error *err)
 {
 	struct stat seen;
 	int rc, n, verdict;
@@ -398,34 +420,35 @@ open_file(struct kl_cat *c, const char *dir, const struct kl_id *repo_id,
 		return KL_E_LIMIT;
 	}
 	if ((rc = kl_mkdir_p(dir, CAT_DIR_MODE)) != KL_OK)
-		return cat_err(c, rc, "cannot create %s: %s", dir,
+		return cat_err(c, err, rc, "cannot create %s: %s", dir,
 		    kl_strerror(rc));
-	if ((rc = open_once(c, repo_id, &verdict, &seen)) != KL_OK)
+	if ((rc = open_once(c, repo_id, &verdict, &seen, err)) != KL_OK)
 		return rc;
 	*state = state_of(verdict);
 	if (verdict == CAT_SOUND || verdict == CAT_EMPTY)
 		return KL_OK;
-	if ((rc = replace(c, verdict, &seen)) != KL_OK)
+	if ((rc = replace(c, verdict, &seen, err)) != KL_OK)
 		return rc;
-	if ((rc = open_once(c, repo_id, &verdict, &seen)) != KL_OK)
+	if ((rc = open_once(c, repo_id, &verdict, &seen, err)) != KL_OK)
 		return rc;
 	if (verdict != CAT_SOUND && verdict != CAT_EMPTY)
-		return cat_err(c, KL_E_IO, "the new catalog is not sound "
+		return cat_err(c, err, KL_E_IO, "the new catalog is not sound "
 		    "either; remove the directory %s", dir);
 	return KL_OK;
 }
 
 static int
-open_temporary(struct kl_cat *c, const struct kl_id *repo_id)
+open_temporary(struct kl_cat *c, const struct kl_id *repo_id,
+    struct kl_error *err)
 {
 	int rc, src, damaged;
 
-	if ((rc = db_open(c)) != KL_OK)
+	if ((rc = db_open(c, err)) != KL_OK)
 		return rc;
 	if ((src = sqlite3_exec(c->db, cat_pragmas, NULL, NULL, NULL)) !=
 	    SQLITE_OK)
-		return cat_sqlerr(c, src, "open");
-	return create(c, repo_id, &damaged);
+		return cat_sqlerr(c, err, src, "open");
+	return create(c, repo_id, &damaged, err);
 }
 
 static int
@@ -456,7 +479,7 @@ cat_new(struct kl_cat **out)
 
 int
 kl_cat_open(const char *dir, const struct kl_id *repo_id,
-    struct kl_cat **out, int *state)
+    struct kl_cat **out, int *state, struct kl_error *err)
 {
 	struct kl_cat *c = NULL;
 	int rc, st = KL_CAT_TEMPORARY;
@@ -471,9 +494,9 @@ kl_cat_open(const char *dir, const struct kl_id *repo_id,
 		return rc;
 	cat_lock(c);
 	if (dir == NULL)
-		rc = open_temporary(c, repo_id);
+		rc = open_temporary(c, repo_id, err);
 	else
-		rc = open_file(c, dir, repo_id, &st);
+		rc = open_file(c, dir, repo_id, &st, err);
 	cat_unlock(c);
 	if (rc == KL_OK) {
 		if (state != NULL)

@@ -34,7 +34,7 @@ static const char *const prune_ddl[] = {
 };
 
 int
-kl_cat_mark_begin(struct kl_cat *c)
+kl_cat_mark_begin(struct kl_cat *c, struct kl_error *err)
 {
 	size_t i;
 	int rc = KL_OK;
@@ -42,7 +42,7 @@ kl_cat_mark_begin(struct kl_cat *c)
 	cat_lock(c);
 	for (i = 0; i < sizeof(prune_ddl) / sizeof(prune_ddl[0]) &&
 	    rc == KL_OK; i++)
-		rc = cat_exec(c, prune_ddl[i], "prune tables");
+		rc = cat_exec(c, prune_ddl[i], "prune tables", err);
 	cat_unlock(c);
 	return rc;
 }
@@ -68,17 +68,17 @@ kl_cat_mark_end(struct kl_cat *c)
 /* Runs sql (a literal) with ?1 = id, ?2 = v; the rows it changed. */
 static int
 id_int_write(struct kl_cat *c, const char *sql, const struct kl_id *id,
-    int64_t v, const char *what)
+    int64_t v, const char *what, struct kl_error *err)
 {
 	sqlite3_stmt *st;
 	int rc, src;
 
 	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st)) == KL_OK) {
+	if ((rc = cat_prepare(c, sql, &st, err)) == KL_OK) {
 		if ((src = cat_bind_id(st, 1, id)) != SQLITE_OK ||
 		    (src = sqlite3_bind_int64(st, 2, v)) != SQLITE_OK ||
 		    (src = sqlite3_step(st)) != SQLITE_DONE)
-			rc = cat_sqlerr(c, src, what);
+			rc = cat_sqlerr(c, err, src, what);
 		else
 			rc = sqlite3_changes(c->db) > 0;
 	}
@@ -87,27 +87,29 @@ id_int_write(struct kl_cat *c, const char *sql, const struct kl_id *id,
 }
 
 int
-kl_cat_mark_add(struct kl_cat *c, const struct kl_id *id, uint8_t type)
+kl_cat_mark_add(struct kl_cat *c, const struct kl_id *id, uint8_t type,
+    struct kl_error *err)
 {
 	if (id == NULL)
 		return KL_E_INVAL;
 	return id_int_write(c, "INSERT OR IGNORE INTO temp.prune_mark(id, type)"
-	    " VALUES(?1, ?2)", id, type, "mark_add");
+	    " VALUES(?1, ?2)", id, type, "mark_add", err);
 }
 
 int
 kl_cat_prune_present(struct kl_cat *c, const struct kl_id *pack,
-    uint64_t size)
+    uint64_t size, struct kl_error *err)
 {
 	if (pack == NULL || size > INT64_MAX)
 		return KL_E_INVAL;
 	return id_int_write(c, "INSERT OR REPLACE INTO temp.prune_present"
 	    "(pack_no, size) SELECT pack_no, ?2 FROM pack WHERE id = ?1",
-	    pack, (int64_t)size, "prune_present");
+	    pack, (int64_t)size, "prune_present", err);
 }
 
 int
-kl_cat_prune_act(struct kl_cat *c, const struct kl_id *pack, int act)
+kl_cat_prune_act(struct kl_cat *c, const struct kl_id *pack, int act,
+    struct kl_error *err)
 {
 	int rc;
 
@@ -115,7 +117,7 @@ kl_cat_prune_act(struct kl_cat *c, const struct kl_id *pack, int act)
 		return KL_E_INVAL;
 	rc = id_int_write(c, "INSERT OR REPLACE INTO temp.prune_act(pack_no,"
 	    " act) SELECT pack_no, ?2 FROM pack WHERE id = ?1", pack, act,
-	    "prune_act");
+	    "prune_act", err);
 	return rc < 0 ? rc : KL_OK;
 }
 
@@ -160,7 +162,7 @@ u64_col(sqlite3_stmt *st, int i)
 int
 kl_cat_prune_plan(struct kl_cat *c,
     int (*cb)(void *arg, const struct kl_cat_prune_pack *p), void *arg,
-    uint64_t *unlocated)
+    uint64_t *unlocated, struct kl_error *err)
 {
 	struct kl_cat_prune_pack p;
 	sqlite3_stmt *st;
@@ -168,26 +170,27 @@ kl_cat_prune_plan(struct kl_cat *c,
 
 	*unlocated = 0;
 	cat_lock(c);
-	if ((rc = cat_exec(c, "DELETE FROM temp.prune_keep", "prune_keep")) !=
-	    KL_OK || (rc = cat_exec(c, keep_sql, "prune keepers")) != KL_OK)
+	if ((rc = cat_exec(c, "DELETE FROM temp.prune_keep", "prune_keep",
+	    err)) != KL_OK ||
+	    (rc = cat_exec(c, keep_sql, "prune keepers", err)) != KL_OK)
 		goto out;
-	if ((rc = cat_prepare(c, unlocated_sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, unlocated_sql, &st, err)) != KL_OK)
 		goto out;
 	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = cat_sqlerr(c, src, "prune unlocated");
+		rc = cat_sqlerr(c, err, src, "prune unlocated");
 		goto out;
 	}
 	*unlocated = (uint64_t)sqlite3_column_int64(st, 0);
-	if ((rc = cat_prepare(c, plan_sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, plan_sql, &st, err)) != KL_OK)
 		goto out;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&p, 0, sizeof(p));
-		if ((rc = cat_col_id(c, st, 0, &p.id)) != KL_OK)
+		if ((rc = cat_col_id(c, st, 0, &p.id, err)) != KL_OK)
 			goto out;
 		if (u64_col(st, 1) || u64_col(st, 2) || u64_col(st, 3) ||
 		    u64_col(st, 4)) {
-			rc = cat_err(c, KL_E_CORRUPT, "prune plan: a negative "
-			    "size");
+			rc = cat_err(c, err, KL_E_CORRUPT, "prune plan: a "
+			    "negative size");
 			goto out;
 		}
 		p.size = (uint64_t)sqlite3_column_int64(st, 1);
@@ -198,7 +201,7 @@ kl_cat_prune_plan(struct kl_cat *c,
 			goto out;
 	}
 	if (src != SQLITE_DONE)
-		rc = cat_sqlerr(c, src, "prune plan");
+		rc = cat_sqlerr(c, err, src, "prune plan");
 out:
 	cat_unlock(c);
 	return rc;
@@ -225,7 +228,8 @@ static const char copy_batch_sql[] =
 
 int
 kl_cat_prune_copies(struct kl_cat *c,
-    int (*cb)(void *arg, const struct kl_id *id, uint8_t type), void *arg)
+    int (*cb)(void *arg, const struct kl_id *id, uint8_t type), void *arg,
+    struct kl_error *err)
 {
 	struct kl_id ids[COPY_BATCH];
 	uint8_t types[COPY_BATCH];
@@ -235,24 +239,24 @@ kl_cat_prune_copies(struct kl_cat *c,
 	int rc, src;
 
 	cat_lock(c);
-	if ((rc = cat_exec(c, "DELETE FROM temp.prune_copy", "prune_copy")) ==
-	    KL_OK)
-		rc = cat_exec(c, copy_sql, "prune copies");
+	if ((rc = cat_exec(c, "DELETE FROM temp.prune_copy", "prune_copy",
+	    err)) == KL_OK)
+		rc = cat_exec(c, copy_sql, "prune copies", err);
 	cat_unlock(c);
 	while (rc == KL_OK) {
 		n = 0;
 		cat_lock(c);
-		if ((rc = cat_prepare(c, copy_batch_sql, &st)) == KL_OK &&
+		if ((rc = cat_prepare(c, copy_batch_sql, &st, err)) == KL_OK &&
 		    (src = sqlite3_bind_int64(st, 1, last)) != SQLITE_OK)
-			rc = cat_sqlerr(c, src, "prune copies");
+			rc = cat_sqlerr(c, err, src, "prune copies");
 		while (rc == KL_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
 			last = sqlite3_column_int64(st, 0);
-			if ((rc = cat_col_id(c, st, 1, &ids[n])) != KL_OK)
+			if ((rc = cat_col_id(c, st, 1, &ids[n], err)) != KL_OK)
 				break;
 			types[n++] = (uint8_t)sqlite3_column_int(st, 2);
 		}
 		if (rc == KL_OK && src != SQLITE_DONE)
-			rc = cat_sqlerr(c, src, "prune copies");
+			rc = cat_sqlerr(c, err, src, "prune copies");
 		cat_unlock(c);
 		if (rc != KL_OK || n == 0)
 			break;

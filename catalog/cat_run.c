@@ -36,7 +36,8 @@ run_bind(sqlite3_stmt *st, const struct kl_cat_run *r)
 }
 
 int
-kl_cat_run_add(struct kl_cat *c, const struct kl_cat_run *r)
+kl_cat_run_add(struct kl_cat *c, const struct kl_cat_run *r,
+    struct kl_error *err)
 {
 	static const char sql[] = "INSERT INTO run(kind, host, start_s,"
 	    " end_s, exit_code, snapshot, files, bytes, bytes_added, errors,"
@@ -47,42 +48,44 @@ kl_cat_run_add(struct kl_cat *c, const struct kl_cat_run *r)
 	if (r == NULL || r->kind == NULL || r->host == NULL)
 		return KL_E_INVAL;
 	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st)) == KL_OK &&
+	if ((rc = cat_prepare(c, sql, &st, err)) == KL_OK &&
 	    ((src = run_bind(st, r)) != SQLITE_OK ||
 	    (src = sqlite3_step(st)) != SQLITE_DONE))
-		rc = cat_sqlerr(c, src, "run_add");
+		rc = cat_sqlerr(c, err, src, "run_add");
 	cat_unlock(c);
 	return rc;
 }
 
 static int
-run_row_get(struct kl_cat *c, sqlite3_stmt *st, struct kl_cat_run *r)
+run_row_get(struct kl_cat *c, sqlite3_stmt *st, struct kl_cat_run *r,
+    struct kl_error *err)
 {
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	r->no = sqlite3_column_int64(st, 0);
-	if ((rc = cat_col_text(c, st, 1, &r->kind)) != KL_OK ||
-	    (rc = cat_col_text(c, st, 2, &r->host)) != KL_OK)
+	if ((rc = cat_col_text(c, st, 1, &r->kind, err)) != KL_OK ||
+	    (rc = cat_col_text(c, st, 2, &r->host, err)) != KL_OK)
 		return rc;
 	r->start_s = sqlite3_column_int64(st, 3);
 	r->end_s = sqlite3_column_int64(st, 4);
 	r->exit_code = sqlite3_column_int(st, 5);
 	if (sqlite3_column_type(st, 6) != SQLITE_NULL &&
-	    (rc = cat_col_id(c, st, 6, &r->snapshot)) != KL_OK)
+	    (rc = cat_col_id(c, st, 6, &r->snapshot, err)) != KL_OK)
 		return rc;
 	r->files = (uint64_t)sqlite3_column_int64(st, 7);
 	r->bytes = (uint64_t)sqlite3_column_int64(st, 8);
 	r->bytes_added = (uint64_t)sqlite3_column_int64(st, 9);
 	r->errors = (uint64_t)sqlite3_column_int64(st, 10);
 	if (sqlite3_column_type(st, 11) != SQLITE_NULL)
-		return cat_col_text(c, st, 11, &r->detail);
+		return cat_col_text(c, st, 11, &r->detail, err);
 	return KL_OK;
 }
 
 int
 kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
-    int (*cb)(void *arg, const struct kl_cat_run *r), void *arg)
+    int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
+    struct kl_error *err)
 {
 	static const char sql[] = "SELECT run_no, kind, host, start_s, end_s,"
 	    " exit_code, snapshot, files, bytes, bytes_added, errors, detail"
@@ -95,21 +98,21 @@ kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
 	if (cb == NULL)
 		return KL_E_INVAL;
 	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
 		goto out;
 	if ((src = (kind == NULL ? sqlite3_bind_null(st, 1) :
 	    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC))) != SQLITE_OK ||
 	    (src = sqlite3_bind_int64(st, 2, since)) != SQLITE_OK) {
-		rc = cat_sqlerr(c, src, "run_foreach");
+		rc = cat_sqlerr(c, err, src, "run_foreach");
 		goto out;
 	}
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = run_row_get(c, st, &r)) != KL_OK ||
+		if ((rc = run_row_get(c, st, &r, err)) != KL_OK ||
 		    (rc = cb(arg, &r)) != 0)
 			goto out;
 	}
 	if (src != SQLITE_DONE)
-		rc = cat_sqlerr(c, src, "run_foreach");
+		rc = cat_sqlerr(c, err, src, "run_foreach");
 out:
 	cat_unlock(c);
 	return rc;

@@ -42,7 +42,7 @@ cat_join(char *const *v, size_t n, char **out)
 
 static int
 series_find(struct kl_cat *c, const char *host, const char *paths,
-    int create, int64_t *no)
+    int create, int64_t *no, struct kl_error *err)
 {
 	static const char sel[] = "SELECT series_no FROM series"
 	    " WHERE host = ?1 AND paths = ?2";
@@ -51,55 +51,55 @@ series_find(struct kl_cat *c, const char *host, const char *paths,
 	sqlite3_stmt *st;
 	int rc, src;
 
-	if ((rc = cat_prepare(c, sel, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sel, &st, err)) != KL_OK)
 		return rc;
 	if ((src = sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC)) !=
 	    SQLITE_OK ||
 	    (src = sqlite3_bind_text(st, 2, paths, -1, SQLITE_STATIC)) !=
 	    SQLITE_OK)
-		return cat_sqlerr(c, src, "series");
+		return cat_sqlerr(c, err, src, "series");
 	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		*no = sqlite3_column_int64(st, 0);
 		return KL_OK;
 	}
 	if (src != SQLITE_DONE)
-		return cat_sqlerr(c, src, "series");
+		return cat_sqlerr(c, err, src, "series");
 	if (!create)
 		return KL_E_NOTFOUND;
-	if ((rc = cat_prepare(c, ins, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, ins, &st, err)) != KL_OK)
 		return rc;
 	if ((src = sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC)) !=
 	    SQLITE_OK ||
 	    (src = sqlite3_bind_text(st, 2, paths, -1, SQLITE_STATIC)) !=
 	    SQLITE_OK ||
 	    (src = sqlite3_step(st)) != SQLITE_DONE)
-		return cat_sqlerr(c, src, "series");
+		return cat_sqlerr(c, err, src, "series");
 	*no = sqlite3_last_insert_rowid(c->db);
 	return KL_OK;
 }
 
 int
 cat_series_get(struct kl_cat *c, const char *host, char *const *paths,
-    size_t npaths, int create, int64_t *no)
+    size_t npaths, int create, int64_t *no, struct kl_error *err)
 {
 	char *joined = NULL;
 	int rc;
 
 	*no = 0;
 	if (host == NULL || (paths == NULL && npaths > 0))
-		return cat_err(c, KL_E_INVAL, "series: no host or paths");
+		return cat_err(c, err, KL_E_INVAL, "series: no host or paths");
 	if ((rc = cat_join(paths, npaths, &joined)) != KL_OK)
-		return cat_err(c, rc, "series: %s", kl_strerror(rc));
-	rc = series_find(c, host, joined, create, no);
+		return cat_err(c, err, rc, "series: %s", kl_strerror(rc));
+	rc = series_find(c, host, joined, create, no, err);
 	free(joined);
 	return rc;
 }
 
 int
-kl_cat_snap_has(struct kl_cat *c, const struct kl_id *id)
+kl_cat_snap_has(struct kl_cat *c, const struct kl_id *id, struct kl_error *err)
 {
 	return cat_id_exists(c, "SELECT 1 FROM snapshot WHERE id = ?1", id,
-	    "snap_has");
+	    "snap_has", err);
 }
 
 /* The fields of a new snapshot row, in the order of snap_insert's SQL. */
@@ -111,7 +111,7 @@ struct snap_row {
 };
 
 static int
-snap_insert(struct kl_cat *c, const struct snap_row *r)
+snap_insert(struct kl_cat *c, const struct snap_row *r, struct kl_error *err)
 {
 	static const char sql[] = "INSERT INTO snapshot(id, series_no,"
 	    " time_s, time_ns, recv_s, host, username, paths, tags, tree,"
@@ -121,7 +121,7 @@ snap_insert(struct kl_cat *c, const struct snap_row *r)
 	sqlite3_stmt *st;
 	int rc, src;
 
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
 		return rc;
 	if ((src = cat_bind_id(st, 1, r->id)) != SQLITE_OK ||
 	    (src = sqlite3_bind_int64(st, 2, r->series)) != SQLITE_OK ||
@@ -145,23 +145,23 @@ snap_insert(struct kl_cat *c, const struct snap_row *r)
 	    (src = sqlite3_bind_int64(st, 14, (int64_t)s->bytes)) !=
 	    SQLITE_OK ||
 	    (src = sqlite3_step(st)) != SQLITE_DONE)
-		return cat_sqlerr(c, src, "snap_add");
+		return cat_sqlerr(c, err, src, "snap_add");
 	return KL_OK;
 }
 
 static int
-series_rebuild(struct kl_cat *c, int64_t series)
+series_rebuild(struct kl_cat *c, int64_t series, struct kl_error *err)
 {
 	static const char sql[] = "UPDATE series SET rebuild = 1"
 	    " WHERE series_no = ?1";
 	sqlite3_stmt *st;
 	int rc, src;
 
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
 		return rc;
 	if ((src = sqlite3_bind_int64(st, 1, series)) != SQLITE_OK ||
 	    (src = sqlite3_step(st)) != SQLITE_DONE)
-		return cat_sqlerr(c, src, "series");
+		return cat_sqlerr(c, err, src, "series");
 	return KL_OK;
 }
 
@@ -172,7 +172,7 @@ series_rebuild(struct kl_cat *c, int64_t series)
  * only costs time.
  */
 static int
-snap_is_late(struct kl_cat *c, const struct snap_row *r)
+snap_is_late(struct kl_cat *c, const struct snap_row *r, struct kl_error *err)
 {
 	static const char sql[] = "SELECT (?2, ?3, ?4) < (s.time_s,"
 	    " s.time_ns, s.id) OR coalesce(?5, ?2) < coalesce(s.recv_s,"
@@ -181,7 +181,7 @@ snap_is_late(struct kl_cat *c, const struct snap_row *r)
 	sqlite3_stmt *st;
 	int rc, src;
 
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
 		return rc;
 	if ((src = sqlite3_bind_int64(st, 1, r->series)) != SQLITE_OK ||
 	    (src = sqlite3_bind_int64(st, 2, r->s->time_s)) != SQLITE_OK ||
@@ -189,36 +189,36 @@ snap_is_late(struct kl_cat *c, const struct snap_row *r)
 	    (src = cat_bind_id(st, 4, r->id)) != SQLITE_OK ||
 	    (src = r->recv_s == KL_CAT_TIME_NONE ? sqlite3_bind_null(st, 5) :
 	    sqlite3_bind_int64(st, 5, r->recv_s)) != SQLITE_OK)
-		return cat_sqlerr(c, src, "snap_add");
+		return cat_sqlerr(c, err, src, "snap_add");
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
 		return sqlite3_column_int(st, 0) != 0;
-	return src == SQLITE_DONE ? 0 : cat_sqlerr(c, src, "snap_add");
+	return src == SQLITE_DONE ? 0 : cat_sqlerr(c, err, src, "snap_add");
 }
 
 static int
-snap_add(struct kl_cat *c, struct snap_row *r)
+snap_add(struct kl_cat *c, struct snap_row *r, struct kl_error *err)
 {
 	const struct kl_snapshot *s = r->s;
 	int rc;
 
-	if ((rc = kl_cat_snap_has(c, r->id)) != 0)
+	if ((rc = kl_cat_snap_has(c, r->id, err)) != 0)
 		return rc < 0 ? rc : KL_OK;
 	if ((rc = cat_series_get(c, s->hostname, s->paths, s->npaths, 1,
-	    &r->series)) != KL_OK)
+	    &r->series, err)) != KL_OK)
 		return rc;
 	if ((rc = cat_join(s->paths, s->npaths, &r->paths)) != KL_OK ||
 	    (rc = cat_join(s->tags, s->ntags, &r->tags)) != KL_OK)
-		return cat_err(c, rc, "snap_add: %s", kl_strerror(rc));
-	if ((rc = snap_insert(c, r)) != KL_OK ||
-	    (rc = snap_is_late(c, r)) <= 0)
+		return cat_err(c, err, rc, "snap_add: %s", kl_strerror(rc));
+	if ((rc = snap_insert(c, r, err)) != KL_OK ||
+	    (rc = snap_is_late(c, r, err)) <= 0)
 		return rc;
-	return series_rebuild(c, r->series);
+	return series_rebuild(c, r->series, err);
 }
 
 int
 kl_cat_snap_add(struct kl_cat *c, const struct kl_id *id,
-    const struct kl_snapshot *s, int64_t recv_s)
+    const struct kl_snapshot *s, int64_t recv_s, struct kl_error *err)
 {
 	struct snap_row r = { id, s, 0, recv_s, NULL, NULL };
 	int rc;
@@ -228,8 +228,8 @@ kl_cat_snap_add(struct kl_cat *c, const struct kl_id *id,
 	    (s->tags == NULL && s->ntags > 0))
 		return KL_E_INVAL;
 	cat_lock(c);
-	if ((rc = cat_tx_begin(c)) == KL_OK)
-		rc = cat_tx_end(c, snap_add(c, &r));
+	if ((rc = cat_tx_begin(c, err)) == KL_OK)
+		rc = cat_tx_end(c, snap_add(c, &r, err), err);
 	cat_unlock(c);
 	free(r.paths);
 	free(r.tags);
@@ -278,7 +278,7 @@ flips_add(struct flips *f, int64_t snap, int64_t series, int vanished,
  */
 static int
 flips_find(struct kl_cat *c, const struct kl_id *present, size_t n,
-    struct flips *f)
+    struct flips *f, struct kl_error *err)
 {
 	static const char sql[] = "SELECT snap_no, id, series_no, vanished,"
 	    " EXISTS (SELECT 1 FROM withdrawn w WHERE w.id = snapshot.id)"
@@ -287,10 +287,10 @@ flips_find(struct kl_cat *c, const struct kl_id *present, size_t n,
 	sqlite3_stmt *st;
 	int rc, src, gone, forgotten;
 
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = cat_col_id(c, st, 1, &id)) != KL_OK)
+		if ((rc = cat_col_id(c, st, 1, &id, err)) != KL_OK)
 			return rc;
 		gone = n == 0 || bsearch(&id, present, n, sizeof(*present),
 		    id_cmp) == NULL;
@@ -299,14 +299,14 @@ flips_find(struct kl_cat *c, const struct kl_id *present, size_t n,
 			continue;
 		if (flips_add(f, sqlite3_column_int64(st, 0),
 		    sqlite3_column_int64(st, 2), gone, forgotten) != KL_OK)
-			return cat_err(c, KL_E_NOMEM, "out of memory");
+			return cat_err(c, err, KL_E_NOMEM, "out of memory");
 	}
-	return src == SQLITE_DONE ? KL_OK : cat_sqlerr(c, src, "vanished");
+	return src == SQLITE_DONE ? KL_OK : cat_sqlerr(c, err, src, "vanished");
 }
 
 /* A forgotten snapshot leaves the table; any other gets its new flag. */
 static int
-flip_one(struct kl_cat *c, const struct flip *v)
+flip_one(struct kl_cat *c, const struct flip *v, struct kl_error *err)
 {
 	static const char sql[] = "UPDATE snapshot SET vanished = ?2"
 	    " WHERE snap_no = ?1";
@@ -320,31 +320,32 @@ flip_one(struct kl_cat *c, const struct flip *v)
 	int rc, src;
 
 	if (v->forgotten) {
-		if ((rc = cat_prepare(c, retire, &st)) != KL_OK)
+		if ((rc = cat_prepare(c, retire, &st, err)) != KL_OK)
 			return rc;
 		if ((src = sqlite3_bind_int64(st, 1, v->snap)) != SQLITE_OK ||
 		    (src = sqlite3_bind_int64(st, 2, (int64_t)time(NULL))) !=
 		    SQLITE_OK || (src = sqlite3_step(st)) != SQLITE_DONE)
-			return cat_sqlerr(c, src, "retired");
+			return cat_sqlerr(c, err, src, "retired");
 	}
-	if ((rc = cat_prepare(c, v->forgotten ? del : sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, v->forgotten ? del : sql, &st, err)) != KL_OK)
 		return rc;
 	if ((src = sqlite3_bind_int64(st, 1, v->snap)) != SQLITE_OK ||
 	    (!v->forgotten &&
 	    (src = sqlite3_bind_int(st, 2, v->vanished)) != SQLITE_OK) ||
 	    (src = sqlite3_step(st)) != SQLITE_DONE)
-		return cat_sqlerr(c, src, "vanished");
-	return series_rebuild(c, v->series);
+		return cat_sqlerr(c, err, src, "vanished");
+	return series_rebuild(c, v->series, err);
 }
 
 static int
-flips_apply(struct kl_cat *c, const struct flips *f, size_t *newly)
+flips_apply(struct kl_cat *c, const struct flips *f, size_t *newly,
+    struct kl_error *err)
 {
 	size_t i;
 	int rc;
 
 	for (i = 0; i < f->n; i++) {
-		if ((rc = flip_one(c, &f->v[i])) != KL_OK)
+		if ((rc = flip_one(c, &f->v[i], err)) != KL_OK)
 			return rc;
 		*newly += f->v[i].vanished != 0 && !f->v[i].forgotten;
 	}
@@ -353,7 +354,7 @@ flips_apply(struct kl_cat *c, const struct flips *f, size_t *newly)
 
 int
 kl_cat_snap_mark_vanished(struct kl_cat *c, const struct kl_id *present,
-    size_t n, size_t *newly)
+    size_t n, size_t *newly, struct kl_error *err)
 {
 	struct flips f = { NULL, 0, 0 };
 	struct kl_id *sorted = NULL;
@@ -371,10 +372,10 @@ kl_cat_snap_mark_vanished(struct kl_cat *c, const struct kl_id *present,
 		qsort(sorted, n, sizeof(*sorted), id_cmp);
 	}
 	cat_lock(c);
-	if ((rc = cat_tx_begin(c)) == KL_OK) {
-		if ((rc = flips_find(c, sorted, n, &f)) == KL_OK)
-			rc = flips_apply(c, &f, &marked);
-		rc = cat_tx_end(c, rc);
+	if ((rc = cat_tx_begin(c, err)) == KL_OK) {
+		if ((rc = flips_find(c, sorted, n, &f, err)) == KL_OK)
+			rc = flips_apply(c, &f, &marked, err);
+		rc = cat_tx_end(c, rc, err);
 	}
 	cat_unlock(c);
 	if (rc == KL_OK && newly != NULL)
@@ -386,19 +387,20 @@ kl_cat_snap_mark_vanished(struct kl_cat *c, const struct kl_id *present,
 
 /* Fills s from a row of kl_cat_snap_foreach's statement. */
 static int
-snap_row_get(struct kl_cat *c, sqlite3_stmt *st, struct kl_cat_snap *s)
+snap_row_get(struct kl_cat *c, sqlite3_stmt *st, struct kl_cat_snap *s,
+    struct kl_error *err)
 {
 	int rc;
 
 	memset(s, 0, sizeof(*s));
 	s->no = sqlite3_column_int64(st, 0);
-	if ((rc = cat_col_id(c, st, 1, &s->id)) != KL_OK ||
-	    (rc = cat_col_id(c, st, 2, &s->tree)) != KL_OK ||
-	    (rc = cat_col_id(c, st, 3, &s->parent)) != KL_OK ||
-	    (rc = cat_col_text(c, st, 7, &s->host)) != KL_OK ||
-	    (rc = cat_col_text(c, st, 8, &s->username)) != KL_OK ||
-	    (rc = cat_col_text(c, st, 9, &s->paths)) != KL_OK ||
-	    (rc = cat_col_text(c, st, 10, &s->tags)) != KL_OK)
+	if ((rc = cat_col_id(c, st, 1, &s->id, err)) != KL_OK ||
+	    (rc = cat_col_id(c, st, 2, &s->tree, err)) != KL_OK ||
+	    (rc = cat_col_id(c, st, 3, &s->parent, err)) != KL_OK ||
+	    (rc = cat_col_text(c, st, 7, &s->host, err)) != KL_OK ||
+	    (rc = cat_col_text(c, st, 8, &s->username, err)) != KL_OK ||
+	    (rc = cat_col_text(c, st, 9, &s->paths, err)) != KL_OK ||
+	    (rc = cat_col_text(c, st, 10, &s->tags, err)) != KL_OK)
 		return rc;
 	s->time_s = sqlite3_column_int64(st, 4);
 	s->time_ns = (uint32_t)sqlite3_column_int64(st, 5);
@@ -415,7 +417,7 @@ snap_row_get(struct kl_cat *c, sqlite3_stmt *st, struct kl_cat_snap *s)
 int
 kl_cat_snap_foreach(struct kl_cat *c, const char *host,
     int with_vanished, int (*cb)(void *arg, const struct kl_cat_snap *s),
-    void *arg)
+    void *arg, struct kl_error *err)
 {
 	static const char sql[] = "SELECT snap_no, id, tree, parent, time_s,"
 	    " time_ns, recv_s, host, username, paths, tags, files, dirs,"
@@ -429,21 +431,21 @@ kl_cat_snap_foreach(struct kl_cat *c, const char *host,
 	if (cb == NULL)
 		return KL_E_INVAL;
 	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
 		goto out;
 	if ((src = (host == NULL ? sqlite3_bind_null(st, 1) :
 	    sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC))) != SQLITE_OK ||
 	    (src = sqlite3_bind_int(st, 2, with_vanished != 0)) != SQLITE_OK) {
-		rc = cat_sqlerr(c, src, "snap_foreach");
+		rc = cat_sqlerr(c, err, src, "snap_foreach");
 		goto out;
 	}
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = snap_row_get(c, st, &s)) != KL_OK ||
+		if ((rc = snap_row_get(c, st, &s, err)) != KL_OK ||
 		    (rc = cb(arg, &s)) != 0)
 			goto out;
 	}
 	if (src != SQLITE_DONE)
-		rc = cat_sqlerr(c, src, "snap_foreach");
+		rc = cat_sqlerr(c, err, src, "snap_foreach");
 out:
 	cat_unlock(c);
 	return rc;
@@ -455,7 +457,7 @@ out:
  * row would reuse the number.
  */
 int
-kl_cat_snap_clear(struct kl_cat *c)
+kl_cat_snap_clear(struct kl_cat *c, struct kl_error *err)
 {
 	static const char *const sql[] = {
 		"DELETE FROM version", "DELETE FROM path",
@@ -466,11 +468,11 @@ kl_cat_snap_clear(struct kl_cat *c)
 	int rc;
 
 	cat_lock(c);
-	if ((rc = cat_tx_begin(c)) == KL_OK) {
+	if ((rc = cat_tx_begin(c, err)) == KL_OK) {
 		for (i = 0; i < sizeof(sql) / sizeof(sql[0]) && rc == KL_OK;
 		    i++)
-			rc = cat_exec(c, sql[i], "snap_clear");
-		rc = cat_tx_end(c, rc);
+			rc = cat_exec(c, sql[i], "snap_clear", err);
+		rc = cat_tx_end(c, rc, err);
 	}
 	cat_unlock(c);
 	return rc;
@@ -478,7 +480,8 @@ kl_cat_snap_clear(struct kl_cat *c)
 
 int
 kl_cat_retired_foreach(struct kl_cat *c,
-    int (*cb)(void *arg, const char *host, int64_t since_s), void *arg)
+    int (*cb)(void *arg, const char *host, int64_t since_s), void *arg,
+    struct kl_error *err)
 {
 	static const char sql[] = "SELECT host, since_s FROM retired r"
 	    " WHERE NOT EXISTS (SELECT 1 FROM snapshot s WHERE s.host = r.host)"
@@ -489,14 +492,14 @@ kl_cat_retired_foreach(struct kl_cat *c,
 	if (cb == NULL)
 		return KL_E_INVAL;
 	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
 		goto out;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW)
 		if ((rc = cb(arg, (const char *)sqlite3_column_text(st, 0),
 		    sqlite3_column_int64(st, 1))) != 0)
 			goto out;
 	if (src != SQLITE_DONE)
-		rc = cat_sqlerr(c, src, "retired");
+		rc = cat_sqlerr(c, err, src, "retired");
 out:
 	cat_unlock(c);
 	return rc;

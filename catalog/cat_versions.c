@@ -70,6 +70,8 @@ struct walk {
 	struct kl_walk_budget budget;
 	struct kl_walk_stats st;
 	int tree_err;			/* a tree did not load (its error) */
+	struct kl_error *err;		/* the catalog's errors while N is
+					 * recorded */
 };
 
 static const char sql_root[] =
@@ -147,12 +149,13 @@ static const char sql_series_last[] =
 
 /* Steps a writing statement to its end and resets it. */
 static int
-step_done(struct kl_cat *c, sqlite3_stmt *st, const char *what)
+step_done(struct kl_cat *c, sqlite3_stmt *st, const char *what,
+    struct kl_error *err)
 {
 	int rc, r = KL_OK;
 
 	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
-		r = cat_sqlerr(c, rc, what);
+		r = cat_sqlerr(c, err, rc, what);
 	sqlite3_reset(st);
 	return r;
 }
@@ -160,12 +163,12 @@ step_done(struct kl_cat *c, sqlite3_stmt *st, const char *what)
 /* Prepares sql and runs it with up to three integer parameters. */
 static int
 run3(struct kl_cat *c, const char *sql, int64_t a, int64_t b, int64_t d,
-    const char *what)
+    const char *what, struct kl_error *err)
 {
 	sqlite3_stmt *st;
 	int r, np;
 
-	if ((r = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((r = cat_prepare(c, sql, &st, err)) != KL_OK)
 		return r;
 	np = sqlite3_bind_parameter_count(st);
 	if (np >= 1)
@@ -174,7 +177,7 @@ run3(struct kl_cat *c, const char *sql, int64_t a, int64_t b, int64_t d,
 		sqlite3_bind_int64(st, 2, b);
 	if (np >= 3)
 		sqlite3_bind_int64(st, 3, d);
-	return step_done(c, st, what);
+	return step_done(c, st, what, err);
 }
 
 /* A zero-length blob must not be bound from a NULL pointer (that binds
@@ -359,12 +362,12 @@ ident_inputs_eq(const struct kl_node *a, const struct kl_node *b)
 
 int
 cat_path_get(struct kl_cat *c, int64_t parent, const void *name, size_t len,
-    int create, int64_t *no)
+    int create, int64_t *no, struct kl_error *err)
 {
 	sqlite3_stmt *st;
 	int r, rc;
 
-	if ((r = cat_prepare(c, sql_path_get, &st)) != KL_OK)
+	if ((r = cat_prepare(c, sql_path_get, &st, err)) != KL_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, parent);
 	bind_name(st, 2, name, len);
@@ -372,17 +375,17 @@ cat_path_get(struct kl_cat *c, int64_t parent, const void *name, size_t len,
 	if (rc == SQLITE_ROW)
 		*no = sqlite3_column_int64(st, 0);
 	else if (rc != SQLITE_DONE)
-		r = cat_sqlerr(c, rc, "path lookup");
+		r = cat_sqlerr(c, err, rc, "path lookup");
 	sqlite3_reset(st);
 	if (r != KL_OK || rc == SQLITE_ROW)
 		return r;
 	if (!create)
 		return KL_E_NOTFOUND;
-	if ((r = cat_prepare(c, sql_path_add, &st)) != KL_OK)
+	if ((r = cat_prepare(c, sql_path_add, &st, err)) != KL_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, parent);
 	bind_name(st, 2, name, len);
-	if ((r = step_done(c, st, "path insert")) == KL_OK)
+	if ((r = step_done(c, st, "path insert", err)) == KL_OK)
 		*no = sqlite3_last_insert_rowid(c->db);
 	return r;
 }
@@ -390,7 +393,7 @@ cat_path_get(struct kl_cat *c, int64_t parent, const void *name, size_t len,
 static int
 node_path(struct walk *w, int64_t dir, const struct kl_node *n, int64_t *no)
 {
-	return cat_path_get(w->c, dir, n->name, n->name_len, 1, no);
+	return cat_path_get(w->c, dir, n->name, n->name_len, 1, no, w->err);
 }
 
 /* Opens a row for node n at path no: first seen in N. */
@@ -401,7 +404,7 @@ ver_open(struct walk *w, int64_t no, const struct kl_node *n,
 	sqlite3_stmt *st;
 	int r;
 
-	if ((r = cat_prepare(w->c, sql_ver_add, &st)) != KL_OK)
+	if ((r = cat_prepare(w->c, sql_ver_add, &st, w->err)) != KL_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, no);
 	sqlite3_bind_int64(st, 2, w->series);
@@ -415,7 +418,7 @@ ver_open(struct walk *w, int64_t no, const struct kl_node *n,
 	sqlite3_bind_int64(st, 10, n->mtime.ns);
 	sqlite3_bind_blob(st, 11, id->content, CAT_IDENT_LEN, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 12, id->meta, CAT_IDENT_LEN, SQLITE_STATIC);
-	return step_done(w->c, st, "version insert");
+	return step_done(w->c, st, "version insert", w->err);
 }
 
 /* Closes the open row of path no: last seen in P. */
@@ -423,7 +426,7 @@ static int
 ver_close(struct walk *w, int64_t no)
 {
 	return run3(w->c, sql_ver_close, no, w->series, w->prev,
-	    "version close");
+	    "version close", w->err);
 }
 
 /*
@@ -434,7 +437,7 @@ static int
 ver_close_below(struct walk *w, int64_t no)
 {
 	return run3(w->c, sql_ver_close_below, no, w->series, w->prev,
-	    "version close below");
+	    "version close below", w->err);
 }
 
 /* ---- walking trees ---- */
@@ -476,7 +479,7 @@ node_gone(struct walk *w, int64_t dir, const struct kl_node *o)
 	int r;
 
 	/* Not in the path table: nothing of it was ever recorded. */
-	r = cat_path_get(w->c, dir, o->name, o->name_len, 0, &no);
+	r = cat_path_get(w->c, dir, o->name, o->name_len, 0, &no, w->err);
 	if (r == KL_E_NOTFOUND)
 		return KL_OK;
 	if (r != KL_OK || (r = ver_close(w, no)) != KL_OK)
@@ -572,7 +575,8 @@ struct prev {
 };
 
 static int
-prev_read(struct kl_cat *c, sqlite3_stmt *st, struct prev *p)
+prev_read(struct kl_cat *c, sqlite3_stmt *st, struct prev *p,
+    struct kl_error *err)
 {
 	int r;
 
@@ -584,8 +588,8 @@ prev_read(struct kl_cat *c, sqlite3_stmt *st, struct prev *p)
 	p->ndirs = (uint64_t)sqlite3_column_int64(st, 8);
 	p->pfiles = (uint64_t)sqlite3_column_int64(st, 9);
 	p->pdirs = (uint64_t)sqlite3_column_int64(st, 10);
-	if ((r = cat_col_id(c, st, 3, &p->tn)) != KL_OK ||
-	    (r = cat_col_id(c, st, 6, &p->id)) != KL_OK)
+	if ((r = cat_col_id(c, st, 3, &p->tn, err)) != KL_OK ||
+	    (r = cat_col_id(c, st, 6, &p->id, err)) != KL_OK)
 		return r;
 	if (p->prev == 0)
 		return KL_OK;
@@ -594,26 +598,26 @@ prev_read(struct kl_cat *c, sqlite3_stmt *st, struct prev *p)
 		p->older = 1;
 		return KL_OK;
 	}
-	return cat_col_id(c, st, 4, &p->tp);
+	return cat_col_id(c, st, 4, &p->tp, err);
 }
 
 static int
-prev_get(struct kl_cat *c, int64_t snap, struct prev *p)
+prev_get(struct kl_cat *c, int64_t snap, struct prev *p, struct kl_error *err)
 {
 	sqlite3_stmt *st;
 	int r, rc;
 
 	memset(p, 0, sizeof(*p));
-	if ((r = cat_prepare(c, sql_prev, &st)) != KL_OK)
+	if ((r = cat_prepare(c, sql_prev, &st, err)) != KL_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, snap);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		r = prev_read(c, st, p);
+		r = prev_read(c, st, p, err);
 	else if (rc == SQLITE_DONE)
 		p->skip = 1;		/* forgotten meanwhile */
 	else
-		r = cat_sqlerr(c, rc, "snapshot state");
+		r = cat_sqlerr(c, err, rc, "snapshot state");
 	sqlite3_reset(st);
 	return r;
 }
@@ -623,21 +627,23 @@ static int
 snap_walk(struct walk *w)
 {
 	struct kl_cat *c = w->c;
+	struct kl_error *err = w->err;
 	struct kl_walk_budget bp;
 	struct prev p;
 	int r = KL_OK;
 
-	if ((r = prev_get(c, w->snap, &p)) != KL_OK || p.skip)
+	if ((r = prev_get(c, w->snap, &p, err)) != KL_OK || p.skip)
 		return r;
 	if (p.older)
-		return run3(c, sql_set_rebuild, p.series, 0, 0, "rebuild");
+		return run3(c, sql_set_rebuild, p.series, 0, 0, "rebuild",
+		    err);
 	w->series = p.series;
 	w->prev = p.prev;
 	w->id = p.id;
 	w->files = p.nfiles;
 	w->dirs = p.ndirs;
 	kl_walk_budget_init(&w->budget, p.nfiles, p.ndirs, w->factor);
-	if ((r = cat_exec(c, sql_root, "root path")) != KL_OK)
+	if ((r = cat_exec(c, sql_root, "root path", err)) != KL_OK)
 		return r;
 	if (p.prev == 0)
 		r = walk_trees(w, NULL, &p.tn, &w->budget);
@@ -646,27 +652,28 @@ snap_walk(struct walk *w)
 		kl_walk_budget_add(&w->budget, &bp);
 		r = walk_trees(w, &p.tp, &p.tn, &w->budget);
 	}
-	if (r != KL_OK ||
-	    (r = run3(c, sql_snap_done, w->snap, 0, 0, "snapshot done")) !=
-	    KL_OK)
+	if (r != KL_OK || (r = run3(c, sql_snap_done, w->snap, 0, 0,
+	    "snapshot done", err)) != KL_OK)
 		return r;
-	return run3(c, sql_series_last, w->series, w->snap, 0, "series last");
+	return run3(c, sql_series_last, w->series, w->snap, 0, "series last",
+	    err);
 }
 
 /* One snapshot, one transaction (a savepoint inside a caller's
  * kl_cat_begin): an error leaves nothing of it behind. */
 static int
-snap_record(struct walk *w, int64_t snap)
+snap_record(struct walk *w, int64_t snap, struct kl_error *err)
 {
 	int r;
 
+	w->err = err;
 	w->snap = snap;
 	w->tree_err = 0;
 	memset(&w->st, 0, sizeof(w->st));
 	memset(&w->id, 0, sizeof(w->id));
-	if ((r = cat_tx_begin(w->c)) != KL_OK)
+	if ((r = cat_tx_begin(w->c, w->err)) != KL_OK)
 		return r;
-	return cat_tx_end(w->c, snap_walk(w));
+	return cat_tx_end(w->c, snap_walk(w), w->err);
 }
 
 /*
@@ -685,23 +692,24 @@ snap_unwalkable(const struct walk *w, int r)
 	    r == KL_E_UNSUPPORTED || r == KL_E_LIMIT);
 }
 
-/* Marks w->snap skipped (its savepoint was rolled back) and reports it. */
+/* Marks w->snap skipped (its savepoint was rolled back) and reports it
+ * (code: why its trees could not be walked). */
 static int
-snap_skip(struct walk *w, int err)
+snap_skip(struct walk *w, int code, struct kl_error *err)
 {
 	char why[256];
 	int r;
 
-	if ((r = cat_tx_begin(w->c)) != KL_OK)
+	if ((r = cat_tx_begin(w->c, err)) != KL_OK)
 		return r;
 	r = cat_tx_end(w->c, run3(w->c, sql_snap_skip, w->snap, 0, 0,
-	    "snapshot skipped"));
+	    "snapshot skipped", err), err);
 	if (r != KL_OK || w->u->skipped == NULL)
 		return r;
 	if (w->st.over != KL_WALK_WITHIN)
 		kl_walk_over_str(&w->st, &w->budget, w->files, w->dirs, why,
 		    sizeof(why));
-	w->u->skipped(w->u->skipped_arg, &w->id, err,
+	w->u->skipped(w->u->skipped_arg, &w->id, code,
 	    w->st.over != KL_WALK_WITHIN ? why : NULL);
 	return KL_OK;
 }
@@ -713,23 +721,23 @@ snap_skip(struct walk *w, int err)
  * and the next update goes on from there.
  */
 static int
-queue_reset(struct kl_cat *c)
+queue_reset(struct kl_cat *c, struct kl_error *err)
 {
 	int r;
 
-	if ((r = cat_tx_begin(c)) != KL_OK)
+	if ((r = cat_tx_begin(c, err)) != KL_OK)
 		return r;
-	if ((r = run3(c, sql_mark_rebuild, 0, 0, 0, "rebuild check")) ==
+	if ((r = run3(c, sql_mark_rebuild, 0, 0, 0, "rebuild check", err)) ==
 	    KL_OK &&
-	    (r = run3(c, sql_reset_ver, 0, 0, 0, "rebuild")) == KL_OK &&
-	    (r = run3(c, sql_reset_snap, 0, 0, 0, "rebuild")) == KL_OK)
-		r = run3(c, sql_reset_series, 0, 0, 0, "rebuild");
-	return cat_tx_end(c, r);
+	    (r = run3(c, sql_reset_ver, 0, 0, 0, "rebuild", err)) == KL_OK &&
+	    (r = run3(c, sql_reset_snap, 0, 0, 0, "rebuild", err)) == KL_OK)
+		r = run3(c, sql_reset_series, 0, 0, 0, "rebuild", err);
+	return cat_tx_end(c, r, err);
 }
 
 /* The snapshots to record, per series in time order; *out malloc'd. */
 static int
-queue_list(struct kl_cat *c, int64_t **out, size_t *n)
+queue_list(struct kl_cat *c, int64_t **out, size_t *n, struct kl_error *err)
 {
 	sqlite3_stmt *st;
 	int64_t *v = NULL;
@@ -738,7 +746,7 @@ queue_list(struct kl_cat *c, int64_t **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	if ((r = cat_prepare(c, sql_pending, &st)) != KL_OK)
+	if ((r = cat_prepare(c, sql_pending, &st, err)) != KL_OK)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((r = KL_GROW(v, cap, len + 1)) != KL_OK)
@@ -746,7 +754,7 @@ queue_list(struct kl_cat *c, int64_t **out, size_t *n)
 		v[len++] = sqlite3_column_int64(st, 0);
 	}
 	if (r == KL_OK && rc != SQLITE_DONE)
-		r = cat_sqlerr(c, rc, "pending snapshots");
+		r = cat_sqlerr(c, err, rc, "pending snapshots");
 	sqlite3_reset(st);
 	if (r != KL_OK) {
 		free(v);
@@ -757,9 +765,18 @@ queue_list(struct kl_cat *c, int64_t **out, size_t *n)
 	return KL_OK;
 }
 
+/*
+ * What the catalog reports while a snapshot is recorded goes to a local
+ * error first: a snapshot whose trees cannot be walked is skipped, no
+ * failure of the update.  Copied to err only when the catalog said
+ * something: a loader that stopped the update may have filled err itself
+ * (through its own argument), and that detail stays.
+ */
 int
-kl_cat_versions_update(struct kl_cat *c, const struct kl_cat_update *u)
+kl_cat_versions_update(struct kl_cat *c, const struct kl_cat_update *u,
+    struct kl_error *err)
 {
+	struct kl_error e;
 	struct walk w;
 	int64_t *snaps = NULL;
 	size_t n = 0, i;
@@ -774,14 +791,20 @@ kl_cat_versions_update(struct kl_cat *c, const struct kl_cat_update *u)
 	w.load_arg = u->load_arg;
 	w.factor = u->budget_factor;
 	cat_lock(c);
-	if ((r = queue_reset(c)) != KL_OK ||
-	    (r = queue_list(c, &snaps, &n)) != KL_OK)
+	if ((r = queue_reset(c, err)) != KL_OK ||
+	    (r = queue_list(c, &snaps, &n, err)) != KL_OK)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if ((r = snap_record(&w, snaps[i])) != KL_OK &&
-		    (!snap_unwalkable(&w, r) || (r = snap_skip(&w, r)) !=
-		    KL_OK))
-			goto out;
+		kl_error_clear(&e);
+		if ((r = snap_record(&w, snaps[i], &e)) != KL_OK) {
+			if (!snap_unwalkable(&w, r)) {
+				if (err != NULL && kl_error_isset(&e))
+					*err = e;
+				goto out;
+			}
+			if ((r = snap_skip(&w, r, err)) != KL_OK)
+				goto out;
+		}
 		if (u->progress != NULL)
 			u->progress(u->progress_arg, i + 1, n);
 	}

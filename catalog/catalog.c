@@ -61,25 +61,42 @@ kl_cat_path(const struct kl_cat *c)
 }
 
 const char *
-kl_cat_errmsg(struct kl_cat *c)
+kl_cat_replaced_why(const struct kl_cat *c)
 {
-	return c->errmsg;
+	return c->replaced_why;
+}
+
+void
+cat_why(struct kl_cat *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->replaced_why[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->replaced_why, sizeof(c->replaced_why), fmt, ap);
+	va_end(ap);
 }
 
 /* ---- errors ---- */
 
+/* The sentence the handle used to keep, "catalog PATH: detail"; the path
+ * goes in err->path too (none for a temporary catalog). */
 int
-cat_err(struct kl_cat *c, int err, const char *fmt, ...)
+cat_err(struct kl_cat *c, struct kl_error *err, int code, const char *fmt,
+    ...)
 {
 	char detail[512];
 	va_list ap;
 
+	if (err == NULL)
+		return code;
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	snprintf(c->errmsg, sizeof(c->errmsg), "catalog %s: %s",
+	return kl_error_obj(err, code, KL_ABOUT_CATALOG, NULL,
+	    c->path[0] != '\0' ? c->path : NULL, "catalog %s: %s",
 	    c->path[0] != '\0' ? c->path : "(temporary)", detail);
-	return err;
 }
 
 /*
@@ -89,48 +106,48 @@ cat_err(struct kl_cat *c, int err, const char *fmt, ...)
  * to the repository's locks; the message names the real cause instead.
  */
 int
-cat_sqlerr(struct kl_cat *c, int src, const char *what)
+cat_sqlerr(struct kl_cat *c, struct kl_error *err, int src, const char *what)
 {
 	const char *msg, *hint = "";
-	int err;
+	int code;
 
 	switch (src & 0xff) {
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
-		err = KL_E_CORRUPT;
+		code = KL_E_CORRUPT;
 		hint = " (the catalog is damaged: it is replaced when next "
 		    "opened if SQLite's checks find it)";
 		break;
 	case SQLITE_FULL:
-		err = KL_E_NOSPACE;
+		code = KL_E_NOSPACE;
 		break;
 	case SQLITE_NOMEM:
-		err = KL_E_NOMEM;
+		code = KL_E_NOMEM;
 		break;
 	case SQLITE_READONLY:
 	case SQLITE_PERM:
 	case SQLITE_AUTH:
-		err = KL_E_DENIED;
+		code = KL_E_DENIED;
 		break;
 	case SQLITE_CANTOPEN:
-		err = c->db != NULL && sqlite3_system_errno(c->db) != 0 ?
+		code = c->db != NULL && sqlite3_system_errno(c->db) != 0 ?
 		    kl_err_from_errno(sqlite3_system_errno(c->db)) : KL_E_IO;
 		break;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		err = KL_E_IO;
+		code = KL_E_IO;
 		hint = " (another kluis process kept the catalog busy for "
 		    "60 s; try again when it has finished)";
 		break;
 	default:
-		err = KL_E_IO;
+		code = KL_E_IO;
 		break;
 	}
 	if (c->db != NULL && (sqlite3_errcode(c->db) & 0xff) == (src & 0xff))
 		msg = sqlite3_errmsg(c->db);
 	else
 		msg = sqlite3_errstr(src);
-	return cat_err(c, err, "%s: %s%s", what, msg, hint);
+	return cat_err(c, err, code, "%s: %s%s", what, msg, hint);
 }
 
 /* ---- lock and statements ---- */
@@ -202,7 +219,8 @@ stmt_find(struct kl_cat *c, const char *sql)
 }
 
 int
-cat_prepare(struct kl_cat *c, const char *sql, sqlite3_stmt **st)
+cat_prepare(struct kl_cat *c, const char *sql, sqlite3_stmt **st,
+    struct kl_error *err)
 {
 	struct cat_stmt *e, **a;
 	size_t *n, *cap;
@@ -223,12 +241,12 @@ cat_prepare(struct kl_cat *c, const char *sql, sqlite3_stmt **st)
 	n = e == NULL ? &c->nstmts : &c->ntmp;
 	cap = e == NULL ? &c->stmts_cap : &c->tmp_cap;
 	if (stmt_room(a, *n, cap) != KL_OK)
-		return cat_err(c, KL_E_NOMEM, "out of memory");
+		return cat_err(c, err, KL_E_NOMEM, "out of memory");
 	src = sqlite3_prepare_v3(c->db, sql, -1,
 	    e == NULL ? SQLITE_PREPARE_PERSISTENT : 0, &s, NULL);
 	if (src != SQLITE_OK) {
 		sqlite3_finalize(s);
-		return cat_sqlerr(c, src, "prepare");
+		return cat_sqlerr(c, err, src, "prepare");
 	}
 	(*a)[*n].sql = sql;
 	(*a)[*n].st = s;
@@ -239,17 +257,18 @@ cat_prepare(struct kl_cat *c, const char *sql, sqlite3_stmt **st)
 }
 
 int
-cat_exec(struct kl_cat *c, const char *sql, const char *what)
+cat_exec(struct kl_cat *c, const char *sql, const char *what,
+    struct kl_error *err)
 {
 	sqlite3_stmt *st;
 	int rc, src;
 
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW)
 		continue;
 	if (src != SQLITE_DONE)
-		return cat_sqlerr(c, src, what);
+		return cat_sqlerr(c, err, src, what);
 	return KL_OK;
 }
 
@@ -260,33 +279,35 @@ cat_bind_id(sqlite3_stmt *st, int i, const struct kl_id *id)
 }
 
 int
-cat_col_id(struct kl_cat *c, sqlite3_stmt *st, int i, struct kl_id *id)
+cat_col_id(struct kl_cat *c, sqlite3_stmt *st, int i, struct kl_id *id,
+    struct kl_error *err)
 {
 	const void *p;
 
 	p = sqlite3_column_blob(st, i);
 	if (p == NULL || sqlite3_column_bytes(st, i) != KL_ID_LEN)
-		return cat_err(c, KL_E_CORRUPT, "an id column holds %d bytes",
-		    sqlite3_column_bytes(st, i));
+		return cat_err(c, err, KL_E_CORRUPT,
+		    "an id column holds %d bytes", sqlite3_column_bytes(st, i));
 	memcpy(id->b, p, KL_ID_LEN);
 	return KL_OK;
 }
 
 int
-cat_col_text(struct kl_cat *c, sqlite3_stmt *st, int i, const char **s)
+cat_col_text(struct kl_cat *c, sqlite3_stmt *st, int i, const char **s,
+    struct kl_error *err)
 {
 	const char *p;
 
 	p = (const char *)sqlite3_column_text(st, i);
 	if (p == NULL && sqlite3_column_type(st, i) != SQLITE_NULL)
-		return cat_err(c, KL_E_NOMEM, "out of memory");
+		return cat_err(c, err, KL_E_NOMEM, "out of memory");
 	*s = p != NULL ? p : "";
 	return KL_OK;
 }
 
 int
 cat_id_exists(struct kl_cat *c, const char *sql, const struct kl_id *id,
-    const char *what)
+    const char *what, struct kl_error *err)
 {
 	sqlite3_stmt *st;
 	int rc, src;
@@ -294,12 +315,12 @@ cat_id_exists(struct kl_cat *c, const char *sql, const struct kl_id *id,
 	if (id == NULL)
 		return KL_E_INVAL;
 	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
 		goto out;
 	if ((src = cat_bind_id(st, 1, id)) == SQLITE_OK)
 		src = sqlite3_step(st);
 	rc = src == SQLITE_ROW ? 1 : src == SQLITE_DONE ? 0 :
-	    cat_sqlerr(c, src, what);
+	    cat_sqlerr(c, err, src, what);
 out:
 	cat_unlock(c);
 	return rc;
@@ -336,30 +357,31 @@ tx_lost(struct kl_cat *c)
 }
 
 int
-cat_tx_begin(struct kl_cat *c)
+cat_tx_begin(struct kl_cat *c, struct kl_error *err)
 {
 	int rc;
 
 	(void)tx_lost(c);
 	if (c->tx_depth == 0)
-		rc = cat_exec(c, "BEGIN IMMEDIATE", "begin");
+		rc = cat_exec(c, "BEGIN IMMEDIATE", "begin", err);
 	else
-		rc = cat_exec(c, "SAVEPOINT cat_call", "savepoint");
+		rc = cat_exec(c, "SAVEPOINT cat_call", "savepoint", err);
 	if (rc == KL_OK)
 		c->tx_depth++;
 	return rc;
 }
 
 int
-cat_tx_end(struct kl_cat *c, int rc)
+cat_tx_end(struct kl_cat *c, int rc, struct kl_error *err)
 {
 	int r;
 
 	if (tx_lost(c) || c->tx_depth == 0)
-		return rc < 0 ? rc : cat_err(c, KL_E_IO,
+		return rc < 0 ? rc : cat_err(c, err, KL_E_IO,
 		    "the transaction was rolled back by an earlier error");
 	if (--c->tx_depth == 0) {
-		if (rc >= 0 && (r = cat_exec(c, "COMMIT", "commit")) != KL_OK)
+		if (rc >= 0 &&
+		    (r = cat_exec(c, "COMMIT", "commit", err)) != KL_OK)
 			rc = r;
 		if (rc < 0)
 			cat_tx_rollback(c);
@@ -370,21 +392,27 @@ cat_tx_end(struct kl_cat *c, int rc)
 		sqlite3_exec(c->db, "ROLLBACK TO cat_call", NULL, NULL, NULL);
 		c->pack_valid = 0;
 	}
-	r = cat_exec(c, "RELEASE cat_call", "release");
-	if (tx_lost(c) && rc >= 0)
+	/* after a failure err keeps its detail, not the release's */
+	r = cat_exec(c, "RELEASE cat_call", "release", rc < 0 ? NULL : err);
+	if (tx_lost(c) && rc >= 0) {
+		/* the release failed and took the transaction with it: its
+		 * detail explains the KL_E_IO returned */
+		if (err != NULL && r != KL_OK && err->code == r)
+			err->code = KL_E_IO;
 		rc = KL_E_IO;
+	}
 	return rc < 0 ? rc : r != KL_OK ? r : rc;
 }
 
 int
-kl_cat_begin(struct kl_cat *c)
+kl_cat_begin(struct kl_cat *c, struct kl_error *err)
 {
 	int rc = KL_OK;
 
 	cat_lock(c);
 	(void)tx_lost(c);
 	if (c->tx_depth == 0)
-		rc = cat_exec(c, "BEGIN IMMEDIATE", "begin");
+		rc = cat_exec(c, "BEGIN IMMEDIATE", "begin", err);
 	if (rc == KL_OK)
 		c->tx_depth++;
 	cat_unlock(c);
@@ -392,19 +420,19 @@ kl_cat_begin(struct kl_cat *c)
 }
 
 int
-kl_cat_commit(struct kl_cat *c)
+kl_cat_commit(struct kl_cat *c, struct kl_error *err)
 {
 	int rc = KL_OK;
 
 	cat_lock(c);
 	if (tx_lost(c))
-		rc = cat_err(c, KL_E_IO,
+		rc = cat_err(c, err, KL_E_IO,
 		    "the transaction was rolled back by an earlier error");
 	else if (c->tx_depth == 0)
-		rc = cat_err(c, KL_E_INVAL, "commit without begin");
+		rc = cat_err(c, err, KL_E_INVAL, "commit without begin");
 	else if (c->tx_depth > 1)
 		c->tx_depth--;
-	else if ((rc = cat_exec(c, "COMMIT", "commit")) == KL_OK)
+	else if ((rc = cat_exec(c, "COMMIT", "commit", err)) == KL_OK)
 		tx_closed(c);
 	else
 		cat_tx_rollback(c);
@@ -431,7 +459,7 @@ file_size(const char *path)
 }
 
 static int
-status_counts(struct kl_cat *c, struct kl_cat_status *st)
+status_counts(struct kl_cat *c, struct kl_cat_status *st, struct kl_error *err)
 {
 	static const char sql[] = "SELECT"
 	    " (SELECT value FROM meta WHERE key = 'schema'),"
@@ -453,10 +481,10 @@ status_counts(struct kl_cat *c, struct kl_cat_status *st)
 	size_t i;
 	int rc, src;
 
-	if ((rc = cat_prepare(c, sql, &s)) != KL_OK)
+	if ((rc = cat_prepare(c, sql, &s, err)) != KL_OK)
 		return rc;
 	if ((src = sqlite3_step(s)) != SQLITE_ROW)
-		return cat_sqlerr(c, src, "status");
+		return cat_sqlerr(c, err, src, "status");
 	st->schema = sqlite3_column_int(s, 0);
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		*v[i] = (uint64_t)sqlite3_column_int64(s, (int)i + 1);
@@ -464,7 +492,7 @@ status_counts(struct kl_cat *c, struct kl_cat_status *st)
 }
 
 int
-kl_cat_status(struct kl_cat *c, struct kl_cat_status *st)
+kl_cat_status(struct kl_cat *c, struct kl_cat_status *st, struct kl_error *err)
 {
 	char wal[KL_CAT_PATH_MAX + 8];
 	int rc;
@@ -473,7 +501,7 @@ kl_cat_status(struct kl_cat *c, struct kl_cat_status *st)
 		return KL_E_INVAL;
 	memset(st, 0, sizeof(*st));
 	cat_lock(c);
-	if ((rc = status_counts(c, st)) == KL_OK && c->path[0] != '\0') {
+	if ((rc = status_counts(c, st, err)) == KL_OK && c->path[0] != '\0') {
 		snprintf(wal, sizeof(wal), "%s-wal", c->path);
 		st->file_bytes = file_size(c->path) + file_size(wal);
 	}
@@ -482,7 +510,7 @@ kl_cat_status(struct kl_cat *c, struct kl_cat_status *st)
 }
 
 int
-kl_cat_reset(struct kl_cat *c)
+kl_cat_reset(struct kl_cat *c, struct kl_error *err)
 {
 	static const char *const sql[] = {
 		"DELETE FROM index_file", "DELETE FROM loc",
@@ -497,15 +525,15 @@ kl_cat_reset(struct kl_cat *c)
 
 	cat_lock(c);
 	if (c->own_series != 0) {
-		rc = cat_err(c, KL_E_INVAL, "reset while a backup is being "
-		    "recorded");
+		rc = cat_err(c, err, KL_E_INVAL, "reset while a backup is "
+		    "being recorded");
 		goto out;
 	}
-	if ((rc = cat_tx_begin(c)) != KL_OK)
+	if ((rc = cat_tx_begin(c, err)) != KL_OK)
 		goto out;
 	for (i = 0; i < sizeof(sql) / sizeof(sql[0]) && rc == KL_OK; i++)
-		rc = cat_exec(c, sql[i], "reset");
-	rc = cat_tx_end(c, rc);
+		rc = cat_exec(c, sql[i], "reset", err);
+	rc = cat_tx_end(c, rc, err);
 	c->pack_valid = 0;
 out:
 	cat_unlock(c);

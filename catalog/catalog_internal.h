@@ -49,8 +49,14 @@ struct kl_cat {
 	ZSTD_CCtx *zc;
 	ZSTD_DCtx *zd;
 	char path[KL_CAT_PATH_MAX];
-	char errmsg[KL_CAT_PATH_MAX + 528];	/* "catalog PATH: " + 511 */
+	/* why kl_cat_open replaced the file it found ("" if it did not):
+	 * written while the handle is opened, never after */
+	char replaced_why[256];
 };
+
+/* Records why the file found at open is replaced (the first reason). */
+void cat_why(struct kl_cat *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* schema.c: the bootstrap meta table and the migrations: cat_migrations[v]
  * takes schema v to v + 1 (cat_migrations[0] = cat_schema_sql, the DDL of
@@ -59,52 +65,67 @@ extern const char cat_meta_sql[];
 extern const char cat_schema_sql[];
 extern const char *const cat_migrations[KL_CAT_SCHEMA];
 
-/* catalog.c helpers for the other files of the module (mutex held). */
+/*
+ * catalog.c helpers for the other files of the module (mutex held).  The
+ * handle keeps no error text (it is shared by threads): a helper that can
+ * fail fills the struct kl_error of the public call it serves (may be
+ * NULL: the caller wants only the code, or the failure is tolerated).
+ */
 void cat_lock(struct kl_cat *c);
 /* Also resets the statements prepared under this lock level. */
 void cat_unlock(struct kl_cat *c);
 /* Finalizes every prepared statement, cached or not (before closing db). */
 void cat_stmts_free(struct kl_cat *c);
-/* Maps a SQLite result code to kl_err and records the message. */
-int cat_sqlerr(struct kl_cat *c, int src, const char *what);
-/* Records "catalog PATH: <fmt>" as the error message; returns err. */
-int cat_err(struct kl_cat *c, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Maps a SQLite result code to kl_err and records "catalog PATH: what:
+ * SQLite's message" in err; returns the kl_err. */
+int cat_sqlerr(struct kl_cat *c, struct kl_error *err, int src,
+    const char *what);
+/* Records code with "catalog PATH: <fmt>" (PATH "(temporary)" for a
+ * temporary catalog) in err, about KL_ABOUT_CATALOG; returns code. */
+int cat_err(struct kl_cat *c, struct kl_error *err, int code,
+    const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /*
  * Prepares sql (cached by the pointer's identity: pass string literals).
  * The statement is reset and its bindings cleared; it stays valid until
  * the cat_unlock of this call (which resets it).  A statement still held
  * by an outer call (a callback calling in) is prepared afresh.
  */
-int cat_prepare(struct kl_cat *c, const char *sql, sqlite3_stmt **st);
+int cat_prepare(struct kl_cat *c, const char *sql, sqlite3_stmt **st,
+    struct kl_error *err);
 /* Prepares (cat_prepare) and runs sql to completion; what names it in
  * the error message. */
-int cat_exec(struct kl_cat *c, const char *sql, const char *what);
+int cat_exec(struct kl_cat *c, const char *sql, const char *what,
+    struct kl_error *err);
 /* Binds a 32-byte id (SQLITE_STATIC: id must outlive the step); returns
  * SQLite's result code. */
 int cat_bind_id(sqlite3_stmt *st, int i, const struct kl_id *id);
 /* Runs sql (a string literal: the statement cache keys on it) with ?1 =
  * id: 1 if it yields a row, 0 if not, or an error; takes the lock. */
 int cat_id_exists(struct kl_cat *c, const char *sql, const struct kl_id *id,
-    const char *what);
+    const char *what, struct kl_error *err);
 /* Reads a 32-byte id column: KL_E_CORRUPT if it is not one. */
-int cat_col_id(struct kl_cat *c, sqlite3_stmt *st, int i, struct kl_id *id);
+int cat_col_id(struct kl_cat *c, sqlite3_stmt *st, int i, struct kl_id *id,
+    struct kl_error *err);
 /* A text column ("" for NULL): KL_E_NOMEM if SQLite could not convert. */
-int cat_col_text(struct kl_cat *c, sqlite3_stmt *st, int i, const char **s);
+int cat_col_text(struct kl_cat *c, sqlite3_stmt *st, int i, const char **s,
+    struct kl_error *err);
 /* The series row of (host, paths), created if create; *no.  KL_E_NOTFOUND
  * if absent and !create. */
 int cat_series_get(struct kl_cat *c, const char *host, char *const *paths,
-    size_t npaths, int create, int64_t *no);
+    size_t npaths, int create, int64_t *no, struct kl_error *err);
 /* Joins v[0..n) with '\n' into a malloc'd string. */
 int cat_join(char *const *v, size_t n, char **out);
 /*
  * Implicit transaction around one writing call: BEGIN IMMEDIATE when none
  * is open, else a savepoint.  cat_tx_end commits (rc >= 0) or rolls back
- * (rc < 0) what the call did, and returns rc or the commit's error.
+ * (rc < 0) what the call did, and returns rc or the commit's error.  With
+ * rc < 0, err keeps the detail of rc (the callee's): a failure while
+ * rolling back is not recorded over it.
  */
-int cat_tx_begin(struct kl_cat *c);
-int cat_tx_end(struct kl_cat *c, int rc);
-/* Rolls the whole transaction back, if any; keeps the error message. */
+int cat_tx_begin(struct kl_cat *c, struct kl_error *err);
+int cat_tx_end(struct kl_cat *c, int rc, struct kl_error *err);
+/* Rolls the whole transaction back, if any (reports nothing). */
 void cat_tx_rollback(struct kl_cat *c);
 /* cat_versions.c: the path_no of "/" in the path table, and the length of
  * a version's content and meta identities (catalog.h "file versions"). */
@@ -113,9 +134,9 @@ void cat_tx_rollback(struct kl_cat *c);
 /* cat_versions.c, mutex held: the path_no of name (len bytes) in
  * directory parent; created if create, else KL_E_NOTFOUND when unknown. */
 int cat_path_get(struct kl_cat *c, int64_t parent, const void *name,
-    size_t len, int create, int64_t *no);
+    size_t len, int create, int64_t *no, struct kl_error *err);
 /* cat_own.c: writes the trees put but not yet written. */
-int cat_own_flush(struct kl_cat *c);
+int cat_own_flush(struct kl_cat *c, struct kl_error *err);
 /* cat_own.c: forgets the unwritten trees (no database access). */
 void cat_own_drop(struct kl_cat *c);
 

@@ -191,7 +191,7 @@ run_record(struct kl_repo *r, const struct kl_backup_opts *o,
 		}
 	}
 	run.detail = detail;
-	(void)kl_cat_run_add(kl_repo_catalog(r), &run);
+	(void)kl_cat_run_add(kl_repo_catalog(r), &run, NULL);
 	free(detail);
 }
 

@@ -27,17 +27,12 @@ cli_catalog_sync(struct cli *c, struct kl_repo *r, int versions)
 	return cli_fail(c, rc, &err, "cannot update the catalog");
 }
 
-/* A failure of the catalog itself: its text is kl_cat_errmsg. */
+/* A failure of the catalog itself: err is what the catalog call filled
+ * ("catalog PATH: what failed"). */
 static int
-cat_failed(struct cli *c, struct kl_cat *cat, int rc)
+cat_failed(struct cli *c, const struct kl_error *err, int rc)
 {
-	struct kl_error err;
-
-	kl_error_clear(&err);
-	if (cat != NULL)
-		kl_error_obj(&err, rc, KL_ABOUT_CATALOG, NULL, kl_cat_path(cat),
-		    "%s", kl_cat_errmsg(cat));
-	return cli_fail(c, rc, &err, "catalog");
+	return cli_fail(c, rc, err, "catalog");
 }
 
 int
@@ -157,8 +152,10 @@ cmd_versions(struct cli *c)
 	char path[KL_PATH_MAX + 1];
 	struct kl_repo *r = NULL;
 	struct vctx x = { c, 0 };
+	struct kl_error err;
 	int rc;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_HOST, "versions")) ||
 	    (rc = cli_nargs(c, 1, 1, "versions PATH [--host H]")))
 		return rc;
@@ -173,7 +170,7 @@ cmd_versions(struct cli *c)
 	if (c->json)
 		putchar('[');
 	rc = kl_cat_versions(kl_repo_catalog(r), path, c->host, version_print,
-	    &x);
+	    &x, &err);
 	if (c->json)
 		printf("]\n");
 	if (rc == KL_E_NOTFOUND) {
@@ -181,7 +178,7 @@ cmd_versions(struct cli *c)
 		    " of host " : "", c->host ? c->host : "");
 		rc = EXIT_FATAL;
 	} else if (rc != KL_OK) {
-		rc = cat_failed(c, kl_repo_catalog(r), rc);
+		rc = cat_failed(c, &err, rc);
 	} else if (!c->json && !c->quiet) {
 		printf("%llu version%s of ", (unsigned long long)x.n,
 		    x.n == 1 ? "" : "s");
@@ -232,8 +229,10 @@ cmd_find(struct cli *c)
 {
 	struct kl_repo *r = NULL;
 	struct vctx x = { c, 0 };
+	struct kl_error err;
 	int rc;
 
+	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_HOST, "find")) ||
 	    (rc = cli_nargs(c, 1, 1, "find PATTERN [--host H]")))
 		return rc;
@@ -244,11 +243,11 @@ cmd_find(struct cli *c)
 	if (c->json)
 		putchar('[');
 	rc = kl_cat_find(kl_repo_catalog(r), c->args[0], c->host, found_print,
-	    &x);
+	    &x, &err);
 	if (c->json)
 		printf("]\n");
 	if (rc != KL_OK) {
-		rc = cat_failed(c, kl_repo_catalog(r), rc);
+		rc = cat_failed(c, &err, rc);
 	} else if (x.n == 0) {
 		if (!c->json)
 			cli_err(c, "no path matches %s", c->args[0]);
@@ -553,8 +552,8 @@ cmd_catalog(struct cli *c)
 	}
 	if (rebuild) {
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if ((rc = kl_cat_reset(cat)) != KL_OK) {
-			rc = cat_failed(c, cat, rc);
+		if ((rc = kl_cat_reset(cat, &err)) != KL_OK) {
+			rc = cat_failed(c, &err, rc);
 			goto out;
 		}
 		if ((rc = kl_repo_index_load(r, &err)) != KL_OK) {
@@ -569,8 +568,8 @@ cmd_catalog(struct cli *c)
 		took = (double)(t1.tv_sec - t0.tv_sec) +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	}
-	if ((rc = kl_cat_status(cat, &st)) != KL_OK) {
-		rc = cat_failed(c, cat, rc);
+	if ((rc = kl_cat_status(cat, &st, &err)) != KL_OK) {
+		rc = cat_failed(c, &err, rc);
 		goto out;
 	}
 	status_print(c, cat, &st, took);

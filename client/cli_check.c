@@ -268,7 +268,7 @@ run_record(struct kl_repo *r, const struct kl_check_report *rep,
 		}
 	}
 	run.detail = detail;
-	(void)kl_cat_run_add(cat, &run);
+	(void)kl_cat_run_add(cat, &run, NULL);
 	free(detail);
 }
 

@@ -437,7 +437,7 @@ run_record(struct kl_repo *r, const struct drillcli *x,
 		}
 	}
 	run.detail = detail;
-	(void)kl_cat_run_add(kl_repo_catalog(r), &run);
+	(void)kl_cat_run_add(kl_repo_catalog(r), &run, NULL);
 	free(detail);
 }
 

@@ -468,7 +468,7 @@ forget_run(struct forget *f)
 	if ((rc = cli_catalog_sync(f->c, f->r, 0)) != EXIT_OK)
 		return rc;
 	if ((rc = kl_cat_snap_foreach(kl_repo_catalog(f->r), NULL, 0,
-	    snap_collect, f)) != KL_OK) {
+	    snap_collect, f, NULL)) != KL_OK) {
 		cli_err(f->c, "reading the catalog: %s", kl_strerror(rc));
 		return EXIT_FATAL;
 	}

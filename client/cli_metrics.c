@@ -233,7 +233,7 @@ cli_metrics_write(struct cli *c, struct kl_repo *r, const char *job,
 	h.host = host;
 	/* without the history the run's own gauges are still worth having */
 	if ((cat = kl_repo_catalog(r)) != NULL &&
-	    kl_cat_run_foreach(cat, job, INT64_MIN, hist_cb, &h) != KL_OK)
+	    kl_cat_run_foreach(cat, job, INT64_MIN, hist_cb, &h, NULL) != KL_OK)
 		memset(&h, 0, sizeof(h));
 	if ((f = open_memstream(&data, &len)) == NULL) {
 		cli_err(c, "cannot write the metrics file: out of memory");

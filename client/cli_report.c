@@ -171,6 +171,7 @@ report_make(struct cli *c, struct kl_repo *r, struct kl_report_opts *o,
     enum kl_report_format fmt)
 {
 	struct kl_report *rep = NULL;
+	struct kl_error err;
 	struct kl_cat *cat;
 	char host[KL_NAME_MAX + 1];
 	char *data = NULL;
@@ -189,10 +190,11 @@ report_make(struct cli *c, struct kl_repo *r, struct kl_report_opts *o,
 		cli_err(c, "no catalog: not even a temporary one opens");
 		return EXIT_FATAL;
 	}
-	if ((rc = kl_report_collect(cat, o, &rep)) != KL_OK) {
+	kl_error_clear(&err);
+	if ((rc = kl_report_collect(cat, o, &rep, &err)) != KL_OK) {
 		cli_err(c, "cannot gather the report from the catalog: %s",
-		    rc == KL_E_IO || rc == KL_E_CORRUPT ? kl_cat_errmsg(cat) :
-		    kl_strerror(rc));
+		    rc == KL_E_IO || rc == KL_E_CORRUPT ?
+		    kl_error_msg(&err, rc) : kl_strerror(rc));
 		return EXIT_FATAL;
 	}
 	if ((f = open_memstream(&data, &len)) == NULL) {

@@ -125,25 +125,11 @@ excluded(const struct walker *w, const char *name)
 	return 0;
 }
 
-/* Binary search of a sorted tree for name. */
+/* The entry of a sorted tree (NULL: none) called name. */
 static const struct kl_node *
 tree_find(const struct kl_tree *t, const char *name)
 {
-	size_t lo = 0, hi = t ? t->n : 0, l = strlen(name);
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = kl_name_cmp(t->nodes[mid].name, t->nodes[mid].name_len,
-		    (const uint8_t *)name, l);
-
-		if (c == 0)
-			return &t->nodes[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return kl_tree_find(t, (const uint8_t *)name, strlen(name));
 }
 
 static int

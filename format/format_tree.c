@@ -604,3 +604,23 @@ out:
 	kl_node_clear(&n);
 	return r;
 }
+
+const struct kl_node *
+kl_tree_find(const struct kl_tree *t, const uint8_t *name, size_t len)
+{
+	size_t lo = 0, hi = t != NULL ? t->n : 0, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = kl_name_cmp(t->nodes[mid].name, t->nodes[mid].name_len,
+		    name, len);
+		if (c == 0)
+			return &t->nodes[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}

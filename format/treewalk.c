@@ -11,11 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "kluis/buf.h"
 #include "kluis/err.h"
 #include "kluis/grow.h"
+#include "kluis/map.h"
 #include "kluis/treewalk.h"
 
 struct frame {
@@ -27,19 +26,12 @@ struct frame {
 	uint64_t tag;
 };
 
-/* Keyed 64-bit hashes of the distinct trees loaded (0: empty slot). */
-struct seen {
-	uint64_t *h;
-	size_t n, cap;
-	unsigned char key[crypto_shorthash_KEYBYTES];
-};
-
 struct kl_walk {
 	const struct kl_walk_ops *ops;
 	void *arg;
 	const struct kl_walk_budget *b;
 	struct kl_walk_stats st;
-	struct seen seen;
+	struct kl_map seen;		/* the distinct trees loaded */
 	struct frame *f;
 	size_t n, cap;
 	char *path;
@@ -167,45 +159,6 @@ tree_sorted(const struct kl_tree *t)
 	return 1;
 }
 
-/* 1 if tree id was loaded before in this walk; else remembers it. */
-static int
-seen_put(struct seen *m, const struct kl_id *id, int *known)
-{
-	unsigned char out[crypto_shorthash_BYTES];
-	uint64_t h, *nh;
-	size_t i, j, ncap;
-
-	if ((m->n + 1) * 2 > m->cap) {
-		ncap = m->cap ? m->cap * 2 : 1024;
-		if ((nh = calloc(ncap, sizeof(*nh))) == NULL)
-			return KL_E_NOMEM;
-		for (i = 0; i < m->cap; i++) {
-			if (m->h[i] == 0)
-				continue;
-			for (j = m->h[i] & (ncap - 1); nh[j] != 0;
-			    j = (j + 1) & (ncap - 1))
-				;
-			nh[j] = m->h[i];
-		}
-		free(m->h);
-		m->h = nh;
-		m->cap = ncap;
-	}
-	/* keyed: ids are the writer's to choose, slots must not be */
-	crypto_shorthash(out, id->b, KL_ID_LEN, m->key);
-	if ((h = kl_le64dec(out)) == 0)
-		h = 1;
-	for (i = h & (m->cap - 1); m->h[i] != 0; i = (i + 1) & (m->cap - 1))
-		if (m->h[i] == h) {
-			*known = 1;
-			return KL_OK;
-		}
-	m->h[i] = h;
-	m->n++;
-	*known = 0;
-	return KL_OK;
-}
-
 /*
  * The budget after loading a tree of n entries: the total, and how often
  * the same trees come back.  A DAG whose paths double per level loads a
@@ -216,7 +169,7 @@ seen_put(struct seen *m, const struct kl_id *id, int *known)
 static int
 budget_count(struct kl_walk *w, const struct kl_id *id, size_t n)
 {
-	int known = 0, rc;
+	int known;
 
 	w->st.entries = sat_add(w->st.entries, n);
 	if (w->b == NULL)
@@ -227,9 +180,10 @@ budget_count(struct kl_walk *w, const struct kl_id *id, size_t n)
 	}
 	if (w->b->share == 0)
 		return KL_OK;
-	if ((rc = seen_put(&w->seen, id, &known)) != KL_OK)
-		return rc;
-	if (!known)
+	/* the map's slots are keyed: ids are the writer's to choose */
+	if ((known = kl_map_put(&w->seen, id->b, 0)) < 0)
+		return known;
+	if (known == 1)	/* added: not seen before */
 		w->st.distinct = sat_add(w->st.distinct, n);
 	if (w->st.entries > sat_add(sat_mul(w->b->share, w->st.distinct),
 	    KL_WALK_SLACK_ENTRIES)) {
@@ -383,7 +337,7 @@ kl_walk_run(const struct kl_walk_ops *ops, void *arg,
 	w.arg = arg;
 	w.b = budget;
 	w.next_tag = root_tag;
-	randombytes_buf(w.seen.key, sizeof(w.seen.key));
+	kl_map_init(&w.seen, KL_ID_LEN);
 	if ((rc = path_set(&w, 0, NULL, 0)) == KL_OK && (a != NULL ||
 	    b != NULL))
 		rc = frame_push(&w, a, b);
@@ -395,7 +349,7 @@ kl_walk_run(const struct kl_walk_ops *ops, void *arg,
 		*st = w.st;
 	free(w.f);
 	free(w.path);
-	free(w.seen.h);
+	kl_map_clear(&w.seen);
 	return rc;
 }
 

@@ -69,8 +69,8 @@ snapshots_add(struct kl_repo *r, struct kl_cat *c, const struct snap_time *st,
 	if ((want = calloc(n, 1)) == NULL)
 		return KL_E_NOMEM;
 	for (i = 0; i < n; i++) {
-		if ((has = kl_cat_snap_has(c, &st[i].id)) < 0) {
-			rc = repo_err_cat(err, has, c);
+		if ((has = kl_cat_snap_has(c, &st[i].id, err)) < 0) {
+			rc = has;
 			goto out;
 		}
 		want[i] = !has;
@@ -93,10 +93,8 @@ snapshots_add(struct kl_repo *r, struct kl_cat *c, const struct snap_time *st,
 				*err = e;
 			break;
 		}
-		rc = kl_cat_snap_add(c, &st[i].id, &s, st[i].recv);
+		rc = kl_cat_snap_add(c, &st[i].id, &s, st[i].recv, err);
 		kl_snapshot_clear(&s);
-		if (rc != KL_OK)
-			repo_err_cat(err, rc, c);
 		if (r->progress != NULL && todo >= 8)
 			r->progress(r->progress_arg, "snapshots", ++done, todo);
 	}
@@ -226,16 +224,13 @@ versions_update(struct kl_repo *r, struct kl_cat *c, struct kl_error *err)
 	u.budget_factor = r->tree_budget;
 	u.skipped = skip_note;
 	u.skipped_arg = &k;
-	if ((rc = kl_cat_versions_update(c, &u)) != KL_OK) {
+	if ((rc = kl_cat_versions_update(c, &u, err)) != KL_OK) {
 		/* a loader's failure that stopped the update, else the
 		 * catalog's */
 		if (v.e.code == rc && err != NULL)
 			*err = v.e;
-		else
-			repo_err_cat(err, rc, c);
-	} else if ((rc = kl_cat_snap_foreach(c, NULL, 0, skip_report, &k)) !=
-	    KL_OK)
-		repo_err_cat(err, rc, c);
+	} else
+		rc = kl_cat_snap_foreach(c, NULL, 0, skip_report, &k, err);
 	skips_clear(&k);
 	return rc;
 }
@@ -274,10 +269,8 @@ any_gone(struct kl_cat *c, struct kl_id *ids, size_t n, struct kl_error *err)
 	int rc;
 
 	qsort(ids, n, sizeof(*ids), id_order);
-	rc = kl_cat_snap_foreach(c, NULL, 1, gone_one, &g);
-	if (rc < 0)
-		return repo_err_cat(err, rc, c);
-	return g.any;
+	rc = kl_cat_snap_foreach(c, NULL, 1, gone_one, &g, err);
+	return rc < 0 ? rc : g.any;
 }
 
 int
@@ -301,10 +294,8 @@ kl_repo_catalog_sync(struct kl_repo *r, int versions, struct kl_error *err)
 		rc = kl_repo_index_load(r, err);
 	if (rc < 0)
 		goto out;
-	if ((rc = kl_cat_snap_mark_vanished(c, ids, n, NULL)) != KL_OK) {
-		repo_err_cat(err, rc, c);
+	if ((rc = kl_cat_snap_mark_vanished(c, ids, n, NULL, err)) != KL_OK)
 		goto out;
-	}
 	if ((rc = snapshots_add(r, c, st, n, err)) != KL_OK || !versions)
 		goto out;
 	/* the trees come from the index: it must be current */
@@ -329,7 +320,7 @@ kl_repo_own_parent(struct kl_repo *r, const char *host, char *const *paths,
 
 	if ((rc = repo_cat(r, &c, err)) != KL_OK ||
 	    (rc = kl_cat_own_parent(c, host, paths, npaths, snap, root,
-	    intact)) !=
+	    intact, err)) !=
 	    KL_OK)
 		return rc;
 	/* the repository decides: a snapshot that is gone is no parent */
@@ -548,17 +539,10 @@ pick_first(struct kl_repo *r, struct picker *k, char **paths,
 static int
 cand_list(struct kl_cat *c, struct picker *k, struct kl_error *err)
 {
-	int rc;
-
 	k->n = 0;
 	k->hosts = 0;
 	k->locals = 0;
-	if ((rc = kl_cat_snap_foreach(c, k->q->host, 0, cand_add, k)) ==
-	    KL_OK)
-		return KL_OK;
-	if (rc == KL_E_NOMEM)
-		return kl_error_set(err, rc, "%s", kl_strerror(rc));
-	return repo_err_cat(err, rc, c);
+	return kl_cat_snap_foreach(c, k->q->host, 0, cand_add, k, err);
 }
 
 static int
@@ -610,9 +594,7 @@ kl_repo_snapshot_pick(struct kl_repo *r, const struct kl_snap_query *q,
 	if ((rc = pick_first(r, &k, &paths, err)) != KL_OK)
 		goto out;
 	k.paths = paths;
-	if ((rc = kl_cat_snap_foreach(c, out->host, 1, gone_find, &k)) !=
-	    KL_OK)
-		repo_err_cat(err, rc, c);
+	rc = kl_cat_snap_foreach(c, out->host, 1, gone_find, &k, err);
 out:
 	if (rc != KL_OK)
 		memset(out, 0, sizeof(*out));

@@ -3,10 +3,10 @@
  * (kl_repo_index_load) with the trust of their source and without the
  * entries whose pack is not in the repository, packs known only from their
  * own headers, and the in-memory table of the blobs a running backup
- * session adds: an open-addressing hash table keyed by blob id.  Its slots
- * come from a keyed hash (kl_hash_slot): the ids of adopted packs come
- * from their headers, which their writer chose.  Pack ids are interned in
- * a side array so an entry is 48 bytes.
+ * session adds: the keyed map (kluis/map.h) from blob id to an entry -
+ * keyed, because the ids of adopted packs come from their headers, which
+ * their writer chose.  Pack ids are interned in a side array so an entry
+ * is 20 bytes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,36 +16,36 @@
 #include "kluis/err.h"
 #include "kluis/grow.h"
 #include "kluis/keys.h"
+#include "kluis/map.h"
 #include "kluis/treewalk.h"
 #include "repo_internal.h"
 
 /* Packs stat'ed one by one before a whole listing of data/ is cheaper. */
 #define PRESENCE_STATS_MAX 64
 
-struct slot {
-	struct kl_id id;
-	uint32_t pack;		/* index into packs + 1; 0 = empty slot */
-	uint8_t type;
+/* A blob the session added; the map holds its id. */
+struct entry {
+	uint32_t pack;		/* index into packs + 1 */
 	uint32_t offset, stored_len, raw_len;
-};
-
-/* Where a pack's tree blobs lie: [lo, hi) of the pack, or lo > hi. */
-struct extent {
-	uint32_t lo, hi;
+	uint8_t type;
 };
 
 struct kl_index_table {
-	struct slot *s;
-	size_t cap, n;		/* cap is a power of two */
+	struct kl_map ids;	/* blob id -> index into e */
+	struct entry *e;
+	size_t n, e_cap;
 	struct kl_id *packs;
-	struct extent *trees;	/* per interned pack */
-	size_t npacks, packs_cap, trees_cap;
+	size_t npacks, packs_cap;
 };
 
 struct kl_index_table *
 index_table_new(void)
 {
-	return calloc(1, sizeof(struct kl_index_table));
+	struct kl_index_table *t;
+
+	if ((t = calloc(1, sizeof(*t))) != NULL)
+		kl_map_init(&t->ids, KL_ID_LEN);
+	return t;
 }
 
 void
@@ -53,43 +53,10 @@ index_table_free(struct kl_index_table *t)
 {
 	if (t == NULL)
 		return;
-	free(t->s);
+	kl_map_clear(&t->ids);
+	free(t->e);
 	free(t->packs);
-	free(t->trees);
 	free(t);
-}
-
-static size_t
-slot_of(const struct kl_id *id, size_t cap)
-{
-	return (size_t)kl_hash_slot(id->b, KL_ID_LEN) & (cap - 1);
-}
-
-static struct slot *
-probe(const struct kl_index_table *t, const struct kl_id *id)
-{
-	size_t i = slot_of(id, t->cap);
-
-	while (t->s[i].pack != 0 && memcmp(t->s[i].id.b, id->b, KL_ID_LEN))
-		i = (i + 1) & (t->cap - 1);
-	return &t->s[i];
-}
-
-static int
-grow(struct kl_index_table *t)
-{
-	struct slot *old = t->s, *ns;
-	size_t i, ocap = t->cap, ncap = ocap ? ocap * 2 : 1024;
-
-	if ((ns = calloc(ncap, sizeof(*ns))) == NULL)
-		return KL_E_NOMEM;
-	t->s = ns;
-	t->cap = ncap;
-	for (i = 0; i < ocap; i++)
-		if (old[i].pack != 0)
-			*probe(t, &old[i].id) = old[i];
-	free(old);
-	return KL_OK;
 }
 
 /* Interns a pack id; packs arrive grouped, so checking the last suffices
@@ -103,11 +70,8 @@ pack_intern(struct kl_index_table *t, const struct kl_id *p, uint32_t *out)
 		*out = (uint32_t)t->npacks;
 		return KL_OK;
 	}
-	if ((rc = KL_GROW(t->packs, t->packs_cap, t->npacks + 1)) != KL_OK ||
-	    (rc = KL_GROW(t->trees, t->trees_cap, t->npacks + 1)) != KL_OK)
+	if ((rc = KL_GROW(t->packs, t->packs_cap, t->npacks + 1)) != KL_OK)
 		return rc;
-	t->trees[t->npacks].lo = UINT32_MAX;
-	t->trees[t->npacks].hi = 0;
 	t->packs[t->npacks++] = *p;
 	*out = (uint32_t)t->npacks;
 	return KL_OK;
@@ -117,73 +81,48 @@ int
 index_table_put(struct kl_index_table *t, const struct kl_id *id,
     const struct kl_blob_loc *loc)
 {
-	struct slot *s;
+	struct entry *e;
+	uint64_t at;
 	uint32_t pk;
 	int rc;
 
-	if ((t->n + 1) * 4 > t->cap * 3 && (rc = grow(t)) != KL_OK)
-		return rc;
-	s = probe(t, id);
-	if (s->pack != 0)
+	if (kl_map_get(&t->ids, id->b, &at))
 		return 0;
-	if ((rc = pack_intern(t, &loc->pack, &pk)) != KL_OK)
+	if ((rc = KL_GROW(t->e, t->e_cap, t->n + 1)) != KL_OK ||
+	    (rc = pack_intern(t, &loc->pack, &pk)) != KL_OK)
 		return rc;
-	if (loc->type == KL_OBJ_TREE) {
-		struct extent *x = &t->trees[pk - 1];
-
-		if (loc->offset < x->lo)
-			x->lo = loc->offset;
-		if (loc->offset + loc->stored_len > x->hi)
-			x->hi = loc->offset + loc->stored_len;
-	}
-	s->id = *id;
-	s->pack = pk;
-	s->type = loc->type;
-	s->offset = loc->offset;
-	s->stored_len = loc->stored_len;
-	s->raw_len = loc->raw_len;
-	t->n++;
+	if ((rc = kl_map_put(&t->ids, id->b, t->n)) < 0)
+		return rc;
+	e = &t->e[t->n++];
+	e->pack = pk;
+	e->type = loc->type;
+	e->offset = loc->offset;
+	e->stored_len = loc->stored_len;
+	e->raw_len = loc->raw_len;
 	return 1;
 }
 
 static void
-slot_loc(const struct kl_index_table *t, const struct slot *s,
+entry_loc(const struct kl_index_table *t, const struct entry *e,
     struct kl_blob_loc *loc)
 {
-	loc->pack = t->packs[s->pack - 1];
-	loc->type = s->type;
-	loc->offset = s->offset;
-	loc->stored_len = s->stored_len;
-	loc->raw_len = s->raw_len;
+	loc->pack = t->packs[e->pack - 1];
+	loc->type = e->type;
+	loc->offset = e->offset;
+	loc->stored_len = e->stored_len;
+	loc->raw_len = e->raw_len;
 }
 
 int
 index_table_get(const struct kl_index_table *t, const struct kl_id *id,
     struct kl_blob_loc *loc)
 {
-	const struct slot *s;
+	uint64_t at;
 
-	if (t->cap == 0)
-		return KL_E_NOTFOUND;
-	s = probe(t, id);
-	if (s->pack == 0)
+	if (!kl_map_get(&t->ids, id->b, &at))
 		return KL_E_NOTFOUND;
 	if (loc != NULL)
-		slot_loc(t, s, loc);
-	return KL_OK;
-}
-
-int
-index_table_tree_range(const struct kl_index_table *t, const struct kl_id *id,
-    uint32_t *lo, uint32_t *hi)
-{
-	const struct slot *s;
-
-	if (t->cap == 0 || (s = probe(t, id))->pack == 0 ||
-	    t->trees[s->pack - 1].lo > t->trees[s->pack - 1].hi)
-		return KL_E_NOTFOUND;
-	*lo = t->trees[s->pack - 1].lo;
-	*hi = t->trees[s->pack - 1].hi;
+		entry_loc(t, &t->e[at], loc);
 	return KL_OK;
 }
 
@@ -196,44 +135,7 @@ index_table_count(const struct kl_index_table *t)
 size_t
 index_table_run_max(const struct kl_index_table *t)
 {
-	size_t i, e, run = 0, max = 0;
-
-	/* from an empty slot (the load stays under 3/4), once around */
-	for (e = 0; e < t->cap && t->s[e].pack != 0; e++)
-		;
-	for (i = 1; i <= t->cap; i++) {
-		if (t->s[(e + i) & (t->cap - 1)].pack == 0)
-			run = 0;
-		else if (++run > max)
-			max = run;
-	}
-	return max;
-}
-
-void
-index_table_pack_ids(struct kl_index_table *t, struct kl_id **ids, size_t *n)
-{
-	*ids = t->packs;
-	*n = t->npacks;
-}
-
-int
-index_table_foreach(const struct kl_index_table *t,
-    int (*cb)(void *, const struct kl_id *, const struct kl_blob_loc *),
-    void *arg)
-{
-	struct kl_blob_loc loc;
-	size_t i;
-	int rc;
-
-	for (i = 0; i < t->cap; i++) {
-		if (t->s[i].pack == 0)
-			continue;
-		slot_loc(t, &t->s[i], &loc);
-		if ((rc = cb(arg, &t->s[i].id, &loc)) != 0)
-			return rc;
-	}
-	return KL_OK;
+	return kl_map_run_max(&t->ids);
 }
 
 /*
@@ -249,20 +151,10 @@ repo_cat(struct kl_repo *r, struct kl_cat **c, struct kl_error *err)
 	pthread_mutex_lock(&r->mu);
 	if (r->cat == NULL)
 		rc = kl_cat_open(NULL, &r->keys->repo_id, &r->cat,
-		    &r->cat_state);
+		    &r->cat_state, err);
 	*c = r->cat;
 	pthread_mutex_unlock(&r->mu);
-	if (rc != KL_OK)
-		kl_error_obj(err, rc, KL_ABOUT_CATALOG, NULL, NULL,
-		    "a temporary catalog: %s", kl_strerror(rc));
 	return rc;
-}
-
-int
-repo_err_cat(struct kl_error *err, int code, struct kl_cat *c)
-{
-	return kl_error_obj(err, code, KL_ABOUT_CATALOG, NULL, kl_cat_path(c),
-	    "%s", kl_cat_errmsg(c));
 }
 
 int
@@ -286,7 +178,7 @@ kl_repo_catalog_open(struct kl_repo *r, const char *dir, int *state,
 		}
 		dir = def;
 	}
-	rc = kl_cat_open(dir, &r->keys->repo_id, &r->cat, &r->cat_state);
+	rc = kl_cat_open(dir, &r->keys->repo_id, &r->cat, &r->cat_state, err);
 	if (rc != KL_OK)
 		kl_error_obj(err, rc, KL_ABOUT_CATALOG, NULL, dir, "catalog in "
 		    "%s: %s", dir, kl_strerror(rc));
@@ -412,16 +304,16 @@ presence_clear(struct presence *pr)
 /* 1 and *size if pack is in the repository, 0 if not, or an error. */
 static int
 pack_present(struct presence *pr, struct kl_cat *c, const struct kl_id *pack,
-    uint64_t *size)
+    uint64_t *size, struct kl_error *err)
 {
 	char name[KL_ID_HEX_LEN + 1];
 	struct pack_sz key, *hit;
 	int rc;
 
-	if ((rc = kl_cat_withdrawn_has(c, pack)) != 0)
+	if ((rc = kl_cat_withdrawn_has(c, pack, err)) != 0)
 		return rc < 0 ? rc : 0;	/* withdrawn: as good as gone */
-	if (kl_cat_pack_size(c, pack, size) == KL_OK)
-		return 1;
+	if (kl_cat_pack_size(c, pack, size, NULL) == KL_OK)
+		return 1;	/* else the repository says */
 	if (!pr->listed && pr->stats >= PRESENCE_STATS_MAX &&
 	    (rc = presence_list(pr)) != KL_OK)
 		return rc;
@@ -442,7 +334,7 @@ pack_present(struct presence *pr, struct kl_cat *c, const struct kl_id *pack,
 /* Puts the entries of one pack (in the repository) into the catalog. */
 static int
 pack_put(struct kl_cat *c, const struct kl_index_pack *ip, uint64_t size,
-    int trust, int64_t recv_s)
+    int trust, int64_t recv_s, struct kl_error *err)
 {
 	struct kl_blob_loc loc;
 	size_t j;
@@ -456,10 +348,12 @@ pack_put(struct kl_cat *c, const struct kl_index_pack *ip, uint64_t size,
 		loc.offset = e->offset;
 		loc.stored_len = e->stored_len;
 		loc.raw_len = e->raw_len;
-		if ((rc = kl_cat_blob_put(c, &e->id, &loc, trust, recv_s)) < 0)
+		if ((rc = kl_cat_blob_put(c, &e->id, &loc, trust, recv_s,
+		    err)) < 0)
 			return rc;
 	}
-	return size > 0 ? kl_cat_pack_size_set(c, &ip->pack_id, size) : KL_OK;
+	return size > 0 ? kl_cat_pack_size_set(c, &ip->pack_id, size,
+	    err) : KL_OK;
 }
 
 /*
@@ -467,19 +361,20 @@ pack_put(struct kl_cat *c, const struct kl_index_pack *ip, uint64_t size,
  * catalog holds entries of it (loaded before the withdrawal was seen).
  */
 static int
-withdrawal_put(struct kl_cat *c, const struct kl_id *w, int *reload)
+withdrawal_put(struct kl_cat *c, const struct kl_id *w, int *reload,
+    struct kl_error *err)
 {
 	int has;
 
-	if ((has = kl_cat_withdrawn_has(c, w)) != 0)
+	if ((has = kl_cat_withdrawn_has(c, w, err)) != 0)
 		return has < 0 ? has : KL_OK;	/* known: nothing of it held */
-	if ((has = kl_cat_index_has(c, w)) == 0)
-		has = kl_cat_pack_known(c, w);
+	if ((has = kl_cat_index_has(c, w, err)) == 0)
+		has = kl_cat_pack_known(c, w, err);
 	if (has < 0)
 		return has;
 	if (has)
 		*reload = 1;
-	return kl_cat_withdrawn_add(c, w);
+	return kl_cat_withdrawn_add(c, w, err);
 }
 
 /*
@@ -491,23 +386,24 @@ withdrawal_put(struct kl_cat *c, const struct kl_id *w, int *reload)
 static int
 index_put(struct kl_cat *c, const struct kl_id *file,
     const struct kl_index *ix, const uint8_t *present, const uint64_t *sizes,
-    int trust, int64_t recv_s, int *reload)
+    int trust, int64_t recv_s, int *reload, struct kl_error *err)
 {
 	size_t i;
 	int rc;
 
-	if ((rc = kl_cat_begin(c)) != KL_OK)
+	if ((rc = kl_cat_begin(c, err)) != KL_OK)
 		return rc;
 	for (i = 0; i < ix->n && rc == KL_OK; i++)
 		if (present == NULL || present[i])
 			rc = pack_put(c, &ix->packs[i], sizes ? sizes[i] : 0,
-			    trust, recv_s);
+			    trust, recv_s, err);
 	for (i = 0; i < ix->nwithdrawn && rc == KL_OK; i++)
-		rc = ix->retire ? kl_cat_pruned_add(c, &ix->withdrawn[i]) :
-		    withdrawal_put(c, &ix->withdrawn[i], reload);
-	if (rc == KL_OK && (rc = kl_cat_index_add(c, file, trust, recv_s)) ==
+		rc = ix->retire ? kl_cat_pruned_add(c, &ix->withdrawn[i], err) :
+		    withdrawal_put(c, &ix->withdrawn[i], reload, err);
+	if (rc == KL_OK && (rc = kl_cat_index_add(c, file, trust, recv_s,
+	    err)) ==
 	    KL_OK)
-		return kl_cat_commit(c);
+		return kl_cat_commit(c, err);
 	kl_cat_abort(c);
 	return rc;
 }
@@ -520,10 +416,10 @@ repo_index_add(struct kl_repo *r, const struct kl_id *file,
 	int rc, reload = 0;
 
 	if ((rc = repo_cat(r, &c, err)) != KL_OK ||
-	    (rc = kl_cat_own_index_add(c, file)) != KL_OK)
+	    (rc = kl_cat_own_index_add(c, file, err)) != KL_OK)
 		return rc;
 	return index_put(c, file, ix, NULL, NULL, trust, (int64_t)time(NULL),
-	    &reload);
+	    &reload, err);
 }
 
 /* Remembers the packs of ix that are not in the repository. */
@@ -548,7 +444,8 @@ absent_note(struct presence *pr, const struct kl_id *file,
 
 /* Tells, per index file, the absent packs no retire record explains. */
 static int
-absent_tell(struct kl_repo *r, struct kl_cat *c, struct presence *pr)
+absent_tell(struct kl_repo *r, struct kl_cat *c, struct presence *pr,
+    struct kl_error *err)
 {
 	char name[REPO_FNAME_MAX];
 	size_t i, j, packs, entries;
@@ -558,7 +455,8 @@ absent_tell(struct kl_repo *r, struct kl_cat *c, struct presence *pr)
 		packs = entries = 0;
 		for (j = i; j < pr->nab && kl_id_eq(&pr->ab[j].file,
 		    &pr->ab[i].file); j++) {
-			if ((rc = kl_cat_pruned_has(c, &pr->ab[j].pack)) < 0)
+			if ((rc = kl_cat_pruned_has(c, &pr->ab[j].pack,
+			    err)) < 0)
 				return rc;
 			if (rc == 0) {
 				packs++;
@@ -582,7 +480,8 @@ absent_tell(struct kl_repo *r, struct kl_cat *c, struct presence *pr)
 /* Which packs of ix are in the repository. */
 static int
 index_presence(struct presence *pr, struct kl_cat *c,
-    const struct kl_index *ix, uint8_t **present, uint64_t **sizes)
+    const struct kl_index *ix, uint8_t **present, uint64_t **sizes,
+    struct kl_error *err)
 {
 	size_t i;
 	int rc = KL_OK;
@@ -593,7 +492,7 @@ index_presence(struct presence *pr, struct kl_cat *c,
 		return KL_E_NOMEM;
 	for (i = 0; i < ix->n && rc >= 0; i++)
 		if ((rc = pack_present(pr, c, &ix->packs[i].pack_id,
-		    &(*sizes)[i])) > 0)
+		    &(*sizes)[i], err)) > 0)
 			(*present)[i] = 1;
 	return rc < 0 ? rc : KL_OK;
 }
@@ -604,7 +503,8 @@ index_trust(struct kl_cat *c, const struct kl_id *file, int attested)
 {
 	if (attested)
 		return KL_TRUST_ATTESTED;
-	return kl_cat_own_index_has(c, file) == 1 ? KL_TRUST_OWN :
+	/* not known as ours (or the catalog cannot say): a claim */
+	return kl_cat_own_index_has(c, file, NULL) == 1 ? KL_TRUST_OWN :
 	    KL_TRUST_CLAIMED;
 }
 
@@ -625,9 +525,9 @@ index_file_load(struct kl_repo *r, struct presence *pr, struct kl_cat *c,
 	int rc, attested = 0;
 
 	memset(&ix, 0, sizeof(ix));
-	if ((rc = kl_cat_withdrawn_has(c, id)) != 0)
+	if ((rc = kl_cat_withdrawn_has(c, id, err)) != 0)
 		return rc < 0 ? rc : kl_cat_index_add(c, id, KL_TRUST_CLAIMED,
-		    recv_s);
+		    recv_s, err);
 	if ((rc = repo_index_read(r, id, &ix, &attested, err)) != KL_OK) {
 		if (!kl_error_isset(err) || err->code != rc) {
 			repo_fname(KL_FT_INDEX, id, name);
@@ -636,13 +536,16 @@ index_file_load(struct kl_repo *r, struct presence *pr, struct kl_cat *c,
 		}
 		return rc;
 	}
-	if ((rc = index_presence(pr, c, &ix, &present, &sizes)) == KL_OK &&
+	if ((rc = index_presence(pr, c, &ix, &present, &sizes, err)) == KL_OK &&
 	    (rc = index_put(c, id, &ix, present, sizes, index_trust(c, id,
-	    attested), recv_s, reload)) == KL_OK)
+	    attested), recv_s, reload, err)) == KL_OK)
 		rc = absent_note(pr, id, &ix, present);
 	else if (rc != KL_E_NOMEM && rc != KL_E_CONN) {
-		/* the catalog failed, not the file: say so */
-		rc = repo_err_cat(err, KL_E_IO, c);
+		/* the catalog failed, not the file: never taken for a
+		 * damaged index file (its message names the catalog) */
+		if (err != NULL && err->code == rc)
+			err->code = KL_E_IO;
+		rc = KL_E_IO;
 	}
 	free(present);
 	free(sizes);
@@ -701,14 +604,14 @@ ixf_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
  */
 static int
 index_known_present(struct kl_cat *c, const struct ixf_list *l,
-    int *present, int *empty)
+    int *present, int *empty, struct kl_error *err)
 {
 	struct kl_id *known = NULL;
 	size_t i, nk;
 	int rc;
 
 	*present = 1;
-	if ((rc = kl_cat_index_list(c, &known, &nk)) != KL_OK)
+	if ((rc = kl_cat_index_list(c, &known, &nk, err)) != KL_OK)
 		return rc;
 	*empty = nk == 0;
 	for (i = 0; i < nk && *present; i++)
@@ -744,7 +647,7 @@ pack_learn(struct kl_repo *r, struct kl_cat *c, const struct kl_id *id,
 		return rc;
 	}
 	/* a header is its writer's claim; this client's own are OWN */
-	if ((trust = kl_cat_own_pack_has(c, id)) < 0)
+	if ((trust = kl_cat_own_pack_has(c, id, err)) < 0)
 		rc = trust;
 	trust = trust == 1 ? KL_TRUST_OWN : KL_TRUST_CLAIMED;
 	loc.pack = *id;
@@ -753,11 +656,11 @@ pack_learn(struct kl_repo *r, struct kl_cat *c, const struct kl_id *id,
 		loc.offset = e[j].offset;
 		loc.stored_len = e[j].stored_len;
 		loc.raw_len = e[j].raw_len;
-		if ((rc = kl_cat_orphan_put(c, &e[j].id, &loc, trust)) > 0)
+		if ((rc = kl_cat_orphan_put(c, &e[j].id, &loc, trust, err)) > 0)
 			rc = KL_OK;
 	}
 	if (rc == KL_OK && n > 0)
-		rc = kl_cat_pack_size_set(c, id, size);
+		rc = kl_cat_pack_size_set(c, id, size, err);
 	free(e);
 	return rc;
 }
@@ -793,14 +696,14 @@ orphans_scan(struct kl_repo *r, struct kl_cat *c, struct presence *pr,
 	int rc;
 
 	if ((rc = presence_list(pr)) != KL_OK ||
-	    (rc = kl_cat_pack_ids(c, &known, &nk)) != KL_OK)
+	    (rc = kl_cat_pack_ids(c, &known, &nk, err)) != KL_OK)
 		return rc;
-	if ((rc = kl_cat_begin(c)) != KL_OK)
+	if ((rc = kl_cat_begin(c, err)) != KL_OK)
 		goto out;
 	for (i = 0; i < pr->n && rc == KL_OK; i++) {
 		if ((nk > 0 && bsearch(&pr->p[i].id, known, nk, sizeof(*known),
 		    id_cmp) != NULL) || kl_cat_withdrawn_has(c,
-		    &pr->p[i].id) != 0)
+		    &pr->p[i].id, NULL) != 0)
 			continue;
 		/* damaged or foreign packs stay unknown: check reports them */
 		if ((rc = pack_learn(r, c, &pr->p[i].id, pr->p[i].size,
@@ -808,7 +711,7 @@ orphans_scan(struct kl_repo *r, struct kl_cat *c, struct presence *pr,
 			rc = KL_OK;
 	}
 	if (rc == KL_OK)
-		rc = kl_cat_commit(c);
+		rc = kl_cat_commit(c, err);
 	else
 		kl_cat_abort(c);
 out:
@@ -842,7 +745,7 @@ index_pass(struct kl_repo *r, struct kl_cat *c, struct presence *pr,
 		return KL_E_NOMEM;
 	/* first the files to load, for an honest progress count */
 	for (i = 0; i < l->n && rc == KL_OK; i++) {
-		if ((has = kl_cat_index_has(c, &l->f[i].id)) < 0)
+		if ((has = kl_cat_index_has(c, &l->f[i].id, err)) < 0)
 			rc = has;
 		else if (!has)
 			todo += load[i] = 1;
@@ -891,22 +794,23 @@ kl_repo_index_load(struct kl_repo *r, struct kl_error *err)
 		goto out;
 	if (l.n > 1)
 		qsort(l.f, l.n, sizeof(*l.f), id_cmp);
-	if ((rc = index_known_present(c, &l, &present, &scan)) != KL_OK ||
-	    (!present && (rc = kl_cat_index_clear(c)) != KL_OK))
+	if ((rc = index_known_present(c, &l, &present, &scan, err)) != KL_OK ||
+	    (!present && (rc = kl_cat_index_clear(c, err)) != KL_OK))
 		goto out;
 	scan = scan || !present;
 	notes = r->nnotice;
 	rc = index_pass(r, c, &pr, &l, &scan, &reload, err);
 	/* the withdrawals are kept: the second pass skips those files, and
 	 * what the first said of them is forgotten */
-	if (rc == KL_OK && reload && (rc = kl_cat_index_clear(c)) == KL_OK) {
+	if (rc == KL_OK && reload && (rc = kl_cat_index_clear(c,
+	    err)) == KL_OK) {
 		repo_notices_trim(r, notes);
 		pr.nab = 0;
 		scan = 1;
 		rc = index_pass(r, c, &pr, &l, &scan, &reload, err);
 	}
 	if (rc == KL_OK)
-		rc = absent_tell(r, c, &pr);
+		rc = absent_tell(r, c, &pr, err);
 	if (rc == KL_OK && scan)
 		rc = orphans_scan(r, c, &pr, err);
 out:
@@ -926,7 +830,7 @@ kl_repo_index_trusted(struct kl_repo *r, const struct kl_id *id,
 
 	if ((rc = repo_cat(r, &c, err)) != KL_OK)
 		return rc;
-	return kl_cat_blob_trusted(c, id);
+	return kl_cat_blob_trusted(c, id, err);
 }
 
 int
@@ -939,5 +843,5 @@ kl_repo_index_foreach(struct kl_repo *r,
 
 	if ((rc = repo_cat(r, &c, err)) != KL_OK)
 		return rc;
-	return kl_cat_blob_foreach(c, cb, arg);
+	return kl_cat_blob_foreach(c, cb, arg, err);
 }

@@ -133,7 +133,7 @@ struct kl_blob_entry;
 int repo_pack_header_read(struct kl_repo *r, const struct kl_id *id,
     uint64_t size, struct kl_blob_entry **e, size_t *n, struct kl_error *err);
 
-/* repo_index.c */
+/* repo_index.c: the blobs a backup session added (on kluis/map.h) */
 struct kl_index_table *index_table_new(void);
 void index_table_free(struct kl_index_table *t);
 /* Inserts unless present; returns 1 if inserted, 0 if present, <0 err. */
@@ -143,24 +143,11 @@ int index_table_get(const struct kl_index_table *t, const struct kl_id *id,
     struct kl_blob_loc *loc);
 uint64_t index_table_count(const struct kl_index_table *t);
 /*
- * The longest run of occupied slots: the most slots any insert or lookup
- * walks (linear probing).  It stays small only while the slot function
- * spreads the ids, whoever chose them (tests of issue #10 finding 5).
+ * The longest run of occupied slots of its map: the most slots any insert
+ * or lookup walks.  It stays small only while the slot function spreads
+ * the ids, whoever chose them (tests of issue #10 finding 5).
  */
 size_t index_table_run_max(const struct kl_index_table *t);
-/* The byte range [*lo, *hi) of the pack holding blob id that covers all
- * of that pack's tree blobs; KL_E_NOTFOUND if none. */
-int index_table_tree_range(const struct kl_index_table *t,
-    const struct kl_id *id, uint32_t *lo, uint32_t *hi);
-/* The table's pack ids (may repeat); *ids points into the table. */
-void index_table_pack_ids(struct kl_index_table *t, struct kl_id **ids,
-    size_t *n);
-int index_table_foreach(const struct kl_index_table *t,
-    int (*cb)(void *, const struct kl_id *, const struct kl_blob_loc *),
-    void *arg);
-/* Fills err with the catalog's last error (kind KL_ABOUT_CATALOG);
- * returns code. */
-int repo_err_cat(struct kl_error *err, int code, struct kl_cat *c);
 /* The repository's catalog, a temporary one if none was opened. */
 int repo_cat(struct kl_repo *r, struct kl_cat **c, struct kl_error *err);
 /*

@@ -41,10 +41,10 @@ confirm_pack(struct kl_repo *r, struct kl_cat *c, const struct kl_cat_loc *l,
 	if (rc == KL_OK)
 		rc = repo_pack_header_read(r, &l->loc.pack, size, &e, &n, &he);
 	if (rc == KL_OK)
-		rc = kl_cat_pack_confirm(c, &l->loc.pack, e, n, NULL);
+		rc = kl_cat_pack_confirm(c, &l->loc.pack, e, n, NULL, err);
 	else if (rc == KL_E_CORRUPT || rc == KL_E_NOTFOUND ||
 	    rc == KL_E_UNSUPPORTED || rc == KL_E_LIMIT)	/* a bad header */
-		rc = kl_cat_pack_confirm(c, &l->loc.pack, NULL, 0, NULL);
+		rc = kl_cat_pack_confirm(c, &l->loc.pack, NULL, 0, NULL, err);
 	else if (err != NULL && he.code == rc)
 		*err = he;
 	free(e);
@@ -86,14 +86,14 @@ confirm_claims(struct kl_repo *r, struct kl_cat *c,
 static int
 locs_of_type(struct kl_cat *c, const struct kl_id *id, uint8_t type,
     struct kl_cat_loc **all, size_t *nall, struct kl_blob_loc **out,
-    size_t *n)
+    size_t *n, struct kl_error *err)
 {
 	size_t i;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = kl_cat_blob_locs(c, id, all, nall)) != KL_OK)
+	if ((rc = kl_cat_blob_locs(c, id, all, nall, err)) != KL_OK)
 		return rc;
 	if ((*out = malloc(*nall * sizeof(**out))) == NULL)
 		return KL_E_NOMEM;
@@ -193,13 +193,13 @@ kl_repo_blob_locate(struct kl_repo *r, const struct kl_id *id, uint8_t type,
 	*n = 0;
 	if ((rc = repo_cat(r, &c, err)) != KL_OK)
 		return rc;
-	rc = locs_of_type(c, id, type, &all, &nall, &l, &nl);
+	rc = locs_of_type(c, id, type, &all, &nall, &l, &nl, err);
 	if (rc == KL_OK && nall > 1 &&
 	    (rc = confirm_claims(r, c, all, nall, &did, err)) == KL_OK &&
 	    did) {
 		free(all);
 		free(l);
-		rc = locs_of_type(c, id, type, &all, &nall, &l, &nl);
+		rc = locs_of_type(c, id, type, &all, &nall, &l, &nl, err);
 	}
 	if (rc == KL_OK && !raw_len_agree(l, nl))
 		raw_len_decide(r, id, type, l, &nl);

@@ -446,7 +446,7 @@ pack_write_locked(struct kl_session *s, struct builder *b, struct kl_error *err)
 	 */
 	kl_hash(buf_data(f), buf_size(f), &id);
 	if (repo_cat(s->r, &c, NULL) == KL_OK)
-		(void)kl_cat_own_pack_add(c, &id, buf_size(f));
+		(void)kl_cat_own_pack_add(c, &id, buf_size(f), NULL);
 	if ((rc = repo_file_put_named(s->r, KL_FT_DATA, f, &id, err)) != KL_OK)
 		goto out;
 	pthread_mutex_lock(&s->mu);
@@ -571,7 +571,7 @@ kl_session_tree_add(struct kl_session *s, const struct kl_tree *t,
 	}
 	/* a catalog that fails only costs the next backup its speed */
 	if (rc == KL_OK && s->own && kl_cat_own_tree_put(s->r->cat, id,
-	    buf_data(b), buf_size(b)) != KL_OK) {
+	    buf_data(b), buf_size(b), NULL) != KL_OK) {
 		kl_cat_own_abort(s->r->cat);
 		s->own = 0;
 	}
@@ -587,7 +587,7 @@ kl_session_own_begin(struct kl_session *s, const char *host,
 	int rc;
 
 	if ((rc = repo_cat(s->r, &c, err)) == KL_OK &&
-	    (rc = kl_cat_own_begin(c, host, paths, npaths)) == KL_OK)
+	    (rc = kl_cat_own_begin(c, host, paths, npaths, err)) == KL_OK)
 		s->own = 1;
 	return rc;
 }
@@ -645,7 +645,7 @@ kl_session_commit(struct kl_session *s, const struct kl_snapshot *snap,
 		return rc;
 	if (s->own) {
 		s->own = 0;
-		if (kl_cat_own_commit(s->r->cat, snap_id, &snap->tree) !=
+		if (kl_cat_own_commit(s->r->cat, snap_id, &snap->tree, NULL) !=
 		    KL_OK)
 			kl_cat_own_abort(s->r->cat);
 	}
@@ -723,7 +723,7 @@ adopt_one(struct kl_session *s, struct kl_cat *c, const struct kl_id *known,
 			return repo_err_file(err, rc, KL_FT_DATA, id, "adopting "
 			    "a pack of an interrupted backup: %s",
 			    kl_strerror(rc));
-		return rc == KL_E_NOTFOUND ? kl_cat_own_pack_del(c, id) :
+		return rc == KL_E_NOTFOUND ? kl_cat_own_pack_del(c, id, err) :
 		    KL_OK;
 	}
 	loc.pack = *id;
@@ -762,8 +762,8 @@ kl_session_adopt_orphans(struct kl_session *s, uint64_t *packs,
 
 	*packs = *bytes = 0;
 	if ((rc = repo_cat(s->r, &c, err)) != KL_OK ||
-	    (rc = kl_cat_own_pack_list(c, &own, &sizes, &n)) != KL_OK ||
-	    n == 0 || (rc = kl_cat_pack_ids(c, &known, &nknown)) != KL_OK)
+	    (rc = kl_cat_own_pack_list(c, &own, &sizes, &n, err)) != KL_OK ||
+	    n == 0 || (rc = kl_cat_pack_ids(c, &known, &nknown, err)) != KL_OK)
 		goto out;
 	for (i = 0; i < n && *packs < ADOPT_PACKS_MAX && rc == KL_OK; i++) {
 		uint64_t before = *bytes;

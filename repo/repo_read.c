@@ -276,8 +276,10 @@ tree_fetch(struct kl_repo *r, const char *name, const struct kl_blob_loc *loc,
 	pthread_mutex_unlock(&r->mu);
 	if (hit)
 		return KL_OK;
+	/* no range known: the tree alone */
 	if (r->cat != NULL &&
-	    kl_cat_pack_tree_range(r->cat, &loc->pack, &lo, &hi) == KL_OK &&
+	    kl_cat_pack_tree_range(r->cat, &loc->pack, &lo, &hi, NULL) ==
+	    KL_OK &&
 	    hi - lo <= KL_TREE_RANGE_MAX && loc->offset >= lo &&
 	    loc->offset + loc->stored_len <= hi) {
 		pthread_mutex_lock(&r->mu);
@@ -427,7 +429,8 @@ own_tree_get(struct kl_repo *r, const struct kl_id *id, struct buf *b)
 {
 	struct kl_id got;
 
-	if (r->cat == NULL || kl_cat_own_tree_get(r->cat, id, b) != KL_OK)
+	if (r->cat == NULL || kl_cat_own_tree_get(r->cat, id, b, NULL) !=
+	    KL_OK)
 		return KL_E_NOTFOUND;
 	kl_blob_id(r->keys, buf_data(b), buf_size(b), &got);
 	if (kl_id_eq(&got, id))

@@ -133,7 +133,7 @@ finding_new(struct chk *k, enum kl_check_kind kind, const char *object,
 		return rc;
 	f = &k->rep->f[k->rep->nf];
 	memset(f, 0, sizeof(*f));
-	memset(&k->fx[k->rep->nf], 0, sizeof(k->fx[0]));
+	kl_map_init(&k->fx[k->rep->nf], sizeof(uint64_t));
 	f->kind = kind;
 	va_start(ap, fmt);
 	f->detail = vfmt(fmt, ap);
@@ -165,56 +165,18 @@ chk_finding_snap(struct chk *k, uint32_t i, const struct kl_id *snap)
 	return KL_OK;
 }
 
-/* Paths come from trees, which any key holder writes: a keyed hash. */
-static uint64_t
-path_hash(const char *p, size_t len)
-{
-	uint64_t h = kl_hash_slot(p, len);
-
-	return h != 0 ? h : 1;
-}
-
-/* 1 if h was added to the set, 0 if it was there. */
-static int
-fpaths_add(struct fpaths *s, uint64_t h)
-{
-	uint64_t *nh;
-	size_t i, j, ncap;
-
-	if ((s->n + 1) * 2 > s->cap) {
-		ncap = s->cap ? s->cap * 2 : 64;
-		if ((nh = calloc(ncap, sizeof(*nh))) == NULL)
-			return KL_E_NOMEM;
-		for (i = 0; i < s->cap; i++) {
-			if (s->h[i] == 0)
-				continue;
-			for (j = s->h[i] & (ncap - 1); nh[j] != 0;
-			    j = (j + 1) & (ncap - 1))
-				;
-			nh[j] = s->h[i];
-		}
-		free(s->h);
-		s->h = nh;
-		s->cap = ncap;
-	}
-	for (i = h & (s->cap - 1); s->h[i] != 0; i = (i + 1) & (s->cap - 1))
-		if (s->h[i] == h)
-			return 0;
-	s->h[i] = h;
-	s->n++;
-	return 1;
-}
-
 int
 chk_finding_hit(struct chk *k, uint32_t i, const struct kl_id *snap,
     const char *path, size_t len)
 {
 	struct kl_check_finding *f = &k->rep->f[i];
 	char **np;
+	/* paths come from trees, which any key holder writes: keyed */
+	uint64_t h = kl_hash_slot(path, len);
 	int rc;
 
 	if ((rc = chk_finding_snap(k, i, snap)) != KL_OK ||
-	    (rc = fpaths_add(&k->fx[i], path_hash(path, len))) <= 0)
+	    (rc = kl_map_put(&k->fx[i], &h, 0)) <= 0)
 		return rc;
 	if (f->npaths >= k->paths_max) {
 		f->more_paths++;
@@ -381,7 +343,8 @@ structure(struct chk *k, struct cscratch *s)
 	/* the catalog now, after it was compared: it is the rotation's
 	 * record and the next check's reference */
 	if ((rc = kl_repo_index_load(k->r, k->err)) != KL_OK ||
-	    (rc = kl_cat_pack_check_foreach(k->cat, pack_age, k)) != KL_OK)
+	    (rc = kl_cat_pack_check_foreach(k->cat, pack_age, k, k->err)) !=
+	    KL_OK)
 		return rc;
 	if ((rc = chk_orphans_phase(k)) != KL_OK ||
 	    (rc = chk_entries_finish(k)) != KL_OK)
@@ -417,7 +380,7 @@ chk_clear(struct chk *k)
 	size_t i;
 
 	for (i = 0; k->fx != NULL && i < k->rep->nf; i++)
-		free(k->fx[i].h);
+		kl_map_clear(&k->fx[i]);
 	free(k->fx);
 	for (i = 0; i < CHK_TREE_CACHE; i++)
 		buf_free(k->tr[i].b);

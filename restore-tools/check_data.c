@@ -232,9 +232,8 @@ pack_verify(struct dworker *w, struct cpack *p)
 			goto out;
 	}
 	if ((rc = kl_cat_pack_checked(k->cat, &p->id, k->o->now,
-	    pack_sound(k, p))) != KL_OK) {
-		kl_error_obj(&w->err, rc, KL_ABOUT_CATALOG, NULL, NULL,
-		    "catalog: %s", kl_cat_errmsg(k->cat));
+	    pack_sound(k, p), &w->err)) != KL_OK) {
+		kl_error_wrap(&w->err, rc, "catalog");
 		goto out;
 	}
 progress:

@@ -39,9 +39,8 @@ index_vanished(struct chk *k, const struct kl_id *ids, size_t n)
 	size_t i, nk;
 	int rc;
 
-	if ((rc = kl_cat_index_list(k->cat, &known, &nk)) != KL_OK)
-		return kl_error_obj(k->err, rc, KL_ABOUT_CATALOG, NULL, NULL,
-		    "catalog: %s", kl_cat_errmsg(k->cat));
+	if ((rc = kl_cat_index_list(k->cat, &known, &nk, k->err)) != KL_OK)
+		return kl_error_wrap(k->err, rc, "catalog");
 	for (i = 0; i < nk && rc == KL_OK; i++) {
 		if ((n > 0 && bsearch(&known[i], ids, n, sizeof(*ids),
 		    id_cmp) != NULL) || chk_pruned(k, &known[i]))
@@ -569,7 +568,7 @@ attest_phase(struct chk *k)
 		if (!pack_vouchable(k, p))
 			continue;
 		/* already attested: nothing to add */
-		if ((worst = kl_cat_pack_trust(k->cat, &p->id)) ==
+		if ((worst = kl_cat_pack_trust(k->cat, &p->id, k->err)) ==
 		    KL_TRUST_ATTESTED)
 			continue;
 		if (worst < 0) {

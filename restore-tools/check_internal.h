@@ -140,12 +140,6 @@ int chk_tree_size(struct chk_trees *m, const struct chk_tree_ops *o,
     const struct kl_id *root, struct chk_size *out);
 void chk_trees_clear(struct chk_trees *m);
 
-/* Affected paths of one finding, by hash: each is counted once. */
-struct fpaths {
-	uint64_t *h;
-	size_t cap, n;
-};
-
 /* A fetched byte range of a pack that holds tree blobs. */
 struct trange {
 	uint32_t pack;
@@ -186,7 +180,8 @@ struct chk {
 	struct chk_trees trees;	/* trees parsed, with their sizes */
 	struct csnap *snaps;	/* sorted by id, then (walks) by time */
 	size_t nsnaps;
-	struct fpaths *fx;	/* per finding (rep->f) */
+	struct kl_map *fx;	/* per finding (rep->f): its affected
+				 * paths, by keyed hash, each counted once */
 	size_t f_cap, fx_cap;
 	struct trange tr[CHK_TREE_CACHE];
 	unsigned tr_next;

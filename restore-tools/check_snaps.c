@@ -102,12 +102,11 @@ tamper_phase(struct chk *k)
 
 	memset(&t, 0, sizeof(t));
 	t.k = k;
-	rc = kl_cat_snap_foreach(k->cat, NULL, 1, tamper_snap, &t);
+	rc = kl_cat_snap_foreach(k->cat, NULL, 1, tamper_snap, &t, k->err);
 	if (t.rc != KL_OK)
 		return t.rc;
 	if (rc != KL_OK)
-		return kl_error_obj(k->err, rc, KL_ABOUT_CATALOG, NULL, NULL,
-		    "catalog: %s", kl_cat_errmsg(k->cat));
+		return kl_error_wrap(k->err, rc, "catalog");
 	if (kl_id_is_zero(&t.gone_id))
 		return KL_OK;
 	for (i = 0; i < k->nsnaps; i++)
@@ -158,13 +157,12 @@ snap_open(struct chk *k, struct csnap *cs)
 	cs->dirs = s.dirs;
 	snprintf(cs->host, sizeof(cs->host), "%s", s.hostname);
 	k->rep->snapshots++;
-	if ((has = kl_cat_snap_has(k->cat, &cs->id)) == 0)
-		rc = kl_cat_snap_add(k->cat, &cs->id, &s, cs->recv_s);
+	if ((has = kl_cat_snap_has(k->cat, &cs->id, k->err)) == 0)
+		rc = kl_cat_snap_add(k->cat, &cs->id, &s, cs->recv_s, k->err);
 	else if (has < 0)
 		rc = has;
 	if (rc != KL_OK)
-		kl_error_obj(k->err, rc, KL_ABOUT_CATALOG, NULL, NULL,
-		    "catalog: %s", kl_cat_errmsg(k->cat));
+		kl_error_wrap(k->err, rc, "catalog");
 	kl_snapshot_clear(&s);
 	return rc;
 }
@@ -200,9 +198,8 @@ chk_snap_phase(struct chk *k)
 	for (i = 0; i < n; i++)
 		ids[i] = k->snaps[i].id;
 	if (rc == KL_OK && (rc = kl_cat_snap_mark_vanished(k->cat, ids, n,
-	    NULL)) != KL_OK)
-		kl_error_obj(k->err, rc, KL_ABOUT_CATALOG, NULL, NULL,
-		    "catalog: %s", kl_cat_errmsg(k->cat));
+	    NULL, k->err)) != KL_OK)
+		kl_error_wrap(k->err, rc, "catalog");
 	if (n > 1)
 		qsort(k->snaps, n, sizeof(*k->snaps), snap_time_cmp);
 out:

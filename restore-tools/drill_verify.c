@@ -444,24 +444,11 @@ verify_node(struct dv *v, const struct kl_node *n, int *ok)
 	return rc;
 }
 
+/* 1 if t has an entry called name. */
 static int
 tree_has(const struct kl_tree *t, const char *name)
 {
-	size_t lo = 0, hi = t->n, mid, nl = strlen(name);
-	int c;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		c = kl_name_cmp(t->nodes[mid].name, t->nodes[mid].name_len,
-		    (const uint8_t *)name, nl);
-		if (c == 0)
-			return 1;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return 0;
+	return kl_tree_find(t, (const uint8_t *)name, strlen(name)) != NULL;
 }
 
 /* Restore's mark on a file it reported as damaged, not a stray entry. */

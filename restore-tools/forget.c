@@ -52,7 +52,7 @@ record_write(struct kl_repo *r, const struct kl_id *ids, size_t n,
 
 	rc = kl_record_write(r, ids, n, 0, &files, err);
 	for (i = 0; i < n && rc == KL_OK; i++)
-		rc = kl_cat_withdrawn_add(kl_repo_catalog(r), &ids[i]);
+		rc = kl_cat_withdrawn_add(kl_repo_catalog(r), &ids[i], err);
 	return rc;
 }
 

@@ -122,7 +122,7 @@ tree_mark(struct prune *pr, struct idlist *t, const struct kl_id *id)
 {
 	int rc;
 
-	if ((rc = kl_cat_mark_add(pr->c, id, KL_OBJ_TREE)) <= 0)
+	if ((rc = kl_cat_mark_add(pr->c, id, KL_OBJ_TREE, pr->err)) <= 0)
 		return rc;
 	return idlist_add(t, id);
 }
@@ -161,7 +161,7 @@ trees_walk(struct prune *pr, struct idlist *t, const struct kl_id *sid,
 
 			for (j = 0; j < n->nchunks && rc >= 0; j++)
 				if ((rc = kl_cat_mark_add(pr->c, &n->chunks[j],
-				    KL_OBJ_DATA)) > 0)
+				    KL_OBJ_DATA, pr->err)) > 0)
 					pr->rep->blobs_used++;
 			if (rc >= 0 && !kl_id_is_zero(&n->subtree))
 				rc = tree_mark(pr, t, &n->subtree);
@@ -198,7 +198,7 @@ mark(struct prune *pr)
 	size_t i, n = 0;
 	int rc, why;
 
-	if ((rc = kl_cat_mark_begin(pr->c)) != KL_OK ||
+	if ((rc = kl_cat_mark_begin(pr->c, pr->err)) != KL_OK ||
 	    (rc = kl_repo_snapshot_ids(pr->r, &ids, &n, pr->err)) != KL_OK)
 		goto out;
 	for (i = 0; i < n && rc == KL_OK; i++) {
@@ -228,11 +228,11 @@ mark(struct prune *pr)
 		}
 		pr->rep->snapshots++;
 		/* a transaction per snapshot: a mark is a row, not a commit */
-		if ((rc = kl_cat_begin(pr->c)) == KL_OK &&
+		if ((rc = kl_cat_begin(pr->c, pr->err)) == KL_OK &&
 		    (rc = tree_mark(pr, &t, &snap.tree)) >= 0)
 			rc = trees_walk(pr, &t, &ids[i], snap.hostname);
 		if (rc >= 0)
-			rc = kl_cat_commit(pr->c);
+			rc = kl_cat_commit(pr->c, pr->err);
 		else
 			kl_cat_abort(pr->c);
 		kl_snapshot_clear(&snap);
@@ -278,7 +278,8 @@ pack_learn(struct prune *pr, const struct ppack *p)
 			*pr->err = e;
 		return rc > 0 ? 0 : rc;
 	}
-	return kl_cat_prune_present(pr->c, &p->id, p->size);
+	return kl_cat_prune_present(pr->c, &p->id, p->size,
+	    pr->err);
 }
 
 /* Lists data/ and tells the catalog which packs are there. */
@@ -298,14 +299,16 @@ packs_present(struct prune *pr)
 		p = &pr->p[i];
 		pr->rep->packs++;
 		pr->rep->bytes += p->size;
-		if ((rc = kl_cat_withdrawn_has(pr->c, &p->id)) != 0) {
+		if ((rc = kl_cat_withdrawn_has(pr->c, &p->id, pr->err)) !=
+		    0) {
 			if (rc < 0)
 				return rc;
 			pr->rep->packs_quarantined++;
 			p->unknown = 1;		/* evidence: left alone */
 			continue;
 		}
-		if ((rc = kl_cat_prune_present(pr->c, &p->id, p->size)) == 0)
+		if ((rc = kl_cat_prune_present(pr->c, &p->id, p->size,
+		    pr->err)) == 0)
 			rc = pack_learn(pr, p);
 		if (rc < 0)
 			return rc;
@@ -433,7 +436,7 @@ plan_apply(struct prune *pr)
 			rep->packs_repack++;
 			rep->bytes_repack += p->size;
 		}
-		rc = kl_cat_prune_act(pr->c, &p->id, p->act);
+		rc = kl_cat_prune_act(pr->c, &p->id, p->act, pr->err);
 	}
 	return rc;
 }
@@ -445,8 +448,8 @@ plan(struct prune *pr)
 	int rc;
 
 	if ((rc = packs_present(pr)) != KL_OK ||
-	    (rc = kl_cat_prune_plan(pr->c, plan_pack, pr, &unlocated)) !=
-	    KL_OK)
+	    (rc = kl_cat_prune_plan(pr->c, plan_pack, pr, &unlocated,
+	    pr->err)) != KL_OK)
 		return rc;
 	if (unlocated > 0)
 		return kl_error_obj(pr->err, KL_E_CORRUPT, KL_ABOUT_BLOB, NULL,
@@ -608,7 +611,8 @@ copy(struct prune *pr)
 	int rc;
 
 	pr->total = 0;
-	if ((rc = kl_cat_prune_copies(pr->c, copy_count, pr)) != KL_OK)
+	if ((rc = kl_cat_prune_copies(pr->c, copy_count, pr, pr->err)) !=
+	    KL_OK)
 		return rc;
 	pr->rep->blobs_copied = 0;
 	if (pr->o->dry_run || pr->total == 0) {
@@ -620,7 +624,8 @@ copy(struct prune *pr)
 	    KL_OK)
 		return rc;
 	kl_session_store_all(pr->s);
-	if ((rc = kl_cat_prune_copies(pr->c, copy_queue, pr)) == KL_OK &&
+	if ((rc = kl_cat_prune_copies(pr->c, copy_queue, pr, pr->err)) ==
+	    KL_OK &&
 	    (pr->nbatch == 0 || (rc = batch_run(pr)) == KL_OK))
 		rc = kl_session_commit(pr->s, NULL, &none, pr->err);
 	if (rc == KL_OK)
@@ -640,7 +645,7 @@ pack_goes(struct prune *pr, const struct kl_id *pack)
 
 	if (p != NULL)
 		return p->act != KL_PRUNE_KEEP;
-	return kl_cat_pruned_has(pr->c, pack);
+	return kl_cat_pruned_has(pr->c, pack, pr->err);
 }
 
 /*
@@ -745,7 +750,7 @@ record_write(struct prune *pr, struct kl_id *ids, size_t n)
 	rc = kl_record_write(pr->r, ids, n, 1, &files, pr->err);
 	pr->rep->records += files;
 	for (i = 0; i < n && rc == KL_OK; i++)
-		rc = kl_cat_pruned_add(pr->c, &ids[i]);
+		rc = kl_cat_pruned_add(pr->c, &ids[i], pr->err);
 	return rc;
 }
 
@@ -806,7 +811,7 @@ retire_and_delete(struct prune *pr)
 			continue;
 		if ((rc = file_remove(pr, KL_FT_DATA, &pr->p[i].id)) ==
 		    KL_OK && (rc = kl_cat_own_pack_del(pr->c,
-		    &pr->p[i].id)) == KL_OK)
+		    &pr->p[i].id, pr->err)) == KL_OK)
 			rc = kl_repo_lock_refresh(pr->r, pr->err);
 		progress(pr, "delete", ++done, all.n);
 	}

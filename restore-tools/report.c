@@ -857,7 +857,7 @@ verdict(struct kl_report *rep)
 
 int
 kl_report_collect(struct kl_cat *c, const struct kl_report_opts *o,
-    struct kl_report **out)
+    struct kl_report **out, struct kl_error *err)
 {
 	struct kl_report *rep = NULL;
 	size_t i;
@@ -884,11 +884,12 @@ kl_report_collect(struct kl_cat *c, const struct kl_report_opts *o,
 		rc = KL_E_NOMEM;
 		goto out;
 	}
-	if ((rc = kl_cat_snap_foreach(c, NULL, 1, snap_cb, rep)) != KL_OK ||
-	    (rc = kl_cat_run_foreach(c, NULL, INT64_MIN, run_cb, rep)) !=
-	    KL_OK || (rc = runs_apply(rep)) != KL_OK ||
-	    (rc = kl_cat_retired_foreach(c, retired_cb, rep)) != KL_OK ||
-	    (rc = kl_cat_pack_check_foreach(c, pack_cb, rep)) != KL_OK)
+	if ((rc = kl_cat_snap_foreach(c, NULL, 1, snap_cb, rep, err)) !=
+	    KL_OK ||
+	    (rc = kl_cat_run_foreach(c, NULL, INT64_MIN, run_cb, rep,
+	    err)) != KL_OK || (rc = runs_apply(rep)) != KL_OK ||
+	    (rc = kl_cat_retired_foreach(c, retired_cb, rep, err)) != KL_OK ||
+	    (rc = kl_cat_pack_check_foreach(c, pack_cb, rep, err)) != KL_OK)
 		goto out;
 	/* qsort must not see the NULL of an empty array */
 	if (rep->nhosts > 1)

@@ -945,6 +945,29 @@ longest_run(const struct kl_map *m)
 	return longest;
 }
 
+/* kl_map_run_max sees the longest run, around the end of the slots too:
+ * none in an empty map, one for one key, at least the longest run that
+ * does not wrap and at most the number of keys. */
+static void
+test_map_run_max_is_the_longest_run(void **state)
+{
+	struct kl_map m;
+	uint64_t k;
+
+	(void)state;
+	kl_map_init(&m, sizeof(k));
+	assert_int_equal(kl_map_run_max(&m), 0);
+	k = 7;
+	assert_int_equal(kl_map_put(&m, &k, 1), 1);
+	assert_int_equal(kl_map_run_max(&m), 1);
+	for (k = 100; k < 140; k++)
+		assert_int_equal(kl_map_put(&m, &k, k), 1);
+	assert_true(kl_map_run_max(&m) >= longest_run(&m));
+	assert_true(kl_map_run_max(&m) <= m.n);
+	assert_true(kl_map_run_max(&m) > 1);	/* 41 keys in 64 slots */
+	kl_map_clear(&m);
+}
+
 /*
  * Keys an attacker chooses - 65,536 ids that share their first 24 bytes,
  * or numbers that differ only above bit 40 - still spread: the longest
@@ -974,6 +997,7 @@ test_map_spreads_keys_an_attacker_chooses(void **state)
 		assert_int_equal(kl_map_put(&m, key, i), 1);
 	}
 	assert_true(longest_run(&m) < 512);
+	assert_true(kl_map_run_max(&m) < 512);
 	kl_map_clear(&m);
 }
 
@@ -1029,6 +1053,7 @@ main(void)
 		cmocka_unit_test(test_grow_fault_at_every_step),
 		cmocka_unit_test(test_json_str_one_rule_for_every_byte),
 		cmocka_unit_test(test_map_put_get_set_and_grow),
+		cmocka_unit_test(test_map_run_max_is_the_longest_run),
 		cmocka_unit_test(test_map_spreads_keys_an_attacker_chooses),
 	};
 

@@ -305,7 +305,7 @@ snap_at(struct fx *f, const char *host, const char *paths, int64_t t,
 	s.program = "test";
 	kl_le64enc(seed, ++f->snap_counter);
 	kl_hash(seed, sizeof(seed), &id);
-	assert_int_equal(kl_cat_snap_add(f->c, &id, &s, recv), KL_OK);
+	assert_int_equal(kl_cat_snap_add(f->c, &id, &s, recv, NULL), KL_OK);
 	return id;
 }
 
@@ -328,7 +328,7 @@ load(void *arg, const struct kl_id *id, struct kl_tree *out)
 
 	f->loads++;
 	if (f->reenter)
-		assert_int_equal(kl_cat_snap_has(f->c, id), 0);
+		assert_int_equal(kl_cat_snap_has(f->c, id, NULL), 0);
 	if (f->failing && kl_id_eq(&f->fail, id))
 		return f->fail_err != 0 ? f->fail_err : KL_E_IO;
 	if ((t = tree_find(f, id)) == NULL)
@@ -367,7 +367,7 @@ update_with(struct fx *f, void (*progress)(void *, uint64_t, uint64_t),
 	u.progress_arg = parg;
 	u.skipped = skipped;
 	u.skipped_arg = f;
-	return kl_cat_versions_update(f->c, &u);
+	return kl_cat_versions_update(f->c, &u, NULL);
 }
 
 static int
@@ -410,7 +410,7 @@ static int
 versions(struct fx *f, const char *path, const char *host, struct vrows *rs)
 {
 	memset(rs, 0, sizeof(*rs));
-	return kl_cat_versions(f->c, path, host, ver_cb, rs);
+	return kl_cat_versions(f->c, path, host, ver_cb, rs, NULL);
 }
 
 /* Asserts that path has exactly n versions (host: any). */
@@ -452,7 +452,7 @@ static int
 find(struct fx *f, const char *pattern, const char *host, struct frows *rs)
 {
 	memset(rs, 0, sizeof(*rs));
-	return kl_cat_find(f->c, pattern, host, find_cb, rs);
+	return kl_cat_find(f->c, pattern, host, find_cb, rs, NULL);
 }
 
 /* ---- fixture ---- */
@@ -466,7 +466,7 @@ setup(void **state)
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return -1;
 	memset(repo.b, 0x42, sizeof(repo.b));
-	if (kl_cat_open(NULL, &repo, &f->c, NULL) != KL_OK) {
+	if (kl_cat_open(NULL, &repo, &f->c, NULL, NULL) != KL_OK) {
 		free(f);
 		return -1;
 	}
@@ -890,7 +890,8 @@ test_vanished_snapshot_rebuilds_without_it(void **state)
 	assert_int_equal(update(f), KL_OK);
 	expect_versions(f, "/srv/a", 3, &rs);
 	s[1] = s[2];
-	assert_int_equal(kl_cat_snap_mark_vanished(f->c, s, 2, &newly), KL_OK);
+	assert_int_equal(kl_cat_snap_mark_vanished(f->c, s, 2, &newly,
+	    NULL), KL_OK);
 	assert_int_equal(newly, 1);
 	assert_int_equal(update(f), KL_OK);
 	expect_versions(f, "/srv/a", 1, &rs);
@@ -945,9 +946,9 @@ skipped_count(struct fx *f)
 	struct kl_cat_status st;
 	unsigned n = 0;
 
-	assert_int_equal(kl_cat_snap_foreach(f->c, NULL, 1, skipped_of, &n),
-	    KL_OK);
-	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
+	assert_int_equal(kl_cat_snap_foreach(f->c, NULL, 1, skipped_of, &n,
+	    NULL), KL_OK);
+	assert_int_equal(kl_cat_status(f->c, &st, NULL), KL_OK);
 	assert_int_equal(st.skipped, n);
 	return n;
 }
@@ -1077,7 +1078,7 @@ snap_tree(struct fx *f, const char *host, const struct kl_id *root,
 	s.dirs = dirs;
 	kl_le64enc(seed, ++f->snap_counter);
 	kl_hash(seed, sizeof(seed), &id);
-	assert_int_equal(kl_cat_snap_add(f->c, &id, &s, KL_CAT_TIME_NONE),
+	assert_int_equal(kl_cat_snap_add(f->c, &id, &s, KL_CAT_TIME_NONE, NULL),
 	    KL_OK);
 	return id;
 }
@@ -1103,7 +1104,7 @@ test_dag_over_budget_skips_and_writes_nothing(void **state)
 	assert_non_null(strstr(f->skip_why, "more than 10160 entries"));
 	/* bounded: every load is that of an entry counted */
 	assert_true(f->loads <= 10160 + 1 + 4);
-	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
+	assert_int_equal(kl_cat_status(f->c, &st, NULL), KL_OK);
 	assert_int_equal(st.versions, 4);
 	assert_int_equal(versions(f, "/a", NULL, &rs), KL_E_NOTFOUND);
 	expect_versions(f, "/srv/a", 2, &rs);
@@ -1166,14 +1167,15 @@ test_find_leaves_out_paths_over_path_max(void **state)
 	root = chain_build(f, 3000);
 	snap_tree(f, "h1", &root, 0, 3000, T0);
 	assert_int_equal(update(f), KL_OK);
-	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
+	assert_int_equal(kl_cat_status(f->c, &st, NULL), KL_OK);
 	assert_int_equal(st.versions, 3000);
 	/* "/a" is 2 bytes a level: 2048 levels fit */
-	assert_int_equal(kl_cat_find(f->c, "a", NULL, count_found, &n), KL_OK);
+	assert_int_equal(kl_cat_find(f->c, "a", NULL, count_found, &n,
+	    NULL), KL_OK);
 	assert_int_equal(n, KL_PATH_MAX / 2);
 	n = 0;
-	assert_int_equal(kl_cat_find(f->c, "/a/a/*", NULL, count_found, &n),
-	    KL_OK);
+	assert_int_equal(kl_cat_find(f->c, "/a/a/*", NULL, count_found, &n,
+	    NULL), KL_OK);
 	assert_int_equal(n, 1);
 }
 
@@ -1188,7 +1190,7 @@ test_dag_within_an_honest_budget_is_recorded(void **state)
 	snap_tree(f, "h1", &root, 0, 2046, T0);
 	assert_int_equal(update(f), KL_OK);
 	assert_int_equal(f->skips, 0);
-	assert_int_equal(kl_cat_status(f->c, &st), KL_OK);
+	assert_int_equal(kl_cat_status(f->c, &st, NULL), KL_OK);
 	assert_int_equal(st.versions, 2046);
 }
 
@@ -1510,11 +1512,12 @@ test_callback_return_stops(void **state)
 	file_put(f, "/srv/a", 2);
 	snap(f, 2);
 	assert_int_equal(update(f), KL_OK);
-	assert_int_equal(kl_cat_find(f->c, "*", NULL, stop_cb, &calls), 7);
+	assert_int_equal(kl_cat_find(f->c, "*", NULL, stop_cb, &calls,
+	    NULL), 7);
 	assert_int_equal(calls, 1);
 	calls = 0;
 	assert_int_equal(kl_cat_versions(f->c, "/srv/a", NULL, stop_ver_cb,
-	    &calls), 7);
+	    &calls, NULL), 7);
 	assert_int_equal(calls, 1);
 }
 

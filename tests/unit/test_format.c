@@ -1451,6 +1451,34 @@ test_tree_prefix_sorts_first(void **state)
 	assert_int_equal(tree_decode_rc(&r), KL_E_CORRUPT);
 }
 
+/* kl_tree_find: every name of a sorted tree by binary search - a prefix
+ * and its extension told apart - and none for a name in between, before
+ * the first, after the last, or in an empty or absent tree. */
+static void
+test_tree_find_names_every_node_and_no_other(void **state)
+{
+	static const char *const names[] = { "a", "ab", "abc", "b", "zz" };
+	struct kl_node n[5];
+	struct kl_tree t;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 5; i++)
+		base_node(&n[i], names[i], KL_NODE_FIFO);
+	t.nodes = n;
+	t.n = 5;
+	for (i = 0; i < 5; i++)
+		assert_ptr_equal(kl_tree_find(&t, (const uint8_t *)names[i],
+		    strlen(names[i])), &n[i]);
+	assert_null(kl_tree_find(&t, (const uint8_t *)"aa", 2));
+	assert_null(kl_tree_find(&t, (const uint8_t *)"", 0));
+	assert_null(kl_tree_find(&t, (const uint8_t *)"zzz", 3));
+	assert_null(kl_tree_find(&t, (const uint8_t *)"abcd", 4));
+	t.n = 0;
+	assert_null(kl_tree_find(&t, (const uint8_t *)"a", 1));
+	assert_null(kl_tree_find(NULL, (const uint8_t *)"a", 1));
+}
+
 /* One node named by 'name_len' x's, with its name bytes replaced. */
 static int
 decode_named(const char *name, size_t len)
@@ -2551,6 +2579,7 @@ main(void)
 		cmocka_unit_test(test_tree_unsorted_names_corrupt),
 		cmocka_unit_test(test_tree_duplicate_names_corrupt),
 		cmocka_unit_test(test_tree_prefix_sorts_first),
+		cmocka_unit_test(test_tree_find_names_every_node_and_no_other),
 		cmocka_unit_test(test_tree_dot_name_corrupt),
 		cmocka_unit_test(test_tree_dotdot_name_corrupt),
 		cmocka_unit_test(test_tree_slash_in_name_corrupt),

@@ -147,7 +147,7 @@ cat_locs(struct kl_repo *r, const struct kl_id *id)
 	size_t n = 0;
 	int rc;
 
-	rc = kl_cat_blob_get(kl_repo_catalog(r), id, NULL, &n);
+	rc = kl_cat_blob_get(kl_repo_catalog(r), id, NULL, &n, NULL);
 	assert_true(rc == KL_OK || rc == KL_E_NOTFOUND);
 	return n;
 }
@@ -1228,7 +1228,7 @@ test_only_own_and_attested_entries_deduplicate(void **state)
 	/* the same client after its blob index was rebuilt: still own */
 	a = open_repo(f, key, "bk");
 	cat_in(f, a, "host-a");
-	assert_int_equal(kl_cat_index_clear(kl_repo_catalog(a)), KL_OK);
+	assert_int_equal(kl_cat_index_clear(kl_repo_catalog(a), NULL), KL_OK);
 	assert_int_equal(kl_repo_index_load(a, NULL), KL_OK);
 	assert_int_equal(kl_repo_index_trusted(a, &ids[1], NULL), 1);
 	kl_repo_close(a);
@@ -1504,12 +1504,12 @@ test_cached_tree_must_match_its_id(void **state)
 	/* the catalog claims tree a is bravo's bytes */
 	c = kl_repo_catalog(r);
 	assert_non_null(c);
-	assert_int_equal(kl_cat_own_begin(c, "host", paths, 1), KL_OK);
+	assert_int_equal(kl_cat_own_begin(c, "host", paths, 1, NULL), KL_OK);
 	assert_int_equal(kl_cat_own_tree_put(c, &a, buf_data(eb),
-	    buf_size(eb)), KL_OK);
-	assert_int_equal(kl_cat_own_commit(c, &snap, &a), KL_OK);
+	    buf_size(eb), NULL), KL_OK);
+	assert_int_equal(kl_cat_own_commit(c, &snap, &a, NULL), KL_OK);
 	x = buf_new(4096);
-	assert_int_equal(kl_cat_own_tree_get(c, &a, x), KL_OK);
+	assert_int_equal(kl_cat_own_tree_get(c, &a, x, NULL), KL_OK);
 	assert_memory_equal(buf_data(x), buf_data(eb), buf_size(eb));
 	buf_free(x);
 

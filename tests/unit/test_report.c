@@ -68,7 +68,8 @@ setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "/tmp/kl-report-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	f->repo = mkid(1, 1);
-	assert_int_equal(kl_cat_open(f->dir, &f->repo, &f->c, NULL), KL_OK);
+	assert_int_equal(kl_cat_open(f->dir, &f->repo, &f->c, NULL,
+	    NULL), KL_OK);
 	*state = f;
 	return 0;
 }
@@ -101,7 +102,7 @@ snap(struct fx *f, const char *host, int64_t t, int64_t recv, uint64_t bytes)
 	s.npaths = 1;
 	s.files = 7;
 	s.bytes = bytes;
-	assert_int_equal(kl_cat_snap_add(f->c, &id, &s, recv), KL_OK);
+	assert_int_equal(kl_cat_snap_add(f->c, &id, &s, recv, NULL), KL_OK);
 }
 
 static void
@@ -119,7 +120,7 @@ run(struct fx *f, const char *kind, const char *host, int64_t start,
 	r.errors = errors;
 	r.bytes_added = 1000;
 	r.detail = detail;
-	assert_int_equal(kl_cat_run_add(f->c, &r), KL_OK);
+	assert_int_equal(kl_cat_run_add(f->c, &r, NULL), KL_OK);
 }
 
 /* n packs, verified at t (KL_CAT_TIME_NONE: never), ok or not. */
@@ -137,10 +138,11 @@ packs(struct fx *f, uint32_t n, int64_t t, int ok)
 		l.stored_len = 100;
 		l.raw_len = 60;
 		blob = mkid(5, f->seq);
-		assert_true(kl_cat_blob_put(f->c, &blob, &l, KL_TRUST_OWN, 0) >= 0);
+		assert_true(kl_cat_blob_put(f->c, &blob, &l, KL_TRUST_OWN, 0,
+		    NULL) >= 0);
 		if (t != KL_CAT_TIME_NONE)
 			assert_int_equal(kl_cat_pack_checked(f->c, &l.pack, t,
-			    ok), KL_OK);
+			    ok, NULL), KL_OK);
 	}
 }
 
@@ -176,7 +178,7 @@ render_since(struct fx *f, int64_t now, int64_t since,
 	o.generated = now;
 	o.now = now;
 	o.since = since;
-	assert_int_equal(kl_report_collect(f->c, &o, &rep), KL_OK);
+	assert_int_equal(kl_report_collect(f->c, &o, &rep, NULL), KL_OK);
 	if (v != NULL)
 		*v = kl_report_verdict(rep);
 	assert_non_null(m = open_memstream(&data, &len));
@@ -486,7 +488,7 @@ test_vanished_snapshots_warn(void **state)
 
 	healthy(f);		/* its snapshot is mkid(2, 1) */
 	snap(f, "web01", NOW - 2 * H, NOW - 2 * H, 1);
-	assert_int_equal(kl_cat_snap_mark_vanished(f->c, &keep, 1, NULL),
+	assert_int_equal(kl_cat_snap_mark_vanished(f->c, &keep, 1, NULL, NULL),
 	    KL_OK);
 	assert_int_equal(verdict(f, NOW, codes, sizeof(codes)),
 	    KL_REPORT_WARNING);
@@ -521,7 +523,7 @@ test_collect_refuses_since_after_now(void **state)
 	memset(&o, 0, sizeof(o));
 	o.now = NOW;
 	o.since = NOW + 1;
-	assert_int_equal(kl_report_collect(f->c, &o, &rep), KL_E_INVAL);
+	assert_int_equal(kl_report_collect(f->c, &o, &rep, NULL), KL_E_INVAL);
 	assert_null(rep);
 }
 
@@ -686,7 +688,7 @@ test_write_unknown_format(void **state)
 	memset(&o, 0, sizeof(o));
 	o.now = o.generated = NOW;
 	o.since = NOW - D;
-	assert_int_equal(kl_report_collect(f->c, &o, &rep), KL_OK);
+	assert_int_equal(kl_report_collect(f->c, &o, &rep, NULL), KL_OK);
 	assert_int_equal(kl_report_write(rep, (enum kl_report_format)7,
 	    stdout), KL_E_INVAL);
 	kl_report_free(rep);

@@ -751,7 +751,8 @@ cat_run(struct cat *k, uint64_t files, uint64_t dirs)
 	uint8_t seed[4];
 
 	memset(&repo, 0x42, sizeof(repo));
-	k->rc = kl_cat_open(NULL, &repo, &k->c, NULL);
+	k->c = NULL;		/* kl_cat_open sets it only on success */
+	k->rc = kl_cat_open(NULL, &repo, &k->c, NULL, NULL);
 	if (k->rc != KL_OK)
 		return;
 	memset(&s, 0, sizeof(s));
@@ -765,7 +766,7 @@ cat_run(struct cat *k, uint64_t files, uint64_t dirs)
 	s.dirs = dirs;
 	kl_le32enc(seed, ++counter);
 	kl_hash(seed, sizeof(seed), &id);
-	if ((k->rc = kl_cat_snap_add(k->c, &id, &s, KL_CAT_TIME_NONE)) !=
+	if ((k->rc = kl_cat_snap_add(k->c, &id, &s, KL_CAT_TIME_NONE, NULL)) !=
 	    KL_OK)
 		return;
 	memset(&up, 0, sizeof(up));
@@ -773,7 +774,7 @@ cat_run(struct cat *k, uint64_t files, uint64_t dirs)
 	up.load_arg = k->u;
 	up.skipped = cat_skipped;
 	up.skipped_arg = k;
-	k->rc = kl_cat_versions_update(k->c, &up);
+	k->rc = kl_cat_versions_update(k->c, &up, NULL);
 }
 
 static uint64_t
@@ -781,7 +782,7 @@ cat_versions(struct cat *k)
 {
 	struct kl_cat_status st;
 
-	assert_int_equal(kl_cat_status(k->c, &st), KL_OK);
+	assert_int_equal(kl_cat_status(k->c, &st, NULL), KL_OK);
 	return st.versions;
 }
 

@@ -34,6 +34,9 @@ int kl_map_get(const struct kl_map *m, const void *key, uint64_t *v);
 /* Gives a key that is there the value v (< UINT64_MAX): 1, or 0 if the
  * key is not there (nothing added). */
 int kl_map_set(struct kl_map *m, const void *key, uint64_t v);
+/* The longest run of occupied slots: what a lookup may have to probe
+ * (tests check that keys an attacker chooses do not pile up). */
+size_t kl_map_run_max(const struct kl_map *m);
 /* Frees the map; it is empty and initialised for the same key length. */
 void kl_map_clear(struct kl_map *m);
 

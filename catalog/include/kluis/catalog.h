@@ -27,11 +27,14 @@
  *
  * Strings returned through callbacks are valid during the callback only.
  * Every function returns KL_OK (0) or a negative kl_err, except where it
- * says otherwise (predicates return 1 or 0): KL_E_IO for SQLite errors
- * (kl_cat_errmsg says which), KL_E_CORRUPT when SQLite reports the
- * database damaged, KL_E_NOSPACE when the disk is full, KL_E_DENIED when
- * the file may not be written, the file system's error when SQLite cannot
- * open a file, KL_E_NOMEM, KL_E_INVAL for bad arguments.
+ * says otherwise (predicates return 1 or 0), and fills the caller's
+ * struct kl_error (last parameter, may be NULL; kind KL_ABOUT_CATALOG,
+ * path the database file, message "catalog PATH: what failed"; never
+ * text kept in the shared handle): KL_E_IO for SQLite errors,
+ * KL_E_CORRUPT when SQLite reports the database damaged, KL_E_NOSPACE
+ * when the disk is full, KL_E_DENIED when the file may not be written,
+ * the file system's error when SQLite cannot open a file, KL_E_NOMEM,
+ * KL_E_INVAL for bad arguments.
  */
 #ifndef KLUIS_CATALOG_H
 #define KLUIS_CATALOG_H
@@ -39,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kluis/err.h"
 #include "kluis/format.h"
 #include "kluis/hash.h"
 
@@ -79,17 +83,18 @@ enum kl_cat_state {
  * a new, empty catalog; *state says what happened (state may be NULL).
  * An older schema is migrated in place.  dir NULL: a temporary database
  * deleted on close (used when no cache directory can be written).
- * After a replacement kl_cat_errmsg says why.
  * KL_E_IO / KL_E_DENIED if dir cannot be created or written, KL_E_LIMIT
  * if dir/KL_CAT_FILE does not fit KL_CAT_PATH_MAX bytes.
  */
 int kl_cat_open(const char *dir, const struct kl_id *repo_id,
-    struct kl_cat **out, int *state);
+    struct kl_cat **out, int *state, struct kl_error *err);
 void kl_cat_close(struct kl_cat *c);
 /* The database file's path ("" for a temporary catalog). */
 const char *kl_cat_path(const struct kl_cat *c);
-/* Detail of the last error, "" if none. */
-const char *kl_cat_errmsg(struct kl_cat *c);
+/* Why kl_cat_open replaced the file it found (*state REPLACED_*: what
+ * quick_check said, "it belongs to another repository", ...), "" if it
+ * did not.  Fixed when the handle is opened. */
+const char *kl_cat_replaced_why(const struct kl_cat *c);
 
 /*
  * Transactions.  Calls between begin and commit are one SQLite write
@@ -101,8 +106,8 @@ const char *kl_cat_errmsg(struct kl_cat *c);
  * only.  A transaction belongs to the handle, not to a thread: calls of
  * other threads in between are part of it.
  */
-int kl_cat_begin(struct kl_cat *c);
-int kl_cat_commit(struct kl_cat *c);
+int kl_cat_begin(struct kl_cat *c, struct kl_error *err);
+int kl_cat_commit(struct kl_cat *c, struct kl_error *err);
 void kl_cat_abort(struct kl_cat *c);
 
 /* ---- blob index (FORMAT.md §8 entries) ---- */
@@ -120,17 +125,19 @@ enum kl_cat_trust {
 };
 
 /* 1 if index file id was recorded as loaded, 0 if not. */
-int kl_cat_index_has(struct kl_cat *c, const struct kl_id *file);
+int kl_cat_index_has(struct kl_cat *c, const struct kl_id *file,
+    struct kl_error *err);
 /* Records index file id as loaded (its entries were put), with the trust
  * of its entries and its receive time. */
 int kl_cat_index_add(struct kl_cat *c, const struct kl_id *file, int trust,
-    int64_t recv_s);
+    int64_t recv_s, struct kl_error *err);
 /* The recorded index files; *ids malloc'd (NULL when *n is 0). */
-int kl_cat_index_list(struct kl_cat *c, struct kl_id **ids, size_t *n);
+int kl_cat_index_list(struct kl_cat *c, struct kl_id **ids, size_t *n,
+    struct kl_error *err);
 /* Forgets every index file, location and pack (before a full reload);
  * every own parent becomes not intact (kl_cat_own_parent).  Withdrawals,
  * pruned ids, own index files and own packs are kept. */
-int kl_cat_index_clear(struct kl_cat *c);
+int kl_cat_index_clear(struct kl_cat *c, struct kl_error *err);
 /*
  * Adds location loc of blob id, named by a source of the given trust
  * (enum kl_cat_trust) received at recv_s.  A location is the whole entry
@@ -140,7 +147,8 @@ int kl_cat_index_clear(struct kl_cat *c);
  * is new, 0 if known.
  */
 int kl_cat_blob_put(struct kl_cat *c, const struct kl_id *id,
-    const struct kl_blob_loc *loc, int trust, int64_t recv_s);
+    const struct kl_blob_loc *loc, int trust, int64_t recv_s,
+    struct kl_error *err);
 /*
  * Like kl_cat_blob_put (no time: after everything an index file names)
  * for a blob known only from its pack's own header (a pack no index file
@@ -149,10 +157,11 @@ int kl_cat_blob_put(struct kl_cat *c, const struct kl_id *id,
  * is marked orphan until an index file names it.
  */
 int kl_cat_orphan_put(struct kl_cat *c, const struct kl_id *id,
-    const struct kl_blob_loc *loc, int trust);
+    const struct kl_blob_loc *loc, int trust, struct kl_error *err);
 /* 1 if blob id has a location of trust ATTESTED or OWN - one that a backup
  * may deduplicate against - 0 if not. */
-int kl_cat_blob_trusted(struct kl_cat *c, const struct kl_id *id);
+int kl_cat_blob_trusted(struct kl_cat *c, const struct kl_id *id,
+    struct kl_error *err);
 
 /* A location with what the catalog knows of it and its pack. */
 struct kl_cat_loc {
@@ -173,29 +182,31 @@ enum kl_cat_hdr {
  * name).  *locs malloc'd; KL_E_NOTFOUND (and *n 0) if there is none.
  */
 int kl_cat_blob_locs(struct kl_cat *c, const struct kl_id *id,
-    struct kl_cat_loc **locs, size_t *n);
+    struct kl_cat_loc **locs, size_t *n, struct kl_error *err);
 /* The best location of blob id (loc may be NULL) and, in *nlocs (may be
  * NULL), how many it has: KL_OK, or KL_E_NOTFOUND. */
 int kl_cat_blob_get(struct kl_cat *c, const struct kl_id *id,
-    struct kl_blob_loc *loc, size_t *nlocs);
+    struct kl_blob_loc *loc, size_t *nlocs, struct kl_error *err);
 /* The byte range [*lo, *hi) of pack covering all its tree blobs;
  * KL_E_NOTFOUND if the catalog knows no tree blob in that pack. */
 int kl_cat_pack_tree_range(struct kl_cat *c, const struct kl_id *pack,
-    uint32_t *lo, uint32_t *hi);
+    uint32_t *lo, uint32_t *hi, struct kl_error *err);
 /* Every pack an index file names (not orphans), each once, sorted;
  * *ids malloc'd. */
-int kl_cat_pack_ids(struct kl_cat *c, struct kl_id **ids, size_t *n);
+int kl_cat_pack_ids(struct kl_cat *c, struct kl_id **ids, size_t *n,
+    struct kl_error *err);
 /* Records that pack is in the repository with size bytes (a listing or a
  * stat said so).  Only for a pack the blob index knows: for any other
  * nothing is recorded (KL_OK). */
 int kl_cat_pack_size_set(struct kl_cat *c, const struct kl_id *pack,
-    uint64_t size);
+    uint64_t size, struct kl_error *err);
 /* 1 if the blob index names pack (an index file or its header), 0 if
  * not. */
-int kl_cat_pack_known(struct kl_cat *c, const struct kl_id *pack);
+int kl_cat_pack_known(struct kl_cat *c, const struct kl_id *pack,
+    struct kl_error *err);
 /* The size recorded for pack: KL_OK, or KL_E_NOTFOUND if none is. */
 int kl_cat_pack_size(struct kl_cat *c, const struct kl_id *pack,
-    uint64_t *size);
+    uint64_t *size, struct kl_error *err);
 /*
  * What pack's own header (FORMAT.md §8) lists, e[0, n): the CLAIMED
  * locations in that pack that it does not list are removed (the header
@@ -205,32 +216,38 @@ int kl_cat_pack_size(struct kl_cat *c, const struct kl_id *pack,
  * the locations removed.
  */
 int kl_cat_pack_confirm(struct kl_cat *c, const struct kl_id *pack,
-    const struct kl_blob_entry *e, size_t n, uint64_t *removed);
+    const struct kl_blob_entry *e, size_t n, uint64_t *removed,
+    struct kl_error *err);
 /* The least trusted (highest enum kl_cat_trust) of the locations in pack:
  * KL_TRUST_ATTESTED when a full key vouched for all of them;
  * KL_TRUST_CLAIMED if the catalog knows none; <0 on errors. */
-int kl_cat_pack_trust(struct kl_cat *c, const struct kl_id *pack);
+int kl_cat_pack_trust(struct kl_cat *c, const struct kl_id *pack,
+    struct kl_error *err);
 /* Calls cb for every blob once, in id order, with its best location: by
  * trust, then the earliest receive time (unlike kl_cat_blob_locs, the
  * state of the pack's header is not considered).  A non-zero return of cb
  * stops the walk and is returned. */
 int kl_cat_blob_foreach(struct kl_cat *c,
     int (*cb)(void *arg, const struct kl_id *id, const struct kl_blob_loc *l),
-    void *arg);
+    void *arg, struct kl_error *err);
 /* Distinct blobs. */
-int kl_cat_blob_count(struct kl_cat *c, uint64_t *n);
+int kl_cat_blob_count(struct kl_cat *c, uint64_t *n, struct kl_error *err);
 
 /* Index files and packs withdrawn by a signed index file (FORMAT.md §9):
  * recorded, and asked for before an index file is loaded or a pack
  * used. */
-int kl_cat_withdrawn_add(struct kl_cat *c, const struct kl_id *file);
-int kl_cat_withdrawn_has(struct kl_cat *c, const struct kl_id *file);
+int kl_cat_withdrawn_add(struct kl_cat *c, const struct kl_id *file,
+    struct kl_error *err);
+int kl_cat_withdrawn_has(struct kl_cat *c, const struct kl_id *file,
+    struct kl_error *err);
 
 /* Index files and packs that a signed retire record names (prune deleted
  * them, FORMAT.md §9): their absence is no finding.  Unlike a withdrawal,
  * this never leaves a present file out. */
-int kl_cat_pruned_add(struct kl_cat *c, const struct kl_id *file);
-int kl_cat_pruned_has(struct kl_cat *c, const struct kl_id *file);
+int kl_cat_pruned_add(struct kl_cat *c, const struct kl_id *file,
+    struct kl_error *err);
+int kl_cat_pruned_has(struct kl_cat *c, const struct kl_id *file,
+    struct kl_error *err);
 
 /*
  * Prune's plan (restore-tools/prune.c), in temporary tables of this
@@ -238,12 +255,13 @@ int kl_cat_pruned_has(struct kl_cat *c, const struct kl_id *file);
  * kl_cat_mark_begin empties the set of blobs in use; kl_cat_mark_add adds
  * one of a type (1 if it was new, 0 if marked already, <0 on errors).
  */
-int kl_cat_mark_begin(struct kl_cat *c);
-int kl_cat_mark_add(struct kl_cat *c, const struct kl_id *id, uint8_t type);
+int kl_cat_mark_begin(struct kl_cat *c, struct kl_error *err);
+int kl_cat_mark_add(struct kl_cat *c, const struct kl_id *id, uint8_t type,
+    struct kl_error *err);
 /* Pack id is in the repository, size bytes long (from a listing): 1, or 0
  * if the blob index does not know it (read its header first). */
 int kl_cat_prune_present(struct kl_cat *c, const struct kl_id *pack,
-    uint64_t size);
+    uint64_t size, struct kl_error *err);
 /* Drops prune's temporary tables. */
 void kl_cat_mark_end(struct kl_cat *c);
 
@@ -266,11 +284,12 @@ struct kl_cat_prune_pack {
  */
 int kl_cat_prune_plan(struct kl_cat *c,
     int (*cb)(void *arg, const struct kl_cat_prune_pack *p), void *arg,
-    uint64_t *unlocated);
+    uint64_t *unlocated, struct kl_error *err);
 /* What prune does with a pack: KL_PRUNE_KEEP (the default), _REPACK
  * (its keepers are copied, then it is deleted) or _DELETE. */
 enum { KL_PRUNE_KEEP = 0, KL_PRUNE_REPACK = 1, KL_PRUNE_DELETE = 2 };
-int kl_cat_prune_act(struct kl_cat *c, const struct kl_id *pack, int act);
+int kl_cat_prune_act(struct kl_cat *c, const struct kl_id *pack, int act,
+    struct kl_error *err);
 /*
  * The blobs prune must copy, each once: the keepers in packs to repack,
  * and the blobs whose keeper only a pack header or another host's index
@@ -279,12 +298,15 @@ int kl_cat_prune_act(struct kl_cat *c, const struct kl_id *pack, int act);
  * copy is written first.  cb(id, type); non-zero stops.
  */
 int kl_cat_prune_copies(struct kl_cat *c,
-    int (*cb)(void *arg, const struct kl_id *id, uint8_t type), void *arg);
+    int (*cb)(void *arg, const struct kl_id *id, uint8_t type), void *arg,
+    struct kl_error *err);
 
 /* Index files this client wrote: their entries are OWN whenever the blob
  * index is (re)loaded.  Kept by kl_cat_index_clear and kl_cat_reset. */
-int kl_cat_own_index_add(struct kl_cat *c, const struct kl_id *file);
-int kl_cat_own_index_has(struct kl_cat *c, const struct kl_id *file);
+int kl_cat_own_index_add(struct kl_cat *c, const struct kl_id *file,
+    struct kl_error *err);
+int kl_cat_own_index_has(struct kl_cat *c, const struct kl_id *file,
+    struct kl_error *err);
 
 /*
  * Packs this client uploaded, recorded as each is written (and removed
@@ -295,11 +317,13 @@ int kl_cat_own_index_has(struct kl_cat *c, const struct kl_id *file);
  * malloc'd (NULL when *n is 0).
  */
 int kl_cat_own_pack_add(struct kl_cat *c, const struct kl_id *pack,
-    uint64_t size);
-int kl_cat_own_pack_has(struct kl_cat *c, const struct kl_id *pack);
-int kl_cat_own_pack_del(struct kl_cat *c, const struct kl_id *pack);
+    uint64_t size, struct kl_error *err);
+int kl_cat_own_pack_has(struct kl_cat *c, const struct kl_id *pack,
+    struct kl_error *err);
+int kl_cat_own_pack_del(struct kl_cat *c, const struct kl_id *pack,
+    struct kl_error *err);
 int kl_cat_own_pack_list(struct kl_cat *c, struct kl_id **ids,
-    uint64_t **sizes, size_t *n);
+    uint64_t **sizes, size_t *n, struct kl_error *err);
 
 /* ---- snapshots ---- */
 
@@ -321,10 +345,11 @@ struct kl_cat_snap {
 };
 
 /* 1 if snapshot id is in the catalog (vanished or not), 0 if not. */
-int kl_cat_snap_has(struct kl_cat *c, const struct kl_id *id);
+int kl_cat_snap_has(struct kl_cat *c, const struct kl_id *id,
+    struct kl_error *err);
 /* Adds a decoded snapshot (KL_OK also if present: nothing changes). */
 int kl_cat_snap_add(struct kl_cat *c, const struct kl_id *id,
-    const struct kl_snapshot *s, int64_t recv_s);
+    const struct kl_snapshot *s, int64_t recv_s, struct kl_error *err);
 /*
  * present[0..n) is the repository's current snapshot list: every catalog
  * snapshot not in it is marked vanished (and its series' versions are
@@ -335,22 +360,23 @@ int kl_cat_snap_add(struct kl_cat *c, const struct kl_id *id,
  * removed from the catalog instead, and not counted.
  */
 int kl_cat_snap_mark_vanished(struct kl_cat *c, const struct kl_id *present,
-    size_t n, size_t *newly);
+    size_t n, size_t *newly, struct kl_error *err);
 /* Calls cb for the snapshots of host (NULL: all), oldest first (by
  * time_s, time_ns, id); vanished ones only if with_vanished. */
 int kl_cat_snap_foreach(struct kl_cat *c, const char *host,
     int with_vanished, int (*cb)(void *arg, const struct kl_cat_snap *s),
-    void *arg);
+    void *arg, struct kl_error *err);
 /*
  * Hosts retired by forgets this catalog followed (kl_cat_snap_mark_vanished:
  * the last snapshot of the host was forgotten) that have no snapshot now,
  * with the time the catalog learnt it, in name order.
  */
 int kl_cat_retired_foreach(struct kl_cat *c,
-    int (*cb)(void *arg, const char *host, int64_t since_s), void *arg);
+    int (*cb)(void *arg, const char *host, int64_t since_s), void *arg,
+    struct kl_error *err);
 /* Forgets every snapshot and everything derived (versions); the series
  * stay, so that this client's own parents (below) survive. */
-int kl_cat_snap_clear(struct kl_cat *c);
+int kl_cat_snap_clear(struct kl_cat *c, struct kl_error *err);
 
 /* ---- file versions (change intervals) ---- */
 
@@ -393,7 +419,8 @@ struct kl_cat_update {
  * the loader (I/O, a lost connection, memory) stops the update with that
  * error, nothing of that snapshot recorded.
  */
-int kl_cat_versions_update(struct kl_cat *c, const struct kl_cat_update *u);
+int kl_cat_versions_update(struct kl_cat *c, const struct kl_cat_update *u,
+    struct kl_error *err);
 
 struct kl_cat_version {
 	const char *path;		/* absolute */
@@ -419,7 +446,8 @@ struct kl_cat_version {
  * KL_E_NOTFOUND if the catalog has no version of path at all.
  */
 int kl_cat_versions(struct kl_cat *c, const char *path, const char *host,
-    int (*cb)(void *arg, const struct kl_cat_version *v), void *arg);
+    int (*cb)(void *arg, const struct kl_cat_version *v), void *arg,
+    struct kl_error *err);
 
 struct kl_cat_found {
 	const char *path, *host;
@@ -436,7 +464,8 @@ struct kl_cat_found {
  * than KL_PATH_MAX are left out.
  */
 int kl_cat_find(struct kl_cat *c, const char *pattern, const char *host,
-    int (*cb)(void *arg, const struct kl_cat_found *f), void *arg);
+    int (*cb)(void *arg, const struct kl_cat_found *f), void *arg,
+    struct kl_error *err);
 
 /*
  * The two identities by which versions are told apart (kl_cat_versions):
@@ -460,27 +489,27 @@ int64_t kl_cat_snap_time(const struct kl_cat_snap *s);
  */
 int kl_cat_own_parent(struct kl_cat *c, const char *host,
     char *const *paths, size_t npaths, struct kl_id *snap, struct kl_id *root,
-    int *intact);
+    int *intact, struct kl_error *err);
 /* Starts recording the trees of a new backup of (host, paths); one at a
  * time per handle (KL_E_INVAL while another is being recorded). */
 int kl_cat_own_begin(struct kl_cat *c, const char *host, char *const *paths,
-    size_t npaths);
+    size_t npaths, struct kl_error *err);
 /* Records one encoded tree (FORMAT.md §11 plaintext) of that backup: every
  * tree of it, unchanged ones too, since they replace the previous
  * backup's.  Puts are batched: they reach the database in groups.
  * KL_E_INVAL without kl_cat_own_begin, KL_E_LIMIT over KL_TREE_RAW_MAX. */
 int kl_cat_own_tree_put(struct kl_cat *c, const struct kl_id *tree,
-    const uint8_t *data, size_t len);
+    const uint8_t *data, size_t len, struct kl_error *err);
 /* The backup's snapshot was written: its trees replace the previous
  * backup's, and it becomes the parent. */
 int kl_cat_own_commit(struct kl_cat *c, const struct kl_id *snap,
-    const struct kl_id *root);
+    const struct kl_id *root, struct kl_error *err);
 /* The backup failed: forget what was recorded since kl_cat_own_begin. */
 void kl_cat_own_abort(struct kl_cat *c);
 /* A tree recorded by kl_cat_own_tree_put (of any series), appended to out;
  * KL_E_NOTFOUND if none. */
 int kl_cat_own_tree_get(struct kl_cat *c, const struct kl_id *tree,
-    struct buf *out);
+    struct buf *out, struct kl_error *err);
 
 /* ---- history of runs (not rebuildable: lost with the catalog) ---- */
 
@@ -494,17 +523,19 @@ struct kl_cat_run {
 	uint64_t files, bytes, bytes_added, errors;
 	const char *detail;		/* a JSON object, may be NULL */
 };
-int kl_cat_run_add(struct kl_cat *c, const struct kl_cat_run *r);
+int kl_cat_run_add(struct kl_cat *c, const struct kl_cat_run *r,
+    struct kl_error *err);
 /* Runs of kind (NULL: all) that started at or after since, oldest first. */
 int kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
-    int (*cb)(void *arg, const struct kl_cat_run *r), void *arg);
+    int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
+    struct kl_error *err);
 
 /* ---- data verification (kluis check --read-data) ---- */
 
 /* Records that pack was read and verified at time t (UTC seconds); ok 1:
  * sound, 0: a finding. */
 int kl_cat_pack_checked(struct kl_cat *c, const struct kl_id *pack,
-    int64_t t, int ok);
+    int64_t t, int ok, struct kl_error *err);
 /*
  * Every pack the blob index names (orphans included) with its last
  * verification: checked_s KL_CAT_TIME_NONE and ok 0 if never checked.
@@ -513,7 +544,7 @@ int kl_cat_pack_checked(struct kl_cat *c, const struct kl_id *pack,
  */
 int kl_cat_pack_check_foreach(struct kl_cat *c,
     int (*cb)(void *arg, const struct kl_id *pack, int64_t checked_s, int ok),
-    void *arg);
+    void *arg, struct kl_error *err);
 
 /* ---- operators ---- */
 
@@ -527,12 +558,13 @@ struct kl_cat_status {
 	uint64_t paths, versions;
 	uint64_t own_trees, runs;
 };
-int kl_cat_status(struct kl_cat *c, struct kl_cat_status *st);
+int kl_cat_status(struct kl_cat *c, struct kl_cat_status *st,
+    struct kl_error *err);
 /* Forgets everything that is rebuilt from the repository: the blob index
  * with its withdrawals and pruned ids, the snapshots, series and
  * versions, own trees and parents.  Keeps what cannot be rebuilt: the
  * runs, data verification records, own index files and packs, retired
  * hosts.  KL_E_INVAL while a backup is being recorded (kl_cat_own_begin). */
-int kl_cat_reset(struct kl_cat *c);
+int kl_cat_reset(struct kl_cat *c, struct kl_error *err);
 
 #endif

@@ -251,6 +251,10 @@ int kl_tree_encode(const struct kl_tree *t, struct buf *out);
  * KL_E_LIMIT if len exceeds KL_TREE_RAW_MAX. */
 int kl_tree_decode(const uint8_t *p, size_t len, struct kl_tree *out);
 void kl_tree_clear(struct kl_tree *t);
+/* The node of a decoded (sorted) tree named name (len bytes), by binary
+ * search; NULL if there is none or t is NULL. */
+const struct kl_node *kl_tree_find(const struct kl_tree *t,
+    const uint8_t *name, size_t len);
 /* Bytewise name order used by trees (shorter prefix first); returns -1,
  * 0 or 1. */
 int kl_name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);

@@ -21,6 +21,7 @@
 #include "kluis/hash.h"
 
 struct kl_cat;
+struct kl_error;
 struct kl_report;
 
 /* Version of the JSON schema (docs/COMPLIANCE.md "JSON schema"). */
@@ -75,10 +76,10 @@ struct kl_report_opts {
  * verdict.  *out is owned by the caller (kl_report_free).  KL_E_INVAL for
  * NULL arguments, or unless 0 <= since <= now <= KL_REPORT_TIME_MAX and
  * 0 <= generated <= KL_REPORT_TIME_MAX; KL_E_LIMIT over the limits above,
- * KL_E_NOMEM, or the catalog's error.
+ * KL_E_NOMEM, or the catalog's error (err says which; may be NULL).
  */
 int kl_report_collect(struct kl_cat *c, const struct kl_report_opts *o,
-    struct kl_report **out);
+    struct kl_report **out, struct kl_error *err);
 void kl_report_free(struct kl_report *rep);
 
 enum kl_report_verdict kl_report_verdict(const struct kl_report *rep);
