@@ -145,6 +145,39 @@ static const char cat_schema5_sql[] =
 static const char cat_schema6_sql[] =
     "CREATE TABLE pruned(id BLOB PRIMARY KEY) WITHOUT ROWID;";
 
+/*
+ * Schema 7 (issue #12): a run's details as rows (run_value) instead of a
+ * JSON text that the report parsed back: a value of the run (item 0), or
+ * a field of the item-th entry of the list named key; type is enum
+ * kl_run_type, the rowid keeps the order.  The details of earlier runs are
+ * carried over with SQLite's JSON functions (numbers, text, true/false,
+ * and lists of flat objects: a drill's mismatches); the detail column
+ * goes.
+ */
+static const char cat_schema7_sql[] =
+    "CREATE TABLE run_value(run_no INTEGER NOT NULL, key TEXT NOT NULL,"
+    " item INTEGER NOT NULL, field TEXT, type INTEGER NOT NULL, val);"
+    "CREATE INDEX run_value_run ON run_value(run_no);"
+    "INSERT INTO run_value SELECT r.run_no, j.key, 0, NULL,"
+    " CASE j.type WHEN 'integer' THEN 0 WHEN 'real' THEN 1"
+    " WHEN 'text' THEN 2 ELSE 3 END,"
+    " CASE j.type WHEN 'true' THEN 1 WHEN 'false' THEN 0 ELSE j.value END"
+    " FROM run r, json_each(r.detail) j"
+    " WHERE json_valid(r.detail) AND json_type(r.detail) = 'object'"
+    " AND j.type IN ('integer', 'real', 'text', 'true', 'false')"
+    " ORDER BY r.run_no, j.id;"
+    "INSERT INTO run_value SELECT r.run_no, l.key, e.key + 1, f.key,"
+    " CASE f.type WHEN 'integer' THEN 0 WHEN 'real' THEN 1"
+    " WHEN 'text' THEN 2 ELSE 3 END,"
+    " CASE f.type WHEN 'true' THEN 1 WHEN 'false' THEN 0 ELSE f.value END"
+    " FROM run r, json_each(r.detail) l, json_each(l.value) e,"
+    " json_each(e.value) f"
+    " WHERE json_valid(r.detail) AND json_type(r.detail) = 'object'"
+    " AND l.type = 'array' AND e.type = 'object'"
+    " AND f.type IN ('integer', 'real', 'text', 'true', 'false')"
+    " ORDER BY r.run_no, l.id, e.id, f.id;"
+    "ALTER TABLE run DROP COLUMN detail;";
+
 const char *const cat_migrations[KL_CAT_SCHEMA] = {
 	cat_schema_sql,
 	cat_schema2_sql,
@@ -152,4 +185,5 @@ const char *const cat_migrations[KL_CAT_SCHEMA] = {
 	cat_schema4_sql,
 	cat_schema5_sql,
 	cat_schema6_sql,
+	cat_schema7_sql,
 };

@@ -18,7 +18,6 @@
 #include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
-#include "kluis/json.h"
 #include "kluis/repo.h"
 #include "kluis/text.h"
 #include "cli.h"
@@ -549,15 +548,6 @@ cli_open(struct cli *c, struct kl_repo **out)
 }
 
 void
-json_id(FILE *f, const struct kl_id *id)
-{
-	char hex[KL_ID_HEX_LEN + 1];
-
-	kl_id_hex(id, hex);
-	fprintf(f, "\"%s\"", hex);
-}
-
-void
 fmt_time_utc(char *out, size_t len, int64_t s, uint32_t ns)
 {
 	struct tm tm;
@@ -577,6 +567,12 @@ fmt_time_local(char *out, size_t len, int64_t s)
 
 	localtime_r(&t, &tm);
 	strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+void
+fmt_mode(char out[12], uint32_t mode)
+{
+	snprintf(out, 12, "%04o", (unsigned)mode);
 }
 
 int

@@ -6,10 +6,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "kluis/catalog.h"
 #include "kluis/hash.h"
 
 struct buf;
 struct kl_error;
+struct kl_json;
 struct kl_repo;
 
 /* Exit codes (restic's conventions; docs/RUNBOOK.md "Exit codes"). */
@@ -172,12 +174,14 @@ int cli_fail_at(const struct cli *c, enum cli_at at, int rc,
     const struct kl_error *e, const char *ctx_fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* JSON strings: kl_json_str and kl_json_cstr of kluis/json.h. */
-void json_id(FILE *f, const struct kl_id *id);
+/* Output formats (JSON output is written with struct kl_json of
+ * kluis/json.h). */
 /* RFC 3339 UTC time with nanoseconds. */
 void fmt_time_utc(char *out, size_t len, int64_t s, uint32_t ns);
 /* Local time "YYYY-MM-DD HH:MM:SS". */
 void fmt_time_local(char *out, size_t len, int64_t s);
+/* A file mode as JSON output writes it: at least four octal digits. */
+void fmt_mode(char out[12], uint32_t mode);
 /* Parses "1048576", "512K", "1M", "8MiB"; 0 on success. */
 int parse_size(const char *s, uint64_t *out);
 
@@ -208,11 +212,12 @@ int cmd_unlock(struct cli *c);		/* cli_prune.c */
 int cli_exclude_file_load(struct cli *c, const char *path, struct buf **keep);
 /*
  * Prunes r under the exclusive lock (none for --dry-run) and prints what
- * it did; in_json: as a value inside the caller's JSON object (no
- * newline).  skip[0, nskip): snapshots taken as gone (a dry run of
- * forget --prune).  An exit code.
+ * it did; with --json into j as the next value, or null if prune could
+ * not run (j NULL: a document of its own on stdout, and a newline).
+ * skip[0, nskip): snapshots taken as gone (a dry run of forget --prune).
+ * An exit code.
  */
-int cli_prune_run(struct cli *c, struct kl_repo *r, int in_json,
+int cli_prune_run(struct cli *c, struct kl_repo *r, struct kl_json *j,
     const struct kl_id *skip, size_t nskip);
 /* --max-unused as prune takes it: EXIT_OK or EXIT_USAGE (told). */
 int cli_max_unused_check(const struct cli *c);
@@ -236,6 +241,25 @@ struct cli_metric {
 };
 int cli_metrics_write(struct cli *c, struct kl_repo *r, const char *job,
     const struct cli_metric *m, size_t n);
+
+/*
+ * A run's details for the catalog's history (catalog.h kl_run_value),
+ * added in order; the strings are the caller's until kl_cat_run_add.
+ * More than CLI_RUN_VALUES is a broken invariant (aborts).
+ */
+#define CLI_RUN_VALUES 96
+struct cli_run {
+	struct kl_run_value v[CLI_RUN_VALUES];
+	size_t n;
+};
+void cli_run_int(struct cli_run *x, const char *key, int64_t v);
+void cli_run_real(struct cli_run *x, const char *key, double v);
+void cli_run_bool(struct cli_run *x, const char *key, int v);
+/* A text; nothing for s NULL. */
+void cli_run_text(struct cli_run *x, const char *key, const char *s);
+/* A field of the item-th entry (from 1) of the list key. */
+void cli_run_entry(struct cli_run *x, const char *key, uint32_t item,
+    const char *field, const char *s);
 
 /*
  * cli_restore.c: SNAPSHOT on the command line - an id, a unique prefix,

@@ -71,6 +71,27 @@ compression_choose(const struct cli *c, int *level)
 }
 
 static void
+report_json(const struct kl_backup_stats *st, size_t damaged)
+{
+	struct kl_json j;
+
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	kl_json_id(&j, "snapshot_id", &st->snapshot);
+	kl_json_u64(&j, "files_new", st->files_new);
+	kl_json_u64(&j, "files_changed", st->files_changed);
+	kl_json_u64(&j, "files_unmodified", st->files_unmodified);
+	kl_json_u64(&j, "dirs", st->dirs);
+	kl_json_u64(&j, "bytes_read", st->bytes_read);
+	kl_json_u64(&j, "bytes_added", st->bytes_added);
+	kl_json_real(&j, "duration_s", st->duration_s, 3);
+	kl_json_u64(&j, "warnings", st->warnings);
+	kl_json_u64(&j, "repository_damage", damaged);
+	kl_json_obj_end(&j);
+	putchar('\n');
+}
+
+static void
 report(const struct cli *c, const struct kl_backup_stats *st,
     size_t damaged)
 {
@@ -84,18 +105,7 @@ report(const struct cli *c, const struct kl_backup_stats *st,
 		    (unsigned long long)st->tmp_removed,
 		    (unsigned long long)st->tmp_removed_bytes);
 	if (c->json) {
-		printf("{\"snapshot_id\":\"%s\",\"files_new\":%llu,"
-		    "\"files_changed\":%llu,\"files_unmodified\":%llu,"
-		    "\"dirs\":%llu,\"bytes_read\":%llu,\"bytes_added\":%llu,"
-		    "\"duration_s\":%.3f,\"warnings\":%llu,"
-		    "\"repository_damage\":%zu}\n", hex,
-		    (unsigned long long)st->files_new,
-		    (unsigned long long)st->files_changed,
-		    (unsigned long long)st->files_unmodified,
-		    (unsigned long long)st->dirs,
-		    (unsigned long long)st->bytes_read,
-		    (unsigned long long)st->bytes_added, st->duration_s,
-		    (unsigned long long)st->warnings, damaged);
+		report_json(st, damaged);
 		return;
 	}
 	if (c->verbose) {
@@ -143,6 +153,20 @@ failed(struct cli *c, int rc, const struct kl_error *err)
 	return cli_fail(c, rc, err, "backup failed, no snapshot written");
 }
 
+/* The run's details for the catalog (restore-tools/report.c reads
+ * them). */
+static void
+run_detail(struct cli_run *x, const struct kl_backup_stats *st,
+    const char *err)
+{
+	cli_run_real(x, "duration_s", st->duration_s);
+	cli_run_int(x, "files_new", (int64_t)st->files_new);
+	cli_run_int(x, "files_changed", (int64_t)st->files_changed);
+	cli_run_int(x, "bytes_read", (int64_t)st->bytes_read);
+	if (err != NULL && *err)
+		cli_run_text(x, "error", err);
+}
+
 /*
  * The run goes into the catalog's history (catalog.h "runs"), failed or
  * not: reports show failed runs next to successful ones.  Only the
@@ -154,12 +178,11 @@ run_record(struct kl_repo *r, const struct kl_backup_opts *o,
     const char *err)
 {
 	struct kl_cat_run run;
+	struct cli_run x;
 	char host[KL_NAME_MAX + 1];
-	char *detail = NULL;
-	size_t dlen = 0;
-	FILE *f;
 
 	memset(&run, 0, sizeof(run));
+	x.n = 0;
 	snprintf(host, sizeof(host), "%s", o->host ? o->host : "");
 	if (o->host == NULL && gethostname(host, sizeof(host) - 1) != 0)
 		snprintf(host, sizeof(host), "unknown");
@@ -174,25 +197,10 @@ run_record(struct kl_repo *r, const struct kl_backup_opts *o,
 	run.bytes_added = st->bytes_added;
 	run.errors = st->warnings + (exit_code != EXIT_OK &&
 	    exit_code != EXIT_PARTIAL);
-	if ((f = open_memstream(&detail, &dlen)) != NULL) {
-		fprintf(f, "{\"duration_s\":%.3f,\"files_new\":%llu,"
-		    "\"files_changed\":%llu,\"bytes_read\":%llu",
-		    st->duration_s, (unsigned long long)st->files_new,
-		    (unsigned long long)st->files_changed,
-		    (unsigned long long)st->bytes_read);
-		if (err != NULL && *err) {
-			fputs(",\"error\":", f);
-			kl_json_cstr(f, err);
-		}
-		fputc('}', f);
-		if (fclose(f) != 0) {
-			free(detail);
-			detail = NULL;
-		}
-	}
-	run.detail = detail;
+	run_detail(&x, st, err);
+	run.v = x.v;
+	run.nv = x.n;
 	(void)kl_cat_run_add(kl_repo_catalog(r), &run, NULL);
-	free(detail);
 }
 
 /* --metrics-file (docs/COMPLIANCE.md "Metrics"); after run_record, so

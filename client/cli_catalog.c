@@ -99,10 +99,58 @@ type_name(uint8_t t)
 
 /* ---- versions ---- */
 
+/* --json: the array that the callbacks of versions and find fill, on a
+ * line of its own. */
+static void
+json_list_begin(const struct cli *c, struct kl_json *j)
+{
+	kl_json_init(j, stdout);
+	if (c->json)
+		kl_json_arr(j, NULL);
+}
+
+static void
+json_list_end(const struct cli *c, struct kl_json *j)
+{
+	if (!c->json)
+		return;
+	kl_json_arr_end(j);
+	putchar('\n');
+}
+
 struct vctx {
 	struct cli *c;
 	uint64_t n;
+	struct kl_json j;	/* --json: the array of them */
 };
+
+static void
+version_json(struct kl_json *j, const struct kl_cat_version *v,
+    const char *ch)
+{
+	char t[40], mode[12];
+
+	fmt_time_utc(t, sizeof(t), v->mtime.s, v->mtime.ns);
+	fmt_mode(mode, v->mode);
+	kl_json_obj(j, NULL);
+	kl_json_text(j, "path", v->path);
+	kl_json_text(j, "host", v->host);
+	kl_json_text(j, "type", type_name(v->type));
+	kl_json_text(j, "mode", mode);
+	kl_json_u64(j, "uid", v->uid);
+	kl_json_u64(j, "gid", v->gid);
+	kl_json_u64(j, "size", v->size);
+	kl_json_text(j, "mtime", t);
+	kl_json_text(j, "content", ch);
+	kl_json_id(j, "first_snapshot", &v->first);
+	fmt_time_utc(t, sizeof(t), v->first_time, 0);
+	kl_json_text(j, "first_time", t);
+	kl_json_id(j, "last_snapshot", &v->last);
+	fmt_time_utc(t, sizeof(t), v->last_time, 0);
+	kl_json_text(j, "last_time", t);
+	kl_json_bool(j, "in_latest", v->in_latest);
+	kl_json_obj_end(j);
+}
 
 static int
 version_print(void *arg, const struct kl_cat_version *v)
@@ -115,20 +163,7 @@ version_print(void *arg, const struct kl_cat_version *v)
 	kl_id_hex(&v->first, fh);
 	kl_id_hex(&v->last, lh);
 	if (x->c->json) {
-		fmt_time_utc(f, sizeof(f), v->first_time, 0);
-		fmt_time_utc(l, sizeof(l), v->last_time, 0);
-		fmt_time_utc(m, sizeof(m), v->mtime.s, v->mtime.ns);
-		printf("%s{\"path\":", x->n ? "," : "");
-		kl_json_cstr(stdout, v->path);
-		printf(",\"host\":");
-		kl_json_cstr(stdout, v->host);
-		printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,"
-		    "\"gid\":%u,\"size\":%llu,\"mtime\":\"%s\","
-		    "\"content\":\"%s\",\"first_snapshot\":\"%s\","
-		    "\"first_time\":\"%s\",\"last_snapshot\":\"%s\","
-		    "\"last_time\":\"%s\",\"in_latest\":%s}", type_name(v->type),
-		    v->mode, v->uid, v->gid, (unsigned long long)v->size, m,
-		    ch, fh, f, lh, l, v->in_latest ? "true" : "false");
+		version_json(&x->j, v, ch);
 	} else {
 		if (x->n == 0)
 			printf("%-19s %-8s  %-19s %-8s  %-10s %12s  %-19s  %s\n",
@@ -151,10 +186,12 @@ cmd_versions(struct cli *c)
 {
 	char path[KL_PATH_MAX + 1];
 	struct kl_repo *r = NULL;
-	struct vctx x = { c, 0 };
+	struct vctx x;
 	struct kl_error err;
 	int rc;
 
+	memset(&x, 0, sizeof(x));
+	x.c = c;
 	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_HOST, "versions")) ||
 	    (rc = cli_nargs(c, 1, 1, "versions PATH [--host H]")))
@@ -167,12 +204,10 @@ cmd_versions(struct cli *c)
 		return rc;
 	if ((rc = cli_catalog_sync(c, r, 1)) != EXIT_OK)
 		goto out;
-	if (c->json)
-		putchar('[');
+	json_list_begin(c, &x.j);
 	rc = kl_cat_versions(kl_repo_catalog(r), path, c->host, version_print,
 	    &x, &err);
-	if (c->json)
-		printf("]\n");
+	json_list_end(c, &x.j);
 	if (rc == KL_E_NOTFOUND) {
 		cli_err(c, "%s is in no snapshot%s%s", path, c->host ?
 		    " of host " : "", c->host ? c->host : "");
@@ -202,14 +237,14 @@ found_print(void *arg, const struct kl_cat_found *f)
 	if (x->c->json) {
 		fmt_time_utc(a, sizeof(a), f->first_time, 0);
 		fmt_time_utc(b, sizeof(b), f->last_time, 0);
-		printf("%s{\"path\":", x->n ? "," : "");
-		kl_json_cstr(stdout, f->path);
-		printf(",\"host\":");
-		kl_json_cstr(stdout, f->host);
-		printf(",\"versions\":%llu,\"first_time\":\"%s\","
-		    "\"last_time\":\"%s\",\"in_latest\":%s}",
-		    (unsigned long long)f->versions, a, b,
-		    f->in_latest ? "true" : "false");
+		kl_json_obj(&x->j, NULL);
+		kl_json_text(&x->j, "path", f->path);
+		kl_json_text(&x->j, "host", f->host);
+		kl_json_u64(&x->j, "versions", f->versions);
+		kl_json_text(&x->j, "first_time", a);
+		kl_json_text(&x->j, "last_time", b);
+		kl_json_bool(&x->j, "in_latest", f->in_latest);
+		kl_json_obj_end(&x->j);
 	} else {
 		fmt_time_local(a, sizeof(a), f->first_time);
 		fmt_time_local(b, sizeof(b), f->last_time);
@@ -228,10 +263,12 @@ int
 cmd_find(struct cli *c)
 {
 	struct kl_repo *r = NULL;
-	struct vctx x = { c, 0 };
+	struct vctx x;
 	struct kl_error err;
 	int rc;
 
+	memset(&x, 0, sizeof(x));
+	x.c = c;
 	kl_error_clear(&err);
 	if ((rc = cli_only(c, CLI_O_HOST, "find")) ||
 	    (rc = cli_nargs(c, 1, 1, "find PATTERN [--host H]")))
@@ -240,12 +277,10 @@ cmd_find(struct cli *c)
 		return rc;
 	if ((rc = cli_catalog_sync(c, r, 1)) != EXIT_OK)
 		goto out;
-	if (c->json)
-		putchar('[');
+	json_list_begin(c, &x.j);
 	rc = kl_cat_find(kl_repo_catalog(r), c->args[0], c->host, found_print,
 	    &x, &err);
-	if (c->json)
-		printf("]\n");
+	json_list_end(c, &x.j);
 	if (rc != KL_OK) {
 		rc = cat_failed(c, &err, rc);
 	} else if (x.n == 0) {
@@ -272,6 +307,7 @@ struct dctx {
 	struct kl_repo *r;
 	struct kl_error *err;	/* the command's: a tree that fails to load */
 	uint64_t added, removed, modified, meta_only, n;
+	struct kl_json j;	/* --json: the document */
 };
 
 static void
@@ -285,10 +321,12 @@ change_print(struct dctx *d, struct kl_walk *w, char what, int content,
 	const char *p = kl_walk_path(w, &len);
 
 	if (d->c->json) {
-		printf("%s{\"path\":", d->n ? "," : "");
-		kl_json_str(stdout, p, len);
-		printf(",\"change\":\"%s\",\"content\":%s,\"metadata\":%s}",
-		    name, content ? "true" : "false", meta ? "true" : "false");
+		kl_json_obj(&d->j, NULL);
+		kl_json_textn(&d->j, "path", p, len);
+		kl_json_text(&d->j, "change", name);
+		kl_json_bool(&d->j, "content", content);
+		kl_json_bool(&d->j, "metadata", meta);
+		kl_json_obj_end(&d->j);
 	} else {
 		printf("%c    ", what);
 		cli_putn(stdout, p, len);
@@ -395,6 +433,31 @@ diff_walk(struct dctx *d, const struct kl_snapshot *s1,
 	return rc;
 }
 
+/* --json: the object, up to its changes. */
+static void
+diff_json_begin(struct dctx *d, const struct kl_id *i1,
+    const struct kl_id *i2)
+{
+	kl_json_init(&d->j, stdout);
+	kl_json_obj(&d->j, NULL);
+	kl_json_id(&d->j, "snapshot1", i1);
+	kl_json_id(&d->j, "snapshot2", i2);
+	kl_json_arr(&d->j, "changes");
+}
+
+/* --json: the rest, also after a tree that failed (docs/CLI.md "JSON
+ * conventions"). */
+static void
+diff_json_end(struct dctx *d)
+{
+	kl_json_arr_end(&d->j);
+	kl_json_u64(&d->j, "added", d->added);
+	kl_json_u64(&d->j, "removed", d->removed);
+	kl_json_u64(&d->j, "modified", d->modified);
+	kl_json_obj_end(&d->j);
+	putchar('\n');
+}
+
 static int
 diff_resolve(struct cli *c, struct kl_repo *r, const char *spec,
     struct kl_snapshot *s, struct kl_id *id, struct kl_error *err)
@@ -442,13 +505,10 @@ cmd_diff(struct cli *c)
 	kl_id_hex(&i1, h1);
 	kl_id_hex(&i2, h2);
 	if (c->json)
-		printf("{\"snapshot1\":\"%s\",\"snapshot2\":\"%s\","
-		    "\"changes\":[", h1, h2);
+		diff_json_begin(&d, &i1, &i2);
 	rc = diff_walk(&d, &s1, &s2, why, sizeof(why));
 	if (c->json)
-		printf("],\"added\":%llu,\"removed\":%llu,\"modified\":%llu}\n",
-		    (unsigned long long)d.added, (unsigned long long)d.removed,
-		    (unsigned long long)d.modified);
+		diff_json_end(&d);
 	else if (rc == KL_OK && !c->quiet)
 		printf("%.8s -> %.8s: %llu added, %llu removed, %llu modified "
 		    "(%llu metadata only)\n", h1, h2,
@@ -471,33 +531,40 @@ out:
 /* ---- catalog status | rebuild ---- */
 
 static void
+status_json(struct kl_cat *cat, const struct kl_cat_status *st,
+    double rebuild_s)
+{
+	struct kl_json j;
+
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	kl_json_text(&j, "path", kl_cat_path(cat));
+	kl_json_i64(&j, "schema", st->schema);
+	kl_json_u64(&j, "file_bytes", st->file_bytes);
+	kl_json_u64(&j, "index_files", st->index_files);
+	kl_json_u64(&j, "blobs", st->blobs);
+	kl_json_u64(&j, "packs", st->packs);
+	kl_json_u64(&j, "snapshots", st->snapshots);
+	kl_json_u64(&j, "vanished", st->vanished);
+	kl_json_u64(&j, "series", st->series);
+	kl_json_u64(&j, "pending", st->pending);
+	kl_json_u64(&j, "skipped", st->skipped);
+	kl_json_u64(&j, "paths", st->paths);
+	kl_json_u64(&j, "versions", st->versions);
+	kl_json_u64(&j, "own_trees", st->own_trees);
+	kl_json_u64(&j, "runs", st->runs);
+	if (rebuild_s >= 0)
+		kl_json_real(&j, "rebuild_s", rebuild_s, 3);
+	kl_json_obj_end(&j);
+	putchar('\n');
+}
+
+static void
 status_print(const struct cli *c, struct kl_cat *cat,
     const struct kl_cat_status *st, double rebuild_s)
 {
 	if (c->json) {
-		printf("{\"path\":");
-		kl_json_cstr(stdout, kl_cat_path(cat));
-		printf(",\"schema\":%d,\"file_bytes\":%llu,\"index_files\":%llu,"
-		    "\"blobs\":%llu,\"packs\":%llu,\"snapshots\":%llu,"
-		    "\"vanished\":%llu,\"series\":%llu,\"pending\":%llu,"
-		    "\"skipped\":%llu,"
-		    "\"paths\":%llu,\"versions\":%llu,\"own_trees\":%llu,"
-		    "\"runs\":%llu", st->schema,
-		    (unsigned long long)st->file_bytes,
-		    (unsigned long long)st->index_files,
-		    (unsigned long long)st->blobs, (unsigned long long)st->packs,
-		    (unsigned long long)st->snapshots,
-		    (unsigned long long)st->vanished,
-		    (unsigned long long)st->series,
-		    (unsigned long long)st->pending,
-		    (unsigned long long)st->skipped,
-		    (unsigned long long)st->paths,
-		    (unsigned long long)st->versions,
-		    (unsigned long long)st->own_trees,
-		    (unsigned long long)st->runs);
-		if (rebuild_s >= 0)
-			printf(",\"rebuild_s\":%.3f", rebuild_s);
-		printf("}\n");
+		status_json(cat, st, rebuild_s);
 		return;
 	}
 	fputs("catalog:      ", stdout);

@@ -170,59 +170,74 @@ report_text(const struct cli *c, const struct kl_check_report *rep,
 }
 
 static void
-finding_json(const struct kl_check_finding *f)
+finding_json(struct kl_json *j, const struct kl_check_finding *f)
 {
 	size_t i;
 
-	printf("{\"kind\":\"%s\",\"object\":", kl_check_kind_name(f->kind));
-	kl_json_cstr(stdout, f->object);
-	printf(",\"detail\":");
-	kl_json_cstr(stdout, f->detail);
-	printf(",\"snapshots\":[");
-	for (i = 0; i < f->nsnaps; i++) {
-		if (i > 0)
-			putchar(',');
-		json_id(stdout, &f->snaps[i]);
-	}
-	printf("],\"paths\":[");
-	for (i = 0; i < f->npaths; i++) {
-		if (i > 0)
-			putchar(',');
-		kl_json_cstr(stdout, f->paths[i]);
-	}
-	printf("],\"more_paths\":%llu,\"copies\":%llu}",
-	    (unsigned long long)f->more_paths, (unsigned long long)f->copies);
+	kl_json_obj(j, NULL);
+	kl_json_text(j, "kind", kl_check_kind_name(f->kind));
+	kl_json_text(j, "object", f->object);
+	kl_json_text(j, "detail", f->detail);
+	kl_json_arr(j, "snapshots");
+	for (i = 0; i < f->nsnaps; i++)
+		kl_json_id(j, NULL, &f->snaps[i]);
+	kl_json_arr_end(j);
+	kl_json_arr(j, "paths");
+	for (i = 0; i < f->npaths; i++)
+		kl_json_text(j, NULL, f->paths[i]);
+	kl_json_arr_end(j);
+	kl_json_u64(j, "more_paths", f->more_paths);
+	kl_json_u64(j, "copies", f->copies);
+	kl_json_obj_end(j);
 }
 
 static void
 report_json(const struct kl_check_report *rep, const char *subset)
 {
+	struct kl_json j;
 	size_t i;
 
-	printf("{\"findings\":[");
-	for (i = 0; i < rep->nf; i++) {
-		if (i > 0)
-			putchar(',');
-		finding_json(&rep->f[i]);
-	}
-	printf("],\"snapshots\":%llu,\"trees\":%llu,\"blobs\":%llu,"
-	    "\"packs\":%llu,\"index_files\":%llu,\"orphan_packs\":%llu,"
-	    "\"quarantined_index_files\":%llu,\"attested_packs\":%llu,"
-	    "\"packs_read\":%llu,\"bytes_read\":%llu,\"subset\":",
-	    (unsigned long long)rep->snapshots, (unsigned long long)rep->trees,
-	    (unsigned long long)rep->blobs, (unsigned long long)rep->packs,
-	    (unsigned long long)rep->index_files,
-	    (unsigned long long)rep->orphan_packs,
-	    (unsigned long long)rep->quarantined,
-	    (unsigned long long)rep->attested_packs,
-	    (unsigned long long)rep->packs_read,
-	    (unsigned long long)rep->bytes_read);
-	kl_json_cstr(stdout, subset);
-	printf(",\"duration_s\":%.3f,\"ok\":%s}\n", rep->duration_s,
-	    rep->nf == 0 ? "true" : "false");
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	kl_json_arr(&j, "findings");
+	for (i = 0; i < rep->nf; i++)
+		finding_json(&j, &rep->f[i]);
+	kl_json_arr_end(&j);
+	kl_json_u64(&j, "snapshots", rep->snapshots);
+	kl_json_u64(&j, "trees", rep->trees);
+	kl_json_u64(&j, "blobs", rep->blobs);
+	kl_json_u64(&j, "packs", rep->packs);
+	kl_json_u64(&j, "index_files", rep->index_files);
+	kl_json_u64(&j, "orphan_packs", rep->orphan_packs);
+	kl_json_u64(&j, "quarantined_index_files", rep->quarantined);
+	kl_json_u64(&j, "attested_packs", rep->attested_packs);
+	kl_json_u64(&j, "packs_read", rep->packs_read);
+	kl_json_u64(&j, "bytes_read", rep->bytes_read);
+	kl_json_text(&j, "subset", subset);
+	kl_json_real(&j, "duration_s", rep->duration_s, 3);
+	kl_json_bool(&j, "ok", rep->nf == 0);
+	kl_json_obj_end(&j);
+	putchar('\n');
 }
 
 /* ---- records ---- */
+
+/* The run's details for the catalog (restore-tools/report.c reads
+ * them). */
+static void
+run_detail(struct cli_run *x, const struct kl_check_report *rep,
+    const char *subset, const char *err)
+{
+	cli_run_int(x, "packs", (int64_t)rep->packs);
+	cli_run_int(x, "packs_read", (int64_t)rep->packs_read);
+	cli_run_int(x, "bytes_read", (int64_t)rep->bytes_read);
+	cli_run_int(x, "findings", (int64_t)rep->nf);
+	cli_run_text(x, "subset", subset);
+	cli_run_real(x, "coverage", rep->packs > 0 ?
+	    (double)rep->packs_read / (double)rep->packs : 0.0);
+	cli_run_real(x, "duration_s", rep->duration_s);
+	cli_run_text(x, "error", err);
+}
 
 static void
 run_record(struct kl_repo *r, const struct kl_check_report *rep,
@@ -231,13 +246,12 @@ run_record(struct kl_repo *r, const struct kl_check_report *rep,
 	struct kl_cat_run run;
 	struct kl_cat *cat = kl_repo_catalog(r);
 	char host[KL_NAME_MAX + 1] = "unknown";
-	char *detail = NULL;
-	size_t dlen = 0;
-	FILE *f;
+	struct cli_run x;
 
 	if (cat == NULL)
 		return;
 	memset(&run, 0, sizeof(run));
+	x.n = 0;
 	if (gethostname(host, sizeof(host) - 1) != 0)
 		snprintf(host, sizeof(host), "unknown");
 	run.kind = "check";
@@ -247,29 +261,10 @@ run_record(struct kl_repo *r, const struct kl_check_report *rep,
 	run.exit_code = exit_code;
 	run.bytes = rep->bytes_read;
 	run.errors = rep->nf + (err != NULL);
-	if ((f = open_memstream(&detail, &dlen)) != NULL) {
-		fprintf(f, "{\"packs\":%llu,\"packs_read\":%llu,"
-		    "\"bytes_read\":%llu,\"findings\":%zu,\"subset\":",
-		    (unsigned long long)rep->packs,
-		    (unsigned long long)rep->packs_read,
-		    (unsigned long long)rep->bytes_read, rep->nf);
-		kl_json_cstr(f, subset);
-		fprintf(f, ",\"coverage\":%.6f,\"duration_s\":%.3f",
-		    rep->packs > 0 ? (double)rep->packs_read /
-		    (double)rep->packs : 0.0, rep->duration_s);
-		if (err != NULL) {
-			fputs(",\"error\":", f);
-			kl_json_cstr(f, err);
-		}
-		fputc('}', f);
-		if (fclose(f) != 0) {
-			free(detail);
-			detail = NULL;
-		}
-	}
-	run.detail = detail;
+	run_detail(&x, rep, subset, err);
+	run.v = x.v;
+	run.nv = x.n;
 	(void)kl_cat_run_add(cat, &run, NULL);
-	free(detail);
 }
 
 /* The run's gauges; after an error only its duration is known. */

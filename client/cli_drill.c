@@ -31,6 +31,9 @@
 #define DRILL_LISTED_MAX 1000
 /* Mismatches copied into the catalog's run record. */
 #define DRILL_RECORDED_MAX 20
+/* its details: 17 values and 3 per mismatch recorded */
+_Static_assert(17 + 3 * DRILL_RECORDED_MAX <= CLI_RUN_VALUES,
+    "a drill's details fit struct cli_run");
 
 struct mism {
 	char *path, *field, *detail;
@@ -347,39 +350,38 @@ fmt_dur(char *out, size_t len, double s)
 
 /* The drill's numbers as JSON members (the output and the run record). */
 static void
-json_numbers(FILE *f, const struct kl_drill_result *res)
+json_numbers(struct kl_json *j, const struct kl_drill_result *res)
 {
-	fprintf(f, "\"sample_files\":%llu,\"sample_bytes\":%llu,"
-	    "\"sample_others\":%llu,\"entries_verified\":%llu,"
-	    "\"snapshot_files\":%llu,\"snapshot_bytes\":%llu,\"all\":%s,"
-	    "\"duration_s\":%.3f,\"verify_s\":%.3f,\"bytes_per_s\":%.1f,"
-	    "\"files_per_s\":%.2f,\"rto_s\":%.3f",
-	    (unsigned long long)res->sample_files,
-	    (unsigned long long)res->sample_bytes,
-	    (unsigned long long)res->sample_others,
-	    (unsigned long long)res->verified,
-	    (unsigned long long)res->snapshot_files,
-	    (unsigned long long)res->snapshot_bytes,
-	    res->all ? "true" : "false", res->restore_s, res->verify_s,
-	    res->bytes_per_s, res->files_per_s, res->rto_s);
+	kl_json_u64(j, "sample_files", res->sample_files);
+	kl_json_u64(j, "sample_bytes", res->sample_bytes);
+	kl_json_u64(j, "sample_others", res->sample_others);
+	kl_json_u64(j, "entries_verified", res->verified);
+	kl_json_u64(j, "snapshot_files", res->snapshot_files);
+	kl_json_u64(j, "snapshot_bytes", res->snapshot_bytes);
+	kl_json_bool(j, "all", res->all);
+	kl_json_real(j, "duration_s", res->restore_s, 3);
+	kl_json_real(j, "verify_s", res->verify_s, 3);
+	kl_json_real(j, "bytes_per_s", res->bytes_per_s, 1);
+	kl_json_real(j, "files_per_s", res->files_per_s, 2);
+	kl_json_real(j, "rto_s", res->rto_s, 3);
 }
 
+/* The first max mismatches as the array member key. */
 static void
-json_mism(FILE *f, const struct drillcli *x, size_t max)
+json_mism(struct kl_json *j, const char *key, const struct drillcli *x,
+    size_t max)
 {
 	size_t i;
 
-	fputc('[', f);
+	kl_json_arr(j, key);
 	for (i = 0; i < x->n && i < max; i++) {
-		fputs(i ? ",{\"path\":" : "{\"path\":", f);
-		kl_json_cstr(f, x->v[i].path);
-		fputs(",\"field\":", f);
-		kl_json_cstr(f, x->v[i].field);
-		fputs(",\"detail\":", f);
-		kl_json_cstr(f, x->v[i].detail);
-		fputc('}', f);
+		kl_json_obj(j, NULL);
+		kl_json_text(j, "path", x->v[i].path);
+		kl_json_text(j, "field", x->v[i].field);
+		kl_json_text(j, "detail", x->v[i].detail);
+		kl_json_obj_end(j);
 	}
-	fputc(']', f);
+	kl_json_arr_end(j);
 }
 
 struct outcome {
@@ -393,6 +395,43 @@ struct outcome {
 	char err[PATH_MAX + 512];	/* why the drill could not run */
 };
 
+/* The run's details for the catalog (restore-tools/report.c reads
+ * them): what --json shows, the first DRILL_RECORDED_MAX mismatches. */
+static void
+run_detail(struct cli_run *v, const struct drillcli *x,
+    const struct outcome *o)
+{
+	const struct kl_drill_result *res = &o->res;
+	size_t i;
+
+	cli_run_text(v, "sample", o->sample);
+	cli_run_int(v, "sample_files", (int64_t)res->sample_files);
+	cli_run_int(v, "sample_bytes", (int64_t)res->sample_bytes);
+	cli_run_int(v, "sample_others", (int64_t)res->sample_others);
+	cli_run_int(v, "entries_verified", (int64_t)res->verified);
+	cli_run_int(v, "snapshot_files", (int64_t)res->snapshot_files);
+	cli_run_int(v, "snapshot_bytes", (int64_t)res->snapshot_bytes);
+	cli_run_bool(v, "all", res->all);
+	cli_run_real(v, "duration_s", res->restore_s);
+	cli_run_real(v, "verify_s", res->verify_s);
+	cli_run_real(v, "bytes_per_s", res->bytes_per_s);
+	cli_run_real(v, "files_per_s", res->files_per_s);
+	cli_run_real(v, "rto_s", res->rto_s);
+	cli_run_int(v, "mismatches", (int64_t)res->mismatches);
+	cli_run_text(v, "snapshot_host", o->host);
+	for (i = 0; i < x->n && i < DRILL_RECORDED_MAX; i++) {
+		cli_run_entry(v, "mismatch_list", (uint32_t)i + 1, "path",
+		    x->v[i].path);
+		cli_run_entry(v, "mismatch_list", (uint32_t)i + 1, "field",
+		    x->v[i].field);
+		cli_run_entry(v, "mismatch_list", (uint32_t)i + 1, "detail",
+		    x->v[i].detail);
+	}
+	if (*o->err)
+		cli_run_text(v, "error", o->err);
+	cli_run_bool(v, "ok", o->ok);
+}
+
 /* Records the drill in the catalog's run history (a cache: best effort). */
 static void
 run_record(struct kl_repo *r, const struct drillcli *x,
@@ -400,10 +439,9 @@ run_record(struct kl_repo *r, const struct drillcli *x,
 {
 	struct kl_cat_run run;
 	char host[KL_NAME_MAX + 1] = "";
-	char *detail = NULL;
-	size_t dlen = 0;
-	FILE *f;
+	struct cli_run v;
 
+	v.n = 0;
 	if (gethostname(host, sizeof(host) - 1) != 0)
 		snprintf(host, sizeof(host), "unknown");
 	memset(&run, 0, sizeof(run));
@@ -416,29 +454,10 @@ run_record(struct kl_repo *r, const struct drillcli *x,
 	run.files = o->res.sample_files;
 	run.bytes = o->res.sample_bytes;
 	run.errors = o->res.mismatches + (*o->err != '\0');
-	if ((f = open_memstream(&detail, &dlen)) != NULL) {
-		fputs("{\"sample\":", f);
-		kl_json_cstr(f, o->sample);
-		fputc(',', f);
-		json_numbers(f, &o->res);
-		fprintf(f, ",\"mismatches\":%llu,\"snapshot_host\":",
-		    (unsigned long long)o->res.mismatches);
-		kl_json_cstr(f, o->host);
-		fputs(",\"mismatch_list\":", f);
-		json_mism(f, x, DRILL_RECORDED_MAX);
-		if (*o->err) {
-			fputs(",\"error\":", f);
-			kl_json_cstr(f, o->err);
-		}
-		fprintf(f, ",\"ok\":%s}", o->ok ? "true" : "false");
-		if (fclose(f) != 0) {
-			free(detail);
-			detail = NULL;
-		}
-	}
-	run.detail = detail;
+	run_detail(&v, x, o);
+	run.v = v.v;
+	run.nv = v.n;
 	(void)kl_cat_run_add(kl_repo_catalog(r), &run, NULL);
-	free(detail);
 }
 
 static int
@@ -467,22 +486,22 @@ metrics(struct cli *c, struct kl_repo *r, const struct outcome *o,
 static void
 report_json(const struct drillcli *x, const struct outcome *o)
 {
-	printf("{\"snapshot\":");
-	json_id(stdout, &o->snap);
-	printf(",\"host\":");
-	kl_json_cstr(stdout, o->host);
-	printf(",\"sample\":");
-	kl_json_cstr(stdout, o->sample);
-	putchar(',');
-	json_numbers(stdout, &o->res);
-	printf(",\"total_s\":%.3f,\"mismatch_count\":%llu,\"mismatches\":",
-	    o->total_s, (unsigned long long)o->res.mismatches);
-	json_mism(stdout, x, DRILL_LISTED_MAX);
-	if (*o->err) {
-		printf(",\"error\":");
-		kl_json_cstr(stdout, o->err);
-	}
-	printf(",\"ok\":%s}\n", o->ok ? "true" : "false");
+	struct kl_json j;
+
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	kl_json_id(&j, "snapshot", &o->snap);
+	kl_json_text(&j, "host", o->host);
+	kl_json_text(&j, "sample", o->sample);
+	json_numbers(&j, &o->res);
+	kl_json_real(&j, "total_s", o->total_s, 3);
+	kl_json_u64(&j, "mismatch_count", o->res.mismatches);
+	json_mism(&j, "mismatches", x, DRILL_LISTED_MAX);
+	if (*o->err)
+		kl_json_text(&j, "error", o->err);
+	kl_json_bool(&j, "ok", o->ok);
+	kl_json_obj_end(&j);
+	putchar('\n');
 }
 
 static void

@@ -50,7 +50,7 @@ struct forget {
 	struct fsnap *s;
 	size_t n, cap;
 	size_t removed, kept, failed;
-	int first_group;
+	struct kl_json out;	/* --json: the document */
 	struct kl_error err;	/* the command's: printed once */
 };
 
@@ -285,19 +285,15 @@ flagged(const struct fsnap *v)
 }
 
 static void
-reasons_json(unsigned keep)
+reasons_json(struct kl_json *j, unsigned keep)
 {
 	unsigned i;
-	int first = 1;
 
-	putchar('[');
+	kl_json_arr(j, "reasons");
 	for (i = 0; i < KL_KEEP_RULES; i++)
-		if (keep & (1u << i)) {
-			printf("%s\"%s\"", first ? "" : ",",
-			    kl_keep_rule_name(i));
-			first = 0;
-		}
-	putchar(']');
+		if (keep & (1u << i))
+			kl_json_text(j, NULL, kl_keep_rule_name(i));
+	kl_json_arr_end(j);
 }
 
 static void
@@ -314,18 +310,19 @@ reasons_text(unsigned keep)
 }
 
 static void
-snap_json(const struct fsnap *v, int first)
+snap_json(struct kl_json *j, const struct fsnap *v)
 {
-	char t[48], r[48];
+	char t[48];
 
+	kl_json_obj(j, NULL);
+	kl_json_id(j, "id", &v->id);
 	fmt_time_utc(t, sizeof(t), v->time_s, v->time_ns);
-	fmt_time_utc(r, sizeof(r), v->recv_s, 0);
-	printf("%s{\"id\":", first ? "" : ",");
-	json_id(stdout, &v->id);
-	printf(",\"time\":\"%s\",\"received\":\"%s\",\"flagged\":%s,"
-	    "\"reasons\":", t, r, flagged(v) ? "true" : "false");
-	reasons_json(v->keep);
-	putchar('}');
+	kl_json_text(j, "time", t);
+	fmt_time_utc(t, sizeof(t), v->recv_s, 0);
+	kl_json_text(j, "received", t);
+	kl_json_bool(j, "flagged", flagged(v));
+	reasons_json(j, v->keep);
+	kl_json_obj_end(j);
 }
 
 static void
@@ -346,35 +343,37 @@ snap_text(const struct fsnap *v)
 	putchar('\n');
 }
 
+/* One group [i, j) as an element of "groups", kept snapshots first. */
+static void
+group_json(struct forget *f, size_t i, size_t j)
+{
+	const struct fsnap *g = &f->s[i];
+	size_t k;
+	int pass;
+
+	kl_json_obj(&f->out, NULL);
+	kl_json_text(&f->out, "host", f->by_host ? g->host : NULL);
+	kl_json_text(&f->out, "paths", f->by_paths ? g->paths : NULL);
+	for (pass = 0; pass < 2; pass++) {
+		kl_json_arr(&f->out, pass ? "remove" : "keep");
+		for (k = i; k < j; k++)
+			if (f->s[k].remove == pass)
+				snap_json(&f->out, &f->s[k]);
+		kl_json_arr_end(&f->out);
+	}
+	kl_json_obj_end(&f->out);
+}
+
 /* One group [i, j): its heading and its snapshots, kept ones first. */
 static void
 group_print(struct forget *f, size_t i, size_t j)
 {
 	const struct fsnap *g = &f->s[i];
 	size_t k;
-	int pass, first;
+	int pass;
 
 	if (f->c->json) {
-		printf("%s{\"host\":", f->first_group ? "" : ",");
-		if (f->by_host)
-			kl_json_cstr(stdout, g->host);
-		else
-			printf("null");
-		printf(",\"paths\":");
-		if (f->by_paths)
-			kl_json_cstr(stdout, g->paths);
-		else
-			printf("null");
-		for (pass = 0; pass < 2; pass++) {
-			printf(",\"%s\":[", pass ? "remove" : "keep");
-			for (k = i, first = 1; k < j; k++)
-				if (f->s[k].remove == pass) {
-					snap_json(&f->s[k], first);
-					first = 0;
-				}
-			putchar(']');
-		}
-		putchar('}');
+		group_json(f, i, j);
 	} else if (!f->c->quiet) {
 		printf("snapshots of host ");
 		cli_puts(stdout, f->by_host ? g->host : "(any)");
@@ -386,7 +385,6 @@ group_print(struct forget *f, size_t i, size_t j)
 				if (f->s[k].remove == pass)
 					snap_text(&f->s[k]);
 	}
-	f->first_group = 0;
 }
 
 static void
@@ -441,10 +439,10 @@ forget_prune(struct forget *f, size_t nrm)
 				skip[k++] = f->s[i].id;
 	}
 	if (f->c->json)
-		printf(",\"prune\":");
+		kl_json_key(&f->out, "prune");
 	else if (!f->c->quiet)
 		printf("prune:\n");
-	rc = cli_prune_run(f->c, f->r, f->c->json, skip, k);
+	rc = cli_prune_run(f->c, f->r, f->c->json ? &f->out : NULL, skip, k);
 	free(skip);
 	return rc;
 }
@@ -457,6 +455,32 @@ group_chosen(const struct forget *f, size_t i, size_t j)
 		if (f->s[i].chosen)
 			return 1;
 	return 0;
+}
+
+/* --json: the object, up to its groups. */
+static void
+forget_json_begin(struct forget *f)
+{
+	kl_json_init(&f->out, stdout);
+	kl_json_obj(&f->out, NULL);
+	kl_json_bool(&f->out, "dry_run", f->c->dry_run);
+	kl_json_arr(&f->out, "groups");
+}
+
+/* What forget did, or would do: nrm snapshots to remove. */
+static void
+totals_print(struct forget *f, size_t nrm)
+{
+	size_t removed = f->c->dry_run ? nrm : f->removed;
+
+	if (f->c->json) {
+		kl_json_arr_end(&f->out);	/* the groups */
+		kl_json_u64(&f->out, "removed", removed);
+		kl_json_u64(&f->out, "kept", f->kept);
+		kl_json_u64(&f->out, "failed", f->failed);
+	} else if (!f->c->quiet)
+		printf("%s %zu snapshots, kept %zu\n", f->c->dry_run ?
+		    "would forget" : "forgot", removed, f->kept);
 }
 
 static int
@@ -479,9 +503,7 @@ forget_run(struct forget *f)
 			return rc;
 	}
 	if (f->c->json)
-		printf("{\"dry_run\":%s,\"groups\":[", f->c->dry_run ? "true" :
-		    "false");
-	f->first_group = 1;
+		forget_json_begin(f);
 	for (i = 0; i < f->n; i = j) {
 		for (j = i + 1; j < f->n &&
 		    strcmp(f->s[j].group, f->s[i].group) == 0; j++)
@@ -497,17 +519,13 @@ forget_run(struct forget *f)
 	rc = EXIT_OK;
 	if (!f->c->dry_run && nrm > 0)
 		rc = forget_apply(f, nrm);
-	if (f->c->json)
-		printf("],\"removed\":%zu,\"kept\":%zu,\"failed\":%zu",
-		    f->c->dry_run ? nrm : f->removed, f->kept, f->failed);
-	else if (!f->c->quiet)
-		printf("%s %zu snapshots, kept %zu\n", f->c->dry_run ?
-		    "would forget" : "forgot", f->c->dry_run ? nrm :
-		    f->removed, f->kept);
+	totals_print(f, nrm);
 	if (f->c->prune && rc == EXIT_OK)
 		rc = forget_prune(f, nrm);
-	if (f->c->json)
-		printf("}\n");
+	if (f->c->json) {
+		kl_json_obj_end(&f->out);
+		putchar('\n');
+	}
 	return rc;
 }
 

@@ -252,3 +252,55 @@ cli_metrics_write(struct cli *c, struct kl_repo *r, const char *job,
 	free(data);
 	return rc;
 }
+
+/* ---- a run's details for the history ---- */
+
+static struct kl_run_value *
+run_value_add(struct cli_run *x, const char *key, int type)
+{
+	struct kl_run_value *v;
+
+	if (x->n >= CLI_RUN_VALUES)
+		abort();	/* the commands add a fixed number */
+	v = &x->v[x->n++];
+	memset(v, 0, sizeof(*v));
+	v->key = key;
+	v->type = type;
+	return v;
+}
+
+void
+cli_run_int(struct cli_run *x, const char *key, int64_t v)
+{
+	run_value_add(x, key, KL_RUN_INT)->i = v;
+}
+
+void
+cli_run_real(struct cli_run *x, const char *key, double v)
+{
+	run_value_add(x, key, KL_RUN_REAL)->r = v;
+}
+
+void
+cli_run_bool(struct cli_run *x, const char *key, int v)
+{
+	run_value_add(x, key, KL_RUN_BOOL)->i = v != 0;
+}
+
+void
+cli_run_text(struct cli_run *x, const char *key, const char *s)
+{
+	if (s != NULL)
+		run_value_add(x, key, KL_RUN_TEXT)->s = s;
+}
+
+void
+cli_run_entry(struct cli_run *x, const char *key, uint32_t item,
+    const char *field, const char *s)
+{
+	struct kl_run_value *v = run_value_add(x, key, KL_RUN_TEXT);
+
+	v->item = item;
+	v->field = field;
+	v->s = s != NULL ? s : "";
+}

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kluis/err.h"
+#include "kluis/json.h"
 #include "kluis/prune.h"
 #include "kluis/repo.h"
 #include "cli.h"
@@ -81,40 +82,38 @@ size_text(char *out, size_t len, uint64_t b)
 		snprintf(out, len, "%llu B", (unsigned long long)b);
 }
 
-/* The report as one JSON object (no newline). */
+/* The report as one JSON object: the next value of j. */
 static void
-report_json(const struct cli *c, const struct kl_prune_report *p)
+report_json(const struct cli *c, struct kl_json *j,
+    const struct kl_prune_report *p)
 {
-	printf("{\"dry_run\":%s,\"deletes_at_once\":%s,\"snapshots\":%llu,"
-	    "\"trees\":%llu,\"blobs_used\":%llu,\"packs\":%llu,\"bytes\":%llu,"
-	    "\"packs_unused\":%llu,\"bytes_unused\":%llu,\"packs_repacked\":"
-	    "%llu,\"bytes_repacked\":%llu,\"blobs_copied\":%llu,"
-	    "\"bytes_copied\":%llu,\"packs_written\":%llu,\"bytes_written\":"
-	    "%llu,\"packs_kept\":%llu,\"bytes_kept\":%llu,\"unused_kept\":%llu,"
-	    "\"packs_unknown\":%llu,\"packs_quarantined\":%llu,"
-	    "\"index_deleted\":%llu,\"index_written\":%llu,\"records\":%llu,"
-	    "\"removed\":%llu,\"remove_failed\":%llu}",
-	    c->dry_run ? "true" : "false", served(c) ? "false" : "true",
-	    (unsigned long long)p->snapshots,
-	    (unsigned long long)p->trees, (unsigned long long)p->blobs_used,
-	    (unsigned long long)p->packs, (unsigned long long)p->bytes,
-	    (unsigned long long)p->packs_unused,
-	    (unsigned long long)p->bytes_unused,
-	    (unsigned long long)p->packs_repack,
-	    (unsigned long long)p->bytes_repack,
-	    (unsigned long long)p->blobs_copied,
-	    (unsigned long long)p->bytes_copied,
-	    (unsigned long long)p->packs_written,
-	    (unsigned long long)p->bytes_written,
-	    (unsigned long long)p->packs_kept,
-	    (unsigned long long)p->bytes_kept,
-	    (unsigned long long)p->unused_kept,
-	    (unsigned long long)p->packs_unknown,
-	    (unsigned long long)p->packs_quarantined,
-	    (unsigned long long)p->index_deleted,
-	    (unsigned long long)p->index_written,
-	    (unsigned long long)p->records, (unsigned long long)p->removed,
-	    (unsigned long long)p->remove_failed);
+	kl_json_obj(j, NULL);
+	kl_json_bool(j, "dry_run", c->dry_run);
+	kl_json_bool(j, "deletes_at_once", !served(c));
+	kl_json_u64(j, "snapshots", p->snapshots);
+	kl_json_u64(j, "trees", p->trees);
+	kl_json_u64(j, "blobs_used", p->blobs_used);
+	kl_json_u64(j, "packs", p->packs);
+	kl_json_u64(j, "bytes", p->bytes);
+	kl_json_u64(j, "packs_unused", p->packs_unused);
+	kl_json_u64(j, "bytes_unused", p->bytes_unused);
+	kl_json_u64(j, "packs_repacked", p->packs_repack);
+	kl_json_u64(j, "bytes_repacked", p->bytes_repack);
+	kl_json_u64(j, "blobs_copied", p->blobs_copied);
+	kl_json_u64(j, "bytes_copied", p->bytes_copied);
+	kl_json_u64(j, "packs_written", p->packs_written);
+	kl_json_u64(j, "bytes_written", p->bytes_written);
+	kl_json_u64(j, "packs_kept", p->packs_kept);
+	kl_json_u64(j, "bytes_kept", p->bytes_kept);
+	kl_json_u64(j, "unused_kept", p->unused_kept);
+	kl_json_u64(j, "packs_unknown", p->packs_unknown);
+	kl_json_u64(j, "packs_quarantined", p->packs_quarantined);
+	kl_json_u64(j, "index_deleted", p->index_deleted);
+	kl_json_u64(j, "index_written", p->index_written);
+	kl_json_u64(j, "records", p->records);
+	kl_json_u64(j, "removed", p->removed);
+	kl_json_u64(j, "remove_failed", p->remove_failed);
+	kl_json_obj_end(j);
 }
 
 static void
@@ -171,8 +170,25 @@ report_text(const struct cli *c, const struct kl_prune_report *p)
 		    (unsigned long long)p->removed);
 }
 
+/* The report: into j, or (j NULL) as a document on stdout; or text. */
+static void
+report_print(const struct cli *c, struct kl_json *j,
+    const struct kl_prune_report *p)
+{
+	struct kl_json own;
+
+	if (c->json && j != NULL) {
+		report_json(c, j, p);
+	} else if (c->json) {
+		kl_json_init(&own, stdout);
+		report_json(c, &own, p);
+		putchar('\n');
+	} else if (!c->quiet)
+		report_text(c, p);
+}
+
 int
-cli_prune_run(struct cli *c, struct kl_repo *r, int in_json,
+cli_prune_run(struct cli *c, struct kl_repo *r, struct kl_json *j,
     const struct kl_id *skip, size_t nskip)
 {
 	struct kl_prune_report rep;
@@ -182,8 +198,11 @@ cli_prune_run(struct cli *c, struct kl_repo *r, int in_json,
 
 	memset(&o, 0, sizeof(o));
 	kl_error_clear(&err);
-	if ((rc = max_unused_parse(c, &o.max_unused_x100)) != EXIT_OK)
+	if ((rc = max_unused_parse(c, &o.max_unused_x100)) != EXIT_OK) {
+		if (j != NULL)	/* forget checks it before: not reached */
+			kl_json_null(j, NULL);
 		return rc;
+	}
 	o.dry_run = c->dry_run;
 	o.skip = skip;
 	o.nskip = nskip;
@@ -192,8 +211,8 @@ cli_prune_run(struct cli *c, struct kl_repo *r, int in_json,
 	if (!c->dry_run && (rc = kl_repo_lock(r, 1, &err)) != KL_OK) {
 		rc = cli_fail(c, rc, &err, "cannot take the repository's "
 		    "exclusive lock");
-		if (in_json)
-			printf("null");
+		if (j != NULL)
+			kl_json_null(j, NULL);
 		return rc;
 	}
 	rc = kl_prune(r, &o, &rep, &err);
@@ -201,16 +220,11 @@ cli_prune_run(struct cli *c, struct kl_repo *r, int in_json,
 		kl_repo_unlock(r);
 	if (rc != KL_OK) {
 		rc = cli_fail(c, rc, &err, "prune");
-		if (in_json)
-			printf("null");
+		if (j != NULL)
+			kl_json_null(j, NULL);
 		return rc;
 	}
-	if (c->json)
-		report_json(c, &rep);
-	else if (!c->quiet)
-		report_text(c, &rep);
-	if (c->json && !in_json)
-		putchar('\n');
+	report_print(c, j, &rep);
 	return rep.remove_failed > 0 ? EXIT_FATAL : EXIT_OK;
 }
 
@@ -237,7 +251,7 @@ cmd_prune(struct cli *c)
 		    "what prune deleted)");
 		rc = cli_fail(c, KL_E_PERM, &err, NULL);
 	} else
-		rc = cli_prune_run(c, r, 0, NULL, 0);
+		rc = cli_prune_run(c, r, NULL, NULL, 0);
 	cli_close(c, r);
 	return rc;
 }
@@ -248,6 +262,7 @@ cmd_unlock(struct cli *c)
 {
 	struct kl_repo *r = NULL;
 	struct kl_error err;
+	struct kl_json j;
 	size_t removed = 0, live = 0;
 	int rc;
 
@@ -260,7 +275,12 @@ cmd_unlock(struct cli *c)
 	if ((rc = kl_repo_locks_clean(r, &removed, &live, &err)) != KL_OK)
 		rc = cli_fail(c, rc, &err, "unlock");
 	else if (c->json) {
-		printf("{\"removed\":%zu,\"live\":%zu}\n", removed, live);
+		kl_json_init(&j, stdout);
+		kl_json_obj(&j, NULL);
+		kl_json_u64(&j, "removed", removed);
+		kl_json_u64(&j, "live", live);
+		kl_json_obj_end(&j);
+		putchar('\n');
 	} else if (!c->quiet) {
 		printf("removed %zu lock%s that no client counts any more",
 		    removed, removed == 1 ? "" : "s");

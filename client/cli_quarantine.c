@@ -13,6 +13,7 @@
 
 #include "kluis/err.h"
 #include "kluis/format.h"
+#include "kluis/json.h"
 #include "kluis/repo.h"
 #include "cli.h"
 
@@ -108,18 +109,19 @@ static void
 report(const struct cli *c, const struct kl_index *w, const struct kl_id *id)
 {
 	char hex[KL_ID_HEX_LEN + 1];
+	struct kl_json j;
 	size_t i;
 
 	if (c->json) {
-		printf("{\"withdrawal\":");
-		json_id(stdout, id);
-		printf(",\"withdrawn\":[");
-		for (i = 0; i < w->nwithdrawn; i++) {
-			if (i > 0)
-				putchar(',');
-			json_id(stdout, &w->withdrawn[i]);
-		}
-		printf("]}\n");
+		kl_json_init(&j, stdout);
+		kl_json_obj(&j, NULL);
+		kl_json_id(&j, "withdrawal", id);
+		kl_json_arr(&j, "withdrawn");
+		for (i = 0; i < w->nwithdrawn; i++)
+			kl_json_id(&j, NULL, &w->withdrawn[i]);
+		kl_json_arr_end(&j);
+		kl_json_obj_end(&j);
+		putchar('\n');
 		return;
 	}
 	for (i = 0; i < w->nwithdrawn; i++) {

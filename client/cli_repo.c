@@ -40,6 +40,19 @@ chunker_choose(const struct cli *c, struct kl_chunker_params *p)
 	return EXIT_OK;
 }
 
+static void
+init_json(const struct cli *c, const struct kl_config *cf)
+{
+	struct kl_json j;
+
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	kl_json_id(&j, "repository_id", &cf->repo_id);
+	kl_json_text(&j, "path", c->repo);
+	kl_json_obj_end(&j);
+	putchar('\n');
+}
+
 int
 cmd_init(struct cli *c)
 {
@@ -84,11 +97,8 @@ cmd_init(struct cli *c)
 	else {
 		kl_id_hex(&kl_repo_config(r)->repo_id, hex);
 		if (c->json)
-			printf("{\"repository_id\":\"%s\",\"path\":", hex);
-		if (c->json) {
-			kl_json_cstr(stdout, c->repo);
-			printf("}\n");
-		} else if (!c->quiet)
+			init_json(c, kl_repo_config(r));
+		else if (!c->quiet)
 			printf("created kluis repository %.8s at %s\n"
 			    "Keep the passphrase%s safe: without %s the "
 			    "backups cannot be read.\n", hex, c->repo,
@@ -103,6 +113,7 @@ static int
 key_add(struct cli *c, struct kl_repo *r, struct kl_error *err)
 {
 	struct kl_kdf_params kdf;
+	struct kl_json j;
 	struct kl_id id;
 	char *pass = NULL, hex[KL_ID_HEX_LEN + 1];
 	size_t plen;
@@ -123,14 +134,16 @@ key_add(struct cli *c, struct kl_repo *r, struct kl_error *err)
 		return cli_fail(c, rc, err, "cannot add key");
 	kl_id_hex(&id, hex);
 	if (c->json) {
-		printf("{\"kind\":\"%s\",", c->backup_only ? "backup-only" :
+		kl_json_init(&j, stdout);
+		kl_json_obj(&j, NULL);
+		kl_json_text(&j, "kind", c->backup_only ? "backup-only" :
 		    "full");
-		if (c->out) {
-			printf("\"file\":");
-			kl_json_cstr(stdout, c->out);
-		} else
-			printf("\"id\":\"%s\"", hex);
-		printf("}\n");
+		if (c->out)
+			kl_json_text(&j, "file", c->out);
+		else
+			kl_json_id(&j, "id", &id);
+		kl_json_obj_end(&j);
+		putchar('\n');
 	} else if (!c->quiet)
 		printf("added %s key %s\n", c->backup_only ? "backup-only" :
 		    "full", c->out ? c->out : hex);
@@ -140,8 +153,15 @@ key_add(struct cli *c, struct kl_repo *r, struct kl_error *err)
 struct klist {
 	struct cli *c;
 	struct kl_repo *r;
-	int first;
+	struct kl_json j;	/* --json: the array */
 };
+
+static const char *
+key_kind(const struct kl_keyfile_info *info)
+{
+	return info->kind == KL_KEY_FULL ? "full" : info->kind ==
+	    KL_KEY_BACKUP ? "backup-only" : "unreadable";
+}
 
 static int
 key_list_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
@@ -164,21 +184,19 @@ key_list_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 	cur = kl_id_eq(&id, kl_repo_key_id(kl->r));
 	fmt_time_local(when, sizeof(when), info.created);
 	if (kl->c->json) {
-		printf("%s{\"id\":\"%s\",\"kind\":\"%s\",\"created\":%lld,"
-		    "\"current\":%s,\"label\":", kl->first ? "" : ",", name,
-		    info.kind == KL_KEY_FULL ? "full" : info.kind ==
-		    KL_KEY_BACKUP ? "backup-only" : "unreadable",
-		    (long long)info.created, cur ? "true" : "false");
-		kl_json_cstr(stdout, info.label);
-		printf("}");
+		kl_json_obj(&kl->j, NULL);
+		kl_json_text(&kl->j, "id", name);
+		kl_json_text(&kl->j, "kind", key_kind(&info));
+		kl_json_i64(&kl->j, "created", info.created);
+		kl_json_bool(&kl->j, "current", cur);
+		kl_json_text(&kl->j, "label", info.label);
+		kl_json_obj_end(&kl->j);
 	} else {
 		printf("%c %s  %-11s  %s  ", cur ? '*' : ' ', name,
-		    info.kind == KL_KEY_FULL ? "full" : info.kind ==
-		    KL_KEY_BACKUP ? "backup-only" : "unreadable", when);
+		    key_kind(&info), when);
 		cli_puts(stdout, info.label);
 		putchar('\n');
 	}
-	kl->first = 0;
 	(void)size;
 	return 0;
 }
@@ -186,15 +204,21 @@ key_list_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 static int
 key_list(struct cli *c, struct kl_repo *r)
 {
-	struct klist kl = { c, r, 1 };
 	struct kl_backend *be = kl_repo_backend(r);
+	struct klist kl;
 	int rc;
 
+	memset(&kl, 0, sizeof(kl));
+	kl.c = c;
+	kl.r = r;
+	kl_json_init(&kl.j, stdout);
 	if (c->json)
-		printf("[");
+		kl_json_arr(&kl.j, NULL);
 	rc = be->ops->list(be->ctx, KL_FT_KEY, key_list_one, &kl);
-	if (c->json)
-		printf("]\n");
+	if (c->json) {
+		kl_json_arr_end(&kl.j);
+		putchar('\n');
+	}
 	return rc == KL_OK ? EXIT_OK : EXIT_FATAL;
 }
 
@@ -244,6 +268,7 @@ key_remove(struct cli *c, struct kl_repo *r, struct kl_error *err)
 {
 	struct kfind f;
 	struct kl_backend *be = kl_repo_backend(r);
+	struct kl_json j;
 	char cur[KL_ID_HEX_LEN + 1];
 	size_t n;
 	int rc;
@@ -293,9 +318,13 @@ key_remove(struct cli *c, struct kl_repo *r, struct kl_error *err)
 			    why);
 		return cli_fail(c, rc, err, "cannot remove key %s", f.match);
 	}
-	if (c->json)
-		printf("{\"removed\":\"%s\"}\n", f.match);
-	else if (!c->quiet)
+	if (c->json) {
+		kl_json_init(&j, stdout);
+		kl_json_obj(&j, NULL);
+		kl_json_text(&j, "removed", f.match);
+		kl_json_obj_end(&j);
+		putchar('\n');
+	} else if (!c->quiet)
 		printf("removed key %s\n", f.match);
 	return EXIT_OK;
 }
@@ -304,6 +333,7 @@ static int
 key_passwd(struct cli *c, struct kl_repo *r, struct kl_error *err)
 {
 	struct kl_kdf_params kdf;
+	struct kl_json j;
 	char *pass = NULL;
 	size_t plen;
 	int rc;
@@ -317,9 +347,13 @@ key_passwd(struct cli *c, struct kl_repo *r, struct kl_error *err)
 	cli_password_free(pass, plen);
 	if (rc != KL_OK)
 		return cli_fail(c, rc, err, "cannot change the passphrase");
-	if (c->json)
-		printf("{\"changed\":true}\n");
-	else if (!c->quiet)
+	if (c->json) {
+		kl_json_init(&j, stdout);
+		kl_json_obj(&j, NULL);
+		kl_json_bool(&j, "changed", 1);
+		kl_json_obj_end(&j);
+		putchar('\n');
+	} else if (!c->quiet)
 		printf("passphrase changed\n");
 	return EXIT_OK;
 }
@@ -406,42 +440,42 @@ snap_matches(const struct cli *c, const struct kl_snapshot *s)
 	return 1;
 }
 
+/* The array member key of v[0, n). */
 static void
-snap_json(const struct snap_row *row)
+json_strings(struct kl_json *j, const char *key, char *const *v, size_t n)
+{
+	size_t i;
+
+	kl_json_arr(j, key);
+	for (i = 0; i < n; i++)
+		kl_json_text(j, NULL, v[i]);
+	kl_json_arr_end(j);
+}
+
+static void
+snap_json(struct kl_json *j, const struct snap_row *row)
 {
 	const struct kl_snapshot *s = &row->s;
 	char t[48];
-	size_t i;
 
 	fmt_time_utc(t, sizeof(t), s->time_s, s->time_ns);
-	printf("{\"id\":");
-	json_id(stdout, &row->id);
-	printf(",\"time\":\"%s\",\"hostname\":", t);
-	kl_json_cstr(stdout, s->hostname);
-	printf(",\"username\":");
-	kl_json_cstr(stdout, s->username);
-	printf(",\"tree\":");
-	json_id(stdout, &s->tree);
-	printf(",\"parent\":");
+	kl_json_obj(j, NULL);
+	kl_json_id(j, "id", &row->id);
+	kl_json_text(j, "time", t);
+	kl_json_text(j, "hostname", s->hostname);
+	kl_json_text(j, "username", s->username);
+	kl_json_id(j, "tree", &s->tree);
 	if (kl_id_is_zero(&s->parent))
-		printf("null");
+		kl_json_null(j, "parent");
 	else
-		json_id(stdout, &s->parent);
-	printf(",\"paths\":[");
-	for (i = 0; i < s->npaths; i++) {
-		printf(i ? "," : "");
-		kl_json_cstr(stdout, s->paths[i]);
-	}
-	printf("],\"tags\":[");
-	for (i = 0; i < s->ntags; i++) {
-		printf(i ? "," : "");
-		kl_json_cstr(stdout, s->tags[i]);
-	}
-	printf("],\"files\":%llu,\"dirs\":%llu,\"bytes\":%llu,"
-	    "\"program\":", (unsigned long long)s->files,
-	    (unsigned long long)s->dirs, (unsigned long long)s->bytes);
-	kl_json_cstr(stdout, s->program);
-	putchar('}');
+		kl_json_id(j, "parent", &s->parent);
+	json_strings(j, "paths", s->paths, s->npaths);
+	json_strings(j, "tags", s->tags, s->ntags);
+	kl_json_u64(j, "files", s->files);
+	kl_json_u64(j, "dirs", s->dirs);
+	kl_json_u64(j, "bytes", s->bytes);
+	kl_json_text(j, "program", s->program);
+	kl_json_obj_end(j);
 }
 
 static void
@@ -518,6 +552,7 @@ cmd_snapshots(struct cli *c)
 {
 	struct kl_repo *r = NULL;
 	struct kl_error err;
+	struct kl_json j;
 	struct snap_row *rows = NULL;
 	size_t i, n = 0, damaged = 0;
 	int rc;
@@ -532,21 +567,22 @@ cmd_snapshots(struct cli *c)
 		goto out;
 	}
 	rc = damaged > 0 ? EXIT_FATAL : EXIT_OK;
+	kl_json_init(&j, stdout);
 	if (c->json)
-		printf("[");
+		kl_json_arr(&j, NULL);
 	else if (!c->quiet)
 		printf("ID        Time                 Host             Tags  "
 		    "Paths\n");
 	for (i = 0; i < n; i++) {
-		if (c->json) {
-			printf(i ? "," : "");
-			snap_json(&rows[i]);
-		} else
+		if (c->json)
+			snap_json(&j, &rows[i]);
+		else
 			snap_text(&rows[i]);
 	}
-	if (c->json)
-		printf("]\n");
-	else if (!c->quiet)
+	if (c->json) {
+		kl_json_arr_end(&j);
+		putchar('\n');
+	} else if (!c->quiet)
 		printf("%zu snapshot%s\n", n, n == 1 ? "" : "s");
 out:
 	for (i = 0; rows != NULL && i < n; i++)
@@ -559,49 +595,48 @@ out:
 /* ---- cat ---- */
 
 static void
-node_json(const struct kl_node *n)
+node_json(struct kl_json *j, const struct kl_node *n)
 {
 	static const char *types[] = { "", "file", "dir", "symlink", "chr",
 		"blk", "fifo", "socket" };
-	char t[48];
+	char t[48], mode[12];
 	size_t i;
 
-	printf("{\"name\":");
-	kl_json_str(stdout, (const char *)n->name, n->name_len);
 	fmt_time_utc(t, sizeof(t), n->mtime.s, n->mtime.ns);
-	printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,\"gid\":%u,"
-	    "\"user\":", types[n->type], n->mode, n->uid, n->gid);
-	kl_json_cstr(stdout, n->user);
-	printf(",\"group\":");
-	kl_json_cstr(stdout, n->group);
-	printf(",\"size\":%llu,\"mtime\":\"%s\",\"inode\":%llu,"
-	    "\"link_group\":%llu", (unsigned long long)n->size, t,
-	    (unsigned long long)n->inode, (unsigned long long)n->link_group);
-	if (n->type == KL_NODE_SYMLINK) {
-		printf(",\"target\":");
-		kl_json_cstr(stdout, n->target);
-	}
-	if (n->type == KL_NODE_DIR) {
-		printf(",\"subtree\":");
-		json_id(stdout, &n->subtree);
-	}
-	printf(",\"xattrs\":[");
-	for (i = 0; i < n->nxattrs; i++) {
-		printf(i ? "," : "");
-		kl_json_cstr(stdout, n->xattrs[i].name);
-	}
-	printf("],\"holes\":%zu,\"chunks\":[", n->nholes);
-	for (i = 0; i < n->nchunks; i++) {
-		printf(i ? "," : "");
-		json_id(stdout, &n->chunks[i]);
-	}
-	printf("]}");
+	fmt_mode(mode, n->mode);
+	kl_json_obj(j, NULL);
+	kl_json_textn(j, "name", (const char *)n->name, n->name_len);
+	kl_json_text(j, "type", types[n->type]);
+	kl_json_text(j, "mode", mode);
+	kl_json_u64(j, "uid", n->uid);
+	kl_json_u64(j, "gid", n->gid);
+	kl_json_text(j, "user", n->user);
+	kl_json_text(j, "group", n->group);
+	kl_json_u64(j, "size", n->size);
+	kl_json_text(j, "mtime", t);
+	kl_json_u64(j, "inode", n->inode);
+	kl_json_u64(j, "link_group", n->link_group);
+	if (n->type == KL_NODE_SYMLINK)
+		kl_json_text(j, "target", n->target);
+	if (n->type == KL_NODE_DIR)
+		kl_json_id(j, "subtree", &n->subtree);
+	kl_json_arr(j, "xattrs");
+	for (i = 0; i < n->nxattrs; i++)
+		kl_json_text(j, NULL, n->xattrs[i].name);
+	kl_json_arr_end(j);
+	kl_json_u64(j, "holes", n->nholes);
+	kl_json_arr(j, "chunks");
+	for (i = 0; i < n->nchunks; i++)
+		kl_json_id(j, NULL, &n->chunks[i]);
+	kl_json_arr_end(j);
+	kl_json_obj_end(j);
 }
 
 static int
 cat_tree(struct cli *c, struct kl_repo *r, const char *arg,
     struct kl_error *err)
 {
+	struct kl_json j;
 	struct kl_tree t;
 	struct kl_id id;
 	size_t i;
@@ -615,12 +650,12 @@ cat_tree(struct cli *c, struct kl_repo *r, const char *arg,
 		rc = kl_repo_tree_load(r, &id, &t, err);
 	if (rc != KL_OK)
 		return cli_fail(c, rc, err, NULL);
-	printf("[");
-	for (i = 0; i < t.n; i++) {
-		printf(i ? ",\n" : "");
-		node_json(&t.nodes[i]);
-	}
-	printf("]\n");
+	kl_json_init(&j, stdout);
+	kl_json_arr_lines(&j, NULL);	/* one node a line */
+	for (i = 0; i < t.n; i++)
+		node_json(&j, &t.nodes[i]);
+	kl_json_arr_end(&j);
+	putchar('\n');
 	kl_tree_clear(&t);
 	return EXIT_OK;
 }
@@ -630,14 +665,16 @@ cat_snapshot(struct cli *c, struct kl_repo *r, const char *arg,
     struct kl_error *err)
 {
 	struct snap_row row;
+	struct kl_json j;
 	int rc;
 
 	if ((rc = cli_snapshot(c, r, arg, NULL, 0, &row.id, NULL)) != EXIT_OK)
 		return rc;
 	if ((rc = kl_repo_snapshot_load(r, &row.id, &row.s, err)) != KL_OK)
 		return cli_fail(c, rc, err, NULL);
-	snap_json(&row);
-	printf("\n");
+	kl_json_init(&j, stdout);
+	snap_json(&j, &row);
+	putchar('\n');
 	kl_snapshot_clear(&row.s);
 	return EXIT_OK;
 }
@@ -646,15 +683,22 @@ static void
 cat_config(struct kl_repo *r)
 {
 	const struct kl_config *cf = kl_repo_config(r);
+	struct kl_json j;
 	char pk[65];
 
 	kl_hex_encode(cf->box_pk, 32, pk);
-	printf("{\"version\":%d,\"repository_id\":", KL_FORMAT_VERSION);
-	json_id(stdout, &cf->repo_id);
-	printf(",\"chunk_min\":%u,\"chunk_avg\":%u,\"chunk_max\":%u,"
-	    "\"pack_target\":%u,\"public_key\":\"%s\",\"created\":%lld}\n",
-	    cf->chunk_min, cf->chunk_avg, cf->chunk_max, cf->pack_target, pk,
-	    (long long)cf->created);
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	kl_json_i64(&j, "version", KL_FORMAT_VERSION);
+	kl_json_id(&j, "repository_id", &cf->repo_id);
+	kl_json_u64(&j, "chunk_min", cf->chunk_min);
+	kl_json_u64(&j, "chunk_avg", cf->chunk_avg);
+	kl_json_u64(&j, "chunk_max", cf->chunk_max);
+	kl_json_u64(&j, "pack_target", cf->pack_target);
+	kl_json_text(&j, "public_key", pk);
+	kl_json_i64(&j, "created", cf->created);
+	kl_json_obj_end(&j);
+	putchar('\n');
 }
 
 int
@@ -718,34 +762,44 @@ sum_blob(void *arg, const struct kl_id *id, const struct kl_blob_loc *l)
 	return 0;
 }
 
+static void
+stats_json(const struct sums *s, int full, size_t n, uint64_t raw)
+{
+	struct kl_json j;
+
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	if (full) {
+		kl_json_u64(&j, "snapshots", n);
+		kl_json_u64(&j, "raw_size", raw);
+	} else {
+		kl_json_null(&j, "snapshots");
+		kl_json_null(&j, "raw_size");
+	}
+	kl_json_u64(&j, "dedup_size", s->dedup);
+	kl_json_u64(&j, "stored_size", s->stored);
+	kl_json_u64(&j, "blobs", s->blobs);
+	kl_json_u64(&j, "data_blobs", s->data_blobs);
+	kl_json_u64(&j, "tree_blobs", s->tree_blobs);
+	kl_json_u64(&j, "packs", s->packs);
+	kl_json_obj_end(&j);
+	putchar('\n');
+}
+
 /* A backup-only key cannot read snapshots: their totals are unknown. */
 static void
 stats_print(const struct cli *c, const struct sums *s, int full, size_t n,
     uint64_t raw)
 {
-	char ns[32] = "null", rs[32] = "null";
-
-	if (full) {
-		snprintf(ns, sizeof(ns), "%zu", n);
-		snprintf(rs, sizeof(rs), "%llu", (unsigned long long)raw);
-	}
 	if (c->json) {
-		printf("{\"snapshots\":%s,\"raw_size\":%s,\"dedup_size\":"
-		    "%llu,\"stored_size\":%llu,\"blobs\":%llu,\"data_blobs\":"
-		    "%llu,\"tree_blobs\":%llu,\"packs\":%llu}\n", ns, rs,
-		    (unsigned long long)s->dedup, (unsigned long long)s->stored,
-		    (unsigned long long)s->blobs,
-		    (unsigned long long)s->data_blobs,
-		    (unsigned long long)s->tree_blobs,
-		    (unsigned long long)s->packs);
+		stats_json(s, full, n, raw);
 		return;
 	}
-	if (!full)
-		strcpy(ns, "unknown (backup-only key)");
-	printf("snapshots:    %s\n", ns);
 	if (full)
-		printf("raw size:     %s bytes (all files of all snapshots)\n",
-		    rs);
+		printf("snapshots:    %zu\nraw size:     %llu bytes (all files "
+		    "of all snapshots)\n", n, (unsigned long long)raw);
+	else
+		printf("snapshots:    unknown (backup-only key)\n");
 	printf("dedup size:   %llu bytes (unique content and trees)\n"
 	    "stored size:  %llu bytes (packs: compressed, encrypted)\n"
 	    "blobs:        %llu (%llu data, %llu trees)\npacks:        %llu\n",

@@ -82,20 +82,30 @@ cli_snapshot(struct cli *c, struct kl_repo *r, const char *spec,
 }
 
 static void
+restore_json(const struct kl_restore_stats *st)
+{
+	struct kl_json j;
+
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	kl_json_u64(&j, "files", st->files);
+	kl_json_u64(&j, "dirs", st->dirs);
+	kl_json_u64(&j, "links", st->links);
+	kl_json_u64(&j, "others", st->others);
+	kl_json_u64(&j, "bytes", st->bytes);
+	kl_json_u64(&j, "packs_read", st->packs_read);
+	kl_json_u64(&j, "bytes_fetched", st->bytes_fetched);
+	kl_json_u64(&j, "errors", st->errors);
+	kl_json_real(&j, "duration_s", st->duration_s, 3);
+	kl_json_obj_end(&j);
+	putchar('\n');
+}
+
+static void
 restore_report(const struct cli *c, const struct kl_restore_stats *st)
 {
 	if (c->json)
-		printf("{\"files\":%llu,\"dirs\":%llu,\"links\":%llu,"
-		    "\"others\":%llu,\"bytes\":%llu,\"packs_read\":%llu,"
-		    "\"bytes_fetched\":%llu,\"errors\":%llu,"
-		    "\"duration_s\":%.3f}\n",
-		    (unsigned long long)st->files, (unsigned long long)st->dirs,
-		    (unsigned long long)st->links,
-		    (unsigned long long)st->others,
-		    (unsigned long long)st->bytes,
-		    (unsigned long long)st->packs_read,
-		    (unsigned long long)st->bytes_fetched,
-		    (unsigned long long)st->errors, st->duration_s);
+		restore_json(st);
 	else if (c->verbose)
 		printf("packs read: %llu; hard links: %llu\n",
 		    (unsigned long long)st->packs_read,
@@ -297,22 +307,38 @@ mode_string(const struct kl_node *n, char out[11])
 	out[10] = '\0';
 }
 
+/* One line of ls --json: a document of its own (docs/CLI.md "ls"). */
+static void
+ls_json(const char *path, size_t len, const struct kl_node *n)
+{
+	static const char *types[] = { "", "file", "dir", "symlink", "chr",
+		"blk", "fifo", "socket" };
+	struct kl_json j;
+	char t[48], mode[12];
+
+	fmt_time_utc(t, sizeof(t), n->mtime.s, n->mtime.ns);
+	fmt_mode(mode, n->mode);
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	kl_json_textn(&j, "path", path, len);
+	kl_json_text(&j, "type", types[n->type]);
+	kl_json_text(&j, "mode", mode);
+	kl_json_u64(&j, "uid", n->uid);
+	kl_json_u64(&j, "gid", n->gid);
+	kl_json_u64(&j, "size", n->size);
+	kl_json_text(&j, "mtime", t);
+	kl_json_obj_end(&j);
+	putchar('\n');
+}
+
 static void
 ls_print(struct lsctx *l, const char *path, size_t len,
     const struct kl_node *n)
 {
-	static const char *types[] = { "", "file", "dir", "symlink", "chr",
-		"blk", "fifo", "socket" };
 	char m[11], t[48];
 
 	if (l->c->json) {
-		fmt_time_utc(t, sizeof(t), n->mtime.s, n->mtime.ns);
-		printf("{\"path\":");
-		kl_json_str(stdout, path, len);
-		printf(",\"type\":\"%s\",\"mode\":\"%04o\",\"uid\":%u,"
-		    "\"gid\":%u,\"size\":%llu,\"mtime\":\"%s\"}\n",
-		    types[n->type], n->mode, n->uid, n->gid,
-		    (unsigned long long)n->size, t);
+		ls_json(path, len, n);
 		return;
 	}
 	if (l->c->long_list) {

@@ -51,27 +51,46 @@ targets(struct rwc *w)
 }
 
 static void
-result_json(const struct kl_rewrite_result *x, int first)
+result_json(struct kl_json *j, const struct kl_rewrite_result *x)
 {
 	size_t i;
 
-	printf("%s{\"original\":", first ? "" : ",");
-	json_id(stdout, &x->original);
-	printf(",\"rewritten\":");
+	kl_json_obj(j, NULL);
+	kl_json_id(j, "original", &x->original);
 	if (kl_id_is_zero(&x->rewritten))
-		printf("null");
+		kl_json_null(j, "rewritten");
 	else
-		json_id(stdout, &x->rewritten);
-	printf(",\"changed\":%s,\"files\":%llu,\"dirs\":%llu,\"bytes\":%llu,"
-	    "\"paths\":[", x->changed ? "true" : "false",
-	    (unsigned long long)x->files, (unsigned long long)x->dirs,
-	    (unsigned long long)x->bytes);
-	for (i = 0; i < x->npaths; i++) {
-		if (i > 0)
-			putchar(',');
-		kl_json_cstr(stdout, x->paths[i]);
-	}
-	printf("]}");
+		kl_json_id(j, "rewritten", &x->rewritten);
+	kl_json_bool(j, "changed", x->changed);
+	kl_json_u64(j, "files", x->files);
+	kl_json_u64(j, "dirs", x->dirs);
+	kl_json_u64(j, "bytes", x->bytes);
+	kl_json_arr(j, "paths");
+	for (i = 0; i < x->npaths; i++)
+		kl_json_text(j, NULL, x->paths[i]);
+	kl_json_arr_end(j);
+	kl_json_obj_end(j);
+}
+
+static void
+report_json(const struct rwc *w)
+{
+	struct kl_json j;
+	size_t i;
+
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	kl_json_bool(&j, "dry_run", w->c->dry_run);
+	kl_json_arr(&j, "snapshots");
+	for (i = 0; i < w->n; i++)
+		result_json(&j, &w->res[i]);
+	kl_json_arr_end(&j);
+	kl_json_u64(&j, "rewritten", w->rewritten);
+	kl_json_u64(&j, "forgotten", w->forgotten);
+	kl_json_u64(&j, "failed", w->failed);
+	kl_json_u64(&j, "not_rewritten", w->snap_failed);
+	kl_json_obj_end(&j);
+	putchar('\n');
 }
 
 static void
@@ -170,13 +189,7 @@ report(struct rwc *w)
 	size_t i;
 
 	if (w->c->json) {
-		printf("{\"dry_run\":%s,\"snapshots\":[", w->c->dry_run ?
-		    "true" : "false");
-		for (i = 0; i < w->n; i++)
-			result_json(&w->res[i], i == 0);
-		printf("],\"rewritten\":%zu,\"forgotten\":%zu,"
-		    "\"failed\":%zu,\"not_rewritten\":%zu}\n", w->rewritten,
-		    w->forgotten, w->failed, w->snap_failed);
+		report_json(w);
 		return;
 	}
 	if (w->c->quiet)

@@ -327,35 +327,38 @@ verify_data_top(struct verify *v)
 	closedir(d);
 }
 
+/* The names of l as the array member key. */
 static void
-print_json_list(const char *key, const struct namelist *l, int last)
+json_names(struct kl_json *j, const char *key, const struct namelist *l)
 {
 	size_t i;
 
-	printf("\"%s\":[", key);
-	for (i = 0; i < l->n; i++) {
-		if (i > 0)
-			putchar(',');
-		kl_json_cstr(stdout, l->v[i]);
-	}
-	printf("]%s", last ? "" : ",");
+	kl_json_arr(j, key);
+	for (i = 0; i < l->n; i++)
+		kl_json_text(j, NULL, l->v[i]);
+	kl_json_arr_end(j);
 }
 
 static void
 verify_report(const struct verify *v)
 {
+	struct kl_json j;
+
 	if (!v->json) {
 		printf("verified %llu files, %llu bytes: %zu corrupt, "
 		    "%zu stray\n", (unsigned long long)v->files,
 		    (unsigned long long)v->bytes, v->corrupt.n, v->stray.n);
 		return;
 	}
-	printf("{\"files\":%llu,\"bytes\":%llu,",
-	    (unsigned long long)v->files, (unsigned long long)v->bytes);
-	print_json_list("corrupt", &v->corrupt, 0);
-	print_json_list("stray", &v->stray, 0);
-	print_json_list("unreadable", &v->unreadable, 1);
-	printf("}\n");
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	kl_json_u64(&j, "files", v->files);
+	kl_json_u64(&j, "bytes", v->bytes);
+	json_names(&j, "corrupt", &v->corrupt);
+	json_names(&j, "stray", &v->stray);
+	json_names(&j, "unreadable", &v->unreadable);
+	kl_json_obj_end(&j);
+	putchar('\n');
 }
 
 static void
@@ -607,19 +610,29 @@ audit_usage(FILE *f)
 }
 
 static void
+audit_json(const struct kl_audit_report *rep, int r)
+{
+	struct kl_json j;
+
+	kl_json_init(&j, stdout);
+	kl_json_obj(&j, NULL);
+	kl_json_u64(&j, "records", rep->records);
+	kl_json_bool(&j, "intact", r == KL_OK);
+	kl_json_text(&j, "last_hash", rep->last_hash);
+	if (r == KL_E_CORRUPT) {
+		kl_json_u64(&j, "bad_line", rep->bad_line);
+		kl_json_text(&j, "problem", rep->what);
+	}
+	kl_json_obj_end(&j);
+	putchar('\n');
+}
+
+static void
 audit_report(const char *repo, const struct kl_audit_report *rep, int r,
     int json)
 {
 	if (json) {
-		printf("{\"records\":%llu,\"intact\":%s,\"last_hash\":\"%s\"",
-		    (unsigned long long)rep->records, r == KL_OK ? "true" :
-		    "false", rep->last_hash);
-		if (r == KL_E_CORRUPT) {
-			printf(",\"bad_line\":%llu,\"problem\":",
-			    (unsigned long long)rep->bad_line);
-			kl_json_cstr(stdout, rep->what);
-		}
-		printf("}\n");
+		audit_json(rep, r);
 		return;
 	}
 	printf("%llu records\n", (unsigned long long)rep->records);

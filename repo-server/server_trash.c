@@ -15,6 +15,7 @@
 
 #include "kluis/audit.h"
 #include "kluis/err.h"
+#include "kluis/json.h"
 #include "kluis/store.h"
 #include "kluis/units.h"
 
@@ -24,6 +25,7 @@ struct trash_cmd {
 	const char *what;		/* "purge", "undelete" */
 	const char *repo;
 	int json, dry_run;
+	struct kl_json j;		/* with --json */
 	int64_t now, since;
 	struct kl_audit *audit;
 	struct kl_audit_who who;
@@ -72,10 +74,14 @@ report_entry(struct trash_cmd *c, const struct kl_trash_entry *e,
 
 	utc(del, e->deleted_s);
 	if (c->json) {
-		printf("%s{\"type\":\"%s\",\"name\":\"%s\",\"size\":%" PRIu64
-		    ",\"deleted\":\"%s\",\"outcome\":\"%s\"}",
-		    c->files + c->failed > 1 ? "," : "", type_name(e->t),
-		    e->name, e->size, del, kl_audit_outcome_name(outcome));
+		kl_json_obj(&c->j, NULL);
+		kl_json_text(&c->j, "type", type_name(e->t));
+		kl_json_text(&c->j, "name", e->name);
+		kl_json_u64(&c->j, "size", e->size);
+		kl_json_text(&c->j, "deleted", del);
+		kl_json_text(&c->j, "outcome",
+		    kl_audit_outcome_name(outcome));
+		kl_json_obj_end(&c->j);
 		return;
 	}
 	if (outcome != KL_OK)
@@ -250,22 +256,26 @@ who_fill(struct kl_audit_who *w)
 }
 
 static void
-summary(const struct trash_cmd *c)
+summary(struct trash_cmd *c)
 {
 	char next[32];
 	int purge = strcmp(c->what, "purge") == 0;
 
 	utc(next, c->next_purge);
 	if (c->json) {
-		printf("],\"files_done\":%" PRIu64 ",\"bytes\":%" PRIu64
-		    ",\"failed\":%" PRIu64, c->files, c->bytes, c->failed);
-		if (purge)
-			printf(",\"trash_files\":%" PRIu64 ",\"trash_bytes\":%"
-			    PRIu64 ",\"next_purge\":%s%s%s,\"bytes_in_use\":%"
-			    PRIu64, c->left, c->left_bytes, c->left ? "\"" : "",
-			    c->left ? next : "null", c->left ? "\"" : "",
-			    c->in_use);
-		printf("}\n");
+		kl_json_arr_end(&c->j);
+		kl_json_u64(&c->j, "files_done", c->files);
+		kl_json_u64(&c->j, "bytes", c->bytes);
+		kl_json_u64(&c->j, "failed", c->failed);
+		if (purge) {
+			kl_json_u64(&c->j, "trash_files", c->left);
+			kl_json_u64(&c->j, "trash_bytes", c->left_bytes);
+			kl_json_text(&c->j, "next_purge", c->left ? next :
+			    NULL);
+			kl_json_u64(&c->j, "bytes_in_use", c->in_use);
+		}
+		kl_json_obj_end(&c->j);
+		putchar('\n');
 		return;
 	}
 	printf("%s%s %" PRIu64 " files, %" PRIu64 " bytes", c->dry_run ?
@@ -310,9 +320,13 @@ trash_cmd(int argc, char **argv, const char *what)
 		kl_store_close(s);
 		return EXIT_FINDINGS;
 	}
-	if (c.json)
-		printf("{\"command\":\"%s\",\"dry_run\":%s,\"files\":[", what,
-		    c.dry_run ? "true" : "false");
+	if (c.json) {
+		kl_json_init(&c.j, stdout);
+		kl_json_obj(&c.j, NULL);
+		kl_json_text(&c.j, "command", what);
+		kl_json_bool(&c.j, "dry_run", c.dry_run);
+		kl_json_arr(&c.j, "files");
+	}
 	if (c.dry_run)
 		r = kl_store_trash_list(s, on_entry, &c);
 	else if (strcmp(what, "purge") == 0)

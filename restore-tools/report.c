@@ -3,10 +3,10 @@
  * verdict (docs/COMPLIANCE.md "Reports").  The writers are in
  * report_text.c, report_json.c and report_html.c.
  *
- * Run details are JSON objects that kluis itself wrote, but the catalog is
- * a file anyone with access to the cache can edit: a detail is used (and
- * copied into the JSON report) only if it parses as a JSON object of valid
- * UTF-8.
+ * Run details are rows of the catalog (kl_run_value) that kluis itself
+ * wrote, but the catalog is a file anyone with access to the cache can
+ * edit: what a report takes from them is bounded, and every writer
+ * escapes it.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -19,9 +19,7 @@
 #include "kluis/report.h"
 #include "report_internal.h"
 
-#define JS_DEPTH_MAX 32
-#define JS_NUM_MAX 64
-#define REP_DETAIL_MAX ((size_t)64 << 10)
+#define REP_TEXT_MAX 4096	/* bytes of a run's error or subject kept */
 
 const int rep_cover_days[REP_COVER_N] = { 7, 31, 90, 0 };
 
@@ -143,292 +141,6 @@ kl_report_verdict(const struct kl_report *rep)
 	return rep->verdict;
 }
 
-/* ---- a small JSON reader for run details ---- */
-
-static const char *
-js_ws(const char *p, const char *e)
-{
-	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
-}
-
-static int
-js_hex4(const char *p, const char *e, unsigned *v)
-{
-	int i;
-
-	*v = 0;
-	if (e - p < 4)
-		return -1;
-	for (i = 0; i < 4; i++) {
-		char ch = p[i];
-
-		*v <<= 4;
-		if (ch >= '0' && ch <= '9')
-			*v |= (unsigned)(ch - '0');
-		else if (ch >= 'a' && ch <= 'f')
-			*v |= (unsigned)(ch - 'a' + 10);
-		else if (ch >= 'A' && ch <= 'F')
-			*v |= (unsigned)(ch - 'A' + 10);
-		else
-			return -1;
-	}
-	return 0;
-}
-
-/* p at '"': returns the position after the closing quote, NULL if bad. */
-static const char *
-js_string(const char *p, const char *e)
-{
-	unsigned v;
-	size_t l;
-
-	for (p++; p < e; ) {
-		unsigned char ch = (unsigned char)*p;
-
-		if (ch == '"')
-			return p + 1;
-		if (ch < 0x20)
-			return NULL;
-		if (ch == '\\') {
-			if (e - p < 2)
-				return NULL;
-			if (p[1] == 'u') {
-				if (js_hex4(p + 2, e, &v) != 0)
-					return NULL;
-				p += 6;
-			} else if (strchr("\"\\/bfnrt", p[1]) != NULL &&
-			    p[1] != '\0')
-				p += 2;
-			else
-				return NULL;
-			continue;
-		}
-		if ((l = kl_utf8_len((const unsigned char *)p,
-		    (size_t)(e - p))) == 0)
-			return NULL;
-		p += l;
-	}
-	return NULL;
-}
-
-static const char *
-js_number(const char *p, const char *e)
-{
-	const char *s;
-
-	if (p < e && *p == '-')
-		p++;
-	s = p;
-	while (p < e && *p >= '0' && *p <= '9')
-		p++;
-	if (p == s || (*s == '0' && p - s > 1))
-		return NULL;
-	if (p < e && *p == '.') {
-		s = ++p;
-		while (p < e && *p >= '0' && *p <= '9')
-			p++;
-		if (p == s)
-			return NULL;
-	}
-	if (p < e && (*p == 'e' || *p == 'E')) {
-		p++;
-		if (p < e && (*p == '+' || *p == '-'))
-			p++;
-		s = p;
-		while (p < e && *p >= '0' && *p <= '9')
-			p++;
-		if (p == s)
-			return NULL;
-	}
-	return p;
-}
-
-static const char *js_value(const char *p, const char *e, int depth);
-
-/* p at '{' or '[': returns the position after the matching close. */
-static const char *
-js_container(const char *p, const char *e, int depth)
-{
-	char close = *p == '{' ? '}' : ']';
-	int obj = *p == '{';
-
-	p = js_ws(p + 1, e);
-	if (p < e && *p == close)
-		return p + 1;
-	for (;;) {
-		if (obj) {
-			if (p >= e || *p != '"' || (p = js_string(p, e)) ==
-			    NULL)
-				return NULL;
-			p = js_ws(p, e);
-			if (p >= e || *p != ':')
-				return NULL;
-			p = js_ws(p + 1, e);
-		}
-		if ((p = js_value(p, e, depth + 1)) == NULL)
-			return NULL;
-		p = js_ws(p, e);
-		if (p < e && *p == close)
-			return p + 1;
-		if (p >= e || *p != ',')
-			return NULL;
-		p = js_ws(p + 1, e);
-	}
-}
-
-static const char *
-js_value(const char *p, const char *e, int depth)
-{
-	static const char *const words[] = { "true", "false", "null" };
-	size_t i, l;
-
-	if (p >= e || depth > JS_DEPTH_MAX)
-		return NULL;
-	if (*p == '{' || *p == '[')
-		return js_container(p, e, depth);
-	if (*p == '"')
-		return js_string(p, e);
-	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-		l = strlen(words[i]);
-		if ((size_t)(e - p) >= l && memcmp(p, words[i], l) == 0)
-			return p + l;
-	}
-	return js_number(p, e);
-}
-
-static int
-js_is_object(const char *s, size_t len)
-{
-	const char *e = s + len, *p = js_ws(s, e);
-
-	if (p >= e || *p != '{' || (p = js_value(p, e, 0)) == NULL)
-		return 0;
-	return js_ws(p, e) == e;
-}
-
-/*
- * Finds member key (plain ASCII, no escapes) at the top level of the valid
- * object s: *v and *ve delimit its value.  0 if found.
- */
-static int
-js_get(const char *s, const char *key, const char **v, const char **ve)
-{
-	const char *e = s + strlen(s), *p = js_ws(s, e) + 1, *k;
-	size_t kl = strlen(key);
-
-	for (p = js_ws(p, e); p < e && *p == '"'; ) {
-		k = p + 1;
-		p = js_string(p, e);
-		if (p == NULL)
-			return -1;
-		p = js_ws(p, e) + 1;		/* ':' */
-		p = js_ws(p, e);
-		*v = p;
-		if ((p = js_value(p, e, 1)) == NULL)
-			return -1;
-		*ve = p;
-		/* k's string is valid and ends with '"': a key that
-		 * matches kl bytes can be followed by its quote only */
-		if (strncmp(k, key, kl) == 0 && k[kl] == '"')
-			return 0;
-		p = js_ws(p, e);
-		if (p < e && *p == ',')
-			p = js_ws(p + 1, e);
-	}
-	return -1;
-}
-
-static int
-js_get_num(const char *s, const char *key, double *out)
-{
-	char tmp[JS_NUM_MAX];
-	const char *v, *ve;
-	char *end;
-
-	if (s == NULL || js_get(s, key, &v, &ve) != 0 ||
-	    (size_t)(ve - v) >= sizeof(tmp) || js_number(v, ve) != ve)
-		return -1;
-	memcpy(tmp, v, (size_t)(ve - v));
-	tmp[ve - v] = '\0';
-	*out = strtod(tmp, &end);
-	return *end == '\0' ? 0 : -1;
-}
-
-static size_t
-js_put_utf8(char *o, unsigned cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | cp >> 6);
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | cp >> 12);
-		o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | cp >> 18);
-	o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-	o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* Decodes the valid JSON string [v, ve) into a new C string (a NUL
- * escape becomes U+FFFD, as do lone surrogates). */
-static char *
-js_str_decode(const char *v, const char *ve)
-{
-	static const char esc_in[] = "\"\\/bfnrt";
-	static const char esc_out[] = "\"\\/\b\f\n\r\t";
-	char *out, *o;
-	const char *p;
-	unsigned cp, lo;
-
-	if ((out = malloc((size_t)(ve - v) * 2 + 1)) == NULL)
-		return NULL;
-	for (o = out, p = v + 1; p < ve - 1; ) {
-		if (*p != '\\') {
-			*o++ = *p++;
-			continue;
-		}
-		if (p[1] != 'u') {
-			*o++ = esc_out[strchr(esc_in, p[1]) - esc_in];
-			p += 2;
-			continue;
-		}
-		(void)js_hex4(p + 2, ve, &cp);
-		p += 6;
-		if (cp >= 0xd800 && cp <= 0xdbff && ve - p >= 6 &&
-		    p[0] == '\\' && p[1] == 'u' && js_hex4(p + 2, ve, &lo) ==
-		    0 && lo >= 0xdc00 && lo <= 0xdfff) {
-			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			p += 6;
-		} else if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
-			cp = 0xfffd;
-		o += js_put_utf8(o, cp);
-	}
-	*o = '\0';
-	return out;
-}
-
-static char *
-js_get_str(const char *s, const char *key)
-{
-	const char *v, *ve;
-
-	if (s == NULL || js_get(s, key, &v, &ve) != 0 || *v != '"')
-		return NULL;
-	return js_str_decode(v, ve);
-}
-
 /* ---- gathering ---- */
 
 /* Room for element n of the array *p (a T **), at most max in all. */
@@ -526,28 +238,94 @@ run_state(const struct kl_cat_run *r)
 	return REP_RUN_FAILED;
 }
 
-static void
-run_detail(struct rep_run *x, const char *detail)
+#define REP_NAME_MAX 128		/* bytes of a detail's key or field */
+
+void
+rep_values_free(struct kl_run_value *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && i < n; i++) {
+		free((char *)v[i].key);
+		free((char *)v[i].field);
+		free((char *)v[i].s);
+	}
+	free(v);
+}
+
+int
+rep_values_dup(const struct kl_run_value *v, size_t n,
+    struct kl_run_value **out, size_t *nout)
+{
+	struct kl_run_value *c;
+	size_t i;
+
+	*out = NULL;
+	*nout = 0;
+	if (n == 0)
+		return KL_OK;
+	if ((c = calloc(n, sizeof(*c))) == NULL)
+		return KL_E_NOMEM;
+	for (i = 0; i < n; i++) {
+		c[i] = v[i];
+		c[i].field = NULL;
+		c[i].s = NULL;
+		if ((c[i].key = strndup(v[i].key, REP_NAME_MAX)) == NULL ||
+		    (v[i].field != NULL && (c[i].field = strndup(v[i].field,
+		    REP_NAME_MAX)) == NULL) ||
+		    (v[i].s != NULL && (c[i].s = strndup(v[i].s,
+		    REP_TEXT_MAX)) == NULL)) {
+			rep_values_free(c, i + 1);
+			return KL_E_NOMEM;
+		}
+	}
+	*out = c;
+	*nout = n;
+	return KL_OK;
+}
+
+/* A text value of the run, copied (at most REP_TEXT_MAX bytes), or NULL. */
+static char *
+run_text(const struct kl_cat_run *r, const char *key)
+{
+	const struct kl_run_value *v = kl_run_value_get(r->v, r->nv, key);
+
+	return v != NULL && v->type == KL_RUN_TEXT ? strndup(v->s,
+	    REP_TEXT_MAX) : NULL;
+}
+
+/* A number of the run, or -1 if it has none (or a negative one). */
+static double
+run_num(const struct kl_cat_run *r, const char *key)
+{
+	const struct kl_run_value *v = kl_run_value_get(r->v, r->nv, key);
+
+	if (v == NULL || (v->type != KL_RUN_INT && v->type != KL_RUN_REAL))
+		return -1;
+	if (v->type == KL_RUN_INT)
+		return v->i < 0 ? -1 : (double)v->i;
+	return v->r >= 0 ? v->r : -1;
+}
+
+/*
+ * What the report takes from a run's details; without memory for a text
+ * it is left out.  Every value goes to the JSON report (rep_values_dup).
+ */
+static int
+run_detail(struct rep_run *x, const struct kl_cat_run *r)
 {
 	double v;
 
-	x->rto_s = -1;
-	x->findings = x->errors;
-	if (detail == NULL || strlen(detail) > REP_DETAIL_MAX ||
-	    !js_is_object(detail, strlen(detail)))
-		return;
-	/* without memory for it the detail is left out, like a bad one */
-	if ((x->detail = strdup(detail)) == NULL)
-		return;
-	x->error = js_get_str(x->detail, "error");
-	x->subject = js_get_str(x->detail, strcmp(x->kind, "drill") == 0 ?
+	x->error = run_text(r, "error");
+	x->subject = run_text(r, strcmp(x->kind, "drill") == 0 ?
 	    "snapshot_host" : "subset");
-	if (js_get_num(x->detail, "rto_s", &v) == 0 && v >= 0)
-		x->rto_s = v;
+	x->rto_s = run_num(r, "rto_s");
 	/* a check's errors also count a check that could not complete;
-	 * its detail tells findings apart */
-	if (js_get_num(x->detail, "findings", &v) == 0 && v >= 0 && v < 1e18)
+	 * its details tell findings apart */
+	x->findings = x->errors;
+	if ((v = run_num(r, "findings")) >= 0 && v < 1e18)
 		x->findings = (uint64_t)v;
+	return rep_values_dup(r->v, r->nv, &x->v, &x->nv);
 }
 
 static int
@@ -580,8 +358,7 @@ run_cb(void *arg, const struct kl_cat_run *r)
 	x->bytes_added = r->bytes_added;
 	x->errors = r->errors;
 	x->in_period = x->start >= rep->o.since;
-	run_detail(x, r->detail);
-	return 0;
+	return run_detail(x, r);
 }
 
 static int
@@ -920,7 +697,7 @@ kl_report_free(struct kl_report *rep)
 	for (i = 0; i < rep->nruns; i++) {
 		free(rep->runs[i].kind);
 		free(rep->runs[i].host);
-		free(rep->runs[i].detail);
+		rep_values_free(rep->runs[i].v, rep->runs[i].nv);
 		free(rep->runs[i].error);
 		free(rep->runs[i].subject);
 	}

@@ -23,19 +23,22 @@ enum rep_run_state {
 	REP_RUN_FAILED,
 };
 
+struct kl_run_value;
+
 struct rep_run {
 	char *kind, *host;
-	char *detail;		/* a valid JSON object, or NULL */
-	char *error;		/* detail's "error" string, or NULL */
-	char *subject;		/* drills: detail "snapshot_host"; checks:
-				 * detail "subset" (data read); or NULL */
+	struct kl_run_value *v;	/* its details (catalog.h), copied */
+	size_t nv;
+	char *error;		/* its "error" text, or NULL */
+	char *subject;		/* drills: "snapshot_host"; checks: "subset"
+				 * (data read); or NULL */
 	int64_t start, end;
 	int exit_code;
 	int state;		/* enum rep_run_state */
 	struct kl_id snapshot;	/* zero if none */
 	uint64_t files, bytes, bytes_added, errors;
-	uint64_t findings;	/* checks: detail "findings", else errors */
-	double rto_s;		/* drills: detail "rto_s", < 0 if absent */
+	uint64_t findings;	/* checks: "findings", else errors */
+	double rto_s;		/* drills: "rto_s", < 0 if absent */
 	int in_period;
 };
 
@@ -109,5 +112,12 @@ const char *rep_cover_label(size_t i);
 int rep_write_text(const struct kl_report *rep, FILE *f);
 int rep_write_json(const struct kl_report *rep, FILE *f);
 int rep_write_html(const struct kl_report *rep, FILE *f);
+
+/* A deep copy of a run's details: keys and fields cut at 128 bytes, texts
+ * at REP_TEXT_MAX (the catalog is anyone's to edit); rep_values_free
+ * frees one (NULL-safe). */
+int rep_values_dup(const struct kl_run_value *v, size_t n,
+    struct kl_run_value **out, size_t *nout);
+void rep_values_free(struct kl_run_value *v, size_t n);
 
 #endif

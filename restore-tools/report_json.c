@@ -5,50 +5,33 @@
  */
 #include <string.h>
 
+#include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/json.h"
 #include "report_internal.h"
 
+/* A time, or null for none. */
 static void
-j_str_or_null(FILE *f, const char *s)
-{
-	if (s == NULL)
-		fputs("null", f);
-	else
-		kl_json_cstr(f, s);
-}
-
-static void
-j_time(FILE *f, int64_t t)
+j_time(struct kl_json *j, const char *key, int64_t t)
 {
 	char b[32];
 
 	if (t == REP_TIME_NONE) {
-		fputs("null", f);
+		kl_json_null(j, key);
 		return;
 	}
 	rep_time_utc(b, sizeof(b), t);
-	fprintf(f, "\"%s\"", b);
+	kl_json_text(j, key, b);
 }
 
+/* An id, or null for the zero id (none). */
 static void
-j_id(FILE *f, const struct kl_id *id)
+j_id(struct kl_json *j, const char *key, const struct kl_id *id)
 {
-	char hex[KL_ID_HEX_LEN + 1];
-
-	if (kl_id_is_zero(id)) {
-		fputs("null", f);
-		return;
-	}
-	kl_id_hex(id, hex);
-	fprintf(f, "\"%s\"", hex);
-}
-
-static void
-j_u64(FILE *f, const char *key, uint64_t v, int comma)
-{
-	fprintf(f, "%s\"%s\":%llu", comma ? "," : "", key,
-	    (unsigned long long)v);
+	if (kl_id_is_zero(id))
+		kl_json_null(j, key);
+	else
+		kl_json_id(j, key, id);
 }
 
 static const char *
@@ -59,196 +42,215 @@ state_name(int s)
 }
 
 static void
-j_run(FILE *f, const struct rep_run *x)
+j_run(struct kl_json *j, const char *key, const struct rep_run *x)
 {
 	if (x == NULL) {
-		fputs("null", f);
+		kl_json_null(j, key);
 		return;
 	}
-	fputs("{\"kind\":", f);
-	kl_json_cstr(f, x->kind);
-	fputs(",\"host\":", f);
-	kl_json_cstr(f, x->host);
-	fputs(",\"start\":", f);
-	j_time(f, x->start);
-	fputs(",\"end\":", f);
-	j_time(f, x->end);
-	fprintf(f, ",\"duration_s\":%lld,\"exit_code\":%d,\"status\":\"%s\","
-	    "\"snapshot\":", (long long)(x->end - x->start), x->exit_code,
-	    state_name(x->state));
-	j_id(f, &x->snapshot);
-	j_u64(f, "files", x->files, 1);
-	j_u64(f, "bytes", x->bytes, 1);
-	j_u64(f, "bytes_added", x->bytes_added, 1);
-	j_u64(f, "errors", x->errors, 1);
-	j_u64(f, "findings", x->findings, 1);
+	kl_json_obj(j, key);
+	kl_json_text(j, "kind", x->kind);
+	kl_json_text(j, "host", x->host);
+	j_time(j, "start", x->start);
+	j_time(j, "end", x->end);
+	kl_json_i64(j, "duration_s", x->end - x->start);
+	kl_json_i64(j, "exit_code", x->exit_code);
+	kl_json_text(j, "status", state_name(x->state));
+	j_id(j, "snapshot", &x->snapshot);
+	kl_json_u64(j, "files", x->files);
+	kl_json_u64(j, "bytes", x->bytes);
+	kl_json_u64(j, "bytes_added", x->bytes_added);
+	kl_json_u64(j, "errors", x->errors);
+	kl_json_u64(j, "findings", x->findings);
 	if (x->rto_s >= 0)
-		fprintf(f, ",\"rto_s\":%.3f", x->rto_s);
+		kl_json_real(j, "rto_s", x->rto_s, 3);
 	else
-		fputs(",\"rto_s\":null", f);
-	fputs(",\"error\":", f);
-	j_str_or_null(f, x->error);
-	/* a valid JSON object of valid UTF-8 (report.c run_detail) */
-	fprintf(f, ",\"detail\":%s}", x->detail ? x->detail : "null");
-}
-
-static void
-j_runs(FILE *f, const struct kl_report *rep, const char *kind)
-{
-	size_t i, n = 0;
-
-	fputc('[', f);
-	for (i = 0; i < rep->nruns; i++) {
-		if (!rep->runs[i].in_period ||
-		    strcmp(rep->runs[i].kind, kind) != 0)
-			continue;
-		if (n++ > 0)
-			fputc(',', f);
-		j_run(f, &rep->runs[i]);
+		kl_json_null(j, "rto_s");
+	kl_json_text(j, "error", x->error);
+	/* every detail the command recorded (catalog rows), or null */
+	if (x->nv == 0)
+		kl_json_null(j, "detail");
+	else {
+		kl_json_obj(j, "detail");
+		kl_run_values_json(j, x->v, x->nv);
+		kl_json_obj_end(j);
 	}
-	fputc(']', f);
+	kl_json_obj_end(j);
 }
 
+/* The runs of kind in the period, as the array member key. */
 static void
-j_host(FILE *f, const struct kl_report *rep, const struct rep_host *h)
+j_runs(struct kl_json *j, const char *key, const struct kl_report *rep,
+    const char *kind)
 {
 	size_t i;
 
-	fputs("{\"host\":", f);
-	kl_json_cstr(f, h->name);
-	j_u64(f, "snapshots", h->snapshots, 1);
-	fputs(",\"first_backup\":", f);
-	j_time(f, h->first);
-	fputs(",\"last_backup\":", f);
-	j_time(f, h->last);
-	fputs(",\"retired\":", f);
-	j_time(f, h->retired);
-	if (h->last == REP_TIME_NONE)
-		fputs(",\"last_backup_age_s\":null", f);
-	else
-		fprintf(f, ",\"last_backup_age_s\":%lld",
-		    (long long)(rep->o.now - h->last));
-	fputs(",\"last_snapshot\":", f);
-	j_id(f, &h->last_id);
-	j_u64(f, "last_snapshot_bytes", h->last_bytes, 1);
-	j_u64(f, "last_snapshot_files", h->last_files, 1);
-	fputs(",\"runs\":{", f);
-	j_u64(f, "total", h->runs, 0);
-	j_u64(f, "ok", h->ok, 1);
-	j_u64(f, "partial", h->partial, 1);
-	j_u64(f, "failed", h->failed, 1);
-	j_u64(f, "bytes_added", h->bytes_added, 1);
-	fputs("},\"last_failure\":", f);
-	j_run(f, h->last_failure);
-	fputs(",\"history\":[", f);
+	kl_json_arr(j, key);
+	for (i = 0; i < rep->nruns; i++)
+		if (rep->runs[i].in_period &&
+		    strcmp(rep->runs[i].kind, kind) == 0)
+			j_run(j, NULL, &rep->runs[i]);
+	kl_json_arr_end(j);
+}
+
+static void
+j_host_runs(struct kl_json *j, const struct rep_host *h)
+{
+	kl_json_obj(j, "runs");
+	kl_json_u64(j, "total", h->runs);
+	kl_json_u64(j, "ok", h->ok);
+	kl_json_u64(j, "partial", h->partial);
+	kl_json_u64(j, "failed", h->failed);
+	kl_json_u64(j, "bytes_added", h->bytes_added);
+	kl_json_obj_end(j);
+}
+
+static void
+j_host_history(struct kl_json *j, const struct rep_host *h)
+{
+	size_t i;
+
+	kl_json_arr(j, "history");
 	for (i = 0; i < h->npts; i++) {
-		fputs(i ? ",{\"snapshot\":" : "{\"snapshot\":", f);
-		j_id(f, &h->pts[i].id);
-		fputs(",\"time\":", f);
-		j_time(f, h->pts[i].t);
-		j_u64(f, "bytes", h->pts[i].bytes, 1);
-		j_u64(f, "files", h->pts[i].files, 1);
-		fputc('}', f);
+		kl_json_obj(j, NULL);
+		j_id(j, "snapshot", &h->pts[i].id);
+		j_time(j, "time", h->pts[i].t);
+		kl_json_u64(j, "bytes", h->pts[i].bytes);
+		kl_json_u64(j, "files", h->pts[i].files);
+		kl_json_obj_end(j);
 	}
-	fputs("]}", f);
+	kl_json_arr_end(j);
 }
 
 static void
-j_verification(FILE *f, const struct kl_report *rep)
+j_host(struct kl_json *j, const struct kl_report *rep,
+    const struct rep_host *h)
+{
+	kl_json_obj(j, NULL);
+	kl_json_text(j, "host", h->name);
+	kl_json_u64(j, "snapshots", h->snapshots);
+	j_time(j, "first_backup", h->first);
+	j_time(j, "last_backup", h->last);
+	j_time(j, "retired", h->retired);
+	if (h->last == REP_TIME_NONE)
+		kl_json_null(j, "last_backup_age_s");
+	else
+		kl_json_i64(j, "last_backup_age_s", rep->o.now - h->last);
+	j_id(j, "last_snapshot", &h->last_id);
+	kl_json_u64(j, "last_snapshot_bytes", h->last_bytes);
+	kl_json_u64(j, "last_snapshot_files", h->last_files);
+	j_host_runs(j, h);
+	j_run(j, "last_failure", h->last_failure);
+	j_host_history(j, h);
+	kl_json_obj_end(j);
+}
+
+static void
+j_coverage(struct kl_json *j, const struct kl_report *rep)
 {
 	size_t i;
 
-	fputs(",\"verification\":{", f);
-	j_u64(f, "packs", rep->packs, 0);
-	j_u64(f, "verified", rep->verified, 1);
-	j_u64(f, "never_verified", rep->never, 1);
-	j_u64(f, "failed", rep->bad, 1);
-	fputs(",\"all_verified_since\":", f);
-	j_time(f, rep->never == 0 && rep->verified > 0 ?
-	    rep->oldest_verified : REP_TIME_NONE);
-	fputs(",\"oldest_verification\":", f);
-	j_time(f, rep->oldest_verified);
-	fputs(",\"newest_verification\":", f);
-	j_time(f, rep->newest_verified);
-	fputs(",\"coverage\":[", f);
+	kl_json_arr(j, "coverage");
 	for (i = 0; i < REP_COVER_N; i++) {
+		kl_json_obj(j, NULL);
 		if (rep_cover_days[i] == 0)
-			fprintf(f, "%s{\"window_days\":null", i ? "," : "");
+			kl_json_null(j, "window_days");
 		else
-			fprintf(f, "%s{\"window_days\":%d", i ? "," : "",
-			    rep_cover_days[i]);
-		j_u64(f, "packs", rep->within[i], 1);
-		fprintf(f, ",\"fraction\":%.4f}",
-		    rep_pct(rep->within[i], rep->packs) / 100.0);
+			kl_json_i64(j, "window_days", rep_cover_days[i]);
+		kl_json_u64(j, "packs", rep->within[i]);
+		kl_json_real(j, "fraction",
+		    rep_pct(rep->within[i], rep->packs) / 100.0, 4);
+		kl_json_obj_end(j);
 	}
-	fputs("]}", f);
+	kl_json_arr_end(j);
 }
 
 static void
-j_head(FILE *f, const struct kl_report *rep)
+j_verification(struct kl_json *j, const struct kl_report *rep)
 {
-	char hex[KL_ID_HEX_LEN + 1];
+	kl_json_obj(j, "verification");
+	kl_json_u64(j, "packs", rep->packs);
+	kl_json_u64(j, "verified", rep->verified);
+	kl_json_u64(j, "never_verified", rep->never);
+	kl_json_u64(j, "failed", rep->bad);
+	j_time(j, "all_verified_since", rep->never == 0 && rep->verified > 0 ?
+	    rep->oldest_verified : REP_TIME_NONE);
+	j_time(j, "oldest_verification", rep->oldest_verified);
+	j_time(j, "newest_verification", rep->newest_verified);
+	j_coverage(j, rep);
+	kl_json_obj_end(j);
+}
+
+static void
+j_reasons(struct kl_json *j, const struct kl_report *rep)
+{
 	size_t i;
 
-	kl_id_hex(&rep->o.repo_id, hex);
-	fprintf(f, "{\"schema\":%d,\"generated\":", KL_REPORT_SCHEMA);
-	j_time(f, rep->o.generated);
-	fputs(",\"as_of\":", f);
-	j_time(f, rep->o.now);
-	fputs(",\"period\":{\"since\":", f);
-	j_time(f, rep->o.since);
-	fputs(",\"until\":", f);
-	j_time(f, rep->o.now);
-	fprintf(f, "},\"repository\":{\"id\":\"%s\"", hex);
-	j_u64(f, "hosts", rep->nhosts, 1);
-	j_u64(f, "snapshots", rep->snapshots, 1);
-	j_u64(f, "vanished_snapshots", rep->vanished, 1);
-	j_u64(f, "damaged_files", rep->o.damaged, 1);
-	fputs("},\"machine\":", f);
-	kl_json_cstr(f, rep->machine);
-	fprintf(f, ",\"thresholds\":{\"backup_max_age_s\":%lld,"
-	    "\"verify_max_age_s\":%lld,\"drill_max_age_s\":%lld}",
-	    (long long)rep->o.backup_max_age, (long long)rep->o.verify_max_age,
-	    (long long)rep->o.drill_max_age);
-	fprintf(f, ",\"verdict\":\"%s\",\"reasons\":[",
-	    kl_report_verdict_name(rep->verdict));
+	kl_json_arr(j, "reasons");
 	for (i = 0; i < rep->nreasons; i++) {
-		fprintf(f, "%s{\"level\":\"%s\",\"code\":", i ? "," : "",
+		kl_json_obj(j, NULL);
+		kl_json_text(j, "level",
 		    kl_report_verdict_name(rep->reasons[i].level));
-		kl_json_cstr(f, rep->reasons[i].code);
-		fputs(",\"host\":", f);
-		j_str_or_null(f, rep->reasons[i].host);
-		fputs(",\"message\":", f);
-		kl_json_cstr(f, rep->reasons[i].msg);
-		fputc('}', f);
+		kl_json_text(j, "code", rep->reasons[i].code);
+		kl_json_text(j, "host", rep->reasons[i].host);
+		kl_json_text(j, "message", rep->reasons[i].msg);
+		kl_json_obj_end(j);
 	}
-	fputc(']', f);
+	kl_json_arr_end(j);
+}
+
+/* The members before the hosts. */
+static void
+j_head(struct kl_json *j, const struct kl_report *rep)
+{
+	kl_json_i64(j, "schema", KL_REPORT_SCHEMA);
+	j_time(j, "generated", rep->o.generated);
+	j_time(j, "as_of", rep->o.now);
+	kl_json_obj(j, "period");
+	j_time(j, "since", rep->o.since);
+	j_time(j, "until", rep->o.now);
+	kl_json_obj_end(j);
+	kl_json_obj(j, "repository");
+	kl_json_id(j, "id", &rep->o.repo_id);
+	kl_json_u64(j, "hosts", rep->nhosts);
+	kl_json_u64(j, "snapshots", rep->snapshots);
+	kl_json_u64(j, "vanished_snapshots", rep->vanished);
+	kl_json_u64(j, "damaged_files", rep->o.damaged);
+	kl_json_obj_end(j);
+	kl_json_text(j, "machine", rep->machine);
+	kl_json_obj(j, "thresholds");
+	kl_json_i64(j, "backup_max_age_s", rep->o.backup_max_age);
+	kl_json_i64(j, "verify_max_age_s", rep->o.verify_max_age);
+	kl_json_i64(j, "drill_max_age_s", rep->o.drill_max_age);
+	kl_json_obj_end(j);
+	kl_json_text(j, "verdict", kl_report_verdict_name(rep->verdict));
+	j_reasons(j, rep);
 }
 
 int
 rep_write_json(const struct kl_report *rep, FILE *f)
 {
+	struct kl_json j;
 	size_t i;
 
-	j_head(f, rep);
-	fputs(",\"hosts\":[", f);
-	for (i = 0; i < rep->nhosts; i++) {
-		if (i > 0)
-			fputc(',', f);
-		j_host(f, rep, &rep->hosts[i]);
-	}
-	fputc(']', f);
-	j_verification(f, rep);
-	fputs(",\"checks\":{\"last\":", f);
-	j_run(f, rep->last_check);
-	fputs(",\"runs\":", f);
-	j_runs(f, rep, "check");
-	fputs("},\"drills\":{\"last\":", f);
-	j_run(f, rep->last_drill);
-	fputs(",\"runs\":", f);
-	j_runs(f, rep, "drill");
-	fputs("},\"backup_runs\":", f);
-	j_runs(f, rep, "backup");
-	fputs("}\n", f);
+	kl_json_init(&j, f);
+	kl_json_obj(&j, NULL);
+	j_head(&j, rep);
+	kl_json_arr(&j, "hosts");
+	for (i = 0; i < rep->nhosts; i++)
+		j_host(&j, rep, &rep->hosts[i]);
+	kl_json_arr_end(&j);
+	j_verification(&j, rep);
+	kl_json_obj(&j, "checks");
+	j_run(&j, "last", rep->last_check);
+	j_runs(&j, "runs", rep, "check");
+	kl_json_obj_end(&j);
+	kl_json_obj(&j, "drills");
+	j_run(&j, "last", rep->last_drill);
+	j_runs(&j, "runs", rep, "drill");
+	kl_json_obj_end(&j);
+	j_runs(&j, "backup_runs", rep, "backup");
+	kl_json_obj_end(&j);
+	fputc('\n', f);
 	return ferror(f) ? KL_E_IO : KL_OK;
 }

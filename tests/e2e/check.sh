@@ -438,11 +438,15 @@ print(sqlite3.connect(sys.argv[1]).execute(
 	check "after run $n the catalog records $exp verified packs (has $got)" \
 	    test "$got" -eq "$exp"
 done
-runs=$(python3 -c 'import json, sqlite3, sys
-rows = sqlite3.connect(sys.argv[1]).execute(
-    "SELECT exit_code, detail FROM run WHERE kind = '"'check'"' ORDER BY run_no").fetchall()
-print(" ".join("%d:%s:%s:%.2f" % (r[0], json.loads(r[1])["subset"],
-      json.loads(r[1])["packs_read"], json.loads(r[1])["coverage"]) for r in rows))' "$DB")
+runs=$(python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+def val(run, key):
+    return db.execute("SELECT val FROM run_value WHERE run_no = ? AND"
+        " key = ? AND item = 0", (run, key)).fetchone()[0]
+rows = db.execute("SELECT run_no, exit_code FROM run WHERE kind = '"'check'"'"
+    " ORDER BY run_no").fetchall()
+print(" ".join("%d:%s:%s:%.2f" % (r[1], val(r[0], "subset"),
+      val(r[0], "packs_read"), val(r[0], "coverage")) for r in rows))' "$DB")
 c=$(python3 -c "print('%.2f' % ($per / $NPACKS))")
 check "the run history records the three checks ($runs)" \
     test "$runs" = "0:34%:$per:$c 0:34%:$per:$c 0:34%:$per:$c"

@@ -1,9 +1,11 @@
 /* Unit tests of base/: the bounded buffer, hashing, file helpers, text
- * escaping. */
+ * escaping, the JSON writer. */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -890,6 +892,417 @@ test_json_str_one_rule_for_every_byte(void **state)
 	}
 }
 
+/* A writer into a string: json_open_mem, write, json_done (open_memstream). */
+struct jmem {
+	struct kl_json j;
+	FILE *f;
+	char *out;
+	size_t n;
+};
+
+static void
+json_open_mem(struct jmem *m)
+{
+	m->out = NULL;
+	m->n = 0;
+	m->f = open_memstream(&m->out, &m->n);
+	assert_non_null(m->f);
+	kl_json_init(&m->j, m->f);
+}
+
+/* Closes the stream, compares what was written with want, frees it. */
+static void
+json_done(struct jmem *m, const char *want)
+{
+	assert_int_equal(fclose(m->f), 0);
+	assert_string_equal(m->out, want);
+	free(m->out);
+}
+
+static void
+test_json_commas_between_members_and_elements(void **state)
+{
+	struct jmem m;
+
+	(void)state;
+	json_open_mem(&m);
+	kl_json_obj(&m.j, NULL);
+	kl_json_u64(&m.j, "a", 1);
+	kl_json_u64(&m.j, "b", 2);
+	kl_json_arr(&m.j, "c");
+	kl_json_u64(&m.j, NULL, 3);
+	kl_json_u64(&m.j, NULL, 4);
+	kl_json_arr(&m.j, NULL);
+	kl_json_u64(&m.j, NULL, 5);
+	kl_json_u64(&m.j, NULL, 6);
+	kl_json_arr_end(&m.j);
+	kl_json_u64(&m.j, NULL, 7);
+	kl_json_arr_end(&m.j);
+	kl_json_obj(&m.j, "d");
+	kl_json_u64(&m.j, "e", 8);
+	kl_json_u64(&m.j, "f", 9);
+	kl_json_obj_end(&m.j);
+	kl_json_u64(&m.j, "g", 10);
+	kl_json_obj_end(&m.j);
+	json_done(&m, "{\"a\":1,\"b\":2,\"c\":[3,4,[5,6],7],"
+	    "\"d\":{\"e\":8,\"f\":9},\"g\":10}");
+}
+
+static void
+test_json_empty_object_and_array(void **state)
+{
+	struct jmem m;
+
+	(void)state;
+	json_open_mem(&m);
+	kl_json_arr(&m.j, NULL);
+	kl_json_obj(&m.j, NULL);
+	kl_json_obj_end(&m.j);
+	kl_json_arr(&m.j, NULL);
+	kl_json_arr_end(&m.j);
+	kl_json_obj(&m.j, NULL);
+	kl_json_arr(&m.j, "x");
+	kl_json_arr_end(&m.j);
+	kl_json_obj(&m.j, "y");
+	kl_json_obj_end(&m.j);
+	kl_json_obj_end(&m.j);
+	kl_json_arr_end(&m.j);
+	json_done(&m, "[{},[],{\"x\":[],\"y\":{}}]");
+}
+
+static void
+test_json_keys_and_strings_escaped_alike(void **state)
+{
+	static const char name[] = "a\"b\\c\td\x7f\xff\xc2\x9b\xc3\xa9";
+	struct jmem m;
+	char *want;
+
+	(void)state;
+	want = json_of(name, sizeof(name) - 1);
+	json_open_mem(&m);
+	kl_json_obj(&m.j, NULL);
+	kl_json_text(&m.j, name, name);
+	kl_json_obj_end(&m.j);
+	assert_int_equal(fclose(m.f), 0);
+	assert_int_equal(m.n, 1 + 2 * strlen(want) + 2);
+	assert_memory_equal(m.out + 1, want, strlen(want));
+	assert_int_equal(m.out[1 + strlen(want)], ':');
+	assert_memory_equal(m.out + 2 + strlen(want), want, strlen(want));
+	free(m.out);
+	free(want);
+}
+
+static void
+test_json_text_with_length_keeps_nul_bytes(void **state)
+{
+	struct jmem m;
+
+	(void)state;
+	json_open_mem(&m);
+	kl_json_arr(&m.j, NULL);
+	kl_json_textn(&m.j, NULL, "a\0b", 3);
+	kl_json_textn(&m.j, NULL, "cut here", 3);
+	kl_json_arr_end(&m.j);
+	json_done(&m, "[\"a\\u0000b\",\"cut\"]");
+}
+
+static void
+test_json_integers_in_decimal_to_their_limits(void **state)
+{
+	struct jmem m;
+
+	(void)state;
+	json_open_mem(&m);
+	kl_json_obj(&m.j, NULL);
+	kl_json_u64(&m.j, "u0", 0);
+	kl_json_u64(&m.j, "umax", UINT64_MAX);
+	kl_json_i64(&m.j, "i", -42);
+	kl_json_i64(&m.j, "imin", INT64_MIN);
+	kl_json_i64(&m.j, "imax", INT64_MAX);
+	kl_json_obj_end(&m.j);
+	json_done(&m, "{\"u0\":0,\"umax\":18446744073709551615,\"i\":-42,"
+	    "\"imin\":-9223372036854775808,\"imax\":9223372036854775807}");
+}
+
+/* The formats the command line, the report and the server use ("%.3f",
+ * "%.6f", "%.1f", "%.2f", "%.4f"), rounded as printf rounds. */
+static void
+test_json_real_writes_each_number_of_decimals_like_printf(void **state)
+{
+	static const struct {
+		double v;
+		int decimals;
+		const char *want;
+	} v[] = {
+		{ 1.23456789, 3, "1.235" }, { 0.0, 3, "0.000" },
+		{ 2.0 / 3.0, 6, "0.666667" }, { 12345.06, 1, "12345.1" },
+		{ 0.125, 2, "0.12" }, { 0.99996, 4, "1.0000" },
+		{ -1.5, 0, "-2" }, { 1e15 + 0.5, 3, "1000000000000000.500" },
+		{ 0.1, 17, "0.10000000000000001" },
+	};
+	struct jmem m;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		json_open_mem(&m);
+		kl_json_real(&m.j, NULL, v[i].v, v[i].decimals);
+		json_done(&m, v[i].want);
+	}
+	json_open_mem(&m);
+	kl_json_obj(&m.j, NULL);
+	kl_json_real(&m.j, "duration_s", 1.5, 3);
+	kl_json_real(&m.j, "coverage", 0.25, 6);
+	kl_json_obj_end(&m.j);
+	json_done(&m, "{\"duration_s\":1.500,\"coverage\":0.250000}");
+}
+
+static void
+test_json_null_true_false_and_null_for_a_null_string(void **state)
+{
+	struct jmem m;
+
+	(void)state;
+	json_open_mem(&m);
+	kl_json_obj(&m.j, NULL);
+	kl_json_null(&m.j, "n");
+	kl_json_bool(&m.j, "t", 7);
+	kl_json_bool(&m.j, "f", 0);
+	kl_json_text(&m.j, "s", NULL);
+	kl_json_text(&m.j, "e", "");
+	kl_json_obj_end(&m.j);
+	json_done(&m, "{\"n\":null,\"t\":true,\"f\":false,\"s\":null,"
+	    "\"e\":\"\"}");
+}
+
+static void
+test_json_objects_in_arrays_and_back(void **state)
+{
+	struct jmem m;
+	int i;
+
+	(void)state;
+	json_open_mem(&m);
+	kl_json_obj(&m.j, NULL);
+	kl_json_arr(&m.j, "rows");
+	for (i = 0; i < 3; i++) {
+		kl_json_obj(&m.j, NULL);
+		kl_json_i64(&m.j, "i", i);
+		kl_json_arr(&m.j, "tags");
+		if (i > 0)
+			kl_json_text(&m.j, NULL, "x");
+		kl_json_arr_end(&m.j);
+		kl_json_obj_end(&m.j);
+	}
+	kl_json_arr_end(&m.j);
+	kl_json_bool(&m.j, "ok", 1);
+	kl_json_obj_end(&m.j);
+	json_done(&m, "{\"rows\":[{\"i\":0,\"tags\":[]},{\"i\":1,\"tags\":"
+	    "[\"x\"]},{\"i\":2,\"tags\":[\"x\"]}],\"ok\":true}");
+}
+
+/* A function that writes one value wherever it goes: after kl_json_key,
+ * in an array, at the top level. */
+static void
+json_one_value(struct kl_json *j)
+{
+	kl_json_obj(j, NULL);
+	kl_json_u64(j, "v", 1);
+	kl_json_obj_end(j);
+}
+
+static void
+test_json_key_then_a_value_written_elsewhere(void **state)
+{
+	struct jmem m;
+
+	(void)state;
+	json_open_mem(&m);
+	kl_json_obj(&m.j, NULL);
+	kl_json_u64(&m.j, "a", 0);
+	kl_json_key(&m.j, "b");
+	json_one_value(&m.j);
+	kl_json_key(&m.j, "c");
+	kl_json_null(&m.j, NULL);
+	kl_json_arr(&m.j, "d");
+	json_one_value(&m.j);
+	json_one_value(&m.j);
+	kl_json_arr_end(&m.j);
+	kl_json_obj_end(&m.j);
+	json_one_value(&m.j);	/* top level: no separator */
+	json_done(&m, "{\"a\":0,\"b\":{\"v\":1},\"c\":null,"
+	    "\"d\":[{\"v\":1},{\"v\":1}]}{\"v\":1}");
+}
+
+static void
+test_json_id_is_its_hex_string(void **state)
+{
+	struct kl_id id;
+	struct jmem m;
+	char hex[KL_ID_HEX_LEN + 1], want[KL_ID_HEX_LEN + 8];
+
+	(void)state;
+	kl_hash((const uint8_t *)"x", 1, &id);
+	kl_id_hex(&id, hex);
+	snprintf(want, sizeof(want), "[\"%s\"]", hex);
+	json_open_mem(&m);
+	kl_json_arr(&m.j, NULL);
+	kl_json_id(&m.j, NULL, &id);
+	kl_json_arr_end(&m.j);
+	json_done(&m, want);
+}
+
+static void
+test_json_arr_lines_puts_elements_on_lines(void **state)
+{
+	struct jmem m;
+
+	(void)state;
+	json_open_mem(&m);
+	kl_json_arr_lines(&m.j, NULL);
+	json_one_value(&m.j);
+	json_one_value(&m.j);
+	kl_json_arr(&m.j, NULL);	/* an inner array: compact */
+	kl_json_u64(&m.j, NULL, 1);
+	kl_json_u64(&m.j, NULL, 2);
+	kl_json_arr_end(&m.j);
+	kl_json_arr_end(&m.j);
+	json_done(&m, "[{\"v\":1},\n{\"v\":1},\n[1,2]]");
+}
+
+/* kl_json_num: the fewest digits that read back, integers without a
+ * point, 17 digits where 15 do not do, null for what JSON cannot hold. */
+static void
+test_json_num_writes_the_shortest_exact_number(void **state)
+{
+	struct jmem m;
+
+	(void)state;
+	json_open_mem(&m);
+	kl_json_arr(&m.j, NULL);
+	kl_json_num(&m.j, NULL, 0.25);
+	kl_json_num(&m.j, NULL, 42);
+	kl_json_num(&m.j, NULL, -1.5e-7);
+	kl_json_num(&m.j, NULL, 0.1 + 0.2);
+	kl_json_num(&m.j, NULL, NAN);
+	kl_json_num(&m.j, NULL, INFINITY);
+	kl_json_arr_end(&m.j);
+	json_done(&m, "[0.25,42,-1.5e-07,0.30000000000000004,null,null]");
+}
+
+static void
+misuse_key_in_array(struct kl_json *j)
+{
+	kl_json_arr(j, NULL);
+	kl_json_u64(j, "k", 1);
+}
+
+static void
+misuse_no_key_in_object(struct kl_json *j)
+{
+	kl_json_obj(j, NULL);
+	kl_json_u64(j, NULL, 1);
+}
+
+static void
+misuse_key_at_top_level(struct kl_json *j)
+{
+	kl_json_key(j, "k");
+}
+
+static void
+misuse_two_keys(struct kl_json *j)
+{
+	kl_json_obj(j, NULL);
+	kl_json_key(j, "a");
+	kl_json_u64(j, "b", 1);
+}
+
+static void
+misuse_close_with_a_key_due(struct kl_json *j)
+{
+	kl_json_obj(j, NULL);
+	kl_json_key(j, "a");
+	kl_json_obj_end(j);
+}
+
+static void
+misuse_close_the_other_kind(struct kl_json *j)
+{
+	kl_json_arr(j, NULL);
+	kl_json_obj_end(j);
+}
+
+static void
+misuse_close_nothing(struct kl_json *j)
+{
+	kl_json_arr_end(j);
+}
+
+static void
+misuse_too_deep(struct kl_json *j)
+{
+	int i;
+
+	for (i = 0; i <= KL_JSON_DEPTH_MAX; i++)
+		kl_json_arr(j, NULL);
+}
+
+static void
+misuse_too_many_decimals(struct kl_json *j)
+{
+	kl_json_real(j, NULL, 1.0, KL_JSON_DECIMALS_MAX + 1);
+}
+
+/* 1 if fn aborts (in a child process: its output goes to /dev/null). */
+static int
+json_aborts(void (*fn)(struct kl_json *))
+{
+	struct kl_json j;
+	pid_t pid;
+	FILE *f;
+	int st;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if ((f = fopen("/dev/null", "w")) == NULL)
+			_exit(2);
+		kl_json_init(&j, f);
+		fn(&j);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+static void
+test_json_misuse_aborts(void **state)
+{
+	struct jmem m;
+	int i;
+
+	(void)state;
+	assert_true(json_aborts(misuse_key_in_array));
+	assert_true(json_aborts(misuse_no_key_in_object));
+	assert_true(json_aborts(misuse_key_at_top_level));
+	assert_true(json_aborts(misuse_two_keys));
+	assert_true(json_aborts(misuse_close_with_a_key_due));
+	assert_true(json_aborts(misuse_close_the_other_kind));
+	assert_true(json_aborts(misuse_close_nothing));
+	assert_true(json_aborts(misuse_too_deep));
+	assert_true(json_aborts(misuse_too_many_decimals));
+	/* the limit itself is no misuse */
+	json_open_mem(&m);
+	for (i = 0; i < KL_JSON_DEPTH_MAX; i++)
+		kl_json_arr(&m.j, NULL);
+	for (i = 0; i < KL_JSON_DEPTH_MAX; i++)
+		kl_json_arr_end(&m.j);
+	assert_int_equal(fclose(m.f), 0);
+	assert_int_equal(m.n, 2 * KL_JSON_DEPTH_MAX);
+	free(m.out);
+}
+
 static void
 test_map_put_get_set_and_grow(void **state)
 {
@@ -1052,6 +1465,21 @@ main(void)
 		    test_grow_doubles_keeps_content_and_changes_nothing_on_failure),
 		cmocka_unit_test(test_grow_fault_at_every_step),
 		cmocka_unit_test(test_json_str_one_rule_for_every_byte),
+		cmocka_unit_test(test_json_commas_between_members_and_elements),
+		cmocka_unit_test(test_json_empty_object_and_array),
+		cmocka_unit_test(test_json_keys_and_strings_escaped_alike),
+		cmocka_unit_test(test_json_text_with_length_keeps_nul_bytes),
+		cmocka_unit_test(test_json_integers_in_decimal_to_their_limits),
+		cmocka_unit_test(
+		    test_json_real_writes_each_number_of_decimals_like_printf),
+		cmocka_unit_test(
+		    test_json_null_true_false_and_null_for_a_null_string),
+		cmocka_unit_test(test_json_objects_in_arrays_and_back),
+		cmocka_unit_test(test_json_key_then_a_value_written_elsewhere),
+		cmocka_unit_test(test_json_id_is_its_hex_string),
+		cmocka_unit_test(test_json_arr_lines_puts_elements_on_lines),
+		cmocka_unit_test(test_json_num_writes_the_shortest_exact_number),
+		cmocka_unit_test(test_json_misuse_aborts),
 		cmocka_unit_test(test_map_put_get_set_and_grow),
 		cmocka_unit_test(test_map_run_max_is_the_longest_run),
 		cmocka_unit_test(test_map_spreads_keys_an_attacker_chooses),

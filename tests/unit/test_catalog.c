@@ -577,7 +577,7 @@ test_open_schema0_is_migrated(void **state)
 	    "DROP TABLE version; DROP TABLE own_parent; DROP TABLE own_tree;"
 	    "DROP TABLE run; DROP TABLE pack_check; DROP TABLE withdrawn;"
 	    "DROP TABLE own_index; DROP TABLE own_pack; DROP TABLE retired;"
-	    "DROP TABLE pruned;"
+	    "DROP TABLE pruned; DROP TABLE run_value;"
 	    "UPDATE meta SET value = 0 WHERE key = 'schema';"
 	    "INSERT INTO meta VALUES('kept', 'yes');";
 	struct fx *f = *state;
@@ -604,6 +604,7 @@ to_schema3(struct fx *f)
 	raw_exec(f, "DROP TABLE loc; DROP TABLE withdrawn;"
 	    "DROP TABLE own_index; DROP TABLE own_pack; DROP TABLE retired;"
 	    "DROP TABLE pruned;"
+	    "DROP TABLE run_value; ALTER TABLE run ADD COLUMN detail TEXT;"
 	    "DROP TABLE index_file;"
 	    "CREATE TABLE index_file(id BLOB PRIMARY KEY) WITHOUT ROWID;"
 	    "DROP TABLE pack;"
@@ -1764,10 +1765,37 @@ test_own_tree_get_rejects_garbage_and_small_buffer(void **state)
 
 struct runs {
 	struct kl_cat_run v[8];
-	char kind[8][16], detail[8][64];
-	int has_detail[8];
+	char kind[8][16], values[8][256];
 	size_t n;
 };
+
+/* A run's values as one line: key[item.field]=<type letter><value>;... */
+static void
+values_line(const struct kl_cat_run *r, char *out, size_t cap)
+{
+	size_t i, n = 0;
+	const struct kl_run_value *v;
+
+	out[0] = '\0';
+	for (i = 0; i < r->nv && n < cap; i++) {
+		v = &r->v[i];
+		if (v->item > 0)
+			n += (size_t)snprintf(out + n, cap - n, "%s[%u.%s]=",
+			    v->key, v->item, v->field);
+		else
+			n += (size_t)snprintf(out + n, cap - n, "%s=", v->key);
+		if (n >= cap)
+			break;
+		if (v->type == KL_RUN_TEXT)
+			n += (size_t)snprintf(out + n, cap - n, "t%s;", v->s);
+		else if (v->type == KL_RUN_REAL)
+			n += (size_t)snprintf(out + n, cap - n, "r%g;", v->r);
+		else
+			n += (size_t)snprintf(out + n, cap - n, "%c%lld;",
+			    v->type == KL_RUN_BOOL ? 'b' : 'i',
+			    (long long)v->i);
+	}
+}
 
 static int
 run_cb(void *arg, const struct kl_cat_run *r)
@@ -1777,17 +1805,27 @@ run_cb(void *arg, const struct kl_cat_run *r)
 	assert_true(l->n < NELEM(l->v));
 	l->v[l->n] = *r;
 	snprintf(l->kind[l->n], sizeof(l->kind[0]), "%s", r->kind);
-	l->has_detail[l->n] = r->detail != NULL;
-	if (r->detail != NULL)
-		snprintf(l->detail[l->n], sizeof(l->detail[0]), "%s",
-		    r->detail);
+	values_line(r, l->values[l->n], sizeof(l->values[0]));
 	l->n++;
 	return 0;
 }
 
-static void
-add_run(struct kl_cat *c, const char *kind, int64_t start, int with_snap,
-    const char *detail)
+/* Every kind of value, and a list of two entries. */
+static const struct kl_run_value run_vals[] = {
+	{ "a", 0, NULL, KL_RUN_INT, -1, 0, NULL },
+	{ "r", 0, NULL, KL_RUN_REAL, 0, 2.5, NULL },
+	{ "s", 0, NULL, KL_RUN_TEXT, 0, 0, "x\ny" },
+	{ "ok", 0, NULL, KL_RUN_BOOL, 1, 0, NULL },
+	{ "m", 1, "path", KL_RUN_TEXT, 0, 0, "/a" },
+	{ "m", 1, "n", KL_RUN_INT, 7, 0, NULL },
+	{ "m", 2, "path", KL_RUN_TEXT, 0, 0, "/b" },
+};
+#define RUN_VALS_LINE "a=i-1;r=r2.5;s=tx\ny;ok=b1;m[1.path]=t/a;m[1.n]=i7;" \
+    "m[2.path]=t/b;"
+
+static int
+add_run_values(struct kl_cat *c, const char *kind, int64_t start,
+    int with_snap, const struct kl_run_value *v, size_t nv)
 {
 	struct kl_cat_run r;
 
@@ -1803,8 +1841,18 @@ add_run(struct kl_cat *c, const char *kind, int64_t start, int with_snap,
 	r.bytes = UINT64_MAX;
 	r.bytes_added = 7;
 	r.errors = 1;
-	r.detail = detail;
-	assert_int_equal(kl_cat_run_add(c, &r, NULL), KL_OK);
+	r.v = v;
+	r.nv = nv;
+	return kl_cat_run_add(c, &r, NULL);
+}
+
+static void
+add_run(struct kl_cat *c, const char *kind, int64_t start, int with_snap,
+    int with_values)
+{
+	assert_int_equal(add_run_values(c, kind, start, with_snap,
+	    with_values ? run_vals : NULL, with_values ? NELEM(run_vals) : 0),
+	    KL_OK);
 }
 
 static void
@@ -1814,9 +1862,9 @@ test_runs_add_and_foreach_filters(void **state)
 	struct kl_id want = mkid(60, 100);
 	struct runs l;
 
-	add_run(f->c, "check", 300, 0, NULL);
-	add_run(f->c, "backup", 100, 1, "{\"a\":1}");
-	add_run(f->c, "backup", 200, 0, NULL);
+	add_run(f->c, "check", 300, 0, 0);
+	add_run(f->c, "backup", 100, 1, 1);
+	add_run(f->c, "backup", 200, 0, 0);
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(kl_cat_run_foreach(f->c, NULL, 0, run_cb, &l,
 	    NULL), KL_OK);
@@ -1827,9 +1875,9 @@ test_runs_add_and_foreach_filters(void **state)
 	assert_string_equal(l.kind[2], "check");
 	assert_memory_equal(l.v[0].snapshot.b, want.b, KL_ID_LEN);
 	assert_true(kl_id_is_zero(&l.v[1].snapshot));
-	assert_int_equal(l.has_detail[0], 1);
-	assert_string_equal(l.detail[0], "{\"a\":1}");
-	assert_int_equal(l.has_detail[1], 0);
+	/* the details come back as they were written, in order */
+	assert_string_equal(l.values[0], RUN_VALS_LINE);
+	assert_string_equal(l.values[1], "");
 	assert_int_equal(l.v[0].bytes, UINT64_MAX);
 	assert_int_equal(l.v[0].exit_code, 3);
 	assert_int_equal(l.v[0].end_s, 110);
@@ -1839,6 +1887,97 @@ test_runs_add_and_foreach_filters(void **state)
 	    NULL), KL_OK);
 	assert_int_equal(l.n, 1);
 	assert_int_equal(l.v[0].start_s, 200);
+}
+
+/* Details no writer makes are refused, and nothing of the run is
+ * recorded: a field without an entry, an entry without a field, a text
+ * without one, an unknown type. */
+static void
+test_runs_malformed_values_are_refused(void **state)
+{
+	static const struct kl_run_value bad[] = {
+		{ "a", 0, "f", KL_RUN_INT, 1, 0, NULL },
+		{ "a", 1, NULL, KL_RUN_INT, 1, 0, NULL },
+		{ "a", 0, NULL, KL_RUN_TEXT, 0, 0, NULL },
+		{ "a", 0, NULL, 9, 0, 0, NULL },
+		{ NULL, 0, NULL, KL_RUN_INT, 1, 0, NULL },
+	};
+	struct fx *f = *state;
+	struct runs l;
+	size_t i;
+
+	for (i = 0; i < NELEM(bad); i++)
+		assert_int_equal(add_run_values(f->c, "backup", 100, 0,
+		    &bad[i], 1), KL_E_INVAL);
+	assert_int_equal(add_run_values(f->c, "backup", 100, 0, NULL, 1),
+	    KL_E_INVAL);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kl_cat_run_foreach(f->c, NULL, 0, run_cb, &l,
+	    NULL), KL_OK);
+	assert_int_equal(l.n, 0);
+}
+
+/*
+ * Rows that no writer makes (an edited catalog: an unknown type, a NULL
+ * value) are left out when the run is read back; the rest of the run
+ * comes back.
+ */
+static void
+test_runs_doctored_values_are_left_out(void **state)
+{
+	struct fx *f = *state;
+	struct runs l;
+
+	add_run(f->c, "backup", 100, 0, 1);
+	raw_exec(f, "INSERT INTO run_value SELECT run_no, 'x', 0, NULL, 9, 1"
+	    " FROM run; INSERT INTO run_value SELECT run_no, 'y', 0, NULL, 2,"
+	    " NULL FROM run;");
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kl_cat_run_foreach(f->c, NULL, 0, run_cb, &l,
+	    NULL), KL_OK);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.values[0], RUN_VALS_LINE);
+}
+
+/*
+ * A schema-6 catalog keeps its run history: the JSON details of its runs
+ * become rows (numbers, text, true/false, lists of flat objects, in
+ * order); what is not JSON, or not an object, leaves no details.
+ */
+static void
+test_open_schema6_run_details_become_rows(void **state)
+{
+	struct fx *f = *state;
+	struct kl_cat_status st;
+	struct runs l;
+
+	kl_cat_close(f->c);
+	f->c = NULL;
+	raw_exec(f, "DROP TABLE run_value;"
+	    "ALTER TABLE run ADD COLUMN detail TEXT;"
+	    "INSERT INTO run(kind, host, start_s, end_s, exit_code, files,"
+	    " bytes, bytes_added, errors, detail) VALUES"
+	    " ('drill', 'h', 1, 2, 1, 0, 0, 0, 1, '{\"a\":-1,\"r\":2.5,"
+	    "\"s\":\"x\\ny\",\"ok\":true,\"z\":null,\"m\":[{\"path\":\"/a\","
+	    "\"n\":7},{\"path\":\"/b\"}],\"no\":false}'),"
+	    " ('check', 'h', 3, 4, 0, 0, 0, 0, 0, 'not json'),"
+	    " ('check', 'h', 5, 6, 0, 0, 0, 0, 0, '[1,2]'),"
+	    " ('backup', 'h', 7, 8, 0, 0, 0, 0, 0, NULL);"
+	    "UPDATE meta SET value = 6 WHERE key = 'schema';");
+	cat_open_ok(f, &f->c, KL_CAT_OPENED);
+	assert_int_equal(kl_cat_status(f->c, &st, NULL), KL_OK);
+	assert_int_equal(st.schema, KL_CAT_SCHEMA);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kl_cat_run_foreach(f->c, NULL, 0, run_cb, &l,
+	    NULL), KL_OK);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.values[0], "a=i-1;r=r2.5;s=tx\ny;ok=b1;no=b0;"
+	    "m[1.path]=t/a;m[1.n]=i7;m[2.path]=t/b;");
+	assert_string_equal(l.values[1], "");
+	assert_string_equal(l.values[2], "");
+	assert_string_equal(l.values[3], "");
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM pragma_table_info("
+	    "'run') WHERE name = 'detail'"), 0);
 }
 
 /* --- status and reset --- */
@@ -1860,7 +1999,7 @@ populate(struct fx *f)
 	own_put(f->c, 1);
 	own_put(f->c, 2);
 	assert_int_equal(kl_cat_own_commit(f->c, &snap, &snap, NULL), KL_OK);
-	add_run(f->c, "backup", 100, 0, NULL);
+	add_run(f->c, "backup", 100, 0, 1);
 }
 
 static void
@@ -1909,6 +2048,8 @@ test_reset_forgets_all_but_runs(void **state)
 	    NULL), KL_E_NOTFOUND);
 	reopen(f, KL_CAT_OPENED);
 	assert_int_equal(raw_int(f, "SELECT count(*) FROM run"), 1);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM run_value"),
+	    NELEM(run_vals));
 	/* not while a backup is being recorded */
 	assert_int_equal(kl_cat_own_begin(f->c, "h", paths, 1, NULL), KL_OK);
 	assert_int_equal(kl_cat_reset(f->c, NULL), KL_E_INVAL);
@@ -2259,6 +2400,7 @@ main(int argc, char **argv)
 		T(test_open_schema0_is_migrated),
 		T(test_own_parent_intact_until_index_clear),
 		T(test_open_schema1_is_migrated_keeping_data),
+		T(test_open_schema6_run_details_become_rows),
 		T(test_open_schema3_is_migrated_dropping_the_blob_index),
 		T(test_open_failed_migration_is_damaged),
 		T(test_open_unusable_dir_fails_without_handle),
@@ -2291,6 +2433,8 @@ main(int argc, char **argv)
 		T(test_own_tree_get_rejects_oversized_tree),
 		T(test_own_tree_get_rejects_garbage_and_small_buffer),
 		T(test_runs_add_and_foreach_filters),
+		T(test_runs_malformed_values_are_refused),
+		T(test_runs_doctored_values_are_left_out),
 		T(test_status_counts_what_is_there),
 		T(test_reset_forgets_all_but_runs),
 		T(test_errors_are_returned_not_printed),

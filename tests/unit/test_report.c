@@ -105,11 +105,59 @@ snap(struct fx *f, const char *host, int64_t t, int64_t recv, uint64_t bytes)
 	assert_int_equal(kl_cat_snap_add(f->c, &id, &s, recv, NULL), KL_OK);
 }
 
+#define VALS_MAX 16
+
+/*
+ * A run's details from spec: "key=Tvalue|key=Tvalue|...", T one of i
+ * (integer), r (real), t (text), b (0 or 1); a key "list.N.field" is a
+ * field of the N-th entry of list.  The texts point into buf (spec
+ * copied); returns the number of values.
+ */
+static size_t
+vals_parse(const char *spec, char *buf, size_t cap, struct kl_run_value *v)
+{
+	char *p, *next, *eq, *dot;
+	size_t n = 0;
+
+	if (spec == NULL)
+		return 0;
+	assert_true(strlen(spec) < cap);
+	strcpy(buf, spec);
+	for (p = buf; p != NULL && *p != '\0'; p = next) {
+		if ((next = strchr(p, '|')) != NULL)
+			*next++ = '\0';
+		assert_true(n < VALS_MAX);
+		assert_non_null(eq = strchr(p, '='));
+		*eq++ = '\0';
+		memset(&v[n], 0, sizeof(v[n]));
+		v[n].key = p;
+		if ((dot = strchr(p, '.')) != NULL) {
+			*dot++ = '\0';
+			v[n].item = (uint32_t)strtoul(dot, &dot, 10);
+			assert_true(*dot == '.');
+			v[n].field = dot + 1;
+		}
+		v[n].type = *eq == 'i' ? KL_RUN_INT : *eq == 'r' ? KL_RUN_REAL :
+		    *eq == 't' ? KL_RUN_TEXT : KL_RUN_BOOL;
+		if (v[n].type == KL_RUN_TEXT)
+			v[n].s = eq + 1;
+		else if (v[n].type == KL_RUN_REAL)
+			v[n].r = strtod(eq + 1, NULL);
+		else
+			v[n].i = strtoll(eq + 1, NULL, 10);
+		n++;
+	}
+	return n;
+}
+
 static void
 run(struct fx *f, const char *kind, const char *host, int64_t start,
-    int exit_code, uint64_t errors, const char *detail)
+    int exit_code, uint64_t errors, const char *spec)
 {
+	struct kl_run_value v[VALS_MAX];
 	struct kl_cat_run r;
+	char buf[1024];
+	size_t nv = vals_parse(spec, buf, sizeof(buf), v);
 
 	memset(&r, 0, sizeof(r));
 	r.kind = kind;
@@ -119,7 +167,8 @@ run(struct fx *f, const char *kind, const char *host, int64_t start,
 	r.exit_code = exit_code;
 	r.errors = errors;
 	r.bytes_added = 1000;
-	r.detail = detail;
+	r.v = v;
+	r.nv = nv;
 	assert_int_equal(kl_cat_run_add(f->c, &r, NULL), KL_OK);
 }
 
@@ -154,10 +203,9 @@ healthy(struct fx *f)
 	snap(f, "web01", NOW - H, NOW - H, 5000);
 	run(f, "backup", "web01", NOW - H - 90, 0, 0, NULL);
 	packs(f, 3, NOW - D, 1);
-	run(f, "check", "m", NOW - D, 0, 0,
-	    "{\"findings\":0,\"subset\":\"all\"}");
+	run(f, "check", "m", NOW - D, 0, 0, "findings=i0|subset=tall");
 	run(f, "drill", "m", NOW - 7 * D, 0, 0,
-	    "{\"rto_s\":123.5,\"snapshot_host\":\"web01\",\"findings\":[]}");
+	    "rto_s=r123.5|snapshot_host=tweb01");
 }
 
 /* The report as of now, period from since, in format fmt, as a
@@ -322,7 +370,7 @@ test_host_with_only_failed_runs_fails(void **state)
 
 	healthy(f);
 	run(f, "backup", "db01", NOW - 2 * H, 1, 1,
-	    "{\"error\":\"disk full\"}");
+	    "error=tdisk full");
 	assert_int_equal(verdict(f, NOW, codes, sizeof(codes)),
 	    KL_REPORT_FAILED);
 	assert_string_equal(codes, "no_backup,backup_runs_failed");
@@ -338,7 +386,7 @@ test_failed_runs_warn_only_in_the_period(void **state)
 	run(f, "backup", "web01", NOW - 40 * D, 1, 1, NULL);
 	assert_int_equal(verdict(f, NOW, codes, sizeof(codes)), KL_REPORT_OK);
 	run(f, "backup", "web01", NOW - 3 * H, 1, 1,
-	    "{\"error\":\"no space\"}");
+	    "error=tno space");
 	assert_int_equal(verdict(f, NOW, codes, sizeof(codes)),
 	    KL_REPORT_WARNING);
 	assert_string_equal(codes, "backup_runs_failed");
@@ -367,7 +415,7 @@ test_check_findings_fail(void **state)
 	char codes[256];
 
 	healthy(f);
-	run(f, "check", "m", NOW - H, 1, 2, "{\"findings\":2}");
+	run(f, "check", "m", NOW - H, 1, 2, "findings=i2");
 	assert_int_equal(verdict(f, NOW, codes, sizeof(codes)),
 	    KL_REPORT_FAILED);
 	assert_string_equal(codes, "check_findings");
@@ -381,8 +429,7 @@ test_check_error_is_incomplete_not_a_finding(void **state)
 
 	healthy(f);
 	/* errors counts the error itself; the detail says: no findings */
-	run(f, "check", "m", NOW - H, 11, 1,
-	    "{\"findings\":0,\"error\":\"locked\"}");
+	run(f, "check", "m", NOW - H, 11, 1, "findings=i0|error=tlocked");
 	assert_int_equal(verdict(f, NOW, codes, sizeof(codes)),
 	    KL_REPORT_WARNING);
 	assert_string_equal(codes, "check_incomplete");
@@ -395,8 +442,8 @@ test_later_clean_check_clears_findings(void **state)
 	char codes[256];
 
 	healthy(f);
-	run(f, "check", "m", NOW - 2 * H, 1, 2, "{\"findings\":2}");
-	run(f, "check", "m", NOW - H, 0, 0, "{\"findings\":0}");
+	run(f, "check", "m", NOW - 2 * H, 1, 2, "findings=i2");
+	run(f, "check", "m", NOW - H, 0, 0, "findings=i0");
 	assert_int_equal(verdict(f, NOW, codes, sizeof(codes)), KL_REPORT_OK);
 }
 
@@ -446,7 +493,7 @@ test_never_verified_warns(void **state)
 
 	snap(f, "web01", NOW - H, NOW - H, 1);
 	packs(f, 2, KL_CAT_TIME_NONE, 0);
-	run(f, "drill", "m", NOW - D, 0, 0, "{\"rto_s\":1}");
+	run(f, "drill", "m", NOW - D, 0, 0, "rto_s=i1");
 	assert_int_equal(verdict(f, NOW, codes, sizeof(codes)),
 	    KL_REPORT_WARNING);
 	assert_string_equal(codes, "verification_overdue");
@@ -459,7 +506,7 @@ test_drill_failed_fails(void **state)
 	char codes[256];
 
 	healthy(f);
-	run(f, "drill", "m", NOW - H, 1, 3, "{\"rto_s\":5}");
+	run(f, "drill", "m", NOW - H, 1, 3, "rto_s=r5");
 	assert_int_equal(verdict(f, NOW, codes, sizeof(codes)),
 	    KL_REPORT_FAILED);
 	assert_string_equal(codes, "drill_failed");
@@ -473,7 +520,7 @@ test_drill_older_than_35_days_warns(void **state)
 
 	snap(f, "web01", NOW - H, NOW - H, 1);
 	packs(f, 1, NOW - D, 1);
-	run(f, "drill", "m", NOW - 36 * D, 0, 0, "{\"rto_s\":5}");
+	run(f, "drill", "m", NOW - 36 * D, 0, 0, "rto_s=i5");
 	assert_int_equal(verdict(f, NOW, codes, sizeof(codes)),
 	    KL_REPORT_WARNING);
 	assert_string_equal(codes, "drill_overdue");
@@ -540,7 +587,7 @@ test_hostile_host_names_are_escaped(void **state)
 	healthy(f);
 	snap(f, EVIL, NOW - H, NOW - H, 1);
 	run(f, "backup", EVIL, NOW - 2 * H, 1, 1,
-	    "{\"error\":\"<img src=x onerror=alert(2)>\"}");
+	    "error=t<img src=x onerror=alert(2)>");
 	h = render(f, NOW, KL_REPORT_HTML, NULL);
 	assert_false(has(h, "<script"));
 	assert_false(has(h, "<img"));
@@ -580,86 +627,31 @@ test_html_loads_nothing(void **state)
 
 /* ---- run details ---- */
 
-static const char detail_ok[] = "{\"findings\":3,\"subset\":\"2/5\","
-    "\"nested\":{\"a\":[1,2.5e3,-0.5,true,false,null]},"
-    "\"error\":\"bad \\\"pack\\\" \\u00e9\\ud83d\\ude00 \\\\ end\","
-    "\"rto_s\":42}";
-
-/* Short, so that its ~500 mutations stay quick; every JSON construct. */
-static const char detail_mut[] = "{\"a\":[1,-2.5e3,true,null,{}],"
-    "\"e\":\"\\\"\\u00e9\\ud83d\\ude00\"}";
-
-struct dctx {
-	struct fx *f;
-	int n;
-};
-
-/* Records p as a check's detail and renders every format: the JSON must
- * carry the detail through verbatim or as null, nothing else. */
-static int
-detail_parse(const uint8_t *p, size_t len, void *arg)
-{
-	struct dctx *x = arg;
-	char *d = malloc(len + 1), *j, *t, *h, *at;
-	int carried;
-
-	assert_non_null(d);
-	memcpy(d, p, len);
-	d[len] = '\0';
-	if (strlen(d) != len) {		/* a flip to NUL: not storable */
-		free(d);
-		return -1;
-	}
-	/* the period holds the newest run only: the tables stay short */
-	run(x->f, "check", "m", NOW - 100000 + x->n, 1, 1, d);
-	j = render_since(x->f, NOW, NOW - 100000 + x->n, KL_REPORT_JSON, NULL);
-	t = render_since(x->f, NOW, NOW - 100000 + x->n, KL_REPORT_TEXT, NULL);
-	h = render_since(x->f, NOW, NOW - 100000 + x->n, KL_REPORT_HTML, NULL);
-	x->n++;
-	at = strstr(j, "\"checks\":{\"last\":");
-	assert_non_null(at);
-	at = strstr(at, "\"detail\":");
-	assert_non_null(at);
-	at += 9;
-	carried = strncmp(at, d, len) == 0 && at[len] == '}';
-	assert_true(carried || strncmp(at, "null}", 5) == 0);
-	free(j);
-	free(t);
-	free(h);
-	free(d);
-	return carried ? 0 : -1;
-}
+/* Every kind of value and a list; a text with quotes, a backslash and
+ * UTF-8. */
+static const char vals_ok[] = "findings=i3|subset=t2/5|rto_s=i42|"
+    "ok=b1|cov=r0.25|error=tbad \"pack\" \xc3\xa9\xf0\x9f\x98\x80 \\ end|"
+    "m.1.path=t/a|m.1.n=i7|m.2.path=t/b";
 
 static void
-test_details_mutated_never_break_the_report(void **state)
-{
-	struct dctx x = { *state, 0 };
-	size_t flips_ok = 0, trunc_ok;
-
-	assert_int_equal(detail_parse((const uint8_t *)detail_ok,
-	    strlen(detail_ok), &x), 0);
-	assert_int_equal(detail_parse((const uint8_t *)detail_mut,
-	    strlen(detail_mut), &x), 0);
-	trunc_ok = mutate_run((const uint8_t *)detail_mut, strlen(detail_mut),
-	    detail_parse, &x, &flips_ok);
-	/* a prefix of an object is never a whole object */
-	assert_int_equal(trunc_ok, 0);
-}
-
-static void
-test_detail_fields_are_read(void **state)
+test_detail_values_are_read_and_written(void **state)
 {
 	struct fx *f = *state;
 	char *j, *t;
 
 	healthy(f);
-	run(f, "drill", "m", NOW - H, 0, 0, detail_ok);
-	run(f, "check", "m", NOW - H, 1, 9, detail_ok);
+	run(f, "drill", "m", NOW - H, 0, 0, vals_ok);
+	run(f, "check", "m", NOW - H, 1, 9, vals_ok);
 	j = render(f, NOW, KL_REPORT_JSON, NULL);
 	assert_true(has(j, "\"rto_s\":42.000"));
 	assert_true(has(j, "\"findings\":3,"));
 	assert_true(has(j, "\"error\":\"bad \\\"pack\\\" "
 	    "\xc3\xa9\xf0\x9f\x98\x80 \\\\ end\""));
+	/* all of them, in order, as the run's detail */
+	assert_true(has(j, "\"detail\":{\"findings\":3,\"subset\":\"2/5\","
+	    "\"rto_s\":42,\"ok\":true,\"cov\":0.25,\"error\":\"bad \\\"pack"
+	    "\\\" \xc3\xa9\xf0\x9f\x98\x80 \\\\ end\",\"m\":[{\"path\":"
+	    "\"/a\",\"n\":7},{\"path\":\"/b\"}]}"));
 	t = render(f, NOW, KL_REPORT_TEXT, NULL);
 	assert_true(has(t, "2/5 / 3"));
 	free(j);
@@ -667,15 +659,102 @@ test_detail_fields_are_read(void **state)
 }
 
 static void
-test_detail_not_utf8_is_dropped(void **state)
+test_detail_not_utf8_is_escaped(void **state)
 {
 	struct fx *f = *state;
 	char *j;
 
-	run(f, "check", "m", NOW - H, 0, 0, "{\"subset\":\"\xff\"}");
+	run(f, "check", "m", NOW - H, 0, 0, "subset=t\xff\x01");
+	j = render(f, NOW, KL_REPORT_JSON, NULL);
+	assert_true(has(j, "\"detail\":{\"subset\":\"\\u00ff\\u0001\"}"));
+	free(j);
+}
+
+static void
+test_run_without_details_has_null_detail(void **state)
+{
+	struct fx *f = *state;
+	char *j;
+
+	run(f, "check", "m", NOW - H, 0, 0, NULL);
 	j = render(f, NOW, KL_REPORT_JSON, NULL);
 	assert_true(has(j, "\"detail\":null"));
 	free(j);
+}
+
+struct dctx {
+	struct fx *f;
+	int n;
+};
+
+/* 1 if s holds a byte JSON may not carry raw (a control byte). */
+static int
+has_raw_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 && *s != '\n')
+			return 1;
+	return 0;
+}
+
+/*
+ * Records a check whose subset and error are p (an edited catalog holds
+ * any bytes) and renders every format: the JSON carries them escaped,
+ * never a raw control byte, and the text and HTML reports come out.
+ */
+static int
+detail_hostile(const uint8_t *p, size_t len, void *arg)
+{
+	struct dctx *x = arg;
+	struct kl_run_value v[2];
+	struct kl_cat_run r;
+	char *d = malloc(len + 1), *j, *t, *h;
+
+	assert_non_null(d);
+	memcpy(d, p, len);
+	d[len] = '\0';
+	memset(&r, 0, sizeof(r));
+	memset(v, 0, sizeof(v));
+	v[0].key = "subset";
+	v[1].key = "error";
+	v[0].type = v[1].type = KL_RUN_TEXT;
+	v[0].s = v[1].s = d;
+	r.kind = "check";
+	r.host = "m";
+	/* the period holds the newest run only: the tables stay short */
+	r.start_s = r.end_s = NOW - 100000 + x->n;
+	r.exit_code = 1;
+	r.errors = 1;
+	r.v = v;
+	r.nv = 2;
+	assert_int_equal(kl_cat_run_add(x->f->c, &r, NULL), KL_OK);
+	j = render_since(x->f, NOW, r.start_s, KL_REPORT_JSON, NULL);
+	t = render_since(x->f, NOW, r.start_s, KL_REPORT_TEXT, NULL);
+	h = render_since(x->f, NOW, r.start_s, KL_REPORT_HTML, NULL);
+	x->n++;
+	assert_non_null(strstr(j, "\"detail\":{\"subset\":\""));
+	assert_false(has_raw_control(j));
+	assert_false(has_raw_control(t));
+	free(j);
+	free(t);
+	free(h);
+	free(d);
+	return 0;
+}
+
+/* Every bit of a text with quotes, escapes, UTF-8 and controls flipped,
+ * and every prefix: the report stays whole and escaped. */
+static void
+test_hostile_detail_texts_never_break_the_report(void **state)
+{
+	static const char text[] = "\"\\\xc3\xa9\xf0\x9f\x98\x80<a>\x1b[2J\x7f";
+	struct dctx x = { *state, 0 };
+	size_t flips_ok = 0;
+
+	/* every one is recorded and rendered (detail_hostile asserts) */
+	assert_int_equal(mutate_run((const uint8_t *)text, strlen(text),
+	    detail_hostile, &x, &flips_ok), strlen(text));
+	assert_int_equal(flips_ok, 8 * strlen(text));
 }
 
 static void
@@ -722,9 +801,10 @@ main(void)
 		T(test_collect_refuses_since_after_now),
 		T(test_hostile_host_names_are_escaped),
 		T(test_html_loads_nothing),
-		T(test_details_mutated_never_break_the_report),
-		T(test_detail_fields_are_read),
-		T(test_detail_not_utf8_is_dropped),
+		T(test_detail_values_are_read_and_written),
+		T(test_detail_not_utf8_is_escaped),
+		T(test_run_without_details_has_null_detail),
+		T(test_hostile_detail_texts_never_break_the_report),
 		T(test_write_unknown_format),
 	};
 

@@ -62,8 +62,8 @@ enum kl_about {
 };
 
 #define KL_ERROR_ID_MAX 65	/* 64 hex digits and a NUL */
-#define KL_ERROR_PATH_MAX 1024
-#define KL_ERROR_MSG_MAX 768
+#define KL_ERROR_PATH_MAX 4096
+#define KL_ERROR_MSG_MAX 1024
 
 /*
  * One failure, filled where it happens and passed explicitly: every

@@ -50,7 +50,7 @@ struct buf;
 struct kl_cat;
 
 /* Schema version this code writes; older ones are migrated step by step. */
-#define KL_CAT_SCHEMA 6
+#define KL_CAT_SCHEMA 7
 #define KL_CAT_BUSY_MS 60000
 /* "No time known" (a snapshot without a server receive time). */
 #define KL_CAT_TIME_NONE INT64_MIN
@@ -513,6 +513,42 @@ int kl_cat_own_tree_get(struct kl_cat *c, const struct kl_id *tree,
 
 /* ---- history of runs (not rebuildable: lost with the catalog) ---- */
 
+/*
+ * A run's details (docs/CATALOG.md "run_value"): named values in order -
+ * numbers, text, true/false - and lists of entries with named fields (a
+ * drill's mismatches).  A value of the run has item 0 and no field; the
+ * n-th entry (from 1) of the list key has item n and one row per field.
+ */
+enum kl_run_type {
+	KL_RUN_INT = 0,
+	KL_RUN_REAL = 1,
+	KL_RUN_TEXT = 2,
+	KL_RUN_BOOL = 3,
+};
+
+struct kl_run_value {
+	const char *key;
+	uint32_t item;			/* 0, or the list entry's number */
+	const char *field;		/* NULL with item 0 */
+	int type;			/* enum kl_run_type */
+	int64_t i;			/* INT; BOOL as 0 or 1 */
+	double r;			/* REAL */
+	const char *s;			/* TEXT */
+};
+
+/* The value of the run (item 0) called key, NULL if it has none. */
+const struct kl_run_value *kl_run_value_get(const struct kl_run_value *v,
+    size_t n, const char *key);
+/*
+ * Writes v[0, n) as members of the object open in j: a value of the run
+ * as key: value (a real as the fewest digits that read back), a list as
+ * key: [ {field: value, ...}, ... ], its entries in the order they first
+ * appear.
+ */
+struct kl_json;
+void kl_run_values_json(struct kl_json *j, const struct kl_run_value *v,
+    size_t n);
+
 struct kl_cat_run {
 	int64_t no;			/* set by kl_cat_run_foreach */
 	const char *kind;		/* "backup", "check", "drill" */
@@ -521,7 +557,8 @@ struct kl_cat_run {
 	int exit_code;
 	struct kl_id snapshot;		/* zero if none */
 	uint64_t files, bytes, bytes_added, errors;
-	const char *detail;		/* a JSON object, may be NULL */
+	const struct kl_run_value *v;	/* its details, in order */
+	size_t nv;
 };
 int kl_cat_run_add(struct kl_cat *c, const struct kl_cat_run *r,
     struct kl_error *err);
