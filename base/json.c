@@ -186,6 +186,10 @@ kl_json_real(struct kl_json *j, const char *key, double v, int decimals)
 {
 	if (decimals < 0 || decimals > KL_JSON_DECIMALS_MAX)
 		abort();
+	if (!isfinite(v)) {
+		kl_json_null(j, key);
+		return;
+	}
 	json_before(j, key);
 	fprintf(j->f, "%.*f", decimals, v);
 }

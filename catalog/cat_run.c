@@ -229,7 +229,8 @@ col_dup(sqlite3_stmt *st, int i)
 }
 
 /* One row of run_value into x; a row that no writer makes (an unknown
- * type, no key or no value) is left out. */
+ * type, no key or no value, a field without an entry or an entry without
+ * a field) is left out. */
 static int
 value_row(sqlite3_stmt *st, struct values *x)
 {
@@ -241,11 +242,12 @@ value_row(sqlite3_stmt *st, struct values *x)
 	v = &x->v[x->n];
 	memset(v, 0, sizeof(*v));
 	v->type = sqlite3_column_int(st, 3);
+	v->item = (uint32_t)sqlite3_column_int64(st, 1);
 	if (v->type < KL_RUN_INT || v->type > KL_RUN_BOOL ||
 	    sqlite3_column_type(st, 0) == SQLITE_NULL ||
-	    sqlite3_column_type(st, 4) == SQLITE_NULL)
+	    sqlite3_column_type(st, 4) == SQLITE_NULL ||
+	    (v->item == 0) != (sqlite3_column_type(st, 2) == SQLITE_NULL))
 		return KL_OK;
-	v->item = (uint32_t)sqlite3_column_int64(st, 1);
 	if ((v->key = col_dup(st, 0)) == NULL ||
 	    (sqlite3_column_type(st, 2) != SQLITE_NULL &&
 	    (v->field = col_dup(st, 2)) == NULL) ||

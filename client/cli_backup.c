@@ -178,6 +178,7 @@ run_record(struct kl_repo *r, const struct kl_backup_opts *o,
     const char *err)
 {
 	struct kl_cat_run run;
+	struct kl_cat *cat;
 	struct cli_run x;
 	char host[KL_NAME_MAX + 1];
 
@@ -200,7 +201,9 @@ run_record(struct kl_repo *r, const struct kl_backup_opts *o,
 	run_detail(&x, st, err);
 	run.v = x.v;
 	run.nv = x.n;
-	(void)kl_cat_run_add(kl_repo_catalog(r), &run, NULL);
+	/* not even a temporary catalog: nothing to record into */
+	if ((cat = kl_repo_catalog(r)) != NULL)
+		(void)kl_cat_run_add(cat, &run, NULL);
 }
 
 /* --metrics-file (docs/COMPLIANCE.md "Metrics"); after run_record, so

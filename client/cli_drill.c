@@ -438,6 +438,7 @@ run_record(struct kl_repo *r, const struct drillcli *x,
     const struct outcome *o, int exit_code)
 {
 	struct kl_cat_run run;
+	struct kl_cat *cat;
 	char host[KL_NAME_MAX + 1] = "";
 	struct cli_run v;
 
@@ -457,7 +458,9 @@ run_record(struct kl_repo *r, const struct drillcli *x,
 	run_detail(&v, x, o);
 	run.v = v.v;
 	run.nv = v.n;
-	(void)kl_cat_run_add(kl_repo_catalog(r), &run, NULL);
+	/* not even a temporary catalog: nothing to record into */
+	if ((cat = kl_repo_catalog(r)) != NULL)
+		(void)kl_cat_run_add(cat, &run, NULL);
 }
 
 static int

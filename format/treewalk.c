@@ -31,7 +31,8 @@ struct kl_walk {
 	void *arg;
 	const struct kl_walk_budget *b;
 	struct kl_walk_stats st;
-	struct kl_map seen;		/* the distinct trees loaded */
+	struct kl_map seen;		/* the distinct trees loaded, by
+					 * keyed 64-bit hash of their ids */
 	struct frame *f;
 	size_t n, cap;
 	char *path;
@@ -169,6 +170,7 @@ tree_sorted(const struct kl_tree *t)
 static int
 budget_count(struct kl_walk *w, const struct kl_id *id, size_t n)
 {
+	uint64_t h;
 	int known;
 
 	w->st.entries = sat_add(w->st.entries, n);
@@ -180,8 +182,10 @@ budget_count(struct kl_walk *w, const struct kl_id *id, size_t n)
 	}
 	if (w->b->share == 0)
 		return KL_OK;
-	/* the map's slots are keyed: ids are the writer's to choose */
-	if ((known = kl_map_put(&w->seen, id->b, 0)) < 0)
+	/* keyed, and so are the map's slots: ids are the writer's to
+	 * choose; 8 bytes a tree instead of 32 */
+	h = kl_hash_slot(id->b, KL_ID_LEN);
+	if ((known = kl_map_put(&w->seen, &h, 0)) < 0)
 		return known;
 	if (known == 1)	/* added: not seen before */
 		w->st.distinct = sat_add(w->st.distinct, n);
@@ -337,7 +341,7 @@ kl_walk_run(const struct kl_walk_ops *ops, void *arg,
 	w.arg = arg;
 	w.b = budget;
 	w.next_tag = root_tag;
-	kl_map_init(&w.seen, KL_ID_LEN);
+	kl_map_init(&w.seen, sizeof(uint64_t));
 	if ((rc = path_set(&w, 0, NULL, 0)) == KL_OK && (a != NULL ||
 	    b != NULL))
 		rc = frame_push(&w, a, b);

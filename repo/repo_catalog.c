@@ -225,9 +225,9 @@ versions_update(struct kl_repo *r, struct kl_cat *c, struct kl_error *err)
 	u.skipped = skip_note;
 	u.skipped_arg = &k;
 	if ((rc = kl_cat_versions_update(c, &u, err)) != KL_OK) {
-		/* a loader's failure that stopped the update, else the
-		 * catalog's */
-		if (v.e.code == rc && err != NULL)
+		/* a loader's failure that stopped the update (the catalog
+		 * said nothing of it), else the catalog's */
+		if (v.e.code == rc && err != NULL && err->code != rc)
 			*err = v.e;
 	} else
 		rc = kl_cat_snap_foreach(c, NULL, 0, skip_report, &k, err);

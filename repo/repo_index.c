@@ -179,10 +179,11 @@ kl_repo_catalog_open(struct kl_repo *r, const char *dir, int *state,
 		dir = def;
 	}
 	rc = kl_cat_open(dir, &r->keys->repo_id, &r->cat, &r->cat_state, err);
-	if (rc != KL_OK)
+	/* the catalog's own sentence names its file and says why */
+	if (rc != KL_OK && !(err != NULL && err->code == rc))
 		kl_error_obj(err, rc, KL_ABOUT_CATALOG, NULL, dir, "catalog in "
 		    "%s: %s", dir, kl_strerror(rc));
-	else if (state != NULL)
+	else if (rc == KL_OK && state != NULL)
 		*state = r->cat_state;
 	return rc;
 }

@@ -232,7 +232,7 @@ lock_conflicts(struct kl_repo *r, const struct kl_lock *mine,
 {
 	struct future fu;
 	struct kl_id *ids = NULL;
-	int64_t *recv = NULL, now;
+	int64_t *recv = NULL, now = 0;
 	size_t i, n;
 	int rc;
 
@@ -324,7 +324,7 @@ kl_repo_locks_clean(struct kl_repo *r, size_t *removed, size_t *live,
 {
 	struct kl_lock mine, l;
 	struct kl_id id, *ids = NULL;
-	int64_t *recv = NULL, now;
+	int64_t *recv = NULL, now = 0;
 	size_t i, n;
 	int rc;
 

@@ -8,6 +8,7 @@
  * edit: what a report takes from them is bounded, and every writer
  * escapes it.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,7 +295,8 @@ run_text(const struct kl_cat_run *r, const char *key)
 	    REP_TEXT_MAX) : NULL;
 }
 
-/* A number of the run, or -1 if it has none (or a negative one). */
+/* A number of the run, or -1 if it has none, or one no run can have
+ * (negative, not finite, 1e15 or more: an edited catalog). */
 static double
 run_num(const struct kl_cat_run *r, const char *key)
 {
@@ -303,8 +305,8 @@ run_num(const struct kl_cat_run *r, const char *key)
 	if (v == NULL || (v->type != KL_RUN_INT && v->type != KL_RUN_REAL))
 		return -1;
 	if (v->type == KL_RUN_INT)
-		return v->i < 0 ? -1 : (double)v->i;
-	return v->r >= 0 ? v->r : -1;
+		return v->i < 0 || v->i >= (int64_t)1e15 ? -1 : (double)v->i;
+	return isfinite(v->r) && v->r >= 0 && v->r < 1e15 ? v->r : -1;
 }
 
 /*

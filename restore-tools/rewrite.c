@@ -210,7 +210,10 @@ rw_walk(struct rw *w, const struct kl_id *id, const struct kl_snapshot *snap)
 		    "snapshot %.8s of host %s: %s; kluis backup never writes "
 		    "this (kluis check names it): it was not rewritten; forget "
 		    "it", hex, snap->hostname, why);
-	} else if (rc != KL_OK && rc != KL_E_NOMEM && rc != KL_E_CONN) {
+	} else if (rc == KL_E_CORRUPT || rc == KL_E_NOTFOUND ||
+	    rc == KL_E_UNSUPPORTED) {
+		/* a tree that does not read; a write's failure (a full disk,
+		 * a refusal) keeps its own code and stops the rewrite */
 		rc = kl_error_obj(w->err, KL_E_CORRUPT, KL_ABOUT_SNAPSHOT, id,
 		    NULL, "snapshot %.8s: a tree does not read (%s): it was "
 		    "not rewritten; run kluis check", hex, kl_strerror(rc));

@@ -1039,6 +1039,7 @@ test_json_real_writes_each_number_of_decimals_like_printf(void **state)
 		{ 0.125, 2, "0.12" }, { 0.99996, 4, "1.0000" },
 		{ -1.5, 0, "-2" }, { 1e15 + 0.5, 3, "1000000000000000.500" },
 		{ 0.1, 17, "0.10000000000000001" },
+		{ NAN, 3, "null" }, { -INFINITY, 1, "null" },
 	};
 	struct jmem m;
 	size_t i;

@@ -1962,7 +1962,10 @@ test_open_schema6_run_details_become_rows(void **state)
 	    "\"n\":7},{\"path\":\"/b\"}],\"no\":false}'),"
 	    " ('check', 'h', 3, 4, 0, 0, 0, 0, 0, 'not json'),"
 	    " ('check', 'h', 5, 6, 0, 0, 0, 0, 0, '[1,2]'),"
-	    " ('backup', 'h', 7, 8, 0, 0, 0, 0, 0, NULL);"
+	    " ('backup', 'h', 7, 8, 0, 0, 0, 0, 0, NULL),"
+	    " ('drill', 'h', 9, 10, 0, 0, 0, 0, 0, '{\"l\":\"all\","
+	    "\"m\":[1,\"a\",[2],{\"p\":\"q\",\"o\":{}}]}'),"
+	    " ('check', 'h', 11, 12, 0, 0, 0, 0, 0, x'ff00');"
 	    "UPDATE meta SET value = 6 WHERE key = 'schema';");
 	cat_open_ok(f, &f->c, KL_CAT_OPENED);
 	assert_int_equal(kl_cat_status(f->c, &st, NULL), KL_OK);
@@ -1970,12 +1973,15 @@ test_open_schema6_run_details_become_rows(void **state)
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(kl_cat_run_foreach(f->c, NULL, 0, run_cb, &l,
 	    NULL), KL_OK);
-	assert_int_equal(l.n, 4);
+	assert_int_equal(l.n, 6);
 	assert_string_equal(l.values[0], "a=i-1;r=r2.5;s=tx\ny;ok=b1;no=b0;"
 	    "m[1.path]=t/a;m[1.n]=i7;m[2.path]=t/b;");
 	assert_string_equal(l.values[1], "");
 	assert_string_equal(l.values[2], "");
 	assert_string_equal(l.values[3], "");
+	/* of a list only its objects' flat values; no JSON at all: none */
+	assert_string_equal(l.values[4], "l=tall;m[4.p]=tq;");
+	assert_string_equal(l.values[5], "");
 	assert_int_equal(raw_int(f, "SELECT count(*) FROM pragma_table_info("
 	    "'run') WHERE name = 'detail'"), 0);
 }

@@ -98,8 +98,8 @@ void kl_json_u64(struct kl_json *j, const char *key, uint64_t v);
 void kl_json_i64(struct kl_json *j, const char *key, int64_t v);
 /*
  * A number with decimals digits after the point (0..KL_JSON_DECIMALS_MAX),
- * as printf's "%.*f" writes it.  Pass a finite v: printf's nan and inf
- * are no JSON.
+ * as printf's "%.*f" writes it; null if v is not finite (printf's nan and
+ * inf are no JSON).
  */
 void kl_json_real(struct kl_json *j, const char *key, double v,
     int decimals);
