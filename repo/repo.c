@@ -516,9 +516,11 @@ keys_from_repo(struct kl_repo *r, const char *pass, size_t pass_len,
 	int rc;
 
 	rc = r->be.ops->list(r->be.ctx, KL_FT_KEY, key_try_one, &kt);
-	if (rc < 0)
+	if (rc < 0) {
+		kl_keys_free(kt.found);	/* a key opened before it failed */
 		return kl_error_obj(err, rc, KL_ABOUT_REPO, NULL, "keys",
 		    "listing keys/: %s", kl_strerror(rc));
+	}
 	if (kt.found == NULL) {
 		if (kt.worst == KL_E_NOTFOUND)
 			kl_error_obj(err, kt.worst, KL_ABOUT_KEY, NULL, "keys",

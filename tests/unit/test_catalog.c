@@ -1919,8 +1919,8 @@ test_runs_malformed_values_are_refused(void **state)
 
 /*
  * Rows that no writer makes (an edited catalog: an unknown type, a NULL
- * value) are left out when the run is read back; the rest of the run
- * comes back.
+ * value, an entry without a field, a field without an entry) are left
+ * out when the run is read back; the rest of the run comes back.
  */
 static void
 test_runs_doctored_values_are_left_out(void **state)
@@ -1931,7 +1931,9 @@ test_runs_doctored_values_are_left_out(void **state)
 	add_run(f->c, "backup", 100, 0, 1);
 	raw_exec(f, "INSERT INTO run_value SELECT run_no, 'x', 0, NULL, 9, 1"
 	    " FROM run; INSERT INTO run_value SELECT run_no, 'y', 0, NULL, 2,"
-	    " NULL FROM run;");
+	    " NULL FROM run; INSERT INTO run_value SELECT run_no, 'z', 1,"
+	    " NULL, 2, 'no field' FROM run; INSERT INTO run_value SELECT"
+	    " run_no, 'w', 0, 'f', 2, 'no entry' FROM run;");
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(kl_cat_run_foreach(f->c, NULL, 0, run_cb, &l,
 	    NULL), KL_OK);
