@@ -70,16 +70,28 @@ error_fill(struct kl_error *e, int code, enum kl_about kind,
 	snprintf(e->path, sizeof(e->path), "%s", path != NULL ? path : "");
 }
 
+static int error_vset(struct kl_error *e, int code, enum kl_about kind,
+    const struct kl_id *id, const char *path, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+
+static int
+error_vset(struct kl_error *e, int code, enum kl_about kind,
+    const struct kl_id *id, const char *path, const char *fmt, va_list ap)
+{
+	if (e == NULL)
+		return code;
+	error_fill(e, code, kind, id, path);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	return code;
+}
+
 int
 kl_error_set(struct kl_error *e, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (e == NULL)
-		return code;
-	error_fill(e, code, KL_ABOUT_NONE, NULL, NULL);
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	code = error_vset(e, code, KL_ABOUT_NONE, NULL, NULL, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -90,11 +102,8 @@ kl_error_obj(struct kl_error *e, int code, enum kl_about kind,
 {
 	va_list ap;
 
-	if (e == NULL)
-		return code;
-	error_fill(e, code, kind, id, path);
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	code = error_vset(e, code, kind, id, path, fmt, ap);
 	va_end(ap);
 	return code;
 }
