@@ -539,3 +539,9 @@ out:
 	cat_unlock(c);
 	return rc;
 }
+
+const char *
+kl_cat_sqlite_version(void)
+{
+	return sqlite3_libversion();
+}

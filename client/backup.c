@@ -624,17 +624,32 @@ paths_prepare(struct bk *bk, const struct kl_backup_opts *o)
 	if ((bk->paths = calloc(o->npaths, sizeof(char *))) == NULL)
 		return KL_E_NOMEM;
 	for (i = 0; i < o->npaths; i++) {
-		if ((rc = kl_path_normalize(o->paths[i], norm)) != KL_OK ||
-		    (lstat(norm, &st) != 0 &&
-		    (rc = kl_err_from_errno(errno)) != KL_OK)) {
+		if ((rc = kl_path_normalize(o->paths[i], norm)) != KL_OK) {
 			if (o->warn != NULL)
 				o->warn(o->warn_arg, o->paths[i], rc,
 				    "cannot back up this path");
 			return rc;
 		}
+		/*
+		 * A path that is missing or cannot be looked at is named and
+		 * left out, like an unreadable file inside one: a nightly job
+		 * keeps the other paths (exit 3), and stores nothing only
+		 * when no path is left.
+		 */
+		if (lstat(norm, &st) != 0) {
+			rc = kl_err_from_errno(errno);
+			if (o->warn != NULL)
+				o->warn(o->warn_arg, o->paths[i], rc,
+				    "cannot back up this path; the others are "
+				    "backed up");
+			bk->warnings++;
+			continue;
+		}
 		if ((bk->paths[bk->npaths++] = strdup(norm)) == NULL)
 			return KL_E_NOMEM;
 	}
+	if (bk->npaths == 0)
+		return KL_E_NOTFOUND;
 	qsort(bk->paths, bk->npaths, sizeof(char *), str_sort);
 	for (i = 0; i < bk->npaths; i++) {
 		if (n > 0) {

@@ -16,6 +16,7 @@
 
 #include "kluis/buf.h"
 #include "kluis/catalog.h"
+#include "kluis/cliref.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
 #include "kluis/repo.h"
@@ -112,21 +113,13 @@ cli_warn_path(void *arg, const char *path, int err, const char *what)
 }
 
 int
-cli_only(const struct cli *c, unsigned allowed, const char *cmd)
-{
-	if ((c->seen & ~allowed) == 0)
-		return EXIT_OK;
-	cli_err(c, "an option given does not apply to \"%s\"; see "
-	    "kluis --help", cmd);
-	return EXIT_USAGE;
-}
-
-int
-cli_nargs(const struct cli *c, int min, int max, const char *usage)
+cli_nargs(const struct cli *c, int min, int max)
 {
 	if (c->nargs >= min && (max < 0 || c->nargs <= max))
 		return EXIT_OK;
-	fprintf(stderr, "usage: kluis %s\n", usage);
+	fprintf(stderr, "usage: kluis %s%s%s%s (see kluis help %s)\n",
+	    c->cmd->name, c->cmd->opts != NULL ? " [options]" : "",
+	    *c->cmd->args ? " " : "", c->cmd->args, c->cmd->name);
 	return EXIT_USAGE;
 }
 
@@ -383,15 +376,12 @@ int
 cli_password(const struct cli *c, const char *file, enum cli_pw mode,
     const char *what, char **out, size_t *len)
 {
-	const char *cmd = mode == PW_NEW_KEY ? NULL :
-	    getenv("KLUIS_PASSWORD_COMMAND");
+	const char *cmd = mode == PW_NEW_KEY ? NULL : c->password_command;
 	int is_new = mode != PW_CURRENT, rc, status = 0;
 	char why[64];
 
 	*out = NULL;
 	*len = 0;
-	if (cmd != NULL && *cmd == '\0')
-		cmd = NULL;
 	if (file != NULL)
 		rc = pass_from_file(file, out, len);
 	else if (cmd != NULL)
@@ -401,8 +391,8 @@ cli_password(const struct cli *c, const char *file, enum cli_pw mode,
 	else {
 		cli_err(c, "no %s given and no terminal to ask on: use %s",
 		    what, mode == PW_NEW_KEY ? "--new-password-file" :
-		    "--password-file, KLUIS_PASSWORD_FILE or "
-		    "KLUIS_PASSWORD_COMMAND");
+		    "--password-file or --password-command (or their "
+		    "KLUIS_ variables, or a profile)");
 		return EXIT_FATAL;
 	}
 	if (rc == KL_OK && is_new && *len == 0) {
@@ -418,9 +408,13 @@ cli_password(const struct cli *c, const char *file, enum cli_pw mode,
 		cli_err(c, "cannot read the %s from %s: %s", what, file, why);
 	else if (rc == KL_E_BADPASS)
 		cli_err(c, "the two entries differ");
-	else
-		cli_err(c, "cannot read the %s%s: %s", what, cmd ?
-		    " from KLUIS_PASSWORD_COMMAND" : "", why);
+	else {
+		char from[512];
+
+		cli_err(c, "cannot read the %s%s%s: %s", what, cmd ? " from " :
+		    "", cmd ? cli_origin(c, OPT_PASSWORD_COMMAND, from,
+		    sizeof(from)) : "", why);
+	}
 	return EXIT_FATAL;
 }
 

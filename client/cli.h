@@ -12,6 +12,9 @@
 struct buf;
 struct kl_error;
 struct kl_json;
+struct kl_ref;
+struct kl_ref_cmd;
+struct kl_ref_opt;
 struct kl_repo;
 
 /* Exit codes (restic's conventions; docs/RUNBOOK.md "Exit codes"). */
@@ -30,13 +33,48 @@ struct strlist {
 	size_t n;
 };
 
+/* Option ids of the reference table (cli_ref.c), from 1. */
+enum cli_opt {
+	OPT_REPO = 1, OPT_PROFILE, OPT_PASSWORD_FILE, OPT_PASSWORD_COMMAND, OPT_KEY_FILE,
+	OPT_SSH_KEY, OPT_SSH_KNOWN_HOSTS, OPT_SERVER_COMMAND, OPT_TREE_BUDGET, OPT_JSON,
+	OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
+	OPT_CHUNK_AVG, OPT_KDF, OPT_LABEL, OPT_BACKUP_ONLY, OPT_NEW_PASSWORD_FILE, OPT_OUT,
+	OPT_TAG, OPT_HOST, OPT_PATH, OPT_EXCLUDE, OPT_EXCLUDE_FILE, OPT_ONE_FILE_SYSTEM,
+	OPT_COMPRESSION, OPT_WITH_ATIME, OPT_THREADS, OPT_METRICS_FILE, OPT_TARGET,
+	OPT_INCLUDE, OPT_OVERWRITE, OPT_AT, OPT_LONG, OPT_READ_DATA, OPT_READ_DATA_SUBSET,
+	OPT_SAMPLE, OPT_FORMAT, OPT_SINCE, OPT_BACKUP_MAX_AGE, OPT_VERIFY_MAX_AGE,
+	OPT_DRILL_MAX_AGE, OPT_KEEP_LAST, OPT_KEEP_HOURLY, OPT_KEEP_DAILY,
+	OPT_KEEP_WEEKLY, OPT_KEEP_MONTHLY, OPT_KEEP_YEARLY, OPT_KEEP_WITHIN,
+	OPT_KEEP_TAG, OPT_GROUP_BY, OPT_DRY_RUN, OPT_PRUNE, OPT_MAX_UNUSED, OPT_FORGET,
+	OPT_END
+};
+/* Command ids (a command of two words, "key add", shares its first
+ * word's id; the handler reads the second from args). */
+enum cli_cmd {
+	C_INIT = 1, C_KEY, C_BACKUP, C_SNAPSHOTS, C_LS, C_RESTORE, C_VERSIONS,
+	C_FIND, C_DIFF, C_CATALOG, C_CAT, C_STATS, C_CHECK, C_QUARANTINE,
+	C_FORGET, C_PRUNE, C_REWRITE, C_UNLOCK, C_DRILL, C_REPORT, C_CONFIG,
+	C_VERSION, C_HELP,
+};
+/* kluis's reference (cli_ref.c) and that of its profiles. */
+extern const struct kl_ref cli_ref, cli_conf_ref;
+
+/* Where a setting came from (kluis config show). */
+enum cli_src {
+	CLI_SRC_NONE,		/* not set: the default */
+	CLI_SRC_CMDLINE,
+	CLI_SRC_ENV,
+	CLI_SRC_PROFILE,
+};
+
 struct cli {
 	const char *prog;
+	const struct kl_ref_cmd *cmd;	/* the command being run */
 	const char *repo;
-	const char *password_file;
+	const char *password_file, *password_command;
 	const char *key_file;
 	const char *ssh_known_hosts, *ssh_key, *server_command;
-	int json, quiet, verbose;
+	int json, quiet, verbose, version;
 	unsigned tree_budget;	/* --tree-budget (treewalk.h factor) */
 	char host_buf[256];	/* this machine's host name (latest) */
 	/* command options */
@@ -45,6 +83,7 @@ struct cli {
 	const char *read_data_subset, *sample, *format, *since, *metrics_file;
 	int read_data;
 	int backup_only, one_file_system, overwrite, long_list, threads;
+	int with_atime;
 	struct strlist tags, excludes, exclude_files, includes, paths;
 	struct strlist hosts;	/* every --host, in order (c->host: last) */
 	/* forget: --keep-last ... --keep-yearly, --keep-within, --keep-tag */
@@ -60,29 +99,37 @@ struct cli {
 	/* positional arguments after the command word(s) */
 	char **args;
 	int nargs;
-	unsigned seen;		/* CLI_O_* bits given */
+	/* where each option's value came from (enum cli_src), and for a
+	 * profile its first line; the profile's name and file */
+	unsigned char src[OPT_END];
+	unsigned src_line[OPT_END];
+	const char *profile, *profile_path;
 };
 
-/* Option bits, for checking which options a command accepts. */
-enum {
-	CLI_O_CHUNK_AVG = 1u << 0, CLI_O_KDF = 1u << 1,
-	CLI_O_NEWPASS = 1u << 2, CLI_O_OUT = 1u << 3, CLI_O_LABEL = 1u << 4,
-	CLI_O_BACKUP_ONLY = 1u << 5, CLI_O_TAG = 1u << 6,
-	CLI_O_HOST = 1u << 7, CLI_O_EXCLUDE = 1u << 8,
-	CLI_O_EXCLUDE_FILE = 1u << 9, CLI_O_ONEFS = 1u << 10,
-	CLI_O_COMPRESSION = 1u << 11, CLI_O_TARGET = 1u << 12,
-	CLI_O_INCLUDE = 1u << 13, CLI_O_OVERWRITE = 1u << 14,
-	CLI_O_LONG = 1u << 15, CLI_O_PATH = 1u << 16,
-	CLI_O_THREADS = 1u << 17, CLI_O_AT = 1u << 18,
-	CLI_O_READ_DATA = 1u << 19, CLI_O_READ_DATA_SUBSET = 1u << 20,
-	CLI_O_SAMPLE = 1u << 21, CLI_O_FORMAT = 1u << 22, CLI_O_SINCE = 1u << 23,
-	CLI_O_METRICS_FILE = 1u << 24, CLI_O_KEEP = 1u << 25,
-	CLI_O_GROUP_BY = 1u << 26, CLI_O_DRY_RUN = 1u << 27,
-	CLI_O_MAX_AGE = 1u << 28, CLI_O_MAX_UNUSED = 1u << 29,
-	CLI_O_PRUNE = 1u << 30,
-};
-/* The last bit: an enumerator cannot hold it (ISO C: int range). */
-#define CLI_O_FORGET (1u << 31)
+/*
+ * cli_config.c: settings from the command line, the environment and a
+ * profile (kluis.conf(5); docs/CLI.md "Profiles").
+ *
+ * cli_opt_set sets option o from value (NULL for a flag on the command
+ * line; "yes"/"no" for one from a profile) as coming from src (line: the
+ * profile's line); 0, or -1 with why in msg.  A repeatable option adds a
+ * value.
+ */
+int cli_opt_set(struct cli *c, const struct kl_ref_opt *o, const char *value,
+    enum cli_src src, unsigned line, char *msg, size_t msg_len);
+/*
+ * After the command line: fills what it left unset from the environment,
+ * then from the profile (-p, KLUIS_PROFILE), for c->cmd; prints what is
+ * wrong and returns an exit code.
+ */
+int cli_settings_load(struct cli *c);
+/* Where option id's value came from, for messages: "--password-command",
+ * "KLUIS_PASSWORD_COMMAND", "password-command in FILE line N". */
+const char *cli_origin(const struct cli *c, int id, char *buf, size_t len);
+int cmd_config(struct cli *c);
+
+/* Whether option id was given (command line, environment or profile). */
+#define cli_given(c, id) ((c)->src[(id)] != CLI_SRC_NONE)
 
 /*
  * Untrusted text on a human-readable output (docs/CLI.md "Names on the
@@ -107,10 +154,9 @@ void cli_warn(const struct cli *c, const char *fmt, ...)
 /* A kl_warn_fn printing "warning: <path>: <what> (<error>)", escaped. */
 void cli_warn_path(void *arg, const char *path, int err, const char *what);
 
-/* Refuses options outside allowed; returns EXIT_OK or EXIT_USAGE. */
-int cli_only(const struct cli *c, unsigned allowed, const char *cmd);
-/* Requires between min and max positional arguments. */
-int cli_nargs(const struct cli *c, int min, int max, const char *usage);
+/* Requires between min and max (-1: any number) positional arguments;
+ * else prints the command's synopsis and returns EXIT_USAGE. */
+int cli_nargs(const struct cli *c, int min, int max);
 
 /*
  * Reads a passphrase: from file if given, else (current passphrases

@@ -48,6 +48,21 @@ cli_exclude_file_load(struct cli *c, const char *path, struct buf **keep)
 	return EXIT_OK;
 }
 
+/* PATH... on the command line, else the profile's path settings. */
+static int
+backup_paths(struct cli *c)
+{
+	if (c->nargs == 0 && c->paths.n > 0) {
+		c->args = (char **)c->paths.v;
+		c->nargs = (int)c->paths.n;
+	}
+	if (c->nargs > 0)
+		return EXIT_OK;
+	cli_err(c, "backup: no PATH given, and no path setting in a profile "
+	    "(see kluis help backup)");
+	return EXIT_USAGE;
+}
+
 static int
 compression_choose(const struct cli *c, int *level)
 {
@@ -246,10 +261,7 @@ cmd_backup(struct cli *c)
 	int rc;
 
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, CLI_O_TAG | CLI_O_HOST | CLI_O_EXCLUDE |
-	    CLI_O_EXCLUDE_FILE | CLI_O_ONEFS | CLI_O_COMPRESSION |
-	    CLI_O_THREADS | CLI_O_METRICS_FILE, "backup")) ||
-	    (rc = cli_nargs(c, 1, -1, "backup PATH... [options]")))
+	if ((rc = backup_paths(c)) != EXIT_OK)
 		return rc;
 	memset(&o, 0, sizeof(o));
 	if ((rc = compression_choose(c, &o.compression)) != EXIT_OK)
@@ -268,6 +280,7 @@ cmd_backup(struct cli *c)
 	o.excludes = c->excludes.v;
 	o.nexcludes = c->excludes.n;
 	o.one_file_system = c->one_file_system;
+	o.with_atime = c->with_atime;
 	o.threads = c->threads;
 	o.warn = cli_warn_path;
 	o.warn_arg = c;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "kluis/catalog.h"
+#include "kluis/cliref.h"
 #include "kluis/err.h"
 #include "kluis/json.h"
 #include "kluis/repo.h"
@@ -193,8 +194,7 @@ cmd_versions(struct cli *c)
 	memset(&x, 0, sizeof(x));
 	x.c = c;
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, CLI_O_HOST, "versions")) ||
-	    (rc = cli_nargs(c, 1, 1, "versions PATH [--host H]")))
+	if ((rc = cli_nargs(c, 1, 1)))
 		return rc;
 	if (snap_path(c->args[0], path) != KL_OK) {
 		cli_err(c, "bad path %s", c->args[0]);
@@ -270,8 +270,7 @@ cmd_find(struct cli *c)
 	memset(&x, 0, sizeof(x));
 	x.c = c;
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, CLI_O_HOST, "find")) ||
-	    (rc = cli_nargs(c, 1, 1, "find PATTERN [--host H]")))
+	if ((rc = cli_nargs(c, 1, 1)))
 		return rc;
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
@@ -485,8 +484,7 @@ cmd_diff(struct cli *c)
 	memset(&s1, 0, sizeof(s1));
 	memset(&s2, 0, sizeof(s2));
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, CLI_O_HOST, "diff")) ||
-	    (rc = cli_nargs(c, 2, 2, "diff SNAPSHOT1 SNAPSHOT2 [--host H]")))
+	if ((rc = cli_nargs(c, 2, 2)))
 		return rc;
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
@@ -600,15 +598,9 @@ cmd_catalog(struct cli *c)
 	int rc, rebuild;
 
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, 0, "catalog")) ||
-	    (rc = cli_nargs(c, 1, 1, "catalog status|rebuild")))
+	if ((rc = cli_nargs(c, 0, 0)))
 		return rc;
-	rebuild = strcmp(c->args[0], "rebuild") == 0;
-	if (!rebuild && strcmp(c->args[0], "status") != 0) {
-		cli_err(c, "unknown catalog command \"%s\": status or rebuild",
-		    c->args[0]);
-		return EXIT_USAGE;
-	}
+	rebuild = strcmp(c->cmd->name, "catalog rebuild") == 0;
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
 	if ((cat = kl_repo_catalog(r)) == NULL) {

@@ -298,10 +298,7 @@ options(struct cli *c, struct kl_check_opts *o)
 	int rc;
 
 	memset(o, 0, sizeof(*o));
-	if ((rc = cli_only(c, CLI_O_READ_DATA | CLI_O_READ_DATA_SUBSET |
-	    CLI_O_METRICS_FILE | CLI_O_THREADS, "check")) != EXIT_OK ||
-	    (rc = cli_nargs(c, 0, 0, "check [--read-data | --read-data-subset "
-	    "N/M|P%] [--metrics-file F]")) != EXIT_OK)
+	if ((rc = cli_nargs(c, 0, 0)) != EXIT_OK)
 		return rc;
 	if (c->read_data && c->read_data_subset != NULL) {
 		cli_err(c, "--read-data and --read-data-subset exclude each "
@@ -316,7 +313,7 @@ options(struct cli *c, struct kl_check_opts *o)
 	}
 	if (c->read_data)
 		o->data.mode = KL_CHECK_DATA_ALL;
-	if ((c->seen & CLI_O_THREADS) && (c->threads < 1 ||
+	if (cli_given(c, OPT_THREADS) && (c->threads < 1 ||
 	    c->threads > KL_CHECK_THREADS_MAX)) {
 		cli_err(c, "--threads takes 1..%d", KL_CHECK_THREADS_MAX);
 		return EXIT_USAGE;

@@ -650,10 +650,7 @@ cmd_drill(struct cli *c)
 	memset(&o, 0, sizeof(o));
 	memset(&d, 0, sizeof(d));
 	x.c = c;
-	if ((rc = cli_only(c, CLI_O_SAMPLE | CLI_O_TARGET | CLI_O_METRICS_FILE |
-	    CLI_O_HOST, "drill")) || (rc = cli_nargs(c, 0, 1, "drill "
-	    "[SNAPSHOT|latest] [--host H] [--sample N|P%] [--target DIR] "
-	    "[--metrics-file F]")))
+	if ((rc = cli_nargs(c, 0, 1)))
 		return rc;
 	if (sample_parse(c->sample, &d) != 0) {
 		cli_err(c, "bad --sample \"%s\": a number of files (1000) or a "

@@ -231,7 +231,7 @@ policy_parse(struct forget *f)
 		    "not \"%s\"", g);
 		return EXIT_USAGE;
 	}
-	if ((c->seen & CLI_O_MAX_UNUSED) && !c->prune) {
+	if (cli_given(c, OPT_MAX_UNUSED) && !c->prune) {
 		cli_err(c, "--max-unused goes with --prune");
 		return EXIT_USAGE;
 	}
@@ -243,7 +243,7 @@ policy_parse(struct forget *f)
 		return EXIT_USAGE;
 	}
 	if (c->nargs > 0 && (kl_keep_policy_any(&f->p) ||
-	    (c->seen & CLI_O_GROUP_BY))) {
+	    cli_given(c, OPT_GROUP_BY))) {
 		cli_err(c, "give snapshots or a policy, not both");
 		return EXIT_USAGE;
 	}
@@ -538,10 +538,7 @@ cmd_forget(struct cli *c)
 	memset(&f, 0, sizeof(f));
 	f.c = c;
 	kl_error_clear(&f.err);
-	if ((rc = cli_only(c, CLI_O_KEEP | CLI_O_GROUP_BY | CLI_O_DRY_RUN |
-	    CLI_O_HOST | CLI_O_TAG | CLI_O_PRUNE | CLI_O_MAX_UNUSED,
-	    "forget")) != EXIT_OK ||
-	    (rc = policy_parse(&f)) != EXIT_OK)
+	if ((rc = policy_parse(&f)) != EXIT_OK)
 		return rc;
 	if ((rc = cli_open(c, &f.r)) != EXIT_OK)
 		return rc;

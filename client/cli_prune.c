@@ -237,9 +237,7 @@ cmd_prune(struct cli *c)
 	int rc;
 
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, CLI_O_DRY_RUN | CLI_O_MAX_UNUSED, "prune")) !=
-	    EXIT_OK || (rc = cli_nargs(c, 0, 0, "prune [--dry-run] "
-	    "[--max-unused PERCENT]")) != EXIT_OK ||
+	if ((rc = cli_nargs(c, 0, 0)) != EXIT_OK ||
 	    (rc = max_unused_parse(c, &x)) != EXIT_OK)
 		return rc;
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
@@ -267,8 +265,7 @@ cmd_unlock(struct cli *c)
 	int rc;
 
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, 0, "unlock")) != EXIT_OK ||
-	    (rc = cli_nargs(c, 0, 0, "unlock")) != EXIT_OK)
+	if ((rc = cli_nargs(c, 0, 0)) != EXIT_OK)
 		return rc;
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;

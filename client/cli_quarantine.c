@@ -168,11 +168,7 @@ cmd_quarantine(struct cli *c)
 	int rc;
 
 	kl_error_clear(&err);
-	if (c->nargs < 1) {
-		fprintf(stderr, "usage: kluis quarantine FILE-ID...\n");
-		return EXIT_USAGE;
-	}
-	if ((rc = cli_only(c, 0, "quarantine")) != EXIT_OK ||
+	if ((rc = cli_nargs(c, 1, -1)) != EXIT_OK ||
 	    (rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
 	rc = quarantine(c, r, &err);

@@ -6,6 +6,7 @@
 #include "kluis/backup.h"
 #include "kluis/buf.h"
 #include "kluis/chunker.h"
+#include "kluis/cliref.h"
 #include "kluis/err.h"
 #include "kluis/json.h"
 #include "kluis/keys.h"
@@ -66,8 +67,7 @@ cmd_init(struct cli *c)
 	int rc;
 
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, CLI_O_CHUNK_AVG | CLI_O_KDF | CLI_O_LABEL,
-	    "init")) || (rc = cli_nargs(c, 0, 0, "init [--chunk-avg SIZE]")) ||
+	if ((rc = cli_nargs(c, 0, 0)) ||
 	    (rc = chunker_choose(c, &cp)) || (rc = kdf_choose(c, &kdf)))
 		return rc;
 	if (c->repo == NULL) {
@@ -275,7 +275,7 @@ key_remove(struct cli *c, struct kl_repo *r, struct kl_error *err)
 
 	memset(&f, 0, sizeof(f));
 	f.r = r;
-	f.want = c->args[1];
+	f.want = c->args[0];
 	n = strlen(f.want);
 	if (n < 8 || n > KL_ID_HEX_LEN ||
 	    strspn(f.want, "0123456789abcdef") != n) {
@@ -363,21 +363,12 @@ cmd_key(struct cli *c)
 {
 	struct kl_repo *r = NULL;
 	struct kl_error err;
-	const char *sub = c->nargs > 0 ? c->args[0] : "";
-	unsigned allowed;
+	const char *sub = c->cmd->name + sizeof("key");
 	int rc;
 
 	kl_error_clear(&err);
-	allowed = strcmp(sub, "add") == 0 ? CLI_O_BACKUP_ONLY | CLI_O_NEWPASS |
-	    CLI_O_OUT | CLI_O_LABEL | CLI_O_KDF : strcmp(sub, "passwd") == 0 ?
-	    CLI_O_NEWPASS | CLI_O_KDF : 0;
-	if ((c->nargs != 1 || (strcmp(sub, "add") && strcmp(sub, "list") &&
-	    strcmp(sub, "passwd"))) &&
-	    (c->nargs != 2 || strcmp(sub, "remove") != 0)) {
-		fprintf(stderr, "usage: kluis key add|list|passwd|remove ID\n");
-		return EXIT_USAGE;
-	}
-	if ((rc = cli_only(c, allowed, "key")) != EXIT_OK ||
+	if ((rc = cli_nargs(c, strcmp(sub, "remove") == 0,
+	    strcmp(sub, "remove") == 0)) != EXIT_OK ||
 	    (rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
 	if (strcmp(sub, "add") == 0)
@@ -558,9 +549,7 @@ cmd_snapshots(struct cli *c)
 	int rc;
 
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, CLI_O_HOST | CLI_O_TAG | CLI_O_PATH,
-	    "snapshots")) || (rc = cli_nargs(c, 0, 0, "snapshots [--host H] "
-	    "[--tag T] [--path P]")) || (rc = cli_open(c, &r)))
+	if ((rc = cli_nargs(c, 0, 0)) || (rc = cli_open(c, &r)))
 		return rc;
 	if ((rc = rows_load(c, r, &rows, &n, &damaged, &err)) != KL_OK) {
 		rc = cli_fail(c, rc, &err, NULL);
@@ -710,8 +699,6 @@ cmd_cat(struct cli *c)
 	int rc;
 
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, CLI_O_HOST, "cat")) != EXIT_OK)
-		return rc;
 	if (!(strcmp(what, "config") == 0 && c->nargs == 1) &&
 	    !((strcmp(what, "snapshot") == 0 || strcmp(what, "tree") == 0) &&
 	    c->nargs == 2)) {
@@ -821,8 +808,7 @@ cmd_stats(struct cli *c)
 
 	memset(&s, 0, sizeof(s));
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, 0, "stats")) || (rc = cli_nargs(c, 0, 0,
-	    "stats")) || (rc = cli_open(c, &r)))
+	if ((rc = cli_nargs(c, 0, 0)) || (rc = cli_open(c, &r)))
 		return rc;
 	if ((rc = kl_repo_index_load(r, &err)) == KL_OK &&
 	    (rc = kl_repo_backend(r)->ops->list(kl_repo_backend(r)->ctx,

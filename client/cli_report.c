@@ -20,10 +20,6 @@
 #include "kluis/units.h"
 #include "cli.h"
 
-#define REPORT_USAGE "report [--format text|json|html] [--since DATE] " \
-	"[--out FILE] [--backup-max-age D] [--verify-max-age D] " \
-	"[--drill-max-age D]"
-
 static int
 format_choose(const struct cli *c, enum kl_report_format *fmt)
 {
@@ -226,8 +222,7 @@ cmd_report(struct cli *c)
 	int rc;
 
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, CLI_O_FORMAT | CLI_O_SINCE | CLI_O_OUT |
-	    CLI_O_MAX_AGE, "report")) || (rc = cli_nargs(c, 0, 0, REPORT_USAGE)))
+	if ((rc = cli_nargs(c, 0, 0)))
 		return rc;
 	memset(&o, 0, sizeof(o));
 	if ((rc = format_choose(c, &fmt)) != EXIT_OK ||

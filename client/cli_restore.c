@@ -198,11 +198,7 @@ cmd_restore(struct cli *c)
 	int rc, first = c->at ? 0 : 1;
 
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, CLI_O_TARGET | CLI_O_INCLUDE | CLI_O_OVERWRITE |
-	    CLI_O_AT | CLI_O_HOST, "restore")) || (rc = cli_nargs(c, 1,
-	    CLI_LIST_MAX, c->at ? "restore --at TIME [--host H] PATH... "
-	    "--target DIR" : "restore SNAPSHOT [PATH]... --target DIR "
-	    "[--include PATH]... [--overwrite] [--host H]")))
+	if ((rc = cli_nargs(c, 1, CLI_LIST_MAX)))
 		return rc;
 	if (c->host != NULL && c->at == NULL &&
 	    strcmp(c->args[0], "latest") != 0) {
@@ -438,9 +434,7 @@ cmd_ls(struct cli *c)
 	int rc;
 
 	kl_error_clear(&err);
-	if ((rc = cli_only(c, CLI_O_LONG | CLI_O_HOST, "ls")) ||
-	    (rc = cli_nargs(c, 1, 2, "ls SNAPSHOT [PATH] [--long] "
-	    "[--host H]")))
+	if ((rc = cli_nargs(c, 1, 2)))
 		return rc;
 	if (c->nargs == 2 && snap_path(c->args[1], want) != KL_OK)
 		return EXIT_USAGE;

@@ -236,9 +236,6 @@ cmd_rewrite(struct cli *c)
 	memset(&w, 0, sizeof(w));
 	w.c = c;
 	kl_error_clear(&w.err);
-	if ((rc = cli_only(c, CLI_O_EXCLUDE | CLI_O_EXCLUDE_FILE |
-	    CLI_O_FORGET | CLI_O_DRY_RUN, "rewrite")) != EXIT_OK)
-		return rc;
 	for (i = 0; i < c->exclude_files.n && rc == EXIT_OK; i++)
 		if ((rc = cli_exclude_file_load(c, c->exclude_files.v[i],
 		    &keep[nkeep])) == EXIT_OK)

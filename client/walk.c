@@ -411,6 +411,23 @@ walk_special(struct walker *w, struct item *it, const struct stat *st)
 
 static int walk_dir(struct walker *w, const struct kl_id *prev_tree);
 
+/*
+ * The metadata of w->path.  Its access time is kept only with
+ * --with-atime: reading a file changes it, so every run would store new
+ * trees for whatever was read since the last (docs/FORMAT.md "atime");
+ * without, atime is stored as mtime, and a restore sets both to mtime.
+ */
+static int
+capture(struct walker *w, const uint8_t *name, size_t name_len,
+    const struct stat *st, struct kl_node *n)
+{
+	int rc = kl_meta_capture(w->nc, w->path, name, name_len, st, n);
+
+	if (rc == KL_OK && !w->bk->o->with_atime)
+		n->atime = n->mtime;
+	return rc;
+}
+
 static int
 walk_subdir(struct walker *w, struct item *it, const struct stat *st,
     const struct kl_node *prev)
@@ -450,8 +467,7 @@ walk_entry(struct walker *w, const char *name, const struct kl_node *prev)
 		return KL_OK;
 	if ((it = item_new(IT_NODE)) == NULL)
 		return KL_E_NOMEM;
-	rc = kl_meta_capture(w->nc, w->path, (const uint8_t *)name,
-	    strlen(name), &st, &it->node);
+	rc = capture(w, (const uint8_t *)name, strlen(name), &st, &it->node);
 	if (rc != KL_OK) {
 		item_free(it);
 		warn(w, w->path, rc, "cannot read metadata");
@@ -601,8 +617,8 @@ walk_target(struct walker *w, const char *comp, size_t lo, size_t hi,
 		return kl_err_from_errno(errno);
 	if ((it = item_new(IT_DIR_BEGIN)) == NULL)
 		return KL_E_NOMEM;
-	if ((rc = kl_meta_capture(w->nc, w->path, (const uint8_t *)comp,
-	    strlen(comp), &st, &it->node)) != KL_OK) {
+	if ((rc = capture(w, (const uint8_t *)comp, strlen(comp), &st,
+	    &it->node)) != KL_OK) {
 		item_free(it);
 		return rc;
 	}

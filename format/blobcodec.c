@@ -222,3 +222,9 @@ kl_blob_decode(void *dctx, const uint8_t *p, size_t len, size_t max_raw,
 		return KL_OK;
 	return buf_put(out, h.payload, h.raw_len);
 }
+
+const char *
+kl_blob_zstd_version(void)
+{
+	return ZSTD_versionString();
+}

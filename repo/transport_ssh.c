@@ -705,3 +705,11 @@ tr_ssh_io_open(const struct kl_url *u, char *err, size_t err_len,
 	io->ctx = s;
 	return KL_OK;
 }
+
+const char *
+kl_transport_ssh_version(void)
+{
+	const char *v = libssh2_version(0);
+
+	return v != NULL ? v : "?";
+}

@@ -104,10 +104,20 @@ expect_stderr_contains "$WORK/nothere" "the missing path is named"
 check "stderr says the path is missing" \
     grep -qiE 'not found|does not exist|no such' "$ERR"
 check "no snapshot written for a missing path" test "$(snapshot_count)" -eq 0
-E2E_WHAT="backup of an existing and a missing path" expect_exit 1 \
-    k backup "$SRC" "$WORK/nothere"
-check "no snapshot written when one path is missing" \
+E2E_WHAT="backup of two missing paths" expect_exit 1 \
+    k backup "$WORK/nothere" "$WORK/gone"
+expect_stderr_contains "$WORK/gone" "every missing path is named"
+check "no snapshot written when no path exists" \
     test "$(snapshot_count)" -eq 0
+# A nightly job does not lose the whole night for one path (issue #13 §6).
+E2E_WHAT="backup of an existing and a missing path" expect_exit 3 \
+    k backup "$SRC" "$WORK/nothere"
+expect_stderr_contains "$WORK/nothere" "the missing path is named"
+check "the snapshot holds the existing path only" \
+    bash -c "'$KLUIS' -r '$REPO' --password-file '$PW' snapshots --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d)==1 and d[0][\"paths\"]==[\"$SRC\"], d'"
+E2E_WHAT="forget it again" expect_exit 0 k forget "$(
+    "$KLUIS" -r "$REPO" --password-file "$PW" snapshots --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')"
 
 # ---------------------------------------------------------------------------
 case_begin "packs: one backup per file, so each file's data has its own pack"

@@ -318,6 +318,7 @@ cp -a "$WORK/base" "$REPO"
 E2E_WHAT="forget the second backup through the full role" expect_exit 0 \
     ks "$SSH_KEY_ADMIN" forget "$S2"
 N0=$(packs)
+find "$REPO/data" -type f ! -name '.tmp-*' -printf '%f\n' | sort >"$WORK/packs0"
 AUDIT0=$(audit_lines)
 E2E_WHAT="prune through the append-only role" expect_exit 12 \
     ks "$SSH_KEY_APPEND" prune
@@ -329,7 +330,9 @@ E2E_WHAT="prune through the full role" expect_exit 0 \
     ks "$SSH_KEY_ADMIN" prune --json
 json_check "the server keeps what prune deleted" \
     'not d["deletes_at_once"] and d["removed"] >= 1'
-check "fewer packs" test "$(packs)" -lt "$N0"
+find "$REPO/data" -type f ! -name '.tmp-*' -printf '%f\n' | sort >"$WORK/packs1"
+check "a pack prune deleted is gone from data/" \
+    test -n "$(comm -23 "$WORK/packs0" "$WORK/packs1")"
 check "the deleted packs wait in the server's trash" \
     test "$(find "$REPO/trash" -name 'data.*' | wc -l)" -ge 1
 check "the deletions are audited" \

@@ -604,4 +604,7 @@ int kl_cat_status(struct kl_cat *c, struct kl_cat_status *st,
  * hosts.  KL_E_INVAL while a backup is being recorded (kl_cat_own_begin). */
 int kl_cat_reset(struct kl_cat *c, struct kl_error *err);
 
+/* The version of the SQLite library linked (kluis version). */
+const char *kl_cat_sqlite_version(void);
+
 #endif

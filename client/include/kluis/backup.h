@@ -30,6 +30,7 @@ struct kl_backup_opts {
 	const char *const *excludes;	/* fnmatch patterns */
 	size_t nexcludes;
 	int one_file_system;
+	int with_atime;			/* store access times (else 0) */
 	int compression;		/* zstd level, 0 = off */
 	int threads;			/* workers; 0 = number of cores */
 	kl_warn_fn warn;
@@ -58,9 +59,11 @@ struct kl_backup_stats {
  * lock for the duration.  Returns KL_OK when a snapshot was written (even
  * if some sources had problems: stats->warnings > 0), or an error when no
  * snapshot was written (nothing that was written is referenced; the
- * repository stays consistent).  KL_E_NOTFOUND / KL_E_INVAL when a given
- * path does not exist / is malformed: o->warn named the path, and err
- * (NULL: no detail) records nothing.  Other failures are recorded in err
+ * repository stays consistent).  A given path that does not exist or
+ * cannot be looked at is named through o->warn, counted in
+ * stats->warnings and left out; KL_E_NOTFOUND when none is left, and
+ * KL_E_INVAL when a path is malformed (o->warn named it): err (NULL: no
+ * detail) records nothing then.  Other failures are recorded in err
  * (the repository's, or the first of the worker threads', each of which
  * has its own struct kl_error), except those the code says all about.
  */

@@ -44,4 +44,7 @@ int kl_blob_encode(void *zctx, int level, const uint8_t *raw, size_t raw_len,
 int kl_blob_decode(void *dctx, const uint8_t *p, size_t len, size_t max_raw,
     struct buf *out);
 
+/* The version of the zstd library linked (kluis version). */
+const char *kl_blob_zstd_version(void);
+
 #endif

@@ -94,4 +94,7 @@ int kl_transport_open(const char *url, const uint8_t *config,
  * read-only); -1 for any other backend. */
 int kl_transport_role(const struct kl_backend *b);
 
+/* The version of the libssh2 library linked (kluis version). */
+const char *kl_transport_ssh_version(void);
+
 #endif
