@@ -270,6 +270,74 @@ kl_ref_parse(const struct kl_ref *ref, int argc, char **argv,
 	return 0;
 }
 
+/* ---- profiles ---- */
+
+static char *
+trim(char *s, char *end)
+{
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+	    end[-1] == '\r'))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+long
+kl_ref_conf_parse(const struct kl_ref *ref, char *text,
+    struct kl_ref_setting *out, size_t max, unsigned *line, char *msg,
+    size_t msg_len)
+{
+	char *p = text, *nl, *end, *eq, *key, *val;
+	const struct kl_ref_opt *o;
+	size_t n = 0, i;
+	unsigned no = 0;
+
+	for (; p != NULL; p = nl) {
+		*line = ++no;
+		if ((nl = strchr(p, '\n')) != NULL)
+			end = nl++;
+		else
+			end = p + strlen(p);
+		key = trim(p, end);
+		if (*key == '\0' || *key == '#')
+			continue;
+		if ((eq = strchr(key, '=')) == NULL) {
+			snprintf(msg, msg_len, "line %u: not \"key = value\"",
+			    no);
+			return -1;
+		}
+		val = trim(eq + 1, key + strlen(key));
+		key = trim(key, eq);
+		o = kl_ref_opt_find(ref, key);
+		if (o == NULL || !(o->flags & KL_REF_CONF) ||
+		    strcmp(o->name, key) != 0) {
+			snprintf(msg, msg_len, "line %u: unknown key \"%.64s\"",
+			    no, key);
+			return -1;
+		}
+		if (*val == '\0') {
+			snprintf(msg, msg_len, "line %u: %s has no value", no,
+			    key);
+			return -1;
+		}
+		for (i = 0; i < n && !(o->flags & KL_REF_REPEAT); i++)
+			if (out[i].o == o) {
+				snprintf(msg, msg_len, "line %u: %s was set on "
+				    "line %u already", no, key, out[i].line);
+				return -1;
+			}
+		if (n == max) {
+			snprintf(msg, msg_len, "line %u: more than %zu "
+			    "settings", no, max);
+			return -1;
+		}
+		out[n++] = (struct kl_ref_setting){ o, val, no };
+	}
+	return (long)n;
+}
+
 /* ---- terminal text ---- */
 
 /*
@@ -333,8 +401,10 @@ opt_help(FILE *f, const struct kl_ref_opt *o)
 	int n;
 
 	opt_label(label, sizeof(label), o);
-	snprintf(help, sizeof(help), "%s%s", o->help,
-	    o->flags & KL_REF_REPEAT ? " Repeatable." : "");
+	snprintf(help, sizeof(help), "%s%s%s%s%s", o->help,
+	    o->flags & KL_REF_REPEAT ? " Repeatable." : "",
+	    o->alias != NULL ? " Also --" : "",
+	    o->alias != NULL ? o->alias : "", o->alias != NULL ? "." : "");
 	fprintf(f, "  %s", label);
 	n = (int)strlen(label) + 2;
 	if (n + 2 > OPT_COL) {
@@ -368,25 +438,53 @@ example(FILE *f, const char *ex, const char *indent)
 }
 
 void
+kl_ref_cmd_list(FILE *f, const struct kl_ref *ref)
+{
+	size_t i, j, l;
+
+	for (i = 0; i < ref->ncmds; i++) {
+		const char *n = ref->cmds[i].name;
+
+		l = word_len(n);
+		for (j = 0; j < i; j++)	/* "key" once for "key add", ... */
+			if (word_len(ref->cmds[j].name) == l &&
+			    strncmp(ref->cmds[j].name, n, l) == 0)
+				break;
+		if (j == i)
+			fprintf(f, "%s%.*s", i > 0 ? ", " : "", (int)l, n);
+	}
+}
+
+void
 kl_ref_usage(FILE *f, const struct kl_ref *ref)
 {
-	size_t i, w = 0, l;
+	char line[256];
+	size_t i;
 
 	fprintf(f, "usage: %s %s\n", ref->prog, ref->synopsis);
-	for (i = 0; i < ref->ncmds; i++)
-		if ((l = strlen(ref->cmds[i].name)) > w)
-			w = l;
 	fputs("\ncommands:\n", f);
-	for (i = 0; i < ref->ncmds; i++)
-		fprintf(f, "  %-*s  %s\n", (int)w, ref->cmds[i].name,
-		    ref->cmds[i].summary);
+	for (i = 0; i < ref->ncmds; i++) {
+		const struct kl_ref_cmd *c = &ref->cmds[i];
+		int n;
+
+		n = snprintf(line, sizeof(line), "  %s%s%s", c->name,
+		    *c->args ? " " : "", c->args);
+		fputs(line, f);
+		if (n + 2 > OPT_COL + 8) {
+			fputc('\n', f);
+			n = 0;
+		}
+		wrap(f, c->summary, OPT_COL + 8, (size_t)n);
+	}
 	fputs("\noptions for every command:\n", f);
 	for (i = 0; i < ref->nopts; i++)
 		if (ref->opts[i].flags & KL_REF_GLOBAL)
 			opt_help(f, &ref->opts[i]);
-	fprintf(f, "\n'%s help COMMAND' or '%s COMMAND --help' shows a "
-	    "command's options and an example; 'man %s' has everything.\n",
-	    ref->prog, ref->prog, ref->prog);
+	snprintf(line, sizeof(line), "'%s help COMMAND' or '%s COMMAND "
+	    "--help' shows a command's options and an example; 'man %s' has "
+	    "everything.", ref->prog, ref->prog, ref->prog);
+	fputc('\n', f);
+	wrap(f, line, 0, 0);
 }
 
 /* A summary as a sentence: capital first, full stop last. */
@@ -534,6 +632,11 @@ roff_opt(FILE *f, const struct kl_ref_opt *o, int as_key)
 	roffs(f, as_key && o->conf_help != NULL ? o->conf_help : o->help);
 	if (o->flags & KL_REF_REPEAT)
 		fputs(" Repeatable.", f);
+	if (!as_key && o->alias != NULL) {
+		fputs(" Also \\fB\\-\\-", f);
+		roffs(f, o->alias);
+		fputs("\\fR.", f);
+	}
 	if (as_key && (o->flags & KL_REF_CONF_BACKUP))
 		fputs(" Used by backup only.", f);
 	fputc('\n', f);
@@ -687,14 +790,38 @@ md(FILE *f, const char *s)
 	}
 }
 
+/* One option's row of a markdown table. */
+static void
+md_opt(FILE *f, const struct kl_ref_opt *o)
+{
+	char label[96];
+
+	opt_label(label, sizeof(label), o);
+	fputs("| `", f);
+	md(f, label);
+	fputs("` | ", f);
+	md(f, o->help);
+	if (o->flags & KL_REF_REPEAT)
+		fputs(" Repeatable.", f);
+	if (o->alias != NULL)
+		fprintf(f, " Also `--%s`.", o->alias);
+	fputs(" |\n", f);
+}
+
 int
 kl_ref_markdown(FILE *f, const struct kl_ref *ref, const char *name)
 {
 	const struct kl_ref_cmd *c = NULL;
 	const int *p;
-	char label[96];
 	size_t i;
 
+	if (*name == '\0') {	/* the options of every command */
+		fputs("| Option | Meaning |\n|---|---|\n", f);
+		for (i = 0; i < ref->nopts; i++)
+			if (ref->opts[i].flags & KL_REF_GLOBAL)
+				md_opt(f, &ref->opts[i]);
+		return 0;
+	}
 	for (i = 0; i < ref->ncmds; i++)
 		if (strcmp(ref->cmds[i].name, name) == 0)
 			c = &ref->cmds[i];
@@ -704,19 +831,16 @@ kl_ref_markdown(FILE *f, const struct kl_ref *ref, const char *name)
 	synopsis(f, ref, c);
 	fputs("```\n\n", f);
 	md(f, c->summary);
-	fputs(".\n", f);
+	fputs(".", f);	/* as in the command list: lower case */
+	if (c->text != NULL) {
+		fputc(' ', f);
+		md(f, c->text);
+	}
+	fputc('\n', f);
 	if (c->opts != NULL && c->opts[0] != 0) {
 		fputs("\n| Option | Meaning |\n|---|---|\n", f);
-		for (p = c->opts; *p != 0; p++) {
-			const struct kl_ref_opt *o = kl_ref_opt_by_id(ref, *p);
-
-			opt_label(label, sizeof(label), o);
-			fprintf(f, "| `%s` | ", label);
-			md(f, o->help);
-			if (o->flags & KL_REF_REPEAT)
-				fputs(" Repeatable.", f);
-			fputs(" |\n", f);
-		}
+		for (p = c->opts; *p != 0; p++)
+			md_opt(f, kl_ref_opt_by_id(ref, *p));
 	}
 	if (c->example != NULL) {
 		fputs("\n```sh\n", f);

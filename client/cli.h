@@ -277,7 +277,10 @@ int cli_max_unused_check(const struct cli *c);
  * and _last_exit_code from the catalog's run history (for backups, of the
  * same host): call it after recording the run.  The file is replaced
  * atomically, mode 0644; nothing is written without c->metrics_file.
- * Names must match [a-zA-Z_][a-zA-Z0-9_]* (abort otherwise).
+ * Names must match [a-zA-Z_][a-zA-Z0-9_]* (abort otherwise).  r NULL:
+ * the run never opened its repository; the repository label and the last
+ * success are carried over from the file's previous contents, and the
+ * last run is this one, with exit_code.
  * Returns EXIT_OK, or prints the error and returns EXIT_FATAL.
  */
 struct cli_metric {
@@ -286,7 +289,12 @@ struct cli_metric {
 	double value;
 };
 int cli_metrics_write(struct cli *c, struct kl_repo *r, const char *job,
-    const struct cli_metric *m, size_t n);
+    const struct cli_metric *m, size_t n, int exit_code);
+/* The metrics of a run of job that failed with exit_code before its
+ * repository was open (cli_metrics_write with r NULL): its duration since
+ * start and its exit code; a failure to write is told, not returned. */
+void cli_metrics_unreached(struct cli *c, const char *job, int64_t start,
+    int exit_code);
 
 /*
  * A run's details for the catalog's history (catalog.h kl_run_value),

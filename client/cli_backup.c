@@ -244,7 +244,8 @@ metrics(struct cli *c, struct kl_repo *r, const struct kl_backup_stats *st,
 		    (double)exit_code },
 	};
 
-	return cli_metrics_write(c, r, "backup", m, sizeof(m) / sizeof(m[0]));
+	return cli_metrics_write(c, r, "backup", m, sizeof(m) / sizeof(m[0]),
+	    exit_code);
 }
 
 int
@@ -257,15 +258,14 @@ cmd_backup(struct cli *c)
 	struct buf *keep[CLI_LIST_MAX];
 	char why[512] = "";
 	size_t i, nkeep = 0;
-	int64_t start;
+	int64_t start = (int64_t)time(NULL);
 	int rc;
 
 	kl_error_clear(&err);
-	if ((rc = backup_paths(c)) != EXIT_OK)
-		return rc;
 	memset(&o, 0, sizeof(o));
-	if ((rc = compression_choose(c, &o.compression)) != EXIT_OK)
-		return rc;
+	if ((rc = backup_paths(c)) != EXIT_OK ||
+	    (rc = compression_choose(c, &o.compression)) != EXIT_OK)
+		goto out;
 	for (i = 0; i < c->exclude_files.n && rc == EXIT_OK; i++)
 		if ((rc = cli_exclude_file_load(c, c->exclude_files.v[i],
 		    &keep[nkeep])) == EXIT_OK)
@@ -284,7 +284,6 @@ cmd_backup(struct cli *c)
 	o.threads = c->threads;
 	o.warn = cli_warn_path;
 	o.warn_arg = c;
-	start = (int64_t)time(NULL);
 	rc = kl_backup_run(r, &o, &st, &err);
 	if (rc != KL_OK)
 		snprintf(why, sizeof(why), "%s", kl_error_msg(&err, rc));
@@ -308,6 +307,8 @@ cmd_backup(struct cli *c)
 	    EXIT_OK && rc == EXIT_OK)
 		rc = EXIT_FATAL;
 out:
+	if (r == NULL)	/* it failed before the repository was open */
+		cli_metrics_unreached(c, "backup", start, rc);
 	cli_close(c, r);
 	for (i = 0; i < nkeep; i++)
 		buf_free(keep[i]);

@@ -286,8 +286,9 @@ metrics(struct cli *c, struct kl_repo *r, const struct kl_check_report *rep,
 	if (c->metrics_file == NULL)
 		return EXIT_OK;
 	if (failed)
-		return cli_metrics_write(c, r, "check", &m[3], 1);
-	return cli_metrics_write(c, r, "check", m, sizeof(m) / sizeof(m[0]));
+		return cli_metrics_write(c, r, "check", &m[3], 1, EXIT_FATAL);
+	return cli_metrics_write(c, r, "check", m, sizeof(m) / sizeof(m[0]),
+	    rep->nf > 0 ? EXIT_FATAL : EXIT_OK);
 }
 
 /* ---- the command ---- */
@@ -339,8 +340,10 @@ cmd_check(struct cli *c)
 	memset(&g, 0, sizeof(g));
 	kl_error_clear(&err);
 	if ((rc = options(c, &o)) != EXIT_OK || (rc = cli_open(c, &r)) !=
-	    EXIT_OK)
+	    EXIT_OK) {
+		cli_metrics_unreached(c, "check", start, rc);
 		return rc;
+	}
 	kl_check_subset_format(&o.data, subset, sizeof(subset));
 	if (!c->quiet && !c->json && isatty(STDERR_FILENO)) {
 		o.progress = check_progress;

@@ -166,16 +166,10 @@ cli_opt_set(struct cli *c, const struct kl_ref_opt *o, const char *v,
 
 /* ---- profiles ---- */
 
-struct setting {
-	const struct kl_ref_opt *o;
-	const char *value;
-	unsigned line;
-};
-
 struct profile {
 	char path[4096];
 	char *text;			/* the file; values point into it */
-	struct setting s[PROFILE_LINES];
+	struct kl_ref_setting s[PROFILE_LINES];
 	size_t n;
 	int secret;			/* names a secret (KL_REF_CONF_SECRET) */
 };
@@ -228,72 +222,25 @@ profile_find(const struct cli *c, const char *name, char *out, size_t len)
 	return EXIT_FATAL;
 }
 
-static char *
-trim(char *s, char *end)
-{
-	while (s < end && (*s == ' ' || *s == '\t'))
-		s++;
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
-	    end[-1] == '\r'))
-		end--;
-	*end = '\0';
-	return s;
-}
-
 /* Parses p->text into p->s; 0 or EXIT_FATAL told. */
 static int
 profile_parse(const struct cli *c, struct profile *p)
 {
-	char *line = p->text, *nl, *eq, *key, *val;
-	const struct kl_ref_opt *o;
-	unsigned no = 0;
+	char msg[KL_REF_MSG_MAX];
+	unsigned line;
+	long n;
 	size_t i;
 
-	for (; line != NULL; line = nl) {
-		char *end;
-
-		no++;
-		if ((nl = strchr(line, '\n')) != NULL)
-			end = nl++;
-		else
-			end = line + strlen(line);
-		key = trim(line, end);
-		if (*key == '\0' || *key == '#')
-			continue;
-		if ((eq = strchr(key, '=')) == NULL) {
-			cli_err(c, "%s line %u: not \"key = value\"", p->path,
-			    no);
-			return EXIT_FATAL;
-		}
-		val = trim(eq + 1, key + strlen(key));
-		key = trim(key, eq);
-		o = kl_ref_opt_find(&cli_ref, key);
-		if (o == NULL || !(o->flags & KL_REF_CONF) ||
-		    strcmp(o->name, key) != 0) {
-			cli_err(c, "%s line %u: unknown key \"%s\" (see man "
-			    "kluis.conf)", p->path, no, key);
-			return EXIT_FATAL;
-		}
-		if (*val == '\0') {
-			cli_err(c, "%s line %u: %s has no value", p->path, no,
-			    key);
-			return EXIT_FATAL;
-		}
-		for (i = 0; i < p->n && !(o->flags & KL_REF_REPEAT); i++)
-			if (p->s[i].o == o) {
-				cli_err(c, "%s line %u: %s was set on line %u "
-				    "already", p->path, no, key, p->s[i].line);
-				return EXIT_FATAL;
-			}
-		if (p->n == PROFILE_LINES) {
-			cli_err(c, "%s: more than %d settings", p->path,
-			    PROFILE_LINES);
-			return EXIT_FATAL;
-		}
-		p->s[p->n++] = (struct setting){ o, val, no };
-		if (o->flags & KL_REF_CONF_SECRET)
-			p->secret = 1;
+	n = kl_ref_conf_parse(&cli_ref, p->text, p->s, PROFILE_LINES, &line,
+	    msg, sizeof(msg));
+	if (n < 0) {
+		cli_err(c, "%s %s (see man kluis.conf)", p->path, msg);
+		return EXIT_FATAL;
 	}
+	p->n = (size_t)n;
+	for (i = 0; i < p->n; i++)
+		if (p->s[i].o->flags & KL_REF_CONF_SECRET)
+			p->secret = 1;
 	return 0;
 }
 

@@ -483,7 +483,8 @@ metrics(struct cli *c, struct kl_repo *r, const struct outcome *o,
 		    (double)exit_code },
 	};
 
-	return cli_metrics_write(c, r, "drill", m, sizeof(m) / sizeof(m[0]));
+	return cli_metrics_write(c, r, "drill", m, sizeof(m) / sizeof(m[0]),
+	    exit_code);
 }
 
 static void
@@ -643,29 +644,29 @@ cmd_drill(struct cli *c)
 	struct kl_repo *r = NULL;
 	struct kl_error err;
 	struct timespec t0;
-	int rc;
+	int rc, began = 0;
 
 	kl_error_clear(&err);
 	memset(&x, 0, sizeof(x));
 	memset(&o, 0, sizeof(o));
 	memset(&d, 0, sizeof(d));
 	x.c = c;
+	o.start = (int64_t)time(NULL);
 	if ((rc = cli_nargs(c, 0, 1)))
-		return rc;
+		goto out;
 	if (sample_parse(c->sample, &d) != 0) {
 		cli_err(c, "bad --sample \"%s\": a number of files (1000) or a "
 		    "share of them (5%%, 100%%)", c->sample);
-		return EXIT_USAGE;
+		rc = EXIT_USAGE;
+		goto out;
 	}
-	if (c->target != NULL && (rc = target_check(&x)) != EXIT_OK)
-		return rc;
-	if ((rc = cli_open(c, &r)) != EXIT_OK)
-		return rc;
-	if ((rc = cli_snapshot(c, r, c->nargs ? c->args[0] : "latest", NULL,
+	if ((c->target != NULL && (rc = target_check(&x)) != EXIT_OK) ||
+	    (rc = cli_open(c, &r)) != EXIT_OK ||
+	    (rc = cli_snapshot(c, r, c->nargs ? c->args[0] : "latest", NULL,
 	    0, &o.snap, NULL)) != EXIT_OK)
 		goto out;
+	began = 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	o.start = (int64_t)time(NULL);
 	o.sample = c->sample != NULL ? c->sample : "default";
 	if (getrandom(&d.seed, sizeof(d.seed), 0) != sizeof(d.seed))
 		d.seed = (uint64_t)t0.tv_nsec ^ (uint64_t)getpid() << 32;
@@ -682,6 +683,8 @@ cmd_drill(struct cli *c)
 	    rc == EXIT_OK)
 		rc = EXIT_FATAL;
 out:
+	if (!began)	/* no catalog run, but the metrics */
+		cli_metrics_unreached(c, "drill", o.start, rc);
 	cli_close(c, r);
 	mism_free(&x);
 	return rc;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kluis/catalog.h"
@@ -186,6 +187,44 @@ history_gauges(FILE *f, const char *job, const struct hist *h,
 	    (double)h->last_exit);
 }
 
+/*
+ * A run that never opened its repository (unreachable server, host key
+ * problem, wrong passphrase, no repository) has no catalog to ask: the
+ * repository label and the last success come from the file's previous
+ * contents, so that an alert on the age of the last success, or on the
+ * exit code, still fires for it.
+ */
+static void
+hist_from_file(const char *path, const char *job, struct hist *h,
+    char repo[KL_ID_HEX_LEN + 1])
+{
+	char line[1024], want[METRIC_NAME_MAX + 64];
+	const char *p, *sp;
+	FILE *f;
+	size_t l;
+
+	snprintf(want, sizeof(want), "kluis_%s_last_success_timestamp_"
+	    "seconds{repository=\"", job);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, want, strlen(want)) != 0)
+			continue;
+		p = line + strlen(want);
+		l = strspn(p, "0123456789abcdef");
+		if (l == KL_ID_HEX_LEN && p[l] == '"') {
+			memcpy(repo, p, l);
+			repo[l] = '\0';
+		}
+		if ((sp = strrchr(line, ' ')) != NULL &&
+		    strtoll(sp + 1, NULL, 10) > 0) {
+			h->have_success = 1;
+			h->last_success = strtoll(sp + 1, NULL, 10);
+		}
+	}
+	fclose(f);
+}
+
 static int
 metrics_publish(struct cli *c, const char *data, size_t len)
 {
@@ -206,7 +245,7 @@ metrics_publish(struct cli *c, const char *data, size_t len)
 
 int
 cli_metrics_write(struct cli *c, struct kl_repo *r, const char *job,
-    const struct cli_metric *m, size_t n)
+    const struct cli_metric *m, size_t n, int exit_code)
 {
 	struct hist h;
 	struct kl_cat *cat;
@@ -227,14 +266,24 @@ cli_metrics_write(struct cli *c, struct kl_repo *r, const char *job,
 	if (c->host == NULL && gethostname(host, sizeof(host) - 1) != 0)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';
-	kl_id_hex(&kl_repo_config(r)->repo_id, repo);
 	memset(&h, 0, sizeof(h));
 	h.job = job;
 	h.host = host;
-	/* without the history the run's own gauges are still worth having */
-	if ((cat = kl_repo_catalog(r)) != NULL &&
-	    kl_cat_run_foreach(cat, job, INT64_MIN, hist_cb, &h, NULL) != KL_OK)
-		memset(&h, 0, sizeof(h));
+	if (r == NULL) {
+		snprintf(repo, sizeof(repo), "unknown");
+		hist_from_file(c->metrics_file, job, &h, repo);
+		h.have_run = 1;
+		h.last_run = (int64_t)time(NULL);
+		h.last_exit = exit_code;
+	} else {
+		kl_id_hex(&kl_repo_config(r)->repo_id, repo);
+		/* without the history the run's own gauges are still worth
+		 * having */
+		if ((cat = kl_repo_catalog(r)) != NULL &&
+		    kl_cat_run_foreach(cat, job, INT64_MIN, hist_cb, &h,
+		    NULL) != KL_OK)
+			memset(&h, 0, sizeof(h));
+	}
 	if ((f = open_memstream(&data, &len)) == NULL) {
 		cli_err(c, "cannot write the metrics file: out of memory");
 		return EXIT_FATAL;
@@ -303,4 +352,18 @@ cli_run_entry(struct cli_run *x, const char *key, uint32_t item,
 	v->item = item;
 	v->field = field;
 	v->s = s != NULL ? s : "";
+}
+
+void
+cli_metrics_unreached(struct cli *c, const char *job, int64_t start,
+    int exit_code)
+{
+	struct cli_metric m[] = {
+		{ "duration_seconds", "Duration of the last run.",
+		    (double)((int64_t)time(NULL) - start) },
+		{ "exit_code", "Exit code of this run.", (double)exit_code },
+	};
+
+	(void)cli_metrics_write(c, NULL, job, m, sizeof(m) / sizeof(m[0]),
+	    exit_code);
 }

@@ -142,10 +142,16 @@ main(int argc, char **argv)
 			kl_ref_usage(stderr, &cli_ref);
 		else if (kl_ref_cmd_is_group(&cli_ref, p.unknown))
 			fprintf(stderr, "kluis: %s needs a sub-command (see "
-			    "kluis help %s)\n", p.unknown, p.unknown);
+			    "kluis help %s)\n", p.unknown, p.unknown);	/* a
+			    * name from the table: no escaping needed */
 		else
-			fprintf(stderr, "kluis: unknown command \"%s\" (see "
-			    "kluis --help)\n", p.unknown);
+		{
+			fputs("kluis: unknown command \"", stderr);
+			cli_puts(stderr, p.unknown);
+			fputs("\"; commands: ", stderr);
+			kl_ref_cmd_list(stderr, &cli_ref);
+			fputs(" (see kluis --help)\n", stderr);
+		}
 		return EXIT_USAGE;
 	}
 	c.cmd = p.cmd;

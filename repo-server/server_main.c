@@ -23,10 +23,12 @@
 #include <sodium.h>
 
 #include "kluis/audit.h"
+#include "kluis/cliref.h"
 #include "kluis/err.h"
 #include "kluis/grow.h"
 #include "kluis/hash.h"
 #include "kluis/json.h"
+#include "kluis/layout.h"
 #include "kluis/store.h"
 #include "kluis/units.h"
 
@@ -34,7 +36,7 @@
 #include "server_cmds.h"
 
 #ifndef KLUIS_VERSION
-#define KLUIS_VERSION "0.1.0"
+#error "KLUIS_VERSION comes from CMakeLists.txt"
 #endif
 
 #define VERIFY_CHUNK	((size_t)1 << 20)	/* streaming read size */
@@ -395,46 +397,6 @@ verify_run(struct verify *v)
 	    v->unreadable.n > 0 ? EXIT_FINDINGS : EXIT_CLEAN;
 }
 
-static void
-verify_usage(FILE *f)
-{
-	fprintf(f, "usage: %s verify --repo DIR [--json]\n"
-	    "  Re-hashes every file under keys/, data/, index/, snapshots/, "
-	    "locks/ and\n  trash/ against its name (no key needed).  Exit 0 clean, "
-	    "1 findings or errors,\n  10 not a repository, 2 usage error.  "
-	    "Temporary .tmp-* files are skipped.\n", progname);
-}
-
-/* Parses verify's arguments into v; returns -1 on a usage error, 1 for
- * --help, 0 otherwise. */
-static int
-verify_args(int argc, char **argv, struct verify *v)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			v->json = 1;
-		else if (strcmp(argv[i], "--help") == 0)
-			return 1;
-		else if (strcmp(argv[i], "--repo") == 0 && i + 1 < argc)
-			v->repo = argv[++i];
-		else if (strncmp(argv[i], "--repo=", 7) == 0)
-			v->repo = argv[i] + 7;
-		else {
-			fprintf(stderr, "%s: verify: unexpected argument "
-			    "'%s'\n", progname, argv[i]);
-			return -1;
-		}
-	}
-	if (v->repo == NULL || v->repo[0] == '\0') {
-		fprintf(stderr, "%s: verify: --repo DIR is required\n",
-		    progname);
-		return -1;
-	}
-	return 0;
-}
-
 /* Refuses what is not a repository before walking anything. */
 static int
 verify_open(const char *repo)
@@ -453,16 +415,16 @@ verify_open(const char *repo)
 }
 
 static int
-cmd_verify(int argc, char **argv)
+cmd_verify(const struct server_args *a)
 {
 	struct verify v;
 	int r;
 
 	memset(&v, 0, sizeof(v));
-	if ((r = verify_args(argc, argv, &v)) != 0) {
-		verify_usage(r > 0 ? stdout : stderr);
-		return r > 0 ? EXIT_CLEAN : EXIT_USAGE;
-	}
+	if (server_repo_required(a) != 0)
+		return EXIT_USAGE;
+	v.repo = a->repo;
+	v.json = a->json;
 	if ((r = verify_open(v.repo)) != EXIT_CLEAN)
 		return r;
 	r = verify_run(&v);
@@ -471,25 +433,6 @@ cmd_verify(int argc, char **argv)
 }
 
 /* --- serve --- */
-
-static void
-serve_usage(FILE *f)
-{
-	fprintf(f, "usage: %s serve --repo DIR [--append-only | --read-only] "
-	    "[--client-name NAME]\n"
-	    "        [--delete-delay DURATION] [--min-age DURATION] "
-	    "[--quota SIZE]\n"
-	    "  Speaks the kluis protocol (docs/PROTOCOL.md) on stdin/stdout "
-	    "for DIR only,\n  normally as an OpenSSH forced command.  "
-	    "Roles: full (default), append-only\n  (create and read; remove "
-	    "locks only), read-only.  Every write and refusal\n  is recorded "
-	    "in DIR/audit.log.  A removed file goes to DIR/trash/ for the\n"
-	    "  delete delay (default 14d; 0: removed at once; purge deletes "
-	    "it then);\n  files received less than --min-age ago (default 0) "
-	    "cannot be removed;\n  an upload that would make DIR hold more "
-	    "than --quota (default 0: none)\n  is refused.  Exit 0 after a "
-	    "clean session, 1 otherwise.\n", progname);
-}
 
 static int
 serve_role(struct kl_serve_opts *o, enum kl_store_role role)
@@ -525,69 +468,34 @@ serve_size(const char *opt, const char *v, uint64_t *out)
 	return -1;
 }
 
+/* serve's options into o; 0, or -1 after saying what is wrong. */
 static int
-serve_arg(int argc, char **argv, int *i, struct kl_serve_opts *o)
+serve_args(const struct server_args *a, struct kl_serve_opts *o)
 {
-	const char *a = argv[*i];
-
-	if (strcmp(a, "--append-only") == 0)
-		return serve_role(o, KL_ROLE_APPEND);
-	if (strcmp(a, "--read-only") == 0)
-		return serve_role(o, KL_ROLE_READ);
-	if (strcmp(a, "--repo") == 0 && *i + 1 < argc)
-		o->repo = argv[++*i];
-	else if (strncmp(a, "--repo=", 7) == 0)
-		o->repo = a + 7;
-	else if (strcmp(a, "--delete-delay") == 0 && *i + 1 < argc)
-		return serve_duration(a, argv[++*i], &o->policy.delete_delay_s);
-	else if (strcmp(a, "--min-age") == 0 && *i + 1 < argc)
-		return serve_duration(a, argv[++*i], &o->policy.min_age_s);
-	else if (strcmp(a, "--quota") == 0 && *i + 1 < argc)
-		return serve_size(a, argv[++*i], &o->policy.quota);
-	else if (strcmp(a, "--client-name") == 0 && *i + 1 < argc)
-		o->client_name = argv[++*i];
-	else if (strncmp(a, "--client-name=", 14) == 0)
-		o->client_name = a + 14;
-	else {
-		fprintf(stderr, "%s: serve: unexpected argument '", progname);
-		print_name(stderr, a);
-		fprintf(stderr, "'\n");
+	if (server_repo_required(a) != 0 ||
+	    (a->append_only && serve_role(o, KL_ROLE_APPEND) != 0) ||
+	    (a->read_only && serve_role(o, KL_ROLE_READ) != 0) ||
+	    (a->delete_delay != NULL && serve_duration("--delete-delay",
+	    a->delete_delay, &o->policy.delete_delay_s) != 0) ||
+	    (a->min_age != NULL && serve_duration("--min-age", a->min_age,
+	    &o->policy.min_age_s) != 0) ||
+	    (a->quota != NULL && serve_size("--quota", a->quota,
+	    &o->policy.quota) != 0))
 		return -1;
-	}
-	return 0;
-}
-
-/* -1 usage error, 1 --help, 0 otherwise. */
-static int
-serve_args(int argc, char **argv, struct kl_serve_opts *o)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0)
-			return 1;
-		if (serve_arg(argc, argv, &i, o) != 0)
-			return -1;
-	}
-	if (o->repo == NULL || o->repo[0] == '\0') {
-		fprintf(stderr, "%s: serve: --repo DIR is required\n",
-		    progname);
-		return -1;
-	}
+	o->repo = a->repo;
+	o->client_name = a->client_name;
 	return 0;
 }
 
 static int
-cmd_serve(int argc, char **argv)
+cmd_serve(const struct server_args *a)
 {
 	struct kl_serve_opts o = { NULL, KL_ROLE_FULL, NULL,
 	    "kluis-server " KLUIS_VERSION, { KL_SERVE_DELETE_DELAY_S, 0, 0 } };
 	int r;
 
-	if ((r = serve_args(argc, argv, &o)) != 0) {
-		serve_usage(r > 0 ? stdout : stderr);
-		return r > 0 ? EXIT_CLEAN : EXIT_USAGE;
-	}
+	if (serve_args(a, &o) != 0)
+		return EXIT_USAGE;
 	/* A client that goes away must not kill the server silently. */
 	signal(SIGPIPE, SIG_IGN);
 	r = kl_serve(&o, STDIN_FILENO, STDOUT_FILENO);
@@ -598,16 +506,6 @@ cmd_serve(int argc, char **argv)
 }
 
 /* --- audit --- */
-
-static void
-audit_usage(FILE *f)
-{
-	fprintf(f, "usage: %s audit verify --repo DIR [--json]\n"
-	    "  Checks the hash chain of DIR/audit.log (docs/PROTOCOL.md "
-	    "§6) and prints the\n  number of records and \"chain intact\" "
-	    "(exit 0), or the first broken record\n  (exit 1).  Exit 10 if "
-	    "DIR has no audit log, 2 on a usage error.\n", progname);
-}
 
 static void
 audit_json(const struct kl_audit_report *rep, int r)
@@ -645,38 +543,14 @@ audit_report(const char *repo, const struct kl_audit_report *rep, int r,
 }
 
 static int
-audit_args(int argc, char **argv, const char **repo, int *json)
-{
-	int i;
-
-	if (argc < 2 || strcmp(argv[1], "verify") != 0)
-		return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 1 : -1;
-	for (i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			*json = 1;
-		else if (strcmp(argv[i], "--help") == 0)
-			return 1;
-		else if (strcmp(argv[i], "--repo") == 0 && i + 1 < argc)
-			*repo = argv[++i];
-		else if (strncmp(argv[i], "--repo=", 7) == 0)
-			*repo = argv[i] + 7;
-		else
-			return -1;
-	}
-	return *repo == NULL || (*repo)[0] == '\0' ? -1 : 0;
-}
-
-static int
-cmd_audit(int argc, char **argv)
+cmd_audit(const struct server_args *a)
 {
 	struct kl_audit_report rep;
-	const char *repo = NULL;
-	int json = 0, r;
+	const char *repo = a->repo;
+	int json = a->json, r;
 
-	if ((r = audit_args(argc, argv, &repo, &json)) != 0) {
-		audit_usage(r > 0 ? stdout : stderr);
-		return r > 0 ? EXIT_CLEAN : EXIT_USAGE;
-	}
+	if (server_repo_required(a) != 0)
+		return EXIT_USAGE;
 	r = kl_audit_verify(repo, &rep);
 	if (r != KL_OK && r != KL_E_CORRUPT) {
 		fprintf(stderr, "%s: audit verify: %s/%s: %s\n", progname,
@@ -690,94 +564,90 @@ cmd_audit(int argc, char **argv)
 }
 
 static int
-cmd_version(int argc, char **argv)
+cmd_version(const struct server_args *a)
 {
-	if (argc > 1) {
-		fprintf(stderr, "%s: version takes no arguments\n", progname);
-		return EXIT_USAGE;
-	}
-	printf("kluis-server %s (libsodium %s)\n", KLUIS_VERSION,
-	    sodium_version_string());
+	(void)a;
+	printf("kluis-server %s\nrepository format %d\nlibsodium %s\n",
+	    KLUIS_VERSION, KL_FORMAT_VERSION, sodium_version_string());
 	return EXIT_CLEAN;
-}
-
-static int cmd_help(int argc, char **argv);
-
-static const struct command {
-	const char *name;
-	int (*handler)(int argc, char **argv);
-	const char *help;
-} commands[] = {
-	{ "serve", cmd_serve,
-	    "serve --repo DIR [--append-only | --read-only] "
-	    "[--client-name NAME]\n"
-	    "        [--delete-delay DURATION] [--min-age DURATION] "
-	    "[--quota SIZE]\n"
-	    "                              serve the kluis protocol on "
-	    "stdin/stdout" },
-	{ "audit", cmd_audit,
-	    "audit verify --repo DIR [--json]\n"
-	    "                              check the audit log's hash chain" },
-	{ "verify", cmd_verify,
-	    "verify --repo DIR [--json]  re-hash every file against its name" },
-	{ "purge", cmd_purge,
-	    "purge --repo DIR [--dry-run] [--json]\n"
-	    "                              delete trashed files whose delay "
-	    "has passed" },
-	{ "undelete", cmd_undelete,
-	    "undelete --repo DIR [--since WHEN] [--dry-run] [--json]\n"
-	    "                              bring trashed files back" },
-	{ "version", cmd_version,
-	    "version                     print the version" },
-	{ "help", cmd_help,
-	    "help                        show this help" },
-};
-
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-static void
-usage(FILE *f)
-{
-	size_t i;
-
-	fprintf(f, "usage: %s COMMAND [ARGS]\ncommands:\n", progname);
-	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %s\n", commands[i].help);
 }
 
 static int
-cmd_help(int argc, char **argv)
+cmd_help(const struct server_args *a)
 {
-	usage(stdout);
-	return EXIT_CLEAN;
-}
+	char name[64] = "";
+	int i;
 
-static void
-unknown_command(const char *name)
-{
-	size_t i;
-
-	fprintf(stderr, "%s: unknown command '", progname);
+	if (a->nargs == 0) {
+		kl_ref_usage(stdout, &server_ref);
+		return EXIT_CLEAN;
+	}
+	for (i = 0; i < a->nargs && i < 2; i++)
+		snprintf(name + strlen(name), sizeof(name) - strlen(name),
+		    "%s%s", i ? " " : "", a->args[i]);
+	if (kl_ref_help(stdout, &server_ref, name) == 0)
+		return EXIT_CLEAN;
+	fprintf(stderr, "%s: no command '", progname);
 	print_name(stderr, name);
-	fprintf(stderr, "'; valid commands:");
-	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(stderr, "%s %s", i ? "," : "", commands[i].name);
-	fprintf(stderr, " (see '%s --help')\n", progname);
+	fprintf(stderr, "' (see %s --help)\n", progname);
+	return EXIT_USAGE;
 }
 
-static const struct command *
-command_find(const char *name)
+int
+server_repo_required(const struct server_args *a)
 {
-	size_t i;
+	if (a->repo != NULL && a->repo[0] != '\0')
+		return 0;
+	fprintf(stderr, "%s: %s: --repo DIR is required (see %s help %s)\n",
+	    progname, a->cmd, progname, a->cmd);
+	return -1;
+}
 
-	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
-		name = "help";
-	else if (strcmp(name, "--version") == 0)
-		name = "version";
-	for (i = 0; i < NCOMMANDS; i++)
-		if (strcmp(commands[i].name, name) == 0)
-			return &commands[i];
-	return NULL;
+static int
+on_opt(void *arg, const struct kl_ref_opt *o, const char *v, char *msg,
+    size_t msg_len)
+{
+	struct server_args *a = arg;
+
+	(void)msg;
+	(void)msg_len;
+	switch ((enum server_opt)o->id) {
+	case S_REPO: a->repo = v; break;
+	case S_APPEND_ONLY: a->append_only = 1; break;
+	case S_READ_ONLY: a->read_only = 1; break;
+	case S_CLIENT_NAME: a->client_name = v; break;
+	case S_DELETE_DELAY: a->delete_delay = v; break;
+	case S_MIN_AGE: a->min_age = v; break;
+	case S_QUOTA: a->quota = v; break;
+	case S_SINCE: a->since = v; break;
+	case S_DRY_RUN: a->dry_run = 1; break;
+	case S_JSON: a->json = 1; break;
+	case S_HELP: break;	/* the parser's */
+	case S_VERSION: a->version = 1; break;
+	}
+	return 0;
+}
+
+static int
+run(const struct kl_ref_cmd *c, struct server_args *a)
+{
+	if (c->id != SC_HELP && a->nargs > 0) {
+		fprintf(stderr, "%s: %s takes no argument '", progname,
+		    c->name);
+		print_name(stderr, a->args[0]);
+		fprintf(stderr, "' (see %s help %s)\n", progname, c->name);
+		return EXIT_USAGE;
+	}
+	switch ((enum server_cmd)c->id) {
+	case SC_SERVE: return cmd_serve(a);
+	case SC_VERIFY: return cmd_verify(a);
+	case SC_AUDIT: return cmd_audit(a);
+	case SC_PURGE: return cmd_purge(a);
+	case SC_UNDELETE: return cmd_undelete(a);
+	case SC_VERSION: return cmd_version(a);
+	case SC_HELP: return cmd_help(a);
+	}
+	abort();	/* a command in the table without a case */
 }
 
 /* No core file may ever hold what passed through this process. */
@@ -798,7 +668,9 @@ harden(void)
 int
 main(int argc, char **argv)
 {
-	const struct command *c;
+	struct kl_ref_parsed p;
+	struct server_args a;
+	int used;
 
 	if (harden() != 0)
 		return EXIT_FINDINGS;
@@ -806,13 +678,40 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: cannot initialise libsodium\n", progname);
 		return EXIT_FINDINGS;
 	}
-	if (argc < 2) {
-		usage(stderr);
+	memset(&a, 0, sizeof(a));
+	if (kl_ref_parse(&server_ref, argc, argv, on_opt, &a, &p) != 0) {
+		fprintf(stderr, "%s: ", progname);
+		print_name(stderr, p.msg);
+		fputc('\n', stderr);
 		return EXIT_USAGE;
 	}
-	if ((c = command_find(argv[1])) == NULL) {
-		unknown_command(argv[1]);
+	if (p.help) {
+		if (p.cmd != NULL)
+			kl_ref_help(stdout, &server_ref, p.cmd->name);
+		else if (p.unknown == NULL ||
+		    kl_ref_help(stdout, &server_ref, p.unknown) != 0)
+			kl_ref_usage(stdout, &server_ref);
+		return EXIT_CLEAN;
+	}
+	if (a.version && p.cmd == NULL && p.unknown == NULL)
+		p.cmd = kl_ref_cmd_find(&server_ref, (char *[]){ "version" },
+		    1, &used);
+	if (p.cmd == NULL) {
+		if (p.unknown == NULL)
+			kl_ref_usage(stderr, &server_ref);
+		else {
+			fprintf(stderr, "%s: %s '", progname,
+			    kl_ref_cmd_is_group(&server_ref, p.unknown) ?
+			    "no sub-command given for" : "unknown command");
+			print_name(stderr, p.unknown);
+			fputs("'; commands: ", stderr);
+			kl_ref_cmd_list(stderr, &server_ref);
+			fprintf(stderr, " (see %s --help)\n", progname);
+		}
 		return EXIT_USAGE;
 	}
-	return c->handler(argc - 1, argv + 1);
+	a.cmd = p.cmd->name;
+	a.args = p.args;
+	a.nargs = p.nargs;
+	return run(p.cmd, &a);
 }

@@ -177,64 +177,18 @@ since_parse(const char *s, int64_t now, int64_t *out)
 	return -1;
 }
 
-static void
-trash_usage(FILE *f, const char *what)
-{
-	if (strcmp(what, "purge") == 0)
-		fprintf(f, "usage: %s purge --repo DIR [--dry-run] [--json]\n"
-		    "  Deletes for good the files in DIR/trash/ whose delete "
-		    "delay has passed\n  (kluis-server serve --delete-delay), "
-		    "each recorded in DIR/audit.log.\n  Exit 0 done, 1 some "
-		    "file could not be deleted, 10 not a repository.\n",
-		    progname);
-	else
-		fprintf(f, "usage: %s undelete --repo DIR [--since WHEN] "
-		    "[--dry-run] [--json]\n"
-		    "  Moves files removed at or after WHEN (default: all in "
-		    "the trash) back into\n  place, each recorded in "
-		    "DIR/audit.log.  WHEN: a duration back from now (2d,\n"
-		    "  36h), @SECONDS, or a UTC date and time "
-		    "(2026-12-07T02:00).  Exit 0 done,\n  1 some file could "
-		    "not be moved back, 10 not a repository.\n", progname);
-}
-
-/* -1 usage error, 1 --help, 0 otherwise. */
+/* 0, or -1 after saying what is wrong. */
 static int
-trash_args(int argc, char **argv, struct trash_cmd *c)
+trash_args(const struct server_args *a, struct trash_cmd *c)
 {
-	const char *since = NULL;
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0)
-			return 1;
-		if (strcmp(argv[i], "--json") == 0)
-			c->json = 1;
-		else if (strcmp(argv[i], "--dry-run") == 0)
-			c->dry_run = 1;
-		else if (strcmp(argv[i], "--repo") == 0 && i + 1 < argc)
-			c->repo = argv[++i];
-		else if (strncmp(argv[i], "--repo=", 7) == 0)
-			c->repo = argv[i] + 7;
-		else if (strcmp(c->what, "undelete") == 0 &&
-		    strcmp(argv[i], "--since") == 0 && i + 1 < argc)
-			since = argv[++i];
-		else {
-			fprintf(stderr, "%s: %s: unexpected argument '",
-			    progname, c->what);
-			print_name(stderr, argv[i]);
-			fprintf(stderr, "'\n");
-			return -1;
-		}
-	}
-	if (c->repo == NULL || c->repo[0] == '\0') {
-		fprintf(stderr, "%s: %s: --repo DIR is required\n", progname,
-		    c->what);
+	if (server_repo_required(a) != 0)
 		return -1;
-	}
-	if (since != NULL && since_parse(since, c->now, &c->since) != 0) {
+	c->repo = a->repo;
+	c->json = a->json;
+	c->dry_run = a->dry_run;
+	if (a->since != NULL && since_parse(a->since, c->now, &c->since) != 0) {
 		fprintf(stderr, "%s: undelete: --since '", progname);
-		print_name(stderr, since);
+		print_name(stderr, a->since);
 		fprintf(stderr, "' is neither a duration (2d), @SECONDS nor a "
 		    "UTC date and time (2026-12-07T02:00)\n");
 		return -1;
@@ -294,7 +248,7 @@ summary(struct trash_cmd *c)
 }
 
 static int
-trash_cmd(int argc, char **argv, const char *what)
+trash_cmd(const struct server_args *a, const char *what)
 {
 	struct trash_cmd c;
 	struct kl_store *s = NULL;
@@ -303,10 +257,8 @@ trash_cmd(int argc, char **argv, const char *what)
 	memset(&c, 0, sizeof(c));
 	c.what = what;
 	c.now = (int64_t)time(NULL);
-	if ((r = trash_args(argc, argv, &c)) != 0) {
-		trash_usage(r > 0 ? stdout : stderr, what);
-		return r > 0 ? EXIT_CLEAN : EXIT_USAGE;
-	}
+	if (trash_args(a, &c) != 0)
+		return EXIT_USAGE;
 	if ((r = kl_store_open(c.repo, KL_ROLE_FULL, &s)) != KL_OK) {
 		fprintf(stderr, "%s: %s: %s: %s\n", progname, what, c.repo,
 		    r == KL_E_NOTFOUND ? "not a repository (no config file); "
@@ -349,13 +301,13 @@ trash_cmd(int argc, char **argv, const char *what)
 }
 
 int
-cmd_purge(int argc, char **argv)
+cmd_purge(const struct server_args *a)
 {
-	return trash_cmd(argc, argv, "purge");
+	return trash_cmd(a, "purge");
 }
 
 int
-cmd_undelete(int argc, char **argv)
+cmd_undelete(const struct server_args *a)
 {
-	return trash_cmd(argc, argv, "undelete");
+	return trash_cmd(a, "undelete");
 }

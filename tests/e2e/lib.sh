@@ -49,7 +49,7 @@ e2e_init() {
 	make_password "$PW" "correct horse battery staple"
 	REPO=$WORK/repo
 	unset KLUIS_REPOSITORY KLUIS_PASSWORD_FILE KLUIS_PASSWORD_COMMAND \
-	    KLUIS_KEY_FILE
+	    KLUIS_KEY_FILE KLUIS_PROFILE KLUIS_SERVER_COMMAND
 	# every test has its own catalogs, never the machine's
 	export KLUIS_CACHE_DIR=$WORK/cache
 }

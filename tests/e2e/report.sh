@@ -289,6 +289,25 @@ check "metrics after a failure: the last success is kept" \
     test "$(metric "$M" kluis_backup_last_success_timestamp_seconds)" = "$LS1"
 check "metrics after a failure: the last run is newer than the success" \
     test "$(metric "$M" kluis_backup_last_run_timestamp_seconds)" -gt "$LS1"
+# Issue #13 §6: a run that fails before its repository is open (wrong
+# passphrase, no repository there) still writes the file, keeping the
+# repository label and the last success of the file it replaces.
+echo "not the passphrase" >"$WORK/wrong-pw"
+E2E_WHAT="a backup with the wrong passphrase and --metrics-file" \
+    expect_exit 12 "$KLUIS" -r "$REPO" --password-file "$WORK/wrong-pw" \
+    backup "$SRC" --host web01 --metrics-file "$M"
+check "metrics before the repository opened: last exit code 12" \
+    test "$(metric "$M" kluis_backup_last_exit_code)/$(metric "$M" kluis_backup_exit_code)" = 12/12
+check "metrics before the repository opened: the last success is kept" \
+    test "$(metric "$M" kluis_backup_last_success_timestamp_seconds)" = "$LS1"
+check "metrics before the repository opened: the repository label is kept" \
+    grep -q "kluis_backup_last_success_timestamp_seconds{repository=\"$REPOID\",host=\"web01\"}" "$M"
+E2E_WHAT="a check of a missing repository with --metrics-file" \
+    expect_exit 10 "$KLUIS" -r "$WORK/no-repo" --password-file "$PW" \
+    check --metrics-file "$WORK/prom/check.prom"
+check "metrics of a check that found no repository: last exit code 10" \
+    grep -q '^kluis_check_last_exit_code{repository="unknown",host="[^"]*"} 10$' \
+    "$WORK/prom/check.prom"
 sleep 1.1
 expect_exit 0 k backup "$SRC" --host web01 --metrics-file "$M"
 check "metrics after a success: the last success moves on" \

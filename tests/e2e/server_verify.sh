@@ -121,7 +121,7 @@ check "unknown command is a usage error naming the valid ones" 2 \
 check "verify without --repo is a usage error" 2 "--repo DIR is required" \
     verify
 check "verify with an unknown option is a usage error" 2 \
-    "unexpected argument '--bogus'" verify --repo "$REPO" --bogus
+    "unknown option --bogus" verify --repo "$REPO" --bogus
 check "--help lists verify" 0 "verify --repo DIR" --help
 check "version prints the version" 0 "^kluis-server [0-9]" version
 

@@ -118,16 +118,37 @@ int kl_ref_parse(const struct kl_ref *ref, int argc, char **argv,
     kl_ref_opt_fn fn, void *arg, struct kl_ref_parsed *out);
 
 /*
+ * A profile (kluis.conf(5)): one "key = value" per line, blank lines and
+ * lines whose first non-blank character is '#' ignored, spaces around key
+ * and value removed; keys are the long names of ref's KL_REF_CONF
+ * options; a key that is not KL_REF_REPEAT may appear once; no value may
+ * be empty.  text is changed in place (values point into it).  Returns
+ * the number of settings in out[0, max), or -1 with msg "line N: why"
+ * (*line = N).  Pure: no I/O.
+ */
+struct kl_ref_setting {
+	const struct kl_ref_opt *o;
+	const char *value;
+	unsigned line;
+};
+long kl_ref_conf_parse(const struct kl_ref *ref, char *text,
+    struct kl_ref_setting *out, size_t max, unsigned *line, char *msg,
+    size_t msg_len);
+
+/*
  * Renderers.  Terminal text is wrapped at 79 columns.
  *  - usage: the synopsis and every command with its summary;
  *  - help: one command's synopsis, text, options, example (a group name
  *    such as "key": each of its sub-commands);
  *  - man: the whole page in roff (man(7)), dated by SOURCE_DATE_EPOCH
  *    when set (reproducible builds), else undated;
- *  - markdown: one command's block for docs/CLI.md.
+ *  - markdown: one command's block for docs/CLI.md ("": the table of
+ *    the options every command takes).
  * Return 0, or -1 when name is no command.
  */
 void kl_ref_usage(FILE *f, const struct kl_ref *ref);
+/* The command words, comma-separated ("init, key, backup, ..."). */
+void kl_ref_cmd_list(FILE *f, const struct kl_ref *ref);
 int kl_ref_help(FILE *f, const struct kl_ref *ref, const char *name);
 void kl_ref_man(FILE *f, const struct kl_ref *ref);
 int kl_ref_markdown(FILE *f, const struct kl_ref *ref, const char *name);
