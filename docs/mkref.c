@@ -108,8 +108,8 @@ do_sync(const char *path, int check)
 	if (rc == 0 && (olen != len || memcmp(out, text, len) != 0)) {
 		if (check) {
 			fprintf(stderr, "%s: the generated reference blocks "
-			    "are out of date: run 'kluis-mkref sync %s' (or "
-			    "scripts/docs-ref.sh)\n", path, path);
+			    "are out of date: run 'BUILD/docs/kluis-mkref sync "
+			    "%s'\n", path, path);
 			rc = 1;
 		} else {
 			FILE *f = fopen(path, "wb");
