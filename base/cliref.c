@@ -113,8 +113,9 @@ tables_init(struct tables *t, const struct kl_ref *ref, int stop)
 	t->lo = calloc(2 * ref->nopts + 1, sizeof(*t->lo));
 	if (t->lo == NULL)
 		return -1;
-	if (stop)
-		t->so[s++] = '+';
+	/* '+': stop at the first positional word; '-': hand every one
+	 * over (ch 1), so that no environment changes the order */
+	t->so[s++] = stop ? '+' : '-';
 	t->so[s++] = ':';
 	for (i = 0; i < ref->nopts; i++) {
 		const struct kl_ref_opt *o = &ref->opts[i];
@@ -160,16 +161,60 @@ opt_written(char *out, size_t len, const char *arg)
 	out[n] = '\0';
 }
 
-/* One getopt pass over argv[0, argc); where names the help to point to. */
+/* Whether argv's word for a long option is its whole name (GNU getopt
+ * also takes unique abbreviations, which would make every prefix part of
+ * the command line: "--dry" must not become --dry-run). */
+static int
+whole_name(const char *word, const char *name)
+{
+	size_t l = strlen(name);
+
+	return strncmp(word, "--", 2) == 0 && strncmp(word + 2, name, l) == 0 &&
+	    (word[2 + l] == '\0' || word[2 + l] == '=');
+}
+
+/* What went wrong with the option getopt just refused (ch '?' or ':'). */
+static void
+refused(const struct kl_ref *ref, int ch, char **argv, const char *where,
+    struct kl_ref_parsed *out)
+{
+	const struct kl_ref_opt *o = NULL;
+	char w[64];
+
+	if (optopt >= LONG_BASE)
+		o = kl_ref_opt_by_id(ref, optopt - LONG_BASE);
+	if (o != NULL)
+		snprintf(w, sizeof(w), "--%s", o->name);
+	else if (optopt > 0 && optopt < LONG_BASE)
+		snprintf(w, sizeof(w), "-%c", optopt);
+	else
+		opt_written(w, sizeof(w), argv[optind - 1]);
+	if (ch == ':')
+		snprintf(out->msg, sizeof(out->msg), "option %s needs a value "
+		    "(see %s --help)", w, where);
+	else if (o != NULL)	/* a flag given "=value" */
+		snprintf(out->msg, sizeof(out->msg), "option %s takes no value "
+		    "(see %s --help)", w, where);
+	else
+		snprintf(out->msg, sizeof(out->msg), "unknown option %s (see "
+		    "%s --help)", w, where);
+}
+
+/*
+ * One getopt pass over argv[0, argc); where names the help to point to.
+ * stop: up to the first positional word (returned: its index).  Else
+ * every word: positional ones are gathered, in order, into pos (*npos;
+ * *nbefore of them came before "--"), whatever POSIXLY_CORRECT says.
+ */
 static int
 pass(const struct kl_ref *ref, int argc, char **argv, int stop,
     const char *where, kl_ref_opt_fn fn, void *arg, uint8_t *seen,
-    struct kl_ref_parsed *out)
+    char **pos, int *npos, int *nbefore, struct kl_ref_parsed *out)
 {
 	struct tables t;
 	const struct kl_ref_opt *o;
-	char w[64];
-	int ch, rc = 0;
+	const char *word;
+	int ch, li, rc = 0;
 
 	if (tables_init(&t, ref, stop) != 0) {
 		snprintf(out->msg, sizeof(out->msg), "out of memory");
@@ -177,23 +222,31 @@ pass(const struct kl_ref *ref, int argc, char **argv, int stop,
 	}
 	optind = 0;	/* GNU: a full reset */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, t.so, t.lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, t.so, t.lo, &li)) != -1) {
+		if (ch == 1) {	/* a positional word ("-" mode) */
+			pos[(*npos)++] = optarg;
+			*nbefore = *npos;
+			continue;
+		}
 		if (ch == '?' || ch == ':') {
-			if (optopt >= LONG_BASE && (o = kl_ref_opt_by_id(ref,
-			    optopt - LONG_BASE)) != NULL)
-				snprintf(w, sizeof(w), "--%s", o->name);
-			else if (optopt > 0 && optopt < LONG_BASE)
-				snprintf(w, sizeof(w), "-%c", optopt);
-			else
-				opt_written(w, sizeof(w), argv[optind - 1]);
-			snprintf(out->msg, sizeof(out->msg), ch == ':' ?
-			    "option %s needs a value (see %s --help)" :
-			    "unknown option %s (see %s --help)", w, where);
+			refused(ref, ch, argv, where, out);
 			rc = -1;
 			break;
 		}
-		o = ch >= LONG_BASE ? kl_ref_opt_by_id(ref, ch - LONG_BASE) :
-		    opt_by_short(ref, ch);
+		if (ch >= LONG_BASE) {
+			o = kl_ref_opt_by_id(ref, ch - LONG_BASE);
+			word = argv[optind - 1];
+			if (optarg != NULL && optarg == word)
+				word = argv[optind - 2];
+			if (!whole_name(word, t.lo[li].name)) {
+				snprintf(out->msg, sizeof(out->msg), "unknown "
+				    "option %.*s (see %s --help)",
+				    (int)strcspn(word, "="), word, where);
+				rc = -1;
+				break;
+			}
+		} else
+			o = opt_by_short(ref, ch);
 		if (o == NULL)
 			abort();	/* getopt returned what we gave it */
 		if (strcmp(o->name, "help") == 0) {
@@ -206,6 +259,9 @@ pass(const struct kl_ref *ref, int argc, char **argv, int stop,
 			break;
 		}
 	}
+	if (rc == 0 && !stop)	/* what follows "--" */
+		while (optind < argc)
+			pos[(*npos)++] = argv[optind++];
 	free(t.lo);
 	return rc < 0 ? rc : optind;
 }
@@ -215,15 +271,14 @@ kl_ref_parse(const struct kl_ref *ref, int argc, char **argv,
     kl_ref_opt_fn fn, void *arg, struct kl_ref_parsed *out)
 {
 	uint8_t seen[KL_REF_ID_MAX + 1];
-	char where[128];
-	char **rest;
-	int first, n, used, id;
+	char where[128], **rest, **pos;
+	int first, npos = 0, nbefore = 0, used = 0, id, i;
 
 	memset(out, 0, sizeof(*out));
 	memset(seen, 0, sizeof(seen));
 	/* Up to the command word, which names the help to point to. */
-	if ((first = pass(ref, argc, argv, 1, ref->prog, fn, arg, seen,
-	    out)) < 0)
+	if ((first = pass(ref, argc, argv, 1, ref->prog, fn, arg, seen, NULL,
+	    NULL, NULL, out)) < 0)
 		return -1;
 	if (first >= argc) {
 		out->args = argv + argc;
@@ -232,28 +287,30 @@ kl_ref_parse(const struct kl_ref *ref, int argc, char **argv,
 	snprintf(where, sizeof(where), "%s %s", ref->prog, argv[first]);
 	/* The rest, the command word standing in for argv[0]. */
 	rest = argv + first;
-	if ((n = pass(ref, argc - first, rest, 0, where, fn, arg, seen,
-	    out)) < 0)
+	if ((pos = calloc((size_t)(argc - first), sizeof(*pos))) == NULL) {
+		snprintf(out->msg, sizeof(out->msg), "out of memory");
 		return -1;
-	/* rest[n..] are the positional words, permuted to the end; rest[0]
-	 * is the command word. */
-	{
-		char *words[2];
-		int nw = 0;
-
-		words[nw++] = rest[0];
-		if (n < argc - first)
-			words[nw++] = rest[n];
-		out->cmd = kl_ref_cmd_find(ref, words, nw, &used);
 	}
+	if (pass(ref, argc - first, rest, 0, where, fn, arg, seen, pos, &npos,
+	    &nbefore, out) < 0) {
+		free(pos);
+		return -1;
+	}
+	/* The positional words go back into argv, in order, after the
+	 * command word: the arguments point there. */
+	for (i = 0; i < npos; i++)
+		rest[1 + i] = pos[i];
+	free(pos);
+	/* a second word after "--" is an argument, never a sub-command */
+	out->cmd = kl_ref_cmd_find(ref, rest, nbefore > 0 ? 2 : 1, &used);
 	if (out->cmd == NULL) {
 		out->unknown = rest[0];
-		out->args = rest + n;
-		out->nargs = argc - first - n;
+		out->args = rest + 1;
+		out->nargs = npos;
 		return 0;
 	}
-	out->args = rest + n + (used - 1);
-	out->nargs = argc - first - n - (used - 1);
+	out->args = rest + used;
+	out->nargs = npos - (used - 1);
 	if (out->help)
 		return 0;
 	for (id = 1; id <= KL_REF_ID_MAX; id++) {
@@ -263,7 +320,7 @@ kl_ref_parse(const struct kl_ref *ref, int argc, char **argv,
 		    kl_ref_cmd_takes(out->cmd, o))
 			continue;
 		snprintf(out->msg, sizeof(out->msg), "%s does not take --%s "
-		    "(see %s help %s)", out->cmd->name, o->name, ref->prog,
+		    "(see %s %s --help)", out->cmd->name, o->name, ref->prog,
 		    out->cmd->name);
 		return -1;
 	}
@@ -320,6 +377,12 @@ kl_ref_conf_parse(const struct kl_ref *ref, char *text,
 		if (*val == '\0') {
 			snprintf(msg, msg_len, "line %u: %s has no value", no,
 			    key);
+			return -1;
+		}
+		if (o->arg == NULL && strcmp(val, "yes") != 0 &&
+		    strcmp(val, "no") != 0) {
+			snprintf(msg, msg_len, "line %u: %s takes yes or no",
+			    no, key);
 			return -1;
 		}
 		for (i = 0; i < n && !(o->flags & KL_REF_REPEAT); i++)

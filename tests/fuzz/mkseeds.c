@@ -2,7 +2,7 @@
  * Writes the seed corpus of the fuzz targets: valid encodings made with
  * the encoders, plus truncated copies and an empty file per target; for
  * fuzz_serve whole client sessions, for fuzz_audit logs written by the
- * server's own appender.
+ * server's own appender, for fuzz_profile kluis.conf(5) texts.
  * Usage: fuzz_mkseeds <dir>   (normally tests/fuzz/corpus; the per-target
  * directories must exist).  Not run by ctest; key-file, AEAD-nonce and
  * envelope bytes are random, so the output differs from run to run.
@@ -926,12 +926,43 @@ seeds_known_hosts(void)
 	    "\nkh.example ssh-foo AAAA\n!bad.example,*.example ssh-ed25519 ");
 }
 
+/* ---- fuzz_profile: kluis.conf(5) text ---- */
+
+static void
+profile_seed(const char *name, const char *text)
+{
+	put_file("profile", name, text, strlen(text));
+}
+
+static void
+seeds_profile(void)
+{
+	profile_seed("valid", "# the profile of a laptop\n"
+	    "repo = ssh://backup@nas/srv/kluis\n"
+	    "\n"
+	    "key-file = /etc/kluis/laptop.key\n"
+	    "exclude = *.o\n"
+	    "exclude = /home/*/.cache\n"
+	    "one-file-system = yes\n");
+	profile_seed("crlf-blanks", "\t# indented comment\r\n"
+	    "  repo=/srv/kluis  \r\n"
+	    "\r\n"
+	    "exclude =\tsome file = with equals\t\r\n"
+	    "key-file = k");
+	profile_seed("refused", "repo = a\n"
+	    "repository = b\n"
+	    "verbose = yes\n"
+	    "repo = c\n"
+	    "exclude =\n"
+	    "no equals here\n");
+}
+
 int
 main(int argc, char **argv)
 {
 	static const char *targets[] = {"config", "pack_header", "index",
 	    "snapshot", "tree", "lock", "keyfile", "blob", "aead", "chunker",
-	    "serve", "audit", "client_reply", "known_hosts"};
+	    "serve", "audit", "client_reply", "known_hosts", "profile"};
 	size_t i;
 
 	if (argc != 2) {
@@ -957,5 +988,6 @@ main(int argc, char **argv)
 	seeds_audit();
 	seeds_client_reply();
 	seeds_known_hosts();
+	seeds_profile();
 	return 0;
 }

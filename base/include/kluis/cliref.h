@@ -91,11 +91,14 @@ int kl_ref_cmd_takes(const struct kl_ref_cmd *cmd,
 
 /*
  * Parsing.  argv[0] is the program; options may come before and after
- * the command word (GNU getopt order), and long options as --name VALUE
- * or --name=VALUE.  Each option is handed to fn as it is met (fn returns
- * 0, or -1 with a message of its own in msg); then the command is found
- * from the first positional words, and every option given is checked to
- * be one the command takes.
+ * the command word (whatever POSIXLY_CORRECT says), long options as
+ * --name VALUE or --name=VALUE, by their whole name only (no
+ * abbreviations), "--" ends them.  Each option is handed to fn as it is
+ * met (fn returns 0, or -1 with a message of its own in msg); then the
+ * command is found from the first positional words (a second word after
+ * "--" is an argument, never a sub-command), and every option given is
+ * checked to be one the command takes.  argv's positional words are put
+ * in order after the command word; out->args points there.
  */
 #define KL_REF_MSG_MAX 256
 struct kl_ref_parsed {
@@ -110,7 +113,9 @@ typedef int (*kl_ref_opt_fn)(void *arg, const struct kl_ref_opt *o,
     const char *value, char *msg, size_t msg_len);
 /*
  * 0 ok; -1 a usage error (out->msg says which, naming where to look:
- * "unknown option --x (see kluis backup --help)").  An unknown command
+ * "unknown option --x (see kluis backup --help)", "option --json takes no
+ * value", "option --repo needs a value", "snapshots does not take
+ * --target (see kluis snapshots --help)").  An unknown command
  * word is not an error here: out->cmd is NULL and out->unknown names it.
  * -h/--help sets out->help and stops checking.  Not reentrant (getopt).
  */
@@ -122,8 +127,9 @@ int kl_ref_parse(const struct kl_ref *ref, int argc, char **argv,
  * lines whose first non-blank character is '#' ignored, spaces around key
  * and value removed; keys are the long names of ref's KL_REF_CONF
  * options; a key that is not KL_REF_REPEAT may appear once; no value may
- * be empty.  text is changed in place (values point into it).  Returns
- * the number of settings in out[0, max), or -1 with msg "line N: why"
+ * be empty, and a flag's is yes or no.  text is changed in place (values
+ * point into it).  Returns the number of settings in out[0, max), or -1
+ * with msg "line N: why"
  * (*line = N).  Pure: no I/O.
  */
 struct kl_ref_setting {
