@@ -117,7 +117,7 @@ cli_nargs(const struct cli *c, int min, int max)
 {
 	if (c->nargs >= min && (max < 0 || c->nargs <= max))
 		return EXIT_OK;
-	fprintf(stderr, "usage: kluis %s%s%s%s (see kluis help %s)\n",
+	fprintf(stderr, "usage: kluis %s%s%s%s (see kluis %s --help)\n",
 	    c->cmd->name, c->cmd->opts != NULL ? " [options]" : "",
 	    *c->cmd->args ? " " : "", c->cmd->args, c->cmd->name);
 	return EXIT_USAGE;
@@ -462,6 +462,9 @@ open_failed(const struct cli *c, int rc, const struct kl_error *err)
 	else if (rc == KL_E_BADPASS)
 		cli_err(c, "wrong passphrase: no key of %s opens with it",
 		    c->key_file ? c->key_file : "this repository");
+	else if (cli_msg_names(err, rc, c->repo))
+		code = cli_fail_at(c, CLI_AT_OPEN, rc, err, "cannot open the "
+		    "repository");
 	else
 		code = cli_fail_at(c, CLI_AT_OPEN, rc, err, "cannot open "
 		    "repository %s", c->repo);

@@ -35,17 +35,19 @@ struct strlist {
 
 /* Option ids of the reference table (cli_ref.c), from 1. */
 enum cli_opt {
-	OPT_REPO = 1, OPT_PROFILE, OPT_PASSWORD_FILE, OPT_PASSWORD_COMMAND, OPT_KEY_FILE,
-	OPT_SSH_KEY, OPT_SSH_KNOWN_HOSTS, OPT_SERVER_COMMAND, OPT_TREE_BUDGET, OPT_JSON,
-	OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
-	OPT_CHUNK_AVG, OPT_KDF, OPT_LABEL, OPT_BACKUP_ONLY, OPT_NEW_PASSWORD_FILE, OPT_OUT,
-	OPT_TAG, OPT_HOST, OPT_PATH, OPT_EXCLUDE, OPT_EXCLUDE_FILE, OPT_ONE_FILE_SYSTEM,
-	OPT_COMPRESSION, OPT_WITH_ATIME, OPT_THREADS, OPT_METRICS_FILE, OPT_TARGET,
-	OPT_INCLUDE, OPT_OVERWRITE, OPT_AT, OPT_LONG, OPT_READ_DATA, OPT_READ_DATA_SUBSET,
-	OPT_SAMPLE, OPT_FORMAT, OPT_SINCE, OPT_BACKUP_MAX_AGE, OPT_VERIFY_MAX_AGE,
-	OPT_DRILL_MAX_AGE, OPT_KEEP_LAST, OPT_KEEP_HOURLY, OPT_KEEP_DAILY,
-	OPT_KEEP_WEEKLY, OPT_KEEP_MONTHLY, OPT_KEEP_YEARLY, OPT_KEEP_WITHIN,
-	OPT_KEEP_TAG, OPT_GROUP_BY, OPT_DRY_RUN, OPT_PRUNE, OPT_MAX_UNUSED, OPT_FORGET,
+	OPT_REPO = 1, OPT_PROFILE, OPT_PASSWORD_FILE, OPT_PASSWORD_COMMAND,
+	OPT_KEY_FILE, OPT_SSH_KEY, OPT_SSH_KNOWN_HOSTS, OPT_SSH_COMMAND,
+	OPT_SERVER_COMMAND, OPT_TREE_BUDGET, OPT_JSON, OPT_QUIET, OPT_VERBOSE,
+	OPT_HELP, OPT_VERSION, OPT_CHUNK_AVG, OPT_KDF, OPT_LABEL,
+	OPT_BACKUP_ONLY, OPT_NEW_PASSWORD_FILE, OPT_OUT, OPT_TAG, OPT_HOST,
+	OPT_PATH, OPT_EXCLUDE, OPT_EXCLUDE_FILE, OPT_ONE_FILE_SYSTEM,
+	OPT_COMPRESSION, OPT_WITH_ATIME, OPT_THREADS, OPT_METRICS_FILE,
+	OPT_TARGET, OPT_INCLUDE, OPT_OVERWRITE, OPT_AT, OPT_LONG,
+	OPT_READ_DATA, OPT_READ_DATA_SUBSET, OPT_SAMPLE, OPT_FORMAT, OPT_SINCE,
+	OPT_BACKUP_MAX_AGE, OPT_VERIFY_MAX_AGE, OPT_DRILL_MAX_AGE,
+	OPT_KEEP_LAST, OPT_KEEP_HOURLY, OPT_KEEP_DAILY, OPT_KEEP_WEEKLY,
+	OPT_KEEP_MONTHLY, OPT_KEEP_YEARLY, OPT_KEEP_WITHIN, OPT_KEEP_TAG,
+	OPT_GROUP_BY, OPT_DRY_RUN, OPT_PRUNE, OPT_MAX_UNUSED, OPT_FORGET,
 	OPT_END
 };
 /* Command ids (a command of two words, "key add", shares its first
@@ -73,7 +75,7 @@ struct cli {
 	const char *repo;
 	const char *password_file, *password_command;
 	const char *key_file;
-	const char *ssh_known_hosts, *ssh_key, *server_command;
+	const char *ssh_known_hosts, *ssh_key, *ssh_command, *server_command;
 	int json, quiet, verbose, version;
 	unsigned tree_budget;	/* --tree-budget (treewalk.h factor) */
 	char host_buf[256];	/* this machine's host name (latest) */
@@ -208,6 +210,9 @@ int cli_exit_code(int rc, const struct kl_error *e, enum cli_at at);
  * that named a path).
  */
 int cli_said(const struct kl_error *e, int rc);
+/* Whether e's sentence for rc begins with s (a transport's message names
+ * the URL: the context must not say it again). */
+int cli_msg_names(const struct kl_error *e, int rc, const char *s);
 /*
  * Prints "kluis: [context: ]message" to stderr once - message is
  * kl_error_msg(e, rc), the context ctx_fmt (NULL: none), the whole line

@@ -59,7 +59,7 @@ backup_paths(struct cli *c)
 	if (c->nargs > 0)
 		return EXIT_OK;
 	cli_err(c, "backup: no PATH given, and no path setting in a profile "
-	    "(see kluis help backup)");
+	    "(see kluis backup --help)");
 	return EXIT_USAGE;
 }
 

@@ -112,6 +112,7 @@ cli_opt_set(struct cli *c, const struct kl_ref_opt *o, const char *v,
 	case OPT_KEY_FILE: c->key_file = v; break;
 	case OPT_SSH_KEY: c->ssh_key = v; break;
 	case OPT_SSH_KNOWN_HOSTS: c->ssh_known_hosts = v; break;
+	case OPT_SSH_COMMAND: c->ssh_command = v; break;
 	case OPT_SERVER_COMMAND: c->server_command = v; break;
 	case OPT_TREE_BUDGET: return tree_budget_parse(c, v, msg, msg_len);
 	case OPT_JSON: flag = &c->json; break;
@@ -442,6 +443,7 @@ values(struct cli *c, const struct kl_ref_opt *o, size_t *n,
 	case OPT_KEY_FILE: one[0] = c->key_file; break;
 	case OPT_SSH_KEY: one[0] = c->ssh_key; break;
 	case OPT_SSH_KNOWN_HOSTS: one[0] = c->ssh_known_hosts; break;
+	case OPT_SSH_COMMAND: one[0] = c->ssh_command; break;
 	case OPT_SERVER_COMMAND: one[0] = c->server_command; break;
 	case OPT_COMPRESSION: one[0] = c->compression; break;
 	case OPT_METRICS_FILE: one[0] = c->metrics_file; break;
@@ -468,6 +470,7 @@ default_of(const struct kl_ref_opt *o)
 	case OPT_KEY_FILE: return "(the key files in the repository's keys/)";
 	case OPT_SSH_KEY: return "(ssh-agent, then ~/.ssh/id_*)";
 	case OPT_SSH_KNOWN_HOSTS: return "~/.ssh/known_hosts";
+	case OPT_SSH_COMMAND: return "(the built-in SSH, libssh2)";
 	case OPT_SERVER_COMMAND: return "kluis-server";
 	case OPT_HOST: return "(this machine's name)";
 	case OPT_COMPRESSION: return "3";

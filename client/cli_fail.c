@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kluis/err.h"
 #include "cli.h"
@@ -122,4 +123,11 @@ cli_fail_at(const struct cli *c, enum cli_at at, int rc,
 	code = cli_vfail(c, at, rc, e, ctx_fmt, ap);
 	va_end(ap);
 	return code;
+}
+
+int
+cli_msg_names(const struct kl_error *e, int rc, const char *s)
+{
+	return cli_said(e, rc) && strncmp(kl_error_msg(e, rc), s,
+	    strlen(s)) == 0;
 }

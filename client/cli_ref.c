@@ -40,6 +40,12 @@ static const struct kl_ref_opt opts[] = {
 	{ OPT_SSH_KNOWN_HOSTS, "ssh-known-hosts", NULL, 0, "FILE", G | C,
 	    "ssh:// only: check the server's host key against FILE instead "
 	    "of ~/.ssh/known_hosts.", NULL },
+	{ OPT_SSH_COMMAND, "ssh-command", NULL, 0, "CMD", G | C,
+	    "ssh:// only: run the OpenSSH client CMD (e.g. ssh, or ssh -F "
+	    "FILE) instead of the built-in SSH, so that ~/.ssh/config "
+	    "aliases, ProxyJump, certificates, FIDO keys and ControlMaster "
+	    "apply; the URL's user, host and port are handed to it as "
+	    "written.", NULL },
 	{ OPT_SERVER_COMMAND, "server-command", NULL, 0, "CMD", G | C,
 	    "The server program: ssh:// runs 'CMD serve --repo PATH' on the "
 	    "server (unless its key has a forced command), pipe: runs it "
@@ -175,21 +181,25 @@ static const struct kl_ref_opt opts[] = {
 
 #define OPTS(name, ...) static const int name[] = { __VA_ARGS__, 0 }
 OPTS(o_init, OPT_CHUNK_AVG, OPT_KDF, OPT_LABEL);
-OPTS(o_key_add, OPT_BACKUP_ONLY, OPT_NEW_PASSWORD_FILE, OPT_OUT, OPT_LABEL, OPT_KDF);
+OPTS(o_key_add, OPT_BACKUP_ONLY, OPT_NEW_PASSWORD_FILE, OPT_OUT, OPT_LABEL,
+    OPT_KDF);
 OPTS(o_key_passwd, OPT_NEW_PASSWORD_FILE, OPT_KDF);
-OPTS(o_backup, OPT_TAG, OPT_HOST, OPT_EXCLUDE, OPT_EXCLUDE_FILE, OPT_ONE_FILE_SYSTEM,
-    OPT_COMPRESSION, OPT_WITH_ATIME, OPT_THREADS, OPT_METRICS_FILE);
+OPTS(o_backup, OPT_TAG, OPT_HOST, OPT_EXCLUDE, OPT_EXCLUDE_FILE,
+    OPT_ONE_FILE_SYSTEM, OPT_COMPRESSION, OPT_WITH_ATIME, OPT_THREADS,
+    OPT_METRICS_FILE);
 OPTS(o_snapshots, OPT_HOST, OPT_TAG, OPT_PATH);
 OPTS(o_host, OPT_HOST);
 OPTS(o_ls, OPT_LONG, OPT_HOST);
 OPTS(o_restore, OPT_TARGET, OPT_INCLUDE, OPT_OVERWRITE, OPT_AT, OPT_HOST);
-OPTS(o_check, OPT_READ_DATA, OPT_READ_DATA_SUBSET, OPT_THREADS, OPT_METRICS_FILE);
+OPTS(o_check, OPT_READ_DATA, OPT_READ_DATA_SUBSET, OPT_THREADS,
+    OPT_METRICS_FILE);
 OPTS(o_drill, OPT_HOST, OPT_SAMPLE, OPT_TARGET, OPT_METRICS_FILE);
 OPTS(o_report, OPT_FORMAT, OPT_SINCE, OPT_OUT, OPT_BACKUP_MAX_AGE,
     OPT_VERIFY_MAX_AGE, OPT_DRILL_MAX_AGE);
-OPTS(o_forget, OPT_KEEP_LAST, OPT_KEEP_HOURLY, OPT_KEEP_DAILY, OPT_KEEP_WEEKLY,
-    OPT_KEEP_MONTHLY, OPT_KEEP_YEARLY, OPT_KEEP_WITHIN, OPT_KEEP_TAG, OPT_GROUP_BY,
-    OPT_HOST, OPT_TAG, OPT_DRY_RUN, OPT_PRUNE, OPT_MAX_UNUSED);
+OPTS(o_forget, OPT_KEEP_LAST, OPT_KEEP_HOURLY, OPT_KEEP_DAILY,
+    OPT_KEEP_WEEKLY, OPT_KEEP_MONTHLY, OPT_KEEP_YEARLY, OPT_KEEP_WITHIN,
+    OPT_KEEP_TAG, OPT_GROUP_BY, OPT_HOST, OPT_TAG, OPT_DRY_RUN, OPT_PRUNE,
+    OPT_MAX_UNUSED);
 OPTS(o_prune, OPT_DRY_RUN, OPT_MAX_UNUSED);
 OPTS(o_rewrite, OPT_EXCLUDE, OPT_EXCLUDE_FILE, OPT_FORGET, OPT_DRY_RUN);
 OPTS(o_config, OPT_TAG, OPT_HOST, OPT_PATH, OPT_EXCLUDE, OPT_EXCLUDE_FILE,

@@ -74,6 +74,13 @@ cmd_init(struct cli *c)
 		cli_err(c, "no repository given: use -r REPO");
 		return EXIT_USAGE;
 	}
+	/* a server that cannot be reached fails before the passphrase is
+	 * asked for, twice */
+	if ((rc = kl_repo_reach(c->repo, &err)) != KL_OK)
+		return cli_msg_names(&err, rc, c->repo) ? cli_fail_at(c,
+		    CLI_AT_INIT, rc, &err, "cannot create the repository") :
+		    cli_fail_at(c, CLI_AT_INIT, rc, &err, "cannot create "
+		    "repository %s", c->repo);
 	if ((rc = cli_password(c, c->password_file, PW_NEW_REPO, "new "
 	    "repository passphrase", &pass, &plen)) != EXIT_OK)
 		return rc;
@@ -91,6 +98,9 @@ cmd_init(struct cli *c)
 		rc = cli_exit_code(rc, &err, CLI_AT_INIT);
 	} else if (rc == KL_E_EXISTS)	/* the key file, the server's word */
 		rc = cli_fail_at(c, CLI_AT_INIT, rc, &err, NULL);
+	else if (rc != KL_OK && cli_msg_names(&err, rc, c->repo))
+		rc = cli_fail_at(c, CLI_AT_INIT, rc, &err, "cannot create the "
+		    "repository");
 	else if (rc != KL_OK)
 		rc = cli_fail_at(c, CLI_AT_INIT, rc, &err, "cannot create "
 		    "repository %s", c->repo);
@@ -154,6 +164,7 @@ struct klist {
 	struct cli *c;
 	struct kl_repo *r;
 	struct kl_json j;	/* --json: the array */
+	size_t n;		/* key files listed */
 };
 
 static const char *
@@ -181,6 +192,7 @@ key_list_one(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 	if (kl_keyfile_info(buf_data(b), buf_size(b), &info) != KL_OK)
 		memset(&info, 0, sizeof(info));
 	buf_free(b);
+	kl->n++;
 	cur = kl_id_eq(&id, kl_repo_key_id(kl->r));
 	fmt_time_local(when, sizeof(when), info.created);
 	if (kl->c->json) {
@@ -217,6 +229,13 @@ key_list(struct cli *c, struct kl_repo *r)
 	rc = be->ops->list(be->ctx, KL_FT_KEY, key_list_one, &kl);
 	if (c->json) {
 		kl_json_arr_end(&kl.j);
+		putchar('\n');
+	} else if (rc == KL_OK && kl.n == 0 && !c->quiet) {
+		/* opened with a key file kept outside (--key-file) */
+		fputs("no key files in the repository's keys/; this run uses ",
+		    stdout);
+		cli_puts(stdout, c->key_file != NULL ? c->key_file :
+		    "a key file kept outside it");
 		putchar('\n');
 	}
 	return rc == KL_OK ? EXIT_OK : EXIT_FATAL;
@@ -551,6 +570,15 @@ cmd_snapshots(struct cli *c)
 	kl_error_clear(&err);
 	if ((rc = cli_nargs(c, 0, 0)) || (rc = cli_open(c, &r)))
 		return rc;
+	/* not only when there is a snapshot to fail on: an operator checks a
+	 * new host's key on an empty repository (RUNBOOK §2.3) */
+	if (!kl_repo_is_full(r)) {
+		kl_error_obj(&err, KL_E_PERM, KL_ABOUT_KEY, NULL, NULL, "this "
+		    "is a backup-only key: it cannot read snapshots; use a full "
+		    "key");
+		rc = cli_fail(c, KL_E_PERM, &err, NULL);
+		goto out;
+	}
 	if ((rc = rows_load(c, r, &rows, &n, &damaged, &err)) != KL_OK) {
 		rc = cli_fail(c, rc, &err, NULL);
 		goto out;

@@ -251,9 +251,9 @@ cmd_restore(struct cli *c)
 		cli_err(c, "target %s is not a directory: nothing restored",
 		    c->target);
 		rc = cli_exit_code(rc, &err, CLI_AT_RESTORE);
-	} else if (rc == KL_E_NOTFOUND && !cli_said(&err, rc)) {
-		/* the target or an --include: named above */
-		rc = cli_exit_code(rc, &err, CLI_AT_RESTORE);
+	} else if (cli_said(&err, rc) && err.kind == KL_ABOUT_FILE) {
+		/* the target or an --include: the sentence names it */
+		rc = cli_fail_at(c, CLI_AT_RESTORE, rc, &err, NULL);
 	} else if (rc != KL_OK) {
 		rc = cli_fail_at(c, CLI_AT_RESTORE, rc, &err, "restore into %s "
 		    "failed", c->target);

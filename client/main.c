@@ -98,6 +98,7 @@ cli_transport_configure(const struct cli *c)
 	t.known_hosts = c->ssh_known_hosts;
 	t.ssh_key = c->ssh_key;
 	t.server_command = c->server_command;
+	t.ssh_command = c->ssh_command;
 	kl_transport_configure(&t);
 }
 

@@ -5,12 +5,15 @@
  * build, not installed (docs/ARCHITECTURE.md "One reference").
  *
  * usage: kluis-mkref man kluis|kluis-server|kluis.conf
- *        kluis-mkref sync FILE [--check]
+ *        kluis-mkref sync ROOT FILE [--check]
  *
  * sync rewrites every block of FILE that starts with a line
  * "<!-- ref: PROG [COMMAND] -->" and ends with "<!-- /ref -->" with the
- * generated text (no COMMAND: the options of every command); with --check
- * it changes nothing and exits 1 when FILE is not up to date.
+ * generated text (no COMMAND: the options of every command), and every
+ * block "<!-- file: PATH [LANG] -->" ... "<!-- /file -->" with the file
+ * ROOT/PATH (the snippets an operator copies live once, as files that are
+ * tested); with --check it changes nothing and exits 1 when FILE is not up
+ * to date.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,39 +51,77 @@ slurp(const char *path, size_t *len)
 	return b;
 }
 
-/* Writes text with its ref blocks regenerated into out. */
+/* The file ROOT/rel as a fenced block of lang ("" none); -1 if missing. */
 static int
-sync_text(const char *path, const char *text, FILE *out)
+file_block(FILE *out, const char *root, const char *rel, const char *lang)
 {
-	const char *p = text, *open, *close, *eol;
-	char prog[64], cmd[64];
-	const struct kl_ref *ref;
-	int n;
+	char path[4096];
+	char *text;
+	size_t len;
 
-	while ((open = strstr(p, "<!-- ref: ")) != NULL) {
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	if ((text = slurp(path, &len)) == NULL)
+		return -1;
+	fprintf(out, "```%s\n", lang);
+	fwrite(text, 1, len, out);
+	if (len > 0 && text[len - 1] != '\n')
+		fputc('\n', out);
+	fputs("```\n", out);
+	free(text);
+	return 0;
+}
+
+/*
+ * Writes text with its generated blocks regenerated into out:
+ *   <!-- ref: PROG [COMMAND] -->   the reference of a command
+ *   <!-- file: PATH [LANG] -->     a file of the tree (ROOT/PATH), fenced
+ * each closed by the next <!-- /ref --> or <!-- /file -->.
+ */
+static int
+sync_text(const char *path, const char *root, const char *text, FILE *out)
+{
+	const char *p = text, *open, *close, *eol, *r, *f;
+	char a[256], b[64];
+	const struct kl_ref *ref;
+	int n, is_ref;
+
+	for (;;) {
+		r = strstr(p, "<!-- ref: ");
+		f = strstr(p, "<!-- file: ");
+		if (r == NULL && f == NULL)
+			break;
+		is_ref = f == NULL || (r != NULL && r < f);
+		open = is_ref ? r : f;
 		eol = strchr(open, '\n');
-		close = strstr(open, "<!-- /ref -->");
+		close = strstr(open, is_ref ? "<!-- /ref -->" : "<!-- /file -->");
 		if (eol == NULL || close == NULL) {
-			fprintf(stderr, "%s: a ref block is not closed\n", path);
+			fprintf(stderr, "%s: a generated block is not closed\n",
+			    path);
 			return -1;
 		}
-		*cmd = '\0';
-		n = sscanf(open, "<!-- ref: %63s %63[^-\n]", prog, cmd);
+		*b = '\0';
+		n = sscanf(open, is_ref ? "<!-- ref: %255s %63[^-\n]" :
+		    "<!-- file: %255s %63[^ -\n]", a, b);
 		if (n >= 2) {	/* "key add " -> "key add" */
-			size_t l = strlen(cmd);
+			size_t l = strlen(b);
 
-			while (l > 0 && cmd[l - 1] == ' ')
-				cmd[--l] = '\0';
+			while (l > 0 && b[l - 1] == ' ')
+				b[--l] = '\0';
 		}
-		if (n < 1 || (ref = ref_named(prog)) == NULL) {
+		fwrite(p, 1, (size_t)(eol + 1 - p), out);
+		if (!is_ref) {
+			if (n < 1 || file_block(out, root, a, b) != 0) {
+				fprintf(stderr, "%s: cannot read %s/%s\n", path,
+				    root, a);
+				return -1;
+			}
+		} else if (n < 1 || (ref = ref_named(a)) == NULL) {
 			fprintf(stderr, "%s: bad ref block: %.*s\n", path,
 			    (int)(eol - open), open);
 			return -1;
-		}
-		fwrite(p, 1, (size_t)(eol + 1 - p), out);
-		if (kl_ref_markdown(out, ref, n >= 2 ? cmd : "") != 0) {
+		} else if (kl_ref_markdown(out, ref, n >= 2 ? b : "") != 0) {
 			fprintf(stderr, "%s: %s has no command \"%s\"\n", path,
-			    prog, cmd);
+			    a, b);
 			return -1;
 		}
 		p = close;
@@ -90,7 +131,7 @@ sync_text(const char *path, const char *text, FILE *out)
 }
 
 static int
-do_sync(const char *path, int check)
+do_sync(const char *path, const char *root, int check)
 {
 	char *text, *out = NULL;
 	size_t len, olen = 0;
@@ -103,13 +144,13 @@ do_sync(const char *path, int check)
 	}
 	if ((m = open_memstream(&out, &olen)) == NULL)
 		return 1;
-	rc = sync_text(path, text, m);
+	rc = sync_text(path, root, text, m);
 	fclose(m);
 	if (rc == 0 && (olen != len || memcmp(out, text, len) != 0)) {
 		if (check) {
-			fprintf(stderr, "%s: the generated reference blocks "
-			    "are out of date: run 'BUILD/docs/kluis-mkref sync "
-			    "%s'\n", path, path);
+			fprintf(stderr, "%s: the generated blocks are out of "
+			    "date: run 'BUILD/docs/kluis-mkref sync %s %s'\n",
+			    path, root, path);
 			rc = 1;
 		} else {
 			FILE *f = fopen(path, "wb");
@@ -141,10 +182,10 @@ main(int argc, char **argv)
 			return 0;
 		}
 	}
-	if ((argc == 3 || (argc == 4 && strcmp(argv[3], "--check") == 0)) &&
-	    strcmp(argv[1], "sync") == 0)
-		return do_sync(argv[2], argc == 4);
+	if (argc >= 4 && strcmp(argv[1], "sync") == 0 &&
+	    (argc == 4 || (argc == 5 && strcmp(argv[4], "--check") == 0)))
+		return do_sync(argv[3], argv[2], argc == 5);
 	fprintf(stderr, "usage: kluis-mkref man kluis|kluis-server|kluis.conf"
-	    "\n       kluis-mkref sync FILE [--check]\n");
+	    "\n       kluis-mkref sync ROOT FILE [--check]\n");
 	return 2;
 }

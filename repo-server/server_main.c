@@ -598,7 +598,7 @@ server_repo_required(const struct server_args *a)
 {
 	if (a->repo != NULL && a->repo[0] != '\0')
 		return 0;
-	fprintf(stderr, "%s: %s: --repo DIR is required (see %s help %s)\n",
+	fprintf(stderr, "%s: %s: --repo DIR is required (see %s %s --help)\n",
 	    progname, a->cmd, progname, a->cmd);
 	return -1;
 }
@@ -635,7 +635,7 @@ run(const struct kl_ref_cmd *c, struct server_args *a)
 		fprintf(stderr, "%s: %s takes no argument '", progname,
 		    c->name);
 		print_name(stderr, a->args[0]);
-		fprintf(stderr, "' (see %s help %s)\n", progname, c->name);
+		fprintf(stderr, "' (see %s %s --help)\n", progname, c->name);
 		return EXIT_USAGE;
 	}
 	switch ((enum server_cmd)c->id) {

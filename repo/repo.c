@@ -703,6 +703,29 @@ out:
 }
 
 int
+kl_repo_reach(const char *url, struct kl_error *err)
+{
+	struct kl_repo *r;
+	struct kl_url u;
+	int rc;
+
+	if (kl_url_parse(url, &u) == KL_OK && u.kind == KL_URL_LOCAL)
+		return KL_OK;	/* nothing to reach: kl_repo_init says all */
+	if ((r = repo_alloc()) == NULL)
+		return KL_E_NOMEM;
+	rc = backend_open(url, 0, NULL, 0, r, err);
+	if (rc == KL_OK)
+		rc = kl_error_obj(err, KL_E_EXISTS, KL_ABOUT_REPO, NULL, url,
+		    "a repository already exists there");
+	else if (rc == KL_E_NOTFOUND) {	/* reached, and nothing there */
+		kl_error_clear(err);
+		rc = KL_OK;
+	}
+	kl_repo_close(r);
+	return rc;
+}
+
+int
 kl_repo_key_add(struct kl_repo *r, int backup_only, const char *pass,
     size_t pass_len, const struct kl_kdf_params *kdf, const char *label,
     const char *out_path, struct kl_id *id, struct kl_error *err)

@@ -143,6 +143,7 @@ url_hostport(const char *s, size_t n, struct kl_url *u)
 			return KL_OK;
 		if (rb[1] != ':')
 			return KL_E_INVAL;
+		u->port_given = 1;
 		return url_port(rb + 2, (size_t)(end - rb - 2), &u->port);
 	}
 	colon = memchr(s, ':', n);
@@ -153,6 +154,7 @@ url_hostport(const char *s, size_t n, struct kl_url *u)
 		return KL_E_INVAL;
 	if (strpbrk(u->host, "[]@/ ") != NULL)
 		return KL_E_INVAL;
+	u->port_given = colon != NULL;
 	return colon ? url_port(colon + 1, (size_t)(end - colon - 1),
 	    &u->port) : KL_OK;
 }
@@ -228,6 +230,8 @@ kl_transport_open(const char *url, const uint8_t *config,
 	}
 	if (u->kind == KL_URL_PIPE)
 		rc = tr_pipe_io_open(u, err, err_len, &io);
+	else if (opts.ssh_command != NULL && *opts.ssh_command != '\0')
+		rc = tr_sshcmd_io_open(u, opts.ssh_command, err, err_len, &io);
 	else
 		rc = tr_ssh_io_open(u, err, err_len, &io);
 	if (rc == KL_OK)

@@ -111,6 +111,10 @@ int tr_shell_command(const char *cmd, const char *path, char *out,
  * (transport_ssh.c): connect and start the server; err gets a message. */
 int tr_pipe_io_open(const struct kl_url *u, char *err, size_t err_len,
     struct tr_io *io);
+/* ssh:// through the OpenSSH client (kl_transport_opts.ssh_command),
+ * transport_pipe.c. */
+int tr_sshcmd_io_open(const struct kl_url *u, const char *ssh_command,
+    char *err, size_t err_len, struct tr_io *io);
 int tr_ssh_io_open(const struct kl_url *u, char *err, size_t err_len,
     struct tr_io *io);
 

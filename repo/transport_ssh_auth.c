@@ -318,8 +318,12 @@ auth_keyfile(struct auth *a, const char *path, int explicit)
 		return AUTH_NO;
 	}
 	if (enc && !a->tty) {
-		tried_add(a->tried, path, " (passphrase-protected, no "
-		    "terminal to ask on; load it into ssh-agent)");
+		/* --ssh-key turns the agent off: do not send anyone there */
+		tried_add(a->tried, path, explicit ? " (passphrase-protected "
+		    "and no terminal to ask on: --ssh-key uses no agent, so "
+		    "a key for unattended runs must have no passphrase)" :
+		    " (passphrase-protected, no terminal to ask on; load it "
+		    "into ssh-agent)");
 		return AUTH_NO;
 	}
 	if (enc) {

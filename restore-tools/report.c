@@ -316,12 +316,15 @@ run_num(const struct kl_cat_run *r, const char *key)
 static int
 run_detail(struct rep_run *x, const struct kl_cat_run *r)
 {
+	const struct kl_run_value *a;
 	double v;
 
 	x->error = run_text(r, "error");
 	x->subject = run_text(r, strcmp(x->kind, "drill") == 0 ?
 	    "snapshot_host" : "subset");
 	x->rto_s = run_num(r, "rto_s");
+	a = kl_run_value_get(r->v, r->nv, "all");
+	x->rto_measured = a != NULL && a->type == KL_RUN_BOOL && a->i != 0;
 	/* a check's errors also count a check that could not complete;
 	 * its details tell findings apart */
 	x->findings = x->errors;

@@ -151,6 +151,7 @@ static const char css[] =
     "table.data td.t{white-space:nowrap}"
     "table.data td.h{overflow-wrap:break-word;min-width:8em}"
     "table.data td.nw{white-space:nowrap}"
+    "table.data td.e{overflow-wrap:anywhere}"
     "tr.failed td{background:#fdecea}tr.partial td{background:#fff4e0}"
     ".note{color:#555;font-size:12px;margin:4px 0}"
     ".swatch{display:inline-block;width:10px;height:10px;"
@@ -658,10 +659,13 @@ h_runs(FILE *f, const struct kl_report *rep, const char *kind)
 			fputs("</td>", f);
 			if (x->rto_s >= 0)
 				rep_secs(s, sizeof(s), x->rto_s);
-			fprintf(f, "<td class=\"n\">%s</td>", x->rto_s >= 0 ?
+			/* a sample's figure is an estimate, and says so */
+			fprintf(f, "<td class=\"n\">%s%s</td>", x->rto_s >= 0 &&
+			    !x->rto_measured ? "est. " : "", x->rto_s >= 0 ?
 			    s : "-");
 		}
-		fputs("<td>", f);
+		/* errors hold ids and paths without spaces: they must wrap */
+		fputs("<td class=\"e\">", f);
 		if (x->error != NULL)
 			h_esc(f, x->error);
 		fputs("</td></tr>\n", f);
@@ -692,7 +696,10 @@ h_last(FILE *f, const struct rep_run *x, const char *what)
 		    x->findings == 1 ? "" : "s");
 	else if (x->rto_s >= 0) {
 		rep_secs(s, sizeof(s), x->rto_s);
-		fprintf(f, ", measured recovery time <b>%s</b>", s);
+		fprintf(f, ", %s recovery time <b>%s</b>", x->rto_measured ?
+		    "measured" : "estimated", s);
+		if (!x->rto_measured)
+			fputs(" (extrapolated from the sample)", f);
 	}
 	fputs(".</p>\n", f);
 }

@@ -39,6 +39,8 @@ struct rep_run {
 	uint64_t files, bytes, bytes_added, errors;
 	uint64_t findings;	/* checks: "findings", else errors */
 	double rto_s;		/* drills: "rto_s", < 0 if absent */
+	int rto_measured;	/* the drill restored everything ("all"):
+				 * rto_s was measured, not extrapolated */
 	int in_period;
 };
 

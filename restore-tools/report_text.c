@@ -201,7 +201,9 @@ t_runs(FILE *f, const struct kl_report *rep, const char *kind, int hw)
 			}
 			if (x->rto_s >= 0)
 				rep_secs(s, sizeof(s), x->rto_s);
-			fprintf(f, " / %s", x->rto_s >= 0 ? s : "-");
+			fprintf(f, " / %s%s", x->rto_s >= 0 &&
+			    !x->rto_measured ? "est. " : "", x->rto_s >= 0 ?
+			    s : "-");
 		}
 		if (x->error != NULL) {
 			fputs(strcmp(kind, "backup") == 0 ? " / " : "  ", f);
@@ -229,7 +231,9 @@ t_last(FILE *f, const struct rep_run *x, const char *what)
 		    x->findings == 1 ? "" : "s");
 	else if (x->rto_s >= 0) {
 		rep_secs(s, sizeof(s), x->rto_s);
-		fprintf(f, ", measured recovery time %s", s);
+		fprintf(f, ", %s recovery time %s%s", x->rto_measured ?
+		    "measured" : "estimated", s, x->rto_measured ? "" :
+		    " (extrapolated from the sample)");
 	}
 	fputc('\n', f);
 }

@@ -612,9 +612,10 @@ includes_check(struct rs *s, const struct kl_id *root)
 			continue;
 		if (rc != KL_OK)
 			return rc;
-		rs_warn(s, s->o->includes[i], KL_E_NOTFOUND,
-		    "is not in the snapshot; nothing restored");
-		return KL_E_NOTFOUND;
+		/* fatal: an error to report once, not a warning */
+		return kl_error_obj(s->err, KL_E_NOTFOUND, KL_ABOUT_FILE, NULL,
+		    s->o->includes[i], "%s: is not in the snapshot; nothing "
+		    "restored", s->o->includes[i]);
 	}
 	return KL_OK;
 }
@@ -721,12 +722,12 @@ kl_restore_run(struct kl_repo *r, const struct kl_id *snap,
 	s.pd.fd = s.pdl.fd = -1;
 	s.is_root_user = geteuid() == 0;
 	rc = rs_target_open(o, &s.root);
-	if (rc != KL_OK && rc != KL_E_EXISTS && rc != KL_E_INVAL &&
-	    o->warn != NULL)
-		o->warn(o->warn_arg, o->target, rc, rc == KL_E_CHANGED ?
-		    "a symbolic link appeared on the target's path while it "
-		    "was opened; nothing restored" : "cannot create or open "
-		    "the target directory; nothing restored");
+	if (rc != KL_OK && rc != KL_E_EXISTS && rc != KL_E_INVAL)
+		kl_error_obj(err, rc, KL_ABOUT_FILE, NULL, o->target, "%s: %s "
+		    "(%s)", o->target, rc == KL_E_CHANGED ? "a symbolic link "
+		    "appeared on the target's path while it was opened; "
+		    "nothing restored" : "cannot create or open the target "
+		    "directory; nothing restored", kl_strerror(rc));
 	if (rc == KL_OK)
 		rc = run(&s, snap);
 	rs_clear(&s);

@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config libsodium-dev libzstd-dev
 	libssh2-1-dev libsqlite3-dev librsync-dev libcmocka-dev
 	python3 acl attr util-linux openssh-server openssh-client
-	man-db groff-base bsdextrautils)
+	man-db groff-base bsdextrautils dpkg-dev logrotate systemd)
 # Debian 12: libFuzzer (libclang_rt.fuzzer-x86_64.a) and the sanitizer
 # runtimes are in libclang-rt-14-dev, which clang-14 does not depend on.
 if [ "${1:-}" = "--fuzz" ]; then

@@ -2,8 +2,10 @@
 # The whole test suite: installs what is missing, checks the layers, builds
 # with warnings as errors, runs every test (unit, mutation, end-to-end),
 # then again built with AddressSanitizer and UndefinedBehaviorSanitizer,
-# then runs every libFuzzer target for a bounded time (scripts/fuzz.sh;
-# KLUIS_FUZZ_SECONDS per target, default 20).
+# then builds the Debian packages and tests them installed (as root only:
+# it installs and removes them; tests/e2e/packages.sh), then runs every
+# libFuzzer target for a bounded time (scripts/fuzz.sh; KLUIS_FUZZ_SECONDS
+# per target, default 20).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -24,5 +26,12 @@ run_suite "$top/build-test"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite "$top/build-asan" -DKLUIS_SANITIZE=ON
+if [ "$(id -u)" -eq 0 ]; then
+	echo "==> Debian packages: build, install, use, remove"
+	"$top/scripts/package.sh" "$top/dist"
+	bash "$top/tests/e2e/packages.sh" "$top/dist"
+else
+	echo "==> Debian packages: skipped (installing them needs root)"
+fi
 "$top/scripts/fuzz.sh"
-echo "==> all tests passed (plain and ASan+UBSan) and every fuzz target ran"
+echo "==> all tests passed (plain, ASan+UBSan, packages) and every fuzz target ran"

@@ -12,6 +12,25 @@ e2e_init cli-rules
 
 E2E_WHAT="init"
 expect_exit 0 k init --kdf interactive
+
+# --- a backup-only key is refused snapshots even on an empty repository
+# (RUNBOOK §2.3 checks a new host's key that way), and key list says so
+# when keys/ holds no key file (the key is kept outside)
+make_password "$WORK/pbo" "backup-only passphrase"
+E2E_WHAT="key add --backup-only" expect_exit 0 k key add --backup-only \
+    --out "$WORK/bo.key" --new-password-file "$WORK/pbo" --kdf interactive
+E2E_WHAT="snapshots with a backup-only key, no snapshot yet" expect_exit 12 \
+    "$KLUIS" -r "$REPO" --key-file "$WORK/bo.key" --password-file \
+    "$WORK/pbo" snapshots
+expect_stderr_contains "backup-only key"
+mkdir -p "$WORK/extkey"
+E2E_WHAT="init with the key kept outside" expect_exit 0 "$KLUIS" \
+    -r "$WORK/repo-ext" --password-file "$PW" --key-file "$WORK/extkey/k" \
+    init --kdf interactive
+E2E_WHAT="key list with no key file in keys/" expect_exit 0 "$KLUIS" \
+    -r "$WORK/repo-ext" --password-file "$PW" --key-file "$WORK/extkey/k" \
+    key list
+expect_stdout_contains "no key files in the repository's keys/"
 mkdir -p "$WORK/src/a" "$WORK/src/b"
 echo one > "$WORK/src/a/f1"
 head -c 200000 /dev/urandom > "$WORK/src/b/f2"

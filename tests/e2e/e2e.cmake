@@ -80,3 +80,13 @@ set_tests_properties(e2e_layers PROPERTIES TIMEOUT 120)
 # end in a complete snapshot or tree, or in a failure that says so.
 add_test(NAME e2e_alloc_faults COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/alloc_faults.sh $<TARGET_FILE:kluis>)
 set_tests_properties(e2e_alloc_faults PROPERTIES TIMEOUT 900)
+# Profiles (kluis.conf), config show, the command-line reference (help,
+# unknown options, versions) and access times only with --with-atime.
+add_test(NAME e2e_profiles COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/profiles.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_profiles PROPERTIES TIMEOUT 300)
+# Issue #13 §5: ssh:// through the OpenSSH client (--ssh-command).
+add_test(NAME e2e_ssh_command COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/ssh_command.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_ssh_command PROPERTIES TIMEOUT 300)
+# Issue #13 §7: the snippets operators copy (docs/examples/, packaging/).
+add_test(NAME e2e_doc_examples COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/doc_examples.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e_doc_examples PROPERTIES TIMEOUT 300)

@@ -83,20 +83,21 @@ done
 "$KLUIS_SERVER" --version >/dev/null || not_ok "kluis-server runs"
 
 if [ -n "$MKREF" ]; then
+	ROOT=$(cd "$(dirname "$CLI_MD")/.." && pwd)
 	cp "$CLI_MD" "$WORK/CLI.md"
-	if "$MKREF" sync "$WORK/CLI.md" --check 2>/dev/null; then
+	if "$MKREF" sync "$ROOT" "$WORK/CLI.md" --check 2>/dev/null; then
 		ok "docs/CLI.md's blocks are up to date"
 	else
 		not_ok "docs/CLI.md's blocks are up to date"
 	fi
 	sed -i 's/^| `--with-atime` | .*/| `--with-atime` | edited by hand |/' \
 	    "$WORK/CLI.md"
-	if ! "$MKREF" sync "$WORK/CLI.md" --check 2>/dev/null; then
+	if ! "$MKREF" sync "$ROOT" "$WORK/CLI.md" --check 2>/dev/null; then
 		ok "a block edited by hand fails the check"
 	else
 		not_ok "a block edited by hand fails the check"
 	fi
-	"$MKREF" sync "$WORK/CLI.md"
+	"$MKREF" sync "$ROOT" "$WORK/CLI.md"
 	if cmp -s "$CLI_MD" "$WORK/CLI.md"; then ok "sync restores it"
 	else not_ok "sync restores it"; fi
 fi

@@ -359,6 +359,28 @@ check "after a drill: the last drill passed, with a recovery time" \
 check "after a drill: no drill reason" \
     bash -c '! python3 -c "import json,sys; d = json.load(open(sys.argv[1])); sys.exit(0 if any(r[\"code\"].startswith(\"drill_\") for r in d[\"reasons\"]) else 1)" "$1"' _ "$OUT"
 
+# a sample's recovery time is an estimate, and the report says so
+# (issue #13 §6); error cells of the HTML tables wrap long ids
+echo "a second file" >"$SRC/etc/second.conf"
+E2E_WHAT="a backup of web01 with several files" expect_exit 0 k backup \
+    "$SRC" --host web01 -q
+E2E_WHAT="a drill of one file" expect_exit 0 k drill latest --host web01 \
+    --sample 1 --json
+json_check "the drill restored a sample, not everything" \
+    'd["sample_files"] == 1 and not d["all"]'
+E2E_WHAT="text report after a sampled drill" expect_exit 0 k report
+expect_stdout_contains "estimated recovery time" "an extrapolated figure is an estimate"
+check "it is not called measured" bash -c "! grep -q 'measured recovery time' '$OUT'"
+E2E_WHAT="html report after a sampled drill" expect_exit 0 k report \
+    --format html
+expect_stdout_contains "est. " "the drill table marks the estimate"
+check "error cells may wrap anywhere" grep -q 'td.e{overflow-wrap:anywhere}' "$OUT"
+check "and the error cells use it" grep -q '<td class="e">' "$OUT"
+E2E_WHAT="a drill of every file" expect_exit 0 k drill latest --host web01 \
+    --sample 100%
+E2E_WHAT="text report after a whole drill" expect_exit 0 k report
+expect_stdout_contains "measured recovery time" "a whole restore is measured"
+
 echo "# a check with findings"
 PACK=$(find "$REPO/data" -type f ! -name '.*' | head -n 1)
 python3 -c 'import sys

@@ -32,6 +32,25 @@ expect_stderr_contains "already exists"
 file_sum "$REPO" >"$WORK/repo.after"
 check "init over an existing repository changes nothing" \
     cmp -s "$WORK/repo.before" "$WORK/repo.after"
+# Issue #13 §6: init reaches the server before it asks for a passphrase,
+# and a transport's message is not preceded by the URL a second time.
+: >"$WORK/empty_kh"
+E2E_WHAT="init with an unknown host key and no passphrase source" \
+    expect_exit 1 ks "$A" --ssh-known-hosts "$WORK/empty_kh" \
+    --password-file "$WORK/no-such-passphrase" init --kdf interactive
+expect_stderr_contains "host key" "the connection fails first"
+check "init did not get as far as the passphrase" \
+    bash -c "! grep -q 'passphrase' '$ERR'"
+check "the URL is said once" \
+    test "$(grep -o "$SSH_URL" "$ERR" | wc -l)" -le 1
+ssh-keygen -q -t ed25519 -N 'a key passphrase' -f "$WORK/locked_key"
+E2E_WHAT="--ssh-key with a passphrase-protected key and no terminal" \
+    expect_exit 1 setsid -w "$KLUIS" -r "$SSH_URL" --ssh-key \
+    "$WORK/locked_key" --ssh-known-hosts "$SSH_KH" --password-file "$PW" \
+    snapshots </dev/null
+expect_stderr_contains "passphrase-protected" "the key is named"
+check "--ssh-key uses no agent, and the message does not send one there" \
+    bash -c "! grep -q 'load it into ssh-agent' '$ERR'"
 NEWREPO_KEY=$(ssh_add_key newrepo-append \
     "command=\"$KLUIS_SERVER serve --append-only --repo $WORK/newrepo --client-name new01\",restrict")
 SSH_URL_USE="ssh://root@127.0.0.1:$SSH_PORT$WORK/newrepo" \

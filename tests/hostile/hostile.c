@@ -361,7 +361,7 @@ main(int argc, char **argv)
 		{ "server-command", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct kl_transport_opts to = { NULL, NULL, NULL };
+	struct kl_transport_opts to = { NULL, NULL, NULL, NULL };
 	const char *url = NULL, *key = NULL, *pwf = NULL;
 	const struct h_attack *a;
 	struct hctx h;

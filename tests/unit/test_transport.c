@@ -495,7 +495,7 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct kl_transport_opts o = { NULL, NULL, KL_SERVER_PATH };
+	struct kl_transport_opts o = { NULL, NULL, KL_SERVER_PATH, NULL };
 	struct kl_store *st = NULL;
 
 	strcpy(f->dir, "/tmp/kl-tr-XXXXXX");
@@ -793,7 +793,7 @@ test_pipe_other_protocol_version_is_unsupported(void **state)
 {
 	static const char msg[] = "this server speaks protocol version 1 only";
 	struct fx *f = *state;
-	struct kl_transport_opts o = { NULL, NULL, NULL };
+	struct kl_transport_opts o = { NULL, NULL, NULL, NULL };
 	char err[KL_TRANSPORT_ERR_MAX], errfile[PATH_MAX];
 	uint8_t fr[64];
 	struct kl_backend be;
@@ -923,7 +923,7 @@ static void
 test_pipe_server_killed_fails_fast(void **state)
 {
 	struct fx *f = *state;
-	struct kl_transport_opts o = { NULL, NULL, NULL };
+	struct kl_transport_opts o = { NULL, NULL, NULL, NULL };
 	char name[KL_ID_HEX_LEN + 1];
 	struct worker w[THREADS];
 	pthread_t t[THREADS];
@@ -985,7 +985,8 @@ static void
 test_pipe_no_server_program_is_conn(void **state)
 {
 	struct fx *f = *state;
-	struct kl_transport_opts o = { NULL, NULL, "/nonexistent/kluis-srv" };
+	struct kl_transport_opts o = { NULL, NULL, "/nonexistent/kluis-srv",
+	    NULL };
 	char err[KL_TRANSPORT_ERR_MAX];
 	struct kl_backend be;
 

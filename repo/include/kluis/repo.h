@@ -49,6 +49,16 @@ int kl_repo_init(const char *url, const char *pass, size_t pass_len,
     struct kl_error *err);
 
 /*
+ * Whether kl_repo_init could reach url: for ssh:// and pipe:, connects
+ * (host key, authentication, the server program) and asks for the
+ * repository.  KL_OK: reached and no repository there (or a local path:
+ * nothing to reach); KL_E_EXISTS: a repository is there; otherwise the
+ * connection's error, in err.  Lets init fail before it asks for a new
+ * passphrase twice.
+ */
+int kl_repo_reach(const char *url, struct kl_error *err);
+
+/*
  * Opens the repository at url (as for kl_repo_init).  With key_file
  * non-NULL, that key file is used (KL_E_INVAL if it does not exist);
  * otherwise every file in keys/ is tried.  KL_E_NOTFOUND: no repository

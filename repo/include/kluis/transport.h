@@ -34,6 +34,7 @@ struct kl_url {
 	char user[KL_URL_USER_MAX + 1];	/* ssh: "" when not given */
 	char host[KL_URL_HOST_MAX + 1];	/* ssh: without [] for IPv6 */
 	uint16_t port;			/* ssh: 22 when not given */
+	int port_given;			/* ssh: the URL names the port */
 	char path[KL_URL_PATH_MAX + 1];	/* pipe and ssh: absolute */
 };
 
@@ -54,11 +55,21 @@ int kl_url_parse(const char *url, struct kl_url *out);
  *   ssh_key         ~/.ssh/id_ed25519, id_ecdsa, id_rsa (those that exist)
  *   server_command  $KLUIS_SERVER_COMMAND, else "kluis-server" (pipe: next
  *                   to the running kluis binary if there, else from PATH)
+ *   ssh_command     NULL: ssh:// connects with libssh2.  Else the OpenSSH
+ *                   client (or a command line that starts one) is run
+ *                   through /bin/sh as `CMD [-l USER] [-p PORT]
+ *                   [-i KEY -o IdentitiesOnly=yes] [-o UserKnownHostsFile=
+ *                   FILE] -- HOST 'SERVER serve --repo PATH'`, with the
+ *                   URL's user, host and port as written (so ~/.ssh/config
+ *                   aliases, ProxyJump, certificates, FIDO keys and
+ *                   ControlMaster apply), and the protocol runs over its
+ *                   stdin and stdout.
  */
 struct kl_transport_opts {
 	const char *known_hosts;
 	const char *ssh_key;
 	const char *server_command;
+	const char *ssh_command;
 };
 void kl_transport_configure(const struct kl_transport_opts *o);
 

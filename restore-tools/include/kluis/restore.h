@@ -65,7 +65,9 @@ struct kl_restore_stats {
  * KL_E_EXISTS: target is not empty and overwrite is off (nothing written).
  * KL_E_NOTFOUND: an include path is not in the snapshot.
  * KL_E_CHANGED: a symbolic link appeared on the target's path while it
- * was opened (nothing written).
+ * was opened (nothing written).  These two, and a target that cannot be
+ * created or opened, are recorded in err with kind KL_ABOUT_FILE, the
+ * sentence naming the path (fatal: not warnings).
  * KL_OK with stats->errors > 0: some paths could not be restored (each
  * reported through o->warn; damaged files carry KL_RESTORE_DAMAGED_SUFFIX
  * and are as large as what was written to them, never larger); everything

@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Issue #13 §7: every snippet an operator copies from README, RUNBOOK and
+# COMPLIANCE lives once as a file (docs/examples/, packaging/) that the
+# docs include (kluis-mkref sync checks that), and here each file is
+# tested as what it is:
+#   - cron files: parsed as cron parses them (variables, five time fields,
+#     user, '%' escaped), every job run with cron's environment and nothing
+#     exported, against a real repository;
+#   - the systemd units and timers: systemd-analyze verify;
+#   - the sshd snippet: sshd -t; the authorized_keys lines: kluis-server
+#     parses each forced command;
+#   - the example profile: kluis config show;
+#   - the Prometheus rules: every metric they name is one a run writes.
+# usage: doc_examples.sh KLUIS KLUIS-SERVER SOURCE-ROOT
+set -uo pipefail
+KLUIS=$1
+KLUIS_SERVER=$2
+TOP=$3
+. "$(dirname "$0")/lib.sh"
+e2e_init doc-examples
+case_begin() { echo "# --- $1"; }
+EX=$TOP/docs/examples
+
+# A machine as the examples expect it: profiles web01 (a city server) and
+# ops (the operators' full key) in the HOME cron gives root, kluis on PATH.
+HOMEDIR=$WORK/home
+mkdir -p "$HOMEDIR/.config/kluis" "$WORK/bin" "$WORK/log" "$WORK/prom" \
+    "$WORK/run" "$WORK/src/etc"
+ln -s "$KLUIS" "$WORK/bin/kluis"
+cp -r /usr/share/doc/bash "$WORK/src/" 2>/dev/null || cp -r /usr/share/doc/dpkg "$WORK/src/"
+echo "listen 80;" >"$WORK/src/etc/site.conf"
+expect_exit 0 k init --kdf interactive
+cat >"$HOMEDIR/.config/kluis/web01.conf" <<EOF
+repository = $REPO
+password-file = $PW
+host = web01
+path = $WORK/src
+metrics-file = $WORK/prom/kluis-backup-web01.prom
+EOF
+cat >"$HOMEDIR/.config/kluis/ops.conf" <<EOF
+repository = $REPO
+password-file = $PW
+EOF
+chmod 600 "$HOMEDIR/.config/kluis/"*.conf
+
+# cron_run FILE [FAKE_WEEKDAY]: every job of the cron file FILE, run as cron
+# runs it: only the file's variables plus HOME, LOGNAME and SHELL (nothing
+# exported from here), '\%' unescaped, through the file's SHELL.  The
+# machine's paths are mapped into $WORK.
+cron_run() {
+	python3 - "$1" "$WORK" "$HOMEDIR" "${2:-}" <<'PY'
+import os, re, subprocess, sys
+path, work, home, weekday = sys.argv[1:5]
+env = {"HOME": home, "LOGNAME": "root", "SHELL": "/bin/sh"}
+jobs = []
+FIELD = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
+
+def field_ok(f, lo, hi):
+    for part in f.split(","):
+        m = re.fullmatch(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?", part)
+        if not m:
+            return False
+        if m.group(1) != "*":
+            a = [int(x) for x in m.group(1).split("-")]
+            if any(x < lo or x > hi for x in a) or a[0] > a[-1]:
+                return False
+    return True
+
+for n, line in enumerate(open(path), 1):
+    line = line.rstrip("\n")
+    if not line.strip() or line.lstrip().startswith("#"):
+        continue
+    m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", line)
+    if m:
+        env[m.group(1)] = m.group(2)
+        continue
+    parts = line.split(None, 6)
+    if len(parts) < 7:
+        sys.exit("%s:%d: not five time fields, a user and a command" % (path, n))
+    for f, (lo, hi) in zip(parts[:5], FIELD):
+        if not field_ok(f, lo, hi):
+            sys.exit("%s:%d: bad time field %r" % (path, n, f))
+    cmd = parts[6]
+    # cron turns an unescaped % into a newline (and the rest into stdin)
+    if re.search(r"(?<!\\)%", cmd):
+        sys.exit("%s:%d: unescaped %% in the command" % (path, n))
+    jobs.append((n, parts[5], cmd.replace("\\%", "%")))
+if not jobs:
+    sys.exit("%s: no job" % path)
+env["PATH"] = work + "/bin:" + env.get("PATH", "/usr/bin:/bin")
+import pwd
+for n, user, cmd in jobs:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        if user != "kluis":	# the packaged account may not exist here
+            sys.exit("%s:%d: no user %s" % (path, n, user))
+    for a, b in (("/var/log/kluis", work + "/log"),
+                 ("/var/lib/prometheus/node-exporter", work + "/prom"),
+                 ("/var/cache/kluis", work + "/cache"),
+                 ("/run/", work + "/run/")):
+        cmd = cmd.replace(a, b)
+    if weekday:
+        cmd = cmd.replace("$(date +%u)", weekday)
+    env2 = dict(env)
+    for k in list(env2):
+        env2[k] = env2[k].replace("/var/cache/kluis", work + "/cache")
+    r = subprocess.run([env.get("SHELL", "/bin/sh"), "-c", cmd], env=env2)
+    print("%s:%d: exit %d: %s" % (os.path.basename(path), n, r.returncode, cmd))
+    if r.returncode != 0:
+        sys.exit(1)
+PY
+}
+
+case_begin "cron: the nightly backup of a city server"
+E2E_WHAT="docs/examples/cron.d/kluis-backup, run as cron runs it" \
+    expect_exit 0 cron_run "$EX/cron.d/kluis-backup"
+check "it made a snapshot of the profile's path" \
+    test "$(snapshot_count)" -eq 1
+check "it logged nothing but what -q leaves (the log exists)" \
+    test -f "$WORK/log/web01.log"
+check "it wrote its metrics" grep -q '^kluis_backup_last_exit_code{.*host="web01"} 0$' \
+    "$WORK/prom/kluis-backup-web01.prom"
+check "the catalog went where the file says" test -d "$WORK/cache"
+
+case_begin "cron: checks and the first-Sunday drill on the operators' host"
+E2E_WHAT="docs/examples/cron.d/kluis-checks on a Sunday" \
+    expect_exit 0 cron_run "$EX/cron.d/kluis-checks" 7
+check "the check wrote its metrics" \
+    grep -q '^kluis_check_last_exit_code{.*} 0$' "$WORK/prom/kluis-check.prom"
+check "the drill ran and wrote its metrics" \
+    grep -q '^kluis_drill_last_exit_code{.*host="web01"} 0$' \
+    "$WORK/prom/kluis-drill-web01.prom"
+mv "$WORK/prom/kluis-drill-web01.prom" "$WORK/drill-sunday.prom"
+E2E_WHAT="docs/examples/cron.d/kluis-checks on a Monday" \
+    expect_exit 0 cron_run "$EX/cron.d/kluis-checks" 1
+check "no drill on another day" test ! -e "$WORK/prom/kluis-drill-web01.prom"
+# the same parser refuses what the old runbook had
+printf 'PATH=/usr/bin:/bin\n30 5 * * * root kluis check --read-data-subset 5%% >/dev/null\n' \
+    >"$WORK/bad.cron"
+E2E_WHAT="an unescaped % is refused" expect_exit 1 cron_run "$WORK/bad.cron"
+expect_stderr_contains "unescaped %"
+printf '0 6 1-7 * 0 root true\n0 6 1-40 * * root true\n' >"$WORK/bad2.cron"
+E2E_WHAT="a day of month out of range is refused" expect_exit 1 \
+    cron_run "$WORK/bad2.cron"
+
+case_begin "cron: the repository server's daily check (kluis-server-check)"
+mkdir -p "$WORK/srv"
+ln -s "$KLUIS_SERVER" "$WORK/bin/kluis-server"
+printf '#!/bin/sh\nKLUIS_SERVER_ROOT=%s exec %s "$@"\n' "$WORK/srv" \
+    "$EX/kluis-server-check" >"$WORK/bin/kluis-server-check"
+chmod 755 "$WORK/bin/kluis-server-check"
+for r in web01 web02; do
+	E2E_WHAT="a repository $r made through kluis-server (with its audit log)" \
+	    expect_exit 0 "$KLUIS" -r "pipe:$WORK/srv/$r" --server-command \
+	    "$KLUIS_SERVER" --password-file "$PW" init --kdf interactive
+done
+E2E_WHAT="docs/examples/cron.d/kluis-server, run as cron runs it" \
+    expect_exit 0 cron_run "$EX/cron.d/kluis-server"
+check "one line per repository, both sound" \
+    test "$(grep -c 'audit_exit=0 verify_exit=0' "$OUT")" -eq 2
+f=$(find "$WORK/srv/web02/keys" -type f | head -n 1)
+chmod u+w "$f"
+printf 'x' >>"$f"
+E2E_WHAT="a damaged file makes the job fail" expect_exit 1 \
+    cron_run "$EX/cron.d/kluis-server"
+expect_stdout_contains "web02 audit_exit=0 verify_exit=1"
+
+case_begin "systemd units and timers (packaging/systemd)"
+UNITS=$WORK/units
+mkdir -p "$UNITS"
+for f in "$TOP"/packaging/systemd/*@.*; do
+	b=$(basename "$f")
+	sed -e "s|/usr/bin/kluis-server|$KLUIS_SERVER|g" \
+	    -e "s|/usr/bin/kluis |$KLUIS |g" "$f" >"$UNITS/${b/@./@web01.}"
+done
+check "ten unit files" test "$(ls "$UNITS" | wc -l)" -eq 10
+for u in "$UNITS"/*; do
+	out=$(systemd-analyze verify --man=no "$u" 2>&1)
+	check "systemd-analyze verify $(basename "$u"): ${out:-clean}" test -z "$out"
+done
+sed 's/^OnCalendar=.*/OnCalendar=Someday 25:00/' "$UNITS/kluis-backup@web01.timer" \
+    >"$WORK/broken@web01.timer"
+check "the verification can fail (a bad calendar)" \
+    test -n "$(systemd-analyze verify --man=no "$WORK/broken@web01.timer" 2>&1)"
+check "the backup unit runs kluis with the instance's profile" \
+    grep -q '^ExecStart=/usr/bin/kluis --profile %i backup$' \
+    "$TOP/packaging/systemd/kluis-backup@.service"
+
+case_begin "sshd and authorized_keys (docs/examples)"
+hk=$WORK/hostkey
+ssh-keygen -q -t ed25519 -N '' -f "$hk" >/dev/null
+printf 'HostKey %s\nInclude %s\n' "$hk" "$EX/sshd_config.d/kluis.conf" \
+    >"$WORK/sshd_config"
+mkdir -p /run/sshd
+E2E_WHAT="sshd -t accepts the kluis snippet" expect_exit 0 \
+    /usr/sbin/sshd -t -f "$WORK/sshd_config"
+n=0
+while IFS= read -r line; do
+	case $line in '#'* | '') continue ;; esac
+	n=$((n + 1))
+	cmd=$(printf '%s\n' "$line" | sed -n 's/^command="\([^"]*\)".*/\1/p')
+	check "authorized_keys line $n has a forced command and restrict" \
+	    bash -c "[ -n '$cmd' ] && printf '%s' '$line' | grep -q '\",restrict ssh-'"
+	# kluis-server parses the forced command's options (--help: no I/O)
+	set -- $cmd
+	shift
+	E2E_WHAT="kluis-server parses line $n's command" expect_exit 0 \
+	    "$KLUIS_SERVER" "$@" --help
+done <"$EX/kluis_authorized_keys"
+check "three key lines" test "$n" -eq 3
+
+case_begin "the example profile (packaging/examples)"
+install -m 0600 "$TOP/packaging/examples/web01.conf" "$WORK/web01.conf"
+E2E_WHAT="kluis -p FILE config show accepts the example" expect_exit 0 \
+    "$KLUIS" -p "$WORK/web01.conf" config show --json
+json_check "it names a repository, three paths and a metrics file" \
+    'len([s for s in d["settings"] if s["key"] == "path"][0]["values"]) == 3 and [s for s in d["settings"] if s["key"] == "repository"][0]["values"]'
+
+case_begin "Prometheus rules name metrics kluis writes"
+cat "$WORK"/prom/*.prom "$WORK/drill-sunday.prom" >"$WORK/all.prom"
+E2E_WHAT="the rules' metrics" expect_exit 0 python3 - \
+    "$EX/prometheus/kluis.rules.yml" "$WORK/all.prom" <<'PY'
+import re, sys
+rules = open(sys.argv[1]).read()
+written = set(re.findall(r"^(kluis_[a-z_]+)\{", open(sys.argv[2]).read(), re.M))
+named = set(re.findall(r"\b(kluis_[a-z_]+)\b", rules))
+assert named, "no metric named"
+missing = named - written
+assert not missing, "named but never written: %s" % sorted(missing)
+assert "/var/lib/prometheus/node-exporter" in rules
+print(sorted(named))
+PY
+
+e2e_finish
