@@ -156,7 +156,8 @@ PY=$(bm_pyhelper)
 BORG_SEQ=0
 
 # The ssh comparison's variants: kluis-ssh (ssh:// URL, libssh2 in the
-# client, `kluis-server serve` on the far side), kluis-pipe (pipe: URL: the
+# client, `kluis-server serve` on the far side), kluis-sshcmd (the same URL
+# through the OpenSSH client, --ssh-command, issue #13), kluis-pipe (pipe: URL: the
 # same protocol and server as a child process, no SSH: separates the cost
 # of the protocol and server from that of SSH), restic-sftp (restic's sftp
 # backend through OpenSSH's ssh and sftp-server), borg-ssh (borg's ssh://
@@ -180,7 +181,7 @@ ssh_setup() {
 # tool_repo TOOL PATH: the repository argument for TOOL (a URL for remotes).
 tool_repo() {
 	case $1 in
-	kluis-ssh) printf 'ssh://root@127.0.0.1:%s%s\n' "$BM_SSH_PORT" "$2" ;;
+	kluis-ssh | kluis-sshcmd) printf 'ssh://root@127.0.0.1:%s%s\n' "$BM_SSH_PORT" "$2" ;;
 	restic-sftp) printf 'sftp:root@127.0.0.1:%s\n' "$2" ;;
 	borg-ssh) printf 'ssh://root@127.0.0.1:%s%s\n' "$BM_SSH_PORT" "$2" ;;
 	*) printf '%s\n' "$2" ;;
@@ -195,6 +196,7 @@ tool_argv() {
 	case $tool in
 	kluis) TA=("$KLUIS" -r "$repo" --password-file "$PWF") ;;
 	kluis-ssh) TA=("$KLUIS" -r "$(tool_repo "$tool" "$repo")" "${SSH_OPTS[@]}" --password-file "$PWF") ;;
+	kluis-sshcmd) TA=("$KLUIS" -r "$(tool_repo "$tool" "$repo")" "${SSH_OPTS[@]}" --ssh-command "$BM_SSH" --password-file "$PWF") ;;
 	kluis-pipe) TA=("$KLUIS" -r "pipe:$repo" --server-command "$KLUIS_SERVER" --password-file "$PWF") ;;
 	restic) TA=(restic -r "$repo") ;;
 	restic-sftp) TA=(restic -r "$(tool_repo "$tool" "$repo")" -o "$SFTP_OPT") ;;
@@ -207,7 +209,7 @@ tool_init() {
 	local tool=$1 repo=$2
 	rm -rf -- "$repo"
 	case $tool in
-	kluis | kluis-ssh | kluis-pipe) tool_argv "$tool" "$repo"; "${TA[@]}" init --kdf interactive ;;
+	kluis | kluis-ssh | kluis-sshcmd | kluis-pipe) tool_argv "$tool" "$repo"; "${TA[@]}" init --kdf interactive ;;
 	restic | restic-sftp) rm -rf -- "$RESTIC_CACHE_DIR"; tool_argv "$tool" "$repo"; "${TA[@]}" init ;;
 	borg | borg-ssh)
 		rm -rf -- "$BORG_BASE_DIR" "$BM_WORK/cache/borg-serve"
@@ -225,7 +227,7 @@ tool_measure() {
 		set -- "$1" "$2" "$3" "$4" "$5" taskset -c 0 "${@:6}"
 	fi
 	case $2 in
-	*-ssh | *-sftp)
+	*-ssh | *-sshcmd | *-sftp)
 		bm_sshd_settle
 		c0=$(bm_sshd_cpu)
 		bm_measure "$@"
@@ -248,7 +250,7 @@ tool_backup() {
 	local ds=$1 tool=$2 op=$3 run=$4 repo=$5 data=$6 log=$LOGS/$1-$2-$3-$4.log TA
 	tool_argv "$tool" "$repo"
 	case $tool in
-	kluis | kluis-ssh | kluis-pipe)
+	kluis | kluis-ssh | kluis-sshcmd | kluis-pipe)
 		tool_measure "$ds" "$tool" "$op" "$run" "$log" \
 			"${TA[@]}" backup "$data" --json ;;
 	restic | restic-sftp)
@@ -269,7 +271,7 @@ tool_restore() {
 	rm -rf -- "$target"
 	mkdir -p "$target"
 	case $tool in
-	kluis | kluis-ssh | kluis-pipe)
+	kluis | kluis-ssh | kluis-sshcmd | kluis-pipe)
 		tool_measure "$ds" "$tool" restore_full "$run" "$log" \
 			"${TA[@]}" restore latest --target "$target" ;;
 	restic | restic-sftp)
@@ -333,7 +335,7 @@ done
 [ "$SSH_MODE" = only ] && DS_LIST=()
 SSH_LIST=()
 if [ "$SSH_MODE" != off ]; then
-	bm_have_tool kluis && SSH_LIST+=(kluis kluis-pipe kluis-ssh)
+	bm_have_tool kluis && SSH_LIST+=(kluis kluis-pipe kluis-ssh kluis-sshcmd)
 	bm_have_tool restic && SSH_LIST+=(restic-sftp)
 	bm_have_tool borg && SSH_LIST+=(borg-ssh)
 fi
@@ -457,10 +459,19 @@ srow() {
 	printf '%s |\n' "$line"
 }
 
+# op_label OP: the row name of an operation in the ssh tables.
+op_label() {
+	case $1 in
+	backup_first_warm) echo "first backup, warm cache" ;;
+	backup_unchanged) echo "re-backup, unchanged" ;;
+	restore_full) echo "full restore" ;;
+	esac
+}
+
 # report_ssh: the ssh comparison's tables.
 report_ssh() {
 	local t op label l r hdr sep mb tl tr tp ratio
-	declare -A name=([kluis]="kluis local" [kluis-pipe]="kluis pipe:" [kluis-ssh]="kluis ssh://" [restic-sftp]="restic sftp" [borg-ssh]="borg ssh")
+	declare -A name=([kluis]="kluis local" [kluis-pipe]="kluis pipe:" [kluis-ssh]="kluis ssh://" [kluis-sshcmd]="kluis ssh:// (OpenSSH)" [restic-sftp]="restic sftp" [borg-ssh]="borg ssh")
 	mb=$(bm_scale "${DS_BYTES[A]}" 1000000 0)
 	echo
 	echo "## Over SSH to 127.0.0.1: data set A, ${DS_FILES[A]} files, $mb MB"
@@ -491,11 +502,7 @@ report_ssh() {
 		echo "| operation | local (s) | ssh:// (s) | local (MB/s) | ssh:// (MB/s) | ssh/local | >= 0.80 | pipe: (s) | pipe/local |"
 		echo "|---|---:|---:|---:|---:|---:|:---:|---:|---:|"
 		for op in backup_first_warm backup_unchanged restore_full; do
-			case $op in
-			backup_first_warm) label="first backup, warm cache" ;;
-			backup_unchanged) label="re-backup, unchanged" ;;
-			restore_full) label="full restore" ;;
-			esac
+			label=$(op_label "$op")
 			tl=$(bm_median A-ssh kluis "$op" 5)
 			tr=$(bm_median A-ssh kluis-ssh "$op" 5)
 			ratio=$(bm_ratio "$tl" "$tr")
@@ -503,6 +510,21 @@ report_ssh() {
 			r=$(awk -v b="${DS_BYTES[A]}" -v t="$tr" 'BEGIN { if (t == "NA" || t + 0 == 0) print "-"; else printf "%.0f", b / 1e6 / t }')
 			tp=$(bm_median A-ssh kluis-pipe "$op" 5)
 			echo "| $label | $(bm_scale "$tl" 1 2) | $(bm_scale "$tr" 1 2) | $l | $r | $ratio | $(awk -v x="$ratio" 'BEGIN { if (x == "-") print "-"; else print (x >= 0.80 ? "yes" : "no") }') | $(bm_scale "$tp" 1 2) | $(bm_ratio "$tl" "$tp") |"
+		done
+	fi
+	if printf '%s\n' "${SSH_LIST[@]}" | grep -qx kluis-sshcmd; then
+		echo
+		echo "### kluis ssh:// through the OpenSSH client (--ssh-command) vs local (issue #13 section 5: restore >= 0.90)"
+		echo
+		echo "| operation | local (s) | libssh2 (s) | OpenSSH (s) | libssh2/local | OpenSSH/local | >= 0.90 |"
+		echo "|---|---:|---:|---:|---:|---:|:---:|"
+		for op in backup_first_warm backup_unchanged restore_full; do
+			label=$(op_label "$op")
+			tl=$(bm_median A-ssh kluis "$op" 5)
+			tr=$(bm_median A-ssh kluis-ssh "$op" 5)
+			tp=$(bm_median A-ssh kluis-sshcmd "$op" 5)
+			ratio=$(bm_ratio "$tl" "$tp")
+			echo "| $label | $(bm_scale "$tl" 1 2) | $(bm_scale "$tr" 1 2) | $(bm_scale "$tp" 1 2) | $(bm_ratio "$tl" "$tr") | $ratio | $(awk -v x="$ratio" 'BEGIN { if (x == "-") print "-"; else print (x >= 0.90 ? "yes" : "no") }') |"
 		done
 	fi
 	echo

@@ -65,6 +65,7 @@ struct bk {
 					 * blob index (kl_repo_own_parent) */
 	uint64_t warnings;		/* walker thread only */
 	uint64_t bytes_read;		/* walker thread only */
+	uint64_t files_reached;		/* walker thread only: progress */
 	int walk_rc;			/* fatal walker error */
 	/* The caller's error (may be NULL).  While the pipeline runs only
 	 * the first worker failure is copied into it, under p.mu, with its

@@ -471,16 +471,20 @@ open_failed(const struct cli *c, int rc, const struct kl_error *err)
 	return code;
 }
 
-/* "kluis: updating the catalog: index 12/40" on one terminal line. */
+/* "kluis: updating the catalog: index 12/40", the commands' progress line
+ * (cli_progress.c); one repository is open at a time. */
+static struct cli_progress catalog_prog;
+
 static void
 catalog_progress(void *arg, const char *what, uint64_t done, uint64_t total)
 {
+	struct cli_progress_state s = { what, done, total, "", 0, 0,
+	    done >= total };
+
 	(void)arg;
-	fprintf(stderr, "\rkluis: updating the catalog: %s %llu/%llu ", what,
-	    (unsigned long long)done, (unsigned long long)total);
+	cli_progress_update(&catalog_prog, &s);
 	if (done >= total)
-		fputc('\n', stderr);
-	fflush(stderr);
+		cli_progress_end(&catalog_prog);
 }
 
 /*
@@ -511,8 +515,10 @@ catalog_open(struct cli *c, struct kl_repo *r)
 	else if (state == KL_CAT_REPLACED_NEWER)
 		cli_warn(c, "the catalog %s was written by a newer kluis; it is "
 		    "rebuilt for this version", p);
-	if (!c->quiet && !c->json && isatty(STDERR_FILENO))
-		kl_repo_set_progress(r, catalog_progress, c);
+	cli_progress_begin(&catalog_prog, c, "updating the catalog");
+	/* a command's --json document may follow: no status lines here */
+	catalog_prog.json = 0;
+	kl_repo_set_progress(r, catalog_progress, NULL);
 }
 
 int

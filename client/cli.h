@@ -38,7 +38,7 @@ enum cli_opt {
 	OPT_REPO = 1, OPT_PROFILE, OPT_PASSWORD_FILE, OPT_PASSWORD_COMMAND,
 	OPT_KEY_FILE, OPT_SSH_KEY, OPT_SSH_KNOWN_HOSTS, OPT_SSH_COMMAND,
 	OPT_SERVER_COMMAND, OPT_TREE_BUDGET, OPT_JSON, OPT_QUIET, OPT_VERBOSE,
-	OPT_HELP, OPT_VERSION, OPT_CHUNK_AVG, OPT_KDF, OPT_LABEL,
+	OPT_HELP, OPT_VERSION, OPT_PROGRESS_INTERVAL, OPT_CHUNK_AVG, OPT_KDF, OPT_LABEL,
 	OPT_BACKUP_ONLY, OPT_NEW_PASSWORD_FILE, OPT_OUT, OPT_TAG, OPT_HOST,
 	OPT_PATH, OPT_EXCLUDE, OPT_EXCLUDE_FILE, OPT_ONE_FILE_SYSTEM,
 	OPT_COMPRESSION, OPT_WITH_ATIME, OPT_THREADS, OPT_METRICS_FILE,
@@ -77,6 +77,8 @@ struct cli {
 	const char *key_file;
 	const char *ssh_known_hosts, *ssh_key, *ssh_command, *server_command;
 	int json, quiet, verbose, version;
+	double progress_interval;	/* --progress-interval (0: none) */
+	const char *progress_interval_text;
 	unsigned tree_budget;	/* --tree-budget (treewalk.h factor) */
 	char host_buf[256];	/* this machine's host name (latest) */
 	/* command options */
@@ -224,6 +226,36 @@ int cli_fail(const struct cli *c, int rc, const struct kl_error *e,
 int cli_fail_at(const struct cli *c, enum cli_at at, int rc,
     const struct kl_error *e, const char *ctx_fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/*
+ * cli_progress.c: the progress of a long command (docs/CLI.md "Progress"):
+ * a live line on stderr when it is a terminal (not with -q or --json),
+ * JSON status lines on stdout with --json (at most one a second, none in
+ * the first second: the result stays the last line), and a line in the
+ * log on SIGUSR1 or every --progress-interval seconds.  Updates must not
+ * run concurrently (the libraries serialise their callbacks).
+ */
+struct cli_progress_state {
+	const char *phase;	/* NULL: one phase */
+	uint64_t n, n_total;	/* done and total (0: unknown) of unit */
+	const char *unit;	/* "files", "packs", "blobs" */
+	uint64_t bytes, bytes_total;	/* bytes done, total (0: unknown) */
+	int final;		/* the last update of a phase: draw it */
+};
+struct cli_progress {
+	const char *cmd, *phase;
+	int tty, json, drawn;
+	double interval, t0, phase_t0, last_draw, last_json, last_log;
+};
+/* Installs the SIGUSR1 handler (main, before any command runs: the
+ * signal's default would kill the process). */
+void cli_progress_signal(void);
+void cli_progress_begin(struct cli_progress *g, const struct cli *c,
+    const char *cmd);
+void cli_progress_update(struct cli_progress *g,
+    const struct cli_progress_state *s);
+/* Ends the terminal line, if one is drawn. */
+void cli_progress_end(struct cli_progress *g);
 
 /* Output formats (JSON output is written with struct kl_json of
  * kluis/json.h). */

@@ -48,6 +48,15 @@ cli_exclude_file_load(struct cli *c, const char *path, struct buf **keep)
 	return EXIT_OK;
 }
 
+static void
+backup_progress(void *arg, const struct kl_backup_progress *p)
+{
+	struct cli_progress_state s = { NULL, p->files, 0, "files",
+	    p->bytes_read, 0, 0 };
+
+	cli_progress_update(arg, &s);
+}
+
 /* PATH... on the command line, else the profile's path settings. */
 static int
 backup_paths(struct cli *c)
@@ -227,17 +236,19 @@ static int
 metrics(struct cli *c, struct kl_repo *r, const struct kl_backup_stats *st,
     int64_t start, int exit_code)
 {
+	/* a failed run's counts are of a snapshot that does not exist */
+	int wrote = exit_code == EXIT_OK || exit_code == EXIT_PARTIAL;
 	struct cli_metric m[] = {
 		{ "duration_seconds", "Duration of the last backup run.",
 		    st->duration_s > 0 ? st->duration_s :
 		    (double)((int64_t)time(NULL) - start) },
-		{ "bytes", "Bytes of the files in the snapshot written.",
-		    (double)st->bytes_total },
+		{ "bytes", "Bytes of the files in the snapshot written (0: "
+		    "none was written).", wrote ? (double)st->bytes_total : 0 },
 		{ "bytes_added", "Bytes the last backup added to the "
 		    "repository.", (double)st->bytes_added },
-		{ "files", "Files in the snapshot written.",
-		    (double)(st->files_new + st->files_changed +
-		    st->files_unmodified) },
+		{ "files", "Files in the snapshot written (0: none was "
+		    "written).", wrote ? (double)(st->files_new +
+		    st->files_changed + st->files_unmodified) : 0 },
 		{ "errors", "Source problems (unreadable files) of the last "
 		    "backup.", (double)st->warnings },
 		{ "exit_code", "Exit code of this backup run.",
@@ -253,6 +264,7 @@ cmd_backup(struct cli *c)
 {
 	struct kl_backup_opts o;
 	struct kl_backup_stats st;
+	struct cli_progress prog;
 	struct kl_repo *r = NULL;
 	struct kl_error err;
 	struct buf *keep[CLI_LIST_MAX];
@@ -284,7 +296,11 @@ cmd_backup(struct cli *c)
 	o.threads = c->threads;
 	o.warn = cli_warn_path;
 	o.warn_arg = c;
+	cli_progress_begin(&prog, c, "backup");
+	o.progress = backup_progress;
+	o.progress_arg = &prog;
 	rc = kl_backup_run(r, &o, &st, &err);
+	cli_progress_end(&prog);
 	if (rc != KL_OK)
 		snprintf(why, sizeof(why), "%s", kl_error_msg(&err, rc));
 	if ((rc == KL_E_NOTFOUND || rc == KL_E_LIMIT) && !cli_said(&err, rc)) {

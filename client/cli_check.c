@@ -18,66 +18,20 @@
 #include "cli.h"
 
 #define SNAPS_SHOWN 20		/* snapshot ids printed per finding */
-#define PROGRESS_EVERY 0.1	/* seconds between redraws */
 #define MIB (1024.0 * 1024.0)
 
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* One terminal line of progress per phase. */
-struct prog {
-	const char *phase;
-	double t0, last;
-	int drawn;
-};
-
-static void
-prog_end(struct prog *g)
-{
-	if (g->drawn)
-		fputc('\n', stderr);
-	g->drawn = 0;
-}
-
+/* The phases: indexes, snapshots and trees counted, then packs read. */
 static void
 check_progress(void *arg, const struct kl_check_progress *p)
 {
-	struct prog *g = arg;
-	double now = mono(), el;
-	int done = p->total > 0 && p->done >= p->total;
+	struct cli_progress_state s = { p->phase, p->done, p->total,
+	    strcmp(p->phase, "data") == 0 ? "packs" :
+	    strcmp(p->phase, "index") == 0 ? "files" :
+	    strcmp(p->phase, "snapshots") == 0 ? "read" : "walked",
+	    p->bytes_done, p->bytes_total,
+	    p->total > 0 && p->done >= p->total };
 
-	if (g->phase == NULL || strcmp(g->phase, p->phase) != 0) {
-		prog_end(g);
-		g->phase = p->phase;
-		g->t0 = now;
-		g->last = 0;
-	}
-	if (!done && now - g->last < PROGRESS_EVERY)
-		return;
-	g->last = now;
-	el = now - g->t0;
-	if (strcmp(p->phase, "data") == 0)
-		fprintf(stderr, "\rkluis: check: data %llu/%llu packs, "
-		    "%.1f/%.1f MiB, %.1f MiB/s ", (unsigned long long)p->done,
-		    (unsigned long long)p->total, p->bytes_done / MIB,
-		    p->bytes_total / MIB, el > 0 ? p->bytes_done / MIB / el :
-		    0.0);
-	else if (p->total > 0)
-		fprintf(stderr, "\rkluis: check: %s %llu/%llu ", p->phase,
-		    (unsigned long long)p->done, (unsigned long long)p->total);
-	else
-		fprintf(stderr, "\rkluis: check: %s %llu ", p->phase,
-		    (unsigned long long)p->done);
-	g->drawn = 1;
-	if (done)
-		prog_end(g);
-	fflush(stderr);
+	cli_progress_update(arg, &s);
 }
 
 /* ---- output ---- */
@@ -331,13 +285,12 @@ cmd_check(struct cli *c)
 	struct kl_check_opts o;
 	struct kl_repo *r = NULL;
 	struct kl_error err;
-	struct prog g;
+	struct cli_progress g;
 	char subset[32], why[600];
 	int64_t start = (int64_t)time(NULL);
 	int rc, erc;
 
 	memset(&rep, 0, sizeof(rep));
-	memset(&g, 0, sizeof(g));
 	kl_error_clear(&err);
 	if ((rc = options(c, &o)) != EXIT_OK || (rc = cli_open(c, &r)) !=
 	    EXIT_OK) {
@@ -345,12 +298,11 @@ cmd_check(struct cli *c)
 		return rc;
 	}
 	kl_check_subset_format(&o.data, subset, sizeof(subset));
-	if (!c->quiet && !c->json && isatty(STDERR_FILENO)) {
-		o.progress = check_progress;
-		o.progress_arg = &g;
-	}
+	cli_progress_begin(&g, c, "check");
+	o.progress = check_progress;
+	o.progress_arg = &g;
 	erc = kl_check_run(r, &o, &rep, &err);
-	prog_end(&g);
+	cli_progress_end(&g);
 	if (erc != KL_OK) {
 		snprintf(why, sizeof(why), "%s", kl_error_msg(&err, erc));
 		rc = cli_fail(c, erc, &err, "check failed");

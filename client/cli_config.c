@@ -14,6 +14,7 @@
 #include "kluis/cliref.h"
 #include "kluis/json.h"
 #include "kluis/treewalk.h"
+#include "kluis/units.h"
 #include "cli.h"
 
 #define PROFILE_MAX (64 * 1024)	/* bytes of a profile file */
@@ -78,6 +79,22 @@ tree_budget_parse(struct cli *c, const char *arg, char *msg, size_t msg_len)
 	return 0;
 }
 
+/* --progress-interval DURATION: at least a second. */
+static int
+interval_parse(struct cli *c, const char *arg, char *msg, size_t msg_len)
+{
+	int64_t s;
+
+	if (kl_duration_parse(arg, &s) != KL_OK || s < 1) {
+		snprintf(msg, msg_len, "--progress-interval takes a duration "
+		    "of a second or more (60s, 5min), not \"%.40s\"", arg);
+		return -1;
+	}
+	c->progress_interval = (double)s;
+	c->progress_interval_text = arg;
+	return 0;
+}
+
 /* A flag: set on the command line; "yes" or "no" in a profile. */
 static int
 flag_value(const struct kl_ref_opt *o, const char *v, int *out, char *msg,
@@ -120,6 +137,7 @@ cli_opt_set(struct cli *c, const struct kl_ref_opt *o, const char *v,
 	case OPT_VERBOSE: c->verbose++; break;
 	case OPT_HELP: break;	/* the parser's */
 	case OPT_VERSION: flag = &c->version; break;
+	case OPT_PROGRESS_INTERVAL: return interval_parse(c, v, msg, msg_len);
 	case OPT_CHUNK_AVG: c->chunk_avg = v; break;
 	case OPT_KDF: c->kdf = v; break;
 	case OPT_LABEL: c->label = v; break;
@@ -447,6 +465,8 @@ values(struct cli *c, const struct kl_ref_opt *o, size_t *n,
 	case OPT_SERVER_COMMAND: one[0] = c->server_command; break;
 	case OPT_COMPRESSION: one[0] = c->compression; break;
 	case OPT_METRICS_FILE: one[0] = c->metrics_file; break;
+	case OPT_PROGRESS_INTERVAL: one[0] = c->progress_interval_text;
+		break;
 	case OPT_ONE_FILE_SYSTEM: one[0] = c->one_file_system ? yes : no; break;
 	case OPT_WITH_ATIME: one[0] = c->with_atime ? yes : no; break;
 	default: abort();	/* a CONF key without a case here */
@@ -474,6 +494,7 @@ default_of(const struct kl_ref_opt *o)
 	case OPT_SERVER_COMMAND: return "kluis-server";
 	case OPT_HOST: return "(this machine's name)";
 	case OPT_COMPRESSION: return "3";
+	case OPT_PROGRESS_INTERVAL: return "(none: SIGUSR1 only)";
 	case OPT_PATH: return "(the command line's)";
 	default: return "(none)";
 	}

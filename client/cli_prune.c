@@ -187,12 +187,24 @@ report_print(const struct cli *c, struct kl_json *j,
 		report_text(c, p);
 }
 
+static void
+prune_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	struct cli_progress_state s = { phase, done, total,
+	    strcmp(phase, "copy") == 0 ? "blobs" : strcmp(phase, "delete") ==
+	    0 ? "files" : strcmp(phase, "packs") == 0 ? "packs" : "read", 0,
+	    0, total > 0 && done >= total };
+
+	cli_progress_update(arg, &s);
+}
+
 int
 cli_prune_run(struct cli *c, struct kl_repo *r, struct kl_json *j,
     const struct kl_id *skip, size_t nskip)
 {
 	struct kl_prune_report rep;
 	struct kl_prune_opts o;
+	struct cli_progress g;
 	struct kl_error err;
 	int rc;
 
@@ -215,7 +227,13 @@ cli_prune_run(struct cli *c, struct kl_repo *r, struct kl_json *j,
 			kl_json_null(j, NULL);
 		return rc;
 	}
+	cli_progress_begin(&g, c, "prune");
+	if (j != NULL)	/* inside forget's document: no status lines */
+		g.json = 0;
+	o.progress = prune_progress;
+	o.progress_arg = &g;
 	rc = kl_prune(r, &o, &rep, &err);
+	cli_progress_end(&g);
 	if (!c->dry_run)
 		kl_repo_unlock(r);
 	if (rc != KL_OK) {

@@ -69,6 +69,12 @@ static const struct kl_ref_opt opts[] = {
 	    "Print kluis's version, the repository format version and the "
 	    "versions of its libraries, and exit.", NULL },
 
+	{ OPT_PROGRESS_INTERVAL, "progress-interval", NULL, 0, "DURATION",
+	    G | C,
+	    "backup, restore, check, prune: also print a progress line on "
+	    "stderr this often (60s, 5min), for logs of runs without a "
+	    "terminal; SIGUSR1 prints one at any time.", NULL },
+
 	/* command options */
 	{ OPT_CHUNK_AVG, "chunk-avg", NULL, 0, "SIZE", 0,
 	    "Average chunk size, 8K to 8M (default 1M).", NULL },

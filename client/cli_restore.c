@@ -184,6 +184,16 @@ resolve_at(struct cli *c, struct kl_repo *r, const char *const *paths,
 	return cli_exit_code(rc, err, CLI_AT_REPO);
 }
 
+static void
+restore_progress(void *arg, const struct kl_restore_progress *p)
+{
+	struct cli_progress_state s = { NULL, p->packs_done, p->packs_total,
+	    "packs", p->bytes_done, p->bytes_total,
+	    p->packs_done == p->packs_total };
+
+	cli_progress_update(arg, &s);
+}
+
 int
 cmd_restore(struct cli *c)
 {
@@ -193,6 +203,7 @@ cmd_restore(struct cli *c)
 	struct kl_repo *r = NULL;
 	struct kl_error err;
 	const char *iv[CLI_LIST_MAX];
+	struct cli_progress prog;
 	struct kl_id id;
 	size_t i, ni = 0;
 	int rc, first = c->at ? 0 : 1;
@@ -242,7 +253,11 @@ cmd_restore(struct cli *c)
 	o.overwrite = c->overwrite;
 	o.warn = cli_warn_path;
 	o.warn_arg = c;
+	cli_progress_begin(&prog, c, "restore");
+	o.progress = restore_progress;
+	o.progress_arg = &prog;
 	rc = kl_restore_run(r, &id, &o, &st, &err);
+	cli_progress_end(&prog);
 	if (rc == KL_E_EXISTS) {
 		cli_err(c, "target %s is not empty: nothing restored (use "
 		    "--overwrite to restore into it anyway)", c->target);

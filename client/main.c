@@ -160,6 +160,7 @@ main(int argc, char **argv)
 	c.nargs = p.nargs;
 	if ((rc = cli_settings_load(&c)) != EXIT_OK)
 		return rc;
+	cli_progress_signal();
 	cli_transport_configure(&c);
 	return run(&c);
 }

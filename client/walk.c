@@ -246,6 +246,20 @@ grow_chunk_buf(struct walker *w, uint8_t **buf, size_t *cap, size_t filled)
  * Errors are read errors (the file is then dropped) or KL_E_IO when the
  * pipe was aborted.
  */
+/* The walk's progress, to the caller's callback (bytes: just read). */
+static void
+progress(struct walker *w, uint64_t bytes)
+{
+	struct kl_backup_progress p;
+
+	w->bk->bytes_read += bytes;
+	if (w->bk->o->progress == NULL)
+		return;
+	p.files = w->bk->files_reached;
+	p.bytes_read = w->bk->bytes_read;
+	w->bk->o->progress(w->bk->o->progress_arg, &p);
+}
+
 static int
 read_content(struct walker *w, int fd, uint64_t size_hint, uint64_t *total)
 {
@@ -272,6 +286,7 @@ read_content(struct walker *w, int fd, uint64_t size_hint, uint64_t *total)
 			break;
 		}
 		*total += (uint64_t)n;
+		progress(w, (uint64_t)n);
 		if ((rc = feed(w, &buf, &cap, &filled, (size_t)n)) != KL_OK)
 			break;
 	}
@@ -280,7 +295,6 @@ read_content(struct walker *w, int fd, uint64_t size_hint, uint64_t *total)
 		buf = NULL;
 	}
 	free(buf);
-	w->bk->bytes_read += *total;
 	return rc;
 }
 
@@ -374,6 +388,8 @@ walk_file(struct walker *w, struct item *it, const struct stat *st,
 {
 	int seen, rc;
 
+	w->bk->files_reached++;
+	progress(w, 0);
 	if ((rc = link_group(w, st, &it->node.link_group, &seen)) != KL_OK) {
 		item_free(it);
 		return rc;

@@ -68,8 +68,9 @@ struct rd {
 	uint64_t cut;		/* files cut off by a lost connection */
 	struct want *later;	/* set aside for other copies (under mu) */
 	size_t nlater, later_cap;
+	struct kl_restore_progress prog;	/* (under mu) */
 	pthread_mutex_t mu;	/* groups, fatal, failed flags, file states,
-				 * stats, warn */
+				 * stats, warn, prog */
 	pthread_cond_t made;	/* a file left RS_FILE_CREATING (under mu) */
 };
 
@@ -82,6 +83,7 @@ struct rworker {
 	size_t fd_file;		/* one-entry descriptor cache */
 	int fd;
 	uint64_t bytes, packs, fetched;
+	uint64_t reported;	/* of bytes, in d->prog already */
 	struct kl_error err;	/* this thread's last failure */
 };
 
@@ -617,6 +619,11 @@ worker_main(void *arg)
 		if (rc != KL_OK && d->fatal == KL_OK)	/* the first tells */
 			d->fatal = rd_fail(d, &t->err, rc);
 		d->gdone[g] = 1;
+		d->prog.packs_done++;
+		d->prog.bytes_done += t->bytes - t->reported;
+		t->reported = t->bytes;
+		if (d->o->progress != NULL)
+			d->o->progress(d->o->progress_arg, &d->prog);
 		pthread_mutex_unlock(&d->mu);
 	}
 	if (t->fd >= 0)
@@ -769,6 +776,17 @@ plan_copies(struct rd *d)
 	return rc;
 }
 
+/* A pass's packs and bytes join the totals of what is to be written. */
+static void
+progress_plan(struct rd *d)
+{
+	size_t i;
+
+	d->prog.packs_total += d->ngroups;
+	for (i = 0; i < d->n; i++)
+		d->prog.bytes_total += d->w[i].raw_len;
+}
+
 /*
  * The passes after the first: what a pass set aside, from the next
  * location of each blob, until nothing is set aside.  Each pass uses one
@@ -787,8 +805,10 @@ copies_restore(struct rd *d)
 		d->nlater = 0;	/* now in d->w; the next pass refills it */
 		if (d->n == 0)
 			break;
-		if ((rc = plan_groups(d)) == KL_OK)
+		if ((rc = plan_groups(d)) == KL_OK) {
+			progress_plan(d);
 			rc = run_workers(d);
+		}
 	}
 	if (rc != KL_OK && rc != KL_E_CONN)
 		for (i = 0; i < d->nlater; i++)	/* none was failed yet */
@@ -865,8 +885,10 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 		rc = plan_file(&d, i);
 	if (rc == KL_OK)
 		rc = plan_groups(&d);
-	if (rc == KL_OK)
+	if (rc == KL_OK) {
+		progress_plan(&d);
 		rc = run_workers(&d);
+	}
 	if (rc == KL_OK)
 		rc = copies_restore(&d);
 	if (rc == KL_E_CONN)

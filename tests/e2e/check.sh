@@ -573,6 +573,6 @@ sys.exit(p.returncode)' "$WORK/tty.out" "$KLUIS" -r "$REPO" \
     --password-file "$PW" check --read-data
 check "on a terminal, check --read-data exits 0" test $? -eq 0
 check "on a terminal, a progress bar shows packs and rate" \
-    grep -qE "kluis: check: data $NPACKS/$NPACKS packs, .* MiB/s" "$WORK/tty.out"
+    grep -qE "kluis: check: data $NPACKS/$NPACKS packs, .* [KMG]?i?B/s" "$WORK/tty.out"
 
 e2e_finish

@@ -491,13 +491,13 @@ E2E_WHAT="config show --json, a repository that does not exist" \
     expect_exit 0 setsid -w "$KLUIS" -p show config show --json </dev/null
 check "config show opened (and created) no repository" \
     test ! -e "$WORK/no-such-repository"
-KEYS="['repository', 'password-file', 'password-command', 'key-file', 'ssh-key', 'ssh-known-hosts', 'ssh-command', 'server-command', 'tag', 'host', 'path', 'exclude', 'exclude-file', 'one-file-system', 'compression', 'with-atime', 'metrics-file']"
+KEYS="['repository', 'password-file', 'password-command', 'key-file', 'ssh-key', 'ssh-known-hosts', 'ssh-command', 'server-command', 'progress-interval', 'tag', 'host', 'path', 'exclude', 'exclude-file', 'one-file-system', 'compression', 'with-atime', 'metrics-file']"
 json_check "config show lists every profile key, once, in order" \
     "[x['key'] for x in d['settings']] == $KEYS"
-setting_check "every key but password-command and ssh-command comes from the profile" \
-    "all(x['source'] == 'profile' for k, x in s.items() if k not in ('password-command', 'ssh-command'))"
+setting_check "every key but password-command, ssh-command and progress-interval comes from the profile" \
+    "all(x['source'] == 'profile' for k, x in s.items() if k not in ('password-command', 'ssh-command', 'progress-interval'))"
 setting_check "each with its line" \
-    "[s[k]['line'] for k in $KEYS if k not in ('password-command', 'ssh-command')] == [1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13, 14, 15, 16, 17]"
+    "[s[k]['line'] for k in $KEYS if k not in ('password-command', 'ssh-command', 'progress-interval')] == [1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13, 14, 15, 16, 17]"
 setting_check "repeated keys have all their values" \
     "s['tag']['values'] == ['nightly', 'web'] and s['path']['values'] == ['$SRC/a', '$SRC/b']"
 setting_check "single values" \

@@ -285,6 +285,8 @@ E2E_WHAT="a failed backup with --metrics-file" expect_exit 1 \
     k backup "$WORK/missing" --host web01 --metrics-file "$M"
 check "metrics after a failure: last exit code 1" \
     test "$(metric "$M" kluis_backup_last_exit_code)" = 1
+check "metrics after a failure: no snapshot, so no files and no bytes" \
+    test "$(metric "$M" kluis_backup_files web01)/$(metric "$M" kluis_backup_bytes web01)" = 0/0
 check "metrics after a failure: the last success is kept" \
     test "$(metric "$M" kluis_backup_last_success_timestamp_seconds)" = "$LS1"
 check "metrics after a failure: the last run is newer than the success" \

@@ -21,6 +21,12 @@ struct kl_repo;
 /* Enough for two workers to each hold a maximal (8 MiB) chunk. */
 #define KL_BACKUP_INFLIGHT_MAX ((size_t)16 << 20)
 
+/* How far the walk has come: regular files reached (new, changed or the
+ * same as in the parent) and the bytes read from them. */
+struct kl_backup_progress {
+	uint64_t files, bytes_read;
+};
+
 struct kl_backup_opts {
 	const char *const *paths;	/* as given; made absolute */
 	size_t npaths;
@@ -35,6 +41,10 @@ struct kl_backup_opts {
 	int threads;			/* workers; 0 = number of cores */
 	kl_warn_fn warn;
 	void *warn_arg;
+	/* from the thread that walks the paths (one at a time), after each
+	 * file it reaches and each read from a file; may be NULL */
+	void (*progress)(void *arg, const struct kl_backup_progress *p);
+	void *progress_arg;
 };
 
 struct kl_backup_stats {

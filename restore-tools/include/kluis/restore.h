@@ -24,6 +24,13 @@ struct kl_repo;
 /* Suffix given to a file whose content could not be fully restored. */
 #define KL_RESTORE_DAMAGED_SUFFIX ".kluis-incomplete"
 
+/* What a restore has written of the files' content (a retry from other
+ * copies of a damaged pack adds to both totals). */
+struct kl_restore_progress {
+	uint64_t packs_done, packs_total;
+	uint64_t bytes_done, bytes_total;
+};
+
 struct kl_restore_opts {
 	const char *target;
 	const char *const *includes;	/* absolute snapshot paths; none: all */
@@ -49,6 +56,10 @@ struct kl_restore_opts {
 	 */
 	int (*select)(void *arg, const char *path);
 	void *select_arg;
+	/* after each pack whose content was written, from the restore
+	 * threads one at a time (may be NULL) */
+	void (*progress)(void *arg, const struct kl_restore_progress *p);
+	void *progress_arg;
 };
 
 struct kl_restore_stats {
