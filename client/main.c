@@ -6,12 +6,12 @@
 
 #include <sodium.h>
 
+#include "kluis/blobcodec.h"
 #include "kluis/catalog.h"
 #include "kluis/cliref.h"
 #include "kluis/err.h"
-#include "kluis/blobcodec.h"
-#include "kluis/layout.h"
 #include "kluis/keys.h"
+#include "kluis/layout.h"
 #include "kluis/transport.h"
 #include "cli.h"
 
@@ -158,7 +158,10 @@ main(int argc, char **argv)
 	c.cmd = p.cmd;
 	c.args = p.args;
 	c.nargs = p.nargs;
-	if ((rc = cli_settings_load(&c)) != EXIT_OK)
+	/* help and version need no settings: a broken profile must not
+	 * hide the help that explains it */
+	if (c.cmd->id != C_HELP && c.cmd->id != C_VERSION &&
+	    (rc = cli_settings_load(&c)) != EXIT_OK)
 		return rc;
 	cli_progress_signal();
 	cli_transport_configure(&c);
