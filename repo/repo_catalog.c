@@ -268,7 +268,8 @@ any_gone(struct kl_cat *c, struct kl_id *ids, size_t n, struct kl_error *err)
 	struct gone g = { ids, n, 0 };
 	int rc;
 
-	qsort(ids, n, sizeof(*ids), id_order);
+	if (n > 1)	/* none: ids may be NULL, which qsort must not get */
+		qsort(ids, n, sizeof(*ids), id_order);
 	rc = kl_cat_snap_foreach(c, NULL, 1, gone_one, &g, err);
 	return rc < 0 ? rc : g.any;
 }
