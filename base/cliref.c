@@ -291,8 +291,13 @@ kl_ref_parse(const struct kl_ref *ref, int argc, char **argv,
 		snprintf(out->msg, sizeof(out->msg), "out of memory");
 		return -1;
 	}
-	if (pass(ref, argc - first, rest, 0, where, fn, arg, seen, pos, &npos,
-	    &nbefore, out) < 0) {
+	if (first > 1 && strcmp(argv[first - 1], "--") == 0) {
+		/* "--" came before the command word: no option follows */
+		for (i = 1; i < argc - first; i++)
+			pos[npos++] = rest[i];
+		nbefore = npos;
+	} else if (pass(ref, argc - first, rest, 0, where, fn, arg, seen, pos,
+	    &npos, &nbefore, out) < 0) {
 		free(pos);
 		return -1;
 	}

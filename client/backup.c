@@ -875,6 +875,8 @@ kl_backup_run(struct kl_repo *r, const struct kl_backup_opts *o,
 unlock:
 	kl_repo_unlock(r);
 out:
+	/* also when it stopped early: paths left out are source problems */
+	stats->warnings = bk.warnings;
 	stats->duration_s = elapsed(&mono);
 	bk_clear(&bk);
 	return rc;

@@ -327,9 +327,10 @@ struct cli_metric {
 };
 int cli_metrics_write(struct cli *c, struct kl_repo *r, const char *job,
     const struct cli_metric *m, size_t n, int exit_code);
-/* The metrics of a run of job that failed with exit_code before its
- * repository was open (cli_metrics_write with r NULL): its duration since
- * start and its exit code; a failure to write is told, not returned. */
+/* The metrics of a run of job that failed with exit_code before its work
+ * began - as a rule before its repository was open (cli_metrics_write
+ * with r NULL): its duration since start and (backup, drill) its exit
+ * code; a failure to write is told, not returned. */
 void cli_metrics_unreached(struct cli *c, const char *job, int64_t start,
     int exit_code);
 

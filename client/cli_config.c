@@ -272,7 +272,7 @@ static int
 profile_read(const struct cli *c, struct profile *p)
 {
 	struct stat st;
-	ssize_t got;
+	ssize_t got = 0;
 	size_t have = 0;
 	int fd, rc;
 
@@ -302,12 +302,22 @@ profile_read(const struct cli *c, struct profile *p)
 		return EXIT_FATAL;
 	}
 	while (have < (size_t)st.st_size + 1 &&
-	    (got = read(fd, p->text + have, (size_t)st.st_size + 1 - have)) >
-	    0)
-		have += (size_t)got;
+	    ((got = read(fd, p->text + have, (size_t)st.st_size + 1 - have)) >
+	    0 || (got < 0 && errno == EINTR)))
+		have += got > 0 ? (size_t)got : 0;
 	close(fd);
+	if (got < 0) {
+		cli_err(c, "cannot read profile %s: %s", p->path,
+		    strerror(errno));
+		return EXIT_FATAL;
+	}
 	if (have > (size_t)st.st_size) {
 		cli_err(c, "profile %s changed while it was read", p->path);
+		return EXIT_FATAL;
+	}
+	if (memchr(p->text, '\0', have) != NULL) {	/* would end it early */
+		cli_err(c, "profile %s holds a NUL byte: not a text file",
+		    p->path);
 		return EXIT_FATAL;
 	}
 	p->text[have] = '\0';

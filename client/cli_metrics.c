@@ -225,6 +225,35 @@ hist_from_file(const char *path, const char *job, struct hist *h,
 	fclose(f);
 }
 
+/*
+ * One file may serve several jobs (a profile's metrics-file applies to
+ * backup, check and drill): the series of the other jobs in the file it
+ * replaces are kept, so that no run hides another job's age.
+ */
+static void
+other_jobs(FILE *out, const char *path, const char *job)
+{
+	char line[4096], mine[METRIC_NAME_MAX + 16];
+	const char *name;
+	FILE *f;
+
+	snprintf(mine, sizeof(mine), "kluis_%s_", job);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		name = line;
+		if (strncmp(line, "# HELP ", 7) == 0 ||
+		    strncmp(line, "# TYPE ", 7) == 0)
+			name = line + 7;
+		if (strncmp(name, "kluis_", 6) != 0 ||
+		    strncmp(name, mine, strlen(mine)) == 0 ||
+		    strchr(line, '\n') == NULL)	/* ours, or not a line */
+			continue;
+		fputs(line, out);
+	}
+	fclose(f);
+}
+
 static int
 metrics_publish(struct cli *c, const char *data, size_t len)
 {
@@ -291,6 +320,7 @@ cli_metrics_write(struct cli *c, struct kl_repo *r, const char *job,
 	for (i = 0; i < n; i++)
 		gauge(f, job, m[i].name, m[i].help, repo, host, m[i].value);
 	history_gauges(f, job, &h, repo, host);
+	other_jobs(f, c->metrics_file, job);
 	if (fclose(f) != 0) {
 		free(data);
 		cli_err(c, "cannot write the metrics file: %s",
@@ -358,12 +388,20 @@ void
 cli_metrics_unreached(struct cli *c, const char *job, int64_t start,
     int exit_code)
 {
+	/* the HELP texts of the complete runs' series (cli_backup.c,
+	 * cli_check.c, cli_drill.c): a collector refuses a series whose
+	 * HELP differs between files */
+	int check = strcmp(job, "check") == 0;
 	struct cli_metric m[] = {
-		{ "duration_seconds", "Duration of the last run.",
+		{ "duration_seconds", check ? "How long the last check took." :
+		    strcmp(job, "backup") == 0 ? "Duration of the last backup "
+		    "run." : "Duration of the last drill run.",
 		    (double)((int64_t)time(NULL) - start) },
-		{ "exit_code", "Exit code of this run.", (double)exit_code },
+		{ "exit_code", strcmp(job, "backup") == 0 ? "Exit code of this "
+		    "backup run." : "Exit code of this drill run.",
+		    (double)exit_code },
 	};
 
-	(void)cli_metrics_write(c, NULL, job, m, sizeof(m) / sizeof(m[0]),
-	    exit_code);
+	/* check has no exit_code series of its own: last_exit_code */
+	(void)cli_metrics_write(c, NULL, job, m, check ? 1 : 2, exit_code);
 }

@@ -135,9 +135,10 @@ main(int argc, char **argv)
 			kl_ref_usage(stdout, &cli_ref);
 		return EXIT_OK;
 	}
-	if (c.version && p.cmd == NULL && p.unknown == NULL)
+	/* "print the version and exit", whatever else was asked */
+	if (c.version)
 		p.cmd = kl_ref_cmd_find(&cli_ref, (char *[]){ "version" }, 1,
-		    &used);
+		    &used), p.nargs = 0;
 	if (p.cmd == NULL) {
 		if (p.unknown == NULL)
 			kl_ref_usage(stderr, &cli_ref);

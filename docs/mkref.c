@@ -1,8 +1,8 @@
 /*
- * kluis-mkref: prints the man pages and docs/CLI.md's reference blocks from
- * the programs' option tables (client/cli_ref.c, repo-server/server_ref.c),
- * and checks that the docs name no option the programs lack.  Run by the
- * build, not installed (docs/ARCHITECTURE.md "One reference").
+ * kluis-mkref: prints the man pages and the docs' generated blocks from the
+ * programs' option tables (client/cli_ref.c, repo-server/server_ref.c) and
+ * from the files operators copy.  Run by the build, not installed
+ * (docs/ARCHITECTURE.md "One reference").
  *
  * usage: kluis-mkref man kluis|kluis-server|kluis.conf
  *        kluis-mkref sync ROOT FILE [--check]
@@ -40,14 +40,21 @@ slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	char *b;
+	int bad;
 
 	if (f == NULL)
 		return NULL;
-	b = malloc(FILE_MAX + 1);
-	*len = b != NULL ? fread(b, 1, FILE_MAX, f) : 0;
+	b = malloc(FILE_MAX + 2);
+	*len = b != NULL ? fread(b, 1, FILE_MAX + 1, f) : 0;
+	bad = b == NULL || ferror(f) || *len > FILE_MAX;
 	fclose(f);
-	if (b != NULL)
-		b[*len] = '\0';
+	if (bad) {	/* never half a file: sync would write it back */
+		fprintf(stderr, "%s: unreadable or larger than %d bytes\n",
+		    path, FILE_MAX);
+		free(b);
+		return NULL;
+	}
+	b[*len] = '\0';
 	return b;
 }
 
@@ -94,9 +101,15 @@ sync_text(const char *path, const char *root, const char *text, FILE *out)
 		open = is_ref ? r : f;
 		eol = strchr(open, '\n');
 		close = strstr(open, is_ref ? "<!-- /ref -->" : "<!-- /file -->");
-		if (eol == NULL || close == NULL) {
-			fprintf(stderr, "%s: a generated block is not closed\n",
-			    path);
+		/* an unclosed block must not swallow the text up to the next
+		 * block's end */
+		r = eol != NULL ? strstr(eol, "<!-- ref: ") : NULL;
+		f = eol != NULL ? strstr(eol, "<!-- file: ") : NULL;
+		if (eol == NULL || close == NULL || (r != NULL && r < close) ||
+		    (f != NULL && f < close)) {
+			fprintf(stderr, "%s: a generated block is not closed: "
+			    "%.*s\n", path, eol != NULL ? (int)(eol - open) :
+			    40, open);
 			return -1;
 		}
 		*b = '\0';
@@ -152,12 +165,22 @@ do_sync(const char *path, const char *root, int check)
 			    "date: run 'BUILD/docs/kluis-mkref sync %s %s'\n",
 			    path, root, path);
 			rc = 1;
-		} else {
-			FILE *f = fopen(path, "wb");
+		} else {	/* a new file renamed over: never half a doc */
+			char tmp[4200];
+			FILE *f;
+			int ok;
 
-			if (f == NULL || fwrite(out, 1, olen, f) != olen ||
-			    fclose(f) != 0) {
+			snprintf(tmp, sizeof(tmp), "%s.mkref-tmp", path);
+			if ((f = fopen(tmp, "wb")) == NULL)
+				ok = 0;
+			else {
+				ok = fwrite(out, 1, olen, f) == olen;
+				ok = fclose(f) == 0 && ok;
+				ok = ok && rename(tmp, path) == 0;
+			}
+			if (!ok) {
 				perror(path);
+				remove(tmp);
 				rc = 1;
 			}
 		}

@@ -693,9 +693,9 @@ main(int argc, char **argv)
 			kl_ref_usage(stdout, &server_ref);
 		return EXIT_CLEAN;
 	}
-	if (a.version && p.cmd == NULL && p.unknown == NULL)
+	if (a.version)	/* "print the version and exit", whatever else */
 		p.cmd = kl_ref_cmd_find(&server_ref, (char *[]){ "version" },
-		    1, &used);
+		    1, &used), p.nargs = 0;
 	if (p.cmd == NULL) {
 		if (p.unknown == NULL)
 			kl_ref_usage(stderr, &server_ref);

@@ -182,6 +182,8 @@ static int
 spawn_on_socket(struct pipe_io *s, char *const argv[])
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t usr1;
 	int sv[2], e, sz = SOCK_BUF_LEN;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -191,7 +193,15 @@ spawn_on_socket(struct pipe_io *s, char *const argv[])
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], STDIN_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], STDOUT_FILENO);
-	e = posix_spawnp(&s->pid, argv[0], &fa, NULL, argv, environ);
+	/* SIGUSR1 asks kluis for a progress line; a signal to the whole
+	 * group (systemctl kill -s USR1) must not end the server or ssh */
+	posix_spawnattr_init(&at);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	posix_spawnattr_setsigmask(&at, &usr1);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+	e = posix_spawnp(&s->pid, argv[0], &fa, &at, argv, environ);
+	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	close(sv[1]);
 	if (e != 0)
@@ -264,7 +274,7 @@ tr_pipe_io_open(const struct kl_url *u, char *err, size_t err_len,
 	return KL_OK;
 }
 
-#define SSH_ARGS 20
+#define SSH_ARGS 24	/* the most tr_sshcmd_io_open passes is 20 */
 
 /*
  * ssh:// through the OpenSSH client.  The command runs through /bin/sh
@@ -300,7 +310,18 @@ tr_sshcmd_io_open(const struct kl_url *u, const char *ssh_command,
 	snprintf(script, len, "exec %s \"$@\"", ssh_command);
 	if (tr_shell_command(srv != NULL ? srv : SERVER_PROG, u->path, remote,
 	    4 * strlen(u->path) + 4200) != KL_OK) {
+		snprintf(err, err_len, "the server command and path are too "
+		    "long for an ssh command line");
 		rc = KL_E_LIMIT;
+		goto out;
+	}
+	/* ssh splits an -o value on blanks and expands '%' and '~' in it */
+	if (o->known_hosts != NULL && strpbrk(o->known_hosts, " \t%~\"'") !=
+	    NULL) {
+		snprintf(err, err_len, "--ssh-known-hosts %s: with --ssh-command "
+		    "the path may not hold blanks, quotes, '%%' or '~'",
+		    o->known_hosts);
+		rc = KL_E_INVAL;
 		goto out;
 	}
 	argv[n++] = "/bin/sh", argv[n++] = "-c", argv[n++] = script;
@@ -315,10 +336,11 @@ tr_sshcmd_io_open(const struct kl_url *u, const char *ssh_command,
 		argv[n++] = "-i", argv[n++] = (char *)(uintptr_t)o->ssh_key;
 		argv[n++] = "-o", argv[n++] = "IdentitiesOnly=yes";
 	}
-	if (o->known_hosts != NULL) {
+	if (o->known_hosts != NULL) {	/* that file, and no other */
 		snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s",
 		    o->known_hosts);
 		argv[n++] = "-o", argv[n++] = kh;
+		argv[n++] = "-o", argv[n++] = "GlobalKnownHostsFile=/dev/null";
 	}
 	argv[n++] = "--", argv[n++] = (char *)(uintptr_t)u->host;
 	argv[n++] = remote, argv[n] = NULL;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libssh2.h>
@@ -28,6 +29,25 @@
 
 /* ---- the TCP connection ---- */
 
+/* poll(2) for up to ms in all, through signals (SIGUSR1 asks for a
+ * progress line; it must not time a connection out). */
+static int
+poll_left(struct pollfd *p, int ms)
+{
+	struct timespec t0, t1;
+	int r, left = ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((r = poll(p, 1, left)) < 0 && errno == EINTR) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		left = ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			return 0;
+	}
+	return r;
+}
+
 static int
 connect_timeout(int fd, const struct sockaddr *a, socklen_t alen)
 {
@@ -39,7 +59,7 @@ connect_timeout(int fd, const struct sockaddr *a, socklen_t alen)
 	if (connect(fd, a, alen) != 0) {
 		if (errno != EINPROGRESS)
 			return -1;
-		if (poll(&p, 1, CONNECT_TIMEOUT_MS) != 1) {
+		if (poll_left(&p, CONNECT_TIMEOUT_MS) != 1) {
 			errno = ETIMEDOUT;
 			return -1;
 		}

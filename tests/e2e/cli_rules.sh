@@ -13,6 +13,15 @@ e2e_init cli-rules
 E2E_WHAT="init"
 expect_exit 0 k init --kdf interactive
 
+# --- --version wins over the command; "--" before the command ends options
+E2E_WHAT="backup ... --version prints the version and backs up nothing" \
+    expect_exit 0 k backup "$WORK/src" --version
+expect_stdout_contains "repository format"
+check "no snapshot was written" test "$(snapshot_count)" -eq 0
+E2E_WHAT="-- before the command word: --json is an argument" expect_exit 2 \
+    k -- snapshots --json
+expect_stderr_contains "usage: kluis snapshots"
+
 # --- a backup-only key is refused snapshots even on an empty repository
 # (RUNBOOK §2.3 checks a new host's key that way), and key list says so
 # when keys/ holds no key file (the key is kept outside)

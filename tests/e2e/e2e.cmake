@@ -91,5 +91,5 @@ set_tests_properties(e2e_ssh_command PROPERTIES TIMEOUT 300)
 add_test(NAME e2e_doc_examples COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/doc_examples.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server> ${PROJECT_SOURCE_DIR})
 set_tests_properties(e2e_doc_examples PROPERTIES TIMEOUT 300)
 # Issue #13 §4: progress (terminal line, --json status, SIGUSR1, interval).
-add_test(NAME e2e_progress COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/progress.sh $<TARGET_FILE:kluis>)
+add_test(NAME e2e_progress COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/progress.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 set_tests_properties(e2e_progress PROPERTIES TIMEOUT 300)

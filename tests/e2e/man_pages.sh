@@ -100,6 +100,16 @@ if [ -n "$MKREF" ]; then
 	"$MKREF" sync "$ROOT" "$WORK/CLI.md"
 	if cmp -s "$CLI_MD" "$WORK/CLI.md"; then ok "sync restores it"
 	else not_ok "sync restores it"; fi
+	# a block whose end was deleted: refused, nothing rewritten
+	awk '/<!-- \/ref -->/ && !done { done = 1; next } { print }' \
+	    "$CLI_MD" >"$WORK/unclosed.md"
+	cp "$WORK/unclosed.md" "$WORK/unclosed.before"
+	if ! "$MKREF" sync "$ROOT" "$WORK/unclosed.md" 2>/dev/null &&
+	    cmp -s "$WORK/unclosed.md" "$WORK/unclosed.before"; then
+		ok "an unclosed block is refused and the file left as it was"
+	else
+		not_ok "an unclosed block is refused and the file left as it was"
+	fi
 fi
 
 echo "$pass passed, $fail failed"

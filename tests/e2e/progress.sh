@@ -3,9 +3,10 @@
 # terminal (script(1) gives one), nothing extra when not, JSON status lines
 # before the result with --json, a line in the log on SIGUSR1 or every
 # --progress-interval, and SIGUSR1 never kills a command.
-# usage: progress.sh KLUIS
+# usage: progress.sh KLUIS KLUIS-SERVER
 set -uo pipefail
 KLUIS=$1
+KLUIS_SERVER=$2
 . "$(dirname "$0")/lib.sh"
 e2e_init progress
 case_begin() { echo "# --- $1"; }
@@ -61,6 +62,23 @@ check "the backup was not killed by SIGUSR1 (exit $rc)" test "$rc" -eq 0
 check "it printed a progress line" \
     grep -q '^kluis: progress: backup: ' "$ERR"
 check "and made its snapshot" test "$(snapshot_count)" -eq 1
+
+case_begin "SIGUSR1 to the whole process group (systemctl kill -s USR1)"
+fresh
+setsid "$KLUIS" -r "pipe:$REPO" --server-command "$KLUIS_SERVER" \
+    --password-file "$PW" backup "$SRC" $SLOW -q >"$OUT" 2>"$ERR" &
+pid=$!
+for _ in $(seq 100); do
+	[ -n "$(ls "$REPO/locks" 2>/dev/null)" ] && break
+	sleep 0.02
+done
+sleep 0.3
+kill -USR1 -- "-$pid"
+wait "$pid"
+rc=$?
+check "neither kluis nor its kluis-server child died (exit $rc)" test "$rc" -eq 0
+check "kluis printed a progress line" grep -q '^kluis: progress: backup: ' "$ERR"
+check "the backup over pipe: made its snapshot" test "$(snapshot_count)" -eq 1
 
 case_begin "--json: status lines, the result last"
 fresh

@@ -314,6 +314,18 @@ sleep 1.1
 expect_exit 0 k backup "$SRC" --host web01 --metrics-file "$M"
 check "metrics after a success: the last success moves on" \
     test "$(metric "$M" kluis_backup_last_success_timestamp_seconds)" -gt "$LS1"
+# one file for several jobs (a profile's metrics-file): a check keeps the
+# backup's series, and the backup's next run keeps the check's
+E2E_WHAT="check --metrics-file into the backup's file" expect_exit 0 \
+    k check --metrics-file "$M"
+check "the backup's series survive the check's write" \
+    test "$(metric "$M" kluis_backup_last_success_timestamp_seconds web01)" -gt "$LS1"
+check "and the check's are there" \
+    test "$(metric "$M" kluis_check_last_exit_code)" = 0
+expect_exit 0 k backup "$SRC" --host web01 --metrics-file "$M"
+check "the next backup keeps the check's series" \
+    test "$(metric "$M" kluis_check_last_exit_code)" = 0
+check "each series once" test "$(grep -c '^# TYPE kluis_check_last_exit_code ' "$M")" = 1
 E2E_WHAT="metrics of a host with quotes and backslashes" expect_exit 0 \
     k backup "$SRC2" --host 'q"b\s' --metrics-file "$M"
 check "metrics: label values are escaped" \
