@@ -616,6 +616,34 @@ kl_ref_help(FILE *f, const struct kl_ref *ref, const char *name)
 	return n > 0 ? 0 : -1;
 }
 
+int
+kl_ref_help_words(FILE *f, const struct kl_ref *ref, char *const *words,
+    int nwords)
+{
+	char name[128];
+
+	if (nwords == 0) {
+		kl_ref_usage(f, ref);
+		return 0;
+	}
+	snprintf(name, sizeof(name), "%s%s%s", words[0], nwords > 1 ? " " : "",
+	    nwords > 1 ? words[1] : "");
+	/* "key add" names one command, "key" a group: both print */
+	if (kl_ref_help(f, ref, name) == 0)
+		return 0;
+	return nwords > 1 ? kl_ref_help_words(f, ref, words, 1) : -1;
+}
+
+void
+kl_ref_help_parsed(FILE *f, const struct kl_ref *ref,
+    const struct kl_ref_parsed *p)
+{
+	if (p->cmd != NULL)
+		kl_ref_help(f, ref, p->cmd->name);
+	else if (p->unknown == NULL || kl_ref_help(f, ref, p->unknown) != 0)
+		kl_ref_usage(f, ref);
+}
+
 /* ---- roff ---- */
 
 /* Text for a roff line: escapes, and no line may start with '.' or '\''. */

@@ -42,19 +42,9 @@ cmd_version(struct cli *c)
 static int
 cmd_help(struct cli *c)
 {
-	char name[64] = "";
-	int i;
-
-	if (c->nargs == 0) {
-		kl_ref_usage(stdout, &cli_ref);
+	if (kl_ref_help_words(stdout, &cli_ref, c->args, c->nargs) == 0)
 		return EXIT_OK;
-	}
-	for (i = 0; i < c->nargs && i < 2; i++)
-		snprintf(name + strlen(name), sizeof(name) - strlen(name),
-		    "%s%s", i ? " " : "", c->args[i]);
-	if (kl_ref_help(stdout, &cli_ref, name) == 0)
-		return EXIT_OK;
-	cli_err(c, "no command \"%s\" (see kluis --help)", name);
+	cli_err(c, "no command \"%s\" (see kluis --help)", c->args[0]);
 	return EXIT_USAGE;
 }
 
@@ -128,24 +118,22 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (p.help) {
-		if (p.cmd != NULL)
-			kl_ref_help(stdout, &cli_ref, p.cmd->name);
-		else if (p.unknown == NULL ||
-		    kl_ref_help(stdout, &cli_ref, p.unknown) != 0)
-			kl_ref_usage(stdout, &cli_ref);
+		kl_ref_help_parsed(stdout, &cli_ref, &p);
 		return EXIT_OK;
 	}
 	/* "print the version and exit", whatever else was asked */
-	if (c.version)
+	if (c.version) {
 		p.cmd = kl_ref_cmd_find(&cli_ref, (char *[]){ "version" }, 1,
-		    &used), p.nargs = 0;
+		    &used);
+		p.nargs = 0;
+	}
 	if (p.cmd == NULL) {
 		if (p.unknown == NULL)
 			kl_ref_usage(stderr, &cli_ref);
 		else if (kl_ref_cmd_is_group(&cli_ref, p.unknown))
+			/* a name from the table: nothing to escape */
 			fprintf(stderr, "kluis: %s needs a sub-command (see "
-			    "kluis help %s)\n", p.unknown, p.unknown);	/* a
-			    * name from the table: no escaping needed */
+			    "kluis help %s)\n", p.unknown, p.unknown);
 		else
 		{
 			fputs("kluis: unknown command \"", stderr);

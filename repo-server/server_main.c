@@ -575,20 +575,10 @@ cmd_version(const struct server_args *a)
 static int
 cmd_help(const struct server_args *a)
 {
-	char name[64] = "";
-	int i;
-
-	if (a->nargs == 0) {
-		kl_ref_usage(stdout, &server_ref);
-		return EXIT_CLEAN;
-	}
-	for (i = 0; i < a->nargs && i < 2; i++)
-		snprintf(name + strlen(name), sizeof(name) - strlen(name),
-		    "%s%s", i ? " " : "", a->args[i]);
-	if (kl_ref_help(stdout, &server_ref, name) == 0)
+	if (kl_ref_help_words(stdout, &server_ref, a->args, a->nargs) == 0)
 		return EXIT_CLEAN;
 	fprintf(stderr, "%s: no command '", progname);
-	print_name(stderr, name);
+	print_name(stderr, a->args[0]);
 	fprintf(stderr, "' (see %s --help)\n", progname);
 	return EXIT_USAGE;
 }
@@ -686,16 +676,14 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (p.help) {
-		if (p.cmd != NULL)
-			kl_ref_help(stdout, &server_ref, p.cmd->name);
-		else if (p.unknown == NULL ||
-		    kl_ref_help(stdout, &server_ref, p.unknown) != 0)
-			kl_ref_usage(stdout, &server_ref);
+		kl_ref_help_parsed(stdout, &server_ref, &p);
 		return EXIT_CLEAN;
 	}
-	if (a.version)	/* "print the version and exit", whatever else */
+	if (a.version) {	/* "print the version and exit", whatever else */
 		p.cmd = kl_ref_cmd_find(&server_ref, (char *[]){ "version" },
-		    1, &used), p.nargs = 0;
+		    1, &used);
+		p.nargs = 0;
+	}
 	if (p.cmd == NULL) {
 		if (p.unknown == NULL)
 			kl_ref_usage(stderr, &server_ref);

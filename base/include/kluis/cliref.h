@@ -153,6 +153,14 @@ long kl_ref_conf_parse(const struct kl_ref *ref, char *text,
  * Return 0, or -1 when name is no command.
  */
 void kl_ref_usage(FILE *f, const struct kl_ref *ref);
+/* `PROG help [COMMAND]`: the overview for no word, else the help of the
+ * command (or group) the first two words name; -1 (nothing printed) when
+ * they name none. */
+int kl_ref_help_words(FILE *f, const struct kl_ref *ref, char *const *words,
+    int nwords);
+/* --help as parsed: the command's help, a group's, or the overview. */
+void kl_ref_help_parsed(FILE *f, const struct kl_ref *ref,
+    const struct kl_ref_parsed *p);
 /* The command words, comma-separated ("init, key, backup, ..."). */
 void kl_ref_cmd_list(FILE *f, const struct kl_ref *ref);
 int kl_ref_help(FILE *f, const struct kl_ref *ref, const char *name);
