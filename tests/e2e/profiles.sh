@@ -343,6 +343,12 @@ bad_profile() {
 	expect_stderr_contains "$CONF/$name.conf $want" "$name"
 	check "$name: nothing on stdout" test ! -s "$OUT"
 }
+# a NUL byte would end the text early and drop what follows it
+printf 'repository = %s\n\000exclude = *.tmp\n' "$REPO" >"$CONF/nul.conf"
+chmod 600 "$CONF/nul.conf"
+E2E_WHAT="a profile holding a NUL byte is refused" expect_exit 1 \
+    kp nul snapshots </dev/null
+expect_stderr_contains "holds a NUL byte" "named as such"
 bad_profile unknown-key "line 3: unknown key \"frobnicate\"" <<EOF
 repository = $REPO
 # a comment counts as a line

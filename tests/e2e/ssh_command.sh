@@ -110,6 +110,13 @@ json_check "ssh-command from the profile" \
     '[s for s in d["settings"] if s["key"] == "ssh-command"][0]["source"] == "profile"'
 
 case_begin "failures"
+# ssh would split a -o value at the blank and check other files
+cp "$SSH_KH" "$WORK/known hosts"
+E2E_WHAT="a known_hosts path with a blank" expect_exit 1 timeout 120 \
+    "$KLUIS" -r "$SSH_URL" --ssh-command "ssh -F $WORK/ssh_config_bare" \
+    --ssh-key "$SSH_KEY_ADMIN" --ssh-known-hosts "$WORK/known hosts" \
+    --password-file "$PW" snapshots
+expect_stderr_contains "may not hold blanks" "refused before ssh runs"
 : >"$WORK/empty_kh"
 E2E_WHAT="an unknown host key" expect_exit 1 timeout 120 "$KLUIS" \
     -r "$SSH_URL" --ssh-command "ssh -F $WORK/ssh_config_bare" \
