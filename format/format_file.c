@@ -170,7 +170,8 @@ kl_config_decode(const uint8_t *p, size_t len, struct kl_config *out)
 static int
 entry_check(const struct kl_blob_entry *e)
 {
-	if (e->type != KL_BLOB_TYPE_DATA && e->type != KL_BLOB_TYPE_TREE)
+	if (e->type != KL_BLOB_TYPE_DATA && e->type != KL_BLOB_TYPE_TREE &&
+	    e->type != KL_BLOB_TYPE_DELTA)
 		return KL_E_UNSUPPORTED;
 	if (e->offset < KL_PACK_PREAMBLE_LEN || e->stored_len < STORED_MIN)
 		return KL_E_CORRUPT;

@@ -22,6 +22,8 @@
 #define MODE_MASK 07777u
 #define TS_LEN (8 + 4)
 #define HOLE_LEN (8 + 8)
+#define NODE_FLAG_DELTAS 1u			/* §11 flags bit 0 */
+#define DELTA_MIN_LEN (4 + 4 + 1 + 1 + 2 * KL_ID_LEN)	/* one base */
 #define XATTR_MIN_LEN (2 + 1 + 4)		/* 1-byte name, empty value */
 /* Smallest entry: 1-byte name, empty strings, no xattrs/holes/chunks. */
 #define NODE_MIN_LEN (2 + 1 + 1 + 1 + 4 + 4 + 4 + 2 + 2 + 3 * TS_LEN + \
@@ -97,7 +99,7 @@ type_check(const struct kl_node *n)
 
 	if (tl > KL_TARGET_MAX)
 		return KL_E_LIMIT;
-	if (!file && (n->nchunks != 0 || n->nholes != 0))
+	if (!file && (n->nchunks != 0 || n->nholes != 0 || n->ndeltas != 0))
 		return KL_E_CORRUPT;
 	if (link ? (tl == 0 || n->size != tl) : tl != 0)
 		return KL_E_CORRUPT;
@@ -154,6 +156,48 @@ holes_check(const struct kl_node *n)
 	return KL_OK;
 }
 
+/* Indexes strictly increasing below nchunks; lengths, generations and
+ * base counts in range. */
+static int
+deltas_check(const struct kl_node *n)
+{
+	const struct kl_delta_ref *d = n->deltas;
+	size_t i;
+
+	if (n->ndeltas == 0)
+		return KL_OK;
+	if (d == NULL || n->ndeltas > n->nchunks)
+		return KL_E_CORRUPT;
+	for (i = 0; i < n->ndeltas; i++) {
+		if (d[i].index >= n->nchunks ||
+		    (i > 0 && d[i].index <= d[i - 1].index))
+			return KL_E_CORRUPT;
+		if (d[i].len == 0 || d[i].gen == 0 || d[i].nbases == 0)
+			return KL_E_CORRUPT;
+		if (d[i].len > KL_DELTA_TARGET_MAX ||
+		    d[i].nbases > KL_DELTA_REF_BASES_MAX)
+			return KL_E_LIMIT;
+	}
+	return KL_OK;
+}
+
+const struct kl_delta_ref *
+kl_node_delta(const struct kl_node *n, size_t i)
+{
+	size_t lo = 0, hi = n->ndeltas, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (n->deltas[mid].index == i)
+			return &n->deltas[mid];
+		if (n->deltas[mid].index < i)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 int
 kl_node_valid(const struct kl_node *n)
 {
@@ -171,14 +215,16 @@ kl_node_valid(const struct kl_node *n)
 		return KL_E_CORRUPT;
 	if (n->nchunks > 0 && n->chunks == NULL)
 		return KL_E_CORRUPT;
-	if ((r = type_check(n)) != KL_OK || (r = xattrs_check(n)) != KL_OK)
+	if ((r = type_check(n)) != KL_OK || (r = xattrs_check(n)) != KL_OK ||
+	    (r = deltas_check(n)) != KL_OK)
 		return r;
 	return holes_check(n);
 }
 
-/* name, type, flags (reserved: must be 0), mode, ids, owner names. */
+/* name, type, flags (bit 0: delta entries follow the chunks; the others
+ * reserved), mode, ids, owner names. */
 static int
-get_node_head(struct buf *b, struct kl_node *n)
+get_node_head(struct buf *b, struct kl_node *n, uint8_t *fl)
 {
 	const uint8_t *p;
 	uint8_t flags;
@@ -191,8 +237,9 @@ get_node_head(struct buf *b, struct kl_node *n)
 	if ((r = buf_get_u8(b, &n->type)) != KL_OK ||
 	    (r = buf_get_u8(b, &flags)) != KL_OK)
 		return r;
-	if (flags != 0)
+	if ((flags & ~NODE_FLAG_DELTAS) != 0)
 		return KL_E_UNSUPPORTED;
+	*fl = flags;
 	if ((r = buf_get_u32le(b, &n->mode)) != KL_OK ||
 	    (r = buf_get_u32le(b, &n->uid)) != KL_OK ||
 	    (r = buf_get_u32le(b, &n->gid)) != KL_OK ||
@@ -295,17 +342,63 @@ get_chunks(struct buf *b, struct kl_node *n)
 	return KL_OK;
 }
 
+static int
+get_delta(struct buf *b, struct kl_delta_ref *d)
+{
+	uint8_t i;
+	int r;
+
+	if ((r = buf_get_u32le(b, &d->index)) != KL_OK ||
+	    (r = buf_get_u32le(b, &d->len)) != KL_OK ||
+	    (r = buf_get_u8(b, &d->gen)) != KL_OK ||
+	    (r = buf_get_u8(b, &d->nbases)) != KL_OK)
+		return r;
+	if (d->nbases == 0)
+		return KL_E_CORRUPT;
+	if (d->nbases > KL_DELTA_REF_BASES_MAX)
+		return KL_E_LIMIT;
+	if ((r = buf_get(b, d->delta.b, KL_ID_LEN)) != KL_OK)
+		return r;
+	for (i = 0; i < d->nbases; i++)
+		if ((r = buf_get(b, d->bases[i].b, KL_ID_LEN)) != KL_OK)
+			return r;
+	return KL_OK;
+}
+
+/* Flag bit 0: 1..nchunks delta entries (the rest of the rules are
+ * kl_node_valid's). */
+static int
+get_deltas(struct buf *b, struct kl_node *n)
+{
+	uint32_t cnt, i;
+	int r;
+
+	if ((r = get_count32(b, UINT32_MAX, DELTA_MIN_LEN, &cnt)) != KL_OK)
+		return r;
+	if (cnt == 0 || cnt > n->nchunks)
+		return KL_E_CORRUPT;
+	if ((n->deltas = calloc(cnt, sizeof(*n->deltas))) == NULL)
+		return KL_E_NOMEM;
+	n->ndeltas = cnt;
+	for (i = 0; i < cnt; i++)
+		if ((r = get_delta(b, &n->deltas[i])) != KL_OK)
+			return r;
+	return KL_OK;
+}
+
 /* Parses one entry into the zeroed *n; partial results stay in *n. */
 static int
 get_node(struct buf *b, struct kl_node *n)
 {
+	uint8_t flags = 0;
 	int r;
 
-	if ((r = get_node_head(b, n)) != KL_OK ||
+	if ((r = get_node_head(b, n, &flags)) != KL_OK ||
 	    (r = get_node_stat(b, n)) != KL_OK ||
 	    (r = get_xattrs(b, n)) != KL_OK ||
 	    (r = get_holes(b, n)) != KL_OK ||
 	    (r = get_chunks(b, n)) != KL_OK ||
+	    ((flags & NODE_FLAG_DELTAS) && (r = get_deltas(b, n)) != KL_OK) ||
 	    (r = buf_get(b, n->subtree.b, KL_ID_LEN)) != KL_OK)
 		return r;
 	return kl_node_valid(n);
@@ -380,7 +473,8 @@ put_node_head(struct buf *b, const struct kl_node *n)
 
 	if ((r = buf_put_str16(b, n->name, n->name_len)) != KL_OK ||
 	    (r = buf_put_u8(b, n->type)) != KL_OK ||
-	    (r = buf_put_u8(b, 0)) != KL_OK ||
+	    (r = buf_put_u8(b, n->ndeltas > 0 ? NODE_FLAG_DELTAS : 0)) !=
+	    KL_OK ||
 	    (r = buf_put_u32le(b, n->mode)) != KL_OK ||
 	    (r = buf_put_u32le(b, n->uid)) != KL_OK ||
 	    (r = buf_put_u32le(b, n->gid)) != KL_OK ||
@@ -434,6 +528,24 @@ put_node_lists(struct buf *b, const struct kl_node *n)
 		return r;
 	for (i = 0; i < n->nchunks && r == KL_OK; i++)
 		r = buf_put(b, n->chunks[i].b, KL_ID_LEN);
+	if (r != KL_OK || n->ndeltas == 0)
+		return r;
+	/* ndeltas <= nchunks (kl_node_valid) */
+	if ((r = buf_put_u32le(b, (uint32_t)n->ndeltas)) != KL_OK)
+		return r;
+	for (i = 0; i < n->ndeltas && r == KL_OK; i++) {
+		const struct kl_delta_ref *d = &n->deltas[i];
+		uint8_t j;
+
+		if ((r = buf_put_u32le(b, d->index)) != KL_OK ||
+		    (r = buf_put_u32le(b, d->len)) != KL_OK ||
+		    (r = buf_put_u8(b, d->gen)) != KL_OK ||
+		    (r = buf_put_u8(b, d->nbases)) != KL_OK ||
+		    (r = buf_put(b, d->delta.b, KL_ID_LEN)) != KL_OK)
+			return r;
+		for (j = 0; j < d->nbases && r == KL_OK; j++)
+			r = buf_put(b, d->bases[j].b, KL_ID_LEN);
+	}
 	return r;
 }
 
@@ -525,6 +637,7 @@ kl_node_clear(struct kl_node *n)
 	free(n->target);
 	free(n->holes);
 	free(n->chunks);
+	free(n->deltas);
 	memset(n, 0, sizeof(*n));
 }
 
@@ -559,12 +672,13 @@ copy_xattrs(const struct kl_node *src, struct kl_node *dst)
 	return KL_OK;
 }
 
-/* Holes and chunks: plain arrays. */
+/* Holes, chunks and delta entries: plain arrays. */
 static int
 copy_lists(const struct kl_node *src, struct kl_node *dst)
 {
 	size_t hl = src->nholes * sizeof(*src->holes);
 	size_t cl = src->nchunks * sizeof(*src->chunks);
+	size_t dl = src->ndeltas * sizeof(*src->deltas);
 
 	if (src->holes != NULL && src->nholes > 0 &&
 	    (dst->holes = fmt_memdup0(src->holes, hl)) == NULL)
@@ -572,6 +686,31 @@ copy_lists(const struct kl_node *src, struct kl_node *dst)
 	if (src->chunks != NULL && src->nchunks > 0 &&
 	    (dst->chunks = fmt_memdup0(src->chunks, cl)) == NULL)
 		return KL_E_NOMEM;
+	if (src->deltas != NULL && src->ndeltas > 0 &&
+	    (dst->deltas = fmt_memdup0(src->deltas, dl)) == NULL)
+		return KL_E_NOMEM;
+	return KL_OK;
+}
+
+int
+kl_node_content_copy(struct kl_node *dst, const struct kl_node *src)
+{
+	struct kl_node c;
+
+	memset(&c, 0, sizeof(c));
+	if (copy_lists(src, &c) != KL_OK) {
+		kl_node_clear(&c);
+		return KL_E_NOMEM;
+	}
+	free(dst->holes);
+	free(dst->chunks);
+	free(dst->deltas);
+	dst->holes = c.holes;
+	dst->chunks = c.chunks;
+	dst->deltas = c.deltas;
+	dst->nholes = src->holes != NULL ? src->nholes : 0;
+	dst->nchunks = src->chunks != NULL ? src->nchunks : 0;
+	dst->ndeltas = src->deltas != NULL ? src->ndeltas : 0;
 	return KL_OK;
 }
 
@@ -589,6 +728,7 @@ kl_node_copy(const struct kl_node *src, struct kl_node *dst)
 	n.nxattrs = 0;
 	n.holes = NULL;
 	n.chunks = NULL;
+	n.deltas = NULL;
 	if (src->name != NULL &&
 	    (n.name = fmt_memdup0(src->name, src->name_len)) == NULL)
 		goto out;

@@ -730,8 +730,9 @@ test_pack_header_round_trip(void **state)
 	free(d);
 }
 
+/* Type 3 (delta, §7.1) is a blob type; 4 and 0 are not. */
 static void
-test_pack_header_type3_unsupported(void **state)
+test_pack_header_type4_unsupported(void **state)
 {
 	struct kl_blob_entry e[2], *d = NULL;
 	uint64_t end = sample_entries(e, 2);
@@ -740,6 +741,16 @@ test_pack_header_type3_unsupported(void **state)
 
 	enc_pack_header(e, 2, &r);
 	r.d[4 + KL_ENTRY_LEN] = 3;
+	assert_int_equal(kl_pack_header_decode(r.d, r.len, end, &d, &n),
+	    KL_OK);
+	assert_int_equal(d[1].type, KL_BLOB_TYPE_DELTA);
+	free(d);
+	d = NULL;
+	r.d[4 + KL_ENTRY_LEN] = 4;
+	assert_int_equal(kl_pack_header_decode(r.d, r.len, end, &d, &n),
+	    KL_E_UNSUPPORTED);
+	assert_null(d);
+	r.d[4 + KL_ENTRY_LEN] = 0;
 	assert_int_equal(kl_pack_header_decode(r.d, r.len, end, &d, &n),
 	    KL_E_UNSUPPORTED);
 	assert_null(d);
@@ -1011,14 +1022,19 @@ test_index_empty_round_trip(void **state)
 }
 
 static void
-test_index_type3_unsupported(void **state)
+test_index_type4_unsupported(void **state)
 {
 	struct kl_index ix, d = { NULL, 0, NULL, 0, 0 };
 	struct raw r;
 
 	sample_index(&ix);
 	enc_index(&ix, &r);
-	r.d[4 + 36 + KL_ENTRY_LEN] = 3;	/* pack 0, entry 1 */
+	r.d[4 + 36 + KL_ENTRY_LEN] = 3;	/* pack 0, entry 1: a delta blob */
+	assert_int_equal(kl_index_decode(r.d, r.len, 100, KL_INDEX_VERSION, &d),
+	    KL_OK);
+	assert_int_equal(d.packs[0].e[1].type, KL_BLOB_TYPE_DELTA);
+	kl_index_clear(&d);
+	r.d[4 + 36 + KL_ENTRY_LEN] = 4;
 	assert_int_equal(kl_index_decode(r.d, r.len, 100, KL_INDEX_VERSION, &d),
 	    KL_E_UNSUPPORTED);
 	assert_null(d.packs);
@@ -1572,7 +1588,9 @@ test_tree_node_flags_unsupported(void **state)
 	base_node(&a, "a", KL_NODE_FIFO);
 	raw_tree_head(&r, 1);
 	at = raw_tree_node(&r, &a);
-	r.d[at + 4] = 1;
+	r.d[at + 4] = 2;	/* bit 0 is "delta entries follow" (§11) */
+	assert_int_equal(tree_decode_rc(&r), KL_E_UNSUPPORTED);
+	r.d[at + 4] = 0x80;
 	assert_int_equal(tree_decode_rc(&r), KL_E_UNSUPPORTED);
 }
 
@@ -2527,7 +2545,7 @@ main(void)
 		cmocka_unit_test(test_config_encode_invalid_leaves_output),
 		cmocka_unit_test(test_config_decode_failure_leaves_output),
 		cmocka_unit_test(test_pack_header_round_trip),
-		cmocka_unit_test(test_pack_header_type3_unsupported),
+		cmocka_unit_test(test_pack_header_type4_unsupported),
 		cmocka_unit_test(test_pack_header_unknown_type_unsupported),
 		cmocka_unit_test(test_pack_header_gap_between_entries_corrupt),
 		cmocka_unit_test(test_pack_header_entries_out_of_order_corrupt),
@@ -2548,7 +2566,7 @@ main(void)
 		cmocka_unit_test(test_pack_trailer_pack_too_large_limit),
 		cmocka_unit_test(test_index_round_trip),
 		cmocka_unit_test(test_index_empty_round_trip),
-		cmocka_unit_test(test_index_type3_unsupported),
+		cmocka_unit_test(test_index_type4_unsupported),
 		cmocka_unit_test(test_index_offset_before_preamble_corrupt),
 		cmocka_unit_test(test_index_stored_len_below_overhead_corrupt),
 		cmocka_unit_test(test_index_raw_len_over_limit),

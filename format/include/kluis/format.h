@@ -37,11 +37,11 @@ struct buf;
 #define KL_TARGET_MAX 4095
 #define KL_TREE_RAW_MAX ((size_t)64 << 20)	/* §11, §14: raw tree blob */
 
-/* §4 blob types in pack and index entries (= KL_OBJ_DATA / KL_OBJ_TREE of
- * crypto's kluis/keys.h, which common must not include).  Type 3 (delta,
- * §7.1) is reserved and rejected with KL_E_UNSUPPORTED. */
+/* §4 blob types in pack and index entries (= KL_OBJ_DATA / KL_OBJ_TREE /
+ * KL_OBJ_DELTA of crypto's kluis/keys.h, which format must not include). */
 #define KL_BLOB_TYPE_DATA 1
 #define KL_BLOB_TYPE_TREE 2
+#define KL_BLOB_TYPE_DELTA 3
 
 /*
  * PADME padded length (FORMAT.md §7; Nikitin et al., PETS 2019): for
@@ -196,6 +196,19 @@ struct kl_hole {
 	uint64_t off, len;
 };
 
+/* §11 "Delta chunks" / §7.1. */
+#define KL_DELTA_REF_BASES_MAX 4
+#define KL_DELTA_TARGET_MAX ((uint32_t)16 << 20)
+#define KL_DELTA_GEN_MAX 255
+struct kl_delta_ref {
+	uint32_t index;		/* into the node's chunks, increasing */
+	uint32_t len;		/* the chunk's length, 1..16 MiB */
+	uint8_t gen;		/* 1..255 */
+	uint8_t nbases;		/* 1..4 */
+	struct kl_id delta;	/* the delta blob (type 3) */
+	struct kl_id bases[KL_DELTA_REF_BASES_MAX];	/* type 1 */
+};
+
 struct kl_node {
 	uint8_t *name;		/* arbitrary bytes except '/' and NUL */
 	size_t name_len;
@@ -216,6 +229,8 @@ struct kl_node {
 	size_t nholes;
 	struct kl_id *chunks;
 	size_t nchunks;
+	struct kl_delta_ref *deltas;	/* files only (flag bit 0) */
+	size_t ndeltas;
 	struct kl_id subtree;
 };
 
@@ -230,8 +245,18 @@ void kl_node_clear(struct kl_node *n);
  * failure (KL_E_NOMEM).  NULL strings stay NULL. */
 int kl_node_copy(const struct kl_node *src, struct kl_node *dst);
 /*
+ * Copies the content fields of src (chunks, holes, delta entries; not
+ * size) into dst, replacing dst's (freed); dst is unchanged on failure
+ * (KL_E_NOMEM).
+ */
+int kl_node_content_copy(struct kl_node *dst, const struct kl_node *src);
+/* The delta entry of chunk i of n, NULL if it is a data blob. */
+const struct kl_delta_ref *kl_node_delta(const struct kl_node *n, size_t i);
+/*
  * Checks a node against §11's rules: name; type 1..7 (KL_E_UNSUPPORTED);
- * mode & ~07777 == 0; ns < 10^9; only files have chunks and holes; only
+ * mode & ~07777 == 0; ns < 10^9; only files have chunks, holes and delta
+ * entries (indexes strictly increasing below nchunks, length 1..16 MiB,
+ * generation >= 1, 1..4 bases); only
  * symlinks have a target (1..4095 bytes, size = its length); size 0 for
  * all but files and symlinks; only dirs and all dirs have a non-zero
  * subtree; rdev 0 unless chr/blk; xattr names 1..255 bytes strictly
@@ -258,6 +283,36 @@ const struct kl_node *kl_tree_find(const struct kl_tree *t,
 /* Bytewise name order used by trees (shorter prefix first); returns -1,
  * 0 or 1. */
 int kl_name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
+
+/*
+ * §7.1 delta record: the raw content of a delta blob (type 3).
+ * kl_delta_rec_decode checks every rule of §7.1's table (magic; version 1,
+ * else KL_E_UNSUPPORTED; 1..4 bases; generation >= 1; reserved 0; block
+ * length a power of two in 256..65536; target and base lengths 1..16 MiB;
+ * a delta stream that starts with librsync's delta magic) and leaves
+ * out->delta pointing into p.  KL_E_LIMIT above KL_BLOB_RAW_MAX bytes.
+ * The encoder checks the same (KL_E_INVAL).
+ */
+#define KL_DELTA_REC_VERSION 1
+#define KL_DELTA_REC_HDR_LEN 48
+#define KL_DELTA_REC_BASE_LEN 36
+#define KL_DELTA_STREAM_MAGIC 0x72730236u	/* big-endian in the stream */
+struct kl_delta_rec {
+	uint8_t gen, nbases;
+	uint32_t block_len, target_len;
+	struct kl_id target;
+	struct kl_id bases[KL_DELTA_REF_BASES_MAX];
+	uint32_t base_lens[KL_DELTA_REF_BASES_MAX];
+	const uint8_t *delta;	/* the librsync stream (borrowed) */
+	size_t delta_len;
+};
+int kl_delta_rec_encode(const struct kl_delta_rec *d, struct buf *out);
+int kl_delta_rec_decode(const uint8_t *p, size_t len,
+    struct kl_delta_rec *out);
+/* KL_OK if d makes chunk `target` as ref says (target id, length,
+ * generation, the same bases in the same order), else KL_E_CORRUPT. */
+int kl_delta_rec_match(const struct kl_delta_rec *d,
+    const struct kl_delta_ref *ref, const struct kl_id *target);
 
 /* §12 lock plaintext. */
 struct kl_lock {
