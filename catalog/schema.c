@@ -181,6 +181,16 @@ static const char cat_schema7_sql[] =
     " ORDER BY r.run_no, l.id, e.id, f.id;"
     "ALTER TABLE run DROP COLUMN detail;";
 
+/*
+ * Schema 8 (issue #14): the librsync signatures of full chunks of big
+ * files this client read (FORMAT.md §7.2), by content id - what a backup
+ * makes deltas from.  Only this client knows them (they never go to the
+ * repository), so neither an index rebuild nor kl_cat_reset clears them;
+ * kl_cat_sig_prune drops those of chunks the index no longer has.
+ */
+static const char cat_schema8_sql[] =
+    "CREATE TABLE delta_sig(id BLOB PRIMARY KEY, sig BLOB NOT NULL);";
+
 const char *const cat_migrations[KL_CAT_SCHEMA] = {
 	cat_schema_sql,
 	cat_schema2_sql,
@@ -189,4 +199,5 @@ const char *const cat_migrations[KL_CAT_SCHEMA] = {
 	cat_schema5_sql,
 	cat_schema6_sql,
 	cat_schema7_sql,
+	cat_schema8_sql,
 };

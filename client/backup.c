@@ -40,6 +40,7 @@ item_free(struct item *it)
 	if (it == NULL)
 		return;
 	free(it->data);
+	dfile_put(it->df);
 	kl_node_clear(&it->node);
 	free(it);
 }
@@ -235,9 +236,9 @@ worker_main(void *arg)
 		if ((ran = !bk->p.abort)) {
 			kl_error_clear(&werr);
 			kl_blob_id(k, it->data, it->len, &it->id);
-			it->rc = kl_session_blob_add(bk->s, KL_OBJ_DATA,
-			    &it->id, it->data, it->len, &it->added,
-			    &it->stored, &werr);
+			it->rc = it->df != NULL ? dfile_store(bk, it, &werr) :
+			    kl_session_blob_add(bk->s, KL_OBJ_DATA, &it->id,
+			    it->data, it->len, &it->added, &it->stored, &werr);
 		} else
 			it->rc = KL_E_IO;
 		free(it->data);
@@ -266,7 +267,7 @@ struct collector {
 	size_t depth, stcap;
 	struct kl_node file;	/* the file being assembled */
 	int in_file;
-	size_t chunks_cap;
+	size_t chunks_cap, deltas_cap;
 	struct linkrec *links;
 	size_t nlinks, linkcap;
 	struct kl_backup_stats *stats;
@@ -408,17 +409,8 @@ link_resolve(struct collector *c, struct item *it)
 	if (src == NULL)	/* the first name failed to read */
 		return KL_OK;
 	it->node.size = src->size;
-	it->node.chunks = malloc(src->nchunks * sizeof(*src->chunks) + 1);
-	it->node.holes = malloc(src->nholes * sizeof(*src->holes) + 1);
-	if (it->node.chunks == NULL || it->node.holes == NULL)
+	if (kl_node_content_copy(&it->node, src) != KL_OK)
 		return KL_E_NOMEM;
-	if (src->nchunks > 0)
-		memcpy(it->node.chunks, src->chunks, src->nchunks * KL_ID_LEN);
-	if (src->nholes > 0)
-		memcpy(it->node.holes, src->holes, src->nholes *
-		    sizeof(*src->holes));
-	it->node.nchunks = src->nchunks;
-	it->node.nholes = src->nholes;
 	/* another name of a counted file: not counted again */
 	return frame_add(&c->st[c->depth - 1], &it->node);
 }
@@ -435,6 +427,15 @@ chunk_append(struct collector *c, struct item *it)
 	if ((rc = KL_GROW(c->file.chunks, c->chunks_cap,
 	    c->file.nchunks + 1)) != KL_OK)
 		return rc;
+	if (it->is_delta) {
+		if ((rc = KL_GROW(c->file.deltas, c->deltas_cap,
+		    c->file.ndeltas + 1)) != KL_OK)
+			return rc;
+		it->dref.index = (uint32_t)c->file.nchunks;
+		c->file.deltas[c->file.ndeltas++] = it->dref;
+		c->stats->delta_chunks += it->added;
+		c->stats->delta_bytes += it->stored;
+	}
 	c->file.chunks[c->file.nchunks++] = it->id;
 	c->stats->bytes_added += it->stored;
 	c->stats->blobs_added += it->added;
@@ -466,6 +467,7 @@ file_end(struct collector *c, struct item *it, int status)
 	kl_node_clear(&c->file);
 	c->in_file = 0;
 	c->chunks_cap = 0;
+	c->deltas_cap = 0;
 	return rc;
 }
 

@@ -24,6 +24,8 @@ enum item_kind {
 
 enum file_status { FS_NEW = 1, FS_CHANGED, FS_UNMODIFIED };
 
+struct dfile;
+
 struct item {
 	enum item_kind kind;
 	int done;
@@ -34,6 +36,10 @@ struct item {
 	struct kl_id id;
 	uint64_t stored;
 	int added;
+	uint64_t off;			/* in the file */
+	struct dfile *df;		/* a big file's delta context */
+	int is_delta;			/* stored as dref says */
+	struct kl_delta_ref dref;	/* index set by the collector */
 	/* IT_FILE, IT_NODE, IT_DIR_BEGIN, IT_LINK */
 	struct kl_node node;
 	int reused;
@@ -88,5 +94,22 @@ struct item *item_new(enum item_kind k);
 
 /* walk.c: the walker thread's body. */
 void *walk_main(void *arg);
+
+/*
+ * backup_delta.c: a big file's delta context, shared by its chunk items
+ * (reference counted; the walker makes it, workers use it read-only).
+ * dfile_new takes the previous version prev (NULL: none) and builds its
+ * chunk layout from prev's chunk list, delta entries and the blob index;
+ * a layout that cannot be known (a chunk the index lacks) leaves only
+ * the signatures to be written.  NULL *out when the catalog is missing.
+ * dfile_store is the worker's job for a chunk item with a context: it
+ * stores the chunk whole, or as a delta (it->is_delta, it->dref), or
+ * reuses the previous version's delta entry for an unchanged chunk, and
+ * caches the signature of a chunk it stores whole.
+ */
+int dfile_new(struct bk *bk, const struct kl_node *prev, struct dfile **out);
+struct dfile *dfile_ref(struct dfile *f);
+void dfile_put(struct dfile *f);
+int dfile_store(struct bk *bk, struct item *it, struct kl_error *err);
 
 #endif

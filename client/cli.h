@@ -33,6 +33,15 @@ struct strlist {
 	size_t n;
 };
 
+/* A number macro as a string literal (defaults in help texts). */
+#define CLI_STR_(x) #x
+#define CLI_STR(x) CLI_STR_(x)
+
+/* Defaults of --delta-min-size and --delta-max-depth (ARCHITECTURE.md
+ * "Deltas" says why). */
+#define CLI_DELTA_MIN_SIZE_DEFAULT ((uint64_t)64 << 20)
+#define CLI_DELTA_DEPTH_DEFAULT 8
+
 /* Option ids of the reference table (cli_ref.c), from 1. */
 enum cli_opt {
 	OPT_REPO = 1, OPT_PROFILE, OPT_PASSWORD_FILE, OPT_PASSWORD_COMMAND,
@@ -41,7 +50,8 @@ enum cli_opt {
 	OPT_HELP, OPT_VERSION, OPT_PROGRESS_INTERVAL, OPT_CHUNK_AVG, OPT_KDF, OPT_LABEL,
 	OPT_BACKUP_ONLY, OPT_NEW_PASSWORD_FILE, OPT_OUT, OPT_TAG, OPT_HOST,
 	OPT_PATH, OPT_EXCLUDE, OPT_EXCLUDE_FILE, OPT_ONE_FILE_SYSTEM,
-	OPT_COMPRESSION, OPT_WITH_ATIME, OPT_THREADS, OPT_METRICS_FILE,
+	OPT_COMPRESSION, OPT_WITH_ATIME, OPT_DELTA_MIN_SIZE, OPT_DELTA_MAX_DEPTH,
+	OPT_THREADS, OPT_METRICS_FILE,
 	OPT_TARGET, OPT_INCLUDE, OPT_OVERWRITE, OPT_AT, OPT_LONG,
 	OPT_READ_DATA, OPT_READ_DATA_SUBSET, OPT_SAMPLE, OPT_FORMAT, OPT_SINCE,
 	OPT_BACKUP_MAX_AGE, OPT_VERIFY_MAX_AGE, OPT_DRILL_MAX_AGE,
@@ -88,6 +98,7 @@ struct cli {
 	int read_data;
 	int backup_only, one_file_system, overwrite, long_list, threads;
 	int with_atime;
+	const char *delta_min_size, *delta_max_depth;
 	struct strlist tags, excludes, exclude_files, includes, paths;
 	struct strlist hosts;	/* every --host, in order (c->host: last) */
 	/* forget: --keep-last ... --keep-yearly, --keep-within, --keep-tag */

@@ -9,9 +9,11 @@
 #include "kluis/buf.h"
 #include "kluis/catalog.h"
 #include "kluis/err.h"
+#include "kluis/format.h"
 #include "kluis/fsutil.h"
 #include "kluis/json.h"
 #include "kluis/repo.h"
+#include "kluis/units.h"
 #include "cli.h"
 
 #define EXCLUDE_FILE_MAX ((size_t)1 << 20)
@@ -70,6 +72,37 @@ backup_paths(struct cli *c)
 	cli_err(c, "backup: no PATH given, and no path setting in a profile "
 	    "(see kluis backup --help)");
 	return EXIT_USAGE;
+}
+
+/* --delta-min-size SIZE|off and --delta-max-depth N. */
+static int
+delta_choose(const struct cli *c, struct kl_backup_opts *o)
+{
+	char *end;
+	unsigned long v;
+
+	o->delta_min_size = CLI_DELTA_MIN_SIZE_DEFAULT;
+	o->delta_max_depth = CLI_DELTA_DEPTH_DEFAULT;
+	if (c->delta_min_size != NULL &&
+	    (strcmp(c->delta_min_size, "off") == 0 ||
+	    strcmp(c->delta_min_size, "0") == 0))
+		o->delta_min_size = 0;
+	else if (c->delta_min_size != NULL &&
+	    kl_size_parse(c->delta_min_size, &o->delta_min_size) != KL_OK) {
+		cli_err(c, "--delta-min-size takes a size (64M, 1G) or off");
+		return EXIT_USAGE;
+	}
+	if (c->delta_max_depth == NULL)
+		return EXIT_OK;
+	v = strtoul(c->delta_max_depth, &end, 10);
+	if (*c->delta_max_depth < '0' || *c->delta_max_depth > '9' ||
+	    *end != '\0' || v < 1 || v > KL_DELTA_GEN_MAX) {
+		cli_err(c, "--delta-max-depth takes a number from 1 to %d",
+		    KL_DELTA_GEN_MAX);
+		return EXIT_USAGE;
+	}
+	o->delta_max_depth = (unsigned)v;
+	return EXIT_OK;
 }
 
 static int
@@ -276,7 +309,8 @@ cmd_backup(struct cli *c)
 	kl_error_clear(&err);
 	memset(&o, 0, sizeof(o));
 	if ((rc = backup_paths(c)) != EXIT_OK ||
-	    (rc = compression_choose(c, &o.compression)) != EXIT_OK)
+	    (rc = compression_choose(c, &o.compression)) != EXIT_OK ||
+	    (rc = delta_choose(c, &o)) != EXIT_OK)
 		goto out;
 	for (i = 0; i < c->exclude_files.n && rc == EXIT_OK; i++)
 		if ((rc = cli_exclude_file_load(c, c->exclude_files.v[i],

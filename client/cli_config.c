@@ -154,6 +154,8 @@ cli_opt_set(struct cli *c, const struct kl_ref_opt *o, const char *v,
 	case OPT_ONE_FILE_SYSTEM: flag = &c->one_file_system; break;
 	case OPT_COMPRESSION: c->compression = v; break;
 	case OPT_WITH_ATIME: flag = &c->with_atime; break;
+	case OPT_DELTA_MIN_SIZE: c->delta_min_size = v; break;
+	case OPT_DELTA_MAX_DEPTH: c->delta_max_depth = v; break;
 	case OPT_THREADS: c->threads = atoi(v); break;
 	case OPT_METRICS_FILE: c->metrics_file = v; break;
 	case OPT_TARGET: c->target = v; break;
@@ -474,6 +476,8 @@ values(struct cli *c, const struct kl_ref_opt *o, size_t *n,
 	case OPT_SSH_COMMAND: one[0] = c->ssh_command; break;
 	case OPT_SERVER_COMMAND: one[0] = c->server_command; break;
 	case OPT_COMPRESSION: one[0] = c->compression; break;
+	case OPT_DELTA_MIN_SIZE: one[0] = c->delta_min_size; break;
+	case OPT_DELTA_MAX_DEPTH: one[0] = c->delta_max_depth; break;
 	case OPT_METRICS_FILE: one[0] = c->metrics_file; break;
 	case OPT_PROGRESS_INTERVAL: one[0] = c->progress_interval_text;
 		break;
@@ -504,6 +508,8 @@ default_of(const struct kl_ref_opt *o)
 	case OPT_SERVER_COMMAND: return "kluis-server";
 	case OPT_HOST: return "(this machine's name)";
 	case OPT_COMPRESSION: return "3";
+	case OPT_DELTA_MIN_SIZE: return "64M";
+	case OPT_DELTA_MAX_DEPTH: return CLI_STR(CLI_DELTA_DEPTH_DEFAULT);
 	case OPT_PROGRESS_INTERVAL: return "(none: SIGUSR1 only)";
 	case OPT_PATH: return "(the command line's)";
 	default: return "(none)";

@@ -117,6 +117,15 @@ static const struct kl_ref_opt opts[] = {
 	    "Also store access times (off by default: reading a file "
 	    "changes its access time, so every run would store new trees "
 	    "for every file read since).", NULL },
+	{ OPT_DELTA_MIN_SIZE, "delta-min-size", NULL, 0, "SIZE|off", C | B,
+	    "Files of at least SIZE (default 64M) may store a chunk changed "
+	    "in place as a librsync delta against its previous version "
+	    "(databases, VM images, mail stores); off stores whole chunks "
+	    "only.", NULL },
+	{ OPT_DELTA_MAX_DEPTH, "delta-max-depth", NULL, 0, "N", C | B,
+	    "Store a chunk whole again after N versions in a row stored as "
+	    "deltas (1..255, default " CLI_STR(CLI_DELTA_DEPTH_DEFAULT) ").",
+	    NULL },
 	{ OPT_THREADS, "threads", NULL, 0, "N", 0,
 	    "Worker threads (default: the number of CPUs, at most 64).",
 	    NULL },
@@ -191,8 +200,8 @@ OPTS(o_key_add, OPT_BACKUP_ONLY, OPT_NEW_PASSWORD_FILE, OPT_OUT, OPT_LABEL,
     OPT_KDF);
 OPTS(o_key_passwd, OPT_NEW_PASSWORD_FILE, OPT_KDF);
 OPTS(o_backup, OPT_TAG, OPT_HOST, OPT_EXCLUDE, OPT_EXCLUDE_FILE,
-    OPT_ONE_FILE_SYSTEM, OPT_COMPRESSION, OPT_WITH_ATIME, OPT_THREADS,
-    OPT_METRICS_FILE);
+    OPT_ONE_FILE_SYSTEM, OPT_COMPRESSION, OPT_WITH_ATIME, OPT_DELTA_MIN_SIZE,
+    OPT_DELTA_MAX_DEPTH, OPT_THREADS, OPT_METRICS_FILE);
 OPTS(o_snapshots, OPT_HOST, OPT_TAG, OPT_PATH);
 OPTS(o_host, OPT_HOST);
 OPTS(o_ls, OPT_LONG, OPT_HOST);
@@ -209,7 +218,8 @@ OPTS(o_forget, OPT_KEEP_LAST, OPT_KEEP_HOURLY, OPT_KEEP_DAILY,
 OPTS(o_prune, OPT_DRY_RUN, OPT_MAX_UNUSED);
 OPTS(o_rewrite, OPT_EXCLUDE, OPT_EXCLUDE_FILE, OPT_FORGET, OPT_DRY_RUN);
 OPTS(o_config, OPT_TAG, OPT_HOST, OPT_PATH, OPT_EXCLUDE, OPT_EXCLUDE_FILE,
-    OPT_ONE_FILE_SYSTEM, OPT_COMPRESSION, OPT_WITH_ATIME, OPT_METRICS_FILE);
+    OPT_ONE_FILE_SYSTEM, OPT_COMPRESSION, OPT_WITH_ATIME, OPT_DELTA_MIN_SIZE,
+    OPT_DELTA_MAX_DEPTH, OPT_METRICS_FILE);
 
 static const struct kl_ref_cmd cmds[] = {
 	{ C_INIT, "init", "", "create a repository and its first full key",

@@ -43,6 +43,8 @@ struct walker {
 	int stop;		/* fatal: pipe aborted */
 	struct item *batch[PIPE_BATCH_MAX];	/* not yet pushed */
 	size_t nbatch, batch_bytes;
+	struct dfile *df;	/* the file being read: its delta context */
+	uint64_t off;		/* the file being read: bytes chunked */
 };
 
 static void
@@ -138,6 +140,24 @@ ts_eq(const struct kl_ts *a, const struct kl_ts *b)
 	return a->s == b->s && a->ns == b->ns;
 }
 
+/* 1 if the index holds a trusted location of every blob chunk i of p is
+ * read from: its data blob, or its delta blob and bases. */
+static int
+chunk_trusted(struct walker *w, const struct kl_node *p, size_t i)
+{
+	const struct kl_delta_ref *d = kl_node_delta(p, i);
+	uint8_t j;
+
+	if (d == NULL)
+		return kl_repo_index_trusted(w->bk->r, &p->chunks[i], NULL) == 1;
+	if (kl_repo_index_trusted(w->bk->r, &d->delta, NULL) != 1)
+		return 0;
+	for (j = 0; j < d->nbases; j++)
+		if (kl_repo_index_trusted(w->bk->r, &d->bases[j], NULL) != 1)
+			return 0;
+	return 1;
+}
+
 /*
  * A file is unchanged when its identity and times match the parent's and
  * every chunk is still in the index - which needs no lookup when the
@@ -155,27 +175,9 @@ reusable(struct walker *w, const struct kl_node *n, const struct kl_node *p)
 	    p->inode != n->inode || p->device != n->device)
 		return 0;
 	for (i = 0; i < p->nchunks && !w->bk->parent_intact; i++)
-		if (kl_repo_index_trusted(w->bk->r, &p->chunks[i], NULL) != 1)
+		if (!chunk_trusted(w, p, i))
 			return 0;
 	return 1;
-}
-
-static int
-copy_content(struct kl_node *dst, const struct kl_node *src)
-{
-	size_t cl = src->nchunks * sizeof(*src->chunks);
-	size_t hl = src->nholes * sizeof(*src->holes);
-
-	if ((dst->chunks = malloc(cl ? cl : 1)) == NULL ||
-	    (dst->holes = malloc(hl ? hl : 1)) == NULL)
-		return KL_E_NOMEM;
-	if (cl > 0)
-		memcpy(dst->chunks, src->chunks, cl);
-	if (hl > 0)
-		memcpy(dst->holes, src->holes, hl);
-	dst->nchunks = src->nchunks;
-	dst->nholes = src->nholes;
-	return KL_OK;
 }
 
 static int
@@ -189,6 +191,10 @@ push_chunk(struct walker *w, uint8_t *data, size_t len)
 	}
 	it->data = data;
 	it->len = len;
+	it->off = w->off;
+	w->off += len;
+	if (w->df != NULL)
+		it->df = dfile_ref(w->df);
 	return push(w, it) == 0 ? KL_OK : KL_E_IO;
 }
 
@@ -320,12 +326,36 @@ end_file(struct walker *w, int failed, uint64_t total)
 	return push(w, it) == 0 ? KL_OK : KL_E_IO;
 }
 
+/*
+ * The delta context of a file about to be read (ARCHITECTURE.md
+ * "Deltas"): files of at least --delta-min-size bytes, with the previous
+ * version prev (NULL: none) as what their chunks may be deltas against.
+ */
+static int
+delta_begin(struct walker *w, const struct stat *st, const struct kl_node *prev)
+{
+	const struct kl_backup_opts *o = w->bk->o;
+
+	w->off = 0;
+	if (o->delta_min_size == 0 || (uint64_t)st->st_size < o->delta_min_size)
+		return KL_OK;
+	return dfile_new(w->bk, prev, &w->df);
+}
+
+static void
+delta_end(struct walker *w)
+{
+	dfile_put(w->df);
+	w->df = NULL;
+}
+
 /* Reads a regular file that is new or changed. */
 static int
-store_file(struct walker *w, struct item *it, const struct stat *st)
+store_file(struct walker *w, struct item *it, const struct stat *st,
+    const struct kl_node *prev)
 {
 	struct stat after;
-	uint64_t total;
+	uint64_t total = 0;
 	int fd, rc;
 
 	fd = open(w->path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
@@ -342,7 +372,9 @@ store_file(struct walker *w, struct item *it, const struct stat *st)
 		close(fd);
 		return KL_E_IO;
 	}
-	rc = read_content(w, fd, (uint64_t)st->st_size, &total);
+	if ((rc = delta_begin(w, st, prev)) == KL_OK)
+		rc = read_content(w, fd, (uint64_t)st->st_size, &total);
+	delta_end(w);
 	if (rc == KL_OK && (fstat(fd, &after) != 0 || !same_stat(st, &after) ||
 	    total != (uint64_t)st->st_size))
 		warn(w, w->path, KL_E_CHANGED, "changed while being read; "
@@ -401,7 +433,7 @@ walk_file(struct walker *w, struct item *it, const struct stat *st,
 	it->status = prev == NULL || prev->type != KL_NODE_FILE ? FS_NEW :
 	    FS_CHANGED;
 	if (reusable(w, &it->node, prev)) {
-		if ((rc = copy_content(&it->node, prev)) != KL_OK) {
+		if ((rc = kl_node_content_copy(&it->node, prev)) != KL_OK) {
 			item_free(it);
 			return rc;
 		}
@@ -409,7 +441,7 @@ walk_file(struct walker *w, struct item *it, const struct stat *st,
 		it->status = FS_UNMODIFIED;
 		return push(w, it) == 0 ? KL_OK : KL_E_IO;
 	}
-	return store_file(w, it, st);
+	return store_file(w, it, st, prev);
 }
 
 /* Symlinks, devices, FIFOs, sockets: metadata only; hard links too. */

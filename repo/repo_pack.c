@@ -485,6 +485,21 @@ claim(struct kl_session *s, uint8_t type, const struct kl_id *id,
 	return rc;
 }
 
+int
+kl_session_blob_known(struct kl_session *s, const struct kl_id *id,
+    struct kl_error *err)
+{
+	struct kl_blob_loc loc;
+	int rc;
+
+	if ((rc = kl_repo_index_trusted(s->r, id, err)) != 0)
+		return rc;
+	pthread_mutex_lock(&s->mu);
+	rc = index_table_get(s->seen, id, &loc) == KL_OK;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
 static int
 session_fail(struct kl_session *s, int rc)
 {

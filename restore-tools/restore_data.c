@@ -16,6 +16,13 @@
  * A lost connection to the repository ends the restore: no more packs
  * are taken, and every file not yet complete is marked failed (renamed
  * like any other; one message says why, not one per file).
+ *
+ * Chunks stored as deltas (FORMAT.md §7.1) are made after the passes:
+ * their bases are wants like any chunk, written once each to a scratch
+ * file (unlinked, in the target's file system) instead of a file; then
+ * each delta chunk takes its delta blob, reads its bases back, is
+ * patched, verified against its id and written.  A file one of whose
+ * delta chunks cannot be made fails like any other.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,10 +37,12 @@
 
 #include "kluis/blobcodec.h"
 #include "kluis/buf.h"
+#include "kluis/delta.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
 #include "kluis/grow.h"
 #include "kluis/keys.h"
+#include "kluis/map.h"
 #include "kluis/repo.h"
 #include "restore_internal.h"
 
@@ -41,11 +50,27 @@ struct want {
 	struct kl_id pack;
 	uint32_t offset, stored_len, raw_len;
 	struct kl_id id;
-	size_t file;
-	uint64_t foff;
+	size_t file;		/* scratch: the slot */
+	uint64_t foff;		/* scratch: the offset in the scratch file */
+	int scratch;		/* a delta's base, for the scratch file */
 	size_t attempt;		/* which of the blob's locations this is */
 	int err;		/* set aside: why */
 	const char *what;
+};
+
+/* A base of delta chunks, in the scratch file. */
+struct slot {
+	uint64_t off;
+	uint32_t len;
+	int ok;			/* written */
+	int err;		/* failed: why (under mu) */
+};
+
+/* A chunk made from a delta after the passes. */
+struct dwant {
+	size_t file;
+	uint64_t foff;
+	size_t chunk;		/* index into the file's chunks */
 };
 
 /* Shared by all restore threads. */
@@ -69,6 +94,13 @@ struct rd {
 	struct want *later;	/* set aside for other copies (under mu) */
 	size_t nlater, later_cap;
 	struct kl_restore_progress prog;	/* (under mu) */
+	struct slot *slots;	/* delta bases in the scratch file */
+	size_t nslots, slots_cap;
+	struct kl_map slot_of;	/* base id -> slot */
+	uint64_t scratch_len;
+	int scratch_fd;		/* -1 until a base needs it */
+	struct dwant *dw;
+	size_t ndw, dw_cap, dw_next;	/* dw_next: under mu */
 	pthread_mutex_t mu;	/* groups, fatal, failed flags, file states,
 				 * stats, warn, prog */
 	pthread_cond_t made;	/* a file left RS_FILE_CREATING (under mu) */
@@ -115,6 +147,39 @@ file_fail(struct rd *d, size_t f, int err, const char *what)
 	pthread_mutex_unlock(&d->mu);
 }
 
+/* A base that no copy gives: the delta chunks that need it fail later. */
+static void
+slot_fail(struct rd *d, size_t s, int err)
+{
+	pthread_mutex_lock(&d->mu);
+	if (d->slots[s].err == KL_OK)
+		d->slots[s].err = err;
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Want w's content is lost: its file fails, or its slot. */
+static void
+dest_fail(struct rd *d, const struct want *w, int err, const char *what)
+{
+	if (w->scratch)
+		slot_fail(d, w->file, err);
+	else
+		file_fail(d, w->file, err, what);
+}
+
+/* Marks the file of w cut off by a lost connection (under mu). */
+static void
+dest_cut(struct rd *d, const struct want *w)
+{
+	if (w->scratch) {
+		if (d->slots[w->file].err == KL_OK)
+			d->slots[w->file].err = KL_E_CONN;
+	} else if (!d->files[w->file].failed) {
+		d->files[w->file].failed = 1;
+		d->cut++;
+	}
+}
+
 /*
  * The repository could not give want k's content (pack missing or
  * damaged, blob corrupt): it is set aside to be fetched from the blob's
@@ -129,10 +194,7 @@ want_fail(struct rd *d, size_t k, int err, const char *what)
 		pthread_mutex_lock(&d->mu);
 		if (d->fatal == KL_OK)
 			d->fatal = KL_E_CONN;
-		if (!d->files[d->w[k].file].failed) {
-			d->files[d->w[k].file].failed = 1;
-			d->cut++;
-		}
+		dest_cut(d, &d->w[k]);
 		pthread_mutex_unlock(&d->mu);
 		return;
 	}
@@ -144,7 +206,7 @@ want_fail(struct rd *d, size_t k, int err, const char *what)
 	}
 	pthread_mutex_unlock(&d->mu);
 	if (l == NULL)
-		file_fail(d, d->w[k].file, err, what);
+		dest_fail(d, &d->w[k], err, what);
 }
 
 static int
@@ -160,7 +222,7 @@ file_failed(struct rd *d, size_t f)
 
 static int
 want_add(struct rd *d, const struct kl_blob_loc *l, const struct kl_id *id,
-    size_t file, uint64_t foff, size_t attempt)
+    size_t file, uint64_t foff, size_t attempt, int scratch)
 {
 	struct want *nw;
 
@@ -175,6 +237,7 @@ want_add(struct rd *d, const struct kl_blob_loc *l, const struct kl_id *id,
 	nw->file = file;
 	nw->foff = foff;
 	nw->attempt = attempt;
+	nw->scratch = scratch;
 	return KL_OK;
 }
 
@@ -195,10 +258,83 @@ locate_fatal(int rc)
 	return rc == KL_E_NOMEM || rc == KL_E_CONN || rc == KL_E_IO;
 }
 
+/*
+ * The slot of base id in the scratch file, planned (a want of it) when it
+ * is new: *slot, or KL_E_NOTFOUND when the index has no location of it.
+ */
+static int
+plan_base(struct rd *d, const struct kl_id *id, size_t *slot,
+    struct kl_error *e)
+{
+	struct kl_blob_loc *l;
+	struct slot *s;
+	uint64_t at;
+	size_t nl;
+	int rc;
+
+	if (kl_map_get(&d->slot_of, id->b, &at)) {
+		*slot = (size_t)at;
+		return KL_OK;
+	}
+	if ((rc = kl_repo_blob_locate(d->r, id, KL_OBJ_DATA, &l, &nl, e)) !=
+	    KL_OK)
+		return rc;
+	if (l[0].raw_len == 0 || l[0].raw_len > KL_DELTA_CHUNK_MAX ||
+	    kl_grow(&d->slots, &d->slots_cap, d->nslots + 1,
+	    sizeof(*d->slots)) != KL_OK ||
+	    kl_map_put(&d->slot_of, id->b, d->nslots) < 0) {
+		free(l);
+		return l[0].raw_len == 0 || l[0].raw_len > KL_DELTA_CHUNK_MAX ?
+		    KL_E_CORRUPT : KL_E_NOMEM;
+	}
+	s = &d->slots[d->nslots];
+	memset(s, 0, sizeof(*s));
+	s->off = d->scratch_len;
+	s->len = l[0].raw_len;
+	d->scratch_len += s->len;
+	rc = want_add(d, &l[0], id, d->nslots, s->off, 0, 1);
+	free(l);
+	if (rc == KL_OK)
+		*slot = d->nslots++;
+	return rc;
+}
+
+/* Chunk i of file f is made from delta entry x after the passes. */
+static int
+plan_delta(struct rd *d, size_t f, size_t i, const struct kl_delta_ref *x,
+    uint64_t off)
+{
+	struct kl_error e;
+	struct dwant *w;
+	size_t s;
+	uint8_t j;
+	int rc;
+
+	for (j = 0; j < x->nbases; j++) {
+		kl_error_clear(&e);
+		rc = plan_base(d, &x->bases[j], &s, &e);
+		if (locate_fatal(rc))
+			return rd_fail(d, &e, rc);
+		if (rc != KL_OK) {
+			file_fail(d, f, KL_E_NOTFOUND, "a base chunk of its "
+			    "delta is missing from the repository index");
+			return KL_OK;
+		}
+	}
+	if (kl_grow(&d->dw, &d->dw_cap, d->ndw + 1, sizeof(*d->dw)) != KL_OK)
+		return KL_E_NOMEM;
+	w = &d->dw[d->ndw++];
+	w->file = f;
+	w->foff = off;
+	w->chunk = i;
+	return KL_OK;
+}
+
 static int
 plan_file(struct rd *d, size_t f)
 {
 	const struct kl_node *n = &d->files[f].node;
+	const struct kl_delta_ref *x;
 	struct kl_blob_loc *l;
 	struct kl_error e;
 	uint64_t off = 0;
@@ -206,6 +342,12 @@ plan_file(struct rd *d, size_t f)
 	int rc;
 
 	for (i = 0; i < n->nchunks; i++) {
+		if ((x = kl_node_delta(n, i)) != NULL) {
+			if ((rc = plan_delta(d, f, i, x, off)) != KL_OK)
+				return rc;
+			off += x->len;
+			continue;
+		}
 		kl_error_clear(&e);
 		rc = kl_repo_blob_locate(d->r, &n->chunks[i], KL_OBJ_DATA, &l,
 		    &nl, &e);
@@ -216,7 +358,7 @@ plan_file(struct rd *d, size_t f)
 			    "from the repository index");
 			return KL_OK;
 		}
-		rc = want_add(d, &l[0], &n->chunks[i], f, off, 0);
+		rc = want_add(d, &l[0], &n->chunks[i], f, off, 0, 0);
 		off += l[0].raw_len;
 		free(l);
 		if (rc != KL_OK)
@@ -456,6 +598,27 @@ file_fd(struct rworker *t, size_t f)
 	return t->fd;
 }
 
+/* Writes a delta's base to its slot of the scratch file. */
+static void
+deliver_scratch(struct rworker *t, const struct want *w, const uint8_t *p,
+    size_t len)
+{
+	struct rd *d = t->d;
+	int rc;
+
+	if (len != d->slots[w->file].len)
+		rc = KL_E_CORRUPT;
+	else
+		rc = pwrite_full(d->scratch_fd, p, len, w->foff);
+	if (rc != KL_OK) {
+		slot_fail(d, w->file, rc);
+		return;
+	}
+	pthread_mutex_lock(&d->mu);
+	d->slots[w->file].ok = 1;
+	pthread_mutex_unlock(&d->mu);
+}
+
 static void
 deliver(struct rworker *t, const struct want *w, const uint8_t *p,
     size_t len)
@@ -463,6 +626,10 @@ deliver(struct rworker *t, const struct want *w, const uint8_t *p,
 	struct rd *d = t->d;
 	int fd, rc;
 
+	if (w->scratch) {
+		deliver_scratch(t, w, p, len);
+		return;
+	}
 	if (file_failed(d, w->file))
 		return;
 	if ((fd = file_fd(t, w->file)) < 0) {
@@ -474,6 +641,216 @@ deliver(struct rworker *t, const struct want *w, const uint8_t *p,
 		file_fail(d, w->file, rc, "write failed");
 	else
 		t->bytes += len;
+}
+
+/* ---- delta chunks (FORMAT.md §7.1), after the passes ---- */
+
+/*
+ * The scratch file that holds the bases: unnamed (O_TMPFILE) in the
+ * target, so that it costs the target's file system what it holds, is
+ * gone when the restore ends however it ends, and no one racing the
+ * restore in the target can open it.  Where O_TMPFILE is not supported,
+ * a new name is created exclusively and unlinked at once.
+ */
+static int
+scratch_open(struct rd *d)
+{
+	char name[64];
+	int fd, e;
+
+	fd = openat(d->root, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR &&
+	    errno != EINVAL))
+		return fd >= 0 ? fd : kl_err_from_errno(errno);
+	snprintf(name, sizeof(name), ".kluis-delta-scratch.%ld",
+	    (long)getpid());
+	fd = openat(d->root, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return kl_err_from_errno(errno);
+	if (unlinkat(d->root, name, 0) != 0) {
+		e = errno;
+		close(fd);
+		return kl_err_from_errno(e);
+	}
+	return fd;
+}
+
+static int
+pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? kl_err_from_errno(errno) : KL_E_CORRUPT;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return KL_OK;
+}
+
+/* A delta worker's buffers: the record, the bases, the chunk made. */
+struct dbufs {
+	struct buf *rec;
+	uint8_t *base[KL_DELTA_REF_BASES_MAX];
+	uint8_t *out;
+};
+
+static int
+dbufs_init(struct dbufs *b)
+{
+	uint8_t j;
+
+	memset(b, 0, sizeof(*b));
+	if ((b->rec = buf_new(KL_BLOB_RAW_MAX)) == NULL ||
+	    (b->out = malloc(KL_DELTA_CHUNK_MAX)) == NULL)
+		return KL_E_NOMEM;
+	for (j = 0; j < KL_DELTA_REF_BASES_MAX; j++)
+		if ((b->base[j] = malloc(KL_DELTA_CHUNK_MAX)) == NULL)
+			return KL_E_NOMEM;
+	return KL_OK;
+}
+
+static void
+dbufs_clear(struct dbufs *b)
+{
+	uint8_t j;
+
+	buf_free(b->rec);
+	free(b->out);
+	for (j = 0; j < KL_DELTA_REF_BASES_MAX; j++)
+		free(b->base[j]);
+}
+
+/* Reads the bases of x back from the scratch file into b; 0 or why not
+ * (*what says it). */
+static int
+bases_read(struct rd *d, const struct kl_delta_ref *x, struct dbufs *b,
+    struct kl_delta_base *out, const char **what)
+{
+	const struct slot *s;
+	uint64_t at;
+	uint8_t j;
+	int rc;
+
+	for (j = 0; j < x->nbases; j++) {
+		if (!kl_map_get(&d->slot_of, x->bases[j].b, &at))
+			abort();	/* planned with the file */
+		s = &d->slots[at];
+		pthread_mutex_lock(&d->mu);
+		rc = s->ok ? KL_OK : s->err != KL_OK ? s->err : KL_E_NOTFOUND;
+		pthread_mutex_unlock(&d->mu);
+		*what = "a base chunk of its delta could not be read from the "
+		    "repository";
+		if (rc == KL_OK && (rc = pread_full(d->scratch_fd, b->base[j],
+		    s->len, s->off)) != KL_OK)
+			*what = "the restore's scratch file could not be read";
+		if (rc != KL_OK)
+			return rc;
+		out[j].p = b->base[j];
+		out[j].len = s->len;
+	}
+	return KL_OK;
+}
+
+/* Makes and writes delta chunk w. */
+static void
+delta_make(struct rworker *t, const struct dwant *w, struct dbufs *b)
+{
+	struct rd *d = t->d;
+	const struct kl_node *n = &d->files[w->file].node;
+	const struct kl_delta_ref *x = kl_node_delta(n, w->chunk);
+	struct kl_delta_base base[KL_DELTA_REF_BASES_MAX];
+	const char *what = NULL;
+	int fd, rc;
+
+	if (file_failed(d, w->file))
+		return;
+	if ((rc = bases_read(d, x, b, base, &what)) != KL_OK) {
+		file_fail(d, w->file, rc, what);
+		return;
+	}
+	buf_reset(b->rec);
+	kl_error_clear(&t->err);
+	rc = kl_repo_blob_read(d->r, &x->delta, KL_OBJ_DELTA, b->rec, &t->err);
+	if (rc == KL_E_CONN || rc == KL_E_PERM || rc == KL_E_NOMEM) {
+		pthread_mutex_lock(&d->mu);
+		if (d->fatal == KL_OK)
+			d->fatal = rd_fail(d, &t->err, rc);
+		if (rc == KL_E_CONN && !d->files[w->file].failed) {
+			d->files[w->file].failed = 1;
+			d->cut++;
+		}
+		pthread_mutex_unlock(&d->mu);
+		if (rc != KL_E_CONN)
+			file_fail(d, w->file, rc, "its delta blob could not be "
+			    "read");
+		return;
+	}
+	if (rc != KL_OK) {
+		file_fail(d, w->file, rc, rc == KL_E_NOTFOUND ? "its delta "
+		    "blob is missing from the repository" : "its delta blob "
+		    "is damaged in the repository");
+		return;
+	}
+	if ((rc = kl_chunk_from_delta(kl_repo_keys(d->r), buf_data(b->rec),
+	    buf_size(b->rec), x, &n->chunks[w->chunk], base, b->out)) !=
+	    KL_OK) {
+		file_fail(d, w->file, KL_E_CORRUPT, "a chunk stored as a delta "
+		    "does not make its content (its delta or a base is "
+		    "damaged)");
+		return;
+	}
+	if ((fd = file_fd(t, w->file)) < 0) {
+		create_failed(d, w->file, fd);
+		return;
+	}
+	if ((rc = write_range(fd, n, b->out, w->foff, x->len)) != KL_OK)
+		file_fail(d, w->file, rc, "write failed");
+	else
+		t->bytes += x->len;
+}
+
+static void *
+delta_main(void *arg)
+{
+	struct rworker *t = arg;
+	struct rd *d = t->d;
+	struct dbufs b;
+	size_t i;
+	int ok;
+
+	if (dbufs_init(&b) != KL_OK) {
+		pthread_mutex_lock(&d->mu);
+		if (d->fatal == KL_OK)
+			d->fatal = KL_E_NOMEM;
+		pthread_mutex_unlock(&d->mu);
+	}
+	for (;;) {
+		pthread_mutex_lock(&d->mu);
+		ok = d->fatal == KL_OK && d->dw_next < d->ndw;
+		i = d->dw_next;
+		if (ok)
+			d->dw_next++;
+		d->prog.bytes_done += t->bytes - t->reported;
+		t->reported = t->bytes;
+		if (d->o->progress != NULL)
+			d->o->progress(d->o->progress_arg, &d->prog);
+		pthread_mutex_unlock(&d->mu);
+		if (!ok)
+			break;
+		delta_make(t, &d->dw[i], &b);
+	}
+	dbufs_clear(&b);
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	return NULL;
 }
 
 /* Decrypts the blob of wants [i, j) (same pack and offset) and writes it. */
@@ -658,7 +1035,7 @@ worker_clear(struct rworker *t)
  * still take every pack.
  */
 static int
-run_workers(struct rd *d)
+run_threads(struct rd *d, void *(*body)(void *))
 {
 	struct rworker t[RESTORE_THREADS_MAX];
 	pthread_t th[RESTORE_THREADS_MAX];
@@ -669,7 +1046,7 @@ run_workers(struct rd *d)
 	    RESTORE_THREADS_MAX : (int)cores;
 	for (i = 0; i < n; i++) {
 		if ((rc = worker_init(&t[i], d)) != KL_OK ||
-		    pthread_create(&th[i], NULL, worker_main, &t[i]) != 0) {
+		    pthread_create(&th[i], NULL, body, &t[i]) != 0) {
 			worker_clear(&t[i]);
 			break;
 		}
@@ -685,6 +1062,24 @@ run_workers(struct rd *d)
 		worker_clear(&t[i]);
 	}
 	return d->fatal;
+}
+
+static int
+run_workers(struct rd *d)
+{
+	return run_threads(d, worker_main);
+}
+
+/* The delta chunks, once every base is in the scratch file. */
+static int
+delta_restore(struct rd *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->ndw; i++)
+		d->prog.bytes_total += kl_node_delta(&d->files[d->dw[i].file].node,
+		    d->dw[i].chunk)->len;
+	return run_threads(d, delta_main);
 }
 
 /* Says once per pack that its content is read from other copies. */
@@ -766,10 +1161,10 @@ plan_copies(struct rd *d)
 		d->groups = NULL;
 		for (i = 0; i < n && rc == KL_OK; i++)
 			if (!found[i])
-				file_fail(d, l[i].file, l[i].err, l[i].what);
+				dest_fail(d, &l[i], l[i].err, l[i].what);
 			else
 				rc = want_add(d, &next[i], &l[i].id, l[i].file,
-				    l[i].foff, l[i].attempt + 1);
+				    l[i].foff, l[i].attempt + 1, l[i].scratch);
 	}
 	free(next);
 	free(found);
@@ -812,7 +1207,7 @@ copies_restore(struct rd *d)
 	}
 	if (rc != KL_OK && rc != KL_E_CONN)
 		for (i = 0; i < d->nlater; i++)	/* none was failed yet */
-			file_fail(d, d->later[i].file, d->later[i].err,
+			dest_fail(d, &d->later[i], d->later[i].err,
 			    d->later[i].what);
 	return rc;
 }
@@ -829,13 +1224,12 @@ conn_lost(struct rd *d)
 	for (g = 0; g < d->ngroups; g++)
 		for (i = d->groups[g]; !d->gdone[g] && i < d->groups[g + 1];
 		    i++)
-			if (!d->files[d->w[i].file].failed) {
-				d->files[d->w[i].file].failed = 1;
-				d->cut++;
-			}
+			dest_cut(d, &d->w[i]);
 	for (i = 0; i < d->nlater; i++)
-		if (!d->files[d->later[i].file].failed) {
-			d->files[d->later[i].file].failed = 1;
+		dest_cut(d, &d->later[i]);
+	for (i = 0; i < d->ndw; i++)	/* not made yet, or never */
+		if (!d->files[d->dw[i].file].failed && d->dw_next <= i) {
+			d->files[d->dw[i].file].failed = 1;
 			d->cut++;
 		}
 	d->st->errors += d->cut;
@@ -879,10 +1273,20 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 	d.files = files;
 	d.o = o;
 	d.st = st;
+	d.scratch_fd = -1;
+	kl_map_init(&d.slot_of, KL_ID_LEN);
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_cond_init(&d.made, NULL);
 	for (i = 0; i < nfiles && rc == KL_OK; i++)
 		rc = plan_file(&d, i);
+	if (rc == KL_OK && d.nslots > 0 && (d.scratch_fd = scratch_open(&d)) <
+	    0) {
+		rc = kl_error_obj(err, d.scratch_fd, KL_ABOUT_FILE, NULL,
+		    o->target, "cannot create the scratch file for the bases "
+		    "of delta chunks in the target: %s",
+		    kl_strerror(d.scratch_fd));
+		d.scratch_fd = -1;
+	}
 	if (rc == KL_OK)
 		rc = plan_groups(&d);
 	if (rc == KL_OK) {
@@ -891,6 +1295,8 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 	}
 	if (rc == KL_OK)
 		rc = copies_restore(&d);
+	if (rc == KL_OK && d.ndw > 0)
+		rc = delta_restore(&d);
 	if (rc == KL_E_CONN)
 		conn_lost(&d);
 	rs_files_create(root, files, nfiles, create_failed, &d);
@@ -900,6 +1306,11 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 	free(d.gdone);
 	free(d.w);
 	free(d.later);
+	free(d.slots);
+	free(d.dw);
+	kl_map_clear(&d.slot_of);
+	if (d.scratch_fd >= 0)
+		close(d.scratch_fd);
 	pthread_cond_destroy(&d.made);
 	pthread_mutex_destroy(&d.mu);
 	return rc;

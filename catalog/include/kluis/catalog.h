@@ -50,7 +50,7 @@ struct buf;
 struct kl_cat;
 
 /* Schema version this code writes; older ones are migrated step by step. */
-#define KL_CAT_SCHEMA 7
+#define KL_CAT_SCHEMA 8
 #define KL_CAT_BUSY_MS 60000
 /* "No time known" (a snapshot without a server receive time). */
 #define KL_CAT_TIME_NONE INT64_MIN
@@ -606,5 +606,25 @@ int kl_cat_reset(struct kl_cat *c, struct kl_error *err);
 
 /* The version of the SQLite library linked (kluis version). */
 const char *kl_cat_sqlite_version(void);
+
+/*
+ * Chunk signatures (schema 8, FORMAT.md §7.2): the librsync signature of
+ * a full chunk, by its content id, kept by the client that read it so
+ * that the next version of the file can be stored as deltas.
+ * kl_cat_sig_get appends the signature to out (KL_E_NOTFOUND if there is
+ * none; KL_E_LIMIT if out cannot hold it); the caller checks its shape.
+ * kl_cat_sig_put stores it unless one is stored (a signature never
+ * changes: it is a function of the content id's bytes).
+ * kl_cat_sig_prune deletes the signatures of chunks the blob index no
+ * longer locates (pruned) and returns how many went in *n (may be NULL).
+ */
+int kl_cat_sig_get(struct kl_cat *c, const struct kl_id *id, struct buf *out,
+    struct kl_error *err);
+int kl_cat_sig_put(struct kl_cat *c, const struct kl_id *id,
+    const uint8_t *sig, size_t len, struct kl_error *err);
+/* 1 if the signature of id is stored, 0 if not, <0 on errors. */
+int kl_cat_sig_has(struct kl_cat *c, const struct kl_id *id,
+    struct kl_error *err);
+int kl_cat_sig_prune(struct kl_cat *c, uint64_t *n, struct kl_error *err);
 
 #endif

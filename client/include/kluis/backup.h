@@ -39,6 +39,13 @@ struct kl_backup_opts {
 	int with_atime;			/* store access times (else 0) */
 	int compression;		/* zstd level, 0 = off */
 	int threads;			/* workers; 0 = number of cores */
+	/* Sub-chunk deltas (FORMAT.md §7.1, ARCHITECTURE.md "Deltas"):
+	 * files of at least delta_min_size bytes (0: none) keep chunk
+	 * signatures in the catalog, and a changed chunk of such a file
+	 * may be stored as a delta for up to delta_max_depth versions in
+	 * a row (1..255) */
+	uint64_t delta_min_size;
+	unsigned delta_max_depth;
 	kl_warn_fn warn;
 	void *warn_arg;
 	/* from the thread that walks the paths (one at a time), after each
@@ -56,6 +63,8 @@ struct kl_backup_stats {
 	uint64_t bytes_total;		/* content bytes in the snapshot */
 	uint64_t bytes_added;		/* stored bytes of new blobs */
 	uint64_t blobs_added;
+	uint64_t delta_chunks;		/* chunks stored as new delta blobs */
+	uint64_t delta_bytes;		/* their stored bytes */
 	uint64_t warnings;		/* source problems reported */
 	uint64_t packs_adopted;		/* of an interrupted backup */
 	uint64_t bytes_adopted;

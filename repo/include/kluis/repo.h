@@ -228,6 +228,31 @@ int kl_repo_blob_read(struct kl_repo *r, const struct kl_id *id,
 int kl_repo_blob_read_encoded(struct kl_repo *r, const struct kl_id *id,
     uint8_t type, struct buf *raw, struct buf *enc, struct kl_error *err);
 
+/*
+ * Chunk i of file node n, appended to out: its data blob, or - when n has
+ * a delta entry for it (FORMAT.md §7.1, §11) - its delta blob and bases,
+ * patched and verified against the chunk's id.  Errors of
+ * kl_repo_blob_read for any of them (KL_E_NOTFOUND: one is missing);
+ * KL_E_CORRUPT when the record disagrees with the entry or does not make
+ * the chunk.  out is unchanged on failure.
+ */
+struct kl_node;
+int kl_repo_chunk_read(struct kl_repo *r, const struct kl_node *n, size_t i,
+    struct buf *out, struct kl_error *err);
+/*
+ * Makes chunk id (ref->len bytes, into out) from its delta record
+ * rec[0, rec_len) and its bases' bytes (bases[j] for ref->bases[j]):
+ * the record must decode and agree with ref and id, each base must have
+ * the length the record gives, the patch must make exactly ref->len
+ * bytes, and they must have the content id id.  KL_E_CORRUPT,
+ * KL_E_UNSUPPORTED, KL_E_LIMIT, KL_E_NOMEM.  Pure but for the key.
+ */
+struct kl_delta_ref;
+struct kl_delta_base;
+int kl_chunk_from_delta(const struct kl_keys *k, const uint8_t *rec,
+    size_t rec_len, const struct kl_delta_ref *ref, const struct kl_id *id,
+    const struct kl_delta_base *bases, uint8_t *out);
+
 /* Opens the session key of a pack from its preamble (cached by pack id)
  * into key[32]. */
 int kl_repo_pack_key(struct kl_repo *r, const struct kl_id *pack,
@@ -421,6 +446,14 @@ int kl_session_begin(struct kl_repo *r, int compression,
 int kl_session_blob_add(struct kl_session *s, uint8_t type,
     const struct kl_id *id, const uint8_t *raw, size_t raw_len, int *added,
     uint64_t *stored, struct kl_error *err);
+/*
+ * 1 if kl_session_blob_add would not store blob id now: the index holds
+ * a trusted (ATTESTED or OWN) location of it, or this session added or
+ * adopted it; 0 if not; <0 on a catalog error.  What a backup may
+ * reference without storing (a delta's bases, a delta blob it reuses).
+ */
+int kl_session_blob_known(struct kl_session *s, const struct kl_id *id,
+    struct kl_error *err);
 /*
  * kl_session_blob_add for a blob whose plaintext is already encoded: enc
  * as kl_repo_blob_read_encoded gave it, raw_len the length of its raw
