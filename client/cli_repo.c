@@ -646,6 +646,26 @@ node_json(struct kl_json *j, const struct kl_node *n)
 	for (i = 0; i < n->nchunks; i++)
 		kl_json_id(j, NULL, &n->chunks[i]);
 	kl_json_arr_end(j);
+	if (n->ndeltas > 0) {
+		/* FORMAT.md §11 "Delta chunks" */
+		kl_json_arr(j, "deltas");
+		for (i = 0; i < n->ndeltas; i++) {
+			const struct kl_delta_ref *d = &n->deltas[i];
+			uint8_t b;
+
+			kl_json_obj(j, NULL);
+			kl_json_u64(j, "chunk", d->index);
+			kl_json_u64(j, "length", d->len);
+			kl_json_u64(j, "generation", d->gen);
+			kl_json_id(j, "delta", &d->delta);
+			kl_json_arr(j, "bases");
+			for (b = 0; b < d->nbases; b++)
+				kl_json_id(j, NULL, &d->bases[b]);
+			kl_json_arr_end(j);
+			kl_json_obj_end(j);
+		}
+		kl_json_arr_end(j);
+	}
 	kl_json_obj_end(j);
 }
 

@@ -199,6 +199,34 @@ kl_node_delta(const struct kl_node *n, size_t i)
 }
 
 int
+kl_node_blobs(const struct kl_node *n,
+    int (*cb)(void *arg, const struct kl_id *id, uint8_t type), void *arg)
+{
+	const struct kl_delta_ref *d;
+	size_t i, k = 0;
+	uint8_t j;
+	int rc;
+
+	for (i = 0; i < n->nchunks; i++) {
+		/* delta entries are sorted by index: walk them alongside */
+		d = k < n->ndeltas && n->deltas[k].index == i ?
+		    &n->deltas[k++] : NULL;
+		if (d == NULL) {
+			if ((rc = cb(arg, &n->chunks[i], KL_BLOB_TYPE_DATA)) != 0)
+				return rc;
+			continue;
+		}
+		if ((rc = cb(arg, &d->delta, KL_BLOB_TYPE_DELTA)) != 0)
+			return rc;
+		for (j = 0; j < d->nbases; j++)
+			if ((rc = cb(arg, &d->bases[j], KL_BLOB_TYPE_DATA)) !=
+			    0)
+				return rc;
+	}
+	return 0;
+}
+
+int
 kl_node_valid(const struct kl_node *n)
 {
 	int r;

@@ -260,22 +260,36 @@ attr_hit(struct attr *a, struct kl_walk *w, uint32_t f)
 	return chk_finding_hit(a->k, f - 1, a->snap, p, len);
 }
 
+/* A file's blob (kl_node_blobs): a hit if it is bad. */
+struct attr_blob {
+	struct attr *a;
+	struct kl_walk *w;
+};
+
+static int
+attr_blob(void *arg, const struct kl_id *id, uint8_t type)
+{
+	struct attr_blob *x = arg;
+	uint32_t f;
+
+	(void)type;
+	if ((f = bad_of(x->a->k, id)) != 0)
+		return attr_hit(x->a, x->w, f);
+	return KL_OK;
+}
+
 static int
 attr_entry(void *arg, struct kl_walk *w, const struct kl_node *n,
     const struct kl_node *unused)
 {
 	struct attr *a = arg;
+	struct attr_blob x = { a, w };
 	uint32_t f, v;
-	size_t j;
 	int rc = KL_OK;
 
 	(void)unused;
-	if (n->type == KL_NODE_FILE) {
-		for (j = 0; j < n->nchunks && rc == KL_OK; j++)
-			if ((f = bad_of(a->k, &n->chunks[j])) != 0)
-				rc = attr_hit(a, w, f);
-		return rc;
-	}
+	if (n->type == KL_NODE_FILE)
+		return kl_node_blobs(n, attr_blob, &x);
 	if (n->type != KL_NODE_DIR)
 		return KL_OK;
 	if ((f = bad_of(a->k, &n->subtree)) != 0 &&

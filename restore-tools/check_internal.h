@@ -123,7 +123,8 @@ struct chk_tree_ops {
 	/* KL_OK; KL_E_NOTFOUND: missing or damaged (recorded), size 0;
 	 * anything else stops the pass */
 	int (*read)(void *arg, const struct kl_id *id, struct kl_tree *out);
-	int (*chunk)(void *arg, const struct kl_id *id);	/* data blob */
+	/* a blob a file's content is read from: kl_node_blobs */
+	int (*chunk)(void *arg, const struct kl_id *id, uint8_t type);
 	void (*progress)(void *arg, uint64_t parsed);		/* may be NULL */
 	void *arg;
 };

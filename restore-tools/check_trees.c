@@ -320,16 +320,10 @@ tree_entry(struct chk_trees *m, const struct chk_tree_ops *o,
     const struct kl_node *n, struct sframe *next, struct chk_size *sz,
     int *push)
 {
-	size_t j;
-	int rc = KL_OK;
-
 	*push = 0;
 	memset(sz, 0, sizeof(*sz));
-	if (n->type == KL_NODE_FILE) {
-		for (j = 0; j < n->nchunks && rc == KL_OK; j++)
-			rc = o->chunk(o->arg, &n->chunks[j]);
-		return rc;
-	}
+	if (n->type == KL_NODE_FILE)
+		return kl_node_blobs(n, o->chunk, o->arg);
 	if (n->type != KL_NODE_DIR)
 		return KL_OK;
 	return tree_enter(m, o, &n->subtree, next, sz, push);
@@ -394,11 +388,11 @@ sread_tree(void *arg, const struct kl_id *id, struct kl_tree *out)
 }
 
 static int
-sread_chunk(void *arg, const struct kl_id *id)
+sread_chunk(void *arg, const struct kl_id *id, uint8_t type)
 {
 	struct sread *x = arg;
 
-	return blob_ref(x->k, id, KL_BLOB_TYPE_DATA);
+	return blob_ref(x->k, id, type);
 }
 
 static void

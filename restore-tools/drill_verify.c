@@ -201,18 +201,25 @@ pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
  * Cuts the restored bytes where the index says each chunk ends and
  * recomputes each chunk's keyed id.  Stops at the first difference.
  */
-/* The raw length of chunk id as the blob index has it (its best
- * location, kl_repo_blob_locate): KL_OK, KL_E_NOTFOUND, or an error. */
+/* The raw length of chunk i of n: a delta chunk's from its entry
+ * (FORMAT.md §11), another's as the blob index has it (its best location,
+ * kl_repo_blob_locate): KL_OK, KL_E_NOTFOUND, or an error. */
 static int
-chunk_raw_len(struct kl_repo *r, const struct kl_id *id, struct kl_blob_loc *l,
-    struct kl_error *err)
+chunk_raw_len(struct kl_repo *r, const struct kl_node *nd, size_t i,
+    struct kl_blob_loc *l, struct kl_error *err)
 {
+	const struct kl_delta_ref *x = kl_node_delta(nd, i);
 	struct kl_blob_loc *locs;
 	size_t n;
 	int rc;
 
-	if ((rc = kl_repo_blob_locate(r, id, KL_OBJ_DATA, &locs, &n, err)) ==
-	    KL_OK) {
+	if (x != NULL) {
+		memset(l, 0, sizeof(*l));
+		l->raw_len = x->len;
+		return KL_OK;
+	}
+	if ((rc = kl_repo_blob_locate(r, &nd->chunks[i], KL_OBJ_DATA, &locs,
+	    &n, err)) == KL_OK) {
 		*l = locs[0];
 		free(locs);
 	}
@@ -232,7 +239,7 @@ content_check(struct dv *v, int fd, const struct kl_node *n)
 
 	for (i = 0; i < n->nchunks; i++, off += l.raw_len) {
 		kl_error_clear(&e);
-		if ((rc = chunk_raw_len(v->d->r, &n->chunks[i], &l, &e)) ==
+		if ((rc = chunk_raw_len(v->d->r, n, i, &l, &e)) ==
 		    KL_E_NOMEM || rc == KL_E_CONN || rc == KL_E_IO)
 			return drill_fail(v->d, &e, rc);
 		if (rc != KL_OK) {

@@ -117,6 +117,19 @@ idlist_add(struct idlist *t, const struct kl_id *id)
 }
 
 /* Marks tree id (and, if it is new, queues it for reading). */
+/* A blob a kept file's content is read from - a delta chunk's delta
+ * blob and bases included (kl_node_blobs) - is used. */
+static int
+blob_mark(void *arg, const struct kl_id *id, uint8_t type)
+{
+	struct prune *pr = arg;
+	int rc;
+
+	if ((rc = kl_cat_mark_add(pr->c, id, type, pr->err)) > 0)
+		pr->rep->blobs_used++;
+	return rc < 0 ? rc : 0;
+}
+
 static int
 tree_mark(struct prune *pr, struct idlist *t, const struct kl_id *id)
 {
@@ -136,7 +149,7 @@ trees_walk(struct prune *pr, struct idlist *t, const struct kl_id *sid,
 	char hex[KL_ID_HEX_LEN + 1], shex[KL_ID_HEX_LEN + 1];
 	struct kl_tree tr;
 	struct kl_id id;
-	size_t i, j;
+	size_t i;
 	int rc = KL_OK;
 
 	while (t->n > 0 && rc == KL_OK) {
@@ -159,10 +172,7 @@ trees_walk(struct prune *pr, struct idlist *t, const struct kl_id *sid,
 		for (i = 0; i < tr.n && rc == KL_OK; i++) {
 			const struct kl_node *n = &tr.nodes[i];
 
-			for (j = 0; j < n->nchunks && rc >= 0; j++)
-				if ((rc = kl_cat_mark_add(pr->c, &n->chunks[j],
-				    KL_OBJ_DATA, pr->err)) > 0)
-					pr->rep->blobs_used++;
+			rc = kl_node_blobs(n, blob_mark, pr);
 			if (rc >= 0 && !kl_id_is_zero(&n->subtree))
 				rc = tree_mark(pr, t, &n->subtree);
 			rc = rc < 0 ? rc : KL_OK;

@@ -562,9 +562,10 @@ s_read(void *arg, const struct kl_id *id, struct kl_tree *out)
 }
 
 static int
-s_chunk(void *arg, const struct kl_id *id)
+s_chunk(void *arg, const struct kl_id *id, uint8_t type)
 {
 	(void)id;
+	(void)type;
 	((struct sread *)arg)->chunks++;
 	return KL_OK;
 }

@@ -250,6 +250,15 @@ int kl_node_copy(const struct kl_node *src, struct kl_node *dst);
  * (KL_E_NOMEM).
  */
 int kl_node_content_copy(struct kl_node *dst, const struct kl_node *src);
+/*
+ * Calls cb(arg, id, type) for every blob the content of file node n is
+ * read from, in chunk order: a data blob (KL_BLOB_TYPE_DATA) per whole
+ * chunk; per delta chunk its delta blob (KL_BLOB_TYPE_DELTA), then its
+ * bases (data blobs; a base shared by chunks comes once per chunk).
+ * Stops at cb's first non-zero return and returns it; 0 otherwise.
+ */
+int kl_node_blobs(const struct kl_node *n,
+    int (*cb)(void *arg, const struct kl_id *id, uint8_t type), void *arg);
 /* The delta entry of chunk i of n, NULL if it is a data blob. */
 const struct kl_delta_ref *kl_node_delta(const struct kl_node *n, size_t i);
 /*
