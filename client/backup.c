@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kluis/catalog.h"
 #include "kluis/err.h"
 #include "kluis/grow.h"
 #include "kluis/keys.h"
@@ -857,6 +858,10 @@ kl_backup_run(struct kl_repo *r, const struct kl_backup_opts *o,
 	    (rc = paths_prepare(&bk, o)) != KL_OK ||
 	    (rc = kl_repo_index_load(r, err)) != KL_OK)
 		goto out;
+	/* signatures of chunks pruned from the repository: no base again
+	 * (a catalog that fails here costs nothing but space) */
+	if (o->delta_min_size > 0 && kl_repo_catalog(r) != NULL)
+		(void)kl_cat_sig_prune(kl_repo_catalog(r), NULL, NULL);
 	parent_find(&bk, host, stats);
 	if ((rc = kl_repo_lock(r, 0, err)) != KL_OK)
 		goto out;

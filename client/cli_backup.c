@@ -141,6 +141,8 @@ report_json(const struct kl_backup_stats *st, size_t damaged)
 	kl_json_u64(&j, "dirs", st->dirs);
 	kl_json_u64(&j, "bytes_read", st->bytes_read);
 	kl_json_u64(&j, "bytes_added", st->bytes_added);
+	kl_json_u64(&j, "delta_chunks", st->delta_chunks);
+	kl_json_u64(&j, "delta_bytes_added", st->delta_bytes);
 	kl_json_real(&j, "duration_s", st->duration_s, 3);
 	kl_json_u64(&j, "warnings", st->warnings);
 	kl_json_u64(&j, "repository_damage", damaged);
@@ -178,6 +180,9 @@ report(const struct cli *c, const struct kl_backup_stats *st,
 		    (unsigned long long)st->blobs_added,
 		    (unsigned long long)st->others,
 		    (unsigned long long)st->bytes_total);
+		printf("chunks stored as deltas: %llu (%llu bytes)\n",
+		    (unsigned long long)st->delta_chunks,
+		    (unsigned long long)st->delta_bytes);
 	}
 	if (!c->quiet)
 		printf("files: %llu new, %llu changed, %llu unmodified; "

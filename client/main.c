@@ -8,6 +8,7 @@
 
 #include "kluis/blobcodec.h"
 #include "kluis/catalog.h"
+#include "kluis/delta.h"
 #include "kluis/cliref.h"
 #include "kluis/err.h"
 #include "kluis/keys.h"
@@ -32,9 +33,10 @@ cmd_version(struct cli *c)
 		return rc;
 	printf("kluis %s\nrepository format %d\n", KLUIS_VERSION,
 	    KL_FORMAT_VERSION);
-	printf("libsodium %s, zstd %s, libssh2 %s, SQLite %s\n",
+	printf("libsodium %s, zstd %s, libssh2 %s, SQLite %s, librsync %s\n",
 	    sodium_version_string(), kl_blob_zstd_version(),
-	    kl_transport_ssh_version(), kl_cat_sqlite_version());
+	    kl_transport_ssh_version(), kl_cat_sqlite_version(),
+	    kl_delta_rsync_version());
 	return EXIT_OK;
 }
 

@@ -40,6 +40,11 @@ quiet(void)
 const char *
 kl_delta_rsync_version(void)
 {
+	static const char pre[] = "librsync ";
+
+	/* librsync's string starts with its name */
+	if (strncmp(rs_librsync_version, pre, sizeof(pre) - 1) == 0)
+		return rs_librsync_version + sizeof(pre) - 1;
 	return rs_librsync_version;
 }
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kluis/blobcodec.h"
 #include "kluis/buf.h"
 #include "kluis/delta.h"
 #include "kluis/err.h"
@@ -980,7 +981,7 @@ static void
 edit_magic(uint8_t *s, size_t *len)
 {
 	(void)len;
-	be32enc(s, 0x72730146);	/* MD4 strong sums */
+	be32enc(s, 0x72730146);	/* RabinKarp with MD4 strong sums */
 }
 
 static void
@@ -1160,7 +1161,7 @@ test_apply_handmade_copy_and_literal(void **state)
 static void
 test_apply_copy_across_padding_and_bases(void **state)
 {
-	uint8_t *b0 = gen(3000, 32), *b1 = gen(5000, 33), out[10240];
+	uint8_t *b0 = gen(3000, 32), *b1 = gen(5000, 33), out[14240];
 	uint8_t want[10240];
 	struct kl_delta_base b[2] = { { b0, 3000 }, { b1, 5000 } };
 	struct stream s;
@@ -1197,6 +1198,7 @@ test_apply_copy_across_padding_and_bases(void **state)
 static void
 test_apply_block_len_sets_padding(void **state)
 {
+	static const uint8_t zeros[100];
 	uint8_t *b0 = gen(3000, 34), *b1 = gen(5000, 35), out[100];
 	struct kl_delta_base b[2] = { { b0, 3000 }, { b1, 5000 } };
 	struct stream s;
@@ -1207,7 +1209,7 @@ test_apply_block_len_sets_padding(void **state)
 	assert_int_equal(st_apply(b, 2, 256, &s, out, 100), KL_OK);
 	assert_memory_equal(out, b1, 100);
 	assert_int_equal(st_apply(b, 2, 4096, &s, out, 100), KL_OK);
-	assert_memory_equal(out, "\0\0\0\0", 4);
+	assert_memory_equal(out, zeros, sizeof(zeros));
 	st_init(&s);
 	st_copy(&s, 4096, 100);
 	st_end(&s);
@@ -1406,14 +1408,14 @@ test_rec_layout_is_the_spec_table(void **state)
 
 	sample_rec(&d, 2);
 	d.block_len = 0x10000;
-	d.target_len = 0x01020304;
+	d.target_len = 0x00f1f2f3;
 	memcpy(want, "KLDL", 4);
 	want[4] = 1;
 	want[5] = 2;
 	want[6] = 3;
 	want[7] = 0;
 	kl_le32enc(want + 8, 0x10000);
-	kl_le32enc(want + 12, 0x01020304);
+	kl_le32enc(want + 12, 0x00f1f2f3);
 	memcpy(want + 16, d.target.b, KL_ID_LEN);
 	for (i = 0, at = 48; i < 2; i++, at += 36) {
 		memcpy(want + at, d.bases[i].b, KL_ID_LEN);
@@ -1519,7 +1521,6 @@ test_rec_five_bases_limit(void **state)
 	struct rec_raw r, s;
 
 	rec_raw(&r, 4);
-	s.len = 0;
 	memcpy(s.d, r.d, REC_STREAM_OFF(4));
 	s.len = REC_STREAM_OFF(4);
 	memcpy(s.d + s.len, r.d + REC_STREAM_OFF(3), KL_DELTA_REC_BASE_LEN);
@@ -1692,16 +1693,31 @@ test_rec_over_blob_max_limit(void **state)
 	free(p);
 }
 
-/* One broken field of sample_rec(4) at a time: refused, out unchanged. */
+/* Encodes after "abc"; on failure the buffer is as it was. */
+static int
+rec_enc_rc(const struct kl_delta_rec *d)
+{
+	struct buf *b = new_buf();
+	int rc;
+
+	assert_int_equal(buf_put(b, "abc", 3), KL_OK);
+	if ((rc = kl_delta_rec_encode(d, b)) != KL_OK)
+		assert_int_equal(buf_size(b), 3);
+	buf_free(b);
+	return rc;
+}
+
+/* One broken field of sample_rec(4) at a time. */
 static void
 rec_enc_refused(const struct kl_delta_rec *d, int want)
 {
-	struct buf *b = new_buf();
+	assert_int_equal(rec_enc_rc(d), want);
+}
 
-	assert_int_equal(buf_put(b, "abc", 3), KL_OK);
-	assert_int_equal(kl_delta_rec_encode(d, b), want);
-	assert_int_equal(buf_size(b), 3);
-	buf_free(b);
+static void
+assert_enc_over_max(int rc)
+{
+	assert_true(rc == KL_E_INVAL || rc == KL_E_LIMIT);
 }
 
 static void
@@ -1730,11 +1746,13 @@ test_rec_encode_checks_every_field(void **state)
 	d.target_len = 0;
 	rec_enc_refused(&d, KL_E_INVAL);
 	d.target_len = KL_DELTA_TARGET_MAX + 1;
-	assert_int_not_equal(kl_delta_rec_encode(&d, NULL), KL_OK);
+	assert_enc_over_max(rec_enc_rc(&d));
 	for (i = 0; i < 4; i++) {
 		sample_rec(&d, 4);
 		d.base_lens[i] = 0;
 		rec_enc_refused(&d, KL_E_INVAL);
+		d.base_lens[i] = KL_DELTA_TARGET_MAX + 1;
+		assert_enc_over_max(rec_enc_rc(&d));
 	}
 	sample_rec(&d, 4);
 	d.delta = NULL;
@@ -1852,7 +1870,8 @@ mut_rec(const uint8_t *p, size_t len, void *arg)
 		b[i].p = q;
 		b[i].len = d.base_lens[i];
 	}
-	assert_non_null(out = malloc(d.target_len));
+	out = malloc(d.target_len);
+	assert_non_null(out);
 	r = kl_delta_apply(b, d.nbases, d.block_len, d.delta, d.delta_len,
 	    out, d.target_len);
 	assert_true(r == KL_OK || r == KL_E_CORRUPT);
@@ -2021,6 +2040,9 @@ flags_at(const struct kl_node *n)
 	return 12 + 2 + n->name_len + 1;
 }
 
+/* The deltas of delta_file (count and both entries), as encoded. */
+#define DELTAS_LEN (4 + 2 * (10 + KL_ID_LEN) + 5 * KL_ID_LEN)
+
 static void
 test_tree_deltas_round_trip(void **state)
 {
@@ -2064,7 +2086,7 @@ test_tree_flag_bit_only_with_deltas(void **state)
 static void
 test_tree_deltas_layout(void **state)
 {
-	uint8_t want[4 + 2 * (4 + 4 + 1 + 1 + 32) + 5 * 32], *p = want;
+	uint8_t want[DELTAS_LEN], *p = want;
 	struct kl_node n;
 	struct buf *with, *without;
 	size_t i, j, tail;
@@ -2089,7 +2111,9 @@ test_tree_deltas_layout(void **state)
 	tail = (size_t)(p - want);
 	assert_int_equal(tail, sizeof(want));
 	assert_int_equal(buf_size(with), buf_size(without) + tail);
-	/* everything before the subtree is the same, then the deltas */
+	/* everything before the subtree is the same but the flag, then the
+	 * deltas */
+	assert_memory_equal(buf_data(with), buf_data(without), flags_at(&n));
 	assert_memory_equal(buf_data(with) + flags_at(&n) + 1,
 	    buf_data(without) + flags_at(&n) + 1,
 	    buf_size(without) - KL_ID_LEN - flags_at(&n) - 1);
@@ -2103,23 +2127,19 @@ static void
 test_node_valid_accepts_delta_bounds(void **state)
 {
 	struct kl_node n;
+	uint32_t i;
 
 	delta_file(&n);
 	assert_int_equal(kl_node_valid(&n), KL_OK);
-	node_deltas[1].index = 4;		/* the last chunk */
-	node_deltas[1].len = KL_DELTA_TARGET_MAX;
-	node_deltas[1].gen = 255;
-	node_deltas[0].index = 0;
+	for (i = 0; i < 5; i++)		/* every chunk a delta */
+		delta_ref(&node_deltas[i], i, (uint8_t)(i % 4 + 1),
+		    (uint8_t)i);
+	n.ndeltas = 5;
+	assert_int_equal(kl_node_valid(&n), KL_OK);
 	node_deltas[0].len = 1;
 	node_deltas[0].gen = 1;
-	assert_int_equal(kl_node_valid(&n), KL_OK);
-	n.ndeltas = 5;				/* every chunk a delta */
-	delta_ref(&node_deltas[2], 1, 2, 1);
-	delta_ref(&node_deltas[3], 2, 3, 2);
-	node_deltas[4] = node_deltas[1];
-	node_deltas[1] = node_deltas[2];
-	node_deltas[2] = node_deltas[3];
-	delta_ref(&node_deltas[3], 3, 1, 3);
+	node_deltas[4].len = KL_DELTA_TARGET_MAX;
+	node_deltas[4].gen = 255;
 	assert_int_equal(kl_node_valid(&n), KL_OK);
 }
 
@@ -2303,7 +2323,7 @@ test_tree_decode_delta_count_exceeds_input_corrupt(void **state)
 	delta_file(&n);
 	tree_raw(&r, &n);
 	/* the count: after the 5 chunk ids, before the 2 entries */
-	at = r.len - KL_ID_LEN - 2 * (10 + KL_ID_LEN) - 5 * KL_ID_LEN - 4;
+	at = r.len - KL_ID_LEN - DELTAS_LEN;
 	assert_int_equal(kl_le32dec(r.d + at), 2);
 	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
 		kl_le32enc(r.d + at, counts[i]);
@@ -2313,46 +2333,53 @@ test_tree_decode_delta_count_exceeds_input_corrupt(void **state)
 	assert_int_equal(tree_rc(&r), KL_E_CORRUPT);
 }
 
-/* Well-formed entries for more deltas than chunks, or on a directory. */
+/* Well-formed entries for more deltas than the node has chunks. */
 static void
 test_tree_decode_deltas_over_chunks_corrupt(void **state)
 {
-	struct kl_node n, d;
 	struct tree_raw r, s;
-	size_t cut;
+	struct kl_node n;
 
 	delta_file(&n);
 	tree_raw(&r, &n);
-	n.nchunks = 1;		/* re-encode with one chunk by hand */
+	n.nchunks = 1;
 	n.ndeltas = 0;
-	n.deltas = NULL;
 	tree_raw(&s, &n);
-	cut = 4 * KL_ID_LEN;	/* the 4 chunk ids s lacks */
-	assert_int_equal(r.len - s.len, cut + 4 + 2 * 10 + 6 * KL_ID_LEN);
-	memcpy(s.d + s.len - KL_ID_LEN, r.d + r.len - KL_ID_LEN -
-	    (4 + 2 * 10 + 6 * KL_ID_LEN), 4 + 2 * 10 + 6 * KL_ID_LEN);
-	s.len += 4 + 2 * 10 + 6 * KL_ID_LEN;
-	memset(s.d + s.len - KL_ID_LEN, 0, KL_ID_LEN);
 	s.d[flags_at(&n)] = 1;
-	assert_int_equal(tree_rc(&s), KL_E_CORRUPT);
-	/* a directory with the flag and one entry */
+	tree_raw_insert(&s, r.d + r.len - KL_ID_LEN - DELTAS_LEN, DELTAS_LEN);
+	assert_int_equal(tree_rc(&s), KL_E_CORRUPT);	/* 2 deltas, 1 chunk */
+	n.nchunks = 2;
+	tree_raw(&s, &n);
+	s.d[flags_at(&n)] = 1;
+	tree_raw_insert(&s, r.d + r.len - KL_ID_LEN - DELTAS_LEN, DELTAS_LEN);
+	assert_int_equal(tree_rc(&s), KL_E_CORRUPT);	/* index 3 of 2 */
+	n.nchunks = 4;
+	tree_raw(&s, &n);
+	s.d[flags_at(&n)] = 1;
+	tree_raw_insert(&s, r.d + r.len - KL_ID_LEN - DELTAS_LEN, DELTAS_LEN);
+	assert_int_equal(tree_rc(&s), KL_OK);		/* index 3 of 4 */
+}
+
+/* A directory with the flag and one well-formed entry. */
+static void
+test_tree_decode_deltas_on_dir_corrupt(void **state)
+{
+	uint8_t e[4 + 10 + 2 * KL_ID_LEN];
+	struct tree_raw r;
+	struct kl_node d;
+
 	base_node(&d, "db", KL_NODE_DIR);
 	id_fill(&d.subtree, 0xd0);
 	tree_raw(&r, &d);
+	assert_int_equal(tree_rc(&r), KL_OK);
 	r.d[flags_at(&d)] = 1;
-	kl_le32enc(s.d, 1);
-	memcpy(s.d + 4, r.d, 0);
-	{
-		uint8_t e[4 + 10 + 2 * KL_ID_LEN];
-
-		kl_le32enc(e, 1);
-		kl_le32enc(e + 4, 0);
-		kl_le32enc(e + 8, 100);
-		e[12] = 1;
-		e[13] = 1;
-		memset(e + 14, 0x11, 2 * KL_ID_LEN);
-		tree_raw_insert(&r, e, sizeof(e));
-	}
+	kl_le32enc(e, 1);
+	kl_le32enc(e + 4, 0);
+	kl_le32enc(e + 8, 100);
+	e[12] = 1;
+	e[13] = 1;
+	memset(e + 14, 0x11, 2 * KL_ID_LEN);
+	tree_raw_insert(&r, e, sizeof(e));
 	assert_int_equal(tree_rc(&r), KL_E_CORRUPT);
 }
 
@@ -2714,7 +2741,7 @@ test_vector_make_reproduces_stream_and_record(void **state)
 	struct buf *s = NULL, *r;
 	uint8_t i;
 
-	assert_int_equal(make(v->bases, 2, v->t, V_T_LEN, V_T_LEN / 2 + 1,
+	assert_int_equal(make(v->bases, 2, v->t, V_T_LEN, MAX_FOR(V_T_LEN),
 	    &s), KL_OK);
 	vec_check("stream", buf_data(s), buf_size(s));
 	memset(&d, 0, sizeof(d));
@@ -2857,6 +2884,7 @@ main(void)
 		cmocka_unit_test(
 		    test_tree_decode_delta_count_exceeds_input_corrupt),
 		cmocka_unit_test(test_tree_decode_deltas_over_chunks_corrupt),
+		cmocka_unit_test(test_tree_decode_deltas_on_dir_corrupt),
 		cmocka_unit_test(test_tree_decode_delta_base_count_rules),
 		cmocka_unit_test(test_tree_deltas_mutation),
 		cmocka_unit_test(test_node_copy_copies_deltas),

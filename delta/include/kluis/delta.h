@@ -84,7 +84,7 @@ int kl_delta_apply(const struct kl_delta_base *bases, size_t n,
     uint32_t block_len, const uint8_t *d, size_t d_len, uint8_t *out,
     size_t out_len);
 
-/* librsync's version string, for `kluis version`. */
+/* librsync's version ("2.3.2"), for `kluis version`. */
 const char *kl_delta_rsync_version(void);
 
 #endif
