@@ -472,11 +472,12 @@ status_counts(struct kl_cat *c, struct kl_cat_status *st, struct kl_error *err)
 	    " (SELECT count(*) FROM path), (SELECT count(*) FROM version),"
 	    " (SELECT count(*) FROM own_tree WHERE series_no > 0),"
 	    " (SELECT count(*) FROM run),"
-	    " (SELECT count(*) FROM snapshot WHERE done = 2 AND NOT vanished)";
+	    " (SELECT count(*) FROM snapshot WHERE done = 2 AND NOT vanished),"
+	    " (SELECT count(*) FROM delta_sig)";
 	uint64_t *v[] = { &st->index_files, &st->blobs, &st->packs,
 	    &st->snapshots, &st->vanished, &st->series, &st->pending,
 	    &st->paths, &st->versions, &st->own_trees, &st->runs,
-	    &st->skipped };
+	    &st->skipped, &st->signatures };
 	sqlite3_stmt *s;
 	size_t i;
 	int rc, src;

@@ -551,6 +551,7 @@ status_json(struct kl_cat *cat, const struct kl_cat_status *st,
 	kl_json_u64(&j, "versions", st->versions);
 	kl_json_u64(&j, "own_trees", st->own_trees);
 	kl_json_u64(&j, "runs", st->runs);
+	kl_json_u64(&j, "signatures", st->signatures);
 	if (rebuild_s >= 0)
 		kl_json_real(&j, "rebuild_s", rebuild_s, 3);
 	kl_json_obj_end(&j);
@@ -582,6 +583,8 @@ status_print(const struct cli *c, struct kl_cat *cat,
 	    (unsigned long long)st->versions, (unsigned long long)st->paths);
 	printf("own backups:  %llu trees cached; %llu runs recorded\n",
 	    (unsigned long long)st->own_trees, (unsigned long long)st->runs);
+	printf("signatures:   %llu chunks of big files (for deltas)\n",
+	    (unsigned long long)st->signatures);
 	if (rebuild_s >= 0)
 		printf("rebuilt from the repository in %.2f s\n", rebuild_s);
 }

@@ -33,91 +33,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zstd.h>
-
 #include "kluis/blobcodec.h"
 #include "kluis/buf.h"
-#include "kluis/delta.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
 #include "kluis/grow.h"
 #include "kluis/keys.h"
-#include "kluis/map.h"
 #include "kluis/repo.h"
-#include "restore_internal.h"
-
-struct want {
-	struct kl_id pack;
-	uint32_t offset, stored_len, raw_len;
-	struct kl_id id;
-	size_t file;		/* scratch: the slot */
-	uint64_t foff;		/* scratch: the offset in the scratch file */
-	int scratch;		/* a delta's base, for the scratch file */
-	size_t attempt;		/* which of the blob's locations this is */
-	int err;		/* set aside: why */
-	const char *what;
-};
-
-/* A base of delta chunks, in the scratch file. */
-struct slot {
-	uint64_t off;
-	uint32_t len;
-	int ok;			/* written */
-	int err;		/* failed: why (under mu) */
-};
-
-/* A chunk made from a delta after the passes. */
-struct dwant {
-	size_t file;
-	uint64_t foff;
-	size_t chunk;		/* index into the file's chunks */
-};
-
-/* Shared by all restore threads. */
-struct rd {
-	struct kl_repo *r;
-	struct kl_error *err;	/* the caller's (may be NULL): the detail of
-				 * the first fatal error (under mu while
-				 * workers run) */
-	int root;
-	struct rjob *files;
-	const struct kl_restore_opts *o;
-	struct kl_restore_stats *st;
-	struct want *w;
-	size_t n, cap;
-	size_t *groups;		/* start of each pack's wants, + n at end */
-	size_t ngroups;
-	size_t next;		/* next group to take (under mu) */
-	int fatal;		/* first fatal error (under mu) */
-	uint8_t *gdone;		/* per group: every want handled */
-	uint64_t cut;		/* files cut off by a lost connection */
-	struct want *later;	/* set aside for other copies (under mu) */
-	size_t nlater, later_cap;
-	struct kl_restore_progress prog;	/* (under mu) */
-	struct slot *slots;	/* delta bases in the scratch file */
-	size_t nslots, slots_cap;
-	struct kl_map slot_of;	/* base id -> slot */
-	uint64_t scratch_len;
-	int scratch_fd;		/* -1 until a base needs it */
-	struct dwant *dw;
-	size_t ndw, dw_cap, dw_next;	/* dw_next: under mu */
-	pthread_mutex_t mu;	/* groups, fatal, failed flags, file states,
-				 * stats, warn, prog */
-	pthread_cond_t made;	/* a file left RS_FILE_CREATING (under mu) */
-};
-
-/* One restore thread's private state. */
-struct rworker {
-	struct rd *d;
-	ZSTD_DCtx *dctx;
-	struct buf *raw;
-	uint8_t *key;
-	size_t fd_file;		/* one-entry descriptor cache */
-	int fd;
-	uint64_t bytes, packs, fetched;
-	uint64_t reported;	/* of bytes, in d->prog already */
-	struct kl_error err;	/* this thread's last failure */
-};
+#include "restore_data_internal.h"
 
 #define RESTORE_THREADS_MAX 16
 
@@ -130,8 +53,8 @@ want_slot(struct want **v, size_t *n, size_t *cap)
 	return &(*v)[(*n)++];
 }
 
-static void
-file_fail(struct rd *d, size_t f, int err, const char *what)
+void
+rd_file_fail(struct rd *d, size_t f, int err, const char *what)
 {
 	char path[2 * KL_PATH_MAX + 2];
 
@@ -147,35 +70,31 @@ file_fail(struct rd *d, size_t f, int err, const char *what)
 	pthread_mutex_unlock(&d->mu);
 }
 
-/* A base that no copy gives: the delta chunks that need it fail later. */
-static void
-slot_fail(struct rd *d, size_t s, int err)
-{
-	pthread_mutex_lock(&d->mu);
-	if (d->slots[s].err == KL_OK)
-		d->slots[s].err = err;
-	pthread_mutex_unlock(&d->mu);
-}
-
-/* Want w's content is lost: its file fails, or its slot. */
+/* Want w's content is lost: its file fails, or what it was for. */
 static void
 dest_fail(struct rd *d, const struct want *w, int err, const char *what)
 {
-	if (w->scratch)
-		slot_fail(d, w->file, err);
-	else
-		file_fail(d, w->file, err, what);
+	switch (w->kind) {
+	case W_BASE:
+		rd_slot_fail(d, w->dest, err);
+		break;
+	case W_RECORD:
+		rd_record_fail(d, w->dest, err);
+		break;
+	default:
+		rd_file_fail(d, w->dest, err, what);
+	}
 }
 
-/* Marks the file of w cut off by a lost connection (under mu). */
+/* Marks the file of w cut off by a lost connection (under mu).  A base
+ * or a record cuts off the delta chunks waiting for it: rd_delta_cut. */
 static void
 dest_cut(struct rd *d, const struct want *w)
 {
-	if (w->scratch) {
-		if (d->slots[w->file].err == KL_OK)
-			d->slots[w->file].err = KL_E_CONN;
-	} else if (!d->files[w->file].failed) {
-		d->files[w->file].failed = 1;
+	if (w->kind != W_FILE)
+		return;
+	if (!d->files[w->dest].failed) {
+		d->files[w->dest].failed = 1;
 		d->cut++;
 	}
 }
@@ -209,8 +128,8 @@ want_fail(struct rd *d, size_t k, int err, const char *what)
 		dest_fail(d, &d->w[k], err, what);
 }
 
-static int
-file_failed(struct rd *d, size_t f)
+int
+rd_file_failed(struct rd *d, size_t f)
 {
 	int v;
 
@@ -220,13 +139,14 @@ file_failed(struct rd *d, size_t f)
 	return v;
 }
 
-static int
-want_add(struct rd *d, const struct kl_blob_loc *l, const struct kl_id *id,
-    size_t file, uint64_t foff, size_t attempt, int scratch)
+int
+rd_want_push(struct want **v, size_t *n, size_t *cap,
+    const struct kl_blob_loc *l, const struct kl_id *id, uint8_t type,
+    uint8_t kind, size_t dest, uint64_t foff, size_t attempt)
 {
 	struct want *nw;
 
-	if ((nw = want_slot(&d->w, &d->n, &d->cap)) == NULL)
+	if ((nw = want_slot(v, n, cap)) == NULL)
 		return KL_E_NOMEM;
 	memset(nw, 0, sizeof(*nw));
 	nw->pack = l->pack;
@@ -234,16 +154,17 @@ want_add(struct rd *d, const struct kl_blob_loc *l, const struct kl_id *id,
 	nw->stored_len = l->stored_len;
 	nw->raw_len = l->raw_len;
 	nw->id = *id;
-	nw->file = file;
+	nw->type = type;
+	nw->kind = kind;
+	nw->dest = dest;
 	nw->foff = foff;
 	nw->attempt = attempt;
-	nw->scratch = scratch;
 	return KL_OK;
 }
 
 /* Keeps e, the detail of fatal error rc, for the caller (under mu while
  * workers run); returns rc. */
-static int
+int
 rd_fail(struct rd *d, const struct kl_error *e, int rc)
 {
 	if (d->err != NULL)
@@ -252,82 +173,10 @@ rd_fail(struct rd *d, const struct kl_error *e, int rc)
 }
 
 /* A fatal error of locating a blob (not its absence). */
-static int
-locate_fatal(int rc)
+int
+rd_locate_fatal(int rc)
 {
 	return rc == KL_E_NOMEM || rc == KL_E_CONN || rc == KL_E_IO;
-}
-
-/*
- * The slot of base id in the scratch file, planned (a want of it) when it
- * is new: *slot, or KL_E_NOTFOUND when the index has no location of it.
- */
-static int
-plan_base(struct rd *d, const struct kl_id *id, size_t *slot,
-    struct kl_error *e)
-{
-	struct kl_blob_loc *l;
-	struct slot *s;
-	uint64_t at;
-	size_t nl;
-	int rc;
-
-	if (kl_map_get(&d->slot_of, id->b, &at)) {
-		*slot = (size_t)at;
-		return KL_OK;
-	}
-	if ((rc = kl_repo_blob_locate(d->r, id, KL_OBJ_DATA, &l, &nl, e)) !=
-	    KL_OK)
-		return rc;
-	if (l[0].raw_len == 0 || l[0].raw_len > KL_DELTA_CHUNK_MAX ||
-	    kl_grow(&d->slots, &d->slots_cap, d->nslots + 1,
-	    sizeof(*d->slots)) != KL_OK ||
-	    kl_map_put(&d->slot_of, id->b, d->nslots) < 0) {
-		free(l);
-		return l[0].raw_len == 0 || l[0].raw_len > KL_DELTA_CHUNK_MAX ?
-		    KL_E_CORRUPT : KL_E_NOMEM;
-	}
-	s = &d->slots[d->nslots];
-	memset(s, 0, sizeof(*s));
-	s->off = d->scratch_len;
-	s->len = l[0].raw_len;
-	d->scratch_len += s->len;
-	rc = want_add(d, &l[0], id, d->nslots, s->off, 0, 1);
-	free(l);
-	if (rc == KL_OK)
-		*slot = d->nslots++;
-	return rc;
-}
-
-/* Chunk i of file f is made from delta entry x after the passes. */
-static int
-plan_delta(struct rd *d, size_t f, size_t i, const struct kl_delta_ref *x,
-    uint64_t off)
-{
-	struct kl_error e;
-	struct dwant *w;
-	size_t s;
-	uint8_t j;
-	int rc;
-
-	for (j = 0; j < x->nbases; j++) {
-		kl_error_clear(&e);
-		rc = plan_base(d, &x->bases[j], &s, &e);
-		if (locate_fatal(rc))
-			return rd_fail(d, &e, rc);
-		if (rc != KL_OK) {
-			file_fail(d, f, KL_E_NOTFOUND, "a base chunk of its "
-			    "delta is missing from the repository index");
-			return KL_OK;
-		}
-	}
-	if (kl_grow(&d->dw, &d->dw_cap, d->ndw + 1, sizeof(*d->dw)) != KL_OK)
-		return KL_E_NOMEM;
-	w = &d->dw[d->ndw++];
-	w->file = f;
-	w->foff = off;
-	w->chunk = i;
-	return KL_OK;
 }
 
 static int
@@ -343,7 +192,7 @@ plan_file(struct rd *d, size_t f)
 
 	for (i = 0; i < n->nchunks; i++) {
 		if ((x = kl_node_delta(n, i)) != NULL) {
-			if ((rc = plan_delta(d, f, i, x, off)) != KL_OK)
+			if ((rc = rd_delta_plan(d, f, i, x, off)) != KL_OK)
 				return rc;
 			off += x->len;
 			continue;
@@ -351,21 +200,22 @@ plan_file(struct rd *d, size_t f)
 		kl_error_clear(&e);
 		rc = kl_repo_blob_locate(d->r, &n->chunks[i], KL_OBJ_DATA, &l,
 		    &nl, &e);
-		if (locate_fatal(rc))
+		if (rd_locate_fatal(rc))
 			return rd_fail(d, &e, rc);
 		if (rc != KL_OK) {
-			file_fail(d, f, KL_E_NOTFOUND, "content is missing "
+			rd_file_fail(d, f, KL_E_NOTFOUND, "content is missing "
 			    "from the repository index");
 			return KL_OK;
 		}
-		rc = want_add(d, &l[0], &n->chunks[i], f, off, 0, 0);
+		rc = rd_want_push(&d->w, &d->n, &d->cap, &l[0], &n->chunks[i],
+		    KL_OBJ_DATA, W_FILE, f, off, 0);
 		off += l[0].raw_len;
 		free(l);
 		if (rc != KL_OK)
 			return rc;
 	}
 	if (off != n->size)
-		file_fail(d, f, KL_E_CORRUPT, "chunk sizes do not add up to "
+		rd_file_fail(d, f, KL_E_CORRUPT, "chunk sizes do not add up to "
 		    "the file size");
 	return KL_OK;
 }
@@ -380,8 +230,10 @@ want_cmp(const void *a, const void *b)
 		return c;
 	if (x->offset != y->offset)
 		return x->offset < y->offset ? -1 : 1;
-	if (x->file != y->file)
-		return x->file < y->file ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->dest != y->dest)
+		return x->dest < y->dest ? -1 : 1;
 	return x->foff < y->foff ? -1 : x->foff > y->foff;
 }
 
@@ -404,8 +256,8 @@ plan_groups(struct rd *d)
 	return KL_OK;
 }
 
-static int
-pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off)
+int
+rd_pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off)
 {
 	ssize_t n;
 
@@ -443,8 +295,8 @@ hole_after(const struct kl_node *n, uint64_t pos)
 }
 
 /* Writes [off, off+len) except where the file has holes. */
-static int
-write_range(int fd, const struct kl_node *n, const uint8_t *p, uint64_t off,
+int
+rd_write_range(int fd, const struct kl_node *n, const uint8_t *p, uint64_t off,
     size_t len)
 {
 	uint64_t pos = off, end = off + len;
@@ -456,13 +308,13 @@ write_range(int fd, const struct kl_node *n, const uint8_t *p, uint64_t off,
 
 		if (h->off >= end)
 			break;
-		if (h->off > pos && (rc = pwrite_full(fd, p + (pos - off),
+		if (h->off > pos && (rc = rd_pwrite_full(fd, p + (pos - off),
 		    (size_t)(h->off - pos), pos)) != KL_OK)
 			return rc;
 		pos = h->off + h->len;
 	}
 	if (pos < end)
-		return pwrite_full(fd, p + (pos - off), (size_t)(end - pos),
+		return rd_pwrite_full(fd, p + (pos - off), (size_t)(end - pos),
 		    pos);
 	return KL_OK;
 }
@@ -492,7 +344,6 @@ file_create(int root, struct rjob *j)
 	return fd;
 }
 
-static void create_failed(void *arg, size_t f, int err);
 
 /*
  * Opens file f for writing: the first thread to want it creates it, the
@@ -517,7 +368,7 @@ file_get(struct rd *d, size_t f)
 	pthread_mutex_unlock(&d->mu);
 	if (claim) {
 		if ((fd = file_create(d->root, j)) < 0)
-			create_failed(d, f, fd);	/* before others hear */
+			rd_create_failed(d, f, fd);	/* before others hear */
 		pthread_mutex_lock(&d->mu);
 		j->state = fd >= 0 ? RS_FILE_MADE : RS_FILE_LOST;
 		pthread_cond_broadcast(&d->made);
@@ -578,16 +429,16 @@ rs_files_create(int root, struct rjob *files, size_t nfiles,
 	}
 }
 
-static void
-create_failed(void *arg, size_t f, int err)
+void
+rd_create_failed(void *arg, size_t f, int err)
 {
-	file_fail(arg, f, err, err == KL_E_CHANGED || err == KL_E_EXISTS ?
+	rd_file_fail(arg, f, err, err == KL_E_CHANGED || err == KL_E_EXISTS ?
 	    "something else took its place during the restore; not restored" :
 	    "could not be created");
 }
 
-static int
-file_fd(struct rworker *t, size_t f)
+int
+rd_file_fd(struct rworker *t, size_t f)
 {
 	if (t->fd >= 0 && t->fd_file == f)
 		return t->fd;
@@ -598,27 +449,6 @@ file_fd(struct rworker *t, size_t f)
 	return t->fd;
 }
 
-/* Writes a delta's base to its slot of the scratch file. */
-static void
-deliver_scratch(struct rworker *t, const struct want *w, const uint8_t *p,
-    size_t len)
-{
-	struct rd *d = t->d;
-	int rc;
-
-	if (len != d->slots[w->file].len)
-		rc = KL_E_CORRUPT;
-	else
-		rc = pwrite_full(d->scratch_fd, p, len, w->foff);
-	if (rc != KL_OK) {
-		slot_fail(d, w->file, rc);
-		return;
-	}
-	pthread_mutex_lock(&d->mu);
-	d->slots[w->file].ok = 1;
-	pthread_mutex_unlock(&d->mu);
-}
-
 static void
 deliver(struct rworker *t, const struct want *w, const uint8_t *p,
     size_t len)
@@ -626,231 +456,25 @@ deliver(struct rworker *t, const struct want *w, const uint8_t *p,
 	struct rd *d = t->d;
 	int fd, rc;
 
-	if (w->scratch) {
-		deliver_scratch(t, w, p, len);
+	if (w->kind == W_BASE) {
+		rd_deliver_base(t, w, p, len);
 		return;
 	}
-	if (file_failed(d, w->file))
-		return;
-	if ((fd = file_fd(t, w->file)) < 0) {
-		create_failed(d, w->file, fd);
+	if (w->kind == W_RECORD) {
+		rd_deliver_record(t, w, p, len);
 		return;
 	}
-	rc = write_range(fd, &d->files[w->file].node, p, w->foff, len);
+	if (rd_file_failed(d, w->dest))
+		return;
+	if ((fd = rd_file_fd(t, w->dest)) < 0) {
+		rd_create_failed(d, w->dest, fd);
+		return;
+	}
+	rc = rd_write_range(fd, &d->files[w->dest].node, p, w->foff, len);
 	if (rc != KL_OK)
-		file_fail(d, w->file, rc, "write failed");
+		rd_file_fail(d, w->dest, rc, "write failed");
 	else
 		t->bytes += len;
-}
-
-/* ---- delta chunks (FORMAT.md §7.1), after the passes ---- */
-
-/*
- * The scratch file that holds the bases: unnamed (O_TMPFILE) in the
- * target, so that it costs the target's file system what it holds, is
- * gone when the restore ends however it ends, and no one racing the
- * restore in the target can open it.  Where O_TMPFILE is not supported,
- * a new name is created exclusively and unlinked at once.
- */
-static int
-scratch_open(struct rd *d)
-{
-	char name[64];
-	int fd, e;
-
-	fd = openat(d->root, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR &&
-	    errno != EINVAL))
-		return fd >= 0 ? fd : kl_err_from_errno(errno);
-	snprintf(name, sizeof(name), ".kluis-delta-scratch.%ld",
-	    (long)getpid());
-	fd = openat(d->root, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return kl_err_from_errno(errno);
-	if (unlinkat(d->root, name, 0) != 0) {
-		e = errno;
-		close(fd);
-		return kl_err_from_errno(e);
-	}
-	return fd;
-}
-
-static int
-pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = pread(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? kl_err_from_errno(errno) : KL_E_CORRUPT;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return KL_OK;
-}
-
-/* A delta worker's buffers: the record, the bases, the chunk made. */
-struct dbufs {
-	struct buf *rec;
-	uint8_t *base[KL_DELTA_REF_BASES_MAX];
-	uint8_t *out;
-};
-
-static int
-dbufs_init(struct dbufs *b)
-{
-	uint8_t j;
-
-	memset(b, 0, sizeof(*b));
-	if ((b->rec = buf_new(KL_BLOB_RAW_MAX)) == NULL ||
-	    (b->out = malloc(KL_DELTA_CHUNK_MAX)) == NULL)
-		return KL_E_NOMEM;
-	for (j = 0; j < KL_DELTA_REF_BASES_MAX; j++)
-		if ((b->base[j] = malloc(KL_DELTA_CHUNK_MAX)) == NULL)
-			return KL_E_NOMEM;
-	return KL_OK;
-}
-
-static void
-dbufs_clear(struct dbufs *b)
-{
-	uint8_t j;
-
-	buf_free(b->rec);
-	free(b->out);
-	for (j = 0; j < KL_DELTA_REF_BASES_MAX; j++)
-		free(b->base[j]);
-}
-
-/* Reads the bases of x back from the scratch file into b; 0 or why not
- * (*what says it). */
-static int
-bases_read(struct rd *d, const struct kl_delta_ref *x, struct dbufs *b,
-    struct kl_delta_base *out, const char **what)
-{
-	const struct slot *s;
-	uint64_t at;
-	uint8_t j;
-	int rc;
-
-	for (j = 0; j < x->nbases; j++) {
-		if (!kl_map_get(&d->slot_of, x->bases[j].b, &at))
-			abort();	/* planned with the file */
-		s = &d->slots[at];
-		pthread_mutex_lock(&d->mu);
-		rc = s->ok ? KL_OK : s->err != KL_OK ? s->err : KL_E_NOTFOUND;
-		pthread_mutex_unlock(&d->mu);
-		*what = "a base chunk of its delta could not be read from the "
-		    "repository";
-		if (rc == KL_OK && (rc = pread_full(d->scratch_fd, b->base[j],
-		    s->len, s->off)) != KL_OK)
-			*what = "the restore's scratch file could not be read";
-		if (rc != KL_OK)
-			return rc;
-		out[j].p = b->base[j];
-		out[j].len = s->len;
-	}
-	return KL_OK;
-}
-
-/* Makes and writes delta chunk w. */
-static void
-delta_make(struct rworker *t, const struct dwant *w, struct dbufs *b)
-{
-	struct rd *d = t->d;
-	const struct kl_node *n = &d->files[w->file].node;
-	const struct kl_delta_ref *x = kl_node_delta(n, w->chunk);
-	struct kl_delta_base base[KL_DELTA_REF_BASES_MAX];
-	const char *what = NULL;
-	int fd, rc;
-
-	if (file_failed(d, w->file))
-		return;
-	if ((rc = bases_read(d, x, b, base, &what)) != KL_OK) {
-		file_fail(d, w->file, rc, what);
-		return;
-	}
-	buf_reset(b->rec);
-	kl_error_clear(&t->err);
-	rc = kl_repo_blob_read(d->r, &x->delta, KL_OBJ_DELTA, b->rec, &t->err);
-	if (rc == KL_E_CONN || rc == KL_E_PERM || rc == KL_E_NOMEM) {
-		pthread_mutex_lock(&d->mu);
-		if (d->fatal == KL_OK)
-			d->fatal = rd_fail(d, &t->err, rc);
-		if (rc == KL_E_CONN && !d->files[w->file].failed) {
-			d->files[w->file].failed = 1;
-			d->cut++;
-		}
-		pthread_mutex_unlock(&d->mu);
-		if (rc != KL_E_CONN)
-			file_fail(d, w->file, rc, "its delta blob could not be "
-			    "read");
-		return;
-	}
-	if (rc != KL_OK) {
-		file_fail(d, w->file, rc, rc == KL_E_NOTFOUND ? "its delta "
-		    "blob is missing from the repository" : "its delta blob "
-		    "is damaged in the repository");
-		return;
-	}
-	if ((rc = kl_chunk_from_delta(kl_repo_keys(d->r), buf_data(b->rec),
-	    buf_size(b->rec), x, &n->chunks[w->chunk], base, b->out)) !=
-	    KL_OK) {
-		file_fail(d, w->file, KL_E_CORRUPT, "a chunk stored as a delta "
-		    "does not make its content (its delta or a base is "
-		    "damaged)");
-		return;
-	}
-	if ((fd = file_fd(t, w->file)) < 0) {
-		create_failed(d, w->file, fd);
-		return;
-	}
-	if ((rc = write_range(fd, n, b->out, w->foff, x->len)) != KL_OK)
-		file_fail(d, w->file, rc, "write failed");
-	else
-		t->bytes += x->len;
-}
-
-static void *
-delta_main(void *arg)
-{
-	struct rworker *t = arg;
-	struct rd *d = t->d;
-	struct dbufs b;
-	size_t i;
-	int ok;
-
-	if (dbufs_init(&b) != KL_OK) {
-		pthread_mutex_lock(&d->mu);
-		if (d->fatal == KL_OK)
-			d->fatal = KL_E_NOMEM;
-		pthread_mutex_unlock(&d->mu);
-	}
-	for (;;) {
-		pthread_mutex_lock(&d->mu);
-		ok = d->fatal == KL_OK && d->dw_next < d->ndw;
-		i = d->dw_next;
-		if (ok)
-			d->dw_next++;
-		d->prog.bytes_done += t->bytes - t->reported;
-		t->reported = t->bytes;
-		if (d->o->progress != NULL)
-			d->o->progress(d->o->progress_arg, &d->prog);
-		pthread_mutex_unlock(&d->mu);
-		if (!ok)
-			break;
-		delta_make(t, &d->dw[i], &b);
-	}
-	dbufs_clear(&b);
-	if (t->fd >= 0)
-		close(t->fd);
-	t->fd = -1;
-	return NULL;
 }
 
 /* Decrypts the blob of wants [i, j) (same pack and offset) and writes it. */
@@ -864,7 +488,7 @@ blob_deliver(struct rworker *t, const struct buf *pk, uint32_t base,
 	int rc;
 
 	buf_reset(t->raw);
-	rc = kl_blob_open(kl_repo_keys(d->r), t->key, &w->id, KL_OBJ_DATA,
+	rc = kl_blob_open(kl_repo_keys(d->r), t->key, &w->id, w->type,
 	    buf_data(pk) + (w->offset - base), w->stored_len, t->dctx,
 	    t->raw, NULL);
 	if (rc == KL_OK && buf_size(t->raw) != w->raw_len)
@@ -1034,8 +658,8 @@ worker_clear(struct rworker *t)
  * taking the next pack.  If fewer threads can be started, those that run
  * still take every pack.
  */
-static int
-run_threads(struct rd *d, void *(*body)(void *))
+int
+rd_run_threads(struct rd *d, void *(*body)(void *))
 {
 	struct rworker t[RESTORE_THREADS_MAX];
 	pthread_t th[RESTORE_THREADS_MAX];
@@ -1067,19 +691,7 @@ run_threads(struct rd *d, void *(*body)(void *))
 static int
 run_workers(struct rd *d)
 {
-	return run_threads(d, worker_main);
-}
-
-/* The delta chunks, once every base is in the scratch file. */
-static int
-delta_restore(struct rd *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->ndw; i++)
-		d->prog.bytes_total += kl_node_delta(&d->files[d->dw[i].file].node,
-		    d->dw[i].chunk)->len;
-	return run_threads(d, delta_main);
+	return rd_run_threads(d, worker_main);
 }
 
 /* Says once per pack that its content is read from other copies. */
@@ -1121,9 +733,9 @@ next_location(struct rd *d, const struct want *l, struct kl_blob_loc *next)
 	int rc;
 
 	kl_error_clear(&e);
-	rc = kl_repo_blob_locate(d->r, &l->id, KL_OBJ_DATA, &locs, &n, &e);
+	rc = kl_repo_blob_locate(d->r, &l->id, l->type, &locs, &n, &e);
 	if (rc != KL_OK)
-		return locate_fatal(rc) ? rd_fail(d, &e, rc) : 0;
+		return rd_locate_fatal(rc) ? rd_fail(d, &e, rc) : 0;
 	rc = l->attempt + 1 < n && locs[l->attempt + 1].raw_len == l->raw_len;
 	if (rc)
 		*next = locs[l->attempt + 1];
@@ -1163,8 +775,9 @@ plan_copies(struct rd *d)
 			if (!found[i])
 				dest_fail(d, &l[i], l[i].err, l[i].what);
 			else
-				rc = want_add(d, &next[i], &l[i].id, l[i].file,
-				    l[i].foff, l[i].attempt + 1, l[i].scratch);
+				rc = rd_want_push(&d->w, &d->n, &d->cap,
+				    &next[i], &l[i].id, l[i].type, l[i].kind,
+				    l[i].dest, l[i].foff, l[i].attempt + 1);
 	}
 	free(next);
 	free(found);
@@ -1212,6 +825,25 @@ copies_restore(struct rd *d)
 	return rc;
 }
 
+int
+rd_phase(struct rd *d)
+{
+	int rc;
+
+	free(d->groups);
+	d->groups = NULL;
+	d->ngroups = d->next = 0;
+	d->nlater = 0;
+	if (d->n == 0)
+		return KL_OK;
+	if ((rc = plan_groups(d)) != KL_OK)
+		return rc;
+	progress_plan(d);
+	if ((rc = run_workers(d)) == KL_OK)
+		rc = copies_restore(d);
+	return rc;
+}
+
 /*
  * The connection is gone: every file with content in a pack not handled,
  * or waiting for another copy, is incomplete.  Says so once.
@@ -1227,11 +859,7 @@ conn_lost(struct rd *d)
 			dest_cut(d, &d->w[i]);
 	for (i = 0; i < d->nlater; i++)
 		dest_cut(d, &d->later[i]);
-	for (i = 0; i < d->ndw; i++)	/* not made yet, or never */
-		if (!d->files[d->dw[i].file].failed && d->dw_next <= i) {
-			d->files[d->dw[i].file].failed = 1;
-			d->cut++;
-		}
+	d->cut += rd_delta_cut(d);	/* delta chunks not made */
 	d->st->errors += d->cut;
 	kl_error_obj(d->err, KL_E_CONN, KL_ABOUT_SERVER, NULL, NULL, "the "
 	    "connection to the repository was lost; %llu file%s could not be "
@@ -1279,38 +907,23 @@ rs_data_restore(struct kl_repo *r, int root, struct rjob *files,
 	pthread_cond_init(&d.made, NULL);
 	for (i = 0; i < nfiles && rc == KL_OK; i++)
 		rc = plan_file(&d, i);
-	if (rc == KL_OK && d.nslots > 0 && (d.scratch_fd = scratch_open(&d)) <
-	    0) {
-		rc = kl_error_obj(err, d.scratch_fd, KL_ABOUT_FILE, NULL,
-		    o->target, "cannot create the scratch file for the bases "
-		    "of delta chunks in the target: %s",
-		    kl_strerror(d.scratch_fd));
-		d.scratch_fd = -1;
-	}
+	/* delta records first (restore_delta.c), then the pass */
 	if (rc == KL_OK)
-		rc = plan_groups(&d);
-	if (rc == KL_OK) {
-		progress_plan(&d);
-		rc = run_workers(&d);
-	}
+		rc = rd_delta_begin(&d);
 	if (rc == KL_OK)
-		rc = copies_restore(&d);
-	if (rc == KL_OK && d.ndw > 0)
-		rc = delta_restore(&d);
+		rc = rd_phase(&d);
+	if (rc == KL_OK)
+		rc = rd_delta_end(&d);
 	if (rc == KL_E_CONN)
 		conn_lost(&d);
-	rs_files_create(root, files, nfiles, create_failed, &d);
+	rs_files_create(root, files, nfiles, rd_create_failed, &d);
 	if (rc == KL_OK || rc == KL_E_CONN)
 		rs_damaged_rename(root, files, nfiles);
 	free(d.groups);
 	free(d.gdone);
 	free(d.w);
 	free(d.later);
-	free(d.slots);
-	free(d.dw);
-	kl_map_clear(&d.slot_of);
-	if (d.scratch_fd >= 0)
-		close(d.scratch_fd);
+	rd_delta_clear(&d);
 	pthread_cond_destroy(&d.made);
 	pthread_mutex_destroy(&d.mu);
 	return rc;

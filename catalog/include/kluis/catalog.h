@@ -594,6 +594,7 @@ struct kl_cat_status {
 	uint64_t skipped;		/* left out of the versions */
 	uint64_t paths, versions;
 	uint64_t own_trees, runs;
+	uint64_t signatures;		/* chunk signatures (schema 8) */
 };
 int kl_cat_status(struct kl_cat *c, struct kl_cat_status *st,
     struct kl_error *err);
@@ -601,7 +602,7 @@ int kl_cat_status(struct kl_cat *c, struct kl_cat_status *st,
  * with its withdrawals and pruned ids, the snapshots, series and
  * versions, own trees and parents.  Keeps what cannot be rebuilt: the
  * runs, data verification records, own index files and packs, retired
- * hosts.  KL_E_INVAL while a backup is being recorded (kl_cat_own_begin). */
+ * hosts, chunk signatures.  KL_E_INVAL while a backup is being recorded (kl_cat_own_begin). */
 int kl_cat_reset(struct kl_cat *c, struct kl_error *err);
 
 /* The version of the SQLite library linked (kluis version). */
