@@ -29,10 +29,13 @@ block_ok(uint32_t b)
 	return b >= BLOCK_MIN && b <= BLOCK_MAX && (b & (b - 1)) == 0;
 }
 
+/* A chunk length: 0 is corrupt, over 16 MiB a limit (format.h). */
 static int
-len_ok(uint32_t l)
+len_check(uint32_t l)
 {
-	return l >= 1 && l <= KL_DELTA_TARGET_MAX;
+	if (l == 0)
+		return KL_E_CORRUPT;
+	return l > KL_DELTA_TARGET_MAX ? KL_E_LIMIT : KL_OK;
 }
 
 /* librsync's delta magic, big-endian (KL_DELTA_STREAM_MAGIC). */
@@ -53,15 +56,17 @@ static int
 fields_check(const struct kl_delta_rec *d)
 {
 	uint8_t i;
+	int r;
 
-	if (d->nbases == 0 || d->gen == 0 || !block_ok(d->block_len) ||
-	    !len_ok(d->target_len))
+	if (d->nbases == 0 || d->gen == 0 || !block_ok(d->block_len))
 		return KL_E_CORRUPT;
 	if (d->nbases > KL_DELTA_REF_BASES_MAX)
 		return KL_E_LIMIT;
+	if ((r = len_check(d->target_len)) != KL_OK)
+		return r;
 	for (i = 0; i < d->nbases; i++)
-		if (!len_ok(d->base_lens[i]))
-			return KL_E_CORRUPT;
+		if ((r = len_check(d->base_lens[i])) != KL_OK)
+			return r;
 	return KL_OK;
 }
 

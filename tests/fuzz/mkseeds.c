@@ -2,7 +2,8 @@
  * Writes the seed corpus of the fuzz targets: valid encodings made with
  * the encoders, plus truncated copies and an empty file per target; for
  * fuzz_serve whole client sessions, for fuzz_audit logs written by the
- * server's own appender, for fuzz_profile kluis.conf(5) texts.
+ * server's own appender, for fuzz_profile kluis.conf(5) texts, for
+ * fuzz_delta delta records whose streams kl_delta_make made.
  * Usage: fuzz_mkseeds <dir>   (normally tests/fuzz/corpus; the per-target
  * directories must exist).  Not run by ctest; key-file, AEAD-nonce and
  * envelope bytes are random, so the output differs from run to run.
@@ -19,6 +20,7 @@
 #include "kluis/audit.h"
 #include "kluis/blobcodec.h"
 #include "kluis/buf.h"
+#include "kluis/delta.h"
 #include "kluis/err.h"
 #include "kluis/format.h"
 #include "kluis/fsutil.h"
@@ -934,6 +936,154 @@ profile_seed(const char *name, const char *text)
 	put_file("profile", name, text, strlen(text));
 }
 
+/*
+ * fuzz_delta's bases (fuzz_delta.c, pool_init): base i is bytes of a
+ * 32-bit LCG from seed i + 1, up to 64 KiB.  Keep the two in step, or
+ * the seeds stop reaching a successful patch.
+ */
+#define DELTA_SEED_LEN_MAX 65536
+
+static uint8_t delta_pool[4][DELTA_SEED_LEN_MAX];
+
+static void
+delta_pool_init(void)
+{
+	uint32_t x;
+	size_t i, j;
+
+	for (i = 0; i < 4; i++) {
+		x = (uint32_t)i + 1;
+		for (j = 0; j < DELTA_SEED_LEN_MAX; j++) {
+			x = x * 1103515245u + 12345u;
+			delta_pool[i][j] = (uint8_t)(x >> 16);
+		}
+	}
+}
+
+/* The record of stream s against bases 0..n-1 of lens[], target t. */
+static void
+delta_rec_put(const char *name, const uint32_t *lens, uint8_t n,
+    uint32_t block_len, uint32_t t_len, const uint8_t *s, size_t s_len)
+{
+	struct kl_delta_rec d;
+	struct buf *b = new_buf();
+	uint8_t i;
+
+	memset(&d, 0, sizeof(d));
+	d.gen = 1;
+	d.nbases = n;
+	d.block_len = block_len;
+	d.target_len = t_len;
+	id_fill(&d.target, 0x20);
+	for (i = 0; i < n; i++) {
+		id_fill(&d.bases[i], (uint8_t)(0x40 + 0x20 * i));
+		d.base_lens[i] = lens[i];
+	}
+	d.delta = s;
+	d.delta_len = s_len;
+	ok("delta", kl_delta_rec_encode(&d, b));
+	put_variants("delta", name, b);
+	buf_free(b);
+}
+
+/* A real delta of t[0, t_len) against bases 0..n-1 of lens[]. */
+static void
+delta_seed(const char *name, const uint32_t *lens, uint8_t n,
+    const uint8_t *t, uint32_t t_len)
+{
+	struct kl_delta_base sigs[4];
+	struct buf *sb[4], *d = new_buf();
+	uint8_t i;
+
+	for (i = 0; i < n; i++) {
+		sb[i] = new_buf();
+		ok("delta sig", kl_delta_sig(delta_pool[i], lens[i], sb[i]));
+		sigs[i].p = buf_data(sb[i]);
+		sigs[i].len = buf_size(sb[i]);
+	}
+	ok("delta make", kl_delta_make(sigs, n, t, t_len, t_len + 1024, d));
+	delta_rec_put(name, lens, n, KL_DELTA_BLOCK_LEN, t_len, buf_data(d),
+	    buf_size(d));
+	for (i = 0; i < n; i++)
+		buf_free(sb[i]);
+	buf_free(d);
+}
+
+/* COPY off len (8-byte fields), appended to a hand-made stream. */
+static void
+delta_copy(struct buf *s, uint64_t off, uint64_t len)
+{
+	uint8_t c[17];
+	int i;
+
+	c[0] = 0x54;
+	for (i = 0; i < 8; i++) {
+		c[1 + i] = (uint8_t)(off >> (56 - 8 * i));
+		c[9 + i] = (uint8_t)(len >> (56 - 8 * i));
+	}
+	ok("delta copy", buf_put(s, c, sizeof(c)));
+}
+
+/* Hand-made streams: B = 256 across padding and bases, one copy past the
+ * end of the base stream, and a base longer than fuzz_delta applies. */
+static void
+delta_handmade(void)
+{
+	static const uint8_t magic[4] = { 0x72, 0x73, 0x02, 0x36 };
+	static const uint32_t lens[2] = { 3000, 5000 };
+	static const uint32_t big = KL_DELTA_TARGET_MAX;
+	struct buf *s = new_buf();
+
+	ok("delta", buf_put(s, magic, 4));
+	delta_copy(s, 2900, 300);	/* b0's end, padding, b1's start */
+	ok("delta", buf_put(s, "\x03" "abc", 4));
+	delta_copy(s, 8192 - 100, 100);	/* B = 256: b1's padding */
+	ok("delta", buf_put_u8(s, 0));
+	delta_rec_put("block256", lens, 2, 256, 403, buf_data(s), buf_size(s));
+	buf_reset(s);
+	ok("delta", buf_put(s, magic, 4));
+	delta_copy(s, 8192 - 99, 100);
+	ok("delta", buf_put_u8(s, 0));
+	delta_rec_put("copy-past-end", lens, 2, 256, 100, buf_data(s),
+	    buf_size(s));
+	/* a base over fuzz_delta's cap: decoded, not applied */
+	delta_rec_put("over-cap", &big, 1, 256, 100, buf_data(s),
+	    buf_size(s));
+	buf_free(s);
+}
+
+static void
+seeds_delta(void)
+{
+	static const uint32_t one[1] = { 5000 }, two[2] = { 5000, 3000 };
+	static const uint32_t four[4] = { 1000, 2049, 4096, 65536 };
+	static uint8_t t[DELTA_SEED_LEN_MAX];
+	size_t i;
+
+	delta_pool_init();
+	memcpy(t, delta_pool[0], 5000);		/* first block changed */
+	for (i = 10; i < 110; i++)
+		t[i] ^= 0x5a;
+	delta_seed("one-base", one, 1, t, 5000);
+	memcpy(t, delta_pool[0], 5000);		/* as delta_v1.txt */
+	memcpy(t + 5000, delta_pool[1], 3000);
+	for (i = 2100; i < 2116; i++)
+		t[i] ^= 0xff;
+	delta_seed("two-bases", two, 2, t, 8000);
+	memcpy(t, delta_pool[3] + 100, 30000);	/* parts, reordered */
+	memcpy(t + 30000, delta_pool[2], 4096);
+	memcpy(t + 34096, delta_pool[1], 2049);
+	memcpy(t + 36145, delta_pool[0], 1000);
+	delta_seed("four-bases", four, 4, t, 37145);
+	memcpy(t, delta_pool[0], DELTA_SEED_LEN_MAX);	/* at the cap */
+	t[40000] ^= 1;
+	delta_seed("max-len", four + 3, 1, t, DELTA_SEED_LEN_MAX);
+	for (i = 0; i < 4000; i++)		/* nothing in common */
+		t[i] = (uint8_t)(i * 7);
+	delta_seed("literal-only", one, 1, t, 4000);
+	delta_handmade();
+}
+
 static void
 seeds_profile(void)
 {
@@ -962,7 +1112,8 @@ main(int argc, char **argv)
 {
 	static const char *targets[] = {"config", "pack_header", "index",
 	    "snapshot", "tree", "lock", "keyfile", "blob", "aead", "chunker",
-	    "serve", "audit", "client_reply", "known_hosts", "profile"};
+	    "serve", "audit", "client_reply", "known_hosts", "profile",
+	    "delta"};
 	size_t i;
 
 	if (argc != 2) {
@@ -989,5 +1140,6 @@ main(int argc, char **argv)
 	seeds_client_reply();
 	seeds_known_hosts();
 	seeds_profile();
+	seeds_delta();
 	return 0;
 }

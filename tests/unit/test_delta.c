@@ -3,9 +3,9 @@
  * delta/delta.c (signatures, deltas and patches on pseudo-random data,
  * every error of kl_delta_apply on real and hand-made streams), the
  * delta record of format/format_delta.c (docs/FORMAT.md §7.1, rule by
- * rule, with mutation tests), the delta entries of tree nodes
- * (format/format_tree.c, §11 "Delta chunks") and the known-answer vector
- * tests/vectors/delta_v1.txt.
+ * rule, with mutation tests), the delta entries of tree nodes and the
+ * blobs they name (format/format_tree.c, §11 "Delta chunks") and the
+ * known-answer vector tests/vectors/delta_v1.txt.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "kluis/blobcodec.h"
 #include "kluis/buf.h"
@@ -409,6 +411,44 @@ test_sig_header_bytes(void **state)
 	free(p);
 }
 
+/* librsync's RabinKarp weak sum: h = 1, then h = h * 0x08104225 + byte
+ * (mod 2^32) over the block. */
+static uint32_t
+rabinkarp(const uint8_t *p, size_t len)
+{
+	uint32_t h = 1;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = h * 0x08104225u + p[i];
+	return h;
+}
+
+/* §7.2 per block, computed here: the weak sum (big-endian), then the
+ * first 16 bytes of the BLAKE2b-256 of the block padded with zeros. */
+static void
+test_sig_entries_are_weak_and_strong_sums(void **state)
+{
+	uint8_t *p = calloc(1, 3 * BLOCK), strong[32];
+	struct buf *b = new_buf();
+	const uint8_t *e;
+	size_t i;
+
+	assert_non_null(p);
+	fill(p, 5000, 37);
+	assert_int_equal(kl_delta_sig(p, 5000, b), KL_OK);
+	for (i = 0; i < 3; i++) {
+		e = buf_data(b) + KL_DELTA_SIG_HDR_LEN +
+		    i * KL_DELTA_SIG_ENTRY_LEN;
+		assert_int_equal(be32dec(e), rabinkarp(p + i * BLOCK, BLOCK));
+		crypto_generichash(strong, sizeof(strong), p + i * BLOCK,
+		    BLOCK, NULL, 0);
+		assert_memory_equal(e + 4, strong, KL_DELTA_STRONG_LEN);
+	}
+	buf_free(b);
+	free(p);
+}
+
 /* The last block is signed as if padded with zeros to 2048 bytes. */
 static void
 test_sig_pads_last_block_with_zeros(void **state)
@@ -519,6 +559,26 @@ test_sig_check_wrong_chunk_length_corrupt(void **state)
 	assert_int_equal(kl_delta_sig_check(NULL, sl, 5000), KL_E_CORRUPT);
 	buf_free(b);
 	free(p);
+}
+
+/* A signature of the shape a chunk one byte over the maximum would have
+ * (header and 8193 entries) is still refused. */
+static void
+test_sig_check_chunk_over_max_corrupt(void **state)
+{
+	size_t sl = kl_delta_sig_len(KL_DELTA_CHUNK_MAX + 1);
+	uint8_t *s = calloc(1, sl);
+
+	assert_non_null(s);
+	assert_int_equal(sl, 12 + 20 * (KL_DELTA_CHUNK_MAX / BLOCK + 1));
+	be32enc(s, SIG_MAGIC);
+	be32enc(s + 4, BLOCK);
+	be32enc(s + 8, KL_DELTA_STRONG_LEN);
+	assert_int_equal(kl_delta_sig_check(s, sl - 20, KL_DELTA_CHUNK_MAX),
+	    KL_OK);
+	assert_int_equal(kl_delta_sig_check(s, sl, KL_DELTA_CHUNK_MAX + 1),
+	    KL_E_CORRUPT);
+	free(s);
 }
 
 static void
@@ -2560,6 +2620,78 @@ test_node_delta_many_entries(void **state)
 	}
 }
 
+/* What kl_node_blobs reports, in order. */
+struct blobs_seen {
+	struct kl_id id[32];
+	uint8_t type[32];
+	size_t n, stop_at;
+};
+
+static int
+blob_seen(void *arg, const struct kl_id *id, uint8_t type)
+{
+	struct blobs_seen *s = arg;
+
+	assert_true(s->n < 32);
+	s->id[s->n] = *id;
+	s->type[s->n] = type;
+	if (++s->n == s->stop_at)
+		return 42;
+	return 0;
+}
+
+static void
+assert_blob(const struct blobs_seen *s, size_t i, const struct kl_id *id,
+    uint8_t type)
+{
+	assert_memory_equal(s->id[i].b, id->b, KL_ID_LEN);
+	assert_int_equal(s->type[i], type);
+}
+
+/* Chunk by chunk: a data blob, or the delta blob and then its bases. */
+static void
+test_node_blobs_names_delta_blobs_and_bases(void **state)
+{
+	struct blobs_seen s;
+	struct kl_node n;
+	size_t i, at = 0;
+	uint8_t j;
+
+	delta_file(&n);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(kl_node_blobs(&n, blob_seen, &s), 0);
+	for (i = 0; i < 5; i++) {
+		const struct kl_delta_ref *d = kl_node_delta(&n, i);
+
+		if (d == NULL) {
+			assert_blob(&s, at++, &node_chunks[i],
+			    KL_BLOB_TYPE_DATA);
+			continue;
+		}
+		assert_blob(&s, at++, &d->delta, KL_BLOB_TYPE_DELTA);
+		for (j = 0; j < d->nbases; j++)
+			assert_blob(&s, at++, &d->bases[j], KL_BLOB_TYPE_DATA);
+	}
+	assert_int_equal(s.n, at);
+	assert_int_equal(at, 3 + 2 + 5);
+}
+
+static void
+test_node_blobs_stops_at_first_refusal(void **state)
+{
+	struct blobs_seen s;
+	struct kl_node n;
+	size_t stop;
+
+	delta_file(&n);
+	for (stop = 1; stop <= 10; stop++) {
+		memset(&s, 0, sizeof(s));
+		s.stop_at = stop;
+		assert_int_equal(kl_node_blobs(&n, blob_seen, &s), 42);
+		assert_int_equal(s.n, stop);
+	}
+}
+
 /* ======================= vector (delta_v1.txt) ======================= */
 
 /* "name = hex" of the vectors file; *p malloc()ed.  Lines are long. */
@@ -2813,12 +2945,14 @@ main(void)
 		    test_sig_length_is_header_and_one_entry_per_block),
 		cmocka_unit_test(test_sig_is_deterministic),
 		cmocka_unit_test(test_sig_header_bytes),
+		cmocka_unit_test(test_sig_entries_are_weak_and_strong_sums),
 		cmocka_unit_test(test_sig_pads_last_block_with_zeros),
 		cmocka_unit_test(test_sig_appends_to_out),
 		cmocka_unit_test(test_sig_bad_length_inval),
 		cmocka_unit_test(test_sig_out_full_limit),
 		cmocka_unit_test(test_sig_check_accepts_own),
 		cmocka_unit_test(test_sig_check_wrong_chunk_length_corrupt),
+		cmocka_unit_test(test_sig_check_chunk_over_max_corrupt),
 		cmocka_unit_test(test_sig_check_truncated_corrupt),
 		cmocka_unit_test(test_sig_check_altered_header_corrupt),
 		cmocka_unit_test(test_round_trip_scattered_overwrites),
@@ -2891,6 +3025,8 @@ main(void)
 		cmocka_unit_test(test_node_content_copy_copies_deltas),
 		cmocka_unit_test(test_node_delta_finds_entries_by_chunk),
 		cmocka_unit_test(test_node_delta_many_entries),
+		cmocka_unit_test(test_node_blobs_names_delta_blobs_and_bases),
+		cmocka_unit_test(test_node_blobs_stops_at_first_refusal),
 		cmocka_unit_test(test_vector_inputs),
 		cmocka_unit_test(test_vector_record_makes_target),
 		cmocka_unit_test(

@@ -299,8 +299,11 @@ int kl_name_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
  * else KL_E_UNSUPPORTED; 1..4 bases; generation >= 1; reserved 0; block
  * length a power of two in 256..65536; target and base lengths 1..16 MiB;
  * a delta stream that starts with librsync's delta magic) and leaves
- * out->delta pointing into p.  KL_E_LIMIT above KL_BLOB_RAW_MAX bytes.
- * The encoder checks the same (KL_E_INVAL).
+ * out->delta pointing into p: KL_E_CORRUPT, KL_E_UNSUPPORTED, KL_E_LIMIT
+ * (more than 4 bases, a length over 16 MiB, a record over
+ * KL_BLOB_RAW_MAX).  The stream has no length of its own: a record cut
+ * inside it decodes, and the patch finds it truncated (kl_delta_apply).
+ * The encoder checks the same rules (KL_E_INVAL, KL_E_LIMIT).
  */
 #define KL_DELTA_REC_VERSION 1
 #define KL_DELTA_REC_HDR_LEN 48
