@@ -190,7 +190,7 @@ check "--version: first line is kluis X.Y.Z" \
     grep -qxE 'kluis [0-9]+\.[0-9]+\.[0-9]+' "$OUT"
 check "--version: repository format 1" grep -qx "repository format 1" "$OUT"
 check "--version: library versions" grep -qE \
-    '^libsodium [0-9][0-9.]*, zstd [0-9][0-9.]*, libssh2 [0-9][0-9.]*, SQLite [0-9][0-9.]*$' \
+    '^libsodium [0-9][0-9.]*, zstd [0-9][0-9.]*, libssh2 [0-9][0-9.]*, SQLite [0-9][0-9.]*, librsync [0-9][0-9.]*$' \
     "$OUT"
 E2E_WHAT="kluis version" expect_exit 0 "$KLUIS" version
 check "kluis version is kluis --version" cmp -s "$OUT" "$WORK/version"
@@ -491,23 +491,25 @@ exclude-file = $WORK/excludes
 one-file-system = yes
 compression = 9
 with-atime = yes
+delta-min-size = 32M
+delta-max-depth = 4
 metrics-file = $WORK/metrics.prom
 EOF
 E2E_WHAT="config show --json, a repository that does not exist" \
     expect_exit 0 setsid -w "$KLUIS" -p show config show --json </dev/null
 check "config show opened (and created) no repository" \
     test ! -e "$WORK/no-such-repository"
-KEYS="['repository', 'password-file', 'password-command', 'key-file', 'ssh-key', 'ssh-known-hosts', 'ssh-command', 'server-command', 'progress-interval', 'tag', 'host', 'path', 'exclude', 'exclude-file', 'one-file-system', 'compression', 'with-atime', 'metrics-file']"
+KEYS="['repository', 'password-file', 'password-command', 'key-file', 'ssh-key', 'ssh-known-hosts', 'ssh-command', 'server-command', 'progress-interval', 'tag', 'host', 'path', 'exclude', 'exclude-file', 'one-file-system', 'compression', 'with-atime', 'delta-min-size', 'delta-max-depth', 'metrics-file']"
 json_check "config show lists every profile key, once, in order" \
     "[x['key'] for x in d['settings']] == $KEYS"
 setting_check "every key but password-command, ssh-command and progress-interval comes from the profile" \
     "all(x['source'] == 'profile' for k, x in s.items() if k not in ('password-command', 'ssh-command', 'progress-interval'))"
 setting_check "each with its line" \
-    "[s[k]['line'] for k in $KEYS if k not in ('password-command', 'ssh-command', 'progress-interval')] == [1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13, 14, 15, 16, 17]"
+    "[s[k]['line'] for k in $KEYS if k not in ('password-command', 'ssh-command', 'progress-interval')] == [1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19]"
 setting_check "repeated keys have all their values" \
     "s['tag']['values'] == ['nightly', 'web'] and s['path']['values'] == ['$SRC/a', '$SRC/b']"
 setting_check "single values" \
-    "s['host']['values'] == ['web01'] and s['compression']['values'] == ['9'] and s['one-file-system']['values'] == ['yes'] and s['with-atime']['values'] == ['yes'] and s['metrics-file']['values'] == ['$WORK/metrics.prom'] and s['server-command']['values'] == ['$KLUIS_SERVER']"
+    "s['host']['values'] == ['web01'] and s['compression']['values'] == ['9'] and s['one-file-system']['values'] == ['yes'] and s['with-atime']['values'] == ['yes'] and s['delta-min-size']['values'] == ['32M'] and s['delta-max-depth']['values'] == ['4'] and s['metrics-file']['values'] == ['$WORK/metrics.prom'] and s['server-command']['values'] == ['$KLUIS_SERVER']"
 setting_check "an unset setting: no values, source default, no line" \
     "s['password-command'] == {'key': 'password-command', 'values': [], 'source': 'default'}"
 E2E_WHAT="config show, higher levels" expect_exit 0 \

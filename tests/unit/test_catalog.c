@@ -577,7 +577,7 @@ test_open_schema0_is_migrated(void **state)
 	    "DROP TABLE version; DROP TABLE own_parent; DROP TABLE own_tree;"
 	    "DROP TABLE run; DROP TABLE pack_check; DROP TABLE withdrawn;"
 	    "DROP TABLE own_index; DROP TABLE own_pack; DROP TABLE retired;"
-	    "DROP TABLE pruned; DROP TABLE run_value;"
+	    "DROP TABLE pruned; DROP TABLE run_value; DROP TABLE delta_sig;"
 	    "UPDATE meta SET value = 0 WHERE key = 'schema';"
 	    "INSERT INTO meta VALUES('kept', 'yes');";
 	struct fx *f = *state;
@@ -603,7 +603,7 @@ to_schema3(struct fx *f)
 {
 	raw_exec(f, "DROP TABLE loc; DROP TABLE withdrawn;"
 	    "DROP TABLE own_index; DROP TABLE own_pack; DROP TABLE retired;"
-	    "DROP TABLE pruned;"
+	    "DROP TABLE pruned; DROP TABLE delta_sig;"
 	    "DROP TABLE run_value; ALTER TABLE run ADD COLUMN detail TEXT;"
 	    "DROP TABLE index_file;"
 	    "CREATE TABLE index_file(id BLOB PRIMARY KEY) WITHOUT ROWID;"
@@ -1955,7 +1955,7 @@ test_open_schema6_run_details_become_rows(void **state)
 
 	kl_cat_close(f->c);
 	f->c = NULL;
-	raw_exec(f, "DROP TABLE run_value;"
+	raw_exec(f, "DROP TABLE run_value; DROP TABLE delta_sig;"
 	    "ALTER TABLE run ADD COLUMN detail TEXT;"
 	    "INSERT INTO run(kind, host, start_s, end_s, exit_code, files,"
 	    " bytes, bytes_added, errors, detail) VALUES"
@@ -2387,6 +2387,48 @@ test_own_parent_intact_until_index_clear(void **state)
 	assert_int_equal(intact, 1);
 }
 
+/* Schema 8 (issue #14): chunk signatures by content id - stored once,
+ * kept by a reset (only this client knows them), dropped by sig_prune
+ * once the blob index no longer has the chunk. */
+static void
+test_sig_put_get_has_prune_reset(void **state)
+{
+	struct fx *f = *state;
+	struct kl_id pack = mkid(9, 1), a = mkid(5, 1), b = mkid(5, 2);
+	struct kl_id none = mkid(5, 3);
+	struct kl_cat_status st;
+	static const uint8_t sa[] = "signature of a", sb[] = "signature of b";
+	struct buf *out = buf_new(1 << 20);
+	uint64_t n = 99;
+
+	assert_non_null(out);
+	put_blob(f->c, 5, 1, &pack, KL_BLOB_TYPE_DATA, 128, 100, 1);
+	assert_int_equal(kl_cat_sig_put(f->c, &a, sa, sizeof(sa), NULL), KL_OK);
+	assert_int_equal(kl_cat_sig_put(f->c, &b, sb, sizeof(sb), NULL), KL_OK);
+	/* a second put of a stored id changes nothing */
+	assert_int_equal(kl_cat_sig_put(f->c, &a, sb, sizeof(sb), NULL), KL_OK);
+	assert_int_equal(kl_cat_sig_put(f->c, &a, sa, 0, NULL), KL_E_INVAL);
+	assert_int_equal(kl_cat_sig_has(f->c, &a, NULL), 1);
+	assert_int_equal(kl_cat_sig_has(f->c, &none, NULL), 0);
+	assert_int_equal(kl_cat_sig_get(f->c, &a, out, NULL), KL_OK);
+	assert_int_equal(buf_size(out), sizeof(sa));
+	assert_memory_equal(buf_data(out), sa, sizeof(sa));
+	assert_int_equal(kl_cat_sig_get(f->c, &none, out, NULL),
+	    KL_E_NOTFOUND);
+	assert_int_equal(buf_size(out), sizeof(sa));	/* unchanged */
+	assert_int_equal(kl_cat_status(f->c, &st, NULL), KL_OK);
+	assert_int_equal(st.signatures, 2);
+	/* b's chunk is in no index: pruned; a's stays */
+	assert_int_equal(kl_cat_sig_prune(f->c, &n, NULL), KL_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(kl_cat_sig_has(f->c, &b, NULL), 0);
+	assert_int_equal(kl_cat_sig_has(f->c, &a, NULL), 1);
+	/* a reset keeps them (the blob index is rebuilt, they are not) */
+	assert_int_equal(kl_cat_reset(f->c, NULL), KL_OK);
+	assert_int_equal(kl_cat_sig_has(f->c, &a, NULL), 1);
+	buf_free(out);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2406,6 +2448,7 @@ main(int argc, char **argv)
 		T(test_open_other_sqlite_database_is_damaged),
 		T(test_open_empty_file_is_created),
 		T(test_open_schema0_is_migrated),
+		T(test_sig_put_get_has_prune_reset),
 		T(test_own_parent_intact_until_index_clear),
 		T(test_open_schema1_is_migrated_keeping_data),
 		T(test_open_schema6_run_details_become_rows),
