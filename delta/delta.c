@@ -87,6 +87,21 @@ job_run(rs_job_t *job, rs_buffers_t *io)
 	}
 }
 
+/* Runs job over in[0, in_len) (the whole input) into out[0, out_len);
+ * io is left as librsync left it. */
+static rs_result
+job_once(rs_job_t *job, const void *in, size_t in_len, int eof, void *out,
+    size_t out_len, rs_buffers_t *io)
+{
+	memset(io, 0, sizeof(*io));
+	io->next_in = (char *)(uintptr_t)in;
+	io->avail_in = in_len;
+	io->eof_in = eof;
+	io->next_out = out;
+	io->avail_out = out_len;
+	return job_run(job, io);
+}
+
 int
 kl_delta_sig(const uint8_t *chunk, size_t len, struct buf *out)
 {
@@ -110,13 +125,7 @@ kl_delta_sig(const uint8_t *chunk, size_t len, struct buf *out)
 	}
 	tail = len % KL_DELTA_BLOCK_LEN;
 	whole = len - tail;
-	memset(&io, 0, sizeof(io));
-	io.next_in = (char *)(uintptr_t)chunk;
-	io.avail_in = whole;
-	io.eof_in = tail == 0;
-	io.next_out = (char *)p;
-	io.avail_out = need;
-	r = job_run(job, &io);
+	r = job_once(job, chunk, whole, tail == 0, p, need, &io);
 	if (tail > 0 && r == RS_BLOCKED && io.avail_in == 0) {
 		/* the last block, padded with zeros (§7.1) */
 		memcpy(last, chunk + whole, tail);
@@ -174,11 +183,8 @@ sumset_load(const struct kl_delta_base *sigs, size_t n, rs_signature_t **out)
 		/* the first signature whole, the others' entries only */
 		size_t skip = i == 0 ? 0 : KL_DELTA_SIG_HDR_LEN;
 
-		memset(&io, 0, sizeof(io));
-		io.next_in = (char *)(uintptr_t)(sigs[i].p + skip);
-		io.avail_in = sigs[i].len - skip;
-		io.eof_in = i + 1 == n;
-		r = job_run(job, &io);
+		r = job_once(job, sigs[i].p + skip, sigs[i].len - skip,
+		    i + 1 == n, NULL, 0, &io);
 		if (io.avail_in != 0)
 			r = RS_CORRUPT;
 	}
@@ -226,13 +232,7 @@ kl_delta_make(const struct kl_delta_base *sigs, size_t n,
 		rs_free_sumset(sum);
 		return KL_E_NOMEM;
 	}
-	memset(&io, 0, sizeof(io));
-	io.next_in = (char *)(uintptr_t)target;
-	io.avail_in = len;
-	io.eof_in = 1;
-	io.next_out = (char *)p;
-	io.avail_out = max;
-	r = job_run(job, &io);
+	r = job_once(job, target, len, 1, p, max, &io);
 	rs_job_free(job);
 	rs_free_sumset(sum);
 	if (r == RS_DONE) {
@@ -324,13 +324,7 @@ kl_delta_apply(const struct kl_delta_base *bases, size_t n,
 	quiet();
 	if ((job = rs_patch_begin(stream_copy, &s)) == NULL)
 		return KL_E_NOMEM;
-	memset(&io, 0, sizeof(io));
-	io.next_in = (char *)(uintptr_t)d;
-	io.avail_in = d_len;
-	io.eof_in = 1;
-	io.next_out = (char *)out;
-	io.avail_out = out_len;
-	r = job_run(job, &io);
+	r = job_once(job, d, d_len, 1, out, out_len, &io);
 	rs_job_free(job);
 	if (r == RS_MEM_ERROR)
 		return KL_E_NOMEM;
