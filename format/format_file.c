@@ -162,6 +162,17 @@ kl_config_decode(const uint8_t *p, size_t len, struct kl_config *out)
 	return KL_OK;
 }
 
+const char *
+kl_blob_type_name(uint8_t type)
+{
+	switch (type) {
+	case KL_BLOB_TYPE_DATA: return "data";
+	case KL_BLOB_TYPE_TREE: return "tree";
+	case KL_BLOB_TYPE_DELTA: return "delta";
+	}
+	return "unknown";
+}
+
 /*
  * Rules every §8/§9 entry obeys on its own: a known type, a location after
  * the preamble inside a maximal pack, room for the AEAD overhead, a raw

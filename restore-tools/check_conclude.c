@@ -88,9 +88,8 @@ pack_problems(struct chk *k, const struct cpack *p, char *d, size_t cap)
 	if ((nbad = pack_bad_blobs(k, p, &f)) > 0 && f != NULL) {
 		kl_id_hex(&f->id, hex);
 		det_add(d, cap, "%u of its %zu blobs do not verify (first: "
-		    "%s blob %.16s: %s)", nbad, p->n, f->type ==
-		    KL_BLOB_TYPE_TREE ? "tree" : "data", hex,
-		    kl_strerror(f->err));
+		    "%s blob %.16s: %s)", nbad, p->n,
+		    kl_blob_type_name(f->type), hex, kl_strerror(f->err));
 	} else if (nbad > 0)
 		det_add(d, cap, "%u blobs that the index does not list do not "
 		    "verify", nbad);

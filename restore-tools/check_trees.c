@@ -87,12 +87,11 @@ blob_missing(struct chk *k, const struct kl_id *id, uint8_t type,
 	if (other != NULL)
 		rc = finding_new(k, KL_CHECK_CORRUPT, name, &fi, "snapshots "
 		    "use it as a %s blob, but the index lists it as a %s blob",
-		    type == KL_BLOB_TYPE_TREE ? "tree" : "data",
-		    other->type == KL_BLOB_TYPE_TREE ? "tree" : "data");
+		    kl_blob_type_name(type), kl_blob_type_name(other->type));
 	else
 		rc = finding_new(k, KL_CHECK_MISSING, name, &fi, "a %s blob "
 		    "that snapshots use is in no index file and in no pack "
-		    "header", type == KL_BLOB_TYPE_TREE ? "tree" : "data");
+		    "header", kl_blob_type_name(type));
 	if (rc == KL_OK && (rc = idmap_put(&k->miss, id, fi)) > 0)
 		rc = KL_OK;
 	return rc;

@@ -649,6 +649,7 @@ static void
 worker_clear(struct rworker *t)
 {
 	kl_session_key_free(t->key);
+	free(t->made);
 	buf_free(t->raw);
 	ZSTD_freeDCtx(t->dctx);
 }

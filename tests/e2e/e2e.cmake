@@ -93,3 +93,8 @@ set_tests_properties(e2e_doc_examples PROPERTIES TIMEOUT 300)
 # Issue #13 §4: progress (terminal line, --json status, SIGUSR1, interval).
 add_test(NAME e2e_progress COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/progress.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 set_tests_properties(e2e_progress PROPERTIES TIMEOUT 300)
+# Issue #14: sub-chunk deltas on a 96 MiB file of this machine's binaries
+# (a week of page rewrites, depth, appends, a lost catalog, damage, a
+# backup-only key through a real sshd, prune keeping bases).
+add_test(NAME e2e_delta COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/delta.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_delta PROPERTIES TIMEOUT 600)

@@ -42,6 +42,8 @@ struct buf;
 #define KL_BLOB_TYPE_DATA 1
 #define KL_BLOB_TYPE_TREE 2
 #define KL_BLOB_TYPE_DELTA 3
+/* "data", "tree", "delta" (messages), or "unknown". */
+const char *kl_blob_type_name(uint8_t type);
 
 /*
  * PADME padded length (FORMAT.md §7; Nikitin et al., PETS 2019): for
