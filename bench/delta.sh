@@ -86,28 +86,7 @@ done
 IFS=, read -r -a DEPTH_LIST <<<"$DEPTHS"
 for d in "${DEPTH_LIST[@]}"; do posint --depths "$d"; done
 
-STAMP=$(date +%Y%m%d-%H%M%S)
-WORKDIR=${WORKDIR:-/var/tmp/kluis-bench-delta}
-mkdir -p "$WORKDIR" || bm_die "cannot create $WORKDIR"
-WORKDIR=$(cd "$WORKDIR" && pwd)
-BM_WORK=$WORKDIR/run-$STAMP-$$
-RESULTS=$WORKDIR/results
-mkdir -p "$BM_WORK" "$RESULTS"
-BM_TSV=$RESULTS/delta-$STAMP.tsv
-TABLE=$RESULTS/delta-$STAMP.md
-LOGS=$BM_WORK/logs
-mkdir -p "$LOGS"
-printf 'dataset\ttool\top\trun\tseconds\tmaxrss_kib\tcpu_s\tbytes\trc\n' >"$BM_TSV"
-
-cleanup() {
-	if [ "$KEEP" = 1 ]; then
-		bm_log "kept work dir $BM_WORK"
-	else
-		[ -n "$BM_WORK" ] && [ -d "$BM_WORK" ] && rm -rf -- "$BM_WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'bm_log interrupted; exit 130' INT TERM
+bm_workdir delta /var/tmp/kluis-bench-delta
 
 # ---------------------------------------------------------------- tools
 bm_ensure_pkg /usr/bin/time time
@@ -115,15 +94,7 @@ bm_have_tool restic && bm_ensure_pkg restic restic
 bm_have_tool borg && bm_ensure_pkg borg borgbackup
 command -v python3 >/dev/null || bm_die "python3 is needed for the changes"
 if bm_have_tool kluis || bm_have_tool kluis-whole; then
-	if [ -z "$KLUIS" ]; then
-		KLUIS=$ROOT/build-bench/client/kluis
-		bm_log "building kluis in $ROOT/build-bench"
-		if ! { cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release &&
-			cmake --build "$ROOT/build-bench" -j"$(nproc)"; } >"$LOGS/cmake.log" 2>&1; then
-			bm_die "kluis build failed; see $LOGS/cmake.log"
-		fi
-	fi
-	[ -x "$KLUIS" ] || bm_die "no kluis binary at $KLUIS"
+	bm_kluis_build
 fi
 KLUIS_REV=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo '?')
 KLUIS_DIRTY=$(git -C "$ROOT" status --short 2>/dev/null | wc -l)

@@ -19,6 +19,53 @@ bm_die() {
 	exit 1
 }
 
+# bm_workdir NAME DEFAULT_DIR: the run's directories under WORKDIR
+# (DEFAULT_DIR unless set): BM_WORK, everything temporary (removed at exit
+# unless KEEP=1), RESULTS (kept), BM_TSV and TABLE (RESULTS/NAME-STAMP.tsv
+# and .md), LOGS; writes the TSV header and sets the exit traps.
+bm_workdir() {
+	STAMP=$(date +%Y%m%d-%H%M%S)
+	WORKDIR=${WORKDIR:-$2}
+	mkdir -p "$WORKDIR" || bm_die "cannot create $WORKDIR"
+	WORKDIR=$(cd "$WORKDIR" && pwd)
+	BM_WORK=$WORKDIR/run-$STAMP-$$
+	RESULTS=$WORKDIR/results
+	mkdir -p "$BM_WORK" "$RESULTS"
+	BM_TSV=$RESULTS/$1-$STAMP.tsv
+	TABLE=$RESULTS/$1-$STAMP.md
+	LOGS=$BM_WORK/logs
+	mkdir -p "$LOGS"
+	printf 'dataset\ttool\top\trun\tseconds\tmaxrss_kib\tcpu_s\tbytes\trc\n' >"$BM_TSV"
+	trap bm_cleanup EXIT
+	trap 'bm_log interrupted; exit 130' INT TERM
+}
+
+# bm_cleanup (the EXIT trap): removes only the run's own work dir, unless
+# KEEP=1, then runs BM_AT_EXIT (a command; none by default).
+bm_cleanup() {
+	if [ "${KEEP:-0}" = 1 ]; then
+		bm_log "kept work dir $BM_WORK"
+	else
+		[ -n "${BM_WORK:-}" ] && [ -d "$BM_WORK" ] && rm -rf -- "$BM_WORK"
+	fi
+	${BM_AT_EXIT:-:}
+}
+
+# bm_kluis_build: unless KLUIS names a binary, KLUIS is build-bench's,
+# built in Release or brought up to date with the tree first (a stale
+# binary would measure other code than the one named in the table).
+bm_kluis_build() {
+	if [ -z "${KLUIS:-}" ]; then
+		KLUIS=$ROOT/build-bench/client/kluis
+		bm_log "building kluis in $ROOT/build-bench"
+		if ! { cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release &&
+			cmake --build "$ROOT/build-bench" -j"$(nproc)"; } >"$LOGS/cmake.log" 2>&1; then
+			bm_die "kluis build failed; see $LOGS/cmake.log"
+		fi
+	fi
+	[ -x "$KLUIS" ] || bm_die "no kluis binary at $KLUIS"
+}
+
 # bm_now: seconds since the epoch with nanoseconds.
 bm_now() {
 	date +%s.%N

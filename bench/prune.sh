@@ -77,45 +77,14 @@ for t in "${TOOL_LIST[@]}"; do
 	case $t in kluis | restic) ;; *) bm_die "unknown tool $t (kluis, restic)" ;; esac
 done
 
-STAMP=$(date +%Y%m%d-%H%M%S)
-WORKDIR=${WORKDIR:-/var/tmp/kluis-bench-prune}
-mkdir -p "$WORKDIR" || bm_die "cannot create $WORKDIR"
-WORKDIR=$(cd "$WORKDIR" && pwd)
-BM_WORK=$WORKDIR/run-$STAMP-$$	# everything temporary lives here
-RESULTS=$WORKDIR/results	# kept: TSV and table
-mkdir -p "$BM_WORK" "$RESULTS"
-BM_TSV=$RESULTS/prune-$STAMP.tsv
-TABLE=$RESULTS/prune-$STAMP.md
-LOGS=$BM_WORK/logs
-mkdir -p "$LOGS"
-printf 'dataset\ttool\top\trun\tseconds\tmaxrss_kib\tcpu_s\tbytes\trc\n' >"$BM_TSV"
-
-cleanup() {
-	if [ "$KEEP" = 1 ]; then
-		bm_log "kept work dir $BM_WORK"
-	else
-		[ -n "$BM_WORK" ] && [ -d "$BM_WORK" ] && rm -rf -- "$BM_WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'bm_log interrupted; exit 130' INT TERM
+bm_workdir prune /var/tmp/kluis-bench-prune
 
 # ---------------------------------------------------------------- tools
 bm_ensure_pkg /usr/bin/time time
 bm_have_tool restic && bm_ensure_pkg restic restic
 command -v python3 >/dev/null || bm_die "python3 is needed for the nightly changes"
 if bm_have_tool kluis; then
-	if [ -z "$KLUIS" ]; then
-		KLUIS=$ROOT/build-bench/client/kluis
-		if [ ! -x "$KLUIS" ]; then
-			bm_log "building kluis in $ROOT/build-bench"
-			if ! { cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release &&
-				cmake --build "$ROOT/build-bench" -j"$(nproc)"; } >"$LOGS/cmake.log" 2>&1; then
-				bm_die "kluis build failed; see $LOGS/cmake.log"
-			fi
-		fi
-	fi
-	[ -x "$KLUIS" ] || bm_die "no kluis binary at $KLUIS"
+	bm_kluis_build
 fi
 KLUIS_REV=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo '?')
 KLUIS_DIRTY=$(git -C "$ROOT" status --short 2>/dev/null | wc -l)

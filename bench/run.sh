@@ -80,30 +80,8 @@ A_BYTES=${A_BYTES:-1200000000}
 B_FILES=${B_FILES:-100000}
 B_DIRS=$(( B_FILES >= 100000 ? 1000 : (B_FILES / 100 > 0 ? B_FILES / 100 : 1) ))
 
-STAMP=$(date +%Y%m%d-%H%M%S)
-WORKDIR=${WORKDIR:-/var/tmp/kluis-bench}
-mkdir -p "$WORKDIR" || bm_die "cannot create $WORKDIR"
-WORKDIR=$(cd "$WORKDIR" && pwd)
-BM_WORK=$WORKDIR/run-$STAMP-$$	# everything temporary lives here
-RESULTS=$WORKDIR/results	# kept: TSV and table
-mkdir -p "$BM_WORK" "$RESULTS"
-BM_TSV=$RESULTS/bench-$STAMP.tsv
-TABLE=$RESULTS/bench-$STAMP.md
-LOGS=$BM_WORK/logs
-mkdir -p "$LOGS"
-printf 'dataset\ttool\top\trun\tseconds\tmaxrss_kib\tcpu_s\tbytes\trc\n' >"$BM_TSV"
-
-cleanup() {
-	if [ "$KEEP" = 1 ]; then
-		bm_log "kept work dir $BM_WORK"
-	else
-		# only our own subtree of the work dir
-		[ -n "$BM_WORK" ] && [ -d "$BM_WORK" ] && rm -rf -- "$BM_WORK"
-	fi
-	bm_sshd_stop
-}
-trap cleanup EXIT
-trap 'bm_log interrupted; exit 130' INT TERM
+BM_AT_EXIT=bm_sshd_stop
+bm_workdir bench /var/tmp/kluis-bench
 
 # ---------------------------------------------------------------- tools
 bm_ensure_pkg /usr/bin/time time
@@ -112,17 +90,7 @@ bm_have_tool borg && bm_ensure_pkg borg borgbackup
 command -v python3 >/dev/null || bm_die "python3 is needed to generate data"
 
 if bm_have_tool kluis; then
-	if [ -z "$KLUIS" ]; then
-		KLUIS=$ROOT/build-bench/client/kluis
-		if [ ! -x "$KLUIS" ]; then
-			bm_log "building kluis in $ROOT/build-bench"
-			if ! { cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release &&
-				cmake --build "$ROOT/build-bench" -j"$(nproc)"; } >"$LOGS/cmake.log" 2>&1; then
-				bm_die "kluis build failed; see $LOGS/cmake.log"
-			fi
-		fi
-	fi
-	[ -x "$KLUIS" ] || bm_die "no kluis binary at $KLUIS"
+	bm_kluis_build
 	if [ "$SSH_MODE" != off ]; then
 		KLUIS_SERVER=${KLUIS_SERVER:-$(dirname "$(dirname "$KLUIS")")/repo-server/kluis-server}
 		[ -x "$KLUIS_SERVER" ] || bm_die "no kluis-server binary at $KLUIS_SERVER (--kluis-server)"
