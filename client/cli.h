@@ -40,7 +40,7 @@ struct strlist {
 /* Defaults of --delta-min-size and --delta-max-depth (ARCHITECTURE.md
  * "Deltas" says why). */
 #define CLI_DELTA_MIN_SIZE_DEFAULT ((uint64_t)64 << 20)
-#define CLI_DELTA_DEPTH_DEFAULT 8
+#define CLI_DELTA_DEPTH_DEFAULT 16
 
 /* Option ids of the reference table (cli_ref.c), from 1. */
 enum cli_opt {

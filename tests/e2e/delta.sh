@@ -385,11 +385,11 @@ for n in 2 3 4 5 6 7; do
 	    "$WORK/t-week-1.json" "$WORK/t-week-$n.json"
 done
 for n in 2 3 4 5 6 7; do
-	chain "$n" big.db 8
+	chain "$n" big.db 16
 	json_check "night $n: every changed chunk a delta on the bases at its offsets, one generation up; new deltas = delta_chunks (${DCH[week$n]})" \
 	    "d['violations'] == [] and d['new_deltas'] == ${DCH[week$n]} and d['whole_below_depth'] == 0 and d['whole_at_depth'] == 0"
 done
-jcheck "night 7: chains grew past generation 2 (default depth 8)" \
+jcheck "night 7: chains grew past generation 2 (default depth 16)" \
     'max(d["generation"] for d in a["big.db"]["deltas"]) >= 3' \
     "$WORK/t-week-7.json"
 for n in 1 2 3 4 5 6 7; do restore_same "$n"; done
