@@ -702,8 +702,10 @@ parent_find(struct bk *bk, const char *host, struct kl_backup_stats *st)
 	int64_t best = INT64_MIN;
 
 	if (kl_repo_own_parent(bk->r, host, bk->paths, bk->npaths,
-	    &st->parent, &bk->parent_tree, &bk->parent_intact, NULL) == KL_OK)
+	    &st->parent, &bk->parent_tree, &bk->parent_intact, NULL) == KL_OK) {
+		bk->parent_own = 1;
 		return;
+	}
 	memset(&st->parent, 0, sizeof(st->parent));
 	memset(&bk->parent_tree, 0, sizeof(bk->parent_tree));
 	if (!kl_repo_is_full(bk->r) ||

@@ -40,7 +40,8 @@ struct dfile {
 	size_t nrefs;
 	struct kl_map by_id;		/* content id -> index into old, for
 					 * chunks that were deltas; built by
-					 * the walker, then only read */
+					 * the walker, then only read; only
+					 * for this client's own parent */
 	int have_map;
 	unsigned max_depth;
 };
@@ -71,13 +72,21 @@ dfile_put(struct dfile *f)
  * this file this time, signatures only.
  */
 static int
-layout_build(struct dfile *f, const struct kl_node *prev)
+layout_build(struct dfile *f, const struct kl_node *prev, int own)
 {
 	struct kl_blob_loc loc;
 	uint64_t off = 0;
 	size_t i;
 	int rc;
 
+	/*
+	 * An entry that says "delta blob D makes chunk X" is reused for an
+	 * unchanged X only when this client wrote it: a parent read from
+	 * the repository may be another writer's tree, which could pair a
+	 * guessed X with any delta blob and so decide what this backup
+	 * skips (issue #10).  Bases are safe to take from any parent: the
+	 * delta is made from this client's own signatures of them.
+	 */
 	if (prev->ndeltas > 0) {
 		if ((f->refs_v = malloc(prev->ndeltas * sizeof(*f->refs_v))) ==
 		    NULL)
@@ -85,8 +94,10 @@ layout_build(struct dfile *f, const struct kl_node *prev)
 		memcpy(f->refs_v, prev->deltas, prev->ndeltas *
 		    sizeof(*f->refs_v));
 		f->nrefs = prev->ndeltas;
-		kl_map_init(&f->by_id, KL_ID_LEN);
-		f->have_map = 1;
+		if (own) {
+			kl_map_init(&f->by_id, KL_ID_LEN);
+			f->have_map = 1;
+		}
 	}
 	if ((f->old = calloc(prev->nchunks, sizeof(*f->old))) == NULL)
 		return KL_E_NOMEM;
@@ -99,7 +110,8 @@ layout_build(struct dfile *f, const struct kl_node *prev)
 		if (d != NULL) {
 			o->ref = &f->refs_v[d - prev->deltas];
 			o->len = d->len;
-			if ((rc = kl_map_put(&f->by_id, o->id.b, i)) < 0)
+			if (f->have_map &&
+			    (rc = kl_map_put(&f->by_id, o->id.b, i)) < 0)
 				return rc;
 		} else {
 			if (kl_cat_blob_get(f->cat, &o->id, &loc, NULL, NULL) !=
@@ -131,7 +143,7 @@ dfile_new(struct bk *bk, const struct kl_node *prev, struct dfile **out)
 		return KL_OK;
 	}
 	if (prev != NULL && prev->type == KL_NODE_FILE && prev->nchunks > 0 &&
-	    (rc = layout_build(f, prev)) != KL_OK) {
+	    (rc = layout_build(f, prev, bk->parent_own)) != KL_OK) {
 		dfile_put(f);
 		return rc;
 	}
@@ -264,8 +276,10 @@ delta_try(struct bk *bk, struct dfile *f, struct item *it,
 		rc = KL_E_NOMEM;
 		goto out;
 	}
+	/* not worth it (KL_E_LIMIT), or a cached signature librsync does
+	 * not take: whole; only memory is fatal */
 	if ((rc = kl_delta_make(sig, n, it->data, it->len, max, d)) != KL_OK) {
-		rc = rc == KL_E_LIMIT ? 0 : rc;
+		rc = rc == KL_E_NOMEM ? rc : 0;
 		goto out;
 	}
 	r.gen = (uint8_t)(gen + 1);
@@ -275,8 +289,10 @@ delta_try(struct bk *bk, struct dfile *f, struct item *it,
 	r.target = it->id;
 	r.delta = buf_data(d);
 	r.delta_len = buf_size(d);
-	if ((rc = kl_delta_rec_encode(&r, rec)) != KL_OK)
+	if ((rc = kl_delta_rec_encode(&r, rec)) != KL_OK) {
+		rc = rc == KL_E_NOMEM ? rc : 0;
 		goto out;
+	}
 	kl_blob_id(kl_repo_keys(bk->r), buf_data(rec), buf_size(rec), &did);
 	if ((rc = kl_session_blob_add(bk->s, KL_OBJ_DELTA, &did, buf_data(rec),
 	    buf_size(rec), &it->added, &it->stored, err)) != KL_OK)

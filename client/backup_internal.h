@@ -69,6 +69,8 @@ struct bk {
 	struct kl_id parent_tree;	/* zero: no parent */
 	int parent_intact;		/* the parent's blobs are all in the
 					 * blob index (kl_repo_own_parent) */
+	int parent_own;			/* the parent is this client's own
+					 * (its trees from the catalog) */
 	uint64_t warnings;		/* walker thread only */
 	uint64_t bytes_read;		/* walker thread only */
 	uint64_t files_reached;		/* walker thread only: progress */

@@ -339,7 +339,11 @@ delta_begin(struct walker *w, const struct stat *st, const struct kl_node *prev)
 	w->off = 0;
 	if (o->delta_min_size == 0 || (uint64_t)st->st_size < o->delta_min_size)
 		return KL_OK;
-	return dfile_new(w->bk, prev, &w->df);
+	/* deltas only save space: without a context the file is stored as
+	 * whole chunks, not dropped */
+	if (dfile_new(w->bk, prev, &w->df) != KL_OK)
+		w->df = NULL;
+	return KL_OK;
 }
 
 static void

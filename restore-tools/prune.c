@@ -116,7 +116,6 @@ idlist_add(struct idlist *t, const struct kl_id *id)
 	return KL_OK;
 }
 
-/* Marks tree id (and, if it is new, queues it for reading). */
 /* A blob a kept file's content is read from - a delta chunk's delta
  * blob and bases included (kl_node_blobs) - is used. */
 static int
@@ -130,6 +129,7 @@ blob_mark(void *arg, const struct kl_id *id, uint8_t type)
 	return rc < 0 ? rc : 0;
 }
 
+/* Marks tree id (and, if it is new, queues it for reading). */
 static int
 tree_mark(struct prune *pr, struct idlist *t, const struct kl_id *id)
 {

@@ -17,12 +17,12 @@
  * are taken, and every file not yet complete is marked failed (renamed
  * like any other; one message says why, not one per file).
  *
- * Chunks stored as deltas (FORMAT.md §7.1) are made after the passes:
- * their bases are wants like any chunk, written once each to a scratch
- * file (unlinked, in the target's file system) instead of a file; then
- * each delta chunk takes its delta blob, reads its bases back, is
- * patched, verified against its id and written.  A file one of whose
- * delta chunks cannot be made fails like any other.
+ * Chunks stored as deltas (FORMAT.md §7.1), restore_delta.c: their
+ * delta records are fetched first (a phase of their own, in pack order);
+ * their bases are wants of the pass like any chunk, and a delta chunk
+ * with one base is made as that base arrives; the others are made after
+ * the pass from bases kept in a scratch file.  A file one of whose delta
+ * chunks cannot be made fails like any other.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -648,6 +648,9 @@ worker_init(struct rworker *t, struct rd *d)
 static void
 worker_clear(struct rworker *t)
 {
+	if (t->fd >= 0)		/* a body that made delta chunks */
+		close(t->fd);
+	t->fd = -1;
 	kl_session_key_free(t->key);
 	free(t->made);
 	buf_free(t->raw);
@@ -792,8 +795,9 @@ progress_plan(struct rd *d)
 	size_t i;
 
 	d->prog.packs_total += d->ngroups;
-	for (i = 0; i < d->n; i++)
-		d->prog.bytes_total += d->w[i].raw_len;
+	for (i = 0; i < d->n; i++)	/* delta chunks: rd_delta_plan */
+		if (d->w[i].kind == W_FILE)
+			d->prog.bytes_total += d->w[i].raw_len;
 }
 
 /*
@@ -854,7 +858,10 @@ conn_lost(struct rd *d)
 {
 	size_t g, i;
 
-	for (g = 0; g < d->ngroups; g++)
+	if (d->groups == NULL)	/* lost before the pass was planned */
+		for (i = 0; i < d->n; i++)
+			dest_cut(d, &d->w[i]);
+	for (g = 0; d->groups != NULL && g < d->ngroups; g++)
 		for (i = d->groups[g]; !d->gdone[g] && i < d->groups[g + 1];
 		    i++)
 			dest_cut(d, &d->w[i]);

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "kluis/buf.h"
 #include "kluis/blobcodec.h"
 #include "kluis/delta.h"
@@ -109,8 +111,10 @@ rd_delta_plan(struct rd *d, size_t f, size_t i, const struct kl_delta_ref *x,
 		if (rd_locate_fatal(rc))
 			return rd_fail(d, &e, rc);
 		if (rc != KL_OK) {
-			rd_file_fail(d, f, KL_E_NOTFOUND, "a base chunk of its "
-			    "delta is missing from the repository index");
+			rd_file_fail(d, f, rc, rc == KL_E_NOTFOUND ? "a base "
+			    "chunk of its delta is missing from the repository "
+			    "index" : "a base chunk of its delta has a length "
+			    "no chunk can have in the repository index");
 			return KL_OK;
 		}
 	}
@@ -138,8 +142,10 @@ rd_delta_plan(struct rd *d, size_t f, size_t i, const struct kl_delta_ref *x,
 		    &x->delta, KL_OBJ_DELTA, W_RECORD, d->ndw, 0, 0);
 	}
 	free(l);
-	if (rc == KL_OK)
+	if (rc == KL_OK) {
 		d->ndw++;
+		d->prog.bytes_total += x->len;	/* made by make_one */
+	}
 	return rc;
 }
 
@@ -160,8 +166,8 @@ scratch_open(struct rd *d)
 	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR &&
 	    errno != EINVAL))
 		return fd >= 0 ? fd : kl_err_from_errno(errno);
-	snprintf(name, sizeof(name), ".kluis-delta-scratch.%ld",
-	    (long)getpid());
+	snprintf(name, sizeof(name), ".kluis-delta-scratch.%ld.%08x",
+	    (long)getpid(), (unsigned)randombytes_random());
 	fd = openat(d->root, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC |
 	    O_NOFOLLOW, 0600);
 	if (fd < 0)
@@ -192,6 +198,14 @@ records_fetch(struct rd *d)
 	d->w = pw;
 	d->n = pn;
 	d->cap = pcap;
+	/* the groups and set-aside wants were the records': the pass has
+	 * none yet (conn_lost then cuts every want of d->w) */
+	free(d->groups);
+	free(d->gdone);
+	d->groups = NULL;
+	d->gdone = NULL;
+	d->ngroups = d->next = 0;
+	d->nlater = 0;
 	return rc;
 }
 
@@ -385,7 +399,9 @@ pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
 	return KL_OK;
 }
 
-/* A late delta worker's buffers: a record, bases from the scratch file. */
+/* A late delta worker's buffers: a record, bases from the scratch file
+ * (each allocated when a chunk first needs it, at the most a base can
+ * be, and kept for the next). */
 struct dbufs {
 	struct buf *rec;
 	uint8_t *base[KL_DELTA_REF_BASES_MAX];
@@ -394,15 +410,9 @@ struct dbufs {
 static int
 dbufs_init(struct dbufs *b)
 {
-	uint8_t j;
-
 	memset(b, 0, sizeof(*b));
-	if ((b->rec = buf_new(KL_BLOB_RAW_MAX)) == NULL)
-		return KL_E_NOMEM;
-	for (j = 0; j < KL_DELTA_REF_BASES_MAX; j++)
-		if ((b->base[j] = malloc(KL_DELTA_CHUNK_MAX)) == NULL)
-			return KL_E_NOMEM;
-	return KL_OK;
+	return (b->rec = buf_new(KL_BLOB_RAW_MAX)) == NULL ? KL_E_NOMEM :
+	    KL_OK;
 }
 
 static void
@@ -431,6 +441,11 @@ bases_read(struct rd *d, const struct kl_delta_ref *x, struct dbufs *b,
 		pthread_mutex_unlock(&d->mu);
 		*what = "a base chunk of its delta could not be read from the "
 		    "repository";
+		if (rc == KL_OK && b->base[j] == NULL &&
+		    (b->base[j] = malloc(KL_DELTA_CHUNK_MAX)) == NULL) {
+			rc = KL_E_NOMEM;
+			*what = "out of memory";
+		}
 		if (rc == KL_OK && (rc = pread_full(d->scratch_fd, b->base[j],
 		    s->len, s->off)) != KL_OK)
 			*what = "the restore's scratch file could not be read";
@@ -498,11 +513,11 @@ late_main(void *arg)
 	size_t k;
 	int ok;
 
+	/* without its buffers a thread leaves the chunks to the others;
+	 * rd_delta_end fails what no thread made */
 	if (dbufs_init(&b) != KL_OK) {
-		pthread_mutex_lock(&d->mu);
-		if (d->fatal == KL_OK)
-			d->fatal = KL_E_NOMEM;
-		pthread_mutex_unlock(&d->mu);
+		dbufs_clear(&b);
+		return NULL;
 	}
 	for (;;) {
 		pthread_mutex_lock(&d->mu);
@@ -531,7 +546,7 @@ rd_delta_end(struct rd *d)
 {
 	const struct kl_delta_ref *x;
 	size_t k;
-	int late = 0, err;
+	int late = 0, err, rc;
 
 	for (k = 0; k < d->ndw; k++) {
 		struct dwant *w = &d->dw[k];
@@ -553,7 +568,15 @@ rd_delta_end(struct rd *d)
 	if (!late)
 		return KL_OK;
 	d->dw_next = 0;
-	return rd_run_threads(d, late_main);
+	if ((rc = rd_run_threads(d, late_main)) != KL_OK)
+		return rc;	/* KL_E_CONN: rd_delta_cut names the rest */
+	for (k = 0; k < d->ndw; k++)
+		if (!d->dw[k].done) {	/* no thread had the memory */
+			rd_file_fail(d, d->dw[k].file, KL_E_NOMEM, "out of "
+			    "memory for a chunk stored as a delta");
+			d->dw[k].done = 1;
+		}
+	return KL_OK;
 }
 
 uint64_t

@@ -683,5 +683,56 @@ check "junk.bin's chunks (${#GONEJ[@]}) are gone" test "${#GONEJ[@]}" \
     "${GONEJ[@]}")"
 restore_same 3
 
+case_begin "9: the scratch path, and the connection lost at every phase"
+# Delta records that do not fit the in-memory budget make their chunks
+# after the pass, from bases kept in the scratch file.
+SEC=week
+SRC=$WORK/src-week
+KLUIS_RESTORE_RECORDS_MAX=0 restore_same 7
+check "no scratch file is left in the target" \
+    test -z "$(find "$WORK" -maxdepth 2 -name '.kluis-delta-scratch*')"
+# A server whose output stops after N bytes, N from the trees to late in
+# the pass (the delta records' phase, before the pass, is among them).
+# Wherever it is cut, every file the restore leaves under its own name
+# is the original (the others are NAME.kluis-incomplete), and the exit
+# code says the restore failed.
+CUT=$WORK/cut-server
+cat >"$CUT" <<CUTEOF
+#!/usr/bin/env python3
+import os, subprocess, sys
+n = int(os.environ["KLUIS_TEST_CUT"])
+p = subprocess.Popen(["$KLUIS_SERVER"] + sys.argv[1:], stdin=0,
+                     stdout=subprocess.PIPE)
+sent = 0
+while sent < n:
+    b = os.read(p.stdout.fileno(), min(65536, n - sent))
+    if not b:
+        break
+    os.write(1, b)
+    sent += len(b)
+p.kill()
+os._exit(0)
+CUTEOF
+chmod 755 "$CUT"
+for cut in 50000 150000 400000 1000000 3000000 10000000; do
+	out=$WORK/out-cut-$cut
+	rm -rf "$out"
+	E2E_WHAT="restore, the server's output cut after $cut bytes" \
+	    expect_exit 1 env KLUIS_TEST_CUT=$cut \
+	    KLUIS_CACHE_DIR=$WORK/cache-cut-$cut "$KLUIS" \
+	    -r "pipe:$WORK/repo-week" --server-command "$CUT" \
+	    --password-file "$PW" restore "${S[week7]}" --target "$out"
+	bad=
+	for f in "$WORK/ref-week-7"/*; do
+		got=$out$SRC/${f##*/}
+		if [ -e "$got" ] && ! cmp -s "$f" "$got"; then
+			bad="$bad ${f##*/}"
+		fi
+	done
+	check "cut at $cut: no file under its own name differs (${bad:-none})" \
+	    test -z "$bad"
+	rm -rf "$out"
+done
+
 check "every helper run succeeded" test ! -s "$WORK/py-failed"
 e2e_finish

@@ -229,17 +229,6 @@ int kl_repo_blob_read_encoded(struct kl_repo *r, const struct kl_id *id,
     uint8_t type, struct buf *raw, struct buf *enc, struct kl_error *err);
 
 /*
- * Chunk i of file node n, appended to out: its data blob, or - when n has
- * a delta entry for it (FORMAT.md §7.1, §11) - its delta blob and bases,
- * patched and verified against the chunk's id.  Errors of
- * kl_repo_blob_read for any of them (KL_E_NOTFOUND: one is missing);
- * KL_E_CORRUPT when the record disagrees with the entry or does not make
- * the chunk.  out is unchanged on failure.
- */
-struct kl_node;
-int kl_repo_chunk_read(struct kl_repo *r, const struct kl_node *n, size_t i,
-    struct buf *out, struct kl_error *err);
-/*
  * Makes chunk id (ref->len bytes, into out) from its delta record
  * rec[0, rec_len) and its bases' bytes (bases[j] for ref->bases[j]):
  * the record must decode and agree with ref and id, each base must have
