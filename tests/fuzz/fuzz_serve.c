@@ -176,7 +176,7 @@ sweep_data(void)
 		/* only the 256 fan-out directories */
 		fuzz_require(strlen(de->d_name) == 2 &&
 		    strspn(de->d_name, "0123456789abcdef") == 2);
-		snprintf(sub, sizeof(sub), "%s", de->d_name);
+		memcpy(sub, de->d_name, 3);	/* two digits and the NUL */
 		snprintf(dir, sizeof(dir), "%s/data/%s", repo, sub);
 		n += sweep_dir(dir, sub, 0);
 	}
