@@ -58,7 +58,7 @@ kl_repo_close(struct kl_repo *r)
 }
 
 /*
- * ssh:// and pipe: URLs go through the protocol (repo/transport*.c; a
+ * ssh:// and pipe: URLs go through the protocol (transport/transport*.c; a
  * new repository is created by the server, PROTOCOL.md §2 CREATE);
  * anything else is a local path served in-process.
  */

@@ -1,5 +1,5 @@
 /*
- * The client side of the kluis protocol (repo/transport_session.c,
+ * The client side of the kluis protocol (transport/transport_session.c,
  * docs/PROTOCOL.md) against a hostile server: the input scripts a few
  * requests and then is everything the "server" ever answers.  The session
  * runs over an in-memory stream (struct tr_io) exactly as over a pipe or

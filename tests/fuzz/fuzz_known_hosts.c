@@ -1,5 +1,5 @@
 /*
- * known_hosts (repo/transport_kh.c): the input is the file's text.  It is
+ * known_hosts (transport/transport_kh.c): the input is the file's text.  It is
  * loaded (split into lines, markers recognised, the rest fed to libssh2's
  * parser) and asked about two hosts and two keys; then again with lines
  * appended (four loads an input).

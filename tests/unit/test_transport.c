@@ -1,5 +1,5 @@
 /*
- * Unit tests of repo/transport*.c: repository URLs, known_hosts, and the
+ * Unit tests of transport/transport*.c: repository URLs, known_hosts, and the
  * protocol backend over the pipe transport against the real kluis-server.
  */
 #include <errno.h>

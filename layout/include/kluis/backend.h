@@ -1,7 +1,7 @@
 /*
  * The storage backend interface: how the client reaches a repository's
  * files, whether in-process (local path, store/store.c) or through the
- * kluis protocol (pipe or ssh://, repo/transport_*.c).
+ * kluis protocol (pipe or ssh://, transport/transport_*.c).
  *
  * File names are 64 lowercase hex digits (the unkeyed BLAKE2b-256 of the
  * file's bytes, docs/FORMAT.md §2) except for KL_FT_CONFIG, whose name is

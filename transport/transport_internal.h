@@ -1,4 +1,4 @@
-/* Private to the client transports (repo/transport*.c). */
+/* Private to the client transports (transport/transport*.c). */
 #ifndef KLUIS_TRANSPORT_INTERNAL_H
 #define KLUIS_TRANSPORT_INTERNAL_H
 
@@ -43,7 +43,7 @@ int tr_conn_open(const struct tr_io *io, const char *path, const char *dest,
     struct kl_backend *out);
 
 /*
- * known_hosts (repo/transport_kh.c; OpenSSH's format, pure: no I/O, no
+ * known_hosts (transport/transport_kh.c; OpenSSH's format, pure: no I/O, no
  * libssh2).  tr_kh_load takes the file's text (copied; at most
  * TR_KH_FILE_MAX bytes, else KL_E_LIMIT; KL_E_NOMEM) and counts its
  * @cert-authority lines; tr_kh_check reads it for one host and key: lines
