@@ -7,6 +7,7 @@
 
 #include "kluis/buf.h"
 #include "kluis/err.h"
+#include "kluis/backend.h"
 #include "kluis/layout.h"
 
 #define MAGIC_LEN 8
@@ -138,4 +139,28 @@ kl_lock_hdr_get(struct buf *b, struct kl_lock_hdr *out)
 	out->version = version;
 	out->exclusive = (flags & KL_LOCK_F_EXCLUSIVE) ? 1 : 0;
 	return buf_skip(b, KL_FILE_HDR_LEN);
+}
+
+const char *
+kl_ftype_dir(int t)
+{
+	switch (t) {
+	case KL_FT_CONFIG: return "";
+	case KL_FT_KEY: return "keys";
+	case KL_FT_DATA: return "data";
+	case KL_FT_INDEX: return "index";
+	case KL_FT_SNAPSHOT: return "snapshots";
+	case KL_FT_LOCK: return "locks";
+	case KL_FT_RUN: return "runs";
+	}
+	return NULL;
+}
+
+const char *
+kl_ftype_name(int t)
+{
+	static const char *const names[] = { "", "config", "key", "data",
+	    "index", "snapshot", "lock", "run" };
+
+	return t > 0 && t <= KL_FT_LAST ? names[t] : "";
 }

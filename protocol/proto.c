@@ -21,7 +21,7 @@
 #define HELLO_OK_SERVER_MAX (sizeof(((struct kl_msg_hello_ok *)0)->server) - 1)
 #define FILE_NAME_MAX (sizeof(((struct kl_msg_file *)0)->name) - 1)
 #define ERR_MESSAGE_MAX (sizeof(((struct kl_msg_err *)0)->message) - 1)
-#define ROLE_MAX 2			/* 0 full, 1 append-only, 2 read-only */
+#define ROLE_MAX 3	/* 0 full, 1 append-only, 2 read-only, 3 replica */
 
 _Static_assert(KL_FRAME_HDR_LEN == 4 + 1 + 4, "PROTOCOL.md §1 header");
 _Static_assert(sizeof(KL_PROTO_MAGIC) - 1 == MAGIC_LEN, "HELLO magic");
@@ -162,7 +162,7 @@ enc_done(struct buf *out, size_t mark, int r)
 static int
 ftype_valid(uint8_t t)
 {
-	return t >= KL_FT_CONFIG && t <= KL_FT_LOCK;
+	return t >= KL_FT_FIRST && t <= KL_FT_LAST;
 }
 
 /* --- HELLO, HELLO_OK --- */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "kluis/audit.h"
+#include "kluis/backend.h"
 #include "kluis/err.h"
 #include "kluis/fsutil.h"
 #include "kluis/hash.h"
@@ -66,15 +67,6 @@ kl_audit_outcome_name(int code)
 	return names[-code];
 }
 
-static const char *
-ftype_name(int t)
-{
-	static const char *const names[] = { "", "config", "key", "data",
-	    "index", "snapshot", "lock" };
-
-	return t > 0 && t < (int)(sizeof(names) / sizeof(names[0])) ?
-	    names[t] : "";
-}
 
 /* --- formatting --- */
 
@@ -163,7 +155,7 @@ record_fields(struct line *l, const struct chain *c,
 	line_text(l, "addr", w->addr);
 	line_text(l, "hello", w->hello);
 	line_text(l, "op", r->op);
-	line_text(l, "type", ftype_name(r->ftype));
+	line_text(l, "type", kl_ftype_name(r->ftype));
 	line_text(l, "name", r->name);
 	line_u64(l, "size", r->size);
 	line_u64(l, "gets", r->gets);

@@ -31,7 +31,8 @@
 #define R_FULL		(1u << KL_ROLE_FULL)
 #define R_APPEND	(1u << KL_ROLE_APPEND)
 #define R_READ		(1u << KL_ROLE_READ)
-#define R_ALL		(R_FULL | R_APPEND | R_READ)
+#define R_REPLICA	(1u << KL_ROLE_REPLICA)
+#define R_ALL		(R_FULL | R_APPEND | R_READ | R_REPLICA)
 
 #define SSH_AUTH_MAX	((size_t)16 << 10)	/* $SSH_USER_AUTH file */
 #define MSG_MAX		512			/* ERR messages we write */
@@ -89,7 +90,7 @@ static const struct handler {
 	unsigned roles;
 	handler_fn fn;
 } handlers[] = {
-	{ KL_MSG_PUT, R_FULL | R_APPEND, h_put },
+	{ KL_MSG_PUT, R_FULL | R_APPEND | R_REPLICA, h_put },
 	{ KL_MSG_GET, R_ALL, h_get },
 	{ KL_MSG_STAT, R_ALL, h_stat },
 	{ KL_MSG_LIST, R_ALL, h_list },
@@ -105,6 +106,7 @@ role_name(enum kl_store_role r)
 	case KL_ROLE_FULL: return "full";
 	case KL_ROLE_APPEND: return "append-only";
 	case KL_ROLE_READ: return "read-only";
+	case KL_ROLE_REPLICA: return "replica";
 	}
 	return "unknown";
 }
@@ -242,28 +244,25 @@ static void
 describe(char *out, const char *op, const struct kl_msg_file *m, int code,
     const char *role, const char *why)
 {
-	static const char *const types[] = { "", "config", "key", "data",
-	    "index", "snapshot", "lock" };
-
 	if (code == KL_E_PERM && why != NULL && strcmp(op, "put") == 0)
 		snprintf(out, MSG_MAX, "%s %s %s: the %s role may create only "
 		    "shared locks of version 2 (FORMAT.md §12), and %s; "
-		    "nothing was stored", op, types[m->ftype], m->name, role,
+		    "nothing was stored", op, kl_ftype_name(m->ftype), m->name, role,
 		    why);
 	else if (code == KL_E_NOSPACE && why != NULL)
 		snprintf(out, MSG_MAX, "%s %s %s: %s; nothing was stored", op,
-		    types[m->ftype], m->name, why);
+		    kl_ftype_name(m->ftype), m->name, why);
 	else if (code == KL_E_CORRUPT && strcmp(op, "put") == 0)
 		snprintf(out, MSG_MAX, "put %s %s: the upload's size or content "
 		    "hash does not match the PUT; nothing was stored",
-		    types[m->ftype], m->name);
+		    kl_ftype_name(m->ftype), m->name);
 	else if (code == KL_E_PERM && m->ftype == KL_FT_CONFIG)
 		snprintf(out, MSG_MAX, "%s config: the config is written once, "
 		    "when the repository is created", op);
 	else if (code == KL_E_PERM && why != NULL &&
 	    strcmp(op, "remove") == 0)
 		snprintf(out, MSG_MAX, "remove %s %s: %s; nothing was removed",
-		    types[m->ftype], m->name, why);
+		    kl_ftype_name(m->ftype), m->name, why);
 	else if (code == KL_E_PERM && role != NULL &&
 	    m->ftype == KL_FT_LOCK && strcmp(op, "remove") == 0)
 		snprintf(out, MSG_MAX, "remove lock %s: the %s role removes "
@@ -271,9 +270,9 @@ describe(char *out, const char *op, const struct kl_msg_file *m, int code,
 		    role);
 	else if (code == KL_E_PERM && role != NULL)
 		snprintf(out, MSG_MAX, "%s %s %s: not allowed in the %s role",
-		    op, types[m->ftype], m->name, role);
+		    op, kl_ftype_name(m->ftype), m->name, role);
 	else
-		snprintf(out, MSG_MAX, "%s %s %s: %s", op, types[m->ftype],
+		snprintf(out, MSG_MAX, "%s %s %s: %s", op, kl_ftype_name(m->ftype),
 		    m->name, kl_strerror(code));
 }
 
@@ -738,7 +737,7 @@ create_repo(struct serve *s, uint32_t id, struct kl_msg_hello *h)
 	    KL_AUDIT_TEXT_MAX, h->client);
 	if ((r = greeting_check(s, id, KL_MSG_CREATE, h)) != KL_OK)
 		return r;
-	if (s->o->role != KL_ROLE_FULL)
+	if (s->o->role != KL_ROLE_FULL && s->o->role != KL_ROLE_REPLICA)
 		return fatal(s, id, KL_MSG_CREATE, KL_E_PERM,
 		    "this key may not create repositories");
 	if (s->store != NULL)

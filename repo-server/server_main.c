@@ -377,7 +377,7 @@ static int
 verify_run(struct verify *v)
 {
 	static const char *const flat[] = { "keys", "index", "snapshots",
-	    "locks" };
+	    "locks", "runs" };
 	size_t i;
 
 	if ((v->chunk = malloc(VERIFY_CHUNK)) == NULL) {
@@ -397,6 +397,38 @@ verify_run(struct verify *v)
 	    v->unreadable.n > 0 ? EXIT_FINDINGS : EXIT_CLEAN;
 }
 
+int
+server_store_open(const char *cmd, const char *repo, int role,
+    struct kl_store **out)
+{
+	int r;
+
+	*out = NULL;
+	if ((r = kl_store_open(repo, (enum kl_store_role)role, out)) ==
+	    KL_OK)
+		return EXIT_CLEAN;
+	fprintf(stderr, "%s: %s: ", progname, cmd);
+	print_name(stderr, repo);
+	fprintf(stderr, ": %s\n", r == KL_E_NOTFOUND ? "not a repository (no "
+	    "config file); check the --repo path" : kl_strerror(r));
+	return r == KL_E_NOTFOUND ? EXIT_NOREPO : EXIT_FINDINGS;
+}
+
+void
+server_who_fill(struct kl_audit_who *w, const char *client)
+{
+	const char *u = getenv("USER");
+
+	memset(w, 0, sizeof(*w));
+	w->role = "server";
+	w->pid = (long)getpid();
+	if (u == NULL)
+		u = getenv("LOGNAME");
+	snprintf(w->user, sizeof(w->user), "%s", u != NULL ? u : "");
+	if (client != NULL)
+		snprintf(w->client, sizeof(w->client), "%s", client);
+}
+
 /* Refuses what is not a repository before walking anything. */
 static int
 verify_open(const char *repo)
@@ -404,14 +436,10 @@ verify_open(const char *repo)
 	struct kl_store *s = NULL;
 	int r;
 
-	if ((r = kl_store_open(repo, KL_ROLE_READ, &s)) == KL_OK) {
+	if ((r = server_store_open("verify", repo, KL_ROLE_READ, &s)) ==
+	    EXIT_CLEAN)
 		kl_store_close(s);
-		return EXIT_CLEAN;
-	}
-	fprintf(stderr, "%s: verify: %s: %s\n", progname, repo,
-	    r == KL_E_NOTFOUND ? "not a repository (no config file); check "
-	    "the --repo path" : kl_strerror(r));
-	return r == KL_E_NOTFOUND ? EXIT_NOREPO : EXIT_FINDINGS;
+	return r;
 }
 
 static int
@@ -438,8 +466,8 @@ static int
 serve_role(struct kl_serve_opts *o, enum kl_store_role role)
 {
 	if (o->role != KL_ROLE_FULL && o->role != role) {
-		fprintf(stderr, "%s: serve: --append-only and --read-only "
-		    "exclude each other\n", progname);
+		fprintf(stderr, "%s: serve: --append-only, --read-only and "
+		    "--replica exclude each other\n", progname);
 		return -1;
 	}
 	o->role = role;
@@ -475,6 +503,7 @@ serve_args(const struct server_args *a, struct kl_serve_opts *o)
 	if (server_repo_required(a) != 0 ||
 	    (a->append_only && serve_role(o, KL_ROLE_APPEND) != 0) ||
 	    (a->read_only && serve_role(o, KL_ROLE_READ) != 0) ||
+	    (a->replica && serve_role(o, KL_ROLE_REPLICA) != 0) ||
 	    (a->delete_delay != NULL && serve_duration("--delete-delay",
 	    a->delete_delay, &o->policy.delete_delay_s) != 0) ||
 	    (a->min_age != NULL && serve_duration("--min-age", a->min_age,
@@ -614,6 +643,16 @@ on_opt(void *arg, const struct kl_ref_opt *o, const char *v, char *msg,
 	case S_JSON: a->json = 1; break;
 	case S_HELP: break;	/* the parser's */
 	case S_VERSION: a->version = 1; break;
+	case S_REPLICA: a->replica = 1; break;
+	case S_TO: a->to = v; break;
+	case S_REPAIR: a->repair = 1; break;
+	case S_SSH_KEY: a->ssh_key = v; break;
+	case S_SSH_KNOWN_HOSTS: a->ssh_known_hosts = v; break;
+	case S_SSH_COMMAND: a->ssh_command = v; break;
+	case S_SERVER_COMMAND: a->server_command = v; break;
+	case S_ROOT: a->root = v; break;
+	case S_OVERDUE: a->overdue = v; break;
+	case S_METRICS_FILE: a->metrics_file = v; break;
 	}
 	return 0;
 }
@@ -634,6 +673,8 @@ run(const struct kl_ref_cmd *c, struct server_args *a)
 	case SC_AUDIT: return cmd_audit(a);
 	case SC_PURGE: return cmd_purge(a);
 	case SC_UNDELETE: return cmd_undelete(a);
+	case SC_REPLICATE: return cmd_replicate(a);
+	case SC_STATUS: return cmd_status(a);
 	case SC_VERSION: return cmd_version(a);
 	case SC_HELP: return cmd_help(a);
 	}

@@ -19,9 +19,43 @@ static const struct kl_ref_opt opts[] = {
 	    "Role append-only: create new files, read, list, and remove only "
 	    "the lock files this connection created.", NULL },
 	{ S_READ_ONLY, "read-only", NULL, 0, NULL, 0,
-	    "Role read-only: read and list. Without either option the role "
+	    "Role read-only: read and list. Without a role option the role "
 	    "is full: also remove files, and create a repository in an "
 	    "empty DIR.", NULL },
+	{ S_REPLICA, "replica", NULL, 0, NULL, 0,
+	    "Role replica, for the receiving end of replicate: create the "
+	    "repository in an empty DIR, add files of every kind (key files "
+	    "too), read and list; remove nothing, take no lock.", NULL },
+	{ S_TO, "to", NULL, 0, "URL", 0,
+	    "Where the copy goes: ssh://[user@]host[:port]/path to the other "
+	    "side's kluis-server (its key's forced command pins the path and "
+	    "the replica role), or a local directory.", NULL },
+	{ S_REPAIR, "repair", NULL, 0, NULL, 0,
+	    "Also re-hash every file here that the other side holds, and "
+	    "replace each damaged one by the other side's copy once that "
+	    "copy's hash matches its name.", NULL },
+	{ S_SSH_KEY, "ssh-key", NULL, 0, "FILE", 0,
+	    "ssh:// only: log in with the private key FILE and no other.",
+	    NULL },
+	{ S_SSH_KNOWN_HOSTS, "ssh-known-hosts", NULL, 0, "FILE", 0,
+	    "ssh:// only: check the other side's host key against FILE "
+	    "instead of ~/.ssh/known_hosts.", NULL },
+	{ S_SSH_COMMAND, "ssh-command", NULL, 0, "CMD", 0,
+	    "ssh:// only: run the OpenSSH client CMD instead of the built-in "
+	    "SSH (~/.ssh/config, ProxyJump and certificates apply).", NULL },
+	{ S_SERVER_COMMAND, "server-command", NULL, 0, "CMD", 0,
+	    "The program on the other side: ssh:// runs 'CMD serve --repo "
+	    "PATH' there unless the key has a forced command. Default: "
+	    "kluis-server.", NULL },
+	{ S_ROOT, "root", NULL, 0, "DIR", 0,
+	    "Every repository directly under DIR (each subdirectory holding "
+	    "a config file).", NULL },
+	{ S_OVERDUE, "overdue", NULL, 0, "DURATION", 0,
+	    "A repository whose newest snapshot was received longer ago than "
+	    "this is overdue (default 26h; 0: never).", NULL },
+	{ S_METRICS_FILE, "metrics-file", NULL, 0, "FILE", 0,
+	    "Also write Prometheus textfile metrics to FILE, atomically.",
+	    NULL },
 	{ S_CLIENT_NAME, "client-name", NULL, 0, "NAME", 0,
 	    "Written into every audit record, e.g. the city server's name.",
 	    NULL },
@@ -50,11 +84,14 @@ static const struct kl_ref_opt opts[] = {
 };
 
 #define OPTS(name, ...) static const int name[] = { __VA_ARGS__, 0 }
-OPTS(o_serve, S_REPO, S_APPEND_ONLY, S_READ_ONLY, S_CLIENT_NAME,
-    S_DELETE_DELAY, S_MIN_AGE, S_QUOTA);
 OPTS(o_check, S_REPO, S_JSON);
 OPTS(o_purge, S_REPO, S_DRY_RUN, S_JSON);
 OPTS(o_undelete, S_REPO, S_SINCE, S_DRY_RUN, S_JSON);
+OPTS(o_serve_all, S_REPO, S_APPEND_ONLY, S_READ_ONLY, S_REPLICA,
+    S_CLIENT_NAME, S_DELETE_DELAY, S_MIN_AGE, S_QUOTA);
+OPTS(o_replicate, S_REPO, S_TO, S_REPAIR, S_DRY_RUN, S_JSON, S_SSH_KEY,
+    S_SSH_KNOWN_HOSTS, S_SSH_COMMAND, S_SERVER_COMMAND);
+OPTS(o_status, S_ROOT, S_REPO, S_OVERDUE, S_METRICS_FILE, S_JSON);
 
 static const struct kl_ref_cmd cmds[] = {
 	{ SC_SERVE, "serve", "--repo DIR",
@@ -63,7 +100,7 @@ static const struct kl_ref_cmd cmds[] = {
 	    "which pins the key to its repository and role. Every write, "
 	    "refusal and session is appended to DIR/audit.log with the "
 	    "server's receive time. Exit 0 after a clean session, 1 "
-	    "otherwise.", o_serve,
+	    "otherwise.", o_serve_all,
 	    "command=\"kluis-server serve --repo /srv/kluis/web01 "
 	    "--append-only --client-name web01\",restrict ssh-ed25519 AAAA..." },
 	{ SC_VERIFY, "verify", "--repo DIR",
@@ -83,6 +120,24 @@ static const struct kl_ref_cmd cmds[] = {
 	    "1 a file could not be moved back, 10 not a repository.",
 	    o_undelete,
 	    "kluis-server undelete --repo /srv/kluis/web01 --since 2d" },
+	{ SC_REPLICATE, "replicate", "--repo DIR --to URL",
+	    "copy every file the other side lacks, each verified by its hash "
+	    "on both ends (no key)",
+	    "Run from a timer on the primary's repository server. A file "
+	    "whose bytes no longer match its name is not sent but reported "
+	    "(see --repair). Deletions are not replicated: the other side "
+	    "decides its own. Progress is kept in DIR/replication/, which "
+	    "status reads. Exit 0 done, 1 a file damaged or not sent, 10 "
+	    "not a repository.", o_replicate,
+	    "kluis-server replicate --repo /srv/kluis/web01 --to "
+	    "ssh://kluis@offsite.gent.example/srv/kluis-antwerpen/web01" },
+	{ SC_STATUS, "status", "--root DIR | --repo DIR",
+	    "report each repository's last receive, size, quota, purge, "
+	    "verify, audit chain and replication lag (no key)",
+	    "Exit 0 all well, 1 a repository is overdue, its audit chain is "
+	    "broken, or it cannot be read, 10 no repository found.",
+	    o_status, "kluis-server status --root /srv/kluis --metrics-file "
+	    "/var/lib/prometheus/node-exporter/kluis-server.prom" },
 	{ SC_VERSION, "version", "", "print the version", NULL, NULL, NULL },
 	{ SC_HELP, "help", "[COMMAND]",
 	    "show the help of a command, or this overview", NULL, NULL,
@@ -102,7 +157,10 @@ static const struct kl_ref_sect sects[] = {
 	    "\t10\tThe directory is not a repository (or has no audit log)." },
 	{ "FILES",
 	    "\tDIR/audit.log\tThe hash-chained audit log of a repository.\n"
-	    "\tDIR/trash/\tRemoved files, until purge deletes them." },
+	    "\tDIR/trash/\tRemoved files, until purge deletes them.\n"
+	    "\tDIR/replication/\tWhat replicate last did for each target.\n"
+	    "\tDIR/state/\tWhat status reads besides the files: the last "
+	    "verify, the quota serve enforces." },
 	{ "SEE ALSO",
 	    "kluis(1), sshd(8), authorized_keys in sshd(8). The protocol is "
 	    "docs/PROTOCOL.md, server setup docs/RUNBOOK.md." },

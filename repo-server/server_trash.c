@@ -35,17 +35,6 @@ struct trash_cmd {
 	uint64_t in_use;		/* purge: the repository's bytes */
 };
 
-static const char *
-type_name(enum kl_ftype t)
-{
-	switch (t) {
-	case KL_FT_KEY: return "key";
-	case KL_FT_DATA: return "data";
-	case KL_FT_INDEX: return "index";
-	case KL_FT_SNAPSHOT: return "snapshot";
-	default: return "?";
-	}
-}
 
 static void
 utc(char out[32], int64_t t)
@@ -75,7 +64,7 @@ report_entry(struct trash_cmd *c, const struct kl_trash_entry *e,
 	utc(del, e->deleted_s);
 	if (c->json) {
 		kl_json_obj(&c->j, NULL);
-		kl_json_text(&c->j, "type", type_name(e->t));
+		kl_json_text(&c->j, "type", kl_ftype_name((int)e->t));
 		kl_json_text(&c->j, "name", e->name);
 		kl_json_u64(&c->j, "size", e->size);
 		kl_json_text(&c->j, "deleted", del);
@@ -86,11 +75,11 @@ report_entry(struct trash_cmd *c, const struct kl_trash_entry *e,
 	}
 	if (outcome != KL_OK)
 		printf("%s failed: %s %s (deleted %s): %s\n", c->what,
-		    type_name(e->t), e->name, del, kl_strerror(outcome));
+		    kl_ftype_name((int)e->t), e->name, del, kl_strerror(outcome));
 	else
 		printf("%s%s %s %s (%" PRIu64 " bytes, deleted %s)\n",
 		    c->dry_run ? "would " : "", strcmp(c->what, "purge") == 0 ?
-		    "purge" : "undelete", type_name(e->t), e->name, e->size,
+		    "purge" : "undelete", kl_ftype_name((int)e->t), e->name, e->size,
 		    del);
 }
 
@@ -197,19 +186,6 @@ trash_args(const struct server_args *a, struct trash_cmd *c)
 }
 
 static void
-who_fill(struct kl_audit_who *w)
-{
-	const char *u = getenv("USER");
-
-	memset(w, 0, sizeof(*w));
-	w->role = "server";
-	w->pid = (long)getpid();
-	if (u == NULL)
-		u = getenv("LOGNAME");
-	snprintf(w->user, sizeof(w->user), "%s", u != NULL ? u : "");
-}
-
-static void
 summary(struct trash_cmd *c)
 {
 	char next[32];
@@ -259,13 +235,10 @@ trash_cmd(const struct server_args *a, const char *what)
 	c.now = (int64_t)time(NULL);
 	if (trash_args(a, &c) != 0)
 		return EXIT_USAGE;
-	if ((r = kl_store_open(c.repo, KL_ROLE_FULL, &s)) != KL_OK) {
-		fprintf(stderr, "%s: %s: %s: %s\n", progname, what, c.repo,
-		    r == KL_E_NOTFOUND ? "not a repository (no config file); "
-		    "check the --repo path" : kl_strerror(r));
-		return r == KL_E_NOTFOUND ? EXIT_NOREPO : EXIT_FINDINGS;
-	}
-	who_fill(&c.who);
+	if ((r = server_store_open(what, c.repo, KL_ROLE_FULL, &s)) !=
+	    EXIT_CLEAN)
+		return r;
+	server_who_fill(&c.who, NULL);
 	if (!c.dry_run && (r = kl_audit_open(c.repo, &c.audit)) != KL_OK) {
 		fprintf(stderr, "%s: %s: cannot open %s/%s: %s\n", progname,
 		    what, c.repo, KL_AUDIT_FILE, kl_strerror(r));

@@ -140,6 +140,7 @@ ftype_obj(enum kl_ftype t)
 	case KL_FT_INDEX: return KL_ABOUT_INDEX;
 	case KL_FT_SNAPSHOT: return KL_ABOUT_SNAPSHOT;
 	case KL_FT_LOCK: return KL_ABOUT_LOCK;
+	case KL_FT_RUN: return KL_ABOUT_RUN;
 	case KL_FT_CONFIG: break;
 	}
 	return KL_ABOUT_CONFIG;
@@ -255,21 +256,12 @@ repo_fname(enum kl_ftype t, const struct kl_id *id, char *out)
 	char hex[KL_ID_HEX_LEN + 1];
 
 	kl_id_hex(id, hex);
-	switch (t) {
-	case KL_FT_DATA:
+	if (t == KL_FT_CONFIG || kl_ftype_dir(t) == NULL)
+		snprintf(out, REPO_FNAME_MAX, "config");
+	else if (t == KL_FT_DATA)
 		snprintf(out, REPO_FNAME_MAX, "data/%.2s/%s", hex, hex);
-		return;
-	case KL_FT_KEY: snprintf(out, REPO_FNAME_MAX, "keys/%s", hex); return;
-	case KL_FT_INDEX:
-		snprintf(out, REPO_FNAME_MAX, "index/%s", hex);
-		return;
-	case KL_FT_SNAPSHOT:
-		snprintf(out, REPO_FNAME_MAX, "snapshots/%s", hex);
-		return;
-	case KL_FT_LOCK: snprintf(out, REPO_FNAME_MAX, "locks/%s", hex); return;
-	case KL_FT_CONFIG: break;
-	}
-	snprintf(out, REPO_FNAME_MAX, "config");
+	else
+		snprintf(out, REPO_FNAME_MAX, "%s/%s", kl_ftype_dir(t), hex);
 }
 
 int

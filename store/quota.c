@@ -65,7 +65,7 @@ int
 kl_store_usage_count(struct kl_store *s, uint64_t *bytes)
 {
 	static const char *const flat[] = { "keys", "index", "snapshots",
-	    "locks", "trash" };
+	    "locks", "runs", "trash" };
 	char dir[PATH_MAX], sub[8];
 	uint64_t sum = 0;
 	size_t i;

@@ -45,63 +45,65 @@ enum store_op {
 #define R_FULL		(1u << KL_ROLE_FULL)
 #define R_APPEND	(1u << KL_ROLE_APPEND)
 #define R_READ		(1u << KL_ROLE_READ)
-#define R_ALL		(R_FULL | R_APPEND | R_READ)
+#define R_REPLICA	(1u << KL_ROLE_REPLICA)
+#define R_ALL		(R_FULL | R_APPEND | R_READ | R_REPLICA)
+#define R_ADD		(R_FULL | R_APPEND | R_REPLICA)
 
 /*
  * The only place where roles are enforced.  A missing row means nobody may
  * do it: CONFIG is never put through the backend (kl_store_create writes
  * it), the append role has no remove row except for locks, and it may not
  * create key files (a hacked host must not plant a key that operators
- * would take for theirs).
+ * would take for theirs).  The replica role (an off-site copy receiving
+ * `kluis-server replicate`) adds every kind of history, key files
+ * included - they are the primary's, byte for byte, and their names are
+ * their hashes - but removes nothing and takes no lock.
  */
 static const struct role_rule {
 	enum store_op op;
 	enum kl_ftype t;
 	unsigned roles;
 } role_rules[] = {
-	{ OP_PUT, KL_FT_KEY, R_FULL },
-	{ OP_PUT, KL_FT_DATA, R_FULL | R_APPEND },
-	{ OP_PUT, KL_FT_INDEX, R_FULL | R_APPEND },
-	{ OP_PUT, KL_FT_SNAPSHOT, R_FULL | R_APPEND },
+	{ OP_PUT, KL_FT_KEY, R_FULL | R_REPLICA },
+	{ OP_PUT, KL_FT_DATA, R_ADD },
+	{ OP_PUT, KL_FT_INDEX, R_ADD },
+	{ OP_PUT, KL_FT_SNAPSHOT, R_ADD },
 	{ OP_PUT, KL_FT_LOCK, R_FULL | R_APPEND },
+	{ OP_PUT, KL_FT_RUN, R_ADD },
 	{ OP_GET, KL_FT_CONFIG, R_ALL },
 	{ OP_GET, KL_FT_KEY, R_ALL },
 	{ OP_GET, KL_FT_DATA, R_ALL },
 	{ OP_GET, KL_FT_INDEX, R_ALL },
 	{ OP_GET, KL_FT_SNAPSHOT, R_ALL },
 	{ OP_GET, KL_FT_LOCK, R_ALL },
+	{ OP_GET, KL_FT_RUN, R_ALL },
 	{ OP_STAT, KL_FT_CONFIG, R_ALL },
 	{ OP_STAT, KL_FT_KEY, R_ALL },
 	{ OP_STAT, KL_FT_DATA, R_ALL },
 	{ OP_STAT, KL_FT_INDEX, R_ALL },
 	{ OP_STAT, KL_FT_SNAPSHOT, R_ALL },
 	{ OP_STAT, KL_FT_LOCK, R_ALL },
+	{ OP_STAT, KL_FT_RUN, R_ALL },
 	{ OP_LIST, KL_FT_CONFIG, R_ALL },
 	{ OP_LIST, KL_FT_KEY, R_ALL },
 	{ OP_LIST, KL_FT_DATA, R_ALL },
 	{ OP_LIST, KL_FT_INDEX, R_ALL },
 	{ OP_LIST, KL_FT_SNAPSHOT, R_ALL },
 	{ OP_LIST, KL_FT_LOCK, R_ALL },
+	{ OP_LIST, KL_FT_RUN, R_ALL },
 	{ OP_REMOVE, KL_FT_KEY, R_FULL },
 	{ OP_REMOVE, KL_FT_DATA, R_FULL },
 	{ OP_REMOVE, KL_FT_INDEX, R_FULL },
 	{ OP_REMOVE, KL_FT_SNAPSHOT, R_FULL },
 	{ OP_REMOVE, KL_FT_LOCK, R_FULL | R_APPEND },
+	{ OP_REMOVE, KL_FT_RUN, R_FULL },
 };
 
 /* Directory of each type below the repository root (FORMAT.md §1). */
 const char *
 store_type_dir(enum kl_ftype t)
 {
-	switch (t) {
-	case KL_FT_CONFIG: return "";
-	case KL_FT_KEY: return "keys";
-	case KL_FT_DATA: return "data";
-	case KL_FT_INDEX: return "index";
-	case KL_FT_SNAPSHOT: return "snapshots";
-	case KL_FT_LOCK: return "locks";
-	}
-	return NULL;
+	return kl_ftype_dir((int)t);
 }
 
 /* KL_E_INVAL for an unknown type, KL_E_PERM if no rule allows it. */
@@ -218,7 +220,8 @@ kl_store_open(const char *path, enum kl_store_role role,
 
 	*out = NULL;
 	if (path == NULL || path[0] == '\0' || (role != KL_ROLE_FULL &&
-	    role != KL_ROLE_APPEND && role != KL_ROLE_READ))
+	    role != KL_ROLE_APPEND && role != KL_ROLE_READ &&
+	    role != KL_ROLE_REPLICA))
 		return KL_E_INVAL;
 	if ((r = store_join(cfg, sizeof(cfg), path, "config")) != KL_OK)
 		return r;
@@ -296,18 +299,16 @@ create_subdir(const char *root, const char *sub)
 	return KL_OK;
 }
 
-/* keys/, data/00..ff, index/, snapshots/, locks/, all durable. */
+/* keys/, data/00..ff, index/, snapshots/, locks/, runs/, all durable. */
 static int
 create_layout(const char *root)
 {
-	static const char *const top[] = { "keys", "data", "index",
-	    "snapshots", "locks" };
 	char sub[8], data[PATH_MAX];
 	size_t i;
-	int r;
+	int t, r;
 
-	for (i = 0; i < sizeof(top) / sizeof(top[0]); i++)
-		if ((r = create_subdir(root, top[i])) != KL_OK)
+	for (t = KL_FT_KEY; t <= KL_FT_LAST; t++)
+		if ((r = create_subdir(root, kl_ftype_dir(t))) != KL_OK)
 			return r;
 	for (i = 0; i < 256; i++) {
 		snprintf(sub, sizeof(sub), "data/%02zx", i);
@@ -626,17 +627,15 @@ int
 kl_store_sweep_tmp(struct kl_store *s, int64_t min_age_s,
     kl_store_sweep_cb cb, void *arg)
 {
-	static const char *const dirs[] = { "", "keys", "index", "snapshots",
-	    "locks", "data" };
 	time_t before = time(NULL) - (time_t)min_age_s;
 	char sub[8];
 	size_t i;
-	int r;
+	int t, r;
 
 	if ((r = role_check(s, OP_PUT, KL_FT_DATA)) != KL_OK)
 		return r;
-	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		sweep_dir(s->path, dirs[i], before, cb, arg);
+	for (t = KL_FT_FIRST; t <= KL_FT_LAST; t++)
+		sweep_dir(s->path, kl_ftype_dir(t), before, cb, arg);
 	for (i = 0; i < 256; i++) {
 		snprintf(sub, sizeof(sub), "data/%02x", (unsigned)i);
 		sweep_dir(s->path, sub, before, cb, arg);
@@ -697,13 +696,17 @@ kl_store_why(const struct kl_store *s)
 	return s->why;
 }
 
-/* Creates dir/.tmp-<random> exclusively; fd in p->fd. */
+/*
+ * Creates dir/.tmp-<random> exclusively; fd in p->fd.  A type directory
+ * that is missing - runs/ in a repository made before run records existed
+ * (FORMAT.md §1) - is made, durably, on the first upload into it.
+ */
 static int
 put_tmp_create(struct kl_store_put *p)
 {
 	uint8_t raw[8];
 	char hex[2 * sizeof(raw) + 1];
-	int tries;
+	int tries, made = 0, r;
 
 	for (tries = 0; tries < 16; tries++) {
 		randombytes_buf(raw, sizeof(raw));
@@ -716,6 +719,15 @@ put_tmp_create(struct kl_store_put *p)
 		    STORE_FILE_MODE);
 		if (p->fd >= 0)
 			return KL_OK;
+		if (errno == ENOENT && !made) {
+			made = 1;
+			if (mkdir(p->dir, STORE_DIR_MODE) != 0 &&
+			    errno != EEXIST)
+				return kl_err_from_errno(errno);
+			if ((r = fsync_parent(p->dir)) != KL_OK)
+				return r;
+			continue;
+		}
 		if (errno != EEXIST)
 			return kl_err_from_errno(errno);
 	}

@@ -29,7 +29,7 @@
 
 /* The types that can be in the trash: what a removal may trash. */
 static const enum kl_ftype trash_types[] = {
-	KL_FT_KEY, KL_FT_DATA, KL_FT_INDEX, KL_FT_SNAPSHOT,
+	KL_FT_KEY, KL_FT_DATA, KL_FT_INDEX, KL_FT_SNAPSHOT, KL_FT_RUN,
 };
 
 /* Decimal seconds at *p up to the next "." or the end, at most 18 digits,

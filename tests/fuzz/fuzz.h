@@ -36,7 +36,7 @@
 #define FUZZ_PACK_HDR_OFF_LEN 8
 
 /* fuzz_serve input: one mode byte, then the client's byte stream.  Role =
- * (mode & ROLE_MASK) % 3 (enum kl_store_role); NO_REPO: the repository
+ * mode & ROLE_MASK (enum kl_store_role, 3 the replica); NO_REPO: the repository
  * does not exist (so CREATE can make it). */
 #define FUZZ_SERVE_ROLE_MASK 0x03
 #define FUZZ_SERVE_NO_REPO 0x04

@@ -11,7 +11,8 @@
  *    under a name that is the BLAKE2b-256 of its content; no temporary
  *    file is left, nothing else exists;
  *  - in the append-only role every lock is a shared lock of version 2
- *    (FORMAT.md §12); in the read-only role nothing was stored;
+ *    (FORMAT.md §12); in the read-only role nothing was stored; in the
+ *    replica role (issue #15) no lock was stored;
  *  - the audit log the server wrote verifies.
  * The repository is emptied again for the next input.
  */
@@ -49,7 +50,7 @@ static char sandbox[SANDBOX_MAX], repo[SANDBOX_MAX + 8];
 static int null_fd = -1;
 
 static const char *const typed_dirs[] = { "keys", "index", "snapshots",
-	"locks" };
+	"locks", "runs" };
 
 static int
 rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -189,7 +190,7 @@ static void
 check_top(void)
 {
 	static const char *const known[] = { ".", "..", "config", "audit.log",
-	    "keys", "data", "index", "snapshots", "locks" };
+	    "keys", "data", "index", "snapshots", "locks", "runs" };
 	struct dirent *de;
 	size_t i;
 	DIR *d;
@@ -273,9 +274,14 @@ check_and_reset(enum kl_store_role role, int had_repo)
 	if (had_repo)
 		check_config();
 	for (i = 0; i < sizeof(typed_dirs) / sizeof(typed_dirs[0]); i++) {
+		size_t k;
+
 		snprintf(dir, sizeof(dir), "%s/%s", repo, typed_dirs[i]);
-		n += sweep_dir(dir, NULL, role == KL_ROLE_APPEND &&
+		k = sweep_dir(dir, NULL, role == KL_ROLE_APPEND &&
 		    strcmp(typed_dirs[i], "locks") == 0);
+		fuzz_require(role != KL_ROLE_REPLICA || k == 0 ||
+		    strcmp(typed_dirs[i], "locks") != 0);
+		n += k;
 	}
 	n += sweep_data();
 	fuzz_require(role != KL_ROLE_READ || n == 0);
@@ -310,7 +316,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sandbox_init();
 	if (size < 1)
 		return 0;
-	role = (enum kl_store_role)((data[0] & FUZZ_SERVE_ROLE_MASK) % 3);
+	role = (enum kl_store_role)(data[0] & FUZZ_SERVE_ROLE_MASK);
 	had_repo = !(data[0] & FUZZ_SERVE_NO_REPO);
 	if (!had_repo)
 		nftw(repo, rm_cb, 16, FTW_DEPTH | FTW_PHYS);

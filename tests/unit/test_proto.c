@@ -415,10 +415,13 @@ test_hello_ok_round_trip_and_bad_role(void **state)
 	assert_int_equal(d.role, 2);
 	assert_string_equal(d.server, "kluis-server 0.1.0");
 	p = (uint8_t *)(uintptr_t)buf_data(b);
-	p[2] = 3;
+	p[2] = 3;	/* the replica role (issue #15) */
+	assert_int_equal(kl_msg_hello_ok_decode(p, buf_size(b), &d), KL_OK);
+	assert_int_equal(d.role, 3);
+	p[2] = 4;
 	assert_int_equal(kl_msg_hello_ok_decode(p, buf_size(b), &d),
 	    KL_E_PROTO);
-	h.role = 3;
+	h.role = 4;
 	assert_int_equal(kl_msg_hello_ok_encode(&h, b), KL_E_INVAL);
 	buf_free(b);
 }
@@ -457,12 +460,15 @@ test_file_round_trip_every_request(void **state)
 static void
 test_file_bad_ftype_is_proto(void **state)
 {
-	uint8_t list0[] = { 0 }, list7[] = { 7 };
+	uint8_t list0[] = { 0 }, list7[] = { 7 }, list8[] = { 8 };
 	struct kl_msg_file d;
 
 	assert_int_equal(kl_msg_file_decode(KL_MSG_LIST, list0, 1, &d),
 	    KL_E_PROTO);
-	assert_int_equal(kl_msg_file_decode(KL_MSG_LIST, list7, 1, &d),
+	/* 7: run records (issue #15) */
+	assert_int_equal(kl_msg_file_decode(KL_MSG_LIST, list7, 1, &d), KL_OK);
+	assert_int_equal(d.ftype, 7);
+	assert_int_equal(kl_msg_file_decode(KL_MSG_LIST, list8, 1, &d),
 	    KL_E_PROTO);
 }
 

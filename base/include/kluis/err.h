@@ -59,6 +59,7 @@ enum kl_about {
 	KL_ABOUT_CATALOG,	/* the local catalog (a SQLite file) */
 	KL_ABOUT_FILE,		/* a local file or directory, by path */
 	KL_ABOUT_SERVER,	/* the repository server or the connection */
+	KL_ABOUT_RUN,		/* a run record in the repository (issue #15) */
 };
 
 #define KL_ERROR_ID_MAX 65	/* 64 hex digits and a NUL */

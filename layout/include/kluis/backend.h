@@ -22,7 +22,21 @@ enum kl_ftype {
 	KL_FT_INDEX = 4,
 	KL_FT_SNAPSHOT = 5,
 	KL_FT_LOCK = 6,
+	KL_FT_RUN = 7,		/* run records (FORMAT.md §17, issue #15) */
 };
+#define KL_FT_FIRST KL_FT_CONFIG
+#define KL_FT_LAST KL_FT_RUN
+
+/*
+ * The directory of type t below a repository's root (FORMAT.md §1): ""
+ * for CONFIG, "keys", "data", "index", "snapshots", "locks", "runs"; NULL
+ * for a value that is no type.  Every list of a repository's directories
+ * walks KL_FT_FIRST..KL_FT_LAST through it.
+ */
+const char *kl_ftype_dir(int t);
+/* The singular name of type t in messages and the audit log: "config",
+ * "key", "data", "index", "snapshot", "lock", "run"; "" for no type. */
+const char *kl_ftype_name(int t);
 
 /*
  * Called once per listed file; a non-zero return stops the listing and is

@@ -18,6 +18,9 @@ enum kl_store_role {
 				 * only lock files; create only shared
 				 * version-2 locks */
 	KL_ROLE_READ = 2,	/* read only */
+	KL_ROLE_REPLICA = 3,	/* an off-site copy (issue #15): create any
+				 * file but config, read; remove nothing,
+				 * no locks */
 };
 
 struct kl_store;
