@@ -1,10 +1,715 @@
-/* kluis-server replicate: being written (issue #15). */
+/*
+ * kluis-server replicate (issue #15, docs/RUNBOOK.md "Off-site copies"):
+ * copies every file of a repository that the other side lacks, without a
+ * key.  Each file is read here and hashed against its name before it is
+ * sent (bit rot is reported, never propagated); the receiving server
+ * hashes it again before it publishes it.  The other side is any
+ * kluis-server reached through the transports (ssh://, or a local
+ * directory served by this very program in the replica role over a pipe),
+ * so a copy is written by the same code, under the same roles and with the
+ * same audit log as any upload.
+ *
+ * Order: key files, packs, index files, snapshots, run records - each kind
+ * complete before the next starts, the repository's own write order, so a
+ * copy cut short never holds a snapshot whose data is missing.  What the
+ * other side holds is what its LIST says; a file that arrived complete is
+ * never sent again, which is all that resuming after a kill or a dropped
+ * connection needs.  Deletions are not replicated.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kluis/audit.h"
+#include "kluis/backend.h"
+#include "kluis/buf.h"
+#include "kluis/err.h"
+#include "kluis/fsutil.h"
+#include "kluis/grow.h"
+#include "kluis/hash.h"
+#include "kluis/json.h"
+#include "kluis/map.h"
+#include "kluis/store.h"
+#include "kluis/transport.h"
+#include "kluis/units.h"
+
+#include "repl_state.h"
 #include "server_cmds.h"
+
+#define REPL_THREADS 2		/* reading and hashing overlap sending */
+#define REPL_NAMES_MAX 100	/* damaged files named in the report */
+#define REPL_SYNC_MARGIN_S 2	/* receive times are set just before a file
+				 * is linked into place */
+#define CONFIG_MAX 4096
+
+/* One file of the repository here. */
+struct rfile {
+	uint8_t t;			/* enum kl_ftype */
+	char name[KL_ID_HEX_LEN + 1];
+	uint64_t size;
+};
+
+/* The kinds copied, in the order they are sent. */
+static const enum kl_ftype kinds[] = {
+	KL_FT_KEY, KL_FT_DATA, KL_FT_INDEX, KL_FT_SNAPSHOT, KL_FT_RUN,
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+struct repl {
+	const struct server_args *a;
+	const char *repo, *to;
+	struct kl_store *src;		/* owned by sbe */
+	struct kl_backend sbe, dbe;
+	int dst_open;
+	struct kl_map have[KL_FT_LAST + 1];	/* there: id -> size */
+	struct rfile *todo;		/* to send, or (repair) to re-hash */
+	size_t ntodo, captodo;
+	uint64_t present;		/* files the other side holds */
+	uint64_t mismatched;		/* there with another size */
+
+	/* the workers' share, under mu */
+	pthread_mutex_t mu;
+	size_t next, end;		/* todo[next, end): this phase's */
+	int stop;			/* the connection is gone */
+	int conn_err;			/* why */
+	uint64_t sent, sent_bytes, damaged, repaired, failed;
+	char names[REPL_NAMES_MAX][8 + KL_ID_HEX_LEN + 1];
+	size_t nnames;
+	char first_err[KL_REPL_MSG_MAX + 1];
+
+	struct kl_audit *audit;
+	struct kl_audit_who who;
+};
+
+/* --- what each side holds --- */
+
+struct list_arg {
+	struct repl *rp;
+	enum kl_ftype t;
+	int there;		/* listing the other side */
+};
+
+static int
+on_listed(void *arg, const char *name, uint64_t size, int64_t mtime_s)
+{
+	struct list_arg *l = arg;
+	struct repl *rp = l->rp;
+	struct kl_id id;
+	int r;
+
+	(void)mtime_s;
+	if (kl_id_parse(name, &id) != KL_OK)
+		return KL_OK;	/* not a repository file: verify's business */
+	if (l->there) {
+		r = kl_map_put(&rp->have[l->t], id.b, size);
+		return r < 0 ? r : KL_OK;
+	}
+	if ((r = KL_GROW(rp->todo, rp->captodo, rp->ntodo + 1)) != KL_OK)
+		return r;
+	rp->todo[rp->ntodo].t = (uint8_t)l->t;
+	memcpy(rp->todo[rp->ntodo].name, name, KL_ID_HEX_LEN + 1);
+	rp->todo[rp->ntodo].size = size;
+	rp->ntodo++;
+	return KL_OK;
+}
+
+/*
+ * Lists the other side, then this side: todo gets what must be sent (or,
+ * with repair, also what is there, to be re-hashed).
+ */
+static int
+plan(struct repl *rp, char *err, size_t err_len)
+{
+	struct list_arg l = { rp, 0, 1 };
+	size_t i, keep = 0;
+	uint64_t size;
+	struct kl_id id;
+	int r;
+
+	for (i = 0; i < NKINDS; i++) {
+		l.t = kinds[i];
+		if ((r = rp->dbe.ops->list(rp->dbe.ctx, l.t, on_listed,
+		    &l)) != KL_OK) {
+			snprintf(err, err_len, "cannot list the %s files of "
+			    "the copy: %s", kl_ftype_name(l.t),
+			    kl_strerror(r));
+			return r;
+		}
+	}
+	l.there = 0;
+	for (i = 0; i < NKINDS; i++) {
+		l.t = kinds[i];
+		if ((r = rp->sbe.ops->list(rp->sbe.ctx, l.t, on_listed,
+		    &l)) != KL_OK) {
+			snprintf(err, err_len, "cannot list the %s files here: "
+			    "%s", kl_ftype_name(l.t), kl_strerror(r));
+			return r;
+		}
+	}
+	/* keep what is missing there (and, with repair, what is there) */
+	for (i = 0; i < rp->ntodo; i++) {
+		struct rfile *f = &rp->todo[i];
+
+		(void)kl_id_parse(f->name, &id);
+		if (kl_map_get(&rp->have[f->t], id.b, &size)) {
+			rp->present++;
+			if (size != f->size) {
+				rp->mismatched++;
+				fprintf(stderr, "%s: replicate: %s/%s has %"
+				    PRIu64 " bytes on the copy, %" PRIu64
+				    " here: the copy is damaged (run "
+				    "kluis-server verify there)\n", progname,
+				    kl_ftype_dir(f->t), f->name, size,
+				    f->size);
+				continue;
+			}
+			if (!rp->a->repair)
+				continue;
+		}
+		rp->todo[keep++] = *f;
+	}
+	rp->ntodo = keep;
+	return KL_OK;
+}
+
+/* --- the workers --- */
+
+static void
+note_damaged(struct repl *rp, const struct rfile *f)
+{
+	if (rp->nnames < REPL_NAMES_MAX)
+		snprintf(rp->names[rp->nnames++], sizeof(rp->names[0]),
+		    "%s/%s", kl_ftype_dir(f->t), f->name);
+}
+
+static void
+note_error(struct repl *rp, const struct rfile *f, const char *what, int r)
+{
+	const char *why = rp->dbe.ops->why != NULL ?
+	    rp->dbe.ops->why(rp->dbe.ctx) : NULL;
+
+	if (rp->first_err[0] == '\0')
+		snprintf(rp->first_err, sizeof(rp->first_err), "%s %s/%s: %s",
+		    what, kl_ftype_dir(f->t), f->name, why != NULL ? why :
+		    kl_strerror(r));
+}
+
+/* Reads file f here whole into *out; KL_OK, or the error. */
+static int
+read_here(struct repl *rp, const struct rfile *f, uint8_t **out,
+    size_t *len)
+{
+	uint64_t size;
+	size_t got;
+	int fd, r;
+
+	*out = NULL;
+	if ((r = kl_store_open_file(rp->src, f->t, f->name, &fd, &size)) !=
+	    KL_OK)
+		return r;
+	if (size > KL_FILE_MAX) {
+		close(fd);
+		return KL_E_LIMIT;
+	}
+	if ((*out = malloc(size > 0 ? (size_t)size : 1)) == NULL) {
+		close(fd);
+		return KL_E_NOMEM;
+	}
+	r = kl_read_full(fd, *out, (size_t)size, &got);
+	close(fd);
+	if (r == KL_OK && got != size)
+		r = KL_E_CORRUPT;	/* shrank while we read it */
+	if (r != KL_OK) {
+		free(*out);
+		*out = NULL;
+		return r;
+	}
+	*len = (size_t)size;
+	return KL_OK;
+}
+
+static int
+hash_matches(const uint8_t *p, size_t len, const char *name)
+{
+	struct kl_id want, got;
+
+	kl_hash(p, len, &got);
+	return kl_id_parse(name, &want) == KL_OK && kl_id_eq(&want, &got);
+}
+
+static void
+audit_file(struct repl *rp, const char *op, const struct rfile *f, int out)
+{
+	struct kl_audit_rec rec = { op, f->t, f->name, f->size, 0, out };
+
+	if (rp->audit != NULL)
+		(void)kl_audit_append(rp->audit, &rp->who, &rec);
+}
+
+/* --repair: the other side's copy of a file damaged here, put in place. */
+static void
+repair_one(struct repl *rp, const struct rfile *f)
+{
+	struct buf *b = NULL;
+	int r;
+
+	r = rp->dbe.ops->get(rp->dbe.ctx, f->t, f->name, 0, 0, KL_FILE_MAX,
+	    &b);
+	if (r == KL_OK && !hash_matches(buf_data(b), buf_size(b), f->name))
+		r = KL_E_CORRUPT;	/* damaged there as well */
+	if (r == KL_OK)
+		r = kl_store_repair(rp->src, f->t, f->name, buf_data(b),
+		    buf_size(b));
+	buf_free(b);
+	pthread_mutex_lock(&rp->mu);
+	if (r == KL_OK) {
+		rp->repaired++;
+		fprintf(stderr, "%s: replicate: repaired %s/%s from the "
+		    "copy\n", progname, kl_ftype_dir(f->t), f->name);
+	} else {
+		fprintf(stderr, "%s: replicate: cannot repair %s/%s from the "
+		    "copy: %s\n", progname, kl_ftype_dir(f->t), f->name,
+		    r == KL_E_CORRUPT ? "its bytes there do not match its "
+		    "name either" : kl_strerror(r));
+		if (r == KL_E_CONN) {
+			rp->stop = 1;
+			rp->conn_err = r;
+		}
+	}
+	audit_file(rp, "repair", f, r);
+	pthread_mutex_unlock(&rp->mu);
+}
+
+/* One file: read and hash here, then send it (or repair it). */
+static void
+one_file(struct repl *rp, const struct rfile *f)
+{
+	struct kl_id id;
+	uint8_t *p = NULL;
+	uint64_t size;
+	size_t len = 0;
+	int there, r;
+
+	(void)kl_id_parse(f->name, &id);
+	there = kl_map_get(&rp->have[f->t], id.b, &size);
+	if ((r = read_here(rp, f, &p, &len)) == KL_E_NOTFOUND) {
+		return;		/* removed here since the listing: not sent */
+	} else if (r != KL_OK) {
+		pthread_mutex_lock(&rp->mu);
+		rp->failed++;
+		note_error(rp, f, "read", r);
+		fprintf(stderr, "%s: replicate: cannot read %s/%s: %s\n",
+		    progname, kl_ftype_dir(f->t), f->name, kl_strerror(r));
+		pthread_mutex_unlock(&rp->mu);
+		return;
+	}
+	if (!hash_matches(p, len, f->name)) {
+		free(p);
+		pthread_mutex_lock(&rp->mu);
+		rp->damaged++;
+		note_damaged(rp, f);
+		fprintf(stderr, "%s: replicate: %s/%s is damaged here (its "
+		    "bytes do not match its name): not sent%s\n", progname,
+		    kl_ftype_dir(f->t), f->name, !there ? "; the copy does "
+		    "not hold it either" : rp->a->repair ? "" : "; "
+		    "--repair can fetch the copy's");
+		pthread_mutex_unlock(&rp->mu);
+		if (there && rp->a->repair && !rp->a->dry_run)
+			repair_one(rp, f);
+		return;
+	}
+	if (there || rp->a->dry_run) {	/* sound here; repair's re-hash */
+		free(p);
+		if (rp->a->dry_run && !there) {
+			pthread_mutex_lock(&rp->mu);
+			rp->sent++;
+			rp->sent_bytes += len;
+			pthread_mutex_unlock(&rp->mu);
+		}
+		return;
+	}
+	r = rp->dbe.ops->put(rp->dbe.ctx, f->t, f->name, p, len);
+	free(p);
+	pthread_mutex_lock(&rp->mu);
+	if (r == KL_OK || r == KL_E_EXISTS) {	/* EXISTS: it arrived meanwhile */
+		rp->sent += r == KL_OK;
+		rp->sent_bytes += r == KL_OK ? len : 0;
+	} else {
+		note_error(rp, f, "send", r);
+		if (r == KL_E_CONN) {
+			rp->stop = 1;
+			rp->conn_err = r;
+		} else {
+			rp->failed++;
+			fprintf(stderr, "%s: replicate: the copy refused %s/"
+			    "%s: %s\n", progname, kl_ftype_dir(f->t), f->name,
+			    rp->first_err);
+		}
+	}
+	pthread_mutex_unlock(&rp->mu);
+}
+
+static void *
+worker(void *arg)
+{
+	struct repl *rp = arg;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&rp->mu);
+		if (rp->stop || rp->next >= rp->end) {
+			pthread_mutex_unlock(&rp->mu);
+			return NULL;
+		}
+		i = rp->next++;
+		pthread_mutex_unlock(&rp->mu);
+		one_file(rp, &rp->todo[i]);
+	}
+}
+
+/* Runs the workers over todo[begin, end). */
+static int
+phase(struct repl *rp, size_t begin, size_t end)
+{
+	pthread_t th[REPL_THREADS];
+	size_t n, i;
+
+	rp->next = begin;
+	rp->end = end;
+	for (n = 0; n < REPL_THREADS && n < end - begin; n++)
+		if (pthread_create(&th[n], NULL, worker, rp) != 0)
+			break;
+	if (n == 0 && end > begin)
+		worker(rp);	/* no thread to be had: do it here */
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	return rp->stop ? rp->conn_err : KL_OK;
+}
+
+static int
+send_all(struct repl *rp)
+{
+	size_t k, i = 0, begin;
+	int r = KL_OK;
+
+	/* todo is in kind order already (listed kind by kind) */
+	for (k = 0; k < NKINDS && r == KL_OK; k++) {
+		for (begin = i; i < rp->ntodo && rp->todo[i].t == kinds[k];
+		    i++)
+			;
+		r = phase(rp, begin, i);
+	}
+	return r;
+}
+
+/* --- the other side --- */
+
+/* out = 'p' with every ' as '\'' (for /bin/sh). */
+static int
+sh_quote(const char *p, char *out, size_t len)
+{
+	size_t n = 0;
+
+	if (len < 3)
+		return KL_E_LIMIT;
+	out[n++] = '\'';
+	for (; *p != '\0'; p++) {
+		if (n + 6 >= len)
+			return KL_E_LIMIT;
+		if (*p == '\'') {
+			memcpy(out + n, "'\\''", 4);
+			n += 4;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	out[n++] = '\'';
+	out[n] = '\0';
+	return KL_OK;
+}
+
+static int
+read_config(const char *repo, struct buf **out)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/config", repo) >=
+	    (int)sizeof(path))
+		return KL_E_LIMIT;
+	return kl_file_read_all(path, CONFIG_MAX, out);
+}
+
+static int
+has_config(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	return snprintf(path, sizeof(path), "%s/config", dir) <
+	    (int)sizeof(path) && lstat(path, &st) == 0;
+}
+
+/*
+ * Opens the other side, creating the copy on the first run; a copy of
+ * another repository is refused.  url is ssh://, pipe:, or a local
+ * directory (served by this program in the replica role over a pipe).
+ */
+static int
+open_target(struct repl *rp, const struct buf *cfg, char *err,
+    size_t err_len)
+{
+	static char self_cmd[PATH_MAX * 4 + 32];
+	char self[PATH_MAX], target[PATH_MAX + 8];
+	struct kl_transport_opts to = { rp->a->ssh_known_hosts,
+	    rp->a->ssh_key, rp->a->server_command, rp->a->ssh_command };
+	struct kl_url u;
+	struct buf *there = NULL;
+	ssize_t n;
+	int r;
+
+	if ((r = kl_url_parse(rp->to, &u)) != KL_OK) {
+		snprintf(err, err_len, "--to is not a valid URL");
+		return r;
+	}
+	if (u.kind == KL_URL_LOCAL) {
+		/* the same server code as over ssh: pipe:DIR, replica role */
+		if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <
+		    0) {
+			snprintf(err, err_len, "cannot find this program: %s",
+			    strerror(errno));
+			return KL_E_IO;
+		}
+		self[n] = '\0';
+		if (sh_quote(self, self_cmd, sizeof(self_cmd) - 16) != KL_OK)
+			return KL_E_LIMIT;
+		strcat(self_cmd, " --replica");
+		to.server_command = self_cmd;
+		if (snprintf(target, sizeof(target), "pipe:%s", rp->to) >=
+		    (int)sizeof(target))
+			return KL_E_LIMIT;
+	} else {
+		snprintf(target, sizeof(target), "%s", rp->to);
+	}
+	kl_transport_configure(&to);
+	/* a local directory without config: create at once (the server
+	 * would only say "not found" first) */
+	if (u.kind == KL_URL_LOCAL && !rp->a->dry_run && !has_config(rp->to))
+		r = KL_E_NOTFOUND;
+	else
+		r = kl_transport_open(target, NULL, 0, err, err_len, &rp->dbe);
+	if (r == KL_E_NOTFOUND) {	/* the first run: make the copy */
+		if (rp->a->dry_run) {
+			snprintf(err, err_len, "the copy does not exist yet "
+			    "(a run without --dry-run creates it)");
+			return r;
+		}
+		r = kl_transport_open(target, buf_data(cfg), buf_size(cfg),
+		    err, err_len, &rp->dbe);
+		if (r == KL_OK)
+			fprintf(stderr, "%s: replicate: created the copy at "
+			    "%s\n", progname, rp->to);
+	}
+	if (r != KL_OK)
+		return r;
+	rp->dst_open = 1;
+	r = rp->dbe.ops->get(rp->dbe.ctx, KL_FT_CONFIG, "config", 0, 0,
+	    CONFIG_MAX, &there);
+	if (r == KL_OK && (buf_size(there) != buf_size(cfg) ||
+	    memcmp(buf_data(there), buf_data(cfg), buf_size(cfg)) != 0)) {
+		snprintf(err, err_len, "the copy at the other side holds "
+		    "another repository (its config differs from this one's); "
+		    "nothing was sent");
+		r = KL_E_EXISTS;
+	} else if (r != KL_OK) {
+		snprintf(err, err_len, "cannot read the copy's config: %s",
+		    kl_strerror(r));
+	}
+	buf_free(there);
+	return r;
+}
+
+/* --- the command --- */
+
+static void
+report(struct repl *rp, int r, const char *err, double secs)
+{
+	struct kl_json j;
+	size_t i;
+
+	if (rp->a->json) {
+		kl_json_init(&j, stdout);
+		kl_json_obj(&j, NULL);
+		kl_json_text(&j, "repository", rp->repo);
+		kl_json_text(&j, "target", rp->to);
+		kl_json_bool(&j, "dry_run", rp->a->dry_run);
+		kl_json_bool(&j, "complete", r == KL_OK);
+		kl_json_u64(&j, "files_sent", rp->sent);
+		kl_json_u64(&j, "bytes_sent", rp->sent_bytes);
+		kl_json_u64(&j, "files_there", rp->present);
+		kl_json_u64(&j, "damaged", rp->damaged);
+		kl_json_u64(&j, "repaired", rp->repaired);
+		kl_json_u64(&j, "failed", rp->failed);
+		kl_json_u64(&j, "size_mismatches", rp->mismatched);
+		kl_json_arr(&j, "damaged_files");
+		for (i = 0; i < rp->nnames; i++)
+			kl_json_text(&j, NULL, rp->names[i]);
+		kl_json_arr_end(&j);
+		kl_json_real(&j, "seconds", secs, 3);
+		kl_json_text(&j, "error", r != KL_OK ? err : NULL);
+		kl_json_obj_end(&j);
+		putchar('\n');
+		return;
+	}
+	printf("%s %" PRIu64 " files (%" PRIu64 " bytes) to %s; %" PRIu64
+	    " were there already", rp->a->dry_run ? "would send" : "sent",
+	    rp->sent, rp->sent_bytes, rp->to, rp->present);
+	if (rp->damaged)
+		printf("; %" PRIu64 " damaged here, not sent", rp->damaged);
+	if (rp->repaired)
+		printf("; %" PRIu64 " repaired from the copy", rp->repaired);
+	if (rp->failed)
+		printf("; %" PRIu64 " failed", rp->failed);
+	printf(" (%.1f s)\n", secs);
+}
+
+static int
+repl_args(const struct server_args *a)
+{
+	if (server_repo_required(a) != 0)
+		return -1;
+	if (a->to == NULL || a->to[0] == '\0') {
+		fprintf(stderr, "%s: replicate: --to URL is required (see %s "
+		    "replicate --help)\n", progname, progname);
+		return -1;
+	}
+	if (strlen(a->to) > KL_REPL_URL_MAX) {
+		fprintf(stderr, "%s: replicate: --to is too long\n", progname);
+		return -1;
+	}
+	return 0;
+}
+
+static double
+mono_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* What this run leaves for status (DIR/replication/). */
+static void
+state_save(struct repl *rp, int64_t started, int r, const char *err)
+{
+	struct kl_repl_state st, old;
+	char name[17];
+
+	kl_repl_state_name(rp->to, name);
+	memset(&st, 0, sizeof(st));
+	if (kl_repl_state_read(rp->repo, name, &old) == KL_OK &&
+	    strcmp(old.url, rp->to) == 0)
+		st.synced_s = old.synced_s;
+	snprintf(st.url, sizeof(st.url), "%s", rp->to);
+	st.started_s = started;
+	st.finished_s = (int64_t)time(NULL);
+	st.outcome = r;
+	snprintf(st.message, sizeof(st.message), "%s", r != KL_OK ? err : "");
+	if (r == KL_OK)
+		st.synced_s = started - REPL_SYNC_MARGIN_S;
+	st.files_sent = rp->sent;
+	st.bytes_sent = rp->sent_bytes;
+	st.damaged = rp->damaged;
+	st.repaired = rp->repaired;
+	if (kl_repl_state_write(rp->repo, &st) != KL_OK)
+		fprintf(stderr, "%s: replicate: cannot record this run in "
+		    "%s/%s/ (status will not see it)\n", progname, rp->repo,
+		    KL_REPL_DIR);
+}
 
 int
 cmd_replicate(const struct server_args *a)
 {
-	(void)a;
-	fprintf(stderr, "%s: replicate: not built yet\n", progname);
-	return EXIT_USAGE;
+	struct repl rp;
+	struct buf *cfg = NULL;
+	char err[KL_TRANSPORT_ERR_MAX] = "";
+	int64_t started = (int64_t)time(NULL);
+	double t0 = mono_now();
+	size_t i;
+	int r, rc;
+
+	if (repl_args(a) != 0)
+		return EXIT_USAGE;
+	memset(&rp, 0, sizeof(rp));
+	rp.a = a;
+	rp.repo = a->repo;
+	rp.to = a->to;
+	for (i = 0; i <= KL_FT_LAST; i++)
+		kl_map_init(&rp.have[i], KL_ID_LEN);
+	pthread_mutex_init(&rp.mu, NULL);
+	if ((rc = server_store_open("replicate", a->repo, a->repair &&
+	    !a->dry_run ? KL_ROLE_FULL : KL_ROLE_READ, &rp.src)) !=
+	    EXIT_CLEAN)
+		return rc;
+	kl_store_backend(rp.src, &rp.sbe);
+	/* A server that goes away must not kill us silently. */
+	signal(SIGPIPE, SIG_IGN);
+	server_who_fill(&rp.who, a->to);
+	if (!a->dry_run && (r = kl_audit_open(a->repo, &rp.audit)) != KL_OK) {
+		fprintf(stderr, "%s: replicate: cannot open %s/%s: %s%s\n",
+		    progname, a->repo, KL_AUDIT_FILE, kl_strerror(r),
+		    a->repair ? "; no repair without the audit log" : "");
+		if (a->repair) {
+			rp.sbe.ops->close(rp.sbe.ctx);
+			return EXIT_FINDINGS;
+		}
+	}
+	if ((r = read_config(a->repo, &cfg)) != KL_OK)
+		snprintf(err, sizeof(err), "cannot read this repository's "
+		    "config: %s", kl_strerror(r));
+	else if ((r = open_target(&rp, cfg, err, sizeof(err))) == KL_OK &&
+	    (r = plan(&rp, err, sizeof(err))) == KL_OK)
+		r = send_all(&rp);
+	if (r == KL_E_CONN && rp.first_err[0] != '\0')
+		snprintf(err, sizeof(err), "the connection to the copy broke "
+		    "(%s); a new run sends what is missing", rp.first_err);
+	if (r == KL_OK && (rp.failed || rp.damaged > rp.repaired ||
+	    rp.mismatched)) {
+		r = KL_E_CORRUPT;
+		snprintf(err, sizeof(err), "%s", rp.failed ? rp.first_err :
+		    rp.mismatched ? "files on the copy differ in size from "
+		    "this repository's" : "damaged files here were not sent");
+	}
+	if (r != KL_OK && r != KL_E_CORRUPT)
+		fprintf(stderr, "%s: replicate: %s: %s\n", progname, a->to,
+		    err[0] ? err : kl_strerror(r));
+	report(&rp, r, err, mono_now() - t0);
+	if (!a->dry_run) {
+		state_save(&rp, started, r, err);
+		if (rp.audit != NULL) {
+			struct kl_audit_rec rec = { "replicate", 0, NULL,
+			    rp.sent_bytes, rp.sent, r };
+
+			(void)kl_audit_append(rp.audit, &rp.who, &rec);
+		}
+	}
+	if (rp.dst_open)
+		rp.dbe.ops->close(rp.dbe.ctx);
+	rp.sbe.ops->close(rp.sbe.ctx);
+	kl_audit_close(rp.audit);
+	buf_free(cfg);
+	for (i = 0; i <= KL_FT_LAST; i++)
+		kl_map_clear(&rp.have[i]);
+	free(rp.todo);
+	pthread_mutex_destroy(&rp.mu);
+	return r == KL_OK ? EXIT_CLEAN : EXIT_FINDINGS;
 }

@@ -914,3 +914,47 @@ kl_store_open_file(struct kl_store *s, enum kl_ftype t, const char *name,
 	*size = (uint64_t)st.st_size;
 	return KL_OK;
 }
+
+/* --- repair --- */
+
+int
+kl_store_repair(struct kl_store *s, enum kl_ftype t, const char *name,
+    const uint8_t *data, size_t len)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	struct timespec times[2];
+	struct kl_id want, got;
+	struct stat st;
+	int fd, r;
+
+	s->why = NULL;
+	if (s->role != KL_ROLE_FULL)
+		return KL_E_PERM;
+	if (t == KL_FT_CONFIG || t == KL_FT_LOCK)
+		return KL_E_INVAL;	/* neither is named by its hash */
+	if ((r = op_path(s, OP_GET, t, name, path, sizeof(path))) != KL_OK)
+		return r;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? KL_E_NOTFOUND : kl_err_from_errno(errno);
+	if (!S_ISREG(st.st_mode))
+		return KL_E_CORRUPT;
+	kl_hash(data, len, &got);
+	if (kl_id_parse(name, &want) != KL_OK || !kl_id_eq(&want, &got))
+		return KL_E_CORRUPT;
+	if ((r = store_dir_path(s, t, name, dir, sizeof(dir))) != KL_OK)
+		return r;
+	/* rename over the damaged file: the name is never missing */
+	if ((r = kl_file_write_atomic(dir, name, data, len, 0,
+	    STORE_FILE_MODE)) != KL_OK)
+		return r;
+	times[0].tv_sec = st.st_mtime;
+	times[0].tv_nsec = 0;
+	times[1] = times[0];
+	if (utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) != 0)
+		return kl_err_from_errno(errno);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return kl_err_from_errno(errno);
+	r = fsync(fd) == 0 ? KL_OK : kl_err_from_errno(errno);
+	close(fd);
+	return r;
+}

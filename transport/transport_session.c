@@ -656,8 +656,9 @@ greet_ok(struct conn *c, char *err, size_t err_len)
 {
 	struct kl_msg_hello_ok h;
 
+	/* the decoder refuses a role that is none (PROTOCOL.md §3) */
 	if (kl_msg_hello_ok_decode(buf_data(c->rbuf), buf_size(c->rbuf), &h)
-	    != KL_OK || h.role > 2) {
+	    != KL_OK) {
 		snprintf(err, err_len, "the server's greeting is malformed");
 		return KL_E_PROTO;
 	}

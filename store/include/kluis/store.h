@@ -196,3 +196,16 @@ int kl_store_open_file(struct kl_store *s, enum kl_ftype t, const char *name,
     int *fd, uint64_t *size);
 
 #endif
+/*
+ * Replaces file (t, name), whose bytes no longer match its name (bit rot),
+ * by data, a sound copy from elsewhere (`kluis-server replicate
+ * --repair`): KL_E_CORRUPT unless data hashes to name, KL_E_NOTFOUND if
+ * there is no such file to replace, KL_E_PERM unless the role is full.
+ * The copy goes to a temporary file, is fsynced and renamed over the
+ * damaged file, and the directory fsynced; it keeps the damaged file's
+ * modification time, its receive time.  The only path that replaces a
+ * file, and it can only put back the bytes the name stands for.
+ */
+int kl_store_repair(struct kl_store *s, enum kl_ftype t, const char *name,
+    const uint8_t *data, size_t len);
+

@@ -102,7 +102,7 @@ int kl_transport_open(const char *url, const uint8_t *config,
 
 /* The role the server reported in HELLO_OK for a backend returned by
  * kl_transport_open (enum kl_store_role: 0 full, 1 append-only, 2
- * read-only); -1 for any other backend. */
+ * read-only, 3 replica); -1 for any other backend. */
 int kl_transport_role(const struct kl_backend *b);
 
 /* The version of the libssh2 library linked (kluis version). */
