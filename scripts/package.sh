@@ -140,7 +140,7 @@ s=$stage/kluis-server
 install -D -m 0755 "$inst/usr/bin/kluis-server" "$s/usr/bin/kluis-server"
 man_page kluis-server.8 8 "$s"
 install -d "$s/lib/systemd/system"
-for u in kluis-server-purge kluis-server-verify; do
+for u in kluis-server-purge kluis-server-verify kluis-server-replicate; do
 	install -m 0644 "$top/packaging/systemd/$u@.service" \
 		"$top/packaging/systemd/$u@.timer" "$s/lib/systemd/system/"
 done

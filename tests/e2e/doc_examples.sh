@@ -174,7 +174,7 @@ for f in "$TOP"/packaging/systemd/*@.*; do
 	sed -e "s|/usr/bin/kluis-server|$KLUIS_SERVER|g" \
 	    -e "s|/usr/bin/kluis |$KLUIS |g" "$f" >"$UNITS/${b/@./@web01.}"
 done
-check "ten unit files" test "$(ls "$UNITS" | wc -l)" -eq 10
+check "twelve unit files" test "$(ls "$UNITS" | wc -l)" -eq 12
 for u in "$UNITS"/*; do
 	out=$(systemd-analyze verify --man=no "$u" 2>&1)
 	check "systemd-analyze verify $(basename "$u"): ${out:-clean}" test -z "$out"
@@ -207,8 +207,10 @@ while IFS= read -r line; do
 	shift
 	E2E_WHAT="kluis-server parses line $n's command" expect_exit 0 \
 	    "$KLUIS_SERVER" "$@" --help
-done <"$EX/kluis_authorized_keys"
-check "three key lines" test "$n" -eq 3
+done < <(cat "$EX/kluis_authorized_keys" "$EX/kluis_authorized_keys.offsite")
+check "six key lines (three of them the off-site server's)" test "$n" -eq 6
+check "the off-site lines are replica and read-only roles" \
+    test "$(grep -c -- '--replica\|--read-only' "$EX/kluis_authorized_keys.offsite")" -eq 3
 
 case_begin "the example profile (packaging/examples)"
 install -m 0600 "$TOP/packaging/examples/web01.conf" "$WORK/web01.conf"

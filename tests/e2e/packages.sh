@@ -48,8 +48,8 @@ for f in /lib/systemd/system/kluis-*@.service /lib/systemd/system/kluis-*@.timer
 	b=$(basename "$f")
 	cp "$f" "$UNITS/${b/@./@web01.}"
 done
-check "five unit templates and their timers are installed (10 files)" \
-    test "$(find /lib/systemd/system -name 'kluis-*@.*' | wc -l)" -eq 10
+check "six unit templates and their timers are installed (12 files)" \
+    test "$(find /lib/systemd/system -name 'kluis-*@.*' | wc -l)" -eq 12
 for u in "$UNITS"/*; do
 	out=$(systemd-analyze verify --man=no "$u" 2>&1)
 	check "systemd-analyze verify $(basename "$u"): ${out:-clean}" test -z "$out"
