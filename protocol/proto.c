@@ -267,6 +267,7 @@ file_nums(uint8_t type)
 {
 	switch (type) {
 	case KL_MSG_PUT: return 1;
+	case KL_MSG_PUT_DATED: return 2;
 	case KL_MSG_GET: return 3;
 	case KL_MSG_STAT: return 0;
 	case KL_MSG_REMOVE: return 0;
@@ -303,7 +304,8 @@ kl_msg_file_encode(uint8_t type, const struct kl_msg_file *m,
 		return KL_E_INVAL;
 	if (!ftype_valid(m->ftype))
 		return KL_E_INVAL;
-	if (type == KL_MSG_PUT && m->a > KL_PROTO_PUT_MAX)
+	if ((type == KL_MSG_PUT || type == KL_MSG_PUT_DATED) &&
+	    m->a > KL_PROTO_PUT_MAX)
 		return KL_E_LIMIT;
 	return enc_done(out, mark, file_encode_body(type, m, nums, out));
 }
@@ -341,7 +343,8 @@ kl_msg_file_decode(uint8_t type, const uint8_t *p, size_t len,
 		    (r = file_decode_nums(&b, nums, m)) != KL_OK)
 			return r;
 	}
-	if (type == KL_MSG_PUT && m->a > KL_PROTO_PUT_MAX)
+	if ((type == KL_MSG_PUT || type == KL_MSG_PUT_DATED) &&
+	    m->a > KL_PROTO_PUT_MAX)
 		return KL_E_LIMIT;
 	return body_end(&b);
 }

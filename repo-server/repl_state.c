@@ -1,5 +1,5 @@
 /*
- * The replication state files (repl_state.h, docs/FORMAT.md §1.2): text,
+ * The replication state files (repl_state.h, docs/FORMAT.md §1.1): text,
  * one "key value" line each, written whole and atomically.
  */
 #include <dirent.h>

@@ -1,6 +1,6 @@
 /*
  * What `kluis-server replicate` last did for one target, kept on the
- * primary in DIR/replication/<id> (docs/FORMAT.md §1.2) so that
+ * primary in DIR/replication/<id> (docs/FORMAT.md §1.1) so that
  * `kluis-server status` can report the replication lag without asking
  * the other side.  Private to repo-server.
  */

@@ -91,6 +91,7 @@ static const struct handler {
 	handler_fn fn;
 } handlers[] = {
 	{ KL_MSG_PUT, R_FULL | R_APPEND | R_REPLICA, h_put },
+	{ KL_MSG_PUT_DATED, R_REPLICA, h_put },
 	{ KL_MSG_GET, R_ALL, h_get },
 	{ KL_MSG_STAT, R_ALL, h_stat },
 	{ KL_MSG_LIST, R_ALL, h_list },
@@ -118,6 +119,7 @@ msg_name(uint8_t type)
 	case KL_MSG_HELLO: return "hello";
 	case KL_MSG_CREATE: return "create";
 	case KL_MSG_PUT: return "put";
+	case KL_MSG_PUT_DATED: return "put";
 	case KL_MSG_PUT_DATA: return "put-data";
 	case KL_MSG_PUT_END: return "put-end";
 	case KL_MSG_GET: return "get";
@@ -342,6 +344,12 @@ h_put(struct serve *s, uint32_t id, const struct kl_msg_file *m)
 	s->put_id = id;
 	s->put_msg = *m;
 	r = kl_store_put_begin(s->store, m->ftype, m->name, m->a, &s->put);
+	/* PUT_DATED (replica role): keep the primary's receive time, b */
+	if (r == KL_OK && m->b != 0 && (r = kl_store_put_keep_time(s->put,
+	    m->b > (uint64_t)INT64_MAX ? -1 : (int64_t)m->b)) != KL_OK) {
+		kl_store_put_abort(s->put);
+		s->put = NULL;
+	}
 	if (r == KL_OK)
 		return KL_OK;
 	/* Refused now: the rest of this upload is read and dropped. */
@@ -623,13 +631,13 @@ static int
 refuse(struct serve *s, uint8_t type, uint32_t id,
     const struct kl_msg_file *m)
 {
-	if (type == KL_MSG_PUT) {
+	if (type == KL_MSG_PUT || type == KL_MSG_PUT_DATED) {
 		s->uploading = 1;	/* drop its PUT_DATA and PUT_END */
 		s->put_id = id;
 		s->put_msg = *m;
 	}
-	return record_reply(s, id, msg_name(type), m, type == KL_MSG_PUT ?
-	    m->a : 0, KL_E_PERM);
+	return record_reply(s, id, msg_name(type), m, type == KL_MSG_PUT ||
+	    type == KL_MSG_PUT_DATED ? m->a : 0, KL_E_PERM);
 }
 
 static int
@@ -747,6 +755,14 @@ create_repo(struct serve *s, uint32_t id, struct kl_msg_hello *h)
 		return fatal(s, id, KL_MSG_CREATE, r, r == KL_E_EXISTS ?
 		    "the directory exists and is not empty" :
 		    "cannot create the repository");
+	/* the rest of the session in its own role and policy, as after
+	 * HELLO: kl_store_create opens in the full role */
+	kl_store_close(s->store);
+	s->store = NULL;
+	if ((r = kl_store_open(s->o->repo, s->o->role, &s->store)) != KL_OK)
+		return fatal(s, id, KL_MSG_CREATE, r, "cannot open the "
+		    "repository just created");
+	kl_store_set_policy(s->store, &s->o->policy);
 	kl_store_backend(s->store, &s->be);
 	if ((r = kl_audit_open(s->o->repo, &s->audit)) != KL_OK ||
 	    (r = audit(s, "create", NULL, cfg_len, KL_OK)) != KL_OK)

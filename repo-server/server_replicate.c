@@ -14,7 +14,9 @@
  * copy cut short never holds a snapshot whose data is missing.  What the
  * other side holds is what its LIST says; a file that arrived complete is
  * never sent again, which is all that resuming after a kill or a dropped
- * connection needs.  Deletions are not replicated.
+ * connection needs.  Deletions are not replicated.  Each file keeps its
+ * receive time here on the copy (PUT_DATED, the replica role's), so
+ * point-in-time restores and retention read the same times on both.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -56,6 +58,7 @@ struct rfile {
 	uint8_t t;			/* enum kl_ftype */
 	char name[KL_ID_HEX_LEN + 1];
 	uint64_t size;
+	int64_t recv_s;			/* its receive time here */
 };
 
 /* The kinds copied, in the order they are sent. */
@@ -106,7 +109,6 @@ on_listed(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 	struct kl_id id;
 	int r;
 
-	(void)mtime_s;
 	if (kl_id_parse(name, &id) != KL_OK)
 		return KL_OK;	/* not a repository file: verify's business */
 	if (l->there) {
@@ -118,6 +120,7 @@ on_listed(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 	rp->todo[rp->ntodo].t = (uint8_t)l->t;
 	memcpy(rp->todo[rp->ntodo].name, name, KL_ID_HEX_LEN + 1);
 	rp->todo[rp->ntodo].size = size;
+	rp->todo[rp->ntodo].recv_s = mtime_s;
 	rp->ntodo++;
 	return KL_OK;
 }
@@ -337,7 +340,13 @@ one_file(struct repl *rp, const struct rfile *f)
 		}
 		return;
 	}
-	r = rp->dbe.ops->put(rp->dbe.ctx, f->t, f->name, p, len);
+	/* the copy keeps the receive time the file has here, so that
+	 * `restore --at` and retention read the same on both */
+	if (rp->dbe.ops->put_dated != NULL && f->recv_s > 0)
+		r = rp->dbe.ops->put_dated(rp->dbe.ctx, f->t, f->name, p, len,
+		    f->recv_s);
+	else
+		r = rp->dbe.ops->put(rp->dbe.ctx, f->t, f->name, p, len);
 	free(p);
 	pthread_mutex_lock(&rp->mu);
 	if (r == KL_OK || r == KL_E_EXISTS) {	/* EXISTS: it arrived meanwhile */
@@ -349,10 +358,13 @@ one_file(struct repl *rp, const struct rfile *f)
 			rp->stop = 1;
 			rp->conn_err = r;
 		} else {
+			const char *why = rp->dbe.ops->why != NULL ?
+			    rp->dbe.ops->why(rp->dbe.ctx) : NULL;
+
 			rp->failed++;
 			fprintf(stderr, "%s: replicate: the copy refused %s/"
 			    "%s: %s\n", progname, kl_ftype_dir(f->t), f->name,
-			    rp->first_err);
+			    why != NULL ? why : kl_strerror(r));
 		}
 	}
 	pthread_mutex_unlock(&rp->mu);

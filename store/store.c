@@ -654,6 +654,7 @@ struct kl_store_put {
 	struct kl_hash_state hs;
 	uint8_t head[KL_FILE_HDR_LEN];	/* the file's first bytes */
 	uint64_t reserved;		/* quota bytes to give back */
+	int64_t recv_s;			/* > 0: the receive time to keep */
 	char dir[PATH_MAX], tmp[PATH_MAX], final[PATH_MAX];
 };
 
@@ -847,8 +848,15 @@ put_seal(struct kl_store_put *p)
 	kl_hash_final(&p->hs, &got);
 	if (p->got != p->size || !kl_id_eq(&got, &p->want))
 		r = KL_E_CORRUPT;
-	if (r == KL_OK && futimens(p->fd, NULL) != 0)
+	if (r == KL_OK && p->recv_s > 0) {
+		struct timespec t[2] = { { (time_t)p->recv_s, 0 },
+		    { (time_t)p->recv_s, 0 } };
+
+		if (futimens(p->fd, t) != 0)
+			r = kl_err_from_errno(errno);
+	} else if (r == KL_OK && futimens(p->fd, NULL) != 0) {
 		r = kl_err_from_errno(errno);
+	}
 	if (r == KL_OK && kl_fsync(p->fd) != 0)
 		r = kl_err_from_errno(errno);
 	if (close(p->fd) != 0 && r == KL_OK)
@@ -957,4 +965,15 @@ kl_store_repair(struct kl_store *s, enum kl_ftype t, const char *name,
 	r = fsync(fd) == 0 ? KL_OK : kl_err_from_errno(errno);
 	close(fd);
 	return r;
+}
+
+int
+kl_store_put_keep_time(struct kl_store_put *p, int64_t recv_s)
+{
+	if (p->s->role != KL_ROLE_REPLICA)
+		return KL_E_PERM;
+	if (recv_s <= 0 || recv_s > (int64_t)time(NULL) + KL_STORE_CLOCK_SKEW_S)
+		return KL_E_INVAL;
+	p->recv_s = recv_s;
+	return KL_OK;
 }

@@ -277,13 +277,13 @@ file_body(uint8_t type, enum kl_ftype t, const char *name, uint64_t a,
 }
 
 static int
-put_frames(struct conn *c, uint32_t id, const struct buf *hdr,
+put_frames(struct conn *c, uint8_t type, uint32_t id, const struct buf *hdr,
     const uint8_t *data, size_t len)
 {
 	size_t n;
 	int rc;
 
-	rc = frame_send(c, KL_MSG_PUT, id, buf_data(hdr), buf_size(hdr));
+	rc = frame_send(c, type, id, buf_data(hdr), buf_size(hdr));
 	while (rc == KL_OK && len > 0) {
 		n = len < KL_PROTO_DATA_MAX ? len : KL_PROTO_DATA_MAX;
 		rc = frame_send(c, KL_MSG_PUT_DATA, id, data, n);
@@ -295,25 +295,43 @@ put_frames(struct conn *c, uint32_t id, const struct buf *hdr,
 	return rc;
 }
 
+/* PUT, or PUT_DATED with recv_s > 0 (the replica role's). */
 static int
-conn_put(void *ctx, enum kl_ftype t, const char *name, const uint8_t *data,
-    size_t len)
+put_any(struct conn *c, enum kl_ftype t, const char *name,
+    const uint8_t *data, size_t len, int64_t recv_s)
 {
-	struct conn *c = ctx;
+	uint8_t type = recv_s > 0 ? KL_MSG_PUT_DATED : KL_MSG_PUT;
 	struct buf *hdr = NULL;
 	uint32_t id;
 	int rc;
 
 	if ((uint64_t)len > KL_PROTO_PUT_MAX)
 		return KL_E_LIMIT;
-	if ((rc = file_body(KL_MSG_PUT, t, name, len, 0, 0, &hdr)) != KL_OK)
+	if ((rc = file_body(type, t, name, len, recv_s > 0 ? (uint64_t)recv_s :
+	    0, 0, &hdr)) != KL_OK)
 		return rc;
 	if ((rc = send_begin(c, &id)) == KL_OK) {
-		rc = put_frames(c, id, hdr, data, len);
+		rc = put_frames(c, type, id, hdr, data, len);
 		send_end(c);
 	}
 	buf_free(hdr);
 	return rc == KL_OK ? reply_simple(c, id, NULL) : rc;
+}
+
+static int
+conn_put(void *ctx, enum kl_ftype t, const char *name, const uint8_t *data,
+    size_t len)
+{
+	return put_any(ctx, t, name, data, len, 0);
+}
+
+static int
+conn_put_dated(void *ctx, enum kl_ftype t, const char *name,
+    const uint8_t *data, size_t len, int64_t recv_s)
+{
+	if (recv_s <= 0)
+		return KL_E_INVAL;
+	return put_any(ctx, t, name, data, len, recv_s);
 }
 
 /* GET reply state: bytes so far go to out (NULL after a local error). */
@@ -583,7 +601,7 @@ conn_why(void *ctx)
 
 static const struct kl_backend_ops conn_ops = {
 	conn_put, conn_get, conn_stat, conn_list, conn_remove, conn_close,
-	conn_why,
+	conn_why, conn_put_dated,
 };
 
 int

@@ -441,8 +441,10 @@ file_round_trip(uint8_t type, size_t want_len)
 	assert_int_equal(d.ftype, KL_FT_DATA);
 	if (type != KL_MSG_LIST)
 		assert_string_equal(d.name, NAME64);
-	assert_int_equal(d.a, type == KL_MSG_PUT || type == KL_MSG_GET ?
-	    11 : 0);
+	assert_int_equal(d.a, type == KL_MSG_PUT || type == KL_MSG_GET ||
+	    type == KL_MSG_PUT_DATED ? 11 : 0);
+	assert_int_equal(d.b, type == KL_MSG_GET ||
+	    type == KL_MSG_PUT_DATED ? 22 : 0);
 	assert_int_equal(d.c, type == KL_MSG_GET ? 33 : 0);
 	buf_free(b);
 }
@@ -451,6 +453,8 @@ static void
 test_file_round_trip_every_request(void **state)
 {
 	file_round_trip(KL_MSG_PUT, 1 + 66 + 8);
+	/* issue #15: size and the primary's receive time */
+	file_round_trip(KL_MSG_PUT_DATED, 1 + 66 + 16);
 	file_round_trip(KL_MSG_GET, 1 + 66 + 24);
 	file_round_trip(KL_MSG_STAT, 1 + 66);
 	file_round_trip(KL_MSG_REMOVE, 1 + 66);

@@ -1383,6 +1383,89 @@ test_concurrent_servers_keep_one_chain(void **state)
 	assert_non_null(strstr(out, "44 records"));
 }
 
+/* --- the replica role (issue #15) --- */
+
+/* PUT_DATED (size, receive time), the data, PUT_END. */
+static uint32_t
+put_dated(struct conn *c, enum kl_ftype t, const char *s, uint64_t when,
+    char *name)
+{
+	uint32_t id;
+
+	name_of((const uint8_t *)s, strlen(s), name);
+	id = send_file(c, KL_MSG_PUT_DATED, t, name, strlen(s), when, 0);
+	assert_int_equal(kl_frame_write(fd_write, c, KL_MSG_PUT_DATA, id,
+	    (const uint8_t *)s, strlen(s)), KL_OK);
+	assert_int_equal(kl_frame_write(fd_write, c, KL_MSG_PUT_END, id, NULL,
+	    0), KL_OK);
+	return id;
+}
+
+static int64_t
+mtime_in_repo(struct fx *f, const char *sub, const char *name)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	PATHF(p, "%s/%s/%s", f->repo, sub, name);
+	assert_int_equal(lstat(p, &st), 0);
+	return (int64_t)st.st_mtime;
+}
+
+/* The off-site copy's role: adds every kind of file, key files too, and
+ * keeps the primary's receive time; removes nothing, locks nothing. */
+static void
+test_replica_adds_everything_removes_nothing(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1], key[KL_ID_HEX_LEN + 1];
+	char late[KL_ID_HEX_LEN + 1];
+	struct conn c;
+
+	serve_role(&c, f, "--replica", NULL);
+	greet(&c, f, KL_ROLE_REPLICA);
+	expect_ok(&c, put_str(&c, KL_FT_DATA, "a pack", name));
+	expect_ok(&c, put_str(&c, KL_FT_KEY, "a key file", key));
+	expect_ok(&c, put_dated(&c, KL_FT_SNAPSHOT, "a snapshot", 1700000000,
+	    late));
+	assert_int_equal(mtime_in_repo(f, "snapshots", late), 1700000000);
+	/* a receive time from the future is no receive time */
+	expect_err(&c, put_dated(&c, KL_FT_INDEX, "an index",
+	    (uint64_t)time(NULL) + 3600, late), KL_E_INVAL);
+	assert_false(exists_in_repo(f, "index", late));
+	/* nothing goes away, nothing is replaced, no lock is taken */
+	expect_err(&c, send_file(&c, KL_MSG_REMOVE, KL_FT_DATA, name, 0, 0,
+	    0), KL_E_PERM);
+	expect_err(&c, send_file(&c, KL_MSG_REMOVE, KL_FT_KEY, key, 0, 0, 0),
+	    KL_E_PERM);
+	expect_err(&c, put_str(&c, KL_FT_DATA, "a pack", name), KL_E_EXISTS);
+	expect_err(&c, put_lock(&c, 2, 0, "a shared lock", late), KL_E_PERM);
+	assert_false(exists_in_repo(f, "locks", late));
+	bye(&c);
+	assert_true(exists_in_repo(f, "keys", key));
+	assert_true(mtime_in_repo(f, "keys", key) > 1700000000);
+	PATHF(key, "data/%.2s", name);	/* data/<xx>/<name> */
+	assert_true(exists_in_repo(f, key, name));
+}
+
+/* PUT_DATED belongs to the replica role: a backup key cannot backdate. */
+static void
+test_put_dated_outside_replica_is_perm(void **state)
+{
+	struct fx *f = *state;
+	char name[KL_ID_HEX_LEN + 1];
+	struct conn c;
+
+	serve_role(&c, f, "--append-only", NULL);
+	greet(&c, f, KL_ROLE_APPEND);
+	expect_err(&c, put_dated(&c, KL_FT_SNAPSHOT, "old news", 1700000000,
+	    name), KL_E_PERM);
+	/* the session goes on after the refused upload's frames */
+	expect_ok(&c, put_str(&c, KL_FT_SNAPSHOT, "new news", name));
+	assert_true(mtime_in_repo(f, "snapshots", name) > 1700000000);
+	bye(&c);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1390,6 +1473,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_request_before_hello_is_proto_and_closes),
+		T(test_replica_adds_everything_removes_nothing),
+		T(test_put_dated_outside_replica_is_perm),
 		T(test_hello_without_common_version_is_unsupported),
 		T(test_hello_version_1_is_unsupported_and_says_why),
 		T(test_hello_other_repo_is_perm_and_audited),

@@ -1026,6 +1026,48 @@ test_pipe_create(void **state)
 	    sizeof(err), &be), KL_E_EXISTS);
 }
 
+/*
+ * Issue #15: a copy created in the replica role stays in that role for the
+ * rest of the session (the server once carried on in the full role after
+ * CREATE): no lock, no removal; PUT_DATED keeps the receive time.
+ */
+static void
+test_pipe_create_replica_keeps_its_role(void **state)
+{
+	struct fx *f = *state;
+	struct kl_transport_opts o = { NULL, NULL, KL_SERVER_PATH
+	    " --replica", NULL };
+	char url[200], err[KL_TRANSPORT_ERR_MAX], name[KL_ID_HEX_LEN + 1];
+	char path[400];
+	const char *lock = "lock bytes", *snap = "snapshot bytes";
+	struct kl_backend be;
+	struct kl_id id;
+	struct stat st;
+
+	kl_transport_configure(&o);
+	snprintf(url, sizeof(url), "pipe:%s/copy", f->dir);
+	assert_int_equal(kl_transport_open(url, (const uint8_t *)CONFIG_BYTES,
+	    strlen(CONFIG_BYTES), err, sizeof(err), &be), KL_OK);
+	assert_int_equal(kl_transport_role(&be), KL_ROLE_REPLICA);
+	kl_hash((const uint8_t *)lock, strlen(lock), &id);
+	kl_id_hex(&id, name);
+	assert_int_equal(be.ops->put(be.ctx, KL_FT_LOCK, name,
+	    (const uint8_t *)lock, strlen(lock)), KL_E_PERM);
+	kl_hash((const uint8_t *)snap, strlen(snap), &id);
+	kl_id_hex(&id, name);
+	assert_non_null(be.ops->put_dated);
+	assert_int_equal(be.ops->put_dated(be.ctx, KL_FT_SNAPSHOT, name,
+	    (const uint8_t *)snap, strlen(snap), 1600000000), KL_OK);
+	assert_int_equal(be.ops->remove(be.ctx, KL_FT_SNAPSHOT, name),
+	    KL_E_PERM);
+	be.ops->close(be.ctx);
+	snprintf(path, sizeof(path), "%s/copy/snapshots/%s", f->dir, name);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal((int64_t)st.st_mtime, 1600000000);
+	o.server_command = KL_SERVER_PATH;
+	kl_transport_configure(&o);
+}
+
 int
 main(void)
 {
@@ -1071,6 +1113,8 @@ main(void)
 		    test_pipe_missing_repository_is_notfound, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pipe_no_server_program_is_conn, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipe_create_replica_keeps_its_role, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipe_create, setup,
 		    teardown),
 	};

@@ -86,6 +86,14 @@ struct kl_backend_ops {
 	 * store's refusal - or NULL when it said nothing.
 	 */
 	const char *(*why)(void *ctx);
+	/*
+	 * Optional (may be NULL): put, keeping recv_s (UTC seconds) as the
+	 * file's receive time - a repository server's replica role, for
+	 * `kluis-server replicate` (PROTOCOL.md §3 PUT_DATED).  Other roles
+	 * refuse it (KL_E_PERM).
+	 */
+	int (*put_dated)(void *ctx, enum kl_ftype t, const char *name,
+	    const uint8_t *data, size_t len, int64_t recv_s);
 };
 
 struct kl_backend {

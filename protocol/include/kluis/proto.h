@@ -27,6 +27,7 @@ enum kl_msg {
 	KL_MSG_PUT = 0x10,
 	KL_MSG_PUT_DATA = 0x11,
 	KL_MSG_PUT_END = 0x12,
+	KL_MSG_PUT_DATED = 0x13,	/* PROTOCOL.md §3: replica role only */
 	KL_MSG_GET = 0x20,
 	KL_MSG_STAT = 0x21,
 	KL_MSG_LIST = 0x22,
@@ -104,7 +105,8 @@ int kl_msg_hello_ok_decode(const uint8_t *p, size_t len,
 struct kl_msg_file {
 	uint8_t ftype;			/* enum kl_ftype */
 	char name[72];			/* 64 hex or "config" */
-	uint64_t a, b, c;		/* PUT: size; GET: offset, length, max */
+	uint64_t a, b, c;		/* PUT: size; PUT_DATED: size, receive
+					 * time; GET: offset, length, max */
 };
 int kl_msg_file_encode(uint8_t type, const struct kl_msg_file *m,
     struct buf *out);

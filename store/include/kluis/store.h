@@ -188,14 +188,16 @@ int kl_store_put_commit(struct kl_store_put *p);
 void kl_store_put_abort(struct kl_store_put *p);
 
 /*
- * Opens file (t, name) for reading after the role, type and name checks of
- * get: *fd (the caller closes it) and its size.  KL_E_NOTFOUND if missing,
- * KL_E_CORRUPT if it is not a regular file.
+ * The replica role only (issue #15): the upload p keeps recv_s, its
+ * receive time on the primary, instead of getting the time of
+ * publication, so that `restore --at` and retention read the same times
+ * on an off-site copy as on the primary.  KL_E_PERM in any other role,
+ * KL_E_INVAL for a time <= 0 or more than KL_STORE_CLOCK_SKEW_S in the
+ * future (by this server's clock).  Call between begin and commit.
  */
-int kl_store_open_file(struct kl_store *s, enum kl_ftype t, const char *name,
-    int *fd, uint64_t *size);
+#define KL_STORE_CLOCK_SKEW_S 300
+int kl_store_put_keep_time(struct kl_store_put *p, int64_t recv_s);
 
-#endif
 /*
  * Replaces file (t, name), whose bytes no longer match its name (bit rot),
  * by data, a sound copy from elsewhere (`kluis-server replicate
@@ -209,3 +211,12 @@ int kl_store_open_file(struct kl_store *s, enum kl_ftype t, const char *name,
 int kl_store_repair(struct kl_store *s, enum kl_ftype t, const char *name,
     const uint8_t *data, size_t len);
 
+/*
+ * Opens file (t, name) for reading after the role, type and name checks of
+ * get: *fd (the caller closes it) and its size.  KL_E_NOTFOUND if missing,
+ * KL_E_CORRUPT if it is not a regular file.
+ */
+int kl_store_open_file(struct kl_store *s, enum kl_ftype t, const char *name,
+    int *fd, uint64_t *size);
+
+#endif
