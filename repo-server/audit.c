@@ -236,13 +236,13 @@ parse_seq(const char *s, uint64_t *v)
 
 /*
  * Checks one record (without its newline) against the chain and advances
- * the chain.  Returns NULL if intact, else what is wrong, in why[].
+ * the chain.  Returns NULL if intact, else what is wrong, in why[].  The
+ * record's values are left in v[], pointing into tok.
  */
 static const char *
 record_check(const char *line, size_t len, struct chain *c, char *why,
-    size_t why_len)
+    size_t why_len, char tok[KL_AUDIT_LINE_MAX + 1], char *v[NKEYS])
 {
-	char tok[KL_AUDIT_LINE_MAX + 1], *v[NKEYS];
 	struct kl_id prev, h, want;
 	const char *e;
 	uint64_t seq;
@@ -277,20 +277,21 @@ record_check(const char *line, size_t len, struct chain *c, char *why,
 
 /* --- appending --- */
 
-int
-kl_audit_open(const char *repo, struct kl_audit **out)
+static int
+audit_open(const char *repo, int create, struct kl_audit **out)
 {
 	char path[PATH_MAX];
 	struct kl_audit *a;
-	int fd, created = 1;
+	int fd = -1, created = create;
 
 	*out = NULL;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", repo,
 	    KL_AUDIT_FILE) >= sizeof(path))
 		return KL_E_LIMIT;
-	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
-	    AUDIT_MODE);
-	if (fd < 0 && errno == EEXIST) {
+	if (create)
+		fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL |
+		    O_CLOEXEC, AUDIT_MODE);
+	if (!create || (fd < 0 && errno == EEXIST)) {
 		created = 0;
 		fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	}
@@ -304,6 +305,18 @@ kl_audit_open(const char *repo, struct kl_audit **out)
 	a->fd = fd;
 	*out = a;
 	return KL_OK;
+}
+
+int
+kl_audit_open(const char *repo, struct kl_audit **out)
+{
+	return audit_open(repo, 1, out);
+}
+
+int
+kl_audit_open_existing(const char *repo, struct kl_audit **out)
+{
+	return audit_open(repo, 0, out);
 }
 
 void
@@ -432,10 +445,76 @@ read_line(FILE *f, char *buf, size_t cap, size_t *len)
 	return bad ? KL_E_CORRUPT : 1;
 }
 
-static int
-verify_stream(FILE *f, struct kl_audit_report *rep)
+/* "2025-01-31T23:59:59.123456789Z" to UTC seconds; 0 if it is not one. */
+static int64_t
+time_parse(const char *s)
 {
-	char buf[KL_AUDIT_LINE_MAX + 1], why[160];
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL || (*end != '.' && *end != 'Z'))
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/* The inverse of kl_audit_outcome_name. */
+static int
+outcome_code(const char *name)
+{
+	const char *n;
+	int c;
+
+	for (c = 0; strcmp(n = kl_audit_outcome_name(c), "KL_E_UNKNOWN") != 0;
+	    c--)
+		if (strcmp(n, name) == 0)
+			return c;
+	return KL_AUDIT_OUTCOME_UNKNOWN;
+}
+
+/* Numbers the chain covers were written by append: a bad one reads 0. */
+static uint64_t
+field_u64(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0' && end != s ? (uint64_t)v : 0;
+}
+
+static int
+entry_pass(char *v[NKEYS], kl_audit_scan_cb cb, void *arg)
+{
+	struct kl_audit_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.seq = field_u64(v[K_SEQ]);
+	e.time = v[2];
+	e.time_s = time_parse(v[2]);
+	e.role = v[4];
+	e.client = v[7];
+	e.op = v[10];
+	e.type = v[11];
+	e.name = v[12];
+	e.size = field_u64(v[13]);
+	e.gets = field_u64(v[14]);
+	e.outcome = outcome_code(v[15]);
+	return cb(arg, &e);
+}
+
+/*
+ * Reads the chain record by record; cb (may be NULL) hears of each intact
+ * one.  The one parser of the log: audit verify and status both use it.
+ */
+static int
+scan_stream(FILE *f, kl_audit_scan_cb cb, void *arg,
+    struct kl_audit_report *rep)
+{
+	char buf[KL_AUDIT_LINE_MAX + 1], tok[KL_AUDIT_LINE_MAX + 1], why[160];
+	char *v[NKEYS];
 	const char *e;
 	struct chain c;
 	size_t len;
@@ -445,14 +524,16 @@ verify_stream(FILE *f, struct kl_audit_report *rep)
 	c.seq = 1;
 	kl_id_hex(&c.prev, rep->last_hash);
 	while ((r = read_line(f, buf, sizeof(buf), &len)) == 1) {
-		if ((e = record_check(buf, len, &c, why, sizeof(why))) !=
-		    NULL) {
+		if ((e = record_check(buf, len, &c, why, sizeof(why), tok,
+		    v)) != NULL) {
 			rep->bad_line = rep->records + 1;
 			snprintf(rep->what, sizeof(rep->what), "%s", e);
 			return KL_E_CORRUPT;
 		}
 		rep->records++;
 		kl_id_hex(&c.prev, rep->last_hash);
+		if (cb != NULL && (r = entry_pass(v, cb, arg)) != 0)
+			return r;
 	}
 	if (r == 0 || r == KL_E_IO)
 		return r == 0 ? KL_OK : KL_E_IO;
@@ -464,7 +545,8 @@ verify_stream(FILE *f, struct kl_audit_report *rep)
 }
 
 int
-kl_audit_verify(const char *repo, struct kl_audit_report *rep)
+kl_audit_scan(const char *repo, kl_audit_scan_cb cb, void *arg,
+    struct kl_audit_report *rep)
 {
 	char path[PATH_MAX];
 	FILE *f;
@@ -483,7 +565,13 @@ kl_audit_verify(const char *repo, struct kl_audit_report *rep)
 	/* A shared lock: a record being appended is not yet half there. */
 	while (flock(fd, LOCK_SH) != 0 && errno == EINTR)
 		;
-	r = verify_stream(f, rep);
+	r = scan_stream(f, cb, arg, rep);
 	fclose(f);
 	return r;
+}
+
+int
+kl_audit_verify(const char *repo, struct kl_audit_report *rep)
+{
+	return kl_audit_scan(repo, NULL, NULL, rep);
 }

@@ -959,6 +959,8 @@ serve_init(struct serve *s, const struct kl_serve_opts *o, int in_fd,
 	s->open_err = kl_store_open(o->repo, o->role, &s->store);
 	if (s->open_err == KL_OK) {
 		kl_store_set_policy(s->store, &o->policy);
+		/* for status; the quota holds whether or not this is kept */
+		(void)kl_store_quota_record(s->store);
 		kl_store_backend(s->store, &s->be);
 		s->open_err = kl_audit_open(o->repo, &s->audit);
 	}

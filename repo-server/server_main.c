@@ -442,6 +442,40 @@ verify_open(const char *repo)
 	return r;
 }
 
+/*
+ * One "verify" record (PROTOCOL.md §6) for status: its outcome and the
+ * bytes checked.  Only into an existing log (kl_audit_open_existing); a
+ * log that cannot be written costs the record, not the verify.
+ */
+static void
+verify_record(const struct verify *v, int exit_code)
+{
+	struct kl_audit_rec rec = { "verify", 0, NULL, 0, 0, KL_OK };
+	struct kl_audit_who who;
+	struct kl_audit *log = NULL;
+	int r;
+
+	rec.size = v->bytes;
+	if (v->corrupt.n > 0 || v->stray.n > 0)
+		rec.outcome = KL_E_CORRUPT;
+	else if (v->unreadable.n > 0)
+		rec.outcome = KL_E_IO;
+	else if (exit_code != EXIT_CLEAN)
+		rec.outcome = KL_E_NOMEM;	/* the only other failure */
+	server_who_fill(&who, NULL);
+	if ((r = kl_audit_open_existing(v->repo, &log)) == KL_OK)
+		r = kl_audit_append(log, &who, &rec);
+	kl_audit_close(log);
+	if (r == KL_OK)
+		return;
+	fprintf(stderr, "%s: verify: warning: ", progname);
+	print_name(stderr, v->repo);
+	fprintf(stderr, "/%s: %s; this verify is not recorded and status "
+	    "will not show it\n", KL_AUDIT_FILE, r == KL_E_NOTFOUND ?
+	    "no audit log (no client has been served here yet)" :
+	    kl_strerror(r));
+}
+
 static int
 cmd_verify(const struct server_args *a)
 {
@@ -456,6 +490,7 @@ cmd_verify(const struct server_args *a)
 	if ((r = verify_open(v.repo)) != EXIT_CLEAN)
 		return r;
 	r = verify_run(&v);
+	verify_record(&v, r);
 	verify_clear(&v);
 	return r;
 }

@@ -35,6 +35,7 @@
 #define USAGE_FILE "usage"
 #define USAGE_TEXT_MAX 32
 #define TMP_PREFIX ".tmp-"
+#define QUOTA_FILE "quota"
 
 /* Adds the sizes of the regular files of dir (but .tmp-*) to *sum. */
 static int
@@ -221,4 +222,67 @@ kl_store_usage_refresh(struct kl_store *s, uint64_t *bytes)
 		r = usage_write(fd, *bytes);
 	close(fd);
 	return r;
+}
+
+/* The figure in DIR/state/quota and that file's modification time. */
+static int
+quota_read(struct kl_store *s, uint64_t *quota, int64_t *since_s)
+{
+	char path[PATH_MAX], text[USAGE_TEXT_MAX + 1], *end;
+	struct stat st;
+	ssize_t n;
+	int fd, r = KL_E_CORRUPT;
+
+	if (store_join(path, sizeof(path), s->path, KL_STORE_STATE_DIR "/"
+	    QUOTA_FILE) != KL_OK)
+		return KL_E_LIMIT;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return kl_err_from_errno(errno);
+	n = read(fd, text, USAGE_TEXT_MAX);
+	if (n > 1 && text[n - 1] == '\n' && text[0] >= '0' && text[0] <= '9' &&
+	    fstat(fd, &st) == 0) {
+		text[n - 1] = '\0';
+		errno = 0;
+		*quota = strtoull(text, &end, 10);
+		*since_s = (int64_t)st.st_mtime;
+		if (errno == 0 && *end == '\0')
+			r = KL_OK;
+	}
+	close(fd);
+	return r;
+}
+
+int
+kl_store_quota_recorded(struct kl_store *s, uint64_t *quota,
+    int64_t *since_s)
+{
+	uint64_t q;
+	int64_t t;
+	int r;
+
+	if ((r = quota_read(s, &q, &t)) != KL_OK)
+		return r;
+	*quota = q;
+	*since_s = t;
+	return KL_OK;
+}
+
+int
+kl_store_quota_record(struct kl_store *s)
+{
+	char dir[PATH_MAX], text[USAGE_TEXT_MAX + 1];
+	uint64_t have;
+	int64_t since;
+	int n, r;
+
+	if (s->policy.quota == 0 || s->role == KL_ROLE_READ)
+		return KL_OK;
+	/* most sessions find it unchanged: no write, no fsync */
+	if (quota_read(s, &have, &since) == KL_OK && have == s->policy.quota)
+		return KL_OK;
+	if ((r = store_join(dir, sizeof(dir), s->path, KL_STORE_STATE_DIR)) !=
+	    KL_OK || (r = kl_mkdir_p(dir, STORE_DIR_MODE)) != KL_OK)
+		return r;
+	n = snprintf(text, sizeof(text), "%" PRIu64 "\n", s->policy.quota);
+	return kl_file_write_atomic(dir, QUOTA_FILE, text, (size_t)n, 0, 0600);
 }

@@ -98,3 +98,7 @@ set_tests_properties(e2e_progress PROPERTIES TIMEOUT 300)
 # backup-only key through a real sshd, prune keeping bases).
 add_test(NAME e2e_delta COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/delta.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 set_tests_properties(e2e_delta PROPERTIES TIMEOUT 600)
+# Issue #15 §2: kluis-server status - overdue, audit chain, verify and
+# purge records, quota, replication lag, the Prometheus textfile.
+add_test(NAME e2e_server_status COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/server_status.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_server_status PROPERTIES TIMEOUT 300)

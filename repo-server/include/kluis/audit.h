@@ -43,6 +43,13 @@ struct kl_audit;
  * Errors of open(2) as kl_err codes.
  */
 int kl_audit_open(const char *repo, struct kl_audit **out);
+/*
+ * As kl_audit_open, but only an existing log: KL_E_NOTFOUND if there is
+ * none.  For commands an administrator may run as another user (verify):
+ * a log they created would belong to them, and a log that was deleted
+ * must stay missing for status to see it.
+ */
+int kl_audit_open_existing(const char *repo, struct kl_audit **out);
 /* Closes the log.  NULL-safe. */
 void kl_audit_close(struct kl_audit *a);
 
@@ -71,6 +78,35 @@ struct kl_audit_report {
  * from the log alone: compare last_hash with a copy kept elsewhere.
  */
 int kl_audit_verify(const char *repo, struct kl_audit_report *rep);
+
+/*
+ * One intact record, as kl_audit_scan hands it over.  Texts point into the
+ * record and are valid during the callback only; they are as written
+ * (percent-escaped, PROTOCOL.md §6).
+ */
+/* The outcome of a record whose outcome name this version lacks. */
+#define KL_AUDIT_OUTCOME_UNKNOWN 1
+struct kl_audit_entry {
+	uint64_t seq;
+	const char *time;	/* "2025-01-31T23:59:59.123456789Z" */
+	int64_t time_s;		/* in UTC seconds (0: unreadable) */
+	const char *role, *client, *op, *type, *name;
+	uint64_t size, gets;
+	int outcome;		/* KL_OK, an enum kl_err, or
+				 * KL_AUDIT_OUTCOME_UNKNOWN */
+};
+/* Called per intact record, in order; non-zero stops the scan. */
+typedef int (*kl_audit_scan_cb)(void *arg, const struct kl_audit_entry *e);
+
+/*
+ * Checks the chain as kl_audit_verify does (same results in *rep) and
+ * calls cb (may be NULL) for every record found intact, oldest first,
+ * before the first broken one.  cb runs under a shared flock of the log:
+ * it must not append to it.  A non-zero return of cb stops the scan and
+ * is returned.  Reads the whole log: O(its size), no allocation.
+ */
+int kl_audit_scan(const char *repo, kl_audit_scan_cb cb, void *arg,
+    struct kl_audit_report *rep);
 
 /* "KL_E_PERM" etc. for an error code, "ok" for KL_OK. */
 const char *kl_audit_outcome_name(int code);

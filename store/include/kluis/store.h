@@ -145,6 +145,22 @@ int kl_store_trash_list(struct kl_store *s, kl_trash_cb cb, void *arg);
 int kl_store_usage_count(struct kl_store *s, uint64_t *bytes);
 int kl_store_usage_refresh(struct kl_store *s, uint64_t *bytes);
 
+/*
+ * The quota a server enforces lives on its command line, not in the
+ * repository; record writes it to DIR/state/quota (PROTOCOL.md §4
+ * "Quota") so that `kluis-server status` can show it.  It writes only
+ * when the policy has a quota, the role may upload, and the file does not
+ * already hold that figure (atomically, mode 0600, making DIR/state/).
+ * KL_OK also when there was nothing to write; file system errors.
+ * recorded reads it: *quota and the time it was recorded (the file's
+ * modification time); KL_E_NOTFOUND if no quota was ever recorded,
+ * KL_E_CORRUPT if the file is not one.
+ */
+#define KL_STORE_STATE_DIR "state"
+int kl_store_quota_record(struct kl_store *s);
+int kl_store_quota_recorded(struct kl_store *s, uint64_t *quota,
+    int64_t *since_s);
+
 struct kl_store_put;
 /* Why the last refusal of s by content, age, lock rule (KL_E_PERM) or
  * quota (KL_E_NOSPACE) was made, such as "it is an exclusive lock, ...",
