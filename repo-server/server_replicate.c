@@ -73,6 +73,7 @@ struct repl {
 	struct kl_store *src;		/* owned by sbe */
 	struct kl_backend sbe, dbe;
 	int dst_open;
+	int dst_missing;		/* --dry-run: no copy there yet */
 	struct kl_map have[KL_FT_LAST + 1];	/* there: id -> size */
 	struct rfile *todo;		/* to send, or (repair) to re-hash */
 	size_t ntodo, captodo;
@@ -138,7 +139,7 @@ plan(struct repl *rp, char *err, size_t err_len)
 	struct kl_id id;
 	int r;
 
-	for (i = 0; i < NKINDS; i++) {
+	for (i = 0; i < NKINDS && !rp->dst_missing; i++) {
 		l.t = kinds[i];
 		if ((r = rp->dbe.ops->list(rp->dbe.ctx, l.t, on_listed,
 		    &l)) != KL_OK) {
@@ -269,11 +270,11 @@ repair_one(struct repl *rp, const struct rfile *f)
 	    &b);
 	if (r == KL_OK && !hash_matches(buf_data(b), buf_size(b), f->name))
 		r = KL_E_CORRUPT;	/* damaged there as well */
+	pthread_mutex_lock(&rp->mu);	/* repairs are rare: one at a time */
 	if (r == KL_OK)
 		r = kl_store_repair(rp->src, f->t, f->name, buf_data(b),
 		    buf_size(b));
 	buf_free(b);
-	pthread_mutex_lock(&rp->mu);
 	if (r == KL_OK) {
 		rp->repaired++;
 		fprintf(stderr, "%s: replicate: repaired %s/%s from the "
@@ -514,15 +515,17 @@ open_target(struct repl *rp, const struct buf *cfg, char *err,
 	kl_transport_configure(&to);
 	/* a local directory without config: create at once (the server
 	 * would only say "not found" first) */
-	if (u.kind == KL_URL_LOCAL && !rp->a->dry_run && !has_config(rp->to))
+	if (u.kind == KL_URL_LOCAL && !has_config(rp->to))
 		r = KL_E_NOTFOUND;
 	else
 		r = kl_transport_open(target, NULL, 0, err, err_len, &rp->dbe);
 	if (r == KL_E_NOTFOUND) {	/* the first run: make the copy */
-		if (rp->a->dry_run) {
-			snprintf(err, err_len, "the copy does not exist yet "
-			    "(a run without --dry-run creates it)");
-			return r;
+		if (rp->a->dry_run) {	/* everything would be sent */
+			fprintf(stderr, "%s: replicate: the copy does not "
+			    "exist yet; a run without --dry-run creates it\n",
+			    progname);
+			rp->dst_missing = 1;
+			return KL_OK;
 		}
 		r = kl_transport_open(target, buf_data(cfg), buf_size(cfg),
 		    err, err_len, &rp->dbe);
