@@ -2,7 +2,9 @@
  * The history of backups, checks and drills run from this client.  It is
  * the one table nothing else can rebuild: kl_cat_reset keeps it.  A run's
  * details are rows of run_value (schema 7), read back as they were
- * written: nothing parses them.
+ * written: nothing parses them.  Schema 9 adds the runs of other clients,
+ * imported from their run records (FORMAT.md §17), and the runs of this
+ * client still to be uploaded as records.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +96,17 @@ kl_run_values_json(struct kl_json *j, const struct kl_run_value *v, size_t n)
 }
 
 static int
+run_id_is_zero(const struct kl_cat_run *r)
+{
+	uint8_t acc = 0;
+	size_t i;
+
+	for (i = 0; i < KL_CAT_RUN_ID_LEN; i++)
+		acc |= r->run_id[i];
+	return acc == 0;
+}
+
+static int
 run_bind(sqlite3_stmt *st, const struct kl_cat_run *r)
 {
 	int src;
@@ -112,9 +125,13 @@ run_bind(sqlite3_stmt *st, const struct kl_cat_run *r)
 	    (src = sqlite3_bind_int64(st, 8, (int64_t)r->bytes)) !=
 	    SQLITE_OK ||
 	    (src = sqlite3_bind_int64(st, 9, (int64_t)r->bytes_added)) !=
+	    SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 10, (int64_t)r->errors)) !=
 	    SQLITE_OK)
 		return src;
-	return sqlite3_bind_int64(st, 10, (int64_t)r->errors);
+	return run_id_is_zero(r) ? sqlite3_bind_null(st, 11) :
+	    sqlite3_bind_blob(st, 11, r->run_id, KL_CAT_RUN_ID_LEN,
+	    SQLITE_STATIC);
 }
 
 static int
@@ -150,13 +167,23 @@ value_bind(sqlite3_stmt *st, int64_t run, const struct kl_run_value *v)
 	return sqlite3_bind_int64(st, 6, v->i);
 }
 
-/* The run and its values, inside the caller's transaction. */
+/* How a run goes in: from this client (a duplicate run id is an error),
+ * or imported (a duplicate is skipped). */
+static const char run_sql_local[] = "INSERT INTO run(kind, host, start_s,"
+    " end_s, exit_code, snapshot, files, bytes, bytes_added, errors, run_id,"
+    " origin, recv_s, uploaded) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+    " ?10, ?11, 0, NULL, ?11 IS NULL)";
+static const char run_sql_import[] = "INSERT OR IGNORE INTO run(kind, host,"
+    " start_s, end_s, exit_code, snapshot, files, bytes, bytes_added, errors,"
+    " run_id, origin, recv_s, uploaded) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+    " ?8, ?9, ?10, ?11, 1, ?12, 1)";
+
+/* The run and its values, inside the caller's transaction; *added (may
+ * be NULL) is 0 when an import was skipped as a duplicate. */
 static int
-run_insert(struct kl_cat *c, const struct kl_cat_run *r, struct kl_error *err)
+run_insert(struct kl_cat *c, const struct kl_cat_run *r, int64_t recv_s,
+    int import, int *added, struct kl_error *err)
 {
-	static const char sql[] = "INSERT INTO run(kind, host, start_s,"
-	    " end_s, exit_code, snapshot, files, bytes, bytes_added, errors)"
-	    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 	static const char vsql[] = "INSERT INTO run_value(run_no, key, item,"
 	    " field, type, val) VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
 	sqlite3_stmt *st;
@@ -164,11 +191,22 @@ run_insert(struct kl_cat *c, const struct kl_cat_run *r, struct kl_error *err)
 	size_t i;
 	int rc, src;
 
-	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
+	if ((rc = cat_prepare(c, import ? run_sql_import : run_sql_local, &st,
+	    err)) != KL_OK)
 		return rc;
 	if ((src = run_bind(st, r)) != SQLITE_OK ||
-	    (src = sqlite3_step(st)) != SQLITE_DONE)
+	    (import && (src = sqlite3_bind_int64(st, 12, recv_s)) !=
+	    SQLITE_OK))
 		return cat_sqlerr(c, err, src, "run_add");
+	if (((src = sqlite3_step(st)) & 0xff) == SQLITE_CONSTRAINT && !import)
+		return cat_err(c, err, KL_E_EXISTS, "run_add: a run of this "
+		    "id is recorded already");
+	if (src != SQLITE_DONE)
+		return cat_sqlerr(c, err, src, "run_add");
+	if (added != NULL)
+		*added = sqlite3_changes(c->db) > 0;
+	if (import && sqlite3_changes(c->db) == 0)
+		return KL_OK;
 	no = sqlite3_last_insert_rowid(c->db);
 	for (i = 0; i < r->nv; i++) {
 		if ((rc = cat_prepare(c, vsql, &st, err)) != KL_OK)
@@ -180,22 +218,114 @@ run_insert(struct kl_cat *c, const struct kl_cat_run *r, struct kl_error *err)
 	return KL_OK;
 }
 
+static int
+run_valid(const struct kl_cat_run *r)
+{
+	size_t i;
+
+	if (r == NULL || r->kind == NULL || r->host == NULL ||
+	    (r->nv > 0 && r->v == NULL) || r->nv > RUN_VALUES_MAX)
+		return 0;
+	for (i = 0; i < r->nv; i++)
+		if (!value_valid(&r->v[i]))
+			return 0;
+	return 1;
+}
+
 int
 kl_cat_run_add(struct kl_cat *c, const struct kl_cat_run *r,
     struct kl_error *err)
 {
-	size_t i;
 	int rc;
 
-	if (r == NULL || r->kind == NULL || r->host == NULL ||
-	    (r->nv > 0 && r->v == NULL) || r->nv > RUN_VALUES_MAX)
+	if (!run_valid(r))
 		return KL_E_INVAL;
-	for (i = 0; i < r->nv; i++)
-		if (!value_valid(&r->v[i]))
-			return KL_E_INVAL;
 	cat_lock(c);
 	if ((rc = cat_tx_begin(c, err)) == KL_OK)
-		rc = cat_tx_end(c, run_insert(c, r, err), err);
+		rc = cat_tx_end(c, run_insert(c, r, 0, 0, NULL, err), err);
+	cat_unlock(c);
+	return rc;
+}
+
+static int
+run_file_note(struct kl_cat *c, const struct kl_id *file, int64_t recv_s,
+    int ok, struct kl_error *err)
+{
+	static const char sql[] = "INSERT OR REPLACE INTO run_file(id, recv_s,"
+	    " ok) VALUES(?1, ?2, ?3)";
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
+		return rc;
+	if ((src = cat_bind_id(st, 1, file)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 2, recv_s)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int(st, 3, ok)) != SQLITE_OK ||
+	    (src = sqlite3_step(st)) != SQLITE_DONE)
+		return cat_sqlerr(c, err, src, "run_import");
+	return KL_OK;
+}
+
+int
+kl_cat_run_import(struct kl_cat *c, const struct kl_id *file,
+    int64_t recv_s, const struct kl_cat_run *r, struct kl_error *err)
+{
+	int rc, added = 0;
+
+	if (file == NULL || (r != NULL && (!run_valid(r) ||
+	    run_id_is_zero(r))))
+		return KL_E_INVAL;
+	cat_lock(c);
+	if ((rc = cat_tx_begin(c, err)) == KL_OK) {
+		rc = run_file_note(c, file, recv_s, r != NULL, err);
+		if (rc == KL_OK && r != NULL)
+			rc = run_insert(c, r, recv_s, 1, &added, err);
+		rc = cat_tx_end(c, rc, err);
+	}
+	cat_unlock(c);
+	return rc != KL_OK ? rc : added;
+}
+
+int
+kl_cat_run_file_get(struct kl_cat *c, const struct kl_id *file, int *ok,
+    struct kl_error *err)
+{
+	static const char sql[] = "SELECT ok FROM run_file WHERE id = ?1";
+	sqlite3_stmt *st;
+	int rc, src;
+
+	*ok = 0;
+	cat_lock(c);
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
+		goto out;
+	if ((src = cat_bind_id(st, 1, file)) != SQLITE_OK) {
+		rc = cat_sqlerr(c, err, src, "run_file_get");
+		goto out;
+	}
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		*ok = sqlite3_column_int(st, 0) != 0;
+	else
+		rc = src == SQLITE_DONE ? KL_E_NOTFOUND :
+		    cat_sqlerr(c, err, src, "run_file_get");
+out:
+	cat_unlock(c);
+	return rc;
+}
+
+int
+kl_cat_run_uploaded(struct kl_cat *c, int64_t no, struct kl_error *err)
+{
+	static const char sql[] = "UPDATE run SET uploaded = 1 WHERE"
+	    " run_no = ?1";
+	sqlite3_stmt *st;
+	int rc, src;
+
+	cat_lock(c);
+	if ((rc = cat_prepare(c, sql, &st, err)) == KL_OK &&
+	    ((src = sqlite3_bind_int64(st, 1, no)) != SQLITE_OK ||
+	    (src = sqlite3_step(st)) != SQLITE_DONE))
+		rc = cat_sqlerr(c, err, src, "run_uploaded");
 	cat_unlock(c);
 	return rc;
 }
@@ -306,34 +436,32 @@ run_row_get(struct kl_cat *c, sqlite3_stmt *st, struct kl_cat_run *r,
 	r->bytes = (uint64_t)sqlite3_column_int64(st, 8);
 	r->bytes_added = (uint64_t)sqlite3_column_int64(st, 9);
 	r->errors = (uint64_t)sqlite3_column_int64(st, 10);
+	/* an id of another length is none: a doctored catalog */
+	if (sqlite3_column_type(st, 11) == SQLITE_BLOB &&
+	    sqlite3_column_bytes(st, 11) == KL_CAT_RUN_ID_LEN)
+		memcpy(r->run_id, sqlite3_column_blob(st, 11),
+		    KL_CAT_RUN_ID_LEN);
+	r->origin = sqlite3_column_int(st, 12) == KL_CAT_RUN_IMPORTED ?
+	    KL_CAT_RUN_IMPORTED : KL_CAT_RUN_LOCAL;
+	r->recv_s = sqlite3_column_type(st, 13) == SQLITE_NULL ?
+	    KL_CAT_TIME_NONE : sqlite3_column_int64(st, 13);
 	return KL_OK;
 }
 
-int
-kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
+#define RUN_COLS "SELECT run_no, kind, host, start_s, end_s, exit_code," \
+    " snapshot, files, bytes, bytes_added, errors, run_id, origin, recv_s" \
+    " FROM run"
+
+/* Calls cb for every row of st (bound), with its values. */
+static int
+runs_walk(struct kl_cat *c, sqlite3_stmt *st,
     int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
     struct kl_error *err)
 {
-	static const char sql[] = "SELECT run_no, kind, host, start_s, end_s,"
-	    " exit_code, snapshot, files, bytes, bytes_added, errors"
-	    " FROM run WHERE (?1 IS NULL OR kind = ?1) AND start_s >= ?2"
-	    " ORDER BY start_s, run_no";
 	struct values x = { NULL, 0, 0 };
 	struct kl_cat_run r;
-	sqlite3_stmt *st;
-	int rc, src;
+	int rc = KL_OK, src;
 
-	if (cb == NULL)
-		return KL_E_INVAL;
-	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
-		goto out;
-	if ((src = (kind == NULL ? sqlite3_bind_null(st, 1) :
-	    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC))) != SQLITE_OK ||
-	    (src = sqlite3_bind_int64(st, 2, since)) != SQLITE_OK) {
-		rc = cat_sqlerr(c, err, src, "run_foreach");
-		goto out;
-	}
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		values_clear(&x);
 		if ((rc = run_row_get(c, st, &r, err)) != KL_OK ||
@@ -349,6 +477,58 @@ kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
 out:
 	values_clear(&x);
 	free(x.v);
+	return rc;
+}
+
+int
+kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
+    int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
+    struct kl_error *err)
+{
+	static const char sql[] = RUN_COLS " WHERE (?1 IS NULL OR kind = ?1)"
+	    " AND start_s >= ?2 ORDER BY start_s, run_no";
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (cb == NULL)
+		return KL_E_INVAL;
+	cat_lock(c);
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
+		goto out;
+	if ((src = (kind == NULL ? sqlite3_bind_null(st, 1) :
+	    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC))) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(st, 2, since)) != SQLITE_OK) {
+		rc = cat_sqlerr(c, err, src, "run_foreach");
+		goto out;
+	}
+	rc = runs_walk(c, st, cb, arg, err);
+out:
+	cat_unlock(c);
+	return rc;
+}
+
+int
+kl_cat_run_pending(struct kl_cat *c, size_t max,
+    int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
+    struct kl_error *err)
+{
+	static const char sql[] = RUN_COLS " WHERE uploaded = 0 AND origin = 0"
+	    " AND run_id IS NOT NULL ORDER BY run_no LIMIT ?1";
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (cb == NULL)
+		return KL_E_INVAL;
+	cat_lock(c);
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
+		goto out;
+	if ((src = sqlite3_bind_int64(st, 1, (int64_t)(max > INT64_MAX ?
+	    INT64_MAX : max))) != SQLITE_OK) {
+		rc = cat_sqlerr(c, err, src, "run_pending");
+		goto out;
+	}
+	rc = runs_walk(c, st, cb, arg, err);
+out:
 	cat_unlock(c);
 	return rc;
 }

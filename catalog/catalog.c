@@ -33,25 +33,34 @@ dir_fmt(char *out, size_t cap, const char *a, const char *b,
 }
 
 int
+kl_cat_dir_named(const char *name, char *out, size_t cap)
+{
+	const char *e;
+
+	if (name == NULL || out == NULL || cap == 0)
+		return KL_E_INVAL;
+	out[0] = '\0';
+	if ((e = getenv("KLUIS_CACHE_DIR")) != NULL && *e != '\0')
+		return dir_fmt(out, cap, e, "/", name);
+	if (geteuid() == 0)
+		return dir_fmt(out, cap, "/var/cache/kluis", "/", name);
+	/* the XDG spec: a relative XDG_CACHE_HOME is invalid, ignore it */
+	if ((e = getenv("XDG_CACHE_HOME")) != NULL && *e == '/')
+		return dir_fmt(out, cap, e, "/kluis/", name);
+	if ((e = getenv("HOME")) != NULL && *e != '\0')
+		return dir_fmt(out, cap, e, "/.cache/kluis/", name);
+	return KL_E_NOTFOUND;
+}
+
+int
 kl_cat_dir_default(const struct kl_id *repo_id, char *out, size_t cap)
 {
 	char hex[KL_ID_HEX_LEN + 1];
-	const char *e;
 
 	if (repo_id == NULL || out == NULL || cap == 0)
 		return KL_E_INVAL;
-	out[0] = '\0';
 	kl_id_hex(repo_id, hex);
-	if ((e = getenv("KLUIS_CACHE_DIR")) != NULL && *e != '\0')
-		return dir_fmt(out, cap, e, "/", hex);
-	if (geteuid() == 0)
-		return dir_fmt(out, cap, "/var/cache/kluis", "/", hex);
-	/* the XDG spec: a relative XDG_CACHE_HOME is invalid, ignore it */
-	if ((e = getenv("XDG_CACHE_HOME")) != NULL && *e == '/')
-		return dir_fmt(out, cap, e, "/kluis/", hex);
-	if ((e = getenv("HOME")) != NULL && *e != '\0')
-		return dir_fmt(out, cap, e, "/.cache/kluis/", hex);
-	return KL_E_NOTFOUND;
+	return kl_cat_dir_named(hex, out, cap);
 }
 
 const char *

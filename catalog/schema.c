@@ -191,6 +191,28 @@ static const char cat_schema7_sql[] =
 static const char cat_schema8_sql[] =
     "CREATE TABLE delta_sig(id BLOB PRIMARY KEY, sig BLOB NOT NULL);";
 
+/*
+ * Schema 9 (issue #15): run records (FORMAT.md §17).  run_id: the run's
+ * random 16-byte id, the same in its run record, so a run this client
+ * made and the record it uploaded are one run (unique; NULL for runs of
+ * earlier schemas).  origin 0: run from this client; 1: imported from a
+ * run record in the repository (recv_s: the repository host's receive
+ * time of that record).  uploaded 0: a run of this client whose record is
+ * still to be uploaded (kl_cat_run_pending); the runs of earlier schemas
+ * count as uploaded, so no old history floods the repository.  run_file:
+ * the run record files looked at, ok 0 for those that did not decrypt or
+ * decode (each is fetched once).
+ */
+static const char cat_schema9_sql[] =
+    "ALTER TABLE run ADD COLUMN run_id BLOB;"
+    "ALTER TABLE run ADD COLUMN origin INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE run ADD COLUMN recv_s INTEGER;"
+    "ALTER TABLE run ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 1;"
+    "CREATE UNIQUE INDEX run_by_id ON run(run_id);"
+    "CREATE INDEX run_to_upload ON run(run_no) WHERE uploaded = 0;"
+    "CREATE TABLE run_file(id BLOB PRIMARY KEY, recv_s INTEGER NOT NULL,"
+    " ok INTEGER NOT NULL) WITHOUT ROWID;";
+
 const char *const cat_migrations[KL_CAT_SCHEMA] = {
 	cat_schema_sql,
 	cat_schema2_sql,
@@ -200,4 +222,5 @@ const char *const cat_migrations[KL_CAT_SCHEMA] = {
 	cat_schema6_sql,
 	cat_schema7_sql,
 	cat_schema8_sql,
+	cat_schema9_sql,
 };

@@ -538,12 +538,19 @@ cli_open(struct cli *c, struct kl_repo **out)
 		return EXIT_USAGE;
 	}
 	if ((rc = cli_password(c, c->password_file, PW_CURRENT, "repository "
-	    "passphrase", &pass, &plen)) != EXIT_OK)
+	    "passphrase", &pass, &plen)) != EXIT_OK) {
+		snprintf(c->open_why, sizeof(c->open_why), "cannot open the "
+		    "repository: no passphrase could be read");
 		return rc;
+	}
 	rc = kl_repo_open(c->repo, c->key_file, pass, plen, &r, &err);
 	cli_password_free(pass, plen);
-	if (rc != KL_OK)
+	if (rc != KL_OK) {
+		snprintf(c->open_why, sizeof(c->open_why), "cannot open the "
+		    "repository: %s", rc == KL_E_BADPASS ? "wrong passphrase" :
+		    kl_error_msg(&err, rc));
 		return open_failed(c, rc, &err);	/* r is not set */
+	}
 	kl_repo_set_tree_budget(r, c->tree_budget);
 	catalog_open(c, r);
 	*out = r;

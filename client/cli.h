@@ -119,6 +119,8 @@ struct cli {
 	unsigned char src[OPT_END];
 	unsigned src_line[OPT_END];
 	const char *profile, *profile_path;
+	/* why cli_open failed, for the run's record (cli_runs.c) */
+	char open_why[256];
 };
 
 /*
@@ -374,6 +376,22 @@ struct kl_snap_pick;
 int cli_snapshot(struct cli *c, struct kl_repo *r, const char *spec,
     const char *const *paths, size_t npaths, struct kl_id *id,
     struct kl_snap_pick *pick);
+
+/*
+ * cli_runs.c: a run's record (docs/FORMAT.md §17, docs/CATALOG.md "Pending
+ * runs").  cli_run_commit gives run a fresh run id, adds it to the
+ * catalog's history and uploads its record (with the records still
+ * pending) - a failure to upload is a warning, once, never an exit code.
+ * cli_runs_sync does the second half alone: it imports the pending-runs
+ * journal of this repository address into the history and uploads what
+ * is pending (kluis report calls it).  cli_run_unreached records a run of
+ * kind that failed before its repository was open in that journal, for
+ * the next run that opens it; host NULL: this machine's name.
+ */
+void cli_run_commit(struct cli *c, struct kl_repo *r, struct kl_cat_run *run);
+void cli_runs_sync(struct cli *c, struct kl_repo *r);
+void cli_run_unreached(struct cli *c, const char *kind, const char *host,
+    int64_t start, int exit_code);
 
 /* cli_catalog.c: brings the catalog up to date (snapshots; with versions,
  * file versions too), printing errors; returns an exit code. */

@@ -230,17 +230,16 @@ run_detail(struct cli_run *x, const struct kl_backup_stats *st,
 }
 
 /*
- * The run goes into the catalog's history (catalog.h "runs"), failed or
- * not: reports show failed runs next to successful ones.  Only the
- * catalog's own failure goes unrecorded, silently: it is a cache.
+ * The run goes into the catalog's history (catalog.h "runs") and as a run
+ * record into the repository (cli_run_commit), failed or not: reports
+ * show failed runs next to successful ones.
  */
 static void
-run_record(struct kl_repo *r, const struct kl_backup_opts *o,
+run_record(struct cli *c, struct kl_repo *r, const struct kl_backup_opts *o,
     const struct kl_backup_stats *st, int64_t start, int exit_code,
     const char *err)
 {
 	struct kl_cat_run run;
-	struct kl_cat *cat;
 	struct cli_run x;
 	char host[KL_NAME_MAX + 1];
 
@@ -263,9 +262,7 @@ run_record(struct kl_repo *r, const struct kl_backup_opts *o,
 	run_detail(&x, st, err);
 	run.v = x.v;
 	run.nv = x.n;
-	/* not even a temporary catalog: nothing to record into */
-	if ((cat = kl_repo_catalog(r)) != NULL)
-		(void)kl_cat_run_add(cat, &run, NULL);
+	cli_run_commit(c, r, &run);
 }
 
 /* --metrics-file (docs/COMPLIANCE.md "Metrics"); after run_record, so
@@ -357,13 +354,15 @@ cmd_backup(struct cli *c)
 			    (unsigned long long)st.warnings,
 			    st.warnings == 1 ? "" : "s");
 	}
-	run_record(r, &o, &st, start, rc, why);
+	run_record(c, r, &o, &st, start, rc, why);
 	if (c->metrics_file != NULL && metrics(c, r, &st, start, rc) !=
 	    EXIT_OK && rc == EXIT_OK)
 		rc = EXIT_FATAL;
 out:
-	if (r == NULL)	/* it failed before the repository was open */
+	if (r == NULL) {	/* it failed before the repository was open */
+		cli_run_unreached(c, "backup", c->host, start, rc);
 		cli_metrics_unreached(c, "backup", start, rc);
+	}
 	cli_close(c, r);
 	for (i = 0; i < nkeep; i++)
 		buf_free(keep[i]);

@@ -194,16 +194,14 @@ run_detail(struct cli_run *x, const struct kl_check_report *rep,
 }
 
 static void
-run_record(struct kl_repo *r, const struct kl_check_report *rep,
-    const char *subset, int64_t start, int exit_code, const char *err)
+run_record(struct cli *c, struct kl_repo *r,
+    const struct kl_check_report *rep, const char *subset, int64_t start,
+    int exit_code, const char *err)
 {
 	struct kl_cat_run run;
-	struct kl_cat *cat = kl_repo_catalog(r);
 	char host[KL_NAME_MAX + 1] = "unknown";
 	struct cli_run x;
 
-	if (cat == NULL)
-		return;
 	memset(&run, 0, sizeof(run));
 	x.n = 0;
 	if (gethostname(host, sizeof(host) - 1) != 0)
@@ -218,7 +216,7 @@ run_record(struct kl_repo *r, const struct kl_check_report *rep,
 	run_detail(&x, rep, subset, err);
 	run.v = x.v;
 	run.nv = x.n;
-	(void)kl_cat_run_add(cat, &run, NULL);
+	cli_run_commit(c, r, &run);
 }
 
 /* The run's gauges; after an error only its duration is known. */
@@ -294,6 +292,7 @@ cmd_check(struct cli *c)
 	kl_error_clear(&err);
 	if ((rc = options(c, &o)) != EXIT_OK || (rc = cli_open(c, &r)) !=
 	    EXIT_OK) {
+		cli_run_unreached(c, "check", NULL, start, rc);
 		cli_metrics_unreached(c, "check", start, rc);
 		return rc;
 	}
@@ -306,7 +305,7 @@ cmd_check(struct cli *c)
 	if (erc != KL_OK) {
 		snprintf(why, sizeof(why), "%s", kl_error_msg(&err, erc));
 		rc = cli_fail(c, erc, &err, "check failed");
-		run_record(r, &rep, subset, start, rc, why);
+		run_record(c, r, &rep, subset, start, rc, why);
 		(void)metrics(c, r, &rep, 1);
 		goto out;
 	}
@@ -315,7 +314,7 @@ cmd_check(struct cli *c)
 	else
 		report_text(c, &rep, subset, o.data.mode != KL_CHECK_DATA_NONE);
 	rc = rep.nf > 0 ? EXIT_FATAL : EXIT_OK;
-	run_record(r, &rep, subset, start, rc, NULL);
+	run_record(c, r, &rep, subset, start, rc, NULL);
 	if (metrics(c, r, &rep, 0) != EXIT_OK)
 		rc = EXIT_FATAL;
 out:

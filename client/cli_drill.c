@@ -432,13 +432,13 @@ run_detail(struct cli_run *v, const struct drillcli *x,
 	cli_run_bool(v, "ok", o->ok);
 }
 
-/* Records the drill in the catalog's run history (a cache: best effort). */
+/* Records the drill in the catalog's run history and the repository
+ * (cli_run_commit). */
 static void
 run_record(struct kl_repo *r, const struct drillcli *x,
     const struct outcome *o, int exit_code)
 {
 	struct kl_cat_run run;
-	struct kl_cat *cat;
 	char host[KL_NAME_MAX + 1] = "";
 	struct cli_run v;
 
@@ -458,9 +458,7 @@ run_record(struct kl_repo *r, const struct drillcli *x,
 	run_detail(&v, x, o);
 	run.v = v.v;
 	run.nv = v.n;
-	/* not even a temporary catalog: nothing to record into */
-	if ((cat = kl_repo_catalog(r)) != NULL)
-		(void)kl_cat_run_add(cat, &run, NULL);
+	cli_run_commit(x->c, r, &run);
 }
 
 static int
@@ -683,8 +681,11 @@ cmd_drill(struct cli *c)
 	    rc == EXIT_OK)
 		rc = EXIT_FATAL;
 out:
-	if (!began)	/* no catalog run, but the metrics */
+	if (!began) {	/* no catalog run, but the metrics */
+		if (r == NULL)
+			cli_run_unreached(c, "drill", NULL, o.start, rc);
 		cli_metrics_unreached(c, "drill", o.start, rc);
+	}
 	cli_close(c, r);
 	mism_free(&x);
 	return rc;

@@ -47,6 +47,10 @@ hist_cb(void *arg, const struct kl_cat_run *r)
 {
 	struct hist *h = arg;
 
+	/* this machine's runs: not those imported from other clients' run
+	 * records (FORMAT.md §17) */
+	if (r->origin != KL_CAT_RUN_LOCAL)
+		return 0;
 	/* backups are per host (--host); checks and drills per repository */
 	if (strcmp(h->job, "backup") == 0 && strcmp(r->host, h->host) != 0)
 		return 0;

@@ -113,6 +113,35 @@ times_choose(const struct cli *c, struct kl_report_opts *o)
 	return EXIT_OK;
 }
 
+/*
+ * The run history of every client (docs/FORMAT.md §17): this machine's
+ * pending records go up first (so its runs and their records are one),
+ * then the newest run records come in.  Neither stops the report: an
+ * unreadable record is a finding, an unlistable runs/ (an old server) a
+ * warning in the report.
+ */
+static void
+runs_update(struct cli *c, struct kl_repo *r, struct kl_report_opts *o)
+{
+	struct kl_repo_runs_stats st;
+	struct kl_error err;
+	int rc;
+
+	cli_runs_sync(c, r);
+	kl_error_clear(&err);
+	rc = kl_repo_runs_import(r, KL_REPO_RUNS_READ_MAX, &st, &err);
+	o->runs_listed = st.listed;
+	o->runs_looked = st.looked;
+	o->runs_bad = st.bad;
+	if (rc != KL_OK) {
+		o->runs_error = 1;
+		cli_warn(c, "cannot read the repository's run records (%s): "
+		    "the report shows this machine's runs only",
+		    kl_error_msg(&err, rc));
+	}
+	/* each unreadable record is a notice of r (cli_close names them) */
+}
+
 /* Brings snapshots and the blob index (the packs whose verification the
  * report covers) up to date. */
 static int
@@ -230,8 +259,10 @@ cmd_report(struct cli *c)
 		return rc;
 	if ((rc = cli_open(c, &r)) != EXIT_OK)
 		return rc;
-	if ((rc = catalog_update(c, r, &err)) == EXIT_OK)
+	if ((rc = catalog_update(c, r, &err)) == EXIT_OK) {
+		runs_update(c, r, &o);
 		rc = report_make(c, r, &o, fmt);
+	}
 	/* damaged files skipped are in the report (its verdict FAILED);
 	 * cli_close names them on stderr too */
 	if (cli_close(c, r) && rc == EXIT_OK)

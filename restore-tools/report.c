@@ -340,7 +340,9 @@ run_cb(void *arg, const struct kl_cat_run *r)
 	struct rep_run *x;
 	int rc;
 
-	if (time_clamp(r->start_s) > rep->o.now)
+	if (time_clamp(r->start_s) > rep->o.now ||
+	    (r->origin == KL_CAT_RUN_IMPORTED && r->recv_s !=
+	    KL_CAT_TIME_NONE && time_clamp(r->recv_s) > rep->o.now))
 		return 0;
 	if ((rc = grow(&rep->runs, &rep->rcap, rep->nruns,
 	    sizeof(*rep->runs), KL_REPORT_RUNS_MAX)) != KL_OK)
@@ -355,6 +357,17 @@ run_cb(void *arg, const struct kl_cat_run *r)
 	x->start = time_clamp(r->start_s);
 	x->end = time_clamp(r->end_s) < x->start ? x->start :
 	    time_clamp(r->end_s);
+	x->imported = r->origin == KL_CAT_RUN_IMPORTED;
+	x->recv = REP_TIME_NONE;
+	if (x->imported && r->recv_s != KL_CAT_TIME_NONE) {
+		/* a record cannot have ended after it arrived: its writer's
+		 * clock is bounded by the receiving host's */
+		x->recv = time_clamp(r->recv_s);
+		if (x->end > x->recv)
+			x->end = x->recv;
+		if (x->start > x->end)
+			x->start = x->end;
+	}
 	x->exit_code = r->exit_code;
 	x->state = run_state(r);
 	x->snapshot = r->snapshot;
@@ -376,10 +389,13 @@ runs_apply(struct kl_report *rep)
 
 	for (i = 0; i < rep->nruns; i++) {
 		x = &rep->runs[i];
-		if (strcmp(x->kind, "check") == 0) {
+		/* the verdict on checks and drills goes by this machine's
+		 * runs: an imported record (anyone's claim) could otherwise
+		 * hide a failed check behind a later "ok" */
+		if (strcmp(x->kind, "check") == 0 && !x->imported) {
 			rep->last_check = x;
 			rep->checks += x->in_period;
-		} else if (strcmp(x->kind, "drill") == 0) {
+		} else if (strcmp(x->kind, "drill") == 0 && !x->imported) {
 			rep->last_drill = x;
 			rep->drills += x->in_period;
 		}
@@ -607,6 +623,29 @@ verdict_drill(struct kl_report *rep)
 		    when);
 }
 
+/* Run records that could not be read (FORMAT.md §17): runs may be
+ * missing from the history. */
+static void
+verdict_records(struct kl_report *rep)
+{
+	if (rep->o.runs_error)
+		reason_add(rep, KL_REPORT_WARNING, "run_records_unavailable",
+		    NULL, "the repository's run records could not be listed: "
+		    "the history shows this machine's runs only");
+	if (rep->o.runs_bad > 0)
+		reason_add(rep, KL_REPORT_WARNING, "run_records_unreadable",
+		    NULL, "%llu run record%s in the repository could not be "
+		    "decrypted or decoded (damaged, or not written with this "
+		    "repository's keys): their runs are missing from the "
+		    "history", (unsigned long long)rep->o.runs_bad,
+		    rep->o.runs_bad == 1 ? "" : "s");
+	if (rep->o.runs_listed > rep->o.runs_looked)
+		reason_add(rep, KL_REPORT_WARNING, "run_records_unread", NULL,
+		    "the repository holds %llu run records: only the newest "
+		    "%llu were read", (unsigned long long)rep->o.runs_listed,
+		    (unsigned long long)rep->o.runs_looked);
+}
+
 static void
 verdict(struct kl_report *rep)
 {
@@ -627,6 +666,7 @@ verdict(struct kl_report *rep)
 		verdict_host(rep, &rep->hosts[i]);
 	verdict_check(rep);
 	verdict_drill(rep);
+	verdict_records(rep);
 	if (rep->vanished > 0)
 		reason_add(rep, KL_REPORT_WARNING, "snapshots_vanished", NULL,
 		    "%llu snapshot%s known to this machine's catalog %s gone "

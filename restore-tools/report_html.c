@@ -216,8 +216,9 @@ h_head(FILE *f, const struct kl_report *rep)
 	fputs("</td></tr>\n<tr><th>Run history</th><td>from this machine (",
 	    f);
 	h_esc(f, rep->machine);
-	fputs(") only: backups, checks and drills run from other machines "
-	    "are not in it. Snapshots are the repository&#39;s own."
+	fputs(") and from the run records of every client in the "
+	    "repository (marked &quot;record&quot;). Snapshots are the "
+	    "repository&#39;s own."
 	    "</td></tr>\n</table>\n</header>\n", f);
 }
 
@@ -260,8 +261,9 @@ h_hosts(FILE *f, const struct kl_report *rep)
 		fprintf(f, "; %llu known snapshot%s vanished",
 		    (unsigned long long)rep->vanished,
 		    rep->vanished == 1 ? "" : "s");
-	fputs(". Runs, failures and added bytes are from this machine&#39;s "
-	    "run history, in the period.</p>\n<table class=\"data\">\n"
+	fputs(". Runs, failures and added bytes are from the run history "
+	    "(this machine&#39;s runs and the run records), in the period."
+	    "</p>\n<table class=\"data\">\n"
 	    "<thead><tr><th>Host</th><th>Snapshots</th><th>First backup</th>"
 	    "<th>Last successful backup</th><th>Age</th><th>Latest snapshot"
 	    "</th><th>Size</th><th>Files</th><th>Runs ok / partial / failed"
@@ -495,7 +497,7 @@ chart_durations(FILE *f, const struct kl_report *rep)
 		if ((double)(x->end - x->start) > max)
 			max = (double)(x->end - x->start);
 	}
-	fputs("<h3>Backup run durations (this machine&#39;s runs; failed "
+	fputs("<h3>Backup run durations (the run history; failed "
 	    "runs marked &#10005;)</h3>\n", f);
 	if (n == 0) {
 		fputs("<p class=\"note\">No backup run in the period.</p>\n",
@@ -601,6 +603,9 @@ h_run_cells(FILE *f, const struct rep_run *x)
 	h_time(f, x->start);
 	fprintf(f, "</td><td class=\"%s\">", host_class(x->host));
 	h_host(f, x->host);
+	if (x->imported)	/* FORMAT.md §17: its writer's word */
+		fputs(" <small title=\"from a run record in the repository: "
+		    "host and times as its writer says\">(record)</small>", f);
 	rep_age(d, sizeof(d), x->end - x->start);
 	fprintf(f, "</td><td class=\"n\">%s</td><td class=\"n\">%d</td>", d,
 	    x->exit_code);

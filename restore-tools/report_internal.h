@@ -42,6 +42,10 @@ struct rep_run {
 	int rto_measured;	/* the drill restored everything ("all"):
 				 * rto_s was measured, not extrapolated */
 	int in_period;
+	int imported;		/* from a run record (docs/FORMAT.md §17):
+				 * host and times are its writer's claim */
+	int64_t recv;		/* imported: the record's receive time,
+				 * REP_TIME_NONE otherwise */
 };
 
 struct rep_point {

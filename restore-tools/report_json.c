@@ -51,6 +51,12 @@ j_run(struct kl_json *j, const char *key, const struct rep_run *x)
 	kl_json_obj(j, key);
 	kl_json_text(j, "kind", x->kind);
 	kl_json_text(j, "host", x->host);
+	/* "local": this machine ran it; "repository": a run record */
+	kl_json_text(j, "origin", x->imported ? "repository" : "local");
+	if (x->recv == REP_TIME_NONE)
+		kl_json_null(j, "received");
+	else
+		j_time(j, "received", x->recv);
 	j_time(j, "start", x->start);
 	j_time(j, "end", x->end);
 	kl_json_i64(j, "duration_s", x->end - x->start);
@@ -216,6 +222,9 @@ j_head(struct kl_json *j, const struct kl_report *rep)
 	kl_json_u64(j, "snapshots", rep->snapshots);
 	kl_json_u64(j, "vanished_snapshots", rep->vanished);
 	kl_json_u64(j, "damaged_files", rep->o.damaged);
+	kl_json_u64(j, "run_records", rep->o.runs_listed);
+	kl_json_u64(j, "run_records_read", rep->o.runs_looked);
+	kl_json_u64(j, "run_records_unreadable", rep->o.runs_bad);
 	kl_json_obj_end(j);
 	kl_json_text(j, "machine", rep->machine);
 	kl_json_obj(j, "thresholds");

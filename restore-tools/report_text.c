@@ -79,8 +79,8 @@ t_head(FILE *f, const struct kl_report *rep)
 	fprintf(f, "Period:      %s .. %s\n", a, b);
 	fputs("Run history: from this machine (", f);
 	t_put(f, rep->machine);
-	fputs(") only - backups, checks and drills\n             run from "
-	    "other machines are not in it; snapshots are the "
+	fputs(") and from the run records of\n             every client "
+	    "in the repository (marked *); snapshots are the "
 	    "repository's.\n\n", f);
 	fprintf(f, "VERDICT: %s\n", kl_report_verdict_name(rep->verdict));
 	if (rep->nreasons == 0)
@@ -170,7 +170,7 @@ t_runs(FILE *f, const struct kl_report *rep, const char *kind, int hw)
 	const char *last = strcmp(kind, "backup") == 0 ?
 	    "FILES / ADDED / ERROR" : strcmp(kind, "check") == 0 ?
 	    "DATA READ / FINDINGS" : "SNAPSHOT / RECOVERY TIME";
-	size_t i, n = 0;
+	size_t i, n = 0, imported = 0;
 
 	for (i = 0; i < rep->nruns; i++) {
 		x = &rep->runs[i];
@@ -183,7 +183,9 @@ t_runs(FILE *f, const struct kl_report *rep, const char *kind, int hw)
 		rep_age(d, sizeof(d), x->end - x->start);
 		fprintf(f, "  %-19s  ", a);
 		t_put_pad(f, x->host, hw);
-		fprintf(f, "  %-10s  %4d  ", d, x->exit_code);
+		fputc(x->imported ? '*' : ' ', f);
+		imported += x->imported;
+		fprintf(f, " %-10s  %4d  ", d, x->exit_code);
 		if (strcmp(kind, "backup") == 0) {
 			rep_bytes(s, sizeof(s), x->bytes_added);
 			fprintf(f, "%llu / %s", (unsigned long long)x->files,
@@ -213,6 +215,9 @@ t_runs(FILE *f, const struct kl_report *rep, const char *kind, int hw)
 	}
 	if (n == 0)
 		fputs("  none in the period\n", f);
+	if (imported > 0)
+		fputs("  * from a run record in the repository: host and times "
+		    "as its writer says\n", f);
 }
 
 static void
@@ -280,7 +285,7 @@ rep_write_text(const struct kl_report *rep, FILE *f)
 	fputs("\nRESTORE DRILLS\n", f);
 	t_last(f, rep->last_drill, "drill");
 	t_runs(f, rep, "drill", hw);
-	fputs("\nBACKUP RUNS IN THE PERIOD (from this machine)\n", f);
+	fputs("\nBACKUP RUNS IN THE PERIOD\n", f);
 	t_runs(f, rep, "backup", hw);
 	t_rules(f, rep);
 	return ferror(f) ? KL_E_IO : KL_OK;

@@ -102,3 +102,13 @@ set_tests_properties(e2e_delta PROPERTIES TIMEOUT 600)
 # purge records, quota, replication lag, the Prometheus textfile.
 add_test(NAME e2e_server_status COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/server_status.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
 set_tests_properties(e2e_server_status PROPERTIES TIMEOUT 300)
+# Issue #15 §3: run records - a backup-only host's runs over a real sshd
+# in the operator's report, once; runs that never reached the repository.
+add_test(NAME e2e_run_records COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/run_records.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_run_records PROPERTIES TIMEOUT 300)
+# Issue #15: kluis-server replicate between two real sshd instances (the
+# primary's and the off-site's): first copy, incremental runs, a dropped
+# connection and kill -9, the replica role's refusals, bit rot and
+# --repair, restores from the copy after the primary was pruned.
+add_test(NAME e2e_replicate COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/replicate.sh $<TARGET_FILE:kluis> $<TARGET_FILE:kluis-server>)
+set_tests_properties(e2e_replicate PROPERTIES TIMEOUT 300)

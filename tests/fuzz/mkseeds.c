@@ -283,6 +283,42 @@ base_node(struct kl_node *n, const char *name, uint8_t type)
 	n->target = "";
 }
 
+/* FORMAT.md §17: a failed backup with every field set, and the
+ * smallest record (a check, host "h", no detail, no program). */
+static void
+seeds_runrec(void)
+{
+	struct kl_runrec r;
+	struct buf *b = new_buf();
+	size_t i;
+
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < KL_RUNREC_ID_LEN; i++)
+		r.run_id[i] = (uint8_t)(0x40 + i);
+	r.kind = KL_RUNREC_BACKUP;
+	r.exit_code = 1;
+	r.start_s = 1700000000;
+	r.end_s = 1700000100;
+	r.files = 12;
+	r.bytes = 34567;
+	r.bytes_added = 890;
+	r.errors = 1;
+	id_fill(&r.snapshot, 0x50);
+	r.host = "web01";
+	r.detail = "cannot open the repository: connection refused";
+	r.program = "kluis 0.1.0";
+	ok("runrec", kl_runrec_encode(&r, b));
+	put_variants("runrec", "valid", b);
+	buf_reset(b);
+	memset(&r, 0, sizeof(r));
+	r.run_id[0] = 1;
+	r.kind = KL_RUNREC_CHECK;
+	r.host = "h";
+	ok("runrec", kl_runrec_encode(&r, b));
+	put_file("runrec", "minimal", buf_data(b), buf_size(b));
+	buf_free(b);
+}
+
 static void
 seeds_tree(void)
 {
@@ -1113,7 +1149,7 @@ main(int argc, char **argv)
 	static const char *targets[] = {"config", "pack_header", "index",
 	    "snapshot", "tree", "lock", "keyfile", "blob", "aead", "chunker",
 	    "serve", "audit", "client_reply", "known_hosts", "profile",
-	    "delta"};
+	    "delta", "runrec"};
 	size_t i;
 
 	if (argc != 2) {
@@ -1130,6 +1166,7 @@ main(int argc, char **argv)
 	seeds_pack_header();
 	seeds_index();
 	seeds_snapshot();
+	seeds_runrec();
 	seeds_tree();
 	seeds_keyfile();
 	seeds_blob();

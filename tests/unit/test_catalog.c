@@ -578,6 +578,7 @@ test_open_schema0_is_migrated(void **state)
 	    "DROP TABLE run; DROP TABLE pack_check; DROP TABLE withdrawn;"
 	    "DROP TABLE own_index; DROP TABLE own_pack; DROP TABLE retired;"
 	    "DROP TABLE pruned; DROP TABLE run_value; DROP TABLE delta_sig;"
+	    "DROP TABLE run_file;"
 	    "UPDATE meta SET value = 0 WHERE key = 'schema';"
 	    "INSERT INTO meta VALUES('kept', 'yes');";
 	struct fx *f = *state;
@@ -601,7 +602,11 @@ test_open_schema0_is_migrated(void **state)
 static void
 to_schema3(struct fx *f)
 {
-	raw_exec(f, "DROP TABLE loc; DROP TABLE withdrawn;"
+	raw_exec(f, "DROP TABLE run_file; DROP INDEX run_by_id; DROP INDEX run_to_upload;"
+	    "ALTER TABLE run DROP COLUMN run_id; ALTER TABLE run DROP COLUMN"
+	    " origin; ALTER TABLE run DROP COLUMN recv_s;"
+	    "ALTER TABLE run DROP COLUMN uploaded;"
+	    "DROP TABLE loc; DROP TABLE withdrawn;"
 	    "DROP TABLE own_index; DROP TABLE own_pack; DROP TABLE retired;"
 	    "DROP TABLE pruned; DROP TABLE delta_sig;"
 	    "DROP TABLE run_value; ALTER TABLE run ADD COLUMN detail TEXT;"
@@ -1955,7 +1960,11 @@ test_open_schema6_run_details_become_rows(void **state)
 
 	kl_cat_close(f->c);
 	f->c = NULL;
-	raw_exec(f, "DROP TABLE run_value; DROP TABLE delta_sig;"
+	raw_exec(f, "DROP TABLE run_file; DROP INDEX run_by_id; DROP INDEX run_to_upload;"
+	    "ALTER TABLE run DROP COLUMN run_id; ALTER TABLE run DROP COLUMN"
+	    " origin; ALTER TABLE run DROP COLUMN recv_s;"
+	    "ALTER TABLE run DROP COLUMN uploaded;"
+	    "DROP TABLE run_value; DROP TABLE delta_sig;"
 	    "ALTER TABLE run ADD COLUMN detail TEXT;"
 	    "INSERT INTO run(kind, host, start_s, end_s, exit_code, files,"
 	    " bytes, bytes_added, errors, detail) VALUES"

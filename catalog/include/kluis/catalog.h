@@ -50,7 +50,7 @@ struct buf;
 struct kl_cat;
 
 /* Schema version this code writes; older ones are migrated step by step. */
-#define KL_CAT_SCHEMA 8
+#define KL_CAT_SCHEMA 9
 #define KL_CAT_BUSY_MS 60000
 /* "No time known" (a snapshot without a server receive time). */
 #define KL_CAT_TIME_NONE INT64_MIN
@@ -64,6 +64,9 @@ struct kl_cat;
  * does not fit cap bytes, KL_E_NOTFOUND if there is no HOME either.
  */
 int kl_cat_dir_default(const struct kl_id *repo_id, char *out, size_t cap);
+/* The same place for name instead of <id>: what else kluis keeps in its
+ * cache directory (docs/CATALOG.md "Pending runs"). */
+int kl_cat_dir_named(const char *name, char *out, size_t cap);
 
 enum kl_cat_state {
 	KL_CAT_OPENED = 0,	/* an existing, sound catalog */
@@ -549,6 +552,14 @@ struct kl_json;
 void kl_run_values_json(struct kl_json *j, const struct kl_run_value *v,
     size_t n);
 
+#define KL_CAT_RUN_ID_LEN 16	/* = FORMAT.md §17 run id */
+
+/* Where a run of the history comes from (schema 9). */
+enum kl_cat_run_origin {
+	KL_CAT_RUN_LOCAL = 0,		/* this client ran it */
+	KL_CAT_RUN_IMPORTED = 1,	/* a run record in the repository */
+};
+
 struct kl_cat_run {
 	int64_t no;			/* set by kl_cat_run_foreach */
 	const char *kind;		/* "backup", "check", "drill" */
@@ -559,13 +570,47 @@ struct kl_cat_run {
 	uint64_t files, bytes, bytes_added, errors;
 	const struct kl_run_value *v;	/* its details, in order */
 	size_t nv;
+	/* schema 9: the run's id (all zero: none, runs recorded before),
+	 * its origin and, imported, its record's receive time
+	 * (KL_CAT_TIME_NONE otherwise) */
+	uint8_t run_id[KL_CAT_RUN_ID_LEN];
+	int origin;			/* enum kl_cat_run_origin */
+	int64_t recv_s;
 };
+/*
+ * Records a run of this client (r->origin and r->recv_s are ignored).
+ * With a run id, the run is to be uploaded (kl_cat_run_pending) and
+ * KL_E_EXISTS if a run of that id is recorded already (nothing changes).
+ */
 int kl_cat_run_add(struct kl_cat *c, const struct kl_cat_run *r,
     struct kl_error *err);
 /* Runs of kind (NULL: all) that started at or after since, oldest first. */
 int kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
     int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
     struct kl_error *err);
+/*
+ * Run records (FORMAT.md §17) in the history.  kl_cat_run_import notes
+ * run record file (received at recv_s) as looked at, and with r (its
+ * decoded content; r NULL: it did not decrypt or decode) adds its run as
+ * KL_CAT_RUN_IMPORTED unless a run of the same id is recorded (then the
+ * history keeps the run it has: the same run once).  r needs a run id
+ * (KL_E_INVAL).  Returns 1 if a run was added, 0 if not, or an error.
+ * kl_cat_run_file_get: KL_OK and *ok (1: imported, 0: undecodable) for a
+ * file looked at before, KL_E_NOTFOUND for one never seen.
+ */
+int kl_cat_run_import(struct kl_cat *c, const struct kl_id *file,
+    int64_t recv_s, const struct kl_cat_run *r, struct kl_error *err);
+int kl_cat_run_file_get(struct kl_cat *c, const struct kl_id *file, int *ok,
+    struct kl_error *err);
+/*
+ * The runs of this client whose record is still to be uploaded, oldest
+ * first, at most max of them (details included); kl_cat_run_uploaded
+ * marks run no (kl_cat_run.no) as uploaded.
+ */
+int kl_cat_run_pending(struct kl_cat *c, size_t max,
+    int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
+    struct kl_error *err);
+int kl_cat_run_uploaded(struct kl_cat *c, int64_t no, struct kl_error *err);
 
 /* ---- data verification (kluis check --read-data) ---- */
 

@@ -172,6 +172,47 @@ int kl_snapshot_encode(const struct kl_snapshot *s, struct buf *out);
 int kl_snapshot_decode(const uint8_t *p, size_t len, struct kl_snapshot *out);
 void kl_snapshot_clear(struct kl_snapshot *s);
 
+/*
+ * §17 run record plaintext: one backup, check or drill as its client saw
+ * it.  Strings are NUL-terminated copies (the decoder allocates them; free
+ * with kl_runrec_clear, NULL-safe, zeroes r).  Rules (both directions):
+ * run id not all zero, kind one of enum kl_runrec_kind, exit code <= 255,
+ * 0 <= start <= end, host 1..KL_NAME_MAX bytes, detail at most
+ * KL_RUNREC_DETAIL_MAX, program at most KL_NAME_MAX, no string with a NUL.
+ * The encoder returns KL_E_INVAL (KL_E_LIMIT for an over-long string) and
+ * appends nothing then; the decoder KL_E_CORRUPT for truncated, trailing
+ * or rule-breaking input, KL_E_UNSUPPORTED for an unknown kind or a
+ * non-zero reserved byte, KL_E_LIMIT for an over-long string.  The
+ * encoder treats NULL detail and program as "".
+ */
+#define KL_RUNREC_ID_LEN 16
+#define KL_RUNREC_DETAIL_MAX 1024
+#define KL_RUNREC_PT_MAX (16 + 4 + 4 + 8 * 6 + KL_ID_LEN + \
+	3 * 2 + KL_NAME_MAX * 2 + KL_RUNREC_DETAIL_MAX)
+enum kl_runrec_kind {
+	KL_RUNREC_BACKUP = 1,
+	KL_RUNREC_CHECK = 2,
+	KL_RUNREC_DRILL = 3,
+};
+struct kl_runrec {
+	uint8_t run_id[KL_RUNREC_ID_LEN];
+	uint8_t kind;			/* enum kl_runrec_kind */
+	uint32_t exit_code;
+	int64_t start_s, end_s;		/* the writer's clock, UTC seconds */
+	uint64_t files, bytes, bytes_added, errors;
+	struct kl_id snapshot;		/* zero: none */
+	char *host;
+	char *detail;			/* the error of a failed run, or "" */
+	char *program;			/* "kluis 0.1.0" */
+};
+int kl_runrec_encode(const struct kl_runrec *r, struct buf *out);
+int kl_runrec_decode(const uint8_t *p, size_t len, struct kl_runrec *out);
+void kl_runrec_clear(struct kl_runrec *r);
+/* "backup", "check", "drill"; NULL for another kind. */
+const char *kl_runrec_kind_name(int kind);
+/* The kind named s, 0 for another name. */
+int kl_runrec_kind_parse(const char *s);
+
 /* §11 tree entries. */
 enum kl_node_type {
 	KL_NODE_FILE = 1,

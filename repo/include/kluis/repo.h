@@ -336,6 +336,80 @@ int kl_repo_own_parent(struct kl_repo *r, const char *host,
     char *const *paths, size_t npaths, struct kl_id *snap, struct kl_id *root,
     int *intact, struct kl_error *err);
 
+/*
+ * Run records (FORMAT.md §17, issue #15): every backup, check and drill
+ * stores one in runs/, sealed to the repository's public key like a
+ * snapshot (§5), so a backup-only key writes them and only a full key
+ * reads them.
+ *
+ * kl_repo_run_write encodes and stores rec; *id (may be NULL) gets its
+ * name.  Any key.  KL_E_INVAL/KL_E_LIMIT for a record that breaks §17's
+ * rules, else the storage's error (an old server that does not know
+ * runs/ refuses it), err naming the file.
+ *
+ * kl_repo_run_read fetches, checks against its name, decrypts and decodes
+ * run record id into *out (kl_runrec_clear).  KL_E_PERM for a backup-only
+ * key; KL_E_NOTFOUND; KL_E_CORRUPT, KL_E_UNSUPPORTED, KL_E_LIMIT for a
+ * record that is damaged, forged without the repository's keys, or of a
+ * version this reader does not know; err names the file.
+ */
+struct kl_runrec;
+int kl_repo_run_write(struct kl_repo *r, const struct kl_runrec *rec,
+    struct kl_id *id, struct kl_error *err);
+int kl_repo_run_read(struct kl_repo *r, const struct kl_id *id,
+    struct kl_runrec *out, struct kl_error *err);
+
+/* The newest run records a report takes (by receive time), and the runs
+ * of this client one command uploads at most. */
+#define KL_REPO_RUNS_READ_MAX 4096
+#define KL_REPO_RUNS_UPLOAD_MAX 32
+
+struct kl_repo_runs_stats {
+	uint64_t listed;	/* run records in the repository */
+	uint64_t looked;	/* of them, the newest max looked at */
+	uint64_t imported;	/* new runs added to the history */
+	uint64_t bad;		/* looked at, but do not decrypt or decode
+				 * (now or before) */
+	char bad_name[96];	/* the newest bad one, "runs/<hex>" */
+};
+/*
+ * Brings the catalog's run history up to date with the run records in
+ * runs/ (full key: KL_E_PERM otherwise): of the newest max records by
+ * receive time (the rest are counted, not read - memory and work stay
+ * bounded whatever a backup-only host writes), each record not looked at
+ * before is read once and its run imported (kl_cat_run_import: a run
+ * already in the history by its id is not added again).  A record that
+ * does not decrypt or decode is noted, counted in st->bad (every time)
+ * and not fatal.  *st may be NULL.  Listing, transport and catalog errors
+ * stop it.
+ */
+int kl_repo_runs_import(struct kl_repo *r, size_t max,
+    struct kl_repo_runs_stats *st, struct kl_error *err);
+/*
+ * Uploads the records of this client's runs still to be uploaded
+ * (kl_cat_run_pending, oldest first, at most max) and marks them; *n
+ * (may be NULL) counts those uploaded.  Stops at the first failure and
+ * returns it (the rest stay pending for the next run).  Any key.
+ */
+int kl_repo_runs_upload(struct kl_repo *r, size_t max, size_t *n,
+    struct kl_error *err);
+/*
+ * A run of the history as a run record (§17): the detail is its "error"
+ * text cut at KL_RUNREC_DETAIL_MAX bytes (at a character boundary), times
+ * and exit code brought into §17's ranges.  The strings point into c's
+ * and into program: out lives no longer than they do (no clear needed).
+ * KL_E_INVAL without a run id or for an unknown kind.
+ */
+struct kl_cat_run;
+int kl_repo_runrec_from_run(const struct kl_cat_run *c, const char *program,
+    char *detail_buf, size_t detail_cap, struct kl_runrec *out);
+/* The reverse: rec as a run of the history (origin and receive time
+ * left to the caller), its detail as the text "error" and its program as
+ * "program" in v[0, 2) (the caller's storage); out points into rec. */
+struct kl_run_value;
+void kl_repo_run_from_runrec(const struct kl_runrec *rec,
+    struct kl_run_value *v, struct kl_cat_run *out);
+
 /* Lists the ids of all files of type t (unsorted); *ids is malloc'd. */
 int kl_repo_list_ids(struct kl_repo *r, enum kl_ftype t, struct kl_id **ids,
     size_t *n, struct kl_error *err);

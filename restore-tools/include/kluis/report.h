@@ -1,7 +1,8 @@
 /*
  * Compliance reports (docs/COMPLIANCE.md "Reports"): what the catalog knows
- * about a repository - its snapshots, the run history of this machine
- * (backups, checks, drills) and the data verification records - gathered
+ * about a repository - its snapshots, the run history of this machine and
+ * of every client whose run records it imported (backups, checks,
+ * drills) and the data verification records - gathered
  * into one report with an overall verdict, and written as plain text, as
  * JSON (a stable schema, KL_REPORT_SCHEMA) or as one self-contained HTML
  * page.
@@ -68,6 +69,11 @@ struct kl_report_opts {
 				 * while updating the catalog (FAILED) */
 	/* thresholds in seconds; 0 takes the KL_REPORT_*_MAX_AGE_S default */
 	int64_t backup_max_age, verify_max_age, drill_max_age;
+	/* run records (docs/FORMAT.md §17) behind the history: in the
+	 * repository, looked at (the newest), unreadable (WARNING); with
+	 * runs_error they could not be listed (WARNING) */
+	uint64_t runs_listed, runs_looked, runs_bad;
+	int runs_error;
 };
 
 /*
