@@ -134,8 +134,10 @@ static const struct kl_ref_cmd cmds[] = {
 	{ SC_STATUS, "status", "--root DIR | --repo DIR",
 	    "report each repository's last receive, size, quota, purge, "
 	    "verify, audit chain and replication lag (no key)",
-	    "Exit 0 all well, 1 a repository is overdue, its audit chain is "
-	    "broken, or it cannot be read, 10 no repository found.",
+	    "Exit 0 all well; 1 a repository is overdue, its audit log is "
+	    "broken or missing, its last verify found damage, a replication "
+	    "target is failing or lagging, or it cannot be read; 10 no "
+	    "repository found.",
 	    o_status, "kluis-server status --root /srv/kluis --metrics-file "
 	    "/var/lib/prometheus/node-exporter/kluis-server.prom" },
 	{ SC_VERSION, "version", "", "print the version", NULL, NULL, NULL },
@@ -159,8 +161,8 @@ static const struct kl_ref_sect sects[] = {
 	    "\tDIR/audit.log\tThe hash-chained audit log of a repository.\n"
 	    "\tDIR/trash/\tRemoved files, until purge deletes them.\n"
 	    "\tDIR/replication/\tWhat replicate last did for each target.\n"
-	    "\tDIR/state/\tWhat status reads besides the files: the last "
-	    "verify, the quota serve enforces." },
+	    "\tDIR/state/quota\tThe quota serve last enforced, which status "
+	    "reports (the last verify and purge are in DIR/audit.log)." },
 	{ "SEE ALSO",
 	    "kluis(1), sshd(8), authorized_keys in sshd(8). The protocol is "
 	    "docs/PROTOCOL.md, server setup docs/RUNBOOK.md." },

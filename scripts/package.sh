@@ -5,7 +5,8 @@
 #                 kluis-backup@/-check@/-drill@ units and timers, logrotate,
 #                 an example profile
 #   kluis-server  the repository server: kluis-server, kluis-server(8), the
-#                 kluis-server-purge@/-verify@ units and timers; creates the
+#                 kluis-server-purge@/-verify@/-replicate@ units and timers,
+#                 kluis-server-status.service and its timer; creates the
 #                 system user kluis (home /srv/kluis)
 # Built from this tree with a Release build; the dependencies are what the
 # binaries link (dpkg-shlibdeps) plus what they need at run time.
@@ -144,6 +145,10 @@ for u in kluis-server-purge kluis-server-verify kluis-server-replicate; do
 	install -m 0644 "$top/packaging/systemd/$u@.service" \
 		"$top/packaging/systemd/$u@.timer" "$s/lib/systemd/system/"
 done
+# one status run covers every repository under /srv/kluis: no template
+install -m 0644 "$top/packaging/systemd/kluis-server-status.service" \
+	"$top/packaging/systemd/kluis-server-status.timer" \
+	"$s/lib/systemd/system/"
 common "$s" kluis-server
 control "$s" kluis-server \
 	"$(shlibs kluis-server "$s/usr/bin/kluis-server"), adduser, passwd" \

@@ -10,7 +10,11 @@
 #   - the sshd snippet: sshd -t; the authorized_keys lines: kluis-server
 #     parses each forced command;
 #   - the example profile: kluis config show;
-#   - the Prometheus rules: every metric they name is one a run writes.
+#   - the Prometheus rules: every metric they name is one a run writes
+#     (the client's: backup, check, drill; the server's: the status
+#     unit's own command over repositories served, verified and
+#     replicated), and on that run's figures the simple alerts fire for
+#     the repository that has the problem and for no other.
 # usage: doc_examples.sh KLUIS KLUIS-SERVER SOURCE-ROOT
 set -uo pipefail
 KLUIS=$1
@@ -169,12 +173,20 @@ expect_stdout_contains "web02 audit_exit=0 verify_exit=1"
 case_begin "systemd units and timers (packaging/systemd)"
 UNITS=$WORK/units
 mkdir -p "$UNITS"
-for f in "$TOP"/packaging/systemd/*@.*; do
+# the templates (one instance per repository or profile), and the
+# server's status unit and timer (one run for every repository)
+for f in "$TOP"/packaging/systemd/*@.* \
+    "$TOP"/packaging/systemd/kluis-server-status.service \
+    "$TOP"/packaging/systemd/kluis-server-status.timer; do
 	b=$(basename "$f")
 	sed -e "s|/usr/bin/kluis-server|$KLUIS_SERVER|g" \
 	    -e "s|/usr/bin/kluis |$KLUIS |g" "$f" >"$UNITS/${b/@./@web01.}"
 done
-check "twelve unit files" test "$(ls "$UNITS" | wc -l)" -eq 12
+check "fourteen unit files (twelve of them templates)" \
+    test "$(ls "$UNITS" | wc -l)" -eq 14 -a \
+    "$(ls "$UNITS" | grep -c '@web01\.')" -eq 12
+check "no other unit file in packaging/systemd" \
+    test "$(ls "$TOP/packaging/systemd" | wc -l)" -eq 14
 for u in "$UNITS"/*; do
 	out=$(systemd-analyze verify --man=no "$u" 2>&1)
 	check "systemd-analyze verify $(basename "$u"): ${out:-clean}" test -z "$out"
@@ -186,6 +198,9 @@ check "the verification can fail (a bad calendar)" \
 check "the backup unit runs kluis with the instance's profile" \
     grep -q '^ExecStart=/usr/bin/kluis --profile %i backup$' \
     "$TOP/packaging/systemd/kluis-backup@.service"
+check "the verify unit may append to the audit log, and only to it" \
+    test "$(grep '^Read' "$TOP/packaging/systemd/kluis-server-verify@.service")" = \
+    "$(printf 'ReadOnlyPaths=/srv/kluis/%%i\nReadWritePaths=-/srv/kluis/%%i/audit.log')"
 
 case_begin "sshd and authorized_keys (docs/examples)"
 hk=$WORK/hostkey
@@ -232,6 +247,75 @@ missing = named - written
 assert not missing, "named but never written: %s" % sorted(missing)
 assert "/var/lib/prometheus/node-exporter" in rules
 print(sorted(named))
+PY
+
+case_begin "Prometheus rules of the repository server name metrics status writes"
+# web01 and web02 were made through kluis-server (each has its audit log)
+# and verified by the cron job above, web02 with a damaged file.  web01
+# also gets a snapshot and an off-site copy.
+E2E_WHAT="a backup of web01 through kluis-server" expect_exit 0 \
+    "$KLUIS" -r "pipe:$WORK/srv/web01" --server-command "$KLUIS_SERVER" \
+    --password-file "$PW" backup "$WORK/src/etc" --host web01
+E2E_WHAT="kluis-server replicate web01 to an off-site copy" expect_exit 0 \
+    "$KLUIS_SERVER" replicate --repo "$WORK/srv/web01" --to "$WORK/offsite/web01"
+# what kluis-server-status.service runs, its paths mapped into $WORK as
+# cron_run maps them
+cmd=$(sed -n 's/^ExecStart=//p' "$TOP/packaging/systemd/kluis-server-status.service")
+cmd=${cmd//\/usr\/bin\/kluis-server/$KLUIS_SERVER}
+cmd=${cmd//\/srv\/kluis/$WORK/srv}
+cmd=${cmd//\/var\/lib\/prometheus\/node-exporter/$WORK/prom}
+SPROM=$WORK/prom/kluis-server.prom
+check "the status unit writes kluis-server.prom into the textfile directory" \
+    test "$cmd" = "$KLUIS_SERVER status --root $WORK/srv --metrics-file $SPROM"
+# shellcheck disable=SC2086 # the unit's words, as systemd splits them
+E2E_WHAT="the status unit's command: web02's verify found damage" \
+    expect_exit 1 $cmd
+expect_stdout_contains "web01: ok"
+expect_stdout_contains "web02: PROBLEM"
+E2E_WHAT="the server rules' metrics" expect_exit 0 python3 - \
+    "$EX/prometheus/kluis-server.rules.yml" "$SPROM" "$WORK/offsite/web01" <<'PY'
+import re, sys
+rules = open(sys.argv[1]).read()
+series = {}
+for m in re.finditer(r"^(kluis_[a-z_]+)(?:\{(.*)\})? (\S+)$",
+                     open(sys.argv[2]).read(), re.M):
+    labels = dict(re.findall(r'([a-z_]+)="([^"]*)"', m.group(2) or ""))
+    series.setdefault(m.group(1), []).append((labels, float(m.group(3))))
+named = set(re.findall(r"\b(kluis_[a-z_]+)\b", rules))
+assert named, "no metric named"
+missing = named - set(series)
+assert not missing, "named but never written: %s" % sorted(missing)
+assert all(n.startswith("kluis_server_") for n in named), sorted(named)
+assert "/var/lib/prometheus/node-exporter" in rules
+# Every alert has an expression, a severity and a summary; the simple
+# ones (METRIC OP NUMBER) evaluated on this run's figures fire for the
+# repository with that problem and no other.
+alerts = re.findall(r"- alert: (\w+)\n\s+expr: (.+)\n(?:\s+for: .+\n)?"
+                    r"\s+labels:\n\s+severity: (critical|warning)\n"
+                    r"\s+annotations:\n\s+summary: \"(.+)\"\n", rules)
+assert len(alerts) == rules.count("- alert:"), \
+    "an alert without expr, severity or summary"
+assert len(alerts) == len(set(a[0] for a in alerts)), "an alert twice"
+OPS = {"==": float.__eq__, "!=": float.__ne__, ">": float.__gt__,
+       "<": float.__lt__}
+want = {"KluisServerRepositoryOverdue": {"web02"},
+        "KluisServerAuditChainBroken": set(),
+        "KluisServerVerifyFailed": {"web02"},
+        "KluisServerReplicationFailing": set(),
+        "KluisServerUnreadable": set()}
+fired = {}
+for name, expr, _, _ in alerts:
+    m = re.fullmatch(r"(kluis_[a-z_]+) (==|!=|>|<) (\d+)", expr)
+    if m:
+        fired[name] = {l["repo"] for l, v in series[m.group(1)]
+                       if OPS[m.group(2)](v, float(m.group(3)))}
+for name, repos in want.items():
+    assert fired.get(name) == repos, "%s fires for %s, not %s" % (
+        name, sorted(fired.get(name, ["(not a simple alert)"])),
+        sorted(repos))
+assert [l["target"] for l, _ in series["kluis_server_replication_ok"]] \
+    == [sys.argv[3]], series["kluis_server_replication_ok"]
+print(sorted(named), sorted(fired))
 PY
 
 e2e_finish

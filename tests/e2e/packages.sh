@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue #13 §1: the Debian packages, installed as an operator installs them
 # (apt-get install ./*.deb), then used only through what they installed:
-# the binaries, man pages, units and timers (systemd-analyze verify), the
+# the binaries, man pages, units and timers (systemd-analyze verify; the
+# server's verify, purge and status commands as their units run them), the
 # logrotate file, the example profile, and the kluis account behind a real
 # sshd without PAM, where a city server backs up over ssh:// with the
 # append-only role and an operator restores with the full one.  Removes the
@@ -44,12 +45,19 @@ check "/etc/kluis is root's, mode 0750" \
 case_begin "units, timers, logrotate"
 UNITS=$WORK/units
 mkdir -p "$UNITS"
-for f in /lib/systemd/system/kluis-*@.service /lib/systemd/system/kluis-*@.timer; do
+for f in /lib/systemd/system/kluis-*@.service /lib/systemd/system/kluis-*@.timer \
+    /lib/systemd/system/kluis-server-status.*; do
 	b=$(basename "$f")
 	cp "$f" "$UNITS/${b/@./@web01.}"
 done
 check "six unit templates and their timers are installed (12 files)" \
     test "$(find /lib/systemd/system -name 'kluis-*@.*' | wc -l)" -eq 12
+check "the status unit and its timer are installed (no template)" \
+    test -f /lib/systemd/system/kluis-server-status.service -a \
+    -f /lib/systemd/system/kluis-server-status.timer
+check "fourteen kluis unit files in all, each verified below" \
+    test "$(find /lib/systemd/system -name 'kluis-*' | wc -l)" -eq 14 -a \
+    "$(ls "$UNITS" | wc -l)" -eq 14
 for u in "$UNITS"/*; do
 	out=$(systemd-analyze verify --man=no "$u" 2>&1)
 	check "systemd-analyze verify $(basename "$u"): ${out:-clean}" test -z "$out"
@@ -167,6 +175,21 @@ E2E_WHAT="kluis-server verify as the kluis user (the verify unit's command)" \
 E2E_WHAT="kluis-server purge as the kluis user (the purge unit's command)" \
     expect_exit 0 setpriv --reuid=kluis --regid=kluis --init-groups \
     /usr/bin/kluis-server purge --repo "$R"
+# the status unit's own command line, its textfile directory mapped to
+# one kluis may write (as the RUNBOOK's setfacl gives it)
+PROMDIR=$WORK/node-exporter
+install -d -o kluis -g kluis "$PROMDIR"
+cmd=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/kluis-server-status.service)
+cmd=${cmd//\/var\/lib\/prometheus\/node-exporter/$PROMDIR}
+check "the status unit runs status over /srv/kluis into the textfile directory" \
+    test "$cmd" = "/usr/bin/kluis-server status --root /srv/kluis --metrics-file $PROMDIR/kluis-server.prom"
+# shellcheck disable=SC2086 # the unit's words, as systemd splits them
+E2E_WHAT="kluis-server status as the kluis user (the status unit's command)" \
+    expect_exit 0 setpriv --reuid=kluis --regid=kluis --init-groups $cmd
+expect_stdout_contains "pkgtest: ok"
+check "status wrote the metrics: the repository sound, its verify recorded" \
+    bash -c "grep -q '^kluis_server_ok{repo=\"pkgtest\"} 1\$' '$PROMDIR/kluis-server.prom' &&
+    grep -q '^kluis_server_verify_ok{repo=\"pkgtest\"} 1\$' '$PROMDIR/kluis-server.prom'"
 
 case_begin "removal keeps the repositories"
 E2E_WHAT="apt-get purge kluis kluis-server" expect_exit 0 env \

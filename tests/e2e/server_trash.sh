@@ -132,8 +132,9 @@ check "a client's snapshots no longer list it" \
     test "$(snapshot_ids)" = "$S2"
 E2E_WHAT="kluis-server verify with a trash entry" expect_exit 0 \
     "$SV" verify --repo "$REPO" --json
+# every directory verify re-hashes: runs/ holds the clients' run records
 NFILES=$(find "$REPO"/keys "$REPO"/data "$REPO"/index "$REPO"/snapshots \
-    "$REPO"/locks "$REPO"/trash -type f ! -name '.tmp-*' | wc -l)
+    "$REPO"/locks "$REPO"/runs "$REPO"/trash -type f ! -name '.tmp-*' | wc -l)
 check "verify re-hashed the trash entry too ($NFILES files)" \
     test "$(json_field files)" = "$NFILES"
 
