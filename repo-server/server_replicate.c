@@ -11,7 +11,10 @@
  *
  * Order: key files, packs, index files, snapshots, run records - each kind
  * complete before the next starts, the repository's own write order, so a
- * copy cut short never holds a snapshot whose data is missing.  What the
+ * copy cut short never holds a snapshot whose data is missing.  (A pack
+ * damaged here is not sent, and the snapshots that need it are sent all
+ * the same: they are no less whole on the copy than here, and the night's
+ * other backups must not wait for the damaged one.)  What the
  * other side holds is what its LIST says; a file that arrived complete is
  * never sent again, which is all that resuming after a kill or a dropped
  * connection needs.  Deletions are not replicated.  Each file keeps its
@@ -461,6 +464,21 @@ read_config(const char *repo, struct buf **out)
 	return kl_file_read_all(path, CONFIG_MAX, out);
 }
 
+/*
+ * A local target is reached as pipe:DIR; the transport's messages name it
+ * so.  Say it as the operator wrote it: the first "pipe:DIR" in err
+ * becomes DIR.
+ */
+static void
+unpipe(char *err, const char *target, const char *to)
+{
+	char *p;
+
+	if (strcmp(target, to) == 0 || (p = strstr(err, target)) == NULL)
+		return;
+	memmove(p, p + 5, strlen(p + 5) + 1);	/* drop "pipe:" */
+}
+
 static int
 has_config(const char *dir)
 {
@@ -487,7 +505,7 @@ open_target(struct repl *rp, const struct buf *cfg, char *err,
 	struct kl_url u;
 	struct buf *there = NULL;
 	ssize_t n;
-	int r;
+	int r, role;
 
 	if ((r = kl_url_parse(rp->to, &u)) != KL_OK) {
 		snprintf(err, err_len, "--to is not a valid URL");
@@ -533,9 +551,28 @@ open_target(struct repl *rp, const struct buf *cfg, char *err,
 			fprintf(stderr, "%s: replicate: created the copy at "
 			    "%s\n", progname, rp->to);
 	}
-	if (r != KL_OK)
+	if (r != KL_OK) {
+		unpipe(err, target, rp->to);
 		return r;
+	}
 	rp->dst_open = 1;
+	/*
+	 * Only the replica role keeps the copy safe from the primary (it
+	 * adds, never removes) and keeps receive times: a key the other side
+	 * serves in any other role is a set-up mistake, said before anything
+	 * is sent.  (A copy this run just created in the full role stays, as
+	 * an empty repository.)
+	 */
+	if ((role = kl_transport_role(&rp->dbe)) != KL_ROLE_REPLICA) {
+		snprintf(err, err_len, "the other side serves this key in the %s "
+		    "role, not the replica role: pin it there with the forced "
+		    "command `kluis-server serve --replica --repo DIR` "
+		    "(docs/RUNBOOK.md §12.1); nothing was sent",
+		    role == KL_ROLE_FULL ? "full" : role == KL_ROLE_APPEND ?
+		    "append-only" : role == KL_ROLE_READ ? "read-only" :
+		    "unknown");
+		return KL_E_PERM;
+	}
 	r = rp->dbe.ops->get(rp->dbe.ctx, KL_FT_CONFIG, "config", 0, 0,
 	    CONFIG_MAX, &there);
 	if (r == KL_OK && (buf_size(there) != buf_size(cfg) ||
@@ -704,9 +741,12 @@ cmd_replicate(const struct server_args *a)
 		    rp.mismatched ? "files on the copy differ in size from "
 		    "this repository's" : "damaged files here were not sent");
 	}
-	if (r != KL_OK && r != KL_E_CORRUPT)
+	/* the transport's messages name the target already */
+	if (r != KL_OK && r != KL_E_CORRUPT && err[0] != '\0')
+		fprintf(stderr, "%s: replicate: %s\n", progname, err);
+	else if (r != KL_OK && r != KL_E_CORRUPT)
 		fprintf(stderr, "%s: replicate: %s: %s\n", progname, a->to,
-		    err[0] ? err : kl_strerror(r));
+		    kl_strerror(r));
 	report(&rp, r, err, mono_now() - t0);
 	if (!a->dry_run) {
 		state_save(&rp, started, r, err);
