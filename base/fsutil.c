@@ -268,3 +268,23 @@ kl_file_write_atomic_path(const char *path, const void *data, size_t len,
 	return kl_file_write_atomic(dl == 0 ? "/" : dir, slash + 1, data, len,
 	    exclusive, mode);
 }
+
+int
+kl_open_regular(const char *path, int *fd)
+{
+	struct stat st;
+	int f, flags;
+
+	*fd = -1;
+	if ((f = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) <
+	    0)
+		return errno == ELOOP ? KL_E_CORRUPT : kl_err_from_errno(errno);
+	if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (flags = fcntl(f, F_GETFL)) < 0 ||
+	    fcntl(f, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+		close(f);
+		return KL_E_CORRUPT;
+	}
+	*fd = f;
+	return KL_OK;
+}

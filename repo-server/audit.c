@@ -556,8 +556,8 @@ kl_audit_scan(const char *repo, kl_audit_scan_cb cb, void *arg,
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", repo,
 	    KL_AUDIT_FILE) >= sizeof(path))
 		return KL_E_LIMIT;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-		return kl_err_from_errno(errno);
+	if ((r = kl_open_regular(path, &fd)) != KL_OK)
+		return r;	/* a FIFO or device there: KL_E_CORRUPT */
 	if ((f = fdopen(fd, "r")) == NULL) {
 		close(fd);
 		return KL_E_NOMEM;

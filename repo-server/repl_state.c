@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kluis/buf.h"
 #include "kluis/err.h"
@@ -19,6 +21,7 @@
 
 #define REPL_MAGIC "kluis-replication 1"
 #define REPL_FILE_MAX 8192
+#define REPL_TIME_MAX ((int64_t)1 << 40)	/* seconds: year 36812 */
 
 void
 kl_repl_state_name(const char *url, char out[17])
@@ -157,6 +160,39 @@ state_line(char *line, struct kl_repl_state *st)
 	return KL_OK;	/* a key a later version added */
 }
 
+/* The file at path whole, if it is a regular file of at most
+ * REPL_FILE_MAX bytes (a FIFO planted there must not hang status). */
+static int
+read_regular(const char *path, struct buf **out)
+{
+	struct stat st;
+	uint8_t *p;
+	size_t got = 0;
+	int fd, r;
+
+	*out = NULL;
+	if ((r = kl_open_regular(path, &fd)) != KL_OK)
+		return r;
+	if (fstat(fd, &st) != 0 || st.st_size > REPL_FILE_MAX) {
+		close(fd);
+		return KL_E_CORRUPT;
+	}
+	if ((*out = buf_new(REPL_FILE_MAX)) == NULL) {
+		close(fd);
+		return KL_E_NOMEM;
+	}
+	if ((r = buf_reserve(*out, (size_t)st.st_size, &p)) == KL_OK)
+		r = kl_read_full(fd, p, (size_t)st.st_size, &got);
+	close(fd);
+	if (r == KL_OK && got != (size_t)st.st_size)
+		r = KL_E_CORRUPT;	/* shrank while we read it */
+	if (r != KL_OK) {
+		buf_free(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
 int
 kl_repl_state_read(const char *repo, const char *name,
     struct kl_repl_state *st)
@@ -169,8 +205,8 @@ kl_repl_state_read(const char *repo, const char *name,
 	if ((r = state_dir(repo, dir, sizeof(dir))) != KL_OK)
 		return r;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((r = kl_file_read_all(path, REPL_FILE_MAX, &b)) != KL_OK)
-		return r == KL_E_LIMIT ? KL_E_CORRUPT : r;
+	if ((r = read_regular(path, &b)) != KL_OK)
+		return r;
 	if ((text = malloc(buf_size(b) + 1)) == NULL) {
 		buf_free(b);
 		return KL_E_NOMEM;
@@ -193,7 +229,11 @@ kl_repl_state_read(const char *repo, const char *name,
 		*next = '\0';
 		r = state_line(line, st);
 	}
-	if (r == KL_OK && st->url[0] == '\0')
+	/* times a run can have made: none negative, none past the year
+	 * 36812, and in their order (status subtracts them) */
+	if (r == KL_OK && (st->url[0] == '\0' || st->started_s < 0 ||
+	    st->synced_s < 0 || st->finished_s < st->started_s ||
+	    st->synced_s > st->finished_s || st->finished_s > REPL_TIME_MAX))
 		r = KL_E_CORRUPT;
 	free(text);
 	return r;

@@ -58,6 +58,7 @@ struct serve {
 	int greeted, done, end_err;
 	unsigned refusals;		/* failed or refused requests */
 	int uploading;			/* between PUT and PUT_END */
+	int put_dated;			/* h_put serves a PUT_DATED */
 	struct kl_store_put *put;	/* NULL: the upload is discarded */
 	struct kl_msg_file put_msg;
 	uint32_t put_id;
@@ -71,6 +72,7 @@ typedef int (*handler_fn)(struct serve *s, uint32_t id,
     const struct kl_msg_file *m);
 
 static int h_put(struct serve *, uint32_t, const struct kl_msg_file *);
+static int h_put_dated(struct serve *, uint32_t, const struct kl_msg_file *);
 static int h_get(struct serve *, uint32_t, const struct kl_msg_file *);
 static int h_stat(struct serve *, uint32_t, const struct kl_msg_file *);
 static int h_list(struct serve *, uint32_t, const struct kl_msg_file *);
@@ -91,7 +93,7 @@ static const struct handler {
 	handler_fn fn;
 } handlers[] = {
 	{ KL_MSG_PUT, R_FULL | R_APPEND | R_REPLICA, h_put },
-	{ KL_MSG_PUT_DATED, R_REPLICA, h_put },
+	{ KL_MSG_PUT_DATED, R_REPLICA, h_put_dated },
 	{ KL_MSG_GET, R_ALL, h_get },
 	{ KL_MSG_STAT, R_ALL, h_stat },
 	{ KL_MSG_LIST, R_ALL, h_list },
@@ -246,14 +248,15 @@ static void
 describe(char *out, const char *op, const struct kl_msg_file *m, int code,
     const char *role, const char *why)
 {
+	const char *type = kl_ftype_name(m->ftype);
+
 	if (code == KL_E_PERM && why != NULL && strcmp(op, "put") == 0)
 		snprintf(out, MSG_MAX, "%s %s %s: the %s role may create only "
 		    "shared locks of version 2 (FORMAT.md §12), and %s; "
-		    "nothing was stored", op, kl_ftype_name(m->ftype), m->name, role,
-		    why);
-	else if (code == KL_E_NOSPACE && why != NULL)
+		    "nothing was stored", op, type, m->name, role, why);
+	else if ((code == KL_E_NOSPACE || code == KL_E_INVAL) && why != NULL)
 		snprintf(out, MSG_MAX, "%s %s %s: %s; nothing was stored", op,
-		    kl_ftype_name(m->ftype), m->name, why);
+		    type, m->name, why);
 	else if (code == KL_E_CORRUPT && strcmp(op, "put") == 0)
 		snprintf(out, MSG_MAX, "put %s %s: the upload's size or content "
 		    "hash does not match the PUT; nothing was stored",
@@ -266,7 +269,8 @@ describe(char *out, const char *op, const struct kl_msg_file *m, int code,
 		snprintf(out, MSG_MAX, "remove %s %s: %s; nothing was removed",
 		    kl_ftype_name(m->ftype), m->name, why);
 	else if (code == KL_E_PERM && role != NULL &&
-	    m->ftype == KL_FT_LOCK && strcmp(op, "remove") == 0)
+	    strcmp(role, "append-only") == 0 && m->ftype == KL_FT_LOCK &&
+	    strcmp(op, "remove") == 0)
 		snprintf(out, MSG_MAX, "remove lock %s: the %s role removes "
 		    "only the locks it created in this session", m->name,
 		    role);
@@ -274,8 +278,8 @@ describe(char *out, const char *op, const struct kl_msg_file *m, int code,
 		snprintf(out, MSG_MAX, "%s %s %s: not allowed in the %s role",
 		    op, kl_ftype_name(m->ftype), m->name, role);
 	else
-		snprintf(out, MSG_MAX, "%s %s %s: %s", op, kl_ftype_name(m->ftype),
-		    m->name, kl_strerror(code));
+		snprintf(out, MSG_MAX, "%s %s %s: %s", op, type, m->name,
+		    kl_strerror(code));
 }
 
 #define SERVE_REFUSALS_MAX 64	/* per session (PROTOCOL.md §7) */
@@ -303,7 +307,8 @@ record_reply(struct serve *s, uint32_t id, const char *op,
 	 * (h_remove_lock refuses the others first) */
 	describe(msg, op, m, outcome, outcome == KL_E_PERM ?
 	    role_name(s->o->role) : NULL, (outcome == KL_E_PERM ||
-	    outcome == KL_E_NOSPACE) && s->store != NULL &&
+	    outcome == KL_E_NOSPACE || outcome == KL_E_INVAL) &&
+	    s->store != NULL &&
 	    (strcmp(op, "put") == 0 || s->o->role == KL_ROLE_FULL) ?
 	    kl_store_why(s->store) : NULL);
 	if (send_err(s, id, outcome, msg) != KL_OK)
@@ -335,6 +340,18 @@ read_failed(struct serve *s, uint32_t id, const char *op,
 
 /* --- uploads --- */
 
+/* PUT_DATED: a PUT whose file keeps the receive time b (replica role). */
+static int
+h_put_dated(struct serve *s, uint32_t id, const struct kl_msg_file *m)
+{
+	int r;
+
+	s->put_dated = 1;
+	r = h_put(s, id, m);
+	s->put_dated = 0;
+	return r;
+}
+
 static int
 h_put(struct serve *s, uint32_t id, const struct kl_msg_file *m)
 {
@@ -345,7 +362,7 @@ h_put(struct serve *s, uint32_t id, const struct kl_msg_file *m)
 	s->put_msg = *m;
 	r = kl_store_put_begin(s->store, m->ftype, m->name, m->a, &s->put);
 	/* PUT_DATED (replica role): keep the primary's receive time, b */
-	if (r == KL_OK && m->b != 0 && (r = kl_store_put_keep_time(s->put,
+	if (r == KL_OK && s->put_dated && (r = kl_store_put_keep_time(s->put,
 	    m->b > (uint64_t)INT64_MAX ? -1 : (int64_t)m->b)) != KL_OK) {
 		kl_store_put_abort(s->put);
 		s->put = NULL;

@@ -52,8 +52,8 @@
 
 #define REPL_THREADS 2		/* reading and hashing overlap sending */
 #define REPL_NAMES_MAX 100	/* damaged files named in the report */
-#define REPL_SYNC_MARGIN_S 2	/* receive times are set just before a file
-				 * is linked into place */
+#define REPL_SYNC_MARGIN_S 60	/* a receive time is set before the file
+				 * is fsynced and linked into place */
 #define CONFIG_MAX 4096
 
 /* One file of the repository here. */
@@ -62,6 +62,8 @@ struct rfile {
 	char name[KL_ID_HEX_LEN + 1];
 	uint64_t size;
 	int64_t recv_s;			/* its receive time here */
+	uint8_t there;			/* the copy holds the name */
+	uint64_t there_size;		/* with this size */
 };
 
 /* The kinds copied, in the order they are sent. */
@@ -77,7 +79,7 @@ struct repl {
 	struct kl_backend sbe, dbe;
 	int dst_open;
 	int dst_missing;		/* --dry-run: no copy there yet */
-	struct kl_map have[KL_FT_LAST + 1];	/* there: id -> size */
+	struct kl_map mine[KL_FT_LAST + 1];	/* here: id -> todo index */
 	struct rfile *todo;		/* to send, or (repair) to re-hash */
 	size_t ntodo, captodo;
 	uint64_t present;		/* files the other side holds */
@@ -89,7 +91,7 @@ struct repl {
 	int stop;			/* the connection is gone */
 	int conn_err;			/* why */
 	uint64_t sent, sent_bytes, damaged, repaired, failed;
-	char names[REPL_NAMES_MAX][8 + KL_ID_HEX_LEN + 1];
+	char names[REPL_NAMES_MAX][16 + KL_ID_HEX_LEN];
 	size_t nnames;
 	char first_err[KL_REPL_MSG_MAX + 1];
 
@@ -110,38 +112,78 @@ on_listed(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct list_arg *l = arg;
 	struct repl *rp = l->rp;
+	struct rfile *f;
 	struct kl_id id;
+	uint64_t i;
 	int r;
 
 	if (kl_id_parse(name, &id) != KL_OK)
 		return KL_OK;	/* not a repository file: verify's business */
 	if (l->there) {
-		r = kl_map_put(&rp->have[l->t], id.b, size);
-		return r < 0 ? r : KL_OK;
+		/* only names we hold matter: the copy's listing costs us
+		 * nothing beyond the size of our own repository */
+		if (kl_map_get(&rp->mine[l->t], id.b, &i)) {
+			rp->todo[i].there = 1;
+			rp->todo[i].there_size = size;
+		}
+		return KL_OK;
 	}
 	if ((r = KL_GROW(rp->todo, rp->captodo, rp->ntodo + 1)) != KL_OK)
 		return r;
-	rp->todo[rp->ntodo].t = (uint8_t)l->t;
-	memcpy(rp->todo[rp->ntodo].name, name, KL_ID_HEX_LEN + 1);
-	rp->todo[rp->ntodo].size = size;
-	rp->todo[rp->ntodo].recv_s = mtime_s;
-	rp->ntodo++;
+	if ((r = kl_map_put(&rp->mine[l->t], id.b, rp->ntodo)) < 0)
+		return r;
+	if (r == 0)
+		return KL_OK;	/* listed twice */
+	f = &rp->todo[rp->ntodo++];
+	memset(f, 0, sizeof(*f));
+	f->t = (uint8_t)l->t;
+	memcpy(f->name, name, KL_ID_HEX_LEN + 1);
+	f->size = size;
+	f->recv_s = mtime_s;
 	return KL_OK;
 }
 
+/* Kind order, then receive time: snapshots reach the copy in the order
+ * they reached us (the copy refuses to date one before its newest). */
+static int
+rfile_cmp(const void *a, const void *b)
+{
+	const struct rfile *x = a, *y = b;
+	size_t i, kx = 0, ky = 0;
+
+	for (i = 0; i < NKINDS; i++) {
+		kx = kinds[i] == x->t ? i : kx;
+		ky = kinds[i] == y->t ? i : ky;
+	}
+	if (kx != ky)
+		return kx < ky ? -1 : 1;
+	if (x->recv_s != y->recv_s)
+		return x->recv_s < y->recv_s ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
 /*
- * Lists the other side, then this side: todo gets what must be sent (or,
- * with repair, also what is there, to be re-hashed).
+ * Lists this side, then the other: todo keeps what must be sent, what the
+ * copy holds with another size (whose side is damaged is found by
+ * hashing ours), and with --repair everything the copy holds.
  */
 static int
 plan(struct repl *rp, char *err, size_t err_len)
 {
-	struct list_arg l = { rp, 0, 1 };
+	struct list_arg l = { rp, 0, 0 };
 	size_t i, keep = 0;
-	uint64_t size;
-	struct kl_id id;
 	int r;
 
+	for (i = 0; i < NKINDS; i++) {
+		l.t = kinds[i];
+		if ((r = rp->sbe.ops->list(rp->sbe.ctx, l.t, on_listed,
+		    &l)) != KL_OK) {
+			snprintf(err, err_len, "cannot list the %s files here: "
+			    "%s", kl_ftype_name(l.t), kl_strerror(r));
+			return r;
+		}
+	}
+	l.there = 1;
 	for (i = 0; i < NKINDS && !rp->dst_missing; i++) {
 		l.t = kinds[i];
 		if ((r = rp->dbe.ops->list(rp->dbe.ctx, l.t, on_listed,
@@ -152,50 +194,44 @@ plan(struct repl *rp, char *err, size_t err_len)
 			return r;
 		}
 	}
-	l.there = 0;
-	for (i = 0; i < NKINDS; i++) {
-		l.t = kinds[i];
-		if ((r = rp->sbe.ops->list(rp->sbe.ctx, l.t, on_listed,
-		    &l)) != KL_OK) {
-			snprintf(err, err_len, "cannot list the %s files here: "
-			    "%s", kl_ftype_name(l.t), kl_strerror(r));
-			return r;
-		}
-	}
-	/* keep what is missing there (and, with repair, what is there) */
 	for (i = 0; i < rp->ntodo; i++) {
 		struct rfile *f = &rp->todo[i];
 
-		(void)kl_id_parse(f->name, &id);
-		if (kl_map_get(&rp->have[f->t], id.b, &size)) {
+		if (f->there) {
 			rp->present++;
-			if (size != f->size) {
-				rp->mismatched++;
-				fprintf(stderr, "%s: replicate: %s/%s has %"
-				    PRIu64 " bytes on the copy, %" PRIu64
-				    " here: the copy is damaged (run "
-				    "kluis-server verify there)\n", progname,
-				    kl_ftype_dir(f->t), f->name, size,
-				    f->size);
-				continue;
-			}
-			if (!rp->a->repair)
+			if (f->there_size == f->size && !rp->a->repair)
 				continue;
 		}
 		rp->todo[keep++] = *f;
 	}
 	rp->ntodo = keep;
+	qsort(rp->todo, rp->ntodo, sizeof(rp->todo[0]), rfile_cmp);
 	return KL_OK;
 }
 
 /* --- the workers --- */
 
+/* f's path in the repository, "data/xx/<id>" or "<dir>/<id>"; a buffer
+ * per thread, valid until the thread's next call. */
+static const char *
+fpath(const struct rfile *f)
+{
+	static _Thread_local char out[16 + KL_ID_HEX_LEN];
+
+	if (f->t == KL_FT_DATA)
+		snprintf(out, sizeof(out), "data/%.2s/%s", f->name, f->name);
+	else
+		snprintf(out, sizeof(out), "%s/%s", kl_ftype_dir(f->t),
+		    f->name);
+	return out;
+}
+
 static void
 note_damaged(struct repl *rp, const struct rfile *f)
 {
 	if (rp->nnames < REPL_NAMES_MAX)
-		snprintf(rp->names[rp->nnames++], sizeof(rp->names[0]),
-		    "%s/%s", kl_ftype_dir(f->t), f->name);
+		snprintf(rp->names[rp->nnames++], sizeof(rp->names[0]), "%s",
+		    fpath(f));
 }
 
 static void
@@ -205,9 +241,8 @@ note_error(struct repl *rp, const struct rfile *f, const char *what, int r)
 	    rp->dbe.ops->why(rp->dbe.ctx) : NULL;
 
 	if (rp->first_err[0] == '\0')
-		snprintf(rp->first_err, sizeof(rp->first_err), "%s %s/%s: %s",
-		    what, kl_ftype_dir(f->t), f->name, why != NULL ? why :
-		    kl_strerror(r));
+		snprintf(rp->first_err, sizeof(rp->first_err), "%s %s: %s",
+		    what, fpath(f), why != NULL ? why : kl_strerror(r));
 }
 
 /* Reads file f here whole into *out; KL_OK, or the error. */
@@ -280,12 +315,11 @@ repair_one(struct repl *rp, const struct rfile *f)
 	buf_free(b);
 	if (r == KL_OK) {
 		rp->repaired++;
-		fprintf(stderr, "%s: replicate: repaired %s/%s from the "
-		    "copy\n", progname, kl_ftype_dir(f->t), f->name);
+		fprintf(stderr, "%s: replicate: repaired %s from the copy\n",
+		    progname, fpath(f));
 	} else {
-		fprintf(stderr, "%s: replicate: cannot repair %s/%s from the "
-		    "copy: %s\n", progname, kl_ftype_dir(f->t), f->name,
-		    r == KL_E_CORRUPT ? "its bytes there do not match its "
+		fprintf(stderr, "%s: replicate: cannot repair %s from the "
+		    "copy: %s\n", progname, fpath(f), r == KL_E_CORRUPT ? "its bytes there do not match its "
 		    "name either" : kl_strerror(r));
 		if (r == KL_E_CONN) {
 			rp->stop = 1;
@@ -296,26 +330,44 @@ repair_one(struct repl *rp, const struct rfile *f)
 	pthread_mutex_unlock(&rp->mu);
 }
 
+/* Sends f's bytes p: dated with its receive time here when the copy's
+ * transport can (PUT_DATED); a time the copy will not take (before its
+ * newest snapshot, or ahead of its clock) is sent undated instead. */
+static int
+send_one(struct repl *rp, const struct rfile *f, const uint8_t *p,
+    size_t len)
+{
+	int r;
+
+	if (rp->dbe.ops->put_dated == NULL || f->recv_s <= 0)
+		return rp->dbe.ops->put(rp->dbe.ctx, f->t, f->name, p, len);
+	r = rp->dbe.ops->put_dated(rp->dbe.ctx, f->t, f->name, p, len,
+	    f->recv_s);
+	if (r != KL_E_INVAL)
+		return r;
+	pthread_mutex_lock(&rp->mu);
+	fprintf(stderr, "%s: replicate: the copy does not take the receive "
+	    "time of %s here; it gets its own\n", progname, fpath(f));
+	pthread_mutex_unlock(&rp->mu);
+	return rp->dbe.ops->put(rp->dbe.ctx, f->t, f->name, p, len);
+}
+
 /* One file: read and hash here, then send it (or repair it). */
 static void
 one_file(struct repl *rp, const struct rfile *f)
 {
-	struct kl_id id;
 	uint8_t *p = NULL;
-	uint64_t size;
 	size_t len = 0;
-	int there, r;
+	int r;
 
-	(void)kl_id_parse(f->name, &id);
-	there = kl_map_get(&rp->have[f->t], id.b, &size);
 	if ((r = read_here(rp, f, &p, &len)) == KL_E_NOTFOUND) {
 		return;		/* removed here since the listing: not sent */
 	} else if (r != KL_OK) {
 		pthread_mutex_lock(&rp->mu);
 		rp->failed++;
 		note_error(rp, f, "read", r);
-		fprintf(stderr, "%s: replicate: cannot read %s/%s: %s\n",
-		    progname, kl_ftype_dir(f->t), f->name, kl_strerror(r));
+		fprintf(stderr, "%s: replicate: cannot read %s: %s\n",
+		    progname, fpath(f), kl_strerror(r));
 		pthread_mutex_unlock(&rp->mu);
 		return;
 	}
@@ -324,33 +376,39 @@ one_file(struct repl *rp, const struct rfile *f)
 		pthread_mutex_lock(&rp->mu);
 		rp->damaged++;
 		note_damaged(rp, f);
-		fprintf(stderr, "%s: replicate: %s/%s is damaged here (its "
-		    "bytes do not match its name): not sent%s\n", progname,
-		    kl_ftype_dir(f->t), f->name, !there ? "; the copy does "
-		    "not hold it either" : rp->a->repair ? "" : "; "
-		    "--repair can fetch the copy's");
+		fprintf(stderr, "%s: replicate: %s is damaged here (its bytes "
+		    "do not match its name): not sent%s\n", progname,
+		    fpath(f), !f->there ? "; the copy does not hold it "
+		    "either" : rp->a->repair ? "" : "; --repair can fetch the "
+		    "copy's");
 		pthread_mutex_unlock(&rp->mu);
-		if (there && rp->a->repair && !rp->a->dry_run)
+		if (f->there && rp->a->repair && !rp->a->dry_run)
 			repair_one(rp, f);
 		return;
 	}
-	if (there || rp->a->dry_run) {	/* sound here; repair's re-hash */
+	if (f->there) {		/* sound here: a size mismatch is the copy's */
 		free(p);
-		if (rp->a->dry_run && !there) {
+		if (f->there_size != f->size) {
 			pthread_mutex_lock(&rp->mu);
-			rp->sent++;
-			rp->sent_bytes += len;
+			rp->mismatched++;
+			fprintf(stderr, "%s: replicate: %s has %" PRIu64 " bytes "
+			    "on the copy and %" PRIu64 " here, where it is "
+			    "sound: the copy's is damaged (run kluis-server "
+			    "verify there)\n", progname, fpath(f),
+			    f->there_size, f->size);
 			pthread_mutex_unlock(&rp->mu);
 		}
 		return;
 	}
-	/* the copy keeps the receive time the file has here, so that
-	 * `restore --at` and retention read the same on both */
-	if (rp->dbe.ops->put_dated != NULL && f->recv_s > 0)
-		r = rp->dbe.ops->put_dated(rp->dbe.ctx, f->t, f->name, p, len,
-		    f->recv_s);
-	else
-		r = rp->dbe.ops->put(rp->dbe.ctx, f->t, f->name, p, len);
+	if (rp->a->dry_run) {
+		free(p);
+		pthread_mutex_lock(&rp->mu);
+		rp->sent++;
+		rp->sent_bytes += len;
+		pthread_mutex_unlock(&rp->mu);
+		return;
+	}
+	r = send_one(rp, f, p, len);
 	free(p);
 	pthread_mutex_lock(&rp->mu);
 	if (r == KL_OK || r == KL_E_EXISTS) {	/* EXISTS: it arrived meanwhile */
@@ -366,9 +424,9 @@ one_file(struct repl *rp, const struct rfile *f)
 			    rp->dbe.ops->why(rp->dbe.ctx) : NULL;
 
 			rp->failed++;
-			fprintf(stderr, "%s: replicate: the copy refused %s/"
-			    "%s: %s\n", progname, kl_ftype_dir(f->t), f->name,
-			    why != NULL ? why : kl_strerror(r));
+			fprintf(stderr, "%s: replicate: the copy refused %s: "
+			    "%s\n", progname, fpath(f), why != NULL ? why :
+			    kl_strerror(r));
 		}
 	}
 	pthread_mutex_unlock(&rp->mu);
@@ -417,12 +475,25 @@ send_all(struct repl *rp)
 	size_t k, i = 0, begin;
 	int r = KL_OK;
 
-	/* todo is in kind order already (listed kind by kind) */
+	/* todo is in kind order (plan sorted it) */
 	for (k = 0; k < NKINDS && r == KL_OK; k++) {
+		uint64_t failed = rp->failed;
+
 		for (begin = i; i < rp->ntodo && rp->todo[i].t == kinds[k];
 		    i++)
 			;
 		r = phase(rp, begin, i);
+		/* a file that could not be read or was refused stops the
+		 * run before the kinds that may need it (a pack damaged
+		 * here does not: see the top of this file) */
+		if (r == KL_OK && rp->failed > failed && i < rp->ntodo) {
+			fprintf(stderr, "%s: replicate: %" PRIu64 " %s file%s "
+			    "not sent: stopping before the files that may "
+			    "need %s\n", progname, rp->failed - failed,
+			    kl_ftype_name(kinds[k]), rp->failed - failed == 1 ?
+			    "" : "s", rp->failed - failed == 1 ? "it" : "them");
+			break;
+		}
 	}
 	return r;
 }
@@ -512,6 +583,14 @@ open_target(struct repl *rp, const struct buf *cfg, char *err,
 		return r;
 	}
 	if (u.kind == KL_URL_LOCAL) {
+		struct stat a, b;
+
+		if (stat(rp->repo, &a) == 0 && stat(rp->to, &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			snprintf(err, err_len, "--to names this repository "
+			    "itself: a copy must be somewhere else");
+			return KL_E_INVAL;
+		}
 		/* the same server code as over ssh: pipe:DIR, replica role */
 		if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <
 		    0) {
@@ -706,7 +785,7 @@ cmd_replicate(const struct server_args *a)
 	rp.repo = a->repo;
 	rp.to = a->to;
 	for (i = 0; i <= KL_FT_LAST; i++)
-		kl_map_init(&rp.have[i], KL_ID_LEN);
+		kl_map_init(&rp.mine[i], KL_ID_LEN);
 	pthread_mutex_init(&rp.mu, NULL);
 	if ((rc = server_store_open("replicate", a->repo, a->repair &&
 	    !a->dry_run ? KL_ROLE_FULL : KL_ROLE_READ, &rp.src)) !=
@@ -763,7 +842,7 @@ cmd_replicate(const struct server_args *a)
 	kl_audit_close(rp.audit);
 	buf_free(cfg);
 	for (i = 0; i <= KL_FT_LAST; i++)
-		kl_map_clear(&rp.have[i]);
+		kl_map_clear(&rp.mine[i]);
 	free(rp.todo);
 	pthread_mutex_destroy(&rp.mu);
 	return r == KL_OK ? EXIT_CLEAN : EXIT_FINDINGS;

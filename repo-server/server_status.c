@@ -198,13 +198,14 @@ on_trash(void *arg, const struct kl_trash_entry *e, int outcome)
 	return KL_OK;
 }
 
-/* The audit log in order: the last purge and verify records win. */
+/* The audit log in order: the last purge that deleted a file and the
+ * last verify record win (a purge record that failed deleted nothing). */
 static int
 on_record(void *arg, const struct kl_audit_entry *e)
 {
 	struct repo *r = arg;
 
-	if (strcmp(e->op, "purge") == 0) {
+	if (strcmp(e->op, "purge") == 0 && e->outcome == KL_OK) {
 		r->purge_s = e->time_s;
 	} else if (strcmp(e->op, "verify") == 0) {
 		r->verify_s = e->time_s;

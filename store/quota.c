@@ -236,8 +236,9 @@ quota_read(struct kl_store *s, uint64_t *quota, int64_t *since_s)
 	if (store_join(path, sizeof(path), s->path, KL_STORE_STATE_DIR "/"
 	    QUOTA_FILE) != KL_OK)
 		return KL_E_LIMIT;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return kl_err_from_errno(errno);
+	if ((r = kl_open_regular(path, &fd)) != KL_OK)
+		return r;
+	r = KL_E_CORRUPT;
 	n = read(fd, text, USAGE_TEXT_MAX);
 	if (n > 1 && text[n - 1] == '\n' && text[0] >= '0' && text[0] <= '9' &&
 	    fstat(fd, &st) == 0) {

@@ -206,6 +206,7 @@ store_new(const char *path, enum kl_store_role role, struct kl_store **out)
 		return KL_E_NOMEM;
 	}
 	s->role = role;
+	s->snap_newest = -1;
 	*out = s;
 	return KL_OK;
 }
@@ -655,6 +656,7 @@ struct kl_store_put {
 	uint8_t head[KL_FILE_HDR_LEN];	/* the file's first bytes */
 	uint64_t reserved;		/* quota bytes to give back */
 	int64_t recv_s;			/* > 0: the receive time to keep */
+	enum kl_ftype t;
 	char dir[PATH_MAX], tmp[PATH_MAX], final[PATH_MAX];
 };
 
@@ -797,6 +799,7 @@ kl_store_put_begin(struct kl_store *s, enum kl_ftype t, const char *name,
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return KL_E_NOMEM;
 	p->s = s;
+	p->t = t;
 	p->fd = -1;
 	p->size = size;
 	p->lock_rule = lock_rule_applies(s, t);
@@ -880,6 +883,12 @@ kl_store_put_commit(struct kl_store_put *p)
 	unlink(p->tmp);
 	p->tmp[0] = '\0';
 	p->reserved = 0;	/* the file holds it now */
+	if (p->t == KL_FT_SNAPSHOT && p->s->snap_newest >= 0) {
+		int64_t t = p->recv_s > 0 ? p->recv_s : (int64_t)time(NULL);
+
+		if (t > p->s->snap_newest)
+			p->s->snap_newest = t;
+	}
 	r = kl_fsync_dir(p->dir);
 out:
 	kl_store_put_abort(p);
@@ -967,13 +976,54 @@ kl_store_repair(struct kl_store *s, enum kl_ftype t, const char *name,
 	return r;
 }
 
+/* The newest receive time in snapshots/ (0 if none), once per store. */
+static int64_t
+snap_newest(struct kl_store *s)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (s->snap_newest >= 0)
+		return s->snap_newest;
+	s->snap_newest = 0;
+	if (store_join(dir, sizeof(dir), s->path, "snapshots") != KL_OK ||
+	    (d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (kl_hex64_valid(de->d_name) && fstatat(dirfd(d),
+		    de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_mtime > s->snap_newest)
+			s->snap_newest = (int64_t)st.st_mtime;
+	}
+	closedir(d);
+	return s->snap_newest;
+}
+
 int
 kl_store_put_keep_time(struct kl_store_put *p, int64_t recv_s)
 {
-	if (p->s->role != KL_ROLE_REPLICA)
+	struct kl_store *s = p->s;
+
+	if (s->role != KL_ROLE_REPLICA)
 		return KL_E_PERM;
-	if (recv_s <= 0 || recv_s > (int64_t)time(NULL) + KL_STORE_CLOCK_SKEW_S)
+	if (recv_s <= 0) {
+		s->why = "a receive time must be after 1970";
 		return KL_E_INVAL;
+	}
+	if (recv_s > (int64_t)time(NULL) + KL_STORE_CLOCK_SKEW_S) {
+		s->why = "its receive time is ahead of this server's clock";
+		return KL_E_INVAL;
+	}
+	/* history the copy holds cannot be rewritten: a snapshot is never
+	 * dated before the newest one here, so `restore --at` before that
+	 * picks what the copy had (threat-model.md §4.11) */
+	if (p->t == KL_FT_SNAPSHOT && recv_s < snap_newest(s)) {
+		s->why = "its receive time is before that of the newest "
+		    "snapshot this copy holds";
+		return KL_E_INVAL;
+	}
 	p->recv_s = recv_s;
 	return KL_OK;
 }

@@ -15,6 +15,8 @@ struct kl_store {
 	enum kl_store_role role;
 	struct kl_store_policy policy;
 	const char *why;	/* why the last put or remove was refused */
+	int64_t snap_newest;	/* replica role: the newest snapshot's
+				 * receive time; -1 not yet looked at */
 	char why_buf[256];	/* a why made for the occasion (quota) */
 };
 

@@ -432,7 +432,7 @@ check "the pack no longer matches its name" unsound "$REPO/$NEWDATA"
 E2E_WHAT="replicate with a damaged new pack" expect_exit 1 \
     rep_to "$O_REPL" "$REPO" "$OFF/web01" --json
 json_check "the report names the damaged pack" \
-    "not d['complete'] and d['damaged'] == 1 and d['damaged_files'] == ['data/$(basename "$NEWDATA")']"
+    "not d['complete'] and d['damaged'] == 1 and d['damaged_files'] == ['$NEWDATA']"
 expect_stderr_contains "$(basename "$NEWDATA")"
 check "the copy did not get the damaged pack" test ! -e "$OFF/web01/$NEWDATA"
 check "the damaged pack was never offered to the copy (not in its audit log)" \
@@ -463,7 +463,7 @@ a0=$(audit_lines "$REPO")
 E2E_WHAT="replicate --repair" expect_exit 0 \
     rep_to "$O_REPL" "$REPO" "$OFF/web01" --repair --json
 json_check "--repair: one damaged, one repaired, nothing sent" \
-    "d['complete'] and d['damaged'] == 1 and d['repaired'] == 1 and d['files_sent'] == 0 and d['damaged_files'] == ['data/$(basename "$OLDDATA")']"
+    "d['complete'] and d['damaged'] == 1 and d['repaired'] == 1 and d['files_sent'] == 0 and d['damaged_files'] == ['$OLDDATA']"
 check "the pack matches its name again" sound "$REPO/$OLDDATA"
 check "the repaired pack kept its receive time ($MT)" \
     test "$(stat -c %Y "$REPO/$OLDDATA")" = "$MT"
@@ -636,6 +636,28 @@ json_check "full role: nothing sent" \
 expect_stderr_contains "not the replica role"
 check "... and no file but config reached it" \
     test "$(find "$WORK/fullcopy" -type f ! -name audit.log ! -name config | wc -l)" -eq 0
+# a pack the copy refuses (its quota) stops the run before the index
+# files and snapshots that need it: the copy never holds a snapshot whose
+# data is missing
+E2E_WHAT="replicate into a copy whose quota refuses the packs" expect_exit 1 \
+    "$SV" replicate --repo "$REPO" --to "pipe:$WORK/quotacopy" \
+    --server-command "$SV --replica --quota 8K" --json
+json_check "quota: packs refused, nothing complete" \
+    "not d['complete'] and d['failed'] >= 1"
+expect_stderr_contains "stopping before the files that may need"
+check "... and no index file or snapshot reached the copy" \
+    test "$(find "$WORK/quotacopy/index" "$WORK/quotacopy/snapshots" -type f | wc -l)" -eq 0
+# a pack cut short here, whose name the copy holds with its true size:
+# the primary's file is the damaged one, and --repair puts it back
+CUT=$(grep '^data/' "$WORK/h.1" | head -n 1)
+cp "$REPO/$CUT" "$WORK/cut.orig"
+chmod u+w "$REPO/$CUT"
+truncate -s -1 "$REPO/$CUT"
+E2E_WHAT="replicate --repair of a pack cut short here" expect_exit 0 \
+    "$SV" replicate --repo "$REPO" --to "$LOCAL" --repair --json
+json_check "the cut pack is found damaged here and repaired" \
+    "d['damaged'] == 1 and d['repaired'] == 1 and d['size_mismatches'] == 0"
+check "... and it is whole again" cmp -s "$REPO/$CUT" "$WORK/cut.orig"
 E2E_WHAT="not a repository (exit 10)" expect_exit 10 \
     "$SV" replicate --repo "$WORK/src" --to "$WORK/nowhere"
 check "nothing was created there" test ! -e "$WORK/nowhere"

@@ -236,7 +236,7 @@ write_state() {
 }
 now=$(date +%s)
 write_state 0000000000000001 "ssh://kluis@offsite.example/srv/kluis/web01" \
-    "$now" 0 "" "$((now + 10))"
+    "$((now + 10))" 0 "" "$((now + 10))"
 E2E_WHAT="a target holding everything" expect_exit 0 status --json
 repo_check "--json: lag 0, ok" web01 \
     'len(r["replication"]) == 1 and r["replication"][0]["lag_s"] == 0 and
@@ -247,7 +247,7 @@ prom_check "metrics: lag and ok per target" \
         "ssh://kluis@offsite.example/srv/kluis/web01")] == 0 and
      m[("replication_ok", "web01",
         "ssh://kluis@offsite.example/srv/kluis/web01")] == 1'
-write_state 0000000000000002 /mnt/offsite/web01 "$now" -16 \
+write_state 0000000000000002 /mnt/offsite/web01 "$((now + 10))" -16 \
     "cannot connect: refused" "$((now + 10))"
 E2E_WHAT="a target whose last run failed" expect_exit 1 status
 expect_stdout_contains "replication to /mnt/offsite/web01 failed"
@@ -264,6 +264,17 @@ repo_check "--json: lag of two days, not ok" web01 \
     'r["replication"][0]["lag_s"] >= 2 * 86400 - 60 and
      not r["replication"][0]["ok"] and not r["overdue"]'
 E2E_WHAT="within a longer --overdue" expect_exit 0 status --overdue 3d
+# what the kluis account could plant there: times out of order or far
+# out of range, a FIFO; status must neither trust them, crash nor hang
+write_state 0000000000000003 /mnt/other "-9223372036854775807" 0 "" 0
+mkfifo "$ROOT/web01/replication/0000000000000004"
+E2E_WHAT="planted state files: refused as unreadable, no hang" expect_exit 1 \
+    timeout 20 "$SV" status --root "$ROOT" --json \
+    --metrics-file "$PROM"
+repo_check "--json: both planted files are failing targets" web01 \
+    'len(r["replication"]) == 3 and
+     sum(1 for t in r["replication"] if not t["ok"]) >= 2'
+check "the metrics file was written" test -s "$PROM"
 rm -r "$ROOT/web01/replication"
 touch "$idx"
 

@@ -1429,6 +1429,16 @@ test_replica_adds_everything_removes_nothing(void **state)
 	expect_ok(&c, put_dated(&c, KL_FT_SNAPSHOT, "a snapshot", 1700000000,
 	    late));
 	assert_int_equal(mtime_in_repo(f, "snapshots", late), 1700000000);
+	/* history already here cannot be rewritten: no snapshot dated
+	 * before the newest one */
+	expect_err(&c, put_dated(&c, KL_FT_SNAPSHOT, "a backdated snapshot",
+	    1600000000, name), KL_E_INVAL);
+	assert_false(exists_in_repo(f, "snapshots", name));
+	expect_ok(&c, put_dated(&c, KL_FT_INDEX, "an older index", 1600000000,
+	    name));
+	assert_int_equal(mtime_in_repo(f, "index", name), 1600000000);
+	expect_err(&c, put_dated(&c, KL_FT_SNAPSHOT, "time zero", 0, name),
+	    KL_E_INVAL);
 	/* a receive time from the future is no receive time */
 	expect_err(&c, put_dated(&c, KL_FT_INDEX, "an index",
 	    (uint64_t)time(NULL) + 3600, late), KL_E_INVAL);

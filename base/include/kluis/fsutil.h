@@ -17,6 +17,14 @@ struct buf;
 int kl_file_read_all(const char *path, size_t max, struct buf **out);
 
 /*
+ * Opens path for reading only if it is a regular file, never waiting: no
+ * symlink followed, a FIFO or device refused (KL_E_CORRUPT) instead of
+ * blocking.  For files that whoever controls a directory could replace
+ * (a repository server's state, the audit log).  *fd: the caller closes.
+ */
+int kl_open_regular(const char *path, int *fd);
+
+/*
  * Reads [off, off+len) of the file at path into a new buffer.  KL_E_CORRUPT
  * if the file is shorter than off+len (a truncated object).
  */
