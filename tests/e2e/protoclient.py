@@ -28,7 +28,7 @@ session, after HELLO:
 
 TYPE: config key data index snapshot lock, or a number.  Output: one line
 per reply:
-  HELLO_OK version=2 role=append-only server=...
+  HELLO_OK version=3 role=append-only server=...
   OK [size=N]
   DATA bytes=N blake2b=HEX | LIST n=N then "  NAME SIZE MTIME" lines
   (MTIME: the receive time the server reports, UTC seconds)
@@ -62,7 +62,7 @@ ROLES = {0: "full", 1: "append-only", 2: "read-only"}
 DATA_MAX = 1 << 20
 BODY_MAX = DATA_MAX + 64
 MAGIC = b"KLUISPRT"
-VERSION = 2  # PROTOCOL.md §3 HELLO
+VERSION = 3  # PROTOCOL.md §3 HELLO, §9
 
 # name -> list of raw byte strings sent after HELLO (or instead of it).
 MALFORMED = {

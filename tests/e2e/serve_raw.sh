@@ -41,7 +41,7 @@ MTIME=$(stat -c %Y "$REPO/data/${NAME:0:2}/$NAME")
 expect "list: name, size and receive time (the file's mtime)" 0 \
     "^  $NAME 3000000 $MTIME\$" --cmd "$SV --read-only" "list data" bye
 expect "a version-1 client is refused" 1 \
-    "ERR code=-10 KL_E_UNSUPPORTED .*protocol version 2 only" \
+    "ERR code=-10 KL_E_UNSUPPORTED .*protocol version 3 only" \
     --hello-versions 1:1 --cmd "$SV --read-only" expect-closed
 expect "read-only cannot put" 1 "KL_E_PERM" \
     --cmd "$SV --read-only" "put lock auto $WORK/pw" bye

@@ -385,15 +385,15 @@ no_crash "a request before HELLO"
 run pcl --hello-magic KLUISXXX hello expect-closed
 check "a HELLO with a bad magic: ERR" grep -q '^ERR code=' "$OUT"
 no_crash "a HELLO with a bad magic"
-run pcl --hello-versions 3:7 hello expect-closed
-check "a HELLO for versions 3..7 only: ERR KL_E_UNSUPPORTED" \
+run pcl --hello-versions 4:7 hello expect-closed
+check "a HELLO for versions 4..7 only: ERR KL_E_UNSUPPORTED" \
     grep -q '^ERR code=-10 ' "$OUT"
 no_crash "a HELLO for unknown versions"
 run pcl --hello-versions 1:1 hello expect-closed
 check "a version-1 client is refused with ERR KL_E_UNSUPPORTED" \
-    grep -q '^ERR code=-10 .*protocol version 2 only' "$OUT"
+    grep -q '^ERR code=-10 .*protocol version 3 only' "$OUT"
 run pcl --hello-versions 1:9 hello
-expect_out "HELLO_OK version=2" "a version range including 2 is accepted"
+expect_out "HELLO_OK version=3" "a version range including 3 is accepted"
 run pc "$P" "malformed huge-length" expect-closed
 check "through ssh: a huge frame is answered with ERR" grep -q '^ERR code=' "$OUT"
 check "through ssh: the session is closed" grep -qx 'CLOSED' "$OUT"

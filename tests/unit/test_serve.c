@@ -519,7 +519,7 @@ test_hello_version_1_is_unsupported_and_says_why(void **state)
 	recv_reply(&c, &r);
 	assert_int_equal(r.type, KL_MSG_ERR);
 	assert_int_equal(r.code, KL_E_UNSUPPORTED);
-	assert_non_null(strstr(r.msg, "protocol version 2 only"));
+	assert_non_null(strstr(r.msg, "protocol version 3 only"));
 	expect_closed(&c);
 	finish(&c);
 	assert_int_equal(audit_count(f, "op=hello", "KL_E_UNSUPPORTED"), 1);

@@ -822,7 +822,7 @@ test_pipe_other_protocol_version_is_unsupported(void **state)
 	kl_transport_configure(&o);
 	assert_int_equal(kl_transport_open(f->url, NULL, 0, err, sizeof(err),
 	    &be), KL_E_UNSUPPORTED);
-	assert_non_null(strstr(err, "protocol version 2"));
+	assert_non_null(strstr(err, "protocol version 3"));
 	assert_non_null(strstr(err, msg));
 	assert_non_null(strstr(err, "same release"));
 	o.server_command = KL_SERVER_PATH;

@@ -13,7 +13,7 @@
 
 struct buf;
 
-#define KL_PROTO_VERSION 2		/* PROTOCOL.md §3 HELLO, §9 */
+#define KL_PROTO_VERSION 3		/* PROTOCOL.md §3 HELLO, §9 */
 #define KL_PROTO_MAGIC "KLUISPRT"
 #define KL_PROTO_DATA_MAX ((size_t)1 << 20)		/* PROTOCOL.md §3 */
 #define KL_FRAME_BODY_MAX (KL_PROTO_DATA_MAX + 64)
