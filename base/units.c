@@ -1,6 +1,9 @@
 /* Durations and sizes from operators' text (kluis/units.h). */
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "kluis/err.h"
 #include "kluis/units.h"
@@ -109,4 +112,15 @@ kl_size_parse(const char *s, uint64_t *bytes)
 		return KL_E_LIMIT;
 	*bytes = v << (10 * i);
 	return KL_OK;
+}
+
+void
+kl_time_utc(char out[KL_UTC_LEN], int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, KL_UTC_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, KL_UTC_LEN, "@%" PRId64, t);
 }

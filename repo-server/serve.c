@@ -258,9 +258,9 @@ describe(char *out, const char *op, const struct kl_msg_file *m, int code,
 		snprintf(out, MSG_MAX, "%s %s %s: %s; nothing was stored", op,
 		    type, m->name, why);
 	else if (code == KL_E_CORRUPT && strcmp(op, "put") == 0)
-		snprintf(out, MSG_MAX, "put %s %s: the upload's size or content "
-		    "hash does not match the PUT; nothing was stored",
-		    kl_ftype_name(m->ftype), m->name);
+		snprintf(out, MSG_MAX, "put %s %s: the upload's size or "
+		    "content hash does not match the PUT; nothing was stored",
+		    type, m->name);
 	else if (code == KL_E_PERM && m->ftype == KL_FT_CONFIG)
 		snprintf(out, MSG_MAX, "%s config: the config is written once, "
 		    "when the repository is created", op);

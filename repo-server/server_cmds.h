@@ -44,8 +44,8 @@ struct server_args {
 /* The repository every command needs: 0, or -1 after saying so. */
 int server_repo_required(const struct server_args *a);
 
-/* Opens repo for cmd in role (enum kl_store_role): EXIT_CLEAN, or EXIT_NOREPO / EXIT_FINDINGS
- * after saying why on stderr. */
+/* Opens repo for cmd in role (enum kl_store_role): EXIT_CLEAN, or
+ * EXIT_NOREPO / EXIT_FINDINGS after saying why on stderr. */
 struct kl_store;
 int server_store_open(const char *cmd, const char *repo, int role,
     struct kl_store **out);

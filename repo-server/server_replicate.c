@@ -319,8 +319,9 @@ repair_one(struct repl *rp, const struct rfile *f)
 		    progname, fpath(f));
 	} else {
 		fprintf(stderr, "%s: replicate: cannot repair %s from the "
-		    "copy: %s\n", progname, fpath(f), r == KL_E_CORRUPT ? "its bytes there do not match its "
-		    "name either" : kl_strerror(r));
+		    "copy: %s\n", progname, fpath(f), r == KL_E_CORRUPT ?
+		    "its bytes there do not match its name either" :
+		    kl_strerror(r));
 		if (r == KL_E_CONN) {
 			rp->stop = 1;
 			rp->conn_err = r;
@@ -391,8 +392,8 @@ one_file(struct repl *rp, const struct rfile *f)
 		if (f->there_size != f->size) {
 			pthread_mutex_lock(&rp->mu);
 			rp->mismatched++;
-			fprintf(stderr, "%s: replicate: %s has %" PRIu64 " bytes "
-			    "on the copy and %" PRIu64 " here, where it is "
+			fprintf(stderr, "%s: replicate: %s has %" PRIu64
+			    " bytes on the copy and %" PRIu64 " here, where it is "
 			    "sound: the copy's is damaged (run kluis-server "
 			    "verify there)\n", progname, fpath(f),
 			    f->there_size, f->size);
@@ -411,7 +412,8 @@ one_file(struct repl *rp, const struct rfile *f)
 	r = send_one(rp, f, p, len);
 	free(p);
 	pthread_mutex_lock(&rp->mu);
-	if (r == KL_OK || r == KL_E_EXISTS) {	/* EXISTS: it arrived meanwhile */
+	/* KL_E_EXISTS: it arrived meanwhile */
+	if (r == KL_OK || r == KL_E_EXISTS) {
 		rp->sent += r == KL_OK;
 		rp->sent_bytes += r == KL_OK ? len : 0;
 	} else {
@@ -643,8 +645,8 @@ open_target(struct repl *rp, const struct buf *cfg, char *err,
 	 * an empty repository.)
 	 */
 	if ((role = kl_transport_role(&rp->dbe)) != KL_ROLE_REPLICA) {
-		snprintf(err, err_len, "the other side serves this key in the %s "
-		    "role, not the replica role: pin it there with the forced "
+		snprintf(err, err_len, "the other side serves this key in the "
+		    "%s role, not the replica role: pin it there with the forced "
 		    "command `kluis-server serve --replica --repo DIR` "
 		    "(docs/RUNBOOK.md §12.1); nothing was sent",
 		    role == KL_ROLE_FULL ? "full" : role == KL_ROLE_APPEND ?

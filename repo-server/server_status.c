@@ -87,16 +87,6 @@ struct walk {
 
 /* --- formatting --- */
 
-static void
-utc(char out[32], int64_t t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, 32, "@%" PRId64, t);
-}
 
 /* "3d 4h", "5h 12min", "7min", "42s": what an operator reads at 3 a.m. */
 static void
@@ -415,14 +405,14 @@ problem_print(void *arg, const char *text)
 static void
 when_print(const struct status *st, const char *label, int64_t t)
 {
-	char u[32], a[32];
+	char u[KL_UTC_LEN], a[32];
 
 	printf("  %-15s ", label);
 	if (t == 0) {
 		printf("never");
 		return;
 	}
-	utc(u, t);
+	kl_time_utc(u, t);
 	span(a, st->now - t);
 	printf("%s, %s ago", u, a);
 }
@@ -505,9 +495,9 @@ text_report(const struct status *st)
 static void
 json_when(struct kl_json *j, const char *key, int64_t t)
 {
-	char k[64], u[32];
+	char k[64], u[KL_UTC_LEN];
 
-	utc(u, t);
+	kl_time_utc(u, t);
 	kl_json_text(j, key, t != 0 ? u : NULL);
 	snprintf(k, sizeof(k), "%s_s", key);
 	if (t != 0)

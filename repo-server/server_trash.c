@@ -36,16 +36,6 @@ struct trash_cmd {
 };
 
 
-static void
-utc(char out[32], int64_t t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, 32, "@%" PRId64, t);
-}
 
 /* Whether the command acts on e (the same test as the store's). */
 static int
@@ -59,9 +49,9 @@ static void
 report_entry(struct trash_cmd *c, const struct kl_trash_entry *e,
     int outcome)
 {
-	char del[32];
+	char del[KL_UTC_LEN];
 
-	utc(del, e->deleted_s);
+	kl_time_utc(del, e->deleted_s);
 	if (c->json) {
 		kl_json_obj(&c->j, NULL);
 		kl_json_text(&c->j, "type", kl_ftype_name((int)e->t));
@@ -75,12 +65,13 @@ report_entry(struct trash_cmd *c, const struct kl_trash_entry *e,
 	}
 	if (outcome != KL_OK)
 		printf("%s failed: %s %s (deleted %s): %s\n", c->what,
-		    kl_ftype_name((int)e->t), e->name, del, kl_strerror(outcome));
+		    kl_ftype_name((int)e->t), e->name, del,
+		    kl_strerror(outcome));
 	else
 		printf("%s%s %s %s (%" PRIu64 " bytes, deleted %s)\n",
 		    c->dry_run ? "would " : "", strcmp(c->what, "purge") == 0 ?
-		    "purge" : "undelete", kl_ftype_name((int)e->t), e->name, e->size,
-		    del);
+		    "purge" : "undelete", kl_ftype_name((int)e->t), e->name,
+		    e->size, del);
 }
 
 /* Per entry acted on: the audit record first, then the report. */
@@ -188,10 +179,10 @@ trash_args(const struct server_args *a, struct trash_cmd *c)
 static void
 summary(struct trash_cmd *c)
 {
-	char next[32];
+	char next[KL_UTC_LEN];
 	int purge = strcmp(c->what, "purge") == 0;
 
-	utc(next, c->next_purge);
+	kl_time_utc(next, c->next_purge);
 	if (c->json) {
 		kl_json_arr_end(&c->j);
 		kl_json_u64(&c->j, "files_done", c->files);

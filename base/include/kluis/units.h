@@ -25,4 +25,9 @@ int kl_duration_parse(const char *s, int64_t *secs);
  */
 int kl_size_parse(const char *s, uint64_t *bytes);
 
+/* t (UTC seconds) as "2026-12-08T03:14:15Z", or "@T" when it has no
+ * calendar date. */
+#define KL_UTC_LEN 32
+void kl_time_utc(char out[KL_UTC_LEN], int64_t t);
+
 #endif
