@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kluis/err.h"
+#include "kluis/format.h"
 #include "kluis/grow.h"
 #include "kluis/json.h"
 #include "catalog_internal.h"
@@ -95,16 +96,8 @@ kl_run_values_json(struct kl_json *j, const struct kl_run_value *v, size_t n)
 	}
 }
 
-static int
-run_id_is_zero(const struct kl_cat_run *r)
-{
-	uint8_t acc = 0;
-	size_t i;
-
-	for (i = 0; i < KL_CAT_RUN_ID_LEN; i++)
-		acc |= r->run_id[i];
-	return acc == 0;
-}
+_Static_assert(KL_CAT_RUN_ID_LEN == KL_RUNREC_ID_LEN,
+    "a run of the history has a §17 run id");
 
 static int
 run_bind(sqlite3_stmt *st, const struct kl_cat_run *r)
@@ -129,7 +122,7 @@ run_bind(sqlite3_stmt *st, const struct kl_cat_run *r)
 	    (src = sqlite3_bind_int64(st, 10, (int64_t)r->errors)) !=
 	    SQLITE_OK)
 		return src;
-	return run_id_is_zero(r) ? sqlite3_bind_null(st, 11) :
+	return kl_runrec_id_is_zero(r->run_id) ? sqlite3_bind_null(st, 11) :
 	    sqlite3_bind_blob(st, 11, r->run_id, KL_CAT_RUN_ID_LEN,
 	    SQLITE_STATIC);
 }
@@ -273,7 +266,7 @@ kl_cat_run_import(struct kl_cat *c, const struct kl_id *file,
 	int rc, added = 0;
 
 	if (file == NULL || (r != NULL && (!run_valid(r) ||
-	    run_id_is_zero(r))))
+	    kl_runrec_id_is_zero(r->run_id))))
 		return KL_E_INVAL;
 	cat_lock(c);
 	if ((rc = cat_tx_begin(c, err)) == KL_OK) {
@@ -498,6 +491,31 @@ kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
 	if ((src = (kind == NULL ? sqlite3_bind_null(st, 1) :
 	    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC))) != SQLITE_OK ||
 	    (src = sqlite3_bind_int64(st, 2, since)) != SQLITE_OK) {
+		rc = cat_sqlerr(c, err, src, "run_foreach");
+		goto out;
+	}
+	rc = runs_walk(c, st, cb, arg, err);
+out:
+	cat_unlock(c);
+	return rc;
+}
+
+int
+kl_cat_run_foreach_recent(struct kl_cat *c, int64_t imported_since,
+    int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
+    struct kl_error *err)
+{
+	static const char sql[] = RUN_COLS " WHERE origin = 0 OR start_s >= ?1"
+	    " ORDER BY start_s, run_no";
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (cb == NULL)
+		return KL_E_INVAL;
+	cat_lock(c);
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
+		goto out;
+	if ((src = sqlite3_bind_int64(st, 1, imported_since)) != SQLITE_OK) {
 		rc = cat_sqlerr(c, err, src, "run_foreach");
 		goto out;
 	}

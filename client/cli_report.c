@@ -133,6 +133,8 @@ runs_update(struct cli *c, struct kl_repo *r, struct kl_report_opts *o)
 	o->runs_listed = st.listed;
 	o->runs_looked = st.looked;
 	o->runs_bad = st.bad;
+	snprintf(o->runs_bad_name, sizeof(o->runs_bad_name), "%s",
+	    st.bad_name);
 	if (rc != KL_OK) {
 		o->runs_error = 1;
 		cli_warn(c, "cannot read the repository's run records (%s): "

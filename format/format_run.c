@@ -11,7 +11,6 @@
 #include "kluis/format.h"
 #include "format_internal.h"
 
-#define EXIT_CODE_MAX 255u	/* §17: a process exit status */
 #define RESERVED_LEN 3		/* §17: offset 17, zero */
 
 static const char *const kind_names[] = { NULL, "backup", "check", "drill" };
@@ -36,7 +35,7 @@ kl_runrec_kind_parse(const char *s)
 }
 
 static int
-id_is_zero(const uint8_t *p, size_t n)
+bytes_zero(const uint8_t *p, size_t n)
 {
 	uint8_t acc = 0;
 	size_t i;
@@ -44,6 +43,12 @@ id_is_zero(const uint8_t *p, size_t n)
 	for (i = 0; i < n; i++)
 		acc |= p[i];
 	return acc == 0;
+}
+
+int
+kl_runrec_id_is_zero(const uint8_t *id)
+{
+	return bytes_zero(id, KL_RUNREC_ID_LEN);
 }
 
 static int
@@ -57,9 +62,12 @@ runrec_check(const struct kl_runrec *r)
 		return KL_E_LIMIT;
 	if (kl_runrec_kind_name(r->kind) == NULL)
 		return KL_E_UNSUPPORTED;
-	if (id_is_zero(r->run_id, sizeof(r->run_id)) || hl == 0 ||
-	    r->exit_code > EXIT_CODE_MAX || r->start_s < 0 ||
-	    r->end_s < r->start_s)
+	if (kl_runrec_id_is_zero(r->run_id) || hl == 0 ||
+	    r->exit_code > KL_RUNREC_EXIT_MAX || r->start_s < 0 ||
+	    r->end_s < r->start_s || r->files > KL_RUNREC_COUNT_MAX ||
+	    r->bytes > KL_RUNREC_COUNT_MAX ||
+	    r->bytes_added > KL_RUNREC_COUNT_MAX ||
+	    r->errors > KL_RUNREC_COUNT_MAX)
 		return KL_E_CORRUPT;
 	return KL_OK;
 }
@@ -119,7 +127,7 @@ get_fixed(struct buf *b, struct kl_runrec *r)
 	    (rc = buf_get(b, r->snapshot.b, KL_ID_LEN)) != KL_OK)
 		return rc;
 	/* §17: readers check what writers zero */
-	return id_is_zero(res, sizeof(res)) ? KL_OK : KL_E_UNSUPPORTED;
+	return bytes_zero(res, sizeof(res)) ? KL_OK : KL_E_UNSUPPORTED;
 }
 
 static int

@@ -5,9 +5,11 @@
  * into the catalog's run history for reports.
  *
  * What a backup-only host writes here is read by the operator's report, so
- * the reading side is bounded: at most max records (the newest by receive
- * time) are considered per import, each file is fetched once ever (the
- * catalog's run_file), and each is at most RUN_FILE_MAX bytes.
+ * the reading side is bounded: of the records this catalog has not read
+ * yet (the catalog's run_file), at most max - the newest by receive time -
+ * are read per import; each file is read once ever, and each is at most
+ * RUN_FILE_MAX bytes.  A flood of records is read over several imports,
+ * never pushing older unread records out for good.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include "kluis/format.h"
 #include "kluis/keys.h"
 #include "kluis/layout.h"
+#include "kluis/store.h"
 #include "repo_internal.h"
 
 /* FORMAT.md §17: the file's magic and its AEAD object type (§4). */
@@ -26,7 +29,7 @@
 #define RUN_OBJ 21
 #define RUN_FILE_MAX (KL_PACK_PREAMBLE_LEN + KL_AEAD_OVERHEAD + \
 	KL_RUNREC_PT_MAX)
-#define PROGRAM "kluis " KLUIS_VERSION
+#define PROGRAM "kluis " KLUIS_VERSION	/* §17: the writer of a record */
 
 _Static_assert(RUN_OBJ != KL_OBJ_KEYFILE && RUN_OBJ > KL_OBJ_LOCK,
     "the run record's AEAD type is its own");
@@ -88,53 +91,68 @@ kl_repo_run_read(struct kl_repo *r, const struct kl_id *id,
 
 /* ---- conversions between the history and records ---- */
 
-/* The first n <= cap - 1 bytes of s that end at a UTF-8 boundary. */
-static void
+const char *
+kl_repo_run_program(void)
+{
+	return PROGRAM;
+}
+
+/* s into out[cap], cut at a UTF-8 boundary if it is longer; 0 if s is
+ * NULL. */
+static int
 cut_utf8(const char *s, char *out, size_t cap)
 {
-	size_t n = strlen(s);
+	size_t n;
 
-	if (n > cap - 1) {
+	if (s == NULL)
+		return 0;
+	if ((n = strlen(s)) > cap - 1) {
 		n = cap - 1;
 		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
 			n--;
 	}
 	memcpy(out, s, n);
 	out[n] = '\0';
+	return 1;
+}
+
+static uint64_t
+count_cap(uint64_t n)
+{
+	return n > KL_RUNREC_COUNT_MAX ? KL_RUNREC_COUNT_MAX : n;
 }
 
 int
-kl_repo_runrec_from_run(const struct kl_cat_run *c, const char *program,
-    char *detail_buf, size_t detail_cap, struct kl_runrec *out)
+kl_repo_runrec_from_run(const struct kl_cat_run *c,
+    struct kl_repo_runrec_text *txt, struct kl_runrec *out)
 {
 	const struct kl_run_value *e;
-	size_t i;
-	uint8_t acc = 0;
 
 	memset(out, 0, sizeof(*out));
-	for (i = 0; i < KL_CAT_RUN_ID_LEN; i++)
-		acc |= c->run_id[i];
-	if (acc == 0 || (out->kind = (uint8_t)kl_runrec_kind_parse(c->kind)) ==
-	    0 || detail_buf == NULL || detail_cap == 0)
+	memset(txt, 0, sizeof(*txt));
+	if (kl_runrec_id_is_zero(c->run_id) || c->host == NULL ||
+	    *c->host == '\0' || strlen(c->host) > KL_NAME_MAX ||
+	    (out->kind = (uint8_t)kl_runrec_kind_parse(c->kind)) == 0)
 		return KL_E_INVAL;
 	memcpy(out->run_id, c->run_id, KL_RUNREC_ID_LEN);
-	out->exit_code = c->exit_code < 0 || c->exit_code > 255 ? 255 :
+	out->exit_code = c->exit_code < 0 ||
+	    (unsigned)c->exit_code > KL_RUNREC_EXIT_MAX ? KL_RUNREC_EXIT_MAX :
 	    (uint32_t)c->exit_code;
 	out->start_s = c->start_s < 0 ? 0 : c->start_s;
 	out->end_s = c->end_s < out->start_s ? out->start_s : c->end_s;
-	out->files = c->files;
-	out->bytes = c->bytes;
-	out->bytes_added = c->bytes_added;
-	out->errors = c->errors;
+	out->files = count_cap(c->files);
+	out->bytes = count_cap(c->bytes);
+	out->bytes_added = count_cap(c->bytes_added);
+	out->errors = count_cap(c->errors);
 	out->snapshot = c->snapshot;
-	out->host = (char *)(uintptr_t)c->host;
-	out->program = (char *)(uintptr_t)(program != NULL ? program : PROGRAM);
-	detail_buf[0] = '\0';
+	cut_utf8(c->host, txt->host, sizeof(txt->host));
+	cut_utf8(PROGRAM, txt->program, sizeof(txt->program));
 	e = kl_run_value_get(c->v, c->nv, "error");
-	if (e != NULL && e->type == KL_RUN_TEXT && e->s != NULL)
-		cut_utf8(e->s, detail_buf, detail_cap < KL_RUNREC_DETAIL_MAX +
-		    1 ? detail_cap : KL_RUNREC_DETAIL_MAX + 1);
-	out->detail = detail_buf;
+	if (e != NULL && e->type == KL_RUN_TEXT)
+		cut_utf8(e->s, txt->detail, sizeof(txt->detail));
+	out->host = txt->host;
+	out->program = txt->program;
+	out->detail = txt->detail;
 	return KL_OK;
 }
 
@@ -176,11 +194,19 @@ struct run_ent {
 	int64_t recv_s;
 };
 
-/* A min-heap of the max newest entries seen (the oldest at the top). */
+/*
+ * A min-heap of the max newest entries seen that this catalog has not read
+ * (the oldest at the top); those it has read are counted as they pass.
+ */
 struct newest {
 	struct run_ent *h;
 	size_t n, max;
-	uint64_t listed;
+	struct kl_repo *r;
+	struct kl_cat *c;
+	struct kl_repo_runs_stats *st;
+	int64_t bad_recv;	/* receive time of st->bad_name */
+	int cat_failed;		/* the catalog stopped the listing */
+	struct kl_error *err;
 };
 
 static int
@@ -228,17 +254,31 @@ heap_down(struct newest *w, size_t i)
 	}
 }
 
+static void bad_note(struct newest *w, const struct run_ent *e,
+    const struct kl_error *why);
+
 static int
 newest_add(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 {
 	struct newest *w = arg;
 	struct run_ent e;
+	int rc, ok;
 
 	(void)size;
 	if (kl_id_parse(name, &e.id) != KL_OK)
 		return KL_OK;	/* not a record's name: as every listing */
 	e.recv_s = mtime_s;
-	w->listed++;
+	w->st->listed++;
+	if ((rc = kl_cat_run_file_get(w->c, &e.id, &ok, w->err)) == KL_OK) {
+		w->st->looked++;	/* read before: not again */
+		if (!ok)
+			bad_note(w, &e, NULL);
+		return KL_OK;
+	}
+	if (rc != KL_E_NOTFOUND) {
+		w->cat_failed = 1;
+		return rc;
+	}
 	if (w->n < w->max) {
 		w->h[w->n++] = e;
 		heap_up(w, w->n - 1);
@@ -257,59 +297,67 @@ ent_newer_first(const void *a, const void *b)
 
 /* ---- import ---- */
 
+/* A record that does not read, now (why) or before (why NULL): counted
+ * every time; the newest by receive time is named. */
 static void
-bad_note(struct kl_repo *r, struct kl_repo_runs_stats *st,
-    const struct run_ent *e, const struct kl_error *why)
+bad_note(struct newest *w, const struct run_ent *e,
+    const struct kl_error *why)
 {
 	char fn[REPO_FNAME_MAX];
 
 	repo_fname(KL_FT_RUN, &e->id, fn);
-	if (st->bad++ == 0)	/* newest first: the first is the newest */
-		snprintf(st->bad_name, sizeof(st->bad_name), "%s", fn);
+	if (w->st->bad++ == 0 || e->recv_s > w->bad_recv) {
+		snprintf(w->st->bad_name, sizeof(w->st->bad_name), "%s", fn);
+		w->bad_recv = e->recv_s;
+	}
 	if (why != NULL)
-		repo_notice(r, "run record %s skipped: %s", fn,
+		repo_notice(w->r, "run record %s skipped: %s", fn,
 		    kl_error_msg(why, why->code));
 }
 
-/* One record: imported, noted as bad, or skipped if it vanished. */
+/*
+ * One record not read before: imported, noted as bad for good (damaged,
+ * forged, of an unknown version), skipped if it vanished, or - any other
+ * error of that one file - counted as bad for now and read again by the
+ * next import.  A lost connection, no memory and the catalog's errors stop
+ * the import.
+ */
 static int
-import_one(struct kl_repo *r, struct kl_cat *c, const struct run_ent *e,
-    struct kl_repo_runs_stats *st, struct kl_error *err)
+import_one(struct newest *w, const struct run_ent *e, struct kl_error *err)
 {
 	struct kl_run_value v[2];
 	struct kl_runrec rec;
 	struct kl_cat_run run;
 	struct kl_error e2;
-	int rc, ok;
+	int rc;
 
-	if ((rc = kl_cat_run_file_get(c, &e->id, &ok, err)) == KL_OK) {
-		if (!ok)
-			bad_note(r, st, e, NULL);
+	kl_error_clear(&e2);
+	rc = kl_repo_run_read(w->r, &e->id, &rec, &e2);
+	if (rc == KL_E_NOTFOUND) {
+		w->st->looked++;	/* removed since the listing */
 		return KL_OK;
 	}
-	if (rc != KL_E_NOTFOUND)
-		return rc;
-	kl_error_clear(&e2);
-	rc = kl_repo_run_read(r, &e->id, &rec, &e2);
-	if (rc == KL_E_NOTFOUND)
-		return KL_OK;	/* removed since the listing */
-	if (rc == KL_E_CORRUPT || rc == KL_E_UNSUPPORTED ||
-	    rc == KL_E_LIMIT) {
-		bad_note(r, st, e, &e2);
-		rc = kl_cat_run_import(c, &e->id, e->recv_s, NULL, err);
-		return rc < 0 ? rc : KL_OK;
-	}
-	if (rc != KL_OK) {
+	if (rc == KL_E_CONN || rc == KL_E_NOMEM) {
 		if (err != NULL)
 			*err = e2;
 		return rc;
 	}
+	if (rc != KL_OK) {
+		bad_note(w, e, &e2);
+		if (rc != KL_E_CORRUPT && rc != KL_E_UNSUPPORTED &&
+		    rc != KL_E_LIMIT)
+			return KL_OK;	/* not noted: read again next time */
+		w->st->looked++;
+		rc = kl_cat_run_import(w->c, &e->id, e->recv_s, NULL, err);
+		return rc < 0 ? rc : KL_OK;
+	}
 	kl_repo_run_from_runrec(&rec, v, &run);
-	rc = kl_cat_run_import(c, &e->id, e->recv_s, &run, err);
+	rc = kl_cat_run_import(w->c, &e->id, e->recv_s, &run, err);
 	kl_runrec_clear(&rec);
 	if (rc < 0)
 		return rc;
-	st->imported += (uint64_t)rc;
+	w->st->looked++;
+	w->st->imported += (uint64_t)rc;
 	return KL_OK;
 }
 
@@ -318,33 +366,36 @@ kl_repo_runs_import(struct kl_repo *r, size_t max,
     struct kl_repo_runs_stats *st, struct kl_error *err)
 {
 	struct kl_repo_runs_stats local;
-	struct newest w = { NULL, 0, max, 0 };
-	struct kl_cat *c;
+	struct newest w;
 	size_t i;
 	int rc;
 
 	if (st == NULL)
 		st = &local;
 	memset(st, 0, sizeof(*st));
+	memset(&w, 0, sizeof(w));
 	if (r->keys->kind != KL_KEY_FULL)
 		return kl_error_obj(err, KL_E_PERM, KL_ABOUT_KEY, NULL, NULL,
 		    "this is a backup-only key: it cannot read run records");
-	if ((rc = repo_cat(r, &c, err)) != KL_OK)
+	if ((rc = repo_cat(r, &w.c, err)) != KL_OK)
 		return rc;
+	w.r = r;
+	w.st = st;
+	w.max = max;
+	w.err = err;
 	if (max > 0 && (w.h = calloc(max, sizeof(*w.h))) == NULL)
 		return kl_error_set(err, KL_E_NOMEM, "out of memory");
 	if ((rc = r->be.ops->list(r->be.ctx, KL_FT_RUN, newest_add, &w)) !=
 	    KL_OK) {
-		kl_error_obj(err, rc, KL_ABOUT_RUN, NULL, "runs",
-		    "listing runs: %s", kl_strerror(rc));
+		if (!w.cat_failed)	/* the catalog set err itself */
+			kl_error_obj(err, rc, KL_ABOUT_RUN, NULL, "runs",
+			    "listing runs: %s", kl_strerror(rc));
 		goto out;
 	}
-	st->listed = w.listed;
-	st->looked = w.n;
 	if (w.n > 1)
 		qsort(w.h, w.n, sizeof(*w.h), ent_newer_first);
 	for (i = 0; i < w.n && rc == KL_OK; i++)
-		rc = import_one(r, c, &w.h[i], st, err);
+		rc = import_one(&w, &w.h[i], err);
 out:
 	free(w.h);
 	return rc;
@@ -354,8 +405,7 @@ out:
 
 struct pending {
 	struct kl_runrec rec[KL_REPO_RUNS_UPLOAD_MAX];
-	char host[KL_REPO_RUNS_UPLOAD_MAX][KL_NAME_MAX + 1];
-	char detail[KL_REPO_RUNS_UPLOAD_MAX][KL_RUNREC_DETAIL_MAX + 1];
+	struct kl_repo_runrec_text txt[KL_REPO_RUNS_UPLOAD_MAX];
 	int64_t no[KL_REPO_RUNS_UPLOAD_MAX];
 	size_t n;
 	/* runs no record can hold (a doctored catalog): marked, never
@@ -372,15 +422,11 @@ pending_cb(void *arg, const struct kl_cat_run *run)
 
 	if (i + p->nskip >= KL_REPO_RUNS_UPLOAD_MAX)
 		return 1;
-	/* the catalog's strings live only for this call: copy */
-	snprintf(p->host[i], sizeof(p->host[i]), "%s", run->host);
-	if (kl_repo_runrec_from_run(run, PROGRAM, p->detail[i],
-	    sizeof(p->detail[i]), &p->rec[i]) != KL_OK ||
-	    strlen(run->host) > KL_NAME_MAX || p->host[i][0] == '\0') {
+	/* the catalog's strings live only for this call: copied */
+	if (kl_repo_runrec_from_run(run, &p->txt[i], &p->rec[i]) != KL_OK) {
 		p->skip[p->nskip++] = run->no;
 		return 0;
 	}
-	p->rec[i].host = p->host[i];
 	p->no[i] = run->no;
 	p->n++;
 	return 0;
@@ -397,6 +443,10 @@ kl_repo_runs_upload(struct kl_repo *r, size_t max, size_t *n,
 
 	if (n != NULL)
 		*n = 0;
+	if (kl_repo_role(r) == KL_ROLE_READ)
+		return kl_error_obj(err, KL_E_PERM, KL_ABOUT_KEY, NULL, NULL,
+		    "the repository server gives this key read-only access: "
+		    "it cannot store run records");
 	if ((rc = repo_cat(r, &c, err)) != KL_OK)
 		return rc;
 	if ((p = calloc(1, sizeof(*p))) == NULL)

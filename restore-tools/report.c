@@ -333,41 +333,49 @@ run_detail(struct rep_run *x, const struct kl_cat_run *r)
 	return rep_values_dup(r->v, r->nv, &x->v, &x->nv);
 }
 
-static int
-run_cb(void *arg, const struct kl_cat_run *r)
+/* The start and end of run r as the report takes them: clamped, and an
+ * imported run's bounded by its receive time (its writer's clock is
+ * bounded by the receiving host's), so that a fast clock cannot move a
+ * run past the report's end and out of it. */
+static void
+run_times(const struct kl_cat_run *r, struct rep_run *x)
 {
-	struct kl_report *rep = arg;
-	struct rep_run *x;
-	int rc;
-
-	if (time_clamp(r->start_s) > rep->o.now ||
-	    (r->origin == KL_CAT_RUN_IMPORTED && r->recv_s !=
-	    KL_CAT_TIME_NONE && time_clamp(r->recv_s) > rep->o.now))
-		return 0;
-	if ((rc = grow(&rep->runs, &rep->rcap, rep->nruns,
-	    sizeof(*rep->runs), KL_REPORT_RUNS_MAX)) != KL_OK)
-		return rc;
-	x = &rep->runs[rep->nruns];
-	memset(x, 0, sizeof(*x));
-	x->kind = strdup(r->kind);
-	x->host = strdup(r->host);
-	rep->nruns++;
-	if (x->kind == NULL || x->host == NULL)
-		return KL_E_NOMEM;
 	x->start = time_clamp(r->start_s);
 	x->end = time_clamp(r->end_s) < x->start ? x->start :
 	    time_clamp(r->end_s);
-	x->imported = r->origin == KL_CAT_RUN_IMPORTED;
 	x->recv = REP_TIME_NONE;
 	if (x->imported && r->recv_s != KL_CAT_TIME_NONE) {
-		/* a record cannot have ended after it arrived: its writer's
-		 * clock is bounded by the receiving host's */
 		x->recv = time_clamp(r->recv_s);
 		if (x->end > x->recv)
 			x->end = x->recv;
 		if (x->start > x->end)
 			x->start = x->end;
 	}
+}
+
+static int
+run_cb(void *arg, const struct kl_cat_run *r)
+{
+	struct kl_report *rep = arg;
+	struct rep_run *x, t;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	t.imported = r->origin == KL_CAT_RUN_IMPORTED;
+	run_times(r, &t);
+	if (t.start > rep->o.now || (t.recv != REP_TIME_NONE &&
+	    t.recv > rep->o.now))
+		return 0;
+	if ((rc = grow(&rep->runs, &rep->rcap, rep->nruns,
+	    sizeof(*rep->runs), KL_REPORT_RUNS_MAX)) != KL_OK)
+		return rc;
+	x = &rep->runs[rep->nruns];
+	*x = t;
+	x->kind = strdup(r->kind);
+	x->host = strdup(r->host);
+	rep->nruns++;
+	if (x->kind == NULL || x->host == NULL)
+		return KL_E_NOMEM;
 	x->exit_code = r->exit_code;
 	x->state = run_state(r);
 	x->snapshot = r->snapshot;
@@ -377,6 +385,13 @@ run_cb(void *arg, const struct kl_cat_run *r)
 	x->errors = r->errors;
 	x->in_period = x->start >= rep->o.since;
 	return run_detail(x, r);
+}
+
+/* a + b, at most UINT64_MAX: counts of records are anyone's claim */
+static uint64_t
+sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
 static int
@@ -404,8 +419,10 @@ runs_apply(struct kl_report *rep)
 		if ((rc = host_get(rep, x->host, &h)) != KL_OK)
 			return rc;
 		h->runs++;
-		h->bytes_added += x->state != REP_RUN_FAILED ?
-		    x->bytes_added : 0;
+		h->local_runs += !x->imported;
+		if (x->state != REP_RUN_FAILED)
+			h->bytes_added = sat_add(h->bytes_added,
+			    x->bytes_added);
 		if (x->state == REP_RUN_OK)
 			h->ok++;
 		else if (x->state == REP_RUN_PARTIAL)
@@ -529,6 +546,15 @@ verdict_host(struct kl_report *rep, const struct rep_host *h)
 
 	if (h->retired != REP_TIME_NONE)
 		;	/* retired: no backup is due */
+	else if (h->snapshots == 0 && h->local_runs == 0)
+		/* named only by run records, which any backup-only key
+		 * writes: not a host of the repository until it has a
+		 * snapshot or this machine ran for it */
+		reason_add(rep, KL_REPORT_WARNING, "host_only_in_records",
+		    h->name, "host %s is known only from run records and has "
+		    "no backup in the repository (a host that never backed "
+		    "up, one whose snapshots are damaged, or a record forged "
+		    "with a backup-only key)", h->name);
 	else if (h->snapshots == 0)
 		reason_add(rep, KL_REPORT_FAILED, "no_backup", h->name,
 		    "host %s has no successful backup in the repository",
@@ -635,15 +661,21 @@ verdict_records(struct kl_report *rep)
 	if (rep->o.runs_bad > 0)
 		reason_add(rep, KL_REPORT_WARNING, "run_records_unreadable",
 		    NULL, "%llu run record%s in the repository could not be "
-		    "decrypted or decoded (damaged, or not written with this "
-		    "repository's keys): their runs are missing from the "
-		    "history", (unsigned long long)rep->o.runs_bad,
-		    rep->o.runs_bad == 1 ? "" : "s");
+		    "read, decrypted or decoded (damaged, or not written with "
+		    "this repository's keys; the newest: %s): their runs are "
+		    "missing from the history",
+		    (unsigned long long)rep->o.runs_bad,
+		    rep->o.runs_bad == 1 ? "" : "s",
+		    rep->o.runs_bad_name[0] != '\0' ? rep->o.runs_bad_name :
+		    "not named");
 	if (rep->o.runs_listed > rep->o.runs_looked)
 		reason_add(rep, KL_REPORT_WARNING, "run_records_unread", NULL,
-		    "the repository holds %llu run records: only the newest "
-		    "%llu were read", (unsigned long long)rep->o.runs_listed,
-		    (unsigned long long)rep->o.runs_looked);
+		    "%llu of the repository's %llu run records are not read "
+		    "yet (a report reads a bounded number of new ones, the "
+		    "newest first; the next reports read the rest)",
+		    (unsigned long long)(rep->o.runs_listed -
+		    rep->o.runs_looked),
+		    (unsigned long long)rep->o.runs_listed);
 }
 
 static void
@@ -708,7 +740,7 @@ kl_report_collect(struct kl_cat *c, const struct kl_report_opts *o,
 	}
 	if ((rc = kl_cat_snap_foreach(c, NULL, 1, snap_cb, rep, err)) !=
 	    KL_OK ||
-	    (rc = kl_cat_run_foreach(c, NULL, INT64_MIN, run_cb, rep,
+	    (rc = kl_cat_run_foreach_recent(c, rep->o.since, run_cb, rep,
 	    err)) != KL_OK || (rc = runs_apply(rep)) != KL_OK ||
 	    (rc = kl_cat_retired_foreach(c, retired_cb, rep, err)) != KL_OK ||
 	    (rc = kl_cat_pack_check_foreach(c, pack_cb, rep, err)) != KL_OK)

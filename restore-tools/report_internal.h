@@ -62,6 +62,8 @@ struct rep_host {
 	uint64_t last_bytes, last_files;
 	/* backup runs of this host in the period (this machine's history) */
 	uint64_t runs, ok, partial, failed, bytes_added;
+	uint64_t local_runs;	/* of them this machine's own: a host only
+				 * run records name is anyone's claim */
 	const struct rep_run *last_failure;	/* in the period */
 	int64_t retired;	/* all its snapshots forgotten, since then
 				 * (kl_cat_retired_foreach); REP_TIME_NONE */

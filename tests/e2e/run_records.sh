@@ -12,7 +12,15 @@
 #      write the metrics file and a run in the pending-runs journal; the
 #      next run that reaches the repository uploads them and the report
 #      shows them
-#   4. a damaged run record is a finding of the report, not a failure
+#   4. a damaged run record is a finding of the report, not a failure, and
+#      the reason names it
+#   5. a host only run records name (any backup-only key can write one) is
+#      a WARNING, not a FAILED host with no backup
+#   6. a record from a host whose clock is fast still shows its failure
+#   7. the pending-runs journal takes only what the unreached path writes,
+#      only from this user's private directory, keyed by the absolute
+#      repository address
+#   8. over a read-only role the upload is skipped, said once
 #
 # Needs root (sshd, as the other ssh tests).
 #
@@ -178,6 +186,115 @@ json_check "... as a warning" \
 n=$(count_runs 'r["origin"] == "repository"')
 check "the other runs are all still there ($n)" test "$n" -eq 6
 check "stderr names the record" grep -q "runs/$g" "$ERR"
+json_check "... and the report's reason names it" \
+    'any(x["code"] == "run_records_unreadable" and "runs/'"$g"'" in x["message"] for x in d["reasons"])'
 [ -n "$rec" ]
+
+# reason LEVEL CODE HOST: 0 if the report in $OUT has that reason.
+reason() {
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if any(x["level"] == sys.argv[2] and x["code"] == sys.argv[3]
+    and x["host"] == sys.argv[4] for x in d["reasons"]) else 1)' \
+	    "$OUT" "$@"
+}
+no_reason_for() {
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(1 if any(x["code"] == sys.argv[2] and x["host"] == sys.argv[3]
+    for x in d["reasons"]) else 0)' "$OUT" "$@"
+}
+
+# runrec FILE KIND EXIT START ERRORS FILES HOST: a §17 plaintext, as a
+# local user could write it into a journal; its name is its run id.
+runrec() {
+	python3 - "$@" <<'PY'
+import os, struct, sys
+path, kind, code, start, errors, files, host = sys.argv[1:]
+rid = os.urandom(16)
+kinds = {"backup": 1, "check": 2, "drill": 3}
+s16 = lambda t: struct.pack("<H", len(t)) + t
+body = (rid + bytes([kinds[kind]]) + bytes(3) + struct.pack("<I", int(code))
+    + struct.pack("<qq", int(start), int(start) + 1)
+    + struct.pack("<QQQQ", int(files), 0, 0, int(errors)) + bytes(32)
+    + s16(host.encode()) + s16(b"planted") + s16(b"kluis 0"))
+with open(os.path.join(path, rid.hex()), "wb") as f:
+    f.write(body)
+print(rid.hex())
+PY
+}
+
+# ---------------------------------------------------------------------------
+case_begin "5: a host named only by run records"
+E2E_WHAT="a backup-only key names a host with no snapshot" expect_exit 1 \
+    web backup --host ghost-host "$WORK/no-such-dir"
+E2E_WHAT="report" expect_exit 0 ops report --json
+check "ghost-host is listed: a WARNING, host_only_in_records" \
+    reason WARNING host_only_in_records ghost-host
+check "... not FAILED with no_backup" no_reason_for no_backup ghost-host
+
+# ---------------------------------------------------------------------------
+case_begin "6: a host with a fast clock"
+JDIR=$(find "$WORK/cache-web01/pending-runs" -mindepth 1 -maxdepth 1 -type d)
+check "web01 has one journal directory" test -d "$JDIR"
+runrec "$JDIR" backup 1 "$(( $(date +%s) + 10 * 86400 ))" 1 0 fast01 >/dev/null
+E2E_WHAT="web01 backup uploads the journal" expect_exit 0 \
+    web backup --host web01 "$SRC"
+E2E_WHAT="report" expect_exit 0 ops report --json
+n=$(count_runs 'r["host"] == "fast01" and r["exit_code"] == 1 and r["start"] <= r["received"]')
+check "the run that starts 10 days ahead is there, at its receive time ($n)" \
+    test "$n" -eq 1
+check "... and its failure is a finding" \
+    reason WARNING backup_runs_failed fast01
+
+# ---------------------------------------------------------------------------
+case_begin "7: what the pending-runs journal takes"
+nruns() { find "$REPO/runs" -type f ! -name '.tmp-*' | wc -l; }
+before=$(nruns)
+runrec "$JDIR" check 0 "$(date +%s)" 0 0 web01 >/dev/null
+runrec "$JDIR" backup 1 "$(date +%s)" 1 5 web01 >/dev/null
+E2E_WHAT="web01 backup with a planted successful check" expect_exit 0 \
+    web backup --host web01 "$SRC"
+expect_stderr_contains "is not a run this machine recorded: removed"
+n=$(find "$JDIR" -type f | wc -l)
+check "both planted files are gone ($n)" test "$n" -eq 0
+check "only the backup's own record was uploaded" \
+    test "$(nruns)" -eq $((before + 1))
+
+runrec "$JDIR" backup 2 "$(date +%s)" 1 0 web01 >/dev/null
+chmod g+w "$JDIR"
+before=$(nruns)
+E2E_WHAT="web01 backup, journal group-writable" expect_exit 0 \
+    web backup --host web01 "$SRC"
+expect_stderr_contains "not this user's private directory"
+n=$(find "$JDIR" -type f | wc -l)
+check "the journal is left alone ($n)" test "$n" -eq 1
+check "nothing of it was uploaded" test "$(nruns)" -eq $((before + 1))
+chmod g-w "$JDIR"
+E2E_WHAT="web01 backup, journal private again" expect_exit 0 \
+    web backup --host web01 "$SRC"
+check "now it is taken" test "$(find "$JDIR" -type f | wc -l)" -eq 0
+
+run bash -c 'cd "$1" && KLUIS_CACHE_DIR="$1/cache-rel" \
+    "$2" -r norepo --password-file "$3" backup "$4"' _ "$WORK" "$KLUIS" \
+    "$PW" "$SRC"
+check "a relative repository path that does not exist fails (exit $rc)" \
+    test "$rc" -ne 0
+h=$(printf '%s' "$WORK/norepo" | b2sum -l 256 | cut -d' ' -f1)
+n=$(find "$WORK/cache-rel/pending-runs/$h" -type f 2>/dev/null | wc -l)
+check "its journal is keyed by the absolute path ($n)" test "$n" -eq 1
+
+# ---------------------------------------------------------------------------
+case_begin "8: a read-only role keeps this machine's runs local"
+before=$(nruns)
+E2E_WHAT="check over the read-only role" expect_exit 0 \
+    env KLUIS_CACHE_DIR="$WORK/cache-ro" "$KLUIS" -r "$SSH_URL" \
+    --password-file "$PW" --ssh-key "$SSH_KEY_RO" \
+    --ssh-known-hosts "$SSH_KH" --server-command "$KLUIS_SERVER" check
+expect_stderr_contains "this machine's runs stay in its local history"
+check "said once" test "$(grep -c "stay in its local history" "$ERR")" -eq 1
+check "no promise of a later upload" \
+    bash -c "! grep -q 'a later run uploads it' '$ERR'"
+check "nothing uploaded" test "$(nruns)" -eq "$before"
 
 e2e_finish

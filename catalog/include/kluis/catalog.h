@@ -588,6 +588,12 @@ int kl_cat_run_add(struct kl_cat *c, const struct kl_cat_run *r,
 int kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
     int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
     struct kl_error *err);
+/* Every run of this client and the imported runs that started at or
+ * after imported_since, oldest first (a report: what others' records
+ * claim before its period is not read). */
+int kl_cat_run_foreach_recent(struct kl_cat *c, int64_t imported_since,
+    int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
+    struct kl_error *err);
 /*
  * Run records (FORMAT.md §17) in the history.  kl_cat_run_import notes
  * run record file (received at recv_s) as looked at, and with r (its

@@ -176,8 +176,10 @@ void kl_snapshot_clear(struct kl_snapshot *s);
  * §17 run record plaintext: one backup, check or drill as its client saw
  * it.  Strings are NUL-terminated copies (the decoder allocates them; free
  * with kl_runrec_clear, NULL-safe, zeroes r).  Rules (both directions):
- * run id not all zero, kind one of enum kl_runrec_kind, exit code <= 255,
- * 0 <= start <= end, host 1..KL_NAME_MAX bytes, detail at most
+ * run id not all zero, kind one of enum kl_runrec_kind, exit code at most
+ * KL_RUNREC_EXIT_MAX,
+ * 0 <= start <= end, files, bytes, bytes_added and errors each at most
+ * KL_RUNREC_COUNT_MAX, host 1..KL_NAME_MAX bytes, detail at most
  * KL_RUNREC_DETAIL_MAX, program at most KL_NAME_MAX, no string with a NUL.
  * The encoder returns KL_E_INVAL (KL_E_LIMIT for an over-long string) and
  * appends nothing then; the decoder KL_E_CORRUPT for truncated, trailing
@@ -187,6 +189,9 @@ void kl_snapshot_clear(struct kl_snapshot *s);
  */
 #define KL_RUNREC_ID_LEN 16
 #define KL_RUNREC_DETAIL_MAX 1024
+#define KL_RUNREC_EXIT_MAX 255u	/* a process exit status */
+/* §17: a count is below 2^53 (exact as a double and a JSON number) */
+#define KL_RUNREC_COUNT_MAX ((UINT64_C(1) << 53) - 1)
 #define KL_RUNREC_PT_MAX (16 + 4 + 4 + 8 * 6 + KL_ID_LEN + \
 	3 * 2 + KL_NAME_MAX * 2 + KL_RUNREC_DETAIL_MAX)
 enum kl_runrec_kind {
@@ -212,6 +217,9 @@ void kl_runrec_clear(struct kl_runrec *r);
 const char *kl_runrec_kind_name(int kind);
 /* The kind named s, 0 for another name. */
 int kl_runrec_kind_parse(const char *s);
+/* 1 if the KL_RUNREC_ID_LEN bytes of run id id are all zero (§17: no
+ * run has that id; the catalog's "none"). */
+int kl_runrec_id_is_zero(const uint8_t *id);
 
 /* §11 tree entries. */
 enum kl_node_type {

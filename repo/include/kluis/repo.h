@@ -359,29 +359,36 @@ int kl_repo_run_write(struct kl_repo *r, const struct kl_runrec *rec,
 int kl_repo_run_read(struct kl_repo *r, const struct kl_id *id,
     struct kl_runrec *out, struct kl_error *err);
 
-/* The newest run records a report takes (by receive time), and the runs
- * of this client one command uploads at most. */
+/* The run records one import reads at most (the newest not read before,
+ * by receive time), and the runs of this client one command uploads at
+ * most. */
 #define KL_REPO_RUNS_READ_MAX 4096
 #define KL_REPO_RUNS_UPLOAD_MAX 32
 
 struct kl_repo_runs_stats {
 	uint64_t listed;	/* run records in the repository */
-	uint64_t looked;	/* of them, the newest max looked at */
+	uint64_t looked;	/* of them, read by this catalog, now or
+				 * before; listed - looked are still to be
+				 * read (by later imports) */
 	uint64_t imported;	/* new runs added to the history */
-	uint64_t bad;		/* looked at, but do not decrypt or decode
-				 * (now or before) */
+	uint64_t bad;		/* do not read: damaged, forged or of an
+				 * unknown version (now or before), or a
+				 * failed read of that file now */
 	char bad_name[96];	/* the newest bad one, "runs/<hex>" */
 };
 /*
  * Brings the catalog's run history up to date with the run records in
- * runs/ (full key: KL_E_PERM otherwise): of the newest max records by
- * receive time (the rest are counted, not read - memory and work stay
- * bounded whatever a backup-only host writes), each record not looked at
- * before is read once and its run imported (kl_cat_run_import: a run
- * already in the history by its id is not added again).  A record that
- * does not decrypt or decode is noted, counted in st->bad (every time)
- * and not fatal.  *st may be NULL.  Listing, transport and catalog errors
- * stop it.
+ * runs/ (full key: KL_E_PERM otherwise).  Records this catalog read before
+ * (kl_cat_run_file_get) are counted, not read again; of the others, the
+ * newest max by receive time are read (the rest are left to later imports:
+ * memory and work stay bounded whatever a backup-only host writes) and
+ * their runs imported (kl_cat_run_import: a run already in the history by
+ * its id is not added again).  A record that does not decrypt or decode
+ * (KL_E_CORRUPT, KL_E_UNSUPPORTED, KL_E_LIMIT) is noted for good and
+ * counted in st->bad, every time; one that fails to read otherwise is
+ * counted in st->bad and read again next time.  Neither is fatal.  *st may
+ * be NULL.  Listing errors, KL_E_CONN, KL_E_NOMEM and catalog errors stop
+ * it (st says how far it got).
  */
 int kl_repo_runs_import(struct kl_repo *r, size_t max,
     struct kl_repo_runs_stats *st, struct kl_error *err);
@@ -389,20 +396,30 @@ int kl_repo_runs_import(struct kl_repo *r, size_t max,
  * Uploads the records of this client's runs still to be uploaded
  * (kl_cat_run_pending, oldest first, at most max) and marks them; *n
  * (may be NULL) counts those uploaded.  Stops at the first failure and
- * returns it (the rest stay pending for the next run).  Any key.
+ * returns it (the rest stay pending for the next run).  Any key, but not
+ * over a read-only role (the server refuses every upload).
  */
 int kl_repo_runs_upload(struct kl_repo *r, size_t max, size_t *n,
     struct kl_error *err);
+/* The program a run record of this build names (§17): "kluis <version>". */
+const char *kl_repo_run_program(void);
+/* Room for the strings of a run record made from a run of the history. */
+struct kl_repo_runrec_text {
+	char host[KL_NAME_MAX + 1];
+	char detail[KL_RUNREC_DETAIL_MAX + 1];
+	char program[KL_NAME_MAX + 1];
+};
 /*
- * A run of the history as a run record (§17): the detail is its "error"
- * text cut at KL_RUNREC_DETAIL_MAX bytes (at a character boundary), times
- * and exit code brought into §17's ranges.  The strings point into c's
- * and into program: out lives no longer than they do (no clear needed).
- * KL_E_INVAL without a run id or for an unknown kind.
+ * A run of the history as a run record (§17), its strings copied into
+ * *txt (out lives no longer than *txt; no clear needed): the detail is the
+ * run's "error" text cut at KL_RUNREC_DETAIL_MAX bytes (at a character
+ * boundary), the program kl_repo_run_program(), times, exit code and
+ * counts brought into §17's ranges.  KL_E_INVAL without a run id, for an
+ * unknown kind, or a host that is empty or over KL_NAME_MAX bytes.
  */
 struct kl_cat_run;
-int kl_repo_runrec_from_run(const struct kl_cat_run *c, const char *program,
-    char *detail_buf, size_t detail_cap, struct kl_runrec *out);
+int kl_repo_runrec_from_run(const struct kl_cat_run *c,
+    struct kl_repo_runrec_text *txt, struct kl_runrec *out);
 /* The reverse: rec as a run of the history (origin and receive time
  * left to the caller), its detail as the text "error" and its program as
  * "program" in v[0, 2) (the caller's storage); out points into rec. */

@@ -70,9 +70,11 @@ struct kl_report_opts {
 	/* thresholds in seconds; 0 takes the KL_REPORT_*_MAX_AGE_S default */
 	int64_t backup_max_age, verify_max_age, drill_max_age;
 	/* run records (docs/FORMAT.md §17) behind the history: in the
-	 * repository, looked at (the newest), unreadable (WARNING); with
-	 * runs_error they could not be listed (WARNING) */
+	 * repository, read by this catalog now or before (fewer: WARNING),
+	 * unreadable (WARNING) and the newest of those ("runs/<hex>", or
+	 * ""); with runs_error they could not be listed (WARNING) */
 	uint64_t runs_listed, runs_looked, runs_bad;
+	char runs_bad_name[96];
 	int runs_error;
 };
 
