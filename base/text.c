@@ -154,3 +154,29 @@ kl_text_esc_len(const char *s, size_t len)
 	}
 	return o;
 }
+
+void
+kl_prom_label(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n = strlen(s), l;
+
+	fputc('"', f);
+	while (i < n) {
+		if (p[i] == '\\' || p[i] == '"') {
+			fprintf(f, "\\%c", p[i++]);
+		} else if (p[i] == '\n') {
+			fputs("\\n", f);
+			i++;
+		} else if (p[i] < 0x20 || p[i] == 0x7f) {
+			i++;
+		} else if ((l = kl_utf8_len(p + i, n - i)) == 0) {
+			fputs("\xef\xbf\xbd", f);	/* U+FFFD */
+			i++;
+		} else {
+			fwrite(p + i, 1, l, f);
+			i += l;
+		}
+	}
+	fputc('"', f);
+}

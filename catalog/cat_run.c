@@ -473,6 +473,40 @@ out:
 	return rc;
 }
 
+/*
+ * The runs sql selects (RUN_COLS ...), in its order: with with_kind, ?1 is
+ * kind (NULL: any) and ?2 is n; else ?1 is n.  what names the query in
+ * errors.
+ */
+static int
+runs_select(struct kl_cat *c, const char *sql, const char *what,
+    int with_kind, const char *kind, int64_t n,
+    int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
+    struct kl_error *err)
+{
+	sqlite3_stmt *st;
+	int rc, src = SQLITE_OK;
+
+	if (cb == NULL)
+		return KL_E_INVAL;
+	cat_lock(c);
+	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
+		goto out;
+	if (with_kind)
+		src = kind == NULL ? sqlite3_bind_null(st, 1) :
+		    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	if (src == SQLITE_OK)
+		src = sqlite3_bind_int64(st, with_kind ? 2 : 1, n);
+	if (src != SQLITE_OK) {
+		rc = cat_sqlerr(c, err, src, what);
+		goto out;
+	}
+	rc = runs_walk(c, st, cb, arg, err);
+out:
+	cat_unlock(c);
+	return rc;
+}
+
 int
 kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
     int (*cb)(void *arg, const struct kl_cat_run *r), void *arg,
@@ -480,24 +514,9 @@ kl_cat_run_foreach(struct kl_cat *c, const char *kind, int64_t since,
 {
 	static const char sql[] = RUN_COLS " WHERE (?1 IS NULL OR kind = ?1)"
 	    " AND start_s >= ?2 ORDER BY start_s, run_no";
-	sqlite3_stmt *st;
-	int rc, src;
 
-	if (cb == NULL)
-		return KL_E_INVAL;
-	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
-		goto out;
-	if ((src = (kind == NULL ? sqlite3_bind_null(st, 1) :
-	    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC))) != SQLITE_OK ||
-	    (src = sqlite3_bind_int64(st, 2, since)) != SQLITE_OK) {
-		rc = cat_sqlerr(c, err, src, "run_foreach");
-		goto out;
-	}
-	rc = runs_walk(c, st, cb, arg, err);
-out:
-	cat_unlock(c);
-	return rc;
+	return runs_select(c, sql, "run_foreach", 1, kind, since, cb, arg,
+	    err);
 }
 
 int
@@ -507,22 +526,9 @@ kl_cat_run_foreach_recent(struct kl_cat *c, int64_t imported_since,
 {
 	static const char sql[] = RUN_COLS " WHERE origin = 0 OR start_s >= ?1"
 	    " ORDER BY start_s, run_no";
-	sqlite3_stmt *st;
-	int rc, src;
 
-	if (cb == NULL)
-		return KL_E_INVAL;
-	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
-		goto out;
-	if ((src = sqlite3_bind_int64(st, 1, imported_since)) != SQLITE_OK) {
-		rc = cat_sqlerr(c, err, src, "run_foreach");
-		goto out;
-	}
-	rc = runs_walk(c, st, cb, arg, err);
-out:
-	cat_unlock(c);
-	return rc;
+	return runs_select(c, sql, "run_foreach", 0, NULL, imported_since, cb,
+	    arg, err);
 }
 
 int
@@ -532,21 +538,7 @@ kl_cat_run_pending(struct kl_cat *c, size_t max,
 {
 	static const char sql[] = RUN_COLS " WHERE uploaded = 0 AND origin = 0"
 	    " AND run_id IS NOT NULL ORDER BY run_no LIMIT ?1";
-	sqlite3_stmt *st;
-	int rc, src;
 
-	if (cb == NULL)
-		return KL_E_INVAL;
-	cat_lock(c);
-	if ((rc = cat_prepare(c, sql, &st, err)) != KL_OK)
-		goto out;
-	if ((src = sqlite3_bind_int64(st, 1, (int64_t)(max > INT64_MAX ?
-	    INT64_MAX : max))) != SQLITE_OK) {
-		rc = cat_sqlerr(c, err, src, "run_pending");
-		goto out;
-	}
-	rc = runs_walk(c, st, cb, arg, err);
-out:
-	cat_unlock(c);
-	return rc;
+	return runs_select(c, sql, "run_pending", 0, NULL, (int64_t)(max >
+	    INT64_MAX ? INT64_MAX : max), cb, arg, err);
 }

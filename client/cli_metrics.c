@@ -17,6 +17,7 @@
 #include "kluis/format.h"
 #include "kluis/fsutil.h"
 #include "kluis/repo.h"
+#include "kluis/text.h"
 #include "cli.h"
 
 #define METRIC_NAME_MAX 128
@@ -81,60 +82,6 @@ name_ok(const char *s)
 	return 1;
 }
 
-/*
- * A label value: backslash, double quote and newline escaped as the
- * exposition format requires; the format is UTF-8, so bytes that are not
- * become U+FFFD and other control bytes are dropped.
- */
-static void
-label_value(FILE *f, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, n = strlen(s), l;
-
-	fputc('"', f);
-	while (i < n) {
-		if (p[i] == '\\' || p[i] == '"') {
-			fprintf(f, "\\%c", p[i++]);
-			continue;
-		}
-		if (p[i] == '\n') {
-			fputs("\\n", f);
-			i++;
-			continue;
-		}
-		if (p[i] < 0x20 || p[i] == 0x7f) {
-			i++;
-			continue;
-		}
-		l = 0;
-		if (p[i] < 0x80)
-			l = 1;
-		else if ((p[i] & 0xe0) == 0xc0 && i + 1 < n &&
-		    (p[i + 1] & 0xc0) == 0x80 && p[i] >= 0xc2)
-			l = 2;
-		else if ((p[i] & 0xf0) == 0xe0 && i + 2 < n &&
-		    (p[i + 1] & 0xc0) == 0x80 && (p[i + 2] & 0xc0) == 0x80 &&
-		    !(p[i] == 0xe0 && p[i + 1] < 0xa0) &&
-		    !(p[i] == 0xed && p[i + 1] >= 0xa0))
-			l = 3;
-		else if ((p[i] & 0xf8) == 0xf0 && i + 3 < n &&
-		    (p[i + 1] & 0xc0) == 0x80 && (p[i + 2] & 0xc0) == 0x80 &&
-		    (p[i + 3] & 0xc0) == 0x80 && p[i] <= 0xf4 &&
-		    !(p[i] == 0xf0 && p[i + 1] < 0x90) &&
-		    !(p[i] == 0xf4 && p[i + 1] >= 0x90))
-			l = 4;
-		if (l == 0) {
-			fputs("\xef\xbf\xbd", f);
-			i++;
-		} else {
-			fwrite(p + i, 1, l, f);
-			i += l;
-		}
-	}
-	fputc('"', f);
-}
-
 /* HELP text: backslash and newline escaped. */
 static void
 help_text(FILE *f, const char *s)
@@ -157,9 +104,9 @@ gauge(FILE *f, const char *job, const char *name, const char *help,
 	help_text(f, help);
 	fprintf(f, "\n# TYPE kluis_%s_%s gauge\nkluis_%s_%s{repository=",
 	    job, name, job, name);
-	label_value(f, repo);
+	kl_prom_label(f, repo);
 	fputs(",host=", f);
-	label_value(f, host);
+	kl_prom_label(f, host);
 	/* integers exactly (bytes, timestamps); fractions to 9 digits */
 	if (v == (double)(int64_t)v && v > -9e15 && v < 9e15)
 		fprintf(f, "} %lld\n", (long long)v);

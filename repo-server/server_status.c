@@ -26,6 +26,7 @@
 #include "kluis/grow.h"
 #include "kluis/json.h"
 #include "kluis/store.h"
+#include "kluis/text.h"
 #include "kluis/units.h"
 
 #include "repl_state.h"
@@ -595,49 +596,6 @@ json_report(const struct status *st, int ok)
 
 /* --- Prometheus textfile --- */
 
-/*
- * A label value of the exposition format: UTF-8 with backslash, double
- * quote and newline escaped.  A directory name is any bytes: a byte that
- * is not part of valid UTF-8, or a control byte, becomes U+FFFD.
- */
-static void
-label_value(FILE *f, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, l, k;
-
-	fputc('"', f);
-	while (p[i] != '\0') {
-		if (p[i] == '\\' || p[i] == '"' || p[i] == '\n') {
-			fputs(p[i] == '\\' ? "\\\\" : p[i] == '"' ? "\\\"" :
-			    "\\n", f);
-			i++;
-			continue;
-		}
-		l = p[i] < 0x80 ? 1 : p[i] >= 0xc2 && p[i] <= 0xdf ? 2 :
-		    p[i] >= 0xe0 && p[i] <= 0xef ? 3 :
-		    p[i] >= 0xf0 && p[i] <= 0xf4 ? 4 : 0;
-		for (k = 1; k < l; k++)
-			if ((p[i + k] & 0xc0) != 0x80)
-				l = 0;
-		/* overlong, surrogate and beyond-U+10FFFF forms */
-		if ((l == 3 && p[i] == 0xe0 && p[i + 1] < 0xa0) ||
-		    (l == 3 && p[i] == 0xed && p[i + 1] >= 0xa0) ||
-		    (l == 4 && p[i] == 0xf0 && p[i + 1] < 0x90) ||
-		    (l == 4 && p[i] == 0xf4 && p[i + 1] >= 0x90) ||
-		    (l == 1 && (p[i] < 0x20 || p[i] == 0x7f)))
-			l = 0;
-		if (l == 0) {
-			fputs("\xef\xbf\xbd", f);
-			i++;
-		} else {
-			fwrite(p + i, 1, l, f);
-			i += l;
-		}
-	}
-	fputc('"', f);
-}
-
 /* A per-repository series: 1 and *v if r has a value for it. */
 typedef int (*metric_get)(const struct status *, const struct repo *,
     int64_t *);
@@ -724,7 +682,7 @@ metric_repos(FILE *f, const struct status *st, const struct metric *m)
 		if (!head++)
 			metric_head(f, m->name, m->help);
 		fprintf(f, "kluis_server_%s{repo=", m->name);
-		label_value(f, st->r[i].name);
+		kl_prom_label(f, st->r[i].name);
 		fprintf(f, "} %" PRId64 "\n", v);
 	}
 }
@@ -744,9 +702,9 @@ metric_targets(FILE *f, const struct status *st, const char *name,
 			if (!head++)
 				metric_head(f, name, help);
 			fprintf(f, "kluis_server_%s{repo=", name);
-			label_value(f, st->r[i].name);
+			kl_prom_label(f, st->r[i].name);
 			fputs(",target=", f);
-			label_value(f, t->st.url);
+			kl_prom_label(f, t->st.url);
 			fprintf(f, "} %" PRId64 "\n", lag ? t->lag_s :
 			    (int64_t)!t->failing);
 		}

@@ -1415,6 +1415,26 @@ test_map_spreads_keys_an_attacker_chooses(void **state)
 	kl_map_clear(&m);
 }
 
+/* Issue #15: one Prometheus label escaper for kluis and kluis-server. */
+static void
+test_prom_label(void **state)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(f = open_memstream(&out, &len));
+	kl_prom_label(f, "a\\b\"c\nd\te\x7f\xff\xc3\xa9\xe2\x82");
+	kl_prom_label(f, "");
+	assert_int_equal(fclose(f), 0);
+	/* \ and " escaped, newline as \n, tab and DEL dropped, a stray byte
+	 * and a cut sequence each U+FFFD, valid UTF-8 kept */
+	assert_string_equal(out, "\"a\\\\b\\\"c\\nde\xef\xbf\xbd\xc3\xa9"
+	    "\xef\xbf\xbd\xef\xbf\xbd\"\"\"");
+	free(out);
+}
+
 int
 main(void)
 {
@@ -1455,6 +1475,7 @@ main(void)
 		cmocka_unit_test(test_error_functions_accept_null),
 		cmocka_unit_test(test_error_clear_empties_every_field),
 		cmocka_unit_test(test_text_esc_controls_del_and_backslash),
+		cmocka_unit_test(test_prom_label),
 		cmocka_unit_test(test_text_esc_keeps_valid_utf8),
 		cmocka_unit_test(test_text_esc_invalid_utf8_byte_by_byte),
 		cmocka_unit_test(test_text_esc_c1_and_bidi_controls),

@@ -3,6 +3,7 @@
 #define KLUIS_TEXT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /*
  * Length (1-4) of the valid UTF-8 sequence at p[0..n), n >= 1; 0 if it is
@@ -55,5 +56,14 @@ size_t kl_text_esc(char *out, size_t out_len, const char *s, size_t len);
 /* The length of kl_text_esc's output for all of s[0, len), without the
  * NUL. */
 size_t kl_text_esc_len(const char *s, size_t len);
+
+/*
+ * Writes s as a Prometheus label value, quotes included: backslash,
+ * double quote and newline escaped as the exposition format asks; the
+ * format is UTF-8, so a byte that is not part of valid UTF-8 (kl_utf8_len)
+ * becomes U+FFFD, and other control bytes are dropped.  Used by every
+ * metrics file kluis and kluis-server write.
+ */
+void kl_prom_label(FILE *f, const char *s);
 
 #endif
