@@ -5,6 +5,7 @@
 # usage: bench/replicate.sh [--quick] [--runs N] [--workdir DIR] [--keep]
 #                           [--a-bytes N] [--tools LIST] [--local]
 #                           [--kluis PATH] [--kluis-server PATH] [--repo DIR]
+#                           [--pin]
 # Data set A is backed up once with kluis (as bench/run.sh does); then, RUNS
 # times (tool order rotated), that repository is copied into an empty
 # directory by each tool, a timed `sync` follows, then the same copy again
@@ -13,7 +14,10 @@
 # three), kluis-local and rsync-local (the same without SSH, into a local
 # directory: what SSH costs; --local adds both).  --repo DIR: copy this
 # existing kluis repository instead (it is only read; replicate appends to
-# its audit.log and writes its replication/ state).
+# its audit.log and writes its replication/ state).  --pin: the receiving
+# side (sshd and all it starts: serve --replica, rsync --server) on CPU 1, the
+# sending side (replicate or rsync, with its ssh client) on CPU 0 (taskset):
+# the two repository servers as two machines; needs 2 or more CPUs.
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,10 +35,11 @@ KLUIS=
 KLUIS_SERVER=
 SRC_REPO=
 LOCAL=0
+PIN=0
 ORIG_ARGS="$*"
 
 usage() {
-	sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -56,6 +61,7 @@ while [ $# -gt 0 ]; do
 	--kluis-server) KLUIS_SERVER=$2; shift ;;
 	--repo) SRC_REPO=$2; shift ;;
 	--local) LOCAL=1 ;;
+	--pin) PIN=1 ;;
 	--keep) KEEP=1 ;;
 	-h | --help) usage ;;
 	*) echo "unknown argument: $1" >&2; usage ;;
@@ -82,6 +88,10 @@ if [ -n "$SRC_REPO" ]; then
 	SRC_REPO=$(cd "$SRC_REPO" && pwd)
 fi
 [ "$(id -u)" = 0 ] || bm_die "replicate.sh runs its own sshd and needs root"
+if [ "$PIN" = 1 ]; then
+	command -v taskset >/dev/null || bm_die "--pin needs taskset (util-linux)"
+	[ "$(nproc)" -ge 2 ] || bm_die "--pin needs 2 or more CPUs (nproc: $(nproc))"
+fi
 
 BM_AT_EXIT=bm_sshd_stop
 bm_workdir replicate /var/tmp/kluis-bench-replicate
@@ -150,6 +160,11 @@ bm_log "repository $SRC_REPO: $SRC_FILES files, $SRC_BYTES bytes"
 COPY_K=$BM_WORK/copy-kluis
 COPY_R=$BM_WORK/copy-rsync
 bm_sshd_start
+# --pin: the listener on CPU 1; every connection's sshd, shell and program
+# inherit it (the clients go on CPU 0 in rmeasure)
+if [ "$PIN" = 1 ]; then
+	taskset -a -p -c 1 "$BM_SSHD_PID" >/dev/null || bm_die "cannot pin sshd to CPU 1"
+fi
 ACCT=$BM_SSHD_DIR/acct
 mkdir -m 700 "$ACCT"
 KEY_K=$BM_SSHD_DIR/replica_ed25519
@@ -203,6 +218,9 @@ rmeasure() {
 	acct=$(tool_acct "$tool")
 	rm -f -- "$acct"
 	tool_argv "$tool"
+	# --pin: the sending side on CPU 0 (a *-local copy wholly: its
+	# serve --replica child or rsync's receiver too)
+	[ "$PIN" = 1 ] && TA=(taskset -c 0 "${TA[@]}")
 	bm_sshd_settle
 	c0=$(bm_sshd_cpu)
 	m0=$(machine_busy)
@@ -354,6 +372,13 @@ blank() {
 	echo "  kluis copy runs its serve --replica); server side = sshd's reaped children (per-connection"
 	echo "  sshd, shell, program); program = serve --replica or rsync --server alone (its GNU time);"
 	echo "  sshd = server side - program; rest of the machine = /proc/stat busy time - the copy's"
+	if [ "$PIN" = 1 ]; then
+		echo "- --pin: sending side (replicate / rsync and its ssh client) on CPU 0, sshd and all it"
+		echo "  starts (serve --replica, rsync --server) on CPU 1 (taskset): two machines, one core each;"
+		echo "  the *-local variants wholly on CPU 0; the timed sync and verify unpinned"
+	else
+		echo "- not pinned: both sides share the $(nproc) cores"
+	fi
 	echo
 	hdr="| operation"; sep="|---"
 	for t in "${SHOWN[@]}"; do hdr+=" | ${NAME[$t]}"; sep+="|---:"; done
