@@ -938,7 +938,9 @@ int
 kl_store_repair(struct kl_store *s, enum kl_ftype t, const char *name,
     const uint8_t *data, size_t len)
 {
-	char path[PATH_MAX], dir[PATH_MAX];
+	char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX + 64];
+	char hex[17];
+	uint8_t raw[8];
 	struct timespec times[2];
 	struct kl_id want, got;
 	struct stat st;
@@ -960,20 +962,35 @@ kl_store_repair(struct kl_store *s, enum kl_ftype t, const char *name,
 		return KL_E_CORRUPT;
 	if ((r = store_dir_path(s, t, name, dir, sizeof(dir))) != KL_OK)
 		return r;
-	/* rename over the damaged file: the name is never missing */
-	if ((r = kl_file_write_atomic(dir, name, data, len, 0,
-	    STORE_FILE_MODE)) != KL_OK)
-		return r;
+	/*
+	 * The sound bytes go to a temporary file that already carries the
+	 * receive time, durably, and are renamed over the damaged file: the
+	 * name is never missing, and a crash leaves the old file or the
+	 * repaired one with its time, nothing between.
+	 */
+	randombytes_buf(raw, sizeof(raw));
+	kl_hex_encode(raw, sizeof(raw), hex);
+	if (snprintf(tmp, sizeof(tmp), "%s/%srepair-%s", dir,
+	    STORE_TMP_PREFIX, hex) >= (int)sizeof(tmp))
+		return KL_E_LIMIT;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    STORE_FILE_MODE)) < 0)
+		return kl_err_from_errno(errno);
 	times[0].tv_sec = st.st_mtime;
 	times[0].tv_nsec = 0;
 	times[1] = times[0];
-	if (utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) != 0)
-		return kl_err_from_errno(errno);
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return kl_err_from_errno(errno);
-	r = fsync(fd) == 0 ? KL_OK : kl_err_from_errno(errno);
-	close(fd);
-	return r;
+	if ((r = kl_write_full(fd, data, len)) == KL_OK &&
+	    (futimens(fd, times) != 0 || kl_fsync(fd) != 0))
+		r = kl_err_from_errno(errno);
+	if (close(fd) != 0 && r == KL_OK)
+		r = kl_err_from_errno(errno);
+	if (r == KL_OK && rename(tmp, path) != 0)
+		r = kl_err_from_errno(errno);
+	if (r != KL_OK) {
+		unlink(tmp);
+		return r;
+	}
+	return kl_fsync_dir(dir);
 }
 
 /* The newest receive time in snapshots/ (0 if none), once per store. */

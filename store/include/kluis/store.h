@@ -218,11 +218,13 @@ int kl_store_put_keep_time(struct kl_store_put *p, int64_t recv_s);
  * Replaces file (t, name), whose bytes no longer match its name (bit rot),
  * by data, a sound copy from elsewhere (`kluis-server replicate
  * --repair`): KL_E_CORRUPT unless data hashes to name, KL_E_NOTFOUND if
- * there is no such file to replace, KL_E_PERM unless the role is full.
- * The copy goes to a temporary file, is fsynced and renamed over the
- * damaged file, and the directory fsynced; it keeps the damaged file's
- * modification time, its receive time.  The only path that replaces a
- * file, and it can only put back the bytes the name stands for.
+ * there is no such file to replace, KL_E_PERM unless the role is full,
+ * KL_E_INVAL for the config and locks (not named by their hash).  The
+ * caller has found the file damaged; this does not look.  The copy goes
+ * to a temporary file that already carries the damaged file's
+ * modification time (its receive time), is fsynced and renamed over it,
+ * and the directory fsynced.  The only path that replaces a file, and it
+ * can only put back the bytes the name stands for.
  */
 int kl_store_repair(struct kl_store *s, enum kl_ftype t, const char *name,
     const uint8_t *data, size_t len);
