@@ -636,6 +636,20 @@ json_check "full role: nothing sent" \
 expect_stderr_contains "not the replica role"
 check "... and no file but config reached it" \
     test "$(find "$WORK/fullcopy" -type f ! -name audit.log ! -name config | wc -l)" -eq 0
+# a snapshot whose receive time here is older than the newest snapshot
+# the copy holds (a backup that arrived late, or a primary lying about
+# time): the copy refuses that date and replicate sends it undated
+E2E_WHAT="backup 3 with the append-only key" expect_exit 0 \
+    kpr "$P_APPEND" backup "$SRC/crafted" --host web01 --json
+hist "$REPO" >"$WORK/h.late"
+LATE=$(new_files "$WORK/h.2" "$WORK/h.late" | grep '^snapshots/' | tail -n 1)
+check "(backup 3 made a snapshot: $LATE)" test -n "$LATE"
+touch -d '3 days ago' "$REPO/$LATE"
+E2E_WHAT="replicate a snapshot dated before the copy's newest" \
+    expect_exit 0 "$SV" replicate --repo "$REPO" --to "$LOCAL" --json
+expect_stderr_contains "does not take the receive time of $LATE"
+check "... it reached the copy with the copy's own receive time" \
+    test "$(stat -c %Y "$LOCAL/$LATE")" -gt "$(( $(date +%s) - 3600 ))"
 # a pack the copy refuses (its quota) stops the run before the index
 # files and snapshots that need it: the copy never holds a snapshot whose
 # data is missing
