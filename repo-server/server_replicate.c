@@ -83,6 +83,8 @@ struct repl {
 	struct rfile *todo;		/* to send, or (repair) to re-hash */
 	size_t ntodo, captodo;
 	uint64_t present;		/* files the other side holds */
+	int64_t newest_snap;		/* the copy's newest snapshot's receive
+					 * time (under mu once sending) */
 	uint64_t mismatched;		/* there with another size */
 
 	/* the workers' share, under mu */
@@ -120,6 +122,8 @@ on_listed(void *arg, const char *name, uint64_t size, int64_t mtime_s)
 	if (kl_id_parse(name, &id) != KL_OK)
 		return KL_OK;	/* not a repository file: verify's business */
 	if (l->there) {
+		if (l->t == KL_FT_SNAPSHOT && mtime_s > rp->newest_snap)
+			rp->newest_snap = mtime_s;
 		/* only names we hold matter: the copy's listing costs us
 		 * nothing beyond the size of our own repository */
 		if (kl_map_get(&rp->mine[l->t], id.b, &i)) {
@@ -331,19 +335,39 @@ repair_one(struct repl *rp, const struct rfile *f)
 	pthread_mutex_unlock(&rp->mu);
 }
 
-/* Sends f's bytes p: dated with its receive time here when the copy's
- * transport can (PUT_DATED); a time the copy will not take (before its
- * newest snapshot, or ahead of its clock) is sent undated instead. */
+/*
+ * Sends f's bytes p, dated with its receive time here (PUT_DATED).  The
+ * copy dates no snapshot before its newest one: a snapshot that arrived
+ * here after the copy received a newer one is dated as that newest (the
+ * nearest time the copy takes, and later snapshots keep theirs).  A time
+ * the copy refuses anyway (ahead of its clock) is sent undated.
+ */
 static int
 send_one(struct repl *rp, const struct rfile *f, const uint8_t *p,
     size_t len)
 {
+	int64_t when = f->recv_s;
 	int r;
 
 	if (rp->dbe.ops->put_dated == NULL || f->recv_s <= 0)
 		return rp->dbe.ops->put(rp->dbe.ctx, f->t, f->name, p, len);
-	r = rp->dbe.ops->put_dated(rp->dbe.ctx, f->t, f->name, p, len,
-	    f->recv_s);
+	if (f->t == KL_FT_SNAPSHOT) {
+		pthread_mutex_lock(&rp->mu);
+		if (when < rp->newest_snap) {
+			when = rp->newest_snap;
+			fprintf(stderr, "%s: replicate: %s arrived here after "
+			    "a newer snapshot reached the copy: it is dated "
+			    "there as that one\n", progname, fpath(f));
+		}
+		pthread_mutex_unlock(&rp->mu);
+	}
+	r = rp->dbe.ops->put_dated(rp->dbe.ctx, f->t, f->name, p, len, when);
+	if (r == KL_OK && f->t == KL_FT_SNAPSHOT) {
+		pthread_mutex_lock(&rp->mu);
+		if (when > rp->newest_snap)
+			rp->newest_snap = when;
+		pthread_mutex_unlock(&rp->mu);
+	}
 	if (r != KL_E_INVAL)
 		return r;
 	pthread_mutex_lock(&rp->mu);
@@ -457,11 +481,15 @@ static int
 phase(struct repl *rp, size_t begin, size_t end)
 {
 	pthread_t th[REPL_THREADS];
-	size_t n, i;
+	size_t n, i, threads;
 
 	rp->next = begin;
 	rp->end = end;
-	for (n = 0; n < REPL_THREADS && n < end - begin; n++)
+	/* snapshots one at a time, in receive order: each is dated no
+	 * earlier than the one before it on the copy */
+	threads = begin < end && rp->todo[begin].t == KL_FT_SNAPSHOT ? 1 :
+	    REPL_THREADS;
+	for (n = 0; n < threads && n < end - begin; n++)
 		if (pthread_create(&th[n], NULL, worker, rp) != 0)
 			break;
 	if (n == 0 && end > begin)
@@ -631,6 +659,13 @@ open_target(struct repl *rp, const struct buf *cfg, char *err,
 		if (r == KL_OK)
 			fprintf(stderr, "%s: replicate: created the copy at "
 			    "%s\n", progname, rp->to);
+		else if (r == KL_E_PERM && strstr(err, "may not create") !=
+		    NULL)	/* an append-only or read-only key */
+			snprintf(err, err_len, "the other side does not let "
+			    "this key create the copy, so it is not pinned to "
+			    "the replica role: use the forced command "
+			    "`kluis-server serve --replica --repo DIR` "
+			    "(docs/RUNBOOK.md §12.1); nothing was sent");
 	}
 	if (r != KL_OK) {
 		unpipe(err, target, rp->to);
