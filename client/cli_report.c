@@ -117,7 +117,7 @@ times_choose(const struct cli *c, struct kl_report_opts *o)
  * The run history of every client (docs/FORMAT.md §17): this machine's
  * pending records go up first (so its runs and their records are one),
  * then the newest run records come in.  Neither stops the report: an
- * unreadable record is a finding, an unlistable runs/ (an old server) a
+ * unreadable record is a finding, an unlistable runs/ (a listing error) a
  * warning in the report.
  */
 static void

@@ -345,9 +345,10 @@ upload_allowed(struct cli *c, struct kl_repo *r)
 }
 
 /*
- * The upload is the last thing a command does on its connection: a server
- * from before run records (issue #15) takes file type 7 for a malformed
- * request and ends the session (docs/FORMAT.md §17).
+ * The upload comes after the command's own work, and a failed one only
+ * warns: the run stays pending for a later run.  A server from before run
+ * records (issue #15) speaks protocol version 2 and refuses this client at
+ * HELLO, so no command gets this far against one (docs/FORMAT.md §17).
  */
 void
 cli_runs_sync(struct cli *c, struct kl_repo *r)

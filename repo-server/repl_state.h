@@ -21,8 +21,9 @@ struct kl_repl_state {
 	int outcome;			/* KL_OK or the error it ended with */
 	char message[KL_REPL_MSG_MAX + 1];	/* "" or what went wrong */
 	/* Every file received here before this time was on the target
-	 * (verified) when the last complete run ended: that run's start.
-	 * 0 while no run has completed. */
+	 * (verified) when the last complete run ended: that run's start
+	 * less REPL_SYNC_MARGIN_S (60 s; a receive time is set before the
+	 * file is linked into place).  0 while no run has completed. */
 	int64_t synced_s;
 	uint64_t files_sent, bytes_sent;	/* by the last run */
 	uint64_t damaged;		/* files here whose bytes do not match

@@ -338,9 +338,10 @@ repair_one(struct repl *rp, const struct rfile *f)
 /*
  * Sends f's bytes p, dated with its receive time here (PUT_DATED).  The
  * copy dates no snapshot before its newest one: a snapshot that arrived
- * here after the copy received a newer one is dated as that newest (the
- * nearest time the copy takes, and later snapshots keep theirs).  A time
- * the copy refuses anyway (ahead of its clock) is sent undated.
+ * here after the copy received a newer one is dated one second after
+ * that newest (so `restore --at` that time still picks what the copy had,
+ * and later snapshots keep their times).  A time the copy refuses anyway
+ * (ahead of its clock) is sent undated.
  */
 static int
 send_one(struct repl *rp, const struct rfile *f, const uint8_t *p,
@@ -354,10 +355,13 @@ send_one(struct repl *rp, const struct rfile *f, const uint8_t *p,
 	if (f->t == KL_FT_SNAPSHOT) {
 		pthread_mutex_lock(&rp->mu);
 		if (when < rp->newest_snap) {
-			when = rp->newest_snap;
+			/* a second later: `restore --at` the newest's
+			 * time still picks what the copy had */
+			when = rp->newest_snap + 1;
 			fprintf(stderr, "%s: replicate: %s arrived here after "
 			    "a newer snapshot reached the copy: it is dated "
-			    "there as that one\n", progname, fpath(f));
+			    "there one second after that one\n", progname,
+			    fpath(f));
 		}
 		pthread_mutex_unlock(&rp->mu);
 	}
